@@ -1,0 +1,3 @@
+module github.com/micachain/mica
+
+go 1.26

@@ -1,0 +1,447 @@
+// Package codec is Mica's one canonical binary encoding, BCS-style: little-endian
+// fixed-width integers, ULEB128 lengths and enum tags, Option as a 0/1 tag, maps as sorted
+// sequences. Hashes and signatures are always computed over these bytes.
+//
+// The decoder is strict: it rejects trailing bytes, unknown tags, non-minimal ULEB128,
+// booleans other than 0/1 and lengths beyond the remaining input, so for every accepted
+// input b, encode(decode(b)) == b. Types implement Encoder and Decoder by hand; Reader
+// errors are sticky, so a Decode method reads its fields in order and checks Err once.
+package codec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/micachain/mica/internal/base"
+)
+
+// ErrMalformed is the class of every decoding error; it wraps base.ErrInvalid.
+var ErrMalformed = fmt.Errorf("%w: malformed encoding", base.ErrInvalid)
+
+// MaxLength bounds every decoded length prefix (sequences, byte strings). Inputs are also
+// bounded by their own size, so this only stops absurd allocations.
+const MaxLength = 1 << 28
+
+// Encoder is implemented by every type with a canonical encoding.
+type Encoder interface {
+	Encode(w *Writer)
+}
+
+// Decoder is implemented by pointers to types with a canonical encoding. Decode reads the
+// fields in order; errors are recorded in the Reader.
+type Decoder interface {
+	Decode(r *Reader)
+}
+
+// Writer appends canonical bytes. The zero value is ready to use.
+type Writer struct {
+	buf []byte
+}
+
+// NewWriter returns a writer that appends to buf[:0]'s storage.
+func NewWriter(buf []byte) *Writer { return &Writer{buf: buf[:0]} }
+
+// Bytes returns the encoded bytes. The writer keeps ownership until Reset.
+func (w *Writer) Bytes() []byte { return w.buf }
+
+// Len returns the number of bytes written.
+func (w *Writer) Len() int { return len(w.buf) }
+
+// Reset empties the writer, keeping its storage.
+func (w *Writer) Reset() { w.buf = w.buf[:0] }
+
+func (w *Writer) U8(v uint8)   { w.buf = append(w.buf, v) }
+func (w *Writer) U16(v uint16) { w.buf = binary.LittleEndian.AppendUint16(w.buf, v) }
+func (w *Writer) U32(v uint32) { w.buf = binary.LittleEndian.AppendUint32(w.buf, v) }
+func (w *Writer) U64(v uint64) { w.buf = binary.LittleEndian.AppendUint64(w.buf, v) }
+
+// Bool writes 0 or 1.
+func (w *Writer) Bool(v bool) {
+	if v {
+		w.buf = append(w.buf, 1)
+	} else {
+		w.buf = append(w.buf, 0)
+	}
+}
+
+// Uleb writes an unsigned LEB128 value (used for lengths and enum tags).
+func (w *Writer) Uleb(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
+
+// Tag writes an enum variant index.
+func (w *Writer) Tag(v uint32) { w.Uleb(uint64(v)) }
+
+// Len writes a sequence length.
+func (w *Writer) Length(n int) { w.Uleb(uint64(n)) }
+
+// Fixed writes bytes without a length prefix.
+func (w *Writer) Fixed(b []byte) { w.buf = append(w.buf, b...) }
+
+// VarBytes writes a length-prefixed byte string.
+func (w *Writer) VarBytes(b []byte) {
+	w.Length(len(b))
+	w.buf = append(w.buf, b...)
+}
+
+// String writes a length-prefixed UTF-8 string.
+func (w *Writer) String(s string) {
+	w.Length(len(s))
+	w.buf = append(w.buf, s...)
+}
+
+// OptionTag writes the presence tag of an Option.
+func (w *Writer) OptionTag(present bool) { w.Bool(present) }
+
+// Hash writes 32 bytes.
+func (w *Writer) Hash(h base.Hash) { w.buf = append(w.buf, h[:]...) }
+
+// Amount writes a u128 little-endian.
+func (w *Writer) Amount(a base.Amount) {
+	hi, lo := a.Parts()
+	w.U64(lo)
+	w.U64(hi)
+}
+
+// Round writes a round as an enum: Fast has no payload, others carry a u32.
+func (w *Writer) Round(r base.Round) {
+	w.Tag(uint32(r.Kind))
+	if r.Kind != base.RoundFast {
+		w.U32(r.Number)
+	}
+}
+
+// Owner writes an owner as an enum: Reserved(u8) | Address32([32]) | Address20([20]).
+func (w *Writer) Owner(o base.Owner) {
+	w.Tag(uint32(o.Kind()))
+	w.Fixed(o.Bytes())
+}
+
+// Account writes chain then owner.
+func (w *Writer) Account(a base.Account) {
+	w.Hash(base.Hash(a.Chain))
+	w.Owner(a.Owner)
+}
+
+// BlobID writes the type tag then the hash.
+func (w *Writer) BlobID(b base.BlobID) {
+	w.Tag(uint32(b.Type))
+	w.Hash(b.Hash)
+}
+
+// Reader decodes canonical bytes. The first error sticks: later reads return zero values
+// and Err reports it.
+type Reader struct {
+	buf []byte
+	off int
+	err error
+}
+
+// NewReader reads b; the reader does not copy it, and byte slices it returns are copies.
+func NewReader(b []byte) *Reader { return &Reader{buf: b} }
+
+// Err returns the first error.
+func (r *Reader) Err() error { return r.err }
+
+// Fail records an error (the first one wins). Decoders call it for semantic violations,
+// such as unsorted map keys.
+func (r *Reader) Fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w at byte %d: %s", ErrMalformed, r.off, fmt.Sprintf(format, args...))
+	}
+}
+
+// Remaining returns the number of unread bytes.
+func (r *Reader) Remaining() int { return len(r.buf) - r.off }
+
+// Finish fails if bytes remain, and returns Err.
+func (r *Reader) Finish() error {
+	if r.err == nil && r.off != len(r.buf) {
+		r.Fail("%d trailing bytes", len(r.buf)-r.off)
+	}
+	return r.err
+}
+
+func (r *Reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.buf)-r.off {
+		r.Fail("need %d bytes, have %d", n, len(r.buf)-r.off)
+		return nil
+	}
+	b := r.buf[r.off : r.off+n]
+	r.off += n
+	return b
+}
+
+func (r *Reader) U8() uint8 {
+	b := r.take(1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+func (r *Reader) U16() uint16 {
+	b := r.take(2)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (r *Reader) U32() uint32 {
+	b := r.take(4)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (r *Reader) U64() uint64 {
+	b := r.take(8)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+// Bool reads 0 or 1 and refuses anything else.
+func (r *Reader) Bool() bool {
+	switch v := r.U8(); v {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		r.Fail("bool byte %d", v)
+		return false
+	}
+}
+
+// Uleb reads a minimal unsigned LEB128 value of at most 64 bits.
+func (r *Reader) Uleb() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	var v uint64
+	for i := 0; i < 10; i++ {
+		if r.off >= len(r.buf) {
+			r.Fail("truncated ULEB128")
+			return 0
+		}
+		c := r.buf[r.off]
+		r.off++
+		if i == 9 && c > 1 {
+			r.Fail("ULEB128 overflows 64 bits")
+			return 0
+		}
+		v |= uint64(c&0x7f) << (7 * i)
+		if c&0x80 == 0 {
+			if c == 0 && i > 0 {
+				r.Fail("non-minimal ULEB128")
+				return 0
+			}
+			return v
+		}
+	}
+	r.Fail("ULEB128 too long")
+	return 0
+}
+
+// Tag reads an enum variant index and checks it is below n.
+func (r *Reader) Tag(n uint32) uint32 {
+	v := r.Uleb()
+	if r.err == nil && v >= uint64(n) {
+		r.Fail("unknown variant %d (want < %d)", v, n)
+		return 0
+	}
+	return uint32(v)
+}
+
+// Length reads a sequence length and checks it against the remaining input, assuming each
+// element takes at least minElemSize bytes (use 1 when unsure, 0 for zero-size elements).
+func (r *Reader) Length(minElemSize int) int {
+	v := r.Uleb()
+	if r.err != nil {
+		return 0
+	}
+	if v > MaxLength || v > math.MaxInt32 {
+		r.Fail("length %d too large", v)
+		return 0
+	}
+	if minElemSize > 0 && int(v)*minElemSize > r.Remaining() {
+		r.Fail("length %d exceeds remaining input", v)
+		return 0
+	}
+	return int(v)
+}
+
+// Fixed reads n bytes into a new slice.
+func (r *Reader) Fixed(n int) []byte {
+	b := r.take(n)
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// FixedInto fills dst.
+func (r *Reader) FixedInto(dst []byte) {
+	b := r.take(len(dst))
+	if b != nil {
+		copy(dst, b)
+	}
+}
+
+// VarBytes reads a length-prefixed byte string (a new slice, never nil when valid).
+func (r *Reader) VarBytes() []byte {
+	n := r.Length(1)
+	b := r.take(n)
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// String reads a length-prefixed string.
+func (r *Reader) String() string {
+	n := r.Length(1)
+	b := r.take(n)
+	if b == nil {
+		return ""
+	}
+	return string(b)
+}
+
+// OptionTag reads the presence tag of an Option.
+func (r *Reader) OptionTag() bool { return r.Bool() }
+
+// Hash reads 32 bytes.
+func (r *Reader) Hash() base.Hash {
+	var h base.Hash
+	r.FixedInto(h[:])
+	return h
+}
+
+// Amount reads a u128.
+func (r *Reader) Amount() base.Amount {
+	lo := r.U64()
+	hi := r.U64()
+	return base.AmountFromParts(hi, lo)
+}
+
+// Round reads a round.
+func (r *Reader) Round() base.Round {
+	k := base.RoundKind(r.Tag(4))
+	if k == base.RoundFast {
+		return base.FastRound
+	}
+	return base.Round{Kind: k, Number: r.U32()}
+}
+
+// Owner reads an owner.
+func (r *Reader) Owner() base.Owner {
+	k := base.OwnerKind(r.Tag(3))
+	var n int
+	switch k {
+	case base.OwnerReserved:
+		n = 1
+	case base.OwnerAddress32:
+		n = 32
+	case base.OwnerAddress20:
+		n = 20
+	}
+	b := r.take(n)
+	if b == nil {
+		return base.Owner{}
+	}
+	o, err := base.OwnerFromParts(k, b)
+	if err != nil {
+		r.Fail("%v", err)
+	}
+	return o
+}
+
+// Account reads chain then owner.
+func (r *Reader) Account() base.Account {
+	c := base.ChainID(r.Hash())
+	return base.Account{Chain: c, Owner: r.Owner()}
+}
+
+// BlobID reads a blob id.
+func (r *Reader) BlobID() base.BlobID {
+	t := base.BlobType(r.Tag(uint32(base.BlobChainDescription) + 1))
+	return base.BlobID{Type: t, Hash: r.Hash()}
+}
+
+// ChainID reads a chain id.
+func (r *Reader) ChainID() base.ChainID { return base.ChainID(r.Hash()) }
+
+// Marshal returns the canonical bytes of v.
+func Marshal(v Encoder) []byte {
+	var w Writer
+	v.Encode(&w)
+	return w.Bytes()
+}
+
+// Unmarshal decodes b into v strictly: the whole input must be consumed.
+func Unmarshal(b []byte, v Decoder) error {
+	r := NewReader(b)
+	v.Decode(r)
+	return r.Finish()
+}
+
+// EncodeSlice writes a length-prefixed sequence.
+func EncodeSlice[T any](w *Writer, s []T, enc func(*Writer, *T)) {
+	w.Length(len(s))
+	for i := range s {
+		enc(w, &s[i])
+	}
+}
+
+// DecodeSlice reads a length-prefixed sequence whose elements take at least minElemSize bytes.
+func DecodeSlice[T any](r *Reader, minElemSize int, dec func(*Reader, *T)) []T {
+	n := r.Length(minElemSize)
+	if r.Err() != nil || n == 0 {
+		return nil
+	}
+	s := make([]T, n)
+	for i := range s {
+		dec(r, &s[i])
+		if r.Err() != nil {
+			return nil
+		}
+	}
+	return s
+}
+
+// EncodeItems writes a sequence of Encoders.
+func EncodeItems[T any, P interface {
+	*T
+	Encoder
+}](w *Writer, s []T) {
+	w.Length(len(s))
+	for i := range s {
+		P(&s[i]).Encode(w)
+	}
+}
+
+// DecodeItems reads a sequence of Decoders.
+func DecodeItems[T any, P interface {
+	*T
+	Decoder
+}](r *Reader, minElemSize int) []T {
+	n := r.Length(minElemSize)
+	if r.Err() != nil || n == 0 {
+		return nil
+	}
+	s := make([]T, n)
+	for i := range s {
+		P(&s[i]).Decode(r)
+		if r.Err() != nil {
+			return nil
+		}
+	}
+	return s
+}
