@@ -43,3 +43,9 @@ type classError struct {
 
 func (e *classError) Error() string        { return e.msg }
 func (e *classError) Is(target error) bool { return target == e.class }
+
+// IsNotFound reports whether err is of class ErrNotFound.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// IsInvalid reports whether err is of class ErrInvalid.
+func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }

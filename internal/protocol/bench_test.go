@@ -1,0 +1,50 @@
+package protocol_test
+
+import (
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
+)
+
+// BenchmarkCertificateCheck verifies a 3-of-4 confirmed certificate (batched Ed25519).
+func BenchmarkCertificateCheck(b *testing.B) {
+	keys, committee, block := fixture(b)
+	cert := prototest.Certify(protocol.KindConfirmed, block, nil, base.FastRound, keys[:3])
+	b.ResetTimer()
+	for b.Loop() {
+		if err := cert.Check(committee); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCertificateCheckSingle verifies the same quorum one signature at a time.
+func BenchmarkCertificateCheckSingle(b *testing.B) {
+	keys, _, block := fixture(b)
+	cert := prototest.Certify(protocol.KindConfirmed, block, nil, base.FastRound, keys[:3])
+	vv := protocol.VoteValue{ValueHash: cert.ValueHash(), Round: cert.Round, Kind: cert.Kind}
+	msg := vv.SigningHash()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, s := range cert.Signatures {
+			if err := crypto.Verify(s.Validator, msg, s.Signature); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkBlockHash hashes a 10-transfer block (header and sub-hashes).
+func BenchmarkBlockHash(b *testing.B) {
+	keys := prototest.Validators(1)
+	owner := keys[0].Public().Owner()
+	block := prototest.TransferBlock(base.ChainID{1}, 0, nil, owner, base.Account{Chain: base.ChainID{2}}, 10)
+	b.ResetTimer()
+	for b.Loop() {
+		h := block.Header()
+		_ = h.Hash()
+	}
+}

@@ -1,0 +1,398 @@
+package protocol
+
+import (
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/crypto"
+)
+
+// StreamID names an event stream: the emitting application (nil for the system) and a
+// name.
+type StreamID struct {
+	App  *base.ApplicationID
+	Name []byte
+}
+
+// System event streams on the admin chain.
+var (
+	// NewEpochStream carries, at index e, the committee blob hash of epoch e.
+	NewEpochStream = StreamID{Name: []byte{0}}
+	// RemovedEpochStream carries, at index e, an empty event when epoch e is revoked.
+	RemovedEpochStream = StreamID{Name: []byte{1}}
+)
+
+func (s *StreamID) Encode(w *codec.Writer) {
+	w.OptionTag(s.App != nil)
+	if s.App != nil {
+		w.Hash(base.Hash(*s.App))
+	}
+	w.VarBytes(s.Name)
+}
+
+func (s *StreamID) Decode(r *codec.Reader) {
+	s.App = nil
+	if r.OptionTag() {
+		a := base.ApplicationID(r.Hash())
+		s.App = &a
+	}
+	s.Name = r.VarBytes()
+}
+
+// Key returns a compact byte form usable as a map or storage key.
+func (s *StreamID) Key() []byte { return codec.Marshal(s) }
+
+// Event is one entry of a stream, emitted by a transaction.
+type Event struct {
+	Stream StreamID
+	Index  uint32
+	Value  []byte
+}
+
+func (e *Event) Encode(w *codec.Writer) { e.Stream.Encode(w); w.U32(e.Index); w.VarBytes(e.Value) }
+func (e *Event) Decode(r *codec.Reader) {
+	e.Stream.Decode(r)
+	e.Index = r.U32()
+	e.Value = r.VarBytes()
+}
+
+// EventID locates an event globally.
+type EventID struct {
+	Chain  base.ChainID
+	Stream StreamID
+	Index  uint32
+}
+
+func (e *EventID) Encode(w *codec.Writer) {
+	w.Hash(base.Hash(e.Chain))
+	e.Stream.Encode(w)
+	w.U32(e.Index)
+}
+func (e *EventID) Decode(r *codec.Reader) {
+	e.Chain = r.ChainID()
+	e.Stream.Decode(r)
+	e.Index = r.U32()
+}
+
+// OracleKind tells oracle responses apart.
+type OracleKind uint8
+
+const (
+	// OracleBlob records that a blob was read (its content is content-addressed).
+	OracleBlob OracleKind = iota
+	// OracleEvent records the value of an event read from another chain's stream.
+	OracleEvent
+	numOracleKinds
+)
+
+// OracleResponse is a recorded answer to a non-deterministic input. Validators executing a
+// fresh proposal obtain it for real and record it in the outcome; executing a certified
+// block replays the recorded answer.
+type OracleResponse struct {
+	Kind  OracleKind
+	Blob  base.BlobID // OracleBlob
+	Event EventID     // OracleEvent
+	Value []byte      // OracleEvent
+}
+
+func (o *OracleResponse) Encode(w *codec.Writer) {
+	w.Tag(uint32(o.Kind))
+	switch o.Kind {
+	case OracleBlob:
+		w.BlobID(o.Blob)
+	case OracleEvent:
+		o.Event.Encode(w)
+		w.VarBytes(o.Value)
+	}
+}
+
+func (o *OracleResponse) Decode(r *codec.Reader) {
+	*o = OracleResponse{Kind: OracleKind(r.Tag(uint32(numOracleKinds)))}
+	switch o.Kind {
+	case OracleBlob:
+		o.Blob = r.BlobID()
+	case OracleEvent:
+		o.Event.Decode(r)
+		o.Value = r.VarBytes()
+	}
+}
+
+// ProposedBlock is what an owner proposes: the block without its execution outcome.
+type ProposedBlock struct {
+	ChainID           base.ChainID
+	Epoch             base.Epoch
+	Height            base.BlockHeight
+	Timestamp         base.Timestamp
+	PreviousBlockHash *base.Hash
+	// AuthenticatedOwner is the signer of the proposal; it pays fees and authorizes
+	// transfers from its account.
+	AuthenticatedOwner *base.Owner
+	Transactions       []Transaction
+}
+
+func (b *ProposedBlock) Encode(w *codec.Writer) {
+	w.Hash(base.Hash(b.ChainID))
+	w.U32(uint32(b.Epoch))
+	w.U64(uint64(b.Height))
+	w.U64(uint64(b.Timestamp))
+	encOptHash(w, b.PreviousBlockHash)
+	encOptOwner(w, b.AuthenticatedOwner)
+	codec.EncodeItems(w, b.Transactions)
+}
+
+func (b *ProposedBlock) Decode(r *codec.Reader) {
+	b.ChainID = r.ChainID()
+	b.Epoch = base.Epoch(r.U32())
+	b.Height = base.BlockHeight(r.U64())
+	b.Timestamp = base.Timestamp(r.U64())
+	b.PreviousBlockHash = decOptHash(r)
+	b.AuthenticatedOwner = decOptOwner(r)
+	b.Transactions = codec.DecodeItems[Transaction](r, 2)
+}
+
+// Bundles returns the incoming bundles of the block, in order.
+func (b *ProposedBlock) Bundles() []*IncomingBundle {
+	var out []*IncomingBundle
+	for i := range b.Transactions {
+		if t := b.Transactions[i].Bundle; t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// PublishedBlobIDs returns the blobs the block declares it publishes.
+func (b *ProposedBlock) PublishedBlobIDs() []base.BlobID {
+	var out []base.BlobID
+	for i := range b.Transactions {
+		if op := b.Transactions[i].Operation; op != nil {
+			if p, ok := op.System.(*PublishDataBlob); ok {
+				out = append(out, base.BlobID{Type: base.BlobData, Hash: p.Hash})
+			}
+		}
+	}
+	return out
+}
+
+// CheckShape checks what can be checked without state: at least one transaction, every
+// transaction set, a previous hash exactly when the height is positive.
+func (b *ProposedBlock) CheckShape() error {
+	if len(b.Transactions) == 0 {
+		return base.Invalidf("block has no transactions")
+	}
+	for i := range b.Transactions {
+		t := &b.Transactions[i]
+		if (t.Bundle == nil) == (t.Operation == nil) {
+			return base.Invalidf("transaction %d must be exactly one of a bundle or an operation", i)
+		}
+		if t.Operation != nil && t.Operation.System == nil && t.Operation.Bytes == nil {
+			return base.Invalidf("transaction %d: user operation without payload", i)
+		}
+	}
+	if (b.Height == 0) != (b.PreviousBlockHash == nil) {
+		return base.Invalidf("block at height %d: previous block hash must be set exactly when height > 0", b.Height)
+	}
+	return nil
+}
+
+// BlockExecutionOutcome is the result of executing a proposed block. Its slices have one
+// entry per transaction.
+type BlockExecutionOutcome struct {
+	Messages         [][]OutgoingMessage
+	StateHash        base.Hash
+	OracleResponses  [][]OracleResponse
+	Events           [][]Event
+	Blobs            [][]Blob // blobs created by execution (chain and committee descriptions)
+	OperationResults [][]byte // one per transaction; empty for bundles
+}
+
+func encodeNested[T any, P interface {
+	*T
+	codec.Encoder
+}](w *codec.Writer, s [][]T) {
+	w.Length(len(s))
+	for _, inner := range s {
+		codec.EncodeItems[T, P](w, inner)
+	}
+}
+
+func decodeNested[T any, P interface {
+	*T
+	codec.Decoder
+}](r *codec.Reader, minSize int) [][]T {
+	return codec.DecodeSlice(r, 1, func(r *codec.Reader, inner *[]T) { *inner = codec.DecodeItems[T, P](r, minSize) })
+}
+
+func (o *BlockExecutionOutcome) Encode(w *codec.Writer) {
+	o.encodeMessages(w)
+	w.Hash(o.StateHash)
+	o.encodeOracles(w)
+	o.encodeEvents(w)
+	o.encodeBlobs(w)
+	o.encodeResults(w)
+}
+
+func (o *BlockExecutionOutcome) encodeMessages(w *codec.Writer) { encodeNested(w, o.Messages) }
+func (o *BlockExecutionOutcome) encodeOracles(w *codec.Writer)  { encodeNested(w, o.OracleResponses) }
+func (o *BlockExecutionOutcome) encodeEvents(w *codec.Writer)   { encodeNested(w, o.Events) }
+func (o *BlockExecutionOutcome) encodeBlobs(w *codec.Writer)    { encodeNested(w, o.Blobs) }
+func (o *BlockExecutionOutcome) encodeResults(w *codec.Writer) {
+	codec.EncodeSlice(w, o.OperationResults, func(w *codec.Writer, b *[]byte) { w.VarBytes(*b) })
+}
+
+func (o *BlockExecutionOutcome) Decode(r *codec.Reader) {
+	o.Messages = decodeNested[OutgoingMessage](r, 36)
+	o.StateHash = r.Hash()
+	o.OracleResponses = decodeNested[OracleResponse](r, 2)
+	o.Events = decodeNested[Event](r, 6)
+	o.Blobs = decodeNested[Blob](r, 2)
+	o.OperationResults = codec.DecodeSlice(r, 1, func(r *codec.Reader, b *[]byte) { *b = r.VarBytes() })
+}
+
+// Block is a proposed block with its execution outcome: what validators certify.
+type Block struct {
+	Proposed ProposedBlock
+	Outcome  BlockExecutionOutcome
+	hash     base.Hash // cached by NewBlock and Decode
+}
+
+// NewBlock joins a proposal and its outcome and computes the hash. The block must not be
+// mutated afterwards.
+func NewBlock(p ProposedBlock, o BlockExecutionOutcome) *Block {
+	b := &Block{Proposed: p, Outcome: o}
+	h := b.Header()
+	b.hash = h.Hash()
+	return b
+}
+
+// Hash returns the block hash: the hash of its header.
+func (b *Block) Hash() base.Hash {
+	if b.hash.IsZero() {
+		h := b.Header()
+		return h.Hash()
+	}
+	return b.hash
+}
+
+// ChainID, Height and Epoch are shorthands.
+func (b *Block) ChainID() base.ChainID    { return b.Proposed.ChainID }
+func (b *Block) Height() base.BlockHeight { return b.Proposed.Height }
+func (b *Block) Epoch() base.Epoch        { return b.Proposed.Epoch }
+
+func (b *Block) Encode(w *codec.Writer) { b.Proposed.Encode(w); b.Outcome.Encode(w) }
+
+func (b *Block) Decode(r *codec.Reader) {
+	b.Proposed.Decode(r)
+	b.Outcome.Decode(r)
+	if r.Err() == nil {
+		n := len(b.Proposed.Transactions)
+		o := &b.Outcome
+		if len(o.Messages) != n || len(o.OracleResponses) != n || len(o.Events) != n || len(o.Blobs) != n || len(o.OperationResults) != n {
+			r.Fail("block outcome does not have one entry per transaction")
+			return
+		}
+		h := b.Header()
+		b.hash = h.Hash()
+	}
+}
+
+// BlockHeader commits to the whole block: the proposal's scalar fields and a hash of each
+// body part.
+type BlockHeader struct {
+	ChainID              base.ChainID
+	Epoch                base.Epoch
+	Height               base.BlockHeight
+	Timestamp            base.Timestamp
+	StateHash            base.Hash
+	PreviousBlockHash    *base.Hash
+	AuthenticatedOwner   *base.Owner
+	TransactionsHash     base.Hash
+	MessagesHash         base.Hash
+	OracleResponsesHash  base.Hash
+	EventsHash           base.Hash
+	BlobsHash            base.Hash
+	OperationResultsHash base.Hash
+}
+
+type encodeFunc func(w *codec.Writer)
+
+func (f encodeFunc) Encode(w *codec.Writer) { f(w) }
+
+// Header computes the header.
+func (b *Block) Header() BlockHeader {
+	p, o := &b.Proposed, &b.Outcome
+	return BlockHeader{
+		ChainID:              p.ChainID,
+		Epoch:                p.Epoch,
+		Height:               p.Height,
+		Timestamp:            p.Timestamp,
+		StateHash:            o.StateHash,
+		PreviousBlockHash:    p.PreviousBlockHash,
+		AuthenticatedOwner:   p.AuthenticatedOwner,
+		TransactionsHash:     crypto.HashValue("BlockTransactions", encodeFunc(func(w *codec.Writer) { codec.EncodeItems(w, p.Transactions) })),
+		MessagesHash:         crypto.HashValue("BlockMessages", encodeFunc(o.encodeMessages)),
+		OracleResponsesHash:  crypto.HashValue("BlockOracleResponses", encodeFunc(o.encodeOracles)),
+		EventsHash:           crypto.HashValue("BlockEvents", encodeFunc(o.encodeEvents)),
+		BlobsHash:            crypto.HashValue("BlockBlobs", encodeFunc(o.encodeBlobs)),
+		OperationResultsHash: crypto.HashValue("BlockOperationResults", encodeFunc(o.encodeResults)),
+	}
+}
+
+func (h *BlockHeader) Encode(w *codec.Writer) {
+	w.Hash(base.Hash(h.ChainID))
+	w.U32(uint32(h.Epoch))
+	w.U64(uint64(h.Height))
+	w.U64(uint64(h.Timestamp))
+	w.Hash(h.StateHash)
+	encOptHash(w, h.PreviousBlockHash)
+	encOptOwner(w, h.AuthenticatedOwner)
+	for _, x := range []base.Hash{h.TransactionsHash, h.MessagesHash, h.OracleResponsesHash, h.EventsHash, h.BlobsHash, h.OperationResultsHash} {
+		w.Hash(x)
+	}
+}
+
+// Hash returns HashValue("BlockHeader", h), the block hash.
+func (h *BlockHeader) Hash() base.Hash { return crypto.HashValue("BlockHeader", h) }
+
+// OutgoingBundles groups the block's outgoing messages into one bundle per (transaction,
+// recipient), in transaction order, then by first appearance of the recipient.
+func (b *Block) OutgoingBundles() map[base.ChainID][]MessageBundle {
+	out := make(map[base.ChainID][]MessageBundle)
+	hash := b.Hash()
+	for tx, msgs := range b.Outcome.Messages {
+		for i := range msgs {
+			m := &msgs[i]
+			bundles := out[m.Destination]
+			if n := len(bundles); n == 0 || bundles[n-1].TransactionIndex != uint32(tx) {
+				bundles = append(bundles, MessageBundle{Height: b.Proposed.Height, Timestamp: b.Proposed.Timestamp, CertificateHash: hash, TransactionIndex: uint32(tx)})
+			}
+			bundles[len(bundles)-1].Messages = append(bundles[len(bundles)-1].Messages, m.Posted(uint32(i)))
+			out[m.Destination] = bundles
+		}
+	}
+	return out
+}
+
+// Recipients returns the chains the block sends messages to, sorted.
+func (b *Block) Recipients() []base.ChainID {
+	seen := make(map[base.ChainID]bool)
+	var out []base.ChainID
+	for _, msgs := range b.Outcome.Messages {
+		for i := range msgs {
+			if d := msgs[i].Destination; !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	sortChainIDs(out)
+	return out
+}
+
+// CreatedBlobs returns all blobs created by execution.
+func (b *Block) CreatedBlobs() []Blob {
+	var out []Blob
+	for _, bs := range b.Outcome.Blobs {
+		out = append(out, bs...)
+	}
+	return out
+}

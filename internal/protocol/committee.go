@@ -1,0 +1,182 @@
+package protocol
+
+import (
+	"math"
+	"slices"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/crypto"
+)
+
+// ValidatorState is one committee member.
+type ValidatorState struct {
+	// PublicKey signs votes.
+	PublicKey crypto.PublicKey
+	// NetworkAddress is where clients reach the validator (its proxy), e.g. "127.0.0.1:13001".
+	NetworkAddress string
+	Votes          uint64
+}
+
+// Committee is the validator set of an epoch and the resource policy it enforces.
+//
+// Invariant: Validators is strictly sorted by public key, every weight is positive, and
+// the total weight does not overflow.
+type Committee struct {
+	Validators []ValidatorState
+	Policy     ResourcePolicy
+}
+
+// NewCommittee sorts the validators and checks the invariant.
+func NewCommittee(vs []ValidatorState, policy ResourcePolicy) (*Committee, error) {
+	c := &Committee{Validators: slices.Clone(vs), Policy: policy}
+	slices.SortFunc(c.Validators, func(a, b ValidatorState) int { return a.PublicKey.Compare(b.PublicKey) })
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks the invariant.
+func (c *Committee) Validate() error {
+	if len(c.Validators) == 0 {
+		return base.Invalidf("committee has no validators")
+	}
+	var total uint64
+	for i, v := range c.Validators {
+		if i > 0 && c.Validators[i-1].PublicKey.Compare(v.PublicKey) >= 0 {
+			return base.Invalidf("committee validators must be sorted and distinct")
+		}
+		if v.Votes == 0 {
+			return base.Invalidf("validator %s has zero votes", v.PublicKey)
+		}
+		if total > math.MaxUint64-v.Votes {
+			return base.Invalidf("committee total votes overflow")
+		}
+		total += v.Votes
+	}
+	return nil
+}
+
+// TotalVotes is N, the sum of the weights.
+func (c *Committee) TotalVotes() uint64 {
+	var n uint64
+	for _, v := range c.Validators {
+		n += v.Votes
+	}
+	return n
+}
+
+// MaxFaulty is f = ⌊(N−1)/3⌋, the faulty weight tolerated.
+func (c *Committee) MaxFaulty() uint64 {
+	n := c.TotalVotes()
+	if n == 0 {
+		return 0
+	}
+	return (n - 1) / 3
+}
+
+// QuorumThreshold is N − f: 3 of 4, 5 of 7.
+func (c *Committee) QuorumThreshold() uint64 { return c.TotalVotes() - c.MaxFaulty() }
+
+// ValidityThreshold is f + 1: any set this heavy holds an honest validator.
+func (c *Committee) ValidityThreshold() uint64 { return c.MaxFaulty() + 1 }
+
+// Weight returns the votes of pk, or 0 if it is not a member.
+func (c *Committee) Weight(pk crypto.PublicKey) uint64 {
+	i, ok := slices.BinarySearchFunc(c.Validators, pk, func(v ValidatorState, k crypto.PublicKey) int { return v.PublicKey.Compare(k) })
+	if !ok {
+		return 0
+	}
+	return c.Validators[i].Votes
+}
+
+// Hash returns the hash of the committee blob, the name by which chains refer to it.
+func (c *Committee) Hash() base.Hash { b := c.Blob(); return b.ID().Hash }
+
+// Blob returns the committee blob.
+func (c *Committee) Blob() Blob { return NewBlob(base.BlobCommittee, codec.Marshal(c)) }
+
+func (c *Committee) Encode(w *codec.Writer) {
+	codec.EncodeSlice(w, c.Validators, func(w *codec.Writer, v *ValidatorState) {
+		v.PublicKey.Encode(w)
+		w.String(v.NetworkAddress)
+		w.U64(v.Votes)
+	})
+	c.Policy.Encode(w)
+}
+
+func (c *Committee) Decode(r *codec.Reader) {
+	c.Validators = codec.DecodeSlice(r, 10, func(r *codec.Reader, v *ValidatorState) {
+		v.PublicKey = crypto.DecodePublicKey(r)
+		v.NetworkAddress = r.String()
+		v.Votes = r.U64()
+	})
+	c.Policy.Decode(r)
+	if r.Err() == nil {
+		if err := c.Validate(); err != nil {
+			r.Fail("%v", err)
+		}
+	}
+}
+
+// ResourcePolicy prices and bounds execution. The zero prices of NoFeesPolicy are the
+// default: fees are off unless a committee turns them on.
+type ResourcePolicy struct {
+	// Prices, in attos.
+	FuelUnit      base.Amount // per unit of Wasm fuel
+	Operation     base.Amount // per operation
+	OperationByte base.Amount // per byte of operation payload
+	Message       base.Amount // per outgoing message
+	MessageByte   base.Amount // per byte of outgoing message payload
+	ByteWritten   base.Amount // per byte written to storage
+	BlobByte      base.Amount // per byte of published blob
+
+	// Limits.
+	MaxFuelPerBlock      uint64
+	MaxBlockSize         uint64 // proposal bytes
+	MaxBlobSize          uint64
+	MaxPublishedBlobs    uint64
+	MaxBytecodeSize      uint64
+	MaxTransactionsBlock uint64
+}
+
+// NoFeesPolicy is the default: no prices, generous limits.
+func NoFeesPolicy() ResourcePolicy {
+	return ResourcePolicy{
+		MaxFuelPerBlock:      math.MaxUint64,
+		MaxBlockSize:         16 << 20,
+		MaxBlobSize:          8 << 20,
+		MaxPublishedBlobs:    64,
+		MaxBytecodeSize:      32 << 20,
+		MaxTransactionsBlock: 10_000,
+	}
+}
+
+// HasFees reports whether any price is non-zero.
+func (p *ResourcePolicy) HasFees() bool {
+	for _, a := range []base.Amount{p.FuelUnit, p.Operation, p.OperationByte, p.Message, p.MessageByte, p.ByteWritten, p.BlobByte} {
+		if !a.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *ResourcePolicy) Encode(w *codec.Writer) {
+	for _, a := range []base.Amount{p.FuelUnit, p.Operation, p.OperationByte, p.Message, p.MessageByte, p.ByteWritten, p.BlobByte} {
+		w.Amount(a)
+	}
+	for _, n := range []uint64{p.MaxFuelPerBlock, p.MaxBlockSize, p.MaxBlobSize, p.MaxPublishedBlobs, p.MaxBytecodeSize, p.MaxTransactionsBlock} {
+		w.U64(n)
+	}
+}
+
+func (p *ResourcePolicy) Decode(r *codec.Reader) {
+	for _, a := range []*base.Amount{&p.FuelUnit, &p.Operation, &p.OperationByte, &p.Message, &p.MessageByte, &p.ByteWritten, &p.BlobByte} {
+		*a = r.Amount()
+	}
+	for _, n := range []*uint64{&p.MaxFuelPerBlock, &p.MaxBlockSize, &p.MaxBlobSize, &p.MaxPublishedBlobs, &p.MaxBytecodeSize, &p.MaxTransactionsBlock} {
+		*n = r.U64()
+	}
+}

@@ -1,0 +1,292 @@
+package protocol
+
+import (
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+)
+
+// LeaderTimeoutRequest asks a validator to sign a timeout vote for (height, round).
+type LeaderTimeoutRequest struct {
+	Height base.BlockHeight
+	Round  base.Round
+}
+
+// ChainInfoQuery asks a validator about a chain. Each Request* field adds data to the
+// answer.
+type ChainInfoQuery struct {
+	ChainID base.ChainID
+	// TestNextBlockHeight, when set, makes the query fail unless the chain's next height
+	// equals it.
+	TestNextBlockHeight *base.BlockHeight
+	RequestOwnerBalance *base.Owner
+	// RequestPendingBundles asks for the bundles in the chain's inboxes not yet received.
+	RequestPendingBundles bool
+	// RequestManagerValues asks for the locked block and the latest proposal.
+	RequestManagerValues bool
+	// RequestReceivedLogFrom asks for the received log from this index on.
+	RequestReceivedLogFrom *uint64
+	RequestLeaderTimeout   *LeaderTimeoutRequest
+}
+
+func encOptU64(w *codec.Writer, v *uint64) {
+	w.OptionTag(v != nil)
+	if v != nil {
+		w.U64(*v)
+	}
+}
+
+func decOptU64(r *codec.Reader) *uint64 {
+	if !r.OptionTag() {
+		return nil
+	}
+	v := r.U64()
+	return &v
+}
+
+func (q *ChainInfoQuery) Encode(w *codec.Writer) {
+	w.Hash(base.Hash(q.ChainID))
+	encOptU64(w, (*uint64)(q.TestNextBlockHeight))
+	encOptOwner(w, q.RequestOwnerBalance)
+	w.Bool(q.RequestPendingBundles)
+	w.Bool(q.RequestManagerValues)
+	encOptU64(w, q.RequestReceivedLogFrom)
+	w.OptionTag(q.RequestLeaderTimeout != nil)
+	if t := q.RequestLeaderTimeout; t != nil {
+		w.U64(uint64(t.Height))
+		w.Round(t.Round)
+	}
+}
+
+func (q *ChainInfoQuery) Decode(r *codec.Reader) {
+	q.ChainID = r.ChainID()
+	q.TestNextBlockHeight = (*base.BlockHeight)(decOptU64(r))
+	q.RequestOwnerBalance = decOptOwner(r)
+	q.RequestPendingBundles = r.Bool()
+	q.RequestManagerValues = r.Bool()
+	q.RequestReceivedLogFrom = decOptU64(r)
+	q.RequestLeaderTimeout = nil
+	if r.OptionTag() {
+		q.RequestLeaderTimeout = &LeaderTimeoutRequest{Height: base.BlockHeight(r.U64()), Round: r.Round()}
+	}
+}
+
+// ManagerInfo is the consensus state of a chain's current height as a validator sees it.
+type ManagerInfo struct {
+	Ownership    ChainOwnership
+	CurrentRound base.Round
+	// Leader is the owner allowed to propose in a single-leader or validator round.
+	Leader       *base.Owner
+	RoundTimeout *base.Timestamp
+	// PendingVote is this validator's latest block vote at this height (validated or confirmed).
+	PendingVote *Vote
+	// TimeoutVote is this validator's timeout vote in the current round.
+	TimeoutVote *Vote
+	// Requested values (RequestManagerValues).
+	LockingValidated *Certificate   // a validated certificate this validator is locked on
+	LockingFast      *BlockProposal // a fast proposal this validator is locked on
+	Proposed         *BlockProposal // the latest proposal it accepted
+	TimeoutCert      *Certificate   // the latest timeout certificate
+}
+
+func encOpt[T any, P interface {
+	*T
+	codec.Encoder
+}](w *codec.Writer, v P) {
+	w.OptionTag(v != nil)
+	if v != nil {
+		v.Encode(w)
+	}
+}
+
+func decOpt[T any, P interface {
+	*T
+	codec.Decoder
+}](r *codec.Reader) P {
+	if !r.OptionTag() {
+		return nil
+	}
+	v := P(new(T))
+	v.Decode(r)
+	return v
+}
+
+func (m *ManagerInfo) Encode(w *codec.Writer) {
+	m.Ownership.Encode(w)
+	w.Round(m.CurrentRound)
+	encOptOwner(w, m.Leader)
+	encOptU64(w, (*uint64)(m.RoundTimeout))
+	encOpt(w, m.PendingVote)
+	encOpt(w, m.TimeoutVote)
+	encOpt(w, m.LockingValidated)
+	encOpt(w, m.LockingFast)
+	encOpt(w, m.Proposed)
+	encOpt(w, m.TimeoutCert)
+}
+
+func (m *ManagerInfo) Decode(r *codec.Reader) {
+	m.Ownership.Decode(r)
+	m.CurrentRound = r.Round()
+	m.Leader = decOptOwner(r)
+	m.RoundTimeout = (*base.Timestamp)(decOptU64(r))
+	m.PendingVote = decOpt[Vote](r)
+	m.TimeoutVote = decOpt[Vote](r)
+	m.LockingValidated = decOpt[Certificate](r)
+	m.LockingFast = decOpt[BlockProposal](r)
+	m.Proposed = decOpt[BlockProposal](r)
+	m.TimeoutCert = decOpt[Certificate](r)
+}
+
+// ChainAndHeight names a block.
+type ChainAndHeight struct {
+	ChainID base.ChainID
+	Height  base.BlockHeight
+}
+
+func (c *ChainAndHeight) Encode(w *codec.Writer) {
+	w.Hash(base.Hash(c.ChainID))
+	w.U64(uint64(c.Height))
+}
+func (c *ChainAndHeight) Decode(r *codec.Reader) {
+	c.ChainID = r.ChainID()
+	c.Height = base.BlockHeight(r.U64())
+}
+
+// ChainInfo is a validator's answer about a chain.
+type ChainInfo struct {
+	ChainID               base.ChainID
+	Epoch                 base.Epoch
+	NextBlockHeight       base.BlockHeight
+	BlockHash             *base.Hash
+	Timestamp             base.Timestamp
+	StateHash             base.Hash
+	ChainBalance          base.Amount
+	RequestedOwnerBalance *base.Amount
+	Manager               ManagerInfo
+	// RequestedPendingBundles are bundles in the inboxes, in order per origin.
+	RequestedPendingBundles []IncomingBundle
+	// ReceivedLogLength is the total length of the received log.
+	ReceivedLogLength    uint64
+	RequestedReceivedLog []ChainAndHeight
+}
+
+func (c *ChainInfo) Encode(w *codec.Writer) {
+	w.Hash(base.Hash(c.ChainID))
+	w.U32(uint32(c.Epoch))
+	w.U64(uint64(c.NextBlockHeight))
+	encOptHash(w, c.BlockHash)
+	w.U64(uint64(c.Timestamp))
+	w.Hash(c.StateHash)
+	w.Amount(c.ChainBalance)
+	w.OptionTag(c.RequestedOwnerBalance != nil)
+	if c.RequestedOwnerBalance != nil {
+		w.Amount(*c.RequestedOwnerBalance)
+	}
+	c.Manager.Encode(w)
+	codec.EncodeItems(w, c.RequestedPendingBundles)
+	w.U64(c.ReceivedLogLength)
+	codec.EncodeItems(w, c.RequestedReceivedLog)
+}
+
+func (c *ChainInfo) Decode(r *codec.Reader) {
+	c.ChainID = r.ChainID()
+	c.Epoch = base.Epoch(r.U32())
+	c.NextBlockHeight = base.BlockHeight(r.U64())
+	c.BlockHash = decOptHash(r)
+	c.Timestamp = base.Timestamp(r.U64())
+	c.StateHash = r.Hash()
+	c.ChainBalance = r.Amount()
+	c.RequestedOwnerBalance = nil
+	if r.OptionTag() {
+		a := r.Amount()
+		c.RequestedOwnerBalance = &a
+	}
+	c.Manager.Decode(r)
+	c.RequestedPendingBundles = codec.DecodeItems[IncomingBundle](r, 60)
+	c.ReceivedLogLength = r.U64()
+	c.RequestedReceivedLog = codec.DecodeItems[ChainAndHeight](r, 40)
+}
+
+// EpochBundle is a bundle with the epoch of the block that sent it.
+type EpochBundle struct {
+	Epoch  base.Epoch
+	Bundle MessageBundle
+}
+
+// CrossChainRequest travels between the workers of one validator.
+type CrossChainRequest struct {
+	// Confirm distinguishes ConfirmUpdatedRecipient (true) from UpdateRecipient.
+	Confirm   bool
+	Sender    base.ChainID
+	Recipient base.ChainID
+	// UpdateRecipient: bundles from Sender to Recipient, in increasing cursor order.
+	Bundles []EpochBundle
+	// ConfirmUpdatedRecipient: every bundle up to this height was received.
+	LatestHeight base.BlockHeight
+}
+
+func (c *CrossChainRequest) Encode(w *codec.Writer) {
+	w.Bool(c.Confirm)
+	w.Hash(base.Hash(c.Sender))
+	w.Hash(base.Hash(c.Recipient))
+	if c.Confirm {
+		w.U64(uint64(c.LatestHeight))
+		return
+	}
+	codec.EncodeSlice(w, c.Bundles, func(w *codec.Writer, b *EpochBundle) { w.U32(uint32(b.Epoch)); b.Bundle.Encode(w) })
+}
+
+func (c *CrossChainRequest) Decode(r *codec.Reader) {
+	*c = CrossChainRequest{Confirm: r.Bool(), Sender: r.ChainID(), Recipient: r.ChainID()}
+	if c.Confirm {
+		c.LatestHeight = base.BlockHeight(r.U64())
+		return
+	}
+	c.Bundles = codec.DecodeSlice(r, 56, func(r *codec.Reader, b *EpochBundle) { b.Epoch = base.Epoch(r.U32()); b.Bundle.Decode(r) })
+}
+
+// ReasonKind tells notifications apart.
+type ReasonKind uint8
+
+const (
+	ReasonNewBlock ReasonKind = iota
+	ReasonNewIncomingBundle
+	ReasonNewRound
+	numReasons
+)
+
+// Notification tells subscribers that something happened on a chain. Notifications carry
+// no evidence: clients re-sync from certificates.
+type Notification struct {
+	ChainID base.ChainID
+	Kind    ReasonKind
+	Height  base.BlockHeight
+	Hash    base.Hash    // NewBlock
+	Origin  base.ChainID // NewIncomingBundle
+	Round   base.Round   // NewRound
+}
+
+func (n *Notification) Encode(w *codec.Writer) {
+	w.Hash(base.Hash(n.ChainID))
+	w.Tag(uint32(n.Kind))
+	w.U64(uint64(n.Height))
+	switch n.Kind {
+	case ReasonNewBlock:
+		w.Hash(n.Hash)
+	case ReasonNewIncomingBundle:
+		w.Hash(base.Hash(n.Origin))
+	case ReasonNewRound:
+		w.Round(n.Round)
+	}
+}
+
+func (n *Notification) Decode(r *codec.Reader) {
+	*n = Notification{ChainID: r.ChainID(), Kind: ReasonKind(r.Tag(uint32(numReasons))), Height: base.BlockHeight(r.U64())}
+	switch n.Kind {
+	case ReasonNewBlock:
+		n.Hash = r.Hash()
+	case ReasonNewIncomingBundle:
+		n.Origin = r.ChainID()
+	case ReasonNewRound:
+		n.Round = r.Round()
+	}
+}
