@@ -1,0 +1,179 @@
+// Package kv is Mica's storage abstraction: an ordered byte-key store with point reads,
+// multi-reads, prefix scans and atomic batch writes. Everything above it (views, storage)
+// depends only on these interfaces; backends live in sub-packages (memkv for tests, pebblekv
+// for the embedded default) and all pass the conformance suite in kv/kvtest.
+//
+// Keys are compared as unsigned byte strings (bytes.Compare). The empty key is a valid key;
+// an empty value is a present value, distinct from a missing key.
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+)
+
+// ErrClosed is returned by every operation on a store after Close. It is a sentinel of its
+// own: it belongs to none of the base error classes, because it reports a programming or
+// shutdown-ordering condition of this process rather than anything about the data.
+var ErrClosed = errors.New("kv: store closed")
+
+// Reader is the read side of an ordered byte-key store.
+//
+// Implementations are safe for concurrent use. Slices passed in are not retained. Slices
+// returned by Get and MultiGet are owned by the caller (fresh copies). Errors are ErrClosed
+// after Close, ctx.Err() when ctx is done before the operation starts (long scans also
+// check it as they go), or a backend error (of class base.ErrCorrupt when the backend
+// detects corruption).
+type Reader interface {
+	// Get returns the value stored under key. A missing key is (nil, false, nil); a present
+	// empty value is a non-nil empty slice and true.
+	Get(ctx context.Context, key []byte) (value []byte, ok bool, err error)
+	// MultiGet returns one entry per key, in the order of keys, all read from one consistent
+	// point in time. A nil entry means the key is missing; a present empty value is a non-nil
+	// empty slice.
+	MultiGet(ctx context.Context, keys [][]byte) ([][]byte, error)
+	// Scan calls fn for every key that starts with prefix, in ascending byte order, over a
+	// consistent snapshot taken when Scan starts (writes that complete during the scan are not
+	// seen). An empty prefix scans every key. The key and value passed to fn are only valid
+	// during the call. If fn returns an error the scan stops and Scan returns that error
+	// unchanged.
+	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
+}
+
+// Writer is the write side of a store.
+type Writer interface {
+	// Write applies the batch atomically: after a crash either all of its operations are
+	// visible or none. When Write returns nil the batch is durable (fsynced for disk backends)
+	// and visible to every later read. An empty batch is a no-op. Write does not retain b.
+	// If ctx is done before Write starts, it returns ctx.Err() and applies nothing; once
+	// the commit has started it is not interrupted.
+	Write(ctx context.Context, b *Batch) error
+}
+
+// Store is a Reader and Writer that must be closed. Close is idempotent; every operation
+// after Close returns ErrClosed.
+type Store interface {
+	Reader
+	Writer
+	Close() error
+}
+
+// OpKind tells the operations of a batch apart.
+type OpKind uint8
+
+const (
+	// OpPut stores Value under Key, replacing any previous value.
+	OpPut OpKind = iota + 1
+	// OpDelete removes Key (a no-op when missing).
+	OpDelete
+	// OpDeletePrefix removes every key that starts with Key (all keys when Key is empty).
+	OpDeletePrefix
+)
+
+// String returns the operation's name.
+func (k OpKind) String() string {
+	switch k {
+	case OpPut:
+		return "put"
+	case OpDelete:
+		return "delete"
+	case OpDeletePrefix:
+		return "delete-prefix"
+	default:
+		return "unknown"
+	}
+}
+
+// Op is one operation of a batch. Value is nil unless Kind is OpPut.
+type Op struct {
+	Kind  OpKind
+	Key   []byte
+	Value []byte
+}
+
+// Batch is an ordered list of operations, applied in order by Writer.Write: a Put followed
+// by a Delete of the same key leaves the key missing, a DeletePrefix followed by a Put
+// under that prefix leaves the new key present.
+//
+// The zero value is an empty batch ready to use. A Batch is not safe for concurrent use.
+// The bytes of an op are never modified after it is added (Put copies its arguments, Reset
+// drops ops without reusing their bytes), so ops may be shared between batches by Append.
+type Batch struct {
+	ops  []Op
+	size int
+}
+
+// Put adds an operation that stores value under key. Both are copied. A nil value stores
+// an empty value.
+func (b *Batch) Put(key, value []byte) {
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	b.ops = append(b.ops, Op{Kind: OpPut, Key: buf[:len(key):len(key)], Value: buf[len(key):]})
+	b.size += len(key) + len(value)
+}
+
+// Delete adds an operation that removes key. The key is copied.
+func (b *Batch) Delete(key []byte) {
+	b.ops = append(b.ops, Op{Kind: OpDelete, Key: bytes.Clone(nonNil(key))})
+	b.size += len(key)
+}
+
+// DeletePrefix adds an operation that removes every key starting with prefix; an empty
+// prefix removes every key of the store. The prefix is copied.
+func (b *Batch) DeletePrefix(prefix []byte) {
+	b.ops = append(b.ops, Op{Kind: OpDeletePrefix, Key: bytes.Clone(nonNil(prefix))})
+	b.size += len(prefix)
+}
+
+// Len returns the number of operations.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// Empty reports whether the batch has no operations.
+func (b *Batch) Empty() bool { return len(b.ops) == 0 }
+
+// Size returns the total number of key and value bytes in the batch.
+func (b *Batch) Size() int { return b.size }
+
+// Reset removes every operation, keeping the op slice's capacity.
+func (b *Batch) Reset() {
+	clear(b.ops)
+	b.ops = b.ops[:0]
+	b.size = 0
+}
+
+// Append adds the operations of o, in order, after those of b. o is unchanged; the two
+// batches share the ops' (immutable) bytes.
+func (b *Batch) Append(o *Batch) {
+	b.ops = append(b.ops, o.ops...)
+	b.size += o.size
+}
+
+// Ops returns the operations in order. The slice and the bytes it references belong to the
+// batch: callers must not modify them, and the slice is valid until the next change to b.
+func (b *Batch) Ops() []Op { return b.ops }
+
+// PrefixEnd returns the smallest key that is greater than every key starting with prefix,
+// so that [prefix, PrefixEnd(prefix)) is exactly the keys with that prefix. It returns nil
+// when there is no such key (prefix is empty or all 0xff bytes): the range is then
+// unbounded above. The result is a new slice.
+func PrefixEnd(prefix []byte) []byte {
+	for i := len(prefix) - 1; i >= 0; i-- {
+		if prefix[i] != 0xff {
+			end := bytes.Clone(prefix[:i+1])
+			end[i]++
+			return end
+		}
+	}
+	return nil
+}
+
+// nonNil returns b, or an empty non-nil slice when b is nil, so that copies of empty keys
+// are non-nil like every other key.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,90 @@
+package kv
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestPrefixEnd(t *testing.T) {
+	for _, tc := range []struct {
+		in, want []byte
+	}{
+		{nil, nil},
+		{[]byte{}, nil},
+		{[]byte{0xff}, nil},
+		{[]byte{0xff, 0xff}, nil},
+		{[]byte{0x00}, []byte{0x01}},
+		{[]byte{0x01, 0x02}, []byte{0x01, 0x03}},
+		{[]byte{0x01, 0xff}, []byte{0x02}},
+		{[]byte{0x01, 0xfe, 0xff, 0xff}, []byte{0x01, 0xff}},
+		{[]byte("abc"), []byte("abd")},
+	} {
+		got := PrefixEnd(tc.in)
+		if !bytes.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("PrefixEnd(%x) = %x, want %x", tc.in, got, tc.want)
+		}
+	}
+	p := []byte{0x01, 0x02}
+	e := PrefixEnd(p)
+	e[0] = 9
+	if p[0] != 0x01 {
+		t.Fatal("PrefixEnd aliases its input")
+	}
+}
+
+func TestBatch(t *testing.T) {
+	var b Batch
+	if !b.Empty() || b.Len() != 0 {
+		t.Fatal("zero batch not empty")
+	}
+	k, v := []byte("k"), []byte("v")
+	b.Put(k, v)
+	b.Put([]byte("e"), nil)
+	b.Delete(k)
+	b.DeletePrefix(nil)
+	k[0], v[0] = 'x', 'x'
+	ops := b.Ops()
+	if b.Len() != 4 || len(ops) != 4 {
+		t.Fatalf("len = %d", b.Len())
+	}
+	want := []Op{
+		{OpPut, []byte("k"), []byte("v")},
+		{OpPut, []byte("e"), []byte{}},
+		{OpDelete, []byte("k"), nil},
+		{OpDeletePrefix, []byte{}, nil},
+	}
+	for i, w := range want {
+		o := ops[i]
+		if o.Kind != w.Kind || !bytes.Equal(o.Key, w.Key) || !bytes.Equal(o.Value, w.Value) {
+			t.Errorf("op %d = %v %q %q, want %v %q %q", i, o.Kind, o.Key, o.Value, w.Kind, w.Key, w.Value)
+		}
+		if o.Key == nil {
+			t.Errorf("op %d: nil key", i)
+		}
+	}
+	if ops[1].Value == nil {
+		t.Error("empty put value is nil")
+	}
+	if b.Size() != 4 {
+		t.Errorf("size = %d, want 4", b.Size())
+	}
+	// Appending the key must not be able to overwrite the value that follows it.
+	_ = append(ops[0].Key, 'z')
+	if ops[0].Value[0] != 'v' {
+		t.Error("key append overwrote value")
+	}
+
+	var c Batch
+	c.Put([]byte("a"), []byte("1"))
+	c.Append(&b)
+	if c.Len() != 5 || c.Ops()[0].Kind != OpPut || c.Ops()[4].Kind != OpDeletePrefix || c.Size() != 6 {
+		t.Fatalf("append: %v", c.Ops())
+	}
+	b.Reset()
+	if !b.Empty() || b.Size() != 0 {
+		t.Fatal("reset batch not empty")
+	}
+	if c.Len() != 5 || !bytes.Equal(c.Ops()[1].Key, []byte("k")) {
+		t.Fatal("reset of source changed appended batch")
+	}
+}

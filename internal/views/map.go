@@ -1,0 +1,216 @@
+package views
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/micachain/mica/internal/kv"
+)
+
+// Map is an ordered map from K to V, one stored entry per key under its context's prefix.
+type Map[K, V any] struct {
+	vc Context
+	kc KeyCodec[K]
+	c  Codec[V]
+
+	// cache holds entries of the clean state read so far (including known misses), by
+	// encoded key.
+	cache map[string]cached[V]
+	// staged holds the changes since the last Flush, by encoded key.
+	staged map[string]staged[K, V]
+	// cleared tells whether Clear was called since the last Flush: then no stored entry is
+	// visible and Flush starts with a DeletePrefix.
+	cleared bool
+
+	scratch []byte
+}
+
+type cached[V any] struct {
+	v  V
+	ok bool
+}
+
+type staged[K, V any] struct {
+	k       K
+	v       V
+	deleted bool
+}
+
+var _ View = (*Map[string, int])(nil)
+
+// NewMap returns the map at vc's prefix. Nothing is read until it is needed.
+func NewMap[K, V any](vc Context, kc KeyCodec[K], c Codec[V]) *Map[K, V] {
+	return &Map[K, V]{vc: vc, kc: kc, c: c, cache: map[string]cached[V]{}}
+}
+
+func (m *Map[K, V]) encodeKey(k K) []byte {
+	m.scratch = m.kc.AppendKey(m.scratch[:0], k)
+	return m.scratch
+}
+
+// Get returns the value for k: staged if changed, else stored (read once and cached).
+// Undecodable stored bytes give a base.ErrCorrupt error.
+func (m *Map[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
+	var zero V
+	ek := m.encodeKey(k)
+	if s, ok := m.staged[string(ek)]; ok {
+		if s.deleted {
+			return zero, false, nil
+		}
+		return s.v, true, nil
+	}
+	if m.cleared {
+		return zero, false, nil
+	}
+	if c, ok := m.cache[string(ek)]; ok {
+		return c.v, c.ok, nil
+	}
+	full := append(m.vc.key(), ek...)
+	v, ok, err := getValue(ctx, m.vc.r, m.c, full)
+	if err != nil {
+		return zero, false, err
+	}
+	m.cache[string(ek)] = cached[V]{v: v, ok: ok}
+	return v, ok, nil
+}
+
+// Contains reports whether k has a value.
+func (m *Map[K, V]) Contains(ctx context.Context, k K) (bool, error) {
+	_, ok, err := m.Get(ctx, k)
+	return ok, err
+}
+
+// Set stages v as the value of k.
+func (m *Map[K, V]) Set(k K, v V) {
+	m.stage(k, staged[K, V]{k: k, v: v})
+}
+
+// Delete stages the removal of k (whether or not it is present).
+func (m *Map[K, V]) Delete(k K) {
+	m.stage(k, staged[K, V]{k: k, deleted: true})
+}
+
+func (m *Map[K, V]) stage(k K, s staged[K, V]) {
+	if m.staged == nil {
+		m.staged = map[string]staged[K, V]{}
+	}
+	m.staged[string(m.encodeKey(k))] = s
+}
+
+// Clear stages the removal of every entry.
+func (m *Map[K, V]) Clear() {
+	m.cleared = true
+	m.staged = nil
+}
+
+// stagedKeys returns the encoded staged keys in ascending order.
+func (m *Map[K, V]) stagedKeys() []string {
+	keys := make([]string, 0, len(m.staged))
+	for k := range m.staged {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ForEach calls fn for every entry in ascending key order, merging staged changes over
+// the stored entries. fn must not modify the map. If fn returns an error, ForEach stops and
+// returns it. Stored entries whose key or value does not decode give a base.ErrCorrupt
+// error. Entries read here are not cached.
+func (m *Map[K, V]) ForEach(ctx context.Context, fn func(k K, v V) error) error {
+	keys := m.stagedKeys()
+	i := 0
+	// emitStaged emits the staged entries with encoded keys below limit (all of them if
+	// all is set), skipping deletions.
+	emitStaged := func(limit []byte, all bool) error {
+		for ; i < len(keys) && (all || strings.Compare(keys[i], string(limit)) < 0); i++ {
+			if s := m.staged[keys[i]]; !s.deleted {
+				if err := fn(s.k, s.v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if !m.cleared {
+		n := len(m.vc.prefix)
+		err := m.vc.r.Scan(ctx, m.vc.prefix, func(key, value []byte) error {
+			ek := key[n:]
+			if err := emitStaged(ek, false); err != nil {
+				return err
+			}
+			if i < len(keys) && keys[i] == string(ek) {
+				// The staged entry replaces the stored one.
+				s := m.staged[keys[i]]
+				i++
+				if s.deleted {
+					return nil
+				}
+				return fn(s.k, s.v)
+			}
+			k, err := m.kc.ParseKey(ek)
+			if err != nil {
+				return corrupt(key, "map key: %v", err)
+			}
+			v, err := decode(m.c, key, value)
+			if err != nil {
+				return err
+			}
+			return fn(k, v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return emitStaged(nil, true)
+}
+
+// Keys returns every key in ascending order (see ForEach).
+func (m *Map[K, V]) Keys(ctx context.Context) ([]K, error) {
+	var out []K
+	err := m.ForEach(ctx, func(k K, _ V) error {
+		out = append(out, k)
+		return nil
+	})
+	return out, err
+}
+
+// Flush implements View: a DeletePrefix of the map's prefix after Clear, then one put or
+// delete per staged key in ascending key order.
+func (m *Map[K, V]) Flush(b *kv.Batch) {
+	if !m.HasPendingChanges() {
+		return
+	}
+	if m.cleared {
+		b.DeletePrefix(m.vc.prefix)
+		clear(m.cache)
+	}
+	full := m.vc.key()
+	n := len(full)
+	for _, ek := range m.stagedKeys() {
+		s := m.staged[ek]
+		full = append(full[:n], ek...)
+		if s.deleted {
+			// After a Clear the key is already gone; whether to emit is decided by the
+			// operations alone, so the batch stays deterministic.
+			if !m.cleared {
+				b.Delete(full)
+			}
+			m.cache[ek] = cached[V]{}
+		} else {
+			b.Put(full, encode(m.c, s.v))
+			m.cache[ek] = cached[V]{v: s.v, ok: true}
+		}
+	}
+	m.Rollback()
+}
+
+// Rollback implements View.
+func (m *Map[K, V]) Rollback() {
+	m.staged = nil
+	m.cleared = false
+}
+
+// HasPendingChanges implements View.
+func (m *Map[K, V]) HasPendingChanges() bool { return m.cleared || len(m.staged) > 0 }

@@ -1,0 +1,197 @@
+package views_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/views"
+)
+
+func newQueue(vc views.Context) *views.Queue[string] {
+	return views.NewQueue(vc, views.StringCodec{})
+}
+
+func queueContents(t *testing.T, q *views.Queue[string]) []string {
+	t.Helper()
+	var out []string
+	if err := q.ForEach(ctx, func(v string) error {
+		out = append(out, v)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := q.Len(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != uint64(len(out)) {
+		t.Fatalf("Len = %d, ForEach found %d", n, len(out))
+	}
+	front, ok, err := q.Front(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != (len(out) > 0) || (ok && front != out[0]) {
+		t.Fatalf("Front = %q, %v; contents %q", front, ok, out)
+	}
+	return out
+}
+
+func expectQueue(t *testing.T, q *views.Queue[string], want ...string) {
+	t.Helper()
+	if got := queueContents(t, q); !slices.Equal(got, want) {
+		t.Fatalf("queue = %q, want %q", got, want)
+	}
+}
+
+func entryKey(prefix string, i uint64) string {
+	return string(binary.BigEndian.AppendUint64(append([]byte(prefix), 1), i))
+}
+
+func push(t *testing.T, q *views.Queue[string], vs ...string) {
+	t.Helper()
+	for _, v := range vs {
+		if err := q.PushBack(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func pop(t *testing.T, q *views.Queue[string], n int) {
+	t.Helper()
+	for range n {
+		if err := q.PopFront(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestQueue(t *testing.T) {
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("q"))
+	q := newQueue(vc)
+	expectQueue(t, q)
+	if err := q.PopFront(ctx); !errors.Is(err, base.ErrNotFound) {
+		t.Fatalf("PopFront of an empty queue: %v, want ErrNotFound", err)
+	}
+
+	push(t, q, "a", "b", "c")
+	pop(t, q, 1)
+	expectQueue(t, q, "b", "c")
+	b := flush(t, s, q)
+	// Header, then entries 1 and 2 ("a" was pushed and popped before it was ever stored).
+	if b.Len() != 3 {
+		t.Fatalf("flush emitted %d ops, want 3", b.Len())
+	}
+	expectQueue(t, q, "b", "c")
+	q = newQueue(vc)
+	expectQueue(t, q, "b", "c")
+
+	// Across flushes: pop stored entries and pushed ones in one round.
+	push(t, q, "d", "e")
+	pop(t, q, 3) // b, c, d
+	expectQueue(t, q, "e")
+	b = flush(t, s, q)
+	ops := b.Ops()
+	want := []struct {
+		kind kv.OpKind
+		key  string
+	}{{kv.OpPut, "q\x00"}, {kv.OpDelete, entryKey("q", 1)}, {kv.OpDelete, entryKey("q", 2)}, {kv.OpPut, entryKey("q", 4)}}
+	if len(ops) != len(want) {
+		t.Fatalf("flush emitted %d ops, want %d", len(ops), len(want))
+	}
+	for i, w := range want {
+		if ops[i].Kind != w.kind || string(ops[i].Key) != w.key {
+			t.Fatalf("op %d = %v %x, want %v %x", i, ops[i].Kind, ops[i].Key, w.kind, w.key)
+		}
+	}
+	expectQueue(t, newQueue(vc), "e")
+
+	// Rollback restores the clean state.
+	pop(t, q, 1)
+	push(t, q, "x")
+	q.Rollback()
+	expectQueue(t, q, "e")
+
+	// Emptying the queue removes every key and restarts the indices.
+	pop(t, q, 1)
+	flush(t, s, q)
+	if got := dump(t, s, nil); len(got) != 0 {
+		t.Fatalf("store after emptying the queue: %q", got)
+	}
+	push(t, q, "f")
+	flush(t, s, q)
+	if _, ok := dump(t, s, nil)[entryKey("q", 0)]; !ok {
+		t.Fatal("a queue emptied by a flush did not restart at index 0")
+	}
+	expectQueue(t, newQueue(vc), "f")
+}
+
+func TestQueueCachesFront(t *testing.T) {
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("q"))
+	q := newQueue(vc)
+	push(t, q, "a", "b")
+	flush(t, s, q)
+	cr := &countingReader{Reader: s}
+	q = newQueue(views.NewContext(cr, []byte("q")))
+	for range 3 {
+		if v, ok, err := q.Front(ctx); v != "a" || !ok || err != nil {
+			t.Fatalf("Front = %q, %v, %v", v, ok, err)
+		}
+	}
+	if cr.reads() != 2 { // header and entry
+		t.Fatalf("3 Fronts made %d reads, want 2", cr.reads())
+	}
+}
+
+func TestQueueLarge(t *testing.T) {
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("q"))
+	q := newQueue(vc)
+	var want []string
+	for i := range 300 {
+		v := string(rune('A' + i%26))
+		want = append(want, v)
+		push(t, q, v)
+	}
+	flush(t, s, q)
+	q = newQueue(vc)
+	q.Front(ctx) // cache one entry so that ForEach mixes cached and read entries
+	pop(t, q, 7)
+	push(t, q, "end")
+	want = append(want[7:], "end")
+	expectQueue(t, q, want...)
+	flush(t, s, q)
+	expectQueue(t, newQueue(vc), want...)
+}
+
+func TestQueueCorrupt(t *testing.T) {
+	header := func(front, back uint64) []byte {
+		return binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, front), back)
+	}
+	for name, setup := range map[string]func(s kv.Writer){
+		"front after back": func(s kv.Writer) { putRaw(t, s, []byte("q\x00"), header(5, 3)) },
+		"short header":     func(s kv.Writer) { putRaw(t, s, []byte("q\x00"), []byte{1}) },
+		"missing entry":    func(s kv.Writer) { putRaw(t, s, []byte("q\x00"), header(0, 2)) },
+		"bad entry": func(s kv.Writer) {
+			putRaw(t, s, []byte("q\x00"), header(0, 1))
+			putRaw(t, s, []byte(entryKey("q", 0)), []byte{9})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			setup(s)
+			q := newQueue(views.NewContext(s, []byte("q")))
+			_, _, ferr := q.Front(ctx)
+			eerr := q.ForEach(ctx, func(string) error { return nil })
+			if !errors.Is(ferr, base.ErrCorrupt) || !errors.Is(eerr, base.ErrCorrupt) {
+				t.Fatalf("Front: %v; ForEach: %v; want ErrCorrupt", ferr, eerr)
+			}
+		})
+	}
+}
