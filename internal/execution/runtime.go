@@ -1,0 +1,535 @@
+package execution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// This file defines how user applications plug in. A VM (package execution/wasm) turns
+// a module into UserContract and UserService values through an ApplicationLoader; the
+// execution layer calls them and gives them a runtime through which they call back into
+// the host. Nothing here knows about Wasm.
+
+// UserContract is an application's contract: the metered, state-changing half. A fresh
+// contract is loaded for each transaction that uses the application and is called from
+// one goroutine. Returning an error (or trapping) fails the transaction, hence the block.
+type UserContract interface {
+	// Instantiate runs once, on the chain that creates the application, with its
+	// instantiation argument.
+	Instantiate(ctx context.Context, rt ContractRuntime, argument []byte) error
+	// ExecuteOperation executes an operation of a block, or a synchronous call from
+	// another application (then rt.AuthenticatedCaller is set), and returns the response.
+	ExecuteOperation(ctx context.Context, rt ContractRuntime, operation []byte) ([]byte, error)
+	// ExecuteMessage executes a message of the application received from a chain
+	// (rt.Message describes it).
+	ExecuteMessage(ctx context.Context, rt ContractRuntime, message []byte) error
+	// Finalize is called once at the end of every transaction that loaded the contract.
+	// It may send messages but not call other applications.
+	Finalize(ctx context.Context, rt ContractRuntime) error
+}
+
+// UserService is an application's service: the read-only, unmetered half that answers
+// queries.
+type UserService interface {
+	HandleQuery(ctx context.Context, rt ServiceRuntime, query []byte) ([]byte, error)
+}
+
+// ApplicationLoader loads applications by id (a VM with its compilation cache). Blobs
+// (the application description and bytecode) should be read through blobs, which records
+// them as oracle responses when executing a block. Errors of class base.ErrNotFound mean
+// a blob is missing; others fail the transaction.
+type ApplicationLoader interface {
+	LoadContract(ctx context.Context, app base.ApplicationID, blobs BlobReader) (UserContract, error)
+	LoadService(ctx context.Context, app base.ApplicationID, blobs BlobReader) (UserService, error)
+}
+
+// KeyValue is one entry of an application's storage.
+type KeyValue struct {
+	Key   []byte
+	Value []byte
+}
+
+// MessageInfo describes the incoming message a contract executes.
+type MessageInfo struct {
+	Origin          base.ChainID
+	OriginHeight    base.BlockHeight
+	OriginTimestamp base.Timestamp
+	// IsBouncing is set when the message is a rejected message of this application
+	// coming back.
+	IsBouncing bool
+}
+
+// SendMessageRequest is a message an application sends to its own instance on another
+// chain.
+type SendMessageRequest struct {
+	Destination base.ChainID
+	// Authenticated forwards the runtime's authenticated owner with the message.
+	Authenticated bool
+	// Tracked makes a rejected message bounce back (otherwise it is simple: dropped).
+	Tracked bool
+	Message []byte
+}
+
+// BaseRuntime is the host API shared by contracts and services. Storage methods act on
+// the application's own key-value namespace; returned slices belong to the caller.
+type BaseRuntime interface {
+	ChainID() base.ChainID
+	ApplicationID() base.ApplicationID
+	ChainBalance(ctx context.Context) (base.Amount, error)
+	OwnerBalance(ctx context.Context, owner base.Owner) (base.Amount, error)
+	ChainOwnership(ctx context.Context) (protocol.ChainOwnership, error)
+	ApplicationPermissions(ctx context.Context) (protocol.ApplicationPermissions, error)
+	// ReadValue returns the value under key (ok false when missing).
+	ReadValue(ctx context.Context, key []byte) (value []byte, ok bool, err error)
+	// ReadMultiValues returns one entry per key; nil for a missing key.
+	ReadMultiValues(ctx context.Context, keys [][]byte) ([][]byte, error)
+	// FindKeyValues returns the entries whose keys start with prefix, in key order. Keys
+	// are returned whole (prefix included).
+	FindKeyValues(ctx context.Context, prefix []byte) ([]KeyValue, error)
+	// ReadDataBlob returns the content of a data blob (recorded as an oracle response in
+	// contracts).
+	ReadDataBlob(ctx context.Context, hash base.Hash) ([]byte, error)
+	Log(level slog.Level, message string)
+}
+
+// ContractRuntime is the host API of a contract during one call.
+type ContractRuntime interface {
+	BaseRuntime
+	BlockHeight() base.BlockHeight
+	Timestamp() base.Timestamp
+	Round() base.Round
+	// AuthenticatedOwner is the signer the call acts for, or nil.
+	AuthenticatedOwner() *base.Owner
+	// AuthenticatedCaller is the application that called this one synchronously, or nil.
+	AuthenticatedCaller() *base.ApplicationID
+	// Message describes the message being executed, or nil for operations and calls.
+	Message() *MessageInfo
+	// Transfer moves amount from source on this chain: the application's own account
+	// (ApplicationOwner), the authenticated owner's account, or the chain account if the
+	// authenticated owner owns the chain.
+	Transfer(ctx context.Context, source base.Owner, recipient base.Account, amount base.Amount) error
+	// Claim withdraws amount from source (an account of the authenticated owner or of the
+	// application, on any chain) to recipient.
+	Claim(ctx context.Context, source base.Account, recipient base.Account, amount base.Amount) error
+	// WriteBatch applies b's operations, in order, to the application's storage.
+	WriteBatch(ctx context.Context, b *kv.Batch) error
+	SendMessage(ctx context.Context, req SendMessageRequest) error
+	// CallApplication calls callee's ExecuteOperation synchronously on this chain and
+	// returns its response. authenticated forwards the authenticated owner. Calling an
+	// application already on the call stack fails with ErrReentrantCall.
+	CallApplication(ctx context.Context, authenticated bool, callee base.ApplicationID, argument []byte) ([]byte, error)
+}
+
+// ServiceRuntime is the host API of a service answering a query.
+type ServiceRuntime interface {
+	BaseRuntime
+	NextBlockHeight() base.BlockHeight
+	// LocalTime is the node's time when the query started (services are not replicated).
+	LocalTime() base.Timestamp
+}
+
+// ApplicationOwner is the account owner of an application: it holds the application's
+// own tokens.
+func ApplicationOwner(app base.ApplicationID) base.Owner { return base.Address32Owner(base.Hash(app)) }
+
+// appSession tracks the applications one transaction loaded and the call stack.
+type appSession struct {
+	instances  map[base.ApplicationID]UserContract
+	order      []base.ApplicationID // load order: Finalize runs in this order
+	stack      []base.ApplicationID
+	finalizing bool
+}
+
+// contract returns the transaction's instance of app, loading it on first use.
+func (t *txn) contract(ctx context.Context, app base.ApplicationID) (UserContract, error) {
+	if c, ok := t.apps.instances[app]; ok {
+		return c, nil
+	}
+	if t.s.loader == nil {
+		return nil, fmt.Errorf("application %s: %w", app, ErrNoVM)
+	}
+	c, err := t.s.loader.LoadContract(ctx, app, t.oracles)
+	if err != nil {
+		return nil, fmt.Errorf("load application %s: %w", app, classify(err))
+	}
+	if c == nil {
+		return nil, failf(ErrApplication, "loader returned no contract for application %s", app)
+	}
+	if t.apps.instances == nil {
+		t.apps.instances = make(map[base.ApplicationID]UserContract)
+	}
+	t.apps.instances[app] = c
+	t.apps.order = append(t.apps.order, app)
+	return c, nil
+}
+
+// call runs fn as app's frame on the call stack, refusing re-entrancy and turning a panic
+// of the application into an error.
+func (t *txn) call(app base.ApplicationID, fn func() error) (err error) {
+	if slices.Contains(t.apps.stack, app) {
+		return failf(ErrReentrantCall, "application %s is already on the call stack", app)
+	}
+	t.apps.stack = append(t.apps.stack, app)
+	defer func() {
+		t.apps.stack = t.apps.stack[:len(t.apps.stack)-1]
+		if r := recover(); r != nil {
+			err = failf(ErrApplication, "application %s panicked: %v", app, r)
+		}
+	}()
+	if err := fn(); err != nil {
+		return fmt.Errorf("application %s: %w", app, classify(err))
+	}
+	return nil
+}
+
+// classify leaves classified errors alone and marks the others as application failures.
+func classify(err error) error {
+	if errors.Is(err, base.ErrInvalid) || errors.Is(err, base.ErrNotFound) || errors.Is(err, base.ErrCorrupt) ||
+		errors.Is(err, base.ErrRetryable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrApplication, err)
+}
+
+func (t *txn) executeUserOperation(ctx context.Context, app base.ApplicationID, op []byte) ([]byte, error) {
+	c, err := t.contract(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	rt := &contractRuntime{t: t, app: app, owner: cloneOwnerPtr(t.tc.AuthenticatedOwner)}
+	var result []byte
+	err = t.call(app, func() error {
+		var err error
+		result, err = c.ExecuteOperation(ctx, rt, op)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{}, result...), nil
+}
+
+func (t *txn) executeUserMessage(ctx context.Context, app base.ApplicationID, msg []byte, signer *base.Owner, info *MessageInfo) error {
+	c, err := t.contract(ctx, app)
+	if err != nil {
+		return err
+	}
+	rt := &contractRuntime{t: t, app: app, owner: cloneOwnerPtr(signer), msg: info}
+	return t.call(app, func() error { return c.ExecuteMessage(ctx, rt, msg) })
+}
+
+// finalizeApplications calls Finalize on every loaded contract, in load order.
+func (t *txn) finalizeApplications(ctx context.Context) error {
+	t.apps.finalizing = true
+	defer func() { t.apps.finalizing = false }()
+	for _, app := range t.apps.order {
+		c := t.apps.instances[app]
+		rt := &contractRuntime{t: t, app: app}
+		if err := t.call(app, func() error { return c.Finalize(ctx, rt) }); err != nil {
+			return fmt.Errorf("finalize: %w", err)
+		}
+	}
+	return nil
+}
+
+// InstantiateApplication runs app's Instantiate with argument as a transaction of its
+// own: the CreateApplication operation (to come) calls it on the creator chain. Like
+// ExecuteTransaction, on error the caller must Rollback.
+func (s *State) InstantiateApplication(ctx context.Context, tc TxContext, app base.ApplicationID, argument []byte, oracles *Oracles) (*TxOutcome, error) {
+	if oracles == nil {
+		oracles = LiveOracles(nil)
+	}
+	if err := s.checkChain(ctx, tc.ChainID); err != nil {
+		return nil, err
+	}
+	t := &txn{s: s, tc: tc, oracles: oracles, mark: oracles.mark()}
+	c, err := t.contract(ctx, app)
+	if err == nil {
+		rt := &contractRuntime{t: t, app: app, owner: cloneOwnerPtr(tc.AuthenticatedOwner)}
+		err = t.call(app, func() error { return c.Instantiate(ctx, rt, argument) })
+	}
+	if err == nil {
+		err = t.finalizeApplications(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("instantiate application %s: %w", app, err)
+	}
+	t.out.OracleResponses = oracles.since(t.mark)
+	return &t.out, nil
+}
+
+// contractRuntime is the ContractRuntime of one call frame.
+type contractRuntime struct {
+	t      *txn
+	app    base.ApplicationID
+	owner  *base.Owner
+	caller *base.ApplicationID
+	msg    *MessageInfo
+}
+
+var _ ContractRuntime = (*contractRuntime)(nil)
+
+func (r *contractRuntime) ChainID() base.ChainID             { return r.t.tc.ChainID }
+func (r *contractRuntime) ApplicationID() base.ApplicationID { return r.app }
+func (r *contractRuntime) BlockHeight() base.BlockHeight     { return r.t.tc.Height }
+func (r *contractRuntime) Timestamp() base.Timestamp         { return r.t.tc.Timestamp }
+func (r *contractRuntime) Round() base.Round                 { return r.t.tc.Round }
+func (r *contractRuntime) AuthenticatedOwner() *base.Owner   { return cloneOwnerPtr(r.owner) }
+func (r *contractRuntime) AuthenticatedCaller() *base.ApplicationID {
+	if r.caller == nil {
+		return nil
+	}
+	c := *r.caller
+	return &c
+}
+
+func (r *contractRuntime) Message() *MessageInfo {
+	if r.msg == nil {
+		return nil
+	}
+	m := *r.msg
+	return &m
+}
+
+func (r *contractRuntime) ChainBalance(ctx context.Context) (base.Amount, error) {
+	return r.t.s.ChainBalance(ctx)
+}
+
+func (r *contractRuntime) OwnerBalance(ctx context.Context, owner base.Owner) (base.Amount, error) {
+	return r.t.s.OwnerBalance(ctx, owner)
+}
+
+func (r *contractRuntime) ChainOwnership(ctx context.Context) (protocol.ChainOwnership, error) {
+	return r.t.s.Ownership(ctx)
+}
+
+func (r *contractRuntime) ApplicationPermissions(ctx context.Context) (protocol.ApplicationPermissions, error) {
+	return r.t.s.Permissions(ctx)
+}
+
+func (r *contractRuntime) ReadValue(ctx context.Context, key []byte) ([]byte, bool, error) {
+	return r.t.s.appStorage(r.app).get(ctx, key)
+}
+
+func (r *contractRuntime) ReadMultiValues(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	return r.t.s.appStorage(r.app).multiGet(ctx, keys)
+}
+
+func (r *contractRuntime) FindKeyValues(ctx context.Context, prefix []byte) ([]KeyValue, error) {
+	return r.t.s.appStorage(r.app).scan(ctx, prefix)
+}
+
+func (r *contractRuntime) ReadDataBlob(ctx context.Context, hash base.Hash) ([]byte, error) {
+	blob, err := r.t.oracles.ReadBlob(ctx, base.BlobID{Type: base.BlobData, Hash: hash})
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{}, blob.Content...), nil
+}
+
+func (r *contractRuntime) Log(level slog.Level, message string) {
+	r.t.s.log(level, message, r.app)
+}
+
+func (r *contractRuntime) WriteBatch(ctx context.Context, b *kv.Batch) error {
+	if b == nil {
+		return nil
+	}
+	return r.t.s.appStorage(r.app).apply(b)
+}
+
+// checkSource authorizes a debit of source on this chain by the application.
+func (r *contractRuntime) checkSource(ctx context.Context, source base.Owner) error {
+	if source == ApplicationOwner(r.app) {
+		return nil
+	}
+	if source.IsChain() {
+		return r.t.checkOwnerOf(ctx, r.owner, "debiting the chain account")
+	}
+	if r.owner == nil || *r.owner != source {
+		return failf(ErrUnauthorized, "application %s may not debit the account of %s", r.app, source)
+	}
+	return nil
+}
+
+func (r *contractRuntime) Transfer(ctx context.Context, source base.Owner, recipient base.Account, amount base.Amount) error {
+	if err := checkAmount(amount); err != nil {
+		return err
+	}
+	if err := checkRecipientChain(recipient.Chain); err != nil {
+		return err
+	}
+	if err := r.checkSource(ctx, source); err != nil {
+		return err
+	}
+	if err := r.t.s.debit(ctx, source, amount); err != nil {
+		return err
+	}
+	return r.t.pay(ctx, source, recipient, amount)
+}
+
+func (r *contractRuntime) Claim(ctx context.Context, source base.Account, recipient base.Account, amount base.Amount) error {
+	if err := checkAmount(amount); err != nil {
+		return err
+	}
+	if err := checkRecipientChain(source.Chain); err != nil {
+		return err
+	}
+	if err := checkRecipientChain(recipient.Chain); err != nil {
+		return err
+	}
+	if source.Owner != ApplicationOwner(r.app) && (r.owner == nil || *r.owner != source.Owner) {
+		return failf(ErrUnauthorized, "application %s may not claim from the account of %s", r.app, source.Owner)
+	}
+	return r.t.sendClaim(ctx, source.Owner, source.Chain, recipient, amount)
+}
+
+func (r *contractRuntime) SendMessage(ctx context.Context, req SendMessageRequest) error {
+	if err := checkRecipientChain(req.Destination); err != nil {
+		return err
+	}
+	m := protocol.OutgoingMessage{
+		Destination: req.Destination,
+		Kind:        protocol.Simple,
+		Message:     protocol.Message{App: r.app, Bytes: append([]byte{}, req.Message...)},
+	}
+	if req.Tracked {
+		m.Kind = protocol.Tracked
+	}
+	if req.Authenticated {
+		m.AuthenticatedOwner = cloneOwnerPtr(r.owner)
+	}
+	r.t.send(m)
+	return nil
+}
+
+func (r *contractRuntime) CallApplication(ctx context.Context, authenticated bool, callee base.ApplicationID, argument []byte) ([]byte, error) {
+	if r.t.apps.finalizing {
+		return nil, failf(ErrApplication, "application %s may not call other applications while finalizing", r.app)
+	}
+	if slices.Contains(r.t.apps.stack, callee) {
+		return nil, failf(ErrReentrantCall, "application %s calls %s, which is already on the call stack", r.app, callee)
+	}
+	c, err := r.t.contract(ctx, callee)
+	if err != nil {
+		return nil, err
+	}
+	caller := r.app
+	rt := &contractRuntime{t: r.t, app: callee, caller: &caller}
+	if authenticated {
+		rt.owner = cloneOwnerPtr(r.owner)
+	}
+	var result []byte
+	err = r.t.call(callee, func() error {
+		var err error
+		result, err = c.ExecuteOperation(ctx, rt, argument)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{}, result...), nil
+}
+
+// QueryContext is what a service query knows about the chain.
+type QueryContext struct {
+	ChainID         base.ChainID
+	NextBlockHeight base.BlockHeight
+	LocalTime       base.Timestamp
+}
+
+// QueryApplication asks app's service a query, over the staged state (read-only). Blobs
+// are read from r directly: queries are not replicated and record nothing.
+func (s *State) QueryApplication(ctx context.Context, qc QueryContext, app base.ApplicationID, query []byte, r Resolver) (_ []byte, err error) {
+	if err := s.checkChain(ctx, qc.ChainID); err != nil {
+		return nil, err
+	}
+	if s.loader == nil {
+		return nil, fmt.Errorf("application %s: %w", app, ErrNoVM)
+	}
+	blobs := resolverBlobs{r}
+	svc, err := s.loader.LoadService(ctx, app, blobs)
+	if err != nil {
+		return nil, fmt.Errorf("load service of application %s: %w", app, classify(err))
+	}
+	if svc == nil {
+		return nil, failf(ErrApplication, "loader returned no service for application %s", app)
+	}
+	rt := &serviceRuntime{s: s, qc: qc, app: app, blobs: blobs}
+	defer func() {
+		if p := recover(); p != nil {
+			err = failf(ErrApplication, "service of application %s panicked: %v", app, p)
+		}
+	}()
+	out, err := svc.HandleQuery(ctx, rt, query)
+	if err != nil {
+		return nil, fmt.Errorf("query application %s: %w", app, classify(err))
+	}
+	return out, nil
+}
+
+type resolverBlobs struct{ r Resolver }
+
+func (b resolverBlobs) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	return readBlob(ctx, b.r, id)
+}
+
+// serviceRuntime is the ServiceRuntime of one query.
+type serviceRuntime struct {
+	s     *State
+	qc    QueryContext
+	app   base.ApplicationID
+	blobs resolverBlobs
+}
+
+var _ ServiceRuntime = (*serviceRuntime)(nil)
+
+func (r *serviceRuntime) ChainID() base.ChainID             { return r.qc.ChainID }
+func (r *serviceRuntime) ApplicationID() base.ApplicationID { return r.app }
+func (r *serviceRuntime) NextBlockHeight() base.BlockHeight { return r.qc.NextBlockHeight }
+func (r *serviceRuntime) LocalTime() base.Timestamp         { return r.qc.LocalTime }
+
+func (r *serviceRuntime) ChainBalance(ctx context.Context) (base.Amount, error) {
+	return r.s.ChainBalance(ctx)
+}
+
+func (r *serviceRuntime) OwnerBalance(ctx context.Context, owner base.Owner) (base.Amount, error) {
+	return r.s.OwnerBalance(ctx, owner)
+}
+
+func (r *serviceRuntime) ChainOwnership(ctx context.Context) (protocol.ChainOwnership, error) {
+	return r.s.Ownership(ctx)
+}
+
+func (r *serviceRuntime) ApplicationPermissions(ctx context.Context) (protocol.ApplicationPermissions, error) {
+	return r.s.Permissions(ctx)
+}
+
+func (r *serviceRuntime) ReadValue(ctx context.Context, key []byte) ([]byte, bool, error) {
+	return r.s.appStorage(r.app).get(ctx, key)
+}
+
+func (r *serviceRuntime) ReadMultiValues(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	return r.s.appStorage(r.app).multiGet(ctx, keys)
+}
+
+func (r *serviceRuntime) FindKeyValues(ctx context.Context, prefix []byte) ([]KeyValue, error) {
+	return r.s.appStorage(r.app).scan(ctx, prefix)
+}
+
+func (r *serviceRuntime) ReadDataBlob(ctx context.Context, hash base.Hash) ([]byte, error) {
+	blob, err := r.blobs.ReadBlob(ctx, base.BlobID{Type: base.BlobData, Hash: hash})
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{}, blob.Content...), nil
+}
+
+func (r *serviceRuntime) Log(level slog.Level, message string) { r.s.log(level, message, r.app) }
