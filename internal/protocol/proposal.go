@@ -136,7 +136,8 @@ func (p *BlockProposal) IsRegularRetry() bool { return p.Original != nil && p.Or
 // retry = fast original, no outcome, round > Fast; regular retry = certificate of a
 // validated block in an earlier round whose hash is the block with the carried outcome.
 // The authenticated owner, if set, must be the signer (for a fast retry: the original
-// signer).
+// signer; a regular retry may be signed by any owner, the certificate vouching for the
+// original).
 func (p *BlockProposal) CheckInvariants() error {
 	c := &p.Content
 	if !c.Round.Valid() {
@@ -175,8 +176,11 @@ func (p *BlockProposal) CheckInvariants() error {
 		if b.Hash() != cert.Value.ValueHash {
 			return base.Invalidf("regular retry: certificate does not certify the proposed block")
 		}
+		// The validated certificate proves a quorum checked the original proposer; any
+		// owner allowed in this round may re-propose it.
+		signer = base.Owner{}
 	}
-	if ao := c.Block.AuthenticatedOwner; ao != nil && *ao != signer {
+	if ao := c.Block.AuthenticatedOwner; ao != nil && signer != (base.Owner{}) && *ao != signer {
 		return base.Invalidf("authenticated owner %s is not the proposal signer %s", *ao, signer)
 	}
 	if err := crypto.Verify(p.PublicKey, c.SigningHash(), p.Signature); err != nil {

@@ -1,0 +1,412 @@
+package chain
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/consensus"
+	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/views"
+)
+
+// Tip is the chain's position: the last block and the next height.
+type Tip struct {
+	BlockHash  *base.Hash
+	NextHeight base.BlockHeight
+	Timestamp  base.Timestamp
+	// StateHash is the execution state hash after the last block (or the initial state).
+	StateHash base.Hash
+}
+
+func (t *Tip) Encode(w *codec.Writer) {
+	w.OptionTag(t.BlockHash != nil)
+	if t.BlockHash != nil {
+		w.Hash(*t.BlockHash)
+	}
+	w.U64(uint64(t.NextHeight))
+	w.U64(uint64(t.Timestamp))
+	w.Hash(t.StateHash)
+}
+
+func (t *Tip) Decode(r *codec.Reader) {
+	t.BlockHash = nil
+	if r.OptionTag() {
+		h := r.Hash()
+		t.BlockHash = &h
+	}
+	t.NextHeight = base.BlockHeight(r.U64())
+	t.Timestamp = base.Timestamp(r.U64())
+	t.StateHash = r.Hash()
+}
+
+// Sub-view tags under the chain prefix.
+const (
+	tagExecution byte = iota + 1
+	tagTip
+	tagManager
+	tagInboxes
+	tagOutboxes
+	tagReceivedLog
+	tagInitialized
+)
+
+// State is a chain's state.
+type State struct {
+	id          base.ChainID
+	exec        *execution.State
+	initialized *views.Register[bool]
+	tip         *views.Register[Tip]
+	manager     *views.Register[[]byte]
+	inboxes     *views.Map[base.ChainID, Inbox]
+	outboxes    *views.Map[base.ChainID, Outbox]
+	received    *views.Log[protocol.ChainAndHeight]
+
+	mgr       *consensus.Manager // decoded manager, staged by SetManager
+	execBatch kv.Batch           // execution writes flushed to compute the state hash
+}
+
+// Load returns the chain's state over ctx; nothing is read until a method needs it.
+func Load(id base.ChainID, ctx views.Context) *State {
+	return &State{
+		id:          id,
+		exec:        execution.NewState(ctx.Sub(tagExecution)),
+		initialized: views.NewRegister(ctx.Sub(tagInitialized), views.Codec[bool](views.BoolCodec{}), false),
+		tip:         views.NewRegister(ctx.Sub(tagTip), views.CanonicalCodec[Tip](), Tip{}),
+		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[[]byte](views.BytesCodec{}), nil),
+		inboxes:     views.NewMap(ctx.Sub(tagInboxes), views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{}), views.CanonicalCodec[Inbox]()),
+		outboxes:    views.NewMap(ctx.Sub(tagOutboxes), views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{}), views.CanonicalCodec[Outbox]()),
+		received:    views.NewLog(ctx.Sub(tagReceivedLog), views.CanonicalCodec[protocol.ChainAndHeight]()),
+	}
+}
+
+// ChainID returns the chain's id.
+func (s *State) ChainID() base.ChainID { return s.id }
+
+// Execution returns the execution state (balances, ownership, committees...).
+func (s *State) Execution() *execution.State { return s.exec }
+
+// IsInitialized reports whether the chain exists in this store.
+func (s *State) IsInitialized(ctx context.Context) (bool, error) { return s.initialized.Get(ctx) }
+
+// Initialize stages the initial state of a chain from its description.
+func (s *State) Initialize(ctx context.Context, desc *protocol.ChainDescription, now base.Timestamp) error {
+	if desc.ID() != s.id {
+		return base.Invalidf("description does not match chain %s", s.id.Short())
+	}
+	if err := s.exec.Initialize(desc); err != nil {
+		return err
+	}
+	s.exec.Flush(&s.execBatch)
+	s.initialized.Set(true)
+	s.tip.Set(Tip{NextHeight: 0, Timestamp: desc.Timestamp, StateHash: execution.StateHash(base.Hash{}, &s.execBatch)})
+	ownership := desc.Config.Ownership
+	s.SetManager(consensus.NewManager(ownership, 0, now))
+	return nil
+}
+
+// Tip returns the chain's tip.
+func (s *State) Tip(ctx context.Context) (Tip, error) { return s.tip.Get(ctx) }
+
+// Manager returns the consensus state of the current height. The returned manager may be
+// mutated; SetManager stages it for the next Flush.
+func (s *State) Manager(ctx context.Context) (*consensus.Manager, error) {
+	if s.mgr != nil {
+		return s.mgr, nil
+	}
+	b, err := s.manager.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, base.Corruptf("chain %s has no consensus state", s.id.Short())
+	}
+	m := new(consensus.Manager)
+	if err := codec.Unmarshal(b, m); err != nil {
+		return nil, base.Corruptf("consensus state of chain %s: %v", s.id.Short(), err)
+	}
+	s.mgr = m
+	return m, nil
+}
+
+// SetManager stages the consensus state.
+func (s *State) SetManager(m *consensus.Manager) {
+	s.mgr = m
+	s.manager.Set(codec.Marshal(m))
+}
+
+// ExecOptions says how to execute a block.
+type ExecOptions struct {
+	// Validating is set when voting on a proposal: every received bundle must already be
+	// in the inbox. Otherwise (a certified block) missing bundles are recorded as consumed
+	// in anticipation.
+	Validating bool
+	// Replay, when set, holds the certified outcome whose oracle responses are replayed.
+	Replay   *protocol.BlockExecutionOutcome
+	Resolver execution.Resolver
+	Policy   *protocol.ResourcePolicy
+	Now      base.Timestamp
+}
+
+// Errors of block validation.
+var (
+	ErrTimestampDecreases = fmt.Errorf("%w: block timestamp is before the previous block's", base.ErrInvalid)
+	ErrBundleFromFuture   = fmt.Errorf("%w: incoming bundle is newer than the block", base.ErrInvalid)
+	ErrClosedChain        = fmt.Errorf("%w: the chain is closed; its blocks may only reject messages", base.ErrInvalid)
+	ErrTooManyTxs         = fmt.Errorf("%w: too many transactions in the block", base.ErrInvalid)
+)
+
+// ExecuteBlock validates and executes a proposed block against the current state and
+// returns the block with its outcome. The execution state's changes are staged (and
+// hashed); the caller either applies the block (ApplyConfirmed then Flush) or discards
+// the State.
+func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o ExecOptions) (*protocol.Block, error) {
+	if err := p.CheckShape(); err != nil {
+		return nil, err
+	}
+	tip, err := s.tip.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Height != tip.NextHeight {
+		return nil, base.Invalidf("block height %d, chain %s expects %d", p.Height, s.id.Short(), tip.NextHeight)
+	}
+	if p.Timestamp < tip.Timestamp {
+		return nil, fmt.Errorf("%w: %s < %s", ErrTimestampDecreases, p.Timestamp, tip.Timestamp)
+	}
+	if uint64(len(p.Transactions)) > o.Policy.MaxTransactionsBlock {
+		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyTxs, len(p.Transactions), o.Policy.MaxTransactionsBlock)
+	}
+	n := len(p.Transactions)
+	if o.Replay != nil && len(o.Replay.OracleResponses) != n {
+		return nil, base.Invalidf("certified outcome has %d oracle entries for %d transactions", len(o.Replay.OracleResponses), n)
+	}
+	closed, err := s.exec.IsClosed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.exec.CheckBlockPermissions(ctx, p.Transactions); err != nil {
+		return nil, err
+	}
+	epochChanges := 0
+	for i := range p.Transactions {
+		if op := p.Transactions[i].Operation; op != nil {
+			if _, ok := op.System.(*protocol.ProcessNewEpoch); ok {
+				epochChanges++
+			}
+		}
+	}
+	if epochChanges > 1 {
+		return nil, base.Invalidf("a block may advance the epoch at most once, this one does %d times", epochChanges)
+	}
+	s.exec.BeginBlock()
+	out := protocol.BlockExecutionOutcome{
+		Messages:         make([][]protocol.OutgoingMessage, n),
+		OracleResponses:  make([][]protocol.OracleResponse, n),
+		Events:           make([][]protocol.Event, n),
+		Blobs:            make([][]protocol.Blob, n),
+		OperationResults: make([][]byte, n),
+	}
+	for i := range p.Transactions {
+		tx := &p.Transactions[i]
+		if b := tx.Bundle; b != nil {
+			if b.Bundle.Timestamp > p.Timestamp {
+				return nil, fmt.Errorf("%w: transaction %d", ErrBundleFromFuture, i)
+			}
+			if closed && b.Action != protocol.Reject {
+				return nil, fmt.Errorf("%w: transaction %d accepts a bundle", ErrClosedChain, i)
+			}
+			if err := s.removeBundle(ctx, b, o.Validating); err != nil {
+				return nil, &TxError{Index: i, Err: err}
+			}
+		} else if closed {
+			return nil, fmt.Errorf("%w: transaction %d is an operation", ErrClosedChain, i)
+		}
+		var oracles *execution.Oracles
+		if o.Replay != nil {
+			oracles = execution.ReplayOracles(o.Resolver, o.Replay.OracleResponses[i])
+		} else {
+			oracles = execution.LiveOracles(o.Resolver)
+		}
+		tc := execution.TxContext{ChainID: s.id, Height: p.Height, Timestamp: p.Timestamp, AuthenticatedOwner: p.AuthenticatedOwner, Index: uint32(i), Policy: o.Policy}
+		res, err := s.exec.ExecuteTransaction(ctx, tc, tx, oracles)
+		if err == nil {
+			err = oracles.Finish()
+		}
+		if err != nil {
+			return nil, &TxError{Index: i, Err: err}
+		}
+		out.Messages[i] = res.Messages
+		out.OracleResponses[i] = res.OracleResponses
+		out.Events[i] = res.Events
+		out.Blobs[i] = res.Blobs
+		out.OperationResults[i] = res.Result
+		if out.OperationResults[i] == nil {
+			out.OperationResults[i] = []byte{}
+		}
+	}
+	var eb kv.Batch
+	s.exec.Flush(&eb)
+	out.StateHash = execution.StateHash(tip.StateHash, &eb)
+	s.execBatch.Append(&eb)
+	return protocol.NewBlock(*p, out), nil
+}
+
+func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
+	inbox, _, err := s.inboxes.Get(ctx, b.Origin)
+	if err != nil {
+		return err
+	}
+	if err := inbox.RemoveBundle(&b.Bundle, mustBePresent); err != nil {
+		return fmt.Errorf("bundle from %s at height %d: %w", b.Origin.Short(), b.Bundle.Height, err)
+	}
+	s.inboxes.Set(b.Origin, inbox)
+	return nil
+}
+
+// TxError says which transaction of a block failed.
+type TxError struct {
+	Index int
+	Err   error
+}
+
+func (e *TxError) Error() string { return fmt.Sprintf("transaction %d: %v", e.Index, e.Err) }
+func (e *TxError) Unwrap() error { return e.Err }
+
+// ApplyConfirmed records an executed confirmed block: schedules its outgoing bundles,
+// advances the tip and starts consensus for the next height.
+func (s *State) ApplyConfirmed(ctx context.Context, block *protocol.Block, now base.Timestamp) error {
+	h := block.Height()
+	for _, r := range block.Recipients() {
+		ob, _, err := s.outboxes.Get(ctx, r)
+		if err != nil {
+			return err
+		}
+		ob.Schedule(h)
+		s.outboxes.Set(r, ob)
+	}
+	next, err := h.Next()
+	if err != nil {
+		return err
+	}
+	hash := block.Hash()
+	s.tip.Set(Tip{BlockHash: &hash, NextHeight: next, Timestamp: block.Proposed.Timestamp, StateHash: block.Outcome.StateHash})
+	ownership, err := s.exec.Ownership(ctx)
+	if err != nil {
+		return err
+	}
+	s.SetManager(consensus.NewManager(ownership, next, now))
+	return nil
+}
+
+// ReceiveBundles adds bundles delivered from origin to its inbox, and returns those that
+// were new (duplicates are ignored: delivery is exactly once).
+func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles []protocol.EpochBundle) ([]protocol.MessageBundle, error) {
+	inbox, _, err := s.inboxes.Get(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
+	var added []protocol.MessageBundle
+	lastLogged := base.BlockHeight(0)
+	logged := false
+	for _, eb := range bundles {
+		isNew, err := inbox.AddBundle(eb.Bundle)
+		if err != nil {
+			return nil, fmt.Errorf("bundle from %s at height %d: %w", origin.Short(), eb.Bundle.Height, err)
+		}
+		if !isNew {
+			continue
+		}
+		added = append(added, eb.Bundle)
+		if !logged || eb.Bundle.Height != lastLogged {
+			if _, err := s.received.Append(ctx, protocol.ChainAndHeight{ChainID: origin, Height: eb.Bundle.Height}); err != nil {
+				return nil, err
+			}
+			lastLogged, logged = eb.Bundle.Height, true
+		}
+	}
+	if len(added) > 0 {
+		s.inboxes.Set(origin, inbox)
+	}
+	return added, nil
+}
+
+// MarkDelivered drops outbox entries up to height for recipient.
+func (s *State) MarkDelivered(ctx context.Context, recipient base.ChainID, height base.BlockHeight) (bool, error) {
+	ob, ok, err := s.outboxes.Get(ctx, recipient)
+	if err != nil || !ok {
+		return false, err
+	}
+	if !ob.MarkReceived(height) {
+		return false, nil
+	}
+	if len(ob.Heights) == 0 {
+		s.outboxes.Delete(recipient)
+	} else {
+		s.outboxes.Set(recipient, ob)
+	}
+	return true, nil
+}
+
+// OutboxHeights returns the heights with undelivered bundles for recipient.
+func (s *State) OutboxHeights(ctx context.Context, recipient base.ChainID) ([]base.BlockHeight, error) {
+	ob, _, err := s.outboxes.Get(ctx, recipient)
+	return ob.Heights, err
+}
+
+// NonEmptyOutboxes returns the recipients with undelivered bundles, sorted.
+func (s *State) NonEmptyOutboxes(ctx context.Context) ([]base.ChainID, error) {
+	var out []base.ChainID
+	err := s.outboxes.ForEach(ctx, func(k base.ChainID, v Outbox) error {
+		if len(v.Heights) > 0 {
+			out = append(out, k)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PendingBundles returns the delivered bundles not yet received by a block, by origin
+// then cursor, all marked Accept.
+func (s *State) PendingBundles(ctx context.Context) ([]protocol.IncomingBundle, error) {
+	var out []protocol.IncomingBundle
+	err := s.inboxes.ForEach(ctx, func(origin base.ChainID, in Inbox) error {
+		for _, b := range in.Added {
+			out = append(out, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReceivedLog returns up to limit entries of the received log from index from, and the
+// log's length.
+func (s *State) ReceivedLog(ctx context.Context, from uint64, limit int) ([]protocol.ChainAndHeight, uint64, error) {
+	n, err := s.received.Len(ctx)
+	if err != nil || from >= n {
+		return nil, n, err
+	}
+	to := min(n, from+uint64(limit))
+	var out []protocol.ChainAndHeight
+	err = s.received.Range(ctx, from, to, func(_ uint64, v protocol.ChainAndHeight) error {
+		out = append(out, v)
+		return nil
+	})
+	return out, n, err
+}
+
+// Flush appends every staged change to b.
+func (s *State) Flush(b *kv.Batch) {
+	b.Append(&s.execBatch)
+	s.execBatch.Reset()
+	s.exec.Flush(b)
+	s.initialized.Flush(b)
+	s.tip.Flush(b)
+	s.manager.Flush(b)
+	s.inboxes.Flush(b)
+	s.outboxes.Flush(b)
+	s.received.Flush(b)
+}

@@ -1,0 +1,224 @@
+// Package client is the chain client: it drives chains against a committee of
+// validators. It keeps a local node (a worker without a key) that verifies and executes
+// every certificate of the chains it follows, so balances and state are read locally.
+//
+// It talks to all validators in parallel and moves on as soon as it has a quorum plus a
+// short grace period, so a dead or slow validator never sets the pace. When a validator
+// refuses a request because it lags (missing earlier blocks, missing incoming bundles,
+// unknown chain, missing blobs), the client pushes what it lacks and retries.
+//
+// Proposing follows the reference protocol: re-propose a locked block if validators hold
+// one, finalize a validated block in its round, open a later multi-leader round when the
+// current one has a conflicting proposal, and request timeouts when a round is stuck. A
+// fast proposal is handed to OnFastProposal (to be persisted) before it is sent, and is
+// re-sent unchanged on retry: the client never signs two different blocks at one height
+// in the fast round.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// ValidatorNode is what the client needs from a validator. The rpc package implements it
+// over gRPC; tests and the simulator use workers directly.
+type ValidatorNode interface {
+	HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error)
+	HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error)
+	HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error)
+	HandleBlob(ctx context.Context, b protocol.Blob) error
+	ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error)
+	Certificates(ctx context.Context, chain base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error)
+}
+
+// Validator is a committee member and the node that reaches it.
+type Validator struct {
+	PublicKey crypto.PublicKey
+	Node      ValidatorNode
+}
+
+// Config holds a client's dependencies.
+type Config struct {
+	// Local is the client's own node (a worker with no signer) over its own store.
+	Local      *worker.Worker
+	Committee  *protocol.Committee
+	Validators []Validator
+	Clock      base.Clock
+	Logger     *slog.Logger
+	// Sequential calls validators one after the other in committee order instead of in
+	// parallel; the deterministic simulator uses it.
+	Sequential bool
+	// MinGrace is the least time to wait for more answers after a quorum (default 5 ms);
+	// the grace period is max(MinGrace, 20% of the time to quorum).
+	MinGrace time.Duration
+	// RequestTimeout bounds each call to a validator (default 10 s).
+	RequestTimeout time.Duration
+}
+
+// Client talks to one committee.
+type Client struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a client.
+func New(cfg Config) *Client {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinGrace == 0 {
+		cfg.MinGrace = 5 * time.Millisecond
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	return &Client{cfg: cfg, log: cfg.Logger}
+}
+
+// Local returns the client's local node.
+func (c *Client) Local() *worker.Worker { return c.cfg.Local }
+
+// Committee returns the committee the client talks to.
+func (c *Client) Committee() *protocol.Committee { return c.cfg.Committee }
+
+type answer[T any] struct {
+	v   Validator
+	val T
+	err error
+}
+
+// ErrNoQuorum: not enough validators answered successfully. Class ErrRetryable.
+var ErrNoQuorum = fmt.Errorf("%w: no quorum of validators answered", base.ErrRetryable)
+
+// fanout calls fn on every validator and returns the answers received by the time a
+// quorum of weight has succeeded plus the grace period (or every answer, if no quorum).
+// With wait set it returns only when all calls are done.
+func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool) []answer[T] {
+	committee := c.cfg.Committee
+	quorum := committee.QuorumThreshold()
+	if c.cfg.Sequential {
+		var out []answer[T]
+		for _, v := range c.cfg.Validators {
+			cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+			val, err := fn(cctx, v)
+			cancel()
+			out = append(out, answer[T]{v, val, err})
+		}
+		return out
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	ch := make(chan answer[T], len(c.cfg.Validators))
+	for _, v := range c.cfg.Validators {
+		go func() {
+			val, err := fn(cctx, v)
+			ch <- answer[T]{v, val, err}
+		}()
+	}
+	start := time.Now()
+	var out []answer[T]
+	var weight uint64
+	var grace <-chan time.Time
+	for len(out) < len(c.cfg.Validators) {
+		select {
+		case a := <-ch:
+			out = append(out, a)
+			if a.err == nil && (ok == nil || ok(a.val)) {
+				weight += committee.Weight(a.v.PublicKey)
+				if weight >= quorum && grace == nil {
+					g := max(c.cfg.MinGrace, time.Since(start)/5)
+					grace = time.After(g)
+				}
+			}
+			continue
+		case <-grace:
+		case <-ctx.Done():
+		}
+		break
+	}
+	// Late calls finish in the background against the request timeout; their answers
+	// are dropped.
+	go func() {
+		<-time.After(c.cfg.RequestTimeout)
+		cancel()
+	}()
+	return out
+}
+
+// broadcast calls fn on every validator in the background, without waiting beyond the
+// quorum and grace period; the remaining calls complete on their own.
+func (c *Client) broadcastCertificate(ctx context.Context, cert *protocol.Certificate) []answer[*protocol.ChainInfo] {
+	return fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+		return c.handleCertificate(ctx, v, cert)
+	}, nil)
+}
+
+// firstError summarizes refusals: the most common error message, so that a block refused
+// by every honest validator reports why.
+func firstError[T any](as []answer[T]) error {
+	counts := map[string]int{}
+	var best error
+	bestN := 0
+	for _, a := range as {
+		if a.err == nil {
+			continue
+		}
+		m := a.err.Error()
+		counts[m]++
+		if counts[m] > bestN {
+			best, bestN = a.err, counts[m]
+		}
+	}
+	return best
+}
+
+// ChainClient drives one chain with one key.
+type ChainClient struct {
+	c      *Client
+	id     base.ChainID
+	signer crypto.Signer
+
+	mu sync.Mutex
+	// pendingFast is the fast proposal signed for the current height, re-sent unchanged.
+	pendingFast *protocol.BlockProposal
+	// RejectIncoming makes the chain reject every incoming bundle instead of accepting
+	// it (tracked messages then bounce back to their senders).
+	RejectIncoming bool
+	// OnFastProposal, if set, is called with a fast proposal before it is first sent;
+	// an error aborts the proposal (the wallet persists it here).
+	OnFastProposal func(*protocol.BlockProposal) error
+}
+
+// Chain returns a client for chain id proposing with signer. pending, if not nil, is a
+// fast proposal persisted earlier that must be re-sent before anything else.
+func (c *Client) Chain(id base.ChainID, signer crypto.Signer, pending *protocol.BlockProposal) *ChainClient {
+	return &ChainClient{c: c, id: id, signer: signer, pendingFast: pending}
+}
+
+// ID returns the chain id.
+func (cc *ChainClient) ID() base.ChainID { return cc.id }
+
+// Owner returns the signer's owner address.
+func (cc *ChainClient) Owner() base.Owner { return cc.signer.Public().Owner() }
+
+// PendingFastProposal returns the fast proposal signed for the current height, if any.
+func (cc *ChainClient) PendingFastProposal() *protocol.BlockProposal {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.pendingFast
+}
+
+// errorsAs is errors.As with a generic target.
+func errorsAs[T error](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
+}

@@ -1,0 +1,60 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
+)
+
+func TestTransferBothWays(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	b := n.client().Chain(n.chains[1], bob, nil)
+
+	cert, err := a.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[1]}, base.Tokens(10))
+	if err != nil {
+		t.Fatalf("transfer A→B: %v", err)
+	}
+	if !cert.Round.IsFast() {
+		t.Fatalf("single-owner chain committed in %v, want the fast round", cert.Round)
+	}
+	// The credit sits in B's inbox on every validator until B receives it.
+	for i := range n.workers {
+		info, err := n.workers[i].HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: n.chains[1], RequestPendingBundles: true})
+		if err != nil || len(info.RequestedPendingBundles) != 1 {
+			t.Fatalf("validator %d: pending bundles of B = %v, %v", i, info, err)
+		}
+	}
+	if _, err := b.ProcessInbox(ctx); err != nil {
+		t.Fatalf("B process inbox: %v", err)
+	}
+	if _, err := b.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[0]}, base.Tokens(3)); err != nil {
+		t.Fatalf("transfer B→A: %v", err)
+	}
+	if _, err := a.ProcessInbox(ctx); err != nil {
+		t.Fatalf("A process inbox: %v", err)
+	}
+	for i := range n.workers {
+		if got := n.balance(i, base.Account{Chain: n.chains[0]}); got != base.Tokens(93) {
+			t.Errorf("validator %d: A balance %s, want 93", i, got)
+		}
+		if got := n.balance(i, base.Account{Chain: n.chains[1]}); got != base.Tokens(107) {
+			t.Errorf("validator %d: B balance %s, want 107", i, got)
+		}
+	}
+	// An overdraft is refused before anything is signed, and changes nothing.
+	_, err = a.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[1]}, base.Tokens(1000))
+	if !errors.Is(err, base.ErrInvalid) {
+		t.Fatalf("overdraft: got %v, want an ErrInvalid", err)
+	}
+	if got := n.balance(0, base.Account{Chain: n.chains[0]}); got != base.Tokens(93) {
+		t.Fatalf("overdraft changed the balance to %s", got)
+	}
+}

@@ -1,0 +1,219 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// pendingBundles returns the bundles waiting in the chain's inboxes that at least f+1
+// weight of validators at the chain's current height report (so at least one honest
+// validator holds each), ordered by origin then cursor.
+func (cc *ChainClient) pendingBundles(ctx context.Context, height base.BlockHeight) []protocol.IncomingBundle {
+	c := cc.c
+	committee := c.cfg.Committee
+	as := fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
+	}, nil)
+	type entry struct {
+		b protocol.IncomingBundle
+		w uint64
+	}
+	seen := map[string]*entry{}
+	var order []string
+	for _, a := range as {
+		if a.err != nil || a.val.NextBlockHeight != height {
+			continue
+		}
+		for _, b := range a.val.RequestedPendingBundles {
+			k := string(codec.Marshal(&b))
+			e := seen[k]
+			if e == nil {
+				e = &entry{b: b}
+				seen[k] = e
+				order = append(order, k)
+			}
+			e.w += committee.Weight(a.v.PublicKey)
+		}
+	}
+	var out []protocol.IncomingBundle
+	for _, k := range order {
+		if e := seen[k]; e.w >= committee.ValidityThreshold() {
+			out = append(out, e.b)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b protocol.IncomingBundle) int {
+		if c := a.Origin.Compare(b.Origin); c != 0 {
+			return c
+		}
+		return a.Bundle.Cursor().Compare(b.Bundle.Cursor())
+	})
+	// Keep one bundle per cursor and origin (equivocating reports are dropped).
+	out = slices.CompactFunc(out, func(a, b protocol.IncomingBundle) bool {
+		return a.Origin == b.Origin && a.Bundle.Cursor() == b.Bundle.Cursor()
+	})
+	return out
+}
+
+// prepare builds the next block: pending bundles then the operations. It returns nil if
+// there is nothing to do.
+func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.ProposedBlock, *protocol.Block, error) {
+	c := cc.c
+	next, err := c.SyncChain(ctx, cc.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	tip, err := c.LocalTip(ctx, cc.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tip.NextHeight != next {
+		return nil, nil, fmt.Errorf("local chain at height %d after sync to %d", tip.NextHeight, next)
+	}
+	epoch, err := c.localEpoch(ctx, cc.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	bundles := cc.pendingBundles(ctx, next)
+	ts := max(c.cfg.Clock.Now(), tip.Timestamp)
+	for _, b := range bundles {
+		ts = max(ts, b.Bundle.Timestamp)
+	}
+	me := cc.Owner()
+	p := &protocol.ProposedBlock{ChainID: cc.id, Epoch: epoch, Height: next, Timestamp: ts, PreviousBlockHash: tip.BlockHash, AuthenticatedOwner: &me}
+	for _, b := range bundles {
+		if cc.RejectIncoming {
+			b.Action = protocol.Reject
+		}
+		p.Transactions = append(p.Transactions, protocol.ReceiveTx(b))
+	}
+	for _, op := range ops {
+		p.Transactions = append(p.Transactions, protocol.OperationTx(op))
+	}
+	if len(p.Transactions) == 0 {
+		return nil, nil, nil
+	}
+	// Stage locally. A bundle that fails to execute is rejected instead (its tracked
+	// messages bounce back); an operation that fails is the caller's error.
+	for range len(p.Transactions) + 4 {
+		staged, err := c.cfg.Local.StageBlock(ctx, p, blobs)
+		if err == nil {
+			return p, staged, nil
+		}
+		if fixed, ferr := c.fetchMissing(ctx, err); ferr != nil {
+			return nil, nil, ferr
+		} else if fixed {
+			continue
+		}
+		txErr, ok := errorsAs[*chain.TxError](err)
+		if !ok || txErr.Index >= len(p.Transactions) {
+			return nil, nil, err
+		}
+		tx := &p.Transactions[txErr.Index]
+		if tx.Bundle == nil || tx.Bundle.Action == protocol.Reject {
+			return nil, nil, txErr.Err
+		}
+		c.log.Info("rejecting an incoming bundle that fails to execute", "origin", tx.Bundle.Origin.String(), "height", uint64(tx.Bundle.Bundle.Height), "err", txErr.Err)
+		tx.Bundle.Action = protocol.Reject
+	}
+	return nil, nil, errors.New("could not stage the block")
+}
+
+// ExecuteOperations commits a block with the chain's pending incoming bundles and ops. It
+// first re-sends a pending fast proposal if one exists. It returns the confirmed
+// certificate of the block holding ops, or nil if there was nothing to do.
+func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, error) {
+	c := cc.c
+	for attempt := 0; attempt < 5; attempt++ {
+		if pf := cc.PendingFastProposal(); pf != nil {
+			next, err := c.SyncChain(ctx, cc.id)
+			if err != nil {
+				return nil, err
+			}
+			if pf.Content.Block.Height == next {
+				staged, err := c.cfg.Local.StageBlock(ctx, &pf.Content.Block, pf.Blobs)
+				if err != nil {
+					return nil, fmt.Errorf("pending fast proposal no longer executes: %w", err)
+				}
+				if _, err := cc.commit(ctx, &pf.Content.Block, staged, pf.Blobs); err != nil && !errors.Is(err, ErrConflict) {
+					return nil, fmt.Errorf("re-send pending fast proposal: %w", err)
+				}
+			}
+			cc.clearFast(pf.Content.Block.Height)
+			continue
+		}
+		p, staged, err := cc.prepare(ctx, ops, blobs)
+		if err != nil || p == nil {
+			return nil, err
+		}
+		cert, err := cc.commit(ctx, p, staged, blobs)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		return cert, err
+	}
+	return nil, fmt.Errorf("chain %s: gave up after repeated conflicts", cc.id.Short())
+}
+
+// Transfer moves amount from one of this chain's accounts (base.ChainOwner for the chain
+// account) to recipient.
+func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient base.Account, amount base.Amount) (*protocol.Certificate, error) {
+	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: recipient, Amount: amount})}, nil)
+}
+
+// ProcessInbox commits a block receiving every pending bundle; nil if none.
+func (cc *ChainClient) ProcessInbox(ctx context.Context) (*protocol.Certificate, error) {
+	return cc.ExecuteOperations(ctx, nil, nil)
+}
+
+// OpenChain opens a child chain with the given ownership and balance and returns its id.
+func (cc *ChainClient) OpenChain(ctx context.Context, ownership protocol.ChainOwnership, balance base.Amount) (base.ChainID, *protocol.Certificate, error) {
+	op := protocol.SystemOp(&protocol.OpenChain{Ownership: ownership, Balance: balance})
+	cert, err := cc.ExecuteOperations(ctx, []protocol.Operation{op}, nil)
+	if err != nil {
+		return base.ChainID{}, nil, err
+	}
+	if cert == nil {
+		return base.ChainID{}, nil, errors.New("open chain: nothing was committed")
+	}
+	b := cert.Block
+	// The opening operation is the last transaction; its outcome created the description.
+	last := len(b.Outcome.Blobs) - 1
+	for _, blob := range b.Outcome.Blobs[last] {
+		if blob.Type == base.BlobChainDescription {
+			return base.ChainID(blob.ID().Hash), cert, nil
+		}
+	}
+	return base.ChainID{}, cert, errors.New("open chain: the block created no chain description")
+}
+
+// fetchMissing makes the local node obtain an event or blob that staging reported
+// missing, by syncing the chain that emitted the event or downloading the blob. It
+// reports whether there was something to fetch.
+func (c *Client) fetchMissing(ctx context.Context, err error) (bool, error) {
+	if me, ok := errorsAs[*execution.MissingEventError](err); ok {
+		before, _ := c.LocalTip(ctx, me.ID.Chain)
+		next, serr := c.SyncChain(ctx, me.ID.Chain)
+		if serr != nil {
+			return false, serr
+		}
+		if next == before.NextHeight {
+			return false, err // nobody has it yet
+		}
+		return true, nil
+	}
+	if mb, ok := errorsAs[*execution.MissingBlobError](err); ok {
+		if ferr := c.fetchBlob(ctx, mb.ID); ferr != nil {
+			return false, ferr
+		}
+		return true, nil
+	}
+	return false, nil
+}

@@ -1,0 +1,308 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// LocalTip returns the local node's view of a chain's tip.
+func (c *Client) LocalTip(ctx context.Context, id base.ChainID) (chain.Tip, error) {
+	var tip chain.Tip
+	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
+		var err error
+		tip, err = s.Tip(ctx)
+		return err
+	})
+	return tip, err
+}
+
+// LocalBalance returns an account's balance as the local node sees it.
+func (c *Client) LocalBalance(ctx context.Context, a base.Account) (base.Amount, error) {
+	var bal base.Amount
+	err := c.cfg.Local.ChainState(ctx, a.Chain, func(s *chain.State) error {
+		var err error
+		if a.Owner.IsChain() {
+			bal, err = s.Execution().ChainBalance(ctx)
+		} else {
+			bal, err = s.Execution().OwnerBalance(ctx, a.Owner)
+		}
+		return err
+	})
+	return bal, err
+}
+
+// ensureLocalChain makes the local node know a chain, fetching its description blob from
+// the validators if needed. The blob is content-addressed by the chain id, so any
+// validator's copy is as good as another's.
+func (c *Client) ensureLocalChain(ctx context.Context, id base.ChainID) error {
+	err := c.cfg.Local.ChainState(ctx, id, func(*chain.State) error { return nil })
+	if !errors.Is(err, worker.ErrUnknownChain) {
+		return err
+	}
+	blobID := base.BlobID{Type: base.BlobChainDescription, Hash: base.Hash(id)}
+	for _, v := range c.cfg.Validators {
+		blob, err := v.Node.ReadBlob(ctx, blobID)
+		if err != nil || blob.ID() != blobID {
+			continue
+		}
+		if err := c.cfg.Local.HandleBlob(ctx, blob); err != nil {
+			return err
+		}
+		return c.cfg.Local.ChainState(ctx, id, func(*chain.State) error { return nil })
+	}
+	return fmt.Errorf("%w %s: no validator knows it", worker.ErrUnknownChain, id)
+}
+
+// SyncChain downloads, verifies and executes locally every certificate of a chain that a
+// validator has and the local node lacks. It returns the local next height.
+func (c *Client) SyncChain(ctx context.Context, id base.ChainID) (base.BlockHeight, error) {
+	if err := c.ensureLocalChain(ctx, id); err != nil {
+		return 0, err
+	}
+	tip, err := c.LocalTip(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	infos := fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+	}, nil)
+	// Highest claims first; a validator that lies about its height is found out when its
+	// certificates fail to verify locally.
+	slices.SortStableFunc(infos, func(a, b answer[*protocol.ChainInfo]) int {
+		return cmpHeight(b, a)
+	})
+	next := tip.NextHeight
+	for _, a := range infos {
+		if a.err != nil || a.val.NextBlockHeight <= next {
+			continue
+		}
+		n, err := c.downloadFrom(ctx, a.v, id, next, a.val.NextBlockHeight)
+		if err != nil {
+			c.log.Debug("sync from validator failed", "validator", a.v.PublicKey.String(), "err", err)
+		}
+		next = n
+	}
+	return next, nil
+}
+
+func cmpHeight(a, b answer[*protocol.ChainInfo]) int {
+	var ha, hb base.BlockHeight
+	if a.err == nil {
+		ha = a.val.NextBlockHeight
+	}
+	if b.err == nil {
+		hb = b.val.NextBlockHeight
+	}
+	switch {
+	case ha < hb:
+		return -1
+	case ha > hb:
+		return 1
+	}
+	return 0
+}
+
+// downloadFrom fetches certificates [from, to) of a chain from one validator and
+// processes them locally; it returns the new local next height.
+func (c *Client) downloadFrom(ctx context.Context, v Validator, id base.ChainID, from, to base.BlockHeight) (base.BlockHeight, error) {
+	for from < to {
+		certs, err := v.Node.Certificates(ctx, id, from, to)
+		if err != nil {
+			return from, err
+		}
+		if len(certs) == 0 {
+			return from, fmt.Errorf("validator %s returned no certificates from height %d", v.PublicKey, from)
+		}
+		for _, cert := range certs {
+			if cert.Kind != protocol.KindConfirmed || cert.ChainID() != id || cert.Height() != from {
+				return from, base.Invalidf("validator %s returned an unexpected certificate", v.PublicKey)
+			}
+			if err := c.processLocally(ctx, cert); err != nil {
+				return from, err
+			}
+			from++
+		}
+	}
+	return from, nil
+}
+
+// processLocally executes a confirmed certificate on the local node, fetching blobs it
+// needs from the validators.
+func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate) error {
+	_, err := c.cfg.Local.HandleCertificate(ctx, cert)
+	if errors.Is(err, worker.ErrBlobsNotFound) {
+		for _, id := range cert.Block.Proposed.PublishedBlobIDs() {
+			if err := c.fetchBlob(ctx, id); err != nil {
+				return err
+			}
+		}
+		_, err = c.cfg.Local.HandleCertificate(ctx, cert)
+	}
+	return err
+}
+
+func (c *Client) fetchBlob(ctx context.Context, id base.BlobID) error {
+	if _, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
+		return nil
+	}
+	for _, v := range c.cfg.Validators {
+		b, err := v.Node.ReadBlob(ctx, id)
+		if err == nil && b.ID() == id {
+			return c.cfg.Local.HandleBlob(ctx, b)
+		}
+	}
+	return fmt.Errorf("%w: blob %s", worker.ErrBlobsNotFound, id)
+}
+
+// needsUpdate reports whether a validator refused because it lacks data we can push.
+func needsUpdate(err error) bool {
+	return errors.Is(err, base.ErrNotFound) || errors.Is(err, worker.ErrWrongHeight)
+}
+
+// updateValidator pushes to v what it needs to handle a block of chain id at height:
+// the chain's creation, its earlier certificates, the certificates that sent the block's
+// incoming bundles, and the blobs the block publishes.
+func (c *Client) updateValidator(ctx context.Context, v Validator, block *protocol.ProposedBlock, blobs []protocol.Blob) error {
+	if err := c.updateChainTo(ctx, v, block.ChainID, block.Height, 0); err != nil {
+		return err
+	}
+	for _, b := range block.Bundles() {
+		if err := c.updateChainTo(ctx, v, b.Origin, b.Bundle.Height+1, 0); err != nil {
+			return err
+		}
+	}
+	for i := range blobs {
+		if err := v.Node.HandleBlob(ctx, blobs[i]); err != nil {
+			return err
+		}
+	}
+	for _, id := range block.PublishedBlobIDs() {
+		if blob, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
+			if err := v.Node.HandleBlob(ctx, blob); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+const maxUpdateDepth = 8
+
+// updateChainTo makes v execute chain id up to (excluding) height target.
+func (c *Client) updateChainTo(ctx context.Context, v Validator, id base.ChainID, target base.BlockHeight, depth int) error {
+	if depth > maxUpdateDepth {
+		return fmt.Errorf("updating validator %s: chain ancestry too deep", v.PublicKey)
+	}
+	info, err := v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+	if errors.Is(err, worker.ErrUnknownChain) {
+		// Push the parent's block that created the chain.
+		desc, derr := c.description(ctx, id)
+		if derr != nil {
+			return derr
+		}
+		if !desc.Origin.IsChild {
+			return err
+		}
+		if err := c.updateChainTo(ctx, v, desc.Origin.Parent, desc.Origin.Height+1, depth+1); err != nil {
+			return err
+		}
+		info, err = v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+	}
+	if err != nil {
+		return err
+	}
+	for h := info.NextBlockHeight; h < target; h++ {
+		cert, err := c.certificate(ctx, id, h)
+		if err != nil {
+			return err
+		}
+		if _, err := v.Node.HandleCertificate(ctx, cert); err != nil {
+			if !errors.Is(err, worker.ErrBlobsNotFound) {
+				return err
+			}
+			for _, bid := range cert.Block.Proposed.PublishedBlobIDs() {
+				blob, berr := c.blob(ctx, bid)
+				if berr != nil {
+					return berr
+				}
+				if err := v.Node.HandleBlob(ctx, blob); err != nil {
+					return err
+				}
+			}
+			if _, err := v.Node.HandleCertificate(ctx, cert); err != nil {
+				return err
+			}
+		}
+	}
+	// Give the validator a moment to deliver the bundles of what was just pushed.
+	if target > info.NextBlockHeight && !c.cfg.Sequential {
+		select {
+		case <-time.After(2 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// certificate returns a confirmed certificate from the local store or, failing that, from
+// the first validator that has it.
+func (c *Client) certificate(ctx context.Context, id base.ChainID, h base.BlockHeight) (*protocol.Certificate, error) {
+	if cert, err := c.cfg.Local.Storage().CertificateAt(ctx, id, h); err == nil {
+		return cert, nil
+	}
+	for _, v := range c.cfg.Validators {
+		certs, err := v.Node.Certificates(ctx, id, h, h+1)
+		if err == nil && len(certs) == 1 && certs[0].Kind == protocol.KindConfirmed && certs[0].ChainID() == id && certs[0].Height() == h {
+			return certs[0], nil
+		}
+	}
+	return nil, base.NotFoundf("no validator has block %d of chain %s", h, id.Short())
+}
+
+func (c *Client) blob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	if err := c.fetchBlob(ctx, id); err != nil {
+		return protocol.Blob{}, err
+	}
+	return c.cfg.Local.Storage().Blob(ctx, id)
+}
+
+func (c *Client) description(ctx context.Context, id base.ChainID) (*protocol.ChainDescription, error) {
+	blob, err := c.blob(ctx, base.BlobID{Type: base.BlobChainDescription, Hash: base.Hash(id)})
+	if err != nil {
+		return nil, err
+	}
+	var d protocol.ChainDescription
+	if err := codec.Unmarshal(blob.Content, &d); err != nil {
+		return nil, base.Corruptf("description of chain %s: %v", id.Short(), err)
+	}
+	return &d, nil
+}
+
+func (c *Client) localOwnership(ctx context.Context, id base.ChainID) (protocol.ChainOwnership, error) {
+	var o protocol.ChainOwnership
+	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
+		var err error
+		o, err = s.Execution().Ownership(ctx)
+		return err
+	})
+	return o, err
+}
+
+func (c *Client) localEpoch(ctx context.Context, id base.ChainID) (base.Epoch, error) {
+	var e base.Epoch
+	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
+		var err error
+		e, err = s.Execution().Epoch(ctx)
+		return err
+	})
+	return e, err
+}

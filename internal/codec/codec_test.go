@@ -1,0 +1,90 @@
+package codec_test
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+)
+
+func TestUlebStrict(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 300, math.MaxUint32, math.MaxUint64} {
+		var w codec.Writer
+		w.Uleb(v)
+		r := codec.NewReader(w.Bytes())
+		if got := r.Uleb(); got != v || r.Finish() != nil {
+			t.Errorf("%d: got %d, %v", v, got, r.Err())
+		}
+	}
+	for _, bad := range [][]byte{
+		{0x80, 0x00}, // non-minimal 0
+		{0x81, 0x00}, // non-minimal 1
+		{0x80},       // truncated
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, // > 64 bits
+	} {
+		r := codec.NewReader(bad)
+		r.Uleb()
+		if !errors.Is(r.Finish(), codec.ErrMalformed) || !errors.Is(r.Finish(), base.ErrInvalid) {
+			t.Errorf("%x accepted", bad)
+		}
+	}
+}
+
+func TestReaderRefusals(t *testing.T) {
+	cases := map[string]func(r *codec.Reader){
+		"bool 2":          func(r *codec.Reader) { r.Bool() },
+		"unknown variant": func(r *codec.Reader) { r.Tag(2) },
+		"long length":     func(r *codec.Reader) { r.VarBytes() },
+		"short hash":      func(r *codec.Reader) { r.Hash() },
+	}
+	inputs := map[string][]byte{"bool 2": {2}, "unknown variant": {2}, "long length": {5, 1}, "short hash": {1, 2}}
+	for name, f := range cases {
+		r := codec.NewReader(inputs[name])
+		f(r)
+		if r.Finish() == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	r := codec.NewReader([]byte{1, 0})
+	r.Bool()
+	if r.Finish() == nil {
+		t.Error("trailing byte accepted")
+	}
+}
+
+// FuzzReader decodes a mixed record; accepted input must re-encode identically.
+func FuzzReader(f *testing.F) {
+	var w codec.Writer
+	w.U32(7)
+	w.Bool(true)
+	w.VarBytes([]byte("abc"))
+	w.Round(base.MultiLeader(3))
+	w.Owner(base.Address20Owner([20]byte{1}))
+	w.Amount(base.Tokens(5))
+	f.Add(w.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := codec.NewReader(b)
+		u := r.U32()
+		bo := r.Bool()
+		vb := r.VarBytes()
+		rd := r.Round()
+		o := r.Owner()
+		a := r.Amount()
+		if r.Finish() != nil {
+			return
+		}
+		var w codec.Writer
+		w.U32(u)
+		w.Bool(bo)
+		w.VarBytes(vb)
+		w.Round(rd)
+		w.Owner(o)
+		w.Amount(a)
+		if !bytes.Equal(w.Bytes(), b) {
+			t.Fatalf("accepted %x re-encodes as %x", b, w.Bytes())
+		}
+	})
+}

@@ -1,0 +1,283 @@
+// Package storage is a validator's (or client's) store over one ordered key-value
+// database: chain states (as views under a per-chain prefix), confirmed certificates by
+// block hash and by (chain, height), blobs by id, events by id, and the genesis
+// configuration.
+//
+// Writes are batches: everything a confirmed block changes (its certificate, height index,
+// created blobs and events, and the chain state) goes into one kv.Batch written atomically
+// and durably. Concurrent writers share fsyncs through the backend's group commit
+// (pebblekv), and no write is acknowledged before it is durable.
+//
+// Storage is safe for concurrent use; chain states are not (the worker holds a per-chain
+// lock around them).
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/views"
+)
+
+// Key prefixes. Each is one byte and the partitions never overlap.
+const (
+	prefixChain       = 'C' // C chain-id ... : chain state views
+	prefixCertificate = 'K' // K block-hash : confirmed certificate
+	prefixHeight      = 'H' // H chain-id height(BE) : block hash
+	prefixBlob        = 'B' // B type hash : blob content
+	prefixEvent       = 'E' // E event-id : event value
+	prefixGenesis     = 'N' // N : genesis configuration
+)
+
+// Storage is the store of one validator or client.
+type Storage struct {
+	db kv.Store
+}
+
+// New wraps a database. The caller keeps ownership of db and closes it.
+func New(db kv.Store) *Storage { return &Storage{db: db} }
+
+// DB returns the underlying database.
+func (s *Storage) DB() kv.Store { return s.db }
+
+// Write applies a batch atomically and durably.
+func (s *Storage) Write(ctx context.Context, b *kv.Batch) error {
+	if b.Empty() {
+		return nil
+	}
+	if err := s.db.Write(ctx, b); err != nil {
+		return fmt.Errorf("storage write: %w", err)
+	}
+	return nil
+}
+
+// ChainPrefix returns the key prefix under which a chain's state lives.
+func ChainPrefix(id base.ChainID) []byte {
+	return append([]byte{prefixChain}, id[:]...)
+}
+
+func certKey(h base.Hash) []byte { return append([]byte{prefixCertificate}, h[:]...) }
+
+func heightKey(id base.ChainID, h base.BlockHeight) []byte {
+	k := append([]byte{prefixHeight}, id[:]...)
+	return binary.BigEndian.AppendUint64(k, uint64(h))
+}
+
+func blobKey(id base.BlobID) []byte {
+	k := []byte{prefixBlob, byte(id.Type)}
+	return append(k, id.Hash[:]...)
+}
+
+func eventKey(id *protocol.EventID) []byte {
+	return append([]byte{prefixEvent}, codec.Marshal(id)...)
+}
+
+// PutCertificate adds a confirmed certificate to b: the certificate by block hash, the
+// height index, the blobs its block created and the events it emitted.
+func PutCertificate(b *kv.Batch, cert *protocol.Certificate) {
+	block := cert.Block
+	h := block.Hash()
+	b.Put(certKey(h), codec.Marshal(cert))
+	b.Put(heightKey(block.ChainID(), block.Height()), h[:])
+	for _, blob := range block.CreatedBlobs() {
+		PutBlob(b, &blob)
+	}
+	for _, evs := range block.Outcome.Events {
+		for i := range evs {
+			e := &evs[i]
+			id := protocol.EventID{Chain: block.ChainID(), Stream: e.Stream, Index: e.Index}
+			b.Put(eventKey(&id), e.Value)
+		}
+	}
+}
+
+// PutBlob adds a blob to b.
+func PutBlob(b *kv.Batch, blob *protocol.Blob) { b.Put(blobKey(blob.ID()), blob.Content) }
+
+// Certificate returns the confirmed certificate of a block, or an error of class
+// base.ErrNotFound.
+func (s *Storage) Certificate(ctx context.Context, hash base.Hash) (*protocol.Certificate, error) {
+	v, ok, err := s.db.Get(ctx, certKey(hash))
+	if err != nil {
+		return nil, fmt.Errorf("read certificate %s: %w", hash.Short(), err)
+	}
+	if !ok {
+		return nil, base.NotFoundf("certificate %s not found", hash.Short())
+	}
+	var c protocol.Certificate
+	if err := codec.Unmarshal(v, &c); err != nil {
+		return nil, base.Corruptf("stored certificate %s: %v", hash.Short(), err)
+	}
+	return &c, nil
+}
+
+// HasCertificate reports whether a confirmed certificate is stored.
+func (s *Storage) HasCertificate(ctx context.Context, hash base.Hash) (bool, error) {
+	_, ok, err := s.db.Get(ctx, certKey(hash))
+	return ok, err
+}
+
+// BlockHash returns the hash of the confirmed block at (chain, height).
+func (s *Storage) BlockHash(ctx context.Context, id base.ChainID, h base.BlockHeight) (base.Hash, error) {
+	v, ok, err := s.db.Get(ctx, heightKey(id, h))
+	if err != nil {
+		return base.Hash{}, err
+	}
+	if !ok {
+		return base.Hash{}, base.NotFoundf("no confirmed block at height %d of chain %s", h, id.Short())
+	}
+	if len(v) != base.HashSize {
+		return base.Hash{}, base.Corruptf("height index of chain %s at %d", id.Short(), h)
+	}
+	return base.Hash(v), nil
+}
+
+// CertificateAt returns the confirmed certificate at (chain, height).
+func (s *Storage) CertificateAt(ctx context.Context, id base.ChainID, h base.BlockHeight) (*protocol.Certificate, error) {
+	hash, err := s.BlockHash(ctx, id, h)
+	if err != nil {
+		return nil, err
+	}
+	return s.Certificate(ctx, hash)
+}
+
+// Certificates returns the confirmed certificates of a chain for heights in [from, to),
+// stopping at the first missing height.
+func (s *Storage) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	var out []*protocol.Certificate
+	for h := from; h < to; h++ {
+		c, err := s.CertificateAt(ctx, id, h)
+		if err != nil {
+			if base.IsNotFound(err) {
+				break
+			}
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Blob returns a blob, or an error of class base.ErrNotFound.
+func (s *Storage) Blob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	v, ok, err := s.db.Get(ctx, blobKey(id))
+	if err != nil {
+		return protocol.Blob{}, fmt.Errorf("read blob %s: %w", id, err)
+	}
+	if !ok {
+		return protocol.Blob{}, base.NotFoundf("blob %s not found", id)
+	}
+	return protocol.NewBlob(id.Type, v), nil
+}
+
+// MissingBlobs returns the ids among ids that are not stored.
+func (s *Storage) MissingBlobs(ctx context.Context, ids []base.BlobID) ([]base.BlobID, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([][]byte, len(ids))
+	for i, id := range ids {
+		keys[i] = blobKey(id)
+	}
+	vals, err := s.db.MultiGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	var missing []base.BlobID
+	for i, v := range vals {
+		if v == nil {
+			missing = append(missing, ids[i])
+		}
+	}
+	return missing, nil
+}
+
+// Event returns the value of an event, or an error of class base.ErrNotFound.
+func (s *Storage) Event(ctx context.Context, id protocol.EventID) ([]byte, error) {
+	v, ok, err := s.db.Get(ctx, eventKey(&id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, base.NotFoundf("event %d of a stream of chain %s not found", id.Index, id.Chain.Short())
+	}
+	return v, nil
+}
+
+// ReadBlob and ReadEvent make Storage an execution.Resolver.
+func (s *Storage) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	return s.Blob(ctx, id)
+}
+
+func (s *Storage) ReadEvent(ctx context.Context, id protocol.EventID) ([]byte, error) {
+	return s.Event(ctx, id)
+}
+
+// Genesis returns the stored genesis configuration, or base.ErrNotFound.
+func (s *Storage) Genesis(ctx context.Context) (*protocol.GenesisConfig, error) {
+	v, ok, err := s.db.Get(ctx, []byte{prefixGenesis})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, base.NotFoundf("no genesis configuration stored")
+	}
+	var g protocol.GenesisConfig
+	if err := codec.Unmarshal(v, &g); err != nil {
+		return nil, base.Corruptf("stored genesis: %v", err)
+	}
+	return &g, nil
+}
+
+// PutGenesis adds the genesis configuration, the committee blob and the root chains'
+// description blobs to b. Chain states are created lazily from their description blobs.
+func PutGenesis(b *kv.Batch, g *protocol.GenesisConfig) {
+	b.Put([]byte{prefixGenesis}, codec.Marshal(g))
+	cb := g.Committee.Blob()
+	PutBlob(b, &cb)
+	for _, d := range g.Descriptions() {
+		blob := d.Blob()
+		PutBlob(b, &blob)
+	}
+}
+
+// ChainContext returns the views context of a chain's state.
+func (s *Storage) ChainContext(id base.ChainID) views.Context {
+	return views.NewContext(s.db, ChainPrefix(id))
+}
+
+const prefixDelivery = 'P' // P sender recipient : outbox with undelivered bundles
+
+func deliveryKey(sender, recipient base.ChainID) []byte {
+	k := append([]byte{prefixDelivery}, sender[:]...)
+	return append(k, recipient[:]...)
+}
+
+// PutPendingDelivery records durably that sender has bundles for recipient, so that a
+// restarted worker resumes the delivery.
+func PutPendingDelivery(b *kv.Batch, sender, recipient base.ChainID) {
+	b.Put(deliveryKey(sender, recipient), []byte{})
+}
+
+// DeletePendingDelivery records that every bundle from sender reached recipient.
+func DeletePendingDelivery(b *kv.Batch, sender, recipient base.ChainID) {
+	b.Delete(deliveryKey(sender, recipient))
+}
+
+// PendingDeliveries calls fn for every recorded (sender, recipient) pair.
+func (s *Storage) PendingDeliveries(ctx context.Context, fn func(sender, recipient base.ChainID) error) error {
+	return s.db.Scan(ctx, []byte{prefixDelivery}, func(k, _ []byte) error {
+		if len(k) != 1+2*base.HashSize {
+			return base.Corruptf("pending delivery key of %d bytes", len(k))
+		}
+		var sender, recipient base.ChainID
+		copy(sender[:], k[1:33])
+		copy(recipient[:], k[33:])
+		return fn(sender, recipient)
+	})
+}

@@ -1,0 +1,173 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/storage"
+)
+
+// enqueue records that sender has bundles to deliver to recipients.
+func (w *Worker) enqueue(sender base.ChainID, recipients []base.ChainID) {
+	if len(recipients) == 0 {
+		return
+	}
+	w.outMu.Lock()
+	for _, r := range recipients {
+		w.pending[deliveryKey{sender, r}] = struct{}{}
+	}
+	w.outMu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// HasPendingDeliveries reports whether cross-chain deliveries are waiting.
+func (w *Worker) HasPendingDeliveries() bool {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	return len(w.pending) > 0
+}
+
+// DeliverPending sends every pending (sender, recipient) update once, in a deterministic
+// order. Pairs that fail stay pending. It returns the first error.
+func (w *Worker) DeliverPending(ctx context.Context) error {
+	w.outMu.Lock()
+	keys := make([]deliveryKey, 0, len(w.pending))
+	for k := range w.pending {
+		keys = append(keys, k)
+	}
+	clear(w.pending)
+	w.outMu.Unlock()
+	slices.SortFunc(keys, func(a, b deliveryKey) int {
+		if c := a.sender.Compare(b.sender); c != 0 {
+			return c
+		}
+		return a.recipient.Compare(b.recipient)
+	})
+	var first error
+	for _, k := range keys {
+		if err := w.deliver(ctx, k.sender, k.recipient); err != nil {
+			if first == nil {
+				first = err
+			}
+			w.outMu.Lock()
+			w.pending[k] = struct{}{}
+			w.outMu.Unlock()
+		}
+	}
+	return first
+}
+
+// deliver sends sender's undelivered bundles for recipient.
+func (w *Worker) deliver(ctx context.Context, sender, recipient base.ChainID) error {
+	var bundles []protocol.EpochBundle
+	err := w.withChain(ctx, sender, func(s *chain.State) error {
+		heights, err := s.OutboxHeights(ctx, recipient)
+		if err != nil {
+			return err
+		}
+		for _, h := range heights {
+			cert, err := w.cfg.Storage.CertificateAt(ctx, sender, h)
+			if err != nil {
+				return fmt.Errorf("outbox of %s: %w", sender.Short(), err)
+			}
+			for _, b := range cert.Block.OutgoingBundles()[recipient] {
+				bundles = append(bundles, protocol.EpochBundle{Epoch: cert.Block.Epoch(), Bundle: b})
+			}
+		}
+		return nil
+	})
+	if err != nil || len(bundles) == 0 {
+		return err
+	}
+	return w.route(ctx, &protocol.CrossChainRequest{Sender: sender, Recipient: recipient, Bundles: bundles})
+}
+
+func (w *Worker) route(ctx context.Context, req *protocol.CrossChainRequest) error {
+	if w.cfg.Router == nil {
+		return w.HandleCrossChainRequest(ctx, req)
+	}
+	return w.cfg.Router.RouteCrossChain(ctx, req)
+}
+
+// HandleCrossChainRequest processes a request from another worker of the same validator:
+// bundles for a recipient chain (answered with a confirmation routed back to the
+// sender), or the confirmation that a recipient received bundles.
+func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.CrossChainRequest) (err error) {
+	defer w.recovered(&err, "cross-chain request")
+	if req.Confirm {
+		return w.withChain(ctx, req.Sender, func(s *chain.State) error {
+			changed, err := s.MarkDelivered(ctx, req.Recipient, req.LatestHeight)
+			if err != nil || !changed {
+				return err
+			}
+			heights, err := s.OutboxHeights(ctx, req.Recipient)
+			if err != nil {
+				return err
+			}
+			return w.commit(ctx, s, func(b *kvBatch) {
+				if len(heights) == 0 {
+					storage.DeletePendingDelivery(b, req.Sender, req.Recipient)
+				}
+			})
+		})
+	}
+	if len(req.Bundles) == 0 {
+		return nil
+	}
+	var added []protocol.MessageBundle
+	err = w.withChain(ctx, req.Recipient, func(s *chain.State) error {
+		var err error
+		if added, err = s.ReceiveBundles(ctx, req.Sender, req.Bundles); err != nil {
+			return err
+		}
+		return w.commit(ctx, s, nil)
+	})
+	if err != nil {
+		return err
+	}
+	for i := range added {
+		w.notify(protocol.Notification{ChainID: req.Recipient, Kind: protocol.ReasonNewIncomingBundle, Height: added[i].Height, Origin: req.Sender})
+	}
+	latest := req.Bundles[len(req.Bundles)-1].Bundle.Height
+	return w.route(ctx, &protocol.CrossChainRequest{Confirm: true, Sender: req.Sender, Recipient: req.Recipient, LatestHeight: latest})
+}
+
+// Recover re-queues the deliveries recorded in storage, for a worker starting on an
+// existing store.
+func (w *Worker) Recover(ctx context.Context) error {
+	return w.cfg.Storage.PendingDeliveries(ctx, func(sender, recipient base.ChainID) error {
+		w.enqueue(sender, []base.ChainID{recipient})
+		return nil
+	})
+}
+
+// Run delivers cross-chain requests as they are scheduled and retries failed ones every
+// retry interval, until ctx ends.
+func (w *Worker) Run(ctx context.Context, retry time.Duration) error {
+	if retry <= 0 {
+		retry = time.Second
+	}
+	t := time.NewTimer(retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.kick:
+		case <-t.C:
+			t.Reset(retry)
+		}
+		if err := w.DeliverPending(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			w.log.Warn("cross-chain delivery failed; will retry", "err", err)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+// Package worker is the validator core: it handles block proposals, validated,
+// confirmed and timeout certificates, chain-information queries and cross-chain requests
+// for the chains it owns, and emits notifications.
+//
+// Chains are loaded lazily into a map and each sits behind its own mutex: requests for
+// different chains never wait for each other, and requests for one chain are serialized.
+// Idle chains are evicted when the map grows past its capacity. A chain's state is never
+// left half-modified: if handling fails after staging changes, the in-memory state is
+// dropped and reloaded from storage on next use.
+//
+// Safety rules the worker enforces around the pure consensus state machine
+// (internal/consensus):
+//   - the consensus state (with the new vote) is written durably before the vote is
+//     returned, so a crash and restart can never make the validator vote twice
+//     differently;
+//   - a validator votes for a proposal only if it holds every bundle the block receives
+//     (ErrMissingBundle otherwise), but it executes a confirmed block even when it does
+//     not (the inbox records the bundles as consumed in anticipation);
+//   - a confirmed block is re-executed, replaying its recorded oracle responses, and its
+//     outcome must match the certified one exactly.
+//
+// A panic inside a request is recovered, logged at error level with the chain id, and
+// answered as an error; the chain's cached state is dropped.
+//
+// A Worker with no signer is a client's local node: it verifies, executes and stores
+// certified blocks and stages proposals, but never votes.
+package worker

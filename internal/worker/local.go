@@ -1,0 +1,84 @@
+package worker
+
+import (
+	"context"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/storage"
+)
+
+// StageBlock executes a proposed block against the local state without changing it, and
+// returns the block with its outcome. Clients use it to learn the outcome (and any
+// error, such as an overdraft) before signing. Bundles the local node has not received
+// are accepted as the proposer claims them.
+func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blobs []protocol.Blob) (block *protocol.Block, err error) {
+	defer w.recovered(&err, "stage block")
+	err = w.withChain(ctx, p.ChainID, func(s *chain.State) error {
+		ecs, err := s.Execution().Committees(ctx)
+		if err != nil {
+			return err
+		}
+		policy := protocol.NoFeesPolicy()
+		for _, ec := range ecs {
+			if ec.Epoch == p.Epoch {
+				c, err := w.committee(ctx, ec.CommitteeHash)
+				if err != nil {
+					return err
+				}
+				policy = c.Policy
+			}
+		}
+		scratch := chain.Load(p.ChainID, w.cfg.Storage.ChainContext(p.ChainID))
+		block, err = scratch.ExecuteBlock(ctx, p, chain.ExecOptions{
+			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs},
+			Policy:   &policy,
+			Now:      w.cfg.Clock.Now(),
+		})
+		return err
+	})
+	return block, err
+}
+
+// ChainState runs fn with a chain's state locked, for read-only inspection (balances,
+// tip). fn must not stage changes.
+func (w *Worker) ChainState(ctx context.Context, id base.ChainID, fn func(s *chain.State) error) error {
+	return w.withChain(ctx, id, fn)
+}
+
+// HandleBlob stores a blob that a certificate or proposal needs. Blobs are
+// content-addressed, so a stored blob can never be wrong; the size is bounded.
+func (w *Worker) HandleBlob(ctx context.Context, blob protocol.Blob) (err error) {
+	defer w.recovered(&err, "blob upload")
+	if !blob.Type.Valid() {
+		return base.Invalidf("unknown blob type %d", blob.Type)
+	}
+	if blob.Size() > maxUploadedBlob {
+		return base.Invalidf("blob of %d bytes exceeds the upload limit of %d", blob.Size(), maxUploadedBlob)
+	}
+	var b kvBatch
+	storage.PutBlob(&b, &blob)
+	return w.cfg.Storage.Write(ctx, &b)
+}
+
+const maxUploadedBlob = 32 << 20
+
+// Certificates returns confirmed certificates of a chain in [from, to), for clients that
+// download a chain's history.
+func (w *Worker) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	if to < from {
+		return nil, base.Invalidf("height range [%d, %d) is empty", from, to)
+	}
+	if to-from > maxDownload {
+		to = from + maxDownload
+	}
+	return w.cfg.Storage.Certificates(ctx, id, from, to)
+}
+
+const maxDownload = 500
+
+// ReadBlob returns a stored blob (class base.ErrNotFound if absent).
+func (w *Worker) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	return w.cfg.Storage.Blob(ctx, id)
+}

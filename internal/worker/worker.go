@@ -1,0 +1,224 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/storage"
+)
+
+// Router delivers a cross-chain request to the worker that owns its target chain: the
+// recipient for an update, the sender for a confirmation. It may be this worker.
+type Router interface {
+	RouteCrossChain(ctx context.Context, req *protocol.CrossChainRequest) error
+}
+
+// Config holds a worker's dependencies.
+type Config struct {
+	Storage *storage.Storage
+	// Signer signs votes; nil makes a client's local node that never votes.
+	Signer crypto.Signer
+	Clock  base.Clock
+	Logger *slog.Logger
+	// Notify receives notifications; it must not block for long. May be nil.
+	Notify func(protocol.Notification)
+	// Router delivers cross-chain requests; nil delivers them to this worker.
+	Router Router
+	// MaxLoadedChains bounds the map of loaded chains (default 10,000).
+	MaxLoadedChains int
+	// GracePeriod is how far in the future a proposal's timestamp may be (default 500 ms).
+	GracePeriod base.TimeDelta
+}
+
+// Worker is the validator core for a set of chains. It is safe for concurrent use.
+type Worker struct {
+	cfg        Config
+	log        *slog.Logger
+	mu         sync.Mutex
+	chains     map[base.ChainID]*chainEntry
+	verified   *verifiedCache
+	committees *committeeCache
+
+	outMu   sync.Mutex
+	pending map[deliveryKey]struct{} // (sender, recipient) pairs with undelivered bundles
+	kick    chan struct{}
+}
+
+type chainEntry struct {
+	mu    sync.Mutex
+	state *chain.State // nil until loaded; dropped after a failed request
+}
+
+type deliveryKey struct{ sender, recipient base.ChainID }
+
+// New returns a worker.
+func New(cfg Config) *Worker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxLoadedChains <= 0 {
+		cfg.MaxLoadedChains = 10_000
+	}
+	if cfg.GracePeriod == 0 {
+		cfg.GracePeriod = 500_000
+	}
+	return &Worker{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		chains:     make(map[base.ChainID]*chainEntry),
+		verified:   newVerifiedCache(4096),
+		committees: newCommitteeCache(64),
+		pending:    make(map[deliveryKey]struct{}),
+		kick:       make(chan struct{}, 1),
+	}
+}
+
+// Storage returns the worker's store.
+func (w *Worker) Storage() *storage.Storage { return w.cfg.Storage }
+
+// PublicKey returns the signer's key, or the zero key for a local node.
+func (w *Worker) PublicKey() crypto.PublicKey {
+	if w.cfg.Signer == nil {
+		return crypto.PublicKey{}
+	}
+	return w.cfg.Signer.Public()
+}
+
+func (w *Worker) entry(id base.ChainID) *chainEntry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.chains[id]
+	if e == nil {
+		if len(w.chains) >= w.cfg.MaxLoadedChains {
+			w.evictLocked()
+		}
+		e = &chainEntry{}
+		w.chains[id] = e
+	}
+	return e
+}
+
+// evictLocked drops about a quarter of the idle loaded chains. Which ones does not matter
+// for correctness: a dropped chain is reloaded from storage.
+func (w *Worker) evictLocked() {
+	target := len(w.chains) * 3 / 4
+	for id, e := range w.chains {
+		if len(w.chains) <= target {
+			return
+		}
+		if e.mu.TryLock() {
+			delete(w.chains, id)
+			e.mu.Unlock()
+		}
+	}
+}
+
+// withChain runs fn with the chain's lock held and its state loaded (initializing it from
+// its description blob if this worker has never seen it). If fn fails or panics, the
+// in-memory state is dropped so that staged changes never leak into later requests.
+func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chain.State) error) (err error) {
+	e := w.entry(id)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("panic while handling a request", "chain", id.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error while handling chain %s: %v", id.Short(), r)
+			e.state = nil
+		}
+	}()
+	if e.state == nil {
+		s, err := w.load(ctx, id)
+		if err != nil {
+			return err
+		}
+		e.state = s
+	}
+	if err := fn(e.state); err != nil {
+		e.state = nil
+		return err
+	}
+	return nil
+}
+
+// load reads a chain's state, creating it from the chain's description blob if needed.
+func (w *Worker) load(ctx context.Context, id base.ChainID) (*chain.State, error) {
+	s := chain.Load(id, w.cfg.Storage.ChainContext(id))
+	ok, err := s.IsInitialized(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load chain %s: %w", id.Short(), err)
+	}
+	if ok {
+		return s, nil
+	}
+	desc, err := w.description(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Initialize(ctx, desc, w.cfg.Clock.Now()); err != nil {
+		return nil, fmt.Errorf("initialize chain %s: %w", id.Short(), err)
+	}
+	if err := w.commit(ctx, s, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ErrUnknownChain: no description of the chain is known to this worker (class ErrNotFound).
+var ErrUnknownChain = fmt.Errorf("%w: unknown chain", base.ErrNotFound)
+
+func (w *Worker) description(ctx context.Context, id base.ChainID) (*protocol.ChainDescription, error) {
+	blob, err := w.cfg.Storage.Blob(ctx, base.BlobID{Type: base.BlobChainDescription, Hash: base.Hash(id)})
+	if err != nil {
+		if base.IsNotFound(err) {
+			return nil, fmt.Errorf("%w %s", ErrUnknownChain, id)
+		}
+		return nil, err
+	}
+	var d protocol.ChainDescription
+	if err := decodeStrict(blob.Content, &d); err != nil {
+		return nil, base.Corruptf("description of chain %s: %v", id.Short(), err)
+	}
+	return &d, nil
+}
+
+// commit writes the chain's staged changes plus extra into one durable batch.
+func (w *Worker) commit(ctx context.Context, s *chain.State, extra func(b *kvBatch)) error {
+	var b kvBatch
+	if extra != nil {
+		extra(&b)
+	}
+	s.Flush(&b)
+	if err := w.cfg.Storage.Write(ctx, &b); err != nil {
+		return fmt.Errorf("persist chain %s: %w", s.ChainID().Short(), err)
+	}
+	return nil
+}
+
+func (w *Worker) notify(n protocol.Notification) {
+	if w.cfg.Notify != nil {
+		w.cfg.Notify(n)
+	}
+}
+
+// recovered turns a panic outside withChain into an error.
+func (w *Worker) recovered(err *error, what string) {
+	if r := recover(); r != nil {
+		w.log.Error("panic while handling a request", "request", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = fmt.Errorf("internal error while handling %s: %v", what, r)
+	}
+}
+
+// IsRetryable reports whether a request failed for a reason that may go away (a missing
+// dependency the client can push, or a transient condition).
+func IsRetryable(err error) bool {
+	return errors.Is(err, base.ErrNotFound) || errors.Is(err, base.ErrRetryable)
+}
