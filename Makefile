@@ -1,0 +1,40 @@
+# The one place to learn the commands. `make test` is what CI runs (.ci/run).
+GO ?= go
+# Packages whose tests also run under the race detector in CI: the core.
+CORE := ./internal/base/... ./internal/codec/... ./internal/crypto/... ./internal/protocol/... \
+        ./internal/consensus/... ./internal/kv/... ./internal/views/... ./internal/execution/... \
+        ./internal/chain/... ./internal/storage/... ./internal/worker/...
+FUZZTIME ?= 3s
+
+.PHONY: test unit race lint fuzz bench tidy-check
+
+## test: everything CI checks — lint, unit tests, race detector on the core, short fuzzing.
+test: lint unit race fuzz
+
+unit:
+	$(GO) test -tags invariants -count=1 ./...
+
+race:
+	$(GO) test -race -tags invariants -count=1 $(CORE)
+
+lint: tidy-check
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+tidy-check:
+	@cp go.mod /tmp/go.mod.bak; cp go.sum /tmp/go.sum.bak; $(GO) mod tidy; \
+	if ! cmp -s go.mod /tmp/go.mod.bak || ! cmp -s go.sum /tmp/go.sum.bak; then \
+	  echo "go mod tidy changes go.mod/go.sum; run it and commit"; cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; exit 1; fi
+
+## fuzz: run every fuzz target briefly (FUZZTIME each).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { echo "FAIL: $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 1x $$pkg; exit 1; }; \
+	  done; \
+	done
+
+## bench: the benchmarks reported in docs/PERFORMANCE.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/crypto/ ./internal/protocol/ ./internal/chain/ ./internal/sim/ ./internal/kv/...
