@@ -10,6 +10,7 @@ import (
 	"github.com/micachain/mica/internal/consensus"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/worker"
 )
 
 // ErrConflict: another block was confirmed at the height this client proposed for (or a
@@ -37,7 +38,10 @@ type roundState struct {
 	roundTimeout    base.Timestamp
 	lockedValidated *protocol.Certificate
 	lockedFast      *protocol.BlockProposal
-	conflict        bool // a different proposal was accepted in the current round
+	conflict        bool                    // a different proposal was accepted in the current round
+	ownProposal     *protocol.BlockProposal // our own latest proposal at this height, if any
+	roundProposal   *protocol.BlockProposal // a valid proposal in the current round
+	proposals       []*protocol.BlockProposal
 	ownership       *protocol.ChainOwnership
 }
 
@@ -53,7 +57,14 @@ func (cc *ChainClient) roundState(ctx context.Context, proposed *protocol.Propos
 	as := fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestManagerValues: true})
 	}, nil)
-	st := &roundState{}
+	// Ownership comes from our own replica of the chain (verified certificates), never
+	// from a validator's answer, which a Byzantine validator could forge.
+	own, err := c.localOwnership(ctx, cc.id)
+	if err != nil {
+		return nil, err
+	}
+	st := &roundState{ownership: &own}
+	me := cc.Owner()
 	var rounds []weightedRound
 	var aheadW, okW uint64
 	ours := codec.Marshal(proposed)
@@ -72,10 +83,6 @@ func (cc *ChainClient) roundState(ctx context.Context, proposed *protocol.Propos
 			continue // lagging; it is updated when we send it something
 		}
 		m := &info.Manager
-		if st.ownership == nil {
-			o := m.Ownership
-			st.ownership = &o
-		}
 		rounds = append(rounds, weightedRound{m.CurrentRound, w})
 		if m.RoundTimeout != nil && *m.RoundTimeout > st.roundTimeout {
 			st.roundTimeout = *m.RoundTimeout
@@ -86,29 +93,40 @@ func (cc *ChainClient) roundState(ctx context.Context, proposed *protocol.Propos
 			}
 		}
 		if lf := m.LockingFast; lf != nil && st.lockedFast == nil && lf.Content.Block.ChainID == cc.id && lf.Content.Block.Height == height && lf.Content.Round.IsFast() {
-			if lf.CheckInvariants() == nil {
+			if own.IsSuperOwner(lf.Owner()) && lf.CheckInvariants() == nil {
 				st.lockedFast = lf
 			}
 		}
-		if p := m.Proposed; p != nil && p.Content.Round == m.CurrentRound && !p.IsRegularRetry() {
-			st.conflict = st.conflict || string(codec.Marshal(&p.Content.Block)) != string(ours)
+		if p := m.Proposed; p != nil && p.Content.Block.ChainID == cc.id && p.Content.Block.Height == height && !p.IsRegularRetry() {
+			if p.Content.Round == m.CurrentRound && string(codec.Marshal(&p.Content.Block)) != string(ours) {
+				st.conflict = true
+			}
+			if p.Content.Round == m.CurrentRound {
+				st.proposals = append(st.proposals, p)
+			}
+			// Our own earlier proposal at this height (signed by us and valid) is re-sent
+			// rather than contradicted by a new block.
+			if p.Owner() == me && p.CheckInvariants() == nil && (st.ownProposal == nil || st.ownProposal.Content.Round.Less(p.Content.Round)) {
+				st.ownProposal = p
+			}
 		}
 	}
 	if okW < committee.QuorumThreshold() {
 		return nil, fmt.Errorf("%w: %v", ErrNoQuorum, firstError(as))
 	}
 	st.ahead = aheadW >= committee.ValidityThreshold()
-	if st.ownership == nil {
-		// Every answering validator is behind: use our own view of the chain.
-		o, err := c.localOwnership(ctx, cc.id)
-		if err != nil {
-			return nil, err
-		}
-		st.ownership = &o
-		st.round = o.FirstRound()
+	if len(rounds) == 0 {
+		// Every answering validator is behind: start from the chain's first round.
+		st.round = own.FirstRound()
 		return st, nil
 	}
 	st.round = currentRound(rounds, committee.ValidityThreshold())
+	for _, p := range st.proposals {
+		if p.Content.Round == st.round && p.CheckInvariants() == nil {
+			st.roundProposal = p
+			break
+		}
+	}
 	return st, nil
 }
 
@@ -198,9 +216,36 @@ func (cc *ChainClient) commit(ctx context.Context, proposed *protocol.ProposedBl
 				target = staged
 				break
 			}
+			if own := st.ownProposal; own != nil && !own.Content.Round.IsFast() && !round.Less(own.Content.Round) {
+				// We already proposed a block at this height: re-send it (in the current
+				// round, re-signed if the round moved) instead of contradicting ourselves.
+				// Validators that lag behind in an earlier round catch up by it.
+				target, err = c.cfg.Local.StageBlock(ctx, &own.Content.Block, own.Blobs)
+				if err != nil {
+					break
+				}
+				if own.Content.Round == round {
+					prop = own
+				} else if mgr.CanPropose(me, round) {
+					prop, err = protocol.SignProposal(cc.signer, own.Content.Block, round, own.Blobs)
+				}
+				break
+			}
 			if st.conflict {
 				if next, ok := st.ownership.NextRound(round); ok && next.Kind == base.RoundMultiLeader && round.Kind == base.RoundMultiLeader {
 					round = next
+				} else if rp := st.roundProposal; rp != nil {
+					// The round is taken by another proposal: forward it to every
+					// validator. Lagging ones join the round (and may complete that block);
+					// then a timeout of the round can gather a quorum.
+					if rp.IsRegularRetry() {
+						target = protocol.NewBlock(rp.Content.Block, *rp.Content.Outcome)
+					} else if target, err = c.cfg.Local.StageBlock(ctx, &rp.Content.Block, rp.Blobs); err != nil {
+						err = nil
+						break
+					}
+					prop = rp
+					break
 				} else {
 					break
 				}
@@ -222,7 +267,7 @@ func (cc *ChainClient) commit(ctx context.Context, proposed *protocol.ProposedBl
 				}
 				return cert, nil
 			}
-			if base.IsInvalid(err) && !errors.Is(err, ErrNoQuorum) {
+			if isRefusal(err) {
 				return nil, err
 			}
 			lastErr = err
@@ -360,7 +405,7 @@ func (cc *ChainClient) certificateFrom(as []answer[*protocol.Vote], kind protoco
 	var weight, refused uint64
 	for _, a := range as {
 		if a.err != nil {
-			if base.IsInvalid(a.err) {
+			if isRefusal(a.err) {
 				refused += committee.Weight(a.v.PublicKey)
 			}
 			continue
@@ -419,31 +464,24 @@ func (cc *ChainClient) requestTimeout(ctx context.Context, height base.BlockHeig
 		}
 		return tv, tv.Verify()
 	}, func(v *protocol.Vote) bool { return v != nil })
-	// Timeout votes carry the value hash only; rebuild the value from the chain's epoch.
-	var votes []protocol.Vote
-	var weight uint64
-	var hash base.Hash
-	for _, a := range as {
-		if a.err == nil && a.val != nil {
-			if hash.IsZero() {
-				hash = a.val.Value.ValueHash
-			}
-			if a.val.Value.ValueHash == hash {
-				votes = append(votes, *a.val)
-				weight += c.cfg.Committee.Weight(a.v.PublicKey)
-			}
-		}
-	}
-	if weight < c.cfg.Committee.QuorumThreshold() {
-		return false, nil
-	}
+	// Only votes for the timeout value we expect count: a Byzantine validator's vote for
+	// a made-up value is ignored.
 	epoch, err := c.localEpoch(ctx, cc.id)
 	if err != nil {
 		return false, err
 	}
 	timeout := &protocol.Timeout{ChainID: cc.id, Height: height, Epoch: epoch}
-	if timeout.Hash() != hash {
-		return false, base.Invalidf("timeout votes are for another epoch than the chain's %d", epoch)
+	hash := timeout.Hash()
+	var votes []protocol.Vote
+	var weight uint64
+	for _, a := range as {
+		if a.err == nil && a.val != nil && a.val.Value.ValueHash == hash {
+			votes = append(votes, *a.val)
+			weight += c.cfg.Committee.Weight(a.v.PublicKey)
+		}
+	}
+	if weight < c.cfg.Committee.QuorumThreshold() {
+		return false, nil
 	}
 	cert := protocol.CertificateFromVotes(protocol.KindTimeout, nil, timeout, round, votes)
 	if err := cert.Check(c.cfg.Committee); err != nil {
@@ -477,4 +515,19 @@ func usesOracles(b *protocol.Block) bool {
 		}
 	}
 	return false
+}
+
+// isRefusal reports whether a validator refused a block for what it is (an invalid
+// operation, a bad signature), as opposed to because it lags or is in another round.
+func isRefusal(err error) bool {
+	if !base.IsInvalid(err) || errors.Is(err, base.ErrRetryable) {
+		return false
+	}
+	for _, lag := range []error{worker.ErrWrongHeight, consensus.ErrWrongHeight, consensus.ErrWrongRound, consensus.ErrRoundTooLow,
+		consensus.ErrNotNewerThanLock, consensus.ErrIncompatibleConfirmedVote, consensus.ErrAlreadyHandled} {
+		if errors.Is(err, lag) {
+			return false
+		}
+	}
+	return true
 }
