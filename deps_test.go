@@ -14,6 +14,7 @@ const module = "github.com/micachain/mica/"
 // imports is what is checked, not the exact set. Packages not listed here may not be
 // imported by any listed package and are themselves unchecked (cmd/, tests).
 var layers = map[string][]string{
+	"internal/atomicfile":         {},
 	"internal/base":               {},
 	"internal/codec":              {"internal/base"},
 	"internal/crypto":             {"internal/base", "internal/codec"},
@@ -34,12 +35,12 @@ var layers = map[string][]string{
 	"internal/rpc":                {"internal/worker", "internal/client", "internal/protocol", "internal/rpc/pb"},
 	"internal/rpc/pb":             {},
 	"internal/validator":          {"internal/rpc", "internal/worker", "internal/storage", "internal/kv/pebblekv", "internal/kv/memkv"},
-	"internal/wallet":             {"internal/crypto", "internal/protocol"},
+	"internal/wallet":             {"internal/crypto", "internal/protocol", "internal/atomicfile"},
 	"internal/sim":                {"internal/worker", "internal/client", "internal/kv/memkv", "internal/kv/pebblekv", "internal/protocol/prototest"},
 	"internal/faucet":             {"internal/client", "internal/validator"},
 	"internal/netup":              {"internal/client", "internal/validator"},
 	"internal/bench":              {"internal/client", "internal/validator"},
-	"internal/localnet":           {"internal/client", "internal/worker", "internal/kv/pebblekv", "internal/kv/memkv"},
+	"internal/localnet":           {"internal/client", "internal/worker", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile"},
 	"internal/nodeservice":        {"internal/client", "internal/wallet"},
 	"internal/mcp":                {"internal/nodeservice"},
 }

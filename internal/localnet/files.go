@@ -8,48 +8,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/micachain/mica/internal/atomicfile"
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 )
-
-// WriteFileAtomic writes data to path through a temporary file in the same directory,
-// fsynced and renamed, with the given mode. Readers see the old or the new content,
-// never a mix.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // LoadOrCreateSeed returns the secret seed of a local network directory, creating it
 // (mode 0600) on first use. Every key of the network derives from it.
@@ -72,7 +36,7 @@ func LoadOrCreateSeed(dir string) ([]byte, error) {
 	if _, err := rand.Read(seed); err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(path, seed, 0o600); err != nil {
+	if err := atomicfile.Write(path, seed, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return seed, nil
@@ -117,5 +81,5 @@ func LoadGenesis(dir string) (*protocol.GenesisConfig, error) {
 
 // SaveGenesis writes DIR/genesis.bin atomically.
 func SaveGenesis(dir string, g *protocol.GenesisConfig) error {
-	return WriteFileAtomic(filepath.Join(dir, "genesis.bin"), codec.Marshal(g), 0o644)
+	return atomicfile.Write(filepath.Join(dir, "genesis.bin"), codec.Marshal(g), 0o644)
 }

@@ -1,0 +1,743 @@
+// Package wallet keeps a user's wallet on disk: the network it belongs to, the chains it
+// follows, the pending fast proposal of each, and the private keys of their owners.
+//
+// A wallet is a directory:
+//
+//	DIR/wallet.json   format version, network (genesis config), chains, default chain
+//	DIR/keys/0x…      one private key per owner, named by the owner address (mode 0600)
+//	DIR/.lock         held (flock) by the process that has the wallet open
+//
+// wallet.json is human-readable and never holds a secret. Every file is replaced
+// atomically (WriteFileAtomic), so a crash leaves the previous version or the new one.
+// Keys are written as soon as they are generated; other changes are kept in memory until
+// Save.
+//
+// One process at a time: Create and Open take an exclusive lock on DIR/.lock and fail at
+// once with ErrInUse if another Wallet holds it (in this process or another); the lock
+// lasts until Close. They do not wait, so a CLI command fails fast with a clear message
+// rather than hanging behind a long-running `mica service`.
+//
+// The pending fast proposal of a chain is what makes the fast round safe across restarts:
+// the client must never sign two different blocks at one height in the fast round, so a
+// fast proposal is saved (SetPendingProposal then Save, or FastProposalHook) before it
+// is sent, and re-sent unchanged after a restart.
+package wallet
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/micachain/mica/internal/atomicfile"
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// FormatVersion is the version of wallet.json this package reads and writes.
+const FormatVersion = 1
+
+const (
+	walletFile = "wallet.json"
+	keysDir    = "keys"
+	lockName   = ".lock"
+)
+
+// Errors. Each matches one class of base errors where one fits.
+var (
+	// ErrNoWallet: the directory holds no wallet. Class base.ErrNotFound.
+	ErrNoWallet = fmt.Errorf("%w: no wallet", base.ErrNotFound)
+	// ErrExists: Create found a wallet already there. Class base.ErrInvalid.
+	ErrExists = fmt.Errorf("%w: a wallet already exists", base.ErrInvalid)
+	// ErrInUse: another Wallet (in this process or another) has the directory open.
+	// Class base.ErrRetryable.
+	ErrInUse = fmt.Errorf("%w: wallet in use", base.ErrRetryable)
+	// ErrDamaged: wallet.json or a key file cannot be read back. Class base.ErrCorrupt.
+	ErrDamaged = fmt.Errorf("%w: wallet damaged", base.ErrCorrupt)
+	// ErrVersion: wallet.json has another format version. Class base.ErrInvalid.
+	ErrVersion = fmt.Errorf("%w: unsupported wallet format version", base.ErrInvalid)
+	// ErrUnknownChain: the wallet does not follow the chain. Class base.ErrNotFound.
+	ErrUnknownChain = fmt.Errorf("%w: chain not in the wallet", base.ErrNotFound)
+	// ErrNoKey: the wallet holds no key for the owner. Class base.ErrNotFound.
+	ErrNoKey = fmt.Errorf("%w: no key for the owner", base.ErrNotFound)
+	// ErrClosed: the wallet was closed. Class base.ErrInvalid.
+	ErrClosed = fmt.Errorf("%w: wallet closed", base.ErrInvalid)
+)
+
+// errLocked is what lockFile returns when the lock is held elsewhere.
+var errLocked = errors.New("lock held")
+
+// DefaultDir returns the wallet directory to use when no --wallet flag is given:
+// $MICA_WALLET if set, else $XDG_CONFIG_HOME/mica/wallet, else ~/.config/mica/wallet.
+// getenv is os.Getenv in the CLI.
+func DefaultDir(getenv func(string) string) (string, error) {
+	if d := getenv("MICA_WALLET"); d != "" {
+		return d, nil
+	}
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "mica", "wallet"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			return "", fmt.Errorf("no wallet directory: set --wallet or MICA_WALLET (%w)", err)
+		}
+	}
+	return filepath.Join(home, ".config", "mica", "wallet"), nil
+}
+
+// Chain is what the wallet knows about a chain it follows.
+type Chain struct {
+	ID base.ChainID
+	// Owner is the owner that signs the chain's blocks from this wallet; nil if the
+	// wallet only follows the chain.
+	Owner *base.Owner
+	// PublicKey is Owner's public key when the wallet holds the key, else zero.
+	PublicKey crypto.PublicKey
+	// NextHeight is the chain's next block height as last seen (informational).
+	NextHeight base.BlockHeight
+	// HasPendingProposal says a fast proposal is pending (see PendingProposal).
+	HasPendingProposal bool
+}
+
+// chainEntry is a chain in memory.
+type chainEntry struct {
+	owner *base.Owner
+	pub   crypto.PublicKey
+	next  base.BlockHeight
+	// pending is the canonical encoding of the pending fast proposal, or nil.
+	// Invariant: it decodes to a BlockProposal whose block is on this chain.
+	pending []byte
+}
+
+// Wallet is an open wallet. It is safe for concurrent use. It holds no private key in
+// memory: Key reads the key file each time.
+type Wallet struct {
+	dir string
+
+	mu     sync.Mutex
+	lock   *os.File // nil once closed
+	name   string
+	config []byte // canonical genesis config
+	chains map[base.ChainID]*chainEntry
+	def    *base.ChainID // Invariant: nil or a key of chains.
+
+	// wrapWriter, if set, wraps the writer of wallet.json saves (tests: crash mid-write).
+	wrapWriter func(io.Writer) io.Writer
+}
+
+// Create makes a new wallet for the network of genesis in dir (created with mode 0700 if
+// needed). It refuses with ErrExists if dir already holds a wallet. The wallet is saved
+// and open: Close it when done.
+func Create(dir string, genesis *protocol.GenesisConfig) (*Wallet, error) {
+	if genesis == nil {
+		return nil, base.Invalidf("create wallet at %s: no genesis config", dir)
+	}
+	if err := genesis.Validate(); err != nil {
+		return nil, fmt.Errorf("create wallet at %s: genesis config: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create wallet at %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	w := &Wallet{dir: dir, lock: lock, name: genesis.NetworkName, config: codec.Marshal(genesis), chains: map[base.ChainID]*chainEntry{}}
+	fail := func(err error) (*Wallet, error) {
+		return nil, errors.Join(err, unlockFile(lock))
+	}
+	if _, err := os.Stat(filepath.Join(dir, walletFile)); err == nil {
+		return fail(fmt.Errorf("%w at %s: open it, or choose another directory", ErrExists, dir))
+	} else if !os.IsNotExist(err) {
+		return fail(fmt.Errorf("create wallet at %s: %w", dir, err))
+	}
+	if err := os.MkdirAll(filepath.Join(dir, keysDir), 0o700); err != nil {
+		return fail(fmt.Errorf("create wallet at %s: %w", dir, err))
+	}
+	if err := w.saveLocked(); err != nil {
+		return fail(err)
+	}
+	return w, nil
+}
+
+// Open opens the wallet in dir. It fails with ErrNoWallet if there is none, ErrInUse if
+// another Wallet has it open, ErrVersion if wallet.json has another format version and
+// ErrDamaged if wallet.json cannot be read back. Close it when done.
+func Open(dir string) (*Wallet, error) {
+	path := filepath.Join(dir, walletFile)
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return nil, fmt.Errorf("%w at %s: run `mica wallet init`", ErrNoWallet, dir)
+	} else if err != nil {
+		return nil, fmt.Errorf("open wallet %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	w, err := load(dir, path)
+	if err != nil {
+		return nil, errors.Join(err, unlockFile(lock))
+	}
+	w.lock = lock
+	return w, nil
+}
+
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockName)
+	f, err := lockFile(path)
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("%w: wallet %s is in use by another mica process (it holds %s); stop it or use another --wallet", ErrInUse, dir, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock wallet %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// The JSON form of wallet.json.
+type fileJSON struct {
+	Version int         `json:"version"`
+	Network networkJSON `json:"network"`
+	Default string      `json:"default,omitempty"`
+	Chains  []chainJSON `json:"chains"`
+}
+
+type networkJSON struct {
+	Name        string `json:"name"`
+	GenesisHash string `json:"genesis_hash"`
+	// GenesisConfig is the canonical encoding of the genesis config, base64.
+	GenesisConfig []byte `json:"genesis_config"`
+}
+
+type chainJSON struct {
+	ChainID    string `json:"chain_id"`
+	Owner      string `json:"owner,omitempty"`
+	PublicKey  string `json:"public_key,omitempty"`
+	NextHeight uint64 `json:"next_height"`
+	// PendingProposal is the canonical encoding of the pending fast proposal, base64.
+	PendingProposal []byte `json:"pending_proposal,omitempty"`
+}
+
+func load(dir, path string) (*Wallet, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, fmt.Errorf("%w at %s: run `mica wallet init`", ErrNoWallet, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open wallet %s: %w", dir, err)
+	}
+	w, err := parse(b)
+	if err != nil {
+		if errors.Is(err, ErrVersion) {
+			return nil, fmt.Errorf("wallet %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
+	}
+	w.dir = dir
+	return w, nil
+}
+
+// parse decodes and checks wallet.json. Its errors say what is wrong (without the path).
+func parse(b []byte) (*Wallet, error) {
+	var v struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	if v.Version == nil {
+		return nil, errors.New("no format version")
+	}
+	if *v.Version != FormatVersion {
+		return nil, fmt.Errorf("%w: the file has version %d, this mica reads version %d", ErrVersion, *v.Version, FormatVersion)
+	}
+	var f fileJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("not a wallet: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the wallet")
+	}
+	var g protocol.GenesisConfig
+	if err := codec.Unmarshal(f.Network.GenesisConfig, &g); err != nil {
+		return nil, fmt.Errorf("genesis config: %v", err)
+	}
+	if h := g.Hash().String(); h != f.Network.GenesisHash {
+		return nil, fmt.Errorf("genesis config hashes to %s, not to the recorded genesis_hash %q", h, f.Network.GenesisHash)
+	}
+	if g.NetworkName != f.Network.Name {
+		return nil, fmt.Errorf("network name %q differs from the genesis config's %q", f.Network.Name, g.NetworkName)
+	}
+	w := &Wallet{name: g.NetworkName, config: f.Network.GenesisConfig, chains: map[base.ChainID]*chainEntry{}}
+	for i := range f.Chains {
+		id, e, err := parseChain(&f.Chains[i])
+		if err != nil {
+			return nil, fmt.Errorf("chain %d: %v", i, err)
+		}
+		if _, dup := w.chains[id]; dup {
+			return nil, fmt.Errorf("chain %s is listed twice", id)
+		}
+		w.chains[id] = e
+	}
+	if f.Default != "" {
+		id, err := base.ParseChainID(f.Default)
+		if err != nil {
+			return nil, fmt.Errorf("default chain: %v", err)
+		}
+		if _, ok := w.chains[id]; !ok {
+			return nil, fmt.Errorf("default chain %s is not one of the wallet's chains", id)
+		}
+		w.def = &id
+	}
+	return w, nil
+}
+
+func parseChain(c *chainJSON) (base.ChainID, *chainEntry, error) {
+	id, err := base.ParseChainID(c.ChainID)
+	if err != nil {
+		return id, nil, err
+	}
+	e := &chainEntry{next: base.BlockHeight(c.NextHeight)}
+	if c.Owner != "" {
+		o, err := base.ParseOwner(c.Owner)
+		if err != nil {
+			return id, nil, err
+		}
+		e.owner = &o
+	}
+	if c.PublicKey != "" {
+		pk, err := crypto.ParsePublicKey(c.PublicKey)
+		if err != nil {
+			return id, nil, err
+		}
+		if e.owner == nil || pk.Owner() != *e.owner {
+			return id, nil, fmt.Errorf("public key %s is not the key of the chain's owner", pk)
+		}
+		e.pub = pk
+	}
+	if c.PendingProposal != nil {
+		if err := checkProposal(id, c.PendingProposal); err != nil {
+			return id, nil, fmt.Errorf("pending proposal: %v", err)
+		}
+		e.pending = c.PendingProposal
+	}
+	return id, e, nil
+}
+
+// checkProposal checks that b is a fast proposal's canonical encoding for chain id.
+func checkProposal(id base.ChainID, b []byte) error {
+	var p protocol.BlockProposal
+	if err := codec.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Content.Block.ChainID != id {
+		return fmt.Errorf("the proposal is for chain %s", p.Content.Block.ChainID)
+	}
+	return nil
+}
+
+// encode returns the JSON form of the wallet. The caller holds w.mu.
+func (w *Wallet) encode() ([]byte, error) {
+	var g protocol.GenesisConfig
+	if err := codec.Unmarshal(w.config, &g); err != nil {
+		panic(fmt.Sprintf("wallet: stored genesis config does not decode: %v", err)) // checked when loaded or created
+	}
+	f := fileJSON{
+		Version: FormatVersion,
+		Network: networkJSON{Name: w.name, GenesisHash: g.Hash().String(), GenesisConfig: w.config},
+		Chains:  []chainJSON{},
+	}
+	if w.def != nil {
+		f.Default = w.def.String()
+	}
+	for _, id := range w.sortedIDs() {
+		e := w.chains[id]
+		c := chainJSON{ChainID: id.String(), NextHeight: uint64(e.next), PendingProposal: e.pending}
+		if e.owner != nil {
+			c.Owner = e.owner.String()
+		}
+		if !e.pub.IsZero() {
+			c.PublicKey = e.pub.String()
+		}
+		f.Chains = append(f.Chains, c)
+	}
+	b, err := json.MarshalIndent(&f, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func (w *Wallet) sortedIDs() []base.ChainID {
+	ids := make([]base.ChainID, 0, len(w.chains))
+	for id := range w.chains {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, base.ChainID.Compare)
+	return ids
+}
+
+// Save writes wallet.json atomically.
+func (w *Wallet) Save() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return ErrClosed
+	}
+	return w.saveLocked()
+}
+
+func (w *Wallet) saveLocked() error {
+	b, err := w.encode()
+	if err != nil {
+		return fmt.Errorf("save wallet %s: %w", w.dir, err)
+	}
+	if err := atomicfile.WriteWrapped(filepath.Join(w.dir, walletFile), b, 0o600, w.wrapWriter); err != nil {
+		return fmt.Errorf("save wallet: %w", err)
+	}
+	return nil
+}
+
+// Close releases the wallet's lock. It does not save: call Save first to keep changes.
+// Closing twice is a no-op.
+func (w *Wallet) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return nil
+	}
+	err := unlockFile(w.lock)
+	w.lock = nil
+	if err != nil {
+		return fmt.Errorf("unlock wallet %s: %w", w.dir, err)
+	}
+	return nil
+}
+
+// Dir returns the wallet directory.
+func (w *Wallet) Dir() string { return w.dir }
+
+// String names the wallet's directory and network; it never shows a key.
+func (w *Wallet) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return fmt.Sprintf("wallet %s (network %q, %d chains)", w.dir, w.name, len(w.chains))
+}
+
+// Genesis returns the genesis config of the wallet's network (a fresh copy).
+func (w *Wallet) Genesis() *protocol.GenesisConfig {
+	var g protocol.GenesisConfig
+	if err := codec.Unmarshal(w.config, &g); err != nil {
+		panic(fmt.Sprintf("wallet: stored genesis config does not decode: %v", err)) // checked when loaded or created
+	}
+	return &g
+}
+
+// editable returns the chain entry to change, or an error if the wallet is closed or
+// does not follow the chain. The caller holds w.mu.
+func (w *Wallet) editable(id base.ChainID) (*chainEntry, error) {
+	if w.lock == nil {
+		return nil, ErrClosed
+	}
+	e, ok := w.chains[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s (add it with `mica wallet follow-chain` or `mica assign`)", ErrUnknownChain, id)
+	}
+	return e, nil
+}
+
+// AddChain adds a chain signed for by owner (nil: only followed), or sets the owner of a
+// chain already in the wallet. If the wallet holds owner's key, the chain's PublicKey is
+// set. The first chain added becomes the default.
+func (w *Wallet) AddChain(id base.ChainID, owner *base.Owner) error {
+	var pub crypto.PublicKey
+	if owner != nil {
+		if owner.Kind() == base.OwnerReserved {
+			return base.Invalidf("add chain %s: %s is not a key owner", id.Short(), owner)
+		}
+		k, err := w.Key(*owner)
+		switch {
+		case err == nil:
+			pub = k.Public()
+		case !errors.Is(err, ErrNoKey):
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return ErrClosed
+	}
+	e := w.chains[id]
+	if e == nil {
+		e = &chainEntry{}
+		w.chains[id] = e
+	}
+	if owner != nil {
+		o := *owner
+		e.owner, e.pub = &o, pub
+	}
+	if w.def == nil {
+		w.def = &id
+	}
+	return nil
+}
+
+// FollowChain adds a chain the wallet follows without signing for it. A chain already
+// in the wallet keeps its owner.
+func (w *Wallet) FollowChain(id base.ChainID) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return ErrClosed
+	}
+	if _, ok := w.chains[id]; !ok {
+		w.chains[id] = &chainEntry{}
+	}
+	if w.def == nil {
+		w.def = &id
+	}
+	return nil
+}
+
+// ForgetChain removes a chain (and its pending proposal) from the wallet; its owner's key
+// stays in keys/. If it was the default, there is no default any more.
+func (w *Wallet) ForgetChain(id base.ChainID) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.editable(id); err != nil {
+		return err
+	}
+	delete(w.chains, id)
+	if w.def != nil && *w.def == id {
+		w.def = nil
+	}
+	return nil
+}
+
+// Chain returns what the wallet knows about a chain.
+func (w *Wallet) Chain(id base.ChainID) (Chain, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.chains[id]
+	if !ok {
+		return Chain{}, false
+	}
+	return e.public(id), true
+}
+
+// Chains returns the wallet's chains sorted by id.
+func (w *Wallet) Chains() []Chain {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]Chain, 0, len(w.chains))
+	for _, id := range w.sortedIDs() {
+		out = append(out, w.chains[id].public(id))
+	}
+	return out
+}
+
+func (e *chainEntry) public(id base.ChainID) Chain {
+	c := Chain{ID: id, PublicKey: e.pub, NextHeight: e.next, HasPendingProposal: e.pending != nil}
+	if e.owner != nil {
+		o := *e.owner
+		c.Owner = &o
+	}
+	return c
+}
+
+// SetDefault makes a chain of the wallet the default one.
+func (w *Wallet) SetDefault(id base.ChainID) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.editable(id); err != nil {
+		return err
+	}
+	w.def = &id
+	return nil
+}
+
+// Default returns the default chain, and false if there is none.
+func (w *Wallet) Default() (base.ChainID, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.def == nil {
+		return base.ChainID{}, false
+	}
+	return *w.def, true
+}
+
+// SetNextHeight records the chain's next block height as last seen.
+func (w *Wallet) SetNextHeight(id base.ChainID, h base.BlockHeight) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, err := w.editable(id)
+	if err != nil {
+		return err
+	}
+	e.next = h
+	return nil
+}
+
+// SetPendingProposal records the fast proposal signed for the chain's next height; nil
+// clears it. Call Save before sending the proposal (FastProposalHook does both).
+func (w *Wallet) SetPendingProposal(id base.ChainID, p *protocol.BlockProposal) error {
+	var b []byte
+	if p != nil {
+		if p.Content.Block.ChainID != id {
+			return base.Invalidf("pending proposal for chain %s is for chain %s", id.Short(), p.Content.Block.ChainID.Short())
+		}
+		b = codec.Marshal(p)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, err := w.editable(id)
+	if err != nil {
+		return err
+	}
+	e.pending = b
+	return nil
+}
+
+// ClearPendingProposal forgets the chain's pending fast proposal (once it is committed).
+func (w *Wallet) ClearPendingProposal(id base.ChainID) error {
+	return w.SetPendingProposal(id, nil)
+}
+
+// PendingProposal returns the chain's pending fast proposal (a fresh copy), or nil. Its
+// canonical encoding is exactly the one that was set.
+func (w *Wallet) PendingProposal(id base.ChainID) *protocol.BlockProposal {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.chains[id]
+	if !ok || e.pending == nil {
+		return nil
+	}
+	var p protocol.BlockProposal
+	if err := codec.Unmarshal(e.pending, &p); err != nil {
+		panic(fmt.Sprintf("wallet: pending proposal of %s does not decode: %v", id, err)) // checked when set or loaded
+	}
+	return &p
+}
+
+// FastProposalHook returns a function for client.ChainClient.OnFastProposal: it records
+// the proposal as the chain's pending one and saves the wallet before the proposal is
+// sent.
+func (w *Wallet) FastProposalHook(id base.ChainID) func(*protocol.BlockProposal) error {
+	return func(p *protocol.BlockProposal) error {
+		if err := w.SetPendingProposal(id, p); err != nil {
+			return err
+		}
+		return w.Save()
+	}
+}
+
+// GenerateKey generates a key of the given scheme from crypto/rand and stores it.
+func (w *Wallet) GenerateKey(scheme crypto.Scheme) (*crypto.PrivateKey, error) {
+	k, err := crypto.GenerateKey(scheme, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.ImportKey(k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// ImportKey stores a key in keys/, named by its owner address, with mode 0600.
+func (w *Wallet) ImportKey(k *crypto.PrivateKey) error {
+	b, err := k.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return ErrClosed
+	}
+	dir := filepath.Join(w.dir, keysDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store key: %w", err)
+	}
+	owner := k.Public().Owner()
+	text := []byte(hex.EncodeToString(b) + "\n")
+	if err := atomicfile.Write(filepath.Join(dir, owner.String()), text, 0o600); err != nil {
+		return fmt.Errorf("store key of %s: %w", owner, err)
+	}
+	// A chain added before its key was imported learns its public key now.
+	for _, e := range w.chains {
+		if e.owner != nil && *e.owner == owner {
+			e.pub = k.Public()
+		}
+	}
+	return nil
+}
+
+// Key reads the private key of owner. It fails with ErrNoKey if the wallet has none,
+// and refuses a key file that other users may read.
+func (w *Wallet) Key(owner base.Owner) (*crypto.PrivateKey, error) {
+	path := filepath.Join(w.dir, keysDir, owner.String())
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return nil, fmt.Errorf("%w %s in wallet %s", ErrNoKey, owner, w.dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key of %s: %w", owner, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && atomicfile.PermissionsEnforced() {
+		return nil, fmt.Errorf("key file %s is accessible by other users (mode %04o): run chmod 600 on it", path, perm)
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key of %s: %w", owner, err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: key file %s is not hex", ErrDamaged, path)
+	}
+	k, err := crypto.UnmarshalPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key file %s: %v", ErrDamaged, path, err)
+	}
+	if k.Public().Owner() != owner {
+		return nil, fmt.Errorf("%w: key file %s holds the key of another owner", ErrDamaged, path)
+	}
+	return k, nil
+}
+
+// Keys returns the owners whose keys the wallet holds, sorted.
+func (w *Wallet) Keys() ([]base.Owner, error) {
+	entries, err := os.ReadDir(filepath.Join(w.dir, keysDir))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	var out []base.Owner
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+			continue // temporary files of interrupted writes
+		}
+		o, err := base.ParseOwner(e.Name())
+		if err != nil || o.IsChain() {
+			continue
+		}
+		out = append(out, o)
+	}
+	slices.SortFunc(out, base.Owner.Compare)
+	return out, nil
+}
