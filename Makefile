@@ -3,7 +3,7 @@ GO ?= go
 # Packages whose tests also run under the race detector in CI: the core.
 CORE := ./internal/base/... ./internal/codec/... ./internal/crypto/... ./internal/protocol/... \
         ./internal/consensus/... ./internal/kv/... ./internal/views/... ./internal/execution/... \
-        ./internal/chain/... ./internal/storage/... ./internal/worker/...
+        ./internal/chain/... ./internal/storage/... ./internal/worker/... ./internal/client/... ./internal/rpc/...
 FUZZTIME ?= 3s
 
 .PHONY: test unit race lint fuzz bench tidy-check
@@ -37,4 +37,4 @@ fuzz:
 
 ## bench: the benchmarks reported in docs/PERFORMANCE.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/crypto/ ./internal/protocol/ ./internal/chain/ ./internal/sim/ ./internal/kv/...
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/crypto/ ./internal/protocol/ ./internal/chain/ ./internal/sim/ ./internal/kv/... ./internal/views/ ./internal/rpc/ ./internal/localnet/

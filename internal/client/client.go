@@ -57,7 +57,7 @@ type Config struct {
 	// Sequential calls validators one after the other in committee order instead of in
 	// parallel; the deterministic simulator uses it.
 	Sequential bool
-	// MinGrace is the least time to wait for more answers after a quorum (default 5 ms);
+	// MinGrace is the least time to wait for more answers after a quorum (default 1 ms);
 	// the grace period is max(MinGrace, 20% of the time to quorum).
 	MinGrace time.Duration
 	// RequestTimeout bounds each call to a validator (default 10 s).
@@ -76,7 +76,7 @@ func New(cfg Config) *Client {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MinGrace == 0 {
-		cfg.MinGrace = 5 * time.Millisecond
+		cfg.MinGrace = time.Millisecond
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second

@@ -1,0 +1,84 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/micachain/mica/internal/base"
+)
+
+// DialOptions configures a connection to a validator (Dial) or to a shard (DialShard).
+type DialOptions struct {
+	// CallTimeout bounds each unary call (default 10 s); the caller's context may end it
+	// earlier. Streams are bounded by the caller's context only.
+	CallTimeout time.Duration
+	// GenesisHash, if not zero, is the network the validator must belong to: the first
+	// call checks it (GetGenesisHash) and every call fails with ErrWrongNetwork if it
+	// differs. Ignored by DialShard.
+	GenesisHash base.Hash
+	// MaxMessageSize overrides MaxMessageSize when positive.
+	MaxMessageSize int
+	// Credentials secure the connection; nil means plaintext (loopback, private
+	// networks).
+	Credentials credentials.TransportCredentials
+	// Options are extra gRPC dial options.
+	Options []grpc.DialOption
+	Logger  *slog.Logger
+}
+
+// conn is one gRPC connection, reused by every call (HTTP/2 multiplexes them).
+type conn struct {
+	addr    string
+	cc      *grpc.ClientConn
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+func newConn(address string, opts DialOptions) (*conn, error) {
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 10 * time.Second
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = MaxMessageSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	creds := opts.Credentials
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	dopts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(opts.MaxMessageSize),
+			grpc.MaxCallSendMsgSize(opts.MaxMessageSize),
+		),
+	}
+	cc, err := grpc.NewClient(address, append(dopts, opts.Options...)...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", address, err)
+	}
+	return &conn{addr: address, cc: cc, timeout: opts.CallTimeout, log: opts.Logger}, nil
+}
+
+func (c *conn) close() error { return c.cc.Close() }
+
+// unary makes one call with the connection's deadline and turns a failure into a
+// *RemoteError.
+func unary[Req, Resp any](ctx context.Context, c *conn, f func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := f(ctx, req)
+	if err != nil {
+		var zero Resp
+		return zero, fromStatus(err)
+	}
+	return resp, nil
+}

@@ -1,0 +1,309 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/memkv"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/rpc/pb"
+	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// sysClock is the wall clock (validators and clients here run in real time).
+type sysClock struct{}
+
+func (sysClock) Now() base.Timestamp { return base.TimestampFromTime(time.Now()) }
+
+func testLogger() *slog.Logger {
+	if os.Getenv("RPC_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newStore(tb testing.TB, g *protocol.GenesisConfig) *storage.Storage {
+	tb.Helper()
+	db := memkv.New()
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+	})
+	st := storage.New(db)
+	var b kv.Batch
+	storage.PutGenesis(&b, g)
+	if err := st.Write(context.Background(), &b); err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+func listen(tb testing.TB) net.Listener {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return lis
+}
+
+// testValidator is one validator: a proxy on a loopback port and its shards.
+type testValidator struct {
+	key     *crypto.PrivateKey
+	addr    string
+	proxy   *Server
+	shards  []*Server // remote shards (sharded validators only)
+	workers []*worker.Worker
+	node    *Node // the client's connection
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	// misrouted counts chain-specific requests a shard received for a chain it does
+	// not own; perShard counts the requests each shard received.
+	misrouted atomic.Int64
+	perShard  []atomic.Int64
+}
+
+// stop kills the validator: its servers close and its goroutines end.
+func (v *testValidator) stop() {
+	v.cancel()
+	for _, s := range v.shards {
+		_ = s.Close()
+	}
+	_ = v.proxy.Close()
+	v.wg.Wait()
+}
+
+type testNet struct {
+	tb        testing.TB
+	keys      []*crypto.PrivateKey
+	committee *protocol.Committee
+	genesis   *protocol.GenesisConfig
+	chains    []base.ChainID
+	vals      []*testValidator
+}
+
+// newTestNet starts 4 validators on loopback, each a proxy over `shards` workers (one
+// in-process worker if shards is 1; otherwise each worker behind its own gRPC shard
+// server, the proxy and the shards talking gRPC), with genesis chains owned by owners.
+func newTestNet(tb testing.TB, owners []*crypto.PrivateKey, shards int) *testNet {
+	tb.Helper()
+	n := &testNet{tb: tb, keys: prototest.Validators(4)}
+	n.committee = prototest.Committee(n.keys)
+	n.genesis = prototest.Genesis(n.committee, owners, base.Tokens(1000))
+	n.chains = n.genesis.ChainIDs()
+	for _, k := range n.keys {
+		var v *testValidator
+		if shards <= 1 {
+			v = startValidator(tb, k, n.genesis)
+		} else {
+			v = startShardedValidator(tb, k, n.genesis, shards)
+		}
+		node, err := Dial(context.Background(), v.addr, DialOptions{GenesisHash: n.genesis.Hash(), CallTimeout: 5 * time.Second})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		v.node = node
+		tb.Cleanup(func() {
+			if err := node.Close(); err != nil {
+				tb.Errorf("close node: %v", err)
+			}
+		})
+		n.vals = append(n.vals, v)
+	}
+	return n
+}
+
+func startValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.GenesisConfig) *testValidator {
+	tb.Helper()
+	log := testLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &testValidator{key: key, cancel: cancel}
+	notifier := NewNotifier(0)
+	w := worker.New(worker.Config{Storage: newStore(tb, g), Signer: key, Clock: sysClock{}, Logger: log, Notify: notifier.Publish})
+	v.workers = []*worker.Worker{w}
+	proxy, err := NewValidatorServer(w, ProxyConfig{Notifier: notifier, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := NewServer(listen(tb), ServerConfig{Logger: log})
+	proxy.Register(srv.Registrar())
+	v.proxy, v.addr = srv, srv.Addr().String()
+	v.wg.Go(func() { _ = srv.Run(ctx) })
+	v.wg.Go(func() { _ = w.Run(ctx, 20*time.Millisecond) })
+	tb.Cleanup(v.stop)
+	return v
+}
+
+// requestChain returns the chain a ValidatorWorker request is routed by.
+func requestChain(req any) (base.ChainID, bool) {
+	switch m := req.(type) {
+	case *pb.BlockProposal:
+		if p, err := decodeProposal(m); err == nil {
+			return p.Content.Block.ChainID, true
+		}
+	case *pb.Certificate:
+		if c, err := decodeCertificate(m); err == nil {
+			return c.ChainID(), true
+		}
+	case *pb.ChainInfoQuery:
+		if q, err := decodeQuery(m); err == nil {
+			return q.ChainID, true
+		}
+	case *pb.CrossChainRequest:
+		if r, err := decodeCrossChain(m); err == nil {
+			if r.Confirm {
+				return r.Sender, true
+			}
+			return r.Recipient, true
+		}
+	}
+	return base.ChainID{}, false
+}
+
+func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.GenesisConfig, n int) *testValidator {
+	tb.Helper()
+	log := testLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &testValidator{key: key, cancel: cancel, perShard: make([]atomic.Int64, n)}
+	st := newStore(tb, g)
+	clients := make([]*ShardClient, n)
+	routers := make([]*Router, n)
+	for i := range n {
+		notifier := NewNotifier(0)
+		routers[i] = NewRouter(n)
+		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: sysClock{}, Logger: log, Notify: notifier.Publish, Router: routers[i]})
+		routers[i].SetShard(i, w)
+		v.workers = append(v.workers, w)
+		// Check that every chain-specific request reaching shard i is for a chain of
+		// shard i.
+		check := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if id, ok := requestChain(req); ok {
+				v.perShard[i].Add(1)
+				if ShardOf(id, n) != i {
+					v.misrouted.Add(1)
+				}
+			}
+			return h(ctx, req)
+		}
+		srv := NewServer(listen(tb), ServerConfig{Logger: log, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
+		NewShardServer(w, notifier, log).Register(srv.Registrar())
+		v.shards = append(v.shards, srv)
+		v.wg.Go(func() { _ = srv.Run(ctx) })
+		v.wg.Go(func() { _ = w.Run(ctx, 20*time.Millisecond) })
+		c, err := DialShard(srv.Addr().String(), DialOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = c.Close() })
+		clients[i] = c
+	}
+	shards := make([]Shard, n)
+	for i := range n {
+		shards[i] = clients[i]
+		for j := range n {
+			if j != i {
+				routers[i].SetShard(j, clients[j])
+			}
+		}
+	}
+	proxy, err := NewProxy(ProxyConfig{Shards: shards, Storage: st, Notifier: NewNotifier(0), Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := NewServer(listen(tb), ServerConfig{Logger: log})
+	proxy.Register(srv.Registrar())
+	v.proxy, v.addr = srv, srv.Addr().String()
+	v.wg.Go(func() { _ = srv.Run(ctx) })
+	v.wg.Go(func() { _ = proxy.Run(ctx) })
+	tb.Cleanup(v.stop)
+	return v
+}
+
+// client returns a chain client over gRPC with its own local node.
+func (n *testNet) client(minGrace time.Duration) *client.Client {
+	local := worker.New(worker.Config{Storage: newStore(n.tb, n.genesis), Clock: sysClock{}})
+	var vals []client.Validator
+	for _, v := range n.vals {
+		vals = append(vals, client.Validator{PublicKey: v.key.Public(), Node: v.node})
+	}
+	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, MinGrace: minGrace, RequestTimeout: 5 * time.Second})
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// info queries validator i over gRPC.
+func (n *testNet) info(i int, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	return n.vals[i].node.HandleChainInfoQuery(context.Background(), q)
+}
+
+// balance returns an account's balance at validator i.
+func (n *testNet) balance(i int, a base.Account) base.Amount {
+	n.tb.Helper()
+	q := &protocol.ChainInfoQuery{ChainID: a.Chain}
+	if !a.Owner.IsChain() {
+		q.RequestOwnerBalance = &a.Owner
+	}
+	info, err := n.info(i, q)
+	if err != nil {
+		n.tb.Fatalf("validator %d: query %s: %v", i, a, err)
+	}
+	if !a.Owner.IsChain() {
+		return *info.RequestedOwnerBalance
+	}
+	return info.ChainBalance
+}
+
+// waitHeight waits until every validator in live has chain id at next height h.
+func (n *testNet) waitHeight(id base.ChainID, h base.BlockHeight, live []int) {
+	n.tb.Helper()
+	for _, i := range live {
+		waitFor(n.tb, "chain height", func() bool {
+			info, err := n.info(i, &protocol.ChainInfoQuery{ChainID: id})
+			return err == nil && info.NextBlockHeight >= h
+		})
+	}
+}
+
+// waitInbox waits until every validator in live holds at least k pending bundles for id.
+func (n *testNet) waitInbox(id base.ChainID, k int, live []int) {
+	n.tb.Helper()
+	for _, i := range live {
+		waitFor(n.tb, "incoming bundles", func() bool {
+			info, err := n.info(i, &protocol.ChainInfoQuery{ChainID: id, RequestPendingBundles: true})
+			return err == nil && len(info.RequestedPendingBundles) >= k
+		})
+	}
+}
+
+func all(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}

@@ -1,0 +1,295 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc/pb"
+)
+
+// Node is a validator reached over gRPC. It implements client.ValidatorNode. It is safe
+// for concurrent use; every call shares one connection.
+type Node struct {
+	c   *conn
+	api pb.ValidatorNodeClient
+
+	want base.Hash // expected genesis hash; zero: no check
+
+	mu      sync.Mutex
+	checked bool  // the network was checked
+	wrong   error // the validator belongs to another network
+}
+
+var _ client.ValidatorNode = (*Node)(nil)
+
+// Dial returns a node for the validator at address (host:port). It does not wait for
+// the connection: calls connect on demand, and a validator that is down makes calls
+// fail with a retryable error (ErrUnreachable) rather than making Dial fail. If
+// opts.GenesisHash is set, Dial checks the network when the validator answers within
+// ctx, and the first call checks it otherwise; a validator of another network is
+// refused with ErrWrongNetwork.
+func Dial(ctx context.Context, address string, opts DialOptions) (*Node, error) {
+	c, err := newConn(address, opts)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{c: c, api: pb.NewValidatorNodeClient(c.cc), want: opts.GenesisHash}
+	if !n.want.IsZero() {
+		if err := n.CheckNetwork(ctx); err != nil && n.wrongNetwork() != nil {
+			_ = c.close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// Address returns the validator's address.
+func (n *Node) Address() string { return n.c.addr }
+
+// Close closes the connection.
+func (n *Node) Close() error { return n.c.close() }
+
+func (n *Node) wrongNetwork() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wrong
+}
+
+// CheckNetwork asks the validator for its genesis hash and compares it with the one
+// expected (DialOptions.GenesisHash).
+func (n *Node) CheckNetwork(ctx context.Context) error {
+	h, err := n.GenesisHash(ctx)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.checked = true
+	if h != n.want {
+		n.wrong = fmt.Errorf("%w: %s has genesis %s, expected %s", ErrWrongNetwork, n.c.addr, h, n.want)
+	}
+	return n.wrong
+}
+
+// ready checks the network before the first call.
+func (n *Node) ready(ctx context.Context) error {
+	if n.want.IsZero() {
+		return nil
+	}
+	n.mu.Lock()
+	checked, wrong := n.checked, n.wrong
+	n.mu.Unlock()
+	if checked {
+		return wrong
+	}
+	return n.CheckNetwork(ctx)
+}
+
+func (n *Node) info(ctx context.Context, f func(context.Context, *pb.ChainInfoResponse) error) (*protocol.ChainInfo, error) {
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	var resp pb.ChainInfoResponse
+	if err := f(ctx, &resp); err != nil {
+		return nil, err
+	}
+	info, err := decodeChainInfo(&resp)
+	if err != nil {
+		return nil, fmt.Errorf("validator %s: %w", n.c.addr, err)
+	}
+	return info, nil
+}
+
+func fill(dst *pb.ChainInfoResponse, src *pb.ChainInfoResponse, err error) error {
+	if err != nil {
+		return err
+	}
+	dst.Payload = src.GetPayload()
+	return nil
+}
+
+// HandleBlockProposal implements client.ValidatorNode.
+func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
+		resp, err := unary(ctx, n.c, n.api.HandleBlockProposal, &pb.BlockProposal{Payload: codec.Marshal(p)})
+		return fill(dst, resp, err)
+	})
+}
+
+// HandleCertificate implements client.ValidatorNode: it sends the full certificate.
+func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
+	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
+		resp, err := unary(ctx, n.c, n.api.HandleCertificate, &pb.Certificate{Payload: codec.Marshal(c)})
+		return fill(dst, resp, err)
+	})
+}
+
+// HandleLiteCertificate sends a certificate without its value; the validator answers
+// ErrMissingCertificateValue if it does not hold the value, and the caller then sends
+// the full certificate.
+func (n *Node) HandleLiteCertificate(ctx context.Context, c *protocol.LiteCertificate) (*protocol.ChainInfo, error) {
+	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
+		resp, err := unary(ctx, n.c, n.api.HandleLiteCertificate, &pb.LiteCertificate{Payload: codec.Marshal(c)})
+		return fill(dst, resp, err)
+	})
+}
+
+// HandleChainInfoQuery implements client.ValidatorNode.
+func (n *Node) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
+		resp, err := unary(ctx, n.c, n.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)})
+		return fill(dst, resp, err)
+	})
+}
+
+// HandleBlob implements client.ValidatorNode (UploadBlob).
+func (n *Node) HandleBlob(ctx context.Context, b protocol.Blob) error {
+	if err := n.ready(ctx); err != nil {
+		return err
+	}
+	_, err := unary(ctx, n.c, n.api.UploadBlob, &pb.Blob{Payload: codec.Marshal(&b)})
+	return err
+}
+
+// ReadBlob implements client.ValidatorNode (DownloadBlob). A blob whose content does
+// not match id is refused.
+func (n *Node) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	if err := n.ready(ctx); err != nil {
+		return protocol.Blob{}, err
+	}
+	resp, err := unary(ctx, n.c, n.api.DownloadBlob, &pb.BlobId{Id: encodeBlobID(id)})
+	if err != nil {
+		return protocol.Blob{}, err
+	}
+	blob, err := decodeBlob(resp)
+	if err != nil {
+		return protocol.Blob{}, fmt.Errorf("validator %s: %w", n.c.addr, err)
+	}
+	if blob.ID() != id {
+		return protocol.Blob{}, base.Invalidf("validator %s answered blob %s for %s", n.c.addr, blob.ID(), id)
+	}
+	return blob, nil
+}
+
+// Certificates implements client.ValidatorNode (DownloadCertificates): confirmed
+// certificates of a chain from height from, fewer than to-from if the validator
+// bounds the answer. The caller checks them.
+func (n *Node) Certificates(ctx context.Context, chain base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	resp, err := unary(ctx, n.c, n.api.DownloadCertificates, &pb.CertificatesRequest{ChainId: chain[:], From: uint64(from), To: uint64(to)})
+	if err != nil {
+		return nil, err
+	}
+	certs, err := decodeCertificates(resp)
+	if err != nil {
+		return nil, fmt.Errorf("validator %s: %w", n.c.addr, err)
+	}
+	return certs, nil
+}
+
+// Certificate downloads the confirmed certificate of a block by its hash.
+func (n *Node) Certificate(ctx context.Context, hash base.Hash) (*protocol.Certificate, error) {
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	resp, err := unary(ctx, n.c, n.api.DownloadCertificate, &pb.CertificateHash{Hash: hash[:]})
+	if err != nil {
+		return nil, err
+	}
+	cert, err := decodeCertificate(resp)
+	if err != nil {
+		return nil, fmt.Errorf("validator %s: %w", n.c.addr, err)
+	}
+	if cert.Kind != protocol.KindConfirmed || cert.Hash() != hash {
+		return nil, base.Invalidf("validator %s answered another certificate than %s", n.c.addr, hash.Short())
+	}
+	return cert, nil
+}
+
+// VersionInfo is what a validator reports about itself.
+type VersionInfo struct {
+	Version     string
+	APIVersion  string
+	GenesisHash base.Hash
+}
+
+// VersionInfo asks the validator for its version and network.
+func (n *Node) VersionInfo(ctx context.Context) (VersionInfo, error) {
+	resp, err := unary(ctx, n.c, n.api.GetVersionInfo, &pb.Empty{})
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	h, err := decodeHash("genesis hash", resp.GetGenesisHash())
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	return VersionInfo{Version: resp.GetVersion(), APIVersion: resp.GetApiVersion(), GenesisHash: h}, nil
+}
+
+// GenesisHash asks the validator for the hash of its network's genesis configuration.
+func (n *Node) GenesisHash(ctx context.Context) (base.Hash, error) {
+	resp, err := unary(ctx, n.c, n.api.GetGenesisHash, &pb.Empty{})
+	if err != nil {
+		return base.Hash{}, err
+	}
+	return decodeHash("genesis hash", resp.GetHash())
+}
+
+// NotificationStream receives a validator's notifications about some chains.
+type NotificationStream struct {
+	s       pb.ValidatorNode_SubscribeClient
+	cancel  context.CancelFunc
+	dropped uint64
+}
+
+// Subscribe opens a stream of notifications about chains (every chain if empty). It
+// returns once the validator has registered the subscription. The stream lasts until
+// ctx ends or Close.
+func (n *Node) Subscribe(ctx context.Context, chains []base.ChainID) (*NotificationStream, error) {
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	req := &pb.SubscriptionRequest{ChainIds: make([][]byte, len(chains))}
+	for i := range chains {
+		req.ChainIds[i] = chains[i][:]
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s, err := n.api.Subscribe(ctx, req)
+	if err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	if _, err := s.Header(); err != nil {
+		cancel()
+		return nil, fromStatus(err)
+	}
+	return &NotificationStream{s: s, cancel: cancel}, nil
+}
+
+// Recv returns the next notification. It fails when the stream ends.
+func (s *NotificationStream) Recv() (protocol.Notification, error) {
+	m, err := s.s.Recv()
+	if err != nil {
+		return protocol.Notification{}, fromStatus(err)
+	}
+	s.dropped += m.GetDropped()
+	nt, err := decodeNotification(m.GetPayload())
+	if err != nil {
+		return protocol.Notification{}, err
+	}
+	return *nt, nil
+}
+
+// Dropped returns how many notifications the validator dropped for this stream so far
+// (this subscriber was too slow), as reported with the notifications received.
+func (s *NotificationStream) Dropped() uint64 { return s.dropped }
+
+// Close ends the stream.
+func (s *NotificationStream) Close() { s.cancel() }

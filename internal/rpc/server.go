@@ -1,0 +1,120 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// MaxMessageSize bounds every gRPC message, both ways (64 MiB: a block with its blobs
+// fits).
+const MaxMessageSize = 64 << 20
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	Logger *slog.Logger
+	// MaxMessageSize overrides MaxMessageSize when positive.
+	MaxMessageSize int
+	// Options are extra gRPC server options (credentials, interceptors added with
+	// grpc.ChainUnaryInterceptor / grpc.ChainStreamInterceptor, keepalive).
+	Options []grpc.ServerOption
+	// GracePeriod is how long Run waits for calls in flight when its context ends
+	// before closing every connection (default 2 s).
+	GracePeriod time.Duration
+}
+
+// Server is a gRPC server on one listener. Services register on Registrar before Run.
+// Its interceptors recover panics in handlers: the panic is logged at error level with
+// its stack and the call is answered with an error.
+type Server struct {
+	gs    *grpc.Server
+	lis   net.Listener
+	log   *slog.Logger
+	grace time.Duration
+}
+
+// NewServer returns a server that will serve on lis.
+func NewServer(lis net.Listener, cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = MaxMessageSize
+	}
+	if cfg.GracePeriod <= 0 {
+		cfg.GracePeriod = 2 * time.Second
+	}
+	s := &Server{lis: lis, log: cfg.Logger, grace: cfg.GracePeriod}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
+		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
+		grpc.ChainUnaryInterceptor(s.recoverUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream),
+	}
+	s.gs = grpc.NewServer(append(opts, cfg.Options...)...)
+	return s
+}
+
+// Registrar is where services register (Proxy.Register, ShardServer.Register).
+func (s *Server) Registrar() grpc.ServiceRegistrar { return s.gs }
+
+// Addr returns the listener's address.
+func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// Run serves until ctx ends, then stops gracefully (closing every connection after the
+// grace period). It returns nil after a stop.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.gs.Serve(s.lis) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, grpc.ErrServerStopped) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	done := make(chan struct{})
+	go func() { s.gs.GracefulStop(); close(done) }()
+	t := time.NewTimer(s.grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.gs.Stop()
+		<-done
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// Close stops the server at once: connections close and calls in flight fail.
+func (s *Server) Close() error {
+	s.gs.Stop()
+	return nil
+}
+
+func (s *Server) recovered(method string, err *error) {
+	if r := recover(); r != nil {
+		s.log.Error("panic in rpc handler", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = toStatus(fmt.Errorf("internal error while handling %s: %v", method, r))
+	}
+}
+
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer s.recovered(info.FullMethod, &err)
+	return handler(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer s.recovered(info.FullMethod, &err)
+	return handler(srv, ss)
+}

@@ -1,0 +1,95 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc/pb"
+)
+
+// ShardClient is a shard reached over gRPC (the ValidatorWorker service), used by the
+// proxy (as a Shard and NotificationSource) and by the other shards' routers (as a
+// CrossChainHandler). Safe for concurrent use; one connection is shared by every call.
+type ShardClient struct {
+	c   *conn
+	api pb.ValidatorWorkerClient
+}
+
+// DialShard returns a client of the shard at address. It does not wait for the
+// connection.
+func DialShard(address string, opts DialOptions) (*ShardClient, error) {
+	c, err := newConn(address, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &ShardClient{c: c, api: pb.NewValidatorWorkerClient(c.cc)}, nil
+}
+
+// Close closes the connection.
+func (s *ShardClient) Close() error { return s.c.close() }
+
+func (s *ShardClient) info(resp *pb.ChainInfoResponse, err error) (*protocol.ChainInfo, error) {
+	if err != nil {
+		return nil, err
+	}
+	info, err := decodeChainInfo(resp)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", s.c.addr, err)
+	}
+	return info, nil
+}
+
+// HandleBlockProposal implements Shard.
+func (s *ShardClient) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	return s.info(unary(ctx, s.c, s.api.HandleBlockProposal, &pb.BlockProposal{Payload: codec.Marshal(p)}))
+}
+
+// HandleCertificate implements Shard.
+func (s *ShardClient) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
+	return s.info(unary(ctx, s.c, s.api.HandleCertificate, &pb.Certificate{Payload: codec.Marshal(c)}))
+}
+
+// HandleChainInfoQuery implements Shard.
+func (s *ShardClient) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	return s.info(unary(ctx, s.c, s.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)}))
+}
+
+// HandleBlob implements Shard.
+func (s *ShardClient) HandleBlob(ctx context.Context, b protocol.Blob) error {
+	_, err := unary(ctx, s.c, s.api.UploadBlob, &pb.Blob{Payload: codec.Marshal(&b)})
+	return err
+}
+
+// HandleCrossChainRequest implements CrossChainHandler.
+func (s *ShardClient) HandleCrossChainRequest(ctx context.Context, req *protocol.CrossChainRequest) error {
+	_, err := unary(ctx, s.c, s.api.HandleCrossChainRequest, &pb.CrossChainRequest{Payload: codec.Marshal(req)})
+	return err
+}
+
+// Notifications implements NotificationSource: it streams the shard's notifications to
+// fn until ctx ends or the stream fails. A malformed notification ends the stream.
+func (s *ShardClient) Notifications(ctx context.Context, fn func(n protocol.Notification, dropped uint64)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := s.api.Notifications(ctx, &pb.NotificationsRequest{})
+	if err != nil {
+		return fromStatus(err)
+	}
+	for {
+		batch, err := st.Recv()
+		if err != nil {
+			return fromStatus(err)
+		}
+		dropped := batch.GetDropped()
+		for _, b := range batch.GetPayloads() {
+			n, err := decodeNotification(b)
+			if err != nil {
+				return fmt.Errorf("shard %s: %w", s.c.addr, err)
+			}
+			fn(*n, dropped)
+			dropped = 0
+		}
+	}
+}
