@@ -38,7 +38,7 @@ var layers = map[string][]string{
 	"internal/wallet":             {"internal/crypto", "internal/protocol", "internal/atomicfile"},
 	"internal/sim":                {"internal/worker", "internal/client", "internal/kv/memkv", "internal/kv/pebblekv", "internal/protocol/prototest"},
 	"internal/faucet":             {"internal/client", "internal/validator"},
-	"internal/netup":              {"internal/client", "internal/validator"},
+	"internal/netup":              {"internal/client", "internal/validator", "internal/faucet", "internal/wallet"},
 	"internal/bench":              {"internal/client", "internal/validator"},
 	"internal/localnet":           {"internal/client", "internal/worker", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile"},
 	"internal/nodeservice":        {"internal/client", "internal/wallet"},

@@ -23,7 +23,10 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Bool("json", false, "print machine-readable JSON instead of text")
-	root.AddCommand(demoCommand())
+	root.PersistentFlags().String("wallet", "", "wallet directory (default $MICA_WALLET or ~/.config/mica/wallet)")
+	root.PersistentFlags().BoolP("verbose", "v", false, "log debug details to stderr")
+	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), netCommand(), faucetCommand(), benchmarkCommand())
+	root.AddCommand(chainCommands()...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(os.Stderr, "mica: interrupted")

@@ -9,6 +9,7 @@ import (
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/worker"
 )
 
 func TestTransferBothWays(t *testing.T) {
@@ -56,5 +57,19 @@ func TestTransferBothWays(t *testing.T) {
 	}
 	if got := n.balance(0, base.Account{Chain: n.chains[0]}); got != base.Tokens(93) {
 		t.Fatalf("overdraft changed the balance to %s", got)
+	}
+}
+
+func TestTransferToUnknownChainRefused(t *testing.T) {
+	ctx := context.Background()
+	alice := prototest.Key("alice")
+	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	_, err := a.Transfer(ctx, base.ChainOwner, base.Account{Chain: base.ChainID{0xde, 0xad}}, base.Tokens(1))
+	if !errors.Is(err, worker.ErrUnknownChain) {
+		t.Fatalf("transfer to an unknown chain: got %v", err)
+	}
+	if got := n.balance(0, base.Account{Chain: n.chains[0]}); got != base.Tokens(100) {
+		t.Fatalf("refused transfer changed the balance to %s", got)
 	}
 }

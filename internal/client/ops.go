@@ -11,6 +11,7 @@ import (
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/worker"
 )
 
 // pendingBundles returns the bundles waiting in the chain's inboxes that at least f+1
@@ -165,6 +166,9 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 // Transfer moves amount from one of this chain's accounts (base.ChainOwner for the chain
 // account) to recipient.
 func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient base.Account, amount base.Amount) (*protocol.Certificate, error) {
+	if err := cc.c.CheckChainExists(ctx, recipient.Chain); err != nil {
+		return nil, err
+	}
 	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: recipient, Amount: amount})}, nil)
 }
 
@@ -216,4 +220,17 @@ func (c *Client) fetchMissing(ctx context.Context, err error) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// CheckChainExists returns an error of class base.ErrNotFound (worker.ErrUnknownChain)
+// unless some validator knows the chain: tokens sent to a chain that does not exist
+// could never be received.
+func (c *Client) CheckChainExists(ctx context.Context, id base.ChainID) error {
+	if _, err := c.description(ctx, id); err != nil {
+		if base.IsNotFound(err) {
+			return fmt.Errorf("%w %s: no validator knows it", worker.ErrUnknownChain, id)
+		}
+		return err
+	}
+	return nil
 }

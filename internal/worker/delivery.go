@@ -54,16 +54,51 @@ func (w *Worker) DeliverPending(ctx context.Context) error {
 	})
 	var first error
 	for _, k := range keys {
+		if w.backingOff(k) {
+			continue
+		}
 		if err := w.deliver(ctx, k.sender, k.recipient); err != nil {
-			if first == nil {
+			if first == nil && w.noteFailure(k) {
 				first = err
 			}
 			w.outMu.Lock()
 			w.pending[k] = struct{}{}
 			w.outMu.Unlock()
+			continue
 		}
+		w.outMu.Lock()
+		delete(w.failures, k)
+		w.outMu.Unlock()
 	}
 	return first
+}
+
+// backingOff reports whether a pair that failed before should sit out this pass (and
+// counts the pass). A pair that failed n times waits min(2^n, 64) passes: a recipient
+// that is unreachable or unknown is retried ever more rarely, without a clock.
+func (w *Worker) backingOff(k deliveryKey) bool {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	f, ok := w.failures[k]
+	if !ok || f.skip == 0 {
+		return false
+	}
+	f.skip--
+	w.failures[k] = f
+	w.pending[k] = struct{}{}
+	return true
+}
+
+// noteFailure records a failed delivery and reports whether it is worth reporting (the
+// first failure and then every doubling).
+func (w *Worker) noteFailure(k deliveryKey) bool {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	f := w.failures[k]
+	f.count++
+	f.skip = min(1<<min(f.count, 6), 64) - 1
+	w.failures[k] = f
+	return f.count&(f.count-1) == 0
 }
 
 // deliver sends sender's undelivered bundles for recipient.

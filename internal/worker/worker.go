@@ -47,9 +47,10 @@ type Worker struct {
 	verified   *verifiedCache
 	committees *committeeCache
 
-	outMu   sync.Mutex
-	pending map[deliveryKey]struct{} // (sender, recipient) pairs with undelivered bundles
-	kick    chan struct{}
+	outMu    sync.Mutex
+	pending  map[deliveryKey]struct{} // (sender, recipient) pairs with undelivered bundles
+	failures map[deliveryKey]deliveryFailure
+	kick     chan struct{}
 }
 
 type chainEntry struct {
@@ -58,6 +59,8 @@ type chainEntry struct {
 }
 
 type deliveryKey struct{ sender, recipient base.ChainID }
+
+type deliveryFailure struct{ count, skip int }
 
 // New returns a worker.
 func New(cfg Config) *Worker {
@@ -77,6 +80,7 @@ func New(cfg Config) *Worker {
 		verified:   newVerifiedCache(4096),
 		committees: newCommitteeCache(64),
 		pending:    make(map[deliveryKey]struct{}),
+		failures:   make(map[deliveryKey]deliveryFailure),
 		kick:       make(chan struct{}, 1),
 	}
 }

@@ -1,0 +1,575 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+func chainCommands() []*cobra.Command {
+	return []*cobra.Command{transferCommand(), queryBalanceCommand(true), queryBalanceCommand(false), syncCommand(), processInboxCommand(),
+		openChainCommand(), openMultiOwnerChainCommand(), changeOwnershipCommand(), closeChainCommand(), showBlockCommand(), watchCommand()}
+}
+
+// accountArg parses CHAIN or OWNER@CHAIN; an empty string is the default chain's
+// chain account.
+func (s *session) accountArg(a string) (base.Account, error) {
+	if a == "" {
+		id, err := s.chainArg(nil, 0)
+		return base.Account{Chain: id}, err
+	}
+	return base.ParseAccount(a)
+}
+
+func certJSON(cert *protocol.Certificate) map[string]any {
+	if cert == nil {
+		return map[string]any{"committed": false}
+	}
+	return map[string]any{"committed": true, "chain_id": cert.ChainID().String(), "height": uint64(cert.Height()), "block_hash": cert.Hash().String(), "round": cert.Round.String()}
+}
+
+func printCert(o io.Writer, what string, cert *protocol.Certificate) {
+	if cert == nil {
+		fmt.Fprintf(o, "%s: nothing to do\n", what)
+		return
+	}
+	fmt.Fprintf(o, "%s: block %d of chain %s confirmed in the %v round (hash %s)\n", what, cert.Height(), cert.ChainID().Short(), cert.Round, cert.Hash().Short())
+}
+
+func transferCommand() *cobra.Command {
+	var from, to string
+	cmd := &cobra.Command{
+		Use:   "transfer AMOUNT --from ACCOUNT --to ACCOUNT",
+		Short: "Transfer tokens; an account is CHAIN (the chain's own account) or OWNER@CHAIN",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			amount, err := base.ParseAmount(args[0])
+			if err != nil {
+				return err
+			}
+			if amount.IsZero() {
+				return errors.New("the amount must be positive")
+			}
+			if to == "" {
+				return errors.New("--to ACCOUNT is required")
+			}
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			src, err := s.accountArg(from)
+			if err != nil {
+				return fmt.Errorf("--from: %w", err)
+			}
+			dst, err := base.ParseAccount(to)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			cc, err := s.chainClient(src.Chain)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.Transfer(ctx, src.Owner, dst, amount) })
+			if err != nil {
+				return err
+			}
+			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "transfer of "+amount.String(), cert) })
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "source account (default: the default chain's account)")
+	cmd.Flags().StringVar(&to, "to", "", "destination account")
+	return cmd
+}
+
+func queryBalanceCommand(remote bool) *cobra.Command {
+	use, short := "query-balance [ACCOUNT]", "Sync the chain from the validators and print an account's balance"
+	if !remote {
+		use, short = "local-balance [ACCOUNT]", "Print an account's balance from the local replica, without contacting validators"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			a := ""
+			if len(args) == 1 {
+				a = args[0]
+			}
+			acc, err := s.accountArg(a)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if remote {
+				if _, err := s.c.SyncChain(ctx, acc.Chain); err != nil {
+					return err
+				}
+			}
+			bal, err := s.c.LocalBalance(ctx, acc)
+			if err != nil {
+				return err
+			}
+			return out(cmd, map[string]string{"account": acc.String(), "balance": bal.String()}, func(o io.Writer) { fmt.Fprintln(o, bal) })
+		},
+	}
+}
+
+func syncCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "sync [CHAIN]",
+		Short: "Download, verify and execute a chain's new blocks locally",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id, err := s.chainArg(args, 0)
+			if err != nil {
+				return err
+			}
+			next, err := s.c.SyncChain(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			_ = s.w.SetNextHeight(id, next)
+			return out(cmd, map[string]any{"chain_id": id.String(), "next_height": uint64(next)}, func(o io.Writer) {
+				fmt.Fprintf(o, "chain %s synced: next height %d\n", id, next)
+			})
+		},
+	}
+}
+
+func processInboxCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "process-inbox [CHAIN]",
+		Short: "Receive every pending incoming message bundle in a new block",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id, err := s.chainArg(args, 0)
+			if err != nil {
+				return err
+			}
+			cc, err := s.chainClient(id)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+			if err != nil {
+				return err
+			}
+			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "process inbox", cert) })
+		},
+	}
+}
+
+// openWith opens a child chain of the --from chain with an ownership and registers it in
+// the wallet (with our key when we own it).
+func openWith(cmd *cobra.Command, from, balance string, ownership func(s *session) (protocol.ChainOwnership, *base.Owner, error)) error {
+	s, err := connect(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	parent, err := s.chainArg(nonEmpty(from), 0)
+	if err != nil {
+		return err
+	}
+	amount := base.ZeroAmount
+	if balance != "" {
+		if amount, err = base.ParseAmount(balance); err != nil {
+			return fmt.Errorf("--initial-balance: %w", err)
+		}
+	}
+	own, mine, err := ownership(s)
+	if err != nil {
+		return err
+	}
+	if err := own.Validate(); err != nil {
+		return err
+	}
+	cc, err := s.chainClient(parent)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	var child base.ChainID
+	cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) {
+		id, cert, err := cc.OpenChain(ctx, own, amount)
+		child = id
+		return cert, err
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.w.AddChain(child, mine); err != nil {
+		return err
+	}
+	if err := s.w.Save(); err != nil {
+		return err
+	}
+	res := map[string]any{"chain_id": child.String(), "parent": parent.String(), "block_hash": cert.Hash().String()}
+	if mine != nil {
+		res["owner"] = mine.String()
+	}
+	return out(cmd, res, func(o io.Writer) {
+		if mine != nil {
+			fmt.Fprintf(o, "%s %s\n", child, mine)
+		} else {
+			fmt.Fprintln(o, child)
+		}
+	})
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// ownerOrNewKey parses an owner, or generates a key in the wallet.
+func ownerOrNewKey(s *session, owner string) (base.Owner, bool, error) {
+	if owner != "" {
+		o, err := base.ParseOwner(owner)
+		if err != nil {
+			return base.Owner{}, false, err
+		}
+		_, kerr := s.w.Key(o)
+		return o, kerr == nil, nil
+	}
+	k, err := s.w.GenerateKey(crypto.Ed25519)
+	if err != nil {
+		return base.Owner{}, false, err
+	}
+	return k.Public().Owner(), true, nil
+}
+
+func openChainCommand() *cobra.Command {
+	var from, owner, balance string
+	cmd := &cobra.Command{
+		Use:   "open-chain",
+		Short: "Open a child chain owned by one owner (a new key of this wallet by default); prints CHAIN_ID OWNER",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return openWith(cmd, from, balance, func(s *session) (protocol.ChainOwnership, *base.Owner, error) {
+				o, mine, err := ownerOrNewKey(s, owner)
+				if err != nil {
+					return protocol.ChainOwnership{}, nil, err
+				}
+				var mineP *base.Owner
+				if mine {
+					mineP = &o
+				}
+				// A single-owner chain makes its owner a super owner: fast-round blocks.
+				return protocol.SingleSuperOwner(o), mineP, nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "parent chain paying the initial balance (default: the default chain)")
+	cmd.Flags().StringVar(&owner, "owner", "", "owner of the new chain (default: a new key in this wallet)")
+	cmd.Flags().StringVar(&balance, "initial-balance", "0", "tokens moved from the parent to the new chain")
+	return cmd
+}
+
+func parseOwners(list string) ([]base.Owner, error) {
+	var out []base.Owner
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		o, err := base.ParseOwner(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func openMultiOwnerChainCommand() *cobra.Command {
+	var from, owners, balance string
+	var rounds uint32
+	cmd := &cobra.Command{
+		Use:   "open-multi-owner-chain --owners OWNER,OWNER,...",
+		Short: "Open a child chain shared by several owners (multi-leader then single-leader rounds)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return openWith(cmd, from, balance, func(s *session) (protocol.ChainOwnership, *base.Owner, error) {
+				os, err := parseOwners(owners)
+				if err != nil {
+					return protocol.ChainOwnership{}, nil, err
+				}
+				if len(os) == 0 {
+					return protocol.ChainOwnership{}, nil, errors.New("--owners needs at least one owner")
+				}
+				var mine *base.Owner
+				for _, o := range os {
+					if _, err := s.w.Key(o); err == nil {
+						o := o
+						mine = &o
+						break
+					}
+				}
+				return protocol.MultiOwner(os, rounds), mine, nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "parent chain (default: the default chain)")
+	cmd.Flags().StringVar(&owners, "owners", "", "comma-separated owner addresses")
+	cmd.Flags().StringVar(&balance, "initial-balance", "0", "tokens moved from the parent to the new chain")
+	cmd.Flags().Uint32Var(&rounds, "multi-leader-rounds", 2, "number of rounds in which any owner may propose")
+	return cmd
+}
+
+func changeOwnershipCommand() *cobra.Command {
+	var chain, supers, owners string
+	var rounds uint32
+	cmd := &cobra.Command{
+		Use:   "change-ownership [--chain CHAIN] [--super-owners ...] [--owners ...]",
+		Short: "Replace a chain's owners",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id, err := s.chainArg(nonEmpty(chain), 0)
+			if err != nil {
+				return err
+			}
+			so, err := parseOwners(supers)
+			if err != nil {
+				return err
+			}
+			ro, err := parseOwners(owners)
+			if err != nil {
+				return err
+			}
+			if len(so)+len(ro) == 0 {
+				return errors.New("give --super-owners and/or --owners (a chain without owners can never make blocks again; use close-chain)")
+			}
+			own := protocol.MultiOwner(ro, rounds)
+			if len(ro) == 0 {
+				own = protocol.ChainOwnership{MultiLeaderRounds: rounds, Timeouts: protocol.DefaultTimeoutConfig()}
+			}
+			sorted := protocol.MultiOwner(so, 0)
+			for _, w := range sorted.Owners {
+				own.SuperOwners = append(own.SuperOwners, w.Owner)
+			}
+			cc, err := s.chainClient(id)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			op := protocol.SystemOp(&protocol.ChangeOwnership{Ownership: own})
+			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, []protocol.Operation{op}, nil) })
+			if err != nil {
+				return err
+			}
+			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "change ownership", cert) })
+		},
+	}
+	cmd.Flags().StringVar(&chain, "chain", "", "chain (default: the default chain)")
+	cmd.Flags().StringVar(&supers, "super-owners", "", "comma-separated super owners (fast-round proposers)")
+	cmd.Flags().StringVar(&owners, "owners", "", "comma-separated regular owners")
+	cmd.Flags().Uint32Var(&rounds, "multi-leader-rounds", 2, "number of multi-leader rounds")
+	return cmd
+}
+
+func closeChainCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "close-chain CHAIN",
+		Short: "Close a chain: afterwards its blocks may only reject incoming messages",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id, err := base.ParseChainID(args[0])
+			if err != nil {
+				return err
+			}
+			cc, err := s.chainClient(id)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			op := protocol.SystemOp(&protocol.CloseChain{})
+			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, []protocol.Operation{op}, nil) })
+			if err != nil {
+				return err
+			}
+			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "close chain", cert) })
+		},
+	}
+}
+
+func showBlockCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show-block CHAIN HEIGHT",
+		Short: "Print a confirmed block",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := base.ParseChainID(args[0])
+			if err != nil {
+				return err
+			}
+			var h uint64
+			if _, err := fmt.Sscan(args[1], &h); err != nil {
+				return fmt.Errorf("height %q: want a number", args[1])
+			}
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ctx := cmd.Context()
+			if _, err := s.c.SyncChain(ctx, id); err != nil {
+				return err
+			}
+			cert, err := s.c.Local().Storage().CertificateAt(ctx, id, base.BlockHeight(h))
+			if err != nil {
+				return err
+			}
+			b := cert.Block
+			var txs []string
+			for _, tx := range b.Proposed.Transactions {
+				if tx.Bundle != nil {
+					txs = append(txs, fmt.Sprintf("receive %d message(s) from %s height %d (%s)", len(tx.Bundle.Bundle.Messages), tx.Bundle.Origin.Short(), tx.Bundle.Bundle.Height, map[protocol.BundleAction]string{protocol.Accept: "accept", protocol.Reject: "reject"}[tx.Bundle.Action]))
+				} else {
+					txs = append(txs, describeOp(tx.Operation))
+				}
+			}
+			res := map[string]any{"chain_id": id.String(), "height": h, "hash": b.Hash().String(), "epoch": uint32(b.Epoch()), "timestamp": b.Proposed.Timestamp.String(),
+				"round": cert.Round.String(), "state_hash": b.Outcome.StateHash.String(), "transactions": txs, "signers": len(cert.Signatures)}
+			return out(cmd, res, func(o io.Writer) {
+				fmt.Fprintf(o, "block %d of %s\n  hash %s\n  epoch %d, %s, confirmed in the %v round by %d validators\n", h, id, b.Hash(), b.Epoch(), b.Proposed.Timestamp, cert.Round, len(cert.Signatures))
+				for i, t := range txs {
+					fmt.Fprintf(o, "  %d: %s\n", i, t)
+				}
+			})
+		},
+	}
+}
+
+func describeOp(op *protocol.Operation) string {
+	switch o := op.System.(type) {
+	case *protocol.Transfer:
+		return fmt.Sprintf("transfer %s from %s to %s", o.Amount, o.Owner, o.Recipient)
+	case *protocol.Claim:
+		return fmt.Sprintf("claim %s of %s on %s for %s", o.Amount, o.Owner, o.Target.Short(), o.Recipient)
+	case *protocol.OpenChain:
+		return fmt.Sprintf("open chain with %s", o.Balance)
+	case nil:
+		return fmt.Sprintf("application %s operation (%d bytes)", op.App.String()[:8], len(op.Bytes))
+	default:
+		return fmt.Sprintf("%T", o)[len("*protocol."):]
+	}
+}
+
+func watchCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch [CHAIN]",
+		Short: "Print notifications (new blocks, incoming bundles, new rounds) from every validator as they come",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id, err := s.chainArg(args, 0)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			asJSON, _ := cmd.Flags().GetBool("json")
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			seen := map[string]bool{}
+			for i, n := range s.nodes {
+				stream, err := n.Subscribe(ctx, []base.ChainID{id})
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "validator %d: %v\n", i, err)
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						note, err := stream.Recv()
+						if err != nil {
+							return
+						}
+						key := fmt.Sprint(note.Kind, note.Height, note.Hash, note.Origin, note.Round)
+						mu.Lock()
+						dup := seen[key]
+						seen[key] = true
+						mu.Unlock()
+						if dup {
+							continue
+						}
+						_ = out(cmd, notificationJSON(note, asJSON), func(o io.Writer) { fmt.Fprintln(o, describeNotification(note)) })
+					}
+				}()
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
+			wg.Wait()
+			return ctx.Err()
+		},
+	}
+}
+
+func notificationJSON(n protocol.Notification, _ bool) map[string]any {
+	m := map[string]any{"chain_id": n.ChainID.String(), "height": uint64(n.Height)}
+	switch n.Kind {
+	case protocol.ReasonNewBlock:
+		m["kind"], m["hash"] = "new_block", n.Hash.String()
+	case protocol.ReasonNewIncomingBundle:
+		m["kind"], m["origin"] = "new_incoming_bundle", n.Origin.String()
+	case protocol.ReasonNewRound:
+		m["kind"], m["round"] = "new_round", n.Round.String()
+	}
+	return m
+}
+
+func describeNotification(n protocol.Notification) string {
+	switch n.Kind {
+	case protocol.ReasonNewBlock:
+		return fmt.Sprintf("new block %d of %s (%s)", n.Height, n.ChainID.Short(), n.Hash.Short())
+	case protocol.ReasonNewIncomingBundle:
+		return fmt.Sprintf("incoming bundle for %s from %s (its block %d)", n.ChainID.Short(), n.Origin.Short(), n.Height)
+	case protocol.ReasonNewRound:
+		return fmt.Sprintf("chain %s moved to the %v round at height %d", n.ChainID.Short(), n.Round, n.Height)
+	}
+	return "notification"
+}

@@ -1,0 +1,364 @@
+package main
+
+// End-to-end tests: they build the real binary and run it as separate processes, as a
+// user would: a network of validator processes on loopback, wallets, the faucet.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/netup"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mica-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "mica")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build mica: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// network is a `mica net up` process.
+type network struct {
+	t    *testing.T
+	dir  string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	info netup.NetworkFile
+}
+
+// netUp starts `mica net up` and waits for its READY line.
+func netUp(t *testing.T, dir string, args ...string) *network {
+	t.Helper()
+	n := &network{t: t, dir: dir, out: &bytes.Buffer{}}
+	n.cmd = exec.Command(binary, append([]string{"net", "up", "--path", dir}, args...)...)
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := n.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd.Stderr = n.out
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "READY") {
+				ready <- line
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		n.stop()
+		t.Fatalf("net up not ready after 60 s:\n%s", n.out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "network.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &n.info); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// stop sends SIGINT and waits for a clean exit.
+func (n *network) stop() {
+	if n.cmd == nil || n.cmd.ProcessState != nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- n.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.t.Errorf("net up did not exit cleanly: %v\n%s", err, n.out)
+		}
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		n.t.Errorf("net up did not stop within 20 s")
+	}
+	// Validators run in their own process groups; none may survive.
+	for _, v := range n.info.Validators {
+		if v.PID > 0 && syscall.Kill(v.PID, 0) == nil {
+			time.Sleep(200 * time.Millisecond)
+			if syscall.Kill(v.PID, 0) == nil {
+				n.t.Errorf("validator %s (pid %d) still running after net up stopped", v.Name, v.PID)
+				_ = syscall.Kill(v.PID, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+// mica runs the binary with a wallet and returns stdout, stderr and the error.
+func mica(t *testing.T, wallet string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "MICA_WALLET="+wallet)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return strings.TrimSpace(stdout.String()), strings.TrimSpace(stderr.String()), err
+}
+
+func mustMica(t *testing.T, wallet string, args ...string) string {
+	t.Helper()
+	out, errOut, err := mica(t, wallet, args...)
+	if err != nil {
+		t.Fatalf("mica %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// readmeBlock returns the shell lines of the README block after a marker.
+func readmeBlock(t *testing.T, marker string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?s)<!-- " + marker + " -->\\s*```sh\\n(.*?)```")
+	m := re.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("README has no %s block", marker)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(m[1]), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// balanceOn asks one validator directly for a chain's balance and next height.
+func balanceOn(t *testing.T, addr string, id base.ChainID) (base.Amount, base.BlockHeight) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := rpc.Dial(ctx, addr, rpc.DialOptions{CallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	info, err := n.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+	if err != nil {
+		t.Fatalf("validator %s: %v", addr, err)
+	}
+	return info.ChainBalance, info.NextBlockHeight
+}
+
+// TestQuickstart runs the README's quickstart lines as written (with bin/mica replaced
+// by the binary under test and /tmp paths by the test's own directory), then checks the
+// balances on every validator.
+func TestQuickstart(t *testing.T) {
+	dir := t.TempDir()
+	netLines := readmeBlock(t, "quickstart-network")
+	if len(netLines) != 2 || !strings.HasPrefix(netLines[1], "bin/mica net up --path /tmp/mica-net --with-faucet") {
+		t.Fatalf("unexpected network block: %q", netLines)
+	}
+	net := netUp(t, filepath.Join(dir, "mica-net"), "--with-faucet")
+	script := strings.Join(readmeBlock(t, "quickstart-wallets"), "\n")
+	script = strings.ReplaceAll(script, "/tmp/", dir+"/")
+	script = strings.ReplaceAll(script, "bin/mica", binary)
+	script = "set -euo pipefail\n" + script + "\necho \"ALICE=$ALICE BOB=$BOB\"\n"
+	cmd := exec.Command("bash", "-c", script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("quickstart failed: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	last := lines[len(lines)-1]
+	var aliceS, bobS string
+	if _, err := fmt.Sscanf(last, "ALICE=%s BOB=%s", &aliceS, &bobS); err != nil {
+		t.Fatalf("parse %q: %v", last, err)
+	}
+	if lines[len(lines)-3] != "93" || lines[len(lines)-2] != "107" {
+		t.Fatalf("quickstart balances: %q, want 93 and 107", lines[len(lines)-3:len(lines)-1])
+	}
+	alice, _ := base.ParseChainID(aliceS)
+	bob, _ := base.ParseChainID(bobS)
+	for _, v := range net.info.Validators {
+		if a, _ := balanceOn(t, v.Address, alice); a != base.Tokens(93) {
+			t.Errorf("%s: alice has %s", v.Name, a)
+		}
+		if b, _ := balanceOn(t, v.Address, bob); b != base.Tokens(107) {
+			t.Errorf("%s: bob has %s", v.Name, b)
+		}
+	}
+}
+
+func walletChain(t *testing.T, wallet string) string {
+	out := mustMica(t, wallet, "wallet", "show", "--json")
+	var w struct {
+		Chains []struct {
+			ChainID string `json:"chain_id"`
+			Default bool   `json:"default"`
+		} `json:"chains"`
+	}
+	if err := json.Unmarshal([]byte(out), &w); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range w.Chains {
+		if c.Default {
+			return c.ChainID
+		}
+	}
+	t.Fatal("no default chain")
+	return ""
+}
+
+// TestFaultsRestartAndBadInput: kill -9 of one validator, its restart and catch-up, a
+// full stop and start on the same directory, and refusals of bad input.
+func TestFaultsRestartAndBadInput(t *testing.T) {
+	dir := t.TempDir()
+	netDir := filepath.Join(dir, "net")
+	net := netUp(t, netDir, "--port-base", "13100", "--initial-chains", "1")
+	w := net.info.Wallet
+	// The wallet owns the admin chain (default) and one more chain.
+	a := walletChain(t, w)
+	var b string
+	out := mustMica(t, w, "wallet", "show", "--json")
+	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(out, -1) {
+		if id[1] != a {
+			b = id[1]
+		}
+	}
+	aID, _ := base.ParseChainID(a)
+	bID, _ := base.ParseChainID(b)
+
+	timed := func(args ...string) time.Duration {
+		start := time.Now()
+		mustMica(t, w, args...)
+		return time.Since(start)
+	}
+	var healthy, degraded time.Duration
+	for range 3 {
+		healthy += timed("transfer", "1", "--from", a, "--to", b)
+	}
+	victim := net.info.Validators[1]
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		degraded += timed("transfer", "1", "--from", a, "--to", b)
+	}
+	t.Logf("CLI transfer wall time: healthy %v, with one validator killed %v (3 transfers each)", healthy/3, degraded/3)
+	mustMica(t, w, "process-inbox", b)
+
+	// Restart the killed validator; after the next blocks it serves the same state.
+	restart := exec.Command(binary, "validator", "run", "--config", victim.Config)
+	restart.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := restart.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = restart.Process.Signal(syscall.SIGTERM); _ = restart.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	mustMica(t, w, "transfer", "1", "--from", a, "--to", b)
+	mustMica(t, w, "process-inbox", b)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		wantA, hA := balanceOn(t, net.info.Validators[0].Address, aID)
+		gotA, gA := balanceOn(t, victim.Address, aID)
+		wantB, hB := balanceOn(t, net.info.Validators[0].Address, bID)
+		gotB, gB := balanceOn(t, victim.Address, bID)
+		if gotA == wantA && gA == hA && gotB == wantB && gB == hB {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted validator: A %s@%d vs %s@%d, B %s@%d vs %s@%d", gotA, gA, wantA, hA, gotB, gB, wantB, hB)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Bad input: refused with a sentence and a non-zero status, nothing changes.
+	before := mustMica(t, w, "query-balance", a)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"transfer", "1000000000", "--from", a, "--to", b}, "insufficient balance"},
+		{[]string{"transfer", "1", "--from", a, "--to", "not-an-account"}, "want CHAIN or OWNER@CHAIN"},
+		{[]string{"transfer", "1", "--from", a, "--to", strings.Repeat("ab", 32)}, "unknown chain"},
+		{[]string{"transfer", "1.2.3", "--from", a, "--to", b}, "decimal number"},
+	} {
+		_, errOut, err := mica(t, w, c.args...)
+		if err == nil || !strings.Contains(errOut, c.want) {
+			t.Errorf("mica %v: err=%v stderr=%q, want a refusal mentioning %q", c.args, err, errOut, c.want)
+		}
+	}
+	if after := mustMica(t, w, "query-balance", a); after != before {
+		t.Fatalf("refused commands changed the balance: %s → %s", before, after)
+	}
+
+	// A wallet of another network is refused: its committee lists the same addresses
+	// as ours, but our validators serve another genesis.
+	other := filepath.Join(dir, "other")
+	mustMica(t, other, "validator", "generate", "--path", filepath.Join(dir, "othernet"), "--port-base", "13100")
+	mustMica(t, other, "wallet", "init", "--genesis", filepath.Join(dir, "othernet", "genesis.json"))
+	_, errOut, err := mica(t, other, "sync", a)
+	if err == nil || !strings.Contains(errOut, "network") {
+		t.Fatalf("a wallet of another network was not refused: err=%v stderr=%q", err, errOut)
+	}
+	t.Logf("wrong network refused: %s", errOut)
+
+	// Stop everything and start again on the same directory: chains and balances stay.
+	balA, balB := mustMica(t, w, "query-balance", a), mustMica(t, w, "query-balance", b)
+	_ = restart.Process.Signal(syscall.SIGTERM)
+	_ = restart.Wait()
+	net.stop()
+	net2 := netUp(t, netDir, "--port-base", "13100", "--initial-chains", "1")
+	if got := mustMica(t, w, "query-balance", a); got != balA {
+		t.Fatalf("after restart A has %s, want %s", got, balA)
+	}
+	if got := mustMica(t, w, "query-balance", b); got != balB {
+		t.Fatalf("after restart B has %s, want %s", got, balB)
+	}
+	mustMica(t, w, "transfer", "1", "--from", a, "--to", b)
+	for _, v := range net2.info.Validators {
+		if got, _ := balanceOn(t, v.Address, bID); got.Compare(base.ZeroAmount) == 0 {
+			t.Errorf("%s lost chain B", v.Name)
+		}
+	}
+
+	// The benchmark reports throughput and finality.
+	outJSON := mustMica(t, w, "benchmark", "--chains", "2", "--duration", "2s", "--json")
+	var res benchResult
+	if err := json.Unmarshal([]byte(outJSON), &res); err != nil {
+		t.Fatalf("benchmark output %q: %v", outJSON, err)
+	}
+	if res.Transactions == 0 || res.LatencyP50Ms <= 0 || res.LatencyP99Ms < res.LatencyP50Ms {
+		t.Fatalf("benchmark result %+v", res)
+	}
+	t.Logf("benchmark: %.0f transfers/s, p50 %.2f ms, p99 %.2f ms", res.TxPerSecond, res.LatencyP50Ms, res.LatencyP99Ms)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/pebblekv"
+	"github.com/micachain/mica/internal/localnet"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc"
+	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/wallet"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// out prints a result as JSON (--json) or as text lines.
+func out(cmd *cobra.Command, v any, text func(w io.Writer)) error {
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(cmd.OutOrStdout())
+	return nil
+}
+
+func walletDir(cmd *cobra.Command) (string, error) {
+	if d, _ := cmd.Flags().GetString("wallet"); d != "" {
+		return d, nil
+	}
+	return wallet.DefaultDir(os.Getenv)
+}
+
+func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
+	dir, err := walletDir(cmd)
+	if err != nil {
+		return nil, err
+	}
+	w, err := wallet.Open(dir)
+	if errors.Is(err, wallet.ErrNoWallet) {
+		return nil, fmt.Errorf("no wallet at %s: run `mica wallet init --faucet URL` (or set --wallet / MICA_WALLET)", dir)
+	}
+	return w, err
+}
+
+// session is an open wallet with a client connected to the network's validators.
+type session struct {
+	w      *wallet.Wallet
+	c      *client.Client
+	db     kv.Store
+	nodes  []*rpc.Node
+}
+
+func (s *session) Close() {
+	if err := s.w.Save(); err != nil {
+		fmt.Fprintf(os.Stderr, "mica: saving the wallet: %v\n", err)
+	}
+	for _, n := range s.nodes {
+		_ = n.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+	_ = s.w.Close()
+}
+
+// connect opens the wallet, its local store (a Pebble database in the wallet
+// directory) and connections to every validator of the genesis committee.
+func connect(cmd *cobra.Command) (*session, error) {
+	ctx := cmd.Context()
+	w, err := openWallet(cmd)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{w: w}
+	g := w.Genesis()
+	db, err := pebblekv.Open(filepath.Join(w.Dir(), "client-db"), pebblekv.Options{})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open the wallet's local store: %w", err)
+	}
+	s.db = db
+	st := storage.New(db)
+	switch stored, err := st.Genesis(ctx); {
+	case err == nil:
+		if stored.Hash() != g.Hash() {
+			s.Close()
+			return nil, fmt.Errorf("the wallet's local store belongs to another network; remove %s", filepath.Join(w.Dir(), "client-db"))
+		}
+	case base.IsNotFound(err):
+		var b kv.Batch
+		storage.PutGenesis(&b, g)
+		if err := st.Write(ctx, &b); err != nil {
+			s.Close()
+			return nil, err
+		}
+	default:
+		s.Close()
+		return nil, err
+	}
+	local := worker.New(worker.Config{Storage: st, Clock: localnet.WallClock{}})
+	var vals []client.Validator
+	for _, v := range g.Committee.Validators {
+		n, err := rpc.Dial(ctx, v.NetworkAddress, rpc.DialOptions{GenesisHash: g.Hash(), CallTimeout: 5 * time.Second})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("validator %s: %w", v.NetworkAddress, err)
+		}
+		s.nodes = append(s.nodes, n)
+		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: n})
+	}
+	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}})
+	return s, nil
+}
+
+// chainArg returns the chain named by args[i], or the wallet's default chain.
+func (s *session) chainArg(args []string, i int) (base.ChainID, error) {
+	if len(args) > i {
+		return base.ParseChainID(args[i])
+	}
+	id, ok := s.w.Default()
+	if !ok {
+		return base.ChainID{}, errors.New("no chain given and the wallet has no default chain: run `mica wallet request-chain` or `mica wallet set-default`")
+	}
+	return id, nil
+}
+
+// chainClient returns a client for a chain the wallet owns.
+func (s *session) chainClient(id base.ChainID) (*client.ChainClient, error) {
+	ch, ok := s.w.Chain(id)
+	if !ok {
+		return nil, fmt.Errorf("the wallet does not follow chain %s: run `mica wallet follow-chain %s`", id, id)
+	}
+	if ch.Owner == nil {
+		return nil, fmt.Errorf("the wallet holds no key for chain %s; it can only read it", id)
+	}
+	key, err := s.w.Key(*ch.Owner)
+	if err != nil {
+		return nil, err
+	}
+	cc := s.c.Chain(id, key, s.w.PendingProposal(id))
+	cc.OnFastProposal = s.w.FastProposalHook(id)
+	return cc, nil
+}
+
+// commit runs a chain operation, clearing the persisted fast proposal once committed,
+// and waits out round timeouts up to a bound.
+func (s *session) commit(ctx context.Context, cc *client.ChainClient, f func() (*protocol.Certificate, error)) (*protocol.Certificate, error) {
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		cert, err := f()
+		var wt *client.WaitForTimeoutError
+		if errors.As(err, &wt) && time.Now().Before(deadline) {
+			wait := time.Until(wt.Until.Time()) + 100*time.Millisecond
+			if wait < 200*time.Millisecond {
+				wait = 200 * time.Millisecond
+			}
+			fmt.Fprintf(os.Stderr, "waiting %v for round %v to time out...\n", wait.Round(time.Millisecond), wt.Round)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if _, terr := cc.RequestTimeout(ctx); terr != nil {
+				return nil, terr
+			}
+			continue
+		}
+		if cc.PendingFastProposal() == nil {
+			_ = s.w.ClearPendingProposal(cc.ID())
+		}
+		if cert != nil {
+			_ = s.w.SetNextHeight(cc.ID(), cert.Height()+1)
+		}
+		return cert, err
+	}
+}

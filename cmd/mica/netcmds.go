@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/faucet"
+	"github.com/micachain/mica/internal/netup"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/validator"
+)
+
+func logger(cmd *cobra.Command) *slog.Logger {
+	level := slog.LevelInfo
+	if v, _ := cmd.Flags().GetBool("verbose"); v {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func validatorCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "validator", Short: "Generate and run validators"}
+	var dir string
+	var n, shards, portBase, chains int
+	var balance string
+	gen := &cobra.Command{
+		Use:   "generate",
+		Short: "Write keys and configs for N validators and a genesis with root chains owned by new keys (printed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			amount, err := base.ParseAmount(balance)
+			if err != nil {
+				return fmt.Errorf("--initial-balance: %w", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "genesis.json")); err == nil {
+				return fmt.Errorf("%s already holds a network (genesis.json); choose another --path", dir)
+			}
+			committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: dir, Validators: n, Shards: shards, PortBase: portBase, Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader})
+			if err != nil {
+				return err
+			}
+			g := &protocol.GenesisConfig{NetworkName: "local", Timestamp: validator.WallClock{}.Now(), Committee: *committee}
+			var owners []string
+			for i := 0; i < max(chains, 1); i++ {
+				k, err := crypto.GenerateKey(crypto.Ed25519, rand.Reader)
+				if err != nil {
+					return err
+				}
+				kp := filepath.Join(dir, fmt.Sprintf("chain-%d.key", i))
+				if err := validator.WriteKey(kp, k); err != nil {
+					return err
+				}
+				owners = append(owners, kp)
+				g.Chains = append(g.Chains, protocol.GenesisChain{Ownership: protocol.SingleSuperOwner(k.Public().Owner()), Balance: amount})
+			}
+			gp := filepath.Join(dir, "genesis.json")
+			if err := validator.WriteGenesis(gp, g); err != nil {
+				return err
+			}
+			res := map[string]any{"genesis": gp, "configs": paths, "chain_ids": g.ChainIDs(), "chain_keys": owners}
+			return out(cmd, res, func(o io.Writer) {
+				fmt.Fprintf(o, "genesis: %s (network %s)\n", gp, g.Hash().Short())
+				for _, p := range paths {
+					fmt.Fprintf(o, "validator config: %s\n", p)
+				}
+				for i, id := range g.ChainIDs() {
+					fmt.Fprintf(o, "root chain %d: %s (key %s)\n", i, id, owners[i])
+				}
+			})
+		},
+	}
+	gen.Flags().StringVar(&dir, "path", "mica-net", "directory for the network's files")
+	gen.Flags().IntVar(&n, "validators", 4, "number of validators")
+	gen.Flags().IntVar(&shards, "shards", 1, "shards per validator")
+	gen.Flags().IntVar(&portBase, "port-base", 13000, "validator i listens on port-base + i")
+	gen.Flags().IntVar(&chains, "initial-chains", 2, "root chains in the genesis (chain 0 is the admin chain)")
+	gen.Flags().StringVar(&balance, "initial-balance", "1000", "balance of each root chain")
+
+	var config string
+	run := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run a validator (its proxy and all its shards) until SIGINT/SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if config == "" {
+				return errors.New("--config FILE is required")
+			}
+			cfg, err := validator.LoadConfig(config)
+			if err != nil {
+				return err
+			}
+			log := logger(cmd).With("validator", cfg.Name)
+			v, err := validator.Open(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			log.Info("validator serving", "address", v.Addr().String(), "shards", cfg.Shards, "store", cfg.Store)
+			err = v.Run(cmd.Context())
+			log.Info("validator stopped")
+			return err
+		},
+	}
+	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
+	cmd.AddCommand(gen, run)
+	return cmd
+}
+
+func netCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "net", Short: "Local networks"}
+	var o netup.Options
+	var amount string
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Run a local network: each validator its own process on Pebble storage under --path; Ctrl-C stops it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := base.ParseAmount(amount)
+			if err != nil {
+				return fmt.Errorf("--faucet-amount: %w", err)
+			}
+			o.FaucetAmount = a
+			if o.Binary, err = os.Executable(); err != nil {
+				return err
+			}
+			o.Logger = logger(cmd)
+			o.Out = cmd.OutOrStdout()
+			if abs, err := filepath.Abs(o.Dir); err == nil {
+				o.Dir = abs
+			}
+			err = netup.Run(cmd.Context(), o)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	up.Flags().StringVar(&o.Dir, "path", "mica-net", "directory of the network (reused if it exists)")
+	up.Flags().IntVar(&o.Validators, "validators", 4, "number of validators")
+	up.Flags().IntVar(&o.Shards, "shards", 1, "shards per validator")
+	up.Flags().IntVar(&o.PortBase, "port-base", 13000, "validator i listens on port-base + i")
+	up.Flags().BoolVar(&o.WithFaucet, "with-faucet", false, "also run a faucet")
+	up.Flags().IntVar(&o.FaucetPort, "faucet-port", 8079, "faucet port")
+	up.Flags().StringVar(&amount, "faucet-amount", "100", "tokens given with each new chain")
+	up.Flags().IntVar(&o.InitialChains, "initial-chains", 2, "chains created in the wallet besides the admin chain")
+	cmd.AddCommand(up)
+	return cmd
+}
+
+func faucetCommand() *cobra.Command {
+	var port int
+	var amount, chain string
+	cmd := &cobra.Command{
+		Use:   "faucet",
+		Short: "Run a faucet: it opens funded chains for new users from a chain of this wallet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := base.ParseAmount(amount)
+			if err != nil {
+				return fmt.Errorf("--amount: %w", err)
+			}
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id, err := s.chainArg(nonEmpty(chain), 0)
+			if err != nil {
+				return err
+			}
+			cc, err := s.chainClient(id)
+			if err != nil {
+				return err
+			}
+			f, err := faucet.New(faucet.Config{Client: s.c, Chain: cc, Amount: a, Genesis: s.w.Genesis(), Listen: fmt.Sprintf("127.0.0.1:%d", port), Logger: logger(cmd)})
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "faucet serving http://%s from chain %s\n", f.Addr(), id)
+			err = f.Run(cmd.Context())
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&port, "port", 8079, "port to listen on (127.0.0.1)")
+	cmd.Flags().StringVar(&amount, "amount", "100", "tokens given with each new chain")
+	cmd.Flags().StringVar(&chain, "chain", "", "chain paying for new chains (default: the default chain)")
+	return cmd
+}

@@ -1,0 +1,359 @@
+// Package netup runs a local network: each validator as its own OS process (`mica
+// validator run`) on Pebble storage under one directory, a wallet owning the initial
+// chains, and optionally a faucet. network.json in the directory records the validators
+// (name, address, pid) and the faucet URL. Started again on the same directory, it
+// resumes the same network.
+package netup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/micachain/mica/internal/atomicfile"
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/faucet"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/pebblekv"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc"
+	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/validator"
+	"github.com/micachain/mica/internal/wallet"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// Options of `mica net up`.
+type Options struct {
+	Dir           string
+	Validators    int
+	Shards        int
+	PortBase      int
+	WithFaucet    bool
+	FaucetPort    int
+	FaucetAmount  base.Amount
+	InitialChains int
+	// Binary is the mica executable to run validators with (os.Executable()).
+	Binary string
+	Logger *slog.Logger
+	// Out receives the user-facing lines (export MICA_WALLET=..., ready).
+	Out io.Writer
+}
+
+// NetworkFile is DIR/network.json.
+type NetworkFile struct {
+	Genesis     string          `json:"genesis"`
+	Wallet      string          `json:"wallet"`
+	Validators  []ValidatorInfo `json:"validators"`
+	FaucetURL   string          `json:"faucet_url,omitempty"`
+	FaucetChain string          `json:"faucet_chain,omitempty"`
+}
+
+// ValidatorInfo is one validator in network.json.
+type ValidatorInfo struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Config  string `json:"config"`
+	PID     int    `json:"pid"`
+}
+
+const faucetChainIndex = 1 // root 0 is the admin chain; root 1 funds the faucet
+
+// Run brings the network up (creating it on first use), prints the wallet line and a
+// ready line, and runs until ctx ends; then it stops every process cleanly.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return err
+	}
+	nf, err := loadOrCreate(o)
+	if err != nil {
+		return err
+	}
+	var procs []*exec.Cmd
+	defer func() { stop(procs) }()
+	for i := range nf.Validators {
+		v := &nf.Validators[i]
+		cmd, err := start(o.Binary, v, filepath.Join(o.Dir, v.Name, "validator.log"))
+		if err != nil {
+			return err
+		}
+		procs = append(procs, cmd)
+		v.PID = cmd.Process.Pid
+	}
+	g, err := validator.ReadGenesis(nf.Genesis)
+	if err != nil {
+		return err
+	}
+	for _, v := range nf.Validators {
+		if err := waitReady(ctx, v.Address, g.Hash()); err != nil {
+			return fmt.Errorf("%s did not start (see %s): %w", v.Name, filepath.Join(o.Dir, v.Name, "validator.log"), err)
+		}
+	}
+	var fct *faucet.Faucet
+	if o.WithFaucet {
+		fct, err = startFaucet(ctx, o, g, log)
+		if err != nil {
+			return err
+		}
+		defer fct.Close()
+		nf.FaucetURL = "http://" + fct.Addr().String()
+		go func() {
+			if err := fct.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("faucet stopped", "err", err)
+			}
+		}()
+	}
+	if err := writeNetwork(o.Dir, nf); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "export MICA_WALLET=%s\n", nf.Wallet)
+	if nf.FaucetURL != "" {
+		fmt.Fprintf(o.Out, "export MICA_FAUCET_URL=%s\n", nf.FaucetURL)
+	}
+	fmt.Fprintf(o.Out, "READY: %d validators running on %s (network %s); Ctrl-C to stop\n", len(nf.Validators), validatorList(nf), g.Hash().Short())
+	// Run until asked to stop, or until a validator process dies unexpectedly.
+	died := make(chan error, len(procs))
+	for i, p := range procs {
+		go func() { died <- fmt.Errorf("%s exited: %v", nf.Validators[i].Name, p.Wait()) }()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-died:
+		log.Warn("validator process ended", "err", err)
+		<-ctx.Done()
+		return nil
+	}
+}
+
+func validatorList(nf *NetworkFile) string {
+	s := ""
+	for i, v := range nf.Validators {
+		if i > 0 {
+			s += ", "
+		}
+		s += v.Address
+	}
+	return s
+}
+
+// loadOrCreate reads DIR/network.json, or generates the validators, the genesis and
+// the wallet.
+func loadOrCreate(o Options) (*NetworkFile, error) {
+	path := filepath.Join(o.Dir, "network.json")
+	if b, err := os.ReadFile(path); err == nil {
+		var nf NetworkFile
+		if err := json.Unmarshal(b, &nf); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return &nf, nil
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: o.Dir, Validators: o.Validators, Shards: o.Shards, PortBase: o.PortBase,
+		Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader})
+	if err != nil {
+		return nil, err
+	}
+	walletDir := filepath.Join(o.Dir, "wallet")
+	faucetDir := filepath.Join(o.Dir, "faucet-wallet")
+	// Root chain 0 (admin) and the initial chains belong to the user's wallet; root
+	// chain 1 funds the faucet.
+	userKeys := make([]*crypto.PrivateKey, 1+o.InitialChains)
+	for i := range userKeys {
+		if userKeys[i], err = crypto.GenerateKey(crypto.Ed25519, rand.Reader); err != nil {
+			return nil, err
+		}
+	}
+	faucetKey, err := crypto.GenerateKey(crypto.Ed25519, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	big := base.Tokens(1_000_000)
+	g := &protocol.GenesisConfig{NetworkName: "local", Timestamp: validator.WallClock{}.Now(), Committee: *committee}
+	g.Chains = append(g.Chains, protocol.GenesisChain{Ownership: protocol.SingleSuperOwner(userKeys[0].Public().Owner()), Balance: big})
+	g.Chains = append(g.Chains, protocol.GenesisChain{Ownership: protocol.SingleSuperOwner(faucetKey.Public().Owner()), Balance: big})
+	for _, k := range userKeys[1:] {
+		g.Chains = append(g.Chains, protocol.GenesisChain{Ownership: protocol.SingleSuperOwner(k.Public().Owner()), Balance: base.Tokens(1000)})
+	}
+	genesisPath := filepath.Join(o.Dir, "genesis.json")
+	if err := validator.WriteGenesis(genesisPath, g); err != nil {
+		return nil, err
+	}
+	ids := g.ChainIDs()
+	if err := makeWallet(walletDir, g, userKeys, append([]base.ChainID{ids[0]}, ids[2:]...)); err != nil {
+		return nil, err
+	}
+	if err := makeWallet(faucetDir, g, []*crypto.PrivateKey{faucetKey}, []base.ChainID{ids[faucetChainIndex]}); err != nil {
+		return nil, err
+	}
+	nf := &NetworkFile{Genesis: genesisPath, Wallet: walletDir, FaucetChain: ids[faucetChainIndex].String()}
+	for i, p := range paths {
+		nf.Validators = append(nf.Validators, ValidatorInfo{Name: fmt.Sprintf("validator-%d", i), Address: committee.Validators[indexOf(committee, i, p)].NetworkAddress, Config: p})
+	}
+	return nf, writeNetwork(o.Dir, nf)
+}
+
+// indexOf finds the committee entry of the validator whose config is at path i (the
+// committee is sorted by key, not by index).
+func indexOf(c *protocol.Committee, i int, path string) int {
+	cfg, err := validator.LoadConfig(path)
+	if err != nil {
+		return i
+	}
+	for j, v := range c.Validators {
+		if v.NetworkAddress == cfg.Address {
+			return j
+		}
+	}
+	return i
+}
+
+func makeWallet(dir string, g *protocol.GenesisConfig, keys []*crypto.PrivateKey, chains []base.ChainID) error {
+	w, err := wallet.Create(dir, g)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for i, k := range keys {
+		if err := w.ImportKey(k); err != nil {
+			return err
+		}
+		o := k.Public().Owner()
+		if err := w.AddChain(chains[i], &o); err != nil {
+			return err
+		}
+	}
+	if err := w.SetDefault(chains[0]); err != nil {
+		return err
+	}
+	return w.Save()
+}
+
+func writeNetwork(dir string, nf *NetworkFile) error {
+	b, err := json.MarshalIndent(nf, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, "network.json"), append(b, '\n'), 0o644)
+}
+
+func start(binary string, v *ValidatorInfo, logPath string) (*exec.Cmd, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, "validator", "run", "--config", v.Config)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", v.Name, err)
+	}
+	return cmd, nil
+}
+
+// stop sends SIGTERM to every validator and waits, then SIGKILL after a bound.
+func stop(procs []*exec.Cmd) {
+	for _, p := range procs {
+		if p.Process != nil {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range procs {
+		for p.ProcessState == nil && time.Now().Before(deadline) {
+			if err := p.Process.Signal(syscall.Signal(0)); err != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			_ = p.Process.Kill()
+		}
+	}
+}
+
+func waitReady(ctx context.Context, addr string, genesis base.Hash) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := rpc.Dial(ctx, addr, rpc.DialOptions{CallTimeout: time.Second})
+		if err == nil {
+			h, herr := n.GenesisHash(ctx)
+			_ = n.Close()
+			if herr == nil {
+				if h != genesis {
+					return fmt.Errorf("%s serves another network", addr)
+				}
+				return nil
+			}
+			err = herr
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, log *slog.Logger) (*faucet.Faucet, error) {
+	dir := filepath.Join(o.Dir, "faucet-wallet")
+	w, err := wallet.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	// The wallet stays open (locked) for the faucet's lifetime; closed with the process.
+	id := g.ChainIDs()[faucetChainIndex]
+	ch, ok := w.Chain(id)
+	if !ok || ch.Owner == nil {
+		return nil, errors.New("the faucet wallet does not own the faucet chain")
+	}
+	key, err := w.Key(*ch.Owner)
+	if err != nil {
+		return nil, err
+	}
+	db, err := pebblekv.Open(filepath.Join(dir, "client-db"), pebblekv.Options{})
+	if err != nil {
+		return nil, err
+	}
+	st := storage.New(db)
+	if _, err := st.Genesis(ctx); base.IsNotFound(err) {
+		var b kv.Batch
+		storage.PutGenesis(&b, g)
+		if err := st.Write(ctx, &b); err != nil {
+			return nil, err
+		}
+	}
+	var vals []client.Validator
+	for _, v := range g.Committee.Validators {
+		n, err := rpc.Dial(ctx, v.NetworkAddress, rpc.DialOptions{GenesisHash: g.Hash()})
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: n})
+	}
+	local := worker.New(worker.Config{Storage: st, Clock: validator.WallClock{}, Logger: log})
+	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log})
+	cc := c.Chain(id, key, w.PendingProposal(id))
+	cc.OnFastProposal = w.FastProposalHook(id)
+	return faucet.New(faucet.Config{Client: c, Chain: cc, Amount: o.FaucetAmount, Genesis: g, Listen: fmt.Sprintf("127.0.0.1:%d", o.FaucetPort), Logger: log})
+}
