@@ -56,10 +56,10 @@ func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
 
 // session is an open wallet with a client connected to the network's validators.
 type session struct {
-	w      *wallet.Wallet
-	c      *client.Client
-	db     kv.Store
-	nodes  []*rpc.Node
+	w     *wallet.Wallet
+	c     *client.Client
+	db    kv.Store
+	nodes []*rpc.Node
 }
 
 func (s *session) Close() {
