@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -498,7 +497,7 @@ func describeOp(op *protocol.Operation) string {
 func watchCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "watch [CHAIN]",
-		Short: "Print notifications (new blocks, incoming bundles, new rounds) from every validator as they come",
+		Short: "Print notifications (new blocks, incoming bundles, new rounds) from every validator as they come, keeping the local replica in sync",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := connect(cmd)
@@ -510,41 +509,18 @@ func watchCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
 			asJSON, _ := cmd.Flags().GetBool("json")
 			var mu sync.Mutex
-			var wg sync.WaitGroup
-			seen := map[string]bool{}
-			for i, n := range s.nodes {
-				stream, err := n.Subscribe(ctx, []base.ChainID{id})
-				if err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "validator %d: %v\n", i, err)
-					continue
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						note, err := stream.Recv()
-						if err != nil {
-							return
-						}
-						key := fmt.Sprint(note.Kind, note.Height, note.Hash, note.Origin, note.Round)
-						mu.Lock()
-						dup := seen[key]
-						seen[key] = true
-						mu.Unlock()
-						if dup {
-							continue
-						}
-						_ = out(cmd, notificationJSON(note, asJSON), func(o io.Writer) { fmt.Fprintln(o, describeNotification(note)) })
-					}
-				}()
-			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
-			wg.Wait()
-			return ctx.Err()
+			err = s.c.Listen(cmd.Context(), id, func(note protocol.Notification) {
+				mu.Lock()
+				defer mu.Unlock()
+				_ = out(cmd, notificationJSON(note, asJSON), func(o io.Writer) { fmt.Fprintln(o, describeNotification(note)) })
+			})
+			if err != nil {
+				return err
+			}
+			return nil
 		},
 	}
 }

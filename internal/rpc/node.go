@@ -293,3 +293,20 @@ func (s *NotificationStream) Dropped() uint64 { return s.dropped }
 
 // Close ends the stream.
 func (s *NotificationStream) Close() { s.cancel() }
+
+// SubscribeNotifications streams notifications about chains to fn until ctx ends or the
+// stream breaks (client.NotificationSubscriber).
+func (n *Node) SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
+	s, err := n.Subscribe(ctx, chains)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for {
+		note, err := s.Recv()
+		if err != nil {
+			return err
+		}
+		fn(note)
+	}
+}
