@@ -161,6 +161,21 @@ func readmeBlock(t *testing.T, marker string) []string {
 	return lines
 }
 
+// tryBalanceOn asks one validator for a chain's balance.
+func tryBalanceOn(addr string, id base.ChainID) (base.Amount, error) {
+	ctx := context.Background()
+	n, err := rpc.Dial(ctx, addr, rpc.DialOptions{CallTimeout: 5 * time.Second})
+	if err != nil {
+		return base.Amount{}, err
+	}
+	defer n.Close()
+	info, err := n.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+	if err != nil {
+		return base.Amount{}, err
+	}
+	return info.ChainBalance, nil
+}
+
 // balanceOn asks one validator directly for a chain's balance and next height.
 func balanceOn(t *testing.T, addr string, id base.ChainID) (base.Amount, base.BlockHeight) {
 	t.Helper()

@@ -25,7 +25,7 @@ func main() {
 	root.PersistentFlags().Bool("json", false, "print machine-readable JSON instead of text")
 	root.PersistentFlags().String("wallet", "", "wallet directory (default $MICA_WALLET or ~/.config/mica/wallet)")
 	root.PersistentFlags().BoolP("verbose", "v", false, "log debug details to stderr")
-	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), netCommand(), faucetCommand(), benchmarkCommand())
+	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), proxyCommand(), netCommand(), faucetCommand(), benchmarkCommand())
 	root.AddCommand(chainCommands()...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {

@@ -67,7 +67,11 @@ func validatorCommand() *cobra.Command {
 			if err := validator.WriteGenesis(gp, g); err != nil {
 				return err
 			}
-			res := map[string]any{"genesis": gp, "configs": paths, "chain_ids": g.ChainIDs(), "chain_keys": owners}
+			var ids []string
+			for _, id := range g.ChainIDs() {
+				ids = append(ids, id.String())
+			}
+			res := map[string]any{"genesis": gp, "genesis_hash": g.Hash().String(), "configs": paths, "chain_ids": ids, "chain_keys": owners}
 			return out(cmd, res, func(o io.Writer) {
 				fmt.Fprintf(o, "genesis: %s (network %s)\n", gp, g.Hash().Short())
 				for _, p := range paths {
@@ -87,9 +91,10 @@ func validatorCommand() *cobra.Command {
 	gen.Flags().StringVar(&balance, "initial-balance", "1000", "balance of each root chain")
 
 	var config string
+	var shard int
 	run := &cobra.Command{
-		Use:   "run --config FILE",
-		Short: "Run a validator (its proxy and all its shards) until SIGINT/SIGTERM",
+		Use:   "run --config FILE [--shard I]",
+		Short: "Run a validator (its proxy and all its shards) until SIGINT/SIGTERM; with --shard, only shard I (see `mica proxy run`)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config == "" {
@@ -100,6 +105,9 @@ func validatorCommand() *cobra.Command {
 				return err
 			}
 			log := logger(cmd).With("validator", cfg.Name)
+			if shard >= 0 {
+				return validator.RunShard(cmd.Context(), cfg, shard, log.With("shard", shard))
+			}
 			v, err := validator.Open(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
@@ -111,7 +119,31 @@ func validatorCommand() *cobra.Command {
 		},
 	}
 	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
+	run.Flags().IntVar(&shard, "shard", -1, "run only this shard (its store must be a shared postgres:// database)")
 	cmd.AddCommand(gen, run)
+	return cmd
+}
+
+func proxyCommand() *cobra.Command {
+	var config string
+	cmd := &cobra.Command{Use: "proxy", Short: "Run a validator's public proxy in front of shard processes"}
+	run := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Serve the validator's public endpoint, routing each chain to its shard process (`mica validator run --shard I`)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if config == "" {
+				return errors.New("--config FILE is required")
+			}
+			cfg, err := validator.LoadConfig(config)
+			if err != nil {
+				return err
+			}
+			return validator.RunProxy(cmd.Context(), cfg, logger(cmd).With("validator", cfg.Name, "role", "proxy"))
+		},
+	}
+	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
+	cmd.AddCommand(run)
 	return cmd
 }
 

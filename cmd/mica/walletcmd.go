@@ -19,7 +19,7 @@ import (
 
 func walletCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "wallet", Short: "Create and inspect the wallet (keys, chains followed, the network)"}
-	cmd.AddCommand(walletInitCommand(), walletShowCommand(), walletSetDefaultCommand(), walletFollowCommand(), walletRequestChainCommand())
+	cmd.AddCommand(walletInitCommand(), walletShowCommand(), walletSetDefaultCommand(), walletFollowCommand(), walletRequestChainCommand(), walletImportChainCommand())
 	return cmd
 }
 
@@ -257,5 +257,50 @@ func keygenCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&scheme, "scheme", "ed25519", "signature scheme: ed25519, secp256k1 (Ethereum address) or mldsa65 (post-quantum)")
+	return cmd
+}
+
+func walletImportChainCommand() *cobra.Command {
+	var keyFile string
+	cmd := &cobra.Command{
+		Use:   "import-chain CHAIN --key FILE",
+		Short: "Add a chain owned by a key file (such as the root chains of `mica validator generate`)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := base.ParseChainID(args[0])
+			if err != nil {
+				return err
+			}
+			if keyFile == "" {
+				return errors.New("--key FILE is required")
+			}
+			k, err := validator.ReadKey(keyFile)
+			if err != nil {
+				return err
+			}
+			w, err := openWallet(cmd)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			if err := w.ImportKey(k); err != nil {
+				return err
+			}
+			o := k.Public().Owner()
+			if err := w.AddChain(id, &o); err != nil {
+				return err
+			}
+			if _, ok := w.Default(); !ok {
+				if err := w.SetDefault(id); err != nil {
+					return err
+				}
+			}
+			if err := w.Save(); err != nil {
+				return err
+			}
+			return out(cmd, map[string]string{"chain_id": id.String(), "owner": o.String()}, func(o2 io.Writer) { fmt.Fprintf(o2, "%s %s\n", id, o) })
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "key file of the chain's owner (mode 0600)")
 	return cmd
 }

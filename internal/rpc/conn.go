@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -60,6 +61,13 @@ func newConn(address string, opts DialOptions) (*conn, error) {
 			grpc.MaxCallRecvMsgSize(opts.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(opts.MaxMessageSize),
 		),
+		// Reconnect quickly after a peer (re)starts: a validator or shard coming back
+		// should be used again within a fraction of a second, not after gRPC's default
+		// one-second-and-growing backoff.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: time.Second,
+		}),
 	}
 	cc, err := grpc.NewClient(address, append(dopts, opts.Options...)...)
 	if err != nil {

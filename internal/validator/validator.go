@@ -28,6 +28,7 @@ import (
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
+	"github.com/micachain/mica/internal/kv/pgkv"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
 	"github.com/micachain/mica/internal/storage"
@@ -43,8 +44,15 @@ type Config struct {
 	Shards int `json:"shards"`
 	// KeyFile holds the validator's private key (hex, mode 0600).
 	KeyFile string `json:"key_file"`
-	// Store is the Pebble directory.
+	// Store is the Pebble directory, or a postgres:// URL. Shards running as separate
+	// processes (and their proxy) must share one database, so they need PostgreSQL.
 	Store string `json:"store"`
+	// StoreTable is the table of a postgres:// store (default "mica_kv"); validators
+	// sharing a database use different tables.
+	StoreTable string `json:"store_table,omitempty"`
+	// ShardAddresses are the internal gRPC addresses of the shards when they run as
+	// separate processes (`mica validator run --shard I`, `mica proxy run`).
+	ShardAddresses []string `json:"shard_addresses,omitempty"`
 	// Genesis is the network's genesis file (the JSON a faucet serves at /genesis).
 	Genesis string `json:"genesis"`
 }
@@ -63,7 +71,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	dir := filepath.Dir(path)
 	for _, p := range []*string{&c.KeyFile, &c.Store, &c.Genesis} {
-		if *p != "" && !filepath.IsAbs(*p) {
+		if *p != "" && !filepath.IsAbs(*p) && !isPostgres(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
@@ -174,9 +182,9 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 	if g.Committee.Weight(key.Public()) == 0 {
 		return nil, fmt.Errorf("the key in %s is not in the genesis committee", cfg.KeyFile)
 	}
-	db, err := pebblekv.Open(cfg.Store, pebblekv.Options{Logger: log.With("component", "pebble")})
+	db, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.Store, err)
+		return nil, err
 	}
 	v := &Validator{cfg: cfg, log: log, db: db}
 	st := storage.New(db)
@@ -212,6 +220,27 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 	v.server = rpc.NewServer(lis, rpc.ServerConfig{Logger: log})
 	v.proxy.Register(v.server.Registrar())
 	return v, nil
+}
+
+func isPostgres(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// openStore opens a Pebble directory or a PostgreSQL database.
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (kv.Store, error) {
+	store := cfg.Store
+	if isPostgres(store) {
+		db, err := pgkv.Open(ctx, store, pgkv.Options{Table: cfg.StoreTable, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open the PostgreSQL store: %w", err)
+		}
+		return db, nil
+	}
+	db, err := pebblekv.Open(store, pebblekv.Options{Logger: log.With("component", "pebble")})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", store, err)
+	}
+	return db, nil
 }
 
 func installGenesis(ctx context.Context, st *storage.Storage, g *protocol.GenesisConfig) error {
