@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestChainCommands exercises the chain-management commands against a real network.
+func TestChainCommands(t *testing.T) {
+	dir := t.TempDir()
+	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "13600", "--initial-chains", "1")
+	w := net.info.Wallet
+	parent := walletChain(t, w)
+
+	// open-chain with a new key: prints CHAIN OWNER; the child commits at once.
+	var opened struct {
+		ChainID string `json:"chain_id"`
+		Owner   string `json:"owner"`
+	}
+	if err := json.Unmarshal([]byte(mustMica(t, w, "open-chain", "--initial-balance", "20", "--json")), &opened); err != nil {
+		t.Fatal(err)
+	}
+	child := opened.ChainID
+	mustMica(t, w, "transfer", "5", "--from", child, "--to", parent)
+	if got := mustMica(t, w, "query-balance", child); got != "15" {
+		t.Fatalf("child balance %s, want 15", got)
+	}
+	if got := mustMica(t, w, "local-balance", child); got != "15" {
+		t.Fatalf("local balance %s, want 15", got)
+	}
+	show := mustMica(t, w, "show-block", child, "0")
+	if !strings.Contains(show, "transfer 5") || !strings.Contains(show, "fast round") {
+		t.Fatalf("show-block:\n%s", show)
+	}
+
+	// A multi-owner chain with two of this wallet's keys: it commits in multi-leader rounds.
+	o1 := mustMica(t, w, "keygen")
+	o2 := mustMica(t, w, "keygen")
+	var multi struct {
+		ChainID string `json:"chain_id"`
+	}
+	if err := json.Unmarshal([]byte(mustMica(t, w, "open-multi-owner-chain", "--owners", o1+","+o2, "--initial-balance", "10", "--json")), &multi); err != nil {
+		t.Fatal(err)
+	}
+	out := mustMica(t, w, "transfer", "1", "--from", multi.ChainID, "--to", parent, "--json")
+	var cert struct {
+		Round string `json:"round"`
+	}
+	if err := json.Unmarshal([]byte(out), &cert); err != nil || !strings.HasPrefix(cert.Round, "multi-leader") {
+		t.Fatalf("multi-owner block: %s (%v)", out, err)
+	}
+
+	// change-ownership: the child is handed to o1 as super owner; the wallet holds o1's
+	// key but signs the child with its original owner, who is no longer an owner.
+	mustMica(t, w, "change-ownership", "--chain", child, "--super-owners", o1)
+	if _, errOut, err := mica(t, w, "transfer", "1", "--from", child, "--to", parent); err == nil {
+		t.Fatal("the former owner still commits on the child")
+	} else {
+		t.Logf("former owner refused: %s", errOut)
+	}
+
+	// close-chain: afterwards operations are refused.
+	mustMica(t, w, "close-chain", multi.ChainID)
+	if _, errOut, err := mica(t, w, "transfer", "1", "--from", multi.ChainID, "--to", parent); err == nil || !strings.Contains(errOut, "closed") {
+		t.Fatalf("transfer from a closed chain: err=%v %s", err, errOut)
+	}
+
+	// A second wallet follows the parent chain and watches it.
+	w2 := filepath.Join(dir, "w2")
+	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
+	mustMica(t, w2, "wallet", "follow-chain", parent)
+	mustMica(t, w2, "wallet", "set-default", parent)
+	watch := exec.Command(binary, "watch", parent)
+	watch.Env = append(os.Environ(), "MICA_WALLET="+w2)
+	var watched syncBuffer
+	watch.Stdout = &watched
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	mustMica(t, w, "transfer", "1", "--from", parent, "--to", child)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(watched.String(), "new block") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = watch.Process.Signal(os.Interrupt)
+	_ = watch.Wait()
+	if !strings.Contains(watched.String(), "new block") {
+		t.Fatalf("watch printed no new block:\n%s", watched.String())
+	}
+}
