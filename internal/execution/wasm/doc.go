@@ -1,0 +1,76 @@
+// Package wasm is Mica's application VM: it instruments Wasm modules for deterministic
+// fuel metering, compiles them with wazero (with a compilation cache), and runs
+// contracts and services against the execution layer's runtime through a small ABI.
+//
+// # Determinism
+//
+// A contract run always starts from a fresh instance, so its result and the fuel it
+// uses depend only on the module, the fuel given, the input and the host's answers.
+// Fuel is counted by bytecode instrumentation (Instrument; InstrumentVersion names the
+// cost table), plus HostCallFuel per host call and HostByteFuel per byte crossing the
+// boundary. The contract runtime never reads a wall clock: WASI clocks return the block
+// timestamp, random_get is a SHA-256 stream seeded from (chain, height, application).
+// Services run on a second wazero runtime that is closed when ctx is done, unmetered
+// and bounded by EngineConfig.ServiceTimeout.
+//
+// # ABI (version 1) — the contract with the SDK
+//
+// Host module "mica":
+//
+//	call(kind i32, ptr i32, len i32) -> i64
+//	    Performs request kind with the canonical-encoded (package codec) request at
+//	    [ptr, ptr+len). Returns the response length n >= 0, after which the guest must
+//	    call result to fetch it, or a negative code: -1 unknown kind, -2 not supported
+//	    (in this runtime or yet), -3 malformed request. Any other failure (missing
+//	    blob, insufficient balance, re-entrant call, storage error) aborts the run
+//	    with the host's error.
+//	result(ptr i32)              copies the pending response to [ptr, ptr+n)
+//	set_output(ptr i32, len i32) sets the entry point's output (last call wins)
+//	set_error(ptr i32, len i32)  sets the error message reported with a non-zero status
+//	log(level i32, ptr i32, len i32)  logs a UTF-8 message at slog.Level(level)
+//
+// Guest exports: memory "memory"; mica_alloc(len i32) -> i32 (a buffer the host fills
+// with the input); optionally _initialize() (Go reactors; run before every entry); entry
+// points mica_instantiate, mica_execute_operation, mica_execute_message, mica_finalize
+// (optional) and mica_handle_query, each (ptr i32, len i32) -> i32 status, 0 for
+// success, otherwise the error is the message given to set_error.
+//
+// Request kinds (request → response; u64 little-endian, VarBytes = uleb length +
+// bytes, Option = bool byte + value, Vec = uleb count + items, Amount = u128 LE,
+// Owner and Account as in package codec):
+//
+//	 1 chain id            () → [32]
+//	 2 application id      () → [32]
+//	 3 block height        () → u64 (services: next block height)
+//	 4 timestamp           () → u64 µs (services: local time)
+//	 5 authenticated owner () → Option<Owner>                       contracts only
+//	 6 read value          VarBytes key → Option<VarBytes>
+//	 7 read multi values   Vec<VarBytes> → Vec<Option<VarBytes>>
+//	 8 find key-values     VarBytes prefix → Vec<(VarBytes key, VarBytes value)>
+//	 9 write batch         Vec<op> → ()   op: 0 put key value | 1 delete key |
+//	                       2 delete prefix, each key/value VarBytes  contracts only
+//	10 send message        [32] chain, bool authenticated, bool tracked,
+//	                       VarBytes message → ()                     contracts only
+//	11 transfer            Owner source, Account recipient, Amount → ()   contracts only
+//	12 call application    bool authenticated, [32] application, VarBytes argument →
+//	                       raw response bytes                       contracts only
+//	13 read data blob      [32] hash → raw blob bytes
+//	14 chain balance       () → Amount
+//	15 owner balance       Owner → Amount
+//	16 HTTP request        reserved, answers -2
+//	17 emit event          reserved, answers -2
+//	18 read event          reserved, answers -2
+//	19 message info        () → Option<([32] origin, u64 height, u64 timestamp,
+//	                       bool bouncing)>                           contracts only
+//	20 authenticated caller () → Option<[32] application>           contracts only
+//
+// Host module "wasi_snapshot_preview1" (what Go wasip1 guests import): args and
+// environment are empty; clock_time_get returns the fixed time (+1 ns per read);
+// random_get is deterministic; fd_write to stdout/stderr goes to the engine's logger at
+// debug level; other descriptors, fd_read, fd_seek and preopens answer EBADF;
+// poll_oneoff reports no events; proc_exit aborts the run. Any other import —
+// filesystem (path_*), sockets (sock_*), other modules, or non-function imports — is
+// refused by Engine.Compile with an error naming it.
+package wasm
+
+//go:generate sh testdata/gen.sh

@@ -1,0 +1,4 @@
+(module
+  (import "mica" "call" (func (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "mica_alloc") (param i32) (result i32) (i32.const 0)))

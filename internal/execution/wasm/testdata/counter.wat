@@ -1,0 +1,45 @@
+;; A counter contract over the mica ABI: reads the u64 under key "n" (kind 6, read
+;; value), adds the u64 operand, writes it back (kind 9, write batch) and returns it.
+(module
+  (import "mica" "call" (func $call (param i32 i32 i32) (result i64)))
+  (import "mica" "result" (func $result (param i32)))
+  (import "mica" "set_output" (func $set_output (param i32 i32)))
+  (import "mica" "set_error" (func $set_error (param i32 i32)))
+  (import "mica" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  ;; 0: read request: VarBytes "n"
+  (data (i32.const 0) "\01n")
+  ;; 16: write batch: 1 op, tag 0 (put), key "n", value of 8 bytes at 21
+  (data (i32.const 16) "\01\00\01n\08")
+  (data (i32.const 64) "short operation")
+  (data (i32.const 96) "counter updated")
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "mica_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "mica_execute_operation") (param $p i32) (param $len i32) (result i32)
+    (local $r i64)
+    (local $v i64)
+    (if (i32.lt_u (local.get $len) (i32.const 8))
+      (then (call $set_error (i32.const 64) (i32.const 15)) (return (i32.const 1))))
+    ;; read value "n" -> Option<VarBytes> at 512
+    (local.set $r (call $call (i32.const 6) (i32.const 0) (i32.const 2)))
+    (if (i64.lt_s (local.get $r) (i64.const 0)) (then unreachable))
+    (call $result (i32.const 512))
+    ;; Some: tag 1, length 8, value at 514
+    (if (i32.eq (i32.load8_u (i32.const 512)) (i32.const 1))
+      (then (local.set $v (i64.load (i32.const 514)))))
+    (local.set $v (i64.add (local.get $v) (i64.load (local.get $p))))
+    (i64.store (i32.const 21) (local.get $v))
+    (local.set $r (call $call (i32.const 9) (i32.const 16) (i32.const 13)))
+    (if (i64.lt_s (local.get $r) (i64.const 0)) (then unreachable))
+    (call $log (i32.const 0) (i32.const 96) (i32.const 15))
+    (call $set_output (i32.const 21) (i32.const 8))
+    (i32.const 0))
+  ;; returns the result code of call(kind = u32 input) with an empty request
+  (func (export "mica_execute_message") (param $p i32) (param i32) (result i32)
+    (i64.store (i32.const 300) (call $call (i32.load (local.get $p)) (i32.const 0) (i32.const 0)))
+    (call $set_output (i32.const 300) (i32.const 8))
+    (i32.const 0)))
