@@ -70,10 +70,11 @@ type State struct {
 }
 
 // Load returns the chain's state over ctx; nothing is read until a method needs it.
-func Load(id base.ChainID, ctx views.Context) *State {
+// opts configure the execution state (the application loader).
+func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
 	return &State{
 		id:          id,
-		exec:        execution.NewState(ctx.Sub(tagExecution)),
+		exec:        execution.NewState(ctx.Sub(tagExecution), opts...),
 		initialized: views.NewRegister(ctx.Sub(tagInitialized), views.Codec[bool](views.BoolCodec{}), false),
 		tip:         views.NewRegister(ctx.Sub(tagTip), views.CanonicalCodec[Tip](), Tip{}),
 		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[[]byte](views.BytesCodec{}), nil),

@@ -8,6 +8,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/protocol"
@@ -39,6 +40,7 @@ type net struct {
 	workers    []*worker.Worker
 	validators []client.Validator
 	chains     []base.ChainID
+	loader     execution.ApplicationLoader
 }
 
 func newStore(t *testing.T, g *protocol.GenesisConfig) *storage.Storage {
@@ -54,12 +56,16 @@ func newStore(t *testing.T, g *protocol.GenesisConfig) *storage.Storage {
 }
 
 func newNet(t *testing.T, owners []*crypto.PrivateKey, balance base.Amount) *net {
-	n := &net{t: t, clock: &clock{now: 10_000_000}, keys: prototest.Validators(4)}
+	return newNetWithLoader(t, owners, balance, nil)
+}
+
+func newNetWithLoader(t *testing.T, owners []*crypto.PrivateKey, balance base.Amount, loader execution.ApplicationLoader) *net {
+	n := &net{t: t, clock: &clock{now: 10_000_000}, keys: prototest.Validators(4), loader: loader}
 	n.committee = prototest.Committee(n.keys)
 	n.genesis = prototest.Genesis(n.committee, owners, balance)
 	n.chains = n.genesis.ChainIDs()
 	for _, k := range n.keys {
-		w := worker.New(worker.Config{Storage: newStore(t, n.genesis), Signer: k, Clock: n.clock})
+		w := worker.New(worker.Config{Storage: newStore(t, n.genesis), Signer: k, Clock: n.clock, Loader: loader})
 		n.workers = append(n.workers, w)
 		n.validators = append(n.validators, client.Validator{PublicKey: k.Public(), Node: &deliveringNode{w: w}})
 	}
@@ -127,7 +133,7 @@ func (d *deliveringNode) Certificates(ctx context.Context, id base.ChainID, from
 }
 
 func (n *net) client() *client.Client {
-	local := worker.New(worker.Config{Storage: newStore(n.t, n.genesis), Clock: n.clock})
+	local := worker.New(worker.Config{Storage: newStore(n.t, n.genesis), Clock: n.clock, Loader: n.loader})
 	return client.New(client.Config{Local: local, Committee: n.committee, Validators: n.validators, Clock: n.clock, Sequential: true})
 }
 

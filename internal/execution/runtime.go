@@ -155,7 +155,7 @@ func (t *txn) contract(ctx context.Context, app base.ApplicationID) (UserContrac
 	if t.s.loader == nil {
 		return nil, fmt.Errorf("application %s: %w", app, ErrNoVM)
 	}
-	c, err := t.s.loader.LoadContract(ctx, app, t.oracles)
+	c, err := t.s.loader.LoadContract(ctx, app, createdFirst{t})
 	if err != nil {
 		return nil, fmt.Errorf("load application %s: %w", app, classify(err))
 	}
@@ -168,6 +168,20 @@ func (t *txn) contract(ctx context.Context, app base.ApplicationID) (UserContrac
 	t.apps.instances[app] = c
 	t.apps.order = append(t.apps.order, app)
 	return c, nil
+}
+
+// createdFirst reads blobs created earlier in the transaction (an application's
+// description, created by CreateApplication) before asking the oracles: those are part
+// of the block's outcome, not inputs to record.
+type createdFirst struct{ t *txn }
+
+func (c createdFirst) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	for _, b := range c.t.out.Blobs {
+		if b.Type == id.Type && b.ID() == id {
+			return b, nil
+		}
+	}
+	return c.t.oracles.ReadBlob(ctx, id)
 }
 
 // call runs fn as app's frame on the call stack, refusing re-entrancy and turning a panic

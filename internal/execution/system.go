@@ -2,6 +2,7 @@ package execution
 
 import (
 	"context"
+	"fmt"
 	"math"
 
 	"github.com/micachain/mica/internal/base"
@@ -40,6 +41,12 @@ func (t *txn) executeSystemOperation(ctx context.Context, op protocol.SystemOper
 		}
 		t.s.setPermissions(clonePermissions(op.Permissions))
 		return nil
+	case *protocol.PublishModule:
+		// The worker checks the bytecode blobs travel with the block; the VM checks
+		// them when an application of the module is first loaded.
+		return nil
+	case *protocol.CreateApplication:
+		return t.createApplication(ctx, op)
 	case *protocol.PublishDataBlob:
 		// The blob travels with the proposal; the worker checks it is present. Fees, if any,
 		// are charged by chargeFees.
@@ -405,5 +412,30 @@ func (t *txn) processRemovedEpoch(ctx context.Context, op *protocol.ProcessRemov
 		return err
 	}
 	t.s.removeCommittee(op.Epoch)
+	return nil
+}
+
+// createApplication creates an application of a published module: its description
+// becomes a blob of the block (the application id is its hash), and its contract's
+// Instantiate runs with the argument. The result is the application id.
+func (t *txn) createApplication(ctx context.Context, op *protocol.CreateApplication) error {
+	index, err := t.s.nextChainIndex()
+	if err != nil {
+		return err
+	}
+	desc := protocol.ApplicationDescription{Module: op.Module, CreatorChain: t.chainID(), Height: t.tc.Height, Index: index,
+		Parameters: op.Parameters, Required: op.Required}
+	blob := desc.Blob()
+	app := desc.ID()
+	t.out.Blobs = append(t.out.Blobs, blob)
+	c, err := t.contract(ctx, app)
+	if err != nil {
+		return err
+	}
+	rt := &contractRuntime{t: t, app: app, owner: cloneOwnerPtr(t.tc.AuthenticatedOwner)}
+	if err := t.call(app, func() error { return c.Instantiate(ctx, rt, op.Argument) }); err != nil {
+		return fmt.Errorf("instantiate application %s: %w", app, err)
+	}
+	t.out.Result = append([]byte(nil), app[:]...)
 	return nil
 }

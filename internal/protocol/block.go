@@ -165,8 +165,11 @@ func (b *ProposedBlock) PublishedBlobIDs() []base.BlobID {
 	var out []base.BlobID
 	for i := range b.Transactions {
 		if op := b.Transactions[i].Operation; op != nil {
-			if p, ok := op.System.(*PublishDataBlob); ok {
+			switch p := op.System.(type) {
+			case *PublishDataBlob:
 				out = append(out, base.BlobID{Type: base.BlobData, Hash: p.Hash})
+			case *PublishModule:
+				out = append(out, p.Module.ContractBlob(), p.Module.ServiceBlob())
 			}
 		}
 	}

@@ -25,6 +25,8 @@ const (
 	TagRemoveCommittee
 	TagProcessNewEpoch
 	TagProcessRemovedEpoch
+	TagPublishModule
+	TagCreateApplication
 	numSystemOperations
 )
 
@@ -82,6 +84,33 @@ type ProcessNewEpoch struct{ Epoch base.Epoch }
 
 // ProcessRemovedEpoch makes a chain stop trusting an epoch revoked on the admin chain.
 type ProcessRemovedEpoch struct{ Epoch base.Epoch }
+
+// PublishModule declares that the block publishes a module: a contract and a service
+// bytecode blob, whose contents travel with the proposal.
+type PublishModule struct{ Module ModuleID }
+
+// CreateApplication creates an application of a published module on this chain and runs
+// its Instantiate with Argument. The application's description becomes a blob of the
+// block; its hash is the application id (the operation's result).
+type CreateApplication struct {
+	Module     ModuleID
+	Parameters []byte
+	Argument   []byte
+	Required   []base.ApplicationID
+}
+
+func (*PublishModule) systemOperationTag() uint32     { return TagPublishModule }
+func (*CreateApplication) systemOperationTag() uint32 { return TagCreateApplication }
+
+func (o *PublishModule) Encode(w *codec.Writer) { w.Tag(TagPublishModule); o.Module.Encode(w) }
+
+func (o *CreateApplication) Encode(w *codec.Writer) {
+	w.Tag(TagCreateApplication)
+	o.Module.Encode(w)
+	w.VarBytes(o.Parameters)
+	w.VarBytes(o.Argument)
+	encAppIDs(w, o.Required)
+}
 
 func (*Transfer) systemOperationTag() uint32        { return TagTransfer }
 func (*Claim) systemOperationTag() uint32           { return TagClaim }
@@ -181,6 +210,17 @@ func DecodeSystemOperation(r *codec.Reader) SystemOperation {
 		return &ProcessNewEpoch{Epoch: base.Epoch(r.U32())}
 	case TagProcessRemovedEpoch:
 		return &ProcessRemovedEpoch{Epoch: base.Epoch(r.U32())}
+	case TagPublishModule:
+		o := &PublishModule{}
+		o.Module.Decode(r)
+		return o
+	case TagCreateApplication:
+		o := &CreateApplication{}
+		o.Module.Decode(r)
+		o.Parameters = r.VarBytes()
+		o.Argument = r.VarBytes()
+		o.Required = decAppIDs(r)
+		return o
 	}
 	return nil
 }

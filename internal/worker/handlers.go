@@ -92,7 +92,7 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 		} else {
 			// Execute on a scratch copy of the state: a proposal changes nothing but the
 			// consensus state.
-			scratch := chain.Load(block.ChainID, w.cfg.Storage.ChainContext(block.ChainID))
+			scratch := w.loadState(block.ChainID)
 			executed, err = scratch.ExecuteBlock(ctx, block, chain.ExecOptions{
 				Validating: true,
 				Resolver:   &proposalResolver{st: w.cfg.Storage, blobs: p.Blobs},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
 )
@@ -30,7 +31,7 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 				policy = c.Policy
 			}
 		}
-		scratch := chain.Load(p.ChainID, w.cfg.Storage.ChainContext(p.ChainID))
+		scratch := w.loadState(p.ChainID)
 		block, err = scratch.ExecuteBlock(ctx, p, chain.ExecOptions{
 			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs},
 			Policy:   &policy,
@@ -81,4 +82,20 @@ const maxDownload = 500
 // ReadBlob returns a stored blob (class base.ErrNotFound if absent).
 func (w *Worker) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
 	return w.cfg.Storage.Blob(ctx, id)
+}
+
+// QueryApplication runs an application's service on this node's replica of a chain
+// (read-only, unmetered, bounded by the VM's deadline) and returns its answer.
+func (w *Worker) QueryApplication(ctx context.Context, id base.ChainID, app base.ApplicationID, query []byte) (answer []byte, err error) {
+	defer w.recovered(&err, "application query")
+	err = w.withChain(ctx, id, func(s *chain.State) error {
+		tip, err := s.Tip(ctx)
+		if err != nil {
+			return err
+		}
+		qc := execution.QueryContext{ChainID: id, NextBlockHeight: tip.NextHeight, LocalTime: w.cfg.Clock.Now()}
+		answer, err = s.Execution().QueryApplication(ctx, qc, app, query, w.cfg.Storage)
+		return err
+	})
+	return answer, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
 )
@@ -34,6 +35,8 @@ type Config struct {
 	Router Router
 	// MaxLoadedChains bounds the map of loaded chains (default 10,000).
 	MaxLoadedChains int
+	// Loader runs user applications (the Wasm VM); nil refuses user operations.
+	Loader execution.ApplicationLoader
 	// GracePeriod is how far in the future a proposal's timestamp may be (default 500 ms).
 	GracePeriod base.TimeDelta
 }
@@ -155,7 +158,7 @@ func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chai
 
 // load reads a chain's state, creating it from the chain's description blob if needed.
 func (w *Worker) load(ctx context.Context, id base.ChainID) (*chain.State, error) {
-	s := chain.Load(id, w.cfg.Storage.ChainContext(id))
+	s := w.loadState(id)
 	ok, err := s.IsInitialized(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load chain %s: %w", id.Short(), err)
@@ -174,6 +177,14 @@ func (w *Worker) load(ctx context.Context, id base.ChainID) (*chain.State, error
 		return nil, err
 	}
 	return s, nil
+}
+
+// loadState returns a chain's state object (nothing is read yet).
+func (w *Worker) loadState(id base.ChainID) *chain.State {
+	if w.cfg.Loader != nil {
+		return chain.Load(id, w.cfg.Storage.ChainContext(id), execution.WithLoader(w.cfg.Loader))
+	}
+	return chain.Load(id, w.cfg.Storage.ChainContext(id))
 }
 
 // ErrUnknownChain: no description of the chain is known to this worker (class ErrNotFound).

@@ -1,0 +1,82 @@
+package wasm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// DefaultFuelPerTransaction bounds a transaction's contract execution until the
+// resource policy prices fuel: the same constant on every validator.
+const DefaultFuelPerTransaction = 10_000_000_000
+
+// Loader is the execution.ApplicationLoader of Wasm applications: it reads an
+// application's description and bytecode through the BlobReader (so the reads are
+// recorded as oracle responses and replayed identically) and compiles the bytecode with
+// the engine (cached by hash).
+type Loader struct {
+	engine *Engine
+	fuel   uint64
+}
+
+var _ execution.ApplicationLoader = (*Loader)(nil)
+
+// NewLoader returns a loader; fuel is the budget of each transaction's contract calls
+// (DefaultFuelPerTransaction if zero).
+func NewLoader(e *Engine, fuel uint64) *Loader {
+	if fuel == 0 {
+		fuel = DefaultFuelPerTransaction
+	}
+	return &Loader{engine: e, fuel: fuel}
+}
+
+// Description reads an application's description.
+func Description(ctx context.Context, app base.ApplicationID, blobs execution.BlobReader) (*protocol.ApplicationDescription, error) {
+	b, err := blobs.ReadBlob(ctx, base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(app)})
+	if err != nil {
+		return nil, fmt.Errorf("application %s: %w", app, err)
+	}
+	var d protocol.ApplicationDescription
+	if err := codec.Unmarshal(b.Content, &d); err != nil {
+		return nil, base.Corruptf("description of application %s: %v", app, err)
+	}
+	return &d, nil
+}
+
+func (l *Loader) module(ctx context.Context, id base.BlobID, blobs execution.BlobReader) (*Module, error) {
+	b, err := blobs.ReadBlob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return l.engine.Compile(ctx, b.Content)
+}
+
+// LoadContract compiles (or fetches from the cache) the application's contract.
+func (l *Loader) LoadContract(ctx context.Context, app base.ApplicationID, blobs execution.BlobReader) (execution.UserContract, error) {
+	d, err := Description(ctx, app, blobs)
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.module(ctx, d.Module.ContractBlob(), blobs)
+	if err != nil {
+		return nil, fmt.Errorf("contract of application %s: %w", app, err)
+	}
+	return NewContract(m, l.fuel), nil
+}
+
+// LoadService compiles (or fetches from the cache) the application's service.
+func (l *Loader) LoadService(ctx context.Context, app base.ApplicationID, blobs execution.BlobReader) (execution.UserService, error) {
+	d, err := Description(ctx, app, blobs)
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.module(ctx, d.Module.ServiceBlob(), blobs)
+	if err != nil {
+		return nil, fmt.Errorf("service of application %s: %w", app, err)
+	}
+	return NewService(m), nil
+}
