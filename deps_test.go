@@ -35,7 +35,7 @@ var layers = map[string][]string{
 	"internal/client":             {"internal/worker", "internal/storage"},
 	"internal/rpc":                {"internal/worker", "internal/client", "internal/protocol", "internal/rpc/pb"},
 	"internal/rpc/pb":             {},
-	"internal/validator":          {"internal/rpc", "internal/worker", "internal/storage", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile", "internal/kv/pgkv"},
+	"internal/validator":          {"internal/rpc", "internal/worker", "internal/storage", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile", "internal/kv/pgkv", "internal/execution/wasm"},
 	"internal/wallet":             {"internal/crypto", "internal/protocol", "internal/atomicfile"},
 	"internal/sim":                {"internal/worker", "internal/client", "internal/kv/memkv", "internal/kv/pebblekv", "internal/protocol/prototest"},
 	"internal/faucet":             {"internal/client", "internal/validator"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/execution/wasm"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/localnet"
@@ -56,10 +57,11 @@ func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
 
 // session is an open wallet with a client connected to the network's validators.
 type session struct {
-	w     *wallet.Wallet
-	c     *client.Client
-	db    kv.Store
-	nodes []*rpc.Node
+	w      *wallet.Wallet
+	c      *client.Client
+	db     kv.Store
+	nodes  []*rpc.Node
+	engine *wasm.Engine
 }
 
 func (s *session) Close() {
@@ -71,6 +73,9 @@ func (s *session) Close() {
 	}
 	if s.db != nil {
 		_ = s.db.Close()
+	}
+	if s.engine != nil {
+		_ = s.engine.Close(context.Background())
 	}
 	_ = s.w.Close()
 }
@@ -109,7 +114,13 @@ func connect(cmd *cobra.Command) (*session, error) {
 		s.Close()
 		return nil, err
 	}
-	local := worker.New(worker.Config{Storage: st, Clock: localnet.WallClock{}})
+	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{CacheDir: filepath.Join(w.Dir(), "wasm-cache")})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.engine = engine
+	local := worker.New(worker.Config{Storage: st, Clock: localnet.WallClock{}, Loader: wasm.NewLoader(engine, 0)})
 	var vals []client.Validator
 	for _, v := range g.Committee.Validators {
 		n, err := rpc.Dial(ctx, v.NetworkAddress, rpc.DialOptions{GenesisHash: g.Hash(), CallTimeout: 5 * time.Second})

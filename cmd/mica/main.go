@@ -27,6 +27,7 @@ func main() {
 	root.PersistentFlags().BoolP("verbose", "v", false, "log debug details to stderr")
 	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), proxyCommand(), netCommand(), faucetCommand(), benchmarkCommand())
 	root.AddCommand(chainCommands()...)
+	root.AddCommand(appCommands()...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(os.Stderr, "mica: interrupted")

@@ -42,9 +42,7 @@ func (t *txn) executeSystemOperation(ctx context.Context, op protocol.SystemOper
 		t.s.setPermissions(clonePermissions(op.Permissions))
 		return nil
 	case *protocol.PublishModule:
-		// The worker checks the bytecode blobs travel with the block; the VM checks
-		// them when an application of the module is first loaded.
-		return nil
+		return t.publishModule(ctx, op)
 	case *protocol.CreateApplication:
 		return t.createApplication(ctx, op)
 	case *protocol.PublishDataBlob:
@@ -437,5 +435,31 @@ func (t *txn) createApplication(ctx context.Context, op *protocol.CreateApplicat
 		return fmt.Errorf("instantiate application %s: %w", app, err)
 	}
 	t.out.Result = append([]byte(nil), app[:]...)
+	return nil
+}
+
+// ModuleValidator is implemented by loaders that can check bytecode (the Wasm VM):
+// published modules are then refused at publication if malformed, oversized or
+// importing anything the host does not provide.
+type ModuleValidator interface {
+	ValidateModule(ctx context.Context, bytecode []byte) error
+}
+
+// publishModule checks the module's bytecode when the loader can. The worker has
+// already checked that the blobs travel with the block.
+func (t *txn) publishModule(ctx context.Context, op *protocol.PublishModule) error {
+	v, ok := t.s.loader.(ModuleValidator)
+	if !ok {
+		return nil
+	}
+	for _, id := range []base.BlobID{op.Module.ContractBlob(), op.Module.ServiceBlob()} {
+		b, err := t.oracles.ReadBlob(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := v.ValidateModule(ctx, b.Content); err != nil {
+			return failf(ErrInvalidOperation, "%s of the published module: %v", id.Type, err)
+		}
+	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/micachain/mica/internal/execution/wasm"
 	"github.com/micachain/mica/internal/rpc"
 	"github.com/micachain/mica/internal/storage"
 	"github.com/micachain/mica/internal/worker"
@@ -55,9 +56,14 @@ func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 	if err := installGenesis(ctx, st, g); err != nil {
 		return err
 	}
+	engine, err := newEngine(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer engine.Close(context.Background())
 	notifier := rpc.NewNotifier(0)
 	router := rpc.NewRouter(cfg.Shards)
-	w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log, Notify: notifier.Publish, Router: router})
+	w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log, Notify: notifier.Publish, Router: router, Loader: wasm.NewLoader(engine, 0)})
 	router.SetShard(i, w)
 	for j, addr := range cfg.ShardAddresses {
 		if j == i {

@@ -26,6 +26,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/execution/wasm"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/kv/pgkv"
@@ -157,6 +158,7 @@ func (WallClock) Now() base.Timestamp { return base.TimestampFromTime(time.Now()
 
 // Validator is a running validator.
 type Validator struct {
+	engine  *wasm.Engine
 	cfg     *Config
 	log     *slog.Logger
 	db      kv.Store
@@ -192,11 +194,16 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 		v.Close()
 		return nil, err
 	}
+	if v.engine, err = newEngine(ctx, cfg, log); err != nil {
+		v.Close()
+		return nil, err
+	}
+	loader := wasm.NewLoader(v.engine, 0)
 	notifier := rpc.NewNotifier(0)
 	router := rpc.NewRouter(cfg.Shards)
 	shards := make([]rpc.Shard, cfg.Shards)
 	for i := range cfg.Shards {
-		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log.With("shard", i), Notify: notifier.Publish, Router: router})
+		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log.With("shard", i), Notify: notifier.Publish, Router: router, Loader: loader})
 		router.SetShard(i, w)
 		v.workers = append(v.workers, w)
 		shards[i] = w
@@ -278,8 +285,22 @@ func (v *Validator) Run(ctx context.Context) error {
 	return err
 }
 
+// newEngine starts the Wasm VM with its compilation cache next to the config file.
+func newEngine(ctx context.Context, cfg *Config, log *slog.Logger) (*wasm.Engine, error) {
+	dir := filepath.Join(filepath.Dir(cfg.KeyFile), "wasm-cache")
+	e, err := wasm.NewEngine(ctx, wasm.EngineConfig{CacheDir: dir, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("start the Wasm VM: %w", err)
+	}
+	return e, nil
+}
+
 // Close releases the store. Run calls it.
 func (v *Validator) Close() {
+	if v.engine != nil {
+		_ = v.engine.Close(context.Background())
+		v.engine = nil
+	}
 	if v.server != nil {
 		_ = v.server.Close()
 	}

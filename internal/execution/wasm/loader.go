@@ -80,3 +80,12 @@ func (l *Loader) LoadService(ctx context.Context, app base.ApplicationID, blobs 
 	}
 	return NewService(m), nil
 }
+
+var _ execution.ModuleValidator = (*Loader)(nil)
+
+// ValidateModule instruments and compiles bytecode (caching it), refusing malformed,
+// oversized or import-mismatched modules.
+func (l *Loader) ValidateModule(ctx context.Context, bytecode []byte) error {
+	_, err := l.engine.Compile(ctx, bytecode)
+	return err
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+func appCommands() []*cobra.Command {
+	return []*cobra.Command{publishModuleCommand(), createApplicationCommand(), publishAndCreateCommand(), executeOperationCommand(), queryApplicationCommand()}
+}
+
+func parseModuleID(s string) (protocol.ModuleID, error) {
+	c, sv, ok := strings.Cut(s, ":")
+	if !ok {
+		return protocol.ModuleID{}, fmt.Errorf("module id %q: want CONTRACT_HASH:SERVICE_HASH", s)
+	}
+	ch, err := base.ParseHash(c)
+	if err != nil {
+		return protocol.ModuleID{}, err
+	}
+	sh, err := base.ParseHash(sv)
+	if err != nil {
+		return protocol.ModuleID{}, err
+	}
+	return protocol.ModuleID{Contract: ch, Service: sh}, nil
+}
+
+func readModule(contractPath, servicePath string) (protocol.ModuleID, []protocol.Blob, error) {
+	c, err := os.ReadFile(contractPath)
+	if err != nil {
+		return protocol.ModuleID{}, nil, err
+	}
+	s, err := os.ReadFile(servicePath)
+	if err != nil {
+		return protocol.ModuleID{}, nil, err
+	}
+	id, blobs := protocol.ModuleBlobs(c, s)
+	return id, blobs, nil
+}
+
+func parseAppIDs(list string) ([]base.ApplicationID, error) {
+	var out []base.ApplicationID
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		id, err := base.ParseApplicationID(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// runOps commits operations (and blobs) on a chain of the wallet and returns the last
+// operation's result.
+func runOps(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
+	s, err := connect(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.Close()
+	id, err := s.chainArg(nonEmpty(chain), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := s.chainClient(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := cmd.Context()
+	cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, ops, blobs) })
+	if err != nil {
+		return nil, nil, err
+	}
+	if cert == nil {
+		return nil, nil, errors.New("nothing was committed")
+	}
+	res := cert.Block.Outcome.OperationResults
+	return cert, res[len(res)-1], nil
+}
+
+func publishModuleCommand() *cobra.Command {
+	var chain string
+	cmd := &cobra.Command{
+		Use:   "publish-module CONTRACT.wasm SERVICE.wasm",
+		Short: "Publish a module (contract and service bytecode); prints its MODULE_ID",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			module, blobs, err := readModule(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if _, _, err := runOps(cmd, chain, []protocol.Operation{protocol.SystemOp(&protocol.PublishModule{Module: module})}, blobs); err != nil {
+				return err
+			}
+			return out(cmd, map[string]string{"module_id": module.String()}, func(o io.Writer) { fmt.Fprintln(o, module) })
+		},
+	}
+	cmd.Flags().StringVar(&chain, "chain", "", "chain publishing the module (default: the default chain)")
+	return cmd
+}
+
+func createFlags(cmd *cobra.Command, params, arg, required, chain *string) {
+	cmd.Flags().StringVar(params, "json-parameters", "", "application parameters (JSON)")
+	cmd.Flags().StringVar(arg, "json-argument", "", "instantiation argument (JSON)")
+	cmd.Flags().StringVar(required, "required-application-ids", "", "comma-separated applications this one calls")
+	cmd.Flags().StringVar(chain, "chain", "", "chain creating the application (default: the default chain)")
+}
+
+func createOp(module protocol.ModuleID, params, arg, required string) (protocol.Operation, error) {
+	req, err := parseAppIDs(required)
+	if err != nil {
+		return protocol.Operation{}, err
+	}
+	return protocol.SystemOp(&protocol.CreateApplication{Module: module, Parameters: []byte(params), Argument: []byte(arg), Required: req}), nil
+}
+
+func printApp(cmd *cobra.Command, result []byte) error {
+	if len(result) != base.HashSize {
+		return fmt.Errorf("the block returned no application id")
+	}
+	app := base.ApplicationID(result)
+	return out(cmd, map[string]string{"application_id": app.String()}, func(o io.Writer) { fmt.Fprintln(o, app) })
+}
+
+func createApplicationCommand() *cobra.Command {
+	var params, arg, required, chain string
+	cmd := &cobra.Command{
+		Use:   "create-application MODULE_ID",
+		Short: "Create an application of a published module; prints its APPLICATION_ID",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			module, err := parseModuleID(args[0])
+			if err != nil {
+				return err
+			}
+			op, err := createOp(module, params, arg, required)
+			if err != nil {
+				return err
+			}
+			_, res, err := runOps(cmd, chain, []protocol.Operation{op}, nil)
+			if err != nil {
+				return err
+			}
+			return printApp(cmd, res)
+		},
+	}
+	createFlags(cmd, &params, &arg, &required, &chain)
+	return cmd
+}
+
+func publishAndCreateCommand() *cobra.Command {
+	var params, arg, required, chain string
+	cmd := &cobra.Command{
+		Use:   "publish-and-create CONTRACT.wasm SERVICE.wasm",
+		Short: "Publish a module and create an application of it in one block; prints its APPLICATION_ID",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			module, blobs, err := readModule(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			op, err := createOp(module, params, arg, required)
+			if err != nil {
+				return err
+			}
+			_, res, err := runOps(cmd, chain, []protocol.Operation{protocol.SystemOp(&protocol.PublishModule{Module: module}), op}, blobs)
+			if err != nil {
+				return err
+			}
+			return printApp(cmd, res)
+		},
+	}
+	createFlags(cmd, &params, &arg, &required, &chain)
+	return cmd
+}
+
+func executeOperationCommand() *cobra.Command {
+	var app, op, chain string
+	cmd := &cobra.Command{
+		Use:   "execute-operation --application-id APP --json-operation JSON",
+		Short: "Execute an application operation in a block of the chain; prints the operation's response",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := base.ParseApplicationID(app)
+			if err != nil {
+				return fmt.Errorf("--application-id: %w", err)
+			}
+			if op == "" {
+				return errors.New("--json-operation is required")
+			}
+			cert, res, err := runOps(cmd, chain, []protocol.Operation{{App: id, Bytes: []byte(op)}}, nil)
+			if err != nil {
+				return err
+			}
+			return out(cmd, map[string]any{"response": string(res), "block": certJSON(cert)}, func(o io.Writer) { fmt.Fprintln(o, string(res)) })
+		},
+	}
+	cmd.Flags().StringVar(&app, "application-id", "", "the application")
+	cmd.Flags().StringVar(&op, "json-operation", "", "the operation (JSON)")
+	cmd.Flags().StringVar(&chain, "chain-id", "", "chain executing it (default: the default chain)")
+	return cmd
+}
+
+func queryApplicationCommand() *cobra.Command {
+	var app, chain string
+	cmd := &cobra.Command{
+		Use:   "query-application --application-id APP QUERY",
+		Short: "Sync the chain and ask the application's service a query on the local replica",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := base.ParseApplicationID(app)
+			if err != nil {
+				return fmt.Errorf("--application-id: %w", err)
+			}
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			chainID, err := s.chainArg(nonEmpty(chain), 0)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if _, err := s.c.SyncChain(ctx, chainID); err != nil {
+				return err
+			}
+			answer, err := s.c.Local().QueryApplication(ctx, chainID, id, []byte(args[0]))
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(append(answer, '\n'))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&app, "application-id", "", "the application")
+	cmd.Flags().StringVar(&chain, "chain-id", "", "chain whose replica answers (default: the default chain)")
+	return cmd
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestApplicationCommands publishes the counter application, creates it with 7,
+// increments it by 5 and queries it from the owner's wallet and from a second wallet
+// that follows the chain, all through the CLI against validator processes.
+func TestApplicationCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Wasm guest")
+	}
+	dir := t.TempDir()
+	wasmPath := filepath.Join(dir, "counter.wasm")
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasmPath, ".")
+	build.Dir = "../../internal/execution/wasm/testdata/counter"
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the counter: %v\n%s", err, b)
+	}
+	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "13700", "--initial-chains", "1")
+	w := net.info.Wallet
+	chain := walletChain(t, w)
+	app := mustMica(t, w, "publish-and-create", wasmPath, wasmPath, "--json-argument", "7")
+	if len(app) != 64 {
+		t.Fatalf("publish-and-create printed %q, want an application id", app)
+	}
+	if got := mustMica(t, w, "execute-operation", "--application-id", app, "--json-operation", `{"increment":5}`); got != "12" {
+		t.Fatalf("execute-operation printed %q, want 12", got)
+	}
+	want := `{"data":{"value":12}}`
+	if got := mustMica(t, w, "query-application", "--application-id", app, "{ value }"); got != want {
+		t.Fatalf("query from the owner's wallet: %q", got)
+	}
+	w2 := filepath.Join(dir, "w2")
+	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
+	mustMica(t, w2, "wallet", "follow-chain", chain)
+	if got := mustMica(t, w2, "query-application", "--application-id", app, "--chain-id", chain, "{ value }"); got != want {
+		t.Fatalf("query from a following wallet: %q", got)
+	}
+	// A malformed module is refused at publication with a clear error.
+	bad := filepath.Join(dir, "bad.wasm")
+	if err := os.WriteFile(bad, []byte("not wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := mica(t, w, "publish-module", bad, wasmPath); err == nil || !strings.Contains(errOut, "published module") {
+		t.Fatalf("malformed module: err=%v stderr=%q", err, errOut)
+	} else {
+		t.Logf("malformed module refused: %s", errOut)
+	}
+}
