@@ -2,10 +2,12 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/crypto"
@@ -94,4 +96,61 @@ func TestWasmApplication(t *testing.T) {
 	if got, _ := n.workers[0].QueryApplication(ctx, n.chains[0], app, []byte("{ value }")); string(got) != want {
 		t.Fatalf("after a refused operation: %q", got)
 	}
+}
+
+// TestEndlessLoopRunsOutOfFuel creates an application whose operation loops forever,
+// sends a block calling it to every validator directly, and checks that each refuses
+// it with the same out-of-fuel error, while another chain keeps committing blocks.
+func TestEndlessLoopRunsOutOfFuel(t *testing.T) {
+	ctx := context.Background()
+	code, err := os.ReadFile("../execution/wasm/testdata/loop.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close(ctx)
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNetWithLoader(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100), wasm.NewLoader(engine, 0))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	module, blobs := protocol.ModuleBlobs(code, code)
+	cert, err := a.ExecuteOperations(ctx, []protocol.Operation{
+		protocol.SystemOp(&protocol.PublishModule{Module: module}),
+		protocol.SystemOp(&protocol.CreateApplication{Module: module, Argument: []byte{0, 0, 0, 0}}),
+	}, blobs)
+	if err != nil {
+		t.Fatalf("publish and create: %v", err)
+	}
+	res := cert.Block.Outcome.OperationResults
+	app := base.ApplicationID(res[len(res)-1])
+	prev := cert.Block.Hash()
+	owner := alice.Public().Owner()
+	block := protocol.ProposedBlock{ChainID: n.chains[0], Height: cert.Height() + 1, Timestamp: n.clock.Now(), PreviousBlockHash: &prev, AuthenticatedOwner: &owner,
+		Transactions: []protocol.Transaction{protocol.OperationTx(protocol.Operation{App: app, Bytes: []byte("{}")})}}
+	p, err := protocol.SignProposal(alice, block, base.MultiLeader(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for i, w := range n.workers {
+		_, err := w.HandleBlockProposal(ctx, p)
+		if !errors.Is(err, wasm.ErrOutOfFuel) {
+			t.Fatalf("validator %d: got %v, want out of fuel", i, err)
+		}
+		if i == 0 {
+			first = err.Error()
+		} else if err.Error() != first {
+			t.Fatalf("validators disagree:\n%s\n%s", first, err)
+		}
+	}
+	t.Logf("every validator: %s", first)
+	// Other chains are served as usual.
+	start := time.Now()
+	b := n.client().Chain(n.chains[1], bob, nil)
+	if _, err := b.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[0]}, base.Tokens(1)); err != nil {
+		t.Fatalf("another chain after the endless loop: %v", err)
+	}
+	t.Logf("a transfer on another chain right after took %v", time.Since(start))
 }

@@ -12,7 +12,7 @@ import (
 
 // DefaultFuelPerTransaction bounds a transaction's contract execution until the
 // resource policy prices fuel: the same constant on every validator.
-const DefaultFuelPerTransaction = 10_000_000_000
+const DefaultFuelPerTransaction = 100_000_000
 
 // Loader is the execution.ApplicationLoader of Wasm applications: it reads an
 // application's description and bytecode through the BlobReader (so the reads are
