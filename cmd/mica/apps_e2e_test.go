@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,17 +15,24 @@ func TestApplicationCommands(t *testing.T) {
 		t.Skip("builds a Wasm guest")
 	}
 	dir := t.TempDir()
-	wasmPath := filepath.Join(dir, "counter.wasm")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasmPath, ".")
-	build.Dir = "../../internal/execution/wasm/testdata/counter"
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the counter: %v\n%s", err, b)
+	// The SDK example, built as a user would: mica project build examples/counter.
+	example := filepath.Join(dir, "examples")
+	if err := os.CopyFS(example, os.DirFS("../../examples")); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.CopyFS(filepath.Join(dir, "sdk"), os.DirFS("../../sdk")); err != nil {
+		t.Fatal(err)
+	}
+	built := mustMica(t, filepath.Join(dir, "nowallet"), "project", "build", filepath.Join(example, "counter"))
+	paths := strings.Fields(built)
+	if len(paths) != 2 {
+		t.Fatalf("project build printed %q", built)
+	}
+	contract, service := paths[0], paths[1]
 	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "13700", "--initial-chains", "1")
 	w := net.info.Wallet
 	chain := walletChain(t, w)
-	app := mustMica(t, w, "publish-and-create", wasmPath, wasmPath, "--json-argument", "7")
+	app := mustMica(t, w, "publish-and-create", contract, service, "--json-argument", "7")
 	if len(app) != 64 {
 		t.Fatalf("publish-and-create printed %q, want an application id", app)
 	}
@@ -48,7 +54,7 @@ func TestApplicationCommands(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not wasm"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, errOut, err := mica(t, w, "publish-module", bad, wasmPath); err == nil || !strings.Contains(errOut, "published module") {
+	if _, errOut, err := mica(t, w, "publish-module", bad, service); err == nil || !strings.Contains(errOut, "published module") {
 		t.Fatalf("malformed module: err=%v stderr=%q", err, errOut)
 	} else {
 		t.Logf("malformed module refused: %s", errOut)

@@ -28,6 +28,7 @@ func main() {
 	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), proxyCommand(), netCommand(), faucetCommand(), benchmarkCommand())
 	root.AddCommand(chainCommands()...)
 	root.AddCommand(appCommands()...)
+	root.AddCommand(projectCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(os.Stderr, "mica: interrupted")

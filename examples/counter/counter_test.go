@@ -1,0 +1,86 @@
+package counter_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/micachain/mica/examples/counter"
+	"github.com/micachain/mica/sdk/sdktest"
+)
+
+func TestCounter(t *testing.T) {
+	chain := sdktest.NewChain()
+	if err := chain.Instantiate(counter.Contract{}, []byte("7")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := chain.ExecuteOperation(counter.Contract{}, []byte(`{"increment": 5}`))
+	if err != nil || string(out) != "12" {
+		t.Fatalf("increment: %q %v", out, err)
+	}
+	if chain.WriteBatches != 2 {
+		t.Fatalf("%d write batches, want 2", chain.WriteBatches)
+	}
+	for _, q := range []string{`{ value }`, `{"query":"{ value }"}`, `query { value }`, "  {value}\n"} {
+		out, err := chain.Query(counter.Service{}, []byte(q))
+		if err != nil || string(out) != `{"data":{"value":12}}` {
+			t.Fatalf("query %q: %s %v", q, out, err)
+		}
+	}
+	for _, q := range []string{`{ nope }`, `value`, `{}`, `{ value(x: 1) }`} {
+		if out, err := chain.Query(counter.Service{}, []byte(q)); err == nil {
+			t.Errorf("query %q answered %s", q, out)
+		}
+	}
+	for _, op := range []string{`{"decrement": 1}`, `{"increment": -1}`, `{"increment": 18446744073709551615}`, `[]`} {
+		if _, err := chain.ExecuteOperation(counter.Contract{}, []byte(op)); err == nil {
+			t.Errorf("operation %s succeeded", op)
+		}
+	}
+	if err := chain.Instantiate(counter.Contract{}, []byte(`"x"`)); err == nil {
+		t.Error("instantiated with a string")
+	}
+	if v, _ := chain.Get([]byte("value")); string(v) != "12" {
+		t.Fatalf("stored %q", v)
+	}
+}
+
+// TestBuildWasm builds the contract and service modules with the standard toolchain.
+// Set MICA_EXAMPLES_WASM_OUT to a directory to keep them (counter_contract.wasm,
+// counter_service.wasm).
+func TestBuildWasm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Wasm modules")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not found in PATH: cannot build the Wasm modules")
+	}
+	dir := os.Getenv("MICA_EXAMPLES_WASM_OUT")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	for _, name := range []string{"contract", "service"} {
+		out := filepath.Join(dir, "counter_"+name+".wasm")
+		cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", out, "./"+name)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 8 || string(b[:4]) != "\x00asm" {
+			t.Fatalf("%s is not a Wasm module", out)
+		}
+		for _, want := range []string{"mica_alloc", "mica_instantiate", "mica_execute_operation", "mica_handle_query", "mica"} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s lacks %q", out, want)
+			}
+		}
+		t.Logf("%s: %d bytes", out, len(b))
+	}
+}

@@ -1,0 +1,13 @@
+// Command service is the counter's service module:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o counter_service.wasm .
+package main
+
+import (
+	"github.com/micachain/mica/examples/counter"
+	"github.com/micachain/mica/sdk"
+)
+
+func init() { sdk.Service(counter.Service{}) }
+
+func main() {}

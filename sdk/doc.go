@@ -1,0 +1,19 @@
+// Package sdk is Mica's application SDK for Go: contracts and services written
+// against it compile to Wasm with the standard toolchain
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o app.wasm .
+//
+// and speak the host ABI version 1 (host module "mica": call, result, set_output,
+// set_error, log). A module registers its handlers once, from init:
+//
+//	func init() { sdk.Contract(MyContract{}) } // or sdk.Service(MyService{})
+//	func main() {}
+//
+// The SDK exports mica_alloc and the entry points (mica_instantiate,
+// mica_execute_operation, mica_execute_message, mica_finalize, mica_handle_query),
+// dispatches them to the registered handlers, reports errors (and recovered panics)
+// with set_error and status 1, and flushes a contract's staged storage writes as one
+// write batch when an entry point succeeds.
+//
+// Package sdktest runs the same handlers natively against an in-memory chain.
+package sdk

@@ -1,0 +1,3 @@
+module github.com/micachain/mica/sdk
+
+go 1.26

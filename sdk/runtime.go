@@ -1,0 +1,346 @@
+package sdk
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/micachain/mica/sdk/internal/abi"
+)
+
+// hostABI is the "mica" host module as the SDK sees it: the Wasm imports on wasip1,
+// or sdktest's in-process host.
+type hostABI = abi.Host
+
+// ErrReadOnly is the error of a storage write from a service.
+var ErrReadOnly = errors.New("sdk: services cannot write to storage")
+
+// Runtime is an entry point's access to the chain. It is valid only during the call
+// that received it.
+//
+// Storage writes (Set, Delete, DeletePrefix) are staged in the Runtime and visible to
+// its own reads at once; they reach the host as one write batch when the contract
+// entry point returns successfully. A failed entry point writes nothing.
+//
+// Methods without an error result panic when the host refuses a request (for
+// instance a contract-only request from a service); the SDK turns the panic into the
+// entry point's error.
+type Runtime struct {
+	host    hostABI
+	service bool
+
+	pending  map[string]pendingValue
+	prefixes [][]byte // prefixes deleted by DeletePrefix, in order
+}
+
+type pendingValue struct {
+	value   []byte
+	deleted bool
+}
+
+func newRuntime(h hostABI, service bool) *Runtime {
+	return &Runtime{host: h, service: service, pending: map[string]pendingValue{}}
+}
+
+// IsService reports whether the runtime belongs to a service (read-only, unmetered).
+func (rt *Runtime) IsService() bool { return rt.service }
+
+func (rt *Runtime) call(kind uint32, req []byte) ([]byte, error) {
+	resp, code := rt.host.Call(kind, req)
+	if code < 0 {
+		return nil, &HostError{Kind: kind, Code: code}
+	}
+	return resp, nil
+}
+
+func (rt *Runtime) mustCall(kind uint32, req []byte) *abi.Decoder {
+	resp, err := rt.call(kind, req)
+	if err != nil {
+		panic(err)
+	}
+	return abi.NewDecoder(resp)
+}
+
+func finish(kind uint32, d *abi.Decoder) {
+	if err := d.Finish(); err != nil {
+		panic(fmt.Errorf("mica host request %d: bad response: %w", kind, err))
+	}
+}
+
+// ChainID returns the chain the application runs on.
+func (rt *Runtime) ChainID() ChainID {
+	d := rt.mustCall(abi.KindChainID, nil)
+	c := d.Fixed32()
+	finish(abi.KindChainID, d)
+	return c
+}
+
+// ApplicationID returns the running application's id.
+func (rt *Runtime) ApplicationID() ApplicationID {
+	d := rt.mustCall(abi.KindApplicationID, nil)
+	a := d.Fixed32()
+	finish(abi.KindApplicationID, d)
+	return a
+}
+
+// BlockHeight returns the height of the block being executed (services: the next
+// block's height).
+func (rt *Runtime) BlockHeight() uint64 {
+	d := rt.mustCall(abi.KindBlockHeight, nil)
+	h := d.U64()
+	finish(abi.KindBlockHeight, d)
+	return h
+}
+
+// Timestamp returns the block's timestamp (services: the local time).
+func (rt *Runtime) Timestamp() Timestamp {
+	d := rt.mustCall(abi.KindTimestamp, nil)
+	t := d.U64()
+	finish(abi.KindTimestamp, d)
+	return Timestamp(t)
+}
+
+// AuthenticatedOwner returns the owner that signed the block, when the operation or
+// message is authenticated (contracts only).
+func (rt *Runtime) AuthenticatedOwner() (Owner, bool) {
+	d := rt.mustCall(abi.KindAuthenticatedOwner, nil)
+	var o Owner
+	ok := d.Bool()
+	if ok {
+		o = decodeOwner(d)
+	}
+	finish(abi.KindAuthenticatedOwner, d)
+	return o, ok
+}
+
+// AuthenticatedCaller returns the application that called this one with
+// authentication, if any (contracts only).
+func (rt *Runtime) AuthenticatedCaller() (ApplicationID, bool) {
+	d := rt.mustCall(abi.KindAuthenticatedCaller, nil)
+	var a ApplicationID
+	ok := d.Bool()
+	if ok {
+		a = d.Fixed32()
+	}
+	finish(abi.KindAuthenticatedCaller, d)
+	return a, ok
+}
+
+// MessageInfo describes the message being executed (contracts, in ExecuteMessage).
+func (rt *Runtime) MessageInfo() (MessageInfo, bool) {
+	d := rt.mustCall(abi.KindMessageInfo, nil)
+	var m MessageInfo
+	ok := d.Bool()
+	if ok {
+		m.Origin = d.Fixed32()
+		m.OriginHeight = d.U64()
+		m.OriginTimestamp = Timestamp(d.U64())
+		m.IsBouncing = d.Bool()
+	}
+	finish(abi.KindMessageInfo, d)
+	return m, ok
+}
+
+// Get reads a key, seeing this entry point's staged writes.
+func (rt *Runtime) Get(key []byte) ([]byte, bool) {
+	if p, ok := rt.pending[string(key)]; ok {
+		if p.deleted {
+			return nil, false
+		}
+		return bytes.Clone(p.value), true
+	}
+	if rt.prefixDeleted(key) {
+		return nil, false
+	}
+	var e abi.Encoder
+	e.VarBytes(key)
+	d := rt.mustCall(abi.KindReadValue, e.Buf)
+	var v []byte
+	ok := d.Bool()
+	if ok {
+		v = d.VarBytes()
+		if v == nil {
+			v = []byte{}
+		}
+	}
+	finish(abi.KindReadValue, d)
+	return v, ok
+}
+
+// Contains reports whether key holds a value.
+func (rt *Runtime) Contains(key []byte) bool {
+	_, ok := rt.Get(key)
+	return ok
+}
+
+func (rt *Runtime) prefixDeleted(key []byte) bool {
+	for _, p := range rt.prefixes {
+		if bytes.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Scan returns the entries whose key starts with prefix, sorted by key, seeing this
+// entry point's staged writes.
+func (rt *Runtime) Scan(prefix []byte) []KeyValue {
+	var e abi.Encoder
+	e.VarBytes(prefix)
+	d := rt.mustCall(abi.KindFindKeyValues, e.Buf)
+	n := d.Length(2)
+	out := make([]KeyValue, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := d.VarBytes()
+		v := d.VarBytes()
+		if _, staged := rt.pending[string(k)]; staged || rt.prefixDeleted(k) {
+			continue
+		}
+		out = append(out, KeyValue{Key: k, Value: v})
+	}
+	finish(abi.KindFindKeyValues, d)
+	for k, p := range rt.pending {
+		if !p.deleted && strings.HasPrefix(k, string(prefix)) {
+			out = append(out, KeyValue{Key: []byte(k), Value: bytes.Clone(p.value)})
+		}
+	}
+	slices.SortFunc(out, func(a, b KeyValue) int { return bytes.Compare(a.Key, b.Key) })
+	return out
+}
+
+func (rt *Runtime) checkWritable() {
+	if rt.service {
+		panic(ErrReadOnly)
+	}
+}
+
+// Set stages key = value.
+func (rt *Runtime) Set(key, value []byte) {
+	rt.checkWritable()
+	rt.pending[string(key)] = pendingValue{value: bytes.Clone(value)}
+}
+
+// Delete stages the removal of key.
+func (rt *Runtime) Delete(key []byte) {
+	rt.checkWritable()
+	rt.pending[string(key)] = pendingValue{deleted: true}
+}
+
+// DeletePrefix stages the removal of every key starting with prefix.
+func (rt *Runtime) DeletePrefix(prefix []byte) {
+	rt.checkWritable()
+	for k := range rt.pending {
+		if strings.HasPrefix(k, string(prefix)) {
+			delete(rt.pending, k)
+		}
+	}
+	rt.prefixes = append(rt.prefixes, bytes.Clone(prefix))
+}
+
+// flush sends the staged writes as one write batch: the prefix deletions in order,
+// then the surviving puts and deletes sorted by key. Nothing is sent when nothing is
+// staged.
+func (rt *Runtime) flush() error {
+	if len(rt.pending) == 0 && len(rt.prefixes) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(rt.pending))
+	for k := range rt.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var e abi.Encoder
+	e.Uleb(uint64(len(rt.prefixes) + len(keys)))
+	for _, p := range rt.prefixes {
+		e.Uleb(abi.OpDeletePrefix)
+		e.VarBytes(p)
+	}
+	for _, k := range keys {
+		p := rt.pending[k]
+		if p.deleted {
+			e.Uleb(abi.OpDelete)
+			e.VarBytes([]byte(k))
+		} else {
+			e.Uleb(abi.OpPut)
+			e.VarBytes([]byte(k))
+			e.VarBytes(p.value)
+		}
+	}
+	if _, err := rt.call(abi.KindWriteBatch, e.Buf); err != nil {
+		return err
+	}
+	rt.pending, rt.prefixes = map[string]pendingValue{}, nil
+	return nil
+}
+
+// SendMessage sends msg to this application on chain (contracts only). A tracked
+// message bounces back if the receiver rejects it; an authenticated one carries the
+// authenticated owner.
+func (rt *Runtime) SendMessage(chain ChainID, msg []byte, tracked, authenticated bool) error {
+	var e abi.Encoder
+	e.Fixed(chain[:])
+	e.Bool(authenticated)
+	e.Bool(tracked)
+	e.VarBytes(msg)
+	_, err := rt.call(abi.KindSendMessage, e.Buf)
+	return err
+}
+
+// Transfer moves amount from source's account on this chain to recipient (contracts
+// only). The host aborts the run if the source lacks the funds or the permission.
+func (rt *Runtime) Transfer(source Owner, recipient Account, amount Amount) error {
+	var e abi.Encoder
+	encodeOwner(&e, source)
+	e.Fixed(recipient.Chain[:])
+	encodeOwner(&e, recipient.Owner)
+	e.U128(amount.Lo, amount.Hi)
+	_, err := rt.call(abi.KindTransfer, e.Buf)
+	return err
+}
+
+// CallApplication calls another application on this chain synchronously (contracts
+// only) and returns its response.
+func (rt *Runtime) CallApplication(authenticated bool, app ApplicationID, argument []byte) ([]byte, error) {
+	var e abi.Encoder
+	e.Bool(authenticated)
+	e.Fixed(app[:])
+	e.VarBytes(argument)
+	return rt.call(abi.KindCallApplication, e.Buf)
+}
+
+// ReadDataBlob returns the data blob with the given hash.
+func (rt *Runtime) ReadDataBlob(hash [32]byte) []byte {
+	resp, err := rt.call(abi.KindReadDataBlob, hash[:])
+	if err != nil {
+		panic(err)
+	}
+	return resp
+}
+
+// ChainBalance returns the chain account's balance.
+func (rt *Runtime) ChainBalance() Amount {
+	d := rt.mustCall(abi.KindChainBalance, nil)
+	lo, hi := d.U128()
+	finish(abi.KindChainBalance, d)
+	return Amount{Lo: lo, Hi: hi}
+}
+
+// OwnerBalance returns an owner's balance on this chain.
+func (rt *Runtime) OwnerBalance(o Owner) Amount {
+	var e abi.Encoder
+	encodeOwner(&e, o)
+	d := rt.mustCall(abi.KindOwnerBalance, e.Buf)
+	lo, hi := d.U128()
+	finish(abi.KindOwnerBalance, d)
+	return Amount{Lo: lo, Hi: hi}
+}
+
+// Log logs msg at level through the host.
+func (rt *Runtime) Log(level LogLevel, msg string) { rt.host.Log(int32(level), msg) }
+
+// Logf logs a formatted message at level.
+func (rt *Runtime) Logf(level LogLevel, format string, args ...any) {
+	rt.Log(level, fmt.Sprintf(format, args...))
+}
