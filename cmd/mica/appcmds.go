@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -61,24 +63,32 @@ func parseAppIDs(list string) ([]base.ApplicationID, error) {
 	return out, nil
 }
 
-// runOps commits operations (and blobs) on a chain of the wallet and returns the last
-// operation's result.
-func runOps(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
+// commitOn runs f with a client of a chain of the wallet (chain, or the default) and
+// commits what it proposes, waiting out round timeouts.
+func commitOn(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
 	s, err := connect(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer s.Close()
 	id, err := s.chainArg(nonEmpty(chain), 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cc, err := s.chainClient(id)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ctx := cmd.Context()
-	cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, ops, blobs) })
+	return s.commit(ctx, cc, func() (*protocol.Certificate, error) { return f(ctx, cc) })
+}
+
+// runOps commits operations (and blobs) on a chain of the wallet and returns the last
+// operation's result.
+func runOps(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
+	cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
+		return cc.ExecuteOperations(ctx, ops, blobs)
+	})
 	if err != nil {
 		return nil, nil, err
 	}

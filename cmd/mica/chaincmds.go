@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 )
@@ -162,21 +164,13 @@ func processInboxCommand() *cobra.Command {
 		Short: "Receive every pending incoming message bundle in a new block",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
-			if err != nil {
-				return err
+			chain := ""
+			if len(args) == 1 {
+				chain = args[0]
 			}
-			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
-			cc, err := s.chainClient(id)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+			cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
+				return cc.ProcessInbox(ctx)
+			})
 			if err != nil {
 				return err
 			}
@@ -353,15 +347,6 @@ func changeOwnershipCommand() *cobra.Command {
 		Short: "Replace a chain's owners",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := s.chainArg(nonEmpty(chain), 0)
-			if err != nil {
-				return err
-			}
 			so, err := parseOwners(supers)
 			if err != nil {
 				return err
@@ -381,13 +366,7 @@ func changeOwnershipCommand() *cobra.Command {
 			for _, w := range sorted.Owners {
 				own.SuperOwners = append(own.SuperOwners, w.Owner)
 			}
-			cc, err := s.chainClient(id)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			op := protocol.SystemOp(&protocol.ChangeOwnership{Ownership: own})
-			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, []protocol.Operation{op}, nil) })
+			cert, _, err := runOps(cmd, chain, []protocol.Operation{protocol.SystemOp(&protocol.ChangeOwnership{Ownership: own})}, nil)
 			if err != nil {
 				return err
 			}
@@ -407,22 +386,10 @@ func closeChainCommand() *cobra.Command {
 		Short: "Close a chain: afterwards its blocks may only reject incoming messages",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
-			if err != nil {
+			if _, err := base.ParseChainID(args[0]); err != nil {
 				return err
 			}
-			defer s.Close()
-			id, err := base.ParseChainID(args[0])
-			if err != nil {
-				return err
-			}
-			cc, err := s.chainClient(id)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			op := protocol.SystemOp(&protocol.CloseChain{})
-			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, []protocol.Operation{op}, nil) })
+			cert, _, err := runOps(cmd, args[0], []protocol.Operation{protocol.SystemOp(&protocol.CloseChain{})}, nil)
 			if err != nil {
 				return err
 			}
