@@ -154,3 +154,99 @@ func TestEndlessLoopRunsOutOfFuel(t *testing.T) {
 	}
 	t.Logf("a transfer on another chain right after took %v", time.Since(start))
 }
+
+// buildExample compiles an example application's contract and service from the
+// examples module.
+func buildExample(t *testing.T, name string) (contract, service []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	var out [2][]byte
+	for i, part := range []string{"contract", "service"} {
+		path := filepath.Join(dir, part+".wasm")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, "./"+name+"/"+part)
+		cmd.Dir = "../../examples"
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s %s: %v\n%s", name, part, err, b)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out[0], out[1]
+}
+
+// TestFungibleAcrossChains: tokens of the fungible example move from chain A to chain B
+// by a tracked message (B first touches the application when the message arrives), the
+// balances are right on both chains, and a transfer that B rejects bounces back to A.
+func TestFungibleAcrossChains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Wasm guests")
+	}
+	ctx := context.Background()
+	contract, service := buildExample(t, "fungible")
+	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close(ctx)
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNetWithLoader(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100), wasm.NewLoader(engine, 0))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	b := n.client().Chain(n.chains[1], bob, nil)
+	ao, bo := alice.Public().Owner().String(), bob.Public().Owner().String()
+
+	module, blobs := protocol.ModuleBlobs(contract, service)
+	arg := `{"accounts": {"` + ao + `": "100"}}`
+	cert, err := a.ExecuteOperations(ctx, []protocol.Operation{
+		protocol.SystemOp(&protocol.PublishModule{Module: module}),
+		protocol.SystemOp(&protocol.CreateApplication{Module: module, Argument: []byte(arg)}),
+	}, blobs)
+	if err != nil {
+		t.Fatalf("publish and create: %v", err)
+	}
+	res := cert.Block.Outcome.OperationResults
+	app := base.ApplicationID(res[len(res)-1])
+	transfer := func(amount string) {
+		t.Helper()
+		op := `{"transfer": {"owner": "` + ao + `", "amount": "` + amount + `", "target_chain": "` + n.chains[1].String() + `", "target_owner": "` + bo + `"}}`
+		if _, err := a.ExecuteOperations(ctx, []protocol.Operation{{App: app, Bytes: []byte(op)}}, nil); err != nil {
+			t.Fatalf("transfer %s: %v", amount, err)
+		}
+	}
+	balance := func(chain base.ChainID, owner string) string {
+		t.Helper()
+		got, err := n.workers[0].QueryApplication(ctx, chain, app, []byte(`{ balance(owner: "`+owner+`") }`))
+		if err != nil {
+			t.Fatalf("query: %v", err)
+		}
+		return string(got)
+	}
+	transfer("30")
+	if _, err := b.ProcessInbox(ctx); err != nil {
+		t.Fatalf("B receives: %v", err)
+	}
+	if got := balance(n.chains[0], ao); got != `{"data":{"balance":"70"}}` {
+		t.Fatalf("alice on A: %s", got)
+	}
+	if got := balance(n.chains[1], bo); got != `{"data":{"balance":"30"}}` {
+		t.Fatalf("bob on B: %s", got)
+	}
+	// B rejects the next transfer: the tracked message bounces and A refunds alice.
+	transfer("5")
+	b.RejectIncoming = true
+	if _, err := b.ProcessInbox(ctx); err != nil {
+		t.Fatalf("B rejects: %v", err)
+	}
+	if _, err := a.ProcessInbox(ctx); err != nil {
+		t.Fatalf("A receives the bounce: %v", err)
+	}
+	if got := balance(n.chains[0], ao); got != `{"data":{"balance":"70"}}` {
+		t.Fatalf("alice after the bounce: %s, want 70", got)
+	}
+	if got := balance(n.chains[1], bo); got != `{"data":{"balance":"30"}}` {
+		t.Fatalf("bob after rejecting: %s, want 30", got)
+	}
+}

@@ -1,0 +1,13 @@
+// Command contract is the fungible token's contract module:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o fungible_contract.wasm .
+package main
+
+import (
+	"github.com/micachain/mica/examples/fungible"
+	"github.com/micachain/mica/sdk"
+)
+
+func init() { sdk.Contract(fungible.Contract{}) }
+
+func main() {}
