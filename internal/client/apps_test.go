@@ -250,3 +250,47 @@ func TestFungibleAcrossChains(t *testing.T) {
 		t.Fatalf("bob after rejecting: %s, want 30", got)
 	}
 }
+
+// BenchmarkCounterIncrement commits one block per op, each incrementing the counter
+// application, through the client and 4 in-process validators that all run the Wasm
+// contract. It reports operations per second.
+func BenchmarkCounterIncrement(b *testing.B) {
+	ctx := context.Background()
+	out := filepath.Join(b.TempDir(), "counter.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+	cmd.Dir = "../execution/wasm/testdata/counter"
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, msg)
+	}
+	code, err := os.ReadFile(out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer engine.Close(ctx)
+	alice := prototest.Key("alice")
+	n := newNetWithLoaderTB(b, []*crypto.PrivateKey{alice}, base.Tokens(100), wasm.NewLoader(engine, 0))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	module, blobs := protocol.ModuleBlobs(code, code)
+	cert, err := a.ExecuteOperations(ctx, []protocol.Operation{
+		protocol.SystemOp(&protocol.PublishModule{Module: module}),
+		protocol.SystemOp(&protocol.CreateApplication{Module: module, Argument: []byte("0")}),
+	}, blobs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res := cert.Block.Outcome.OperationResults
+	app := base.ApplicationID(res[len(res)-1])
+	op := []protocol.Operation{{App: app, Bytes: []byte(`{"increment":1}`)}}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := a.ExecuteOperations(ctx, op, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}

@@ -32,7 +32,7 @@ func (c *clock) Advance(d base.TimeDelta) {
 
 // net is 4 validators (workers over memkv) and genesis chains owned by the given keys.
 type net struct {
-	t          *testing.T
+	t          testing.TB
 	clock      *clock
 	keys       []*crypto.PrivateKey
 	committee  *protocol.Committee
@@ -43,7 +43,7 @@ type net struct {
 	loader     execution.ApplicationLoader
 }
 
-func newStore(t *testing.T, g *protocol.GenesisConfig) *storage.Storage {
+func newStore(t testing.TB, g *protocol.GenesisConfig) *storage.Storage {
 	db := memkv.New()
 	t.Cleanup(func() { _ = db.Close() })
 	st := storage.New(db)
@@ -60,6 +60,10 @@ func newNet(t *testing.T, owners []*crypto.PrivateKey, balance base.Amount) *net
 }
 
 func newNetWithLoader(t *testing.T, owners []*crypto.PrivateKey, balance base.Amount, loader execution.ApplicationLoader) *net {
+	return newNetWithLoaderTB(t, owners, balance, loader)
+}
+
+func newNetWithLoaderTB(t testing.TB, owners []*crypto.PrivateKey, balance base.Amount, loader execution.ApplicationLoader) *net {
 	n := &net{t: t, clock: &clock{now: 10_000_000}, keys: prototest.Validators(4), loader: loader}
 	n.committee = prototest.Committee(n.keys)
 	n.genesis = prototest.Genesis(n.committee, owners, balance)
