@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution/wasm"
 	"github.com/micachain/mica/internal/protocol"
@@ -293,4 +294,72 @@ func BenchmarkCounterIncrement(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// createApp publishes a module and creates an application of it on a chain, returning
+// its id.
+func createApp(t *testing.T, cc *client.ChainClient, contract, service []byte, arg string) base.ApplicationID {
+	t.Helper()
+	module, blobs := protocol.ModuleBlobs(contract, service)
+	cert, err := cc.ExecuteOperations(context.Background(), []protocol.Operation{
+		protocol.SystemOp(&protocol.PublishModule{Module: module}),
+		protocol.SystemOp(&protocol.CreateApplication{Module: module, Argument: []byte(arg)}),
+	}, blobs)
+	if err != nil {
+		t.Fatalf("publish and create: %v", err)
+	}
+	res := cert.Block.Outcome.OperationResults
+	return base.ApplicationID(res[len(res)-1])
+}
+
+// TestCrowdFundingWithFungible: a backer pledges fungible tokens from its own chain to
+// a campaign on another chain; the campaign chain receives the tokens and the pledge
+// by messages, and the owner collects them once the target is reached.
+func TestCrowdFundingWithFungible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Wasm guests")
+	}
+	ctx := context.Background()
+	fc, fs := buildExample(t, "fungible")
+	cc, cs := buildExample(t, "crowdfunding")
+	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close(ctx)
+	alice, carol := prototest.Key("alice"), prototest.Key("carol")
+	n := newNetWithLoader(t, []*crypto.PrivateKey{alice, carol}, base.Tokens(100), wasm.NewLoader(engine, 0))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	c := n.client().Chain(n.chains[1], carol, nil)
+	ao, co := alice.Public().Owner().String(), carol.Public().Owner().String()
+	token := createApp(t, a, fc, fs, `{"accounts": {"`+ao+`": "100"}}`)
+	campaign := createApp(t, c, cc, cs, `{"owner": "`+co+`", "token": "`+token.String()+`", "target": "50", "deadline": 9000000000000000}`)
+
+	pledge := `{"pledge": {"owner": "` + ao + `", "amount": "60", "campaign_chain": "` + n.chains[1].String() + `", "token": "` + token.String() + `"}}`
+	if _, err := a.ExecuteOperations(ctx, []protocol.Operation{{App: campaign, Bytes: []byte(pledge)}}, nil); err != nil {
+		t.Fatalf("pledge: %v", err)
+	}
+	if _, err := c.ProcessInbox(ctx); err != nil {
+		t.Fatalf("campaign chain receives: %v", err)
+	}
+	got, err := n.workers[0].QueryApplication(ctx, n.chains[1], campaign, []byte("{ pledged status }"))
+	if err != nil || string(got) != `{"data":{"pledged":"60","status":"active"}}` {
+		t.Fatalf("campaign after the pledge: %s, %v", got, err)
+	}
+	if _, err := c.ExecuteOperations(ctx, []protocol.Operation{{App: campaign, Bytes: []byte(`{"collect": {}}`)}}, nil); err != nil {
+		t.Fatalf("collect: %v", err)
+	}
+	bal := func(chain base.ChainID, owner string) string {
+		got, err := n.workers[0].QueryApplication(ctx, chain, token, []byte(`{ balance(owner: "`+owner+`") }`))
+		if err != nil {
+			t.Fatalf("balance: %v", err)
+		}
+		return string(got)
+	}
+	if got := bal(n.chains[1], co); got != `{"data":{"balance":"60"}}` {
+		t.Fatalf("carol after collecting: %s", got)
+	}
+	if got := bal(n.chains[0], ao); got != `{"data":{"balance":"40"}}` {
+		t.Fatalf("alice after pledging: %s", got)
+	}
 }

@@ -1,0 +1,13 @@
+// Command service is the auction's service module:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o auction_service.wasm .
+package main
+
+import (
+	"github.com/micachain/mica/examples/auction"
+	"github.com/micachain/mica/sdk"
+)
+
+func init() { sdk.Service(auction.Service{}) }
+
+func main() {}
