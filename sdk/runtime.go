@@ -310,6 +310,14 @@ func (rt *Runtime) CallApplication(authenticated bool, app ApplicationID, argume
 	return rt.call(abi.KindCallApplication, e.Buf)
 }
 
+// ScheduleOperation asks the client to commit an operation of this application in a
+// block (services only): this is how a GraphQL mutation becomes a block.
+func (rt *Runtime) ScheduleOperation(operation []byte) {
+	var e abi.Encoder
+	e.VarBytes(operation)
+	rt.mustCall(abi.KindScheduleOperation, e.Buf)
+}
+
 // ReadDataBlob returns the data blob with the given hash.
 func (rt *Runtime) ReadDataBlob(hash [32]byte) []byte {
 	resp, err := rt.call(abi.KindReadDataBlob, hash[:])

@@ -226,7 +226,7 @@ func queryApplicationCommand() *cobra.Command {
 	var app, chain string
 	cmd := &cobra.Command{
 		Use:   "query-application --application-id APP QUERY",
-		Short: "Sync the chain and ask the application's service a query on the local replica",
+		Short: "Sync the chain and ask the application's service a query on the local replica; operations a mutation schedules are committed in a block",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := base.ParseApplicationID(app)
@@ -246,9 +246,21 @@ func queryApplicationCommand() *cobra.Command {
 			if _, err := s.c.SyncChain(ctx, chainID); err != nil {
 				return err
 			}
-			answer, err := s.c.Local().QueryApplication(ctx, chainID, id, []byte(args[0]))
+			answer, ops, err := s.c.Local().QueryApplicationScheduling(ctx, chainID, id, []byte(args[0]))
 			if err != nil {
 				return err
+			}
+			if len(ops) > 0 {
+				// A mutation: commit the operations the service scheduled.
+				cc, err := s.chainClient(chainID)
+				if err != nil {
+					return fmt.Errorf("the query scheduled operations, but: %w", err)
+				}
+				cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, ops, nil) })
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "committed %d scheduled operation(s) in block %d of %s\n", len(ops), cert.Height(), chainID.Short())
 			}
 			_, err = cmd.OutOrStdout().Write(append(answer, '\n'))
 			return err

@@ -43,6 +43,14 @@ func TestApplicationCommands(t *testing.T) {
 	if got := mustMica(t, w, "query-application", "--application-id", app, "{ value }"); got != want {
 		t.Fatalf("query from the owner's wallet: %q", got)
 	}
+	// A GraphQL mutation: the service schedules an increment, the client commits it.
+	if got := mustMica(t, w, "query-application", "--application-id", app, "mutation { increment(value: 2) }"); got != `{"data":{"increment":true}}` {
+		t.Fatalf("mutation answered %q", got)
+	}
+	want = `{"data":{"value":14}}`
+	if got := mustMica(t, w, "query-application", "--application-id", app, "{ value }"); got != want {
+		t.Fatalf("after the mutation: %q", got)
+	}
 	w2 := filepath.Join(dir, "w2")
 	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
 	mustMica(t, w2, "wallet", "follow-chain", chain)

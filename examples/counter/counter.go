@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/micachain/mica/sdk"
@@ -66,6 +67,10 @@ type Service struct{}
 
 // HandleQuery answers `{ value }` — given as the text or as {"query": "{ value }"} —
 // with {"data":{"value":N}}.
+//
+// The mutation `mutation { increment(value: N) }` schedules the operation
+// {"increment": N}, which the client commits in a block, and answers
+// {"data":{"increment":true}}.
 func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
 	query := string(q)
 	var req struct {
@@ -73,6 +78,17 @@ func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
 	}
 	if json.Unmarshal(q, &req) == nil && req.Query != "" {
 		query = req.Query
+	}
+	if n, ok, err := parseIncrementMutation(query); ok {
+		if err != nil {
+			return nil, err
+		}
+		op, err := json.Marshal(map[string]uint64{"increment": n})
+		if err != nil {
+			return nil, err
+		}
+		rt.ScheduleOperation(op)
+		return []byte(`{"data":{"increment":true}}`), nil
 	}
 	fields, err := parseSelection(query)
 	if err != nil {
@@ -124,4 +140,26 @@ func parseSelection(q string) ([]string, error) {
 		}
 	}
 	return fields, nil
+}
+
+// parseIncrementMutation recognizes `mutation [Name] { increment(value: N) }`.
+func parseIncrementMutation(q string) (uint64, bool, error) {
+	q = strings.TrimSpace(q)
+	if !strings.HasPrefix(q, "mutation") {
+		return 0, false, nil
+	}
+	open := strings.Index(q, "{")
+	if open < 0 || !strings.HasSuffix(q, "}") {
+		return 0, true, fmt.Errorf("counter: malformed mutation")
+	}
+	body := strings.Join(strings.Fields(q[open+1:len(q)-1]), "")
+	const prefix, suffix = "increment(value:", ")"
+	if !strings.HasPrefix(body, prefix) || !strings.HasSuffix(body, suffix) {
+		return 0, true, fmt.Errorf("counter: the only mutation is increment(value: N)")
+	}
+	n, err := strconv.ParseUint(body[len(prefix):len(body)-len(suffix)], 10, 64)
+	if err != nil {
+		return 0, true, fmt.Errorf("counter: increment value: %v", err)
+	}
+	return n, true, nil
 }

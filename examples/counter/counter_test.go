@@ -84,3 +84,20 @@ func TestBuildWasm(t *testing.T) {
 		t.Logf("%s: %d bytes", out, len(b))
 	}
 }
+
+func TestIncrementMutation(t *testing.T) {
+	chain := sdktest.NewChain()
+	out, err := chain.Query(counter.Service{}, []byte(`mutation { increment(value: 3) }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `{"data":{"increment":true}}` {
+		t.Fatalf("mutation answer %s", out)
+	}
+	if len(chain.Scheduled) != 1 || string(chain.Scheduled[0]) != `{"increment":3}` {
+		t.Fatalf("scheduled %q", chain.Scheduled)
+	}
+	if _, err := chain.Query(counter.Service{}, []byte(`mutation { decrement(value: 3) }`)); err == nil {
+		t.Fatal("unknown mutation accepted")
+	}
+}

@@ -133,6 +133,9 @@ type ServiceRuntime interface {
 	NextBlockHeight() base.BlockHeight
 	// LocalTime is the node's time when the query started (services are not replicated).
 	LocalTime() base.Timestamp
+	// ScheduleOperation asks the client to commit an operation of this application in
+	// a block (how a GraphQL mutation becomes a block).
+	ScheduleOperation(operation []byte)
 }
 
 // ApplicationOwner is the account owner of an application: it holds the application's
@@ -461,20 +464,27 @@ type QueryContext struct {
 
 // QueryApplication asks app's service a query, over the staged state (read-only). Blobs
 // are read from r directly: queries are not replicated and record nothing.
-func (s *State) QueryApplication(ctx context.Context, qc QueryContext, app base.ApplicationID, query []byte, r Resolver) (_ []byte, err error) {
+func (s *State) QueryApplication(ctx context.Context, qc QueryContext, app base.ApplicationID, query []byte, r Resolver) ([]byte, error) {
+	out, _, err := s.QueryApplicationScheduling(ctx, qc, app, query, r)
+	return out, err
+}
+
+// QueryApplicationScheduling is QueryApplication that also returns the operations the
+// service scheduled (operations of app, to be committed by the client).
+func (s *State) QueryApplicationScheduling(ctx context.Context, qc QueryContext, app base.ApplicationID, query []byte, r Resolver) (_ []byte, _ []protocol.Operation, err error) {
 	if err := s.checkChain(ctx, qc.ChainID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if s.loader == nil {
-		return nil, fmt.Errorf("application %s: %w", app, ErrNoVM)
+		return nil, nil, fmt.Errorf("application %s: %w", app, ErrNoVM)
 	}
 	blobs := resolverBlobs{r}
 	svc, err := s.loader.LoadService(ctx, app, blobs)
 	if err != nil {
-		return nil, fmt.Errorf("load service of application %s: %w", app, classify(err))
+		return nil, nil, fmt.Errorf("load service of application %s: %w", app, classify(err))
 	}
 	if svc == nil {
-		return nil, failf(ErrApplication, "loader returned no service for application %s", app)
+		return nil, nil, failf(ErrApplication, "loader returned no service for application %s", app)
 	}
 	rt := &serviceRuntime{s: s, qc: qc, app: app, blobs: blobs}
 	defer func() {
@@ -484,9 +494,13 @@ func (s *State) QueryApplication(ctx context.Context, qc QueryContext, app base.
 	}()
 	out, err := svc.HandleQuery(ctx, rt, query)
 	if err != nil {
-		return nil, fmt.Errorf("query application %s: %w", app, classify(err))
+		return nil, nil, fmt.Errorf("query application %s: %w", app, classify(err))
 	}
-	return out, nil
+	var ops []protocol.Operation
+	for _, b := range rt.scheduled {
+		ops = append(ops, protocol.Operation{App: app, Bytes: b})
+	}
+	return out, ops, nil
 }
 
 type resolverBlobs struct{ r Resolver }
@@ -497,10 +511,16 @@ func (b resolverBlobs) ReadBlob(ctx context.Context, id base.BlobID) (protocol.B
 
 // serviceRuntime is the ServiceRuntime of one query.
 type serviceRuntime struct {
-	s     *State
-	qc    QueryContext
-	app   base.ApplicationID
-	blobs resolverBlobs
+	s         *State
+	qc        QueryContext
+	app       base.ApplicationID
+	blobs     resolverBlobs
+	scheduled [][]byte
+}
+
+// ScheduleOperation records an operation for the client to commit.
+func (r *serviceRuntime) ScheduleOperation(op []byte) {
+	r.scheduled = append(r.scheduled, append([]byte(nil), op...))
 }
 
 var _ ServiceRuntime = (*serviceRuntime)(nil)

@@ -86,7 +86,14 @@ func (w *Worker) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, e
 
 // QueryApplication runs an application's service on this node's replica of a chain
 // (read-only, unmetered, bounded by the VM's deadline) and returns its answer.
-func (w *Worker) QueryApplication(ctx context.Context, id base.ChainID, app base.ApplicationID, query []byte) (answer []byte, err error) {
+func (w *Worker) QueryApplication(ctx context.Context, id base.ChainID, app base.ApplicationID, query []byte) ([]byte, error) {
+	answer, _, err := w.QueryApplicationScheduling(ctx, id, app, query)
+	return answer, err
+}
+
+// QueryApplicationScheduling is QueryApplication that also returns the operations the
+// service scheduled (a GraphQL mutation), for the client to commit in a block.
+func (w *Worker) QueryApplicationScheduling(ctx context.Context, id base.ChainID, app base.ApplicationID, query []byte) (answer []byte, ops []protocol.Operation, err error) {
 	defer w.recovered(&err, "application query")
 	err = w.withChain(ctx, id, func(s *chain.State) error {
 		tip, err := s.Tip(ctx)
@@ -94,8 +101,8 @@ func (w *Worker) QueryApplication(ctx context.Context, id base.ChainID, app base
 			return err
 		}
 		qc := execution.QueryContext{ChainID: id, NextBlockHeight: tip.NextHeight, LocalTime: w.cfg.Clock.Now()}
-		answer, err = s.Execution().QueryApplication(ctx, qc, app, query, w.cfg.Storage)
+		answer, ops, err = s.Execution().QueryApplicationScheduling(ctx, qc, app, query, w.cfg.Storage)
 		return err
 	})
-	return answer, err
+	return answer, ops, err
 }

@@ -61,6 +61,8 @@ type Chain struct {
 
 	Messages  []SentMessage
 	Transfers []Transfer
+	// Scheduled are the operations services scheduled (mutations).
+	Scheduled [][]byte
 	Logs      []LogEntry
 	// WriteBatches counts the write batches the host received.
 	WriteBatches int
@@ -356,6 +358,15 @@ func (h *host) serve(kind uint32, d *abi.Decoder, e *abi.Encoder) error {
 			}
 		}
 		h.batches++
+	case abi.KindScheduleOperation:
+		if !h.service {
+			return fmt.Errorf("%w: kind %d is for services only", errNotSupp, kind)
+		}
+		op := d.VarBytes()
+		if err := done(d); err != nil {
+			return err
+		}
+		h.c.Scheduled = append(h.c.Scheduled, op)
 	case abi.KindSendMessage:
 		if err := contractOnly(); err != nil {
 			return err

@@ -58,6 +58,8 @@
 //	14 chain balance       () → Amount
 //	15 owner balance       Owner → Amount
 //	16 HTTP request        reserved, answers -2
+//	21 schedule operation  VarBytes operation → ()   services only: the client commits
+//	                       the operation (of this application) in a block
 //	17 emit event          reserved, answers -2
 //	18 read event          reserved, answers -2
 //	19 message info        () → Option<([32] origin, u64 height, u64 timestamp,

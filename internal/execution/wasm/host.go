@@ -40,6 +40,7 @@ const (
 	KindReadEvent           Kind = 18 // reserved: not supported yet
 	KindMessageInfo         Kind = 19
 	KindAuthenticatedCaller Kind = 20
+	KindScheduleOperation   Kind = 21 // services only: VarBytes operation -> ()
 )
 
 // Negative results of mica.call. Everything else that goes wrong in a host call aborts
@@ -285,6 +286,8 @@ func (h *contractHost) contractCall(ctx context.Context, kind Kind, r *codec.Rea
 			return err
 		}
 		w.Fixed(resp)
+	case KindScheduleOperation:
+		return fmt.Errorf("%w: kind %d is for services only", ErrNotSupported, kind)
 	default:
 		return fmt.Errorf("%w: %d", ErrUnknownKind, kind)
 	}
@@ -312,6 +315,12 @@ func (h *serviceHost) Call(ctx context.Context, kind Kind, request []byte) ([]by
 		case KindAuthenticatedOwner, KindAuthenticatedCaller, KindMessageInfo, KindWriteBatch,
 			KindSendMessage, KindTransfer, KindCallApplication:
 			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)
+		case KindScheduleOperation:
+			op := r.VarBytes()
+			if err := finish(r); err != nil {
+				return nil, err
+			}
+			h.rt.ScheduleOperation(op)
 		default:
 			return nil, fmt.Errorf("%w: %d", ErrUnknownKind, kind)
 		}

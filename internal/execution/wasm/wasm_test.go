@@ -49,8 +49,9 @@ func compile(t testing.TB, e *Engine, name string) *Module {
 
 // fakeRuntime is an in-memory execution.ContractRuntime and ServiceRuntime.
 type fakeRuntime struct {
-	store map[string][]byte
-	logs  []string
+	scheduled [][]byte
+	store     map[string][]byte
+	logs      []string
 }
 
 var (
@@ -103,6 +104,7 @@ func (f *fakeRuntime) BlockHeight() base.BlockHeight            { return 5 }
 func (f *fakeRuntime) NextBlockHeight() base.BlockHeight        { return 6 }
 func (f *fakeRuntime) Timestamp() base.Timestamp                { return 1_000_000 }
 func (f *fakeRuntime) LocalTime() base.Timestamp                { return 2_000_000 }
+func (f *fakeRuntime) ScheduleOperation(op []byte)              { f.scheduled = append(f.scheduled, op) }
 func (f *fakeRuntime) Round() base.Round                        { return base.Round{} }
 func (f *fakeRuntime) AuthenticatedOwner() *base.Owner          { return nil }
 func (f *fakeRuntime) AuthenticatedCaller() *base.ApplicationID { return nil }

@@ -30,6 +30,7 @@ const (
 	KindReadEvent           uint32 = 18
 	KindMessageInfo         uint32 = 19
 	KindAuthenticatedCaller uint32 = 20
+	KindScheduleOperation   uint32 = 21
 )
 
 // Negative results of call.
