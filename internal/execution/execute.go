@@ -27,6 +27,8 @@ type TxContext struct {
 // TxOutcome is what a transaction produced besides its state changes. It belongs to the
 // caller.
 type TxOutcome struct {
+	// Fuel is the fuel the transaction's contracts used (charged at policy.FuelUnit).
+	Fuel uint64
 	// Messages are the outgoing messages, in the order they were sent.
 	Messages []protocol.OutgoingMessage
 	// OracleResponses are the responses recorded (live) or consumed (replay) by the
@@ -80,11 +82,13 @@ func (s *State) ExecuteTransaction(ctx context.Context, tc TxContext, tx *protoc
 		err = t.finalizeApplications(ctx)
 	}
 	if err == nil {
+		t.out.Fuel = t.fuelUsed()
 		err = t.chargeFees(ctx, tx)
 	}
 	if err != nil {
 		return nil, err
 	}
+	s.blockFuel += t.out.Fuel
 	s.setTimestamp(tc.Timestamp)
 	t.out.OracleResponses = oracles.since(t.mark)
 	return &t.out, nil
@@ -212,6 +216,15 @@ func (t *txn) chargeFees(ctx context.Context, tx *protocol.Transaction) error {
 		}
 		fee, err = fee.Add(c)
 		return err
+	}
+	if !p.FuelUnit.IsZero() && t.out.Fuel > 0 {
+		c, err := p.FuelUnit.MulUint64(t.out.Fuel)
+		if err != nil {
+			return err
+		}
+		if fee, err = fee.Add(c); err != nil {
+			return err
+		}
 	}
 	if op := tx.Operation; op != nil {
 		if err := add(p.Operation, 1); err != nil {

@@ -165,12 +165,44 @@ func (t *txn) contract(ctx context.Context, app base.ApplicationID) (UserContrac
 	if c == nil {
 		return nil, failf(ErrApplication, "loader returned no contract for application %s", app)
 	}
+	if m, ok := c.(FuelMeter); ok {
+		m.SetFuelBudget(t.s.remainingFuel(t.tc.Policy, t.fuelUsed()))
+	}
 	if t.apps.instances == nil {
 		t.apps.instances = make(map[base.ApplicationID]UserContract)
 	}
 	t.apps.instances[app] = c
 	t.apps.order = append(t.apps.order, app)
 	return c, nil
+}
+
+// FuelMeter is implemented by contracts that count fuel (the Wasm VM). The execution
+// layer gives each loaded contract what is left of the block's fuel limit
+// (policy.MaxFuelPerBlock) and charges the fuel used at policy.FuelUnit.
+type FuelMeter interface {
+	SetFuelBudget(fuel uint64)
+	FuelUsed() uint64
+}
+
+// fuelUsed sums the fuel used by the transaction's contracts so far.
+func (t *txn) fuelUsed() uint64 {
+	var n uint64
+	for _, app := range t.apps.order {
+		if m, ok := t.apps.instances[app].(FuelMeter); ok {
+			n += m.FuelUsed()
+		}
+	}
+	return n
+}
+
+// remainingFuel is the block's fuel limit minus what earlier transactions of the block
+// and this one used.
+func (s *State) remainingFuel(p *protocol.ResourcePolicy, inTx uint64) uint64 {
+	used := s.blockFuel + inTx
+	if p == nil || used >= p.MaxFuelPerBlock {
+		return 0
+	}
+	return p.MaxFuelPerBlock - used
 }
 
 // createdFirst reads blobs created earlier in the transaction (an application's

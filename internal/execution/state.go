@@ -73,6 +73,9 @@ type State struct {
 	// chainsOpened counts the chains opened by the current block (the index of the next
 	// child's origin). BeginBlock, Flush and Rollback reset it.
 	chainsOpened uint32
+	// blockFuel is the fuel used by the current block's earlier transactions; the
+	// block's contracts may use up to policy.MaxFuelPerBlock. Reset with chainsOpened.
+	blockFuel uint64
 }
 
 // Option configures a State.
@@ -150,7 +153,7 @@ func (s *State) Initialize(desc *protocol.ChainDescription) error {
 
 // BeginBlock starts a new block: the chains it opens are numbered from 0. Flush and
 // Rollback also start a new block.
-func (s *State) BeginBlock() { s.chainsOpened = 0 }
+func (s *State) BeginBlock() { s.chainsOpened, s.blockFuel = 0, 0 }
 
 func (s *State) nextChainIndex() (uint32, error) {
 	if s.chainsOpened == ^uint32(0) {
@@ -177,7 +180,7 @@ func (s *State) Flush(b *kv.Batch) {
 	for _, app := range appIDsSorted(s.apps) {
 		s.apps[app].flush(b)
 	}
-	s.chainsOpened = 0
+	s.chainsOpened, s.blockFuel = 0, 0
 }
 
 // Rollback drops every staged change. It also starts a new block (see BeginBlock).
@@ -196,7 +199,7 @@ func (s *State) Rollback() {
 		a.rollback()
 	}
 	s.chainID = nil
-	s.chainsOpened = 0
+	s.chainsOpened, s.blockFuel = 0, 0
 }
 
 // HasPendingChanges reports whether Flush would append anything.

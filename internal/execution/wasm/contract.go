@@ -19,10 +19,23 @@ var _ execution.UserContract = (*Contract)(nil)
 // NewContract returns a contract over m that may use up to fuel units.
 func NewContract(m *Module, fuel uint64) *Contract { return &Contract{module: m, budget: fuel} }
 
+var _ execution.FuelMeter = (*Contract)(nil)
+
+// SetFuelBudget lowers the budget to fuel if it is smaller (the block's remaining fuel
+// limit, set by the execution layer).
+func (c *Contract) SetFuelBudget(fuel uint64) {
+	if fuel < c.budget {
+		c.budget = fuel
+	}
+}
+
 // FuelUsed returns the fuel used so far.
 func (c *Contract) FuelUsed() uint64 { return c.used }
 
 func (c *Contract) run(ctx context.Context, rt execution.ContractRuntime, entry string, input []byte) ([]byte, error) {
+	if c.used >= c.budget {
+		return nil, &OutOfFuelError{Fuel: c.budget}
+	}
 	out, used, err := c.module.Run(ctx, c.budget-c.used, entry, input, NewContractHost(rt))
 	c.used += used
 	return out, err
