@@ -352,3 +352,66 @@ func (rt *Runtime) Log(level LogLevel, msg string) { rt.host.Log(int32(level), m
 func (rt *Runtime) Logf(level LogLevel, format string, args ...any) {
 	rt.Log(level, fmt.Sprintf(format, args...))
 }
+
+// Sha256 returns the SHA-256 digest of data, computed by the host (much faster than
+// hashing inside the Wasm guest; it costs fuel per byte of data).
+func (rt *Runtime) Sha256(data []byte) [32]byte { return rt.hash(abi.KindSha256, data) }
+
+// Keccak256 returns the legacy Keccak-256 digest of data (Ethereum's, not SHA3-256),
+// computed by the host.
+func (rt *Runtime) Keccak256(data []byte) [32]byte { return rt.hash(abi.KindKeccak256, data) }
+
+func (rt *Runtime) hash(kind uint32, data []byte) [32]byte {
+	var e abi.Encoder
+	e.VarBytes(data)
+	d := rt.mustCall(kind, e.Buf)
+	h := d.Fixed32()
+	finish(kind, d)
+	return h
+}
+
+// VerifySignature reports whether signature is a valid signature of msg under
+// publicKey, checked by the host as Mica checks block signatures (Ed25519 under
+// ZIP-215; secp256k1 ECDSA over Ethereum's personal-message digest of msg, r||s||v;
+// ML-DSA-65).
+//
+// publicKey and signature are canonical encodings, the bytes the main module's
+// crypto.PublicKey.Encode and crypto.Signature.Encode write: a ULEB128 scheme tag (0
+// Ed25519, 1 secp256k1, 2 ML-DSA-65) followed by the length-prefixed (ULEB128) key or
+// signature bytes. A key or signature that does not decode (unknown scheme, wrong
+// length, invalid point), or of another scheme than the key, makes VerifySignature
+// return false. Each call costs a fixed amount of fuel (3,000 units) on top of the
+// per-byte charge.
+func (rt *Runtime) VerifySignature(publicKey []byte, msg [32]byte, signature []byte) bool {
+	// The request is the concatenation of the three encodings: each must be exactly
+	// one tag and one length-prefixed string, or bytes of one could be read as part
+	// of the next.
+	if !isTaggedBytes(publicKey) || !isTaggedBytes(signature) {
+		return false
+	}
+	var e abi.Encoder
+	e.Fixed(publicKey)
+	e.Fixed(msg[:])
+	e.Fixed(signature)
+	resp, err := rt.call(abi.KindVerifySignature, e.Buf)
+	var he *HostError
+	if errors.As(err, &he) && he.Code == abi.CodeMalformed {
+		return false
+	}
+	if err != nil {
+		panic(err)
+	}
+	d := abi.NewDecoder(resp)
+	ok := d.Bool()
+	finish(abi.KindVerifySignature, d)
+	return ok
+}
+
+// isTaggedBytes reports whether b is exactly a ULEB128 tag followed by a ULEB128
+// length and that many bytes.
+func isTaggedBytes(b []byte) bool {
+	d := abi.NewDecoder(b)
+	d.Uleb()
+	d.VarBytes()
+	return d.Finish() == nil
+}

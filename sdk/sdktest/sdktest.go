@@ -58,6 +58,14 @@ type Chain struct {
 	Blobs map[[32]byte][]byte
 	// CallApplication answers the contract's calls to other applications (nil: refused).
 	CallApplication func(authenticated bool, app sdk.ApplicationID, argument []byte) ([]byte, error)
+	// VerifySignature answers Runtime.VerifySignature, given the canonical public key
+	// and signature encodings (tag + length-prefixed bytes). The SDK module has no
+	// cryptographic dependencies, so sdktest cannot verify signatures itself: when nil,
+	// a VerifySignature call aborts the entry point with ErrNoVerifier. Tests can plug
+	// in the main module's crypto (crypto.DecodePublicKey/DecodeSignature and
+	// crypto.Verify) or a stub; return ErrMalformed for encodings that do not decode,
+	// like the real host (the SDK then reports false).
+	VerifySignature func(publicKey []byte, msg [32]byte, signature []byte) (bool, error)
 
 	Messages  []SentMessage
 	Transfers []Transfer
@@ -190,6 +198,15 @@ func (h *host) SetError(msg string) { h.errMsg = &msg }
 func (h *host) Log(level int32, msg string) {
 	h.c.Logs = append(h.c.Logs, LogEntry{Level: sdk.LogLevel(level), Message: msg})
 }
+
+// ErrNoVerifier aborts an entry point calling Runtime.VerifySignature when
+// Chain.VerifySignature is nil.
+var ErrNoVerifier = errors.New("sdktest: signature verification needs Chain.VerifySignature (the SDK module has no crypto dependencies)")
+
+// ErrMalformed is what a Chain.VerifySignature hook returns for a public key or
+// signature that does not decode: the host answers "malformed request" like the real
+// one, and Runtime.VerifySignature reports false.
+var ErrMalformed = errMalformed
 
 var (
 	errUnknown   = errors.New("unknown kind")
@@ -424,12 +441,50 @@ func (h *host) serve(kind uint32, d *abi.Decoder, e *abi.Encoder) error {
 		}
 		b := h.balances[o]
 		e.U128(b.Lo, b.Hi)
+	case abi.KindSha256:
+		data := d.VarBytes()
+		if err := done(d); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		e.Fixed(sum[:])
+	case abi.KindKeccak256:
+		data := d.VarBytes()
+		if err := done(d); err != nil {
+			return err
+		}
+		sum := keccak256(data)
+		e.Fixed(sum[:])
+	case abi.KindVerifySignature:
+		pk := taggedBytes(d)
+		msg := d.Fixed32()
+		sig := taggedBytes(d)
+		if err := done(d); err != nil {
+			return err
+		}
+		if h.c.VerifySignature == nil {
+			return ErrNoVerifier
+		}
+		ok, err := h.c.VerifySignature(pk, msg, sig)
+		if err != nil {
+			return err
+		}
+		e.Bool(ok)
 	case abi.KindHTTPRequest, abi.KindEmitEvent, abi.KindReadEvent:
 		return errNotSupp
 	default:
 		return errUnknown
 	}
 	return nil
+}
+
+// taggedBytes reads a canonical public key or signature encoding (ULEB tag, then
+// length-prefixed bytes) and returns its raw bytes.
+func taggedBytes(d *abi.Decoder) []byte {
+	var e abi.Encoder
+	e.Uleb(d.Uleb())
+	e.VarBytes(d.VarBytes())
+	return e.Buf
 }
 
 func (h *host) owner(d *abi.Decoder) sdk.Owner {

@@ -65,6 +65,22 @@
 //	19 message info        () → Option<([32] origin, u64 height, u64 timestamp,
 //	                       bool bouncing)>                           contracts only
 //	20 authenticated caller () → Option<[32] application>           contracts only
+//	22 sha256              VarBytes data → [32] SHA-256 digest
+//	23 keccak256           VarBytes data → [32] legacy Keccak-256 digest (Ethereum's)
+//	24 verify signature    PublicKey, [32] message, Signature → bool
+//	                       PublicKey and Signature are canonical encodings as
+//	                       crypto.PublicKey/Signature.Encode write them: ULEB scheme tag
+//	                       then VarBytes key/signature bytes. A key or signature that
+//	                       does not decode (unknown scheme, wrong length, invalid point)
+//	                       is a malformed request (-3); one that does not verify —
+//	                       including a scheme mismatch — answers false. Verification is
+//	                       crypto.Verify's (ZIP-215 Ed25519, Ethereum-digest secp256k1,
+//	                       ML-DSA-65).
+//
+// Kinds 22–24 serve contracts and services alike. They keep hashing and signature
+// checks on the host (20–30× faster than the same code compiled into a Go guest).
+// Hashes cost only HostCallFuel plus HostByteFuel per byte crossing (proportional to
+// the data); verify signature costs VerifySignatureFuel (3,000) more.
 //
 // Host module "wasi_snapshot_preview1" (what Go wasip1 guests import): args and
 // environment are empty; clock_time_get returns the fixed time (+1 ns per read);

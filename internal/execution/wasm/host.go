@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 
+	"golang.org/x/crypto/sha3"
+
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/kv"
 )
@@ -41,7 +44,16 @@ const (
 	KindMessageInfo         Kind = 19
 	KindAuthenticatedCaller Kind = 20
 	KindScheduleOperation   Kind = 21 // services only: VarBytes operation -> ()
+	KindSha256              Kind = 22 // VarBytes data -> [32]
+	KindKeccak256           Kind = 23 // VarBytes data -> [32] (legacy Keccak-256, as Ethereum)
+	KindVerifySignature     Kind = 24 // PublicKey, [32] message, Signature -> bool
 )
+
+// VerifySignatureFuel is charged for a KindVerifySignature request on top of
+// HostCallFuel and the per-byte charge. Hashing (KindSha256, KindKeccak256) costs only
+// the usual per-call and per-byte charges: the data crosses the boundary once, so its
+// cost is proportional to its length.
+const VerifySignatureFuel = 3_000
 
 // Negative results of mica.call. Everything else that goes wrong in a host call aborts
 // the run with the runtime's error (so missing blobs, insufficient balances and
@@ -188,6 +200,32 @@ func (h baseHost) call(ctx context.Context, kind Kind, r *codec.Reader, w *codec
 			return true, err
 		}
 		w.Amount(b)
+	case KindSha256:
+		data := r.VarBytes()
+		if err := finish(r); err != nil {
+			return true, err
+		}
+		sum := sha256.Sum256(data)
+		w.Fixed(sum[:])
+	case KindKeccak256:
+		data := r.VarBytes()
+		if err := finish(r); err != nil {
+			return true, err
+		}
+		k := sha3.NewLegacyKeccak256()
+		k.Write(data)
+		w.Fixed(k.Sum(nil))
+	case KindVerifySignature:
+		pk := crypto.DecodePublicKey(r)
+		msg := r.Hash()
+		sig := crypto.DecodeSignature(r)
+		if err := finish(r); err != nil {
+			return true, err
+		}
+		chargeExtra(ctx, VerifySignatureFuel)
+		// Any verification failure, including a signature of another scheme than
+		// the key, is a "false" answer, not a refused request.
+		w.Bool(crypto.Verify(pk, msg, sig) == nil)
 	case KindHTTPRequest, KindEmitEvent, KindReadEvent:
 		return true, ErrNotSupported
 	default:
@@ -329,6 +367,23 @@ func (h *serviceHost) Call(ctx context.Context, kind Kind, request []byte) ([]by
 		return nil, err
 	}
 	return w.Bytes(), nil
+}
+
+// chargeExtra charges units of fuel on top of the per-call and per-byte charges, when
+// the host call runs inside a Module run (ctx carries its state; services run with
+// practically unlimited fuel). It aborts the run when the fuel runs out. Outside a run
+// (the host adapter called directly) it does nothing.
+func chargeExtra(ctx context.Context, units int64) {
+	st, ok := ctx.Value(stateKey{}).(*callState)
+	if !ok || st.fuel == nil {
+		return
+	}
+	left := int64(st.fuel.Get()) - units
+	st.fuel.Set(uint64(left))
+	if left < 0 {
+		// run reports this as OutOfFuelError because the global is negative.
+		panic(&hostAbort{ErrOutOfFuel})
+	}
 }
 
 // finish checks the whole request decoded.

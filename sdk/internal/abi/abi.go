@@ -31,6 +31,9 @@ const (
 	KindMessageInfo         uint32 = 19
 	KindAuthenticatedCaller uint32 = 20
 	KindScheduleOperation   uint32 = 21
+	KindSha256              uint32 = 22
+	KindKeccak256           uint32 = 23
+	KindVerifySignature     uint32 = 24
 )
 
 // Negative results of call.
