@@ -300,6 +300,20 @@ func (rt *Runtime) Transfer(source Owner, recipient Account, amount Amount) erro
 	return err
 }
 
+// Claim withdraws amount from source, an account of the block's authenticated owner
+// (or of this application) on another chain, and credits recipient (contracts only).
+// The withdrawal travels as an authenticated message to source's chain.
+func (rt *Runtime) Claim(source, recipient Account, amount Amount) error {
+	var e abi.Encoder
+	e.Fixed(source.Chain[:])
+	encodeOwner(&e, source.Owner)
+	e.Fixed(recipient.Chain[:])
+	encodeOwner(&e, recipient.Owner)
+	e.U128(amount.Lo, amount.Hi)
+	_, err := rt.call(abi.KindClaim, e.Buf)
+	return err
+}
+
 // CallApplication calls another application on this chain synchronously (contracts
 // only) and returns its response.
 func (rt *Runtime) CallApplication(authenticated bool, app ApplicationID, argument []byte) ([]byte, error) {

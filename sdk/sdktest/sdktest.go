@@ -25,7 +25,13 @@ type SentMessage struct {
 	Authenticated bool
 }
 
-// Transfer is a transfer a contract made.
+// Claim is a claim a contract made.
+type Claim struct {
+	Source, Recipient sdk.Account
+	Amount            sdk.Amount
+}
+
+// Transfer is a native transfer a contract made.
 type Transfer struct {
 	Source    sdk.Owner
 	Recipient sdk.Account
@@ -69,6 +75,8 @@ type Chain struct {
 
 	Messages  []SentMessage
 	Transfers []Transfer
+	// Claims are the claims contracts made (not executed: they act on other chains).
+	Claims []Claim
 	// Scheduled are the operations services scheduled (mutations).
 	Scheduled [][]byte
 	Logs      []LogEntry
@@ -406,6 +414,21 @@ func (h *host) serve(kind uint32, d *abi.Decoder, e *abi.Encoder) error {
 			return err
 		}
 		return h.transfer(src, rec, sdk.Amount{Lo: lo, Hi: hi})
+	case abi.KindClaim:
+		if err := contractOnly(); err != nil {
+			return err
+		}
+		var c Claim
+		c.Source.Chain = d.Fixed32()
+		c.Source.Owner = h.owner(d)
+		c.Recipient.Chain = d.Fixed32()
+		c.Recipient.Owner = h.owner(d)
+		lo, hi := d.U128()
+		if err := done(d); err != nil {
+			return err
+		}
+		c.Amount = sdk.Amount{Lo: lo, Hi: hi}
+		h.c.Claims = append(h.c.Claims, c)
 	case abi.KindCallApplication:
 		if err := contractOnly(); err != nil {
 			return err

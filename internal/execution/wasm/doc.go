@@ -58,6 +58,9 @@
 //	14 chain balance       () → Amount
 //	15 owner balance       Owner → Amount
 //	16 HTTP request        reserved, answers -2
+//	25 claim               Account source, Account recipient, Amount → ()   contracts
+//	                       only: withdraw from an account of the authenticated owner
+//	                       on another chain (an authenticated Withdraw message)
 //	21 schedule operation  VarBytes operation → ()   services only: the client commits
 //	                       the operation (of this application) in a block
 //	17 emit event          reserved, answers -2

@@ -47,6 +47,7 @@ const (
 	KindSha256              Kind = 22 // VarBytes data -> [32]
 	KindKeccak256           Kind = 23 // VarBytes data -> [32] (legacy Keccak-256, as Ethereum)
 	KindVerifySignature     Kind = 24 // PublicKey, [32] message, Signature -> bool
+	KindClaim               Kind = 25 // contracts only: Account source, Account recipient, Amount -> ()
 )
 
 // VerifySignatureFuel is charged for a KindVerifySignature request on top of
@@ -312,6 +313,12 @@ func (h *contractHost) contractCall(ctx context.Context, kind Kind, r *codec.Rea
 			return err
 		}
 		return h.rt.Transfer(ctx, source, recipient, amount)
+	case KindClaim:
+		source, recipient, amount := r.Account(), r.Account(), r.Amount()
+		if err := finish(r); err != nil {
+			return err
+		}
+		return h.rt.Claim(ctx, source, recipient, amount)
 	case KindCallApplication:
 		auth := r.Bool()
 		callee := base.ApplicationID(r.Hash())
@@ -351,7 +358,7 @@ func (h *serviceHost) Call(ctx context.Context, kind Kind, request []byte) ([]by
 		case KindTimestamp:
 			w.U64(uint64(h.rt.LocalTime()))
 		case KindAuthenticatedOwner, KindAuthenticatedCaller, KindMessageInfo, KindWriteBatch,
-			KindSendMessage, KindTransfer, KindCallApplication:
+			KindSendMessage, KindTransfer, KindCallApplication, KindClaim:
 			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)
 		case KindScheduleOperation:
 			op := r.VarBytes()

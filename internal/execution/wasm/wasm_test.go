@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,6 +50,7 @@ func compile(t testing.TB, e *Engine, name string) *Module {
 
 // fakeRuntime is an in-memory execution.ContractRuntime and ServiceRuntime.
 type fakeRuntime struct {
+	claims    []string
 	scheduled [][]byte
 	store     map[string][]byte
 	logs      []string
@@ -112,7 +114,8 @@ func (f *fakeRuntime) Message() *execution.MessageInfo          { return nil }
 func (f *fakeRuntime) Transfer(context.Context, base.Owner, base.Account, base.Amount) error {
 	return nil
 }
-func (f *fakeRuntime) Claim(context.Context, base.Account, base.Account, base.Amount) error {
+func (f *fakeRuntime) Claim(_ context.Context, src, dst base.Account, amount base.Amount) error {
+	f.claims = append(f.claims, fmt.Sprintf("%s->%s:%s", src, dst, amount))
 	return nil
 }
 func (f *fakeRuntime) WriteBatch(_ context.Context, b *kv.Batch) error {

@@ -34,6 +34,7 @@ const (
 	KindSha256              uint32 = 22
 	KindKeccak256           uint32 = 23
 	KindVerifySignature     uint32 = 24
+	KindClaim               uint32 = 25
 )
 
 // Negative results of call.

@@ -1,0 +1,35 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+)
+
+// TestClaimHostCall: contracts claim through the runtime with the decoded accounts and
+// amount; services may not.
+func TestClaimHostCall(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	src := base.Account{Chain: base.ChainID{7}, Owner: base.Address32Owner(base.Hash{1})}
+	dst := base.Account{Chain: base.ChainID{8}, Owner: base.Address32Owner(base.Hash{2})}
+	var w codec.Writer
+	w.Account(src)
+	w.Account(dst)
+	w.Amount(base.Tokens(3))
+	if _, err := NewContractHost(f).Call(ctx, KindClaim, w.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.claims) != 1 || f.claims[0] != src.String()+"->"+dst.String()+":3" {
+		t.Fatalf("claims %q", f.claims)
+	}
+	if _, err := NewContractHost(f).Call(ctx, KindClaim, w.Bytes()[:10]); !errors.Is(err, ErrMalformedRequest) {
+		t.Fatalf("truncated claim: %v", err)
+	}
+	if _, err := NewServiceHost(f).Call(ctx, KindClaim, w.Bytes()); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("service claim: %v", err)
+	}
+}
