@@ -300,6 +300,35 @@ func (rt *Runtime) Transfer(source Owner, recipient Account, amount Amount) erro
 	return err
 }
 
+// OpenChain opens a child chain whose single super owner is owner (so its blocks commit
+// in the fast round), funded with balance from this application's own account
+// (contracts only), and returns the child's id.
+func (rt *Runtime) OpenChain(owner Owner, balance Amount) (ChainID, error) {
+	var e abi.Encoder
+	// protocol.ChainOwnership as protocol.SingleSuperOwner builds it: one super owner,
+	// no regular owners, 2 multi-leader rounds, closed, no fast-round timeout, 10 s base
+	// timeout, 1 s increment.
+	e.Uleb(1)
+	encodeOwner(&e, owner)
+	e.Uleb(0)
+	e.U32(2)
+	e.Bool(false)
+	e.Bool(false)
+	e.U64(10_000_000)
+	e.U64(1_000_000)
+	e.U128(balance.Lo, balance.Hi)
+	resp, err := rt.call(abi.KindOpenChain, e.Buf)
+	if err != nil {
+		return ChainID{}, err
+	}
+	var id ChainID
+	if len(resp) != len(id) {
+		return ChainID{}, &HostError{Kind: abi.KindOpenChain, Code: -3}
+	}
+	copy(id[:], resp)
+	return id, nil
+}
+
 // Claim withdraws amount from source, an account of the block's authenticated owner
 // (or of this application) on another chain, and credits recipient (contracts only).
 // The withdrawal travels as an authenticated message to source's chain.

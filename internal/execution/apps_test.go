@@ -299,3 +299,31 @@ func TestCheckBlockPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestContractOpensChain: a contract opens a child chain funded from the application's
+// own account (never the chain account), and cannot spend more than the app holds.
+func TestContractOpensChain(t *testing.T) {
+	_, _, s, id := appNet(t)
+	appAccount := base.Account{Chain: id, Owner: ApplicationOwner(appA)}
+	mustExec(t, s, tc(id, &alice), sysTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: appAccount, Amount: base.AmountFromAttos(50)}), nil)
+	chainBefore, err := s.ChainBalance(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustExec(t, s, tc(id, &alice), userTx(appA, op('o', le(30))), nil)
+	if len(out.Blobs) != 1 || out.Blobs[0].Type != base.BlobChainDescription {
+		t.Fatalf("no chain description created: %+v", out.Blobs)
+	}
+	if base.ChainID(out.Result) != base.ChainID(out.Blobs[0].ID().Hash) {
+		t.Fatal("the returned id is not the description's hash")
+	}
+	if got, _ := s.OwnerBalance(bg, ApplicationOwner(appA)); got != base.AmountFromAttos(20) {
+		t.Fatalf("application account has %s, want 20 attos", got)
+	}
+	if got, _ := s.ChainBalance(bg); got != chainBefore {
+		t.Fatalf("the chain account paid for the child: %s -> %s", chainBefore, got)
+	}
+	_, err = s.ExecuteTransaction(bg, tc(id, &alice), userTx(appA, op('o', le(21))), nil)
+	wantErr(t, err, ErrInsufficientBalance)
+	s.Rollback()
+}

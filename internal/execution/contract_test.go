@@ -8,6 +8,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/protocol"
 )
 
 // Test-only native contracts proving the UserContract interfaces.
@@ -119,6 +120,17 @@ func (c *counter) ExecuteOperation(ctx context.Context, rt ContractRuntime, op [
 		var b kv.Batch
 		b.Put([]byte("blob"), data)
 		return nil, rt.WriteBatch(ctx, &b)
+	case 'o':
+		// open a chain for the authenticated owner funded with N attos from the app
+		if len(op) < 9 {
+			return nil, errors.New("short open")
+		}
+		owner := rt.AuthenticatedOwner()
+		if owner == nil {
+			return nil, errors.New("no authenticated owner")
+		}
+		id, err := rt.OpenChain(ctx, protocol.SingleSuperOwner(*owner), base.AmountFromAttos(u64(op[1:9])))
+		return id[:], err
 	case 'x':
 		return nil, errors.New("plain failure")
 	}

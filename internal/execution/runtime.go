@@ -118,6 +118,9 @@ type ContractRuntime interface {
 	// Claim withdraws amount from source (an account of the authenticated owner or of the
 	// application, on any chain) to recipient.
 	Claim(ctx context.Context, source base.Account, recipient base.Account, amount base.Amount) error
+	// OpenChain opens a child chain with the given ownership, funded with balance from
+	// the application's own account, and returns its id.
+	OpenChain(ctx context.Context, ownership protocol.ChainOwnership, balance base.Amount) (base.ChainID, error)
 	// WriteBatch applies b's operations, in order, to the application's storage.
 	WriteBatch(ctx context.Context, b *kv.Batch) error
 	SendMessage(ctx context.Context, req SendMessageRequest) error
@@ -406,6 +409,14 @@ func (r *contractRuntime) checkSource(ctx context.Context, source base.Owner) er
 		return failf(ErrUnauthorized, "application %s may not debit the account of %s", r.app, source)
 	}
 	return nil
+}
+
+// OpenChain opens a child chain funded from the application's own account.
+func (r *contractRuntime) OpenChain(ctx context.Context, ownership protocol.ChainOwnership, balance base.Amount) (base.ChainID, error) {
+	if r.t.apps.finalizing {
+		return base.ChainID{}, failf(ErrApplication, "finalize may not open chains")
+	}
+	return r.t.createChain(ctx, ApplicationOwner(r.app), &protocol.OpenChain{Ownership: ownership, Balance: balance})
 }
 
 func (r *contractRuntime) Transfer(ctx context.Context, source base.Owner, recipient base.Account, amount base.Amount) error {

@@ -233,29 +233,40 @@ func (t *txn) openChain(ctx context.Context, op *protocol.OpenChain) error {
 	if err := t.checkChainOwner(ctx, "opening a chain"); err != nil {
 		return err
 	}
+	id, err := t.createChain(ctx, base.ChainOwner, op)
+	if err != nil {
+		return err
+	}
+	t.out.Result = append([]byte(nil), id[:]...)
+	return nil
+}
+
+// createChain opens a child chain funded from payer's account: the child's description
+// becomes a blob of the block, and its hash is the child's id.
+func (t *txn) createChain(ctx context.Context, payer base.Owner, op *protocol.OpenChain) (base.ChainID, error) {
 	if err := op.Ownership.Validate(); err != nil {
-		return failf(ErrInvalidOperation, "child chain ownership: %v", err)
+		return base.ChainID{}, failf(ErrInvalidOperation, "child chain ownership: %v", err)
 	}
 	if !op.Balance.IsZero() {
-		if err := t.s.debit(ctx, base.ChainOwner, op.Balance); err != nil {
-			return err
+		if err := t.s.debit(ctx, payer, op.Balance); err != nil {
+			return base.ChainID{}, err
 		}
 	}
 	epoch, err := t.s.Epoch(ctx)
 	if err != nil {
-		return err
+		return base.ChainID{}, err
 	}
 	admin, err := t.s.AdminChain(ctx)
 	if err != nil {
-		return err
+		return base.ChainID{}, err
 	}
 	committees, err := t.s.Committees(ctx)
 	if err != nil {
-		return err
+		return base.ChainID{}, err
 	}
 	index, err := t.s.nextChainIndex()
 	if err != nil {
-		return err
+		return base.ChainID{}, err
 	}
 	desc := protocol.ChainDescription{
 		Origin:     protocol.ChainOrigin{IsChild: true, Parent: t.chainID(), Height: t.tc.Height, Index: index},
@@ -270,10 +281,8 @@ func (t *txn) openChain(ctx context.Context, op *protocol.OpenChain) error {
 		},
 	}
 	blob := desc.Blob()
-	id := blob.ID()
 	t.out.Blobs = append(t.out.Blobs, blob)
-	t.out.Result = append([]byte(nil), id.Hash[:]...)
-	return nil
+	return base.ChainID(blob.ID().Hash), nil
 }
 
 // checkAdmin refuses unless this chain is the admin chain and the signer owns it.

@@ -7,6 +7,7 @@ package sdktest
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -23,6 +24,13 @@ type SentMessage struct {
 	Message       []byte
 	Tracked       bool
 	Authenticated bool
+}
+
+// OpenedChain is a chain a contract opened.
+type OpenedChain struct {
+	ID      sdk.ChainID
+	Request []byte
+	Balance sdk.Amount
 }
 
 // Claim is a claim a contract made.
@@ -75,6 +83,9 @@ type Chain struct {
 
 	Messages  []SentMessage
 	Transfers []Transfer
+	// Opened are the chains contracts opened (Request is the raw host request: the
+	// protocol encoding of the ownership then the balance).
+	Opened []OpenedChain
 	// Claims are the claims contracts made (not executed: they act on other chains).
 	Claims []Claim
 	// Scheduled are the operations services scheduled (mutations).
@@ -414,6 +425,18 @@ func (h *host) serve(kind uint32, d *abi.Decoder, e *abi.Encoder) error {
 			return err
 		}
 		return h.transfer(src, rec, sdk.Amount{Lo: lo, Hi: hi})
+	case abi.KindOpenChain:
+		if err := contractOnly(); err != nil {
+			return err
+		}
+		req := append([]byte(nil), d.Rest()...)
+		if len(req) < 16 {
+			return fmt.Errorf("%w: open chain request too short", errMalformed)
+		}
+		lo, hi := binary.LittleEndian.Uint64(req[len(req)-16:]), binary.LittleEndian.Uint64(req[len(req)-8:])
+		id := sha256.Sum256(append([]byte("sdktest opened chain"), byte(len(h.c.Opened))))
+		h.c.Opened = append(h.c.Opened, OpenedChain{ID: id, Request: req, Balance: sdk.Amount{Lo: lo, Hi: hi}})
+		e.Fixed(id[:])
 	case abi.KindClaim:
 		if err := contractOnly(); err != nil {
 			return err

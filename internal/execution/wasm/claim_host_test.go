@@ -7,6 +7,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
 )
 
 // TestClaimHostCall: contracts claim through the runtime with the decoded accounts and
@@ -31,5 +32,25 @@ func TestClaimHostCall(t *testing.T) {
 	}
 	if _, err := NewServiceHost(f).Call(ctx, KindClaim, w.Bytes()); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("service claim: %v", err)
+	}
+}
+
+// TestOpenChainHostCall: a contract opens a single-super-owner chain and gets its id.
+func TestOpenChainHostCall(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	own := protocol.SingleSuperOwner(base.Address32Owner(base.Hash{4}))
+	var w codec.Writer
+	own.Encode(&w)
+	w.Amount(base.Tokens(2))
+	resp, err := NewContractHost(f).Call(ctx, KindOpenChain, w.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp) != 32 || resp[0] != 9 || len(f.opened) != 1 || f.opened[0] != "1 super owners:2" {
+		t.Fatalf("open chain: %x %q", resp, f.opened)
+	}
+	if _, err := NewServiceHost(f).Call(ctx, KindOpenChain, w.Bytes()); !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("service open chain: %v", err)
 	}
 }

@@ -61,6 +61,9 @@
 //	25 claim               Account source, Account recipient, Amount → ()   contracts
 //	                       only: withdraw from an account of the authenticated owner
 //	                       on another chain (an authenticated Withdraw message)
+//	26 open chain          ChainOwnership (protocol encoding), Amount → [32] chain id
+//	                       contracts only: the child is funded from the
+//	                       application's own account
 //	21 schedule operation  VarBytes operation → ()   services only: the client commits
 //	                       the operation (of this application) in a block
 //	17 emit event          reserved, answers -2

@@ -15,6 +15,7 @@ import (
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/protocol"
 )
 
 // Kind is the request number of the host function mica.call. The numbers are part of
@@ -48,6 +49,7 @@ const (
 	KindKeccak256           Kind = 23 // VarBytes data -> [32] (legacy Keccak-256, as Ethereum)
 	KindVerifySignature     Kind = 24 // PublicKey, [32] message, Signature -> bool
 	KindClaim               Kind = 25 // contracts only: Account source, Account recipient, Amount -> ()
+	KindOpenChain           Kind = 26 // contracts only: ChainOwnership, Amount -> [32] chain id
 )
 
 // VerifySignatureFuel is charged for a KindVerifySignature request on top of
@@ -313,6 +315,18 @@ func (h *contractHost) contractCall(ctx context.Context, kind Kind, r *codec.Rea
 			return err
 		}
 		return h.rt.Transfer(ctx, source, recipient, amount)
+	case KindOpenChain:
+		var own protocol.ChainOwnership
+		own.Decode(r)
+		amount := r.Amount()
+		if err := finish(r); err != nil {
+			return err
+		}
+		id, err := h.rt.OpenChain(ctx, own, amount)
+		if err != nil {
+			return err
+		}
+		w.Hash(base.Hash(id))
 	case KindClaim:
 		source, recipient, amount := r.Account(), r.Account(), r.Amount()
 		if err := finish(r); err != nil {
@@ -358,7 +372,7 @@ func (h *serviceHost) Call(ctx context.Context, kind Kind, request []byte) ([]by
 		case KindTimestamp:
 			w.U64(uint64(h.rt.LocalTime()))
 		case KindAuthenticatedOwner, KindAuthenticatedCaller, KindMessageInfo, KindWriteBatch,
-			KindSendMessage, KindTransfer, KindCallApplication, KindClaim:
+			KindSendMessage, KindTransfer, KindCallApplication, KindClaim, KindOpenChain:
 			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)
 		case KindScheduleOperation:
 			op := r.VarBytes()

@@ -50,6 +50,7 @@ func compile(t testing.TB, e *Engine, name string) *Module {
 
 // fakeRuntime is an in-memory execution.ContractRuntime and ServiceRuntime.
 type fakeRuntime struct {
+	opened    []string
 	claims    []string
 	scheduled [][]byte
 	store     map[string][]byte
@@ -114,6 +115,11 @@ func (f *fakeRuntime) Message() *execution.MessageInfo          { return nil }
 func (f *fakeRuntime) Transfer(context.Context, base.Owner, base.Account, base.Amount) error {
 	return nil
 }
+func (f *fakeRuntime) OpenChain(_ context.Context, own protocol.ChainOwnership, balance base.Amount) (base.ChainID, error) {
+	f.opened = append(f.opened, fmt.Sprintf("%d super owners:%s", len(own.SuperOwners), balance))
+	return base.ChainID{9}, nil
+}
+
 func (f *fakeRuntime) Claim(_ context.Context, src, dst base.Account, amount base.Amount) error {
 	f.claims = append(f.claims, fmt.Sprintf("%s->%s:%s", src, dst, amount))
 	return nil

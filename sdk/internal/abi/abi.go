@@ -35,6 +35,7 @@ const (
 	KindKeccak256           uint32 = 23
 	KindVerifySignature     uint32 = 24
 	KindClaim               uint32 = 25
+	KindOpenChain           uint32 = 26
 )
 
 // Negative results of call.
@@ -77,6 +78,7 @@ var Dispatch func(h Host, app any, entry string, input []byte) uint32
 // Encoder appends canonical encodings (package codec of the main module).
 type Encoder struct{ Buf []byte }
 
+func (e *Encoder) U32(v uint32)       { e.Buf = binary.LittleEndian.AppendUint32(e.Buf, v) }
 func (e *Encoder) U64(v uint64)       { e.Buf = binary.LittleEndian.AppendUint64(e.Buf, v) }
 func (e *Encoder) Uleb(v uint64)      { e.Buf = binary.AppendUvarint(e.Buf, v) }
 func (e *Encoder) Fixed(b []byte)     { e.Buf = append(e.Buf, b...) }
@@ -118,6 +120,13 @@ type Decoder struct {
 func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
 
 func (d *Decoder) Err() error { return d.err }
+
+// Rest consumes and returns every remaining byte.
+func (d *Decoder) Rest() []byte {
+	r := d.b
+	d.b = nil
+	return r
+}
 
 func (d *Decoder) fail(format string, args ...any) {
 	if d.err == nil {
