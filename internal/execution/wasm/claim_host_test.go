@@ -1,8 +1,10 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -53,4 +55,25 @@ func TestOpenChainHostCall(t *testing.T) {
 	if _, err := NewServiceHost(f).Call(ctx, KindOpenChain, w.Bytes()); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("service open chain: %v", err)
 	}
+}
+
+// TestCompressedBytecode: published modules are zstd-compressed; the loader accepts
+// them and raw Wasm, and refuses a compressed bomb past MaxBytecodeSize.
+func TestCompressedBytecode(t *testing.T) {
+	raw, err := os.ReadFile("testdata/counter.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed := protocol.CompressBytecode(raw)
+	for _, in := range [][]byte{raw, packed} {
+		got, err := Bytecode(in)
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Fatalf("bytecode round trip failed: %v", err)
+		}
+	}
+	bomb := protocol.CompressBytecode(make([]byte, MaxBytecodeSize+1))
+	if _, err := Bytecode(bomb); !errors.Is(err, ErrMalformedModule) {
+		t.Fatalf("decompression bomb: %v", err)
+	}
+	t.Logf("counter.wasm %d bytes, compressed %d, bomb blob %d bytes", len(raw), len(packed), len(bomb))
 }

@@ -1,8 +1,12 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -52,7 +56,38 @@ func (l *Loader) module(ctx context.Context, id base.BlobID, blobs execution.Blo
 	if err != nil {
 		return nil, err
 	}
-	return l.engine.Compile(ctx, b.Content)
+	code, err := Bytecode(b.Content)
+	if err != nil {
+		return nil, err
+	}
+	return l.engine.Compile(ctx, code)
+}
+
+// MaxBytecodeSize bounds a module's decompressed size.
+const MaxBytecodeSize = 32 << 20
+
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// Bytecode returns the Wasm bytes of a bytecode blob: zstd-compressed (as
+// protocol.ModuleBlobs publishes them) or raw. Decompression stops at
+// MaxBytecodeSize, so a small blob cannot expand into an unbounded allocation.
+func Bytecode(content []byte) ([]byte, error) {
+	if !bytes.HasPrefix(content, zstdMagic) {
+		return content, nil
+	}
+	dec, err := zstd.NewReader(bytes.NewReader(content), zstd.WithDecoderMaxMemory(MaxBytecodeSize), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed bytecode: %v", ErrMalformedModule, err)
+	}
+	defer dec.Close()
+	out, err := io.ReadAll(io.LimitReader(dec, MaxBytecodeSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed bytecode: %v", ErrMalformedModule, err)
+	}
+	if len(out) > MaxBytecodeSize {
+		return nil, fmt.Errorf("%w: bytecode larger than %d bytes once decompressed", ErrMalformedModule, MaxBytecodeSize)
+	}
+	return out, nil
 }
 
 // LoadContract compiles (or fetches from the cache) the application's contract.
@@ -86,6 +121,10 @@ var _ execution.ModuleValidator = (*Loader)(nil)
 // ValidateModule instruments and compiles bytecode (caching it), refusing malformed,
 // oversized or import-mismatched modules.
 func (l *Loader) ValidateModule(ctx context.Context, bytecode []byte) error {
-	_, err := l.engine.Compile(ctx, bytecode)
+	code, err := Bytecode(bytecode)
+	if err != nil {
+		return err
+	}
+	_, err = l.engine.Compile(ctx, code)
 	return err
 }
