@@ -475,16 +475,17 @@ type Service struct{}
 // HandleQuery answers `{ best status }` (either field, as the text or as
 // {"query": "..."}) with {"data":{...}}.
 func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	query := string(q)
-	var req struct {
-		Query string `json:"query"`
-	}
-	if json.Unmarshal(q, &req) == nil && req.Query != "" {
-		query = req.Query
-	}
-	fields, err := parseSelection(query)
+	op, err := sdk.ParseGraphQL(q)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("auction: %w", err)
+	}
+	if op.Kind != "query" {
+		return nil, fmt.Errorf("auction: %s operations are not supported", op.Kind)
+	}
+	for _, f := range op.Fields {
+		if f.Args != nil || f.Selection != nil {
+			return nil, fmt.Errorf("auction: field %q takes no arguments or selection", f.Name)
+		}
 	}
 	cfg, ok, err := config.Get(rt)
 	if err != nil {
@@ -494,17 +495,18 @@ func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
 		return nil, errors.New("auction: this chain runs no auction (query the auction chain)")
 	}
 	data := map[string]any{}
-	for _, f := range fields {
-		switch f {
+	for _, f := range op.Fields {
+		key := f.Key()
+		switch f.Name {
 		case "best":
 			b, ok, err := best.Get(rt)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				data["best"] = b
+				data[key] = b
 			} else {
-				data["best"] = nil
+				data[key] = nil
 			}
 		case "status":
 			s := Status{Config: cfg, State: "open"}
@@ -520,42 +522,10 @@ func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
 			} else if uint64(rt.Timestamp()) >= cfg.Deadline {
 				s.State = "ended"
 			}
-			data["status"] = s
+			data[key] = s
 		default:
-			return nil, fmt.Errorf("auction: unknown field %q", f)
+			return nil, fmt.Errorf("auction: unknown field %q", f.Name)
 		}
 	}
-	return json.Marshal(map[string]any{"data": data})
-}
-
-// parseSelection parses `[query [Name]] { field field ... }` (a flat GraphQL
-// selection set without arguments) and returns the fields.
-func parseSelection(q string) ([]string, error) {
-	q = strings.TrimSpace(q)
-	if rest, ok := strings.CutPrefix(q, "query"); ok {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 || strings.ContainsAny(rest[:i], "(){}") {
-			return nil, errors.New("auction: unsupported query")
-		}
-		q = rest[i:]
-	}
-	inner, ok := strings.CutPrefix(q, "{")
-	if ok {
-		inner, ok = strings.CutSuffix(inner, "}")
-	}
-	if !ok {
-		return nil, fmt.Errorf("auction: query must be a selection set like { best status }, got %q", q)
-	}
-	fields := strings.FieldsFunc(inner, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-	if len(fields) == 0 {
-		return nil, errors.New("auction: empty selection set")
-	}
-	for _, f := range fields {
-		for _, r := range f {
-			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-				return nil, fmt.Errorf("auction: unsupported query syntax in %q", f)
-			}
-		}
-	}
-	return fields, nil
+	return sdk.GraphQLData(data), nil
 }

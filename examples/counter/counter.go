@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/micachain/mica/sdk"
 )
@@ -72,94 +70,51 @@ type Service struct{}
 // {"increment": N}, which the client commits in a block, and answers
 // {"data":{"increment":true}}.
 func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	query := string(q)
-	var req struct {
-		Query string `json:"query"`
-	}
-	if json.Unmarshal(q, &req) == nil && req.Query != "" {
-		query = req.Query
-	}
-	if n, ok, err := parseIncrementMutation(query); ok {
-		if err != nil {
-			return nil, err
-		}
-		op, err := json.Marshal(map[string]uint64{"increment": n})
-		if err != nil {
-			return nil, err
-		}
-		rt.ScheduleOperation(op)
-		return []byte(`{"data":{"increment":true}}`), nil
-	}
-	fields, err := parseSelection(query)
+	op, err := sdk.ParseGraphQL(q)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("counter: %w", err)
+	}
+	if op.Kind == "mutation" {
+		return increment(rt, op.Fields)
 	}
 	data := map[string]any{}
-	for _, f := range fields {
-		switch f {
+	for _, f := range op.Fields {
+		if f.Args != nil || f.Selection != nil {
+			return nil, fmt.Errorf("counter: field %q takes no arguments or selection", f.Name)
+		}
+		switch f.Name {
 		case "value":
 			v, err := value.GetOr(rt, 0)
 			if err != nil {
 				return nil, err
 			}
-			data["value"] = v
+			data[f.Key()] = v
 		default:
-			return nil, fmt.Errorf("counter: unknown field %q", f)
+			return nil, fmt.Errorf("counter: unknown field %q", f.Name)
 		}
 	}
-	return json.Marshal(map[string]any{"data": data})
+	return sdk.GraphQLData(data), nil
 }
 
-// parseSelection parses `[query [Name]] { field field ... }` (a flat GraphQL
-// selection set without arguments) and returns the fields.
-func parseSelection(q string) ([]string, error) {
-	q = strings.TrimSpace(q)
-	if rest, ok := strings.CutPrefix(q, "query"); ok {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 || strings.TrimSpace(rest[:i]) != "" && strings.ContainsAny(rest[:i], "(){}") {
-			return nil, errors.New("counter: unsupported query")
-		}
-		q = rest[i:]
+// increment handles `mutation [Name] { increment(value: N) }`: it schedules the
+// operation {"increment": N}.
+func increment(rt *sdk.Runtime, fields []sdk.Field) ([]byte, error) {
+	if len(fields) != 1 || fields[0].Name != "increment" || len(fields[0].Args) != 1 || fields[0].Selection != nil {
+		return nil, errors.New("counter: the only mutation is increment(value: N)")
 	}
-	inner, ok := strings.CutPrefix(q, "{")
-	if ok {
-		inner, ok = strings.CutSuffix(inner, "}")
-	}
+	f := fields[0]
+	arg, ok := f.Args["value"]
 	if !ok {
-		return nil, fmt.Errorf("counter: query must be a selection set like { value }, got %q", q)
+		return nil, errors.New("counter: the only mutation is increment(value: N)")
 	}
-	fields := strings.FieldsFunc(inner, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-	if len(fields) == 0 {
-		return nil, errors.New("counter: empty selection set")
+	n, ok := arg.(int64)
+	if !ok || n < 0 {
+		return nil, fmt.Errorf("counter: increment value must be a non-negative integer, got %v", arg)
 	}
-	for _, f := range fields {
-		for _, r := range f {
-			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-				return nil, fmt.Errorf("counter: unsupported query syntax in %q", f)
-			}
-		}
-	}
-	return fields, nil
-}
-
-// parseIncrementMutation recognizes `mutation [Name] { increment(value: N) }`.
-func parseIncrementMutation(q string) (uint64, bool, error) {
-	q = strings.TrimSpace(q)
-	if !strings.HasPrefix(q, "mutation") {
-		return 0, false, nil
-	}
-	open := strings.Index(q, "{")
-	if open < 0 || !strings.HasSuffix(q, "}") {
-		return 0, true, fmt.Errorf("counter: malformed mutation")
-	}
-	body := strings.Join(strings.Fields(q[open+1:len(q)-1]), "")
-	const prefix, suffix = "increment(value:", ")"
-	if !strings.HasPrefix(body, prefix) || !strings.HasSuffix(body, suffix) {
-		return 0, true, fmt.Errorf("counter: the only mutation is increment(value: N)")
-	}
-	n, err := strconv.ParseUint(body[len(prefix):len(body)-len(suffix)], 10, 64)
+	op, err := json.Marshal(map[string]uint64{"increment": uint64(n)})
 	if err != nil {
-		return 0, true, fmt.Errorf("counter: increment value: %v", err)
+		return nil, err
 	}
-	return n, true, nil
+	rt.ScheduleOperation(op)
+	return sdk.GraphQLData(map[string]bool{f.Key(): true}), nil
 }

@@ -448,70 +448,38 @@ type Service struct{}
 
 // HandleQuery answers `{ pledged status }` (either or both fields).
 func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	query := string(q)
-	var req struct {
-		Query string `json:"query"`
-	}
-	if json.Unmarshal(q, &req) == nil && req.Query != "" {
-		query = req.Query
-	}
-	fields, err := parseSelection(query)
+	op, err := sdk.ParseGraphQL(q)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("crowdfunding: %w", err)
+	}
+	if op.Kind != "query" {
+		return nil, fmt.Errorf("crowdfunding: %s operations are not supported", op.Kind)
 	}
 	data := map[string]any{}
-	for _, f := range fields {
-		if _, dup := data[f]; dup {
-			return nil, fmt.Errorf("crowdfunding: field %q asked twice", f)
+	for _, f := range op.Fields {
+		key := f.Key()
+		if _, dup := data[key]; dup {
+			return nil, fmt.Errorf("crowdfunding: field %q asked twice", key)
 		}
-		switch f {
+		if f.Args != nil || f.Selection != nil {
+			return nil, fmt.Errorf("crowdfunding: field %q takes no arguments or selection", f.Name)
+		}
+		switch f.Name {
 		case "pledged":
 			t, err := total.GetOr(rt, 0)
 			if err != nil {
 				return nil, err
 			}
-			data["pledged"] = t
+			data[key] = t
 		case "status":
 			st, err := status.GetOr(rt, StatusNone)
 			if err != nil {
 				return nil, err
 			}
-			data["status"] = st
+			data[key] = st
 		default:
-			return nil, fmt.Errorf("crowdfunding: unknown field %q", f)
+			return nil, fmt.Errorf("crowdfunding: unknown field %q", f.Name)
 		}
 	}
-	return json.Marshal(map[string]any{"data": data})
-}
-
-// parseSelection parses `[query [Name]] { field field ... }` (a flat GraphQL
-// selection set without arguments) and returns the fields.
-func parseSelection(q string) ([]string, error) {
-	q = strings.TrimSpace(q)
-	if rest, ok := strings.CutPrefix(q, "query"); ok {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 || strings.ContainsAny(rest[:i], "(){}") {
-			return nil, errors.New("crowdfunding: unsupported query")
-		}
-		q = rest[i:]
-	}
-	inner, ok := strings.CutPrefix(q, "{")
-	if ok {
-		inner, ok = strings.CutSuffix(inner, "}")
-	}
-	if !ok {
-		return nil, fmt.Errorf("crowdfunding: query must be a selection set like { pledged }, got %q", q)
-	}
-	fields := strings.FieldsFunc(inner, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-	if len(fields) == 0 {
-		return nil, errors.New("crowdfunding: empty selection set")
-	}
-	for _, f := range fields {
-		for _, r := range f {
-			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-				return nil, fmt.Errorf("crowdfunding: unsupported query syntax in %q", f)
-			}
-		}
-	}
-	return fields, nil
+	return sdk.GraphQLData(data), nil
 }

@@ -375,26 +375,26 @@ type Service struct{}
 // and `{ accounts }` with {"data":{"accounts":{OWNER:"N",...}}} (both may be asked
 // at once). The query is the text or {"query": "..."}.
 func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	query := string(q)
-	var req struct {
-		Query string `json:"query"`
-	}
-	if json.Unmarshal(q, &req) == nil && req.Query != "" {
-		query = req.Query
-	}
-	fields, err := parseQuery(query)
+	op, err := sdk.ParseGraphQL(q)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fungible: %w", err)
+	}
+	if op.Kind != "query" {
+		return nil, fmt.Errorf("fungible: %s operations are not supported", op.Kind)
 	}
 	data := map[string]any{}
-	for _, f := range fields {
-		if _, dup := data[f.name]; dup {
-			return nil, fmt.Errorf("fungible: field %q asked twice", f.name)
+	for _, f := range op.Fields {
+		key := f.Key()
+		if _, dup := data[key]; dup {
+			return nil, fmt.Errorf("fungible: field %q asked twice", key)
 		}
-		switch f.name {
+		if f.Selection != nil {
+			return nil, fmt.Errorf("fungible: field %q takes no selection", f.Name)
+		}
+		switch f.Name {
 		case "balance":
-			s, ok := f.args["owner"]
-			if !ok || len(f.args) != 1 {
+			s, ok := f.Args["owner"].(string)
+			if !ok || len(f.Args) != 1 {
 				return nil, errors.New(`fungible: balance takes exactly one argument: balance(owner: "OWNER")`)
 			}
 			o, err := ParseOwner(s)
@@ -405,9 +405,9 @@ func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			data["balance"] = b
+			data[key] = b
 		case "accounts":
-			if len(f.args) != 0 {
+			if len(f.Args) != 0 {
 				return nil, errors.New("fungible: accounts takes no arguments")
 			}
 			es, err := balances.Entries(rt)
@@ -418,139 +418,10 @@ func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
 			for _, e := range es {
 				m[e.Key] = e.Value
 			}
-			data["accounts"] = m
+			data[key] = m
 		default:
-			return nil, fmt.Errorf("fungible: unknown field %q", f.name)
+			return nil, fmt.Errorf("fungible: unknown field %q", f.Name)
 		}
 	}
-	return json.Marshal(map[string]any{"data": data})
-}
-
-type field struct {
-	name string
-	args map[string]string
-}
-
-// parseQuery parses `[query [Name]] { field field(arg: "string", ...) ... }`: a flat
-// GraphQL selection set whose arguments are string literals.
-func parseQuery(q string) ([]field, error) {
-	p := &parser{s: q}
-	p.skip()
-	if p.word() == "query" {
-		p.pos += len("query")
-		p.skip()
-		if w := p.word(); w != "" {
-			p.pos += len(w)
-			p.skip()
-		}
-	}
-	if !p.eat('{') {
-		return nil, fmt.Errorf("fungible: query must be a selection set like { accounts }, got %q", q)
-	}
-	var fields []field
-	for {
-		p.skip()
-		if p.eat('}') {
-			break
-		}
-		name := p.word()
-		if name == "" {
-			return nil, fmt.Errorf("fungible: unsupported query syntax at %q", p.rest())
-		}
-		p.pos += len(name)
-		f := field{name: name, args: map[string]string{}}
-		p.skip()
-		if p.eat('(') {
-			for {
-				p.skip()
-				if p.eat(')') {
-					break
-				}
-				arg := p.word()
-				if arg == "" {
-					return nil, fmt.Errorf("fungible: bad argument at %q", p.rest())
-				}
-				p.pos += len(arg)
-				p.skip()
-				if !p.eat(':') {
-					return nil, fmt.Errorf("fungible: expected ':' at %q", p.rest())
-				}
-				p.skip()
-				s, err := p.str()
-				if err != nil {
-					return nil, err
-				}
-				if _, dup := f.args[arg]; dup {
-					return nil, fmt.Errorf("fungible: argument %q given twice", arg)
-				}
-				f.args[arg] = s
-			}
-		}
-		fields = append(fields, f)
-	}
-	p.skip()
-	if p.pos != len(p.s) {
-		return nil, fmt.Errorf("fungible: trailing text %q after the selection set", p.rest())
-	}
-	if len(fields) == 0 {
-		return nil, errors.New("fungible: empty selection set")
-	}
-	return fields, nil
-}
-
-type parser struct {
-	s   string
-	pos int
-}
-
-func (p *parser) rest() string { return p.s[p.pos:] }
-
-// skip skips white space and commas (insignificant in GraphQL).
-func (p *parser) skip() {
-	for p.pos < len(p.s) && strings.IndexByte(" \t\r\n,", p.s[p.pos]) >= 0 {
-		p.pos++
-	}
-}
-
-func (p *parser) eat(c byte) bool {
-	if p.pos < len(p.s) && p.s[p.pos] == c {
-		p.pos++
-		return true
-	}
-	return false
-}
-
-// word returns the name at the cursor without consuming it.
-func (p *parser) word() string {
-	i := p.pos
-	for i < len(p.s) {
-		c := p.s[i]
-		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > p.pos && c >= '0' && c <= '9' {
-			i++
-			continue
-		}
-		break
-	}
-	return p.s[p.pos:i]
-}
-
-// str consumes a string literal (JSON escapes).
-func (p *parser) str() (string, error) {
-	if p.pos >= len(p.s) || p.s[p.pos] != '"' {
-		return "", fmt.Errorf("fungible: expected a string literal at %q", p.rest())
-	}
-	for i := p.pos + 1; i < len(p.s); i++ {
-		switch p.s[i] {
-		case '\\':
-			i++
-		case '"':
-			var s string
-			if err := json.Unmarshal([]byte(p.s[p.pos:i+1]), &s); err != nil {
-				return "", fmt.Errorf("fungible: bad string literal %s", p.s[p.pos:i+1])
-			}
-			p.pos = i + 1
-			return s, nil
-		}
-	}
-	return "", errors.New("fungible: unterminated string literal")
+	return sdk.GraphQLData(data), nil
 }
