@@ -23,8 +23,8 @@ import (
 // fresh VM engines and with one reused engine, and requires identical blocks: same
 // outcome, same state hash, hence the same block hash on every validator.
 func TestWasmBlocksAreDeterministic(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Wasm guest")
+	if testing.Short() || raceEnabled {
+		t.Skip("builds a Wasm guest (skipped with -short and -race)")
 	}
 	ctx := context.Background()
 	code := buildCounter(t)
@@ -162,8 +162,8 @@ func (w *wasmChain) balance() base.Amount {
 // TestFuelIsPricedAndBoundedByPolicy: with a price per fuel unit the chain pays fuel ×
 // price for each operation, and a block may not use more fuel than the policy's limit.
 func TestFuelIsPricedAndBoundedByPolicy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Wasm guest")
+	if testing.Short() || raceEnabled {
+		t.Skip("builds a Wasm guest (skipped with -short and -race)")
 	}
 	ctx := context.Background()
 	code := buildCounter(t)

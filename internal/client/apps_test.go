@@ -40,8 +40,8 @@ func buildCounter(t *testing.T) []byte {
 // execute the Wasm contract (a certificate forms only if they agree on the outcome,
 // fuel and state hash included).
 func TestWasmApplication(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Wasm guest")
+	if testing.Short() || raceEnabled {
+		t.Skip("builds a Wasm guest (skipped with -short and -race)")
 	}
 	ctx := context.Background()
 	code := buildCounter(t)
@@ -183,8 +183,8 @@ func buildExample(t *testing.T, name string) (contract, service []byte) {
 // by a tracked message (B first touches the application when the message arrives), the
 // balances are right on both chains, and a transfer that B rejects bounces back to A.
 func TestFungibleAcrossChains(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Wasm guests")
+	if testing.Short() || raceEnabled {
+		t.Skip("builds Wasm guests (skipped with -short and -race)")
 	}
 	ctx := context.Background()
 	contract, service := buildExample(t, "fungible")
@@ -316,8 +316,8 @@ func createApp(t *testing.T, cc *client.ChainClient, contract, service []byte, a
 // a campaign on another chain; the campaign chain receives the tokens and the pledge
 // by messages, and the owner collects them once the target is reached.
 func TestCrowdFundingWithFungible(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Wasm guests")
+	if testing.Short() || raceEnabled {
+		t.Skip("builds Wasm guests (skipped with -short and -race)")
 	}
 	ctx := context.Background()
 	fc, fs := buildExample(t, "fungible")

@@ -94,8 +94,8 @@ type auctionView struct {
 // after the deadline is refunded even though it is the highest, and settling pays the
 // best bid to the seller. Native amounts in the auction's JSON are attos.
 func TestAuctionRefundsAndSettles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Wasm guests")
+	if testing.Short() || raceEnabled {
+		t.Skip("builds Wasm guests (skipped with -short and -race)")
 	}
 	start := time.Now()
 	ctx := context.Background()
@@ -236,8 +236,8 @@ func TestAuctionRefundsAndSettles(t *testing.T) {
 // a late pledge is sent back, the campaign is cancelled, and every backer gets its tokens
 // back on its own chain.
 func TestCrowdFundingRefundsAfterDeadline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Wasm guests")
+	if testing.Short() || raceEnabled {
+		t.Skip("builds Wasm guests (skipped with -short and -race)")
 	}
 	start := time.Now()
 	ctx := context.Background()
