@@ -294,8 +294,7 @@ func (t *txn) finalizeApplications(ctx context.Context) error {
 // InstantiateApplication runs app's Instantiate with argument as a transaction of its
 // own, for applications that exist without a description blob (native test
 // applications); the CreateApplication operation instantiates inside its own
-// transaction instead. Like
-// ExecuteTransaction, on error the caller must Rollback.
+// transaction instead. Like ExecuteTransaction, on error the caller must Rollback.
 func (s *State) InstantiateApplication(ctx context.Context, tc TxContext, app base.ApplicationID, argument []byte, oracles *Oracles) (*TxOutcome, error) {
 	if oracles == nil {
 		oracles = LiveOracles(nil)
