@@ -1,10 +1,6 @@
 package counter_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/micachain/mica/examples/counter"
@@ -44,44 +40,6 @@ func TestCounter(t *testing.T) {
 	}
 	if v, _ := chain.Get([]byte("value")); string(v) != "12" {
 		t.Fatalf("stored %q", v)
-	}
-}
-
-// TestBuildWasm builds the contract and service modules with the standard toolchain.
-// Set MICA_EXAMPLES_WASM_OUT to a directory to keep them (counter_contract.wasm,
-// counter_service.wasm).
-func TestBuildWasm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Wasm modules")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not found in PATH: cannot build the Wasm modules")
-	}
-	dir := os.Getenv("MICA_EXAMPLES_WASM_OUT")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	for _, name := range []string{"contract", "service"} {
-		out := filepath.Join(dir, "counter_"+name+".wasm")
-		cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", out, "./"+name)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", name, err, b)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b) < 8 || string(b[:4]) != "\x00asm" {
-			t.Fatalf("%s is not a Wasm module", out)
-		}
-		for _, want := range []string{"mica_alloc", "mica_instantiate", "mica_execute_operation", "mica_handle_query", "mica"} {
-			if !strings.Contains(string(b), want) {
-				t.Errorf("%s lacks %q", out, want)
-			}
-		}
-		t.Logf("%s: %d bytes", out, len(b))
 	}
 }
 

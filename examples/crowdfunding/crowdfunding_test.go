@@ -4,10 +4,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/micachain/mica/examples/crowdfunding"
@@ -297,43 +293,5 @@ func unchanged(t *testing.T, c *sdktest.Chain, snap map[string]string, calls *[]
 	}
 	if len(*calls) != n {
 		t.Errorf("%d token calls, want %d", len(*calls), n)
-	}
-}
-
-// TestBuildWasm builds the contract and service modules with the standard toolchain.
-// Set MICA_EXAMPLES_WASM_OUT to a directory to keep them (crowdfunding_contract.wasm,
-// crowdfunding_service.wasm).
-func TestBuildWasm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Wasm modules")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not found in PATH: cannot build the Wasm modules")
-	}
-	dir := os.Getenv("MICA_EXAMPLES_WASM_OUT")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	for _, name := range []string{"contract", "service"} {
-		out := filepath.Join(dir, "crowdfunding_"+name+".wasm")
-		cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", out, "./"+name)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", name, err, b)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b) < 8 || string(b[:4]) != "\x00asm" {
-			t.Fatalf("%s is not a Wasm module", out)
-		}
-		for _, want := range []string{"mica_alloc", "mica_instantiate", "mica_execute_operation", "mica_handle_query", "mica"} {
-			if !strings.Contains(string(b), want) {
-				t.Errorf("%s lacks %q", out, want)
-			}
-		}
-		t.Logf("%s: %d bytes", out, len(b))
 	}
 }
