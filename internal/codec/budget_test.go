@@ -12,7 +12,6 @@ import (
 // allocated returns the bytes allocated while f runs.
 func allocated(f func()) uint64 {
 	var before, after runtime.MemStats
-	runtime.GC()
 	runtime.ReadMemStats(&before)
 	f()
 	runtime.ReadMemStats(&after)
