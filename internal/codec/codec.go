@@ -37,10 +37,12 @@ var ErrBudget = fmt.Errorf("%w: allocation budget exceeded", ErrMalformed)
 
 // The default decoding budget is BudgetFactor bytes per input byte plus BudgetSlack.
 //
-// Honest encodings allocate 1-5 bytes per input byte when decoded (a certificate of 100
-// transfers allocates about 4.5, hashing included; byte strings about 1), so 8 leaves
-// room for every shape the protocol produces, while the amplifying shapes are refused:
-// empty nested lists cost 24 bytes per input byte, operation-only transactions over 40.
+// Honest encodings are charged 1-6 bytes per input byte (certificates of full blocks,
+// 10,000 transactions: 5.7 for one-byte user operations with empty outcomes, 4.4 for
+// transfers; byte strings about 1), so 8 leaves room for the shapes the protocol
+// produces, while the amplifying shapes are refused: empty nested lists cost 24 bytes
+// per input byte, operation-only transactions over 30. An outcome made mostly of tiny
+// events (7 bytes, 64 in memory) is the honest shape closest to the limit.
 // The slack lets any small message decode whatever its shape; it is small next to the
 // per-request overhead of the transport, so it does not make many small requests an
 // amplifier either.

@@ -154,3 +154,37 @@ func TestAttackHugeDeclaredLength(t *testing.T) {
 		t.Fatalf("a %d-byte input declaring %d bundles allocated %d bytes", len(w.Bytes()), codec.MaxLength, n)
 	}
 }
+
+// TestDecodeBudgetFitsHonestBlocks: certificates of full blocks (the default policy's
+// MaxTransactionsBlock) of the smallest honest transactions decode within the default
+// budget: user operations with a one-byte payload and an empty outcome, and transfers
+// each sending a credit.
+func TestDecodeBudgetFitsHonestBlocks(t *testing.T) {
+	keys := prototest.Validators(4)
+	n := int(protocol.NoFeesPolicy().MaxTransactionsBlock)
+
+	p := protocol.ProposedBlock{ChainID: base.ChainID{1}}
+	var o protocol.BlockExecutionOutcome
+	for range n {
+		p.Transactions = append(p.Transactions, protocol.OperationTx(protocol.Operation{App: base.ApplicationID{2}, Bytes: []byte{1}}))
+		o.Messages = append(o.Messages, nil)
+		o.OracleResponses = append(o.OracleResponses, nil)
+		o.Events = append(o.Events, nil)
+		o.Blobs = append(o.Blobs, nil)
+		o.OperationResults = append(o.OperationResults, []byte{})
+	}
+	userOps := protocol.NewBlock(p, o)
+	transfers := prototest.TransferBlock(base.ChainID{1}, 0, nil, keys[0].Public().Owner(), base.Account{Chain: base.ChainID{2}}, n)
+
+	for name, block := range map[string]*protocol.Block{"user operations": userOps, "transfers": transfers} {
+		b := codec.Marshal(prototest.Certify(protocol.KindConfirmed, block, nil, base.FastRound, keys[:3]))
+		r := codec.NewReader(b)
+		var c protocol.Certificate
+		c.Decode(r)
+		if err := r.Finish(); err != nil {
+			t.Fatalf("%s: %d-byte certificate: %v", name, len(b), err)
+		}
+		used := codec.Budget(len(b)) - r.Budget()
+		t.Logf("%s: %d-byte certificate charged %d bytes (%.1f per input byte)", name, len(b), used, float64(used)/float64(len(b)))
+	}
+}
