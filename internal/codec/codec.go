@@ -6,18 +6,53 @@
 // booleans other than 0/1 and lengths beyond the remaining input, so for every accepted
 // input b, encode(decode(b)) == b. Types implement Encoder and Decoder by hand; Reader
 // errors are sticky, so a Decode method reads its fields in order and checks Err once.
+//
+// Decoding has a memory budget. Without one, a few bytes on the wire can stand for much
+// more memory: an empty nested list is one byte (a zero length) but a 24-byte slice
+// header, and a declared length could preallocate far more than the input holds. A Reader
+// therefore carries an allocation budget (Budget(len(input)) unless set otherwise) and
+// every allocation made while decoding is charged, at its in-memory size, before it is
+// made: byte strings and strings by VarBytes, String and Fixed, sequences by DecodeSlice
+// and DecodeItems (element count × element size, so nested slices pay for their
+// headers), single objects by New and Box. Decoding fails with ErrBudget, of class
+// base.ErrInvalid, when the budget runs out, so the memory one input can make a decoder
+// allocate is at most BudgetFactor times its size plus BudgetSlack.
 package codec
 
 import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/micachain/mica/internal/base"
 )
 
 // ErrMalformed is the class of every decoding error; it wraps base.ErrInvalid.
 var ErrMalformed = fmt.Errorf("%w: malformed encoding", base.ErrInvalid)
+
+// ErrBudget is returned when decoding would allocate more than the Reader's budget. It
+// wraps ErrMalformed and so base.ErrInvalid: no honest peer sends such an input.
+var ErrBudget = fmt.Errorf("%w: allocation budget exceeded", ErrMalformed)
+
+// The default decoding budget is BudgetFactor bytes per input byte plus BudgetSlack.
+//
+// Honest encodings are charged 1-6 bytes per input byte (certificates of full blocks,
+// 10,000 transactions: 5.7 for one-byte user operations with empty outcomes, 4.4 for
+// transfers; byte strings about 1), so 8 leaves room for the shapes the protocol
+// produces, while the amplifying shapes are refused: empty nested lists cost 24 bytes
+// per input byte, operation-only transactions over 30. An outcome made mostly of tiny
+// events (7 bytes, 64 in memory) is the honest shape closest to the limit.
+// The slack lets any small message decode whatever its shape; it is small next to the
+// per-request overhead of the transport, so it does not make many small requests an
+// amplifier either.
+const (
+	BudgetFactor = 8
+	BudgetSlack  = 64 << 10
+)
+
+// Budget returns the default allocation budget for an input of n bytes.
+func Budget(n int) int { return BudgetFactor*n + BudgetSlack }
 
 // MaxLength bounds every decoded length prefix (sequences, byte strings). Inputs are also
 // bounded by their own size, so this only stops absurd allocations.
@@ -131,13 +166,84 @@ func (w *Writer) BlobID(b base.BlobID) {
 // Reader decodes canonical bytes. The first error sticks: later reads return zero values
 // and Err reports it.
 type Reader struct {
-	buf []byte
-	off int
-	err error
+	buf    []byte
+	off    int
+	err    error
+	budget int // bytes the decoder may still allocate
 }
 
-// NewReader reads b; the reader does not copy it, and byte slices it returns are copies.
-func NewReader(b []byte) *Reader { return &Reader{buf: b} }
+// NewReader reads b with the default allocation budget, Budget(len(b)); the reader does
+// not copy b, and byte slices it returns are copies.
+func NewReader(b []byte) *Reader { return &Reader{buf: b, budget: Budget(len(b))} }
+
+// NewReaderBudget reads b with an explicit allocation budget in bytes. Use it for input
+// that is trusted (read back from the local store) and may have been produced by our
+// own execution rather than decoded, or with a tighter budget than the default.
+func NewReaderBudget(b []byte, budget int) *Reader { return &Reader{buf: b, budget: budget} }
+
+// Budget returns the bytes the decoder may still allocate.
+func (r *Reader) Budget() int { return r.budget }
+
+// Alloc charges an allocation of n bytes to the budget before the caller makes it. It
+// returns false, and records ErrBudget, when the budget does not cover it (or when the
+// reader has already failed); the caller must then not allocate. The charge is the size
+// the Go allocator actually hands out (its size classes), so the budget bounds the real
+// heap growth.
+func (r *Reader) Alloc(n int) bool {
+	if r.err != nil {
+		return false
+	}
+	c := allocSize(n)
+	if c > r.budget {
+		r.err = fmt.Errorf("%w at byte %d: decoding needs %d more bytes of memory, %d left of the input's budget", ErrBudget, r.off, c, r.budget)
+		return false
+	}
+	r.budget -= c
+	return true
+}
+
+// allocSize over-approximates the heap size of an n-byte allocation: small sizes round
+// up to the allocator's 16-byte classes, medium ones waste at most an eighth, and large
+// ones are rounded to whole 8 KiB pages.
+func allocSize(n int) int {
+	switch {
+	case n <= 0:
+		return 0
+	case n <= 256:
+		return (n + 15) &^ 15
+	case n <= 32<<10:
+		return n + n/8
+	default:
+		return (n + 8191) &^ 8191
+	}
+}
+
+// allocN charges n elements of elemSize bytes; it refuses products that overflow.
+func (r *Reader) allocN(n int, elemSize uintptr) bool {
+	if elemSize == 0 || n == 0 {
+		return r.err == nil
+	}
+	if uint64(n) > uint64(math.MaxInt32)/uint64(elemSize) {
+		r.Fail("sequence of %d elements of %d bytes is too large", n, elemSize)
+		return false
+	}
+	return r.Alloc(n * int(elemSize))
+}
+
+// New charges the size of a T and returns a new zero T; after a failure (budget or
+// earlier) it still returns a usable pointer so Decode methods can go on reading, which
+// is cheap because every later read returns at once.
+func New[T any](r *Reader) *T {
+	var zero T
+	r.Alloc(int(unsafe.Sizeof(zero)))
+	return new(T)
+}
+
+// Box charges the size of a T and returns a pointer to a heap copy of v.
+func Box[T any](r *Reader, v T) *T {
+	r.Alloc(int(unsafe.Sizeof(v)))
+	return &v
+}
 
 // Err returns the first error.
 func (r *Reader) Err() error { return r.err }
@@ -280,7 +386,7 @@ func (r *Reader) Length(minElemSize int) int {
 // Fixed reads n bytes into a new slice.
 func (r *Reader) Fixed(n int) []byte {
 	b := r.take(n)
-	if b == nil {
+	if b == nil || !r.Alloc(n) {
 		return nil
 	}
 	return append([]byte(nil), b...)
@@ -298,7 +404,7 @@ func (r *Reader) FixedInto(dst []byte) {
 func (r *Reader) VarBytes() []byte {
 	n := r.Length(1)
 	b := r.take(n)
-	if b == nil {
+	if b == nil || !r.Alloc(n) {
 		return nil
 	}
 	return append([]byte{}, b...)
@@ -308,7 +414,7 @@ func (r *Reader) VarBytes() []byte {
 func (r *Reader) String() string {
 	n := r.Length(1)
 	b := r.take(n)
-	if b == nil {
+	if b == nil || !r.Alloc(n) {
 		return ""
 	}
 	return string(b)
@@ -400,9 +506,12 @@ func EncodeSlice[T any](w *Writer, s []T, enc func(*Writer, *T)) {
 	}
 }
 
-// DecodeSlice reads a length-prefixed sequence whose elements take at least minElemSize bytes.
+// DecodeSlice reads a length-prefixed sequence whose elements take at least minElemSize
+// bytes (at least 1 is assumed unless T has size zero, so a declared length never
+// preallocates more elements than the remaining input could hold). The slice is charged
+// to the budget, len × size of T, before it is allocated.
 func DecodeSlice[T any](r *Reader, minElemSize int, dec func(*Reader, *T)) []T {
-	n := r.Length(minElemSize)
+	n := decodeLength[T](r, minElemSize)
 	if r.Err() != nil || n == 0 {
 		return nil
 	}
@@ -427,12 +536,26 @@ func EncodeItems[T any, P interface {
 	}
 }
 
-// DecodeItems reads a sequence of Decoders.
+// decodeLength reads the length of a sequence of T and charges its backing array.
+func decodeLength[T any](r *Reader, minElemSize int) int {
+	var zero T
+	size := unsafe.Sizeof(zero)
+	if minElemSize < 1 && size > 0 {
+		minElemSize = 1
+	}
+	n := r.Length(minElemSize)
+	if r.err != nil || !r.allocN(n, size) {
+		return 0
+	}
+	return n
+}
+
+// DecodeItems reads a sequence of Decoders; see DecodeSlice.
 func DecodeItems[T any, P interface {
 	*T
 	Decoder
 }](r *Reader, minElemSize int) []T {
-	n := r.Length(minElemSize)
+	n := decodeLength[T](r, minElemSize)
 	if r.Err() != nil || n == 0 {
 		return nil
 	}

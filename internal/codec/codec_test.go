@@ -55,7 +55,14 @@ func TestReaderRefusals(t *testing.T) {
 	}
 }
 
-// FuzzReader decodes a mixed record; accepted input must re-encode identically.
+func encodeNestedBytes(w *codec.Writer, s [][][]byte) {
+	codec.EncodeSlice(w, s, func(w *codec.Writer, inner *[][]byte) {
+		codec.EncodeSlice(w, *inner, func(w *codec.Writer, b *[]byte) { w.VarBytes(*b) })
+	})
+}
+
+// FuzzReader decodes a mixed record ending with nested lists; decoding allocates at most
+// the budget, and accepted input must re-encode identically.
 func FuzzReader(f *testing.F) {
 	var w codec.Writer
 	w.U32(7)
@@ -64,16 +71,33 @@ func FuzzReader(f *testing.F) {
 	w.Round(base.MultiLeader(3))
 	w.Owner(base.Address20Owner([20]byte{1}))
 	w.Amount(base.Tokens(5))
+	encodeNestedBytes(&w, [][][]byte{{}, {{1, 2}, {}}, nil})
 	f.Add(w.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r := codec.NewReader(b)
-		u := r.U32()
-		bo := r.Bool()
-		vb := r.VarBytes()
-		rd := r.Round()
-		o := r.Owner()
-		a := r.Amount()
-		if r.Finish() != nil {
+		var (
+			u      uint32
+			bo     bool
+			vb     []byte
+			rd     base.Round
+			o      base.Owner
+			a      base.Amount
+			nested [][][]byte
+			err    error
+		)
+		if n := allocated(func() {
+			r := codec.NewReader(b)
+			u = r.U32()
+			bo = r.Bool()
+			vb = r.VarBytes()
+			rd = r.Round()
+			o = r.Owner()
+			a = r.Amount()
+			nested = decodeNestedBytes(r)
+			err = r.Finish()
+		}); n > uint64(codec.Budget(len(b))) {
+			t.Fatalf("decoding %d bytes allocated %d, want at most %d", len(b), n, codec.Budget(len(b)))
+		}
+		if err != nil {
 			return
 		}
 		var w codec.Writer
@@ -83,6 +107,7 @@ func FuzzReader(f *testing.F) {
 		w.Round(rd)
 		w.Owner(o)
 		w.Amount(a)
+		encodeNestedBytes(&w, nested)
 		if !bytes.Equal(w.Bytes(), b) {
 			t.Fatalf("accepted %x re-encodes as %x", b, w.Bytes())
 		}

@@ -2,6 +2,7 @@ package crypto_test
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 
 	"github.com/micachain/mica/internal/codec"
@@ -15,7 +16,9 @@ func FuzzDecodePublicKey(f *testing.F) {
 	f.Add([]byte{0, 32})
 	f.Add(append([]byte{1, 33, 2}, make([]byte, 32)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pk, err := decodeKey(b)
+		var pk crypto.PublicKey
+		var err error
+		checkAlloc(t, b, func() { pk, err = decodeKey(b) })
 		if err != nil {
 			return
 		}
@@ -42,7 +45,9 @@ func FuzzDecodeSignature(f *testing.F) {
 	}
 	f.Add([]byte{1, 65})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sig, err := decodeSig(b)
+		var sig crypto.Signature
+		var err error
+		checkAlloc(t, b, func() { sig, err = decodeSig(b) })
 		if err != nil {
 			return
 		}
@@ -98,4 +103,18 @@ func FuzzUnmarshalPrivateKey(f *testing.F) {
 			t.Fatalf("own signature refused: %v", err)
 		}
 	})
+}
+
+// checkAlloc runs decode, which decodes b, and fails t if it allocated more than the
+// codec's budget for b plus one byte per input byte (the key or signature is copied into
+// a string after being read).
+func checkAlloc(t *testing.T, b []byte, decode func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	decode()
+	runtime.ReadMemStats(&after)
+	if n, limit := after.TotalAlloc-before.TotalAlloc, uint64(codec.Budget(len(b))+len(b)); n > limit {
+		t.Fatalf("decoding %d bytes allocated %d, want at most %d", len(b), n, limit)
+	}
 }

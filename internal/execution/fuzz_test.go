@@ -1,6 +1,7 @@
 package execution
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -82,7 +83,14 @@ func FuzzExecuteTransaction(f *testing.F) {
 	signers := []*base.Owner{nil, &alice, &bob, &carol, ptr(base.ChainOwner)}
 	f.Fuzz(func(t *testing.T, who uint8, data []byte) {
 		var tx protocol.Transaction
-		if err := codec.Unmarshal(data, &tx); err != nil {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		err := codec.Unmarshal(data, &tx)
+		runtime.ReadMemStats(&m1)
+		if n, limit := m1.TotalAlloc-m0.TotalAlloc, uint64(codec.Budget(len(data))); n > limit {
+			t.Fatalf("decoding a %d-byte transaction allocated %d bytes, want at most %d", len(data), n, limit)
+		}
+		if err != nil {
 			return
 		}
 		s := w.state(t)

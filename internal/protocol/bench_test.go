@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
@@ -46,5 +47,40 @@ func BenchmarkBlockHash(b *testing.B) {
 	for b.Loop() {
 		h := block.Header()
 		_ = h.Hash()
+	}
+}
+
+// BenchmarkDecodeCertificate decodes a confirmed certificate of a 100-transfer block.
+func BenchmarkDecodeCertificate(b *testing.B) {
+	keys := prototest.Validators(4)
+	owner := keys[0].Public().Owner()
+	block := prototest.TransferBlock(base.ChainID{1}, 0, nil, owner, base.Account{Chain: base.ChainID{2}}, 100)
+	buf := codec.Marshal(prototest.Certify(protocol.KindConfirmed, block, nil, base.FastRound, keys[:3]))
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var c protocol.Certificate
+		if err := codec.Unmarshal(buf, &c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeBlockProposal decodes a signed proposal of a 100-transfer block.
+func BenchmarkDecodeBlockProposal(b *testing.B) {
+	key := prototest.Key("alice")
+	block := prototest.TransferBlock(base.ChainID{1}, 0, nil, key.Public().Owner(), base.Account{Chain: base.ChainID{2}}, 100)
+	p, err := protocol.SignProposal(key, block.Proposed, base.FastRound, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := codec.Marshal(p)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var p protocol.BlockProposal
+		if err := codec.Unmarshal(buf, &p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -32,8 +32,7 @@ func (s *StreamID) Encode(w *codec.Writer) {
 func (s *StreamID) Decode(r *codec.Reader) {
 	s.App = nil
 	if r.OptionTag() {
-		a := base.ApplicationID(r.Hash())
-		s.App = &a
+		s.App = codec.Box(r, base.ApplicationID(r.Hash()))
 	}
 	s.Name = r.VarBytes()
 }

@@ -291,10 +291,10 @@ func (c *Certificate) Encode(w *codec.Writer) {
 func (c *Certificate) Decode(r *codec.Reader) {
 	*c = Certificate{Kind: CertificateKind(r.Tag(uint32(numKinds)))}
 	if c.Kind == KindTimeout {
-		c.Timeout = new(Timeout)
+		c.Timeout = codec.New[Timeout](r)
 		c.Timeout.Decode(r)
 	} else {
-		c.Block = new(Block)
+		c.Block = codec.New[Block](r)
 		c.Block.Decode(r)
 	}
 	c.Round = r.Round()

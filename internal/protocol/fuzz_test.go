@@ -10,8 +10,9 @@ import (
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
-// fuzzDecoder checks a network decoder: it never panics, and accepted input re-encodes
-// to exactly the same bytes.
+// fuzzDecoder checks a network decoder: it never panics, it allocates at most
+// maxAlloc(len(input)) whether it accepts the input or not, and accepted input
+// re-encodes to exactly the same bytes.
 func fuzzDecoder[T any, P interface {
 	*T
 	codable
@@ -21,7 +22,11 @@ func fuzzDecoder[T any, P interface {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v := P(new(T))
-		if err := codec.Unmarshal(b, v); err != nil {
+		var err error
+		if n := allocated(func() { err = codec.Unmarshal(b, v) }); n > maxAlloc(len(b)) {
+			t.Fatalf("decoding %d bytes allocated %d, want at most %d (%v)", len(b), n, maxAlloc(len(b)), err)
+		}
+		if err != nil {
 			return
 		}
 		if again := codec.Marshal(v); !bytes.Equal(again, b) {
@@ -93,3 +98,36 @@ func FuzzDecodeGenesis(f *testing.F) {
 	g := prototest.Genesis(prototest.Committee(keys), keys[:2], base.Tokens(10))
 	fuzzDecoder[protocol.GenesisConfig](f, g)
 }
+
+func FuzzDecodeBlob(f *testing.F) {
+	fuzzDecoder[protocol.Blob](f, ptr(protocol.NewBlob(base.BlobData, []byte("hello"))))
+}
+
+// FuzzDecodeCommittee covers committee blobs, decoded when a CreateCommittee operation
+// or a new epoch is executed.
+func FuzzDecodeCommittee(f *testing.F) {
+	fuzzDecoder[protocol.Committee](f, prototest.Committee(prototest.Validators(4)))
+}
+
+// FuzzDecodeChainDescription covers chain description blobs.
+func FuzzDecodeChainDescription(f *testing.F) {
+	keys := prototest.Validators(4)
+	g := prototest.Genesis(prototest.Committee(keys), keys[:2], base.Tokens(10))
+	var seeds []codec.Encoder
+	for _, d := range g.Descriptions() {
+		seeds = append(seeds, &d)
+	}
+	fuzzDecoder[protocol.ChainDescription](f, seeds...)
+}
+
+// FuzzDecodeApplicationDescription covers application description blobs.
+func FuzzDecodeApplicationDescription(f *testing.F) {
+	fuzzDecoder[protocol.ApplicationDescription](f, &protocol.ApplicationDescription{Parameters: []byte("p"), Required: []base.ApplicationID{{1}}})
+}
+
+// FuzzDecodeTimeout covers the value of timeout votes and certificates.
+func FuzzDecodeTimeout(f *testing.F) {
+	fuzzDecoder[protocol.Timeout](f, &protocol.Timeout{ChainID: base.ChainID{1}, Height: 3, Epoch: 1})
+}
+
+func ptr[T any](v T) *T { return &v }

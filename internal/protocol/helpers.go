@@ -18,8 +18,7 @@ func decOptOwner(r *codec.Reader) *base.Owner {
 	if !r.OptionTag() {
 		return nil
 	}
-	o := r.Owner()
-	return &o
+	return codec.Box(r, r.Owner())
 }
 
 func encOptAccount(w *codec.Writer, a *base.Account) {
@@ -33,8 +32,7 @@ func decOptAccount(r *codec.Reader) *base.Account {
 	if !r.OptionTag() {
 		return nil
 	}
-	a := r.Account()
-	return &a
+	return codec.Box(r, r.Account())
 }
 
 func encOptHash(w *codec.Writer, h *base.Hash) {
@@ -48,8 +46,7 @@ func decOptHash(r *codec.Reader) *base.Hash {
 	if !r.OptionTag() {
 		return nil
 	}
-	h := r.Hash()
-	return &h
+	return codec.Box(r, r.Hash())
 }
 
 func encOptTimeDelta(w *codec.Writer, d *base.TimeDelta) {
@@ -63,8 +60,7 @@ func decOptTimeDelta(r *codec.Reader) *base.TimeDelta {
 	if !r.OptionTag() {
 		return nil
 	}
-	d := base.TimeDelta(r.U64())
-	return &d
+	return codec.Box(r, base.TimeDelta(r.U64()))
 }
 
 func encOwners(w *codec.Writer, s []base.Owner) {
@@ -106,7 +102,7 @@ func decOptAppIDs(r *codec.Reader) *[]base.ApplicationID {
 	if s == nil {
 		s = []base.ApplicationID{}
 	}
-	return &s
+	return codec.Box(r, s)
 }
 
 func sortChainIDs(s []base.ChainID) {

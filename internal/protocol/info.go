@@ -39,8 +39,7 @@ func decOptU64(r *codec.Reader) *uint64 {
 	if !r.OptionTag() {
 		return nil
 	}
-	v := r.U64()
-	return &v
+	return codec.Box(r, r.U64())
 }
 
 func (q *ChainInfoQuery) Encode(w *codec.Writer) {
@@ -66,7 +65,7 @@ func (q *ChainInfoQuery) Decode(r *codec.Reader) {
 	q.RequestReceivedLogFrom = decOptU64(r)
 	q.RequestLeaderTimeout = nil
 	if r.OptionTag() {
-		q.RequestLeaderTimeout = &LeaderTimeoutRequest{Height: base.BlockHeight(r.U64()), Round: r.Round()}
+		q.RequestLeaderTimeout = codec.Box(r, LeaderTimeoutRequest{Height: base.BlockHeight(r.U64()), Round: r.Round()})
 	}
 }
 
@@ -105,7 +104,7 @@ func decOpt[T any, P interface {
 	if !r.OptionTag() {
 		return nil
 	}
-	v := P(new(T))
+	v := P(codec.New[T](r))
 	v.Decode(r)
 	return v
 }
@@ -197,8 +196,7 @@ func (c *ChainInfo) Decode(r *codec.Reader) {
 	c.ChainBalance = r.Amount()
 	c.RequestedOwnerBalance = nil
 	if r.OptionTag() {
-		a := r.Amount()
-		c.RequestedOwnerBalance = &a
+		c.RequestedOwnerBalance = codec.Box(r, r.Amount())
 	}
 	c.Manager.Decode(r)
 	c.RequestedPendingBundles = codec.DecodeItems[IncomingBundle](r, 60)

@@ -179,11 +179,11 @@ func (o *ProcessRemovedEpoch) Encode(w *codec.Writer) {
 func DecodeSystemOperation(r *codec.Reader) SystemOperation {
 	switch r.Tag(numSystemOperations) {
 	case TagTransfer:
-		return &Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()}
+		return codec.Box(r, Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()})
 	case TagClaim:
-		return &Claim{Owner: r.Owner(), Target: r.ChainID(), Recipient: r.Account(), Amount: r.Amount()}
+		return codec.Box(r, Claim{Owner: r.Owner(), Target: r.ChainID(), Recipient: r.Account(), Amount: r.Amount()})
 	case TagOpenChain:
-		o := &OpenChain{}
+		o := codec.New[OpenChain](r)
 		o.Ownership.Decode(r)
 		o.Balance = r.Amount()
 		o.Permissions.Decode(r)
@@ -191,31 +191,32 @@ func DecodeSystemOperation(r *codec.Reader) SystemOperation {
 	case TagCloseChain:
 		return &CloseChain{}
 	case TagChangeOwnership:
-		o := &ChangeOwnership{}
+		o := codec.New[ChangeOwnership](r)
 		o.Ownership.Decode(r)
 		return o
 	case TagChangeApplicationPermissions:
-		o := &ChangeApplicationPermissions{}
+		o := codec.New[ChangeApplicationPermissions](r)
 		o.Permissions.Decode(r)
 		return o
 	case TagPublishDataBlob:
-		return &PublishDataBlob{Hash: r.Hash()}
+		return codec.Box(r, PublishDataBlob{Hash: r.Hash()})
 	case TagCreateCommittee:
-		o := &CreateCommittee{Epoch: base.Epoch(r.U32())}
+		o := codec.New[CreateCommittee](r)
+		o.Epoch = base.Epoch(r.U32())
 		o.Committee.Decode(r)
 		return o
 	case TagRemoveCommittee:
-		return &RemoveCommittee{Epoch: base.Epoch(r.U32())}
+		return codec.Box(r, RemoveCommittee{Epoch: base.Epoch(r.U32())})
 	case TagProcessNewEpoch:
-		return &ProcessNewEpoch{Epoch: base.Epoch(r.U32())}
+		return codec.Box(r, ProcessNewEpoch{Epoch: base.Epoch(r.U32())})
 	case TagProcessRemovedEpoch:
-		return &ProcessRemovedEpoch{Epoch: base.Epoch(r.U32())}
+		return codec.Box(r, ProcessRemovedEpoch{Epoch: base.Epoch(r.U32())})
 	case TagPublishModule:
-		o := &PublishModule{}
+		o := codec.New[PublishModule](r)
 		o.Module.Decode(r)
 		return o
 	case TagCreateApplication:
-		o := &CreateApplication{}
+		o := codec.New[CreateApplication](r)
 		o.Module.Decode(r)
 		o.Parameters = r.VarBytes()
 		o.Argument = r.VarBytes()
@@ -331,9 +332,9 @@ func (m *Withdraw) Encode(w *codec.Writer) {
 func DecodeSystemMessage(r *codec.Reader) SystemMessage {
 	switch r.Tag(2) {
 	case 0:
-		return &Credit{Target: r.Owner(), Amount: r.Amount(), Source: r.Owner()}
+		return codec.Box(r, Credit{Target: r.Owner(), Amount: r.Amount(), Source: r.Owner()})
 	case 1:
-		return &Withdraw{Owner: r.Owner(), Amount: r.Amount(), Recipient: r.Account()}
+		return codec.Box(r, Withdraw{Owner: r.Owner(), Amount: r.Amount(), Recipient: r.Account()})
 	}
 	return nil
 }
@@ -557,10 +558,10 @@ func (t *Transaction) Encode(w *codec.Writer) {
 func (t *Transaction) Decode(r *codec.Reader) {
 	*t = Transaction{}
 	if r.Tag(2) == 0 {
-		t.Bundle = new(IncomingBundle)
+		t.Bundle = codec.New[IncomingBundle](r)
 		t.Bundle.Decode(r)
 		return
 	}
-	t.Operation = new(Operation)
+	t.Operation = codec.New[Operation](r)
 	t.Operation.Decode(r)
 }

@@ -30,7 +30,7 @@ func (p *ProposalContent) Decode(r *codec.Reader) {
 	p.Round = r.Round()
 	p.Outcome = nil
 	if r.OptionTag() {
-		p.Outcome = new(BlockExecutionOutcome)
+		p.Outcome = codec.New[BlockExecutionOutcome](r)
 		p.Outcome.Decode(r)
 	}
 }
@@ -66,7 +66,7 @@ func (o *OriginalProposal) Decode(r *codec.Reader) {
 		o.FastSignature.Decode(r)
 		return
 	}
-	o.Regular = new(LiteCertificate)
+	o.Regular = codec.New[LiteCertificate](r)
 	o.Regular.Decode(r)
 }
 
@@ -206,7 +206,7 @@ func (p *BlockProposal) Decode(r *codec.Reader) {
 	p.Signature.Decode(r)
 	p.Original = nil
 	if r.OptionTag() {
-		p.Original = new(OriginalProposal)
+		p.Original = codec.New[OriginalProposal](r)
 		p.Original.Decode(r)
 	}
 	p.Blobs = codec.DecodeItems[Blob](r, 2)
