@@ -56,8 +56,26 @@ func (r *limitedRouter) RouteCrossChain(ctx context.Context, req *protocol.Cross
 
 // TestAttackDeliveryOfManyHeightsFitsTheTransport confirms many blocks that send to one
 // recipient before any delivery, so that the undelivered heights of the pair do not fit
-// one transport message. Every bundle must still arrive, exactly once and in order.
+// one transport message. Every bundle must still arrive, exactly once and in order: with
+// a limit that a few dozen heights fill, with a limit that lets one height at a time
+// through (several passes), and with the gRPC limit and more heights than one request
+// may carry.
 func TestAttackDeliveryOfManyHeightsFitsTheTransport(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		heights     int
+		limit       int
+		minRequests int
+	}{
+		{"4 KiB transport", 60, 4 << 10, 2},
+		{"one height per request", 40, 200, 40},
+		{"gRPC limit, height cap", 2*worker.MaxCrossChainHeights + 5, 16 << 20, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) { testDeliveryFits(t, c.heights, c.limit, c.minRequests) })
+	}
+}
+
+func testDeliveryFits(t *testing.T, n, limit, minRequests int) {
 	ctx := context.Background()
 	f := newFixture(t)
 	db := memkv.New()
@@ -68,15 +86,14 @@ func TestAttackDeliveryOfManyHeightsFitsTheTransport(t *testing.T) {
 	if err := st.Write(ctx, &b); err != nil {
 		t.Fatal(err)
 	}
-	router := &limitedRouter{limit: 4 << 10}
+	router := &limitedRouter{limit: limit}
 	w := worker.New(worker.Config{Storage: st, Signer: f.keys[0], Clock: fixedClock{10_000_000}, Router: router})
 	router.w = w
 
-	const n = 60
 	var prev *base.Hash
 	var one int
 	for h := 0; h < n; h++ {
-		block := f.transfer(base.Tokens(1), base.BlockHeight(h), prev)
+		block := f.transfer(base.AmountFromAttos(1), base.BlockHeight(h), prev)
 		exec := executed(t, w, &block)
 		if h == 0 {
 			one = len(codec.Marshal(&protocol.CrossChainRequest{Sender: f.chains[0], Recipient: f.chains[1],
@@ -89,12 +106,10 @@ func TestAttackDeliveryOfManyHeightsFitsTheTransport(t *testing.T) {
 		hash := exec.Hash()
 		prev = &hash
 	}
-	if one*n <= router.limit {
-		t.Fatalf("test setup: %d heights of %d bytes fit one message of %d bytes", n, one, router.limit)
-	}
-	for pass := 0; pass < 20 && w.HasPendingDeliveries(); pass++ {
+	passes := 0
+	for ; passes < 20 && w.HasPendingDeliveries(); passes++ {
 		if err := w.DeliverPending(ctx); err != nil {
-			t.Logf("pass %d: %v", pass, err)
+			t.Logf("pass %d: %v", passes, err)
 		}
 	}
 	if w.HasPendingDeliveries() {
@@ -102,6 +117,9 @@ func TestAttackDeliveryOfManyHeightsFitsTheTransport(t *testing.T) {
 	}
 	if router.refused > 0 {
 		t.Errorf("the transport refused %d oversized requests", router.refused)
+	}
+	if router.requests < minRequests {
+		t.Errorf("%d requests, want at least %d", router.requests, minRequests)
 	}
 	// Every height arrived exactly once, in order.
 	if len(router.heights) != n {
@@ -124,5 +142,5 @@ func TestAttackDeliveryOfManyHeightsFitsTheTransport(t *testing.T) {
 			t.Fatalf("pending bundle %d is from %s at height %d", i, ib.Origin.Short(), ib.Bundle.Height)
 		}
 	}
-	t.Logf("%d heights of about %d bytes delivered in %d requests under a %d-byte limit", n, one, router.requests, router.limit)
+	t.Logf("%d heights of about %d bytes delivered in %d requests and %d passes under a %d-byte limit", n, one, router.requests, passes, limit)
 }
