@@ -158,6 +158,7 @@ var (
 	ErrBundleFromFuture   = fmt.Errorf("%w: incoming bundle is newer than the block", base.ErrInvalid)
 	ErrClosedChain        = fmt.Errorf("%w: the chain is closed; its blocks may only reject messages", base.ErrInvalid)
 	ErrTooManyTxs         = fmt.Errorf("%w: too many transactions in the block", base.ErrInvalid)
+	ErrBlockTooLarge      = fmt.Errorf("%w: the block is larger than the policy's MaxBlockSize", base.ErrInvalid)
 )
 
 // ExecuteBlock validates and executes a proposed block against the current state and
@@ -177,6 +178,9 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	}
 	if p.Timestamp < tip.Timestamp {
 		return nil, fmt.Errorf("%w: %s < %s", ErrTimestampDecreases, p.Timestamp, tip.Timestamp)
+	}
+	if size := encodedSize(p); size > o.Policy.MaxBlockSize {
+		return nil, fmt.Errorf("%w: %d > %d bytes", ErrBlockTooLarge, size, o.Policy.MaxBlockSize)
 	}
 	if uint64(len(p.Transactions)) > o.Policy.MaxTransactionsBlock {
 		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyTxs, len(p.Transactions), o.Policy.MaxTransactionsBlock)
@@ -254,6 +258,14 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	out.StateHash = execution.StateHash(tip.StateHash, &eb)
 	s.execBatch.Append(&eb)
 	return protocol.NewBlock(*p, out), nil
+}
+
+// encodedSize is the size of the canonical encoding of a proposed block, the size
+// ResourcePolicy.MaxBlockSize bounds.
+func encodedSize(p *protocol.ProposedBlock) uint64 {
+	var w codec.Writer
+	p.Encode(&w)
+	return uint64(w.Len())
 }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {

@@ -133,6 +133,19 @@ func (a *appStore) scan(ctx context.Context, prefix []byte) ([]KeyValue, error) 
 	return out, nil
 }
 
+// batchWritten is the storage a batch of application writes is charged for: key and
+// value bytes of each put, key bytes of each deletion.
+func batchWritten(b *kv.Batch) uint64 {
+	var n uint64
+	for _, op := range b.Ops() {
+		n += uint64(len(op.Key))
+		if op.Kind == kv.OpPut {
+			n += uint64(len(op.Value))
+		}
+	}
+	return n
+}
+
 // apply stages the operations of b in order.
 func (a *appStore) apply(b *kv.Batch) error {
 	for _, op := range b.Ops() {

@@ -22,6 +22,7 @@ import (
 //	'p' + ...: panic
 //	't' + chain(32) + u64: transfer attos from the authenticated owner to the chain account of chain
 //	'b' + hash(32): read a data blob and store it under "blob"
+//	'w' + u64: store a value of that many bytes under "big"
 //	'x': return an unclassified error
 //
 // Messages carry a u64 that is added to the counter (subtracted when bouncing).
@@ -131,6 +132,10 @@ func (c *counter) ExecuteOperation(ctx context.Context, rt ContractRuntime, op [
 		}
 		id, err := rt.OpenChain(ctx, protocol.SingleSuperOwner(*owner), base.AmountFromAttos(u64(op[1:9])))
 		return id[:], err
+	case 'w':
+		var b kv.Batch
+		b.Put([]byte("big"), make([]byte, u64(op[1:])))
+		return nil, rt.WriteBatch(ctx, &b)
 	case 'x':
 		return nil, errors.New("plain failure")
 	}

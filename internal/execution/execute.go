@@ -41,6 +41,9 @@ type TxOutcome struct {
 	// Result is the operation's result: the new chain id for OpenChain, the application's
 	// response for a user operation, empty otherwise and for bundles.
 	Result []byte
+	// BytesWritten is the storage the transaction wrote (charged at policy.ByteWritten):
+	// key and value bytes of its applications' writes, and the system records it set.
+	BytesWritten uint64
 	// Fees is what the transaction paid; the amount leaves the supply.
 	Fees base.Amount
 }
@@ -72,6 +75,7 @@ func (s *State) ExecuteTransaction(ctx context.Context, tc TxContext, tx *protoc
 		tc.Policy = &p
 	}
 	t := &txn{s: s, tc: tc, oracles: oracles, mark: oracles.mark()}
+	systemMark := s.systemWritten
 	var err error
 	if tx.Bundle != nil {
 		err = t.receiveBundle(ctx, tx.Bundle)
@@ -83,6 +87,7 @@ func (s *State) ExecuteTransaction(ctx context.Context, tc TxContext, tx *protoc
 	}
 	if err == nil {
 		t.out.Fuel = t.fuelUsed()
+		t.out.BytesWritten = t.written + (s.systemWritten - systemMark)
 		err = t.chargeFees(ctx, tx)
 	}
 	if err != nil {
@@ -102,6 +107,8 @@ type txn struct {
 	mark    int
 	out     TxOutcome
 	apps    appSession
+	// written counts the key and value bytes of the applications' storage writes.
+	written uint64
 }
 
 func (t *txn) chainID() base.ChainID { return t.tc.ChainID }
@@ -201,8 +208,9 @@ func isEpochProcessing(op protocol.SystemOperation) bool {
 	return false
 }
 
-// chargeFees charges the operation and outgoing messages of the transaction, if the
-// policy has fees: from the chain account first, then from the authenticated owner.
+// chargeFees charges the fuel, operation, outgoing messages, published blob bytes and
+// storage bytes written of the transaction, if the policy has fees: from the chain
+// account first, then from the authenticated owner.
 func (t *txn) chargeFees(ctx context.Context, tx *protocol.Transaction) error {
 	p := t.tc.Policy
 	if !p.HasFees() {
@@ -221,6 +229,15 @@ func (t *txn) chargeFees(ctx context.Context, tx *protocol.Transaction) error {
 		c, err := p.FuelUnit.MulUint64(t.out.Fuel)
 		if err != nil {
 			return err
+		}
+		if fee, err = fee.Add(c); err != nil {
+			return err
+		}
+	}
+	if !p.ByteWritten.IsZero() && t.out.BytesWritten > 0 {
+		c, err := p.ByteWritten.MulUint64(t.out.BytesWritten)
+		if err != nil {
+			return failf(ErrFeesExceedFunding, "%d bytes written at %s per byte: %v", t.out.BytesWritten, p.ByteWritten, err)
 		}
 		if fee, err = fee.Add(c); err != nil {
 			return err

@@ -395,6 +395,7 @@ func (r *contractRuntime) WriteBatch(ctx context.Context, b *kv.Batch) error {
 	if b == nil {
 		return nil
 	}
+	r.t.written += batchWritten(b)
 	return r.t.s.appStorage(r.app).apply(b)
 }
 

@@ -76,6 +76,9 @@ type State struct {
 	// blockFuel is the fuel used by the current block's earlier transactions; the
 	// block's contracts may use up to policy.MaxFuelPerBlock. Reset with chainsOpened.
 	blockFuel uint64
+	// systemWritten counts the bytes the system application has staged since the state
+	// was created (see countSystemWrite); a transaction is charged the difference.
+	systemWritten uint64
 }
 
 // Option configures a State.
@@ -331,9 +334,31 @@ func (s *State) committee(ctx context.Context, e base.Epoch) (base.Hash, bool, e
 	return s.committees.Get(ctx, e)
 }
 
-func (s *State) setCommittee(e base.Epoch, h base.Hash) { s.committees.Set(e, h) }
-func (s *State) removeCommittee(e base.Epoch)           { s.committees.Delete(e) }
-func (s *State) setEpoch(e base.Epoch)                  { s.epoch.Set(e) }
+// Sizes of the system records, as charged at policy.ByteWritten.
+const (
+	epochRecordBytes     = 4
+	committeeRecordBytes = 4 + 32 // epoch key, committee blob hash
+	balanceRecordBytes   = 16
+	closedRecordBytes    = 1
+)
+
+// countSystemWrite records that the system application staged n bytes of storage.
+func (s *State) countSystemWrite(n int) { s.systemWritten += uint64(n) }
+
+func (s *State) setCommittee(e base.Epoch, h base.Hash) {
+	s.countSystemWrite(committeeRecordBytes)
+	s.committees.Set(e, h)
+}
+
+func (s *State) removeCommittee(e base.Epoch) {
+	s.countSystemWrite(epochRecordBytes)
+	s.committees.Delete(e)
+}
+
+func (s *State) setEpoch(e base.Epoch) {
+	s.countSystemWrite(epochRecordBytes)
+	s.epoch.Set(e)
+}
 
 // Ownership returns a copy of the chain's ownership.
 func (s *State) Ownership(ctx context.Context) (protocol.ChainOwnership, error) {
@@ -341,12 +366,18 @@ func (s *State) Ownership(ctx context.Context) (protocol.ChainOwnership, error) 
 	return cloneOwnership(o), err
 }
 
-func (s *State) setOwnership(o protocol.ChainOwnership) { s.ownership.Set(o) }
+func (s *State) setOwnership(o protocol.ChainOwnership) {
+	s.countSystemWrite(encodedLen(&o))
+	s.ownership.Set(o)
+}
 
 // IsClosed reports whether the chain is closed.
 func (s *State) IsClosed(ctx context.Context) (bool, error) { return s.closed.Get(ctx) }
 
-func (s *State) setClosed(v bool) { s.closed.Set(v) }
+func (s *State) setClosed(v bool) {
+	s.countSystemWrite(closedRecordBytes)
+	s.closed.Set(v)
+}
 
 // Permissions returns a copy of the chain's application permissions.
 func (s *State) Permissions(ctx context.Context) (protocol.ApplicationPermissions, error) {
@@ -354,7 +385,10 @@ func (s *State) Permissions(ctx context.Context) (protocol.ApplicationPermission
 	return clonePermissions(p), err
 }
 
-func (s *State) setPermissions(p protocol.ApplicationPermissions) { s.permissions.Set(p) }
+func (s *State) setPermissions(p protocol.ApplicationPermissions) {
+	s.countSystemWrite(encodedLen(&p))
+	s.permissions.Set(p)
+}
 
 // Timestamp returns the timestamp of the last executed transaction's block (the
 // description's timestamp before any).
@@ -397,6 +431,7 @@ func (s *State) TotalBalance(ctx context.Context) (base.Amount, error) {
 
 // setBalance stages owner's balance; a zero owner balance removes the account.
 func (s *State) setBalance(_ context.Context, owner base.Owner, a base.Amount) error {
+	s.countSystemWrite(balanceRecordBytes)
 	switch {
 	case owner.IsChain():
 		s.balance.Set(a)

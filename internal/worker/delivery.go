@@ -9,6 +9,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
 )
@@ -57,7 +58,8 @@ func (w *Worker) DeliverPending(ctx context.Context) error {
 		if w.backingOff(k) {
 			continue
 		}
-		if err := w.deliver(ctx, k.sender, k.recipient); err != nil {
+		more, err := w.deliver(ctx, k.sender, k.recipient)
+		if err != nil {
 			if first == nil && w.noteFailure(k) {
 				first = err
 			}
@@ -68,7 +70,16 @@ func (w *Worker) DeliverPending(ctx context.Context) error {
 		}
 		w.outMu.Lock()
 		delete(w.failures, k)
+		if more {
+			w.pending[k] = struct{}{}
+		}
 		w.outMu.Unlock()
+		if more {
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		}
 	}
 	return first
 }
@@ -101,29 +112,118 @@ func (w *Worker) noteFailure(k deliveryKey) bool {
 	return f.count&(f.count-1) == 0
 }
 
-// deliver sends sender's undelivered bundles for recipient.
-func (w *Worker) deliver(ctx context.Context, sender, recipient base.ChainID) error {
+// Limits of one UpdateRecipient request. The undelivered heights of a (sender, recipient)
+// pair are sent in chunks that each fit the transport: gRPC refuses messages above its
+// size limit (16 MiB), so a pair whose backlog were sent in one request would never be
+// delivered.
+const (
+	// DefaultCrossChainRequestBytes is the byte budget of one request when the router
+	// states no smaller limit: a quarter of the transport's 16 MiB.
+	DefaultCrossChainRequestBytes = 4 << 20
+	// MaxCrossChainHeights bounds the heights carried by one request.
+	MaxCrossChainHeights = 64
+	// maxChunksPerPass bounds the requests sent for one pair in one DeliverPending
+	// pass; a pair with more stays pending for the next pass, so one long backlog does
+	// not hold up the other pairs.
+	maxChunksPerPass = 16
+	// requestOverhead bounds the encoding of a request besides its bundles: the confirm
+	// flag, two chain ids and the ULEB128 bundle count.
+	requestOverhead = 1 + 32 + 32 + 10
+)
+
+// RequestSizeLimiter is implemented by a Router whose transport bounds the size of one
+// cross-chain request. The worker then keeps each request within that many encoded bytes
+// (and within DefaultCrossChainRequestBytes).
+type RequestSizeLimiter interface {
+	MaxCrossChainRequestBytes() int
+}
+
+// requestBudget is the byte budget of one UpdateRecipient request.
+func (w *Worker) requestBudget() int {
+	budget := DefaultCrossChainRequestBytes
+	if l, ok := w.cfg.Router.(RequestSizeLimiter); ok {
+		if n := l.MaxCrossChainRequestBytes(); n > 0 && n < budget {
+			budget = n
+		}
+	}
+	return budget
+}
+
+// deliver sends sender's undelivered bundles for recipient, in height order, in requests
+// of at most MaxCrossChainHeights heights and the request budget in bytes (a single
+// height larger than the budget goes alone). It stops at the first failure. It reports
+// whether bundles remain after maxChunksPerPass requests.
+func (w *Worker) deliver(ctx context.Context, sender, recipient base.ChainID) (more bool, err error) {
+	budget := w.requestBudget()
+	var after *base.BlockHeight
+	for range maxChunksPerPass {
+		req, more, err := w.nextChunk(ctx, sender, recipient, after, budget)
+		if err != nil || req == nil {
+			return false, err
+		}
+		if err := w.route(ctx, req); err != nil {
+			return false, err
+		}
+		if !more {
+			return false, nil
+		}
+		last := req.Bundles[len(req.Bundles)-1].Bundle.Height
+		after = &last
+	}
+	return true, nil
+}
+
+// nextChunk builds the next request of undelivered bundles from sender to recipient,
+// starting after height after (from the first undelivered height if nil). It reports
+// whether undelivered heights remain beyond the request. The request is nil when nothing
+// is left.
+func (w *Worker) nextChunk(ctx context.Context, sender, recipient base.ChainID, after *base.BlockHeight, budget int) (req *protocol.CrossChainRequest, more bool, err error) {
 	var bundles []protocol.EpochBundle
-	err := w.withChain(ctx, sender, func(s *chain.State) error {
+	err = w.withChain(ctx, sender, func(s *chain.State) error {
 		heights, err := s.OutboxHeights(ctx, recipient)
 		if err != nil {
 			return err
 		}
+		size, taken := requestOverhead, 0
+		var cw codec.Writer
 		for _, h := range heights {
+			if after != nil && h <= *after {
+				continue
+			}
+			if taken == MaxCrossChainHeights {
+				more = true
+				return nil
+			}
 			cert, err := w.cfg.Storage.CertificateAt(ctx, sender, h)
 			if err != nil {
 				return fmt.Errorf("outbox of %s: %w", sender.Short(), err)
 			}
+			add := 0
+			var these []protocol.EpochBundle
 			for _, b := range cert.Block.OutgoingBundles()[recipient] {
-				bundles = append(bundles, protocol.EpochBundle{Epoch: cert.Block.Epoch(), Bundle: b})
+				cw.Reset()
+				b.Encode(&cw)
+				add += 4 + cw.Len() // the epoch, then the bundle
+				these = append(these, protocol.EpochBundle{Epoch: cert.Block.Epoch(), Bundle: b})
 			}
+			if taken > 0 && size+add > budget {
+				more = true
+				return nil
+			}
+			if taken == 0 && size+add > budget {
+				w.log.Warn("cross-chain bundles of one height exceed the request budget", "sender", sender.Short(),
+					"recipient", recipient.Short(), "height", h, "bytes", add, "budget", budget)
+			}
+			bundles = append(bundles, these...)
+			size += add
+			taken++
 		}
 		return nil
 	})
 	if err != nil || len(bundles) == 0 {
-		return err
+		return nil, false, err
 	}
-	return w.route(ctx, &protocol.CrossChainRequest{Sender: sender, Recipient: recipient, Bundles: bundles})
+	return &protocol.CrossChainRequest{Sender: sender, Recipient: recipient, Bundles: bundles}, more, nil
 }
 
 func (w *Worker) route(ctx context.Context, req *protocol.CrossChainRequest) error {
