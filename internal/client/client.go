@@ -64,10 +64,15 @@ type Config struct {
 	RequestTimeout time.Duration
 }
 
-// Client talks to one committee.
+// Client talks to the committees of the chains it follows.
 type Client struct {
 	cfg Config
 	log *slog.Logger
+
+	mu sync.Mutex
+	// committees caches committee blobs by hash. Keys come only from verified chain
+	// states, so the map holds at most one entry per epoch ever created.
+	committees map[base.Hash]*protocol.Committee
 }
 
 // New returns a client.
@@ -81,13 +86,15 @@ func New(cfg Config) *Client {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	return &Client{cfg: cfg, log: cfg.Logger}
+	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}}
 }
 
 // Local returns the client's local node.
 func (c *Client) Local() *worker.Worker { return c.cfg.Local }
 
-// Committee returns the committee the client talks to.
+// Committee returns the genesis committee the client was configured with. Votes and
+// certificates are never checked against it: each block is checked against the
+// committee its chain trusts for the block's epoch (see committee.go).
 func (c *Client) Committee() *protocol.Committee { return c.cfg.Committee }
 
 type answer[T any] struct {
@@ -99,15 +106,15 @@ type answer[T any] struct {
 // ErrNoQuorum: not enough validators answered successfully. Class ErrRetryable.
 var ErrNoQuorum = fmt.Errorf("%w: no quorum of validators answered", base.ErrRetryable)
 
-// fanout calls fn on every validator and returns the answers received by the time a
-// quorum of weight has succeeded plus the grace period (or every answer, if no quorum).
-// With wait set it returns only when all calls are done.
-func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool) []answer[T] {
-	committee := c.cfg.Committee
+// fanout calls fn on every validator of m and returns the answers received by the time a
+// quorum of m's committee weight has succeeded plus the grace period (or every answer, if
+// no quorum).
+func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool) []answer[T] {
+	committee := m.committee
 	quorum := committee.QuorumThreshold()
 	if c.cfg.Sequential {
 		var out []answer[T]
-		for _, v := range c.cfg.Validators {
+		for _, v := range m.validators {
 			cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 			val, err := fn(cctx, v)
 			cancel()
@@ -116,8 +123,8 @@ func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, 
 		return out
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	ch := make(chan answer[T], len(c.cfg.Validators))
-	for _, v := range c.cfg.Validators {
+	ch := make(chan answer[T], len(m.validators))
+	for _, v := range m.validators {
 		go func() {
 			val, err := fn(cctx, v)
 			ch <- answer[T]{v, val, err}
@@ -127,7 +134,7 @@ func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, 
 	var out []answer[T]
 	var weight uint64
 	var grace <-chan time.Time
-	for len(out) < len(c.cfg.Validators) {
+	for len(out) < len(m.validators) {
 		select {
 		case a := <-ch:
 			out = append(out, a)
@@ -153,10 +160,10 @@ func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, 
 	return out
 }
 
-// broadcast calls fn on every validator in the background, without waiting beyond the
-// quorum and grace period; the remaining calls complete on their own.
-func (c *Client) broadcastCertificate(ctx context.Context, cert *protocol.Certificate) []answer[*protocol.ChainInfo] {
-	return fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+// broadcastCertificate sends a certificate to the members of m, without waiting beyond
+// the quorum and grace period; the remaining calls complete on their own.
+func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate) []answer[*protocol.ChainInfo] {
+	return fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return c.handleCertificate(ctx, v, cert)
 	}, nil)
 }

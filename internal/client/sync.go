@@ -72,7 +72,15 @@ func (c *Client) SyncChain(ctx context.Context, id base.ChainID) (base.BlockHeig
 	if err != nil {
 		return 0, err
 	}
-	infos := fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+	// Every validator of the pool is asked, not only the members of the committee the
+	// local replica is at: the chain may have moved to a later epoch, and whatever a
+	// validator sends is verified locally anyway.
+	cm, err := c.chainMembers(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	cm.validators = c.cfg.Validators
+	infos := fanout(ctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
 	}, nil)
 	// Highest claims first; a validator that lies about its height is found out when its
@@ -136,7 +144,9 @@ func (c *Client) downloadFrom(ctx context.Context, v Validator, id base.ChainID,
 }
 
 // processLocally executes a confirmed certificate on the local node, fetching blobs it
-// needs from the validators.
+// needs from the validators. The local node checks the certificate against the committee
+// the chain trusts for the block's epoch; an error means the certificate is not
+// confirmed as far as this client knows.
 func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate) error {
 	_, err := c.cfg.Local.HandleCertificate(ctx, cert)
 	if errors.Is(err, worker.ErrBlobsNotFound) {
