@@ -1,18 +1,29 @@
-// Package client is the chain client: it drives chains against a committee of
-// validators. It keeps a local node (a worker without a key) that verifies and executes
+// Package client is the chain client: it drives chains against the validators of their
+// committees. It keeps a local node (a worker without a key) that verifies and executes
 // every certificate of the chains it follows, so balances and state are read locally.
+//
+// Trust: the client believes only what it verified. Votes and certificates of a block
+// count only against the committee the block's chain trusts for the block's epoch in
+// the local replica, which follows the admin chain's committees through verified
+// certificates (committee.go); the configured committee is just the genesis one. A
+// certificate the local node refuses is an error for the caller, never a success.
 //
 // It talks to all validators in parallel and moves on as soon as it has a quorum plus a
 // short grace period, so a dead or slow validator never sets the pace. When a validator
 // refuses a request because it lags (missing earlier blocks, missing incoming bundles,
 // unknown chain, missing blobs), the client pushes what it lacks and retries.
 //
-// Proposing follows the reference protocol: re-propose a locked block if validators hold
-// one, finalize a validated block in its round, open a later multi-leader round when the
-// current one has a conflicting proposal, and request timeouts when a round is stuck. A
-// fast proposal is handed to OnFastProposal (to be persisted) before it is sent, and is
-// re-sent unchanged on retry: the client never signs two different blocks at one height
-// in the fast round.
+// Proposing follows the reference protocol (commit in propose.go is the narrative):
+// re-propose a locked block if validators hold one, finalize a validated block in its
+// round, open a later multi-leader round when the current one has a conflicting
+// proposal, and request timeouts when a round is stuck. In the fast round the client
+// re-sends verbatim any fast proposal validators report at the height and signs a new
+// one only when a quorum reports none; a new fast proposal is handed to OnFastProposal
+// (to be persisted) before it is sent, and is re-sent unchanged on retry: the client
+// never signs two different blocks at one height in the fast round (ADR 0002).
+//
+// A block takes only the incoming bundles that fit the block limits, oldest first, so no
+// sender can make a chain unusable by flooding its inbox.
 package client
 
 import (
