@@ -150,6 +150,12 @@ func TestAttackNewCommitteeVotesCount(t *testing.T) {
 	if tip, err := bc.LocalTip(ctx, n.chains[1]); err != nil || tip.BlockHash == nil || *tip.BlockHash != cert.Block.Hash() {
 		t.Fatalf("the local node did not execute the confirmed block (%v)", err)
 	}
+	// A fresh client follows the chain across the epoch change, from the new committee
+	// only: it learns the committee from the admin chain.
+	fresh := n.client()
+	if next, err := fresh.SyncChain(ctx, n.chains[1]); err != nil || next != cert.Height()+1 {
+		t.Fatalf("a fresh client synced B to height %d (%v), want %d", next, err, cert.Height()+1)
+	}
 }
 
 // TestAttackLostPendingFastProposal: the wallet forgets its pending fast proposal (a

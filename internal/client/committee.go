@@ -67,7 +67,20 @@ func (c *Client) committeeFor(ctx context.Context, id base.ChainID, epoch base.E
 	if !found {
 		return nil, fmt.Errorf("%w: chain %s does not trust epoch %d (unknown or revoked)", worker.ErrUntrustedEpoch, id.Short(), epoch)
 	}
-	return c.committeeByHash(ctx, hash)
+	cm, err := c.committeeByHash(ctx, hash)
+	if base.IsNotFound(err) {
+		// The chain was created trusting a committee the local node has not seen yet:
+		// the admin chain's block that created it has it.
+		admin, aerr := c.adminChain(ctx, id)
+		if aerr != nil || admin == id {
+			return nil, err
+		}
+		if _, serr := c.SyncChain(ctx, admin); serr != nil {
+			return nil, serr
+		}
+		cm, err = c.committeeByHash(ctx, hash)
+	}
+	return cm, err
 }
 
 // committeeByHash loads a committee blob from the local store (it is there: the local
@@ -110,4 +123,21 @@ func (c *Client) epochMembers(ctx context.Context, id base.ChainID, epoch base.E
 		return members{}, err
 	}
 	return c.membersOf(committee), nil
+}
+
+// adminChain returns the admin chain of chain id, from the local replica.
+func (c *Client) adminChain(ctx context.Context, id base.ChainID) (base.ChainID, error) {
+	var admin base.ChainID
+	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
+		var err error
+		admin, err = s.Execution().AdminChain(ctx)
+		return err
+	})
+	if err != nil {
+		return base.ChainID{}, err
+	}
+	if admin == (base.ChainID{}) {
+		admin = id // the chain is the admin chain
+	}
+	return admin, nil
 }

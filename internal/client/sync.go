@@ -10,6 +10,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/worker"
 )
@@ -149,6 +150,21 @@ func (c *Client) downloadFrom(ctx context.Context, v Validator, id base.ChainID,
 // confirmed as far as this client knows.
 func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate) error {
 	_, err := c.cfg.Local.HandleCertificate(ctx, cert)
+	if mb, ok := errorsAs[*execution.MissingBlobError](err); ok && mb.ID.Type == base.BlobCommittee {
+		// An epoch change of the chain names a committee that the admin chain's block
+		// created: follow the admin chain first (verified like any chain), then retry.
+		admin, aerr := c.adminChain(ctx, cert.ChainID())
+		if aerr != nil {
+			return aerr
+		}
+		if admin == cert.ChainID() {
+			return err
+		}
+		if _, serr := c.SyncChain(ctx, admin); serr != nil {
+			return serr
+		}
+		_, err = c.cfg.Local.HandleCertificate(ctx, cert)
+	}
 	if errors.Is(err, worker.ErrBlobsNotFound) {
 		for _, id := range cert.Block.Proposed.PublishedBlobIDs() {
 			if err := c.fetchBlob(ctx, id); err != nil {

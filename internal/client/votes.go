@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/micachain/mica/internal/base"
-	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/consensus"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
@@ -69,17 +68,9 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 // pushAdminChain makes v execute the admin chain of chain id up to the local replica's
 // tip of it: a validator of a new committee learns the committees from there.
 func (c *Client) pushAdminChain(ctx context.Context, v Validator, id base.ChainID) error {
-	var admin base.ChainID
-	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
-		var err error
-		admin, err = s.Execution().AdminChain(ctx)
-		return err
-	})
+	admin, err := c.adminChain(ctx, id)
 	if err != nil {
 		return err
-	}
-	if admin == (base.ChainID{}) {
-		admin = id
 	}
 	tip, err := c.LocalTip(ctx, admin)
 	if err != nil {
