@@ -1,18 +1,29 @@
-// Package client is the chain client: it drives chains against a committee of
-// validators. It keeps a local node (a worker without a key) that verifies and executes
+// Package client is the chain client: it drives chains against the validators of their
+// committees. It keeps a local node (a worker without a key) that verifies and executes
 // every certificate of the chains it follows, so balances and state are read locally.
+//
+// Trust: the client believes only what it verified. Votes and certificates of a block
+// count only against the committee the block's chain trusts for the block's epoch in
+// the local replica, which follows the admin chain's committees through verified
+// certificates (committee.go); the configured committee is just the genesis one. A
+// certificate the local node refuses is an error for the caller, never a success.
 //
 // It talks to all validators in parallel and moves on as soon as it has a quorum plus a
 // short grace period, so a dead or slow validator never sets the pace. When a validator
 // refuses a request because it lags (missing earlier blocks, missing incoming bundles,
 // unknown chain, missing blobs), the client pushes what it lacks and retries.
 //
-// Proposing follows the reference protocol: re-propose a locked block if validators hold
-// one, finalize a validated block in its round, open a later multi-leader round when the
-// current one has a conflicting proposal, and request timeouts when a round is stuck. A
-// fast proposal is handed to OnFastProposal (to be persisted) before it is sent, and is
-// re-sent unchanged on retry: the client never signs two different blocks at one height
-// in the fast round.
+// Proposing follows the reference protocol (commit in propose.go is the narrative):
+// re-propose a locked block if validators hold one, finalize a validated block in its
+// round, open a later multi-leader round when the current one has a conflicting
+// proposal, and request timeouts when a round is stuck. In the fast round the client
+// re-sends verbatim any fast proposal validators report at the height and signs a new
+// one only when a quorum reports none; a new fast proposal is handed to OnFastProposal
+// (to be persisted) before it is sent, and is re-sent unchanged on retry: the client
+// never signs two different blocks at one height in the fast round (ADR 0002).
+//
+// A block takes only the incoming bundles that fit the block limits, oldest first, so no
+// sender can make a chain unusable by flooding its inbox.
 package client
 
 import (
@@ -64,10 +75,15 @@ type Config struct {
 	RequestTimeout time.Duration
 }
 
-// Client talks to one committee.
+// Client talks to the committees of the chains it follows.
 type Client struct {
 	cfg Config
 	log *slog.Logger
+
+	mu sync.Mutex
+	// committees caches committee blobs by hash. Keys come only from verified chain
+	// states, so the map holds at most one entry per epoch ever created.
+	committees map[base.Hash]*protocol.Committee
 }
 
 // New returns a client.
@@ -81,13 +97,15 @@ func New(cfg Config) *Client {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	return &Client{cfg: cfg, log: cfg.Logger}
+	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}}
 }
 
 // Local returns the client's local node.
 func (c *Client) Local() *worker.Worker { return c.cfg.Local }
 
-// Committee returns the committee the client talks to.
+// Committee returns the genesis committee the client was configured with. Votes and
+// certificates are never checked against it: each block is checked against the
+// committee its chain trusts for the block's epoch (see committee.go).
 func (c *Client) Committee() *protocol.Committee { return c.cfg.Committee }
 
 type answer[T any] struct {
@@ -99,15 +117,15 @@ type answer[T any] struct {
 // ErrNoQuorum: not enough validators answered successfully. Class ErrRetryable.
 var ErrNoQuorum = fmt.Errorf("%w: no quorum of validators answered", base.ErrRetryable)
 
-// fanout calls fn on every validator and returns the answers received by the time a
-// quorum of weight has succeeded plus the grace period (or every answer, if no quorum).
-// With wait set it returns only when all calls are done.
-func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool) []answer[T] {
-	committee := c.cfg.Committee
+// fanout calls fn on every validator of m and returns the answers received by the time a
+// quorum of m's committee weight has succeeded plus the grace period (or every answer, if
+// no quorum).
+func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool) []answer[T] {
+	committee := m.committee
 	quorum := committee.QuorumThreshold()
 	if c.cfg.Sequential {
 		var out []answer[T]
-		for _, v := range c.cfg.Validators {
+		for _, v := range m.validators {
 			cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 			val, err := fn(cctx, v)
 			cancel()
@@ -116,8 +134,8 @@ func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, 
 		return out
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	ch := make(chan answer[T], len(c.cfg.Validators))
-	for _, v := range c.cfg.Validators {
+	ch := make(chan answer[T], len(m.validators))
+	for _, v := range m.validators {
 		go func() {
 			val, err := fn(cctx, v)
 			ch <- answer[T]{v, val, err}
@@ -127,7 +145,7 @@ func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, 
 	var out []answer[T]
 	var weight uint64
 	var grace <-chan time.Time
-	for len(out) < len(c.cfg.Validators) {
+	for len(out) < len(m.validators) {
 		select {
 		case a := <-ch:
 			out = append(out, a)
@@ -153,10 +171,10 @@ func fanout[T any](ctx context.Context, c *Client, fn func(ctx context.Context, 
 	return out
 }
 
-// broadcast calls fn on every validator in the background, without waiting beyond the
-// quorum and grace period; the remaining calls complete on their own.
-func (c *Client) broadcastCertificate(ctx context.Context, cert *protocol.Certificate) []answer[*protocol.ChainInfo] {
-	return fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+// broadcastCertificate sends a certificate to the members of m, without waiting beyond
+// the quorum and grace period; the remaining calls complete on their own.
+func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate) []answer[*protocol.ChainInfo] {
+	return fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return c.handleCertificate(ctx, v, cert)
 	}, nil)
 }

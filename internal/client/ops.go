@@ -17,10 +17,10 @@ import (
 // pendingBundles returns the bundles waiting in the chain's inboxes that at least f+1
 // weight of validators at the chain's current height report (so at least one honest
 // validator holds each), ordered by origin then cursor.
-func (cc *ChainClient) pendingBundles(ctx context.Context, height base.BlockHeight) []protocol.IncomingBundle {
+func (cc *ChainClient) pendingBundles(ctx context.Context, m members, height base.BlockHeight) []protocol.IncomingBundle {
 	c := cc.c
-	committee := c.cfg.Committee
-	as := fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+	committee := m.committee
+	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
 	}, nil)
 	type entry struct {
@@ -63,8 +63,70 @@ func (cc *ChainClient) pendingBundles(ctx context.Context, height base.BlockHeig
 	return out
 }
 
-// prepare builds the next block: pending bundles then the operations. It returns nil if
-// there is nothing to do.
+// blockOverhead bounds the encoded size of a block's fields other than its transactions
+// and of the proposal around it (round, signature, key).
+const blockOverhead = 4096
+
+// fitBundles returns the oldest of the pending bundles that fit in one block beside ops
+// under the policy's limits: transactions per block and block size. The rest stay in the
+// inbox for later blocks, so that no sender can make the chain's next block too big to
+// be accepted (a flood of tiny transfers). Bundles from one origin stay in inbox order.
+// It fails only if ops alone exceed the limits.
+func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, policy *protocol.ResourcePolicy) ([]protocol.IncomingBundle, error) {
+	maxTxs := policy.MaxTransactionsBlock
+	size := uint64(blockOverhead)
+	for i := range ops {
+		size += uint64(len(codec.Marshal(&ops[i]))) + 8
+	}
+	if uint64(len(ops)) > maxTxs || size > policy.MaxBlockSize {
+		return nil, base.Invalidf("%d operations (%d bytes) exceed the block limits (%d transactions, %d bytes)", len(ops), size, maxTxs, policy.MaxBlockSize)
+	}
+	room := maxTxs - uint64(len(ops))
+	// Oldest first. Within one origin, timestamps never decrease along the cursor, so
+	// sorting by (timestamp, origin, cursor) keeps every origin's bundles in order and
+	// what is taken is a prefix of each origin's queue.
+	slices.SortStableFunc(bundles, func(a, b protocol.IncomingBundle) int {
+		if c := cmpTimestamp(a.Bundle.Timestamp, b.Bundle.Timestamp); c != 0 {
+			return c
+		}
+		if c := a.Origin.Compare(b.Origin); c != 0 {
+			return c
+		}
+		return a.Bundle.Cursor().Compare(b.Bundle.Cursor())
+	})
+	out := bundles[:0:0]
+	skipped := map[base.ChainID]bool{}
+	for i := range bundles {
+		b := &bundles[i]
+		if uint64(len(out)) >= room {
+			break
+		}
+		if skipped[b.Origin] {
+			continue // an earlier bundle of this origin did not fit: keep the order
+		}
+		n := uint64(len(codec.Marshal(b))) + 8
+		if size+n > policy.MaxBlockSize {
+			skipped[b.Origin] = true
+			continue
+		}
+		size += n
+		out = append(out, *b)
+	}
+	return out, nil
+}
+
+func cmpTimestamp(a, b base.Timestamp) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// prepare builds the next block: as many pending bundles as fit (oldest first), then the
+// operations. It returns nil if there is nothing to do.
 func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.ProposedBlock, *protocol.Block, error) {
 	c := cc.c
 	next, err := c.SyncChain(ctx, cc.id)
@@ -82,7 +144,14 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 	if err != nil {
 		return nil, nil, err
 	}
-	bundles := cc.pendingBundles(ctx, next)
+	m, err := c.epochMembers(ctx, cc.id, epoch)
+	if err != nil {
+		return nil, nil, err
+	}
+	bundles, err := fitBundles(cc.pendingBundles(ctx, m, next), ops, &m.committee.Policy)
+	if err != nil {
+		return nil, nil, err
+	}
 	ts := max(c.cfg.Clock.Now(), tip.Timestamp)
 	for _, b := range bundles {
 		ts = max(ts, b.Bundle.Timestamp)
@@ -172,9 +241,26 @@ func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient 
 	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: recipient, Amount: amount})}, nil)
 }
 
-// ProcessInbox commits a block receiving every pending bundle; nil if none.
+// maxInboxBlocks bounds how many blocks one ProcessInbox call commits, so that a sender
+// who keeps flooding the inbox cannot keep the call running forever.
+const maxInboxBlocks = 1000
+
+// ProcessInbox commits blocks receiving the pending bundles, as many per block as fit
+// the block limits, until the inbox is empty. It returns the last certificate, or nil if
+// there was nothing to receive.
 func (cc *ChainClient) ProcessInbox(ctx context.Context) (*protocol.Certificate, error) {
-	return cc.ExecuteOperations(ctx, nil, nil)
+	var last *protocol.Certificate
+	for range maxInboxBlocks {
+		cert, err := cc.ExecuteOperations(ctx, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if cert == nil {
+			return last, nil
+		}
+		last = cert
+	}
+	return last, nil
 }
 
 // OpenChain opens a child chain with the given ownership and balance and returns its id.

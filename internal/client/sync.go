@@ -10,6 +10,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/worker"
 )
@@ -72,7 +73,15 @@ func (c *Client) SyncChain(ctx context.Context, id base.ChainID) (base.BlockHeig
 	if err != nil {
 		return 0, err
 	}
-	infos := fanout(ctx, c, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+	// Every validator of the pool is asked, not only the members of the committee the
+	// local replica is at: the chain may have moved to a later epoch, and whatever a
+	// validator sends is verified locally anyway.
+	cm, err := c.chainMembers(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	cm.validators = c.cfg.Validators
+	infos := fanout(ctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
 	}, nil)
 	// Highest claims first; a validator that lies about its height is found out when its
@@ -136,9 +145,26 @@ func (c *Client) downloadFrom(ctx context.Context, v Validator, id base.ChainID,
 }
 
 // processLocally executes a confirmed certificate on the local node, fetching blobs it
-// needs from the validators.
+// needs from the validators. The local node checks the certificate against the committee
+// the chain trusts for the block's epoch; an error means the certificate is not
+// confirmed as far as this client knows.
 func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate) error {
 	_, err := c.cfg.Local.HandleCertificate(ctx, cert)
+	if mb, ok := errorsAs[*execution.MissingBlobError](err); ok && mb.ID.Type == base.BlobCommittee {
+		// An epoch change of the chain names a committee that the admin chain's block
+		// created: follow the admin chain first (verified like any chain), then retry.
+		admin, aerr := c.adminChain(ctx, cert.ChainID())
+		if aerr != nil {
+			return aerr
+		}
+		if admin == cert.ChainID() {
+			return err
+		}
+		if _, serr := c.SyncChain(ctx, admin); serr != nil {
+			return serr
+		}
+		_, err = c.cfg.Local.HandleCertificate(ctx, cert)
+	}
 	if errors.Is(err, worker.ErrBlobsNotFound) {
 		for _, id := range cert.Block.Proposed.PublishedBlobIDs() {
 			if err := c.fetchBlob(ctx, id); err != nil {

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/micachain/mica/internal/base"
@@ -171,11 +172,17 @@ func (o *ChainOwnership) RoundTimeout(r base.Round) (base.TimeDelta, bool) {
 		}
 		return tc.BaseTimeout, true
 	default:
-		inc := uint64(tc.TimeoutIncrement) * uint64(r.Number)
-		if tc.TimeoutIncrement != 0 && inc/uint64(tc.TimeoutIncrement) != uint64(r.Number) {
+		// base + r × increment, saturating at the maximum: a wrapped sum would be a
+		// short timeout that lets anyone leave the round right away.
+		hi, inc := bits.Mul64(uint64(tc.TimeoutIncrement), uint64(r.Number))
+		if hi != 0 {
 			return base.TimeDelta(math.MaxUint64), true
 		}
-		return base.TimeDelta(uint64(tc.BaseTimeout) + inc), true
+		sum, carry := bits.Add64(uint64(tc.BaseTimeout), inc, 0)
+		if carry != 0 {
+			return base.TimeDelta(math.MaxUint64), true
+		}
+		return base.TimeDelta(sum), true
 	}
 }
 

@@ -1,0 +1,143 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// Committees by epoch.
+//
+// The client never counts a vote or checks a certificate against a committee it was
+// merely told about. For a block of chain X in epoch e it uses the committee that X
+// itself trusts for e, read from the local replica of X. That replica was built only from
+// certificates the local node verified, starting from genesis, and X's trusted set
+// changes only by X's own blocks (ProcessNewEpoch, ProcessRemovedEpoch), which read the
+// admin chain's events (the admin chain's confirmed CreateCommittee and RemoveCommittee
+// blocks, synced and verified the same way). So the committee of every epoch the client
+// believes in follows from genesis through verified certificates only (ADR 0001).
+//
+// Config.Committee is only the genesis committee; Config.Validators is the pool of nodes
+// the client can reach, looked up by public key. A request about a chain goes to the
+// members of the chain's committee found in the pool.
+
+// members is a committee and the validators of the pool that belong to it, in pool order.
+type members struct {
+	committee  *protocol.Committee
+	validators []Validator
+}
+
+// membersOf returns the pool's validators that belong to committee.
+func (c *Client) membersOf(committee *protocol.Committee) members {
+	m := members{committee: committee}
+	for _, v := range c.cfg.Validators {
+		if committee.Weight(v.PublicKey) > 0 {
+			m.validators = append(m.validators, v)
+		}
+	}
+	return m
+}
+
+// committeeFor returns the committee chain id trusts for epoch, from the local replica.
+// It fails with worker.ErrUntrustedEpoch if the chain does not trust that epoch (unknown
+// or revoked), which is the answer for any certificate claiming it.
+func (c *Client) committeeFor(ctx context.Context, id base.ChainID, epoch base.Epoch) (*protocol.Committee, error) {
+	var hash base.Hash
+	found := false
+	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
+		ecs, err := s.Execution().Committees(ctx)
+		if err != nil {
+			return err
+		}
+		for _, ec := range ecs {
+			if ec.Epoch == epoch {
+				hash, found = ec.CommitteeHash, true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: chain %s does not trust epoch %d (unknown or revoked)", worker.ErrUntrustedEpoch, id.Short(), epoch)
+	}
+	cm, err := c.committeeByHash(ctx, hash)
+	if base.IsNotFound(err) {
+		// The chain was created trusting a committee the local node has not seen yet:
+		// the admin chain's block that created it has it.
+		admin, aerr := c.adminChain(ctx, id)
+		if aerr != nil || admin == id {
+			return nil, err
+		}
+		if _, serr := c.SyncChain(ctx, admin); serr != nil {
+			return nil, serr
+		}
+		cm, err = c.committeeByHash(ctx, hash)
+	}
+	return cm, err
+}
+
+// committeeByHash loads a committee blob from the local store (it is there: the local
+// node executed the block that made the chain trust it), caching it by hash.
+func (c *Client) committeeByHash(ctx context.Context, hash base.Hash) (*protocol.Committee, error) {
+	c.mu.Lock()
+	cm := c.committees[hash]
+	c.mu.Unlock()
+	if cm != nil {
+		return cm, nil
+	}
+	blob, err := c.cfg.Local.Storage().Blob(ctx, base.BlobID{Type: base.BlobCommittee, Hash: hash})
+	if err != nil {
+		return nil, fmt.Errorf("committee %s: %w", hash.Short(), err)
+	}
+	cm = new(protocol.Committee)
+	if err := codec.Unmarshal(blob.Content, cm); err != nil {
+		return nil, base.Corruptf("committee blob %s: %v", hash.Short(), err)
+	}
+	c.mu.Lock()
+	c.committees[hash] = cm
+	c.mu.Unlock()
+	return cm, nil
+}
+
+// chainMembers returns the committee of chain id's current epoch (in the local replica)
+// and its reachable members.
+func (c *Client) chainMembers(ctx context.Context, id base.ChainID) (members, error) {
+	epoch, err := c.localEpoch(ctx, id)
+	if err != nil {
+		return members{}, err
+	}
+	return c.epochMembers(ctx, id, epoch)
+}
+
+// epochMembers returns the committee chain id trusts for epoch and its reachable members.
+func (c *Client) epochMembers(ctx context.Context, id base.ChainID, epoch base.Epoch) (members, error) {
+	committee, err := c.committeeFor(ctx, id, epoch)
+	if err != nil {
+		return members{}, err
+	}
+	return c.membersOf(committee), nil
+}
+
+// adminChain returns the admin chain of chain id, from the local replica.
+func (c *Client) adminChain(ctx context.Context, id base.ChainID) (base.ChainID, error) {
+	var admin base.ChainID
+	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
+		var err error
+		admin, err = s.Execution().AdminChain(ctx)
+		return err
+	})
+	if err != nil {
+		return base.ChainID{}, err
+	}
+	if admin == (base.ChainID{}) {
+		admin = id // the chain is the admin chain
+	}
+	return admin, nil
+}

@@ -1,0 +1,177 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// roundState summarizes what a quorum of validators says about the chain's consensus at
+// one height.
+type roundState struct {
+	ahead        bool // a validity-threshold weight is past the height
+	round        base.Round
+	roundTimeout base.Timestamp
+	// lockedValidated is the highest-round validated certificate at this height that a
+	// validator reported, checked against the committee of its epoch.
+	lockedValidated *protocol.Certificate
+	// lockedFast is the fast proposal of a super owner at this height reported by the
+	// most weight (signature checked). If a quorum answered and none reported one, it is
+	// nil, and at most f weight can hold a fast proposal the client did not see.
+	lockedFast    *protocol.BlockProposal
+	conflict      bool                    // a different proposal was accepted in the current round
+	ownProposal   *protocol.BlockProposal // our own latest proposal at this height, if any
+	roundProposal *protocol.BlockProposal // a valid proposal in the current round
+	proposals     []*protocol.BlockProposal
+	ownership     *protocol.ChainOwnership
+}
+
+type weightedRound struct {
+	r base.Round
+	w uint64
+}
+
+// roundState asks the members of m (the committee of the block's epoch) for their
+// consensus state at proposed's height, with manager values. It fails with ErrNoQuorum
+// unless a quorum of weight answered.
+func (cc *ChainClient) roundState(ctx context.Context, m members, proposed *protocol.ProposedBlock) (*roundState, error) {
+	c := cc.c
+	height := proposed.Height
+	committee := m.committee
+	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestManagerValues: true})
+	}, nil)
+	// Ownership comes from our own replica of the chain (verified certificates), never
+	// from a validator's answer, which a Byzantine validator could forge.
+	own, err := c.localOwnership(ctx, cc.id)
+	if err != nil {
+		return nil, err
+	}
+	st := &roundState{ownership: &own}
+	me := cc.Owner()
+	var rounds []weightedRound
+	var aheadW, okW uint64
+	ours := codec.Marshal(proposed)
+	type fastCandidate struct {
+		p *protocol.BlockProposal
+		w uint64
+	}
+	fast := map[string]*fastCandidate{}
+	var fastOrder []string
+	for _, a := range as {
+		if a.err != nil || a.val == nil || a.val.ChainID != cc.id {
+			continue
+		}
+		w := committee.Weight(a.v.PublicKey)
+		okW += w
+		info := a.val
+		if info.NextBlockHeight > height {
+			aheadW += w
+			continue
+		}
+		if info.NextBlockHeight < height {
+			continue // lagging (it never was at this height); updated when we send it something
+		}
+		mi := &info.Manager
+		rounds = append(rounds, weightedRound{mi.CurrentRound, w})
+		if mi.RoundTimeout != nil && *mi.RoundTimeout > st.roundTimeout {
+			st.roundTimeout = *mi.RoundTimeout
+		}
+		if lc := mi.LockingValidated; lc != nil && lc.Kind == protocol.KindValidated && lc.Height() == height && lc.ChainID() == cc.id {
+			if (st.lockedValidated == nil || st.lockedValidated.Round.Less(lc.Round)) && c.checkCertificate(ctx, lc) == nil {
+				st.lockedValidated = lc
+			}
+		}
+		for _, lf := range []*protocol.BlockProposal{mi.LockingFast, mi.Proposed} {
+			if lf == nil || !lf.Content.Round.IsFast() || lf.Original != nil || lf.Content.Block.ChainID != cc.id || lf.Content.Block.Height != height {
+				continue
+			}
+			if !own.IsSuperOwner(lf.Owner()) || lf.CheckInvariants() != nil {
+				continue // not a genuine fast proposal of a super owner
+			}
+			k := string(codec.Marshal(lf))
+			if fast[k] == nil {
+				fast[k] = &fastCandidate{p: lf}
+				fastOrder = append(fastOrder, k)
+			}
+			fast[k].w += w
+			break // one report per validator
+		}
+		if p := mi.Proposed; p != nil && p.Content.Block.ChainID == cc.id && p.Content.Block.Height == height && !p.IsRegularRetry() {
+			if p.Content.Round == mi.CurrentRound && string(codec.Marshal(&p.Content.Block)) != string(ours) {
+				st.conflict = true
+			}
+			if p.Content.Round == mi.CurrentRound {
+				st.proposals = append(st.proposals, p)
+			}
+			// Our own earlier proposal at this height (signed by us and valid) is re-sent
+			// rather than contradicted by a new block.
+			if p.Owner() == me && p.CheckInvariants() == nil && (st.ownProposal == nil || st.ownProposal.Content.Round.Less(p.Content.Round)) {
+				st.ownProposal = p
+			}
+		}
+	}
+	if okW < committee.QuorumThreshold() {
+		return nil, fmt.Errorf("%w: %v", ErrNoQuorum, firstError(as))
+	}
+	// The fast proposal with the most weight (first reported on a tie): if one can have a
+	// confirmed certificate, it is the one most validators voted for.
+	for _, k := range fastOrder {
+		if st.lockedFast == nil || fast[k].w > fast[string(codec.Marshal(st.lockedFast))].w {
+			st.lockedFast = fast[k].p
+		}
+	}
+	st.ahead = aheadW >= committee.ValidityThreshold()
+	if len(rounds) == 0 {
+		// Every answering validator is behind: start from the chain's first round.
+		st.round = own.FirstRound()
+		return st, nil
+	}
+	st.round = currentRound(rounds, committee.ValidityThreshold())
+	for _, p := range st.proposals {
+		if p.Content.Round == st.round && p.CheckInvariants() == nil {
+			st.roundProposal = p
+			break
+		}
+	}
+	return st, nil
+}
+
+// currentRound is the highest round that at least f+1 weight has reached: one honest
+// validator is there, and no lying minority can push the client into a round nobody is
+// in. If fewer than f+1 answered at this height, it is the lowest round reported.
+func currentRound(rounds []weightedRound, validity uint64) base.Round {
+	best, found := base.Round{}, false
+	low := rounds[0].r
+	for _, cand := range rounds {
+		if cand.r.Less(low) {
+			low = cand.r
+		}
+		var w uint64
+		for _, x := range rounds {
+			if !x.r.Less(cand.r) {
+				w += x.w
+			}
+		}
+		if w >= validity && (!found || best.Less(cand.r)) {
+			best, found = cand.r, true
+		}
+	}
+	if !found {
+		return low
+	}
+	return best
+}
+
+// checkCertificate checks a certificate against the committee its chain trusts for the
+// block's epoch, in the local replica.
+func (c *Client) checkCertificate(ctx context.Context, cert *protocol.Certificate) error {
+	committee, err := c.committeeFor(ctx, cert.ChainID(), cert.Epoch())
+	if err != nil {
+		return err
+	}
+	return cert.Check(committee)
+}

@@ -1,0 +1,282 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/consensus"
+	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// sendProposal sends a proposal to the members of m (the committee of the block's
+// epoch) and turns a quorum of their votes into a certificate: confirmed in the fast
+// round, validated otherwise (then finalize makes it confirmed). The certificate is
+// published and checked by the local node before it is returned.
+func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.BlockProposal, target *protocol.Block) (*protocol.Certificate, error) {
+	c := cc.c
+	kind := protocol.KindValidated
+	if p.Content.Round.IsFast() {
+		kind = protocol.KindConfirmed
+	}
+	want := protocol.LiteValue{ValueHash: target.Hash(), ChainID: cc.id, Height: target.Height(), Kind: kind}
+	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+		info, err := v.Node.HandleBlockProposal(ctx, p)
+		for try := 0; try < 2 && err != nil && needsUpdate(err); try++ {
+			uerr := c.updateValidator(ctx, v, &p.Content.Block, p.Blobs)
+			if mb, ok := errorsAs[*execution.MissingBlobError](uerr); ok && mb.ID.Type == base.BlobCommittee {
+				// Replaying the chain's epoch change needs the committee, which the
+				// admin chain's block created: push the admin chain, then the chain.
+				if uerr = c.pushAdminChain(ctx, v, cc.id); uerr == nil {
+					uerr = c.updateValidator(ctx, v, &p.Content.Block, p.Blobs)
+				}
+			}
+			if me, ok := errorsAs[*execution.MissingEventError](err); ok && uerr == nil {
+				// The validator lags on the chain that emitted the event (the admin
+				// chain for epoch changes): push it up to our view of that chain.
+				if tip, terr := c.LocalTip(ctx, me.ID.Chain); terr == nil {
+					uerr = c.updateChainTo(ctx, v, me.ID.Chain, tip.NextHeight, 0)
+				}
+			}
+			if uerr != nil {
+				break
+			}
+			info, err = v.Node.HandleBlockProposal(ctx, p)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return cc.voteFrom(v, info.Manager.PendingVote, want, p.Content.Round)
+	}, func(v *protocol.Vote) bool { return v != nil })
+	cert, err := cc.certificateFrom(m, as, kind, target, p.Content.Round)
+	if err != nil {
+		return nil, err
+	}
+	if kind == protocol.KindValidated {
+		return cc.finalize(ctx, m, cert)
+	}
+	if err := c.publish(ctx, m, cert); err != nil {
+		return nil, err
+	}
+	cc.clearFast(cert.Height())
+	return cert, nil
+}
+
+// pushAdminChain makes v execute the admin chain of chain id up to the local replica's
+// tip of it: a validator of a new committee learns the committees from there.
+func (c *Client) pushAdminChain(ctx context.Context, v Validator, id base.ChainID) error {
+	admin, err := c.adminChain(ctx, id)
+	if err != nil {
+		return err
+	}
+	tip, err := c.LocalTip(ctx, admin)
+	if err != nil {
+		return err
+	}
+	return c.updateChainTo(ctx, v, admin, tip.NextHeight, 0)
+}
+
+// finalize sends a validated certificate and turns a quorum of confirmed votes into a
+// confirmed certificate, then publishes it.
+func (cc *ChainClient) finalize(ctx context.Context, m members, validated *protocol.Certificate) (*protocol.Certificate, error) {
+	c := cc.c
+	want := validated.LiteValue()
+	want.Kind = protocol.KindConfirmed
+	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+		info, err := c.handleCertificate(ctx, v, validated)
+		if err != nil {
+			return nil, err
+		}
+		return cc.voteFrom(v, info.Manager.PendingVote, want, validated.Round)
+	}, func(v *protocol.Vote) bool { return v != nil })
+	cert, err := cc.certificateFrom(m, as, protocol.KindConfirmed, validated.Block, validated.Round)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.publish(ctx, m, cert); err != nil {
+		return nil, err
+	}
+	cc.clearFast(cert.Height())
+	return cert, nil
+}
+
+func (cc *ChainClient) clearFast(h base.BlockHeight) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.pendingFast != nil && cc.pendingFast.Content.Block.Height <= h {
+		cc.pendingFast = nil
+	}
+}
+
+// voteFrom checks that a validator's vote is the one we asked for and genuinely signed
+// by it.
+func (cc *ChainClient) voteFrom(v Validator, vote *protocol.Vote, want protocol.LiteValue, round base.Round) (*protocol.Vote, error) {
+	if vote == nil || vote.Value != want || vote.Round != round || vote.Validator != v.PublicKey {
+		return nil, fmt.Errorf("%w: validator %s did not vote for the block", base.ErrRetryable, v.PublicKey)
+	}
+	if err := vote.Verify(); err != nil {
+		return nil, err
+	}
+	return vote, nil
+}
+
+// certificateFrom assembles a certificate from the good votes of m's committee (the
+// committee of the block's epoch), or explains why not. Votes of anyone else count for
+// nothing.
+func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], kind protocol.CertificateKind, block *protocol.Block, round base.Round) (*protocol.Certificate, error) {
+	committee := m.committee
+	var votes []protocol.Vote
+	var weight, refused uint64
+	for _, a := range as {
+		w := committee.Weight(a.v.PublicKey)
+		if w == 0 {
+			continue
+		}
+		if a.err != nil {
+			if isRefusal(a.err) {
+				refused += w
+			}
+			continue
+		}
+		if a.val != nil {
+			votes = append(votes, *a.val)
+			weight += w
+		}
+	}
+	if weight < committee.QuorumThreshold() {
+		err := firstError(as)
+		if refused >= committee.ValidityThreshold() && err != nil {
+			return nil, err // refused by at least one honest validator: the block is invalid
+		}
+		return nil, fmt.Errorf("%w (%d of %d votes): %v", ErrNoQuorum, weight, committee.TotalVotes(), err)
+	}
+	cert := protocol.CertificateFromVotes(kind, block, nil, round, votes)
+	if err := cert.Check(committee); err != nil {
+		return nil, err
+	}
+	return cert, nil
+}
+
+// ErrLocalRefused: the client's own node refused a certificate the client assembled, so
+// the block is not confirmed as far as this client can tell. The wrapped error says why.
+var ErrLocalRefused = errors.New("the local node refused the certificate")
+
+// publish executes a confirmed certificate on the local node (which checks it against the
+// committee the chain trusts for the block's epoch) and sends it to the members of m. A
+// certificate the local node refuses is still sent (validators check it themselves) but
+// is reported as an error: the caller never hears "confirmed" for it.
+func (c *Client) publish(ctx context.Context, m members, cert *protocol.Certificate) error {
+	lerr := c.processLocally(ctx, cert)
+	c.broadcastCertificate(ctx, m, cert)
+	if lerr != nil {
+		return fmt.Errorf("%w: block %d of chain %s: %w", ErrLocalRefused, cert.Height(), cert.ChainID().Short(), lerr)
+	}
+	return nil
+}
+
+// handleCertificate sends a certificate to v, pushing what v lacks and retrying once.
+func (c *Client) handleCertificate(ctx context.Context, v Validator, cert *protocol.Certificate) (*protocol.ChainInfo, error) {
+	info, err := v.Node.HandleCertificate(ctx, cert)
+	if err == nil || !needsUpdate(err) || cert.Kind == protocol.KindTimeout {
+		return info, err
+	}
+	if uerr := c.updateValidator(ctx, v, &cert.Block.Proposed, nil); uerr != nil {
+		return nil, err
+	}
+	return v.Node.HandleCertificate(ctx, cert)
+}
+
+// requestTimeout asks the members of the committee of the chain's current epoch for
+// timeout votes on a round and, with a quorum, moves them to the next round. It reports
+// whether the round moved.
+func (cc *ChainClient) requestTimeout(ctx context.Context, height base.BlockHeight, round base.Round) (bool, error) {
+	c := cc.c
+	epoch, err := c.localEpoch(ctx, cc.id)
+	if err != nil {
+		return false, err
+	}
+	m, err := c.epochMembers(ctx, cc.id, epoch)
+	if err != nil {
+		return false, err
+	}
+	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+		info, err := v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestLeaderTimeout: &protocol.LeaderTimeoutRequest{Height: height, Round: round}})
+		if err != nil {
+			return nil, err
+		}
+		tv := info.Manager.TimeoutVote
+		if tv == nil || tv.Round != round || tv.Value.Kind != protocol.KindTimeout || tv.Value.ChainID != cc.id || tv.Value.Height != height || tv.Validator != v.PublicKey {
+			return nil, nil
+		}
+		return tv, tv.Verify()
+	}, func(v *protocol.Vote) bool { return v != nil })
+	// Only votes for the timeout value we expect count: a Byzantine validator's vote for
+	// a made-up value is ignored.
+	timeout := &protocol.Timeout{ChainID: cc.id, Height: height, Epoch: epoch}
+	hash := timeout.Hash()
+	var votes []protocol.Vote
+	var weight uint64
+	for _, a := range as {
+		if a.err == nil && a.val != nil && a.val.Value.ValueHash == hash {
+			votes = append(votes, *a.val)
+			weight += m.committee.Weight(a.v.PublicKey)
+		}
+	}
+	if weight < m.committee.QuorumThreshold() {
+		return false, nil
+	}
+	cert := protocol.CertificateFromVotes(protocol.KindTimeout, nil, timeout, round, votes)
+	if err := cert.Check(m.committee); err != nil {
+		return false, err
+	}
+	fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+		return v.Node.HandleCertificate(ctx, cert)
+	}, nil)
+	return true, nil
+}
+
+// RequestTimeout asks the validators to time out the chain's current round at its next
+// height, and reports whether the round moved. Validators sign only once the round's
+// deadline has passed on their clocks.
+func (cc *ChainClient) RequestTimeout(ctx context.Context) (bool, error) {
+	next, err := cc.c.SyncChain(ctx, cc.id)
+	if err != nil {
+		return false, err
+	}
+	m, err := cc.c.chainMembers(ctx, cc.id)
+	if err != nil {
+		return false, err
+	}
+	st, err := cc.roundState(ctx, m, &protocol.ProposedBlock{ChainID: cc.id, Height: next})
+	if err != nil {
+		return false, err
+	}
+	return cc.requestTimeout(ctx, next, st.round)
+}
+
+func usesOracles(b *protocol.Block) bool {
+	for _, rs := range b.Outcome.OracleResponses {
+		if len(rs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// isRefusal reports whether a validator refused a block for what it is (an invalid
+// operation, a bad signature), as opposed to because it lags or is in another round.
+func isRefusal(err error) bool {
+	if !base.IsInvalid(err) || errors.Is(err, base.ErrRetryable) {
+		return false
+	}
+	for _, lag := range []error{worker.ErrWrongHeight, consensus.ErrWrongHeight, consensus.ErrWrongRound, consensus.ErrRoundTooLow,
+		consensus.ErrNotNewerThanLock, consensus.ErrIncompatibleConfirmedVote, consensus.ErrAlreadyHandled} {
+		if errors.Is(err, lag) {
+			return false
+		}
+	}
+	return true
+}
