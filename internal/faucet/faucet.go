@@ -86,7 +86,10 @@ type Config struct {
 	// Client is the client whose local node follows the faucet's chain.
 	Client *client.Client
 	// Chain is the faucet's chain, signed for by the faucet's key. The faucet owns it
-	// while it runs: nothing else may propose on it.
+	// while it runs: nothing else may propose on it. Its OnFastProposal should persist
+	// the pending proposal (the wallet's FastProposalHook), and it should be created
+	// with the persisted one, so that a restart re-sends it instead of signing another
+	// block at its height.
 	Chain *client.ChainClient
 	// Amount funds each new chain; it must be positive.
 	Amount base.Amount
@@ -232,6 +235,11 @@ func New(cfg Config) (*Faucet, error) {
 	genesis, err := json.Marshal(&g)
 	if err != nil {
 		return nil, fmt.Errorf("faucet: encode genesis: %w", err)
+	}
+	if cfg.Chain.OnFastProposal == nil {
+		// A pending proposal lost across a restart would be contradicted by the next
+		// block (see TestAttackLostPendingProposal): production faucets persist it.
+		cfg.Logger.Warn("the faucet chain's pending proposals are not persisted; a restart during a commit may wedge the chain")
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -655,9 +663,24 @@ func (f *Faucet) serveBatch(ctx context.Context, batch []*claim) {
 }
 
 // flushPending commits the faucet chain's pending fast proposal, if there is one.
+//
+// The local node must first reach the proposal's height: client.ChainClient's
+// ExecuteOperations drops a pending proposal that is not at the local next height, so
+// a faucet restarted behind its chain (its local store lagging, validators too busy to
+// serve certificates) would forget a proposal some validators already voted for and
+// sign a different block at its height. Half the validators locked on each block, the
+// fast round (which never times out) could not decide, and the chain would be wedged.
 func (f *Faucet) flushPending(ctx context.Context) error {
-	if f.cfg.Chain.PendingFastProposal() == nil {
+	pf := f.cfg.Chain.PendingFastProposal()
+	if pf == nil {
 		return nil
+	}
+	next, err := f.cfg.Client.SyncChain(ctx, f.chain)
+	if err != nil {
+		return fmt.Errorf("catch up with the faucet chain: %w", err)
+	}
+	if h := pf.Content.Block.Height; next < h {
+		return fmt.Errorf("%w: the faucet's node has the chain up to height %d, below its pending proposal at height %d; catching up", base.ErrRetryable, next, h)
 	}
 	if _, err := f.cfg.Chain.ExecuteOperations(ctx, nil, nil); err != nil {
 		return fmt.Errorf("re-send the faucet chain's pending proposal: %w", err)

@@ -79,6 +79,8 @@ type deliveringNode struct {
 	w *worker.Worker
 	// dropProposals makes the node lose block proposals (as if they timed out).
 	dropProposals atomic.Bool
+	// dropDownloads makes the node fail certificate downloads (as if they timed out).
+	dropDownloads atomic.Bool
 	// faults, if set, loses requests and replies at random (a slow, overloaded node).
 	faults atomic.Pointer[faults]
 
@@ -197,6 +199,9 @@ func (d *deliveringNode) ReadBlob(ctx context.Context, id base.BlobID) (protocol
 }
 
 func (d *deliveringNode) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	if d.dropDownloads.Load() {
+		return nil, errLost
+	}
 	return d.w.Certificates(ctx, id, from, to)
 }
 
