@@ -235,7 +235,10 @@ func (n *testNet) checkNoConflictingProposals(id base.ChainID) {
 		d.mu.Unlock()
 	}
 	ctx := context.Background()
-	top := n.height(0, id)
+	var top base.BlockHeight
+	for i := range n.workers {
+		top = max(top, n.height(i, id))
+	}
 	for h := base.BlockHeight(0); h < top; h++ {
 		var want *base.Hash
 		for i, w := range n.workers {
