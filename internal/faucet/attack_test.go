@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -370,4 +371,32 @@ func TestAttackLostPendingProposal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("claim after a restart that lost the pending proposal: %v", err)
 	}
+}
+
+// FuzzAddressKey: any remote address maps to a key without panicking, and every address
+// of one IPv6 /64 maps to the same key.
+func FuzzAddressKey(f *testing.F) {
+	f.Add("1.2.3.4:5")
+	f.Add("[2001:db8::1]:80")
+	f.Add("[::ffff:10.0.0.1]:1")
+	f.Add("garbage")
+	f.Fuzz(func(t *testing.T, addr string) {
+		k := addressKey(addr)
+		if k == "" {
+			t.Fatalf("empty key for %q", addr)
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Unmap().Is6() {
+			return
+		}
+		b := a.As16()
+		b[15] ^= 0xff // same /64, another host
+		if other := addressKey(net.JoinHostPort(netip.AddrFrom16(b).String(), "1")); other != k {
+			t.Fatalf("%q and its /64 neighbour map to %q and %q", addr, k, other)
+		}
+	})
 }
