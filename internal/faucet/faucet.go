@@ -23,7 +23,8 @@
 // the balance affords and the other claims get 503 (out of funds). A block that did not
 // reach a quorum stays pending in the ChainClient and is re-sent verbatim, before
 // anything else and in the background until it is decided: the faucet never signs a
-// second block at a height it has proposed for.
+// second block at a height it has proposed for, provided its pending proposal survives
+// restarts (see Config.Chain).
 //
 // Limits (the service is open to anyone, so every resource a request can take is
 // bounded):
@@ -106,7 +107,8 @@ type Config struct {
 	// MaxChainsPerIP is the most new chains opened for requests from one network address
 	// (an IPv4 address or an IPv6 /64) per IPWindow (DefaultMaxChainsPerIP if 0, no
 	// limit if negative). Beyond it a claim is answered 429 with Retry-After. Claims that
-	// fail do not count.
+	// fail do not count. The address is the connection's remote address: behind a
+	// reverse proxy every client shares the proxy's.
 	MaxChainsPerIP int
 	// IPWindow is the window of MaxChainsPerIP (DefaultIPWindow if 0).
 	IPWindow time.Duration
