@@ -191,6 +191,7 @@ func netCommand() *cobra.Command {
 func faucetCommand() *cobra.Command {
 	var port int
 	var amount, chain string
+	var lim faucet.Config
 	cmd := &cobra.Command{
 		Use:   "faucet",
 		Short: "Run a faucet: it opens funded chains for new users from a chain of this wallet",
@@ -213,7 +214,13 @@ func faucetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f, err := faucet.New(faucet.Config{Client: s.c, Chain: cc, Amount: a, Genesis: s.w.Genesis(), Listen: fmt.Sprintf("127.0.0.1:%d", port), Logger: logger(cmd)})
+			if lim.MaxChainsPerIP == 0 {
+				return errors.New("--max-chains-per-ip must be positive, or negative for no limit")
+			}
+			cfg := lim
+			cfg.Client, cfg.Chain, cfg.Amount, cfg.Genesis = s.c, cc, a, s.w.Genesis()
+			cfg.Listen, cfg.Logger = fmt.Sprintf("127.0.0.1:%d", port), logger(cmd)
+			f, err := faucet.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -229,5 +236,9 @@ func faucetCommand() *cobra.Command {
 	cmd.Flags().IntVar(&port, "port", 8079, "port to listen on (127.0.0.1)")
 	cmd.Flags().StringVar(&amount, "amount", "100", "tokens given with each new chain")
 	cmd.Flags().StringVar(&chain, "chain", "", "chain paying for new chains (default: the default chain)")
+	cmd.Flags().IntVar(&lim.MaxChainsPerIP, "max-chains-per-ip", faucet.DefaultMaxChainsPerIP, "new chains per network address (IPv4 address or IPv6 /64) per --ip-window; negative: no limit")
+	cmd.Flags().DurationVar(&lim.IPWindow, "ip-window", faucet.DefaultIPWindow, "window of --max-chains-per-ip")
+	cmd.Flags().IntVar(&lim.MaxBatch, "max-batch", faucet.DefaultMaxBatch, "most chains opened by one block")
+	cmd.Flags().IntVar(&lim.MaxQueue, "max-queue", 0, "most claims waiting; more are answered 503 (default 4 x --max-batch)")
 	return cmd
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -36,19 +38,22 @@ func NewClient(url string, hc *http.Client) *Client {
 type ServerError struct {
 	StatusCode int
 	Message    string
+	// RetryAfter is the faucet's Retry-After (zero if it sent none).
+	RetryAfter time.Duration
 }
 
 func (e *ServerError) Error() string {
 	return fmt.Sprintf("faucet answered %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
 }
 
-// Is makes a 4xx match base.ErrInvalid and a 503 match base.ErrRetryable.
+// Is makes a 4xx other than 429 match base.ErrInvalid, and a 503 or a 429 (a limit,
+// lifted after RetryAfter) match base.ErrRetryable.
 func (e *ServerError) Is(target error) bool {
 	switch {
 	case target == base.ErrInvalid:
-		return e.StatusCode >= 400 && e.StatusCode < 500
+		return e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != http.StatusTooManyRequests
 	case target == base.ErrRetryable:
-		return e.StatusCode == http.StatusServiceUnavailable
+		return e.StatusCode == http.StatusServiceUnavailable || e.StatusCode == http.StatusTooManyRequests
 	}
 	return false
 }
@@ -125,7 +130,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		return &ServerError{StatusCode: resp.StatusCode, Message: e.Error}
+		se := &ServerError{StatusCode: resp.StatusCode, Message: e.Error}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 && secs < 1<<20 {
+			se.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return se
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("faucet %s%s: bad response: %w", c.url, path, err)

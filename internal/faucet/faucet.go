@@ -17,10 +17,25 @@
 // a block and recording its chains cannot make the faucet open a second chain for an
 // owner, and there is no file to lose or to keep in step.
 //
-// One goroutine owns the faucet's ChainClient. Requests queue; each block takes every
-// claim waiting (up to MaxBatch), so under load many chains open in one block. When the
-// chain cannot fund a whole batch, the batch shrinks to what the balance affords and the
-// other claims get 503 (out of funds).
+// One goroutine owns the faucet's ChainClient: it is the chain's only committer. Requests
+// queue; each block takes every claim waiting (up to MaxBatch), so under load many chains
+// open in one block. When the chain cannot fund a whole batch, the batch shrinks to what
+// the balance affords and the other claims get 503 (out of funds). A block that did not
+// reach a quorum stays pending in the ChainClient and is re-sent verbatim, before
+// anything else and in the background until it is decided: the faucet never signs a
+// second block at a height it has proposed for, provided its pending proposal survives
+// restarts (see Config.Chain).
+//
+// Limits (the service is open to anyone, so every resource a request can take is
+// bounded):
+//   - one chain per owner: a claim for an owner already served returns its chain;
+//   - MaxChainsPerIP new chains per network address (IPv4 address or IPv6 /64) per
+//     IPWindow, answered 429 with Retry-After beyond it; the state behind this limit
+//     holds at most MaxTrackedIPs addresses;
+//   - MaxQueue claims waiting, answered 503 with Retry-After beyond it; concurrent
+//     requests for one owner share one claim;
+//   - request bodies of 4 KiB, headers of 8 KiB, MaxConns connections, read and write
+//     timeouts, and ClaimTimeout for a request waiting on its claim.
 package faucet
 
 import (
@@ -33,6 +48,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -50,6 +66,14 @@ const DefaultMaxBatch = 100
 // maxRequestBody bounds a claim request.
 const maxRequestBody = 4 << 10
 
+// Defaults of the other limits (see Config).
+const (
+	DefaultClaimTimeout = time.Minute
+	DefaultMaxConns     = 1024
+	// retryBusy is the Retry-After sent when the queue is full.
+	retryBusy = 5 * time.Second
+)
+
 var (
 	// ErrOutOfFunds: the faucet's chain cannot fund another chain. Class
 	// base.ErrRetryable: a claim may succeed once the chain is topped up.
@@ -63,7 +87,10 @@ type Config struct {
 	// Client is the client whose local node follows the faucet's chain.
 	Client *client.Client
 	// Chain is the faucet's chain, signed for by the faucet's key. The faucet owns it
-	// while it runs: nothing else may propose on it.
+	// while it runs: nothing else may propose on it. Its OnFastProposal should persist
+	// the pending proposal (the wallet's FastProposalHook), and it should be created
+	// with the persisted one, so that a restart re-sends it instead of signing another
+	// block at its height.
 	Chain *client.ChainClient
 	// Amount funds each new chain; it must be positive.
 	Amount base.Amount
@@ -74,7 +101,32 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBatch is the most claims served by one block (DefaultMaxBatch if 0).
 	MaxBatch int
+	// MaxQueue is the most claims waiting to be served (4 × MaxBatch if 0); a claim
+	// beyond it is answered 503 with Retry-After.
+	MaxQueue int
+	// MaxChainsPerIP is the most new chains opened for requests from one network address
+	// (an IPv4 address or an IPv6 /64) per IPWindow (DefaultMaxChainsPerIP if 0, no
+	// limit if negative). Beyond it a claim is answered 429 with Retry-After. Claims that
+	// fail do not count. The address is the connection's remote address: behind a
+	// reverse proxy every client shares the proxy's.
+	MaxChainsPerIP int
+	// IPWindow is the window of MaxChainsPerIP (DefaultIPWindow if 0).
+	IPWindow time.Duration
+	// MaxTrackedIPs bounds the addresses the per-address limit remembers
+	// (DefaultMaxTrackedIPs if 0).
+	MaxTrackedIPs int
+	// ClaimTimeout is the most a request waits for its claim (DefaultClaimTimeout if
+	// 0); the claim stays queued and a retry gets its chain.
+	ClaimTimeout time.Duration
+	// MaxConns is the most connections served at once (DefaultMaxConns if 0).
+	MaxConns int
+	// Clock is read by the per-address limit (the wall clock if nil).
+	Clock base.Clock
 }
+
+type wallClock struct{}
+
+func (wallClock) Now() base.Timestamp { return base.TimestampFromTime(time.Now()) }
 
 // Opened is a chain the faucet opened for an owner.
 type Opened struct {
@@ -96,6 +148,13 @@ type Faucet struct {
 
 	queue   chan *claim
 	stopped chan struct{} // closed once the batching loop has stopped
+	limiter *ipLimiter
+
+	// claimsMu guards claims: the claim of each owner queued or being served, so that
+	// concurrent requests for one owner share one claim (and one queue slot).
+	// Invariant: len(claims) <= MaxQueue + MaxBatch.
+	claimsMu sync.Mutex
+	claims   map[base.Owner]*claim
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -113,9 +172,14 @@ type Faucet struct {
 	beforeBatch func()
 }
 
+// claim is one owner's request for a chain. The loop answers it once, by setting res
+// and closing done.
 type claim struct {
 	owner base.Owner
-	reply chan result // buffered: the loop never blocks on a reply
+	// held is the per-address quota the claim took; given back if it fails.
+	held reservation
+	done chan struct{}
+	res  result
 }
 
 type result struct {
@@ -139,9 +203,32 @@ func New(cfg Config) (*Faucet, error) {
 		return nil, errors.New("faucet: Config.Listen is required")
 	case cfg.MaxBatch < 0:
 		return nil, fmt.Errorf("faucet: Config.MaxBatch is %d", cfg.MaxBatch)
+	case cfg.MaxQueue < 0, cfg.IPWindow < 0, cfg.MaxTrackedIPs < 0, cfg.ClaimTimeout < 0, cfg.MaxConns < 0:
+		return nil, errors.New("faucet: negative limit in Config")
 	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxQueue == 0 {
+		cfg.MaxQueue = 4 * cfg.MaxBatch
+	}
+	if cfg.MaxChainsPerIP == 0 {
+		cfg.MaxChainsPerIP = DefaultMaxChainsPerIP
+	}
+	if cfg.IPWindow == 0 {
+		cfg.IPWindow = DefaultIPWindow
+	}
+	if cfg.MaxTrackedIPs == 0 {
+		cfg.MaxTrackedIPs = DefaultMaxTrackedIPs
+	}
+	if cfg.ClaimTimeout == 0 {
+		cfg.ClaimTimeout = DefaultClaimTimeout
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -150,6 +237,11 @@ func New(cfg Config) (*Faucet, error) {
 	genesis, err := json.Marshal(&g)
 	if err != nil {
 		return nil, fmt.Errorf("faucet: encode genesis: %w", err)
+	}
+	if cfg.Chain.OnFastProposal == nil {
+		// A pending proposal lost across a restart would be contradicted by the next
+		// block (see TestAttackLostPendingProposal): production faucets persist it.
+		cfg.Logger.Warn("the faucet chain's pending proposals are not persisted; a restart during a commit may wedge the chain")
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -161,7 +253,9 @@ func New(cfg Config) (*Faucet, error) {
 		log:     cfg.Logger.With("faucet_chain", cfg.Chain.ID().Short()),
 		ln:      ln,
 		genesis: append(genesis, '\n'),
-		queue:   make(chan *claim, 4*cfg.MaxBatch),
+		queue:   make(chan *claim, cfg.MaxQueue),
+		limiter: newIPLimiter(cfg.MaxChainsPerIP, cfg.IPWindow, cfg.MaxTrackedIPs),
+		claims:  map[base.Owner]*claim{},
 		stopped: make(chan struct{}),
 		closed:  make(chan struct{}),
 		runDone: make(chan struct{}),
@@ -171,7 +265,9 @@ func New(cfg Config) (*Faucet, error) {
 		Handler:           f.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.ClaimTimeout + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return f, nil
@@ -232,7 +328,7 @@ func (f *Faucet) Run(ctx context.Context) error {
 		f.loop(ctx)
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- f.srv.Serve(f.ln) }()
+	go func() { serveErr <- f.srv.Serve(newLimitListener(f.ln, f.cfg.MaxConns)) }()
 	f.log.Info("faucet serving", "addr", f.ln.Addr().String(), "amount", f.cfg.Amount.String(), "owners_served", f.served())
 
 	var err error
@@ -244,8 +340,13 @@ func (f *Faucet) Run(ctx context.Context) error {
 	<-loopDone
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
-	if serr := f.srv.Shutdown(sctx); serr != nil && err == nil {
-		err = serr
+	if serr := f.srv.Shutdown(sctx); serr != nil {
+		// Connections that never sent a request (or clients that do not read their
+		// answer) hold Shutdown: close them.
+		f.log.Debug("graceful shutdown incomplete; closing connections", "err", serr)
+		if cerr := f.srv.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -351,22 +452,34 @@ func openedBy(cert *protocol.Certificate) []Opened {
 	return out
 }
 
-// claim returns the chain opened for owner, queueing a claim if there is none yet.
-func (f *Faucet) claim(ctx context.Context, owner base.Owner) (Opened, error) {
+// LimitError is a claim refused by a limit: the queue is full (503) or the caller's
+// network address has used its quota (429). Class base.ErrRetryable: it may succeed
+// after RetryAfter.
+type LimitError struct {
+	Status     int
+	RetryAfter time.Duration
+	Reason     string
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s; retry after %s", e.Reason, e.RetryAfter.Round(time.Second))
+}
+
+func (e *LimitError) Is(target error) bool { return target == base.ErrRetryable }
+
+// claim returns the chain opened for owner, queueing a claim if there is none yet. addr
+// is the caller's network address key (addressKey), charged for a new chain.
+func (f *Faucet) claim(ctx context.Context, owner base.Owner, addr string) (Opened, error) {
 	if op, ok := f.lookup(owner); ok {
 		return op, nil
 	}
-	c := &claim{owner: owner, reply: make(chan result, 1)}
-	select {
-	case f.queue <- c:
-	case <-f.stopped:
-		return Opened{}, ErrClosed
-	case <-ctx.Done():
-		return Opened{}, ctx.Err()
+	c, op, err := f.admit(owner, addr)
+	if err != nil || c == nil {
+		return op, err
 	}
 	select {
-	case r := <-c.reply:
-		return r.opened, r.err
+	case <-c.done:
+		return c.res.opened, c.res.err
 	case <-f.stopped:
 		return Opened{}, ErrClosed
 	case <-ctx.Done():
@@ -374,28 +487,105 @@ func (f *Faucet) claim(ctx context.Context, owner base.Owner) (Opened, error) {
 	}
 }
 
+// admit returns the claim queued for owner, queueing a new one if the queue has room
+// and addr has quota left. If the owner was served meanwhile, it returns its chain.
+func (f *Faucet) admit(owner base.Owner, addr string) (*claim, Opened, error) {
+	f.claimsMu.Lock()
+	defer f.claimsMu.Unlock()
+	if c, ok := f.claims[owner]; ok {
+		return c, Opened{}, nil // a claim for this owner is under way: share it
+	}
+	// The loop records a served owner before it forgets the owner's claim, so under
+	// claimsMu an owner with no claim and no chain is new.
+	if op, ok := f.lookup(owner); ok {
+		return nil, op, nil
+	}
+	select {
+	case <-f.stopped:
+		return nil, Opened{}, ErrClosed
+	default:
+	}
+	busy := &LimitError{Status: http.StatusServiceUnavailable, RetryAfter: retryBusy,
+		Reason: fmt.Sprintf("the faucet is busy: %d claims are waiting", cap(f.queue))}
+	if len(f.queue) >= cap(f.queue) {
+		return nil, Opened{}, busy
+	}
+	held, ok, wait := f.limiter.reserve(addr, f.cfg.Clock.Now().Time())
+	if !ok {
+		return nil, Opened{}, &LimitError{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Reason: fmt.Sprintf("this network address has obtained its %d chains for this period (%s)", f.cfg.MaxChainsPerIP, f.cfg.IPWindow)}
+	}
+	c := &claim{owner: owner, held: held, done: make(chan struct{})}
+	select {
+	case f.queue <- c:
+	default:
+		f.limiter.release(held)
+		return nil, Opened{}, busy
+	}
+	f.claims[owner] = c
+	return c, Opened{}, nil
+}
+
+// finish answers a claim. A claim that failed, or that was served by a chain opened
+// earlier (refund), gives its quota back.
+func (f *Faucet) finish(c *claim, r result, refund bool) {
+	if r.err != nil || refund {
+		f.limiter.release(c.held)
+	}
+	f.claimsMu.Lock()
+	if f.claims[c.owner] == c {
+		delete(f.claims, c.owner)
+	}
+	f.claimsMu.Unlock()
+	c.res = r
+	close(c.done)
+}
+
+// Backoff of the background re-sending of a pending proposal.
+const (
+	resendFirst = time.Second
+	resendMax   = 30 * time.Second
+)
+
 // loop serves batches of claims until ctx is cancelled. It is the only user of the
-// faucet's ChainClient.
+// faucet's ChainClient. While a proposal is pending (sent, not decided) it re-sends it
+// in the background, so that the chain moves on even if no claim comes.
 func (f *Faucet) loop(ctx context.Context) {
 	defer func() {
 		for {
 			select {
 			case c := <-f.queue:
-				c.reply <- result{err: ErrClosed}
+				f.finish(c, result{err: ErrClosed}, true)
 			default:
 				close(f.stopped)
 				return
 			}
 		}
 	}()
+	backoff := resendFirst
 	for {
 		if f.beforeBatch != nil {
 			f.beforeBatch()
+		}
+		var resend <-chan time.Time
+		if f.cfg.Chain.PendingFastProposal() != nil {
+			resend = time.After(backoff)
 		}
 		var batch []*claim
 		select {
 		case <-ctx.Done():
 			return
+		case <-resend:
+			if err := f.flushPending(ctx); err != nil {
+				f.log.Warn("re-send the pending proposal", "err", err, "next_try", 2*backoff)
+				backoff = min(2*backoff, resendMax)
+			} else {
+				backoff = resendFirst
+				if err := f.scan(ctx); err != nil {
+					f.log.Error("index the faucet chain", "err", err)
+				}
+			}
+			continue
 		case c := <-f.queue:
 			batch = append(batch, c)
 		}
@@ -409,6 +599,9 @@ func (f *Faucet) loop(ctx context.Context) {
 			}
 		}
 		f.serveBatch(ctx, batch)
+		if f.cfg.Chain.PendingFastProposal() == nil {
+			backoff = resendFirst
+		}
 	}
 }
 
@@ -425,7 +618,7 @@ func (f *Faucet) serveBatch(ctx context.Context, batch []*claim) {
 	if err != nil {
 		f.log.Error("catch up with the faucet chain", "err", err)
 		for _, c := range batch {
-			c.reply <- result{err: err}
+			f.finish(c, result{err: err}, true)
 		}
 		return
 	}
@@ -433,7 +626,7 @@ func (f *Faucet) serveBatch(ctx context.Context, batch []*claim) {
 	waiting := map[base.Owner][]*claim{}
 	for _, c := range batch {
 		if op, ok := f.lookup(c.owner); ok {
-			c.reply <- result{opened: op}
+			f.finish(c, result{opened: op}, true)
 			continue
 		}
 		if _, ok := waiting[c.owner]; !ok {
@@ -466,15 +659,30 @@ func (f *Faucet) serveBatch(ctx context.Context, batch []*claim) {
 			f.log.Error("claim failed", "owner", o.String(), "err", r.err)
 		}
 		for _, c := range waiting[o] {
-			c.reply <- r
+			f.finish(c, r, false)
 		}
 	}
 }
 
 // flushPending commits the faucet chain's pending fast proposal, if there is one.
+//
+// The local node must first reach the proposal's height: client.ChainClient's
+// ExecuteOperations drops a pending proposal that is not at the local next height, so
+// a faucet restarted behind its chain (its local store lagging, validators too busy to
+// serve certificates) would forget a proposal some validators already voted for and
+// sign a different block at its height. Half the validators locked on each block, the
+// fast round (which never times out) could not decide, and the chain would be wedged.
 func (f *Faucet) flushPending(ctx context.Context) error {
-	if f.cfg.Chain.PendingFastProposal() == nil {
+	pf := f.cfg.Chain.PendingFastProposal()
+	if pf == nil {
 		return nil
+	}
+	next, err := f.cfg.Client.SyncChain(ctx, f.chain)
+	if err != nil {
+		return fmt.Errorf("catch up with the faucet chain: %w", err)
+	}
+	if h := pf.Content.Block.Height; next < h {
+		return fmt.Errorf("%w: the faucet's node has the chain up to height %d, below its pending proposal at height %d; catching up", base.ErrRetryable, next, h)
 	}
 	if _, err := f.cfg.Chain.ExecuteOperations(ctx, nil, nil); err != nil {
 		return fmt.Errorf("re-send the faucet chain's pending proposal: %w", err)
@@ -596,12 +804,22 @@ func (f *Faucet) handleClaim(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, http.StatusBadRequest, ErrorResponse{Error: err.Error()})
 		return
 	}
-	op, err := f.claim(r.Context(), owner)
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.ClaimTimeout)
+	defer cancel()
+	op, err := f.claim(ctx, owner, addressKey(r.RemoteAddr))
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the caller is gone
 		}
-		f.reply(w, statusOf(err), ErrorResponse{Error: err.Error()})
+		var le *LimitError
+		switch {
+		case errors.As(err, &le):
+			f.replyRetry(w, le.Status, le.RetryAfter, err)
+		case ctx.Err() != nil:
+			f.replyRetry(w, http.StatusServiceUnavailable, retryBusy, fmt.Errorf("%w: the claim is still being served; ask again for its chain", base.ErrRetryable))
+		default:
+			f.reply(w, statusOf(err), ErrorResponse{Error: err.Error()})
+		}
 		return
 	}
 	f.reply(w, http.StatusOK, ClaimResponse{ChainID: op.ChainID.String(), CertificateHash: op.CertificateHash.String(), Owner: op.Owner.String()})
@@ -637,6 +855,12 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
+}
+
+// replyRetry answers an error with a Retry-After header (whole seconds, at least 1).
+func (f *Faucet) replyRetry(w http.ResponseWriter, status int, after time.Duration, err error) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(max(1, (after+time.Second-1)/time.Second))))
+	f.reply(w, status, ErrorResponse{Error: err.Error()})
 }
 
 func (f *Faucet) reply(w http.ResponseWriter, status int, v any) {

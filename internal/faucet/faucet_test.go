@@ -23,7 +23,13 @@ import (
 func start(t *testing.T, n *testNet, key *crypto.PrivateKey, amount base.Amount, maxBatch int, hook func(*Faucet) func()) (*Faucet, *Client) {
 	t.Helper()
 	cl := n.client()
-	f, err := New(Config{Client: cl, Chain: cl.Chain(n.chains[0], key, nil), Amount: amount, Genesis: n.genesis, Listen: "127.0.0.1:0", MaxBatch: maxBatch})
+	return startWith(t, Config{Client: cl, Chain: cl.Chain(n.chains[0], key, nil), Amount: amount, Genesis: n.genesis, Listen: "127.0.0.1:0", MaxBatch: maxBatch, MaxChainsPerIP: -1}, hook)
+}
+
+// startWith runs a faucet with cfg and stops it at the end of the test.
+func startWith(t *testing.T, cfg Config, hook func(*Faucet) func()) (*Faucet, *Client) {
+	t.Helper()
+	f, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +148,8 @@ func TestConcurrentClaimsAreBatched(t *testing.T) {
 			ctx := context.Background()
 			fk := prototest.Key("faucet")
 			n := newNet(t, []*crypto.PrivateKey{fk}, []base.Amount{base.Tokens(1000)})
-			_, fc := start(t, n, fk, base.Tokens(7), c.maxBatch, waitQueued(claims))
+			// Claim 0 is sent twice: both requests share one claim, so claims-1 queue.
+			_, fc := start(t, n, fk, base.Tokens(7), c.maxBatch, waitQueued(claims-1))
 
 			// Claim 0 is sent twice: both requests get the same chain.
 			owners := make([]base.Owner, claims)
