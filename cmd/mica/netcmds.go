@@ -182,6 +182,7 @@ func netCommand() *cobra.Command {
 	up.Flags().IntVar(&o.PortBase, "port-base", 13000, "validator i listens on port-base + i")
 	up.Flags().BoolVar(&o.WithFaucet, "with-faucet", false, "also run a faucet")
 	up.Flags().IntVar(&o.FaucetPort, "faucet-port", 8079, "faucet port")
+	up.Flags().IntVar(&o.FaucetMaxChainsPerIP, "faucet-max-chains-per-ip", 100, "chains the faucet opens per client address per hour (all local clients share 127.0.0.1; -1 for no limit)")
 	up.Flags().StringVar(&amount, "faucet-amount", "100", "tokens given with each new chain")
 	up.Flags().IntVar(&o.InitialChains, "initial-chains", 2, "chains created in the wallet besides the admin chain")
 	cmd.AddCommand(up)

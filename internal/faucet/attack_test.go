@@ -338,15 +338,9 @@ func TestAttackRestartBehindPendingProposal(t *testing.T) {
 // proposal, signed by the faucet's key. The client must re-send that proposal (it is
 // its own signature: no equivocation), not sign a new block at its height.
 //
-// It fails because of a bug in internal/client (out of this package's scope; see
-// ChainClient.commit): in the fast round commit ignores roundState's lockedFast and
-// ownProposal and signs a new fast proposal; validators 0 and 1, locked on the first,
-// refuse it with ErrNotNewerThanLock (counted as lag, not refusal), 2 and 3 vote for
-// it, and commit returns WaitForTimeoutError for a round that never times out. The
-// client also never leaves a split fast round (a super owner may propose in
-// MultiLeader(0) with a fast retry of a locked block), so the chain stays wedged.
+// Before the client asked a quorum for a locked fast proposal of its own key, it signed
+// a new one here and split the fast votes for good.
 func TestAttackLostPendingProposal(t *testing.T) {
-	t.Skip("internal/client bug: a fast proposal locked by validators but unknown to the ChainClient is contradicted, and a split fast round is never left; unskip once the client re-sends its own locked proposal")
 	ctx := context.Background()
 	fk := prototest.Key("faucet")
 	n := newNet(t, []*crypto.PrivateKey{fk}, []base.Amount{base.Tokens(100)})

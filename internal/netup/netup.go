@@ -36,14 +36,17 @@ import (
 
 // Options of `mica net up`.
 type Options struct {
-	Dir           string
-	Validators    int
-	Shards        int
-	PortBase      int
-	WithFaucet    bool
-	FaucetPort    int
-	FaucetAmount  base.Amount
-	InitialChains int
+	Dir          string
+	Validators   int
+	Shards       int
+	PortBase     int
+	WithFaucet   bool
+	FaucetPort   int
+	FaucetAmount base.Amount
+	// FaucetMaxChainsPerIP is the faucet's per-address quota per hour (every client of
+	// a local network shares 127.0.0.1; faucet.DefaultMaxChainsPerIP if 0).
+	FaucetMaxChainsPerIP int
+	InitialChains        int
 	// Binary is the mica executable to run validators with (os.Executable()).
 	Binary string
 	Logger *slog.Logger
@@ -355,5 +358,5 @@ func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, log 
 	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log})
 	cc := c.Chain(id, key, w.PendingProposal(id))
 	cc.OnFastProposal = w.FastProposalHook(id)
-	return faucet.New(faucet.Config{Client: c, Chain: cc, Amount: o.FaucetAmount, Genesis: g, Listen: fmt.Sprintf("127.0.0.1:%d", o.FaucetPort), Logger: log})
+	return faucet.New(faucet.Config{Client: c, Chain: cc, Amount: o.FaucetAmount, MaxChainsPerIP: o.FaucetMaxChainsPerIP, Genesis: g, Listen: fmt.Sprintf("127.0.0.1:%d", o.FaucetPort), Logger: log})
 }
