@@ -313,7 +313,8 @@ func TestAttackOversizeMessages(t *testing.T) {
 
 // TestAttackInFlightBound: a stranger opens streams and never sends their messages. It
 // holds at most MaxInFlight slots; the next request is refused at once with
-// ResourceExhausted (retryable), and the slots come back when the stranger leaves.
+// ResourceExhausted (ErrBusy, retryable), and the slots come back when the stranger
+// leaves.
 func TestAttackInFlightBound(t *testing.T) {
 	keys := []*crypto.PrivateKey{prototest.Key("alice")}
 	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
@@ -362,24 +363,27 @@ func TestAttackInFlightBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Once the stranger's streams are admitted, an honest call is refused.
+	// Once the stranger's streams are admitted, a call is refused before being read.
+	api := pb.NewValidatorNodeClient(rawConn(t, addr))
 	var refused error
 	waitFor(t, "the in-flight bound to refuse a call", func() bool {
-		_, refused = node.GenesisHash(ctx)
-		return refused != nil
+		_, err := api.GetGenesisHash(ctx, &pb.Empty{})
+		refused = err
+		return err != nil
 	})
-	var re *RemoteError
-	if !errors.As(refused, &re) || !errors.Is(refused, base.ErrRetryable) {
-		t.Errorf("refusal %v, want a retryable RemoteError", refused)
+	if status.Code(refused) != codes.ResourceExhausted || !errors.Is(fromStatus(refused), ErrBusy) {
+		t.Errorf("refusal %v, want ResourceExhausted carrying ErrBusy", refused)
 	}
-	if !bytes.Contains([]byte(refused.Error()), []byte("in flight")) {
-		t.Errorf("refusal %q does not say why", refused)
-	}
-	_ = c.Close()
-	waitFor(t, "the slots to come back", func() bool {
+	// A Node retries busy refusals: its call goes through once the stranger leaves.
+	done := make(chan error, 1)
+	go func() {
 		_, err := node.GenesisHash(ctx)
-		return err == nil
-	})
+		done <- err
+	}()
+	_ = c.Close()
+	if err := <-done; err != nil {
+		t.Errorf("call after the stranger left: %v", err)
+	}
 }
 
 // TestAttackForgedCertificates: certificates whose signatures are forged (signed over

@@ -33,7 +33,9 @@ import (
 // accepted (more wait in the kernel's accept queue), each with at most
 // MaxStreamsPerConn concurrent streams, and at most MaxInFlight requests server-wide are
 // being received or handled at once (one more is refused at once with
-// codes.ResourceExhausted, before any of its bytes are read). A request holds at most
+// codes.ResourceExhausted and ErrBusy, before any of its message is read; Node retries
+// it with a short backoff within the call's deadline, so bursts from honest clients
+// queue on their side rather than on the validator's). A request holds at most
 // MaxRecvMsgSize bytes while it is received, and about as much again while decoded. So
 // the worst case is about
 //
@@ -244,7 +246,7 @@ func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, 
 	select {
 	case f.slots <- struct{}{}:
 	default:
-		return nil, refusal(codes.ResourceExhausted, fmt.Errorf("%w: too many requests in flight at this validator (%d); retry", base.ErrRetryable, cap(f.slots)))
+		return nil, refusal(codes.ResourceExhausted, fmt.Errorf("%w: %d requests in flight; retry", ErrBusy, cap(f.slots)))
 	}
 	s := &slot{f: f}
 	// The stream's context ends when the stream does, whatever way it ends.
