@@ -305,7 +305,10 @@ func TestAttackOversizeMessages(t *testing.T) {
 	wantCode(t, "subscription to 20000 chains", err, codes.ResourceExhausted)
 	_, err = api.UploadBlob(callCtx(t), &pb.Blob{Payload: make([]byte, limits.budget(pb.ValidatorNode_UploadBlob_FullMethodName)+1)})
 	wantCode(t, "blob over its budget", err, codes.ResourceExhausted)
-	_, err = api.HandleBlockProposal(callCtx(t), &pb.BlockProposal{Payload: make([]byte, limits.MaxRecvMsgSize()+1)})
+	// 64 MiB on the wire: a generous deadline, the race detector makes it slow.
+	bigCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = api.HandleBlockProposal(bigCtx, &pb.BlockProposal{Payload: make([]byte, limits.MaxRecvMsgSize()+1)})
 	wantCode(t, "proposal over the receive limit", err, codes.ResourceExhausted)
 	n.assertUnchanged(t, "after oversize messages", before)
 	transferAndReceive(t, n, keys, 0, 1, all(4))
