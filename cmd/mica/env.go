@@ -18,6 +18,7 @@ import (
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/localnet"
+	"github.com/micachain/mica/internal/netup"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
 	"github.com/micachain/mica/internal/storage"
@@ -53,6 +54,33 @@ func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
 		return nil, fmt.Errorf("no wallet at %s: run `mica wallet init --faucet URL` (or set --wallet / MICA_WALLET)", dir)
 	}
 	return w, err
+}
+
+// validatorDialOptions returns how to dial each validator that a network description
+// lists (address → options): over TLS pinned to the certificate it records, or
+// plaintext. The description is --network, else $MICA_NETWORK, else the network.json
+// next to the wallet directory (the layout of `mica net up`) if there is one.
+// Validators it does not list are dialed in plaintext.
+func validatorDialOptions(cmd *cobra.Command, base rpc.DialOptions) (map[string]rpc.DialOptions, error) {
+	path, _ := cmd.Flags().GetString("network")
+	if path == "" {
+		path = os.Getenv("MICA_NETWORK")
+	}
+	if path == "" {
+		dir, err := walletDir(cmd)
+		if err != nil {
+			return nil, nil
+		}
+		path = filepath.Join(filepath.Dir(filepath.Clean(dir)), "network.json")
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil
+		}
+	}
+	nf, err := netup.ReadNetworkFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("network description: %w", err)
+	}
+	return nf.DialOptionsByAddress(base)
 }
 
 // session is an open wallet with a client connected to the network's validators.
@@ -121,9 +149,18 @@ func connect(cmd *cobra.Command) (*session, error) {
 	}
 	s.engine = engine
 	local := worker.New(worker.Config{Storage: st, Clock: localnet.WallClock{}, Loader: wasm.NewLoader(engine, 0)})
+	dial, err := validatorDialOptions(cmd, rpc.DialOptions{GenesisHash: g.Hash(), CallTimeout: 5 * time.Second})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	var vals []client.Validator
 	for _, v := range g.Committee.Validators {
-		n, err := rpc.Dial(ctx, v.NetworkAddress, rpc.DialOptions{GenesisHash: g.Hash(), CallTimeout: 5 * time.Second})
+		opts, ok := dial[v.NetworkAddress]
+		if !ok {
+			opts = rpc.DialOptions{GenesisHash: g.Hash(), CallTimeout: 5 * time.Second}
+		}
+		n, err := rpc.Dial(ctx, v.NetworkAddress, opts)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("validator %s: %w", v.NetworkAddress, err)

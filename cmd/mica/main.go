@@ -24,6 +24,7 @@ func main() {
 	}
 	root.PersistentFlags().Bool("json", false, "print machine-readable JSON instead of text")
 	root.PersistentFlags().String("wallet", "", "wallet directory (default $MICA_WALLET or ~/.config/mica/wallet)")
+	root.PersistentFlags().String("network", "", "network.json listing the validators' TLS certificates (default $MICA_NETWORK, or the one next to the wallet)")
 	root.PersistentFlags().BoolP("verbose", "v", false, "log debug details to stderr")
 	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), proxyCommand(), netCommand(), faucetCommand(), benchmarkCommand())
 	root.AddCommand(chainCommands()...)

@@ -33,6 +33,7 @@ func validatorCommand() *cobra.Command {
 	var dir string
 	var n, shards, portBase, chains int
 	var balance string
+	var genTLS bool
 	gen := &cobra.Command{
 		Use:   "generate",
 		Short: "Write keys and configs for N validators and a genesis with root chains owned by new keys (printed)",
@@ -45,7 +46,7 @@ func validatorCommand() *cobra.Command {
 			if _, err := os.Stat(filepath.Join(dir, "genesis.json")); err == nil {
 				return fmt.Errorf("%s already holds a network (genesis.json); choose another --path", dir)
 			}
-			committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: dir, Validators: n, Shards: shards, PortBase: portBase, Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader})
+			committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: dir, Validators: n, Shards: shards, PortBase: portBase, Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader, TLS: genTLS})
 			if err != nil {
 				return err
 			}
@@ -89,9 +90,11 @@ func validatorCommand() *cobra.Command {
 	gen.Flags().IntVar(&portBase, "port-base", 13000, "validator i listens on port-base + i")
 	gen.Flags().IntVar(&chains, "initial-chains", 2, "root chains in the genesis (chain 0 is the admin chain)")
 	gen.Flags().StringVar(&balance, "initial-balance", "1000", "balance of each root chain")
+	gen.Flags().BoolVar(&genTLS, "tls", false, "also write a self-signed TLS certificate for each validator's public endpoint (clients pin it)")
 
 	var config string
 	var shard int
+	var runTLS tlsFlags
 	run := &cobra.Command{
 		Use:   "run --config FILE [--shard I]",
 		Short: "Run a validator (its proxy and all its shards) until SIGINT/SIGTERM; with --shard, only shard I (see `mica proxy run`)",
@@ -102,6 +105,9 @@ func validatorCommand() *cobra.Command {
 			}
 			cfg, err := validator.LoadConfig(config)
 			if err != nil {
+				return err
+			}
+			if err := runTLS.apply(cfg); err != nil {
 				return err
 			}
 			log := logger(cmd).With("validator", cfg.Name)
@@ -120,12 +126,38 @@ func validatorCommand() *cobra.Command {
 	}
 	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
 	run.Flags().IntVar(&shard, "shard", -1, "run only this shard (its store must be a shared postgres:// database)")
+	runTLS.register(run)
 	cmd.AddCommand(gen, run)
 	return cmd
 }
 
+// tlsFlags are --tls-cert and --tls-key: the public endpoint's certificate and key,
+// overriding the config's tls_cert and tls_key.
+type tlsFlags struct{ cert, key string }
+
+func (f *tlsFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.cert, "tls-cert", "", "serve the public endpoint over TLS with this certificate (PEM; overrides tls_cert)")
+	cmd.Flags().StringVar(&f.key, "tls-key", "", "the TLS certificate's private key (PEM, mode 0600; overrides tls_key)")
+}
+
+func (f *tlsFlags) apply(cfg *validator.Config) error {
+	if (f.cert == "") != (f.key == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if f.cert == "" {
+		return nil
+	}
+	var err error
+	if cfg.TLSCert, err = filepath.Abs(f.cert); err != nil {
+		return err
+	}
+	cfg.TLSKey, err = filepath.Abs(f.key)
+	return err
+}
+
 func proxyCommand() *cobra.Command {
 	var config string
+	var proxyTLS tlsFlags
 	cmd := &cobra.Command{Use: "proxy", Short: "Run a validator's public proxy in front of shard processes"}
 	run := &cobra.Command{
 		Use:   "run --config FILE",
@@ -139,10 +171,14 @@ func proxyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := proxyTLS.apply(cfg); err != nil {
+				return err
+			}
 			return validator.RunProxy(cmd.Context(), cfg, logger(cmd).With("validator", cfg.Name, "role", "proxy"))
 		},
 	}
 	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
+	proxyTLS.register(run)
 	cmd.AddCommand(run)
 	return cmd
 }
@@ -185,6 +221,7 @@ func netCommand() *cobra.Command {
 	up.Flags().IntVar(&o.FaucetMaxChainsPerIP, "faucet-max-chains-per-ip", 100, "chains the faucet opens per client address per hour (all local clients share 127.0.0.1; -1 for no limit)")
 	up.Flags().StringVar(&amount, "faucet-amount", "100", "tokens given with each new chain")
 	up.Flags().IntVar(&o.InitialChains, "initial-chains", 2, "chains created in the wallet besides the admin chain")
+	up.Flags().BoolVar(&o.TLS, "tls", false, "validators speak TLS with self-signed certificates recorded in network.json (clients pin them; set MICA_NETWORK)")
 	cmd.AddCommand(up)
 	return cmd
 }

@@ -1,7 +1,7 @@
 // Package netup runs a local network: each validator as its own OS process (`mica
 // validator run`) on Pebble storage under one directory, a wallet owning the initial
 // chains, and optionally a faucet. network.json in the directory records the validators
-// (name, address, pid) and the faucet URL. Started again on the same directory, it
+// (name, address, pid, and with --tls the certificate clients pin) and the faucet URL. Started again on the same directory, it
 // resumes the same network.
 package netup
 
@@ -47,6 +47,10 @@ type Options struct {
 	// a local network shares 127.0.0.1; faucet.DefaultMaxChainsPerIP if 0).
 	FaucetMaxChainsPerIP int
 	InitialChains        int
+	// TLS makes every validator's public endpoint speak TLS with a self-signed
+	// certificate generated with the network; network.json records each certificate
+	// and clients pin it. Only when the network is created.
+	TLS bool
 	// Binary is the mica executable to run validators with (os.Executable()).
 	Binary string
 	Logger *slog.Logger
@@ -69,6 +73,49 @@ type ValidatorInfo struct {
 	Address string `json:"address"`
 	Config  string `json:"config"`
 	PID     int    `json:"pid"`
+	// TLSCert, if set, says the validator speaks TLS: clients verify its certificate
+	// against this PEM file (its self-signed certificate or its CA).
+	TLSCert string `json:"tls_cert,omitempty"`
+}
+
+// DialOptions returns how a client reaches the validator: over TLS pinned to TLSCert if
+// set, else plaintext.
+func (v *ValidatorInfo) DialOptions(base rpc.DialOptions) (rpc.DialOptions, error) {
+	if v.TLSCert == "" {
+		return base, nil
+	}
+	creds, err := rpc.PinnedCredentialsFile(v.TLSCert)
+	if err != nil {
+		return base, fmt.Errorf("%s: TLS certificate: %w", v.Name, err)
+	}
+	base.Credentials = creds
+	return base, nil
+}
+
+// ReadNetworkFile reads a network.json.
+func ReadNetworkFile(path string) (*NetworkFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var nf NetworkFile
+	if err := json.Unmarshal(b, &nf); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &nf, nil
+}
+
+// DialOptionsByAddress returns, for each validator of a network.json, how to dial it.
+func (nf *NetworkFile) DialOptionsByAddress(base rpc.DialOptions) (map[string]rpc.DialOptions, error) {
+	out := make(map[string]rpc.DialOptions, len(nf.Validators))
+	for i := range nf.Validators {
+		o, err := nf.Validators[i].DialOptions(base)
+		if err != nil {
+			return nil, err
+		}
+		out[nf.Validators[i].Address] = o
+	}
+	return out, nil
 }
 
 const faucetChainIndex = 1 // root 0 is the admin chain; root 1 funds the faucet
@@ -87,6 +134,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if o.TLS && len(nf.Validators) > 0 && nf.Validators[0].TLSCert == "" {
+		return fmt.Errorf("the network in %s was created without --tls; use another --path", o.Dir)
+	}
 	var procs []*exec.Cmd
 	defer func() { stop(procs) }()
 	for i := range nf.Validators {
@@ -102,14 +152,18 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	dial, err := nf.DialOptionsByAddress(rpc.DialOptions{})
+	if err != nil {
+		return err
+	}
 	for _, v := range nf.Validators {
-		if err := waitReady(ctx, v.Address, g.Hash()); err != nil {
+		if err := waitReady(ctx, v.Address, dial[v.Address], g.Hash()); err != nil {
 			return fmt.Errorf("%s did not start (see %s): %w", v.Name, filepath.Join(o.Dir, v.Name, "validator.log"), err)
 		}
 	}
 	var fct *faucet.Faucet
 	if o.WithFaucet {
-		fct, err = startFaucet(ctx, o, g, log)
+		fct, err = startFaucet(ctx, o, g, dial, log)
 		if err != nil {
 			return err
 		}
@@ -125,6 +179,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	fmt.Fprintf(o.Out, "export MICA_WALLET=%s\n", nf.Wallet)
+	if len(nf.Validators) > 0 && nf.Validators[0].TLSCert != "" {
+		fmt.Fprintf(o.Out, "export MICA_NETWORK=%s\n", filepath.Join(o.Dir, "network.json"))
+	}
 	if nf.FaucetURL != "" {
 		fmt.Fprintf(o.Out, "export MICA_FAUCET_URL=%s\n", nf.FaucetURL)
 	}
@@ -159,17 +216,13 @@ func validatorList(nf *NetworkFile) string {
 // the wallet.
 func loadOrCreate(o Options) (*NetworkFile, error) {
 	path := filepath.Join(o.Dir, "network.json")
-	if b, err := os.ReadFile(path); err == nil {
-		var nf NetworkFile
-		if err := json.Unmarshal(b, &nf); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return &nf, nil
+	if nf, err := ReadNetworkFile(path); err == nil {
+		return nf, nil
 	} else if !os.IsNotExist(err) {
 		return nil, err
 	}
 	committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: o.Dir, Validators: o.Validators, Shards: o.Shards, PortBase: o.PortBase,
-		Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader})
+		Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader, TLS: o.TLS})
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +260,11 @@ func loadOrCreate(o Options) (*NetworkFile, error) {
 	}
 	nf := &NetworkFile{Genesis: genesisPath, Wallet: walletDir, FaucetChain: ids[faucetChainIndex].String()}
 	for i, p := range paths {
-		nf.Validators = append(nf.Validators, ValidatorInfo{Name: fmt.Sprintf("validator-%d", i), Address: committee.Validators[indexOf(committee, i, p)].NetworkAddress, Config: p})
+		v := ValidatorInfo{Name: fmt.Sprintf("validator-%d", i), Address: committee.Validators[indexOf(committee, i, p)].NetworkAddress, Config: p}
+		if cfg, err := validator.LoadConfig(p); err == nil && cfg.TLSCert != "" {
+			v.TLSCert = cfg.TLSCert
+		}
+		nf.Validators = append(nf.Validators, v)
 	}
 	return nf, writeNetwork(o.Dir, nf)
 }
@@ -292,10 +349,11 @@ func stop(procs []*exec.Cmd) {
 	}
 }
 
-func waitReady(ctx context.Context, addr string, genesis base.Hash) error {
+func waitReady(ctx context.Context, addr string, opts rpc.DialOptions, genesis base.Hash) error {
 	deadline := time.Now().Add(30 * time.Second)
+	opts.CallTimeout = time.Second
 	for {
-		n, err := rpc.Dial(ctx, addr, rpc.DialOptions{CallTimeout: time.Second})
+		n, err := rpc.Dial(ctx, addr, opts)
 		if err == nil {
 			h, herr := n.GenesisHash(ctx)
 			_ = n.Close()
@@ -318,7 +376,7 @@ func waitReady(ctx context.Context, addr string, genesis base.Hash) error {
 	}
 }
 
-func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, log *slog.Logger) (*faucet.Faucet, error) {
+func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, dial map[string]rpc.DialOptions, log *slog.Logger) (*faucet.Faucet, error) {
 	dir := filepath.Join(o.Dir, "faucet-wallet")
 	w, err := wallet.Open(dir)
 	if err != nil {
@@ -348,7 +406,9 @@ func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, log 
 	}
 	var vals []client.Validator
 	for _, v := range g.Committee.Validators {
-		n, err := rpc.Dial(ctx, v.NetworkAddress, rpc.DialOptions{GenesisHash: g.Hash()})
+		opts := dial[v.NetworkAddress]
+		opts.GenesisHash = g.Hash()
+		n, err := rpc.Dial(ctx, v.NetworkAddress, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -2,14 +2,17 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/micachain/mica/internal/base"
 )
@@ -79,14 +82,37 @@ func newConn(address string, opts DialOptions) (*conn, error) {
 func (c *conn) close() error { return c.cc.Close() }
 
 // unary makes one call with the connection's deadline and turns a failure into a
-// *RemoteError.
+// *RemoteError. A call the validator refused as busy (ErrBusy with ResourceExhausted,
+// from its in-flight bound: it read none of the call) is sent again after a short, growing pause until the deadline.
 func unary[Req, Resp any](ctx context.Context, c *conn, f func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := f(ctx, req)
-	if err != nil {
-		var zero Resp
-		return zero, fromStatus(err)
+	pause := busyPause
+	for {
+		resp, err := f(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		busy := status.Code(err) == codes.ResourceExhausted
+		err = fromStatus(err)
+		if !busy || !errors.Is(err, ErrBusy) {
+			var zero Resp
+			return zero, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			var zero Resp
+			return zero, err
+		case <-t.C:
+		}
+		pause = min(2*pause, maxBusyPause)
 	}
-	return resp, nil
 }
+
+// Pauses before sending again a call refused with ErrBusy.
+const (
+	busyPause    = time.Millisecond
+	maxBusyPause = 10 * time.Millisecond
+)

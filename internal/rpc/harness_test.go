@@ -2,9 +2,11 @@ package rpc
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,6 +78,8 @@ type testValidator struct {
 	// not own; perShard counts the requests each shard received.
 	misrouted atomic.Int64
 	perShard  []atomic.Int64
+	// internal is the internal PKI of a sharded validator.
+	internal InternalTLSFiles
 }
 
 // stop kills the validator: its servers close and its goroutines end.
@@ -181,6 +185,15 @@ func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.Ge
 	ctx, cancel := context.WithCancel(context.Background())
 	v := &testValidator{key: key, cancel: cancel, perShard: make([]atomic.Int64, n)}
 	st := newStore(tb, g)
+	dir := tb.TempDir()
+	v.internal = InternalTLSFiles{CA: filepath.Join(dir, "internal-ca.pem"), Cert: filepath.Join(dir, "internal.pem"), Key: filepath.Join(dir, "internal.key")}
+	if err := GenerateInternalTLS(v.internal, rand.Reader, time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	serverCreds, clientCreds, err := InternalCredentials(v.internal)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	clients := make([]*ShardClient, n)
 	routers := make([]*Router, n)
 	for i := range n {
@@ -200,12 +213,12 @@ func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.Ge
 			}
 			return h(ctx, req)
 		}
-		srv := NewServer(listen(tb), ServerConfig{Logger: log, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
+		srv := NewServer(listen(tb), ServerConfig{Logger: log, Credentials: serverCreds, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
 		NewShardServer(w, notifier, log).Register(srv.Registrar())
 		v.shards = append(v.shards, srv)
 		v.wg.Go(func() { _ = srv.Run(ctx) })
 		v.wg.Go(func() { _ = w.Run(ctx, 20*time.Millisecond) })
-		c, err := DialShard(srv.Addr().String(), DialOptions{})
+		c, err := DialShard(srv.Addr().String(), DialOptions{Credentials: clientCreds})
 		if err != nil {
 			tb.Fatal(err)
 		}

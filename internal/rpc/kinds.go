@@ -23,6 +23,10 @@ var (
 	// ErrWrongNetwork: the validator belongs to another network (its genesis hash
 	// differs). Class base.ErrInvalid.
 	ErrWrongNetwork = fmt.Errorf("%w: validator belongs to another network", base.ErrInvalid)
+	// ErrBusy: the validator has as many requests in flight as it accepts
+	// (Limits.MaxInFlight) and refused this one before reading it. Class
+	// base.ErrRetryable; Node retries it within the call's deadline.
+	ErrBusy = fmt.Errorf("%w: validator busy", base.ErrRetryable)
 	// ErrUnreachable: the call failed in transport (connection refused or lost, deadline,
 	// cancellation) or the validator answered without a structured error. Class
 	// base.ErrRetryable.
@@ -167,6 +171,7 @@ var kinds = []errorKind{
 
 	{name: "rpc.ErrMissingCertificateValue", sentinel: ErrMissingCertificateValue},
 	{name: "rpc.ErrWrongNetwork", sentinel: ErrWrongNetwork},
+	{name: "rpc.ErrBusy", sentinel: ErrBusy},
 	{name: "rpc.ErrUnreachable", sentinel: ErrUnreachable},
 
 	{name: "context.Canceled", sentinel: context.Canceled, class: base.ErrRetryable},

@@ -10,17 +10,25 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/micachain/mica/internal/protocol"
 )
 
 // MaxMessageSize bounds every gRPC message, both ways (64 MiB: a block with its blobs
-// fits).
+// fits). Servers receive less: each method has its budget (limits.go).
 const MaxMessageSize = 64 << 20
 
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	Logger *slog.Logger
-	// MaxMessageSize overrides MaxMessageSize when positive.
+	// MaxMessageSize overrides the receive limit derived from Limits when positive.
 	MaxMessageSize int
+	// Limits bound what peers can make the server hold (nil: DefaultLimits of the
+	// default policy).
+	Limits *Limits
+	// Credentials secure the listener (nil: plaintext).
+	Credentials credentials.TransportCredentials
 	// Options are extra gRPC server options (credentials, interceptors added with
 	// grpc.ChainUnaryInterceptor / grpc.ChainStreamInterceptor, keepalive).
 	Options []grpc.ServerOption
@@ -44,18 +52,25 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.MaxMessageSize <= 0 {
-		cfg.MaxMessageSize = MaxMessageSize
+	if cfg.Limits == nil {
+		l := DefaultLimits(protocol.NoFeesPolicy())
+		cfg.Limits = &l
 	}
 	if cfg.GracePeriod <= 0 {
 		cfg.GracePeriod = 2 * time.Second
 	}
-	s := &Server{lis: lis, log: cfg.Logger, grace: cfg.GracePeriod}
+	s := &Server{lis: cfg.Limits.listener(lis), log: cfg.Logger, grace: cfg.GracePeriod}
 	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
-		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
+		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
+	}
+	opts = append(opts, cfg.Limits.serverOptions()...)
+	if cfg.MaxMessageSize > 0 {
+		opts = append(opts, grpc.MaxRecvMsgSize(cfg.MaxMessageSize))
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, grpc.Creds(cfg.Credentials))
 	}
 	s.gs = grpc.NewServer(append(opts, cfg.Options...)...)
 	return s

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/micachain/mica/internal/atomicfile"
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc"
 )
 
 // GenerateOptions describes the validators of a new network.
@@ -24,10 +26,17 @@ type GenerateOptions struct {
 	Policy     protocol.ResourcePolicy
 	Timestamp  base.Timestamp
 	Rand       io.Reader // key source (crypto/rand in the CLI)
+	// TLS also writes a self-signed certificate for each validator's public endpoint
+	// (tls.pem, tls.key) and sets it in the config; clients pin the certificate.
+	TLS bool
+	// Now dates the generated certificates (default: the wall clock).
+	Now time.Time
 }
 
-// Generate writes, for each validator, DIR/validator-i/{config.json,key} and returns the
-// committee. The caller builds the genesis (root chains) and writes it with
+// Generate writes, for each validator, DIR/validator-i/{config.json,key}, its internal
+// PKI (a new internal CA and the certificate its proxy and shards present to each
+// other; keys mode 0600) and, with TLS, a self-signed public certificate, and returns
+// the committee. The caller builds the genesis (root chains) and writes it with
 // WriteGenesis(DIR/genesis.json).
 func Generate(o GenerateOptions) (*protocol.Committee, []string, error) {
 	if o.Validators < 1 || o.Validators > 100 {
@@ -41,6 +50,9 @@ func Generate(o GenerateOptions) (*protocol.Committee, []string, error) {
 	}
 	if o.PortBase <= 0 || o.PortBase+o.Validators > 65535 {
 		return nil, nil, fmt.Errorf("--port-base %d leaves no room for %d validators", o.PortBase, o.Validators)
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
 	}
 	var states []protocol.ValidatorState
 	var paths []string
@@ -57,7 +69,18 @@ func Generate(o GenerateOptions) (*protocol.Committee, []string, error) {
 			return nil, nil, err
 		}
 		addr := fmt.Sprintf("%s:%d", o.Host, o.PortBase+i)
-		cfg := Config{Name: fmt.Sprintf("validator-%d", i), Address: addr, Shards: o.Shards, KeyFile: "key", Store: "db", Genesis: "../genesis.json"}
+		cfg := Config{Name: fmt.Sprintf("validator-%d", i), Address: addr, Shards: o.Shards, KeyFile: "key", Store: "db", Genesis: "../genesis.json",
+			InternalCA: DefaultInternalCA, InternalCert: DefaultInternalCert, InternalKey: DefaultInternalKey}
+		internal := rpc.InternalTLSFiles{CA: filepath.Join(dir, cfg.InternalCA), Cert: filepath.Join(dir, cfg.InternalCert), Key: filepath.Join(dir, cfg.InternalKey)}
+		if err := rpc.GenerateInternalTLS(internal, o.Rand, o.Now); err != nil {
+			return nil, nil, fmt.Errorf("internal certificates of validator %d: %w", i, err)
+		}
+		if o.TLS {
+			cfg.TLSCert, cfg.TLSKey = "tls.pem", "tls.key"
+			if err := rpc.GenerateSelfSigned(filepath.Join(dir, cfg.TLSCert), filepath.Join(dir, cfg.TLSKey), []string{o.Host, "localhost"}, o.Rand, o.Now); err != nil {
+				return nil, nil, fmt.Errorf("TLS certificate of validator %d: %w", i, err)
+			}
+		}
 		b, err := json.MarshalIndent(cfg, "", "  ")
 		if err != nil {
 			return nil, nil, err

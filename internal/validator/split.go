@@ -30,7 +30,8 @@ func checkSplit(cfg *Config) error {
 }
 
 // RunShard runs shard i of a validator as its own process: its worker over the shared
-// store, serving the internal ValidatorWorker service on ShardAddresses[i]. Cross-chain
+// store, serving the internal ValidatorWorker service on ShardAddresses[i] to clients
+// presenting a certificate of the validator's internal CA only. Cross-chain
 // requests for chains of other shards go to those shards over gRPC.
 func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 	if err := checkSplit(cfg); err != nil {
@@ -61,6 +62,10 @@ func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 		return err
 	}
 	defer engine.Close(context.Background())
+	serverCreds, clientCreds, err := rpc.InternalCredentials(cfg.InternalTLS())
+	if err != nil {
+		return err
+	}
 	notifier := rpc.NewNotifier(0)
 	router := rpc.NewRouter(cfg.Shards)
 	w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log, Notify: notifier.Publish, Router: router, Loader: wasm.NewLoader(engine, 0)})
@@ -69,7 +74,7 @@ func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 		if j == i {
 			continue
 		}
-		sc, err := rpc.DialShard(addr, rpc.DialOptions{CallTimeout: 5 * time.Second, Logger: log})
+		sc, err := rpc.DialShard(addr, rpc.DialOptions{CallTimeout: 5 * time.Second, Logger: log, Credentials: clientCreds})
 		if err != nil {
 			return fmt.Errorf("shard %d at %s: %w", j, addr, err)
 		}
@@ -83,7 +88,10 @@ func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ShardAddresses[i], err)
 	}
-	srv := rpc.NewServer(lis, rpc.ServerConfig{Logger: log})
+	// The shard serves only the validator's own processes: mutual TLS under its
+	// internal CA.
+	limits := rpc.InternalLimits(g.Committee.Policy)
+	srv := rpc.NewServer(lis, rpc.ServerConfig{Logger: log, Credentials: serverCreds, Limits: &limits})
 	rpc.NewShardServer(w, notifier, log).Register(srv.Registrar())
 	log.Info("shard serving", "shard", i, "address", lis.Addr().String())
 	eg, gctx := errgroup.WithContext(ctx)
@@ -116,9 +124,17 @@ func RunProxy(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := installGenesis(ctx, st, g); err != nil {
 		return err
 	}
+	_, clientCreds, err := rpc.InternalCredentials(cfg.InternalTLS())
+	if err != nil {
+		return err
+	}
+	pubCfg, err := publicServerConfig(cfg, g.Committee.Policy, log)
+	if err != nil {
+		return err
+	}
 	shards := make([]rpc.Shard, cfg.Shards)
 	for j, addr := range cfg.ShardAddresses {
-		sc, err := rpc.DialShard(addr, rpc.DialOptions{CallTimeout: 10 * time.Second, Logger: log})
+		sc, err := rpc.DialShard(addr, rpc.DialOptions{CallTimeout: 10 * time.Second, Logger: log, Credentials: clientCreds})
 		if err != nil {
 			return fmt.Errorf("shard %d at %s: %w", j, addr, err)
 		}
@@ -133,7 +149,7 @@ func RunProxy(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Address, err)
 	}
-	srv := rpc.NewServer(lis, rpc.ServerConfig{Logger: log})
+	srv := rpc.NewServer(lis, pubCfg)
 	proxy.Register(srv.Registrar())
 	log.Info("proxy serving", "address", lis.Addr().String(), "shards", cfg.Shards)
 	eg, gctx := errgroup.WithContext(ctx)

@@ -1,10 +1,13 @@
 // Package validator is the composition root of a validator: one process running the
 // public proxy (gRPC) and the validator's shard workers over one Pebble store. Chains
 // are routed to shards by rpc.ShardOf; cross-chain requests between shards go through
-// an in-process router; notifications fan out to subscribers through the proxy.
+// an in-process router; notifications fan out to subscribers through the proxy. In this
+// mode the shards have no port at all. Run as separate processes (RunShard, RunProxy),
+// the proxy and shards talk over mutual TLS under the validator's internal CA.
 //
-// Files: a validator's directory holds config.json, its key (mode 0600) and its store
-// (db/). `mica validator generate` writes them, `mica validator run --config` runs one.
+// Files: a validator's directory holds config.json, its key (mode 0600), its internal
+// PKI (internal-ca.pem, internal.pem, internal.key with mode 0600), optionally its
+// public TLS certificate and key, and its store (db/). `mica validator generate` writes them, `mica validator run --config` runs one.
 package validator
 
 import (
@@ -56,6 +59,46 @@ type Config struct {
 	ShardAddresses []string `json:"shard_addresses,omitempty"`
 	// Genesis is the network's genesis file (the JSON a faucet serves at /genesis).
 	Genesis string `json:"genesis"`
+	// InternalCA, InternalCert and InternalKey are the validator's internal PKI (mutual
+	// TLS between its proxy and shard processes; default internal-ca.pem, internal.pem
+	// and internal.key next to the config). `mica validator generate` writes them.
+	InternalCA   string `json:"internal_ca,omitempty"`
+	InternalCert string `json:"internal_cert,omitempty"`
+	InternalKey  string `json:"internal_key,omitempty"`
+	// TLSCert and TLSKey, if set, make the public endpoint speak TLS with this
+	// certificate (chain) and key (`--tls-cert`, `--tls-key`).
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
+}
+
+// Default file names of the internal PKI, next to config.json.
+const (
+	DefaultInternalCA   = "internal-ca.pem"
+	DefaultInternalCert = "internal.pem"
+	DefaultInternalKey  = "internal.key"
+)
+
+// InternalTLS returns the files of the validator's internal PKI.
+func (c *Config) InternalTLS() rpc.InternalTLSFiles {
+	return rpc.InternalTLSFiles{CA: c.InternalCA, Cert: c.InternalCert, Key: c.InternalKey}
+}
+
+// publicServerConfig returns the server configuration of the public endpoint: TLS if
+// configured, and the budgets of the network's resource policy.
+func publicServerConfig(cfg *Config, policy protocol.ResourcePolicy, log *slog.Logger) (rpc.ServerConfig, error) {
+	limits := rpc.DefaultLimits(policy)
+	sc := rpc.ServerConfig{Logger: log, Limits: &limits}
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if cfg.TLSCert == "" || cfg.TLSKey == "" {
+			return sc, errors.New("TLS needs both a certificate (tls_cert, --tls-cert) and a key (tls_key, --tls-key)")
+		}
+		creds, err := rpc.ServerCredentials(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return sc, err
+		}
+		sc.Credentials = creds
+	}
+	return sc, nil
 }
 
 // LoadConfig reads a config file and resolves its paths.
@@ -71,7 +114,12 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
-	for _, p := range []*string{&c.KeyFile, &c.Store, &c.Genesis} {
+	for p, def := range map[*string]string{&c.InternalCA: DefaultInternalCA, &c.InternalCert: DefaultInternalCert, &c.InternalKey: DefaultInternalKey} {
+		if *p == "" {
+			*p = def
+		}
+	}
+	for _, p := range []*string{&c.KeyFile, &c.Store, &c.Genesis, &c.InternalCA, &c.InternalCert, &c.InternalKey, &c.TLSCert, &c.TLSKey} {
 		if *p != "" && !filepath.IsAbs(*p) && !isPostgres(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -219,12 +267,17 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 		v.Close()
 		return nil, err
 	}
+	sc, err := publicServerConfig(cfg, g.Committee.Policy, log)
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		v.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Address, err)
 	}
-	v.server = rpc.NewServer(lis, rpc.ServerConfig{Logger: log})
+	v.server = rpc.NewServer(lis, sc)
 	v.proxy.Register(v.server.Registrar())
 	return v, nil
 }

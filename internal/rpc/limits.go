@@ -1,0 +1,261 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/net/netutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc/pb"
+)
+
+// Budgets.
+//
+// Every request has a byte budget by method (MethodBudgets, sized from the committee's
+// resource policy): a proposal or certificate may carry a block and its blobs, a blob
+// upload one blob, everything else is small. gRPC enforces one receive limit per
+// server, the largest budget of the methods it serves (Limits.MaxRecvMsgSize), before
+// it allocates; the server's interceptors then refuse a request over its method's
+// budget with codes.ResourceExhausted (class invalid) before it reaches a handler.
+//
+// What a stranger can make a validator hold: at most MaxConnections connections are
+// accepted (more wait in the kernel's accept queue), each with at most
+// MaxStreamsPerConn concurrent streams, and at most MaxInFlight requests server-wide are
+// being received or handled at once (one more is refused at once with
+// codes.ResourceExhausted and ErrBusy, before any of its message is read; Node retries
+// it with a short backoff within the call's deadline, so bursts from honest clients
+// queue on their side rather than on the validator's). A request holds at most
+// MaxRecvMsgSize bytes while it is received, and about as much again while decoded. So
+// the worst case is about
+//
+//	MaxInFlight × 2 × MaxRecvMsgSize + MaxConnections × (per-connection HTTP/2 buffers)
+//
+// which with DefaultLimits and the default policy (MaxRecvMsgSize 64 MiB, MaxInFlight
+// 32, MaxConnections 1024 at about 100 KiB each) is about 4 GiB + 100 MiB, and only
+// while the stranger keeps sending that much data; idle connections without streams
+// are closed after KeepaliveIdle, and peers pinging more often than every 10 s are
+// disconnected (keepalive enforcement). Subscription streams release their slot once
+// their request is read; their number is bounded by the streams per connection.
+
+// Method budgets (bytes of the request message) of requests that are always small.
+const (
+	smallRequestBudget = 64 << 10
+	// subscriptionBudget: maxSubscribedChains ids of 32 bytes and their framing.
+	subscriptionBudget = maxSubscribedChains*34 + 1024
+	// liteCertificateBudget: a lite certificate with a signature per validator of a
+	// committee of up to a few hundred.
+	liteCertificateBudget = 1 << 20
+	// envelopeOverhead covers the framing around a block and its blobs.
+	envelopeOverhead = 1 << 20
+)
+
+// MethodBudgets returns the byte budget of each method's request under a resource
+// policy, keyed by full method name, for both the public and the internal service. The
+// budget of a method carrying a block is min(MaxMessageSize, MaxBlockSize +
+// MaxPublishedBlobs × MaxBlobSize + 1 MiB).
+func MethodBudgets(p protocol.ResourcePolicy) map[string]int {
+	block := capped(p.MaxBlockSize, p.MaxPublishedBlobs, p.MaxBlobSize)
+	blob := capped(p.MaxBlobSize, 0, 0)
+	return map[string]int{
+		pb.ValidatorNode_HandleBlockProposal_FullMethodName:   block,
+		pb.ValidatorNode_HandleCertificate_FullMethodName:     block,
+		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: liteCertificateBudget,
+		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  smallRequestBudget,
+		pb.ValidatorNode_UploadBlob_FullMethodName:            blob,
+		pb.ValidatorNode_DownloadBlob_FullMethodName:          smallRequestBudget,
+		pb.ValidatorNode_DownloadCertificates_FullMethodName:  smallRequestBudget,
+		pb.ValidatorNode_DownloadCertificate_FullMethodName:   smallRequestBudget,
+		pb.ValidatorNode_Subscribe_FullMethodName:             subscriptionBudget,
+		pb.ValidatorNode_GetVersionInfo_FullMethodName:        smallRequestBudget,
+		pb.ValidatorNode_GetGenesisHash_FullMethodName:        smallRequestBudget,
+
+		pb.ValidatorWorker_HandleBlockProposal_FullMethodName:     block,
+		pb.ValidatorWorker_HandleCertificate_FullMethodName:       block,
+		pb.ValidatorWorker_HandleChainInfoQuery_FullMethodName:    smallRequestBudget,
+		pb.ValidatorWorker_UploadBlob_FullMethodName:              blob,
+		pb.ValidatorWorker_HandleCrossChainRequest_FullMethodName: block,
+		pb.ValidatorWorker_Notifications_FullMethodName:           smallRequestBudget,
+	}
+}
+
+// capped returns min(MaxMessageSize, base + n×each + envelopeOverhead), saturating.
+func capped(base, n, each uint64) int {
+	total := base
+	if each > 0 && n > 0 {
+		if n > uint64(MaxMessageSize)/each {
+			return MaxMessageSize
+		}
+		total += n * each
+	}
+	if total > uint64(MaxMessageSize)-envelopeOverhead {
+		return MaxMessageSize
+	}
+	return int(total) + envelopeOverhead
+}
+
+// Limits bound what peers can make a server hold (see the package's budget comment).
+type Limits struct {
+	// Methods is the byte budget of each method's request; a method not listed gets
+	// smallRequestBudget.
+	Methods map[string]int
+	// MaxConnections bounds the connections served at once (0: unbounded).
+	MaxConnections int
+	// MaxStreamsPerConn bounds the concurrent streams of one connection.
+	MaxStreamsPerConn uint32
+	// MaxInFlight bounds the requests being received or handled at once, server-wide
+	// (0: unbounded).
+	MaxInFlight int
+	// KeepaliveIdle closes a connection without streams for that long.
+	KeepaliveIdle time.Duration
+}
+
+// DefaultLimits returns the limits of a validator's public endpoint under policy p.
+func DefaultLimits(p protocol.ResourcePolicy) Limits {
+	return Limits{Methods: MethodBudgets(p), MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, KeepaliveIdle: 5 * time.Minute}
+}
+
+// InternalLimits returns the limits of a shard's internal service under policy p: its
+// peers are authenticated (the proxy and the other shards), so there is no in-flight
+// bound beyond the streams per connection.
+func InternalLimits(p protocol.ResourcePolicy) Limits {
+	return Limits{Methods: MethodBudgets(p), MaxConnections: 256, MaxStreamsPerConn: 1024, KeepaliveIdle: 30 * time.Minute}
+}
+
+// MaxRecvMsgSize returns the largest method budget: the server's receive limit.
+func (l *Limits) MaxRecvMsgSize() int {
+	m := smallRequestBudget
+	for _, b := range l.Methods {
+		m = max(m, b)
+	}
+	return m
+}
+
+func (l *Limits) budget(method string) int {
+	if b, ok := l.Methods[method]; ok {
+		return b
+	}
+	return smallRequestBudget
+}
+
+// listener wraps lis with the connection bound.
+func (l *Limits) listener(lis net.Listener) net.Listener {
+	if l.MaxConnections > 0 {
+		return netutil.LimitListener(lis, l.MaxConnections)
+	}
+	return lis
+}
+
+// serverOptions returns the gRPC options enforcing l.
+func (l *Limits) serverOptions() []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(l.MaxRecvMsgSize()),
+		grpc.ChainUnaryInterceptor(l.checkUnary),
+		grpc.ChainStreamInterceptor(l.checkStream),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: l.KeepaliveIdle, Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.ConnectionTimeout(10 * time.Second),
+		grpc.MaxHeaderListSize(16 << 10),
+	}
+	if l.MaxStreamsPerConn > 0 {
+		opts = append(opts, grpc.MaxConcurrentStreams(l.MaxStreamsPerConn))
+	}
+	if l.MaxInFlight > 0 {
+		f := &inFlight{slots: make(chan struct{}, l.MaxInFlight)}
+		opts = append(opts, grpc.InTapHandle(f.admit))
+	}
+	return opts
+}
+
+// refusal is a status with the pb.Error details callers decode.
+func refusal(code codes.Code, err error) error {
+	e := encodeError(err)
+	st, derr := status.New(code, e.Message).WithDetails(e)
+	if derr != nil {
+		return status.Error(code, e.Message)
+	}
+	return st.Err()
+}
+
+func (l *Limits) check(method string, req any) error {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return nil
+	}
+	if n, b := proto.Size(m), l.budget(method); n > b {
+		return refusal(codes.ResourceExhausted, base.Invalidf("request of %d bytes exceeds the limit of %d bytes for %s", n, b, method))
+	}
+	return nil
+}
+
+func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := l.check(info.FullMethod, req); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (l *Limits) checkStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &checkedStream{ServerStream: ss, l: l, method: info.FullMethod})
+}
+
+// checkedStream checks every message received on a stream against its method's budget,
+// and releases the stream's in-flight slot once its first message is read.
+type checkedStream struct {
+	grpc.ServerStream
+	l      *Limits
+	method string
+}
+
+func (s *checkedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	releaseSlot(s.Context())
+	return s.l.check(s.method, m)
+}
+
+// inFlight bounds the requests being received or handled at once. A stream takes a slot
+// when its headers arrive (before any of its message is read) and gives it back when it
+// ends, or, for a streaming method, once its request is read.
+type inFlight struct {
+	slots chan struct{}
+}
+
+type slotKey struct{}
+
+type slot struct {
+	once sync.Once
+	f    *inFlight
+}
+
+func (s *slot) release() { s.once.Do(func() { <-s.f.slots }) }
+
+// admit is the server's tap.ServerInHandle.
+func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, error) {
+	select {
+	case f.slots <- struct{}{}:
+	default:
+		return nil, refusal(codes.ResourceExhausted, fmt.Errorf("%w: %d requests in flight; retry", ErrBusy, cap(f.slots)))
+	}
+	s := &slot{f: f}
+	// The stream's context ends when the stream does, whatever way it ends.
+	context.AfterFunc(ctx, s.release)
+	return context.WithValue(ctx, slotKey{}, s), nil
+}
+
+func releaseSlot(ctx context.Context) {
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
+		s.release()
+	}
+}
