@@ -314,10 +314,11 @@ func TestAttackOversizeMessages(t *testing.T) {
 	transferAndReceive(t, n, keys, 0, 1, all(4))
 }
 
-// TestAttackInFlightBound: a stranger opens streams and never sends their messages. It
-// holds at most MaxInFlight slots; the next request is refused at once with
-// ResourceExhausted (ErrBusy, retryable), and the slots come back when the stranger
-// leaves.
+// TestAttackInFlightBound: a stranger opens proposal streams and never sends their
+// messages. It holds at most MaxInFlightPerAddr heavy slots; the next heavy request is
+// refused at once with ResourceExhausted (ErrBusy, retryable), small requests are still
+// served, and the slots come back after ReceiveTimeout although the stranger stays
+// connected.
 func TestAttackInFlightBound(t *testing.T) {
 	keys := []*crypto.PrivateKey{prototest.Key("alice")}
 	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
@@ -325,7 +326,9 @@ func TestAttackInFlightBound(t *testing.T) {
 	// Restart the validator's server with a small bound: a second server on the same
 	// proxy is the simplest way to get one.
 	limits := DefaultLimits(protocol.NoFeesPolicy())
-	limits.MaxInFlight = 3
+	limits.MaxInFlight = 8
+	limits.MaxInFlightPerAddr = 3
+	limits.ReceiveTimeout = time.Second
 	srv := NewServer(listen(t), ServerConfig{Limits: &limits})
 	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
 	if err != nil {
@@ -349,6 +352,7 @@ func TestAttackInFlightBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	fr := http2.NewFramer(c, c)
 	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
@@ -366,27 +370,28 @@ func TestAttackInFlightBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Once the stranger's streams are admitted, a call is refused before being read.
+	// Once the stranger's streams are admitted, a heavy call from the same address is
+	// refused before being read; a small one is served.
 	api := pb.NewValidatorNodeClient(rawConn(t, addr))
 	var refused error
-	waitFor(t, "the in-flight bound to refuse a call", func() bool {
-		_, err := api.GetGenesisHash(ctx, &pb.Empty{})
+	waitFor(t, "the in-flight bound to refuse a proposal", func() bool {
+		_, err := api.HandleBlockProposal(ctx, &pb.BlockProposal{Payload: []byte{1}})
 		refused = err
-		return err != nil
+		return status.Code(err) == codes.ResourceExhausted
 	})
-	if status.Code(refused) != codes.ResourceExhausted || !errors.Is(fromStatus(refused), ErrBusy) {
+	if !errors.Is(fromStatus(refused), ErrBusy) {
 		t.Errorf("refusal %v, want ResourceExhausted carrying ErrBusy", refused)
 	}
-	// A Node retries busy refusals: its call goes through once the stranger leaves.
-	done := make(chan error, 1)
-	go func() {
-		_, err := node.GenesisHash(ctx)
-		done <- err
-	}()
-	_ = c.Close()
-	if err := <-done; err != nil {
-		t.Errorf("call after the stranger left: %v", err)
+	if _, err := api.GetGenesisHash(ctx, &pb.Empty{}); err != nil {
+		t.Errorf("small request while the heavy slots are taken: %v", err)
 	}
+	// The receive deadline ends the stranger's streams: a heavy call goes through
+	// again (it is read, and refused as malformed) while the stranger is still
+	// connected.
+	waitFor(t, "the receive deadline to free the slots", func() bool {
+		_, err := api.HandleBlockProposal(ctx, &pb.BlockProposal{Payload: []byte{1}})
+		return err != nil && status.Code(err) != codes.ResourceExhausted
+	})
 }
 
 // TestAttackForgedCertificates: certificates whose signatures are forged (signed over

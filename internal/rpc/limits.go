@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/proto"
@@ -31,11 +32,15 @@ import (
 //
 // What a stranger can make a validator hold: at most MaxConnections connections are
 // accepted (more wait in the kernel's accept queue), each with at most
-// MaxStreamsPerConn concurrent streams, and at most MaxInFlight requests server-wide are
-// being received or handled at once (one more is refused at once with
+// MaxStreamsPerConn concurrent streams, and at most MaxInFlight heavy requests
+// (proposals, certificates, blob uploads) server-wide, MaxInFlightPerAddr of them from one
+// IP address, are being received or handled at once (one more is refused at once with
 // codes.ResourceExhausted and ErrBusy, before any of its message is read; Node retries
 // it with a short backoff within the call's deadline, so bursts from honest clients
-// queue on their side rather than on the validator's). A request holds at most
+// queue on their side rather than on the validator's). A heavy request whose message
+// has not arrived within ReceiveTimeout is ended, so streams that never send their data
+// hold their slots for that long at most, and small requests (queries, downloads) are
+// never refused for lack of a slot. A request holds at most
 // MaxRecvMsgSize bytes while it is received, and about as much again while decoded. So
 // the worst case is about
 //
@@ -113,16 +118,26 @@ type Limits struct {
 	MaxConnections int
 	// MaxStreamsPerConn bounds the concurrent streams of one connection.
 	MaxStreamsPerConn uint32
-	// MaxInFlight bounds the requests being received or handled at once, server-wide
-	// (0: unbounded).
+	// MaxInFlight bounds the heavy requests (those whose budget exceeds
+	// liteCertificateBudget: proposals, certificates, blob uploads, cross-chain
+	// requests) being received or handled at once, server-wide (0: unbounded). Small
+	// requests (queries, downloads, lite certificates) are bounded by the connections
+	// and streams alone, so a stranger who fills the heavy slots cannot stop reads.
 	MaxInFlight int
+	// MaxInFlightPerAddr bounds the heavy slots one remote IP address holds at once
+	// (0: MaxInFlight).
+	MaxInFlightPerAddr int
+	// ReceiveTimeout ends a heavy request whose message has not fully arrived this
+	// long after its headers (0: no limit), so a stream that never sends its data
+	// gives its slot back.
+	ReceiveTimeout time.Duration
 	// KeepaliveIdle closes a connection without streams for that long.
 	KeepaliveIdle time.Duration
 }
 
 // DefaultLimits returns the limits of a validator's public endpoint under policy p.
 func DefaultLimits(p protocol.ResourcePolicy) Limits {
-	return Limits{Methods: MethodBudgets(p), MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, KeepaliveIdle: 5 * time.Minute}
+	return Limits{Methods: MethodBudgets(p), MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, ReceiveTimeout: 30 * time.Second, KeepaliveIdle: 5 * time.Minute}
 }
 
 // InternalLimits returns the limits of a shard's internal service under policy p: its
@@ -171,7 +186,7 @@ func (l *Limits) serverOptions() []grpc.ServerOption {
 		opts = append(opts, grpc.MaxConcurrentStreams(l.MaxStreamsPerConn))
 	}
 	if l.MaxInFlight > 0 {
-		f := &inFlight{slots: make(chan struct{}, l.MaxInFlight)}
+		f := &inFlight{l: l, slots: make(chan struct{}, l.MaxInFlight), perAddr: map[string]int{}}
 		opts = append(opts, grpc.InTapHandle(f.admit))
 	}
 	return opts
@@ -199,6 +214,7 @@ func (l *Limits) check(method string, req any) error {
 }
 
 func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	received(ctx)
 	if err := l.check(info.FullMethod, req); err != nil {
 		return nil, err
 	}
@@ -225,33 +241,100 @@ func (s *checkedStream) RecvMsg(m any) error {
 	return s.l.check(s.method, m)
 }
 
-// inFlight bounds the requests being received or handled at once. A stream takes a slot
-// when its headers arrive (before any of its message is read) and gives it back when it
-// ends, or, for a streaming method, once its request is read.
+// inFlight bounds the heavy requests being received or handled at once, server-wide
+// and per remote address. A heavy stream takes a slot when its headers arrive (before
+// any of its message is read) and gives it back when it ends, or, for a streaming
+// method, once its request is read. A stream whose request has not arrived within
+// Limits.ReceiveTimeout is ended, so a stranger who opens streams and sends nothing
+// holds its slots for that long at most.
 type inFlight struct {
+	l     *Limits
 	slots chan struct{}
+
+	mu      sync.Mutex
+	perAddr map[string]int // heavy slots held per remote IP; entries removed at zero
 }
 
 type slotKey struct{}
 
 type slot struct {
-	once sync.Once
-	f    *inFlight
+	once   sync.Once
+	f      *inFlight
+	addr   string
+	cancel context.CancelFunc
+	timer  *time.Timer // calls cancel if the request does not arrive in time
 }
 
-func (s *slot) release() { s.once.Do(func() { <-s.f.slots }) }
+func (s *slot) release() {
+	s.once.Do(func() {
+		s.stopTimer()
+		s.f.mu.Lock()
+		if s.f.perAddr[s.addr]--; s.f.perAddr[s.addr] <= 0 {
+			delete(s.f.perAddr, s.addr)
+		}
+		s.f.mu.Unlock()
+		<-s.f.slots
+	})
+}
+
+func (s *slot) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
 
 // admit is the server's tap.ServerInHandle.
 func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if f.l.budget(info.FullMethodName) <= liteCertificateBudget {
+		return ctx, nil
+	}
+	addr := remoteIP(ctx)
+	perAddr := f.l.MaxInFlightPerAddr
+	if perAddr <= 0 {
+		perAddr = cap(f.slots)
+	}
+	f.mu.Lock()
+	if f.perAddr[addr] >= perAddr {
+		f.mu.Unlock()
+		return nil, refusal(codes.ResourceExhausted, fmt.Errorf("%w: %d requests in flight from this address; retry", ErrBusy, perAddr))
+	}
 	select {
 	case f.slots <- struct{}{}:
 	default:
+		f.mu.Unlock()
 		return nil, refusal(codes.ResourceExhausted, fmt.Errorf("%w: %d requests in flight; retry", ErrBusy, cap(f.slots)))
 	}
-	s := &slot{f: f}
+	f.perAddr[addr]++
+	f.mu.Unlock()
+	s := &slot{f: f, addr: addr}
+	// The stream's context: cancelled by the receive deadline, and otherwise ended by
+	// gRPC with the stream.
+	ctx, s.cancel = context.WithCancel(ctx)
+	if f.l.ReceiveTimeout > 0 {
+		s.timer = time.AfterFunc(f.l.ReceiveTimeout, s.cancel)
+	}
 	// The stream's context ends when the stream does, whatever way it ends.
 	context.AfterFunc(ctx, s.release)
 	return context.WithValue(ctx, slotKey{}, s), nil
+}
+
+// remoteIP is the peer's IP address (without the port), or "" if unknown.
+func remoteIP(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+		return host
+	}
+	return p.Addr.String()
+}
+
+// received stops the receive deadline of a heavy unary request: its message is in.
+func received(ctx context.Context) {
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
+		s.stopTimer()
+	}
 }
 
 func releaseSlot(ctx context.Context) {
