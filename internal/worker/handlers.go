@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
@@ -276,10 +277,17 @@ func containsBlobID(ids []base.BlobID, id base.BlobID) bool {
 }
 
 // proposalResolver reads blobs from the given list (a proposal's blobs, or the pending
-// blobs a block publishes) or from the confirmed area.
+// blobs a block publishes), then from the confirmed area and, if pending is set (a
+// verified confirmed certificate, or the local node staging its own block), from the
+// pending area, remembering what it read there so that the certificate confirms it.
 type proposalResolver struct {
-	st    *storage.Storage
-	blobs []protocol.Blob
+	st      *storage.Storage
+	blobs   []protocol.Blob
+	pending bool
+	now     base.Timestamp
+
+	mu          sync.Mutex
+	fromPending []protocol.Blob
 }
 
 func (r *proposalResolver) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
@@ -288,11 +296,41 @@ func (r *proposalResolver) ReadBlob(ctx context.Context, id base.BlobID) (protoc
 			return r.blobs[i], nil
 		}
 	}
-	return r.st.ReadBlob(ctx, id)
+	b, err := r.st.ReadBlob(ctx, id)
+	if err == nil || !r.pending || !base.IsNotFound(err) {
+		return b, err
+	}
+	pb, perr := r.st.PendingBlob(ctx, id, r.now)
+	if perr != nil {
+		if base.IsNotFound(perr) {
+			return b, err
+		}
+		return protocol.Blob{}, perr
+	}
+	r.mu.Lock()
+	r.fromPending = append(r.fromPending, pb)
+	r.mu.Unlock()
+	return pb, nil
+}
+
+// readFromPending returns the pending blobs the execution read.
+func (r *proposalResolver) readFromPending() []protocol.Blob {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fromPending
 }
 
 func (r *proposalResolver) ReadEvent(ctx context.Context, id protocol.EventID) ([]byte, error) {
 	return r.st.ReadEvent(ctx, id)
+}
+
+// wantMissing records the blob a verified certificate's (or the local node's own
+// block's) execution reported missing, so that it may be uploaded.
+func (w *Worker) wantMissing(err error, policy *protocol.ResourcePolicy) {
+	var mb *execution.MissingBlobError
+	if errors.As(err, &mb) && mb.ID.Type.Valid() {
+		w.wanted.add(mb.ID, blobLimit(policy, mb.ID.Type))
+	}
 }
 
 var _ execution.Resolver = (*proposalResolver)(nil)
@@ -375,13 +413,15 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		now := w.cfg.Clock.Now()
+		resolver := &proposalResolver{st: w.cfg.Storage, blobs: published, pending: true, now: now}
 		executed, err := s.ExecuteBlock(ctx, &block.Proposed, chain.ExecOptions{
 			Replay:   &block.Outcome,
-			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: published},
+			Resolver: resolver,
 			Policy:   &committee.Policy,
 			Now:      now,
 		})
 		if err != nil {
+			w.wantMissing(err, &committee.Policy)
 			return fmt.Errorf("execute confirmed block %d of chain %s: %w", block.Height(), block.ChainID().Short(), err)
 		}
 		if executed.Hash() != block.Hash() {
@@ -392,6 +432,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		recipients = block.Recipients()
+		published = append(published, resolver.readFromPending()...)
 		if err := w.commit(ctx, s, func(b *kvBatch) {
 			storage.ConfirmBlobs(b, published)
 			storage.PutCertificate(b, cert)

@@ -11,7 +11,9 @@ import (
 )
 
 // StageBlock executes a proposed block against the local state without changing it, and
-// returns the block with its outcome. Clients use it to learn the outcome (and any
+// returns the block with its outcome. It is for the caller's own blocks (a client's
+// local node), never for network input: a blob the execution lacks becomes wanted, and
+// blobs uploaded that way are read from the pending area. Clients use it to learn the outcome (and any
 // error, such as an overdraft) before signing. Bundles the local node has not received
 // are accepted as the proposer claims them.
 func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blobs []protocol.Blob) (block *protocol.Block, err error) {
@@ -32,11 +34,16 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 			}
 		}
 		scratch := w.loadState(p.ChainID)
+		now := w.cfg.Clock.Now()
 		block, err = scratch.ExecuteBlock(ctx, p, chain.ExecOptions{
-			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs},
+			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs, pending: true, now: now},
 			Policy:   &policy,
-			Now:      w.cfg.Clock.Now(),
+			Now:      now,
 		})
+		if err != nil {
+			// The caller stages its own block: what it lacks, it may upload.
+			w.wantMissing(err, &policy)
+		}
 		return err
 	})
 	return block, err
