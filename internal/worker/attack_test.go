@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/memkv"
@@ -406,5 +407,53 @@ func TestAttackNonMemberRefusesToVote(t *testing.T) {
 	cert := prototest.Certify(protocol.KindValidated, exec, nil, base.SingleLeader(0), f.keys)
 	if _, err := outsider.HandleCertificate(ctx, cert); !errors.Is(err, base.ErrInvalid) {
 		t.Fatalf("non-member validated certificate: got %v, want a refusal", err)
+	}
+}
+
+// TestPreprocessLearnsChildChain: a node behind on a parent chain learns the child chain
+// from the verified certificate of the parent's block that opened it, without executing
+// the parent up to it; a forged certificate teaches it nothing.
+func TestPreprocessLearnsChildChain(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v := f.workers[0]
+	b0 := f.transfer(base.Tokens(1), 0, nil)
+	c0 := prototest.Certify(protocol.KindConfirmed, executed(t, v, &b0), nil, base.FastRound, f.keys)
+	if _, err := v.HandleCertificate(ctx, c0); err != nil {
+		t.Fatal(err)
+	}
+	h := c0.Block.Hash()
+	o := f.alice.Public().Owner()
+	b1 := protocol.ProposedBlock{ChainID: f.chains[0], Height: 1, Timestamp: 6_000_000, PreviousBlockHash: &h, AuthenticatedOwner: &o,
+		Transactions: []protocol.Transaction{protocol.SystemTx(&protocol.OpenChain{Ownership: protocol.SingleSuperOwner(o), Balance: base.Tokens(5)})}}
+	exec1 := executed(t, v, &b1)
+	created := exec1.CreatedBlobs()
+	if len(created) != 1 || created[0].Type != base.BlobChainDescription {
+		t.Fatalf("open chain created %v", created)
+	}
+	child := base.ChainID(created[0].ID().Hash)
+
+	local := attackerNode(t, f.genesis) // a client's local node that never saw block 0
+	forged := prototest.Certify(protocol.KindConfirmed, exec1, nil, base.FastRound, []*crypto.PrivateKey{prototest.Key("mallory")})
+	if _, err := local.HandleCertificate(ctx, forged); !errors.Is(err, base.ErrInvalid) {
+		t.Fatalf("forged certificate ahead of the tip: got %v, want ErrInvalid", err)
+	}
+	if err := local.ChainState(ctx, child, func(*chain.State) error { return nil }); !errors.Is(err, worker.ErrUnknownChain) {
+		t.Fatalf("a forged certificate created the child chain: %v", err)
+	}
+	cert := prototest.Certify(protocol.KindConfirmed, exec1, nil, base.FastRound, f.keys)
+	if _, err := local.HandleCertificate(ctx, cert); !errors.Is(err, worker.ErrMissingEarlierBlocks) {
+		t.Fatalf("certificate ahead of the tip: got %v, want ErrMissingEarlierBlocks", err)
+	}
+	var bal base.Amount
+	if err := local.ChainState(ctx, child, func(s *chain.State) error {
+		var err error
+		bal, err = s.Execution().ChainBalance(ctx)
+		return err
+	}); err != nil {
+		t.Fatalf("child chain not learnt from its creating certificate: %v", err)
+	}
+	if bal != base.Tokens(5) {
+		t.Fatalf("child balance %v", bal)
 	}
 }
