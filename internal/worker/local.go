@@ -74,15 +74,16 @@ func (w *Worker) HandleBlob(ctx context.Context, blob protocol.Blob) (err error)
 		return base.Invalidf("blob of %d bytes exceeds the upload limit of %d", blob.Size(), maxUploadedBlob)
 	}
 	id := blob.ID()
+	missing, err := w.cfg.Storage.MissingBlobs(ctx, []base.BlobID{id})
+	if err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		w.wanted.remove(id)
+		return nil // already confirmed
+	}
 	limit, wanted := w.wanted.limit(id)
 	if !wanted {
-		missing, err := w.cfg.Storage.MissingBlobs(ctx, []base.BlobID{id})
-		if err != nil {
-			return err
-		}
-		if len(missing) == 0 {
-			return nil
-		}
 		if _, err := w.cfg.Storage.PendingBlob(ctx, id, w.cfg.Clock.Now()); err == nil {
 			return nil
 		}
