@@ -41,26 +41,60 @@ func (c *Client) LocalBalance(ctx context.Context, a base.Account) (base.Amount,
 	return bal, err
 }
 
-// ensureLocalChain makes the local node know a chain, fetching its description blob from
-// the validators if needed. The blob is content-addressed by the chain id, so any
-// validator's copy is as good as another's.
+// ensureLocalChain makes the local node know a chain, by provenance only (DESIGN §9):
+// genesis chains are in the local store from the genesis configuration; a child chain is
+// learnt from the confirmed certificate of its parent's block that created it, fetched
+// from the validators and handed to the local node, which verifies it against the
+// parent's committee and stores the description it creates (after learning the parent
+// the same way). A description fetched from a validator only names the parent and the
+// height; by itself it never creates a chain.
 func (c *Client) ensureLocalChain(ctx context.Context, id base.ChainID) error {
-	err := c.cfg.Local.ChainState(ctx, id, func(*chain.State) error { return nil })
-	if !errors.Is(err, worker.ErrUnknownChain) {
-		return err
-	}
-	blobID := base.BlobID{Type: base.BlobChainDescription, Hash: base.Hash(id)}
-	for _, v := range c.cfg.Validators {
-		blob, err := v.Node.ReadBlob(ctx, blobID)
-		if err != nil || blob.ID() != blobID {
-			continue
-		}
-		if err := c.cfg.Local.HandleBlob(ctx, blob); err != nil {
-			return err
-		}
+	known := func(id base.ChainID) error {
 		return c.cfg.Local.ChainState(ctx, id, func(*chain.State) error { return nil })
 	}
-	return fmt.Errorf("%w %s: no validator knows it", worker.ErrUnknownChain, id)
+	var learn func(id base.ChainID, depth int) error
+	learn = func(id base.ChainID, depth int) error {
+		err := known(id)
+		if !errors.Is(err, worker.ErrUnknownChain) {
+			return err
+		}
+		if depth > maxUpdateDepth {
+			return fmt.Errorf("%w %s: chain ancestry too deep", worker.ErrUnknownChain, id)
+		}
+		desc, derr := c.description(ctx, id)
+		if derr != nil {
+			return fmt.Errorf("%w %s: no validator knows it", worker.ErrUnknownChain, id)
+		}
+		if !desc.Origin.IsChild {
+			return err // a root chain that is not in our genesis
+		}
+		if err := learn(desc.Origin.Parent, depth+1); err != nil {
+			return err
+		}
+		// Each validator's copy of the creating certificate in turn, until the local node
+		// verifies one: a faulty validator may send a forged one.
+		parent, h := desc.Origin.Parent, desc.Origin.Height
+		for _, v := range c.cfg.Validators {
+			certs, err := v.Node.Certificates(ctx, parent, h, h+1)
+			if err != nil || len(certs) != 1 || certs[0].Kind != protocol.KindConfirmed || certs[0].ChainID() != parent || certs[0].Height() != h {
+				continue
+			}
+			if err := c.processLocally(ctx, certs[0]); err != nil && !errors.Is(err, worker.ErrMissingEarlierBlocks) {
+				c.log.Debug("creating certificate refused", "validator", v.PublicKey.String(), "chain", id.String(), "err", err)
+				continue
+			}
+			if err := known(id); !errors.Is(err, worker.ErrUnknownChain) {
+				return err
+			}
+		}
+		// The local parent was too far behind to verify the certificate (its epoch is
+		// not yet trusted there): catch the parent up and execute the block itself.
+		if _, err := c.SyncChain(ctx, desc.Origin.Parent); err != nil {
+			return err
+		}
+		return known(id)
+	}
+	return learn(id, 0)
 }
 
 // SyncChain downloads, verifies and executes locally every certificate of a chain that a
@@ -176,6 +210,8 @@ func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate)
 	return err
 }
 
+// fetchBlob uploads to the local node a blob that a certificate it verified reported
+// missing (the local node accepts no other).
 func (c *Client) fetchBlob(ctx context.Context, id base.BlobID) error {
 	if _, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 		return nil
@@ -206,15 +242,20 @@ func (c *Client) updateValidator(ctx context.Context, v Validator, block *protoc
 			return err
 		}
 	}
+	// The proposal carries its own blobs. Others it publishes are offered from the
+	// local store; a validator takes them only if a certificate it verified asked for
+	// them, so a refusal here is not an error (the retry reports what is still missing).
+	carried := make(map[base.BlobID]bool, len(blobs))
 	for i := range blobs {
-		if err := v.Node.HandleBlob(ctx, blobs[i]); err != nil {
-			return err
-		}
+		carried[blobs[i].ID()] = true
 	}
 	for _, id := range block.PublishedBlobIDs() {
+		if carried[id] {
+			continue
+		}
 		if blob, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 			if err := v.Node.HandleBlob(ctx, blob); err != nil {
-				return err
+				c.log.Debug("validator refused a blob", "validator", v.PublicKey.String(), "blob", id.String(), "err", err)
 			}
 		}
 	}
@@ -294,13 +335,24 @@ func (c *Client) certificate(ctx context.Context, id base.ChainID, h base.BlockH
 	return nil, base.NotFoundf("no validator has block %d of chain %s", h, id.Short())
 }
 
+// blob returns a blob from the local node's confirmed store or, failing that, from the
+// first validator that has it (checked against its content address, not stored).
 func (c *Client) blob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
-	if err := c.fetchBlob(ctx, id); err != nil {
-		return protocol.Blob{}, err
+	if b, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
+		return b, nil
 	}
-	return c.cfg.Local.Storage().Blob(ctx, id)
+	for _, v := range c.cfg.Validators {
+		b, err := v.Node.ReadBlob(ctx, id)
+		if err == nil && b.ID() == id {
+			return b, nil
+		}
+	}
+	return protocol.Blob{}, fmt.Errorf("%w: blob %s", worker.ErrBlobsNotFound, id)
 }
 
+// description returns a chain's description: the local confirmed copy or a validator's.
+// The content is authentic (its hash is the chain id) but says nothing about whether the
+// chain exists; only a confirmed block of its parent does.
 func (c *Client) description(ctx context.Context, id base.ChainID) (*protocol.ChainDescription, error) {
 	blob, err := c.blob(ctx, base.BlobID{Type: base.BlobChainDescription, Hash: base.Hash(id)})
 	if err != nil {

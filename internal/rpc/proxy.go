@@ -246,18 +246,28 @@ func (p *Proxy) HandleChainInfoQuery(ctx context.Context, m *pb.ChainInfoQuery) 
 	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s, q.ChainID)))
 }
 
-// UploadBlob implements pb.ValidatorNodeServer. Blobs go to shared storage through a
-// shard (which checks them); which shard does not matter.
+// UploadBlob implements pb.ValidatorNodeServer. A shard accepts a blob only if a
+// certificate or proposal it handled asked for it (the wanted set is per shard), so the
+// blob is offered to each shard in turn, starting from the one its hash names, until one
+// accepts it; the first shard's refusal is returned otherwise.
 func (p *Proxy) UploadBlob(ctx context.Context, m *pb.Blob) (*pb.Empty, error) {
 	blob, err := decodeBlob(m)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s := p.cfg.Shards[shardOfHash(blob.ID().Hash, len(p.cfg.Shards))]
-	if err := s.HandleBlob(ctx, blob); err != nil {
-		return nil, toStatus(err)
+	n := len(p.cfg.Shards)
+	start := shardOfHash(blob.ID().Hash, n)
+	var first error
+	for i := 0; i < n; i++ {
+		err := p.cfg.Shards[(start+i)%n].HandleBlob(ctx, blob)
+		if err == nil {
+			return &pb.Empty{}, nil
+		}
+		if first == nil {
+			first = err
+		}
 	}
-	return &pb.Empty{}, nil
+	return nil, toStatus(first)
 }
 
 // DownloadBlob implements pb.ValidatorNodeServer, from storage.

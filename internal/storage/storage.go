@@ -3,6 +3,12 @@
 // block hash and by (chain, height), blobs by id, events by id, and the genesis
 // configuration.
 //
+// Blobs live in two areas (DESIGN §9): confirmed blobs, written only by genesis and by a
+// verified confirmed certificate (what its block publishes and creates), and a bounded,
+// expiring pending area for blobs a proposal or a verified certificate needs before its
+// block is confirmed. Chain descriptions and committees are read only from the confirmed
+// area.
+//
 // Writes are batches: everything a confirmed block changes (its certificate, height index,
 // created blobs and events, and the chain state) goes into one kv.Batch written atomically
 // and durably. Concurrent writers share fsyncs through the backend's group commit
@@ -29,18 +35,21 @@ const (
 	prefixChain       = 'C' // C chain-id ... : chain state views
 	prefixCertificate = 'K' // K block-hash : confirmed certificate
 	prefixHeight      = 'H' // H chain-id height(BE) : block hash
-	prefixBlob        = 'B' // B type hash : blob content
+	prefixBlob        = 'B' // B type hash : confirmed blob content (see pending.go for the pending area)
 	prefixEvent       = 'E' // E event-id : event value
 	prefixGenesis     = 'N' // N : genesis configuration
 )
 
 // Storage is the store of one validator or client.
 type Storage struct {
-	db kv.Store
+	db      kv.Store
+	pending pendingArea
 }
 
 // New wraps a database. The caller keeps ownership of db and closes it.
-func New(db kv.Store) *Storage { return &Storage{db: db} }
+func New(db kv.Store) *Storage {
+	return &Storage{db: db, pending: pendingArea{limits: DefaultPendingLimits}}
+}
 
 // DB returns the underlying database.
 func (s *Storage) DB() kv.Store { return s.db }
@@ -96,7 +105,8 @@ func PutCertificate(b *kv.Batch, cert *protocol.Certificate) {
 	}
 }
 
-// PutBlob adds a blob to b.
+// PutBlob adds a blob to the confirmed area in b. Only genesis and the handling of a
+// verified confirmed certificate (the blobs it publishes and creates) may call it.
 func PutBlob(b *kv.Batch, blob *protocol.Blob) { b.Put(blobKey(blob.ID()), blob.Content) }
 
 // Certificate returns the confirmed certificate of a block, or an error of class
@@ -163,7 +173,8 @@ func (s *Storage) Certificates(ctx context.Context, id base.ChainID, from, to ba
 	return out, nil
 }
 
-// Blob returns a blob, or an error of class base.ErrNotFound.
+// Blob returns a confirmed blob, or an error of class base.ErrNotFound. Pending blobs
+// are not returned (see PendingBlob).
 func (s *Storage) Blob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
 	v, ok, err := s.db.Get(ctx, blobKey(id))
 	if err != nil {
@@ -175,7 +186,7 @@ func (s *Storage) Blob(ctx context.Context, id base.BlobID) (protocol.Blob, erro
 	return protocol.NewBlob(id.Type, v), nil
 }
 
-// MissingBlobs returns the ids among ids that are not stored.
+// MissingBlobs returns the ids among ids that are not confirmed.
 func (s *Storage) MissingBlobs(ctx context.Context, ids []base.BlobID) ([]base.BlobID, error) {
 	if len(ids) == 0 {
 		return nil, nil

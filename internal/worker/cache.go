@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/micachain/mica/internal/base"
@@ -76,4 +77,55 @@ func (c *committeeCache) put(h base.Hash, v *protocol.Committee) {
 		clear(c.m)
 	}
 	c.m[h] = v
+}
+
+// maxWantedBlobs bounds the set of blobs this worker is waiting for.
+const maxWantedBlobs = 10_000
+
+// wantedBlobs is the set of blobs a verified certificate or a signed proposal in hand
+// needs and this worker lacks (the reference's pending-blob state): only these may be
+// uploaded. Each id maps to the size limit of its committee's policy. It is bounded with
+// FIFO eviction; safe for concurrent use.
+type wantedBlobs struct {
+	mu    sync.Mutex
+	m     map[base.BlobID]uint64
+	order []base.BlobID
+	max   int
+}
+
+func newWantedBlobs(max int) *wantedBlobs {
+	return &wantedBlobs{m: make(map[base.BlobID]uint64), max: max}
+}
+
+func (c *wantedBlobs) add(id base.BlobID, limit uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; ok {
+		c.m[id] = limit
+		return
+	}
+	for len(c.m) >= c.max && len(c.order) > 0 {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	if len(c.order) >= 2*c.max {
+		// Drop ids already taken from the front of the queue.
+		c.order = slices.DeleteFunc(c.order, func(x base.BlobID) bool { _, ok := c.m[x]; return !ok })
+	}
+	c.m[id] = limit
+	c.order = append(c.order, id)
+}
+
+// limit returns the size limit of a wanted blob, or false if it is not wanted.
+func (c *wantedBlobs) limit(id base.BlobID) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.m[id]
+	return l, ok
+}
+
+func (c *wantedBlobs) remove(id base.BlobID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
 }

@@ -19,6 +19,14 @@
 //   - a confirmed block is re-executed, replaying its recorded oracle responses, and its
 //     outcome must match the certified one exactly.
 //
+// Provenance (DESIGN §9): a chain is loaded only from a confirmed description blob
+// (genesis, or the verified certificate of the parent's block that created it), and
+// committees only from confirmed committee blobs. Uploaded blobs are accepted only when a
+// verified certificate or a signed proposal reported them missing, and wait in the
+// storage's bounded, expiring pending area until a confirmed certificate publishes them.
+// A validator votes only for committees it belongs to, and only for proposals within the
+// policy's block size.
+//
 // A panic inside a request is recovered, logged at error level with the chain id, and
 // answered as an error; the chain's cached state is dropped.
 //

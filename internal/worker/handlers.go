@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
@@ -40,7 +42,30 @@ var (
 	ErrConflictingBlock = fmt.Errorf("%w: a different block is confirmed at this height", base.ErrCorrupt)
 	// ErrOutcomeMismatch: re-executing a confirmed block gave a different outcome.
 	ErrOutcomeMismatch = fmt.Errorf("%w: re-execution of a confirmed block gave a different outcome", base.ErrCorrupt)
+	// ErrNotInCommittee: this validator is not a member of the committee of the block's
+	// epoch, so it does not vote.
+	ErrNotInCommittee = fmt.Errorf("%w: this validator is not in the committee of the epoch", base.ErrInvalid)
+	// ErrBlockTooLarge: the encoded proposal exceeds the policy's MaxBlockSize.
+	ErrBlockTooLarge = fmt.Errorf("%w: proposal exceeds the maximum block size", base.ErrInvalid)
+	// ErrWrongEpoch: a timeout certificate is not for the chain's current epoch.
+	ErrWrongEpoch = fmt.Errorf("%w: certificate is not for the chain's current epoch", base.ErrInvalid)
 )
+
+// checkMember refuses to vote unless this validator belongs to the committee.
+func (w *Worker) checkMember(committee *protocol.Committee, id base.ChainID, epoch base.Epoch) error {
+	if committee.Weight(w.PublicKey()) == 0 {
+		return fmt.Errorf("%w: chain %s, epoch %d", ErrNotInCommittee, id.Short(), epoch)
+	}
+	return nil
+}
+
+// checkProposalSize enforces the policy's block size on the encoded proposal.
+func checkProposalSize(p *protocol.BlockProposal, policy *protocol.ResourcePolicy) error {
+	if n := uint64(len(codec.Marshal(p))); n > policy.MaxBlockSize {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrBlockTooLarge, n, policy.MaxBlockSize)
+	}
+	return nil
+}
 
 // HandleBlockProposal checks a proposal, executes its block, and answers with the
 // chain's info carrying this validator's vote.
@@ -61,6 +86,12 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 		if err != nil {
 			return err
 		}
+		if err := w.checkMember(committee, block.ChainID, block.Epoch); err != nil {
+			return err
+		}
+		if err := checkProposalSize(p, &committee.Policy); err != nil {
+			return err
+		}
 		if p.IsRegularRetry() {
 			if err := w.checkLite(p.Original.Regular, committee); err != nil {
 				return err
@@ -79,7 +110,8 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 			return err
 		}
 		policy := &committee.Policy
-		if err := w.checkPublishedBlobs(ctx, block, p.Blobs, policy); err != nil {
+		published, err := w.publishedBlobs(ctx, block, p.Blobs, policy)
+		if err != nil {
 			return err
 		}
 		now := w.cfg.Clock.Now()
@@ -95,7 +127,7 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 			scratch := w.loadState(block.ChainID)
 			executed, err = scratch.ExecuteBlock(ctx, block, chain.ExecOptions{
 				Validating: true,
-				Resolver:   &proposalResolver{st: w.cfg.Storage, blobs: p.Blobs},
+				Resolver:   &proposalResolver{st: w.cfg.Storage, blobs: published},
 				Policy:     policy,
 				Now:        now,
 			})
@@ -118,12 +150,15 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 			return err
 		}
 		s.SetManager(m)
-		// The vote is durable before it leaves this function.
-		if err := w.commit(ctx, s, func(b *kvBatch) {
-			for i := range p.Blobs {
-				storage.PutBlob(b, &p.Blobs[i])
+		// The proposal's blobs wait in the pending area until a confirmed certificate
+		// publishes them; they are never confirmed by a proposal.
+		for i := range p.Blobs {
+			if err := w.cfg.Storage.PutPendingBlob(ctx, &p.Blobs[i], now); err != nil {
+				return err
 			}
-		}); err != nil {
+		}
+		// The vote is durable before it leaves this function.
+		if err := w.commit(ctx, s, nil); err != nil {
 			return err
 		}
 		info, err = w.chainInfo(ctx, s, nil)
@@ -163,39 +198,73 @@ func (w *Worker) checkNextBlock(ctx context.Context, s *chain.State, block *prot
 	return nil
 }
 
-// checkPublishedBlobs checks that the blobs a block publishes are in the proposal or
-// already stored, and within the policy's limits.
-func (w *Worker) checkPublishedBlobs(ctx context.Context, block *protocol.ProposedBlock, blobs []protocol.Blob, policy *protocol.ResourcePolicy) error {
+// publishedBlobs checks the blobs a block publishes against the policy and returns those
+// that are not confirmed yet, taken from carried (the proposal's) or from the pending
+// area. Blobs still missing are recorded as wanted, so that a client may upload them, and
+// reported with ErrBlobsNotFound: the caller must have verified the proposal's or the
+// certificate's signatures first.
+func (w *Worker) publishedBlobs(ctx context.Context, block *protocol.ProposedBlock, carried []protocol.Blob, policy *protocol.ResourcePolicy) ([]protocol.Blob, error) {
 	ids := block.PublishedBlobIDs()
 	if uint64(len(ids)) > policy.MaxPublishedBlobs {
-		return base.Invalidf("block publishes %d blobs, the limit is %d", len(ids), policy.MaxPublishedBlobs)
+		return nil, base.Invalidf("block publishes %d blobs, the limit is %d", len(ids), policy.MaxPublishedBlobs)
 	}
-	carried := make(map[base.BlobID]bool, len(blobs))
-	for i := range blobs {
-		if uint64(blobs[i].Size()) > policy.MaxBlobSize {
-			return base.Invalidf("blob of %d bytes exceeds the limit of %d", blobs[i].Size(), policy.MaxBlobSize)
+	byID := make(map[base.BlobID]*protocol.Blob, len(carried))
+	for i := range carried {
+		id := carried[i].ID()
+		if limit := blobLimit(policy, id.Type); uint64(carried[i].Size()) > limit {
+			return nil, base.Invalidf("blob %s of %d bytes exceeds the limit of %d", id, carried[i].Size(), limit)
 		}
-		carried[blobs[i].ID()] = true
-	}
-	var need []base.BlobID
-	for _, id := range ids {
-		if !carried[id] {
-			need = append(need, id)
-		}
-	}
-	for id := range carried {
 		if !containsBlobID(ids, id) {
-			return base.Invalidf("proposal carries blob %s that the block does not publish", id)
+			return nil, base.Invalidf("proposal carries blob %s that the block does not publish", id)
+		}
+		byID[id] = &carried[i]
+	}
+	var out []protocol.Blob
+	var need []base.BlobID
+	seen := make(map[base.BlobID]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if b, ok := byID[id]; ok {
+			out = append(out, *b)
+		} else {
+			need = append(need, id)
 		}
 	}
 	missing, err := w.cfg.Storage.MissingBlobs(ctx, need)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: %v", ErrBlobsNotFound, missing)
+	now := w.cfg.Clock.Now()
+	var absent []base.BlobID
+	for _, id := range missing {
+		b, err := w.cfg.Storage.PendingBlob(ctx, id, now)
+		switch {
+		case err == nil:
+			out = append(out, b)
+		case base.IsNotFound(err):
+			absent = append(absent, id)
+		default:
+			return nil, err
+		}
 	}
-	return nil
+	if len(absent) > 0 {
+		for _, id := range absent {
+			w.wanted.add(id, blobLimit(policy, id.Type))
+		}
+		return nil, fmt.Errorf("%w: %v", ErrBlobsNotFound, absent)
+	}
+	return out, nil
+}
+
+// blobLimit is the policy's size limit for a blob type.
+func blobLimit(policy *protocol.ResourcePolicy, t base.BlobType) uint64 {
+	if t == base.BlobContractBytecode || t == base.BlobServiceBytecode {
+		return policy.MaxBytecodeSize
+	}
+	return policy.MaxBlobSize
 }
 
 func containsBlobID(ids []base.BlobID, id base.BlobID) bool {
@@ -207,10 +276,18 @@ func containsBlobID(ids []base.BlobID, id base.BlobID) bool {
 	return false
 }
 
-// proposalResolver reads blobs from storage or from the proposal being validated.
+// proposalResolver reads blobs from the given list (a proposal's blobs, or the pending
+// blobs a block publishes), then from the confirmed area and, if pending is set (a
+// verified confirmed certificate, or the local node staging its own block), from the
+// pending area, remembering what it read there so that the certificate confirms it.
 type proposalResolver struct {
-	st    *storage.Storage
-	blobs []protocol.Blob
+	st      *storage.Storage
+	blobs   []protocol.Blob
+	pending bool
+	now     base.Timestamp
+
+	mu          sync.Mutex
+	fromPending []protocol.Blob
 }
 
 func (r *proposalResolver) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
@@ -219,11 +296,41 @@ func (r *proposalResolver) ReadBlob(ctx context.Context, id base.BlobID) (protoc
 			return r.blobs[i], nil
 		}
 	}
-	return r.st.ReadBlob(ctx, id)
+	b, err := r.st.ReadBlob(ctx, id)
+	if err == nil || !r.pending || !base.IsNotFound(err) {
+		return b, err
+	}
+	pb, perr := r.st.PendingBlob(ctx, id, r.now)
+	if perr != nil {
+		if base.IsNotFound(perr) {
+			return b, err
+		}
+		return protocol.Blob{}, perr
+	}
+	r.mu.Lock()
+	r.fromPending = append(r.fromPending, pb)
+	r.mu.Unlock()
+	return pb, nil
+}
+
+// readFromPending returns the pending blobs the execution read.
+func (r *proposalResolver) readFromPending() []protocol.Blob {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fromPending
 }
 
 func (r *proposalResolver) ReadEvent(ctx context.Context, id protocol.EventID) ([]byte, error) {
 	return r.st.ReadEvent(ctx, id)
+}
+
+// wantMissing records the blob a verified certificate's (or the local node's own
+// block's) execution reported missing, so that it may be uploaded.
+func (w *Worker) wantMissing(err error, policy *protocol.ResourcePolicy) {
+	var mb *execution.MissingBlobError
+	if errors.As(err, &mb) && mb.ID.Type.Valid() {
+		w.wanted.add(mb.ID, blobLimit(policy, mb.ID.Type))
+	}
 }
 
 var _ execution.Resolver = (*proposalResolver)(nil)
@@ -250,12 +357,24 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		if err != nil {
 			return err
 		}
+		committee, cerr := w.committeeFor(ctx, s, block.Epoch())
 		if block.Height() < tip.NextHeight {
-			// Already executed: it must be the same block. Re-schedule deliveries in case
-			// they were lost (restart, unreachable shard).
+			// Already executed: it must be the same block. The signatures are checked
+			// first: only a verified conflicting certificate is evidence of a fault.
+			// Re-schedule deliveries in case they were lost (restart, unreachable shard).
 			h, err := w.cfg.Storage.BlockHash(ctx, block.ChainID(), block.Height())
 			if err != nil {
 				return err
+			}
+			switch {
+			case cerr == nil:
+				if err := w.checkCertificate(cert, committee); err != nil {
+					return err
+				}
+			case h != block.Hash():
+				// Its epoch is no longer trusted: it cannot be verified, so it proves
+				// nothing.
+				return cerr
 			}
 			if h != block.Hash() {
 				w.log.Error("conflicting confirmed certificate", "chain", block.ChainID().String(), "height", uint64(block.Height()))
@@ -268,26 +387,41 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		if block.Height() > tip.NextHeight {
-			return fmt.Errorf("%w: chain %s is at height %d, certificate is for %d", ErrMissingEarlierBlocks, block.ChainID().Short(), tip.NextHeight, block.Height())
+			missing := fmt.Errorf("%w: chain %s is at height %d, certificate is for %d", ErrMissingEarlierBlocks, block.ChainID().Short(), tip.NextHeight, block.Height())
+			if cerr != nil {
+				return missing
+			}
+			if err := w.checkCertificate(cert, committee); err != nil {
+				return err
+			}
+			if err := w.preprocess(ctx, cert, &committee.Policy); err != nil {
+				return err
+			}
+			return missing
 		}
-		committee, err := w.committeeFor(ctx, s, block.Epoch())
-		if err != nil {
-			return err
+		if cerr != nil {
+			return cerr
 		}
 		if err := w.checkCertificate(cert, committee); err != nil {
 			return err
 		}
-		if err := w.checkPublishedBlobs(ctx, &block.Proposed, nil, &committee.Policy); err != nil {
+		if prev := block.Proposed.PreviousBlockHash; (tip.BlockHash == nil) != (prev == nil) || (prev != nil && *prev != *tip.BlockHash) {
+			return base.Invalidf("confirmed block %d of chain %s does not extend the chain's last block", block.Height(), block.ChainID().Short())
+		}
+		published, err := w.publishedBlobs(ctx, &block.Proposed, nil, &committee.Policy)
+		if err != nil {
 			return err
 		}
 		now := w.cfg.Clock.Now()
+		resolver := &proposalResolver{st: w.cfg.Storage, blobs: published, pending: true, now: now}
 		executed, err := s.ExecuteBlock(ctx, &block.Proposed, chain.ExecOptions{
 			Replay:   &block.Outcome,
-			Resolver: w.cfg.Storage,
+			Resolver: resolver,
 			Policy:   &committee.Policy,
 			Now:      now,
 		})
 		if err != nil {
+			w.wantMissing(err, &committee.Policy)
 			return fmt.Errorf("execute confirmed block %d of chain %s: %w", block.Height(), block.ChainID().Short(), err)
 		}
 		if executed.Hash() != block.Hash() {
@@ -298,7 +432,9 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		recipients = block.Recipients()
+		published = append(published, resolver.readFromPending()...)
 		if err := w.commit(ctx, s, func(b *kvBatch) {
+			storage.ConfirmBlobs(b, published)
 			storage.PutCertificate(b, cert)
 			for _, r := range recipients {
 				storage.PutPendingDelivery(b, block.ChainID(), r)
@@ -306,6 +442,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		}); err != nil {
 			return err
 		}
+		w.cfg.Storage.ForgetPending(published)
 		info, err = w.chainInfo(ctx, s, nil)
 		return err
 	})
@@ -315,6 +452,25 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 	w.enqueue(block.ChainID(), recipients)
 	w.notify(protocol.Notification{ChainID: block.ChainID(), Kind: protocol.ReasonNewBlock, Height: block.Height(), Hash: block.Hash()})
 	return info, nil
+}
+
+// preprocess stores what a verified confirmed certificate ahead of the chain's tip
+// creates (child chain descriptions, committees), so that the chains it opens can be
+// learnt without executing the whole parent, and marks the blobs it publishes as wanted
+// so that a client may upload them along with the earlier blocks.
+func (w *Worker) preprocess(ctx context.Context, cert *protocol.Certificate, policy *protocol.ResourcePolicy) error {
+	var b kvBatch
+	for _, blob := range cert.Block.CreatedBlobs() {
+		storage.PutBlob(&b, &blob)
+	}
+	if err := w.cfg.Storage.Write(ctx, &b); err != nil {
+		return err
+	}
+	_, err := w.publishedBlobs(ctx, &cert.Block.Proposed, nil, policy)
+	if err != nil && !errors.Is(err, ErrBlobsNotFound) {
+		return err
+	}
+	return nil
 }
 
 func (w *Worker) handleValidated(ctx context.Context, cert *protocol.Certificate) (info *protocol.ChainInfo, err error) {
@@ -341,6 +497,9 @@ func (w *Worker) handleValidated(ctx context.Context, cert *protocol.Certificate
 		if err := w.checkCertificate(cert, committee); err != nil {
 			return err
 		}
+		if err := w.checkMember(committee, block.ChainID(), block.Epoch()); err != nil {
+			return err
+		}
 		m, err := s.Manager(ctx)
 		if err != nil {
 			return err
@@ -353,7 +512,7 @@ func (w *Worker) handleValidated(ctx context.Context, cert *protocol.Certificate
 			info, err = w.chainInfo(ctx, s, nil)
 			return err
 		}
-		if err := w.checkPublishedBlobs(ctx, &block.Proposed, nil, &committee.Policy); err != nil {
+		if _, err := w.publishedBlobs(ctx, &block.Proposed, nil, &committee.Policy); err != nil {
 			return err
 		}
 		if _, err := m.VoteForValidated(cert, w.cfg.Signer, w.cfg.Clock.Now()); err != nil {
@@ -381,6 +540,13 @@ func (w *Worker) handleTimeout(ctx context.Context, cert *protocol.Certificate) 
 		if t.Height != tip.NextHeight {
 			info, err = w.chainInfo(ctx, s, nil)
 			return err
+		}
+		epoch, err := s.Execution().Epoch(ctx)
+		if err != nil {
+			return err
+		}
+		if t.Epoch != epoch {
+			return fmt.Errorf("%w: timeout for epoch %d, chain %s is in epoch %d", ErrWrongEpoch, t.Epoch, t.ChainID.Short(), epoch)
 		}
 		committee, err := w.committeeFor(ctx, s, t.Epoch)
 		if err != nil {
@@ -431,6 +597,13 @@ func (w *Worker) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfo
 			}
 			epoch, err := s.Execution().Epoch(ctx)
 			if err != nil {
+				return err
+			}
+			committee, err := w.committeeFor(ctx, s, epoch)
+			if err != nil {
+				return err
+			}
+			if err := w.checkMember(committee, q.ChainID, epoch); err != nil {
 				return err
 			}
 			had := m.Info(false).TimeoutVote

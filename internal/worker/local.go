@@ -2,16 +2,18 @@ package worker
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/storage"
 )
 
 // StageBlock executes a proposed block against the local state without changing it, and
-// returns the block with its outcome. Clients use it to learn the outcome (and any
+// returns the block with its outcome. It is for the caller's own blocks (a client's
+// local node), never for network input: a blob the execution lacks becomes wanted, and
+// blobs uploaded that way are read from the pending area. Clients use it to learn the outcome (and any
 // error, such as an overdraft) before signing. Bundles the local node has not received
 // are accepted as the proposer claims them.
 func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blobs []protocol.Blob) (block *protocol.Block, err error) {
@@ -32,11 +34,16 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 			}
 		}
 		scratch := w.loadState(p.ChainID)
+		now := w.cfg.Clock.Now()
 		block, err = scratch.ExecuteBlock(ctx, p, chain.ExecOptions{
-			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs},
+			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs, pending: true, now: now},
 			Policy:   &policy,
-			Now:      w.cfg.Clock.Now(),
+			Now:      now,
 		})
+		if err != nil {
+			// The caller stages its own block: what it lacks, it may upload.
+			w.wantMissing(err, &policy)
+		}
 		return err
 	})
 	return block, err
@@ -48,8 +55,16 @@ func (w *Worker) ChainState(ctx context.Context, id base.ChainID, fn func(s *cha
 	return w.withChain(ctx, id, fn)
 }
 
-// HandleBlob stores a blob that a certificate or proposal needs. Blobs are
-// content-addressed, so a stored blob can never be wrong; the size is bounded.
+// ErrBlobNotWanted: nobody asked this worker for the uploaded blob. A blob is accepted
+// only after a verified certificate or a signed proposal in hand reported it missing
+// (ErrBlobsNotFound); push the certificate or proposal first.
+var ErrBlobNotWanted = fmt.Errorf("%w: blob not needed by any certificate or proposal this node holds", base.ErrInvalid)
+
+// HandleBlob accepts an uploaded blob that a verified certificate or a signed proposal
+// reported missing, within its committee's size limits, into the bounded, expiring
+// pending area; the confirmed certificate that publishes it moves it to the confirmed
+// area (DESIGN §9). A blob already held is accepted and changes nothing; any other blob
+// is refused with ErrBlobNotWanted.
 func (w *Worker) HandleBlob(ctx context.Context, blob protocol.Blob) (err error) {
 	defer w.recovered(&err, "blob upload")
 	if !blob.Type.Valid() {
@@ -58,9 +73,30 @@ func (w *Worker) HandleBlob(ctx context.Context, blob protocol.Blob) (err error)
 	if blob.Size() > maxUploadedBlob {
 		return base.Invalidf("blob of %d bytes exceeds the upload limit of %d", blob.Size(), maxUploadedBlob)
 	}
-	var b kvBatch
-	storage.PutBlob(&b, &blob)
-	return w.cfg.Storage.Write(ctx, &b)
+	id := blob.ID()
+	missing, err := w.cfg.Storage.MissingBlobs(ctx, []base.BlobID{id})
+	if err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		w.wanted.remove(id)
+		return nil // already confirmed
+	}
+	limit, wanted := w.wanted.limit(id)
+	if !wanted {
+		if _, err := w.cfg.Storage.PendingBlob(ctx, id, w.cfg.Clock.Now()); err == nil {
+			return nil
+		}
+		return fmt.Errorf("%w: %s", ErrBlobNotWanted, id)
+	}
+	if uint64(blob.Size()) > limit {
+		return base.Invalidf("blob %s of %d bytes exceeds the limit of %d", id, blob.Size(), limit)
+	}
+	if err := w.cfg.Storage.PutPendingBlob(ctx, &blob, w.cfg.Clock.Now()); err != nil {
+		return err
+	}
+	w.wanted.remove(id)
+	return nil
 }
 
 const maxUploadedBlob = 32 << 20
@@ -79,7 +115,7 @@ func (w *Worker) Certificates(ctx context.Context, id base.ChainID, from, to bas
 
 const maxDownload = 500
 
-// ReadBlob returns a stored blob (class base.ErrNotFound if absent).
+// ReadBlob returns a confirmed blob (class base.ErrNotFound if absent).
 func (w *Worker) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
 	return w.cfg.Storage.Blob(ctx, id)
 }

@@ -49,6 +49,10 @@ type Worker struct {
 	chains     map[base.ChainID]*chainEntry
 	verified   *verifiedCache
 	committees *committeeCache
+	wanted     *wantedBlobs
+
+	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
+	afterEntry func(base.ChainID)
 
 	outMu    sync.Mutex
 	pending  map[deliveryKey]struct{} // (sender, recipient) pairs with undelivered bundles
@@ -82,6 +86,7 @@ func New(cfg Config) *Worker {
 		chains:     make(map[base.ChainID]*chainEntry),
 		verified:   newVerifiedCache(4096),
 		committees: newCommitteeCache(64),
+		wanted:     newWantedBlobs(maxWantedBlobs),
 		pending:    make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
 		kick:       make(chan struct{}, 1),
@@ -113,8 +118,50 @@ func (w *Worker) entry(id base.ChainID) *chainEntry {
 	return e
 }
 
+// isCurrent reports whether e is still the entry of chain id in the map.
+func (w *Worker) isCurrent(id base.ChainID, e *chainEntry) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.chains[id] == e
+}
+
+// drop removes chain id's entry e from the map if it is still there. The caller holds
+// e.mu.
+func (w *Worker) drop(id base.ChainID, e *chainEntry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.chains[id] == e {
+		delete(w.chains, id)
+	}
+}
+
+// LoadedChains returns the number of entries in the map of loaded chains.
+func (w *Worker) LoadedChains() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.chains)
+}
+
+// lockEntry returns chain id's entry, locked. An entry evicted between the lookup and
+// the lock is not used: two entries of one chain must never both be locked, or two
+// requests would run the chain on two states (and could sign two different votes).
+func (w *Worker) lockEntry(id base.ChainID) *chainEntry {
+	for {
+		e := w.entry(id)
+		if w.afterEntry != nil {
+			w.afterEntry(id)
+		}
+		e.mu.Lock()
+		if w.isCurrent(id, e) {
+			return e
+		}
+		e.mu.Unlock()
+	}
+}
+
 // evictLocked drops about a quarter of the idle loaded chains. Which ones does not matter
-// for correctness: a dropped chain is reloaded from storage.
+// for correctness: a dropped chain is reloaded from storage, and a request that found a
+// dropped entry before it was dropped notices it after locking (lockEntry).
 func (w *Worker) evictLocked() {
 	target := len(w.chains) * 3 / 4
 	for id, e := range w.chains {
@@ -129,11 +176,12 @@ func (w *Worker) evictLocked() {
 }
 
 // withChain runs fn with the chain's lock held and its state loaded (initializing it from
-// its description blob if this worker has never seen it). If fn fails or panics, the
-// in-memory state is dropped so that staged changes never leak into later requests.
+// its confirmed description blob if this worker has never seen it). If fn fails or
+// panics, the in-memory state is dropped so that staged changes never leak into later
+// requests. A chain that does not exist leaves no entry behind, so that queries for
+// random chain ids cannot fill the map.
 func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chain.State) error) (err error) {
-	e := w.entry(id)
-	e.mu.Lock()
+	e := w.lockEntry(id)
 	defer e.mu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
@@ -145,6 +193,9 @@ func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chai
 	if e.state == nil {
 		s, err := w.load(ctx, id)
 		if err != nil {
+			if errors.Is(err, ErrUnknownChain) {
+				w.drop(id, e)
+			}
 			return err
 		}
 		e.state = s
@@ -156,7 +207,9 @@ func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chai
 	return nil
 }
 
-// load reads a chain's state, creating it from the chain's description blob if needed.
+// load reads a chain's state, creating it from the chain's confirmed description blob if
+// needed. Descriptions are confirmed only by genesis or by the verified certificate of
+// the parent's block that created the chain (DESIGN §9).
 func (w *Worker) load(ctx context.Context, id base.ChainID) (*chain.State, error) {
 	s := w.loadState(id)
 	ok, err := s.IsInitialized(ctx)
