@@ -163,14 +163,27 @@ func (n *Node) newForgedChain() (*forgedChain, int, error) {
 	if n.rng.IntN(2) == 0 {
 		// A child of a real chain, at a height that never opened it.
 		parent := n.net.Chains[n.rng.IntN(len(n.net.Chains))].ID
-		origin = protocol.ChainOrigin{IsChild: true, Parent: parent, Height: base.BlockHeight(500 + n.rng.IntN(500)), Index: k}
+		// A child of a real chain, at a height that never opened it: far ahead, or one
+		// the parent may well have reached (its block there opened nothing of the kind).
+		h := base.BlockHeight(500 + n.rng.IntN(500))
+		if n.rng.IntN(2) == 0 {
+			h = base.BlockHeight(n.rng.IntN(3))
+		}
+		origin = protocol.ChainOrigin{IsChild: true, Parent: parent, Height: h, Index: 7 + k}
+	}
+	committees := []protocol.EpochCommittee{{Epoch: 0, CommitteeHash: fc.committee.Hash()}}
+	epoch := base.Epoch(0)
+	if fc.forged && n.rng.IntN(2) == 0 {
+		// The real committee at epoch 0, the forged one at epoch 1, the chain in epoch 1.
+		committees = []protocol.EpochCommittee{{Epoch: 0, CommitteeHash: n.net.Committee.Hash()}, {Epoch: 1, CommitteeHash: fc.committee.Hash()}}
+		epoch = 1
 	}
 	fc.desc = protocol.ChainDescription{
 		Origin:     origin,
 		Timestamp:  g.Timestamp,
 		AdminChain: g.AdminChainID(),
-		Committees: []protocol.EpochCommittee{{Epoch: 0, CommitteeHash: fc.committee.Hash()}},
-		Config:     protocol.InitialChainConfig{Ownership: protocol.SingleSuperOwner(n.owner()), Balance: forgedBalance},
+		Committees: committees,
+		Config:     protocol.InitialChainConfig{Ownership: protocol.SingleSuperOwner(n.owner()), Epoch: epoch, Balance: forgedBalance},
 	}
 	fc.id = fc.desc.ID()
 	blobs = append(blobs, fc.desc.Blob())
@@ -209,7 +222,7 @@ func (n *Node) forgeAttack() (string, error) {
 		if fc, uploaded, err = n.newForgedChain(); err != nil {
 			return "", err
 		}
-		what = fmt.Sprintf("forged chain %s (forged committee=%v, %s) uploaded to %d validators; ", fc.id.Short(), fc.forged, originString(&fc.desc.Origin), uploaded)
+		what = fmt.Sprintf("forged chain %s (forged committee=%v, epoch %d, %s) uploaded to %d validators; ", fc.id.Short(), fc.forged, fc.desc.Config.Epoch, originString(&fc.desc.Origin), uploaded)
 	} else {
 		fc = a.forged[n.rng.IntN(len(a.forged))]
 	}
@@ -248,7 +261,7 @@ func (n *Node) forgeAttack() (string, error) {
 	}
 	pb := protocol.ProposedBlock{
 		ChainID:            fc.id,
-		Epoch:              0,
+		Epoch:              fc.desc.Config.Epoch,
 		Height:             fc.next,
 		Timestamp:          n.net.Clock.Now(),
 		PreviousBlockHash:  fc.tip,

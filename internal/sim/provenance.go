@@ -128,7 +128,7 @@ func (c *checker) provenance() error {
 			if !ok[id] {
 				nForged++
 				forged, _ = forged.Add(t)
-				c.fail("invariant 6 (provenance): validator %d holds chain %s that no genesis or confirmed block created (%s; it holds %s)",
+				c.fail("invariant 6 (provenance): validator %d holds chain %s that no genesis or confirmed block created (%s, now holding %s)",
 					n.Index, id.Short(), describe(c.ctx, st, id), t)
 				continue
 			}
