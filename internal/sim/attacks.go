@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/memkv"
@@ -401,7 +402,13 @@ func (n *Node) equivocateProposal(ctx context.Context, p *protocol.BlockProposal
 		kind = protocol.KindConfirmed
 	}
 	var hash base.Hash
-	switch n.rng.IntN(3) {
+	x := n.rng.IntN(3)
+	if n.caller%2 == 1 {
+		// Different clients get different votes: odd-numbered clients get a vote for a
+		// made-up block at the height and round they asked about.
+		x = 2
+	}
+	switch x {
 	case 0, 1: // A vote for whatever it is asked about (of the wrong kind, once in two).
 		staged, serr := n.worker.StageBlock(ctx, block, p.Blobs)
 		if serr != nil {
@@ -450,6 +457,61 @@ func (n *Node) equivocateValidated(ctx context.Context, c *protocol.Certificate,
 	n.recordVote(m.PendingVote)
 	n.Stats.Lies++
 	return out, nil
+}
+
+// clientLinks gives one client its own view of the validators, so that a validator
+// knows which client it answers (an equivocator tells different clients different
+// things).
+func clientLinks(vs []client.Validator, owner int) []client.Validator {
+	out := make([]client.Validator, len(vs))
+	for i, v := range vs {
+		out[i] = client.Validator{PublicKey: v.PublicKey, Node: &clientLink{node: v.Node.(*Node), owner: owner}}
+	}
+	return out
+}
+
+// clientLink is one client's connection to a validator.
+type clientLink struct {
+	node  *Node
+	owner int
+}
+
+var _ client.ValidatorNode = (*clientLink)(nil)
+
+// enter marks the validator as answering this client; the returned function ends that.
+func (l *clientLink) enter() func() {
+	l.node.caller = l.owner
+	return func() { l.node.caller = -1 }
+}
+
+func (l *clientLink) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	defer l.enter()()
+	return l.node.HandleBlockProposal(ctx, p)
+}
+
+func (l *clientLink) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
+	defer l.enter()()
+	return l.node.HandleCertificate(ctx, c)
+}
+
+func (l *clientLink) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	defer l.enter()()
+	return l.node.HandleChainInfoQuery(ctx, q)
+}
+
+func (l *clientLink) HandleBlob(ctx context.Context, b protocol.Blob) error {
+	defer l.enter()()
+	return l.node.HandleBlob(ctx, b)
+}
+
+func (l *clientLink) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	defer l.enter()()
+	return l.node.ReadBlob(ctx, id)
+}
+
+func (l *clientLink) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	defer l.enter()()
+	return l.node.Certificates(ctx, id, from, to)
 }
 
 // --- GarbageAnswers ---
@@ -516,7 +578,7 @@ func (n *Node) garbageCertificates(ctx context.Context, id base.ChainID, from, t
 		return cs
 	}
 	n.Stats.Lies++
-	switch n.rng.IntN(4) {
+	switch n.rng.IntN(5) {
 	case 0: // Other heights of the same chain.
 		shift := base.BlockHeight(1 + n.rng.IntN(3))
 		if from >= shift && n.rng.IntN(2) == 0 {
@@ -534,6 +596,17 @@ func (n *Node) garbageCertificates(ctx context.Context, id base.ChainID, from, t
 			return out
 		}
 		return nil
+	case 3: // A made-up next block, certified by the attacker alone.
+		info, err := n.worker.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+		if err != nil {
+			return cs
+		}
+		block := n.fakeExecutedBlock(info)
+		v := n.sign(protocol.LiteValue{ValueHash: block.Hash(), ChainID: id, Height: block.Height(), Kind: protocol.KindConfirmed}, base.FastRound)
+		if v == nil {
+			return cs
+		}
+		return append(slices.Clone(cs), protocol.CertificateFromVotes(protocol.KindConfirmed, block, nil, base.FastRound, []protocol.Vote{*v}))
 	case 2: // Duplicates, out of order.
 		out := slices.Clone(cs)
 		for i := 0; i < len(cs); i++ {

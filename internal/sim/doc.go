@@ -84,10 +84,11 @@
 //     from a victim's account (AuthenticatedOwner set to the victim).
 //   - EquivocatingVotes: votes for every block it is asked about (each of two competing
 //     clients gets a vote for its own block), votes of the wrong kind, and votes for
-//     made-up blocks at the same height and round.
+//     made-up blocks at the same height and round; each client reaches the validators
+//     through its own links, and odd-numbered clients get the made-up votes.
 //   - GarbageAnswers: another chain's info, empty info, huge heights, broken or borrowed
-//     signatures, certificates of other heights or chains, blobs that do not match
-//     their id.
+//     signatures, certificates of other heights or chains, a made-up next block
+//     certified by the attacker alone, blobs that do not match their id.
 //   - BundlesFromNowhere: reports inbox bundles that no block sent, and hides real ones.
 //
 // # Reproducing a failure

@@ -125,12 +125,15 @@ type Node struct {
 	lieKinds []int
 	// atk is the state of an attacking node (attacks.go), created on first use.
 	atk *attacker
+	// caller is the index of the owner whose client made the current request (-1 for
+	// the simulator itself).
+	caller int
 }
 
 var _ client.ValidatorNode = (*Node)(nil)
 
 func newNode(net *Network, index int, key *crypto.PrivateKey, fault Fault, rng *rand.Rand) *Node {
-	n := &Node{net: net, Index: index, Key: key, Fault: fault, rng: rng, logs: new([]string)}
+	n := &Node{net: net, Index: index, Key: key, Fault: fault, rng: rng, logs: new([]string), caller: -1}
 	n.disk = &crashStore{inner: memkv.New(), armed: -1, rng: rng}
 	p := &n.params
 	switch fault {
