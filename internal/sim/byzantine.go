@@ -64,6 +64,15 @@ func (n *Node) fakeBlock(info *protocol.ChainInfo) protocol.ProposedBlock {
 	}
 }
 
+// fakeExecutedBlock is fakeBlock with a made-up outcome.
+func (n *Node) fakeExecutedBlock(info *protocol.ChainInfo) *protocol.Block {
+	return protocol.NewBlock(n.fakeBlock(info), protocol.BlockExecutionOutcome{
+		Messages: make([][]protocol.OutgoingMessage, 1), OracleResponses: make([][]protocol.OracleResponse, 1),
+		Events: make([][]protocol.Event, 1), Blobs: make([][]protocol.Blob, 1), OperationResults: [][]byte{{}},
+		StateHash: n.randomHash(),
+	})
+}
+
 func (n *Node) fakeProposal(info *protocol.ChainInfo, round base.Round) *protocol.BlockProposal {
 	p, err := protocol.SignProposal(n.Key, n.fakeBlock(info), round, nil)
 	if err != nil {
@@ -154,12 +163,7 @@ func (n *Node) lieInfo(info *protocol.ChainInfo, p *protocol.BlockProposal) *pro
 	case 8: // Another chain's answer.
 		c.ChainID = base.ChainID(n.randomHash())
 	case 9: // A validated lock backed by its own signature only.
-		fb := n.fakeBlock(&c)
-		block := protocol.NewBlock(fb, protocol.BlockExecutionOutcome{
-			Messages: make([][]protocol.OutgoingMessage, 1), OracleResponses: make([][]protocol.OracleResponse, 1),
-			Events: make([][]protocol.Event, 1), Blobs: make([][]protocol.Blob, 1), OperationResults: [][]byte{{}},
-			StateHash: n.randomHash(),
-		})
+		block := n.fakeExecutedBlock(&c)
 		round := m.CurrentRound
 		if round.IsFast() {
 			round = base.MultiLeader(0)

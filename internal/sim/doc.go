@@ -45,7 +45,14 @@
 //  5. no honest validator signed two different votes for one (chain, height, round, kind),
 //     every confirmed certificate a validator acknowledged is still in its store (crashes
 //     lose nothing acknowledged), and no honest validator returned a corruption error or
-//     logged an error (recovered panic, conflicting certificate, outcome mismatch).
+//     logged an error (recovered panic, conflicting certificate, outcome mismatch);
+//  6. provenance (DESIGN §9): every chain an honest validator holds was created by the
+//     genesis or by a confirmed block of a chain with provenance, no inbox of such a
+//     chain holds or received a bundle from a chain without provenance, and the total
+//     supply summed over every chain the validator holds (forged ones included) is the
+//     genesis supply;
+//  7. every confirmed certificate in a client's store, and every certificate a client
+//     returned for an operation, carries a valid quorum of the committee of its epoch.
 //
 // # Faults
 //
@@ -67,6 +74,23 @@
 //     pending bundles, fake locks and proposals, fake timeout votes, tampered certificates
 //     and blobs. It cannot forge other validators' or owners' signatures.
 //
+// The attacks on the trust boundaries (attacks.go; AttackFaultTypes, drawn when
+// Config.FaultTypes says so) are Byzantine too:
+//
+//   - ForgedBlobs: uploads forged chain descriptions (a chain with a fortune that no
+//     block created) and forged committees (its own key alone) to the honest
+//     validators, then commits blocks on those chains, certified by its forged
+//     committee or voted by the honest validators, that credit real chains or claim
+//     from a victim's account (AuthenticatedOwner set to the victim).
+//   - EquivocatingVotes: votes for every block it is asked about (each of two competing
+//     clients gets a vote for its own block), votes of the wrong kind, and votes for
+//     made-up blocks at the same height and round; each client reaches the validators
+//     through its own links, and odd-numbered clients get the made-up votes.
+//   - GarbageAnswers: another chain's info, empty info, huge heights, broken or borrowed
+//     signatures, certificates of other heights or chains, a made-up next block
+//     certified by the attacker alone, blobs that do not match their id.
+//   - BundlesFromNowhere: reports inbox bundles that no block sent, and hides real ones.
+//
 // # Reproducing a failure
 //
 // A failing run reports its seed and the invariant that broke, for instance
@@ -77,6 +101,10 @@
 // or, equivalently, with the -seed flag (which also prints the run's trace):
 //
 //	go test ./internal/sim -run TestSimulator -seed=123 -v
+//
+// TestAttackSimulator runs 1,000 seeds with one attacker out of four; reproduce its
+// failures with -run 'TestAttackSimulator/seed=123$' or -run TestAttackSimulator
+// -seed=123 -v. go test -run Attack ./... runs the whole attack suite.
 //
 // TestTwoFaultyValidators runs seeds with two faulty validators out of four (more than
 // f: clients may lack a quorum until the network heals; safety must hold regardless);

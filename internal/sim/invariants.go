@@ -17,7 +17,7 @@ import (
 func (r *runner) checkInvariants() error {
 	c := &checker{net: r.net, ctx: r.net.ctx}
 	c.errs = append(c.errs, r.net.violations...)
-	steps := []func() error{c.uniqueBlocks, c.synced, c.supply, c.messages, c.outboxes, c.durability}
+	steps := []func() error{c.uniqueBlocks, c.synced, c.provenance, c.clientCertificates, c.supply, c.messages, c.outboxes, c.durability}
 	for _, f := range steps {
 		if err := f(); err != nil {
 			c.errs = append(c.errs, err.Error())

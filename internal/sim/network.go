@@ -177,7 +177,7 @@ func NewNetwork(seed uint64, cfg NetworkConfig) (*Network, error) {
 			return nil, err
 		}
 		o := &Owner{Index: i, Key: k, store: store}
-		o.start(net, validators)
+		o.start(net, clientLinks(validators, i))
 		net.Owners = append(net.Owners, o)
 	}
 	for i, id := range g.ChainIDs() {

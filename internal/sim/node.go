@@ -29,10 +29,17 @@ const (
 	Slow
 	Dropping
 	Byzantine
+	// The attacks on the trust boundaries (attacks.go). Each is a Byzantine validator:
+	// it is not honest, and at most f of them run at once.
+	ForgedBlobs        // uploads forged chain descriptions and committees, then uses them
+	EquivocatingVotes  // votes for every block it is asked about, and for made-up ones
+	GarbageAnswers     // answers clients with malformed or mismatched data
+	BundlesFromNowhere // reports inbox bundles that no block sent
 	numFaults
 )
 
-var faultNames = [numFaults]string{"none", "offline", "crash-restart", "slow", "dropping", "byzantine"}
+var faultNames = [numFaults]string{"none", "offline", "crash-restart", "slow", "dropping", "byzantine",
+	"forged-blobs", "equivocating-votes", "garbage-answers", "bundles-from-nowhere"}
 
 func (f Fault) String() string {
 	if f < numFaults {
@@ -45,6 +52,16 @@ func (f Fault) String() string {
 func FaultTypes() []Fault {
 	return []Fault{Offline, CrashRestart, Slow, Dropping, Byzantine}
 }
+
+// AttackFaultTypes returns the fault types that attack the trust boundaries (see
+// attacks.go), in a fixed order.
+func AttackFaultTypes() []Fault {
+	return []Fault{ForgedBlobs, EquivocatingVotes, GarbageAnswers, BundlesFromNowhere}
+}
+
+// IsByzantine reports whether the fault lies or attacks (as opposed to crashing, being
+// slow or unreachable): at most f validators may have such a fault.
+func (f Fault) IsByzantine() bool { return f >= Byzantine && f < numFaults }
 
 // Errors a faulty node returns to clients. All are of class base.ErrRetryable.
 var (
@@ -63,7 +80,8 @@ type faultParams struct {
 	dropRequest, dropResponse float64 // Dropping
 	late, deferred            float64 // Slow: answer late; of those, executed next step
 	crash, restart, midCrash  float64 // CrashRestart: per step, per step, per request
-	lie                       float64 // Byzantine: per answer
+	lie                       float64 // Byzantine and the attacks: per answer
+	attack                    float64 // the attacks: per step
 }
 
 // NodeStats counts what happened to one validator during a run.
@@ -78,6 +96,8 @@ type NodeStats struct {
 	Restarts          int
 	Lies              int // corrupted answers (Byzantine)
 	Equivocations     int // votes signed for made-up values (Byzantine)
+	Attacks           int // attack episodes (ForgedBlobs, BundlesFromNowhere)
+	AttackAccepted    int // forged objects or certificates an honest validator accepted
 }
 
 // Node is one validator: a worker over its own store, reached through its fault. It
@@ -103,12 +123,17 @@ type Node struct {
 	intercept func(method string, arg any) error
 	// lieKinds, if set, restricts a Byzantine node's lies to these kinds (see lieInfo).
 	lieKinds []int
+	// atk is the state of an attacking node (attacks.go), created on first use.
+	atk *attacker
+	// caller is the index of the owner whose client made the current request (-1 for
+	// the simulator itself).
+	caller int
 }
 
 var _ client.ValidatorNode = (*Node)(nil)
 
 func newNode(net *Network, index int, key *crypto.PrivateKey, fault Fault, rng *rand.Rand) *Node {
-	n := &Node{net: net, Index: index, Key: key, Fault: fault, rng: rng, logs: new([]string)}
+	n := &Node{net: net, Index: index, Key: key, Fault: fault, rng: rng, logs: new([]string), caller: -1}
 	n.disk = &crashStore{inner: memkv.New(), armed: -1, rng: rng}
 	p := &n.params
 	switch fault {
@@ -124,6 +149,9 @@ func newNode(net *Network, index int, key *crypto.PrivateKey, fault Fault, rng *
 		p.midCrash = 0.04
 	case Byzantine:
 		p.lie = 0.3 + 0.5*rng.Float64()
+	case ForgedBlobs, EquivocatingVotes, GarbageAnswers, BundlesFromNowhere:
+		p.lie = 0.3 + 0.5*rng.Float64()
+		p.attack = 0.5
 	}
 	return n
 }
@@ -139,7 +167,7 @@ func (n *Node) Up() bool { return n.worker != nil }
 
 // Honest reports whether the node follows the protocol for its own key (every fault but
 // Byzantine; a crashed, slow or unreachable validator is still honest).
-func (n *Node) Honest() bool { return n.Fault != Byzantine }
+func (n *Node) Honest() bool { return !n.Fault.IsByzantine() }
 
 func (n *Node) faulty() bool { return n.Fault != None && !n.healed }
 
@@ -303,6 +331,14 @@ func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposa
 	if err == nil && n.lies() {
 		info = n.lieInfo(info, p)
 	}
+	switch n.Fault {
+	case EquivocatingVotes:
+		info, err = n.equivocateProposal(ctx, p, info, err)
+	case GarbageAnswers:
+		if err == nil {
+			info = n.garbageInfo(ctx, info)
+		}
+	}
 	return info, err
 }
 
@@ -318,6 +354,14 @@ func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (
 	}
 	if err == nil && n.lies() {
 		info = n.lieInfo(info, nil)
+	}
+	switch n.Fault {
+	case EquivocatingVotes:
+		info, err = n.equivocateValidated(ctx, c, info, err)
+	case GarbageAnswers:
+		if err == nil {
+			info = n.garbageInfo(ctx, info)
+		}
 	}
 	return info, err
 }
@@ -336,6 +380,14 @@ func (n *Node) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQu
 	})
 	if err == nil && n.lies() {
 		info = n.lieInfo(info, nil)
+	}
+	if err == nil {
+		switch n.Fault {
+		case GarbageAnswers:
+			info = n.garbageInfo(ctx, info)
+		case BundlesFromNowhere:
+			info = n.nowhereInfo(info, q.RequestPendingBundles)
+		}
 	}
 	return info, err
 }
@@ -356,6 +408,9 @@ func (n *Node) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, err
 	if err == nil && n.lies() {
 		b = n.lieBlob(b)
 	}
+	if err == nil && n.Fault == GarbageAnswers {
+		b = n.garbageBlob(ctx, id, b)
+	}
 	return b, err
 }
 
@@ -366,6 +421,9 @@ func (n *Node) Certificates(ctx context.Context, chain base.ChainID, from, to ba
 	})
 	if err == nil && n.lies() {
 		cs = n.lieCertificates(cs)
+	}
+	if err == nil && n.Fault == GarbageAnswers {
+		cs = n.garbageCertificates(ctx, chain, from, to, cs)
 	}
 	return cs, err
 }

@@ -33,6 +33,9 @@ type Config struct {
 	// Faulty is the number of faulty validators when Faults is nil (default 1). More
 	// than f = ⌊(Validators−1)/3⌋ costs liveness until the network heals, never safety.
 	Faulty int
+	// FaultTypes are the fault types drawn from when Faults is nil (default
+	// FaultTypes(); AttackFaultTypes() for the attacks on the trust boundaries).
+	FaultTypes []Fault
 }
 
 func (c *Config) setDefaults() {
@@ -53,19 +56,31 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// randomFaults gives cfg.Faulty distinct validators a random fault type each, with at
-// most f Byzantine ones.
+// randomFaults gives cfg.Faulty distinct validators a random fault type each (from
+// cfg.FaultTypes, default FaultTypes()), with at most f Byzantine ones (of any kind).
 func randomFaults(rng *rand.Rand, cfg *Config) []Fault {
 	faults := make([]Fault, cfg.Validators)
 	maxByzantine := (cfg.Validators - 1) / 3
-	types := FaultTypes()
+	types := cfg.FaultTypes
+	if types == nil {
+		types = FaultTypes()
+	}
+	var benign []Fault
+	for _, f := range types {
+		if !f.IsByzantine() {
+			benign = append(benign, f)
+		}
+	}
 	for _, i := range rng.Perm(cfg.Validators)[:min(cfg.Faulty, cfg.Validators)] {
 		f := types[rng.IntN(len(types))]
-		if f == Byzantine {
-			if maxByzantine == 0 {
-				f = types[rng.IntN(len(types)-1)] // Byzantine is last
-			} else {
+		if f.IsByzantine() {
+			switch {
+			case maxByzantine > 0:
 				maxByzantine--
+			case len(benign) > 0:
+				f = benign[rng.IntN(len(benign))]
+			default:
+				f = None
 			}
 		}
 		faults[i] = f
@@ -206,6 +221,11 @@ const (
 
 func (r *runner) step(step int) error {
 	r.net.Tick()
+	for _, n := range r.net.Nodes {
+		if out := n.attack(); out != "" {
+			r.trace("step %2d attack: %s", step, out)
+		}
+	}
 	ch := r.net.Chains[r.rng.IntN(len(r.net.Chains))]
 	d := ch.Drivers[r.rng.IntN(len(ch.Drivers))]
 	x := r.rng.IntN(100)
@@ -414,10 +434,13 @@ func (r *runner) transfer(step int, ch *Chain, d *Driver, kind transferKind) (st
 	}
 	r.res.Stats.Transfers++
 	op := protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: to, Amount: amount})
-	_, err = d.Client.ExecuteOperations(r.net.ctx, []protocol.Operation{op}, nil)
+	cert, err := d.Client.ExecuteOperations(r.net.ctx, []protocol.Operation{op}, nil)
 	what := fmt.Sprintf("transfer %s from %s to %s", amount, accountName(r.net, base.Account{Chain: ch.ID, Owner: from}), accountName(r.net, to))
 	out, err := r.classify(step, ch, d, what, err, true)
 	if err != nil {
+		return out, err
+	}
+	if err := r.checkReported(step, d, what, cert); err != nil {
 		return out, err
 	}
 	switch {
@@ -439,6 +462,11 @@ func accountName(net *Network, a base.Account) string {
 		if o := net.ownerOf(a.Owner); o != nil {
 			who = fmt.Sprintf("owner%d", o.Index)
 		}
+		for _, n := range net.Nodes {
+			if n.owner() == a.Owner {
+				who = fmt.Sprintf("validator%d", n.Index)
+			}
+		}
 	}
 	return who + "@" + a.Chain.Short()
 }
@@ -447,6 +475,9 @@ func (r *runner) processInbox(step int, ch *Chain, d *Driver) (string, error) {
 	cert, err := d.Client.ProcessInbox(r.net.ctx)
 	out, err := r.classify(step, ch, d, "process inbox", err, false)
 	if err != nil || out != "ok" {
+		return out, err
+	}
+	if err := r.checkReported(step, d, "process inbox", cert); err != nil {
 		return out, err
 	}
 	if cert == nil {
@@ -484,7 +515,7 @@ func (r *runner) openChain(step int, ch *Chain, d *Driver) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id, _, err := d.Client.OpenChain(r.net.ctx, ownership, amount)
+	id, cert, err := d.Client.OpenChain(r.net.ctx, ownership, amount)
 	names := make([]string, len(owners))
 	for i, o := range owners {
 		names[i] = fmt.Sprintf("owner%d", o.Index)
@@ -497,6 +528,9 @@ func (r *runner) openChain(step int, ch *Chain, d *Driver) (string, error) {
 			op := protocol.SystemOp(&protocol.OpenChain{Ownership: ownership, Balance: amount})
 			err = r.checkUnchanged(step, ch, d, before, op)
 		}
+		return out, err
+	}
+	if err := r.checkReported(step, d, what, cert); err != nil {
 		return out, err
 	}
 	r.net.addChain(id, owners, super, false)
@@ -517,13 +551,16 @@ func (r *runner) claim(step int, ch *Chain, d *Driver) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = d.Client.ExecuteOperations(r.net.ctx, []protocol.Operation{op}, nil)
+	cert, err := d.Client.ExecuteOperations(r.net.ctx, []protocol.Operation{op}, nil)
 	what := fmt.Sprintf("claim %s from owner%d@%s to %s", amount, d.Owner.Index, target.ID.Short(), accountName(r.net, to))
 	out, err := r.classify(step, ch, d, what, err, true)
 	if err != nil || out != "ok" {
 		if err == nil && strings.HasSuffix(out, "insufficient balance") {
 			err = r.checkUnchanged(step, ch, d, before, op)
 		}
+		return out, err
+	}
+	if err := r.checkReported(step, d, what, cert); err != nil {
 		return out, err
 	}
 	r.res.Stats.ClaimsOK++
@@ -575,7 +612,9 @@ func (r *runner) drain() error {
 func (r *runner) pendingWork() (string, error) {
 	var out []string
 	for _, n := range r.net.Nodes {
-		if w := n.worker; w != nil && w.HasPendingDeliveries() {
+		// A Byzantine validator's own deliveries are its business (an attacker's worker
+		// may owe bounces to the chains it forged elsewhere).
+		if w := n.worker; w != nil && n.Honest() && w.HasPendingDeliveries() {
 			out = append(out, fmt.Sprintf("validator %d has pending deliveries", n.Index))
 		}
 	}
