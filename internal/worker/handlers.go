@@ -146,6 +146,9 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 		if p.Content.Round.IsFast() && usesOracles(executed) {
 			return ErrFastBlockUsingOracles
 		}
+		if err := checkDecodable(executed); err != nil {
+			return err
+		}
 		if _, err := m.VoteForProposal(p, executed, w.cfg.Signer, now); err != nil {
 			return err
 		}
@@ -166,6 +169,26 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 	})
 	return info, err
 }
+
+// checkDecodable refuses a block that its own execution made too costly to decode: a
+// certificate for it would be refused by every decoder of network input (which allocates
+// at most codec.Budget of the input), so the chain could never be caught up. Honest
+// blocks cost at most ~6 bytes of memory per encoded byte, under the budget's 8; the
+// shape that can exceed it is an outcome made of thousands of tiny events. Blocks under
+// decodeCheckMin always fit the budget's slack and are not re-decoded.
+func checkDecodable(b *protocol.Block) error {
+	enc := codec.Marshal(b)
+	if len(enc) < decodeCheckMin {
+		return nil
+	}
+	var d protocol.Block
+	if err := codec.Unmarshal(enc, &d); err != nil {
+		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", len(enc), err)
+	}
+	return nil
+}
+
+const decodeCheckMin = 8 << 10
 
 func usesOracles(b *protocol.Block) bool {
 	for _, rs := range b.Outcome.OracleResponses {
