@@ -182,7 +182,11 @@ func (c *Client) downloadFrom(ctx context.Context, v Validator, id base.ChainID,
 // needs from the validators. The local node checks the certificate against the committee
 // the chain trusts for the block's epoch; an error means the certificate is not
 // confirmed as far as this client knows.
-func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate) error {
+// processLocally hands a certificate to the local node, which verifies and executes it.
+// If the node lacks blobs the certificate publishes, they come from carried (blobs the
+// caller holds, such as its own proposal's) or else from the validators; the node accepts
+// them because the certificate it verified asked for them.
+func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate, carried ...protocol.Blob) error {
 	_, err := c.cfg.Local.HandleCertificate(ctx, cert)
 	if mb, ok := errorsAs[*execution.MissingBlobError](err); ok && mb.ID.Type == base.BlobCommittee {
 		// An epoch change of the chain names a committee that the admin chain's block
@@ -200,7 +204,16 @@ func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate)
 		_, err = c.cfg.Local.HandleCertificate(ctx, cert)
 	}
 	if errors.Is(err, worker.ErrBlobsNotFound) {
+	ids:
 		for _, id := range cert.Block.Proposed.PublishedBlobIDs() {
+			for i := range carried {
+				if carried[i].ID() == id {
+					if err := c.cfg.Local.HandleBlob(ctx, carried[i]); err != nil {
+						return err
+					}
+					continue ids
+				}
+			}
 			if err := c.fetchBlob(ctx, id); err != nil {
 				return err
 			}

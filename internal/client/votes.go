@@ -56,9 +56,9 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 		return nil, err
 	}
 	if kind == protocol.KindValidated {
-		return cc.finalize(ctx, m, cert)
+		return cc.finalize(ctx, m, cert, p.Blobs...)
 	}
-	if err := c.publish(ctx, m, cert); err != nil {
+	if err := c.publish(ctx, m, cert, p.Blobs); err != nil {
 		return nil, err
 	}
 	cc.clearFast(cert.Height())
@@ -80,8 +80,9 @@ func (c *Client) pushAdminChain(ctx context.Context, v Validator, id base.ChainI
 }
 
 // finalize sends a validated certificate and turns a quorum of confirmed votes into a
-// confirmed certificate, then publishes it.
-func (cc *ChainClient) finalize(ctx context.Context, m members, validated *protocol.Certificate) (*protocol.Certificate, error) {
+// confirmed certificate, then publishes it. carried are the blobs the proposal carried,
+// if the caller has them.
+func (cc *ChainClient) finalize(ctx context.Context, m members, validated *protocol.Certificate, carried ...protocol.Blob) (*protocol.Certificate, error) {
 	c := cc.c
 	want := validated.LiteValue()
 	want.Kind = protocol.KindConfirmed
@@ -96,7 +97,7 @@ func (cc *ChainClient) finalize(ctx context.Context, m members, validated *proto
 	if err != nil {
 		return nil, err
 	}
-	if err := c.publish(ctx, m, cert); err != nil {
+	if err := c.publish(ctx, m, cert, carried); err != nil {
 		return nil, err
 	}
 	cc.clearFast(cert.Height())
@@ -167,10 +168,16 @@ var ErrLocalRefused = errors.New("the local node refused the certificate")
 // publish executes a confirmed certificate on the local node (which checks it against the
 // committee the chain trusts for the block's epoch) and sends it to the members of m. A
 // certificate the local node refuses is still sent (validators check it themselves) but
-// is reported as an error: the caller never hears "confirmed" for it.
-func (c *Client) publish(ctx context.Context, m members, cert *protocol.Certificate) error {
-	lerr := c.processLocally(ctx, cert)
+// is reported as an error: the caller never hears "confirmed" for it. carried are the
+// blobs the proposal carried: the local node takes those the verified certificate
+// publishes; any others it fetches from the validators once they hold the certificate.
+func (c *Client) publish(ctx context.Context, m members, cert *protocol.Certificate, carried []protocol.Blob) error {
+	lerr := c.processLocally(ctx, cert, carried...)
 	c.broadcastCertificate(ctx, m, cert)
+	if errors.Is(lerr, worker.ErrBlobsNotFound) {
+		// The validators now hold the certificate and the blobs it publishes.
+		lerr = c.processLocally(ctx, cert, carried...)
+	}
 	if lerr != nil {
 		return fmt.Errorf("%w: block %d of chain %s: %w", ErrLocalRefused, cert.Height(), cert.ChainID().Short(), lerr)
 	}
