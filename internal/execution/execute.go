@@ -13,7 +13,12 @@ type TxContext struct {
 	ChainID   base.ChainID
 	Height    base.BlockHeight
 	Timestamp base.Timestamp
-	Round     base.Round
+	// There is no Round: the round a block is proposed in is not part of the block.
+	// A block validated in one round may be re-proposed unchanged, with its outcome, in
+	// a later round, and a certified block is re-executed by validators that never saw
+	// the proposal, so an outcome that depended on the round could not be checked. (The
+	// reference system exposes it only as a recorded oracle response, in multi-leader
+	// rounds; contracts here do not see it.)
 	// AuthenticatedOwner is the block's signer: it authorizes debits from its own account
 	// and, if it owns the chain, from the chain account, and it pays fees the chain account
 	// cannot.
@@ -102,6 +107,7 @@ type txn struct {
 	mark    int
 	out     TxOutcome
 	apps    appSession
+	fuel    *FuelTank // created by fuelTank on first use
 }
 
 func (t *txn) chainID() base.ChainID { return t.tc.ChainID }
