@@ -14,11 +14,11 @@ type TxContext struct {
 	Height    base.BlockHeight
 	Timestamp base.Timestamp
 	// There is no Round: the round a block is proposed in is not part of the block.
-	// A block validated in one round may be re-proposed unchanged, with its outcome, in
-	// a later round, and a certified block is re-executed by validators that never saw
-	// the proposal, so an outcome that depended on the round could not be checked. (The
-	// reference system exposes it only as a recorded oracle response, in multi-leader
-	// rounds; contracts here do not see it.)
+	// A block validated in one round is re-proposed unchanged, with its outcome, in a
+	// later round when a validator locked it, and re-executing it there must give the
+	// same outcome; an outcome that depended on the round could not be checked. (The
+	// reference system exposes the round only as a recorded oracle response, in
+	// multi-leader rounds; contracts here do not see it.)
 	// AuthenticatedOwner is the block's signer: it authorizes debits from its own account
 	// and, if it owns the chain, from the chain account, and it pays fees the chain account
 	// cannot.

@@ -245,8 +245,8 @@ func TestAttackContextInterruptsContract(t *testing.T) {
 	m := compile(t, newEngine(t, EngineConfig{}), "loop")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	// 1e10 fuel would take many seconds: the loop must be stopped by ctx, not by fuel.
-	_, _, err := m.Run(ctx, 10_000_000_000, EntryExecuteOperation, nil, NewContractHost(newFake()))
+	// 3e9 fuel takes seconds: the loop must be stopped by ctx, not by fuel.
+	_, _, err := m.Run(ctx, 3_000_000_000, EntryExecuteOperation, nil, NewContractHost(newFake()))
 	if !errors.Is(err, base.ErrRetryable) || errors.Is(err, execution.ErrApplication) || base.IsInvalid(err) {
 		t.Fatalf("err = %v, want a retryable error that is not an application failure", err)
 	}

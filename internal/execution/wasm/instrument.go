@@ -77,14 +77,14 @@ type moduleInfo struct {
 // element or page count, on top of the stack) is charged before the instruction runs,
 // on top of the instruction's unit cost.
 //
-// Calibration (BenchmarkFuelRate, wazero 1.12 compiler, on the shared 2-core
-// development VM): the endless loop, the slowest ordinary code per fuel unit, burns
-// 0.1e9 to 1.3e9 units per second depending on the machine's load (0.8 to 9 ns a unit;
-// straight-line code is several times faster per unit); memory.fill moves 0.7e9 to
-// 48e9 bytes per second and memory.copy 0.3e9 to 2.8e9 over the same range of loads,
-// i.e. at worst about 3 bytes in the time of one unit of loop fuel. One unit per 4
-// bytes (bulkByteShift = 2) keeps a unit of bulk work at or under the wall time of a
-// unit of ordinary code at the measured ratios. Table elements are 8-byte references:
+// Calibration (BenchmarkFuelRate, wazero 1.12 compiler, x86-64, the shared 2-core
+// development VM): at load average ~4, the endless loop, the slowest ordinary code per
+// fuel unit, burns 1.7e9 to 1.9e9 units per second (~0.55 ns a unit; straight-line code
+// is several times faster per unit), memory.fill moves 13e9 to 36e9 bytes per second and
+// memory.copy 16e9 to 19e9: 7 to 20 bytes in the time of one unit. Under load average
+// ~20 the same runs gave 0.1e9 to 0.7e9 units and 0.3e9 to 2.8e9 bytes per second: at
+// worst about 3 bytes a unit. One unit per 4 bytes (bulkByteShift = 2) keeps a unit of
+// bulk work at or under the wall time of a unit of ordinary code in both. Table elements are 8-byte references:
 // two units each. memory.grow allocates and zeroes (and may copy) whole 64 KiB pages:
 // 65536/4 = 16384 units a page.
 const (
