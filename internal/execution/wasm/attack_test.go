@@ -153,6 +153,7 @@ func TestAttackOutOfRangeIndices(t *testing.T) {
 		{"data.drop without data", wmod{funcs: []wfunc{entry(EntryExecuteOperation, nil, 0xFC, 0x09, 0x00, 0x41, 0x00)}}, "data index 0"},
 		{"memory.init past the data", wmod{dataCount: 1, funcs: []wfunc{entry(EntryExecuteOperation, nil, 0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0xFC, 0x08, 0x01, 0x00, 0x41, 0x00)}}, "data index 1"},
 		{"table.get without a table", wmod{funcs: []wfunc{entry(EntryExecuteOperation, nil, 0x41, 0x00, 0x25, 0x00, 0x1A, 0x41, 0x00)}}, "table index 0"},
+		{"export outside the ABI", wmod{funcs: []wfunc{entry("mica_backdoor", nil, 0x41, 0x00)}}, `function exported as "mica_backdoor"`},
 		{"call_indirect of a missing type", wmod{funcs: []wfunc{entry(EntryExecuteOperation, nil, 0x41, 0x00, 0x11, 0x30, 0x00, 0x41, 0x00)}}, "type index 48"},
 	}
 	for _, c := range cases {
@@ -211,11 +212,13 @@ func TestAttackNaNBitsAreCanonical(t *testing.T) {
 	f32div := []byte{0x43, 0, 0, 0, 0, 0x43, 0, 0, 0, 0, 0x95, 0xBC}                         // 0/0, i32.reinterpret_f32
 	f64sqrt := []byte{0x44, 0, 0, 0, 0, 0, 0, 0xF0, 0xBF, 0x9F, 0xBD}                        // sqrt(-1)
 	promote := cat(f32div[:11], []byte{0xBB, 0xBD})                                          // f64.promote_f32(0/0)
+	// Exported under ABI names (Instrument refuses others); the types do not matter here.
+	names := map[string]string{"f64div": EntryInstantiate, "f32div": EntryExecuteOperation, "f64sqrt": EntryExecuteMessage, "promote": EntryFinalize}
 	code := wmod{memPages: 1, funcs: []wfunc{
-		{results: []byte{0x7E}, body: f64div, export: "f64div"},
-		{results: []byte{0x7F}, body: f32div, export: "f32div"},
-		{results: []byte{0x7E}, body: f64sqrt, export: "f64sqrt"},
-		{results: []byte{0x7E}, body: promote, export: "promote"},
+		{results: []byte{0x7E}, body: f64div, export: names["f64div"]},
+		{results: []byte{0x7F}, body: f32div, export: names["f32div"]},
+		{results: []byte{0x7E}, body: f64sqrt, export: names["f64sqrt"]},
+		{results: []byte{0x7E}, body: promote, export: names["promote"]},
 	}}.bytes()
 	out, err := Instrument(code, Limits{})
 	if err != nil {
@@ -229,7 +232,7 @@ func TestAttackNaNBitsAreCanonical(t *testing.T) {
 	}
 	inst.ExportedGlobal(FuelExport).(interface{ Set(uint64) }).Set(1 << 40)
 	for name, want := range map[string]uint64{"f64div": 0x7FF8000000000000, "f32div": 0x7FC00000, "f64sqrt": 0x7FF8000000000000, "promote": 0x7FF8000000000000} {
-		res, err := inst.ExportedFunction(name).Call(ctx)
+		res, err := inst.ExportedFunction(names[name]).Call(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

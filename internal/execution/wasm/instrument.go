@@ -137,8 +137,9 @@ const (
 //
 // Refused with an error of class ErrMalformedModule: bytes that are not a Wasm 1.0
 // binary, modules over the limits, modules that already export FuelExport, out-of-range
-// indices, tables over MaxTableElements, table.grow, memories exported under
-// another name than "memory", modules with a start section (it would run before the
+// indices, tables over MaxTableElements, table.grow, exports outside the ABI (functions
+// other than mica_alloc, _initialize and the entry points, memories under another name
+// than "memory", tables, globals), modules with a start section (it would run before the
 // host can set the fuel; Go guests use the exported _initialize instead), shared
 // memories, and instructions outside the MVP, sign-extension, saturating-conversion,
 // bulk-memory and reference-types sets (SIMD, threads, tail calls). Instrument checks
@@ -182,6 +183,12 @@ func sectionRank(id byte) int {
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformedModule, fmt.Sprintf(format, args...))
+}
+
+// abiExports are the functions a module may export (doc.go, "Guest exports").
+var abiExports = map[string]bool{
+	"mica_alloc": true, "_initialize": true, EntryInstantiate: true, EntryExecuteOperation: true,
+	EntryExecuteMessage: true, EntryFinalize: true, EntryHandleQuery: true,
 }
 
 type section struct {
@@ -401,8 +408,14 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 				switch kind {
 				case 0:
 					checkIndex(sr, "function", idx, uint32(len(sp.funcTypes)))
+					if sr.err == nil && !abiExports[name] {
+						sr.fail("function exported as %q, which is not part of the ABI", name)
+					}
 				case 1:
 					checkIndex(sr, "table", idx, sp.tables)
+					if sr.err == nil {
+						sr.fail("table exported as %q: the ABI exports no table", name)
+					}
 				case 2:
 					checkIndex(sr, "memory", idx, sp.memories)
 					if sr.err == nil && name != "memory" {
@@ -410,6 +423,9 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 					}
 				case 3:
 					checkIndex(sr, "global", idx, sp.globals)
+					if sr.err == nil {
+						sr.fail("global exported as %q: the ABI exports no global", name)
+					}
 				default:
 					sr.fail("export kind %d", kind)
 				}
