@@ -13,7 +13,12 @@ type TxContext struct {
 	ChainID   base.ChainID
 	Height    base.BlockHeight
 	Timestamp base.Timestamp
-	Round     base.Round
+	// There is no Round: the round a block is proposed in is not part of the block.
+	// A block validated in one round is re-proposed unchanged, with its outcome, in a
+	// later round when a validator locked it, and re-executing it there must give the
+	// same outcome; an outcome that depended on the round could not be checked. (The
+	// reference system exposes the round only as a recorded oracle response, in
+	// multi-leader rounds; contracts here do not see it.)
 	// AuthenticatedOwner is the block's signer: it authorizes debits from its own account
 	// and, if it owns the chain, from the chain account, and it pays fees the chain account
 	// cannot.
@@ -109,6 +114,7 @@ type txn struct {
 	apps    appSession
 	// written counts the key and value bytes of the applications' storage writes.
 	written uint64
+	fuel    *FuelTank // created by fuelTank on first use
 }
 
 func (t *txn) chainID() base.ChainID { return t.tc.ChainID }

@@ -185,7 +185,7 @@ func (n *testNet) commit(s *State) *kv.Batch {
 }
 
 func tc(id base.ChainID, signer *base.Owner) TxContext {
-	return TxContext{ChainID: id, Height: 3, Timestamp: 5_000, Round: base.FastRound, AuthenticatedOwner: signer}
+	return TxContext{ChainID: id, Height: 3, Timestamp: 5_000, AuthenticatedOwner: signer}
 }
 
 func sysTx(op protocol.SystemOperation) *protocol.Transaction { t := protocol.SystemTx(op); return &t }

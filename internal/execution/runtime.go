@@ -104,7 +104,6 @@ type ContractRuntime interface {
 	BaseRuntime
 	BlockHeight() base.BlockHeight
 	Timestamp() base.Timestamp
-	Round() base.Round
 	// AuthenticatedOwner is the signer the call acts for, or nil.
 	AuthenticatedOwner() *base.Owner
 	// AuthenticatedCaller is the application that called this one synchronously, or nil.
@@ -169,7 +168,7 @@ func (t *txn) contract(ctx context.Context, app base.ApplicationID) (UserContrac
 		return nil, failf(ErrApplication, "loader returned no contract for application %s", app)
 	}
 	if m, ok := c.(FuelMeter); ok {
-		m.SetFuelBudget(t.s.remainingFuel(t.tc.Policy, t.fuelUsed()))
+		m.UseFuelTank(t.fuelTank())
 	}
 	if t.apps.instances == nil {
 		t.apps.instances = make(map[base.ApplicationID]UserContract)
@@ -180,29 +179,78 @@ func (t *txn) contract(ctx context.Context, app base.ApplicationID) (UserContrac
 }
 
 // FuelMeter is implemented by contracts that count fuel (the Wasm VM). The execution
-// layer gives each loaded contract what is left of the block's fuel limit
-// (policy.MaxFuelPerBlock) and charges the fuel used at policy.FuelUnit.
+// layer gives every contract a transaction loads the transaction's one FuelTank, whose
+// limit is what is left of the block's fuel limit (policy.MaxFuelPerBlock); the fuel
+// used is charged at policy.FuelUnit.
 type FuelMeter interface {
-	SetFuelBudget(fuel uint64)
-	FuelUsed() uint64
+	// UseFuelTank makes the contract draw its fuel from tank (it may Lower the tank's
+	// limit to its own per-transaction cap).
+	UseFuelTank(tank *FuelTank)
 }
 
-// fuelUsed sums the fuel used by the transaction's contracts so far.
-func (t *txn) fuelUsed() uint64 {
-	var n uint64
-	for _, app := range t.apps.order {
-		if m, ok := t.apps.instances[app].(FuelMeter); ok {
-			n += m.FuelUsed()
-		}
+// FuelTank is the fuel budget of one transaction, shared by every contract it runs,
+// nested calls included: loading N applications does not multiply the budget. Not safe
+// for concurrent use (a transaction runs on one goroutine).
+//
+// Invariant: used <= limit.
+type FuelTank struct {
+	limit, used uint64
+}
+
+// NewFuelTank returns a tank holding limit units.
+func NewFuelTank(limit uint64) *FuelTank { return &FuelTank{limit: limit} }
+
+// Limit returns the tank's limit.
+func (f *FuelTank) Limit() uint64 { return f.limit }
+
+// Used returns the fuel consumed so far.
+func (f *FuelTank) Used() uint64 { return f.used }
+
+// Remaining returns the fuel left.
+func (f *FuelTank) Remaining() uint64 { return f.limit - f.used }
+
+// Lower lowers the limit to limit if that is smaller, never below what was used.
+func (f *FuelTank) Lower(limit uint64) {
+	f.limit = max(min(f.limit, limit), f.used)
+}
+
+// Consume records n units as used and reports whether they fitted; if not, the tank is
+// left empty.
+func (f *FuelTank) Consume(n uint64) bool {
+	if n > f.Remaining() {
+		f.used = f.limit
+		return false
 	}
-	return n
+	f.used += n
+	return true
+}
+
+// fuelTank returns the transaction's tank, created on first use with what is left of
+// the block's fuel limit.
+func (t *txn) fuelTank() *FuelTank {
+	if t.fuel == nil {
+		t.fuel = NewFuelTank(t.s.remainingFuel(t.tc.Policy, 0))
+	}
+	return t.fuel
+}
+
+// fuelUsed is the fuel the transaction's contracts used so far.
+func (t *txn) fuelUsed() uint64 {
+	if t.fuel == nil {
+		return 0
+	}
+	return t.fuel.Used()
 }
 
 // remainingFuel is the block's fuel limit minus what earlier transactions of the block
 // and this one used.
 func (s *State) remainingFuel(p *protocol.ResourcePolicy, inTx uint64) uint64 {
+	if p == nil {
+		d := protocol.NoFeesPolicy()
+		p = &d
+	}
 	used := s.blockFuel + inTx
-	if p == nil || used >= p.MaxFuelPerBlock {
+	if used >= p.MaxFuelPerBlock {
 		return 0
 	}
 	return p.MaxFuelPerBlock - used
@@ -333,7 +381,6 @@ func (r *contractRuntime) ChainID() base.ChainID             { return r.t.tc.Cha
 func (r *contractRuntime) ApplicationID() base.ApplicationID { return r.app }
 func (r *contractRuntime) BlockHeight() base.BlockHeight     { return r.t.tc.Height }
 func (r *contractRuntime) Timestamp() base.Timestamp         { return r.t.tc.Timestamp }
-func (r *contractRuntime) Round() base.Round                 { return r.t.tc.Round }
 func (r *contractRuntime) AuthenticatedOwner() *base.Owner   { return cloneOwnerPtr(r.owner) }
 func (r *contractRuntime) AuthenticatedCaller() *base.ApplicationID {
 	if r.caller == nil {

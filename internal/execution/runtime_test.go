@@ -75,8 +75,8 @@ func TestContractRuntime(t *testing.T) {
 		return []byte("from B"), nil
 	}}
 	l.contracts[appA] = &funcContract{op: func(ctx context.Context, rt ContractRuntime, b []byte) ([]byte, error) {
-		if rt.ChainID() != id || rt.ApplicationID() != appA || rt.BlockHeight() != 3 || rt.Timestamp() != 5_000 || rt.Round() != base.FastRound {
-			t.Errorf("context: %s %s %d %d %s", rt.ChainID(), rt.ApplicationID(), rt.BlockHeight(), rt.Timestamp(), rt.Round())
+		if rt.ChainID() != id || rt.ApplicationID() != appA || rt.BlockHeight() != 3 || rt.Timestamp() != 5_000 {
+			t.Errorf("context: %s %s %d %d", rt.ChainID(), rt.ApplicationID(), rt.BlockHeight(), rt.Timestamp())
 		}
 		if o := rt.AuthenticatedOwner(); o == nil || *o != alice || rt.AuthenticatedCaller() != nil || rt.Message() != nil {
 			t.Errorf("authentication: %v %v %v", o, rt.AuthenticatedCaller(), rt.Message())

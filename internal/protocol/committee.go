@@ -142,9 +142,15 @@ type ResourcePolicy struct {
 }
 
 // NoFeesPolicy is the default: no prices, generous limits.
+//
+// MaxFuelPerBlock bounds the CPU time of a block's contracts: the slowest instrumented
+// code measured (wasm BenchmarkFuelRate, an empty loop) burns 1.3e9 to 1.9e9 fuel units
+// per second on a core of the (lightly loaded) development VM, so 4e9 units is 2 to 3 s
+// of CPU (less for ordinary code, which is faster per unit). A transaction alone is bounded
+// further by the VM's own cap (wasm.DefaultFuelPerTransaction, 1e8).
 func NoFeesPolicy() ResourcePolicy {
 	return ResourcePolicy{
-		MaxFuelPerBlock:      math.MaxUint64,
+		MaxFuelPerBlock:      4_000_000_000,
 		MaxBlockSize:         16 << 20,
 		MaxBlobSize:          8 << 20,
 		MaxPublishedBlobs:    64,

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -72,5 +73,51 @@ func BenchmarkInstrument(b *testing.B) {
 		if _, err := Instrument(in, Limits{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFuelRate calibrates fuel against wall time (the numbers behind
+// bulkByteShift and protocol.NoFeesPolicy's MaxFuelPerBlock): "loop" burns 10M fuel in
+// the endless loop (one unit per iteration, the slowest code per unit); "fill" and
+// "copy" move 16 MiB 64 times in one run with memory.fill and memory.copy (reported as
+// bytes per second).
+func BenchmarkFuelRate(b *testing.B) {
+	ctx := context.Background()
+	e := newEngine(b, EngineConfig{})
+	b.Run("loop", func(b *testing.B) {
+		m := compile(b, e, "loop")
+		h := NewContractHost(newFake())
+		const fuel = 10_000_000
+		for b.Loop() {
+			if _, _, err := m.Run(ctx, fuel, EntryExecuteOperation, nil, h); !errors.Is(err, ErrOutOfFuel) {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(fuel)*float64(b.N)/b.Elapsed().Seconds(), "fuel/s")
+	})
+	for _, op := range []struct {
+		name string
+		code []byte
+	}{
+		{"fill", []byte{0xFC, 0x0B, 0x00}},
+		{"copy", []byte{0xFC, 0x0A, 0x00, 0x00}},
+	} {
+		b.Run(op.name, func(b *testing.B) {
+			const n = 16 << 20
+			// for i := 64; i != 0; i-- { op(0, 0, n) }
+			body := cat(i32c(64), []byte{0x21, 0x02, 0x03, 0x40}, i32c(0), i32c(0), i32c(n), op.code,
+				[]byte{0x20, 0x02}, i32c(1), []byte{0x6B, 0x22, 0x02, 0x0D, 0x00, 0x0B}, i32c(0))
+			m, err := e.Compile(ctx, wmod{memPages: 512, funcs: []wfunc{entry(EntryExecuteOperation, []byte{0x7F}, body...)}}.bytes())
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := NewContractHost(newFake())
+			b.SetBytes(64 * n)
+			for b.Loop() {
+				if _, _, err := m.Run(ctx, 1<<40, EntryExecuteOperation, nil, h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -6,39 +6,44 @@ import (
 	"github.com/micachain/mica/internal/execution"
 )
 
-// Contract runs a module as an execution.UserContract with a fuel budget shared by all
-// its calls (one transaction). Not safe for concurrent use, like any UserContract.
+// Contract runs a module as an execution.UserContract. Its fuel comes from the
+// transaction's execution.FuelTank, shared with every other contract of the transaction
+// (UseFuelTank), or from a tank of its own holding its cap. Not safe for concurrent use,
+// like any UserContract.
 type Contract struct {
 	module *Module
-	budget uint64
-	used   uint64
+	cap    uint64
+	tank   *execution.FuelTank
 }
 
 var _ execution.UserContract = (*Contract)(nil)
 
-// NewContract returns a contract over m that may use up to fuel units.
-func NewContract(m *Module, fuel uint64) *Contract { return &Contract{module: m, budget: fuel} }
+// NewContract returns a contract over m that may use up to fuel units per transaction.
+func NewContract(m *Module, fuel uint64) *Contract { return &Contract{module: m, cap: fuel} }
 
 var _ execution.FuelMeter = (*Contract)(nil)
 
-// SetFuelBudget lowers the budget to fuel if it is smaller (the block's remaining fuel
-// limit, set by the execution layer).
-func (c *Contract) SetFuelBudget(fuel uint64) {
-	if fuel < c.budget {
-		c.budget = fuel
-	}
+// UseFuelTank makes the contract draw from tank, the transaction's budget, lowering its
+// limit to the contract's per-transaction cap.
+func (c *Contract) UseFuelTank(tank *execution.FuelTank) {
+	tank.Lower(c.cap)
+	c.tank = tank
 }
 
-// FuelUsed returns the fuel used so far.
-func (c *Contract) FuelUsed() uint64 { return c.used }
+// FuelUsed returns the fuel used so far from the contract's tank (by every contract
+// sharing it).
+func (c *Contract) FuelUsed() uint64 {
+	if c.tank == nil {
+		return 0
+	}
+	return c.tank.Used()
+}
 
 func (c *Contract) run(ctx context.Context, rt execution.ContractRuntime, entry string, input []byte) ([]byte, error) {
-	if c.used >= c.budget {
-		return nil, &OutOfFuelError{Fuel: c.budget}
+	if c.tank == nil {
+		c.tank = execution.NewFuelTank(c.cap)
 	}
-	out, used, err := c.module.Run(ctx, c.budget-c.used, entry, input, NewContractHost(rt))
-	c.used += used
-	return out, err
+	return c.module.RunTank(ctx, c.tank, entry, input, NewContractHost(rt))
 }
 
 // Instantiate calls mica_instantiate.

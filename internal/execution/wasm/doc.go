@@ -10,8 +10,18 @@
 // cost table), plus HostCallFuel per host call and HostByteFuel per byte crossing the
 // boundary. The contract runtime never reads a wall clock: WASI clocks return the block
 // timestamp, random_get is a SHA-256 stream seeded from (chain, height, application).
+// Float results are canonicalised (one NaN bit pattern per type), so they do not
+// depend on the CPU. Every index the code uses must lie in the module's own index
+// spaces, so the fuel global is out of the guest's reach. A transaction's contracts
+// share one execution.FuelTank (Contract.UseFuelTank), nested calls included: the
+// guest's fuel is written back to the tank around every host call.
+//
+// A contract whose ctx ends is stopped (its fuel global is poisoned) with an
+// ErrInterrupted error, of class base.ErrRetryable: wall time never decides an outcome.
 // Services run on a second wazero runtime that is closed when ctx is done, unmetered
-// and bounded by EngineConfig.ServiceTimeout.
+// and bounded by EngineConfig.ServiceTimeout. Compiled modules are cached in memory
+// (EngineConfig.MaxCachedModules, least recently used evicted) and on disk
+// (EngineConfig.MaxCacheDirBytes, oldest files removed).
 //
 // # ABI (version 1) — the contract with the SDK
 //

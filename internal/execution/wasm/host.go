@@ -399,9 +399,7 @@ func chargeExtra(ctx context.Context, units int64) {
 	if !ok || st.fuel == nil {
 		return
 	}
-	left := int64(st.fuel.Get()) - units
-	st.fuel.Set(uint64(left))
-	if left < 0 {
+	if !st.spend(units) {
 		// run reports this as OutOfFuelError because the global is negative.
 		panic(&hostAbort{ErrOutOfFuel})
 	}

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -16,7 +17,7 @@ const FuelExport = "mica_fuel"
 // InstrumentVersion identifies the instrumentation scheme and its cost table. It is part
 // of the protocol: changing how fuel is counted changes block outcomes, so any change
 // must bump it (and the compilation cache key includes it).
-const InstrumentVersion = 1
+const InstrumentVersion = 2
 
 // ErrMalformedModule is the class of modules the instrumenter refuses. Class ErrInvalid.
 var ErrMalformedModule = fmt.Errorf("%w: malformed or refused wasm module", base.ErrInvalid)
@@ -30,10 +31,13 @@ type Limits struct {
 	MaxFunctions int
 	// MaxLocals bounds the number of locals of one function.
 	MaxLocals int
+	// MaxTableElements bounds the initial size of every table (table.grow, which would
+	// allocate host memory beyond it, is refused).
+	MaxTableElements int
 }
 
 // DefaultLimits fit Go guests (2–6 MB, a few thousand functions) with room to spare.
-var DefaultLimits = Limits{MaxModuleBytes: 16 << 20, MaxFunctions: 100_000, MaxLocals: 50_000}
+var DefaultLimits = Limits{MaxModuleBytes: 16 << 20, MaxFunctions: 100_000, MaxLocals: 50_000, MaxTableElements: 1 << 20}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxModuleBytes <= 0 {
@@ -44,6 +48,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxLocals <= 0 {
 		l.MaxLocals = DefaultLimits.MaxLocals
+	}
+	if l.MaxTableElements <= 0 {
+		l.MaxTableElements = DefaultLimits.MaxTableElements
 	}
 	return l
 }
@@ -66,6 +73,36 @@ type moduleInfo struct {
 	chargePoints int
 }
 
+// Fuel of the instructions whose work grows with an operand. The operand (a byte,
+// element or page count, on top of the stack) is charged before the instruction runs,
+// on top of the instruction's unit cost.
+//
+// Calibration (BenchmarkFuelRate, wazero 1.12 compiler, x86-64, the shared 2-core
+// development VM): at load average ~4, the endless loop, the slowest ordinary code per
+// fuel unit, burns 1.7e9 to 1.9e9 units per second (~0.55 ns a unit; straight-line code
+// is several times faster per unit), memory.fill moves 13e9 to 36e9 bytes per second and
+// memory.copy 16e9 to 19e9: 7 to 20 bytes in the time of one unit. Under load average
+// ~20 the same runs gave 0.1e9 to 0.7e9 units and 0.3e9 to 2.8e9 bytes per second: at
+// worst about 3 bytes a unit. One unit per 4 bytes (bulkByteShift = 2) keeps a unit of
+// bulk work at or under the wall time of a unit of ordinary code in both. Table elements are 8-byte references:
+// two units each. memory.grow allocates and zeroes (and may copy) whole 64 KiB pages:
+// 65536/4 = 16384 units a page.
+const (
+	bulkByteShift = 2
+	elementFuel   = 2
+	growPageFuel  = 65536 >> bulkByteShift
+	// nanFuel is the extra charge of an instruction that may produce a NaN, for the
+	// canonicalisation sequence that follows it.
+	nanFuel = 1
+)
+
+// Canonical NaNs: every float instruction that may produce a NaN is followed by a
+// sequence replacing any NaN with these bits, so that results do not depend on the CPU.
+const (
+	canonicalNaN32 = 0x7FC00000
+	canonicalNaN64 = 0x7FF8000000000000
+)
+
 // Instrument adds deterministic fuel metering to a Wasm module and returns the new
 // module. It is a pure function: the same input and limits always give the same bytes.
 //
@@ -83,13 +120,31 @@ type moduleInfo struct {
 // is charged in full before it runs, so a trap leaves the global negative: that is how
 // the host tells fuel exhaustion from other traps.
 //
+// Instructions whose work grows with an operand (memory.fill, memory.copy, memory.init,
+// memory.grow, table.fill, table.copy, table.init) are also charged that
+// operand, scaled (bulkByteShift, elementFuel, growPageFuel), just before they run, through a scratch
+// i32 local. Float instructions that may produce a NaN are followed by
+//
+//	local.tee t; fNN.const NaN; local.get t; local.get t; fNN.eq; select
+//
+// (t itself unless it is a NaN, then the canonical NaN), through one scratch local per
+// float type. Scratch locals are appended to the function's locals.
+//
+// The module is validated against its own index spaces first: every type, function,
+// table, memory, global, element, data and local index used by the code, the exports,
+// the element segments and the constant expressions must lie in the ORIGINAL module, so
+// the fuel global and the scratch locals are unreachable from guest code.
+//
 // Refused with an error of class ErrMalformedModule: bytes that are not a Wasm 1.0
-// binary, modules over the limits, modules that already export FuelExport, modules with
-// a start section (it would run before the host can set the fuel; Go guests use the
-// exported _initialize instead), shared memories, and instructions outside the MVP,
-// sign-extension, saturating-conversion, bulk-memory and reference-types sets (SIMD,
-// threads, tail calls). Instrument checks the structure it rewrites; full validation is
-// left to the compiler (Engine.Compile), which refuses anything else.
+// binary, modules over the limits, modules that already export FuelExport, out-of-range
+// indices, tables over MaxTableElements, table.grow, exports outside the ABI (functions
+// other than mica_alloc, _initialize and the entry points, memories under another name
+// than "memory", tables, globals), modules with a start section (it would run before the
+// host can set the fuel; Go guests use the exported _initialize instead), shared
+// memories, and instructions outside the MVP, sign-extension, saturating-conversion,
+// bulk-memory and reference-types sets (SIMD, threads, tail calls). Instrument checks
+// the structure it rewrites; full validation (stack types) is left to the compiler
+// (Engine.Compile), which refuses anything else.
 func Instrument(module []byte, limits Limits) ([]byte, error) {
 	out, _, err := instrument(module, limits)
 	return out, err
@@ -130,9 +185,59 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformedModule, fmt.Sprintf(format, args...))
 }
 
+// abiExports are the functions a module may export (doc.go, "Guest exports").
+var abiExports = map[string]bool{
+	"mica_alloc": true, "_initialize": true, EntryInstantiate: true, EntryExecuteOperation: true,
+	EntryExecuteMessage: true, EntryFinalize: true, EntryHandleQuery: true,
+}
+
 type section struct {
 	id   byte
 	body []byte
+}
+
+// indexSpace is the original module's index spaces.
+type indexSpace struct {
+	typeParams []uint32 // parameter count of each type
+	funcTypes  []uint32 // type of each function, imported then defined
+	tables     uint32
+	memories   uint32
+	globals    uint32
+	imported   uint32 // imported globals (the only ones constant expressions may read)
+	elems      uint32
+	data       uint32 // from the data count section; 0 without one
+}
+
+func checkIndex(r *reader, what string, idx, n uint32) {
+	if r.err == nil && idx >= n {
+		r.fail("%s index %d out of range (the module has %d)", what, idx, n)
+	}
+}
+
+// constExpr reads a constant expression up to its end, checking its indices.
+func (sp *indexSpace) constExpr(r *reader) {
+	for r.err == nil {
+		switch op := r.byte(); op {
+		case 0x0B:
+			return
+		case 0x41:
+			r.sleb(32)
+		case 0x42:
+			r.sleb(64)
+		case 0x43:
+			r.bytes(4)
+		case 0x44:
+			r.bytes(8)
+		case 0xD0:
+			r.refType()
+		case 0xD2:
+			checkIndex(r, "function", r.u32(), uint32(len(sp.funcTypes)))
+		case 0x23:
+			checkIndex(r, "global", r.u32(), sp.imported)
+		default:
+			r.fail("instruction 0x%02x in a constant expression", op)
+		}
+	}
 }
 
 func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err error) {
@@ -171,10 +276,10 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 	}
 
 	info := &moduleInfo{}
+	sp := &indexSpace{}
 	var (
-		importedGlobals, importedFuncs uint32
-		definedGlobals, definedFuncs   uint32
-		haveFuncSection                bool
+		definedGlobals, definedFuncs uint32
+		haveFuncSection              bool
 	)
 	for _, s := range sections {
 		sr := &reader{buf: s.body}
@@ -185,25 +290,52 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			}
 		case secStart:
 			return nil, nil, malformed("start sections are not allowed: export an _initialize function instead")
+		case secType:
+			n := sr.u32()
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				if b := sr.byte(); b != 0x60 && sr.err == nil {
+					sr.fail("type %d is not a function type (0x%02x)", i, b)
+				}
+				params := sr.u32()
+				for j := uint32(0); j < params && sr.err == nil; j++ {
+					sr.valType()
+				}
+				results := sr.u32()
+				for j := uint32(0); j < results && sr.err == nil; j++ {
+					sr.valType()
+				}
+				sp.typeParams = append(sp.typeParams, params)
+			}
+			sr.end()
+			if sr.err != nil {
+				return nil, nil, malformed("type section: %v", sr.err)
+			}
 		case secImport:
 			n := sr.u32()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
 				imp := Import{Module: sr.name(), Name: sr.name(), Kind: sr.byte()}
 				switch imp.Kind {
 				case 0:
-					sr.u32()
-					importedFuncs++
+					t := sr.u32()
+					checkIndex(sr, "type", t, uint32(len(sp.typeParams)))
+					sp.funcTypes = append(sp.funcTypes, t)
 				case 1:
 					sr.refType()
 					sr.limits()
+					sp.tables++
 				case 2:
 					sr.limits()
+					sp.memories++
 				case 3:
 					sr.valType()
 					sr.mutability()
-					importedGlobals++
+					sp.globals++
+					sp.imported++
 				default:
 					sr.fail("import kind %d", imp.Kind)
+				}
+				if uint64(len(sp.funcTypes)) > uint64(limits.MaxFunctions) {
+					return nil, nil, malformed("module has over %d functions", limits.MaxFunctions)
 				}
 				info.imports = append(info.imports, imp)
 			}
@@ -214,17 +346,36 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 		case secFunction:
 			haveFuncSection = true
 			definedFuncs = sr.u32()
+			if uint64(len(sp.funcTypes))+uint64(definedFuncs) > uint64(limits.MaxFunctions) {
+				return nil, nil, malformed("module has %d functions, over the limit of %d", uint64(len(sp.funcTypes))+uint64(definedFuncs), limits.MaxFunctions)
+			}
 			for i := uint32(0); i < definedFuncs && sr.err == nil; i++ {
-				sr.u32()
+				t := sr.u32()
+				checkIndex(sr, "type", t, uint32(len(sp.typeParams)))
+				sp.funcTypes = append(sp.funcTypes, t)
 			}
 			sr.end()
 			if sr.err != nil {
 				return nil, nil, malformed("function section: %v", sr.err)
 			}
+		case secTable:
+			n := sr.u32()
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				sr.refType()
+				if min, _, _ := sr.limits(); sr.err == nil && uint64(min) > uint64(limits.MaxTableElements) {
+					sr.fail("table %d has %d elements, over the limit of %d", i, min, limits.MaxTableElements)
+				}
+				sp.tables++
+			}
+			sr.end()
+			if sr.err != nil {
+				return nil, nil, malformed("table section: %v", sr.err)
+			}
 		case secMemory:
 			n := sr.u32()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
 				sr.limits()
+				sp.memories++
 			}
 			sr.end()
 			if sr.err != nil {
@@ -232,35 +383,99 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			}
 		case secGlobal:
 			definedGlobals = sr.u32()
+			for i := uint32(0); i < definedGlobals && sr.err == nil; i++ {
+				sr.valType()
+				sr.mutability()
+				sp.constExpr(sr)
+			}
+			sr.end()
 			if sr.err != nil {
 				return nil, nil, malformed("global section: %v", sr.err)
 			}
+			if uint64(sp.globals)+uint64(definedGlobals) >= math.MaxUint32 {
+				return nil, nil, malformed("too many globals")
+			}
+			sp.globals += definedGlobals
 		case secExport:
 			n := sr.u32()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
 				name := sr.name()
-				sr.byte()
-				sr.u32()
+				kind := sr.byte()
+				idx := sr.u32()
 				if sr.err == nil && name == FuelExport {
 					return nil, nil, malformed("module declares its own export %q", FuelExport)
+				}
+				switch kind {
+				case 0:
+					checkIndex(sr, "function", idx, uint32(len(sp.funcTypes)))
+					if sr.err == nil && !abiExports[name] {
+						sr.fail("function exported as %q, which is not part of the ABI", name)
+					}
+				case 1:
+					checkIndex(sr, "table", idx, sp.tables)
+					if sr.err == nil {
+						sr.fail("table exported as %q: the ABI exports no table", name)
+					}
+				case 2:
+					checkIndex(sr, "memory", idx, sp.memories)
+					if sr.err == nil && name != "memory" {
+						sr.fail("memory exported as %q; only \"memory\" is part of the ABI", name)
+					}
+				case 3:
+					checkIndex(sr, "global", idx, sp.globals)
+					if sr.err == nil {
+						sr.fail("global exported as %q: the ABI exports no global", name)
+					}
+				default:
+					sr.fail("export kind %d", kind)
 				}
 			}
 			sr.end()
 			if sr.err != nil {
 				return nil, nil, malformed("export section: %v", sr.err)
 			}
+		case secElement:
+			n := sr.u32()
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				sp.elemSegment(sr)
+			}
+			sr.end()
+			if sr.err != nil {
+				return nil, nil, malformed("element section: %v", sr.err)
+			}
+			sp.elems = n
+		case secDataCount:
+			sp.data = sr.u32()
+			sr.end()
+			if sr.err != nil {
+				return nil, nil, malformed("data count section: %v", sr.err)
+			}
+		case secData:
+			n := sr.u32()
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				switch flag := sr.u32(); flag {
+				case 0:
+					checkIndex(sr, "memory", 0, sp.memories)
+					sp.constExpr(sr)
+				case 1:
+				case 2:
+					checkIndex(sr, "memory", sr.u32(), sp.memories)
+					sp.constExpr(sr)
+				default:
+					sr.fail("data segment flag %d", flag)
+				}
+				sr.bytes(int(sr.u32()))
+			}
+			sr.end()
+			if sr.err != nil {
+				return nil, nil, malformed("data section: %v", sr.err)
+			}
 		}
 	}
-	if uint64(importedFuncs)+uint64(definedFuncs) > uint64(limits.MaxFunctions) {
-		return nil, nil, malformed("module has %d functions, over the limit of %d", uint64(importedFuncs)+uint64(definedFuncs), limits.MaxFunctions)
-	}
-	if uint64(importedGlobals)+uint64(definedGlobals) >= math.MaxUint32 {
-		return nil, nil, malformed("too many globals")
-	}
-	fuel := importedGlobals + definedGlobals
+	fuel := sp.globals
 
 	// Rebuild, inserting the global and export sections where missing.
-	out := make([]byte, 0, len(module)+len(module)/8+64)
+	out := make([]byte, 0, len(module)+len(module)/4+64)
 	out = append(out, module[:8]...)
 	wroteGlobal, wroteExport := false, false
 	fuelGlobal := []byte{0x7E, 0x01, 0x42, 0x00, 0x0B} // mut i64 = i64.const 0
@@ -310,7 +525,7 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			emitExport(s.body)
 		case secCode:
 			sawCode = true
-			body, n, err := instrumentCode(s.body, fuel, definedFuncs, limits)
+			body, n, err := instrumentCode(s.body, fuel, sp, definedFuncs, limits)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -330,6 +545,42 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 		return nil, nil, malformed("function section declares %d functions but there is no code section", definedFuncs)
 	}
 	return out, info, nil
+}
+
+// elemSegment reads one element segment, checking its indices.
+func (sp *indexSpace) elemSegment(r *reader) {
+	flag := r.u32()
+	if r.err != nil {
+		return
+	}
+	if flag > 7 {
+		r.fail("element segment flag %d", flag)
+		return
+	}
+	if flag&1 == 0 { // active
+		table := uint32(0)
+		if flag&2 != 0 {
+			table = r.u32()
+		}
+		checkIndex(r, "table", table, sp.tables)
+		sp.constExpr(r)
+	}
+	exprs := flag&4 != 0
+	if flag&3 != 0 { // an element kind or reference type follows
+		if exprs {
+			r.refType()
+		} else if b := r.byte(); b != 0 && r.err == nil {
+			r.fail("element kind 0x%02x", b)
+		}
+	}
+	n := r.u32()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		if exprs {
+			sp.constExpr(r)
+		} else {
+			checkIndex(r, "function", r.u32(), uint32(len(sp.funcTypes)))
+		}
+	}
 }
 
 func appendSection(out []byte, id byte, body []byte) []byte {
@@ -362,7 +613,7 @@ func appendS64(b []byte, v int64) []byte {
 }
 
 // instrumentCode rewrites the code section.
-func instrumentCode(body []byte, fuel, declared uint32, limits Limits) ([]byte, int, error) {
+func instrumentCode(body []byte, fuel uint32, sp *indexSpace, declared uint32, limits Limits) ([]byte, int, error) {
 	r := &reader{buf: body}
 	n := r.u32()
 	if r.err != nil {
@@ -371,21 +622,20 @@ func instrumentCode(body []byte, fuel, declared uint32, limits Limits) ([]byte, 
 	if n != declared {
 		return nil, 0, malformed("code section has %d bodies, function section declares %d", n, declared)
 	}
-	out := make([]byte, 0, len(body)+len(body)/8)
+	out := make([]byte, 0, len(body)+len(body)/4)
 	out = appendU32(out, n)
 	points := 0
-	var fn []byte
+	imported := uint32(len(sp.funcTypes)) - declared
+	fi := &funcInstrumenter{fuel: fuel, sp: sp, limits: limits}
 	for i := uint32(0); i < n; i++ {
 		size := r.u32()
 		code := r.bytes(int(size))
 		if r.err != nil {
 			return nil, 0, malformed("code section, function %d: %v", i, r.err)
 		}
-		var p int
-		var err error
-		fn, p, err = instrumentFunc(fn[:0], code, fuel, limits)
+		fn, p, err := fi.run(code, sp.typeParams[sp.funcTypes[imported+i]])
 		if err != nil {
-			return nil, 0, malformed("function %d: %v", i, err)
+			return nil, 0, malformed("function %d: %v", imported+i, err)
 		}
 		points += p
 		out = appendU32(out, uint32(len(fn)))
@@ -398,11 +648,33 @@ func instrumentCode(body []byte, fuel, declared uint32, limits Limits) ([]byte, 
 	return out, points, nil
 }
 
-// instrumentFunc appends the instrumented body of one function to out.
-func instrumentFunc(out, code []byte, fuel uint32, limits Limits) ([]byte, int, error) {
+// funcInstrumenter rewrites function bodies, reusing its buffers.
+type funcInstrumenter struct {
+	fuel   uint32
+	sp     *indexSpace
+	limits Limits
+	out    []byte // the rewritten function
+	body   []byte // the rewritten instructions
+	seg    []byte // the rewritten instructions of the current segment
+}
+
+// Kinds of rewriting an instruction needs.
+const (
+	rewriteNone = iota
+	rewriteBytes
+	rewriteElements
+	rewritePages
+	rewriteNaN32
+	rewriteNaN64
+)
+
+// run returns the instrumented body of one function with params parameters (valid until
+// the next call).
+func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error) {
+	sp := fi.sp
 	r := &reader{buf: code}
 	groups := r.u32()
-	var locals uint64
+	locals := uint64(params)
 	for i := uint32(0); i < groups && r.err == nil; i++ {
 		locals += uint64(r.u32())
 		r.valType()
@@ -410,42 +682,50 @@ func instrumentFunc(out, code []byte, fuel uint32, limits Limits) ([]byte, int, 
 	if r.err != nil {
 		return nil, 0, fmt.Errorf("locals: %w", r.err)
 	}
-	if locals > uint64(limits.MaxLocals) {
-		return nil, 0, fmt.Errorf("%d locals, over the limit of %d", locals, limits.MaxLocals)
+	if locals > uint64(fi.limits.MaxLocals) {
+		return nil, 0, fmt.Errorf("%d locals, over the limit of %d", locals, fi.limits.MaxLocals)
 	}
-	out = append(out, code[:r.off]...)
+	localsEnd := r.off
+	nLocals := uint32(locals)
+	// Scratch locals, appended after the function's own.
+	scratchI32, scratchF32, scratchF64 := nLocals, nLocals+1, nLocals+2
+	useScratch := false
 
+	fi.body, fi.seg = fi.body[:0], fi.seg[:0]
 	points := 0
-	segStart := r.off // first byte of the current segment
 	var cost int64
-	flush := func(end int) {
+	flush := func() {
 		if cost > 0 {
-			out = appendCharge(out, fuel, cost)
+			fi.body = appendCharge(fi.body, fi.fuel, cost)
 			points++
 		}
-		out = append(out, code[segStart:end]...)
-		segStart, cost = end, 0
+		fi.body = append(fi.body, fi.seg...)
+		fi.seg, cost = fi.seg[:0], 0
 	}
+	funcs := uint32(len(sp.funcTypes))
+	types := uint32(len(sp.typeParams))
 	depth := 1
 	for depth > 0 {
 		if r.off >= len(code) {
 			return nil, 0, errors.New("body ends before its final end")
 		}
+		start := r.off
 		op := r.byte()
 		boundary := false
+		rewrite := rewriteNone
 		switch op {
 		case 0x00: // unreachable
 			boundary = true
 		case 0x01, 0x1A: // nop, drop
 		case 0x02: // block
-			r.blockType()
+			r.blockType(types)
 			depth++
 		case 0x03: // loop
-			r.blockType()
+			r.blockType(types)
 			depth++
 			boundary = true
 		case 0x04: // if
-			r.blockType()
+			r.blockType(types)
 			depth++
 			cost++
 			boundary = true
@@ -469,11 +749,11 @@ func instrumentFunc(out, code []byte, fuel uint32, limits Limits) ([]byte, int, 
 			cost++
 			boundary = true
 		case 0x10: // call
-			r.u32()
+			checkIndex(r, "function", r.u32(), funcs)
 			cost++
 		case 0x11: // call_indirect
-			r.u32()
-			r.u32()
+			checkIndex(r, "type", r.u32(), types)
+			checkIndex(r, "table", r.u32(), sp.tables)
 			cost++
 		case 0x1B: // select
 			cost++
@@ -483,11 +763,23 @@ func instrumentFunc(out, code []byte, fuel uint32, limits Limits) ([]byte, int, 
 				r.valType()
 			}
 			cost++
-		case 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26: // locals, globals, table.get/set
-			r.u32()
+		case 0x20, 0x21, 0x22: // local.get, local.set, local.tee
+			checkIndex(r, "local", r.u32(), nLocals)
 			cost++
-		case 0x3F, 0x40: // memory.size, memory.grow
+		case 0x23, 0x24: // global.get, global.set
+			checkIndex(r, "global", r.u32(), sp.globals)
+			cost++
+		case 0x25, 0x26: // table.get, table.set
+			checkIndex(r, "table", r.u32(), sp.tables)
+			cost++
+		case 0x3F: // memory.size
 			r.zero()
+			checkIndex(r, "memory", 0, sp.memories)
+			cost++
+		case 0x40: // memory.grow
+			r.zero()
+			checkIndex(r, "memory", 0, sp.memories)
+			rewrite = rewritePages
 			cost++
 		case 0x41: // i32.const
 			r.sleb(32)
@@ -507,25 +799,45 @@ func instrumentFunc(out, code []byte, fuel uint32, limits Limits) ([]byte, int, 
 		case 0xD1: // ref.is_null
 			cost++
 		case 0xD2: // ref.func
-			r.u32()
+			checkIndex(r, "function", r.u32(), funcs)
 			cost++
 		case 0xFC:
 			sub := r.u32()
 			switch {
 			case sub <= 7: // saturating conversions
 			case sub == 8: // memory.init
-				r.u32()
+				checkIndex(r, "data", r.u32(), sp.data)
 				r.zero()
-			case sub == 9, sub == 13, sub == 15, sub == 16, sub == 17: // data.drop, elem.drop, table.grow/size/fill
-				r.u32()
+				checkIndex(r, "memory", 0, sp.memories)
+				rewrite = rewriteBytes
+			case sub == 9: // data.drop
+				checkIndex(r, "data", r.u32(), sp.data)
 			case sub == 10: // memory.copy
 				r.zero()
 				r.zero()
+				checkIndex(r, "memory", 0, sp.memories)
+				rewrite = rewriteBytes
 			case sub == 11: // memory.fill
 				r.zero()
-			case sub == 12, sub == 14: // table.init, table.copy
-				r.u32()
-				r.u32()
+				checkIndex(r, "memory", 0, sp.memories)
+				rewrite = rewriteBytes
+			case sub == 12: // table.init
+				checkIndex(r, "element", r.u32(), sp.elems)
+				checkIndex(r, "table", r.u32(), sp.tables)
+				rewrite = rewriteElements
+			case sub == 13: // elem.drop
+				checkIndex(r, "element", r.u32(), sp.elems)
+			case sub == 14: // table.copy
+				checkIndex(r, "table", r.u32(), sp.tables)
+				checkIndex(r, "table", r.u32(), sp.tables)
+				rewrite = rewriteElements
+			case sub == 15: // table.grow
+				r.fail("table.grow is not supported")
+			case sub == 17: // table.fill
+				checkIndex(r, "table", r.u32(), sp.tables)
+				rewrite = rewriteElements
+			case sub == 16: // table.size
+				checkIndex(r, "table", r.u32(), sp.tables)
 			default:
 				r.fail("unsupported instruction 0xFC %d", sub)
 			}
@@ -535,7 +847,14 @@ func instrumentFunc(out, code []byte, fuel uint32, limits Limits) ([]byte, int, 
 			case op >= 0x28 && op <= 0x3E: // loads and stores
 				r.u32()
 				r.u32()
-			case op >= 0x45 && op <= 0xC4: // numeric, sign extension
+				checkIndex(r, "memory", 0, sp.memories)
+			case op >= 0x8D && op <= 0x97, op == 0xB6: // f32 ops that may produce a NaN, f32.demote_f64
+				rewrite = rewriteNaN32
+				cost += nanFuel
+			case op >= 0x9B && op <= 0xA5, op == 0xBB: // f64 ops that may produce a NaN, f64.promote_f32
+				rewrite = rewriteNaN64
+				cost += nanFuel
+			case op >= 0x45 && op <= 0xC4: // other numeric, sign extension
 			default:
 				r.fail("unsupported instruction 0x%02x", op)
 			}
@@ -544,13 +863,42 @@ func instrumentFunc(out, code []byte, fuel uint32, limits Limits) ([]byte, int, 
 		if r.err != nil {
 			return nil, 0, r.err
 		}
+		switch rewrite {
+		case rewriteNone:
+			fi.seg = append(fi.seg, code[start:r.off]...)
+		case rewriteBytes, rewriteElements, rewritePages:
+			useScratch = true
+			fi.seg = appendOperandCharge(fi.seg, fi.fuel, scratchI32, rewrite)
+			fi.seg = append(fi.seg, code[start:r.off]...)
+		case rewriteNaN32:
+			useScratch = true
+			fi.seg = append(fi.seg, code[start:r.off]...)
+			fi.seg = appendCanonicalNaN(fi.seg, scratchF32, 0x43, binary.LittleEndian.AppendUint32(nil, canonicalNaN32), 0x5B)
+		case rewriteNaN64:
+			useScratch = true
+			fi.seg = append(fi.seg, code[start:r.off]...)
+			fi.seg = appendCanonicalNaN(fi.seg, scratchF64, 0x44, binary.LittleEndian.AppendUint64(nil, canonicalNaN64), 0x61)
+		}
 		if boundary {
-			flush(r.off)
+			flush()
 		}
 	}
 	if r.off != len(code) {
 		return nil, 0, fmt.Errorf("%d bytes after the final end", len(code)-r.off)
 	}
+	out := fi.out[:0]
+	if useScratch {
+		if locals+3 > uint64(fi.limits.MaxLocals) {
+			return nil, 0, fmt.Errorf("%d locals, over the limit of %d", locals+3, fi.limits.MaxLocals)
+		}
+		out = appendU32(out, groups+3)
+		out = append(out, code[len(appendU32(nil, groups)):localsEnd]...)
+		out = append(out, 1, 0x7F, 1, 0x7D, 1, 0x7C) // i32, f32, f64 scratch
+	} else {
+		out = append(out, code[:localsEnd]...)
+	}
+	out = append(out, fi.body...)
+	fi.out = out
 	return out, points, nil
 }
 
@@ -562,9 +910,58 @@ func appendCharge(out []byte, fuel uint32, cost int64) []byte {
 	out = appendS64(out, cost)
 	out = append(out, 0x7D, 0x24) // i64.sub, global.set
 	out = appendU32(out, fuel)
+	return appendFuelCheck(out, fuel)
+}
+
+// appendFuelCheck traps when the fuel global is negative.
+func appendFuelCheck(out []byte, fuel uint32) []byte {
 	out = append(out, 0x23)
 	out = appendU32(out, fuel)
 	return append(out, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0B) // i64.const 0, i64.lt_s, if, unreachable, end
+}
+
+// appendOperandCharge charges the i32 operand on top of the stack (a count of bytes,
+// elements or pages), leaving it in place:
+//
+//	local.set t; global.get fuel; local.get t; i64.extend_i32_u; SCALE; i64.sub;
+//	global.set fuel; CHECK; local.get t
+func appendOperandCharge(out []byte, fuel, scratch uint32, kind int) []byte {
+	out = append(out, 0x21)
+	out = appendU32(out, scratch)
+	out = append(out, 0x23)
+	out = appendU32(out, fuel)
+	out = append(out, 0x20)
+	out = appendU32(out, scratch)
+	out = append(out, 0xAD) // i64.extend_i32_u
+	switch kind {
+	case rewriteBytes:
+		out = append(out, 0x42, bulkByteShift, 0x88) // i64.const shift, i64.shr_u
+	case rewriteElements:
+		out = append(out, 0x42, elementFuel, 0x7E) // i64.const fuel, i64.mul
+	case rewritePages:
+		out = append(out, 0x42)
+		out = appendS64(out, growPageFuel)
+		out = append(out, 0x7E) // i64.mul
+	}
+	out = append(out, 0x7D, 0x24) // i64.sub, global.set
+	out = appendU32(out, fuel)
+	out = appendFuelCheck(out, fuel)
+	out = append(out, 0x20)
+	return appendU32(out, scratch)
+}
+
+// appendCanonicalNaN replaces a NaN on top of the stack with the canonical one:
+// local.tee t; const NaN; local.get t; local.get t; eq; select.
+func appendCanonicalNaN(out []byte, scratch uint32, constOp byte, nan []byte, eqOp byte) []byte {
+	out = append(out, 0x22)
+	out = appendU32(out, scratch)
+	out = append(out, constOp)
+	out = append(out, nan...)
+	out = append(out, 0x20)
+	out = appendU32(out, scratch)
+	out = append(out, 0x20)
+	out = appendU32(out, scratch)
+	return append(out, eqOp, 0x1B)
 }
 
 // reader decodes the binary format. The first error sticks; reads after it return zero.
@@ -690,19 +1087,20 @@ func (r *reader) mutability() {
 	}
 }
 
-func (r *reader) limits() {
+func (r *reader) limits() (min, max uint32, hasMax bool) {
 	switch flag := r.byte(); flag {
 	case 0:
-		r.u32()
+		return r.u32(), 0, false
 	case 1:
-		r.u32()
-		r.u32()
+		min = r.u32()
+		return min, r.u32(), true
 	default:
 		r.fail("unsupported limits flag %d (shared memories are not allowed)", flag)
 	}
+	return 0, 0, false
 }
 
-func (r *reader) blockType() {
+func (r *reader) blockType(types uint32) {
 	if r.err != nil || r.off >= len(r.buf) {
 		r.fail("unexpected end")
 		return
@@ -715,6 +1113,8 @@ func (r *reader) blockType() {
 	default:
 		if v := r.sleb(33); r.err == nil && v < 0 {
 			r.fail("invalid block type %d", v)
+		} else if r.err == nil && v >= int64(types) {
+			r.fail("type index %d out of range (the module has %d)", v, types)
 		}
 	}
 }

@@ -1,13 +1,18 @@
 package wasm
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +49,9 @@ var (
 	// ErrImportNotAllowed: a module imports something the host does not provide. Class
 	// ErrInvalid.
 	ErrImportNotAllowed = fmt.Errorf("%w: import not allowed", ErrMalformedModule)
+	// ErrInterrupted: a contract run was stopped because its context ended. Class
+	// base.ErrRetryable: never an outcome of the contract.
+	ErrInterrupted = fmt.Errorf("%w: contract run interrupted", base.ErrRetryable)
 )
 
 // OutOfFuelError reports fuel exhaustion; it matches ErrOutOfFuel.
@@ -67,17 +75,37 @@ type EngineConfig struct {
 	ServiceTimeout time.Duration
 	// Logger receives guest logs written to stdout/stderr; nil discards them.
 	Logger *slog.Logger
+	// MaxCachedModules bounds the compiled modules kept in memory (each holds its
+	// machine code, about 33 MB for a Go guest); the least recently used is evicted
+	// (and recompiled, from the disk cache if any, if it runs again). 0 means 16.
+	MaxCachedModules int
+	// MaxCacheDirBytes bounds the total size of CacheDir; the oldest files are removed
+	// after every compilation that goes over it. 0 means 1 GiB.
+	MaxCacheDirBytes int64
 }
 
 // Engine compiles and runs Wasm applications. It is safe for concurrent use.
 type Engine struct {
-	cfg      EngineConfig
-	cache    wazero.CompilationCache
-	contract wazero.Runtime // deterministic: metered by fuel, never interrupted by ctx
-	service  wazero.Runtime // closes a guest when ctx is done
+	cfg   EngineConfig
+	cache wazero.CompilationCache
+	// runtimes[contractRuntime] runs contracts: metered by fuel, and stopped when
+	// their ctx ends by an interrupter that makes the fuel global negative (the guest
+	// traps at its next charge, at the latest at the next loop iteration or function
+	// entry), a last line of defence reported as retryable: wall time never decides a
+	// contract's outcome. wazero's own WithCloseOnContextDone calls a trampoline at
+	// every loop iteration, which made BenchmarkLoop1M 60 times slower, so contracts do
+	// without it. The price: Go cannot preempt machine code, so a garbage collection
+	// that starts during a run waits for the run to end (bounded by its fuel), and the
+	// interrupter cannot run meanwhile.
+	//
+	// runtimes[serviceRuntime] runs services, unmetered (practically unlimited fuel):
+	// they need WithCloseOnContextDone, which also lets the Go scheduler in.
+	runtimes [2]wazero.Runtime
 
 	mu      sync.Mutex
-	modules map[[32]byte]*Module
+	modules map[[32]byte]*list.Element // of *Module, in lru
+	lru     list.List                  // most recently used first
+	dirMu   sync.Mutex                 // serialises sweeps of CacheDir
 }
 
 // NewEngine creates an engine with the mica and WASI host modules.
@@ -91,6 +119,12 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if cfg.ServiceTimeout == 0 {
 		cfg.ServiceTimeout = 2 * time.Second
 	}
+	if cfg.MaxCachedModules <= 0 {
+		cfg.MaxCachedModules = 16
+	}
+	if cfg.MaxCacheDirBytes <= 0 {
+		cfg.MaxCacheDirBytes = 1 << 30
+	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	cache := wazero.NewCompilationCache()
 	if cfg.CacheDir != "" {
@@ -103,10 +137,10 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
 		WithCoreFeatures(api.CoreFeaturesV2)
-	e := &Engine{cfg: cfg, cache: cache, modules: make(map[[32]byte]*Module)}
-	e.contract = wazero.NewRuntimeWithConfig(ctx, rc)
-	e.service = wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))
-	for _, rt := range []wazero.Runtime{e.contract, e.service} {
+	e := &Engine{cfg: cfg, cache: cache, modules: make(map[[32]byte]*list.Element)}
+	e.runtimes[contractRuntime] = wazero.NewRuntimeWithConfig(ctx, rc)
+	e.runtimes[serviceRuntime] = wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))
+	for _, rt := range e.runtimes {
 		if err := instantiateHostModules(ctx, rt); err != nil {
 			_ = e.Close(ctx)
 			return nil, err
@@ -118,7 +152,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 // Close releases the runtimes and the compilation cache. Modules of the engine must not
 // be used afterwards.
 func (e *Engine) Close(ctx context.Context) error {
-	return errors.Join(e.contract.Close(ctx), e.service.Close(ctx), e.cache.Close(ctx))
+	return errors.Join(e.runtimes[contractRuntime].Close(ctx), e.runtimes[serviceRuntime].Close(ctx), e.cache.Close(ctx))
 }
 
 // Module is a compiled, instrumented application module. It is safe for concurrent use:
@@ -126,13 +160,128 @@ func (e *Engine) Close(ctx context.Context) error {
 type Module struct {
 	e            *Engine
 	hash         [32]byte
-	compiled     wazero.CompiledModule
 	instrumented []byte
 	exports      map[string]bool
 
-	serviceOnce sync.Once
-	serviceMod  wazero.CompiledModule
-	serviceErr  error
+	mu sync.Mutex
+	// compiled holds the module compiled for each runtime, when it is; a run compiles
+	// what it needs (again after an eviction).
+	compiled [2]wazero.CompiledModule
+	active   int  // runs using compiled
+	evicted  bool // no longer in the engine's cache: close compiled when idle
+}
+
+// Runtimes of an Engine.
+const (
+	contractRuntime = 0
+	serviceRuntime  = 1
+)
+
+// acquire returns the module compiled for runtime rt, compiling it if needed.
+func (m *Module) acquire(ctx context.Context, rt int) (wazero.CompiledModule, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.compiled[rt] == nil {
+		cm, err := m.e.runtimes[rt].CompileModule(ctx, m.instrumented)
+		if err != nil {
+			// It compiled before: this is the node's trouble, not the module's.
+			return nil, fmt.Errorf("%w: recompile module %x: %v", base.ErrRetryable, m.hash[:8], err)
+		}
+		m.compiled[rt] = cm
+	}
+	m.active++
+	return m.compiled[rt], nil
+}
+
+// release ends a run; the last run of an evicted module frees its machine code.
+func (m *Module) release(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.active--
+	if m.active == 0 && m.evicted {
+		m.closeCompiled(ctx)
+	}
+}
+
+// evict marks the module evicted, freeing its machine code now if no run uses it.
+func (m *Module) evict(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.evicted = true
+	if m.active == 0 {
+		m.closeCompiled(ctx)
+	}
+}
+
+func (m *Module) closeCompiled(ctx context.Context) {
+	for i, cm := range m.compiled {
+		if cm != nil {
+			_ = cm.Close(ctx)
+			m.compiled[i] = nil
+		}
+	}
+}
+
+// cachedModules returns the number of modules in the in-memory cache.
+func (e *Engine) cachedModules() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.modules)
+}
+
+// sweepCacheDir removes the oldest files of CacheDir until its total size is within
+// MaxCacheDirBytes. wazero treats a missing file as a cache miss.
+func (e *Engine) sweepCacheDir() error {
+	if e.cfg.CacheDir == "" {
+		return nil
+	}
+	e.dirMu.Lock()
+	defer e.dirMu.Unlock()
+	type file struct {
+		path string
+		size int64
+		mod  time.Time
+	}
+	var files []file
+	var total int64
+	err := filepath.WalkDir(e.cfg.CacheDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		files = append(files, file{path, info.Size(), info.ModTime()})
+		total += info.Size()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("wasm compilation cache: %w", err)
+	}
+	if total <= e.cfg.MaxCacheDirBytes {
+		return nil
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.mod.Compare(b.mod) })
+	for _, f := range files {
+		if total <= e.cfg.MaxCacheDirBytes {
+			break
+		}
+		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wasm compilation cache: %w", err)
+		}
+		total -= f.size
+	}
+	return nil
 }
 
 // Compile instruments, checks and compiles bytecode, or returns the module already
@@ -141,11 +290,12 @@ type Module struct {
 func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) {
 	h := sha256.Sum256(bytecode)
 	e.mu.Lock()
-	m, ok := e.modules[h]
-	e.mu.Unlock()
-	if ok {
-		return m, nil
+	if el, ok := e.modules[h]; ok {
+		e.lru.MoveToFront(el)
+		e.mu.Unlock()
+		return el.Value.(*Module), nil
 	}
+	e.mu.Unlock()
 	out, info, err := instrument(bytecode, e.cfg.Limits)
 	if err != nil {
 		return nil, err
@@ -155,7 +305,7 @@ func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) 
 			return nil, err
 		}
 	}
-	cm, err := e.contract.CompileModule(ctx, out)
+	cm, err := e.runtimes[contractRuntime].CompileModule(ctx, out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedModule, err)
 	}
@@ -167,7 +317,7 @@ func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) 
 		_ = cm.Close(ctx)
 		return nil, fmt.Errorf("%w: the module does not export its memory as \"memory\"", ErrMalformedModule)
 	}
-	m = &Module{e: e, hash: h, compiled: cm, instrumented: out, exports: make(map[string]bool)}
+	m := &Module{e: e, hash: h, compiled: [2]wazero.CompiledModule{cm}, instrumented: out, exports: make(map[string]bool)}
 	for name := range cm.ExportedFunctions() {
 		m.exports[name] = true
 	}
@@ -175,14 +325,29 @@ func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) 
 		_ = cm.Close(ctx)
 		return nil, fmt.Errorf("%w: the module does not export mica_alloc", ErrMalformedModule)
 	}
+	if err := e.sweepCacheDir(); err != nil {
+		e.cfg.logWarn("sweep the compilation cache", err)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if prev, ok := e.modules[h]; ok {
+	if el, ok := e.modules[h]; ok {
 		_ = cm.Close(ctx)
-		return prev, nil
+		e.lru.MoveToFront(el)
+		return el.Value.(*Module), nil
 	}
-	e.modules[h] = m
+	e.modules[h] = e.lru.PushFront(m)
+	for len(e.modules) > e.cfg.MaxCachedModules {
+		old := e.lru.Remove(e.lru.Back()).(*Module)
+		delete(e.modules, old.hash)
+		old.evict(ctx)
+	}
 	return m, nil
+}
+
+func (c EngineConfig) logWarn(msg string, err error) {
+	if c.Logger != nil {
+		c.Logger.Warn(msg, "err", err)
+	}
 }
 
 // Hash returns the SHA-256 of the module's original bytecode.
@@ -197,23 +362,33 @@ func (m *Module) HasEntry(entry string) bool { return m.exports[entry] }
 //
 // Errors: *OutOfFuelError (ErrOutOfFuel) when fuel runs out; an error wrapping
 // execution.ErrApplication for traps, refused inputs (the guest's set_error message) and
-// exhausted memory; and the host's own errors unchanged when a host call fails.
+// exhausted memory; the host's own errors unchanged when a host call fails; and an
+// error of class base.ErrRetryable (ErrInterrupted) when ctx ends during the run: the
+// guest is stopped, and the run says nothing about the contract's outcome.
 func (m *Module) Run(ctx context.Context, fuel uint64, entry string, input []byte, host Host) ([]byte, uint64, error) {
-	return m.run(ctx, m.e.contract, m.compiled, fuel, entry, input, host)
+	tank := execution.NewFuelTank(fuel)
+	out, err := m.RunTank(ctx, tank, entry, input, host)
+	return out, tank.Used(), err
+}
+
+// RunTank is Run drawing its fuel from tank, which it shares with any contract that
+// runs during its host calls (a synchronous call to another application): the fuel the
+// guest burnt is recorded in tank before every host call and at the end, and the guest
+// continues with what is left in tank after the call. Errors are those of Run.
+func (m *Module) RunTank(ctx context.Context, tank *execution.FuelTank, entry string, input []byte, host Host) ([]byte, error) {
+	out, err := m.run(ctx, contractRuntime, tank, entry, input, host)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInterrupted, entry, context.Cause(ctx))
+	}
+	return out, err
 }
 
 // RunService calls entry in a fresh instance without fuel metering, bounded by ctx and
 // the engine's ServiceTimeout (wall clock: services are not replicated).
 func (m *Module) RunService(ctx context.Context, entry string, input []byte, host Host) ([]byte, error) {
-	m.serviceOnce.Do(func() {
-		m.serviceMod, m.serviceErr = m.e.service.CompileModule(ctx, m.instrumented)
-	})
-	if m.serviceErr != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedModule, m.serviceErr)
-	}
 	ctx, cancel := context.WithTimeout(ctx, m.e.cfg.ServiceTimeout)
 	defer cancel()
-	out, _, err := m.run(ctx, m.e.service, m.serviceMod, math.MaxInt64, entry, input, host)
+	out, err := m.run(ctx, serviceRuntime, execution.NewFuelTank(math.MaxInt64), entry, input, host)
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %s: %w", execution.ErrApplication, entry, ctx.Err())
 	}
@@ -226,7 +401,6 @@ type stateKey struct{}
 type callState struct {
 	host    Host
 	env     Environment
-	fuel    api.MutableGlobal
 	pending []byte
 	hasPend bool
 	output  []byte
@@ -234,6 +408,77 @@ type callState struct {
 	logger  *slog.Logger
 	clock   uint64 // nanoseconds added to env.Time per clock read
 	rand    randStream
+
+	// mu serialises the host's accesses to the fuel global with the interrupter's.
+	mu   sync.Mutex
+	fuel api.MutableGlobal
+	tank *execution.FuelTank
+	// synced is the global's value when tank was last brought up to date.
+	synced int64
+}
+
+// poisonFuel is what the interrupter writes to the fuel global: the guest traps at its
+// next charge (the start of every loop iteration and of every function).
+const poisonFuel int64 = math.MinInt64 / 2
+
+// fuelLeft returns the fuel global.
+func (st *callState) fuelLeft() int64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return int64(st.fuel.Get())
+}
+
+// spend subtracts units from the fuel global and reports whether some fuel is left.
+func (st *callState) spend(units int64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	left := int64(st.fuel.Get()) - units
+	st.fuel.Set(uint64(left))
+	return left >= 0
+}
+
+// syncOut records the fuel the guest burnt since the last sync in the tank.
+func (st *callState) syncOut() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	left := int64(st.fuel.Get())
+	if left < 0 {
+		st.tank.Consume(st.tank.Remaining())
+		st.synced = 0
+		return
+	}
+	st.tank.Consume(uint64(st.synced - left))
+	st.synced = left
+}
+
+// syncIn gives the guest what is left in the tank (after a host call that may have run
+// other contracts on it). It keeps a negative global (exhausted or interrupted) as is.
+func (st *callState) syncIn() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if int64(st.fuel.Get()) < 0 {
+		return
+	}
+	st.synced = int64(min(st.tank.Remaining(), math.MaxInt64))
+	st.fuel.Set(uint64(st.synced))
+}
+
+// interrupt poisons the fuel global until done is closed. It repeats the write: the
+// guest's own read-modify-write of the global may overwrite one.
+func (st *callState) interrupt(done <-chan struct{}) {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		st.mu.Lock()
+		poison := poisonFuel
+		st.fuel.Set(uint64(poison))
+		st.mu.Unlock()
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // hostAbort carries an error out of a host function through the guest.
@@ -242,34 +487,45 @@ type hostAbort struct{ err error }
 func (a *hostAbort) Error() string { return a.err.Error() }
 func (a *hostAbort) Unwrap() error { return a.err }
 
-func (m *Module) run(ctx context.Context, rt wazero.Runtime, cm wazero.CompiledModule, fuel uint64, entry string, input []byte, host Host) (_ []byte, used uint64, err error) {
-	if fuel > math.MaxInt64 {
-		fuel = math.MaxInt64
-	}
+func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entry string, input []byte, host Host) (_ []byte, err error) {
 	if !m.exports[entry] {
-		return nil, 0, fmt.Errorf("%w: the module does not export %s", execution.ErrApplication, entry)
+		return nil, fmt.Errorf("%w: the module does not export %s", execution.ErrApplication, entry)
+	}
+	if tank.Remaining() == 0 {
+		return nil, &OutOfFuelError{Fuel: tank.Limit()}
 	}
 	env := host.Environment()
-	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}}
+	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank}
 	ctx = context.WithValue(ctx, stateKey{}, st)
-	inst, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	cm, err := m.acquire(ctx, rt)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
+		return nil, err
+	}
+	defer m.release(ctx)
+	inst, err := m.e.runtimes[rt].InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		return nil, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
 	}
 	defer inst.Close(ctx)
 	g, ok := inst.ExportedGlobal(FuelExport).(api.MutableGlobal)
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: fuel global missing", ErrMalformedModule)
+		return nil, fmt.Errorf("%w: fuel global missing", ErrMalformedModule)
 	}
 	st.fuel = g
-	g.Set(fuel)
-	fuelUsed := func() uint64 {
-		left := int64(g.Get())
-		if left < 0 {
-			return fuel
+	st.syncIn()
+	defer st.syncOut()
+	// The guest is stopped when ctx ends: the interrupter makes its fuel negative.
+	done, stopped := make(chan struct{}), make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
+		st.interrupt(done)
+	})
+	defer func() {
+		close(done)
+		if !stop() {
+			<-stopped
 		}
-		return fuel - uint64(left)
-	}
+	}()
 	call := func(name string, params ...uint64) ([]uint64, error) {
 		res, err := inst.ExportedFunction(name).Call(ctx, params...)
 		if err == nil {
@@ -277,8 +533,8 @@ func (m *Module) run(ctx context.Context, rt wazero.Runtime, cm wazero.CompiledM
 		}
 		var abort *hostAbort
 		switch {
-		case int64(g.Get()) < 0:
-			return nil, &OutOfFuelError{Fuel: fuel}
+		case st.fuelLeft() < 0:
+			return nil, &OutOfFuelError{Fuel: tank.Limit()}
 		case errors.As(err, &abort):
 			return nil, abort.err
 		default:
@@ -287,31 +543,31 @@ func (m *Module) run(ctx context.Context, rt wazero.Runtime, cm wazero.CompiledM
 	}
 	if m.exports["_initialize"] {
 		if _, err := call("_initialize"); err != nil {
-			return nil, fuelUsed(), err
+			return nil, err
 		}
 	}
 	if uint64(len(input)) > math.MaxUint32 {
-		return nil, fuelUsed(), base.Invalidf("input of %d bytes is too large", len(input))
+		return nil, base.Invalidf("input of %d bytes is too large", len(input))
 	}
 	res, err := call("mica_alloc", uint64(len(input)))
 	if err != nil {
-		return nil, fuelUsed(), err
+		return nil, err
 	}
 	ptr := uint32(res[0])
 	if !inst.Memory().Write(ptr, input) {
-		return nil, fuelUsed(), fmt.Errorf("%w: mica_alloc returned %d, out of memory bounds for %d bytes", execution.ErrApplication, ptr, len(input))
+		return nil, fmt.Errorf("%w: mica_alloc returned %d, out of memory bounds for %d bytes", execution.ErrApplication, ptr, len(input))
 	}
 	res, err = call(entry, uint64(ptr), uint64(len(input)))
 	if err != nil {
-		return nil, fuelUsed(), err
+		return nil, err
 	}
 	if status := int32(res[0]); status != 0 {
 		if st.errMsg != nil {
-			return nil, fuelUsed(), fmt.Errorf("%w: %s", execution.ErrApplication, *st.errMsg)
+			return nil, fmt.Errorf("%w: %s", execution.ErrApplication, *st.errMsg)
 		}
-		return nil, fuelUsed(), fmt.Errorf("%w: %s returned status %d", execution.ErrApplication, entry, status)
+		return nil, fmt.Errorf("%w: %s returned status %d", execution.ErrApplication, entry, status)
 	}
-	return st.output, fuelUsed(), nil
+	return st.output, nil
 }
 
 func firstLine(err error) string {
@@ -333,10 +589,7 @@ func state(ctx context.Context) *callState {
 
 // charge subtracts fuel for a host call and aborts when it runs out.
 func (st *callState) charge(bytes int) {
-	cost := int64(HostCallFuel) + int64(HostByteFuel)*int64(bytes)
-	left := int64(st.fuel.Get()) - cost
-	st.fuel.Set(uint64(left))
-	if left < 0 {
+	if !st.spend(int64(HostCallFuel) + int64(HostByteFuel)*int64(bytes)) {
 		// run reports this as OutOfFuelError because the global is negative.
 		panic(&hostAbort{ErrOutOfFuel})
 	}
@@ -376,7 +629,10 @@ var micaFuncs = []hostFunc{
 		kind, ptr, n := Kind(int32(stack[0])), uint32(stack[1]), uint32(stack[2])
 		st.charge(int(n))
 		req := read(mod, ptr, n)
+		// The call may run other contracts on the same tank.
+		st.syncOut()
 		resp, err := st.host.Call(ctx, kind, req)
+		st.syncIn()
 		var code int64
 		switch {
 		case errors.Is(err, ErrUnknownKind):

@@ -108,7 +108,6 @@ func (f *fakeRuntime) NextBlockHeight() base.BlockHeight        { return 6 }
 func (f *fakeRuntime) Timestamp() base.Timestamp                { return 1_000_000 }
 func (f *fakeRuntime) LocalTime() base.Timestamp                { return 2_000_000 }
 func (f *fakeRuntime) ScheduleOperation(op []byte)              { f.scheduled = append(f.scheduled, op) }
-func (f *fakeRuntime) Round() base.Round                        { return base.Round{} }
 func (f *fakeRuntime) AuthenticatedOwner() *base.Owner          { return nil }
 func (f *fakeRuntime) AuthenticatedCaller() *base.ApplicationID { return nil }
 func (f *fakeRuntime) Message() *execution.MessageInfo          { return nil }
