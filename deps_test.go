@@ -33,7 +33,7 @@ var layers = map[string][]string{
 	"internal/storage":            {"internal/chain", "internal/views", "internal/kv"},
 	"internal/worker":             {"internal/storage", "internal/chain"},
 	"internal/client":             {"internal/worker", "internal/storage"},
-	"internal/rpc":                {"internal/worker", "internal/client", "internal/protocol", "internal/rpc/pb"},
+	"internal/rpc":                {"internal/worker", "internal/client", "internal/protocol", "internal/rpc/pb", "internal/atomicfile"},
 	"internal/rpc/pb":             {},
 	"internal/validator":          {"internal/rpc", "internal/worker", "internal/storage", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile", "internal/kv/pgkv", "internal/execution/wasm"},
 	"internal/wallet":             {"internal/crypto", "internal/protocol", "internal/atomicfile"},
