@@ -382,17 +382,43 @@ func (s *State) NonEmptyOutboxes(ctx context.Context) ([]base.ChainID, error) {
 	return out, err
 }
 
-// PendingBundles returns the delivered bundles not yet received by a block, by origin
-// then cursor, all marked Accept.
-func (s *State) PendingBundles(ctx context.Context) ([]protocol.IncomingBundle, error) {
-	var out []protocol.IncomingBundle
+// PendingBundles returns up to limit delivered bundles not yet received by a block, all
+// marked Accept: a prefix of every origin's queue, interleaved across origins.
+func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.IncomingBundle, error) {
+	// Every origin's queue, then round-robin across origins: each origin's bundles stay
+	// in inbox order (a prefix of its queue), and one sender flooding the inbox cannot
+	// crowd out the others or make the answer unbounded.
+	var queues [][]protocol.IncomingBundle
 	err := s.inboxes.ForEach(ctx, func(origin base.ChainID, in Inbox) error {
+		q := make([]protocol.IncomingBundle, 0, min(len(in.Added), limit))
 		for _, b := range in.Added {
-			out = append(out, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
+			if len(q) == limit {
+				break
+			}
+			q = append(q, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
+		}
+		if len(q) > 0 {
+			queues = append(queues, q)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	var out []protocol.IncomingBundle
+	for i := 0; len(out) < limit; i++ {
+		took := false
+		for _, q := range queues {
+			if i < len(q) && len(out) < limit {
+				out = append(out, q[i])
+				took = true
+			}
+		}
+		if !took {
+			break
+		}
+	}
+	return out, nil
 }
 
 // ReceivedLog returns up to limit entries of the received log from index from, and the

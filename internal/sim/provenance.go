@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
@@ -116,7 +117,7 @@ func (c *checker) provenance() error {
 				if t, err = s.Execution().TotalBalance(c.ctx); err != nil {
 					return err
 				}
-				received, err = s.PendingBundles(c.ctx)
+				received, err = s.PendingBundles(c.ctx, math.MaxInt)
 				return err
 			})
 			if err != nil {

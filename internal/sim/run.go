@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"strings"
@@ -631,7 +632,7 @@ func (r *runner) pendingWork() (string, error) {
 			}
 			var k int
 			err := w.ChainState(r.net.ctx, ch.ID, func(s *chain.State) error {
-				b, err := s.PendingBundles(r.net.ctx)
+				b, err := s.PendingBundles(r.net.ctx, math.MaxInt)
 				k = len(b)
 				return err
 			})

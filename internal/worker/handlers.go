@@ -687,7 +687,7 @@ func (w *Worker) chainInfo(ctx context.Context, s *chain.State, q *protocol.Chai
 		info.RequestedOwnerBalance = &b
 	}
 	if q.RequestPendingBundles {
-		if info.RequestedPendingBundles, err = s.PendingBundles(ctx); err != nil {
+		if info.RequestedPendingBundles, err = s.PendingBundles(ctx, maxPendingBundles); err != nil {
 			return nil, err
 		}
 	}
@@ -698,6 +698,11 @@ func (w *Worker) chainInfo(ctx context.Context, s *chain.State, q *protocol.Chai
 	}
 	return info, nil
 }
+
+// maxPendingBundles bounds the bundles one chain-info answer lists (about 1.5 MB): an
+// inbox flooded by a stranger still gets a bounded answer, and the owner's client takes
+// the rest in later blocks.
+const maxPendingBundles = 10_000
 
 // committeeFor returns the committee of an epoch the chain trusts.
 func (w *Worker) committeeFor(ctx context.Context, s *chain.State, epoch base.Epoch) (*protocol.Committee, error) {
