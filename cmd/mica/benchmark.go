@@ -162,6 +162,36 @@ func (r *benchRun) balance(ctx context.Context, id base.ChainID) (base.Amount, e
 	return r.s.c.LocalBalance(ctx, base.Account{Chain: id})
 }
 
+// pushLocal gives every validator the certificates of a chain that the local node has
+// and the validator lacks. A block whose certificate formed but whose broadcast was cut
+// short (a killed or interrupted run) leaves the chain ahead in the local node only;
+// until the validators have that block, they report its inbox at another height and
+// the client sees nothing to receive, so the funds it holds could not come back.
+func (r *benchRun) pushLocal(ctx context.Context, id base.ChainID) error {
+	tip, err := r.s.c.LocalTip(ctx, id)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range r.s.nodes {
+		info, err := n.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+		if err != nil || info.NextBlockHeight >= tip.NextHeight {
+			continue // an unreachable validator is the client's usual business
+		}
+		certs, err := r.s.c.Local().Certificates(ctx, id, info.NextBlockHeight, tip.NextHeight)
+		if err != nil {
+			return err
+		}
+		for _, c := range certs {
+			if _, err := n.HandleCertificate(ctx, c); err != nil {
+				errs = append(errs, fmt.Errorf("give block %d of chain %s to a validator: %w", c.Height(), id.Short(), err))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // openBenchWallet opens the benchmark wallet, creating it for the user's network.
 func openBenchWallet(w *wallet.Wallet) (*wallet.Wallet, error) {
 	dir := filepath.Join(w.Dir(), benchWalletDir)
@@ -215,6 +245,9 @@ func (r *benchRun) setUp(ctx context.Context, from string, n int) error {
 			continue
 		}
 		bal, err := r.balance(ctx, ch.ID)
+		if err == nil {
+			err = r.pushLocal(ctx, ch.ID)
+		}
 		if err != nil {
 			fmt.Fprintf(r.stderr, "benchmark chain %s is not usable, skipped: %v\n", ch.ID.Short(), err)
 			continue
@@ -364,6 +397,10 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// maxIdlePasses is how many passes in a row (250 ms apart) may return nothing before
+// returnFunds gives up waiting for transfers still in flight between the chains.
+const maxIdlePasses = 20
+
 // returnFunds sends every benchmark chain's balance back to the funding chain, until
 // what the chains held before the run has come back (transfers between them may still
 // be in flight when the load stops) or nothing moves any more, then has the funding
@@ -378,9 +415,12 @@ func (r *benchRun) returnFunds(ctx context.Context) error {
 	returned := base.ZeroAmount
 	idle := 0
 	var lastErr error
-	for pass := 0; returned.Compare(r.returnable) < 0 && idle < 4 && ctx.Err() == nil; pass++ {
+	for returned.Compare(r.returnable) < 0 && idle < maxIdlePasses && ctx.Err() == nil {
 		moved := false
-		lastErr = r.eachChain(ctx, r.ccs, func(cc *client.ChainClient) error {
+		err := r.eachChain(ctx, r.ccs, func(cc *client.ChainClient) error {
+			if err := r.pushLocal(ctx, cc.ID()); err != nil {
+				return err
+			}
 			if _, err := r.bs.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) }); err != nil {
 				return err
 			}
@@ -399,6 +439,10 @@ func (r *benchRun) returnFunds(ctx context.Context) error {
 			returned, err = returned.Add(bal)
 			return err
 		})
+		if err != nil {
+			fmt.Fprintf(r.stderr, "returning funds: %v\n", err)
+			lastErr = err
+		}
 		if moved {
 			idle = 0
 		} else {

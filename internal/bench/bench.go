@@ -101,7 +101,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if every <= 0 {
 		every = time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	// The run ends at the deadline (or when ctx ends), but a block already sent runs to
+	// its end: a block cut short after its certificate formed but before every validator
+	// received it would leave the chain ahead in the local node only, and its outgoing
+	// transfers undelivered.
+	stop, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	st := &stats{tally: newTally(cfg.MaxErrorKinds)}
 	start := cfg.Now()
@@ -115,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			drive(ctx, cc, ops, cfg.Now, st)
+			drive(stop, cc, ops, cfg.Now, st)
 		}()
 	}
 	done := make(chan struct{})
@@ -137,19 +141,23 @@ wait:
 	return st.result(len(cfg.Chains), cfg.TransfersPerBlock, el), nil
 }
 
-// drive commits blocks of ops on one chain until ctx ends.
-func drive(ctx context.Context, cc *client.ChainClient, ops []protocol.Operation, now func() time.Time, st *stats) {
-	for ctx.Err() == nil {
+// maxBlockAfterStop bounds how long a block sent before the end of the run may take.
+const maxBlockAfterStop = 30 * time.Second
+
+// drive commits blocks of ops on one chain until stop ends. A block already started when
+// stop ends runs to its end (within maxBlockAfterStop).
+func drive(stop context.Context, cc *client.ChainClient, ops []protocol.Operation, now func() time.Time, st *stats) {
+	for stop.Err() == nil {
 		t := now()
-		cert, err := cc.ExecuteOperations(ctx, ops, nil)
+		cert, cut, err := executeToEnd(stop, cc, ops)
 		if err != nil {
-			if ctx.Err() != nil {
-				return // the run ended during the attempt: not an error of the system
+			if cut {
+				return // cut maxBlockAfterStop after the end of the run
 			}
 			st.fail(err)
 			var wt *client.WaitForTimeoutError
 			if errors.As(err, &wt) {
-				waitTimeout(ctx, cc, wt, now, st)
+				waitTimeout(stop, cc, wt, now, st)
 			}
 			continue
 		}
@@ -158,6 +166,28 @@ func drive(ctx context.Context, cc *client.ChainClient, ops []protocol.Operation
 		}
 		st.ok(now().Sub(t), len(ops))
 	}
+}
+
+// executeToEnd commits one block; it is not interrupted when stop ends, only
+// maxBlockAfterStop after (then cut is true).
+func executeToEnd(stop context.Context, cc *client.ChainClient, ops []protocol.Operation) (cert *protocol.Certificate, cut bool, err error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(stop))
+	defer cancel()
+	var timer *time.Timer
+	var mu sync.Mutex
+	unwatch := context.AfterFunc(stop, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(maxBlockAfterStop, cancel)
+	})
+	cert, err = cc.ExecuteOperations(ctx, ops, nil)
+	unwatch()
+	mu.Lock()
+	if timer != nil {
+		timer.Stop()
+	}
+	mu.Unlock()
+	return cert, ctx.Err() != nil, err
 }
 
 // waitTimeout waits until the taken round can time out, then asks for a timeout
