@@ -309,8 +309,8 @@ func (t *tally) sorted() []ErrorKind {
 }
 
 var (
-	hexRun   = regexp.MustCompile(`(?:0x)?[0-9a-fA-F]{8,}`)
-	digitRun = regexp.MustCompile(`[0-9]+`)
+	number   = regexp.MustCompile(`\b[0-9]+(?:\.[0-9]+)?\b`)
+	hexRun   = regexp.MustCompile(`\b(?:0x)?[0-9a-fA-F]{8,}\b`)
 	spaceRun = regexp.MustCompile(`\s+`)
 )
 
@@ -336,8 +336,8 @@ func Classify(err error) string {
 	case errors.Is(err, base.ErrRetryable):
 		class = "retryable"
 	}
-	msg := hexRun.ReplaceAllString(err.Error(), "#")
-	msg = digitRun.ReplaceAllString(msg, "N")
+	msg := number.ReplaceAllString(err.Error(), "N")
+	msg = hexRun.ReplaceAllString(msg, "#")
 	msg = strings.TrimSpace(spaceRun.ReplaceAllString(msg, " "))
 	if r := []rune(msg); len(r) > kindPrefix {
 		msg = string(r[:kindPrefix]) + "…"

@@ -17,10 +17,12 @@ func TestClassify(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fmt.Errorf("validator 127.0.0.1:13101: %w", client.ErrNoQuorum), "retryable: validator N.N.N.N:N: retryable: no quorum of validators answered"},
+		{fmt.Errorf("validator 127.0.0.1:13101: %w", client.ErrNoQuorum), "retryable: validator N.N:N: retryable: no quorum of validators answered"},
 		{fmt.Errorf("chain 0123456789abcdef: %w", base.Invalidf("height %d is not the next", 7)), "invalid: chain #: height N is not the next"},
 		{context.DeadlineExceeded, "deadline: context deadline exceeded"},
 		{errors.New("boom\n  twice"), "other: boom twice"},
+		{base.Invalidf("insufficient balance: account chain has 0, needs 0.000000000000000001"), "invalid: insufficient balance: account chain has N, needs N"},
+		{errors.New("owner 0xee3e3cc235fd2a262e04 on chain 3944eb22"), "other: owner # on chain #"},
 	} {
 		if got := Classify(c.err); got != c.want {
 			t.Errorf("Classify(%q) = %q, want %q", c.err, got, c.want)
