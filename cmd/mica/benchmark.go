@@ -2,153 +2,482 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/bench"
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/wallet"
 )
 
-type benchResult struct {
-	Chains          int     `json:"chains"`
-	TxPerBlock      int     `json:"transactions_per_block"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	Blocks          int     `json:"blocks"`
-	Transactions    int     `json:"transactions"`
-	TxPerSecond     float64 `json:"transactions_per_second"`
-	LatencyP50Ms    float64 `json:"finality_p50_ms"`
-	LatencyP99Ms    float64 `json:"finality_p99_ms"`
-	Errors          int     `json:"errors"`
+// benchWalletDir is the benchmark wallet's directory inside the user's wallet: a wallet
+// of its own (same network) holding the benchmark chains and their keys.
+const benchWalletDir = "benchmark"
+
+// benchReport is the output of `mica benchmark`: what the run measured, and where the
+// funds went.
+type benchReport struct {
+	*bench.Result
+	Funding benchFunding `json:"funding"`
+}
+
+// benchFunding says which chain lent the funds and whether they came back.
+type benchFunding struct {
+	// Chain is the funding chain (--from, else the wallet's default chain).
+	Chain string `json:"chain"`
+	// BalanceBefore and BalanceAfter are the funding chain's balance before the
+	// benchmark chains were funded and after their funds came back.
+	BalanceBefore base.Amount `json:"balance_before"`
+	BalanceAfter  base.Amount `json:"balance_after"`
+	// Lent is what the funding chain sent to the benchmark chains for this run;
+	// Returned is what they sent back (more than Lent if an interrupted earlier run
+	// had left funds on them).
+	Lent     base.Amount `json:"lent"`
+	Returned base.Amount `json:"returned"`
+	// Remaining is what the benchmark chains still hold (returned by the next run).
+	Remaining base.Amount `json:"remaining"`
+	// Wallet is the benchmark wallet holding the benchmark chains' keys.
+	Wallet       string `json:"benchmark_wallet"`
+	ChainsOpened int    `json:"chains_opened"`
+	ChainsReused int    `json:"chains_reused"`
 }
 
 func benchmarkCommand() *cobra.Command {
 	var chains, perBlock int
 	var duration time.Duration
+	var from, fund, cpuprofile string
 	cmd := &cobra.Command{
 		Use:   "benchmark",
-		Short: "Load a running network: chains transfer to each other in a loop; prints transactions/s and finality p50/p99",
-		Long: `benchmark opens --chains new chains funded from the wallet's default chain (their
-keys are not kept), then each chain commits blocks of --transactions-per-block transfers
-to the next chain as fast as it can for --duration. Finality latency is measured per
-block from building it to holding its confirmed certificate.`,
+		Short: "Load a running network: chains transfer to each other in a loop; prints transactions/s, finality p50/p99 and the errors met",
+		Long: `benchmark runs --chains benchmark chains that commit blocks of
+--transactions-per-block transfers to the next chain of a ring as fast as they can for
+--duration. Finality latency is measured per block from building it to holding its
+confirmed certificate. Errors are counted by kind, with the first example of each.
+
+The benchmark chains are funded from --from (default: the wallet's default chain), so
+any wallet with a funded chain works, for instance one obtained from a faucet. Their
+keys are kept in the benchmark wallet WALLET/benchmark (a wallet of its own, for the
+same network), saved before each chain is opened, and later runs reuse them. At the
+end every benchmark chain sends its whole balance back to the funding chain, which
+receives it: with zero fees its balance ends where it started. Ctrl-C ends the run
+early and still returns the funds; if a run is killed, the next one returns them.
+
+Progress goes to stderr once a second; stdout has only the result (--json: only the
+JSON document).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if chains < 1 || perBlock < 1 || duration <= 0 {
 				return errors.New("--chains, --transactions-per-block and --duration must be positive")
+			}
+			perChain, err := base.ParseAmount(fund)
+			if err != nil {
+				return fmt.Errorf("--fund: %w", err)
+			}
+			if perChain.Compare(base.AmountFromAttos(uint64(perBlock))) < 0 {
+				return fmt.Errorf("--fund %s is less than one block's transfers (%d attos)", perChain, perBlock)
 			}
 			s, err := connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			ctx := cmd.Context()
-			funder, err := s.chainArg(nil, 0)
-			if err != nil {
+			r := &benchRun{s: s, stderr: cmd.ErrOrStderr(), perChain: perChain}
+			if err := r.setUp(cmd.Context(), from, chains); err != nil {
+				return errors.Join(err, r.close())
+			}
+			res, runErr := r.run(cmd.Context(), perBlock, duration, cpuprofile)
+			// Return the funds even if the run was interrupted (Ctrl-C), within a bound.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 2*time.Minute)
+			defer cancel()
+			retErr := r.returnFunds(rctx)
+			if err := errors.Join(runErr, retErr, r.close()); err != nil {
 				return err
 			}
-			fc, err := s.chainClient(funder)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "opening %d chains...\n", chains)
-			var ccs []*client.ChainClient
-			for i := 0; i < chains; i++ {
-				k, err := crypto.GenerateKey(crypto.Ed25519, rand.Reader)
-				if err != nil {
-					return err
-				}
-				var id base.ChainID
-				if _, err := s.commit(ctx, fc, func() (*protocol.Certificate, error) {
-					var cert *protocol.Certificate
-					var err error
-					id, cert, err = fc.OpenChain(ctx, protocol.SingleSuperOwner(k.Public().Owner()), base.Tokens(uint64(perBlock)*1000))
-					return cert, err
-				}); err != nil {
-					return fmt.Errorf("open benchmark chain: %w", err)
-				}
-				ccs = append(ccs, s.c.Chain(id, k, nil))
-			}
-			res, err := runBenchmark(ctx, cmd.ErrOrStderr(), ccs, perBlock, duration)
-			if err != nil {
-				return err
-			}
-			return out(cmd, res, func(o io.Writer) {
-				fmt.Fprintf(o, "%d chains, %d transfers per block, %.1f s: %d blocks, %d transfers, %.0f transfers/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
-					res.Chains, res.TxPerBlock, res.DurationSeconds, res.Blocks, res.Transactions, res.TxPerSecond, res.LatencyP50Ms, res.LatencyP99Ms, res.Errors)
-			})
+			rep := &benchReport{Result: res, Funding: r.funding}
+			return out(cmd, rep, func(o io.Writer) { printBenchReport(o, rep) })
 		},
 	}
 	cmd.Flags().IntVar(&chains, "chains", 4, "number of chains transferring in parallel")
 	cmd.Flags().IntVar(&perBlock, "transactions-per-block", 1, "transfers in each block")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to run")
+	cmd.Flags().StringVar(&from, "from", "", "chain of the wallet that funds the benchmark chains (default: the wallet's default chain)")
+	cmd.Flags().StringVar(&fund, "fund", "0.001", "tokens lent to each benchmark chain for the run (returned at the end)")
+	cmd.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the benchmark client during the load to this file (go tool pprof)")
 	return cmd
 }
 
-func runBenchmark(ctx context.Context, progress io.Writer, ccs []*client.ChainClient, perBlock int, duration time.Duration) (*benchResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, duration)
-	defer cancel()
-	var mu sync.Mutex
-	var lat []time.Duration
-	var txs, errs atomic.Int64
-	start := time.Now()
+func printBenchReport(o io.Writer, rep *benchReport) {
+	res, f := rep.Result, rep.Funding
+	fmt.Fprintf(o, "%d chains, %d transfers per block, %.1f s: %d blocks, %d transfers, %.0f transfers/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
+		res.Chains, res.TxPerBlock, res.DurationSeconds, res.Blocks, res.Transactions, res.TxPerSecond, res.LatencyP50Ms, res.LatencyP99Ms, res.Errors)
+	for _, k := range res.ErrorKinds {
+		fmt.Fprintf(o, "  %6d × %s\n           first: %s\n", k.Count, k.Kind, k.Example)
+	}
+	fmt.Fprintf(o, "funds: lent %s from %s, returned %s; its balance %s before, %s after", f.Lent, f.Chain, f.Returned, f.BalanceBefore, f.BalanceAfter)
+	if !f.Remaining.IsZero() {
+		fmt.Fprintf(o, "; %s still on the benchmark chains (the next run returns it)", f.Remaining)
+	}
+	fmt.Fprintf(o, "\nbenchmark chains: %d opened, %d reused; keys in %s\n", f.ChainsOpened, f.ChainsReused, f.Wallet)
+}
+
+// benchRun is one `mica benchmark`: the user's session, the benchmark wallet, the
+// funding chain and the benchmark chains.
+type benchRun struct {
+	s        *session
+	bs       *session // the benchmark wallet, sharing s's client
+	stderr   io.Writer
+	perChain base.Amount
+	fc       *client.ChainClient
+	ccs      []*client.ChainClient
+	funding  benchFunding
+	// returnable is what the benchmark chains held once funded, before the run: what
+	// must come back.
+	returnable base.Amount
+}
+
+func (r *benchRun) close() error {
+	if r.bs == nil {
+		return nil
+	}
+	err := r.bs.w.Save()
+	return errors.Join(err, r.bs.w.Close())
+}
+
+// balance syncs a chain and returns its chain balance.
+func (r *benchRun) balance(ctx context.Context, id base.ChainID) (base.Amount, error) {
+	if _, err := r.s.c.SyncChain(ctx, id); err != nil {
+		return base.Amount{}, fmt.Errorf("sync chain %s: %w", id.Short(), err)
+	}
+	return r.s.c.LocalBalance(ctx, base.Account{Chain: id})
+}
+
+// pushLocal gives every validator the certificates of a chain that the local node has
+// and the validator lacks. A block whose certificate formed but whose broadcast was cut
+// short (a killed or interrupted run) leaves the chain ahead in the local node only;
+// until the validators have that block, they report its inbox at another height and
+// the client sees nothing to receive, so the funds it holds could not come back.
+func (r *benchRun) pushLocal(ctx context.Context, id base.ChainID) error {
+	tip, err := r.s.c.LocalTip(ctx, id)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range r.s.nodes {
+		info, err := n.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+		if err != nil || info.NextBlockHeight >= tip.NextHeight {
+			continue // an unreachable validator is the client's usual business
+		}
+		certs, err := r.s.c.Local().Certificates(ctx, id, info.NextBlockHeight, tip.NextHeight)
+		if err != nil {
+			return err
+		}
+		for _, c := range certs {
+			if _, err := n.HandleCertificate(ctx, c); err != nil {
+				errs = append(errs, fmt.Errorf("give block %d of chain %s to a validator: %w", c.Height(), id.Short(), err))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openBenchWallet opens the benchmark wallet, creating it for the user's network.
+func openBenchWallet(w *wallet.Wallet) (*wallet.Wallet, error) {
+	dir := filepath.Join(w.Dir(), benchWalletDir)
+	bw, err := wallet.Open(dir)
+	if errors.Is(err, wallet.ErrNoWallet) {
+		return wallet.Create(dir, w.Genesis())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("benchmark wallet: %w", err)
+	}
+	if bw.Genesis().Hash() != w.Genesis().Hash() {
+		return nil, errors.Join(fmt.Errorf("the benchmark wallet %s belongs to another network; remove it (after returning its funds)", dir), bw.Close())
+	}
+	return bw, nil
+}
+
+// setUp picks the funding chain, reuses or opens the benchmark chains and funds each
+// to perChain.
+func (r *benchRun) setUp(ctx context.Context, from string, n int) error {
+	s := r.s
+	var args []string
+	if from != "" {
+		args = []string{from}
+	}
+	funder, err := s.chainArg(args, 0)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	if r.fc, err = s.chainClient(funder); err != nil {
+		return fmt.Errorf("funding chain: %w", err)
+	}
+	bw, err := openBenchWallet(s.w)
+	if err != nil {
+		return err
+	}
+	r.bs = &session{w: bw, c: s.c}
+	r.funding = benchFunding{Chain: funder.String(), Wallet: bw.Dir()}
+	if r.funding.BalanceBefore, err = r.balance(ctx, funder); err != nil {
+		return fmt.Errorf("funding chain: %w", err)
+	}
+
+	// Reuse the benchmark chains the wallet has keys for; top each up to perChain.
+	var ids []base.ChainID
+	var topUp []base.Amount
+	need := base.ZeroAmount
+	for _, ch := range bw.Chains() {
+		if len(ids) == n {
+			break
+		}
+		if ch.Owner == nil {
+			continue
+		}
+		bal, err := r.balance(ctx, ch.ID)
+		if err == nil {
+			err = r.pushLocal(ctx, ch.ID)
+		}
+		if err != nil {
+			fmt.Fprintf(r.stderr, "benchmark chain %s is not usable, skipped: %v\n", ch.ID.Short(), err)
+			continue
+		}
+		ids = append(ids, ch.ID)
+		t := r.perChain.SaturatingSub(bal)
+		topUp = append(topUp, t)
+		if need, err = need.Add(t); err != nil {
+			return err
+		}
+	}
+	r.funding.ChainsReused = len(ids)
+	r.funding.ChainsOpened = n - len(ids)
+	newFunds, err := r.perChain.MulUint64(uint64(n - len(ids)))
+	if err != nil {
+		return err
+	}
+	if need, err = need.Add(newFunds); err != nil {
+		return err
+	}
+	if r.funding.BalanceBefore.Compare(need) < 0 {
+		return fmt.Errorf("the funding chain %s holds %s; the benchmark needs %s (lower --fund or --chains, or fund it)", funder.Short(), r.funding.BalanceBefore, need)
+	}
+	r.funding.Lent = need
+
+	for i, id := range ids {
+		if topUp[i].IsZero() {
+			continue
+		}
+		if _, err := s.commit(ctx, r.fc, func() (*protocol.Certificate, error) {
+			return r.fc.Transfer(ctx, base.ChainOwner, base.Account{Chain: id}, topUp[i])
+		}); err != nil {
+			return fmt.Errorf("fund benchmark chain %s: %w", id.Short(), err)
+		}
+	}
+	if r.funding.ChainsOpened > 0 {
+		fmt.Fprintf(r.stderr, "opening %d benchmark chains (keys in %s)...\n", r.funding.ChainsOpened, bw.Dir())
+	}
+	for len(ids) < n {
+		// The key is on disk before the chain holding funds exists.
+		k, err := bw.GenerateKey(crypto.Ed25519)
+		if err != nil {
+			return err
+		}
+		var id base.ChainID
+		owner := k.Public().Owner()
+		if _, err := s.commit(ctx, r.fc, func() (*protocol.Certificate, error) {
+			var cert *protocol.Certificate
+			var err error
+			id, cert, err = r.fc.OpenChain(ctx, protocol.SingleSuperOwner(owner), r.perChain)
+			return cert, err
+		}); err != nil {
+			return fmt.Errorf("open benchmark chain: %w", err)
+		}
+		if err := bw.AddChain(id, &owner); err != nil {
+			return err
+		}
+		if err := bw.Save(); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		cc, err := r.bs.chainClient(id)
+		if err != nil {
+			return err
+		}
+		r.ccs = append(r.ccs, cc)
+	}
+	// Receive the top-ups, so that every chain starts with perChain.
+	if err := r.eachChain(ctx, r.ccs, func(cc *client.ChainClient) error {
+		_, err := r.bs.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+		return err
+	}); err != nil {
+		return fmt.Errorf("benchmark chain inbox: %w", err)
+	}
+	for _, cc := range r.ccs {
+		bal, err := r.s.c.LocalBalance(ctx, base.Account{Chain: cc.ID()})
+		if err != nil {
+			return err
+		}
+		if r.returnable, err = r.returnable.Add(bal); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachChain runs f on every chain in parallel and joins the errors.
+func (r *benchRun) eachChain(ctx context.Context, ccs []*client.ChainClient, f func(*client.ChainClient) error) error {
+	errs := make([]error, len(ccs))
 	var wg sync.WaitGroup
 	for i, cc := range ccs {
-		to := base.Account{Chain: ccs[(i+1)%len(ccs)].ID()}
-		ops := make([]protocol.Operation, perBlock)
-		for j := range ops {
-			ops[j] = protocol.SystemOp(&protocol.Transfer{Owner: base.ChainOwner, Recipient: to, Amount: base.AmountFromAttos(1)})
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				t := time.Now()
-				_, err := cc.ExecuteOperations(ctx, ops, nil)
-				if err != nil {
-					if ctx.Err() == nil {
-						errs.Add(1)
-					}
-					continue
-				}
-				d := time.Since(t)
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
-				txs.Add(int64(perBlock))
+			if err := f(cc); err != nil {
+				errs[i] = fmt.Errorf("chain %s: %w", cc.ID().Short(), err)
 			}
 		}()
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for {
-		select {
-		case <-tick.C:
-			el := time.Since(start).Seconds()
-			fmt.Fprintf(progress, "  %.0fs: %d transfers, %.0f/s, %d errors\n", el, txs.Load(), float64(txs.Load())/el, errs.Load())
-			continue
-		case <-done:
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// run drives the load, with the progress line on stderr and the CPU profile if asked.
+func (r *benchRun) run(ctx context.Context, perBlock int, duration time.Duration, cpuprofile string) (*bench.Result, error) {
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
 		}
-		break
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, errors.Join(fmt.Errorf("--cpuprofile: %w", err), f.Close())
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(r.stderr, "mica: --cpuprofile: %v\n", err)
+			}
+		}()
 	}
-	el := time.Since(start)
-	res := &benchResult{Chains: len(ccs), TxPerBlock: perBlock, DurationSeconds: el.Seconds(), Blocks: len(lat), Transactions: int(txs.Load()), Errors: int(errs.Load())}
-	res.TxPerSecond = float64(res.Transactions) / el.Seconds()
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		res.LatencyP50Ms = float64(lat[len(lat)/2].Microseconds()) / 1000
-		res.LatencyP99Ms = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
+	tty := isTerminal(r.stderr)
+	progress := func(p bench.Progress) {
+		line := fmt.Sprintf("%5.0fs  %d blocks  %d transfers  %.0f transfers/s  %d errors",
+			p.Elapsed.Seconds(), p.Blocks, p.Transfers, p.TransfersPerSecond(), p.Errors)
+		if tty {
+			fmt.Fprintf(r.stderr, "\r\033[K%s", line)
+		} else {
+			fmt.Fprintln(r.stderr, line)
+		}
 	}
-	return res, nil
+	res, err := bench.Run(ctx, bench.Config{Chains: r.ccs, TransfersPerBlock: perBlock, Duration: duration, Now: time.Now, Progress: progress})
+	if tty {
+		fmt.Fprintln(r.stderr)
+	}
+	return res, err
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// maxIdlePasses is how many passes in a row (250 ms apart) may return nothing before
+// returnFunds gives up waiting for transfers still in flight between the chains.
+const maxIdlePasses = 20
+
+// returnFunds sends every benchmark chain's balance back to the funding chain, until
+// what the chains held before the run has come back (transfers between them may still
+// be in flight when the load stops) or nothing moves any more, then has the funding
+// chain receive it.
+func (r *benchRun) returnFunds(ctx context.Context) error {
+	if r.fc == nil || len(r.ccs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(r.stderr, "returning the funds to %s...\n", r.fc.ID().Short())
+	to := base.Account{Chain: r.fc.ID()}
+	var mu sync.Mutex
+	returned := base.ZeroAmount
+	idle := 0
+	var lastErr error
+	for returned.Compare(r.returnable) < 0 && idle < maxIdlePasses && ctx.Err() == nil {
+		moved := false
+		err := r.eachChain(ctx, r.ccs, func(cc *client.ChainClient) error {
+			if err := r.pushLocal(ctx, cc.ID()); err != nil {
+				return err
+			}
+			if _, err := r.bs.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) }); err != nil {
+				return err
+			}
+			bal, err := r.s.c.LocalBalance(ctx, base.Account{Chain: cc.ID()})
+			if err != nil || bal.IsZero() {
+				return err
+			}
+			if _, err := r.bs.commit(ctx, cc, func() (*protocol.Certificate, error) {
+				return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: base.ChainOwner, Recipient: to, Amount: bal})}, nil)
+			}); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			moved = true
+			returned, err = returned.Add(bal)
+			return err
+		})
+		if err != nil {
+			fmt.Fprintf(r.stderr, "returning funds: %v\n", err)
+			lastErr = err
+		}
+		if moved {
+			idle = 0
+		} else {
+			idle++
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	r.funding.Returned = returned
+	r.funding.Remaining = r.returnable.SaturatingSub(returned)
+
+	// The funding chain receives the returns (delivered asynchronously).
+	target, err := r.funding.BalanceBefore.Sub(r.funding.Lent)
+	if err != nil {
+		return err
+	}
+	if target, err = target.Add(returned); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := r.s.commit(ctx, r.fc, func() (*protocol.Certificate, error) { return r.fc.ProcessInbox(ctx) }); err != nil {
+			return fmt.Errorf("receive the returned funds on %s: %w", r.fc.ID().Short(), err)
+		}
+		bal, err := r.s.c.LocalBalance(ctx, to)
+		if err != nil {
+			return err
+		}
+		r.funding.BalanceAfter = bal
+		if bal.Compare(target) >= 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if lastErr != nil && !r.funding.Remaining.IsZero() {
+		return fmt.Errorf("return funds (%s remain on the benchmark chains; the next run returns them): %w", r.funding.Remaining, lastErr)
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/bench"
 	"github.com/micachain/mica/internal/netup"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
@@ -366,14 +367,91 @@ func TestFaultsRestartAndBadInput(t *testing.T) {
 		}
 	}
 
-	// The benchmark reports throughput and finality.
-	outJSON := mustMica(t, w, "benchmark", "--chains", "2", "--duration", "2s", "--json")
-	var res benchResult
-	if err := json.Unmarshal([]byte(outJSON), &res); err != nil {
-		t.Fatalf("benchmark output %q: %v", outJSON, err)
+	// The benchmark reports throughput, finality and its errors by kind, and returns
+	// what it borrowed: with zero fees the funding chain ends where it started.
+	checkBenchmark(t, w, a, net2.info.Validators[0].Address)
+}
+
+// checkBenchmark runs `mica benchmark` twice from the wallet's chain a (the second run
+// reuses the benchmark chains the first one kept, with one atto each) and checks its
+// JSON (errors by kind, funding) and that the funds came back.
+func checkBenchmark(t *testing.T, w, a, validator string) {
+	t.Helper()
+	aID, _ := base.ParseChainID(a)
+	for run := range 2 {
+		before, _ := balanceOn(t, validator, aID)
+		args := []string{"benchmark", "--chains", "2", "--duration", "2s", "--from", a, "--json"}
+		if run == 1 {
+			// One atto per chain: a chain must receive before it can send again, so
+			// the run meets errors (insufficient balance) and still returns every atto.
+			args = append(args, "--fund", "0.000000000000000001")
+		}
+		stdout, stderr, err := mica(t, w, args...)
+		if err != nil {
+			t.Fatalf("benchmark: %v\n%s", err, stderr)
+		}
+		var rep struct {
+			bench.Result
+			ErrorKinds *[]struct {
+				Kind    string `json:"kind"`
+				Count   int    `json:"count"`
+				Example string `json:"example"`
+			} `json:"error_kinds"`
+			Funding struct {
+				Chain         string      `json:"chain"`
+				BalanceBefore base.Amount `json:"balance_before"`
+				BalanceAfter  base.Amount `json:"balance_after"`
+				Lent          base.Amount `json:"lent"`
+				Returned      base.Amount `json:"returned"`
+				Remaining     base.Amount `json:"remaining"`
+				Wallet        string      `json:"benchmark_wallet"`
+				ChainsOpened  int         `json:"chains_opened"`
+				ChainsReused  int         `json:"chains_reused"`
+			} `json:"funding"`
+		}
+		dec := json.NewDecoder(strings.NewReader(stdout))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rep); err != nil {
+			t.Fatalf("benchmark stdout is not only its JSON result: %v\n%s", err, stdout)
+		}
+		if dec.More() {
+			t.Fatalf("benchmark stdout has more than the JSON result:\n%s", stdout)
+		}
+		res, f := rep.Result, rep.Funding
+		if res.Transactions == 0 || res.LatencyP50Ms <= 0 || res.LatencyP99Ms < res.LatencyP50Ms {
+			t.Fatalf("benchmark result %+v", res)
+		}
+		if rep.ErrorKinds == nil {
+			t.Fatalf("benchmark JSON has no error_kinds:\n%s", stdout)
+		}
+		sum := 0
+		for _, k := range *rep.ErrorKinds {
+			if k.Kind == "" || k.Count <= 0 || k.Example == "" {
+				t.Errorf("error kind %+v", k)
+			}
+			sum += k.Count
+		}
+		if sum != res.Errors {
+			t.Errorf("error kinds count %d errors, the result says %d", sum, res.Errors)
+		}
+		if !strings.Contains(stderr, "transfers/s") {
+			t.Errorf("no progress line on stderr:\n%s", stderr)
+		}
+		if f.Chain != a || f.Lent.IsZero() || f.Returned.Compare(f.Lent) < 0 || !f.Remaining.IsZero() {
+			t.Errorf("funding %+v", f)
+		}
+		if f.BalanceBefore != before || f.BalanceAfter != before {
+			t.Errorf("run %d: funding chain had %s before (the benchmark saw %s), %s after; want it unchanged (zero fees)", run, before, f.BalanceBefore, f.BalanceAfter)
+		}
+		if after, _ := balanceOn(t, validator, aID); after != before {
+			t.Errorf("run %d: the validator has the funding chain at %s after the benchmark, %s before", run, after, before)
+		}
+		if run == 0 && f.ChainsOpened != 2 || run == 1 && (f.ChainsReused != 2 || f.ChainsOpened != 0) {
+			t.Errorf("run %d: %d chains opened, %d reused", run, f.ChainsOpened, f.ChainsReused)
+		}
+		if _, err := os.Stat(filepath.Join(f.Wallet, "wallet.json")); err != nil {
+			t.Errorf("benchmark wallet: %v", err)
+		}
+		t.Logf("benchmark run %d: %.0f transfers/s, p50 %.2f ms, p99 %.2f ms, %d errors %v", run, res.TxPerSecond, res.LatencyP50Ms, res.LatencyP99Ms, res.Errors, *rep.ErrorKinds)
 	}
-	if res.Transactions == 0 || res.LatencyP50Ms <= 0 || res.LatencyP99Ms < res.LatencyP50Ms {
-		t.Fatalf("benchmark result %+v", res)
-	}
-	t.Logf("benchmark: %.0f transfers/s, p50 %.2f ms, p99 %.2f ms", res.TxPerSecond, res.LatencyP50Ms, res.LatencyP99Ms)
 }

@@ -1,0 +1,346 @@
+// Package bench is Mica's load generator: a set of chains, each driven by its own
+// goroutine, commit blocks of transfers to the next chain of the ring as fast as they
+// can for a fixed duration. It measures throughput and finality latency (from building
+// a block to holding its confirmed certificate) and keeps every error it meets, counted
+// by kind with the first example of each, so a run that went wrong says why.
+//
+// The package only drives chain clients it is given. Opening, funding and refunding the
+// chains, and keeping their keys, is the caller's job (cmd/mica: `mica benchmark`).
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	// Chains are the chains that transfer; chain i sends to chain i+1 (mod len). Each
+	// must be owned by its client's signer and hold a little balance (TransfersPerBlock
+	// attos per block, received back from its predecessor).
+	Chains []*client.ChainClient
+	// TransfersPerBlock is the number of 1-atto transfers in each block (≥ 1).
+	TransfersPerBlock int
+	// Duration is how long the chains keep committing blocks.
+	Duration time.Duration
+	// Now is the clock (time.Now in the CLI).
+	Now func() time.Time
+	// Progress, if set, is called about every ProgressEvery (default 1 s) from the
+	// goroutine that called Run.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+	// MaxErrorKinds bounds the distinct error kinds kept (default 32); further kinds are
+	// counted under OtherKind.
+	MaxErrorKinds int
+}
+
+// Progress is a snapshot of a run.
+type Progress struct {
+	Elapsed   time.Duration
+	Blocks    int
+	Transfers int
+	Errors    int
+}
+
+// TransfersPerSecond is the mean rate since the start.
+func (p Progress) TransfersPerSecond() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Transfers) / p.Elapsed.Seconds()
+}
+
+// ErrorKind is one kind of error met during a run.
+type ErrorKind struct {
+	// Kind is the error's class (invalid, not found, retryable, corrupt, deadline,
+	// canceled, other) and the start of its message with numbers and hashes masked.
+	Kind  string `json:"kind"`
+	Count int    `json:"count"`
+	// Example is the full message of the first error of this kind.
+	Example string `json:"example"`
+}
+
+// OtherKind collects the errors of kinds past Config.MaxErrorKinds.
+const OtherKind = "other: more kinds than kept"
+
+// Result is what a run measured.
+type Result struct {
+	Chains          int     `json:"chains"`
+	TxPerBlock      int     `json:"transactions_per_block"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Blocks          int     `json:"blocks"`
+	Transactions    int     `json:"transactions"`
+	TxPerSecond     float64 `json:"transactions_per_second"`
+	LatencyP50Ms    float64 `json:"finality_p50_ms"`
+	LatencyP99Ms    float64 `json:"finality_p99_ms"`
+	// Errors is the number of failed block attempts; ErrorKinds breaks it down, most
+	// frequent first.
+	Errors     int         `json:"errors"`
+	ErrorKinds []ErrorKind `json:"error_kinds"`
+}
+
+// Run drives the chains for cfg.Duration (or until ctx ends) and returns what it
+// measured. Errors met while committing blocks are counted in the result, not returned;
+// a chain whose round is taken waits for the round to time out and asks for a timeout
+// certificate, as a user's client would. Run returns an error only for a bad Config.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if len(cfg.Chains) == 0 || cfg.TransfersPerBlock < 1 || cfg.Duration <= 0 || cfg.Now == nil {
+		return nil, errors.New("bench: need chains, a positive number of transfers per block, a positive duration and a clock")
+	}
+	every := cfg.ProgressEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	// The run ends at the deadline (or when ctx ends), but a block already sent runs to
+	// its end: a block cut short after its certificate formed but before every validator
+	// received it would leave the chain ahead in the local node only, and its outgoing
+	// transfers undelivered.
+	stop, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	st := &stats{tally: newTally(cfg.MaxErrorKinds)}
+	start := cfg.Now()
+	var wg sync.WaitGroup
+	for i, cc := range cfg.Chains {
+		to := base.Account{Chain: cfg.Chains[(i+1)%len(cfg.Chains)].ID(), Owner: base.ChainOwner}
+		ops := make([]protocol.Operation, cfg.TransfersPerBlock)
+		for j := range ops {
+			ops[j] = protocol.SystemOp(&protocol.Transfer{Owner: base.ChainOwner, Recipient: to, Amount: base.AmountFromAttos(1)})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			drive(stop, cc, ops, cfg.Now, st)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-tick.C:
+			if cfg.Progress != nil {
+				cfg.Progress(st.progress(cfg.Now().Sub(start)))
+			}
+		case <-done:
+			break wait
+		}
+	}
+	el := cfg.Now().Sub(start)
+	return st.result(len(cfg.Chains), cfg.TransfersPerBlock, el), nil
+}
+
+// maxBlockAfterStop bounds how long a block sent before the end of the run may take.
+const maxBlockAfterStop = 30 * time.Second
+
+// drive commits blocks of ops on one chain until stop ends. A block already started when
+// stop ends runs to its end (within maxBlockAfterStop).
+func drive(stop context.Context, cc *client.ChainClient, ops []protocol.Operation, now func() time.Time, st *stats) {
+	for stop.Err() == nil {
+		t := now()
+		cert, cut, err := executeToEnd(stop, cc, ops)
+		if err != nil {
+			if cut {
+				return // cut maxBlockAfterStop after the end of the run
+			}
+			st.fail(err)
+			var wt *client.WaitForTimeoutError
+			if errors.As(err, &wt) {
+				waitTimeout(stop, cc, wt, now, st)
+			}
+			continue
+		}
+		if cert == nil {
+			continue
+		}
+		st.ok(now().Sub(t), len(ops))
+	}
+}
+
+// executeToEnd commits one block; it is not interrupted when stop ends, only
+// maxBlockAfterStop after (then cut is true).
+func executeToEnd(stop context.Context, cc *client.ChainClient, ops []protocol.Operation) (cert *protocol.Certificate, cut bool, err error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(stop))
+	defer cancel()
+	var timer *time.Timer
+	var mu sync.Mutex
+	unwatch := context.AfterFunc(stop, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(maxBlockAfterStop, cancel)
+	})
+	cert, err = cc.ExecuteOperations(ctx, ops, nil)
+	unwatch()
+	mu.Lock()
+	if timer != nil {
+		timer.Stop()
+	}
+	mu.Unlock()
+	return cert, ctx.Err() != nil, err
+}
+
+// waitTimeout waits until the taken round can time out, then asks for a timeout
+// certificate so that the chain can move to the next round.
+func waitTimeout(ctx context.Context, cc *client.ChainClient, wt *client.WaitForTimeoutError, now func() time.Time, st *stats) {
+	wait := 200 * time.Millisecond
+	if wt.Until != 0 {
+		if d := wt.Until.Time().Sub(now()) + 100*time.Millisecond; d > wait {
+			wait = d
+		}
+	}
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		return
+	}
+	if _, err := cc.RequestTimeout(ctx); err != nil && ctx.Err() == nil {
+		st.fail(fmt.Errorf("request timeout: %w", err))
+	}
+}
+
+// stats is shared by the chain goroutines.
+type stats struct {
+	mu    sync.Mutex
+	lat   []time.Duration
+	txs   int
+	errs  int
+	tally *tally
+}
+
+func (s *stats) ok(d time.Duration, txs int) {
+	s.mu.Lock()
+	s.lat = append(s.lat, d)
+	s.txs += txs
+	s.mu.Unlock()
+}
+
+func (s *stats) fail(err error) {
+	s.mu.Lock()
+	s.errs++
+	s.tally.add(err)
+	s.mu.Unlock()
+}
+
+func (s *stats) progress(el time.Duration) Progress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Progress{Elapsed: el, Blocks: len(s.lat), Transfers: s.txs, Errors: s.errs}
+}
+
+func (s *stats) result(chains, perBlock int, el time.Duration) *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := &Result{
+		Chains: chains, TxPerBlock: perBlock, DurationSeconds: el.Seconds(),
+		Blocks: len(s.lat), Transactions: s.txs, Errors: s.errs, ErrorKinds: s.tally.sorted(),
+	}
+	if el > 0 {
+		res.TxPerSecond = float64(res.Transactions) / el.Seconds()
+	}
+	if len(s.lat) > 0 {
+		lat := slices.Clone(s.lat)
+		slices.Sort(lat)
+		res.LatencyP50Ms = float64(lat[len(lat)/2].Microseconds()) / 1000
+		res.LatencyP99Ms = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
+	}
+	return res
+}
+
+// tally counts errors by kind. Not safe for concurrent use.
+type tally struct {
+	max   int
+	kinds map[string]*ErrorKind
+}
+
+func newTally(max int) *tally {
+	if max <= 0 {
+		max = 32
+	}
+	return &tally{max: max, kinds: map[string]*ErrorKind{}}
+}
+
+// maxExample bounds the length of a kept example message.
+const maxExample = 500
+
+func (t *tally) add(err error) {
+	k := Classify(err)
+	e, ok := t.kinds[k]
+	if !ok {
+		if len(t.kinds) >= t.max {
+			k = OtherKind
+			e, ok = t.kinds[k]
+		}
+		if !ok {
+			msg := err.Error()
+			if len(msg) > maxExample {
+				msg = msg[:maxExample] + "…"
+			}
+			e = &ErrorKind{Kind: k, Example: msg}
+			t.kinds[k] = e
+		}
+	}
+	e.Count++
+}
+
+// sorted returns the kinds, most frequent first (then by name); never nil.
+func (t *tally) sorted() []ErrorKind {
+	out := make([]ErrorKind, 0, len(t.kinds))
+	for _, e := range t.kinds {
+		out = append(out, *e)
+	}
+	slices.SortFunc(out, func(a, b ErrorKind) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Kind, b.Kind)
+	})
+	return out
+}
+
+var (
+	number   = regexp.MustCompile(`\b[0-9]+(?:\.[0-9]+)?\b`)
+	hexRun   = regexp.MustCompile(`\b(?:0x)?[0-9a-fA-F]{8,}\b`)
+	spaceRun = regexp.MustCompile(`\s+`)
+)
+
+// kindPrefix is how many characters of the masked message name a kind.
+const kindPrefix = 72
+
+// Classify names the kind of an error: its class, then the start of its message with
+// hashes and numbers masked, so that the same failure on different chains, heights or
+// validators falls into one kind.
+func Classify(err error) string {
+	class := "other"
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		class = "deadline"
+	case errors.Is(err, context.Canceled):
+		class = "canceled"
+	case errors.Is(err, base.ErrInvalid):
+		class = "invalid"
+	case errors.Is(err, base.ErrNotFound):
+		class = "not found"
+	case errors.Is(err, base.ErrCorrupt):
+		class = "corrupt"
+	case errors.Is(err, base.ErrRetryable):
+		class = "retryable"
+	}
+	msg := number.ReplaceAllString(err.Error(), "N")
+	msg = hexRun.ReplaceAllString(msg, "#")
+	msg = strings.TrimSpace(spaceRun.ReplaceAllString(msg, " "))
+	if r := []rune(msg); len(r) > kindPrefix {
+		msg = string(r[:kindPrefix]) + "…"
+	}
+	return class + ": " + msg
+}
