@@ -325,10 +325,12 @@ func (c *Client) updateChainTo(ctx context.Context, v Validator, id base.ChainID
 	}
 	// Give the validator a moment to deliver the bundles of what was just pushed.
 	if target > info.NextBlockHeight && !c.cfg.Sequential {
+		t := time.NewTimer(2 * time.Millisecond)
 		select {
-		case <-time.After(2 * time.Millisecond):
+		case <-t.C:
 		case <-ctx.Done():
 		}
+		t.Stop()
 	}
 	return nil
 }
