@@ -133,18 +133,33 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 		}
 		return out
 	}
+	// Every call runs under cctx, which the request timeout bounds. The calls still
+	// running when fanout returns finish in the background (a certificate broadcast
+	// still reaches a slow validator); the last one to finish cancels cctx, so nothing
+	// started here outlives its calls.
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	ch := make(chan answer[T], len(m.validators))
+	var wg sync.WaitGroup
 	for _, v := range m.validators {
-		go func() {
+		wg.Go(func() {
 			val, err := fn(cctx, v)
 			ch <- answer[T]{v, val, err}
-		}()
+		})
 	}
+	go func() {
+		wg.Wait()
+		cancel()
+	}()
 	start := time.Now()
 	var out []answer[T]
 	var weight uint64
 	var grace <-chan time.Time
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for len(out) < len(m.validators) {
 		select {
 		case a := <-ch:
@@ -152,8 +167,8 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 			if a.err == nil && (ok == nil || ok(a.val)) {
 				weight += committee.Weight(a.v.PublicKey)
 				if weight >= quorum && grace == nil {
-					g := max(c.cfg.MinGrace, time.Since(start)/5)
-					grace = time.After(g)
+					timer = time.NewTimer(max(c.cfg.MinGrace, time.Since(start)/5))
+					grace = timer.C
 				}
 			}
 			continue
@@ -162,12 +177,7 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 		}
 		break
 	}
-	// Late calls finish in the background against the request timeout; their answers
-	// are dropped.
-	go func() {
-		<-time.After(c.cfg.RequestTimeout)
-		cancel()
-	}()
+	// Late answers are dropped (ch has room for all of them).
 	return out
 }
 

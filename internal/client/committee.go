@@ -106,16 +106,6 @@ func (c *Client) committeeByHash(ctx context.Context, hash base.Hash) (*protocol
 	return cm, nil
 }
 
-// chainMembers returns the committee of chain id's current epoch (in the local replica)
-// and its reachable members.
-func (c *Client) chainMembers(ctx context.Context, id base.ChainID) (members, error) {
-	epoch, err := c.localEpoch(ctx, id)
-	if err != nil {
-		return members{}, err
-	}
-	return c.epochMembers(ctx, id, epoch)
-}
-
 // epochMembers returns the committee chain id trusts for epoch and its reachable members.
 func (c *Client) epochMembers(ctx context.Context, id base.ChainID, epoch base.Epoch) (members, error) {
 	committee, err := c.committeeFor(ctx, id, epoch)

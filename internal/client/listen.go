@@ -72,9 +72,11 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 				if time.Since(start) > 10*time.Second {
 					backoff = 100 * time.Millisecond
 				}
+				t := time.NewTimer(backoff)
 				select {
-				case <-time.After(backoff):
+				case <-t.C:
 				case <-ctx.Done():
+					t.Stop()
 					return
 				}
 				backoff = min(2*backoff, 5*time.Second)

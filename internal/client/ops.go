@@ -18,11 +18,16 @@ import (
 // weight of validators at the chain's current height report (so at least one honest
 // validator holds each), ordered by origin then cursor.
 func (cc *ChainClient) pendingBundles(ctx context.Context, m members, height base.BlockHeight) []protocol.IncomingBundle {
-	c := cc.c
-	committee := m.committee
-	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+	as := fanout(ctx, cc.c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
 	}, nil)
+	return cc.pendingBundlesFrom(m, height, as)
+}
+
+// pendingBundlesFrom is pendingBundles over answers already received (to a query with
+// RequestPendingBundles): only those of m's committee count.
+func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as []answer[*protocol.ChainInfo]) []protocol.IncomingBundle {
+	committee := m.committee
 	type entry struct {
 		b protocol.IncomingBundle
 		w uint64
@@ -30,7 +35,7 @@ func (cc *ChainClient) pendingBundles(ctx context.Context, m members, height bas
 	seen := map[string]*entry{}
 	var order []string
 	for _, a := range as {
-		if a.err != nil || a.val.NextBlockHeight != height {
+		if a.err != nil || a.val == nil || a.val.ChainID != cc.id || a.val.NextBlockHeight != height {
 			continue
 		}
 		for _, b := range a.val.RequestedPendingBundles {
@@ -125,32 +130,49 @@ func cmpTimestamp(a, b base.Timestamp) int {
 	return 0
 }
 
+// stateQuery asks in one round trip for everything a block needs from the validators:
+// their height (sync), the pending bundles and the consensus state with the locked
+// values (the round state, which ADR 0002 requires from a quorum before a new fast
+// proposal).
+func (cc *ChainClient) stateQuery() *protocol.ChainInfoQuery {
+	return &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true, RequestManagerValues: true}
+}
+
 // prepare builds the next block: as many pending bundles as fit (oldest first), then the
-// operations. It returns nil if there is nothing to do.
-func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.ProposedBlock, *protocol.Block, error) {
+// operations. It returns nil if there is nothing to do, and the answers of the chain-state
+// query, which commit reuses for its first round state.
+func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.ProposedBlock, *protocol.Block, *chainAnswers, error) {
 	c := cc.c
-	next, err := c.SyncChain(ctx, cc.id)
+	next, ans, err := c.syncChain(ctx, cc.stateQuery())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tip, err := c.LocalTip(ctx, cc.id)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if tip.NextHeight != next {
-		return nil, nil, fmt.Errorf("local chain at height %d after sync to %d", tip.NextHeight, next)
+		return nil, nil, nil, fmt.Errorf("local chain at height %d after sync to %d", tip.NextHeight, next)
 	}
 	epoch, err := c.localEpoch(ctx, cc.id)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m, err := c.epochMembers(ctx, cc.id, epoch)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	bundles, err := fitBundles(cc.pendingBundles(ctx, m, next), ops, &m.committee.Policy)
+	var pending []protocol.IncomingBundle
+	if ans.epoch == epoch {
+		pending = cc.pendingBundlesFrom(m, next, ans.as)
+	} else {
+		// The sync moved the chain to another epoch: ask that epoch's committee.
+		ans = nil
+		pending = cc.pendingBundles(ctx, m, next)
+	}
+	bundles, err := fitBundles(pending, ops, &m.committee.Policy)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ts := max(c.cfg.Clock.Now(), tip.Timestamp)
 	for _, b := range bundles {
@@ -168,32 +190,32 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 		p.Transactions = append(p.Transactions, protocol.OperationTx(op))
 	}
 	if len(p.Transactions) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	// Stage locally. A bundle that fails to execute is rejected instead (its tracked
 	// messages bounce back); an operation that fails is the caller's error.
 	for range len(p.Transactions) + 4 {
 		staged, err := c.cfg.Local.StageBlock(ctx, p, blobs)
 		if err == nil {
-			return p, staged, nil
+			return p, staged, ans, nil
 		}
 		if fixed, ferr := c.fetchMissing(ctx, err); ferr != nil {
-			return nil, nil, ferr
+			return nil, nil, nil, ferr
 		} else if fixed {
 			continue
 		}
 		txErr, ok := errorsAs[*chain.TxError](err)
 		if !ok || txErr.Index >= len(p.Transactions) {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		tx := &p.Transactions[txErr.Index]
 		if tx.Bundle == nil || tx.Bundle.Action == protocol.Reject {
-			return nil, nil, txErr.Err
+			return nil, nil, nil, txErr.Err
 		}
 		c.log.Info("rejecting an incoming bundle that fails to execute", "origin", tx.Bundle.Origin.String(), "height", uint64(tx.Bundle.Bundle.Height), "err", txErr.Err)
 		tx.Bundle.Action = protocol.Reject
 	}
-	return nil, nil, errors.New("could not stage the block")
+	return nil, nil, nil, errors.New("could not stage the block")
 }
 
 // ExecuteOperations commits a block with the chain's pending incoming bundles and ops. It
@@ -203,7 +225,7 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 	c := cc.c
 	for attempt := 0; attempt < 5; attempt++ {
 		if pf := cc.PendingFastProposal(); pf != nil {
-			next, err := c.SyncChain(ctx, cc.id)
+			next, ans, err := c.syncChain(ctx, cc.stateQuery())
 			if err != nil {
 				return nil, err
 			}
@@ -212,18 +234,18 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 				if err != nil {
 					return nil, fmt.Errorf("pending fast proposal no longer executes: %w", err)
 				}
-				if _, err := cc.commit(ctx, &pf.Content.Block, staged, pf.Blobs); err != nil && !errors.Is(err, ErrConflict) {
+				if _, err := cc.commit(ctx, &pf.Content.Block, staged, pf.Blobs, ans); err != nil && !errors.Is(err, ErrConflict) {
 					return nil, fmt.Errorf("re-send pending fast proposal: %w", err)
 				}
 			}
 			cc.clearFast(pf.Content.Block.Height)
 			continue
 		}
-		p, staged, err := cc.prepare(ctx, ops, blobs)
+		p, staged, ans, err := cc.prepare(ctx, ops, blobs)
 		if err != nil || p == nil {
 			return nil, err
 		}
-		cert, err := cc.commit(ctx, p, staged, blobs)
+		cert, err := cc.commit(ctx, p, staged, blobs, ans)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}

@@ -38,12 +38,19 @@ type weightedRound struct {
 // consensus state at proposed's height, with manager values. It fails with ErrNoQuorum
 // unless a quorum of weight answered.
 func (cc *ChainClient) roundState(ctx context.Context, m members, proposed *protocol.ProposedBlock) (*roundState, error) {
+	as := fanout(ctx, cc.c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestManagerValues: true})
+	}, nil)
+	return cc.roundStateFrom(ctx, m, proposed, as)
+}
+
+// roundStateFrom is roundState over answers already received to a query with
+// RequestManagerValues, gathered until a quorum of m's committee answered (fanout). Only
+// the answers of m's committee count, and only by their weight in it.
+func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *protocol.ProposedBlock, as []answer[*protocol.ChainInfo]) (*roundState, error) {
 	c := cc.c
 	height := proposed.Height
 	committee := m.committee
-	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
-		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestManagerValues: true})
-	}, nil)
 	// Ownership comes from our own replica of the chain (verified certificates), never
 	// from a validator's answer, which a Byzantine validator could forge.
 	own, err := c.localOwnership(ctx, cc.id)
@@ -66,6 +73,9 @@ func (cc *ChainClient) roundState(ctx context.Context, m members, proposed *prot
 			continue
 		}
 		w := committee.Weight(a.v.PublicKey)
+		if w == 0 {
+			continue // not a member of the block's committee (the sync asks the whole pool)
+		}
 		okW += w
 		info := a.val
 		if info.NextBlockHeight > height {

@@ -100,24 +100,50 @@ func (c *Client) ensureLocalChain(ctx context.Context, id base.ChainID) error {
 // SyncChain downloads, verifies and executes locally every certificate of a chain that a
 // validator has and the local node lacks. It returns the local next height.
 func (c *Client) SyncChain(ctx context.Context, id base.ChainID) (base.BlockHeight, error) {
+	next, _, err := c.syncChain(ctx, &protocol.ChainInfoQuery{ChainID: id})
+	return next, err
+}
+
+// chainAnswers are the answers of one chain-state query, kept so that a single round
+// trip per block serves the sync, the pending bundles (pendingBundlesFrom) and the round
+// state (roundStateFrom) of the block.
+type chainAnswers struct {
+	// epoch is the chain's epoch in the local replica when the query was sent; the
+	// answers were gathered until a quorum of that epoch's committee had answered.
+	// They serve a block only if the block is in this epoch.
+	epoch base.Epoch
+	// q is the query; its Request* fields say what the answers hold.
+	q  protocol.ChainInfoQuery
+	as []answer[*protocol.ChainInfo]
+}
+
+// syncChain is SyncChain with the query q (for chain q.ChainID), which may ask for more
+// than the height; it also returns the answers.
+func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (base.BlockHeight, *chainAnswers, error) {
+	id := q.ChainID
 	if err := c.ensureLocalChain(ctx, id); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	tip, err := c.LocalTip(ctx, id)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// Every validator of the pool is asked, not only the members of the committee the
 	// local replica is at: the chain may have moved to a later epoch, and whatever a
 	// validator sends is verified locally anyway.
-	cm, err := c.chainMembers(ctx, id)
+	epoch, err := c.localEpoch(ctx, id)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	cm, err := c.epochMembers(ctx, id, epoch)
+	if err != nil {
+		return 0, nil, err
 	}
 	cm.validators = c.cfg.Validators
 	infos := fanout(ctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
-		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+		return v.Node.HandleChainInfoQuery(ctx, q)
 	}, nil)
+	ans := &chainAnswers{epoch: epoch, q: *q, as: slices.Clone(infos)}
 	// Highest claims first; a validator that lies about its height is found out when its
 	// certificates fail to verify locally.
 	slices.SortStableFunc(infos, func(a, b answer[*protocol.ChainInfo]) int {
@@ -125,7 +151,7 @@ func (c *Client) SyncChain(ctx context.Context, id base.ChainID) (base.BlockHeig
 	})
 	next := tip.NextHeight
 	for _, a := range infos {
-		if a.err != nil || a.val.NextBlockHeight <= next {
+		if a.err != nil || a.val == nil || a.val.NextBlockHeight <= next {
 			continue
 		}
 		n, err := c.downloadFrom(ctx, a.v, id, next, a.val.NextBlockHeight)
@@ -134,15 +160,15 @@ func (c *Client) SyncChain(ctx context.Context, id base.ChainID) (base.BlockHeig
 		}
 		next = n
 	}
-	return next, nil
+	return next, ans, nil
 }
 
 func cmpHeight(a, b answer[*protocol.ChainInfo]) int {
 	var ha, hb base.BlockHeight
-	if a.err == nil {
+	if a.err == nil && a.val != nil {
 		ha = a.val.NextBlockHeight
 	}
-	if b.err == nil {
+	if b.err == nil && b.val != nil {
 		hb = b.val.NextBlockHeight
 	}
 	switch {
@@ -325,10 +351,12 @@ func (c *Client) updateChainTo(ctx context.Context, v Validator, id base.ChainID
 	}
 	// Give the validator a moment to deliver the bundles of what was just pushed.
 	if target > info.NextBlockHeight && !c.cfg.Sequential {
+		t := time.NewTimer(2 * time.Millisecond)
 		select {
-		case <-time.After(2 * time.Millisecond):
+		case <-t.C:
 		case <-ctx.Done():
 		}
+		t.Stop()
 	}
 	return nil
 }

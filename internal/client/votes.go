@@ -249,15 +249,24 @@ func (cc *ChainClient) requestTimeout(ctx context.Context, height base.BlockHeig
 // height, and reports whether the round moved. Validators sign only once the round's
 // deadline has passed on their clocks.
 func (cc *ChainClient) RequestTimeout(ctx context.Context) (bool, error) {
-	next, err := cc.c.SyncChain(ctx, cc.id)
+	next, ans, err := cc.c.syncChain(ctx, cc.stateQuery())
 	if err != nil {
 		return false, err
 	}
-	m, err := cc.c.chainMembers(ctx, cc.id)
+	epoch, err := cc.c.localEpoch(ctx, cc.id)
 	if err != nil {
 		return false, err
 	}
-	st, err := cc.roundState(ctx, m, &protocol.ProposedBlock{ChainID: cc.id, Height: next})
+	m, err := cc.c.epochMembers(ctx, cc.id, epoch)
+	if err != nil {
+		return false, err
+	}
+	var st *roundState
+	if proposed := (&protocol.ProposedBlock{ChainID: cc.id, Height: next}); ans.epoch == epoch {
+		st, err = cc.roundStateFrom(ctx, m, proposed, ans.as)
+	} else {
+		st, err = cc.roundState(ctx, m, proposed)
+	}
 	if err != nil {
 		return false, err
 	}

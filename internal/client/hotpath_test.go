@@ -1,0 +1,106 @@
+package client_test
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// countingNode counts the calls a client makes to a validator.
+type countingNode struct {
+	client.ValidatorNode
+	proposals, certificates, queries, other atomic.Int64
+}
+
+func (c *countingNode) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	c.proposals.Add(1)
+	return c.ValidatorNode.HandleBlockProposal(ctx, p)
+}
+
+func (c *countingNode) HandleCertificate(ctx context.Context, cert *protocol.Certificate) (*protocol.ChainInfo, error) {
+	c.certificates.Add(1)
+	return c.ValidatorNode.HandleCertificate(ctx, cert)
+}
+
+func (c *countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	c.queries.Add(1)
+	return c.ValidatorNode.HandleChainInfoQuery(ctx, q)
+}
+
+func (c *countingNode) HandleBlob(ctx context.Context, b protocol.Blob) error {
+	c.other.Add(1)
+	return c.ValidatorNode.HandleBlob(ctx, b)
+}
+
+func (c *countingNode) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	c.other.Add(1)
+	return c.ValidatorNode.ReadBlob(ctx, id)
+}
+
+func (c *countingNode) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	c.other.Add(1)
+	return c.ValidatorNode.Certificates(ctx, id, from, to)
+}
+
+// parallelClient returns a client that calls the validators in parallel (as in
+// production) through counting nodes.
+func (n *net) parallelClient() (*client.Client, []*countingNode) {
+	var counters []*countingNode
+	var vs []client.Validator
+	for _, v := range n.validators {
+		cn := &countingNode{ValidatorNode: v.Node}
+		counters = append(counters, cn)
+		vs = append(vs, client.Validator{PublicKey: v.PublicKey, Node: cn})
+	}
+	local := worker.New(worker.Config{Storage: newStore(n.t, n.genesis), Clock: n.clock, Loader: n.loader})
+	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock}), counters
+}
+
+// waitGoroutines waits up to a second for the goroutine count to fall to at most want,
+// and returns the last count.
+func waitGoroutines(want int) int {
+	deadline := time.Now().Add(time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestFanoutLeavesNoGoroutine: after a fan-out returns, the calls it started finish
+// (in-process validators answer at once) and nothing else it started stays behind, such
+// as a goroutine waiting out the request timeout.
+func TestFanoutLeavesNoGoroutine(t *testing.T) {
+	ctx := context.Background()
+	alice := prototest.Key("alice")
+	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
+	c, _ := n.parallelClient()
+	a := c.Chain(n.chains[0], alice, nil)
+	to := base.Account{Chain: n.chains[0]}
+	// One transfer first, so that lazily started background work is running already.
+	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
+		t.Fatal(err)
+	}
+	before := waitGoroutines(0)
+	const blocks = 20
+	for range blocks {
+		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const slack = 5
+	if after := waitGoroutines(before + slack); after > before+slack {
+		t.Fatalf("%d goroutines before %d blocks, %d after: fan-outs leave goroutines behind", before, blocks, after)
+	}
+}

@@ -1,0 +1,53 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol/prototest"
+)
+
+// TestRPCsPerBlock: a fast-round block of a chain whose replica is up to date costs one
+// chain-state query, one proposal and one certificate per validator.
+func TestRPCsPerBlock(t *testing.T) {
+	ctx := context.Background()
+	alice := prototest.Key("alice")
+	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
+	c, counters := n.parallelClient()
+	a := c.Chain(n.chains[0], alice, nil)
+	to := base.Account{Chain: n.chains[0]}
+	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
+		t.Fatal(err)
+	}
+	total := func() (q, p, cert, other int64) {
+		for _, cn := range counters {
+			q += cn.queries.Load()
+			p += cn.proposals.Load()
+			cert += cn.certificates.Load()
+			other += cn.other.Load()
+		}
+		return
+	}
+	waitGoroutines(0) // let the late calls of the first block land
+	q0, p0, c0, o0 := total()
+	const blocks = 10
+	for range blocks {
+		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGoroutines(0)
+	q1, p1, c1, o1 := total()
+	v := int64(len(counters))
+	perBlock := func(x int64) float64 { return float64(x) / blocks }
+	t.Logf("RPCs per block with %d validators: %.1f queries, %.1f proposals, %.1f certificates, %.1f other", v,
+		perBlock(q1-q0), perBlock(p1-p0), perBlock(c1-c0), perBlock(o1-o0))
+	if got, want := q1-q0, blocks*v; got != want {
+		t.Errorf("%d chain-info queries for %d blocks, want %d (one per validator per block)", got, blocks, want)
+	}
+	if got, want := (q1-q0)+(p1-p0)+(c1-c0)+(o1-o0), 3*blocks*v; got != want {
+		t.Errorf("%d RPCs for %d blocks, want %d", got, blocks, want)
+	}
+}
