@@ -280,8 +280,9 @@ func TestManualClock(t *testing.T) {
 }
 
 // BenchmarkFastRoundCommit measures a full fast-round commit of a one-transfer block
-// through the simulator (four healthy validators): sync, pending-bundle query, round
-// state, proposal and votes, certificate broadcast and local execution.
+// through the simulator (four healthy validators): one chain-state query (sync, pending
+// bundles and round state together), proposal and votes, certificate broadcast and
+// local execution.
 func BenchmarkFastRoundCommit(b *testing.B) {
 	ctx := context.Background()
 	net, err := NewNetwork(1, NetworkConfig{})
