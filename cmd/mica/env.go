@@ -56,25 +56,35 @@ func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
 	return w, err
 }
 
-// validatorDialOptions returns how to dial each validator that a network description
-// lists (address → options): over TLS pinned to the certificate it records, or
-// plaintext. The description is --network, else $MICA_NETWORK, else the network.json
-// next to the wallet directory (the layout of `mica net up`) if there is one.
-// Validators it does not list are dialed in plaintext.
-func validatorDialOptions(cmd *cobra.Command, base rpc.DialOptions) (map[string]rpc.DialOptions, error) {
+// networkFilePath is the network description the CLI reads: --network, else
+// $MICA_NETWORK, else the network.json next to the wallet directory (the layout of
+// `mica net up`) if there is one; "" if none.
+func networkFilePath(cmd *cobra.Command) string {
 	path, _ := cmd.Flags().GetString("network")
 	if path == "" {
 		path = os.Getenv("MICA_NETWORK")
 	}
+	if path != "" {
+		return path
+	}
+	dir, err := walletDir(cmd)
+	if err != nil {
+		return ""
+	}
+	path = filepath.Join(filepath.Dir(filepath.Clean(dir)), "network.json")
+	if _, err := os.Stat(path); err != nil {
+		return ""
+	}
+	return path
+}
+
+// validatorDialOptions returns how to dial each validator that a network description
+// (networkFilePath) lists (address → options): over TLS pinned to the certificate it
+// records, or plaintext. Validators it does not list are dialed in plaintext.
+func validatorDialOptions(cmd *cobra.Command, base rpc.DialOptions) (map[string]rpc.DialOptions, error) {
+	path := networkFilePath(cmd)
 	if path == "" {
-		dir, err := walletDir(cmd)
-		if err != nil {
-			return nil, nil
-		}
-		path = filepath.Join(filepath.Dir(filepath.Clean(dir)), "network.json")
-		if _, err := os.Stat(path); err != nil {
-			return nil, nil
-		}
+		return nil, nil
 	}
 	nf, err := netup.ReadNetworkFile(path)
 	if err != nil {
