@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -100,6 +101,39 @@ type session struct {
 	db     kv.Store
 	nodes  []*rpc.Node
 	engine *wasm.Engine
+	// answers counts the chain-info queries a validator answered, so that a command
+	// can tell a synced answer from one of the local replica alone.
+	answers atomic.Int64
+}
+
+// countingNode is a validator node that counts its successful chain-info queries. It
+// embeds *rpc.Node so that optional interfaces (notification streams) stay visible.
+type countingNode struct {
+	*rpc.Node
+	answers *atomic.Int64
+}
+
+func (n countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	info, err := n.Node.HandleChainInfoQuery(ctx, q)
+	if err == nil {
+		n.answers.Add(1)
+	}
+	return info, err
+}
+
+// syncedOrNote syncs a chain; when no validator answered, it says on stderr that what
+// follows comes from the local replica only, and reports false.
+func (s *session) syncedOrNote(cmd *cobra.Command, id base.ChainID) (base.BlockHeight, bool, error) {
+	before := s.answers.Load()
+	next, err := s.c.SyncChain(cmd.Context(), id)
+	if err != nil {
+		return next, false, err
+	}
+	if s.answers.Load() > before {
+		return next, true, nil
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "mica: note: no validator answered (is the network running? mica net status); this answer comes from the local replica and may be stale")
+	return next, false, nil
 }
 
 func (s *session) Close() {
@@ -176,7 +210,7 @@ func connect(cmd *cobra.Command) (*session, error) {
 			return nil, fmt.Errorf("validator %s: %w", v.NetworkAddress, err)
 		}
 		s.nodes = append(s.nodes, n)
-		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: n})
+		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, answers: &s.answers}})
 	}
 	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}})
 	return s, nil
