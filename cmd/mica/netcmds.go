@@ -257,6 +257,7 @@ func readNetwork(dir string) (*netup.NetworkFile, error) {
 
 func netStatusCommand() *cobra.Command {
 	var dir string
+	var env bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the network under --path: its net up process, each validator's address, pid and liveness, the faucet URL",
@@ -269,6 +270,24 @@ func netStatusCommand() *cobra.Command {
 			st := netStatus{Path: dir, PID: nf.PID, Running: netup.Alive(nf.PID, "net"), Wallet: nf.Wallet}
 			if !st.Running {
 				st.PID = 0
+			}
+			if env {
+				if !st.Running {
+					return fmt.Errorf("no network is running under %s: start it with `mica net up --path %s`", dir, dir)
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "export MICA_WALLET=%s\n", nf.Wallet)
+				if len(nf.Validators) > 0 && nf.Validators[0].TLSCert != "" {
+					abs, err := filepath.Abs(filepath.Join(dir, "network.json"))
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(w, "export MICA_NETWORK=%s\n", abs)
+				}
+				if nf.FaucetURL != "" {
+					fmt.Fprintf(w, "export MICA_FAUCET_URL=%s\n", nf.FaucetURL)
+				}
+				return nil
 			}
 			if st.Running {
 				st.FaucetURL = nf.FaucetURL
@@ -311,6 +330,7 @@ func netStatusCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "path", "mica-net", "directory of the network")
+	cmd.Flags().BoolVar(&env, "env", false, "print the running network's export lines (MICA_WALLET, MICA_FAUCET_URL, ...) for `eval \"$(mica net status --env)\"`")
 	return cmd
 }
 
