@@ -171,6 +171,15 @@ var (
 // can branch on: usage, invalid, not_found, corrupt, unreachable, unavailable,
 // interrupted or error.
 func describeError(cmd *cobra.Command, err error) (msg, kind string) {
+	if u := unreachableError(cmd); u != nil && !errors.Is(err, context.Canceled) {
+		// No validator answered anything: that is the cause, whatever the client
+		// concluded from the silence (such as "no validator knows" a chain).
+		m := "cannot reach the validators: is the network running? (mica net status)"
+		if a := dialAddr.FindStringSubmatch(u.Error()); a != nil {
+			m = fmt.Sprintf("cannot reach validator %s: is the network running? (mica net status)", validatorName(cmd, a[1]))
+		}
+		return m, "unreachable"
+	}
 	msg = err.Error()
 	for _, p := range classPrefixes {
 		msg = strings.ReplaceAll(msg, p, "")

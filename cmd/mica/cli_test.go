@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +223,99 @@ func TestGitIgnoresGeneratedFiles(t *testing.T) {
 			}
 			t.Skipf("git check-ignore: %v (not a checkout?)", err)
 		}
+	}
+}
+
+// TestNetLifecycle: net status while running, a second net up refused at once, the
+// JSON of network commands, net down, then what commands say when the network is down.
+func TestNetLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	netDir := filepath.Join(dir, "net")
+	n := netUp(t, netDir, "--port-base", "13200", "--with-faucet", "--faucet-port", "18200", "--initial-chains", "1")
+	w := []string{"MICA_WALLET=" + n.info.Wallet}
+
+	var st netStatus
+	stdout, stderr, code := run(t, dir, nil, "net", "status", "--path", netDir, "--json")
+	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil {
+		t.Fatalf("net status: exit %d, %q %q", code, stdout, stderr)
+	}
+	if !st.Running || st.PID != n.cmd.Process.Pid || st.FaucetURL != "http://127.0.0.1:18200" || len(st.Validators) != 4 {
+		t.Fatalf("net status: %+v", st)
+	}
+	for _, v := range st.Validators {
+		if !v.Alive || !v.Reachable || v.PID == 0 {
+			t.Errorf("net status: %+v", v)
+		}
+	}
+	stdout, _, _ = run(t, dir, nil, "net", "status", "--path", netDir, "--env")
+	if !strings.Contains(stdout, "export MICA_FAUCET_URL=http://127.0.0.1:18200\n") {
+		t.Errorf("net status --env: %q", stdout)
+	}
+
+	// A second net up on the same path is refused at once, naming the pid and net down.
+	start := time.Now()
+	_, stderr, code = run(t, dir, nil, "net", "up", "--path", netDir, "--port-base", "13200")
+	if code == 0 || !strings.Contains(stderr, "already running") || !strings.Contains(stderr, "mica net down") || !strings.Contains(stderr, strconv.Itoa(n.cmd.Process.Pid)) {
+		t.Fatalf("second net up: exit %d, stderr %q", code, stderr)
+	}
+	t.Logf("second net up refused in %v", time.Since(start).Round(time.Millisecond))
+
+	// Network commands print JSON; query-balance answered by the validators says so.
+	var bal map[string]any
+	stdout, stderr, code = run(t, dir, w, "query-balance", "--json")
+	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["local_replica_only"] != false {
+		t.Fatalf("query-balance --json: exit %d, %q %q", code, stdout, stderr)
+	}
+	wallet2 := []string{"MICA_WALLET=" + filepath.Join(dir, "w2"), "MICA_FAUCET_URL=" + st.FaucetURL}
+	if _, stderr, code := run(t, dir, wallet2, "wallet", "init"); code != 0 {
+		t.Fatalf("wallet init from MICA_FAUCET_URL: %q", stderr)
+	}
+	stdout, stderr, code = run(t, dir, wallet2, "wallet", "request-chain", "--json")
+	var claimed map[string]string
+	if code != 0 || json.Unmarshal([]byte(stdout), &claimed) != nil {
+		t.Fatalf("request-chain from MICA_FAUCET_URL: exit %d, %q %q", code, stdout, stderr)
+	}
+	var cert map[string]any
+	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"], "--json")
+	if code != 0 || json.Unmarshal([]byte(stdout), &cert) != nil || cert["committed"] != true {
+		t.Fatalf("transfer --json: exit %d, %q %q", code, stdout, stderr)
+	}
+
+	// net down stops net up (which exits cleanly) and its validators.
+	stdout, stderr, code = run(t, dir, nil, "net", "down", "--path", netDir)
+	if code != 0 || !strings.Contains(stdout, "stopped") {
+		t.Fatalf("net down: exit %d, %q %q", code, stdout, stderr)
+	}
+	n.stop()
+	stdout, _, _ = run(t, dir, nil, "net", "status", "--path", netDir, "--json")
+	st = netStatus{}
+	if json.Unmarshal([]byte(stdout), &st) != nil || st.Running {
+		t.Fatalf("net status after down: %q", stdout)
+	}
+	for _, v := range st.Validators {
+		if v.Alive {
+			t.Errorf("after net down: %+v", v)
+		}
+	}
+	if stdout, _, code := run(t, dir, nil, "net", "down", "--path", netDir); code != 0 || !strings.Contains(stdout, "no network is running") {
+		t.Errorf("second net down: exit %d, %q", code, stdout)
+	}
+
+	// With the network down: query-balance says it answers from the local replica,
+	// a transfer names the unreachable validator and what to check.
+	stdout, stderr, code = run(t, dir, w, "query-balance", "--json")
+	bal = nil
+	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["local_replica_only"] != true || !strings.Contains(stderr, "local replica") {
+		t.Errorf("query-balance with the network down: exit %d, %q %q", code, stdout, stderr)
+	}
+	_, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"])
+	if code == 0 || !strings.Contains(stderr, "cannot reach validator validator-") || !strings.Contains(stderr, "mica net status") ||
+		strings.Contains(stderr, "retryable") || strings.Contains(stderr, "transport:") {
+		t.Errorf("transfer with the network down: exit %d, stderr %q", code, stderr)
+	}
+	t.Logf("network down: %s", strings.TrimSpace(stderr))
+	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"], "--json")
+	if je := mustJSONError(t, []string{"transfer"}, stdout, stderr, code); je.Error.Kind != "unreachable" {
+		t.Errorf("transfer --json with the network down: %+v", je)
 	}
 }

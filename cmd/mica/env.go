@@ -104,20 +104,78 @@ type session struct {
 	// answers counts the chain-info queries a validator answered, so that a command
 	// can tell a synced answer from one of the local replica alone.
 	answers atomic.Int64
+	// unreachable is the first error of a validator that could not be reached.
+	unreachable atomic.Pointer[error]
 }
 
-// countingNode is a validator node that counts its successful chain-info queries. It
-// embeds *rpc.Node so that optional interfaces (notification streams) stay visible.
+// sessionKey holds the command's session in its context, for reportError.
+type sessionKey struct{}
+
+// unreachableError returns why the validators could not be reached when none of them
+// answered anything, or nil.
+func unreachableError(cmd *cobra.Command) error {
+	if cmd == nil || cmd.Context() == nil {
+		return nil
+	}
+	s, ok := cmd.Context().Value(sessionKey{}).(*session)
+	if !ok || s.answers.Load() > 0 {
+		return nil
+	}
+	if e := s.unreachable.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// countingNode is a validator node that counts the calls a validator answered (with a
+// result or a refusal) and remembers an unreachable validator. It embeds *rpc.Node so that optional interfaces
+// (notification streams) stay visible.
 type countingNode struct {
 	*rpc.Node
-	answers *atomic.Int64
+	s *session
+}
+
+func (n countingNode) note(err error) {
+	if errors.Is(err, rpc.ErrUnreachable) {
+		n.s.unreachable.CompareAndSwap(nil, &err)
+		return
+	}
+	n.s.answers.Add(1)
 }
 
 func (n countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	info, err := n.Node.HandleChainInfoQuery(ctx, q)
-	if err == nil {
-		n.answers.Add(1)
-	}
+	n.note(err)
+	return info, err
+}
+
+func (n countingNode) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
+	info, err := n.Node.HandleCertificate(ctx, c)
+	n.note(err)
+	return info, err
+}
+
+func (n countingNode) HandleBlob(ctx context.Context, b protocol.Blob) error {
+	err := n.Node.HandleBlob(ctx, b)
+	n.note(err)
+	return err
+}
+
+func (n countingNode) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	b, err := n.Node.ReadBlob(ctx, id)
+	n.note(err)
+	return b, err
+}
+
+func (n countingNode) Certificates(ctx context.Context, chain base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	cs, err := n.Node.Certificates(ctx, chain, from, to)
+	n.note(err)
+	return cs, err
+}
+
+func (n countingNode) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	info, err := n.Node.HandleBlockProposal(ctx, p)
+	n.note(err)
 	return info, err
 }
 
@@ -210,8 +268,9 @@ func connect(cmd *cobra.Command) (*session, error) {
 			return nil, fmt.Errorf("validator %s: %w", v.NetworkAddress, err)
 		}
 		s.nodes = append(s.nodes, n)
-		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, answers: &s.answers}})
+		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s}})
 	}
+	cmd.SetContext(context.WithValue(cmd.Context(), sessionKey{}, s))
 	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}})
 	return s, nil
 }
