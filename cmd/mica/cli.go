@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
@@ -31,21 +30,24 @@ func envName(flag string) string {
 // variable. (--wallet and --network are also read from the environment where they are
 // used, so library code sees the same defaults.)
 func applyEnv(cmd *cobra.Command) error {
-	var err error
-	cmd.Root().PersistentFlags().VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || f.Name == "help" || f.Name == "version" {
-			return
+	for _, name := range globalFlags {
+		f := cmd.Flags().Lookup(name)
+		if f == nil || f.Changed {
+			continue
 		}
-		v, ok := os.LookupEnv(envName(f.Name))
+		v, ok := os.LookupEnv(envName(name))
 		if !ok || v == "" {
-			return
+			continue
 		}
-		if serr := cmd.Flags().Set(f.Name, v); serr != nil {
-			err = fmt.Errorf("$%s=%q: %v", envName(f.Name), v, serr)
+		if err := cmd.Flags().Set(name, v); err != nil {
+			return fmt.Errorf("$%s=%q: %v", envName(name), v, err)
 		}
-	})
-	return err
+	}
+	return nil
 }
+
+// globalFlags are the root's persistent flags (TestGlobalFlagsHaveEnv checks the list).
+var globalFlags = []string{"json", "wallet", "network", "verbose"}
 
 // version is the module version and, when the binary was built from a checkout, the
 // VCS revision (with "+dirty" for uncommitted changes) and its time.

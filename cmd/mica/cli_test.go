@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,6 +142,20 @@ func TestUnknownSubcommandsAndFlags(t *testing.T) {
 	// With no argument, a group prints its help and succeeds.
 	if stdout, _, code := run(t, dir, nil, "net"); code != 0 || !strings.Contains(stdout, "status") {
 		t.Errorf("mica net: exit %d, stdout %q", code, stdout)
+	}
+}
+
+// TestGlobalFlagsHaveEnv: every global flag is read from its MICA_* variable.
+func TestGlobalFlagsHaveEnv(t *testing.T) {
+	usages := rootCommand().PersistentFlags().FlagUsages()
+	for _, m := range regexp.MustCompile(`--([a-z-]+)`).FindAllStringSubmatch(usages, -1) {
+		if m[1] != "help" && !slices.Contains(globalFlags, m[1]) {
+			t.Errorf("global flag --%s is not in globalFlags (no %s)", m[1], envName(m[1]))
+		}
+	}
+	// MICA_VERBOSE=x is refused like --verbose=x would be.
+	if _, stderr, code := run(t, t.TempDir(), []string{"MICA_VERBOSE=x"}, "wallet", "show"); code == 0 || !strings.Contains(stderr, "MICA_VERBOSE") {
+		t.Errorf("MICA_VERBOSE=x: exit %d, stderr %q", code, stderr)
 	}
 }
 
