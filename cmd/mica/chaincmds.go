@@ -117,8 +117,9 @@ func queryBalanceCommand(remote bool) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			synced := false
 			if remote {
-				if _, err := s.c.SyncChain(ctx, acc.Chain); err != nil {
+				if _, synced, err = s.syncedOrNote(cmd, acc.Chain); err != nil {
 					return err
 				}
 			}
@@ -126,7 +127,8 @@ func queryBalanceCommand(remote bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return out(cmd, map[string]string{"account": acc.String(), "balance": bal.String()}, func(o io.Writer) { fmt.Fprintln(o, bal) })
+			res := map[string]any{"account": acc.String(), "balance": bal.String(), "local_replica_only": !synced}
+			return out(cmd, res, func(o io.Writer) { fmt.Fprintln(o, bal) })
 		},
 	}
 }
@@ -146,12 +148,12 @@ func syncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			next, err := s.c.SyncChain(cmd.Context(), id)
+			next, synced, err := s.syncedOrNote(cmd, id)
 			if err != nil {
 				return err
 			}
 			_ = s.w.SetNextHeight(id, next)
-			return out(cmd, map[string]any{"chain_id": id.String(), "next_height": uint64(next)}, func(o io.Writer) {
+			return out(cmd, map[string]any{"chain_id": id.String(), "next_height": uint64(next), "local_replica_only": !synced}, func(o io.Writer) {
 				fmt.Fprintf(o, "chain %s synced: next height %d\n", id, next)
 			})
 		},

@@ -142,7 +142,9 @@ func runDemo(ctx context.Context, path string, validators, rounds int, asJSON bo
 		res.Balances = append(res.Balances, m)
 	}
 	if asJSON {
-		return json.NewEncoder(os.Stdout).Encode(res)
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
 	}
 	say("finality latency over %d blocks: p50 %.2f ms, p99 %.2f ms", res.Blocks, res.LatencyP50Ms, res.LatencyP99Ms)
 	for i, b := range res.Balances {

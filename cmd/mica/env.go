@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,25 +57,35 @@ func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
 	return w, err
 }
 
-// validatorDialOptions returns how to dial each validator that a network description
-// lists (address → options): over TLS pinned to the certificate it records, or
-// plaintext. The description is --network, else $MICA_NETWORK, else the network.json
-// next to the wallet directory (the layout of `mica net up`) if there is one.
-// Validators it does not list are dialed in plaintext.
-func validatorDialOptions(cmd *cobra.Command, base rpc.DialOptions) (map[string]rpc.DialOptions, error) {
+// networkFilePath is the network description the CLI reads: --network, else
+// $MICA_NETWORK, else the network.json next to the wallet directory (the layout of
+// `mica net up`) if there is one; "" if none.
+func networkFilePath(cmd *cobra.Command) string {
 	path, _ := cmd.Flags().GetString("network")
 	if path == "" {
 		path = os.Getenv("MICA_NETWORK")
 	}
+	if path != "" {
+		return path
+	}
+	dir, err := walletDir(cmd)
+	if err != nil {
+		return ""
+	}
+	path = filepath.Join(filepath.Dir(filepath.Clean(dir)), "network.json")
+	if _, err := os.Stat(path); err != nil {
+		return ""
+	}
+	return path
+}
+
+// validatorDialOptions returns how to dial each validator that a network description
+// (networkFilePath) lists (address → options): over TLS pinned to the certificate it
+// records, or plaintext. Validators it does not list are dialed in plaintext.
+func validatorDialOptions(cmd *cobra.Command, base rpc.DialOptions) (map[string]rpc.DialOptions, error) {
+	path := networkFilePath(cmd)
 	if path == "" {
-		dir, err := walletDir(cmd)
-		if err != nil {
-			return nil, nil
-		}
-		path = filepath.Join(filepath.Dir(filepath.Clean(dir)), "network.json")
-		if _, err := os.Stat(path); err != nil {
-			return nil, nil
-		}
+		return nil, nil
 	}
 	nf, err := netup.ReadNetworkFile(path)
 	if err != nil {
@@ -90,6 +101,97 @@ type session struct {
 	db     kv.Store
 	nodes  []*rpc.Node
 	engine *wasm.Engine
+	// answers counts the chain-info queries a validator answered, so that a command
+	// can tell a synced answer from one of the local replica alone.
+	answers atomic.Int64
+	// unreachable is the first error of a validator that could not be reached.
+	unreachable atomic.Pointer[error]
+}
+
+// sessionKey holds the command's session in its context, for reportError.
+type sessionKey struct{}
+
+// unreachableError returns why the validators could not be reached when none of them
+// answered anything, or nil.
+func unreachableError(cmd *cobra.Command) error {
+	if cmd == nil || cmd.Context() == nil {
+		return nil
+	}
+	s, ok := cmd.Context().Value(sessionKey{}).(*session)
+	if !ok || s.answers.Load() > 0 {
+		return nil
+	}
+	if e := s.unreachable.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// countingNode is a validator node that counts the calls a validator answered (with a
+// result or a refusal) and remembers an unreachable validator. It embeds *rpc.Node so that optional interfaces
+// (notification streams) stay visible.
+type countingNode struct {
+	*rpc.Node
+	s *session
+}
+
+func (n countingNode) note(err error) {
+	if errors.Is(err, rpc.ErrUnreachable) {
+		n.s.unreachable.CompareAndSwap(nil, &err)
+		return
+	}
+	n.s.answers.Add(1)
+}
+
+func (n countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	info, err := n.Node.HandleChainInfoQuery(ctx, q)
+	n.note(err)
+	return info, err
+}
+
+func (n countingNode) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
+	info, err := n.Node.HandleCertificate(ctx, c)
+	n.note(err)
+	return info, err
+}
+
+func (n countingNode) HandleBlob(ctx context.Context, b protocol.Blob) error {
+	err := n.Node.HandleBlob(ctx, b)
+	n.note(err)
+	return err
+}
+
+func (n countingNode) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	b, err := n.Node.ReadBlob(ctx, id)
+	n.note(err)
+	return b, err
+}
+
+func (n countingNode) Certificates(ctx context.Context, chain base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	cs, err := n.Node.Certificates(ctx, chain, from, to)
+	n.note(err)
+	return cs, err
+}
+
+func (n countingNode) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	info, err := n.Node.HandleBlockProposal(ctx, p)
+	n.note(err)
+	return info, err
+}
+
+// syncedOrNote syncs a chain; when no validator answered, it says on stderr that what
+// follows comes from the local replica only, and reports false.
+func (s *session) syncedOrNote(cmd *cobra.Command, id base.ChainID) (base.BlockHeight, bool, error) {
+	before := s.answers.Load()
+	next, err := s.c.SyncChain(cmd.Context(), id)
+	if err != nil {
+		return next, false, err
+	}
+	if s.answers.Load() > before {
+		return next, true, nil
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "mica: note: no validator answered (is the network running? mica net status); this answer comes from the local replica and may be stale")
+	return next, false, nil
 }
 
 func (s *session) Close() {
@@ -166,8 +268,9 @@ func connect(cmd *cobra.Command) (*session, error) {
 			return nil, fmt.Errorf("validator %s: %w", v.NetworkAddress, err)
 		}
 		s.nodes = append(s.nodes, n)
-		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: n})
+		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s}})
 	}
+	cmd.SetContext(context.WithValue(cmd.Context(), sessionKey{}, s))
 	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}})
 	return s, nil
 }

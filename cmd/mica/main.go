@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,26 +15,41 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	root := rootCommand()
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return
+	}
+	stop()
+	code := 1
+	if errors.Is(err, context.Canceled) {
+		code = 130
+	}
+	reportError(cmd, os.Args[1:], err)
+	os.Exit(code)
+}
+
+// rootCommand builds the whole command tree.
+func rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "mica",
 		Short:         "Mica: a microchain blockchain node, client and application platform",
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every global flag not given on the command line takes its MICA_* variable.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd) },
 	}
-	root.PersistentFlags().Bool("json", false, "print machine-readable JSON instead of text")
+	root.SetVersionTemplate("mica {{.Version}}\n")
+	root.PersistentFlags().Bool("json", false, "print machine-readable JSON instead of text, errors as JSON on stderr ($MICA_JSON)")
 	root.PersistentFlags().String("wallet", "", "wallet directory (default $MICA_WALLET or ~/.config/mica/wallet)")
 	root.PersistentFlags().String("network", "", "network.json listing the validators' TLS certificates (default $MICA_NETWORK, or the one next to the wallet)")
-	root.PersistentFlags().BoolP("verbose", "v", false, "log debug details to stderr")
+	root.PersistentFlags().BoolP("verbose", "v", false, "log debug details to stderr ($MICA_VERBOSE)")
 	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), proxyCommand(), netCommand(), faucetCommand(), benchmarkCommand())
 	root.AddCommand(chainCommands()...)
 	root.AddCommand(appCommands()...)
 	root.AddCommand(projectCommand())
-	if err := root.ExecuteContext(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "mica: interrupted")
-			os.Exit(130)
-		}
-		fmt.Fprintf(os.Stderr, "mica: %v\n", err)
-		os.Exit(1)
-	}
+	root.SetFlagErrorFunc(flagError)
+	refuseUnknownSubcommands(root)
+	return root
 }

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -222,7 +225,169 @@ func netCommand() *cobra.Command {
 	up.Flags().StringVar(&amount, "faucet-amount", "100", "tokens given with each new chain")
 	up.Flags().IntVar(&o.InitialChains, "initial-chains", 2, "chains created in the wallet besides the admin chain")
 	up.Flags().BoolVar(&o.TLS, "tls", false, "validators speak TLS with self-signed certificates recorded in network.json (clients pin them; set MICA_NETWORK)")
-	cmd.AddCommand(up)
+	cmd.AddCommand(up, netStatusCommand(), netDownCommand())
+	return cmd
+}
+
+type validatorStatus struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	PID       int    `json:"pid"`
+	Alive     bool   `json:"alive"`
+	Reachable bool   `json:"reachable"`
+}
+
+type netStatus struct {
+	Path       string            `json:"path"`
+	Running    bool              `json:"running"`
+	PID        int               `json:"pid"`
+	Wallet     string            `json:"wallet"`
+	FaucetURL  string            `json:"faucet_url,omitempty"`
+	Validators []validatorStatus `json:"validators"`
+}
+
+// readNetwork reads DIR/network.json with a sentence for a directory without one.
+func readNetwork(dir string) (*netup.NetworkFile, error) {
+	nf, err := netup.ReadNetworkFile(filepath.Join(dir, "network.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no network under %s (no network.json): `mica net up --path %s` creates one", dir, dir)
+	}
+	return nf, err
+}
+
+func netStatusCommand() *cobra.Command {
+	var dir string
+	var env bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the network under --path: its net up process, each validator's address, pid and liveness, the faucet URL",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			nf, err := readNetwork(dir)
+			if err != nil {
+				return err
+			}
+			st := netStatus{Path: dir, PID: nf.PID, Running: netup.Alive(nf.PID, "net"), Wallet: nf.Wallet}
+			if !st.Running {
+				st.PID = 0
+			}
+			if env {
+				if !st.Running {
+					return fmt.Errorf("no network is running under %s: start it with `mica net up --path %s`", dir, dir)
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "export MICA_WALLET=%s\n", nf.Wallet)
+				if len(nf.Validators) > 0 && nf.Validators[0].TLSCert != "" {
+					abs, err := filepath.Abs(filepath.Join(dir, "network.json"))
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(w, "export MICA_NETWORK=%s\n", abs)
+				}
+				if nf.FaucetURL != "" {
+					fmt.Fprintf(w, "export MICA_FAUCET_URL=%s\n", nf.FaucetURL)
+				}
+				return nil
+			}
+			if st.Running {
+				st.FaucetURL = nf.FaucetURL
+			}
+			for _, v := range nf.Validators {
+				vs := validatorStatus{Name: v.Name, Address: v.Address, PID: v.PID, Alive: netup.Alive(v.PID, v.Config)}
+				if c, err := net.DialTimeout("tcp", v.Address, 500*time.Millisecond); err == nil {
+					vs.Reachable = true
+					_ = c.Close()
+				}
+				st.Validators = append(st.Validators, vs)
+			}
+			return out(cmd, st, func(o io.Writer) {
+				if st.Running {
+					fmt.Fprintf(o, "network under %s: running (net up pid %d)\n", dir, st.PID)
+				} else {
+					fmt.Fprintf(o, "network under %s: not running (start it with `mica net up --path %s`)\n", dir, dir)
+				}
+				fmt.Fprintf(o, "wallet: %s\n", st.Wallet)
+				if st.FaucetURL != "" {
+					fmt.Fprintf(o, "faucet: %s\n", st.FaucetURL)
+				}
+				for _, v := range st.Validators {
+					state := "stopped"
+					switch {
+					case v.Alive && v.Reachable:
+						state = "running"
+					case v.Alive:
+						state = "running, not answering"
+					case v.Reachable:
+						state = "port taken by another process"
+					}
+					pid := "-"
+					if v.Alive {
+						pid = fmt.Sprint(v.PID)
+					}
+					fmt.Fprintf(o, "  %s  %s  pid %s  %s\n", v.Name, v.Address, pid, state)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&dir, "path", "mica-net", "directory of the network")
+	cmd.Flags().BoolVar(&env, "env", false, "print the running network's export lines (MICA_WALLET, MICA_FAUCET_URL, ...) for `eval \"$(mica net status --env)\"`")
+	return cmd
+}
+
+func netDownCommand() *cobra.Command {
+	var dir string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop the network that `mica net up` runs under --path (as Ctrl-C would) and wait for it to exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			nf, err := readNetwork(dir)
+			if err != nil {
+				return err
+			}
+			// The net up process stops its validators itself; validators left behind by
+			// a net up that was killed are stopped one by one.
+			var pids []int
+			markers := map[int]string{}
+			if netup.Alive(nf.PID, "net") {
+				pids, markers[nf.PID] = append(pids, nf.PID), "net"
+			} else {
+				for _, v := range nf.Validators {
+					if netup.Alive(v.PID, v.Config) {
+						pids, markers[v.PID] = append(pids, v.PID), v.Config
+					}
+				}
+			}
+			res := map[string]any{"path": dir, "stopped": len(pids) > 0, "pids": pids}
+			if len(pids) == 0 {
+				return out(cmd, res, func(o io.Writer) { fmt.Fprintf(o, "no network is running under %s; nothing to stop\n", dir) })
+			}
+			for _, pid := range pids {
+				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+					return fmt.Errorf("signal pid %d: %w", pid, err)
+				}
+			}
+			deadline := time.Now().Add(wait)
+			for _, pid := range pids {
+				// Alive, not kill(pid, 0): an exited process its parent has not reaped yet
+				// (a zombie) has stopped.
+				for netup.Alive(pid, markers[pid]) {
+					if time.Now().After(deadline) {
+						return fmt.Errorf("pid %d still runs %v after SIGTERM; see %s", pid, wait, dir)
+					}
+					select {
+					case <-cmd.Context().Done():
+						return cmd.Context().Err()
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}
+			return out(cmd, res, func(o io.Writer) { fmt.Fprintf(o, "stopped the network under %s (pid %v)\n", dir, pids) })
+		},
+	}
+	cmd.Flags().StringVar(&dir, "path", "mica-net", "directory of the network")
+	cmd.Flags().DurationVar(&wait, "timeout", 30*time.Second, "how long to wait for it to exit")
 	return cmd
 }
 

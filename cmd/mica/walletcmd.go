@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,9 @@ func walletInitCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var g *protocol.GenesisConfig
 			var err error
+			if faucetURL == "" && genesisPath == "" {
+				faucetURL = os.Getenv("MICA_FAUCET_URL")
+			}
 			switch {
 			case faucetURL != "" && genesisPath != "":
 				return errors.New("give either --faucet or --genesis, not both")
@@ -44,7 +48,7 @@ func walletInitCommand() *cobra.Command {
 			case genesisPath != "":
 				g, err = validator.ReadGenesis(genesisPath)
 			default:
-				return errors.New("give --faucet URL (a running faucet) or --genesis FILE")
+				return errors.New("give --faucet URL (a running faucet; default $MICA_FAUCET_URL, which `mica net up --with-faucet` prints) or --genesis FILE")
 			}
 			if err != nil {
 				return err
@@ -67,7 +71,7 @@ func walletInitCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&faucetURL, "faucet", "", "URL of a faucet serving the network's genesis")
+	cmd.Flags().StringVar(&faucetURL, "faucet", "", "URL of a faucet serving the network's genesis (default $MICA_FAUCET_URL)")
 	cmd.Flags().StringVar(&genesisPath, "genesis", "", "genesis file (written by `mica validator generate`)")
 	return cmd
 }
@@ -189,7 +193,10 @@ func walletRequestChainCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if faucetURL == "" {
-				return errors.New("--faucet URL is required")
+				faucetURL = os.Getenv("MICA_FAUCET_URL")
+			}
+			if faucetURL == "" {
+				return errors.New("give --faucet URL or set MICA_FAUCET_URL (`mica net up --with-faucet` prints it)")
 			}
 			w, err := openWallet(cmd)
 			if err != nil {
@@ -228,7 +235,7 @@ func walletRequestChainCommand() *cobra.Command {
 			return out(cmd, res, func(o io.Writer) { fmt.Fprintf(o, "%s %s\n", opened.ChainID, owner) })
 		},
 	}
-	cmd.Flags().StringVar(&faucetURL, "faucet", "", "URL of the faucet")
+	cmd.Flags().StringVar(&faucetURL, "faucet", "", "URL of the faucet (default $MICA_FAUCET_URL)")
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,6 +61,8 @@ type Options struct {
 
 // NetworkFile is DIR/network.json.
 type NetworkFile struct {
+	// PID is the process of `mica net up` running the network, 0 when none runs.
+	PID         int             `json:"pid,omitempty"`
 	Genesis     string          `json:"genesis"`
 	Wallet      string          `json:"wallet"`
 	Validators  []ValidatorInfo `json:"validators"`
@@ -137,16 +140,40 @@ func Run(ctx context.Context, o Options) error {
 	if o.TLS && len(nf.Validators) > 0 && nf.Validators[0].TLSCert == "" {
 		return fmt.Errorf("the network in %s was created without --tls; use another --path", o.Dir)
 	}
-	var procs []*exec.Cmd
-	defer func() { stop(procs) }()
+	if err := checkNotRunning(o.Dir, nf); err != nil {
+		return err
+	}
+	// Record this process at once, so that a second net up on the same directory is
+	// refused, and clear it (and the validators' pids) on the way out.
+	nf.PID = os.Getpid()
+	for i := range nf.Validators {
+		nf.Validators[i].PID = 0
+	}
+	if err := writeNetwork(o.Dir, nf); err != nil {
+		return err
+	}
+	var procs []*proc
+	defer func() {
+		stop(procs)
+		nf.PID = 0
+		for i := range nf.Validators {
+			nf.Validators[i].PID = 0
+		}
+		if err := writeNetwork(o.Dir, nf); err != nil {
+			log.Warn("clearing the pids in network.json", "err", err)
+		}
+	}()
 	for i := range nf.Validators {
 		v := &nf.Validators[i]
-		cmd, err := start(o.Binary, v, filepath.Join(o.Dir, v.Name, "validator.log"))
+		p, err := start(o.Binary, v, filepath.Join(o.Dir, v.Name, "validator.log"))
 		if err != nil {
 			return err
 		}
-		procs = append(procs, cmd)
-		v.PID = cmd.Process.Pid
+		procs = append(procs, p)
+		v.PID = p.cmd.Process.Pid
+	}
+	if err := writeNetwork(o.Dir, nf); err != nil {
+		return err
 	}
 	g, err := validator.ReadGenesis(nf.Genesis)
 	if err != nil {
@@ -156,9 +183,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	for _, v := range nf.Validators {
-		if err := waitReady(ctx, v.Address, dial[v.Address], g.Hash()); err != nil {
-			return fmt.Errorf("%s did not start (see %s): %w", v.Name, filepath.Join(o.Dir, v.Name, "validator.log"), err)
+	for i, v := range nf.Validators {
+		if err := waitReady(ctx, procs[i], v.Address, dial[v.Address], g.Hash()); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s did not start: %w\nlast lines of %s:\n%s", v.Name, err, procs[i].log, tail(procs[i].log, 20))
 		}
 	}
 	var fct *faucet.Faucet
@@ -187,18 +217,32 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "READY: %d validators running on %s (network %s); Ctrl-C to stop\n", len(nf.Validators), validatorList(nf), g.Hash().Short())
 	// Run until asked to stop, or until a validator process dies unexpectedly.
-	died := make(chan error, len(procs))
-	for i, p := range procs {
-		go func() { died <- fmt.Errorf("%s exited: %v", nf.Validators[i].Name, p.Wait()) }()
+	died := make(chan *proc, len(procs))
+	for _, p := range procs {
+		go func() { <-p.done; died <- p }()
 	}
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-died:
-		log.Warn("validator process ended", "err", err)
+	case p := <-died:
+		log.Warn("validator process ended", "validator", p.name, "err", p.err, "log", p.log)
 		<-ctx.Done()
 		return nil
 	}
+}
+
+// checkNotRunning refuses to start a network whose net up process still runs, or whose
+// validators from an earlier run still do (their ports would be taken).
+func checkNotRunning(dir string, nf *NetworkFile) error {
+	if nf.PID != 0 && nf.PID != os.Getpid() && Alive(nf.PID, "net") {
+		return fmt.Errorf("a network is already running under %s (mica net up, pid %d): stop it with `mica net down --path %s` (or Ctrl-C in its terminal), or see it with `mica net status --path %s`", dir, nf.PID, dir, dir)
+	}
+	for _, v := range nf.Validators {
+		if v.PID != 0 && Alive(v.PID, v.Config) {
+			return fmt.Errorf("%s of the network under %s still runs (pid %d) although its net up has stopped: stop it with `mica net down --path %s`", v.Name, dir, v.PID, dir)
+		}
+	}
+	return nil
 }
 
 func validatorList(nf *NetworkFile) string {
@@ -313,43 +357,71 @@ func writeNetwork(dir string, nf *NetworkFile) error {
 	return atomicfile.Write(filepath.Join(dir, "network.json"), append(b, '\n'), 0o644)
 }
 
-func start(binary string, v *ValidatorInfo, logPath string) (*exec.Cmd, error) {
+// proc is a validator process; done is closed once it has exited (err is then its
+// exit status).
+type proc struct {
+	name string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func start(binary string, v *ValidatorInfo, logPath string) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
+	defer logf.Close() // the child holds its own descriptor
 	cmd := exec.Command(binary, "validator", "run", "--config", v.Config)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", v.Name, err)
 	}
-	return cmd, nil
+	p := &proc{name: v.Name, log: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 // stop sends SIGTERM to every validator and waits, then SIGKILL after a bound.
-func stop(procs []*exec.Cmd) {
+func stop(procs []*proc) {
 	for _, p := range procs {
-		if p.Process != nil {
-			_ = p.Process.Signal(syscall.SIGTERM)
-		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for _, p := range procs {
-		for p.ProcessState == nil && time.Now().Before(deadline) {
-			if err := p.Process.Signal(syscall.Signal(0)); err != nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if time.Now().After(deadline) {
-			_ = p.Process.Kill()
+		select {
+		case <-p.done:
+		case <-deadline:
+			_ = p.cmd.Process.Kill()
+			<-p.done
 		}
 	}
 }
 
-func waitReady(ctx context.Context, addr string, opts rpc.DialOptions, genesis base.Hash) error {
+// tail returns the last n lines of a file, or a sentence saying why there are none.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("  (cannot read it: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(b) == 0 {
+		return "  (the log is empty)"
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+// waitReady waits until the validator answers with the right genesis, for up to 30 s,
+// or until its process exits.
+func waitReady(ctx context.Context, p *proc, addr string, opts rpc.DialOptions, genesis base.Hash) error {
 	deadline := time.Now().Add(30 * time.Second)
 	opts.CallTimeout = time.Second
 	for {
@@ -371,6 +443,8 @@ func waitReady(ctx context.Context, addr string, opts rpc.DialOptions, genesis b
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-p.done:
+			return fmt.Errorf("its process exited (%v)", p.err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
