@@ -18,7 +18,7 @@ import (
 
 // buildGoGuest compiles a Go wasip1 reactor in dir (package path pkg) with the standard
 // toolchain.
-func buildGoGuest(t *testing.T, dir, pkg string) []byte {
+func buildGoGuest(t testing.TB, dir, pkg string) []byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "guest.wasm")
 	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, pkg)

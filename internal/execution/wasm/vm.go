@@ -236,6 +236,19 @@ func (m *Module) closeCompiled(ctx context.Context) {
 	}
 }
 
+// cached returns the module compiled from bytecode of hash h if it is in the in-memory
+// cache, marking it used.
+func (e *Engine) cached(h [32]byte) *Module {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	el, ok := e.modules[h]
+	if !ok {
+		return nil
+	}
+	e.lru.MoveToFront(el)
+	return el.Value.(*Module)
+}
+
 // cachedModules returns the number of modules in the in-memory cache.
 func (e *Engine) cachedModules() int {
 	e.mu.Lock()
