@@ -44,7 +44,14 @@ type snapshot struct {
 	// clock is the number of clock readings _initialize made: the run's readings go on
 	// from there, so the guest's monotonic clock never goes back.
 	clock uint64
+	// image is the whole memory, to reset a used instance (nil when the memory is
+	// over maxPooledPages: such modules are always instantiated afresh).
+	image []byte
 }
+
+// maxPooledPages bounds the memory of a module whose instances are reused, so that
+// idle instances and images hold at most about 16 modules × 3 × 8 MiB.
+const maxPooledPages = 128
 
 type memChunk struct {
 	off  uint32
@@ -53,7 +60,7 @@ type memChunk struct {
 
 // size returns the bytes a snapshot holds.
 func (s *snapshot) size() int {
-	n := 8 * len(s.globals)
+	n := 8*len(s.globals) + len(s.image)
 	for _, c := range s.chunks {
 		n += len(c.data)
 	}
@@ -114,6 +121,9 @@ func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule)
 		return nil, fmt.Errorf("%w: snapshot: cannot read memory", base.ErrRetryable)
 	}
 	snap := &snapshot{pages: uint64(len(after)) / 65536, clock: clock}
+	if snap.pages <= maxPooledPages {
+		snap.image = bytes.Clone(after)
+	}
 	var zero [snapshotChunk]byte
 	for off := 0; off < len(after); off += snapshotChunk {
 		end := min(off+snapshotChunk, len(after))
@@ -145,6 +155,30 @@ func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule)
 	return snap, nil
 }
 
+// reset puts the snapshot into inst, an instance of the snapshotted module that ended a
+// run with its memory at the snapshot's size: it rewrites the whole memory and every
+// mutable global (the run sets the fuel global). That is the instance's whole state:
+// the module has no instruction that changes a table or drops a segment (else it has
+// no snapshot), so its tables and segments are still those of a new instance.
+func (s *snapshot) reset(inst api.Module, globals []string) error {
+	mem := inst.Memory()
+	if s.image == nil || uint64(mem.Size()) != uint64(len(s.image)) || !mem.Write(0, s.image) {
+		return fmt.Errorf("%w: reset an instance: memory of %d bytes, snapshot of %d", base.ErrRetryable, mem.Size(), len(s.image))
+	}
+	return setGlobals(inst, globals, s.globals)
+}
+
+func setGlobals(inst api.Module, names []string, values []uint64) error {
+	for i, name := range names {
+		g, ok := inst.ExportedGlobal(name).(api.MutableGlobal)
+		if !ok {
+			return fmt.Errorf("%w: global export %s missing", ErrMalformedModule, name)
+		}
+		g.Set(values[i])
+	}
+	return nil
+}
+
 // restore puts the snapshot into inst, a new instance of the snapshotted module (the
 // fuel global excepted, which the run sets).
 func (s *snapshot) restore(inst api.Module, globals []string) error {
@@ -159,12 +193,5 @@ func (s *snapshot) restore(inst api.Module, globals []string) error {
 			return fmt.Errorf("%w: restore the module's initial state: write [%d, +%d)", execution.ErrApplication, c.off, len(c.data))
 		}
 	}
-	for i, name := range globals {
-		g, ok := inst.ExportedGlobal(name).(api.MutableGlobal)
-		if !ok {
-			return fmt.Errorf("%w: global export %s missing", ErrMalformedModule, name)
-		}
-		g.Set(s.globals[i])
-	}
-	return nil
+	return setGlobals(inst, globals, s.globals)
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tetratelabs/wazero/api"
+
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/kv"
@@ -192,8 +194,8 @@ func TestSnapshotMatchesFreshInstance(t *testing.T) {
 }
 
 // TestSnapshotRestoresExactState compares, right after start-up, an instance restored
-// from the snapshot with one that ran _initialize: same memory size and bytes, same
-// value in every global, same clock.
+// from the snapshot, and one reset after a run, with one that ran _initialize: same
+// memory size and bytes, same value in every global, same clock.
 func TestSnapshotRestoresExactState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Go guest")
@@ -215,7 +217,7 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 4; i++ {
 		fresh, fuel, err := m.instantiate(ctx, contractRuntime, cm)
 		if err != nil {
 			t.Fatal(err)
@@ -224,12 +226,32 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		restored, _, err := m.instantiate(ctx, contractRuntime, cm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := snap.restore(restored, m.globals); err != nil {
-			t.Fatal(err)
+		var restored api.Module
+		if i%2 == 0 {
+			// A new instance, restored.
+			if restored, _, err = m.instantiate(ctx, contractRuntime, cm); err != nil {
+				t.Fatal(err)
+			}
+			if err := snap.restore(restored, m.globals); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			// An instance used by a run, reset.
+			rt := newFake()
+			if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("5")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, rt, []byte(`{"increment":7}`)); err != nil {
+				t.Fatal(err)
+			}
+			p, ok := m.takeInstance(contractRuntime)
+			if !ok {
+				t.Fatal("no instance was kept after a successful run")
+			}
+			if err := snap.reset(p.inst, m.globals); err != nil {
+				t.Fatal(err)
+			}
+			restored = p.inst
 		}
 		if clock != snap.clock {
 			t.Fatalf("clock readings: fresh %d, snapshot %d", clock, snap.clock)

@@ -183,6 +183,42 @@ type Module struct {
 	compiled [2]wazero.CompiledModule
 	active   int  // runs using compiled
 	evicted  bool // no longer in the engine's cache: close compiled when idle
+	// pool holds, per runtime, instances of compiled that ended a successful run with
+	// their memory at the snapshot's size: the next run resets one to the snapshot
+	// instead of instantiating (at most maxPooled each).
+	pool [2][]pooled
+}
+
+type pooled struct {
+	inst api.Module
+	fuel api.MutableGlobal
+}
+
+// maxPooled bounds the idle instances kept per module and runtime.
+const maxPooled = 1
+
+// takeInstance returns an idle instance of the module compiled for rt, if any.
+func (m *Module) takeInstance(rt int) (pooled, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.pool[rt])
+	if n == 0 {
+		return pooled{}, false
+	}
+	p := m.pool[rt][n-1]
+	m.pool[rt] = m.pool[rt][:n-1]
+	return p, true
+}
+
+// putInstance keeps an instance for a later run, or closes it.
+func (m *Module) putInstance(ctx context.Context, rt int, p pooled) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.evicted || len(m.pool[rt]) >= maxPooled {
+		_ = p.inst.Close(ctx)
+		return
+	}
+	m.pool[rt] = append(m.pool[rt], p)
 }
 
 // Runtimes of an Engine.
@@ -228,6 +264,12 @@ func (m *Module) evict(ctx context.Context) {
 }
 
 func (m *Module) closeCompiled(ctx context.Context) {
+	for i, p := range m.pool {
+		for _, x := range p {
+			_ = x.inst.Close(ctx)
+		}
+		m.pool[i] = nil
+	}
 	for i, cm := range m.compiled {
 		if cm != nil {
 			_ = cm.Close(ctx)
@@ -530,33 +572,58 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 		return nil, err
 	}
 	defer m.release(ctx)
-	inst, fuel, err := m.instantiate(ctx, rt, cm)
-	if err != nil {
-		return nil, err
+	var snap *snapshot
+	if m.exports["_initialize"] && m.noSnapshot == "" && !m.e.freshInstances {
+		if snap, err = m.snapshot(ctx, rt, cm); err != nil {
+			return nil, err
+		}
 	}
-	defer inst.Close(ctx)
-	var clock uint64
-	if m.exports["_initialize"] {
-		switch {
-		case m.noSnapshot != "":
-			// The instance's state after _initialize is not all in memory and globals:
-			// initialize this instance, on the run's own fuel.
-			if clock, err = m.initialize(ctx, inst, fuel, tank); err != nil {
-				return nil, err
-			}
-		case m.e.freshInstances:
-			if clock, err = m.initialize(ctx, inst, fuel, execution.NewFuelTank(InitializeFuel)); err != nil {
-				return nil, err
-			}
-		default:
-			snap, err := m.snapshot(ctx, rt, cm)
-			if err != nil {
-				return nil, err
-			}
+	var inst api.Module
+	var fuel api.MutableGlobal
+	if p, ok := m.takeInstance(rt); ok && snap != nil {
+		inst, fuel = p.inst, p.fuel
+		if err := snap.reset(inst, m.globals); err != nil {
+			_ = inst.Close(ctx)
+			return nil, err
+		}
+	} else {
+		if ok {
+			_ = p.inst.Close(ctx)
+		}
+		if inst, fuel, err = m.instantiate(ctx, rt, cm); err != nil {
+			return nil, err
+		}
+		if snap != nil {
 			if err := snap.restore(inst, m.globals); err != nil {
+				_ = inst.Close(ctx)
 				return nil, err
 			}
-			clock = snap.clock
+		}
+	}
+	// A successful run leaves a reusable instance: one whose state, after reset, is
+	// exactly the snapshot's (see snapshot.reset).
+	reuse := false
+	defer func() {
+		if reuse && ctx.Err() == nil && !inst.IsClosed() && uint64(inst.Memory().Size()) == snap.pages*65536 {
+			m.putInstance(ctx, rt, pooled{inst, fuel})
+			return
+		}
+		_ = inst.Close(ctx)
+	}()
+	var clock uint64
+	switch {
+	case !m.exports["_initialize"]:
+	case snap != nil:
+		clock = snap.clock
+	case m.noSnapshot != "":
+		// The instance's state after _initialize is not all in memory and globals:
+		// initialize this instance, on the run's own fuel.
+		if clock, err = m.initialize(ctx, inst, fuel, tank); err != nil {
+			return nil, err
+		}
+	default: // m.e.freshInstances
+		if clock, err = m.initialize(ctx, inst, fuel, execution.NewFuelTank(InitializeFuel)); err != nil {
+			return nil, err
 		}
 	}
 	env := host.Environment()
@@ -582,6 +649,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 		}
 		return nil, fmt.Errorf("%w: %s returned status %d", execution.ErrApplication, entry, status)
 	}
+	reuse = snap != nil && snap.image != nil
 	return st.output, nil
 }
 
