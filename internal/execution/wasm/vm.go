@@ -580,7 +580,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	}
 	var inst api.Module
 	var fuel api.MutableGlobal
-	if p, ok := m.takeInstance(rt); ok && snap != nil {
+	if p, ok := m.takeInstance(rt); ok && snap != nil && !p.inst.IsClosed() {
 		inst, fuel = p.inst, p.fuel
 		if err := snap.reset(inst, m.globals); err != nil {
 			_ = inst.Close(ctx)
