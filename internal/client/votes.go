@@ -273,14 +273,9 @@ func (cc *ChainClient) RequestTimeout(ctx context.Context) (bool, error) {
 	return cc.requestTimeout(ctx, next, st.round)
 }
 
-func usesOracles(b *protocol.Block) bool {
-	for _, rs := range b.Outcome.OracleResponses {
-		if len(rs) > 0 {
-			return true
-		}
-	}
-	return false
-}
+// usesOracles reports whether b consulted an oracle, which the fast round forbids; blob
+// reads do not count (execution.IsOracle).
+func usesOracles(b *protocol.Block) bool { return execution.UsesOracles(b.Outcome.OracleResponses) }
 
 // isRefusal reports whether a validator refused a block for what it is (an invalid
 // operation, a bad signature), as opposed to because it lags or is in another round.

@@ -156,6 +156,30 @@ func (o *Oracles) ReadEvent(ctx context.Context, id protocol.EventID) ([]byte, e
 	return v, nil
 }
 
+// IsOracle reports whether a recorded response is an oracle in the sense of the
+// consensus rules: an answer that validators may see differently, which keeps a block
+// out of the fast round. A blob read is not one: a blob is content-addressed (its id is
+// the hash of its content), so reading it, the bytecode and description of an
+// application included, gives the same bytes to every validator; a validator that lacks
+// the blob refuses to vote until it gets it (a missing blob, never a different answer).
+// Blob reads are still recorded, so that replay checks that the same blobs are read, and
+// a certified block's blobs are confirmed by the time it is replayed. Events (and any
+// later kind, such as HTTP) are oracles.
+func IsOracle(r *protocol.OracleResponse) bool { return r.Kind != protocol.OracleBlob }
+
+// UsesOracles reports whether a block's oracle responses (one list per transaction)
+// hold an oracle (IsOracle): such a block may not be proposed in the fast round.
+func UsesOracles(responses [][]protocol.OracleResponse) bool {
+	for _, rs := range responses {
+		for i := range rs {
+			if IsOracle(&rs[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // record appends a live response.
 func (o *Oracles) record(r protocol.OracleResponse) {
 	o.responses = append(o.responses[:o.next], r)

@@ -190,14 +190,9 @@ func checkDecodable(b *protocol.Block) error {
 
 const decodeCheckMin = 8 << 10
 
-func usesOracles(b *protocol.Block) bool {
-	for _, rs := range b.Outcome.OracleResponses {
-		if len(rs) > 0 {
-			return true
-		}
-	}
-	return false
-}
+// usesOracles reports whether b consulted an oracle, which the fast round forbids; blob
+// reads do not count (execution.IsOracle).
+func usesOracles(b *protocol.Block) bool { return execution.UsesOracles(b.Outcome.OracleResponses) }
 
 // checkNextBlock checks that a proposed block extends the chain's tip in its epoch.
 func (w *Worker) checkNextBlock(ctx context.Context, s *chain.State, block *protocol.ProposedBlock) error {

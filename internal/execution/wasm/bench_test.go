@@ -121,3 +121,33 @@ func BenchmarkFuelRate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGoCounter: an increment of the ABI counter, a Go guest, in an instance
+// restored from the module's snapshot and in a fresh instance that runs the Go
+// runtime's _initialize (what every run did before snapshots).
+func BenchmarkGoCounter(b *testing.B) {
+	code := buildGoGuest(b, "testdata/counter", ".")
+	for _, mode := range []struct {
+		name  string
+		fresh bool
+	}{{"snapshot", false}, {"fresh", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			e := newEngine(b, EngineConfig{})
+			e.freshInstances = mode.fresh
+			m, err := e.Compile(context.Background(), code)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, rt := context.Background(), newFake()
+			c := NewContract(m, DefaultFuelPerTransaction)
+			if err := c.Instantiate(ctx, rt, []byte("0")); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, rt, []byte(`{"increment":1}`)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -4,8 +4,17 @@
 //
 // # Determinism
 //
-// A contract run always starts from a fresh instance, so its result and the fuel it
-// uses depend only on the module, the fuel given, the input and the host's answers.
+// A contract run always starts from the same state: the module's state right after
+// _initialize (a Go reactor's runtime start-up), which runs once per module and process
+// in a fixed environment (InitEnvironment: time 0, zero seed, no host requests) on its
+// own budget (InitializeFuel, not charged to transactions). The engine snapshots that
+// state (memory and every mutable global, which the instrumenter exports under
+// GlobalExportPrefix) and restores it into a new instance, or resets an instance that
+// ended a successful run, for every run; modules whose state would also live in tables
+// or dropped segments run _initialize in each new instance instead, on the run's fuel.
+// A run's result and the fuel it uses therefore depend only on the module, the fuel
+// given, the input and the host's answers; the run's clock readings continue after
+// those of _initialize, and its random stream is its own.
 // Fuel is counted by bytecode instrumentation (Instrument; InstrumentVersion names the
 // cost table), plus HostCallFuel per host call and HostByteFuel per byte crossing the
 // boundary. The contract runtime never reads a wall clock: WASI clocks return the block
@@ -40,7 +49,7 @@
 //	log(level i32, ptr i32, len i32)  logs a UTF-8 message at slog.Level(level)
 //
 // Guest exports: memory "memory"; mica_alloc(len i32) -> i32 (a buffer the host fills
-// with the input); optionally _initialize() (Go reactors; run before every entry); entry
+// with the input); optionally _initialize() (Go reactors; its effect is restored before every entry); entry
 // points mica_instantiate, mica_execute_operation, mica_execute_message, mica_finalize
 // (optional) and mica_handle_query, each (ptr i32, len i32) -> i32 status, 0 for
 // success, otherwise the error is the message given to set_error.

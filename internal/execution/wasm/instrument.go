@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/micachain/mica/internal/base"
@@ -13,6 +15,12 @@ import (
 
 // FuelExport is the name under which an instrumented module exports its fuel global.
 const FuelExport = "mica_fuel"
+
+// GlobalExportPrefix starts the names under which an instrumented module exports its
+// own mutable globals (GlobalExportPrefix + the global's index), so that the engine can
+// snapshot and restore them. The ABI exports no global, so a module's own exports can
+// never take these names.
+const GlobalExportPrefix = "mica_global."
 
 // InstrumentVersion identifies the instrumentation scheme and its cost table. It is part
 // of the protocol: changing how fuel is counted changes block outcomes, so any change
@@ -71,6 +79,14 @@ func (i Import) String() string {
 type moduleInfo struct {
 	imports      []Import
 	chargePoints int
+	// globals are the export names of the module's own mutable globals, in index order
+	// (the fuel global excluded).
+	globals []string
+	// noSnapshot, when not empty, says why an instance's state after _initialize cannot
+	// be captured through memory and globals alone (a mutable reference global, or code
+	// that changes tables or drops segments): such a module runs _initialize in every
+	// instance.
+	noSnapshot string
 }
 
 // Fuel of the instructions whose work grows with an operand. The operand (a byte,
@@ -106,7 +122,9 @@ const (
 // Instrument adds deterministic fuel metering to a Wasm module and returns the new
 // module. It is a pure function: the same input and limits always give the same bytes.
 //
-// The module gets a mutable i64 global exported as FuelExport. Every function body is
+// The module gets a mutable i64 global exported as FuelExport, and each of its own
+// mutable globals is exported as GlobalExportPrefix + its index (so the engine can
+// restore an instance from a snapshot; guest code cannot see exports). Every function body is
 // cut into straight-line segments, each starting at function entry or just after a
 // loop, if, else, end, br, br_if, br_table, return or unreachable (the places where
 // control can arrive other than by falling through). At the start of every segment with
@@ -136,7 +154,8 @@ const (
 // the fuel global and the scratch locals are unreachable from guest code.
 //
 // Refused with an error of class ErrMalformedModule: bytes that are not a Wasm 1.0
-// binary, modules over the limits, modules that already export FuelExport, out-of-range
+// binary, modules over the limits, modules that already export FuelExport or a name
+// starting with GlobalExportPrefix, out-of-range
 // indices, tables over MaxTableElements, table.grow, exports outside the ABI (functions
 // other than mica_alloc, _initialize and the entry points, memories under another name
 // than "memory", tables, globals), modules with a start section (it would run before the
@@ -206,6 +225,17 @@ type indexSpace struct {
 	imported   uint32 // imported globals (the only ones constant expressions may read)
 	elems      uint32
 	data       uint32 // from the data count section; 0 without one
+	// mutatesTables names the first instruction met that changes a table or drops a
+	// segment: state an instance holds outside its memory and globals.
+	mutatesTables string
+}
+
+// noteMutation records the first instruction that changes state outside memory and
+// globals.
+func (sp *indexSpace) noteMutation(instr string) {
+	if sp.mutatesTables == "" {
+		sp.mutatesTables = "the code uses " + instr
+	}
 }
 
 func checkIndex(r *reader, what string, idx, n uint32) {
@@ -384,9 +414,19 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 		case secGlobal:
 			definedGlobals = sr.u32()
 			for i := uint32(0); i < definedGlobals && sr.err == nil; i++ {
+				var typ, mut byte
+				if sr.off+1 < len(sr.buf) {
+					typ, mut = sr.buf[sr.off], sr.buf[sr.off+1]
+				}
 				sr.valType()
 				sr.mutability()
 				sp.constExpr(sr)
+				if sr.err == nil && mut == 1 {
+					if typ == 0x70 || typ == 0x6F {
+						info.noSnapshot = fmt.Sprintf("global %d is a mutable reference", sp.globals+i)
+					}
+					info.globals = append(info.globals, GlobalExportPrefix+strconv.FormatUint(uint64(sp.globals+i), 10))
+				}
 			}
 			sr.end()
 			if sr.err != nil {
@@ -404,6 +444,9 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 				idx := sr.u32()
 				if sr.err == nil && name == FuelExport {
 					return nil, nil, malformed("module declares its own export %q", FuelExport)
+				}
+				if sr.err == nil && strings.HasPrefix(name, GlobalExportPrefix) {
+					return nil, nil, malformed("module declares an export %q: the prefix %q is reserved", name, GlobalExportPrefix)
 				}
 				switch kind {
 				case 0:
@@ -498,12 +541,19 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			n = sr.u32()
 			rest = body[sr.off:]
 		}
-		w := appendU32(nil, n+1)
+		w := appendU32(nil, n+1+uint32(len(info.globals)))
 		w = append(w, rest...)
 		w = appendU32(w, uint32(len(FuelExport)))
 		w = append(w, FuelExport...)
 		w = append(w, 0x03)
 		w = appendU32(w, fuel)
+		for _, name := range info.globals {
+			idx, _ := strconv.ParseUint(strings.TrimPrefix(name, GlobalExportPrefix), 10, 32)
+			w = appendU32(w, uint32(len(name)))
+			w = append(w, name...)
+			w = append(w, 0x03)
+			w = appendU32(w, uint32(idx))
+		}
 		out = appendSection(out, secExport, w)
 		wroteExport = true
 	}
@@ -530,6 +580,9 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 				return nil, nil, err
 			}
 			info.chargePoints = n
+			if info.noSnapshot == "" && sp.mutatesTables != "" {
+				info.noSnapshot = sp.mutatesTables
+			}
 			out = appendSection(out, secCode, body)
 		default:
 			out = appendSection(out, s.id, s.body)
@@ -771,6 +824,9 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 			cost++
 		case 0x25, 0x26: // table.get, table.set
 			checkIndex(r, "table", r.u32(), sp.tables)
+			if op == 0x26 {
+				sp.noteMutation("table.set")
+			}
 			cost++
 		case 0x3F: // memory.size
 			r.zero()
@@ -812,6 +868,7 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 				rewrite = rewriteBytes
 			case sub == 9: // data.drop
 				checkIndex(r, "data", r.u32(), sp.data)
+				sp.noteMutation("data.drop")
 			case sub == 10: // memory.copy
 				r.zero()
 				r.zero()
@@ -824,17 +881,21 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 			case sub == 12: // table.init
 				checkIndex(r, "element", r.u32(), sp.elems)
 				checkIndex(r, "table", r.u32(), sp.tables)
+				sp.noteMutation("table.init")
 				rewrite = rewriteElements
 			case sub == 13: // elem.drop
 				checkIndex(r, "element", r.u32(), sp.elems)
+				sp.noteMutation("elem.drop")
 			case sub == 14: // table.copy
 				checkIndex(r, "table", r.u32(), sp.tables)
 				checkIndex(r, "table", r.u32(), sp.tables)
+				sp.noteMutation("table.copy")
 				rewrite = rewriteElements
 			case sub == 15: // table.grow
 				r.fail("table.grow is not supported")
 			case sub == 17: // table.fill
 				checkIndex(r, "table", r.u32(), sp.tables)
+				sp.noteMutation("table.fill")
 				rewrite = rewriteElements
 			case sub == 16: // table.size
 				checkIndex(r, "table", r.u32(), sp.tables)

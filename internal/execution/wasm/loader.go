@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -21,11 +22,20 @@ const DefaultFuelPerTransaction = 100_000_000
 // Loader is the execution.ApplicationLoader of Wasm applications: it reads an
 // application's description and bytecode through the BlobReader (so the reads are
 // recorded as oracle responses and replayed identically) and compiles the bytecode with
-// the engine (cached by hash).
+// the engine (cached by hash). A bytecode blob already compiled is not decompressed
+// again: the loader remembers which module each blob id gave (a blob id is the hash of
+// its content). It is safe for concurrent use.
 type Loader struct {
 	engine *Engine
 	fuel   uint64
+
+	mu sync.Mutex
+	// byBlob maps a bytecode blob's id to the hash of its Wasm bytes (Module.Hash);
+	// at most maxBlobAliases entries (emptied when full).
+	byBlob map[base.BlobID][32]byte
 }
+
+const maxBlobAliases = 4096
 
 var _ execution.ApplicationLoader = (*Loader)(nil)
 
@@ -35,7 +45,7 @@ func NewLoader(e *Engine, fuel uint64) *Loader {
 	if fuel == 0 {
 		fuel = DefaultFuelPerTransaction
 	}
-	return &Loader{engine: e, fuel: fuel}
+	return &Loader{engine: e, fuel: fuel, byBlob: make(map[base.BlobID][32]byte)}
 }
 
 // Description reads an application's description.
@@ -52,15 +62,34 @@ func Description(ctx context.Context, app base.ApplicationID, blobs execution.Bl
 }
 
 func (l *Loader) module(ctx context.Context, id base.BlobID, blobs execution.BlobReader) (*Module, error) {
+	// The read is recorded (and replayed) even when the module is cached.
 	b, err := blobs.ReadBlob(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	l.mu.Lock()
+	h, ok := l.byBlob[id]
+	l.mu.Unlock()
+	if ok {
+		if m := l.engine.cached(h); m != nil {
+			return m, nil
+		}
 	}
 	code, err := Bytecode(b.Content)
 	if err != nil {
 		return nil, err
 	}
-	return l.engine.Compile(ctx, code)
+	m, err := l.engine.Compile(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if len(l.byBlob) >= maxBlobAliases {
+		clear(l.byBlob)
+	}
+	l.byBlob[id] = m.Hash()
+	l.mu.Unlock()
+	return m, nil
 }
 
 // MaxBytecodeSize bounds a module's decompressed size.

@@ -102,6 +102,10 @@ type Engine struct {
 	// they need WithCloseOnContextDone, which also lets the Go scheduler in.
 	runtimes [2]wazero.Runtime
 
+	// freshInstances makes every run call _initialize in its own instance instead of
+	// restoring the module's snapshot (tests compare the two).
+	freshInstances bool
+
 	mu      sync.Mutex
 	modules map[[32]byte]*list.Element // of *Module, in lru
 	lru     list.List                  // most recently used first
@@ -162,6 +166,16 @@ type Module struct {
 	hash         [32]byte
 	instrumented []byte
 	exports      map[string]bool
+	// globals are the export names of the module's own mutable globals.
+	globals []string
+	// noSnapshot, when not empty, says why the module runs _initialize in every instance.
+	noSnapshot string
+
+	// snapMu guards snap and snapErr: the module's state after _initialize, taken by the
+	// first run that needs it, or the deterministic error _initialize ended with.
+	snapMu  sync.Mutex
+	snap    *snapshot
+	snapErr error
 
 	mu sync.Mutex
 	// compiled holds the module compiled for each runtime, when it is; a run compiles
@@ -169,6 +183,42 @@ type Module struct {
 	compiled [2]wazero.CompiledModule
 	active   int  // runs using compiled
 	evicted  bool // no longer in the engine's cache: close compiled when idle
+	// pool holds, per runtime, instances of compiled that ended a successful run with
+	// their memory at the snapshot's size: the next run resets one to the snapshot
+	// instead of instantiating (at most maxPooled each).
+	pool [2][]pooled
+}
+
+type pooled struct {
+	inst api.Module
+	fuel api.MutableGlobal
+}
+
+// maxPooled bounds the idle instances kept per module and runtime.
+const maxPooled = 1
+
+// takeInstance returns an idle instance of the module compiled for rt, if any.
+func (m *Module) takeInstance(rt int) (pooled, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.pool[rt])
+	if n == 0 {
+		return pooled{}, false
+	}
+	p := m.pool[rt][n-1]
+	m.pool[rt] = m.pool[rt][:n-1]
+	return p, true
+}
+
+// putInstance keeps an instance for a later run, or closes it.
+func (m *Module) putInstance(ctx context.Context, rt int, p pooled) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.evicted || len(m.pool[rt]) >= maxPooled {
+		_ = p.inst.Close(ctx)
+		return
+	}
+	m.pool[rt] = append(m.pool[rt], p)
 }
 
 // Runtimes of an Engine.
@@ -214,12 +264,31 @@ func (m *Module) evict(ctx context.Context) {
 }
 
 func (m *Module) closeCompiled(ctx context.Context) {
+	for i, p := range m.pool {
+		for _, x := range p {
+			_ = x.inst.Close(ctx)
+		}
+		m.pool[i] = nil
+	}
 	for i, cm := range m.compiled {
 		if cm != nil {
 			_ = cm.Close(ctx)
 			m.compiled[i] = nil
 		}
 	}
+}
+
+// cached returns the module compiled from bytecode of hash h if it is in the in-memory
+// cache, marking it used.
+func (e *Engine) cached(h [32]byte) *Module {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	el, ok := e.modules[h]
+	if !ok {
+		return nil
+	}
+	e.lru.MoveToFront(el)
+	return el.Value.(*Module)
 }
 
 // cachedModules returns the number of modules in the in-memory cache.
@@ -317,7 +386,8 @@ func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) 
 		_ = cm.Close(ctx)
 		return nil, fmt.Errorf("%w: the module does not export its memory as \"memory\"", ErrMalformedModule)
 	}
-	m := &Module{e: e, hash: h, compiled: [2]wazero.CompiledModule{cm}, instrumented: out, exports: make(map[string]bool)}
+	m := &Module{e: e, hash: h, compiled: [2]wazero.CompiledModule{cm}, instrumented: out, exports: make(map[string]bool),
+		globals: info.globals, noSnapshot: info.noSnapshot}
 	for name := range cm.ExportedFunctions() {
 		m.exports[name] = true
 	}
@@ -494,62 +564,74 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	if tank.Remaining() == 0 {
 		return nil, &OutOfFuelError{Fuel: tank.Limit()}
 	}
-	env := host.Environment()
-	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank}
-	ctx = context.WithValue(ctx, stateKey{}, st)
+	if uint64(len(input)) > math.MaxUint32 {
+		return nil, base.Invalidf("input of %d bytes is too large", len(input))
+	}
 	cm, err := m.acquire(ctx, rt)
 	if err != nil {
 		return nil, err
 	}
 	defer m.release(ctx)
-	inst, err := m.e.runtimes[rt].InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
-	if err != nil {
-		return nil, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
-	}
-	defer inst.Close(ctx)
-	g, ok := inst.ExportedGlobal(FuelExport).(api.MutableGlobal)
-	if !ok {
-		return nil, fmt.Errorf("%w: fuel global missing", ErrMalformedModule)
-	}
-	st.fuel = g
-	st.syncIn()
-	defer st.syncOut()
-	// The guest is stopped when ctx ends: the interrupter makes its fuel negative.
-	done, stopped := make(chan struct{}), make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(stopped)
-		st.interrupt(done)
-	})
-	defer func() {
-		close(done)
-		if !stop() {
-			<-stopped
-		}
-	}()
-	call := func(name string, params ...uint64) ([]uint64, error) {
-		res, err := inst.ExportedFunction(name).Call(ctx, params...)
-		if err == nil {
-			return res, nil
-		}
-		var abort *hostAbort
-		switch {
-		case st.fuelLeft() < 0:
-			return nil, &OutOfFuelError{Fuel: tank.Limit()}
-		case errors.As(err, &abort):
-			return nil, abort.err
-		default:
-			return nil, fmt.Errorf("%w: trap in %s: %s", execution.ErrApplication, name, firstLine(err))
-		}
-	}
-	if m.exports["_initialize"] {
-		if _, err := call("_initialize"); err != nil {
+	var snap *snapshot
+	if m.exports["_initialize"] && m.noSnapshot == "" && !m.e.freshInstances {
+		if snap, err = m.snapshot(ctx, rt, cm); err != nil {
 			return nil, err
 		}
 	}
-	if uint64(len(input)) > math.MaxUint32 {
-		return nil, base.Invalidf("input of %d bytes is too large", len(input))
+	var inst api.Module
+	var fuel api.MutableGlobal
+	if p, ok := m.takeInstance(rt); ok && snap != nil && !p.inst.IsClosed() {
+		inst, fuel = p.inst, p.fuel
+		if err := snap.reset(inst, m.globals); err != nil {
+			_ = inst.Close(ctx)
+			return nil, err
+		}
+	} else {
+		if ok {
+			_ = p.inst.Close(ctx)
+		}
+		if inst, fuel, err = m.instantiate(ctx, rt, cm); err != nil {
+			return nil, err
+		}
+		if snap != nil {
+			if err := snap.restore(inst, m.globals); err != nil {
+				_ = inst.Close(ctx)
+				return nil, err
+			}
+		}
 	}
-	res, err := call("mica_alloc", uint64(len(input)))
+	// A successful run leaves a reusable instance: one whose state, after reset, is
+	// exactly the snapshot's (see snapshot.reset).
+	reuse := false
+	defer func() {
+		if reuse && ctx.Err() == nil && !inst.IsClosed() && uint64(inst.Memory().Size()) == snap.pages*65536 {
+			m.putInstance(ctx, rt, pooled{inst, fuel})
+			return
+		}
+		_ = inst.Close(ctx)
+	}()
+	var clock uint64
+	switch {
+	case !m.exports["_initialize"]:
+	case snap != nil:
+		clock = snap.clock
+	case m.noSnapshot != "":
+		// The instance's state after _initialize is not all in memory and globals:
+		// initialize this instance, on the run's own fuel.
+		if clock, err = m.initialize(ctx, inst, fuel, tank); err != nil {
+			return nil, err
+		}
+	default: // m.e.freshInstances
+		if clock, err = m.initialize(ctx, inst, fuel, execution.NewFuelTank(InitializeFuel)); err != nil {
+			return nil, err
+		}
+	}
+	env := host.Environment()
+	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank, clock: clock, fuel: fuel}
+	ctx = context.WithValue(ctx, stateKey{}, st)
+	end := st.start(ctx)
+	defer end()
+	res, err := st.call(ctx, inst, "mica_alloc", uint64(len(input)))
 	if err != nil {
 		return nil, err
 	}
@@ -557,7 +639,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	if !inst.Memory().Write(ptr, input) {
 		return nil, fmt.Errorf("%w: mica_alloc returned %d, out of memory bounds for %d bytes", execution.ErrApplication, ptr, len(input))
 	}
-	res, err = call(entry, uint64(ptr), uint64(len(input)))
+	res, err = st.call(ctx, inst, entry, uint64(ptr), uint64(len(input)))
 	if err != nil {
 		return nil, err
 	}
@@ -567,7 +649,59 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 		}
 		return nil, fmt.Errorf("%w: %s returned status %d", execution.ErrApplication, entry, status)
 	}
+	reuse = snap != nil && snap.image != nil
 	return st.output, nil
+}
+
+// instantiate returns a new instance of cm, without calling any of its functions, and
+// its fuel global.
+func (m *Module) instantiate(ctx context.Context, rt int, cm wazero.CompiledModule) (api.Module, api.MutableGlobal, error) {
+	inst, err := m.e.runtimes[rt].InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
+	}
+	g, ok := inst.ExportedGlobal(FuelExport).(api.MutableGlobal)
+	if !ok {
+		_ = inst.Close(ctx)
+		return nil, nil, fmt.Errorf("%w: fuel global missing", ErrMalformedModule)
+	}
+	return inst, g, nil
+}
+
+// start gives the guest the tank's fuel and arms the interrupter; the function it
+// returns records the fuel burnt in the tank and disarms the interrupter.
+func (st *callState) start(ctx context.Context) (end func()) {
+	st.syncIn()
+	// The guest is stopped when ctx ends: the interrupter makes its fuel negative.
+	done, stopped := make(chan struct{}), make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
+		st.interrupt(done)
+	})
+	return func() {
+		close(done)
+		if !stop() {
+			<-stopped
+		}
+		st.syncOut()
+	}
+}
+
+// call calls an exported function; ctx must carry st.
+func (st *callState) call(ctx context.Context, inst api.Module, name string, params ...uint64) ([]uint64, error) {
+	res, err := inst.ExportedFunction(name).Call(ctx, params...)
+	if err == nil {
+		return res, nil
+	}
+	var abort *hostAbort
+	switch {
+	case st.fuelLeft() < 0:
+		return nil, &OutOfFuelError{Fuel: st.tank.Limit()}
+	case errors.As(err, &abort):
+		return nil, abort.err
+	default:
+		return nil, fmt.Errorf("%w: trap in %s: %s", execution.ErrApplication, name, firstLine(err))
+	}
 }
 
 func firstLine(err error) string {

@@ -1,0 +1,197 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/execution"
+)
+
+// InitializeFuel bounds a module's _initialize (a Go guest's runtime start-up and
+// package initialisation). _initialize runs in a fixed environment (InitEnvironment, no
+// host calls), so its outcome and the fuel it burns are properties of the module alone;
+// that fuel is not charged to the transactions that run the module.
+const InitializeFuel = DefaultFuelPerTransaction
+
+// InitEnvironment is what _initialize sees: time 0 and the zero seed. Host calls
+// (mica.call) answer CodeNotSupported and logs are dropped.
+var InitEnvironment = Environment{}
+
+// snapshotChunk is the granularity at which a snapshot keeps the memory that
+// _initialize changed.
+const snapshotChunk = 4096
+
+// snapshot is an instance's state right after _initialize: everything that differs from
+// a new instance of the same compiled module. It is immutable once taken.
+//
+// Restoring it into a new instance gives exactly the state _initialize would have left
+// there: a new instance's memory is the module's data segments over zeroes, identical in
+// every instance; _initialize ran with fixed host inputs; its memory (size and the
+// chunks that changed) and every mutable global are put back; the fuel global is set to
+// the run's budget by the run itself. Modules whose state also lives in tables or in
+// dropped segments (moduleInfo.noSnapshot) are never snapshotted.
+type snapshot struct {
+	pages   uint64     // memory size in 64 KiB pages
+	chunks  []memChunk // memory that differs from a new instance's, ascending
+	globals []uint64   // values of Module.globals, in order
+	// clock is the number of clock readings _initialize made: the run's readings go on
+	// from there, so the guest's monotonic clock never goes back.
+	clock uint64
+	// image is the whole memory, to reset a used instance (nil when the memory is
+	// over maxPooledPages: such modules are always instantiated afresh).
+	image []byte
+}
+
+// maxPooledPages bounds the memory of a module whose instances are reused, so that
+// idle instances and images hold at most about 16 modules × 3 × 8 MiB.
+const maxPooledPages = 128
+
+type memChunk struct {
+	off  uint32
+	data []byte
+}
+
+// size returns the bytes a snapshot holds.
+func (s *snapshot) size() int {
+	n := 8*len(s.globals) + len(s.image)
+	for _, c := range s.chunks {
+		n += len(c.data)
+	}
+	return n
+}
+
+// initHost serves _initialize: no host requests, no logs, the fixed environment.
+type initHost struct{}
+
+func (initHost) Call(context.Context, Kind, []byte) ([]byte, error) { return nil, ErrNotSupported }
+func (initHost) Log(slog.Level, string)                             {}
+func (initHost) Environment() Environment                           { return InitEnvironment }
+
+// initialize calls _initialize in inst, drawing fuel from tank, in the fixed
+// environment. It returns the number of clock readings made.
+func (m *Module) initialize(ctx context.Context, inst api.Module, fuel api.MutableGlobal, tank *execution.FuelTank) (uint64, error) {
+	st := &callState{host: initHost{}, env: InitEnvironment, logger: m.e.cfg.Logger, rand: randStream{seed: InitEnvironment.Seed}, tank: tank, fuel: fuel}
+	ctx = context.WithValue(ctx, stateKey{}, st)
+	end := st.start(ctx)
+	_, err := st.call(ctx, inst, "_initialize")
+	end()
+	if err != nil {
+		return 0, err
+	}
+	return st.clock, nil
+}
+
+// snapshot returns the module's state after _initialize, taking it on first use in an
+// instance of cm. A deterministic failure of _initialize (a trap, fuel exhausted) is
+// kept and returned to every later run; an interrupted one is not.
+func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule) (*snapshot, error) {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if m.snap != nil || m.snapErr != nil {
+		return m.snap, m.snapErr
+	}
+	inst, fuel, err := m.instantiate(ctx, rt, cm)
+	if err != nil {
+		return nil, err
+	}
+	defer inst.Close(ctx)
+	mem := inst.Memory()
+	before, ok := mem.Read(0, mem.Size())
+	if !ok {
+		return nil, fmt.Errorf("%w: snapshot: cannot read memory", base.ErrRetryable)
+	}
+	before = bytes.Clone(before)
+	clock, err := m.initialize(ctx, inst, fuel, execution.NewFuelTank(InitializeFuel))
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, base.ErrRetryable) {
+			m.snapErr = fmt.Errorf("_initialize: %w", err)
+			return nil, m.snapErr
+		}
+		return nil, err
+	}
+	after, ok := mem.Read(0, mem.Size())
+	if !ok {
+		return nil, fmt.Errorf("%w: snapshot: cannot read memory", base.ErrRetryable)
+	}
+	snap := &snapshot{pages: uint64(len(after)) / 65536, clock: clock}
+	if snap.pages <= maxPooledPages {
+		snap.image = bytes.Clone(after)
+	}
+	var zero [snapshotChunk]byte
+	for off := 0; off < len(after); off += snapshotChunk {
+		end := min(off+snapshotChunk, len(after))
+		cur := after[off:end]
+		var old []byte
+		if off < len(before) {
+			old = before[off:min(end, len(before))]
+		}
+		if len(old) < len(cur) {
+			old = append(bytes.Clone(old), zero[:len(cur)-len(old)]...)
+		}
+		if bytes.Equal(cur, old) {
+			continue
+		}
+		if n := len(snap.chunks); n > 0 && int(snap.chunks[n-1].off)+len(snap.chunks[n-1].data) == off {
+			snap.chunks[n-1].data = append(snap.chunks[n-1].data, cur...)
+			continue
+		}
+		snap.chunks = append(snap.chunks, memChunk{off: uint32(off), data: bytes.Clone(cur)})
+	}
+	for _, name := range m.globals {
+		g := inst.ExportedGlobal(name)
+		if g == nil {
+			return nil, fmt.Errorf("%w: global export %s missing", ErrMalformedModule, name)
+		}
+		snap.globals = append(snap.globals, g.Get())
+	}
+	m.snap = snap
+	return snap, nil
+}
+
+// reset puts the snapshot into inst, an instance of the snapshotted module that ended a
+// run with its memory at the snapshot's size: it rewrites the whole memory and every
+// mutable global (the run sets the fuel global). That is the instance's whole state:
+// the module has no instruction that changes a table or drops a segment (else it has
+// no snapshot), so its tables and segments are still those of a new instance.
+func (s *snapshot) reset(inst api.Module, globals []string) error {
+	mem := inst.Memory()
+	if s.image == nil || uint64(mem.Size()) != uint64(len(s.image)) || !mem.Write(0, s.image) {
+		return fmt.Errorf("%w: reset an instance: memory of %d bytes, snapshot of %d", base.ErrRetryable, mem.Size(), len(s.image))
+	}
+	return setGlobals(inst, globals, s.globals)
+}
+
+func setGlobals(inst api.Module, names []string, values []uint64) error {
+	for i, name := range names {
+		g, ok := inst.ExportedGlobal(name).(api.MutableGlobal)
+		if !ok {
+			return fmt.Errorf("%w: global export %s missing", ErrMalformedModule, name)
+		}
+		g.Set(values[i])
+	}
+	return nil
+}
+
+// restore puts the snapshot into inst, a new instance of the snapshotted module (the
+// fuel global excepted, which the run sets).
+func (s *snapshot) restore(inst api.Module, globals []string) error {
+	mem := inst.Memory()
+	if cur := uint64(mem.Size()) / 65536; s.pages > cur {
+		if _, ok := mem.Grow(uint32(s.pages - cur)); !ok {
+			return fmt.Errorf("%w: restore the module's initial state: memory cannot grow to %d pages", execution.ErrApplication, s.pages)
+		}
+	}
+	for _, c := range s.chunks {
+		if !mem.Write(c.off, c.data) {
+			return fmt.Errorf("%w: restore the module's initial state: write [%d, +%d)", execution.ErrApplication, c.off, len(c.data))
+		}
+	}
+	return setGlobals(inst, globals, s.globals)
+}

@@ -1,0 +1,273 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/kv"
+)
+
+// buildGoGuest compiles a Go wasip1 reactor in dir (package path pkg) with the standard
+// toolchain.
+func buildGoGuest(t testing.TB, dir, pkg string) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "guest.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// recordingRuntime is a fakeRuntime that authenticates an owner and records every
+// write batch.
+type recordingRuntime struct {
+	*fakeRuntime
+	owner  *base.Owner
+	writes []string
+}
+
+func (r *recordingRuntime) AuthenticatedOwner() *base.Owner { return r.owner }
+
+func (r *recordingRuntime) WriteBatch(ctx context.Context, b *kv.Batch) error {
+	var w bytes.Buffer
+	for _, op := range b.Ops() {
+		fmt.Fprintf(&w, "%d %x=%x;", op.Kind, op.Key, op.Value)
+	}
+	r.writes = append(r.writes, w.String())
+	return r.fakeRuntime.WriteBatch(ctx, b)
+}
+
+// runResult is everything a run shows to the outside.
+type runResult struct {
+	out    string
+	fuel   uint64
+	err    string
+	writes []string
+}
+
+// TestSnapshotMatchesFreshInstance runs real Go guests (the ABI counter and the
+// fungible example) hundreds of times with varied inputs and fuel budgets, once in
+// instances restored from the module's snapshot and once in fresh instances that run
+// _initialize themselves, and requires bit-identical outputs, errors, fuel and storage
+// writes.
+func TestSnapshotMatchesFreshInstance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Go guests")
+	}
+	alice := base.Address32Owner(base.Hash{0xaa, 1})
+	bob := base.Address32Owner(base.Hash{0xbb, 2})
+	hexOwner := func(o base.Owner) string {
+		h := base.Hash{0xaa, 1}
+		if o == bob {
+			h = base.Hash{0xbb, 2}
+		}
+		return "0x" + hex.EncodeToString(h[:])
+	}
+	chain := base.ChainID{1}
+	guests := []struct {
+		name, dir, pkg string
+		init           string
+		op             func(r *rand.Rand) string
+	}{
+		{"counter", "testdata/counter", ".", "0", func(r *rand.Rand) string {
+			switch r.IntN(8) {
+			case 0:
+				return `{"decrement":1}`
+			case 1:
+				return `{"increment":x}`
+			}
+			return fmt.Sprintf(`{"increment":%d}`, r.IntN(1000))
+		}},
+		{"fungible", "../../../examples", "./fungible/contract",
+			fmt.Sprintf(`{"accounts":{%q:"1000000000"}}`, hexOwner(alice)),
+			func(r *rand.Rand) string {
+				from, to := alice, bob
+				if r.IntN(6) == 0 {
+					from, to = bob, alice
+				}
+				amount := r.IntN(20_000)
+				if r.IntN(10) == 0 {
+					amount = 2_000_000_000
+				}
+				if r.IntN(15) == 0 {
+					return `{"transfer":{"owner":"nope"}}`
+				}
+				return fmt.Sprintf(`{"transfer":{"owner":%q,"amount":"%d","target_chain":"%s","target_owner":%q}}`,
+					hexOwner(from), amount, hex.EncodeToString(chain[:]), hexOwner(to))
+			}},
+	}
+	ctx := context.Background()
+	for _, g := range guests {
+		t.Run(g.name, func(t *testing.T) {
+			code := buildGoGuest(t, g.dir, g.pkg)
+			snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
+			freshEngine.freshInstances = true
+			var mods [2]*Module
+			var rts [2]*recordingRuntime
+			for i, e := range []*Engine{snapEngine, freshEngine} {
+				m, err := e.Compile(ctx, code)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.noSnapshot != "" {
+					t.Fatalf("the %s guest cannot be snapshotted: %s", g.name, m.noSnapshot)
+				}
+				mods[i] = m
+				rts[i] = &recordingRuntime{fakeRuntime: newFake(), owner: &alice}
+			}
+			run := func(i int, fuel uint64, entry string, input []byte) runResult {
+				rt := rts[i]
+				rt.writes = nil
+				c := NewContract(mods[i], fuel)
+				var out []byte
+				var err error
+				switch entry {
+				case EntryInstantiate:
+					err = c.Instantiate(ctx, rt, input)
+				default:
+					out, err = c.ExecuteOperation(ctx, rt, input)
+				}
+				res := runResult{out: string(out), fuel: c.FuelUsed(), writes: rt.writes}
+				if err != nil {
+					res.err = err.Error()
+				}
+				return res
+			}
+			compare := func(step int, entry string, fuel uint64, input []byte) runResult {
+				a, b := run(0, fuel, entry, input), run(1, fuel, entry, input)
+				if fmt.Sprint(a) != fmt.Sprint(b) {
+					t.Fatalf("step %d (%s %q, fuel %d):\nsnapshot: %+v\nfresh:    %+v", step, entry, input, fuel, a, b)
+				}
+				return a
+			}
+			if res := compare(0, EntryInstantiate, DefaultFuelPerTransaction, []byte(g.init)); res.err != "" {
+				t.Fatalf("instantiate: %s", res.err)
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			var ok, failed, outOfFuel int
+			var typical uint64
+			for step := 1; step <= 300; step++ {
+				fuel := uint64(DefaultFuelPerTransaction)
+				if step%7 == 0 && typical > 0 {
+					// Budgets around what a run needs, to cut runs short at varied points.
+					fuel = typical/2 + r.Uint64N(typical)
+				}
+				res := compare(step, EntryExecuteOperation, fuel, []byte(g.op(r)))
+				switch {
+				case res.err == "":
+					ok++
+					typical = res.fuel
+				case fuel < DefaultFuelPerTransaction && res.fuel == fuel:
+					outOfFuel++
+				default:
+					failed++
+				}
+			}
+			if !bytes.Equal([]byte(fmt.Sprint(rts[0].store)), []byte(fmt.Sprint(rts[1].store))) {
+				t.Fatal("the stores differ")
+			}
+			if ok < 100 || failed == 0 || outOfFuel == 0 {
+				t.Fatalf("runs: %d ok, %d failed, %d out of fuel: the inputs do not cover enough cases", ok, failed, outOfFuel)
+			}
+			t.Logf("%d runs ok, %d refused, %d out of fuel; snapshot: %d bytes; typical fuel %d",
+				ok, failed, outOfFuel, mods[0].snap.size(), typical)
+		})
+	}
+}
+
+// TestSnapshotRestoresExactState compares, right after start-up, an instance restored
+// from the snapshot, and one reset after a run, with one that ran _initialize: same
+// memory size and bytes, same value in every global, same clock.
+func TestSnapshotRestoresExactState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest")
+	}
+	ctx := context.Background()
+	m, err := newEngine(t, EngineConfig{}).Compile(ctx, buildGoGuest(t, "testdata/counter", "."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.globals) == 0 {
+		t.Fatal("the Go guest has no mutable global exported for the snapshot")
+	}
+	cm, err := m.acquire(ctx, contractRuntime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.release(ctx)
+	snap, err := m.snapshot(ctx, contractRuntime, cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		fresh, fuel, err := m.instantiate(ctx, contractRuntime, cm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock, err := m.initialize(ctx, fresh, fuel, execution.NewFuelTank(InitializeFuel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var restored api.Module
+		if i%2 == 0 {
+			// A new instance, restored.
+			if restored, _, err = m.instantiate(ctx, contractRuntime, cm); err != nil {
+				t.Fatal(err)
+			}
+			if err := snap.restore(restored, m.globals); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			// An instance used by a run, reset.
+			rt := newFake()
+			if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("5")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, rt, []byte(`{"increment":7}`)); err != nil {
+				t.Fatal(err)
+			}
+			p, ok := m.takeInstance(contractRuntime)
+			if !ok {
+				t.Fatal("no instance was kept after a successful run")
+			}
+			if err := snap.reset(p.inst, m.globals); err != nil {
+				t.Fatal(err)
+			}
+			restored = p.inst
+		}
+		if clock != snap.clock {
+			t.Fatalf("clock readings: fresh %d, snapshot %d", clock, snap.clock)
+		}
+		a, _ := fresh.Memory().Read(0, fresh.Memory().Size())
+		b, _ := restored.Memory().Read(0, restored.Memory().Size())
+		if !bytes.Equal(a, b) {
+			t.Fatalf("memories differ: %d and %d bytes", len(a), len(b))
+		}
+		for _, name := range m.globals {
+			if x, y := fresh.ExportedGlobal(name).Get(), restored.ExportedGlobal(name).Get(); x != y {
+				t.Fatalf("global %s: fresh %d, restored %d", name, x, y)
+			}
+		}
+		_ = fresh.Close(ctx)
+		_ = restored.Close(ctx)
+	}
+	t.Logf("memory %d pages, %d chunks, %d bytes kept, %d globals", snap.pages, len(snap.chunks), snap.size(), len(snap.globals))
+}
