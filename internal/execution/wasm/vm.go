@@ -456,6 +456,11 @@ func (m *Module) RunTank(ctx context.Context, tank *execution.FuelTank, entry st
 // RunService calls entry in a fresh instance without fuel metering, bounded by ctx and
 // the engine's ServiceTimeout (wall clock: services are not replicated).
 func (m *Module) RunService(ctx context.Context, entry string, input []byte, host Host) ([]byte, error) {
+	// Compiling the module for the service runtime and taking its snapshot happen once
+	// per node, not per query: they are not the query's time.
+	if err := m.warm(ctx, serviceRuntime); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.e.cfg.ServiceTimeout)
 	defer cancel()
 	out, err := m.run(ctx, serviceRuntime, execution.NewFuelTank(math.MaxInt64), entry, input, host)
@@ -556,6 +561,21 @@ type hostAbort struct{ err error }
 
 func (a *hostAbort) Error() string { return a.err.Error() }
 func (a *hostAbort) Unwrap() error { return a.err }
+
+// warm compiles the module for runtime rt and takes its snapshot if not done yet.
+func (m *Module) warm(ctx context.Context, rt int) error {
+	cm, err := m.acquire(ctx, rt)
+	if err != nil {
+		return err
+	}
+	defer m.release(ctx)
+	if m.exports["_initialize"] && m.noSnapshot == "" && !m.e.freshInstances {
+		if _, err := m.snapshot(ctx, rt, cm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entry string, input []byte, host Host) (_ []byte, err error) {
 	if !m.exports[entry] {
