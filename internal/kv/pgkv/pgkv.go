@@ -288,13 +288,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 
 // createTable creates the table if missing. Two sessions running CREATE TABLE IF NOT EXISTS
 // at once can both pass the existence check, and the loser then fails on a catalog unique
-// index (23505) or with duplicate_table (42P07); by then the table exists, so it tries again.
+// index (23505), with duplicate_table (42P07) or with duplicate_object (42710: the
+// table's row type already exists); by then the table exists, so it tries again.
 func (s *Store) createTable(ctx context.Context, table string) error {
 	sql := "CREATE TABLE IF NOT EXISTS " + table + " (k bytea PRIMARY KEY, v bytea NOT NULL)"
 	for attempt := 0; ; attempt++ {
 		_, err := s.pool.Exec(ctx, sql)
 		var pgErr *pgconn.PgError
-		if err != nil && attempt < 3 && errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07") {
+		if err != nil && attempt < 3 && errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07" || pgErr.Code == "42710") {
 			s.log.Debug("concurrent table creation, retrying", "table", table, "err", err)
 			continue
 		}
