@@ -3,15 +3,13 @@ package chain_test
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/execution/wasm"
+	"github.com/micachain/mica/internal/execution/wasm/wasmtest"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/protocol"
@@ -65,19 +63,7 @@ func TestWasmBlocksAreDeterministic(t *testing.T) {
 }
 
 func buildCounter(t *testing.T) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "counter.wasm")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-	build.Dir = "../execution/wasm/testdata/counter"
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, b)
-	}
-	code, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
+	return wasmtest.BuildGoGuest(t, wasmtest.CounterDir, ".")
 }
 
 // wasmChain executes blocks of a root chain with the Wasm loader, applying and storing

@@ -13,26 +13,15 @@ import (
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution/wasm"
+	"github.com/micachain/mica/internal/execution/wasm/wasmtest"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
 // buildCounter compiles the test counter application (a Go wasip1 reactor written
 // against the ABI) with the standard toolchain.
-func buildCounter(t *testing.T) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "counter.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-	cmd.Dir = "../execution/wasm/testdata/counter"
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the counter: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+func buildCounter(tb testing.TB) []byte {
+	return wasmtest.BuildGoGuest(tb, wasmtest.CounterDir, ".")
 }
 
 // TestWasmApplication publishes a module, creates an application, executes an
@@ -258,17 +247,7 @@ func TestFungibleAcrossChains(t *testing.T) {
 // contract. It reports operations per second.
 func BenchmarkCounterIncrement(b *testing.B) {
 	ctx := context.Background()
-	out := filepath.Join(b.TempDir(), "counter.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-	cmd.Dir = "../execution/wasm/testdata/counter"
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, msg)
-	}
-	code, err := os.ReadFile(out)
-	if err != nil {
-		b.Fatal(err)
-	}
+	code := buildCounter(b)
 	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
 	if err != nil {
 		b.Fatal(err)

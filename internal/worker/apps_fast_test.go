@@ -2,14 +2,12 @@ package worker_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution/wasm"
+	"github.com/micachain/mica/internal/execution/wasm/wasmtest"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/protocol"
@@ -62,17 +60,7 @@ func TestApplicationOperationInFastRound(t *testing.T) {
 		t.Skip("builds a Wasm guest")
 	}
 	ctx := context.Background()
-	out := filepath.Join(t.TempDir(), "counter.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-	cmd.Dir = "../execution/wasm/testdata/counter"
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the counter: %v\n%s", err, msg)
-	}
-	code, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	code := wasmtest.BuildGoGuest(t, wasmtest.CounterDir, ".")
 	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
 	if err != nil {
 		t.Fatal(err)

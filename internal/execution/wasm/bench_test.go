@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/micachain/mica/internal/execution/wasm/wasmtest"
 )
 
 // BenchmarkInstanceStart: a run of an empty-ish entry point, dominated by instantiation.
@@ -126,7 +128,7 @@ func BenchmarkFuelRate(b *testing.B) {
 // restored from the module's snapshot and in a fresh instance that runs the Go
 // runtime's _initialize (what every run did before snapshots).
 func BenchmarkGoCounter(b *testing.B) {
-	code := buildGoGuest(b, "testdata/counter", ".")
+	code := wasmtest.BuildGoGuest(b, "testdata/counter", ".")
 	for _, mode := range []struct {
 		name  string
 		fresh bool

@@ -6,35 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/execution/wasm/wasmtest"
 	"github.com/micachain/mica/internal/kv"
 )
-
-// buildGoGuest compiles a Go wasip1 reactor in dir (package path pkg) with the standard
-// toolchain.
-func buildGoGuest(t testing.TB, dir, pkg string) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "guest.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, pkg)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // recordingRuntime is a fakeRuntime that authenticates an owner and records every
 // write batch.
@@ -117,7 +97,7 @@ func TestSnapshotMatchesFreshInstance(t *testing.T) {
 	ctx := context.Background()
 	for _, g := range guests {
 		t.Run(g.name, func(t *testing.T) {
-			code := buildGoGuest(t, g.dir, g.pkg)
+			code := wasmtest.BuildGoGuest(t, g.dir, g.pkg)
 			snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
 			freshEngine.freshInstances = true
 			var mods [2]*Module
@@ -201,7 +181,7 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 		t.Skip("builds a Go guest")
 	}
 	ctx := context.Background()
-	m, err := newEngine(t, EngineConfig{}).Compile(ctx, buildGoGuest(t, "testdata/counter", "."))
+	m, err := newEngine(t, EngineConfig{}).Compile(ctx, wasmtest.BuildGoGuest(t, "testdata/counter", "."))
 	if err != nil {
 		t.Fatal(err)
 	}
