@@ -45,8 +45,9 @@ var (
 	// ErrNotInCommittee: this validator is not a member of the committee of the block's
 	// epoch, so it does not vote.
 	ErrNotInCommittee = fmt.Errorf("%w: this validator is not in the committee of the epoch", base.ErrInvalid)
-	// ErrBlockTooLarge: the encoded proposal exceeds the policy's MaxBlockSize.
-	ErrBlockTooLarge = fmt.Errorf("%w: proposal exceeds the maximum block size", base.ErrInvalid)
+	// ErrBlockTooLarge: the encoded proposal (block and blobs) exceeds the policy's
+	// MaxBlockSize. The same sentinel as the chain's check of the block itself.
+	ErrBlockTooLarge = chain.ErrBlockTooLarge
 	// ErrWrongEpoch: a timeout certificate is not for the chain's current epoch.
 	ErrWrongEpoch = fmt.Errorf("%w: certificate is not for the chain's current epoch", base.ErrInvalid)
 )
@@ -62,7 +63,7 @@ func (w *Worker) checkMember(committee *protocol.Committee, id base.ChainID, epo
 // checkProposalSize enforces the policy's block size on the encoded proposal.
 func checkProposalSize(p *protocol.BlockProposal, policy *protocol.ResourcePolicy) error {
 	if n := uint64(len(codec.Marshal(p))); n > policy.MaxBlockSize {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrBlockTooLarge, n, policy.MaxBlockSize)
+		return fmt.Errorf("%w: the proposal has %d bytes, the limit is %d", ErrBlockTooLarge, n, policy.MaxBlockSize)
 	}
 	return nil
 }
