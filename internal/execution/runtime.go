@@ -692,6 +692,12 @@ type ContractOracles interface {
 	AssertBefore(ctx context.Context, deadline base.Timestamp) error
 }
 
+// PreparedService is implemented by services that can do their one-time preparation
+// (compilation) ahead of a query.
+type PreparedService interface {
+	Prepare(ctx context.Context) error
+}
+
 // ServiceHTTP is implemented by service runtimes that may perform HTTP requests.
 type ServiceHTTP interface {
 	HTTPRequest(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error)
@@ -708,6 +714,19 @@ func (r *contractRuntime) HTTPRequest(ctx context.Context, req *HTTPRequest) (*H
 
 func (r *contractRuntime) QueryService(ctx context.Context, app base.ApplicationID, query []byte) ([]byte, error) {
 	t := r.t
+	if !t.oracles.IsReplay() && t.s.loader != nil {
+		// Load (compile) the service before the clock of the block's service-oracle
+		// budget starts: compiling is the node's cost (cached), not the query's.
+		svc, err := t.s.loader.LoadService(ctx, app, resolverBlobs{t.oracles.resolver})
+		if err == nil {
+			if p, ok := svc.(PreparedService); ok {
+				err = p.Prepare(ctx)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: load service of application %s: %w", ErrServiceOracle, app, classify(err))
+		}
+	}
 	return t.oracles.QueryService(ctx, t.tc.Policy, app, query, func(ctx context.Context) ([]byte, error) {
 		qc := QueryContext{ChainID: t.tc.ChainID, NextBlockHeight: t.tc.Height, LocalTime: t.tc.Timestamp, HTTP: t.oracles.env.HTTP, Policy: t.tc.Policy}
 		return t.s.QueryApplication(ctx, qc, app, query, t.oracles.resolver)

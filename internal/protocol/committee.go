@@ -184,6 +184,9 @@ func NormalizeAllowList(hosts []string) ([]string, error) {
 		}
 		out = append(out, h)
 	}
+	if len(out) == 0 {
+		return nil, nil
+	}
 	slices.Sort(out)
 	out = slices.Compact(out)
 	if len(out) > MaxHTTPAllowList {
