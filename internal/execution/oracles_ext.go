@@ -38,12 +38,16 @@ var (
 // Bounds of an HTTP request from an application (the response is bounded by the
 // policy's MaxHTTPResponseBytes and MaxOracleResponseBytes).
 const (
-	MaxHTTPURLLen        = 2048
-	MaxHTTPHeaders       = 32
-	MaxHTTPHeaderBytes   = 4096 // one header's name and value together
-	MaxHTTPRequestBody   = 64 << 10
-	ValidatorHeader      = "Mica-Validator" // names the validator that makes a request
-	ClientValidatorValue = "client"         // ValidatorHeader value of a client's own node
+	MaxHTTPURLLen      = 2048
+	MaxHTTPHeaders     = 32
+	MaxHTTPHeaderBytes = 4096 // one header's name and value together
+	MaxHTTPRequestBody = 64 << 10
+	// MaxHTTPRequestsPerBlock bounds the recorded HTTP requests of one block: each may
+	// take up to the policy's HTTPRequestTimeoutMs of the validator's time (while it
+	// holds the chain) and add a response of up to MaxOracleResponseBytes to the block.
+	MaxHTTPRequestsPerBlock = 16
+	ValidatorHeader         = "Mica-Validator" // names the validator that makes a request
+	ClientValidatorValue    = "client"         // ValidatorHeader value of a client's own node
 )
 
 // HTTPHeader is one request header.
@@ -223,16 +227,39 @@ func LiveOraclesWith(r Resolver, env LiveEnv) *Oracles {
 	return &Oracles{resolver: r, env: env}
 }
 
-// ServiceBudget is the wall time left to a block's service-as-oracle queries. Safe for
-// concurrent use.
+// ServiceBudget is what is left to a block's outside-world oracles: the wall time of
+// its service-as-oracle queries, and its number of HTTP requests
+// (MaxHTTPRequestsPerBlock). Safe for concurrent use.
 type ServiceBudget struct {
-	mu   sync.Mutex
-	left time.Duration
+	mu       sync.Mutex
+	left     time.Duration
+	httpLeft int
 }
 
-// NewServiceBudget returns a budget of policy.MaxServiceOracleMs.
+// NewServiceBudget returns a budget of policy.MaxServiceOracleMs and
+// MaxHTTPRequestsPerBlock requests.
 func NewServiceBudget(policy *protocol.ResourcePolicy) *ServiceBudget {
-	return &ServiceBudget{left: time.Duration(policy.MaxServiceOracleMs) * time.Millisecond}
+	return &ServiceBudget{left: time.Duration(policy.MaxServiceOracleMs) * time.Millisecond, httpLeft: MaxHTTPRequestsPerBlock}
+}
+
+// takeHTTP counts one HTTP request, reporting false if none is left.
+func (b *ServiceBudget) takeHTTP() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.httpLeft <= 0 {
+		return false
+	}
+	b.httpLeft--
+	return true
+}
+
+// budget returns the block's budget, creating one (for this Oracles only) if the
+// environment has none.
+func (o *Oracles) budget(policy *protocol.ResourcePolicy) *ServiceBudget {
+	if o.env.ServiceBudget == nil {
+		o.env.ServiceBudget = NewServiceBudget(policy)
+	}
+	return o.env.ServiceBudget
 }
 
 func (b *ServiceBudget) remaining() time.Duration {
@@ -268,6 +295,12 @@ func (o *Oracles) HTTPRequest(ctx context.Context, policy *protocol.ResourcePoli
 		}
 		o.next++
 		return &HTTPResponse{Status: r.Status, Body: bytes.Clone(nonNil(r.Value))}, nil
+	}
+	if _, err := CheckHTTPRequest(policy, req); err != nil {
+		return nil, err
+	}
+	if !o.budget(policy).takeHTTP() {
+		return nil, failf(ErrHTTPRequest, "more than %d HTTP requests in one block", MaxHTTPRequestsPerBlock)
 	}
 	resp, err := performHTTP(ctx, o.env.HTTP, policy, req, MaxHTTPBody(policy, true))
 	if err != nil {
@@ -308,11 +341,7 @@ func (o *Oracles) QueryService(ctx context.Context, policy *protocol.ResourcePol
 		o.next++
 		return bytes.Clone(nonNil(r.Value)), nil
 	}
-	budget := o.env.ServiceBudget
-	if budget == nil {
-		budget = NewServiceBudget(policy)
-		o.env.ServiceBudget = budget
-	}
+	budget := o.budget(policy)
 	left := budget.remaining()
 	if left <= 0 {
 		return nil, failf(ErrServiceOracle, "the block's service-as-oracle time (%d ms) is used up", policy.MaxServiceOracleMs)
