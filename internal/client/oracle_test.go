@@ -150,6 +150,18 @@ func TestOracleDisagreement(t *testing.T) {
 		t.Fatalf("another chain's block: %v", err)
 	}
 
+	// A quorum agrees on an outcome other than the client's own execution: the client
+	// cannot certify it (it has not that outcome) and says so.
+	local.set("four", "41")
+	_, err = ask("four")
+	if !errors.As(err, &d) || !strings.Contains(err.Error(), "a quorum (4 of 4) voted for block") {
+		t.Fatalf("client alone in its answer: %v", err)
+	}
+	local.set("four", "42")
+	if _, err := ask("five"); err != nil {
+		t.Fatalf("next block after the client's own disagreement: %v", err)
+	}
+
 	// Figures: client-side latency, proposal to confirmed certificate (local staging
 	// included), of an HTTP-oracle block (validated then confirmed; the fake endpoint
 	// answers at once) and of a fast transfer.

@@ -187,8 +187,9 @@ type DisagreementError struct {
 	Ours   base.Hash // the block as the client's node executed it
 	// Votes is the weight that voted for each outcome, Ours first, then the others by
 	// decreasing weight (ties by hash).
-	Votes []OutcomeVotes
-	Total uint64
+	Votes  []OutcomeVotes
+	Total  uint64
+	Quorum uint64
 }
 
 // OutcomeVotes is the weight that voted for one outcome.
@@ -200,6 +201,12 @@ type OutcomeVotes struct {
 func (e *DisagreementError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "validators disagree on the block's outcome (oracle responses differ) at height %d: ", e.Height)
+	if len(e.Votes) > 1 && e.Quorum > 0 && e.Votes[1].Weight >= e.Quorum {
+		// Not finished: the client cannot fetch the outcome the quorum computed (no
+		// validator request returns a voted block's outcome), so it cannot certify it.
+		fmt.Fprintf(&b, "a quorum (%d of %d) voted for block %s, which differs from this node's execution (%s); ",
+			e.Votes[1].Weight, e.Total, e.Votes[1].Block.Short(), e.Ours.Short())
+	}
 	for i, v := range e.Votes {
 		if i > 0 {
 			b.WriteString(", ")
@@ -243,7 +250,7 @@ func disagreement(committee *protocol.Committee, as []answer[*protocol.Vote], bl
 		return nil
 	}
 	ours := block.Hash()
-	d := &DisagreementError{Height: block.Height(), Ours: ours, Votes: []OutcomeVotes{{Block: ours, Weight: weight}}, Total: committee.TotalVotes()}
+	d := &DisagreementError{Height: block.Height(), Ours: ours, Votes: []OutcomeVotes{{Block: ours, Weight: weight}}, Total: committee.TotalVotes(), Quorum: committee.QuorumThreshold()}
 	var rest []OutcomeVotes
 	for h, w := range others {
 		rest = append(rest, OutcomeVotes{Block: h, Weight: w})
