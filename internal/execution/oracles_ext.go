@@ -228,18 +228,35 @@ func LiveOraclesWith(r Resolver, env LiveEnv) *Oracles {
 }
 
 // ServiceBudget is what is left to a block's outside-world oracles: the wall time of
-// its service-as-oracle queries, and its number of HTTP requests
-// (MaxHTTPRequestsPerBlock). Safe for concurrent use.
+// its service-as-oracle queries, the number (MaxHTTPRequestsPerBlock) and the total
+// wall time of its HTTP requests. Safe for concurrent use.
 type ServiceBudget struct {
 	mu       sync.Mutex
 	left     time.Duration
 	httpLeft int
+	// httpTime is the wall time left to the block's HTTP requests together: twice the
+	// policy's HTTPRequestTimeoutMs, so a block holds its chain for a bounded time
+	// whatever its number of slow requests.
+	httpTime time.Duration
 }
 
 // NewServiceBudget returns a budget of policy.MaxServiceOracleMs and
 // MaxHTTPRequestsPerBlock requests.
 func NewServiceBudget(policy *protocol.ResourcePolicy) *ServiceBudget {
-	return &ServiceBudget{left: time.Duration(policy.MaxServiceOracleMs) * time.Millisecond, httpLeft: MaxHTTPRequestsPerBlock}
+	return &ServiceBudget{left: time.Duration(policy.MaxServiceOracleMs) * time.Millisecond, httpLeft: MaxHTTPRequestsPerBlock,
+		httpTime: 2 * time.Duration(policy.HTTPRequestTimeoutMs) * time.Millisecond}
+}
+
+func (b *ServiceBudget) httpTimeLeft() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.httpTime
+}
+
+func (b *ServiceBudget) spendHTTP(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.httpTime = max(b.httpTime-d, 0)
 }
 
 // takeHTTP counts one HTTP request, reporting false if none is left.
@@ -299,11 +316,23 @@ func (o *Oracles) HTTPRequest(ctx context.Context, policy *protocol.ResourcePoli
 	if _, err := CheckHTTPRequest(policy, req); err != nil {
 		return nil, err
 	}
-	if !o.budget(policy).takeHTTP() {
+	budget := o.budget(policy)
+	if !budget.takeHTTP() {
 		return nil, failf(ErrHTTPRequest, "more than %d HTTP requests in one block", MaxHTTPRequestsPerBlock)
 	}
-	resp, err := performHTTP(ctx, o.env.HTTP, policy, req, MaxHTTPBody(policy, true))
+	left := budget.httpTimeLeft()
+	if left <= 0 {
+		return nil, failf(ErrHTTPRequest, "the block's HTTP requests took their time (2 × %d ms)", policy.HTTPRequestTimeoutMs)
+	}
+	hctx, cancel := context.WithTimeout(ctx, left)
+	defer cancel()
+	start := time.Now()
+	resp, err := performHTTP(hctx, o.env.HTTP, policy, req, MaxHTTPBody(policy, true))
+	budget.spendHTTP(time.Since(start))
 	if err != nil {
+		if hctx.Err() != nil && ctx.Err() == nil {
+			return nil, failf(ErrHTTPRequest, "%s %s: the block's HTTP requests took their time (2 × %d ms)", req.Method, truncate(req.URL), policy.HTTPRequestTimeoutMs)
+		}
 		return nil, err
 	}
 	o.record(protocol.OracleResponse{Kind: protocol.OracleHTTP, Request: hash, Status: resp.Status, Value: bytes.Clone(resp.Body)})

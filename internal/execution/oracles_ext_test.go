@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -190,6 +191,29 @@ func TestOutsideOraclesRefuse(t *testing.T) {
 	wantErr(t, err, ErrHTTPRequest)
 	if h.calls != MaxHTTPRequestsPerBlock {
 		t.Errorf("%d requests performed, want %d", h.calls, MaxHTTPRequestsPerBlock)
+	}
+	// Slow requests share a block's HTTP time (2 × HTTPRequestTimeoutMs): a request
+	// that hangs uses it up, and the next request of the block is refused at once.
+	c.Policy.HTTPRequestTimeoutMs = 20
+	budget = NewServiceBudget(c.Policy)
+	for i := 0; i < 2; i++ {
+		err = run("hx", LiveOraclesWith(nil, LiveEnv{HTTP: &slowHTTP{d: time.Hour}, ServiceBudget: budget}))
+		wantErr(t, err, ErrHTTPRequest)
+		if !strings.Contains(err.Error(), "took their time") {
+			t.Errorf("slow request %d: %v", i, err)
+		}
+	}
+}
+
+// slowHTTP answers after d, or fails when ctx ends first.
+type slowHTTP struct{ d time.Duration }
+
+func (s *slowHTTP) PerformHTTP(ctx context.Context, _ *protocol.ResourcePolicy, _ *HTTPRequest) (*HTTPResponse, error) {
+	select {
+	case <-time.After(s.d):
+		return &HTTPResponse{Status: 200, Body: []byte("ok")}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
