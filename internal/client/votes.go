@@ -159,8 +159,13 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 		}
 	}
 	if weight < committee.QuorumThreshold() {
-		if d := disagreement(committee, as, block, weight); d != nil {
-			return nil, d
+		// Only a block that consults oracles can execute differently on honest
+		// validators; otherwise a vote for another outcome is Byzantine, and the
+		// failure is an ordinary (retryable) lack of quorum.
+		if usesOracles(block) {
+			if d := disagreement(committee, as, block, weight); d != nil {
+				return nil, d
+			}
 		}
 		err := firstError(as)
 		if refused >= committee.ValidityThreshold() && err != nil {
