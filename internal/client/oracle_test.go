@@ -162,11 +162,14 @@ func TestOracleDisagreement(t *testing.T) {
 		t.Fatalf("next block after the client's own disagreement: %v", err)
 	}
 
-	// Figures: client-side latency, proposal to confirmed certificate (local staging
-	// included), of an HTTP-oracle block (validated then confirmed; the fake endpoint
-	// answers at once) and of a fast transfer.
+	// Figures: client-side latency, from building the block to the confirmed
+	// certificate (local staging included), of an HTTP-oracle block (validated then
+	// confirmed; the fake endpoint answers at once), a counter increment (fast round)
+	// and a transfer (fast round).
+	cc, cs := buildExample(t, "counter")
+	counter := createApp(t, a, cc, cs, "0")
 	const rounds = 20
-	var oracleT, transferT []time.Duration
+	var oracleT, counterT, transferT []time.Duration
 	for i := 0; i < rounds; i++ {
 		start := time.Now()
 		if _, err := ask(fmt.Sprint("q", i)); err != nil {
@@ -174,12 +177,16 @@ func TestOracleDisagreement(t *testing.T) {
 		}
 		oracleT = append(oracleT, time.Since(start))
 		start = time.Now()
+		appOp(t, a, counter, `{"increment":1}`)
+		counterT = append(counterT, time.Since(start))
+		start = time.Now()
 		if _, err := a.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[1], Owner: base.ChainOwner}, base.AmountFromAttos(1)); err != nil {
 			t.Fatal(err)
 		}
 		transferT = append(transferT, time.Since(start))
 	}
-	t.Logf("FIGURES in-process, 4 validators, median of %d: HTTP-oracle ask block %v, transfer block %v", rounds, median(oracleT), median(transferT))
+	t.Logf("FIGURES in-process, 4 validators, median of %d: HTTP-oracle ask block %v, counter increment block %v, transfer block %v",
+		rounds, median(oracleT), median(counterT), median(transferT))
 }
 
 func median(ds []time.Duration) time.Duration {
