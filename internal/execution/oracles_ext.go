@@ -328,7 +328,11 @@ func (o *Oracles) HTTPRequest(ctx context.Context, policy *protocol.ResourcePoli
 	defer cancel()
 	start := time.Now()
 	resp, err := performHTTP(hctx, o.env.HTTP, policy, req, MaxHTTPBody(policy, true))
-	budget.spendHTTP(time.Since(start))
+	if hctx.Err() != nil {
+		budget.spendHTTP(left) // ran to the deadline: the block's HTTP time is used up
+	} else {
+		budget.spendHTTP(time.Since(start))
+	}
 	if err != nil {
 		if hctx.Err() != nil && ctx.Err() == nil {
 			return nil, failf(ErrHTTPRequest, "%s %s: the block's HTTP requests took their time (2 × %d ms)", req.Method, truncate(req.URL), policy.HTTPRequestTimeoutMs)
@@ -379,7 +383,11 @@ func (o *Oracles) QueryService(ctx context.Context, policy *protocol.ResourcePol
 	defer cancel()
 	start := time.Now()
 	out, err := run(qctx)
-	budget.spend(time.Since(start))
+	if qctx.Err() != nil {
+		budget.spend(left) // ran to the deadline: the budget is used up
+	} else {
+		budget.spend(time.Since(start))
+	}
 	if err != nil {
 		if qctx.Err() != nil && ctx.Err() == nil {
 			return nil, failf(ErrServiceOracle, "query of the service of %s ran past the block's service-as-oracle time (%d ms)", app, policy.MaxServiceOracleMs)
