@@ -139,7 +139,11 @@ func (w *Worker) QueryApplicationScheduling(ctx context.Context, id base.ChainID
 		}
 		qc := execution.QueryContext{ChainID: id, NextBlockHeight: tip.NextHeight, LocalTime: w.cfg.Clock.Now(), HTTP: w.cfg.HTTP}
 		if qc.Policy, err = w.currentPolicy(ctx, s); err != nil {
-			return err
+			// Queries worked before services could make HTTP requests: without the
+			// committee, the service runs with the default policy (no HTTP).
+			w.log.Debug("no committee policy for a query; HTTP disabled", "chain", id.Short(), "err", err)
+			d := protocol.NoFeesPolicy()
+			qc.Policy = &d
 		}
 		answer, ops, err = s.Execution().QueryApplicationScheduling(ctx, qc, app, query, w.cfg.Storage)
 		return err
