@@ -19,11 +19,12 @@
 // {"auction_chain": CHAIN} and lists the auction under "auctions" on the creating
 // chain. Two auctions are two chains: they run concurrently.
 //
-// The start message is accepted once, and only if its authenticated signer is an owner
-// of the auction chain: the contract proves it by moving 1 atto of the chain account
-// to itself, which the host allows only to a chain owner. So nobody but the seller can
-// configure an auction chain, even by sending a start message to a chain id it
-// predicted before the chain existed.
+// Only this contract can send its messages, and it sends a start message only to the
+// chain it has just opened. As a second line of defense, the auction chain accepts a
+// start once, and only if its authenticated signer is the seller it names and an owner
+// of the chain: the contract proves the latter by moving 1 atto of the chain account
+// to itself, which the host allows only to a chain owner (hence a positive
+// chain_balance).
 //
 // Bidding. A bidder submits the bid operation on its own chain, in a block it signs,
 // naming the "auction_chain". The contract escrows the amount with a native transfer
@@ -47,7 +48,7 @@
 //     later one that happened to arrive first); otherwise it is refused.
 //
 // A refused bid is refunded at once by a native transfer from the application's
-// account back to the bidder's account on the bid's origin chain; when a bid becomes
+// account back to the account that paid it on the bid's origin chain; when a bid becomes
 // the best, the previous best bid is refunded the same way. A bid message is never
 // rejected for these reasons (a rejection would bounce the message to the bidder's
 // chain, where the escrow is not).
@@ -78,8 +79,8 @@
 // # JSON
 //
 // Owners are written as the SDK prints them (sdk.Owner.String): "0x" followed by 64
-// hex digits (a 32-byte address) or 40 hex digits (a 20-byte address); the "0x" is
-// optional on input. Chains and hashes are 64 hex digits (optional "0x" on input).
+// hex digits (a 32-byte address) or 40 hex digits (a 20-byte address), or "chain" for
+// the chain account; the "0x" is optional on input. Chains and hashes are 64 hex digits (optional "0x" on input).
 // Amounts are in tokens (18 decimals), written as decimal strings like the CLI's
 // amounts ("8", "0.5"); bare JSON numbers are accepted on input. Timestamps are
 // microseconds since the Unix epoch, JSON numbers.
@@ -93,9 +94,11 @@
 //	operation:     {"settle": {}}                       (on the auction chain)
 //	message:       {"start": {"seller": OWNER, "item": "text", "description": HASH,
 //	                          "deadline": MICROS, "min_bid": "N"}}
-//	message:       {"bid": {"bidder": OWNER, "amount": "N", "chain": BIDDER_CHAIN}}
+//	message:       {"bid": {"bidder": OWNER, "amount": "N", "chain": BIDDER_CHAIN,
+//	                        "account": OWNER}}  (account: who paid; absent: the bidder)
 //	query:         { best status } on an auction chain →
-//	    {"data":{"best":{"bidder":OWNER,"amount":"N","chain":CHAIN,"timestamp":MICROS},
+//	    {"data":{"best":{"bidder":OWNER,"amount":"N","chain":CHAIN,"account":OWNER,
+//	                     "timestamp":MICROS},
 //	             "status":{"seller":OWNER,"item":"text","description":HASH,
 //	                       "description_size":BYTES,"deadline":MICROS,"min_bid":"N",
 //	                       "auction_chain":CHAIN,"state":"open"|"ended"|"settled","bids":K}}}
@@ -212,8 +215,12 @@ func FormatAmount(a sdk.Amount) string {
 // Owner is an account owner in JSON (a string, see the package documentation).
 type Owner struct{ sdk.Owner }
 
-// ParseOwner parses "0x"+hex of 32 or 20 bytes (the "0x" is optional).
+// ParseOwner parses "0x"+hex of 32 or 20 bytes (the "0x" is optional), or "chain"
+// for the chain account.
 func ParseOwner(s string) (sdk.Owner, error) {
+	if s == "chain" {
+		return sdk.ChainOwner(), nil
+	}
 	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
 	if err != nil {
 		return sdk.Owner{}, fmt.Errorf("auction: invalid owner %q: not hex", s)
@@ -339,6 +346,7 @@ type BestBid struct {
 	Bidder    Owner  `json:"bidder"`
 	Amount    Amount `json:"amount"`
 	Chain     Chain  `json:"chain"`     // the bidder's chain, where a refund goes
+	Account   Owner  `json:"account"`   // the account there that paid, and gets a refund
 	Timestamp uint64 `json:"timestamp"` // the origin block's timestamp
 }
 
@@ -361,6 +369,9 @@ type BidMessage struct {
 	Bidder *Owner  `json:"bidder"`
 	Amount *Amount `json:"amount"`
 	Chain  *Chain  `json:"chain"`
+	// Account is the account on Chain that paid the escrow (the bidder's or the chain
+	// account); a refund goes back to it. Absent: the bidder's.
+	Account *Owner `json:"account,omitempty"`
 }
 
 // Message is the contract's cross-chain message; exactly one field is set.
@@ -506,10 +517,15 @@ func bid(rt *sdk.Runtime, b *BidOperation) error {
 		return errors.New("auction: bid from another chain than the auction chain")
 	}
 	escrow := sdk.Account{Chain: b.AuctionChain.ChainID, Owner: rt.ApplicationID().Owner()}
-	if err := rt.Transfer(payer(rt, bidder, b.Amount.Amount), escrow, b.Amount.Amount); err != nil {
+	from := payer(rt, bidder, b.Amount.Amount)
+	if err := rt.Transfer(from, escrow, b.Amount.Amount); err != nil {
 		return err
 	}
-	msg, err := json.Marshal(Message{Bid: &BidMessage{Bidder: &Owner{bidder}, Amount: b.Amount, Chain: &Chain{here}}})
+	bm := &BidMessage{Bidder: &Owner{bidder}, Amount: b.Amount, Chain: &Chain{here}}
+	if from != bidder {
+		bm.Account = &Owner{from}
+	}
+	msg, err := json.Marshal(Message{Bid: bm})
 	if err != nil {
 		return err
 	}
@@ -565,7 +581,7 @@ func accept(rt *sdk.Runtime, nb BestBid) error {
 
 // refund pays b back from the escrow to the bidder's account on its chain.
 func refund(rt *sdk.Runtime, b BestBid) error {
-	return rt.Transfer(rt.ApplicationID().Owner(), sdk.Account{Chain: b.Chain.ChainID, Owner: b.Bidder.Owner}, b.Amount.Amount)
+	return rt.Transfer(rt.ApplicationID().Owner(), sdk.Account{Chain: b.Chain.ChainID, Owner: b.Account.Owner}, b.Amount.Amount)
 }
 
 func settle(rt *sdk.Runtime) error {
@@ -626,7 +642,10 @@ func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
 	if info.Origin != b.Chain.ChainID {
 		return fmt.Errorf("auction: bid from chain %v claims chain %v", info.Origin, b.Chain)
 	}
-	nb := BestBid{Bidder: *b.Bidder, Amount: *b.Amount, Chain: *b.Chain, Timestamp: uint64(info.OriginTimestamp)}
+	nb := BestBid{Bidder: *b.Bidder, Amount: *b.Amount, Chain: *b.Chain, Account: *b.Bidder, Timestamp: uint64(info.OriginTimestamp)}
+	if b.Account != nil {
+		nb.Account = *b.Account
+	}
 	cfg, ok, err := config.Get(rt)
 	if err != nil {
 		return err

@@ -517,3 +517,30 @@ func TestSettleWithoutBids(t *testing.T) {
 		t.Fatalf("transfers %v", w.auction.Transfers)
 	}
 }
+
+// TestChainAccountBid: a bidder whose own account is short pays from the chain
+// account, and the refund goes back to the chain account.
+func TestChainAccountBid(t *testing.T) {
+	w := newWorld(t, "1")
+	c := w.bidders[bob]
+	delete(c.Balances, bob)
+	c.ChainBalance = tok(50)
+	c.Time = 1_100_000
+	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(fmt.Sprintf(`{"bid": {"amount": "2", "auction_chain": %q}}`, w.auction.ID))); err != nil {
+		t.Fatal(err)
+	}
+	if c.ChainBalance != tok(48) || c.Transfers[0].Source != sdk.ChainOwner() {
+		t.Fatalf("chain balance %v, transfers %+v", c.ChainBalance, c.Transfers)
+	}
+	want := fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"2","chain":%q,"account":%q}}`, bob, c.ID, sdk.ChainOwner())
+	if got := string(c.Messages[0].Message); got != want {
+		t.Fatalf("message %s, want %s", got, want)
+	}
+	a := w.auction
+	a.Balances[w.appOwner()] = tok(2)
+	a.Time = deadline
+	if err := a.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: deadline}, c.Messages[0].Message); err != nil {
+		t.Fatal(err)
+	}
+	checkTransfers(t, a.Transfers[1:], sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: c.ID, Owner: sdk.ChainOwner()}, Amount: tok(2)})
+}
