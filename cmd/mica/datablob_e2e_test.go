@@ -127,6 +127,23 @@ func TestDataBlobCommands(t *testing.T) {
 			t.Logf("%s: %s", r.name, stderr)
 		}
 	}
+	// With --json, the refusals are JSON errors of the kinds a script branches on.
+	for _, c := range []struct {
+		args []string
+		kind string
+	}{
+		{[]string{"read-data-blob", strings.Repeat("ab", 32)}, "not_found"},
+		{[]string{"read-data-blob", "12zz"}, "invalid"},
+		{[]string{"publish-data-blob", "--url", store.URL + "/blobs/wrong", "--hash", storedHash}, "invalid"},
+		{[]string{"publish-data-blob", bigFile}, "invalid"},
+		{[]string{"publish-data-blob"}, "usage"},
+	} {
+		stdout, stderr, _ := mica(t, w, append(c.args, "--json")...)
+		var je jsonError
+		if err := json.Unmarshal([]byte(stderr), &je); err != nil || stdout != "" || je.Error.Kind != c.kind {
+			t.Errorf("mica %v --json: stdout %q, stderr %q; want a JSON error of kind %s", c.args, stdout, stderr, c.kind)
+		}
+	}
 	// Nothing refused was published: no block follows the last publication.
 	if _, _, err := mica(t, w, "show-block", chain, strconv.FormatUint(last+1, 10)); err == nil {
 		t.Error("a refused publication committed a block")
