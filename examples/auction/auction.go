@@ -34,7 +34,9 @@
 // application debit), and sends a tracked bid message to the auction chain. The host
 // delivers the transfer as a system Credit message sent before the bid message in the
 // same block, so the escrow is credited before the bid is handled. A bid from the
-// auction chain itself is refused.
+// auction chain itself is refused. The contract cannot check that the auction chain
+// exists: a bid naming a chain nobody opened leaves its escrow undeliverable, so take
+// the id from the create operation's output or the creating chain's "auctions".
 //
 // On the auction chain, bids are ordered by the timestamp of the block that made them
 // (the message's origin timestamp, which validators bound by their clocks), then by
