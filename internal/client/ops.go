@@ -268,12 +268,18 @@ func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient 
 const maxInboxBlocks = 1000
 
 // ProcessInbox commits blocks receiving the pending bundles, as many per block as fit
-// the block limits, until the inbox is empty. It returns the last certificate, or nil if
-// there was nothing to receive.
+// the block limits, and processing the new events of the streams the chain subscribes
+// to (an UpdateStreams operation; see streams.go), until there is nothing left. It
+// returns the last certificate, or nil if there was nothing to do.
 func (cc *ChainClient) ProcessInbox(ctx context.Context) (*protocol.Certificate, error) {
 	var last *protocol.Certificate
+	synced := map[base.ChainID]bool{}
 	for range maxInboxBlocks {
-		cert, err := cc.ExecuteOperations(ctx, nil, nil)
+		ops, err := cc.streamUpdates(ctx, synced)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := cc.ExecuteOperations(ctx, ops, nil)
 		if err != nil {
 			return nil, err
 		}
