@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,71 @@ import (
 // Event stream commands: what a user needs to see a chain's events and subscriptions.
 
 func streamCommands() []*cobra.Command {
-	return []*cobra.Command{showEventsCommand(), showSubscriptionsCommand()}
+	return []*cobra.Command{showEventsCommand(), showSubscriptionsCommand(), processStreamsCommand()}
+}
+
+func processStreamsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "process-streams [CHAIN]",
+		Short: "Process the chain's inbox and subscribed streams now, then each time a publisher chain announces new events of a subscribed stream (Ctrl-C to stop)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			id, err := s.chainArg(args, 0)
+			if err != nil {
+				return err
+			}
+			cc, err := s.chainClient(id)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			process := func() error {
+				cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+				if err != nil {
+					return err
+				}
+				if cert != nil {
+					res := certJSON(cert)
+					res["summary"] = inboxSummary(cert)
+					return out(cmd, res, func(o io.Writer) {
+						printCert(o, "process streams", cert)
+						fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
+					})
+				}
+				return nil
+			}
+			if err := process(); err != nil {
+				return err
+			}
+			kick := make(chan struct{}, 1)
+			done := make(chan error, 1)
+			go func() {
+				done <- s.c.ListenStreams(ctx, id, func(protocol.Notification) {
+					select {
+					case kick <- struct{}{}:
+					default:
+					}
+				})
+			}()
+			fmt.Fprintf(cmd.ErrOrStderr(), "processing the streams of %s as they grow; Ctrl-C to stop\n", id)
+			for {
+				select {
+				case err := <-done:
+					return err
+				case <-kick:
+					if err := process(); err != nil && ctx.Err() == nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "process streams: %v\n", err)
+					}
+				}
+			}
+		},
+	}
 }
 
 // maxShownEvents bounds one show-events answer.

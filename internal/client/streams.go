@@ -130,3 +130,58 @@ func (cc *ChainClient) Subscribe(ctx context.Context, publisher base.ChainID, st
 func (c *Client) ReadLocalEvent(ctx context.Context, id protocol.EventID) ([]byte, error) {
 	return c.cfg.Local.Storage().ReadEvent(ctx, id)
 }
+
+// maxListenedPublishers bounds the publisher chains ListenStreams listens to.
+const maxListenedPublishers = 64
+
+// ListenStreams listens to the notifications of the publisher chains of chain id's
+// subscriptions (as the local replica has them when it starts; at most 64 publishers)
+// and calls onNew for each NewEvents notification of a subscribed stream, whichever
+// validator sent it first. The publishers' local replicas follow their new blocks. It
+// returns when ctx ends.
+func (c *Client) ListenStreams(ctx context.Context, id base.ChainID, onNew func(protocol.Notification)) error {
+	subs, err := c.LocalSubscriptions(ctx, id)
+	if err != nil {
+		return err
+	}
+	type stream struct {
+		pub  base.ChainID
+		app  base.ApplicationID
+		name string
+	}
+	wanted := map[stream]bool{}
+	var pubs []base.ChainID
+	for _, s := range subs {
+		if s.Stream.App == nil {
+			continue
+		}
+		if len(pubs) == 0 || pubs[len(pubs)-1] != s.Publisher {
+			if len(pubs) == maxListenedPublishers {
+				c.log.Warn("too many publisher chains to listen to; process-inbox still processes them all", "chain", id.Short(), "listened", maxListenedPublishers)
+				break
+			}
+			pubs = append(pubs, s.Publisher)
+		}
+		wanted[stream{s.Publisher, *s.Stream.App, string(s.Stream.Name)}] = true
+	}
+	if len(pubs) == 0 {
+		return fmt.Errorf("chain %s subscribes to no stream", id.Short())
+	}
+	errs := make(chan error, len(pubs))
+	for _, pub := range pubs {
+		go func() {
+			errs <- c.Listen(ctx, pub, func(n protocol.Notification) {
+				if n.Kind == protocol.ReasonNewEvents && wanted[stream{n.ChainID, n.App, n.StreamName}] {
+					onNew(n)
+				}
+			})
+		}()
+	}
+	var first error
+	for range pubs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/execution/wasm"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/worker"
 )
 
 type feedView struct {
@@ -118,5 +123,125 @@ func TestSocialStreams(t *testing.T) {
 	}
 	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3 {
 		t.Fatalf("the stranger's posts reached the feed: %v", got)
+	}
+}
+
+// hub fans the workers' notifications out to subscribers, as the proxies' streams do.
+type hub struct {
+	mu   sync.Mutex
+	subs map[int]hubSub
+	next int
+}
+
+type hubSub struct {
+	chains map[base.ChainID]bool
+	fn     func(protocol.Notification)
+}
+
+func (h *hub) publish(n protocol.Notification) {
+	h.mu.Lock()
+	var fns []func(protocol.Notification)
+	for _, s := range h.subs {
+		if s.chains[n.ChainID] {
+			fns = append(fns, s.fn)
+		}
+	}
+	h.mu.Unlock()
+	for _, fn := range fns {
+		go fn(n)
+	}
+}
+
+// notifyingNode is a deliveringNode that also streams its worker's notifications.
+type notifyingNode struct {
+	*deliveringNode
+	hub *hub
+}
+
+func (n notifyingNode) SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
+	set := map[base.ChainID]bool{}
+	for _, c := range chains {
+		set[c] = true
+	}
+	n.hub.mu.Lock()
+	id := n.hub.next
+	n.hub.next++
+	n.hub.subs[id] = hubSub{chains: set, fn: fn}
+	n.hub.mu.Unlock()
+	<-ctx.Done()
+	n.hub.mu.Lock()
+	delete(n.hub.subs, id)
+	n.hub.mu.Unlock()
+	return ctx.Err()
+}
+
+// TestListenStreams: a follower's client learns of the author's new posts from the
+// validators' NewEvents notifications (of subscribed streams only) and processes them.
+func TestListenStreams(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("builds Wasm guests (skipped with -short and -race)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	contract, service := buildExample(t, "social")
+	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close(context.Background())
+	loader := wasm.NewLoader(engine, 0)
+	ka, kf, ks := prototest.Key("author"), prototest.Key("follower"), prototest.Key("stranger")
+	h := &hub{subs: map[int]hubSub{}}
+	n := &net{t: t, clock: &clock{now: 10_000_000}, keys: prototest.Validators(4), loader: loader}
+	n.committee = prototest.Committee(n.keys)
+	n.genesis = prototest.Genesis(n.committee, []*crypto.PrivateKey{ka, kf, ks}, base.Tokens(100))
+	n.chains = n.genesis.ChainIDs()
+	for _, k := range n.keys {
+		w := worker.New(worker.Config{Storage: newStore(t, n.genesis), Signer: k, Clock: n.clock, Loader: loader, Notify: h.publish})
+		n.workers = append(n.workers, w)
+		n.validators = append(n.validators, client.Validator{PublicKey: k.Public(), Node: notifyingNode{&deliveringNode{w: w}, h}})
+	}
+	author := n.client().Chain(n.chains[0], ka, nil)
+	fc := n.client()
+	follower := fc.Chain(n.chains[1], kf, nil)
+	stranger := n.client().Chain(n.chains[2], ks, nil)
+	app := createApp(t, author, contract, service, "")
+	appOp(t, follower, app, `{"follow":{"chain":"`+n.chains[0].String()+`"}}`)
+	// The stranger follows nobody but posts to the same application's stream.
+	appOp(t, stranger, app, `{"post":{"text":"spam"}}`)
+
+	notes := make(chan protocol.Notification, 100)
+	done := make(chan error, 1)
+	go func() { done <- fc.ListenStreams(ctx, n.chains[1], func(note protocol.Notification) { notes <- note }) }()
+	// Post until a notification arrives (the listener may not be subscribed yet).
+	var got protocol.Notification
+	deadline := time.After(time.Minute)
+wait:
+	for i := 0; ; i++ {
+		appOp(t, author, app, `{"post":{"text":"post `+strconv.Itoa(i)+`"}}`)
+		appOp(t, stranger, app, `{"post":{"text":"spam"}}`)
+		select {
+		case got = <-notes:
+			break wait
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no NewEvents notification")
+		}
+	}
+	if got.Kind != protocol.ReasonNewEvents || got.ChainID != n.chains[0] || got.App != app || got.StreamName != "posts" || got.NextIndex == 0 {
+		t.Fatalf("notification %+v", got)
+	}
+	processInbox(t, follower, "the follower after a notification")
+	if texts := feedTexts(t, n, n.chains[1], app); len(texts) < int(got.NextIndex) || texts[0] != "post 0" {
+		t.Fatalf("feed %v after a notification of %d posts", texts, got.NextIndex)
+	}
+	for _, text := range feedTexts(t, n, n.chains[1], app) {
+		if text == "spam" {
+			t.Fatal("the stranger's post reached the feed")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
