@@ -23,6 +23,11 @@ import (
 // expensive to execute: the rest follows in the next blocks.
 const MaxEventsPerStreamUpdate = 64
 
+// MaxStreamBytesPerBlock bounds the event bytes one block's UpdateStreams brings in
+// (the values are recorded in the block when the applications read them): at least one
+// event per stream is always taken.
+const MaxStreamBytesPerBlock = 1 << 20
+
 // LocalSubscriptions returns the subscriptions of a chain, as the local node sees
 // them.
 func (c *Client) LocalSubscriptions(ctx context.Context, id base.ChainID) ([]execution.Subscription, error) {
@@ -68,7 +73,8 @@ func (cc *ChainClient) streamUpdates(ctx context.Context, synced map[base.ChainI
 		return nil, err
 	}
 	var updates []protocol.StreamUpdate
-	for i := 0; i < len(subs) && len(updates) < protocol.MaxStreamUpdates; {
+	budget := MaxStreamBytesPerBlock
+	for i := 0; i < len(subs) && len(updates) < protocol.MaxStreamUpdates && budget > 0; {
 		// Subscriptions are sorted by (publisher, stream, application): take the
 		// lowest cursor of each stream.
 		j := i
@@ -94,10 +100,20 @@ func (cc *ChainClient) streamUpdates(ctx context.Context, synced map[base.ChainI
 		if n <= low {
 			continue
 		}
-		next := n
-		if next-low > MaxEventsPerStreamUpdate {
-			next = low + MaxEventsPerStreamUpdate
+		next := min(n, low+MaxEventsPerStreamUpdate)
+		// Take events while they fit the byte budget (and exist locally).
+		end := low
+		for ; end < next; end++ {
+			v, err := c.ReadLocalEvent(ctx, protocol.EventID{Chain: pub, Stream: stream, Index: end})
+			if err != nil || (len(v) > budget && end > low) {
+				break
+			}
+			budget -= len(v)
 		}
+		if end == low {
+			continue
+		}
+		next = end
 		updates = append(updates, protocol.StreamUpdate{Publisher: pub, Stream: stream, NextIndex: next})
 	}
 	if len(updates) == 0 {

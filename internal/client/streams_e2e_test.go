@@ -89,6 +89,27 @@ func TestSocialStreams(t *testing.T) {
 		t.Fatalf("follower 1 feed %v", got)
 	}
 
+	// Many posts in one block: the follower takes them in blocks of at most
+	// MaxEventsPerStreamUpdate events per stream, all in one ProcessInbox.
+	var many []protocol.Operation
+	for range client.MaxEventsPerStreamUpdate + 6 {
+		many = append(many, protocol.Operation{App: app, Bytes: []byte(`{"post":{"text":"bulk"}}`)})
+	}
+	if _, err := author.ExecuteOperations(ctx, many, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := n.workers[0].HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: n.chains[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := f1.ProcessInbox(ctx)
+	if err != nil || cert == nil || cert.Height() != info.NextBlockHeight+1 {
+		t.Fatalf("bulk process-inbox: %v (next height %d before)", err, info.NextBlockHeight)
+	}
+	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3+client.MaxEventsPerStreamUpdate+6 {
+		t.Fatalf("follower 1 feed has %d entries", len(got))
+	}
+
 	// Bad input, proposed directly: clear execution errors, no state change.
 	stream := protocol.StreamID{App: &app, Name: []byte("posts")}
 	for _, c := range []struct {
@@ -96,8 +117,9 @@ func TestSocialStreams(t *testing.T) {
 		op   protocol.SystemOperation
 		want error
 	}{
-		{"beyond the publisher's count", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[0], Stream: stream, NextIndex: 10}}}, execution.ErrMissingEvent},
+		{"beyond the publisher's count", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[0], Stream: stream, NextIndex: 100}}}, execution.ErrMissingEvent},
 		{"not advancing", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[0], Stream: stream, NextIndex: 2}}}, execution.ErrInvalidOperation},
+		{"no updates", &protocol.UpdateStreams{}, execution.ErrInvalidOperation},
 		{"unsubscribed stream", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[3], Stream: stream, NextIndex: 1}}}, execution.ErrInvalidOperation},
 	} {
 		_, err := f1.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(c.op)}, nil)
@@ -105,8 +127,8 @@ func TestSocialStreams(t *testing.T) {
 			t.Fatalf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
-	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3 {
-		t.Fatalf("bad updates changed the feed: %v", got)
+	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3+client.MaxEventsPerStreamUpdate+6 {
+		t.Fatalf("bad updates changed the feed: %d entries", len(got))
 	}
 	// Unfollowing a chain not followed: refused.
 	if _, err := f1.ExecuteOperations(ctx, []protocol.Operation{{App: app, Bytes: []byte(`{"unfollow":{"chain":"` + n.chains[3].String() + `"}}`)}}, nil); err == nil {
@@ -121,8 +143,8 @@ func TestSocialStreams(t *testing.T) {
 	if cert, err := f1.ProcessInbox(ctx); err != nil || cert != nil {
 		t.Fatalf("process-inbox after the stranger's posts: %v, %v", cert, err)
 	}
-	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3 {
-		t.Fatalf("the stranger's posts reached the feed: %v", got)
+	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3+client.MaxEventsPerStreamUpdate+6 {
+		t.Fatalf("the stranger's posts reached the feed: %d entries", len(got))
 	}
 }
 

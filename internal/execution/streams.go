@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
+	"slices"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -19,10 +19,11 @@ import (
 // operation that advances them (reference notes §6.7).
 //
 // State (see State): P || 12 || encoded StreamID → u32 next index of that stream on this
-// chain; P || 13 || subscription key → u32 next index to process, where the
-// subscription key is publisher chain id (32 bytes) || encoded StreamID || subscribing
-// application id (32 bytes). Both are scanned in key order, so iteration is
-// deterministic. A new subscription starts at index 0: a follower processes the
+// chain; P || 13 || publisher chain id (32 bytes) || encoded StreamID → the subscribed
+// applications of this chain with their next index to process, sorted by application
+// id; P || 14 → the number of subscriptions. Iteration is in key order, then
+// application order, so it is deterministic, and an UpdateStreams reads one record per
+// update. A new subscription starts at index 0: a follower processes the
 // stream's whole history (in as many blocks as it takes, MaxStreamUpdates updates and
 // the block limits per block).
 
@@ -81,14 +82,25 @@ var u32Codec = views.FuncCodec[uint32]{
 	DecodeFunc: func(r *codec.Reader) uint32 { return r.U32() },
 }
 
-func streamKey(s *protocol.StreamID) string { return string(codec.Marshal(s)) }
-
-func subscriptionPrefix(publisher base.ChainID, s *protocol.StreamID) string {
-	return string(publisher[:]) + streamKey(s)
+// appCursor is one subscribed application of a stream and its next index.
+type appCursor struct {
+	app  base.ApplicationID
+	next uint32
 }
 
-func subscriptionKey(publisher base.ChainID, s *protocol.StreamID, app base.ApplicationID) string {
-	return subscriptionPrefix(publisher, s) + string(app[:])
+var appCursorsCodec = views.FuncCodec[[]appCursor]{
+	EncodeFunc: func(w *codec.Writer, cs []appCursor) {
+		codec.EncodeSlice(w, cs, func(w *codec.Writer, c *appCursor) { w.Hash(base.Hash(c.app)); w.U32(c.next) })
+	},
+	DecodeFunc: func(r *codec.Reader) []appCursor {
+		return codec.DecodeSlice(r, 36, func(r *codec.Reader, c *appCursor) { c.app = base.ApplicationID(r.Hash()); c.next = r.U32() })
+	},
+}
+
+func streamKey(s *protocol.StreamID) string { return string(codec.Marshal(s)) }
+
+func subscriptionKey(publisher base.ChainID, s *protocol.StreamID) string {
+	return string(publisher[:]) + streamKey(s)
 }
 
 // Subscription is one subscription of an application of this chain.
@@ -100,30 +112,31 @@ type Subscription struct {
 	NextIndex uint32
 }
 
-func parseSubscription(k string, next uint32) (Subscription, error) {
-	b := []byte(k)
-	if len(b) < 64 {
-		return Subscription{}, base.Corruptf("subscription key of %d bytes", len(b))
+func parseSubscriptionKey(k string) (base.ChainID, protocol.StreamID, error) {
+	var pub base.ChainID
+	var stream protocol.StreamID
+	if len(k) < 32 {
+		return pub, stream, base.Corruptf("subscription key of %d bytes", len(k))
 	}
-	sub := Subscription{NextIndex: next}
-	copy(sub.Publisher[:], b[:32])
-	copy(sub.App[:], b[len(b)-32:])
-	if err := codec.Unmarshal(b[32:len(b)-32], &sub.Stream); err != nil {
-		return Subscription{}, base.Corruptf("subscription key: %v", err)
+	copy(pub[:], k[:32])
+	if err := codec.Unmarshal([]byte(k[32:]), &stream); err != nil {
+		return pub, stream, base.Corruptf("subscription key: %v", err)
 	}
-	return sub, nil
+	return pub, stream, nil
 }
 
-// Subscriptions returns the chain's subscriptions in key order (publisher, stream,
+// Subscriptions returns the chain's subscriptions sorted by (publisher, stream,
 // application).
 func (s *State) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	var out []Subscription
-	err := s.subscriptions.ForEach(ctx, func(k string, next uint32) error {
-		sub, err := parseSubscription(k, next)
+	err := s.subscriptions.ForEach(ctx, func(k string, cs []appCursor) error {
+		pub, stream, err := parseSubscriptionKey(k)
 		if err != nil {
 			return err
 		}
-		out = append(out, sub)
+		for _, c := range cs {
+			out = append(out, Subscription{Publisher: pub, Stream: cloneStream(stream), App: c.app, NextIndex: c.next})
+		}
 		return nil
 	})
 	return out, err
@@ -170,35 +183,50 @@ func (t *txn) subscribe(ctx context.Context, publisher base.ChainID, stream prot
 	if publisher.IsZero() {
 		return failf(ErrInvalidOperation, "subscribe: publisher chain id is zero")
 	}
-	k := subscriptionKey(publisher, &stream, app)
-	ok, err := t.s.subscriptions.Contains(ctx, k)
-	if err != nil || ok {
+	k := subscriptionKey(publisher, &stream)
+	cs, _, err := t.s.subscriptions.Get(ctx, k)
+	if err != nil {
 		return err
 	}
-	n := 0
-	if err := t.s.subscriptions.ForEach(ctx, func(string, uint32) error { n++; return nil }); err != nil {
+	i, found := slices.BinarySearchFunc(cs, app, func(c appCursor, a base.ApplicationID) int { return bytes.Compare(c.app[:], a[:]) })
+	if found {
+		return nil
+	}
+	n, err := t.s.subscriptionCount.Get(ctx)
+	if err != nil {
 		return err
 	}
 	if n >= MaxSubscriptionsPerChain {
 		return failf(ErrInvalidOperation, "subscribe: the chain already holds %d subscriptions", n)
 	}
 	t.s.countSystemWrite(subscriptionRecordBytes)
-	t.s.subscriptions.Set(k, 0)
+	t.s.subscriptions.Set(k, slices.Insert(slices.Clone(cs), i, appCursor{app: app}))
+	t.s.subscriptionCount.Set(n + 1)
 	return nil
 }
 
 // unsubscribe removes app's subscription to stream of publisher.
 func (t *txn) unsubscribe(ctx context.Context, publisher base.ChainID, stream protocol.StreamID, app base.ApplicationID) error {
-	k := subscriptionKey(publisher, &stream, app)
-	ok, err := t.s.subscriptions.Contains(ctx, k)
+	k := subscriptionKey(publisher, &stream)
+	cs, _, err := t.s.subscriptions.Get(ctx, k)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	i, found := slices.BinarySearchFunc(cs, app, func(c appCursor, a base.ApplicationID) int { return bytes.Compare(c.app[:], a[:]) })
+	if !found {
 		return failf(ErrInvalidOperation, "unsubscribe: application %s does not subscribe to stream %q of chain %s", app, stream.Name, publisher.Short())
 	}
+	n, err := t.s.subscriptionCount.Get(ctx)
+	if err != nil {
+		return err
+	}
 	t.s.countSystemWrite(4)
-	t.s.subscriptions.Delete(k)
+	if len(cs) == 1 {
+		t.s.subscriptions.Delete(k)
+	} else {
+		t.s.subscriptions.Set(k, slices.Delete(slices.Clone(cs), i, i+1))
+	}
+	t.s.subscriptionCount.Set(n - 1)
 	return nil
 }
 
@@ -242,43 +270,40 @@ func (t *txn) updateStreams(ctx context.Context, op *protocol.UpdateStreams) err
 		if err := protocol.CheckUserStream(&stream); err != nil {
 			return failf(ErrInvalidOperation, "update streams: update %d: %v", i, err)
 		}
-		prefix := subscriptionPrefix(u.Publisher, &stream)
-		var subs []Subscription
-		subscribed := false
-		err := t.s.subscriptions.ForEach(ctx, func(k string, next uint32) error {
-			if !strings.HasPrefix(k, prefix) || len(k) != len(prefix)+32 {
-				return nil
-			}
-			subscribed = true
-			sub, err := parseSubscription(k, next)
-			if err != nil {
-				return err
-			}
-			if sub.NextIndex < u.NextIndex {
-				subs = append(subs, sub)
-			}
-			return nil
-		})
+		k := subscriptionKey(u.Publisher, &stream)
+		cs, subscribed, err := t.s.subscriptions.Get(ctx, k)
 		if err != nil {
 			return err
 		}
-		if !subscribed {
+		if !subscribed || len(cs) == 0 {
 			return failf(ErrInvalidOperation, "update streams: the chain does not subscribe to stream %q of chain %s", stream.Name, u.Publisher.Short())
 		}
-		if len(subs) == 0 {
+		var behind []appCursor
+		for _, c := range cs {
+			if c.next < u.NextIndex {
+				behind = append(behind, c)
+			}
+		}
+		if len(behind) == 0 {
 			return failf(ErrInvalidOperation, "update streams: stream %q of chain %s is already processed up to index %d or beyond", stream.Name, u.Publisher.Short(), u.NextIndex)
 		}
 		// The publisher must have emitted event NextIndex-1 (and so every earlier one).
 		if _, err := t.oracles.ReadEvent(ctx, protocol.EventID{Chain: u.Publisher, Stream: cloneStream(stream), Index: u.NextIndex - 1}); err != nil {
 			return err
 		}
-		for _, sub := range subs {
-			t.s.countSystemWrite(4)
-			t.s.subscriptions.Set(subscriptionKey(u.Publisher, &stream, sub.App), u.NextIndex)
-			if _, ok := perApp[sub.App]; !ok {
-				apps = append(apps, sub.App)
+		moved := slices.Clone(cs)
+		for i := range moved {
+			if moved[i].next < u.NextIndex {
+				moved[i].next = u.NextIndex
 			}
-			perApp[sub.App] = append(perApp[sub.App], StreamUpdate{Publisher: u.Publisher, Stream: cloneStream(stream), PreviousIndex: sub.NextIndex, NextIndex: u.NextIndex})
+		}
+		t.s.countSystemWrite(4 * len(behind))
+		t.s.subscriptions.Set(k, moved)
+		for _, c := range behind {
+			if _, ok := perApp[c.app]; !ok {
+				apps = append(apps, c.app)
+			}
+			perApp[c.app] = append(perApp[c.app], StreamUpdate{Publisher: u.Publisher, Stream: cloneStream(stream), PreviousIndex: c.next, NextIndex: u.NextIndex})
 		}
 	}
 	sortAppIDs(apps)
@@ -305,11 +330,7 @@ func (t *txn) processStreams(ctx context.Context, app base.ApplicationID, update
 }
 
 func sortAppIDs(apps []base.ApplicationID) {
-	for i := 1; i < len(apps); i++ {
-		for j := i; j > 0 && bytes.Compare(apps[j][:], apps[j-1][:]) < 0; j-- {
-			apps[j], apps[j-1] = apps[j-1], apps[j]
-		}
-	}
+	slices.SortFunc(apps, func(a, b base.ApplicationID) int { return bytes.Compare(a[:], b[:]) })
 }
 
 // Contract runtime: StreamRuntime and EventReader.
