@@ -173,6 +173,10 @@ func processInboxCommand() *cobra.Command {
 			cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
 				return cc.ProcessInbox(ctx)
 			})
+			if errors.Is(err, client.ErrStreams) && cert != nil {
+				// The inbox was received; only the streams failed.
+				printCert(cmd.ErrOrStderr(), "process inbox", cert)
+			}
 			if err != nil {
 				return err
 			}

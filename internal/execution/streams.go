@@ -238,6 +238,10 @@ func (t *txn) subscribeOp(ctx context.Context, op protocol.SystemOperation) erro
 		if err := t.checkChainOwner(ctx, "subscribing to a stream"); err != nil {
 			return err
 		}
+		// The subscribing application must exist: UpdateStreams will load it.
+		if _, err := t.contract(ctx, op.App); err != nil {
+			return fmt.Errorf("subscribe application %s: %w", op.App, err)
+		}
 		return t.subscribe(ctx, op.Publisher, cloneStream(op.Stream), op.App)
 	case *protocol.UnsubscribeFromStream:
 		if err := t.checkChainOwner(ctx, "unsubscribing from a stream"); err != nil {
