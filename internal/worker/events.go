@@ -4,6 +4,12 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
+// maxEventNotifications bounds the NewEvents notifications of one block: a block that
+// emits to more streams is announced for its first 64 streams only (the NewBlock
+// notification and the followers' syncs cover the rest), so that one block cannot
+// flood the notification streams.
+const maxEventNotifications = 64
+
 // notifyEvents sends one ReasonNewEvents notification per user stream that a confirmed
 // block emitted to, with the stream's next index after the block, so that clients of
 // subscribed chains learn of new events without polling. System streams (epochs) are
@@ -27,6 +33,9 @@ func (w *Worker) notifyEvents(block *protocol.Block) {
 			k := key{app: *e.Stream.App, name: string(e.Stream.Name)}
 			n, seen := next[k]
 			if !seen {
+				if len(order) == maxEventNotifications {
+					continue
+				}
 				order = append(order, k)
 			}
 			if e.Index+1 > n {
