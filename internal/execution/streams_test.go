@@ -91,7 +91,7 @@ func (streamLoader) LoadService(context.Context, base.ApplicationID, BlobReader)
 
 // streamNet has a publisher and a follower chain running streamer as appA. Committed
 // events of the publisher go to the resolver, as a validator's storage holds them.
-func streamNet(t *testing.T) (n *testNet, pub *State, pubID base.ChainID, fol *State, folID base.ChainID) {
+func streamNet(t testing.TB) (n *testNet, pub *State, pubID base.ChainID, fol *State, folID base.ChainID) {
 	n = newNet(t)
 	n.loader = streamLoader{}
 	pub, pubID = n.create(n.rootDesc(1, protocol.SingleSuperOwner(alice), tokens(10)))
@@ -99,7 +99,7 @@ func streamNet(t *testing.T) (n *testNet, pub *State, pubID base.ChainID, fol *S
 	return
 }
 
-func (n *testNet) publish(t *testing.T, s *State, id base.ChainID, op []byte) uint32 {
+func (n *testNet) publish(t testing.TB, s *State, id base.ChainID, op []byte) uint32 {
 	t.Helper()
 	out := mustExec(t, s, tc(id, &alice), userTx(appA, op), LiveOracles(n.res))
 	n.commit(s)
@@ -241,4 +241,24 @@ func TestStreamsAttackSubscriptionCap(t *testing.T) {
 	_, err := fol.ExecuteTransaction(bg, tc(folID, &bob), sysTx(&protocol.SubscribeToStream{Publisher: pubID, Stream: s, App: appA}), nil)
 	wantErr(t, err, ErrInvalidOperation)
 	fol.Rollback()
+}
+
+// BenchmarkUpdateStreams: one UpdateStreams of 64 new events of one stream, processed by
+// a native application that reads every event (the host side of process_streams).
+func BenchmarkUpdateStreams(b *testing.B) {
+	n, pub, pubID, fol, folID := streamNet(b)
+	for range 64 {
+		n.publish(b, pub, pubID, []byte("epost"))
+	}
+	stream := protocol.StreamID{App: &appA, Name: posts}
+	mustExec(b, fol, tc(folID, &bob), sysTx(&protocol.SubscribeToStream{Publisher: pubID, Stream: stream, App: appA}), nil)
+	n.commit(fol)
+	tx := sysTx(&protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: pubID, Stream: stream, NextIndex: 64}}})
+	b.ResetTimer()
+	for range b.N {
+		if _, err := fol.ExecuteTransaction(bg, tc(folID, &bob), tx, LiveOracles(n.res)); err != nil {
+			b.Fatal(err)
+		}
+		fol.Rollback()
+	}
 }
