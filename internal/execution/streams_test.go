@@ -185,7 +185,9 @@ func TestStreamsBadInput(t *testing.T) {
 	if !strings.Contains(err.Error(), "does not subscribe") {
 		t.Fatalf("unclear: %v", err)
 	}
-	// A stranger cannot subscribe bob's chain.
+	// A stranger cannot process bob's streams, nor subscribe his chain.
+	_, err = fol.ExecuteTransaction(bg, tc(folID, &carol), upd(1), LiveOracles(n.res))
+	check("stranger update", err, ErrUnauthorized)
 	_, err = fol.ExecuteTransaction(bg, tc(folID, &carol), sysTx(&protocol.SubscribeToStream{Publisher: pubID, Stream: stream, App: appA}), nil)
 	check("stranger", err, ErrUnauthorized)
 	// Reading a missing event.
