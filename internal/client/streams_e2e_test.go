@@ -110,6 +110,22 @@ func TestSocialStreams(t *testing.T) {
 		t.Fatalf("follower 1 feed has %d entries", len(got))
 	}
 
+	// A validator that was down while the author posted lacks the events: the
+	// follower's client brings it up to date and it votes for the follower's block.
+	n.node(3).off = true
+	appOp(t, author, app, `{"post":{"text":"while one validator was down"}}`)
+	n.node(3).off = false
+	cert, err = f1.ProcessInbox(ctx)
+	if err != nil || cert == nil {
+		t.Fatalf("process-inbox with a lagging validator: %v", err)
+	}
+	for i, h := range n.blockHashes(n.chains[1], cert.Height()) {
+		if h != cert.Hash() {
+			t.Fatalf("validator %d has %s at the follower's height %d, want %s", i, h.Short(), cert.Height(), cert.Hash().Short())
+		}
+	}
+	feedLen := 3 + client.MaxEventsPerStreamUpdate + 6 + 1
+
 	// Bad input, proposed directly: clear execution errors, no state change.
 	stream := protocol.StreamID{App: &app, Name: []byte("posts")}
 	for _, c := range []struct {
@@ -117,7 +133,7 @@ func TestSocialStreams(t *testing.T) {
 		op   protocol.SystemOperation
 		want error
 	}{
-		{"beyond the publisher's count", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[0], Stream: stream, NextIndex: 100}}}, execution.ErrMissingEvent},
+		{"beyond the publisher's count", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[0], Stream: stream, NextIndex: 1000}}}, execution.ErrMissingEvent},
 		{"not advancing", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[0], Stream: stream, NextIndex: 2}}}, execution.ErrInvalidOperation},
 		{"no updates", &protocol.UpdateStreams{}, execution.ErrInvalidOperation},
 		{"unsubscribed stream", &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: n.chains[3], Stream: stream, NextIndex: 1}}}, execution.ErrInvalidOperation},
@@ -127,7 +143,7 @@ func TestSocialStreams(t *testing.T) {
 			t.Fatalf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
-	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3+client.MaxEventsPerStreamUpdate+6 {
+	if got := feedTexts(t, n, n.chains[1], app); len(got) != feedLen {
 		t.Fatalf("bad updates changed the feed: %d entries", len(got))
 	}
 	// Unfollowing a chain not followed: refused.
@@ -143,7 +159,7 @@ func TestSocialStreams(t *testing.T) {
 	if cert, err := f1.ProcessInbox(ctx); err != nil || cert != nil {
 		t.Fatalf("process-inbox after the stranger's posts: %v, %v", cert, err)
 	}
-	if got := feedTexts(t, n, n.chains[1], app); len(got) != 3+client.MaxEventsPerStreamUpdate+6 {
+	if got := feedTexts(t, n, n.chains[1], app); len(got) != feedLen {
 		t.Fatalf("the stranger's posts reached the feed: %d entries", len(got))
 	}
 }
