@@ -49,6 +49,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(chainCommands()...)
 	root.AddCommand(appCommands()...)
 	root.AddCommand(dataBlobCommands()...)
+	root.AddCommand(streamCommands()...)
 	root.AddCommand(projectCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)

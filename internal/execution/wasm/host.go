@@ -40,8 +40,8 @@ const (
 	KindChainBalance        Kind = 14
 	KindOwnerBalance        Kind = 15
 	KindHTTPRequest         Kind = 16 // reserved: not supported yet
-	KindEmitEvent           Kind = 17 // reserved: not supported yet
-	KindReadEvent           Kind = 18 // reserved: not supported yet
+	KindEmitEvent           Kind = 17 // contracts only: VarBytes name, VarBytes value -> u32 index
+	KindReadEvent           Kind = 18 // [32] chain, [32] app, VarBytes name, u32 index -> raw value
 	KindMessageInfo         Kind = 19
 	KindAuthenticatedCaller Kind = 20
 	KindScheduleOperation   Kind = 21 // services only: VarBytes operation -> ()
@@ -50,6 +50,12 @@ const (
 	KindVerifySignature     Kind = 24 // PublicKey, [32] message, Signature -> bool
 	KindClaim               Kind = 25 // contracts only: Account source, Account recipient, Amount -> ()
 	KindOpenChain           Kind = 26 // contracts only: ChainOwnership, Amount -> [32] chain id
+)
+
+// Event stream kinds (streams.go).
+const (
+	KindSubscribeToEvents     Kind = 29 // contracts only: [32] chain, [32] app, VarBytes name -> ()
+	KindUnsubscribeFromEvents Kind = 30 // contracts only: [32] chain, [32] app, VarBytes name -> ()
 )
 
 // VerifySignatureFuel is charged for a KindVerifySignature request on top of
@@ -229,7 +235,9 @@ func (h baseHost) call(ctx context.Context, kind Kind, r *codec.Reader, w *codec
 		// Any verification failure, including a signature of another scheme than
 		// the key, is a "false" answer, not a refused request.
 		w.Bool(crypto.Verify(pk, msg, sig) == nil)
-	case KindHTTPRequest, KindEmitEvent, KindReadEvent:
+	case KindReadEvent:
+		return true, readEventCall(ctx, h.rt, r, w)
+	case KindHTTPRequest:
 		return true, ErrNotSupported
 	default:
 		return false, nil
@@ -345,6 +353,8 @@ func (h *contractHost) contractCall(ctx context.Context, kind Kind, r *codec.Rea
 			return err
 		}
 		w.Fixed(resp)
+	case KindEmitEvent, KindSubscribeToEvents, KindUnsubscribeFromEvents:
+		return streamCall(ctx, h.rt, kind, r, w)
 	case KindScheduleOperation:
 		return fmt.Errorf("%w: kind %d is for services only", ErrNotSupported, kind)
 	default:
@@ -372,7 +382,8 @@ func (h *serviceHost) Call(ctx context.Context, kind Kind, request []byte) ([]by
 		case KindTimestamp:
 			w.U64(uint64(h.rt.LocalTime()))
 		case KindAuthenticatedOwner, KindAuthenticatedCaller, KindMessageInfo, KindWriteBatch,
-			KindSendMessage, KindTransfer, KindCallApplication, KindClaim, KindOpenChain:
+			KindSendMessage, KindTransfer, KindCallApplication, KindClaim, KindOpenChain,
+			KindEmitEvent, KindSubscribeToEvents, KindUnsubscribeFromEvents:
 			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)
 		case KindScheduleOperation:
 			op := r.VarBytes()

@@ -250,7 +250,9 @@ func TestHostCallCodes(t *testing.T) {
 		{NewContractHost(newFake()), uint32(KindAuthenticatedOwner), 1},
 		{NewContractHost(newFake()), uint32(KindChainBalance), 16},
 		{NewContractHost(newFake()), uint32(KindHTTPRequest), CodeNotSupported},
-		{NewContractHost(newFake()), uint32(KindReadEvent), CodeNotSupported},
+		{NewContractHost(newFake()), uint32(KindReadEvent), CodeMalformed}, // an empty request
+		{NewServiceHost(newFake()), uint32(KindEmitEvent), CodeNotSupported},
+		{NewServiceHost(newFake()), uint32(KindSubscribeToEvents), CodeNotSupported},
 		{NewContractHost(newFake()), 999, CodeUnknownKind},
 		{NewContractHost(newFake()), uint32(KindReadValue), CodeMalformed},
 		{NewServiceHost(newFake()), uint32(KindWriteBatch), CodeNotSupported},
