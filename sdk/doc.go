@@ -10,10 +10,15 @@
 //	func main() {}
 //
 // The SDK exports mica_alloc and the entry points (mica_instantiate,
-// mica_execute_operation, mica_execute_message, mica_finalize, mica_handle_query),
+// mica_execute_operation, mica_execute_message, mica_finalize, mica_process_streams,
+// mica_handle_query),
 // dispatches them to the registered handlers, reports errors (and recovered panics)
 // with set_error and status 1, and flushes a contract's staged storage writes as one
 // write batch when an entry point succeeds.
+//
+// Event streams (streams.go): a contract emits events with Runtime.Emit, subscribes
+// with Runtime.SubscribeToEvents and receives new events in StreamProcessor's
+// ProcessStreams, reading them with Runtime.ReadEvent (examples/social).
 //
 // Contracts reach the outside world through oracles whose answers every validator
 // records in the block: Runtime.HTTPRequest (hosts on the committee's allow-list),

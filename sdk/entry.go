@@ -134,6 +134,8 @@ func run(h hostABI, app any, entry string, input []byte) ([]byte, error) {
 		if f, ok := c.(Finalizer); ok {
 			err = f.Finalize(rt)
 		}
+	case abi.EntryProcessStreams:
+		err = processStreams(c, rt, input)
 	default:
 		err = fmt.Errorf("sdk: unknown entry point %q", entry)
 	}

@@ -99,3 +99,6 @@ func micaFinalize(ptr, n uint32) uint32 { return export(abi.EntryFinalize, ptr, 
 
 //go:wasmexport mica_handle_query
 func micaHandleQuery(ptr, n uint32) uint32 { return export(abi.EntryHandleQuery, ptr, n) }
+
+//go:wasmexport mica_process_streams
+func micaProcessStreams(ptr, n uint32) uint32 { return export(abi.EntryProcessStreams, ptr, n) }

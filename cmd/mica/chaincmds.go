@@ -164,7 +164,7 @@ func syncCommand() *cobra.Command {
 func processInboxCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "process-inbox [CHAIN]",
-		Short: "Receive every pending incoming message bundle in a new block",
+		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			chain := ""
@@ -174,10 +174,23 @@ func processInboxCommand() *cobra.Command {
 			cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
 				return cc.ProcessInbox(ctx)
 			})
+			if errors.Is(err, client.ErrStreams) && cert != nil {
+				// The inbox was received; only the streams failed.
+				printCert(cmd.ErrOrStderr(), "process inbox", cert)
+			}
 			if err != nil {
 				return err
 			}
-			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "process inbox", cert) })
+			res := certJSON(cert)
+			if cert != nil {
+				res["summary"] = inboxSummary(cert)
+			}
+			return out(cmd, res, func(o io.Writer) {
+				printCert(o, "process inbox", cert)
+				if cert != nil {
+					fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
+				}
+			})
 		},
 	}
 }
@@ -540,6 +553,8 @@ func notificationJSON(n protocol.Notification, _ bool) map[string]any {
 		m["kind"], m["origin"] = "new_incoming_bundle", n.Origin.String()
 	case protocol.ReasonNewRound:
 		m["kind"], m["round"] = "new_round", n.Round.String()
+	case protocol.ReasonNewEvents:
+		m["kind"], m["application_id"], m["stream"], m["next_index"] = "new_events", n.App.String(), n.StreamName, n.NextIndex
 	}
 	return m
 }
@@ -552,6 +567,8 @@ func describeNotification(n protocol.Notification) string {
 		return fmt.Sprintf("incoming bundle for %s from %s (its block %d)", n.ChainID.Short(), n.Origin.Short(), n.Height)
 	case protocol.ReasonNewRound:
 		return fmt.Sprintf("chain %s moved to the %v round at height %d", n.ChainID.Short(), n.Round, n.Height)
+	case protocol.ReasonNewEvents:
+		return fmt.Sprintf("new events on %s: stream %q of application %s now has %d (block %d)", n.ChainID.Short(), n.StreamName, n.App.String()[:8], n.NextIndex, n.Height)
 	}
 	return "notification"
 }

@@ -184,7 +184,10 @@ func describeError(cmd *cobra.Command, err error) (msg, kind string) {
 	}
 	msg = err.Error()
 	for _, p := range classPrefixes {
-		msg = strings.ReplaceAll(msg, p, "")
+		// Only where a class starts the message or one of its ": " parts, so that
+		// "blobs not found: blob X" keeps its words.
+		msg = strings.TrimPrefix(msg, p)
+		msg = strings.ReplaceAll(msg, ": "+p, ": ")
 	}
 	var ue *usageError
 	switch {

@@ -48,6 +48,8 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(demoCommand(), walletCommand(), keygenCommand(), validatorCommand(), proxyCommand(), netCommand(), faucetCommand(), benchmarkCommand())
 	root.AddCommand(chainCommands()...)
 	root.AddCommand(appCommands()...)
+	root.AddCommand(dataBlobCommands()...)
+	root.AddCommand(streamCommands()...)
 	root.AddCommand(projectCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)

@@ -153,7 +153,7 @@ func walletSetDefaultCommand() *cobra.Command {
 func walletFollowCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "follow-chain CHAIN",
-		Short: "Follow a chain (replicate it locally) without owning it",
+		Short: "Follow a chain (replicate it locally); owned if one of its owners is a key of the wallet",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := base.ParseChainID(args[0])
@@ -171,6 +171,13 @@ func walletFollowCommand() *cobra.Command {
 			}
 			if _, ok := s.w.Chain(id); !ok {
 				if err := s.w.FollowChain(id); err != nil {
+					return err
+				}
+			}
+			// A chain another chain opened for a key of this wallet (such as an
+			// auction chain) is followed as owned, so the wallet can propose on it.
+			if o, ok := s.ownerKeyOf(cmd.Context(), id); ok {
+				if err := s.w.AddChain(id, &o); err != nil {
 					return err
 				}
 			}

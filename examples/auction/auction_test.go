@@ -2,8 +2,10 @@ package auction_test
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +15,10 @@ import (
 	"github.com/micachain/mica/sdk/sdktest"
 )
 
-const deadline = 2_000_000
+const (
+	created  = 1_000_000
+	deadline = 2_000_000
+)
 
 func owner(name string) sdk.Owner { return sdk.Address32Owner(sha256.Sum256([]byte(name))) }
 
@@ -24,27 +29,74 @@ var (
 	carol  = owner("carol")
 )
 
-func amt(v uint64) sdk.Amount { return sdk.NewAmount(v) }
+// tok returns v whole tokens in attos.
+func tok(v uint64) sdk.Amount {
+	hi, lo := bits.Mul64(v, 1_000_000_000_000_000_000)
+	return sdk.Amount{Lo: lo, Hi: hi}
+}
 
-// world is an auction chain and bidder chains running the same application.
+// world is a seller chain (the house's creating chain), the auction chain it opened,
+// and bidder chains running the same application.
 type world struct {
 	t       *testing.T
+	house   *sdktest.Chain
 	auction *sdktest.Chain
 	bidders map[sdk.Owner]*sdktest.Chain
 }
 
+var description = []byte("an oil painting, 60 x 80 cm, signed")
+
+func descHash() [32]byte { return sha256.Sum256(description) }
+
+// newWorld creates an auction from the seller's chain and delivers its start message.
 func newWorld(t *testing.T, minBid string) *world {
 	t.Helper()
-	w := &world{t: t, auction: sdktest.NewChain(), bidders: map[sdk.Owner]*sdktest.Chain{}}
-	w.auction.Time = 1_000_000
-	arg := fmt.Sprintf(`{"seller": %q, "item": "a painting", "deadline": %d, "min_bid": %q}`, seller, deadline, minBid)
-	if err := w.auction.Instantiate(auction.Contract{}, []byte(arg)); err != nil {
+	w := &world{t: t, house: sdktest.NewChain(), bidders: map[sdk.Owner]*sdktest.Chain{}}
+	h := w.house
+	h.Time = created
+	h.ChainBalance = tok(5)
+	s := seller
+	h.Signer = &s
+	h.Blobs[descHash()] = description
+	if err := h.Instantiate(auction.Contract{}, []byte(`{}`)); err != nil {
 		t.Fatal(err)
+	}
+	d := descHash()
+	op := fmt.Sprintf(`{"create": {"item": "a painting", "description": %q, "deadline": %d, "min_bid": %q}}`, hex.EncodeToString(d[:]), deadline, minBid)
+	out, err := h.ExecuteOperation(auction.Contract{}, []byte(op))
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if len(h.Opened) != 1 || h.Opened[0].Balance != auction.DefaultChainBalance {
+		t.Fatalf("opened %+v", h.Opened)
+	}
+	id := h.Opened[0].ID
+	if want := fmt.Sprintf(`{"auction_chain":%q}`, sdk.ChainID(id)); string(out) != want {
+		t.Fatalf("create returned %s, want %s", out, want)
+	}
+	// The chain balance came from the chain account (the seller's own account is empty).
+	checkTransfers(t, h.Transfers, sdktest.Transfer{Source: sdk.ChainOwner(), Recipient: sdk.Account{Chain: h.ID, Owner: h.Application.Owner()}, Amount: auction.DefaultChainBalance})
+	if len(h.Messages) != 1 || h.Messages[0].Destination != id || !h.Messages[0].Tracked || !h.Messages[0].Authenticated {
+		t.Fatalf("messages %+v", h.Messages)
+	}
+	w.auction = sdktest.NewChain()
+	a := w.auction
+	a.ID = id
+	a.Time = created
+	a.ChainBalance = auction.DefaultChainBalance
+	a.Blobs[descHash()] = description
+	a.Signer = &s // the start message is signed by the seller
+	if err := a.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: h.ID, OriginHeight: 1, OriginTimestamp: created}, h.Messages[0].Message); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	a.Signer = nil
+	if a.ChainBalance != auction.DefaultChainBalance {
+		t.Fatalf("chain balance after the ownership proof: %v", a.ChainBalance)
 	}
 	for _, o := range []sdk.Owner{alice, bob, carol} {
 		c := sdktest.NewChain()
 		c.ID = sha256.Sum256([]byte("chain of " + o.String()))
-		c.Balances[o] = amt(1000)
+		c.Balances[o] = tok(1000)
 		signer := o
 		c.Signer = &signer
 		w.bidders[o] = c
@@ -54,18 +106,18 @@ func newWorld(t *testing.T, minBid string) *world {
 
 func (w *world) appOwner() sdk.Owner { return w.auction.Application.Owner() }
 
-// bid submits a bid operation on the bidder's chain at time ts and returns the bid
-// message it sent, after checking the escrow transfer.
+// bid submits a bid operation of amount tokens on the bidder's chain at time ts and
+// returns the bid message it sent, after checking the escrow transfer.
 func (w *world) bid(bidder sdk.Owner, amount uint64, ts sdk.Timestamp) sdktest.SentMessage {
 	w.t.Helper()
 	c := w.bidders[bidder]
 	c.Time = ts
 	nt, nm := len(c.Transfers), len(c.Messages)
-	op := fmt.Sprintf(`{"bid": {"bidder": %q, "amount": "%d", "auction_chain": %q}}`, bidder, amount, w.auction.ID)
+	op := fmt.Sprintf(`{"bid": {"amount": "%d", "auction_chain": %q}}`, amount, w.auction.ID)
 	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(op)); err != nil {
 		w.t.Fatalf("bid %d by %v: %v", amount, bidder, err)
 	}
-	want := sdktest.Transfer{Source: bidder, Recipient: sdk.Account{Chain: w.auction.ID, Owner: w.appOwner()}, Amount: amt(amount)}
+	want := sdktest.Transfer{Source: bidder, Recipient: sdk.Account{Chain: w.auction.ID, Owner: w.appOwner()}, Amount: tok(amount)}
 	if got := c.Transfers[nt:]; len(got) != 1 || got[0] != want {
 		w.t.Fatalf("escrow transfers %+v, want %+v", got, want)
 	}
@@ -86,7 +138,7 @@ func (w *world) deliver(bidder sdk.Owner, m sdktest.SentMessage, amount uint64, 
 	w.t.Helper()
 	a := w.auction
 	var err error
-	if a.Balances[w.appOwner()], err = a.Balances[w.appOwner()].Add(amt(amount)); err != nil {
+	if a.Balances[w.appOwner()], err = a.Balances[w.appOwner()].Add(tok(amount)); err != nil {
 		w.t.Fatal(err)
 	}
 	n := len(a.Transfers)
@@ -98,7 +150,7 @@ func (w *world) deliver(bidder sdk.Owner, m sdktest.SentMessage, amount uint64, 
 }
 
 func (w *world) refundTo(bidder sdk.Owner, amount uint64) sdktest.Transfer {
-	return sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: w.bidders[bidder].ID, Owner: bidder}, Amount: amt(amount)}
+	return sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: w.bidders[bidder].ID, Owner: bidder}, Amount: tok(amount)}
 }
 
 func (w *world) query(q string) string {
@@ -141,6 +193,39 @@ func checkTransfers(t *testing.T, got []sdktest.Transfer, want ...sdktest.Transf
 	}
 }
 
+func TestAmounts(t *testing.T) {
+	for _, c := range []struct {
+		in, out string
+		attos   sdk.Amount
+	}{
+		{"8", "8", tok(8)},
+		{"0.5", "0.5", sdk.NewAmount(500_000_000_000_000_000)},
+		{".5", "0.5", sdk.NewAmount(500_000_000_000_000_000)},
+		{"0.000000000000000001", "0.000000000000000001", sdk.NewAmount(1)},
+		{"1.250", "1.25", sdk.NewAmount(1_250_000_000_000_000_000)},
+		{"0", "0", sdk.Amount{}},
+		{"340282366920938463463.374607431768211455", "340282366920938463463.374607431768211455", sdk.Amount{Lo: ^uint64(0), Hi: ^uint64(0)}},
+	} {
+		a, err := auction.ParseAmount(c.in)
+		if err != nil || a != c.attos {
+			t.Errorf("ParseAmount(%q) = %v, %v; want %v", c.in, a, err, c.attos)
+			continue
+		}
+		if s := auction.FormatAmount(a); s != c.out {
+			t.Errorf("FormatAmount(%v) = %q, want %q", a, s, c.out)
+		}
+	}
+	for _, s := range []string{"", ".", "5.", "-1", "1e3", "0x10", "1.0000000000000000001", "340282366920938463463.374607431768211456", strings.Repeat("9", 100), " 1"} {
+		if a, err := auction.ParseAmount(s); err == nil {
+			t.Errorf("ParseAmount(%q) = %v, want an error", s, a)
+		}
+	}
+	var a auction.Amount
+	if err := json.Unmarshal([]byte(`0.5`), &a); err != nil || a.Amount != sdk.NewAmount(500_000_000_000_000_000) {
+		t.Errorf("bare JSON 0.5: %v %v", a, err)
+	}
+}
+
 func TestBiddingAndSettlement(t *testing.T) {
 	w := newWorld(t, "10")
 	if b := w.best(); b != nil {
@@ -148,6 +233,9 @@ func TestBiddingAndSettlement(t *testing.T) {
 	}
 	if got := w.query(`{ best }`); got != `{"data":{"best":null}}` {
 		t.Fatalf("query: %s", got)
+	}
+	if got, err := w.house.Query(auction.Service{}, []byte(`{ auctions }`)); err != nil || string(got) != fmt.Sprintf(`{"data":{"auctions":[{"auction_chain":%q,"item":"a painting","deadline":%d}]}}`, w.auction.ID, deadline) {
+		t.Fatalf("auctions on the house chain: %s %v", got, err)
 	}
 
 	// Below the minimum: refunded.
@@ -185,12 +273,14 @@ func TestBiddingAndSettlement(t *testing.T) {
 	w.wantBest(alice, 20)
 
 	// The escrow holds exactly the best bid.
-	if got := w.auction.Balances[w.appOwner()]; got != amt(20) {
-		t.Fatalf("escrow %v, want 20", got)
+	if got := w.auction.Balances[w.appOwner()]; got != tok(20) {
+		t.Fatalf("escrow %v, want 20 tokens", got)
 	}
 
 	st := w.query(`{ status }`)
-	want := fmt.Sprintf(`{"data":{"status":{"seller":%q,"item":"a painting","deadline":%d,"min_bid":"10","auction_chain":%q,"state":"open","bids":3}}}`, seller, deadline, w.auction.ID)
+	d := descHash()
+	want := fmt.Sprintf(`{"data":{"status":{"seller":%q,"item":"a painting","description":%q,"description_size":%d,"deadline":%d,"min_bid":"10","auction_chain":%q,"state":"open","bids":3}}}`,
+		seller, hex.EncodeToString(d[:]), len(description), deadline, w.auction.ID)
 	if st != want {
 		t.Fatalf("status\n%s, want\n%s", st, want)
 	}
@@ -209,8 +299,8 @@ func TestBiddingAndSettlement(t *testing.T) {
 	if _, err := w.auction.ExecuteOperation(auction.Contract{}, []byte(`{"settle": {}}`)); err != nil {
 		t.Fatal(err)
 	}
-	checkTransfers(t, w.auction.Transfers[n:], sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: w.auction.ID, Owner: seller}, Amount: amt(20)})
-	if w.auction.Balances[seller] != amt(20) || w.auction.Balances[w.appOwner()] != (sdk.Amount{}) {
+	checkTransfers(t, w.auction.Transfers[n:], sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: w.auction.ID, Owner: seller}, Amount: tok(20)})
+	if w.auction.Balances[seller] != tok(20) || w.auction.Balances[w.appOwner()] != (sdk.Amount{}) {
 		t.Fatalf("balances after settle: %v", w.auction.Balances)
 	}
 	if st := w.query(`query { status best }`); !strings.Contains(st, `"state":"settled"`) || !strings.Contains(st, `"amount":"20"`) {
@@ -230,17 +320,40 @@ func TestBiddingAndSettlement(t *testing.T) {
 	w.wantBest(alice, 20)
 }
 
+// TestFractionalBids: amounts are tokens with decimals, not attos.
+func TestFractionalBids(t *testing.T) {
+	w := newWorld(t, "0.5")
+	c := w.bidders[alice]
+	c.Time = 1_100_000
+	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(fmt.Sprintf(`{"bid": {"amount": "0.75", "auction_chain": %q}}`, w.auction.ID))); err != nil {
+		t.Fatal(err)
+	}
+	want := sdk.NewAmount(750_000_000_000_000_000)
+	if got := c.Transfers[0].Amount; got != want {
+		t.Fatalf("escrowed %v attos, want %v", got, want)
+	}
+	a := w.auction
+	a.Balances[w.appOwner()] = want
+	if err := a.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1_100_000}, c.Messages[0].Message); err != nil {
+		t.Fatal(err)
+	}
+	if b := w.best(); b["amount"] != "0.75" {
+		t.Fatalf("best %v", b)
+	}
+}
+
 type state struct {
 	store     map[string]string
 	balances  map[sdk.Owner]sdk.Amount
 	chainBal  sdk.Amount
 	transfers int
 	messages  int
+	opened    int
 }
 
 func snapshot(c *sdktest.Chain) state {
 	s := state{store: map[string]string{}, balances: map[sdk.Owner]sdk.Amount{}, chainBal: c.ChainBalance,
-		transfers: len(c.Transfers), messages: len(c.Messages)}
+		transfers: len(c.Transfers), messages: len(c.Messages), opened: len(c.Opened)}
 	for _, k := range c.Keys() {
 		v, _ := c.Get([]byte(k))
 		s.store[k] = string(v)
@@ -253,7 +366,9 @@ func snapshot(c *sdktest.Chain) state {
 
 func same(t *testing.T, before state, c *sdktest.Chain) {
 	t.Helper()
-	if after := snapshot(c); !reflect.DeepEqual(before, after) {
+	after := snapshot(c)
+	after.opened = before.opened // sdktest records opened chains even when the run fails
+	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("state changed:\n%+v\n%+v", before, after)
 	}
 }
@@ -263,15 +378,23 @@ func TestRefusedOperations(t *testing.T) {
 	c := w.bidders[alice]
 	ac := w.auction.ID.String()
 	ops := []string{
-		`{"bid": {"bidder": "` + bob.String() + `", "amount": "10", "auction_chain": "` + ac + `"}}`,     // not the signer
-		`{"bid": {"bidder": "` + alice.String() + `", "amount": "0", "auction_chain": "` + ac + `"}}`,    // zero
-		`{"bid": {"bidder": "` + alice.String() + `", "amount": "10"}}`,                                  // no auction chain
-		`{"bid": {"bidder": "` + alice.String() + `", "amount": "2000", "auction_chain": "` + ac + `"}}`, // insufficient funds
-		`{"bid": {"bidder": "` + alice.String() + `", "amount": "-1", "auction_chain": "` + ac + `"}}`,
-		`{"bid": {"bidder": "` + alice.String() + `", "amount": "10", "auction_chain": "` + c.ID.String() + `"}}`, // no auction here
-		`{"bid": {"bidder": "` + alice.String() + `", "amount": "10", "auction_chain": "` + ac + `", "x": 1}}`,
-		`{"settle": {}}`, // not the auction chain
+		`{"bid": {"bidder": "` + bob.String() + `", "amount": "10", "auction_chain": "` + ac + `"}}`, // not the signer
+		`{"bid": {"amount": "0", "auction_chain": "` + ac + `"}}`,                                    // zero
+		`{"bid": {"amount": "10"}}`,                                  // no auction chain
+		`{"bid": {"amount": "2000", "auction_chain": "` + ac + `"}}`, // insufficient funds
+		`{"bid": {"amount": "-1", "auction_chain": "` + ac + `"}}`,
+		`{"bid": {"amount": "10", "auction_chain": "` + c.ID.String() + `"}}`, // its own chain
+		`{"bid": {"amount": "10", "auction_chain": "` + ac + `", "x": 1}}`,
+		`{"settle": {}}`, // not an auction chain
 		`{"bid": {}, "settle": {}}`,
+		`{"create": {"item": "x", "deadline": 5000000}}`,                // no min_bid
+		`{"create": {"item": "", "deadline": 5000000, "min_bid": "1"}}`, // empty item
+		`{"create": {"item": "` + strings.Repeat("x", 257) + `", "deadline": 5000000, "min_bid": "1"}}`,
+		`{"create": {"item": "x", "deadline": 1, "min_bid": "1"}}`, // past deadline
+		`{"create": {"item": "x", "deadline": 5000000, "min_bid": "1", "chain_balance": "0"}}`,
+		`{"create": {"item": "x", "deadline": 5000000, "min_bid": "1", "chain_balance": "5000"}}`,                           // cannot fund
+		`{"create": {"item": "x", "deadline": 5000000, "min_bid": "1", "description": "` + strings.Repeat("ab", 32) + `"}}`, // no such blob
+		`{"create": {"item": "x", "deadline": 5000000, "min_bid": "1", "description": "abc"}}`,
 		`{}`,
 		`[]`,
 	}
@@ -283,15 +406,20 @@ func TestRefusedOperations(t *testing.T) {
 		same(t, before, c)
 	}
 	c.Signer = nil
-	before := snapshot(c)
-	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(`{"bid": {"bidder": "`+alice.String()+`", "amount": "10", "auction_chain": "`+ac+`"}}`)); err == nil {
-		t.Error("unauthenticated bid succeeded")
+	for _, op := range []string{
+		`{"bid": {"amount": "10", "auction_chain": "` + ac + `"}}`,
+		`{"create": {"item": "x", "deadline": 5000000, "min_bid": "1"}}`,
+	} {
+		before := snapshot(c)
+		if _, err := c.ExecuteOperation(auction.Contract{}, []byte(op)); err == nil {
+			t.Errorf("unauthenticated %s succeeded", op)
+		}
+		same(t, before, c)
 	}
-	same(t, before, c)
 
-	// Malformed messages and messages on a chain without the auction are rejected.
-	before = snapshot(w.auction)
-	for _, m := range []string{`{}`, `{"bid": {"bidder": "` + alice.String() + `"}}`, `nope`} {
+	// Malformed messages are rejected.
+	before := snapshot(w.auction)
+	for _, m := range []string{`{}`, `{"bid": {"bidder": "` + alice.String() + `"}}`, `nope`, `{"start": {}}`, `{"start": {}, "bid": {}}`} {
 		if err := w.auction.ExecuteMessage(auction.Contract{}, []byte(m)); err == nil {
 			t.Errorf("message %s accepted", m)
 		}
@@ -301,10 +429,35 @@ func TestRefusedOperations(t *testing.T) {
 	if err := w.auction.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(m)); err == nil {
 		t.Error("message with a wrong chain accepted")
 	}
-	same(t, before, w.auction)
-	if err := c.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"10","chain":%q}}`, alice, c.ID))); err == nil {
-		t.Error("bid accepted on a chain without the auction")
+	// A second start, signed by the seller or not, is refused.
+	start := fmt.Sprintf(`{"start":{"seller":%q,"item":"x","deadline":%d,"min_bid":"1"}}`, seller, deadline)
+	s := seller
+	w.auction.Signer = &s
+	if err := w.auction.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
+		t.Error("second start accepted")
 	}
+	w.auction.Signer = nil
+	same(t, before, w.auction)
+
+	// A start not signed by its seller is refused on a fresh chain.
+	fresh := sdktest.NewChain()
+	fresh.ChainBalance = sdk.NewAmount(1)
+	a := alice
+	fresh.Signer = &a
+	if err := fresh.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
+		t.Error("start signed by another owner accepted")
+	}
+	fresh.Signer = nil
+	if err := fresh.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
+		t.Error("unsigned start accepted")
+	}
+	// A bid reaching a chain that runs no auction is refunded, not lost.
+	n := len(fresh.Transfers)
+	fresh.Balances[fresh.Application.Owner()] = tok(10)
+	if err := fresh.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"10","chain":%q}}`, alice, c.ID))); err != nil {
+		t.Errorf("bid on a chain without an auction: %v", err)
+	}
+	checkTransfers(t, fresh.Transfers[n:], sdktest.Transfer{Source: fresh.Application.Owner(), Recipient: sdk.Account{Chain: c.ID, Owner: alice}, Amount: tok(10)})
 
 	// A bounced bid message is accepted and changes nothing.
 	before = snapshot(c)
@@ -314,7 +467,7 @@ func TestRefusedOperations(t *testing.T) {
 	same(t, before, c)
 
 	// Bad instantiation arguments.
-	for _, arg := range []string{`{}`, `{"seller": "xx", "item": "i", "deadline": 1, "min_bid": "1"}`, `{"seller": "` + seller.String() + `", "item": "i", "deadline": 1}`, `7`} {
+	for _, arg := range []string{`{"seller": "xx"}`, `7`, `[]`} {
 		if err := sdktest.NewChain().Instantiate(auction.Contract{}, []byte(arg)); err == nil {
 			t.Errorf("instantiated with %s", arg)
 		}
@@ -331,68 +484,63 @@ func TestRefusedOperations(t *testing.T) {
 	}
 }
 
-// TestLocalBid bids on the auction chain itself: refused bids fail the operation.
-func TestLocalBid(t *testing.T) {
-	w := newWorld(t, "10")
-	a := w.auction
-	a.Balances[alice], a.Balances[bob] = amt(100), amt(100)
-	signer := alice
-	a.Signer = &signer
-	if _, err := a.ExecuteOperation(auction.Contract{}, []byte(`{"bid": {"bidder": "`+alice.String()+`", "amount": "30"}}`)); err != nil {
+// TestTwoAuctions: two create operations open two chains, each with its own start.
+func TestTwoAuctions(t *testing.T) {
+	w := newWorld(t, "1")
+	h := w.house
+	if _, err := h.ExecuteOperation(auction.Contract{}, []byte(`{"create": {"item": "a vase", "deadline": 3000000, "min_bid": "2", "chain_balance": "0.5"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	escrow := sdk.Account{Chain: a.ID, Owner: w.appOwner()}
-	checkTransfers(t, a.Transfers, sdktest.Transfer{Source: alice, Recipient: escrow, Amount: amt(30)})
-	if len(a.Messages) != 0 || a.Balances[w.appOwner()] != amt(30) || a.Balances[alice] != amt(70) {
-		t.Fatalf("messages %v balances %v", a.Messages, a.Balances)
+	if len(h.Opened) != 2 || h.Opened[1].ID == h.Opened[0].ID || h.Opened[1].Balance != sdk.NewAmount(500_000_000_000_000_000) {
+		t.Fatalf("opened %+v", h.Opened)
 	}
-	signer = bob
-	for _, op := range []string{
-		`{"bid": {"bidder": "` + bob.String() + `", "amount": "30"}}`,                                                        // not above
-		`{"bid": {"bidder": "` + bob.String() + `", "amount": "5"}}`,                                                         // below minimum
-		`{"bid": {"bidder": "` + bob.String() + `", "amount": "40", "auction_chain": "` + w.bidders[bob].ID.String() + `"}}`, // wrong chain
-	} {
-		before := snapshot(a)
-		if _, err := a.ExecuteOperation(auction.Contract{}, []byte(op)); err == nil {
-			t.Errorf("operation %s succeeded", op)
-		}
-		same(t, before, a)
+	if !strings.Contains(string(h.Messages[1].Message), `"item":"a vase"`) || h.Messages[1].Destination != h.Opened[1].ID {
+		t.Fatalf("second start %+v", h.Messages[1])
 	}
-	n := len(a.Transfers)
-	if _, err := a.ExecuteOperation(auction.Contract{}, []byte(`{"bid": {"bidder": "`+bob.String()+`", "amount": "31", "auction_chain": "`+a.ID.String()+`"}}`)); err != nil {
-		t.Fatal(err)
-	}
-	checkTransfers(t, a.Transfers[n:],
-		sdktest.Transfer{Source: bob, Recipient: escrow, Amount: amt(31)},
-		sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: a.ID, Owner: alice}, Amount: amt(30)})
-	if a.Balances[alice] != amt(100) || a.Balances[bob] != amt(69) || a.Balances[w.appOwner()] != amt(31) {
-		t.Fatalf("balances %v", a.Balances)
-	}
-	a.Time = deadline
-	before := snapshot(a)
-	if _, err := a.ExecuteOperation(auction.Contract{}, []byte(`{"bid": {"bidder": "`+bob.String()+`", "amount": "50"}}`)); err == nil {
-		t.Error("late local bid succeeded")
-	}
-	same(t, before, a)
-	if st := w.query(`{ status }`); !strings.Contains(st, `"state":"ended"`) {
-		t.Fatalf("status %s", st)
+	got, err := h.Query(auction.Service{}, []byte(`{ auctions }`))
+	if err != nil || strings.Count(string(got), "auction_chain") != 2 {
+		t.Fatalf("auctions %s %v", got, err)
 	}
 }
 
 // TestSettleWithoutBids settles an auction nobody bid on: no transfer.
 func TestSettleWithoutBids(t *testing.T) {
-	w := newWorld(t, "340282366920938463463374607431768211455") // 2^128-1
-	if st := w.query(`{ status }`); !strings.Contains(st, `"min_bid":"340282366920938463463374607431768211455"`) {
+	w := newWorld(t, "340282366920938463463.374607431768211455") // 2^128-1 attos
+	if st := w.query(`{ status }`); !strings.Contains(st, `"min_bid":"340282366920938463463.374607431768211455"`) {
 		t.Fatalf("status %s", st)
 	}
 	w.auction.Time = deadline + 5
 	if _, err := w.auction.ExecuteOperation(auction.Contract{}, []byte(`{"settle": {}}`)); err != nil {
 		t.Fatal(err)
 	}
-	if len(w.auction.Transfers) != 0 {
+	if len(w.auction.Transfers) != 1 { // only the start's ownership proof
 		t.Fatalf("transfers %v", w.auction.Transfers)
 	}
-	if err := sdktest.NewChain().Instantiate(auction.Contract{}, []byte(fmt.Sprintf(`{"seller": %q, "item": "i", "deadline": 1, "min_bid": "340282366920938463463374607431768211456"}`, seller))); err == nil {
-		t.Error("min_bid of 2^128 accepted")
+}
+
+// TestChainAccountBid: a bidder whose own account is short pays from the chain
+// account, and the refund goes back to the chain account.
+func TestChainAccountBid(t *testing.T) {
+	w := newWorld(t, "1")
+	c := w.bidders[bob]
+	delete(c.Balances, bob)
+	c.ChainBalance = tok(50)
+	c.Time = 1_100_000
+	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(fmt.Sprintf(`{"bid": {"amount": "2", "auction_chain": %q}}`, w.auction.ID))); err != nil {
+		t.Fatal(err)
 	}
+	if c.ChainBalance != tok(48) || c.Transfers[0].Source != sdk.ChainOwner() {
+		t.Fatalf("chain balance %v, transfers %+v", c.ChainBalance, c.Transfers)
+	}
+	want := fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"2","chain":%q,"account":%q}}`, bob, c.ID, sdk.ChainOwner())
+	if got := string(c.Messages[0].Message); got != want {
+		t.Fatalf("message %s, want %s", got, want)
+	}
+	a := w.auction
+	a.Balances[w.appOwner()] = tok(2)
+	a.Time = deadline
+	if err := a.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: deadline}, c.Messages[0].Message); err != nil {
+		t.Fatal(err)
+	}
+	checkTransfers(t, a.Transfers[1:], sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: c.ID, Owner: sdk.ChainOwner()}, Amount: tok(2)})
 }

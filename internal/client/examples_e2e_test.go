@@ -78,21 +78,25 @@ type auctionView struct {
 			Timestamp uint64 `json:"timestamp"`
 		} `json:"best"`
 		Status struct {
-			Seller       string `json:"seller"`
-			Item         string `json:"item"`
-			Deadline     uint64 `json:"deadline"`
-			MinBid       string `json:"min_bid"`
-			AuctionChain string `json:"auction_chain"`
-			State        string `json:"state"`
-			Bids         uint64 `json:"bids"`
+			Seller          string `json:"seller"`
+			Item            string `json:"item"`
+			Description     string `json:"description"`
+			DescriptionSize uint64 `json:"description_size"`
+			Deadline        uint64 `json:"deadline"`
+			MinBid          string `json:"min_bid"`
+			AuctionChain    string `json:"auction_chain"`
+			State           string `json:"state"`
+			Bids            uint64 `json:"bids"`
 		} `json:"status"`
 	} `json:"data"`
 }
 
-// TestAuctionRefundsAndSettles runs the auction example across three chains: two bidders
-// escrow native tokens from their own chains, the outbid bidder is refunded, a bid made
-// after the deadline is refunded even though it is the highest, and settling pays the
-// best bid to the seller. Native amounts in the auction's JSON are attos.
+// TestAuctionRefundsAndSettles runs the auction house across chains: the seller's
+// create operation opens a chain for the auction, whose description is a data blob
+// published on a bidder's chain; two bidders escrow native tokens from their own
+// chains, the outbid bidder is refunded, a bid made after the deadline is refunded
+// even though it is the highest, and settling pays the best bid to the seller.
+// Amounts in the auction's JSON are tokens.
 func TestAuctionRefundsAndSettles(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("builds Wasm guests (skipped with -short and -race)")
@@ -112,121 +116,116 @@ func TestAuctionRefundsAndSettles(t *testing.T) {
 	c1 := n.client().Chain(n.chains[1], b1, nil)
 	c2 := n.client().Chain(n.chains[2], b2, nil)
 	so, o1, o2 := seller.Public().Owner(), b1.Public().Owner(), b2.Public().Owner()
-	sellerAcc := base.Account{Chain: n.chains[0], Owner: so}
-	acc1 := base.Account{Chain: n.chains[1], Owner: o1}
-	acc2 := base.Account{Chain: n.chains[2], Owner: o2}
-	attos := base.AmountFromAttos
+	chainAcc := func(i int) base.Account { return base.Account{Chain: n.chains[i], Owner: base.ChainOwner} }
+	tokens := base.Tokens
 
-	// The genesis credits the chain accounts; the contract escrows from the bidder's own
-	// account (the block's authenticated owner), so each bidder first funds it.
-	for _, f := range []struct {
-		cc  *client.ChainClient
-		acc base.Account
-	}{{c1, acc1}, {c2, acc2}} {
-		if _, err := f.cc.Transfer(ctx, base.ChainOwner, f.acc, attos(100)); err != nil {
-			t.Fatalf("fund %s: %v", f.acc, err)
-		}
+	// The description is a data blob published on bidder 1's chain.
+	desc := []byte("an oil painting, 60 x 80 cm")
+	hash, _, err := c1.PublishDataBlob(ctx, desc)
+	if err != nil {
+		t.Fatal(err)
 	}
-
+	if got, err := n.client().ReadDataBlob(ctx, hash); err != nil || string(got) != string(desc) {
+		t.Fatalf("read the description back: %q %v", got, err)
+	}
+	house := createApp(t, s, contract, service, `{}`)
 	deadline := uint64(n.clock.Now()) + 1_000_000
-	arg := `{"seller": "` + so.String() + `", "item": "a painting", "deadline": ` + strconv.FormatUint(deadline, 10) + `, "min_bid": "5"}`
-	createStart := time.Now()
-	app := createApp(t, s, contract, service, arg)
-	t.Logf("funding done; publishing and creating the auction took %v", time.Since(createStart))
-	escrow := base.Account{Chain: n.chains[0], Owner: execution.ApplicationOwner(app)}
+	cert := appOp(t, s, house, `{"create": {"item": "a painting", "description": "`+hash.String()+`", "deadline": `+strconv.FormatUint(deadline, 10)+`, "min_bid": "5", "chain_balance": "1"}}`)
+	res := cert.Block.Outcome.OperationResults
+	var created struct {
+		AuctionChain string `json:"auction_chain"`
+	}
+	if err := json.Unmarshal(res[len(res)-1], &created); err != nil {
+		t.Fatalf("create returned %q: %v", res[len(res)-1], err)
+	}
+	ac, err := base.ParseChainID(created.AuctionChain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := balanceAll(t, n, chainAcc(0)); got != tokens(99) {
+		t.Fatalf("seller chain after funding the auction chain: %s", got)
+	}
+	a := n.client().Chain(ac, seller, nil)
+	processInbox(t, a, "the auction chain (start)")
+	escrow := base.Account{Chain: ac, Owner: execution.ApplicationOwner(house)}
 	view := func() auctionView {
 		t.Helper()
 		var v auctionView
-		raw := queryAll(t, n, n.chains[0], app, "{ best status }")
+		raw := queryAll(t, n, ac, house, "{ best status }")
 		if err := json.Unmarshal([]byte(raw), &v); err != nil {
 			t.Fatalf("decode %s: %v", raw, err)
 		}
 		return v
 	}
-	if v := view(); v.Data.Best != nil || v.Data.Status.State != "open" || v.Data.Status.Bids != 0 || v.Data.Status.MinBid != "5" || v.Data.Status.AuctionChain != n.chains[0].String() {
+	if v := view(); v.Data.Best != nil || v.Data.Status.State != "open" || v.Data.Status.Bids != 0 || v.Data.Status.MinBid != "5" ||
+		v.Data.Status.AuctionChain != ac.String() || v.Data.Status.DescriptionSize != uint64(len(desc)) || v.Data.Status.Seller != so.String() {
 		t.Fatalf("new auction: %+v", v)
 	}
-	bid := func(cc *client.ChainClient, o base.Owner, amount string) {
+	bid := func(cc *client.ChainClient, amount string) {
 		t.Helper()
-		appOp(t, cc, app, `{"bid": {"bidder": "`+o.String()+`", "amount": "`+amount+`", "auction_chain": "`+n.chains[0].String()+`"}}`)
+		appOp(t, cc, house, `{"bid": {"amount": "`+amount+`", "auction_chain": "`+ac.String()+`"}}`)
 	}
 
 	bidStart := time.Now()
 	// The auction chain receives each bid before the next is made, so bidder 1's bid
 	// becomes the best and is then outbid (the refund-on-outbid path).
-	bid(c1, o1, "10")
-	if got := balanceAll(t, n, acc1); got != attos(90) {
-		t.Fatalf("bidder 1 after bidding: %s attos, want 90", got.AttosString())
+	bid(c1, "10")
+	if got := balanceAll(t, n, chainAcc(1)); got != tokens(90) {
+		t.Fatalf("bidder 1 after bidding: %s, want 90", got)
 	}
-	processInbox(t, s, "the auction chain (bid 1)")
+	processInbox(t, a, "the auction chain (bid 1)")
 	if v := view(); v.Data.Best == nil || v.Data.Best.Bidder != o1.String() || v.Data.Best.Amount != "10" || v.Data.Status.Bids != 1 {
 		t.Fatalf("after bid 1: %+v", v)
 	}
-	if got := balanceAll(t, n, escrow); got != attos(10) {
-		t.Fatalf("escrow after bid 1: %s attos, want 10", got.AttosString())
+	if got := balanceAll(t, n, escrow); got != tokens(10) {
+		t.Fatalf("escrow after bid 1: %s, want 10", got)
 	}
 	n.clock.Advance(1000)
-	bid(c2, o2, "20")
-	if got := balanceAll(t, n, acc2); got != attos(80) {
-		t.Fatalf("bidder 2 after bidding: %s attos, want 80", got.AttosString())
-	}
-	processInbox(t, s, "the auction chain (bid 2)")
+	bid(c2, "20.5")
+	processInbox(t, a, "the auction chain (bid 2)")
 	v := view()
-	if v.Data.Best == nil || v.Data.Best.Bidder != o2.String() || v.Data.Best.Amount != "20" || v.Data.Best.Chain != n.chains[2].String() {
+	if v.Data.Best == nil || v.Data.Best.Bidder != o2.String() || v.Data.Best.Amount != "20.5" || v.Data.Best.Chain != n.chains[2].String() {
 		t.Fatalf("best after both bids: %+v", v.Data.Best)
 	}
-	if v.Data.Status.State != "open" || v.Data.Status.Bids != 2 {
-		t.Fatalf("status before the deadline: %+v", v.Data.Status)
-	}
-	if got := balanceAll(t, n, escrow); got != attos(20) {
-		t.Fatalf("escrow after the refund: %s attos, want 20", got.AttosString())
-	}
 	processInbox(t, c1, "bidder 1")
-	if got := balanceAll(t, n, acc1); got != attos(100) {
-		t.Fatalf("bidder 1 after the refund: %s attos, want 100", got.AttosString())
-	}
-	if got := balanceAll(t, n, acc2); got != attos(80) {
-		t.Fatalf("bidder 2 (best): %s attos, want 80", got.AttosString())
+	if got := balanceAll(t, n, chainAcc(1)); got != tokens(100) {
+		t.Fatalf("bidder 1 after the refund: %s, want 100", got)
 	}
 	// Settling before the deadline fails and changes nothing.
-	if _, err := s.ExecuteOperations(ctx, []protocol.Operation{{App: app, Bytes: []byte(`{"settle": {}}`)}}, nil); err == nil {
+	if _, err := a.ExecuteOperations(ctx, []protocol.Operation{{App: house, Bytes: []byte(`{"settle": {}}`)}}, nil); err == nil {
 		t.Fatal("settled before the deadline")
 	}
 
 	// Past the deadline: a higher bid from bidder 1 is refused and refunded.
 	n.clock.Advance(2_000_000)
-	bid(c1, o1, "30")
-	if got := balanceAll(t, n, acc1); got != attos(70) {
-		t.Fatalf("bidder 1 after the late bid: %s attos, want 70", got.AttosString())
-	}
-	processInbox(t, s, "the auction chain (late bid)")
-	if v := view(); v.Data.Best == nil || v.Data.Best.Bidder != o2.String() || v.Data.Best.Amount != "20" || v.Data.Status.State != "ended" {
+	bid(c1, "30")
+	processInbox(t, a, "the auction chain (late bid)")
+	if v := view(); v.Data.Best == nil || v.Data.Best.Bidder != o2.String() || v.Data.Best.Amount != "20.5" || v.Data.Status.State != "ended" {
 		t.Fatalf("after the late bid: best %+v, state %q", v.Data.Best, v.Data.Status.State)
 	}
 	processInbox(t, c1, "bidder 1 (late refund)")
-	if got := balanceAll(t, n, acc1); got != attos(100) {
-		t.Fatalf("bidder 1 after the late refund: %s attos, want 100", got.AttosString())
+	if got := balanceAll(t, n, chainAcc(1)); got != tokens(100) {
+		t.Fatalf("bidder 1 after the late refund: %s, want 100", got)
 	}
 
-	// Settle: the seller gets the best bid, the escrow is empty.
-	before := balanceAll(t, n, sellerAcc)
-	appOp(t, s, app, `{"settle": {}}`)
-	after := balanceAll(t, n, sellerAcc)
-	if want, err := before.Add(attos(20)); err != nil || after != want {
-		t.Fatalf("seller: %s attos before, %s after settling, want +20", before.AttosString(), after.AttosString())
+	// Settle: the seller gets the best bid on the auction chain, the escrow is empty.
+	appOp(t, a, house, `{"settle": {}}`)
+	want, _ := base.ParseAmount("20.5")
+	if got := balanceAll(t, n, base.Account{Chain: ac, Owner: so}); got != want {
+		t.Fatalf("seller after settling: %s, want 20.5", got)
 	}
 	if got := balanceAll(t, n, escrow); !got.IsZero() {
-		t.Fatalf("escrow after settling: %s attos", got.AttosString())
+		t.Fatalf("escrow after settling: %s", got)
 	}
-	if v := view(); v.Data.Status.State != "settled" || v.Data.Best == nil || v.Data.Best.Amount != "20" {
+	if v := view(); v.Data.Status.State != "settled" {
 		t.Fatalf("after settling: %+v", v)
 	}
-	// Settling twice fails.
-	if _, err := s.ExecuteOperations(ctx, []protocol.Operation{{App: app, Bytes: []byte(`{"settle": {}}`)}}, nil); err == nil {
+	if _, err := a.ExecuteOperations(ctx, []protocol.Operation{{App: house, Bytes: []byte(`{"settle": {}}`)}}, nil); err == nil {
 		t.Fatal("settled twice")
 	}
-	if got := balanceAll(t, n, acc2); got != attos(80) {
-		t.Fatalf("bidder 2 after settling: %s attos, want 80", got.AttosString())
+	want, _ = base.ParseAmount("79.5")
+	if got := balanceAll(t, n, chainAcc(2)); got != want {
+		t.Fatalf("bidder 2 after settling: %s, want 79.5", got)
 	}
 	t.Logf("bids, refunds and settling took %v", time.Since(bidStart))
 }

@@ -263,26 +263,48 @@ func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient 
 	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: recipient, Amount: amount})}, nil)
 }
 
+// ErrStreams is returned (with the last certificate, if any) by ProcessInbox when the
+// chain's subscribed streams could not be processed; the inbox was still received.
+var ErrStreams = errors.New("stream processing failed")
+
 // maxInboxBlocks bounds how many blocks one ProcessInbox call commits, so that a sender
 // who keeps flooding the inbox cannot keep the call running forever.
 const maxInboxBlocks = 1000
 
 // ProcessInbox commits blocks receiving the pending bundles, as many per block as fit
-// the block limits, until the inbox is empty. It returns the last certificate, or nil if
-// there was nothing to receive.
+// the block limits, and processing the new events of the streams the chain subscribes
+// to (an UpdateStreams operation; see streams.go), until there is nothing left. It
+// returns the last certificate, or nil if there was nothing to do.
 func (cc *ChainClient) ProcessInbox(ctx context.Context) (*protocol.Certificate, error) {
 	var last *protocol.Certificate
+	synced := map[base.ChainID]bool{}
+	// streamErr is set when the subscribed streams could not be processed (an
+	// application refusing the new events): the bundles are still received, so that
+	// no publisher can block the chain's inbox, and the error is returned at the end.
+	var streamErr error
 	for range maxInboxBlocks {
-		cert, err := cc.ExecuteOperations(ctx, nil, nil)
+		var ops []protocol.Operation
+		if streamErr == nil {
+			var err error
+			if ops, err = cc.streamUpdates(ctx, synced); err != nil {
+				return nil, err
+			}
+		}
+		cert, err := cc.ExecuteOperations(ctx, ops, nil)
+		if err != nil && len(ops) > 0 && base.IsInvalid(err) {
+			cc.c.log.Warn("processing the subscribed streams failed; receiving the inbox without them", "chain", cc.id.Short(), "err", err)
+			streamErr = fmt.Errorf("%w: processing the subscribed streams: %w", ErrStreams, err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
 		if cert == nil {
-			return last, nil
+			return last, streamErr
 		}
 		last = cert
 	}
-	return last, nil
+	return last, streamErr
 }
 
 // OpenChain opens a child chain with the given ownership and balance and returns its id.

@@ -210,6 +210,10 @@ func isEpochProcessing(op protocol.SystemOperation) bool {
 	switch op.(type) {
 	case *protocol.ProcessNewEpoch, *protocol.ProcessRemovedEpoch:
 		return true
+	case *protocol.UpdateStreams:
+		// Chain maintenance like epochs: it only serves subscriptions the chain's
+		// owners or applications made.
+		return true
 	}
 	return false
 }

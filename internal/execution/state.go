@@ -28,6 +28,9 @@ const (
 	tagPermissions
 	tagTimestamp
 	tagApplications
+	tagStreamCounts
+	tagSubscriptions
+	tagSubscriptionCount
 )
 
 // State is a chain's execution state: the system application's state and one key-value
@@ -44,6 +47,9 @@ const (
 //	P || 9                       application permissions
 //	P || 10                      timestamp of the last block
 //	P || 11 || app id || key     application storage
+//	P || 12 || stream            next index of a user stream emitted on this chain (u32)
+//	P || 13 || publisher || stream  subscribed applications and their next indices
+//	P || 14                      number of subscriptions (u32); see streams.go
 //
 // Reads see staged changes. Flush appends the staged changes to a batch in ascending key
 // order; equal operations from equal states give byte-identical batches. Rollback drops
@@ -64,6 +70,11 @@ type State struct {
 	closed      *views.Register[bool]
 	permissions *views.Register[protocol.ApplicationPermissions]
 	timestamp   *views.Register[base.Timestamp]
+
+	// Event streams (streams.go).
+	streamCounts      *views.Map[string, uint32]
+	subscriptions     *views.Map[string, []appCursor]
+	subscriptionCount *views.Register[uint32]
 
 	// apps holds the storage of the applications touched since the state was loaded.
 	apps map[base.ApplicationID]*appStore
@@ -108,6 +119,9 @@ func NewState(vc views.Context, opts ...Option) *State {
 		timestamp:   views.NewRegister(vc.Sub(tagTimestamp), timestampCodec, 0),
 		apps:        make(map[base.ApplicationID]*appStore),
 	}
+	s.streamCounts = views.NewMap(vc.Sub(tagStreamCounts), views.KeyCodec[string](views.StringKey{}), u32Codec)
+	s.subscriptions = views.NewMap(vc.Sub(tagSubscriptions), views.KeyCodec[string](views.StringKey{}), appCursorsCodec)
+	s.subscriptionCount = views.NewRegister(vc.Sub(tagSubscriptionCount), u32Codec, 0)
 	for _, o := range opts {
 		o(s)
 	}
@@ -183,6 +197,9 @@ func (s *State) Flush(b *kv.Batch) {
 	for _, app := range appIDsSorted(s.apps) {
 		s.apps[app].flush(b)
 	}
+	s.streamCounts.Flush(b)
+	s.subscriptions.Flush(b)
+	s.subscriptionCount.Flush(b)
 	s.chainsOpened, s.blockFuel = 0, 0
 }
 
@@ -201,13 +218,16 @@ func (s *State) Rollback() {
 	for _, a := range s.apps {
 		a.rollback()
 	}
+	s.streamCounts.Rollback()
+	s.subscriptions.Rollback()
+	s.subscriptionCount.Rollback()
 	s.chainID = nil
 	s.chainsOpened, s.blockFuel = 0, 0
 }
 
 // HasPendingChanges reports whether Flush would append anything.
 func (s *State) HasPendingChanges() bool {
-	for _, v := range []views.View{s.description, s.epoch, s.adminChain, s.committees, s.ownership, s.balance, s.balances, s.closed, s.permissions, s.timestamp} {
+	for _, v := range []views.View{s.description, s.epoch, s.adminChain, s.committees, s.ownership, s.balance, s.balances, s.closed, s.permissions, s.timestamp, s.streamCounts, s.subscriptions, s.subscriptionCount} {
 		if v.HasPendingChanges() {
 			return true
 		}

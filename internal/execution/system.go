@@ -57,6 +57,10 @@ func (t *txn) executeSystemOperation(ctx context.Context, op protocol.SystemOper
 		return t.processNewEpoch(ctx, op)
 	case *protocol.ProcessRemovedEpoch:
 		return t.processRemovedEpoch(ctx, op)
+	case *protocol.SubscribeToStream, *protocol.UnsubscribeFromStream:
+		return t.subscribeOp(ctx, op)
+	case *protocol.UpdateStreams:
+		return t.updateStreams(ctx, op)
 	case nil:
 		return failf(ErrInvalidOperation, "missing system operation")
 	}

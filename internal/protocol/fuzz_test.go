@@ -147,3 +147,17 @@ func FuzzDecodePolicy(f *testing.F) {
 	p.HTTPAllowList = []string{"127.0.0.1", "example.com"}
 	fuzzDecoder[protocol.ResourcePolicy](f, &p)
 }
+
+func FuzzDecodeStreamOperation(f *testing.F) {
+	app := base.ApplicationID{7}
+	s := protocol.StreamID{App: &app, Name: []byte("posts")}
+	fuzzDecoder[protocol.Operation](f,
+		&protocol.Operation{System: &protocol.SubscribeToStream{Publisher: base.ChainID{1}, Stream: s, App: app}},
+		&protocol.Operation{System: &protocol.UnsubscribeFromStream{Publisher: base.ChainID{1}, Stream: s, App: app}},
+		&protocol.Operation{System: &protocol.UpdateStreams{Updates: []protocol.StreamUpdate{{Publisher: base.ChainID{1}, Stream: s, NextIndex: 3}}}},
+	)
+}
+
+func FuzzDecodeEventsNotification(f *testing.F) {
+	fuzzDecoder[protocol.Notification](f, &protocol.Notification{Kind: protocol.ReasonNewEvents, Height: 2, App: base.ApplicationID{1}, StreamName: "posts", NextIndex: 4})
+}

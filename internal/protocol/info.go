@@ -249,6 +249,9 @@ const (
 	ReasonNewBlock ReasonKind = iota
 	ReasonNewIncomingBundle
 	ReasonNewRound
+	// ReasonNewEvents: a confirmed block of the chain emitted events to a user stream
+	// (one notification per stream and block).
+	ReasonNewEvents
 	numReasons
 )
 
@@ -261,6 +264,11 @@ type Notification struct {
 	Hash    base.Hash    // NewBlock
 	Origin  base.ChainID // NewIncomingBundle
 	Round   base.Round   // NewRound
+	// NewEvents: the stream (application, name) and its next index after the block.
+	// The name is a string so that notifications stay comparable.
+	App        base.ApplicationID
+	StreamName string
+	NextIndex  uint32
 }
 
 func (n *Notification) Encode(w *codec.Writer) {
@@ -274,6 +282,10 @@ func (n *Notification) Encode(w *codec.Writer) {
 		w.Hash(base.Hash(n.Origin))
 	case ReasonNewRound:
 		w.Round(n.Round)
+	case ReasonNewEvents:
+		w.Hash(base.Hash(n.App))
+		w.String(n.StreamName)
+		w.U32(n.NextIndex)
 	}
 }
 
@@ -286,5 +298,12 @@ func (n *Notification) Decode(r *codec.Reader) {
 		n.Origin = r.ChainID()
 	case ReasonNewRound:
 		n.Round = r.Round()
+	case ReasonNewEvents:
+		n.App = base.ApplicationID(r.Hash())
+		n.StreamName = r.String()
+		n.NextIndex = r.U32()
+		if len(n.StreamName) > MaxStreamNameLen {
+			r.Fail("stream name of %d bytes", len(n.StreamName))
+		}
 	}
 }

@@ -27,6 +27,10 @@ const (
 	TagProcessRemovedEpoch
 	TagPublishModule
 	TagCreateApplication
+	// Event streams (streams.go).
+	TagSubscribeToStream
+	TagUnsubscribeFromStream
+	TagUpdateStreams
 	numSystemOperations
 )
 
@@ -177,7 +181,7 @@ func (o *ProcessRemovedEpoch) Encode(w *codec.Writer) {
 
 // DecodeSystemOperation reads one system operation.
 func DecodeSystemOperation(r *codec.Reader) SystemOperation {
-	switch r.Tag(numSystemOperations) {
+	switch tag := r.Tag(numSystemOperations); tag {
 	case TagTransfer:
 		return codec.Box(r, Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()})
 	case TagClaim:
@@ -222,6 +226,8 @@ func DecodeSystemOperation(r *codec.Reader) SystemOperation {
 		o.Argument = r.VarBytes()
 		o.Required = decAppIDs(r)
 		return o
+	case TagSubscribeToStream, TagUnsubscribeFromStream, TagUpdateStreams:
+		return decodeStreamOperation(r, tag)
 	}
 	return nil
 }

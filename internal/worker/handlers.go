@@ -471,6 +471,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 	}
 	w.enqueue(block.ChainID(), recipients)
 	w.notify(protocol.Notification{ChainID: block.ChainID(), Kind: protocol.ReasonNewBlock, Height: block.Height(), Hash: block.Hash()})
+	w.notifyEvents(block)
 	return info, nil
 }
 

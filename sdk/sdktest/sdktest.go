@@ -106,6 +106,12 @@ type Chain struct {
 	// WriteBatches counts the write batches the host received.
 	WriteBatches int
 
+	// Events is the event store the chain emits to and reads from (streams.go); give
+	// several chains the same one to let them read each other's events.
+	Events *Events
+	// Subscriptions are the application's subscriptions, in subscription order.
+	Subscriptions []Subscription
+
 	store map[string][]byte
 }
 
@@ -118,6 +124,7 @@ func NewChain() *Chain {
 		Balances:    map[sdk.Owner]sdk.Amount{},
 		Blobs:       map[[32]byte][]byte{},
 		store:       map[string][]byte{},
+		Events:      NewEvents(),
 	}
 }
 
@@ -177,6 +184,7 @@ func (c *Chain) runContract(app sdk.ContractApp, entry string, input []byte, msg
 	c.Messages = append(c.Messages, h.messages...)
 	c.Transfers = append(c.Transfers, h.transfers...)
 	c.WriteBatches += h.batches
+	h.commitStreams()
 	return out, nil
 }
 
@@ -193,6 +201,8 @@ type host struct {
 	messages     []SentMessage
 	transfers    []Transfer
 	batches      int
+	emitted      []emitted
+	subs         []Subscription
 
 	output []byte
 	errMsg *string
@@ -201,7 +211,7 @@ type host struct {
 
 func (c *Chain) newHost(service bool, msg *sdk.MessageInfo) *host {
 	return &host{c: c, service: service, msg: msg, store: maps.Clone(c.store),
-		chainBalance: c.ChainBalance, balances: maps.Clone(c.Balances)}
+		chainBalance: c.ChainBalance, balances: maps.Clone(c.Balances), subs: slices.Clone(c.Subscriptions)}
 }
 
 // abortError stops the run like a host error that aborts a Wasm run.
@@ -535,8 +545,8 @@ func (h *host) serve(kind uint32, d *abi.Decoder, e *abi.Encoder) error {
 			return err
 		}
 		return h.oracle(kind, d, e)
-	case abi.KindEmitEvent, abi.KindReadEvent:
-		return errNotSupp
+	case abi.KindEmitEvent, abi.KindReadEvent, abi.KindSubscribeToEvents, abi.KindUnsubscribeFromEvents:
+		return h.serveStreams(kind, d, e)
 	default:
 		return errUnknown
 	}

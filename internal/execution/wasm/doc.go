@@ -51,7 +51,9 @@
 // Guest exports: memory "memory"; mica_alloc(len i32) -> i32 (a buffer the host fills
 // with the input); optionally _initialize() (Go reactors; its effect is restored before every entry); entry
 // points mica_instantiate, mica_execute_operation, mica_execute_message, mica_finalize
-// (optional) and mica_handle_query, each (ptr i32, len i32) -> i32 status, 0 for
+// (optional), mica_process_streams (optional; input Vec<([32] publisher chain, [32]
+// application, VarBytes stream name, u32 previous index, u32 next index)>: the new
+// events of the streams the application subscribes to) and mica_handle_query, each (ptr i32, len i32) -> i32 status, 0 for
 // success, otherwise the error is the message given to set_error.
 //
 // Request kinds (request → response; u64 little-endian, VarBytes = uleb length +
@@ -98,8 +100,18 @@
 //	                       application's own account
 //	21 schedule operation  VarBytes operation → ()   services only: the client commits
 //	                       the operation (of this application) in a block
-//	17 emit event          reserved, answers -2
-//	18 read event          reserved, answers -2
+//	17 emit event          VarBytes name, VarBytes value → u32 index   contracts only:
+//	                       appends to stream (this application, name) of this chain;
+//	                       name 1–64 bytes, value at most 64 KiB, at most 1,024
+//	                       events per transaction
+//	18 read event          [32] chain, [32] application, VarBytes name, u32 index →
+//	                       raw value. Contracts read through the recorded oracles
+//	                       (an OracleEvent response), services from local storage; a
+//	                       missing event aborts the run (*execution.MissingEventError)
+//	29 subscribe to events [32] chain, [32] application, VarBytes name → ()
+//	                       contracts only: subscribes the running application
+//	30 unsubscribe         [32] chain, [32] application, VarBytes name → ()
+//	                       contracts only
 //	19 message info        () → Option<([32] origin, u64 height, u64 timestamp,
 //	                       bool bouncing)>                           contracts only
 //	20 authenticated caller () → Option<[32] application>           contracts only

@@ -40,8 +40,8 @@ const (
 	KindChainBalance        Kind = 14
 	KindOwnerBalance        Kind = 15
 	KindHTTPRequest         Kind = 16 // request → u16 status, VarBytes body (doc.go)
-	KindEmitEvent           Kind = 17 // reserved: not supported yet
-	KindReadEvent           Kind = 18 // reserved: not supported yet
+	KindEmitEvent           Kind = 17 // contracts only: VarBytes name, VarBytes value -> u32 index
+	KindReadEvent           Kind = 18 // [32] chain, [32] app, VarBytes name, u32 index -> raw value
 	KindMessageInfo         Kind = 19
 	KindAuthenticatedCaller Kind = 20
 	KindScheduleOperation   Kind = 21 // services only: VarBytes operation -> ()
@@ -56,6 +56,12 @@ const (
 const (
 	KindQueryService Kind = 27 // contracts only: [32] application, VarBytes query -> raw answer
 	KindAssertBefore Kind = 28 // contracts only: u64 timestamp -> ()
+)
+
+// Event stream kinds (streams.go).
+const (
+	KindSubscribeToEvents     Kind = 29 // contracts only: [32] chain, [32] app, VarBytes name -> ()
+	KindUnsubscribeFromEvents Kind = 30 // contracts only: [32] chain, [32] app, VarBytes name -> ()
 )
 
 // VerifySignatureFuel is charged for a KindVerifySignature request on top of
@@ -235,10 +241,10 @@ func (h baseHost) call(ctx context.Context, kind Kind, r *codec.Reader, w *codec
 		// Any verification failure, including a signature of another scheme than
 		// the key, is a "false" answer, not a refused request.
 		w.Bool(crypto.Verify(pk, msg, sig) == nil)
+	case KindReadEvent:
+		return true, readEventCall(ctx, h.rt, r, w)
 	case KindHTTPRequest:
 		return true, h.httpRequest(ctx, r, w)
-	case KindEmitEvent, KindReadEvent:
-		return true, ErrNotSupported
 	default:
 		return false, nil
 	}
@@ -412,6 +418,8 @@ func (h *contractHost) contractCall(ctx context.Context, kind Kind, r *codec.Rea
 			return err
 		}
 		w.Fixed(resp)
+	case KindEmitEvent, KindSubscribeToEvents, KindUnsubscribeFromEvents:
+		return streamCall(ctx, h.rt, kind, r, w)
 	case KindScheduleOperation:
 		return fmt.Errorf("%w: kind %d is for services only", ErrNotSupported, kind)
 	default:
@@ -439,7 +447,8 @@ func (h *serviceHost) Call(ctx context.Context, kind Kind, request []byte) ([]by
 		case KindTimestamp:
 			w.U64(uint64(h.rt.LocalTime()))
 		case KindAuthenticatedOwner, KindAuthenticatedCaller, KindMessageInfo, KindWriteBatch,
-			KindSendMessage, KindTransfer, KindCallApplication, KindClaim, KindOpenChain:
+			KindSendMessage, KindTransfer, KindCallApplication, KindClaim, KindOpenChain,
+			KindEmitEvent, KindSubscribeToEvents, KindUnsubscribeFromEvents:
 			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)
 		case KindQueryService, KindAssertBefore:
 			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)

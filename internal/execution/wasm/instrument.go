@@ -207,7 +207,7 @@ func malformed(format string, args ...any) error {
 // abiExports are the functions a module may export (doc.go, "Guest exports").
 var abiExports = map[string]bool{
 	"mica_alloc": true, "_initialize": true, EntryInstantiate: true, EntryExecuteOperation: true,
-	EntryExecuteMessage: true, EntryFinalize: true, EntryHandleQuery: true,
+	EntryExecuteMessage: true, EntryFinalize: true, EntryHandleQuery: true, EntryProcessStreams: true,
 }
 
 type section struct {

@@ -31,6 +31,8 @@ const (
 	EntryExecuteMessage   = "mica_execute_message"
 	EntryFinalize         = "mica_finalize"
 	EntryHandleQuery      = "mica_handle_query"
+	// EntryProcessStreams is optional (streams.go).
+	EntryProcessStreams = "mica_process_streams"
 )
 
 // Fuel charged by the host, on top of the instrumented instructions.

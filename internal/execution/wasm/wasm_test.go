@@ -252,7 +252,9 @@ func TestHostCallCodes(t *testing.T) {
 		{NewContractHost(newFake()), uint32(KindHTTPRequest), CodeMalformed}, // empty request
 		{NewContractHost(newFake()), uint32(KindAssertBefore), CodeNotSupported},
 		{NewServiceHost(newFake()), uint32(KindQueryService), CodeNotSupported},
-		{NewContractHost(newFake()), uint32(KindReadEvent), CodeNotSupported},
+		{NewContractHost(newFake()), uint32(KindReadEvent), CodeMalformed}, // an empty request
+		{NewServiceHost(newFake()), uint32(KindEmitEvent), CodeNotSupported},
+		{NewServiceHost(newFake()), uint32(KindSubscribeToEvents), CodeNotSupported},
 		{NewContractHost(newFake()), 999, CodeUnknownKind},
 		{NewContractHost(newFake()), uint32(KindReadValue), CodeMalformed},
 		{NewServiceHost(newFake()), uint32(KindWriteBatch), CodeNotSupported},

@@ -44,6 +44,12 @@ const (
 	KindAssertBefore uint32 = 28
 )
 
+// Event stream kinds.
+const (
+	KindSubscribeToEvents     uint32 = 29
+	KindUnsubscribeFromEvents uint32 = 30
+)
+
 // Negative results of call.
 const (
 	CodeUnknownKind  int64 = -1
@@ -65,6 +71,7 @@ const (
 	EntryExecuteMessage   = "mica_execute_message"
 	EntryFinalize         = "mica_finalize"
 	EntryHandleQuery      = "mica_handle_query"
+	EntryProcessStreams   = "mica_process_streams"
 )
 
 // Host is the guest's view of the "mica" host module. The SDK has two
@@ -228,4 +235,13 @@ func (d *Decoder) Owner() (kind uint8, addr []byte) {
 		return 0, nil
 	}
 	return uint8(t), d.Fixed(OwnerLen(uint8(t)))
+}
+
+// U32 reads a little-endian u32 (event indices).
+func (d *Decoder) U32() uint32 {
+	b := d.Fixed(4)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(b)
 }
