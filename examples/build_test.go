@@ -24,7 +24,7 @@ func TestBuildWasm(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	for _, app := range []string{"counter", "fungible", "crowdfunding", "auction", "social"} {
+	for _, app := range []string{"counter", "fungible", "crowdfunding", "auction", "social", "ai-oracle"} {
 		for _, part := range []string{"contract", "service"} {
 			out := filepath.Join(dir, app+"_"+part+".wasm")
 			cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", out, "./"+app+"/"+part)

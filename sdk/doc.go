@@ -20,5 +20,13 @@
 // with Runtime.SubscribeToEvents and receives new events in StreamProcessor's
 // ProcessStreams, reading them with Runtime.ReadEvent (examples/social).
 //
-// Package sdktest runs the same handlers natively against an in-memory chain.
+// Contracts reach the outside world through oracles whose answers every validator
+// records in the block: Runtime.HTTPRequest (hosts on the committee's allow-list),
+// Runtime.QueryService (an application's service as oracle) and Runtime.AssertBefore
+// (a deadline on the validators' clocks). Services may also make HTTP requests, which
+// are not recorded. Blocks that use oracles commit only when a quorum of validators
+// got the same answers.
+//
+// Package sdktest runs the same handlers natively against an in-memory chain (with a
+// fake HTTP endpoint: Chain.HTTP).
 package sdk

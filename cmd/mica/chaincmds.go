@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -449,16 +450,52 @@ func showBlockCommand() *cobra.Command {
 					txs = append(txs, describeOp(tx.Operation))
 				}
 			}
+			oracles := make([][]string, len(b.Outcome.OracleResponses))
+			for i, rs := range b.Outcome.OracleResponses {
+				oracles[i] = []string{}
+				for j := range rs {
+					oracles[i] = append(oracles[i], describeOracle(&rs[j]))
+				}
+			}
 			res := map[string]any{"chain_id": id.String(), "height": h, "hash": b.Hash().String(), "epoch": uint32(b.Epoch()), "timestamp": b.Proposed.Timestamp.String(),
-				"round": cert.Round.String(), "state_hash": b.Outcome.StateHash.String(), "transactions": txs, "signers": len(cert.Signatures)}
+				"round": cert.Round.String(), "state_hash": b.Outcome.StateHash.String(), "transactions": txs, "signers": len(cert.Signatures), "oracle_responses": oracles}
 			return out(cmd, res, func(o io.Writer) {
 				fmt.Fprintf(o, "block %d of %s\n  hash %s\n  epoch %d, %s, confirmed in the %v round by %d validators\n", h, id, b.Hash(), b.Epoch(), b.Proposed.Timestamp, cert.Round, len(cert.Signatures))
 				for i, t := range txs {
 					fmt.Fprintf(o, "  %d: %s\n", i, t)
+					if i < len(oracles) {
+						for _, r := range oracles[i] {
+							fmt.Fprintf(o, "     oracle: %s\n", r)
+						}
+					}
 				}
 			})
 		},
 	}
+}
+
+// describeOracle is one recorded oracle response, readably: payloads are quoted and
+// cut to 200 bytes.
+func describeOracle(r *protocol.OracleResponse) string {
+	quote := func(b []byte) string {
+		if len(b) > 200 {
+			return strconv.Quote(string(b[:200])) + fmt.Sprintf("… (%d bytes)", len(b))
+		}
+		return strconv.Quote(string(b))
+	}
+	switch r.Kind {
+	case protocol.OracleBlob:
+		return "blob " + r.Blob.String()
+	case protocol.OracleEvent:
+		return fmt.Sprintf("event %d of chain %s: %s", r.Event.Index, r.Event.Chain.Short(), quote(r.Value))
+	case protocol.OracleHTTP:
+		return fmt.Sprintf("HTTP %d %s (request %s)", r.Status, quote(r.Value), r.Request.Short())
+	case protocol.OracleService:
+		return fmt.Sprintf("service %s (query %s)", quote(r.Value), r.Request.Short())
+	case protocol.OracleAssert:
+		return "assert_before passed"
+	}
+	return fmt.Sprintf("kind %d", r.Kind)
 }
 
 func describeOp(op *protocol.Operation) string {

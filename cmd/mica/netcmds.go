@@ -37,6 +37,7 @@ func validatorCommand() *cobra.Command {
 	var n, shards, portBase, chains int
 	var balance string
 	var genTLS bool
+	var httpAllow []string
 	gen := &cobra.Command{
 		Use:   "generate",
 		Short: "Write keys and configs for N validators and a genesis with root chains owned by new keys (printed)",
@@ -49,7 +50,11 @@ func validatorCommand() *cobra.Command {
 			if _, err := os.Stat(filepath.Join(dir, "genesis.json")); err == nil {
 				return fmt.Errorf("%s already holds a network (genesis.json); choose another --path", dir)
 			}
-			committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: dir, Validators: n, Shards: shards, PortBase: portBase, Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader, TLS: genTLS})
+			policy := protocol.NoFeesPolicy()
+			if policy.HTTPAllowList, err = protocol.NormalizeAllowList(httpAllow); err != nil {
+				return fmt.Errorf("--http-allow: %w", err)
+			}
+			committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: dir, Validators: n, Shards: shards, PortBase: portBase, Network: "local", Policy: policy, Rand: rand.Reader, TLS: genTLS})
 			if err != nil {
 				return err
 			}
@@ -93,6 +98,7 @@ func validatorCommand() *cobra.Command {
 	gen.Flags().IntVar(&portBase, "port-base", 13000, "validator i listens on port-base + i")
 	gen.Flags().IntVar(&chains, "initial-chains", 2, "root chains in the genesis (chain 0 is the admin chain)")
 	gen.Flags().StringVar(&balance, "initial-balance", "1000", "balance of each root chain")
+	gen.Flags().StringSliceVar(&httpAllow, "http-allow", nil, "host names applications may send HTTP requests to (comma-separated; the committee's allow-list; default none)")
 	gen.Flags().BoolVar(&genTLS, "tls", false, "also write a self-signed TLS certificate for each validator's public endpoint (clients pin it)")
 
 	var config string
@@ -225,6 +231,7 @@ func netCommand() *cobra.Command {
 	up.Flags().StringVar(&amount, "faucet-amount", "100", "tokens given with each new chain")
 	up.Flags().IntVar(&o.InitialChains, "initial-chains", 2, "chains created in the wallet besides the admin chain")
 	up.Flags().BoolVar(&o.TLS, "tls", false, "validators speak TLS with self-signed certificates recorded in network.json (clients pin them; set MICA_NETWORK)")
+	up.Flags().StringSliceVar(&o.HTTPAllow, "http-allow", nil, "host names applications may send HTTP requests to (comma-separated; the genesis committee's allow-list; default none)")
 	cmd.AddCommand(up, netStatusCommand(), netDownCommand())
 	return cmd
 }

@@ -149,7 +149,11 @@ type ExecOptions struct {
 	Replay   *protocol.BlockExecutionOutcome
 	Resolver execution.Resolver
 	Policy   *protocol.ResourcePolicy
-	Now      base.Timestamp
+	// Now is the executing node's clock: live oracles compare assert_before deadlines
+	// with it.
+	Now base.Timestamp
+	// HTTP performs the HTTP requests of contracts in live mode (nil refuses them).
+	HTTP execution.HTTPPerformer
 }
 
 // Errors of block validation.
@@ -208,6 +212,8 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		return nil, base.Invalidf("a block may advance the epoch at most once, this one does %d times", epochChanges)
 	}
 	s.exec.BeginBlock()
+	// The block's service-as-oracle queries share one wall-time budget (live mode).
+	env := execution.LiveEnv{HTTP: o.HTTP, Now: o.Now, ServiceBudget: execution.NewServiceBudget(o.Policy)}
 	out := protocol.BlockExecutionOutcome{
 		Messages:         make([][]protocol.OutgoingMessage, n),
 		OracleResponses:  make([][]protocol.OracleResponse, n),
@@ -234,7 +240,7 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		if o.Replay != nil {
 			oracles = execution.ReplayOracles(o.Resolver, o.Replay.OracleResponses[i])
 		} else {
-			oracles = execution.LiveOracles(o.Resolver)
+			oracles = execution.LiveOraclesWith(o.Resolver, env)
 		}
 		tc := execution.TxContext{ChainID: s.id, Height: p.Height, Timestamp: p.Timestamp, AuthenticatedOwner: p.AuthenticatedOwner, Index: uint32(i), Policy: o.Policy}
 		res, err := s.exec.ExecuteTransaction(ctx, tc, tx, oracles)

@@ -269,7 +269,7 @@ func (r *commitRun) proposeNew(ctx context.Context) (commitStep, error) {
 		r.prop, r.target = p, r.staged
 		return stepCollectVotes, nil
 	}
-	if own := st.ownProposal; own != nil && !own.Content.Round.IsFast() && !r.round.Less(own.Content.Round) {
+	if own := st.ownProposal; own != nil && !own.Content.Round.IsFast() && !r.round.Less(own.Content.Round) && !r.abandoned(ctx, own) {
 		// We already proposed a block at this height: re-send it (in the current round,
 		// re-signed if the round moved) instead of contradicting ourselves. Validators
 		// that lag behind in an earlier round catch up by it.
@@ -293,7 +293,7 @@ func (r *commitRun) proposeNew(ctx context.Context) (commitStep, error) {
 	if st.conflict {
 		if next, ok := st.ownership.NextRound(r.round); ok && next.Kind == base.RoundMultiLeader && r.round.Kind == base.RoundMultiLeader {
 			r.round = next
-		} else if rp := st.roundProposal; rp != nil {
+		} else if rp := st.roundProposal; rp != nil && !r.abandoned(ctx, rp) {
 			// The round is taken by another proposal: forward it to every validator.
 			// Lagging ones join the round (and may complete that block); then a timeout
 			// of the round can gather a quorum.
@@ -321,12 +321,29 @@ func (r *commitRun) proposeNew(ctx context.Context) (commitStep, error) {
 	return stepCollectVotes, nil
 }
 
+// abandoned reports whether p is an earlier proposal of ours at this height, of another
+// block than the one we want now, that consults oracles (execution.IsOracle). Such a
+// proposal is not re-sent in place of our block: re-executing it makes the validators
+// consult the oracles again, and a block whose oracles split the validators' votes
+// (ErrValidatorsDisagree) would fail again and block the chain. It stays in its round,
+// which our block overtakes (the next multi-leader round) or which times out. Locked
+// (validated) blocks are never abandoned: plan finishes or re-proposes them first.
+func (r *commitRun) abandoned(ctx context.Context, p *protocol.BlockProposal) bool {
+	if p.Owner() != r.cc.Owner() || p.IsRegularRetry() || string(codec.Marshal(&p.Content.Block)) == string(codec.Marshal(r.proposed)) {
+		return false
+	}
+	target, err := r.cc.c.cfg.Local.StageBlock(ctx, &p.Content.Block, p.Blobs)
+	return err == nil && usesOracles(target)
+}
+
 // collectVotes: send the proposal, certify a quorum of votes, publish. A validator
-// refusal that proves the block invalid ends commit; other failures lead to a timeout.
+// refusal that proves the block invalid ends commit, and so does a split of the
+// validators' votes over the block's outcome (ErrValidatorsDisagree: re-proposing would
+// consult the oracles again); other failures lead to a timeout.
 func (r *commitRun) collectVotes(ctx context.Context) (commitStep, error) {
 	cert, err := r.cc.sendProposal(ctx, r.m, r.prop, r.target)
 	if err != nil {
-		if isRefusal(err) || errors.Is(err, ErrLocalRefused) {
+		if isRefusal(err) || errors.Is(err, ErrLocalRefused) || errors.Is(err, ErrValidatorsDisagree) {
 			return 0, err
 		}
 		r.lastErr = err

@@ -1,12 +1,17 @@
 package client
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/consensus"
+	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/worker"
@@ -115,6 +120,12 @@ func (cc *ChainClient) clearFast(h base.BlockHeight) {
 // voteFrom checks that a validator's vote is the one we asked for and genuinely signed
 // by it.
 func (cc *ChainClient) voteFrom(v Validator, vote *protocol.Vote, want protocol.LiteValue, round base.Round) (*protocol.Vote, error) {
+	if vote != nil && vote.Round == round && vote.Validator == v.PublicKey && vote.Value.ChainID == want.ChainID &&
+		vote.Value.Height == want.Height && vote.Value.Kind == want.Kind && vote.Value.ValueHash != want.ValueHash && vote.Verify() == nil {
+		// A genuine vote for another outcome of the block: the validator's execution
+		// differed from ours (oracle responses).
+		return nil, &otherVoteError{validator: v.PublicKey, value: vote.Value.ValueHash}
+	}
 	if vote == nil || vote.Value != want || vote.Round != round || vote.Validator != v.PublicKey {
 		return nil, fmt.Errorf("%w: validator %s did not vote for the block", base.ErrRetryable, v.PublicKey)
 	}
@@ -148,6 +159,14 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 		}
 	}
 	if weight < committee.QuorumThreshold() {
+		// Only a block that consults oracles can execute differently on honest
+		// validators; otherwise a vote for another outcome is Byzantine, and the
+		// failure is an ordinary (retryable) lack of quorum.
+		if usesOracles(block) {
+			if d := disagreement(committee, as, block, weight); d != nil {
+				return nil, d
+			}
+		}
 		err := firstError(as)
 		if refused >= committee.ValidityThreshold() && err != nil {
 			return nil, err // refused by at least one honest validator: the block is invalid
@@ -159,6 +178,96 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 		return nil, err
 	}
 	return cert, nil
+}
+
+// ErrValidatorsDisagree: validators voted for different outcomes of the same proposed
+// block (their executions consulted oracles that answered them differently) and no
+// outcome has a quorum. The error is a *DisagreementError. It is not retryable as is:
+// re-proposing the block makes validators consult the oracles again.
+var ErrValidatorsDisagree = errors.New("validators disagree on the block's outcome")
+
+// DisagreementError says how validators' votes split over the outcomes of a block.
+type DisagreementError struct {
+	Height base.BlockHeight
+	Ours   base.Hash // the block as the client's node executed it
+	// Votes is the weight that voted for each outcome, Ours first, then the others by
+	// decreasing weight (ties by hash).
+	Votes  []OutcomeVotes
+	Total  uint64
+	Quorum uint64
+}
+
+// OutcomeVotes is the weight that voted for one outcome.
+type OutcomeVotes struct {
+	Block  base.Hash
+	Weight uint64
+}
+
+func (e *DisagreementError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "validators disagree on the block's outcome (oracle responses differ) at height %d: ", e.Height)
+	if len(e.Votes) > 1 && e.Quorum > 0 && e.Votes[1].Weight >= e.Quorum {
+		// Not finished: the client cannot fetch the outcome the quorum computed (no
+		// validator request returns a voted block's outcome), so it cannot certify it.
+		fmt.Fprintf(&b, "a quorum (%d of %d) voted for block %s, which differs from this node's execution (%s); ",
+			e.Votes[1].Weight, e.Total, e.Votes[1].Block.Short(), e.Ours.Short())
+	}
+	for i, v := range e.Votes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if i == 0 {
+			fmt.Fprintf(&b, "%d of %d votes for block %s (as executed here)", v.Weight, e.Total, v.Block.Short())
+		} else {
+			fmt.Fprintf(&b, "%d for %s", v.Weight, v.Block.Short())
+		}
+	}
+	b.WriteString("; no quorum")
+	return b.String()
+}
+
+// Is matches ErrValidatorsDisagree.
+func (e *DisagreementError) Is(target error) bool { return target == ErrValidatorsDisagree }
+
+// otherVoteError: a validator voted for another outcome of the block.
+type otherVoteError struct {
+	validator crypto.PublicKey
+	value     base.Hash
+}
+
+func (e *otherVoteError) Error() string {
+	return fmt.Sprintf("validator %s voted for another outcome of the block (%s)", e.validator, e.value.Short())
+}
+
+func (e *otherVoteError) Is(target error) bool { return target == base.ErrRetryable }
+
+// disagreement returns a *DisagreementError if members of committee voted for other
+// outcomes of block than ours (which has weight votes), nil otherwise.
+func disagreement(committee *protocol.Committee, as []answer[*protocol.Vote], block *protocol.Block, weight uint64) error {
+	others := map[base.Hash]uint64{}
+	for _, a := range as {
+		var ov *otherVoteError
+		if w := committee.Weight(a.v.PublicKey); w > 0 && errors.As(a.err, &ov) {
+			others[ov.value] += w
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	ours := block.Hash()
+	d := &DisagreementError{Height: block.Height(), Ours: ours, Votes: []OutcomeVotes{{Block: ours, Weight: weight}}, Total: committee.TotalVotes(), Quorum: committee.QuorumThreshold()}
+	var rest []OutcomeVotes
+	for h, w := range others {
+		rest = append(rest, OutcomeVotes{Block: h, Weight: w})
+	}
+	slices.SortFunc(rest, func(a, b OutcomeVotes) int {
+		if a.Weight != b.Weight {
+			return cmp.Compare(b.Weight, a.Weight)
+		}
+		return bytes.Compare(a.Block[:], b.Block[:])
+	})
+	d.Votes = append(d.Votes, rest...)
+	return d
 }
 
 // ErrLocalRefused: the client's own node refused a certificate the client assembled, so

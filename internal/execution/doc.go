@@ -27,6 +27,15 @@
 // lets cached reads change what is written: views emit writes from the operations alone,
 // application storage flushes its staged changes sorted by key, and blobs and events from
 // other chains are read only through Oracles, whose answers are recorded in the block.
+// The outside world too: HTTP requests, a contract's queries of a service (service as
+// oracle) and assertions on the validator's clock (assert_before) go through Oracles
+// (oracles_ext.go), which performs them in live mode (the only place wall time and the
+// network are used) and replays the recorded answers otherwise. Validators that get
+// different answers compute different blocks and their votes do not aggregate; a block
+// commits only with a quorum that agrees. What an application can make a validator do is
+// bounded by the committee's policy (HTTPAllowList, MaxHTTPResponseBytes,
+// MaxOracleResponseBytes, HTTPRequestTimeoutMs, MaxServiceOracleMs) and by
+// MaxHTTPRequestsPerBlock.
 //
 // # Errors
 //

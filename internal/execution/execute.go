@@ -218,8 +218,8 @@ func isEpochProcessing(op protocol.SystemOperation) bool {
 	return false
 }
 
-// chargeFees charges the fuel, operation, outgoing messages, published blob bytes and
-// storage bytes written of the transaction, if the policy has fees: from the chain
+// chargeFees charges the fuel, operation, outgoing messages, published blob bytes,
+// storage bytes written, HTTP requests and service-as-oracle queries of the transaction, if the policy has fees: from the chain
 // account first, then from the authenticated owner.
 func (t *txn) chargeFees(ctx context.Context, tx *protocol.Transaction) error {
 	p := t.tc.Policy
@@ -266,6 +266,18 @@ func (t *txn) chargeFees(ctx context.Context, tx *protocol.Transaction) error {
 				return err
 			}
 			if err := add(p.BlobByte, blob.Size()); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range t.oracles.since(t.mark) {
+		switch r.Kind {
+		case protocol.OracleHTTP:
+			if err := add(p.HTTPRequest, 1); err != nil {
+				return err
+			}
+		case protocol.OracleService:
+			if err := add(p.ServiceAsOracleQuery, 1); err != nil {
 				return err
 			}
 		}

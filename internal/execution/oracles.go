@@ -45,6 +45,8 @@ type Oracles struct {
 	// next is the index of the next response to consume (replay) or the number recorded
 	// (live).
 	next int
+	// env serves the outside-world oracles in live mode (oracles_ext.go).
+	env LiveEnv
 }
 
 // LiveOracles returns oracles that query r and record the responses.
@@ -163,8 +165,8 @@ func (o *Oracles) ReadEvent(ctx context.Context, id protocol.EventID) ([]byte, e
 // application included, gives the same bytes to every validator; a validator that lacks
 // the blob refuses to vote until it gets it (a missing blob, never a different answer).
 // Blob reads are still recorded, so that replay checks that the same blobs are read, and
-// a certified block's blobs are confirmed by the time it is replayed. Events (and any
-// later kind, such as HTTP) are oracles.
+// a certified block's blobs are confirmed by the time it is replayed. Events, HTTP
+// responses, service answers and assertions on the clock are oracles.
 func IsOracle(r *protocol.OracleResponse) bool { return r.Kind != protocol.OracleBlob }
 
 // UsesOracles reports whether a block's oracle responses (one list per transaction)

@@ -552,6 +552,10 @@ type QueryContext struct {
 	ChainID         base.ChainID
 	NextBlockHeight base.BlockHeight
 	LocalTime       base.Timestamp
+	// HTTP performs the service's HTTP requests (nil refuses them); Policy (nil means
+	// protocol.NoFeesPolicy, which allows no host) bounds them.
+	HTTP   HTTPPerformer
+	Policy *protocol.ResourcePolicy
 }
 
 // QueryApplication asks app's service a query, over the staged state (read-only). Blobs
@@ -659,3 +663,76 @@ func (r *serviceRuntime) ReadDataBlob(ctx context.Context, hash base.Hash) ([]by
 }
 
 func (r *serviceRuntime) Log(level slog.Level, message string) { r.s.log(level, message, r.app) }
+
+// HTTPRequest performs an HTTP request for the service: not replicated, not recorded,
+// with the policy's allow-list and limits (ServiceHTTP).
+func (r *serviceRuntime) HTTPRequest(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error) {
+	p := r.qc.Policy
+	if p == nil {
+		d := protocol.NoFeesPolicy()
+		p = &d
+	}
+	return QueryHTTP(ctx, r.qc.HTTP, p, req)
+}
+
+// ContractOracles is the part of a contract's host API that consults the outside world,
+// through the transaction's Oracles (recorded in live mode, replayed otherwise). The
+// contract runtime of this package implements it; hosts discover it by type assertion.
+type ContractOracles interface {
+	// HTTPRequest performs an HTTP request (an OracleHTTP response).
+	HTTPRequest(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error)
+	// QueryService asks app's service a query (an OracleService response). The service
+	// runs on the chain's state as the transaction sees it so far (earlier transactions
+	// of the block and the calling contract's flushed writes included; the writes a
+	// running contract still stages in its guest are not), within the block's
+	// MaxServiceOracleMs.
+	QueryService(ctx context.Context, app base.ApplicationID, query []byte) ([]byte, error)
+	// AssertBefore fails if the validator's clock is not before deadline (an
+	// OracleAssert response).
+	AssertBefore(ctx context.Context, deadline base.Timestamp) error
+}
+
+// PreparedService is implemented by services that can do their one-time preparation
+// (compilation) ahead of a query.
+type PreparedService interface {
+	Prepare(ctx context.Context) error
+}
+
+// ServiceHTTP is implemented by service runtimes that may perform HTTP requests.
+type ServiceHTTP interface {
+	HTTPRequest(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error)
+}
+
+var (
+	_ ContractOracles = (*contractRuntime)(nil)
+	_ ServiceHTTP     = (*serviceRuntime)(nil)
+)
+
+func (r *contractRuntime) HTTPRequest(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error) {
+	return r.t.oracles.HTTPRequest(ctx, r.t.tc.Policy, req)
+}
+
+func (r *contractRuntime) QueryService(ctx context.Context, app base.ApplicationID, query []byte) ([]byte, error) {
+	t := r.t
+	if !t.oracles.IsReplay() && t.s.loader != nil {
+		// Load (compile) the service before the clock of the block's service-oracle
+		// budget starts: compiling is the node's cost (cached), not the query's.
+		svc, err := t.s.loader.LoadService(ctx, app, resolverBlobs{t.oracles.resolver})
+		if err == nil {
+			if p, ok := svc.(PreparedService); ok {
+				err = p.Prepare(ctx)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: load service of application %s: %w", ErrServiceOracle, app, classify(err))
+		}
+	}
+	return t.oracles.QueryService(ctx, t.tc.Policy, app, query, func(ctx context.Context) ([]byte, error) {
+		qc := QueryContext{ChainID: t.tc.ChainID, NextBlockHeight: t.tc.Height, LocalTime: t.tc.Timestamp, HTTP: t.oracles.env.HTTP, Policy: t.tc.Policy}
+		return t.s.QueryApplication(ctx, qc, app, query, t.oracles.resolver)
+	})
+}
+
+func (r *contractRuntime) AssertBefore(_ context.Context, deadline base.Timestamp) error {
+	return r.t.oracles.AssertBefore(deadline)
+}

@@ -52,6 +52,9 @@ type Options struct {
 	// certificate generated with the network; network.json records each certificate
 	// and clients pin it. Only when the network is created.
 	TLS bool
+	// HTTPAllow are the host names applications may send HTTP requests to (the genesis
+	// committee's ResourcePolicy.HTTPAllowList). Only when the network is created.
+	HTTPAllow []string
 	// Binary is the mica executable to run validators with (os.Executable()).
 	Binary string
 	Logger *slog.Logger
@@ -265,8 +268,16 @@ func loadOrCreate(o Options) (*NetworkFile, error) {
 	} else if !os.IsNotExist(err) {
 		return nil, err
 	}
+	policy := protocol.NoFeesPolicy()
+	allow, err := protocol.NormalizeAllowList(o.HTTPAllow)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP allow-list: %w", err)
+	}
+	if len(allow) > 0 {
+		policy.HTTPAllowList = allow
+	}
 	committee, paths, err := validator.Generate(validator.GenerateOptions{Dir: o.Dir, Validators: o.Validators, Shards: o.Shards, PortBase: o.PortBase,
-		Network: "local", Policy: protocol.NoFeesPolicy(), Rand: rand.Reader, TLS: o.TLS})
+		Network: "local", Policy: policy, Rand: rand.Reader, TLS: o.TLS})
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,15 @@ const (
 	OracleBlob OracleKind = iota
 	// OracleEvent records the value of an event read from another chain's stream.
 	OracleEvent
+	// OracleHTTP records an HTTP response: the hash of the request (Request), the
+	// status code (Status) and the body (Value).
+	OracleHTTP
+	// OracleService records the answer (Value) of an application's service queried by
+	// a contract, with the hash of the query (Request).
+	OracleService
+	// OracleAssert records that the validator's clock was before a deadline the
+	// contract asserted (no payload).
+	OracleAssert
 	numOracleKinds
 )
 
@@ -90,7 +99,11 @@ type OracleResponse struct {
 	Kind  OracleKind
 	Blob  base.BlobID // OracleBlob
 	Event EventID     // OracleEvent
-	Value []byte      // OracleEvent
+	Value []byte      // OracleEvent, OracleHTTP (body), OracleService (answer)
+	// Request is the hash of what was asked (OracleHTTP: the request; OracleService: the
+	// application and query), so that replay refuses a different request.
+	Request base.Hash // OracleHTTP, OracleService
+	Status  uint16    // OracleHTTP: the HTTP status code
 }
 
 func (o *OracleResponse) Encode(w *codec.Writer) {
@@ -101,6 +114,14 @@ func (o *OracleResponse) Encode(w *codec.Writer) {
 	case OracleEvent:
 		o.Event.Encode(w)
 		w.VarBytes(o.Value)
+	case OracleHTTP:
+		w.Hash(o.Request)
+		w.U16(o.Status)
+		w.VarBytes(o.Value)
+	case OracleService:
+		w.Hash(o.Request)
+		w.VarBytes(o.Value)
+	case OracleAssert:
 	}
 }
 
@@ -112,6 +133,14 @@ func (o *OracleResponse) Decode(r *codec.Reader) {
 	case OracleEvent:
 		o.Event.Decode(r)
 		o.Value = r.VarBytes()
+	case OracleHTTP:
+		o.Request = r.Hash()
+		o.Status = r.U16()
+		o.Value = r.VarBytes()
+	case OracleService:
+		o.Request = r.Hash()
+		o.Value = r.VarBytes()
+	case OracleAssert:
 	}
 }
 

@@ -3,6 +3,7 @@ package protocol
 import (
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -131,6 +132,11 @@ type ResourcePolicy struct {
 	MessageByte   base.Amount // per byte of outgoing message payload
 	ByteWritten   base.Amount // per byte written to storage
 	BlobByte      base.Amount // per byte of published blob
+	// HTTPRequest is charged per HTTP request a contract makes (an OracleHTTP response).
+	HTTPRequest base.Amount
+	// ServiceAsOracleQuery is charged per service query a contract makes (an
+	// OracleService response).
+	ServiceAsOracleQuery base.Amount
 
 	// Limits.
 	MaxFuelPerBlock      uint64
@@ -139,6 +145,73 @@ type ResourcePolicy struct {
 	MaxPublishedBlobs    uint64
 	MaxBytecodeSize      uint64
 	MaxTransactionsBlock uint64
+	// MaxHTTPResponseBytes bounds the body of an HTTP response (contracts and services).
+	MaxHTTPResponseBytes uint64
+	// MaxOracleResponseBytes bounds the payload of a recorded oracle response (HTTP
+	// body, service answer).
+	MaxOracleResponseBytes uint64
+	// HTTPRequestTimeoutMs bounds the wall time of one HTTP request.
+	HTTPRequestTimeoutMs uint64
+	// MaxServiceOracleMs bounds the wall time of the service queries the contracts of
+	// one block make (service as oracle), together.
+	MaxServiceOracleMs uint64
+
+	// HTTPAllowList holds the host names (lower case, without port) that applications
+	// may send HTTP requests to; empty means no HTTP at all.
+	//
+	// Invariant: sorted, distinct, each a valid host name of at most MaxHostNameLen
+	// bytes, at most MaxHTTPAllowList entries (Decode and NormalizeAllowList check it).
+	HTTPAllowList []string
+}
+
+// Bounds of ResourcePolicy.HTTPAllowList.
+const (
+	MaxHTTPAllowList = 256
+	MaxHostNameLen   = 253
+)
+
+// NormalizeAllowList lower-cases, sorts and de-duplicates host names, and checks each
+// (no scheme, path or port: "example.com", "127.0.0.1").
+func NormalizeAllowList(hosts []string) ([]string, error) {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		if err := checkHostName(h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > MaxHTTPAllowList {
+		return nil, base.Invalidf("HTTP allow-list has %d hosts, at most %d", len(out), MaxHTTPAllowList)
+	}
+	return out, nil
+}
+
+func checkHostName(h string) error {
+	if len(h) == 0 || len(h) > MaxHostNameLen {
+		return base.Invalidf("HTTP allow-list host name of %d bytes", len(h))
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return base.Invalidf("HTTP allow-list host %q: only lower-case letters, digits, '-' and '.' (no scheme, port or path)", h)
+		}
+	}
+	return nil
+}
+
+// AllowsHost reports whether host (lower case, without port) is on the allow-list.
+func (p *ResourcePolicy) AllowsHost(host string) bool {
+	_, ok := slices.BinarySearch(p.HTTPAllowList, strings.ToLower(host))
+	return ok
 }
 
 // NoFeesPolicy is the default: no prices, generous limits.
@@ -156,12 +229,17 @@ func NoFeesPolicy() ResourcePolicy {
 		MaxPublishedBlobs:    64,
 		MaxBytecodeSize:      32 << 20,
 		MaxTransactionsBlock: 10_000,
+
+		MaxHTTPResponseBytes:   64 << 10,
+		MaxOracleResponseBytes: 64 << 10,
+		HTTPRequestTimeoutMs:   5_000,
+		MaxServiceOracleMs:     2_000,
 	}
 }
 
 // HasFees reports whether any price is non-zero.
 func (p *ResourcePolicy) HasFees() bool {
-	for _, a := range []base.Amount{p.FuelUnit, p.Operation, p.OperationByte, p.Message, p.MessageByte, p.ByteWritten, p.BlobByte} {
+	for _, a := range []base.Amount{p.FuelUnit, p.Operation, p.OperationByte, p.Message, p.MessageByte, p.ByteWritten, p.BlobByte, p.HTTPRequest, p.ServiceAsOracleQuery} {
 		if !a.IsZero() {
 			return true
 		}
@@ -170,19 +248,46 @@ func (p *ResourcePolicy) HasFees() bool {
 }
 
 func (p *ResourcePolicy) Encode(w *codec.Writer) {
-	for _, a := range []base.Amount{p.FuelUnit, p.Operation, p.OperationByte, p.Message, p.MessageByte, p.ByteWritten, p.BlobByte} {
+	for _, a := range []base.Amount{p.FuelUnit, p.Operation, p.OperationByte, p.Message, p.MessageByte, p.ByteWritten, p.BlobByte, p.HTTPRequest, p.ServiceAsOracleQuery} {
 		w.Amount(a)
 	}
-	for _, n := range []uint64{p.MaxFuelPerBlock, p.MaxBlockSize, p.MaxBlobSize, p.MaxPublishedBlobs, p.MaxBytecodeSize, p.MaxTransactionsBlock} {
+	for _, n := range []uint64{p.MaxFuelPerBlock, p.MaxBlockSize, p.MaxBlobSize, p.MaxPublishedBlobs, p.MaxBytecodeSize, p.MaxTransactionsBlock,
+		p.MaxHTTPResponseBytes, p.MaxOracleResponseBytes, p.HTTPRequestTimeoutMs, p.MaxServiceOracleMs} {
 		w.U64(n)
+	}
+	w.Length(len(p.HTTPAllowList))
+	for _, h := range p.HTTPAllowList {
+		w.String(h)
 	}
 }
 
 func (p *ResourcePolicy) Decode(r *codec.Reader) {
-	for _, a := range []*base.Amount{&p.FuelUnit, &p.Operation, &p.OperationByte, &p.Message, &p.MessageByte, &p.ByteWritten, &p.BlobByte} {
+	for _, a := range []*base.Amount{&p.FuelUnit, &p.Operation, &p.OperationByte, &p.Message, &p.MessageByte, &p.ByteWritten, &p.BlobByte, &p.HTTPRequest, &p.ServiceAsOracleQuery} {
 		*a = r.Amount()
 	}
-	for _, n := range []*uint64{&p.MaxFuelPerBlock, &p.MaxBlockSize, &p.MaxBlobSize, &p.MaxPublishedBlobs, &p.MaxBytecodeSize, &p.MaxTransactionsBlock} {
+	for _, n := range []*uint64{&p.MaxFuelPerBlock, &p.MaxBlockSize, &p.MaxBlobSize, &p.MaxPublishedBlobs, &p.MaxBytecodeSize, &p.MaxTransactionsBlock,
+		&p.MaxHTTPResponseBytes, &p.MaxOracleResponseBytes, &p.HTTPRequestTimeoutMs, &p.MaxServiceOracleMs} {
 		*n = r.U64()
+	}
+	n := r.Length(2)
+	if n > MaxHTTPAllowList {
+		r.Fail("HTTP allow-list has %d hosts, at most %d", n, MaxHTTPAllowList)
+		return
+	}
+	p.HTTPAllowList = nil
+	for i := 0; i < n && r.Err() == nil; i++ {
+		h := r.String()
+		if r.Err() != nil {
+			return
+		}
+		if err := checkHostName(h); err != nil {
+			r.Fail("%v", err)
+			return
+		}
+		if i > 0 && p.HTTPAllowList[i-1] >= h {
+			r.Fail("HTTP allow-list must be sorted and distinct")
+			return
+		}
+		p.HTTPAllowList = append(p.HTTPAllowList, h)
 	}
 }

@@ -132,6 +132,22 @@ func FuzzDecodeTimeout(f *testing.F) {
 
 func ptr[T any](v T) *T { return &v }
 
+// FuzzDecodeOracleResponse covers every oracle kind (recorded in block outcomes).
+func FuzzDecodeOracleResponse(f *testing.F) {
+	fuzzDecoder[protocol.OracleResponse](f,
+		&protocol.OracleResponse{Kind: protocol.OracleBlob, Blob: base.BlobID{Type: base.BlobData}},
+		&protocol.OracleResponse{Kind: protocol.OracleHTTP, Status: 200, Value: []byte(`{"a":1}`)},
+		&protocol.OracleResponse{Kind: protocol.OracleService, Value: []byte("answer")},
+		&protocol.OracleResponse{Kind: protocol.OracleAssert})
+}
+
+// FuzzDecodePolicy covers the resource policy with an HTTP allow-list.
+func FuzzDecodePolicy(f *testing.F) {
+	p := protocol.NoFeesPolicy()
+	p.HTTPAllowList = []string{"127.0.0.1", "example.com"}
+	fuzzDecoder[protocol.ResourcePolicy](f, &p)
+}
+
 func FuzzDecodeStreamOperation(f *testing.F) {
 	app := base.ApplicationID{7}
 	s := protocol.StreamID{App: &app, Name: []byte("posts")}

@@ -59,7 +59,18 @@ func TestFastTransferOverGRPC(t *testing.T) {
 
 func TestShardedValidatorsRouteByChain(t *testing.T) {
 	const shards = 2
+	// Chain ids depend on the whole genesis (the committee's encoding included): add
+	// owners until two genesis chains are on different shards.
 	keys := []*crypto.PrivateKey{prototest.Key("alice"), prototest.Key("bob"), prototest.Key("carol"), prototest.Key("dave")}
+	for spread := false; !spread && len(keys) < 64; {
+		ids := prototest.Genesis(prototest.Committee(prototest.Validators(4)), keys, base.Tokens(1000)).ChainIDs()
+		for _, id := range ids {
+			spread = spread || ShardOf(id, shards) != ShardOf(ids[0], shards)
+		}
+		if !spread {
+			keys = append(keys, prototest.Key(fmt.Sprint("owner", len(keys))))
+		}
+	}
 	n := newTestNet(t, keys, shards)
 	// Pick a sender and a recipient on different shards.
 	a, b := -1, -1

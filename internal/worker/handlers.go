@@ -131,6 +131,7 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 				Resolver:   &proposalResolver{st: w.cfg.Storage, blobs: published},
 				Policy:     policy,
 				Now:        now,
+				HTTP:       w.cfg.HTTP,
 			})
 			if err != nil {
 				// A proposal that fails to execute still moves the round forward (it

@@ -39,6 +39,7 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs, pending: true, now: now},
 			Policy:   &policy,
 			Now:      now,
+			HTTP:     w.cfg.HTTP,
 		})
 		if err != nil {
 			// The caller stages its own block: what it lacks, it may upload.
@@ -136,9 +137,39 @@ func (w *Worker) QueryApplicationScheduling(ctx context.Context, id base.ChainID
 		if err != nil {
 			return err
 		}
-		qc := execution.QueryContext{ChainID: id, NextBlockHeight: tip.NextHeight, LocalTime: w.cfg.Clock.Now()}
+		qc := execution.QueryContext{ChainID: id, NextBlockHeight: tip.NextHeight, LocalTime: w.cfg.Clock.Now(), HTTP: w.cfg.HTTP}
+		if qc.Policy, err = w.currentPolicy(ctx, s); err != nil {
+			// Queries worked before services could make HTTP requests: without the
+			// committee, the service runs with the default policy (no HTTP).
+			w.log.Debug("no committee policy for a query; HTTP disabled", "chain", id.Short(), "err", err)
+			d := protocol.NoFeesPolicy()
+			qc.Policy = &d
+		}
 		answer, ops, err = s.Execution().QueryApplicationScheduling(ctx, qc, app, query, w.cfg.Storage)
 		return err
 	})
 	return answer, ops, err
+}
+
+// currentPolicy is the resource policy of the committee of the chain's latest trusted
+// epoch (NoFeesPolicy if the chain trusts none yet).
+func (w *Worker) currentPolicy(ctx context.Context, s *chain.State) (*protocol.ResourcePolicy, error) {
+	ecs, err := s.Execution().Committees(ctx)
+	if err != nil {
+		return nil, err
+	}
+	policy := protocol.NoFeesPolicy()
+	var best *base.Epoch
+	for _, ec := range ecs {
+		if best != nil && ec.Epoch <= *best {
+			continue
+		}
+		c, err := w.committee(ctx, ec.CommitteeHash)
+		if err != nil {
+			return nil, err
+		}
+		e := ec.Epoch
+		best, policy = &e, c.Policy
+	}
+	return &policy, nil
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,9 @@ type Config struct {
 	Loader execution.ApplicationLoader
 	// GracePeriod is how far in the future a proposal's timestamp may be (default 500 ms).
 	GracePeriod base.TimeDelta
+	// HTTP performs applications' HTTP requests (default: an HTTPPerformer identified by
+	// the hex of the signer's public key, or "client" without a signer).
+	HTTP execution.HTTPPerformer
 }
 
 // Worker is the validator core for a set of chains. It is safe for concurrent use.
@@ -79,6 +83,13 @@ func New(cfg Config) *Worker {
 	}
 	if cfg.GracePeriod == 0 {
 		cfg.GracePeriod = 500_000
+	}
+	if cfg.HTTP == nil {
+		id := execution.ClientValidatorValue
+		if cfg.Signer != nil {
+			id = hex.EncodeToString(cfg.Signer.Public().Bytes())
+		}
+		cfg.HTTP = NewHTTPPerformer(id, nil)
 	}
 	return &Worker{
 		cfg:        cfg,

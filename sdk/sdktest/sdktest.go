@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -80,6 +81,17 @@ type Chain struct {
 	// crypto.Verify) or a stub; return ErrMalformed for encodings that do not decode,
 	// like the real host (the SDK then reports false).
 	VerifySignature func(publicKey []byte, msg [32]byte, signature []byte) (bool, error)
+	// HTTP answers Runtime.HTTPRequest from contracts and services (nil: a request
+	// aborts the entry point). It receives the request with the header
+	// "Mica-Validator: sdktest"; HTTPRequests records every request it served.
+	HTTP         http.Handler
+	HTTPRequests []sdk.HTTPRequest
+	// QueryService answers Runtime.QueryService (nil: a query aborts the entry point).
+	// ServiceQuery wires it to a service app on this chain.
+	QueryService func(app sdk.ApplicationID, query []byte) ([]byte, error)
+	// ValidatorTime is the validator's clock Runtime.AssertBefore compares with (zero:
+	// Time).
+	ValidatorTime sdk.Timestamp
 
 	Messages  []SentMessage
 	Transfers []Transfer
@@ -526,10 +538,15 @@ func (h *host) serve(kind uint32, d *abi.Decoder, e *abi.Encoder) error {
 			return err
 		}
 		e.Bool(ok)
+	case abi.KindHTTPRequest:
+		return h.httpRequest(d, e)
+	case abi.KindQueryService, abi.KindAssertBefore:
+		if err := contractOnly(); err != nil {
+			return err
+		}
+		return h.oracle(kind, d, e)
 	case abi.KindEmitEvent, abi.KindReadEvent, abi.KindSubscribeToEvents, abi.KindUnsubscribeFromEvents:
 		return h.serveStreams(kind, d, e)
-	case abi.KindHTTPRequest:
-		return errNotSupp
 	default:
 		return errUnknown
 	}

@@ -84,3 +84,8 @@ func NewService(m *Module) Service { return Service{module: m} }
 func (s Service) HandleQuery(ctx context.Context, rt execution.ServiceRuntime, query []byte) ([]byte, error) {
 	return s.module.RunService(ctx, EntryHandleQuery, query, NewServiceHost(rt))
 }
+
+// Prepare compiles the module for the service runtime and takes its snapshot (once per
+// node): a contract querying the service as an oracle does this before its time budget
+// starts (execution.PreparedService).
+func (s Service) Prepare(ctx context.Context) error { return s.module.warm(ctx, serviceRuntime) }

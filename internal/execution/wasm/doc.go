@@ -78,7 +78,20 @@
 //	13 read data blob      [32] hash → raw blob bytes
 //	14 chain balance       () → Amount
 //	15 owner balance       Owner → Amount
-//	16 HTTP request        reserved, answers -2
+//	16 HTTP request        String method, String url, Vec<(String name, String value)>
+//	                       headers, VarBytes body → u16 status, VarBytes body
+//	                       (String = VarBytes of UTF-8). Contracts: an oracle, recorded
+//	                       in the block (replay returns the record); services: performed
+//	                       directly, not recorded. The host must be on the committee's
+//	                       HTTPAllowList; a refused or failed request aborts the run
+//	                       with execution.ErrHTTPRequest.
+//	27 query service       [32] application, VarBytes query → raw answer bytes
+//	                       contracts only: runs the application's service on the chain's
+//	                       state as the transaction sees it, within the block's
+//	                       MaxServiceOracleMs; an oracle (recorded, replayed)
+//	28 assert before       u64 timestamp µs → ()   contracts only: aborts the run
+//	                       (execution.ErrAssertBefore) unless the validator's clock is
+//	                       before the timestamp; recorded (replay does not read a clock)
 //	25 claim               Account source, Account recipient, Amount → ()   contracts
 //	                       only: withdraw from an account of the authenticated owner
 //	                       on another chain (an authenticated Withdraw message)

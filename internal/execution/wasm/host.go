@@ -39,7 +39,7 @@ const (
 	KindReadDataBlob        Kind = 13
 	KindChainBalance        Kind = 14
 	KindOwnerBalance        Kind = 15
-	KindHTTPRequest         Kind = 16 // reserved: not supported yet
+	KindHTTPRequest         Kind = 16 // request → u16 status, VarBytes body (doc.go)
 	KindEmitEvent           Kind = 17 // contracts only: VarBytes name, VarBytes value -> u32 index
 	KindReadEvent           Kind = 18 // [32] chain, [32] app, VarBytes name, u32 index -> raw value
 	KindMessageInfo         Kind = 19
@@ -50,6 +50,12 @@ const (
 	KindVerifySignature     Kind = 24 // PublicKey, [32] message, Signature -> bool
 	KindClaim               Kind = 25 // contracts only: Account source, Account recipient, Amount -> ()
 	KindOpenChain           Kind = 26 // contracts only: ChainOwnership, Amount -> [32] chain id
+)
+
+// Outside-world oracles (doc.go).
+const (
+	KindQueryService Kind = 27 // contracts only: [32] application, VarBytes query -> raw answer
+	KindAssertBefore Kind = 28 // contracts only: u64 timestamp -> ()
 )
 
 // Event stream kinds (streams.go).
@@ -238,9 +244,65 @@ func (h baseHost) call(ctx context.Context, kind Kind, r *codec.Reader, w *codec
 	case KindReadEvent:
 		return true, readEventCall(ctx, h.rt, r, w)
 	case KindHTTPRequest:
-		return true, ErrNotSupported
+		return true, h.httpRequest(ctx, r, w)
 	default:
 		return false, nil
+	}
+	return true, nil
+}
+
+// httpRequester is implemented by the contract runtime (recorded requests) and the
+// service runtime (unrecorded) of package execution.
+type httpRequester interface {
+	HTTPRequest(ctx context.Context, req *execution.HTTPRequest) (*execution.HTTPResponse, error)
+}
+
+func (h baseHost) httpRequest(ctx context.Context, r *codec.Reader, w *codec.Writer) error {
+	var req execution.HTTPRequest
+	req.Decode(r)
+	if err := finish(r); err != nil {
+		return err
+	}
+	hr, ok := h.rt.(httpRequester)
+	if !ok {
+		return fmt.Errorf("%w: this runtime makes no HTTP requests", ErrNotSupported)
+	}
+	resp, err := hr.HTTPRequest(ctx, &req)
+	if err != nil {
+		return err
+	}
+	w.U16(resp.Status)
+	w.VarBytes(resp.Body)
+	return nil
+}
+
+// oracleCall serves kinds 27 and 28 for contracts; handled is false for others.
+func (h *contractHost) oracleCall(ctx context.Context, kind Kind, r *codec.Reader, w *codec.Writer) (handled bool, err error) {
+	if kind != KindQueryService && kind != KindAssertBefore {
+		return false, nil
+	}
+	o, ok := h.rt.(execution.ContractOracles)
+	if !ok {
+		return true, fmt.Errorf("%w: this runtime has no oracles", ErrNotSupported)
+	}
+	switch kind {
+	case KindQueryService:
+		app := base.ApplicationID(r.Hash())
+		query := r.VarBytes()
+		if err := finish(r); err != nil {
+			return true, err
+		}
+		out, err := o.QueryService(ctx, app, query)
+		if err != nil {
+			return true, err
+		}
+		w.Fixed(out)
+	case KindAssertBefore:
+		t := base.Timestamp(r.U64())
+		if err := finish(r); err != nil {
+			return true, err
+		}
+		return true, o.AssertBefore(ctx, t)
 	}
 	return true, nil
 }
@@ -257,6 +319,9 @@ func (h *contractHost) Environment() Environment {
 func (h *contractHost) Call(ctx context.Context, kind Kind, request []byte) ([]byte, error) {
 	r, w := codec.NewReader(request), codec.NewWriter(nil)
 	handled, err := h.baseHost.call(ctx, kind, r, w)
+	if !handled {
+		handled, err = h.oracleCall(ctx, kind, r, w)
+	}
 	if !handled {
 		err = h.contractCall(ctx, kind, r, w)
 	}
@@ -384,6 +449,8 @@ func (h *serviceHost) Call(ctx context.Context, kind Kind, request []byte) ([]by
 		case KindAuthenticatedOwner, KindAuthenticatedCaller, KindMessageInfo, KindWriteBatch,
 			KindSendMessage, KindTransfer, KindCallApplication, KindClaim, KindOpenChain,
 			KindEmitEvent, KindSubscribeToEvents, KindUnsubscribeFromEvents:
+			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)
+		case KindQueryService, KindAssertBefore:
 			return nil, fmt.Errorf("%w: kind %d is for contracts only", ErrNotSupported, kind)
 		case KindScheduleOperation:
 			op := r.VarBytes()

@@ -249,7 +249,9 @@ func TestHostCallCodes(t *testing.T) {
 		{NewContractHost(newFake()), uint32(KindBlockHeight), 8},
 		{NewContractHost(newFake()), uint32(KindAuthenticatedOwner), 1},
 		{NewContractHost(newFake()), uint32(KindChainBalance), 16},
-		{NewContractHost(newFake()), uint32(KindHTTPRequest), CodeNotSupported},
+		{NewContractHost(newFake()), uint32(KindHTTPRequest), CodeMalformed}, // empty request
+		{NewContractHost(newFake()), uint32(KindAssertBefore), CodeNotSupported},
+		{NewServiceHost(newFake()), uint32(KindQueryService), CodeNotSupported},
 		{NewContractHost(newFake()), uint32(KindReadEvent), CodeMalformed}, // an empty request
 		{NewServiceHost(newFake()), uint32(KindEmitEvent), CodeNotSupported},
 		{NewServiceHost(newFake()), uint32(KindSubscribeToEvents), CodeNotSupported},

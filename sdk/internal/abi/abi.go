@@ -38,6 +38,12 @@ const (
 	KindOpenChain           uint32 = 26
 )
 
+// Outside-world oracles (contracts only).
+const (
+	KindQueryService uint32 = 27
+	KindAssertBefore uint32 = 28
+)
+
 // Event stream kinds.
 const (
 	KindSubscribeToEvents     uint32 = 29
