@@ -308,9 +308,14 @@ func (s *session) chainClient(id base.ChainID) (*client.ChainClient, error) {
 // commit runs a chain operation, clearing the persisted fast proposal once committed,
 // and waits out round timeouts up to a bound.
 func (s *session) commit(ctx context.Context, cc *client.ChainClient, f func() (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	deadline := time.Now().Add(45 * time.Second)
+	var deadline time.Time
 	for {
 		cert, err := f()
+		if deadline.IsZero() {
+			// The first attempt may take long (validators compiling a published
+			// module): the time for retries starts after it.
+			deadline = time.Now().Add(45 * time.Second)
+		}
 		var wt *client.WaitForTimeoutError
 		if errors.As(err, &wt) && time.Now().Before(deadline) {
 			wait := time.Until(wt.Until.Time()) + 100*time.Millisecond
