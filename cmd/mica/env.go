@@ -220,7 +220,10 @@ func connect(cmd *cobra.Command) (*session, error) {
 	}
 	s := &session{w: w}
 	g := w.Genesis()
-	db, err := pebblekv.Open(filepath.Join(w.Dir(), "client-db"), pebblekv.Options{})
+	// The local store is a replica of verified chains, re-downloaded if a machine crash
+	// loses its last writes (the wallet file holds what must survive, such as a pending
+	// fast proposal): it does not wait for the disk on every block.
+	db, err := pebblekv.Open(filepath.Join(w.Dir(), "client-db"), pebblekv.Options{NoSync: true})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open the wallet's local store: %w", err)
