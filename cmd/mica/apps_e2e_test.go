@@ -32,7 +32,16 @@ func TestApplicationCommands(t *testing.T) {
 	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "13700", "--initial-chains", "1")
 	w := net.info.Wallet
 	chain := walletChain(t, w)
-	app := mustMica(t, w, "publish-and-create", contract, service, "--json-argument", "7")
+	// A module never compiled before, on a cold network: the validators compile it
+	// before they vote, and the client's deadlines make room for that, so the block is
+	// confirmed in its first round (no round timeout, no second proposal).
+	app, errOut, err := mica(t, w, "publish-and-create", contract, service, "--json-argument", "7")
+	if err != nil {
+		t.Fatalf("publish-and-create: %v\n%s", err, errOut)
+	}
+	if strings.Contains(errOut, "to time out") {
+		t.Errorf("publish-and-create on a cold network needed another round:\n%s", errOut)
+	}
 	if len(app) != 64 {
 		t.Fatalf("publish-and-create printed %q, want an application id", app)
 	}

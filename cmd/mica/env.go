@@ -220,7 +220,10 @@ func connect(cmd *cobra.Command) (*session, error) {
 	}
 	s := &session{w: w}
 	g := w.Genesis()
-	db, err := pebblekv.Open(filepath.Join(w.Dir(), "client-db"), pebblekv.Options{})
+	// The local store is a replica of verified chains, re-downloaded if a machine crash
+	// loses its last writes (the wallet file holds what must survive, such as a pending
+	// fast proposal): it does not wait for the disk on every block.
+	db, err := pebblekv.Open(filepath.Join(w.Dir(), "client-db"), pebblekv.Options{NoSync: true})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open the wallet's local store: %w", err)
@@ -308,9 +311,14 @@ func (s *session) chainClient(id base.ChainID) (*client.ChainClient, error) {
 // commit runs a chain operation, clearing the persisted fast proposal once committed,
 // and waits out round timeouts up to a bound.
 func (s *session) commit(ctx context.Context, cc *client.ChainClient, f func() (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	deadline := time.Now().Add(45 * time.Second)
+	var deadline time.Time
 	for {
 		cert, err := f()
+		if deadline.IsZero() {
+			// The first attempt may take long (validators compiling a published
+			// module): the time for retries starts after it.
+			deadline = time.Now().Add(45 * time.Second)
+		}
 		var wt *client.WaitForTimeoutError
 		if errors.As(err, &wt) && time.Now().Before(deadline) {
 			wait := time.Until(wt.Until.Time()) + 100*time.Millisecond

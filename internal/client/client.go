@@ -73,6 +73,10 @@ type Config struct {
 	MinGrace time.Duration
 	// RequestTimeout bounds each call to a validator (default 10 s).
 	RequestTimeout time.Duration
+	// TimeoutPerMiB extends the deadline of the calls carrying a block by this much per
+	// MiB of bytecode the block makes validators compile (default
+	// DefaultTimeoutPerMiB; see compileWork).
+	TimeoutPerMiB time.Duration
 }
 
 // Client talks to the committees of the chains it follows.
@@ -96,6 +100,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.TimeoutPerMiB == 0 {
+		cfg.TimeoutPerMiB = DefaultTimeoutPerMiB
 	}
 	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}}
 }
@@ -126,7 +133,7 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 	if c.cfg.Sequential {
 		var out []answer[T]
 		for _, v := range m.validators {
-			cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+			cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
 			val, err := fn(cctx, v)
 			cancel()
 			out = append(out, answer[T]{v, val, err})
@@ -137,7 +144,7 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 	// running when fanout returns finish in the background (a certificate broadcast
 	// still reaches a slow validator); the last one to finish cancels cctx, so nothing
 	// started here outlives its calls.
-	cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
 	ch := make(chan answer[T], len(m.validators))
 	var wg sync.WaitGroup
 	for _, v := range m.validators {

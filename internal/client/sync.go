@@ -150,6 +150,9 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 		return cmpHeight(b, a)
 	})
 	next := tip.NextHeight
+	if !c.cfg.Sequential {
+		next = c.pipelined(ctx, id, next, infos)
+	}
 	for _, a := range infos {
 		if a.err != nil || a.val == nil || a.val.NextBlockHeight <= next {
 			continue
@@ -161,6 +164,28 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 		next = n
 	}
 	return next, ans, nil
+}
+
+// pipelined runs pipelinedSync from next with the validators that claim more, highest
+// claims first, if they claim enough to be worth it; it returns the local next height.
+// Whatever it could not fetch is left to the caller's validator-by-validator loop.
+func (c *Client) pipelined(ctx context.Context, id base.ChainID, next base.BlockHeight, infos []answer[*protocol.ChainInfo]) base.BlockHeight {
+	var sources []*syncSource
+	top := next
+	for _, a := range infos {
+		if a.err == nil && a.val != nil && a.val.NextBlockHeight > next {
+			sources = append(sources, &syncSource{v: a.v, next: a.val.NextBlockHeight})
+			top = max(top, a.val.NextBlockHeight)
+		}
+	}
+	if top-next < syncMinRange {
+		return next
+	}
+	n, err := c.pipelinedSync(ctx, id, next, top, sources)
+	if err != nil {
+		c.log.Debug("pipelined sync stopped", "chain", id.String(), "height", uint64(n), "err", err)
+	}
+	return n
 }
 
 func cmpHeight(a, b answer[*protocol.ChainInfo]) int {
@@ -184,7 +209,10 @@ func cmpHeight(a, b answer[*protocol.ChainInfo]) int {
 // processes them locally; it returns the new local next height.
 func (c *Client) downloadFrom(ctx context.Context, v Validator, id base.ChainID, from, to base.BlockHeight) (base.BlockHeight, error) {
 	for from < to {
-		certs, err := v.Node.Certificates(ctx, id, from, to)
+		// A validator that stalls is given up on after the request timeout.
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		certs, err := v.Node.Certificates(cctx, id, from, to)
+		cancel()
 		if err != nil {
 			return from, err
 		}

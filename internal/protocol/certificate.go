@@ -190,6 +190,22 @@ var (
 // committee, reach the quorum threshold, and are all valid. The signatures are
 // batch-verified.
 func (c *LiteCertificate) Check(committee *Committee) error {
+	bv := crypto.NewBatchVerifier(len(c.Signatures))
+	if err := c.AddTo(bv, committee); err != nil {
+		return err
+	}
+	if err := bv.Verify(); err != nil {
+		return fmt.Errorf("%s certificate for %s at height %d: %w", c.Value.Kind, c.Value.ChainID.Short(), c.Value.Height, err)
+	}
+	return nil
+}
+
+// AddTo makes every check of Check but the signatures themselves (sorted and distinct
+// signers, members of the committee, a quorum of weight) and adds the signatures to bv,
+// so that the signatures of many certificates are verified in one batch: the
+// certificates all pass Check exactly when AddTo returns nil for each and bv.Verify
+// then returns nil.
+func (c *LiteCertificate) AddTo(bv *crypto.BatchVerifier, committee *Committee) error {
 	var weight uint64
 	for i, s := range c.Signatures {
 		if i > 0 && c.Signatures[i-1].Validator.Compare(s.Validator) >= 0 {
@@ -206,12 +222,8 @@ func (c *LiteCertificate) Check(committee *Committee) error {
 	}
 	vv := VoteValue{ValueHash: c.Value.ValueHash, Round: c.Round, Kind: c.Value.Kind}
 	msg := vv.SigningHash()
-	bv := crypto.NewBatchVerifier(len(c.Signatures))
 	for _, s := range c.Signatures {
 		bv.Add(s.Validator, msg, s.Signature)
-	}
-	if err := bv.Verify(); err != nil {
-		return fmt.Errorf("%s certificate for %s at height %d: %w", c.Value.Kind, c.Value.ChainID.Short(), c.Value.Height, err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 )
 
 // DialOptions configures a connection to a validator (Dial) or to a shard (DialShard).
@@ -84,8 +85,11 @@ func (c *conn) close() error { return c.cc.Close() }
 // unary makes one call with the connection's deadline and turns a failure into a
 // *RemoteError. A call the validator refused as busy (ErrBusy with ResourceExhausted,
 // from its in-flight bound: it read none of the call) is sent again after a short, growing pause until the deadline.
+//
+// A call whose context carries client.WithExtraCallTime (a block that makes validators
+// compile bytecode) gets that much more than the connection's deadline.
 func unary[Req, Resp any](ctx context.Context, c *conn, f func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout+client.ExtraCallTime(ctx))
 	defer cancel()
 	pause := busyPause
 	for {

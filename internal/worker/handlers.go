@@ -115,6 +115,9 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 		if err != nil {
 			return err
 		}
+		if !p.IsRegularRetry() {
+			w.compileAhead(published)
+		}
 		now := w.cfg.Clock.Now()
 		if block.Timestamp > now.Add(w.cfg.GracePeriod) {
 			return fmt.Errorf("%w: %s is after local time %s plus the grace period", ErrInvalidTimestamp, block.Timestamp, now)
@@ -432,6 +435,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		if err != nil {
 			return err
 		}
+		w.compileAhead(published)
 		now := w.cfg.Clock.Now()
 		resolver := &proposalResolver{st: w.cfg.Storage, blobs: published, pending: true, now: now}
 		executed, err := s.ExecuteBlock(ctx, &block.Proposed, chain.ExecOptions{

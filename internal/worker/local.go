@@ -33,6 +33,7 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 				policy = c.Policy
 			}
 		}
+		w.compileAhead(blobs)
 		scratch := w.loadState(p.ChainID)
 		now := w.cfg.Clock.Now()
 		block, err = scratch.ExecuteBlock(ctx, p, chain.ExecOptions{

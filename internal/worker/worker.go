@@ -52,6 +52,7 @@ type Worker struct {
 	mu         sync.Mutex
 	chains     map[base.ChainID]*chainEntry
 	verified   *verifiedCache
+	keys       *crypto.Verifier // expanded validator keys for PreverifyCertificates
 	committees *committeeCache
 	wanted     *wantedBlobs
 
@@ -96,6 +97,7 @@ func New(cfg Config) *Worker {
 		log:        cfg.Logger,
 		chains:     make(map[base.ChainID]*chainEntry),
 		verified:   newVerifiedCache(4096),
+		keys:       crypto.NewVerifier(256),
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
 		pending:    make(map[deliveryKey]struct{}),

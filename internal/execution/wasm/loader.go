@@ -83,13 +83,44 @@ func (l *Loader) module(ctx context.Context, id base.BlobID, blobs execution.Blo
 	if err != nil {
 		return nil, err
 	}
+	l.alias(id, m.Hash())
+	return m, nil
+}
+
+// alias remembers that bytecode blob id gave the module of hash h.
+func (l *Loader) alias(id base.BlobID, h [32]byte) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if len(l.byBlob) >= maxBlobAliases {
 		clear(l.byBlob)
 	}
-	l.byBlob[id] = m.Hash()
+	l.byBlob[id] = h
+}
+
+// CompileAhead starts compiling a contract or service bytecode blob in the background
+// (Engine.CompileAhead: one at a time per engine), so that the execution that validates
+// or runs it soon waits for that compilation instead of starting its own. The worker
+// calls it only for blobs that a signed proposal or a verified certificate publishes:
+// the execution of that block compiles them anyway. It returns whether a compilation
+// started: not for other blob types, modules already compiled, or while the engine's
+// background slot is busy.
+func (l *Loader) CompileAhead(b protocol.Blob) bool {
+	id := b.ID()
+	if id.Type != base.BlobContractBytecode && id.Type != base.BlobServiceBytecode {
+		return false
+	}
+	l.mu.Lock()
+	h, ok := l.byBlob[id]
 	l.mu.Unlock()
-	return m, nil
+	if ok && l.engine.cached(h) != nil {
+		return false
+	}
+	content := b.Content
+	return l.engine.CompileAhead(func() ([]byte, error) { return Bytecode(content) }, func(m *Module, err error) {
+		if err == nil {
+			l.alias(id, m.Hash())
+		}
+	})
 }
 
 // MaxBytecodeSize bounds a module's decompressed size.

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -111,7 +112,24 @@ type Engine struct {
 	mu      sync.Mutex
 	modules map[[32]byte]*list.Element // of *Module, in lru
 	lru     list.List                  // most recently used first
-	dirMu   sync.Mutex                 // serialises sweeps of CacheDir
+	// inflight are the compilations under way, by bytecode hash: a second Compile of
+	// the same bytes waits for the first instead of compiling again.
+	inflight map[[32]byte]*compileCall
+	dirMu    sync.Mutex // serialises sweeps of CacheDir
+
+	// ahead holds the slot of the one background compilation (CompileAhead) a node
+	// runs at a time; aheadWG waits for it on Close.
+	ahead   chan struct{}
+	aheadWG sync.WaitGroup
+	// compilations counts the modules compiled (not found in the cache), for tests.
+	compilations atomic.Int64
+}
+
+// compileCall is a compilation under way; m and err are set before done is closed.
+type compileCall struct {
+	done chan struct{}
+	m    *Module
+	err  error
 }
 
 // NewEngine creates an engine with the mica and WASI host modules.
@@ -143,7 +161,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
 		WithCoreFeatures(api.CoreFeaturesV2)
-	e := &Engine{cfg: cfg, cache: cache, modules: make(map[[32]byte]*list.Element)}
+	e := &Engine{cfg: cfg, cache: cache, modules: make(map[[32]byte]*list.Element), inflight: make(map[[32]byte]*compileCall), ahead: make(chan struct{}, 1)}
 	e.runtimes[contractRuntime] = wazero.NewRuntimeWithConfig(ctx, rc)
 	e.runtimes[serviceRuntime] = wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))
 	for _, rt := range e.runtimes {
@@ -158,6 +176,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 // Close releases the runtimes and the compilation cache. Modules of the engine must not
 // be used afterwards.
 func (e *Engine) Close(ctx context.Context) error {
+	e.aheadWG.Wait()
 	return errors.Join(e.runtimes[contractRuntime].Close(ctx), e.runtimes[serviceRuntime].Close(ctx), e.cache.Close(ctx))
 }
 
@@ -358,6 +377,10 @@ func (e *Engine) sweepCacheDir() error {
 // Compile instruments, checks and compiles bytecode, or returns the module already
 // compiled from the same bytes. Refusals (malformed, oversized, disallowed imports,
 // invalid Wasm) have class base.ErrInvalid and name the problem.
+//
+// A compilation of the same bytes already under way (another execution's, or
+// CompileAhead's) is waited for, not repeated; its outcome is the same as this call's
+// would be (compilation does not depend on ctx, which only bounds the wait).
 func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) {
 	h := sha256.Sum256(bytecode)
 	e.mu.Lock()
@@ -366,7 +389,56 @@ func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) 
 		e.mu.Unlock()
 		return el.Value.(*Module), nil
 	}
+	if call, ok := e.inflight[h]; ok {
+		e.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.m, call.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: waiting for the compilation of module %x: %v", base.ErrRetryable, h[:8], ctx.Err())
+		}
+	}
+	call := &compileCall{done: make(chan struct{})}
+	e.inflight[h] = call
 	e.mu.Unlock()
+	call.m, call.err = e.compile(context.WithoutCancel(ctx), h, bytecode)
+	e.mu.Lock()
+	delete(e.inflight, h)
+	e.mu.Unlock()
+	close(call.done)
+	return call.m, call.err
+}
+
+// CompileAhead starts compiling bytecode in the background, so that the execution that
+// needs it soon finds it compiled or under way (Compile waits for it). At most one such
+// compilation runs at a time: while one does, CompileAhead does nothing and returns
+// false. prepare runs first, in the background, and returns the bytes to compile (it
+// decompresses a blob); done, if not nil, gets the outcome.
+func (e *Engine) CompileAhead(prepare func() ([]byte, error), done func(*Module, error)) bool {
+	select {
+	case e.ahead <- struct{}{}:
+	default:
+		return false
+	}
+	e.aheadWG.Add(1)
+	go func() {
+		defer e.aheadWG.Done()
+		defer func() { <-e.ahead }()
+		code, err := prepare()
+		var m *Module
+		if err == nil {
+			m, err = e.Compile(context.Background(), code)
+		}
+		if done != nil {
+			done(m, err)
+		}
+	}()
+	return true
+}
+
+// compile instruments, checks and compiles bytecode of hash h and caches the module.
+func (e *Engine) compile(ctx context.Context, h [32]byte, bytecode []byte) (*Module, error) {
+	e.compilations.Add(1)
 	out, info, err := instrument(bytecode, e.cfg.Limits)
 	if err != nil {
 		return nil, err

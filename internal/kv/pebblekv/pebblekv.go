@@ -43,14 +43,22 @@ type Options struct {
 	// stderr on its own.
 	Logger *slog.Logger
 
+	// NoSync commits writes without waiting for the write-ahead log to reach the disk:
+	// a crash of the machine (not of the process) may lose the last writes, never
+	// reorder or tear them. Only for stores that can be rebuilt from elsewhere, such as
+	// a client's replica of chains it verifies and re-downloads (a validator's store
+	// holds its votes: it always syncs).
+	NoSync bool
+
 	// fs replaces the file system (tests count WAL syncs through it).
 	fs vfs.FS
 }
 
 // Store is a kv.Store over a Pebble database. It is safe for concurrent use.
 type Store struct {
-	db  *pebble.DB
-	log *slog.Logger
+	db    *pebble.DB
+	log   *slog.Logger
+	write *pebble.WriteOptions // pebble.Sync unless Options.NoSync
 
 	// unbounded is held shared by every Write and exclusively by a Write whose batch has a
 	// DeletePrefix without an end (see resolveUnbounded).
@@ -96,7 +104,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, wrap("open "+dir, err)
 	}
-	return &Store{db: db, log: log, idle: make(chan struct{})}, nil
+	wo := pebble.Sync
+	if opts.NoSync {
+		wo = pebble.NoSync
+	}
+	return &Store{db: db, log: log, idle: make(chan struct{}), write: wo}, nil
 }
 
 // Storage layout for large values.
@@ -289,7 +301,8 @@ func (s *Store) Scan(ctx context.Context, prefix []byte, fn func(key, value []by
 	return nil
 }
 
-// Write implements kv.Writer: one Pebble batch committed with pebble.Sync.
+// Write implements kv.Writer: one Pebble batch committed with pebble.Sync (pebble.NoSync
+// with Options.NoSync).
 func (s *Store) Write(ctx context.Context, b *kv.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -348,7 +361,7 @@ func (s *Store) Write(ctx context.Context, b *kv.Batch) error {
 			return wrap("write", err)
 		}
 	}
-	if err := pb.Commit(pebble.Sync); err != nil {
+	if err := pb.Commit(s.write); err != nil {
 		return wrap("write", err)
 	}
 	return nil

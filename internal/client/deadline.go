@@ -1,0 +1,91 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// Deadlines that scale with the work (issue #11, "publishing that never fails for being
+// slow"). A block that publishes bytecode, or creates an application of a module, makes
+// every validator compile the module before it votes: seconds for a module of a few MiB,
+// more when several validators share a machine. The calls that carry such a block get
+// that much longer than the usual per-call deadline, so a slow but progressing network
+// answers within the first round instead of timing it out (which costs a round change
+// and a second proposal).
+
+// DefaultTimeoutPerMiB is the extra time per MiB of (compressed) bytecode a block makes
+// validators compile. A MiB of compressed Go guest is about 3.5 MiB of Wasm, which
+// takes a few seconds of one core to compile; the margin covers validators that share
+// a loaded machine (four on two cores in `mica net up`). Waiting longer costs nothing
+// when validators answer: a call ends with its answer, and fanout stops at a quorum.
+const DefaultTimeoutPerMiB = 30 * time.Second
+
+// maxExtraCallTime caps the extension.
+const maxExtraCallTime = 5 * time.Minute
+
+type extraCallTimeKey struct{}
+
+// WithExtraCallTime returns a context whose calls to validators may take d longer than
+// their usual deadline (the client's RequestTimeout, the RPC connection's call timeout).
+func WithExtraCallTime(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, extraCallTimeKey{}, min(d+ExtraCallTime(ctx), maxExtraCallTime))
+}
+
+// ExtraCallTime returns the extension WithExtraCallTime set on ctx (zero if none).
+func ExtraCallTime(ctx context.Context) time.Duration {
+	d, _ := ctx.Value(extraCallTimeKey{}).(time.Duration)
+	return d
+}
+
+// callTimeout is the deadline of one call to a validator under ctx.
+func (c *Client) callTimeout(ctx context.Context) time.Duration {
+	return c.cfg.RequestTimeout + ExtraCallTime(ctx)
+}
+
+// compileWork returns the extra time validators need for the bytecode a block makes
+// them compile: the bytecode blobs it publishes (carried or already uploaded) and the
+// contracts of the applications it creates, by their compressed sizes as the local node
+// or blobs know them.
+func (c *Client) compileWork(ctx context.Context, block *protocol.ProposedBlock, blobs []protocol.Blob) time.Duration {
+	sizes := make(map[base.BlobID]int)
+	for i := range blobs {
+		if t := blobs[i].ID().Type; t == base.BlobContractBytecode || t == base.BlobServiceBytecode {
+			sizes[blobs[i].ID()] = len(blobs[i].Content)
+		}
+	}
+	localSize := func(id base.BlobID) {
+		if _, ok := sizes[id]; ok {
+			return
+		}
+		if b, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
+			sizes[id] = len(b.Content)
+		}
+	}
+	for _, id := range block.PublishedBlobIDs() {
+		if id.Type == base.BlobContractBytecode || id.Type == base.BlobServiceBytecode {
+			localSize(id)
+		}
+	}
+	for _, tx := range block.Transactions {
+		if tx.Operation == nil {
+			continue
+		}
+		if ca, ok := tx.Operation.System.(*protocol.CreateApplication); ok {
+			localSize(ca.Module.ContractBlob())
+		}
+	}
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	return time.Duration(float64(c.cfg.TimeoutPerMiB) * float64(total) / (1 << 20))
+}
