@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -221,6 +222,11 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 // ExecuteOperations commits a block with the chain's pending incoming bundles and ops. It
 // first re-sends a pending fast proposal if one exists. It returns the confirmed
 // certificate of the block holding ops, or nil if there was nothing to do.
+//
+// A request is executed at most once: a caller retrying ops after an error (no quorum
+// yet, a round to wait out) gets the block that carries them if an earlier attempt's
+// block was confirmed meanwhile — the pending fast proposal, or a block of this owner
+// locked in a round and re-proposed — instead of a second block with the same ops.
 func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, error) {
 	c := cc.c
 	for attempt := 0; attempt < 5; attempt++ {
@@ -229,7 +235,8 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 			if err != nil {
 				return nil, err
 			}
-			if pf.Content.Block.Height == next {
+			h := pf.Content.Block.Height
+			if h == next {
 				staged, err := c.cfg.Local.StageBlock(ctx, &pf.Content.Block, pf.Blobs)
 				if err != nil {
 					return nil, fmt.Errorf("pending fast proposal no longer executes: %w", err)
@@ -238,7 +245,10 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 					return nil, fmt.Errorf("re-send pending fast proposal: %w", err)
 				}
 			}
-			cc.clearFast(pf.Content.Block.Height)
+			cc.clearFast(h)
+			if cert := cc.committedWith(ctx, h, pf.Content.Block.AuthenticatedOwner, ops); cert != nil {
+				return cert, nil
+			}
 			continue
 		}
 		p, staged, ans, err := cc.prepare(ctx, ops, blobs)
@@ -247,11 +257,41 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 		}
 		cert, err := cc.commit(ctx, p, staged, blobs, ans)
 		if errors.Is(err, ErrConflict) {
+			if cert := cc.committedWith(ctx, p.Height, p.AuthenticatedOwner, ops); cert != nil {
+				return cert, nil
+			}
 			continue
 		}
 		return cert, err
 	}
 	return nil, fmt.Errorf("chain %s: gave up after repeated conflicts", cc.id.Short())
+}
+
+// committedWith returns the confirmed certificate at height h of the chain if the local
+// node holds it (verified) and its block was signed by owner and carries exactly ops
+// (incoming bundles aside), in order; nil otherwise.
+func (cc *ChainClient) committedWith(ctx context.Context, h base.BlockHeight, owner *base.Owner, ops []protocol.Operation) *protocol.Certificate {
+	if len(ops) == 0 || owner == nil {
+		return nil
+	}
+	cert, err := cc.c.cfg.Local.Storage().CertificateAt(ctx, cc.id, h)
+	if err != nil || cert.Block.Proposed.AuthenticatedOwner == nil || *cert.Block.Proposed.AuthenticatedOwner != *owner {
+		return nil
+	}
+	i := 0
+	for _, tx := range cert.Block.Proposed.Transactions {
+		if tx.Operation == nil {
+			continue
+		}
+		if i >= len(ops) || !bytes.Equal(codec.Marshal(tx.Operation), codec.Marshal(&ops[i])) {
+			return nil
+		}
+		i++
+	}
+	if i != len(ops) {
+		return nil
+	}
+	return cert
 }
 
 // Transfer moves amount from one of this chain's accounts (base.ChainOwner for the chain

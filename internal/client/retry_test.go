@@ -1,0 +1,93 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol/prototest"
+)
+
+// A command that fails while its block is still pending (no quorum yet) is retried by
+// the CLI with the same operations. The retry must finish the pending block, not commit
+// the operations a second time: a transfer retried after a timeout moves its amount
+// once.
+
+func TestRetryAfterPendingFastProposalExecutesOnce(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	to := base.Account{Chain: n.chains[1]}
+
+	n.node(2).dropProposals, n.node(3).dropProposals = true, true
+	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(10)); err == nil {
+		t.Fatal("transfer committed without a quorum")
+	}
+	if a.PendingFastProposal() == nil {
+		t.Fatal("no pending fast proposal after the partial quorum")
+	}
+	n.node(2).dropProposals, n.node(3).dropProposals = false, false
+
+	cert, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(10))
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if cert == nil || cert.Height() != 0 {
+		t.Fatalf("retry committed %v, want the pending block at height 0", cert)
+	}
+	for i := range n.workers {
+		if got := n.balance(i, base.Account{Chain: n.chains[0]}); got != base.Tokens(90) {
+			t.Fatalf("validator %d: sender has %s, want 90 (the transfer ran twice?)", i, got)
+		}
+	}
+	// A different request after that is a new block.
+	cert, err = a.Transfer(ctx, base.ChainOwner, to, base.Tokens(10))
+	if err != nil || cert.Height() != 1 {
+		t.Fatalf("second transfer: %v at %v", err, cert)
+	}
+	if got := n.balance(0, base.Account{Chain: n.chains[0]}); got != base.Tokens(80) {
+		t.Fatalf("sender has %s after two transfers, want 80", got)
+	}
+}
+
+func TestRetryAfterLostValidatedCertificateExecutesOnce(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	id, cs, _ := multiOwner(t, n, n.client().Chain(n.chains[0], alice, nil), 2)
+	to := base.Account{Chain: n.chains[1]}
+
+	// The block is validated, but the validated certificate reaches only validator 0.
+	for i := 1; i < 4; i++ {
+		n.node(i).dropValidated = true
+	}
+	if _, err := cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
+		t.Fatal("block committed although the validated certificate was lost")
+	}
+	for i := 1; i < 4; i++ {
+		n.node(i).dropValidated = false
+	}
+	n.clock.Advance(11_000_000)
+	if _, err := cs[0].RequestTimeout(ctx); err != nil {
+		t.Fatalf("timeout: %v", err)
+	}
+	// The same owner retries the same transfer.
+	var err error
+	for try := 0; try < 3; try++ {
+		if _, err = cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
+			break
+		}
+		n.clock.Advance(11_000_000)
+		_, _ = cs[0].RequestTimeout(ctx)
+	}
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	for i := range n.workers {
+		if got := n.balance(i, base.Account{Chain: id}); got != base.Tokens(43) {
+			t.Fatalf("validator %d: multi-owner chain has %s, want 43 (the transfer ran twice?)", i, got)
+		}
+	}
+}
