@@ -20,6 +20,10 @@
 // with Runtime.SubscribeToEvents and receives new events in StreamProcessor's
 // ProcessStreams, reading them with Runtime.ReadEvent (examples/social).
 //
+// Data blobs: Runtime.ReadDataBlob returns the bytes of a blob published with `mica
+// publish-data-blob` (from a file, or from an external store checked against its
+// hash), by the hash that command prints (examples/auction).
+//
 // Contracts reach the outside world through oracles whose answers every validator
 // records in the block: Runtime.HTTPRequest (hosts on the committee's allow-list),
 // Runtime.QueryService (an application's service as oracle) and Runtime.AssertBefore

@@ -45,7 +45,9 @@ type HTTPResponse struct {
 // 32 headers, 64 KiB body) and so is the response (policy MaxHTTPResponseBytes and
 // MaxOracleResponseBytes, 64 KiB by default; HTTPRequestTimeoutMs, 5 s). A refused or
 // failed request aborts the entry point with the host's error (the transaction
-// fails); a non-2xx status is an ordinary response. The error result reports only
+// fails); a non-2xx status is an ordinary response. The headers Mica-Validator and
+// Host are set by the node: a request naming either is refused. A block makes at most
+// 16 recorded requests. The error result reports only
 // that the runtime does not offer HTTP (a *HostError).
 //
 //	resp, err := rt.HTTPRequest(sdk.HTTPRequest{
@@ -90,7 +92,9 @@ func (rt *Runtime) HTTPRequest(req HTTPRequest) (HTTPResponse, error) {
 // see them), within the block's MaxServiceOracleMs (2 s by default); the answer is
 // recorded in the block and replayed later. A service can do what a contract may not
 // (HTTP requests that are not recorded, heavy parsing without fuel) and return a
-// small normalized answer that every honest validator agrees on.
+// small normalized answer that every honest validator agrees on. The answer is at most
+// the policy's MaxOracleResponseBytes (64 KiB by default); a query that fails or runs
+// out of the block's time aborts the entry point (the transaction fails).
 //
 //	answer, err := rt.QueryService(rt.ApplicationID(), []byte(`{"query":"{ price }"}`))
 //	if err != nil {
@@ -107,6 +111,11 @@ func (rt *Runtime) QueryService(app ApplicationID, query []byte) ([]byte, error)
 // clock is before t when it executes the block (contracts only). The check is
 // recorded: replaying the block does not read a clock. Use it for deadlines a
 // proposer must not be able to stretch with a block timestamp of its choice.
+//
+// Validators' clocks differ a little: a block executed very close to t may pass on
+// some validators while the others, whose clocks are past t, refuse it; without a
+// quorum of votes the block fails. Keep t well clear of the moment your users act (seconds, not
+// milliseconds), and expect a late transaction to fail.
 //
 //	rt.AssertBefore(auction.End) // bids after the end fail on every honest validator
 func (rt *Runtime) AssertBefore(t Timestamp) {

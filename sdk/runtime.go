@@ -45,6 +45,10 @@ func newRuntime(h hostABI, service bool) *Runtime {
 }
 
 // IsService reports whether the runtime belongs to a service (read-only, unmetered).
+//
+//	if rt.IsService() {
+//		return nil, errors.New("contracts only")
+//	}
 func (rt *Runtime) IsService() bool { return rt.service }
 
 func (rt *Runtime) call(kind uint32, req []byte) ([]byte, error) {
@@ -70,6 +74,9 @@ func finish(kind uint32, d *abi.Decoder) {
 }
 
 // ChainID returns the chain the application runs on.
+//
+//	chain := rt.ChainID()
+//	rt.Logf(sdk.LevelInfo, "running on %s", chain)
 func (rt *Runtime) ChainID() ChainID {
 	d := rt.mustCall(abi.KindChainID, nil)
 	c := d.Fixed32()
@@ -78,6 +85,10 @@ func (rt *Runtime) ChainID() ChainID {
 }
 
 // ApplicationID returns the running application's id.
+//
+//	self := rt.ApplicationID()
+//	// the application's own account on this chain:
+//	mine := rt.OwnerBalance(self.Owner())
 func (rt *Runtime) ApplicationID() ApplicationID {
 	d := rt.mustCall(abi.KindApplicationID, nil)
 	a := d.Fixed32()
@@ -87,6 +98,10 @@ func (rt *Runtime) ApplicationID() ApplicationID {
 
 // BlockHeight returns the height of the block being executed (services: the next
 // block's height).
+//
+//	if rt.BlockHeight() == 0 {
+//		// the chain's first block
+//	}
 func (rt *Runtime) BlockHeight() uint64 {
 	d := rt.mustCall(abi.KindBlockHeight, nil)
 	h := d.U64()
@@ -95,6 +110,10 @@ func (rt *Runtime) BlockHeight() uint64 {
 }
 
 // Timestamp returns the block's timestamp (services: the local time).
+//
+//	if rt.Timestamp() >= deadline { // microseconds since the Unix epoch
+//		return nil, errors.New("too late")
+//	}
 func (rt *Runtime) Timestamp() Timestamp {
 	d := rt.mustCall(abi.KindTimestamp, nil)
 	t := d.U64()
@@ -104,6 +123,11 @@ func (rt *Runtime) Timestamp() Timestamp {
 
 // AuthenticatedOwner returns the owner that signed the block, when the operation or
 // message is authenticated (contracts only).
+//
+//	signer, ok := rt.AuthenticatedOwner()
+//	if !ok {
+//		return nil, errors.New("operation must be signed")
+//	}
 func (rt *Runtime) AuthenticatedOwner() (Owner, bool) {
 	d := rt.mustCall(abi.KindAuthenticatedOwner, nil)
 	var o Owner
@@ -117,6 +141,11 @@ func (rt *Runtime) AuthenticatedOwner() (Owner, bool) {
 
 // AuthenticatedCaller returns the application that called this one with
 // authentication, if any (contracts only).
+//
+//	caller, ok := rt.AuthenticatedCaller()
+//	if !ok || caller != trusted {
+//		return nil, errors.New("only the trusted application may call")
+//	}
 func (rt *Runtime) AuthenticatedCaller() (ApplicationID, bool) {
 	d := rt.mustCall(abi.KindAuthenticatedCaller, nil)
 	var a ApplicationID
@@ -129,6 +158,11 @@ func (rt *Runtime) AuthenticatedCaller() (ApplicationID, bool) {
 }
 
 // MessageInfo describes the message being executed (contracts, in ExecuteMessage).
+//
+//	info, ok := rt.MessageInfo()
+//	if ok && info.IsBouncing {
+//		// our own message came back rejected: refund the sender
+//	}
 func (rt *Runtime) MessageInfo() (MessageInfo, bool) {
 	d := rt.mustCall(abi.KindMessageInfo, nil)
 	var m MessageInfo
@@ -144,6 +178,11 @@ func (rt *Runtime) MessageInfo() (MessageInfo, bool) {
 }
 
 // Get reads a key, seeing this entry point's staged writes.
+//
+//	v, ok := rt.Get([]byte("greeting"))
+//	if !ok {
+//		v = []byte("hello")
+//	}
 func (rt *Runtime) Get(key []byte) ([]byte, bool) {
 	if p, ok := rt.pending[string(key)]; ok {
 		if p.deleted {
@@ -170,6 +209,10 @@ func (rt *Runtime) Get(key []byte) ([]byte, bool) {
 }
 
 // Contains reports whether key holds a value.
+//
+//	if rt.Contains([]byte("config")) {
+//		return errors.New("already configured")
+//	}
 func (rt *Runtime) Contains(key []byte) bool {
 	_, ok := rt.Get(key)
 	return ok
@@ -186,6 +229,10 @@ func (rt *Runtime) prefixDeleted(key []byte) bool {
 
 // Scan returns the entries whose key starts with prefix, sorted by key, seeing this
 // entry point's staged writes.
+//
+//	for _, kv := range rt.Scan([]byte("users/")) {
+//		rt.Logf(sdk.LevelInfo, "%s = %s", kv.Key, kv.Value)
+//	}
 func (rt *Runtime) Scan(prefix []byte) []KeyValue {
 	var e abi.Encoder
 	e.VarBytes(prefix)
@@ -217,18 +264,24 @@ func (rt *Runtime) checkWritable() {
 }
 
 // Set stages key = value.
+//
+//	rt.Set([]byte("greeting"), []byte("hello"))
 func (rt *Runtime) Set(key, value []byte) {
 	rt.checkWritable()
 	rt.pending[string(key)] = pendingValue{value: bytes.Clone(value)}
 }
 
 // Delete stages the removal of key.
+//
+//	rt.Delete([]byte("greeting"))
 func (rt *Runtime) Delete(key []byte) {
 	rt.checkWritable()
 	rt.pending[string(key)] = pendingValue{deleted: true}
 }
 
 // DeletePrefix stages the removal of every key starting with prefix.
+//
+//	rt.DeletePrefix([]byte("users/")) // every key under users/
 func (rt *Runtime) DeletePrefix(prefix []byte) {
 	rt.checkWritable()
 	for k := range rt.pending {
@@ -278,6 +331,9 @@ func (rt *Runtime) flush() error {
 // SendMessage sends msg to this application on chain (contracts only). A tracked
 // message bounces back if the receiver rejects it; an authenticated one carries the
 // authenticated owner.
+//
+//	// tracked: bounces back if the receiver's contract rejects it
+//	err := rt.SendMessage(target, []byte(`{"credit":5}`), true, false)
 func (rt *Runtime) SendMessage(chain ChainID, msg []byte, tracked, authenticated bool) error {
 	var e abi.Encoder
 	e.Fixed(chain[:])
@@ -290,6 +346,9 @@ func (rt *Runtime) SendMessage(chain ChainID, msg []byte, tracked, authenticated
 
 // Transfer moves amount from source's account on this chain to recipient (contracts
 // only). The host aborts the run if the source lacks the funds or the permission.
+//
+//	signer, _ := rt.AuthenticatedOwner()
+//	err := rt.Transfer(signer, sdk.Account{Chain: rt.ChainID(), Owner: rt.ApplicationID().Owner()}, sdk.NewAmount(1e18)) // 1 token (18 decimals)
 func (rt *Runtime) Transfer(source Owner, recipient Account, amount Amount) error {
 	var e abi.Encoder
 	encodeOwner(&e, source)
@@ -303,6 +362,12 @@ func (rt *Runtime) Transfer(source Owner, recipient Account, amount Amount) erro
 // OpenChain opens a child chain whose single super owner is owner (so its blocks commit
 // in the fast round), funded with balance from this application's own account
 // (contracts only), and returns the child's id.
+//
+//	child, err := rt.OpenChain(seller, sdk.NewAmount(0))
+//	if err != nil {
+//		return nil, err
+//	}
+//	err = rt.SendMessage(child, []byte(`{"start":{}}`), false, false)
 func (rt *Runtime) OpenChain(owner Owner, balance Amount) (ChainID, error) {
 	var e abi.Encoder
 	// protocol.ChainOwnership as protocol.SingleSuperOwner builds it: one super owner,
@@ -332,6 +397,9 @@ func (rt *Runtime) OpenChain(owner Owner, balance Amount) (ChainID, error) {
 // Claim withdraws amount from source, an account of the block's authenticated owner
 // (or of this application) on another chain, and credits recipient (contracts only).
 // The withdrawal travels as an authenticated message to source's chain.
+//
+//	// pull 2 tokens from the signer's account on its home chain to this chain's account
+//	err := rt.Claim(sdk.Account{Chain: home, Owner: signer}, sdk.Account{Chain: rt.ChainID()}, sdk.NewAmount(2e18))
 func (rt *Runtime) Claim(source, recipient Account, amount Amount) error {
 	var e abi.Encoder
 	e.Fixed(source.Chain[:])
@@ -345,6 +413,8 @@ func (rt *Runtime) Claim(source, recipient Account, amount Amount) error {
 
 // CallApplication calls another application on this chain synchronously (contracts
 // only) and returns its response.
+//
+//	resp, err := rt.CallApplication(true, token, []byte(`{"balance":{}}`))
 func (rt *Runtime) CallApplication(authenticated bool, app ApplicationID, argument []byte) ([]byte, error) {
 	var e abi.Encoder
 	e.Bool(authenticated)
@@ -355,6 +425,9 @@ func (rt *Runtime) CallApplication(authenticated bool, app ApplicationID, argume
 
 // ScheduleOperation asks the client to commit an operation of this application in a
 // block (services only): this is how a GraphQL mutation becomes a block.
+//
+//	// in a service's HandleQuery, for a mutation:
+//	rt.ScheduleOperation([]byte(`{"increment":1}`))
 func (rt *Runtime) ScheduleOperation(operation []byte) {
 	var e abi.Encoder
 	e.VarBytes(operation)
@@ -362,6 +435,9 @@ func (rt *Runtime) ScheduleOperation(operation []byte) {
 }
 
 // ReadDataBlob returns the data blob with the given hash.
+//
+//	// hash from mica publish-data-blob, e.g. stored by Instantiate
+//	description := rt.ReadDataBlob(hash)
 func (rt *Runtime) ReadDataBlob(hash [32]byte) []byte {
 	resp, err := rt.call(abi.KindReadDataBlob, hash[:])
 	if err != nil {
@@ -371,6 +447,10 @@ func (rt *Runtime) ReadDataBlob(hash [32]byte) []byte {
 }
 
 // ChainBalance returns the chain account's balance.
+//
+//	if rt.ChainBalance() == (sdk.Amount{}) {
+//		return nil, errors.New("the chain has no funds")
+//	}
 func (rt *Runtime) ChainBalance() Amount {
 	d := rt.mustCall(abi.KindChainBalance, nil)
 	lo, hi := d.U128()
@@ -379,6 +459,9 @@ func (rt *Runtime) ChainBalance() Amount {
 }
 
 // OwnerBalance returns an owner's balance on this chain.
+//
+//	signer, _ := rt.AuthenticatedOwner()
+//	bal := rt.OwnerBalance(signer)
 func (rt *Runtime) OwnerBalance(o Owner) Amount {
 	var e abi.Encoder
 	encodeOwner(&e, o)
@@ -389,19 +472,27 @@ func (rt *Runtime) OwnerBalance(o Owner) Amount {
 }
 
 // Log logs msg at level through the host.
+//
+//	rt.Log(sdk.LevelWarn, "bid below the minimum")
 func (rt *Runtime) Log(level LogLevel, msg string) { rt.host.Log(int32(level), msg) }
 
 // Logf logs a formatted message at level.
+//
+//	rt.Logf(sdk.LevelInfo, "bid %s from %s", amount, bidder)
 func (rt *Runtime) Logf(level LogLevel, format string, args ...any) {
 	rt.Log(level, fmt.Sprintf(format, args...))
 }
 
 // Sha256 returns the SHA-256 digest of data, computed by the host (much faster than
 // hashing inside the Wasm guest; it costs fuel per byte of data).
+//
+//	commit := rt.Sha256(append(secret, salt...))
 func (rt *Runtime) Sha256(data []byte) [32]byte { return rt.hash(abi.KindSha256, data) }
 
 // Keccak256 returns the legacy Keccak-256 digest of data (Ethereum's, not SHA3-256),
 // computed by the host.
+//
+//	digest := rt.Keccak256([]byte("transfer(address,uint256)"))
 func (rt *Runtime) Keccak256(data []byte) [32]byte { return rt.hash(abi.KindKeccak256, data) }
 
 func (rt *Runtime) hash(kind uint32, data []byte) [32]byte {
@@ -425,6 +516,11 @@ func (rt *Runtime) hash(kind uint32, data []byte) [32]byte {
 // length, invalid point), or of another scheme than the key, makes VerifySignature
 // return false. Each call costs a fixed amount of fuel (3,000 units) on top of the
 // per-byte charge.
+//
+//	digest := rt.Sha256(payload)
+//	if !rt.VerifySignature(publicKey, digest, signature) {
+//		return nil, errors.New("bad signature")
+//	}
 func (rt *Runtime) VerifySignature(publicKey []byte, msg [32]byte, signature []byte) bool {
 	// The request is the concatenation of the three encodings: each must be exactly
 	// one tag and one length-prefixed string, or bytes of one could be read as part

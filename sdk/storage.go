@@ -7,6 +7,14 @@ import (
 )
 
 // Register is one JSON-encoded value of type T stored under a key.
+//
+//	var total = sdk.NewRegister[int]("total")
+//
+//	n, err := total.GetOr(rt, 0)
+//	if err != nil {
+//		return nil, err
+//	}
+//	err = total.Set(rt, n+1)
 type Register[T any] struct{ key []byte }
 
 // NewRegister returns the register stored under key.
@@ -52,6 +60,13 @@ func (r Register[T]) Delete(rt *Runtime) { rt.Delete(r.key) }
 
 // Map is a set of JSON-encoded values of type V stored under prefix+key. Choose
 // prefixes that are not prefixes of one another's keys (e.g. end them with "/").
+//
+//	var balances = sdk.NewMap[uint64]("balances/")
+//
+//	b, _, err := balances.Get(rt, owner.String())
+//	if err == nil {
+//		err = balances.Set(rt, owner.String(), b+amount)
+//	}
 type Map[V any] struct{ prefix string }
 
 // NewMap returns the map stored under prefix.
@@ -166,6 +181,11 @@ func putEntry[T any](rt *Runtime, prefix string, i uint64, v T, what string) err
 // followed by its index in 16 hex digits. Popping deletes the entry, so storage holds
 // only the queued values. Choose a prefix that is not a prefix of other keys (end it
 // with "/").
+//
+//	var jobs = sdk.NewQueue[string]("jobs/")
+//
+//	err := jobs.PushBack(rt, "resize image 7")
+//	next, ok, err := jobs.PopFront(rt) // "resize image 7", true
 type Queue[T any] struct{ prefix string }
 
 // NewQueue returns the queue stored under prefix.
@@ -230,6 +250,11 @@ func (q Queue[T]) PopFront(rt *Runtime) (T, bool, error) {
 // prefix: a header at prefix+"h" holding the length, and entry i at prefix+"e"
 // followed by i in 16 hex digits. Choose a prefix that is not a prefix of other keys
 // (end it with "/").
+//
+//	var history = sdk.NewLog[string]("history/")
+//
+//	i, err := history.Append(rt, "bid 5 by alice") // i is the entry's index
+//	last10, err := history.Range(rt, i-9, i+1)
 type Log[T any] struct{ prefix string }
 
 // NewLog returns the log stored under prefix.

@@ -88,6 +88,8 @@ func (rt *Runtime) SubscribeToEvents(chain ChainID, app ApplicationID, name stri
 
 // UnsubscribeFromEvents removes this application's subscription to stream (app, name)
 // of chain (contracts only). The host aborts the entry point if there is none.
+//
+//	err := rt.UnsubscribeFromEvents(author, rt.ApplicationID(), "posts")
 func (rt *Runtime) UnsubscribeFromEvents(chain ChainID, app ApplicationID, name string) error {
 	return rt.streamSub(abi.KindUnsubscribeFromEvents, chain, app, name)
 }
