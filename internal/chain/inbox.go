@@ -134,36 +134,3 @@ func (in *Inbox) Decode(r *codec.Reader) {
 	in.Added = codec.DecodeItems[protocol.MessageBundle](r, 48)
 	in.Removed = codec.DecodeItems[protocol.MessageBundle](r, 48)
 }
-
-// Outbox holds, for one recipient, the heights of this chain's confirmed blocks that
-// sent it messages and that the recipient has not confirmed receiving.
-type Outbox struct {
-	// Heights is strictly increasing.
-	Heights []base.BlockHeight
-}
-
-// Schedule appends a height (idempotent for the last one).
-func (o *Outbox) Schedule(h base.BlockHeight) {
-	if n := len(o.Heights); n > 0 && o.Heights[n-1] >= h {
-		return
-	}
-	o.Heights = append(o.Heights, h)
-}
-
-// MarkReceived drops every height up to and including h; it reports whether anything changed.
-func (o *Outbox) MarkReceived(h base.BlockHeight) bool {
-	i := 0
-	for i < len(o.Heights) && o.Heights[i] <= h {
-		i++
-	}
-	o.Heights = o.Heights[i:]
-	return i > 0
-}
-
-func (o *Outbox) Encode(w *codec.Writer) {
-	codec.EncodeSlice(w, o.Heights, func(w *codec.Writer, h *base.BlockHeight) { w.U64(uint64(*h)) })
-}
-
-func (o *Outbox) Decode(r *codec.Reader) {
-	o.Heights = codec.DecodeSlice(r, 8, func(r *codec.Reader, h *base.BlockHeight) { *h = base.BlockHeight(r.U64()) })
-}

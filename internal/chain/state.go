@@ -1,8 +1,11 @@
 package chain
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -49,9 +52,11 @@ const (
 	tagTip
 	tagManager
 	tagInboxes
-	tagOutboxes
+	tagOutboxesV1 // retired: one whole Outbox value per recipient, rewritten on every change
 	tagReceivedLog
 	tagInitialized
+	tagOutboxes
+	tagOutboxQueues
 )
 
 // State is a chain's state.
@@ -62,8 +67,14 @@ type State struct {
 	tip         *views.Register[Tip]
 	manager     *views.Register[[]byte]
 	inboxes     *views.Map[base.ChainID, Inbox]
-	outboxes    *views.Map[base.ChainID, Outbox]
 	received    *views.Log[protocol.ChainAndHeight]
+
+	// outboxes maps every recipient with undelivered heights to the last height scheduled
+	// for it; its heights are in the queue outboxQueue(recipient), one entry per height, so
+	// scheduling or delivering a height writes O(1) keys whatever the outbox's length.
+	outboxes      *views.Map[base.ChainID, base.BlockHeight]
+	outboxQueueVC views.Context
+	outboxQueues  map[base.ChainID]*views.Queue[base.BlockHeight]
 
 	mgr       *consensus.Manager // decoded manager, staged by SetManager
 	execBatch kv.Batch           // execution writes flushed to compute the state hash
@@ -79,9 +90,32 @@ func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
 		tip:         views.NewRegister(ctx.Sub(tagTip), views.CanonicalCodec[Tip](), Tip{}),
 		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[[]byte](views.BytesCodec{}), nil),
 		inboxes:     views.NewMap(ctx.Sub(tagInboxes), views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{}), views.CanonicalCodec[Inbox]()),
-		outboxes:    views.NewMap(ctx.Sub(tagOutboxes), views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{}), views.CanonicalCodec[Outbox]()),
 		received:    views.NewLog(ctx.Sub(tagReceivedLog), views.CanonicalCodec[protocol.ChainAndHeight]()),
+
+		outboxes:      views.NewMap(ctx.Sub(tagOutboxes), chainIDKey, heightCodec),
+		outboxQueueVC: ctx.Sub(tagOutboxQueues),
 	}
+}
+
+var (
+	chainIDKey  = views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{})
+	heightCodec = views.Codec[base.BlockHeight](views.FuncCodec[base.BlockHeight]{
+		EncodeFunc: func(w *codec.Writer, h base.BlockHeight) { w.U64(uint64(h)) },
+		DecodeFunc: func(r *codec.Reader) base.BlockHeight { return base.BlockHeight(r.U64()) },
+	})
+)
+
+// outboxQueue returns the queue of undelivered heights for recipient (strictly increasing).
+func (s *State) outboxQueue(recipient base.ChainID) *views.Queue[base.BlockHeight] {
+	if q, ok := s.outboxQueues[recipient]; ok {
+		return q
+	}
+	if s.outboxQueues == nil {
+		s.outboxQueues = map[base.ChainID]*views.Queue[base.BlockHeight]{}
+	}
+	q := views.NewQueue(views.SubKey(s.outboxQueueVC, chainIDKey, recipient), heightCodec)
+	s.outboxQueues[recipient] = q
+	return q
 }
 
 // ChainID returns the chain's id.
@@ -300,12 +334,9 @@ func (e *TxError) Unwrap() error { return e.Err }
 func (s *State) ApplyConfirmed(ctx context.Context, block *protocol.Block, now base.Timestamp) error {
 	h := block.Height()
 	for _, r := range block.Recipients() {
-		ob, _, err := s.outboxes.Get(ctx, r)
-		if err != nil {
+		if err := s.schedule(ctx, r, h); err != nil {
 			return err
 		}
-		ob.Schedule(h)
-		s.outboxes.Set(r, ob)
 	}
 	next, err := h.Next()
 	if err != nil {
@@ -353,39 +384,79 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 	return added, nil
 }
 
-// MarkDelivered drops outbox entries up to height for recipient.
+// schedule appends h to recipient's outbox unless the outbox's last height is already h
+// or later (scheduling is idempotent). It stages one map entry and one queue entry.
+func (s *State) schedule(ctx context.Context, recipient base.ChainID, h base.BlockHeight) error {
+	last, ok, err := s.outboxes.Get(ctx, recipient)
+	if err != nil {
+		return err
+	}
+	if ok && last >= h {
+		return nil
+	}
+	if err := s.outboxQueue(recipient).PushBack(ctx, h); err != nil {
+		return err
+	}
+	s.outboxes.Set(recipient, h)
+	return nil
+}
+
+// errStopScan ends a scan early.
+var errStopScan = errors.New("stop scan")
+
+// MarkDelivered drops outbox entries up to height for recipient. It stages one delete
+// per dropped height and at most one other write.
 func (s *State) MarkDelivered(ctx context.Context, recipient base.ChainID, height base.BlockHeight) (bool, error) {
-	ob, ok, err := s.outboxes.Get(ctx, recipient)
-	if err != nil || !ok {
+	if _, ok, err := s.outboxes.Get(ctx, recipient); err != nil || !ok {
 		return false, err
 	}
-	if !ob.MarkReceived(height) {
+	q := s.outboxQueue(recipient)
+	n, err := q.Len(ctx)
+	if err != nil {
+		return false, err
+	}
+	var drop uint64
+	err = q.ForEach(ctx, func(h base.BlockHeight) error {
+		if h > height {
+			return errStopScan
+		}
+		drop++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return false, err
+	}
+	if drop == 0 {
 		return false, nil
 	}
-	if len(ob.Heights) == 0 {
+	for range drop {
+		if err := q.PopFront(ctx); err != nil {
+			return false, err
+		}
+	}
+	if drop == n {
 		s.outboxes.Delete(recipient)
-	} else {
-		s.outboxes.Set(recipient, ob)
 	}
 	return true, nil
 }
 
-// OutboxHeights returns the heights with undelivered bundles for recipient.
+// OutboxHeights returns the heights with undelivered bundles for recipient, in
+// increasing order.
 func (s *State) OutboxHeights(ctx context.Context, recipient base.ChainID) ([]base.BlockHeight, error) {
-	ob, _, err := s.outboxes.Get(ctx, recipient)
-	return ob.Heights, err
+	if _, ok, err := s.outboxes.Get(ctx, recipient); err != nil || !ok {
+		return nil, err
+	}
+	var out []base.BlockHeight
+	err := s.outboxQueue(recipient).ForEach(ctx, func(h base.BlockHeight) error {
+		out = append(out, h)
+		return nil
+	})
+	return out, err
 }
 
 // NonEmptyOutboxes returns the recipients with undelivered bundles, sorted.
 func (s *State) NonEmptyOutboxes(ctx context.Context) ([]base.ChainID, error) {
-	var out []base.ChainID
-	err := s.outboxes.ForEach(ctx, func(k base.ChainID, v Outbox) error {
-		if len(v.Heights) > 0 {
-			out = append(out, k)
-		}
-		return nil
-	})
-	return out, err
+	return s.outboxes.Keys(ctx)
 }
 
 // PendingBundles returns up to limit delivered bundles not yet received by a block, all
@@ -452,6 +523,18 @@ func (s *State) Flush(b *kv.Batch) {
 	s.tip.Flush(b)
 	s.manager.Flush(b)
 	s.inboxes.Flush(b)
-	s.outboxes.Flush(b)
 	s.received.Flush(b)
+	s.outboxes.Flush(b)
+	// The queues in ascending key order (the order of their recipients' bytes), after the
+	// map: the batch stays in ascending key order and depends only on the operations.
+	rs := make([]base.ChainID, 0, len(s.outboxQueues))
+	for r, q := range s.outboxQueues {
+		if q.HasPendingChanges() {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
+	for _, r := range rs {
+		s.outboxQueues[r].Flush(b)
+	}
 }
