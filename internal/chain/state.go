@@ -51,12 +51,20 @@ const (
 	tagExecution byte = iota + 1
 	tagTip
 	tagManager
-	tagInboxes
+	tagInboxesV1  // retired: one whole Inbox value per origin, rewritten on every change
 	tagOutboxesV1 // retired: one whole Outbox value per recipient, rewritten on every change
 	tagReceivedLog
 	tagInitialized
 	tagOutboxes
 	tagOutboxQueues
+	tagInboxes
+	tagInboxQueues
+)
+
+// Sub-view tags of an origin's inbox queues.
+const (
+	tagInboxAdded byte = iota + 1
+	tagInboxRemoved
 )
 
 // State is a chain's state.
@@ -66,7 +74,6 @@ type State struct {
 	initialized *views.Register[bool]
 	tip         *views.Register[Tip]
 	manager     *views.Register[[]byte]
-	inboxes     *views.Map[base.ChainID, Inbox]
 	received    *views.Log[protocol.ChainAndHeight]
 
 	// outboxes maps every recipient with undelivered heights to the last height scheduled
@@ -75,6 +82,13 @@ type State struct {
 	outboxes      *views.Map[base.ChainID, base.BlockHeight]
 	outboxQueueVC views.Context
 	outboxQueues  map[base.ChainID]*views.Queue[base.BlockHeight]
+
+	// inboxes maps every origin that delivered or was received from to its inbox's
+	// cursors; the inbox's bundles are in the queues inboxQueue(origin), one entry per
+	// bundle, so delivering or receiving a bundle writes O(1) keys.
+	inboxes      *views.Map[base.ChainID, inboxCursors]
+	inboxQueueVC views.Context
+	inboxQueues  map[base.ChainID]*inboxQueues
 
 	mgr       *consensus.Manager // decoded manager, staged by SetManager
 	execBatch kv.Batch           // execution writes flushed to compute the state hash
@@ -89,11 +103,12 @@ func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
 		initialized: views.NewRegister(ctx.Sub(tagInitialized), views.Codec[bool](views.BoolCodec{}), false),
 		tip:         views.NewRegister(ctx.Sub(tagTip), views.CanonicalCodec[Tip](), Tip{}),
 		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[[]byte](views.BytesCodec{}), nil),
-		inboxes:     views.NewMap(ctx.Sub(tagInboxes), views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{}), views.CanonicalCodec[Inbox]()),
 		received:    views.NewLog(ctx.Sub(tagReceivedLog), views.CanonicalCodec[protocol.ChainAndHeight]()),
 
 		outboxes:      views.NewMap(ctx.Sub(tagOutboxes), chainIDKey, heightCodec),
 		outboxQueueVC: ctx.Sub(tagOutboxQueues),
+		inboxes:       views.NewMap(ctx.Sub(tagInboxes), chainIDKey, views.CanonicalCodec[inboxCursors]()),
+		inboxQueueVC:  ctx.Sub(tagInboxQueues),
 	}
 }
 
@@ -104,6 +119,32 @@ var (
 		DecodeFunc: func(r *codec.Reader) base.BlockHeight { return base.BlockHeight(r.U64()) },
 	})
 )
+
+// inboxQueues holds the bundles of one origin's inbox (Inbox.Added and Inbox.Removed).
+type inboxQueues struct {
+	added, removed *views.Queue[protocol.MessageBundle]
+}
+
+// inbox returns origin's inbox rules over cur and origin's queues.
+func (s *State) inbox(origin base.ChainID, cur *inboxCursors) inboxOps {
+	q := s.inboxQueuesOf(origin)
+	return inboxOps{cur: cur, added: q.added, removed: q.removed}
+}
+
+// inboxQueuesOf returns origin's inbox queues.
+func (s *State) inboxQueuesOf(origin base.ChainID) *inboxQueues {
+	q, ok := s.inboxQueues[origin]
+	if !ok {
+		if s.inboxQueues == nil {
+			s.inboxQueues = map[base.ChainID]*inboxQueues{}
+		}
+		vc := views.SubKey(s.inboxQueueVC, chainIDKey, origin)
+		c := views.CanonicalCodec[protocol.MessageBundle]()
+		q = &inboxQueues{added: views.NewQueue(vc.Sub(tagInboxAdded), c), removed: views.NewQueue(vc.Sub(tagInboxRemoved), c)}
+		s.inboxQueues[origin] = q
+	}
+	return q
+}
 
 // outboxQueue returns the queue of undelivered heights for recipient (strictly increasing).
 func (s *State) outboxQueue(recipient base.ChainID) *views.Queue[base.BlockHeight] {
@@ -309,14 +350,14 @@ func encodedSize(p *protocol.ProposedBlock) uint64 {
 }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
-	inbox, _, err := s.inboxes.Get(ctx, b.Origin)
+	cur, _, err := s.inboxes.Get(ctx, b.Origin)
 	if err != nil {
 		return err
 	}
-	if err := inbox.RemoveBundle(&b.Bundle, mustBePresent); err != nil {
+	if err := s.inbox(b.Origin, &cur).removeBundle(ctx, &b.Bundle, mustBePresent); err != nil {
 		return fmt.Errorf("bundle from %s at height %d: %w", b.Origin.Short(), b.Bundle.Height, err)
 	}
-	s.inboxes.Set(b.Origin, inbox)
+	s.inboxes.Set(b.Origin, cur)
 	return nil
 }
 
@@ -355,15 +396,16 @@ func (s *State) ApplyConfirmed(ctx context.Context, block *protocol.Block, now b
 // ReceiveBundles adds bundles delivered from origin to its inbox, and returns those that
 // were new (duplicates are ignored: delivery is exactly once).
 func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles []protocol.EpochBundle) ([]protocol.MessageBundle, error) {
-	inbox, _, err := s.inboxes.Get(ctx, origin)
+	cur, _, err := s.inboxes.Get(ctx, origin)
 	if err != nil {
 		return nil, err
 	}
+	inbox := s.inbox(origin, &cur)
 	var added []protocol.MessageBundle
 	lastLogged := base.BlockHeight(0)
 	logged := false
 	for _, eb := range bundles {
-		isNew, err := inbox.AddBundle(eb.Bundle)
+		isNew, err := inbox.addBundle(ctx, eb.Bundle)
 		if err != nil {
 			return nil, fmt.Errorf("bundle from %s at height %d: %w", origin.Short(), eb.Bundle.Height, err)
 		}
@@ -379,7 +421,7 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 		}
 	}
 	if len(added) > 0 {
-		s.inboxes.Set(origin, inbox)
+		s.inboxes.Set(origin, cur)
 	}
 	return added, nil
 }
@@ -466,21 +508,28 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 	// in inbox order (a prefix of its queue), and one sender flooding the inbox cannot
 	// crowd out the others or make the answer unbounded.
 	var queues [][]protocol.IncomingBundle
-	err := s.inboxes.ForEach(ctx, func(origin base.ChainID, in Inbox) error {
-		q := make([]protocol.IncomingBundle, 0, min(len(in.Added), limit))
-		for _, b := range in.Added {
+	if limit <= 0 {
+		return nil, nil
+	}
+	origins, err := s.inboxes.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, origin := range origins {
+		var q []protocol.IncomingBundle
+		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(b protocol.MessageBundle) error {
 			if len(q) == limit {
-				break
+				return errStopScan
 			}
 			q = append(q, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopScan) {
+			return nil, err
 		}
 		if len(q) > 0 {
 			queues = append(queues, q)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	var out []protocol.IncomingBundle
 	for i := 0; len(out) < limit; i++ {
@@ -522,7 +571,6 @@ func (s *State) Flush(b *kv.Batch) {
 	s.initialized.Flush(b)
 	s.tip.Flush(b)
 	s.manager.Flush(b)
-	s.inboxes.Flush(b)
 	s.received.Flush(b)
 	s.outboxes.Flush(b)
 	// The queues in ascending key order (the order of their recipients' bytes), after the
@@ -536,5 +584,17 @@ func (s *State) Flush(b *kv.Batch) {
 	slices.SortFunc(rs, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
 	for _, r := range rs {
 		s.outboxQueues[r].Flush(b)
+	}
+	s.inboxes.Flush(b)
+	os := make([]base.ChainID, 0, len(s.inboxQueues))
+	for o, q := range s.inboxQueues {
+		if q.added.HasPendingChanges() || q.removed.HasPendingChanges() {
+			os = append(os, o)
+		}
+	}
+	slices.SortFunc(os, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
+	for _, o := range os {
+		s.inboxQueues[o].added.Flush(b)
+		s.inboxQueues[o].removed.Flush(b)
 	}
 }
