@@ -114,6 +114,13 @@ func TestOutboxDelivery(t *testing.T) {
 		if err != nil || !slices.Equal(got, want) {
 			t.Fatalf("outbox heights %v (%v), want %v", got, err, want)
 		}
+		all, err := cs.OutboxHeightsAfter(ctx, r, nil, 100)
+		if err != nil || !slices.Equal(all, want) {
+			t.Fatalf("OutboxHeightsAfter(nil) = %v (%v), want %v", all, err, want)
+		}
+		if has, err := cs.HasOutbox(ctx, r); err != nil || has != (len(want) > 0) {
+			t.Fatalf("HasOutbox = %v (%v) with heights %v", has, err, want)
+		}
 		rs, err := cs.NonEmptyOutboxes(ctx)
 		if err != nil || (len(want) == 0) != (len(rs) == 0) || (len(rs) > 0 && (len(rs) != 1 || rs[0] != r)) {
 			t.Fatalf("non-empty outboxes %v (%v) with heights %v", rs, err, want)
@@ -136,6 +143,13 @@ func TestOutboxDelivery(t *testing.T) {
 	}
 	cs := c.s.load(t)
 	expect(cs, 0, 1, 2, 3, 4)
+	one := base.BlockHeight(1)
+	if hs, err := cs.OutboxHeightsAfter(ctx, r, &one, 2); err != nil || !slices.Equal(hs, []base.BlockHeight{2, 3}) {
+		t.Fatalf("OutboxHeightsAfter(1, 2) = %v (%v)", hs, err)
+	}
+	if hs, err := cs.OutboxHeightsAfter(ctx, r, &one, 0); err != nil || len(hs) != 0 {
+		t.Fatalf("OutboxHeightsAfter(1, 0) = %v (%v)", hs, err)
+	}
 	mark(cs, 1, true)
 	mark(cs, 1, false) // staged, not flushed: still seen
 	expect(cs, 2, 3, 4)

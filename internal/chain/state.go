@@ -496,6 +496,35 @@ func (s *State) OutboxHeights(ctx context.Context, recipient base.ChainID) ([]ba
 	return out, err
 }
 
+// OutboxHeightsAfter returns up to limit heights of recipient's outbox above after (from
+// the first if after is nil), in increasing order. It reads the heights up to after and
+// at most limit more, not the whole outbox.
+func (s *State) OutboxHeightsAfter(ctx context.Context, recipient base.ChainID, after *base.BlockHeight, limit int) ([]base.BlockHeight, error) {
+	if _, ok, err := s.outboxes.Get(ctx, recipient); err != nil || !ok || limit <= 0 {
+		return nil, err
+	}
+	var out []base.BlockHeight
+	err := s.outboxQueue(recipient).ForEach(ctx, func(h base.BlockHeight) error {
+		if after != nil && h <= *after {
+			return nil
+		}
+		out = append(out, h)
+		if len(out) == limit {
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HasOutbox reports whether recipient has undelivered heights (one map read).
+func (s *State) HasOutbox(ctx context.Context, recipient base.ChainID) (bool, error) {
+	return s.outboxes.Contains(ctx, recipient)
+}
+
 // NonEmptyOutboxes returns the recipients with undelivered bundles, sorted.
 func (s *State) NonEmptyOutboxes(ctx context.Context) ([]base.ChainID, error) {
 	return s.outboxes.Keys(ctx)
