@@ -11,4 +11,8 @@
 // application storage), as a history hash over the canonical bytes of each block's
 // write batch. Inbox and outbox bookkeeping is excluded: it depends on when bundles
 // arrive, which differs between validators.
+//
+// Inboxes and outboxes are stored one entry per bundle or height (views.Queue per origin
+// or recipient, plus a map of small per-chain headers), so a delivery, a receipt or a
+// block's scheduling writes O(1) keys whatever the number of waiting bundles.
 package chain

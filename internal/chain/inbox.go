@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -29,11 +30,81 @@ var (
 // Invariants: Added and Removed are never both non-empty; cursors in each are strictly
 // increasing; every Added cursor is >= NextToRemove; NextToAdd is greater than every
 // delivered cursor. Delivery is exactly once: AddBundle ignores cursors below NextToAdd.
+//
+// Inbox is the in-memory form of the rules; a chain's State keeps the cursors as one map
+// entry per origin and Added and Removed as stored queues, one entry per bundle, and
+// applies the same rules (inboxOps) to them.
 type Inbox struct {
 	NextToAdd    protocol.Cursor
 	NextToRemove protocol.Cursor
 	Added        []protocol.MessageBundle
 	Removed      []protocol.MessageBundle
+}
+
+// AddBundle records a delivered bundle (see inboxOps.addBundle).
+func (in *Inbox) AddBundle(b protocol.MessageBundle) (bool, error) {
+	cur := inboxCursors{NextToAdd: in.NextToAdd, NextToRemove: in.NextToRemove}
+	added, err := inboxOps{cur: &cur, added: sliceQueue{&in.Added}, removed: sliceQueue{&in.Removed}}.addBundle(context.Background(), b)
+	in.NextToAdd, in.NextToRemove = cur.NextToAdd, cur.NextToRemove
+	return added, err
+}
+
+// RemoveBundle consumes a bundle received by a block (see inboxOps.removeBundle).
+func (in *Inbox) RemoveBundle(b *protocol.MessageBundle, mustBePresent bool) error {
+	cur := inboxCursors{NextToAdd: in.NextToAdd, NextToRemove: in.NextToRemove}
+	err := inboxOps{cur: &cur, added: sliceQueue{&in.Added}, removed: sliceQueue{&in.Removed}}.removeBundle(context.Background(), b, mustBePresent)
+	in.NextToAdd, in.NextToRemove = cur.NextToAdd, cur.NextToRemove
+	return err
+}
+
+// inboxCursors is the fixed-size part of an inbox.
+type inboxCursors struct {
+	NextToAdd    protocol.Cursor
+	NextToRemove protocol.Cursor
+}
+
+func (c *inboxCursors) Encode(w *codec.Writer) {
+	encCursor(w, c.NextToAdd)
+	encCursor(w, c.NextToRemove)
+}
+
+func (c *inboxCursors) Decode(r *codec.Reader) {
+	c.NextToAdd = decCursor(r)
+	c.NextToRemove = decCursor(r)
+}
+
+// bundleQueue is a FIFO queue of bundles: a views.Queue in a chain's State, a slice in
+// an Inbox.
+type bundleQueue interface {
+	Front(ctx context.Context) (protocol.MessageBundle, bool, error)
+	PopFront(ctx context.Context) error
+	PushBack(ctx context.Context, b protocol.MessageBundle) error
+}
+
+type sliceQueue struct{ s *[]protocol.MessageBundle }
+
+func (q sliceQueue) Front(context.Context) (protocol.MessageBundle, bool, error) {
+	if len(*q.s) == 0 {
+		return protocol.MessageBundle{}, false, nil
+	}
+	return (*q.s)[0], true, nil
+}
+
+func (q sliceQueue) PopFront(context.Context) error {
+	*q.s = (*q.s)[1:]
+	return nil
+}
+
+func (q sliceQueue) PushBack(_ context.Context, b protocol.MessageBundle) error {
+	*q.s = append(*q.s, b)
+	return nil
+}
+
+// inboxOps applies the inbox rules to an inbox's cursors and queues. Each call touches
+// O(1) queue entries, plus one per skipped bundle it drops.
+type inboxOps struct {
+	cur            *inboxCursors
+	added, removed bundleQueue
 }
 
 func nextCursor(c protocol.Cursor) protocol.Cursor {
@@ -44,17 +115,20 @@ func sameBundle(a, b *protocol.MessageBundle) bool {
 	return string(codec.Marshal(a)) == string(codec.Marshal(b))
 }
 
-// AddBundle records a delivered bundle. It returns false if the bundle was already
+// addBundle records a delivered bundle. It returns false if the bundle was already
 // delivered (a duplicate), and an error if it contradicts a bundle consumed in
 // anticipation.
-func (in *Inbox) AddBundle(b protocol.MessageBundle) (bool, error) {
+func (in inboxOps) addBundle(ctx context.Context, b protocol.MessageBundle) (bool, error) {
 	c := b.Cursor()
-	if c.Compare(in.NextToAdd) < 0 {
+	if c.Compare(in.cur.NextToAdd) < 0 {
 		return false, nil
 	}
-	in.NextToAdd = nextCursor(c)
-	for len(in.Removed) > 0 {
-		front := &in.Removed[0]
+	in.cur.NextToAdd = nextCursor(c)
+	front, ok, err := in.removed.Front(ctx)
+	if err != nil {
+		return false, err
+	}
+	if ok {
 		switch front.Cursor().Compare(c) {
 		case -1:
 			// The block that consumed `front` in anticipation skipped nothing we can
@@ -62,11 +136,10 @@ func (in *Inbox) AddBundle(b protocol.MessageBundle) (bool, error) {
 			// the sender's history differs from what the certified block claimed.
 			return false, fmt.Errorf("%w: consumed bundle at %v was never delivered", ErrBundleMismatch, front.Cursor())
 		case 0:
-			if !sameBundle(front, &b) {
+			if !sameBundle(&front, &b) {
 				return false, fmt.Errorf("%w at %v", ErrBundleMismatch, c)
 			}
-			in.Removed = in.Removed[1:]
-			return true, nil
+			return true, in.removed.PopFront(ctx)
 		default:
 			// Delivered bundle is older than what was consumed: it was skipped.
 			if !b.IsSkippable() {
@@ -75,42 +148,52 @@ func (in *Inbox) AddBundle(b protocol.MessageBundle) (bool, error) {
 			return true, nil
 		}
 	}
-	if c.Compare(in.NextToRemove) < 0 {
+	if c.Compare(in.cur.NextToRemove) < 0 {
 		// Already consumed by a block that skipped it.
 		return true, nil
 	}
-	in.Added = append(in.Added, b)
-	return true, nil
+	return true, in.added.PushBack(ctx, b)
 }
 
-// RemoveBundle consumes a bundle received by a block. With mustBePresent (voting on a
+// removeBundle consumes a bundle received by a block. With mustBePresent (voting on a
 // proposal) a bundle not yet delivered is an ErrMissingBundle; otherwise (executing a
 // confirmed block) it is recorded as consumed in anticipation. Skipped bundles must be
 // skippable.
-func (in *Inbox) RemoveBundle(b *protocol.MessageBundle, mustBePresent bool) error {
+func (in inboxOps) removeBundle(ctx context.Context, b *protocol.MessageBundle, mustBePresent bool) error {
 	c := b.Cursor()
-	if c.Compare(in.NextToRemove) < 0 {
-		return fmt.Errorf("%w: bundle %v already received (next is %v)", ErrBundleOutOfOrder, c, in.NextToRemove)
+	if c.Compare(in.cur.NextToRemove) < 0 {
+		return fmt.Errorf("%w: bundle %v already received (next is %v)", ErrBundleOutOfOrder, c, in.cur.NextToRemove)
 	}
-	for len(in.Added) > 0 && in.Added[0].Cursor().Compare(c) < 0 {
-		if !in.Added[0].IsSkippable() {
-			return fmt.Errorf("%w: %v", ErrUnskippableBundle, in.Added[0].Cursor())
+	for {
+		front, ok, err := in.added.Front(ctx)
+		if err != nil {
+			return err
 		}
-		in.Added = in.Added[1:]
+		if !ok || front.Cursor().Compare(c) >= 0 {
+			break
+		}
+		if !front.IsSkippable() {
+			return fmt.Errorf("%w: %v", ErrUnskippableBundle, front.Cursor())
+		}
+		if err := in.added.PopFront(ctx); err != nil {
+			return err
+		}
 	}
-	in.NextToRemove = nextCursor(c)
-	if len(in.Added) > 0 && in.Added[0].Cursor() == c {
-		if !sameBundle(&in.Added[0], b) {
+	in.cur.NextToRemove = nextCursor(c)
+	front, ok, err := in.added.Front(ctx)
+	if err != nil {
+		return err
+	}
+	if ok && front.Cursor() == c {
+		if !sameBundle(&front, b) {
 			return fmt.Errorf("%w at %v", ErrBundleMismatch, c)
 		}
-		in.Added = in.Added[1:]
-		return nil
+		return in.added.PopFront(ctx)
 	}
 	if mustBePresent {
 		return fmt.Errorf("%w: height %d transaction %d", ErrMissingBundle, c.Height, c.Index)
 	}
-	in.Removed = append(in.Removed, *b)
-	return nil
+	return in.removed.PushBack(ctx, *b)
 }
 
 // IsMissing reports whether err says a bundle has not been delivered yet.
@@ -133,37 +216,4 @@ func (in *Inbox) Decode(r *codec.Reader) {
 	in.NextToRemove = decCursor(r)
 	in.Added = codec.DecodeItems[protocol.MessageBundle](r, 48)
 	in.Removed = codec.DecodeItems[protocol.MessageBundle](r, 48)
-}
-
-// Outbox holds, for one recipient, the heights of this chain's confirmed blocks that
-// sent it messages and that the recipient has not confirmed receiving.
-type Outbox struct {
-	// Heights is strictly increasing.
-	Heights []base.BlockHeight
-}
-
-// Schedule appends a height (idempotent for the last one).
-func (o *Outbox) Schedule(h base.BlockHeight) {
-	if n := len(o.Heights); n > 0 && o.Heights[n-1] >= h {
-		return
-	}
-	o.Heights = append(o.Heights, h)
-}
-
-// MarkReceived drops every height up to and including h; it reports whether anything changed.
-func (o *Outbox) MarkReceived(h base.BlockHeight) bool {
-	i := 0
-	for i < len(o.Heights) && o.Heights[i] <= h {
-		i++
-	}
-	o.Heights = o.Heights[i:]
-	return i > 0
-}
-
-func (o *Outbox) Encode(w *codec.Writer) {
-	codec.EncodeSlice(w, o.Heights, func(w *codec.Writer, h *base.BlockHeight) { w.U64(uint64(*h)) })
-}
-
-func (o *Outbox) Decode(r *codec.Reader) {
-	o.Heights = codec.DecodeSlice(r, 8, func(r *codec.Reader, h *base.BlockHeight) { *h = base.BlockHeight(r.U64()) })
 }

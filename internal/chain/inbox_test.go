@@ -81,16 +81,3 @@ func TestInboxSkipping(t *testing.T) {
 		t.Fatalf("inbox after skip: %+v", fresh.Added)
 	}
 }
-
-func TestOutbox(t *testing.T) {
-	var o Outbox
-	o.Schedule(1)
-	o.Schedule(1)
-	o.Schedule(4)
-	if len(o.Heights) != 2 {
-		t.Fatalf("heights %v", o.Heights)
-	}
-	if !o.MarkReceived(3) || len(o.Heights) != 1 || o.MarkReceived(3) {
-		t.Fatalf("mark received: %v", o.Heights)
-	}
-}

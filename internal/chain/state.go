@@ -1,8 +1,11 @@
 package chain
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -48,10 +51,20 @@ const (
 	tagExecution byte = iota + 1
 	tagTip
 	tagManager
-	tagInboxes
-	tagOutboxes
+	tagInboxesV1  // retired: one whole Inbox value per origin, rewritten on every change
+	tagOutboxesV1 // retired: one whole Outbox value per recipient, rewritten on every change
 	tagReceivedLog
 	tagInitialized
+	tagOutboxes
+	tagOutboxQueues
+	tagInboxes
+	tagInboxQueues
+)
+
+// Sub-view tags of an origin's inbox queues.
+const (
+	tagInboxAdded byte = iota + 1
+	tagInboxRemoved
 )
 
 // State is a chain's state.
@@ -61,9 +74,21 @@ type State struct {
 	initialized *views.Register[bool]
 	tip         *views.Register[Tip]
 	manager     *views.Register[[]byte]
-	inboxes     *views.Map[base.ChainID, Inbox]
-	outboxes    *views.Map[base.ChainID, Outbox]
 	received    *views.Log[protocol.ChainAndHeight]
+
+	// outboxes maps every recipient with undelivered heights to the last height scheduled
+	// for it; its heights are in the queue outboxQueue(recipient), one entry per height, so
+	// scheduling or delivering a height writes O(1) keys whatever the outbox's length.
+	outboxes      *views.Map[base.ChainID, base.BlockHeight]
+	outboxQueueVC views.Context
+	outboxQueues  map[base.ChainID]*views.Queue[base.BlockHeight]
+
+	// inboxes maps every origin that delivered or was received from to its inbox's
+	// cursors; the inbox's bundles are in the queues inboxQueue(origin), one entry per
+	// bundle, so delivering or receiving a bundle writes O(1) keys.
+	inboxes      *views.Map[base.ChainID, inboxCursors]
+	inboxQueueVC views.Context
+	inboxQueues  map[base.ChainID]*inboxQueues
 
 	mgr       *consensus.Manager // decoded manager, staged by SetManager
 	execBatch kv.Batch           // execution writes flushed to compute the state hash
@@ -78,10 +103,60 @@ func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
 		initialized: views.NewRegister(ctx.Sub(tagInitialized), views.Codec[bool](views.BoolCodec{}), false),
 		tip:         views.NewRegister(ctx.Sub(tagTip), views.CanonicalCodec[Tip](), Tip{}),
 		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[[]byte](views.BytesCodec{}), nil),
-		inboxes:     views.NewMap(ctx.Sub(tagInboxes), views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{}), views.CanonicalCodec[Inbox]()),
-		outboxes:    views.NewMap(ctx.Sub(tagOutboxes), views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{}), views.CanonicalCodec[Outbox]()),
 		received:    views.NewLog(ctx.Sub(tagReceivedLog), views.CanonicalCodec[protocol.ChainAndHeight]()),
+
+		outboxes:      views.NewMap(ctx.Sub(tagOutboxes), chainIDKey, heightCodec),
+		outboxQueueVC: ctx.Sub(tagOutboxQueues),
+		inboxes:       views.NewMap(ctx.Sub(tagInboxes), chainIDKey, views.CanonicalCodec[inboxCursors]()),
+		inboxQueueVC:  ctx.Sub(tagInboxQueues),
 	}
+}
+
+var (
+	chainIDKey  = views.KeyCodec[base.ChainID](views.Hash32Key[base.ChainID]{})
+	heightCodec = views.Codec[base.BlockHeight](views.FuncCodec[base.BlockHeight]{
+		EncodeFunc: func(w *codec.Writer, h base.BlockHeight) { w.U64(uint64(h)) },
+		DecodeFunc: func(r *codec.Reader) base.BlockHeight { return base.BlockHeight(r.U64()) },
+	})
+)
+
+// inboxQueues holds the bundles of one origin's inbox (Inbox.Added and Inbox.Removed).
+type inboxQueues struct {
+	added, removed *views.Queue[protocol.MessageBundle]
+}
+
+// inbox returns origin's inbox rules over cur and origin's queues.
+func (s *State) inbox(origin base.ChainID, cur *inboxCursors) inboxOps {
+	q := s.inboxQueuesOf(origin)
+	return inboxOps{cur: cur, added: q.added, removed: q.removed}
+}
+
+// inboxQueuesOf returns origin's inbox queues.
+func (s *State) inboxQueuesOf(origin base.ChainID) *inboxQueues {
+	q, ok := s.inboxQueues[origin]
+	if !ok {
+		if s.inboxQueues == nil {
+			s.inboxQueues = map[base.ChainID]*inboxQueues{}
+		}
+		vc := views.SubKey(s.inboxQueueVC, chainIDKey, origin)
+		c := views.CanonicalCodec[protocol.MessageBundle]()
+		q = &inboxQueues{added: views.NewQueue(vc.Sub(tagInboxAdded), c), removed: views.NewQueue(vc.Sub(tagInboxRemoved), c)}
+		s.inboxQueues[origin] = q
+	}
+	return q
+}
+
+// outboxQueue returns the queue of undelivered heights for recipient (strictly increasing).
+func (s *State) outboxQueue(recipient base.ChainID) *views.Queue[base.BlockHeight] {
+	if q, ok := s.outboxQueues[recipient]; ok {
+		return q
+	}
+	if s.outboxQueues == nil {
+		s.outboxQueues = map[base.ChainID]*views.Queue[base.BlockHeight]{}
+	}
+	q := views.NewQueue(views.SubKey(s.outboxQueueVC, chainIDKey, recipient), heightCodec)
+	s.outboxQueues[recipient] = q
+	return q
 }
 
 // ChainID returns the chain's id.
@@ -275,14 +350,14 @@ func encodedSize(p *protocol.ProposedBlock) uint64 {
 }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
-	inbox, _, err := s.inboxes.Get(ctx, b.Origin)
+	cur, _, err := s.inboxes.Get(ctx, b.Origin)
 	if err != nil {
 		return err
 	}
-	if err := inbox.RemoveBundle(&b.Bundle, mustBePresent); err != nil {
+	if err := s.inbox(b.Origin, &cur).removeBundle(ctx, &b.Bundle, mustBePresent); err != nil {
 		return fmt.Errorf("bundle from %s at height %d: %w", b.Origin.Short(), b.Bundle.Height, err)
 	}
-	s.inboxes.Set(b.Origin, inbox)
+	s.inboxes.Set(b.Origin, cur)
 	return nil
 }
 
@@ -300,12 +375,9 @@ func (e *TxError) Unwrap() error { return e.Err }
 func (s *State) ApplyConfirmed(ctx context.Context, block *protocol.Block, now base.Timestamp) error {
 	h := block.Height()
 	for _, r := range block.Recipients() {
-		ob, _, err := s.outboxes.Get(ctx, r)
-		if err != nil {
+		if err := s.schedule(ctx, r, h); err != nil {
 			return err
 		}
-		ob.Schedule(h)
-		s.outboxes.Set(r, ob)
 	}
 	next, err := h.Next()
 	if err != nil {
@@ -324,15 +396,16 @@ func (s *State) ApplyConfirmed(ctx context.Context, block *protocol.Block, now b
 // ReceiveBundles adds bundles delivered from origin to its inbox, and returns those that
 // were new (duplicates are ignored: delivery is exactly once).
 func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles []protocol.EpochBundle) ([]protocol.MessageBundle, error) {
-	inbox, _, err := s.inboxes.Get(ctx, origin)
+	cur, _, err := s.inboxes.Get(ctx, origin)
 	if err != nil {
 		return nil, err
 	}
+	inbox := s.inbox(origin, &cur)
 	var added []protocol.MessageBundle
 	lastLogged := base.BlockHeight(0)
 	logged := false
 	for _, eb := range bundles {
-		isNew, err := inbox.AddBundle(eb.Bundle)
+		isNew, err := inbox.addBundle(ctx, eb.Bundle)
 		if err != nil {
 			return nil, fmt.Errorf("bundle from %s at height %d: %w", origin.Short(), eb.Bundle.Height, err)
 		}
@@ -348,44 +421,113 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 		}
 	}
 	if len(added) > 0 {
-		s.inboxes.Set(origin, inbox)
+		s.inboxes.Set(origin, cur)
 	}
 	return added, nil
 }
 
-// MarkDelivered drops outbox entries up to height for recipient.
+// schedule appends h to recipient's outbox unless the outbox's last height is already h
+// or later (scheduling is idempotent). It stages one map entry and one queue entry.
+func (s *State) schedule(ctx context.Context, recipient base.ChainID, h base.BlockHeight) error {
+	last, ok, err := s.outboxes.Get(ctx, recipient)
+	if err != nil {
+		return err
+	}
+	if ok && last >= h {
+		return nil
+	}
+	if err := s.outboxQueue(recipient).PushBack(ctx, h); err != nil {
+		return err
+	}
+	s.outboxes.Set(recipient, h)
+	return nil
+}
+
+// errStopScan ends a scan early.
+var errStopScan = errors.New("stop scan")
+
+// MarkDelivered drops outbox entries up to height for recipient. It stages one delete
+// per dropped height and at most one other write.
 func (s *State) MarkDelivered(ctx context.Context, recipient base.ChainID, height base.BlockHeight) (bool, error) {
-	ob, ok, err := s.outboxes.Get(ctx, recipient)
-	if err != nil || !ok {
+	if _, ok, err := s.outboxes.Get(ctx, recipient); err != nil || !ok {
 		return false, err
 	}
-	if !ob.MarkReceived(height) {
+	q := s.outboxQueue(recipient)
+	n, err := q.Len(ctx)
+	if err != nil {
+		return false, err
+	}
+	var drop uint64
+	err = q.ForEach(ctx, func(h base.BlockHeight) error {
+		if h > height {
+			return errStopScan
+		}
+		drop++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return false, err
+	}
+	if drop == 0 {
 		return false, nil
 	}
-	if len(ob.Heights) == 0 {
+	for range drop {
+		if err := q.PopFront(ctx); err != nil {
+			return false, err
+		}
+	}
+	if drop == n {
 		s.outboxes.Delete(recipient)
-	} else {
-		s.outboxes.Set(recipient, ob)
 	}
 	return true, nil
 }
 
-// OutboxHeights returns the heights with undelivered bundles for recipient.
+// OutboxHeights returns the heights with undelivered bundles for recipient, in
+// increasing order.
 func (s *State) OutboxHeights(ctx context.Context, recipient base.ChainID) ([]base.BlockHeight, error) {
-	ob, _, err := s.outboxes.Get(ctx, recipient)
-	return ob.Heights, err
+	if _, ok, err := s.outboxes.Get(ctx, recipient); err != nil || !ok {
+		return nil, err
+	}
+	var out []base.BlockHeight
+	err := s.outboxQueue(recipient).ForEach(ctx, func(h base.BlockHeight) error {
+		out = append(out, h)
+		return nil
+	})
+	return out, err
+}
+
+// OutboxHeightsAfter returns up to limit heights of recipient's outbox above after (from
+// the first if after is nil), in increasing order. It reads the heights up to after and
+// at most limit more, not the whole outbox.
+func (s *State) OutboxHeightsAfter(ctx context.Context, recipient base.ChainID, after *base.BlockHeight, limit int) ([]base.BlockHeight, error) {
+	if _, ok, err := s.outboxes.Get(ctx, recipient); err != nil || !ok || limit <= 0 {
+		return nil, err
+	}
+	var out []base.BlockHeight
+	err := s.outboxQueue(recipient).ForEach(ctx, func(h base.BlockHeight) error {
+		if after != nil && h <= *after {
+			return nil
+		}
+		out = append(out, h)
+		if len(out) == limit {
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HasOutbox reports whether recipient has undelivered heights (one map read).
+func (s *State) HasOutbox(ctx context.Context, recipient base.ChainID) (bool, error) {
+	return s.outboxes.Contains(ctx, recipient)
 }
 
 // NonEmptyOutboxes returns the recipients with undelivered bundles, sorted.
 func (s *State) NonEmptyOutboxes(ctx context.Context) ([]base.ChainID, error) {
-	var out []base.ChainID
-	err := s.outboxes.ForEach(ctx, func(k base.ChainID, v Outbox) error {
-		if len(v.Heights) > 0 {
-			out = append(out, k)
-		}
-		return nil
-	})
-	return out, err
+	return s.outboxes.Keys(ctx)
 }
 
 // PendingBundles returns up to limit delivered bundles not yet received by a block, all
@@ -395,21 +537,28 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 	// in inbox order (a prefix of its queue), and one sender flooding the inbox cannot
 	// crowd out the others or make the answer unbounded.
 	var queues [][]protocol.IncomingBundle
-	err := s.inboxes.ForEach(ctx, func(origin base.ChainID, in Inbox) error {
-		q := make([]protocol.IncomingBundle, 0, min(len(in.Added), limit))
-		for _, b := range in.Added {
+	if limit <= 0 {
+		return nil, nil
+	}
+	origins, err := s.inboxes.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, origin := range origins {
+		var q []protocol.IncomingBundle
+		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(b protocol.MessageBundle) error {
 			if len(q) == limit {
-				break
+				return errStopScan
 			}
 			q = append(q, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopScan) {
+			return nil, err
 		}
 		if len(q) > 0 {
 			queues = append(queues, q)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	var out []protocol.IncomingBundle
 	for i := 0; len(out) < limit; i++ {
@@ -451,7 +600,30 @@ func (s *State) Flush(b *kv.Batch) {
 	s.initialized.Flush(b)
 	s.tip.Flush(b)
 	s.manager.Flush(b)
-	s.inboxes.Flush(b)
-	s.outboxes.Flush(b)
 	s.received.Flush(b)
+	s.outboxes.Flush(b)
+	// The queues in ascending key order (the order of their recipients' bytes), after the
+	// map: the batch stays in ascending key order and depends only on the operations.
+	rs := make([]base.ChainID, 0, len(s.outboxQueues))
+	for r, q := range s.outboxQueues {
+		if q.HasPendingChanges() {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
+	for _, r := range rs {
+		s.outboxQueues[r].Flush(b)
+	}
+	s.inboxes.Flush(b)
+	os := make([]base.ChainID, 0, len(s.inboxQueues))
+	for o, q := range s.inboxQueues {
+		if q.added.HasPendingChanges() || q.removed.HasPendingChanges() {
+			os = append(os, o)
+		}
+	}
+	slices.SortFunc(os, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
+	for _, o := range os {
+		s.inboxQueues[o].added.Flush(b)
+		s.inboxQueues[o].removed.Flush(b)
+	}
 }

@@ -180,16 +180,13 @@ func (w *Worker) deliver(ctx context.Context, sender, recipient base.ChainID) (m
 func (w *Worker) nextChunk(ctx context.Context, sender, recipient base.ChainID, after *base.BlockHeight, budget int) (req *protocol.CrossChainRequest, more bool, err error) {
 	var bundles []protocol.EpochBundle
 	err = w.withChain(ctx, sender, func(s *chain.State) error {
-		heights, err := s.OutboxHeights(ctx, recipient)
+		heights, err := s.OutboxHeightsAfter(ctx, recipient, after, MaxCrossChainHeights+1)
 		if err != nil {
 			return err
 		}
 		size, taken := requestOverhead, 0
 		var cw codec.Writer
 		for _, h := range heights {
-			if after != nil && h <= *after {
-				continue
-			}
 			if taken == MaxCrossChainHeights {
 				more = true
 				return nil
@@ -244,12 +241,12 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 			if err != nil || !changed {
 				return err
 			}
-			heights, err := s.OutboxHeights(ctx, req.Recipient)
+			pending, err := s.HasOutbox(ctx, req.Recipient)
 			if err != nil {
 				return err
 			}
 			return w.commit(ctx, s, func(b *kvBatch) {
-				if len(heights) == 0 {
+				if !pending {
 					storage.DeletePendingDelivery(b, req.Sender, req.Recipient)
 				}
 			})
