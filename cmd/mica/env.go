@@ -195,6 +195,13 @@ func (s *session) syncedOrNote(cmd *cobra.Command, id base.ChainID) (base.BlockH
 }
 
 func (s *session) Close() {
+	if s.c != nil {
+		// Let certificates still on their way to slow or lagging validators arrive
+		// (bounded: a validator that does not answer is not waited for long).
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = s.c.WaitBackground(ctx)
+		cancel()
+	}
 	if err := s.w.Save(); err != nil {
 		fmt.Fprintf(os.Stderr, "mica: saving the wallet: %v\n", err)
 	}

@@ -88,6 +88,29 @@ type Client struct {
 	// committees caches committee blobs by hash. Keys come only from verified chain
 	// states, so the map holds at most one entry per epoch ever created.
 	committees map[base.Hash]*protocol.Committee
+
+	// inflight counts the validator calls of fan-outs, including those still running
+	// after their fan-out returned (a certificate on its way to a slow or lagging
+	// validator); WaitBackground waits for them.
+	inflight sync.WaitGroup
+}
+
+// WaitBackground waits until the validator calls that fan-outs left running in the
+// background have finished (a certificate still being pushed to a validator that must
+// first catch up), or ctx ends. A process about to exit calls it so that it does not
+// cut those pushes off and leave the validator behind until the chain's next block.
+func (c *Client) WaitBackground(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		c.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // New returns a client.
@@ -148,7 +171,9 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 	ch := make(chan answer[T], len(m.validators))
 	var wg sync.WaitGroup
 	for _, v := range m.validators {
+		c.inflight.Add(1)
 		wg.Go(func() {
+			defer c.inflight.Done()
 			val, err := fn(cctx, v)
 			ch <- answer[T]{v, val, err}
 		})
