@@ -32,17 +32,19 @@ tidy-check:
 ## fuzz: run every fuzz target briefly (FUZZTIME each). A failing input is saved under
 ## testdata/fuzz and fails the replay of the corpus (-run); a fuzzing run that fails
 ## without one (Go 1.26's fuzzer sometimes ends with a bare "context deadline exceeded")
-## is run once more, and fails CI if it fails again.
+## is run again, up to twice more, and fails CI if every run fails. (Two such flakes
+## were seen in one CI run of 40-odd targets; a saved input always fails at once.)
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./internal/...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f"; \
-	    if ! $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg >/tmp/mica-fuzz.out 2>&1; then \
+	    ok=0; for attempt in 1 2 3; do \
+	      if $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg >/tmp/mica-fuzz.out 2>&1; then ok=1; break; fi; \
 	      tail -20 /tmp/mica-fuzz.out; \
 	      $(GO) test -count=1 -run "^$$f$$" $$pkg || { echo "FAIL: $$pkg $$f: failing input saved under testdata/fuzz"; exit 1; }; \
-	      echo "retry $$pkg $$f: the fuzzing run failed without a failing input"; \
-	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg || { echo "FAIL: $$pkg $$f"; exit 1; }; \
-	    fi; \
+	      echo "retry $$pkg $$f: fuzzing run $$attempt failed without a failing input"; \
+	    done; \
+	    [ $$ok = 1 ] || { echo "FAIL: $$pkg $$f: three fuzzing runs failed"; exit 1; }; \
 	  done; \
 	done
 
