@@ -10,14 +10,10 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
-	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/execution/wasm"
 	"github.com/micachain/mica/internal/execution/wasm/wasmtest"
-	"github.com/micachain/mica/internal/kv"
-	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/storage"
 )
 
 // fakeAI is an HTTPPerformer answering the ai-oracle example's requests with
@@ -47,16 +43,7 @@ func (f *fakeAI) PerformHTTP(_ context.Context, policy *protocol.ResourcePolicy,
 }
 
 // oracleChain is a root chain running the ai-oracle example.
-type oracleChain struct {
-	t      *testing.T
-	s      *setup
-	opt    execution.Option
-	module protocol.ModuleID
-	policy protocol.ResourcePolicy
-	http   execution.HTTPPerformer
-	prev   *base.Hash
-	height base.BlockHeight
-}
+type oracleChain struct{ *wasmChain }
 
 func buildAIOracle(t *testing.T) (contract, service []byte) {
 	return wasmtest.BuildGoGuest(t, "../../examples", "./ai-oracle/contract"), wasmtest.BuildGoGuest(t, "../../examples", "./ai-oracle/service")
@@ -64,47 +51,17 @@ func buildAIOracle(t *testing.T) (contract, service []byte) {
 
 func newOracleChain(t *testing.T, engine *wasm.Engine, contract, service []byte, http execution.HTTPPerformer) *oracleChain {
 	t.Helper()
-	s := newSetup(t, memkv.New())
-	module, blobs := protocol.ModuleBlobs(contract, service)
-	var b kv.Batch
-	for i := range blobs {
-		storage.PutBlob(&b, &blobs[i])
-	}
-	if err := s.st.Write(context.Background(), &b); err != nil {
-		t.Fatal(err)
-	}
-	s.load(t)
 	policy := protocol.NoFeesPolicy()
 	policy.HTTPAllowList = []string{"ai.test"}
-	return &oracleChain{t: t, s: s, opt: execution.WithLoader(wasm.NewLoader(engine, 0)), module: module, policy: policy, http: http}
+	w := newWasmChainOf(t, engine, contract, service, policy)
+	w.http, w.now = http, 1_000
+	return &oracleChain{w}
 }
 
-// execute executes txs as the next block (live oracles, or replaying replay's), and
+// execute executes p as the next block (live oracles, or replaying replay's), and
 // applies it if apply.
 func (w *oracleChain) execute(p *protocol.ProposedBlock, replay *protocol.BlockExecutionOutcome, apply bool) (*protocol.Block, error) {
-	ctx := context.Background()
-	id := w.s.desc.ID()
-	cs := chain.Load(id, w.s.st.ChainContext(id), w.opt)
-	blk, err := cs.ExecuteBlock(ctx, p, chain.ExecOptions{Resolver: w.s.st, Policy: &w.policy, HTTP: w.http, Replay: replay, Now: 1_000})
-	if err != nil || !apply {
-		return blk, err
-	}
-	if err := cs.ApplyConfirmed(ctx, blk, 1); err != nil {
-		w.t.Fatal(err)
-	}
-	var wb kv.Batch
-	cs.Flush(&wb)
-	storage.PutCertificate(&wb, &protocol.Certificate{Kind: protocol.KindConfirmed, Block: blk})
-	if err := w.s.st.Write(ctx, &wb); err != nil {
-		w.t.Fatal(err)
-	}
-	h := blk.Hash()
-	w.prev, w.height = &h, w.height+1
-	return blk, nil
-}
-
-func (w *oracleChain) proposal(txs ...protocol.Transaction) *protocol.ProposedBlock {
-	return &protocol.ProposedBlock{ChainID: w.s.desc.ID(), Height: w.height, Timestamp: base.Timestamp(2_000_000 + uint64(w.height)), PreviousBlockHash: w.prev, AuthenticatedOwner: &w.s.owner, Transactions: txs}
+	return w.run(p, replay, apply)
 }
 
 func (w *oracleChain) createApp(endpoint string) base.ApplicationID {

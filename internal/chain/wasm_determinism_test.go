@@ -74,14 +74,21 @@ type wasmChain struct {
 	opt    execution.Option
 	module protocol.ModuleID
 	policy protocol.ResourcePolicy
+	http   execution.HTTPPerformer // nil: no HTTP
+	now    base.Timestamp          // the validator's clock, for assert_before
 	prev   *base.Hash
 	height base.BlockHeight
 }
 
 func newWasmChain(t *testing.T, engine *wasm.Engine, code []byte, policy protocol.ResourcePolicy) *wasmChain {
+	return newWasmChainOf(t, engine, code, code, policy)
+}
+
+// newWasmChainOf is newWasmChain with a module of a distinct contract and service.
+func newWasmChainOf(t *testing.T, engine *wasm.Engine, contract, service []byte, policy protocol.ResourcePolicy) *wasmChain {
 	t.Helper()
 	s := newSetup(t, memkv.New())
-	module, blobs := protocol.ModuleBlobs(code, code)
+	module, blobs := protocol.ModuleBlobs(contract, service)
 	var b kv.Batch
 	for i := range blobs {
 		storage.PutBlob(&b, &blobs[i])
@@ -94,13 +101,22 @@ func newWasmChain(t *testing.T, engine *wasm.Engine, code []byte, policy protoco
 }
 
 func (w *wasmChain) execute(txs []protocol.Transaction) (*protocol.Block, error) {
+	return w.run(w.proposal(txs...), nil, true)
+}
+
+// proposal is the chain's next block with txs.
+func (w *wasmChain) proposal(txs ...protocol.Transaction) *protocol.ProposedBlock {
+	return &protocol.ProposedBlock{ChainID: w.s.desc.ID(), Height: w.height, Timestamp: base.Timestamp(2_000_000 + uint64(w.height)), PreviousBlockHash: w.prev, AuthenticatedOwner: &w.s.owner, Transactions: txs}
+}
+
+// run executes p (live oracles, or replaying replay's) and applies it if apply.
+func (w *wasmChain) run(p *protocol.ProposedBlock, replay *protocol.BlockExecutionOutcome, apply bool) (*protocol.Block, error) {
 	ctx := context.Background()
 	id := w.s.desc.ID()
-	p := &protocol.ProposedBlock{ChainID: id, Height: w.height, Timestamp: base.Timestamp(2_000_000 + uint64(w.height)), PreviousBlockHash: w.prev, AuthenticatedOwner: &w.s.owner, Transactions: txs}
 	cs := chain.Load(id, w.s.st.ChainContext(id), w.opt)
-	blk, err := cs.ExecuteBlock(ctx, p, chain.ExecOptions{Resolver: w.s.st, Policy: &w.policy})
-	if err != nil {
-		return nil, err
+	blk, err := cs.ExecuteBlock(ctx, p, chain.ExecOptions{Resolver: w.s.st, Policy: &w.policy, HTTP: w.http, Replay: replay, Now: w.now})
+	if err != nil || !apply {
+		return blk, err
 	}
 	if err := cs.ApplyConfirmed(ctx, blk, 1); err != nil {
 		w.t.Fatal(err)
