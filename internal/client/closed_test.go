@@ -68,3 +68,37 @@ func TestFormerOwnerIsToldAtOnce(t *testing.T) {
 		t.Fatalf("new owner's process-inbox: %v", err)
 	}
 }
+
+// Bob claims tokens from his account on alice's chain into his own chain: the claim
+// block on his chain, the withdrawal on alice's, the credit on his.
+func TestClaimFromAnotherChain(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	a := n.client().Chain(n.chains[0], alice, nil)
+	b := n.client().Chain(n.chains[1], bob, nil)
+	bobOnA := base.Account{Chain: n.chains[0], Owner: bob.Public().Owner()}
+	if _, err := a.Transfer(ctx, base.ChainOwner, bobOnA, base.Tokens(30)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, alice.Public().Owner(), n.chains[0], base.Account{Chain: n.chains[1]}, base.Tokens(1)); err == nil {
+		t.Fatal("bob's chain signed a claim of alice's tokens")
+	}
+	if _, err := b.Claim(ctx, bob.Public().Owner(), n.chains[0], base.Account{Chain: n.chains[1]}, base.Tokens(12)); err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if _, err := a.ProcessInbox(ctx); err != nil {
+		t.Fatalf("A executes the withdrawal: %v", err)
+	}
+	if _, err := b.ProcessInbox(ctx); err != nil {
+		t.Fatalf("B receives the tokens: %v", err)
+	}
+	for i := range n.workers {
+		if got := n.balance(i, bobOnA); got != base.Tokens(18) {
+			t.Errorf("validator %d: bob@A has %s, want 18", i, got)
+		}
+		if got := n.balance(i, base.Account{Chain: n.chains[1]}); got != base.Tokens(112) {
+			t.Errorf("validator %d: B has %s, want 112", i, got)
+		}
+	}
+}

@@ -316,6 +316,23 @@ func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient 
 	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: recipient, Amount: amount})}, nil)
 }
 
+// Claim withdraws amount from the account owner@source on another chain and sends it to
+// recipient. The block is proposed on this chain and must be signed by owner: the
+// source chain executes the withdrawal when it receives the message, then the
+// recipient's chain receives the tokens.
+func (cc *ChainClient) Claim(ctx context.Context, owner base.Owner, source base.ChainID, recipient base.Account, amount base.Amount) (*protocol.Certificate, error) {
+	if owner != cc.Owner() {
+		return nil, base.Invalidf("a claim of %s's tokens must be signed by %s, but this chain's key is %s", owner, owner, cc.Owner())
+	}
+	if err := cc.c.CheckChainExists(ctx, source); err != nil {
+		return nil, err
+	}
+	if err := cc.c.CheckChainExists(ctx, recipient.Chain); err != nil {
+		return nil, err
+	}
+	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Claim{Owner: owner, Target: source, Recipient: recipient, Amount: amount})}, nil)
+}
+
 // ErrNotOwner is returned when the chain client's key may not propose blocks on the
 // chain (never was, or no longer is, an owner of it).
 var ErrNotOwner = fmt.Errorf("%w: not an owner", base.ErrInvalid)
