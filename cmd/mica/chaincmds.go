@@ -378,7 +378,7 @@ func openChainCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "parent chain paying the initial balance (default: the default chain)")
+	chainFlag(cmd, &from, "parent chain paying the initial balance (default: the default chain)", "from")
 	cmd.Flags().StringVar(&owner, "owner", "", "owner of the new chain (default: a new key in this wallet)")
 	cmd.Flags().StringVar(&balance, "initial-balance", "0", "tokens moved from the parent to the new chain")
 	return cmd
@@ -428,7 +428,7 @@ func openMultiOwnerChainCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "parent chain (default: the default chain)")
+	chainFlag(cmd, &from, "parent chain (default: the default chain)", "from")
 	cmd.Flags().StringVar(&owners, "owners", "", "comma-separated owner addresses")
 	cmd.Flags().StringVar(&balance, "initial-balance", "0", "tokens moved from the parent to the new chain")
 	cmd.Flags().Uint32Var(&rounds, "multi-leader-rounds", 2, "number of rounds in which any owner may propose")
