@@ -246,7 +246,7 @@ func queryApplicationCommand() *cobra.Command {
 			if _, err := s.c.SyncChain(ctx, chainID); err != nil {
 				return err
 			}
-			answer, ops, err := s.c.Local().QueryApplicationScheduling(ctx, chainID, id, []byte(args[0]))
+			answer, ops, err := s.c.QueryApplication(ctx, chainID, id, []byte(args[0]))
 			if err != nil {
 				return err
 			}

@@ -148,7 +148,7 @@ func readmeBlock(t *testing.T, marker string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile("(?s)<!-- " + marker + " -->\\s*```sh\\n(.*?)```")
+	re := regexp.MustCompile("(?s)<!-- " + marker + " -->\\s*(?:<!-- readme: [^>]*-->\\s*)?```sh\\n(.*?)```")
 	m := re.FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("README has no %s block", marker)
