@@ -105,7 +105,8 @@ func numbers(v any) any {
 // that root returns for each query (graph-gophers binds a field `value` to a method
 // Value, arguments to a struct of exported fields, Int to int32, Float to float64,
 // String and ID to string and graphql.ID, Boolean to bool; the scalars U64 and Amount
-// to the SDK's types of those names). Query and mutation fields are both methods of
+// to the SDK's types of those names; exported struct fields resolve fields too). Query
+// and mutation fields are both methods of
 // the root value. Mutations schedule operations with Schedule.
 //
 // Every query runs with the limits above; resolvers run one at a time. A request that
@@ -141,6 +142,7 @@ var schemaOpts = []graphql.SchemaOpt{
 	graphql.MaxParallelism(1),
 	graphql.Logger(discardLogger{}),
 	graphql.UseStringDescriptions(),
+	graphql.UseFieldResolvers(),
 	graphql.OverlapValidationLimit(MaxGraphQLOverlapPairs),
 }
 

@@ -10,8 +10,10 @@ import (
 
 // TypedContract is a contract on Go types: its operations, messages and instantiation
 // argument are Op, Msg and Arg, which the SDK decodes from JSON (DecodeJSON: unknown
-// fields and trailing data are refused). ExecuteOperation's response is encoded as
-// JSON (nil: no response). Implement Finalizer or StreamProcessor too when needed.
+// fields and trailing data are refused; an empty instantiation argument is JSON
+// null). ExecuteOperation's response is encoded as
+// JSON (nil: no response; a json.RawMessage is written as is, a []byte would be
+// base64). Implement Finalizer or StreamProcessor too when needed.
 //
 //	sdk.RunContract[counter.Operation, sdk.NoMessage, uint64](counter.Contract{})
 type TypedContract[Op, Msg, Arg any] interface {
@@ -34,6 +36,10 @@ func (*NoMessage) UnmarshalJSON([]byte) error {
 	return errors.New("this application sends no messages")
 }
 
+// NoArgument is the instantiation argument of a contract that takes none: any input,
+// empty included, is accepted and ignored.
+type NoArgument struct{}
+
 // ContractOf returns the byte-level ContractApp that runs c: what Contract registers
 // and what sdktest runs.
 func ContractOf[Op, Msg, Arg any](c TypedContract[Op, Msg, Arg]) ContractApp {
@@ -51,6 +57,12 @@ type typedContract[Op, Msg, Arg any] struct {
 
 func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
 	var arg Arg
+	if _, none := any(arg).(NoArgument); none {
+		return t.c.Instantiate(rt, arg)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		b = []byte("null") // no argument given
+	}
 	if err := DecodeJSON(b, &arg); err != nil {
 		return fmt.Errorf("invalid instantiation argument: %w", err)
 	}
