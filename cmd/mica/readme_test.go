@@ -207,13 +207,20 @@ func TestReadmeInOrder(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// Whatever happens, stop what the background steps started: every network the
+	// README ran (net down stops its validators cleanly), then the session's processes.
+	t.Cleanup(func() {
+		nets, _ := filepath.Glob(filepath.Join(tmp, "*", "network.json"))
+		for _, n := range nets {
+			_ = exec.Command(binary, "net", "down", "--path", filepath.Dir(n)).Run()
+		}
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+			time.Sleep(time.Second)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	})
 	runErr := cmd.Run()
-	// Stop what the background steps started: net up stops its validators on SIGINT.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-	defer func() {
-		time.Sleep(2 * time.Second)
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}()
 	if runErr != nil || !strings.Contains(stderr.String(), "::done") {
 		t.Fatalf("the README failed (%v); the last step run is the one that failed:\n%s", runErr, tail(stderr.String(), 60))
 	}
