@@ -452,7 +452,9 @@ func checkReachable(cmd *cobra.Command, s *session, addr, cert string) error {
 	defer n.Close()
 	h, err := n.GenesisHash(cmd.Context())
 	if err != nil {
-		return fmt.Errorf("no validator answers at %s: %v (start it first, e.g. `mica net add-validator`, or pass --no-check)", addr, err)
+		// Not the transport's words ("connection refused" would be read as this
+		// network being down): the validator to add is what does not answer.
+		return fmt.Errorf("no validator answers at %s: start it first (on a local network, `mica net add-validator`), or pass --no-check to add it anyway", addr)
 	}
 	if h != s.w.Genesis().Hash() {
 		return fmt.Errorf("the validator at %s serves another network (genesis %s)", addr, h.Short())

@@ -52,6 +52,9 @@ func TestCommitteeChangeWithNewValidator(t *testing.T) {
 		}
 	}
 
+	if dialed != 0 {
+		t.Fatalf("dialed %d validators before any committee named one", dialed)
+	}
 	// Epoch 1: the genesis committee plus the new validator.
 	vs := append([]protocol.ValidatorState(nil), n.committee.Validators...)
 	vs = append(vs, protocol.ValidatorState{PublicKey: newKey.Public(), NetworkAddress: "127.0.0.1:14000", Votes: 1})

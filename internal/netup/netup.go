@@ -522,7 +522,19 @@ func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, dial
 		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: n})
 	}
 	local := worker.New(worker.Config{Storage: st, Clock: validator.WallClock{}, Logger: log})
-	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log})
+	// Validators that join later are reached at the address their verified committee
+	// gives, as network.json says (TLS).
+	dialNew := func(ctx context.Context, v protocol.ValidatorState) (client.ValidatorNode, error) {
+		opts := rpc.DialOptions{}
+		if nf, err := ReadNetworkFile(filepath.Join(o.Dir, "network.json")); err == nil {
+			if m, err := nf.DialOptionsByAddress(rpc.DialOptions{}); err == nil {
+				opts = m[v.NetworkAddress]
+			}
+		}
+		opts.GenesisHash = g.Hash()
+		return rpc.Dial(ctx, v.NetworkAddress, opts)
+	}
+	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log, Dial: dialNew})
 	cc := c.Chain(id, key, w.PendingProposal(id))
 	cc.OnFastProposal = w.FastProposalHook(id)
 	return faucet.New(faucet.Config{Client: c, Chain: cc, Amount: o.FaucetAmount, MaxChainsPerIP: o.FaucetMaxChainsPerIP, Genesis: g, Listen: fmt.Sprintf("127.0.0.1:%d", o.FaucetPort), Logger: log})
