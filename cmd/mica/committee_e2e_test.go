@@ -80,6 +80,8 @@ func TestCommitteeChanges(t *testing.T) {
 	micaFails(t, w, "--votes must be at least 1", "committee", "set-votes", "--public-key", original[0].PublicKey, "--votes", "0")
 	micaFails(t, w, "current epoch", "committee", "remove-epoch", "0")
 	micaFails(t, w, "not a live epoch", "committee", "remove-epoch", "7")
+	micaFails(t, w, "--tls-cert", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:15190", "--tls-cert", filepath.Join(dir, "missing.pem"))
+	micaFails(t, w, "want a number", "committee", "remove-epoch", "x")
 	// No validator answers there.
 	micaFails(t, w, "no-check", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:15199")
 	// The faucet wallet of the network does not own the admin chain.

@@ -160,3 +160,57 @@ func TestCommitteeOpsRefusedOffAdmin(t *testing.T) {
 		t.Fatal("a user chain created a committee")
 	}
 }
+
+func TestEpochStatusMigration(t *testing.T) {
+	var a, x base.ChainID
+	a[0], x[0] = 1, 2
+	live := func(es ...base.Epoch) []protocol.EpochCommittee {
+		var out []protocol.EpochCommittee
+		for _, e := range es {
+			out = append(out, protocol.EpochCommittee{Epoch: e})
+		}
+		return out
+	}
+	type op struct {
+		newEpoch bool
+		e        base.Epoch
+	}
+	for _, tc := range []struct {
+		name    string
+		st      client.EpochStatus
+		want    []op
+		removed bool
+	}{
+		{"up to date", client.EpochStatus{Chain: x, Admin: a, Epoch: 1, Trusted: []base.Epoch{0, 1}, AdminEpoch: 1, AdminTrusted: live(0, 1)}, nil, false},
+		{"new epoch", client.EpochStatus{Chain: x, Admin: a, Epoch: 0, Trusted: []base.Epoch{0}, AdminEpoch: 2, AdminTrusted: live(0, 1, 2)}, []op{{true, 2}}, false},
+		{"new epoch, old removed", client.EpochStatus{Chain: x, Admin: a, Epoch: 0, Trusted: []base.Epoch{0}, AdminEpoch: 2, AdminTrusted: live(1, 2)}, []op{{true, 2}, {false, 0}}, true},
+		{"only removals", client.EpochStatus{Chain: x, Admin: a, Epoch: 2, Trusted: []base.Epoch{0, 1, 2}, AdminEpoch: 2, AdminTrusted: live(2)}, []op{{false, 0}, {false, 1}}, false},
+		{"admin chain", client.EpochStatus{Chain: a, Admin: a, Epoch: 2, Trusted: []base.Epoch{0, 2}, AdminEpoch: 2, AdminTrusted: live(2)}, nil, false},
+		// The local replica of the admin chain lags the chain: nothing to do, not removed.
+		{"admin replica behind", client.EpochStatus{Chain: x, Admin: a, Epoch: 3, Trusted: []base.Epoch{3}, AdminEpoch: 0, AdminTrusted: live(0)}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops := tc.st.Migration()
+			if len(ops) != len(tc.want) {
+				t.Fatalf("%d operations, want %d", len(ops), len(tc.want))
+			}
+			for i, o := range ops {
+				switch s := o.System.(type) {
+				case *protocol.ProcessNewEpoch:
+					if !tc.want[i].newEpoch || s.Epoch != tc.want[i].e {
+						t.Fatalf("op %d: new epoch %d, want %+v", i, s.Epoch, tc.want[i])
+					}
+				case *protocol.ProcessRemovedEpoch:
+					if tc.want[i].newEpoch || s.Epoch != tc.want[i].e {
+						t.Fatalf("op %d: removed epoch %d, want %+v", i, s.Epoch, tc.want[i])
+					}
+				default:
+					t.Fatalf("op %d: %T", i, s)
+				}
+			}
+			if tc.st.Removed() != tc.removed {
+				t.Fatalf("Removed() = %v, want %v", tc.st.Removed(), tc.removed)
+			}
+		})
+	}
+}
