@@ -148,9 +148,12 @@ func TestCommitteeChanges(t *testing.T) {
 	mustMica(t, w, "committee", "remove-validator", "--public-key", goneKey)
 	mustMica(t, w, "committee", "set-votes", "--public-key", added.PublicKey, "--votes", "2")
 	show = committeeShow(t, w)
-	if show.CurrentEpoch != 3 || len(show.Epochs[3].Validators) != 4 {
+	if show.CurrentEpoch != 3 || len(show.Epochs[3].Validators) != 4 || show.Epochs[3].Quorum != 4 {
 		t.Fatalf("committee show after remove-validator and set-votes: %+v", show)
 	}
+	// Epoch 3: 5 votes (the new validator has 2), quorum 4; the three original
+	// validators left hold 3: every block from here needs the new validator, which
+	// must hold the history of each chain and of the chains that sent it messages.
 	out = mustMica(t, w, "process-new-epoch", u1)
 	if !strings.Contains(out, "moved from epoch 1 to epoch 3") {
 		t.Fatalf("process-new-epoch %s:\n%s", u1, out)
