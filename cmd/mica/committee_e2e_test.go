@@ -166,7 +166,7 @@ func TestCommitteeChanges(t *testing.T) {
 	// Remove epoch 0. U2 never migrated: it is told what to run.
 	mustMica(t, w, "committee", "remove-epoch", "0")
 	micaFails(t, w, "already removed", "committee", "remove-epoch", "0")
-	micaFails(t, w, "process-new-epoch", "transfer", "1", "--from", u2, "--to", u1)
+	micaFails(t, w, "run process-new-epoch "+u2, "transfer", "1", "--from", u2, "--to", u1)
 	show = committeeShow(t, w)
 	for _, c := range show.Chains {
 		if c.Chain == u2 && !c.Removed {

@@ -143,8 +143,8 @@ type EpochRemovedError struct {
 }
 
 func (e *EpochRemovedError) Error() string {
-	return fmt.Sprintf("chain %s is in epoch %d, which the admin chain has removed (its newest epoch is %d): move the chain to epoch %d first (process-new-epoch, or process-inbox, which does it)",
-		e.Chain, e.Epoch, e.AdminEpoch, e.AdminEpoch)
+	return fmt.Sprintf("chain %s is in epoch %d, which the admin chain has removed (its newest epoch is %d): move the chain to the new epoch first: run process-new-epoch %s (or process-inbox %s, which does it too)",
+		e.Chain, e.Epoch, e.AdminEpoch, e.Chain, e.Chain)
 }
 
 func (e *EpochRemovedError) Unwrap() error { return base.ErrInvalid }
