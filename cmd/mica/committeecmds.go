@@ -36,6 +36,22 @@ func addCommitteeCommands(root *cobra.Command) {
 			c.AddCommand(netAddValidatorCommand())
 		}
 	}
+	for _, c := range leafCommands(root) {
+		if ex, ok := committeeExamples[c.CommandPath()]; ok && c.Example == "" {
+			c.Example = ex
+		}
+	}
+}
+
+// committeeExamples are the examples of the committee commands (see commandExamples).
+var committeeExamples = map[string]string{
+	"mica committee show":             "  mica committee show\n  mica committee show --json",
+	"mica committee add-validator":    "  mica committee add-validator --public-key $KEY --address 127.0.0.1:13004\n  mica committee add-validator --public-key $KEY --address validator5.example:443 --votes 2 --tls-cert validator5.pem",
+	"mica committee remove-validator": "  mica committee remove-validator --public-key $KEY",
+	"mica committee set-votes":        "  mica committee set-votes --public-key $KEY --votes 2",
+	"mica committee remove-epoch":     "  mica committee remove-epoch 0",
+	"mica process-new-epoch":          "  mica process-new-epoch\n  mica process-new-epoch $CHAIN --json",
+	"mica net add-validator":          "  mica net add-validator --path /tmp/mica-net\n  mica net add-validator --path /tmp/mica-net --port 13010 --json",
 }
 
 // dialMember returns the client's Config.Dial: a member of a verified committee that
