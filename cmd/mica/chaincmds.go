@@ -244,14 +244,14 @@ func syncCommand() *cobra.Command {
 func processInboxCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "process-inbox [CHAIN]",
-		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks",
+		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks (first moving the chain to the newest epoch)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			chain := ""
 			if len(args) == 1 {
 				chain = args[0]
 			}
-			cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
+			cert, err := commitOnMigrated(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
 				return cc.ProcessInbox(ctx)
 			})
 			if errors.Is(err, client.ErrStreams) && cert != nil {

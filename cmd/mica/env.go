@@ -281,7 +281,13 @@ func connect(cmd *cobra.Command) (*session, error) {
 		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s}})
 	}
 	cmd.SetContext(context.WithValue(cmd.Context(), sessionKey{}, s))
-	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}})
+	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}, Dial: s.dialMember(dial, g.Hash())})
+	// Validators that joined after genesis (committees the admin chain created) are
+	// reached at the addresses of the verified committees (committeecmds.go).
+	if err := s.c.LearnValidators(ctx, g.ChainIDs()[0]); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

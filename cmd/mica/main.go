@@ -55,6 +55,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(dataBlobCommands()...)
 	root.AddCommand(streamCommands()...)
 	root.AddCommand(projectCommand())
+	addCommitteeCommands(root)
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)
 	addExamples(root)

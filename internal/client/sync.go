@@ -74,7 +74,7 @@ func (c *Client) ensureLocalChain(ctx context.Context, id base.ChainID) error {
 		// Each validator's copy of the creating certificate in turn, until the local node
 		// verifies one: a faulty validator may send a forged one.
 		parent, h := desc.Origin.Parent, desc.Origin.Height
-		for _, v := range c.cfg.Validators {
+		for _, v := range c.validators() {
 			certs, err := v.Node.Certificates(ctx, parent, h, h+1)
 			if err != nil || len(certs) != 1 || certs[0].Kind != protocol.KindConfirmed || certs[0].ChainID() != parent || certs[0].Height() != h {
 				continue
@@ -139,7 +139,7 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 	if err != nil {
 		return 0, nil, err
 	}
-	cm.validators = c.cfg.Validators
+	cm.validators = c.validators()
 	infos := fanout(ctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, q)
 	}, nil)
@@ -312,7 +312,7 @@ func (c *Client) fetchBlob(ctx context.Context, id base.BlobID) error {
 	if _, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 		return nil
 	}
-	for _, v := range c.cfg.Validators {
+	for _, v := range c.validators() {
 		b, err := v.Node.ReadBlob(ctx, id)
 		if err == nil && b.ID() == id {
 			return c.cfg.Local.HandleBlob(ctx, b)
@@ -424,7 +424,7 @@ func (c *Client) certificate(ctx context.Context, id base.ChainID, h base.BlockH
 	if cert, err := c.cfg.Local.Storage().CertificateAt(ctx, id, h); err == nil {
 		return cert, nil
 	}
-	for _, v := range c.cfg.Validators {
+	for _, v := range c.validators() {
 		certs, err := v.Node.Certificates(ctx, id, h, h+1)
 		if err == nil && len(certs) == 1 && certs[0].Kind == protocol.KindConfirmed && certs[0].ChainID() == id && certs[0].Height() == h {
 			return certs[0], nil
@@ -439,7 +439,7 @@ func (c *Client) blob(ctx context.Context, id base.BlobID) (protocol.Blob, error
 	if b, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 		return b, nil
 	}
-	for _, v := range c.cfg.Validators {
+	for _, v := range c.validators() {
 		b, err := v.Node.ReadBlob(ctx, id)
 		if err == nil && b.ID() == id {
 			return b, nil

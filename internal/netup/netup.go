@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -158,6 +159,13 @@ func Run(ctx context.Context, o Options) error {
 	var procs []*proc
 	defer func() {
 		stop(procs)
+		// Validators added to the running network (`mica net add-validator`) are
+		// separate processes: stop them too.
+		mine := map[string]bool{}
+		for _, p := range procs {
+			mine[p.name] = true
+		}
+		stopOthers(o.Dir, mine)
 		nf.PID = 0
 		for i := range nf.Validators {
 			nf.Validators[i].PID = 0
@@ -166,14 +174,19 @@ func Run(ctx context.Context, o Options) error {
 			log.Warn("clearing the pids in network.json", "err", err)
 		}
 	}()
+	var started []ValidatorInfo
 	for i := range nf.Validators {
 		v := &nf.Validators[i]
+		if v.Config == "" {
+			continue // run elsewhere: only its address and certificate are recorded
+		}
 		p, err := start(o.Binary, v, filepath.Join(o.Dir, v.Name, "validator.log"))
 		if err != nil {
 			return err
 		}
 		procs = append(procs, p)
 		v.PID = p.cmd.Process.Pid
+		started = append(started, *v)
 	}
 	if err := writeNetwork(o.Dir, nf); err != nil {
 		return err
@@ -186,7 +199,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	for i, v := range nf.Validators {
+	for i, v := range started {
 		if err := waitReady(ctx, procs[i], v.Address, dial[v.Address], g.Hash()); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -361,6 +374,15 @@ func makeWallet(dir string, g *protocol.GenesisConfig, keys []*crypto.PrivateKey
 }
 
 func writeNetwork(dir string, nf *NetworkFile) error {
+	// Keep the validators another process added meanwhile (`mica net add-validator`
+	// while net up runs).
+	if disk, err := ReadNetworkFile(filepath.Join(dir, "network.json")); err == nil {
+		for _, v := range disk.Validators {
+			if !slices.ContainsFunc(nf.Validators, func(w ValidatorInfo) bool { return w.Name == v.Name }) {
+				nf.Validators = append(nf.Validators, v)
+			}
+		}
+	}
 	b, err := json.MarshalIndent(nf, "", "  ")
 	if err != nil {
 		return err
@@ -500,7 +522,19 @@ func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, dial
 		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: n})
 	}
 	local := worker.New(worker.Config{Storage: st, Clock: validator.WallClock{}, Logger: log})
-	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log})
+	// Validators that join later are reached at the address their verified committee
+	// gives, as network.json says (TLS).
+	dialNew := func(ctx context.Context, v protocol.ValidatorState) (client.ValidatorNode, error) {
+		opts := rpc.DialOptions{}
+		if nf, err := ReadNetworkFile(filepath.Join(o.Dir, "network.json")); err == nil {
+			if m, err := nf.DialOptionsByAddress(rpc.DialOptions{}); err == nil {
+				opts = m[v.NetworkAddress]
+			}
+		}
+		opts.GenesisHash = g.Hash()
+		return rpc.Dial(ctx, v.NetworkAddress, opts)
+	}
+	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log, Dial: dialNew})
 	cc := c.Chain(id, key, w.PendingProposal(id))
 	cc.OnFastProposal = w.FastProposalHook(id)
 	return faucet.New(faucet.Config{Client: c, Chain: cc, Amount: o.FaucetAmount, MaxChainsPerIP: o.FaucetMaxChainsPerIP, Genesis: g, Listen: fmt.Sprintf("127.0.0.1:%d", o.FaucetPort), Logger: log})

@@ -230,7 +230,9 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 		return nil, err
 	}
 	if g.Committee.Weight(key.Public()) == 0 {
-		return nil, fmt.Errorf("the key in %s is not in the genesis committee", cfg.KeyFile)
+		// A validator that joins later (`mica net add-validator`): it votes only for
+		// the committees the admin chain makes it a member of (worker.ErrNotInCommittee).
+		log.Info("this validator's key is not in the genesis committee: it votes once the admin chain adds it (mica committee add-validator)", "public_key", key.Public().String())
 	}
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
