@@ -64,7 +64,23 @@ func (s *Service) Mount(path string, h http.Handler) {
 
 // systemServer is the gqlgen server of the system schema with its transports and limits.
 func (s *Service) systemServer() *handler.Server {
-	srv := handler.New(gql.NewExecutableSchema(gql.Config{Resolvers: &resolver{s: s}}))
+	cfg := gql.Config{Resolvers: &resolver{s: s}}
+	// A list of blocks costs its length times its elements; applications and owner
+	// balances scan storage.
+	listCost := func(child int, limit *int) int {
+		n := 10
+		if limit != nil && *limit > 0 {
+			n = min(*limit, maxBlocks)
+		}
+		return 1 + n*child
+	}
+	cfg.Complexity.Query.Blocks = func(child int, _ *string, _ *int64, limit *int) int { return listCost(child, limit) }
+	cfg.Complexity.Chain.Blocks = func(child int, _ *int64, limit *int) int { return listCost(child, limit) }
+	cfg.Complexity.Query.Applications = func(child int, _ *string) int { return 50 + 10*child }
+	cfg.Complexity.Chain.Applications = func(child int) int { return 50 + 10*child }
+	cfg.Complexity.Chain.OwnerBalances = func(child int) int { return 50 + 10*child }
+	cfg.Complexity.Chain.Inbox = func(child int) int { return 50 + child }
+	srv := handler.New(gql.NewExecutableSchema(cfg))
 	ws := transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.originPatterns()}},
