@@ -1,0 +1,1 @@
+document.getElementById("status").textContent = "Wallet page under construction.";
