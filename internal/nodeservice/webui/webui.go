@@ -185,6 +185,7 @@ var graphiqlPage = template.Must(template.New("graphiql").Parse(`<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>GraphiQL · Mica</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/{{.CSS}}">
 <link rel="stylesheet" href="/assets/graphiql-page.css">
 </head>
