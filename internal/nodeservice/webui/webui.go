@@ -129,7 +129,13 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	name := strings.TrimPrefix(r.URL.Path, "/")
+	name, ok := strings.CutPrefix(r.URL.Path, "/")
+	if !ok {
+		// "" (the prefix itself, without its slash) or a relative path: the
+		// page's relative links would not resolve, so it is not served.
+		http.NotFound(w, r)
+		return
+	}
 	if name == "" {
 		name = s.index
 	}
