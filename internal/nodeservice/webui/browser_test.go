@@ -309,11 +309,17 @@ func TestBrowserWalletAgainstFakeNode(t *testing.T) {
 		_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
 		must(fmt.Sprintf("wait for %s to show %q", sel, want), err)
 	}
+	waitExact := func(sel, want string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.trim() === %q; })()`, sel, want)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+		must(fmt.Sprintf("wait for %s to be %q", sel, want), err)
+	}
 
 	// Open with ?token=: the page keeps it and drops it from the address.
 	must("open the wallet", chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/wallet/?token=s3cret")))
-	waitText("#balance-"+a, "100")
-	waitText("#balance-"+bID, "5")
+	waitExact("#balance-"+a, "100")
+	waitExact("#balance-"+bID, "5")
 	waitText("#live-status", "Live")
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	must("location", err)
@@ -367,8 +373,8 @@ func TestBrowserWalletAgainstFakeNode(t *testing.T) {
 	// A transfer through the form; the balances and the live lists follow.
 	must("transfer", chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("transfer-amount"), "7"), chromedp.Click(chromedp.ID("transfer-submit"))))
 	waitText("#transfer-result", "Sent 7")
-	waitText("#balance-"+a, "93")
-	waitText("#balance-"+bID, "12")
+	waitExact("#balance-"+a, "93")
+	waitExact("#balance-"+bID, "12")
 	waitText("#activity", "New block 1")
 	waitText("#incoming", "Credit 7")
 	waitText("#blocks-body", "1")
@@ -384,7 +390,7 @@ func TestBrowserWalletAgainstFakeNode(t *testing.T) {
 	node.mu.Unlock()
 	node.notify(map[string]any{"chainId": a, "kind": "NEW_BLOCK", "height": nb["height"], "hash": nb["hash"], "origin": nil, "round": nil})
 	waitText("#incoming", "Credit 3 from outside")
-	waitText("#balance-"+a, "96")
+	waitExact("#balance-"+a, "96")
 	waitText(fmt.Sprintf(`#block-%s-%d`, a, nb["height"]), fmt.Sprint(nb["height"]))
 	still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`))
 	must("reload check", err)
