@@ -22,6 +22,7 @@ package webui
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -30,6 +31,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -58,6 +60,44 @@ type file struct {
 	contentType string
 	etag        string
 	immutable   bool // the name carries a version: cache for a year
+	// gzipped returns the body compressed with gzip, computed on first use
+	// (once per server); nil for files not worth compressing.
+	gzipped func() []byte
+}
+
+// minGzip is the smallest file worth compressing.
+const minGzip = 1024
+
+func gzipOnce(body []byte) func() []byte {
+	return sync.OnceValue(func() []byte {
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+		if err != nil {
+			return nil
+		}
+		if _, err := zw.Write(body); err != nil {
+			return nil
+		}
+		if err := zw.Close(); err != nil {
+			return nil
+		}
+		return buf.Bytes()
+	})
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, field := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(field, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				continue
+			}
+			q := strings.ReplaceAll(params, " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }
 
 // fileServer serves a fixed set of embedded files by exact name. It never
@@ -80,12 +120,16 @@ func newFileServer(dir string, index string) *fileServer {
 		}
 		name := strings.TrimPrefix(p, dir+"/")
 		sum := sha256.Sum256(body)
-		s.files[name] = file{
+		f := file{
 			body:        body,
 			contentType: contentType(name),
 			etag:        `"` + hex.EncodeToString(sum[:12]) + `"`,
 			immutable:   isVendored(name),
 		}
+		if len(body) >= minGzip && !strings.HasPrefix(f.contentType, "image/png") {
+			f.gzipped = gzipOnce(body)
+		}
+		s.files[name] = f
 		return nil
 	})
 	if err != nil {
@@ -147,7 +191,17 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", f.contentType)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", f.etag)
+	body, etag := f.body, f.etag
+	if f.gzipped != nil {
+		h.Set("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			if gz := f.gzipped(); gz != nil {
+				body, etag = gz, strings.TrimSuffix(f.etag, `"`)+`-gzip"`
+				h.Set("Content-Encoding", "gzip")
+			}
+		}
+	}
+	h.Set("ETag", etag)
 	if f.immutable {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
@@ -159,7 +213,7 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// ServeContent answers If-None-Match with 304 by the ETag set above, and
 	// handles HEAD and Range.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 func setPageHeaders(h http.Header) {

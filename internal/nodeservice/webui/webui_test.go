@@ -1,6 +1,8 @@
 package webui
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -234,5 +236,69 @@ func TestWalletPageUsesOnlyLocalFiles(t *testing.T) {
 	}
 	if strings.Contains(body, "http://") || strings.Contains(body, "https://") || strings.Contains(body, "<script>") {
 		t.Errorf("wallet page refers to another origin or has an inline script")
+	}
+}
+
+func TestAssetsGzip(t *testing.T) {
+	h := Assets()
+	for _, c := range []struct {
+		accept string
+		gz     bool
+	}{
+		{"gzip", true},
+		{"deflate, gzip;q=0.8", true},
+		{"br, GZIP", true},
+		{"gzip;q=0", false},
+		{"identity", false},
+		{"", false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/assets/"+graphiqlJS, nil)
+		if c.accept != "" {
+			req.Header.Set("Accept-Encoding", c.accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%q: status %d", c.accept, rec.Code)
+		}
+		if got := rec.Header().Get("Vary"); got != "Accept-Encoding" {
+			t.Errorf("%q: Vary %q", c.accept, got)
+		}
+		want, err := files.ReadFile("assets/" + graphiqlJS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := rec.Body.Bytes()
+		if gz := rec.Header().Get("Content-Encoding") == "gzip"; gz != c.gz {
+			t.Fatalf("%q: gzip %v, want %v", c.accept, gz, c.gz)
+		}
+		if c.gz {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %d bytes, %d gzipped", graphiqlJS, len(want), rec.Body.Len())
+		}
+		if !bytes.Equal(body, want) {
+			t.Errorf("%q: body differs from the embedded file", c.accept)
+		}
+	}
+}
+
+// BenchmarkAssetsGraphiQLBundle serves the largest asset, gzipped as a
+// browser asks for it.
+func BenchmarkAssetsGraphiQLBundle(b *testing.B) {
+	h := Assets()
+	req := httptest.NewRequest(http.MethodGet, "/assets/"+graphiqlJS, nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
 	}
 }
