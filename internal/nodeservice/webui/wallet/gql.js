@@ -56,6 +56,15 @@ export class GraphQLError extends Error {
 // query POSTs one operation to the system endpoint and returns its data, or
 // throws a GraphQLError with every error message.
 export async function query(text, variables) {
+  const { data, errors } = await queryPartial(text, variables);
+  if (errors) throw errors;
+  return data;
+}
+
+// queryPartial is query for reads that can use part of an answer: it returns
+// { data, errors } where errors (a GraphQLError, or null) came with data that
+// is not null. It throws when there is no data at all.
+export async function queryPartial(text, variables) {
   let resp;
   try {
     resp = await fetch("/", {
@@ -73,8 +82,10 @@ export async function query(text, variables) {
   } catch (e) {
     body = null;
   }
+  let errors = null;
   if (body && Array.isArray(body.errors) && body.errors.length > 0) {
-    throw new GraphQLError(body.errors.map((e) => (e && e.message) || String(e)).join("; "), resp.status);
+    errors = new GraphQLError(body.errors.map((e) => (e && e.message) || String(e)).join("; "), resp.status);
+    if (!body.data) throw errors;
   }
   if (!resp.ok) {
     let msg = "HTTP " + resp.status;
@@ -88,7 +99,7 @@ export async function query(text, variables) {
   if (!body || typeof body !== "object" || !("data" in body)) {
     throw new GraphQLError("The node service sent an answer that is not GraphQL.", resp.status);
   }
-  return body.data;
+  return { data: body.data, errors };
 }
 
 // Subscriptions keeps one graphql-transport-ws connection to path on this

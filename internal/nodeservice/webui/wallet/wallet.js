@@ -7,7 +7,7 @@
 // (textContent), never parsed as HTML, and links are built from ids this page
 // checks, never taken as given.
 
-import { initToken, getToken, setToken, query, Subscriptions } from "./gql.js";
+import { initToken, getToken, setToken, query, queryPartial, Subscriptions } from "./gql.js";
 
 const MAX_FEED = 50; // entries kept in each live list
 const BLOCKS_SHOWN = 10;
@@ -195,12 +195,15 @@ async function loadChainPanel() {
   $("selected-chain").replaceChildren(idSpan(chain));
   let c;
   try {
-    c = (await query(CHAIN_QUERY, { chain, limit: BLOCKS_SHOWN })).chain;
+    const { data, errors } = await queryPartial(CHAIN_QUERY, { chain, limit: BLOCKS_SHOWN });
+    // Show what came back; a field the node could not answer is reported.
+    showError($("chain-error"), errors);
+    c = data.chain;
   } catch (e) {
-    showError($("page-error"), e);
+    showError($("chain-error"), e);
     return;
   }
-  if (state.selected !== chain) return; // another chain was chosen meanwhile
+  if (state.selected !== chain || !c) return; // another chain was chosen meanwhile
   const dl = $("chain-details");
   dl.replaceChildren();
   const add = (k, v) => dl.append(el("dt", {}, k), el("dd", {}, v));
@@ -215,10 +218,10 @@ async function loadChainPanel() {
   if ((c.ownerBalances || []).length > 0) {
     add("Owner balances", el("ul", { class: "plain" }, ...c.ownerBalances.map((b) => el("li", {}, idSpan(b.owner), ": " + b.balance))));
   }
-  add("Outbox", c.outbox.targets + " targets, " + c.outbox.pendingHeights + " heights pending");
+  if (c.outbox) add("Outbox", c.outbox.targets + " targets, " + c.outbox.pendingHeights + " heights pending");
 
   renderBlocks(chain, c.blocks || []);
-  renderInbox(c.inbox);
+  if (c.inbox) renderInbox(c.inbox);
   renderApplications(chain, c.applications || []);
 }
 
