@@ -1,7 +1,9 @@
 package nodeservice_test
 
 import (
+	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -86,5 +88,44 @@ func TestAttackCrossOrigin(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		t.Error("a websocket from another origin was accepted")
+	}
+}
+
+// TestBrowserPages: a browser GET of any GraphQL endpoint gets the GraphiQL page, which
+// loads its scripts from /assets/ (served from the binary), and /wallet/ is the wallet.
+func TestBrowserPages(t *testing.T) {
+	n := newTestNet(t, twoKeys(), nil)
+	s := n.service(0, serviceOpts{})
+	get := func(p string, html bool) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, s.server.URL+p, nil)
+		if html {
+			req.Header.Set("Accept", "text/html,application/xhtml+xml")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/", "/chains/" + n.chains[0].String() + "/applications/" + strings.Repeat("ab", 32)} {
+		status, body := get(p, true)
+		if status != http.StatusOK || !strings.Contains(body, "graphiql") || !strings.Contains(body, `data-endpoint="`+p+`"`) {
+			t.Errorf("GraphiQL at %s: %d\n%.300s", p, status, body)
+		}
+	}
+	_, page := get("/", true)
+	m := regexp.MustCompile(`src="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(m) == 0 {
+		t.Fatal("the GraphiQL page loads no script from /assets/")
+	}
+	for _, src := range m {
+		if status, _ := get(src[1], false); status != http.StatusOK {
+			t.Errorf("%s: %d", src[1], status)
+		}
+	}
+	if status, body := get("/wallet/", true); status != http.StatusOK || !strings.Contains(strings.ToLower(body), "<html") {
+		t.Errorf("/wallet/: %d", status)
 	}
 }
