@@ -106,6 +106,19 @@ func TestApplicationEndpoint(t *testing.T) {
 	if !strings.Contains(string(body), `"value":5`) {
 		t.Fatalf("GET after increment: %s", body)
 	}
+	// Variables, a fragment and introspection go through to the application's engine.
+	status, out = a.post(link, "", map[string]any{"query": "mutation Inc($n: U64!) { increment(value: $n) }", "variables": map[string]any{"n": 3}, "operationName": "Inc"})
+	if status != http.StatusOK || path(out, "data", "increment") != true || path(out, "extensions", "block", "height") == nil {
+		t.Fatalf("mutation with variables: %d %v", status, out)
+	}
+	status, out = a.post(link, "", `{"query": "query { ...V } fragment V on Query { current: value }"}`)
+	if status != http.StatusOK || path(out, "data", "current") != float64(8) {
+		t.Fatalf("query with a fragment: %d %v", status, out)
+	}
+	status, out = a.post(link, "", `{"query": "{ __schema { queryType { name } } }"}`)
+	if status != http.StatusOK || path(out, "data", "__schema", "queryType", "name") != "Query" {
+		t.Fatalf("introspection: %d %v", status, out)
+	}
 	d := a.gql(`{ applications { applicationId link description } }`, nil)
 	if got := path(d, "applications", 0, "link"); got != link {
 		t.Fatalf("applications: %v", d)
@@ -116,7 +129,7 @@ func TestApplicationEndpoint(t *testing.T) {
 		status     int
 		want       string
 	}{
-		{link, `{"query": "{ nope }"}`, http.StatusOK, "unknown field"},
+		{link, `{"query": "{ nope }"}`, http.StatusOK, "Cannot query field"},
 		{link, `{"query": ""}`, http.StatusBadRequest, "no query"},
 		{link, `not json`, http.StatusBadRequest, "JSON GraphQL request"},
 		{"/chains/" + n.chains[0].String() + "/applications/" + strings.Repeat("00", 32), `{"query": "{ value }"}`, http.StatusNotFound, "unknown application"},

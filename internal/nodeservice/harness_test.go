@@ -149,7 +149,8 @@ func (n *testNet) client(hub *nodeservice.Hub) *client.Client {
 	for i, k := range n.keys {
 		vals = append(vals, client.Validator{PublicKey: k.Public(), Node: n.nodes[i]})
 	}
-	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}})
+	// Generous deadlines: the test machine may be loaded while 4 validators compile a module.
+	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: time.Minute})
 }
 
 // service is a node service over a new wallet that owns chains[i] (the default) and
