@@ -168,6 +168,7 @@ type serviceOpts struct {
 	token           string
 	tokenForQueries bool
 	processInbox    bool
+	loopbackHosts   bool
 	limits          nodeservice.Limits
 }
 
@@ -191,7 +192,7 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 	hub := nodeservice.NewHub()
 	c := n.client(hub)
 	svc, err := nodeservice.New(nodeservice.Config{Wallet: w, Client: c, Hub: hub, Token: o.token, TokenForQueries: o.tokenForQueries,
-		ProcessInbox: o.processInbox, CatchUp: 200 * time.Millisecond, Limits: o.limits})
+		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, CatchUp: 200 * time.Millisecond, Limits: o.limits})
 	if err != nil {
 		t.Fatal(err)
 	}
