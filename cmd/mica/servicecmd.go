@@ -136,7 +136,7 @@ func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
 	var closed atomic.Bool
 	return svc, func() {
 		if closed.CompareAndSwap(false, true) {
-			hub.Close()
+			_ = svc.Close()
 			s.Close()
 		}
 	}, nil

@@ -161,6 +161,13 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// Close ends every subscription (their streams complete). The wallet and the client
+// belong to the caller, who closes them after Run has returned.
+func (s *Service) Close() error {
+	s.hub.Close()
+	return nil
+}
+
 // Hub returns the service's notification hub.
 func (s *Service) Hub() *Hub { return s.hub }
 
