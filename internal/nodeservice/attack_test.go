@@ -1,6 +1,7 @@
 package nodeservice_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -147,5 +148,9 @@ func TestAttackDNSRebinding(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("Host %s: status %d, want %d", host, resp.StatusCode, want)
 		}
+	}
+	// In-process requests (the MCP server's) are not refused.
+	if out, status := s.Exec(context.Background(), "/", []byte(`{"query": "{ wallet { defaultChain } }"}`)); status != http.StatusOK {
+		t.Errorf("Exec under LoopbackHosts: %d %s", status, out)
 	}
 }
