@@ -56,6 +56,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(streamCommands()...)
 	root.AddCommand(projectCommand())
 	addCommitteeCommands(root)
+	root.AddCommand(serviceCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)
 	addExamples(root)
