@@ -202,7 +202,7 @@ func ReadAgentPolicy(dir string) (p *AgentPolicy, found bool, err error) {
 		p, err = ParseAgentPolicy(b)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("agent policy %s: %w (fix it with `mica wallet agent-policy set ...`, or remove it with `mica wallet agent-policy clear`)", path, err)
+		return nil, false, fmt.Errorf("agent policy %s: %w (remove it with `mica wallet agent-policy clear`, then set it again with `mica wallet agent-policy set`)", path, err)
 	}
 	return p, true, nil
 }
