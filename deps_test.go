@@ -43,7 +43,8 @@ var layers = map[string][]string{
 	"internal/netup":                   {"internal/client", "internal/validator", "internal/faucet", "internal/wallet"},
 	"internal/bench":                   {"internal/client", "internal/validator"},
 	"internal/localnet":                {"internal/client", "internal/worker", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile"},
-	"internal/nodeservice":             {"internal/client", "internal/wallet"},
+	"internal/nodeservice":             {"internal/client", "internal/wallet", "internal/nodeservice/gql"},
+	"internal/nodeservice/gql":         {},
 	"internal/mcp":                     {"internal/nodeservice"},
 }
 
