@@ -51,7 +51,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(dataBlobCommands()...)
 	root.AddCommand(streamCommands()...)
 	root.AddCommand(projectCommand())
-	root.AddCommand(serviceCommand())
+	root.AddCommand(serviceCommand(), mcpCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)
 	return root
