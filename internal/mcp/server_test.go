@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -371,5 +372,90 @@ func TestConcurrentTransfersKeepTheDayLimit(t *testing.T) {
 	wg.Wait()
 	if n := len(node.Calls()); n != 10 {
 		t.Fatalf("%d transfers ran under a per-day limit of 10 × 1", n)
+	}
+}
+
+func TestStreamableHTTP(t *testing.T) {
+	dir := t.TempDir()
+	node := &fakeNode{t: t}
+	srv, err := New(Config{GraphQL: node, WalletDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.HTTPHandler())
+	defer hs.Close()
+	cl := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
+	cs, err := cl.Connect(t.Context(), &sdk.StreamableClientTransport{Endpoint: hs.URL, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	tools, err := cs.ListTools(t.Context(), nil)
+	if err != nil || len(tools.Tools) != 10 {
+		t.Fatalf("tools over HTTP: %v %d", err, len(tools.Tools))
+	}
+	setPolicy(t, dir, &wallet.AgentPolicy{PerTransfer: amount(t, "1")})
+	res, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: "transfer", Arguments: map[string]any{"recipient": chain2, "amount": "2"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("transfer over the limit over HTTP: %v %+v", err, res)
+	}
+	res, err = cs.CallTool(t.Context(), &sdk.CallToolParams{Name: "transfer", Arguments: map[string]any{"recipient": chain2, "amount": "1"}})
+	if err != nil || res.IsError {
+		t.Fatalf("transfer over HTTP: %v %+v", err, res)
+	}
+}
+
+// BenchmarkToolCall measures one balance tool call through the MCP client and server
+// (in-memory transport, and streamable HTTP on loopback) over the fake node: the MCP
+// layer's own cost, without the node service.
+func BenchmarkToolCall(b *testing.B) {
+	node := &fakeNode{t: b}
+	srv, err := New(Config{GraphQL: node, WalletDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	run := func(b *testing.B, cs *sdk.ClientSession) {
+		args := &sdk.CallToolParams{Name: "balance", Arguments: map[string]any{"chain": chain1}}
+		b.ResetTimer()
+		for range b.N {
+			res, err := cs.CallTool(ctx, args)
+			if err != nil || res.IsError {
+				b.Fatal(err, res)
+			}
+		}
+	}
+	b.Run("inmemory", func(b *testing.B) {
+		ct, st := sdk.NewInMemoryTransports()
+		ss, err := srv.MCP().Connect(ctx, st, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ss.Close()
+		cs, err := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx, ct, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cs.Close()
+		run(b, cs)
+	})
+	b.Run("http", func(b *testing.B) {
+		hs := httptest.NewServer(srv.HTTPHandler())
+		defer hs.Close()
+		cs, err := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx, &sdk.StreamableClientTransport{Endpoint: hs.URL, DisableStandaloneSSE: true}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cs.Close()
+		run(b, cs)
+	})
+}
+
+func BenchmarkParseIntrospection(b *testing.B) {
+	body := fixture(b, "rich.json")
+	for range b.N {
+		if _, err := parseIntrospection(body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
