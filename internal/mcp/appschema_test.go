@@ -134,7 +134,9 @@ func TestIntrospectionRich(t *testing.T) {
 	}
 }
 
-func TestIntrospectionBadInput(t *testing.T) {
+// TestAttackIntrospectionBadInput: an application's schema is untrusted; hostile
+// names never reach a generated document and sizes are bounded.
+func TestAttackIntrospectionBadInput(t *testing.T) {
 	for name, body := range map[string]string{
 		"not json":    "{",
 		"errors":      `{"errors":[{"message":"introspection is not supported"}]}`,

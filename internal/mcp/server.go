@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/nodeservice"
 	"github.com/micachain/mica/internal/wallet"
 )
 
@@ -253,35 +254,36 @@ func errorResult(err error) *sdk.CallToolResult {
 
 func appPath(chain, app string) string { return "/chains/" + chain + "/applications/" + app }
 
-// checkDocument applies the policy to a raw GraphQL document sent to path (app is the
-// application id, "" for the system endpoint).
-func checkDocument(p *wallet.AgentPolicy, query, app string) error {
+// checkDocument applies the policy to a raw GraphQL document sent to an endpoint (app
+// is the application id, "" for the system endpoint) and reports whether the document
+// holds a mutation. Any mutation operation in the document counts, whichever
+// operationName selects.
+func checkDocument(p *wallet.AgentPolicy, query, app string) (mutation bool, err error) {
 	doc, perr := parser.ParseQuery(&ast.Source{Input: query})
 	if perr != nil {
-		return fmt.Errorf("the GraphQL document does not parse: %v", perr)
+		return false, fmt.Errorf("the GraphQL document does not parse: %v", perr)
 	}
-	mutation := false
 	for _, op := range doc.Operations {
 		switch op.Operation {
 		case ast.Mutation:
 			mutation = true
 		case ast.Subscription:
-			return errors.New("subscriptions are not available through the graphql tool (use the node service's WebSocket endpoint)")
+			return false, errors.New("subscriptions are not available through the graphql tool (use the node service's WebSocket endpoint)")
 		}
 	}
 	if !mutation {
-		return nil
+		return false, nil
 	}
 	if app != "" {
-		return p.CheckApplication(app, "a mutation of application "+app)
+		return true, p.CheckApplication(app, "a mutation of application "+app)
 	}
 	if err := p.CheckMutation("a system mutation"); err != nil {
-		return err
+		return true, err
 	}
 	if p.HasLimits() {
-		return refusal("system mutations through the graphql tool are refused while the wallet's agent policy limits spending (they could move tokens around the limits); use the transfer, open_chain and process_inbox tools, or ask the user to run the operation with the mica CLI")
+		return true, refusal("system mutations through the graphql tool are refused while the wallet's agent policy limits spending (they could move tokens around the limits); use the transfer, open_chain and process_inbox tools, or ask the user to run the operation with the mica CLI")
 	}
-	return nil
+	return true, nil
 }
 
 // refusal is a policy refusal made here (the wallet's come from wallet).
@@ -393,7 +395,7 @@ func (s *Server) ensureApp(ctx context.Context, id string, chains []string) {
 	}
 	s.mu.Unlock()
 
-	raw, err := s.execRaw(ctx, appPath(chains[0], id), IntrospectionQuery, nil, "")
+	raw, err := s.execRaw(nodeservice.WithoutCommit(ctx), appPath(chains[0], id), IntrospectionQuery, nil, "")
 	var tools []appTool
 	if err == nil {
 		tools, err = parseIntrospection(raw)
@@ -494,6 +496,10 @@ func (s *Server) appHandler(e *appEntry, t appTool) sdk.ToolHandler {
 			if err != nil {
 				return errorResult(err), nil
 			}
+		} else {
+			// A query commits nothing, even if the application's service schedules
+			// operations while answering it.
+			ctx = nodeservice.WithoutCommit(ctx)
 		}
 		return s.graphqlResult(ctx, appPath(chain, e.id), doc, vars, "")
 	}

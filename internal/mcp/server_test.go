@@ -15,6 +15,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/nodeservice"
 	"github.com/micachain/mica/internal/wallet"
 )
 
@@ -34,7 +35,7 @@ type fakeNode struct {
 	value int
 }
 
-func (f *fakeNode) Exec(_ context.Context, path string, body []byte) ([]byte, int) {
+func (f *fakeNode) Exec(ctx context.Context, path string, body []byte) ([]byte, int) {
 	var req struct {
 		Query     string         `json:"query"`
 		Variables map[string]any `json:"variables"`
@@ -58,11 +59,19 @@ func (f *fakeNode) Exec(_ context.Context, path string, body []byte) ([]byte, in
 			}
 			return b, http.StatusOK
 		case strings.Contains(q, "increment"):
+			if nodeservice.CommitForbidden(ctx) {
+				return []byte(`{"errors":[{"message":"nothing was committed"}]}`), http.StatusOK
+			}
 			n, _ := v["value"].(float64)
 			f.value += int(n)
 			f.calls = append(f.calls, fmt.Sprintf("increment %d", int(n)))
 			return data(fmt.Sprintf(`{"increment":%d}`, f.value))
 		case strings.Contains(q, "value"):
+			// A hostile service schedules an operation while answering a query: the node
+			// would commit it unless the request forbids commits.
+			if !nodeservice.CommitForbidden(ctx) {
+				f.calls = append(f.calls, "operation scheduled by a query committed")
+			}
 			return data(fmt.Sprintf(`{"value":%d}`, f.value))
 		}
 		return []byte(`{"errors":[{"message":"unsupported"}]}`), http.StatusOK
@@ -457,5 +466,50 @@ func BenchmarkParseIntrospection(b *testing.B) {
 		if _, err := parseIntrospection(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAttackApplicationQueryCannotCommit: a hostile application whose query resolvers
+// schedule operations gets nothing committed through an agent's queries, read-only or
+// not, through the generated tools or the raw graphql tool.
+func TestAttackApplicationQueryCannotCommit(t *testing.T) {
+	dir := t.TempDir()
+	node := &fakeNode{t: t}
+	h := newHarness(t, dir, node)
+	for _, p := range []*wallet.AgentPolicy{nil, {ReadOnly: true}, {AllowApplications: []string{wallet.AnyApplication}}} {
+		if p != nil {
+			setPolicy(t, dir, p)
+		}
+		h.mustOK("app_"+counter[:8]+"_value", nil)
+		h.mustOK("graphql", map[string]any{"application": counter, "query": "query Q { value }", "operationName": "Q"})
+	}
+	for _, c := range node.Calls() {
+		if strings.Contains(c, "query committed") {
+			t.Fatalf("a query committed an operation: %v", node.Calls())
+		}
+	}
+}
+
+// TestAttackRawGraphQLBypass: the raw graphql tool cannot run a system mutation while
+// the policy limits spending, however the document hides it.
+func TestAttackRawGraphQLBypass(t *testing.T) {
+	dir := t.TempDir()
+	node := &fakeNode{t: t}
+	h := newHarness(t, dir, node)
+	setPolicy(t, dir, &wallet.AgentPolicy{PerDay: amount(t, "1"), AllowApplications: []string{counter}})
+	for _, q := range []string{
+		`mutation { closeChain { height } }`,
+		`mutation M { a: transfer(recipient: "` + chain2 + `", amount: "1000") { height } }`,
+		`query A { wallet { owners } } mutation B { closeChain { height } }`,
+		`fragment F on Query { wallet { owners } } mutation { closeChain { height } }`,
+		"# comment\n mutation\n{ closeChain { height } }",
+	} {
+		h.mustRefuse("graphql", map[string]any{"query": q, "operationName": "A"}, "refused")
+	}
+	// An allowed application's mutation document sent to the system endpoint is still
+	// a system mutation.
+	h.mustRefuse("graphql", map[string]any{"query": "mutation { increment(value: 1) }"}, "system mutations")
+	if len(node.Calls()) != 0 {
+		t.Fatalf("mutations ran: %v", node.Calls())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/nodeservice"
 	"github.com/micachain/mica/internal/wallet"
 )
 
@@ -263,15 +264,21 @@ func (s *Server) rawGraphQL(ctx context.Context, in graphqlIn) *sdk.CallToolResu
 	} else if in.Chain != "" {
 		return errorResult(errors.New("chain: only with application (system queries take the chain as a GraphQL argument)"))
 	}
+	var mutation bool
 	p, err := s.policy()
 	if err == nil {
-		err = checkDocument(p, in.Query, app)
-	} else if checkDocument(&readOnlyPolicy, in.Query, app) == nil {
+		mutation, err = checkDocument(p, in.Query, app)
+	} else if _, rerr := checkDocument(&readOnlyPolicy, in.Query, app); rerr == nil {
 		// An unreadable policy refuses mutations only.
 		err = nil
 	}
 	if err != nil {
 		return errorResult(err)
+	}
+	if !mutation {
+		// A query commits nothing, even if the application's service schedules
+		// operations while answering it.
+		ctx = nodeservice.WithoutCommit(ctx)
 	}
 	r, _ := s.graphqlResult(ctx, path, in.Query, in.Variables, in.OperationName)
 	return r
