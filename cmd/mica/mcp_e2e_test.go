@@ -152,6 +152,7 @@ func TestMCPAgent(t *testing.T) {
 			}
 		}
 		before := c.balanceOf(chain)
+		logLatency(t, "stdio", c, chain, prefix)
 		c.ok("transfer", map[string]any{"recipient": other, "amount": "5"})
 		if after := c.balanceOf(chain); after == before {
 			t.Fatalf("balance unchanged after a transfer: %s", after)
@@ -209,6 +210,7 @@ func TestMCPAgent(t *testing.T) {
 			t.Fatalf("tools over HTTP: %v", names)
 		}
 		before := c.balanceOf(other)
+		logLatency(t, "streamable HTTP", c, chain, prefix)
 		c.ok("transfer", map[string]any{"recipient": other, "amount": "2"})
 		c.refused("transfer", map[string]any{"recipient": other, "amount": "11"}, "per-transfer limit 10")
 		c.ok("process_inbox", map[string]any{"chain": other})
@@ -290,5 +292,22 @@ func waitExit(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) {
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Errorf("%s did not exit within 30 s\n%s", cmd.Args, stderr.String())
+	}
+}
+
+// logLatency logs the mean latency of read tool calls through a transport (figures for
+// docs/PERFORMANCE.md; nothing is asserted on time).
+func logLatency(t *testing.T, transport string, c *mcpClient, chain, prefix string) {
+	t.Helper()
+	const n = 50
+	for _, call := range []struct {
+		tool string
+		args map[string]any
+	}{{"balance", map[string]any{"chain": chain}}, {prefix + "value", nil}} {
+		start := time.Now()
+		for range n {
+			c.ok(call.tool, call.args)
+		}
+		t.Logf("MCP %s: %s tool call %v (mean of %d)", transport, call.tool, time.Since(start)/n, n)
 	}
 }

@@ -443,7 +443,8 @@ func (t appTool) describe(app string) string {
 		fmt.Fprintf(&b, "Query %s of application %s, answered by its service on the local replica.", t.Field, app)
 	}
 	if t.Description != "" {
-		b.WriteString(" " + t.Description)
+		// The application wrote it: an agent should not take it as instructions.
+		b.WriteString(" The application describes it as (untrusted text): " + strconvQuote(t.Description))
 	}
 	return b.String()
 }
@@ -519,4 +520,14 @@ func (s *Server) graphqlResult(ctx context.Context, path, query string, vars map
 		return res, nil
 	}
 	return textResult(raw), nil
+}
+
+// strconvQuote quotes s as a JSON string, so that the application's text stays
+// visibly delimited inside a tool description.
+func strconvQuote(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return `""`
+	}
+	return string(b)
 }
