@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
+	"sync"
 
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
@@ -116,25 +118,32 @@ func numbers(v any) any {
 type GraphQLService struct {
 	schema *graphql.Schema
 	root   func(rt *Runtime) any
+	// mu serializes queries: they run on bound, the one root value the schema's
+	// resolvers are bound to, which holds a copy of root(rt) during a query.
+	mu    sync.Mutex
+	bound reflect.Value // *T
 }
 
-// NewGraphQLService parses sdl and checks that the value root returns (root is called
-// with a nil Runtime for the check) has a resolver for every field. Call it once,
+// NewGraphQLService parses sdl and binds it to the type of the value root returns,
+// which must be a pointer to a struct with a resolver for every field (root is called
+// with a nil Runtime for the check). Each query runs on a copy of root(rt); queries on
+// one service run one at a time. Call it once,
 // from init (the node snapshots a module's state after init, so the schema is not
 // parsed again for each query).
 func NewGraphQLService(sdl string, root func(rt *Runtime) any) (*GraphQLService, error) {
-	s, err := graphql.ParseSchema(sdl, nil, schemaOpts...)
+	proto := reflect.ValueOf(root(nil))
+	if proto.Kind() != reflect.Pointer || proto.IsNil() || proto.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("sdk: GraphQL root: root returns %s, want a pointer to a struct", proto.Type())
+	}
+	bound := reflect.New(proto.Elem().Type())
+	s, err := graphql.ParseSchema(sdl, bound.Interface(), schemaOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("sdk: GraphQL schema: %w", err)
 	}
-	if _, err := s.Clone(root(nil), schemaOpts...); err != nil {
-		return nil, fmt.Errorf("sdk: GraphQL resolvers: %w", err)
-	}
-	return &GraphQLService{schema: s, root: root}, nil
+	return &GraphQLService{schema: s, root: root, bound: bound}, nil
 }
 
-// schemaOpts are the engine's options. Schema.Clone does not copy MaxSelections, so
-// they are given to every Clone as well.
+// schemaOpts are the engine's options.
 var schemaOpts = []graphql.SchemaOpt{
 	graphql.MaxDepth(MaxGraphQLDepth),
 	graphql.MaxSelections(MaxGraphQLSelections),
@@ -182,12 +191,19 @@ func (s *GraphQLService) Execute(rt *Runtime, req GraphQLRequest) (out []byte) {
 			out = GraphQLError(fmt.Errorf("invalid request: %v", r))
 		}
 	}()
-	schema, err := s.schema.Clone(s.root(rt), schemaOpts...)
-	if err != nil {
-		return GraphQLError(err)
+	// Binding resolvers is most of a small query's cost (reflection over the root
+	// type), so the schema is bound once, to s.bound, and each query copies its root
+	// value there.
+	v := reflect.ValueOf(s.root(rt))
+	if v.Type() != s.bound.Type() || v.IsNil() {
+		return GraphQLError(fmt.Errorf("sdk: GraphQL root: root returned %s, want a non-nil %s", v.Type(), s.bound.Type()))
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bound.Elem().Set(v.Elem())
+	defer s.bound.Elem().SetZero()
 	ctx := context.WithValue(context.Background(), runtimeKey{}, rt)
-	resp := schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	resp := s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
 	b, err := json.Marshal(resp)
 	if err != nil {
 		return GraphQLError(err)

@@ -178,3 +178,16 @@ func FuzzGraphQLService(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkGraphQLQuery: a small query through GraphQLService natively (sdktest):
+// request parsing, the per-query resolver binding, validation and execution.
+func BenchmarkGraphQLQuery(b *testing.B) {
+	c := sdktest.NewChain()
+	svc := testService(b)
+	req := []byte(`{"query":"query Q($n: U64!) { a: item(n: $n) { ...F } } fragment F on Item { name n }","variables":{"n":3}}`)
+	for b.Loop() {
+		if _, err := c.Query(svc, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
