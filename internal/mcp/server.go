@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -31,31 +30,6 @@ type GraphQL interface {
 	Exec(ctx context.Context, path string, body []byte) ([]byte, int)
 }
 
-// HandlerGraphQL runs requests through an http.Handler in-process (no listener): what
-// `mica service` and `mica mcp` pass, over the node service's handler. token, if not
-// empty, is sent as the bearer token the handler may require for mutations.
-func HandlerGraphQL(h http.Handler, token string) GraphQL {
-	return handlerGraphQL{h: h, token: token}
-}
-
-type handlerGraphQL struct {
-	h     http.Handler
-	token string
-}
-
-func (g handlerGraphQL) Exec(ctx context.Context, path string, body []byte) ([]byte, int) {
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
-	req.RemoteAddr = "127.0.0.1:0"
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if g.token != "" {
-		req.Header.Set("Authorization", "Bearer "+g.token)
-	}
-	rec := httptest.NewRecorder()
-	g.h.ServeHTTP(rec, req)
-	return rec.Body.Bytes(), rec.Code
-}
-
 // Config is what a Server runs on. GraphQL and WalletDir are required.
 type Config struct {
 	GraphQL GraphQL
@@ -74,6 +48,10 @@ type Config struct {
 
 // MaxApps bounds the applications that get generated tools.
 const MaxApps = 32
+
+// sessionTimeout closes HTTP sessions idle that long, so that clients that never say
+// goodbye do not accumulate.
+const sessionTimeout = 30 * time.Minute
 
 // maxQuery bounds a document the raw graphql tool accepts.
 const maxQuery = 64 << 10
@@ -169,7 +147,7 @@ func (s *Server) MCP() *sdk.Server { return s.srv }
 // HTTPHandler serves streamable HTTP (mount it at /mcp behind the node service's
 // authentication).
 func (s *Server) HTTPHandler() http.Handler {
-	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.StreamableHTTPOptions{Logger: s.log})
+	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.StreamableHTTPOptions{Logger: s.log, SessionTimeout: sessionTimeout})
 }
 
 // RunStdio serves one session over stdin and stdout until the client leaves or ctx
