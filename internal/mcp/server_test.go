@@ -13,6 +13,8 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/nodeservice"
@@ -512,4 +514,28 @@ func TestAttackRawGraphQLBypass(t *testing.T) {
 	if len(node.Calls()) != 0 {
 		t.Fatalf("mutations ran: %v", node.Calls())
 	}
+}
+
+// FuzzCheckDocument: the raw graphql tool's check never panics on an agent's document,
+// and a document that the node's parser would run as a mutation is always seen as one.
+func FuzzCheckDocument(f *testing.F) {
+	for _, q := range []string{"{ a }", "mutation { a }", "query A { a } mutation B { b }", "subscription { a }", "mutation", "{", "fragment F on Q { a } mutation { ...F }"} {
+		f.Add(q)
+	}
+	limited := &wallet.AgentPolicy{PerDay: &base.Amount{}}
+	f.Fuzz(func(t *testing.T, q string) {
+		mutation, err := checkDocument(limited, q, "")
+		doc, perr := parser.ParseQuery(&ast.Source{Input: q})
+		if perr != nil {
+			if err == nil {
+				t.Fatalf("%q does not parse but was accepted", q)
+			}
+			return
+		}
+		for _, op := range doc.Operations {
+			if op.Operation == ast.Mutation && (!mutation || err == nil) {
+				t.Fatalf("%q holds a mutation: mutation=%v err=%v", q, mutation, err)
+			}
+		}
+	})
 }
