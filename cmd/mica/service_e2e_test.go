@@ -232,6 +232,17 @@ func TestServiceEndToEnd(t *testing.T) {
 	if out := a.post(link, map[string]any{"query": "{ value }"}); dig(out, "data", "value") != float64(12) {
 		t.Fatalf("{ value } after the mutation: %v", out)
 	}
+	// Variables, a fragment and introspection reach the application's GraphQL engine.
+	out = a.post(link, map[string]any{"query": "mutation Inc($n: U64!) { increment(value: $n) }", "variables": map[string]any{"n": 3}, "operationName": "Inc"})
+	if dig(out, "data", "increment") != true {
+		t.Fatalf("mutation with variables: %v", out)
+	}
+	if out := a.post(link, map[string]any{"query": "query { ...V } fragment V on Query { v: value }"}); dig(out, "data", "v") != float64(15) {
+		t.Fatalf("query with a fragment: %v", out)
+	}
+	if out := a.post(link, map[string]any{"query": "{ __type(name: \"Mutation\") { fields { name } } }"}); dig(out, "data", "__type") == nil {
+		t.Fatalf("introspection: %v", out)
+	}
 	a.stop()
 	b.stop()
 	// The service released the wallet: the CLI works on it again.

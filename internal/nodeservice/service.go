@@ -66,6 +66,9 @@ type Config struct {
 	TokenForQueries bool
 	// AllowOrigins lists the origins allowed by CORS ("*" for any); empty: no CORS.
 	AllowOrigins []string
+	// LoopbackHosts refuses requests whose Host header is not a loopback name (set it
+	// when listening on loopback: it defeats DNS rebinding).
+	LoopbackHosts bool
 	// Extra handlers mounted at their path (exact path, and the path + "/" prefix),
 	// wrapped by the service's authentication (token required), limits and recovery.
 	Extra map[string]http.Handler
