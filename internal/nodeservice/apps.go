@@ -181,6 +181,9 @@ func withBlock(answer []byte, cert *protocol.Certificate) []byte {
 // the MCP server that sit in the same process.
 func (s *Service) Exec(ctx context.Context, path string, body []byte) ([]byte, int) {
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
+	// In process: no host was named (httptest's default, example.com, would be refused
+	// by the LoopbackHosts check).
+	req.Host = "localhost"
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	if s.cfg.Token != "" {

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/nodeservice"
+	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
 // TestAttackNoCommitContext: under WithoutCommit (what the MCP server uses for an
@@ -40,5 +42,17 @@ func TestAttackNoCommitContext(t *testing.T) {
 	}
 	if v := path(exec(ctx, "{ value }"), "data", "value"); v != float64(5) {
 		t.Fatalf("value after the commit: %v", v)
+	}
+}
+
+// TestExecUnderLoopbackHosts: in-process requests (Exec, what the MCP server sends) are
+// served when the service refuses non-loopback Host headers, as mica service and mica
+// mcp run it on loopback.
+func TestExecUnderLoopbackHosts(t *testing.T) {
+	n := newTestNet(t, []*crypto.PrivateKey{prototest.Key("alice")}, nil)
+	s := n.service(0, serviceOpts{loopbackHosts: true})
+	out, status := s.Exec(context.Background(), "/", []byte(`{"query": "{ wallet { defaultChain } }"}`))
+	if status != 200 || !strings.Contains(string(out), n.chains[0].String()) {
+		t.Fatalf("Exec under LoopbackHosts: %d %s", status, out)
 	}
 }
