@@ -181,7 +181,7 @@ func TestMCPAgent(t *testing.T) {
 	// streamable HTTP: mica service's /mcp.
 	t.Run("http", func(t *testing.T) {
 		mustMica(t, w, "wallet", "agent-policy", "set", "--read-only=false", "--per-day", "none")
-		svc := exec.Command(binary, "service", "--port", "16290")
+		svc := exec.Command(binary, "service", "--port", "0")
 		svc.Env = append(os.Environ(), "MICA_WALLET="+w)
 		svc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		stdout, err := svc.StdoutPipe()
