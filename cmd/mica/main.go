@@ -56,7 +56,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(streamCommands()...)
 	root.AddCommand(projectCommand())
 	addCommitteeCommands(root)
-	root.AddCommand(serviceCommand())
+	root.AddCommand(serviceCommand(), mcpCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)
 	addExamples(root)

@@ -153,6 +153,9 @@ func runService(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer release()
+	if err := mountMCP(cmd, svc); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(listen, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -164,6 +167,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(cmd.OutOrStdout(), "mica service: GraphQL (and GraphiQL) at %s/\n", url)
 	fmt.Fprintf(cmd.OutOrStdout(), "mica service: applications at %s/chains/CHAIN/applications/APP; subscriptions at ws://%s/\n", url, ln.Addr())
+	fmt.Fprintf(cmd.OutOrStdout(), "mica service: MCP for AI agents (streamable HTTP) at %s/mcp\n", url)
 	runErr := make(chan error, 1)
 	go func() { runErr <- svc.Run(ctx) }()
 	serveErr := make(chan error, 1)

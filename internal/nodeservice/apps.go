@@ -129,6 +129,9 @@ func (s *Service) queryApplication(ctx context.Context, chainID base.ChainID, ap
 	if len(ops) == 0 {
 		return http.StatusOK, answer
 	}
+	if CommitForbidden(ctx) {
+		return http.StatusOK, errorAnswer(errNoCommit)
+	}
 	if !viaPost {
 		return http.StatusMethodNotAllowed, errorAnswer("the request schedules operations (a mutation): send it by POST")
 	}
