@@ -18,6 +18,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/nodeservice"
+	"github.com/micachain/mica/internal/nodeservice/webui"
 )
 
 func serviceCommand() *cobra.Command {
@@ -114,6 +115,7 @@ func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
 		Token:           token,
 		TokenForQueries: !isLoopback(listen),
 		AllowOrigins:    origins,
+		GraphiQL:        webui.GraphiQL,
 		RequestChain: func(ctx context.Context, url string, owner base.Owner) (base.ChainID, error) {
 			fc := faucetClient(url)
 			g, err := fc.Genesis(ctx)

@@ -22,6 +22,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/micachain/mica/internal/nodeservice/gql"
+	"github.com/micachain/mica/internal/nodeservice/webui"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -44,6 +45,9 @@ func (s *Service) buildHandler() http.Handler {
 	sys := s.systemServer()
 	mux.Handle("/", s.systemHandler(sys))
 	mux.HandleFunc("/chains/{chain}/applications/{app}", s.serveApplication)
+	// The pages' static files: embedded, hold no data, need no token.
+	mux.Handle("/assets/", webui.Assets())
+	mux.Handle("/wallet/", webui.Wallet())
 	s.mux = mux
 	for path, h := range s.cfg.Extra {
 		s.Mount(path, h)
@@ -245,12 +249,18 @@ func (s *Service) authenticate(next http.Handler) http.Handler {
 			}
 			ok = true
 		}
-		if !ok && s.cfg.TokenForQueries && r.Method != http.MethodOptions && !isHTMLGet(r) && r.Header.Get("Upgrade") == "" && !strings.HasPrefix(r.URL.Path, "/assets/") {
+		if !ok && s.cfg.TokenForQueries && r.Method != http.MethodOptions && !isHTMLGet(r) && r.Header.Get("Upgrade") == "" && !isStaticGet(r) {
 			writeGraphQLError(w, http.StatusUnauthorized, errUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, ok)))
 	})
+}
+
+// isStaticGet reports a GET of the pages' embedded files (webui), which hold no data.
+func isStaticGet(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		(strings.HasPrefix(r.URL.Path, "/assets/") || strings.HasPrefix(r.URL.Path, "/wallet/"))
 }
 
 // requireToken refuses unauthorised requests.
