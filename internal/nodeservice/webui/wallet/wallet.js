@@ -505,10 +505,17 @@ async function showIncoming(chain, height) {
   }
 }
 
+const LIVE_TEXT = {
+  live: "Live",
+  connecting: "Connecting…",
+  offline: "Offline, reconnecting…",
+  refused: "Live updates refused: check the access token",
+};
+
 function setLive(stateName) {
   const node = $("live-status");
   node.dataset.state = stateName;
-  node.textContent = stateName === "live" ? "Live" : stateName === "connecting" ? "Connecting…" : "Offline, reconnecting…";
+  node.textContent = LIVE_TEXT[stateName] || stateName;
 }
 
 // ---- routing and start ----
@@ -534,15 +541,21 @@ function renderTokenState() {
 async function start() {
   initToken();
   renderTokenState();
+  let subs = null;
+  const tokenChanged = () => {
+    renderTokenState();
+    if (subs) subs.reconnect();
+    refreshSoon();
+  };
   $("token-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     setToken($("token-input").value.trim());
     $("token-input").value = "";
-    renderTokenState();
+    tokenChanged();
   });
   $("token-forget").addEventListener("click", () => {
     setToken("");
-    renderTokenState();
+    tokenChanged();
   });
   $("transfer-form").addEventListener("submit", onTransfer);
   $("lookup-form").addEventListener("submit", onLookup);
@@ -556,7 +569,7 @@ async function start() {
   }
   route();
 
-  const subs = new Subscriptions("/", { onStatus: setLive, onReconnect: refreshSoon });
+  subs = new Subscriptions("/", { onStatus: setLive, onReconnect: refreshSoon });
   subs.subscribe(NOTIFICATIONS, {}, {
     next: (data) => data && data.notifications && onNotification(data.notifications),
     error: (msg) => showError($("page-error"), new Error("Live updates failed: " + msg)),

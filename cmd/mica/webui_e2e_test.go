@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/nodeservice/webui/webuitest"
+)
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// startService runs `mica service` on a wallet and waits until its system
+// endpoint answers a query. It stops with the test.
+func startService(t *testing.T, wallet string, args ...string) string {
+	t.Helper()
+	port := freePort(t)
+	var out bytes.Buffer
+	cmd := exec.Command(binary, append([]string{"service", "--port", strconv.Itoa(port)}, args...)...)
+	cmd.Env = append(os.Environ(), "MICA_WALLET="+wallet)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Errorf("mica service did not stop within 20 s")
+		}
+		if t.Failed() {
+			t.Logf("mica service output:\n%s", out.String())
+		}
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Post(url+"/", "application/json", strings.NewReader(`{"query":"{ wallet { defaultChain } }"}`))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("mica service exited: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mica service not answering after 60 s (last error %v):\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestWebWalletInBrowser: headless Chromium against `mica service` on a real
+// `mica net up`: the wallet page shows the balances, a transfer made through
+// its form lands, the new blocks (the sender's, and the recipient's that
+// receives it) appear live by subscription without a reload, the block view
+// shows the decoded operation, and GraphiQL loads from the binary's own
+// assets. No request of the browser leaves loopback.
+func TestWebWalletInBrowser(t *testing.T) {
+	dir := t.TempDir()
+	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "15460", "--initial-chains", "1")
+	w := net.info.Wallet
+	a := walletChain(t, w)
+	var b string
+	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
+		if id[1] != a {
+			b = id[1]
+		}
+	}
+	if b == "" {
+		t.Fatal("the network wallet has one chain; want two")
+	}
+	balA := mustMica(t, w, "local-balance", a)
+	balB := mustMica(t, w, "local-balance", b)
+	// With a token, as a user who shares the machine would run it: mutations
+	// and subscriptions need it; the page gets it once from ?token=.
+	token := "webui-e2e-token-0123456789"
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startService(t, w, "--process-inbox", "--token-file", tokenFile)
+
+	br := webuitest.Start(t, 3*time.Minute)
+	ctx := br.Ctx
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			for _, p := range br.Log.Problems() {
+				t.Logf("page: %s", p)
+			}
+			if html, herr := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main:not([hidden])"))); herr == nil {
+				t.Logf("visible main:\n%s", html)
+			}
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	waitText := func(sel, want string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+		must(fmt.Sprintf("wait for %s to show %q", sel, want), err)
+	}
+	waitExact := func(sel, want string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.trim() === %q; })()`, sel, want)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+		must(fmt.Sprintf("wait for %s to be %q", sel, want), err)
+	}
+
+	// A wrong token: the page says so instead of showing stale or no data.
+	must("open with a wrong token", chromedp.Do(ctx, chromedp.Navigate(url+"/wallet/?token=not-the-token")))
+	waitText("#page-error", "token")
+	waitText("#live-status", "refused")
+	must("open the wallet", chromedp.Do(ctx, chromedp.Navigate(url+"/wallet/?token="+token)))
+	waitExact("#balance-"+a, balA)
+	waitExact("#balance-"+b, balB)
+	waitText("#live-status", "Live")
+	must("mark the page", chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`)))
+
+	// A bad amount is refused in the page; the chain does not move.
+	must("bad amount", chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("transfer-from"), a),
+		chromedp.SendKeys(chromedp.ID("transfer-recipient"), b),
+		chromedp.SendKeys(chromedp.ID("transfer-amount"), "-3"),
+		chromedp.Click(chromedp.ID("transfer-submit"))))
+	waitText("#transfer-error", "positive decimal number")
+
+	// The transfer through the form.
+	must("transfer", chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("transfer-amount"), "7"),
+		chromedp.Click(chromedp.ID("transfer-submit"))))
+	waitText("#transfer-result", "Sent 7")
+	// (The CLI cannot read the wallet while the service holds its store: the
+	// page's own figures are checked, against amounts read before.)
+	wantA, err := shiftAmount(balA, "7", false)
+	must("subtract", err)
+	waitExact("#balance-"+a, wantA)
+	// Live: the sender's new block, then the recipient's block that accepts
+	// the transfer (the service processes inboxes), with the incoming transfer.
+	waitText("#activity", "New block")
+	waitText(`#activity li[data-chain="`+b+`"]`, "New block")
+	waitText("#incoming", "received from")
+	wantB, err := shiftAmount(balB, "7", true)
+	must("add", err)
+	waitExact("#balance-"+b, wantB)
+	still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`))
+	must("reload check", err)
+	if !still {
+		t.Errorf("the page reloaded to show the new blocks")
+	}
+
+	// The block view of the sender's block decodes the transfer.
+	link, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`#activity li[data-chain="`+a+`"] a.block-link`), "href"))
+	must("block link", err)
+	must("open the block", chromedp.Do(ctx, chromedp.Navigate(url+"/wallet/"+link.Value)))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#block-operations-body tr.operation").length > 0`, chromedp.WithPollingTimeout(30*time.Second)))
+	must("decoded operations", err)
+	summary, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#block-operations-body tr.operation .op-summary")))
+	must("operation summary", err)
+	if !strings.Contains(summary, "7") {
+		t.Errorf("the transfer's summary does not name its amount: %q", summary)
+	}
+	t.Logf("decoded operation: %q", summary)
+
+	// GraphiQL from the binary's assets, with the network closed to the page.
+	must("open GraphiQL", chromedp.Do(ctx, chromedp.Navigate(url+"/")))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector(".graphiql-container .CodeMirror")`, chromedp.WithPollingTimeout(30*time.Second)))
+	must("GraphiQL editor", err)
+
+	br.Log.CheckLocal(t)
+}
+
+// shiftAmount adds y to x (or subtracts it), amounts as the CLI prints them.
+func shiftAmount(x, y string, add bool) (string, error) {
+	xa, err := base.ParseAmount(x)
+	if err != nil {
+		return "", err
+	}
+	ya, err := base.ParseAmount(y)
+	if err != nil {
+		return "", err
+	}
+	var r base.Amount
+	if add {
+		r, err = xa.Add(ya)
+	} else {
+		r, err = xa.Sub(ya)
+	}
+	if err != nil {
+		return "", err
+	}
+	return r.String(), nil
+}
