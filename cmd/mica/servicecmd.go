@@ -18,7 +18,6 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/nodeservice"
-	"github.com/micachain/mica/internal/nodeservice/webui"
 )
 
 func serviceCommand() *cobra.Command {
@@ -45,8 +44,9 @@ requires --token-file: then every request needs "Authorization: Bearer TOKEN" (w
 clients may send it in connection_init as {"Authorization": "Bearer TOKEN"}). On loopback
 with --token-file, queries stay open and mutations, subscriptions and /mcp need the token.
 Browsers of other origins are refused unless --allow-origin names them.`,
-		Args: cobra.NoArgs,
-		RunE: runService,
+		Example: "  mica service\n  mica service --port 8080 --process-inbox\n  mica service --listen 0.0.0.0 --token-file token.txt --allow-origin https://app.example",
+		Args:    cobra.NoArgs,
+		RunE:    runService,
 	}
 	cmd.Flags().Int("port", 8080, "TCP port to listen on (0: any free port)")
 	cmd.Flags().String("listen", "127.0.0.1", "address to listen on; anything but loopback requires --token-file")
@@ -115,7 +115,6 @@ func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
 		Token:           token,
 		TokenForQueries: !isLoopback(listen),
 		AllowOrigins:    origins,
-		GraphiQL:        webui.GraphiQL,
 		RequestChain: func(ctx context.Context, url string, owner base.Owner) (base.ChainID, error) {
 			fc := faucetClient(url)
 			g, err := fc.Genesis(ctx)

@@ -1,17 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,70 +14,6 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/nodeservice/webui/webuitest"
 )
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
-// startService runs `mica service` on a wallet and waits until its system
-// endpoint answers a query. It stops with the test.
-func startService(t *testing.T, wallet string, args ...string) string {
-	t.Helper()
-	port := freePort(t)
-	var out bytes.Buffer
-	cmd := exec.Command(binary, append([]string{"service", "--port", strconv.Itoa(port)}, args...)...)
-	cmd.Env = append(os.Environ(), "MICA_WALLET="+wallet)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			t.Errorf("mica service did not stop within 20 s")
-		}
-		if t.Failed() {
-			t.Logf("mica service output:\n%s", out.String())
-		}
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Post(url+"/", "application/json", strings.NewReader(`{"query":"{ wallet { defaultChain } }"}`))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("mica service exited: %v\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mica service not answering after 60 s (last error %v):\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // TestWebWalletInBrowser: headless Chromium against `mica service` on a real
 // `mica net up`: the wallet page shows the balances, a transfer made through
@@ -114,7 +44,7 @@ func TestWebWalletInBrowser(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	url := startService(t, w, "--process-inbox", "--token-file", tokenFile)
+	url := startService(t, w, "--process-inbox", "--token-file", tokenFile).url
 
 	br := webuitest.Start(t, 3*time.Minute)
 	ctx := br.Ctx

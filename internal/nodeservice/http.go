@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -45,7 +44,8 @@ func (s *Service) buildHandler() http.Handler {
 	sys := s.systemServer()
 	mux.Handle("/", s.systemHandler(sys))
 	mux.HandleFunc("/chains/{chain}/applications/{app}", s.serveApplication)
-	// The pages' static files: embedded, hold no data, need no token.
+	// The browser side, from assets embedded in the binary: GraphiQL's bundles and the
+	// web wallet and explorer (package webui).
 	mux.Handle("/assets/", webui.Assets())
 	mux.Handle("/wallet/", webui.Wallet())
 	s.mux = mux
@@ -68,7 +68,23 @@ func (s *Service) Mount(path string, h http.Handler) {
 
 // systemServer is the gqlgen server of the system schema with its transports and limits.
 func (s *Service) systemServer() *handler.Server {
-	srv := handler.New(gql.NewExecutableSchema(gql.Config{Resolvers: &resolver{s: s}}))
+	cfg := gql.Config{Resolvers: &resolver{s: s}}
+	// A list of blocks costs its length times its elements; applications and owner
+	// balances scan storage.
+	listCost := func(child int, limit *int) int {
+		n := 10
+		if limit != nil && *limit > 0 {
+			n = min(*limit, maxBlocks)
+		}
+		return 1 + n*child
+	}
+	cfg.Complexity.Query.Blocks = func(child int, _ *string, _ *int64, limit *int) int { return listCost(child, limit) }
+	cfg.Complexity.Chain.Blocks = func(child int, _ *int64, limit *int) int { return listCost(child, limit) }
+	cfg.Complexity.Query.Applications = func(child int, _ *string) int { return 50 + 10*child }
+	cfg.Complexity.Chain.Applications = func(child int) int { return 50 + 10*child }
+	cfg.Complexity.Chain.OwnerBalances = func(child int) int { return 50 + 10*child }
+	cfg.Complexity.Chain.Inbox = func(child int) int { return 50 + child }
+	srv := handler.New(gql.NewExecutableSchema(cfg))
 	ws := transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.originPatterns()}},
@@ -249,18 +265,12 @@ func (s *Service) authenticate(next http.Handler) http.Handler {
 			}
 			ok = true
 		}
-		if !ok && s.cfg.TokenForQueries && r.Method != http.MethodOptions && !isHTMLGet(r) && r.Header.Get("Upgrade") == "" && !isStaticGet(r) {
+		if !ok && s.cfg.TokenForQueries && r.Method != http.MethodOptions && !isHTMLGet(r) && r.Header.Get("Upgrade") == "" && !strings.HasPrefix(r.URL.Path, "/assets/") && !strings.HasPrefix(r.URL.Path, "/wallet/") {
 			writeGraphQLError(w, http.StatusUnauthorized, errUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, ok)))
 	})
-}
-
-// isStaticGet reports a GET of the pages' embedded files (webui), which hold no data.
-func isStaticGet(r *http.Request) bool {
-	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-		(strings.HasPrefix(r.URL.Path, "/assets/") || strings.HasPrefix(r.URL.Path, "/wallet/"))
 }
 
 // requireToken refuses unauthorised requests.
@@ -340,17 +350,11 @@ func (s *Service) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// graphiQL returns the GraphiQL page for an endpoint (Config.GraphiQL, or a plain page
-// saying how to query it when none is configured).
+// graphiQL returns the GraphiQL page for an endpoint (Config.GraphiQL, or webui's page
+// loading GraphiQL from /assets/).
 func (s *Service) graphiQL(endpoint, subscriptions string) http.Handler {
 	if s.cfg.GraphiQL != nil {
 		return s.cfg.GraphiQL(endpoint, subscriptions)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = plainPage.Execute(w, endpoint)
-	})
+	return webui.GraphiQL(endpoint, subscriptions)
 }
-
-var plainPage = template.Must(template.New("page").Parse(`<!doctype html><meta charset="utf-8"><title>Mica GraphQL</title>
-<h1>Mica node service</h1><p>This is a GraphQL endpoint: POST <code>{"query": "..."}</code> to <code>{{.}}</code>.</p>`))

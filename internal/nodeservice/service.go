@@ -10,7 +10,9 @@
 //   - one endpoint per application at /chains/{chain}/applications/{app}: the raw GraphQL
 //     request is forwarded to the application's service on the local replica; operations the
 //     service schedules (a mutation) are committed in a block on that chain;
-//   - extra handlers the composition root adds (Config.Extra: /mcp, /metrics...).
+//   - GraphiQL to browsers on every GraphQL endpoint, the web wallet and explorer at
+//     /wallet/ and their assets at /assets/ (package webui, embedded in the binary);
+//   - extra handlers the composition root adds (Config.Extra or Mount: /mcp, /metrics).
 //
 // Run keeps every chain of the wallet synced: it listens to validator notifications and
 // catches up periodically, so a dropped stream never leaves a chain behind, and (with
@@ -70,7 +72,7 @@ type Config struct {
 	// Limits bound each request; zero fields take the defaults (DefaultLimits).
 	Limits Limits
 	// GraphiQL returns the GraphiQL page of an endpoint (its path, and the path of its
-	// subscriptions), served to browsers that GET it; nil: a plain page.
+	// subscriptions), served to browsers that GET it; nil: webui.GraphiQL.
 	GraphiQL func(endpoint, subscriptionEndpoint string) http.Handler
 }
 
