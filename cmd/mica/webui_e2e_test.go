@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -157,6 +159,35 @@ func TestWebWalletInBrowser(t *testing.T) {
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector(".graphiql-container .CodeMirror")`, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
 	must("GraphiQL editor again", err)
 	t.Logf("GraphiQL: editor on screen %v after the first navigation, %v after the second (bundles from the browser's cache)", first.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	// GraphiQL runs a subscription over graphql-transport-ws at ws://host/,
+	// with the tab's token in connection_init; a transfer made by another
+	// client (a plain POST here) shows up in its result pane.
+	must("subscribe in GraphiQL", chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror.setValue("subscription { notifications { chainId kind height } }")`),
+		chromedp.Click(chromedp.CSS(".graphiql-execute-button"))))
+	mutation := fmt.Sprintf(`{"query":"mutation($c: ChainID, $r: Account!) { transfer(chain: $c, recipient: $r, amount: \"1\") { height } }","variables":{"c":%q,"r":%q}}`, b, a)
+	seen := false
+	for deadline := time.Now().Add(60 * time.Second); !seen && time.Now().Before(deadline); {
+		req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(mutation))
+		must("transfer request", err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		must("transfer by POST", err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		must("transfer answer", err)
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"errors"`) {
+			t.Fatalf("transfer by POST: %d %s", resp.StatusCode, body)
+		}
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector(".graphiql-response") || {}).textContent.includes("NEW_BLOCK")`, chromedp.WithPollingTimeout(3*time.Second)))
+		seen = err == nil
+	}
+	if !seen {
+		response, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".graphiql-response")))
+		t.Errorf("GraphiQL's subscription showed no NEW_BLOCK; its pane: %q", response)
+	}
 
 	br.Log.CheckLocal(t)
 }
