@@ -500,7 +500,7 @@ async function showIncoming(chain, height) {
   if (!b) return;
   for (const bundle of b.incomingBundles || []) {
     for (const m of bundle.messages || []) {
-      pushFeed($("incoming"), el("li", { class: "incoming", "data-chain": chain, "data-height": b.height }, blockLink(chain, b.height, "Block " + b.height), " on ", idSpan(chain), " received from ", idSpan(bundle.origin), ": " + m.summary + (bundle.action && bundle.action !== "Accept" ? " (" + bundle.action + ")" : "")));
+      pushFeed($("incoming"), el("li", { class: "incoming", "data-chain": chain, "data-height": b.height }, blockLink(chain, b.height, "Block " + b.height), " on ", idSpan(chain), " received from ", idSpan(bundle.origin), ": " + m.summary + (bundle.action && bundle.action.toUpperCase() !== "ACCEPT" ? " (" + bundle.action + ")" : "")));
     }
   }
 }
@@ -572,10 +572,29 @@ async function start() {
   route();
 
   subs = new Subscriptions("/", { onStatus: setLive, onReconnect: refreshSoon });
-  subs.subscribe(NOTIFICATIONS, {}, {
-    next: (data) => data && data.notifications && onNotification(data.notifications),
-    error: (msg) => showError($("page-error"), new Error("Live updates failed: " + msg)),
-  });
+  // The service ends the stream of a subscriber that fell too far behind (a
+  // DROPPED notification, then complete): subscribe again and reload what
+  // may have been missed. After an error, wait longer before trying again.
+  const listen = () => {
+    let ended = false;
+    const again = (delay) => {
+      if (ended) return;
+      ended = true;
+      setTimeout(() => {
+        listen();
+        refreshSoon();
+      }, delay);
+    };
+    subs.subscribe(NOTIFICATIONS, {}, {
+      next: (data) => data && data.notifications && onNotification(data.notifications),
+      error: (msg) => {
+        showError($("page-error"), new Error("Live updates failed: " + msg));
+        again(10000);
+      },
+      complete: () => again(1000),
+    });
+  };
+  listen();
   document.body.dataset.ready = "true";
 }
 
