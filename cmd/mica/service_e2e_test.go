@@ -137,7 +137,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	if len(paths) != 2 {
 		t.Fatalf("project build printed %q", paths)
 	}
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "15370", "--initial-chains", "1", "--with-faucet")
+	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "15370", "--initial-chains", "1", "--with-faucet", "--faucet-port", "15399")
 	wa := net.info.Wallet
 	alice := walletChain(t, wa)
 	app := mustMica(t, wa, "publish-and-create", paths[0], paths[1], "--json-argument", "7")
@@ -231,6 +231,17 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	if out := a.post(link, map[string]any{"query": "{ value }"}); dig(out, "data", "value") != float64(12) {
 		t.Fatalf("{ value } after the mutation: %v", out)
+	}
+	// Variables, a fragment and introspection reach the application's GraphQL engine.
+	out = a.post(link, map[string]any{"query": "mutation Inc($n: U64!) { increment(value: $n) }", "variables": map[string]any{"n": 3}, "operationName": "Inc"})
+	if dig(out, "data", "increment") != true {
+		t.Fatalf("mutation with variables: %v", out)
+	}
+	if out := a.post(link, map[string]any{"query": "query { ...V } fragment V on Query { v: value }"}); dig(out, "data", "v") != float64(15) {
+		t.Fatalf("query with a fragment: %v", out)
+	}
+	if out := a.post(link, map[string]any{"query": "{ __type(name: \"Mutation\") { fields { name } } }"}); dig(out, "data", "__type") == nil {
+		t.Fatalf("introspection: %v", out)
 	}
 	a.stop()
 	b.stop()

@@ -115,6 +115,7 @@ func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
 		Token:           token,
 		TokenForQueries: !isLoopback(listen),
 		AllowOrigins:    origins,
+		LoopbackHosts:   isLoopback(listen),
 		RequestChain: func(ctx context.Context, url string, owner base.Owner) (base.ChainID, error) {
 			fc := faucetClient(url)
 			g, err := fc.Genesis(ctx)
@@ -135,7 +136,7 @@ func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
 	var closed atomic.Bool
 	return svc, func() {
 		if closed.CompareAndSwap(false, true) {
-			hub.Close()
+			_ = svc.Close()
 			s.Close()
 		}
 	}, nil

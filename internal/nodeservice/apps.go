@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 
@@ -52,6 +53,13 @@ func (s *Service) serveApplication(w http.ResponseWriter, r *http.Request) {
 			req.Variables = json.RawMessage(v)
 		}
 	case http.MethodPost:
+		// A JSON content type cannot come from another site's form or a "simple"
+		// cross-origin request without a CORS preflight (which cors refuses), so a
+		// web page cannot make the browser of the wallet's owner send a mutation.
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" && mt != "application/graphql-response+json" {
+			writeGraphQLError(w, http.StatusUnsupportedMediaType, "POST a JSON GraphQL request with Content-Type: application/json")
+			return
+		}
 		body, ok := s.readBody(w, r, false)
 		if !ok {
 			return
@@ -75,7 +83,9 @@ func (s *Service) serveApplication(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.limits.Timeout)
 	defer cancel()
-	status, answer := s.queryApplication(ctx, chainID, app, &req, authorized(r.Context()))
+	// A GET (a link, an image, a redirect: anything a page can make a browser fetch)
+	// never commits: operations a GET schedules are refused.
+	status, answer := s.queryApplication(ctx, chainID, app, &req, authorized(r.Context()), r.Method == http.MethodPost)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(answer)
@@ -88,7 +98,7 @@ func errorAnswer(msg string) []byte {
 }
 
 // queryApplication runs one application request and returns the HTTP status and body.
-func (s *Service) queryApplication(ctx context.Context, chainID base.ChainID, app base.ApplicationID, req *gqlRequest, mayMutate bool) (int, []byte) {
+func (s *Service) queryApplication(ctx context.Context, chainID base.ChainID, app base.ApplicationID, req *gqlRequest, mayMutate, viaPost bool) (int, []byte) {
 	if _, err := s.c.SyncChain(ctx, chainID); err != nil {
 		if ctx.Err() != nil {
 			return http.StatusGatewayTimeout, errorAnswer("timed out syncing the chain")
@@ -118,6 +128,9 @@ func (s *Service) queryApplication(ctx context.Context, chainID base.ChainID, ap
 	}
 	if len(ops) == 0 {
 		return http.StatusOK, answer
+	}
+	if !viaPost {
+		return http.StatusMethodNotAllowed, errorAnswer("the request schedules operations (a mutation): send it by POST")
 	}
 	if !mayMutate {
 		return http.StatusUnauthorized, errorAnswer("the request schedules operations (a mutation): " + errUnauthorized)
@@ -165,6 +178,9 @@ func withBlock(answer []byte, cert *protocol.Certificate) []byte {
 // the MCP server that sit in the same process.
 func (s *Service) Exec(ctx context.Context, path string, body []byte) ([]byte, int) {
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
+	// In process: no host was named (httptest's default, example.com, would be refused
+	// by the LoopbackHosts check).
+	req.Host = "localhost"
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	if s.cfg.Token != "" {

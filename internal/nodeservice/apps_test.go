@@ -106,6 +106,40 @@ func TestApplicationEndpoint(t *testing.T) {
 	if !strings.Contains(string(body), `"value":5`) {
 		t.Fatalf("GET after increment: %s", body)
 	}
+	// Variables, a fragment and introspection go through to the application's engine.
+	status, out = a.post(link, "", map[string]any{"query": "mutation Inc($n: U64!) { increment(value: $n) }", "variables": map[string]any{"n": 3}, "operationName": "Inc"})
+	if status != http.StatusOK || path(out, "data", "increment") != true || path(out, "extensions", "block", "height") == nil {
+		t.Fatalf("mutation with variables: %d %v", status, out)
+	}
+	status, out = a.post(link, "", `{"query": "query { ...V } fragment V on Query { current: value }"}`)
+	if status != http.StatusOK || path(out, "data", "current") != float64(8) {
+		t.Fatalf("query with a fragment: %d %v", status, out)
+	}
+	status, out = a.post(link, "", `{"query": "{ __schema { queryType { name } } }"}`)
+	if status != http.StatusOK || path(out, "data", "__schema", "queryType", "name") != "Query" {
+		t.Fatalf("introspection: %d %v", status, out)
+	}
+	// Attack: another site's page cannot make the owner's browser commit a mutation, by a
+	// form POST (no JSON content type) or by a GET (a link or an image).
+	req, _ := http.NewRequest(http.MethodPost, a.server.URL+link, strings.NewReader(`{"query": "mutation { increment(value: 100) }", "x": "="}`))
+	req.Header.Set("Content-Type", "text/plain")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("a text/plain POST: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err = http.Get(a.server.URL + link + "?query=" + url.QueryEscape("mutation { increment(value: 100) }"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(body), "send it by POST") {
+		t.Fatalf("a mutation by GET: %d %s", resp.StatusCode, body)
+	}
+	if _, out := a.post(link, "", `{"query": "{ value }"}`); path(out, "data", "value") != float64(8) {
+		t.Fatalf("after the refused mutations: %v", out)
+	}
 	d := a.gql(`{ applications { applicationId link description } }`, nil)
 	if got := path(d, "applications", 0, "link"); got != link {
 		t.Fatalf("applications: %v", d)
@@ -116,7 +150,7 @@ func TestApplicationEndpoint(t *testing.T) {
 		status     int
 		want       string
 	}{
-		{link, `{"query": "{ nope }"}`, http.StatusOK, "unknown field"},
+		{link, `{"query": "{ nope }"}`, http.StatusOK, "Cannot query field"},
 		{link, `{"query": ""}`, http.StatusBadRequest, "no query"},
 		{link, `not json`, http.StatusBadRequest, "JSON GraphQL request"},
 		{"/chains/" + n.chains[0].String() + "/applications/" + strings.Repeat("00", 32), `{"query": "{ value }"}`, http.StatusNotFound, "unknown application"},

@@ -1,6 +1,7 @@
 package nodeservice_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -127,5 +128,29 @@ func TestBrowserPages(t *testing.T) {
 	}
 	if status, body := get("/wallet/", true); status != http.StatusOK || !strings.Contains(strings.ToLower(body), "<html") {
 		t.Errorf("/wallet/: %d", status)
+	}
+}
+
+// TestAttackDNSRebinding: with LoopbackHosts (what mica service sets on loopback), a
+// request naming another host (a rebound attacker domain) is refused.
+func TestAttackDNSRebinding(t *testing.T) {
+	n := newTestNet(t, twoKeys(), nil)
+	s := n.service(0, serviceOpts{loopbackHosts: true})
+	for host, want := range map[string]int{"attacker.example:8080": http.StatusMisdirectedRequest, "localhost:8080": http.StatusOK, "127.0.0.1": http.StatusOK, "[::1]:1": http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodPost, s.server.URL+"/", strings.NewReader(`{"query": "{ wallet { defaultChain } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: status %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+	// In-process requests (the MCP server's) are not refused.
+	if out, status := s.Exec(context.Background(), "/", []byte(`{"query": "{ wallet { defaultChain } }"}`)); status != http.StatusOK {
+		t.Errorf("Exec under LoopbackHosts: %d %s", status, out)
 	}
 }

@@ -149,7 +149,8 @@ func (n *testNet) client(hub *nodeservice.Hub) *client.Client {
 	for i, k := range n.keys {
 		vals = append(vals, client.Validator{PublicKey: k.Public(), Node: n.nodes[i]})
 	}
-	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}})
+	// Generous deadlines: the test machine may be loaded while 4 validators compile a module.
+	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: time.Minute})
 }
 
 // service is a node service over a new wallet that owns chains[i] (the default) and
@@ -167,6 +168,7 @@ type serviceOpts struct {
 	token           string
 	tokenForQueries bool
 	processInbox    bool
+	loopbackHosts   bool
 	limits          nodeservice.Limits
 }
 
@@ -190,7 +192,7 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 	hub := nodeservice.NewHub()
 	c := n.client(hub)
 	svc, err := nodeservice.New(nodeservice.Config{Wallet: w, Client: c, Hub: hub, Token: o.token, TokenForQueries: o.tokenForQueries,
-		ProcessInbox: o.processInbox, CatchUp: 200 * time.Millisecond, Limits: o.limits})
+		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, CatchUp: 200 * time.Millisecond, Limits: o.limits})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -52,7 +53,28 @@ func (s *Service) buildHandler() http.Handler {
 	for path, h := range s.cfg.Extra {
 		s.Mount(path, h)
 	}
-	return s.recoverer(s.cors(s.authenticate(mux)))
+	return s.recoverer(s.checkHost(s.cors(s.authenticate(mux))))
+}
+
+// checkHost refuses, when Config.LoopbackHosts is set, requests whose Host is not a
+// loopback name: a web page whose domain an attacker re-points at 127.0.0.1 (DNS
+// rebinding) is same-origin for the browser, but it names its own host.
+func (s *Service) checkHost(next http.Handler) http.Handler {
+	if !s.cfg.LoopbackHosts {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if ip := net.ParseIP(host); !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+			writeGraphQLError(w, http.StatusMisdirectedRequest, fmt.Sprintf("host %q refused: this service answers only loopback names (localhost, 127.0.0.1, [::1])", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Mount adds a handler at path (the exact path and everything under path + "/"), behind

@@ -476,7 +476,7 @@ func (s *Service) commitOnID(ctx context.Context, id base.ChainID, f func(ctx co
 	if after, terr := s.c.LocalTip(ctx, id); terr == nil {
 		s.publishNewBlocks(ctx, id, before.NextHeight, after.NextHeight)
 	}
-	if err == nil {
+	if err == nil && cert != nil {
 		if serr := s.w.Save(); serr != nil {
 			s.log.Warn("saving the wallet", "err", serr)
 		}

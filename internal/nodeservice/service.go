@@ -66,6 +66,9 @@ type Config struct {
 	TokenForQueries bool
 	// AllowOrigins lists the origins allowed by CORS ("*" for any); empty: no CORS.
 	AllowOrigins []string
+	// LoopbackHosts refuses requests whose Host header is not a loopback name (set it
+	// when listening on loopback: it defeats DNS rebinding).
+	LoopbackHosts bool
 	// Extra handlers mounted at their path (exact path, and the path + "/" prefix),
 	// wrapped by the service's authentication (token required), limits and recovery.
 	Extra map[string]http.Handler
@@ -156,6 +159,13 @@ func New(cfg Config) (*Service, error) {
 		locks: map[base.ChainID]*sync.Mutex{}, kicks: map[base.ChainID]chan struct{}{}}
 	s.handler = s.buildHandler()
 	return s, nil
+}
+
+// Close ends every subscription (their streams complete). The wallet and the client
+// belong to the caller, who closes them after Run has returned.
+func (s *Service) Close() error {
+	s.hub.Close()
+	return nil
 }
 
 // Hub returns the service's notification hub.

@@ -1,6 +1,7 @@
 package nodeservice_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -172,4 +173,32 @@ func TestSubscriptionAuth(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("SSE without the token: status %d, want 401", resp.StatusCode)
 	}
+}
+
+// TestSubscriptionSSE: the notifications subscription over server-sent events.
+func TestSubscriptionSSE(t *testing.T) {
+	n, a, _ := twoUsers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, a.server.URL+"/", strings.NewReader(`{"query":"subscription { notifications { kind height } }"}`))
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("SSE: status %d", resp.StatusCode)
+	}
+	eventually(t, "the SSE subscription", func() bool { return a.Hub().Subscribers() == 1 })
+	a.gql(`mutation($to: Account!) { transfer(recipient: $to, amount: "1") { hash } }`, map[string]any{"to": n.chains[1].String()})
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if data, ok := strings.CutPrefix(line, "data: "); ok && strings.Contains(data, "NEW_BLOCK") {
+			return
+		}
+	}
+	t.Fatalf("the SSE stream ended without a NEW_BLOCK: %v", sc.Err())
 }

@@ -1236,7 +1236,11 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../schema.graphqls", Input: `# The node service's SYSTEM GraphQL schema, served at "/" by ` + "`" + `mica service` + "`" + `.
 # It implements /work/briefs/system-schema.graphql (the contract between the helpers of issue #10)
-# verbatim; additions are marked "ADDED" below. Regenerate the Go code with
+# verbatim; additions are marked "ADDED" below (the only one: the DROPPED notification
+# kind). Values the contract leaves open: OperationView.kind is the system operation's
+# name ("Transfer", "OpenChain", ...) or "User"; MessageView.kind the message kind
+# ("simple", "protected", "tracked", "bouncing"); IncomingBundleView.action "ACCEPT" or "REJECT"; a blob id is
+# "TYPE:HASH" as the CLI prints it (a bare hash means a data blob). Regenerate the Go code with
 #   go generate ./internal/nodeservice
 #
 # Scalars are strings on the wire:
@@ -1354,6 +1358,8 @@ type Subscription {
 type Notification {
   chainId: ChainID!
   kind: String!            # "NEW_BLOCK" | "NEW_INCOMING_BUNDLE" | "NEW_ROUND" | "NEW_EVENTS"
+                           # ADDED: "DROPPED", the last notification of a subscriber that fell
+                           # too far behind (its stream then completes; resubscribe)
   height: Int64!
   hash: Hash               # NEW_BLOCK: the block's hash
   origin: ChainID          # NEW_INCOMING_BUNDLE: the sender chain
