@@ -210,6 +210,23 @@ func (n *fakeNode) notify(ev map[string]any) {
 	}
 }
 
+// dropAll ends every subscription as the service does for a subscriber that
+// fell behind: a DROPPED notification, then complete.
+func (n *fakeNode) dropAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for conn, ids := range n.subs {
+		for _, id := range ids {
+			ev := map[string]any{"chainId": n.chains[0].id, "kind": "DROPPED", "height": 0, "hash": nil, "origin": nil, "round": nil}
+			if websocket.JSON.Send(conn, map[string]any{"id": id, "type": "next", "payload": map[string]any{"data": map[string]any{"notifications": ev}}}) != nil ||
+				websocket.JSON.Send(conn, map[string]any{"id": id, "type": "complete"}) != nil {
+				break
+			}
+		}
+		delete(n.subs, conn)
+	}
+}
+
 func (n *fakeNode) subscribers() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -316,6 +333,15 @@ func TestBrowserWalletAgainstFakeNode(t *testing.T) {
 		must(fmt.Sprintf("wait for %s to be %q", sel, want), err)
 	}
 
+	waitSubscribed := func() {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); node.subscribers() == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				must("subscription", fmt.Errorf("the page has no notifications subscription after 20 s"))
+			}
+		}
+	}
+
 	// Open with ?token=: the page keeps it and drops it from the address.
 	must("open the wallet", chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/wallet/?token=s3cret")))
 	waitExact("#balance-"+a, "100")
@@ -380,9 +406,7 @@ func TestBrowserWalletAgainstFakeNode(t *testing.T) {
 	waitText("#blocks-body", "1")
 
 	// A block made elsewhere arrives by subscription, without a reload.
-	for node.subscribers() == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitSubscribed()
 	node.mu.Lock()
 	nb := node.chains[0].addBlock(nil, []map[string]any{{"origin": bID, "height": 9, "action": "Accept",
 		"messages": []any{map[string]any{"destination": a, "kind": "Credit", "applicationId": nil, "summary": "Credit 3 from outside", "json": nil}}}})
@@ -397,6 +421,16 @@ func TestBrowserWalletAgainstFakeNode(t *testing.T) {
 	if !still {
 		t.Errorf("the page reloaded to show the new block")
 	}
+
+	// The service drops a subscriber that fell behind (DROPPED, then
+	// complete): the page subscribes again and still sees new blocks.
+	node.dropAll()
+	waitSubscribed()
+	node.mu.Lock()
+	nb2 := node.chains[1].addBlock(nil, nil)
+	node.mu.Unlock()
+	node.notify(map[string]any{"chainId": bID, "kind": "NEW_BLOCK", "height": nb2["height"], "hash": nb2["hash"], "origin": nil, "round": nil})
+	waitText(`#activity li[data-chain="`+bID+`"][data-height="`+fmt.Sprint(nb2["height"])+`"]`, "New block")
 
 	// The block view decodes the operation; markup in a summary is text.
 	must("open block 1", chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/wallet/#/block/"+a+"/1")))

@@ -120,6 +120,7 @@ export class Subscriptions {
     this.everAcked = false;
     this.backoff = 500;
     this.closed = false;
+    this.timer = null;
   }
 
   // subscribe starts an operation; handlers.next(data) gets each result,
@@ -150,7 +151,7 @@ export class Subscriptions {
     try {
       ws = new WebSocket(this.url, "graphql-transport-ws");
     } catch (e) {
-      this.retry();
+      this.retry("offline", 0);
       return;
     }
     this.ws = ws;
@@ -209,19 +210,41 @@ export class Subscriptions {
           break;
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      const wasAcked = this.acked;
       this.ws = null;
       this.acked = false;
-      this.retry();
+      // 4401 Unauthorized, 4403 Forbidden, or a clean close before the
+      // server acknowledged connection_init (what gqlgen does when its init
+      // check fails): the token is missing or wrong. Retrying soon would not
+      // help; a new token reconnects at once.
+      const refused = ev.code === 4401 || ev.code === 4403 || (!wasAcked && ev.code === 1000);
+      this.retry(refused ? "refused" : "offline", refused ? 30000 : 0);
     };
   }
 
-  retry() {
+  // reconnect drops the connection and opens a new one now (after the token
+  // changed).
+  reconnect() {
+    this.backoff = 500;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const ws = this.ws;
+    this.ws = null;
+    this.acked = false;
+    if (ws) ws.close(1000, "reconnect");
+    this.connect();
+  }
+
+  retry(status, atLeast) {
     if (this.closed) return;
-    this.onStatus("offline");
-    const wait = this.backoff;
+    this.onStatus(status || "offline");
+    const wait = Math.max(this.backoff, atLeast || 0);
     this.backoff = Math.min(this.backoff * 2, 10000);
-    setTimeout(() => this.connect(), wait);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, wait);
   }
 }

@@ -500,15 +500,22 @@ async function showIncoming(chain, height) {
   if (!b) return;
   for (const bundle of b.incomingBundles || []) {
     for (const m of bundle.messages || []) {
-      pushFeed($("incoming"), el("li", { class: "incoming", "data-chain": chain, "data-height": b.height }, blockLink(chain, b.height, "Block " + b.height), " on ", idSpan(chain), " received from ", idSpan(bundle.origin), ": " + m.summary + (bundle.action && bundle.action !== "Accept" ? " (" + bundle.action + ")" : "")));
+      pushFeed($("incoming"), el("li", { class: "incoming", "data-chain": chain, "data-height": b.height }, blockLink(chain, b.height, "Block " + b.height), " on ", idSpan(chain), " received from ", idSpan(bundle.origin), ": " + m.summary + (bundle.action && bundle.action.toUpperCase() !== "ACCEPT" ? " (" + bundle.action + ")" : "")));
     }
   }
 }
 
+const LIVE_TEXT = {
+  live: "Live",
+  connecting: "Connecting…",
+  offline: "Offline, reconnecting…",
+  refused: "Live updates refused: check the access token",
+};
+
 function setLive(stateName) {
   const node = $("live-status");
   node.dataset.state = stateName;
-  node.textContent = stateName === "live" ? "Live" : stateName === "connecting" ? "Connecting…" : "Offline, reconnecting…";
+  node.textContent = LIVE_TEXT[stateName] || stateName;
 }
 
 // ---- routing and start ----
@@ -534,15 +541,21 @@ function renderTokenState() {
 async function start() {
   initToken();
   renderTokenState();
+  let subs = null;
+  const tokenChanged = () => {
+    renderTokenState();
+    if (subs) subs.reconnect();
+    refreshSoon();
+  };
   $("token-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     setToken($("token-input").value.trim());
     $("token-input").value = "";
-    renderTokenState();
+    tokenChanged();
   });
   $("token-forget").addEventListener("click", () => {
     setToken("");
-    renderTokenState();
+    tokenChanged();
   });
   $("transfer-form").addEventListener("submit", onTransfer);
   $("lookup-form").addEventListener("submit", onLookup);
@@ -551,16 +564,37 @@ async function start() {
 
   try {
     await loadWallet();
+    // Time from navigation to the balances on screen (devtools, tests).
+    if (window.performance && performance.mark) performance.mark("mica-wallet-shown");
   } catch (e) {
     showError($("page-error"), e);
   }
   route();
 
-  const subs = new Subscriptions("/", { onStatus: setLive, onReconnect: refreshSoon });
-  subs.subscribe(NOTIFICATIONS, {}, {
-    next: (data) => data && data.notifications && onNotification(data.notifications),
-    error: (msg) => showError($("page-error"), new Error("Live updates failed: " + msg)),
-  });
+  subs = new Subscriptions("/", { onStatus: setLive, onReconnect: refreshSoon });
+  // The service ends the stream of a subscriber that fell too far behind (a
+  // DROPPED notification, then complete): subscribe again and reload what
+  // may have been missed. After an error, wait longer before trying again.
+  const listen = () => {
+    let ended = false;
+    const again = (delay) => {
+      if (ended) return;
+      ended = true;
+      setTimeout(() => {
+        listen();
+        refreshSoon();
+      }, delay);
+    };
+    subs.subscribe(NOTIFICATIONS, {}, {
+      next: (data) => data && data.notifications && onNotification(data.notifications),
+      error: (msg) => {
+        showError($("page-error"), new Error("Live updates failed: " + msg));
+        again(10000);
+      },
+      complete: () => again(1000),
+    });
+  };
+  listen();
   document.body.dataset.ready = "true";
 }
 
