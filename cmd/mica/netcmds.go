@@ -28,6 +28,7 @@ func validatorCommand() *cobra.Command {
 	var n, shards, portBase, chains int
 	var balance string
 	var genTLS bool
+	var policyName string
 	var httpAllow []string
 	gen := &cobra.Command{
 		Use:   "generate",
@@ -41,7 +42,10 @@ func validatorCommand() *cobra.Command {
 			if _, err := os.Stat(filepath.Join(dir, "genesis.json")); err == nil {
 				return fmt.Errorf("%s already holds a network (genesis.json); choose another --path", dir)
 			}
-			policy := protocol.NoFeesPolicy()
+			policy, err := validator.Policy(policyName)
+			if err != nil {
+				return fmt.Errorf("--policy: %w", err)
+			}
 			if policy.HTTPAllowList, err = protocol.NormalizeAllowList(httpAllow); err != nil {
 				return fmt.Errorf("--http-allow: %w", err)
 			}
@@ -90,6 +94,7 @@ func validatorCommand() *cobra.Command {
 	gen.Flags().IntVar(&chains, "initial-chains", 2, "root chains in the genesis (chain 0 is the admin chain)")
 	gen.Flags().StringVar(&balance, "initial-balance", "1000", "balance of each root chain")
 	gen.Flags().StringSliceVar(&httpAllow, "http-allow", nil, "host names applications may send HTTP requests to (comma-separated; the committee's allow-list; default none)")
+	gen.Flags().StringVar(&policyName, "policy", validator.PolicyFree, "fee profile: free (no fees) or testnet (see docs/OPERATIONS.md)")
 	gen.Flags().BoolVar(&genTLS, "tls", false, "also write a self-signed TLS certificate for each validator's public endpoint (clients pin it)")
 
 	var config string
@@ -233,6 +238,12 @@ func netCommand() *cobra.Command {
 			}
 			o.Logger = logger(cmd)
 			o.ValidatorArgs = logArgs(cmd)
+			if _, err := validator.Policy(o.Policy); err != nil {
+				return fmt.Errorf("--policy: %w", err)
+			}
+			if !cmd.Flags().Changed("policy") {
+				o.Policy = ""
+			}
 			if o.Pprof && o.MetricsPortBase < 0 {
 				return errors.New("--pprof needs the metrics endpoints (--metrics-port-base)")
 			}
@@ -253,6 +264,7 @@ func netCommand() *cobra.Command {
 	up.Flags().IntVar(&o.PortBase, "port-base", 13000, "validator i listens on port-base + i")
 	up.Flags().IntVar(&o.MetricsPortBase, "metrics-port-base", 0, "validator i serves /metrics, /healthz and /readyz on 127.0.0.1:metrics-port-base + i (default port-base + 100; -1: none)")
 	up.Flags().BoolVar(&o.Pprof, "pprof", false, "validators also serve /debug/pprof/ on their metrics port")
+	up.Flags().StringVar(&o.Policy, "policy", validator.PolicyFree, "fee profile of a new network: free (no fees) or testnet (operations, messages, bytes, blobs and oracle calls cost tokens; see docs/OPERATIONS.md)")
 	up.Flags().BoolVar(&o.WithFaucet, "with-faucet", false, "also run a faucet")
 	up.Flags().IntVar(&o.FaucetPort, "faucet-port", 8079, "faucet port")
 	up.Flags().IntVar(&o.FaucetMaxChainsPerIP, "faucet-max-chains-per-ip", 100, "chains the faucet opens per client address per hour (all local clients share 127.0.0.1; -1 for no limit)")

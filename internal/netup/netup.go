@@ -55,6 +55,9 @@ type Options struct {
 	// HTTPAllow are the host names applications may send HTTP requests to (the genesis
 	// committee's ResourcePolicy.HTTPAllowList). Only when the network is created.
 	HTTPAllow []string
+	// Policy is the fee profile of a new network (validator.Policy: "free" or
+	// "testnet"); "" means free. Given for an existing network, it must match.
+	Policy string
 	// MetricsPortBase: validator i serves /metrics, /healthz and /readyz on
 	// 127.0.0.1:MetricsPortBase+i; 0 means PortBase+DefaultMetricsOffset, negative none.
 	MetricsPortBase int
@@ -320,12 +323,24 @@ func validatorList(nf *NetworkFile) string {
 // the wallet.
 func loadOrCreate(o Options) (*NetworkFile, error) {
 	path := filepath.Join(o.Dir, "network.json")
+	policy, err := validator.Policy(o.Policy)
+	if err != nil {
+		return nil, err
+	}
 	if nf, err := ReadNetworkFile(path); err == nil {
+		if o.Policy != "" {
+			g, err := validator.ReadGenesis(nf.Genesis)
+			if err != nil {
+				return nil, err
+			}
+			if g.Committee.Policy.HasFees() != policy.HasFees() {
+				return nil, fmt.Errorf("the network under %s was created with another fee policy than --policy %s; leave --policy out to resume it, or use another --path", o.Dir, o.Policy)
+			}
+		}
 		return nf, nil
 	} else if !os.IsNotExist(err) {
 		return nil, err
 	}
-	policy := protocol.NoFeesPolicy()
 	allow, err := protocol.NormalizeAllowList(o.HTTPAllow)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP allow-list: %w", err)
