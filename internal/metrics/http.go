@@ -62,10 +62,12 @@ func Handler(reg *prometheus.Registry, o HandlerOptions) http.Handler {
 // profiles and traces (pprof refuses a ?seconds= longer than it).
 const WriteTimeout = 65 * time.Second
 
-// Server serves a Handler on one listener.
+// Server serves a Handler on one listener, from Listen on: /healthz answers while the
+// process starts (and /readyz says it is not ready yet).
 type Server struct {
-	hs  *http.Server
-	lis net.Listener
+	hs   *http.Server
+	lis  net.Listener
+	errc chan error // Serve's result
 }
 
 // Listen opens addr (host:port; port 0 picks a free one) for a metrics server.
@@ -76,26 +78,27 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
 	}
-	return &Server{lis: lis, hs: &http.Server{
+	s := &Server{lis: lis, errc: make(chan error, 1), hs: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      WriteTimeout,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-	}}, nil
+	}}
+	go func() { s.errc <- s.hs.Serve(lis) }()
+	return s, nil
 }
 
 // Addr returns the listening address.
 func (s *Server) Addr() net.Addr { return s.lis.Addr() }
 
-// Run serves until ctx ends, then shuts down (waiting up to 2 s for scrapes in
-// flight). It returns nil after a stop.
+// Run waits until ctx ends, then shuts the server down (waiting up to 2 s for scrapes
+// in flight). It returns nil after a stop, or the error that stopped serving. Call it
+// once.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.hs.Serve(s.lis) }()
 	select {
-	case err := <-errc:
+	case err := <-s.errc:
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
@@ -107,7 +110,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.hs.Shutdown(sctx); err != nil {
 		_ = s.hs.Close()
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := <-s.errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -37,9 +37,11 @@ type diskUser interface {
 // process), the engine (nil in a proxy process) and the store.
 func newObserver(cfg *Config, role string, db kv.Store, engine *wasm.Engine, workers func() []*worker.Worker, log *slog.Logger) (*observer, error) {
 	o := &observer{reg: metrics.NewRegistry()}
-	o.reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metrics.Namespace, Name: "validator_info",
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metrics.Namespace, Name: "validator_info",
 		Help:        "Always 1; its labels name the validator and the role of this process.",
-		ConstLabels: prometheus.Labels{"validator": cfg.Name, "role": role}}))
+		ConstLabels: prometheus.Labels{"validator": cfg.Name, "role": role}})
+	info.Set(1)
+	o.reg.MustRegister(info)
 	o.workers = metrics.NewValidator(o.reg)
 	server := "public"
 	if role == "shard" {
