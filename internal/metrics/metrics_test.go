@@ -166,3 +166,11 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 	return rec.Code, rec.Body.String()
 }
+
+func BenchmarkRPCObserve(b *testing.B) {
+	r := NewRPC(NewRegistry(), "public")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Observe("/mica.ValidatorNode/HandleCertificate", "OK", time.Millisecond)
+	}
+}
