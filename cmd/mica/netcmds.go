@@ -262,7 +262,7 @@ func netCommand() *cobra.Command {
 	up.Flags().IntVar(&o.Validators, "validators", 4, "number of validators")
 	up.Flags().IntVar(&o.Shards, "shards", 1, "shards per validator")
 	up.Flags().IntVar(&o.PortBase, "port-base", 13000, "validator i listens on port-base + i")
-	up.Flags().IntVar(&o.MetricsPortBase, "metrics-port-base", 0, "validator i serves /metrics, /healthz and /readyz on 127.0.0.1:metrics-port-base + i (default port-base + 100; -1: none)")
+	up.Flags().IntVar(&o.MetricsPortBase, "metrics-port-base", 0, "validator i serves /metrics, /healthz and /readyz on 127.0.0.1:metrics-port-base + i (default: the first validator port + 10000, so 13000 → 23000; -1: none)")
 	up.Flags().BoolVar(&o.Pprof, "pprof", false, "validators also serve /debug/pprof/ on their metrics port")
 	up.Flags().StringVar(&o.Policy, "policy", validator.PolicyFree, "fee profile of a new network: free (no fees) or testnet (operations, messages, bytes, blobs and oracle calls cost tokens; see docs/OPERATIONS.md)")
 	up.Flags().BoolVar(&o.WithFaucet, "with-faucet", false, "also run a faucet")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -122,6 +123,25 @@ func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 			}
 		}
 	}
+
+	// net up says where each validator's metrics and log are, what it stops on
+	// SIGINT, and that it stopped; the validators log their shutdown.
+	net.stop()
+	out := strings.Join(net.lines(), "\n")
+	for _, want := range []string{
+		"# validator-0: 127.0.0.1:15100  metrics http://127.0.0.1:25100/metrics  log " + net.info.Validators[0].Log,
+		"stopping 4 validators (validator-0 pid ",
+		"stopped; the network's state stays under ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("net up's output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, v := range net.info.Validators {
+		if log, err := os.ReadFile(v.Log); err != nil || !strings.Contains(string(log), `msg="validator stopped"`) {
+			t.Errorf("%s did not log its shutdown (%v)", v.Name, err)
+		}
+	}
 }
 
 // TestNetUpRefusesAnotherPolicy: --policy on an existing network must match it, and a
@@ -140,6 +160,30 @@ func TestNetUpRefusesBadOperatorFlags(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "network.json")); err == nil {
 		t.Fatal("a refused net up created a network")
+	}
+}
+
+// TestNetUpPortTaken: a validator port already in use (another network, another
+// program) stops net up at once with a sentence naming the port, instead of a validator
+// that fails with an empty log or another network answering in its place.
+func TestNetUpPortTaken(t *testing.T) {
+	for _, c := range []struct {
+		port, what string
+		args       []string
+	}{
+		{"15200", "gRPC", []string{"--port-base", "15200"}},
+		{"25211", "metrics", []string{"--port-base", "15210", "--metrics-port-base", "25210"}},
+	} {
+		lis, err := net.Listen("tcp", "127.0.0.1:"+c.port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		_, stderr, err := mica(t, filepath.Join(dir, "wallet"), append([]string{"net", "up", "--path", filepath.Join(dir, "net")}, c.args...)...)
+		lis.Close()
+		if err == nil || !strings.Contains(stderr, c.what+" port 127.0.0.1:"+c.port+", already taken") {
+			t.Errorf("%s port %s taken: err %v, stderr %q", c.what, c.port, err, stderr)
+		}
 	}
 }
 

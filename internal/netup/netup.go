@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -202,10 +204,19 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	metricsBase := o.MetricsPortBase
 	if metricsBase == 0 {
-		metricsBase = o.PortBase + DefaultMetricsOffset
-		if o.PortBase == 0 {
-			metricsBase = 13000 + DefaultMetricsOffset
+		// Next to the network's own ports (a resumed network keeps the port base it
+		// was created with, whatever --port-base says now).
+		metricsBase = 13000 + DefaultMetricsOffset
+		if len(nf.Validators) > 0 {
+			if _, port, err := net.SplitHostPort(nf.Validators[0].Address); err == nil {
+				if p, err := strconv.Atoi(port); err == nil {
+					metricsBase = p + DefaultMetricsOffset
+				}
+			}
 		}
+	}
+	if err := checkPortsFree(nf, metricsBase, o.MetricsPortBase >= 0); err != nil {
+		return err
 	}
 	for i := range nf.Validators {
 		v := &nf.Validators[i]
@@ -292,6 +303,28 @@ func Run(ctx context.Context, o Options) error {
 		<-ctx.Done()
 		return nil
 	}
+}
+
+// checkPortsFree refuses to start when a validator's gRPC or metrics port is already
+// taken: a validator started there would fail (or, worse, net up would find another
+// network's validator answering on it) with nothing in its log to say why.
+func checkPortsFree(nf *NetworkFile, metricsBase int, withMetrics bool) error {
+	for i, v := range nf.Validators {
+		addrs := []struct{ addr, what, flag string }{{v.Address, "gRPC", "--port-base"}}
+		if withMetrics {
+			addrs = append(addrs, struct{ addr, what, flag string }{fmt.Sprintf("127.0.0.1:%d", metricsBase+i), "metrics", "--metrics-port-base"})
+		}
+		for _, a := range addrs {
+			lis, err := net.Listen("tcp", a.addr)
+			if err != nil {
+				return fmt.Errorf("%s cannot use its %s port %s, already taken by another process (another network? see `mica net status`): stop it, or start a new network elsewhere with another %s and --path (%v)", v.Name, a.what, a.addr, a.flag, err)
+			}
+			if err := lis.Close(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkNotRunning refuses to start a network whose net up process still runs, or whose
