@@ -218,7 +218,7 @@ func executeOperationCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
 	cmd.Flags().StringVar(&op, "json-operation", "", "the operation (JSON)")
-	cmd.Flags().StringVar(&chain, "chain-id", "", "chain executing it (default: the default chain)")
+	chainFlag(cmd, &chain, "chain executing it (default: the default chain)", "chain-id")
 	return cmd
 }
 
@@ -267,6 +267,6 @@ func queryApplicationCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
-	cmd.Flags().StringVar(&chain, "chain-id", "", "chain whose replica answers (default: the default chain)")
+	chainFlag(cmd, &chain, "chain whose replica answers (default: the default chain)", "chain-id")
 	return cmd
 }

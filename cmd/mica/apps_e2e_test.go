@@ -63,7 +63,7 @@ func TestApplicationCommands(t *testing.T) {
 	w2 := filepath.Join(dir, "w2")
 	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
 	mustMica(t, w2, "wallet", "follow-chain", chain)
-	if got := mustMica(t, w2, "query-application", "--application-id", app, "--chain-id", chain, "{ value }"); got != want {
+	if got := mustMica(t, w2, "query-application", "--application-id", app, "--chain", chain, "{ value }"); got != want {
 		t.Fatalf("query from a following wallet: %q", got)
 	}
 	// A malformed module is refused at publication with a clear error.

@@ -169,7 +169,7 @@ func TestAuctionChains(t *testing.T) {
 	status := func(chain string) auctionStatus {
 		t.Helper()
 		var s auctionStatus
-		out := mustMica(t, w, "query-application", "--application-id", app, "--chain-id", chain, "{ best status }")
+		out := mustMica(t, w, "query-application", "--application-id", app, "--chain", chain, "{ best status }")
 		if err := json.Unmarshal([]byte(out), &s); err != nil {
 			t.Fatalf("query %s: %v", out, err)
 		}
@@ -191,7 +191,7 @@ func TestAuctionChains(t *testing.T) {
 
 	// Both bidders bid on both auctions at the same time.
 	bid := func(b bidder, auction, amount string) error {
-		_, errOut, err := mica(t, b.wallet, "execute-operation", "--application-id", app, "--chain-id", b.chain,
+		_, errOut, err := mica(t, b.wallet, "execute-operation", "--application-id", app, "--chain", b.chain,
 			"--json-operation", fmt.Sprintf(`{"bid": {"auction_chain": %q, "amount": %q}}`, auction, amount))
 		if err != nil {
 			return fmt.Errorf("bid %s on %s: %v: %s", amount, auction[:8], err, errOut)
@@ -247,12 +247,12 @@ func TestAuctionChains(t *testing.T) {
 
 	// Settle both.
 	for _, a := range []string{a1, a2} {
-		mustMica(t, w, "execute-operation", "--application-id", app, "--chain-id", a, "--json-operation", `{"settle": {}}`)
+		mustMica(t, w, "execute-operation", "--application-id", app, "--chain", a, "--json-operation", `{"settle": {}}`)
 		if s := status(a); s.Data.Status.State != "settled" {
 			t.Fatalf("auction %s after settling: %+v", a[:8], s.Data.Status)
 		}
 	}
-	if _, _, err := mica(t, w, "execute-operation", "--application-id", app, "--chain-id", a1, "--json-operation", `{"settle": {}}`); err == nil {
+	if _, _, err := mica(t, w, "execute-operation", "--application-id", app, "--chain", a1, "--json-operation", `{"settle": {}}`); err == nil {
 		t.Fatal("settled twice")
 	}
 

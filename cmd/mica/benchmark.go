@@ -111,7 +111,7 @@ JSON document).`,
 	cmd.Flags().IntVar(&chains, "chains", 4, "number of chains transferring in parallel")
 	cmd.Flags().IntVar(&perBlock, "transactions-per-block", 1, "transfers in each block")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to run")
-	cmd.Flags().StringVar(&from, "from", "", "chain of the wallet that funds the benchmark chains (default: the wallet's default chain)")
+	chainFlag(cmd, &from, "chain of the wallet that funds the benchmark chains (default: the wallet's default chain)", "from")
 	cmd.Flags().StringVar(&fund, "fund", "0.001", "tokens lent to each benchmark chain for the run (returned at the end)")
 	cmd.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the benchmark client during the load to this file (go tool pprof)")
 	return cmd

@@ -21,7 +21,7 @@ import (
 )
 
 func chainCommands() []*cobra.Command {
-	return []*cobra.Command{transferCommand(), queryBalanceCommand(true), queryBalanceCommand(false), syncCommand(), processInboxCommand(),
+	return []*cobra.Command{transferCommand(), claimCommand(), queryBalanceCommand(true), queryBalanceCommand(false), syncCommand(), processInboxCommand(),
 		openChainCommand(), openMultiOwnerChainCommand(), changeOwnershipCommand(), closeChainCommand(), showBlockCommand(), watchCommand()}
 }
 
@@ -95,6 +95,86 @@ func transferCommand() *cobra.Command {
 	cmd.Flags().StringVar(&from, "from", "", "source account (default: the default chain's account)")
 	cmd.Flags().StringVar(&to, "to", "", "destination account")
 	return cmd
+}
+
+func claimCommand() *cobra.Command {
+	var from, to, chainFlag string
+	cmd := &cobra.Command{
+		Use:   "claim AMOUNT --from OWNER@CHAIN [--to ACCOUNT] [--chain CHAIN]",
+		Short: "Withdraw tokens from your account on another chain (OWNER@CHAIN, OWNER a key of this wallet) to ACCOUNT (default: the signing chain's account)",
+		Long: `Withdraw tokens from your account OWNER@CHAIN on another chain.
+
+The claim is a block on a chain of this wallet whose key is OWNER (--chain, default: the
+default chain if its key is OWNER, else the first such chain). The source chain executes
+the withdrawal when its owner next processes its inbox, then the recipient's chain
+receives the tokens with its next process-inbox.`,
+		Example: "  mica claim 5 --from $OWNER@$OTHER_CHAIN\n  mica claim 5 --from $OWNER@$OTHER_CHAIN --to $CHAIN --chain $MY_CHAIN",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			amount, err := base.ParseAmount(args[0])
+			if err != nil {
+				return err
+			}
+			if amount.IsZero() {
+				return errors.New("the amount must be positive")
+			}
+			src, err := base.ParseAccount(from)
+			if err != nil || src.Owner == base.ChainOwner {
+				return fmt.Errorf("--from OWNER@CHAIN is required: the account to withdraw from (%q)", from)
+			}
+			s, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			signer, err := s.chainOwnedBy(chainFlag, src.Owner)
+			if err != nil {
+				return err
+			}
+			dst := base.Account{Chain: signer}
+			if to != "" {
+				if dst, err = base.ParseAccount(to); err != nil {
+					return fmt.Errorf("--to: %w", err)
+				}
+			}
+			cc, err := s.chainClient(signer)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.Claim(ctx, src.Owner, src.Chain, dst, amount) })
+			if err != nil {
+				return err
+			}
+			return out(cmd, certJSON(cert), func(o io.Writer) {
+				printCert(o, "claim of "+amount.String()+" from "+src.String(), cert)
+				fmt.Fprintf(o, "the tokens arrive once chain %s processes its inbox (the withdrawal), then chain %s (the credit)\n", src.Chain.Short(), dst.Chain.Short())
+			})
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "the account to withdraw from: OWNER@CHAIN, OWNER a key of this wallet")
+	cmd.Flags().StringVar(&to, "to", "", "destination account (default: the signing chain's account)")
+	cmd.Flags().StringVar(&chainFlag, "chain", "", "the wallet chain that signs the claim (its key must be OWNER)")
+	return cmd
+}
+
+// chainOwnedBy returns the chain named by flag, or else a wallet chain whose key is owner
+// (the default chain first).
+func (s *session) chainOwnedBy(flag string, owner base.Owner) (base.ChainID, error) {
+	if flag != "" {
+		return base.ParseChainID(flag)
+	}
+	if id, ok := s.w.Default(); ok {
+		if ch, _ := s.w.Chain(id); ch.Owner != nil && *ch.Owner == owner {
+			return id, nil
+		}
+	}
+	for _, ch := range s.w.Chains() {
+		if ch.Owner != nil && *ch.Owner == owner {
+			return ch.ID, nil
+		}
+	}
+	return base.ChainID{}, fmt.Errorf("no chain of this wallet is signed by %s: a claim must be signed by the account's owner (import its chain or key first)", owner)
 }
 
 func queryBalanceCommand(remote bool) *cobra.Command {
@@ -301,7 +381,7 @@ func openChainCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "parent chain paying the initial balance (default: the default chain)")
+	chainFlag(cmd, &from, "parent chain paying the initial balance (default: the default chain)", "from")
 	cmd.Flags().StringVar(&owner, "owner", "", "owner of the new chain (default: a new key in this wallet)")
 	cmd.Flags().StringVar(&balance, "initial-balance", "0", "tokens moved from the parent to the new chain")
 	return cmd
@@ -351,7 +431,7 @@ func openMultiOwnerChainCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "parent chain (default: the default chain)")
+	chainFlag(cmd, &from, "parent chain (default: the default chain)", "from")
 	cmd.Flags().StringVar(&owners, "owners", "", "comma-separated owner addresses")
 	cmd.Flags().StringVar(&balance, "initial-balance", "0", "tokens moved from the parent to the new chain")
 	cmd.Flags().Uint32Var(&rounds, "multi-leader-rounds", 2, "number of rounds in which any owner may propose")

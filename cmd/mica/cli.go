@@ -12,9 +12,11 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
@@ -269,4 +271,16 @@ func writeError(w io.Writer, asJSON bool, msg, kind string) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(map[string]any{"error": map[string]string{"message": msg, "kind": kind}})
+}
+
+// chainFlag defines the command's --chain flag: every flag that names a chain is called
+// --chain. The older names given as aliases (--chain-id, --from) are still accepted.
+func chainFlag(cmd *cobra.Command, v *string, usage string, aliases ...string) {
+	cmd.Flags().StringVar(v, "chain", "", usage)
+	cmd.Flags().SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if slices.Contains(aliases, name) {
+			name = "chain"
+		}
+		return pflag.NormalizedName(name)
+	})
 }

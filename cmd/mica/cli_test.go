@@ -21,22 +21,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// leafCommands lists every runnable command of the tree.
-func leafCommands(c *cobra.Command) []*cobra.Command {
-	var out []*cobra.Command
-	for _, sub := range c.Commands() {
-		if sub.Name() == "help" || sub.Name() == "completion" {
-			continue
-		}
-		if sub.HasSubCommands() {
-			out = append(out, leafCommands(sub)...)
-		} else {
-			out = append(out, sub)
-		}
-	}
-	return out
-}
-
 func groupCommands(c *cobra.Command) []*cobra.Command {
 	var out []*cobra.Command
 	for _, sub := range c.Commands() {
@@ -115,7 +99,7 @@ func TestUnknownSubcommandsAndFlags(t *testing.T) {
 	for _, g := range groups {
 		args := append(path(g), "nosuchcmd")
 		_, stderr, code := run(t, dir, nil, args...)
-		if code == 0 || !strings.Contains(stderr, `unknown command "nosuchcmd"`) {
+		if code != 2 || !strings.Contains(stderr, `unknown command "nosuchcmd"`) {
 			t.Errorf("mica %v: exit %d, stderr %q", args, code, stderr)
 		}
 		stdout, stderr, code := run(t, dir, nil, append(args, "--json")...)
@@ -130,7 +114,7 @@ func TestUnknownSubcommandsAndFlags(t *testing.T) {
 	for _, c := range append(leaves, groups...) {
 		args := append(path(c), "--nosuchflag")
 		_, stderr, code := run(t, dir, nil, args...)
-		if code == 0 || !strings.Contains(stderr, "unknown flag: --nosuchflag") {
+		if code != 2 || !strings.Contains(stderr, "unknown flag: --nosuchflag") {
 			t.Errorf("mica %v: exit %d, stderr %q", args, code, stderr)
 		}
 	}

@@ -399,7 +399,7 @@ func checkBenchmark(t *testing.T, w, a, validator string) {
 	aID, _ := base.ParseChainID(a)
 	for run := range 2 {
 		before, _ := balanceOn(t, validator, aID)
-		args := []string{"benchmark", "--chains", "2", "--duration", "2s", "--from", a, "--json"}
+		args := []string{"benchmark", "--chains", "2", "--duration", "2s", "--chain", a, "--json"}
 		if run == 1 {
 			// One atto per chain: a chain must receive before it can send again, so
 			// the run meets errors (insufficient balance) and still returns every atto.

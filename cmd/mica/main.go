@@ -22,8 +22,12 @@ func main() {
 	}
 	stop()
 	code := 1
-	if errors.Is(err, context.Canceled) {
+	var ue *usageError
+	switch {
+	case errors.Is(err, context.Canceled):
 		code = 130
+	case errors.As(err, &ue) || isCobraUsage(err.Error()):
+		code = 2 // bad usage: an unknown command or flag, a missing argument
 	}
 	reportError(cmd, os.Args[1:], err)
 	os.Exit(code)
@@ -54,5 +58,6 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(projectCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)
+	addExamples(root)
 	return root
 }

@@ -61,7 +61,7 @@ func TestSocialOnProcesses(t *testing.T) {
 	app := mustMica(t, w, "create-application", module, "--json-argument", "null")
 	op := func(chain, o string) string {
 		t.Helper()
-		return mustMica(t, w, "execute-operation", "--application-id", app, "--chain-id", chain, "--json-operation", o)
+		return mustMica(t, w, "execute-operation", "--application-id", app, "--chain", chain, "--json-operation", o)
 	}
 	for _, f := range followers {
 		op(f, `{"follow":{"chain":"`+author+`"}}`)
@@ -76,7 +76,7 @@ func TestSocialOnProcesses(t *testing.T) {
 				Feed []struct{ Author, Text string } `json:"feed"`
 			} `json:"data"`
 		}
-		raw := mustMica(t, w, "query-application", "--application-id", app, "--chain-id", chain, "{ feed { author text } }")
+		raw := mustMica(t, w, "query-application", "--application-id", app, "--chain", chain, "{ feed { author text } }")
 		if err := json.Unmarshal([]byte(raw), &v); err != nil {
 			t.Fatalf("feed %s: %v", raw, err)
 		}
@@ -120,11 +120,11 @@ func TestSocialOnProcesses(t *testing.T) {
 	if got := mustMica(t, w, "show-subscriptions", followers[1]); !strings.Contains(got, "next index 3") {
 		t.Fatalf("show-subscriptions printed %q", got)
 	}
-	if got := mustMica(t, w, "query-application", "--application-id", app, "--chain-id", author, "{ posts { text } }"); got != `{"data":{"posts":[{"text":"hello"},{"text":"world"},{"text":"again"}]}}` {
+	if got := mustMica(t, w, "query-application", "--application-id", app, "--chain", author, "{ posts { text } }"); got != `{"data":{"posts":[{"text":"hello"},{"text":"world"},{"text":"again"}]}}` {
 		t.Fatalf("posts: %s", got)
 	}
 	// Bad input: a clear error, no panic.
-	if _, errOut, err := mica(t, w, "execute-operation", "--application-id", app, "--chain-id", followers[0], "--json-operation", `{"unfollow":{"chain":"`+followers[1]+`"}}`); err == nil || !strings.Contains(errOut, "does not subscribe") {
+	if _, errOut, err := mica(t, w, "execute-operation", "--application-id", app, "--chain", followers[0], "--json-operation", `{"unfollow":{"chain":"`+followers[1]+`"}}`); err == nil || !strings.Contains(errOut, "does not subscribe") {
 		t.Fatalf("unfollowing a chain not followed: err=%v stderr=%q", err, errOut)
 	}
 	if _, errOut, err := mica(t, w, "show-events", author, "--application-id", app, "--stream", ""); err == nil || !strings.Contains(errOut, "stream name") {

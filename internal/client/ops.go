@@ -179,10 +179,23 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 	for _, b := range bundles {
 		ts = max(ts, b.Bundle.Timestamp)
 	}
+	// A closed chain's blocks may only reject incoming bundles: rejecting bounces the
+	// tokens of tracked messages back to their senders instead of leaving them stuck.
+	reject := cc.RejectIncoming
+	if !reject && len(bundles) > 0 {
+		if reject, err = c.localClosed(ctx, cc.id); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	me := cc.Owner()
+	if own, err := c.localOwnership(ctx, cc.id); err != nil {
+		return nil, nil, nil, err
+	} else if !own.IsAnyOwner(me) && !own.OpenMultiLeaderRounds {
+		return nil, nil, nil, fmt.Errorf("%w: %s is not an owner of chain %s (any more): the chain's ownership was changed; only its owners can propose blocks", ErrNotOwner, me, cc.id)
+	}
 	p := &protocol.ProposedBlock{ChainID: cc.id, Epoch: epoch, Height: next, Timestamp: ts, PreviousBlockHash: tip.BlockHash, AuthenticatedOwner: &me}
 	for _, b := range bundles {
-		if cc.RejectIncoming {
+		if reject {
 			b.Action = protocol.Reject
 		}
 		p.Transactions = append(p.Transactions, protocol.ReceiveTx(b))
@@ -302,6 +315,27 @@ func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient 
 	}
 	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: recipient, Amount: amount})}, nil)
 }
+
+// Claim withdraws amount from the account owner@source on another chain and sends it to
+// recipient. The block is proposed on this chain and must be signed by owner: the
+// source chain executes the withdrawal when it receives the message, then the
+// recipient's chain receives the tokens.
+func (cc *ChainClient) Claim(ctx context.Context, owner base.Owner, source base.ChainID, recipient base.Account, amount base.Amount) (*protocol.Certificate, error) {
+	if owner != cc.Owner() {
+		return nil, base.Invalidf("a claim of %s's tokens must be signed by %s, but this chain's key is %s", owner, owner, cc.Owner())
+	}
+	if err := cc.c.CheckChainExists(ctx, source); err != nil {
+		return nil, err
+	}
+	if err := cc.c.CheckChainExists(ctx, recipient.Chain); err != nil {
+		return nil, err
+	}
+	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Claim{Owner: owner, Target: source, Recipient: recipient, Amount: amount})}, nil)
+}
+
+// ErrNotOwner is returned when the chain client's key may not propose blocks on the
+// chain (never was, or no longer is, an owner of it).
+var ErrNotOwner = fmt.Errorf("%w: not an owner", base.ErrInvalid)
 
 // ErrStreams is returned (with the last certificate, if any) by ProcessInbox when the
 // chain's subscribed streams could not be processed; the inbox was still received.
