@@ -145,7 +145,8 @@ func AddValidator(ctx context.Context, o AddOptions) (*AddedValidator, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "validator.log")
-	p, err := start(o.Binary, &info, logPath)
+	info.Log = logPath
+	p, err := start(o.Binary, &info, []string{"validator", "run", "--config", info.Config}, logPath)
 	if err != nil {
 		return nil, err
 	}

@@ -312,6 +312,12 @@ func (e *Engine) cached(h [32]byte) *Module {
 	return el.Value.(*Module)
 }
 
+// CachedModules returns the number of compiled modules held in memory (for metrics).
+func (e *Engine) CachedModules() int { return e.cachedModules() }
+
+// CacheDir returns the directory of the on-disk compilation cache ("" when in memory).
+func (e *Engine) CacheDir() string { return e.cfg.CacheDir }
+
 // cachedModules returns the number of modules in the in-memory cache.
 func (e *Engine) cachedModules() int {
 	e.mu.Lock()
