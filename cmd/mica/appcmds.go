@@ -87,6 +87,20 @@ func commitOn(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *
 // runOps commits operations (and blobs) on a chain of the wallet and returns the last
 // operation's result.
 func runOps(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
+	if len(blobs) > 0 {
+		size := 0
+		for i := range blobs {
+			size += blobs[i].Size()
+		}
+		done := startProgress(cmd, fmt.Sprintf("publishing %d blob(s), %s (validators check and compile the bytecode)", len(blobs), mib(size)))
+		cert, res, err := runOpsNow(cmd, chain, ops, blobs)
+		done(err)
+		return cert, res, err
+	}
+	return runOpsNow(cmd, chain, ops, blobs)
+}
+
+func runOpsNow(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
 	cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
 		return cc.ExecuteOperations(ctx, ops, blobs)
 	})

@@ -232,7 +232,9 @@ func syncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			done := startProgress(cmd, "syncing chain "+id.Short())
 			next, synced, err := s.syncedOrNote(cmd, id)
+			done(err)
 			if err != nil {
 				return err
 			}

@@ -41,11 +41,13 @@ func projectCommand() *cobra.Command {
 			res := map[string]string{}
 			for _, part := range []string{"contract", "service"} {
 				out := filepath.Join(outDir, part+".wasm")
-				fmt.Fprintf(cmd.ErrOrStderr(), "building %s...\n", part)
+				done := startProgress(cmd, "building the "+part)
 				b := exec.CommandContext(cmd.Context(), "go", "build", "-buildmode=c-shared", "-o", out, "./"+part)
 				b.Dir = dir
 				b.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-				if msg, err := b.CombinedOutput(); err != nil {
+				msg, err := b.CombinedOutput()
+				done(err)
+				if err != nil {
 					return fmt.Errorf("build %s: %v\n%s", part, err, msg)
 				}
 				res[part] = out

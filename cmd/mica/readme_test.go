@@ -148,7 +148,18 @@ func TestReadmeInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := readmeSteps(t, readme)
-	dir := t.TempDir()
+	// The directory stays when the test fails, for the steps' outputs (out.N).
+	dir, err := os.MkdirTemp("", "mica-readme-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			_ = os.RemoveAll(dir)
+		} else {
+			t.Logf("the steps' outputs are in %s", dir)
+		}
+	})
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
