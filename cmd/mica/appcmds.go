@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -250,6 +251,17 @@ func queryApplicationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if msg := graphQLErrors(answer); msg != "" {
+				// The service answered with GraphQL errors: print the response and
+				// fail, committing none of the operations it may have scheduled.
+				if _, err := cmd.OutOrStdout().Write(append(answer, '\n')); err != nil {
+					return err
+				}
+				if len(ops) > 0 {
+					msg += fmt.Sprintf(" (%d scheduled operation(s) not committed)", len(ops))
+				}
+				return errors.New(msg)
+			}
 			if len(ops) > 0 {
 				// A mutation: commit the operations the service scheduled.
 				cc, err := s.chainClient(chainID)
@@ -269,4 +281,22 @@ func queryApplicationCommand() *cobra.Command {
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
 	chainFlag(cmd, &chain, "chain whose replica answers (default: the default chain)", "chain-id")
 	return cmd
+}
+
+// graphQLErrors returns the messages of a GraphQL response's "errors", joined with
+// "; ", or "" when it has none (or is not a GraphQL response).
+func graphQLErrors(answer []byte) string {
+	var resp struct {
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(answer, &resp) != nil || len(resp.Errors) == 0 {
+		return ""
+	}
+	msgs := make([]string, len(resp.Errors))
+	for i, e := range resp.Errors {
+		msgs[i] = e.Message
+	}
+	return "the application answered with errors: " + strings.Join(msgs, "; ")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,8 +205,13 @@ func writeProject(target, name, sdk string) error {
 		imp = pkg + " " + imp
 	}
 	r := strings.NewReplacer("__MODULE__", name, "__PKG__", pkg, "__IMPORT__", imp, "__SDK__", sdkArg)
+	reqs, sum, err := sdkRequirements(sdk)
+	if err != nil {
+		return err
+	}
 	files := []struct{ path, text string }{
-		{"go.mod", tmplGoMod},
+		{"go.mod", tmplGoMod + reqs},
+		{"go.sum", sum},
 		{name + ".go", tmplApp},
 		{name + "_test.go", tmplTest},
 		{filepath.Join("contract", "main.go"), tmplContract},
@@ -223,4 +229,38 @@ func writeProject(target, name, sdk string) error {
 		}
 	}
 	return nil
+}
+
+// sdkRequirements returns the SDK module's requirements as a go.mod block of indirect
+// requirements, and the SDK's go.sum, for a project that replaces the SDK with the
+// directory sdk: the Go tool needs both to build against the SDK's dependencies (the
+// GraphQL engine) without `go mod tidy`.
+func sdkRequirements(sdk string) (reqs, sum string, err error) {
+	mod, err := os.ReadFile(filepath.Join(sdk, "go.mod"))
+	if err != nil {
+		return "", "", err
+	}
+	var lines []string
+	inBlock := false
+	for _, line := range strings.Split(string(mod), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case inBlock && len(f) > 0 && f[0] == ")":
+			inBlock = false
+		case inBlock && len(f) >= 2:
+			lines = append(lines, "\t"+f[0]+" "+f[1]+" // indirect")
+		case len(f) >= 2 && f[0] == "require" && f[1] == "(":
+			inBlock = true
+		case len(f) >= 3 && f[0] == "require":
+			lines = append(lines, "\t"+f[1]+" "+f[2]+" // indirect")
+		}
+	}
+	if len(lines) > 0 {
+		reqs = "\nrequire (\n" + strings.Join(lines, "\n") + "\n)\n"
+	}
+	b, err := os.ReadFile(filepath.Join(sdk, "go.sum"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", "", err
+	}
+	return reqs, string(b), nil
 }

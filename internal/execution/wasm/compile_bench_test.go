@@ -24,3 +24,38 @@ func BenchmarkCompileExample(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQueryExample runs a query on a real example service (MICA_BENCH_WASM names
+// the service's file, MICA_BENCH_QUERY the request, `{ value }` by default; skipped
+// without the file) in an instance restored from the module's snapshot: what a query
+// costs in the guest, GraphQL engine included, on an empty store.
+func BenchmarkQueryExample(b *testing.B) {
+	path := os.Getenv("MICA_BENCH_WASM")
+	if path == "" {
+		b.Skip("MICA_BENCH_WASM is not set")
+	}
+	code, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	query := []byte(os.Getenv("MICA_BENCH_QUERY"))
+	if len(query) == 0 {
+		query = []byte("{ value }")
+	}
+	e := newEngine(b, EngineConfig{})
+	m, err := e.Compile(context.Background(), code)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, rt := context.Background(), newFake()
+	out, err := NewService(m).HandleQuery(ctx, rt, query)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s → %.200s (snapshot: %v)", query, out, m.noSnapshot == "")
+	for b.Loop() {
+		if _, err := NewService(m).HandleQuery(ctx, rt, query); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
