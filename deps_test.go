@@ -45,6 +45,7 @@ var layers = map[string][]string{
 	"internal/localnet":                {"internal/client", "internal/worker", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile"},
 	"internal/nodeservice":             {"internal/client", "internal/wallet"},
 	"internal/mcp":                     {"internal/nodeservice"},
+	"internal/sdkdist":                 {"sdk", "internal/atomicfile"},
 }
 
 // allowed returns the transitive closure of pkg's row.
