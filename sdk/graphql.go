@@ -108,8 +108,8 @@ func numbers(v any) any {
 // Value, arguments to a struct of exported fields, Int to int32, Float to float64,
 // String and ID to string and graphql.ID, Boolean to bool; the scalars U64 and Amount
 // to the SDK's types of those names; exported struct fields resolve fields too). Query
-// and mutation fields are both methods of
-// the root value. Mutations schedule operations with Schedule.
+// and mutation fields are both methods of the root value. Mutations schedule
+// operations with Schedule.
 //
 // Every query runs with the limits above; resolvers run one at a time. A request that
 // fails to parse or validate, or whose resolvers return errors, is answered with a
@@ -127,13 +127,12 @@ type GraphQLService struct {
 // NewGraphQLService parses sdl and binds it to the type of the value root returns,
 // which must be a pointer to a struct with a resolver for every field (root is called
 // with a nil Runtime for the check). Each query runs on a copy of root(rt); queries on
-// one service run one at a time. Call it once,
-// from init (the node snapshots a module's state after init, so the schema is not
-// parsed again for each query).
+// one service run one at a time. Call it once, from init (the node snapshots a
+// module's state after init, so the schema is not parsed again for each query).
 func NewGraphQLService(sdl string, root func(rt *Runtime) any) (*GraphQLService, error) {
 	proto := reflect.ValueOf(root(nil))
-	if proto.Kind() != reflect.Pointer || proto.IsNil() || proto.Elem().Kind() != reflect.Struct {
-		return nil, fmt.Errorf("sdk: GraphQL root: root returns %s, want a pointer to a struct", proto.Type())
+	if !proto.IsValid() || proto.Kind() != reflect.Pointer || proto.IsNil() || proto.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("sdk: GraphQL root: root returns %T, want a non-nil pointer to a struct", root(nil))
 	}
 	bound := reflect.New(proto.Elem().Type())
 	s, err := graphql.ParseSchema(sdl, bound.Interface(), schemaOpts...)
@@ -170,8 +169,6 @@ func RunService(sdl string, root func(rt *Runtime) any) {
 	Service(MustGraphQLService(sdl, root))
 }
 
-type runtimeKey struct{}
-
 // HandleQuery answers a request (see ParseGraphQLRequest) with the GraphQL JSON
 // response.
 func (s *GraphQLService) HandleQuery(rt *Runtime, query []byte) ([]byte, error) {
@@ -194,16 +191,16 @@ func (s *GraphQLService) Execute(rt *Runtime, req GraphQLRequest) (out []byte) {
 	// Binding resolvers is most of a small query's cost (reflection over the root
 	// type), so the schema is bound once, to s.bound, and each query copies its root
 	// value there.
-	v := reflect.ValueOf(s.root(rt))
-	if v.Type() != s.bound.Type() || v.IsNil() {
-		return GraphQLError(fmt.Errorf("sdk: GraphQL root: root returned %s, want a non-nil %s", v.Type(), s.bound.Type()))
+	r := s.root(rt)
+	v := reflect.ValueOf(r)
+	if !v.IsValid() || v.Type() != s.bound.Type() || v.IsNil() {
+		return GraphQLError(fmt.Errorf("sdk: GraphQL root: root returned %T, want a non-nil %s", r, s.bound.Type()))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bound.Elem().Set(v.Elem())
 	defer s.bound.Elem().SetZero()
-	ctx := context.WithValue(context.Background(), runtimeKey{}, rt)
-	resp := s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	resp := s.schema.Exec(context.Background(), req.Query, req.OperationName, req.Variables)
 	b, err := json.Marshal(resp)
 	if err != nil {
 		return GraphQLError(err)

@@ -139,6 +139,30 @@ func TestNewGraphQLServiceErrors(t *testing.T) {
 	if _, err := sdk.NewGraphQLService(`type Query { missing: Int! }`, func(*sdk.Runtime) any { return &testRoot{} }); err == nil {
 		t.Error("a field without a resolver accepted")
 	}
+	for _, root := range []func(*sdk.Runtime) any{
+		func(*sdk.Runtime) any { return nil },
+		func(*sdk.Runtime) any { return testRoot{} },
+		func(*sdk.Runtime) any { return (*testRoot)(nil) },
+	} {
+		if _, err := sdk.NewGraphQLService(testSchema, root); err == nil {
+			t.Errorf("root %T accepted", root(nil))
+		}
+	}
+	// A root that changes its mind answers with an error, not a panic.
+	n := 0
+	svc, err := sdk.NewGraphQLService(testSchema, func(rt *sdk.Runtime) any {
+		n++
+		if n > 1 {
+			return nil
+		}
+		return &testRoot{rt}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sdktest.NewChain().Query(svc, []byte(`{ fail }`)); err != nil || !strings.Contains(string(out), "GraphQL root") {
+		t.Errorf("nil root: %s %v", out, err)
+	}
 }
 
 func TestParseGraphQLRequest(t *testing.T) {

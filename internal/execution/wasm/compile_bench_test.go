@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 )
 
 // BenchmarkCompileExample compiles a real example contract (MICA_BENCH_WASM names the
@@ -48,11 +49,12 @@ func BenchmarkQueryExample(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx, rt := context.Background(), newFake()
+	start := time.Now()
 	out, err := NewService(m).HandleQuery(ctx, rt, query)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%s → %.200s (snapshot: %v)", query, out, m.noSnapshot == "")
+	b.Logf("%s → %.200s (snapshot: %v; first query, with _initialize, %v)", query, out, m.noSnapshot == "", time.Since(start))
 	for b.Loop() {
 		if _, err := NewService(m).HandleQuery(ctx, rt, query); err != nil {
 			b.Fatal(err)
