@@ -270,6 +270,12 @@ func TestProjectNewInstalled(t *testing.T) {
 	refuse("needs the Go toolchain", noGo, "project", "new", "nogo")
 	refuse("needs the Go toolchain", noGo, "project", "build", "hello")
 	refuse("Go toolchain is not on PATH", noGo, "project", "env")
+	// A project that requires an SDK version this binary does not carry is told so.
+	other := strings.Replace(string(gomod), "sdk "+sdkdist.Version, "sdk v0.0.1", 1)
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refuse("requires the SDK v0.0.1 but this mica binary carries "+sdkdist.Version, env, "project", "build", "hello")
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\nrequire (\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

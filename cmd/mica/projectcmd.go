@@ -38,7 +38,7 @@ func projectCommand() *cobra.Command {
 			if _, err := exec.LookPath("go"); err != nil {
 				return errors.New("building an application needs the Go toolchain on PATH")
 			}
-			env, err := sdkBuildEnv(cmd.Context(), dir)
+			env, sdkVersion, err := sdkBuildEnv(cmd.Context(), dir)
 			if err != nil {
 				return err
 			}
@@ -54,6 +54,9 @@ func projectCommand() *cobra.Command {
 				b.Dir = dir
 				b.Env = append(append(os.Environ(), env...), "GOOS=wasip1", "GOARCH=wasm")
 				if msg, err := b.CombinedOutput(); err != nil {
+					if sdkVersion != "" && sdkVersion != sdkdist.Version {
+						msg = fmt.Appendf(msg, "\n%s requires the SDK %s but this mica binary carries %s: build it with a mica of that version, or change the SDK's version in its go.mod to %s", dir, sdkVersion, sdkdist.Version, sdkdist.Version)
+					}
 					return fmt.Errorf("build %s: %v\n%s", part, err, msg)
 				}
 				res[part] = out
@@ -197,27 +200,29 @@ func sdkProxyEnv(ctx context.Context) ([]string, error) {
 }
 
 // sdkBuildEnv returns the environment `go build` needs in the project at dir: the
-// SDK's module proxy when go.mod requires the SDK without replacing it, else nothing.
-func sdkBuildEnv(ctx context.Context, dir string) ([]string, error) {
+// SDK's module proxy when go.mod requires the SDK without replacing it (and the version
+// it requires), else nothing.
+func sdkBuildEnv(ctx context.Context, dir string) (env []string, version string, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a Go module (no go.mod): create an application with `mica project new NAME`", dir)
+		return nil, "", fmt.Errorf("%s is not a Go module (no go.mod): create an application with `mica project new NAME`", dir)
 	}
 	f, err := modfile.ParseLax(filepath.Join(dir, "go.mod"), b, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, r := range f.Replace {
 		if r.Old.Path == sdkModule {
-			return nil, nil
+			return nil, "", nil
 		}
 	}
 	for _, r := range f.Require {
 		if r.Mod.Path == sdkModule {
-			return sdkProxyEnv(ctx)
+			env, err := sdkProxyEnv(ctx)
+			return env, r.Mod.Version, err
 		}
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 var projectNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
