@@ -49,6 +49,7 @@ var layers = map[string][]string{
 	"internal/nodeservice/webui":           {},
 	"internal/nodeservice/webui/webuitest": {},
 	"internal/mcp":                         {"internal/nodeservice"},
+	"internal/sdkdist":                     {"sdk", "internal/atomicfile"},
 }
 
 // allowed returns the transitive closure of pkg's row.

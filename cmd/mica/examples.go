@@ -28,6 +28,7 @@ var commandExamples = map[string]string{
 	"mica process-streams":           "  mica process-streams $CHAIN",
 	"mica project build":             "  mica project build ./hello",
 	"mica project new":               "  mica project new hello\n  mica project build hello",
+	"mica project env":               "  eval \"$(mica project env)\"\n  go test ./...",
 	"mica proxy run":                 "  mica proxy run --config mica-net/validator-0/config.json",
 	"mica publish-and-create":        "  mica publish-and-create hello/build/contract.wasm hello/build/service.wasm --json-argument '0'",
 	"mica publish-data-blob":         "  mica publish-data-blob picture.png\n  mica publish-data-blob --url https://store.example/blob --hash $HASH",

@@ -1,5 +1,7 @@
 package main
 
+import "github.com/micachain/mica/internal/sdkdist"
+
 // The files `mica project new NAME` writes: a counter application like
 // examples/counter. Placeholders: __MODULE__ (the module path, NAME), __PKG__ (the
 // Go package name derived from NAME), __IMPORT__ (the import of the application
@@ -7,9 +9,19 @@ package main
 // project's go.mod also requires the SDK's own requirements (as indirect) and its
 // go.sum is the SDK's: see sdkRequirements.
 
-const sdkModule = "github.com/micachain/mica/sdk"
+const sdkModule = sdkdist.Module
 
+// tmplGoMod is the go.mod of a project that requires the SDK version the binary
+// carries (__VERSION__); tmplGoModLocal, of one that replaces the SDK with a local
+// directory (__SDK__, quoted for go.mod when needed).
 const tmplGoMod = `module __MODULE__
+
+go 1.26
+
+require github.com/micachain/mica/sdk __VERSION__
+`
+
+const tmplGoModLocal = `module __MODULE__
 
 go 1.26
 
@@ -178,7 +190,7 @@ const tmplReadme = "# __MODULE__\n\n" +
 	"- `contract/`, `service/`: the Wasm entry points\n" +
 	"- `__MODULE___test.go`: a native test with `sdktest`\n\n" +
 	"```sh\n" +
-	"go test ./...                                   # native tests\n" +
+	"__ENV__go test ./...                                   # native tests\n" +
 	"mica project build .                            # writes build/contract.wasm and build/service.wasm\n" +
 	"APP=$(mica publish-and-create build/contract.wasm build/service.wasm --json-argument 0)\n" +
 	"mica execute-operation --application-id $APP --json-operation '{\"increment\": 5}'   # 5\n" +
@@ -187,5 +199,17 @@ const tmplReadme = "# __MODULE__\n\n" +
 	"```\n\n" +
 	"Publishing and creating need a wallet (`mica wallet init --faucet URL`, or `--wallet DIR`).\n" +
 	"To publish a module and create applications of it separately: `mica publish-module build/contract.wasm build/service.wasm`,\n" +
-	"then `mica create-application MODULE --json-argument 0`.\n\n" +
-	"The SDK comes from the local directory in go.mod's `replace` directive.\n"
+	"then `mica create-application MODULE --json-argument 0`.\n\n"
+
+// tmplReadmeVersioned ends the README of a project that requires the SDK by version.
+const tmplReadmeVersioned = "The SDK is the module `github.com/micachain/mica/sdk` at version __VERSION__, which the `mica`\n" +
+	"binary carries: `mica project build` serves it to Go from a module proxy under your cache directory.\n" +
+	"To run `go test`, `go build` or `go vet` yourself, first set the environment that `mica project env`\n" +
+	"prints (GOPROXY with that proxy first, and GONOSUMDB; go.sum already pins the SDK):\n\n" +
+	"```sh\n" +
+	"eval \"$(mica project env)\"\n" +
+	"go test ./...\n" +
+	"```\n"
+
+// tmplReadmeLocal ends the README of a project created with --sdk.
+const tmplReadmeLocal = "The SDK comes from the local directory in go.mod's `replace` directive.\n"
