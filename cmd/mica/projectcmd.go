@@ -205,11 +205,26 @@ func sdkProxyEnv(ctx context.Context) ([]string, error) {
 // SDK's module proxy when go.mod requires the SDK without replacing it (and the version
 // it requires), else nothing.
 func sdkBuildEnv(ctx context.Context, dir string) (env []string, version string, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return nil, "", fmt.Errorf("%s is not a Go module (no go.mod): create an application with `mica project new NAME`", dir)
+	// The application may be a package of a larger module (examples/counter is one of
+	// the examples module): its go.mod is in dir or a parent.
+	modPath := ""
+	for d, _ := filepath.Abs(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			modPath = filepath.Join(d, "go.mod")
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
 	}
-	f, err := modfile.ParseLax(filepath.Join(dir, "go.mod"), b, nil)
+	if modPath == "" {
+		return nil, "", fmt.Errorf("%s is not in a Go module (no go.mod there or above): create an application with `mica project new NAME`", dir)
+	}
+	b, err := os.ReadFile(modPath)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := modfile.ParseLax(modPath, b, nil)
 	if err != nil {
 		return nil, "", err
 	}

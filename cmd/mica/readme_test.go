@@ -188,7 +188,7 @@ func TestReadmeInOrder(t *testing.T) {
 	for i := 0; i < len(steps); i++ {
 		st := steps[i]
 		outFile := filepath.Join(dir, fmt.Sprintf("out.%d", i))
-		fmt.Fprintf(&sc, "echo %q >&2\n", fmt.Sprintf("::step %d: %s", i, strings.ReplaceAll(st.line, "\n", " ")))
+		fmt.Fprintf(&sc, "echo %s >&2\n", shellQuote(fmt.Sprintf("::step %d: %s", i, strings.ReplaceAll(st.line, "\n", " "))))
 		if !st.background {
 			fmt.Fprintf(&sc, "{ %s\n} >%s\n", strings.ReplaceAll(st.line, "/tmp/", tmp+"/"), outFile)
 			continue
