@@ -43,6 +43,7 @@ var (
 	readmeFence  = regexp.MustCompile("(?s)(<!-- readme: ([^>]*?) -->\\s*)?```sh\\n(.*?)```")
 	readmeUntil  = regexp.MustCompile(`^background until "([^"]+)"$`)
 	readmeExpect = regexp.MustCompile(`\s+#\s*→\s*(.*)$`)
+	readmeTmp    = regexp.MustCompile(`/tmp\b`) // /tmp, /tmp/...: the test's own directory
 )
 
 // readmeSteps parses the README's shell blocks into the commands to run.
@@ -190,14 +191,14 @@ func TestReadmeInOrder(t *testing.T) {
 		outFile := filepath.Join(dir, fmt.Sprintf("out.%d", i))
 		fmt.Fprintf(&sc, "echo %s >&2\n", shellQuote(fmt.Sprintf("::step %d: %s", i, strings.ReplaceAll(st.line, "\n", " "))))
 		if !st.background {
-			fmt.Fprintf(&sc, "{ %s\n} >%s\n", strings.ReplaceAll(st.line, "/tmp/", tmp+"/"), outFile)
+			fmt.Fprintf(&sc, "{ %s\n} >%s\n", readmeTmp.ReplaceAllLiteralString(st.line, tmp), outFile)
 			continue
 		}
 		// A background block runs as one job (its lines in order, as in a terminal of
 		// its own); the session goes on once the job's output holds the block's TEXT.
 		var lines []string
 		for ; i < len(steps) && steps[i].block == st.block; i++ {
-			lines = append(lines, strings.ReplaceAll(steps[i].line, "/tmp/", tmp+"/"))
+			lines = append(lines, readmeTmp.ReplaceAllLiteralString(steps[i].line, tmp))
 		}
 		i--
 		fmt.Fprintf(&sc, "( %s\n) >%s 2>&1 &\nreadme_wait %s %q $!\n", strings.Join(lines, "\n"), outFile, outFile, steps[i].until)
