@@ -9,6 +9,38 @@
 //	func init() { sdk.Contract(MyContract{}) } // or sdk.Service(MyService{})
 //	func main() {}
 //
+// Typed applications (typed.go). A contract declares its operation, message and
+// instantiation argument types and implements TypedContract on them; ContractOf (or
+// RunContract) wraps it in the byte-level ContractApp, decoding each input from JSON
+// with DecodeJSON (unknown fields, trailing data and empty input are errors; a type
+// with a Validate method checks itself) and encoding the operation's response as
+// JSON. NoMessage and NoArgument stand for "none". The host ABI is unchanged.
+//
+//	type Operation struct{ Increment *uint64 `json:"increment"` }
+//	func (Contract) ExecuteOperation(rt *sdk.Runtime, op Operation) (any, error) { ... }
+//	func init() { sdk.RunContract[Operation, sdk.NoMessage, uint64](Contract{}) }
+//
+// GraphQL services (graphql.go). GraphQLService answers GraphQL with the
+// github.com/graph-gophers/graphql-go engine running in the guest: variables,
+// fragments, aliases, directives, introspection. The schema is an SDL string; the
+// resolvers are the methods (or exported fields) of a root value built per query with
+// the Runtime; mutations schedule operations with Schedule. The request is the JSON
+// body {"query", "variables", "operationName"} or a bare query text. Every error — a
+// syntax error, an unknown field, a resolver's error or panic, a request beyond the
+// limits (depth MaxGraphQLDepth, MaxGraphQLSelections selections after fragments,
+// MaxGraphQLQueryBytes of text) — is an ordinary {"errors": [...]} response; only a
+// trap of the guest is a host error. Parse the schema once, from init (the node
+// snapshots a module after init, so queries do not pay for it).
+//
+//	const Schema = `scalar U64 type Query { value: U64! } type Mutation { increment(value: U64!): Boolean! }`
+//	type Service struct{ rt *sdk.Runtime }
+//	func (s *Service) Value() (sdk.U64, error) { ... }
+//	func init() { sdk.RunService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} }) }
+//
+// Text forms (text.go): ParseOwner, ParseChainID, ParseApplicationID and ParseAmount
+// read what Owner.String, ChainID.String, ApplicationID.String and Amount.Tokens write;
+// the four types are JSON strings and GraphQL scalars of their names, like U64.
+//
 // The SDK exports mica_alloc and the entry points (mica_instantiate,
 // mica_execute_operation, mica_execute_message, mica_finalize, mica_process_streams,
 // mica_handle_query),

@@ -71,3 +71,60 @@ func Example() {
 	// bonjour <nil>
 	// POST https://translate.example/fr
 }
+
+// note is a typed application: a contract on Go types and a GraphQL service.
+type noteOp struct {
+	Write *string `json:"write"`
+}
+
+func (o noteOp) Validate() error {
+	if o.Write == nil {
+		return fmt.Errorf(`operation must be {"write": "text"}`)
+	}
+	return nil
+}
+
+var noteText = sdk.NewRegister[string]("note")
+
+type noteContract struct{}
+
+func (noteContract) Instantiate(rt *sdk.Runtime, text string) error { return noteText.Set(rt, text) }
+func (noteContract) ExecuteOperation(rt *sdk.Runtime, op noteOp) (any, error) {
+	return len(*op.Write), noteText.Set(rt, *op.Write)
+}
+func (noteContract) ExecuteMessage(*sdk.Runtime, sdk.NoMessage) error { return nil }
+
+type noteService struct{ rt *sdk.Runtime }
+
+func (s *noteService) Note() (string, error) { return noteText.GetOr(s.rt, "") }
+func (s *noteService) Write(args struct{ Text string }) (bool, error) {
+	return true, sdk.Schedule(s.rt, noteOp{Write: &args.Text})
+}
+
+// A typed contract decodes its JSON inputs; a GraphQL service answers queries with
+// variables, fragments and aliases, reports errors as GraphQL errors, and schedules
+// operations from mutations.
+func Example_typed() {
+	contract := sdk.ContractOf[noteOp, sdk.NoMessage, string](noteContract{})
+	service := sdk.MustGraphQLService(`type Query { note: String! } type Mutation { write(text: String!): Boolean! }`,
+		func(rt *sdk.Runtime) any { return &noteService{rt} })
+	chain := sdktest.NewChain()
+	fmt.Println(chain.Instantiate(contract, []byte(`"hi"`)))
+	out, err := chain.ExecuteOperation(contract, []byte(`{"write": "hello"}`))
+	fmt.Println(string(out), err)
+	_, err = chain.ExecuteOperation(contract, []byte(`{"write": "x", "extra": 1}`))
+	fmt.Println(err)
+	out, _ = chain.Query(service, []byte(`query { text: note ...N } fragment N on Query { note }`))
+	fmt.Println(string(out))
+	out, _ = chain.GraphQL(service, `mutation($t: String!) { write(text: $t) }`, map[string]any{"t": "bye"})
+	fmt.Println(string(out), string(chain.Scheduled[0]))
+	out, _ = chain.Query(service, []byte(`{ nope }`))
+	fmt.Println(string(out))
+	// Output:
+	// <nil>
+	// 5 <nil>
+	// invalid operation: json: unknown field "extra"
+	// {"data":{"text":"hello","note":"hello"}}
+	// {"data":{"write":true}} {"write":"bye"}
+	// {"errors":[{"message":"Cannot query field \"nope\" on type \"Query\". Did you mean \"note\"?","locations":[{"line":1,"column":3}]}]}
+}

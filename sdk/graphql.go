@@ -2,83 +2,215 @@ package sdk
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"reflect"
 	"strconv"
-	"strings"
+	"sync"
+
+	graphql "github.com/graph-gophers/graphql-go"
+	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 )
 
-// Operation is a parsed GraphQL operation: what ParseGraphQL returns.
-type Operation struct {
-	// Kind is "query" or "mutation" (a bare selection set is a query).
-	Kind string
-	// Name is the operation's name, if given.
-	Name string
-	// Fields is the top-level selection set, in document order.
-	Fields []Field
+// Limits of a GraphQL request a service accepts. A request beyond them gets a GraphQL
+// error response; the host's fuel and wall-clock limits bound the rest (resolvers,
+// lists).
+const (
+	// MaxGraphQLQueryBytes bounds the query text.
+	MaxGraphQLQueryBytes = 64 << 10
+	// MaxGraphQLDepth bounds the nesting of selections.
+	MaxGraphQLDepth = 16
+	// MaxGraphQLOverlapPairs bounds the pairs of fields with one response key that
+	// validation compares (quadratic in the fields otherwise).
+	MaxGraphQLOverlapPairs = 10000
+	// MaxGraphQLSelections bounds the selections an operation expands to after its
+	// fragments are spread: the top-level fields and aliases and everything below.
+	MaxGraphQLSelections = 1000
+)
+
+// GraphQLRequest is what a service receives: the JSON body clients POST, or a bare
+// query text (the CLI's `mica query-application APP '{ value }'`).
+type GraphQLRequest struct {
+	Query         string         `json:"query"`
+	Variables     map[string]any `json:"variables,omitempty"`
+	OperationName string         `json:"operationName,omitempty"`
 }
 
-// Field is one selected field.
-type Field struct {
-	// Alias is the response key given with "alias: field", or "".
-	Alias string
-	Name  string
-	// Args maps argument names to values: string, int64 (integers), float64,
-	// bool, nil (null), Enum (enum values), []any (lists) or map[string]any (input
-	// objects). Nil when the field has no arguments.
-	Args map[string]any
-	// Selection is the field's sub-selection, nil for a leaf.
-	Selection []Field
-}
-
-// Key returns the field's response key: its alias, or else its name.
-func (f Field) Key() string {
-	if f.Alias != "" {
-		return f.Alias
+// ParseGraphQLRequest reads a request: a JSON object {"query", "variables",
+// "operationName"} (an "extensions" member is ignored), or else the bytes are the query
+// text. JSON numbers in variables become int64 when integral and in range, uint64
+// when integral and larger, float64 otherwise.
+func ParseGraphQLRequest(b []byte) (GraphQLRequest, error) {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return GraphQLRequest{Query: string(b)}, nil
 	}
-	return f.Name
+	var raw struct {
+		Query         *string         `json:"query"`
+		Variables     json.RawMessage `json:"variables"`
+		OperationName *string         `json:"operationName"`
+		Extensions    json.RawMessage `json:"extensions"`
+	}
+	d := json.NewDecoder(bytes.NewReader(t))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&raw); err != nil {
+		return GraphQLRequest{}, fmt.Errorf("GraphQL request: %w", err)
+	}
+	if raw.Query == nil {
+		return GraphQLRequest{}, errors.New(`GraphQL request: JSON request without a "query" string`)
+	}
+	req := GraphQLRequest{Query: *raw.Query}
+	if raw.OperationName != nil {
+		req.OperationName = *raw.OperationName
+	}
+	if len(raw.Variables) > 0 && string(raw.Variables) != "null" {
+		d := json.NewDecoder(bytes.NewReader(raw.Variables))
+		d.UseNumber()
+		var vars map[string]any
+		if err := d.Decode(&vars); err != nil {
+			return GraphQLRequest{}, fmt.Errorf(`GraphQL request: "variables" must be an object: %w`, err)
+		}
+		req.Variables = numbers(vars).(map[string]any)
+	}
+	return req, nil
 }
 
-// Enum is an enum argument value, such as ASC in order: ASC.
-type Enum string
-
-// ErrGraphQL is wrapped by every error of ParseGraphQL.
-var ErrGraphQL = errors.New("graphql")
-
-// maxGraphQLDepth bounds the nesting of selections and argument values.
-const maxGraphQLDepth = 64
-
-// ParseGraphQL parses a GraphQL request holding one operation of the shape services
-// need:
-//
-//	[query|mutation [Name]] { field(arg: value, ...) { subfield ... } ... }
-//
-// with string, integer, float, boolean, null, enum, list and input-object argument
-// values, aliases and nested selections. Fragments, variables, directives,
-// subscriptions, block strings and several operations per document are refused with
-// an error saying so. The request may also be the JSON form clients POST,
-// {"query": "...", "variables": {...}, "operationName": "..."}; variables are accepted
-// there but refused where the query uses one. ParseGraphQL never panics.
-func ParseGraphQL(query []byte) (*Operation, error) {
-	src := query
-	if t := bytes.TrimSpace(query); len(t) > 0 && t[0] == '{' {
-		var req map[string]json.RawMessage
-		if json.Unmarshal(t, &req) == nil {
-			var q string
-			if json.Unmarshal(req["query"], &q) != nil {
-				return nil, fmt.Errorf("%w: JSON request without a \"query\" string", ErrGraphQL)
-			}
-			src = []byte(q)
+// numbers replaces the json.Numbers in v by int64, uint64 or float64.
+func numbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+			return u
+		}
+		f, _ := v.Float64() // json.Valid checked it; out of range gives ±Inf
+		return f
+	case map[string]any:
+		for k, e := range v {
+			v[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = numbers(e)
 		}
 	}
-	p := &gqlParser{src: src}
-	op, err := p.document()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrGraphQL, err)
-	}
-	return op, nil
+	return v
 }
+
+// GraphQLService is a service that answers GraphQL with github.com/graph-gophers/graphql-go:
+// the schema is an SDL string and the resolvers are the methods of the root value
+// that root returns for each query (graph-gophers binds a field `value` to a method
+// Value, arguments to a struct of exported fields, Int to int32, Float to float64,
+// String and ID to string and graphql.ID, Boolean to bool; the scalars U64 and Amount
+// to the SDK's types of those names; exported struct fields resolve fields too). Query
+// and mutation fields are both methods of the root value. Mutations schedule
+// operations with Schedule.
+//
+// Every query runs with the limits above; resolvers run one at a time. A request that
+// fails to parse or validate, or whose resolvers return errors, is answered with a
+// normal GraphQL response holding "errors" (and the data that could be resolved); only
+// a trap of the guest is a host error. A panic in a resolver becomes a GraphQL error.
+type GraphQLService struct {
+	schema *graphql.Schema
+	root   func(rt *Runtime) any
+	// mu serializes queries: they run on bound, the one root value the schema's
+	// resolvers are bound to, which holds a copy of root(rt) during a query.
+	mu    sync.Mutex
+	bound reflect.Value // *T
+}
+
+// NewGraphQLService parses sdl and binds it to the type of the value root returns,
+// which must be a pointer to a struct with a resolver for every field (root is called
+// with a nil Runtime for the check). Each query runs on a copy of root(rt); queries on
+// one service run one at a time. Call it once, from init (the node snapshots a
+// module's state after init, so the schema is not parsed again for each query).
+func NewGraphQLService(sdl string, root func(rt *Runtime) any) (*GraphQLService, error) {
+	proto := reflect.ValueOf(root(nil))
+	if !proto.IsValid() || proto.Kind() != reflect.Pointer || proto.IsNil() || proto.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("sdk: GraphQL root: root returns %T, want a non-nil pointer to a struct", root(nil))
+	}
+	bound := reflect.New(proto.Elem().Type())
+	s, err := graphql.ParseSchema(sdl, bound.Interface(), schemaOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("sdk: GraphQL schema: %w", err)
+	}
+	return &GraphQLService{schema: s, root: root, bound: bound}, nil
+}
+
+// schemaOpts are the engine's options.
+var schemaOpts = []graphql.SchemaOpt{
+	graphql.MaxDepth(MaxGraphQLDepth),
+	graphql.MaxSelections(MaxGraphQLSelections),
+	graphql.MaxQueryLength(MaxGraphQLQueryBytes),
+	graphql.MaxParallelism(1),
+	graphql.Logger(discardLogger{}),
+	graphql.UseStringDescriptions(),
+	graphql.UseFieldResolvers(),
+	graphql.OverlapValidationLimit(MaxGraphQLOverlapPairs),
+}
+
+// MustGraphQLService is NewGraphQLService that panics on error (a programming error
+// in the schema or resolvers, which the application's tests reveal).
+func MustGraphQLService(sdl string, root func(rt *Runtime) any) *GraphQLService {
+	s, err := NewGraphQLService(sdl, root)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// RunService registers a GraphQL service: sdk.Service(MustGraphQLService(sdl, root)).
+func RunService(sdl string, root func(rt *Runtime) any) {
+	Service(MustGraphQLService(sdl, root))
+}
+
+// HandleQuery answers a request (see ParseGraphQLRequest) with the GraphQL JSON
+// response.
+func (s *GraphQLService) HandleQuery(rt *Runtime, query []byte) ([]byte, error) {
+	req, err := ParseGraphQLRequest(query)
+	if err != nil {
+		return GraphQLError(err), nil
+	}
+	return s.Execute(rt, req), nil
+}
+
+// Execute runs req and returns the GraphQL JSON response.
+func (s *GraphQLService) Execute(rt *Runtime, req GraphQLRequest) (out []byte) {
+	defer func() {
+		// The engine panics on a few malformed literals (an integer beyond 64 bits for
+		// a custom scalar); that is the request's fault, not the guest's.
+		if r := recover(); r != nil {
+			out = GraphQLError(fmt.Errorf("invalid request: %v", r))
+		}
+	}()
+	// Binding resolvers is most of a small query's cost (reflection over the root
+	// type), so the schema is bound once, to s.bound, and each query copies its root
+	// value there.
+	r := s.root(rt)
+	v := reflect.ValueOf(r)
+	if !v.IsValid() || v.Type() != s.bound.Type() || v.IsNil() {
+		return GraphQLError(fmt.Errorf("sdk: GraphQL root: root returned %T, want a non-nil %s", r, s.bound.Type()))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bound.Elem().Set(v.Elem())
+	defer s.bound.Elem().SetZero()
+	resp := s.schema.Exec(context.Background(), req.Query, req.OperationName, req.Variables)
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return GraphQLError(err)
+	}
+	return b
+}
+
+type discardLogger struct{}
+
+func (discardLogger) LogPanic(context.Context, any) {}
 
 // GraphQLData returns the GraphQL response {"data": data}. A value that cannot be
 // encoded as JSON gives a GraphQLError response instead.
@@ -98,343 +230,63 @@ func GraphQLError(err error) []byte {
 	if err != nil {
 		msg = err.Error()
 	}
-	type message struct {
-		Message string `json:"message"`
-	}
 	b, _ := json.Marshal(struct {
-		Errors []message `json:"errors"`
-	}{[]message{{msg}}}) // strings always encode
+		Errors []*gqlerrors.QueryError `json:"errors"`
+	}{[]*gqlerrors.QueryError{{Message: msg}}}) // strings always encode
 	return b
 }
 
-type gqlParser struct {
-	src   []byte
-	pos   int
-	depth int
-}
-
-func (p *gqlParser) errorf(format string, args ...any) error {
-	return fmt.Errorf("offset %d: %s", p.pos, fmt.Sprintf(format, args...))
-}
-
-// skip passes whitespace, commas (insignificant in GraphQL), comments and a BOM.
-func (p *gqlParser) skip() {
-	for p.pos < len(p.src) {
-		switch c := p.src[p.pos]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',':
-			p.pos++
-		case c == '#':
-			for p.pos < len(p.src) && p.src[p.pos] != '\n' && p.src[p.pos] != '\r' {
-				p.pos++
-			}
-		case bytes.HasPrefix(p.src[p.pos:], []byte("\uFEFF")):
-			p.pos += 3
-		default:
-			return
-		}
+// Schedule encodes op as JSON and schedules it as an operation of this application
+// (services only): a mutation's resolver calls it, and the client commits the
+// operations in a block.
+//
+//	func (q *Query) Increment(args struct{ Value sdk.U64 }) (bool, error) {
+//		return true, sdk.Schedule(q.rt, Operation{Increment: &args.Value})
+//	}
+func Schedule(rt *Runtime, op any) error {
+	b, err := json.Marshal(op)
+	if err != nil {
+		return fmt.Errorf("sdk: encode the scheduled operation: %w", err)
 	}
-}
-
-// peek returns the next significant byte, or 0 at the end.
-func (p *gqlParser) peek() byte {
-	p.skip()
-	if p.pos >= len(p.src) {
-		return 0
-	}
-	return p.src[p.pos]
-}
-
-func (p *gqlParser) expect(c byte) error {
-	if got := p.peek(); got != c {
-		return p.errorf("expected %q, found %s", c, p.describe())
-	}
-	p.pos++
+	rt.ScheduleOperation(b)
 	return nil
 }
 
-// describe names what is at the current position, for errors; it also explains the
-// unsupported features.
-func (p *gqlParser) describe() string {
-	if p.peek() == 0 {
-		return "end of document"
-	}
-	switch c := p.src[p.pos]; c {
-	case '$':
-		return "'$' (variables are not supported: write values inline)"
-	case '@':
-		return "'@' (directives are not supported)"
-	case '.':
-		return "'.' (fragments are not supported)"
-	default:
-		if c >= 0x20 && c < 0x7f {
-			return strconv.QuoteRune(rune(c))
-		}
-		return fmt.Sprintf("byte 0x%02x", c)
-	}
-}
+// U64 is an unsigned 64-bit integer: the GraphQL scalar U64 (declare `scalar U64` in
+// the schema), a JSON number in responses and in operations. As input it takes an
+// integer literal or variable in [0, 2^64), or a decimal string.
+type U64 uint64
 
-func isNameStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-func isNameChar(c byte) bool  { return isNameStart(c) || c >= '0' && c <= '9' }
+// ImplementsGraphQLType binds U64 to the schema's scalar U64.
+func (U64) ImplementsGraphQLType(name string) bool { return name == "U64" }
 
-// name reads a name, or returns "" when none is next.
-func (p *gqlParser) name() string {
-	if !isNameStart(p.peek()) {
-		return ""
-	}
-	start := p.pos
-	for p.pos < len(p.src) && isNameChar(p.src[p.pos]) {
-		p.pos++
-	}
-	return string(p.src[start:p.pos])
-}
-
-func (p *gqlParser) document() (*Operation, error) {
-	op := &Operation{Kind: "query"}
-	if p.peek() != '{' {
-		switch kw := p.name(); kw {
-		case "query", "mutation":
-			op.Kind = kw
-		case "subscription":
-			return nil, p.errorf("subscriptions are not supported")
-		case "fragment":
-			return nil, p.errorf("fragments are not supported")
-		case "":
-			return nil, p.errorf("expected an operation, found %s", p.describe())
-		default:
-			return nil, p.errorf("unknown operation type %q (want query or mutation)", kw)
+// UnmarshalGraphQL reads an argument.
+func (u *U64) UnmarshalGraphQL(input any) error {
+	switch v := input.(type) {
+	case int32:
+		if v >= 0 {
+			*u = U64(v)
+			return nil
 		}
-		op.Name = p.name()
-		switch p.peek() {
-		case '(':
-			return nil, p.errorf("variable definitions are not supported: write values inline")
-		case '@':
-			return nil, p.errorf("directives are not supported")
+	case int64:
+		if v >= 0 {
+			*u = U64(v)
+			return nil
+		}
+	case uint64:
+		*u = U64(v)
+		return nil
+	case float64:
+		if v >= 0 && v < 1<<53 && math.Trunc(v) == v {
+			*u = U64(v)
+			return nil
+		}
+	case string:
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err == nil {
+			*u = U64(n)
+			return nil
 		}
 	}
-	fields, err := p.selectionSet()
-	if err != nil {
-		return nil, err
-	}
-	op.Fields = fields
-	if p.peek() != 0 {
-		if isNameStart(p.src[p.pos]) || p.src[p.pos] == '{' {
-			return nil, p.errorf("only one operation per document is supported")
-		}
-		return nil, p.errorf("unexpected %s after the operation", p.describe())
-	}
-	return op, nil
-}
-
-func (p *gqlParser) enter() error {
-	p.depth++
-	if p.depth > maxGraphQLDepth {
-		return p.errorf("nested deeper than %d levels", maxGraphQLDepth)
-	}
-	return nil
-}
-
-func (p *gqlParser) selectionSet() ([]Field, error) {
-	if err := p.enter(); err != nil {
-		return nil, err
-	}
-	defer func() { p.depth-- }()
-	if err := p.expect('{'); err != nil {
-		return nil, err
-	}
-	var fields []Field
-	for p.peek() != '}' {
-		f, err := p.field()
-		if err != nil {
-			return nil, err
-		}
-		fields = append(fields, f)
-	}
-	p.pos++
-	if len(fields) == 0 {
-		return nil, p.errorf("empty selection set")
-	}
-	return fields, nil
-}
-
-func (p *gqlParser) field() (Field, error) {
-	var f Field
-	if f.Name = p.name(); f.Name == "" {
-		return f, p.errorf("expected a field name, found %s", p.describe())
-	}
-	if p.peek() == ':' {
-		p.pos++
-		f.Alias = f.Name
-		if f.Name = p.name(); f.Name == "" {
-			return f, p.errorf("expected a field name after alias %q, found %s", f.Alias, p.describe())
-		}
-	}
-	if p.peek() == '(' {
-		p.pos++
-		f.Args = map[string]any{}
-		for p.peek() != ')' {
-			arg := p.name()
-			if arg == "" {
-				return f, p.errorf("expected an argument name, found %s", p.describe())
-			}
-			if _, dup := f.Args[arg]; dup {
-				return f, p.errorf("argument %q given twice", arg)
-			}
-			if err := p.expect(':'); err != nil {
-				return f, err
-			}
-			v, err := p.value()
-			if err != nil {
-				return f, err
-			}
-			f.Args[arg] = v
-		}
-		p.pos++
-		if len(f.Args) == 0 {
-			return f, p.errorf("empty argument list")
-		}
-	}
-	switch p.peek() {
-	case '@':
-		return f, p.errorf("directives are not supported")
-	case '{':
-		sel, err := p.selectionSet()
-		if err != nil {
-			return f, err
-		}
-		f.Selection = sel
-	}
-	return f, nil
-}
-
-func (p *gqlParser) value() (any, error) {
-	if err := p.enter(); err != nil {
-		return nil, err
-	}
-	defer func() { p.depth-- }()
-	switch c := p.peek(); {
-	case c == '"':
-		return p.stringValue()
-	case c == '-' || c >= '0' && c <= '9':
-		return p.number()
-	case c == '[':
-		p.pos++
-		list := []any{}
-		for p.peek() != ']' {
-			if p.peek() == 0 {
-				return nil, p.errorf("unterminated list")
-			}
-			v, err := p.value()
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, v)
-		}
-		p.pos++
-		return list, nil
-	case c == '{':
-		p.pos++
-		obj := map[string]any{}
-		for p.peek() != '}' {
-			k := p.name()
-			if k == "" {
-				return nil, p.errorf("expected an object field name, found %s", p.describe())
-			}
-			if _, dup := obj[k]; dup {
-				return nil, p.errorf("object field %q given twice", k)
-			}
-			if err := p.expect(':'); err != nil {
-				return nil, err
-			}
-			v, err := p.value()
-			if err != nil {
-				return nil, err
-			}
-			obj[k] = v
-		}
-		p.pos++
-		return obj, nil
-	case isNameStart(c):
-		switch n := p.name(); n {
-		case "true":
-			return true, nil
-		case "false":
-			return false, nil
-		case "null":
-			return nil, nil
-		default:
-			return Enum(n), nil
-		}
-	default:
-		return nil, p.errorf("expected a value, found %s", p.describe())
-	}
-}
-
-func (p *gqlParser) stringValue() (any, error) {
-	if bytes.HasPrefix(p.src[p.pos:], []byte(`"""`)) {
-		return nil, p.errorf("block strings are not supported")
-	}
-	start := p.pos
-	p.pos++
-	for {
-		if p.pos >= len(p.src) || p.src[p.pos] == '\n' || p.src[p.pos] == '\r' {
-			p.pos = start
-			return nil, p.errorf("unterminated string")
-		}
-		c := p.src[p.pos]
-		p.pos++
-		if c == '\\' {
-			p.pos++ // the escaped character; JSON decoding checks the escape
-			continue
-		}
-		if c == '"' {
-			break
-		}
-	}
-	// GraphQL string escapes are JSON's.
-	var s string
-	if p.pos > len(p.src) || json.Unmarshal(p.src[start:p.pos], &s) != nil {
-		p.pos = start
-		return nil, p.errorf("invalid string literal")
-	}
-	return s, nil
-}
-
-func (p *gqlParser) number() (any, error) {
-	start := p.pos
-	if p.src[p.pos] == '-' {
-		p.pos++
-	}
-	isFloat := false
-	for p.pos < len(p.src) {
-		c := p.src[p.pos]
-		switch {
-		case c >= '0' && c <= '9':
-		case c == '.' || c == 'e' || c == 'E' || ((c == '+' || c == '-') && (p.src[p.pos-1] == 'e' || p.src[p.pos-1] == 'E')):
-			isFloat = true
-		default:
-			goto end
-		}
-		p.pos++
-	}
-end:
-	lit := string(p.src[start:p.pos])
-	if p.pos < len(p.src) && isNameStart(p.src[p.pos]) {
-		return nil, p.errorf("invalid number %q", lit+string(p.src[p.pos]))
-	}
-	digits := strings.TrimPrefix(lit, "-")
-	if len(digits) > 1 && digits[0] == '0' && digits[1] >= '0' && digits[1] <= '9' {
-		return nil, p.errorf("invalid number %q: leading zero", lit)
-	}
-	if isFloat {
-		f, err := strconv.ParseFloat(lit, 64)
-		if err != nil || !json.Valid([]byte(lit)) {
-			return nil, p.errorf("invalid number %q", lit)
-		}
-		return f, nil
-	}
-	n, err := strconv.ParseInt(lit, 10, 64)
-	if err != nil {
-		return nil, p.errorf("invalid integer %q (want a 64-bit integer)", lit)
-	}
-	return n, nil
+	return fmt.Errorf("U64: %v is not an unsigned 64-bit integer", input)
 }

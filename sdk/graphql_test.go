@@ -1,102 +1,217 @@
-package sdk
+package sdk_test
 
 import (
+	"encoding/json"
 	"errors"
-	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/micachain/mica/sdk"
+	"github.com/micachain/mica/sdk/sdktest"
 )
 
-func TestParseGraphQL(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want *Operation
-	}{
-		{`{ value }`, &Operation{Kind: "query", Fields: []Field{{Name: "value"}}}},
-		{`query { value }`, &Operation{Kind: "query", Fields: []Field{{Name: "value"}}}},
-		{`mutation { increment(value: 5) }`, &Operation{Kind: "mutation", Fields: []Field{{Name: "increment", Args: map[string]any{"value": int64(5)}}}}},
-		{`{"query": "mutation { increment(value: 5) }", "variables": {}}`, &Operation{Kind: "mutation", Fields: []Field{{Name: "increment", Args: map[string]any{"value": int64(5)}}}}},
-		{`{"query":"{ value }"}`, &Operation{Kind: "query", Fields: []Field{{Name: "value"}}}},
-		{"query Q {\n  # comment\n  a: item(id: \"x\\ny\", n: -3, ok: true, order: DESC, f: 1.5, none: null, l: [1, \"s\"], o: {k: V}) {\n    name\n    owner { id }\n  }\n  total\n}",
-			&Operation{Kind: "query", Name: "Q", Fields: []Field{
-				{Alias: "a", Name: "item", Args: map[string]any{"id": "x\ny", "n": int64(-3), "ok": true, "order": Enum("DESC"), "f": 1.5, "none": nil,
-					"l": []any{int64(1), "s"}, "o": map[string]any{"k": Enum("V")}},
-					Selection: []Field{{Name: "name"}, {Name: "owner", Selection: []Field{{Name: "id"}}}}},
-				{Name: "total"},
-			}}},
-		{`{a,b,,c}`, &Operation{Kind: "query", Fields: []Field{{Name: "a"}, {Name: "b"}, {Name: "c"}}}},
+const testSchema = `
+scalar U64
+scalar Owner
+scalar Amount
+type Item { name: String! n: U64! next: Item }
+type Query {
+  item(n: U64!): Item!
+  owner(o: Owner!): String!
+  tokens(a: Amount!): String!
+  fail: String
+  boom: String
+}
+type Mutation { bump(by: U64!): Boolean! }`
+
+type testRoot struct{ rt *sdk.Runtime }
+
+type testItem struct {
+	Name string
+	N    sdk.U64
+}
+
+func (i *testItem) Next() *testItem { return &testItem{Name: i.Name + "+", N: i.N + 1} }
+
+func (r *testRoot) Item(args struct{ N sdk.U64 }) *testItem   { return &testItem{Name: "i", N: args.N} }
+func (r *testRoot) Owner(args struct{ O sdk.Owner }) string   { return args.O.String() }
+func (r *testRoot) Tokens(args struct{ A sdk.Amount }) string { return args.A.String() }
+func (r *testRoot) Fail() (*string, error)                    { return nil, errors.New("it failed") }
+func (r *testRoot) Boom() *string                             { panic("boom") }
+func (r *testRoot) Bump(args struct{ By sdk.U64 }) (bool, error) {
+	return true, sdk.Schedule(r.rt, map[string]sdk.U64{"bump": args.By})
+}
+
+func testService(t testing.TB) *sdk.GraphQLService {
+	s, err := sdk.NewGraphQLService(testSchema, func(rt *sdk.Runtime) any { return &testRoot{rt} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestGraphQLService(t *testing.T) {
+	c := sdktest.NewChain()
+	svc := testService(t)
+	owner := "0x" + strings.Repeat("ab", 32)
+	for _, tc := range []struct{ req, want string }{
+		{`{ item(n: 1) { name n } }`, `{"data":{"item":{"name":"i","n":1}}}`},
+		{`{"query":"query Q($n: U64!) { a: item(n: $n) { ...F next { n } } } fragment F on Item { n }","variables":{"n":18446744073709551615}}`,
+			`{"data":{"a":{"n":18446744073709551615,"next":{"n":0}}}}`}, // the test resolver wraps
+		{`{"query":"query Q($n: U64!) { a: item(n: $n) { ...F } } fragment F on Item { n }","variables":{"n":9007199254740993}}`,
+			`{"data":{"a":{"n":9007199254740993}}}`},
+		{`{"query":"query A { item(n: 1) { n } } query B { item(n: 2) { n } }","operationName":"B"}`, `{"data":{"item":{"n":2}}}`},
+		{`{ owner(o: "` + owner + `") }`, `{"data":{"owner":"` + owner + `"}}`},
+		{`{ tokens(a: "1.5") }`, `{"data":{"tokens":"1500000000000000000"}}`},
+		{`{ tokens(a: 2) }`, `{"data":{"tokens":"2000000000000000000"}}`},
+		{`{ fail }`, `{"errors":[{"message":"it failed","path":["fail"]}],"data":{"fail":null}}`},
+		{`{ __type(name: "Item") { fields { name } } }`, `{"data":{"__type":{"fields":[{"name":"name"},{"name":"n"},{"name":"next"}]}}}`},
 	} {
-		got, err := ParseGraphQL([]byte(c.in))
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("ParseGraphQL(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		out, err := c.Query(svc, []byte(tc.req))
+		if err != nil || !strings.HasPrefix(string(out), tc.want) && string(out) != tc.want {
+			t.Errorf("%s:\n got %s %v\nwant %s", tc.req, out, err, tc.want)
 		}
 	}
-}
-
-func TestParseGraphQLErrors(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{``, "expected an operation"},
-		{`{}`, "without a \"query\""},
-		{`{ }x`, "empty selection set"},
-		{`{ value `, "expected a field name"},
-		{`{ value } { other }`, "only one operation"},
-		{`subscription { x }`, "subscriptions are not supported"},
-		{`fragment F on T { x }`, "fragments are not supported"},
-		{`{ ...F }`, "fragments are not supported"},
-		{`{ x(a: $v) }`, "variables are not supported"},
-		{`query Q($v: Int) { x(a: $v) }`, "variable definitions are not supported"},
-		{`{ x @include(if: true) }`, "directives are not supported"},
-		{`{ x(a: """b""") }`, "block strings"},
-		{`{ x(a: "b) }`, "unterminated string"},
-		{`{ x(a: "\q") }`, "invalid string"},
-		{`{ x(a: 1, a: 2) }`, "given twice"},
-		{`{ x(a: 99999999999999999999) }`, "64-bit integer"},
-		{`{ x(a: 01) }`, "leading zero"},
-		{`{ x(a: 1x) }`, "invalid number"},
-		{`{ x() }`, "empty argument list"},
-		{`{ x(a 1) }`, "expected ':'"},
-		{`{ x(a: ) }`, "expected a value"},
-		{`{ x(a: [1 }`, "expected a value"},
-		{`{ x(a: [1`, "unterminated list"},
-		{`update { x }`, "unknown operation type"},
-		{`{"query": 5}`, "without a \"query\""},
-		{strings.Repeat("{a", 100) + strings.Repeat("}", 100), "nested deeper"},
-		{`{ x(a: ` + strings.Repeat("[", 100), "nested deeper"},
+	// Errors are GraphQL responses, never host errors or panics.
+	for _, req := range []string{
+		``, `{`, `{}`, `{"query": 3}`, `{"query": "{ fail }", "variables": []}`, `{"query": "{ fail }", "extra": 1}`,
+		`{ boom }`, `{ nope }`, `subscription { fail }`, `{ item(n: -1) { n } }`, `{ item(n: 99999999999999999999) { n } }`,
+		`{ owner(o: "0x12") }`, `{ tokens(a: "1.0000000000000000001") }`, `{ tokens(a: -1) }`,
+		`{"query":"query($n: U64!) { item(n: $n) { n } }","variables":{"n":1.5}}`,
+		`{"query":"query($n: U64!) { item(n: $n) { n } }"}`,
+		`{"query":"{ item(n: 1) { n } }","operationName":"X"}`,
+		"{ item(n: 1) " + strings.Repeat("{ next ", 20) + "{ n }" + strings.Repeat(" }", 21),
+		strings.Repeat("x", sdk.MaxGraphQLQueryBytes+1),
+		`query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }`,
 	} {
-		op, err := ParseGraphQL([]byte(c.in))
-		if err == nil || !errors.Is(err, ErrGraphQL) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("ParseGraphQL(%q) = %+v, %v; want error containing %q", c.in, op, err, c.want)
+		out, err := c.Query(svc, []byte(req))
+		var resp struct {
+			Errors []struct{ Message string } `json:"errors"`
+		}
+		if err != nil || json.Unmarshal(out, &resp) != nil || len(resp.Errors) == 0 || resp.Errors[0].Message == "" {
+			t.Errorf("%.80q: %s %v", req, out, err)
 		}
 	}
-}
-
-func TestGraphQLResponses(t *testing.T) {
-	if got := string(GraphQLData(map[string]int{"value": 5})); got != `{"data":{"value":5}}` {
-		t.Errorf("GraphQLData = %s", got)
+	if len(c.Scheduled) != 0 {
+		t.Fatalf("queries scheduled %q", c.Scheduled)
 	}
-	if got := string(GraphQLData(nil)); got != `{"data":null}` {
-		t.Errorf("GraphQLData(nil) = %s", got)
-	}
-	if got := string(GraphQLError(errors.New(`bad "x"`))); got != `{"errors":[{"message":"bad \"x\""}]}` {
-		t.Errorf("GraphQLError = %s", got)
-	}
-	if got := string(GraphQLData(func() {})); !strings.HasPrefix(got, `{"errors":[{"message":`) {
-		t.Errorf("GraphQLData(func) = %s", got)
+	out, err := c.GraphQL(svc, `mutation($b: U64!) { bump(by: $b) again: bump(by: 2) }`, map[string]any{"b": 1})
+	if err != nil || string(out) != `{"data":{"bump":true,"again":true}}` || len(c.Scheduled) != 2 ||
+		string(c.Scheduled[0]) != `{"bump":1}` || string(c.Scheduled[1]) != `{"bump":2}` {
+		t.Fatalf("mutation: %s %v %q", out, err, c.Scheduled)
 	}
 }
 
-func FuzzParseGraphQL(f *testing.F) {
-	for _, s := range []string{`{ value }`, `mutation { increment(value: 5) }`, `{"query":"{ a(b: [1, {c: D}]) { e } }"}`,
-		`query Q { a: b(s: "x\u00e9\n", f: -1.5e3, n: null) { c } }`, `{ x(a: "\`, `{ x(a: 1e`, "{ a #\n b }"} {
+// TestGraphQLSelectionsBounded: many aliases, or fragments spread many times, are
+// refused before any resolver runs.
+func TestGraphQLSelectionsBounded(t *testing.T) {
+	c := sdktest.NewChain()
+	svc := testService(t)
+	var b strings.Builder
+	b.WriteString("mutation {")
+	for i := range sdk.MaxGraphQLSelections + 1 {
+		b.WriteString(" a" + itoa(i) + ": bump(by: 1)")
+	}
+	b.WriteString(" }")
+	out, err := c.Query(svc, []byte(b.String()))
+	if err != nil || !strings.HasPrefix(string(out), `{"errors":`) || len(c.Scheduled) != 0 {
+		t.Fatalf("%d aliases: %.200s %v, %d scheduled", sdk.MaxGraphQLSelections+1, out, err, len(c.Scheduled))
+	}
+	// Fragments that double at each level: 2^20 selections from a short document.
+	q := "query { ...F0 }"
+	for i := range 20 {
+		q += " fragment F" + itoa(i) + " on Query { ...F" + itoa(i+1) + " ...F" + itoa(i+1) + " }"
+	}
+	q += " fragment F20 on Query { fail }"
+	out, err = c.Query(svc, []byte(q))
+	if err != nil || !strings.HasPrefix(string(out), `{"errors":`) {
+		t.Fatalf("exponential fragments: %.200s %v", out, err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestNewGraphQLServiceErrors(t *testing.T) {
+	if _, err := sdk.NewGraphQLService(`type Query { x: Int! `, func(*sdk.Runtime) any { return &testRoot{} }); err == nil {
+		t.Error("bad SDL accepted")
+	}
+	if _, err := sdk.NewGraphQLService(`type Query { missing: Int! }`, func(*sdk.Runtime) any { return &testRoot{} }); err == nil {
+		t.Error("a field without a resolver accepted")
+	}
+	for _, root := range []func(*sdk.Runtime) any{
+		func(*sdk.Runtime) any { return nil },
+		func(*sdk.Runtime) any { return testRoot{} },
+		func(*sdk.Runtime) any { return (*testRoot)(nil) },
+	} {
+		if _, err := sdk.NewGraphQLService(testSchema, root); err == nil {
+			t.Errorf("root %T accepted", root(nil))
+		}
+	}
+	// A root that changes its mind answers with an error, not a panic.
+	n := 0
+	svc, err := sdk.NewGraphQLService(testSchema, func(rt *sdk.Runtime) any {
+		n++
+		if n > 1 {
+			return nil
+		}
+		return &testRoot{rt}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sdktest.NewChain().Query(svc, []byte(`{ fail }`)); err != nil || !strings.Contains(string(out), "GraphQL root") {
+		t.Errorf("nil root: %s %v", out, err)
+	}
+}
+
+func TestParseGraphQLRequest(t *testing.T) {
+	req, err := sdk.ParseGraphQLRequest([]byte(`{"query":"q","variables":{"a":[1,2.5,{"b":18446744073709551615}],"s":"x"},"operationName":"O","extensions":{}}`))
+	if err != nil || req.Query != "q" || req.OperationName != "O" {
+		t.Fatalf("%+v %v", req, err)
+	}
+	a := req.Variables["a"].([]any)
+	if a[0] != int64(1) || a[1] != 2.5 || a[2].(map[string]any)["b"] != uint64(18446744073709551615) || req.Variables["s"] != "x" {
+		t.Fatalf("variables %#v", req.Variables)
+	}
+	if req, err := sdk.ParseGraphQLRequest([]byte(" { value }\n")); err != nil || req.Query != " { value }\n" {
+		t.Fatalf("text: %+v %v", req, err)
+	}
+}
+
+// FuzzGraphQLService: any request gets a JSON GraphQL response, never a host error
+// or a panic, and a query schedules nothing.
+func FuzzGraphQLService(f *testing.F) {
+	for _, s := range []string{`{ item(n: 1) { name n next { n } } }`, `{"query":"query($n: U64!) { item(n: $n) { n } }","variables":{"n":3}}`,
+		`query { ...F } fragment F on Query { fail boom }`, `{ __schema { types { name } } }`, `mutation { bump(by: 1) }`, `{ tokens(a: "0.1") owner(o: "chain") }`} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		op, err := ParseGraphQL(in)
-		if (op == nil) == (err == nil) {
-			t.Fatalf("ParseGraphQL(%q) = %v, %v", in, op, err)
+	svc := testService(f)
+	f.Fuzz(func(t *testing.T, req []byte) {
+		c := sdktest.NewChain()
+		out, err := c.Query(svc, req)
+		if err != nil {
+			t.Fatalf("%q: host error %v", req, err)
 		}
-		if op != nil && (len(op.Fields) == 0 || op.Kind != "query" && op.Kind != "mutation") {
-			t.Fatalf("ParseGraphQL(%q) = %+v", in, op)
+		var resp map[string]json.RawMessage
+		if err := json.Unmarshal(out, &resp); err != nil || (resp["data"] == nil && resp["errors"] == nil) {
+			t.Fatalf("%q: response %q", req, out)
+		}
+		if len(c.Scheduled) > 0 && !strings.Contains(string(req), "mutation") {
+			t.Fatalf("%q scheduled %q", req, c.Scheduled)
 		}
 	})
+}
+
+// BenchmarkGraphQLQuery: a small query through GraphQLService natively (sdktest):
+// request parsing, the per-query resolver binding, validation and execution.
+func BenchmarkGraphQLQuery(b *testing.B) {
+	c := sdktest.NewChain()
+	svc := testService(b)
+	req := []byte(`{"query":"query Q($n: U64!) { a: item(n: $n) { ...F } } fragment F on Item { name n }","variables":{"n":3}}`)
+	for b.Loop() {
+		if _, err := c.Query(svc, req); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

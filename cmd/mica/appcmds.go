@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +87,20 @@ func commitOn(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *
 // runOps commits operations (and blobs) on a chain of the wallet and returns the last
 // operation's result.
 func runOps(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
+	if len(blobs) > 0 {
+		size := 0
+		for i := range blobs {
+			size += blobs[i].Size()
+		}
+		done := startProgress(cmd, fmt.Sprintf("publishing %d blob(s), %s (validators check and compile the bytecode)", len(blobs), mib(size)))
+		cert, res, err := runOpsNow(cmd, chain, ops, blobs)
+		done(err)
+		return cert, res, err
+	}
+	return runOpsNow(cmd, chain, ops, blobs)
+}
+
+func runOpsNow(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
 	cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
 		return cc.ExecuteOperations(ctx, ops, blobs)
 	})
@@ -246,9 +261,20 @@ func queryApplicationCommand() *cobra.Command {
 			if _, err := s.c.SyncChain(ctx, chainID); err != nil {
 				return err
 			}
-			answer, ops, err := s.c.Local().QueryApplicationScheduling(ctx, chainID, id, []byte(args[0]))
+			answer, ops, err := s.c.QueryApplication(ctx, chainID, id, []byte(args[0]))
 			if err != nil {
 				return err
+			}
+			if msg := graphQLErrors(answer); msg != "" {
+				// The service answered with GraphQL errors: print the response and
+				// fail, committing none of the operations it may have scheduled.
+				if _, err := cmd.OutOrStdout().Write(append(answer, '\n')); err != nil {
+					return err
+				}
+				if len(ops) > 0 {
+					msg += fmt.Sprintf(" (%d scheduled operation(s) not committed)", len(ops))
+				}
+				return errors.New(msg)
 			}
 			if len(ops) > 0 {
 				// A mutation: commit the operations the service scheduled.
@@ -269,4 +295,22 @@ func queryApplicationCommand() *cobra.Command {
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
 	chainFlag(cmd, &chain, "chain whose replica answers (default: the default chain)", "chain-id")
 	return cmd
+}
+
+// graphQLErrors returns the messages of a GraphQL response's "errors", joined with
+// "; ", or "" when it has none (or is not a GraphQL response).
+func graphQLErrors(answer []byte) string {
+	var resp struct {
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(answer, &resp) != nil || len(resp.Errors) == 0 {
+		return ""
+	}
+	msgs := make([]string, len(resp.Errors))
+	for i, e := range resp.Errors {
+		msgs[i] = e.Message
+	}
+	return "the application answered with errors: " + strings.Join(msgs, "; ")
 }

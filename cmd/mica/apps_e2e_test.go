@@ -66,6 +66,22 @@ func TestApplicationCommands(t *testing.T) {
 	if got := mustMica(t, w2, "query-application", "--application-id", app, "--chain", chain, "{ value }"); got != want {
 		t.Fatalf("query from a following wallet: %q", got)
 	}
+	// The JSON request clients POST: variables, a fragment, an alias; introspection.
+	req := `{"query":"mutation M($n: U64!) { done: increment(value: $n) }","variables":{"n":1}}`
+	if got := mustMica(t, w, "query-application", "--application-id", app, req); got != `{"data":{"done":true}}` {
+		t.Fatalf("mutation with a variable: %q", got)
+	}
+	if got := mustMica(t, w, "query-application", "--application-id", app, "query { v: value ...F } fragment F on Query { value }"); got != `{"data":{"v":15,"value":15}}` {
+		t.Fatalf("fragment and alias: %q", got)
+	}
+	if got := mustMica(t, w, "query-application", "--application-id", app, "{ __schema { queryType { name } } }"); got != `{"data":{"__schema":{"queryType":{"name":"Query"}}}}` {
+		t.Fatalf("introspection: %q", got)
+	}
+	// A GraphQL error response prints the response and fails with its message.
+	if out, errOut, err := mica(t, w, "query-application", "--application-id", app, "{ nope }"); err == nil ||
+		!strings.HasPrefix(out, `{"errors":[{"message":`) || !strings.Contains(errOut, `Cannot query field \"nope\"`) && !strings.Contains(errOut, `Cannot query field "nope"`) {
+		t.Fatalf("error response: err=%v stdout=%q stderr=%q", err, out, errOut)
+	}
 	// A malformed module is refused at publication with a clear error.
 	bad := filepath.Join(dir, "bad.wasm")
 	if err := os.WriteFile(bad, []byte("not wasm"), 0o644); err != nil {

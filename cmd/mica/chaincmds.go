@@ -12,8 +12,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -229,7 +232,9 @@ func syncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			done := startProgress(cmd, "syncing chain "+id.Short())
 			next, synced, err := s.syncedOrNote(cmd, id)
+			done(err)
 			if err != nil {
 				return err
 			}
@@ -244,14 +249,14 @@ func syncCommand() *cobra.Command {
 func processInboxCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "process-inbox [CHAIN]",
-		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks",
+		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks (first moving the chain to the newest epoch)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			chain := ""
 			if len(args) == 1 {
 				chain = args[0]
 			}
-			cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
+			cert, err := commitOnMigrated(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
 				return cc.ProcessInbox(ctx)
 			})
 			if errors.Is(err, client.ErrStreams) && cert != nil {
@@ -537,11 +542,28 @@ func showBlockCommand() *cobra.Command {
 					oracles[i] = append(oracles[i], describeOracle(&rs[j]))
 				}
 			}
+			fees, err := blockFees(cmd, s, b)
+			if err != nil {
+				return err
+			}
+			perTx := make([]string, len(fees.PerTransaction))
+			for i, f := range fees.PerTransaction {
+				perTx[i] = f.String()
+			}
 			res := map[string]any{"chain_id": id.String(), "height": h, "hash": b.Hash().String(), "epoch": uint32(b.Epoch()), "timestamp": b.Proposed.Timestamp.String(),
-				"round": cert.Round.String(), "state_hash": b.Outcome.StateHash.String(), "transactions": txs, "signers": len(cert.Signatures), "oracle_responses": oracles}
+				"round": cert.Round.String(), "state_hash": b.Outcome.StateHash.String(), "transactions": txs, "signers": len(cert.Signatures), "oracle_responses": oracles,
+				"fees": fees.Total.String(), "fees_per_transaction": perTx, "fees_exact": fees.Exact}
 			return out(cmd, res, func(o io.Writer) {
 				fmt.Fprintf(o, "block %d of %s\n  hash %s\n  epoch %d, %s, confirmed in the %v round by %d validators\n", h, id, b.Hash(), b.Epoch(), b.Proposed.Timestamp, cert.Round, len(cert.Signatures))
+				feeNote := ""
+				if !fees.Exact {
+					feeNote = " at least (the policy prices fuel or bytes written, which a block does not record)"
+				}
+				fmt.Fprintf(o, "  fees: %s%s\n", fees.Total, feeNote)
 				for i, t := range txs {
+					if !fees.PerTransaction[i].IsZero() {
+						t += fmt.Sprintf(" (fee %s)", fees.PerTransaction[i])
+					}
 					fmt.Fprintf(o, "  %d: %s\n", i, t)
 					if i < len(oracles) {
 						for _, r := range oracles[i] {
@@ -552,6 +574,51 @@ func showBlockCommand() *cobra.Command {
 			})
 		},
 	}
+}
+
+// blockFees recomputes what a confirmed block paid from the block and the resource
+// policy of its epoch (execution.RecordedFees).
+func blockFees(cmd *cobra.Command, s *session, b *protocol.Block) (execution.BlockFees, error) {
+	ctx := cmd.Context()
+	g := s.w.Genesis()
+	var policy *protocol.ResourcePolicy
+	if b.Epoch() == 0 { // the genesis committee's epoch
+		policy = &g.Committee.Policy
+	} else {
+		var hash *base.Hash
+		err := s.c.Local().ChainState(ctx, b.ChainID(), func(st *chain.State) error {
+			ecs, err := st.Execution().Committees(ctx)
+			for _, ec := range ecs {
+				if ec.Epoch == b.Epoch() {
+					h := ec.CommitteeHash
+					hash = &h
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return execution.BlockFees{}, err
+		}
+		if hash == nil {
+			return execution.BlockFees{}, fmt.Errorf("the fees of block %d are unknown: chain %s no longer lists the committee of epoch %d", b.Height(), b.ChainID().Short(), b.Epoch())
+		}
+		blob, err := s.c.Local().Storage().Blob(ctx, base.BlobID{Type: base.BlobCommittee, Hash: *hash})
+		if err != nil {
+			return execution.BlockFees{}, fmt.Errorf("committee of epoch %d: %w", b.Epoch(), err)
+		}
+		var c protocol.Committee
+		if err := codec.Unmarshal(blob.Content, &c); err != nil {
+			return execution.BlockFees{}, fmt.Errorf("committee of epoch %d: %w", b.Epoch(), err)
+		}
+		policy = &c.Policy
+	}
+	return execution.RecordedFees(b, policy, func(h base.Hash) (int, error) {
+		blob, err := s.c.Local().Storage().Blob(ctx, base.BlobID{Type: base.BlobData, Hash: h})
+		if err != nil {
+			return 0, err
+		}
+		return blob.Size(), nil
+	})
 }
 
 // describeOracle is one recorded oracle response, readably: payloads are quoted and

@@ -49,7 +49,7 @@ func applyEnv(cmd *cobra.Command) error {
 }
 
 // globalFlags are the root's persistent flags (TestGlobalFlagsHaveEnv checks the list).
-var globalFlags = []string{"json", "wallet", "network", "verbose"}
+var globalFlags = []string{"json", "wallet", "network", "verbose", "log-level", "log-format"}
 
 // version is the module version and, when the binary was built from a checkout, the
 // VCS revision (with "+dirty" for uncommitted changes) and its time.

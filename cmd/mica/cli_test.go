@@ -159,6 +159,7 @@ func TestJSONErrorsEveryCommand(t *testing.T) {
 	bad := map[string][]string{
 		"mica demo":               {"--validators", "0"},
 		"mica net up":             {"--faucet-amount", "x"},
+		"mica project env":        {"extra-argument"},
 		"mica validator generate": {"--initial-balance", "x"},
 	}
 	for _, c := range leafCommands(rootCommand()) {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,12 +50,23 @@ type network struct {
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
 	info netup.NetworkFile
+	// stdout collects net up's stdout lines; read it with lines.
+	stdoutMu  sync.Mutex
+	stdout    []string
+	stdoutEOF chan struct{}
+}
+
+// lines returns net up's stdout so far; after stop, all of it.
+func (n *network) lines() []string {
+	n.stdoutMu.Lock()
+	defer n.stdoutMu.Unlock()
+	return append([]string(nil), n.stdout...)
 }
 
 // netUp starts `mica net up` and waits for its READY line.
 func netUp(t *testing.T, dir string, args ...string) *network {
 	t.Helper()
-	n := &network{t: t, dir: dir, out: &bytes.Buffer{}}
+	n := &network{t: t, dir: dir, out: &bytes.Buffer{}, stdoutEOF: make(chan struct{})}
 	n.cmd = exec.Command(binary, append([]string{"net", "up", "--path", dir}, args...)...)
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := n.cmd.StdoutPipe()
@@ -67,9 +79,13 @@ func netUp(t *testing.T, dir string, args ...string) *network {
 	}
 	ready := make(chan string, 1)
 	go func() {
+		defer close(n.stdoutEOF)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
+			n.stdoutMu.Lock()
+			n.stdout = append(n.stdout, line)
+			n.stdoutMu.Unlock()
 			if strings.HasPrefix(line, "READY") {
 				ready <- line
 			}
@@ -99,7 +115,10 @@ func (n *network) stop() {
 	}
 	_ = n.cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)
-	go func() { done <- n.cmd.Wait() }()
+	go func() {
+		<-n.stdoutEOF // Wait closes the pipe: read it to the end first
+		done <- n.cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -148,7 +167,7 @@ func readmeBlock(t *testing.T, marker string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile("(?s)<!-- " + marker + " -->\\s*```sh\\n(.*?)```")
+	re := regexp.MustCompile("(?s)<!-- " + marker + " -->\\s*(?:<!-- readme: [^>]*-->\\s*)?```sh\\n(.*?)```")
 	m := re.FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("README has no %s block", marker)

@@ -20,6 +20,7 @@ import (
 	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/localnet"
 	"github.com/micachain/mica/internal/netup"
+	"github.com/micachain/mica/internal/nodeservice"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
 	"github.com/micachain/mica/internal/storage"
@@ -219,7 +220,11 @@ func (s *session) Close() {
 
 // connect opens the wallet, its local store (a Pebble database in the wallet
 // directory) and connections to every validator of the genesis committee.
-func connect(cmd *cobra.Command) (*session, error) {
+func connect(cmd *cobra.Command) (*session, error) { return connectWith(cmd, nil) }
+
+// connectWith is connect with a hook receiving the local replica's notifications (may
+// be nil): `mica service` publishes them to its subscribers.
+func connectWith(cmd *cobra.Command, notify func(protocol.Notification)) (*session, error) {
 	ctx := cmd.Context()
 	w, err := openWallet(cmd)
 	if err != nil {
@@ -260,7 +265,7 @@ func connect(cmd *cobra.Command) (*session, error) {
 		return nil, err
 	}
 	s.engine = engine
-	local := worker.New(worker.Config{Storage: st, Clock: localnet.WallClock{}, Loader: wasm.NewLoader(engine, 0)})
+	local := worker.New(worker.Config{Storage: st, Clock: localnet.WallClock{}, Loader: wasm.NewLoader(engine, 0), Notify: notify})
 	dial, err := validatorDialOptions(cmd, rpc.DialOptions{GenesisHash: g.Hash(), CallTimeout: 5 * time.Second})
 	if err != nil {
 		s.Close()
@@ -281,7 +286,13 @@ func connect(cmd *cobra.Command) (*session, error) {
 		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s}})
 	}
 	cmd.SetContext(context.WithValue(cmd.Context(), sessionKey{}, s))
-	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}})
+	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}, Dial: s.dialMember(dial, g.Hash())})
+	// Validators that joined after genesis (committees the admin chain created) are
+	// reached at the addresses of the verified committees (committeecmds.go).
+	if err := s.c.LearnValidators(ctx, g.ChainIDs()[0]); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -299,56 +310,13 @@ func (s *session) chainArg(args []string, i int) (base.ChainID, error) {
 
 // chainClient returns a client for a chain the wallet owns.
 func (s *session) chainClient(id base.ChainID) (*client.ChainClient, error) {
-	ch, ok := s.w.Chain(id)
-	if !ok {
-		return nil, fmt.Errorf("the wallet does not follow chain %s: run `mica wallet follow-chain %s`", id, id)
-	}
-	if ch.Owner == nil {
-		return nil, fmt.Errorf("the wallet holds no key for chain %s; it can only read it", id)
-	}
-	key, err := s.w.Key(*ch.Owner)
-	if err != nil {
-		return nil, err
-	}
-	cc := s.c.Chain(id, key, s.w.PendingProposal(id))
-	cc.OnFastProposal = s.w.FastProposalHook(id)
-	return cc, nil
+	return nodeservice.ChainClient(s.w, s.c, id)
 }
 
 // commit runs a chain operation, clearing the persisted fast proposal once committed,
 // and waits out round timeouts up to a bound.
 func (s *session) commit(ctx context.Context, cc *client.ChainClient, f func() (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	var deadline time.Time
-	for {
-		cert, err := f()
-		if deadline.IsZero() {
-			// The first attempt may take long (validators compiling a published
-			// module): the time for retries starts after it.
-			deadline = time.Now().Add(45 * time.Second)
-		}
-		var wt *client.WaitForTimeoutError
-		if errors.As(err, &wt) && time.Now().Before(deadline) {
-			wait := time.Until(wt.Until.Time()) + 100*time.Millisecond
-			if wait < 200*time.Millisecond {
-				wait = 200 * time.Millisecond
-			}
-			fmt.Fprintf(os.Stderr, "waiting %v for round %v to time out...\n", wait.Round(time.Millisecond), wt.Round)
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			if _, terr := cc.RequestTimeout(ctx); terr != nil {
-				return nil, terr
-			}
-			continue
-		}
-		if cc.PendingFastProposal() == nil {
-			_ = s.w.ClearPendingProposal(cc.ID())
-		}
-		if cert != nil {
-			_ = s.w.SetNextHeight(cc.ID(), cert.Height()+1)
-		}
-		return cert, err
-	}
+	return nodeservice.Commit(ctx, s.w, cc, f, func(wait time.Duration, round base.Round) {
+		fmt.Fprintf(os.Stderr, "waiting %v for round %v to time out...\n", wait.Round(time.Millisecond), round)
+	})
 }

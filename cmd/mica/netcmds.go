@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,20 +22,13 @@ import (
 	"github.com/micachain/mica/internal/validator"
 )
 
-func logger(cmd *cobra.Command) *slog.Logger {
-	level := slog.LevelInfo
-	if v, _ := cmd.Flags().GetBool("verbose"); v {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
 func validatorCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "validator", Short: "Generate and run validators"}
 	var dir string
 	var n, shards, portBase, chains int
 	var balance string
 	var genTLS bool
+	var policyName string
 	var httpAllow []string
 	gen := &cobra.Command{
 		Use:   "generate",
@@ -50,7 +42,10 @@ func validatorCommand() *cobra.Command {
 			if _, err := os.Stat(filepath.Join(dir, "genesis.json")); err == nil {
 				return fmt.Errorf("%s already holds a network (genesis.json); choose another --path", dir)
 			}
-			policy := protocol.NoFeesPolicy()
+			policy, err := validator.Policy(policyName)
+			if err != nil {
+				return fmt.Errorf("--policy: %w", err)
+			}
 			if policy.HTTPAllowList, err = protocol.NormalizeAllowList(httpAllow); err != nil {
 				return fmt.Errorf("--http-allow: %w", err)
 			}
@@ -99,11 +94,13 @@ func validatorCommand() *cobra.Command {
 	gen.Flags().IntVar(&chains, "initial-chains", 2, "root chains in the genesis (chain 0 is the admin chain)")
 	gen.Flags().StringVar(&balance, "initial-balance", "1000", "balance of each root chain")
 	gen.Flags().StringSliceVar(&httpAllow, "http-allow", nil, "host names applications may send HTTP requests to (comma-separated; the committee's allow-list; default none)")
+	gen.Flags().StringVar(&policyName, "policy", validator.PolicyFree, "fee profile: free (no fees) or testnet (see docs/OPERATIONS.md)")
 	gen.Flags().BoolVar(&genTLS, "tls", false, "also write a self-signed TLS certificate for each validator's public endpoint (clients pin it)")
 
 	var config string
 	var shard int
 	var runTLS tlsFlags
+	var runObs obsFlags
 	run := &cobra.Command{
 		Use:   "run --config FILE [--shard I]",
 		Short: "Run a validator (its proxy and all its shards) until SIGINT/SIGTERM; with --shard, only shard I (see `mica proxy run`)",
@@ -119,6 +116,7 @@ func validatorCommand() *cobra.Command {
 			if err := runTLS.apply(cfg); err != nil {
 				return err
 			}
+			runObs.apply(cfg)
 			log := logger(cmd).With("validator", cfg.Name)
 			if shard >= 0 {
 				return validator.RunShard(cmd.Context(), cfg, shard, log.With("shard", shard))
@@ -127,17 +125,43 @@ func validatorCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log.Info("validator serving", "address", v.Addr().String(), "shards", cfg.Shards, "store", cfg.Store)
+			log.Info("validator serving", "address", v.Addr().String(), "shards", cfg.Shards, "store", cfg.Store, "pid", os.Getpid())
 			err = v.Run(cmd.Context())
-			log.Info("validator stopped")
+			if err != nil {
+				log.Error("validator stopped", "err", err)
+			} else {
+				log.Info("validator stopped")
+			}
 			return err
 		},
 	}
 	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
 	run.Flags().IntVar(&shard, "shard", -1, "run only this shard (its store must be a shared postgres:// database)")
 	runTLS.register(run)
+	runObs.register(run)
 	cmd.AddCommand(gen, run)
 	return cmd
+}
+
+// obsFlags are --metrics-listen and --pprof, overriding the config's metrics_listen and
+// pprof.
+type obsFlags struct {
+	listen string
+	pprof  bool
+}
+
+func (f *obsFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.listen, "metrics-listen", "", "serve /metrics, /healthz and /readyz over HTTP on this host:port (keep it on loopback or a private network; overrides metrics_listen)")
+	cmd.Flags().BoolVar(&f.pprof, "pprof", false, "also serve /debug/pprof/ on --metrics-listen")
+}
+
+func (f *obsFlags) apply(cfg *validator.Config) {
+	if f.listen != "" {
+		cfg.MetricsListen = f.listen
+	}
+	if f.pprof {
+		cfg.Pprof = true
+	}
 }
 
 // tlsFlags are --tls-cert and --tls-key: the public endpoint's certificate and key,
@@ -167,6 +191,7 @@ func (f *tlsFlags) apply(cfg *validator.Config) error {
 func proxyCommand() *cobra.Command {
 	var config string
 	var proxyTLS tlsFlags
+	var proxyObs obsFlags
 	cmd := &cobra.Command{Use: "proxy", Short: "Run a validator's public proxy in front of shard processes"}
 	run := &cobra.Command{
 		Use:   "run --config FILE",
@@ -183,11 +208,13 @@ func proxyCommand() *cobra.Command {
 			if err := proxyTLS.apply(cfg); err != nil {
 				return err
 			}
+			proxyObs.apply(cfg)
 			return validator.RunProxy(cmd.Context(), cfg, logger(cmd).With("validator", cfg.Name, "role", "proxy"))
 		},
 	}
 	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
 	proxyTLS.register(run)
+	proxyObs.register(run)
 	cmd.AddCommand(run)
 	return cmd
 }
@@ -210,6 +237,16 @@ func netCommand() *cobra.Command {
 				return err
 			}
 			o.Logger = logger(cmd)
+			o.ValidatorArgs = logArgs(cmd)
+			if _, err := validator.Policy(o.Policy); err != nil {
+				return fmt.Errorf("--policy: %w", err)
+			}
+			if !cmd.Flags().Changed("policy") {
+				o.Policy = ""
+			}
+			if o.Pprof && o.MetricsPortBase < 0 {
+				return errors.New("--pprof needs the metrics endpoints (--metrics-port-base)")
+			}
 			o.Out = cmd.OutOrStdout()
 			if abs, err := filepath.Abs(o.Dir); err == nil {
 				o.Dir = abs
@@ -225,6 +262,9 @@ func netCommand() *cobra.Command {
 	up.Flags().IntVar(&o.Validators, "validators", 4, "number of validators")
 	up.Flags().IntVar(&o.Shards, "shards", 1, "shards per validator")
 	up.Flags().IntVar(&o.PortBase, "port-base", 13000, "validator i listens on port-base + i")
+	up.Flags().IntVar(&o.MetricsPortBase, "metrics-port-base", 0, "validator i serves /metrics, /healthz and /readyz on 127.0.0.1:metrics-port-base + i (default: the first validator port + 10000, so 13000 → 23000; -1: none)")
+	up.Flags().BoolVar(&o.Pprof, "pprof", false, "validators also serve /debug/pprof/ on their metrics port")
+	up.Flags().StringVar(&o.Policy, "policy", validator.PolicyFree, "fee profile of a new network: free (no fees) or testnet (operations, messages, bytes, blobs and oracle calls cost tokens; see docs/OPERATIONS.md)")
 	up.Flags().BoolVar(&o.WithFaucet, "with-faucet", false, "also run a faucet")
 	up.Flags().IntVar(&o.FaucetPort, "faucet-port", 8079, "faucet port")
 	up.Flags().IntVar(&o.FaucetMaxChainsPerIP, "faucet-max-chains-per-ip", 100, "chains the faucet opens per client address per hour (all local clients share 127.0.0.1; -1 for no limit)")

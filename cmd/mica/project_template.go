@@ -1,13 +1,27 @@
 package main
 
+import "github.com/micachain/mica/internal/sdkdist"
+
 // The files `mica project new NAME` writes: a counter application like
 // examples/counter. Placeholders: __MODULE__ (the module path, NAME), __PKG__ (the
 // Go package name derived from NAME), __IMPORT__ (the import of the application
-// package) and __SDK__ (the SDK directory, quoted for go.mod when needed).
+// package) and __SDK__ (the SDK directory, quoted for go.mod when needed). The
+// project's go.mod also requires the SDK's own requirements (as indirect) and its
+// go.sum is the SDK's: see sdkRequirements.
 
-const sdkModule = "github.com/micachain/mica/sdk"
+const sdkModule = sdkdist.Module
 
+// tmplGoMod is the go.mod of a project that requires the SDK version the binary
+// carries (__VERSION__); tmplGoModLocal, of one that replaces the SDK with a local
+// directory (__SDK__, quoted for go.mod when needed).
 const tmplGoMod = `module __MODULE__
+
+go 1.26
+
+require github.com/micachain/mica/sdk __VERSION__
+`
+
+const tmplGoModLocal = `module __MODULE__
 
 go 1.26
 
@@ -17,17 +31,13 @@ replace github.com/micachain/mica/sdk => __SDK__
 `
 
 const tmplApp = `// Package __PKG__ is a Mica application: a u64 counter that operations increment,
-// with a GraphQL-shaped query for its value. The contract and service binaries are
-// in the contract and service directories.
+// with a GraphQL service for its value. The contract and service binaries are in the
+// contract and service directories.
 package __PKG__
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
-	"strings"
 
 	"github.com/micachain/mica/sdk"
 )
@@ -35,113 +45,66 @@ import (
 // value is the counter, stored as JSON under "value".
 var value = sdk.NewRegister[uint64]("value")
 
-// Operation is the contract's operation: {"increment": N}.
+// Operation is the contract's operation: {"increment": N}. The instantiation
+// argument is the initial value, a JSON number.
 type Operation struct {
 	Increment *uint64 ` + "`json:\"increment\"`" + `
+}
+
+// Validate refuses an operation without "increment".
+func (o Operation) Validate() error {
+	if o.Increment == nil {
+		return errors.New(` + "`__PKG__: operation must be {\"increment\": N}`" + `)
+	}
+	return nil
 }
 
 // Contract is the application's contract.
 type Contract struct{}
 
-// Instantiate stores the initial value, a JSON number.
-func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
-	var v uint64
-	if err := json.Unmarshal(arg, &v); err != nil {
-		return fmt.Errorf("__PKG__: instantiation argument must be a JSON number: %w", err)
-	}
-	return value.Set(rt, v)
-}
+func (Contract) Instantiate(rt *sdk.Runtime, v uint64) error { return value.Set(rt, v) }
 
-// ExecuteOperation applies {"increment": N} and returns the new value as JSON.
-func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
-	var o Operation
-	d := json.NewDecoder(bytes.NewReader(op))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&o); err != nil || o.Increment == nil {
-		return nil, errors.New(` + "`__PKG__: operation must be {\"increment\": N}`" + `)
-	}
+// ExecuteOperation adds N and returns the new value.
+func (Contract) ExecuteOperation(rt *sdk.Runtime, op Operation) (any, error) {
 	v, err := value.GetOr(rt, 0)
 	if err != nil {
 		return nil, err
 	}
-	if *o.Increment > math.MaxUint64-v {
+	if *op.Increment > math.MaxUint64-v {
 		return nil, errors.New("__PKG__: overflow")
 	}
-	v += *o.Increment
-	if err := value.Set(rt, v); err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
+	v += *op.Increment
+	return v, value.Set(rt, v)
 }
 
-// ExecuteMessage refuses messages: the application sends none.
-func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
-	return errors.New("__PKG__: no messages")
+func (Contract) ExecuteMessage(*sdk.Runtime, sdk.NoMessage) error { return nil }
+
+// NewContract returns the contract for sdk.Contract and sdktest.
+func NewContract() sdk.ContractApp {
+	return sdk.ContractOf[Operation, sdk.NoMessage, uint64](Contract{})
 }
 
-// Service is the application's service.
-type Service struct{}
+// Schema is the service's GraphQL schema.
+const Schema = ` + "`" + `
+scalar U64
+type Query { value: U64! }
+type Mutation { "Schedules the operation {\"increment\": value}." increment(value: U64!): Boolean! }` + "`" + `
 
-// HandleQuery answers ` + "`{ value }`" + ` — given as the text or as {"query": "{ value }"} —
-// with {"data":{"value":N}}.
-func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	query := string(q)
-	var req struct {
-		Query string ` + "`json:\"query\"`" + `
-	}
-	if json.Unmarshal(q, &req) == nil && req.Query != "" {
-		query = req.Query
-	}
-	fields, err := parseSelection(query)
-	if err != nil {
-		return nil, err
-	}
-	data := map[string]any{}
-	for _, f := range fields {
-		switch f {
-		case "value":
-			v, err := value.GetOr(rt, 0)
-			if err != nil {
-				return nil, err
-			}
-			data["value"] = v
-		default:
-			return nil, fmt.Errorf("__PKG__: unknown field %q", f)
-		}
-	}
-	return json.Marshal(map[string]any{"data": data})
+// Service resolves Schema.
+type Service struct{ rt *sdk.Runtime }
+
+func (s *Service) Value() (sdk.U64, error) {
+	v, err := value.GetOr(s.rt, 0)
+	return sdk.U64(v), err
 }
 
-// parseSelection parses ` + "`[query [Name]] { field field ... }`" + ` (a flat GraphQL
-// selection set without arguments) and returns the fields.
-func parseSelection(q string) ([]string, error) {
-	q = strings.TrimSpace(q)
-	if rest, ok := strings.CutPrefix(q, "query"); ok {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 || strings.TrimSpace(rest[:i]) != "" && strings.ContainsAny(rest[:i], "(){}") {
-			return nil, errors.New("__PKG__: unsupported query")
-		}
-		q = rest[i:]
-	}
-	inner, ok := strings.CutPrefix(q, "{")
-	if ok {
-		inner, ok = strings.CutSuffix(inner, "}")
-	}
-	if !ok {
-		return nil, fmt.Errorf("__PKG__: query must be a selection set like { value }, got %q", q)
-	}
-	fields := strings.FieldsFunc(inner, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-	if len(fields) == 0 {
-		return nil, errors.New("__PKG__: empty selection set")
-	}
-	for _, f := range fields {
-		for _, r := range f {
-			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-				return nil, fmt.Errorf("__PKG__: unsupported query syntax in %q", f)
-			}
-		}
-	}
-	return fields, nil
+func (s *Service) Increment(args struct{ Value sdk.U64 }) (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Increment: (*uint64)(&args.Value)})
+}
+
+// NewService returns the service for sdk.Service and sdktest.
+func NewService() sdk.ServiceApp {
+	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
 }
 `
 
@@ -157,7 +120,7 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Contract(__PKG__.Contract{}) }
+func init() { sdk.Contract(__PKG__.NewContract()) }
 
 func main() {}
 `
@@ -174,7 +137,7 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Service(__PKG__.Service{}) }
+func init() { sdk.Service(__PKG__.NewService()) }
 
 func main() {}
 `
@@ -182,6 +145,7 @@ func main() {}
 const tmplTest = `package __PKG___test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/micachain/mica/sdk/sdktest"
@@ -191,21 +155,29 @@ import (
 
 func TestCounter(t *testing.T) {
 	chain := sdktest.NewChain()
-	if err := chain.Instantiate(__PKG__.Contract{}, []byte("7")); err != nil {
+	contract, service := __PKG__.NewContract(), __PKG__.NewService()
+	if err := chain.Instantiate(contract, []byte("7")); err != nil {
 		t.Fatal(err)
 	}
-	out, err := chain.ExecuteOperation(__PKG__.Contract{}, []byte(` + "`{\"increment\": 5}`" + `))
+	out, err := chain.ExecuteOperation(contract, []byte(` + "`{\"increment\": 5}`" + `))
 	if err != nil || string(out) != "12" {
 		t.Fatalf("increment: %q %v", out, err)
 	}
 	for _, q := range []string{` + "`{ value }`, `{\"query\":\"{ value }\"}`, `query { value }`" + `} {
-		out, err := chain.Query(__PKG__.Service{}, []byte(q))
+		out, err := chain.Query(service, []byte(q))
 		if err != nil || string(out) != ` + "`{\"data\":{\"value\":12}}`" + ` {
 			t.Fatalf("query %q: %s %v", q, out, err)
 		}
 	}
+	out, err = chain.GraphQL(service, ` + "`mutation($n: U64!) { increment(value: $n) }`" + `, map[string]any{"n": 3})
+	if err != nil || string(out) != ` + "`{\"data\":{\"increment\":true}}`" + ` || string(chain.Scheduled[0]) != ` + "`{\"increment\":3}`" + ` {
+		t.Fatalf("mutation: %s %v %q", out, err, chain.Scheduled)
+	}
+	if out, _ := chain.Query(service, []byte(` + "`{ nope }`" + `)); !strings.HasPrefix(string(out), ` + "`{\"errors\"`" + `) {
+		t.Errorf("unknown field answered %s", out)
+	}
 	for _, op := range []string{` + "`{\"decrement\": 1}`, `{\"increment\": 18446744073709551615}`" + `} {
-		if _, err := chain.ExecuteOperation(__PKG__.Contract{}, []byte(op)); err == nil {
+		if _, err := chain.ExecuteOperation(contract, []byte(op)); err == nil {
 			t.Errorf("operation %s succeeded", op)
 		}
 	}
@@ -214,17 +186,30 @@ func TestCounter(t *testing.T) {
 
 const tmplReadme = "# __MODULE__\n\n" +
 	"A Mica application written with the Go SDK: a counter that operations increment.\n\n" +
-	"- `__MODULE__.go`: the contract (`Contract`) and the service (`Service`)\n" +
+	"- `__MODULE__.go`: the contract (`Contract`, on the types `Operation` and `uint64`) and the GraphQL service (`Schema`, resolved by `Service`)\n" +
 	"- `contract/`, `service/`: the Wasm entry points\n" +
 	"- `__MODULE___test.go`: a native test with `sdktest`\n\n" +
 	"```sh\n" +
-	"go test ./...                                   # native tests\n" +
+	"__ENV__go test ./...                                   # native tests\n" +
 	"mica project build .                            # writes build/contract.wasm and build/service.wasm\n" +
 	"APP=$(mica publish-and-create build/contract.wasm build/service.wasm --json-argument 0)\n" +
 	"mica execute-operation --application-id $APP --json-operation '{\"increment\": 5}'   # 5\n" +
 	"mica query-application --application-id $APP '{ value }'                          # {\"data\":{\"value\":5}}\n" +
+	"mica query-application --application-id $APP 'mutation { increment(value: 2) }'   # schedules and commits {\"increment\": 2}\n" +
 	"```\n\n" +
 	"Publishing and creating need a wallet (`mica wallet init --faucet URL`, or `--wallet DIR`).\n" +
 	"To publish a module and create applications of it separately: `mica publish-module build/contract.wasm build/service.wasm`,\n" +
-	"then `mica create-application MODULE --json-argument 0`.\n\n" +
-	"The SDK comes from the local directory in go.mod's `replace` directive.\n"
+	"then `mica create-application MODULE --json-argument 0`.\n\n"
+
+// tmplReadmeVersioned ends the README of a project that requires the SDK by version.
+const tmplReadmeVersioned = "The SDK is the module `github.com/micachain/mica/sdk` at version __VERSION__, which the `mica`\n" +
+	"binary carries: `mica project build` serves it to Go from a module proxy under your cache directory.\n" +
+	"To run `go test`, `go build` or `go vet` yourself, first set the environment that `mica project env`\n" +
+	"prints (GOPROXY with that proxy first, and GONOSUMDB; go.sum already pins the SDK):\n\n" +
+	"```sh\n" +
+	"eval \"$(mica project env)\"\n" +
+	"go test ./...\n" +
+	"```\n"
+
+// tmplReadmeLocal ends the README of a project created with --sdk.
+const tmplReadmeLocal = "The SDK comes from the local directory in go.mod's `replace` directive.\n"

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/modfile"
+
+	"github.com/micachain/mica/internal/sdkdist"
 )
 
 func projectCommand() *cobra.Command {
@@ -33,6 +38,10 @@ func projectCommand() *cobra.Command {
 			if _, err := exec.LookPath("go"); err != nil {
 				return errors.New("building an application needs the Go toolchain on PATH")
 			}
+			env, sdkVersion, err := sdkBuildEnv(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
 			outDir := filepath.Join(dir, "build")
 			if err := os.MkdirAll(outDir, 0o755); err != nil {
 				return err
@@ -40,11 +49,16 @@ func projectCommand() *cobra.Command {
 			res := map[string]string{}
 			for _, part := range []string{"contract", "service"} {
 				out := filepath.Join(outDir, part+".wasm")
-				fmt.Fprintf(cmd.ErrOrStderr(), "building %s...\n", part)
+				done := startProgress(cmd, "building the "+part)
 				b := exec.CommandContext(cmd.Context(), "go", "build", "-buildmode=c-shared", "-o", out, "./"+part)
 				b.Dir = dir
-				b.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-				if msg, err := b.CombinedOutput(); err != nil {
+				b.Env = append(append(os.Environ(), env...), "GOOS=wasip1", "GOARCH=wasm")
+				msg, err := b.CombinedOutput()
+				done(err)
+				if err != nil {
+					if sdkVersion != "" && sdkVersion != sdkdist.Version {
+						msg = fmt.Appendf(msg, "\n%s requires the SDK %s but this mica binary carries %s: build it with a mica of that version, or change the SDK's version in its go.mod to %s", dir, sdkVersion, sdkdist.Version, sdkdist.Version)
+					}
 					return fmt.Errorf("build %s: %v\n%s", part, err, msg)
 				}
 				res[part] = out
@@ -52,7 +66,7 @@ func projectCommand() *cobra.Command {
 			return out(cmd, res, func(o io.Writer) { fmt.Fprintf(o, "%s\n%s\n", res["contract"], res["service"]) })
 		},
 	}
-	cmd.AddCommand(build, projectNewCommand())
+	cmd.AddCommand(build, projectNewCommand(), projectEnvCommand())
 	return cmd
 }
 
@@ -60,25 +74,33 @@ func projectNewCommand() *cobra.Command {
 	var dir, sdkDir string
 	cmd := &cobra.Command{
 		Use:   "new NAME",
-		Short: "Create DIR/NAME, a counter application module using the Go SDK from --sdk (or MICA_SDK)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Create DIR/NAME, a counter application module that requires the Go SDK " + sdkdist.Version + " (or a local SDK with --sdk)",
+		Long: "Create DIR/NAME (DIR is --path, default the current directory), a counter application module.\n" +
+			"Its go.mod requires " + sdkdist.Module + " " + sdkdist.Version + ", the SDK this binary carries: `mica project build`\n" +
+			"serves it to Go from a module proxy under the user's cache directory (`mica project env` prints the\n" +
+			"variables for running `go` by hand). With --sdk DIR (or MICA_SDK) go.mod replaces the SDK with that\n" +
+			"local directory instead, for working on the SDK itself.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if _, err := exec.LookPath("go"); err != nil {
+				return errors.New("mica project new needs the Go toolchain (go 1.26 or later) on PATH: install it from https://go.dev/dl/")
+			}
 			if err := checkProjectName(name); err != nil {
 				return err
 			}
 			if sdkDir == "" {
 				sdkDir = os.Getenv("MICA_SDK")
 			}
-			if sdkDir == "" {
-				return errors.New("no SDK directory: pass --sdk DIR or set MICA_SDK to the Mica repository's sdk directory")
-			}
-			sdk, err := filepath.Abs(sdkDir)
-			if err != nil {
-				return err
-			}
-			if err := checkSDKDir(sdk); err != nil {
-				return err
+			var sdk string
+			if sdkDir != "" {
+				var err error
+				if sdk, err = filepath.Abs(sdkDir); err != nil {
+					return err
+				}
+				if err := checkSDKDir(sdk); err != nil {
+					return err
+				}
 			}
 			if dir == "" {
 				dir = "."
@@ -89,9 +111,20 @@ func projectNewCommand() *cobra.Command {
 			}
 			target := filepath.Join(parent, name)
 			if _, err := os.Lstat(target); err == nil {
-				return fmt.Errorf("%s already exists", target)
+				return fmt.Errorf("%s already exists: choose another name or --path", target)
 			} else if !errors.Is(err, os.ErrNotExist) {
 				return err
+			}
+			if sdk == "" {
+				// The generated go.mod requires the SDK by version: make it resolvable now,
+				// so that `go test` works in the new project at once.
+				proxy, err := sdkdist.DefaultDir()
+				if err != nil {
+					return err
+				}
+				if err := sdkdist.WriteProxy(proxy); err != nil {
+					return err
+				}
 			}
 			if err := os.MkdirAll(parent, 0o755); err != nil {
 				return err
@@ -104,8 +137,109 @@ func projectNewCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "path", "", "directory to create the project in (default: the current directory)")
-	cmd.Flags().StringVar(&sdkDir, "sdk", "", "the Go SDK directory (module "+sdkModule+"; default: $MICA_SDK)")
+	cmd.Flags().StringVar(&sdkDir, "sdk", "", "use the local Go SDK directory DIR (module "+sdkModule+") through a replace directive instead of "+sdkdist.Version+" (default: $MICA_SDK)")
 	return cmd
+}
+
+func projectEnvCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "env",
+		Short: "Print the environment (export lines) that lets `go build` and `go test` find the Go SDK " + sdkdist.Version,
+		Long: "Write the SDK this binary carries (" + sdkdist.Module + " " + sdkdist.Version + ") to a Go module proxy\n" +
+			"under the user's cache directory and print the GOPROXY and GONOSUMDB settings that put it first.\n" +
+			"Use it as: eval \"$(mica project env)\"",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := exec.LookPath("go"); err != nil {
+				return errors.New("the Go toolchain is not on PATH: install it from https://go.dev/dl/")
+			}
+			env, err := sdkProxyEnv(cmd.Context())
+			if err != nil {
+				return err
+			}
+			m := map[string]string{}
+			for _, kv := range env {
+				k, v, _ := strings.Cut(kv, "=")
+				m[k] = v
+			}
+			return out(cmd, m, func(o io.Writer) {
+				for _, kv := range env {
+					k, v, _ := strings.Cut(kv, "=")
+					fmt.Fprintf(o, "export %s=%s\n", k, shellQuote(v))
+				}
+			})
+		},
+	}
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@%+=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// sdkProxyEnv writes the SDK's module proxy and returns GOPROXY and GONOSUMDB with
+// it first, followed by the user's settings (as `go env` reports them).
+func sdkProxyEnv(ctx context.Context) ([]string, error) {
+	proxy, err := sdkdist.DefaultDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := sdkdist.WriteProxy(proxy); err != nil {
+		return nil, err
+	}
+	b, err := exec.CommandContext(ctx, "go", "env", "GOPROXY", "GONOSUMDB").Output()
+	if err != nil {
+		return nil, fmt.Errorf("go env: %w", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for len(lines) < 2 {
+		lines = append(lines, "")
+	}
+	return sdkdist.Env(proxy, lines[0], lines[1]), nil
+}
+
+// sdkBuildEnv returns the environment `go build` needs in the project at dir: the
+// SDK's module proxy when go.mod requires the SDK without replacing it (and the version
+// it requires), else nothing.
+func sdkBuildEnv(ctx context.Context, dir string) (env []string, version string, err error) {
+	// The application may be a package of a larger module (examples/counter is one of
+	// the examples module): its go.mod is in dir or a parent.
+	modPath := ""
+	for d, _ := filepath.Abs(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			modPath = filepath.Join(d, "go.mod")
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if modPath == "" {
+		return nil, "", fmt.Errorf("%s is not in a Go module (no go.mod there or above): create an application with `mica project new NAME`", dir)
+	}
+	b, err := os.ReadFile(modPath)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := modfile.ParseLax(modPath, b, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, r := range f.Replace {
+		if r.Old.Path == sdkModule {
+			return nil, "", nil
+		}
+	}
+	for _, r := range f.Require {
+		if r.Mod.Path == sdkModule {
+			env, err := sdkProxyEnv(ctx)
+			return env, r.Mod.Version, err
+		}
+	}
+	return nil, "", nil
 }
 
 var projectNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
@@ -193,24 +327,52 @@ func packageName(name string) string {
 	return p
 }
 
+// writeProject writes the project's files into target. With sdk == "" go.mod requires
+// the SDK version this binary carries; otherwise it replaces the SDK with directory sdk.
 func writeProject(target, name, sdk string) error {
-	sdkArg := sdk
-	if strings.ContainsAny(sdkArg, " \t\"'`\\()") || sdkArg == "" {
-		sdkArg = strconv.Quote(sdkArg)
-	}
 	pkg := packageName(name)
 	imp := strconv.Quote(name)
 	if pkg != name {
 		imp = pkg + " " + imp
 	}
-	r := strings.NewReplacer("__MODULE__", name, "__PKG__", pkg, "__IMPORT__", imp, "__SDK__", sdkArg)
+	var gomod, gosum, readmeSDK, env string
+	if sdk == "" {
+		d, err := sdkdist.Get()
+		if err != nil {
+			return err
+		}
+		sdkSum, _ := d.File("go.sum")
+		reqs := sdkRequirements(d.GoMod)
+		gomod = strings.NewReplacer("__VERSION__", sdkdist.Version).Replace(tmplGoMod) + reqs
+		gosum = string(sdkSum) + d.Sum
+		readmeSDK = tmplReadmeVersioned
+		env = "eval \"$(mica project env)\"                      # lets go find the SDK (see below)\n"
+	} else {
+		sdkArg := sdk
+		if strings.ContainsAny(sdkArg, " \t\"'`\\()") {
+			sdkArg = strconv.Quote(sdkArg)
+		}
+		mod, err := os.ReadFile(filepath.Join(sdk, "go.mod"))
+		if err != nil {
+			return err
+		}
+		sum, err := os.ReadFile(filepath.Join(sdk, "go.sum"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		gomod = strings.NewReplacer("__SDK__", sdkArg).Replace(tmplGoModLocal) + sdkRequirements(mod)
+		gosum = string(sum)
+		readmeSDK = tmplReadmeLocal
+	}
+	r := strings.NewReplacer("__MODULE__", name, "__PKG__", pkg, "__IMPORT__", imp, "__VERSION__", sdkdist.Version, "__ENV__", env)
 	files := []struct{ path, text string }{
-		{"go.mod", tmplGoMod},
+		{"go.mod", gomod},
+		{"go.sum", gosum},
 		{name + ".go", tmplApp},
 		{name + "_test.go", tmplTest},
 		{filepath.Join("contract", "main.go"), tmplContract},
 		{filepath.Join("service", "main.go"), tmplService},
-		{"README.md", tmplReadme},
+		{"README.md", tmplReadme + readmeSDK},
 	}
 	for _, d := range []string{target, filepath.Join(target, "contract"), filepath.Join(target, "service")} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -218,9 +380,30 @@ func writeProject(target, name, sdk string) error {
 		}
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(target, f.path), []byte(r.Replace(f.text)), 0o644); err != nil {
+		text := f.text
+		if f.path != "go.mod" && f.path != "go.sum" {
+			text = r.Replace(text)
+		} else {
+			text = strings.ReplaceAll(text, "__MODULE__", name)
+		}
+		if err := os.WriteFile(filepath.Join(target, f.path), []byte(text), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sdkRequirements returns the requirements in the SDK's go.mod as a go.mod block of
+// indirect requirements: with the SDK's go.sum, the Go tool builds the project against
+// the SDK's dependencies (the GraphQL engine) without `go mod tidy`.
+func sdkRequirements(mod []byte) string {
+	f, err := modfile.ParseLax("go.mod", mod, nil)
+	if err != nil || len(f.Require) == 0 {
+		return ""
+	}
+	var lines []string
+	for _, r := range f.Require {
+		lines = append(lines, "\t"+r.Mod.Path+" "+r.Mod.Version+" // indirect")
+	}
+	return "\nrequire (\n" + strings.Join(lines, "\n") + "\n)\n"
 }

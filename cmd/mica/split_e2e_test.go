@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +34,9 @@ import (
 type splitNet struct {
 	wallet string
 	cfg    *validator.Config // the split validator
-	g      struct {
+	// metrics are the operator endpoints of the proxy and shards 0 and 1.
+	metrics []string
+	g       struct {
 		Configs   []string `json:"configs"`
 		ChainIDs  []string `json:"chain_ids"`
 		ChainKeys []string `json:"chain_keys"`
@@ -107,9 +111,12 @@ func startSplit(t *testing.T, portBase int) *splitNet {
 			}
 		}
 	})
-	start("validator", "run", "--config", g.Configs[0], "--shard", "0")
-	start("validator", "run", "--config", g.Configs[0], "--shard", "1")
-	start("proxy", "run", "--config", g.Configs[0])
+	for i := range 3 {
+		sn.metrics = append(sn.metrics, fmt.Sprintf("http://127.0.0.1:%d", portBase+10000+i))
+	}
+	start("validator", "run", "--config", g.Configs[0], "--shard", "0", "--metrics-listen", strings.TrimPrefix(sn.metrics[1], "http://"))
+	start("validator", "run", "--config", g.Configs[0], "--shard", "1", "--metrics-listen", strings.TrimPrefix(sn.metrics[2], "http://"))
+	start("proxy", "run", "--config", g.Configs[0], "--metrics-listen", strings.TrimPrefix(sn.metrics[0], "http://"))
 	for _, c := range g.Configs[1:] {
 		start("validator", "run", "--config", c)
 	}
@@ -168,6 +175,40 @@ func TestSplitValidator(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+	// Each process of the split validator serves its own metrics: the proxy its public
+	// RPC latencies, the shards their blocks and internal RPC latencies (chains are
+	// spread by hash, so one shard may have had nothing to do).
+	var committed float64
+	internal := 0
+	for i, url := range sn.metrics {
+		if code, _ := httpGet(t, url+"/readyz"); code != 200 {
+			t.Errorf("%s /readyz: %d", url, code)
+		}
+		_, body := httpGet(t, url+"/metrics")
+		role, server := "shard", "internal"
+		if i == 0 {
+			role, server = "proxy", "public"
+		}
+		if !strings.Contains(body, `mica_validator_info{role="`+role+`",validator="validator-0"} 1`) {
+			t.Errorf("%s: no validator_info for the %s", url, role)
+		}
+		served := regexp.MustCompile(`mica_rpc_duration_seconds_count\{code="OK",method="[^"]+",server="` + server + `"\} [1-9]`).MatchString(body)
+		if i == 0 && !served {
+			t.Errorf("%s: no public RPC latencies at the proxy", url)
+		}
+		if i > 0 {
+			committed += metricValue(t, body, "mica_blocks_committed_total")
+			if served {
+				internal++
+			}
+		}
+	}
+	if internal == 0 {
+		t.Error("no shard of the split validator has internal RPC latencies")
+	}
+	if committed == 0 {
+		t.Error("the shards of the split validator count no committed block")
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 
 func walletCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "wallet", Short: "Create and inspect the wallet (keys, chains followed, the network)"}
-	cmd.AddCommand(walletInitCommand(), walletShowCommand(), walletSetDefaultCommand(), walletFollowCommand(), walletRequestChainCommand(), walletImportChainCommand())
+	cmd.AddCommand(walletInitCommand(), walletShowCommand(), walletSetDefaultCommand(), walletFollowCommand(), walletRequestChainCommand(), walletImportChainCommand(), agentPolicyCommand())
 	return cmd
 }
 

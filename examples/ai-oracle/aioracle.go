@@ -22,7 +22,6 @@
 package aioracle
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,14 +72,10 @@ type Response struct {
 	Answer string `json:"answer"`
 }
 
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errors.New("trailing data")
+// Validate requires "ask".
+func (o Operation) Validate() error {
+	if o.Ask == nil {
+		return errors.New(`ai-oracle: operation must be {"ask": {"prompt": "..."}}`)
 	}
 	return nil
 }
@@ -88,12 +83,13 @@ func decodeStrict(b []byte, v any) error {
 // Contract is the application's contract.
 type Contract struct{}
 
+// NewContract returns the contract for sdk.Contract and sdktest.
+func NewContract() sdk.ContractApp {
+	return sdk.ContractOf[Operation, sdk.NoMessage, Parameters](Contract{})
+}
+
 // Instantiate stores the endpoint.
-func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
-	var p Parameters
-	if err := decodeStrict(arg, &p); err != nil {
-		return fmt.Errorf(`ai-oracle: instantiation argument must be {"endpoint": "http(s)://..."}: %w`, err)
-	}
+func (Contract) Instantiate(rt *sdk.Runtime, p Parameters) error {
 	if len(p.Endpoint) > MaxEndpointBytes || !(strings.HasPrefix(p.Endpoint, "http://") || strings.HasPrefix(p.Endpoint, "https://")) {
 		return fmt.Errorf("ai-oracle: endpoint must be an http or https URL of at most %d bytes", MaxEndpointBytes)
 	}
@@ -102,11 +98,7 @@ func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
 
 // ExecuteOperation asks the question and stores the answer; it returns the answer as a
 // JSON string.
-func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
-	var o Operation
-	if err := decodeStrict(op, &o); err != nil || o.Ask == nil {
-		return nil, errors.New(`ai-oracle: operation must be {"ask": {"prompt": "..."}}`)
-	}
+func (Contract) ExecuteOperation(rt *sdk.Runtime, o Operation) (any, error) {
 	if err := checkPrompt(o.Ask.Prompt); err != nil {
 		return nil, err
 	}
@@ -126,7 +118,7 @@ func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
 	if err := answer.Set(rt, a); err != nil {
 		return nil, err
 	}
-	return json.Marshal(a)
+	return a, nil
 }
 
 func checkPrompt(p string) error {
@@ -171,9 +163,9 @@ func askEndpoint(rt *sdk.Runtime, p string) (string, error) {
 	return r.Answer, nil
 }
 
-// askService asks the application's own service `{ fetch(prompt: "...") }`.
+// askService asks the application's own service `{ fetch(prompt: $p) }`.
 func askService(rt *sdk.Runtime, p string) (string, error) {
-	q, err := json.Marshal(map[string]string{"query": fmt.Sprintf("{ fetch(prompt: %s) }", graphQLString(p))})
+	q, err := json.Marshal(sdk.GraphQLRequest{Query: "query($p: String!) { fetch(prompt: $p) }", Variables: map[string]any{"p": p}})
 	if err != nil {
 		return "", err
 	}
@@ -185,104 +177,78 @@ func askService(rt *sdk.Runtime, p string) (string, error) {
 		Data struct {
 			Fetch string `json:"fetch"`
 		} `json:"data"`
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		return "", fmt.Errorf("ai-oracle: the service's answer: %w", err)
 	}
+	if len(r.Errors) > 0 {
+		return "", fmt.Errorf("ai-oracle: the service: %s", r.Errors[0].Message)
+	}
 	return r.Data.Fetch, nil
 }
 
-// graphQLString quotes s as a GraphQL string (JSON escaping is valid GraphQL).
-func graphQLString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// ExecuteMessage refuses messages: the application sends none.
-func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
+// ExecuteMessage is never called: decoding sdk.NoMessage fails.
+func (Contract) ExecuteMessage(*sdk.Runtime, sdk.NoMessage) error {
 	return errors.New("ai-oracle: no messages")
 }
 
-// Service is the application's service.
-type Service struct{}
+// Schema is the service's GraphQL schema.
+const Schema = `
+type Query {
+  "The last answer recorded on chain (null before the first)."
+  answer: String
+  "The prompt of the last answer."
+  prompt: String
+  "The endpoint given at instantiation."
+  endpoint: String
+  "Asks the endpoint now (not recorded) and returns the normalized answer; the contract uses it as an oracle."
+  fetch(prompt: String!): String!
+}
+type Mutation {
+  "Schedules the operation {\"ask\": {\"prompt\": prompt, \"viaService\": viaService}}."
+  ask(prompt: String!, viaService: Boolean = false): Boolean!
+}`
 
-// HandleQuery answers `{ answer prompt endpoint }` (any subset), `{ fetch(prompt:
-// "...") }` (asks the endpoint now, not recorded, and returns the normalized answer;
-// the contract uses it as an oracle) and the mutation `ask(prompt: "...")`, which
-// schedules {"ask": {"prompt": "..."}}.
-func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	op, err := sdk.ParseGraphQL(q)
-	if err != nil {
-		return nil, fmt.Errorf("ai-oracle: %w", err)
-	}
-	if op.Kind == "mutation" {
-		return mutate(rt, op.Fields)
-	}
-	data := map[string]any{}
-	for _, f := range op.Fields {
-		if f.Selection != nil {
-			return nil, fmt.Errorf("ai-oracle: field %q takes no selection", f.Name)
-		}
-		switch f.Name {
-		case "answer", "prompt", "endpoint":
-			if f.Args != nil {
-				return nil, fmt.Errorf("ai-oracle: field %q takes no arguments", f.Name)
-			}
-			r := map[string]sdk.Register[string]{"answer": answer, "prompt": prompt, "endpoint": endpoint}[f.Name]
-			v, ok, err := r.Get(rt)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				data[f.Key()] = v
-			} else {
-				data[f.Key()] = nil
-			}
-		case "fetch":
-			p, ok := f.Args["prompt"].(string)
-			if !ok || len(f.Args) != 1 {
-				return nil, errors.New(`ai-oracle: fetch takes one argument, prompt: "..."`)
-			}
-			if err := checkPrompt(p); err != nil {
-				return nil, err
-			}
-			a, err := askEndpoint(rt, p)
-			if err != nil {
-				return nil, err
-			}
-			data[f.Key()] = strings.ToLower(strings.TrimSpace(a))
-		default:
-			return nil, fmt.Errorf("ai-oracle: unknown field %q", f.Name)
-		}
-	}
-	return sdk.GraphQLData(data), nil
+// Service resolves Schema.
+type Service struct{ rt *sdk.Runtime }
+
+// NewService returns the service for sdk.Service and sdktest.
+func NewService() sdk.ServiceApp {
+	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
 }
 
-// mutate handles `mutation { ask(prompt: "...") }`.
-func mutate(rt *sdk.Runtime, fields []sdk.Field) ([]byte, error) {
-	if len(fields) != 1 || fields[0].Name != "ask" || fields[0].Selection != nil {
-		return nil, errors.New(`ai-oracle: the only mutation is ask(prompt: "...", viaService: false)`)
-	}
-	f := fields[0]
-	p, ok := f.Args["prompt"].(string)
-	if !ok {
-		return nil, errors.New(`ai-oracle: ask needs prompt: "..."`)
-	}
-	if err := checkPrompt(p); err != nil {
+func get(rt *sdk.Runtime, r sdk.Register[string]) (*string, error) {
+	v, ok, err := r.Get(rt)
+	if !ok || err != nil {
 		return nil, err
 	}
-	a := Ask{Prompt: p}
-	if v, ok := f.Args["viaService"]; ok {
-		b, isBool := v.(bool)
-		if !isBool {
-			return nil, errors.New("ai-oracle: viaService must be a boolean")
-		}
-		a.ViaService = b
+	return &v, nil
+}
+
+func (s *Service) Answer() (*string, error)   { return get(s.rt, answer) }
+func (s *Service) Prompt() (*string, error)   { return get(s.rt, prompt) }
+func (s *Service) Endpoint() (*string, error) { return get(s.rt, endpoint) }
+
+func (s *Service) Fetch(args struct{ Prompt string }) (string, error) {
+	if err := checkPrompt(args.Prompt); err != nil {
+		return "", err
 	}
-	op, err := json.Marshal(Operation{Ask: &a})
+	a, err := askEndpoint(s.rt, args.Prompt)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	rt.ScheduleOperation(op)
-	return sdk.GraphQLData(map[string]bool{f.Key(): true}), nil
+	return strings.ToLower(strings.TrimSpace(a)), nil
+}
+
+func (s *Service) Ask(args struct {
+	Prompt     string
+	ViaService bool
+}) (bool, error) {
+	if err := checkPrompt(args.Prompt); err != nil {
+		return false, err
+	}
+	return true, sdk.Schedule(s.rt, Operation{Ask: &Ask{Prompt: args.Prompt, ViaService: args.ViaService}})
 }

@@ -113,12 +113,10 @@
 package auction
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strings"
 
 	"github.com/micachain/mica/sdk"
@@ -169,71 +167,30 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 }
 
 // ParseAmount parses a decimal token amount such as "10", "0.5" or
-// "1.000000000000000001" (at most 18 decimals, below 2^128 attos), like the CLI.
+// "1.000000000000000001" (at most 18 decimals, below 2^128 attos), like the CLI
+// (sdk.ParseAmount).
 func ParseAmount(s string) (sdk.Amount, error) {
-	intPart, frac, hasDot := strings.Cut(s, ".")
-	if s == "" || intPart == "" && frac == "" || hasDot && frac == "" {
-		return sdk.Amount{}, fmt.Errorf("auction: amount %q: want a decimal number of tokens such as 10 or 0.5", s)
-	}
-	if len(frac) > Decimals {
-		return sdk.Amount{}, fmt.Errorf("auction: amount %q: at most %d decimal places", s, Decimals)
-	}
-	if len(intPart)+Decimals > 80 {
-		return sdk.Amount{}, fmt.Errorf("auction: amount %q is too large", s)
-	}
-	var a sdk.Amount
-	for _, r := range intPart + frac + strings.Repeat("0", Decimals-len(frac)) {
-		if r < '0' || r > '9' {
-			return sdk.Amount{}, fmt.Errorf("auction: amount %q: want a decimal number of tokens such as 10 or 0.5", s)
-		}
-		hiHi, hiLo := bits.Mul64(a.Hi, 10)
-		loHi, loLo := bits.Mul64(a.Lo, 10)
-		hi, c := bits.Add64(hiLo, loHi, 0)
-		if hiHi != 0 || c != 0 {
-			return sdk.Amount{}, fmt.Errorf("auction: amount %q is too large", s)
-		}
-		next, err := sdk.Amount{Lo: loLo, Hi: hi}.Add(sdk.NewAmount(uint64(r - '0')))
-		if err != nil {
-			return sdk.Amount{}, fmt.Errorf("auction: amount %q is too large", s)
-		}
-		a = next
+	a, err := sdk.ParseAmount(s)
+	if err != nil {
+		return a, fmt.Errorf("auction: %w", err)
 	}
 	return a, nil
 }
 
 // FormatAmount writes attos as a decimal number of tokens ("8", "0.5").
-func FormatAmount(a sdk.Amount) string {
-	s := a.String() // attos
-	if len(s) <= Decimals {
-		s = strings.Repeat("0", Decimals-len(s)+1) + s
-	}
-	intPart, frac := s[:len(s)-Decimals], strings.TrimRight(s[len(s)-Decimals:], "0")
-	if frac == "" {
-		return intPart
-	}
-	return intPart + "." + frac
-}
+func FormatAmount(a sdk.Amount) string { return a.Tokens() }
 
 // Owner is an account owner in JSON (a string, see the package documentation).
 type Owner struct{ sdk.Owner }
 
 // ParseOwner parses "0x"+hex of 32 or 20 bytes (the "0x" is optional), or "chain"
-// for the chain account.
+// for the chain account (sdk.ParseOwner).
 func ParseOwner(s string) (sdk.Owner, error) {
-	if s == "chain" {
-		return sdk.ChainOwner(), nil
-	}
-	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
+	o, err := sdk.ParseOwner(s)
 	if err != nil {
-		return sdk.Owner{}, fmt.Errorf("auction: invalid owner %q: not hex", s)
+		return o, fmt.Errorf("auction: %w", err)
 	}
-	switch len(b) {
-	case 32:
-		return sdk.Address32Owner([32]byte(b)), nil
-	case 20:
-		return sdk.Address20Owner([20]byte(b)), nil
-	}
-	return sdk.Owner{}, fmt.Errorf("auction: invalid owner %q: want 32 or 20 hex-encoded bytes, got %d", s, len(b))
+	return o, nil
 }
 
 // MarshalJSON writes the owner as sdk.Owner.String does.
@@ -258,11 +215,11 @@ type Chain struct{ sdk.ChainID }
 
 // ParseChain parses a chain id: 64 hex digits, with an optional "0x".
 func ParseChain(s string) (sdk.ChainID, error) {
-	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
-	if err != nil || len(b) != 32 {
-		return sdk.ChainID{}, fmt.Errorf("auction: invalid chain id %q: want 64 hex digits", s)
+	c, err := sdk.ParseChainID(s)
+	if err != nil {
+		return c, fmt.Errorf("auction: %w", err)
 	}
-	return sdk.ChainID(b), nil
+	return c, nil
 }
 
 // MarshalJSON writes the chain id as 64 hex digits.
@@ -382,51 +339,43 @@ type Message struct {
 	Bid   *BidMessage   `json:"bid,omitempty"`
 }
 
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errors.New("trailing data")
+// Validate requires exactly one variant.
+func (o Operation) Validate() error {
+	if n := btoi(o.Create != nil) + btoi(o.Bid != nil) + btoi(o.Settle != nil); n != 1 {
+		return errors.New(operationUsage)
 	}
 	return nil
+}
+
+// Validate requires exactly one variant.
+func (m Message) Validate() error {
+	if (m.Start == nil) == (m.Bid == nil) {
+		return errors.New(messageUsage)
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Contract is the auction house's contract.
 type Contract struct{}
 
-// Instantiate accepts an empty argument or {}: the house has no configuration.
-func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
-	if t := bytes.TrimSpace(arg); len(t) == 0 || string(t) == "null" {
-		return nil
-	}
-	var s struct{}
-	if err := decodeStrict(arg, &s); err != nil {
-		return fmt.Errorf("auction: the instantiation argument must be {} (auctions are created by the create operation): %w", err)
-	}
-	return nil
-}
+// NewContract returns the contract for sdk.Contract and sdktest.
+func NewContract() sdk.ContractApp { return sdk.ContractOf[Operation, Message, struct{}](Contract{}) }
+
+// Instantiate accepts an empty argument, null or {}: the house has no configuration
+// (auctions are created by the create operation).
+func (Contract) Instantiate(*sdk.Runtime, struct{}) error { return nil }
 
 const operationUsage = `auction: operation must be {"create": {"item": "text", "deadline": MICROS, "min_bid": "N"}}, {"bid": {"auction_chain": CHAIN, "amount": "N"}} or {"settle": {}}`
 
 // ExecuteOperation runs a create, bid or settle operation.
-func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
-	var o Operation
-	n := 0
-	err := decodeStrict(op, &o)
-	for _, set := range []bool{o.Create != nil, o.Bid != nil, o.Settle != nil} {
-		if set {
-			n++
-		}
-	}
-	if err != nil || n != 1 {
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", operationUsage, err)
-		}
-		return nil, errors.New(operationUsage)
-	}
+func (Contract) ExecuteOperation(rt *sdk.Runtime, o Operation) (any, error) {
 	switch {
 	case o.Create != nil:
 		return create(rt, o.Create)
@@ -446,7 +395,7 @@ func payer(rt *sdk.Runtime, owner sdk.Owner, amount sdk.Amount) sdk.Owner {
 	return sdk.ChainOwner()
 }
 
-func create(rt *sdk.Runtime, c *CreateOperation) ([]byte, error) {
+func create(rt *sdk.Runtime, c *CreateOperation) (any, error) {
 	seller, ok := rt.AuthenticatedOwner()
 	if !ok {
 		return nil, errors.New("auction: create needs a signed block: its signer is the seller")
@@ -497,7 +446,7 @@ func create(rt *sdk.Runtime, c *CreateOperation) ([]byte, error) {
 	if err := auctions.Set(rt, append(list, Listing{AuctionChain: Chain{chain}, Item: *c.Item, Deadline: *c.Deadline})); err != nil {
 		return nil, err
 	}
-	return json.Marshal(CreateResult{AuctionChain: Chain{chain}})
+	return CreateResult{AuctionChain: Chain{chain}}, nil
 }
 
 func bid(rt *sdk.Runtime, b *BidOperation) error {
@@ -618,11 +567,7 @@ func settle(rt *sdk.Runtime) error {
 const messageUsage = `auction: message must be {"start": {"seller": OWNER, "item": "text", "deadline": MICROS, "min_bid": "N"}} or {"bid": {"bidder": OWNER, "amount": "N", "chain": CHAIN}}`
 
 // ExecuteMessage handles the start of an auction and the bids, on the auction chain.
-func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
-	var m Message
-	if err := decodeStrict(msg, &m); err != nil || (m.Start == nil) == (m.Bid == nil) {
-		return errors.New(messageUsage)
-	}
+func (Contract) ExecuteMessage(rt *sdk.Runtime, m Message) error {
 	info, ok := rt.MessageInfo()
 	if !ok {
 		return errors.New("auction: no message information")
@@ -713,74 +658,111 @@ type Status struct {
 	Bids  uint64 `json:"bids"`
 }
 
-// Service is the auction house's service.
-type Service struct{}
+// Schema is the service's GraphQL schema. best, status and auctions are JSON values
+// in the shapes of the package documentation (scalars, so `{ best status }` needs no
+// selection).
+const Schema = `
+"The best bid: {bidder, amount, chain, account, timestamp}, or null before the first."
+scalar Bid
+"The auction: {seller, item, description, description_size, deadline, min_bid, auction_chain, state, bids}."
+scalar Status
+"The auctions created on this chain: [{auction_chain, item, deadline}]."
+scalar Listings
+scalar ChainID
+scalar Amount
+scalar Owner
+type Query {
+  "The best bid, on an auction chain."
+  best: Bid
+  "The auction's status, on an auction chain."
+  status: Status!
+  "The auctions created on this chain."
+  auctions: Listings!
+}
+type Mutation {
+  "Schedules a bid of amount tokens on the auction run by auctionChain (bidder: the block's signer when absent)."
+  bid(auctionChain: ChainID!, amount: Amount!, bidder: Owner): Boolean!
+  "Schedules settling the auction (on its chain, after the deadline)."
+  settle: Boolean!
+}`
 
-// HandleQuery answers `{ best status auctions }` (any of the fields, as the text or
-// as {"query": "..."}) with {"data":{...}}.
-func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	op, err := sdk.ParseGraphQL(q)
+// Scalar is a JSON value output as one of Schema's scalars.
+type scalar[T any] struct{ v T }
+
+func (scalar[T]) ImplementsGraphQLType(name string) bool {
+	return name == "Bid" || name == "Status" || name == "Listings"
+}
+func (*scalar[T]) UnmarshalGraphQL(any) error    { return errors.New("auction: output only") }
+func (s scalar[T]) MarshalJSON() ([]byte, error) { return json.Marshal(s.v) }
+
+// Service resolves Schema.
+type Service struct{ rt *sdk.Runtime }
+
+// NewService returns the service for sdk.Service and sdktest.
+func NewService() sdk.ServiceApp {
+	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+}
+
+func (s *Service) Auctions() (scalar[[]Listing], error) {
+	list, err := auctions.GetOr(s.rt, nil)
+	if list == nil {
+		list = []Listing{}
+	}
+	return scalar[[]Listing]{list}, err
+}
+
+func (s *Service) config() (Config, error) {
+	cfg, ok, err := config.Get(s.rt)
+	if err == nil && !ok {
+		err = errors.New("auction: this chain runs no auction (query the auction chain; `{ auctions }` lists those created here)")
+	}
+	return cfg, err
+}
+
+func (s *Service) Best() (*scalar[BestBid], error) {
+	if _, err := s.config(); err != nil {
+		return nil, err
+	}
+	b, ok, err := best.Get(s.rt)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &scalar[BestBid]{b}, nil
+}
+
+func (s *Service) Status() (scalar[Status], error) {
+	cfg, err := s.config()
 	if err != nil {
-		return nil, fmt.Errorf("auction: %w", err)
+		return scalar[Status]{}, err
 	}
-	if op.Kind != "query" {
-		return nil, fmt.Errorf("auction: %s operations are not supported", op.Kind)
+	st := Status{Config: cfg, State: "open"}
+	if st.Bids, err = count.GetOr(s.rt, 0); err != nil {
+		return scalar[Status]{}, err
 	}
-	for _, f := range op.Fields {
-		if f.Args != nil || f.Selection != nil {
-			return nil, fmt.Errorf("auction: field %q takes no arguments or selection", f.Name)
-		}
+	done, err := settled.GetOr(s.rt, false)
+	if err != nil {
+		return scalar[Status]{}, err
 	}
-	data := map[string]any{}
-	for _, f := range op.Fields {
-		key := f.Key()
-		switch f.Name {
-		case "auctions":
-			list, err := auctions.GetOr(rt, nil)
-			if err != nil {
-				return nil, err
-			}
-			if list == nil {
-				list = []Listing{}
-			}
-			data[key] = list
-		case "best", "status":
-			cfg, ok, err := config.Get(rt)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, errors.New("auction: this chain runs no auction (query the auction chain; `{ auctions }` lists those created here)")
-			}
-			if f.Name == "best" {
-				b, ok, err := best.Get(rt)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					data[key] = b
-				} else {
-					data[key] = nil
-				}
-				continue
-			}
-			s := Status{Config: cfg, State: "open"}
-			if s.Bids, err = count.GetOr(rt, 0); err != nil {
-				return nil, err
-			}
-			done, err := settled.GetOr(rt, false)
-			if err != nil {
-				return nil, err
-			}
-			if done {
-				s.State = "settled"
-			} else if uint64(rt.Timestamp()) >= cfg.Deadline {
-				s.State = "ended"
-			}
-			data[key] = s
-		default:
-			return nil, fmt.Errorf("auction: unknown field %q", f.Name)
-		}
+	if done {
+		st.State = "settled"
+	} else if uint64(s.rt.Timestamp()) >= cfg.Deadline {
+		st.State = "ended"
 	}
-	return sdk.GraphQLData(data), nil
+	return scalar[Status]{st}, nil
+}
+
+func (s *Service) Bid(args struct {
+	AuctionChain sdk.ChainID
+	Amount       sdk.Amount
+	Bidder       *sdk.Owner
+}) (bool, error) {
+	b := &BidOperation{Amount: &Amount{args.Amount}, AuctionChain: &Chain{args.AuctionChain}}
+	if args.Bidder != nil {
+		b.Bidder = &Owner{*args.Bidder}
+	}
+	return true, sdk.Schedule(s.rt, Operation{Bid: b})
+}
+
+func (s *Service) Settle() (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Settle: &struct{}{}})
 }

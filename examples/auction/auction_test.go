@@ -58,12 +58,12 @@ func newWorld(t *testing.T, minBid string) *world {
 	s := seller
 	h.Signer = &s
 	h.Blobs[descHash()] = description
-	if err := h.Instantiate(auction.Contract{}, []byte(`{}`)); err != nil {
+	if err := h.Instantiate(auction.NewContract(), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	d := descHash()
 	op := fmt.Sprintf(`{"create": {"item": "a painting", "description": %q, "deadline": %d, "min_bid": %q}}`, hex.EncodeToString(d[:]), deadline, minBid)
-	out, err := h.ExecuteOperation(auction.Contract{}, []byte(op))
+	out, err := h.ExecuteOperation(auction.NewContract(), []byte(op))
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -86,7 +86,7 @@ func newWorld(t *testing.T, minBid string) *world {
 	a.ChainBalance = auction.DefaultChainBalance
 	a.Blobs[descHash()] = description
 	a.Signer = &s // the start message is signed by the seller
-	if err := a.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: h.ID, OriginHeight: 1, OriginTimestamp: created}, h.Messages[0].Message); err != nil {
+	if err := a.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: h.ID, OriginHeight: 1, OriginTimestamp: created}, h.Messages[0].Message); err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	a.Signer = nil
@@ -114,7 +114,7 @@ func (w *world) bid(bidder sdk.Owner, amount uint64, ts sdk.Timestamp) sdktest.S
 	c.Time = ts
 	nt, nm := len(c.Transfers), len(c.Messages)
 	op := fmt.Sprintf(`{"bid": {"amount": "%d", "auction_chain": %q}}`, amount, w.auction.ID)
-	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(op)); err != nil {
+	if _, err := c.ExecuteOperation(auction.NewContract(), []byte(op)); err != nil {
 		w.t.Fatalf("bid %d by %v: %v", amount, bidder, err)
 	}
 	want := sdktest.Transfer{Source: bidder, Recipient: sdk.Account{Chain: w.auction.ID, Owner: w.appOwner()}, Amount: tok(amount)}
@@ -143,7 +143,7 @@ func (w *world) deliver(bidder sdk.Owner, m sdktest.SentMessage, amount uint64, 
 	}
 	n := len(a.Transfers)
 	info := sdk.MessageInfo{Origin: w.bidders[bidder].ID, OriginHeight: 1, OriginTimestamp: ts}
-	if err := a.ExecuteMessageFrom(auction.Contract{}, info, m.Message); err != nil {
+	if err := a.ExecuteMessageFrom(auction.NewContract(), info, m.Message); err != nil {
 		w.t.Fatalf("bid message: %v", err)
 	}
 	return a.Transfers[n:]
@@ -155,7 +155,7 @@ func (w *world) refundTo(bidder sdk.Owner, amount uint64) sdktest.Transfer {
 
 func (w *world) query(q string) string {
 	w.t.Helper()
-	out, err := w.auction.Query(auction.Service{}, []byte(q))
+	out, err := w.auction.Query(auction.NewService(), []byte(q))
 	if err != nil {
 		w.t.Fatalf("query %s: %v", q, err)
 	}
@@ -234,7 +234,7 @@ func TestBiddingAndSettlement(t *testing.T) {
 	if got := w.query(`{ best }`); got != `{"data":{"best":null}}` {
 		t.Fatalf("query: %s", got)
 	}
-	if got, err := w.house.Query(auction.Service{}, []byte(`{ auctions }`)); err != nil || string(got) != fmt.Sprintf(`{"data":{"auctions":[{"auction_chain":%q,"item":"a painting","deadline":%d}]}}`, w.auction.ID, deadline) {
+	if got, err := w.house.Query(auction.NewService(), []byte(`{ auctions }`)); err != nil || string(got) != fmt.Sprintf(`{"data":{"auctions":[{"auction_chain":%q,"item":"a painting","deadline":%d}]}}`, w.auction.ID, deadline) {
 		t.Fatalf("auctions on the house chain: %s %v", got, err)
 	}
 
@@ -288,7 +288,7 @@ func TestBiddingAndSettlement(t *testing.T) {
 	// Settling before the deadline is refused and changes nothing.
 	w.auction.Time = deadline - 1
 	before := snapshot(w.auction)
-	if _, err := w.auction.ExecuteOperation(auction.Contract{}, []byte(`{"settle": {}}`)); err == nil {
+	if _, err := w.auction.ExecuteOperation(auction.NewContract(), []byte(`{"settle": {}}`)); err == nil {
 		t.Fatal("settled before the deadline")
 	}
 	same(t, before, w.auction)
@@ -296,7 +296,7 @@ func TestBiddingAndSettlement(t *testing.T) {
 	// At the deadline, settle pays the seller from the escrow.
 	w.auction.Time = deadline
 	n := len(w.auction.Transfers)
-	if _, err := w.auction.ExecuteOperation(auction.Contract{}, []byte(`{"settle": {}}`)); err != nil {
+	if _, err := w.auction.ExecuteOperation(auction.NewContract(), []byte(`{"settle": {}}`)); err != nil {
 		t.Fatal(err)
 	}
 	checkTransfers(t, w.auction.Transfers[n:], sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: w.auction.ID, Owner: seller}, Amount: tok(20)})
@@ -309,7 +309,7 @@ func TestBiddingAndSettlement(t *testing.T) {
 
 	// Settling twice is refused and changes nothing.
 	before = snapshot(w.auction)
-	if _, err := w.auction.ExecuteOperation(auction.Contract{}, []byte(`{"settle": {}}`)); err == nil {
+	if _, err := w.auction.ExecuteOperation(auction.NewContract(), []byte(`{"settle": {}}`)); err == nil {
 		t.Fatal("settled twice")
 	}
 	same(t, before, w.auction)
@@ -325,7 +325,7 @@ func TestFractionalBids(t *testing.T) {
 	w := newWorld(t, "0.5")
 	c := w.bidders[alice]
 	c.Time = 1_100_000
-	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(fmt.Sprintf(`{"bid": {"amount": "0.75", "auction_chain": %q}}`, w.auction.ID))); err != nil {
+	if _, err := c.ExecuteOperation(auction.NewContract(), []byte(fmt.Sprintf(`{"bid": {"amount": "0.75", "auction_chain": %q}}`, w.auction.ID))); err != nil {
 		t.Fatal(err)
 	}
 	want := sdk.NewAmount(750_000_000_000_000_000)
@@ -334,7 +334,7 @@ func TestFractionalBids(t *testing.T) {
 	}
 	a := w.auction
 	a.Balances[w.appOwner()] = want
-	if err := a.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1_100_000}, c.Messages[0].Message); err != nil {
+	if err := a.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1_100_000}, c.Messages[0].Message); err != nil {
 		t.Fatal(err)
 	}
 	if b := w.best(); b["amount"] != "0.75" {
@@ -400,7 +400,7 @@ func TestRefusedOperations(t *testing.T) {
 	}
 	for _, op := range ops {
 		before := snapshot(c)
-		if _, err := c.ExecuteOperation(auction.Contract{}, []byte(op)); err == nil {
+		if _, err := c.ExecuteOperation(auction.NewContract(), []byte(op)); err == nil {
 			t.Errorf("operation %s succeeded", op)
 		}
 		same(t, before, c)
@@ -411,7 +411,7 @@ func TestRefusedOperations(t *testing.T) {
 		`{"create": {"item": "x", "deadline": 5000000, "min_bid": "1"}}`,
 	} {
 		before := snapshot(c)
-		if _, err := c.ExecuteOperation(auction.Contract{}, []byte(op)); err == nil {
+		if _, err := c.ExecuteOperation(auction.NewContract(), []byte(op)); err == nil {
 			t.Errorf("unauthenticated %s succeeded", op)
 		}
 		same(t, before, c)
@@ -420,20 +420,20 @@ func TestRefusedOperations(t *testing.T) {
 	// Malformed messages are rejected.
 	before := snapshot(w.auction)
 	for _, m := range []string{`{}`, `{"bid": {"bidder": "` + alice.String() + `"}}`, `nope`, `{"start": {}}`, `{"start": {}, "bid": {}}`} {
-		if err := w.auction.ExecuteMessage(auction.Contract{}, []byte(m)); err == nil {
+		if err := w.auction.ExecuteMessage(auction.NewContract(), []byte(m)); err == nil {
 			t.Errorf("message %s accepted", m)
 		}
 	}
 	// A message whose claimed chain is not its origin.
 	m := fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"10","chain":%q}}`, alice, w.bidders[bob].ID)
-	if err := w.auction.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(m)); err == nil {
+	if err := w.auction.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(m)); err == nil {
 		t.Error("message with a wrong chain accepted")
 	}
 	// A second start, signed by the seller or not, is refused.
 	start := fmt.Sprintf(`{"start":{"seller":%q,"item":"x","deadline":%d,"min_bid":"1"}}`, seller, deadline)
 	s := seller
 	w.auction.Signer = &s
-	if err := w.auction.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
+	if err := w.auction.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
 		t.Error("second start accepted")
 	}
 	w.auction.Signer = nil
@@ -444,43 +444,57 @@ func TestRefusedOperations(t *testing.T) {
 	fresh.ChainBalance = sdk.NewAmount(1)
 	a := alice
 	fresh.Signer = &a
-	if err := fresh.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
+	if err := fresh.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
 		t.Error("start signed by another owner accepted")
 	}
 	fresh.Signer = nil
-	if err := fresh.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
+	if err := fresh.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(start)); err == nil {
 		t.Error("unsigned start accepted")
 	}
 	// A bid reaching a chain that runs no auction is refunded, not lost.
 	n := len(fresh.Transfers)
 	fresh.Balances[fresh.Application.Owner()] = tok(10)
-	if err := fresh.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"10","chain":%q}}`, alice, c.ID))); err != nil {
+	if err := fresh.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: c.ID, OriginTimestamp: 1}, []byte(fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"10","chain":%q}}`, alice, c.ID))); err != nil {
 		t.Errorf("bid on a chain without an auction: %v", err)
 	}
 	checkTransfers(t, fresh.Transfers[n:], sdktest.Transfer{Source: fresh.Application.Owner(), Recipient: sdk.Account{Chain: c.ID, Owner: alice}, Amount: tok(10)})
 
 	// A bounced bid message is accepted and changes nothing.
 	before = snapshot(c)
-	if err := c.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: w.auction.ID, IsBouncing: true}, []byte(fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"10","chain":%q}}`, alice, c.ID))); err != nil {
+	if err := c.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: w.auction.ID, IsBouncing: true}, []byte(fmt.Sprintf(`{"bid":{"bidder":%q,"amount":"10","chain":%q}}`, alice, c.ID))); err != nil {
 		t.Errorf("bounced message: %v", err)
 	}
 	same(t, before, c)
 
 	// Bad instantiation arguments.
 	for _, arg := range []string{`{"seller": "xx"}`, `7`, `[]`} {
-		if err := sdktest.NewChain().Instantiate(auction.Contract{}, []byte(arg)); err == nil {
+		if err := sdktest.NewChain().Instantiate(auction.NewContract(), []byte(arg)); err == nil {
 			t.Errorf("instantiated with %s", arg)
 		}
 	}
 
 	// Queries.
-	for _, q := range []string{`{ nope }`, `best`, `{}`, `{ best(x: 1) }`} {
-		if out, err := w.auction.Query(auction.Service{}, []byte(q)); err == nil {
-			t.Errorf("query %q answered %s", q, out)
+	for _, q := range []string{`{ nope }`, `best`, `{}`, `{ best(x: 1) }`, `{ best { bidder } }`, `mutation { bid(auctionChain: "00", amount: "1") }`} {
+		if out, err := w.auction.Query(auction.NewService(), []byte(q)); err != nil || !strings.HasPrefix(string(out), `{"errors":[{"message":`) {
+			t.Errorf("query %q answered %s %v", q, out, err)
 		}
 	}
-	if out, err := c.Query(auction.Service{}, []byte(`{ best }`)); err == nil {
-		t.Errorf("query on a bidder chain answered %s", out)
+	if out, err := c.Query(auction.NewService(), []byte(`{ best }`)); err != nil || !strings.Contains(string(out), "runs no auction") {
+		t.Errorf("query on a bidder chain answered %s %v", out, err)
+	}
+	// Variables, a fragment, aliases, introspection and a mutation.
+	out, err := w.auction.GraphQL(auction.NewService(), `query($b: Boolean!) { s: status @include(if: $b) ...B } fragment B on Query { best }`, map[string]any{"b": false})
+	if err != nil || string(out) != `{"data":{"best":null}}` {
+		t.Errorf("variables, fragment, alias: %s %v", out, err)
+	}
+	out, err = w.auction.Query(auction.NewService(), []byte(`{ __schema { queryType { name } } }`))
+	if err != nil || string(out) != `{"data":{"__schema":{"queryType":{"name":"Query"}}}}` {
+		t.Errorf("introspection: %s %v", out, err)
+	}
+	out, err = c.GraphQL(auction.NewService(), `mutation($a: ChainID!) { bid(auctionChain: $a, amount: "1.5") }`, map[string]any{"a": w.auction.ID.String()})
+	if err != nil || string(out) != `{"data":{"bid":true}}` || len(c.Scheduled) != 1 ||
+		string(c.Scheduled[0]) != `{"bid":{"amount":"1.5","auction_chain":"`+w.auction.ID.String()+`"}}` {
+		t.Errorf("bid mutation: %s %v %q", out, err, c.Scheduled)
 	}
 }
 
@@ -488,7 +502,7 @@ func TestRefusedOperations(t *testing.T) {
 func TestTwoAuctions(t *testing.T) {
 	w := newWorld(t, "1")
 	h := w.house
-	if _, err := h.ExecuteOperation(auction.Contract{}, []byte(`{"create": {"item": "a vase", "deadline": 3000000, "min_bid": "2", "chain_balance": "0.5"}}`)); err != nil {
+	if _, err := h.ExecuteOperation(auction.NewContract(), []byte(`{"create": {"item": "a vase", "deadline": 3000000, "min_bid": "2", "chain_balance": "0.5"}}`)); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.Opened) != 2 || h.Opened[1].ID == h.Opened[0].ID || h.Opened[1].Balance != sdk.NewAmount(500_000_000_000_000_000) {
@@ -497,7 +511,7 @@ func TestTwoAuctions(t *testing.T) {
 	if !strings.Contains(string(h.Messages[1].Message), `"item":"a vase"`) || h.Messages[1].Destination != h.Opened[1].ID {
 		t.Fatalf("second start %+v", h.Messages[1])
 	}
-	got, err := h.Query(auction.Service{}, []byte(`{ auctions }`))
+	got, err := h.Query(auction.NewService(), []byte(`{ auctions }`))
 	if err != nil || strings.Count(string(got), "auction_chain") != 2 {
 		t.Fatalf("auctions %s %v", got, err)
 	}
@@ -510,7 +524,7 @@ func TestSettleWithoutBids(t *testing.T) {
 		t.Fatalf("status %s", st)
 	}
 	w.auction.Time = deadline + 5
-	if _, err := w.auction.ExecuteOperation(auction.Contract{}, []byte(`{"settle": {}}`)); err != nil {
+	if _, err := w.auction.ExecuteOperation(auction.NewContract(), []byte(`{"settle": {}}`)); err != nil {
 		t.Fatal(err)
 	}
 	if len(w.auction.Transfers) != 1 { // only the start's ownership proof
@@ -526,7 +540,7 @@ func TestChainAccountBid(t *testing.T) {
 	delete(c.Balances, bob)
 	c.ChainBalance = tok(50)
 	c.Time = 1_100_000
-	if _, err := c.ExecuteOperation(auction.Contract{}, []byte(fmt.Sprintf(`{"bid": {"amount": "2", "auction_chain": %q}}`, w.auction.ID))); err != nil {
+	if _, err := c.ExecuteOperation(auction.NewContract(), []byte(fmt.Sprintf(`{"bid": {"amount": "2", "auction_chain": %q}}`, w.auction.ID))); err != nil {
 		t.Fatal(err)
 	}
 	if c.ChainBalance != tok(48) || c.Transfers[0].Source != sdk.ChainOwner() {
@@ -539,7 +553,7 @@ func TestChainAccountBid(t *testing.T) {
 	a := w.auction
 	a.Balances[w.appOwner()] = tok(2)
 	a.Time = deadline
-	if err := a.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: c.ID, OriginTimestamp: deadline}, c.Messages[0].Message); err != nil {
+	if err := a.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: c.ID, OriginTimestamp: deadline}, c.Messages[0].Message); err != nil {
 		t.Fatal(err)
 	}
 	checkTransfers(t, a.Transfers[1:], sdktest.Transfer{Source: w.appOwner(), Recipient: sdk.Account{Chain: c.ID, Owner: sdk.ChainOwner()}, Amount: tok(2)})

@@ -28,10 +28,10 @@ func FuzzAuctionInputs(f *testing.F) {
 			name string
 			run  func() error
 		}{
-			{"operation on the auction chain", func() error { _, err := w.auction.ExecuteOperation(auction.Contract{}, input); return err }},
-			{"operation on a bidder chain", func() error { _, err := w.bidders[alice].ExecuteOperation(auction.Contract{}, input); return err }},
+			{"operation on the auction chain", func() error { _, err := w.auction.ExecuteOperation(auction.NewContract(), input); return err }},
+			{"operation on a bidder chain", func() error { _, err := w.bidders[alice].ExecuteOperation(auction.NewContract(), input); return err }},
 			{"message on the auction chain", func() error {
-				return w.auction.ExecuteMessageFrom(auction.Contract{}, sdk.MessageInfo{Origin: w.bidders[alice].ID, OriginTimestamp: 1_500_000}, input)
+				return w.auction.ExecuteMessageFrom(auction.NewContract(), sdk.MessageInfo{Origin: w.bidders[alice].ID, OriginTimestamp: 1_500_000}, input)
 			}},
 		} {
 			before := snapshot(w.auction)
@@ -41,7 +41,7 @@ func FuzzAuctionInputs(f *testing.F) {
 				same(t, beforeBidder, w.bidders[alice])
 			}
 		}
-		if out, err := w.auction.Query(auction.Service{}, input); err == nil && !json.Valid(out) {
+		if out, err := w.auction.Query(auction.NewService(), input); err == nil && !json.Valid(out) {
 			t.Fatalf("query %q answered invalid JSON %q", input, out)
 		}
 	})

@@ -56,15 +56,13 @@
 // APP_OWNER back to its backer on the backer's chain and sets the status to
 // "cancelled".
 //
-// The service answers `{ pledged }` (the total pledged, "0" off the campaign chain)
-// and `{ status }` ("active", "collected", "cancelled", or "none" on a chain where
-// the application was not instantiated); the query is the text or
-// {"query": "..."}.
+// The service (Schema) answers `{ pledged }` (the total pledged, "0" off the campaign
+// chain) and `{ status }` ("active", "collected", "cancelled", or "none" on a chain
+// where the application was not instantiated); its mutations pledge, collect and
+// cancel schedule the operations.
 package crowdfunding
 
 import (
-	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,11 +99,11 @@ func (a *AppID) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return errors.New("crowdfunding: application id must be a string")
 	}
-	raw, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
-	if err != nil || len(raw) != 32 {
-		return fmt.Errorf("crowdfunding: invalid application id %q: want 64 hex digits", s)
+	id, err := sdk.ParseApplicationID(s)
+	if err != nil {
+		return fmt.Errorf("crowdfunding: %w", err)
 	}
-	a.ApplicationID = sdk.ApplicationID(raw)
+	a.ApplicationID = id
 	return nil
 }
 
@@ -148,14 +146,10 @@ type Message struct {
 	Pledged *Pledged `json:"pledged,omitempty"`
 }
 
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errors.New("trailing data")
+// Validate requires the "pledged" message.
+func (m Message) Validate() error {
+	if m.Pledged == nil {
+		return errors.New(`crowdfunding: message must be {"pledged": {...}}`)
 	}
 	return nil
 }
@@ -202,12 +196,11 @@ func campaign(rt *sdk.Runtime) (Params, error) {
 // Contract is the crowd-funding contract.
 type Contract struct{}
 
+// NewContract returns the contract for sdk.Contract and sdktest.
+func NewContract() sdk.ContractApp { return sdk.ContractOf[Operation, Message, Params](Contract{}) }
+
 // Instantiate stores the parameters and the campaign chain.
-func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
-	var p Params
-	if err := decodeStrict(arg, &p); err != nil {
-		return fmt.Errorf(`crowdfunding: instantiation argument must be {"owner": OWNER, "token": APP_ID, "target": "N", "deadline": MICROS}: %w`, err)
-	}
+func (Contract) Instantiate(rt *sdk.Runtime, p Params) error {
 	if p.Owner == nil || p.Token == nil || p.Target == nil || p.Deadline == nil || p.Chain != nil {
 		return errors.New(`crowdfunding: instantiation needs exactly "owner", "token", "target" and "deadline"`)
 	}
@@ -225,11 +218,7 @@ func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
 }
 
 // ExecuteOperation runs pledge, collect or cancel. It returns no response.
-func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
-	var o Operation
-	if err := decodeStrict(op, &o); err != nil {
-		return nil, fmt.Errorf(`crowdfunding: operation must be {"pledge": {...}}, {"collect": {}} or {"cancel": {}}: %w`, err)
-	}
+func (Contract) ExecuteOperation(rt *sdk.Runtime, o Operation) (any, error) {
 	n := 0
 	for _, set := range []bool{o.Pledge != nil, o.Collect != nil, o.Cancel != nil} {
 		if set {
@@ -418,11 +407,7 @@ func cancel(rt *sdk.Runtime) error {
 // ExecuteMessage records a pledge made on another chain (or refunds it when the
 // campaign is closed). A bouncing "pledged" message is ignored: the tokens it
 // stands for are already on the campaign chain.
-func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
-	var m Message
-	if err := decodeStrict(msg, &m); err != nil || m.Pledged == nil {
-		return fmt.Errorf(`crowdfunding: message must be {"pledged": {...}}`)
-	}
+func (Contract) ExecuteMessage(rt *sdk.Runtime, m Message) error {
 	info, _ := rt.MessageInfo()
 	if info.IsBouncing {
 		rt.Logf(sdk.LevelWarn, "crowdfunding: the campaign chain rejected a pledge of %v by %v", m.Pledged.Amount, m.Pledged.Owner)
@@ -443,43 +428,60 @@ func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
 	return record(rt, info.Origin, pl.Owner.Owner, pl.Amount)
 }
 
-// Service is the crowd-funding service.
-type Service struct{}
+// Schema is the service's GraphQL schema.
+const Schema = `
+scalar Owner
+scalar ChainID
+scalar ApplicationID
+"A token amount: a decimal string."
+scalar Amount
+type Query {
+  "The total pledged (\"0\" off the campaign chain)."
+  pledged: Amount!
+  "active, collected, cancelled, or none where the application was not instantiated."
+  status: String!
+}
+type Mutation {
+  "Schedules a pledge; campaignChain and token are needed off the campaign chain."
+  pledge(owner: Owner!, amount: Amount!, campaignChain: ChainID, token: ApplicationID): Boolean!
+  "Schedules collect (the campaign owner, target reached)."
+  collect: Boolean!
+  "Schedules cancel (after the deadline, target not reached)."
+  cancel: Boolean!
+}`
 
-// HandleQuery answers `{ pledged status }` (either or both fields).
-func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	op, err := sdk.ParseGraphQL(q)
-	if err != nil {
-		return nil, fmt.Errorf("crowdfunding: %w", err)
+// Service resolves Schema.
+type Service struct{ rt *sdk.Runtime }
+
+// NewService returns the service for sdk.Service and sdktest.
+func NewService() sdk.ServiceApp {
+	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+}
+
+func (s *Service) Pledged() (fungible.Amount, error) { return total.GetOr(s.rt, 0) }
+
+func (s *Service) Status() (string, error) { return status.GetOr(s.rt, StatusNone) }
+
+func (s *Service) Pledge(args struct {
+	Owner         sdk.Owner
+	Amount        fungible.Amount
+	CampaignChain *sdk.ChainID
+	Token         *sdk.ApplicationID
+}) (bool, error) {
+	p := &Pledge{Owner: &fungible.Owner{Owner: args.Owner}, Amount: &args.Amount}
+	if args.CampaignChain != nil {
+		p.CampaignChain = &fungible.Chain{ChainID: *args.CampaignChain}
 	}
-	if op.Kind != "query" {
-		return nil, fmt.Errorf("crowdfunding: %s operations are not supported", op.Kind)
+	if args.Token != nil {
+		p.Token = &AppID{*args.Token}
 	}
-	data := map[string]any{}
-	for _, f := range op.Fields {
-		key := f.Key()
-		if _, dup := data[key]; dup {
-			return nil, fmt.Errorf("crowdfunding: field %q asked twice", key)
-		}
-		if f.Args != nil || f.Selection != nil {
-			return nil, fmt.Errorf("crowdfunding: field %q takes no arguments or selection", f.Name)
-		}
-		switch f.Name {
-		case "pledged":
-			t, err := total.GetOr(rt, 0)
-			if err != nil {
-				return nil, err
-			}
-			data[key] = t
-		case "status":
-			st, err := status.GetOr(rt, StatusNone)
-			if err != nil {
-				return nil, err
-			}
-			data[key] = st
-		default:
-			return nil, fmt.Errorf("crowdfunding: unknown field %q", f.Name)
-		}
-	}
-	return sdk.GraphQLData(data), nil
+	return true, sdk.Schedule(s.rt, Operation{Pledge: p})
+}
+
+func (s *Service) Collect() (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Collect: &Empty{}})
+}
+
+func (s *Service) Cancel() (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Cancel: &Empty{}})
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/micachain/mica/examples/crowdfunding"
@@ -47,7 +48,7 @@ func setup(t *testing.T) (a, b *sdktest.Chain, aCalls, bCalls *[]call) {
 	t.Helper()
 	a = sdktest.NewChain()
 	arg := fmt.Sprintf(`{"owner": %q, "token": %q, "target": "100", "deadline": %d}`, carol, token, deadline)
-	if err := a.Instantiate(crowdfunding.Contract{}, []byte(arg)); err != nil {
+	if err := a.Instantiate(crowdfunding.NewContract(), []byte(arg)); err != nil {
 		t.Fatal(err)
 	}
 	b = sdktest.NewChain()
@@ -57,7 +58,7 @@ func setup(t *testing.T) (a, b *sdktest.Chain, aCalls, bCalls *[]call) {
 
 func query(t *testing.T, c *sdktest.Chain) string {
 	t.Helper()
-	out, err := c.Query(crowdfunding.Service{}, []byte(`{ pledged status }`))
+	out, err := c.Query(crowdfunding.NewService(), []byte(`{ pledged status }`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func want(pledged, status string) string {
 func op(t *testing.T, c *sdktest.Chain, signer *sdk.Owner, s string) error {
 	t.Helper()
 	c.Signer = signer
-	_, err := c.ExecuteOperation(crowdfunding.Contract{}, []byte(s))
+	_, err := c.ExecuteOperation(crowdfunding.NewContract(), []byte(s))
 	return err
 }
 
@@ -98,7 +99,7 @@ func pledgeFromB(t *testing.T, a, b *sdktest.Chain, o sdk.Owner, amount string) 
 	if m.Destination != a.ID || !m.Tracked || string(m.Message) != wantMsg {
 		t.Fatalf("message %+v %s, want %s", m, m.Message, wantMsg)
 	}
-	if err := a.ExecuteMessageFrom(crowdfunding.Contract{}, sdk.MessageInfo{Origin: b.ID, OriginTimestamp: b.Time}, m.Message); err != nil {
+	if err := a.ExecuteMessageFrom(crowdfunding.NewContract(), sdk.MessageInfo{Origin: b.ID, OriginTimestamp: b.Time}, m.Message); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -243,13 +244,13 @@ func TestRefused(t *testing.T) {
 	// A pledge in another token is rejected by the campaign chain.
 	other := sdk.ApplicationID(sha256.Sum256([]byte("other")))
 	msg := fmt.Sprintf(`{"pledged":{"owner":%q,"amount":"10","token":%q}}`, bob, other)
-	if err := a.ExecuteMessageFrom(crowdfunding.Contract{}, sdk.MessageInfo{Origin: b.ID}, []byte(msg)); err == nil {
+	if err := a.ExecuteMessageFrom(crowdfunding.NewContract(), sdk.MessageInfo{Origin: b.ID}, []byte(msg)); err == nil {
 		t.Error("accepted a pledge in another token")
 	}
 	unchanged(t, a, snap, aCalls, 0)
 	// A bounced pledge is ignored on the backer's chain.
 	good := fmt.Sprintf(`{"pledged":{"owner":%q,"amount":"10","token":%q}}`, bob, token)
-	if err := b.ExecuteMessageFrom(crowdfunding.Contract{}, sdk.MessageInfo{Origin: a.ID, IsBouncing: true}, []byte(good)); err != nil {
+	if err := b.ExecuteMessageFrom(crowdfunding.NewContract(), sdk.MessageInfo{Origin: a.ID, IsBouncing: true}, []byte(good)); err != nil {
 		t.Error(err)
 	}
 	// Bad instantiation arguments.
@@ -260,16 +261,32 @@ func TestRefused(t *testing.T) {
 		fmt.Sprintf(`{"owner": %q, "token": %q, "target": "1", "deadline": 1, "chain": %q}`, carol, token, a.ID),
 	} {
 		c := sdktest.NewChain()
-		if err := c.Instantiate(crowdfunding.Contract{}, []byte(arg)); err == nil || len(c.Keys()) != 0 {
+		if err := c.Instantiate(crowdfunding.NewContract(), []byte(arg)); err == nil || len(c.Keys()) != 0 {
 			t.Errorf("instantiated with %s (%v)", arg, err)
 		}
 	}
-	for _, q := range []string{`{ nope }`, `pledged`, `{}`, `{ pledged pledged }`} {
-		if out, err := a.Query(crowdfunding.Service{}, []byte(q)); err == nil {
-			t.Errorf("query %q answered %s", q, out)
+	for _, q := range []string{`{ nope }`, `pledged`, `{}`, `{ pledged(x: 1) }`, `mutation { pledge(owner: "0x1", amount: "1") }`} {
+		if out, err := a.Query(crowdfunding.NewService(), []byte(q)); err != nil || !strings.HasPrefix(string(out), `{"errors":[{"message":`) {
+			t.Errorf("query %q answered %s %v", q, out, err)
 		}
 	}
-	if out, err := a.Query(crowdfunding.Service{}, []byte(`{"query": "query Q { status }"}`)); err != nil || string(out) != `{"data":{"status":"active"}}` {
+	// Variables, a fragment, aliases and introspection.
+	out, err := a.GraphQL(crowdfunding.NewService(), `query Q($skip: Boolean!) { s: status ...P total: pledged @skip(if: $skip) } fragment P on Query { pledged }`,
+		map[string]any{"skip": true})
+	if err != nil || string(out) != `{"data":{"s":"active","pledged":"0"}}` {
+		t.Errorf("variables, fragment, aliases: %s %v", out, err)
+	}
+	out, err = a.Query(crowdfunding.NewService(), []byte(`{ __schema { queryType { name } } }`))
+	if err != nil || string(out) != `{"data":{"__schema":{"queryType":{"name":"Query"}}}}` {
+		t.Errorf("introspection: %s %v", out, err)
+	}
+	// Mutations schedule the operations.
+	out, err = a.GraphQL(crowdfunding.NewService(), `mutation($o: Owner!) { pledge(owner: $o, amount: "3") collect cancel }`, map[string]any{"o": carol.String()})
+	if err != nil || string(out) != `{"data":{"pledge":true,"collect":true,"cancel":true}}` || len(a.Scheduled) != 3 ||
+		string(a.Scheduled[0]) != fmt.Sprintf(`{"pledge":{"owner":%q,"amount":"3"}}`, carol) || string(a.Scheduled[1]) != `{"collect":{}}` {
+		t.Errorf("mutations: %s %v %q", out, err, a.Scheduled)
+	}
+	if out, err := a.Query(crowdfunding.NewService(), []byte(`{"query": "query Q { status }"}`)); err != nil || string(out) != `{"data":{"status":"active"}}` {
 		t.Errorf("query: %s %v", out, err)
 	}
 }

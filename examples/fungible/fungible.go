@@ -16,16 +16,14 @@
 //	message:       {"credit": {"owner": OWNER, "amount": "N", "source": OWNER}}
 //	message:       {"withdraw": {"owner": OWNER, "amount": "N", "target_chain": CHAIN, "target_owner": OWNER}}
 //	query:         { balance(owner: "OWNER") accounts }  →  {"data":{"balance":"N","accounts":{OWNER:"N",...}}}
+//	mutation:      transfer(owner:, amount:, targetChain:, targetOwner:) schedules a transfer (Schema)
 package fungible
 
 import (
-	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/micachain/mica/sdk"
 )
@@ -69,43 +67,41 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 
 func (a Amount) String() string { return strconv.FormatUint(uint64(a), 10) }
 
+// ImplementsGraphQLType binds Amount to the service's scalar Amount (a decimal
+// string in responses).
+func (Amount) ImplementsGraphQLType(name string) bool { return name == "Amount" }
+
+// UnmarshalGraphQL reads a decimal string or a non-negative integer.
+func (a *Amount) UnmarshalGraphQL(input any) error {
+	switch v := input.(type) {
+	case string:
+		return a.UnmarshalJSON([]byte(strconv.Quote(v)))
+	case int32, int64, uint64:
+		return a.UnmarshalJSON(fmt.Append(nil, v))
+	}
+	return fmt.Errorf("fungible: amount %v is not a decimal string", input)
+}
+
 // Owner is an account owner in JSON (a string, see the package documentation).
 type Owner struct{ sdk.Owner }
 
-// ParseOwner parses an owner: "0x"+hex of 32 or 20 bytes (the "0x" is optional),
-// "chain" for the chain's own account, or "reserved:N".
+// ParseOwner parses an owner (sdk.ParseOwner): "0x"+hex of 32 or 20 bytes (the "0x"
+// is optional), "chain" for the chain's own account, or "reserved:N".
 func ParseOwner(s string) (sdk.Owner, error) {
-	if s == "chain" {
-		return sdk.ChainOwner(), nil
-	}
-	if rest, ok := strings.CutPrefix(s, "reserved:"); ok {
-		n, err := strconv.ParseUint(rest, 10, 8)
-		if err != nil {
-			return sdk.Owner{}, fmt.Errorf("fungible: invalid owner %q", s)
-		}
-		return sdk.ReservedOwner(uint8(n)), nil
-	}
-	h := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	b, err := hex.DecodeString(h)
+	o, err := sdk.ParseOwner(s)
 	if err != nil {
-		return sdk.Owner{}, fmt.Errorf("fungible: invalid owner %q: not hex", s)
+		return o, fmt.Errorf("fungible: %w", err)
 	}
-	switch len(b) {
-	case 32:
-		return sdk.Address32Owner([32]byte(b)), nil
-	case 20:
-		return sdk.Address20Owner([20]byte(b)), nil
-	}
-	return sdk.Owner{}, fmt.Errorf("fungible: invalid owner %q: want 32 or 20 hex-encoded bytes, got %d", s, len(b))
+	return o, nil
 }
 
 // ParseChain parses a chain id: 64 hex digits, with an optional "0x".
 func ParseChain(s string) (sdk.ChainID, error) {
-	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"))
-	if err != nil || len(b) != 32 {
-		return sdk.ChainID{}, fmt.Errorf("fungible: invalid chain id %q: want 64 hex digits", s)
+	c, err := sdk.ParseChainID(s)
+	if err != nil {
+		return c, fmt.Errorf("fungible: %w", err)
 	}
-	return sdk.ChainID(b), nil
+	return c, nil
 }
 
 // MarshalJSON writes the owner as sdk.Owner.String does.
@@ -197,18 +193,6 @@ type Message struct {
 	Withdraw *Withdraw `json:"withdraw,omitempty"`
 }
 
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errors.New("trailing data")
-	}
-	return nil
-}
-
 // Balance returns owner's balance on this chain (0 when it has none).
 func Balance(rt *sdk.Runtime, owner sdk.Owner) (Amount, error) {
 	v, _, err := balances.Get(rt, owner.String())
@@ -263,12 +247,13 @@ func checkAuthorized(rt *sdk.Runtime, owner sdk.Owner) error {
 // Contract is the fungible token's contract.
 type Contract struct{}
 
+// NewContract returns the contract for sdk.Contract and sdktest.
+func NewContract() sdk.ContractApp {
+	return sdk.ContractOf[Operation, Message, InitialState](Contract{})
+}
+
 // Instantiate sets the initial balances from {"accounts": {OWNER: "N", ...}}.
-func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
-	var st InitialState
-	if err := decodeStrict(arg, &st); err != nil {
-		return fmt.Errorf(`fungible: instantiation argument must be {"accounts": {OWNER: "N", ...}}: %w`, err)
-	}
+func (Contract) Instantiate(rt *sdk.Runtime, st InitialState) error {
 	for s, amount := range st.Accounts {
 		o, err := ParseOwner(s)
 		if err != nil {
@@ -282,11 +267,7 @@ func (Contract) Instantiate(rt *sdk.Runtime, arg []byte) error {
 }
 
 // ExecuteOperation runs a transfer or a claim. It returns no response.
-func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
-	var o Operation
-	if err := decodeStrict(op, &o); err != nil {
-		return nil, fmt.Errorf(`fungible: operation must be {"transfer": {...}} or {"claim": {...}}: %w`, err)
-	}
+func (Contract) ExecuteOperation(rt *sdk.Runtime, o Operation) (any, error) {
 	switch {
 	case o.Transfer != nil && o.Claim == nil:
 		t := o.Transfer
@@ -346,11 +327,7 @@ func withdraw(rt *sdk.Runtime, w Withdraw) error {
 
 // ExecuteMessage runs a Credit (crediting the source instead when it bounced) or a
 // Withdraw (ignored when it bounced: nothing was debited).
-func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
-	var m Message
-	if err := decodeStrict(msg, &m); err != nil {
-		return fmt.Errorf("fungible: bad message: %w", err)
-	}
+func (Contract) ExecuteMessage(rt *sdk.Runtime, m Message) error {
 	info, _ := rt.MessageInfo()
 	switch {
 	case m.Credit != nil && m.Withdraw == nil:
@@ -368,60 +345,64 @@ func (Contract) ExecuteMessage(rt *sdk.Runtime, msg []byte) error {
 	return errors.New(`fungible: message must have exactly one of "credit" and "withdraw"`)
 }
 
-// Service is the fungible token's service.
-type Service struct{}
+// Schema is the service's GraphQL schema. Owners, chains and amounts are strings (see
+// the package documentation); accounts is a JSON object {OWNER: "N", ...}.
+const Schema = `
+scalar Owner
+scalar ChainID
+scalar Amount
+"A JSON object mapping each owner with tokens to its balance."
+scalar Accounts
+type Query {
+  "The owner's balance on this chain (0 when it has none)."
+  balance(owner: Owner!): Amount!
+  accounts: Accounts!
+}
+type Mutation {
+  "Schedules the transfer operation; the owner must sign the block."
+  transfer(owner: Owner!, amount: Amount!, targetChain: ChainID!, targetOwner: Owner!): Boolean!
+}`
 
-// HandleQuery answers `{ balance(owner: "OWNER") }` with {"data":{"balance":"N"}}
-// and `{ accounts }` with {"data":{"accounts":{OWNER:"N",...}}} (both may be asked
-// at once). The query is the text or {"query": "..."}.
-func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	op, err := sdk.ParseGraphQL(q)
+// Accounts maps owners to their non-zero balances: the scalar Accounts.
+type Accounts map[string]Amount
+
+// ImplementsGraphQLType binds Accounts to the scalar Accounts.
+func (Accounts) ImplementsGraphQLType(name string) bool { return name == "Accounts" }
+
+// UnmarshalGraphQL refuses Accounts as input.
+func (*Accounts) UnmarshalGraphQL(any) error { return errors.New("fungible: Accounts is output only") }
+
+// Service resolves Schema.
+type Service struct{ rt *sdk.Runtime }
+
+// NewService returns the service for sdk.Service and sdktest.
+func NewService() sdk.ServiceApp {
+	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+}
+
+func (s *Service) Balance(args struct{ Owner sdk.Owner }) (Amount, error) {
+	return Balance(s.rt, args.Owner)
+}
+
+func (s *Service) Accounts() (Accounts, error) {
+	es, err := balances.Entries(s.rt)
 	if err != nil {
-		return nil, fmt.Errorf("fungible: %w", err)
+		return nil, err
 	}
-	if op.Kind != "query" {
-		return nil, fmt.Errorf("fungible: %s operations are not supported", op.Kind)
+	m := make(Accounts, len(es))
+	for _, e := range es {
+		m[e.Key] = e.Value
 	}
-	data := map[string]any{}
-	for _, f := range op.Fields {
-		key := f.Key()
-		if _, dup := data[key]; dup {
-			return nil, fmt.Errorf("fungible: field %q asked twice", key)
-		}
-		if f.Selection != nil {
-			return nil, fmt.Errorf("fungible: field %q takes no selection", f.Name)
-		}
-		switch f.Name {
-		case "balance":
-			s, ok := f.Args["owner"].(string)
-			if !ok || len(f.Args) != 1 {
-				return nil, errors.New(`fungible: balance takes exactly one argument: balance(owner: "OWNER")`)
-			}
-			o, err := ParseOwner(s)
-			if err != nil {
-				return nil, err
-			}
-			b, err := Balance(rt, o)
-			if err != nil {
-				return nil, err
-			}
-			data[key] = b
-		case "accounts":
-			if len(f.Args) != 0 {
-				return nil, errors.New("fungible: accounts takes no arguments")
-			}
-			es, err := balances.Entries(rt)
-			if err != nil {
-				return nil, err
-			}
-			m := make(map[string]Amount, len(es))
-			for _, e := range es {
-				m[e.Key] = e.Value
-			}
-			data[key] = m
-		default:
-			return nil, fmt.Errorf("fungible: unknown field %q", f.Name)
-		}
-	}
-	return sdk.GraphQLData(data), nil
+	return m, nil
+}
+
+func (s *Service) Transfer(args struct {
+	Owner       sdk.Owner
+	Amount      Amount
+	TargetChain sdk.ChainID
+	TargetOwner sdk.Owner
+}) (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Transfer: &Transfer{
+		Owner: &Owner{args.Owner}, Amount: &args.Amount, TargetChain: &Chain{args.TargetChain}, TargetOwner: &Owner{args.TargetOwner},
+	}})
 }

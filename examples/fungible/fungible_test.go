@@ -25,7 +25,7 @@ func chains(t *testing.T) (a, b *sdktest.Chain) {
 	t.Helper()
 	a = sdktest.NewChain()
 	arg := fmt.Sprintf(`{"accounts": {%q: "100", %q: "5"}}`, alice, strings.TrimPrefix(carol.String(), "0x"))
-	if err := a.Instantiate(fungible.Contract{}, []byte(arg)); err != nil {
+	if err := a.Instantiate(fungible.NewContract(), []byte(arg)); err != nil {
 		t.Fatal(err)
 	}
 	b = sdktest.NewChain()
@@ -35,7 +35,7 @@ func chains(t *testing.T) (a, b *sdktest.Chain) {
 
 func balance(t *testing.T, c *sdktest.Chain, o sdk.Owner) string {
 	t.Helper()
-	out, err := c.Query(fungible.Service{}, fmt.Appendf(nil, `{ balance(owner: %q) }`, o))
+	out, err := c.Query(fungible.NewService(), fmt.Appendf(nil, `{ balance(owner: %q) }`, o))
 	if err != nil {
 		t.Fatalf("balance query: %v", err)
 	}
@@ -52,7 +52,7 @@ func balance(t *testing.T, c *sdktest.Chain, o sdk.Owner) string {
 
 func accounts(t *testing.T, c *sdktest.Chain) string {
 	t.Helper()
-	out, err := c.Query(fungible.Service{}, []byte(`{ accounts }`))
+	out, err := c.Query(fungible.NewService(), []byte(`{ accounts }`))
 	if err != nil {
 		t.Fatalf("accounts query: %v", err)
 	}
@@ -89,7 +89,7 @@ func TestInstantiate(t *testing.T) {
 		`[]`,
 	} {
 		c := sdktest.NewChain()
-		if err := c.Instantiate(fungible.Contract{}, []byte(arg)); err == nil {
+		if err := c.Instantiate(fungible.NewContract(), []byte(arg)); err == nil {
 			t.Errorf("instantiated with %s", arg)
 		} else if len(c.Keys()) != 0 {
 			t.Errorf("%s: wrote %v", arg, c.Keys())
@@ -100,14 +100,14 @@ func TestInstantiate(t *testing.T) {
 func TestTransferSameChain(t *testing.T) {
 	a, _ := chains(t)
 	a.Signer = &alice
-	if _, err := a.ExecuteOperation(fungible.Contract{}, transfer(alice, "30", a.ID, bob)); err != nil {
+	if _, err := a.ExecuteOperation(fungible.NewContract(), transfer(alice, "30", a.ID, bob)); err != nil {
 		t.Fatal(err)
 	}
 	if balance(t, a, alice) != "70" || balance(t, a, bob) != "30" {
 		t.Fatalf("after transfer: %s", accounts(t, a))
 	}
 	// Emptying an account removes it.
-	if _, err := a.ExecuteOperation(fungible.Contract{}, transfer(alice, "70", a.ID, bob)); err != nil {
+	if _, err := a.ExecuteOperation(fungible.NewContract(), transfer(alice, "70", a.ID, bob)); err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf(`{"data":{"accounts":{%q:"100",%q:"5"}}}`, bob, carol) // sorted keys
@@ -122,7 +122,7 @@ func TestTransferSameChain(t *testing.T) {
 func TestTransferCrossChainAndBounce(t *testing.T) {
 	a, b := chains(t)
 	a.Signer = &alice
-	if _, err := a.ExecuteOperation(fungible.Contract{}, transfer(alice, "40", b.ID, bob)); err != nil {
+	if _, err := a.ExecuteOperation(fungible.NewContract(), transfer(alice, "40", b.ID, bob)); err != nil {
 		t.Fatal(err)
 	}
 	if got := balance(t, a, alice); got != "60" {
@@ -138,7 +138,7 @@ func TestTransferCrossChainAndBounce(t *testing.T) {
 	}
 
 	// Delivered on chain B: bob is credited there.
-	if err := b.ExecuteMessageFrom(fungible.Contract{}, sdk.MessageInfo{Origin: a.ID}, m.Message); err != nil {
+	if err := b.ExecuteMessageFrom(fungible.NewContract(), sdk.MessageInfo{Origin: a.ID}, m.Message); err != nil {
 		t.Fatal(err)
 	}
 	if got := balance(t, b, bob); got != "40" {
@@ -149,7 +149,7 @@ func TestTransferCrossChainAndBounce(t *testing.T) {
 	}
 
 	// Rejected and bounced back to chain A: alice is refunded, bob gets nothing.
-	if err := a.ExecuteMessageFrom(fungible.Contract{}, sdk.MessageInfo{Origin: b.ID, IsBouncing: true}, m.Message); err != nil {
+	if err := a.ExecuteMessageFrom(fungible.NewContract(), sdk.MessageInfo{Origin: b.ID, IsBouncing: true}, m.Message); err != nil {
 		t.Fatal(err)
 	}
 	if balance(t, a, alice) != "100" || balance(t, a, bob) != "0" {
@@ -158,7 +158,7 @@ func TestTransferCrossChainAndBounce(t *testing.T) {
 
 	// A credit that would overflow is rejected (so the tracked message bounces).
 	b.Set([]byte("balance/"+bob.String()), []byte(`"18446744073709551615"`))
-	if err := b.ExecuteMessageFrom(fungible.Contract{}, sdk.MessageInfo{Origin: a.ID}, m.Message); err == nil {
+	if err := b.ExecuteMessageFrom(fungible.NewContract(), sdk.MessageInfo{Origin: a.ID}, m.Message); err == nil {
 		t.Error("overflowing credit accepted")
 	}
 }
@@ -182,11 +182,12 @@ func TestRefusals(t *testing.T) {
 		{&alice, transfer(alice, "18446744073709551616", a.ID, bob), "overflow"},
 		{&alice, []byte(`{"transfer": {"owner": "` + alice.String() + `", "amount": "1"}}`), "needs"},
 		{&alice, []byte(`{"transfer": {}, "claim": {}}`), "exactly one"},
-		{&alice, []byte(`{"mint": {}}`), "operation must be"},
+		{&alice, []byte(`{"mint": {}}`), `unknown field "mint"`},
+		{&alice, []byte(`{"transfer": {"owner": "` + alice.String() + `", "amount": "1", "target_chain": "` + a.ID.String() + `", "target_owner": "chain"}} []`), "after the JSON value"},
 		{&alice, []byte(`{"transfer": {"owner": "0xzz", "amount": "1", "target_chain": "00", "target_owner": "chain"}}`), "invalid owner"},
 	} {
 		a.Signer = tc.signer
-		_, err := a.ExecuteOperation(fungible.Contract{}, tc.op)
+		_, err := a.ExecuteOperation(fungible.NewContract(), tc.op)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.op, err, tc.want)
 		}
@@ -195,7 +196,7 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("state changed: %s (was %s), %d batches, %d messages", got, before, a.WriteBatches-batches, len(a.Messages))
 	}
 	for _, msg := range []string{`{"credit": {}, "withdraw": {}}`, `{}`, `{"debit": {}}`} {
-		if err := a.ExecuteMessage(fungible.Contract{}, []byte(msg)); err == nil {
+		if err := a.ExecuteMessage(fungible.NewContract(), []byte(msg)); err == nil {
 			t.Errorf("message %s accepted", msg)
 		}
 	}
@@ -204,11 +205,11 @@ func TestRefusals(t *testing.T) {
 func TestAuthenticatedCaller(t *testing.T) {
 	a, _ := chains(t)
 	app := sdk.ApplicationID(sha256.Sum256([]byte("other app")))
-	if err := a.Instantiate(fungible.Contract{}, fmt.Appendf(nil, `{"accounts": {%q: "9"}}`, app.Owner())); err != nil {
+	if err := a.Instantiate(fungible.NewContract(), fmt.Appendf(nil, `{"accounts": {%q: "9"}}`, app.Owner())); err != nil {
 		t.Fatal(err)
 	}
 	a.Caller = &app
-	if _, err := a.ExecuteOperation(fungible.Contract{}, transfer(app.Owner(), "4", a.ID, bob)); err != nil {
+	if _, err := a.ExecuteOperation(fungible.NewContract(), transfer(app.Owner(), "4", a.ID, bob)); err != nil {
 		t.Fatal(err)
 	}
 	if balance(t, a, app.Owner()) != "5" || balance(t, a, bob) != "4" {
@@ -222,7 +223,7 @@ func TestClaim(t *testing.T) {
 	b.Signer = &alice
 	claim := fmt.Appendf(nil, `{"claim": {"source_chain": %q, "owner": %q, "amount": "10", "target_chain": %q, "target_owner": %q}}`,
 		a.ID, alice, b.ID, bob)
-	if _, err := b.ExecuteOperation(fungible.Contract{}, claim); err != nil {
+	if _, err := b.ExecuteOperation(fungible.NewContract(), claim); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.Messages) != 1 || b.Messages[0].Destination != a.ID || !b.Messages[0].Tracked || !b.Messages[0].Authenticated {
@@ -235,16 +236,16 @@ func TestClaim(t *testing.T) {
 	}
 	// Without alice's authentication the withdrawal is refused.
 	a.Signer = &bob
-	if err := a.ExecuteMessageFrom(fungible.Contract{}, sdk.MessageInfo{Origin: b.ID}, w); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+	if err := a.ExecuteMessageFrom(fungible.NewContract(), sdk.MessageInfo{Origin: b.ID}, w); err == nil || !strings.Contains(err.Error(), "unauthorized") {
 		t.Fatalf("unauthenticated withdraw: %v", err)
 	}
 	// A bounced withdrawal changes nothing.
-	if err := b.ExecuteMessageFrom(fungible.Contract{}, sdk.MessageInfo{Origin: a.ID, IsBouncing: true}, w); err != nil {
+	if err := b.ExecuteMessageFrom(fungible.NewContract(), sdk.MessageInfo{Origin: a.ID, IsBouncing: true}, w); err != nil {
 		t.Fatal(err)
 	}
 	// The authenticated message (sdktest: Signer) debits alice on A and credits B.
 	a.Signer = &alice
-	if err := a.ExecuteMessageFrom(fungible.Contract{}, sdk.MessageInfo{Origin: b.ID}, w); err != nil {
+	if err := a.ExecuteMessageFrom(fungible.NewContract(), sdk.MessageInfo{Origin: b.ID}, w); err != nil {
 		t.Fatal(err)
 	}
 	if got := balance(t, a, alice); got != "90" {
@@ -253,14 +254,14 @@ func TestClaim(t *testing.T) {
 	if len(a.Messages) != 1 || a.Messages[0].Destination != b.ID || !a.Messages[0].Tracked {
 		t.Fatalf("credit messages: %+v", a.Messages)
 	}
-	if err := b.ExecuteMessageFrom(fungible.Contract{}, sdk.MessageInfo{Origin: a.ID}, a.Messages[0].Message); err != nil {
+	if err := b.ExecuteMessageFrom(fungible.NewContract(), sdk.MessageInfo{Origin: a.ID}, a.Messages[0].Message); err != nil {
 		t.Fatal(err)
 	}
 	if got := balance(t, b, bob); got != "10" {
 		t.Errorf("bob on B: %s", got)
 	}
 	// A claim on the source chain itself runs at once.
-	if _, err := a.ExecuteOperation(fungible.Contract{}, fmt.Appendf(nil,
+	if _, err := a.ExecuteOperation(fungible.NewContract(), fmt.Appendf(nil,
 		`{"claim": {"source_chain": %q, "owner": %q, "amount": "5", "target_chain": %q, "target_owner": %q}}`, a.ID, alice, a.ID, carol)); err != nil {
 		t.Fatal(err)
 	}
@@ -280,18 +281,41 @@ func TestQueries(t *testing.T) {
 		fmt.Sprintf("{\n  accounts,\n  balance(owner: %q)\n}", alice):              both,
 		`{ accounts }`: fmt.Sprintf(`{"data":{"accounts":{%q:"100",%q:"5"}}}`, alice, carol),
 	} {
-		out, err := a.Query(fungible.Service{}, []byte(q))
+		out, err := a.Query(fungible.NewService(), []byte(q))
 		if err != nil || string(out) != want {
 			t.Errorf("query %s: %s %v, want %s", q, out, err, want)
 		}
 	}
 	for _, q := range []string{
 		`{ nope }`, `accounts`, `{}`, `{ balance }`, `{ balance(owner: "0x12") }`, `{ balance(who: "chain") }`,
-		`{ accounts(owner: "chain") }`, `{ accounts accounts }`, `{ balance(owner: "chain" }`, `{ accounts } x`,
+		`{ accounts(owner: "chain") }`, `{ balance(owner: "chain" }`, `{ accounts } x`, `{ balance(owner: 12) }`,
 	} {
-		if out, err := a.Query(fungible.Service{}, []byte(q)); err == nil {
-			t.Errorf("query %q answered %s", q, out)
+		if out, err := a.Query(fungible.NewService(), []byte(q)); err != nil || !strings.HasPrefix(string(out), `{"errors":[{"message":`) {
+			t.Errorf("query %q answered %s %v", q, out, err)
 		}
+	}
+	// Variables, fragments, aliases and introspection.
+	out, err := a.GraphQL(fungible.NewService(), `query B($o: Owner!, $p: Owner!) { a: balance(owner: $o) ...F c: balance(owner: $p) }
+		fragment F on Query { accounts }`, map[string]any{"o": alice.String(), "p": carol.String()})
+	if want := fmt.Sprintf(`{"data":{"a":"100","accounts":{%q:"100",%q:"5"},"c":"5"}}`, alice, carol); err != nil || string(out) != want {
+		t.Errorf("variables, fragment, aliases: %s %v, want %s", out, err, want)
+	}
+	out, err = a.Query(fungible.NewService(), []byte(`{ __schema { queryType { name } mutationType { fields { name } } } }`))
+	if want := `{"data":{"__schema":{"queryType":{"name":"Query"},"mutationType":{"fields":[{"name":"transfer"}]}}}}`; err != nil || string(out) != want {
+		t.Errorf("introspection: %s %v", out, err)
+	}
+	out, err = a.GraphQL(fungible.NewService(), `query($o: Owner!) { balance(owner: $o) }`, map[string]any{"o": "0xzz"})
+	if err != nil || !strings.Contains(string(out), `invalid owner`) {
+		t.Errorf("bad variable: %s %v", out, err)
+	}
+	// The transfer mutation schedules the operation.
+	out, err = a.GraphQL(fungible.NewService(), `mutation($o: Owner!, $c: ChainID!) { transfer(owner: $o, amount: "7", targetChain: $c, targetOwner: "chain") }`,
+		map[string]any{"o": alice.String(), "c": a.ID.String()})
+	if err != nil || string(out) != `{"data":{"transfer":true}}` || len(a.Scheduled) != 1 {
+		t.Fatalf("transfer mutation: %s %v %q", out, err, a.Scheduled)
+	}
+	if _, err := a.ExecuteOperation(fungible.NewContract(), a.Scheduled[0]); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+		t.Errorf("the scheduled transfer, unsigned: %v", err) // decodes, then needs alice's signature
 	}
 	// An empty chain answers with empty accounts.
 	if got := accounts(t, sdktest.NewChain()); got != `{"data":{"accounts":{}}}` {

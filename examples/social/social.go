@@ -9,14 +9,12 @@
 //	{"follow": {"chain": "<hex id>"}}    subscribes to that chain's posts
 //	{"unfollow": {"chain": "<hex id>"}}  unsubscribes
 //
-// The service answers `{ posts { text timestamp } feed { author text timestamp } }`
-// (any subset of the fields). The contract and service binaries are in the contract
+// The service (Schema) answers `{ posts { text timestamp } feed { author text
+// timestamp } }`; its mutations post, follow and unfollow schedule the operations. The contract and service binaries are in the contract
 // and service directories.
 package social
 
 import (
-	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,29 +69,26 @@ type ChainArg struct {
 
 // ParseChain parses a hex chain id.
 func ParseChain(s string) (sdk.ChainID, error) {
-	var c sdk.ChainID
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(c) {
-		return c, fmt.Errorf("social: %q is not a chain id (64 hex digits)", s)
+	c, err := sdk.ParseChainID(s)
+	if err != nil {
+		return c, fmt.Errorf("social: %w", err)
 	}
-	copy(c[:], b)
 	return c, nil
 }
 
 // Contract is the social contract.
 type Contract struct{}
 
+// NewContract returns the contract for sdk.Contract and sdktest.
+func NewContract() sdk.ContractApp {
+	return sdk.ContractOf[Operation, sdk.NoMessage, sdk.NoArgument](Contract{})
+}
+
 // Instantiate needs no argument.
-func (Contract) Instantiate(*sdk.Runtime, []byte) error { return nil }
+func (Contract) Instantiate(*sdk.Runtime, sdk.NoArgument) error { return nil }
 
 // ExecuteOperation runs a post, follow or unfollow.
-func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
-	var o Operation
-	d := json.NewDecoder(bytes.NewReader(op))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&o); err != nil {
-		return nil, fmt.Errorf("social: bad operation: %w", err)
-	}
+func (Contract) ExecuteOperation(rt *sdk.Runtime, o Operation) (any, error) {
 	switch {
 	case o.Post != nil && o.Follow == nil && o.Unfollow == nil:
 		return post(rt, o.Post.Text)
@@ -116,7 +111,7 @@ func (Contract) ExecuteOperation(rt *sdk.Runtime, op []byte) ([]byte, error) {
 	return nil, errors.New(`social: operation must be one of {"post":{"text":...}}, {"follow":{"chain":...}}, {"unfollow":{"chain":...}}`)
 }
 
-func post(rt *sdk.Runtime, text string) ([]byte, error) {
+func post(rt *sdk.Runtime, text string) (any, error) {
 	if text == "" || len(text) > MaxTextLen {
 		return nil, fmt.Errorf("social: a post has 1 to %d bytes of text", MaxTextLen)
 	}
@@ -128,11 +123,11 @@ func post(rt *sdk.Runtime, text string) ([]byte, error) {
 	if err := postCount.Set(rt, i+1); err != nil {
 		return nil, err
 	}
-	return json.Marshal(i)
+	return i, nil
 }
 
-// ExecuteMessage refuses messages: the application sends none.
-func (Contract) ExecuteMessage(*sdk.Runtime, []byte) error {
+// ExecuteMessage is never called: decoding sdk.NoMessage fails.
+func (Contract) ExecuteMessage(*sdk.Runtime, sdk.NoMessage) error {
 	return errors.New("social: no messages")
 }
 
@@ -164,66 +159,89 @@ func (Contract) ProcessStreams(rt *sdk.Runtime, updates []sdk.StreamUpdate) erro
 	return feedCount.Set(rt, n)
 }
 
-// Service is the social service.
-type Service struct{}
+// Schema is the service's GraphQL schema.
+const Schema = `
+scalar U64
+scalar ChainID
+"A post: its text and block timestamp (microseconds since the Unix epoch)."
+type Post { text: String! timestamp: U64! }
+"A followed user's post; author is the user's chain id."
+type FeedEntry { author: String! text: String! timestamp: U64! }
+type Query {
+  "This chain's posts, oldest first."
+  posts: [Post!]!
+  "The followed users' posts, in the order they arrived."
+  feed: [FeedEntry!]!
+}
+type Mutation {
+  "Schedules a post on this chain."
+  post(text: String!): Boolean!
+  "Schedules following the user of a chain."
+  follow(chain: ChainID!): Boolean!
+  "Schedules unfollowing the user of a chain."
+  unfollow(chain: ChainID!): Boolean!
+}`
 
-// HandleQuery answers `{ posts { text timestamp } feed { author text timestamp } }`.
-func (Service) HandleQuery(rt *sdk.Runtime, q []byte) ([]byte, error) {
-	op, err := sdk.ParseGraphQL(q)
-	if err != nil {
-		return nil, fmt.Errorf("social: %w", err)
-	}
-	if op.Kind == "mutation" {
-		return nil, errors.New("social: no mutations; use operations")
-	}
-	data := map[string]any{}
-	for _, f := range op.Fields {
-		switch f.Name {
-		case "posts":
-			n, err := postCount.GetOr(rt, 0)
-			if err != nil {
-				return nil, err
-			}
-			out := []map[string]any{}
-			for i := uint32(0); i < n; i++ {
-				v, err := rt.ReadEvent(rt.ChainID(), rt.ApplicationID(), Stream, i)
-				if err != nil {
-					return nil, err
-				}
-				var p Post
-				if err := json.Unmarshal(v, &p); err != nil {
-					return nil, err
-				}
-				out = append(out, pick(f.Selection, map[string]any{"text": p.Text, "timestamp": p.Timestamp}))
-			}
-			data[f.Key()] = out
-		case "feed":
-			es, err := feed.Entries(rt)
-			if err != nil {
-				return nil, err
-			}
-			out := []map[string]any{}
-			for _, e := range es {
-				out = append(out, pick(f.Selection, map[string]any{"author": e.Value.Author, "text": e.Value.Text, "timestamp": e.Value.Timestamp}))
-			}
-			data[f.Key()] = out
-		default:
-			return nil, fmt.Errorf("social: unknown field %q", f.Name)
-		}
-	}
-	return sdk.GraphQLData(data), nil
+// Service resolves Schema.
+type Service struct{ rt *sdk.Runtime }
+
+// NewService returns the service for sdk.Service and sdktest.
+func NewService() sdk.ServiceApp {
+	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
 }
 
-// pick keeps the selected fields (all of them without a selection).
-func pick(sel []sdk.Field, all map[string]any) map[string]any {
-	if sel == nil {
-		return all
+// postView and feedView resolve Post and FeedEntry by their fields.
+type postView struct {
+	Text      string
+	Timestamp sdk.U64
+}
+
+type feedView struct {
+	Author    string
+	Text      string
+	Timestamp sdk.U64
+}
+
+func (s *Service) Posts() ([]postView, error) {
+	n, err := postCount.GetOr(s.rt, 0)
+	if err != nil {
+		return nil, err
 	}
-	out := map[string]any{}
-	for _, s := range sel {
-		if v, ok := all[s.Name]; ok {
-			out[s.Key()] = v
+	out := []postView{}
+	for i := uint32(0); i < n; i++ {
+		v, err := s.rt.ReadEvent(s.rt.ChainID(), s.rt.ApplicationID(), Stream, i)
+		if err != nil {
+			return nil, err
 		}
+		var p Post
+		if err := json.Unmarshal(v, &p); err != nil {
+			return nil, err
+		}
+		out = append(out, postView{p.Text, sdk.U64(p.Timestamp)})
 	}
-	return out
+	return out, nil
+}
+
+func (s *Service) Feed() ([]feedView, error) {
+	es, err := feed.Entries(s.rt)
+	if err != nil {
+		return nil, err
+	}
+	out := []feedView{}
+	for _, e := range es {
+		out = append(out, feedView{e.Value.Author, e.Value.Text, sdk.U64(e.Value.Timestamp)})
+	}
+	return out, nil
+}
+
+func (s *Service) Post(args struct{ Text string }) (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Post: &PostOp{Text: args.Text}})
+}
+
+func (s *Service) Follow(args struct{ Chain sdk.ChainID }) (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Follow: &ChainArg{Chain: args.Chain.String()}})
+}
+
+func (s *Service) Unfollow(args struct{ Chain sdk.ChainID }) (bool, error) {
+	return true, sdk.Schedule(s.rt, Operation{Unfollow: &ChainArg{Chain: args.Chain.String()}})
 }

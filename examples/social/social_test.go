@@ -21,7 +21,7 @@ func chain(name string, events *sdktest.Events) *sdktest.Chain {
 
 func op(t *testing.T, c *sdktest.Chain, o string) []byte {
 	t.Helper()
-	out, err := c.ExecuteOperation(social.Contract{}, []byte(o))
+	out, err := c.ExecuteOperation(social.NewContract(), []byte(o))
 	if err != nil {
 		t.Fatalf("%s: %v", o, err)
 	}
@@ -30,7 +30,7 @@ func op(t *testing.T, c *sdktest.Chain, o string) []byte {
 
 func query(t *testing.T, c *sdktest.Chain, q string) string {
 	t.Helper()
-	out, err := c.Query(social.Service{}, []byte(q))
+	out, err := c.Query(social.NewService(), []byte(q))
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
@@ -48,7 +48,7 @@ func TestFollowAndFeed(t *testing.T) {
 	}
 	author.Time += 10
 	op(t, author, `{"post":{"text":"world"}}`)
-	if n, err := f1.ProcessStreams(social.Contract{}); err != nil || n != 1 {
+	if n, err := f1.ProcessStreams(social.NewContract()); err != nil || n != 1 {
 		t.Fatalf("process: %d %v", n, err)
 	}
 	want := fmt.Sprintf(`{"data":{"feed":[{"author":"%s","text":"hello"},{"author":"%[1]s","text":"world"}]}}`, sdk.ChainID(author.ID))
@@ -56,12 +56,12 @@ func TestFollowAndFeed(t *testing.T) {
 		t.Fatalf("feed\n got %s\nwant %s", got, want)
 	}
 	// Nothing new: nothing delivered.
-	if n, err := f1.ProcessStreams(social.Contract{}); err != nil || n != 0 {
+	if n, err := f1.ProcessStreams(social.NewContract()); err != nil || n != 0 {
 		t.Fatalf("second process: %d %v", n, err)
 	}
 	// f2 was offline during both posts and catches up at once; a third post follows.
 	op(t, author, `{"post":{"text":"again"}}`)
-	if n, err := f2.ProcessStreams(social.Contract{}); err != nil || n != 1 {
+	if n, err := f2.ProcessStreams(social.NewContract()); err != nil || n != 1 {
 		t.Fatalf("process f2: %d %v", n, err)
 	}
 	if got := query(t, f2, `{ feed { text } }`); got != `{"data":{"feed":[{"text":"hello"},{"text":"world"},{"text":"again"}]}}` {
@@ -79,7 +79,7 @@ func TestFollowAndFeed(t *testing.T) {
 	// Unfollow: new posts no longer reach f1.
 	op(t, f1, fmt.Sprintf(`{"unfollow":{"chain":"%s"}}`, sdk.ChainID(author.ID)))
 	op(t, author, `{"post":{"text":"unseen"}}`)
-	if n, err := f1.ProcessStreams(social.Contract{}); err != nil || n != 0 {
+	if n, err := f1.ProcessStreams(social.NewContract()); err != nil || n != 0 {
 		t.Fatalf("after unfollow: %d %v", n, err)
 	}
 }
@@ -97,7 +97,7 @@ func TestBadOperations(t *testing.T) {
 		`{}`,
 		`nonsense`,
 	} {
-		if _, err := c.ExecuteOperation(social.Contract{}, []byte(o)); err == nil {
+		if _, err := c.ExecuteOperation(social.NewContract(), []byte(o)); err == nil {
 			t.Errorf("%.60s: accepted", o)
 		}
 	}
@@ -105,11 +105,40 @@ func TestBadOperations(t *testing.T) {
 		t.Fatal("a refused operation changed the state")
 	}
 	// Reading a missing event from the service is an error, not a panic.
-	if _, err := c.Query(social.Service{}, []byte(`{ posts { text } }`)); err != nil {
+	if _, err := c.Query(social.NewService(), []byte(`{ posts { text } }`)); err != nil {
 		t.Fatal(err)
 	}
 	c.Set([]byte("nposts"), []byte("1"))
-	if _, err := c.Query(social.Service{}, []byte(`{ posts { text } }`)); err == nil {
+	if _, err := c.Query(social.NewService(), []byte(`{ posts { text } }`)); err == nil {
 		t.Fatal("missing event: no error")
+	}
+}
+
+func TestGraphQL(t *testing.T) {
+	ev := sdktest.NewEvents()
+	author := chain("author", ev)
+	op(t, author, `{"post":{"text":"hello"}}`)
+	svc := social.NewService()
+	out, err := author.GraphQL(svc, `query P($with: Boolean!) { mine: posts { ...T at: timestamp @include(if: $with) } feed { text } }
+		fragment T on Post { text }`, map[string]any{"with": false})
+	if err != nil || string(out) != `{"data":{"mine":[{"text":"hello"}],"feed":[]}}` {
+		t.Errorf("variables, fragment, alias: %s %v", out, err)
+	}
+	if got := query(t, author, `{ __schema { queryType { name } } }`); got != `{"data":{"__schema":{"queryType":{"name":"Query"}}}}` {
+		t.Errorf("introspection: %s", got)
+	}
+	for _, q := range []string{`{ posts }`, `{ posts { nope } }`, `mutation { follow(chain: "00") }`, `{ feed { text `} {
+		if got := query(t, author, q); !strings.HasPrefix(got, `{"errors":[{"message":`) {
+			t.Errorf("%s: %s", q, got)
+		}
+	}
+	other := sdk.ChainID(chain("other", ev).ID).String()
+	out, err = author.GraphQL(svc, `mutation($c: ChainID!) { post(text: "hi") follow(chain: $c) }`, map[string]any{"c": other})
+	if err != nil || string(out) != `{"data":{"post":true,"follow":true}}` || len(author.Scheduled) != 2 ||
+		string(author.Scheduled[1]) != `{"follow":{"chain":"`+other+`"}}` {
+		t.Fatalf("mutations: %s %v %q", out, err, author.Scheduled)
+	}
+	if got := op(t, author, string(author.Scheduled[0])); string(got) != "1" {
+		t.Errorf("the scheduled post: %s", got)
 	}
 }

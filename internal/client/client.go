@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,8 +64,13 @@ type Config struct {
 	Local      *worker.Worker
 	Committee  *protocol.Committee
 	Validators []Validator
-	Clock      base.Clock
-	Logger     *slog.Logger
+	// Dial, if set, reaches a member of a verified committee that Validators does not
+	// list (a validator that joined in a later epoch): the pool grows from the
+	// committees the client verified (the network addresses they carry), never from
+	// what a validator says. Nil: the pool is Validators only.
+	Dial   func(ctx context.Context, v protocol.ValidatorState) (ValidatorNode, error)
+	Clock  base.Clock
+	Logger *slog.Logger
 	// Sequential calls validators one after the other in committee order instead of in
 	// parallel; the deterministic simulator uses it.
 	Sequential bool
@@ -84,10 +90,16 @@ type Client struct {
 	cfg Config
 	log *slog.Logger
 
-	mu sync.Mutex
+	// dialMu serializes the dialing of new pool members (one connection per validator).
+	dialMu sync.Mutex
+	mu     sync.Mutex
 	// committees caches committee blobs by hash. Keys come only from verified chain
 	// states, so the map holds at most one entry per epoch ever created.
 	committees map[base.Hash]*protocol.Committee
+	// pool is Config.Validators plus the members of verified committees reached with
+	// Config.Dial (at most one entry per validator of any committee ever created). It
+	// only grows; readers take a snapshot (validators()).
+	pool []Validator
 
 	// inflight counts the validator calls of fan-outs, including those still running
 	// after their fan-out returned (a certificate on its way to a slow or lagging
@@ -127,7 +139,7 @@ func New(cfg Config) *Client {
 	if cfg.TimeoutPerMiB == 0 {
 		cfg.TimeoutPerMiB = DefaultTimeoutPerMiB
 	}
-	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}}
+	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, pool: slices.Clone(cfg.Validators)}
 }
 
 // Local returns the client's local node.

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
@@ -32,15 +33,86 @@ type members struct {
 	validators []Validator
 }
 
-// membersOf returns the pool's validators that belong to committee.
-func (c *Client) membersOf(committee *protocol.Committee) members {
+// membersOf returns the pool's validators that belong to committee. A member the pool
+// lacks is dialed (Config.Dial) at the address the committee gives and joins the pool:
+// the committee was verified (it comes from the chain's own trusted set), so the
+// address is the admin chain's word, not a validator's. A member that cannot be dialed
+// is left out; it counts as not answering.
+func (c *Client) membersOf(ctx context.Context, committee *protocol.Committee) members {
 	m := members{committee: committee}
-	for _, v := range c.cfg.Validators {
+	if c.cfg.Dial != nil {
+		c.dialMissing(ctx, committee)
+	}
+	for _, v := range c.validators() {
 		if committee.Weight(v.PublicKey) > 0 {
 			m.validators = append(m.validators, v)
 		}
 	}
 	return m
+}
+
+// validators returns a snapshot of the pool.
+func (c *Client) validators() []Validator {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pool[:len(c.pool):len(c.pool)]
+}
+
+// Validators returns the validators the client can reach: the configured ones and the
+// members of verified committees it dialed since.
+func (c *Client) Validators() []Validator { return slices.Clone(c.validators()) }
+
+// dialMissing adds to the pool the members of committee it lacks.
+func (c *Client) dialMissing(ctx context.Context, committee *protocol.Committee) {
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
+	pool := c.validators()
+	for _, vs := range committee.Validators {
+		if slices.ContainsFunc(pool, func(v Validator) bool { return v.PublicKey.Compare(vs.PublicKey) == 0 }) {
+			continue
+		}
+		n, err := c.cfg.Dial(ctx, vs)
+		if err != nil {
+			c.log.Warn("cannot reach a committee member", "validator", vs.PublicKey.String(), "address", vs.NetworkAddress, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		c.pool = append(c.pool, Validator{PublicKey: vs.PublicKey, Node: n})
+		c.mu.Unlock()
+	}
+}
+
+// LearnValidators adds to the pool the members of every committee the local replica of
+// the admin chain (of chain id) trusts, so that a new session reaches validators that
+// joined after genesis before it needs them (a sync of a chain whose local replica is
+// behind asks the whole pool).
+func (c *Client) LearnValidators(ctx context.Context, id base.ChainID) error {
+	if c.cfg.Dial == nil {
+		return nil
+	}
+	admin, err := c.adminChain(ctx, id)
+	if err != nil {
+		return err
+	}
+	var hashes []base.Hash
+	err = c.cfg.Local.ChainState(ctx, admin, func(s *chain.State) error {
+		ecs, err := s.Execution().Committees(ctx)
+		for _, ec := range ecs {
+			hashes = append(hashes, ec.CommitteeHash)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		cm, err := c.committeeByHash(ctx, h)
+		if err != nil {
+			continue // not stored locally yet; dialed when first needed
+		}
+		c.dialMissing(ctx, cm)
+	}
+	return nil
 }
 
 // committeeFor returns the committee chain id trusts for epoch, from the local replica.
@@ -112,7 +184,7 @@ func (c *Client) epochMembers(ctx context.Context, id base.ChainID, epoch base.E
 	if err != nil {
 		return members{}, err
 	}
-	return c.membersOf(committee), nil
+	return c.membersOf(ctx, committee), nil
 }
 
 // adminChain returns the admin chain of chain id, from the local replica.

@@ -76,3 +76,25 @@ func (c *Client) ReadDataBlob(ctx context.Context, hash base.Hash) ([]byte, erro
 	}
 	return b.Content, nil
 }
+
+// QueryApplication asks the application's service a query on the local replica of the
+// chain and returns its answer and the operations it scheduled (a GraphQL mutation),
+// for the caller to commit. Blobs the local node lacks (the service's bytecode of an
+// application published on a chain it never synced, an application description) are
+// fetched from the validators first.
+func (c *Client) QueryApplication(ctx context.Context, id base.ChainID, app base.ApplicationID, query []byte) ([]byte, []protocol.Operation, error) {
+	for range 8 {
+		answer, ops, err := c.cfg.Local.QueryApplicationScheduling(ctx, id, app, query)
+		if err == nil {
+			return answer, ops, nil
+		}
+		fixed, ferr := c.fetchMissing(ctx, err)
+		if ferr != nil {
+			return nil, nil, ferr
+		}
+		if !fixed {
+			return nil, nil, err
+		}
+	}
+	return nil, nil, fmt.Errorf("query of application %s: blobs still missing after fetching them", app)
+}

@@ -52,7 +52,7 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 	}
 	var wg sync.WaitGroup
 	subscribed := 0
-	for _, v := range c.cfg.Validators {
+	for _, v := range c.validators() {
 		sub, ok := v.Node.(NotificationSubscriber)
 		if !ok {
 			continue

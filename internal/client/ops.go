@@ -159,6 +159,9 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := c.checkEpochLive(ctx, cc.id, ops); err != nil {
+		return nil, nil, nil, err
+	}
 	m, err := c.epochMembers(ctx, cc.id, epoch)
 	if err != nil {
 		return nil, nil, nil, err

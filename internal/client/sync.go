@@ -74,7 +74,7 @@ func (c *Client) ensureLocalChain(ctx context.Context, id base.ChainID) error {
 		// Each validator's copy of the creating certificate in turn, until the local node
 		// verifies one: a faulty validator may send a forged one.
 		parent, h := desc.Origin.Parent, desc.Origin.Height
-		for _, v := range c.cfg.Validators {
+		for _, v := range c.validators() {
 			certs, err := v.Node.Certificates(ctx, parent, h, h+1)
 			if err != nil || len(certs) != 1 || certs[0].Kind != protocol.KindConfirmed || certs[0].ChainID() != parent || certs[0].Height() != h {
 				continue
@@ -139,7 +139,7 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 	if err != nil {
 		return 0, nil, err
 	}
-	cm.validators = c.cfg.Validators
+	cm.validators = c.validators()
 	infos := fanout(ctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, q)
 	}, nil)
@@ -153,6 +153,7 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 	if !c.cfg.Sequential {
 		next = c.pipelined(ctx, id, next, infos)
 	}
+	var lastErr error
 	for _, a := range infos {
 		if a.err != nil || a.val == nil || a.val.NextBlockHeight <= next {
 			continue
@@ -160,8 +161,23 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 		n, err := c.downloadFrom(ctx, a.v, id, next, a.val.NextBlockHeight)
 		if err != nil {
 			c.log.Debug("sync from validator failed", "validator", a.v.PublicKey.String(), "err", err)
+			lastErr = err
 		}
 		next = n
+	}
+	// Claims of validators that may all be faulty are not owed anything, but if enough
+	// of the committee to include an honest validator has blocks the local replica could
+	// not get, the sync failed: say so instead of reporting an old height as current.
+	if lastErr != nil {
+		var w uint64
+		for _, a := range infos {
+			if a.err == nil && a.val != nil && a.val.NextBlockHeight > next {
+				w += cm.committee.Weight(a.v.PublicKey)
+			}
+		}
+		if w >= cm.committee.ValidityThreshold() {
+			return next, ans, fmt.Errorf("sync of chain %s stopped at height %d: %w", id.Short(), next, lastErr)
+		}
 	}
 	return next, ans, nil
 }
@@ -257,6 +273,19 @@ func (c *Client) processLocally(ctx context.Context, cert *protocol.Certificate,
 		}
 		_, err = c.cfg.Local.HandleCertificate(ctx, cert)
 	}
+	// A block may use blobs that another chain published (an application's bytecode or
+	// description): fetch each the node reports missing. They are content-addressed, and
+	// the node accepts them because the certificate it verified needs them.
+	for range 16 {
+		mb, ok := errorsAs[*execution.MissingBlobError](err)
+		if !ok || mb.ID.Type == base.BlobCommittee {
+			break
+		}
+		if ferr := c.fetchBlob(ctx, mb.ID); ferr != nil {
+			return ferr
+		}
+		_, err = c.cfg.Local.HandleCertificate(ctx, cert)
+	}
 	if errors.Is(err, worker.ErrBlobsNotFound) {
 	ids:
 		for _, id := range cert.Block.Proposed.PublishedBlobIDs() {
@@ -283,7 +312,7 @@ func (c *Client) fetchBlob(ctx context.Context, id base.BlobID) error {
 	if _, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 		return nil
 	}
-	for _, v := range c.cfg.Validators {
+	for _, v := range c.validators() {
 		b, err := v.Node.ReadBlob(ctx, id)
 		if err == nil && b.ID() == id {
 			return c.cfg.Local.HandleBlob(ctx, b)
@@ -395,7 +424,7 @@ func (c *Client) certificate(ctx context.Context, id base.ChainID, h base.BlockH
 	if cert, err := c.cfg.Local.Storage().CertificateAt(ctx, id, h); err == nil {
 		return cert, nil
 	}
-	for _, v := range c.cfg.Validators {
+	for _, v := range c.validators() {
 		certs, err := v.Node.Certificates(ctx, id, h, h+1)
 		if err == nil && len(certs) == 1 && certs[0].Kind == protocol.KindConfirmed && certs[0].ChainID() == id && certs[0].Height() == h {
 			return certs[0], nil
@@ -410,7 +439,7 @@ func (c *Client) blob(ctx context.Context, id base.BlobID) (protocol.Blob, error
 	if b, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 		return b, nil
 	}
-	for _, v := range c.cfg.Validators {
+	for _, v := range c.validators() {
 		b, err := v.Node.ReadBlob(ctx, id)
 		if err == nil && b.ID() == id {
 			return b, nil

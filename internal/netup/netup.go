@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +58,17 @@ type Options struct {
 	// HTTPAllow are the host names applications may send HTTP requests to (the genesis
 	// committee's ResourcePolicy.HTTPAllowList). Only when the network is created.
 	HTTPAllow []string
+	// Policy is the fee profile of a new network (validator.Policy: "free" or
+	// "testnet"); "" means free. Given for an existing network, it must match.
+	Policy string
+	// MetricsPortBase: validator i serves /metrics, /healthz and /readyz on
+	// 127.0.0.1:MetricsPortBase+i; 0 means PortBase+DefaultMetricsOffset, negative none.
+	MetricsPortBase int
+	// Pprof makes validators also serve /debug/pprof/ on their metrics port.
+	Pprof bool
+	// ValidatorArgs are extra flags for every `mica validator run` (the log level and
+	// format of net up itself).
+	ValidatorArgs []string
 	// Binary is the mica executable to run validators with (os.Executable()).
 	Binary string
 	Logger *slog.Logger
@@ -82,7 +96,16 @@ type ValidatorInfo struct {
 	// TLSCert, if set, says the validator speaks TLS: clients verify its certificate
 	// against this PEM file (its self-signed certificate or its CA).
 	TLSCert string `json:"tls_cert,omitempty"`
+	// Metrics is the base URL of the validator's operator endpoint (/metrics,
+	// /healthz, /readyz), set while net up runs it with one.
+	Metrics string `json:"metrics,omitempty"`
+	// Log is the validator's log file.
+	Log string `json:"log,omitempty"`
 }
+
+// DefaultMetricsOffset separates a validator's metrics port from its gRPC port
+// (13000 → 23000), away from the ports tests and other networks use for gRPC.
+const DefaultMetricsOffset = 10000
 
 // DialOptions returns how a client reaches the validator: over TLS pinned to TLSCert if
 // set, else plaintext.
@@ -157,7 +180,25 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var procs []*proc
 	defer func() {
+		if len(procs) > 0 {
+			var pids []string
+			for _, p := range procs {
+				pids = append(pids, fmt.Sprintf("%s pid %d", p.name, p.cmd.Process.Pid))
+			}
+			what := fmt.Sprintf("%d validators (%s)", len(procs), strings.Join(pids, ", "))
+			if o.WithFaucet {
+				what += " and the faucet"
+			}
+			fmt.Fprintf(o.Out, "stopping %s\n", what)
+		}
 		stop(procs)
+		// Validators added to the running network (`mica net add-validator`) are
+		// separate processes: stop them too.
+		mine := map[string]bool{}
+		for _, p := range procs {
+			mine[p.name] = true
+		}
+		stopOthers(o.Dir, mine)
 		nf.PID = 0
 		for i := range nf.Validators {
 			nf.Validators[i].PID = 0
@@ -165,15 +206,50 @@ func Run(ctx context.Context, o Options) error {
 		if err := writeNetwork(o.Dir, nf); err != nil {
 			log.Warn("clearing the pids in network.json", "err", err)
 		}
+		if len(procs) > 0 {
+			fmt.Fprintf(o.Out, "stopped; the network's state stays under %s (`mica net up --path %s` resumes it)\n", o.Dir, o.Dir)
+		}
 	}()
+	metricsBase := o.MetricsPortBase
+	if metricsBase == 0 {
+		// Next to the network's own ports (a resumed network keeps the port base it
+		// was created with, whatever --port-base says now).
+		metricsBase = 13000 + DefaultMetricsOffset
+		if len(nf.Validators) > 0 {
+			if _, port, err := net.SplitHostPort(nf.Validators[0].Address); err == nil {
+				if p, err := strconv.Atoi(port); err == nil {
+					metricsBase = p + DefaultMetricsOffset
+				}
+			}
+		}
+	}
+	if err := checkPortsFree(nf, metricsBase, o.MetricsPortBase >= 0); err != nil {
+		return err
+	}
+	var started []ValidatorInfo
 	for i := range nf.Validators {
 		v := &nf.Validators[i]
-		p, err := start(o.Binary, v, filepath.Join(o.Dir, v.Name, "validator.log"))
+		if v.Config == "" {
+			continue // run elsewhere: only its address and certificate are recorded
+		}
+		args := append([]string{"validator", "run", "--config", v.Config}, o.ValidatorArgs...)
+		v.Metrics = ""
+		if o.MetricsPortBase >= 0 {
+			addr := fmt.Sprintf("127.0.0.1:%d", metricsBase+i)
+			args = append(args, "--metrics-listen", addr)
+			if o.Pprof {
+				args = append(args, "--pprof")
+			}
+			v.Metrics = "http://" + addr
+		}
+		v.Log = filepath.Join(o.Dir, v.Name, "validator.log")
+		p, err := start(o.Binary, v, args, v.Log)
 		if err != nil {
 			return err
 		}
 		procs = append(procs, p)
 		v.PID = p.cmd.Process.Pid
+		started = append(started, *v)
 	}
 	if err := writeNetwork(o.Dir, nf); err != nil {
 		return err
@@ -186,7 +262,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	for i, v := range nf.Validators {
+	for i, v := range started {
 		if err := waitReady(ctx, procs[i], v.Address, dial[v.Address], g.Hash()); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -218,6 +294,13 @@ func Run(ctx context.Context, o Options) error {
 	if nf.FaucetURL != "" {
 		fmt.Fprintf(o.Out, "export MICA_FAUCET_URL=%s\n", nf.FaucetURL)
 	}
+	for _, v := range nf.Validators {
+		line := fmt.Sprintf("%s: %s", v.Name, v.Address)
+		if v.Metrics != "" {
+			line += fmt.Sprintf("  metrics %s/metrics", v.Metrics)
+		}
+		fmt.Fprintf(o.Out, "# %s  log %s\n", line, v.Log)
+	}
 	fmt.Fprintf(o.Out, "READY: %d validators running on %s (network %s); Ctrl-C to stop\n", len(nf.Validators), validatorList(nf), g.Hash().Short())
 	// Run until asked to stop, or until a validator process dies unexpectedly.
 	died := make(chan *proc, len(procs))
@@ -229,9 +312,32 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	case p := <-died:
 		log.Warn("validator process ended", "validator", p.name, "err", p.err, "log", p.log)
+		fmt.Fprintf(o.Out, "%s stopped unexpectedly (%v); last lines of %s:\n%s\n", p.name, p.err, p.log, tail(p.log, 20))
 		<-ctx.Done()
 		return nil
 	}
+}
+
+// checkPortsFree refuses to start when a validator's gRPC or metrics port is already
+// taken: a validator started there would fail (or, worse, net up would find another
+// network's validator answering on it) with nothing in its log to say why.
+func checkPortsFree(nf *NetworkFile, metricsBase int, withMetrics bool) error {
+	for i, v := range nf.Validators {
+		addrs := []struct{ addr, what, flag string }{{v.Address, "gRPC", "--port-base"}}
+		if withMetrics {
+			addrs = append(addrs, struct{ addr, what, flag string }{fmt.Sprintf("127.0.0.1:%d", metricsBase+i), "metrics", "--metrics-port-base"})
+		}
+		for _, a := range addrs {
+			lis, err := net.Listen("tcp", a.addr)
+			if err != nil {
+				return fmt.Errorf("%s cannot use its %s port %s, already taken by another process (another network? see `mica net status`): stop it, or start a new network elsewhere with another %s and --path (%v)", v.Name, a.what, a.addr, a.flag, err)
+			}
+			if err := lis.Close(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkNotRunning refuses to start a network whose net up process still runs, or whose
@@ -263,12 +369,24 @@ func validatorList(nf *NetworkFile) string {
 // the wallet.
 func loadOrCreate(o Options) (*NetworkFile, error) {
 	path := filepath.Join(o.Dir, "network.json")
+	policy, err := validator.Policy(o.Policy)
+	if err != nil {
+		return nil, err
+	}
 	if nf, err := ReadNetworkFile(path); err == nil {
+		if o.Policy != "" {
+			g, err := validator.ReadGenesis(nf.Genesis)
+			if err != nil {
+				return nil, err
+			}
+			if g.Committee.Policy.HasFees() != policy.HasFees() {
+				return nil, fmt.Errorf("the network under %s was created with another fee policy than --policy %s; leave --policy out to resume it, or use another --path", o.Dir, o.Policy)
+			}
+		}
 		return nf, nil
 	} else if !os.IsNotExist(err) {
 		return nil, err
 	}
-	policy := protocol.NoFeesPolicy()
 	allow, err := protocol.NormalizeAllowList(o.HTTPAllow)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP allow-list: %w", err)
@@ -361,6 +479,15 @@ func makeWallet(dir string, g *protocol.GenesisConfig, keys []*crypto.PrivateKey
 }
 
 func writeNetwork(dir string, nf *NetworkFile) error {
+	// Keep the validators another process added meanwhile (`mica net add-validator`
+	// while net up runs).
+	if disk, err := ReadNetworkFile(filepath.Join(dir, "network.json")); err == nil {
+		for _, v := range disk.Validators {
+			if !slices.ContainsFunc(nf.Validators, func(w ValidatorInfo) bool { return w.Name == v.Name }) {
+				nf.Validators = append(nf.Validators, v)
+			}
+		}
+	}
 	b, err := json.MarshalIndent(nf, "", "  ")
 	if err != nil {
 		return err
@@ -378,13 +505,13 @@ type proc struct {
 	err  error
 }
 
-func start(binary string, v *ValidatorInfo, logPath string) (*proc, error) {
+func start(binary string, v *ValidatorInfo, args []string, logPath string) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	cmd := exec.Command(binary, "validator", "run", "--config", v.Config)
+	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -500,7 +627,19 @@ func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, dial
 		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: n})
 	}
 	local := worker.New(worker.Config{Storage: st, Clock: validator.WallClock{}, Logger: log})
-	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log})
+	// Validators that join later are reached at the address their verified committee
+	// gives, as network.json says (TLS).
+	dialNew := func(ctx context.Context, v protocol.ValidatorState) (client.ValidatorNode, error) {
+		opts := rpc.DialOptions{}
+		if nf, err := ReadNetworkFile(filepath.Join(o.Dir, "network.json")); err == nil {
+			if m, err := nf.DialOptionsByAddress(rpc.DialOptions{}); err == nil {
+				opts = m[v.NetworkAddress]
+			}
+		}
+		opts.GenesisHash = g.Hash()
+		return rpc.Dial(ctx, v.NetworkAddress, opts)
+	}
+	c := client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: validator.WallClock{}, Logger: log, Dial: dialNew})
 	cc := c.Chain(id, key, w.PendingProposal(id))
 	cc.OnFastProposal = w.FastProposalHook(id)
 	return faucet.New(faucet.Config{Client: c, Chain: cc, Amount: o.FaucetAmount, MaxChainsPerIP: o.FaucetMaxChainsPerIP, Genesis: g, Listen: fmt.Sprintf("127.0.0.1:%d", o.FaucetPort), Logger: log})

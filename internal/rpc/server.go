@@ -11,7 +11,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
+	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -32,6 +34,8 @@ type ServerConfig struct {
 	// Options are extra gRPC server options (credentials, interceptors added with
 	// grpc.ChainUnaryInterceptor / grpc.ChainStreamInterceptor, keepalive).
 	Options []grpc.ServerOption
+	// Metrics records every call's latency by method and status code (nil: none).
+	Metrics *metrics.RPC
 	// GracePeriod is how long Run waits for calls in flight when its context ends
 	// before closing every connection (default 2 s).
 	GracePeriod time.Duration
@@ -60,11 +64,16 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 		cfg.GracePeriod = 2 * time.Second
 	}
 	s := &Server{lis: cfg.Limits.listener(lis), log: cfg.Logger, grace: cfg.GracePeriod}
-	opts := []grpc.ServerOption{
-		grpc.MaxSendMsgSize(MaxMessageSize),
+	opts := []grpc.ServerOption{grpc.MaxSendMsgSize(MaxMessageSize)}
+	if cfg.Metrics != nil {
+		// Outermost: the latency includes the limits' checks, and calls they refuse
+		// are counted with their code.
+		opts = append(opts, grpc.ChainUnaryInterceptor(timeUnary(cfg.Metrics)), grpc.ChainStreamInterceptor(timeStream(cfg.Metrics)))
+	}
+	opts = append(opts,
 		grpc.ChainUnaryInterceptor(s.recoverUnary),
 		grpc.ChainStreamInterceptor(s.recoverStream),
-	}
+	)
 	opts = append(opts, cfg.Limits.serverOptions()...)
 	if cfg.MaxMessageSize > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(cfg.MaxMessageSize))
@@ -121,6 +130,26 @@ func (s *Server) recovered(method string, err *error) {
 	if r := recover(); r != nil {
 		s.log.Error("panic in rpc handler", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		*err = toStatus(fmt.Errorf("internal error while handling %s: %v", method, r))
+	}
+}
+
+// timeUnary and timeStream record each call's duration and status code. Only methods
+// of registered services reach interceptors, and metrics.RPC caps the method labels.
+func timeUnary(m *metrics.RPC) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		m.Observe(info.FullMethod, status.Code(err).String(), time.Since(start))
+		return resp, err
+	}
+}
+
+func timeStream(m *metrics.RPC) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		start := time.Now()
+		err := handler(srv, ss)
+		m.Observe(info.FullMethod, status.Code(err).String(), time.Since(start))
+		return err
 	}
 }
 

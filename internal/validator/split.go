@@ -66,9 +66,17 @@ func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var w *worker.Worker
+	obs, err := newObserver(cfg, "shard", db, engine, func() []*worker.Worker { return []*worker.Worker{w} }, log)
+	if err != nil {
+		return err
+	}
+	if obs.srv != nil {
+		defer obs.srv.Close()
+	}
 	notifier := rpc.NewNotifier(0)
 	router := rpc.NewRouter(cfg.Shards)
-	w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log, Notify: notifier.Publish, Router: router, Loader: wasm.NewLoader(engine, 0)})
+	w = worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log, Notify: notifier.Publish, Router: router, Loader: wasm.NewLoader(engine, 0), Metrics: obs.workers})
 	router.SetShard(i, w)
 	for j, addr := range cfg.ShardAddresses {
 		if j == i {
@@ -91,13 +99,19 @@ func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 	// The shard serves only the validator's own processes: mutual TLS under its
 	// internal CA.
 	limits := rpc.InternalLimits(g.Committee.Policy)
-	srv := rpc.NewServer(lis, rpc.ServerConfig{Logger: log, Credentials: serverCreds, Limits: &limits})
+	srv := rpc.NewServer(lis, rpc.ServerConfig{Logger: log, Credentials: serverCreds, Limits: &limits, Metrics: obs.rpc})
 	rpc.NewShardServer(w, notifier, log).Register(srv.Registrar())
 	log.Info("shard serving", "shard", i, "address", lis.Addr().String())
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return srv.Run(gctx) })
 	eg.Go(func() error { return w.Run(gctx, time.Second) })
+	if obs.srv != nil {
+		eg.Go(func() error { return obs.srv.Run(gctx) })
+	}
+	obs.ready.Store(true)
 	err = eg.Wait()
+	obs.ready.Store(false)
+	log.Info("shard stopped", "shard", i)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -128,7 +142,14 @@ func RunProxy(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	pubCfg, err := publicServerConfig(cfg, g.Committee.Policy, log)
+	obs, err := newObserver(cfg, "proxy", db, nil, nil, log)
+	if err != nil {
+		return err
+	}
+	if obs.srv != nil {
+		defer obs.srv.Close()
+	}
+	pubCfg, err := publicServerConfig(cfg, g.Committee.Policy, log, obs.rpc)
 	if err != nil {
 		return err
 	}
@@ -155,7 +176,13 @@ func RunProxy(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return srv.Run(gctx) })
 	eg.Go(func() error { return proxy.Run(gctx) })
+	if obs.srv != nil {
+		eg.Go(func() error { return obs.srv.Run(gctx) })
+	}
+	obs.ready.Store(true)
 	err = eg.Wait()
+	obs.ready.Store(false)
+	log.Info("proxy stopped")
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

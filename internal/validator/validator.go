@@ -33,6 +33,7 @@ import (
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/kv/pgkv"
+	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
 	"github.com/micachain/mica/internal/storage"
@@ -69,6 +70,13 @@ type Config struct {
 	// certificate (chain) and key (`--tls-cert`, `--tls-key`).
 	TLSCert string `json:"tls_cert,omitempty"`
 	TLSKey  string `json:"tls_key,omitempty"`
+	// MetricsListen, if set, is the host:port of this process's HTTP endpoint for
+	// operators: /metrics (Prometheus), /healthz, /readyz (`--metrics-listen`). Keep it
+	// on loopback or a private network: it is not authenticated. In split mode every
+	// process needs its own (pass --metrics-listen to each).
+	MetricsListen string `json:"metrics_listen,omitempty"`
+	// Pprof also serves /debug/pprof/ on MetricsListen (`--pprof`).
+	Pprof bool `json:"pprof,omitempty"`
 }
 
 // Default file names of the internal PKI, next to config.json.
@@ -85,9 +93,9 @@ func (c *Config) InternalTLS() rpc.InternalTLSFiles {
 
 // publicServerConfig returns the server configuration of the public endpoint: TLS if
 // configured, and the budgets of the network's resource policy.
-func publicServerConfig(cfg *Config, policy protocol.ResourcePolicy, log *slog.Logger) (rpc.ServerConfig, error) {
+func publicServerConfig(cfg *Config, policy protocol.ResourcePolicy, log *slog.Logger, m *metrics.RPC) (rpc.ServerConfig, error) {
 	limits := rpc.DefaultLimits(policy)
-	sc := rpc.ServerConfig{Logger: log, Limits: &limits}
+	sc := rpc.ServerConfig{Logger: log, Limits: &limits, Metrics: m}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		if cfg.TLSCert == "" || cfg.TLSKey == "" {
 			return sc, errors.New("TLS needs both a certificate (tls_cert, --tls-cert) and a key (tls_key, --tls-key)")
@@ -213,6 +221,7 @@ type Validator struct {
 	workers []*worker.Worker
 	proxy   *rpc.Proxy
 	server  *rpc.Server
+	obs     *observer
 }
 
 // Open opens the store (installing the genesis on first start, or checking it is the
@@ -230,7 +239,9 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 		return nil, err
 	}
 	if g.Committee.Weight(key.Public()) == 0 {
-		return nil, fmt.Errorf("the key in %s is not in the genesis committee", cfg.KeyFile)
+		// A validator that joins later (`mica net add-validator`): it votes only for
+		// the committees the admin chain makes it a member of (worker.ErrNotInCommittee).
+		log.Info("this validator's key is not in the genesis committee: it votes once the admin chain adds it (mica committee add-validator)", "public_key", key.Public().String())
 	}
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -246,12 +257,16 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 		v.Close()
 		return nil, err
 	}
+	if v.obs, err = newObserver(cfg, "validator", db, v.engine, func() []*worker.Worker { return v.workers }, log); err != nil {
+		v.Close()
+		return nil, err
+	}
 	loader := wasm.NewLoader(v.engine, 0)
 	notifier := rpc.NewNotifier(0)
 	router := rpc.NewRouter(cfg.Shards)
 	shards := make([]rpc.Shard, cfg.Shards)
 	for i := range cfg.Shards {
-		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log.With("shard", i), Notify: notifier.Publish, Router: router, Loader: loader})
+		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log.With("shard", i), Notify: notifier.Publish, Router: router, Loader: loader, Metrics: v.obs.workers})
 		router.SetShard(i, w)
 		v.workers = append(v.workers, w)
 		shards[i] = w
@@ -267,7 +282,7 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 		v.Close()
 		return nil, err
 	}
-	sc, err := publicServerConfig(cfg, g.Committee.Policy, log)
+	sc, err := publicServerConfig(cfg, g.Committee.Policy, log, v.obs.rpc)
 	if err != nil {
 		v.Close()
 		return nil, err
@@ -330,7 +345,12 @@ func (v *Validator) Run(ctx context.Context) error {
 	for _, w := range v.workers {
 		g.Go(func() error { return w.Run(gctx, time.Second) })
 	}
+	if v.obs.srv != nil {
+		g.Go(func() error { return v.obs.srv.Run(gctx) })
+	}
+	v.obs.ready.Store(true)
 	err := g.Wait()
+	v.obs.ready.Store(false)
 	v.Close()
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -356,6 +376,9 @@ func (v *Validator) Close() {
 	}
 	if v.server != nil {
 		_ = v.server.Close()
+	}
+	if v.obs != nil && v.obs.srv != nil {
+		_ = v.obs.srv.Close()
 	}
 	if v.db != nil {
 		_ = v.db.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
 )
@@ -235,6 +236,13 @@ func (w *Worker) route(ctx context.Context, req *protocol.CrossChainRequest) err
 // sender), or the confirmation that a recipient received bundles.
 func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.CrossChainRequest) (err error) {
 	defer w.recovered(&err, "cross-chain request")
+	defer func() {
+		if err != nil {
+			w.failed(metrics.RequestCrossChain, req.Recipient, req.LatestHeight, err)
+		} else {
+			w.cfg.Metrics.CrossChainHandled()
+		}
+	}()
 	if req.Confirm {
 		return w.withChain(ctx, req.Sender, func(s *chain.State) error {
 			changed, err := s.MarkDelivered(ctx, req.Recipient, req.LatestHeight)
@@ -299,6 +307,7 @@ func (w *Worker) Run(ctx context.Context, retry time.Duration) error {
 			t.Reset(retry)
 		}
 		if err := w.DeliverPending(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			w.cfg.Metrics.Failed(metrics.RequestDelivery, errorClass(err))
 			w.log.Warn("cross-chain delivery failed; will retry", "err", err)
 		}
 	}

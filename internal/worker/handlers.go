@@ -12,6 +12,7 @@ import (
 	"github.com/micachain/mica/internal/consensus"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
 )
@@ -75,10 +76,17 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 	if w.cfg.Signer == nil {
 		return nil, ErrNotValidator
 	}
+	block := &p.Content.Block
+	defer func() {
+		if err != nil {
+			w.failed(metrics.RequestProposal, block.ChainID, block.Height, err)
+		} else {
+			w.cfg.Metrics.ProposalHandled()
+		}
+	}()
 	if err := p.CheckInvariants(); err != nil {
 		return nil, err
 	}
-	block := &p.Content.Block
 	err = w.withChain(ctx, block.ChainID, func(s *chain.State) error {
 		if err := w.checkNextBlock(ctx, s, block); err != nil {
 			return err
@@ -136,6 +144,7 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 				Now:        now,
 				HTTP:       w.cfg.HTTP,
 			})
+			w.cfg.Metrics.BlockExecuted()
 			if err != nil {
 				// A proposal that fails to execute still moves the round forward (it
 				// skips multi-leader rounds), so that owners can make progress.
@@ -154,8 +163,13 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 		if err := checkDecodable(executed); err != nil {
 			return err
 		}
-		if _, err := m.VoteForProposal(p, executed, w.cfg.Signer, now); err != nil {
+		vote, err := m.VoteForProposal(p, executed, w.cfg.Signer, now)
+		if err != nil {
 			return err
+		}
+		w.cfg.Metrics.VoteSigned(vote.Value.Kind.String())
+		if w.debugEnabled() {
+			w.log.Debug("voted for a proposal", "chain", block.ChainID.Short(), "height", uint64(block.Height), "round", p.Content.Round.String(), "kind", vote.Value.Kind.String())
 		}
 		s.SetManager(m)
 		// The proposal's blobs wait in the pending area until a confirmed certificate
@@ -361,6 +375,21 @@ var _ execution.Resolver = (*proposalResolver)(nil)
 // HandleCertificate processes a validated, confirmed or timeout certificate.
 func (w *Worker) HandleCertificate(ctx context.Context, cert *protocol.Certificate) (info *protocol.ChainInfo, err error) {
 	defer w.recovered(&err, "certificate")
+	defer func() {
+		if err == nil {
+			w.cfg.Metrics.CertificateHandled(cert.Kind.String())
+			return
+		}
+		var cid base.ChainID
+		var height base.BlockHeight
+		switch {
+		case cert.Block != nil:
+			cid, height = cert.Block.ChainID(), cert.Block.Height()
+		case cert.Timeout != nil:
+			cid, height = cert.Timeout.ChainID, cert.Timeout.Height
+		}
+		w.failed(metrics.RequestCertificate, cid, height, fmt.Errorf("%s certificate: %w", cert.Kind, err))
+	}()
 	switch cert.Kind {
 	case protocol.KindConfirmed:
 		return w.handleConfirmed(ctx, cert)
@@ -467,6 +496,11 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		w.cfg.Storage.ForgetPending(published)
+		w.cfg.Metrics.BlockCommitted(len(block.Proposed.Transactions))
+		if w.debugEnabled() {
+			w.log.Debug("block committed", "chain", block.ChainID().Short(), "height", uint64(block.Height()), "hash", block.Hash().Short(),
+				"transactions", len(block.Proposed.Transactions), "round", cert.Round.String())
+		}
 		info, err = w.chainInfo(ctx, s, nil)
 		return err
 	})
@@ -540,8 +574,12 @@ func (w *Worker) handleValidated(ctx context.Context, cert *protocol.Certificate
 		if _, err := w.publishedBlobs(ctx, &block.Proposed, nil, &committee.Policy); err != nil {
 			return err
 		}
-		if _, err := m.VoteForValidated(cert, w.cfg.Signer, w.cfg.Clock.Now()); err != nil {
+		vote, err := m.VoteForValidated(cert, w.cfg.Signer, w.cfg.Clock.Now())
+		if err != nil {
 			return err
+		}
+		if vote != nil {
+			w.cfg.Metrics.VoteSigned(vote.Value.Kind.String())
 		}
 		s.SetManager(m)
 		if err := w.commit(ctx, s, nil); err != nil {
@@ -607,6 +645,11 @@ func (w *Worker) handleTimeout(ctx context.Context, cert *protocol.Certificate) 
 // due.
 func (w *Worker) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (info *protocol.ChainInfo, err error) {
 	defer w.recovered(&err, "chain info query")
+	defer func() {
+		if err != nil {
+			w.failed(metrics.RequestChainInfo, q.ChainID, 0, err)
+		}
+	}()
 	err = w.withChain(ctx, q.ChainID, func(s *chain.State) error {
 		tip, err := s.Tip(ctx)
 		if err != nil {
@@ -637,6 +680,7 @@ func (w *Worker) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfo
 				return err
 			}
 			if v != nil && (had == nil || *had != *v) {
+				w.cfg.Metrics.VoteSigned(metrics.KindTimeout)
 				s.SetManager(m)
 				if err := w.commit(ctx, s, nil); err != nil {
 					return err

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/micachain/mica/internal/base"
@@ -146,10 +147,37 @@ func (w *Worker) QueryApplicationScheduling(ctx context.Context, id base.ChainID
 			d := protocol.NoFeesPolicy()
 			qc.Policy = &d
 		}
-		answer, ops, err = s.Execution().QueryApplicationScheduling(ctx, qc, app, query, w.cfg.Storage)
+		answer, ops, err = s.Execution().QueryApplicationScheduling(ctx, qc, app, query, queryResolver{w})
+		var mb *execution.MissingBlobError
+		if errors.As(err, &mb) {
+			// A query may need what no block of this node's chains did (the service's
+			// bytecode of an application published on a chain it never synced): the
+			// caller may upload it (content-addressed, so its hash proves it) to the
+			// pending area, which queries read.
+			w.wanted.add(mb.ID, blobLimit(qc.Policy, mb.ID.Type))
+		}
 		return err
 	})
 	return answer, ops, err
+}
+
+// queryResolver reads blobs for queries: confirmed ones, else content-verified blobs
+// uploaded to the pending area. Only queries use it: block execution reads confirmed
+// blobs and those its proposal carries.
+type queryResolver struct{ w *Worker }
+
+func (r queryResolver) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	b, err := r.w.cfg.Storage.Blob(ctx, id)
+	if base.IsNotFound(err) {
+		if p, perr := r.w.cfg.Storage.PendingBlob(ctx, id, r.w.cfg.Clock.Now()); perr == nil {
+			return p, nil
+		}
+	}
+	return b, err
+}
+
+func (r queryResolver) ReadEvent(ctx context.Context, id protocol.EventID) ([]byte, error) {
+	return r.w.cfg.Storage.Event(ctx, id)
 }
 
 // currentPolicy is the resource policy of the committee of the chain's latest trusted

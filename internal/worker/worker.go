@@ -13,6 +13,7 @@ import (
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	// HTTP performs applications' HTTP requests (default: an HTTPPerformer identified by
 	// the hex of the signer's public key, or "client" without a signer).
 	HTTP execution.HTTPPerformer
+	// Metrics counts blocks, votes, certificates and failures (nil: not counted). The
+	// shards of one process share one set.
+	Metrics *metrics.Validator
 }
 
 // Worker is the validator core for a set of chains. It is safe for concurrent use.
@@ -63,6 +67,8 @@ type Worker struct {
 	pending  map[deliveryKey]struct{} // (sender, recipient) pairs with undelivered bundles
 	failures map[deliveryKey]deliveryFailure
 	kick     chan struct{}
+
+	failLog failureLimiter // rate of failure log lines
 }
 
 type chainEntry struct {

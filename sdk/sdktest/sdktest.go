@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -167,6 +168,16 @@ func (c *Chain) ExecuteMessageFrom(app sdk.ContractApp, info sdk.MessageInfo, ms
 func (c *Chain) Query(svc sdk.ServiceApp, query []byte) ([]byte, error) {
 	h := c.newHost(true, nil)
 	return h.run(svc, abi.EntryHandleQuery, query)
+}
+
+// GraphQL sends svc the JSON request {"query": query, "variables": variables}, as
+// clients POST it, and returns the response.
+func (c *Chain) GraphQL(svc sdk.ServiceApp, query string, variables map[string]any) ([]byte, error) {
+	req, err := json.Marshal(sdk.GraphQLRequest{Query: query, Variables: variables})
+	if err != nil {
+		return nil, err
+	}
+	return c.Query(svc, req)
 }
 
 func (c *Chain) runContract(app sdk.ContractApp, entry string, input []byte, msg *sdk.MessageInfo) ([]byte, error) {

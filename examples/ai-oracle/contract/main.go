@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Contract(aioracle.Contract{}) }
+func init() { sdk.Contract(aioracle.NewContract()) }
 
 func main() {}

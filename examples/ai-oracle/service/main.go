@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Service(aioracle.Service{}) }
+func init() { sdk.Service(aioracle.NewService()) }
 
 func main() {}

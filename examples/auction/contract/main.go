@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Contract(auction.Contract{}) }
+func init() { sdk.Contract(auction.NewContract()) }
 
 func main() {}

@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Service(auction.Service{}) }
+func init() { sdk.Service(auction.NewService()) }
 
 func main() {}

@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Contract(counter.Contract{}) }
+func init() { sdk.Contract(counter.NewContract()) }
 
 func main() {}

@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Service(counter.Service{}) }
+func init() { sdk.Service(counter.NewService()) }
 
 func main() {}

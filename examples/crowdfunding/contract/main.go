@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Contract(crowdfunding.Contract{}) }
+func init() { sdk.Contract(crowdfunding.NewContract()) }
 
 func main() {}

@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Service(crowdfunding.Service{}) }
+func init() { sdk.Service(crowdfunding.NewService()) }
 
 func main() {}

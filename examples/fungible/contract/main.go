@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Contract(fungible.Contract{}) }
+func init() { sdk.Contract(fungible.NewContract()) }
 
 func main() {}

@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Service(fungible.Service{}) }
+func init() { sdk.Service(fungible.NewService()) }
 
 func main() {}

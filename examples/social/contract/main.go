@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Contract(social.Contract{}) }
+func init() { sdk.Contract(social.NewContract()) }
 
 func main() {}

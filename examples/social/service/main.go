@@ -8,6 +8,6 @@ import (
 	"github.com/micachain/mica/sdk"
 )
 
-func init() { sdk.Service(social.Service{}) }
+func init() { sdk.Service(social.NewService()) }
 
 func main() {}

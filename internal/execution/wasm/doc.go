@@ -136,9 +136,13 @@
 // environment are empty; clock_time_get returns the fixed time (+1 ns per read);
 // random_get is deterministic; fd_write to stdout/stderr goes to the engine's logger at
 // debug level; other descriptors, fd_read, fd_seek and preopens answer EBADF;
-// poll_oneoff reports no events; proc_exit aborts the run. Any other import —
-// filesystem (path_*), sockets (sock_*), other modules, or non-function imports — is
-// refused by Engine.Compile with an error naming it.
+// poll_oneoff reports no events; proc_exit aborts the run. The calls Go links into
+// guests that call methods by reflection (the SDK's GraphQL engine keeps every method
+// of *os.File) — fd_filestat_get, fd_filestat_set_size, fd_pread, fd_pwrite,
+// fd_readdir, fd_sync, path_filestat_get, sock_accept, sock_shutdown — answer EBADF:
+// there is no descriptor, preopen or socket to use them on. Any other import —
+// opening files or sockets (path_open, sock_*), other modules, or non-function
+// imports — is refused by Engine.Compile with an error naming it.
 package wasm
 
 //go:generate sh testdata/gen.sh

@@ -312,6 +312,12 @@ func (e *Engine) cached(h [32]byte) *Module {
 	return el.Value.(*Module)
 }
 
+// CachedModules returns the number of compiled modules held in memory (for metrics).
+func (e *Engine) CachedModules() int { return e.cachedModules() }
+
+// CacheDir returns the directory of the on-disk compilation cache ("" when in memory).
+func (e *Engine) CacheDir() string { return e.cfg.CacheDir }
+
 // cachedModules returns the number of modules in the in-memory cache.
 func (e *Engine) cachedModules() int {
 	e.mu.Lock()
@@ -984,6 +990,18 @@ var wasiFuncs = []hostFunc{
 	{"fd_prestat_dir_name", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, badf},
 	{"fd_read", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, badf},
 	{"fd_seek", []api.ValueType{i32, i64, i32, i32}, []api.ValueType{i32}, badf},
+	// Linked by Go guests that call methods by reflection (the SDK's GraphQL engine):
+	// the linker then keeps every method of *os.File and net types. No descriptor
+	// or preopen exists, so each answers EBADF.
+	{"fd_filestat_get", []api.ValueType{i32, i32}, []api.ValueType{i32}, badf},
+	{"fd_filestat_set_size", []api.ValueType{i32, i64}, []api.ValueType{i32}, badf},
+	{"fd_pread", []api.ValueType{i32, i32, i32, i64, i32}, []api.ValueType{i32}, badf},
+	{"fd_pwrite", []api.ValueType{i32, i32, i32, i64, i32}, []api.ValueType{i32}, badf},
+	{"fd_readdir", []api.ValueType{i32, i32, i32, i64, i32}, []api.ValueType{i32}, badf},
+	{"fd_sync", []api.ValueType{i32}, []api.ValueType{i32}, badf},
+	{"path_filestat_get", []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32}, badf},
+	{"sock_accept", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, badf},
+	{"sock_shutdown", []api.ValueType{i32, i32}, []api.ValueType{i32}, badf},
 	{"poll_oneoff", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		// No event ever fires: the guest has nothing to wait for.
 		write(mod, uint32(stack[3]), make([]byte, 4))

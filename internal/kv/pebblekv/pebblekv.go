@@ -193,6 +193,16 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// DiskUsage returns the bytes the database occupies on disk (tables, blob files, WAL),
+// or kv.ErrClosed. It is cheap enough for every metrics scrape.
+func (s *Store) DiskUsage() (uint64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	return s.db.Metrics().DiskSpaceUsage(), nil
+}
+
 // Get implements kv.Reader.
 func (s *Store) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	if err := ctx.Err(); err != nil {

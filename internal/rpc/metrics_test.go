@@ -1,0 +1,67 @@
+package rpc
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/metrics"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// TestServerRecordsLatencies: a server with ServerConfig.Metrics observes each call's
+// duration by method and status code, failed calls included.
+func TestServerRecordsLatencies(t *testing.T) {
+	keys := prototest.Validators(1)
+	g := prototest.Genesis(prototest.Committee(keys), []*crypto.PrivateKey{prototest.Key("alice")}, base.Tokens(1))
+	reg := metrics.NewRegistry()
+	w := worker.New(worker.Config{Storage: newStore(t, g), Signer: keys[0], Clock: sysClock{}})
+	proxy, err := NewValidatorServer(w, ProxyConfig{Notifier: NewNotifier(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(listen(t), ServerConfig{Metrics: metrics.NewRPC(reg, "public")})
+	proxy.Register(srv.Registrar())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	node, err := Dial(ctx, srv.Addr().String(), DialOptions{CallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	if _, err := node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: g.ChainIDs()[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: base.ChainID{1}}); err == nil {
+		t.Fatal("query for an unknown chain succeeded")
+	}
+	rec := httptest.NewRecorder()
+	metrics.Handler(reg, metrics.HandlerOptions{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`mica_rpc_duration_seconds_count{code="OK",method="/mica.rpc.v1.ValidatorNode/HandleChainInfoQuery",server="public"} 1`,
+		`mica_rpc_duration_seconds_count{code="NotFound",method="/mica.rpc.v1.ValidatorNode/HandleChainInfoQuery",server="public"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grep(body, "mica_rpc_duration_seconds_count"))
+		}
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

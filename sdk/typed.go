@@ -1,0 +1,129 @@
+package sdk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// TypedContract is a contract on Go types: its operations, messages and instantiation
+// argument are Op, Msg and Arg, which the SDK decodes from JSON (DecodeJSON: unknown
+// fields and trailing data are refused; an empty instantiation argument is JSON
+// null). ExecuteOperation's response is encoded as
+// JSON (nil: no response; a json.RawMessage is written as is, a []byte would be
+// base64). Implement Finalizer or StreamProcessor too when needed.
+//
+//	sdk.RunContract[counter.Operation, sdk.NoMessage, uint64](counter.Contract{})
+type TypedContract[Op, Msg, Arg any] interface {
+	Instantiate(rt *Runtime, arg Arg) error
+	ExecuteOperation(rt *Runtime, op Op) (any, error)
+	ExecuteMessage(rt *Runtime, msg Msg) error
+}
+
+// Validator is implemented by operation, message and argument types that check
+// themselves after decoding (that exactly one variant is set, for instance).
+type Validator interface {
+	Validate() error
+}
+
+// NoMessage is the message type of a contract that sends none: decoding one fails.
+type NoMessage struct{}
+
+// UnmarshalJSON refuses every message.
+func (*NoMessage) UnmarshalJSON([]byte) error {
+	return errors.New("this application sends no messages")
+}
+
+// NoArgument is the instantiation argument of a contract that takes none: any input,
+// empty included, is accepted and ignored.
+type NoArgument struct{}
+
+// ContractOf returns the byte-level ContractApp that runs c: what Contract registers
+// and what sdktest runs.
+func ContractOf[Op, Msg, Arg any](c TypedContract[Op, Msg, Arg]) ContractApp {
+	return typedContract[Op, Msg, Arg]{c}
+}
+
+// RunContract registers c as the module's contract: Contract(ContractOf(c)).
+func RunContract[Op, Msg, Arg any](c TypedContract[Op, Msg, Arg]) {
+	Contract(ContractOf(c))
+}
+
+type typedContract[Op, Msg, Arg any] struct {
+	c TypedContract[Op, Msg, Arg]
+}
+
+func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
+	var arg Arg
+	if _, none := any(arg).(NoArgument); none {
+		return t.c.Instantiate(rt, arg)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		b = []byte("null") // no argument given
+	}
+	if err := DecodeJSON(b, &arg); err != nil {
+		return fmt.Errorf("invalid instantiation argument: %w", err)
+	}
+	return t.c.Instantiate(rt, arg)
+}
+
+func (t typedContract[Op, Msg, Arg]) ExecuteOperation(rt *Runtime, b []byte) ([]byte, error) {
+	var op Op
+	if err := DecodeJSON(b, &op); err != nil {
+		return nil, fmt.Errorf("invalid operation: %w", err)
+	}
+	resp, err := t.c.ExecuteOperation(rt, op)
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		return nil, fmt.Errorf("encode the operation's response: %w", err)
+	}
+	return out, nil
+}
+
+func (t typedContract[Op, Msg, Arg]) ExecuteMessage(rt *Runtime, b []byte) error {
+	var msg Msg
+	if err := DecodeJSON(b, &msg); err != nil {
+		return fmt.Errorf("invalid message: %w", err)
+	}
+	return t.c.ExecuteMessage(rt, msg)
+}
+
+func (t typedContract[Op, Msg, Arg]) Finalize(rt *Runtime) error {
+	if f, ok := t.c.(Finalizer); ok {
+		return f.Finalize(rt)
+	}
+	return nil
+}
+
+func (t typedContract[Op, Msg, Arg]) ProcessStreams(rt *Runtime, updates []StreamUpdate) error {
+	if p, ok := t.c.(StreamProcessor); ok {
+		return p.ProcessStreams(rt, updates)
+	}
+	return nil
+}
+
+// DecodeJSON decodes the JSON value b into v strictly: an object member v has no
+// field for, or anything after the value, is an error; so is empty input. When v
+// implements Validator, Validate's error is returned too.
+func DecodeJSON(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("empty input (want JSON)")
+		}
+		return err
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON value")
+	}
+	if val, ok := v.(Validator); ok {
+		return val.Validate()
+	}
+	return nil
+}
