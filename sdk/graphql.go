@@ -117,11 +117,12 @@ func numbers(v any) any {
 // a trap of the guest is a host error. A panic in a resolver becomes a GraphQL error.
 type GraphQLService struct {
 	schema *graphql.Schema
-	root   func(rt *Runtime) any
-	// mu serializes queries: they run on bound, the one root value the schema's
-	// resolvers are bound to, which holds a copy of root(rt) during a query.
-	mu    sync.Mutex
-	bound reflect.Value // *T
+	sdl    string
+	// bind puts the resolvers of a query on rt in place (the engine's resolvers are
+	// bound once, to fixed values, which hold a copy of the query's during a query) and
+	// returns the function that clears them. mu serializes queries.
+	bind func(rt *Runtime) (unbind func(), err error)
+	mu   sync.Mutex
 }
 
 // NewGraphQLService parses sdl and binds it to the type of the value root returns,
@@ -129,18 +130,36 @@ type GraphQLService struct {
 // with a nil Runtime for the check). Each query runs on a copy of root(rt); queries on
 // one service run one at a time. Call it once, from init (the node snapshots a
 // module's state after init, so the schema is not parsed again for each query).
+// GraphQLServiceOf writes the schema from Go types instead.
 func NewGraphQLService(sdl string, root func(rt *Runtime) any) (*GraphQLService, error) {
 	proto := reflect.ValueOf(root(nil))
 	if !proto.IsValid() || proto.Kind() != reflect.Pointer || proto.IsNil() || proto.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("sdk: GraphQL root: root returns %T, want a non-nil pointer to a struct", root(nil))
 	}
+	// Binding resolvers is most of a small query's cost (reflection over the root
+	// type), so the schema is bound once, to bound, and each query copies its root
+	// value there.
 	bound := reflect.New(proto.Elem().Type())
 	s, err := graphql.ParseSchema(sdl, bound.Interface(), schemaOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("sdk: GraphQL schema: %w", err)
 	}
-	return &GraphQLService{schema: s, root: root, bound: bound}, nil
+	svc := &GraphQLService{schema: s, sdl: sdl}
+	svc.bind = func(rt *Runtime) (func(), error) {
+		r := root(rt)
+		v := reflect.ValueOf(r)
+		if !v.IsValid() || v.Type() != bound.Type() || v.IsNil() {
+			return nil, fmt.Errorf("sdk: GraphQL root: root returned %T, want a non-nil %s", r, bound.Type())
+		}
+		bound.Elem().Set(v.Elem())
+		return func() { bound.Elem().SetZero() }, nil
+	}
+	return svc, nil
 }
+
+// SDL returns the service's schema: the text given to NewGraphQLService, or the one
+// GraphQLServiceOf derived.
+func (s *GraphQLService) SDL() string { return s.sdl }
 
 // schemaOpts are the engine's options.
 var schemaOpts = []graphql.SchemaOpt{
@@ -188,18 +207,13 @@ func (s *GraphQLService) Execute(rt *Runtime, req GraphQLRequest) (out []byte) {
 			out = GraphQLError(fmt.Errorf("invalid request: %v", r))
 		}
 	}()
-	// Binding resolvers is most of a small query's cost (reflection over the root
-	// type), so the schema is bound once, to s.bound, and each query copies its root
-	// value there.
-	r := s.root(rt)
-	v := reflect.ValueOf(r)
-	if !v.IsValid() || v.Type() != s.bound.Type() || v.IsNil() {
-		return GraphQLError(fmt.Errorf("sdk: GraphQL root: root returned %T, want a non-nil %s", r, s.bound.Type()))
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bound.Elem().Set(v.Elem())
-	defer s.bound.Elem().SetZero()
+	unbind, err := s.bind(rt)
+	if err != nil {
+		return GraphQLError(err)
+	}
+	defer unbind()
 	resp := s.schema.Exec(context.Background(), req.Query, req.OperationName, req.Variables)
 	b, err := json.Marshal(resp)
 	if err != nil {
@@ -289,4 +303,18 @@ func (u *U64) UnmarshalGraphQL(input any) error {
 		}
 	}
 	return fmt.Errorf("U64: %v is not an unsigned 64-bit integer", input)
+}
+
+// ImplementsGraphQLType binds Timestamp to the scalar Timestamp: microseconds since
+// the Unix epoch, a JSON number in responses; as input, what U64 takes.
+func (Timestamp) ImplementsGraphQLType(name string) bool { return name == "Timestamp" }
+
+// UnmarshalGraphQL reads an argument.
+func (t *Timestamp) UnmarshalGraphQL(input any) error {
+	var u U64
+	if err := u.UnmarshalGraphQL(input); err != nil {
+		return fmt.Errorf("Timestamp: %v is not an unsigned 64-bit integer", input)
+	}
+	*t = Timestamp(u)
+	return nil
 }

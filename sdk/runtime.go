@@ -446,6 +446,20 @@ func (rt *Runtime) ReadDataBlob(hash [32]byte) []byte {
 	return resp
 }
 
+// Parameters returns the application's parameters: the bytes given when it was
+// created (`mica create-application --json-parameters`), the same on every chain;
+// empty when none were given. ParametersOf decodes them. A validator older than SDK
+// v0.2.0's host API answers with a *HostError (unknown request kind).
+//
+//	p, err := rt.Parameters() // e.g. []byte(`{"ticker_symbol":"MICA"}`)
+func (rt *Runtime) Parameters() ([]byte, error) {
+	p, err := rt.call(abi.KindApplicationParameters, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sdk: application parameters: %w", err)
+	}
+	return p, nil
+}
+
 // ChainBalance returns the chain account's balance.
 //
 //	if rt.ChainBalance() == (sdk.Amount{}) {

@@ -107,6 +107,28 @@ func (t typedContract[Op, Msg, Arg]) ProcessStreams(rt *Runtime, updates []Strea
 	return nil
 }
 
+// ParametersOf returns the application's parameters (Runtime.Parameters) decoded
+// into P with DecodeJSON: strict JSON, and P's Validate when it has one. Empty
+// parameters (none given at creation) decode as JSON null, which leaves P's zero
+// value, so an application whose parameters are optional needs no special case.
+//
+//	type Parameters struct{ TickerSymbol string `json:"ticker_symbol"` }
+//	p, err := sdk.ParametersOf[Parameters](rt)
+func ParametersOf[P any](rt *Runtime) (P, error) {
+	var p P
+	b, err := rt.Parameters()
+	if err != nil {
+		return p, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		b = []byte("null")
+	}
+	if err := DecodeJSON(b, &p); err != nil {
+		return p, fmt.Errorf("invalid application parameters: %w", err)
+	}
+	return p, nil
+}
+
 // DecodeJSON decodes the JSON value b into v strictly: an object member v has no
 // field for, or anything after the value, is an error; so is empty input. When v
 // implements Validator, Validate's error is returned too.

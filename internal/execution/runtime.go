@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/protocol"
 )
@@ -96,6 +97,10 @@ type BaseRuntime interface {
 	// ReadDataBlob returns the content of a data blob (recorded as an oracle response in
 	// contracts).
 	ReadDataBlob(ctx context.Context, hash base.Hash) ([]byte, error)
+	// ApplicationParameters returns the running application's parameters: the
+	// Parameters of its description (set by the CreateApplication operation, so
+	// bounded by the block's MaxBlockSize), empty when none were given.
+	ApplicationParameters(ctx context.Context) ([]byte, error)
 	Log(level slog.Level, message string)
 }
 
@@ -434,6 +439,41 @@ func (r *contractRuntime) ReadDataBlob(ctx context.Context, hash base.Hash) ([]b
 	return append([]byte{}, blob.Content...), nil
 }
 
+// ApplicationParameters reads the parameters from the application's description.
+func (r *contractRuntime) ApplicationParameters(ctx context.Context) ([]byte, error) {
+	return r.t.parameters(ctx, r.app)
+}
+
+// parameters returns app's parameters. The transaction loaded app's contract before
+// any call frame of app runs, and the loader read app's description then: from the
+// blobs this transaction created (CreateApplication), or through the recorded oracles.
+// So this second read is not recorded: it returns the content-addressed blob whose id
+// the block already records (or creates), the same bytes on every validator and on
+// replay.
+func (t *txn) parameters(ctx context.Context, app base.ApplicationID) ([]byte, error) {
+	id := base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(app)}
+	for _, b := range t.out.Blobs {
+		if b.Type == id.Type && b.ID() == id {
+			return descriptionParameters(app, b.Content)
+		}
+	}
+	b, err := readBlob(ctx, t.oracles.resolver, id)
+	if err != nil {
+		return nil, fmt.Errorf("parameters of application %s: %w", app, err)
+	}
+	return descriptionParameters(app, b.Content)
+}
+
+// descriptionParameters decodes an application description blob and returns a copy of
+// its parameters.
+func descriptionParameters(app base.ApplicationID, content []byte) ([]byte, error) {
+	var d protocol.ApplicationDescription
+	if err := codec.Unmarshal(content, &d); err != nil {
+		return nil, base.Corruptf("description of application %s: %v", app, err)
+	}
+	return append([]byte{}, d.Parameters...), nil
+}
+
 func (r *contractRuntime) Log(level slog.Level, message string) {
 	r.t.s.log(level, message, r.app)
 }
@@ -660,6 +700,16 @@ func (r *serviceRuntime) ReadDataBlob(ctx context.Context, hash base.Hash) ([]by
 		return nil, err
 	}
 	return append([]byte{}, blob.Content...), nil
+}
+
+// ApplicationParameters reads the parameters from the application's description (a
+// query records nothing).
+func (r *serviceRuntime) ApplicationParameters(ctx context.Context) ([]byte, error) {
+	b, err := r.blobs.ReadBlob(ctx, base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(r.app)})
+	if err != nil {
+		return nil, fmt.Errorf("parameters of application %s: %w", r.app, err)
+	}
+	return descriptionParameters(r.app, b.Content)
 }
 
 func (r *serviceRuntime) Log(level slog.Level, message string) { r.s.log(level, message, r.app) }

@@ -70,6 +70,8 @@ type Chain struct {
 	// ChainBalance and Balances are the chain's and the owners' native balances.
 	ChainBalance sdk.Amount
 	Balances     map[sdk.Owner]sdk.Amount
+	// Parameters are the application's parameters (Runtime.Parameters); nil: none.
+	Parameters []byte
 	// Blobs are the data blobs ReadDataBlob finds, by hash.
 	Blobs map[[32]byte][]byte
 	// CallApplication answers the contract's calls to other applications (nil: refused).
@@ -511,6 +513,11 @@ func (h *host) serve(kind uint32, d *abi.Decoder, e *abi.Encoder) error {
 			return fmt.Errorf("sdktest: blob %x not found", hash)
 		}
 		e.Fixed(b)
+	case abi.KindApplicationParameters:
+		if err := done(d); err != nil {
+			return err
+		}
+		e.Fixed(h.c.Parameters)
 	case abi.KindChainBalance:
 		e.U128(h.chainBalance.Lo, h.chainBalance.Hi)
 	case abi.KindOwnerBalance:

@@ -112,6 +112,19 @@
 //	                       contracts only: subscribes the running application
 //	30 unsubscribe         [32] chain, [32] application, VarBytes name → ()
 //	                       contracts only
+//	31 application         () → raw parameter bytes: the Parameters of the running
+//	   parameters          application's description (`mica create-application
+//	                       --json-parameters`), empty when none were given; contracts
+//	                       and services. They travel in the CreateApplication
+//	                       operation, so the block's MaxBlockSize bounds them, and the
+//	                       guest pays HostByteFuel per byte like any response. The
+//	                       contract runtime reads the description blob the loader has
+//	                       already read (and recorded) in the transaction, so the call
+//	                       records no oracle response. Kind 31 came after the first
+//	                       release of ABI version 1: a validator without it answers
+//	                       -1 (unknown kind), so the SDK's Runtime.Parameters fails
+//	                       and so does the run — the block fails on such validators;
+//	                       upgrade the committee before applications use it.
 //	19 message info        () → Option<([32] origin, u64 height, u64 timestamp,
 //	                       bool bouncing)>                           contracts only
 //	20 authenticated caller () → Option<[32] application>           contracts only

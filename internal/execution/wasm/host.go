@@ -64,6 +64,11 @@ const (
 	KindUnsubscribeFromEvents Kind = 30 // contracts only: [32] chain, [32] app, VarBytes name -> ()
 )
 
+// KindApplicationParameters returns the running application's parameters (doc.go):
+// () -> raw parameter bytes. Added after the first release of ABI version 1: a host
+// without it answers CodeUnknownKind.
+const KindApplicationParameters Kind = 31
+
 // VerifySignatureFuel is charged for a KindVerifySignature request on top of
 // HostCallFuel and the per-byte charge. Hashing (KindSha256, KindKeccak256) costs only
 // the usual per-call and per-byte charges: the data crosses the boundary once, so its
@@ -241,6 +246,15 @@ func (h baseHost) call(ctx context.Context, kind Kind, r *codec.Reader, w *codec
 		// Any verification failure, including a signature of another scheme than
 		// the key, is a "false" answer, not a refused request.
 		w.Bool(crypto.Verify(pk, msg, sig) == nil)
+	case KindApplicationParameters:
+		if err := finish(r); err != nil {
+			return true, err
+		}
+		p, err := h.rt.ApplicationParameters(ctx)
+		if err != nil {
+			return true, err
+		}
+		w.Fixed(p)
 	case KindReadEvent:
 		return true, readEventCall(ctx, h.rt, r, w)
 	case KindHTTPRequest:

@@ -55,6 +55,7 @@ type fakeRuntime struct {
 	scheduled [][]byte
 	store     map[string][]byte
 	logs      []string
+	params    []byte
 }
 
 var (
@@ -101,6 +102,9 @@ func (f *fakeRuntime) FindKeyValues(_ context.Context, prefix []byte) ([]executi
 }
 func (f *fakeRuntime) ReadDataBlob(_ context.Context, h base.Hash) ([]byte, error) {
 	return nil, &execution.MissingBlobError{ID: base.BlobID{Type: base.BlobData, Hash: h}}
+}
+func (f *fakeRuntime) ApplicationParameters(context.Context) ([]byte, error) {
+	return bytes.Clone(f.params), nil
 }
 func (f *fakeRuntime) Log(level slog.Level, msg string)         { f.logs = append(f.logs, msg) }
 func (f *fakeRuntime) BlockHeight() base.BlockHeight            { return 5 }

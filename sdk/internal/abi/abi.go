@@ -50,6 +50,10 @@ const (
 	KindUnsubscribeFromEvents uint32 = 30
 )
 
+// KindApplicationParameters reads the application's parameters (contracts and
+// services; a host older than the kind answers CodeUnknownKind).
+const KindApplicationParameters uint32 = 31
+
 // Negative results of call.
 const (
 	CodeUnknownKind  int64 = -1
