@@ -271,6 +271,14 @@ func Schedule(rt *Runtime, op any) error {
 // integer literal or variable in [0, 2^64), or a decimal string.
 type U64 uint64
 
+func (U64) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "An unsigned 64-bit integer: a JSON number (a decimal string is accepted as input)."}
+}
+
+func (Timestamp) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "Microseconds since the Unix epoch: a JSON number."}
+}
+
 // ImplementsGraphQLType binds U64 to the schema's scalar U64.
 func (U64) ImplementsGraphQLType(name string) bool { return name == "U64" }
 

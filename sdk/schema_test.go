@@ -89,7 +89,8 @@ func (m *dMutation) Bump(args struct {
 	return true, sdk.Schedule(m.rt, map[string]sdk.U64{"bump": args.By})
 }
 
-const dSchema = `scalar ChainID
+const dSchema = `"A chain id: 64 hex digits."
+scalar ChainID
 
 "A color name, like \"red\"."
 scalar Color
@@ -119,6 +120,7 @@ type Mutation {
   bump(by: U64!, note: String): Boolean!
 }
 
+"An account owner: \"0x\" and 64 or 40 hex digits, \"chain\" or \"reserved:N\"."
 scalar Owner
 
 type Query {
@@ -134,8 +136,10 @@ type Query {
   seen: Timestamp!
 }
 
+"Microseconds since the Unix epoch: a JSON number."
 scalar Timestamp
 
+"An unsigned 64-bit integer: a JSON number (a decimal string is accepted as input)."
 scalar U64
 `
 

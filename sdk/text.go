@@ -187,3 +187,21 @@ func unmarshalScalar(v interface{ UnmarshalText([]byte) error }, input any) erro
 	}
 	return v.UnmarshalText([]byte(s))
 }
+
+// GraphQLDescriptions describe the scalars in derived schemas (GraphQLServiceOf).
+
+func (Owner) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": `An account owner: "0x" and 64 or 40 hex digits, "chain" or "reserved:N".`}
+}
+
+func (ChainID) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "A chain id: 64 hex digits."}
+}
+
+func (ApplicationID) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "An application id: 64 hex digits."}
+}
+
+func (Amount) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": `A number of tokens, a decimal string ("10", "0.5"; 18 decimals at most).`}
+}

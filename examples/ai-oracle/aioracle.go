@@ -195,29 +195,16 @@ func (Contract) ExecuteMessage(*sdk.Runtime, sdk.NoMessage) error {
 	return errors.New("ai-oracle: no messages")
 }
 
-// Schema is the service's GraphQL schema.
-const Schema = `
-type Query {
-  "The last answer recorded on chain (null before the first)."
-  answer: String
-  "The prompt of the last answer."
-  prompt: String
-  "The endpoint given at instantiation."
-  endpoint: String
-  "Asks the endpoint now (not recorded) and returns the normalized answer; the contract uses it as an oracle."
-  fetch(prompt: String!): String!
-}
-type Mutation {
-  "Schedules the operation {\"ask\": {\"prompt\": prompt, \"viaService\": viaService}}."
-  ask(prompt: String!, viaService: Boolean = false): Boolean!
-}`
+// Query resolves the service's queries; the schema follows from Query and Mutation
+// (sdk.GraphQLServiceOf).
+type Query struct{ rt *sdk.Runtime }
 
-// Service resolves Schema.
-type Service struct{ rt *sdk.Runtime }
+// Mutation resolves the service's mutations.
+type Mutation struct{ rt *sdk.Runtime }
 
 // NewService returns the service for sdk.Service and sdktest.
 func NewService() sdk.ServiceApp {
-	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+	return sdk.MustGraphQLServiceOf(func(rt *sdk.Runtime) *Query { return &Query{rt} }, func(rt *sdk.Runtime) *Mutation { return &Mutation{rt} })
 }
 
 func get(rt *sdk.Runtime, r sdk.Register[string]) (*string, error) {
@@ -228,27 +215,40 @@ func get(rt *sdk.Runtime, r sdk.Register[string]) (*string, error) {
 	return &v, nil
 }
 
-func (s *Service) Answer() (*string, error)   { return get(s.rt, answer) }
-func (s *Service) Prompt() (*string, error)   { return get(s.rt, prompt) }
-func (s *Service) Endpoint() (*string, error) { return get(s.rt, endpoint) }
+func (*Query) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"answer":   "The last answer recorded on chain (null before the first).",
+		"prompt":   "The prompt of the last answer.",
+		"endpoint": "The endpoint given at instantiation.",
+		"fetch":    "Asks the endpoint now (not recorded) and returns the normalized answer; the contract uses it as an oracle.",
+	}
+}
 
-func (s *Service) Fetch(args struct{ Prompt string }) (string, error) {
+func (q *Query) Answer() (*string, error)   { return get(q.rt, answer) }
+func (q *Query) Prompt() (*string, error)   { return get(q.rt, prompt) }
+func (q *Query) Endpoint() (*string, error) { return get(q.rt, endpoint) }
+
+func (q *Query) Fetch(args struct{ Prompt string }) (string, error) {
 	if err := checkPrompt(args.Prompt); err != nil {
 		return "", err
 	}
-	a, err := askEndpoint(s.rt, args.Prompt)
+	a, err := askEndpoint(q.rt, args.Prompt)
 	if err != nil {
 		return "", err
 	}
 	return strings.ToLower(strings.TrimSpace(a)), nil
 }
 
-func (s *Service) Ask(args struct {
+func (*Mutation) GraphQLDescriptions() map[string]string {
+	return map[string]string{"ask": `Schedules the operation {"ask": {"prompt": prompt, "viaService": viaService}}.`}
+}
+
+func (m *Mutation) Ask(args struct {
 	Prompt     string
-	ViaService bool
+	ViaService bool `default:"false"`
 }) (bool, error) {
 	if err := checkPrompt(args.Prompt); err != nil {
 		return false, err
 	}
-	return true, sdk.Schedule(s.rt, Operation{Ask: &Ask{Prompt: args.Prompt, ViaService: args.ViaService}})
+	return true, sdk.Schedule(m.rt, Operation{Ask: &Ask{Prompt: args.Prompt, ViaService: args.ViaService}})
 }

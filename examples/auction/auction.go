@@ -658,100 +658,110 @@ type Status struct {
 	Bids  uint64 `json:"bids"`
 }
 
-// Schema is the service's GraphQL schema. best, status and auctions are JSON values
-// in the shapes of the package documentation (scalars, so `{ best status }` needs no
-// selection).
-const Schema = `
-"The best bid: {bidder, amount, chain, account, timestamp}, or null before the first."
-scalar Bid
-"The auction: {seller, item, description, description_size, deadline, min_bid, auction_chain, state, bids}."
-scalar Status
-"The auctions created on this chain: [{auction_chain, item, deadline}]."
-scalar Listings
-scalar ChainID
-scalar Amount
-scalar Owner
-type Query {
-  "The best bid, on an auction chain."
-  best: Bid
-  "The auction's status, on an auction chain."
-  status: Status!
-  "The auctions created on this chain."
-  auctions: Listings!
+// The service's GraphQL schema follows from Query and Mutation (sdk.GraphQLServiceOf).
+// best, status and auctions are JSON values in the shapes of the package
+// documentation: the scalars BestBid, Status and Listings, so `{ best status }` needs
+// no selection.
+
+// Listings are the auctions created on a chain, output as the scalar Listings.
+type Listings []Listing
+
+var errOutputOnly = errors.New("auction: output only")
+
+func (BestBid) ImplementsGraphQLType(name string) bool  { return name == "BestBid" }
+func (*BestBid) UnmarshalGraphQL(any) error             { return errOutputOnly }
+func (Status) ImplementsGraphQLType(name string) bool   { return name == "Status" }
+func (*Status) UnmarshalGraphQL(any) error              { return errOutputOnly }
+func (Listings) ImplementsGraphQLType(name string) bool { return name == "Listings" }
+func (*Listings) UnmarshalGraphQL(any) error            { return errOutputOnly }
+
+func (BestBid) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "The best bid: {bidder, amount, chain, account, timestamp}."}
 }
-type Mutation {
-  "Schedules a bid of amount tokens on the auction run by auctionChain (bidder: the block's signer when absent)."
-  bid(auctionChain: ChainID!, amount: Amount!, bidder: Owner): Boolean!
-  "Schedules settling the auction (on its chain, after the deadline)."
-  settle: Boolean!
-}`
 
-// Scalar is a JSON value output as one of Schema's scalars.
-type scalar[T any] struct{ v T }
-
-func (scalar[T]) ImplementsGraphQLType(name string) bool {
-	return name == "Bid" || name == "Status" || name == "Listings"
+func (Status) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "The auction: {seller, item, description, description_size, deadline, min_bid, auction_chain, state, bids}."}
 }
-func (*scalar[T]) UnmarshalGraphQL(any) error    { return errors.New("auction: output only") }
-func (s scalar[T]) MarshalJSON() ([]byte, error) { return json.Marshal(s.v) }
 
-// Service resolves Schema.
-type Service struct{ rt *sdk.Runtime }
+func (Listings) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "The auctions created on this chain: [{auction_chain, item, deadline}]."}
+}
+
+// Query resolves the service's queries.
+type Query struct{ rt *sdk.Runtime }
+
+// Mutation resolves the service's mutations: each schedules an operation.
+type Mutation struct{ rt *sdk.Runtime }
 
 // NewService returns the service for sdk.Service and sdktest.
 func NewService() sdk.ServiceApp {
-	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+	return sdk.MustGraphQLServiceOf(func(rt *sdk.Runtime) *Query { return &Query{rt} }, func(rt *sdk.Runtime) *Mutation { return &Mutation{rt} })
 }
 
-func (s *Service) Auctions() (scalar[[]Listing], error) {
-	list, err := auctions.GetOr(s.rt, nil)
+func (*Query) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"best":     "The best bid (null before the first), on an auction chain.",
+		"status":   "The auction's status, on an auction chain.",
+		"auctions": "The auctions created on this chain.",
+	}
+}
+
+func (q *Query) Auctions() (Listings, error) {
+	list, err := auctions.GetOr(q.rt, nil)
 	if list == nil {
 		list = []Listing{}
 	}
-	return scalar[[]Listing]{list}, err
+	return list, err
 }
 
-func (s *Service) config() (Config, error) {
-	cfg, ok, err := config.Get(s.rt)
+func (q *Query) config() (Config, error) {
+	cfg, ok, err := config.Get(q.rt)
 	if err == nil && !ok {
 		err = errors.New("auction: this chain runs no auction (query the auction chain; `{ auctions }` lists those created here)")
 	}
 	return cfg, err
 }
 
-func (s *Service) Best() (*scalar[BestBid], error) {
-	if _, err := s.config(); err != nil {
+func (q *Query) Best() (*BestBid, error) {
+	if _, err := q.config(); err != nil {
 		return nil, err
 	}
-	b, ok, err := best.Get(s.rt)
+	b, ok, err := best.Get(q.rt)
 	if !ok || err != nil {
 		return nil, err
 	}
-	return &scalar[BestBid]{b}, nil
+	return &b, nil
 }
 
-func (s *Service) Status() (scalar[Status], error) {
-	cfg, err := s.config()
+func (q *Query) Status() (Status, error) {
+	cfg, err := q.config()
 	if err != nil {
-		return scalar[Status]{}, err
+		return Status{}, err
 	}
 	st := Status{Config: cfg, State: "open"}
-	if st.Bids, err = count.GetOr(s.rt, 0); err != nil {
-		return scalar[Status]{}, err
+	if st.Bids, err = count.GetOr(q.rt, 0); err != nil {
+		return Status{}, err
 	}
-	done, err := settled.GetOr(s.rt, false)
+	done, err := settled.GetOr(q.rt, false)
 	if err != nil {
-		return scalar[Status]{}, err
+		return Status{}, err
 	}
 	if done {
 		st.State = "settled"
-	} else if uint64(s.rt.Timestamp()) >= cfg.Deadline {
+	} else if uint64(q.rt.Timestamp()) >= cfg.Deadline {
 		st.State = "ended"
 	}
-	return scalar[Status]{st}, nil
+	return st, nil
 }
 
-func (s *Service) Bid(args struct {
+func (*Mutation) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"bid":    "Schedules a bid of amount tokens on the auction run by auctionChain (bidder: the block's signer when absent).",
+		"settle": "Schedules settling the auction (on its chain, after the deadline).",
+	}
+}
+
+func (m *Mutation) Bid(args struct {
 	AuctionChain sdk.ChainID
 	Amount       sdk.Amount
 	Bidder       *sdk.Owner
@@ -760,9 +770,9 @@ func (s *Service) Bid(args struct {
 	if args.Bidder != nil {
 		b.Bidder = &Owner{*args.Bidder}
 	}
-	return true, sdk.Schedule(s.rt, Operation{Bid: b})
+	return true, sdk.Schedule(m.rt, Operation{Bid: b})
 }
 
-func (s *Service) Settle() (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Settle: &struct{}{}})
+func (m *Mutation) Settle() (bool, error) {
+	return true, sdk.Schedule(m.rt, Operation{Settle: &struct{}{}})
 }

@@ -56,7 +56,7 @@
 // APP_OWNER back to its backer on the backer's chain and sets the status to
 // "cancelled".
 //
-// The service (Schema) answers `{ pledged }` (the total pledged, "0" off the campaign
+// The service (Query, Mutation) answers `{ pledged }` (the total pledged, "0" off the campaign
 // chain) and `{ status }` ("active", "collected", "cancelled", or "none" on a chain
 // where the application was not instantiated); its mutations pledge, collect and
 // cancel schedule the operations.
@@ -428,41 +428,38 @@ func (Contract) ExecuteMessage(rt *sdk.Runtime, m Message) error {
 	return record(rt, info.Origin, pl.Owner.Owner, pl.Amount)
 }
 
-// Schema is the service's GraphQL schema.
-const Schema = `
-scalar Owner
-scalar ChainID
-scalar ApplicationID
-"A token amount: a decimal string."
-scalar Amount
-type Query {
-  "The total pledged (\"0\" off the campaign chain)."
-  pledged: Amount!
-  "active, collected, cancelled, or none where the application was not instantiated."
-  status: String!
-}
-type Mutation {
-  "Schedules a pledge; campaignChain and token are needed off the campaign chain."
-  pledge(owner: Owner!, amount: Amount!, campaignChain: ChainID, token: ApplicationID): Boolean!
-  "Schedules collect (the campaign owner, target reached)."
-  collect: Boolean!
-  "Schedules cancel (after the deadline, target not reached)."
-  cancel: Boolean!
-}`
+// Query resolves the service's queries; the schema follows from Query and Mutation
+// (sdk.GraphQLServiceOf).
+type Query struct{ rt *sdk.Runtime }
 
-// Service resolves Schema.
-type Service struct{ rt *sdk.Runtime }
+// Mutation resolves the service's mutations: each schedules an operation.
+type Mutation struct{ rt *sdk.Runtime }
 
 // NewService returns the service for sdk.Service and sdktest.
 func NewService() sdk.ServiceApp {
-	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+	return sdk.MustGraphQLServiceOf(func(rt *sdk.Runtime) *Query { return &Query{rt} }, func(rt *sdk.Runtime) *Mutation { return &Mutation{rt} })
 }
 
-func (s *Service) Pledged() (fungible.Amount, error) { return total.GetOr(s.rt, 0) }
+func (*Query) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"pledged": `The total pledged ("0" off the campaign chain).`,
+		"status":  "active, collected, cancelled, or none where the application was not instantiated.",
+	}
+}
 
-func (s *Service) Status() (string, error) { return status.GetOr(s.rt, StatusNone) }
+func (q *Query) Pledged() (fungible.Amount, error) { return total.GetOr(q.rt, 0) }
 
-func (s *Service) Pledge(args struct {
+func (q *Query) Status() (string, error) { return status.GetOr(q.rt, StatusNone) }
+
+func (*Mutation) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"pledge":  "Schedules a pledge; campaignChain and token are needed off the campaign chain.",
+		"collect": "Schedules collect (the campaign owner, target reached).",
+		"cancel":  "Schedules cancel (after the deadline, target not reached).",
+	}
+}
+
+func (m *Mutation) Pledge(args struct {
 	Owner         sdk.Owner
 	Amount        fungible.Amount
 	CampaignChain *sdk.ChainID
@@ -475,13 +472,13 @@ func (s *Service) Pledge(args struct {
 	if args.Token != nil {
 		p.Token = &AppID{*args.Token}
 	}
-	return true, sdk.Schedule(s.rt, Operation{Pledge: p})
+	return true, sdk.Schedule(m.rt, Operation{Pledge: p})
 }
 
-func (s *Service) Collect() (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Collect: &Empty{}})
+func (m *Mutation) Collect() (bool, error) {
+	return true, sdk.Schedule(m.rt, Operation{Collect: &Empty{}})
 }
 
-func (s *Service) Cancel() (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Cancel: &Empty{}})
+func (m *Mutation) Cancel() (bool, error) {
+	return true, sdk.Schedule(m.rt, Operation{Cancel: &Empty{}})
 }

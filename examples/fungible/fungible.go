@@ -15,8 +15,9 @@
 //	operation:     {"claim": {"source_chain": CHAIN, "owner": OWNER, "amount": "N", "target_chain": CHAIN, "target_owner": OWNER}}
 //	message:       {"credit": {"owner": OWNER, "amount": "N", "source": OWNER}}
 //	message:       {"withdraw": {"owner": OWNER, "amount": "N", "target_chain": CHAIN, "target_owner": OWNER}}
-//	query:         { balance(owner: "OWNER") accounts }  →  {"data":{"balance":"N","accounts":{OWNER:"N",...}}}
-//	mutation:      transfer(owner:, amount:, targetChain:, targetOwner:) schedules a transfer (Schema)
+//	parameters:    {"ticker_symbol": "MICA"} (optional; upper-case letters and digits)
+//	query:         { balance(owner: "OWNER") accounts tickerSymbol }  →  {"data":{"balance":"N","accounts":{OWNER:"N",...},"tickerSymbol":"MICA"}}
+//	mutation:      transfer(owner:, amount:, targetChain:, targetOwner:) schedules a transfer (Mutation)
 package fungible
 
 import (
@@ -70,6 +71,10 @@ func (a Amount) String() string { return strconv.FormatUint(uint64(a), 10) }
 // ImplementsGraphQLType binds Amount to the service's scalar Amount (a decimal
 // string in responses).
 func (Amount) ImplementsGraphQLType(name string) bool { return name == "Amount" }
+
+func (Amount) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "A token amount: a decimal string."}
+}
 
 // UnmarshalGraphQL reads a decimal string or a non-negative integer.
 func (a *Amount) UnmarshalGraphQL(input any) error {
@@ -252,8 +257,12 @@ func NewContract() sdk.ContractApp {
 	return sdk.ContractOf[Operation, Message, InitialState](Contract{})
 }
 
-// Instantiate sets the initial balances from {"accounts": {OWNER: "N", ...}}.
+// Instantiate checks the parameters and sets the initial balances from
+// {"accounts": {OWNER: "N", ...}}.
 func (Contract) Instantiate(rt *sdk.Runtime, st InitialState) error {
+	if _, err := sdk.ParametersOf[Parameters](rt); err != nil {
+		return err
+	}
 	for s, amount := range st.Accounts {
 		o, err := ParseOwner(s)
 		if err != nil {
@@ -345,23 +354,31 @@ func (Contract) ExecuteMessage(rt *sdk.Runtime, m Message) error {
 	return errors.New(`fungible: message must have exactly one of "credit" and "withdraw"`)
 }
 
-// Schema is the service's GraphQL schema. Owners, chains and amounts are strings (see
-// the package documentation); accounts is a JSON object {OWNER: "N", ...}.
-const Schema = `
-scalar Owner
-scalar ChainID
-scalar Amount
-"A JSON object mapping each owner with tokens to its balance."
-scalar Accounts
-type Query {
-  "The owner's balance on this chain (0 when it has none)."
-  balance(owner: Owner!): Amount!
-  accounts: Accounts!
+// Parameters are the application's parameters, the same on every chain (`mica
+// create-application --json-parameters '{"ticker_symbol": "MICA"}'`); optional.
+type Parameters struct {
+	TickerSymbol string `json:"ticker_symbol"`
 }
-type Mutation {
-  "Schedules the transfer operation; the owner must sign the block."
-  transfer(owner: Owner!, amount: Amount!, targetChain: ChainID!, targetOwner: Owner!): Boolean!
-}`
+
+// MaxTickerSymbol bounds the ticker symbol's length.
+const MaxTickerSymbol = 16
+
+// Validate requires a ticker symbol of upper-case letters and digits.
+func (p Parameters) Validate() error {
+	if len(p.TickerSymbol) > MaxTickerSymbol {
+		return fmt.Errorf("fungible: ticker symbol longer than %d characters", MaxTickerSymbol)
+	}
+	for _, r := range p.TickerSymbol {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return fmt.Errorf("fungible: ticker symbol %q: want upper-case letters and digits", p.TickerSymbol)
+		}
+	}
+	return nil
+}
+
+// The service's GraphQL schema follows from Query and Mutation (sdk.GraphQLServiceOf).
+// Owners, chains and amounts are strings (see the package documentation); accounts is
+// a JSON object {OWNER: "N", ...}.
 
 // Accounts maps owners to their non-zero balances: the scalar Accounts.
 type Accounts map[string]Amount
@@ -372,20 +389,34 @@ func (Accounts) ImplementsGraphQLType(name string) bool { return name == "Accoun
 // UnmarshalGraphQL refuses Accounts as input.
 func (*Accounts) UnmarshalGraphQL(any) error { return errors.New("fungible: Accounts is output only") }
 
-// Service resolves Schema.
-type Service struct{ rt *sdk.Runtime }
+func (Accounts) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "A JSON object mapping each owner with tokens to its balance."}
+}
+
+// Query resolves the service's queries.
+type Query struct{ rt *sdk.Runtime }
+
+// Mutation resolves the service's mutations.
+type Mutation struct{ rt *sdk.Runtime }
 
 // NewService returns the service for sdk.Service and sdktest.
 func NewService() sdk.ServiceApp {
-	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+	return sdk.MustGraphQLServiceOf(func(rt *sdk.Runtime) *Query { return &Query{rt} }, func(rt *sdk.Runtime) *Mutation { return &Mutation{rt} })
 }
 
-func (s *Service) Balance(args struct{ Owner sdk.Owner }) (Amount, error) {
-	return Balance(s.rt, args.Owner)
+func (*Query) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"balance":      "The owner's balance on this chain (0 when it has none).",
+		"tickerSymbol": "The token's ticker symbol (the application's parameters), null when it has none.",
+	}
 }
 
-func (s *Service) Accounts() (Accounts, error) {
-	es, err := balances.Entries(s.rt)
+func (q *Query) Balance(args struct{ Owner sdk.Owner }) (Amount, error) {
+	return Balance(q.rt, args.Owner)
+}
+
+func (q *Query) Accounts() (Accounts, error) {
+	es, err := balances.Entries(q.rt)
 	if err != nil {
 		return nil, err
 	}
@@ -396,13 +427,25 @@ func (s *Service) Accounts() (Accounts, error) {
 	return m, nil
 }
 
-func (s *Service) Transfer(args struct {
+func (q *Query) TickerSymbol() (*string, error) {
+	p, err := sdk.ParametersOf[Parameters](q.rt)
+	if err != nil || p.TickerSymbol == "" {
+		return nil, err
+	}
+	return &p.TickerSymbol, nil
+}
+
+func (*Mutation) GraphQLDescriptions() map[string]string {
+	return map[string]string{"transfer": "Schedules the transfer operation; the owner must sign the block."}
+}
+
+func (m *Mutation) Transfer(args struct {
 	Owner       sdk.Owner
 	Amount      Amount
 	TargetChain sdk.ChainID
 	TargetOwner sdk.Owner
 }) (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Transfer: &Transfer{
+	return true, sdk.Schedule(m.rt, Operation{Transfer: &Transfer{
 		Owner: &Owner{args.Owner}, Amount: &args.Amount, TargetChain: &Chain{args.TargetChain}, TargetOwner: &Owner{args.TargetOwner},
 	}})
 }

@@ -348,3 +348,42 @@ func TestJSONTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestTickerSymbolParameter: the application's parameters carry the ticker symbol,
+// which the service answers on every chain (no storage needed); instantiation refuses
+// invalid parameters, and a token created without parameters has none.
+func TestTickerSymbolParameter(t *testing.T) {
+	query := func(c *sdktest.Chain) string {
+		t.Helper()
+		out, err := c.Query(fungible.NewService(), []byte(`{ tickerSymbol }`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	a := sdktest.NewChain()
+	a.Parameters = []byte(`{"ticker_symbol": "MICA"}`)
+	if err := a.Instantiate(fungible.NewContract(), []byte(`{"accounts": {}}`)); err != nil {
+		t.Fatal(err)
+	}
+	b := sdktest.NewChain() // another chain: nothing stored there
+	b.ID, b.Parameters = sha256.Sum256([]byte("chain B")), a.Parameters
+	for _, c := range []*sdktest.Chain{a, b} {
+		if got := query(c); got != `{"data":{"tickerSymbol":"MICA"}}` {
+			t.Errorf("tickerSymbol: %s", got)
+		}
+	}
+	for _, p := range []string{`{"ticker_symbol": "mica"}`, `{"ticker_symbol": "WAYTOOLONGTICKER1"}`, `{"ticker": "MICA"}`, `"MICA"`} {
+		c := sdktest.NewChain()
+		c.Parameters = []byte(p)
+		if err := c.Instantiate(fungible.NewContract(), []byte(`{"accounts": {}}`)); err == nil {
+			t.Errorf("instantiated with parameters %s", p)
+		}
+		if got := query(c); !strings.HasPrefix(got, `{"errors":[{"message":"invalid application parameters`) {
+			t.Errorf("tickerSymbol with parameters %s: %s", p, got)
+		}
+	}
+	if got := query(sdktest.NewChain()); got != `{"data":{"tickerSymbol":null}}` {
+		t.Errorf("tickerSymbol without parameters: %s", got)
+	}
+}

@@ -9,7 +9,7 @@
 //	{"follow": {"chain": "<hex id>"}}    subscribes to that chain's posts
 //	{"unfollow": {"chain": "<hex id>"}}  unsubscribes
 //
-// The service (Schema) answers `{ posts { text timestamp } feed { author text
+// The service (Query, Mutation) answers `{ posts { text timestamp } feed { author text
 // timestamp } }`; its mutations post, follow and unfollow schedule the operations. The contract and service binaries are in the contract
 // and service directories.
 package social
@@ -159,57 +159,41 @@ func (Contract) ProcessStreams(rt *sdk.Runtime, updates []sdk.StreamUpdate) erro
 	return feedCount.Set(rt, n)
 }
 
-// Schema is the service's GraphQL schema.
-const Schema = `
-scalar U64
-scalar ChainID
-"A post: its text and block timestamp (microseconds since the Unix epoch)."
-type Post { text: String! timestamp: U64! }
-"A followed user's post; author is the user's chain id."
-type FeedEntry { author: String! text: String! timestamp: U64! }
-type Query {
-  "This chain's posts, oldest first."
-  posts: [Post!]!
-  "The followed users' posts, in the order they arrived."
-  feed: [FeedEntry!]!
-}
-type Mutation {
-  "Schedules a post on this chain."
-  post(text: String!): Boolean!
-  "Schedules following the user of a chain."
-  follow(chain: ChainID!): Boolean!
-  "Schedules unfollowing the user of a chain."
-  unfollow(chain: ChainID!): Boolean!
-}`
+// Query resolves the service's queries; the schema follows from Query and Mutation
+// (sdk.GraphQLServiceOf), and from Post and FeedEntry, which are its object types.
+type Query struct{ rt *sdk.Runtime }
 
-// Service resolves Schema.
-type Service struct{ rt *sdk.Runtime }
+// Mutation resolves the service's mutations: each schedules an operation.
+type Mutation struct{ rt *sdk.Runtime }
 
 // NewService returns the service for sdk.Service and sdktest.
 func NewService() sdk.ServiceApp {
-	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+	return sdk.MustGraphQLServiceOf(func(rt *sdk.Runtime) *Query { return &Query{rt} }, func(rt *sdk.Runtime) *Mutation { return &Mutation{rt} })
 }
 
-// postView and feedView resolve Post and FeedEntry by their fields.
-type postView struct {
-	Text      string
-	Timestamp sdk.U64
+func (Post) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "A post: its text and block timestamp (microseconds since the Unix epoch)."}
 }
 
-type feedView struct {
-	Author    string
-	Text      string
-	Timestamp sdk.U64
+func (FeedEntry) GraphQLDescriptions() map[string]string {
+	return map[string]string{"": "A followed user's post; author is the user's chain id."}
 }
 
-func (s *Service) Posts() ([]postView, error) {
-	n, err := postCount.GetOr(s.rt, 0)
+func (*Query) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"posts": "This chain's posts, oldest first.",
+		"feed":  "The followed users' posts, in the order they arrived.",
+	}
+}
+
+func (q *Query) Posts() ([]Post, error) {
+	n, err := postCount.GetOr(q.rt, 0)
 	if err != nil {
 		return nil, err
 	}
-	out := []postView{}
+	out := []Post{}
 	for i := uint32(0); i < n; i++ {
-		v, err := s.rt.ReadEvent(s.rt.ChainID(), s.rt.ApplicationID(), Stream, i)
+		v, err := q.rt.ReadEvent(q.rt.ChainID(), q.rt.ApplicationID(), Stream, i)
 		if err != nil {
 			return nil, err
 		}
@@ -217,31 +201,39 @@ func (s *Service) Posts() ([]postView, error) {
 		if err := json.Unmarshal(v, &p); err != nil {
 			return nil, err
 		}
-		out = append(out, postView{p.Text, sdk.U64(p.Timestamp)})
+		out = append(out, p)
 	}
 	return out, nil
 }
 
-func (s *Service) Feed() ([]feedView, error) {
-	es, err := feed.Entries(s.rt)
+func (q *Query) Feed() ([]FeedEntry, error) {
+	es, err := feed.Entries(q.rt)
 	if err != nil {
 		return nil, err
 	}
-	out := []feedView{}
+	out := []FeedEntry{}
 	for _, e := range es {
-		out = append(out, feedView{e.Value.Author, e.Value.Text, sdk.U64(e.Value.Timestamp)})
+		out = append(out, e.Value)
 	}
 	return out, nil
 }
 
-func (s *Service) Post(args struct{ Text string }) (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Post: &PostOp{Text: args.Text}})
+func (*Mutation) GraphQLDescriptions() map[string]string {
+	return map[string]string{
+		"post":     "Schedules a post on this chain.",
+		"follow":   "Schedules following the user of a chain.",
+		"unfollow": "Schedules unfollowing the user of a chain.",
+	}
 }
 
-func (s *Service) Follow(args struct{ Chain sdk.ChainID }) (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Follow: &ChainArg{Chain: args.Chain.String()}})
+func (m *Mutation) Post(args struct{ Text string }) (bool, error) {
+	return true, sdk.Schedule(m.rt, Operation{Post: &PostOp{Text: args.Text}})
 }
 
-func (s *Service) Unfollow(args struct{ Chain sdk.ChainID }) (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Unfollow: &ChainArg{Chain: args.Chain.String()}})
+func (m *Mutation) Follow(args struct{ Chain sdk.ChainID }) (bool, error) {
+	return true, sdk.Schedule(m.rt, Operation{Follow: &ChainArg{Chain: args.Chain.String()}})
+}
+
+func (m *Mutation) Unfollow(args struct{ Chain sdk.ChainID }) (bool, error) {
+	return true, sdk.Schedule(m.rt, Operation{Unfollow: &ChainArg{Chain: args.Chain.String()}})
 }
