@@ -20,22 +20,38 @@
 //	func (Contract) ExecuteOperation(rt *sdk.Runtime, op Operation) (any, error) { ... }
 //	func init() { sdk.RunContract[Operation, sdk.NoMessage, uint64](Contract{}) }
 //
-// GraphQL services (graphql.go). GraphQLService answers GraphQL with the
+// GraphQL services (graphql.go, schema.go). A GraphQLService answers GraphQL with the
 // github.com/graph-gophers/graphql-go engine running in the guest: variables,
-// fragments, aliases, directives, introspection. The schema is an SDL string; the
-// resolvers are the methods (or exported fields) of a root value built per query with
-// the Runtime; mutations schedule operations with Schedule. The request is the JSON
-// body {"query", "variables", "operationName"} or a bare query text. Every error — a
-// syntax error, an unknown field, a resolver's error or panic, a request beyond the
-// limits (depth MaxGraphQLDepth, MaxGraphQLSelections selections after fragments,
+// fragments, aliases, directives, introspection. GraphQLServiceOf derives the schema
+// from two Go types built per query with the Runtime: the exported methods of Query
+// are the query fields, those of Mutation the mutation fields (mutations schedule
+// operations with Schedule). An args struct's fields are arguments, returned structs
+// are object types, slices lists, pointers nullable; U64, Timestamp, Amount, Owner,
+// ChainID, ApplicationID and any type with ImplementsGraphQLType/UnmarshalGraphQL are
+// scalars of their Go names; GraphQLDescriptions methods document types, fields and
+// arguments. Unsupported Go types are errors of GraphQLServiceOf (at start-up); SDL
+// returns the derived schema, sorted. NewGraphQLService takes a hand-written SDL string
+// and one root type instead. The request is the JSON body {"query", "variables",
+// "operationName"} or a bare query text. Every error — a syntax error, an unknown
+// field, a resolver's error or panic, a request beyond the limits (depth
+// MaxGraphQLDepth, MaxGraphQLSelections selections after fragments,
 // MaxGraphQLQueryBytes of text) — is an ordinary {"errors": [...]} response; only a
-// trap of the guest is a host error. Parse the schema once, from init (the node
+// trap of the guest is a host error. Build the service once, from init (the node
 // snapshots a module after init, so queries do not pay for it).
 //
-//	const Schema = `scalar U64 type Query { value: U64! } type Mutation { increment(value: U64!): Boolean! }`
-//	type Service struct{ rt *sdk.Runtime }
-//	func (s *Service) Value() (sdk.U64, error) { ... }
-//	func init() { sdk.RunService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} }) }
+//	type Query struct{ rt *sdk.Runtime }
+//	func (q *Query) Value() (sdk.U64, error) { ... }              // value: U64!
+//	type Mutation struct{ rt *sdk.Runtime }
+//	func (m *Mutation) Increment(args struct{ Value sdk.U64 }) (bool, error) { ... } // increment(value: U64!): Boolean!
+//	func init() {
+//		sdk.Service(sdk.MustGraphQLServiceOf(func(rt *sdk.Runtime) *Query { return &Query{rt} },
+//			func(rt *sdk.Runtime) *Mutation { return &Mutation{rt} }))
+//	}
+//
+// Application parameters: Runtime.Parameters returns the bytes given when the
+// application was created (`mica create-application --json-parameters`), the same on
+// every chain; ParametersOf[P] decodes them like an operation (strict JSON, Validate;
+// none given is P's zero value). Hosts older than SDK v0.2.0 refuse the request.
 //
 // Text forms (text.go): ParseOwner, ParseChainID, ParseApplicationID and ParseAmount
 // read what Owner.String, ChainID.String, ApplicationID.String and Amount.Tokens write;

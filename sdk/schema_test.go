@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,7 +39,7 @@ type (
 )
 
 func (i dItem) Next() *dItem   { return &dItem{Name: i.Name + "+", N: i.N + 1} }
-func (i dItem) String() string { return i.Name } // never a field
+func (i dItem) String() string { return i.Name + strconv.Itoa(i.internal) } // never a field
 func (dItem) GraphQLDescriptions() map[string]string {
 	return map[string]string{"": "An item.", "next": "The item after this one."}
 }

@@ -84,27 +84,29 @@ func NewContract() sdk.ContractApp {
 	return sdk.ContractOf[Operation, sdk.NoMessage, uint64](Contract{})
 }
 
-// Schema is the service's GraphQL schema.
-const Schema = ` + "`" + `
-scalar U64
-type Query { value: U64! }
-type Mutation { "Schedules the operation {\"increment\": value}." increment(value: U64!): Boolean! }` + "`" + `
+// Query resolves the service's queries; the SDK derives the GraphQL schema from
+// the methods of Query and Mutation (sdk.GraphQLServiceOf).
+type Query struct{ rt *sdk.Runtime }
 
-// Service resolves Schema.
-type Service struct{ rt *sdk.Runtime }
-
-func (s *Service) Value() (sdk.U64, error) {
-	v, err := value.GetOr(s.rt, 0)
+func (q *Query) Value() (sdk.U64, error) {
+	v, err := value.GetOr(q.rt, 0)
 	return sdk.U64(v), err
 }
 
-func (s *Service) Increment(args struct{ Value sdk.U64 }) (bool, error) {
-	return true, sdk.Schedule(s.rt, Operation{Increment: (*uint64)(&args.Value)})
+// Mutation resolves the service's mutations: each schedules an operation.
+type Mutation struct{ rt *sdk.Runtime }
+
+func (m *Mutation) Increment(args struct{ Value sdk.U64 }) (bool, error) {
+	return true, sdk.Schedule(m.rt, Operation{Increment: (*uint64)(&args.Value)})
+}
+
+func (*Mutation) GraphQLDescriptions() map[string]string {
+	return map[string]string{"increment": ` + "`Schedules the operation {\"increment\": value}.`" + `}
 }
 
 // NewService returns the service for sdk.Service and sdktest.
 func NewService() sdk.ServiceApp {
-	return sdk.MustGraphQLService(Schema, func(rt *sdk.Runtime) any { return &Service{rt} })
+	return sdk.MustGraphQLServiceOf(func(rt *sdk.Runtime) *Query { return &Query{rt} }, func(rt *sdk.Runtime) *Mutation { return &Mutation{rt} })
 }
 `
 
@@ -186,7 +188,8 @@ func TestCounter(t *testing.T) {
 
 const tmplReadme = "# __MODULE__\n\n" +
 	"A Mica application written with the Go SDK: a counter that operations increment.\n\n" +
-	"- `__MODULE__.go`: the contract (`Contract`, on the types `Operation` and `uint64`) and the GraphQL service (`Schema`, resolved by `Service`)\n" +
+	"- `__MODULE__.go`: the contract (`Contract`, on the types `Operation` and `uint64`) and the GraphQL service\n" +
+	"  (`Query` and `Mutation`: the SDK derives the schema from their methods)\n" +
 	"- `contract/`, `service/`: the Wasm entry points\n" +
 	"- `__MODULE___test.go`: a native test with `sdktest`\n\n" +
 	"```sh\n" +
