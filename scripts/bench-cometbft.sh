@@ -2,14 +2,16 @@
 # bench-cometbft.sh: Mica side by side with CometBFT's kvstore on this machine.
 #
 # Builds CometBFT (from the Go module proxy, outside this repository), mica and the
-# small load client scripts/cmtload, then alternates, ROUNDS times, on the same machine:
-#   mica      `mica net up` (4 validator processes) + `mica benchmark --chains 16`
-#             with 1 and with 100 transfers per block;
-#   cmt-def   a 4-validator CometBFT testnet, kvstore app, default configuration,
-#             saturated by cmtload (--inflight CMT_SAT_INFLIGHT);
-#   cmt-fast  the same tuned for latency (see tune_fast below), at 16 transactions in
-#             flight (the counterpart of 16 chains × 1 transfer) and saturated.
-# Only one network runs at a time. For each run it prints the client's figures and the
+# small load client scripts/cmtload, then alternates, ROUNDS times, on the same machine,
+# the runs named in RUNS:
+#   mica-C-K    `mica net up` (4 validator processes) + `mica benchmark --chains C
+#               --transactions-per-block K`;
+#   cmt-def-N   a 4-validator CometBFT testnet, kvstore app, default configuration,
+#               loaded by cmtload with N transactions in flight (N = sat:
+#               CMT_SAT_INFLIGHT, enough to saturate it);
+#   cmt-fast-N  the same tuned for latency (see tune_fast below).
+# cmt-fast-16 is the counterpart of mica-16-1: 16 transactions outstanding at a time.
+# Each run starts its network afresh; only one network runs at a time. For each run it prints the client's figures and the
 # CPU time (utime + stime from /proc/PID/stat) of every process of the system under
 # test, validators and load client, between the client's first and last progress lines,
 # divided by the transactions committed in that window. A markdown table of all runs
@@ -21,7 +23,8 @@
 #   CMT_VERSION [v0.38.26]       CometBFT release (go install ...@CMT_VERSION)
 #   PORT_BASE [14700]            ports PORT_BASE..PORT_BASE+199 are used
 #   DURATION [20s]  ROUNDS [2]  CMT_SAT_INFLIGHT [4000]
-#   RUNS ["mica-1 mica-100 cmt-def-sat cmt-fast-16 cmt-fast-sat"]  which runs, in order
+#   RUNS ["mica-16-1 mica-16-100 cmt-def-sat cmt-fast-16 cmt-fast-sat"]  runs, in order
+#   (single-client latency: RUNS="mica-1-1 cmt-fast-1")
 # Not run by CI: it takes minutes and both cores.
 set -euo pipefail
 
@@ -31,7 +34,7 @@ PORT_BASE=${PORT_BASE:-14700}
 DURATION=${DURATION:-20s}
 ROUNDS=${ROUNDS:-2}
 CMT_SAT_INFLIGHT=${CMT_SAT_INFLIGHT:-4000}
-RUNS=${RUNS:-"mica-1 mica-100 cmt-def-sat cmt-fast-16 cmt-fast-sat"}
+RUNS=${RUNS:-"mica-16-1 mica-16-100 cmt-def-sat cmt-fast-16 cmt-fast-sat"}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$WORK/bin
 TICK=$(getconf CLK_TCK)
@@ -128,12 +131,12 @@ mica_down() {
   MICA_PID=""
 }
 
-mica_run() { # NAME TX_PER_BLOCK
+mica_run() { # NAME CHAINS TX_PER_BLOCK
   local pids
   pids=$(pgrep -P "$MICA_PID" | tr '\n' ' ')
-  echo "== $1: mica benchmark --chains 16 --transactions-per-block $2 --duration $DURATION (validators: $pids)" >&2
+  echo "== $1: mica benchmark --chains $2 --transactions-per-block $3 --duration $DURATION (validators: $pids)" >&2
   MICA_WALLET=$WORK/mica/wallet measure "$1" "$pids" -- \
-    "$BIN/mica" benchmark --chains 16 --transactions-per-block "$2" --duration "$DURATION" --json
+    "$BIN/mica" benchmark --chains "$2" --transactions-per-block "$3" --duration "$DURATION" --json
 }
 
 # ---- CometBFT ------------------------------------------------------------------------
@@ -160,7 +163,7 @@ tune_fast() {
   set_toml "$1" indexer '"null"'
 }
 
-cmt_up() { # default|fast
+cmt_up() { # def|fast
   rm -rf "$WORK/cmt"
   "$BIN/cometbft" testnet --v 4 --o "$WORK/cmt" --starting-ip-address 127.0.0.1 >/dev/null
   local i j peers ids=()
@@ -221,26 +224,26 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 for round in $(seq "$ROUNDS"); do
   for run in $RUNS; do
     name=$run-r$round
-    case $run in
-      mica-*) mica_up; mica_run "$name" "${run#mica-}"; mica_down ;;
-      cmt-def-sat) cmt_up default; cmt_run "$name" "$CMT_SAT_INFLIGHT"; cmt_down ;;
-      cmt-fast-sat) cmt_up fast; cmt_run "$name" "$CMT_SAT_INFLIGHT"; cmt_down ;;
-      cmt-def-*) cmt_up default; cmt_run "$name" "${run#cmt-def-}"; cmt_down ;;
-      cmt-fast-*) cmt_up fast; cmt_run "$name" "${run#cmt-fast-}"; cmt_down ;;
-      *) echo "unknown run $run" >&2; exit 2 ;;
+    IFS=- read -r sys a b <<<"$run"
+    case $sys-$a in
+      mica-[0-9]*) mica_up; mica_run "$name" "$a" "$b"; mica_down ;;
+      cmt-def | cmt-fast)
+        [ "$b" = sat ] && b=$CMT_SAT_INFLIGHT
+        cmt_up "$a"; cmt_run "$name" "$b"; cmt_down ;;
+      *) echo "unknown run $run (mica-CHAINS-PERBLOCK, cmt-def-N, cmt-fast-N)" >&2; exit 2 ;;
     esac
   done
 done
 
 # The table: figures from each client's JSON, CPU from the window.
 echo
-echo "| run | load avg / others' cores | tx/s | latency p50 | p99 | errors | CPU-ms per tx: validators + client = all |"
-echo "|---|---|---|---|---|---|---|"
+echo "| run | load avg / others' cores | tx/s | tx per block | latency p50 | p99 | errors | CPU-ms per tx: validators + client = all |"
+echo "|---|---|---|---|---|---|---|---|"
 while IFS=$'\t' read -r name load others _ _ srv cli all; do
   f=$WORK/results/$name.json
   case $name in
-    mica-*) q='[.transactions_per_second, .finality_p50_ms, .finality_p99_ms, .errors]' ;;
-    *) q='[.tx_per_second, .latency_p50_ms, .latency_p99_ms, .errors + .uncommitted]' ;;
+    mica-*) q='[.transactions_per_second, .transactions_per_block, .finality_p50_ms, .finality_p99_ms, .errors]' ;;
+    *) q='[.tx_per_second, (if .blocks_with_txs > 0 then .txs / .blocks_with_txs | floor else 0 end), .latency_p50_ms, .latency_p99_ms, .errors + .uncommitted]' ;;
   esac
-  jq -r --arg n "$name" --arg l "$load / $others" --arg c "$srv + $cli = $all" "$q"' | "| \($n) | \($l) | \(.[0] | floor) | \(.[1]) ms | \(.[2]) ms | \(.[3]) | \($c) |"' "$f"
+  jq -r --arg n "$name" --arg l "$load / $others" --arg c "$srv + $cli = $all" "$q"' | "| \($n) | \($l) | \(.[0] | floor) | \(.[1]) | \(.[2]) ms | \(.[3]) ms | \(.[4]) | \($c) |"' "$f"
 done <"$WORK/results/runs.tsv"
