@@ -11,20 +11,23 @@
 #               CMT_SAT_INFLIGHT, enough to saturate it);
 #   cmt-fast-N  the same tuned for latency (see tune_fast below).
 # cmt-fast-16 is the counterpart of mica-16-1: 16 transactions outstanding at a time.
-# Each run starts its network afresh; only one network runs at a time. For each run it prints the client's figures and the
-# CPU time (utime + stime from /proc/PID/stat) of every process of the system under
-# test, validators and load client, between the client's first and last progress lines,
-# divided by the transactions committed in that window. A markdown table of all runs
+#   mica-idle, cmt-def-idle, cmt-fast-idle: no load; the validators' CPU time in 10 s.
+# Each run starts its network afresh; only one network runs at a time. For each run it
+# prints the client's figures and the CPU time (utime + stime from /proc/PID/stat) of
+# every process of the system under test, validators and load client, between the
+# client's first and last progress lines, divided by the transactions committed in that
+# window. A markdown table of all runs
 # ends the output (docs/PERFORMANCE.md, "Side by side with CometBFT").
 #
-# Usage: scripts/bench-cometbft.sh            (from the repository root, ~10 min)
+# Usage: scripts/bench-cometbft.sh            (~20 min on 2 cores; or make bench-cometbft)
 # Environment (defaults in brackets):
 #   WORK [/tmp/bench-cometbft]  everything the script writes: binaries, networks, logs
 #   CMT_VERSION [v0.38.26]       CometBFT release (go install ...@CMT_VERSION)
 #   PORT_BASE [14700]            ports PORT_BASE..PORT_BASE+199 are used
-#   DURATION [20s]  ROUNDS [2]  CMT_SAT_INFLIGHT [4000]
-#   RUNS ["mica-16-1 mica-16-100 cmt-def-sat cmt-fast-16 cmt-fast-sat"]  runs, in order
-#   (single-client latency: RUNS="mica-1-1 cmt-fast-1")
+#   DURATION [20s]  ROUNDS [3]  CMT_SAT_INFLIGHT [4000]
+#   RUNS ["mica-1-1 cmt-fast-1 mica-16-1 cmt-fast-16 mica-64-1 cmt-fast-64 mica-16-100
+#         cmt-fast-sat cmt-def-sat"]  the runs of each round, in order
+#   SKIP_BUILD [unset]  1: use the binaries already in $WORK/bin
 # Not run by CI: it takes minutes and both cores.
 set -euo pipefail
 
@@ -32,9 +35,9 @@ WORK=${WORK:-/tmp/bench-cometbft}
 CMT_VERSION=${CMT_VERSION:-v0.38.26}
 PORT_BASE=${PORT_BASE:-14700}
 DURATION=${DURATION:-20s}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 CMT_SAT_INFLIGHT=${CMT_SAT_INFLIGHT:-4000}
-RUNS=${RUNS:-"mica-16-1 mica-16-100 cmt-def-sat cmt-fast-16 cmt-fast-sat"}
+RUNS=${RUNS:-"mica-1-1 cmt-fast-1 mica-16-1 cmt-fast-16 mica-64-1 cmt-fast-64 mica-16-100 cmt-fast-sat cmt-def-sat"}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$WORK/bin
 TICK=$(getconf CLK_TCK)
@@ -215,6 +218,17 @@ cmt_run() { # NAME INFLIGHT
     "$BIN/cmtload" --rpc "${rpcs%,}" --inflight "$2" --duration "$DURATION" --json
 }
 
+# idle NAME PIDS...: the CPU time the processes use in 10 s without load, after 5 s.
+idle() {
+  local name=$1 a b
+  shift
+  sleep 5
+  a=$(cpu_ticks "$@")
+  sleep 10
+  b=$(cpu_ticks "$@")
+  echo "== $name: $(awk -v t="$((b - a))" -v tick="$TICK" 'BEGIN { printf "%.2f", t / tick }') CPU-s in 10 s without load ($# validators; load average $(cut -d' ' -f1 /proc/loadavg))" >&2
+}
+
 cleanup() { mica_down; cmt_down; }
 trap cleanup EXIT
 
@@ -225,12 +239,13 @@ for round in $(seq "$ROUNDS"); do
   for run in $RUNS; do
     name=$run-r$round
     IFS=- read -r sys a b <<<"$run"
-    case $sys-$a in
-      mica-[0-9]*) mica_up; mica_run "$name" "$a" "$b"; mica_down ;;
-      cmt-def | cmt-fast)
-        [ "$b" = sat ] && b=$CMT_SAT_INFLIGHT
-        cmt_up "$a"; cmt_run "$name" "$b"; cmt_down ;;
-      *) echo "unknown run $run (mica-CHAINS-PERBLOCK, cmt-def-N, cmt-fast-N)" >&2; exit 2 ;;
+    case $run in
+      mica-idle) mica_up; idle "$name" $(pgrep -P "$MICA_PID"); mica_down ;;
+      cmt-def-idle | cmt-fast-idle) cmt_up "$a"; idle "$name" "${CMT_PIDS[@]}"; cmt_down ;;
+      mica-[0-9]*-[0-9]*) mica_up; mica_run "$name" "$a" "$b"; mica_down ;;
+      cmt-def-sat | cmt-fast-sat) cmt_up "$a"; cmt_run "$name" "$CMT_SAT_INFLIGHT"; cmt_down ;;
+      cmt-def-[0-9]* | cmt-fast-[0-9]*) cmt_up "$a"; cmt_run "$name" "$b"; cmt_down ;;
+      *) echo "unknown run $run (mica-CHAINS-PERBLOCK, cmt-def-N, cmt-fast-N, *-idle)" >&2; exit 2 ;;
     esac
   done
 done
