@@ -6,7 +6,7 @@ CORE := ./internal/base/... ./internal/codec/... ./internal/crypto/... ./interna
         ./internal/chain/... ./internal/storage/... ./internal/worker/... ./internal/client/... ./internal/rpc/...
 FUZZTIME ?= 3s
 
-.PHONY: test unit race lint fuzz bench tidy-check
+.PHONY: test unit race lint fuzz bench bench-cometbft tidy-check
 
 ## test: everything CI checks — lint, unit tests, race detector on the core, short fuzzing.
 test: lint unit race fuzz
@@ -51,3 +51,8 @@ fuzz:
 ## bench: the benchmarks reported in docs/PERFORMANCE.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/crypto/ ./internal/protocol/ ./internal/chain/ ./internal/sim/ ./internal/kv/... ./internal/views/ ./internal/rpc/ ./internal/localnet/
+
+## bench-cometbft: Mica side by side with CometBFT's kvstore on this machine (docs/PERFORMANCE.md,
+## "Side by side with CometBFT"); builds CometBFT outside the repository. Minutes; not part of CI.
+bench-cometbft:
+	scripts/bench-cometbft.sh
