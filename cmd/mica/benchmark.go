@@ -140,7 +140,7 @@ JSON document).`,
 				return err
 			}
 			defer s.Close()
-			r := &benchRun{s: s, stderr: cmd.ErrOrStderr(), perChain: perChain}
+			r := &benchRun{s: s, cmd: cmd, stderr: cmd.ErrOrStderr(), perChain: perChain}
 			if err := r.setUp(cmd.Context(), o.from, o.chains, sc, o.examples); err != nil {
 				return errors.Join(err, r.close())
 			}
@@ -240,6 +240,7 @@ func printBenchReport(o io.Writer, rep *benchReport) {
 type benchRun struct {
 	s        *session
 	bs       *session // the benchmark wallet, sharing s's client
+	cmd      *cobra.Command
 	stderr   io.Writer
 	perChain base.Amount
 	fc       *client.ChainClient
@@ -433,6 +434,9 @@ func (r *benchRun) setUp(ctx context.Context, from string, n int, sc bench.Scena
 		return err
 	}); err != nil {
 		return fmt.Errorf("benchmark chain inbox: %w", err)
+	}
+	if err := r.warmUp(ctx, sc); err != nil {
+		return err
 	}
 	for _, cc := range r.ccs {
 		bal, err := r.s.c.LocalBalance(ctx, base.Account{Chain: cc.ID()})
