@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"time"
 
@@ -192,17 +191,23 @@ func killEvent(cmd *cobra.Command, o benchOptions) ([]bench.Event, error) {
 	return []bench.Event{{At: at, Name: o.kill + " killed", Do: func() error { return killProcess(pid) }}}, nil
 }
 
+// benchNoun names what a scenario counts, and " received" when a transfer counts once
+// received (cross-chain).
+func benchNoun(sc bench.Scenario) (what, received string) {
+	switch sc {
+	case bench.Transfers:
+		return "transfers", ""
+	case bench.CrossChain:
+		return "transfers", " received"
+	}
+	return "operations", ""
+}
+
 func printBenchReport(o io.Writer, rep *benchReport) {
 	res, f := rep.Result, rep.Funding
-	what := "operations"
-	switch res.Scenario {
-	case bench.Transfers:
-		what = "transfers"
-	case bench.CrossChain:
-		what = "transfers received"
-	}
-	fmt.Fprintf(o, "%s: %d chains, %d per block, %.1f s: %d blocks, %d %s, %.0f %s/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
-		res.Scenario, res.Chains, res.TxPerBlock, res.DurationSeconds, res.Blocks, res.Transactions, what, res.TxPerSecond, strings.TrimSuffix(what, " received"), res.LatencyP50Ms, res.LatencyP99Ms, res.Errors)
+	what, received := benchNoun(res.Scenario)
+	fmt.Fprintf(o, "%s: %d chains, %d per block, %.1f s: %d blocks, %d %s%s, %.0f %s/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
+		res.Scenario, res.Chains, res.TxPerBlock, res.DurationSeconds, res.Blocks, res.Transactions, what, received, res.TxPerSecond, what, res.LatencyP50Ms, res.LatencyP99Ms, res.Errors)
 	if rc := res.Receipts; rc != nil && res.Scenario != bench.CrossChain {
 		fmt.Fprintf(o, "  received by the next chain's block: %d, p50 %.2f ms, p99 %.2f ms after building the sending block\n", rc.Count, rc.P50Ms, rc.P99Ms)
 	}
@@ -212,7 +217,9 @@ func printBenchReport(o io.Writer, rep *benchReport) {
 	if res.SlowRoundBlocks > 0 {
 		fmt.Fprintf(o, "  %d blocks confirmed after the fast round\n", res.SlowRoundBlocks)
 	}
-	if c := res.CPU; c != nil {
+	if c := res.CPU; c != nil && len(c.Validators) == 0 {
+		fmt.Fprintf(o, "CPU per block: client %.2f ms (validators not sampled: give their metrics endpoints with --metrics)\n", c.ClientMsPerBlock)
+	} else if c != nil {
 		fmt.Fprintf(o, "CPU per block: client %.2f ms, validators %.2f ms (%d of %d measured), total %.2f ms\n",
 			c.ClientMsPerBlock, c.ValidatorsMsPerBlock, c.ValidatorsMeasured, len(c.Validators), c.TotalMsPerBlock)
 		for _, v := range c.Validators {
@@ -223,7 +230,7 @@ func printBenchReport(o io.Writer, rep *benchReport) {
 	}
 	for _, p := range res.Phases {
 		fmt.Fprintf(o, "  %-20s %5.1f–%.1f s: %d blocks, %.0f %s/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
-			p.Name, p.StartSeconds, p.StartSeconds+p.Seconds, p.Blocks, p.TxPerSecond, strings.TrimSuffix(what, " received"), p.LatencyP50Ms, p.LatencyP99Ms, p.Errors)
+			p.Name, p.StartSeconds, p.StartSeconds+p.Seconds, p.Blocks, p.TxPerSecond, what, p.LatencyP50Ms, p.LatencyP99Ms, p.Errors)
 	}
 	for _, k := range res.ErrorKinds {
 		fmt.Fprintf(o, "  %6d × %s\n           first: %s\n", k.Count, k.Kind, k.Example)
@@ -486,16 +493,10 @@ func (r *benchRun) run(ctx context.Context, cfg bench.Config, metrics []string, 
 		}()
 	}
 	tty := isTerminal(r.stderr)
-	unit := "ops/s"
-	switch cfg.Scenario {
-	case bench.Transfers:
-		unit = "transfers/s"
-	case bench.CrossChain:
-		unit = "transfers/s received"
-	}
+	what, received := benchNoun(cfg.Scenario)
 	cfg.Progress = func(p bench.Progress) {
-		line := fmt.Sprintf("%5.0fs  %d blocks  %d ops  %.0f %s  %d errors",
-			p.Elapsed.Seconds(), p.Blocks, p.Transfers, p.TransfersPerSecond(), unit, p.Errors)
+		line := fmt.Sprintf("%5.0fs  %d blocks  %d %s%s  %.0f %s/s  %d errors",
+			p.Elapsed.Seconds(), p.Blocks, p.Transfers, what, received, p.TransfersPerSecond(), what, p.Errors)
 		if tty {
 			fmt.Fprintf(r.stderr, "\r\033[K%s", line)
 		} else {

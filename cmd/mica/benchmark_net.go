@@ -27,13 +27,9 @@ func benchMetrics(cmd *cobra.Command, flag []string) ([]string, error) {
 		}
 		return flag, nil
 	}
-	path := networkFilePath(cmd)
-	if path == "" {
-		return nil, nil
-	}
-	nf, err := netup.ReadNetworkFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("network description: %w", err)
+	nf, _, err := benchNetwork(cmd)
+	if nf == nil || err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, v := range nf.Validators {
@@ -44,16 +40,29 @@ func benchMetrics(cmd *cobra.Command, flag []string) ([]string, error) {
 	return out, nil
 }
 
-// benchValidatorPID returns the process of the validator name of the local network
-// whose description is next to the wallet (`mica net up`), checking that it runs.
-func benchValidatorPID(cmd *cobra.Command, name string) (int, error) {
+// benchNetwork reads the network description (networkFilePath) and returns it with
+// its path; nil if there is none.
+func benchNetwork(cmd *cobra.Command) (*netup.NetworkFile, string, error) {
 	path := networkFilePath(cmd)
 	if path == "" {
-		return 0, errors.New("--kill-validator needs the network description of a `mica net up` network (network.json next to the wallet, or --network)")
+		return nil, "", nil
 	}
 	nf, err := netup.ReadNetworkFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("network description: %w", err)
+		return nil, path, fmt.Errorf("network description: %w", err)
+	}
+	return nf, path, nil
+}
+
+// benchValidatorPID returns the process of the validator name of the local network
+// whose description is next to the wallet (`mica net up`), checking that it runs.
+func benchValidatorPID(cmd *cobra.Command, name string) (int, error) {
+	nf, path, err := benchNetwork(cmd)
+	if err != nil {
+		return 0, err
+	}
+	if nf == nil {
+		return 0, errors.New("--kill-validator needs the network description of a `mica net up` network (network.json next to the wallet, or --network)")
 	}
 	var names []string
 	for _, v := range nf.Validators {
