@@ -217,7 +217,9 @@ func printBenchReport(o io.Writer, rep *benchReport) {
 	if res.SlowRoundBlocks > 0 {
 		fmt.Fprintf(o, "  %d blocks confirmed after the fast round\n", res.SlowRoundBlocks)
 	}
-	if c := res.CPU; c != nil && len(c.Validators) == 0 {
+	if c := res.CPU; c != nil && res.Blocks == 0 {
+		fmt.Fprintf(o, "CPU: client %.2f s, validators %.2f s, and no block committed\n", c.ClientSeconds, c.ValidatorsSeconds)
+	} else if c != nil && len(c.Validators) == 0 {
 		fmt.Fprintf(o, "CPU per block: client %.2f ms (validators not sampled: give their metrics endpoints with --metrics)\n", c.ClientMsPerBlock)
 	} else if c != nil {
 		fmt.Fprintf(o, "CPU per block: client %.2f ms, validators %.2f ms (%d of %d measured), total %.2f ms\n",

@@ -18,7 +18,7 @@ import (
 type CPU struct {
 	ClientSeconds     float64 `json:"client_seconds"`
 	ValidatorsSeconds float64 `json:"validators_seconds"`
-	// The per-block figures divide by the run's committed blocks.
+	// The per-block figures divide by the run's committed blocks (0 if none).
 	ClientMsPerBlock     float64 `json:"client_ms_per_block"`
 	ValidatorsMsPerBlock float64 `json:"validators_ms_per_block"`
 	TotalMsPerBlock      float64 `json:"total_ms_per_block"`
