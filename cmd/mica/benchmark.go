@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -53,17 +54,49 @@ type benchFunding struct {
 	ChainsReused int    `json:"chains_reused"`
 }
 
+// benchOptions are the flags of `mica benchmark`.
+type benchOptions struct {
+	chains, perBlock       int
+	duration, killAfter    time.Duration
+	from, fund, cpuprofile string
+	scenario, examples     string
+	metrics                []string
+	kill                   string
+}
+
 func benchmarkCommand() *cobra.Command {
-	var chains, perBlock int
-	var duration time.Duration
-	var from, fund, cpuprofile string
+	var o benchOptions
 	cmd := &cobra.Command{
 		Use:   "benchmark",
-		Short: "Load a running network: chains transfer to each other in a loop; prints transactions/s, finality p50/p99 and the errors met",
+		Short: "Load a running network: chains transfer to each other (or run applications) in a loop; prints operations/s, finality p50/p99, CPU per block and the errors met",
 		Long: `benchmark runs --chains benchmark chains that commit blocks of
---transactions-per-block transfers to the next chain of a ring as fast as they can for
---duration. Finality latency is measured per block from building it to holding its
-confirmed certificate. Errors are counted by kind, with the first example of each.
+--transactions-per-block operations as fast as they can for --duration. Finality
+latency is measured per block from building it to holding its confirmed certificate.
+Errors are counted by kind, with the first example of each.
+
+--scenario says what the blocks hold:
+  transfers    1-atto transfers to the next chain of a ring
+  cross-chain  the same ring, but a transfer counts once the receiver has committed
+               the block receiving it: finality runs from building the sending block
+               to the receiver's confirmed certificate
+  counter      increments of the counter application (examples/counter), each chain
+               on its own state
+  fungible     1-token transfers of the fungible application (examples/fungible) to
+               the next chain's owner
+  mix          operations cycling through the three kinds above
+The applications are built (mica project build, from --examples), published and
+created once, from the funding chain, and reused by later runs (recorded in
+WALLET/benchmark/apps.json); the funding chain, which holds the token's supply,
+grants each benchmark chain tokens for the run.
+
+CPU per block: the benchmark's own CPU time (getrusage) and each validator's
+process_cpu_seconds_total read from its metrics endpoint before and after the load
+(--metrics, default the endpoints that ` + "`mica net up`" + ` recorded in network.json next
+to the wallet), divided by the committed blocks.
+
+--kill-validator NAME kills that validator of the local network (kill -9, its pid
+from network.json) --kill-after into the run and reports the figures before and
+after apart (phases): finality with all validators up against one down.
 
 The benchmark chains are funded from --from (default: the wallet's default chain), so
 any wallet with a funded chain works, for instance one obtained from a faucet. Their
@@ -77,26 +110,44 @@ Progress goes to stderr once a second; stdout has only the result (--json: only 
 JSON document).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if chains < 1 || perBlock < 1 || duration <= 0 {
+			if o.chains < 1 || o.perBlock < 1 || o.duration <= 0 {
 				return errors.New("--chains, --transactions-per-block and --duration must be positive")
 			}
-			perChain, err := base.ParseAmount(fund)
+			sc, err := bench.ParseScenario(o.scenario)
+			if err != nil {
+				return fmt.Errorf("--scenario: %w", err)
+			}
+			perChain, err := base.ParseAmount(o.fund)
 			if err != nil {
 				return fmt.Errorf("--fund: %w", err)
 			}
-			if perChain.Compare(base.AmountFromAttos(uint64(perBlock))) < 0 {
-				return fmt.Errorf("--fund %s is less than one block's transfers (%d attos)", perChain, perBlock)
+			if perChain.Compare(base.AmountFromAttos(uint64(o.perBlock))) < 0 {
+				return fmt.Errorf("--fund %s is less than one block's transfers (%d attos)", perChain, o.perBlock)
+			}
+			metrics, err := benchMetrics(cmd, o.metrics)
+			if err != nil {
+				return err
+			}
+			var events []bench.Event
+			if o.kill != "" {
+				if events, err = killEvent(cmd, o); err != nil {
+					return err
+				}
 			}
 			s, err := connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			r := &benchRun{s: s, stderr: cmd.ErrOrStderr(), perChain: perChain}
-			if err := r.setUp(cmd.Context(), from, chains); err != nil {
+			r := &benchRun{s: s, cmd: cmd, stderr: cmd.ErrOrStderr(), perChain: perChain}
+			if err := r.setUp(cmd.Context(), o.from, o.chains, sc, o.examples); err != nil {
 				return errors.Join(err, r.close())
 			}
-			res, runErr := r.run(cmd.Context(), perBlock, duration, cpuprofile)
+			cfg := bench.Config{Chains: r.ccs, Scenario: sc, OpsPerBlock: o.perBlock, CounterApp: r.counter, FungibleApp: r.fungible, Duration: o.duration, Now: time.Now, Events: events}
+			if o.kill != "" {
+				cfg.FirstPhase = "all validators up"
+			}
+			res, runErr := r.run(cmd.Context(), cfg, metrics, o.cpuprofile)
 			// Return the funds even if the run was interrupted (Ctrl-C), within a bound.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 2*time.Minute)
 			defer cancel()
@@ -108,19 +159,81 @@ JSON document).`,
 			return out(cmd, rep, func(o io.Writer) { printBenchReport(o, rep) })
 		},
 	}
-	cmd.Flags().IntVar(&chains, "chains", 4, "number of chains transferring in parallel")
-	cmd.Flags().IntVar(&perBlock, "transactions-per-block", 1, "transfers in each block")
-	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to run")
-	chainFlag(cmd, &from, "chain of the wallet that funds the benchmark chains (default: the wallet's default chain)", "from")
-	cmd.Flags().StringVar(&fund, "fund", "0.001", "tokens lent to each benchmark chain for the run (returned at the end)")
-	cmd.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the benchmark client during the load to this file (go tool pprof)")
+	f := cmd.Flags()
+	f.IntVar(&o.chains, "chains", 4, "number of chains committing blocks in parallel")
+	f.IntVar(&o.perBlock, "transactions-per-block", 1, "operations in each block (transfers, increments or token transfers)")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
+	f.StringVar(&o.scenario, "scenario", string(bench.Transfers), "what the blocks hold: transfers, cross-chain, counter, fungible or mix (see above)")
+	f.StringVar(&o.examples, "examples", "examples", "directory holding the counter/ and fungible/ example applications, built and published once by the scenarios that need them")
+	f.StringSliceVar(&o.metrics, "metrics", nil, "validators' metrics endpoints (comma-separated http://HOST:PORT) whose process CPU time is sampled; default: those in network.json next to the wallet; none: do not sample")
+	f.StringVar(&o.kill, "kill-validator", "", "kill -9 this validator of the local network (a name in network.json, e.g. validator-3) --kill-after into the run, and report both phases")
+	f.DurationVar(&o.killAfter, "kill-after", 0, "when --kill-validator strikes (default: half of --duration)")
+	chainFlag(cmd, &o.from, "chain of the wallet that funds the benchmark chains (default: the wallet's default chain)", "from")
+	f.StringVar(&o.fund, "fund", "0.001", "tokens lent to each benchmark chain for the run (returned at the end)")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the benchmark client during the load to this file (go tool pprof)")
 	return cmd
+}
+
+// killEvent is the --kill-validator event: it finds the validator's process now, so
+// that a wrong name fails before any chain is funded.
+func killEvent(cmd *cobra.Command, o benchOptions) ([]bench.Event, error) {
+	pid, err := benchValidatorPID(cmd, o.kill)
+	if err != nil {
+		return nil, fmt.Errorf("--kill-validator: %w", err)
+	}
+	at := o.killAfter
+	if at <= 0 {
+		at = o.duration / 2
+	}
+	if at >= o.duration {
+		return nil, fmt.Errorf("--kill-after %v is not within --duration %v", at, o.duration)
+	}
+	return []bench.Event{{At: at, Name: o.kill + " killed", Do: func() error { return killProcess(pid) }}}, nil
+}
+
+// benchNoun names what a scenario counts, and " received" when a transfer counts once
+// received (cross-chain).
+func benchNoun(sc bench.Scenario) (what, received string) {
+	switch sc {
+	case bench.Transfers:
+		return "transfers", ""
+	case bench.CrossChain:
+		return "transfers", " received"
+	}
+	return "operations", ""
 }
 
 func printBenchReport(o io.Writer, rep *benchReport) {
 	res, f := rep.Result, rep.Funding
-	fmt.Fprintf(o, "%d chains, %d transfers per block, %.1f s: %d blocks, %d transfers, %.0f transfers/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
-		res.Chains, res.TxPerBlock, res.DurationSeconds, res.Blocks, res.Transactions, res.TxPerSecond, res.LatencyP50Ms, res.LatencyP99Ms, res.Errors)
+	what, received := benchNoun(res.Scenario)
+	fmt.Fprintf(o, "%s: %d chains, %d per block, %.1f s: %d blocks, %d %s%s, %.0f %s/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
+		res.Scenario, res.Chains, res.TxPerBlock, res.DurationSeconds, res.Blocks, res.Transactions, what, received, res.TxPerSecond, what, res.LatencyP50Ms, res.LatencyP99Ms, res.Errors)
+	if rc := res.Receipts; rc != nil && res.Scenario != bench.CrossChain {
+		fmt.Fprintf(o, "  received by the next chain's block: %d, p50 %.2f ms, p99 %.2f ms after building the sending block\n", rc.Count, rc.P50Ms, rc.P99Ms)
+	}
+	if res.Scenario == bench.Mix {
+		fmt.Fprintf(o, "  operations: %d transfers, %d counter increments, %d token transfers\n", res.OperationsByKind["transfer"], res.OperationsByKind["counter"], res.OperationsByKind["fungible"])
+	}
+	if res.SlowRoundBlocks > 0 {
+		fmt.Fprintf(o, "  %d blocks confirmed after the fast round\n", res.SlowRoundBlocks)
+	}
+	if c := res.CPU; c != nil && res.Blocks == 0 {
+		fmt.Fprintf(o, "CPU: client %.2f s, validators %.2f s, and no block committed\n", c.ClientSeconds, c.ValidatorsSeconds)
+	} else if c != nil && len(c.Validators) == 0 {
+		fmt.Fprintf(o, "CPU per block: client %.2f ms (validators not sampled: give their metrics endpoints with --metrics)\n", c.ClientMsPerBlock)
+	} else if c != nil {
+		fmt.Fprintf(o, "CPU per block: client %.2f ms, validators %.2f ms (%d of %d measured), total %.2f ms\n",
+			c.ClientMsPerBlock, c.ValidatorsMsPerBlock, c.ValidatorsMeasured, len(c.Validators), c.TotalMsPerBlock)
+		for _, v := range c.Validators {
+			if v.Error != "" {
+				fmt.Fprintf(o, "  %s: not measured: %s\n", v.Metrics, v.Error)
+			}
+		}
+	}
+	for _, p := range res.Phases {
+		fmt.Fprintf(o, "  %-20s %5.1f–%.1f s: %d blocks, %.0f %s/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
+			p.Name, p.StartSeconds, p.StartSeconds+p.Seconds, p.Blocks, p.TxPerSecond, what, p.LatencyP50Ms, p.LatencyP99Ms, p.Errors)
+	}
 	for _, k := range res.ErrorKinds {
 		fmt.Fprintf(o, "  %6d × %s\n           first: %s\n", k.Count, k.Kind, k.Example)
 	}
@@ -136,6 +249,7 @@ func printBenchReport(o io.Writer, rep *benchReport) {
 type benchRun struct {
 	s        *session
 	bs       *session // the benchmark wallet, sharing s's client
+	cmd      *cobra.Command
 	stderr   io.Writer
 	perChain base.Amount
 	fc       *client.ChainClient
@@ -144,6 +258,8 @@ type benchRun struct {
 	// returnable is what the benchmark chains held once funded, before the run: what
 	// must come back.
 	returnable base.Amount
+	// counter and fungible are the scenario's applications (prepareApps).
+	counter, fungible base.ApplicationID
 }
 
 func (r *benchRun) close() error {
@@ -208,9 +324,9 @@ func openBenchWallet(w *wallet.Wallet) (*wallet.Wallet, error) {
 	return bw, nil
 }
 
-// setUp picks the funding chain, reuses or opens the benchmark chains and funds each
-// to perChain.
-func (r *benchRun) setUp(ctx context.Context, from string, n int) error {
+// setUp picks the funding chain, reuses or opens the benchmark chains, funds each to
+// perChain and prepares the scenario's applications.
+func (r *benchRun) setUp(ctx context.Context, from string, n int, sc bench.Scenario, examples string) error {
 	s := r.s
 	var args []string
 	if from != "" {
@@ -317,12 +433,19 @@ func (r *benchRun) setUp(ctx context.Context, from string, n int) error {
 		}
 		r.ccs = append(r.ccs, cc)
 	}
-	// Receive the top-ups, so that every chain starts with perChain.
+	if err := r.prepareApps(ctx, sc, examples); err != nil {
+		return err
+	}
+	// Receive the top-ups (and the scenario's tokens), so that every chain starts with
+	// perChain.
 	if err := r.eachChain(ctx, r.ccs, func(cc *client.ChainClient) error {
 		_, err := r.bs.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
 		return err
 	}); err != nil {
 		return fmt.Errorf("benchmark chain inbox: %w", err)
+	}
+	if err := r.warmUp(ctx, sc); err != nil {
+		return err
 	}
 	for _, cc := range r.ccs {
 		bal, err := r.s.c.LocalBalance(ctx, base.Account{Chain: cc.ID()})
@@ -353,8 +476,9 @@ func (r *benchRun) eachChain(ctx context.Context, ccs []*client.ChainClient, f f
 	return errors.Join(errs...)
 }
 
-// run drives the load, with the progress line on stderr and the CPU profile if asked.
-func (r *benchRun) run(ctx context.Context, perBlock int, duration time.Duration, cpuprofile string) (*bench.Result, error) {
+// run drives the load, with the progress line on stderr, the CPU profile if asked and
+// the CPU time of the client and of the validators at metrics.
+func (r *benchRun) run(ctx context.Context, cfg bench.Config, metrics []string, cpuprofile string) (*bench.Result, error) {
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -371,18 +495,25 @@ func (r *benchRun) run(ctx context.Context, perBlock int, duration time.Duration
 		}()
 	}
 	tty := isTerminal(r.stderr)
-	progress := func(p bench.Progress) {
-		line := fmt.Sprintf("%5.0fs  %d blocks  %d transfers  %.0f transfers/s  %d errors",
-			p.Elapsed.Seconds(), p.Blocks, p.Transfers, p.TransfersPerSecond(), p.Errors)
+	what, received := benchNoun(cfg.Scenario)
+	cfg.Progress = func(p bench.Progress) {
+		line := fmt.Sprintf("%5.0fs  %d blocks  %d %s%s  %.0f %s/s  %d errors",
+			p.Elapsed.Seconds(), p.Blocks, p.Transfers, what, received, p.TransfersPerSecond(), what, p.Errors)
 		if tty {
 			fmt.Fprintf(r.stderr, "\r\033[K%s", line)
 		} else {
 			fmt.Fprintln(r.stderr, line)
 		}
 	}
-	res, err := bench.Run(ctx, bench.Config{Chains: r.ccs, TransfersPerBlock: perBlock, Duration: duration, Now: time.Now, Progress: progress})
+	hc := &http.Client{}
+	sctx := context.WithoutCancel(ctx) // sampled after Ctrl-C too
+	before := bench.SampleCPU(sctx, hc, metrics)
+	res, err := bench.Run(ctx, cfg)
 	if tty {
 		fmt.Fprintln(r.stderr)
+	}
+	if err == nil {
+		res.CPU = bench.CPUBetween(before, bench.SampleCPU(sctx, hc, metrics), res.Blocks)
 	}
 	return res, err
 }

@@ -9,6 +9,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,12 +26,18 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	// Chains are the chains that transfer; chain i sends to chain i+1 (mod len). Each
-	// must be owned by its client's signer and hold a little balance (TransfersPerBlock
-	// attos per block, received back from its predecessor).
+	// Chains are the benchmark chains; chain i sends to chain i+1 (mod len). Each
+	// must be owned by its client's signer and hold a little balance (OpsPerBlock
+	// attos per block, received back from its predecessor), and for Fungible and Mix
+	// tokens of FungibleApp in its owner's account.
 	Chains []*client.ChainClient
-	// TransfersPerBlock is the number of 1-atto transfers in each block (≥ 1).
-	TransfersPerBlock int
+	// Scenario is what the blocks hold (Transfers if empty).
+	Scenario Scenario
+	// OpsPerBlock is the number of operations in each block (≥ 1).
+	OpsPerBlock int
+	// CounterApp and FungibleApp are the applications of the Counter, Fungible and
+	// Mix scenarios (an instance of examples/counter and of examples/fungible).
+	CounterApp, FungibleApp base.ApplicationID
 	// Duration is how long the chains keep committing blocks.
 	Duration time.Duration
 	// Now is the clock (time.Now in the CLI).
@@ -42,12 +49,28 @@ type Config struct {
 	// MaxErrorKinds bounds the distinct error kinds kept (default 32); further kinds are
 	// counted under OtherKind.
 	MaxErrorKinds int
+	// Events happen during the run (killing a validator, say), in order of At; each
+	// starts a new phase, reported on its own in Result.Phases. FirstPhase names the
+	// phase before the first event ("start" if empty).
+	Events     []Event
+	FirstPhase string
+}
+
+// Event is something done to the network At into the run; the run's figures from
+// then on form the phase Name.
+type Event struct {
+	At   time.Duration
+	Name string
+	// Do runs from the goroutine that called Run; an error is counted with the run's
+	// errors.
+	Do func() error
 }
 
 // Progress is a snapshot of a run.
 type Progress struct {
-	Elapsed   time.Duration
-	Blocks    int
+	Elapsed time.Duration
+	Blocks  int
+	// Transfers is the number of operations committed (received, for CrossChain).
 	Transfers int
 	Errors    int
 }
@@ -75,18 +98,59 @@ const OtherKind = "other: more kinds than kept"
 
 // Result is what a run measured.
 type Result struct {
-	Chains          int     `json:"chains"`
-	TxPerBlock      int     `json:"transactions_per_block"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	Blocks          int     `json:"blocks"`
-	Transactions    int     `json:"transactions"`
-	TxPerSecond     float64 `json:"transactions_per_second"`
-	LatencyP50Ms    float64 `json:"finality_p50_ms"`
-	LatencyP99Ms    float64 `json:"finality_p99_ms"`
+	Scenario        Scenario `json:"scenario"`
+	Chains          int      `json:"chains"`
+	TxPerBlock      int      `json:"transactions_per_block"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	// Blocks is the number of blocks the benchmark chains committed.
+	Blocks int `json:"blocks"`
+	// Transactions is the number of operations committed; for CrossChain, the number
+	// of transfers whose receiver committed the block receiving them.
+	Transactions int     `json:"transactions"`
+	TxPerSecond  float64 `json:"transactions_per_second"`
+	// LatencyP50Ms and LatencyP99Ms are the finality: from building a block to
+	// holding its confirmed certificate; for CrossChain, from building the sending
+	// block to holding the receiver's confirmed certificate.
+	LatencyP50Ms float64 `json:"finality_p50_ms"`
+	LatencyP99Ms float64 `json:"finality_p99_ms"`
+	// OperationsByKind counts the committed operations by kind (transfer, counter,
+	// fungible).
+	OperationsByKind map[string]int `json:"operations_by_kind"`
+	// SlowRoundBlocks is the number of blocks confirmed in a round other than the
+	// fast round (after a round timeout, or for a block that used oracles).
+	SlowRoundBlocks int `json:"slow_round_blocks"`
+	// Receipts are the messages between benchmark chains (transfers, token credits)
+	// that a receiver's block received during the run, timed from building the
+	// sending block to the receiver's confirmed certificate; nil if none.
+	Receipts *Latency `json:"receipts,omitempty"`
 	// Errors is the number of failed block attempts; ErrorKinds breaks it down, most
 	// frequent first.
 	Errors     int         `json:"errors"`
 	ErrorKinds []ErrorKind `json:"error_kinds"`
+	// Phases splits the figures at each Config.Events entry (nil without events).
+	Phases []Phase `json:"phases,omitempty"`
+	// CPU is the CPU time the processes spent, if the caller measured it (SampleCPU).
+	CPU *CPU `json:"cpu,omitempty"`
+}
+
+// Latency is a count of timed events and their median and 99th percentile.
+type Latency struct {
+	Count int     `json:"count"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+}
+
+// Phase is the part of a run between two events.
+type Phase struct {
+	Name         string  `json:"name"`
+	StartSeconds float64 `json:"start_seconds"`
+	Seconds      float64 `json:"seconds"`
+	Blocks       int     `json:"blocks"`
+	Transactions int     `json:"transactions"`
+	TxPerSecond  float64 `json:"transactions_per_second"`
+	LatencyP50Ms float64 `json:"finality_p50_ms"`
+	LatencyP99Ms float64 `json:"finality_p99_ms"`
+	Errors       int     `json:"errors"`
 }
 
 // Run drives the chains for cfg.Duration (or until ctx ends) and returns what it
@@ -94,9 +158,20 @@ type Result struct {
 // a chain whose round is taken waits for the round to time out and asks for a timeout
 // certificate, as a user's client would. Run returns an error only for a bad Config.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if len(cfg.Chains) == 0 || cfg.TransfersPerBlock < 1 || cfg.Duration <= 0 || cfg.Now == nil {
-		return nil, errors.New("bench: need chains, a positive number of transfers per block, a positive duration and a clock")
+	if len(cfg.Chains) == 0 || cfg.OpsPerBlock < 1 || cfg.Duration <= 0 || cfg.Now == nil {
+		return nil, errors.New("bench: need chains, a positive number of operations per block, a positive duration and a clock")
 	}
+	if cfg.Scenario == "" {
+		cfg.Scenario = Transfers
+	}
+	if _, err := ParseScenario(string(cfg.Scenario)); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if cfg.Scenario.NeedsCounter() && cfg.CounterApp == (base.ApplicationID{}) || cfg.Scenario.NeedsFungible() && cfg.FungibleApp == (base.ApplicationID{}) {
+		return nil, fmt.Errorf("bench: the %s scenario needs its applications", cfg.Scenario)
+	}
+	events := slices.Clone(cfg.Events)
+	slices.SortStableFunc(events, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
 	every := cfg.ProgressEvery
 	if every <= 0 {
 		every = time.Second
@@ -107,25 +182,36 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// transfers undelivered.
 	stop, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	st := &stats{tally: newTally(cfg.MaxErrorKinds)}
+	first := cfg.FirstPhase
+	if first == "" {
+		first = "start"
+	}
+	st := newStats(cfg.MaxErrorKinds, first, cfg.Scenario == CrossChain)
 	start := cfg.Now()
+	st.start = start
+	members := newChainSet(cfg.Chains)
 	var wg sync.WaitGroup
 	for i, cc := range cfg.Chains {
-		to := base.Account{Chain: cfg.Chains[(i+1)%len(cfg.Chains)].ID(), Owner: base.ChainOwner}
-		ops := make([]protocol.Operation, cfg.TransfersPerBlock)
-		for j := range ops {
-			ops[j] = protocol.SystemOp(&protocol.Transfer{Owner: base.ChainOwner, Recipient: to, Amount: base.AmountFromAttos(1)})
-		}
+		w := newWorkload(&cfg, i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			drive(stop, cc, ops, cfg.Now, st)
+			drive(stop, cc, w, members, cfg.Now, st)
 		}()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var next <-chan time.Time
+	arm := func() {
+		if len(events) > 0 {
+			next = time.After(events[0].At - cfg.Now().Sub(start))
+		} else {
+			next = nil
+		}
+	}
+	arm()
 wait:
 	for {
 		select {
@@ -133,21 +219,36 @@ wait:
 			if cfg.Progress != nil {
 				cfg.Progress(st.progress(cfg.Now().Sub(start)))
 			}
+		case <-next:
+			ev := events[0]
+			events = events[1:]
+			if stop.Err() == nil {
+				st.newPhase(ev.Name, cfg.Now().Sub(start))
+				if ev.Do != nil {
+					if err := ev.Do(); err != nil {
+						st.fail(fmt.Errorf("%s: %w", ev.Name, err))
+					}
+				}
+			}
+			arm()
 		case <-done:
 			break wait
 		}
 	}
 	el := cfg.Now().Sub(start)
-	return st.result(len(cfg.Chains), cfg.TransfersPerBlock, el), nil
+	res := st.result(len(cfg.Chains), cfg.OpsPerBlock, el)
+	res.Scenario = cfg.Scenario
+	return res, nil
 }
 
 // maxBlockAfterStop bounds how long a block sent before the end of the run may take.
 const maxBlockAfterStop = 30 * time.Second
 
-// drive commits blocks of ops on one chain until stop ends. A block already started when
-// stop ends runs to its end (within maxBlockAfterStop).
-func drive(stop context.Context, cc *client.ChainClient, ops []protocol.Operation, now func() time.Time, st *stats) {
+// drive commits blocks of w's operations on one chain until stop ends. A block already
+// started when stop ends runs to its end (within maxBlockAfterStop).
+func drive(stop context.Context, cc *client.ChainClient, w *workload, members chainSet, now func() time.Time, st *stats) {
 	for stop.Err() == nil {
+		ops, kinds, sends := w.block()
 		t := now()
 		cert, cut, err := executeToEnd(stop, cc, ops)
 		if err != nil {
@@ -164,7 +265,8 @@ func drive(stop context.Context, cc *client.ChainClient, ops []protocol.Operatio
 		if cert == nil {
 			continue
 		}
-		st.ok(now().Sub(t), len(ops))
+		w.advance()
+		st.ok(cc.ID(), cert, t, now(), kinds, sends, members)
 	}
 }
 
@@ -207,54 +309,6 @@ func waitTimeout(ctx context.Context, cc *client.ChainClient, wt *client.WaitFor
 	if _, err := cc.RequestTimeout(ctx); err != nil && ctx.Err() == nil {
 		st.fail(fmt.Errorf("request timeout: %w", err))
 	}
-}
-
-// stats is shared by the chain goroutines.
-type stats struct {
-	mu    sync.Mutex
-	lat   []time.Duration
-	txs   int
-	errs  int
-	tally *tally
-}
-
-func (s *stats) ok(d time.Duration, txs int) {
-	s.mu.Lock()
-	s.lat = append(s.lat, d)
-	s.txs += txs
-	s.mu.Unlock()
-}
-
-func (s *stats) fail(err error) {
-	s.mu.Lock()
-	s.errs++
-	s.tally.add(err)
-	s.mu.Unlock()
-}
-
-func (s *stats) progress(el time.Duration) Progress {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return Progress{Elapsed: el, Blocks: len(s.lat), Transfers: s.txs, Errors: s.errs}
-}
-
-func (s *stats) result(chains, perBlock int, el time.Duration) *Result {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	res := &Result{
-		Chains: chains, TxPerBlock: perBlock, DurationSeconds: el.Seconds(),
-		Blocks: len(s.lat), Transactions: s.txs, Errors: s.errs, ErrorKinds: s.tally.sorted(),
-	}
-	if el > 0 {
-		res.TxPerSecond = float64(res.Transactions) / el.Seconds()
-	}
-	if len(s.lat) > 0 {
-		lat := slices.Clone(s.lat)
-		slices.Sort(lat)
-		res.LatencyP50Ms = float64(lat[len(lat)/2].Microseconds()) / 1000
-		res.LatencyP99Ms = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
-	}
-	return res
 }
 
 // tally counts errors by kind. Not safe for concurrent use.

@@ -67,7 +67,7 @@ func TestTally(t *testing.T) {
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {
-	if _, err := Run(context.Background(), Config{TransfersPerBlock: 1, Duration: time.Second, Now: time.Now}); err == nil {
+	if _, err := Run(context.Background(), Config{OpsPerBlock: 1, Duration: time.Second, Now: time.Now}); err == nil {
 		t.Fatal("a run without chains was accepted")
 	}
 }
