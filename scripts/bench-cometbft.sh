@@ -28,7 +28,7 @@
 #   RUNS ["mica-1-1 cmt-fast-1 mica-16-1 cmt-fast-16 mica-64-1 cmt-fast-64 mica-16-100
 #         cmt-fast-sat cmt-def-sat"]  the runs of each round, in order
 #   SKIP_BUILD [unset]  1: use the binaries already in $WORK/bin
-# Not run by CI: it takes minutes and both cores.
+# Needs go, curl and jq; Linux (/proc). Not run by CI: it takes minutes and both cores.
 set -euo pipefail
 
 WORK=${WORK:-/tmp/bench-cometbft}
