@@ -128,3 +128,59 @@ func Example_typed() {
 	// {"data":{"write":true}} {"write":"bye"}
 	// {"errors":[{"message":"Cannot query field \"nope\" on type \"Query\". Did you mean \"note\"?","locations":[{"line":1,"column":3}]}]}
 }
+
+// A service whose GraphQL schema follows from its Go types: the methods of the query
+// and mutation types are the fields, the args struct the arguments, Player an object
+// type; U64 is one of the SDK's scalars.
+type exQuery struct{ rt *sdk.Runtime }
+
+type Player struct {
+	Name  string
+	Score sdk.U64
+}
+
+func (q *exQuery) Top(args struct{ Limit int32 }) ([]Player, error) {
+	return []Player{{Name: "ada", Score: 7}}, nil
+}
+
+func (*exQuery) GraphQLDescriptions() map[string]string {
+	return map[string]string{"top": "The best players, best first."}
+}
+
+type exMutation struct{ rt *sdk.Runtime }
+
+func (m *exMutation) Join(args struct{ Name string }) (bool, error) {
+	return true, sdk.Schedule(m.rt, map[string]string{"join": args.Name})
+}
+
+func ExampleGraphQLServiceOf() {
+	svc, err := sdk.GraphQLServiceOf(func(rt *sdk.Runtime) *exQuery { return &exQuery{rt} },
+		func(rt *sdk.Runtime) *exMutation { return &exMutation{rt} })
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(svc.SDL())
+	out, err := sdktest.NewChain().Query(svc, []byte(`{ top(limit: 1) { name score } }`))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(out))
+	// Output:
+	// type Mutation {
+	//   join(name: String!): Boolean!
+	// }
+	//
+	// type Player {
+	//   name: String!
+	//   score: U64!
+	// }
+	//
+	// type Query {
+	//   "The best players, best first."
+	//   top(limit: Int!): [Player!]!
+	// }
+	//
+	// "An unsigned 64-bit integer: a JSON number (a decimal string is accepted as input)."
+	// scalar U64
+	// {"data":{"top":[{"name":"ada","score":7}]}}
+}
