@@ -12,7 +12,10 @@
 // Writes are batches: everything a confirmed block changes (its certificate, height index,
 // created blobs and events, and the chain state) goes into one kv.Batch written atomically
 // and durably. Concurrent writers share fsyncs through the backend's group commit
-// (pebblekv), and no write is acknowledged before it is durable.
+// (pebblekv), and no write is acknowledged before it is durable. The exception is
+// WriteLazy, for bookkeeping that a restart re-derives (the worker's cross-chain
+// receipts and confirmations): it is ordered with every other write and made durable by
+// the next durable one.
 //
 // Storage is safe for concurrent use; chain states are not (the worker holds a per-chain
 // lock around them).
@@ -60,6 +63,25 @@ func (s *Storage) Write(ctx context.Context, b *kv.Batch) error {
 		return nil
 	}
 	if err := s.db.Write(ctx, b); err != nil {
+		return fmt.Errorf("storage write: %w", err)
+	}
+	return nil
+}
+
+// WriteLazy applies a batch atomically without waiting for it to be durable when the
+// database can (kv.LazyWriter), and durably otherwise. Only for writes that a crash may
+// lose because they are re-derived after a restart; the caller states why in a comment.
+// A crash loses a suffix of the writes, and every durable Write that returns after it
+// makes it durable too (kv.LazyWriter).
+func (s *Storage) WriteLazy(ctx context.Context, b *kv.Batch) error {
+	if b.Empty() {
+		return nil
+	}
+	lw, ok := s.db.(kv.LazyWriter)
+	if !ok {
+		return s.Write(ctx, b)
+	}
+	if err := lw.WriteLazy(ctx, b); err != nil {
 		return fmt.Errorf("storage write: %w", err)
 	}
 	return nil
