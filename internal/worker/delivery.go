@@ -244,6 +244,12 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 		}
 	}()
 	if req.Confirm {
+		// The confirmation is written lazily (not waiting for an fsync): if a crash
+		// loses it, the sender's outbox still holds the heights and the pending-delivery
+		// record is still there, so the restarted worker (Recover) delivers them again
+		// and the recipient ignores them by cursor. The receipt it confirms was written
+		// before it, so a surviving confirmation always has a surviving receipt (a crash
+		// loses a suffix of the writes: kv.LazyWriter).
 		return w.withChain(ctx, req.Sender, func(s *chain.State) error {
 			changed, err := s.MarkDelivered(ctx, req.Recipient, req.LatestHeight)
 			if err != nil || !changed {
@@ -253,7 +259,7 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 			if err != nil {
 				return err
 			}
-			return w.commit(ctx, s, func(b *kvBatch) {
+			return w.commitLazy(ctx, s, func(b *kvBatch) {
 				if !pending {
 					storage.DeletePendingDelivery(b, req.Sender, req.Recipient)
 				}
@@ -263,13 +269,19 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 	if len(req.Bundles) == 0 {
 		return nil
 	}
+	// The receipt is written lazily (not waiting for an fsync). If a crash loses it,
+	// it loses every later write too (kv.LazyWriter): the sender's confirmation, which
+	// is sent only after this write, so the sender's outbox and pending-delivery record
+	// still hold the heights and the restarted worker delivers them again. Anything
+	// durable that relies on the receipt is written after it: a vote for a block that
+	// receives these bundles is a durable write, which makes the receipt durable first.
 	var added []protocol.MessageBundle
 	err = w.withChain(ctx, req.Recipient, func(s *chain.State) error {
 		var err error
 		if added, err = s.ReceiveBundles(ctx, req.Sender, req.Bundles); err != nil {
 			return err
 		}
-		return w.commit(ctx, s, nil)
+		return w.commitLazy(ctx, s, nil)
 	})
 	if err != nil {
 		return err

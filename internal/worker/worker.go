@@ -279,12 +279,27 @@ func (w *Worker) description(ctx context.Context, id base.ChainID) (*protocol.Ch
 
 // commit writes the chain's staged changes plus extra into one durable batch.
 func (w *Worker) commit(ctx context.Context, s *chain.State, extra func(b *kvBatch)) error {
+	return w.commitWith(ctx, s, extra, false)
+}
+
+// commitLazy writes the chain's staged changes plus extra into one batch that may
+// become durable only with the next durable write (storage.WriteLazy). Only for changes
+// that a restart re-derives; the caller says why.
+func (w *Worker) commitLazy(ctx context.Context, s *chain.State, extra func(b *kvBatch)) error {
+	return w.commitWith(ctx, s, extra, true)
+}
+
+func (w *Worker) commitWith(ctx context.Context, s *chain.State, extra func(b *kvBatch), lazy bool) error {
 	var b kvBatch
 	if extra != nil {
 		extra(&b)
 	}
 	s.Flush(&b)
-	if err := w.cfg.Storage.Write(ctx, &b); err != nil {
+	write := w.cfg.Storage.Write
+	if lazy {
+		write = w.cfg.Storage.WriteLazy
+	}
+	if err := write(ctx, &b); err != nil {
 		return fmt.Errorf("persist chain %s: %w", s.ChainID().Short(), err)
 	}
 	return nil

@@ -20,7 +20,7 @@ func TestWriteLazyCrash(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			mem := vfs.NewCrashableMem()
-			s, err := Open("db", Options{fs: mem})
+			s, err := Open("db", Options{FS: mem})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func TestWriteLazyCrash(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s2, err := Open("db", Options{fs: clone})
+			s2, err := Open("db", Options{FS: clone})
 			if err != nil {
 				t.Fatalf("open after crash: %v", err)
 			}
@@ -90,7 +90,7 @@ func TestWriteLazyCrash(t *testing.T) {
 func TestWriteLazyNoSync(t *testing.T) {
 	ctx := context.Background()
 	fs := &syncCountingFS{FS: vfs.NewMem()}
-	s, err := Open("db", Options{fs: fs})
+	s, err := Open("db", Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,8 +50,9 @@ type Options struct {
 	// holds its votes: it always syncs).
 	NoSync bool
 
-	// fs replaces the file system (tests count WAL syncs through it).
-	fs vfs.FS
+	// FS replaces the file system; nil is the operating system's. For tests: they
+	// count WAL syncs through it, or simulate a power loss with vfs.NewCrashableMem.
+	FS vfs.FS
 }
 
 // Store is a kv.Store over a Pebble database. It is safe for concurrent use.
@@ -100,7 +101,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             slogAdapter{log},
 		EventListener:      eventListener(log),
-		FS:                 opts.fs,
+		FS:                 opts.FS,
 	}
 	tuneForLargeValues(po)
 	db, err := pebble.Open(dir, po)
