@@ -63,8 +63,14 @@ type Worker struct {
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
 
-	outMu    sync.Mutex
-	pending  map[deliveryKey]struct{} // (sender, recipient) pairs with undelivered bundles
+	outMu sync.Mutex
+	// pending holds the (sender, recipient) pairs with undelivered bundles that wait for
+	// a delivery pass, and queue the same pairs in the order they were queued.
+	pending map[deliveryKey]struct{}
+	queue   []deliveryKey
+	// inflight holds the pairs being delivered. Invariant: a pair is delivered by at
+	// most one goroutine at a time, so its heights arrive in order.
+	inflight map[deliveryKey]struct{}
 	failures map[deliveryKey]deliveryFailure
 	kick     chan struct{}
 
@@ -107,6 +113,7 @@ func New(cfg Config) *Worker {
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
 		pending:    make(map[deliveryKey]struct{}),
+		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
 		kick:       make(chan struct{}, 1),
 	}
