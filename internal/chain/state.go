@@ -343,11 +343,7 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 
 // encodedSize is the size of the canonical encoding of a proposed block, the size
 // ResourcePolicy.MaxBlockSize bounds.
-func encodedSize(p *protocol.ProposedBlock) uint64 {
-	var w codec.Writer
-	p.Encode(&w)
-	return uint64(w.Len())
-}
+func encodedSize(p *protocol.ProposedBlock) uint64 { return uint64(codec.Size(p)) }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
 	cur, _, err := s.inboxes.Get(ctx, b.Origin)

@@ -63,7 +63,7 @@ func (w *Worker) checkMember(committee *protocol.Committee, id base.ChainID, epo
 
 // checkProposalSize enforces the policy's block size on the encoded proposal.
 func checkProposalSize(p *protocol.BlockProposal, policy *protocol.ResourcePolicy) error {
-	if n := uint64(len(codec.Marshal(p))); n > policy.MaxBlockSize {
+	if n := uint64(codec.Size(p)); n > policy.MaxBlockSize {
 		return fmt.Errorf("%w: the proposal has %d bytes, the limit is %d", ErrBlockTooLarge, n, policy.MaxBlockSize)
 	}
 	return nil
@@ -196,10 +196,10 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 // shape that can exceed it is an outcome made of thousands of tiny events. Blocks under
 // decodeCheckMin always fit the budget's slack and are not re-decoded.
 func checkDecodable(b *protocol.Block) error {
-	enc := codec.Marshal(b)
-	if len(enc) < decodeCheckMin {
+	if codec.Size(b) < decodeCheckMin {
 		return nil
 	}
+	enc := codec.Marshal(b)
 	var d protocol.Block
 	if err := codec.Unmarshal(enc, &d); err != nil {
 		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", len(enc), err)
