@@ -231,9 +231,11 @@ func (w *Worker) nextChunk(ctx context.Context, sender, recipient base.ChainID, 
 				more = true
 				return nil
 			}
-			cert, err := w.cfg.Storage.CertificateAt(ctx, sender, h)
-			if err != nil {
-				return fmt.Errorf("outbox of %s: %w", sender.Short(), err)
+			cert := w.recent.get(sender, h)
+			if cert == nil {
+				if cert, err = w.cfg.Storage.CertificateAt(ctx, sender, h); err != nil {
+					return fmt.Errorf("outbox of %s: %w", sender.Short(), err)
+				}
 			}
 			add := 0
 			var these []protocol.EpochBundle

@@ -496,6 +496,9 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		w.cfg.Storage.ForgetPending(published)
+		if len(recipients) > 0 {
+			w.recent.put(cert)
+		}
 		w.cfg.Metrics.BlockCommitted(len(block.Proposed.Transactions))
 		if w.debugEnabled() {
 			w.log.Debug("block committed", "chain", block.ChainID().Short(), "height", uint64(block.Height()), "hash", block.Hash().Short(),
@@ -752,7 +755,7 @@ const maxPendingBundles = 10_000
 
 // committeeFor returns the committee of an epoch the chain trusts.
 func (w *Worker) committeeFor(ctx context.Context, s *chain.State, epoch base.Epoch) (*protocol.Committee, error) {
-	ecs, err := s.Execution().Committees(ctx)
+	ecs, err := s.Committees(ctx)
 	if err != nil {
 		return nil, err
 	}

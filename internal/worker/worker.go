@@ -59,6 +59,7 @@ type Worker struct {
 	keys       *crypto.Verifier // expanded validator keys for PreverifyCertificates
 	committees *committeeCache
 	wanted     *wantedBlobs
+	recent     *recentCertificates // confirmed here lately, for delivery
 
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
@@ -86,6 +87,10 @@ type deliveryKey struct{ sender, recipient base.ChainID }
 
 type deliveryFailure struct{ count, skip int }
 
+// recentCertificatesKept bounds the confirmed certificates a worker keeps in memory for
+// delivering their bundles (a few blocks of every busy chain).
+const recentCertificatesKept = 1024
+
 // New returns a worker.
 func New(cfg Config) *Worker {
 	if cfg.Logger == nil {
@@ -112,6 +117,7 @@ func New(cfg Config) *Worker {
 		keys:       crypto.NewVerifier(256),
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
+		recent:     newRecentCertificates(recentCertificatesKept),
 		pending:    make(map[deliveryKey]struct{}),
 		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
