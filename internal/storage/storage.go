@@ -110,10 +110,18 @@ func eventKey(id *protocol.EventID) []byte {
 
 // PutCertificate adds a confirmed certificate to b: the certificate by block hash, the
 // height index, the blobs its block created and the events it emitted.
-func PutCertificate(b *kv.Batch, cert *protocol.Certificate) {
+func PutCertificate(b *kv.Batch, cert *protocol.Certificate) { PutEncodedCertificate(b, cert, nil) }
+
+// PutEncodedCertificate is PutCertificate for a certificate whose canonical encoding is
+// at hand (the bytes it was strictly decoded from): they are stored as they are. With
+// encoded nil the certificate is encoded.
+func PutEncodedCertificate(b *kv.Batch, cert *protocol.Certificate, encoded []byte) {
 	block := cert.Block
 	h := block.Hash()
-	b.Put(certKey(h), codec.Marshal(cert))
+	if encoded == nil {
+		encoded = codec.Marshal(cert)
+	}
+	b.Put(certKey(h), encoded)
 	b.Put(heightKey(block.ChainID(), block.Height()), h[:])
 	for _, blob := range block.CreatedBlobs() {
 		PutBlob(b, &blob)
