@@ -215,10 +215,10 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 // shape that can exceed it is an outcome made of thousands of tiny events. Blocks under
 // decodeCheckMin always fit the budget's slack and are not re-decoded.
 func checkDecodable(b *protocol.Block) error {
-	if codec.Size(b) < decodeCheckMin {
+	enc := codec.Marshal(b)
+	if len(enc) < decodeCheckMin {
 		return nil
 	}
-	enc := codec.Marshal(b)
 	var d protocol.Block
 	if err := codec.Unmarshal(enc, &d); err != nil {
 		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", len(enc), err)
