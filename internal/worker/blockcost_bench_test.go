@@ -11,11 +11,9 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/crypto"
-	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
-	"github.com/micachain/mica/internal/storage"
 	"github.com/micachain/mica/internal/worker"
 )
 
@@ -48,13 +46,7 @@ func benchValidatorBlock(b *testing.B, transfers int) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	st := storage.New(db)
-	var batch kv.Batch
-	storage.PutGenesis(&batch, g)
-	if err := st.Write(ctx, &batch); err != nil {
-		b.Fatal(err)
-	}
-	w := worker.New(worker.Config{Storage: st, Signer: keys[0], Clock: fixedClock{10_000_000}})
+	w := worker.New(worker.Config{Storage: genesisStore(b, db, g), Signer: keys[0], Clock: fixedClock{10_000_000}})
 	tips := make([]*base.Hash, chains)
 	heights := make([]base.BlockHeight, chains)
 

@@ -9,7 +9,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/micachain/mica/internal/base"
-	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
@@ -50,13 +49,7 @@ func testCrossChainCrash(t *testing.T, seed uint64, unsynced int) (lostDelivery 
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := storage.New(db)
-	var b kv.Batch
-	storage.PutGenesis(&b, f.genesis)
-	if err := st.Write(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(worker.Config{Storage: st, Signer: f.keys[0], Clock: fixedClock{10_000_000}})
+	w := worker.New(worker.Config{Storage: genesisStore(t, db, f.genesis), Signer: f.keys[0], Clock: fixedClock{10_000_000}})
 
 	const n = 6
 	var prev *base.Hash

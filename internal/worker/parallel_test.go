@@ -27,6 +27,18 @@ type ring struct {
 	heights []base.BlockHeight
 }
 
+// genesisStore returns a store over db holding genesis g.
+func genesisStore(tb testing.TB, db kv.Store, g *protocol.GenesisConfig) *storage.Storage {
+	tb.Helper()
+	st := storage.New(db)
+	var b kv.Batch
+	storage.PutGenesis(&b, g)
+	if err := st.Write(context.Background(), &b); err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
 func newRing(t *testing.T, n int, router worker.Router) *ring {
 	t.Helper()
 	r := &ring{keys: prototest.Validators(4)}
@@ -37,13 +49,7 @@ func newRing(t *testing.T, n int, router worker.Router) *ring {
 	r.chains = g.ChainIDs()
 	db := memkv.New()
 	t.Cleanup(func() { _ = db.Close() })
-	st := storage.New(db)
-	var b kv.Batch
-	storage.PutGenesis(&b, g)
-	if err := st.Write(context.Background(), &b); err != nil {
-		t.Fatal(err)
-	}
-	r.w = worker.New(worker.Config{Storage: st, Signer: r.keys[0], Clock: fixedClock{10_000_000}, Router: router})
+	r.w = worker.New(worker.Config{Storage: genesisStore(t, db, g), Signer: r.keys[0], Clock: fixedClock{10_000_000}, Router: router})
 	r.tips = make([]*base.Hash, n)
 	r.heights = make([]base.BlockHeight, n)
 	return r
