@@ -112,7 +112,7 @@ func nextCursor(c protocol.Cursor) protocol.Cursor {
 }
 
 func sameBundle(a, b *protocol.MessageBundle) bool {
-	return string(codec.Marshal(a)) == string(codec.Marshal(b))
+	return codec.Equal(a, b)
 }
 
 // addBundle records a delivered bundle. It returns false if the bundle was already

@@ -92,6 +92,11 @@ type State struct {
 
 	mgr       *consensus.Manager // decoded manager, staged by SetManager
 	execBatch kv.Batch           // execution writes flushed to compute the state hash
+
+	// committees caches the execution state's trusted committees (read on every
+	// proposal and certificate). Invariant: nil, or what exec.Committees returns;
+	// dropped whenever the execution state may change (Initialize, ExecuteBlock).
+	committees []protocol.EpochCommittee
 }
 
 // Load returns the chain's state over ctx; nothing is read until a method needs it.
@@ -173,6 +178,7 @@ func (s *State) Initialize(ctx context.Context, desc *protocol.ChainDescription,
 	if desc.ID() != s.id {
 		return base.Invalidf("description does not match chain %s", s.id.Short())
 	}
+	s.committees = nil
 	if err := s.exec.Initialize(desc); err != nil {
 		return err
 	}
@@ -182,6 +188,23 @@ func (s *State) Initialize(ctx context.Context, desc *protocol.ChainDescription,
 	ownership := desc.Config.Ownership
 	s.SetManager(consensus.NewManager(ownership, 0, now))
 	return nil
+}
+
+// Committees returns the committees the chain trusts, by epoch (the execution state's,
+// cached until the next block is executed). The caller must not modify the slice.
+func (s *State) Committees(ctx context.Context) ([]protocol.EpochCommittee, error) {
+	if s.committees != nil {
+		return s.committees, nil
+	}
+	ecs, err := s.exec.Committees(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ecs == nil {
+		ecs = []protocol.EpochCommittee{}
+	}
+	s.committees = ecs
+	return ecs, nil
 }
 
 // Tip returns the chain's tip.
@@ -245,6 +268,7 @@ var (
 // hashed); the caller either applies the block (ApplyConfirmed then Flush) or discards
 // the State.
 func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o ExecOptions) (*protocol.Block, error) {
+	s.committees = nil // the block may change them
 	if err := p.CheckShape(); err != nil {
 		return nil, err
 	}
@@ -343,11 +367,7 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 
 // encodedSize is the size of the canonical encoding of a proposed block, the size
 // ResourcePolicy.MaxBlockSize bounds.
-func encodedSize(p *protocol.ProposedBlock) uint64 {
-	var w codec.Writer
-	p.Encode(&w)
-	return uint64(w.Len())
-}
+func encodedSize(p *protocol.ProposedBlock) uint64 { return uint64(codec.Size(p)) }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
 	cur, _, err := s.inboxes.Get(ctx, b.Origin)

@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/micachain/mica/internal/base"
@@ -484,11 +485,56 @@ func (r *Reader) BlobID() base.BlobID {
 // ChainID reads a chain id.
 func (r *Reader) ChainID() base.ChainID { return base.ChainID(r.Hash()) }
 
-// Marshal returns the canonical bytes of v.
+// Marshal returns the canonical bytes of v, in a new slice of exactly their length (nil
+// when v encodes to nothing). It encodes into a pooled scratch writer and copies out
+// once, instead of growing a fresh buffer by doubling (a dozen allocations and copies
+// for a block of tens of KiB).
 func Marshal(v Encoder) []byte {
-	var w Writer
-	v.Encode(&w)
-	return w.Bytes()
+	w := getWriter()
+	defer putWriter(w)
+	v.Encode(w)
+	if w.Len() == 0 {
+		return nil
+	}
+	return append(make([]byte, 0, w.Len()), w.buf...)
+}
+
+// Size returns the length of v's canonical bytes without keeping them (it encodes into
+// a pooled scratch writer).
+func Size(v Encoder) int {
+	w := getWriter()
+	defer putWriter(w)
+	v.Encode(w)
+	return w.Len()
+}
+
+// Equal reports whether a and b have the same canonical bytes (encoded into pooled
+// scratch writers, nothing kept).
+func Equal(a, b Encoder) bool {
+	wa, wb := getWriter(), getWriter()
+	defer putWriter(wa)
+	defer putWriter(wb)
+	a.Encode(wa)
+	b.Encode(wb)
+	return string(wa.buf) == string(wb.buf)
+}
+
+// scratch holds writers whose storage Marshal, Size and Equal reuse. It is a cache with
+// no effect on results; writers that grew past maxScratch are dropped rather than kept.
+var scratch = sync.Pool{New: func() any { return new(Writer) }}
+
+const maxScratch = 1 << 20
+
+func getWriter() *Writer {
+	w := scratch.Get().(*Writer)
+	w.Reset()
+	return w
+}
+
+func putWriter(w *Writer) {
+	if cap(w.buf) <= maxScratch {
+		scratch.Put(w)
+	}
 }
 
 // Unmarshal decodes b into v strictly: the whole input must be consumed.

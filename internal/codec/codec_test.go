@@ -113,3 +113,52 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// bytesValue encodes as its bytes, length-prefixed unless raw.
+type bytesValue struct {
+	b   []byte
+	raw bool
+}
+
+func (v bytesValue) Encode(w *codec.Writer) {
+	if v.raw {
+		w.Fixed(v.b)
+		return
+	}
+	w.VarBytes(v.b)
+}
+
+// TestMarshalScratch: Marshal, Size and Equal share pooled writers; results never
+// alias them, and are exactly sized.
+func TestMarshalScratch(t *testing.T) {
+	if got := codec.Marshal(bytesValue{raw: true}); got != nil {
+		t.Fatalf("empty encoding: %v, want nil", got)
+	}
+	big := make([]byte, 3<<20+1) // beyond what the pool keeps
+	for i := range big {
+		big[i] = byte(i)
+	}
+	var kept [][]byte
+	for _, n := range []int{1, 100, 70_000, 3 << 20, 5} {
+		v := bytesValue{b: big[:n]}
+		b := codec.Marshal(v)
+		if len(b) != cap(b) {
+			t.Fatalf("%d bytes: capacity %d", len(b), cap(b))
+		}
+		if codec.Size(v) != len(b) {
+			t.Fatalf("Size %d, Marshal %d bytes", codec.Size(v), len(b))
+		}
+		if !codec.Equal(v, bytesValue{b: b, raw: true}) || codec.Equal(v, bytesValue{b: big[:n+1]}) {
+			t.Fatalf("%d bytes: Equal is wrong", n)
+		}
+		kept = append(kept, b)
+	}
+	// Later encodings did not overwrite earlier results.
+	for i, n := range []int{1, 100, 70_000, 3 << 20, 5} {
+		var w codec.Writer
+		w.VarBytes(big[:n])
+		if string(kept[i]) != string(w.Bytes()) {
+			t.Fatalf("result %d was overwritten", i)
+		}
+	}
+}

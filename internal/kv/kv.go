@@ -51,6 +51,19 @@ type Writer interface {
 	Write(ctx context.Context, b *Batch) error
 }
 
+// LazyWriter is implemented by stores that can apply a batch without waiting for it to
+// be durable. It is an optional capability, discovered by type assertion; a store
+// without it is written with Write (durable), which is always correct.
+type LazyWriter interface {
+	// WriteLazy applies the batch atomically and makes it visible to every later read,
+	// like Write, but may return before it is durable. Its place among the store's
+	// writes is fixed when it returns: a crash loses a suffix of the writes, never a
+	// write without every write after it, so a Write (durable) that returns after
+	// WriteLazy returned makes the lazy batch durable too. A process that exits
+	// normally (or crashes without the machine losing power) keeps it.
+	WriteLazy(ctx context.Context, b *Batch) error
+}
+
 // Store is a Reader and Writer that must be closed. Close is idempotent; every operation
 // after Close returns ErrClosed.
 type Store interface {

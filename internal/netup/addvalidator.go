@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"syscall"
@@ -146,7 +147,9 @@ func AddValidator(ctx context.Context, o AddOptions) (*AddedValidator, error) {
 	}
 	logPath := filepath.Join(dir, "validator.log")
 	info.Log = logPath
-	p, err := start(o.Binary, &info, []string{"validator", "run", "--config", info.Config}, logPath)
+	// One more process shares the machine with the network's validators.
+	env := RuntimeEnv(os.Environ(), runtime.NumCPU(), localValidators(nf)+1)
+	p, err := start(o.Binary, &info, []string{"validator", "run", "--config", info.Config}, logPath, env)
 	if err != nil {
 		return nil, err
 	}

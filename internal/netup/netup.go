@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,6 +228,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	var started []ValidatorInfo
+	env := RuntimeEnv(os.Environ(), runtime.NumCPU(), localValidators(nf))
 	for i := range nf.Validators {
 		v := &nf.Validators[i]
 		if v.Config == "" {
@@ -243,7 +245,7 @@ func Run(ctx context.Context, o Options) error {
 			v.Metrics = "http://" + addr
 		}
 		v.Log = filepath.Join(o.Dir, v.Name, "validator.log")
-		p, err := start(o.Binary, v, args, v.Log)
+		p, err := start(o.Binary, v, args, v.Log, env)
 		if err != nil {
 			return err
 		}
@@ -505,13 +507,15 @@ type proc struct {
 	err  error
 }
 
-func start(binary string, v *ValidatorInfo, args []string, logPath string) (*proc, error) {
+// start runs a validator process with environment env.
+func start(binary string, v *ValidatorInfo, args []string, logPath string, env []string) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
 	cmd := exec.Command(binary, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -643,4 +647,45 @@ func startFaucet(ctx context.Context, o Options, g *protocol.GenesisConfig, dial
 	cc := c.Chain(id, key, w.PendingProposal(id))
 	cc.OnFastProposal = w.FastProposalHook(id)
 	return faucet.New(faucet.Config{Client: c, Chain: cc, Amount: o.FaucetAmount, MaxChainsPerIP: o.FaucetMaxChainsPerIP, Genesis: g, Listen: fmt.Sprintf("127.0.0.1:%d", o.FaucetPort), Logger: log})
+}
+
+// RuntimeEnv returns the environment of validator processes that share this machine's
+// cpus n ways (net up runs them all on one machine): env with GOMAXPROCS set to
+// max(1, cpus/n) and GOGC to ValidatorGOGC, each unless env sets it already (the user's
+// choice wins). With one Go scheduler per core or less, a validator does not keep more
+// threads running, spinning and waking each other than the machine has cores for, and
+// its garbage collector's workers do not compete with the other validators' work; a
+// validator's heap is small (tens of MiB), so collecting half as often costs little
+// memory.
+func RuntimeEnv(env []string, cpus, n int) []string {
+	procs := 1
+	if n > 0 {
+		procs = max(1, cpus/n)
+	}
+	out := slices.Clip(env)
+	for _, v := range []struct{ name, value string }{
+		{"GOMAXPROCS", strconv.Itoa(procs)},
+		{"GOGC", strconv.Itoa(ValidatorGOGC)},
+	} {
+		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, v.name+"=") }) {
+			out = append(out, v.name+"="+v.value)
+		}
+	}
+	return out
+}
+
+// ValidatorGOGC is the GOGC net up gives validator processes: measured on a 2-core
+// machine running four validators, 200 took 15–20 % less CPU per block than the
+// default 100 (docs/PERFORMANCE.md).
+const ValidatorGOGC = 200
+
+// localValidators counts the validators this net up runs (those with a config here).
+func localValidators(nf *NetworkFile) int {
+	n := 0
+	for _, v := range nf.Validators {
+		if v.Config != "" {
+			n++
+		}
+	}
+	return n
 }

@@ -38,9 +38,20 @@ type NotificationSource interface {
 	Notifications(ctx context.Context, fn func(n protocol.Notification, dropped uint64)) error
 }
 
+// EncodedShard is a Shard that also takes proposals and certificates with the bytes
+// they were strictly decoded from, their canonical encoding: a worker measures and
+// stores those bytes instead of encoding again, a shard client forwards them. encoded
+// is not retained.
+type EncodedShard interface {
+	HandleEncodedBlockProposal(ctx context.Context, p *protocol.BlockProposal, encoded []byte) (*protocol.ChainInfo, error)
+	HandleEncodedCertificate(ctx context.Context, c *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error)
+}
+
 var (
 	_ Shard              = (*worker.Worker)(nil)
+	_ EncodedShard       = (*worker.Worker)(nil)
 	_ Shard              = (*ShardClient)(nil)
+	_ EncodedShard       = (*ShardClient)(nil)
 	_ NotificationSource = (*ShardClient)(nil)
 )
 
@@ -182,7 +193,12 @@ func (p *Proxy) HandleBlockProposal(ctx context.Context, m *pb.BlockProposal) (*
 	}
 	id := bp.Content.Block.ChainID
 	s := p.shard(id)
-	info, err := s.HandleBlockProposal(ctx, bp)
+	var info *protocol.ChainInfo
+	if es, ok := s.(EncodedShard); ok {
+		info, err = es.HandleEncodedBlockProposal(ctx, bp, m.GetPayload())
+	} else {
+		info, err = s.HandleBlockProposal(ctx, bp)
+	}
 	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s, id)))
 }
 
@@ -192,13 +208,21 @@ func (p *Proxy) HandleCertificate(ctx context.Context, m *pb.Certificate) (*pb.C
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return infoResponse(p.handleCertificate(ctx, cert))
+	return infoResponse(p.handleCertificate(ctx, cert, m.GetPayload()))
 }
 
-func (p *Proxy) handleCertificate(ctx context.Context, cert *protocol.Certificate) (*protocol.ChainInfo, error) {
+// handleCertificate hands a certificate to its chain's shard; encoded, if not nil, is
+// the canonical encoding it was strictly decoded from.
+func (p *Proxy) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error) {
 	id := cert.ChainID()
 	s := p.shard(id)
-	info, err := s.HandleCertificate(ctx, cert)
+	var info *protocol.ChainInfo
+	var err error
+	if es, ok := s.(EncodedShard); ok && encoded != nil {
+		info, err = es.HandleEncodedCertificate(ctx, cert, encoded)
+	} else {
+		info, err = s.HandleCertificate(ctx, cert)
+	}
 	return info, annotateHeight(ctx, err, nextHeight(s, id))
 }
 
@@ -213,7 +237,7 @@ func (p *Proxy) HandleLiteCertificate(ctx context.Context, m *pb.LiteCertificate
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return infoResponse(p.handleCertificate(ctx, cert))
+	return infoResponse(p.handleCertificate(ctx, cert, nil))
 }
 
 func (p *Proxy) fullCertificate(ctx context.Context, lite *protocol.LiteCertificate) (*protocol.Certificate, error) {

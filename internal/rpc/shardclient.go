@@ -51,6 +51,16 @@ func (s *ShardClient) HandleCertificate(ctx context.Context, c *protocol.Certifi
 	return s.info(unary(ctx, s.c, s.api.HandleCertificate, &pb.Certificate{Payload: codec.Marshal(c)}))
 }
 
+// HandleEncodedBlockProposal implements EncodedShard: encoded is sent as it is.
+func (s *ShardClient) HandleEncodedBlockProposal(ctx context.Context, _ *protocol.BlockProposal, encoded []byte) (*protocol.ChainInfo, error) {
+	return s.info(unary(ctx, s.c, s.api.HandleBlockProposal, &pb.BlockProposal{Payload: encoded}))
+}
+
+// HandleEncodedCertificate implements EncodedShard: encoded is sent as it is.
+func (s *ShardClient) HandleEncodedCertificate(ctx context.Context, _ *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error) {
+	return s.info(unary(ctx, s.c, s.api.HandleCertificate, &pb.Certificate{Payload: encoded}))
+}
+
 // HandleChainInfoQuery implements Shard.
 func (s *ShardClient) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	return s.info(unary(ctx, s.c, s.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)}))

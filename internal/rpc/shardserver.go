@@ -46,7 +46,7 @@ func (s *ShardServer) HandleBlockProposal(ctx context.Context, m *pb.BlockPropos
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	info, err := s.w.HandleBlockProposal(ctx, bp)
+	info, err := s.w.HandleEncodedBlockProposal(ctx, bp, m.GetPayload())
 	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s.w, bp.Content.Block.ChainID)))
 }
 
@@ -56,7 +56,7 @@ func (s *ShardServer) HandleCertificate(ctx context.Context, m *pb.Certificate) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	info, err := s.w.HandleCertificate(ctx, cert)
+	info, err := s.w.HandleEncodedCertificate(ctx, cert, m.GetPayload())
 	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s.w, cert.ChainID())))
 }
 

@@ -12,7 +12,10 @@
 // Writes are batches: everything a confirmed block changes (its certificate, height index,
 // created blobs and events, and the chain state) goes into one kv.Batch written atomically
 // and durably. Concurrent writers share fsyncs through the backend's group commit
-// (pebblekv), and no write is acknowledged before it is durable.
+// (pebblekv), and no write is acknowledged before it is durable. The exception is
+// WriteLazy, for bookkeeping that a restart re-derives (the worker's cross-chain
+// receipts and confirmations): it is ordered with every other write and made durable by
+// the next durable one.
 //
 // Storage is safe for concurrent use; chain states are not (the worker holds a per-chain
 // lock around them).
@@ -65,6 +68,25 @@ func (s *Storage) Write(ctx context.Context, b *kv.Batch) error {
 	return nil
 }
 
+// WriteLazy applies a batch atomically without waiting for it to be durable when the
+// database can (kv.LazyWriter), and durably otherwise. Only for writes that a crash may
+// lose because they are re-derived after a restart; the caller states why in a comment.
+// A crash loses a suffix of the writes, and every durable Write that returns after it
+// makes it durable too (kv.LazyWriter).
+func (s *Storage) WriteLazy(ctx context.Context, b *kv.Batch) error {
+	if b.Empty() {
+		return nil
+	}
+	lw, ok := s.db.(kv.LazyWriter)
+	if !ok {
+		return s.Write(ctx, b)
+	}
+	if err := lw.WriteLazy(ctx, b); err != nil {
+		return fmt.Errorf("storage write: %w", err)
+	}
+	return nil
+}
+
 // ChainPrefix returns the key prefix under which a chain's state lives.
 func ChainPrefix(id base.ChainID) []byte {
 	return append([]byte{prefixChain}, id[:]...)
@@ -88,10 +110,18 @@ func eventKey(id *protocol.EventID) []byte {
 
 // PutCertificate adds a confirmed certificate to b: the certificate by block hash, the
 // height index, the blobs its block created and the events it emitted.
-func PutCertificate(b *kv.Batch, cert *protocol.Certificate) {
+func PutCertificate(b *kv.Batch, cert *protocol.Certificate) { PutEncodedCertificate(b, cert, nil) }
+
+// PutEncodedCertificate is PutCertificate for a certificate whose canonical encoding is
+// at hand (the bytes it was strictly decoded from): they are stored as they are. With
+// encoded nil the certificate is encoded.
+func PutEncodedCertificate(b *kv.Batch, cert *protocol.Certificate, encoded []byte) {
 	block := cert.Block
 	h := block.Hash()
-	b.Put(certKey(h), codec.Marshal(cert))
+	if encoded == nil {
+		encoded = codec.Marshal(cert)
+	}
+	b.Put(certKey(h), encoded)
 	b.Put(heightKey(block.ChainID(), block.Height()), h[:])
 	for _, blob := range block.CreatedBlobs() {
 		PutBlob(b, &blob)

@@ -129,3 +129,45 @@ func (c *wantedBlobs) remove(id base.BlobID) {
 	defer c.mu.Unlock()
 	delete(c.m, id)
 }
+
+// recentCertificates keeps the last confirmed certificates this worker executed, by
+// (chain, height), so that delivering their bundles (right after, in the common case)
+// does not read and decode them from storage again. Bounded, FIFO eviction; safe for
+// concurrent use. The certificates are shared read-only.
+type recentCertificates struct {
+	mu    sync.Mutex
+	m     map[chainHeight]*protocol.Certificate
+	order []chainHeight
+	max   int
+}
+
+type chainHeight struct {
+	chain  base.ChainID
+	height base.BlockHeight
+}
+
+func newRecentCertificates(max int) *recentCertificates {
+	return &recentCertificates{m: make(map[chainHeight]*protocol.Certificate, max), max: max}
+}
+
+func (c *recentCertificates) get(id base.ChainID, h base.BlockHeight) *protocol.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[chainHeight{id, h}]
+}
+
+func (c *recentCertificates) put(cert *protocol.Certificate) {
+	k := chainHeight{cert.Block.ChainID(), cert.Block.Height()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; ok {
+		return
+	}
+	if len(c.order) >= c.max {
+		delete(c.m, c.order[0])
+		clear(c.order[:1])
+		c.order = c.order[1:]
+	}
+	c.m[k] = cert
+	c.order = append(c.order, k)
+}

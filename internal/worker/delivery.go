@@ -2,9 +2,9 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/micachain/mica/internal/base"
@@ -22,32 +22,83 @@ func (w *Worker) enqueue(sender base.ChainID, recipients []base.ChainID) {
 	}
 	w.outMu.Lock()
 	for _, r := range recipients {
-		w.pending[deliveryKey{sender, r}] = struct{}{}
+		w.addPendingLocked(deliveryKey{sender, r})
 	}
 	w.outMu.Unlock()
+	w.wake()
+}
+
+// addPendingLocked queues pair k unless it is queued already. The caller holds outMu.
+func (w *Worker) addPendingLocked(k deliveryKey) {
+	if _, ok := w.pending[k]; !ok {
+		w.pending[k] = struct{}{}
+		w.queue = append(w.queue, k)
+	}
+}
+
+// wake tells Run that pairs may be ready.
+func (w *Worker) wake() {
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
 }
 
-// HasPendingDeliveries reports whether cross-chain deliveries are waiting.
-func (w *Worker) HasPendingDeliveries() bool {
+// HasPendingDeliveries reports whether cross-chain deliveries are waiting or under way.
+func (w *Worker) HasPendingDeliveries() bool { return w.PendingDeliveries() > 0 }
+
+// takePending removes from the queue, in queue order, up to max pairs (all if max < 0)
+// that may be delivered now and marks them in flight: not those already in flight (a
+// pair is delivered by one goroutine at a time, so its heights arrive in order; it stays
+// queued and goes when the delivery in flight ends) and not those backing off after
+// failures (each call counts as one of their passes).
+func (w *Worker) takePending(max int) []deliveryKey {
 	w.outMu.Lock()
 	defer w.outMu.Unlock()
-	return len(w.pending) > 0
+	var out []deliveryKey
+	kept := w.queue[:0]
+	for _, k := range w.queue {
+		if len(out) == max {
+			kept = append(kept, k)
+			continue
+		}
+		if _, busy := w.inflight[k]; busy || w.backingOffLocked(k) {
+			kept = append(kept, k)
+			continue
+		}
+		delete(w.pending, k)
+		w.inflight[k] = struct{}{}
+		out = append(out, k)
+	}
+	clear(w.queue[len(kept):])
+	w.queue = kept
+	return out
 }
 
-// DeliverPending sends every pending (sender, recipient) update once, in a deterministic
-// order. Pairs that fail stay pending. It returns the first error.
-func (w *Worker) DeliverPending(ctx context.Context) error {
+// deliverPair runs one delivery pass for a pair taken by takePending and records its
+// outcome: a failed pair is queued again (and backs off), a pair with bundles left is
+// queued again. It reports whether the error is worth reporting (noteFailureLocked).
+func (w *Worker) deliverPair(ctx context.Context, k deliveryKey) (report bool, err error) {
+	more, err := w.deliver(ctx, k.sender, k.recipient)
 	w.outMu.Lock()
-	keys := make([]deliveryKey, 0, len(w.pending))
-	for k := range w.pending {
-		keys = append(keys, k)
+	defer w.outMu.Unlock()
+	delete(w.inflight, k)
+	if err != nil {
+		w.addPendingLocked(k)
+		return w.noteFailureLocked(k), err
 	}
-	clear(w.pending)
-	w.outMu.Unlock()
+	delete(w.failures, k)
+	if more {
+		w.addPendingLocked(k)
+	}
+	return false, nil
+}
+
+// DeliverPending sends every pending (sender, recipient) update once, one pair after the
+// other in a deterministic order (the simulator relies on it; Run delivers pairs in
+// parallel). Pairs that fail stay pending. It returns the first error worth reporting.
+func (w *Worker) DeliverPending(ctx context.Context) error {
+	keys := w.takePending(-1)
 	slices.SortFunc(keys, func(a, b deliveryKey) int {
 		if c := a.sender.Compare(b.sender); c != 0 {
 			return c
@@ -55,57 +106,45 @@ func (w *Worker) DeliverPending(ctx context.Context) error {
 		return a.recipient.Compare(b.recipient)
 	})
 	var first error
-	for _, k := range keys {
-		if w.backingOff(k) {
-			continue
-		}
-		more, err := w.deliver(ctx, k.sender, k.recipient)
-		if err != nil {
-			if first == nil && w.noteFailure(k) {
-				first = err
-			}
+	for i, k := range keys {
+		if ctx.Err() != nil {
+			// Hand the pairs not tried back to the queue.
 			w.outMu.Lock()
-			w.pending[k] = struct{}{}
-			w.outMu.Unlock()
-			continue
-		}
-		w.outMu.Lock()
-		delete(w.failures, k)
-		if more {
-			w.pending[k] = struct{}{}
-		}
-		w.outMu.Unlock()
-		if more {
-			select {
-			case w.kick <- struct{}{}:
-			default:
+			for _, k := range keys[i:] {
+				delete(w.inflight, k)
+				w.addPendingLocked(k)
 			}
+			w.outMu.Unlock()
+			return ctx.Err()
 		}
+		report, err := w.deliverPair(ctx, k)
+		if err != nil && report && first == nil {
+			first = err
+		}
+	}
+	if w.HasPendingDeliveries() {
+		w.wake()
 	}
 	return first
 }
 
-// backingOff reports whether a pair that failed before should sit out this pass (and
-// counts the pass). A pair that failed n times waits min(2^n, 64) passes: a recipient
-// that is unreachable or unknown is retried ever more rarely, without a clock.
-func (w *Worker) backingOff(k deliveryKey) bool {
-	w.outMu.Lock()
-	defer w.outMu.Unlock()
+// backingOffLocked reports whether a pair that failed before should sit out this pass
+// (and counts the pass). A pair that failed n times waits min(2^n, 64) passes: a
+// recipient that is unreachable or unknown is retried ever more rarely, without a clock.
+// The caller holds outMu.
+func (w *Worker) backingOffLocked(k deliveryKey) bool {
 	f, ok := w.failures[k]
 	if !ok || f.skip == 0 {
 		return false
 	}
 	f.skip--
 	w.failures[k] = f
-	w.pending[k] = struct{}{}
 	return true
 }
 
-// noteFailure records a failed delivery and reports whether it is worth reporting (the
-// first failure and then every doubling).
-func (w *Worker) noteFailure(k deliveryKey) bool {
-	w.outMu.Lock()
-	defer w.outMu.Unlock()
+// noteFailureLocked records a failed delivery and reports whether it is worth reporting
+// (the first failure and then every doubling). The caller holds outMu.
+func (w *Worker) noteFailureLocked(k deliveryKey) bool {
 	f := w.failures[k]
 	f.count++
 	f.skip = min(1<<min(f.count, 6), 64) - 1
@@ -192,9 +231,11 @@ func (w *Worker) nextChunk(ctx context.Context, sender, recipient base.ChainID, 
 				more = true
 				return nil
 			}
-			cert, err := w.cfg.Storage.CertificateAt(ctx, sender, h)
-			if err != nil {
-				return fmt.Errorf("outbox of %s: %w", sender.Short(), err)
+			cert := w.recent.get(sender, h)
+			if cert == nil {
+				if cert, err = w.cfg.Storage.CertificateAt(ctx, sender, h); err != nil {
+					return fmt.Errorf("outbox of %s: %w", sender.Short(), err)
+				}
 			}
 			add := 0
 			var these []protocol.EpochBundle
@@ -244,6 +285,12 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 		}
 	}()
 	if req.Confirm {
+		// The confirmation is written lazily (not waiting for an fsync): if a crash
+		// loses it, the sender's outbox still holds the heights and the pending-delivery
+		// record is still there, so the restarted worker (Recover) delivers them again
+		// and the recipient ignores them by cursor. The receipt it confirms was written
+		// before it, so a surviving confirmation always has a surviving receipt (a crash
+		// loses a suffix of the writes: kv.LazyWriter).
 		return w.withChain(ctx, req.Sender, func(s *chain.State) error {
 			changed, err := s.MarkDelivered(ctx, req.Recipient, req.LatestHeight)
 			if err != nil || !changed {
@@ -253,7 +300,7 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 			if err != nil {
 				return err
 			}
-			return w.commit(ctx, s, func(b *kvBatch) {
+			return w.commitLazy(ctx, s, func(b *kvBatch) {
 				if !pending {
 					storage.DeletePendingDelivery(b, req.Sender, req.Recipient)
 				}
@@ -263,13 +310,19 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 	if len(req.Bundles) == 0 {
 		return nil
 	}
+	// The receipt is written lazily (not waiting for an fsync). If a crash loses it,
+	// it loses every later write too (kv.LazyWriter): the sender's confirmation, which
+	// is sent only after this write, so the sender's outbox and pending-delivery record
+	// still hold the heights and the restarted worker delivers them again. Anything
+	// durable that relies on the receipt is written after it: a vote for a block that
+	// receives these bundles is a durable write, which makes the receipt durable first.
 	var added []protocol.MessageBundle
 	err = w.withChain(ctx, req.Recipient, func(s *chain.State) error {
 		var err error
 		if added, err = s.ReceiveBundles(ctx, req.Sender, req.Bundles); err != nil {
 			return err
 		}
-		return w.commit(ctx, s, nil)
+		return w.commitLazy(ctx, s, nil)
 	})
 	if err != nil {
 		return err
@@ -290,14 +343,24 @@ func (w *Worker) Recover(ctx context.Context) error {
 	})
 }
 
-// Run delivers cross-chain requests as they are scheduled and retries failed ones every
-// retry interval, until ctx ends.
+// DeliveryConcurrency bounds the (sender, recipient) pairs Run delivers at once. Each
+// pair is delivered by one goroutine at a time, in height order; different pairs do not
+// wait for each other, so a recipient chain busy with a block (or a shard slow to
+// answer) holds up only its own pairs.
+const DeliveryConcurrency = 8
+
+// Run delivers cross-chain requests as they are scheduled, up to DeliveryConcurrency
+// pairs at once, and retries failed ones every retry interval, until ctx ends. It
+// returns after the deliveries it started have ended.
 func (w *Worker) Run(ctx context.Context, retry time.Duration) error {
 	if retry <= 0 {
 		retry = time.Second
 	}
 	t := time.NewTimer(retry)
 	defer t.Stop()
+	slots := make(chan struct{}, DeliveryConcurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -306,9 +369,21 @@ func (w *Worker) Run(ctx context.Context, retry time.Duration) error {
 		case <-t.C:
 			t.Reset(retry)
 		}
-		if err := w.DeliverPending(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			w.cfg.Metrics.Failed(metrics.RequestDelivery, errorClass(err))
-			w.log.Warn("cross-chain delivery failed; will retry", "err", err)
+		// Only this loop takes slots, so the free ones stay free until it takes them.
+		for _, k := range w.takePending(cap(slots) - len(slots)) {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				report, err := w.deliverPair(ctx, k)
+				<-slots
+				if err != nil && report && ctx.Err() == nil {
+					w.cfg.Metrics.Failed(metrics.RequestDelivery, errorClass(err))
+					w.log.Warn("cross-chain delivery failed; will retry", "sender", k.sender.Short(), "recipient", k.recipient.Short(), "err", err)
+				}
+				// A slot is free, and the pair may be queued again.
+				w.wake()
+			}()
 		}
 	}
 }

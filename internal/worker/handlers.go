@@ -61,9 +61,13 @@ func (w *Worker) checkMember(committee *protocol.Committee, id base.ChainID, epo
 	return nil
 }
 
-// checkProposalSize enforces the policy's block size on the encoded proposal.
-func checkProposalSize(p *protocol.BlockProposal, policy *protocol.ResourcePolicy) error {
-	if n := uint64(len(codec.Marshal(p))); n > policy.MaxBlockSize {
+// checkProposalSize enforces the policy's block size on the encoded proposal, of size
+// bytes if known (>= 0).
+func checkProposalSize(p *protocol.BlockProposal, size int, policy *protocol.ResourcePolicy) error {
+	if size < 0 {
+		size = codec.Size(p)
+	}
+	if n := uint64(size); n > policy.MaxBlockSize {
 		return fmt.Errorf("%w: the proposal has %d bytes, the limit is %d", ErrBlockTooLarge, n, policy.MaxBlockSize)
 	}
 	return nil
@@ -71,7 +75,18 @@ func checkProposalSize(p *protocol.BlockProposal, policy *protocol.ResourcePolic
 
 // HandleBlockProposal checks a proposal, executes its block, and answers with the
 // chain's info carrying this validator's vote.
-func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (info *protocol.ChainInfo, err error) {
+func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	return w.handleProposal(ctx, p, nil)
+}
+
+// HandleEncodedBlockProposal is HandleBlockProposal for a proposal strictly decoded
+// from encoded, which is therefore its canonical encoding (codec's guarantee): the
+// proposal is measured by it instead of being encoded again. encoded is not retained.
+func (w *Worker) HandleEncodedBlockProposal(ctx context.Context, p *protocol.BlockProposal, encoded []byte) (*protocol.ChainInfo, error) {
+	return w.handleProposal(ctx, p, encoded)
+}
+
+func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, encoded []byte) (info *protocol.ChainInfo, err error) {
 	defer w.recovered(&err, "block proposal")
 	if w.cfg.Signer == nil {
 		return nil, ErrNotValidator
@@ -98,7 +113,11 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 		if err := w.checkMember(committee, block.ChainID, block.Epoch); err != nil {
 			return err
 		}
-		if err := checkProposalSize(p, &committee.Policy); err != nil {
+		size := -1
+		if encoded != nil {
+			size = len(encoded)
+		}
+		if err := checkProposalSize(p, size, &committee.Policy); err != nil {
 			return err
 		}
 		if p.IsRegularRetry() {
@@ -373,7 +392,19 @@ func (w *Worker) wantMissing(err error, policy *protocol.ResourcePolicy) {
 var _ execution.Resolver = (*proposalResolver)(nil)
 
 // HandleCertificate processes a validated, confirmed or timeout certificate.
-func (w *Worker) HandleCertificate(ctx context.Context, cert *protocol.Certificate) (info *protocol.ChainInfo, err error) {
+func (w *Worker) HandleCertificate(ctx context.Context, cert *protocol.Certificate) (*protocol.ChainInfo, error) {
+	return w.handleCertificate(ctx, cert, nil)
+}
+
+// HandleEncodedCertificate is HandleCertificate for a certificate strictly decoded from
+// encoded, which is therefore its canonical encoding (codec's guarantee): a confirmed
+// certificate is stored as those bytes instead of being encoded again. encoded is not
+// retained.
+func (w *Worker) HandleEncodedCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error) {
+	return w.handleCertificate(ctx, cert, encoded)
+}
+
+func (w *Worker) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte) (info *protocol.ChainInfo, err error) {
 	defer w.recovered(&err, "certificate")
 	defer func() {
 		if err == nil {
@@ -392,7 +423,7 @@ func (w *Worker) HandleCertificate(ctx context.Context, cert *protocol.Certifica
 	}()
 	switch cert.Kind {
 	case protocol.KindConfirmed:
-		return w.handleConfirmed(ctx, cert)
+		return w.handleConfirmed(ctx, cert, encoded)
 	case protocol.KindValidated:
 		return w.handleValidated(ctx, cert)
 	case protocol.KindTimeout:
@@ -401,7 +432,9 @@ func (w *Worker) HandleCertificate(ctx context.Context, cert *protocol.Certifica
 	return nil, base.Invalidf("unknown certificate kind %d", cert.Kind)
 }
 
-func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate) (info *protocol.ChainInfo, err error) {
+// handleConfirmed executes and stores a confirmed certificate; encoded, if not nil, is
+// its canonical encoding.
+func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte) (info *protocol.ChainInfo, err error) {
 	block := cert.Block
 	var recipients []base.ChainID
 	err = w.withChain(ctx, block.ChainID(), func(s *chain.State) error {
@@ -488,7 +521,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		published = append(published, resolver.readFromPending()...)
 		if err := w.commit(ctx, s, func(b *kvBatch) {
 			storage.ConfirmBlobs(b, published)
-			storage.PutCertificate(b, cert)
+			storage.PutEncodedCertificate(b, cert, encoded)
 			for _, r := range recipients {
 				storage.PutPendingDelivery(b, block.ChainID(), r)
 			}
@@ -496,6 +529,9 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		w.cfg.Storage.ForgetPending(published)
+		if len(recipients) > 0 {
+			w.recent.put(cert)
+		}
 		w.cfg.Metrics.BlockCommitted(len(block.Proposed.Transactions))
 		if w.debugEnabled() {
 			w.log.Debug("block committed", "chain", block.ChainID().Short(), "height", uint64(block.Height()), "hash", block.Hash().Short(),
@@ -752,7 +788,7 @@ const maxPendingBundles = 10_000
 
 // committeeFor returns the committee of an epoch the chain trusts.
 func (w *Worker) committeeFor(ctx context.Context, s *chain.State, epoch base.Epoch) (*protocol.Committee, error) {
-	ecs, err := s.Execution().Committees(ctx)
+	ecs, err := s.Committees(ctx)
 	if err != nil {
 		return nil, err
 	}

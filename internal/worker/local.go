@@ -20,7 +20,7 @@ import (
 func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blobs []protocol.Blob) (block *protocol.Block, err error) {
 	defer w.recovered(&err, "stage block")
 	err = w.withChain(ctx, p.ChainID, func(s *chain.State) error {
-		ecs, err := s.Execution().Committees(ctx)
+		ecs, err := s.Committees(ctx)
 		if err != nil {
 			return err
 		}
@@ -183,7 +183,7 @@ func (r queryResolver) ReadEvent(ctx context.Context, id protocol.EventID) ([]by
 // currentPolicy is the resource policy of the committee of the chain's latest trusted
 // epoch (NoFeesPolicy if the chain trusts none yet).
 func (w *Worker) currentPolicy(ctx context.Context, s *chain.State) (*protocol.ResourcePolicy, error) {
-	ecs, err := s.Execution().Committees(ctx)
+	ecs, err := s.Committees(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -110,5 +110,11 @@ func (w *Worker) debugEnabled() bool {
 func (w *Worker) PendingDeliveries() int {
 	w.outMu.Lock()
 	defer w.outMu.Unlock()
-	return len(w.pending)
+	n := len(w.pending)
+	for k := range w.inflight {
+		if _, queued := w.pending[k]; !queued {
+			n++
+		}
+	}
+	return n
 }

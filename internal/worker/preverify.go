@@ -30,7 +30,7 @@ func (w *Worker) PreverifyCertificates(ctx context.Context, id base.ChainID, cer
 	}
 	var trusted map[base.Epoch]*protocol.Committee
 	err := w.withChain(ctx, id, func(s *chain.State) error {
-		ecs, err := s.Execution().Committees(ctx)
+		ecs, err := s.Committees(ctx)
 		if err != nil {
 			return err
 		}

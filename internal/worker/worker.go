@@ -59,12 +59,19 @@ type Worker struct {
 	keys       *crypto.Verifier // expanded validator keys for PreverifyCertificates
 	committees *committeeCache
 	wanted     *wantedBlobs
+	recent     *recentCertificates // confirmed here lately, for delivery
 
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
 
-	outMu    sync.Mutex
-	pending  map[deliveryKey]struct{} // (sender, recipient) pairs with undelivered bundles
+	outMu sync.Mutex
+	// pending holds the (sender, recipient) pairs with undelivered bundles that wait for
+	// a delivery pass, and queue the same pairs in the order they were queued.
+	pending map[deliveryKey]struct{}
+	queue   []deliveryKey
+	// inflight holds the pairs being delivered. Invariant: a pair is delivered by at
+	// most one goroutine at a time, so its heights arrive in order.
+	inflight map[deliveryKey]struct{}
 	failures map[deliveryKey]deliveryFailure
 	kick     chan struct{}
 
@@ -79,6 +86,10 @@ type chainEntry struct {
 type deliveryKey struct{ sender, recipient base.ChainID }
 
 type deliveryFailure struct{ count, skip int }
+
+// recentCertificatesKept bounds the confirmed certificates a worker keeps in memory for
+// delivering their bundles (a few blocks of every busy chain).
+const recentCertificatesKept = 1024
 
 // New returns a worker.
 func New(cfg Config) *Worker {
@@ -106,7 +117,9 @@ func New(cfg Config) *Worker {
 		keys:       crypto.NewVerifier(256),
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
+		recent:     newRecentCertificates(recentCertificatesKept),
 		pending:    make(map[deliveryKey]struct{}),
+		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
 		kick:       make(chan struct{}, 1),
 	}
@@ -279,12 +292,27 @@ func (w *Worker) description(ctx context.Context, id base.ChainID) (*protocol.Ch
 
 // commit writes the chain's staged changes plus extra into one durable batch.
 func (w *Worker) commit(ctx context.Context, s *chain.State, extra func(b *kvBatch)) error {
+	return w.commitWith(ctx, s, extra, false)
+}
+
+// commitLazy writes the chain's staged changes plus extra into one batch that may
+// become durable only with the next durable write (storage.WriteLazy). Only for changes
+// that a restart re-derives; the caller says why.
+func (w *Worker) commitLazy(ctx context.Context, s *chain.State, extra func(b *kvBatch)) error {
+	return w.commitWith(ctx, s, extra, true)
+}
+
+func (w *Worker) commitWith(ctx context.Context, s *chain.State, extra func(b *kvBatch), lazy bool) error {
 	var b kvBatch
 	if extra != nil {
 		extra(&b)
 	}
 	s.Flush(&b)
-	if err := w.cfg.Storage.Write(ctx, &b); err != nil {
+	write := w.cfg.Storage.Write
+	if lazy {
+		write = w.cfg.Storage.WriteLazy
+	}
+	if err := write(ctx, &b); err != nil {
 		return fmt.Errorf("persist chain %s: %w", s.ChainID().Short(), err)
 	}
 	return nil

@@ -20,7 +20,7 @@ func TestCrashDurability(t *testing.T) {
 	for _, unsynced := range []int{0, 50} {
 		t.Run(fmt.Sprintf("unsynced=%d%%", unsynced), func(t *testing.T) {
 			mem := vfs.NewCrashableMem()
-			s, err := Open("db", Options{fs: mem})
+			s, err := Open("db", Options{FS: mem})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func TestCrashDurability(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s2, err := Open("db", Options{fs: clone})
+			s2, err := Open("db", Options{FS: clone})
 			if err != nil {
 				t.Fatalf("open after crash: %v", err)
 			}

@@ -58,7 +58,7 @@ func (f *syncCountingFile) SyncData() error { f.count(); return f.File.SyncData(
 func openCounting(tb testing.TB) (*Store, *syncCountingFS) {
 	tb.Helper()
 	fs := &syncCountingFS{FS: vfs.Default}
-	s, err := Open(tb.TempDir(), Options{fs: fs})
+	s, err := Open(tb.TempDir(), Options{FS: fs})
 	if err != nil {
 		tb.Fatal(err)
 	}

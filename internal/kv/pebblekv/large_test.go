@@ -61,7 +61,7 @@ func newLargeFixture(tb testing.TB) *largeFixture {
 	ctx := context.Background()
 	dir := tb.TempDir()
 	fs := &readCountingFS{FS: vfs.Default}
-	s, err := Open(dir, Options{fs: fs})
+	s, err := Open(dir, Options{FS: fs})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func newLargeFixture(tb testing.TB) *largeFixture {
 	if err := s.Close(); err != nil {
 		tb.Fatal(err)
 	}
-	if f.s, err = Open(dir, Options{fs: fs}); err != nil {
+	if f.s, err = Open(dir, Options{FS: fs}); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {

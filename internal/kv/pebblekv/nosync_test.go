@@ -16,7 +16,7 @@ func TestNoSync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	fs := &syncCountingFS{FS: vfs.Default}
-	s, err := Open(dir, Options{fs: fs, NoSync: true})
+	s, err := Open(dir, Options{FS: fs, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,15 +50,16 @@ type Options struct {
 	// holds its votes: it always syncs).
 	NoSync bool
 
-	// fs replaces the file system (tests count WAL syncs through it).
-	fs vfs.FS
+	// FS replaces the file system; nil is the operating system's. For tests: they
+	// count WAL syncs through it, or simulate a power loss with vfs.NewCrashableMem.
+	FS vfs.FS
 }
 
 // Store is a kv.Store over a Pebble database. It is safe for concurrent use.
 type Store struct {
-	db    *pebble.DB
-	log   *slog.Logger
-	write *pebble.WriteOptions // pebble.Sync unless Options.NoSync
+	db        *pebble.DB
+	log       *slog.Logger
+	writeOpts *pebble.WriteOptions // pebble.Sync unless Options.NoSync
 
 	// unbounded is held shared by every Write and exclusively by a Write whose batch has a
 	// DeletePrefix without an end (see resolveUnbounded).
@@ -76,7 +77,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ kv.Store = (*Store)(nil)
+var (
+	_ kv.Store      = (*Store)(nil)
+	_ kv.LazyWriter = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database in dir. Only one Store may have a directory
 // open at a time; a second Open of the same directory fails.
@@ -97,7 +101,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             slogAdapter{log},
 		EventListener:      eventListener(log),
-		FS:                 opts.fs,
+		FS:                 opts.FS,
 	}
 	tuneForLargeValues(po)
 	db, err := pebble.Open(dir, po)
@@ -108,7 +112,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.NoSync {
 		wo = pebble.NoSync
 	}
-	return &Store{db: db, log: log, idle: make(chan struct{}), write: wo}, nil
+	return &Store{db: db, log: log, idle: make(chan struct{}), writeOpts: wo}, nil
 }
 
 // Storage layout for large values.
@@ -314,6 +318,18 @@ func (s *Store) Scan(ctx context.Context, prefix []byte, fn func(key, value []by
 // Write implements kv.Writer: one Pebble batch committed with pebble.Sync (pebble.NoSync
 // with Options.NoSync).
 func (s *Store) Write(ctx context.Context, b *kv.Batch) error {
+	return s.write(ctx, b, s.writeOpts)
+}
+
+// WriteLazy implements kv.LazyWriter: the batch is committed with pebble.NoSync. Pebble
+// has one write-ahead log, appended in commit order, and a synced commit syncs the log
+// up to its own record: every lazy batch committed before it becomes durable with it,
+// and a crash loses only a suffix of the log (TestWriteLazyCrash).
+func (s *Store) WriteLazy(ctx context.Context, b *kv.Batch) error {
+	return s.write(ctx, b, pebble.NoSync)
+}
+
+func (s *Store) write(ctx context.Context, b *kv.Batch, wo *pebble.WriteOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -371,7 +387,7 @@ func (s *Store) Write(ctx context.Context, b *kv.Batch) error {
 			return wrap("write", err)
 		}
 	}
-	if err := pb.Commit(s.write); err != nil {
+	if err := pb.Commit(wo); err != nil {
 		return wrap("write", err)
 	}
 	return nil
