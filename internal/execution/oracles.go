@@ -24,6 +24,21 @@ type BlobReader interface {
 	ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error)
 }
 
+// BlobChecker is an optional capability of a BlobReader: CheckBlob records (or replays)
+// the same oracle response as ReadBlob and fails the same way for a missing blob, but
+// does not return the content. A loader that already holds what a blob gives (the
+// compiled module of a bytecode blob: a blob id is the hash of its content) uses it to
+// avoid reading and copying megabytes of bytecode on every call.
+type BlobChecker interface {
+	CheckBlob(ctx context.Context, id base.BlobID) error
+}
+
+// BlobPresence is an optional capability of a Resolver: HasBlob reports whether a blob
+// can be read, without reading its content. A Resolver without it is asked ReadBlob.
+type BlobPresence interface {
+	HasBlob(ctx context.Context, id base.BlobID) (bool, error)
+}
+
 // Oracles is the source of every non-deterministic input of an execution: reads of blobs
 // and of other chains' events.
 //
@@ -122,6 +137,41 @@ func (o *Oracles) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, 
 		o.record(protocol.OracleResponse{Kind: protocol.OracleBlob, Blob: id})
 	}
 	return blob, nil
+}
+
+// CheckBlob is ReadBlob without the content: the same response is recorded (or
+// checked) and a missing blob is the same *MissingBlobError.
+func (o *Oracles) CheckBlob(ctx context.Context, id base.BlobID) error {
+	if o == nil || o.resolver == nil {
+		return &MissingBlobError{ID: id}
+	}
+	p, ok := o.resolver.(BlobPresence)
+	if !ok {
+		_, err := o.ReadBlob(ctx, id)
+		return err
+	}
+	if o.replay {
+		r, err := o.expect(protocol.OracleBlob, "blob "+id.String())
+		if err != nil {
+			return err
+		}
+		if r.Blob != id {
+			return failf(ErrOracleMismatch, "execution reads blob %s but the recorded response is blob %s", id, r.Blob)
+		}
+	}
+	has, err := p.HasBlob(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read blob %s: %w", id, err)
+	}
+	if !has {
+		return &MissingBlobError{ID: id}
+	}
+	if o.replay {
+		o.next++
+	} else {
+		o.record(protocol.OracleResponse{Kind: protocol.OracleBlob, Blob: id})
+	}
+	return nil
 }
 
 // ReadEvent returns the value of an event and records (or replays) an OracleEvent

@@ -275,6 +275,16 @@ func (c createdFirst) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Bl
 	return c.t.oracles.ReadBlob(ctx, id)
 }
 
+// CheckBlob is ReadBlob without the content (BlobChecker).
+func (c createdFirst) CheckBlob(ctx context.Context, id base.BlobID) error {
+	for _, b := range c.t.out.Blobs {
+		if b.Type == id.Type && b.ID() == id {
+			return nil
+		}
+	}
+	return c.t.oracles.CheckBlob(ctx, id)
+}
+
 // call runs fn as app's frame on the call stack, refusing re-entrancy and turning a panic
 // of the application into an error.
 func (t *txn) call(app base.ApplicationID, fn func() error) (err error) {
@@ -643,6 +653,23 @@ type resolverBlobs struct{ r Resolver }
 
 func (b resolverBlobs) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
 	return readBlob(ctx, b.r, id)
+}
+
+// CheckBlob is ReadBlob without the content (BlobChecker); queries record nothing.
+func (b resolverBlobs) CheckBlob(ctx context.Context, id base.BlobID) error {
+	p, ok := b.r.(BlobPresence)
+	if !ok {
+		_, err := readBlob(ctx, b.r, id)
+		return err
+	}
+	has, err := p.HasBlob(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read blob %s: %w", id, err)
+	}
+	if !has {
+		return &MissingBlobError{ID: id}
+	}
+	return nil
 }
 
 // serviceRuntime is the ServiceRuntime of one query.

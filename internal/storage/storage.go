@@ -25,6 +25,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -47,6 +48,7 @@ const (
 type Storage struct {
 	db      kv.Store
 	pending pendingArea
+	known   knownBlobs
 }
 
 // New wraps a database. The caller keeps ownership of db and closes it.
@@ -213,7 +215,52 @@ func (s *Storage) Blob(ctx context.Context, id base.BlobID) (protocol.Blob, erro
 	if !ok {
 		return protocol.Blob{}, base.NotFoundf("blob %s not found", id)
 	}
+	s.known.add(id)
 	return protocol.NewBlob(id.Type, v), nil
+}
+
+// HasBlob reports whether a blob is confirmed, without returning its content. Confirmed
+// blobs are never removed, so a blob once found is remembered (a bounded set) and not
+// read again: executing an application operation checks its bytecode blobs (megabytes)
+// on every call.
+func (s *Storage) HasBlob(ctx context.Context, id base.BlobID) (bool, error) {
+	if s.known.has(id) {
+		return true, nil
+	}
+	_, ok, err := s.db.Get(ctx, blobKey(id))
+	if err != nil {
+		return false, fmt.Errorf("read blob %s: %w", id, err)
+	}
+	if ok {
+		s.known.add(id)
+	}
+	return ok, nil
+}
+
+// maxKnownBlobs bounds the set of blob ids HasBlob remembers.
+const maxKnownBlobs = 4096
+
+// knownBlobs is the set of blob ids found confirmed, emptied when full. Safe for
+// concurrent use.
+type knownBlobs struct {
+	mu sync.Mutex
+	m  map[base.BlobID]struct{}
+}
+
+func (k *knownBlobs) has(id base.BlobID) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.m[id]
+	return ok
+}
+
+func (k *knownBlobs) add(id base.BlobID) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m) >= maxKnownBlobs {
+		k.m = make(map[base.BlobID]struct{})
+	}
+	k.m[id] = struct{}{}
 }
 
 // MissingBlobs returns the ids among ids that are not confirmed.

@@ -369,6 +369,23 @@ func (r *proposalResolver) ReadBlob(ctx context.Context, id base.BlobID) (protoc
 	return pb, nil
 }
 
+// HasBlob makes the resolver an execution.BlobPresence: a confirmed blob is checked
+// without reading its content; carried and pending blobs are read as by ReadBlob (a
+// pending blob read must be remembered in fromPending).
+func (r *proposalResolver) HasBlob(ctx context.Context, id base.BlobID) (bool, error) {
+	if len(r.blobs) == 0 {
+		has, err := r.st.HasBlob(ctx, id)
+		if err != nil || has || !r.pending {
+			return has, err
+		}
+	}
+	_, err := r.ReadBlob(ctx, id)
+	if base.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // readFromPending returns the pending blobs the execution read.
 func (r *proposalResolver) readFromPending() []protocol.Blob {
 	r.mu.Lock()

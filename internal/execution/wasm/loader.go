@@ -62,14 +62,27 @@ func Description(ctx context.Context, app base.ApplicationID, blobs execution.Bl
 }
 
 func (l *Loader) module(ctx context.Context, id base.BlobID, blobs execution.BlobReader) (*Module, error) {
-	// The read is recorded (and replayed) even when the module is cached.
+	// The read is recorded (and replayed) even when the module is cached. When it is
+	// cached and the reader can check a blob without reading it (BlobChecker), the
+	// bytecode (megabytes) is not read at all: the blob id is the hash of its content,
+	// so the cached module is what reading it would give.
+	l.mu.Lock()
+	h, ok := l.byBlob[id]
+	l.mu.Unlock()
+	if ok {
+		if m := l.engine.cached(h); m != nil {
+			if c, ok := blobs.(execution.BlobChecker); ok {
+				if err := c.CheckBlob(ctx, id); err != nil {
+					return nil, err
+				}
+				return m, nil
+			}
+		}
+	}
 	b, err := blobs.ReadBlob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
-	h, ok := l.byBlob[id]
-	l.mu.Unlock()
 	if ok {
 		if m := l.engine.cached(h); m != nil {
 			return m, nil

@@ -62,3 +62,51 @@ func TestLoaderReusesCompiledBlob(t *testing.T) {
 		t.Fatal("loaded a contract whose bytecode blob is missing")
 	}
 }
+
+// checkingBlobs is a countingBlobs that can also check a blob without reading it
+// (execution.BlobChecker), counting the checks.
+type checkingBlobs struct {
+	countingBlobs
+	checks []base.BlobID
+}
+
+func (c *checkingBlobs) CheckBlob(_ context.Context, id base.BlobID) error {
+	c.checks = append(c.checks, id)
+	if _, ok := c.blobs[id]; !ok {
+		return &execution.MissingBlobError{ID: id}
+	}
+	return nil
+}
+
+// TestLoaderChecksCachedBytecodeWithoutReading: once a bytecode blob's module is
+// compiled, a reader that can check blobs is asked to check it, not to read its
+// megabytes; the check still fails for a missing blob.
+func TestLoaderChecksCachedBytecodeWithoutReading(t *testing.T) {
+	ctx := context.Background()
+	code := guest(t, "counter")
+	module, blobs := protocol.ModuleBlobs(code, code)
+	desc := protocol.NewBlob(base.BlobApplicationDescription, codec.Marshal(&protocol.ApplicationDescription{Module: module}))
+	r := &checkingBlobs{countingBlobs: countingBlobs{blobs: map[base.BlobID]protocol.Blob{}}}
+	for _, b := range append(blobs, desc) {
+		r.blobs[b.ID()] = b
+	}
+	app := base.ApplicationID(desc.ID().Hash)
+	l := NewLoader(newEngine(t, EngineConfig{}), 0)
+	if _, err := l.LoadContract(ctx, app, r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.reads) != 2 || len(r.checks) != 0 {
+		t.Fatalf("first load: read %v, checked %v; want the description and the bytecode read", r.reads, r.checks)
+	}
+	r.reads = nil
+	if _, err := l.LoadContract(ctx, app, r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.reads) != 1 || r.reads[0] != desc.ID() || len(r.checks) != 1 || r.checks[0] != module.ContractBlob() {
+		t.Fatalf("second load: read %v, checked %v; want the description read and the bytecode checked", r.reads, r.checks)
+	}
+	delete(r.blobs, module.ContractBlob())
+	if _, err := l.LoadContract(ctx, app, r); err == nil {
+		t.Fatal("loaded a contract whose bytecode blob is missing")
+	}
+}

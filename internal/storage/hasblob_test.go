@@ -1,0 +1,58 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/memkv"
+	"github.com/micachain/mica/internal/storage"
+)
+
+// countingGets is a kv.Store that counts Get calls.
+type countingGets struct {
+	kv.Store
+	gets int
+}
+
+func (c *countingGets) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
+	c.gets++
+	return c.Store.Get(ctx, key)
+}
+
+// TestHasBlob: HasBlob finds confirmed blobs, not pending or absent ones, and asks the
+// database once per confirmed blob (confirmed blobs are never removed).
+func TestHasBlob(t *testing.T) {
+	ctx := context.Background()
+	db := &countingGets{Store: memkv.New()}
+	defer db.Close()
+	st := storage.New(db)
+	confirmed, pending, absent := blobN(1, 64), blobN(2, 64), blobN(3, 64)
+	var b kv.Batch
+	storage.PutBlob(&b, &confirmed)
+	if err := st.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPendingBlob(ctx, &pending, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		has, err := st.HasBlob(ctx, confirmed.ID())
+		if err != nil || !has {
+			t.Fatalf("check %d of a confirmed blob: %v %v", i, has, err)
+		}
+	}
+	if db.gets != 1 {
+		t.Fatalf("%d database reads for three checks of one confirmed blob, want 1", db.gets)
+	}
+	for _, id := range []string{"pending", "absent"} {
+		blob := pending
+		if id == "absent" {
+			blob = absent
+		}
+		has, err := st.HasBlob(ctx, blob.ID())
+		if err != nil || has {
+			t.Fatalf("%s blob: HasBlob = %v, %v; want false", id, has, err)
+		}
+	}
+}
