@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/cputime"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
@@ -43,7 +44,7 @@ func benchGRPCFastBlocks(b *testing.B, grace time.Duration, perBlock int) {
 	}
 	var cpu time.Duration
 	i := 0
-	start := cpuTime()
+	start := cputime.Process()
 	for b.Loop() {
 		var err error
 		if perBlock == 1 {
@@ -56,14 +57,14 @@ func benchGRPCFastBlocks(b *testing.B, grace time.Duration, perBlock int) {
 		}
 		if i++; i%(100/perBlock) == 0 {
 			b.StopTimer()
-			cpu += cpuTime() - start
+			cpu += cputime.Process() - start
 			if _, err := recv.ProcessInbox(ctx); err != nil {
 				b.Fatal(err)
 			}
-			start = cpuTime()
+			start = cputime.Process()
 			b.StartTimer()
 		}
 	}
-	cpu += cpuTime() - start
+	cpu += cputime.Process() - start
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 }

@@ -9,9 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
+	"github.com/micachain/mica/internal/atomicfile"
 	"github.com/micachain/mica/internal/base"
 )
 
@@ -165,11 +165,8 @@ func (s *proposalStore) write(gen uint64, payload []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if gen <= s.gen {
-		return nil
+	if apply, err := s.applies(gen); !apply {
+		return err
 	}
 	slot := 0
 	if s.seq != 0 {
@@ -192,6 +189,15 @@ func (s *proposalStore) write(gen uint64, payload []byte) error {
 	}
 	s.seq, s.newest, s.gen = s.seq+1, slot, gen
 	return nil
+}
+
+// applies reports whether an operation of generation gen is to be applied: the store
+// is open and gen is newer than the last applied. The caller holds s.mu.
+func (s *proposalStore) applies(gen uint64) (bool, error) {
+	if s.closed {
+		return false, ErrClosed
+	}
+	return gen > s.gen, nil
 }
 
 // offsetWriter writes at the start of a file, then on from there.
@@ -232,7 +238,7 @@ func (s *proposalStore) create(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := errors.Join(f.Sync(), syncDir(s.dir), syncDir(filepath.Dir(s.dir))); err != nil {
+	if err := errors.Join(f.Sync(), atomicfile.SyncDir(s.dir), atomicfile.SyncDir(filepath.Dir(s.dir))); err != nil {
 		return nil, errors.Join(err, f.Close())
 	}
 	return f, nil
@@ -244,19 +250,12 @@ func (s *proposalStore) create(path string) (*os.File, error) {
 func (s *proposalStore) remove(gen uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if gen <= s.gen {
-		return nil
+	if apply, err := s.applies(gen); !apply {
+		return err
 	}
 	s.gen = gen
-	var errs []error
+	errs := []error{s.closeFiles()}
 	for slot := range 2 {
-		if f := s.files[slot]; f != nil {
-			errs = append(errs, f.Close())
-			s.files[slot] = nil
-		}
 		if err := os.Remove(s.path(slot)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -274,24 +273,17 @@ func (s *proposalStore) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	return s.closeFiles()
+}
+
+// closeFiles closes the open slot files. The caller holds s.mu.
+func (s *proposalStore) closeFiles() error {
 	var errs []error
-	for slot := range 2 {
-		if f := s.files[slot]; f != nil {
+	for slot, f := range s.files {
+		if f != nil {
 			errs = append(errs, f.Close())
 			s.files[slot] = nil
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// syncDir makes the entries of dir durable (not needed, nor possible, on Windows).
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/cputime"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
@@ -404,7 +405,7 @@ func benchPersist(b *testing.B, chains, n, par int, store bool) {
 		return w.Save()
 	}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	var wg sync.WaitGroup
 	for g := range par {
 		wg.Go(func() {
@@ -417,5 +418,5 @@ func benchPersist(b *testing.B, chains, n, par int, store bool) {
 		})
 	}
 	wg.Wait()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
