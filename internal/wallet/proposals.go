@@ -13,6 +13,8 @@ import (
 
 	"github.com/micachain/mica/internal/atomicfile"
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
 )
 
 // Pending fast proposals are kept out of wallet.json, one store per chain:
@@ -286,4 +288,74 @@ func (s *proposalStore) closeFiles() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// chainProposals is a chain's proposal store and the generation of the chain's pending
+// proposal in memory (guarded by Wallet.mu): it grows at every change, and the store
+// applies the changes in its order. When store.gen == gen, the disk holds the pending
+// proposal in memory (nothing if there is none, or the chain left the wallet).
+type chainProposals struct {
+	store *proposalStore
+	gen   uint64
+}
+
+// proposalsOf returns the chain's proposal store. The caller holds w.mu.
+func (w *Wallet) proposalsOf(id base.ChainID) *chainProposals {
+	cp := w.proposals[id]
+	if cp == nil {
+		cp = &chainProposals{store: newProposalStore(w.dir, id)}
+		w.proposals[id] = cp
+	}
+	return cp
+}
+
+// loadProposals reads each chain's pending proposal store. A proposal that wallet.json
+// (version 1) also holds is replaced by the store's if that one is at the same height or
+// higher: the store is written only by this version, and a wallet that an older mica
+// used after a migration was interrupted holds its newer proposal in wallet.json.
+func (w *Wallet) loadProposals() error {
+	w.proposals = make(map[base.ChainID]*chainProposals, len(w.chains))
+	for _, id := range w.sortedIDs() {
+		if err := w.loadProposal(id, w.chains[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadProposal reads the pending proposal store of chain id into e, when the chain
+// joins the wallet (opened, or added). A chain added again after it left the wallet (or
+// after a crash lost the wallet.json that listed it) finds the proposal its last
+// session persisted, and re-sends it rather than signing another at its height. The
+// caller holds w.mu or has the only reference to w.
+func (w *Wallet) loadProposal(id base.ChainID, e *chainEntry) error {
+	cp := w.proposalsOf(id)
+	b, err := cp.store.load()
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		if err := checkProposal(id, b); err != nil {
+			return fmt.Errorf("%w: pending proposal of chain %s in %s: %v", ErrDamaged, id, cp.store.dir, err)
+		}
+	}
+	switch {
+	case b == nil && e.pending == nil:
+	case e.pending == nil:
+		e.pending = b
+	case b == nil || proposalHeight(e.pending) > proposalHeight(b):
+		cp.gen++ // from wallet.json (version 1): Save moves it to the store
+	default:
+		e.pending = b
+	}
+	return nil
+}
+
+// proposalHeight is the height of a proposal checked by checkProposal.
+func proposalHeight(b []byte) base.BlockHeight {
+	var p protocol.BlockProposal
+	if err := codec.Unmarshal(b, &p); err != nil {
+		panic(fmt.Sprintf("wallet: checked proposal does not decode: %v", err))
+	}
+	return p.Content.Block.Height
 }
