@@ -15,6 +15,7 @@ const module = "github.com/micachain/mica/"
 // imported by any listed package and are themselves unchecked (cmd/, tests).
 var layers = map[string][]string{
 	"internal/atomicfile":                  {},
+	"internal/cputime":                     {},
 	"internal/base":                        {},
 	"internal/codec":                       {"internal/base"},
 	"internal/crypto":                      {"internal/base", "internal/codec"},

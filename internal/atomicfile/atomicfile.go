@@ -70,12 +70,12 @@ func replaceFile(path string, data []byte, mode os.FileMode, wrap func(io.Writer
 	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir makes a rename in dir durable. Windows cannot open directories for syncing; its
-// renames are durable once they return.
-func syncDir(dir string) error {
+// SyncDir makes the entries of dir durable (a rename, a new file). Windows cannot open
+// directories for syncing; its renames are durable once they return.
+func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}

@@ -228,7 +228,7 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 // broadcastCertificate sends a certificate to the members of m, without waiting beyond
 // the quorum and grace period; the remaining calls complete on their own.
 func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate) []answer[*protocol.ChainInfo] {
-	return fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+	return fanout(withEncoding(ctx, cert), c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return c.handleCertificate(ctx, v, cert)
 	}, nil)
 }

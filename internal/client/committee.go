@@ -9,7 +9,6 @@ import (
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/worker"
 )
 
 // Committees by epoch.
@@ -119,40 +118,16 @@ func (c *Client) LearnValidators(ctx context.Context, id base.ChainID) error {
 // It fails with worker.ErrUntrustedEpoch if the chain does not trust that epoch (unknown
 // or revoked), which is the answer for any certificate claiming it.
 func (c *Client) committeeFor(ctx context.Context, id base.ChainID, epoch base.Epoch) (*protocol.Committee, error) {
-	var hash base.Hash
-	found := false
+	var ecs []protocol.EpochCommittee
 	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
-		ecs, err := s.Execution().Committees(ctx)
-		if err != nil {
-			return err
-		}
-		for _, ec := range ecs {
-			if ec.Epoch == epoch {
-				hash, found = ec.CommitteeHash, true
-			}
-		}
-		return nil
+		var err error
+		ecs, err = s.Execution().Committees(ctx)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return nil, fmt.Errorf("%w: chain %s does not trust epoch %d (unknown or revoked)", worker.ErrUntrustedEpoch, id.Short(), epoch)
-	}
-	cm, err := c.committeeByHash(ctx, hash)
-	if base.IsNotFound(err) {
-		// The chain was created trusting a committee the local node has not seen yet:
-		// the admin chain's block that created it has it.
-		admin, aerr := c.adminChain(ctx, id)
-		if aerr != nil || admin == id {
-			return nil, err
-		}
-		if _, serr := c.SyncChain(ctx, admin); serr != nil {
-			return nil, serr
-		}
-		cm, err = c.committeeByHash(ctx, hash)
-	}
-	return cm, err
+	return c.committeeIn(ctx, id, ecs, epoch)
 }
 
 // committeeByHash loads a committee blob from the local store (it is there: the local

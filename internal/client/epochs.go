@@ -85,15 +85,7 @@ func (c *Client) EpochStatus(ctx context.Context, id base.ChainID) (*EpochStatus
 	if err != nil {
 		return nil, err
 	}
-	err = c.cfg.Local.ChainState(ctx, admin, func(s *chain.State) error {
-		var err error
-		if st.AdminEpoch, err = s.Execution().Epoch(ctx); err != nil {
-			return err
-		}
-		st.AdminTrusted, err = s.Execution().Committees(ctx)
-		return err
-	})
-	if err != nil {
+	if err := c.readAdminEpochs(ctx, st); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -153,9 +145,12 @@ func (e *EpochRemovedError) Unwrap() error { return base.ErrInvalid }
 // chain shows that epoch removed, unless every operation of the block is an epoch
 // migration. It reads local state only: a wallet that never synced the admin chain
 // learns of the removal when it migrates.
-func (c *Client) checkEpochLive(ctx context.Context, id base.ChainID, ops []protocol.Operation) error {
-	st, err := c.EpochStatus(ctx, id)
-	if err != nil || st.Chain == st.Admin || !st.Removed() {
+func (c *Client) checkEpochLive(ctx context.Context, v *localView, id base.ChainID, ops []protocol.Operation) error {
+	if id == v.admin {
+		return nil
+	}
+	st, err := v.epochStatus(ctx, c, id)
+	if err != nil || !st.Removed() {
 		return nil // a chain state that cannot be read is reported by staging
 	}
 	if len(ops) > 0 && !slices.ContainsFunc(ops, func(op protocol.Operation) bool { return !isEpochOp(op) }) {

@@ -148,24 +148,22 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tip, err := c.LocalTip(ctx, cc.id)
+	lv, err := c.readLocal(ctx, cc.id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	tip, epoch := lv.tip, lv.epoch
 	if tip.NextHeight != next {
 		return nil, nil, nil, fmt.Errorf("local chain at height %d after sync to %d", tip.NextHeight, next)
 	}
-	epoch, err := c.localEpoch(ctx, cc.id)
+	if err := c.checkEpochLive(ctx, lv, cc.id, ops); err != nil {
+		return nil, nil, nil, err
+	}
+	committee, err := lv.committee(ctx, c, cc.id, epoch)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := c.checkEpochLive(ctx, cc.id, ops); err != nil {
-		return nil, nil, nil, err
-	}
-	m, err := c.epochMembers(ctx, cc.id, epoch)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	m := c.membersOf(ctx, committee)
 	var pending []protocol.IncomingBundle
 	if ans.epoch == epoch {
 		pending = cc.pendingBundlesFrom(m, next, ans.as)
@@ -184,16 +182,9 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 	}
 	// A closed chain's blocks may only reject incoming bundles: rejecting bounces the
 	// tokens of tracked messages back to their senders instead of leaving them stuck.
-	reject := cc.RejectIncoming
-	if !reject && len(bundles) > 0 {
-		if reject, err = c.localClosed(ctx, cc.id); err != nil {
-			return nil, nil, nil, err
-		}
-	}
+	reject := cc.RejectIncoming || (len(bundles) > 0 && lv.closed)
 	me := cc.Owner()
-	if own, err := c.localOwnership(ctx, cc.id); err != nil {
-		return nil, nil, nil, err
-	} else if !own.IsAnyOwner(me) && !own.OpenMultiLeaderRounds {
+	if own := lv.ownership; !own.IsAnyOwner(me) && !own.OpenMultiLeaderRounds {
 		return nil, nil, nil, fmt.Errorf("%w: %s is not an owner of chain %s (any more): the chain's ownership was changed; only its owners can propose blocks", ErrNotOwner, me, cc.id)
 	}
 	p := &protocol.ProposedBlock{ChainID: cc.id, Epoch: epoch, Height: next, Timestamp: ts, PreviousBlockHash: tip.BlockHash, AuthenticatedOwner: &me}

@@ -457,17 +457,6 @@ func (c *Client) localOwnership(ctx context.Context, id base.ChainID) (protocol.
 	return o, err
 }
 
-// localClosed reports whether the local replica of the chain is closed.
-func (c *Client) localClosed(ctx context.Context, id base.ChainID) (bool, error) {
-	var closed bool
-	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
-		var err error
-		closed, err = s.Execution().IsClosed(ctx)
-		return err
-	})
-	return closed, err
-}
-
 func (c *Client) localEpoch(ctx context.Context, id base.ChainID) (base.Epoch, error) {
 	var e base.Epoch
 	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/consensus"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
@@ -28,9 +30,19 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 		kind = protocol.KindConfirmed
 	}
 	want := protocol.LiteValue{ValueHash: target.Hash(), ChainID: cc.id, Height: target.Height(), Kind: kind}
-	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+	as := fanout(withEncoding(ctx, p), c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
 		info, err := v.Node.HandleBlockProposal(ctx, p)
-		for try := 0; try < 2 && err != nil && needsUpdate(err); try++ {
+		for try := 0; err != nil && needsUpdate(err) && (try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
+			if c.waitsForBundle(err) && try > 0 {
+				// The validator holds the sender's block (the update pushed it) but
+				// has not delivered its bundle to this chain's inbox yet: delivery is
+				// asynchronous inside the validator. Give it a moment, growing, rather
+				// than give up on this validator after two immediate tries (which,
+				// for two validators at once, left the block without a quorum).
+				if !sleepCtx(ctx, bundleWait<<(try-1)) {
+					break
+				}
+			}
 			uerr := c.updateValidator(ctx, v, &p.Content.Block, p.Blobs)
 			if mb, ok := errorsAs[*execution.MissingBlobError](uerr); ok && mb.ID.Type == base.BlobCommittee {
 				// Replaying the chain's epoch change needs the committee, which the
@@ -70,6 +82,31 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 	return cert, nil
 }
 
+// A validator that lacks an incoming bundle of a proposal is asked again up to
+// maxBundleWaits times, waiting bundleWait, then twice as long each time (about 0.25 s in
+// all).
+const (
+	maxBundleWaits = 8
+	bundleWait     = 2 * time.Millisecond
+)
+
+// waitsForBundle reports whether a validator's refusal is one to wait out: a bundle
+// not delivered yet, with validators that deliver on their own (not the simulator's,
+// which steps them itself).
+func (c *Client) waitsForBundle(err error) bool { return chain.IsMissing(err) && !c.cfg.Sequential }
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // pushAdminChain makes v execute the admin chain of chain id up to the local replica's
 // tip of it: a validator of a new committee learns the committees from there.
 func (c *Client) pushAdminChain(ctx context.Context, v Validator, id base.ChainID) error {
@@ -91,7 +128,7 @@ func (cc *ChainClient) finalize(ctx context.Context, m members, validated *proto
 	c := cc.c
 	want := validated.LiteValue()
 	want.Kind = protocol.KindConfirmed
-	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+	as := fanout(withEncoding(ctx, validated), c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
 		info, err := c.handleCertificate(ctx, v, validated)
 		if err != nil {
 			return nil, err
@@ -174,7 +211,14 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 		return nil, fmt.Errorf("%w (%d of %d votes): %v", ErrNoQuorum, weight, committee.TotalVotes(), err)
 	}
 	cert := protocol.CertificateFromVotes(kind, block, nil, round, votes)
-	if err := cert.Check(committee); err != nil {
+	// Every vote was verified as it came in (voteFrom): a signature of its validator
+	// on this value and round, which is what the certificate's signatures are checked
+	// against. What is left to check is the assembly: sorted distinct signers, members
+	// of the committee, a quorum. Verifying the signatures again here cost one batch
+	// verification per block; the local node still checks the certificate before the
+	// client calls it confirmed (publish).
+	lite := cert.Lite()
+	if err := lite.AddTo(crypto.NewBatchVerifier(len(cert.Signatures)), committee); err != nil {
 		return nil, err
 	}
 	return cert, nil

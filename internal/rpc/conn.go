@@ -89,8 +89,13 @@ func (c *conn) close() error { return c.cc.Close() }
 // A call whose context carries client.WithExtraCallTime (a block that makes validators
 // compile bytecode) gets that much more than the connection's deadline.
 func unary[Req, Resp any](ctx context.Context, c *conn, f func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout+client.ExtraCallTime(ctx))
-	defer cancel()
+	// A caller's deadline within the connection's needs no timer of its own (the
+	// client's fan-outs set one per call): one context and one timer less per call.
+	if d := c.timeout + client.ExtraCallTime(ctx); !deadlineWithin(ctx, d) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	pause := busyPause
 	for {
 		resp, err := f(ctx, req)
@@ -113,6 +118,12 @@ func unary[Req, Resp any](ctx context.Context, c *conn, f func(context.Context, 
 		}
 		pause = min(2*pause, maxBusyPause)
 	}
+}
+
+// deadlineWithin reports whether ctx ends within d from now.
+func deadlineWithin(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) <= d
 }
 
 // Pauses before sending again a call refused with ErrBusy.

@@ -113,10 +113,19 @@ func fill(dst *pb.ChainInfoResponse, src *pb.ChainInfoResponse, err error) error
 	return nil
 }
 
+// encode returns the canonical encoding of v: the one the client's fan-out made once
+// for every validator (client.Encoding), else a fresh one.
+func encode[T codec.Encoder](ctx context.Context, v T) []byte {
+	if b, ok := client.Encoding(ctx, v); ok {
+		return b
+	}
+	return codec.Marshal(v)
+}
+
 // HandleBlockProposal implements client.ValidatorNode.
 func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
 	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		resp, err := unary(ctx, n.c, n.api.HandleBlockProposal, &pb.BlockProposal{Payload: codec.Marshal(p)})
+		resp, err := unary(ctx, n.c, n.api.HandleBlockProposal, &pb.BlockProposal{Payload: encode(ctx, p)})
 		return fill(dst, resp, err)
 	})
 }
@@ -124,7 +133,7 @@ func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposa
 // HandleCertificate implements client.ValidatorNode: it sends the full certificate.
 func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
 	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		resp, err := unary(ctx, n.c, n.api.HandleCertificate, &pb.Certificate{Payload: codec.Marshal(c)})
+		resp, err := unary(ctx, n.c, n.api.HandleCertificate, &pb.Certificate{Payload: encode(ctx, c)})
 		return fill(dst, resp, err)
 	})
 }

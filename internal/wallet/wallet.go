@@ -19,8 +19,10 @@
 //
 // The pending fast proposal of a chain is what makes the fast round safe across restarts:
 // the client must never sign two different blocks at one height in the fast round, so a
-// fast proposal is saved (SetPendingProposal then Save, or FastProposalHook) before it
-// is sent, and re-sent unchanged after a restart.
+// fast proposal is saved (FastProposalHook, or SetPendingProposal then Save) before it
+// is sent, and re-sent unchanged after a restart. Each chain's pending proposal has a
+// store of its own, DIR/proposals/ (proposals.go), written without rewriting
+// wallet.json and in parallel with other chains'.
 package wallet
 
 import (
@@ -43,8 +45,14 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
-// FormatVersion is the version of wallet.json this package reads and writes.
-const FormatVersion = 1
+// FormatVersion is the version of wallet.json this package writes. It also reads
+// version 1, whose chains carry their pending proposals inside wallet.json, and migrates
+// it when it opens it: the proposals move to DIR/proposals/ and wallet.json is rewritten
+// as version 2, which an older mica refuses instead of overlooking the proposals.
+const FormatVersion = 2
+
+// formatV1 kept pending proposals in wallet.json.
+const formatV1 = 1
 
 const (
 	walletFile = "wallet.json"
@@ -131,6 +139,12 @@ type Wallet struct {
 	config []byte // canonical genesis config
 	chains map[base.ChainID]*chainEntry
 	def    *base.ChainID // Invariant: nil or a key of chains.
+	// proposals are the pending-proposal stores on disk, by chain: every chain of the
+	// wallet's, and those of chains that left it (their records are removed by Save).
+	proposals map[base.ChainID]*chainProposals
+	// saveMu serializes Save (not the chains' FastProposalHook): a later Save writes
+	// what the wallet held later.
+	saveMu sync.Mutex
 
 	// wrapWriter, if set, wraps the writer of wallet.json saves (tests: crash mid-write).
 	wrapWriter func(io.Writer) io.Writer
@@ -153,7 +167,7 @@ func Create(dir string, genesis *protocol.GenesisConfig) (*Wallet, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Wallet{dir: dir, lock: lock, name: genesis.NetworkName, config: codec.Marshal(genesis), chains: map[base.ChainID]*chainEntry{}}
+	w := &Wallet{dir: dir, lock: lock, name: genesis.NetworkName, config: codec.Marshal(genesis), chains: map[base.ChainID]*chainEntry{}, proposals: map[base.ChainID]*chainProposals{}}
 	fail := func(err error) (*Wallet, error) {
 		return nil, errors.Join(err, unlockFile(lock))
 	}
@@ -226,6 +240,7 @@ type chainJSON struct {
 	PublicKey  string `json:"public_key,omitempty"`
 	NextHeight uint64 `json:"next_height"`
 	// PendingProposal is the canonical encoding of the pending fast proposal, base64.
+	// Only in version 1: version 2 keeps it in DIR/proposals/.
 	PendingProposal []byte `json:"pending_proposal,omitempty"`
 }
 
@@ -237,7 +252,7 @@ func load(dir, path string) (*Wallet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open wallet %s: %w", dir, err)
 	}
-	w, err := parse(b)
+	w, version, err := parse(b)
 	if err != nil {
 		if errors.Is(err, ErrVersion) {
 			return nil, fmt.Errorf("wallet %s: %w", path, err)
@@ -245,64 +260,75 @@ func load(dir, path string) (*Wallet, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
 	}
 	w.dir = dir
+	if err := w.loadProposals(); err != nil {
+		return nil, err
+	}
+	if version == formatV1 {
+		// Move the proposals out of wallet.json (stores first, durably) and mark the file
+		// as version 2, before anything else may change.
+		if err := w.saveLocked(); err != nil {
+			return nil, fmt.Errorf("migrate wallet %s to format version %d: %w", dir, FormatVersion, err)
+		}
+	}
 	return w, nil
 }
 
-// parse decodes and checks wallet.json. Its errors say what is wrong (without the path).
-func parse(b []byte) (*Wallet, error) {
+// parse decodes and checks wallet.json and returns its format version. Its errors say
+// what is wrong (without the path).
+func parse(b []byte) (*Wallet, int, error) {
 	var v struct {
 		Version *int `json:"version"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %v", err)
+		return nil, 0, fmt.Errorf("not valid JSON: %v", err)
 	}
 	if v.Version == nil {
-		return nil, errors.New("no format version")
+		return nil, 0, errors.New("no format version")
 	}
-	if *v.Version != FormatVersion {
-		return nil, fmt.Errorf("%w: the file has version %d, this mica reads version %d", ErrVersion, *v.Version, FormatVersion)
+	if *v.Version != FormatVersion && *v.Version != formatV1 {
+		return nil, 0, fmt.Errorf("%w: the file has version %d, this mica reads versions %d and %d", ErrVersion, *v.Version, formatV1, FormatVersion)
 	}
 	var f fileJSON
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("not a wallet: %v", err)
+		return nil, 0, fmt.Errorf("not a wallet: %v", err)
 	}
 	if dec.More() {
-		return nil, errors.New("trailing data after the wallet")
+		return nil, 0, errors.New("trailing data after the wallet")
 	}
 	var g protocol.GenesisConfig
 	if err := codec.Unmarshal(f.Network.GenesisConfig, &g); err != nil {
-		return nil, fmt.Errorf("genesis config: %v", err)
+		return nil, 0, fmt.Errorf("genesis config: %v", err)
 	}
 	if h := g.Hash().String(); h != f.Network.GenesisHash {
-		return nil, fmt.Errorf("genesis config hashes to %s, not to the recorded genesis_hash %q", h, f.Network.GenesisHash)
+		return nil, 0, fmt.Errorf("genesis config hashes to %s, not to the recorded genesis_hash %q", h, f.Network.GenesisHash)
 	}
 	if g.NetworkName != f.Network.Name {
-		return nil, fmt.Errorf("network name %q differs from the genesis config's %q", f.Network.Name, g.NetworkName)
+		return nil, 0, fmt.Errorf("network name %q differs from the genesis config's %q", f.Network.Name, g.NetworkName)
 	}
 	w := &Wallet{name: g.NetworkName, config: f.Network.GenesisConfig, chains: map[base.ChainID]*chainEntry{}}
 	for i := range f.Chains {
 		id, e, err := parseChain(&f.Chains[i])
 		if err != nil {
-			return nil, fmt.Errorf("chain %d: %v", i, err)
+			return nil, 0, fmt.Errorf("chain %d: %v", i, err)
 		}
 		if _, dup := w.chains[id]; dup {
-			return nil, fmt.Errorf("chain %s is listed twice", id)
+			return nil, 0, fmt.Errorf("chain %s is listed twice", id)
 		}
 		w.chains[id] = e
 	}
 	if f.Default != "" {
 		id, err := base.ParseChainID(f.Default)
 		if err != nil {
-			return nil, fmt.Errorf("default chain: %v", err)
+			return nil, 0, fmt.Errorf("default chain: %v", err)
 		}
 		if _, ok := w.chains[id]; !ok {
-			return nil, fmt.Errorf("default chain %s is not one of the wallet's chains", id)
+			return nil, 0, fmt.Errorf("default chain %s is not one of the wallet's chains", id)
 		}
 		w.def = &id
 	}
-	return w, nil
+	return w, *v.Version, nil
 }
 
 func parseChain(c *chainJSON) (base.ChainID, *chainEntry, error) {
@@ -365,7 +391,7 @@ func (w *Wallet) encode() ([]byte, error) {
 	}
 	for _, id := range w.sortedIDs() {
 		e := w.chains[id]
-		c := chainJSON{ChainID: id.String(), NextHeight: uint64(e.next), PendingProposal: e.pending}
+		c := chainJSON{ChainID: id.String(), NextHeight: uint64(e.next)}
 		if e.owner != nil {
 			c.Owner = e.owner.String()
 		}
@@ -390,20 +416,76 @@ func (w *Wallet) sortedIDs() []base.ChainID {
 	return ids
 }
 
-// Save writes wallet.json atomically.
+// Save writes wallet.json atomically, and each chain's pending proposal that is not on
+// disk yet (SetPendingProposal); it removes those cleared. It holds the wallet's lock
+// only to take a snapshot: chains persisting proposals meanwhile (FastProposalHook) are
+// not held up.
 func (w *Wallet) Save() error {
+	w.saveMu.Lock()
+	defer w.saveMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.lock == nil {
+		w.mu.Unlock()
 		return ErrClosed
 	}
-	return w.saveLocked()
+	b, ops, err := w.snapshotLocked()
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return w.write(b, ops)
 }
 
+// saveLocked is Save for a wallet no other goroutine has yet (Create, Open).
 func (w *Wallet) saveLocked() error {
+	b, ops, err := w.snapshotLocked()
+	if err != nil {
+		return err
+	}
+	return w.write(b, ops)
+}
+
+// proposalOp brings a chain's proposal store to generation gen: pending written, or
+// the records removed if it is nil.
+type proposalOp struct {
+	store   *proposalStore
+	gen     uint64
+	pending []byte
+}
+
+// snapshotLocked returns what Save writes. The caller holds w.mu.
+func (w *Wallet) snapshotLocked() ([]byte, []proposalOp, error) {
 	b, err := w.encode()
 	if err != nil {
-		return fmt.Errorf("save wallet %s: %w", w.dir, err)
+		return nil, nil, fmt.Errorf("save wallet %s: %w", w.dir, err)
+	}
+	var ops []proposalOp
+	for id, cp := range w.proposals {
+		if cp.gen == 0 {
+			continue // unchanged since the wallet was opened
+		}
+		var pending []byte
+		if e := w.chains[id]; e != nil {
+			pending = e.pending
+		}
+		ops = append(ops, proposalOp{store: cp.store, gen: cp.gen, pending: pending})
+	}
+	return b, ops, nil
+}
+
+// write applies a snapshot: the proposal stores first (a version 1 wallet's proposals
+// are on disk before wallet.json stops holding them), then wallet.json.
+func (w *Wallet) write(b []byte, ops []proposalOp) error {
+	for _, op := range ops {
+		var err error
+		if op.pending != nil {
+			err = op.store.write(op.gen, op.pending)
+		} else {
+			err = op.store.remove(op.gen)
+		}
+		if err != nil {
+			return fmt.Errorf("save wallet: %w", err)
+		}
 	}
 	if err := atomicfile.WriteWrapped(filepath.Join(w.dir, walletFile), b, 0o600, w.wrapWriter); err != nil {
 		return fmt.Errorf("save wallet: %w", err)
@@ -411,20 +493,26 @@ func (w *Wallet) saveLocked() error {
 	return nil
 }
 
-// Close releases the wallet's lock. It does not save: call Save first to keep changes.
-// Closing twice is a no-op.
+// Close releases the wallet's lock. It does not save: call Save first to keep changes
+// (proposals persisted by FastProposalHook are on disk already). Closing twice is a
+// no-op.
 func (w *Wallet) Close() error {
+	w.saveMu.Lock()
+	defer w.saveMu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.lock == nil {
 		return nil
 	}
-	err := unlockFile(w.lock)
-	w.lock = nil
-	if err != nil {
-		return fmt.Errorf("unlock wallet %s: %w", w.dir, err)
+	var errs []error
+	for _, cp := range w.proposals {
+		errs = append(errs, cp.store.close())
 	}
-	return nil
+	if err := unlockFile(w.lock); err != nil {
+		errs = append(errs, fmt.Errorf("unlock wallet %s: %w", w.dir, err))
+	}
+	w.lock = nil
+	return errors.Join(errs...)
 }
 
 // Dir returns the wallet directory.
@@ -484,6 +572,9 @@ func (w *Wallet) AddChain(id base.ChainID, owner *base.Owner) error {
 	e := w.chains[id]
 	if e == nil {
 		e = &chainEntry{}
+		if err := w.loadProposal(id, e); err != nil {
+			return err
+		}
 		w.chains[id] = e
 	}
 	if owner != nil {
@@ -505,7 +596,11 @@ func (w *Wallet) FollowChain(id base.ChainID) error {
 		return ErrClosed
 	}
 	if _, ok := w.chains[id]; !ok {
-		w.chains[id] = &chainEntry{}
+		e := &chainEntry{}
+		if err := w.loadProposal(id, e); err != nil {
+			return err
+		}
+		w.chains[id] = e
 	}
 	if w.def == nil {
 		w.def = &id
@@ -522,6 +617,7 @@ func (w *Wallet) ForgetChain(id base.ChainID) error {
 		return err
 	}
 	delete(w.chains, id)
+	w.proposalsOf(id).gen++ // Save removes its records
 	if w.def != nil && *w.def == id {
 		w.def = nil
 	}
@@ -593,12 +689,20 @@ func (w *Wallet) SetNextHeight(id base.ChainID, h base.BlockHeight) error {
 }
 
 // SetPendingProposal records the fast proposal signed for the chain's next height; nil
-// clears it. Call Save before sending the proposal (FastProposalHook does both).
+// clears it. Call Save before sending the proposal, or use FastProposalHook, which
+// writes only this chain's proposal.
 func (w *Wallet) SetPendingProposal(id base.ChainID, p *protocol.BlockProposal) error {
+	_, err := w.setPending(id, p)
+	return err
+}
+
+// setPending is SetPendingProposal; it returns how to persist the change: the chain's
+// proposal store, the generation of the change and the encoded proposal.
+func (w *Wallet) setPending(id base.ChainID, p *protocol.BlockProposal) (proposalOp, error) {
 	var b []byte
 	if p != nil {
 		if p.Content.Block.ChainID != id {
-			return base.Invalidf("pending proposal for chain %s is for chain %s", id.Short(), p.Content.Block.ChainID.Short())
+			return proposalOp{}, base.Invalidf("pending proposal for chain %s is for chain %s", id.Short(), p.Content.Block.ChainID.Short())
 		}
 		b = codec.Marshal(p)
 	}
@@ -606,10 +710,12 @@ func (w *Wallet) SetPendingProposal(id base.ChainID, p *protocol.BlockProposal) 
 	defer w.mu.Unlock()
 	e, err := w.editable(id)
 	if err != nil {
-		return err
+		return proposalOp{}, err
 	}
 	e.pending = b
-	return nil
+	cp := w.proposalsOf(id)
+	cp.gen++
+	return proposalOp{store: cp.store, gen: cp.gen, pending: b}, nil
 }
 
 // ClearPendingProposal forgets the chain's pending fast proposal (once it is committed).
@@ -634,14 +740,23 @@ func (w *Wallet) PendingProposal(id base.ChainID) *protocol.BlockProposal {
 }
 
 // FastProposalHook returns a function for client.ChainClient.OnFastProposal: it records
-// the proposal as the chain's pending one and saves the wallet before the proposal is
-// sent.
+// the proposal as the chain's pending one and writes it durably to the chain's proposal
+// store before the proposal is sent. It writes nothing else (not wallet.json), and
+// holds the wallet's lock only to record it: hooks of different chains write in
+// parallel.
 func (w *Wallet) FastProposalHook(id base.ChainID) func(*protocol.BlockProposal) error {
 	return func(p *protocol.BlockProposal) error {
-		if err := w.SetPendingProposal(id, p); err != nil {
+		if p == nil {
+			return base.Invalidf("persist a fast proposal of chain %s: none given", id.Short())
+		}
+		op, err := w.setPending(id, p)
+		if err != nil {
 			return err
 		}
-		return w.Save()
+		if err := op.store.write(op.gen, op.pending); err != nil {
+			return fmt.Errorf("persist the fast proposal of chain %s: %w", id.Short(), err)
+		}
+		return nil
 	}
 }
 

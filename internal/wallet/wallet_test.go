@@ -307,7 +307,7 @@ func TestOpenErrors(t *testing.T) {
 		{"truncated", good[:len(good)/2], ErrDamaged, "not valid JSON"},
 		{"garbage", []byte("\x00\x01 not json"), ErrDamaged, "not valid JSON"},
 		{"no version", []byte(`{"chains": []}`), ErrDamaged, "no format version"},
-		{"newer version", edit(func(m map[string]any) { m["version"] = 2 }), ErrVersion, "version 2, this mica reads version 1"},
+		{"newer version", edit(func(m map[string]any) { m["version"] = 3 }), ErrVersion, "version 3, this mica reads versions 1 and 2"},
 		{"unknown field", edit(func(m map[string]any) { m["extra"] = 1 }), ErrDamaged, "unknown field"},
 		{"wrong hash", edit(func(m map[string]any) { network(m)["genesis_hash"] = strings.Repeat("00", 32) }), ErrDamaged, "not to the recorded genesis_hash"},
 		{"bad genesis", edit(func(m map[string]any) { network(m)["genesis_config"] = "AAAA" }), ErrDamaged, "genesis config"},
@@ -368,6 +368,9 @@ func TestPendingProposalRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := w.AddChain(id, &owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Save(); err != nil {
 		t.Fatal(err)
 	}
 	block := prototest.TransferBlock(id, 3, &base.Hash{1, 2, 3}, owner, base.Account{Chain: g.ChainIDs()[1]}, 2).Proposed
@@ -548,8 +551,9 @@ func FuzzParse(f *testing.F) {
 	_ = w.Close()
 	f.Add(seed)
 	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(`{"version":2}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		w, err := parse(b)
+		w, _, err := parse(b)
 		if err != nil {
 			return
 		}
@@ -557,7 +561,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w2, err := parse(out)
+		w2, _, err := parse(out)
 		if err != nil {
 			t.Fatalf("re-parse of an encoded wallet: %v", err)
 		}

@@ -1,14 +1,15 @@
 //go:build unix
 
-package client_test
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the process's user and system CPU time.
-func cpuTime() time.Duration {
+// Process returns the process's user and system CPU time so far (0 if it cannot be
+// read).
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
