@@ -18,6 +18,7 @@ import (
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc"
 )
 
 func chainCommands() []*cobra.Command {
@@ -664,34 +665,59 @@ func watchCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "watch [CHAIN]",
 		Short: "Print notifications (new blocks, incoming bundles, new rounds) from every validator as they come, keeping the local replica in sync",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Print notifications (new blocks, incoming bundles, new rounds, new events) about a chain
+from every validator as they come (each once), and sync the chain's local replica after
+each new block.
+
+watch does not keep the wallet open: other commands can use the same wallet while it
+runs. It opens the wallet only to sync, waiting while another command has it open.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
-			asJSON, _ := cmd.Flags().GetBool("json")
-			var mu sync.Mutex
-			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
-			err = s.c.Listen(cmd.Context(), id, func(note protocol.Notification) {
-				mu.Lock()
-				defer mu.Unlock()
-				_ = out(cmd, notificationJSON(note, asJSON), func(o io.Writer) { fmt.Fprintln(o, describeNotification(note)) })
+			ctx := cmd.Context()
+			var id base.ChainID
+			var nodes []*rpc.Node
+			err := withSession(cmd, walletWait, func(s *session) error {
+				var err error
+				if id, err = s.chainArg(args, 0); err != nil {
+					return err
+				}
+				nodes = s.keepNodes()
+				return nil
 			})
+			defer closeNodes(nodes)
 			if err != nil {
 				return err
 			}
+			if len(nodes) == 0 {
+				return errors.New("no validator to listen to")
+			}
+			syncs := newKicker()
+			var syncer sync.WaitGroup
+			defer syncer.Wait() // a sync under way finishes and releases the wallet
+			syncer.Go(func() {
+				syncs.run(ctx, func() {
+					err := withSession(cmd, -1, func(s *session) error {
+						_, err := s.c.SyncChain(ctx, id)
+						return err
+					})
+					if err != nil && ctx.Err() == nil {
+						logger(cmd).Warn("sync after a new block failed", "chain", id.Short(), "err", err)
+					}
+				})
+			})
+			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
+			listenNotifications(ctx, nodes, []base.ChainID{id}, func(note protocol.Notification) {
+				_ = out(cmd, notificationJSON(note), func(o io.Writer) { fmt.Fprintln(o, describeNotification(note)) })
+				if note.Kind == protocol.ReasonNewBlock {
+					syncs.kick()
+				}
+			})
 			return nil
 		},
 	}
 }
 
-func notificationJSON(n protocol.Notification, _ bool) map[string]any {
+func notificationJSON(n protocol.Notification) map[string]any {
 	m := map[string]any{"chain_id": n.ChainID.String(), "height": uint64(n.Height)}
 	switch n.Kind {
 	case protocol.ReasonNewBlock:

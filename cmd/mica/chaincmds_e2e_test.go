@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/micachain/mica/internal/base"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
@@ -114,22 +116,61 @@ func TestChainCommands(t *testing.T) {
 	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
 	mustMica(t, w2, "wallet", "follow-chain", parent)
 	mustMica(t, w2, "wallet", "set-default", parent)
-	watch := exec.Command(binary, "watch", parent)
-	watch.Env = append(os.Environ(), "MICA_WALLET="+w2)
-	var watched syncBuffer
-	watch.Stdout = &watched
+	watch2, watched2 := startWatch(t, w2, parent)
+	// watch does not keep the wallet: while the owner's wallet watches its own chain,
+	// transfers and queries on that wallet run, and the watch sees their blocks.
+	watch, watched := startWatch(t, w, parent)
+	balance, err := base.ParseAmount(mustMica(t, w, "query-balance", parent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mustMica(t, w, "transfer", "1", "--from", parent, "--to", child)
+		balance, _ = balance.Sub(base.Tokens(1))
+		if got := mustMica(t, w, "query-balance", parent); got != balance.String() {
+			t.Fatalf("parent balance %s while watching, want %s", got, balance)
+		}
+	}
+	waitFor := func(b *syncBuffer, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(b.String(), "new block") < want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor(watched, 3)
+	waitFor(watched2, 3)
+	for _, c := range []*exec.Cmd{watch, watch2} {
+		_ = c.Process.Signal(os.Interrupt)
+		_ = c.Wait()
+	}
+	if n := strings.Count(watched.String(), "new block"); n != 3 {
+		t.Fatalf("the owner's watch printed %d new blocks, want 3:\n%s", n, watched.String())
+	}
+	if n := strings.Count(watched2.String(), "new block"); n != 3 {
+		t.Fatalf("the follower's watch printed %d new blocks, want 3:\n%s", n, watched2.String())
+	}
+	// The follower's watch kept its local replica in sync.
+	if got := mustMica(t, w2, "local-balance", parent); got != mustMica(t, w, "query-balance", parent) {
+		t.Fatalf("the follower's local replica has %s for the parent after watching", got)
+	}
+}
+
+// startWatch starts `mica watch CHAIN` on a wallet and waits until it listens.
+func startWatch(t *testing.T, wallet, chain string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	watch := exec.Command(binary, "watch", chain)
+	watch.Env = append(os.Environ(), "MICA_WALLET="+wallet)
+	var watched, errs syncBuffer
+	watch.Stdout, watch.Stderr = &watched, &errs
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	mustMica(t, w, "transfer", "1", "--from", parent, "--to", child)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(watched.String(), "new block") && time.Now().Before(deadline) {
+	t.Cleanup(func() { _ = watch.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(errs.String(), "watching") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = watch.Process.Signal(os.Interrupt)
-	_ = watch.Wait()
-	if !strings.Contains(watched.String(), "new block") {
-		t.Fatalf("watch printed no new block:\n%s", watched.String())
-	}
+	time.Sleep(300 * time.Millisecond) // the subscriptions reach the validators
+	return watch, &watched
 }

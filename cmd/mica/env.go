@@ -46,16 +46,69 @@ func walletDir(cmd *cobra.Command) (string, error) {
 	return wallet.DefaultDir(os.Getenv)
 }
 
+// walletWait bounds how long a command waits for a wallet that another mica command has
+// open for a moment (a transfer, or a watch syncing its chain). A holder that keeps the
+// wallet until it is stopped (mica service) is not waited for.
+const walletWait = 30 * time.Second
+
+// walletPoll is how often a waiting command tries the wallet's lock again.
+const walletPoll = 50 * time.Millisecond
+
+// openWallet opens the wallet, waiting up to walletWait while another command has it
+// open, and records this command as its holder.
 func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
+	return openWalletWaiting(cmd, walletWait)
+}
+
+// openWalletWaiting is openWallet waiting up to wait (< 0: until the command is
+// interrupted). It says once on stderr whom it waits for (not under --json).
+func openWalletWaiting(cmd *cobra.Command, wait time.Duration) (*wallet.Wallet, error) {
 	dir, err := walletDir(cmd)
 	if err != nil {
 		return nil, err
 	}
-	w, err := wallet.Open(dir)
-	if errors.Is(err, wallet.ErrNoWallet) {
-		return nil, fmt.Errorf("no wallet at %s: run `mica wallet init --faucet URL` (or set --wallet / MICA_WALLET)", dir)
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	return w, err
+	deadline := time.Now().Add(wait)
+	noted := false
+	for {
+		w, err := wallet.Open(dir)
+		switch {
+		case errors.Is(err, wallet.ErrNoWallet):
+			return nil, fmt.Errorf("no wallet at %s: run `mica wallet init --faucet URL` (or set --wallet / MICA_WALLET)", dir)
+		case err == nil:
+			if herr := w.SetHolder(wallet.Holder{Command: cmd.CommandPath()}); herr != nil {
+				return nil, errors.Join(herr, w.Close())
+			}
+			return w, nil
+		case !errors.Is(err, wallet.ErrInUse):
+			return nil, err
+		}
+		h, known := wallet.ReadHolder(dir)
+		who := "another mica process"
+		if known {
+			who = h.String()
+		}
+		if h.LongRunning {
+			return nil, fmt.Errorf("%w; while it runs, use its GraphQL endpoint instead of commands on this wallet", err)
+		}
+		if wait >= 0 && !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("%w (waited %v)", err, wait)
+		}
+		if !noted && !jsonRequested(cmd, nil) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "mica: waiting for the wallet: %s has it open\n", who)
+			noted = true
+		}
+		t := time.NewTimer(walletPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // networkFilePath is the network description the CLI reads: --network, else
@@ -225,8 +278,13 @@ func connect(cmd *cobra.Command) (*session, error) { return connectWith(cmd, nil
 // connectWith is connect with a hook receiving the local replica's notifications (may
 // be nil): `mica service` publishes them to its subscribers.
 func connectWith(cmd *cobra.Command, notify func(protocol.Notification)) (*session, error) {
+	return connectWaiting(cmd, notify, walletWait)
+}
+
+// connectWaiting is connectWith waiting up to wait for the wallet (openWalletWaiting).
+func connectWaiting(cmd *cobra.Command, notify func(protocol.Notification), wait time.Duration) (*session, error) {
 	ctx := cmd.Context()
-	w, err := openWallet(cmd)
+	w, err := openWalletWaiting(cmd, wait)
 	if err != nil {
 		return nil, err
 	}

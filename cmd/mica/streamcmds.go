@@ -1,16 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc"
 )
 
 // Event stream commands: what a user needs to see a chain's events and subscriptions.
@@ -23,65 +25,105 @@ func processStreamsCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "process-streams [CHAIN]",
 		Short: "Process the chain's inbox and subscribed streams now, then each time a publisher chain announces new events of a subscribed stream (Ctrl-C to stop)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Process the chain's inbox and the streams it subscribes to now, then each time a
+publisher chain announces new events of a subscribed stream (at most 64 publishers are
+listened to; process-inbox processes them all), until Ctrl-C.
+
+process-streams does not keep the wallet open: other commands can use the same wallet
+while it runs. It opens the wallet only to process, waiting while another command has
+it open.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
-			cc, err := s.chainClient(id)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			process := func() error {
-				cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+			ctx := cmd.Context()
+			var id base.ChainID
+			process := func(s *session) error {
+				cc, err := s.chainClient(id)
 				if err != nil {
 					return err
 				}
-				if cert != nil {
-					res := certJSON(cert)
-					res["summary"] = inboxSummary(cert)
-					return out(cmd, res, func(o io.Writer) {
-						printCert(o, "process streams", cert)
-						fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
-					})
+				cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+				if err != nil || cert == nil {
+					return err
 				}
-				return nil
+				res := certJSON(cert)
+				res["summary"] = inboxSummary(cert)
+				return out(cmd, res, func(o io.Writer) {
+					printCert(o, "process streams", cert)
+					fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
+				})
 			}
-			if err := process(); err != nil {
+			var nodes []*rpc.Node
+			var publishers []base.ChainID
+			wanted := map[subscribedStream]bool{}
+			err := withSession(cmd, walletWait, func(s *session) error {
+				var err error
+				if id, err = s.chainArg(args, 0); err != nil {
+					return err
+				}
+				if err := process(s); err != nil {
+					return err
+				}
+				subs, err := s.c.LocalSubscriptions(ctx, id)
+				if err != nil {
+					return err
+				}
+				for _, sub := range subs {
+					if sub.Stream.App == nil {
+						continue
+					}
+					if !slices.Contains(publishers, sub.Publisher) {
+						if len(publishers) == maxListenedPublishers {
+							fmt.Fprintf(cmd.ErrOrStderr(), "mica: listening to the first %d publisher chains only\n", maxListenedPublishers)
+							break
+						}
+						publishers = append(publishers, sub.Publisher)
+					}
+					wanted[subscribedStream{sub.Publisher, *sub.Stream.App, string(sub.Stream.Name)}] = true
+				}
+				if len(publishers) == 0 {
+					return fmt.Errorf("chain %s subscribes to no stream", id.Short())
+				}
+				nodes = s.keepNodes()
+				return nil
+			})
+			defer closeNodes(nodes)
+			if err != nil {
 				return err
 			}
-			kick := make(chan struct{}, 1)
-			done := make(chan error, 1)
-			go func() {
-				done <- s.c.ListenStreams(ctx, id, func(protocol.Notification) {
-					select {
-					case kick <- struct{}{}:
-					default:
-					}
-				})
-			}()
-			fmt.Fprintf(cmd.ErrOrStderr(), "processing the streams of %s as they grow; Ctrl-C to stop\n", id)
-			for {
-				select {
-				case err := <-done:
-					return err
-				case <-kick:
-					if err := process(); err != nil && ctx.Err() == nil {
+			if len(nodes) == 0 {
+				return errors.New("no validator to listen to")
+			}
+			runs := newKicker()
+			var runner sync.WaitGroup
+			defer runner.Wait() // a block under way is committed and the wallet released
+			runner.Go(func() {
+				runs.run(ctx, func() {
+					if err := withSession(cmd, -1, process); err != nil && ctx.Err() == nil {
 						fmt.Fprintf(cmd.ErrOrStderr(), "process streams: %v\n", err)
 					}
+				})
+			})
+			fmt.Fprintf(cmd.ErrOrStderr(), "processing the streams of %s as they grow; Ctrl-C to stop\n", id)
+			listenNotifications(ctx, nodes, publishers, func(n protocol.Notification) {
+				if n.Kind == protocol.ReasonNewEvents && wanted[subscribedStream{n.ChainID, n.App, n.StreamName}] {
+					runs.kick()
 				}
-			}
+			})
+			return nil
 		},
 	}
 }
+
+// subscribedStream is a stream a chain subscribes to: its publisher chain, application
+// and name.
+type subscribedStream struct {
+	publisher base.ChainID
+	app       base.ApplicationID
+	name      string
+}
+
+// maxListenedPublishers bounds the publisher chains process-streams listens to.
+const maxListenedPublishers = 64
 
 // maxShownEvents bounds one show-events answer.
 const maxShownEvents = 1000
