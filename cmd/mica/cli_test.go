@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/micachain/mica/internal/wallet"
 )
 
 func groupCommands(c *cobra.Command) []*cobra.Command {
@@ -318,5 +320,47 @@ func TestNetLifecycle(t *testing.T) {
 	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"], "--json")
 	if je := mustJSONError(t, []string{"transfer"}, stdout, stderr, code); je.Error.Kind != "unreachable" {
 		t.Errorf("transfer --json with the network down: %+v", je)
+	}
+}
+
+// TestWalletHolders: a command waits for a wallet another command holds for a moment,
+// saying whom it waits for, and refuses at once one that mica service holds.
+func TestWalletHolders(t *testing.T) {
+	dir := t.TempDir()
+	wdir := filepath.Join(dir, "wallet")
+	env := []string{"MICA_WALLET=" + wdir}
+	if _, stderr, code := run(t, dir, nil, "validator", "generate", "--path", "net", "--port-base", "13550"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := run(t, dir, env, "wallet", "init", "--genesis", filepath.Join(dir, "net", "genesis.json")); code != 0 {
+		t.Fatal(stderr)
+	}
+	held, err := wallet.Open(wdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := held.SetHolder(wallet.Holder{Command: "mica transfer"}); err != nil {
+		t.Fatal(err)
+	}
+	release := time.AfterFunc(time.Second, func() { _ = held.Close() })
+	defer release.Stop()
+	stdout, stderr, code := run(t, dir, env, "wallet", "show")
+	if code != 0 || !strings.Contains(stdout, "wallet "+wdir) || !strings.Contains(stderr, "waiting for the wallet: `mica transfer` (pid ") {
+		t.Fatalf("wallet show while a transfer holds the wallet: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	if held, err = wallet.Open(wdir); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := held.SetHolder(wallet.Holder{Command: "mica service", LongRunning: true, Detail: "serving http://127.0.0.1:8080/"}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = run(t, dir, env, "wallet", "show", "--json")
+	je := mustJSONError(t, []string{"wallet", "show"}, stdout, stderr, code)
+	// Refused without waiting: the message says to use the service instead.
+	if !strings.Contains(je.Error.Message, "`mica service`") || !strings.Contains(je.Error.Message, "http://127.0.0.1:8080/") || !strings.Contains(je.Error.Message, "GraphQL endpoint") {
+		t.Fatalf("wallet show while mica service holds the wallet: %q", je.Error.Message)
 	}
 }
