@@ -36,7 +36,7 @@ func TestChainCommands(t *testing.T) {
 
 	// open-chain with a new key: prints CHAIN OWNER; the child commits at once.
 	var opened struct {
-		ChainID string `json:"chain_id"`
+		ChainID string `json:"chainId"`
 		Owner   string `json:"owner"`
 	}
 	if err := json.Unmarshal([]byte(mustMica(t, w, "open-chain", "--initial-balance", "20", "--json")), &opened); err != nil {
@@ -76,7 +76,7 @@ func TestChainCommands(t *testing.T) {
 	o1 := mustMica(t, w, "keygen")
 	o2 := mustMica(t, w, "keygen")
 	var multi struct {
-		ChainID string `json:"chain_id"`
+		ChainID string `json:"chainId"`
 	}
 	if err := json.Unmarshal([]byte(mustMica(t, w, "open-multi-owner-chain", "--owners", o1+","+o2, "--initial-balance", "10", "--json")), &multi); err != nil {
 		t.Fatal(err)

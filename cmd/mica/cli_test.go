@@ -266,7 +266,7 @@ func TestNetLifecycle(t *testing.T) {
 	// Network commands print JSON; query-balance answered by the validators says so.
 	var bal map[string]any
 	stdout, stderr, code = run(t, dir, w, "query-balance", "--json")
-	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["local_replica_only"] != false {
+	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["localReplicaOnly"] != false {
 		t.Fatalf("query-balance --json: exit %d, %q %q", code, stdout, stderr)
 	}
 	wallet2 := []string{"MICA_WALLET=" + filepath.Join(dir, "w2"), "MICA_FAUCET_URL=" + st.FaucetURL}
@@ -279,8 +279,8 @@ func TestNetLifecycle(t *testing.T) {
 		t.Fatalf("request-chain from MICA_FAUCET_URL: exit %d, %q %q", code, stdout, stderr)
 	}
 	var cert map[string]any
-	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"], "--json")
-	if code != 0 || json.Unmarshal([]byte(stdout), &cert) != nil || cert["committed"] != true {
+	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chainId"], "--json")
+	if code != 0 || json.Unmarshal([]byte(stdout), &cert) != nil || cert["hash"] == nil || cert["chainId"] == nil || cert["height"] == nil {
 		t.Fatalf("transfer --json: exit %d, %q %q", code, stdout, stderr)
 	}
 
@@ -308,16 +308,16 @@ func TestNetLifecycle(t *testing.T) {
 	// a transfer names the unreachable validator and what to check.
 	stdout, stderr, code = run(t, dir, w, "query-balance", "--json")
 	bal = nil
-	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["local_replica_only"] != true || !strings.Contains(stderr, "local replica") {
+	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["localReplicaOnly"] != true || !strings.Contains(stderr, "local replica") {
 		t.Errorf("query-balance with the network down: exit %d, %q %q", code, stdout, stderr)
 	}
-	_, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"])
+	_, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chainId"])
 	if code == 0 || !strings.Contains(stderr, "cannot reach validator validator-") || !strings.Contains(stderr, "mica net status") ||
 		strings.Contains(stderr, "retryable") || strings.Contains(stderr, "transport:") {
 		t.Errorf("transfer with the network down: exit %d, stderr %q", code, stderr)
 	}
 	t.Logf("network down: %s", strings.TrimSpace(stderr))
-	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"], "--json")
+	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chainId"], "--json")
 	if je := mustJSONError(t, []string{"transfer"}, stdout, stderr, code); je.Error.Kind != "unreachable" {
 		t.Errorf("transfer --json with the network down: %+v", je)
 	}

@@ -70,7 +70,7 @@ func (s *session) dialMember(dial map[string]rpc.DialOptions, genesis base.Hash)
 			return nil, err
 		}
 		s.nodes = append(s.nodes, n)
-		return countingNode{Node: n, s: s}, nil
+		return countingNode{Node: n, s: s, addr: v.NetworkAddress}, nil
 	}
 }
 
@@ -338,8 +338,7 @@ func committeeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := certJSON(cert)
-			res["removed_epoch"] = uint32(e)
+			res := map[string]any{"block": blockResult(cert), "removed_epoch": uint32(e)}
 			return out(cmd, res, func(o io.Writer) {
 				printCert(o, fmt.Sprintf("remove epoch %d", e), cert)
 				fmt.Fprintln(o, "  chains stop trusting it when they process the removal: `mica process-new-epoch CHAIN` (or `mica process-inbox CHAIN`)")
@@ -428,8 +427,7 @@ func changeCommittee(cmd *cobra.Command, what string, change func(s *session, c 
 	if err != nil {
 		return err
 	}
-	res := certJSON(cert)
-	res["epoch"] = uint32(e)
+	res := map[string]any{"block": blockResult(cert), "epoch": uint32(e)}
 	res["committee_hash"] = next.Hash().String()
 	var vs []validatorJSON
 	for _, v := range next.Validators {
@@ -560,9 +558,9 @@ func processNewEpochCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := certJSON(cert)
+			res := map[string]any{"block": blockResult(cert)}
 			if st != nil {
-				res["from_epoch"] = uint32(st.Epoch)
+				res["fromEpoch"] = uint32(st.Epoch)
 				res["epoch"] = uint32(max(st.Epoch, st.AdminEpoch))
 			}
 			return out(cmd, res, func(o io.Writer) {

@@ -160,6 +160,8 @@ type session struct {
 	answers atomic.Int64
 	// unreachable is the first error of a validator that could not be reached.
 	unreachable atomic.Pointer[error]
+	// claims are the heights validators reported (chainClaims).
+	claims chainClaims
 }
 
 // sessionKey holds the command's session in its context, for reportError.
@@ -187,6 +189,8 @@ func unreachableError(cmd *cobra.Command) error {
 type countingNode struct {
 	*rpc.Node
 	s *session
+	// addr is the validator's network address.
+	addr string
 }
 
 func (n countingNode) note(err error) {
@@ -200,6 +204,9 @@ func (n countingNode) note(err error) {
 func (n countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	info, err := n.Node.HandleChainInfoQuery(ctx, q)
 	n.note(err)
+	if err == nil && info != nil {
+		n.s.claims.note(q.ChainID, n, info.NextBlockHeight)
+	}
 	return info, err
 }
 
@@ -233,19 +240,11 @@ func (n countingNode) HandleBlockProposal(ctx context.Context, p *protocol.Block
 	return info, err
 }
 
-// syncedOrNote syncs a chain; when no validator answered, it says on stderr that what
-// follows comes from the local replica only, and reports false.
+// syncedOrNote syncs a chain (syncChain); when no validator answered, it says on stderr
+// that what follows comes from the local replica only, and reports false.
 func (s *session) syncedOrNote(cmd *cobra.Command, id base.ChainID) (base.BlockHeight, bool, error) {
-	before := s.answers.Load()
-	next, err := s.c.SyncChain(cmd.Context(), id)
-	if err != nil {
-		return next, false, err
-	}
-	if s.answers.Load() > before {
-		return next, true, nil
-	}
-	fmt.Fprintln(cmd.ErrOrStderr(), "mica: note: no validator answered (is the network running? mica net status); this answer comes from the local replica and may be stale")
-	return next, false, nil
+	r, err := s.syncChain(cmd, id)
+	return r.next, r.synced, err
 }
 
 func (s *session) Close() {
@@ -341,7 +340,7 @@ func connectWaiting(cmd *cobra.Command, notify func(protocol.Notification), wait
 			return nil, fmt.Errorf("validator %s: %w", v.NetworkAddress, err)
 		}
 		s.nodes = append(s.nodes, n)
-		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s}})
+		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s, addr: v.NetworkAddress}})
 	}
 	cmd.SetContext(context.WithValue(cmd.Context(), sessionKey{}, s))
 	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}, Dial: s.dialMember(dial, g.Hash())})

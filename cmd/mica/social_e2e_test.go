@@ -36,7 +36,7 @@ func TestSocialOnProcesses(t *testing.T) {
 	w := net.info.Wallet
 	author := walletChain(t, w)
 	var followers []string
-	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
+	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
 		if id[1] != author && len(followers) < 2 {
 			followers = append(followers, id[1])
 		}
