@@ -114,8 +114,36 @@ func TestChainCommands(t *testing.T) {
 	// A second wallet follows the parent chain and watches it.
 	w2 := filepath.Join(dir, "w2")
 	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
-	mustMica(t, w2, "wallet", "follow-chain", parent)
+	// A first follow-chain reports the chain's real height, the one validators hold.
+	var followed struct {
+		NextHeight uint64  `json:"nextHeight"`
+		Owner      *string `json:"owner"`
+	}
+	if err := json.Unmarshal([]byte(mustMica(t, w2, "wallet", "follow-chain", parent, "--json")), &followed); err != nil {
+		t.Fatal(err)
+	}
+	parentID, _ := base.ParseChainID(parent)
+	if _, h := balanceOn(t, net.info.Validators[0].Address, parentID); followed.NextHeight != uint64(h) || followed.Owner != nil {
+		t.Fatalf("first follow-chain of the parent: %+v, the validators are at height %d", followed, h)
+	}
 	mustMica(t, w2, "wallet", "set-default", parent)
+	// follow-chain of a multi-owner chain one of whose owners is a key of the wallet
+	// makes it signable there.
+	o3 := mustMica(t, w2, "keygen")
+	var shared struct {
+		ChainID string `json:"chainId"`
+	}
+	if err := json.Unmarshal([]byte(mustMica(t, w, "open-multi-owner-chain", "--owners", o1+","+o3, "--initial-balance", "5", "--json")), &shared); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustMica(t, w2, "wallet", "follow-chain", shared.ChainID); !strings.Contains(got, "signing as "+o3) {
+		t.Fatalf("follow-chain of a multi-owner chain with a key of the wallet: %q", got)
+	}
+	mustMica(t, w2, "transfer", "1", "--from", shared.ChainID, "--to", parent)
+	mustMica(t, w, "transfer", "1", "--from", shared.ChainID, "--to", parent)
+	if got := mustMica(t, w2, "query-balance", shared.ChainID); got != "3" {
+		t.Fatalf("the shared chain holds %s after a transfer from each owner's wallet, want 3", got)
+	}
 	watch2, watched2 := startWatch(t, w2, parent)
 	// watch does not keep the wallet: while the owner's wallet watches its own chain,
 	// transfers and queries on that wallet run, and the watch sees their blocks.
