@@ -8,6 +8,7 @@ package main
 // next block did not make it into the replica.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -29,11 +30,22 @@ type chainClaims struct {
 }
 
 type claim struct {
-	node countingNode
+	addr string
+	node certSource
 	next base.BlockHeight
 }
 
-func (c *chainClaims) note(id base.ChainID, n countingNode, next base.BlockHeight) {
+// certSource is where diagnose gets a block: a validator (countingNode).
+type certSource interface {
+	Certificates(ctx context.Context, chain base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error)
+}
+
+// certHandler verifies and executes a certificate: the local node (worker.Worker).
+type certHandler interface {
+	HandleCertificate(ctx context.Context, cert *protocol.Certificate) (*protocol.ChainInfo, error)
+}
+
+func (c *chainClaims) note(id base.ChainID, addr string, n certSource, next base.BlockHeight) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -42,8 +54,8 @@ func (c *chainClaims) note(id base.ChainID, n countingNode, next base.BlockHeigh
 	if c.m[id] == nil {
 		c.m[id] = map[string]claim{}
 	}
-	if old, ok := c.m[id][n.addr]; !ok || next > old.next {
-		c.m[id][n.addr] = claim{node: n, next: next}
+	if old, ok := c.m[id][addr]; !ok || next > old.next {
+		c.m[id][addr] = claim{addr: addr, node: n, next: next}
 	}
 }
 
@@ -57,7 +69,7 @@ func (c *chainClaims) above(id base.ChainID, next base.BlockHeight) []claim {
 			out = append(out, cl)
 		}
 	}
-	slices.SortFunc(out, func(a, b claim) int { return strings.Compare(a.node.addr, b.node.addr) })
+	slices.SortFunc(out, func(a, b claim) int { return strings.Compare(a.addr, b.addr) })
 	return out
 }
 
@@ -94,7 +106,8 @@ func (s *session) syncChain(cmd *cobra.Command, id base.ChainID) (syncReport, er
 	// Ask each validator that claims more for the replica's next block and hand it to
 	// the local node: its refusal is the reason. A block that now passes was a passing
 	// failure: sync again, once.
-	reasons, progressed := s.diagnose(cmd, id, next, ahead)
+	name := func(addr string) string { return validatorName(cmd, addr) }
+	reasons, progressed := diagnose(ctx, s.c.Local(), id, next, ahead, name)
 	if progressed {
 		if next, err = s.c.SyncChain(ctx, id); err != nil {
 			return syncReport{next: next}, err
@@ -103,13 +116,13 @@ func (s *session) syncChain(cmd *cobra.Command, id base.ChainID) (syncReport, er
 		if ahead = s.claims.above(id, next); len(ahead) == 0 {
 			return r, nil
 		}
-		reasons, _ = s.diagnose(cmd, id, next, ahead)
+		reasons, _ = diagnose(ctx, s.c.Local(), id, next, ahead, name)
 	}
 	top := ahead[0].next
 	names := make([]string, len(ahead))
 	for i, cl := range ahead {
 		top = max(top, cl.next)
-		names[i] = validatorName(cmd, cl.node.addr)
+		names[i] = name(cl.addr)
 	}
 	r.behind = fmt.Sprintf("the local replica of chain %s stopped at height %d, but %s report(s) up to height %d: %s",
 		id.Short(), r.next, strings.Join(names, ", "), top, strings.Join(reasons, "; "))
@@ -119,21 +132,22 @@ func (s *session) syncChain(cmd *cobra.Command, id base.ChainID) (syncReport, er
 
 // diagnose asks each validator of ahead for block next of chain id and hands it to the
 // local node; it returns why each one did not extend the replica, and whether one did.
-func (s *session) diagnose(cmd *cobra.Command, id base.ChainID, next base.BlockHeight, ahead []claim) ([]string, bool) {
-	ctx := cmd.Context()
+// name names a validator by its address.
+func diagnose(ctx context.Context, local certHandler, id base.ChainID, next base.BlockHeight, ahead []claim, name func(addr string) string) ([]string, bool) {
 	var reasons []string
 	for _, cl := range ahead {
-		name := validatorName(cmd, cl.node.addr)
+		who := name(cl.addr)
 		certs, err := cl.node.Certificates(ctx, id, next, next+1)
 		switch {
 		case err != nil:
-			reasons = append(reasons, fmt.Sprintf("%s did not send block %d (%v)", name, next, err))
+			msg, _ := describeError(nil, err)
+			reasons = append(reasons, fmt.Sprintf("%s did not send block %d (%s)", who, next, msg))
 		case len(certs) != 1 || certs[0].Kind != protocol.KindConfirmed || certs[0].ChainID() != id || certs[0].Height() != next:
-			reasons = append(reasons, fmt.Sprintf("%s sent no confirmed certificate of block %d", name, next))
+			reasons = append(reasons, fmt.Sprintf("%s sent no confirmed certificate of block %d", who, next))
 		default:
-			if _, err := s.c.Local().HandleCertificate(ctx, certs[0]); err != nil {
+			if _, err := local.HandleCertificate(ctx, certs[0]); err != nil {
 				msg, _ := describeError(nil, err)
-				reasons = append(reasons, fmt.Sprintf("block %d from %s is refused: %s", next, name, msg))
+				reasons = append(reasons, fmt.Sprintf("block %d from %s is refused: %s", next, who, msg))
 				continue
 			}
 			return nil, true

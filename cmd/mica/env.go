@@ -205,7 +205,7 @@ func (n countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.Chai
 	info, err := n.Node.HandleChainInfoQuery(ctx, q)
 	n.note(err)
 	if err == nil && info != nil {
-		n.s.claims.note(q.ChainID, n, info.NextBlockHeight)
+		n.s.claims.note(q.ChainID, n.addr, n, info.NextBlockHeight)
 	}
 	return info, err
 }
