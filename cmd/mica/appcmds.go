@@ -67,15 +67,11 @@ func parseAppIDs(list string) ([]base.ApplicationID, error) {
 // commitOn runs f with a client of a chain of the wallet (chain, or the default) and
 // commits what it proposes, waiting out round timeouts.
 func commitOn(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	s, err := connect(cmd)
+	s, id, err := connectOn(cmd, chain)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	id, err := s.chainArg(nonEmpty(chain), 0)
-	if err != nil {
-		return nil, err
-	}
 	cc, err := s.chainClient(id)
 	if err != nil {
 		return nil, err
@@ -253,15 +249,11 @@ func queryApplicationCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--application-id: %w", err)
 			}
-			s, err := connect(cmd)
+			s, chainID, err := connectOn(cmd, chain)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			chainID, err := s.chainArg(nonEmpty(chain), 0)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			if _, err := s.syncChain(cmd, chainID); err != nil {
 				return err

@@ -254,15 +254,11 @@ func processInboxCommand() *cobra.Command {
 		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks (first moving the chain to the newest epoch)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
+			s, id, err := connectOn(cmd, strings.Join(args, ""))
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
 			return s.processInbox(cmd, id, true, "process inbox")
 		},
 	}
@@ -313,15 +309,11 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, migrate bool
 // openWith opens a child chain of the --from chain with an ownership and registers it in
 // the wallet (with our key when we own it).
 func openWith(cmd *cobra.Command, from, balance string, ownership func(s *session) (protocol.ChainOwnership, *base.Owner, error)) error {
-	s, err := connect(cmd)
+	s, parent, err := connectOn(cmd, from)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	parent, err := s.chainArg(nonEmpty(from), 0)
-	if err != nil {
-		return err
-	}
 	amount := base.ZeroAmount
 	if balance != "" {
 		if amount, err = base.ParseAmount(balance); err != nil {

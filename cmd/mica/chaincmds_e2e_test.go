@@ -187,18 +187,27 @@ func TestChainCommands(t *testing.T) {
 // startWatch starts `mica watch CHAIN` on a wallet and waits until it listens.
 func startWatch(t *testing.T, wallet, chain string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	watch := exec.Command(binary, "watch", chain)
-	watch.Env = append(os.Environ(), "MICA_WALLET="+wallet)
-	var watched, errs syncBuffer
-	watch.Stdout, watch.Stderr = &watched, &errs
-	if err := watch.Start(); err != nil {
+	watch, watched, _ := startListening(t, wallet, "watching", "watch", chain)
+	return watch, watched
+}
+
+// startListening starts a long-running mica command on a wallet and waits until its
+// stderr says ready (then a moment more, for its subscriptions to reach the validators:
+// not a timing assertion, a late subscription only delays the test).
+func startListening(t *testing.T, wallet, ready string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer) {
+	t.Helper()
+	cmd = exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "MICA_WALLET="+wallet)
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = watch.Process.Kill() })
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(errs.String(), "watching") && time.Now().Before(deadline) {
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), ready) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // the subscriptions reach the validators
-	return watch, &watched
+	time.Sleep(300 * time.Millisecond)
+	return cmd, stdout, stderr
 }

@@ -164,15 +164,11 @@ const withProgress = true
 // stderr if progress), run f, and print what it returns (JSON under --json, else its
 // text).
 func syncedChain(cmd *cobra.Command, name string, progress bool, f func(s *session, id base.ChainID, r syncReport) (any, func(io.Writer), error)) error {
-	s, err := connect(cmd)
+	s, id, err := connectOn(cmd, name)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	id, err := s.chainArg(nonEmpty(name), 0)
-	if err != nil {
-		return err
-	}
 	done := func(error) {}
 	if progress {
 		done = startProgress(cmd, "syncing chain "+id.Short())

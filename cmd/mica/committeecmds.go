@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -538,15 +539,11 @@ func processNewEpochCommand() *cobra.Command {
 		Short: "Move a chain to the admin chain's newest epoch and stop trusting the epochs it removed (process-inbox does it too)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
+			s, id, err := connectOn(cmd, strings.Join(args, ""))
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
 			if id == s.w.Genesis().ChainIDs()[0] {
 				return errors.New("the admin chain creates the epochs: it has none to process (`mica committee show`)")
 			}
@@ -608,27 +605,4 @@ func netAddValidatorCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.Dir, "path", "mica-net", "directory of the running network")
 	cmd.Flags().IntVar(&o.Port, "port", 0, "the new validator's port (default: after the highest port in use)")
 	return cmd
-}
-
-// commitOnMigrated is commitOn that first moves the chain to the admin chain's newest
-// epoch (process-inbox).
-func commitOnMigrated(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	s, err := connect(cmd)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	id, err := s.chainArg(nonEmpty(chain), 0)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := s.chainClient(id)
-	if err != nil {
-		return nil, err
-	}
-	if err := migrateFirst(cmd, s, cc); err != nil {
-		return nil, err
-	}
-	ctx := cmd.Context()
-	return s.commit(ctx, cc, func() (*protocol.Certificate, error) { return f(ctx, cc) })
 }

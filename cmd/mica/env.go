@@ -353,6 +353,21 @@ func connectWaiting(cmd *cobra.Command, notify func(protocol.Notification), wait
 	return s, nil
 }
 
+// connectOn connects (connect) and resolves the chain a command names (name, or the
+// wallet's default chain when name is ""). The caller closes the session.
+func connectOn(cmd *cobra.Command, name string) (*session, base.ChainID, error) {
+	s, err := connect(cmd)
+	if err != nil {
+		return nil, base.ChainID{}, err
+	}
+	id, err := s.chainArg(nonEmpty(name), 0)
+	if err != nil {
+		s.Close()
+		return nil, base.ChainID{}, err
+	}
+	return s, id, nil
+}
+
 // chainArg returns the chain named by args[i], or the wallet's default chain.
 func (s *session) chainArg(args []string, i int) (base.ChainID, error) {
 	if len(args) > i {

@@ -451,15 +451,11 @@ func faucetCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--amount: %w", err)
 			}
-			s, err := connect(cmd)
+			s, id, err := connectOn(cmd, chain)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			id, err := s.chainArg(nonEmpty(chain), 0)
-			if err != nil {
-				return err
-			}
 			cc, err := s.chainClient(id)
 			if err != nil {
 				return err

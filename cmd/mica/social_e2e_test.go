@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -127,25 +126,13 @@ func TestSocialOnProcesses(t *testing.T) {
 	}
 	// process-streams follows the author as it posts; it does not keep the wallet, so the
 	// author posts from the same wallet while it runs.
-	ps := exec.Command(binary, "process-streams", followers[0])
-	ps.Env = append(os.Environ(), "MICA_WALLET="+w)
-	var psOut, psErr syncBuffer
-	ps.Stdout, ps.Stderr = &psOut, &psErr
-	if err := ps.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ps.Process.Kill() })
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(psErr.String(), "as they grow") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // the subscriptions reach the validators
+	ps, psOut, psErr := startListening(t, w, "as they grow", "process-streams", followers[0])
 	// It first processed "again", which follower 1 had not received yet.
 	if n := strings.Count(psOut.String(), "processed 1 stream update(s)"); n != 1 {
 		t.Fatalf("process-streams at start: %d blocks with a stream update, want 1:\n%s", n, psOut.String())
 	}
 	op(author, `{"post":{"text":"live"}}`)
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(psOut.String(), "processed 1 stream update(s)") < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
