@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -780,8 +781,14 @@ runs. It opens the wallet only to sync, waiting while another command has it ope
 				})
 			})
 			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
+			asJSON, _ := cmd.Flags().GetBool("json")
+			lines := json.NewEncoder(cmd.OutOrStdout()) // JSON Lines: one notification per line
 			listenNotifications(ctx, nodes, []base.ChainID{id}, func(note protocol.Notification) {
-				_ = out(cmd, notificationResult(note), func(o io.Writer) { fmt.Fprintln(o, describeNotification(note)) })
+				if asJSON {
+					_ = lines.Encode(notificationResult(note))
+				} else {
+					fmt.Fprintln(cmd.OutOrStdout(), describeNotification(note))
+				}
 				if note.Kind == protocol.ReasonNewBlock {
 					syncs.kick()
 				}

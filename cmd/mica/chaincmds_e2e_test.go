@@ -144,7 +144,7 @@ func TestChainCommands(t *testing.T) {
 	if got := mustMica(t, w2, "query-balance", shared.ChainID); got != "3" {
 		t.Fatalf("the shared chain holds %s after a transfer from each owner's wallet, want 3", got)
 	}
-	watch2, watched2 := startWatch(t, w2, parent)
+	watch2, watched2 := startWatch(t, w2, parent, "--json")
 	// watch does not keep the wallet: while the owner's wallet watches its own chain,
 	// transfers and queries on that wallet run, and the watch sees their blocks.
 	watch, watched := startWatch(t, w, parent)
@@ -159,15 +159,15 @@ func TestChainCommands(t *testing.T) {
 			t.Fatalf("parent balance %s while watching, want %s", got, balance)
 		}
 	}
-	waitFor := func(b *syncBuffer, want int) {
+	waitFor := func(b *syncBuffer, what string, want int) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(b.String(), "new block") < want && time.Now().Before(deadline) {
+		for strings.Count(b.String(), what) < want && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitFor(watched, 3)
-	waitFor(watched2, 3)
+	waitFor(watched, "new block", 3)
+	waitFor(watched2, `"kind":"NEW_BLOCK"`, 3)
 	for _, c := range []*exec.Cmd{watch, watch2} {
 		_ = c.Process.Signal(os.Interrupt)
 		_ = c.Wait()
@@ -175,8 +175,24 @@ func TestChainCommands(t *testing.T) {
 	if n := strings.Count(watched.String(), "new block"); n != 3 {
 		t.Fatalf("the owner's watch printed %d new blocks, want 3:\n%s", n, watched.String())
 	}
-	if n := strings.Count(watched2.String(), "new block"); n != 3 {
-		t.Fatalf("the follower's watch printed %d new blocks, want 3:\n%s", n, watched2.String())
+	// watch --json prints one notification per line, in the node service's schema.
+	newBlocks := 0
+	for _, line := range strings.Split(strings.TrimSpace(watched2.String()), "\n") {
+		var n struct {
+			ChainID string `json:"chainId"`
+			Kind    string `json:"kind"`
+			Height  uint64 `json:"height"`
+			Hash    string `json:"hash"`
+		}
+		if err := json.Unmarshal([]byte(line), &n); err != nil || n.ChainID != parent {
+			t.Fatalf("watch --json line %q: %v", line, err)
+		}
+		if n.Kind == "NEW_BLOCK" && len(n.Hash) == 64 {
+			newBlocks++
+		}
+	}
+	if newBlocks != 3 {
+		t.Fatalf("the follower's watch printed %d new blocks, want 3:\n%s", newBlocks, watched2.String())
 	}
 	// The follower's watch kept its local replica in sync.
 	if got := mustMica(t, w2, "local-balance", parent); got != mustMica(t, w, "query-balance", parent) {
@@ -185,9 +201,9 @@ func TestChainCommands(t *testing.T) {
 }
 
 // startWatch starts `mica watch CHAIN` on a wallet and waits until it listens.
-func startWatch(t *testing.T, wallet, chain string) (*exec.Cmd, *syncBuffer) {
+func startWatch(t *testing.T, wallet, chain string, flags ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	watch, watched, _ := startListening(t, wallet, "watching", "watch", chain)
+	watch, watched, _ := startListening(t, wallet, "watching", append([]string{"watch", chain}, flags...)...)
 	return watch, watched
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/micachain/mica/internal/netup"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/validator"
+	"github.com/micachain/mica/internal/wallet"
 )
 
 func validatorCommand() *cobra.Command {
@@ -471,6 +472,10 @@ func faucetCommand() *cobra.Command {
 				return err
 			}
 			defer f.Close()
+			// It holds the wallet until stopped: commands on it refuse at once.
+			if err := s.w.SetHolder(wallet.Holder{Command: cmd.CommandPath(), LongRunning: true, Detail: "serving http://" + f.Addr().String()}); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "faucet serving http://%s from chain %s\n", f.Addr(), id)
 			err = f.Run(cmd.Context())
 			if errors.Is(err, context.Canceled) {
