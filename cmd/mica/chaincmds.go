@@ -260,15 +260,23 @@ func processInboxCommand() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			return s.processInbox(cmd, id, true, "process inbox")
+			return s.processInbox(cmd, id, inboxRun{what: "process inbox", migrate: true})
 		},
 	}
 }
 
-// processInbox receives chain id's inbox and subscribed streams in new blocks (after
-// moving it to the newest epoch if migrate) and prints them: under --json the list of
-// blocks committed (the node service's processInbox), else the last one.
-func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, migrate bool, what string) error {
+// inboxRun says how processInbox runs: what to call it in its output, whether to move
+// the chain to the newest epoch first, and whether to print nothing when there was
+// nothing to do (process-streams, on each announcement).
+type inboxRun struct {
+	what           string
+	migrate, quiet bool
+}
+
+// processInbox receives chain id's inbox and subscribed streams in new blocks and prints
+// them: under --json the list of blocks committed (the node service's processInbox),
+// else the last one.
+func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, run inboxRun) error {
 	ctx := cmd.Context()
 	cc, err := s.chainClient(id)
 	if err != nil {
@@ -278,7 +286,7 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, migrate bool
 	if err != nil {
 		return err
 	}
-	if migrate {
+	if run.migrate {
 		if err := migrateFirst(cmd, s, cc); err != nil {
 			return err
 		}
@@ -286,9 +294,9 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, migrate bool
 	cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
 	if errors.Is(err, client.ErrStreams) && cert != nil {
 		// The inbox was received; only the streams failed.
-		printCert(cmd.ErrOrStderr(), what, cert)
+		printCert(cmd.ErrOrStderr(), run.what, cert)
 	}
-	if err != nil {
+	if err != nil || (cert == nil && run.quiet) {
 		return err
 	}
 	after, err := s.c.LocalTip(ctx, id)
@@ -300,7 +308,7 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, migrate bool
 		return err
 	}
 	return out(cmd, blocks, func(o io.Writer) {
-		printCert(o, what, cert)
+		printCert(o, run.what, cert)
 		if cert != nil {
 			fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
 		}

@@ -38,7 +38,7 @@ it open.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var id base.ChainID
-			process := func(s *session) error { return s.processInbox(cmd, id, false, "process streams") }
+			process := func(s *session) error { return s.processInbox(cmd, id, inboxRun{what: "process streams", quiet: true}) }
 			var nodes []*rpc.Node
 			var publishers []base.ChainID
 			wanted := map[subscribedStream]bool{}
