@@ -144,6 +144,7 @@ func TestChainCommands(t *testing.T) {
 	if got := mustMica(t, w2, "query-balance", shared.ChainID); got != "3" {
 		t.Fatalf("the shared chain holds %s after a transfer from each owner's wallet, want 3", got)
 	}
+	mustMica(t, w, "process-inbox", parent) // the shared chain's transfers: a block would receive them
 	watch2, watched2 := startWatch(t, w2, parent, "--json")
 	// watch does not keep the wallet: while the owner's wallet watches its own chain,
 	// transfers and queries on that wallet run, and the watch sees their blocks.
