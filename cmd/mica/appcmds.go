@@ -67,15 +67,11 @@ func parseAppIDs(list string) ([]base.ApplicationID, error) {
 // commitOn runs f with a client of a chain of the wallet (chain, or the default) and
 // commits what it proposes, waiting out round timeouts.
 func commitOn(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	s, err := connect(cmd)
+	s, id, err := connectOn(cmd, chain)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	id, err := s.chainArg(nonEmpty(chain), 0)
-	if err != nil {
-		return nil, err
-	}
 	cc, err := s.chainClient(id)
 	if err != nil {
 		return nil, err
@@ -125,10 +121,12 @@ func publishModuleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, _, err := runOps(cmd, chain, []protocol.Operation{protocol.SystemOp(&protocol.PublishModule{Module: module})}, blobs); err != nil {
+			cert, _, err := runOps(cmd, chain, []protocol.Operation{protocol.SystemOp(&protocol.PublishModule{Module: module})}, blobs)
+			if err != nil {
 				return err
 			}
-			return out(cmd, map[string]string{"module_id": module.String()}, func(o io.Writer) { fmt.Fprintln(o, module) })
+			res := map[string]any{"moduleId": module.String(), "block": blockResult(cert)}
+			return out(cmd, res, func(o io.Writer) { fmt.Fprintln(o, module) })
 		},
 	}
 	cmd.Flags().StringVar(&chain, "chain", "", "chain publishing the module (default: the default chain)")
@@ -150,12 +148,15 @@ func createOp(module protocol.ModuleID, params, arg, required string) (protocol.
 	return protocol.SystemOp(&protocol.CreateApplication{Module: module, Parameters: []byte(params), Argument: []byte(arg), Required: req}), nil
 }
 
-func printApp(cmd *cobra.Command, result []byte) error {
+// printApp prints the application a block created (the schema's
+// CreateApplicationResult under --json).
+func printApp(cmd *cobra.Command, cert *protocol.Certificate, result []byte) error {
 	if len(result) != base.HashSize {
 		return fmt.Errorf("the block returned no application id")
 	}
 	app := base.ApplicationID(result)
-	return out(cmd, map[string]string{"application_id": app.String()}, func(o io.Writer) { fmt.Fprintln(o, app) })
+	res := map[string]any{"applicationId": app.String(), "block": blockResult(cert)}
+	return out(cmd, res, func(o io.Writer) { fmt.Fprintln(o, app) })
 }
 
 func createApplicationCommand() *cobra.Command {
@@ -173,11 +174,11 @@ func createApplicationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, res, err := runOps(cmd, chain, []protocol.Operation{op}, nil)
+			cert, res, err := runOps(cmd, chain, []protocol.Operation{op}, nil)
 			if err != nil {
 				return err
 			}
-			return printApp(cmd, res)
+			return printApp(cmd, cert, res)
 		},
 	}
 	createFlags(cmd, &params, &arg, &required, &chain)
@@ -199,11 +200,11 @@ func publishAndCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, res, err := runOps(cmd, chain, []protocol.Operation{protocol.SystemOp(&protocol.PublishModule{Module: module}), op}, blobs)
+			cert, res, err := runOps(cmd, chain, []protocol.Operation{protocol.SystemOp(&protocol.PublishModule{Module: module}), op}, blobs)
 			if err != nil {
 				return err
 			}
-			return printApp(cmd, res)
+			return printApp(cmd, cert, res)
 		},
 	}
 	createFlags(cmd, &params, &arg, &required, &chain)
@@ -228,7 +229,7 @@ func executeOperationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return out(cmd, map[string]any{"response": string(res), "block": certJSON(cert)}, func(o io.Writer) { fmt.Fprintln(o, string(res)) })
+			return out(cmd, map[string]any{"response": string(res), "block": blockResult(cert)}, func(o io.Writer) { fmt.Fprintln(o, string(res)) })
 		},
 	}
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
@@ -248,17 +249,13 @@ func queryApplicationCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--application-id: %w", err)
 			}
-			s, err := connect(cmd)
+			s, chainID, err := connectOn(cmd, chain)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			chainID, err := s.chainArg(nonEmpty(chain), 0)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			if _, err := s.c.SyncChain(ctx, chainID); err != nil {
+			if _, err := s.syncChain(cmd, chainID); err != nil {
 				return err
 			}
 			answer, ops, err := s.c.QueryApplication(ctx, chainID, id, []byte(args[0]))

@@ -114,7 +114,7 @@ func TestAuctionChains(t *testing.T) {
 		mustMica(t, bw, "wallet", "init", "--genesis", net.info.Genesis)
 		o := mustMica(t, bw, "keygen")
 		var opened struct {
-			ChainID string `json:"chain_id"`
+			ChainID string `json:"chainId"`
 		}
 		if err := json.Unmarshal([]byte(mustMica(t, w, "open-chain", "--owner", o, "--initial-balance", "100", "--json")), &opened); err != nil {
 			t.Fatal(err)
@@ -263,7 +263,7 @@ func TestAuctionChains(t *testing.T) {
 	seller := mustMica(t, w, "wallet", "show", "--json")
 	var ws struct {
 		Chains []struct {
-			ChainID string `json:"chain_id"`
+			ChainID string `json:"chainId"`
 			Owner   string `json:"owner"`
 		} `json:"chains"`
 	}

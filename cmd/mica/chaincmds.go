@@ -1,7 +1,8 @@
 package main
 
 import (
-	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,10 @@ import (
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/nodeservice/gql"
+	"github.com/micachain/mica/internal/nodeservice/view"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/rpc"
 )
 
 func chainCommands() []*cobra.Command {
@@ -33,13 +37,6 @@ func (s *session) accountArg(a string) (base.Account, error) {
 		return base.Account{Chain: id}, err
 	}
 	return base.ParseAccount(a)
-}
-
-func certJSON(cert *protocol.Certificate) map[string]any {
-	if cert == nil {
-		return map[string]any{"committed": false}
-	}
-	return map[string]any{"committed": true, "chain_id": cert.ChainID().String(), "height": uint64(cert.Height()), "block_hash": cert.Hash().String(), "round": cert.Round.String()}
 }
 
 func printCert(o io.Writer, what string, cert *protocol.Certificate) {
@@ -89,7 +86,7 @@ func transferCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "transfer of "+amount.String(), cert) })
+			return out(cmd, blockResult(cert), func(o io.Writer) { printCert(o, "transfer of "+amount.String(), cert) })
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "source account (default: the default chain's account)")
@@ -146,7 +143,7 @@ receives the tokens with its next process-inbox.`,
 			if err != nil {
 				return err
 			}
-			return out(cmd, certJSON(cert), func(o io.Writer) {
+			return out(cmd, blockResult(cert), func(o io.Writer) {
 				printCert(o, "claim of "+amount.String()+" from "+src.String(), cert)
 				fmt.Fprintf(o, "the tokens arrive once chain %s processes its inbox (the withdrawal), then chain %s (the credit)\n", src.Chain.Short(), dst.Chain.Short())
 			})
@@ -211,8 +208,7 @@ func queryBalanceCommand(remote bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := map[string]any{"account": acc.String(), "balance": bal.String(), "local_replica_only": !synced}
-			return out(cmd, res, func(o io.Writer) { fmt.Fprintln(o, bal) })
+			return out(cmd, accountBalance(acc, bal, synced), func(o io.Writer) { fmt.Fprintln(o, bal) })
 		},
 	}
 }
@@ -221,29 +217,36 @@ func syncCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "sync [CHAIN]",
 		Short: "Download, verify and execute a chain's new blocks locally",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Download, verify and execute a chain's new blocks locally.
+
+When validators report blocks the local replica could not get (a block that does not
+verify, a blob no validator sends), sync says which validators and why on stderr, as a
+warning, and in "behind" under --json; it still succeeds with the height it reached.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
-			done := startProgress(cmd, "syncing chain "+id.Short())
-			next, synced, err := s.syncedOrNote(cmd, id)
-			done(err)
-			if err != nil {
-				return err
-			}
-			_ = s.w.SetNextHeight(id, next)
-			return out(cmd, map[string]any{"chain_id": id.String(), "next_height": uint64(next), "local_replica_only": !synced}, func(o io.Writer) {
-				fmt.Fprintf(o, "chain %s synced: next height %d\n", id, next)
+			return syncedChain(cmd, strings.Join(args, ""), withProgress, func(s *session, id base.ChainID, r syncReport) (any, func(io.Writer), error) {
+				if err := s.w.SetNextHeight(id, r.next); err != nil {
+					return nil, nil, err
+				}
+				return s.syncResult(id, r), func(o io.Writer) {
+					fmt.Fprintf(o, "chain %s synced: next height %d\n", id, r.next)
+				}, nil
 			})
 		},
 	}
+}
+
+// syncResult is the result of syncing a chain of the wallet.
+func (s *session) syncResult(id base.ChainID, r syncReport) syncJSON {
+	v := syncJSON{ChainID: id.String(), NextHeight: int64(r.next), LocalReplicaOnly: !r.synced}
+	if ch, ok := s.w.Chain(id); ok && ch.Owner != nil {
+		o := ch.Owner.String()
+		v.Owner = &o
+	}
+	if r.behind != "" {
+		v.Behind = &r.behind
+	}
+	return v
 }
 
 func processInboxCommand() *cobra.Command {
@@ -252,46 +255,74 @@ func processInboxCommand() *cobra.Command {
 		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks (first moving the chain to the newest epoch)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			chain := ""
-			if len(args) == 1 {
-				chain = args[0]
-			}
-			cert, err := commitOnMigrated(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
-				return cc.ProcessInbox(ctx)
-			})
-			if errors.Is(err, client.ErrStreams) && cert != nil {
-				// The inbox was received; only the streams failed.
-				printCert(cmd.ErrOrStderr(), "process inbox", cert)
-			}
+			s, id, err := connectOn(cmd, strings.Join(args, ""))
 			if err != nil {
 				return err
 			}
-			res := certJSON(cert)
-			if cert != nil {
-				res["summary"] = inboxSummary(cert)
-			}
-			return out(cmd, res, func(o io.Writer) {
-				printCert(o, "process inbox", cert)
-				if cert != nil {
-					fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
-				}
-			})
+			defer s.Close()
+			return s.processInbox(cmd, id, inboxRun{what: "process inbox", migrate: true})
 		},
 	}
+}
+
+// inboxRun says how processInbox runs: what to call it in its output, whether to move
+// the chain to the newest epoch first, and whether to print nothing when there was
+// nothing to do (process-streams, on each announcement).
+type inboxRun struct {
+	what           string
+	migrate, quiet bool
+}
+
+// processInbox receives chain id's inbox and subscribed streams in new blocks and prints
+// them: under --json the list of blocks committed (the node service's processInbox),
+// else the last one.
+func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, run inboxRun) error {
+	ctx := cmd.Context()
+	cc, err := s.chainClient(id)
+	if err != nil {
+		return err
+	}
+	before, err := s.c.SyncChain(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.migrate {
+		if err := migrateFirst(cmd, s, cc); err != nil {
+			return err
+		}
+	}
+	cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+	if errors.Is(err, client.ErrStreams) && cert != nil {
+		// The inbox was received; only the streams failed.
+		printCert(cmd.ErrOrStderr(), run.what, cert)
+	}
+	if err != nil || (cert == nil && run.quiet) {
+		return err
+	}
+	after, err := s.c.LocalTip(ctx, id)
+	if err != nil {
+		return err
+	}
+	blocks, err := s.inboxBlocks(cmd, id, before, after.NextHeight)
+	if err != nil {
+		return err
+	}
+	return out(cmd, blocks, func(o io.Writer) {
+		printCert(o, run.what, cert)
+		if cert != nil {
+			fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
+		}
+	})
 }
 
 // openWith opens a child chain of the --from chain with an ownership and registers it in
 // the wallet (with our key when we own it).
 func openWith(cmd *cobra.Command, from, balance string, ownership func(s *session) (protocol.ChainOwnership, *base.Owner, error)) error {
-	s, err := connect(cmd)
+	s, parent, err := connectOn(cmd, from)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	parent, err := s.chainArg(nonEmpty(from), 0)
-	if err != nil {
-		return err
-	}
 	amount := base.ZeroAmount
 	if balance != "" {
 		if amount, err = base.ParseAmount(balance); err != nil {
@@ -325,9 +356,10 @@ func openWith(cmd *cobra.Command, from, balance string, ownership func(s *sessio
 	if err := s.w.Save(); err != nil {
 		return err
 	}
-	res := map[string]any{"chain_id": child.String(), "parent": parent.String(), "block_hash": cert.Hash().String()}
+	res := openChainJSON{OpenChainResult: gql.OpenChainResult{ChainID: child.String(), Block: view.BlockResult(cert)}, Parent: parent.String()}
 	if mine != nil {
-		res["owner"] = mine.String()
+		o := mine.String()
+		res.Owner = &o
 	}
 	return out(cmd, res, func(o io.Writer) {
 		if mine != nil {
@@ -336,6 +368,14 @@ func openWith(cmd *cobra.Command, from, balance string, ownership func(s *sessio
 			fmt.Fprintln(o, child)
 		}
 	})
+}
+
+// openChainJSON is the result of opening a chain: the schema's OpenChainResult, the
+// parent chain, and the wallet's owner of the new chain (null if it holds no key of it).
+type openChainJSON struct {
+	gql.OpenChainResult
+	Parent string  `json:"parent"`
+	Owner  *string `json:"owner"`
 }
 
 func nonEmpty(s string) []string {
@@ -471,7 +511,7 @@ func changeOwnershipCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "change ownership", cert) })
+			return out(cmd, blockResult(cert), func(o io.Writer) { printCert(o, "change ownership", cert) })
 		},
 	}
 	cmd.Flags().StringVar(&chain, "chain", "", "chain (default: the default chain)")
@@ -494,7 +534,7 @@ func closeChainCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return out(cmd, certJSON(cert), func(o io.Writer) { printCert(o, "close chain", cert) })
+			return out(cmd, blockResult(cert), func(o io.Writer) { printCert(o, "close chain", cert) })
 		},
 	}
 }
@@ -513,64 +553,57 @@ func showBlockCommand() *cobra.Command {
 			if _, err := fmt.Sscan(args[1], &h); err != nil {
 				return fmt.Errorf("height %q: want a number", args[1])
 			}
-			s, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ctx := cmd.Context()
-			if _, err := s.c.SyncChain(ctx, id); err != nil {
-				return err
-			}
-			cert, err := s.c.Local().Storage().CertificateAt(ctx, id, base.BlockHeight(h))
-			if err != nil {
-				return err
-			}
-			b := cert.Block
-			var txs []string
-			for _, tx := range b.Proposed.Transactions {
-				if tx.Bundle != nil {
-					txs = append(txs, fmt.Sprintf("receive %d message(s) from %s height %d (%s)", len(tx.Bundle.Bundle.Messages), tx.Bundle.Origin.Short(), tx.Bundle.Bundle.Height, map[protocol.BundleAction]string{protocol.Accept: "accept", protocol.Reject: "reject"}[tx.Bundle.Action]))
-				} else {
-					txs = append(txs, describeOp(tx.Operation))
+			return syncedChain(cmd, id.String(), false, func(s *session, id base.ChainID, _ syncReport) (any, func(io.Writer), error) {
+				ctx := cmd.Context()
+				cert, err := s.c.Local().Storage().CertificateAt(ctx, id, base.BlockHeight(h))
+				if err != nil {
+					return nil, nil, err
 				}
-			}
-			oracles := make([][]string, len(b.Outcome.OracleResponses))
-			for i, rs := range b.Outcome.OracleResponses {
-				oracles[i] = []string{}
-				for j := range rs {
-					oracles[i] = append(oracles[i], describeOracle(&rs[j]))
-				}
-			}
-			fees, err := blockFees(cmd, s, b)
-			if err != nil {
-				return err
-			}
-			perTx := make([]string, len(fees.PerTransaction))
-			for i, f := range fees.PerTransaction {
-				perTx[i] = f.String()
-			}
-			res := map[string]any{"chain_id": id.String(), "height": h, "hash": b.Hash().String(), "epoch": uint32(b.Epoch()), "timestamp": b.Proposed.Timestamp.String(),
-				"round": cert.Round.String(), "state_hash": b.Outcome.StateHash.String(), "transactions": txs, "signers": len(cert.Signatures), "oracle_responses": oracles,
-				"fees": fees.Total.String(), "fees_per_transaction": perTx, "fees_exact": fees.Exact}
-			return out(cmd, res, func(o io.Writer) {
-				fmt.Fprintf(o, "block %d of %s\n  hash %s\n  epoch %d, %s, confirmed in the %v round by %d validators\n", h, id, b.Hash(), b.Epoch(), b.Proposed.Timestamp, cert.Round, len(cert.Signatures))
-				feeNote := ""
-				if !fees.Exact {
-					feeNote = " at least (the policy prices fuel or bytes written, which a block does not record)"
-				}
-				fmt.Fprintf(o, "  fees: %s%s\n", fees.Total, feeNote)
-				for i, t := range txs {
-					if !fees.PerTransaction[i].IsZero() {
-						t += fmt.Sprintf(" (fee %s)", fees.PerTransaction[i])
+				b := cert.Block
+				var txs []string
+				for _, tx := range b.Proposed.Transactions {
+					if tx.Bundle != nil {
+						txs = append(txs, fmt.Sprintf("receive %d message(s) from %s height %d (%s)", len(tx.Bundle.Bundle.Messages), tx.Bundle.Origin.Short(), tx.Bundle.Bundle.Height, map[protocol.BundleAction]string{protocol.Accept: "accept", protocol.Reject: "reject"}[tx.Bundle.Action]))
+					} else {
+						txs = append(txs, describeOp(tx.Operation))
 					}
-					fmt.Fprintf(o, "  %d: %s\n", i, t)
-					if i < len(oracles) {
-						for _, r := range oracles[i] {
-							fmt.Fprintf(o, "     oracle: %s\n", r)
+				}
+				oracles := make([][]string, len(b.Outcome.OracleResponses))
+				res := showBlockJSON{Block: view.Block(cert), OracleResponses: []oracleJSON{}}
+				for i, rs := range b.Outcome.OracleResponses {
+					oracles[i] = []string{}
+					for j := range rs {
+						oracles[i] = append(oracles[i], describeOracle(&rs[j]))
+						res.OracleResponses = append(res.OracleResponses, oracleResult(i, &rs[j]))
+					}
+				}
+				fees, err := blockFees(cmd, s, b)
+				if err != nil {
+					return nil, nil, err
+				}
+				res.Fees = feesJSON{Total: fees.Total.String(), PerTransaction: make([]string, len(fees.PerTransaction)), Exact: fees.Exact}
+				for i, f := range fees.PerTransaction {
+					res.Fees.PerTransaction[i] = f.String()
+				}
+				return res, func(o io.Writer) {
+					fmt.Fprintf(o, "block %d of %s\n  hash %s\n  epoch %d, %s, confirmed in the %v round by %d validators\n", h, id, b.Hash(), b.Epoch(), b.Proposed.Timestamp, cert.Round, len(cert.Signatures))
+					feeNote := ""
+					if !fees.Exact {
+						feeNote = " at least (the policy prices fuel or bytes written, which a block does not record)"
+					}
+					fmt.Fprintf(o, "  fees: %s%s\n", fees.Total, feeNote)
+					for i, t := range txs {
+						if !fees.PerTransaction[i].IsZero() {
+							t += fmt.Sprintf(" (fee %s)", fees.PerTransaction[i])
+						}
+						fmt.Fprintf(o, "  %d: %s\n", i, t)
+						if i < len(oracles) {
+							for _, r := range oracles[i] {
+								fmt.Fprintf(o, "     oracle: %s\n", r)
+							}
 						}
 					}
-				}
+				}, nil
 			})
 		},
 	}
@@ -621,6 +654,57 @@ func blockFees(cmd *cobra.Command, s *session, b *protocol.Block) (execution.Blo
 	})
 }
 
+// showBlockJSON is a block as `show-block --json` prints it: the schema's Block (its
+// transactions as operations and incoming bundles, with their index in the block), the
+// fees it paid and the oracle responses it recorded.
+type showBlockJSON struct {
+	gql.Block
+	Fees            feesJSON     `json:"fees"`
+	OracleResponses []oracleJSON `json:"oracleResponses"`
+}
+
+// feesJSON is what a block paid: in total and per transaction (by index), and whether
+// that is exact (see execution.RecordedFees).
+type feesJSON struct {
+	Total          string   `json:"total"`
+	PerTransaction []string `json:"perTransaction"`
+	Exact          bool     `json:"exact"`
+}
+
+// oracleJSON is an oracle response a block recorded, for its transaction.
+type oracleJSON struct {
+	TransactionIndex int     `json:"transactionIndex"`
+	Kind             string  `json:"kind"` // BLOB, EVENT, HTTP, SERVICE, ASSERT
+	Summary          string  `json:"summary"`
+	Blob             *string `json:"blob,omitempty"`
+	Event            *uint32 `json:"eventIndex,omitempty"`
+	Status           *uint16 `json:"status,omitempty"`
+	ValueBase64      *string `json:"valueBase64,omitempty"`
+}
+
+func oracleResult(tx int, r *protocol.OracleResponse) oracleJSON {
+	v := oracleJSON{TransactionIndex: tx, Summary: describeOracle(r)}
+	value := func() *string { s := base64.StdEncoding.EncodeToString(r.Value); return &s }
+	switch r.Kind {
+	case protocol.OracleBlob:
+		id := r.Blob.String()
+		v.Kind, v.Blob = "BLOB", &id
+	case protocol.OracleEvent:
+		i := r.Event.Index
+		v.Kind, v.Event, v.ValueBase64 = "EVENT", &i, value()
+	case protocol.OracleHTTP:
+		st := r.Status
+		v.Kind, v.Status, v.ValueBase64 = "HTTP", &st, value()
+	case protocol.OracleService:
+		v.Kind, v.ValueBase64 = "SERVICE", value()
+	case protocol.OracleAssert:
+		v.Kind = "ASSERT"
+	default:
+		v.Kind = "UNKNOWN"
+	}
+	return v
+}
+
 // describeOracle is one recorded oracle response, readably: payloads are quoted and
 // cut to 200 bytes.
 func describeOracle(r *protocol.OracleResponse) string {
@@ -664,46 +748,62 @@ func watchCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "watch [CHAIN]",
 		Short: "Print notifications (new blocks, incoming bundles, new rounds) from every validator as they come, keeping the local replica in sync",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Print notifications (new blocks, incoming bundles, new rounds, new events) about a chain
+from every validator as they come (each once), and sync the chain's local replica after
+each new block.
+
+watch does not keep the wallet open: other commands can use the same wallet while it
+runs. It opens the wallet only to sync, waiting while another command has it open.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
-			asJSON, _ := cmd.Flags().GetBool("json")
-			var mu sync.Mutex
-			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
-			err = s.c.Listen(cmd.Context(), id, func(note protocol.Notification) {
-				mu.Lock()
-				defer mu.Unlock()
-				_ = out(cmd, notificationJSON(note, asJSON), func(o io.Writer) { fmt.Fprintln(o, describeNotification(note)) })
+			ctx := cmd.Context()
+			var id base.ChainID
+			var nodes []*rpc.Node
+			err := withSession(cmd, walletWait, func(s *session) error {
+				var err error
+				if id, err = s.chainArg(args, 0); err != nil {
+					return err
+				}
+				nodes = s.keepNodes()
+				return nil
 			})
+			defer closeNodes(nodes)
 			if err != nil {
 				return err
 			}
+			if len(nodes) == 0 {
+				return errors.New("no validator to listen to")
+			}
+			syncs := newKicker()
+			var syncer sync.WaitGroup
+			defer syncer.Wait() // a sync under way finishes and releases the wallet
+			syncer.Go(func() {
+				syncs.run(ctx, func() {
+					err := withSession(cmd, -1, func(s *session) error {
+						_, err := s.c.SyncChain(ctx, id)
+						return err
+					})
+					if err != nil && ctx.Err() == nil {
+						logger(cmd).Warn("sync after a new block failed", "chain", id.Short(), "err", err)
+					}
+				})
+			})
+			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
+			asJSON, _ := cmd.Flags().GetBool("json")
+			lines := json.NewEncoder(cmd.OutOrStdout()) // JSON Lines: one notification per line
+			listenNotifications(ctx, nodes, []base.ChainID{id}, func(note protocol.Notification) {
+				if asJSON {
+					_ = lines.Encode(notificationResult(note))
+				} else {
+					fmt.Fprintln(cmd.OutOrStdout(), describeNotification(note))
+				}
+				if note.Kind == protocol.ReasonNewBlock {
+					syncs.kick()
+				}
+			})
 			return nil
 		},
 	}
-}
-
-func notificationJSON(n protocol.Notification, _ bool) map[string]any {
-	m := map[string]any{"chain_id": n.ChainID.String(), "height": uint64(n.Height)}
-	switch n.Kind {
-	case protocol.ReasonNewBlock:
-		m["kind"], m["hash"] = "new_block", n.Hash.String()
-	case protocol.ReasonNewIncomingBundle:
-		m["kind"], m["origin"] = "new_incoming_bundle", n.Origin.String()
-	case protocol.ReasonNewRound:
-		m["kind"], m["round"] = "new_round", n.Round.String()
-	case protocol.ReasonNewEvents:
-		m["kind"], m["application_id"], m["stream"], m["next_index"] = "new_events", n.App.String(), n.StreamName, n.NextIndex
-	}
-	return m
 }
 
 func describeNotification(n protocol.Notification) string {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/micachain/mica/internal/base"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
@@ -34,7 +36,7 @@ func TestChainCommands(t *testing.T) {
 
 	// open-chain with a new key: prints CHAIN OWNER; the child commits at once.
 	var opened struct {
-		ChainID string `json:"chain_id"`
+		ChainID string `json:"chainId"`
 		Owner   string `json:"owner"`
 	}
 	if err := json.Unmarshal([]byte(mustMica(t, w, "open-chain", "--initial-balance", "20", "--json")), &opened); err != nil {
@@ -74,7 +76,7 @@ func TestChainCommands(t *testing.T) {
 	o1 := mustMica(t, w, "keygen")
 	o2 := mustMica(t, w, "keygen")
 	var multi struct {
-		ChainID string `json:"chain_id"`
+		ChainID string `json:"chainId"`
 	}
 	if err := json.Unmarshal([]byte(mustMica(t, w, "open-multi-owner-chain", "--owners", o1+","+o2, "--initial-balance", "10", "--json")), &multi); err != nil {
 		t.Fatal(err)
@@ -112,24 +114,117 @@ func TestChainCommands(t *testing.T) {
 	// A second wallet follows the parent chain and watches it.
 	w2 := filepath.Join(dir, "w2")
 	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
-	mustMica(t, w2, "wallet", "follow-chain", parent)
-	mustMica(t, w2, "wallet", "set-default", parent)
-	watch := exec.Command(binary, "watch", parent)
-	watch.Env = append(os.Environ(), "MICA_WALLET="+w2)
-	var watched syncBuffer
-	watch.Stdout = &watched
-	if err := watch.Start(); err != nil {
+	// A first follow-chain reports the chain's real height, the one validators hold.
+	var followed struct {
+		NextHeight uint64  `json:"nextHeight"`
+		Owner      *string `json:"owner"`
+	}
+	if err := json.Unmarshal([]byte(mustMica(t, w2, "wallet", "follow-chain", parent, "--json")), &followed); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	mustMica(t, w, "transfer", "1", "--from", parent, "--to", child)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(watched.String(), "new block") && time.Now().Before(deadline) {
+	parentID, _ := base.ParseChainID(parent)
+	if _, h := balanceOn(t, net.info.Validators[0].Address, parentID); followed.NextHeight != uint64(h) || followed.Owner != nil {
+		t.Fatalf("first follow-chain of the parent: %+v, the validators are at height %d", followed, h)
+	}
+	mustMica(t, w2, "wallet", "set-default", parent)
+	// follow-chain of a multi-owner chain one of whose owners is a key of the wallet
+	// makes it signable there.
+	o3 := mustMica(t, w2, "keygen")
+	var shared struct {
+		ChainID string `json:"chainId"`
+	}
+	if err := json.Unmarshal([]byte(mustMica(t, w, "open-multi-owner-chain", "--owners", o1+","+o3, "--initial-balance", "5", "--json")), &shared); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustMica(t, w2, "wallet", "follow-chain", shared.ChainID); !strings.Contains(got, "signing as "+o3) {
+		t.Fatalf("follow-chain of a multi-owner chain with a key of the wallet: %q", got)
+	}
+	mustMica(t, w2, "transfer", "1", "--from", shared.ChainID, "--to", parent)
+	mustMica(t, w, "transfer", "1", "--from", shared.ChainID, "--to", parent)
+	if got := mustMica(t, w2, "query-balance", shared.ChainID); got != "3" {
+		t.Fatalf("the shared chain holds %s after a transfer from each owner's wallet, want 3", got)
+	}
+	mustMica(t, w, "process-inbox", parent) // the shared chain's transfers: a block would receive them
+	watch2, watched2 := startWatch(t, w2, parent, "--json")
+	// watch does not keep the wallet: while the owner's wallet watches its own chain,
+	// transfers and queries on that wallet run, and the watch sees their blocks.
+	watch, watched := startWatch(t, w, parent)
+	balance, err := base.ParseAmount(mustMica(t, w, "query-balance", parent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mustMica(t, w, "transfer", "1", "--from", parent, "--to", child)
+		balance, _ = balance.Sub(base.Tokens(1))
+		if got := mustMica(t, w, "query-balance", parent); got != balance.String() {
+			t.Fatalf("parent balance %s while watching, want %s", got, balance)
+		}
+	}
+	waitFor := func(b *syncBuffer, what string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(b.String(), what) < want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor(watched, "new block", 3)
+	waitFor(watched2, `"kind":"NEW_BLOCK"`, 3)
+	for _, c := range []*exec.Cmd{watch, watch2} {
+		_ = c.Process.Signal(os.Interrupt)
+		_ = c.Wait()
+	}
+	if n := strings.Count(watched.String(), "new block"); n != 3 {
+		t.Fatalf("the owner's watch printed %d new blocks, want 3:\n%s", n, watched.String())
+	}
+	// watch --json prints one notification per line, in the node service's schema.
+	newBlocks := 0
+	for _, line := range strings.Split(strings.TrimSpace(watched2.String()), "\n") {
+		var n struct {
+			ChainID string `json:"chainId"`
+			Kind    string `json:"kind"`
+			Height  uint64 `json:"height"`
+			Hash    string `json:"hash"`
+		}
+		if err := json.Unmarshal([]byte(line), &n); err != nil || n.ChainID != parent {
+			t.Fatalf("watch --json line %q: %v", line, err)
+		}
+		if n.Kind == "NEW_BLOCK" && len(n.Hash) == 64 {
+			newBlocks++
+		}
+	}
+	if newBlocks != 3 {
+		t.Fatalf("the follower's watch printed %d new blocks, want 3:\n%s", newBlocks, watched2.String())
+	}
+	// The follower's watch kept its local replica in sync.
+	if got := mustMica(t, w2, "local-balance", parent); got != mustMica(t, w, "query-balance", parent) {
+		t.Fatalf("the follower's local replica has %s for the parent after watching", got)
+	}
+}
+
+// startWatch starts `mica watch CHAIN` on a wallet and waits until it listens.
+func startWatch(t *testing.T, wallet, chain string, flags ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	watch, watched, _ := startListening(t, wallet, "watching", append([]string{"watch", chain}, flags...)...)
+	return watch, watched
+}
+
+// startListening starts a long-running mica command on a wallet and waits until its
+// stderr says ready (then a moment more, for its subscriptions to reach the validators:
+// not a timing assertion, a late subscription only delays the test).
+func startListening(t *testing.T, wallet, ready string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer) {
+	t.Helper()
+	cmd = exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "MICA_WALLET="+wallet)
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), ready) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = watch.Process.Signal(os.Interrupt)
-	_ = watch.Wait()
-	if !strings.Contains(watched.String(), "new block") {
-		t.Fatalf("watch printed no new block:\n%s", watched.String())
-	}
+	time.Sleep(300 * time.Millisecond)
+	return cmd, stdout, stderr
 }

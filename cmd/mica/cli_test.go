@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/micachain/mica/internal/wallet"
 )
 
 func groupCommands(c *cobra.Command) []*cobra.Command {
@@ -264,7 +266,7 @@ func TestNetLifecycle(t *testing.T) {
 	// Network commands print JSON; query-balance answered by the validators says so.
 	var bal map[string]any
 	stdout, stderr, code = run(t, dir, w, "query-balance", "--json")
-	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["local_replica_only"] != false {
+	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["localReplicaOnly"] != false {
 		t.Fatalf("query-balance --json: exit %d, %q %q", code, stdout, stderr)
 	}
 	wallet2 := []string{"MICA_WALLET=" + filepath.Join(dir, "w2"), "MICA_FAUCET_URL=" + st.FaucetURL}
@@ -277,8 +279,8 @@ func TestNetLifecycle(t *testing.T) {
 		t.Fatalf("request-chain from MICA_FAUCET_URL: exit %d, %q %q", code, stdout, stderr)
 	}
 	var cert map[string]any
-	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"], "--json")
-	if code != 0 || json.Unmarshal([]byte(stdout), &cert) != nil || cert["committed"] != true {
+	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chainId"], "--json")
+	if code != 0 || json.Unmarshal([]byte(stdout), &cert) != nil || cert["hash"] == nil || cert["chainId"] == nil || cert["height"] == nil {
 		t.Fatalf("transfer --json: exit %d, %q %q", code, stdout, stderr)
 	}
 
@@ -306,17 +308,59 @@ func TestNetLifecycle(t *testing.T) {
 	// a transfer names the unreachable validator and what to check.
 	stdout, stderr, code = run(t, dir, w, "query-balance", "--json")
 	bal = nil
-	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["local_replica_only"] != true || !strings.Contains(stderr, "local replica") {
+	if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal["localReplicaOnly"] != true || !strings.Contains(stderr, "local replica") {
 		t.Errorf("query-balance with the network down: exit %d, %q %q", code, stdout, stderr)
 	}
-	_, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"])
+	_, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chainId"])
 	if code == 0 || !strings.Contains(stderr, "cannot reach validator validator-") || !strings.Contains(stderr, "mica net status") ||
 		strings.Contains(stderr, "retryable") || strings.Contains(stderr, "transport:") {
 		t.Errorf("transfer with the network down: exit %d, stderr %q", code, stderr)
 	}
 	t.Logf("network down: %s", strings.TrimSpace(stderr))
-	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chain_id"], "--json")
+	stdout, stderr, code = run(t, dir, w, "transfer", "1", "--to", claimed["chainId"], "--json")
 	if je := mustJSONError(t, []string{"transfer"}, stdout, stderr, code); je.Error.Kind != "unreachable" {
 		t.Errorf("transfer --json with the network down: %+v", je)
+	}
+}
+
+// TestWalletHolders: a command waits for a wallet another command holds for a moment,
+// saying whom it waits for, and refuses at once one that mica service holds.
+func TestWalletHolders(t *testing.T) {
+	dir := t.TempDir()
+	wdir := filepath.Join(dir, "wallet")
+	env := []string{"MICA_WALLET=" + wdir}
+	if _, stderr, code := run(t, dir, nil, "validator", "generate", "--path", "net", "--port-base", "13550"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, stderr, code := run(t, dir, env, "wallet", "init", "--genesis", filepath.Join(dir, "net", "genesis.json")); code != 0 {
+		t.Fatal(stderr)
+	}
+	held, err := wallet.Open(wdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := held.SetHolder(wallet.Holder{Command: "mica transfer"}); err != nil {
+		t.Fatal(err)
+	}
+	release := time.AfterFunc(time.Second, func() { _ = held.Close() })
+	defer release.Stop()
+	stdout, stderr, code := run(t, dir, env, "wallet", "show")
+	if code != 0 || !strings.Contains(stdout, "wallet "+wdir) || !strings.Contains(stderr, "waiting for the wallet: `mica transfer` (pid ") {
+		t.Fatalf("wallet show while a transfer holds the wallet: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	if held, err = wallet.Open(wdir); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := held.SetHolder(wallet.Holder{Command: "mica service", LongRunning: true, Detail: "serving http://127.0.0.1:8080/"}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = run(t, dir, env, "wallet", "show", "--json")
+	je := mustJSONError(t, []string{"wallet", "show"}, stdout, stderr, code)
+	// Refused without waiting: the message says to use the service instead.
+	if !strings.Contains(je.Error.Message, "`mica service`") || !strings.Contains(je.Error.Message, "http://127.0.0.1:8080/") || !strings.Contains(je.Error.Message, "GraphQL endpoint") {
+		t.Fatalf("wallet show while mica service holds the wallet: %q", je.Error.Message)
 	}
 }

@@ -53,7 +53,7 @@ func TestCommitteeChanges(t *testing.T) {
 	w := nw.info.Wallet
 	admin := walletChain(t, w)
 	var users []string
-	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
+	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
 		if id[1] != admin {
 			users = append(users, id[1])
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,7 +71,7 @@ func (s *session) dialMember(dial map[string]rpc.DialOptions, genesis base.Hash)
 			return nil, err
 		}
 		s.nodes = append(s.nodes, n)
-		return countingNode{Node: n, s: s}, nil
+		return countingNode{Node: n, s: s, addr: v.NetworkAddress}, nil
 	}
 }
 
@@ -338,8 +339,7 @@ func committeeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := certJSON(cert)
-			res["removed_epoch"] = uint32(e)
+			res := map[string]any{"block": blockResult(cert), "removed_epoch": uint32(e)}
 			return out(cmd, res, func(o io.Writer) {
 				printCert(o, fmt.Sprintf("remove epoch %d", e), cert)
 				fmt.Fprintln(o, "  chains stop trusting it when they process the removal: `mica process-new-epoch CHAIN` (or `mica process-inbox CHAIN`)")
@@ -428,8 +428,7 @@ func changeCommittee(cmd *cobra.Command, what string, change func(s *session, c 
 	if err != nil {
 		return err
 	}
-	res := certJSON(cert)
-	res["epoch"] = uint32(e)
+	res := map[string]any{"block": blockResult(cert), "epoch": uint32(e)}
 	res["committee_hash"] = next.Hash().String()
 	var vs []validatorJSON
 	for _, v := range next.Validators {
@@ -540,15 +539,11 @@ func processNewEpochCommand() *cobra.Command {
 		Short: "Move a chain to the admin chain's newest epoch and stop trusting the epochs it removed (process-inbox does it too)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd)
+			s, id, err := connectOn(cmd, strings.Join(args, ""))
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			id, err := s.chainArg(args, 0)
-			if err != nil {
-				return err
-			}
 			if id == s.w.Genesis().ChainIDs()[0] {
 				return errors.New("the admin chain creates the epochs: it has none to process (`mica committee show`)")
 			}
@@ -560,9 +555,9 @@ func processNewEpochCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := certJSON(cert)
+			res := map[string]any{"block": blockResult(cert)}
 			if st != nil {
-				res["from_epoch"] = uint32(st.Epoch)
+				res["fromEpoch"] = uint32(st.Epoch)
 				res["epoch"] = uint32(max(st.Epoch, st.AdminEpoch))
 			}
 			return out(cmd, res, func(o io.Writer) {
@@ -610,27 +605,4 @@ func netAddValidatorCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.Dir, "path", "mica-net", "directory of the running network")
 	cmd.Flags().IntVar(&o.Port, "port", 0, "the new validator's port (default: after the highest port in use)")
 	return cmd
-}
-
-// commitOnMigrated is commitOn that first moves the chain to the admin chain's newest
-// epoch (process-inbox).
-func commitOnMigrated(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	s, err := connect(cmd)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	id, err := s.chainArg(nonEmpty(chain), 0)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := s.chainClient(id)
-	if err != nil {
-		return nil, err
-	}
-	if err := migrateFirst(cmd, s, cc); err != nil {
-		return nil, err
-	}
-	ctx := cmd.Context()
-	return s.commit(ctx, cc, func() (*protocol.Certificate, error) { return f(ctx, cc) })
 }

@@ -33,7 +33,7 @@ func TestDataBlobCommands(t *testing.T) {
 	var pub struct {
 		Hash  string `json:"hash"`
 		Block struct {
-			ChainID string `json:"chain_id"`
+			ChainID string `json:"chainId"`
 			Height  uint64 `json:"height"`
 		} `json:"block"`
 	}
@@ -55,7 +55,7 @@ func TestDataBlobCommands(t *testing.T) {
 	}
 	var read struct {
 		Size    int    `json:"size"`
-		Content []byte `json:"content_base64"`
+		Content []byte `json:"contentBase64"`
 	}
 	if err := json.Unmarshal([]byte(mustMica(t, w2, "read-data-blob", pub.Hash, "--json")), &read); err != nil || !bytes.Equal(read.Content, content) || read.Size != len(content) {
 		t.Fatalf("read-data-blob --json: %+v %v", read, err)

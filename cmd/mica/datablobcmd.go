@@ -148,7 +148,7 @@ only if its hash is HASH. With FILE, --hash is optional and checked if given.`,
 			if cert == nil {
 				return errors.New("nothing was committed")
 			}
-			return out(cmd, map[string]any{"hash": hashOut.String(), "block": certJSON(cert)}, func(o io.Writer) { fmt.Fprintln(o, hashOut) })
+			return out(cmd, map[string]any{"hash": hashOut.String(), "block": blockResult(cert)}, func(o io.Writer) { fmt.Fprintln(o, hashOut) })
 		},
 	}
 	cmd.Flags().StringVar(&chain, "chain", "", "chain publishing the blob (default: the default chain)")
@@ -189,7 +189,7 @@ func readDataBlobCommand() *cobra.Command {
 				})
 			}
 			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
-				return out(cmd, map[string]any{"hash": h.String(), "size": len(content), "content_base64": content}, nil)
+				return out(cmd, map[string]any{"hash": h.String(), "size": len(content), "contentBase64": content}, nil)
 			}
 			_, err = cmd.OutOrStdout().Write(content)
 			return err

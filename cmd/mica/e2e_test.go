@@ -257,8 +257,8 @@ func walletChain(t *testing.T, wallet string) string {
 	out := mustMica(t, wallet, "wallet", "show", "--json")
 	var w struct {
 		Chains []struct {
-			ChainID string `json:"chain_id"`
-			Default bool   `json:"default"`
+			ChainID string `json:"chainId"`
+			Default bool   `json:"isDefault"`
 		} `json:"chains"`
 	}
 	if err := json.Unmarshal([]byte(out), &w); err != nil {
@@ -284,7 +284,7 @@ func TestFaultsRestartAndBadInput(t *testing.T) {
 	a := walletChain(t, w)
 	var b string
 	out := mustMica(t, w, "wallet", "show", "--json")
-	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(out, -1) {
+	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(out, -1) {
 		if id[1] != a {
 			b = id[1]
 		}

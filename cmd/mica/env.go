@@ -46,16 +46,69 @@ func walletDir(cmd *cobra.Command) (string, error) {
 	return wallet.DefaultDir(os.Getenv)
 }
 
+// walletWait bounds how long a command waits for a wallet that another mica command has
+// open for a moment (a transfer, or a watch syncing its chain). A holder that keeps the
+// wallet until it is stopped (mica service) is not waited for.
+const walletWait = 30 * time.Second
+
+// walletPoll is how often a waiting command tries the wallet's lock again.
+const walletPoll = 50 * time.Millisecond
+
+// openWallet opens the wallet, waiting up to walletWait while another command has it
+// open, and records this command as its holder.
 func openWallet(cmd *cobra.Command) (*wallet.Wallet, error) {
+	return openWalletWaiting(cmd, walletWait)
+}
+
+// openWalletWaiting is openWallet waiting up to wait (< 0: until the command is
+// interrupted). It says once on stderr whom it waits for (not under --json).
+func openWalletWaiting(cmd *cobra.Command, wait time.Duration) (*wallet.Wallet, error) {
 	dir, err := walletDir(cmd)
 	if err != nil {
 		return nil, err
 	}
-	w, err := wallet.Open(dir)
-	if errors.Is(err, wallet.ErrNoWallet) {
-		return nil, fmt.Errorf("no wallet at %s: run `mica wallet init --faucet URL` (or set --wallet / MICA_WALLET)", dir)
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	return w, err
+	deadline := time.Now().Add(wait)
+	noted := false
+	for {
+		w, err := wallet.Open(dir)
+		switch {
+		case errors.Is(err, wallet.ErrNoWallet):
+			return nil, fmt.Errorf("no wallet at %s: run `mica wallet init --faucet URL` (or set --wallet / MICA_WALLET)", dir)
+		case err == nil:
+			if herr := w.SetHolder(wallet.Holder{Command: cmd.CommandPath()}); herr != nil {
+				return nil, errors.Join(herr, w.Close())
+			}
+			return w, nil
+		case !errors.Is(err, wallet.ErrInUse):
+			return nil, err
+		}
+		h, known := wallet.ReadHolder(dir)
+		who := "another mica process"
+		if known {
+			who = h.String()
+		}
+		if h.LongRunning {
+			return nil, fmt.Errorf("%w; while it runs, use its GraphQL endpoint instead of commands on this wallet", err)
+		}
+		if wait >= 0 && !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("%w (waited %v)", err, wait)
+		}
+		if !noted && !jsonRequested(cmd, nil) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "mica: waiting for the wallet: %s has it open\n", who)
+			noted = true
+		}
+		t := time.NewTimer(walletPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // networkFilePath is the network description the CLI reads: --network, else
@@ -107,6 +160,8 @@ type session struct {
 	answers atomic.Int64
 	// unreachable is the first error of a validator that could not be reached.
 	unreachable atomic.Pointer[error]
+	// claims are the heights validators reported (chainClaims).
+	claims chainClaims
 }
 
 // sessionKey holds the command's session in its context, for reportError.
@@ -134,6 +189,8 @@ func unreachableError(cmd *cobra.Command) error {
 type countingNode struct {
 	*rpc.Node
 	s *session
+	// addr is the validator's network address.
+	addr string
 }
 
 func (n countingNode) note(err error) {
@@ -147,6 +204,9 @@ func (n countingNode) note(err error) {
 func (n countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	info, err := n.Node.HandleChainInfoQuery(ctx, q)
 	n.note(err)
+	if err == nil && info != nil {
+		n.s.claims.note(q.ChainID, n.addr, n, info.NextBlockHeight)
+	}
 	return info, err
 }
 
@@ -180,19 +240,11 @@ func (n countingNode) HandleBlockProposal(ctx context.Context, p *protocol.Block
 	return info, err
 }
 
-// syncedOrNote syncs a chain; when no validator answered, it says on stderr that what
-// follows comes from the local replica only, and reports false.
+// syncedOrNote syncs a chain (syncChain); when no validator answered, it says on stderr
+// that what follows comes from the local replica only, and reports false.
 func (s *session) syncedOrNote(cmd *cobra.Command, id base.ChainID) (base.BlockHeight, bool, error) {
-	before := s.answers.Load()
-	next, err := s.c.SyncChain(cmd.Context(), id)
-	if err != nil {
-		return next, false, err
-	}
-	if s.answers.Load() > before {
-		return next, true, nil
-	}
-	fmt.Fprintln(cmd.ErrOrStderr(), "mica: note: no validator answered (is the network running? mica net status); this answer comes from the local replica and may be stale")
-	return next, false, nil
+	r, err := s.syncChain(cmd, id)
+	return r.next, r.synced, err
 }
 
 func (s *session) Close() {
@@ -225,8 +277,13 @@ func connect(cmd *cobra.Command) (*session, error) { return connectWith(cmd, nil
 // connectWith is connect with a hook receiving the local replica's notifications (may
 // be nil): `mica service` publishes them to its subscribers.
 func connectWith(cmd *cobra.Command, notify func(protocol.Notification)) (*session, error) {
+	return connectWaiting(cmd, notify, walletWait)
+}
+
+// connectWaiting is connectWith waiting up to wait for the wallet (openWalletWaiting).
+func connectWaiting(cmd *cobra.Command, notify func(protocol.Notification), wait time.Duration) (*session, error) {
 	ctx := cmd.Context()
-	w, err := openWallet(cmd)
+	w, err := openWalletWaiting(cmd, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +340,7 @@ func connectWith(cmd *cobra.Command, notify func(protocol.Notification)) (*sessi
 			return nil, fmt.Errorf("validator %s: %w", v.NetworkAddress, err)
 		}
 		s.nodes = append(s.nodes, n)
-		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s}})
+		vals = append(vals, client.Validator{PublicKey: v.PublicKey, Node: countingNode{Node: n, s: s, addr: v.NetworkAddress}})
 	}
 	cmd.SetContext(context.WithValue(cmd.Context(), sessionKey{}, s))
 	s.c = client.New(client.Config{Local: local, Committee: &g.Committee, Validators: vals, Clock: localnet.WallClock{}, Dial: s.dialMember(dial, g.Hash())})
@@ -294,6 +351,21 @@ func connectWith(cmd *cobra.Command, notify func(protocol.Notification)) (*sessi
 		return nil, err
 	}
 	return s, nil
+}
+
+// connectOn connects (connect) and resolves the chain a command names (name, or the
+// wallet's default chain when name is ""). The caller closes the session.
+func connectOn(cmd *cobra.Command, name string) (*session, base.ChainID, error) {
+	s, err := connect(cmd)
+	if err != nil {
+		return nil, base.ChainID{}, err
+	}
+	id, err := s.chainArg(nonEmpty(name), 0)
+	if err != nil {
+		s.Close()
+		return nil, base.ChainID{}, err
+	}
+	return s, id, nil
 }
 
 // chainArg returns the chain named by args[i], or the wallet's default chain.

@@ -235,7 +235,7 @@ func walletChains(t *testing.T, wallet string) []string {
 	t.Helper()
 	var w struct {
 		Chains []struct {
-			ChainID string `json:"chain_id"`
+			ChainID string `json:"chainId"`
 		} `json:"chains"`
 	}
 	if err := json.Unmarshal([]byte(mustMica(t, wallet, "wallet", "show", "--json")), &w); err != nil {

@@ -50,7 +50,7 @@ func newMCPServer(cmd *cobra.Command, gql mcp.GraphQL) (*mcp.Server, error) {
 }
 
 func runMCP(cmd *cobra.Command, _ []string) error {
-	svc, release, err := newNodeService(cmd)
+	svc, _, release, err := newNodeService(cmd)
 	if err != nil {
 		return err
 	}

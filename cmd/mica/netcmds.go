@@ -20,6 +20,7 @@ import (
 	"github.com/micachain/mica/internal/netup"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/validator"
+	"github.com/micachain/mica/internal/wallet"
 )
 
 func validatorCommand() *cobra.Command {
@@ -451,15 +452,11 @@ func faucetCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--amount: %w", err)
 			}
-			s, err := connect(cmd)
+			s, id, err := connectOn(cmd, chain)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			id, err := s.chainArg(nonEmpty(chain), 0)
-			if err != nil {
-				return err
-			}
 			cc, err := s.chainClient(id)
 			if err != nil {
 				return err
@@ -475,6 +472,10 @@ func faucetCommand() *cobra.Command {
 				return err
 			}
 			defer f.Close()
+			// It holds the wallet until stopped: commands on it refuse at once.
+			if err := s.w.SetHolder(wallet.Holder{Command: cmd.CommandPath(), LongRunning: true, Detail: "serving http://" + f.Addr().String()}); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "faucet serving http://%s from chain %s\n", f.Addr(), id)
 			err = f.Run(cmd.Context())
 			if errors.Is(err, context.Canceled) {

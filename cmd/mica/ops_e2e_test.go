@@ -27,7 +27,7 @@ func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 	w := net.info.Wallet
 	a := walletChain(t, w) // the admin chain
 	var b string
-	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
+	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
 		if id[1] != a {
 			b = id[1]
 		}
@@ -45,18 +45,31 @@ func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 	}
 	after, _ := balanceOn(t, addr, aID)
 	var sb struct {
-		Fees         string   `json:"fees"`
-		PerTx        []string `json:"fees_per_transaction"`
-		Exact        bool     `json:"fees_exact"`
-		Transactions []string `json:"transactions"`
+		Fees struct {
+			Total string   `json:"total"`
+			PerTx []string `json:"perTransaction"`
+			Exact bool     `json:"exact"`
+		} `json:"fees"`
+		Operations []struct {
+			Index   int    `json:"index"`
+			Kind    string `json:"kind"`
+			Summary string `json:"summary"`
+			JSON    struct {
+				Amount string `json:"amount"`
+			} `json:"json"`
+		} `json:"operations"`
 	}
 	show := mustMica(t, w, "--json", "show-block", a, strconv.FormatUint(res.Height, 10))
 	if err := json.Unmarshal([]byte(show), &sb); err != nil {
 		t.Fatalf("show-block --json: %v\n%s", err, show)
 	}
-	fee, err := base.ParseAmount(sb.Fees)
-	if err != nil || fee.IsZero() || !sb.Exact {
-		t.Fatalf("show-block fees %q (exact %v) on a testnet-policy network: %v\n%s", sb.Fees, sb.Exact, err, show)
+	fee, err := base.ParseAmount(sb.Fees.Total)
+	if err != nil || fee.IsZero() || !sb.Fees.Exact || len(sb.Fees.PerTx) != 1 || sb.Fees.PerTx[0] != sb.Fees.Total {
+		t.Fatalf("show-block fees %+v on a testnet-policy network: %v\n%s", sb.Fees, err, show)
+	}
+	// The transaction is structured JSON, not prose.
+	if len(sb.Operations) != 1 || sb.Operations[0].Index != 0 || sb.Operations[0].Kind != "Transfer" || sb.Operations[0].JSON.Amount != "1" {
+		t.Fatalf("show-block --json operations: %+v\n%s", sb.Operations, show)
 	}
 	paid, _ := before.Sub(after)
 	if want, _ := base.Tokens(1).Add(fee); paid != want {
@@ -66,7 +79,7 @@ func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 	if !strings.Contains(text, "fees: "+fee.String()) {
 		t.Fatalf("show-block text lacks the fee %s:\n%s", fee, text)
 	}
-	t.Logf("a transfer on the testnet policy pays %s (%s)", fee, strings.Join(sb.Transactions, "; "))
+	t.Logf("a transfer on the testnet policy pays %s (%s)", fee, sb.Operations[0].Summary)
 
 	// Load: a loop of transfers both ways.
 	for i := range 8 {

@@ -224,16 +224,12 @@ func TestHTTPOracleNetwork(t *testing.T) {
 			t.Fatalf("execute-operation --json: %v\n%s", err, out)
 		}
 		var sb struct {
-			Timestamp string `json:"timestamp"`
+			Timestamp int64 `json:"timestamp"` // microseconds since the Unix epoch
 		}
 		if err := json.Unmarshal([]byte(mustMica(t, w, "--json", "show-block", chain, fmt.Sprint(res.Block.Height))), &sb); err != nil {
 			t.Fatal(err)
 		}
-		ts, err := time.Parse(time.RFC3339Nano, sb.Timestamp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return end.Sub(start), end.Sub(ts)
+		return end.Sub(start), end.Sub(time.UnixMicro(sb.Timestamp))
 	}
 	var hw, hb, cw, cb []time.Duration
 	for i := 0; i < n; i++ {
@@ -258,8 +254,8 @@ func blockHeightOf(t *testing.T, wallet, chain string) uint64 {
 	out := mustMica(t, wallet, "wallet", "show", "--json")
 	var w struct {
 		Chains []struct {
-			ChainID    string `json:"chain_id"`
-			NextHeight uint64 `json:"next_height"`
+			ChainID    string `json:"chainId"`
+			NextHeight uint64 `json:"nextHeight"`
 		} `json:"chains"`
 	}
 	if err := json.Unmarshal([]byte(out), &w); err != nil {
@@ -278,7 +274,7 @@ func blockHeightOf(t *testing.T, wallet, chain string) uint64 {
 func otherChain(t *testing.T, wallet, chain string) string {
 	t.Helper()
 	out := mustMica(t, wallet, "wallet", "show", "--json")
-	for _, m := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(out, -1) {
+	for _, m := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(out, -1) {
 		if m[1] != chain {
 			return m[1]
 		}

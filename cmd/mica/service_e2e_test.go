@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -192,10 +194,24 @@ func TestServiceEndToEnd(t *testing.T) {
 	// moment (not a timing assertion: a late registration only delays the test).
 	time.Sleep(300 * time.Millisecond)
 
-	d = a.data(`mutation($to: Account!) { transfer(recipient: $to, amount: "2.5") { height hash } }`, map[string]any{"to": bob})
+	d = a.data(`mutation($to: Account!) { transfer(recipient: $to, amount: "2.5") { chainId height hash } }`, map[string]any{"to": bob})
 	if h, _ := dig(d, "transfer", "hash").(string); len(h) != 64 {
 		t.Fatalf("transfer: %v", d)
 	}
+	transfer := dig(d, "transfer").(map[string]any)
+	// While the service holds the wallet, a command on it refuses at once, naming it.
+	if _, errOut, err := mica(t, wa, "query-balance"); err == nil || !strings.Contains(errOut, "`mica service`") || !strings.Contains(errOut, a.url) {
+		t.Fatalf("query-balance while the service runs: err=%v %s", err, errOut)
+	}
+	// The block as the service shows it, to compare with the CLI's --json below.
+	const blockFields = `chainId height hash previousHash timestamp epoch authenticatedOwner round
+		operations { index kind applicationId summary json }
+		incomingBundles { origin height action messages { destination kind applicationId summary json } }
+		outgoingMessages { destination kind applicationId summary json }
+		events { streamApplication streamName index valueBase64 }
+		certificate { hash kind round signatures base64 }`
+	serviceBlock := dig(a.data(`query($c: ChainID, $h: Int64) { block(chain: $c, height: $h) { `+blockFields+` } }`,
+		map[string]any{"c": alice, "h": transfer["height"]}), "block").(map[string]any)
 	for {
 		m := read()
 		if m["type"] == "ping" {
@@ -247,4 +263,26 @@ func TestServiceEndToEnd(t *testing.T) {
 	b.stop()
 	// The service released the wallet: the CLI works on it again.
 	mustMica(t, wa, "query-balance")
+
+	// The CLI's --json speaks the service's schema: show-block is the service's Block
+	// (plus fees and oracle responses), transfer its BlockResult (plus the round).
+	var cliBlock map[string]any
+	show := mustMica(t, wa, "show-block", alice, fmt.Sprint(transfer["height"]), "--json")
+	if err := json.Unmarshal([]byte(show), &cliBlock); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range serviceBlock {
+		if !reflect.DeepEqual(cliBlock[k], v) {
+			t.Errorf("show-block --json %q = %v; the service says %v", k, cliBlock[k], v)
+		}
+	}
+	var cliTransfer map[string]any
+	if err := json.Unmarshal([]byte(mustMica(t, wa, "transfer", "1", "--to", bob, "--json")), &cliTransfer); err != nil {
+		t.Fatal(err)
+	}
+	for k := range transfer {
+		if _, ok := cliTransfer[k]; !ok {
+			t.Errorf("transfer --json has no %q: %v (the service's transfer: %v)", k, cliTransfer, transfer)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/nodeservice"
+	"github.com/micachain/mica/internal/wallet"
 )
 
 func serviceCommand() *cobra.Command {
@@ -35,8 +36,9 @@ notifications plus a catch-up every 5 s) and serves
                                            scheduled operations become a block on CHAIN)
 and GraphiQL to browsers on each of them.
 
-While it runs, the service owns the wallet: other mica commands on the same wallet wait
-for it (stop it with Ctrl-C first).
+While it runs, the service owns the wallet: other mica commands on the same wallet
+refuse at once, naming the service and its URL (use its GraphQL endpoint, or stop it
+with Ctrl-C first). Commands that hold the wallet only for a moment are waited for.
 
 Security: it listens on 127.0.0.1 by default. Anyone who can reach the port can read the
 wallet's chains and, without --token-file, spend from them. A non-loopback --listen
@@ -81,9 +83,11 @@ func readToken(path string) (string, error) {
 // newNodeService connects to the network with the wallet and builds the node service
 // from the command's flags (those it lacks take their defaults: --process-inbox,
 // --token-file, --allow-origin, --listen). The returned function releases everything
-// (wallet lock, store, connections); call it after the service stops. `mica mcp` shares
-// it.
-func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
+// (wallet lock, store, connections); call it after the service stops. The service
+// holds the wallet until then, recorded as a long-running holder (so that other
+// commands refuse at once instead of waiting for it); w is the wallet, for a more
+// precise record. `mica mcp` shares it.
+func newNodeService(cmd *cobra.Command) (svc *nodeservice.Service, w *wallet.Wallet, release func(), err error) {
 	processInbox, _ := cmd.Flags().GetBool("process-inbox")
 	tokenFile, _ := cmd.Flags().GetString("token-file")
 	origins, _ := cmd.Flags().GetStringSlice("allow-origin")
@@ -95,18 +99,22 @@ func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
 	if tokenFile != "" {
 		var err error
 		if token, err = readToken(tokenFile); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if !isLoopback(listen) && token == "" {
-		return nil, nil, fmt.Errorf("--listen %s is not a loopback address: give --token-file so that only holders of the token can use the wallet", listen)
+		return nil, nil, nil, fmt.Errorf("--listen %s is not a loopback address: give --token-file so that only holders of the token can use the wallet", listen)
 	}
 	hub := nodeservice.NewHub()
 	s, err := connectWith(cmd, hub.Publish)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	svc, err := nodeservice.New(nodeservice.Config{
+	if err := s.w.SetHolder(wallet.Holder{Command: cmd.CommandPath(), LongRunning: true}); err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	svc, err = nodeservice.New(nodeservice.Config{
 		Wallet:          s.w,
 		Client:          s.c,
 		Logger:          logger(cmd),
@@ -131,10 +139,10 @@ func newNodeService(cmd *cobra.Command) (*nodeservice.Service, func(), error) {
 	})
 	if err != nil {
 		s.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var closed atomic.Bool
-	return svc, func() {
+	return svc, s.w, func() {
 		if closed.CompareAndSwap(false, true) {
 			_ = svc.Close()
 			s.Close()
@@ -148,7 +156,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 	if port < 0 || port > 65535 {
 		return fmt.Errorf("--port %d: want 0..65535", port)
 	}
-	svc, release, err := newNodeService(cmd)
+	svc, w, release, err := newNodeService(cmd)
 	if err != nil {
 		return err
 	}
@@ -159,6 +167,9 @@ func runService(cmd *cobra.Command, _ []string) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(listen, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if err := w.SetHolder(wallet.Holder{Command: cmd.CommandPath(), LongRunning: true, Detail: "serving http://" + ln.Addr().String() + "/"}); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSocialOnProcesses runs examples/social through the CLI against validator
@@ -34,7 +35,7 @@ func TestSocialOnProcesses(t *testing.T) {
 	w := net.info.Wallet
 	author := walletChain(t, w)
 	var followers []string
-	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
+	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
 		if id[1] != author && len(followers) < 2 {
 			followers = append(followers, id[1])
 		}
@@ -123,6 +124,27 @@ func TestSocialOnProcesses(t *testing.T) {
 	if got := mustMica(t, w, "query-application", "--application-id", app, "--chain", author, "{ posts { text } }"); got != `{"data":{"posts":[{"text":"hello"},{"text":"world"},{"text":"again"}]}}` {
 		t.Fatalf("posts: %s", got)
 	}
+	// process-streams follows the author as it posts; it does not keep the wallet, so the
+	// author posts from the same wallet while it runs.
+	ps, psOut, psErr := startListening(t, w, "as they grow", "process-streams", followers[0])
+	// It first processed "again", which follower 1 had not received yet.
+	if n := strings.Count(psOut.String(), "processed 1 stream update(s)"); n != 1 {
+		t.Fatalf("process-streams at start: %d blocks with a stream update, want 1:\n%s", n, psOut.String())
+	}
+	op(author, `{"post":{"text":"live"}}`)
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(psOut.String(), "processed 1 stream update(s)") < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = ps.Process.Signal(os.Interrupt)
+	_ = ps.Wait()
+	if strings.Count(psOut.String(), "processed 1 stream update(s)") < 2 {
+		t.Fatalf("process-streams did not process the new post:\nstdout %s\nstderr %s", psOut.String(), psErr.String())
+	}
+	if f := feed(followers[0]); strings.Join(f, ",") != "hello,world,again,live" {
+		t.Fatalf("follower 1 feed after process-streams %v", f)
+	}
+
 	// Bad input: a clear error, no panic.
 	if _, errOut, err := mica(t, w, "execute-operation", "--application-id", app, "--chain", followers[0], "--json-operation", `{"unfollow":{"chain":"`+followers[1]+`"}}`); err == nil || !strings.Contains(errOut, "does not subscribe") {
 		t.Fatalf("unfollowing a chain not followed: err=%v stderr=%q", err, errOut)

@@ -31,7 +31,7 @@ func TestNetUpTLS(t *testing.T) {
 	w := net.info.Wallet
 	a := walletChain(t, w)
 	var b string
-	for _, id := range regexp.MustCompile(`"chain_id": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
+	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
 		if id[1] != a {
 			b = id[1]
 		}

@@ -65,7 +65,7 @@ func walletInitCommand() *cobra.Command {
 				return err
 			}
 			defer w.Close()
-			res := map[string]string{"wallet": dir, "network": g.NetworkName, "genesis_hash": g.Hash().String()}
+			res := map[string]string{"wallet": dir, "network": g.NetworkName, "genesisHash": g.Hash().String()}
 			return out(cmd, res, func(o io.Writer) {
 				fmt.Fprintf(o, "created a wallet at %s for network %q (genesis %s)\n", dir, g.NetworkName, g.Hash().Short())
 			})
@@ -76,12 +76,26 @@ func walletInitCommand() *cobra.Command {
 	return cmd
 }
 
+// walletJSON is `wallet show --json`: the schema's Wallet (defaultChain, chains, owners)
+// without the balances, which need the local replica, plus the wallet's directory and
+// network.
+type walletJSON struct {
+	Wallet       string      `json:"wallet"`
+	Network      string      `json:"network"`
+	GenesisHash  string      `json:"genesisHash"`
+	DefaultChain *string     `json:"defaultChain"`
+	Chains       []chainJSON `json:"chains"`
+	Owners       []string    `json:"owners"`
+}
+
+// chainJSON is a chain of the wallet: the schema's WalletChain without the balance, and
+// whether a fast proposal is pending (the wallet re-sends it before any other block).
 type chainJSON struct {
-	ChainID    string `json:"chain_id"`
-	Owner      string `json:"owner,omitempty"`
-	NextHeight uint64 `json:"next_height"`
-	Default    bool   `json:"default,omitempty"`
-	Pending    bool   `json:"pending_proposal,omitempty"`
+	ChainID    string  `json:"chainId"`
+	Owner      *string `json:"owner"`
+	IsDefault  bool    `json:"isDefault"`
+	NextHeight int64   `json:"nextHeight"`
+	Pending    bool    `json:"pendingProposal"`
 }
 
 func walletShowCommand() *cobra.Command {
@@ -96,26 +110,37 @@ func walletShowCommand() *cobra.Command {
 			}
 			defer w.Close()
 			def, hasDef := w.Default()
-			var chains []chainJSON
-			for _, c := range w.Chains() {
-				j := chainJSON{ChainID: c.ID.String(), NextHeight: uint64(c.NextHeight), Default: hasDef && c.ID == def, Pending: c.HasPendingProposal}
-				if c.Owner != nil {
-					j.Owner = c.Owner.String()
-				}
-				chains = append(chains, j)
-			}
 			g := w.Genesis()
-			res := map[string]any{"wallet": w.Dir(), "network": g.NetworkName, "genesis_hash": g.Hash().String(), "chains": chains}
+			res := walletJSON{Wallet: w.Dir(), Network: g.NetworkName, GenesisHash: g.Hash().String(), Chains: []chainJSON{}, Owners: []string{}}
+			if hasDef {
+				d := def.String()
+				res.DefaultChain = &d
+			}
+			for _, c := range w.Chains() {
+				j := chainJSON{ChainID: c.ID.String(), NextHeight: int64(c.NextHeight), IsDefault: hasDef && c.ID == def, Pending: c.HasPendingProposal}
+				if c.Owner != nil {
+					o := c.Owner.String()
+					j.Owner = &o
+				}
+				res.Chains = append(res.Chains, j)
+			}
+			owners, err := w.Keys()
+			if err != nil {
+				return err
+			}
+			for _, o := range owners {
+				res.Owners = append(res.Owners, o.String())
+			}
 			return out(cmd, res, func(o io.Writer) {
 				fmt.Fprintf(o, "wallet %s, network %q (genesis %s)\n", w.Dir(), g.NetworkName, g.Hash().Short())
-				for _, c := range chains {
+				for _, c := range res.Chains {
 					mark := " "
-					if c.Default {
+					if c.IsDefault {
 						mark = "*"
 					}
 					owner := "(follow only)"
-					if c.Owner != "" {
-						owner = c.Owner
+					if c.Owner != nil {
+						owner = *c.Owner
 					}
 					fmt.Fprintf(o, "%s %s  next height %d  owner %s\n", mark, c.ChainID, c.NextHeight, owner)
 				}
@@ -145,7 +170,7 @@ func walletSetDefaultCommand() *cobra.Command {
 			if err := w.Save(); err != nil {
 				return err
 			}
-			return out(cmd, map[string]string{"default": id.String()}, func(o io.Writer) { fmt.Fprintf(o, "default chain: %s\n", id) })
+			return out(cmd, map[string]string{"defaultChain": id.String()}, func(o io.Writer) { fmt.Fprintf(o, "default chain: %s\n", id) })
 		},
 	}
 }
@@ -160,33 +185,34 @@ func walletFollowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			next, err := s.c.SyncChain(cmd.Context(), id)
-			if err != nil {
-				return fmt.Errorf("chain %s: %w", id, err)
-			}
-			if _, ok := s.w.Chain(id); !ok {
-				if err := s.w.FollowChain(id); err != nil {
-					return err
+			return syncedChain(cmd, id.String(), withProgress, func(s *session, id base.ChainID, r syncReport) (any, func(io.Writer), error) {
+				if _, ok := s.w.Chain(id); !ok {
+					if err := s.w.FollowChain(id); err != nil {
+						return nil, nil, err
+					}
 				}
-			}
-			// A chain another chain opened for a key of this wallet (such as an
-			// auction chain) is followed as owned, so the wallet can propose on it.
-			if o, ok := s.ownerKeyOf(cmd.Context(), id); ok {
-				if err := s.w.AddChain(id, &o); err != nil {
-					return err
+				// A chain another chain opened for a key of this wallet (such as an
+				// auction chain), or a multi-owner chain one of whose owners is a key of
+				// this wallet, is followed as owned, so the wallet can propose on it.
+				if o, ok := s.ownerKeyOf(cmd.Context(), id); ok {
+					if err := s.w.AddChain(id, &o); err != nil {
+						return nil, nil, err
+					}
 				}
-			}
-			_ = s.w.SetNextHeight(id, next)
-			if err := s.w.Save(); err != nil {
-				return err
-			}
-			return out(cmd, map[string]any{"chain_id": id.String(), "next_height": uint64(next)}, func(o io.Writer) {
-				fmt.Fprintf(o, "following %s (next height %d)\n", id, next)
+				if err := s.w.SetNextHeight(id, r.next); err != nil {
+					return nil, nil, err
+				}
+				if err := s.w.Save(); err != nil {
+					return nil, nil, err
+				}
+				res := s.syncResult(id, r)
+				return res, func(o io.Writer) {
+					how := "read-only: the wallet holds no owner's key"
+					if res.Owner != nil {
+						how = "signing as " + *res.Owner
+					}
+					fmt.Fprintf(o, "following %s (next height %d), %s\n", id, r.next, how)
+				}, nil
 			})
 		},
 	}
@@ -238,7 +264,7 @@ func walletRequestChainCommand() *cobra.Command {
 			if err := w.Save(); err != nil {
 				return err
 			}
-			res := map[string]string{"chain_id": opened.ChainID.String(), "owner": owner.String()}
+			res := map[string]string{"chainId": opened.ChainID.String(), "owner": owner.String()}
 			return out(cmd, res, func(o io.Writer) { fmt.Fprintf(o, "%s %s\n", opened.ChainID, owner) })
 		},
 	}
@@ -266,7 +292,7 @@ func keygenCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := map[string]string{"owner": k.Public().Owner().String(), "public_key": k.Public().String()}
+			res := map[string]string{"owner": k.Public().Owner().String(), "publicKey": k.Public().String()}
 			return out(cmd, res, func(o io.Writer) { fmt.Fprintln(o, k.Public().Owner()) })
 		},
 	}
@@ -312,7 +338,7 @@ func walletImportChainCommand() *cobra.Command {
 			if err := w.Save(); err != nil {
 				return err
 			}
-			return out(cmd, map[string]string{"chain_id": id.String(), "owner": o.String()}, func(o2 io.Writer) { fmt.Fprintf(o2, "%s %s\n", id, o) })
+			return out(cmd, map[string]string{"chainId": id.String(), "owner": o.String()}, func(o2 io.Writer) { fmt.Fprintf(o2, "%s %s\n", id, o) })
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "key file of the chain's owner (mode 0600)")

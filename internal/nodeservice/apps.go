@@ -12,6 +12,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/nodeservice/view"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -166,8 +167,8 @@ func withBlock(answer []byte, cert *protocol.Certificate) []byte {
 	if raw, ok := obj["extensions"]; ok {
 		_ = json.Unmarshal(raw, &ext)
 	}
-	ext["block"] = json.RawMessage(mustJSON(blockResult(cert)))
-	obj["extensions"] = json.RawMessage(mustJSON(ext))
+	ext["block"] = json.RawMessage(view.MustJSON(view.BlockResult(cert)))
+	obj["extensions"] = json.RawMessage(view.MustJSON(ext))
 	out, err := json.Marshal(obj)
 	if err != nil {
 		return answer

@@ -13,6 +13,7 @@ import (
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/nodeservice/view"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -120,7 +121,7 @@ func (q *queryResolver) Chain(ctx context.Context, chainArg *string) (*Chain, er
 		if err != nil {
 			return err
 		}
-		v.Ownership = ownershipView(&own)
+		v.Ownership = view.Ownership(&own)
 		ep, err := ex.Epoch(ctx)
 		if err != nil {
 			return err
@@ -150,7 +151,7 @@ func (q *queryResolver) Block(ctx context.Context, chainArg *string, height *int
 		if err != nil {
 			return nil, err
 		}
-		v := blockView(cert)
+		v := view.Block(cert)
 		return &v, nil
 	}
 	id, err := s.localChain(ctx, chainArg)
@@ -180,7 +181,7 @@ func (q *queryResolver) Block(ctx context.Context, chainArg *string, height *int
 	if err != nil {
 		return nil, err
 	}
-	v := blockView(cert)
+	v := view.Block(cert)
 	return &v, nil
 }
 
@@ -216,7 +217,7 @@ func (s *Service) blocks(ctx context.Context, id base.ChainID, from *int64, limi
 	}
 	out := make([]Block, 0, len(certs))
 	for _, c := range certs {
-		out = append(out, blockView(c))
+		out = append(out, view.Block(c))
 	}
 	if newestFirst {
 		slices.Reverse(out)
@@ -335,8 +336,8 @@ func (s *Service) applicationView(ctx context.Context, chainID base.ChainID, app
 	for _, r := range d.Required {
 		req = append(req, r.String())
 	}
-	v.Description = mustJSON(map[string]any{"moduleId": d.Module.String(), "creatorChain": d.CreatorChain.String(), "height": uint64(d.Height),
-		"index": d.Index, "parameters": appJSON(d.Parameters), "requiredApplications": req})
+	v.Description = view.MustJSON(map[string]any{"moduleId": d.Module.String(), "creatorChain": d.CreatorChain.String(), "height": uint64(d.Height),
+		"index": d.Index, "parameters": view.AppJSON(d.Parameters), "requiredApplications": req})
 	return v
 }
 
@@ -400,7 +401,7 @@ func (r *chainResolver) Inbox(ctx context.Context, obj *Chain) (*InboxSummary, e
 		}
 		b := &bundles[i]
 		v.Bundles = append(v.Bundles, InboxBundle{Origin: b.Origin.String(), Height: int64(b.Bundle.Height), TransactionIndex: int(b.Bundle.TransactionIndex),
-			Messages: len(b.Bundle.Messages), Summary: bundleSummary(b)})
+			Messages: len(b.Bundle.Messages), Summary: view.BundleSummary(b)})
 	}
 	return v, nil
 }
@@ -446,10 +447,6 @@ func (r *chainResolver) Blocks(ctx context.Context, obj *Chain, from *int64, lim
 }
 
 // ---- mutations ----
-
-func blockResult(cert *protocol.Certificate) *BlockResult {
-	return &BlockResult{ChainID: cert.ChainID().String(), Height: int64(cert.Height()), Hash: cert.ValueHash().String()}
-}
 
 // commitOn runs f with the client of a chain the wallet owns, under the chain's lock,
 // waiting out round timeouts. The chain is synced first (cheap when it is).
@@ -524,7 +521,7 @@ func (m *mutationResolver) Transfer(ctx context.Context, chainArg *string, owner
 	if err != nil {
 		return nil, err
 	}
-	return blockResult(cert), nil
+	return view.BlockResult(cert), nil
 }
 
 func (m *mutationResolver) Claim(ctx context.Context, chainArg *string, owner string, source string, recipient string, amount string) (*BlockResult, error) {
@@ -548,7 +545,7 @@ func (m *mutationResolver) Claim(ctx context.Context, chainArg *string, owner st
 	if err != nil {
 		return nil, err
 	}
-	return blockResult(cert), nil
+	return view.BlockResult(cert), nil
 }
 
 // openChild opens a child chain with an ownership and adds it to the wallet (with the
@@ -579,7 +576,7 @@ func (m *mutationResolver) openChild(ctx context.Context, chainArg *string, own 
 	if err := m.s.w.Save(); err != nil {
 		return nil, err
 	}
-	return &OpenChainResult{ChainID: child.String(), Block: blockResult(cert)}, nil
+	return &OpenChainResult{ChainID: child.String(), Block: view.BlockResult(cert)}, nil
 }
 
 func (m *mutationResolver) OpenChain(ctx context.Context, chainArg *string, owner *string, balance *string) (*OpenChainResult, error) {
@@ -701,7 +698,7 @@ func (m *mutationResolver) ChangeOwnership(ctx context.Context, chainArg *string
 	if err != nil {
 		return nil, err
 	}
-	return blockResult(cert), nil
+	return view.BlockResult(cert), nil
 }
 
 func (m *mutationResolver) CloseChain(ctx context.Context, chainArg *string) (*BlockResult, error) {
@@ -709,7 +706,7 @@ func (m *mutationResolver) CloseChain(ctx context.Context, chainArg *string) (*B
 	if err != nil {
 		return nil, err
 	}
-	return blockResult(cert), nil
+	return view.BlockResult(cert), nil
 }
 
 // processInbox receives a chain's pending bundles and returns the blocks it committed.
@@ -732,7 +729,7 @@ func (s *Service) processInbox(ctx context.Context, id base.ChainID) ([]BlockRes
 			return nil, err
 		}
 		for _, c := range certs {
-			out = append(out, *blockResult(c))
+			out = append(out, *view.BlockResult(c))
 		}
 	}
 	return out, nil
@@ -768,7 +765,7 @@ func (m *mutationResolver) PublishModule(ctx context.Context, chainArg *string, 
 	if err != nil {
 		return nil, err
 	}
-	return &PublishModuleResult{ModuleID: module.String(), Block: blockResult(cert)}, nil
+	return &PublishModuleResult{ModuleID: module.String(), Block: view.BlockResult(cert)}, nil
 }
 
 func (m *mutationResolver) PublishDataBlob(ctx context.Context, chainArg *string, contentBase64 string) (*PublishDataBlobResult, error) {
@@ -785,7 +782,7 @@ func (m *mutationResolver) PublishDataBlob(ctx context.Context, chainArg *string
 	if err != nil {
 		return nil, err
 	}
-	return &PublishDataBlobResult{Hash: hash.String(), Block: blockResult(cert)}, nil
+	return &PublishDataBlobResult{Hash: hash.String(), Block: view.BlockResult(cert)}, nil
 }
 
 func parseModuleID(s string) (protocol.ModuleID, error) {
@@ -827,7 +824,7 @@ func (m *mutationResolver) CreateApplication(ctx context.Context, chainArg *stri
 	if len(res) == 0 || len(res[len(res)-1]) != base.HashSize {
 		return nil, errors.New("the block returned no application id")
 	}
-	return &CreateApplicationResult{ApplicationID: base.ApplicationID(res[len(res)-1]).String(), Block: blockResult(cert)}, nil
+	return &CreateApplicationResult{ApplicationID: base.ApplicationID(res[len(res)-1]).String(), Block: view.BlockResult(cert)}, nil
 }
 
 func (m *mutationResolver) RequestChain(ctx context.Context, faucet string) (*OpenChainResult, error) {
@@ -874,33 +871,6 @@ func (m *mutationResolver) SetDefaultChain(ctx context.Context, chainArg string)
 
 // ---- subscriptions ----
 
-func noteKind(k protocol.ReasonKind) string {
-	switch k {
-	case protocol.ReasonNewBlock:
-		return "NEW_BLOCK"
-	case protocol.ReasonNewIncomingBundle:
-		return "NEW_INCOMING_BUNDLE"
-	case protocol.ReasonNewRound:
-		return "NEW_ROUND"
-	case protocol.ReasonNewEvents:
-		return "NEW_EVENTS"
-	}
-	return "UNKNOWN"
-}
-
-func notificationView(n protocol.Notification) *Notification {
-	v := &Notification{ChainID: n.ChainID.String(), Kind: noteKind(n.Kind), Height: int64(n.Height)}
-	switch n.Kind {
-	case protocol.ReasonNewBlock:
-		v.Hash = strp(n.Hash.String())
-	case protocol.ReasonNewIncomingBundle:
-		v.Origin = strp(n.Origin.String())
-	case protocol.ReasonNewRound:
-		v.Round = strp(n.Round.String())
-	}
-	return v
-}
-
 func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *string) (<-chan *Notification, error) {
 	var filter *base.ChainID
 	if chainArg != nil && *chainArg != "" {
@@ -941,7 +911,7 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *stri
 					}
 				}
 				select {
-				case out <- notificationView(n):
+				case out <- view.Notification(n):
 				case <-ctx.Done():
 					return
 				}
@@ -956,4 +926,13 @@ func chainOrEmpty(id *base.ChainID) string {
 		return ""
 	}
 	return id.String()
+}
+
+func strp(s string) *string { return &s }
+
+func hashp(h *base.Hash) *string {
+	if h == nil {
+		return nil
+	}
+	return strp(h.String())
 }

@@ -5,7 +5,8 @@
 //
 //	DIR/wallet.json   format version, network (genesis config), chains, default chain
 //	DIR/keys/0x…      one private key per owner, named by the owner address (mode 0600)
-//	DIR/.lock         held (flock) by the process that has the wallet open
+//	DIR/.lock         held (flock) by the process that has the wallet open; it records
+//	                  who that is (Holder, JSON), for the error of a second opener
 //
 // wallet.json is human-readable and never holds a secret. Every file is replaced
 // atomically (WriteFileAtomic), so a crash leaves the previous version or the new one.
@@ -14,8 +15,11 @@
 //
 // One process at a time: Create and Open take an exclusive lock on DIR/.lock and fail at
 // once with ErrInUse if another Wallet holds it (in this process or another); the lock
-// lasts until Close. They do not wait, so a CLI command fails fast with a clear message
-// rather than hanging behind a long-running `mica service`.
+// lasts until Close. They do not wait: the caller decides, from the Holder the lock file
+// records (ReadHolder), whether to retry (a command that holds the wallet for a moment)
+// or to give up at once (a long-running `mica service`). Long-running commands that do
+// not need the wallet all the time (`mica watch`) open it only for the moments they use
+// it, so that other commands can run in between.
 //
 // The pending fast proposal of a chain is what makes the fast round safe across restarts:
 // the client must never sign two different blocks at one height in the fast round, so a
@@ -211,12 +215,95 @@ func lockDir(dir string) (*os.File, error) {
 	path := filepath.Join(dir, lockName)
 	f, err := lockFile(path)
 	if errors.Is(err, errLocked) {
-		return nil, fmt.Errorf("%w: wallet %s is in use by another mica process (it holds %s); stop it or use another --wallet", ErrInUse, dir, path)
+		who := "another mica process"
+		if h, ok := ReadHolder(dir); ok {
+			who = h.String()
+		}
+		return nil, fmt.Errorf("%w: wallet %s is in use by %s (it holds %s); stop it or use another --wallet", ErrInUse, dir, who, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lock wallet %s: %w", dir, err)
 	}
+	if err := writeHolder(f, Holder{PID: os.Getpid()}); err != nil {
+		return nil, errors.Join(fmt.Errorf("lock wallet %s: %w", dir, err), unlockFile(f))
+	}
 	return f, nil
+}
+
+// Holder is who has a wallet open, as recorded in its lock file.
+type Holder struct {
+	PID int `json:"pid"`
+	// Command is what the holder runs, such as "mica transfer"; empty if it did not say.
+	Command string `json:"command,omitempty"`
+	// LongRunning says the holder keeps the wallet until it is stopped (`mica service`):
+	// waiting for it is pointless.
+	LongRunning bool `json:"long_running,omitempty"`
+	// Detail says more, such as the URL a service listens on.
+	Detail string `json:"detail,omitempty"`
+}
+
+// String describes the holder for an error message: "`mica service` (pid 12, at URL)".
+func (h Holder) String() string {
+	s := "another mica process"
+	if h.Command != "" {
+		s = "`" + h.Command + "`"
+	}
+	s += fmt.Sprintf(" (pid %d", h.PID)
+	if h.Detail != "" {
+		s += ", " + h.Detail
+	}
+	return s + ")"
+}
+
+// maxHolderBytes bounds what ReadHolder reads of a lock file.
+const maxHolderBytes = 4 << 10
+
+// ReadHolder returns the holder the lock file of the wallet in dir records, and false if
+// it records none that can be read. The record is advisory: it may be one left by a
+// holder that has exited (Open tells whether the wallet is in use), or half written.
+func ReadHolder(dir string) (Holder, bool) {
+	f, err := os.Open(filepath.Join(dir, lockName))
+	if err != nil {
+		return Holder{}, false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxHolderBytes))
+	if err != nil {
+		return Holder{}, false
+	}
+	var h Holder
+	if err := json.Unmarshal(b, &h); err != nil || h.PID <= 0 {
+		return Holder{}, false
+	}
+	return h, true
+}
+
+// writeHolder replaces the lock file's record.
+func writeHolder(f *os.File, h Holder) error {
+	b, err := json.Marshal(&h)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.WriteAt(append(b, '\n'), 0)
+	return err
+}
+
+// SetHolder records what holds the wallet (its PID is this process's), for the error
+// that another opener gets while this Wallet is open.
+func (w *Wallet) SetHolder(h Holder) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return ErrClosed
+	}
+	h.PID = os.Getpid()
+	if err := writeHolder(w.lock, h); err != nil {
+		return fmt.Errorf("record the holder of wallet %s: %w", w.dir, err)
+	}
+	return nil
 }
 
 // The JSON form of wallet.json.

@@ -435,6 +435,51 @@ func TestSecondOpenFailsInUse(t *testing.T) {
 	_ = w2.Close()
 }
 
+// TestHolderNamedInUse: the lock file records who holds the wallet, and a second opener's
+// ErrInUse names it, so that a user knows what to stop and a CLI whether to wait.
+func TestHolderNamedInUse(t *testing.T) {
+	w, dir := create(t)
+	if h, ok := ReadHolder(dir); !ok || h.PID != os.Getpid() || h.Command != "" || h.LongRunning {
+		t.Fatalf("holder after create: %+v %v", h, ok)
+	}
+	if err := w.SetHolder(Holder{PID: 1, Command: "mica service", LongRunning: true, Detail: "at http://127.0.0.1:8080"}); err != nil {
+		t.Fatal(err)
+	}
+	h, ok := ReadHolder(dir)
+	if !ok || h.PID != os.Getpid() || h.Command != "mica service" || !h.LongRunning {
+		t.Fatalf("holder after SetHolder: %+v %v (the PID is always this process's)", h, ok)
+	}
+	_, err := Open(dir)
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), fmt.Sprintf("`mica service` (pid %d, at http://127.0.0.1:8080)", os.Getpid())) {
+		t.Fatalf("second open: %v, want ErrInUse naming the service", err)
+	}
+	// A shorter record replaces a longer one entirely.
+	if err := w.SetHolder(Holder{Command: "mica watch"}); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := ReadHolder(dir); !ok || h.Command != "mica watch" || h.LongRunning || h.Detail != "" {
+		t.Fatalf("holder after a second SetHolder: %+v %v", h, ok)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetHolder(Holder{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SetHolder after close: %v, want ErrClosed", err)
+	}
+	// A record that does not parse (a half-written one) is no holder.
+	if err := os.WriteFile(filepath.Join(dir, lockName), []byte(`{"pid": 1`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := ReadHolder(dir); ok {
+		t.Fatalf("half-written record read as %+v", h)
+	}
+	w2, err := Open(dir)
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	_ = w2.Close()
+}
+
 // TestSecondProcessFailsInUse holds the wallet in a child process and opens it here.
 func TestSecondProcessFailsInUse(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {

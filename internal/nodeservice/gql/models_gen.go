@@ -4,7 +4,7 @@ package gql
 
 type Application struct {
 	ApplicationID string `json:"applicationId"`
-	Description   JSON   `json:"description,omitempty"`
+	Description   JSON   `json:"description"`
 	Link          string `json:"link"`
 }
 
@@ -13,17 +13,17 @@ type Blob struct {
 	Kind          string  `json:"kind"`
 	Size          int     `json:"size"`
 	Hash          string  `json:"hash"`
-	ContentBase64 *string `json:"contentBase64,omitempty"`
+	ContentBase64 *string `json:"contentBase64"`
 }
 
 type Block struct {
 	ChainID            string               `json:"chainId"`
 	Height             int64                `json:"height"`
 	Hash               string               `json:"hash"`
-	PreviousHash       *string              `json:"previousHash,omitempty"`
+	PreviousHash       *string              `json:"previousHash"`
 	Timestamp          int64                `json:"timestamp"`
 	Epoch              int64                `json:"epoch"`
-	AuthenticatedOwner *string              `json:"authenticatedOwner,omitempty"`
+	AuthenticatedOwner *string              `json:"authenticatedOwner"`
 	Round              string               `json:"round"`
 	Operations         []OperationView      `json:"operations"`
 	IncomingBundles    []IncomingBundleView `json:"incomingBundles"`
@@ -54,7 +54,7 @@ type Chain struct {
 	Ownership     *Ownership     `json:"ownership"`
 	Epoch         int64          `json:"epoch"`
 	NextHeight    int64          `json:"nextHeight"`
-	TipHash       *string        `json:"tipHash,omitempty"`
+	TipHash       *string        `json:"tipHash"`
 	Timestamp     int64          `json:"timestamp"`
 	Closed        bool           `json:"closed"`
 	Inbox         *InboxSummary  `json:"inbox"`
@@ -69,7 +69,7 @@ type CreateApplicationResult struct {
 }
 
 type EventView struct {
-	StreamApplication *string `json:"streamApplication,omitempty"`
+	StreamApplication *string `json:"streamApplication"`
 	StreamName        string  `json:"streamName"`
 	Index             int64   `json:"index"`
 	ValueBase64       string  `json:"valueBase64"`
@@ -96,11 +96,11 @@ type IncomingBundleView struct {
 }
 
 type MessageView struct {
-	Destination   *string `json:"destination,omitempty"`
+	Destination   *string `json:"destination"`
 	Kind          string  `json:"kind"`
-	ApplicationID *string `json:"applicationId,omitempty"`
+	ApplicationID *string `json:"applicationId"`
 	Summary       string  `json:"summary"`
-	JSON          JSON    `json:"json,omitempty"`
+	JSON          JSON    `json:"json"`
 }
 
 type Mutation struct {
@@ -110,22 +110,22 @@ type Notification struct {
 	ChainID string  `json:"chainId"`
 	Kind    string  `json:"kind"`
 	Height  int64   `json:"height"`
-	Hash    *string `json:"hash,omitempty"`
-	Origin  *string `json:"origin,omitempty"`
-	Round   *string `json:"round,omitempty"`
+	Hash    *string `json:"hash"`
+	Origin  *string `json:"origin"`
+	Round   *string `json:"round"`
 }
 
 type OpenChainResult struct {
 	ChainID string       `json:"chainId"`
-	Block   *BlockResult `json:"block,omitempty"`
+	Block   *BlockResult `json:"block"`
 }
 
 type OperationView struct {
 	Index         int     `json:"index"`
 	Kind          string  `json:"kind"`
-	ApplicationID *string `json:"applicationId,omitempty"`
+	ApplicationID *string `json:"applicationId"`
 	Summary       string  `json:"summary"`
-	JSON          JSON    `json:"json,omitempty"`
+	JSON          JSON    `json:"json"`
 }
 
 type OutboxSummary struct {
@@ -167,14 +167,14 @@ type Subscription struct {
 }
 
 type Wallet struct {
-	DefaultChain *string       `json:"defaultChain,omitempty"`
+	DefaultChain *string       `json:"defaultChain"`
 	Chains       []WalletChain `json:"chains"`
 	Owners       []string      `json:"owners"`
 }
 
 type WalletChain struct {
 	ChainID    string  `json:"chainId"`
-	Owner      *string `json:"owner,omitempty"`
+	Owner      *string `json:"owner"`
 	IsDefault  bool    `json:"isDefault"`
 	NextHeight int64   `json:"nextHeight"`
 	Balance    string  `json:"balance"`

@@ -33,3 +33,15 @@ func (j *JSON) UnmarshalGQL(v any) error {
 	*j = b
 	return nil
 }
+
+// MarshalJSON writes the value as it is (null for nil), so that encoding/json renders
+// the schema's models as GraphQL does (the CLI's --json).
+func (j JSON) MarshalJSON() ([]byte, error) {
+	if len(j) == 0 {
+		return []byte("null"), nil
+	}
+	if !json.Valid(j) {
+		return nil, errors.New("JSON: the value is not valid JSON")
+	}
+	return j, nil
+}
