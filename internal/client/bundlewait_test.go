@@ -66,9 +66,16 @@ func TestProposalWaitsForBundleDelivery(t *testing.T) {
 	if cert == nil || len(cert.Block.Proposed.Bundles()) != 1 {
 		t.Fatalf("the block did not receive the bundle: %v", cert)
 	}
-	for i, sd := range slow {
-		if left := sd.refusals.Load(); left >= 0 {
-			t.Errorf("slow validator %d was asked %d times fewer than it refused", i, left+1)
+	// The quorum (3 of 4) needs at least one slow validator's vote: it must have been
+	// asked again past all its refusals. The other may be left behind once the quorum
+	// is reached, depending on how the retries interleave.
+	voted := 0
+	for _, sd := range slow {
+		if sd.refusals.Load() < 0 {
+			voted++
 		}
+	}
+	if voted == 0 {
+		t.Errorf("no slow validator was asked past its refusals (left: %d, %d)", slow[0].refusals.Load()+1, slow[1].refusals.Load()+1)
 	}
 }
