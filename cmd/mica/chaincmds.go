@@ -793,7 +793,9 @@ runs. It opens the wallet only to sync, waiting while another command has it ope
 			lines := json.NewEncoder(cmd.OutOrStdout()) // JSON Lines: one notification per line
 			listenNotifications(ctx, nodes, []base.ChainID{id}, func(note protocol.Notification) {
 				if asJSON {
-					_ = lines.Encode(notificationResult(note))
+					if err := lines.Encode(notificationResult(note)); err != nil {
+						logger(cmd).Warn("write a notification to stdout", "err", err)
+					}
 				} else {
 					fmt.Fprintln(cmd.OutOrStdout(), describeNotification(note))
 				}
