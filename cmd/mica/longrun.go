@@ -8,12 +8,12 @@ package main
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
 )
@@ -48,58 +48,13 @@ func withSession(cmd *cobra.Command, wait time.Duration, f func(s *session) erro
 	return f(s)
 }
 
-// maxSeenNotifications bounds the notifications listenNotifications remembers to pass
-// each one on once; past it, it forgets them all (a notification may then repeat).
-const maxSeenNotifications = 10_000
-
-// listenNotifications subscribes to the notifications about chains on every node and
-// calls fn once per distinct notification, whichever validator sent it first (fn is
-// never called concurrently). A broken stream is re-opened with backoff. It returns when
-// ctx ends. Notifications are hints (a validator may send anything): whatever they
-// trigger is verified against the committee by the client.
+// listenNotifications is client.ListenNotifications over the validators' nodes.
 func listenNotifications(ctx context.Context, nodes []*rpc.Node, chains []base.ChainID, fn func(protocol.Notification)) {
-	var mu sync.Mutex
-	seen := map[protocol.Notification]bool{}
-	wanted := map[base.ChainID]bool{}
-	for _, id := range chains {
-		wanted[id] = true
+	subs := make([]client.NotificationSubscriber, len(nodes))
+	for i, n := range nodes {
+		subs[i] = n
 	}
-	handle := func(n protocol.Notification) {
-		if !wanted[n.ChainID] {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if seen[n] {
-			return
-		}
-		if len(seen) >= maxSeenNotifications {
-			clear(seen)
-		}
-		seen[n] = true
-		fn(n)
-	}
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Go(func() {
-			backoff := 100 * time.Millisecond
-			for ctx.Err() == nil {
-				start := time.Now()
-				_ = n.SubscribeNotifications(ctx, chains, handle) // ends when the stream breaks
-				if time.Since(start) > 10*time.Second {
-					backoff = 100 * time.Millisecond
-				}
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-				}
-				backoff = min(2*backoff, 5*time.Second)
-			}
-		})
-	}
-	wg.Wait()
+	client.ListenNotifications(ctx, subs, chains, fn, nil)
 }
 
 // kicker runs work in the background each time it is kicked, once more after the kicks

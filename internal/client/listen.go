@@ -17,58 +17,52 @@ type NotificationSubscriber interface {
 	SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error
 }
 
-// Listen subscribes to notifications about a chain from every validator that offers
-// them, and reacts: a new block makes the client sync the chain (so its local replica
-// follows the validators without polling). Every distinct notification is passed to
-// onNote (may be nil) once, whichever validator sent it first. Broken streams are
-// re-opened with backoff. Listen returns when ctx ends.
-func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protocol.Notification)) error {
+// maxSeenNotifications bounds the notifications ListenNotifications remembers to pass
+// each one on once; past it, it forgets them all (a notification may then repeat).
+const maxSeenNotifications = 10_000
+
+// ListenNotifications subscribes to the notifications about chains on every subscriber
+// and calls fn once per distinct notification, whichever subscriber sent it first (fn is
+// never called concurrently). A broken stream is re-opened with backoff (100 ms doubling
+// to 5 s, back to 100 ms after a stream that lasted 10 s); broken, if not nil, is told
+// which subscriber's stream ended and why. It returns when ctx ends. Notifications are
+// hints (a validator may send anything): whatever they trigger must be verified against
+// the committee.
+func ListenNotifications(ctx context.Context, subs []NotificationSubscriber, chains []base.ChainID, fn func(protocol.Notification), broken func(sub int, err error)) {
 	var mu sync.Mutex
 	seen := map[protocol.Notification]bool{}
-	syncs := make(chan struct{}, 1)
+	wanted := make(map[base.ChainID]bool, len(chains))
+	for _, id := range chains {
+		wanted[id] = true
+	}
 	handle := func(n protocol.Notification) {
-		if n.ChainID != id {
+		if !wanted[n.ChainID] {
 			return
 		}
 		mu.Lock()
-		dup := seen[n]
-		seen[n] = true
-		if len(seen) > 10_000 {
-			clear(seen)
-		}
-		mu.Unlock()
-		if dup {
+		defer mu.Unlock()
+		if seen[n] {
 			return
 		}
-		if n.Kind == protocol.ReasonNewBlock {
-			select {
-			case syncs <- struct{}{}:
-			default:
-			}
+		if len(seen) >= maxSeenNotifications {
+			clear(seen)
 		}
-		if onNote != nil {
-			onNote(n)
-		}
+		seen[n] = true
+		fn(n)
 	}
 	var wg sync.WaitGroup
-	subscribed := 0
-	for _, v := range c.validators() {
-		sub, ok := v.Node.(NotificationSubscriber)
-		if !ok {
-			continue
-		}
-		subscribed++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i, sub := range subs {
+		wg.Go(func() {
 			backoff := 100 * time.Millisecond
 			for ctx.Err() == nil {
 				start := time.Now()
-				err := sub.SubscribeNotifications(ctx, []base.ChainID{id}, handle)
+				err := sub.SubscribeNotifications(ctx, chains, handle)
 				if ctx.Err() != nil {
 					return
 				}
-				c.log.Debug("notification stream ended; reconnecting", "validator", v.PublicKey.String(), "err", err)
+				if broken != nil {
+					broken(i, err)
+				}
 				if time.Since(start) > 10*time.Second {
 					backoff = 100 * time.Millisecond
 				}
@@ -81,15 +75,50 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 				}
 				backoff = min(2*backoff, 5*time.Second)
 			}
-		}()
+		})
 	}
-	if subscribed == 0 {
+	wg.Wait()
+}
+
+// Listen subscribes to notifications about a chain from every validator that offers
+// them, and reacts: a new block makes the client sync the chain (so its local replica
+// follows the validators without polling). Every distinct notification is passed to
+// onNote (may be nil) once, whichever validator sent it first (never concurrently).
+// Broken streams are re-opened with backoff. Listen returns when ctx ends.
+func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protocol.Notification)) error {
+	var subs []NotificationSubscriber
+	var keys []string
+	for _, v := range c.validators() {
+		if sub, ok := v.Node.(NotificationSubscriber); ok {
+			subs = append(subs, sub)
+			keys = append(keys, v.PublicKey.String())
+		}
+	}
+	if len(subs) == 0 {
 		return fmt.Errorf("no validator offers notifications")
 	}
+	syncs := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ListenNotifications(ctx, subs, []base.ChainID{id}, func(n protocol.Notification) {
+			if n.Kind == protocol.ReasonNewBlock {
+				select {
+				case syncs <- struct{}{}:
+				default:
+				}
+			}
+			if onNote != nil {
+				onNote(n)
+			}
+		}, func(i int, err error) {
+			c.log.Debug("notification stream ended; reconnecting", "validator", keys[i], "err", err)
+		})
+	}()
 	for {
 		select {
 		case <-ctx.Done():
-			wg.Wait()
+			<-done
 			return nil
 		case <-syncs:
 			if _, err := c.SyncChain(ctx, id); err != nil && ctx.Err() == nil {
