@@ -171,11 +171,11 @@ func (l *Limits) listener(lis net.Listener) net.Listener {
 	return lis
 }
 
-// serverOptions returns the gRPC options enforcing l.
+// serverOptions returns the gRPC options enforcing l, but for the unary calls' check,
+// which the server's interceptor makes (Server.unary calls checkUnary).
 func (l *Limits) serverOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(l.MaxRecvMsgSize()),
-		grpc.ChainUnaryInterceptor(l.checkUnary),
 		grpc.ChainStreamInterceptor(l.checkStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: l.KeepaliveIdle, Time: time.Minute, Timeout: 20 * time.Second}),
@@ -213,6 +213,7 @@ func (l *Limits) check(method string, req any) error {
 	return nil
 }
 
+// checkUnary applies l to a unary call (the server's unary interceptor calls it).
 func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	received(ctx)
 	if err := l.check(info.FullMethod, req); err != nil {
