@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -186,7 +187,7 @@ func (l *Limits) serverOptions() []grpc.ServerOption {
 		opts = append(opts, grpc.MaxConcurrentStreams(l.MaxStreamsPerConn))
 	}
 	if l.MaxInFlight > 0 {
-		f := &inFlight{l: l, slots: make(chan struct{}, l.MaxInFlight), perAddr: map[string]int{}}
+		f := &inFlight{l: l, slots: make(chan struct{}, l.MaxInFlight), perAddr: map[netip.Addr]int{}}
 		opts = append(opts, grpc.InTapHandle(f.admit))
 	}
 	return opts
@@ -253,7 +254,7 @@ type inFlight struct {
 	slots chan struct{}
 
 	mu      sync.Mutex
-	perAddr map[string]int // heavy slots held per remote IP; entries removed at zero
+	perAddr map[netip.Addr]int // heavy slots held per remote IP; entries removed at zero
 }
 
 type slotKey struct{}
@@ -261,7 +262,7 @@ type slotKey struct{}
 type slot struct {
 	once   sync.Once
 	f      *inFlight
-	addr   string
+	addr   netip.Addr
 	cancel context.CancelFunc
 	timer  *time.Timer // calls cancel if the request does not arrive in time
 }
@@ -319,16 +320,20 @@ func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, 
 	return context.WithValue(ctx, slotKey{}, s), nil
 }
 
-// remoteIP is the peer's IP address (without the port), or "" if unknown.
-func remoteIP(ctx context.Context) string {
+// remoteIP is the peer's IP address (IPv4 as such, not mapped into IPv6), or the zero
+// address if unknown. A TCP peer's is read without formatting and parsing its address.
+func remoteIP(ctx context.Context) netip.Addr {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
-		return ""
+		return netip.Addr{}
 	}
-	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
-		return host
+	if a, ok := p.Addr.(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
 	}
-	return p.Addr.String()
+	if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // received stops the receive deadline of a heavy unary request: its message is in.
