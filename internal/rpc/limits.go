@@ -47,8 +47,10 @@ import (
 //
 //	MaxInFlight × 2 × MaxRecvMsgSize + MaxConnections × (per-connection HTTP/2 buffers)
 //
-// which with DefaultLimits and the default policy (MaxRecvMsgSize 64 MiB, MaxInFlight
-// 32, MaxConnections 1024 at about 100 KiB each) is about 4 GiB + 100 MiB, and only
+// where a connection's buffers are its static flow-control window (serverWindow,
+// 256 KiB: data received but not yet read) and its 32 KiB read and write buffers.
+// With DefaultLimits and the default policy (MaxRecvMsgSize 64 MiB, MaxInFlight 32,
+// MaxConnections 1024 at about 320 KiB each) that is about 4 GiB + 320 MiB, and only
 // while the stranger keeps sending that much data; idle connections without streams
 // are closed after KeepaliveIdle, and peers pinging more often than every 10 s are
 // disconnected (keepalive enforcement). Subscription streams release their slot once

@@ -88,14 +88,19 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 }
 
 // Transport settings of servers (transportOptions) and connections (newConn).
+//
+// Flow-control windows are static: a dynamic window makes gRPC send a bandwidth-delay
+// ping with the first data frame of nearly every call, and its peer an acknowledgement
+// (two more frames, writes and wake-ups per call).
 const (
-	// windowSize is the HTTP/2 flow-control window of every stream and connection,
-	// both ways. A static window turns off gRPC's bandwidth-delay estimation, which
-	// otherwise sends a ping (and its peer an acknowledgement: two more frames, writes
-	// and wake-ups) with the first data frame of nearly every call. 1 MiB lets a block
-	// and its blobs stream at 20 MB/s over a 50 ms round trip, and bounds what one
-	// connection holds unread at 1 MiB.
-	windowSize = 1 << 20
+	// serverWindow is the window a server grants each stream and connection: what one
+	// connection can make it hold unread (see the budget comment in limits.go). At a
+	// 50 ms round trip a blob uploads at about 5 MB/s.
+	serverWindow = 256 << 10
+	// clientWindow is the window a connection to a validator or shard grants: downloads
+	// (certificates, blobs; up to 32 MiB an answer) stream at about 80 MB/s over a
+	// 50 ms round trip.
+	clientWindow = 4 << 20
 	// streamWorkers is how many goroutines serve streams (more streams than that at once
 	// each get a new goroutine, as without workers). A worker keeps the stack a
 	// handler grew, where a goroutine per stream grows a small stack again each call.
@@ -105,8 +110,8 @@ const (
 // transportOptions are the gRPC transport options of every server.
 func transportOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.StaticStreamWindowSize(windowSize),
-		grpc.StaticConnWindowSize(windowSize),
+		grpc.StaticStreamWindowSize(serverWindow),
+		grpc.StaticConnWindowSize(serverWindow),
 		grpc.NumStreamWorkers(streamWorkers),
 	}
 }
