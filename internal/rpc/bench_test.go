@@ -113,17 +113,8 @@ func BenchmarkRPC(b *testing.B) {
 		b.Fatal(err)
 	}
 	limits := DefaultLimits(protocol.NoFeesPolicy())
-	srv := NewServer(listen(b), ServerConfig{Limits: &limits, Metrics: metrics.NewRPC(metrics.NewRegistry(), "public")})
-	proxy.Register(srv.Registrar())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	node, err := Dial(ctx, srv.Addr().String(), DialOptions{GenesisHash: g.Hash()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = node.Close() })
+	node := serveProxy(b, proxy, ServerConfig{Limits: &limits, Metrics: metrics.NewRPC(metrics.NewRegistry(), "public")}, DialOptions{GenesisHash: g.Hash()})
+	ctx := context.Background()
 	q := &protocol.ChainInfoQuery{ChainID: chain}
 	calls := []struct {
 		name string

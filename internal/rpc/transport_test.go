@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
@@ -86,13 +85,6 @@ func TestNoPingPerCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(listen(t), ServerConfig{})
-	proxy.Register(srv.Registrar())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
 	var mu sync.Mutex
 	var conns []*countingConn
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
@@ -106,10 +98,8 @@ func TestNoPingPerCall(t *testing.T) {
 		mu.Unlock()
 		return cc, nil
 	}
-	node, err := Dial(ctx, srv.Addr().String(), DialOptions{CallTimeout: 5 * time.Second, Options: []grpc.DialOption{grpc.WithContextDialer(dial)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := serveProxy(t, proxy, ServerConfig{}, DialOptions{Options: []grpc.DialOption{grpc.WithContextDialer(dial)}})
+	ctx := context.Background()
 	const calls = 50
 	for range calls {
 		if _, err := node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: info.ChainID}); err != nil {
