@@ -40,8 +40,8 @@
 // # Transport
 //
 // Servers and connections use static HTTP/2 flow-control windows (a server grants
-// 256 KiB, a connection 4 MiB): gRPC's dynamic windows cost a ping and its
-// acknowledgement per call. Servers run calls on reused stream workers, and one unary
+// 256 KiB, a connection 4 MiB): gRPC's dynamic windows cost two pings and their
+// acknowledgements per call. Servers run calls on reused stream workers, and one unary
 // interceptor times, recovers and checks each call (server.go).
 package rpc
 

@@ -89,9 +89,10 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 
 // Transport settings of servers (transportOptions) and connections (newConn).
 //
-// Flow-control windows are static: a dynamic window makes gRPC send a bandwidth-delay
-// ping with the first data frame of nearly every call, and its peer an acknowledgement
-// (two more frames, writes and wake-ups per call).
+// Flow-control windows are static: with dynamic ones each end sends a bandwidth-delay
+// ping when data of nearly every call arrives, and the other end acknowledges it: four
+// more frames per call to build, send, parse and handle (on loopback they mostly share
+// the calls' own writes and reads; TestNoPingPerCall).
 const (
 	// serverWindow is the window a server grants each stream and connection: what one
 	// connection can make it hold unread (see the budget comment in limits.go). At a
