@@ -8,6 +8,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/cputime"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
@@ -67,4 +68,84 @@ func benchGRPCFastBlocks(b *testing.B, grace time.Duration, perBlock int) {
 	}
 	cpu += cputime.Process() - start
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// reportCPU reports the process's CPU time since start per op (0 where getrusage is
+// not available): on a shared machine a steadier figure than ns/op.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cputime.Process()-start).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+}
+
+// echoShard answers every request at once with a fixed chain info: the benchmarks below
+// measure the transport (codec, interceptors, limits, gRPC, loopback), not a worker.
+type echoShard struct{ info *protocol.ChainInfo }
+
+func (s echoShard) HandleBlockProposal(context.Context, *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	return s.info, nil
+}
+func (s echoShard) HandleCertificate(context.Context, *protocol.Certificate) (*protocol.ChainInfo, error) {
+	return s.info, nil
+}
+func (s echoShard) HandleChainInfoQuery(context.Context, *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	return s.info, nil
+}
+func (s echoShard) HandleBlob(context.Context, protocol.Blob) error { return nil }
+
+// BenchmarkRPC: one call per op from a Node to a validator's public server configured
+// as mica runs it (metrics, default limits, the in-flight bound), over loopback, with a
+// shard that answers at once. allocs/op and B/op count both ends (one process).
+// "query" is a chain-info query (a small request, the limits' light path), "proposal"
+// a block proposal of a two-transfer block (a heavy request: in-flight slot, receive
+// deadline); "parallel" runs GOMAXPROCS callers at once on the one connection.
+func BenchmarkRPC(b *testing.B) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(4)), keys, base.Tokens(10))
+	chain := g.ChainIDs()[0]
+	owner := keys[0].Public().Owner()
+	block := prototest.TransferBlock(chain, 0, nil, owner, base.Account{Chain: base.ChainID{2}}, 2)
+	prop, err := protocol.SignProposal(keys[0], block.Proposed, base.Round{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	info := &protocol.ChainInfo{ChainID: chain, NextBlockHeight: 7}
+	proxy, err := NewProxy(ProxyConfig{Shards: []Shard{echoShard{info}}, Storage: newStore(b, g)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	limits := DefaultLimits(protocol.NoFeesPolicy())
+	node := serveProxy(b, proxy, ServerConfig{Limits: &limits, Metrics: metrics.NewRPC(metrics.NewRegistry(), "public")}, DialOptions{GenesisHash: g.Hash()})
+	ctx := context.Background()
+	q := &protocol.ChainInfoQuery{ChainID: chain}
+	calls := []struct {
+		name string
+		call func() (*protocol.ChainInfo, error)
+	}{
+		{"query", func() (*protocol.ChainInfo, error) { return node.HandleChainInfoQuery(ctx, q) }},
+		{"proposal", func() (*protocol.ChainInfo, error) { return node.HandleBlockProposal(ctx, prop) }},
+	}
+	for _, c := range calls {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			start := cputime.Process()
+			for b.Loop() {
+				if got, err := c.call(); err != nil || got.NextBlockHeight != 7 {
+					b.Fatalf("%s: %v, %v", c.name, got, err)
+				}
+			}
+			reportCPU(b, start)
+		})
+		b.Run(c.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			start := cputime.Process()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if got, err := c.call(); err != nil || got.NextBlockHeight != 7 {
+						b.Errorf("%s: %v, %v", c.name, got, err)
+						return
+					}
+				}
+			})
+			reportCPU(b, start)
+		})
+	}
 }

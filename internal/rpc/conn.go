@@ -61,6 +61,8 @@ func newConn(address string, opts DialOptions) (*conn, error) {
 	}
 	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		grpc.WithStaticStreamWindowSize(clientWindow),
+		grpc.WithStaticConnWindowSize(clientWindow),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(opts.MaxMessageSize),
 			grpc.MaxCallSendMsgSize(opts.MaxMessageSize),

@@ -34,8 +34,15 @@
 // 64 MiB messages both ways, an optional check that the validator belongs to the
 // expected network (genesis hash), and Subscribe for notifications.
 //
-// Panics in handlers are recovered by the server's interceptors, logged at error level,
+// Panics in handlers are recovered by the server's interceptor, logged at error level,
 // and answered as errors.
+//
+// # Transport
+//
+// Servers and connections use static HTTP/2 flow-control windows (a server grants
+// 256 KiB, a connection 4 MiB): gRPC's dynamic windows cost two pings and their
+// acknowledgements per call. Servers run calls on reused stream workers, and one unary
+// interceptor times, recovers and checks each call (server.go).
 package rpc
 
 //go:generate sh gen.sh

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -46,8 +47,10 @@ import (
 //
 //	MaxInFlight × 2 × MaxRecvMsgSize + MaxConnections × (per-connection HTTP/2 buffers)
 //
-// which with DefaultLimits and the default policy (MaxRecvMsgSize 64 MiB, MaxInFlight
-// 32, MaxConnections 1024 at about 100 KiB each) is about 4 GiB + 100 MiB, and only
+// where a connection's buffers are its static flow-control window (serverWindow,
+// 256 KiB: data received but not yet read) and its 32 KiB read and write buffers.
+// With DefaultLimits and the default policy (MaxRecvMsgSize 64 MiB, MaxInFlight 32,
+// MaxConnections 1024 at about 320 KiB each) that is about 4 GiB + 320 MiB, and only
 // while the stranger keeps sending that much data; idle connections without streams
 // are closed after KeepaliveIdle, and peers pinging more often than every 10 s are
 // disconnected (keepalive enforcement). Subscription streams release their slot once
@@ -171,11 +174,11 @@ func (l *Limits) listener(lis net.Listener) net.Listener {
 	return lis
 }
 
-// serverOptions returns the gRPC options enforcing l.
+// serverOptions returns the gRPC options enforcing l, but for the unary calls' check,
+// which the server's interceptor makes (Server.unary calls checkUnary).
 func (l *Limits) serverOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(l.MaxRecvMsgSize()),
-		grpc.ChainUnaryInterceptor(l.checkUnary),
 		grpc.ChainStreamInterceptor(l.checkStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: l.KeepaliveIdle, Time: time.Minute, Timeout: 20 * time.Second}),
@@ -186,7 +189,7 @@ func (l *Limits) serverOptions() []grpc.ServerOption {
 		opts = append(opts, grpc.MaxConcurrentStreams(l.MaxStreamsPerConn))
 	}
 	if l.MaxInFlight > 0 {
-		f := &inFlight{l: l, slots: make(chan struct{}, l.MaxInFlight), perAddr: map[string]int{}}
+		f := &inFlight{l: l, slots: make(chan struct{}, l.MaxInFlight), perAddr: map[netip.Addr]int{}}
 		opts = append(opts, grpc.InTapHandle(f.admit))
 	}
 	return opts
@@ -213,6 +216,7 @@ func (l *Limits) check(method string, req any) error {
 	return nil
 }
 
+// checkUnary applies l to a unary call (the server's unary interceptor calls it).
 func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	received(ctx)
 	if err := l.check(info.FullMethod, req); err != nil {
@@ -252,7 +256,7 @@ type inFlight struct {
 	slots chan struct{}
 
 	mu      sync.Mutex
-	perAddr map[string]int // heavy slots held per remote IP; entries removed at zero
+	perAddr map[netip.Addr]int // heavy slots held per remote IP; entries removed at zero
 }
 
 type slotKey struct{}
@@ -260,7 +264,7 @@ type slotKey struct{}
 type slot struct {
 	once   sync.Once
 	f      *inFlight
-	addr   string
+	addr   netip.Addr
 	cancel context.CancelFunc
 	timer  *time.Timer // calls cancel if the request does not arrive in time
 }
@@ -318,16 +322,20 @@ func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, 
 	return context.WithValue(ctx, slotKey{}, s), nil
 }
 
-// remoteIP is the peer's IP address (without the port), or "" if unknown.
-func remoteIP(ctx context.Context) string {
+// remoteIP is the peer's IP address (IPv4 as such, not mapped into IPv6), or the zero
+// address if unknown. A TCP peer's is read without formatting and parsing its address.
+func remoteIP(ctx context.Context) netip.Addr {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
-		return ""
+		return netip.Addr{}
 	}
-	if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
-		return host
+	if a, ok := p.Addr.(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
 	}
-	return p.Addr.String()
+	if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // received stops the receive deadline of a heavy unary request: its message is in.

@@ -95,10 +95,15 @@ func (n *Node) info(ctx context.Context, f func(context.Context, *pb.ChainInfoRe
 		return nil, err
 	}
 	var resp pb.ChainInfoResponse
-	if err := f(ctx, &resp); err != nil {
+	return n.chainInfo(&resp, f(ctx, &resp))
+}
+
+// chainInfo decodes the answer of a call that returns a chain info.
+func (n *Node) chainInfo(resp *pb.ChainInfoResponse, err error) (*protocol.ChainInfo, error) {
+	if err != nil {
 		return nil, err
 	}
-	info, err := decodeChainInfo(&resp)
+	info, err := decodeChainInfo(resp)
 	if err != nil {
 		return nil, fmt.Errorf("validator %s: %w", n.c.addr, err)
 	}
@@ -124,10 +129,10 @@ func encode[T codec.Encoder](ctx context.Context, v T) []byte {
 
 // HandleBlockProposal implements client.ValidatorNode.
 func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
-	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		resp, err := unary(ctx, n.c, n.api.HandleBlockProposal, &pb.BlockProposal{Payload: encode(ctx, p)})
-		return fill(dst, resp, err)
-	})
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	return n.chainInfo(unary(ctx, n.c, n.api.HandleBlockProposal, &pb.BlockProposal{Payload: encode(ctx, p)}))
 }
 
 // HandleCertificate implements client.ValidatorNode: it sends the full certificate.
@@ -150,10 +155,10 @@ func (n *Node) HandleLiteCertificate(ctx context.Context, c *protocol.LiteCertif
 
 // HandleChainInfoQuery implements client.ValidatorNode.
 func (n *Node) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
-	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		resp, err := unary(ctx, n.c, n.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)})
-		return fill(dst, resp, err)
-	})
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	return n.chainInfo(unary(ctx, n.c, n.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)}))
 }
 
 // HandleBlob implements client.ValidatorNode (UploadBlob).

@@ -45,10 +45,12 @@ type ServerConfig struct {
 // Its interceptors recover panics in handlers: the panic is logged at error level with
 // its stack and the call is answered with an error.
 type Server struct {
-	gs    *grpc.Server
-	lis   net.Listener
-	log   *slog.Logger
-	grace time.Duration
+	gs      *grpc.Server
+	lis     net.Listener
+	log     *slog.Logger
+	grace   time.Duration
+	metrics *metrics.RPC // nil: none
+	limits  *Limits
 }
 
 // NewServer returns a server that will serve on lis.
@@ -63,17 +65,17 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 	if cfg.GracePeriod <= 0 {
 		cfg.GracePeriod = 2 * time.Second
 	}
-	s := &Server{lis: cfg.Limits.listener(lis), log: cfg.Logger, grace: cfg.GracePeriod}
-	opts := []grpc.ServerOption{grpc.MaxSendMsgSize(MaxMessageSize)}
+	s := &Server{lis: cfg.Limits.listener(lis), log: cfg.Logger, grace: cfg.GracePeriod, metrics: cfg.Metrics, limits: cfg.Limits}
+	opts := append([]grpc.ServerOption{grpc.MaxSendMsgSize(MaxMessageSize)}, transportOptions()...)
+	// One unary interceptor does what a chain of three would (time, recover, check)
+	// without the chain's closures per call.
+	opts = append(opts, grpc.ChainUnaryInterceptor(s.unary))
 	if cfg.Metrics != nil {
 		// Outermost: the latency includes the limits' checks, and calls they refuse
 		// are counted with their code.
-		opts = append(opts, grpc.ChainUnaryInterceptor(timeUnary(cfg.Metrics)), grpc.ChainStreamInterceptor(timeStream(cfg.Metrics)))
+		opts = append(opts, grpc.ChainStreamInterceptor(timeStream(cfg.Metrics)))
 	}
-	opts = append(opts,
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
-	)
+	opts = append(opts, grpc.ChainStreamInterceptor(s.recoverStream))
 	opts = append(opts, cfg.Limits.serverOptions()...)
 	if cfg.MaxMessageSize > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(cfg.MaxMessageSize))
@@ -83,6 +85,36 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 	}
 	s.gs = grpc.NewServer(append(opts, cfg.Options...)...)
 	return s
+}
+
+// Transport settings of servers (transportOptions) and connections (newConn).
+//
+// Flow-control windows are static: with dynamic ones each end sends a bandwidth-delay
+// ping when data of nearly every call arrives, and the other end acknowledges it: four
+// more frames per call to build, send, parse and handle (on loopback they mostly share
+// the calls' own writes and reads; TestNoPingPerCall).
+const (
+	// serverWindow is the window a server grants each stream and connection: what one
+	// connection can make it hold unread (see the budget comment in limits.go). At a
+	// 50 ms round trip a blob uploads at about 5 MB/s.
+	serverWindow = 256 << 10
+	// clientWindow is the window a connection to a validator or shard grants: downloads
+	// (certificates, blobs; up to 32 MiB an answer) stream at about 80 MB/s over a
+	// 50 ms round trip.
+	clientWindow = 4 << 20
+	// streamWorkers is how many goroutines serve streams (more streams than that at once
+	// each get a new goroutine, as without workers). A worker keeps the stack a
+	// handler grew, where a goroutine per stream grows a small stack again each call.
+	streamWorkers = 32
+)
+
+// transportOptions are the gRPC transport options of every server.
+func transportOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.StaticStreamWindowSize(serverWindow),
+		grpc.StaticConnWindowSize(serverWindow),
+		grpc.NumStreamWorkers(streamWorkers),
+	}
 }
 
 // Registrar is where services register (Proxy.Register, ShardServer.Register).
@@ -133,17 +165,22 @@ func (s *Server) recovered(method string, err *error) {
 	}
 }
 
-// timeUnary and timeStream record each call's duration and status code. Only methods
-// of registered services reach interceptors, and metrics.RPC caps the method labels.
-func timeUnary(m *metrics.RPC) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// unary is the server's unary interceptor: outermost it records the call's duration
+// and status code (with ServerConfig.Metrics; a call the limits refuse is counted with
+// its code), then it recovers a panic of the handler as an error, then it applies the
+// limits (checkUnary). Only methods of registered services reach interceptors, and
+// metrics.RPC caps the method labels.
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	if s.metrics != nil {
 		start := time.Now()
-		resp, err := handler(ctx, req)
-		m.Observe(info.FullMethod, status.Code(err).String(), time.Since(start))
-		return resp, err
+		// Deferred before recovered, so it runs after and sees the recovered error.
+		defer func() { s.metrics.Observe(info.FullMethod, status.Code(err).String(), time.Since(start)) }()
 	}
+	defer s.recovered(info.FullMethod, &err)
+	return s.limits.checkUnary(ctx, req, info, handler)
 }
 
+// timeStream records each stream's duration and status code.
 func timeStream(m *metrics.RPC) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		start := time.Now()
@@ -151,11 +188,6 @@ func timeStream(m *metrics.RPC) grpc.StreamServerInterceptor {
 		m.Observe(info.FullMethod, status.Code(err).String(), time.Since(start))
 		return err
 	}
-}
-
-func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer s.recovered(info.FullMethod, &err)
-	return handler(ctx, req)
 }
 
 func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {

@@ -3,8 +3,12 @@ package rpc
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/peer"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/protocol"
@@ -157,5 +161,30 @@ func TestErrorKindsOverGRPC(t *testing.T) {
 	// The server is still serving.
 	if _, err := node.GenesisHash(ctx); err != nil {
 		t.Fatalf("after a panic: %v", err)
+	}
+}
+
+// TestRemoteIP: the in-flight bound counts per IP address: one key for every port of an
+// address, the same key for an IPv4 address whether or not mapped into IPv6, and one
+// shared key for peers without an IP address.
+func TestRemoteIP(t *testing.T) {
+	at := func(a net.Addr) context.Context { return peer.NewContext(context.Background(), &peer.Peer{Addr: a}) }
+	v4 := netip.MustParseAddr("192.0.2.7")
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want netip.Addr
+	}{
+		{"ipv4", at(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4000}), v4},
+		{"ipv4 other port", at(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7).To4(), Port: 4001}), v4},
+		{"ipv4 in ipv6", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[::ffff:192.0.2.7]:4002"))), v4},
+		{"ipv6", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[2001:db8::1]:4003"))), netip.MustParseAddr("2001:db8::1")},
+		{"udp", at(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9}), v4},
+		{"unix", at(&net.UnixAddr{Name: "/tmp/sock", Net: "unix"}), netip.Addr{}},
+		{"no peer", context.Background(), netip.Addr{}},
+	} {
+		if got := remoteIP(c.ctx); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
