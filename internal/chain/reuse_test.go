@@ -76,6 +76,22 @@ func (w *reuseWorld) block0() *protocol.ProposedBlock {
 	return p
 }
 
+// voteExecution executes block0 on a scratch state as a vote does and keeps it.
+func (w *reuseWorld) voteExecution(t *testing.T) (*protocol.Block, *chain.Executed) {
+	t.Helper()
+	ctx := context.Background()
+	scratch := w.load(t)
+	block, err := scratch.ExecuteBlock(ctx, w.block0(), chain.ExecOptions{Validating: true, Resolver: w.st, Policy: &w.policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := scratch.TakeExecuted(ctx, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return block, x
+}
+
 func (w *reuseWorld) dump(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -99,15 +115,7 @@ func TestApplyExecutedMatchesExecution(t *testing.T) {
 	for _, reuse := range []bool{false, true} {
 		w := newReuseWorld(t)
 		s := w.load(t)
-		scratch := w.load(t)
-		block, err := scratch.ExecuteBlock(ctx, w.block0(), chain.ExecOptions{Validating: true, Resolver: w.st, Policy: &w.policy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, err := scratch.TakeExecuted(ctx, block)
-		if err != nil {
-			t.Fatal(err)
-		}
+		block, x := w.voteExecution(t)
 		if _, err := s.Committees(ctx); err != nil { // cached on s, as on a worker
 			t.Fatal(err)
 		}
@@ -159,15 +167,7 @@ func TestApplyExecutedOnlyForItsBlockAndTip(t *testing.T) {
 	ctx := context.Background()
 	w := newReuseWorld(t)
 	s := w.load(t)
-	scratch := w.load(t)
-	block, err := scratch.ExecuteBlock(ctx, w.block0(), chain.ExecOptions{Validating: true, Resolver: w.st, Policy: &w.policy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := scratch.TakeExecuted(ctx, block)
-	if err != nil {
-		t.Fatal(err)
-	}
+	block, x := w.voteExecution(t)
 	other := w.transfers(0, nil, 1)
 	otherBlock, err := w.load(t).ExecuteBlock(ctx, other, chain.ExecOptions{Resolver: w.st, Policy: &w.policy})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/views"
 )
 
@@ -15,14 +16,7 @@ import (
 // ForEach and Keys calls read nothing from the store, and still see every later write,
 // delete, flush and rollback.
 func TestMapForEachCachedAfterFullScan(t *testing.T) {
-	s := newStore(t)
-	cr := &countingReader{Reader: s}
-	vc := views.NewContext(cr, []byte("m/"))
-	m := newStringMap(vc)
-	m.Set("a", 1)
-	m.Set("c", 3)
-	flush(t, s, m)
-	m = newStringMap(vc)
+	s, cr, m := storedMap(t, kvPair{"a", 1}, kvPair{"c", 3})
 
 	want := []kvPair{{"a", 1}, {"c", 3}}
 	if got := collect(t, m); !slices.Equal(got, want) {
@@ -77,14 +71,7 @@ func TestMapForEachCachedAfterFullScan(t *testing.T) {
 // TestMapForEachStoppedNotCached: a ForEach that stops early has not seen the whole map,
 // so the next one reads the store again (and sees every entry).
 func TestMapForEachStoppedNotCached(t *testing.T) {
-	s := newStore(t)
-	cr := &countingReader{Reader: s}
-	vc := views.NewContext(cr, []byte("m/"))
-	m := newStringMap(vc)
-	m.Set("a", 1)
-	m.Set("b", 2)
-	flush(t, s, m)
-	m = newStringMap(vc)
+	_, cr, m := storedMap(t, kvPair{"a", 1}, kvPair{"b", 2})
 	stop := errors.New("stop")
 	if err := m.ForEach(ctx, func(string, uint64) error { return stop }); err != stop {
 		t.Fatalf("ForEach = %v, want stop", err)
@@ -183,13 +170,7 @@ func sortedPairs(m map[string]uint64) []kvPair {
 // TestMapGetMissAfterFullScan: after a full scan, a key the map lacks is known absent
 // without reading the store.
 func TestMapGetMissAfterFullScan(t *testing.T) {
-	s := newStore(t)
-	cr := &countingReader{Reader: s}
-	vc := views.NewContext(cr, []byte("m/"))
-	m := newStringMap(vc)
-	m.Set("a", 1)
-	flush(t, s, m)
-	m = newStringMap(vc)
+	_, cr, m := storedMap(t, kvPair{"a", 1})
 	collect(t, m)
 	before := cr.reads()
 	if _, ok, err := m.Get(ctx, "b"); ok || err != nil {
@@ -201,4 +182,19 @@ func TestMapGetMissAfterFullScan(t *testing.T) {
 	if n := cr.reads() - before; n != 0 {
 		t.Fatalf("%d reads after a full scan, want 0", n)
 	}
+}
+
+// storedMap stores entries in a map at "m/" of a new store and returns the store, a
+// counter of its reads and a freshly loaded map over it.
+func storedMap(t *testing.T, entries ...kvPair) (*memkv.Store, *countingReader, *views.Map[string, uint64]) {
+	t.Helper()
+	s := newStore(t)
+	cr := &countingReader{Reader: s}
+	vc := views.NewContext(cr, []byte("m/"))
+	m := newStringMap(vc)
+	for _, e := range entries {
+		m.Set(e.k, e.v)
+	}
+	flush(t, s, m)
+	return s, cr, newStringMap(vc)
 }

@@ -47,6 +47,24 @@ func (f *fixture) bobTransfer(amount base.Amount, h base.BlockHeight, prev *base
 		Transactions: []protocol.Transaction{protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: f.chains[0]}, Amount: amount})}}
 }
 
+func vote(t *testing.T, w *worker.Worker, p *protocol.BlockProposal) {
+	t.Helper()
+	if _, err := w.HandleBlockProposal(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// executedAgain hands cert to the voter and to the other validator and checks that the
+// voter executed it (reused nothing) and ended with the other's store.
+func executedAgain(t *testing.T, what string, cert *protocol.Certificate, voter, other *worker.Worker) {
+	t.Helper()
+	handleAll(t, cert, voter, other)
+	if n := worker.ReusedExecutions(voter); n != 0 {
+		t.Fatalf("%s: %d executions reused, want 0", what, n)
+	}
+	sameStores(t, what, voter, other)
+}
+
 func handleAll(t *testing.T, cert *protocol.Certificate, ws ...*worker.Worker) {
 	t.Helper()
 	for i, w := range ws {
@@ -70,9 +88,7 @@ func TestConfirmedBlockExecutedOnceAfterVote(t *testing.T) {
 
 	// Alice's block receives nothing yet; bob's bundle reaches chain 0 after the vote.
 	block := f.transfer(base.Tokens(1), 0, nil)
-	if _, err := voter.HandleBlockProposal(ctx, f.propose(t, f.alice, block, base.FastRound)); err != nil {
-		t.Fatal(err)
-	}
+	vote(t, voter, f.propose(t, f.alice, block, base.FastRound))
 	for _, w := range []*worker.Worker{voter, other} {
 		if err := w.DeliverPending(ctx); err != nil {
 			t.Fatal(err)
@@ -92,9 +108,7 @@ func TestConfirmedBlockExecutedOnceAfterVote(t *testing.T) {
 	h := cert.Block.Hash()
 	next := f.transfer(base.Tokens(2), 1, &h)
 	next.Transactions = append(next.Transactions, protocol.Transaction{Bundle: &protocol.IncomingBundle{Origin: f.chains[1], Bundle: bobCert.Block.OutgoingBundles()[f.chains[0]][0], Action: protocol.Accept}})
-	if _, err := voter.HandleBlockProposal(ctx, f.propose(t, f.alice, next, base.FastRound)); err != nil {
-		t.Fatal(err)
-	}
+	vote(t, voter, f.propose(t, f.alice, next, base.FastRound))
 	cert2 := prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &next), nil, base.FastRound, f.keys)
 	handleAll(t, cert2, voter, other)
 	if n := worker.ReusedExecutions(voter); n != 2 {
@@ -114,9 +128,7 @@ func TestKeptExecutionNotUsedForAnotherBlock(t *testing.T) {
 	f := newFixture(t)
 	voter, other := f.workers[0], f.workers[3]
 	a := f.transfer(base.Tokens(1), 0, nil)
-	if _, err := voter.HandleBlockProposal(ctx, f.propose(t, f.alice, a, base.FastRound)); err != nil {
-		t.Fatal(err)
-	}
+	vote(t, voter, f.propose(t, f.alice, a, base.FastRound))
 	b := f.transfer(base.Tokens(7), 0, nil)
 	certB := prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &b), nil, base.FastRound, f.keys)
 	handleAll(t, certB, voter, other, f.workers[2])
@@ -133,11 +145,7 @@ func TestKeptExecutionNotUsedForAnotherBlock(t *testing.T) {
 	hb := certB.Block.Hash()
 	c := f.transfer(base.Tokens(3), 1, &hb)
 	certC := prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &c), nil, base.FastRound, f.keys)
-	handleAll(t, certC, voter, other)
-	if n := worker.ReusedExecutions(voter); n != 0 {
-		t.Fatalf("%d executions reused, want 0", n)
-	}
-	sameStores(t, "after the next height", voter, other)
+	executedAgain(t, "after the next height", certC, voter, other)
 }
 
 // TestKeptExecutionDroppedAfterFailure: a failed request on the chain after the vote
@@ -147,19 +155,13 @@ func TestKeptExecutionDroppedAfterFailure(t *testing.T) {
 	f := newFixture(t)
 	voter, other := f.workers[0], f.workers[3]
 	a := f.transfer(base.Tokens(1), 0, nil)
-	if _, err := voter.HandleBlockProposal(ctx, f.propose(t, f.alice, a, base.FastRound)); err != nil {
-		t.Fatal(err)
-	}
+	vote(t, voter, f.propose(t, f.alice, a, base.FastRound))
 	prev := base.Hash{1}
 	if _, err := voter.HandleBlockProposal(ctx, f.propose(t, f.alice, f.transfer(base.Tokens(1), 3, &prev), base.FastRound)); !errors.Is(err, worker.ErrWrongHeight) {
 		t.Fatalf("proposal at a wrong height: %v", err)
 	}
 	cert := prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &a), nil, base.FastRound, f.keys)
-	handleAll(t, cert, voter, other)
-	if n := worker.ReusedExecutions(voter); n != 0 {
-		t.Fatalf("the execution kept before a failure was reused (%d)", n)
-	}
-	sameStores(t, "after the certificate", voter, other)
+	executedAgain(t, "after a failure", cert, voter, other)
 }
 
 // TestStagedBlockExecutedOnce: a client's local node that staged its block applies the
