@@ -7,3 +7,6 @@ import "github.com/micachain/mica/internal/views"
 func OutboxPrefixes(ctx views.Context) [][]byte {
 	return [][]byte{ctx.Sub(tagOutboxes).Prefix(), ctx.Sub(tagOutboxQueues).Prefix()}
 }
+
+// CommitteesPrefix returns the key prefix ApplyExecuted watches for committee changes.
+func CommitteesPrefix(s *State) []byte { return committeesPrefix(s) }

@@ -325,7 +325,14 @@ var ErrLocalRefused = errors.New("the local node refused the certificate")
 // blobs the proposal carried: the local node takes those the verified certificate
 // publishes; any others it fetches from the validators once they hold the certificate.
 func (c *Client) publish(ctx context.Context, m members, cert *protocol.Certificate, carried []protocol.Blob) error {
-	lerr := c.processLocally(ctx, cert, carried...)
+	// The client assembled cert from votes it verified one by one against m.committee
+	// (voteFrom, certificateFrom): the local node checks that this is the committee the
+	// chain trusts for the block's epoch and does not verify the signatures again.
+	// Whatever it refuses (a blob to fetch first...) goes the general way.
+	_, lerr := c.cfg.Local.HandleVerifiedCertificate(ctx, cert, m.committee)
+	if lerr != nil {
+		lerr = c.processLocally(ctx, cert, carried...)
+	}
 	c.broadcastCertificate(ctx, m, cert)
 	if errors.Is(lerr, worker.ErrBlobsNotFound) {
 		// The validators now hold the certificate and the blobs it publishes.

@@ -17,6 +17,16 @@ type Map[K, V any] struct {
 	// cache holds entries of the clean state read so far (including known misses), by
 	// encoded key.
 	cache map[string]cached[V]
+	// full tells whether cache holds every entry of the clean state: set by a ForEach
+	// that scanned the whole map (of at most mapFullCacheEntries entries), kept by Flush
+	// (which writes its changes into cache) and Rollback (which leaves the clean state
+	// alone). Then ForEach and Keys read nothing from the store.
+	// Invariant: while the Map lives, nothing else writes under its prefix (the
+	// assumption the cache of Get makes too).
+	full bool
+	// present lists the encoded keys of cache's present entries in ascending order while
+	// full, or is nil until the next ForEach rebuilds it.
+	present []string
 	// staged holds the changes since the last Flush, by encoded key.
 	staged map[string]staged[K, V]
 	// cleared tells whether Clear was called since the last Flush: then no stored entry is
@@ -29,6 +39,11 @@ type Map[K, V any] struct {
 type cached[V any] struct {
 	v  V
 	ok bool
+}
+
+type cachedEntry[V any] struct {
+	ek string
+	v  V
 }
 
 type staged[K, V any] struct {
@@ -65,6 +80,9 @@ func (m *Map[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
 	}
 	if c, ok := m.cache[string(ek)]; ok {
 		return c.v, c.ok, nil
+	}
+	if m.full {
+		return zero, false, nil // cache holds every stored entry
 	}
 	full := append(m.vc.key(), ek...)
 	v, ok, err := getValue(ctx, m.vc.r, m.c, full)
@@ -114,10 +132,16 @@ func (m *Map[K, V]) stagedKeys() []string {
 	return keys
 }
 
+// mapFullCacheEntries bounds the maps whose whole content a full scan caches: the small
+// maps read on every request (a chain's trusted committees, inbox origins, outbox
+// recipients). Larger maps are scanned each time.
+const mapFullCacheEntries = 256
+
 // ForEach calls fn for every entry in ascending key order, merging staged changes over
 // the stored entries. fn must not modify the map. If fn returns an error, ForEach stops and
 // returns it. Stored entries whose key or value does not decode give a base.ErrCorrupt
-// error. Entries read here are not cached.
+// error. A ForEach that reads a map of at most mapFullCacheEntries entries to the end
+// caches them all, and later calls read nothing from the store.
 func (m *Map[K, V]) ForEach(ctx context.Context, fn func(k K, v V) error) error {
 	keys := m.stagedKeys()
 	i := 0
@@ -133,17 +157,64 @@ func (m *Map[K, V]) ForEach(ctx context.Context, fn func(k K, v V) error) error 
 		}
 		return nil
 	}
-	if !m.cleared {
+	if !m.cleared && m.full {
+		if m.present == nil {
+			m.present = make([]string, 0, len(m.cache))
+			for ek, c := range m.cache {
+				if c.ok {
+					m.present = append(m.present, ek)
+				}
+			}
+			slices.Sort(m.present)
+		}
+		for _, ek := range m.present {
+			if err := emitStaged([]byte(ek), false); err != nil {
+				return err
+			}
+			if i < len(keys) && keys[i] == ek {
+				s := m.staged[keys[i]]
+				i++
+				if !s.deleted {
+					if err := fn(s.k, s.v); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			k, err := m.kc.ParseKey([]byte(ek))
+			if err != nil {
+				return corrupt(append(m.vc.key(), ek...), "map key: %v", err)
+			}
+			if err := fn(k, m.cache[ek].v); err != nil {
+				return err
+			}
+		}
+	} else if !m.cleared {
 		n := len(m.vc.prefix)
+		// The clean entries, kept if the scan reads them all and there are few.
+		var seen []cachedEntry[V]
+		tooMany := false
 		err := m.vc.r.Scan(ctx, m.vc.prefix, func(key, value []byte) error {
 			ek := key[n:]
 			if err := emitStaged(ek, false); err != nil {
 				return err
 			}
+			if !tooMany && len(seen) == mapFullCacheEntries {
+				tooMany, seen = true, nil
+			}
 			if i < len(keys) && keys[i] == string(ek) {
 				// The staged entry replaces the stored one.
 				s := m.staged[keys[i]]
 				i++
+				if !tooMany {
+					// A stored value the staged one hides is cached if it decodes; one
+					// that does not makes this scan cache nothing.
+					if v, err := decode(m.c, key, value); err == nil {
+						seen = append(seen, cachedEntry[V]{string(ek), v})
+					} else {
+						tooMany, seen = true, nil
+					}
+				}
 				if s.deleted {
 					return nil
 				}
@@ -157,10 +228,25 @@ func (m *Map[K, V]) ForEach(ctx context.Context, fn func(k K, v V) error) error 
 			if err != nil {
 				return err
 			}
+			if !tooMany {
+				seen = append(seen, cachedEntry[V]{string(ek), v})
+			}
 			return fn(k, v)
 		})
 		if err != nil {
 			return err
+		}
+		if !tooMany {
+			// Every stored entry was read: the stored keys absent from seen are absent.
+			for ek, c := range m.cache {
+				if c.ok {
+					m.cache[ek] = cached[V]{}
+				}
+			}
+			for _, e := range seen {
+				m.cache[e.ek] = cached[V]{v: e.v, ok: true}
+			}
+			m.full, m.present = true, nil
 		}
 	}
 	return emitStaged(nil, true)
@@ -185,7 +271,10 @@ func (m *Map[K, V]) Flush(b *kv.Batch) {
 	if m.cleared {
 		b.DeletePrefix(m.vc.prefix)
 		clear(m.cache)
+		// The clean state is now exactly the staged puts, which go into cache below.
+		m.full = true
 	}
+	m.present = nil
 	full := m.vc.key()
 	n := len(full)
 	for _, ek := range m.stagedKeys() {

@@ -102,7 +102,8 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 	if err := p.CheckInvariants(); err != nil {
 		return nil, err
 	}
-	err = w.withChain(ctx, block.ChainID, func(s *chain.State) error {
+	err = w.withEntry(ctx, block.ChainID, func(e *chainEntry) error {
+		s := e.state
 		if err := w.checkNextBlock(ctx, s, block); err != nil {
 			return err
 		}
@@ -150,12 +151,13 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 			return fmt.Errorf("%w: %s is after local time %s plus the grace period", ErrInvalidTimestamp, block.Timestamp, now)
 		}
 		var executed *protocol.Block
+		var scratch *chain.State
 		if p.IsRegularRetry() {
 			executed = protocol.NewBlock(*block, *p.Content.Outcome)
 		} else {
 			// Execute on a scratch copy of the state: a proposal changes nothing but the
 			// consensus state.
-			scratch := w.loadState(block.ChainID)
+			scratch = w.loadState(block.ChainID)
 			executed, err = scratch.ExecuteBlock(ctx, block, chain.ExecOptions{
 				Validating: true,
 				Resolver:   &proposalResolver{st: w.cfg.Storage, blobs: published},
@@ -201,6 +203,9 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 		// The vote is durable before it leaves this function.
 		if err := w.commit(ctx, s, nil); err != nil {
 			return err
+		}
+		if scratch != nil {
+			w.keep(ctx, e, scratch, executed, nil)
 		}
 		info, err = w.chainInfo(ctx, s, nil)
 		return err
@@ -421,7 +426,13 @@ func (w *Worker) HandleEncodedCertificate(ctx context.Context, cert *protocol.Ce
 	return w.handleCertificate(ctx, cert, encoded)
 }
 
-func (w *Worker) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte) (info *protocol.ChainInfo, err error) {
+func (w *Worker) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error) {
+	return w.handleCertificateBy(ctx, cert, encoded, nil)
+}
+
+// handleCertificateBy handles a certificate; verifiedBy is the committee the caller
+// verified a confirmed certificate against (HandleVerifiedCertificate), or nil.
+func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee) (info *protocol.ChainInfo, err error) {
 	defer w.recovered(&err, "certificate")
 	defer func() {
 		if err == nil {
@@ -440,7 +451,7 @@ func (w *Worker) handleCertificate(ctx context.Context, cert *protocol.Certifica
 	}()
 	switch cert.Kind {
 	case protocol.KindConfirmed:
-		return w.handleConfirmed(ctx, cert, encoded)
+		return w.handleConfirmed(ctx, cert, encoded, verifiedBy)
 	case protocol.KindValidated:
 		return w.handleValidated(ctx, cert)
 	case protocol.KindTimeout:
@@ -450,11 +461,13 @@ func (w *Worker) handleCertificate(ctx context.Context, cert *protocol.Certifica
 }
 
 // handleConfirmed executes and stores a confirmed certificate; encoded, if not nil, is
-// its canonical encoding.
-func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte) (info *protocol.ChainInfo, err error) {
+// its canonical encoding; verifiedBy, if not nil, the committee its caller verified it
+// against (HandleVerifiedCertificate).
+func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee) (info *protocol.ChainInfo, err error) {
 	block := cert.Block
 	var recipients []base.ChainID
-	err = w.withChain(ctx, block.ChainID(), func(s *chain.State) error {
+	err = w.withEntry(ctx, block.ChainID(), func(e *chainEntry) error {
+		s := e.state
 		tip, err := s.Tip(ctx)
 		if err != nil {
 			return err
@@ -470,7 +483,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			}
 			switch {
 			case cerr == nil:
-				if err := w.checkCertificate(cert, committee); err != nil {
+				if err := w.checkConfirmedCertificate(cert, committee, verifiedBy); err != nil {
 					return err
 				}
 			case h != block.Hash():
@@ -493,7 +506,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			if cerr != nil {
 				return missing
 			}
-			if err := w.checkCertificate(cert, committee); err != nil {
+			if err := w.checkConfirmedCertificate(cert, committee, verifiedBy); err != nil {
 				return err
 			}
 			if err := w.preprocess(ctx, cert, &committee.Policy); err != nil {
@@ -504,7 +517,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		if cerr != nil {
 			return cerr
 		}
-		if err := w.checkCertificate(cert, committee); err != nil {
+		if err := w.checkConfirmedCertificate(cert, committee, verifiedBy); err != nil {
 			return err
 		}
 		if prev := block.Proposed.PreviousBlockHash; (tip.BlockHash == nil) != (prev == nil) || (prev != nil && *prev != *tip.BlockHash) {
@@ -514,28 +527,39 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		if err != nil {
 			return err
 		}
-		w.compileAhead(published)
 		now := w.cfg.Clock.Now()
-		resolver := &proposalResolver{st: w.cfg.Storage, blobs: published, pending: true, now: now}
-		executed, err := s.ExecuteBlock(ctx, &block.Proposed, chain.ExecOptions{
-			Replay:   &block.Outcome,
-			Resolver: resolver,
-			Policy:   &committee.Policy,
-			Now:      now,
-		})
+		// The block this node executed when it voted for it (or staged it), on this
+		// very tip, is applied as it executed: its outcome is the certified one by
+		// construction (the certificate's block hash, which commits to the outcome, is
+		// the hash of what was executed), so there is nothing to compare.
+		reused, fromPending, err := w.applyKept(ctx, e, s, block)
 		if err != nil {
-			w.wantMissing(err, &committee.Policy)
 			return fmt.Errorf("execute confirmed block %d of chain %s: %w", block.Height(), block.ChainID().Short(), err)
 		}
-		if executed.Hash() != block.Hash() {
-			w.log.Error("confirmed block re-executed to a different outcome", "chain", block.ChainID().String(), "height", uint64(block.Height()))
-			return fmt.Errorf("%w: block %d of chain %s", ErrOutcomeMismatch, block.Height(), block.ChainID().Short())
+		if !reused {
+			w.compileAhead(published)
+			resolver := &proposalResolver{st: w.cfg.Storage, blobs: published, pending: true, now: now}
+			executed, err := s.ExecuteBlock(ctx, &block.Proposed, chain.ExecOptions{
+				Replay:   &block.Outcome,
+				Resolver: resolver,
+				Policy:   &committee.Policy,
+				Now:      now,
+			})
+			if err != nil {
+				w.wantMissing(err, &committee.Policy)
+				return fmt.Errorf("execute confirmed block %d of chain %s: %w", block.Height(), block.ChainID().Short(), err)
+			}
+			if executed.Hash() != block.Hash() {
+				w.log.Error("confirmed block re-executed to a different outcome", "chain", block.ChainID().String(), "height", uint64(block.Height()))
+				return fmt.Errorf("%w: block %d of chain %s", ErrOutcomeMismatch, block.Height(), block.ChainID().Short())
+			}
+			fromPending = resolver.readFromPending()
 		}
 		if err := s.ApplyConfirmed(ctx, block, now); err != nil {
 			return err
 		}
 		recipients = block.Recipients()
-		published = append(published, resolver.readFromPending()...)
+		published = append(published, fromPending...)
 		if err := w.commit(ctx, s, func(b *kvBatch) {
 			storage.ConfirmBlobs(b, published)
 			storage.PutEncodedCertificate(b, cert, encoded)

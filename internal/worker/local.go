@@ -19,8 +19,8 @@ import (
 // are accepted as the proposer claims them.
 func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blobs []protocol.Blob) (block *protocol.Block, err error) {
 	defer w.recovered(&err, "stage block")
-	err = w.withChain(ctx, p.ChainID, func(s *chain.State) error {
-		ecs, err := s.Committees(ctx)
+	err = w.withEntry(ctx, p.ChainID, func(e *chainEntry) error {
+		ecs, err := e.state.Committees(ctx)
 		if err != nil {
 			return err
 		}
@@ -37,8 +37,9 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 		w.compileAhead(blobs)
 		scratch := w.loadState(p.ChainID)
 		now := w.cfg.Clock.Now()
+		resolver := &proposalResolver{st: w.cfg.Storage, blobs: blobs, pending: true, now: now}
 		block, err = scratch.ExecuteBlock(ctx, p, chain.ExecOptions{
-			Resolver: &proposalResolver{st: w.cfg.Storage, blobs: blobs, pending: true, now: now},
+			Resolver: resolver,
 			Policy:   &policy,
 			Now:      now,
 			HTTP:     w.cfg.HTTP,
@@ -46,8 +47,20 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 		if err != nil {
 			// The caller stages its own block: what it lacks, it may upload.
 			w.wantMissing(err, &policy)
+			return err
 		}
-		return err
+		// The block's certificate, if the caller gets one, is applied as staged here,
+		// unless the staging read a carried blob that the block does not publish (the
+		// certificate's execution would not find it).
+		ids := p.PublishedBlobIDs()
+		for i := range blobs {
+			if !containsBlobID(ids, blobs[i].ID()) {
+				e.kept = nil
+				return nil
+			}
+		}
+		w.keep(ctx, e, scratch, block, resolver.readFromPending())
+		return nil
 	})
 	return block, err
 }

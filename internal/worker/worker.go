@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
@@ -76,11 +77,18 @@ type Worker struct {
 	kick     chan struct{}
 
 	failLog failureLimiter // rate of failure log lines
+
+	// reused counts the confirmed blocks applied from a kept execution (for tests).
+	reused atomic.Uint64
 }
 
 type chainEntry struct {
 	mu    sync.Mutex
 	state *chain.State // nil until loaded; dropped after a failed request
+	// kept is the last block executed on a scratch copy of state (the block this
+	// validator voted for, or the block the local node staged), for its confirmed
+	// certificate (keptExecution). Dropped with state.
+	kept *keptExecution
 }
 
 type deliveryKey struct{ sender, recipient base.ChainID }
@@ -212,14 +220,20 @@ func (w *Worker) evictLocked() {
 // panics, the in-memory state is dropped so that staged changes never leak into later
 // requests. A chain that does not exist leaves no entry behind, so that queries for
 // random chain ids cannot fill the map.
-func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chain.State) error) (err error) {
+func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chain.State) error) error {
+	return w.withEntry(ctx, id, func(e *chainEntry) error { return fn(e.state) })
+}
+
+// withEntry is withChain for handlers that also use the entry's kept execution; fn
+// finds e.state loaded. A failure drops e.kept along with e.state.
+func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chainEntry) error) (err error) {
 	e := w.lockEntry(id)
 	defer e.mu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("panic while handling a request", "chain", id.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error while handling chain %s: %v", id.Short(), r)
-			e.state = nil
+			e.state, e.kept = nil, nil
 		}
 	}()
 	if e.state == nil {
@@ -232,8 +246,8 @@ func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chai
 		}
 		e.state = s
 	}
-	if err := fn(e.state); err != nil {
-		e.state = nil
+	if err := fn(e); err != nil {
+		e.state, e.kept = nil, nil
 		return err
 	}
 	return nil

@@ -1,0 +1,126 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/execution"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// Executed is a block executed on a scratch State (a validator's vote, a client's staged
+// block), kept so that the confirmed certificate of exactly that block, arriving on
+// exactly the tip it was executed on, is applied to the chain's State without executing
+// the block again (ApplyExecuted). It owns the scratch's execution state; nothing else
+// may use the scratch afterwards.
+//
+// Why the result is the one a fresh execution would give: a block's execution reads the
+// execution state (balances, applications, committees...), which only confirmed blocks
+// change, so it is the same as long as the tip is; the certified outcome is the executed
+// one (the block hash commits to it). The inbox is the one part of the chain state that
+// changes without the tip (deliveries add bundles) and that executing a block changes
+// (it removes the bundles it receives): ApplyExecuted removes them from the State's
+// current inbox, as the certificate's execution does.
+type Executed struct {
+	tip   Tip
+	hash  base.Hash
+	block *protocol.ProposedBlock
+	exec  *execution.State
+	batch kv.Batch
+}
+
+// Hash returns the hash of the executed block.
+func (x *Executed) Hash() base.Hash { return x.hash }
+
+// TakeExecuted returns the result of block, which the last ExecuteBlock on the scratch
+// State s gave (with no other changes staged on s since). s must not be used afterwards.
+func (s *State) TakeExecuted(ctx context.Context, block *protocol.Block) (*Executed, error) {
+	tip, err := s.tip.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if block.Height() != tip.NextHeight || s.exec.HasPendingChanges() || s.execBatch.Empty() {
+		return nil, fmt.Errorf("keep executed block %d of chain %s: not the scratch state's last execution", block.Height(), s.id.Short())
+	}
+	x := &Executed{tip: tip, hash: block.Hash(), block: &block.Proposed, exec: s.exec}
+	x.batch.Append(&s.execBatch)
+	s.exec, s.execBatch = nil, kv.Batch{}
+	return x, nil
+}
+
+// ApplyExecuted stages on s the changes of the kept execution x as ExecuteBlock would for
+// the confirmed block whose hash is hash, and reports whether it did: false (and nothing
+// staged) unless hash is x's block, s's tip is the one x was executed on and s has no
+// execution changes staged. The caller then applies the block (ApplyConfirmed then
+// Flush) as after ExecuteBlock, and must not use x again. An error comes from the
+// inbox (a bundle the block receives conflicts with the one delivered); staged changes
+// may then be partial and the State must be discarded, as after a failed ExecuteBlock.
+func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) (bool, error) {
+	if x == nil || x.exec == nil || x.hash != hash {
+		return false, nil
+	}
+	tip, err := s.tip.Get(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !sameTip(&tip, &x.tip) || !s.execBatch.Empty() || s.exec.HasPendingChanges() {
+		return false, nil
+	}
+	// The certificate's execution removes the received bundles (replay: a bundle not
+	// delivered yet is consumed in anticipation) before executing each transaction; the
+	// execution state does not depend on the inbox, so the order does not matter.
+	for i := range x.block.Transactions {
+		if b := x.block.Transactions[i].Bundle; b != nil {
+			if err := s.removeBundle(ctx, b, false); err != nil {
+				return false, &TxError{Index: i, Err: err}
+			}
+		}
+	}
+	if s.committees != nil && touchesPrefix(&x.batch, committeesPrefix(s)) {
+		s.committees = nil
+	}
+	s.exec = x.exec
+	s.execBatch.Append(&x.batch)
+	x.exec, x.batch = nil, kv.Batch{}
+	return true, nil
+}
+
+func sameTip(a, b *Tip) bool {
+	if (a.BlockHash == nil) != (b.BlockHash == nil) || (a.BlockHash != nil && *a.BlockHash != *b.BlockHash) {
+		return false
+	}
+	return a.NextHeight == b.NextHeight && a.Timestamp == b.Timestamp && a.StateHash == b.StateHash
+}
+
+// execCommitteesTag is the sub-view of the trusted committees in the execution state's
+// documented layout (execution.State: P || 4 || BE32(epoch)); TestCommitteesPrefix
+// checks it against the keys the execution state writes.
+const execCommitteesTag = 4
+
+// committeesPrefix returns the key prefix of the chain's trusted committees: chain
+// prefix || tagExecution || execCommitteesTag (the chain prefix is the one of every
+// sub-view; inboxQueueVC's is chain prefix || tagInboxQueues).
+func committeesPrefix(s *State) []byte {
+	p := s.inboxQueueVC.Prefix()
+	return append(p[:len(p)-1], tagExecution, execCommitteesTag)
+}
+
+// touchesPrefix reports whether a batch writes or deletes a key under prefix (or a
+// prefix of it).
+func touchesPrefix(b *kv.Batch, prefix []byte) bool {
+	for _, op := range b.Ops() {
+		if op.Kind == kv.OpDeletePrefix {
+			if bytes.HasPrefix(prefix, op.Key) || bytes.HasPrefix(op.Key, prefix) {
+				return true
+			}
+			continue
+		}
+		if bytes.HasPrefix(op.Key, prefix) {
+			return true
+		}
+	}
+	return false
+}
