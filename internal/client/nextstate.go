@@ -42,7 +42,7 @@ import (
 
 // DefaultStateReuse is how long the answers of a certificate broadcast serve the
 // chain's next block (Config.StateReuse).
-const DefaultStateReuse = 500 * time.Millisecond
+const DefaultStateReuse = 200 * time.Millisecond
 
 // CertificateQuerier is a ValidatorNode that takes a chain-info query with a confirmed
 // certificate and answers it in the same round trip (rpc.Node). The client asks, in the

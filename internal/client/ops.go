@@ -141,7 +141,7 @@ func (cc *ChainClient) stateQuery() *protocol.ChainInfoQuery {
 
 // prepare builds the next block: as many pending bundles as fit (oldest first), then the
 // operations. It returns nil if there is nothing to do, and the answers of the chain-state
-// query, which commit reuses for its first round state. The answers are those the
+// query (which commit reuses for its first round state). The answers are those the
 // broadcast of the chain's previous block gathered if they still serve (nextstate.go),
 // else a fresh query's; nothing to do is concluded from a fresh query only.
 func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.ProposedBlock, *protocol.Block, *chainAnswers, error) {
@@ -225,7 +225,7 @@ func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation
 		p.Transactions = append(p.Transactions, protocol.OperationTx(op))
 	}
 	if len(p.Transactions) == 0 {
-		return nil, nil, nil, nil
+		return nil, nil, ans, nil
 	}
 	// Stage locally. A bundle that fails to execute is rejected instead (its tracked
 	// messages bounce back); an operation that fails is the caller's error.
