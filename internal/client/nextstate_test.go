@@ -31,6 +31,23 @@ func receivedBundles(cert *protocol.Certificate) int {
 	return n
 }
 
+// afterOneBlock returns a network of alice's and bob's chains, the counting nodes of a
+// parallel client, alice's chain client and bob's chain account, after one block of
+// alice's to bob (whose broadcast brought back the state of alice's next height).
+func afterOneBlock(t *testing.T) (*net, []*countingNode, *client.ChainClient, base.Account) {
+	t.Helper()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	c, counters := n.parallelClient()
+	a := c.Chain(n.chains[0], alice, nil)
+	to := base.Account{Chain: n.chains[1]}
+	if _, err := a.Transfer(context.Background(), base.ChainOwner, to, base.Tokens(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitGoroutines(0)
+	return n, counters, a, to
+}
+
 // TestReusedStateLateBundleReceived: a chain's next block reuses the answers of its
 // previous broadcast, which predate a bundle sent to it since. Processing the inbox
 // must still receive that bundle: "nothing to do" is never concluded from reused
@@ -129,16 +146,8 @@ func TestReusedStateRing(t *testing.T) {
 // block (it falls back to a query).
 func TestReusedStateChainMovedByAnotherWallet(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := prototest.Key("alice"), prototest.Key("bob")
-	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
-	c1, _ := n.parallelClient()
-	a1 := c1.Chain(n.chains[0], alice, nil)
-	to := base.Account{Chain: n.chains[1]}
-	if _, err := a1.Transfer(ctx, base.ChainOwner, to, base.Tokens(1)); err != nil {
-		t.Fatal(err)
-	}
-	waitGoroutines(0)
-	a2 := n.client().Chain(n.chains[0], alice, nil)
+	n, _, a1, to := afterOneBlock(t)
+	a2 := n.client().Chain(n.chains[0], prototest.Key("alice"), nil) // another wallet, same key
 	if cert, err := a2.Transfer(ctx, base.ChainOwner, to, base.Tokens(2)); err != nil || cert.Height() != 1 {
 		t.Fatalf("other wallet: %v", err)
 	}
@@ -186,15 +195,7 @@ func TestReusedStateNotForMultiOwnerChains(t *testing.T) {
 // TestReusedStateExpires: answers older than Config.StateReuse are not reused.
 func TestReusedStateExpires(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := prototest.Key("alice"), prototest.Key("bob")
-	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
-	c, counters := n.parallelClient()
-	a := c.Chain(n.chains[0], alice, nil)
-	to := base.Account{Chain: n.chains[1]}
-	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(1)); err != nil {
-		t.Fatal(err)
-	}
-	waitGoroutines(0)
+	n, counters, a, to := afterOneBlock(t)
 	q0 := queries(counters)
 	n.clock.Advance(base.DeltaFromDuration(client.DefaultStateReuse) + 1)
 	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(1)); err != nil {
