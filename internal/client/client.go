@@ -105,8 +105,8 @@ type Client struct {
 	// only grows; readers take a snapshot (validators()).
 	pool []Validator
 	// next holds, per chain, the answers of its last certificate broadcast for its next
-	// block (nextstate.go): at most one entry per chain this client committed a block
-	// of, removed when used.
+	// block (nextstate.go): one entry per chain this client committed a block of,
+	// removed when used or, once there are sweepKept entries, when expired.
 	next map[base.ChainID]*nextState
 
 	// inflight counts the validator calls of fan-outs, including those still running

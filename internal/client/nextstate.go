@@ -119,13 +119,32 @@ func (c *Client) keepNext(m members, cert *protocol.Certificate, q *protocol.Cha
 			w += m.committee.Weight(r.v.PublicKey)
 		}
 	}
+	now := c.cfg.Clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w < m.committee.QuorumThreshold() {
 		delete(c.next, id)
 		return
 	}
-	c.next[id] = &nextState{next: next, hash: hash, at: c.cfg.Clock.Now(), ans: &chainAnswers{epoch: cert.Block.Epoch(), q: *q, as: as}}
+	if len(c.next) >= sweepKept {
+		// Answers can be large (pending bundles): drop those nobody will use.
+		for k, ns := range c.next {
+			if c.expired(ns, now) {
+				delete(c.next, k)
+			}
+		}
+	}
+	c.next[id] = &nextState{next: next, hash: hash, at: now, ans: &chainAnswers{epoch: cert.Block.Epoch(), q: *q, as: as}}
+}
+
+// sweepKept is the number of chains with kept answers above which keepNext drops the
+// expired ones: the map holds at most that many entries, or the chains whose blocks
+// were broadcast within Config.StateReuse.
+const sweepKept = 64
+
+// expired reports whether kept answers are too old to serve at now.
+func (c *Client) expired(ns *nextState, now base.Timestamp) bool {
+	return now > ns.at.Add(base.DeltaFromDuration(c.cfg.StateReuse))
 }
 
 // takeNext removes and returns the answers kept for chain id if they are recent, else
@@ -138,7 +157,7 @@ func (c *Client) takeNext(id base.ChainID) *nextState {
 		return nil
 	}
 	delete(c.next, id)
-	if c.cfg.Clock.Now() > ns.at.Add(base.DeltaFromDuration(c.cfg.StateReuse)) {
+	if c.expired(ns, c.cfg.Clock.Now()) {
 		return nil
 	}
 	return ns
