@@ -216,6 +216,14 @@ func (n countingNode) HandleCertificate(ctx context.Context, c *protocol.Certifi
 	return info, err
 }
 
+// HandleCertificateQuery implements client.CertificateQuerier (the embedded node's
+// would skip the counting).
+func (n countingNode) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	info, err := n.Node.HandleCertificateQuery(ctx, c, q)
+	n.note(err)
+	return info, err
+}
+
 func (n countingNode) HandleBlob(ctx context.Context, b protocol.Blob) error {
 	err := n.Node.HandleBlob(ctx, b)
 	n.note(err)

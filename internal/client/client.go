@@ -79,6 +79,10 @@ type Config struct {
 	MinGrace time.Duration
 	// RequestTimeout bounds each call to a validator (default 10 s).
 	RequestTimeout time.Duration
+	// StateReuse is how long the answers that the certificate broadcast of a chain's
+	// block gathered serve the chain's next block in place of a chain-state query
+	// (nextstate.go; default DefaultStateReuse; negative: never).
+	StateReuse time.Duration
 	// TimeoutPerMiB extends the deadline of the calls carrying a block by this much per
 	// MiB of bytecode the block makes validators compile (default
 	// DefaultTimeoutPerMiB; see compileWork).
@@ -100,6 +104,10 @@ type Client struct {
 	// Config.Dial (at most one entry per validator of any committee ever created). It
 	// only grows; readers take a snapshot (validators()).
 	pool []Validator
+	// next holds, per chain, the answers of its last certificate broadcast for its next
+	// block (nextstate.go): one entry per chain this client committed a block of,
+	// removed when used or, once there are sweepKept entries, when expired.
+	next map[base.ChainID]*nextState
 
 	// inflight counts the validator calls of fan-outs, including those still running
 	// after their fan-out returned (a certificate on its way to a slow or lagging
@@ -136,10 +144,13 @@ func New(cfg Config) *Client {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	if cfg.StateReuse == 0 {
+		cfg.StateReuse = DefaultStateReuse
+	}
 	if cfg.TimeoutPerMiB == 0 {
 		cfg.TimeoutPerMiB = DefaultTimeoutPerMiB
 	}
-	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, pool: slices.Clone(cfg.Validators)}
+	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, next: map[base.ChainID]*nextState{}, pool: slices.Clone(cfg.Validators)}
 }
 
 // Local returns the client's local node.
@@ -223,14 +234,6 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 	}
 	// Late answers are dropped (ch has room for all of them).
 	return out
-}
-
-// broadcastCertificate sends a certificate to the members of m, without waiting beyond
-// the quorum and grace period; the remaining calls complete on their own.
-func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate) []answer[*protocol.ChainInfo] {
-	return fanout(withEncoding(ctx, cert), c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
-		return c.handleCertificate(ctx, v, cert)
-	}, nil)
 }
 
 // firstError summarizes refusals: the most common error message, so that a block refused

@@ -108,6 +108,14 @@ func (d *deliveringNode) HandleCertificate(ctx context.Context, c *protocol.Cert
 	return d.w.HandleCertificate(ctx, c)
 }
 
+func (d *deliveringNode) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	if d.off {
+		return nil, client.ErrNoQuorum
+	}
+	defer d.flush(ctx)
+	return d.w.HandleCertificateQuery(ctx, c, nil, q)
+}
+
 func (d *deliveringNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	if d.off {
 		return nil, client.ErrNoQuorum

@@ -31,6 +31,13 @@ func (c *countingNode) HandleCertificate(ctx context.Context, cert *protocol.Cer
 	return c.ValidatorNode.HandleCertificate(ctx, cert)
 }
 
+// HandleCertificateQuery counts a certificate; the node it wraps must take queries
+// with certificates.
+func (c *countingNode) HandleCertificateQuery(ctx context.Context, cert *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	c.certificates.Add(1)
+	return c.ValidatorNode.(client.CertificateQuerier).HandleCertificateQuery(ctx, cert, q)
+}
+
 func (c *countingNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	c.queries.Add(1)
 	return c.ValidatorNode.HandleChainInfoQuery(ctx, q)

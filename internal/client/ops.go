@@ -141,16 +141,43 @@ func (cc *ChainClient) stateQuery() *protocol.ChainInfoQuery {
 
 // prepare builds the next block: as many pending bundles as fit (oldest first), then the
 // operations. It returns nil if there is nothing to do, and the answers of the chain-state
-// query, which commit reuses for its first round state.
+// query (which commit reuses for its first round state). The answers are those the
+// broadcast of the chain's previous block gathered if they still serve (nextstate.go),
+// else a fresh query's; nothing to do is concluded from a fresh query only.
 func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.ProposedBlock, *protocol.Block, *chainAnswers, error) {
-	c := cc.c
-	next, ans, err := c.syncChain(ctx, cc.stateQuery())
-	if err != nil {
-		return nil, nil, nil, err
+	ns := cc.c.takeNext(cc.id)
+	p, staged, ans, err := cc.prepareWith(ctx, ops, blobs, ns)
+	if err == nil && p == nil && ans != nil && ans.reused {
+		// Bundles may have arrived since those answers: ask.
+		return cc.prepareWith(ctx, ops, blobs, nil)
 	}
-	lv, err := c.readLocal(ctx, cc.id)
-	if err != nil {
-		return nil, nil, nil, err
+	return p, staged, ans, err
+}
+
+// prepareWith is prepare with the answers ns kept from the previous block's broadcast
+// (nil: none).
+func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob, ns *nextState) (*protocol.ProposedBlock, *protocol.Block, *chainAnswers, error) {
+	c := cc.c
+	var next base.BlockHeight
+	var ans *chainAnswers
+	var lv *localView
+	var err error
+	if ns != nil {
+		if lv, err = c.readLocal(ctx, cc.id); err != nil {
+			return nil, nil, nil, err
+		}
+		if cc.reusable(ns, lv) {
+			next, ans = ns.next, ns.ans
+			ans.reused = true
+		}
+	}
+	if ans == nil {
+		if next, ans, err = c.syncChain(ctx, cc.stateQuery()); err != nil {
+			return nil, nil, nil, err
+		}
+		if lv, err = c.readLocal(ctx, cc.id); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	tip, epoch := lv.tip, lv.epoch
 	if tip.NextHeight != next {
@@ -198,7 +225,7 @@ func (cc *ChainClient) prepare(ctx context.Context, ops []protocol.Operation, bl
 		p.Transactions = append(p.Transactions, protocol.OperationTx(op))
 	}
 	if len(p.Transactions) == 0 {
-		return nil, nil, nil, nil
+		return nil, nil, ans, nil
 	}
 	// Stage locally. A bundle that fails to execute is rejected instead (its tracked
 	// messages bounce back); an operation that fails is the caller's error.

@@ -58,7 +58,11 @@ type commitRun struct {
 	attempt int
 	// pre are the answers of the chain-state query made while preparing the block (nil
 	// if none); the first query step uses them instead of asking again.
-	pre     *chainAnswers
+	pre *chainAnswers
+	// reused: the round state comes from answers reused from the previous block's
+	// broadcast (nextstate.go) and nothing has failed yet; the first failure queries
+	// afresh instead of asking for a timeout.
+	reused  bool
 	m       members     // the committee of the block's epoch and its reachable members
 	st      *roundState // what a quorum of validators reported
 	round   base.Round  // the round we act in
@@ -167,8 +171,12 @@ func (r *commitRun) query(ctx context.Context) (commitStep, error) {
 	var err error
 	if pre := r.pre; pre != nil && pre.q.RequestManagerValues && pre.q.ChainID == r.cc.id && pre.epoch == r.proposed.Epoch {
 		// Only the first query: after a timeout or a failed attempt the state moved.
-		r.pre = nil
+		r.pre, r.reused = nil, pre.reused
 		st, err = r.cc.roundStateFrom(ctx, r.m, r.proposed, pre.as)
+		if err != nil && r.reused {
+			r.reused = false
+			st, err = r.cc.roundState(ctx, r.m, r.proposed)
+		}
 	} else {
 		st, err = r.cc.roundState(ctx, r.m, r.proposed)
 	}
@@ -357,7 +365,13 @@ func (r *commitRun) collectVotes(ctx context.Context) (commitStep, error) {
 }
 
 // timeout: ask for a timeout of the round we found; query again if the round moved.
+// If the round state came from reused answers, query afresh first: the chain may have
+// moved since (nextstate.go).
 func (r *commitRun) timeout(ctx context.Context) (commitStep, error) {
+	if r.reused {
+		r.reused = false
+		return stepQuery, nil
+	}
 	moved, err := r.cc.requestTimeout(ctx, r.proposed.Height, r.st.round)
 	if err != nil {
 		return 0, err

@@ -115,6 +115,9 @@ type chainAnswers struct {
 	// q is the query; its Request* fields say what the answers hold.
 	q  protocol.ChainInfoQuery
 	as []answer[*protocol.ChainInfo]
+	// reused: the answers come with the certificate broadcast of the chain's previous
+	// block (nextstate.go), not from a query made for this block.
+	reused bool
 }
 
 // syncChain is SyncChain with the query q (for chain q.ChainID), which may ask for more

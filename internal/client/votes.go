@@ -75,7 +75,7 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 	if kind == protocol.KindValidated {
 		return cc.finalize(ctx, m, cert, p.Blobs...)
 	}
-	if err := c.publish(ctx, m, cert, p.Blobs); err != nil {
+	if err := cc.publish(ctx, m, cert, p.Blobs); err != nil {
 		return nil, err
 	}
 	cc.clearFast(cert.Height())
@@ -129,7 +129,7 @@ func (cc *ChainClient) finalize(ctx context.Context, m members, validated *proto
 	want := validated.LiteValue()
 	want.Kind = protocol.KindConfirmed
 	as := fanout(withEncoding(ctx, validated), c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
-		info, err := c.handleCertificate(ctx, v, validated)
+		info, err := c.handleCertificate(ctx, v, validated, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +139,7 @@ func (cc *ChainClient) finalize(ctx context.Context, m members, validated *proto
 	if err != nil {
 		return nil, err
 	}
-	if err := c.publish(ctx, m, cert, carried); err != nil {
+	if err := cc.publish(ctx, m, cert, carried); err != nil {
 		return nil, err
 	}
 	cc.clearFast(cert.Height())
@@ -324,7 +324,11 @@ var ErrLocalRefused = errors.New("the local node refused the certificate")
 // is reported as an error: the caller never hears "confirmed" for it. carried are the
 // blobs the proposal carried: the local node takes those the verified certificate
 // publishes; any others it fetches from the validators once they hold the certificate.
-func (c *Client) publish(ctx context.Context, m members, cert *protocol.Certificate, carried []protocol.Blob) error {
+//
+// The broadcast asks the query of the chain's next block (nextQuery) if the local node
+// executed the block; the answers are kept for that block (keepNext, nextstate.go).
+func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Certificate, carried []protocol.Blob) error {
+	c := cc.c
 	// The client assembled cert from votes it verified one by one against m.committee
 	// (voteFrom, certificateFrom): the local node checks that this is the committee the
 	// chain trusts for the block's epoch and does not verify the signatures again.
@@ -333,7 +337,13 @@ func (c *Client) publish(ctx context.Context, m members, cert *protocol.Certific
 	if lerr != nil {
 		lerr = c.processLocally(ctx, cert, carried...)
 	}
-	c.broadcastCertificate(ctx, m, cert)
+	var q *protocol.ChainInfoQuery
+	if lerr == nil {
+		q = cc.nextQuery(ctx, cert)
+	}
+	if replies := c.broadcastCertificate(ctx, m, cert, q); q != nil {
+		c.keepNext(m, cert, q, replies)
+	}
 	if errors.Is(lerr, worker.ErrBlobsNotFound) {
 		// The validators now hold the certificate and the blobs it publishes.
 		lerr = c.processLocally(ctx, cert, carried...)
@@ -345,15 +355,23 @@ func (c *Client) publish(ctx context.Context, m members, cert *protocol.Certific
 }
 
 // handleCertificate sends a certificate to v, pushing what v lacks and retrying once.
-func (c *Client) handleCertificate(ctx context.Context, v Validator, cert *protocol.Certificate) (*protocol.ChainInfo, error) {
-	info, err := v.Node.HandleCertificate(ctx, cert)
+// q, if not nil, is asked with it if v takes queries with certificates
+// (CertificateQuerier).
+func (c *Client) handleCertificate(ctx context.Context, v Validator, cert *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	send := v.Node.HandleCertificate
+	if cq, ok := v.Node.(CertificateQuerier); ok && q != nil {
+		send = func(ctx context.Context, cert *protocol.Certificate) (*protocol.ChainInfo, error) {
+			return cq.HandleCertificateQuery(ctx, cert, q)
+		}
+	}
+	info, err := send(ctx, cert)
 	if err == nil || !needsUpdate(err) || cert.Kind == protocol.KindTimeout {
 		return info, err
 	}
 	if uerr := c.updateValidator(ctx, v, &cert.Block.Proposed, nil); uerr != nil {
 		return nil, err
 	}
-	return v.Node.HandleCertificate(ctx, cert)
+	return send(ctx, cert)
 }
 
 // requestTimeout asks the members of the committee of the chain's current epoch for

@@ -53,7 +53,7 @@ func fuzzSeeds(tb testing.TB) [][2][]byte {
 	ccr := &protocol.CrossChainRequest{Sender: chains[0], Recipient: base.ChainID{2}, Bundles: []protocol.EpochBundle{{Bundle: block.OutgoingBundles()[base.ChainID{2}][0]}}}
 	msgs := map[int]proto.Message{
 		selProposal:        &pb.BlockProposal{Payload: codec.Marshal(prop)},
-		selCertificate:     &pb.Certificate{Payload: codec.Marshal(cert)},
+		selCertificate:     &pb.Certificate{Payload: codec.Marshal(cert), Query: codec.Marshal(&protocol.ChainInfoQuery{ChainID: chains[0], RequestPendingBundles: true, RequestManagerValues: true})},
 		selLite:            &pb.LiteCertificate{Payload: codec.Marshal(&lite)},
 		selQuery:           &pb.ChainInfoQuery{Payload: codec.Marshal(q)},
 		selBlob:            &pb.Blob{Payload: codec.Marshal(&blob)},

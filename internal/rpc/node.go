@@ -143,6 +143,23 @@ func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (
 	})
 }
 
+// HandleCertificateQuery implements client.CertificateQuerier: it sends the full
+// certificate with q, and returns the validator's answer to q from the chain's state
+// after the certificate. A validator that predates queries on certificates is asked q
+// separately.
+func (n *Node) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	var resp *pb.ChainInfoResponse
+	info, err := n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
+		var err error
+		resp, err = unary(ctx, n.c, n.api.HandleCertificate, &pb.Certificate{Payload: encode(ctx, c), Query: encodeQuery(q)})
+		return fill(dst, resp, err)
+	})
+	if err != nil || !unanswered(resp, q) {
+		return info, err
+	}
+	return n.HandleChainInfoQuery(ctx, q)
+}
+
 // HandleLiteCertificate sends a certificate without its value; the validator answers
 // ErrMissingCertificateValue if it does not hold the value, and the caller then sends
 // the full certificate.

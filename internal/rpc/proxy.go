@@ -208,20 +208,33 @@ func (p *Proxy) HandleCertificate(ctx context.Context, m *pb.Certificate) (*pb.C
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return infoResponse(p.handleCertificate(ctx, cert, m.GetPayload()))
+	q, err := decodeCertificateQuery(m.GetQuery(), cert)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	info, err := p.handleCertificate(ctx, cert, m.GetPayload(), q)
+	return queryResponse(info, q, err)
 }
 
 // handleCertificate hands a certificate to its chain's shard; encoded, if not nil, is
-// the canonical encoding it was strictly decoded from.
-func (p *Proxy) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error) {
+// the canonical encoding it was strictly decoded from. q, if not nil, is the checked
+// query the certificate carries (decodeCertificateQuery): the answer answers it.
+func (p *Proxy) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	id := cert.ChainID()
 	s := p.shard(id)
 	var info *protocol.ChainInfo
 	var err error
-	if es, ok := s.(EncodedShard); ok && encoded != nil {
+	qs, queries := s.(QueryShard)
+	if es, ok := s.(EncodedShard); queries && q != nil {
+		info, err = qs.HandleCertificateQuery(ctx, cert, encoded, q)
+	} else if ok && encoded != nil {
 		info, err = es.HandleEncodedCertificate(ctx, cert, encoded)
 	} else {
 		info, err = s.HandleCertificate(ctx, cert)
+	}
+	if err == nil && q != nil && !queries {
+		// A shard without queries on certificates: ask after the certificate.
+		info, err = s.HandleChainInfoQuery(ctx, q)
 	}
 	return info, annotateHeight(ctx, err, nextHeight(s, id))
 }
@@ -237,7 +250,12 @@ func (p *Proxy) HandleLiteCertificate(ctx context.Context, m *pb.LiteCertificate
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return infoResponse(p.handleCertificate(ctx, cert, nil))
+	q, err := decodeCertificateQuery(m.GetQuery(), cert)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	info, err := p.handleCertificate(ctx, cert, nil, q)
+	return queryResponse(info, q, err)
 }
 
 func (p *Proxy) fullCertificate(ctx context.Context, lite *protocol.LiteCertificate) (*protocol.Certificate, error) {

@@ -61,6 +61,20 @@ func (s *ShardClient) HandleEncodedCertificate(ctx context.Context, _ *protocol.
 	return s.info(unary(ctx, s.c, s.api.HandleCertificate, &pb.Certificate{Payload: encoded}))
 }
 
+// HandleCertificateQuery implements QueryShard: encoded (if not nil) is sent as it is.
+// A shard that predates queries on certificates is asked q separately.
+func (s *ShardClient) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, encoded []byte, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	if encoded == nil {
+		encoded = codec.Marshal(c)
+	}
+	resp, err := unary(ctx, s.c, s.api.HandleCertificate, &pb.Certificate{Payload: encoded, Query: encodeQuery(q)})
+	info, err := s.info(resp, err)
+	if err != nil || !unanswered(resp, q) {
+		return info, err
+	}
+	return s.HandleChainInfoQuery(ctx, q)
+}
+
 // HandleChainInfoQuery implements Shard.
 func (s *ShardClient) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	return s.info(unary(ctx, s.c, s.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)}))

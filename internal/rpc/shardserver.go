@@ -56,8 +56,12 @@ func (s *ShardServer) HandleCertificate(ctx context.Context, m *pb.Certificate) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	info, err := s.w.HandleEncodedCertificate(ctx, cert, m.GetPayload())
-	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s.w, cert.ChainID())))
+	q, err := decodeCertificateQuery(m.GetQuery(), cert)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	info, err := s.w.HandleCertificateQuery(ctx, cert, m.GetPayload(), q)
+	return queryResponse(info, q, annotateHeight(ctx, err, nextHeight(s.w, cert.ChainID())))
 }
 
 // HandleChainInfoQuery implements pb.ValidatorWorkerServer.

@@ -476,7 +476,10 @@ type clientLink struct {
 	owner int
 }
 
-var _ client.ValidatorNode = (*clientLink)(nil)
+var (
+	_ client.ValidatorNode      = (*clientLink)(nil)
+	_ client.CertificateQuerier = (*clientLink)(nil)
+)
 
 // enter marks the validator as answering this client; the returned function ends that.
 func (l *clientLink) enter() func() {
@@ -492,6 +495,11 @@ func (l *clientLink) HandleBlockProposal(ctx context.Context, p *protocol.BlockP
 func (l *clientLink) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
 	defer l.enter()()
 	return l.node.HandleCertificate(ctx, c)
+}
+
+func (l *clientLink) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	defer l.enter()()
+	return l.node.HandleCertificateQuery(ctx, c, q)
 }
 
 func (l *clientLink) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {

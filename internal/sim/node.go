@@ -130,7 +130,10 @@ type Node struct {
 	caller int
 }
 
-var _ client.ValidatorNode = (*Node)(nil)
+var (
+	_ client.ValidatorNode      = (*Node)(nil)
+	_ client.CertificateQuerier = (*Node)(nil)
+)
 
 func newNode(net *Network, index int, key *crypto.PrivateKey, fault Fault, rng *rand.Rand) *Node {
 	n := &Node{net: net, Index: index, Key: key, Fault: fault, rng: rng, logs: new([]string), caller: -1}
@@ -344,8 +347,15 @@ func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposa
 
 // HandleCertificate implements client.ValidatorNode.
 func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
+	return n.HandleCertificateQuery(ctx, c, nil)
+}
+
+// HandleCertificateQuery implements client.CertificateQuerier: HandleCertificate whose
+// answer also answers q (nil: none). A faulty node's faults apply as to both requests
+// (it is intercepted as "HandleCertificate").
+func (n *Node) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	info, err := call(n, "HandleCertificate", c, func(w *worker.Worker) (*protocol.ChainInfo, error) {
-		info, err := w.HandleCertificate(ctx, c)
+		info, err := w.HandleCertificateQuery(ctx, c, nil, q)
 		n.net.observeInfo(n, info)
 		return info, err
 	})
@@ -361,6 +371,10 @@ func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (
 	case GarbageAnswers:
 		if err == nil {
 			info = n.garbageInfo(ctx, info)
+		}
+	case BundlesFromNowhere:
+		if err == nil && q != nil {
+			info = n.nowhereInfo(info, q.RequestPendingBundles)
 		}
 	}
 	return info, err

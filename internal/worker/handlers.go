@@ -498,7 +498,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			if recipients, err = s.NonEmptyOutboxes(ctx); err != nil {
 				return err
 			}
-			info, err = w.chainInfo(ctx, s, nil)
+			info, err = w.chainInfo(ctx, s, certQuery(ctx))
 			return err
 		}
 		if block.Height() > tip.NextHeight {
@@ -578,7 +578,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			w.log.Debug("block committed", "chain", block.ChainID().Short(), "height", uint64(block.Height()), "hash", block.Hash().Short(),
 				"transactions", len(block.Proposed.Transactions), "round", cert.Round.String())
 		}
-		info, err = w.chainInfo(ctx, s, nil)
+		info, err = w.chainInfo(ctx, s, certQuery(ctx))
 		return err
 	})
 	if err != nil {

@@ -165,8 +165,13 @@ func (x *BlockProposal) GetPayload() []byte {
 }
 
 type Certificate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// query, if not empty, is a protocol.ChainInfoQuery about the certificate's chain,
+	// answered from the chain's state after the certificate (confirmed certificates
+	// only; no leader timeout, no height test). A client asks in the broadcast of block h
+	// what it needs for block h+1, saving a round trip.
+	Query         []byte `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -208,9 +213,18 @@ func (x *Certificate) GetPayload() []byte {
 	return nil
 }
 
+func (x *Certificate) GetQuery() []byte {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
 type LiteCertificate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// query: as in Certificate.
+	Query         []byte `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,6 +262,13 @@ func (*LiteCertificate) Descriptor() ([]byte, []int) {
 func (x *LiteCertificate) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
+	}
+	return nil
+}
+
+func (x *LiteCertificate) GetQuery() []byte {
+	if x != nil {
+		return x.Query
 	}
 	return nil
 }
@@ -298,8 +319,12 @@ func (x *ChainInfoQuery) GetPayload() []byte {
 
 // ChainInfoResponse: payload = protocol.ChainInfo.
 type ChainInfoResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// query_answered is set by HandleCertificate when the payload answers the
+	// certificate's query. A validator that predates the field leaves it unset: its
+	// answer says nothing about what the query asked (pending bundles, locked values).
+	QueryAnswered bool `protobuf:"varint,2,opt,name=query_answered,json=queryAnswered,proto3" json:"query_answered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -339,6 +364,13 @@ func (x *ChainInfoResponse) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *ChainInfoResponse) GetQueryAnswered() bool {
+	if x != nil {
+		return x.QueryAnswered
+	}
+	return false
 }
 
 type Blob struct {
@@ -1015,15 +1047,18 @@ const file_mica_proto_rawDesc = "" +
 	"mica.proto\x12\vmica.rpc.v1\"\a\n" +
 	"\x05Empty\")\n" +
 	"\rBlockProposal\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"'\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\"=\n" +
 	"\vCertificate\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"+\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\fR\x05query\"A\n" +
 	"\x0fLiteCertificate\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"*\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\fR\x05query\"*\n" +
 	"\x0eChainInfoQuery\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"-\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\"T\n" +
 	"\x11ChainInfoResponse\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\" \n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12%\n" +
+	"\x0equery_answered\x18\x02 \x01(\bR\rqueryAnswered\" \n" +
 	"\x04Blob\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\"\x18\n" +
 	"\x06BlobId\x12\x0e\n" +

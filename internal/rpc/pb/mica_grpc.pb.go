@@ -52,6 +52,9 @@ type ValidatorNodeClient interface {
 	// carrying this validator's vote.
 	HandleBlockProposal(ctx context.Context, in *BlockProposal, opts ...grpc.CallOption) (*ChainInfoResponse, error)
 	// HandleCertificate: payload = protocol.Certificate (validated, confirmed or timeout).
+	// A confirmed certificate may carry a query about its chain (Certificate.query): the
+	// answer is then the one HandleChainInfoQuery would give right after the block, and
+	// ChainInfoResponse.query_answered says so.
 	HandleCertificate(ctx context.Context, in *Certificate, opts ...grpc.CallOption) (*ChainInfoResponse, error)
 	// HandleLiteCertificate: payload = protocol.LiteCertificate. The validator looks the
 	// value up in its storage (confirmed certificates by block hash); if it does not hold
@@ -215,6 +218,9 @@ type ValidatorNodeServer interface {
 	// carrying this validator's vote.
 	HandleBlockProposal(context.Context, *BlockProposal) (*ChainInfoResponse, error)
 	// HandleCertificate: payload = protocol.Certificate (validated, confirmed or timeout).
+	// A confirmed certificate may carry a query about its chain (Certificate.query): the
+	// answer is then the one HandleChainInfoQuery would give right after the block, and
+	// ChainInfoResponse.query_answered says so.
 	HandleCertificate(context.Context, *Certificate) (*ChainInfoResponse, error)
 	// HandleLiteCertificate: payload = protocol.LiteCertificate. The validator looks the
 	// value up in its storage (confirmed certificates by block hash); if it does not hold
