@@ -197,9 +197,10 @@ seeds:
 				t.Fatalf("seed %d step %d: %d bundles waiting, model %d", seed, step, len(got), len(model.Added))
 			}
 			var removed []protocol.MessageBundle
-			if err := s.inboxQueuesOf(origin).removed.ForEach(ctx, func(b protocol.MessageBundle) error {
+			if err := s.inboxQueuesOf(origin).removed.ForEach(ctx, func(q queuedBundle) error {
+				b, err := q.bundle()
 				removed = append(removed, b)
-				return nil
+				return err
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -127,7 +127,7 @@ var (
 
 // inboxQueues holds the bundles of one origin's inbox (Inbox.Added and Inbox.Removed).
 type inboxQueues struct {
-	added, removed *views.Queue[protocol.MessageBundle]
+	added, removed *views.Queue[queuedBundle]
 }
 
 // inbox returns origin's inbox rules over cur and origin's queues.
@@ -144,7 +144,7 @@ func (s *State) inboxQueuesOf(origin base.ChainID) *inboxQueues {
 			s.inboxQueues = map[base.ChainID]*inboxQueues{}
 		}
 		vc := views.SubKey(s.inboxQueueVC, chainIDKey, origin)
-		c := views.CanonicalCodec[protocol.MessageBundle]()
+		c := views.Codec[queuedBundle](queuedBundleCodec{})
 		q = &inboxQueues{added: views.NewQueue(vc.Sub(tagInboxAdded), c), removed: views.NewQueue(vc.Sub(tagInboxRemoved), c)}
 		s.inboxQueues[origin] = q
 	}
@@ -566,9 +566,13 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 	}
 	for _, origin := range origins {
 		var q []protocol.IncomingBundle
-		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(b protocol.MessageBundle) error {
+		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(qb queuedBundle) error {
 			if len(q) == limit {
 				return errStopScan
+			}
+			b, err := qb.bundle()
+			if err != nil {
+				return err
 			}
 			q = append(q, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
 			return nil

@@ -519,7 +519,16 @@ func Equal(a, b Encoder) bool {
 	return string(wa.buf) == string(wb.buf)
 }
 
-// scratch holds writers whose storage Marshal, Size and Equal reuse. It is a cache with
+// EncodesTo reports whether b is v's canonical encoding (v is encoded into a pooled
+// scratch writer, nothing kept).
+func EncodesTo(v Encoder, b []byte) bool {
+	w := getWriter()
+	defer putWriter(w)
+	v.Encode(w)
+	return string(w.buf) == string(b)
+}
+
+// scratch holds writers whose storage Marshal, Size, Equal and EncodesTo reuse. It is a cache with
 // no effect on results; writers that grew past maxScratch are dropped rather than kept.
 var scratch = sync.Pool{New: func() any { return new(Writer) }}
 
