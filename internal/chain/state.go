@@ -282,8 +282,11 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	if p.Timestamp < tip.Timestamp {
 		return nil, fmt.Errorf("%w: %s < %s", ErrTimestampDecreases, p.Timestamp, tip.Timestamp)
 	}
-	if size := encodedSize(p); size > o.Policy.MaxBlockSize {
-		return nil, fmt.Errorf("%w: %d > %d bytes", ErrBlockTooLarge, size, o.Policy.MaxBlockSize)
+	// One encoding of the block gives its size and, for the block hash, the hash of its
+	// transactions.
+	digest := p.Digest()
+	if digest.Size > o.Policy.MaxBlockSize {
+		return nil, fmt.Errorf("%w: %d > %d bytes", ErrBlockTooLarge, digest.Size, o.Policy.MaxBlockSize)
 	}
 	if uint64(len(p.Transactions)) > o.Policy.MaxTransactionsBlock {
 		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyTxs, len(p.Transactions), o.Policy.MaxTransactionsBlock)
@@ -362,12 +365,8 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	s.exec.Flush(&eb)
 	out.StateHash = execution.StateHash(tip.StateHash, &eb)
 	s.execBatch.Append(&eb)
-	return protocol.NewBlock(*p, out), nil
+	return protocol.NewBlockWithDigest(*p, out, digest), nil
 }
-
-// encodedSize is the size of the canonical encoding of a proposed block, the size
-// ResourcePolicy.MaxBlockSize bounds.
-func encodedSize(p *protocol.ProposedBlock) uint64 { return uint64(codec.Size(p)) }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
 	cur, _, err := s.inboxes.Get(ctx, b.Origin)

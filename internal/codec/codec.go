@@ -257,6 +257,15 @@ func (r *Reader) Fail(format string, args ...any) {
 	}
 }
 
+// Offset returns the number of bytes read so far.
+func (r *Reader) Offset() int { return r.off }
+
+// Since returns the input bytes read from offset from (an earlier Offset) to now: a
+// slice of the input, not a copy, which the caller must not modify or keep beyond the
+// input's lifetime. Because the decoder is strict, the bytes a value was decoded from
+// are its canonical encoding, so a decoder can hash them instead of re-encoding the value.
+func (r *Reader) Since(from int) []byte { return r.buf[from:r.off:r.off] }
+
 // Remaining returns the number of unread bytes.
 func (r *Reader) Remaining() int { return len(r.buf) - r.off }
 
@@ -527,6 +536,14 @@ func EncodesTo(v Encoder, b []byte) bool {
 	v.Encode(w)
 	return string(w.buf) == string(b)
 }
+
+// AcquireWriter returns an empty writer from the pool that Marshal, Size, Equal and
+// EncodesTo use, for a caller that encodes, reads the bytes and lets go of them; pass it
+// to ReleaseWriter afterwards and keep nothing that aliases its bytes.
+func AcquireWriter() *Writer { return getWriter() }
+
+// ReleaseWriter returns a writer obtained from AcquireWriter to the pool.
+func ReleaseWriter(w *Writer) { putWriter(w) }
 
 // scratch holds writers whose storage Marshal, Size, Equal and EncodesTo reuse. It is a cache with
 // no effect on results; writers that grew past maxScratch are dropped rather than kept.
