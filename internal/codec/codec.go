@@ -102,7 +102,13 @@ func (w *Writer) Bool(v bool) {
 }
 
 // Uleb writes an unsigned LEB128 value (used for lengths and enum tags).
-func (w *Writer) Uleb(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
+func (w *Writer) Uleb(v uint64) {
+	if v < 0x80 { // one byte: every tag and most lengths
+		w.buf = append(w.buf, byte(v))
+		return
+	}
+	w.buf = binary.AppendUvarint(w.buf, v)
+}
 
 // Tag writes an enum variant index.
 func (w *Writer) Tag(v uint32) { w.Uleb(uint64(v)) }
@@ -149,7 +155,7 @@ func (w *Writer) Round(r base.Round) {
 // Owner writes an owner as an enum: Reserved(u8) | Address32([32]) | Address20([20]).
 func (w *Writer) Owner(o base.Owner) {
 	w.Tag(uint32(o.Kind()))
-	w.Fixed(o.Bytes())
+	w.buf = o.AppendBytes(w.buf)
 }
 
 // Account writes chain then owner.
