@@ -323,6 +323,7 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		Blobs:            make([][]protocol.Blob, n),
 		OperationResults: make([][]byte, n),
 	}
+	var res execution.TxOutcome
 	for i := range p.Transactions {
 		tx := &p.Transactions[i]
 		if b := tx.Bundle; b != nil {
@@ -345,7 +346,7 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			oracles = execution.LiveOraclesWith(o.Resolver, env)
 		}
 		tc := execution.TxContext{ChainID: s.id, Height: p.Height, Timestamp: p.Timestamp, AuthenticatedOwner: p.AuthenticatedOwner, Index: uint32(i), Policy: o.Policy}
-		res, err := s.exec.ExecuteTransaction(ctx, tc, tx, oracles)
+		err := s.exec.ExecuteTransactionInto(ctx, tc, tx, oracles, &res)
 		if err == nil {
 			err = oracles.Finish()
 		}
