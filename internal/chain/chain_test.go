@@ -168,3 +168,54 @@ func BenchmarkExecuteBlock100(b *testing.B) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*k), "cpu-ns/transfer")
 	b.ReportMetric(0, "ns/op")
 }
+
+// TestBlockOutcomeMessagesAreSeparate: a block's transactions share one array for their
+// outgoing messages; each transaction's messages must be its own, in order, whatever
+// the number each sends (a rejected bundle bounces two, transfers send one, a transfer
+// within the chain none), and appending to one must not overwrite the next.
+func TestBlockOutcomeMessagesAreSeparate(t *testing.T) {
+	ctx := context.Background()
+	s := newSetup(t, memkv.New())
+	cs := s.load(t)
+	origin := s.genesis.ChainIDs()[1]
+	credit := func(n uint64) protocol.PostedMessage {
+		return protocol.PostedMessage{Kind: protocol.Tracked, Index: uint32(n), Message: protocol.Message{System: &protocol.Credit{Amount: base.AmountFromAttos(n)}}}
+	}
+	p := &protocol.ProposedBlock{ChainID: s.desc.ID(), Timestamp: 2_000_000, AuthenticatedOwner: &s.owner}
+	p.Transactions = append(p.Transactions, protocol.ReceiveTx(protocol.IncomingBundle{Origin: origin, Action: protocol.Reject,
+		Bundle: protocol.MessageBundle{Height: 0, Timestamp: 1_000_000, Messages: []protocol.PostedMessage{credit(1), credit(2)}}}))
+	dests := []base.ChainID{origin, s.desc.ID(), {7}, {8}}
+	for i, d := range dests {
+		p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: d}, Amount: base.AmountFromAttos(uint64(10 + i))}))
+	}
+	b, err := cs.ExecuteBlock(ctx, p, chain.ExecOptions{Resolver: s.st, Policy: &s.policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := b.Outcome.Messages
+	if len(m[0]) != 2 || m[0][0].Kind != protocol.Bouncing || m[0][0].Destination != origin || m[0][1].Message.System.(*protocol.Credit).Amount != base.AmountFromAttos(2) {
+		t.Fatalf("bounces: %+v", m[0])
+	}
+	for i, d := range dests {
+		got := m[i+1]
+		if d == s.desc.ID() {
+			if got != nil {
+				t.Fatalf("transfer within the chain sends %+v", got)
+			}
+			continue
+		}
+		if len(got) != 1 || got[0].Destination != d || got[0].Message.System.(*protocol.Credit).Amount != base.AmountFromAttos(uint64(10+i)) {
+			t.Fatalf("transaction %d sends %+v", i+1, got)
+		}
+	}
+	hash := b.Hash()
+	_ = append(m[0], protocol.OutgoingMessage{Destination: base.ChainID{9}})
+	_ = append(m[2], protocol.OutgoingMessage{Destination: base.ChainID{9}})
+	if h := protocol.NewBlock(b.Proposed, b.Outcome).Hash(); h != hash {
+		t.Fatal("appending to one transaction's messages changed another's")
+	}
+	replayed, err := s.load(t).ExecuteBlock(ctx, p, chain.ExecOptions{Replay: &b.Outcome, Resolver: s.st, Policy: &s.policy})
+	if err != nil || replayed.Hash() != hash {
+		t.Fatalf("replay: %v", err)
+	}
+}

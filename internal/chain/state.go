@@ -324,6 +324,17 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		OperationResults: make([][]byte, n),
 	}
 	var res execution.TxOutcome
+	// The transactions' oracles, and room for one outgoing message per operation (a
+	// transfer sends one), allocated once for the block.
+	oracleSet := make([]execution.Oracles, n)
+	ops := 0
+	for i := range p.Transactions {
+		if p.Transactions[i].Operation != nil {
+			ops++
+		}
+	}
+	msgs := make([]protocol.OutgoingMessage, ops)
+	usedMsgs := 0
 	for i := range p.Transactions {
 		tx := &p.Transactions[i]
 		if b := tx.Bundle; b != nil {
@@ -339,12 +350,13 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		} else if closed {
 			return nil, fmt.Errorf("%w: transaction %d is an operation", ErrClosedChain, i)
 		}
-		var oracles *execution.Oracles
+		oracles := &oracleSet[i]
 		if o.Replay != nil {
-			oracles = execution.ReplayOracles(o.Resolver, o.Replay.OracleResponses[i])
+			oracles.InitReplay(o.Resolver, o.Replay.OracleResponses[i])
 		} else {
-			oracles = execution.LiveOraclesWith(o.Resolver, env)
+			oracles.InitLive(o.Resolver, env)
 		}
+		res.Messages = msgs[usedMsgs:usedMsgs]
 		tc := execution.TxContext{ChainID: s.id, Height: p.Height, Timestamp: p.Timestamp, AuthenticatedOwner: p.AuthenticatedOwner, Index: uint32(i), Policy: o.Policy}
 		err := s.exec.ExecuteTransactionInto(ctx, tc, tx, oracles, &res)
 		if err == nil {
@@ -353,7 +365,14 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		if err != nil {
 			return nil, &TxError{Index: i, Err: err}
 		}
-		out.Messages[i] = res.Messages
+		m := res.Messages
+		if len(m) > 0 && usedMsgs < len(msgs) && &m[0] == &msgs[usedMsgs] {
+			usedMsgs += len(m) // the messages are in msgs
+		}
+		if len(m) == 0 {
+			m = nil
+		}
+		out.Messages[i] = m[:len(m):len(m)] // appending to one never overwrites the next
 		out.OracleResponses[i] = res.OracleResponses
 		out.Events[i] = res.Events
 		out.Blobs[i] = res.Blobs

@@ -73,8 +73,10 @@ func (s *State) ExecuteTransaction(ctx context.Context, tc TxContext, tx *protoc
 	return out, nil
 }
 
-// ExecuteTransactionInto is ExecuteTransaction writing the outcome into *out (which the
-// caller may reuse across transactions: it is overwritten, and its slices are new).
+// ExecuteTransactionInto is ExecuteTransaction writing the outcome into *out, which is
+// overwritten. The outcome's slices are new, except Messages: the messages are appended
+// to out.Messages[:0], so a caller may pass spare capacity (a slice of a larger array
+// shared by the block's transactions) for them to use.
 func (s *State) ExecuteTransactionInto(ctx context.Context, tc TxContext, tx *protocol.Transaction, oracles *Oracles, out *TxOutcome) error {
 	if oracles == nil {
 		oracles = LiveOracles(nil)
@@ -95,6 +97,7 @@ func (s *State) ExecuteTransactionInto(ctx context.Context, tc TxContext, tx *pr
 		t = new(txn)
 	}
 	*t = txn{s: s, tc: tc, oracles: oracles, mark: oracles.mark()}
+	t.out.Messages = out.Messages[:0]
 	defer s.recycle(t)
 	systemMark := s.systemWritten
 	var err error
