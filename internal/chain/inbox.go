@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -116,15 +117,15 @@ func (queuedBundleCodec) Encode(w *codec.Writer, q queuedBundle) { w.Fixed(q.raw
 
 func (queuedBundleCodec) Decode(r *codec.Reader) queuedBundle {
 	raw := r.Fixed(r.Remaining())
-	h := codec.NewReader(raw)
-	height := base.BlockHeight(h.U64())
-	h.U64()  // timestamp
-	h.Hash() // certificate hash
-	index := h.U32()
-	if err := h.Err(); err != nil {
-		r.Fail("inbox bundle: %v", err)
+	// A MessageBundle starts with its height (u64), timestamp (u64), certificate hash
+	// (32 bytes) and transaction index (u32).
+	const indexAt, headerLen = 8 + 8 + 32, 8 + 8 + 32 + 4
+	if len(raw) < headerLen {
+		r.Fail("inbox bundle of %d bytes", len(raw))
+		return queuedBundle{}
 	}
-	return queuedBundle{cursor: protocol.Cursor{Height: height, Index: index}, raw: raw}
+	c := protocol.Cursor{Height: base.BlockHeight(binary.LittleEndian.Uint64(raw)), Index: binary.LittleEndian.Uint32(raw[indexAt:])}
+	return queuedBundle{cursor: c, raw: raw}
 }
 
 // bundleQueue is a FIFO queue of bundles: a views.Queue in a chain's State, a slice in

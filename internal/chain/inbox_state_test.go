@@ -279,4 +279,13 @@ func TestStoredInboxComparesBundles(t *testing.T) {
 	if _, err := ss.load().PendingBundles(ctx, 10); !errors.Is(err, base.ErrCorrupt) {
 		t.Fatalf("listing an undecodable stored bundle: %v", err)
 	}
+	// An entry too short to hold a cursor.
+	w.Reset()
+	w.Put(key, value[:20])
+	if err := ss.db.Write(ctx, &w); err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.load().removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: later}, false); !errors.Is(err, base.ErrCorrupt) {
+		t.Fatalf("reading a truncated stored bundle: %v", err)
+	}
 }
