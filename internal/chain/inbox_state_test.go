@@ -258,7 +258,7 @@ func TestStoredInboxComparesBundles(t *testing.T) {
 	b := ss.flush(t, s)
 	var key []byte
 	for _, op := range b.Ops() {
-		if op.Value != nil && len(op.Value) > 52 {
+		if len(op.Value) > 52 {
 			key = op.Key
 		}
 	}
