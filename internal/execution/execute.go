@@ -76,7 +76,9 @@ func (s *State) ExecuteTransaction(ctx context.Context, tc TxContext, tx *protoc
 // ExecuteTransactionInto is ExecuteTransaction writing the outcome into *out, which is
 // overwritten. The outcome's slices are new, except Messages: the messages are appended
 // to out.Messages[:0], so a caller may pass spare capacity (a slice of a larger array
-// shared by the block's transactions) for them to use.
+// shared by the block's transactions) for them to use. That capacity must belong to no
+// earlier outcome still in use: reusing out for the next transaction without setting
+// out.Messages to nil (or to fresh room) would overwrite the previous messages.
 func (s *State) ExecuteTransactionInto(ctx context.Context, tc TxContext, tx *protocol.Transaction, oracles *Oracles, out *TxOutcome) error {
 	if oracles == nil {
 		oracles = LiveOracles(nil)
