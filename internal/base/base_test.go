@@ -109,3 +109,13 @@ func FuzzParseAccount(f *testing.F) {
 		}
 	})
 }
+
+func TestOwnerAppendBytes(t *testing.T) {
+	for _, o := range []base.Owner{base.ChainOwner, base.ReservedOwner(3), base.Address32Owner(base.Hash{1, 2}), base.Address20Owner([20]byte{9, 8})} {
+		prefix := []byte{0xaa}
+		got := o.AppendBytes(prefix)
+		if want := append([]byte{0xaa}, o.Bytes()...); string(got) != string(want) {
+			t.Fatalf("%v: AppendBytes %x, want %x", o, got, want)
+		}
+	}
+}

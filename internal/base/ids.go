@@ -92,6 +92,18 @@ func (o Owner) Bytes() []byte {
 	}
 }
 
+// AppendBytes appends the address bytes (those Bytes returns) to b.
+func (o Owner) AppendBytes(b []byte) []byte {
+	switch o.kind {
+	case OwnerReserved:
+		return append(b, o.addr[0])
+	case OwnerAddress20:
+		return append(b, o.addr[:20]...)
+	default:
+		return append(b, o.addr[:]...)
+	}
+}
+
 // Compare orders owners by kind, then by address.
 func (o Owner) Compare(p Owner) int {
 	if o.kind != p.kind {

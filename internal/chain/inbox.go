@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -73,21 +74,75 @@ func (c *inboxCursors) Decode(r *codec.Reader) {
 	c.NextToRemove = decCursor(r)
 }
 
+// queuedBundle is a bundle as an inbox queue holds it: its canonical bytes (what the
+// queue stores) and its cursor. The inbox rules compare bundles by their canonical bytes,
+// so a block receiving a bundle reads the queue's entry without decoding its messages;
+// only skipping a bundle (IsSkippable) and listing pending bundles decode it.
+type queuedBundle struct {
+	cursor protocol.Cursor
+	raw    []byte // canonical encoding of a protocol.MessageBundle; never modified
+}
+
+func newQueuedBundle(b *protocol.MessageBundle) queuedBundle {
+	return queuedBundle{cursor: b.Cursor(), raw: codec.Marshal(b)}
+}
+
+// bundle decodes the bundle. A stored entry that does not decode is corruption.
+func (q *queuedBundle) bundle() (protocol.MessageBundle, error) {
+	var b protocol.MessageBundle
+	if err := codec.Unmarshal(q.raw, &b); err != nil {
+		return protocol.MessageBundle{}, base.Corruptf("inbox bundle at %v: %v", q.cursor, err)
+	}
+	return b, nil
+}
+
+// same reports whether b is the queued bundle (the same canonical bytes).
+func (q *queuedBundle) same(b *protocol.MessageBundle) bool { return codec.EncodesTo(b, q.raw) }
+
+// isSkippable decodes the bundle and reports whether it may be skipped.
+func (q *queuedBundle) isSkippable() (bool, error) {
+	b, err := q.bundle()
+	if err != nil {
+		return false, err
+	}
+	return b.IsSkippable(), nil
+}
+
+// queuedBundleCodec stores a queuedBundle as the bundle's canonical bytes, the bytes the
+// queues held when their entries were protocol.MessageBundle values. Decoding reads the
+// cursor fields and keeps the bytes; the messages are checked when decoded.
+type queuedBundleCodec struct{}
+
+func (queuedBundleCodec) Encode(w *codec.Writer, q queuedBundle) { w.Fixed(q.raw) }
+
+func (queuedBundleCodec) Decode(r *codec.Reader) queuedBundle {
+	raw := r.Fixed(r.Remaining())
+	// A MessageBundle starts with its height (u64), timestamp (u64), certificate hash
+	// (32 bytes) and transaction index (u32).
+	const indexAt, headerLen = 8 + 8 + 32, 8 + 8 + 32 + 4
+	if len(raw) < headerLen {
+		r.Fail("inbox bundle of %d bytes", len(raw))
+		return queuedBundle{}
+	}
+	c := protocol.Cursor{Height: base.BlockHeight(binary.LittleEndian.Uint64(raw)), Index: binary.LittleEndian.Uint32(raw[indexAt:])}
+	return queuedBundle{cursor: c, raw: raw}
+}
+
 // bundleQueue is a FIFO queue of bundles: a views.Queue in a chain's State, a slice in
 // an Inbox.
 type bundleQueue interface {
-	Front(ctx context.Context) (protocol.MessageBundle, bool, error)
+	Front(ctx context.Context) (queuedBundle, bool, error)
 	PopFront(ctx context.Context) error
-	PushBack(ctx context.Context, b protocol.MessageBundle) error
+	PushBack(ctx context.Context, b queuedBundle) error
 }
 
 type sliceQueue struct{ s *[]protocol.MessageBundle }
 
-func (q sliceQueue) Front(context.Context) (protocol.MessageBundle, bool, error) {
+func (q sliceQueue) Front(context.Context) (queuedBundle, bool, error) {
 	if len(*q.s) == 0 {
-		return protocol.MessageBundle{}, false, nil
+		return queuedBundle{}, false, nil
 	}
-	return (*q.s)[0], true, nil
+	return newQueuedBundle(&(*q.s)[0]), true, nil
 }
 
 func (q sliceQueue) PopFront(context.Context) error {
@@ -95,8 +150,12 @@ func (q sliceQueue) PopFront(context.Context) error {
 	return nil
 }
 
-func (q sliceQueue) PushBack(_ context.Context, b protocol.MessageBundle) error {
-	*q.s = append(*q.s, b)
+func (q sliceQueue) PushBack(_ context.Context, b queuedBundle) error {
+	mb, err := b.bundle()
+	if err != nil {
+		return err
+	}
+	*q.s = append(*q.s, mb)
 	return nil
 }
 
@@ -109,10 +168,6 @@ type inboxOps struct {
 
 func nextCursor(c protocol.Cursor) protocol.Cursor {
 	return protocol.Cursor{Height: c.Height, Index: c.Index + 1}
-}
-
-func sameBundle(a, b *protocol.MessageBundle) bool {
-	return codec.Equal(a, b)
 }
 
 // addBundle records a delivered bundle. It returns false if the bundle was already
@@ -129,14 +184,14 @@ func (in inboxOps) addBundle(ctx context.Context, b protocol.MessageBundle) (boo
 		return false, err
 	}
 	if ok {
-		switch front.Cursor().Compare(c) {
+		switch front.cursor.Compare(c) {
 		case -1:
 			// The block that consumed `front` in anticipation skipped nothing we can
 			// still deliver; an earlier removed bundle that was never delivered means
 			// the sender's history differs from what the certified block claimed.
-			return false, fmt.Errorf("%w: consumed bundle at %v was never delivered", ErrBundleMismatch, front.Cursor())
+			return false, fmt.Errorf("%w: consumed bundle at %v was never delivered", ErrBundleMismatch, front.cursor)
 		case 0:
-			if !sameBundle(&front, &b) {
+			if !front.same(&b) {
 				return false, fmt.Errorf("%w at %v", ErrBundleMismatch, c)
 			}
 			return true, in.removed.PopFront(ctx)
@@ -152,7 +207,7 @@ func (in inboxOps) addBundle(ctx context.Context, b protocol.MessageBundle) (boo
 		// Already consumed by a block that skipped it.
 		return true, nil
 	}
-	return true, in.added.PushBack(ctx, b)
+	return true, in.added.PushBack(ctx, newQueuedBundle(&b))
 }
 
 // removeBundle consumes a bundle received by a block. With mustBePresent (voting on a
@@ -169,11 +224,15 @@ func (in inboxOps) removeBundle(ctx context.Context, b *protocol.MessageBundle, 
 		if err != nil {
 			return err
 		}
-		if !ok || front.Cursor().Compare(c) >= 0 {
+		if !ok || front.cursor.Compare(c) >= 0 {
 			break
 		}
-		if !front.IsSkippable() {
-			return fmt.Errorf("%w: %v", ErrUnskippableBundle, front.Cursor())
+		skippable, err := front.isSkippable()
+		if err != nil {
+			return err
+		}
+		if !skippable {
+			return fmt.Errorf("%w: %v", ErrUnskippableBundle, front.cursor)
 		}
 		if err := in.added.PopFront(ctx); err != nil {
 			return err
@@ -184,8 +243,8 @@ func (in inboxOps) removeBundle(ctx context.Context, b *protocol.MessageBundle, 
 	if err != nil {
 		return err
 	}
-	if ok && front.Cursor() == c {
-		if !sameBundle(&front, b) {
+	if ok && front.cursor == c {
+		if !front.same(b) {
 			return fmt.Errorf("%w at %v", ErrBundleMismatch, c)
 		}
 		return in.added.PopFront(ctx)
@@ -193,7 +252,7 @@ func (in inboxOps) removeBundle(ctx context.Context, b *protocol.MessageBundle, 
 	if mustBePresent {
 		return fmt.Errorf("%w: height %d transaction %d", ErrMissingBundle, c.Height, c.Index)
 	}
-	return in.removed.PushBack(ctx, *b)
+	return in.removed.PushBack(ctx, newQueuedBundle(b))
 }
 
 // IsMissing reports whether err says a bundle has not been delivered yet.

@@ -197,9 +197,10 @@ seeds:
 				t.Fatalf("seed %d step %d: %d bundles waiting, model %d", seed, step, len(got), len(model.Added))
 			}
 			var removed []protocol.MessageBundle
-			if err := s.inboxQueuesOf(origin).removed.ForEach(ctx, func(b protocol.MessageBundle) error {
+			if err := s.inboxQueuesOf(origin).removed.ForEach(ctx, func(q queuedBundle) error {
+				b, err := q.bundle()
 				removed = append(removed, b)
-				return nil
+				return err
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -218,4 +219,73 @@ func sameBundles(a, b []protocol.MessageBundle) bool {
 	return slices.EqualFunc(a, b, func(x, y protocol.MessageBundle) bool {
 		return string(codec.Marshal(&x)) == string(codec.Marshal(&y))
 	})
+}
+
+// TestStoredInboxComparesBundles: a stored inbox compares a received bundle with the
+// delivered one byte for byte, whether the queue entry was staged or read back from
+// storage, and reports a stored entry that does not decode as corruption when it must
+// decode it (to skip it).
+func TestStoredInboxComparesBundles(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	delivered := bundle(1, 0, protocol.Tracked)
+	other := delivered
+	other.Messages = []protocol.PostedMessage{{Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Amount: base.Tokens(2)}}}}
+	for _, flushed := range []bool{false, true} {
+		ss := newStateStore(t)
+		s := ss.load()
+		if _, err := s.ReceiveBundles(ctx, origin, []protocol.EpochBundle{{Bundle: delivered}}); err != nil {
+			t.Fatal(err)
+		}
+		if flushed {
+			ss.flush(t, s)
+			s = ss.load()
+		}
+		if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: other}, true); !errors.Is(err, ErrBundleMismatch) {
+			t.Fatalf("flushed=%v: receiving a different bundle at the delivered cursor: %v", flushed, err)
+		}
+		if err := ss.load().removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: delivered}, true); flushed && err != nil {
+			t.Fatalf("receiving the delivered bundle: %v", err)
+		}
+	}
+
+	// A stored entry whose cursor reads but whose messages do not decode.
+	ss := newStateStore(t)
+	s := ss.load()
+	if _, err := s.ReceiveBundles(ctx, origin, []protocol.EpochBundle{{Bundle: bundle(1, 0, protocol.Simple)}}); err != nil {
+		t.Fatal(err)
+	}
+	b := ss.flush(t, s)
+	var key []byte
+	for _, op := range b.Ops() {
+		if len(op.Value) > 52 {
+			key = op.Key
+		}
+	}
+	if key == nil {
+		t.Fatal("no queue entry written")
+	}
+	value, _, _ := ss.db.Get(ctx, key)
+	bad := append(append([]byte{}, value[:52]...), 0xff)
+	var w kv.Batch
+	w.Put(key, bad)
+	if err := ss.db.Write(ctx, &w); err != nil {
+		t.Fatal(err)
+	}
+	later := bundle(2, 0, protocol.Tracked)
+	if err := ss.load().removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: later}, false); !errors.Is(err, base.ErrCorrupt) {
+		t.Fatalf("skipping an undecodable stored bundle: %v", err)
+	}
+	if _, err := ss.load().PendingBundles(ctx, 10); !errors.Is(err, base.ErrCorrupt) {
+		t.Fatalf("listing an undecodable stored bundle: %v", err)
+	}
+	// An entry too short to hold a cursor.
+	w.Reset()
+	w.Put(key, value[:20])
+	if err := ss.db.Write(ctx, &w); err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.load().removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: later}, false); !errors.Is(err, base.ErrCorrupt) {
+		t.Fatalf("reading a truncated stored bundle: %v", err)
+	}
 }

@@ -127,7 +127,7 @@ var (
 
 // inboxQueues holds the bundles of one origin's inbox (Inbox.Added and Inbox.Removed).
 type inboxQueues struct {
-	added, removed *views.Queue[protocol.MessageBundle]
+	added, removed *views.Queue[queuedBundle]
 }
 
 // inbox returns origin's inbox rules over cur and origin's queues.
@@ -144,7 +144,7 @@ func (s *State) inboxQueuesOf(origin base.ChainID) *inboxQueues {
 			s.inboxQueues = map[base.ChainID]*inboxQueues{}
 		}
 		vc := views.SubKey(s.inboxQueueVC, chainIDKey, origin)
-		c := views.CanonicalCodec[protocol.MessageBundle]()
+		c := views.Codec[queuedBundle](queuedBundleCodec{})
 		q = &inboxQueues{added: views.NewQueue(vc.Sub(tagInboxAdded), c), removed: views.NewQueue(vc.Sub(tagInboxRemoved), c)}
 		s.inboxQueues[origin] = q
 	}
@@ -282,8 +282,11 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	if p.Timestamp < tip.Timestamp {
 		return nil, fmt.Errorf("%w: %s < %s", ErrTimestampDecreases, p.Timestamp, tip.Timestamp)
 	}
-	if size := encodedSize(p); size > o.Policy.MaxBlockSize {
-		return nil, fmt.Errorf("%w: %d > %d bytes", ErrBlockTooLarge, size, o.Policy.MaxBlockSize)
+	// One encoding of the block gives its size and, for the block hash, the hash of its
+	// transactions.
+	digest := p.Digest()
+	if digest.Size > o.Policy.MaxBlockSize {
+		return nil, fmt.Errorf("%w: %d > %d bytes", ErrBlockTooLarge, digest.Size, o.Policy.MaxBlockSize)
 	}
 	if uint64(len(p.Transactions)) > o.Policy.MaxTransactionsBlock {
 		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyTxs, len(p.Transactions), o.Policy.MaxTransactionsBlock)
@@ -320,6 +323,18 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		Blobs:            make([][]protocol.Blob, n),
 		OperationResults: make([][]byte, n),
 	}
+	var res execution.TxOutcome
+	// The transactions' oracles, and room for one outgoing message per operation (a
+	// transfer sends one), allocated once for the block.
+	oracleSet := make([]execution.Oracles, n)
+	ops := 0
+	for i := range p.Transactions {
+		if p.Transactions[i].Operation != nil {
+			ops++
+		}
+	}
+	msgs := make([]protocol.OutgoingMessage, ops)
+	usedMsgs := 0
 	for i := range p.Transactions {
 		tx := &p.Transactions[i]
 		if b := tx.Bundle; b != nil {
@@ -335,21 +350,29 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		} else if closed {
 			return nil, fmt.Errorf("%w: transaction %d is an operation", ErrClosedChain, i)
 		}
-		var oracles *execution.Oracles
+		oracles := &oracleSet[i]
 		if o.Replay != nil {
-			oracles = execution.ReplayOracles(o.Resolver, o.Replay.OracleResponses[i])
+			oracles.InitReplay(o.Resolver, o.Replay.OracleResponses[i])
 		} else {
-			oracles = execution.LiveOraclesWith(o.Resolver, env)
+			oracles.InitLive(o.Resolver, env)
 		}
+		res.Messages = msgs[usedMsgs:usedMsgs]
 		tc := execution.TxContext{ChainID: s.id, Height: p.Height, Timestamp: p.Timestamp, AuthenticatedOwner: p.AuthenticatedOwner, Index: uint32(i), Policy: o.Policy}
-		res, err := s.exec.ExecuteTransaction(ctx, tc, tx, oracles)
+		err := s.exec.ExecuteTransactionInto(ctx, tc, tx, oracles, &res)
 		if err == nil {
 			err = oracles.Finish()
 		}
 		if err != nil {
 			return nil, &TxError{Index: i, Err: err}
 		}
-		out.Messages[i] = res.Messages
+		m := res.Messages
+		if len(m) > 0 && usedMsgs < len(msgs) && &m[0] == &msgs[usedMsgs] {
+			usedMsgs += len(m) // the messages are in msgs
+		}
+		if len(m) == 0 {
+			m = nil
+		}
+		out.Messages[i] = m[:len(m):len(m)] // appending to one never overwrites the next
 		out.OracleResponses[i] = res.OracleResponses
 		out.Events[i] = res.Events
 		out.Blobs[i] = res.Blobs
@@ -362,12 +385,8 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	s.exec.Flush(&eb)
 	out.StateHash = execution.StateHash(tip.StateHash, &eb)
 	s.execBatch.Append(&eb)
-	return protocol.NewBlock(*p, out), nil
+	return protocol.NewBlockWithDigest(*p, out, digest), nil
 }
-
-// encodedSize is the size of the canonical encoding of a proposed block, the size
-// ResourcePolicy.MaxBlockSize bounds.
-func encodedSize(p *protocol.ProposedBlock) uint64 { return uint64(codec.Size(p)) }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
 	cur, _, err := s.inboxes.Get(ctx, b.Origin)
@@ -566,9 +585,13 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 	}
 	for _, origin := range origins {
 		var q []protocol.IncomingBundle
-		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(b protocol.MessageBundle) error {
+		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(qb queuedBundle) error {
 			if len(q) == limit {
 				return errStopScan
+			}
+			b, err := qb.bundle()
+			if err != nil {
+				return err
 			}
 			q = append(q, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
 			return nil

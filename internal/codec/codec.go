@@ -102,7 +102,13 @@ func (w *Writer) Bool(v bool) {
 }
 
 // Uleb writes an unsigned LEB128 value (used for lengths and enum tags).
-func (w *Writer) Uleb(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
+func (w *Writer) Uleb(v uint64) {
+	if v < 0x80 { // one byte: every tag and most lengths
+		w.buf = append(w.buf, byte(v))
+		return
+	}
+	w.buf = binary.AppendUvarint(w.buf, v)
+}
 
 // Tag writes an enum variant index.
 func (w *Writer) Tag(v uint32) { w.Uleb(uint64(v)) }
@@ -149,7 +155,7 @@ func (w *Writer) Round(r base.Round) {
 // Owner writes an owner as an enum: Reserved(u8) | Address32([32]) | Address20([20]).
 func (w *Writer) Owner(o base.Owner) {
 	w.Tag(uint32(o.Kind()))
-	w.Fixed(o.Bytes())
+	w.buf = o.AppendBytes(w.buf)
 }
 
 // Account writes chain then owner.
@@ -256,6 +262,15 @@ func (r *Reader) Fail(format string, args ...any) {
 		r.err = fmt.Errorf("%w at byte %d: %s", ErrMalformed, r.off, fmt.Sprintf(format, args...))
 	}
 }
+
+// Offset returns the number of bytes read so far.
+func (r *Reader) Offset() int { return r.off }
+
+// Since returns the input bytes read from offset from (an earlier Offset) to now: a
+// slice of the input, not a copy, which the caller must not modify or keep beyond the
+// input's lifetime. Because the decoder is strict, the bytes a value was decoded from
+// are its canonical encoding, so a decoder can hash them instead of re-encoding the value.
+func (r *Reader) Since(from int) []byte { return r.buf[from:r.off:r.off] }
 
 // Remaining returns the number of unread bytes.
 func (r *Reader) Remaining() int { return len(r.buf) - r.off }
@@ -519,7 +534,24 @@ func Equal(a, b Encoder) bool {
 	return string(wa.buf) == string(wb.buf)
 }
 
-// scratch holds writers whose storage Marshal, Size and Equal reuse. It is a cache with
+// EncodesTo reports whether b is v's canonical encoding (v is encoded into a pooled
+// scratch writer, nothing kept).
+func EncodesTo(v Encoder, b []byte) bool {
+	w := getWriter()
+	defer putWriter(w)
+	v.Encode(w)
+	return string(w.buf) == string(b)
+}
+
+// AcquireWriter returns an empty writer from the pool that Marshal, Size, Equal and
+// EncodesTo use, for a caller that encodes, reads the bytes and lets go of them; pass it
+// to ReleaseWriter afterwards and keep nothing that aliases its bytes.
+func AcquireWriter() *Writer { return getWriter() }
+
+// ReleaseWriter returns a writer obtained from AcquireWriter to the pool.
+func ReleaseWriter(w *Writer) { putWriter(w) }
+
+// scratch holds writers whose storage Marshal, Size, Equal and EncodesTo reuse. It is a cache with
 // no effect on results; writers that grew past maxScratch are dropped rather than kept.
 var scratch = sync.Pool{New: func() any { return new(Writer) }}
 

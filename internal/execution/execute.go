@@ -66,20 +66,41 @@ type TxOutcome struct {
 // Rollback also start a new block). ExecuteTransaction sets the state's timestamp to
 // tc.Timestamp. oracles may be nil (no blob or event can then be read).
 func (s *State) ExecuteTransaction(ctx context.Context, tc TxContext, tx *protocol.Transaction, oracles *Oracles) (*TxOutcome, error) {
+	out := new(TxOutcome)
+	if err := s.ExecuteTransactionInto(ctx, tc, tx, oracles, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ExecuteTransactionInto is ExecuteTransaction writing the outcome into *out, which is
+// overwritten. The outcome's slices are new, except Messages: the messages are appended
+// to out.Messages[:0], so a caller may pass spare capacity (a slice of a larger array
+// shared by the block's transactions) for them to use. That capacity must belong to no
+// earlier outcome still in use: reusing out for the next transaction without setting
+// out.Messages to nil (or to fresh room) would overwrite the previous messages.
+func (s *State) ExecuteTransactionInto(ctx context.Context, tc TxContext, tx *protocol.Transaction, oracles *Oracles, out *TxOutcome) error {
 	if oracles == nil {
 		oracles = LiveOracles(nil)
 	}
 	if tx == nil || (tx.Bundle == nil) == (tx.Operation == nil) {
-		return nil, failf(ErrInvalidOperation, "transaction must be exactly one of a bundle or an operation")
+		return failf(ErrInvalidOperation, "transaction must be exactly one of a bundle or an operation")
 	}
 	if err := s.checkChain(ctx, tc.ChainID); err != nil {
-		return nil, err
+		return err
 	}
 	if tc.Policy == nil {
 		p := protocol.NoFeesPolicy()
 		tc.Policy = &p
 	}
-	t := &txn{s: s, tc: tc, oracles: oracles, mark: oracles.mark()}
+	t := s.spare
+	s.spare = nil
+	if t == nil {
+		t = new(txn)
+	}
+	*t = txn{s: s, tc: tc, oracles: oracles, mark: oracles.mark()}
+	t.out.Messages = out.Messages[:0]
+	defer s.recycle(t)
 	systemMark := s.systemWritten
 	var err error
 	if tx.Bundle != nil {
@@ -96,12 +117,23 @@ func (s *State) ExecuteTransaction(ctx context.Context, tc TxContext, tx *protoc
 		err = t.chargeFees(ctx, tx)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.blockFuel += t.out.Fuel
 	s.setTimestamp(tc.Timestamp)
 	t.out.OracleResponses = oracles.since(t.mark)
-	return &t.out, nil
+	*out = t.out
+	return nil
+}
+
+// recycle keeps a finished transaction's txn for the next one, unless a contract ran in
+// it: contracts were handed runtimes that point to it.
+func (s *State) recycle(t *txn) {
+	if t.pinned {
+		return
+	}
+	*t = txn{}
+	s.spare = t
 }
 
 // txn is the execution of one transaction.
@@ -115,6 +147,9 @@ type txn struct {
 	// written counts the key and value bytes of the applications' storage writes.
 	written uint64
 	fuel    *FuelTank // created by fuelTank on first use
+	// pinned is set once a contract is loaded: contracts hold runtimes pointing to the
+	// txn, so it is not reused for another transaction (State.recycle).
+	pinned bool
 }
 
 func (t *txn) chainID() base.ChainID { return t.tc.ChainID }

@@ -73,6 +73,15 @@ func ReplayOracles(r Resolver, recorded []protocol.OracleResponse) *Oracles {
 	return &Oracles{resolver: r, replay: true, responses: recorded}
 }
 
+// InitLive sets o to what LiveOraclesWith(r, env) returns, for a caller that allocates
+// the Oracles of many transactions at once (one slice per block).
+func (o *Oracles) InitLive(r Resolver, env LiveEnv) { *o = Oracles{resolver: r, env: env} }
+
+// InitReplay sets o to what ReplayOracles(r, recorded) returns.
+func (o *Oracles) InitReplay(r Resolver, recorded []protocol.OracleResponse) {
+	*o = Oracles{resolver: r, replay: true, responses: recorded}
+}
+
 // IsReplay reports whether the oracles replay recorded responses.
 func (o *Oracles) IsReplay() bool { return o.replay }
 

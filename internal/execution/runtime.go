@@ -159,6 +159,7 @@ type appSession struct {
 
 // contract returns the transaction's instance of app, loading it on first use.
 func (t *txn) contract(ctx context.Context, app base.ApplicationID) (UserContract, error) {
+	t.pinned = true // the contract gets runtimes that point to t
 	if c, ok := t.apps.instances[app]; ok {
 		return c, nil
 	}

@@ -90,6 +90,12 @@ type State struct {
 	// systemWritten counts the bytes the system application has staged since the state
 	// was created (see countSystemWrite); a transaction is charged the difference.
 	systemWritten uint64
+
+	// spare is a finished transaction's txn that nothing refers to any more (no contract
+	// ran in it), reused by the next transaction instead of allocating one: a block of
+	// transfers executes without a txn allocation per transaction. Invariant: nil or
+	// zeroed.
+	spare *txn
 }
 
 // Option configures a State.

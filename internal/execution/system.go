@@ -76,7 +76,7 @@ func (t *txn) checkOwnerOf(ctx context.Context, signer *base.Owner, what string)
 	if signer == nil {
 		return failf(ErrUnauthorized, "%s needs an authenticated chain owner", what)
 	}
-	own, err := t.s.Ownership(ctx)
+	own, err := t.s.ownership.Get(ctx) // read only: no copy
 	if err != nil {
 		return err
 	}

@@ -567,3 +567,36 @@ func TestCommitteeOperations(t *testing.T) {
 		})
 	}
 }
+
+// TestConsecutiveOutcomesAreIndependent: a State reuses a finished transaction's
+// working memory for the next transaction; an outcome returned earlier must not change
+// when later transactions (successful or failing) execute.
+func TestConsecutiveOutcomesAreIndependent(t *testing.T) {
+	n := newNet(t)
+	s, id := userChain(t, n)
+	var outs []*TxOutcome
+	for i := range 4 {
+		dest := base.ChainID(sha(byte(10 + i)))
+		outs = append(outs, mustExec(t, s, tc(id, &alice), sysTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: dest}, Amount: base.AmountFromAttos(uint64(i + 1))}), LiveOracles(n.res)))
+		// A failing transaction in between (more than the chain account holds).
+		if _, err := s.ExecuteTransaction(bg, tc(id, &alice), sysTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: dest}, Amount: tokens(1_000_000)}), LiveOracles(n.res)); err == nil {
+			t.Fatal("overdraft accepted")
+		}
+	}
+	var into TxOutcome
+	if err := s.ExecuteTransactionInto(bg, tc(id, &alice), sysTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: otherChain}, Amount: base.AmountFromAttos(9)}), LiveOracles(n.res), &into); err != nil {
+		t.Fatal(err)
+	}
+	for i, out := range outs {
+		if len(out.Messages) != 1 || out.Messages[0].Destination != base.ChainID(sha(byte(10+i))) {
+			t.Fatalf("outcome %d changed: %+v", i, out.Messages)
+		}
+		c, ok := out.Messages[0].Message.System.(*protocol.Credit)
+		if !ok || c.Amount != base.AmountFromAttos(uint64(i+1)) {
+			t.Fatalf("outcome %d changed: %+v", i, out.Messages[0].Message)
+		}
+	}
+	if len(into.Messages) != 1 || into.Messages[0].Destination != otherChain {
+		t.Fatalf("ExecuteTransactionInto outcome: %+v", into.Messages)
+	}
+}

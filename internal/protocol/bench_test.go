@@ -5,6 +5,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/cputime"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
@@ -83,4 +84,61 @@ func BenchmarkDecodeBlockProposal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// block100 is a block as `mica benchmark --transactions-per-block 100` makes them: 100
+// received one-message bundles and 100 transfers, each sending one Credit.
+func block100() *protocol.Block {
+	owner := prototest.Key("alice").Public().Owner()
+	prev := base.Hash{7}
+	p := protocol.ProposedBlock{ChainID: base.ChainID{1}, Height: 5, Timestamp: 3_000_000, PreviousBlockHash: &prev, AuthenticatedOwner: &owner}
+	var o protocol.BlockExecutionOutcome
+	add := func(tx protocol.Transaction, msgs []protocol.OutgoingMessage) {
+		p.Transactions = append(p.Transactions, tx)
+		o.Messages = append(o.Messages, msgs)
+		o.OracleResponses = append(o.OracleResponses, nil)
+		o.Events = append(o.Events, nil)
+		o.Blobs = append(o.Blobs, nil)
+		o.OperationResults = append(o.OperationResults, []byte{})
+	}
+	for i := range 100 {
+		add(protocol.ReceiveTx(protocol.IncomingBundle{Origin: base.ChainID{2}, Action: protocol.Accept,
+			Bundle: protocol.MessageBundle{Height: 4, Timestamp: 2_000_000, CertificateHash: base.Hash{4}, TransactionIndex: uint32(100 + i),
+				Messages: []protocol.PostedMessage{{Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Amount: base.AmountFromAttos(1)}}}}}}), nil)
+	}
+	for range 100 {
+		add(protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: base.ChainID{3}}, Amount: base.AmountFromAttos(1)}),
+			[]protocol.OutgoingMessage{{Destination: base.ChainID{3}, Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Amount: base.AmountFromAttos(1)}}}})
+	}
+	return protocol.NewBlock(p, o)
+}
+
+// BenchmarkBlock100 encodes, decodes and hashes block100; ns/transfer and
+// cpu-ns/transfer (the process's CPU time) are per (bundle received + transfer made) pair.
+func BenchmarkBlock100(b *testing.B) {
+	block := block100()
+	buf := codec.Marshal(block)
+	run := func(b *testing.B, f func()) {
+		b.ReportAllocs()
+		cpu := cputime.Process()
+		for b.Loop() {
+			f()
+		}
+		cpu = cputime.Process() - cpu
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/transfer")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*100), "cpu-ns/transfer")
+		b.ReportMetric(0, "ns/op")
+	}
+	b.Run("encode", func(b *testing.B) { run(b, func() { codec.Marshal(block) }) })
+	b.Run("decode", func(b *testing.B) {
+		run(b, func() {
+			var d protocol.Block
+			if err := codec.Unmarshal(buf, &d); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("hash", func(b *testing.B) {
+		run(b, func() { protocol.NewBlock(block.Proposed, block.Outcome) })
+	})
 }

@@ -157,24 +157,51 @@ type ProposedBlock struct {
 	Transactions       []Transaction
 }
 
-func (b *ProposedBlock) Encode(w *codec.Writer) {
+func (b *ProposedBlock) Encode(w *codec.Writer) { b.encode(w) }
+
+// encode writes the block and returns the length w had where the transactions start.
+func (b *ProposedBlock) encode(w *codec.Writer) (txsStart int) {
 	w.Hash(base.Hash(b.ChainID))
 	w.U32(uint32(b.Epoch))
 	w.U64(uint64(b.Height))
 	w.U64(uint64(b.Timestamp))
 	encOptHash(w, b.PreviousBlockHash)
 	encOptOwner(w, b.AuthenticatedOwner)
+	txsStart = w.Len()
 	codec.EncodeItems(w, b.Transactions)
+	return txsStart
 }
 
-func (b *ProposedBlock) Decode(r *codec.Reader) {
+func (b *ProposedBlock) Decode(r *codec.Reader) { b.decode(r) }
+
+// decode reads the block and returns the input bytes its transactions were decoded from
+// (their canonical encoding: see codec.Reader.Since).
+func (b *ProposedBlock) decode(r *codec.Reader) (txs []byte) {
 	b.ChainID = r.ChainID()
 	b.Epoch = base.Epoch(r.U32())
 	b.Height = base.BlockHeight(r.U64())
 	b.Timestamp = base.Timestamp(r.U64())
 	b.PreviousBlockHash = decOptHash(r)
 	b.AuthenticatedOwner = decOptOwner(r)
+	from := r.Offset()
 	b.Transactions = codec.DecodeItems[Transaction](r, 2)
+	return r.Since(from)
+}
+
+// ProposalDigest is what executing a proposed block needs of its encoding: the size of
+// the canonical encoding (which ResourcePolicy.MaxBlockSize bounds) and the hash of the
+// transactions (BlockHeader.TransactionsHash), both from one encoding.
+type ProposalDigest struct {
+	Size             uint64
+	TransactionsHash base.Hash
+}
+
+// Digest encodes the block once and returns its size and transactions hash.
+func (b *ProposedBlock) Digest() ProposalDigest {
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	start := b.encode(w)
+	return ProposalDigest{Size: uint64(w.Len()), TransactionsHash: crypto.HashBytes(hashTransactions, w.Bytes()[start:])}
 }
 
 // Bundles returns the incoming bundles of the block, in order.
@@ -270,13 +297,31 @@ func (o *BlockExecutionOutcome) encodeResults(w *codec.Writer) {
 	codec.EncodeSlice(w, o.OperationResults, func(w *codec.Writer, b *[]byte) { w.VarBytes(*b) })
 }
 
-func (o *BlockExecutionOutcome) Decode(r *codec.Reader) {
+func (o *BlockExecutionOutcome) Decode(r *codec.Reader) { o.decode(r) }
+
+// outcomeParts are the input bytes each hashed part of an outcome was decoded from.
+type outcomeParts struct {
+	messages, oracles, events, blobs, results []byte
+}
+
+func (o *BlockExecutionOutcome) decode(r *codec.Reader) (p outcomeParts) {
+	from := r.Offset()
 	o.Messages = decodeNested[OutgoingMessage](r, 36)
+	p.messages = r.Since(from)
 	o.StateHash = r.Hash()
+	from = r.Offset()
 	o.OracleResponses = decodeNested[OracleResponse](r, 2)
+	p.oracles = r.Since(from)
+	from = r.Offset()
 	o.Events = decodeNested[Event](r, 6)
+	p.events = r.Since(from)
+	from = r.Offset()
 	o.Blobs = decodeNested[Blob](r, 2)
+	p.blobs = r.Since(from)
+	from = r.Offset()
 	o.OperationResults = codec.DecodeSlice(r, 1, func(r *codec.Reader, b *[]byte) { *b = r.VarBytes() })
+	p.results = r.Since(from)
+	return p
 }
 
 // Block is a proposed block with its execution outcome: what validators certify.
@@ -291,6 +336,15 @@ type Block struct {
 func NewBlock(p ProposedBlock, o BlockExecutionOutcome) *Block {
 	b := &Block{Proposed: p, Outcome: o}
 	h := b.Header()
+	b.hash = h.Hash()
+	return b
+}
+
+// NewBlockWithDigest is NewBlock for a caller that holds p.Digest() already: the
+// transactions are not encoded again. d must be p's digest.
+func NewBlockWithDigest(p ProposedBlock, o BlockExecutionOutcome, d ProposalDigest) *Block {
+	b := &Block{Proposed: p, Outcome: o}
+	h := b.header(d.TransactionsHash)
 	b.hash = h.Hash()
 	return b
 }
@@ -311,9 +365,11 @@ func (b *Block) Epoch() base.Epoch        { return b.Proposed.Epoch }
 
 func (b *Block) Encode(w *codec.Writer) { b.Proposed.Encode(w); b.Outcome.Encode(w) }
 
+// Decode reads the block and computes its hash from the input bytes of each hashed part,
+// which are their canonical encoding (the decoder is strict), so nothing is encoded again.
 func (b *Block) Decode(r *codec.Reader) {
-	b.Proposed.Decode(r)
-	b.Outcome.Decode(r)
+	txs := b.Proposed.decode(r)
+	parts := b.Outcome.decode(r)
 	if r.Err() == nil {
 		n := len(b.Proposed.Transactions)
 		o := &b.Outcome
@@ -321,7 +377,7 @@ func (b *Block) Decode(r *codec.Reader) {
 			r.Fail("block outcome does not have one entry per transaction")
 			return
 		}
-		h := b.Header()
+		h := b.headerFrom(crypto.HashBytes(hashTransactions, txs), parts)
 		b.hash = h.Hash()
 	}
 }
@@ -348,23 +404,57 @@ type encodeFunc func(w *codec.Writer)
 
 func (f encodeFunc) Encode(w *codec.Writer) { f(w) }
 
+// Type names of the block header's sub-hashes.
+const (
+	hashTransactions     = "BlockTransactions"
+	hashMessages         = "BlockMessages"
+	hashOracleResponses  = "BlockOracleResponses"
+	hashEvents           = "BlockEvents"
+	hashBlobs            = "BlockBlobs"
+	hashOperationResults = "BlockOperationResults"
+)
+
 // Header computes the header.
 func (b *Block) Header() BlockHeader {
-	p, o := &b.Proposed, &b.Outcome
+	p := &b.Proposed
+	return b.header(crypto.HashValue(hashTransactions, encodeFunc(func(w *codec.Writer) { codec.EncodeItems(w, p.Transactions) })))
+}
+
+// header computes the header given the transactions hash.
+func (b *Block) header(txsHash base.Hash) BlockHeader {
+	o := &b.Outcome
+	h := b.headerFields(txsHash)
+	h.MessagesHash = crypto.HashValue(hashMessages, encodeFunc(o.encodeMessages))
+	h.OracleResponsesHash = crypto.HashValue(hashOracleResponses, encodeFunc(o.encodeOracles))
+	h.EventsHash = crypto.HashValue(hashEvents, encodeFunc(o.encodeEvents))
+	h.BlobsHash = crypto.HashValue(hashBlobs, encodeFunc(o.encodeBlobs))
+	h.OperationResultsHash = crypto.HashValue(hashOperationResults, encodeFunc(o.encodeResults))
+	return h
+}
+
+// headerFrom computes the header from the canonical bytes of the outcome's parts.
+func (b *Block) headerFrom(txsHash base.Hash, parts outcomeParts) BlockHeader {
+	h := b.headerFields(txsHash)
+	h.MessagesHash = crypto.HashBytes(hashMessages, parts.messages)
+	h.OracleResponsesHash = crypto.HashBytes(hashOracleResponses, parts.oracles)
+	h.EventsHash = crypto.HashBytes(hashEvents, parts.events)
+	h.BlobsHash = crypto.HashBytes(hashBlobs, parts.blobs)
+	h.OperationResultsHash = crypto.HashBytes(hashOperationResults, parts.results)
+	return h
+}
+
+// headerFields fills the header's scalar fields and the transactions hash.
+func (b *Block) headerFields(txsHash base.Hash) BlockHeader {
+	p := &b.Proposed
 	return BlockHeader{
-		ChainID:              p.ChainID,
-		Epoch:                p.Epoch,
-		Height:               p.Height,
-		Timestamp:            p.Timestamp,
-		StateHash:            o.StateHash,
-		PreviousBlockHash:    p.PreviousBlockHash,
-		AuthenticatedOwner:   p.AuthenticatedOwner,
-		TransactionsHash:     crypto.HashValue("BlockTransactions", encodeFunc(func(w *codec.Writer) { codec.EncodeItems(w, p.Transactions) })),
-		MessagesHash:         crypto.HashValue("BlockMessages", encodeFunc(o.encodeMessages)),
-		OracleResponsesHash:  crypto.HashValue("BlockOracleResponses", encodeFunc(o.encodeOracles)),
-		EventsHash:           crypto.HashValue("BlockEvents", encodeFunc(o.encodeEvents)),
-		BlobsHash:            crypto.HashValue("BlockBlobs", encodeFunc(o.encodeBlobs)),
-		OperationResultsHash: crypto.HashValue("BlockOperationResults", encodeFunc(o.encodeResults)),
+		ChainID:            p.ChainID,
+		Epoch:              p.Epoch,
+		Height:             p.Height,
+		Timestamp:          p.Timestamp,
+		StateHash:          b.Outcome.StateHash,
+		PreviousBlockHash:  p.PreviousBlockHash,
+		AuthenticatedOwner: p.AuthenticatedOwner,
+		TransactionsHash:   txsHash,
 	}
 }
 

@@ -161,3 +161,24 @@ func FuzzDecodeStreamOperation(f *testing.F) {
 func FuzzDecodeEventsNotification(f *testing.F) {
 	fuzzDecoder[protocol.Notification](f, &protocol.Notification{Kind: protocol.ReasonNewEvents, Height: 2, App: base.ApplicationID{1}, StreamName: "posts", NextIndex: 4})
 }
+
+// FuzzDecodeBlockHash: a decoded block's hash, computed from the input bytes of its
+// parts, is the hash of its re-encoded header (what NewBlock computes).
+func FuzzDecodeBlockHash(f *testing.F) {
+	c, _ := seeds(f)
+	f.Add(codec.Marshal(c.Block))
+	f.Add(codec.Marshal(richBlock()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var block protocol.Block
+		if err := codec.Unmarshal(b, &block); err != nil {
+			return
+		}
+		h := block.Header()
+		if block.Hash() != h.Hash() {
+			t.Fatalf("decoded hash %s, re-encoded header %s", block.Hash(), h.Hash())
+		}
+		if again := protocol.NewBlock(block.Proposed, block.Outcome).Hash(); again != block.Hash() {
+			t.Fatalf("decoded hash %s, NewBlock %s", block.Hash(), again)
+		}
+	})
+}
