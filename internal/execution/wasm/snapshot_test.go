@@ -251,3 +251,124 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 	}
 	t.Logf("memory %d pages, %d chunks, %d bytes kept, %d globals", snap.pages, len(snap.chunks), snap.size(), len(snap.globals))
 }
+
+// TestResetRestoresScatteredWrites: runs that write bytes all over the memory of an
+// instance (a 3 MiB array zero in the snapshot, a table _initialize filled, the Go
+// heap) leave it for the next run, which is reset to the snapshot by rewriting only the
+// chunks that differ from it; a run that then reads all of it must see exactly the
+// snapshot's bytes, with the fuel of a run in a fresh instance.
+func TestResetRestoresScatteredWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest")
+	}
+	ctx := context.Background()
+	code := wasmtest.BuildGoGuest(t, "testdata/scatter", ".")
+	snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
+	freshEngine.freshInstances = true
+	var mods [2]*Module
+	for i, e := range []*Engine{snapEngine, freshEngine} {
+		m, err := e.Compile(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods[i] = m
+	}
+	run := func(i int, op string) (string, uint64) {
+		t.Helper()
+		c := NewContract(mods[i], DefaultFuelPerTransaction)
+		out, err := c.ExecuteOperation(ctx, newFake(), []byte(op))
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		return string(out), c.FuelUsed()
+	}
+	want, wantFuel := run(1, "r")
+	for step := 1; step <= 40; step++ {
+		if _, err := NewContract(mods[0], DefaultFuelPerTransaction).ExecuteOperation(ctx, newFake(), []byte(fmt.Sprintf("w %d", step))); err != nil {
+			t.Fatal(err)
+		}
+		before := snapEngine.instantiations.Load()
+		got, fuel := run(0, "r")
+		if got != want || fuel != wantFuel {
+			t.Fatalf("step %d: a run after writes reads checksum %s with %d fuel; a fresh instance reads %s with %d", step, got, fuel, want, wantFuel)
+		}
+		if snapEngine.instantiations.Load() != before {
+			t.Fatalf("step %d: the run made a new instance instead of resetting the one the writes left", step)
+		}
+	}
+	if n := snapEngine.instantiations.Load(); n > 3 {
+		t.Fatalf("%d instances made for 80 runs in sequence: instances are not reused", n)
+	}
+}
+
+// TestResetRewritesEveryDirtyChunk scribbles directly over an idle instance's memory
+// (the first and last byte, both sides of every chunk boundary, and a pseudo-random
+// spray) and its globals, then resets it: memory and globals must be those of an
+// instance that ran _initialize.
+func TestResetRewritesEveryDirtyChunk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest")
+	}
+	ctx := context.Background()
+	m, err := newEngine(t, EngineConfig{}).Compile(ctx, wasmtest.BuildGoGuest(t, "testdata/counter", "."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := newFake()
+	if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("5")); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := m.acquire(ctx, contractRuntime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.release(ctx)
+	fresh, fuel, err := m.instantiate(ctx, contractRuntime, cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close(ctx)
+	if _, err := m.initialize(ctx, fresh, fuel, execution.NewFuelTank(InitializeFuel)); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fresh.Memory().Read(0, fresh.Memory().Size())
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 3; round++ {
+		p, ok := m.takeInstance(contractRuntime)
+		if !ok {
+			t.Fatal("no idle instance after a successful run")
+		}
+		mem, _ := p.inst.Memory().Read(0, p.inst.Memory().Size())
+		if len(mem) != len(want) {
+			t.Fatalf("memory of %d bytes, fresh %d", len(mem), len(want))
+		}
+		mem[0]++
+		mem[len(mem)-1]++
+		for off := resetChunk; off < len(mem); off += resetChunk * (1 + round) {
+			mem[off-1]++
+			mem[off]++
+		}
+		for i := 0; i < 1000; i++ {
+			mem[r.IntN(len(mem))] = byte(r.Uint32())
+		}
+		for _, name := range m.globals {
+			p.inst.ExportedGlobal(name).(api.MutableGlobal).Set(r.Uint64())
+		}
+		if err := m.snap.reset(p.inst, m.globals); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(mem, want) {
+			for off := range mem {
+				if mem[off] != want[off] {
+					t.Fatalf("round %d: byte %d is %d after the reset, %d after _initialize", round, off, mem[off], want[off])
+				}
+			}
+		}
+		for _, name := range m.globals {
+			if x, y := fresh.ExportedGlobal(name).Get(), p.inst.ExportedGlobal(name).Get(); x != y {
+				t.Fatalf("global %s: fresh %d, reset %d", name, x, y)
+			}
+		}
+		m.putInstance(ctx, contractRuntime, p)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/execution"
@@ -85,6 +86,11 @@ type EngineConfig struct {
 	// MaxCacheDirBytes bounds the total size of CacheDir; the oldest files are removed
 	// after every compilation that goes over it. 0 means 1 GiB.
 	MaxCacheDirBytes int64
+	// MaxIdleInstanceBytes bounds the memory of the idle instances kept for reuse,
+	// over all modules (an instance is kept after a successful run and reset to the
+	// module's snapshot by the next run, instead of a new instance being made). 0
+	// means 128 MiB.
+	MaxIdleInstanceBytes int64
 }
 
 // Engine compiles and runs Wasm applications. It is safe for concurrent use.
@@ -123,6 +129,11 @@ type Engine struct {
 	aheadWG sync.WaitGroup
 	// compilations counts the modules compiled (not found in the cache), for tests.
 	compilations atomic.Int64
+	// instantiations counts the instances made (not reused), for tests.
+	instantiations atomic.Int64
+	// idleBytes is the memory of the instances in the modules' pools.
+	// Invariant: idleBytes <= cfg.MaxIdleInstanceBytes.
+	idleBytes atomic.Int64
 }
 
 // compileCall is a compilation under way; m and err are set before done is closed.
@@ -148,6 +159,9 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.MaxCacheDirBytes <= 0 {
 		cfg.MaxCacheDirBytes = 1 << 30
+	}
+	if cfg.MaxIdleInstanceBytes <= 0 {
+		cfg.MaxIdleInstanceBytes = 128 << 20
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	cache := wazero.NewCompilationCache()
@@ -206,17 +220,25 @@ type Module struct {
 	evicted  bool // no longer in the engine's cache: close compiled when idle
 	// pool holds, per runtime, instances of compiled that ended a successful run with
 	// their memory at the snapshot's size: the next run resets one to the snapshot
-	// instead of instantiating (at most maxPooled each).
+	// instead of instantiating (at most maxPooled each, and the engine's
+	// MaxIdleInstanceBytes over all modules).
 	pool [2][]pooled
 }
 
 type pooled struct {
 	inst api.Module
 	fuel api.MutableGlobal
+	// bytes is the size of the instance's memory, counted in the engine's idleBytes
+	// while the instance is in a pool.
+	bytes int64
 }
 
-// maxPooled bounds the idle instances kept per module and runtime.
-const maxPooled = 1
+// maxPooled bounds the idle instances kept per module and runtime: about the runs of
+// one module that overlap in a node (a client executing blocks of 16 chains, a
+// validator voting on several chains' blocks while executing certified ones). With one,
+// concurrent runs instantiated afresh: a Go guest's instantiation copies its data
+// segments and grows and fills its memory, several times a reset.
+const maxPooled = 8
 
 // takeInstance returns an idle instance of the module compiled for rt, if any.
 func (m *Module) takeInstance(rt int) (pooled, bool) {
@@ -228,6 +250,7 @@ func (m *Module) takeInstance(rt int) (pooled, bool) {
 	}
 	p := m.pool[rt][n-1]
 	m.pool[rt] = m.pool[rt][:n-1]
+	m.e.idleBytes.Add(-p.bytes)
 	return p, true
 }
 
@@ -235,11 +258,25 @@ func (m *Module) takeInstance(rt int) (pooled, bool) {
 func (m *Module) putInstance(ctx context.Context, rt int, p pooled) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.evicted || len(m.pool[rt]) >= maxPooled {
+	if m.evicted || len(m.pool[rt]) >= maxPooled || !m.e.reserveIdle(p.bytes) {
 		_ = p.inst.Close(ctx)
 		return
 	}
 	m.pool[rt] = append(m.pool[rt], p)
+}
+
+// reserveIdle adds n bytes to the idle instances' memory if that stays within
+// MaxIdleInstanceBytes, and reports whether it did.
+func (e *Engine) reserveIdle(n int64) bool {
+	for {
+		cur := e.idleBytes.Load()
+		if cur+n > e.cfg.MaxIdleInstanceBytes {
+			return false
+		}
+		if e.idleBytes.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
 }
 
 // Runtimes of an Engine.
@@ -287,6 +324,7 @@ func (m *Module) evict(ctx context.Context) {
 func (m *Module) closeCompiled(ctx context.Context) {
 	for i, p := range m.pool {
 		for _, x := range p {
+			m.e.idleBytes.Add(-x.bytes)
 			_ = x.inst.Close(ctx)
 		}
 		m.pool[i] = nil
@@ -690,7 +728,13 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 		if ok {
 			_ = p.inst.Close(ctx)
 		}
-		if inst, fuel, err = m.instantiate(ctx, rt, cm); err != nil {
+		ictx := ctx
+		if snap != nil {
+			// The restore grows the memory to the snapshot's size: allocate that much
+			// at once.
+			ictx = experimental.WithMemoryAllocator(ctx, memoryCapacity(snap.pages*65536))
+		}
+		if inst, fuel, err = m.instantiate(ictx, rt, cm); err != nil {
 			return nil, err
 		}
 		if snap != nil {
@@ -705,7 +749,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	reuse := false
 	defer func() {
 		if reuse && ctx.Err() == nil && !inst.IsClosed() && uint64(inst.Memory().Size()) == snap.pages*65536 {
-			m.putInstance(ctx, rt, pooled{inst, fuel})
+			m.putInstance(ctx, rt, pooled{inst, fuel, int64(inst.Memory().Size())})
 			return
 		}
 		_ = inst.Close(ctx)
@@ -756,6 +800,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 // instantiate returns a new instance of cm, without calling any of its functions, and
 // its fuel global.
 func (m *Module) instantiate(ctx context.Context, rt int, cm wazero.CompiledModule) (api.Module, api.MutableGlobal, error) {
+	m.e.instantiations.Add(1)
 	inst, err := m.e.runtimes[rt].InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
@@ -767,6 +812,29 @@ func (m *Module) instantiate(ctx context.Context, rt int, cm wazero.CompiledModu
 	}
 	return inst, g, nil
 }
+
+// memoryCapacity allocates a new instance's memory with room for that many bytes, so
+// that growing it up to there reslices it (the bytes past its length are the zeroes
+// make wrote: a memory never shrinks, and nothing writes past its length). wazero's
+// own allocation grows by append, which copies the memory and zeroes the new part.
+type memoryCapacity uint64
+
+func (c memoryCapacity) Allocate(capBytes, maxBytes uint64) experimental.LinearMemory {
+	return &linearMemory{buf: make([]byte, 0, min(max(uint64(c), capBytes), maxBytes))}
+}
+
+type linearMemory struct{ buf []byte }
+
+func (l *linearMemory) Reallocate(size uint64) []byte {
+	if size <= uint64(cap(l.buf)) {
+		l.buf = l.buf[:size]
+	} else {
+		l.buf = append(l.buf, make([]byte, size-uint64(len(l.buf)))...)
+	}
+	return l.buf
+}
+
+func (l *linearMemory) Free() { l.buf = nil }
 
 // start gives the guest the tank's fuel and arms the interrupter; the function it
 // returns records the fuel burnt in the tank and disarms the interrupter.
