@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero/api"
@@ -370,5 +371,89 @@ func TestResetRewritesEveryDirtyChunk(t *testing.T) {
 			}
 		}
 		m.putInstance(ctx, contractRuntime, p)
+	}
+}
+
+// timedRuntime is a fakeRuntime at a given block time.
+type timedRuntime struct {
+	*fakeRuntime
+	time base.Timestamp
+}
+
+func (r timedRuntime) Timestamp() base.Timestamp { return r.time }
+
+// TestPureRunReplayed: the SDK's mica_finalize of a contract without a Finalizer calls
+// no host function, so after its first run the module replays its outcome: the same
+// fuel and errors as running it in a fresh instance, with no instance used; with less
+// fuel left than it needs, it runs out of fuel as a real run does. A finalize that
+// reads the clock (the scatter guest's) is run every time.
+func TestPureRunReplayed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Go guests")
+	}
+	ctx := context.Background()
+	code := wasmtest.BuildGoGuest(t, "../../../examples", "./counter/contract")
+	snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
+	freshEngine.freshInstances = true
+	var mods [2]*Module
+	for i, e := range []*Engine{snapEngine, freshEngine} {
+		m, err := e.Compile(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods[i] = m
+	}
+	finalize := func(i int, fuel uint64) (uint64, string) {
+		c := NewContract(mods[i], fuel)
+		err := c.Finalize(ctx, newFake())
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		return c.FuelUsed(), msg
+	}
+	want, wantErr := finalize(1, DefaultFuelPerTransaction)
+	if wantErr != "" || want == 0 {
+		t.Fatalf("finalize in a fresh instance: fuel %d, error %q", want, wantErr)
+	}
+	for i := 0; i < 5; i++ {
+		before := snapEngine.instantiations.Load()
+		pooled := len(mods[0].pool[contractRuntime])
+		fuel, err := finalize(0, DefaultFuelPerTransaction)
+		if fuel != want || err != "" {
+			t.Fatalf("run %d: fuel %d, error %q; fresh instance: %d, no error", i, fuel, err, want)
+		}
+		if _, ok := mods[0].pureOutcome(EntryFinalize); !ok {
+			t.Fatalf("run %d: the finalize run was not recorded as pure", i)
+		}
+		if i > 0 && (snapEngine.instantiations.Load() != before || len(mods[0].pool[contractRuntime]) != pooled) {
+			t.Fatalf("run %d: a replayed finalize used an instance", i)
+		}
+	}
+	for _, fuel := range []uint64{want - 1, want / 2} {
+		a, errA := finalize(0, fuel)
+		b, errB := finalize(1, fuel)
+		if a != b || errA != errB || !strings.Contains(errA, "out of fuel") {
+			t.Fatalf("with %d fuel: replayed %d %q, fresh %d %q", fuel, a, errA, b, errB)
+		}
+	}
+
+	m, err := snapEngine.Compile(ctx, wasmtest.BuildGoGuest(t, "testdata/scatter", "."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, ts := range []base.Timestamp{1_000_000, 2_000_000, 2_000_000} {
+		out, _, err := m.Run(ctx, DefaultFuelPerTransaction, EntryFinalize, nil, NewContractHost(timedRuntime{newFake(), ts}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, string(out))
+	}
+	if outs[0] == outs[1] || outs[1] != outs[2] {
+		t.Fatalf("a finalize reading the clock at times 1 s, 2 s, 2 s answered %q", outs)
+	}
+	if _, ok := m.pureOutcome(EntryFinalize); ok {
+		t.Fatal("a finalize that read the clock was recorded as pure")
 	}
 }
