@@ -178,14 +178,7 @@ func TestSnapshotMatchesFreshInstance(t *testing.T) {
 // from the snapshot, and one reset after a run, with one that ran _initialize: same
 // memory size and bytes, same value in every global, same clock.
 func TestSnapshotRestoresExactState(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go guest")
-	}
-	ctx := context.Background()
-	m, err := newEngine(t, EngineConfig{}).Compile(ctx, wasmtest.BuildGoGuest(t, "testdata/counter", "."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, m := context.Background(), counterGuest(t)
 	if len(m.globals) == 0 {
 		t.Fatal("the Go guest has no mutable global exported for the snapshot")
 	}
@@ -263,17 +256,7 @@ func TestResetRestoresScatteredWrites(t *testing.T) {
 		t.Skip("builds a Go guest")
 	}
 	ctx := context.Background()
-	code := wasmtest.BuildGoGuest(t, "testdata/scatter", ".")
-	snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
-	freshEngine.freshInstances = true
-	var mods [2]*Module
-	for i, e := range []*Engine{snapEngine, freshEngine} {
-		m, err := e.Compile(ctx, code)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mods[i] = m
-	}
+	snapEngine, mods := snapshotAndFresh(t, "testdata/scatter", ".")
 	run := func(i int, op string) (string, uint64) {
 		t.Helper()
 		c := NewContract(mods[i], DefaultFuelPerTransaction)
@@ -307,14 +290,7 @@ func TestResetRestoresScatteredWrites(t *testing.T) {
 // spray) and its globals, then resets it: memory and globals must be those of an
 // instance that ran _initialize.
 func TestResetRewritesEveryDirtyChunk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go guest")
-	}
-	ctx := context.Background()
-	m, err := newEngine(t, EngineConfig{}).Compile(ctx, wasmtest.BuildGoGuest(t, "testdata/counter", "."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, m := context.Background(), counterGuest(t)
 	rt := newFake()
 	if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("5")); err != nil {
 		t.Fatal(err)
@@ -392,17 +368,7 @@ func TestPureRunReplayed(t *testing.T) {
 		t.Skip("builds Go guests")
 	}
 	ctx := context.Background()
-	code := wasmtest.BuildGoGuest(t, "../../../examples", "./counter/contract")
-	snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
-	freshEngine.freshInstances = true
-	var mods [2]*Module
-	for i, e := range []*Engine{snapEngine, freshEngine} {
-		m, err := e.Compile(ctx, code)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mods[i] = m
-	}
+	snapEngine, mods := snapshotAndFresh(t, "../../../examples", "./counter/contract")
 	finalize := func(i int, fuel uint64) (uint64, string) {
 		c := NewContract(mods[i], fuel)
 		err := c.Finalize(ctx, newFake())
@@ -475,17 +441,7 @@ func TestReplayMatchesRun(t *testing.T) {
 		{"sdk-counter", "../../../examples", "./counter/contract", "3", `{"increment":%d}`},
 	} {
 		t.Run(g.name, func(t *testing.T) {
-			code := wasmtest.BuildGoGuest(t, g.dir, g.pkg)
-			snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
-			freshEngine.freshInstances = true
-			var mods [2]*Module
-			for i, e := range []*Engine{snapEngine, freshEngine} {
-				m, err := e.Compile(ctx, code)
-				if err != nil {
-					t.Fatal(err)
-				}
-				mods[i] = m
-			}
+			snapEngine, mods := snapshotAndFresh(t, g.dir, g.pkg)
 			// Three replicas of the application's state per engine: 0 and 1 stay equal
 			// (the two executions of one block), 2 lags behind.
 			var rts [2][3]*recordingRuntime
@@ -537,4 +493,36 @@ func TestReplayMatchesRun(t *testing.T) {
 			t.Logf("%d runs replayed, %d replays stopped", snapEngine.replays.Load(), snapEngine.replayMisses.Load())
 		})
 	}
+}
+
+// snapshotAndFresh builds the Go guest pkg of dir and compiles it in an engine that
+// restores snapshots and in one that runs _initialize in every instance (the
+// reference); it returns the first engine and the module of each.
+func snapshotAndFresh(t *testing.T, dir, pkg string) (*Engine, [2]*Module) {
+	t.Helper()
+	code := wasmtest.BuildGoGuest(t, dir, pkg)
+	snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
+	freshEngine.freshInstances = true
+	var mods [2]*Module
+	for i, e := range []*Engine{snapEngine, freshEngine} {
+		m, err := e.Compile(context.Background(), code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods[i] = m
+	}
+	return snapEngine, mods
+}
+
+// counterGuest compiles the ABI counter guest (skipped with -short).
+func counterGuest(t *testing.T) *Module {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a Go guest")
+	}
+	m, err := newEngine(t, EngineConfig{}).Compile(context.Background(), wasmtest.BuildGoGuest(t, "testdata/counter", "."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
