@@ -173,3 +173,36 @@ func FuzzTypedDecoding(f *testing.F) {
 		}
 	})
 }
+
+// Types that warming encoding/json's caches in ContractOf must survive: a recursive
+// type, a large array, a map with struct keys, and a method that panics on the zero
+// value.
+type (
+	tNode struct {
+		Next *tNode            `json:"next"`
+		Kids []tNode           `json:"kids"`
+		By   map[tKey]*tNode   `json:"-"`
+		Big  [1 << 16]tPanicky `json:"big"`
+	}
+	tKey     struct{ A, B int }
+	tPanicky struct{ p *int }
+)
+
+func (p tPanicky) MarshalJSON() ([]byte, error) { return []byte{byte(*p.p)}, nil }
+
+type tNodeContract struct{}
+
+func (tNodeContract) Instantiate(*sdk.Runtime, tNode) error { return nil }
+func (tNodeContract) ExecuteOperation(_ *sdk.Runtime, n tNode) (any, error) {
+	return n.Next != nil, nil
+}
+func (tNodeContract) ExecuteMessage(*sdk.Runtime, tKey) error { return nil }
+
+func TestContractOfOddTypes(t *testing.T) {
+	app := sdk.ContractOf[tNode, tKey, tNode](tNodeContract{})
+	c := sdktest.NewChain()
+	out, err := c.ExecuteOperation(app, []byte(`{"next":{}}`))
+	if err != nil || string(out) != "true" {
+		t.Fatalf("%s %v", out, err)
+	}
+}

@@ -153,3 +153,30 @@ func BenchmarkGoCounter(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSDKCounter: an increment of examples/counter (the SDK's typed contract:
+// JSON operation and response, a register read and written through the host) and the
+// finalize the runtime calls after it, in instances reset to the module's snapshot.
+func BenchmarkSDKCounter(b *testing.B) {
+	code := wasmtest.BuildGoGuest(b, "../../../examples", "./counter/contract")
+	m, err := newEngine(b, EngineConfig{}).Compile(context.Background(), code)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, rt := context.Background(), newFake()
+	if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("0")); err != nil {
+		b.Fatal(err)
+	}
+	var fuel uint64
+	for b.Loop() {
+		c := NewContract(m, DefaultFuelPerTransaction)
+		if _, err := c.ExecuteOperation(ctx, rt, []byte(`{"increment":1}`)); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Finalize(ctx, rt); err != nil {
+			b.Fatal(err)
+		}
+		fuel = c.FuelUsed()
+	}
+	b.ReportMetric(float64(fuel), "fuel/op")
+}

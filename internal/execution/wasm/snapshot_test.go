@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero/api"
@@ -167,8 +168,8 @@ func TestSnapshotMatchesFreshInstance(t *testing.T) {
 			if ok < 100 || failed == 0 || outOfFuel == 0 {
 				t.Fatalf("runs: %d ok, %d failed, %d out of fuel: the inputs do not cover enough cases", ok, failed, outOfFuel)
 			}
-			t.Logf("%d runs ok, %d refused, %d out of fuel; snapshot: %d bytes; typical fuel %d",
-				ok, failed, outOfFuel, mods[0].snap.size(), typical)
+			t.Logf("%d runs ok, %d refused, %d out of fuel; snapshot: %d bytes; typical fuel %d; %d runs replayed, %d replays stopped",
+				ok, failed, outOfFuel, mods[0].snap.size(), typical, snapEngine.replays.Load(), snapEngine.replayMisses.Load())
 		})
 	}
 }
@@ -177,14 +178,7 @@ func TestSnapshotMatchesFreshInstance(t *testing.T) {
 // from the snapshot, and one reset after a run, with one that ran _initialize: same
 // memory size and bytes, same value in every global, same clock.
 func TestSnapshotRestoresExactState(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go guest")
-	}
-	ctx := context.Background()
-	m, err := newEngine(t, EngineConfig{}).Compile(ctx, wasmtest.BuildGoGuest(t, "testdata/counter", "."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, m := context.Background(), counterGuest(t)
 	if len(m.globals) == 0 {
 		t.Fatal("the Go guest has no mutable global exported for the snapshot")
 	}
@@ -221,7 +215,7 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 			if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("5")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, rt, []byte(`{"increment":7}`)); err != nil {
+			if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, rt, []byte(fmt.Sprintf(`{"increment":%d}`, i))); err != nil {
 				t.Fatal(err)
 			}
 			p, ok := m.takeInstance(contractRuntime)
@@ -250,4 +244,285 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 		_ = restored.Close(ctx)
 	}
 	t.Logf("memory %d pages, %d chunks, %d bytes kept, %d globals", snap.pages, len(snap.chunks), snap.size(), len(snap.globals))
+}
+
+// TestResetRestoresScatteredWrites: runs that write bytes all over the memory of an
+// instance (a 3 MiB array zero in the snapshot, a table _initialize filled, the Go
+// heap) leave it for the next run, which is reset to the snapshot by rewriting only the
+// chunks that differ from it; a run that then reads all of it must see exactly the
+// snapshot's bytes, with the fuel of a run in a fresh instance.
+func TestResetRestoresScatteredWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest")
+	}
+	ctx := context.Background()
+	snapEngine, mods := snapshotAndFresh(t, "testdata/scatter", ".")
+	run := func(i int, op string) (string, uint64) {
+		t.Helper()
+		c := NewContract(mods[i], DefaultFuelPerTransaction)
+		out, err := c.ExecuteOperation(ctx, newFake(), []byte(op))
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		return string(out), c.FuelUsed()
+	}
+	want, wantFuel := run(1, "r")
+	for step := 1; step <= 40; step++ {
+		if _, err := NewContract(mods[0], DefaultFuelPerTransaction).ExecuteOperation(ctx, newFake(), []byte(fmt.Sprintf("w %d", step))); err != nil {
+			t.Fatal(err)
+		}
+		before := snapEngine.instantiations.Load()
+		got, fuel := run(0, "r")
+		if got != want || fuel != wantFuel {
+			t.Fatalf("step %d: a run after writes reads checksum %s with %d fuel; a fresh instance reads %s with %d", step, got, fuel, want, wantFuel)
+		}
+		if snapEngine.instantiations.Load() != before {
+			t.Fatalf("step %d: the run made a new instance instead of resetting the one the writes left", step)
+		}
+	}
+	if n := snapEngine.instantiations.Load(); n > 3 {
+		t.Fatalf("%d instances made for 80 runs in sequence: instances are not reused", n)
+	}
+}
+
+// TestResetRewritesEveryDirtyChunk scribbles directly over an idle instance's memory
+// (the first and last byte, both sides of every chunk boundary, and a pseudo-random
+// spray) and its globals, then resets it: memory and globals must be those of an
+// instance that ran _initialize.
+func TestResetRewritesEveryDirtyChunk(t *testing.T) {
+	ctx, m := context.Background(), counterGuest(t)
+	rt := newFake()
+	if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("5")); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := m.acquire(ctx, contractRuntime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.release(ctx)
+	fresh, fuel, err := m.instantiate(ctx, contractRuntime, cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close(ctx)
+	if _, err := m.initialize(ctx, fresh, fuel, execution.NewFuelTank(InitializeFuel)); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fresh.Memory().Read(0, fresh.Memory().Size())
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 3; round++ {
+		p, ok := m.takeInstance(contractRuntime)
+		if !ok {
+			t.Fatal("no idle instance after a successful run")
+		}
+		mem, _ := p.inst.Memory().Read(0, p.inst.Memory().Size())
+		if len(mem) != len(want) {
+			t.Fatalf("memory of %d bytes, fresh %d", len(mem), len(want))
+		}
+		mem[0]++
+		mem[len(mem)-1]++
+		for off := resetChunk; off < len(mem); off += resetChunk * (1 + round) {
+			mem[off-1]++
+			mem[off]++
+		}
+		for i := 0; i < 1000; i++ {
+			mem[r.IntN(len(mem))] = byte(r.Uint32())
+		}
+		for _, name := range m.globals {
+			p.inst.ExportedGlobal(name).(api.MutableGlobal).Set(r.Uint64())
+		}
+		if err := m.snap.reset(p.inst, m.globals); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(mem, want) {
+			for off := range mem {
+				if mem[off] != want[off] {
+					t.Fatalf("round %d: byte %d is %d after the reset, %d after _initialize", round, off, mem[off], want[off])
+				}
+			}
+		}
+		for _, name := range m.globals {
+			if x, y := fresh.ExportedGlobal(name).Get(), p.inst.ExportedGlobal(name).Get(); x != y {
+				t.Fatalf("global %s: fresh %d, reset %d", name, x, y)
+			}
+		}
+		m.putInstance(ctx, contractRuntime, p)
+	}
+}
+
+// timedRuntime is a fakeRuntime at a given block time.
+type timedRuntime struct {
+	*fakeRuntime
+	time base.Timestamp
+}
+
+func (r timedRuntime) Timestamp() base.Timestamp { return r.time }
+
+// TestPureRunReplayed: the SDK's mica_finalize of a contract without a Finalizer calls
+// no host function, so after its first run the module replays its outcome: the same
+// fuel and errors as running it in a fresh instance, with no instance used; with less
+// fuel left than it needs, it runs out of fuel as a real run does. A finalize that
+// reads the clock (the scatter guest's) is run every time.
+func TestPureRunReplayed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Go guests")
+	}
+	ctx := context.Background()
+	snapEngine, mods := snapshotAndFresh(t, "../../../examples", "./counter/contract")
+	finalize := func(i int, fuel uint64) (uint64, string) {
+		c := NewContract(mods[i], fuel)
+		err := c.Finalize(ctx, newFake())
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		return c.FuelUsed(), msg
+	}
+	want, wantErr := finalize(1, DefaultFuelPerTransaction)
+	if wantErr != "" || want == 0 {
+		t.Fatalf("finalize in a fresh instance: fuel %d, error %q", want, wantErr)
+	}
+	for i := 0; i < 5; i++ {
+		before := snapEngine.instantiations.Load()
+		pooled := len(mods[0].pool[contractRuntime])
+		fuel, err := finalize(0, DefaultFuelPerTransaction)
+		if fuel != want || err != "" {
+			t.Fatalf("run %d: fuel %d, error %q; fresh instance: %d, no error", i, fuel, err, want)
+		}
+		if _, ok := mods[0].pureOutcome(EntryFinalize); !ok {
+			t.Fatalf("run %d: the finalize run was not recorded as pure", i)
+		}
+		if i > 0 && (snapEngine.instantiations.Load() != before || len(mods[0].pool[contractRuntime]) != pooled) {
+			t.Fatalf("run %d: a replayed finalize used an instance", i)
+		}
+	}
+	for _, fuel := range []uint64{want - 1, want / 2} {
+		a, errA := finalize(0, fuel)
+		b, errB := finalize(1, fuel)
+		if a != b || errA != errB || !strings.Contains(errA, "out of fuel") {
+			t.Fatalf("with %d fuel: replayed %d %q, fresh %d %q", fuel, a, errA, b, errB)
+		}
+	}
+
+	m, err := snapEngine.Compile(ctx, wasmtest.BuildGoGuest(t, "testdata/scatter", "."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs []string
+	for _, ts := range []base.Timestamp{1_000_000, 2_000_000, 2_000_000} {
+		out, _, err := m.Run(ctx, DefaultFuelPerTransaction, EntryFinalize, nil, NewContractHost(timedRuntime{newFake(), ts}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, string(out))
+	}
+	if outs[0] == outs[1] || outs[1] != outs[2] {
+		t.Fatalf("a finalize reading the clock at times 1 s, 2 s, 2 s answered %q", outs)
+	}
+	if _, ok := m.pureOutcome(EntryFinalize); ok {
+		t.Fatal("a finalize that read the clock was recorded as pure")
+	}
+}
+
+// TestReplayMatchesRun: a run with the entry, input and environment of a recorded run
+// (a validator executing the block it voted for) replays its requests; with the same
+// answers it ends as recorded without running the guest, with different ones (another
+// state) the guest runs after the replay's requests. Outputs, errors, fuel and writes
+// must be those of the same runs in fresh instances, over the counter and fungible
+// guests, with budgets that cut runs short.
+func TestReplayMatchesRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Go guests")
+	}
+	ctx := context.Background()
+	alice := base.Address32Owner(base.Hash{0xaa, 1})
+	for _, g := range []struct{ name, dir, pkg, init, op string }{
+		{"counter", "testdata/counter", ".", "3", `{"increment":%d}`},
+		{"sdk-counter", "../../../examples", "./counter/contract", "3", `{"increment":%d}`},
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			snapEngine, mods := snapshotAndFresh(t, g.dir, g.pkg)
+			// Three replicas of the application's state per engine: 0 and 1 stay equal
+			// (the two executions of one block), 2 lags behind.
+			var rts [2][3]*recordingRuntime
+			for i := range rts {
+				for j := range rts[i] {
+					rts[i][j] = &recordingRuntime{fakeRuntime: newFake(), owner: &alice}
+					if err := NewContract(mods[i], DefaultFuelPerTransaction).Instantiate(ctx, rts[i][j], []byte(g.init)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			run := func(i, j int, fuel uint64, op string) runResult {
+				rt := rts[i][j]
+				rt.writes = nil
+				c := NewContract(mods[i], fuel)
+				out, err := c.ExecuteOperation(ctx, rt, []byte(op))
+				res := runResult{out: string(out), fuel: c.FuelUsed(), writes: rt.writes}
+				if err != nil {
+					res.err = err.Error()
+				}
+				return res
+			}
+			var typical uint64
+			for step := 0; step < 40; step++ {
+				op := fmt.Sprintf(g.op, step%5)
+				fuel := uint64(DefaultFuelPerTransaction)
+				if step%6 == 5 && typical > 0 {
+					fuel = typical - 1 - uint64(step)
+				}
+				for _, j := range []int{0, 1, 2} {
+					if j == 2 && step%3 != 0 {
+						continue // replica 2 misses some operations
+					}
+					a, b := run(0, j, fuel, op), run(1, j, fuel, op)
+					if fmt.Sprint(a) != fmt.Sprint(b) {
+						t.Fatalf("step %d replica %d (%s, fuel %d):\nsnapshot: %+v\nfresh:    %+v", step, j, op, fuel, a, b)
+					}
+					if a.err == "" {
+						typical = a.fuel
+					}
+				}
+			}
+			if fmt.Sprint(rts[0][0].store) != fmt.Sprint(rts[1][0].store) || fmt.Sprint(rts[0][2].store) != fmt.Sprint(rts[1][2].store) {
+				t.Fatal("the stores differ")
+			}
+			if snapEngine.replays.Load() < 20 || snapEngine.replayMisses.Load() == 0 {
+				t.Fatalf("%d runs replayed, %d replays stopped: the steps do not cover both", snapEngine.replays.Load(), snapEngine.replayMisses.Load())
+			}
+			t.Logf("%d runs replayed, %d replays stopped", snapEngine.replays.Load(), snapEngine.replayMisses.Load())
+		})
+	}
+}
+
+// snapshotAndFresh builds the Go guest pkg of dir and compiles it in an engine that
+// restores snapshots and in one that runs _initialize in every instance (the
+// reference); it returns the first engine and the module of each.
+func snapshotAndFresh(t *testing.T, dir, pkg string) (*Engine, [2]*Module) {
+	t.Helper()
+	code := wasmtest.BuildGoGuest(t, dir, pkg)
+	snapEngine, freshEngine := newEngine(t, EngineConfig{}), newEngine(t, EngineConfig{})
+	freshEngine.freshInstances = true
+	var mods [2]*Module
+	for i, e := range []*Engine{snapEngine, freshEngine} {
+		m, err := e.Compile(context.Background(), code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods[i] = m
+	}
+	return snapEngine, mods
+}
+
+// counterGuest compiles the ABI counter guest (skipped with -short).
+func counterGuest(t *testing.T) *Module {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a Go guest")
+	}
+	m, err := newEngine(t, EngineConfig{}).Compile(context.Background(), wasmtest.BuildGoGuest(t, "testdata/counter", "."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/sha256"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/execution"
@@ -85,6 +87,11 @@ type EngineConfig struct {
 	// MaxCacheDirBytes bounds the total size of CacheDir; the oldest files are removed
 	// after every compilation that goes over it. 0 means 1 GiB.
 	MaxCacheDirBytes int64
+	// MaxIdleInstanceBytes bounds the memory of the idle instances kept for reuse,
+	// over all modules (an instance is kept after a successful run and reset to the
+	// module's snapshot by the next run, instead of a new instance being made). 0
+	// means 128 MiB.
+	MaxIdleInstanceBytes int64
 }
 
 // Engine compiles and runs Wasm applications. It is safe for concurrent use.
@@ -123,6 +130,14 @@ type Engine struct {
 	aheadWG sync.WaitGroup
 	// compilations counts the modules compiled (not found in the cache), for tests.
 	compilations atomic.Int64
+	// instantiations counts the instances made (not reused), for tests.
+	instantiations atomic.Int64
+	// replays counts the runs replayed to the end, replayMisses those whose replay
+	// got a different answer (replay.go), for tests.
+	replays, replayMisses atomic.Int64
+	// idleBytes is the memory of the instances in the modules' pools.
+	// Invariant: idleBytes <= cfg.MaxIdleInstanceBytes.
+	idleBytes atomic.Int64
 }
 
 // compileCall is a compilation under way; m and err are set before done is closed.
@@ -148,6 +163,9 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.MaxCacheDirBytes <= 0 {
 		cfg.MaxCacheDirBytes = 1 << 30
+	}
+	if cfg.MaxIdleInstanceBytes <= 0 {
+		cfg.MaxIdleInstanceBytes = 128 << 20
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	cache := wazero.NewCompilationCache()
@@ -206,17 +224,65 @@ type Module struct {
 	evicted  bool // no longer in the engine's cache: close compiled when idle
 	// pool holds, per runtime, instances of compiled that ended a successful run with
 	// their memory at the snapshot's size: the next run resets one to the snapshot
-	// instead of instantiating (at most maxPooled each).
+	// instead of instantiating (at most maxPooled each, and the engine's
+	// MaxIdleInstanceBytes over all modules).
 	pool [2][]pooled
+
+	// pure holds, by entry point, the outcome of a successful contract run with no
+	// input that called no host function whose answer or effect depends on anything
+	// but the guest's own state (pureRun). Guarded by mu.
+	pure map[string]pureRun
+	// runs are recorded contract runs (replay.go), runOrder their keys, oldest first.
+	// Guarded by mu.
+	runs     map[replayKey]*recordedRun
+	runOrder []replayKey
+}
+
+// pureRun is the outcome of a successful contract run from the snapshot's state with
+// an empty input that called no host function but set_output, set_error and the WASI
+// stubs whose answers are constants: no request to the host (chain state, storage,
+// other applications), no clock, no random bytes, no log. Such a run depends on the
+// module alone, so every later run of that entry with no input would end the same:
+// same output, same fuel. That is the SDK's mica_finalize of every contract that does
+// not implement Finalizer, which the runtime calls after each transaction that loaded
+// the contract: half of a counter increment's runs.
+type pureRun struct {
+	output []byte
+	fuel   uint64
+}
+
+// pureOutcome returns the recorded outcome of a pure run of entry, if any.
+func (m *Module) pureOutcome(entry string) (pureRun, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.pure[entry]
+	return p, ok
+}
+
+// recordPure records the outcome of a pure run of entry.
+func (m *Module) recordPure(entry string, p pureRun) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pure == nil {
+		m.pure = make(map[string]pureRun)
+	}
+	m.pure[entry] = p
 }
 
 type pooled struct {
 	inst api.Module
 	fuel api.MutableGlobal
+	// bytes is the size of the instance's memory, counted in the engine's idleBytes
+	// while the instance is in a pool.
+	bytes int64
 }
 
-// maxPooled bounds the idle instances kept per module and runtime.
-const maxPooled = 1
+// maxPooled bounds the idle instances kept per module and runtime: about the runs of
+// one module that overlap in a node (a client executing blocks of 16 chains, a
+// validator voting on several chains' blocks while executing certified ones). With one,
+// concurrent runs instantiated afresh: a Go guest's instantiation copies its data
+// segments and grows and fills its memory, several times a reset.
+const maxPooled = 8
 
 // takeInstance returns an idle instance of the module compiled for rt, if any.
 func (m *Module) takeInstance(rt int) (pooled, bool) {
@@ -228,6 +294,7 @@ func (m *Module) takeInstance(rt int) (pooled, bool) {
 	}
 	p := m.pool[rt][n-1]
 	m.pool[rt] = m.pool[rt][:n-1]
+	m.e.idleBytes.Add(-p.bytes)
 	return p, true
 }
 
@@ -235,12 +302,28 @@ func (m *Module) takeInstance(rt int) (pooled, bool) {
 func (m *Module) putInstance(ctx context.Context, rt int, p pooled) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.evicted || len(m.pool[rt]) >= maxPooled {
+	if m.evicted || len(m.pool[rt]) >= maxPooled || !m.e.reserveIdle(p.bytes) {
 		_ = p.inst.Close(ctx)
 		return
 	}
 	m.pool[rt] = append(m.pool[rt], p)
 }
+
+// reserveIdle adds n bytes to the idle instances' memory if that stays within
+// MaxIdleInstanceBytes, and reports whether it did.
+func (e *Engine) reserveIdle(n int64) bool {
+	for {
+		cur := e.idleBytes.Load()
+		if cur+n > e.cfg.MaxIdleInstanceBytes {
+			return false
+		}
+		if e.idleBytes.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+var errorsIs = errors.Is
 
 // Runtimes of an Engine.
 const (
@@ -287,6 +370,7 @@ func (m *Module) evict(ctx context.Context) {
 func (m *Module) closeCompiled(ctx context.Context) {
 	for i, p := range m.pool {
 		for _, x := range p {
+			m.e.idleBytes.Add(-x.bytes)
 			_ = x.inst.Close(ctx)
 		}
 		m.pool[i] = nil
@@ -563,6 +647,18 @@ type callState struct {
 	logger  *slog.Logger
 	clock   uint64 // nanoseconds added to env.Time per clock read
 	rand    randStream
+	// impure is set by every host function whose answer or effect depends on more
+	// than the guest's state: requests, logs, clock, random bytes, output to fd 1/2.
+	impure bool
+	// recording says that the run is being recorded (replay.go): exchanges are its
+	// requests and answers so far, recordedBytes their size. A request of a kind
+	// that is not replayable, a log, or too many bytes end the recording.
+	recording     bool
+	exchanges     []exchange
+	recordedBytes int
+	// prefetched are the answers to the run's first requests, already received by a
+	// replay that stopped at the last of them.
+	prefetched []exchange
 
 	// mu serialises the host's accesses to the fuel global with the interrupter's.
 	mu   sync.Mutex
@@ -678,6 +774,33 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 			return nil, err
 		}
 	}
+	// A run with no input from the snapshot's state whose earlier run was pure ends as
+	// that one did (pureRun); one with less fuel left than that run used runs, to run
+	// out of fuel where it would.
+	memo := rt == contractRuntime && snap != nil && len(input) == 0
+	if memo {
+		if p, ok := m.pureOutcome(entry); ok && tank.Remaining() >= p.fuel {
+			tank.Consume(p.fuel)
+			return bytes.Clone(p.output), nil
+		}
+	}
+	// A run recorded with the same entry, input and environment is replayed
+	// (replay.go), with the same fuel condition.
+	env := host.Environment()
+	key := replayKey{entry: entry, input: string(input), env: env}
+	recordable := rt == contractRuntime && snap != nil && len(input) <= maxRecordedBytes
+	var prefetched []exchange
+	if recordable {
+		if rec, ok := m.recorded(key); ok && tank.Remaining() >= rec.fuel {
+			var same bool
+			if same, prefetched = replay(ctx, rec, host); same {
+				m.e.replays.Add(1)
+				tank.Consume(rec.fuel)
+				return bytes.Clone(rec.output), nil
+			}
+			m.e.replayMisses.Add(1)
+		}
+	}
 	var inst api.Module
 	var fuel api.MutableGlobal
 	if p, ok := m.takeInstance(rt); ok && snap != nil && !p.inst.IsClosed() {
@@ -690,7 +813,13 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 		if ok {
 			_ = p.inst.Close(ctx)
 		}
-		if inst, fuel, err = m.instantiate(ctx, rt, cm); err != nil {
+		ictx := ctx
+		if snap != nil {
+			// The restore grows the memory to the snapshot's size: allocate that much
+			// at once.
+			ictx = experimental.WithMemoryAllocator(ctx, memoryCapacity(snap.pages*65536))
+		}
+		if inst, fuel, err = m.instantiate(ictx, rt, cm); err != nil {
 			return nil, err
 		}
 		if snap != nil {
@@ -705,7 +834,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	reuse := false
 	defer func() {
 		if reuse && ctx.Err() == nil && !inst.IsClosed() && uint64(inst.Memory().Size()) == snap.pages*65536 {
-			m.putInstance(ctx, rt, pooled{inst, fuel})
+			m.putInstance(ctx, rt, pooled{inst, fuel, int64(inst.Memory().Size())})
 			return
 		}
 		_ = inst.Close(ctx)
@@ -726,9 +855,25 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 			return nil, err
 		}
 	}
-	env := host.Environment()
-	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank, clock: clock, fuel: fuel}
+	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank, clock: clock, fuel: fuel,
+		recording: recordable, prefetched: prefetched}
 	ctx = context.WithValue(ctx, stateKey{}, st)
+	if memo || recordable {
+		// Runs after end: the tank then holds the fuel the run burnt.
+		used := tank.Used()
+		defer func() {
+			if err != nil || ctx.Err() != nil {
+				return
+			}
+			out := bytes.Clone(st.output)
+			if memo && !st.impure {
+				m.recordPure(entry, pureRun{output: out, fuel: tank.Used() - used})
+			}
+			if st.recording && !(memo && !st.impure) {
+				m.record(key, &recordedRun{exchanges: st.exchanges, output: out, fuel: tank.Used() - used})
+			}
+		}()
+	}
 	end := st.start(ctx)
 	defer end()
 	res, err := st.call(ctx, inst, "mica_alloc", uint64(len(input)))
@@ -749,6 +894,11 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 		}
 		return nil, fmt.Errorf("%w: %s returned status %d", execution.ErrApplication, entry, status)
 	}
+	if len(st.prefetched) != 0 {
+		// The replay made requests the guest did not: the engine's bug (see
+		// nextPrefetched).
+		return nil, fmt.Errorf("%w: a run after a replay made %d fewer requests", base.ErrRetryable, len(st.prefetched))
+	}
 	reuse = snap != nil && snap.image != nil
 	return st.output, nil
 }
@@ -756,6 +906,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 // instantiate returns a new instance of cm, without calling any of its functions, and
 // its fuel global.
 func (m *Module) instantiate(ctx context.Context, rt int, cm wazero.CompiledModule) (api.Module, api.MutableGlobal, error) {
+	m.e.instantiations.Add(1)
 	inst, err := m.e.runtimes[rt].InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
@@ -767,6 +918,29 @@ func (m *Module) instantiate(ctx context.Context, rt int, cm wazero.CompiledModu
 	}
 	return inst, g, nil
 }
+
+// memoryCapacity allocates a new instance's memory with room for that many bytes, so
+// that growing it up to there reslices it (the bytes past its length are the zeroes
+// make wrote: a memory never shrinks, and nothing writes past its length). wazero's
+// own allocation grows by append, which copies the memory and zeroes the new part.
+type memoryCapacity uint64
+
+func (c memoryCapacity) Allocate(capBytes, maxBytes uint64) experimental.LinearMemory {
+	return &linearMemory{buf: make([]byte, 0, min(max(uint64(c), capBytes), maxBytes))}
+}
+
+type linearMemory struct{ buf []byte }
+
+func (l *linearMemory) Reallocate(size uint64) []byte {
+	if size <= uint64(cap(l.buf)) {
+		l.buf = l.buf[:size]
+	} else {
+		l.buf = append(l.buf, make([]byte, size-uint64(len(l.buf)))...)
+	}
+	return l.buf
+}
+
+func (l *linearMemory) Free() { l.buf = nil }
 
 // start gives the guest the tank's fuel and arms the interrupter; the function it
 // returns records the fuel burnt in the tank and disarms the interrupter.
@@ -860,21 +1034,30 @@ type hostFunc struct {
 var micaFuncs = []hostFunc{
 	{"call", []api.ValueType{i32, i32, i32}, []api.ValueType{i64}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
+		st.impure = true
 		kind, ptr, n := Kind(int32(stack[0])), uint32(stack[1]), uint32(stack[2])
 		st.charge(int(n))
 		req := read(mod, ptr, n)
-		// The call may run other contracts on the same tank.
-		st.syncOut()
-		resp, err := st.host.Call(ctx, kind, req)
-		st.syncIn()
+		var resp []byte
+		var err error
+		if x, ok := st.nextPrefetched(kind, req); ok {
+			resp, err = x.resp, x.err
+		} else {
+			// The call may run other contracts on the same tank.
+			st.syncOut()
+			resp, err = st.host.Call(ctx, kind, req)
+			st.syncIn()
+		}
+		if st.recording {
+			st.recordedBytes += len(req) + len(resp)
+			if !replayableKinds[kind] || st.recordedBytes > maxRecordedBytes {
+				st.recording = false
+			}
+			st.exchanges = append(st.exchanges, exchange{kind: kind, req: req, resp: resp, err: err})
+		}
 		var code int64
-		switch {
-		case errors.Is(err, ErrUnknownKind):
-			code = CodeUnknownKind
-		case errors.Is(err, ErrNotSupported):
-			code = CodeNotSupported
-		case errors.Is(err, ErrMalformedRequest):
-			code = CodeMalformed
+		switch code = callCode(err); {
+		case code != 0:
 		case err != nil:
 			panic(&hostAbort{err})
 		default:
@@ -905,6 +1088,7 @@ var micaFuncs = []hostFunc{
 	}},
 	{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
+		st.impure, st.recording = true, false
 		st.charge(int(uint32(stack[2])))
 		st.host.Log(slog.Level(int32(stack[0])), string(read(mod, uint32(stack[1]), uint32(stack[2]))))
 	}},
@@ -932,6 +1116,7 @@ var wasiFuncs = []hostFunc{
 	{"sched_yield", nil, []api.ValueType{i32}, success},
 	{"clock_time_get", []api.ValueType{i32, i64, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
+		st.impure = true
 		// Both clocks read the fixed time, advancing 1 ns per read so that monotonic
 		// readings still increase; deterministic because every run starts afresh.
 		st.clock++
@@ -941,6 +1126,7 @@ var wasiFuncs = []hostFunc{
 	}},
 	{"random_get", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
+		st.impure = true
 		n := uint32(stack[1])
 		st.charge(int(n))
 		if _, ok := mod.Memory().Read(uint32(stack[0]), n); !ok {
@@ -952,6 +1138,7 @@ var wasiFuncs = []hostFunc{
 	}},
 	{"fd_write", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
+		st.impure, st.recording = true, false
 		fd, iovs, count, nptr := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
 		if fd != 1 && fd != 2 {
 			errno(stack, errnoBadf)

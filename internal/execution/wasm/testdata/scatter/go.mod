@@ -1,0 +1,3 @@
+module scatter
+
+go 1.26
