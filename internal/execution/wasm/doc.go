@@ -22,12 +22,7 @@
 // calls no host function with an outside answer or effect (no request, clock, random
 // bytes or log) depends on the module alone: its outcome and fuel are recorded and
 // replayed by later runs of that entry (pureRun), as for the SDK's mica_finalize of a
-// contract that has no Finalizer. Other successful runs are recorded with their
-// requests and the host's answers (replay.go): a run with the same entry, input and
-// environment (a validator executing the certificate of the block it voted for) makes
-// the same requests without running the guest and, if the answers are the same, ends
-// as recorded; otherwise the guest runs, its first requests answered with what the
-// replay received.
+// contract that has no Finalizer.
 // Fuel is counted by bytecode instrumentation (Instrument; InstrumentVersion names the
 // cost table), plus HostCallFuel per host call and HostByteFuel per byte crossing the
 // boundary. The contract runtime never reads a wall clock: WASI clocks return the block

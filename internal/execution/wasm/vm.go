@@ -132,9 +132,6 @@ type Engine struct {
 	compilations atomic.Int64
 	// instantiations counts the instances made (not reused), for tests.
 	instantiations atomic.Int64
-	// replays counts the runs replayed to the end, replayMisses those whose replay
-	// got a different answer (replay.go), for tests.
-	replays, replayMisses atomic.Int64
 	// idleBytes is the memory of the instances in the modules' pools.
 	// Invariant: idleBytes <= cfg.MaxIdleInstanceBytes.
 	idleBytes atomic.Int64
@@ -232,10 +229,6 @@ type Module struct {
 	// input that called no host function whose answer or effect depends on anything
 	// but the guest's own state (pureRun). Guarded by mu.
 	pure map[string]pureRun
-	// runs are recorded contract runs (replay.go), runOrder their keys, oldest first.
-	// Guarded by mu.
-	runs     map[replayKey]*recordedRun
-	runOrder []replayKey
 }
 
 // pureRun is the outcome of a successful contract run from the snapshot's state with
@@ -322,8 +315,6 @@ func (e *Engine) reserveIdle(n int64) bool {
 		}
 	}
 }
-
-var errorsIs = errors.Is
 
 // Runtimes of an Engine.
 const (
@@ -650,15 +641,6 @@ type callState struct {
 	// impure is set by every host function whose answer or effect depends on more
 	// than the guest's state: requests, logs, clock, random bytes, output to fd 1/2.
 	impure bool
-	// recording says that the run is being recorded (replay.go): exchanges are its
-	// requests and answers so far, recordedBytes their size. A request of a kind
-	// that is not replayable, a log, or too many bytes end the recording.
-	recording     bool
-	exchanges     []exchange
-	recordedBytes int
-	// prefetched are the answers to the run's first requests, already received by a
-	// replay that stopped at the last of them.
-	prefetched []exchange
 
 	// mu serialises the host's accesses to the fuel global with the interrupter's.
 	mu   sync.Mutex
@@ -784,23 +766,6 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 			return bytes.Clone(p.output), nil
 		}
 	}
-	// A run recorded with the same entry, input and environment is replayed
-	// (replay.go), with the same fuel condition.
-	env := host.Environment()
-	key := replayKey{entry: entry, input: string(input), env: env}
-	recordable := rt == contractRuntime && snap != nil && len(input) <= maxRecordedBytes
-	var prefetched []exchange
-	if recordable {
-		if rec, ok := m.recorded(key); ok && tank.Remaining() >= rec.fuel {
-			var same bool
-			if same, prefetched = replay(ctx, rec, host); same {
-				m.e.replays.Add(1)
-				tank.Consume(rec.fuel)
-				return bytes.Clone(rec.output), nil
-			}
-			m.e.replayMisses.Add(1)
-		}
-	}
 	var inst api.Module
 	var fuel api.MutableGlobal
 	if p, ok := m.takeInstance(rt); ok && snap != nil && !p.inst.IsClosed() {
@@ -855,22 +820,15 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 			return nil, err
 		}
 	}
-	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank, clock: clock, fuel: fuel,
-		recording: recordable, prefetched: prefetched}
+	env := host.Environment()
+	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank, clock: clock, fuel: fuel}
 	ctx = context.WithValue(ctx, stateKey{}, st)
-	if memo || recordable {
+	if memo {
 		// Runs after end: the tank then holds the fuel the run burnt.
 		used := tank.Used()
 		defer func() {
-			if err != nil || ctx.Err() != nil {
-				return
-			}
-			out := bytes.Clone(st.output)
-			if memo && !st.impure {
-				m.recordPure(entry, pureRun{output: out, fuel: tank.Used() - used})
-			}
-			if st.recording && !(memo && !st.impure) {
-				m.record(key, &recordedRun{exchanges: st.exchanges, output: out, fuel: tank.Used() - used})
+			if err == nil && !st.impure && ctx.Err() == nil {
+				m.recordPure(entry, pureRun{output: bytes.Clone(st.output), fuel: tank.Used() - used})
 			}
 		}()
 	}
@@ -893,11 +851,6 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 			return nil, fmt.Errorf("%w: %s", execution.ErrApplication, *st.errMsg)
 		}
 		return nil, fmt.Errorf("%w: %s returned status %d", execution.ErrApplication, entry, status)
-	}
-	if len(st.prefetched) != 0 {
-		// The replay made requests the guest did not: the engine's bug (see
-		// nextPrefetched).
-		return nil, fmt.Errorf("%w: a run after a replay made %d fewer requests", base.ErrRetryable, len(st.prefetched))
 	}
 	reuse = snap != nil && snap.image != nil
 	return st.output, nil
@@ -1038,26 +991,18 @@ var micaFuncs = []hostFunc{
 		kind, ptr, n := Kind(int32(stack[0])), uint32(stack[1]), uint32(stack[2])
 		st.charge(int(n))
 		req := read(mod, ptr, n)
-		var resp []byte
-		var err error
-		if x, ok := st.nextPrefetched(kind, req); ok {
-			resp, err = x.resp, x.err
-		} else {
-			// The call may run other contracts on the same tank.
-			st.syncOut()
-			resp, err = st.host.Call(ctx, kind, req)
-			st.syncIn()
-		}
-		if st.recording {
-			st.recordedBytes += len(req) + len(resp)
-			if !replayableKinds[kind] || st.recordedBytes > maxRecordedBytes {
-				st.recording = false
-			}
-			st.exchanges = append(st.exchanges, exchange{kind: kind, req: req, resp: resp, err: err})
-		}
+		// The call may run other contracts on the same tank.
+		st.syncOut()
+		resp, err := st.host.Call(ctx, kind, req)
+		st.syncIn()
 		var code int64
-		switch code = callCode(err); {
-		case code != 0:
+		switch {
+		case errors.Is(err, ErrUnknownKind):
+			code = CodeUnknownKind
+		case errors.Is(err, ErrNotSupported):
+			code = CodeNotSupported
+		case errors.Is(err, ErrMalformedRequest):
+			code = CodeMalformed
 		case err != nil:
 			panic(&hostAbort{err})
 		default:
@@ -1088,7 +1033,7 @@ var micaFuncs = []hostFunc{
 	}},
 	{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
-		st.impure, st.recording = true, false
+		st.impure = true
 		st.charge(int(uint32(stack[2])))
 		st.host.Log(slog.Level(int32(stack[0])), string(read(mod, uint32(stack[1]), uint32(stack[2]))))
 	}},
@@ -1138,7 +1083,7 @@ var wasiFuncs = []hostFunc{
 	}},
 	{"fd_write", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
-		st.impure, st.recording = true, false
+		st.impure = true
 		fd, iovs, count, nptr := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
 		if fd != 1 && fd != 2 {
 			errno(stack, errnoBadf)
