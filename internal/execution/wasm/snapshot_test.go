@@ -168,8 +168,8 @@ func TestSnapshotMatchesFreshInstance(t *testing.T) {
 			if ok < 100 || failed == 0 || outOfFuel == 0 {
 				t.Fatalf("runs: %d ok, %d failed, %d out of fuel: the inputs do not cover enough cases", ok, failed, outOfFuel)
 			}
-			t.Logf("%d runs ok, %d refused, %d out of fuel; snapshot: %d bytes; typical fuel %d; %d runs replayed, %d replays stopped",
-				ok, failed, outOfFuel, mods[0].snap.size(), typical, snapEngine.replays.Load(), snapEngine.replayMisses.Load())
+			t.Logf("%d runs ok, %d refused, %d out of fuel; snapshot: %d bytes; typical fuel %d",
+				ok, failed, outOfFuel, mods[0].snap.size(), typical)
 		})
 	}
 }
@@ -424,80 +424,6 @@ func TestPureRunReplayed(t *testing.T) {
 	}
 }
 
-// TestReplayMatchesRun: a run with the entry, input and environment of a recorded run
-// (a validator executing the block it voted for) replays its requests; with the same
-// answers it ends as recorded without running the guest, with different ones (another
-// state) the guest runs after the replay's requests. Outputs, errors, fuel and writes
-// must be those of the same runs in fresh instances, over the counter and fungible
-// guests, with budgets that cut runs short.
-func TestReplayMatchesRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Go guests")
-	}
-	ctx := context.Background()
-	alice := base.Address32Owner(base.Hash{0xaa, 1})
-	for _, g := range []struct{ name, dir, pkg, init, op string }{
-		{"counter", "testdata/counter", ".", "3", `{"increment":%d}`},
-		{"sdk-counter", "../../../examples", "./counter/contract", "3", `{"increment":%d}`},
-	} {
-		t.Run(g.name, func(t *testing.T) {
-			snapEngine, mods := snapshotAndFresh(t, g.dir, g.pkg)
-			// Three replicas of the application's state per engine: 0 and 1 stay equal
-			// (the two executions of one block), 2 lags behind.
-			var rts [2][3]*recordingRuntime
-			for i := range rts {
-				for j := range rts[i] {
-					rts[i][j] = &recordingRuntime{fakeRuntime: newFake(), owner: &alice}
-					if err := NewContract(mods[i], DefaultFuelPerTransaction).Instantiate(ctx, rts[i][j], []byte(g.init)); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			run := func(i, j int, fuel uint64, op string) runResult {
-				rt := rts[i][j]
-				rt.writes = nil
-				c := NewContract(mods[i], fuel)
-				out, err := c.ExecuteOperation(ctx, rt, []byte(op))
-				res := runResult{out: string(out), fuel: c.FuelUsed(), writes: rt.writes}
-				if err != nil {
-					res.err = err.Error()
-				}
-				return res
-			}
-			var typical uint64
-			for step := 0; step < 40; step++ {
-				op := fmt.Sprintf(g.op, step%5)
-				fuel := uint64(DefaultFuelPerTransaction)
-				if step%6 == 5 && typical > 0 {
-					fuel = typical - 1 - uint64(step)
-				}
-				for _, j := range []int{0, 1, 2} {
-					if j == 2 && step%3 != 0 {
-						continue // replica 2 misses some operations
-					}
-					a, b := run(0, j, fuel, op), run(1, j, fuel, op)
-					if fmt.Sprint(a) != fmt.Sprint(b) {
-						t.Fatalf("step %d replica %d (%s, fuel %d):\nsnapshot: %+v\nfresh:    %+v", step, j, op, fuel, a, b)
-					}
-					if a.err == "" {
-						typical = a.fuel
-					}
-				}
-			}
-			if fmt.Sprint(rts[0][0].store) != fmt.Sprint(rts[1][0].store) || fmt.Sprint(rts[0][2].store) != fmt.Sprint(rts[1][2].store) {
-				t.Fatal("the stores differ")
-			}
-			if snapEngine.replays.Load() < 20 || snapEngine.replayMisses.Load() == 0 {
-				t.Fatalf("%d runs replayed, %d replays stopped: the steps do not cover both", snapEngine.replays.Load(), snapEngine.replayMisses.Load())
-			}
-			t.Logf("%d runs replayed, %d replays stopped", snapEngine.replays.Load(), snapEngine.replayMisses.Load())
-		})
-	}
-}
-
-// snapshotAndFresh builds the Go guest pkg of dir and compiles it in an engine that
-// restores snapshots and in one that runs _initialize in every instance (the
-// reference); it returns the first engine and the module of each.
 func snapshotAndFresh(t *testing.T, dir, pkg string) (*Engine, [2]*Module) {
 	t.Helper()
 	code := wasmtest.BuildGoGuest(t, dir, pkg)
