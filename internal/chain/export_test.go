@@ -9,4 +9,4 @@ func OutboxPrefixes(ctx views.Context) [][]byte {
 }
 
 // CommitteesPrefix returns the key prefix ApplyExecuted watches for committee changes.
-func CommitteesPrefix(s *State) []byte { return committeesPrefix(s) }
+func CommitteesPrefix(s *State) []byte { return s.exec.CommitteesPrefix() }

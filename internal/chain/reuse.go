@@ -79,7 +79,7 @@ func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) 
 			}
 		}
 	}
-	if s.committees != nil && touchesPrefix(&x.batch, committeesPrefix(s)) {
+	if s.committees != nil && touchesPrefix(&x.batch, x.exec.CommitteesPrefix()) {
 		s.committees = nil
 	}
 	s.exec = x.exec
@@ -93,19 +93,6 @@ func sameTip(a, b *Tip) bool {
 		return false
 	}
 	return a.NextHeight == b.NextHeight && a.Timestamp == b.Timestamp && a.StateHash == b.StateHash
-}
-
-// execCommitteesTag is the sub-view of the trusted committees in the execution state's
-// documented layout (execution.State: P || 4 || BE32(epoch)); TestCommitteesPrefix
-// checks it against the keys the execution state writes.
-const execCommitteesTag = 4
-
-// committeesPrefix returns the key prefix of the chain's trusted committees: chain
-// prefix || tagExecution || execCommitteesTag (the chain prefix is the one of every
-// sub-view; inboxQueueVC's is chain prefix || tagInboxQueues).
-func committeesPrefix(s *State) []byte {
-	p := s.inboxQueueVC.Prefix()
-	return append(p[:len(p)-1], tagExecution, execCommitteesTag)
 }
 
 // touchesPrefix reports whether a batch writes or deletes a key under prefix (or a

@@ -356,6 +356,10 @@ func (s *State) Committees(ctx context.Context) ([]protocol.EpochCommittee, erro
 	return out, err
 }
 
+// CommitteesPrefix returns the key prefix under which the trusted committees are
+// stored: a batch writing under it changes them.
+func (s *State) CommitteesPrefix() []byte { return s.vc.Sub(tagCommittees).Prefix() }
+
 func (s *State) committee(ctx context.Context, e base.Epoch) (base.Hash, bool, error) {
 	return s.committees.Get(ctx, e)
 }
