@@ -23,9 +23,8 @@ func (w *Worker) HandleCertificateQuery(ctx context.Context, cert *protocol.Cert
 		if err := CheckCertificateQuery(cert, q); err != nil {
 			return nil, err
 		}
-		ctx = context.WithValue(ctx, certQueryKey{}, q)
 	}
-	return w.handleCertificate(ctx, cert, encoded)
+	return w.handleCertificateBy(ctx, cert, encoded, nil, q)
 }
 
 // CheckCertificateQuery checks what a certificate's query may ask, so that a stranger
@@ -46,15 +45,4 @@ func CheckCertificateQuery(cert *protocol.Certificate, q *protocol.ChainInfoQuer
 		return base.Invalidf("the query of a certificate cannot test the height")
 	}
 	return nil
-}
-
-// certQueryKey is the context key of the query HandleCertificateQuery answers; only
-// this package sets it, after CheckCertificateQuery.
-type certQueryKey struct{}
-
-// certQuery returns the checked query that goes with the certificate being handled, or
-// nil.
-func certQuery(ctx context.Context) *protocol.ChainInfoQuery {
-	q, _ := ctx.Value(certQueryKey{}).(*protocol.ChainInfoQuery)
-	return q
 }

@@ -427,12 +427,14 @@ func (w *Worker) HandleEncodedCertificate(ctx context.Context, cert *protocol.Ce
 }
 
 func (w *Worker) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error) {
-	return w.handleCertificateBy(ctx, cert, encoded, nil)
+	return w.handleCertificateBy(ctx, cert, encoded, nil, nil)
 }
 
 // handleCertificateBy handles a certificate; verifiedBy is the committee the caller
-// verified a confirmed certificate against (HandleVerifiedCertificate), or nil.
-func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee) (info *protocol.ChainInfo, err error) {
+// verified a confirmed certificate against (HandleVerifiedCertificate), or nil; q, if
+// not nil, is the checked query a confirmed certificate's answer also answers
+// (HandleCertificateQuery).
+func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee, q *protocol.ChainInfoQuery) (info *protocol.ChainInfo, err error) {
 	defer w.recovered(&err, "certificate")
 	defer func() {
 		if err == nil {
@@ -451,7 +453,7 @@ func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certifi
 	}()
 	switch cert.Kind {
 	case protocol.KindConfirmed:
-		return w.handleConfirmed(ctx, cert, encoded, verifiedBy)
+		return w.handleConfirmed(ctx, cert, encoded, verifiedBy, q)
 	case protocol.KindValidated:
 		return w.handleValidated(ctx, cert)
 	case protocol.KindTimeout:
@@ -462,8 +464,9 @@ func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certifi
 
 // handleConfirmed executes and stores a confirmed certificate; encoded, if not nil, is
 // its canonical encoding; verifiedBy, if not nil, the committee its caller verified it
-// against (HandleVerifiedCertificate).
-func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee) (info *protocol.ChainInfo, err error) {
+// against (HandleVerifiedCertificate); q, if not nil, the checked query its answer also
+// answers (HandleCertificateQuery).
+func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee, q *protocol.ChainInfoQuery) (info *protocol.ChainInfo, err error) {
 	block := cert.Block
 	var recipients []base.ChainID
 	err = w.withEntry(ctx, block.ChainID(), func(e *chainEntry) error {
@@ -498,7 +501,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			if recipients, err = s.NonEmptyOutboxes(ctx); err != nil {
 				return err
 			}
-			info, err = w.chainInfo(ctx, s, certQuery(ctx))
+			info, err = w.chainInfo(ctx, s, q)
 			return err
 		}
 		if block.Height() > tip.NextHeight {
@@ -578,7 +581,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			w.log.Debug("block committed", "chain", block.ChainID().Short(), "height", uint64(block.Height()), "hash", block.Hash().Short(),
 				"transactions", len(block.Proposed.Transactions), "round", cert.Round.String())
 		}
-		info, err = w.chainInfo(ctx, s, certQuery(ctx))
+		info, err = w.chainInfo(ctx, s, q)
 		return err
 	})
 	if err != nil {

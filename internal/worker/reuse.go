@@ -63,7 +63,7 @@ func (w *Worker) HandleVerifiedCertificate(ctx context.Context, cert *protocol.C
 	if cert.Kind != protocol.KindConfirmed || cert.Block == nil {
 		return nil, base.Invalidf("a verified certificate must be a confirmed block certificate, not %s", cert.Kind)
 	}
-	return w.handleCertificateBy(ctx, cert, nil, committee)
+	return w.handleCertificateBy(ctx, cert, nil, committee, nil)
 }
 
 // checkConfirmedCertificate verifies a confirmed certificate against committee, the one
