@@ -452,3 +452,14 @@ func counterGuest(t *testing.T) *Module {
 	}
 	return m
 }
+
+// TestPureHostFuncsExist: every host function listed as pure is one the host provides
+// (a misspelt entry would leave its function impure, and the list would mislead).
+func TestPureHostFuncsExist(t *testing.T) {
+	for name := range pureHostFuncs {
+		mod, fn, _ := strings.Cut(name, ".")
+		if _, ok := allowed[mod][fn]; !ok {
+			t.Errorf("pureHostFuncs lists %s, which the host does not provide", name)
+		}
+	}
+}

@@ -638,8 +638,9 @@ type callState struct {
 	logger  *slog.Logger
 	clock   uint64 // nanoseconds added to env.Time per clock read
 	rand    randStream
-	// impure is set by every host function whose answer or effect depends on more
-	// than the guest's state: requests, logs, clock, random bytes, output to fd 1/2.
+	// impure is set by every host function not in pureHostFuncs (requests, results,
+	// logs, clock, random bytes, output to fd 1/2): its answer or effect depends on more
+	// than the guest's state.
 	impure bool
 
 	// mu serialises the host's accesses to the fuel global with the interrupter's.
@@ -987,7 +988,6 @@ type hostFunc struct {
 var micaFuncs = []hostFunc{
 	{"call", []api.ValueType{i32, i32, i32}, []api.ValueType{i64}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
-		st.impure = true
 		kind, ptr, n := Kind(int32(stack[0])), uint32(stack[1]), uint32(stack[2])
 		st.charge(int(n))
 		req := read(mod, ptr, n)
@@ -1033,7 +1033,6 @@ var micaFuncs = []hostFunc{
 	}},
 	{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
-		st.impure = true
 		st.charge(int(uint32(stack[2])))
 		st.host.Log(slog.Level(int32(stack[0])), string(read(mod, uint32(stack[1]), uint32(stack[2]))))
 	}},
@@ -1061,7 +1060,6 @@ var wasiFuncs = []hostFunc{
 	{"sched_yield", nil, []api.ValueType{i32}, success},
 	{"clock_time_get", []api.ValueType{i32, i64, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
-		st.impure = true
 		// Both clocks read the fixed time, advancing 1 ns per read so that monotonic
 		// readings still increase; deterministic because every run starts afresh.
 		st.clock++
@@ -1071,7 +1069,6 @@ var wasiFuncs = []hostFunc{
 	}},
 	{"random_get", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
-		st.impure = true
 		n := uint32(stack[1])
 		st.charge(int(n))
 		if _, ok := mod.Memory().Read(uint32(stack[0]), n); !ok {
@@ -1083,7 +1080,6 @@ var wasiFuncs = []hostFunc{
 	}},
 	{"fd_write", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, stack []uint64) {
 		st := state(ctx)
-		st.impure = true
 		fd, iovs, count, nptr := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
 		if fd != 1 && fd != 2 {
 			errno(stack, errnoBadf)
@@ -1162,11 +1158,46 @@ func stdioOnly(ctx context.Context, mod api.Module, stack []uint64) {
 	errno(stack, errnoSuccess)
 }
 
+// pureHostFuncs are the host functions (module.name) whose answer and effect depend on
+// the guest's own state alone: its output and the WASI stubs that answer constants. A
+// run that calls no other host function may be replayed (pureRun); every other host
+// function marks the run impure, so a new one is impure unless it is listed here.
+var pureHostFuncs = map[string]bool{
+	"mica.set_output": true, "mica.set_error": true,
+	wasiModule + ".args_sizes_get": true, wasiModule + ".environ_sizes_get": true,
+	wasiModule + ".args_get": true, wasiModule + ".environ_get": true,
+	wasiModule + ".sched_yield": true, wasiModule + ".fd_close": true,
+	wasiModule + ".fd_fdstat_set_flags": true, wasiModule + ".fd_fdstat_get": true,
+	wasiModule + ".fd_prestat_get": true, wasiModule + ".fd_prestat_dir_name": true,
+	wasiModule + ".fd_read": true, wasiModule + ".fd_seek": true,
+	wasiModule + ".fd_filestat_get": true, wasiModule + ".fd_filestat_set_size": true,
+	wasiModule + ".fd_pread": true, wasiModule + ".fd_pwrite": true,
+	wasiModule + ".fd_readdir": true, wasiModule + ".fd_sync": true,
+	wasiModule + ".path_filestat_get": true, wasiModule + ".sock_accept": true,
+	wasiModule + ".sock_shutdown": true, wasiModule + ".poll_oneoff": true,
+	wasiModule + ".proc_exit": true,
+}
+
+// markImpure wraps a host function that is not in pureHostFuncs: calling it marks the
+// run impure.
+func markImpure(fn api.GoModuleFunc) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if st, ok := ctx.Value(stateKey{}).(*callState); ok {
+			st.impure = true
+		}
+		fn(ctx, mod, stack)
+	}
+}
+
 func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 	for name, funcs := range map[string][]hostFunc{"mica": micaFuncs, wasiModule: wasiFuncs} {
 		b := rt.NewHostModuleBuilder(name)
 		for _, f := range funcs {
-			b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
+			fn := f.fn
+			if !pureHostFuncs[name+"."+f.name] {
+				fn = markImpure(fn)
+			}
+			b.NewFunctionBuilder().WithGoModuleFunction(fn, f.params, f.results).Export(f.name)
 		}
 		if _, err := b.Instantiate(ctx); err != nil {
 			return fmt.Errorf("host module %s: %w", name, err)
