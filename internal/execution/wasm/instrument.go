@@ -16,6 +16,13 @@ import (
 // FuelExport is the name under which an instrumented module exports its fuel global.
 const FuelExport = "mica_fuel"
 
+// DirtyExport is the name under which an instrumented module exports its dirty-pages
+// global: an i64 whose bit p%64 is set by every write to the 64 KiB page p of the
+// memory (guest stores, memory.fill, memory.copy and memory.init; the host marks its
+// own writes), so that snapshot.reset compares only the pages a run may have changed.
+// Marking is not charged: fuel counts only the module's own instructions.
+const DirtyExport = "mica_dirty"
+
 // GlobalExportPrefix starts the names under which an instrumented module exports its
 // own mutable globals (GlobalExportPrefix + the global's index), so that the engine can
 // snapshot and restore them. The ABI exports no global, so a module's own exports can
@@ -24,7 +31,9 @@ const GlobalExportPrefix = "mica_global."
 
 // InstrumentVersion identifies the instrumentation scheme and its cost table. It is part
 // of the protocol: changing how fuel is counted changes block outcomes, so any change
-// must bump it (and the compilation cache key includes it).
+// must bump it (and the compilation cache key includes it). The marking of dirty pages
+// (DirtyExport) came without a bump: it charges nothing, so every module's fuel is what
+// it was.
 const InstrumentVersion = 2
 
 // ErrMalformedModule is the class of modules the instrumenter refuses. Class ErrInvalid.
@@ -122,7 +131,8 @@ const (
 // Instrument adds deterministic fuel metering to a Wasm module and returns the new
 // module. It is a pure function: the same input and limits always give the same bytes.
 //
-// The module gets a mutable i64 global exported as FuelExport, and each of its own
+// The module gets a mutable i64 global exported as FuelExport, another exported as
+// DirtyExport, and each of its own
 // mutable globals is exported as GlobalExportPrefix + its index (so the engine can
 // restore an instance from a snapshot; guest code cannot see exports). Every function body is
 // cut into straight-line segments, each starting at function entry or just after a
@@ -146,15 +156,19 @@ const (
 //	local.tee t; fNN.const NaN; local.get t; local.get t; fNN.eq; select
 //
 // (t itself unless it is a NaN, then the canonical NaN), through one scratch local per
-// float type. Scratch locals are appended to the function's locals.
+// float type. Every store, memory.fill, memory.copy and memory.init is preceded by
+// uncharged code that sets the bits of the pages it writes in a second i64 global,
+// exported as DirtyExport (appendMarkStore, appendMarkRange), so that a reused instance
+// is reset by comparing only those pages; fuel is the same as without it. Scratch
+// locals are appended to the function's locals.
 //
 // The module is validated against its own index spaces first: every type, function,
 // table, memory, global, element, data and local index used by the code, the exports,
 // the element segments and the constant expressions must lie in the ORIGINAL module, so
-// the fuel global and the scratch locals are unreachable from guest code.
+// the fuel and dirty globals and the scratch locals are unreachable from guest code.
 //
 // Refused with an error of class ErrMalformedModule: bytes that are not a Wasm 1.0
-// binary, modules over the limits, modules that already export FuelExport or a name
+// binary, modules over the limits, modules that already export FuelExport, DirtyExport or a name
 // starting with GlobalExportPrefix, out-of-range
 // indices, tables over MaxTableElements, table.grow, exports outside the ABI (functions
 // other than mica_alloc, _initialize and the entry points, memories under another name
@@ -432,7 +446,7 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			if sr.err != nil {
 				return nil, nil, malformed("global section: %v", sr.err)
 			}
-			if uint64(sp.globals)+uint64(definedGlobals) >= math.MaxUint32 {
+			if uint64(sp.globals)+uint64(definedGlobals)+1 >= math.MaxUint32 { // + the fuel and dirty globals
 				return nil, nil, malformed("too many globals")
 			}
 			sp.globals += definedGlobals
@@ -442,8 +456,8 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 				name := sr.name()
 				kind := sr.byte()
 				idx := sr.u32()
-				if sr.err == nil && name == FuelExport {
-					return nil, nil, malformed("module declares its own export %q", FuelExport)
+				if sr.err == nil && (name == FuelExport || name == DirtyExport) {
+					return nil, nil, malformed("module declares its own export %q", name)
 				}
 				if sr.err == nil && strings.HasPrefix(name, GlobalExportPrefix) {
 					return nil, nil, malformed("module declares an export %q: the prefix %q is reserved", name, GlobalExportPrefix)
@@ -521,14 +535,15 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 	out := make([]byte, 0, len(module)+len(module)/4+64)
 	out = append(out, module[:8]...)
 	wroteGlobal, wroteExport := false, false
-	fuelGlobal := []byte{0x7E, 0x01, 0x42, 0x00, 0x0B} // mut i64 = i64.const 0
+	fuelGlobal := []byte{0x7E, 0x01, 0x42, 0x00, 0x0B} // mut i64 = i64.const 0; the dirty global likewise
 	emitGlobal := func(body []byte) {
-		w := appendU32(nil, definedGlobals+1)
+		w := appendU32(nil, definedGlobals+2)
 		if body != nil {
 			sr := &reader{buf: body}
 			sr.u32()
 			w = append(w, body[sr.off:]...)
 		}
+		w = append(w, fuelGlobal...)
 		w = append(w, fuelGlobal...)
 		out = appendSection(out, secGlobal, w)
 		wroteGlobal = true
@@ -541,12 +556,16 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			n = sr.u32()
 			rest = body[sr.off:]
 		}
-		w := appendU32(nil, n+1+uint32(len(info.globals)))
+		w := appendU32(nil, n+2+uint32(len(info.globals)))
 		w = append(w, rest...)
 		w = appendU32(w, uint32(len(FuelExport)))
 		w = append(w, FuelExport...)
 		w = append(w, 0x03)
 		w = appendU32(w, fuel)
+		w = appendU32(w, uint32(len(DirtyExport)))
+		w = append(w, DirtyExport...)
+		w = append(w, 0x03)
+		w = appendU32(w, fuel+1)
 		for _, name := range info.globals {
 			idx, _ := strconv.ParseUint(strings.TrimPrefix(name, GlobalExportPrefix), 10, 32)
 			w = appendU32(w, uint32(len(name)))
@@ -719,6 +738,7 @@ const (
 	rewritePages
 	rewriteNaN32
 	rewriteNaN64
+	rewriteStore
 )
 
 // run returns the instrumented body of one function with params parameters (valid until
@@ -740,8 +760,9 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 	}
 	localsEnd := r.off
 	nLocals := uint32(locals)
-	// Scratch locals, appended after the function's own.
+	// Scratch locals, appended after the function's own (scratchLocals).
 	scratchI32, scratchF32, scratchF64 := nLocals, nLocals+1, nLocals+2
+	addrI32, valI32, valI64, spanI64 := nLocals+3, nLocals+4, nLocals+5, nLocals+6
 	useScratch := false
 
 	fi.body, fi.seg = fi.body[:0], fi.seg[:0]
@@ -764,6 +785,7 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 		}
 		start := r.off
 		op := r.byte()
+		var storeOffset uint32
 		boundary := false
 		rewrite := rewriteNone
 		switch op {
@@ -907,8 +929,11 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 			switch {
 			case op >= 0x28 && op <= 0x3E: // loads and stores
 				r.u32()
-				r.u32()
+				storeOffset = r.u32()
 				checkIndex(r, "memory", 0, sp.memories)
+				if op >= 0x36 {
+					rewrite = rewriteStore
+				}
 			case op >= 0x8D && op <= 0x97, op == 0xB6: // f32 ops that may produce a NaN, f32.demote_f64
 				rewrite = rewriteNaN32
 				cost += nanFuel
@@ -930,6 +955,22 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 		case rewriteBytes, rewriteElements, rewritePages:
 			useScratch = true
 			fi.seg = appendOperandCharge(fi.seg, fi.fuel, scratchI32, rewrite)
+			if rewrite == rewriteBytes { // memory.init, memory.copy, memory.fill
+				fi.seg = appendMarkRange(fi.seg, fi.fuel+1, scratchI32, addrI32, valI32, spanI64)
+			}
+			fi.seg = append(fi.seg, code[start:r.off]...)
+		case rewriteStore:
+			useScratch = true
+			val := valI32
+			switch op {
+			case 0x37, 0x3C, 0x3D, 0x3E:
+				val = valI64
+			case 0x38:
+				val = scratchF32
+			case 0x39:
+				val = scratchF64
+			}
+			fi.seg = appendMarkStore(fi.seg, fi.fuel+1, addrI32, val, storeOffset)
 			fi.seg = append(fi.seg, code[start:r.off]...)
 		case rewriteNaN32:
 			useScratch = true
@@ -949,12 +990,13 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 	}
 	out := fi.out[:0]
 	if useScratch {
-		if locals+3 > uint64(fi.limits.MaxLocals) {
-			return nil, 0, fmt.Errorf("%d locals, over the limit of %d", locals+3, fi.limits.MaxLocals)
+		if locals+scratchLocals > uint64(fi.limits.MaxLocals) {
+			return nil, 0, fmt.Errorf("%d locals, over the limit of %d", locals+scratchLocals, fi.limits.MaxLocals)
 		}
-		out = appendU32(out, groups+3)
+		out = appendU32(out, groups+6)
 		out = append(out, code[len(appendU32(nil, groups)):localsEnd]...)
-		out = append(out, 1, 0x7F, 1, 0x7D, 1, 0x7C) // i32, f32, f64 scratch
+		// i32, f32, f64 scratch; address i32, value i32, value i64, span i64
+		out = append(out, 1, 0x7F, 1, 0x7D, 1, 0x7C, 2, 0x7F, 1, 0x7E, 1, 0x7E)
 	} else {
 		out = append(out, code[:localsEnd]...)
 	}
@@ -1009,6 +1051,90 @@ func appendOperandCharge(out []byte, fuel, scratch uint32, kind int) []byte {
 	out = appendFuelCheck(out, fuel)
 	out = append(out, 0x20)
 	return appendU32(out, scratch)
+}
+
+// scratchLocals is the number of locals the instrumenter appends to a function.
+const scratchLocals = 7
+
+// dirtyPageShift: a bit of the dirty global stands for a 64 KiB page of the memory (bit
+// p%64 for page p).
+const dirtyPageShift = 16
+
+// appendMarkStore precedes a store (address and value on the stack, static offset
+// offset) with the marking of the page its first byte lands on, leaving the operands in
+// place:
+//
+//	local.set v; local.tee a;
+//	global.get dirty; i64.const 1; local.get a; [i32.const offset; i32.add;]
+//	i32.const 16; i32.shr_u; i64.extend_i32_u; i64.shl; i64.or; global.set dirty;
+//	local.get v
+//
+// A store that succeeds lies within the memory, so address + offset does not wrap (one
+// that traps marks a page for nothing: a trapped instance is never reused). Its last
+// byte may land on the next page (at most 7 bytes past its start): snapshot.reset also
+// compares the first chunk after every dirty page.
+func appendMarkStore(out []byte, dirty, addr, val, offset uint32) []byte {
+	out = append(out, 0x21)
+	out = appendU32(out, val)
+	out = append(out, 0x22)
+	out = appendU32(out, addr)
+	out = append(out, 0x23)
+	out = appendU32(out, dirty)
+	out = append(out, 0x42, 0x01, 0x20)
+	out = appendU32(out, addr)
+	if offset != 0 {
+		out = append(out, 0x41)
+		out = appendS64(out, int64(int32(offset)))
+		out = append(out, 0x6A) // i32.add
+	}
+	out = append(out, 0x41, dirtyPageShift, 0x76, 0xAD, 0x86, 0x84, 0x24) // i32.shr_u, i64.extend_i32_u, i64.shl, i64.or, global.set
+	out = appendU32(out, dirty)
+	out = append(out, 0x20)
+	return appendU32(out, val)
+}
+
+// appendMarkRange precedes memory.fill, memory.copy or memory.init (destination d, a
+// second operand x, byte count n on the stack, left in place) with the marking of the
+// pages of [d, d+n]: lo = d>>16, span = min((d+n)>>16 - lo, 63), bits = rotl(-1 >>
+// (63-span), lo):
+//
+//	local.set n; local.set t; local.tee a; local.get t; local.get n;
+//	global.get dirty; i64.const -1; i64.const 63;
+//	  local.get a; i64.extend_i32_u; local.get n; i64.extend_i32_u; i64.add; i64.const 16; i64.shr_u;
+//	  local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u; i64.sub;
+//	  local.tee s; i64.const 63; local.get s; i64.const 63; i64.lt_u; select;
+//	i64.sub; i64.shr_u; local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u; i64.rotl;
+//	i64.or; global.set dirty
+func appendMarkRange(out []byte, dirty, t, addr, n, span uint32) []byte {
+	op := func(code byte, idx uint32) {
+		out = append(out, code)
+		out = appendU32(out, idx)
+	}
+	page := func() { // local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u
+		op(0x20, addr)
+		out = append(out, 0x41, dirtyPageShift, 0x76, 0xAD)
+	}
+	op(0x21, n)
+	op(0x21, t)
+	op(0x22, addr)
+	op(0x20, t)
+	op(0x20, n)
+	op(0x23, dirty)
+	out = append(out, 0x42, 0x7F, 0x42, 63)
+	op(0x20, addr)
+	out = append(out, 0xAD)
+	op(0x20, n)
+	out = append(out, 0xAD, 0x7C, 0x42, dirtyPageShift, 0x88) // i64.extend_i32_u, i64.add, i64.const 16, i64.shr_u
+	page()
+	out = append(out, 0x7D) // i64.sub
+	op(0x22, span)
+	out = append(out, 0x42, 63)
+	op(0x20, span)
+	out = append(out, 0x42, 63, 0x54, 0x1B, 0x7D, 0x88) // i64.lt_u, select, i64.sub, i64.shr_u
+	page()
+	out = append(out, 0x89, 0x84) // i64.rotl, i64.or
+	op(0x24, dirty)
+	return out
 }
 
 // appendCanonicalNaN replaces a NaN on top of the stack with the canonical one:

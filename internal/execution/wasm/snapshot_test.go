@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -287,7 +288,7 @@ func TestResetRestoresScatteredWrites(t *testing.T) {
 
 // TestResetRewritesEveryDirtyChunk scribbles directly over an idle instance's memory
 // (the first and last byte, both sides of every chunk boundary, and a pseudo-random
-// spray) and its globals, then resets it: memory and globals must be those of an
+// spray) and its globals, marks every page dirty, then resets it: memory and globals must be those of an
 // instance that ran _initialize.
 func TestResetRewritesEveryDirtyChunk(t *testing.T) {
 	ctx, m := context.Background(), counterGuest(t)
@@ -331,6 +332,9 @@ func TestResetRewritesEveryDirtyChunk(t *testing.T) {
 		for _, name := range m.globals {
 			p.inst.ExportedGlobal(name).(api.MutableGlobal).Set(r.Uint64())
 		}
+		// The scribbles bypass the marking of dirty pages: mark them all, as a run
+		// that wrote everywhere would have.
+		p.inst.ExportedGlobal(DirtyExport).(api.MutableGlobal).Set(math.MaxUint64)
 		if err := m.snap.reset(p.inst, m.globals); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -843,6 +844,7 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	if !inst.Memory().Write(ptr, input) {
 		return nil, fmt.Errorf("%w: mica_alloc returned %d, out of memory bounds for %d bytes", execution.ErrApplication, ptr, len(input))
 	}
+	markWritten(inst, ptr, len(input))
 	res, err = st.call(ctx, inst, entry, uint64(ptr), uint64(len(input)))
 	if err != nil {
 		return nil, err
@@ -970,6 +972,27 @@ func write(mod api.Module, ptr uint32, b []byte) {
 	if !mod.Memory().Write(ptr, b) {
 		panic(&hostAbort{fmt.Errorf("%w: host call with out-of-range memory [%d, +%d)", execution.ErrApplication, ptr, len(b))})
 	}
+	markWritten(mod, ptr, len(b))
+}
+
+// markWritten sets the dirty bits (DirtyExport) of the pages of [ptr, ptr+n] in mod,
+// as the instrumented code does for the guest's own writes: every write of the host
+// into a guest's memory goes through here, so that snapshot.reset sees it.
+func markWritten(mod api.Module, ptr uint32, n int) {
+	g, ok := mod.ExportedGlobal(DirtyExport).(api.MutableGlobal)
+	if !ok {
+		return // not an instrumented module: never reset (Engine.compile instruments all)
+	}
+	g.Set(g.Get() | pageBits(uint64(ptr), uint64(ptr)+uint64(n)))
+}
+
+// pageBits returns the dirty bits of the pages of [from, to]: bit p%64 for each page p.
+func pageBits(from, to uint64) uint64 {
+	lo, hi := from>>dirtyPageShift, to>>dirtyPageShift
+	if hi-lo >= 63 {
+		return math.MaxUint64
+	}
+	return bits.RotateLeft64(math.MaxUint64>>(63-(hi-lo)), int(lo%64))
 }
 
 var (
