@@ -3,7 +3,9 @@ package wasm
 import (
 	"context"
 	"errors"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -124,6 +126,22 @@ func BenchmarkFuelRate(b *testing.B) {
 	}
 }
 
+// processCPU returns the CPU time (user + system) the process has used so far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the process's CPU time per operation since start (cpu-ns/op): on
+// a shared machine wall time per operation counts the waits for a core, CPU time does
+// not.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+}
+
 // BenchmarkGoCounter: an increment of the ABI counter, a Go guest, in an instance
 // restored from the module's snapshot and in a fresh instance that runs the Go
 // runtime's _initialize (what every run did before snapshots).
@@ -145,11 +163,16 @@ func BenchmarkGoCounter(b *testing.B) {
 			if err := c.Instantiate(ctx, rt, []byte("0")); err != nil {
 				b.Fatal(err)
 			}
+			var cpu time.Duration
 			for b.Loop() {
+				if cpu == 0 {
+					cpu = processCPU(b)
+				}
 				if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, rt, []byte(`{"increment":1}`)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -168,7 +191,11 @@ func BenchmarkSDKCounter(b *testing.B) {
 		b.Fatal(err)
 	}
 	var fuel uint64
+	var cpu time.Duration
 	for b.Loop() {
+		if cpu == 0 {
+			cpu = processCPU(b)
+		}
 		c := NewContract(m, DefaultFuelPerTransaction)
 		if _, err := c.ExecuteOperation(ctx, rt, []byte(`{"increment":1}`)); err != nil {
 			b.Fatal(err)
@@ -179,4 +206,5 @@ func BenchmarkSDKCounter(b *testing.B) {
 		fuel = c.FuelUsed()
 	}
 	b.ReportMetric(float64(fuel), "fuel/op")
+	reportCPU(b, cpu)
 }
