@@ -1074,23 +1074,23 @@ const dirtyPageShift = 16
 // byte may land on the next page (at most 7 bytes past its start): snapshot.reset also
 // compares the first chunk after every dirty page.
 func appendMarkStore(out []byte, dirty, addr, val, offset uint32) []byte {
-	out = append(out, 0x21)
-	out = appendU32(out, val)
-	out = append(out, 0x22)
-	out = appendU32(out, addr)
-	out = append(out, 0x23)
-	out = appendU32(out, dirty)
-	out = append(out, 0x42, 0x01, 0x20)
-	out = appendU32(out, addr)
+	out = appendIdx(out, 0x21, val)
+	out = appendIdx(out, 0x22, addr)
+	out = appendIdx(out, 0x23, dirty)
+	out = appendIdx(append(out, 0x42, 0x01), 0x20, addr)
 	if offset != 0 {
 		out = append(out, 0x41)
 		out = appendS64(out, int64(int32(offset)))
 		out = append(out, 0x6A) // i32.add
 	}
-	out = append(out, 0x41, dirtyPageShift, 0x76, 0xAD, 0x86, 0x84, 0x24) // i32.shr_u, i64.extend_i32_u, i64.shl, i64.or, global.set
-	out = appendU32(out, dirty)
-	out = append(out, 0x20)
-	return appendU32(out, val)
+	out = append(out, 0x41, dirtyPageShift, 0x76, 0xAD, 0x86, 0x84) // i32.shr_u, i64.extend_i32_u, i64.shl, i64.or
+	out = appendIdx(out, 0x24, dirty)
+	return appendIdx(out, 0x20, val)
+}
+
+// appendIdx appends an instruction that takes one index (local.get, global.set, ...).
+func appendIdx(out []byte, op byte, idx uint32) []byte {
+	return appendU32(append(out, op), idx)
 }
 
 // appendMarkRange precedes memory.fill, memory.copy or memory.init (destination d, a
@@ -1106,10 +1106,7 @@ func appendMarkStore(out []byte, dirty, addr, val, offset uint32) []byte {
 //	i64.sub; i64.shr_u; local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u; i64.rotl;
 //	i64.or; global.set dirty
 func appendMarkRange(out []byte, dirty, t, addr, n, span uint32) []byte {
-	op := func(code byte, idx uint32) {
-		out = append(out, code)
-		out = appendU32(out, idx)
-	}
+	op := func(code byte, idx uint32) { out = appendIdx(out, code, idx) }
 	page := func() { // local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u
 		op(0x20, addr)
 		out = append(out, 0x41, dirtyPageShift, 0x76, 0xAD)
