@@ -213,7 +213,9 @@ func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.Ge
 			}
 			return h(ctx, req)
 		}
-		srv := NewServer(listen(tb), ServerConfig{Logger: log, Credentials: serverCreds, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
+		// The shard's internal limits, as internal/validator sets them.
+		limits := InternalLimits(g.Committee.Policy)
+		srv := NewServer(listen(tb), ServerConfig{Logger: log, Credentials: serverCreds, Limits: &limits, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
 		NewShardServer(w, notifier, log).Register(srv.Registrar())
 		v.shards = append(v.shards, srv)
 		v.wg.Go(func() { _ = srv.Run(ctx) })

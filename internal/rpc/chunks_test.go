@@ -1,0 +1,402 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/rpc/pb"
+)
+
+// declaredStatus starts a call of method on a raw HTTP/2 connection to addr whose gRPC
+// length prefix declares size bytes, sends only the prefix and 1 KiB of the message,
+// and returns the grpc-status and message of the answer. It fails the test if no answer
+// arrives within 5 s: a server that waits for the rest of the message before refusing
+// it holds what it received meanwhile.
+func declaredStatus(t *testing.T, addr, method string, size uint32) (codes.Code, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "POST"}, {":path", method}, {":scheme", "http"}, {":authority", "x"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 5+1024)
+	binary.BigEndian.PutUint32(data[1:5], size)
+	if err := fr.WriteData(1, false, data); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("%s declaring %d bytes: no answer before the rest of the message: %v", method, size, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				if err := fr.WriteSettingsAck(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				if err := fr.WritePing(true, f.Data); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case *http2.MetaHeadersFrame:
+			if v := f.PseudoValue("status"); v != "" && v != "200" {
+				t.Fatalf("%s: HTTP status %s", method, v)
+			}
+			fields := map[string]string{}
+			for _, h := range f.RegularFields() {
+				fields[h.Name] = h.Value
+			}
+			if s, ok := fields["grpc-status"]; ok {
+				code, err := strconv.Atoi(s)
+				if err != nil {
+					t.Fatalf("grpc-status %q", s)
+				}
+				return codes.Code(code), fields["grpc-message"]
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("%s: stream reset (%v) instead of a status", method, f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("%s: connection closed (%v)", method, f.ErrCode)
+		}
+	}
+}
+
+// TestAttackDeclaredOversizeRefusedFromPrefix: a chain-info query, a blob download, a
+// lite certificate and a unary proposal whose gRPC length prefix declares 2 MiB or
+// 64 MiB are refused with ResourceExhausted from the prefix, before their payload is
+// read (the attacker sends 1 KiB and gets the refusal), on the public server of a
+// one-process validator and on the proxy of a sharded one.
+func TestAttackDeclaredOversizeRefusedFromPrefix(t *testing.T) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
+	for _, v := range []struct {
+		name string
+		val  *testValidator
+	}{
+		{"public server", startValidator(t, prototest.Validators(1)[0], g)},
+		{"proxy of a sharded validator", startShardedValidator(t, prototest.Validators(1)[0], g, 2)},
+	} {
+		for _, m := range []string{
+			pb.ValidatorNode_HandleChainInfoQuery_FullMethodName, pb.ValidatorNode_DownloadBlob_FullMethodName,
+			pb.ValidatorNode_DownloadCertificates_FullMethodName, pb.ValidatorNode_HandleLiteCertificate_FullMethodName,
+			pb.ValidatorNode_HandleBlockProposal_FullMethodName, pb.ValidatorNode_HandleCertificate_FullMethodName,
+			pb.ValidatorNode_UploadBlob_FullMethodName,
+		} {
+			for _, size := range []uint32{UnaryLimit + 1, 2 << 20, MaxMessageSize} {
+				if code, msg := declaredStatus(t, v.val.addr, m, size); code != codes.ResourceExhausted {
+					t.Errorf("%s: %s declaring %d bytes: %s %q, want ResourceExhausted", v.name, m, size, code, msg)
+				}
+			}
+		}
+		// Still serving.
+		if _, err := pb.NewValidatorNodeClient(rawConn(t, v.val.addr)).GetGenesisHash(callCtx(t), &pb.Empty{}); err != nil {
+			t.Errorf("%s after the attack: %v", v.name, err)
+		}
+	}
+}
+
+// chunkServer is a validator's public server with limits l (ServerConfig.Limits) over
+// the proxy of the one-process validator v.
+func chunkServer(t *testing.T, v *testValidator, l Limits) (string, *Node) {
+	t.Helper()
+	srv := NewServer(listen(t), ServerConfig{Limits: &l})
+	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Register(srv.Registrar())
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Run(ctx) }()
+	node, err := Dial(ctx, srv.Addr().String(), DialOptions{CallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	return srv.Addr().String(), node
+}
+
+// sendChunks opens method on cc, sends chunks without closing its side, and returns
+// the server's answer: a refusal arrives while the stream is still open.
+func sendChunks(t *testing.T, cc *grpc.ClientConn, method string, closeSend bool, chunks ...*pb.Chunk) error {
+	t.Helper()
+	desc := &grpc.StreamDesc{ClientStreams: true}
+	st, err := cc.NewStream(callCtx(t), desc, method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chunks {
+		if err := st.SendMsg(c); err != nil {
+			break // the server answered; RecvMsg returns its status
+		}
+	}
+	if closeSend {
+		if err := st.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var resp pb.Empty
+	return st.RecvMsg(&resp)
+}
+
+// TestAttackChunkedOverBudget: a chunked request whose first chunk declares more than
+// its method's budget is refused with ResourceExhausted (class invalid) after that
+// chunk, while the stream is still open.
+func TestAttackChunkedOverBudget(t *testing.T) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
+	v := startValidator(t, prototest.Validators(1)[0], g)
+	limits := DefaultLimits(protocol.NoFeesPolicy())
+	cc := rawConn(t, v.addr)
+	for _, m := range []string{pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName, pb.ValidatorNode_HandleCertificateChunks_FullMethodName, pb.ValidatorNode_UploadBlobChunks_FullMethodName} {
+		total := uint64(limits.budget(m)) + 1
+		err := sendChunks(t, cc, m, false, &pb.Chunk{Total: total, Data: make([]byte, minChunkData)})
+		wantCode(t, m+" over its budget", err, codes.ResourceExhausted)
+		if err != nil && !errors.Is(fromStatus(err), base.ErrInvalid) {
+			t.Errorf("%s over its budget: %v, want class invalid", m, fromStatus(err))
+		}
+	}
+}
+
+// TestAttackChunkRules: chunk streams that break the rules (no total, a total in a
+// later chunk, chunks over the maximum size or, but for the last, under the minimum
+// (which bounds their number), more data than declared, a stream that ends early, a
+// query in a later chunk or on a method without one) are refused as invalid, and
+// nothing reaches the worker.
+func TestAttackChunkRules(t *testing.T) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
+	v := startValidator(t, prototest.Validators(1)[0], g)
+	cc := rawConn(t, v.addr)
+	full := func(n int) []byte { return make([]byte, n) }
+	prop := pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName
+	for _, c := range []struct {
+		name   string
+		method string
+		chunks []*pb.Chunk
+	}{
+		{"no total", prop, []*pb.Chunk{{Data: full(10)}}},
+		{"total in a later chunk", prop, []*pb.Chunk{{Total: 2 * minChunkData, Data: full(minChunkData)}, {Total: 5, Data: full(minChunkData)}}},
+		{"chunk over the maximum", prop, []*pb.Chunk{{Total: 2 * maxChunkData, Data: full(maxChunkData + 1)}}},
+		{"small chunk before the last", prop, []*pb.Chunk{{Total: 4 << 20, Data: full(100)}, {Data: full(100)}}},
+		{"empty chunk", prop, []*pb.Chunk{{Total: 4 << 20, Data: full(minChunkData)}, {}}},
+		{"more data than declared", prop, []*pb.Chunk{{Total: minChunkData + 10, Data: full(minChunkData)}, {Data: full(minChunkData)}}},
+		{"query in a later chunk", pb.ValidatorNode_HandleCertificateChunks_FullMethodName, []*pb.Chunk{{Total: 2 * minChunkData, Data: full(minChunkData)}, {Data: full(minChunkData), Query: []byte{1}}}},
+		{"query on a proposal", prop, []*pb.Chunk{{Total: 10, Data: full(10), Query: []byte{1}}}},
+		{"query too large", pb.ValidatorNode_HandleCertificateChunks_FullMethodName, []*pb.Chunk{{Total: 10, Data: full(10), Query: full(smallRequestBudget + 1)}}},
+	} {
+		err := sendChunks(t, cc, c.method, false, c.chunks...)
+		wantCode(t, c.name, err, codes.InvalidArgument)
+	}
+	// A stream that ends before its declared total.
+	err := sendChunks(t, cc, prop, true, &pb.Chunk{Total: 3 * minChunkData, Data: full(minChunkData)})
+	wantCode(t, "stream ending early", err, codes.InvalidArgument)
+	// The server still serves, and the chunked path reaches the worker: garbage of the
+	// declared size is refused as a malformed proposal.
+	err = sendChunks(t, cc, prop, true, &pb.Chunk{Total: minChunkData + 1, Data: full(minChunkData)}, &pb.Chunk{Data: []byte{0xff}})
+	if wantCode(t, "garbage proposal in chunks", err, codes.InvalidArgument); err != nil && !bytes.Contains([]byte(err.Error()), []byte("malformed block proposal")) {
+		t.Errorf("garbage proposal in chunks: %v, want a malformed block proposal", err)
+	}
+}
+
+// TestAttackChunkedStall: a stranger opens chunked streams, sends a first chunk and
+// stops. Its streams hold heavy slots (the next heavy call from its address is refused
+// as busy) until ReceiveTimeout ends them; then a heavy call goes through again.
+func TestAttackChunkedStall(t *testing.T) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
+	v := startValidator(t, prototest.Validators(1)[0], g)
+	limits := DefaultLimits(protocol.NoFeesPolicy())
+	limits.MaxInFlight = 4
+	limits.MaxInFlightPerAddr = 2
+	limits.ReceiveTimeout = time.Second
+	addr, _ := chunkServer(t, v, limits)
+	cc := rawConn(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stalled []grpc.ClientStream
+	for range 2 {
+		st, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, pb.ValidatorNode_UploadBlobChunks_FullMethodName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SendMsg(&pb.Chunk{Total: 4 << 20, Data: make([]byte, maxChunkData)}); err != nil {
+			t.Fatal(err)
+		}
+		stalled = append(stalled, st)
+	}
+	api := pb.NewValidatorNodeClient(cc)
+	var refused error
+	waitFor(t, "the stalled streams to hold the address's slots", func() bool {
+		_, refused = api.HandleBlockProposal(ctx, &pb.BlockProposal{Payload: []byte{1}})
+		return status.Code(refused) == codes.ResourceExhausted
+	})
+	if !errors.Is(fromStatus(refused), ErrBusy) {
+		t.Errorf("refusal %v, want ErrBusy", refused)
+	}
+	start := time.Now()
+	for i, st := range stalled {
+		var resp pb.Empty
+		err := st.RecvMsg(&resp)
+		if err == nil {
+			t.Fatalf("stalled stream %d accepted", i)
+		}
+		if code := status.Code(err); code != codes.Canceled && code != codes.DeadlineExceeded {
+			t.Errorf("stalled stream %d ended with %v, want Canceled or DeadlineExceeded", i, err)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("stalled streams ended after %v", d)
+	}
+	waitFor(t, "the receive deadline to give the slots back", func() bool {
+		_, err := api.HandleBlockProposal(ctx, &pb.BlockProposal{Payload: []byte{1}})
+		return err != nil && status.Code(err) != codes.ResourceExhausted
+	})
+}
+
+// TestLargeRequestsGoInChunks: requests over the unary limit go over the chunked
+// methods and are served like the unary ones, on a one-process validator and on a
+// sharded one: a 3 MiB data blob is published (its proposal and certificates carry it)
+// and certified at every validator; a 3 MiB blob nobody asked for reaches the worker,
+// which refuses it as unwanted (not the limits, as it would over the unary method).
+func TestLargeRequestsGoInChunks(t *testing.T) {
+	for _, shards := range []int{1, 2} {
+		t.Run(strconv.Itoa(shards)+" shards", func(t *testing.T) {
+			keys := []*crypto.PrivateKey{prototest.Key("alice"), prototest.Key("bob")}
+			n := newTestNet(t, keys, shards)
+			content := bytes.Repeat([]byte("large data blob "), 3<<20/16)
+			cc := n.client(0).Chain(n.chains[0], keys[0], nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			_, cert, err := cc.PublishDataBlob(ctx, content)
+			if err != nil {
+				t.Fatalf("publish a 3 MiB data blob: %v", err)
+			}
+			if size := len(codec.Marshal(cert)); size <= UnaryLimit {
+				t.Logf("certificate of %d bytes", size)
+			}
+			n.waitHeight(n.chains[0], 1, all(4))
+			blob := protocol.Blob{Type: base.BlobData, Content: bytes.Repeat([]byte("unwanted "), 3<<20/9)}
+			err = n.vals[0].node.HandleBlob(ctx, blob)
+			if err == nil || errors.Is(err, ErrChunksUnsupported) {
+				t.Fatalf("unwanted 3 MiB blob: %v, want the worker's refusal", err)
+			}
+			if msg := err.Error(); bytes.Contains([]byte(msg), []byte("exceeds the limit")) || bytes.Contains([]byte(msg), []byte("larger than max")) {
+				t.Fatalf("unwanted 3 MiB blob refused by the limits: %v", err)
+			}
+			transferAndReceive(t, n, keys, 0, 1, all(4))
+		})
+	}
+}
+
+// oldValidator is the public service of a validator that predates the chunked methods.
+type oldValidator struct{ *Proxy }
+
+func (oldValidator) HandleBlockProposalChunks(grpc.ClientStreamingServer[pb.Chunk, pb.ChainInfoResponse]) error {
+	return status.Error(codes.Unimplemented, "method HandleBlockProposalChunks not implemented")
+}
+
+func (oldValidator) UploadBlobChunks(grpc.ClientStreamingServer[pb.Chunk, pb.Empty]) error {
+	return status.Error(codes.Unimplemented, "method UploadBlobChunks not implemented")
+}
+
+// TestChunksUnsupported: a request over the unary limit to a validator without the
+// chunked methods fails with ErrChunksUnsupported, naming the validator; it is not
+// sent over the unary method, which the validator would refuse or not.
+func TestChunksUnsupported(t *testing.T) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
+	v := startValidator(t, prototest.Validators(1)[0], g)
+	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(listen(t), ServerConfig{})
+	pb.RegisterValidatorNodeServer(srv.Registrar(), oldValidator{p})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = srv.Run(ctx) }()
+	node, err := Dial(ctx, srv.Addr().String(), DialOptions{CallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	err = node.HandleBlob(ctx, protocol.Blob{Type: base.BlobData, Content: make([]byte, 2<<20)})
+	if !errors.Is(err, ErrChunksUnsupported) || !bytes.Contains([]byte(err.Error()), []byte(srv.Addr().String())) {
+		t.Errorf("large blob to an old validator: %v, want ErrChunksUnsupported naming it", err)
+	}
+	// Small requests still go over the unary methods.
+	err = node.HandleBlob(ctx, protocol.Blob{Type: base.BlobData, Content: []byte("small")})
+	if err == nil || errors.Is(err, ErrChunksUnsupported) {
+		t.Errorf("small unwanted blob: %v, want the worker's refusal", err)
+	}
+}
+
+// TestChunkSizes: the client's chunks of payloads of every size around the chunk
+// boundaries obey the server's rules and reassemble to the payload.
+func TestChunkSizes(t *testing.T) {
+	for _, n := range []int{1, minChunkData - 1, minChunkData, maxChunkData - 1, maxChunkData, maxChunkData + 1, 2*maxChunkData + minChunkData/2, 5 << 20} {
+		payload := make([]byte, n)
+		for i := range payload {
+			payload[i] = byte(i * 7)
+		}
+		chunks := splitChunks(payload, []byte{9})
+		a := newAssembler(MaxMessageSize, true)
+		for i, c := range chunks {
+			if size := proto.Size(c); size > UnaryLimit {
+				t.Fatalf("%d bytes: chunk %d is a message of %d bytes, over the unary limit", n, i, size)
+			}
+			done, err := a.add(c)
+			if err != nil {
+				t.Fatalf("%d bytes: chunk %d: %v", n, i, err)
+			}
+			if done != (i == len(chunks)-1) {
+				t.Fatalf("%d bytes: chunk %d of %d: done %v", n, i, len(chunks), done)
+			}
+		}
+		if !bytes.Equal(a.payload, payload) || !bytes.Equal(a.query, []byte{9}) {
+			t.Fatalf("%d bytes: reassembled %d bytes, query %v", n, len(a.payload), a.query)
+		}
+	}
+}
