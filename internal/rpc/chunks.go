@@ -55,6 +55,8 @@ var ErrChunksUnsupported = errors.New("validator does not accept large requests 
 type assembler struct {
 	budget  int
 	queries bool // the method's first chunk may carry a query
+	minData int  // minChunkData (smaller in fuzzing)
+	maxData int  // maxChunkData (smaller in fuzzing)
 	total   int  // declared by the first chunk; 0 before it
 	payload []byte
 	query   []byte
@@ -62,7 +64,7 @@ type assembler struct {
 }
 
 func newAssembler(budget int, queries bool) *assembler {
-	return &assembler{budget: budget, queries: queries}
+	return &assembler{budget: budget, queries: queries, minData: minChunkData, maxData: maxChunkData}
 }
 
 // errOverBudget marks a chunked request refused for its size.
@@ -86,8 +88,8 @@ func (a *assembler) add(c *pb.Chunk) (done bool, err error) {
 		return false, base.Invalidf("chunk %d carries a query; only the first chunk of a certificate may", a.chunks-1)
 	case len(c.GetQuery()) > smallRequestBudget:
 		return false, base.Invalidf("query of %d bytes exceeds the limit of %d bytes", len(c.GetQuery()), smallRequestBudget)
-	case len(data) > maxChunkData:
-		return false, base.Invalidf("chunk %d of %d bytes exceeds the chunk limit of %d bytes", a.chunks-1, len(data), maxChunkData)
+	case len(data) > a.maxData:
+		return false, base.Invalidf("chunk %d of %d bytes exceeds the chunk limit of %d bytes", a.chunks-1, len(data), a.maxData)
 	}
 	if first {
 		a.total = int(c.GetTotal())
@@ -98,8 +100,8 @@ func (a *assembler) add(c *pb.Chunk) (done bool, err error) {
 	switch {
 	case len(data) > remaining:
 		return false, base.Invalidf("chunk %d carries %d bytes, %d remain of the declared %d", a.chunks-1, len(data), remaining, a.total)
-	case len(data) < remaining && len(data) < minChunkData:
-		return false, base.Invalidf("chunk %d of %d bytes is under the chunk minimum of %d bytes and not the last", a.chunks-1, len(data), minChunkData)
+	case len(data) < remaining && len(data) < a.minData:
+		return false, base.Invalidf("chunk %d of %d bytes is under the chunk minimum of %d bytes and not the last", a.chunks-1, len(data), a.minData)
 	}
 	if need := len(a.payload) + len(data); need > cap(a.payload) {
 		grown := make([]byte, len(a.payload), min(a.total, max(need, 2*cap(a.payload))))

@@ -297,9 +297,11 @@ func TestAttackChunkedStall(t *testing.T) {
 
 // TestLargeRequestsGoInChunks: requests over the unary limit go over the chunked
 // methods and are served like the unary ones, on a one-process validator and on a
-// sharded one: a 3 MiB data blob is published (its proposal and certificates carry it)
-// and certified at every validator; a 3 MiB blob nobody asked for reaches the worker,
-// which refuses it as unwanted (not the limits, as it would over the unary method).
+// sharded one: a 3 MiB data blob is published (its proposal carries it, so the unary
+// method would refuse it from its length prefix) and certified at every validator; a
+// certificate over the limit reaches the worker, which answers its next height; a
+// 3 MiB blob nobody asked for reaches the worker, which refuses it as unwanted (not the
+// limits, as the unary method would).
 func TestLargeRequestsGoInChunks(t *testing.T) {
 	for _, shards := range []int{1, 2} {
 		t.Run(strconv.Itoa(shards)+" shards", func(t *testing.T) {
@@ -313,10 +315,26 @@ func TestLargeRequestsGoInChunks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("publish a 3 MiB data blob: %v", err)
 			}
-			if size := len(codec.Marshal(cert)); size <= UnaryLimit {
-				t.Logf("certificate of %d bytes", size)
+			if cert.Block.Header().Height != 0 {
+				t.Fatalf("data blob published at height %d", cert.Block.Header().Height)
 			}
 			n.waitHeight(n.chains[0], 1, all(4))
+			// A certificate over the unary limit reaches the worker, which refuses it
+			// for its height, with the chain's next height, with and without a query.
+			owner := keys[0].Public().Owner()
+			prev := base.Hash{7}
+			big := prototest.Certify(protocol.KindConfirmed, prototest.TransferBlock(n.chains[0], 5, &prev, owner, base.Account{Chain: n.chains[1]}, 10000), nil, base.Round{}, n.keys)
+			if size := len(codec.Marshal(big)); size <= UnaryLimit {
+				t.Fatalf("certificate of %d bytes, want one over the unary limit", size)
+			}
+			_, err = n.vals[0].node.HandleCertificate(ctx, big)
+			if h, ok := NextHeight(err); !ok || h != 1 {
+				t.Errorf("large certificate at height 5: %v (next height %d, %v), want a refusal naming height 1", err, h, ok)
+			}
+			_, err = n.vals[0].node.HandleCertificateQuery(ctx, big, &protocol.ChainInfoQuery{ChainID: n.chains[0]})
+			if h, ok := NextHeight(err); !ok || h != 1 {
+				t.Errorf("large certificate with a query at height 5: %v (next height %d, %v), want a refusal naming height 1", err, h, ok)
+			}
 			blob := protocol.Blob{Type: base.BlobData, Content: bytes.Repeat([]byte("unwanted "), 3<<20/9)}
 			err = n.vals[0].node.HandleBlob(ctx, blob)
 			if err == nil || errors.Is(err, ErrChunksUnsupported) {
@@ -399,4 +417,62 @@ func TestChunkSizes(t *testing.T) {
 			t.Fatalf("%d bytes: reassembled %d bytes, query %v", n, len(a.payload), a.query)
 		}
 	}
+}
+
+// FuzzChunkAssembler feeds the assembler chunks decoded from the input (each a
+// protobuf pb.Chunk after a one-byte length; chunk bounds scaled down so that inputs
+// stay small). It never panics, never holds more than the declared total, which never
+// exceeds the budget, completes only with exactly the declared bytes, and takes no
+// chunk after that.
+func FuzzChunkAssembler(f *testing.F) {
+	seed := func(chunks ...*pb.Chunk) []byte {
+		var out []byte
+		for _, c := range chunks {
+			b, err := proto.Marshal(c)
+			if err != nil || len(b) > 255 {
+				f.Fatalf("seed chunk: %d bytes, %v", len(b), err)
+			}
+			out = append(append(out, byte(len(b))), b...)
+		}
+		return out
+	}
+	f.Add(seed(&pb.Chunk{Total: 20, Data: make([]byte, 16), Query: []byte{1}}, &pb.Chunk{Data: make([]byte, 4)}))
+	f.Add(seed(&pb.Chunk{Total: 5, Data: make([]byte, 5)}, &pb.Chunk{Data: []byte{1}}))
+	f.Add(seed(&pb.Chunk{Total: 1000, Data: make([]byte, 2)}))
+	f.Add(seed(&pb.Chunk{Data: make([]byte, 2)}, &pb.Chunk{Total: 3}))
+	const budget = 200
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a := newAssembler(budget, len(in)%2 == 0)
+		a.minData, a.maxData = 4, 32
+		done := false
+		for len(in) > 0 {
+			n := int(in[0])
+			in = in[1:]
+			if n > len(in) {
+				return
+			}
+			var c pb.Chunk
+			if proto.Unmarshal(in[:n], &c) != nil {
+				return
+			}
+			in = in[n:]
+			d, err := a.add(&c)
+			if done && err == nil {
+				t.Fatal("a chunk after the declared total was accepted")
+			}
+			if err != nil {
+				if !errors.Is(err, base.ErrInvalid) {
+					t.Fatalf("error of no class: %v", err)
+				}
+				return
+			}
+			done = d
+			if a.total > budget || len(a.payload) > a.total || cap(a.payload) > a.total {
+				t.Fatalf("total %d (budget %d), holding %d bytes of capacity %d", a.total, budget, len(a.payload), cap(a.payload))
+			}
+			if done && len(a.payload) != a.total {
+				t.Fatalf("done with %d of %d bytes", len(a.payload), a.total)
+			}
+		}
+	})
 }
