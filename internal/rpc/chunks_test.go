@@ -297,7 +297,7 @@ func TestAttackChunkedStall(t *testing.T) {
 
 // TestLargeRequestsGoInChunks: requests over the unary limit go over the chunked
 // methods and are served like the unary ones, on a one-process validator and on a
-// sharded one: a 3 MiB data blob is published (its proposal carries it, so the unary
+// sharded one: a 1.5 MiB data blob is published (its proposal carries it, so the unary
 // method would refuse it from its length prefix) and certified at every validator; a
 // certificate over the limit reaches the worker, which answers its next height; a
 // 3 MiB blob nobody asked for reaches the worker, which refuses it as unwanted (not the
@@ -307,13 +307,13 @@ func TestLargeRequestsGoInChunks(t *testing.T) {
 		t.Run(strconv.Itoa(shards)+" shards", func(t *testing.T) {
 			keys := []*crypto.PrivateKey{prototest.Key("alice"), prototest.Key("bob")}
 			n := newTestNet(t, keys, shards)
-			content := bytes.Repeat([]byte("large data blob "), 3<<20/16)
+			content := bytes.Repeat([]byte("large data blob "), 3<<20/32)
 			cc := n.client(0).Chain(n.chains[0], keys[0], nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			_, cert, err := cc.PublishDataBlob(ctx, content)
 			if err != nil {
-				t.Fatalf("publish a 3 MiB data blob: %v", err)
+				t.Fatalf("publish a 1.5 MiB data blob: %v", err)
 			}
 			if cert.Block.Header().Height != 0 {
 				t.Fatalf("data blob published at height %d", cert.Block.Header().Height)
