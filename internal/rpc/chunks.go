@@ -121,8 +121,8 @@ type chunkStream interface {
 // receiveChunks reads a chunked request off s under the method's budget (the one the
 // server's limits give the stream's context; MaxMessageSize without limits). It
 // returns the payload and the first chunk's query once the client closed its side
-// after the last chunk. The receive deadline of the stream's in-flight slot stops
-// once the payload is in. Errors are gRPC statuses.
+// after the last chunk; the receive deadline of the stream's in-flight slot stops
+// then. Errors are gRPC statuses.
 func receiveChunks(s chunkStream, queries bool) (payload, query []byte, err error) {
 	ctx := s.Context()
 	a := newAssembler(streamBudget(ctx), queries)
@@ -141,13 +141,16 @@ func receiveChunks(s chunkStream, queries bool) (payload, query []byte, err erro
 			return nil, nil, toStatus(err)
 		}
 	}
-	received(ctx)
+	// The receive deadline runs until the client has closed its side: a client that
+	// sends every chunk and never closes holds its slot no longer than one that stops
+	// halfway.
 	if _, err := s.Recv(); !errors.Is(err, io.EOF) {
 		if err != nil {
 			return nil, nil, err
 		}
 		return nil, nil, toStatus(base.Invalidf("chunk %d after the declared %d bytes", a.chunks, a.total))
 	}
+	received(ctx)
 	return a.payload, a.query, nil
 }
 

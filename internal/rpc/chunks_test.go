@@ -240,8 +240,8 @@ func TestAttackChunkRules(t *testing.T) {
 	}
 }
 
-// TestAttackChunkedStall: a stranger opens chunked streams, sends a first chunk and
-// stops. Its streams hold heavy slots (the next heavy call from its address is refused
+// TestAttackChunkedStall: a stranger opens chunked streams and stops sending, halfway
+// or after the last chunk without closing. Its streams hold heavy slots (the next heavy call from its address is refused
 // as busy) until ReceiveTimeout ends them; then a heavy call goes through again.
 func TestAttackChunkedStall(t *testing.T) {
 	keys := []*crypto.PrivateKey{prototest.Key("alice")}
@@ -255,13 +255,14 @@ func TestAttackChunkedStall(t *testing.T) {
 	cc := rawConn(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// One stream stops halfway; the other sends its whole payload and never closes.
 	var stalled []grpc.ClientStream
-	for range 2 {
+	for _, total := range []uint64{4 << 20, maxChunkData} {
 		st, err := cc.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, pb.ValidatorNode_UploadBlobChunks_FullMethodName)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SendMsg(&pb.Chunk{Total: 4 << 20, Data: make([]byte, maxChunkData)}); err != nil {
+		if err := st.SendMsg(&pb.Chunk{Total: total, Data: make([]byte, maxChunkData)}); err != nil {
 			t.Fatal(err)
 		}
 		stalled = append(stalled, st)
@@ -286,7 +287,7 @@ func TestAttackChunkedStall(t *testing.T) {
 			t.Errorf("stalled stream %d ended with %v, want Canceled or DeadlineExceeded", i, err)
 		}
 	}
-	if d := time.Since(start); d > 20*time.Second {
+	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("stalled streams ended after %v", d)
 	}
 	waitFor(t, "the receive deadline to give the slots back", func() bool {
