@@ -392,6 +392,22 @@ func TestChunksUnsupported(t *testing.T) {
 	}
 }
 
+// TestOverUnaryLimit: a request Node sends unary is never over the server's receive
+// limit, whatever the lengths of its fields.
+func TestOverUnaryLimit(t *testing.T) {
+	for n := UnaryLimit - 64; n <= UnaryLimit; n++ {
+		for _, q := range []int{0, 1, 200} {
+			payload, query := make([]byte, n-q), make([]byte, q)
+			if size := proto.Size(&pb.Certificate{Payload: payload, Query: query}); !overUnaryLimit(payload, query) && size > UnaryLimit {
+				t.Fatalf("payload %d, query %d: a message of %d bytes goes unary", len(payload), q, size)
+			}
+		}
+	}
+	if overUnaryLimit(make([]byte, 100<<10), nil) {
+		t.Error("a 100 KiB proposal goes in chunks")
+	}
+}
+
 // TestChunkSizes: the client's chunks of payloads of every size around the chunk
 // boundaries obey the server's rules and reassemble to the payload.
 func TestChunkSizes(t *testing.T) {
