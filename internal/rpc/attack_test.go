@@ -324,30 +324,9 @@ func TestAttackOversizeMessages(t *testing.T) {
 // served, and the slots come back after ReceiveTimeout although the stranger stays
 // connected.
 func TestAttackInFlightBound(t *testing.T) {
-	keys := []*crypto.PrivateKey{prototest.Key("alice")}
-	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
-	v := startValidator(t, prototest.Validators(1)[0], g)
-	// Restart the validator's server with a small bound: a second server on the same
-	// proxy is the simplest way to get one.
-	limits := DefaultLimits(protocol.NoFeesPolicy())
-	limits.MaxInFlight = 8
-	limits.MaxInFlightPerAddr = 3
-	limits.ReceiveTimeout = time.Second
-	srv := NewServer(listen(t), ServerConfig{Limits: &limits})
-	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Register(srv.Registrar())
+	addr, node := limitedServer(t, 8, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = srv.Run(ctx) }()
-	addr := srv.Addr().String()
-	node, err := Dial(ctx, addr, DialOptions{CallTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
 	if _, err := node.GenesisHash(ctx); err != nil {
 		t.Fatal(err)
 	}

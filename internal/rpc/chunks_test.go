@@ -136,10 +136,16 @@ func TestAttackDeclaredOversizeRefusedFromPrefix(t *testing.T) {
 	}
 }
 
-// chunkServer is a validator's public server with limits l (ServerConfig.Limits) over
-// the proxy of the one-process validator v.
-func chunkServer(t *testing.T, v *testValidator, l Limits) (string, *Node) {
+// limitedServer starts a one-process validator and a second public server over its
+// worker with small in-flight bounds and a 1 s receive deadline (a second server on
+// the same worker is the simplest way to get one), and a Node connected to it.
+func limitedServer(t *testing.T, maxInFlight, perAddr int) (string, *Node) {
 	t.Helper()
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
+	v := startValidator(t, prototest.Validators(1)[0], g)
+	l := DefaultLimits(protocol.NoFeesPolicy())
+	l.MaxInFlight, l.MaxInFlightPerAddr, l.ReceiveTimeout = maxInFlight, perAddr, time.Second
 	srv := NewServer(listen(t), ServerConfig{Limits: &l})
 	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
 	if err != nil {
@@ -241,17 +247,11 @@ func TestAttackChunkRules(t *testing.T) {
 }
 
 // TestAttackChunkedStall: a stranger opens chunked streams and stops sending, halfway
-// or after the last chunk without closing. Its streams hold heavy slots (the next heavy call from its address is refused
-// as busy) until ReceiveTimeout ends them; then a heavy call goes through again.
+// or after the last chunk without closing. Its streams hold heavy slots (the next
+// heavy call from its address is refused as busy) until ReceiveTimeout ends them; then
+// a heavy call goes through again.
 func TestAttackChunkedStall(t *testing.T) {
-	keys := []*crypto.PrivateKey{prototest.Key("alice")}
-	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
-	v := startValidator(t, prototest.Validators(1)[0], g)
-	limits := DefaultLimits(protocol.NoFeesPolicy())
-	limits.MaxInFlight = 4
-	limits.MaxInFlightPerAddr = 2
-	limits.ReceiveTimeout = time.Second
-	addr, _ := chunkServer(t, v, limits)
+	addr, _ := limitedServer(t, 4, 2)
 	cc := rawConn(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
