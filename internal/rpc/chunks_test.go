@@ -308,6 +308,17 @@ func TestLargeRequestsGoInChunks(t *testing.T) {
 		t.Run(strconv.Itoa(shards)+" shards", func(t *testing.T) {
 			keys := []*crypto.PrivateKey{prototest.Key("alice"), prototest.Key("bob")}
 			n := newTestNet(t, keys, shards)
+			// A block of 1.5 MiB takes seconds to execute under the race detector on a
+			// loaded machine (with the unary path as well): give the calls time.
+			n.requestTimeout = time.Minute
+			for _, v := range n.vals {
+				node, err := Dial(context.Background(), v.addr, DialOptions{GenesisHash: n.genesis.Hash(), CallTimeout: time.Minute})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = node.Close() })
+				v.node = node
+			}
 			content := bytes.Repeat([]byte("large data blob "), 3<<20/32)
 			cc := n.client(0).Chain(n.chains[0], keys[0], nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -492,4 +503,37 @@ func FuzzChunkAssembler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// slowShard takes a while to accept a blob.
+type slowShard struct {
+	echoShard
+	delay time.Duration
+}
+
+func (s slowShard) HandleBlob(ctx context.Context, _ protocol.Blob) error {
+	select {
+	case <-time.After(s.delay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestChunkedHandlingOutlastsReceiveTimeout: ReceiveTimeout bounds the receipt of a
+// chunked request, not its handling: a request whose chunks are all in is handled
+// however long that takes (compiling a module takes longer than receiving it).
+func TestChunkedHandlingOutlastsReceiveTimeout(t *testing.T) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
+	proxy, err := NewProxy(ProxyConfig{Shards: []Shard{slowShard{delay: 1500 * time.Millisecond}}, Storage: newStore(t, g)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := DefaultLimits(protocol.NoFeesPolicy())
+	limits.ReceiveTimeout = 300 * time.Millisecond
+	node := serveProxy(t, proxy, ServerConfig{Limits: &limits}, DialOptions{})
+	if err := node.HandleBlob(callCtx(t), protocol.Blob{Type: base.BlobData, Content: make([]byte, 2<<20)}); err != nil {
+		t.Fatalf("2 MiB blob handled for longer than the receive deadline: %v", err)
+	}
 }

@@ -99,6 +99,8 @@ type testNet struct {
 	genesis   *protocol.GenesisConfig
 	chains    []base.ChainID
 	vals      []*testValidator
+	// requestTimeout is the clients' RequestTimeout (0: 5 s).
+	requestTimeout time.Duration
 }
 
 // newTestNet starts 4 validators on loopback, each a proxy over `shards` workers (one
@@ -256,7 +258,11 @@ func (n *testNet) client(minGrace time.Duration) *client.Client {
 	for _, v := range n.vals {
 		vals = append(vals, client.Validator{PublicKey: v.key.Public(), Node: v.node})
 	}
-	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, MinGrace: minGrace, RequestTimeout: 5 * time.Second})
+	timeout := n.requestTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, MinGrace: minGrace, RequestTimeout: timeout})
 }
 
 // waitFor polls cond until it holds or 10 s pass.
