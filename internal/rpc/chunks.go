@@ -45,8 +45,11 @@ const (
 )
 
 // ErrChunksUnsupported: the validator does not know the chunked methods (it predates
-// them), so it cannot take a request over the unary limit.
-var ErrChunksUnsupported = errors.New("validator does not accept large requests in chunks")
+// them), so it cannot take a request over the unary limit. Class base.ErrInvalid, like
+// ErrWrongNetwork: sending again does not help, and a client that gets it from at
+// least f+1 of the committee's weight stops with it rather than waiting for a round
+// to time out; fewer old validators leave the quorum to the others.
+var ErrChunksUnsupported = fmt.Errorf("%w: validator does not accept large requests in chunks", base.ErrInvalid)
 
 // assembler reassembles a chunked request's payload under a byte budget. add returns
 // errors of class base.ErrInvalid; one over the budget is also marked for

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +19,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
 	"github.com/micachain/mica/internal/rpc/pb"
+	"github.com/micachain/mica/internal/worker"
 )
 
 // declaredStatus starts a call of method on a raw HTTP/2 connection to addr whose gRPC
@@ -400,6 +403,15 @@ func TestChunksUnsupported(t *testing.T) {
 	err = node.HandleBlob(ctx, protocol.Blob{Type: base.BlobData, Content: []byte("small")})
 	if err == nil || errors.Is(err, ErrChunksUnsupported) {
 		t.Errorf("small unwanted blob: %v, want the worker's refusal", err)
+	}
+	// A user publishing a large blob through the client is told why it failed.
+	local := worker.New(worker.Config{Storage: newStore(t, g), Clock: sysClock{}})
+	cl := client.New(client.Config{Local: local, Committee: &g.Committee, Clock: sysClock{}, RequestTimeout: 5 * time.Second,
+		Validators: []client.Validator{{PublicKey: prototest.Validators(1)[0].Public(), Node: node}}})
+	_, _, err = cl.Chain(g.ChainIDs()[0], keys[0], nil).PublishDataBlob(ctx, make([]byte, 3<<19))
+	t.Logf("the user sees: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "older version") {
+		t.Errorf("publishing a 1.5 MiB data blob through an old validator: %v, want the reason", err)
 	}
 }
 
