@@ -156,46 +156,36 @@ func receiveChunks(s chunkStream, queries bool) (payload, query []byte, err erro
 	return a.payload, a.query, nil
 }
 
-// HandleBlockProposalChunks implements pb.ValidatorNodeServer: HandleBlockProposal for
-// a proposal over the unary limit.
-func (p *Proxy) HandleBlockProposalChunks(s grpc.ClientStreamingServer[pb.Chunk, pb.ChainInfoResponse]) error {
-	payload, _, err := receiveChunks(s, false)
+// serveChunks receives a chunked request on s, makes the unary method's request of it
+// (req) and answers with the unary method's handler (handle).
+func serveChunks[Req, Resp any](s grpc.ClientStreamingServer[pb.Chunk, Resp], queries bool, req func(payload, query []byte) *Req, handle func(context.Context, *Req) (*Resp, error)) error {
+	payload, query, err := receiveChunks(s, queries)
 	if err != nil {
 		return err
 	}
-	resp, err := p.HandleBlockProposal(s.Context(), &pb.BlockProposal{Payload: payload})
+	resp, err := handle(s.Context(), req(payload, query))
 	if err != nil {
 		return err
 	}
 	return s.SendAndClose(resp)
+}
+
+// HandleBlockProposalChunks implements pb.ValidatorNodeServer: HandleBlockProposal for
+// a proposal over the unary limit.
+func (p *Proxy) HandleBlockProposalChunks(s grpc.ClientStreamingServer[pb.Chunk, pb.ChainInfoResponse]) error {
+	return serveChunks(s, false, func(payload, _ []byte) *pb.BlockProposal { return &pb.BlockProposal{Payload: payload} }, p.HandleBlockProposal)
 }
 
 // HandleCertificateChunks implements pb.ValidatorNodeServer: HandleCertificate for a
 // certificate over the unary limit.
 func (p *Proxy) HandleCertificateChunks(s grpc.ClientStreamingServer[pb.Chunk, pb.ChainInfoResponse]) error {
-	payload, query, err := receiveChunks(s, true)
-	if err != nil {
-		return err
-	}
-	resp, err := p.HandleCertificate(s.Context(), &pb.Certificate{Payload: payload, Query: query})
-	if err != nil {
-		return err
-	}
-	return s.SendAndClose(resp)
+	return serveChunks(s, true, func(payload, query []byte) *pb.Certificate { return &pb.Certificate{Payload: payload, Query: query} }, p.HandleCertificate)
 }
 
 // UploadBlobChunks implements pb.ValidatorNodeServer: UploadBlob for a blob over the
 // unary limit.
 func (p *Proxy) UploadBlobChunks(s grpc.ClientStreamingServer[pb.Chunk, pb.Empty]) error {
-	payload, _, err := receiveChunks(s, false)
-	if err != nil {
-		return err
-	}
-	resp, err := p.UploadBlob(s.Context(), &pb.Blob{Payload: payload})
-	if err != nil {
-		return err
-	}
-	return s.SendAndClose(resp)
+	return serveChunks(s, false, func(payload, _ []byte) *pb.Blob { return &pb.Blob{Payload: payload} }, p.UploadBlob)
 }
 
 // splitChunks cuts payload into the chunks of a request: maxChunkData bytes each but
