@@ -279,8 +279,8 @@ func TestAttackGarbagePayloads(t *testing.T) {
 }
 
 // TestAttackOversizeMessages: a chain info query, a subscription and a blob upload
-// over their methods' budgets, and a proposal over the server's receive limit, are
-// refused with ResourceExhausted before reaching a worker.
+// over their methods' budgets, and a query and a proposal over the server's receive
+// limit, are refused with ResourceExhausted before reaching a worker.
 func TestAttackOversizeMessages(t *testing.T) {
 	keys := []*crypto.PrivateKey{prototest.Key("alice"), prototest.Key("bob")}
 	n := newTestNet(t, keys, 1)
@@ -288,12 +288,17 @@ func TestAttackOversizeMessages(t *testing.T) {
 	cc := rawConn(t, n.vals[0].addr)
 	api := pb.NewValidatorNodeClient(cc)
 	limits := DefaultLimits(protocol.NoFeesPolicy())
-	big := make([]byte, 2<<20)
-	_, err := api.HandleChainInfoQuery(callCtx(t), &pb.ChainInfoQuery{Payload: big})
-	wantCode(t, "2 MiB chain info query", err, codes.ResourceExhausted)
+	// Over the method's budget, under the server's receive limit: refused by the
+	// interceptor, as invalid.
+	_, err := api.HandleChainInfoQuery(callCtx(t), &pb.ChainInfoQuery{Payload: make([]byte, UnaryLimit/2)})
+	wantCode(t, "512 KiB chain info query", err, codes.ResourceExhausted)
 	if err != nil && !errors.Is(fromStatus(err), base.ErrInvalid) {
 		t.Errorf("oversize query: %v, want class invalid (not retryable)", fromStatus(err))
 	}
+	// Over the receive limit: refused by gRPC from its length prefix
+	// (TestAttackDeclaredOversizeRefusedFromPrefix).
+	_, err = api.HandleChainInfoQuery(callCtx(t), &pb.ChainInfoQuery{Payload: make([]byte, 2<<20)})
+	wantCode(t, "2 MiB chain info query", err, codes.ResourceExhausted)
 	ids := make([][]byte, 20_000)
 	for i := range ids {
 		ids[i] = n.chains[0][:]
@@ -305,7 +310,6 @@ func TestAttackOversizeMessages(t *testing.T) {
 	wantCode(t, "subscription to 20000 chains", err, codes.ResourceExhausted)
 	_, err = api.UploadBlob(callCtx(t), &pb.Blob{Payload: make([]byte, limits.budget(pb.ValidatorNode_UploadBlob_FullMethodName)+1)})
 	wantCode(t, "blob over its budget", err, codes.ResourceExhausted)
-	// 64 MiB on the wire: a generous deadline, the race detector makes it slow.
 	bigCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err = api.HandleBlockProposal(bigCtx, &pb.BlockProposal{Payload: make([]byte, limits.MaxRecvMsgSize()+1)})
@@ -320,30 +324,9 @@ func TestAttackOversizeMessages(t *testing.T) {
 // served, and the slots come back after ReceiveTimeout although the stranger stays
 // connected.
 func TestAttackInFlightBound(t *testing.T) {
-	keys := []*crypto.PrivateKey{prototest.Key("alice")}
-	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
-	v := startValidator(t, prototest.Validators(1)[0], g)
-	// Restart the validator's server with a small bound: a second server on the same
-	// proxy is the simplest way to get one.
-	limits := DefaultLimits(protocol.NoFeesPolicy())
-	limits.MaxInFlight = 8
-	limits.MaxInFlightPerAddr = 3
-	limits.ReceiveTimeout = time.Second
-	srv := NewServer(listen(t), ServerConfig{Limits: &limits})
-	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Register(srv.Registrar())
+	addr, node := limitedServer(t, 8, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = srv.Run(ctx) }()
-	addr := srv.Addr().String()
-	node, err := Dial(ctx, addr, DialOptions{CallTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
 	if _, err := node.GenesisHash(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,19 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/cputime"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/rpc/pb"
 )
 
 // BenchmarkGRPCFastTransfer: one fast-round transfer per op from one chain to another,
@@ -145,6 +148,48 @@ func BenchmarkRPC(b *testing.B) {
 					}
 				}
 			})
+			reportCPU(b, start)
+		})
+	}
+}
+
+// BenchmarkLargeUpload: an 8 MiB blob upload (MaxBlobSize) from a Node to a public
+// server with a shard that accepts at once: "chunked" as Node sends it to a server with
+// the 1 MiB unary limit, "unary" as one message to a server whose limit is the
+// largest budget (as every server was before the chunked methods).
+func BenchmarkLargeUpload(b *testing.B) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice")}
+	g := prototest.Genesis(prototest.Committee(prototest.Validators(4)), keys, base.Tokens(10))
+	info := &protocol.ChainInfo{ChainID: g.ChainIDs()[0]}
+	blob := protocol.Blob{Type: base.BlobData, Content: bytes.Repeat([]byte{7}, 8<<20)}
+	for _, unary := range []bool{false, true} {
+		name := "chunked"
+		limits := DefaultLimits(protocol.NoFeesPolicy())
+		if unary {
+			name, limits.MaxMessage = "unary", 0
+		}
+		b.Run(name, func(b *testing.B) {
+			proxy, err := NewProxy(ProxyConfig{Shards: []Shard{echoShard{info}}, Storage: newStore(b, g)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			node := serveProxy(b, proxy, ServerConfig{Limits: &limits}, DialOptions{})
+			payload := codec.Marshal(&blob)
+			ctx := context.Background()
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			start := cputime.Process()
+			for b.Loop() {
+				var err error
+				if unary {
+					_, err = node.api.UploadBlob(ctx, &pb.Blob{Payload: payload})
+				} else {
+					_, err = chunked(ctx, node.c, "UploadBlobChunks", node.api.UploadBlobChunks, payload, nil)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
 			reportCPU(b, start)
 		})
 	}

@@ -32,7 +32,9 @@
 //
 // Dial returns a *Node: one gRPC connection reused by every call, a per-call deadline,
 // 64 MiB messages both ways, an optional check that the validator belongs to the
-// expected network (genesis hash), and Subscribe for notifications.
+// expected network (genesis hash), and Subscribe for notifications. A request over the
+// validator's 1 MiB unary limit (a block with blobs, a large blob) goes over a chunked
+// method (chunks.go).
 //
 // Panics in handlers are recovered by the server's interceptor, logged at error level,
 // and answered as errors.

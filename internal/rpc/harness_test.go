@@ -99,6 +99,8 @@ type testNet struct {
 	genesis   *protocol.GenesisConfig
 	chains    []base.ChainID
 	vals      []*testValidator
+	// requestTimeout is the clients' RequestTimeout (0: 5 s).
+	requestTimeout time.Duration
 }
 
 // newTestNet starts 4 validators on loopback, each a proxy over `shards` workers (one
@@ -213,7 +215,9 @@ func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.Ge
 			}
 			return h(ctx, req)
 		}
-		srv := NewServer(listen(tb), ServerConfig{Logger: log, Credentials: serverCreds, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
+		// The shard's internal limits, as internal/validator sets them.
+		limits := InternalLimits(g.Committee.Policy)
+		srv := NewServer(listen(tb), ServerConfig{Logger: log, Credentials: serverCreds, Limits: &limits, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
 		NewShardServer(w, notifier, log).Register(srv.Registrar())
 		v.shards = append(v.shards, srv)
 		v.wg.Go(func() { _ = srv.Run(ctx) })
@@ -254,7 +258,11 @@ func (n *testNet) client(minGrace time.Duration) *client.Client {
 	for _, v := range n.vals {
 		vals = append(vals, client.Validator{PublicKey: v.key.Public(), Node: v.node})
 	}
-	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, MinGrace: minGrace, RequestTimeout: 5 * time.Second})
+	timeout := n.requestTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, MinGrace: minGrace, RequestTimeout: timeout})
 }
 
 // waitFor polls cond until it holds or 10 s pass.

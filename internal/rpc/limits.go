@@ -27,9 +27,16 @@ import (
 // Every request has a byte budget by method (MethodBudgets, sized from the committee's
 // resource policy): a proposal or certificate may carry a block and its blobs, a blob
 // upload one blob, everything else is small. gRPC enforces one receive limit per
-// server, the largest budget of the methods it serves (Limits.MaxRecvMsgSize), before
-// it allocates; the server's interceptors then refuse a request over its method's
-// budget with codes.ResourceExhausted (class invalid) before it reaches a handler.
+// server (Limits.MaxRecvMsgSize) and checks it against a message's 5-byte length
+// prefix, before it reads the message; it has no limit per method. A public server's
+// limit is therefore UnaryLimit (1 MiB, the largest budget of a small method, the lite
+// certificate's), not the largest budget: every message over it is refused with
+// codes.ResourceExhausted from its prefix, so a small method (query, download, lite
+// certificate) never receives more than 1 MiB. Requests that may legitimately be larger
+// go over the chunked methods (chunks.go): a stream of chunks under UnaryLimit whose
+// first declares the total, refused at once if over the method's budget. The server's
+// interceptors refuse a unary request over its method's budget with
+// codes.ResourceExhausted (class invalid) before it reaches a handler.
 //
 // What a stranger can make a validator hold: at most MaxConnections connections are
 // accepted (more wait in the kernel's accept queue), each with at most
@@ -40,21 +47,29 @@ import (
 // it with a short backoff within the call's deadline, so bursts from honest clients
 // queue on their side rather than on the validator's). A heavy request whose message
 // has not arrived within ReceiveTimeout is ended, so streams that never send their data
-// hold their slots for that long at most, and small requests (queries, downloads) are
-// never refused for lack of a slot. A request holds at most
-// MaxRecvMsgSize bytes while it is received, and about as much again while decoded. So
-// the worst case is about
+// hold their slots for that long at most (a chunked stream holds its slot until it
+// ends; ReceiveTimeout bounds the time its chunks take), and small requests (queries,
+// downloads) are never refused for lack of a slot. A heavy request holds at most its
+// method's budget B (64 MiB for a block with its blobs under the default policy) while
+// it is received, and about as much again while decoded; a small request at most
+// UnaryLimit U while received, and about as much again while decoded. So the worst
+// case is about
 //
-//	MaxInFlight × 2 × MaxRecvMsgSize + MaxConnections × (per-connection HTTP/2 buffers)
+//	MaxInFlight × 2 × B + MaxConnections × MaxStreamsPerConn × 2 × U
+//	  + MaxConnections × (per-connection HTTP/2 buffers)
 //
 // where a connection's buffers are its static flow-control window (serverWindow,
 // 256 KiB: data received but not yet read) and its 32 KiB read and write buffers.
-// With DefaultLimits and the default policy (MaxRecvMsgSize 64 MiB, MaxInFlight 32,
-// MaxConnections 1024 at about 320 KiB each) that is about 4 GiB + 320 MiB, and only
-// while the stranger keeps sending that much data; idle connections without streams
-// are closed after KeepaliveIdle, and peers pinging more often than every 10 s are
-// disconnected (keepalive enforcement). Subscription streams release their slot once
-// their request is read; their number is bounded by the streams per connection.
+// With DefaultLimits and the default policy (B 64 MiB, MaxInFlight 32, U 1 MiB,
+// MaxConnections 1024, MaxStreamsPerConn 64, about 320 KiB of buffers a connection)
+// that is 4 GiB + 128 GiB + 320 MiB, and only while the stranger keeps sending that
+// much data (128 GiB at least, from up to 1,024 connections) and keeps its small
+// streams unfinished: small requests have no receive deadline (docs/SECURITY.md). With
+// the server-wide limit at 64 MiB, as before the chunked methods, the middle term was
+// 64 × as large. Idle connections without streams are closed after KeepaliveIdle, and
+// peers pinging more often than every 10 s are disconnected (keepalive enforcement).
+// Subscription streams release their slot once their request is read; their number is
+// bounded by the streams per connection.
 
 // Method budgets (bytes of the request message) of requests that are always small.
 const (
@@ -67,6 +82,13 @@ const (
 	// envelopeOverhead covers the framing around a block and its blobs.
 	envelopeOverhead = 1 << 20
 )
+
+// UnaryLimit is a public server's receive limit, the most a message to a validator
+// may declare in its length prefix: the largest budget of the small methods (the lite
+// certificate's). A proposal of a 100-transfer block is about 25 KB, so the hot path
+// stays unary; a request over the limit (a block with blobs, a large blob) goes over
+// a chunked method (chunks.go), in chunks under the limit.
+const UnaryLimit = liteCertificateBudget
 
 // MethodBudgets returns the byte budget of each method's request under a resource
 // policy, keyed by full method name, for both the public and the internal service. The
@@ -87,6 +109,10 @@ func MethodBudgets(p protocol.ResourcePolicy) map[string]int {
 		pb.ValidatorNode_Subscribe_FullMethodName:             subscriptionBudget,
 		pb.ValidatorNode_GetVersionInfo_FullMethodName:        smallRequestBudget,
 		pb.ValidatorNode_GetGenesisHash_FullMethodName:        smallRequestBudget,
+
+		pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName: block,
+		pb.ValidatorNode_HandleCertificateChunks_FullMethodName:   block,
+		pb.ValidatorNode_UploadBlobChunks_FullMethodName:          blob,
 
 		pb.ValidatorWorker_HandleBlockProposal_FullMethodName:     block,
 		pb.ValidatorWorker_HandleCertificate_FullMethodName:       block,
@@ -117,6 +143,9 @@ type Limits struct {
 	// Methods is the byte budget of each method's request; a method not listed gets
 	// smallRequestBudget.
 	Methods map[string]int
+	// MaxMessage is the server's receive limit: a message whose length prefix declares
+	// more is refused before it is read (0: the largest of Methods).
+	MaxMessage int
 	// MaxConnections bounds the connections served at once (0: unbounded).
 	MaxConnections int
 	// MaxStreamsPerConn bounds the concurrent streams of one connection.
@@ -140,18 +169,26 @@ type Limits struct {
 
 // DefaultLimits returns the limits of a validator's public endpoint under policy p.
 func DefaultLimits(p protocol.ResourcePolicy) Limits {
-	return Limits{Methods: MethodBudgets(p), MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, ReceiveTimeout: 30 * time.Second, KeepaliveIdle: 5 * time.Minute}
+	return Limits{Methods: MethodBudgets(p), MaxMessage: UnaryLimit, MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, ReceiveTimeout: 30 * time.Second, KeepaliveIdle: 5 * time.Minute}
 }
 
 // InternalLimits returns the limits of a shard's internal service under policy p: its
-// peers are authenticated (the proxy and the other shards), so there is no in-flight
-// bound beyond the streams per connection.
+// peers are authenticated (the proxy and the other shards, by mutual TLS under the
+// validator's internal CA), so there is no in-flight bound beyond the streams per
+// connection, and its receive limit stays the largest budget: the proxy forwards a
+// proposal or certificate it reassembled from chunks as one message, and shards send
+// each other cross-chain requests of up to a block's budget. Only the validator's own
+// processes can make a shard hold that much.
 func InternalLimits(p protocol.ResourcePolicy) Limits {
 	return Limits{Methods: MethodBudgets(p), MaxConnections: 256, MaxStreamsPerConn: 1024, KeepaliveIdle: 30 * time.Minute}
 }
 
-// MaxRecvMsgSize returns the largest method budget: the server's receive limit.
+// MaxRecvMsgSize returns the server's receive limit: MaxMessage, or the largest method
+// budget.
 func (l *Limits) MaxRecvMsgSize() int {
+	if l.MaxMessage > 0 {
+		return l.MaxMessage
+	}
 	m := smallRequestBudget
 	for _, b := range l.Methods {
 		m = max(m, b)
@@ -226,29 +263,55 @@ func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServer
 }
 
 func (l *Limits) checkStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, &checkedStream{ServerStream: ss, l: l, method: info.FullMethod})
+	cs := &checkedStream{ServerStream: ss, l: l, method: info.FullMethod, ctx: ss.Context()}
+	if info.IsClientStream {
+		// A chunked request: its handler reassembles it under the method's budget.
+		cs.ctx = context.WithValue(cs.ctx, budgetKey{}, l.budget(info.FullMethod))
+		cs.chunked = true
+	}
+	return handler(srv, cs)
 }
 
-// checkedStream checks every message received on a stream against its method's budget,
-// and releases the stream's in-flight slot once its first message is read.
+// checkedStream checks every message received on a stream against its method's budget.
+// A stream with one request (a subscription) releases its in-flight slot once the
+// request is read; a chunked one keeps it to its end, and its context carries its
+// method's budget (streamBudget).
 type checkedStream struct {
 	grpc.ServerStream
-	l      *Limits
-	method string
+	l       *Limits
+	method  string
+	ctx     context.Context
+	chunked bool
 }
+
+func (s *checkedStream) Context() context.Context { return s.ctx }
 
 func (s *checkedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	releaseSlot(s.Context())
+	if !s.chunked {
+		releaseSlot(s.ctx)
+	}
 	return s.l.check(s.method, m)
+}
+
+type budgetKey struct{}
+
+// streamBudget is the byte budget of a chunked request on a stream whose context is
+// ctx: its method's, or MaxMessageSize on a server without limits.
+func streamBudget(ctx context.Context) int {
+	if b, ok := ctx.Value(budgetKey{}).(int); ok {
+		return b
+	}
+	return MaxMessageSize
 }
 
 // inFlight bounds the heavy requests being received or handled at once, server-wide
 // and per remote address. A heavy stream takes a slot when its headers arrive (before
-// any of its message is read) and gives it back when it ends, or, for a streaming
-// method, once its request is read. A stream whose request has not arrived within
+// any of its message is read) and gives it back when it ends, or, for a server-streaming
+// method, once its request is read. A stream whose request (for a chunked method: all
+// of its chunks) has not arrived within
 // Limits.ReceiveTimeout is ended, so a stranger who opens streams and sends nothing
 // holds its slots for that long at most.
 type inFlight struct {
@@ -338,7 +401,8 @@ func remoteIP(ctx context.Context) netip.Addr {
 	return netip.Addr{}
 }
 
-// received stops the receive deadline of a heavy unary request: its message is in.
+// received stops the receive deadline of a heavy request: its message, or its last
+// chunk, is in.
 func received(ctx context.Context) {
 	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
 		s.stopTimer()

@@ -127,18 +127,33 @@ func encode[T codec.Encoder](ctx context.Context, v T) []byte {
 	return codec.Marshal(v)
 }
 
-// HandleBlockProposal implements client.ValidatorNode.
+// HandleBlockProposal implements client.ValidatorNode. A proposal over the unary
+// limit (one carrying large blobs) goes in chunks (HandleBlockProposalChunks).
 func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
 	if err := n.ready(ctx); err != nil {
 		return nil, err
 	}
-	return n.chainInfo(unary(ctx, n.c, n.api.HandleBlockProposal, &pb.BlockProposal{Payload: encode(ctx, p)}))
+	m := &pb.BlockProposal{Payload: encode(ctx, p)}
+	if overUnaryLimit(m.Payload, nil) {
+		return n.chainInfo(chunked(ctx, n.c, "HandleBlockProposalChunks", n.api.HandleBlockProposalChunks, m.Payload, nil))
+	}
+	return n.chainInfo(unary(ctx, n.c, n.api.HandleBlockProposal, m))
 }
 
-// HandleCertificate implements client.ValidatorNode: it sends the full certificate.
+// certificate sends m (a certificate and its query) over HandleCertificate, or over
+// HandleCertificateChunks if it is over the unary limit.
+func (n *Node) certificate(ctx context.Context, m *pb.Certificate) (*pb.ChainInfoResponse, error) {
+	if overUnaryLimit(m.Payload, m.Query) {
+		return chunked(ctx, n.c, "HandleCertificateChunks", n.api.HandleCertificateChunks, m.Payload, m.Query)
+	}
+	return unary(ctx, n.c, n.api.HandleCertificate, m)
+}
+
+// HandleCertificate implements client.ValidatorNode: it sends the full certificate
+// (in chunks over the unary limit, HandleCertificateChunks).
 func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
 	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		resp, err := unary(ctx, n.c, n.api.HandleCertificate, &pb.Certificate{Payload: encode(ctx, c)})
+		resp, err := n.certificate(ctx, &pb.Certificate{Payload: encode(ctx, c)})
 		return fill(dst, resp, err)
 	})
 }
@@ -151,7 +166,7 @@ func (n *Node) HandleCertificateQuery(ctx context.Context, c *protocol.Certifica
 	var resp *pb.ChainInfoResponse
 	info, err := n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
 		var err error
-		resp, err = unary(ctx, n.c, n.api.HandleCertificate, &pb.Certificate{Payload: encode(ctx, c), Query: encodeQuery(q)})
+		resp, err = n.certificate(ctx, &pb.Certificate{Payload: encode(ctx, c), Query: encodeQuery(q)})
 		return fill(dst, resp, err)
 	})
 	if err != nil || !unanswered(resp, q) {
@@ -178,12 +193,20 @@ func (n *Node) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQu
 	return n.chainInfo(unary(ctx, n.c, n.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)}))
 }
 
-// HandleBlob implements client.ValidatorNode (UploadBlob).
+// HandleBlob implements client.ValidatorNode (UploadBlob; UploadBlobChunks over the
+// unary limit). A validator without the chunked methods fails a request over the limit
+// with ErrChunksUnsupported.
 func (n *Node) HandleBlob(ctx context.Context, b protocol.Blob) error {
 	if err := n.ready(ctx); err != nil {
 		return err
 	}
-	_, err := unary(ctx, n.c, n.api.UploadBlob, &pb.Blob{Payload: codec.Marshal(&b)})
+	m := &pb.Blob{Payload: codec.Marshal(&b)}
+	var err error
+	if overUnaryLimit(m.Payload, nil) {
+		_, err = chunked(ctx, n.c, "UploadBlobChunks", n.api.UploadBlobChunks, m.Payload, nil)
+	} else {
+		_, err = unary(ctx, n.c, n.api.UploadBlob, m)
+	}
 	return err
 }
 

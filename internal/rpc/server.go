@@ -18,7 +18,9 @@ import (
 )
 
 // MaxMessageSize bounds every gRPC message, both ways (64 MiB: a block with its blobs
-// fits). Servers receive less: each method has its budget (limits.go).
+// fits). Servers receive less: each method has its budget, and a validator's public
+// endpoint takes no message over UnaryLimit (limits.go; larger requests come in chunks,
+// chunks.go).
 const MaxMessageSize = 64 << 20
 
 // ServerConfig configures a Server.

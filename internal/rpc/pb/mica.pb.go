@@ -81,7 +81,7 @@ func (x Error_Class) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Class.Descriptor instead.
 func (Error_Class) EnumDescriptor() ([]byte, []int) {
-	return file_mica_proto_rawDescGZIP(), []int{18, 0}
+	return file_mica_proto_rawDescGZIP(), []int{19, 0}
 }
 
 type Empty struct {
@@ -812,6 +812,71 @@ func (x *GenesisHash) GetHash() []byte {
 	return nil
 }
 
+// Chunk is a piece of a request's payload sent over a chunked method. The first chunk
+// declares the payload's total size, so that a server refuses a request over its
+// method's budget before receiving it; the chunks' data, in order, make up exactly
+// that many bytes. Each chunk carries at most 896 KiB of data and, but for the last,
+// at least 64 KiB.
+type Chunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Total         uint64                 `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"` // first chunk only: the payload's size in bytes (0 in the others)
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Query         []byte                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"` // first chunk only, HandleCertificateChunks only: as Certificate.query
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Chunk) Reset() {
+	*x = Chunk{}
+	mi := &file_mica_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Chunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Chunk) ProtoMessage() {}
+
+func (x *Chunk) ProtoReflect() protoreflect.Message {
+	mi := &file_mica_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
+func (*Chunk) Descriptor() ([]byte, []int) {
+	return file_mica_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Chunk) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Chunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *Chunk) GetQuery() []byte {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
 type CrossChainRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
@@ -821,7 +886,7 @@ type CrossChainRequest struct {
 
 func (x *CrossChainRequest) Reset() {
 	*x = CrossChainRequest{}
-	mi := &file_mica_proto_msgTypes[15]
+	mi := &file_mica_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +898,7 @@ func (x *CrossChainRequest) String() string {
 func (*CrossChainRequest) ProtoMessage() {}
 
 func (x *CrossChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mica_proto_msgTypes[15]
+	mi := &file_mica_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +911,7 @@ func (x *CrossChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CrossChainRequest.ProtoReflect.Descriptor instead.
 func (*CrossChainRequest) Descriptor() ([]byte, []int) {
-	return file_mica_proto_rawDescGZIP(), []int{15}
+	return file_mica_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CrossChainRequest) GetPayload() []byte {
@@ -864,7 +929,7 @@ type NotificationsRequest struct {
 
 func (x *NotificationsRequest) Reset() {
 	*x = NotificationsRequest{}
-	mi := &file_mica_proto_msgTypes[16]
+	mi := &file_mica_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +941,7 @@ func (x *NotificationsRequest) String() string {
 func (*NotificationsRequest) ProtoMessage() {}
 
 func (x *NotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mica_proto_msgTypes[16]
+	mi := &file_mica_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +954,7 @@ func (x *NotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotificationsRequest.ProtoReflect.Descriptor instead.
 func (*NotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_mica_proto_rawDescGZIP(), []int{16}
+	return file_mica_proto_rawDescGZIP(), []int{17}
 }
 
 // NotificationBatch: each payload is a protocol.Notification.
@@ -903,7 +968,7 @@ type NotificationBatch struct {
 
 func (x *NotificationBatch) Reset() {
 	*x = NotificationBatch{}
-	mi := &file_mica_proto_msgTypes[17]
+	mi := &file_mica_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +980,7 @@ func (x *NotificationBatch) String() string {
 func (*NotificationBatch) ProtoMessage() {}
 
 func (x *NotificationBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_mica_proto_msgTypes[17]
+	mi := &file_mica_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +993,7 @@ func (x *NotificationBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotificationBatch.ProtoReflect.Descriptor instead.
 func (*NotificationBatch) Descriptor() ([]byte, []int) {
-	return file_mica_proto_rawDescGZIP(), []int{17}
+	return file_mica_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NotificationBatch) GetPayloads() [][]byte {
@@ -969,7 +1034,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_mica_proto_msgTypes[18]
+	mi := &file_mica_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1046,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_mica_proto_msgTypes[18]
+	mi := &file_mica_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1059,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_mica_proto_rawDescGZIP(), []int{18}
+	return file_mica_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Error) GetClass() Error_Class {
@@ -1082,7 +1147,11 @@ const file_mica_proto_rawDesc = "" +
 	"apiVersion\x12!\n" +
 	"\fgenesis_hash\x18\x03 \x01(\fR\vgenesisHash\"!\n" +
 	"\vGenesisHash\x12\x12\n" +
-	"\x04hash\x18\x01 \x01(\fR\x04hash\"-\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hash\"G\n" +
+	"\x05Chunk\x12\x14\n" +
+	"\x05total\x18\x01 \x01(\x04R\x05total\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\fR\x05query\"-\n" +
 	"\x11CrossChainRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\"\x16\n" +
 	"\x14NotificationsRequest\"I\n" +
@@ -1104,7 +1173,7 @@ const file_mica_proto_rawDesc = "" +
 	"\rCLASS_CORRUPT\x10\x03\x12\x13\n" +
 	"\x0fCLASS_RETRYABLE\x10\x04B\x0e\n" +
 	"\f_next_heightB\v\n" +
-	"\t_tx_index2\xba\x06\n" +
+	"\t_tx_index2\x9c\b\n" +
 	"\rValidatorNode\x12Q\n" +
 	"\x13HandleBlockProposal\x12\x1a.mica.rpc.v1.BlockProposal\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12M\n" +
 	"\x11HandleCertificate\x12\x18.mica.rpc.v1.Certificate\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12U\n" +
@@ -1117,7 +1186,10 @@ const file_mica_proto_rawDesc = "" +
 	"\x13DownloadCertificate\x12\x1c.mica.rpc.v1.CertificateHash\x1a\x18.mica.rpc.v1.Certificate\x12J\n" +
 	"\tSubscribe\x12 .mica.rpc.v1.SubscriptionRequest\x1a\x19.mica.rpc.v1.Notification0\x01\x12>\n" +
 	"\x0eGetVersionInfo\x12\x12.mica.rpc.v1.Empty\x1a\x18.mica.rpc.v1.VersionInfo\x12>\n" +
-	"\x0eGetGenesisHash\x12\x12.mica.rpc.v1.Empty\x1a\x18.mica.rpc.v1.GenesisHash2\xe2\x03\n" +
+	"\x0eGetGenesisHash\x12\x12.mica.rpc.v1.Empty\x1a\x18.mica.rpc.v1.GenesisHash\x12Q\n" +
+	"\x19HandleBlockProposalChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x1e.mica.rpc.v1.ChainInfoResponse(\x01\x12O\n" +
+	"\x17HandleCertificateChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x1e.mica.rpc.v1.ChainInfoResponse(\x01\x12<\n" +
+	"\x10UploadBlobChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x12.mica.rpc.v1.Empty(\x012\xe2\x03\n" +
 	"\x0fValidatorWorker\x12Q\n" +
 	"\x13HandleBlockProposal\x12\x1a.mica.rpc.v1.BlockProposal\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12M\n" +
 	"\x11HandleCertificate\x12\x18.mica.rpc.v1.Certificate\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12S\n" +
@@ -1140,7 +1212,7 @@ func file_mica_proto_rawDescGZIP() []byte {
 }
 
 var file_mica_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mica_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_mica_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_mica_proto_goTypes = []any{
 	(Error_Class)(0),             // 0: mica.rpc.v1.Error.Class
 	(*Empty)(nil),                // 1: mica.rpc.v1.Empty
@@ -1158,10 +1230,11 @@ var file_mica_proto_goTypes = []any{
 	(*Notification)(nil),         // 13: mica.rpc.v1.Notification
 	(*VersionInfo)(nil),          // 14: mica.rpc.v1.VersionInfo
 	(*GenesisHash)(nil),          // 15: mica.rpc.v1.GenesisHash
-	(*CrossChainRequest)(nil),    // 16: mica.rpc.v1.CrossChainRequest
-	(*NotificationsRequest)(nil), // 17: mica.rpc.v1.NotificationsRequest
-	(*NotificationBatch)(nil),    // 18: mica.rpc.v1.NotificationBatch
-	(*Error)(nil),                // 19: mica.rpc.v1.Error
+	(*Chunk)(nil),                // 16: mica.rpc.v1.Chunk
+	(*CrossChainRequest)(nil),    // 17: mica.rpc.v1.CrossChainRequest
+	(*NotificationsRequest)(nil), // 18: mica.rpc.v1.NotificationsRequest
+	(*NotificationBatch)(nil),    // 19: mica.rpc.v1.NotificationBatch
+	(*Error)(nil),                // 20: mica.rpc.v1.Error
 }
 var file_mica_proto_depIdxs = []int32{
 	0,  // 0: mica.rpc.v1.Error.class:type_name -> mica.rpc.v1.Error.Class
@@ -1176,31 +1249,37 @@ var file_mica_proto_depIdxs = []int32{
 	12, // 9: mica.rpc.v1.ValidatorNode.Subscribe:input_type -> mica.rpc.v1.SubscriptionRequest
 	1,  // 10: mica.rpc.v1.ValidatorNode.GetVersionInfo:input_type -> mica.rpc.v1.Empty
 	1,  // 11: mica.rpc.v1.ValidatorNode.GetGenesisHash:input_type -> mica.rpc.v1.Empty
-	2,  // 12: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:input_type -> mica.rpc.v1.BlockProposal
-	3,  // 13: mica.rpc.v1.ValidatorWorker.HandleCertificate:input_type -> mica.rpc.v1.Certificate
-	5,  // 14: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:input_type -> mica.rpc.v1.ChainInfoQuery
-	7,  // 15: mica.rpc.v1.ValidatorWorker.UploadBlob:input_type -> mica.rpc.v1.Blob
-	16, // 16: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:input_type -> mica.rpc.v1.CrossChainRequest
-	17, // 17: mica.rpc.v1.ValidatorWorker.Notifications:input_type -> mica.rpc.v1.NotificationsRequest
-	6,  // 18: mica.rpc.v1.ValidatorNode.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 19: mica.rpc.v1.ValidatorNode.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 20: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 21: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 22: mica.rpc.v1.ValidatorNode.UploadBlob:output_type -> mica.rpc.v1.Empty
-	7,  // 23: mica.rpc.v1.ValidatorNode.DownloadBlob:output_type -> mica.rpc.v1.Blob
-	10, // 24: mica.rpc.v1.ValidatorNode.DownloadCertificates:output_type -> mica.rpc.v1.Certificates
-	3,  // 25: mica.rpc.v1.ValidatorNode.DownloadCertificate:output_type -> mica.rpc.v1.Certificate
-	13, // 26: mica.rpc.v1.ValidatorNode.Subscribe:output_type -> mica.rpc.v1.Notification
-	14, // 27: mica.rpc.v1.ValidatorNode.GetVersionInfo:output_type -> mica.rpc.v1.VersionInfo
-	15, // 28: mica.rpc.v1.ValidatorNode.GetGenesisHash:output_type -> mica.rpc.v1.GenesisHash
-	6,  // 29: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 30: mica.rpc.v1.ValidatorWorker.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 31: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 32: mica.rpc.v1.ValidatorWorker.UploadBlob:output_type -> mica.rpc.v1.Empty
-	1,  // 33: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:output_type -> mica.rpc.v1.Empty
-	18, // 34: mica.rpc.v1.ValidatorWorker.Notifications:output_type -> mica.rpc.v1.NotificationBatch
-	18, // [18:35] is the sub-list for method output_type
-	1,  // [1:18] is the sub-list for method input_type
+	16, // 12: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:input_type -> mica.rpc.v1.Chunk
+	16, // 13: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:input_type -> mica.rpc.v1.Chunk
+	16, // 14: mica.rpc.v1.ValidatorNode.UploadBlobChunks:input_type -> mica.rpc.v1.Chunk
+	2,  // 15: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:input_type -> mica.rpc.v1.BlockProposal
+	3,  // 16: mica.rpc.v1.ValidatorWorker.HandleCertificate:input_type -> mica.rpc.v1.Certificate
+	5,  // 17: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:input_type -> mica.rpc.v1.ChainInfoQuery
+	7,  // 18: mica.rpc.v1.ValidatorWorker.UploadBlob:input_type -> mica.rpc.v1.Blob
+	17, // 19: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:input_type -> mica.rpc.v1.CrossChainRequest
+	18, // 20: mica.rpc.v1.ValidatorWorker.Notifications:input_type -> mica.rpc.v1.NotificationsRequest
+	6,  // 21: mica.rpc.v1.ValidatorNode.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 22: mica.rpc.v1.ValidatorNode.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 23: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 24: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 25: mica.rpc.v1.ValidatorNode.UploadBlob:output_type -> mica.rpc.v1.Empty
+	7,  // 26: mica.rpc.v1.ValidatorNode.DownloadBlob:output_type -> mica.rpc.v1.Blob
+	10, // 27: mica.rpc.v1.ValidatorNode.DownloadCertificates:output_type -> mica.rpc.v1.Certificates
+	3,  // 28: mica.rpc.v1.ValidatorNode.DownloadCertificate:output_type -> mica.rpc.v1.Certificate
+	13, // 29: mica.rpc.v1.ValidatorNode.Subscribe:output_type -> mica.rpc.v1.Notification
+	14, // 30: mica.rpc.v1.ValidatorNode.GetVersionInfo:output_type -> mica.rpc.v1.VersionInfo
+	15, // 31: mica.rpc.v1.ValidatorNode.GetGenesisHash:output_type -> mica.rpc.v1.GenesisHash
+	6,  // 32: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 33: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 34: mica.rpc.v1.ValidatorNode.UploadBlobChunks:output_type -> mica.rpc.v1.Empty
+	6,  // 35: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 36: mica.rpc.v1.ValidatorWorker.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 37: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 38: mica.rpc.v1.ValidatorWorker.UploadBlob:output_type -> mica.rpc.v1.Empty
+	1,  // 39: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:output_type -> mica.rpc.v1.Empty
+	19, // 40: mica.rpc.v1.ValidatorWorker.Notifications:output_type -> mica.rpc.v1.NotificationBatch
+	21, // [21:41] is the sub-list for method output_type
+	1,  // [1:21] is the sub-list for method input_type
 	1,  // [1:1] is the sub-list for extension type_name
 	1,  // [1:1] is the sub-list for extension extendee
 	0,  // [0:1] is the sub-list for field type_name
@@ -1211,14 +1290,14 @@ func file_mica_proto_init() {
 	if File_mica_proto != nil {
 		return
 	}
-	file_mica_proto_msgTypes[18].OneofWrappers = []any{}
+	file_mica_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mica_proto_rawDesc), len(file_mica_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -27,17 +27,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ValidatorNode_HandleBlockProposal_FullMethodName   = "/mica.rpc.v1.ValidatorNode/HandleBlockProposal"
-	ValidatorNode_HandleCertificate_FullMethodName     = "/mica.rpc.v1.ValidatorNode/HandleCertificate"
-	ValidatorNode_HandleLiteCertificate_FullMethodName = "/mica.rpc.v1.ValidatorNode/HandleLiteCertificate"
-	ValidatorNode_HandleChainInfoQuery_FullMethodName  = "/mica.rpc.v1.ValidatorNode/HandleChainInfoQuery"
-	ValidatorNode_UploadBlob_FullMethodName            = "/mica.rpc.v1.ValidatorNode/UploadBlob"
-	ValidatorNode_DownloadBlob_FullMethodName          = "/mica.rpc.v1.ValidatorNode/DownloadBlob"
-	ValidatorNode_DownloadCertificates_FullMethodName  = "/mica.rpc.v1.ValidatorNode/DownloadCertificates"
-	ValidatorNode_DownloadCertificate_FullMethodName   = "/mica.rpc.v1.ValidatorNode/DownloadCertificate"
-	ValidatorNode_Subscribe_FullMethodName             = "/mica.rpc.v1.ValidatorNode/Subscribe"
-	ValidatorNode_GetVersionInfo_FullMethodName        = "/mica.rpc.v1.ValidatorNode/GetVersionInfo"
-	ValidatorNode_GetGenesisHash_FullMethodName        = "/mica.rpc.v1.ValidatorNode/GetGenesisHash"
+	ValidatorNode_HandleBlockProposal_FullMethodName       = "/mica.rpc.v1.ValidatorNode/HandleBlockProposal"
+	ValidatorNode_HandleCertificate_FullMethodName         = "/mica.rpc.v1.ValidatorNode/HandleCertificate"
+	ValidatorNode_HandleLiteCertificate_FullMethodName     = "/mica.rpc.v1.ValidatorNode/HandleLiteCertificate"
+	ValidatorNode_HandleChainInfoQuery_FullMethodName      = "/mica.rpc.v1.ValidatorNode/HandleChainInfoQuery"
+	ValidatorNode_UploadBlob_FullMethodName                = "/mica.rpc.v1.ValidatorNode/UploadBlob"
+	ValidatorNode_DownloadBlob_FullMethodName              = "/mica.rpc.v1.ValidatorNode/DownloadBlob"
+	ValidatorNode_DownloadCertificates_FullMethodName      = "/mica.rpc.v1.ValidatorNode/DownloadCertificates"
+	ValidatorNode_DownloadCertificate_FullMethodName       = "/mica.rpc.v1.ValidatorNode/DownloadCertificate"
+	ValidatorNode_Subscribe_FullMethodName                 = "/mica.rpc.v1.ValidatorNode/Subscribe"
+	ValidatorNode_GetVersionInfo_FullMethodName            = "/mica.rpc.v1.ValidatorNode/GetVersionInfo"
+	ValidatorNode_GetGenesisHash_FullMethodName            = "/mica.rpc.v1.ValidatorNode/GetGenesisHash"
+	ValidatorNode_HandleBlockProposalChunks_FullMethodName = "/mica.rpc.v1.ValidatorNode/HandleBlockProposalChunks"
+	ValidatorNode_HandleCertificateChunks_FullMethodName   = "/mica.rpc.v1.ValidatorNode/HandleCertificateChunks"
+	ValidatorNode_UploadBlobChunks_FullMethodName          = "/mica.rpc.v1.ValidatorNode/UploadBlobChunks"
 )
 
 // ValidatorNodeClient is the client API for ValidatorNode service.
@@ -77,6 +80,20 @@ type ValidatorNodeClient interface {
 	GetVersionInfo(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VersionInfo, error)
 	// GetGenesisHash identifies the network: clients refuse a validator of another one.
 	GetGenesisHash(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*GenesisHash, error)
+	// The chunked methods carry a request larger than the server's unary receive limit
+	// (rpc.UnaryLimit, 1 MiB: every message over it is refused from its length prefix)
+	// as a stream of Chunks; the server reassembles the payload under the method's budget
+	// and answers as the unary method would. Clients use them only for requests over the
+	// unary limit (a block with blobs, a large blob).
+	//
+	// HandleBlockProposalChunks: the chunks' data is a protocol.BlockProposal, as
+	// BlockProposal.payload.
+	HandleBlockProposalChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, ChainInfoResponse], error)
+	// HandleCertificateChunks: the chunks' data is a protocol.Certificate, as
+	// Certificate.payload; the first chunk's query is Certificate.query.
+	HandleCertificateChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, ChainInfoResponse], error)
+	// UploadBlobChunks: the chunks' data is a protocol.Blob, as Blob.payload.
+	UploadBlobChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, Empty], error)
 }
 
 type validatorNodeClient struct {
@@ -206,6 +223,45 @@ func (c *validatorNodeClient) GetGenesisHash(ctx context.Context, in *Empty, opt
 	return out, nil
 }
 
+func (c *validatorNodeClient) HandleBlockProposalChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, ChainInfoResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ValidatorNode_ServiceDesc.Streams[1], ValidatorNode_HandleBlockProposalChunks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Chunk, ChainInfoResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorNode_HandleBlockProposalChunksClient = grpc.ClientStreamingClient[Chunk, ChainInfoResponse]
+
+func (c *validatorNodeClient) HandleCertificateChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, ChainInfoResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ValidatorNode_ServiceDesc.Streams[2], ValidatorNode_HandleCertificateChunks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Chunk, ChainInfoResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorNode_HandleCertificateChunksClient = grpc.ClientStreamingClient[Chunk, ChainInfoResponse]
+
+func (c *validatorNodeClient) UploadBlobChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, Empty], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ValidatorNode_ServiceDesc.Streams[3], ValidatorNode_UploadBlobChunks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Chunk, Empty]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorNode_UploadBlobChunksClient = grpc.ClientStreamingClient[Chunk, Empty]
+
 // ValidatorNodeServer is the server API for ValidatorNode service.
 // All implementations must embed UnimplementedValidatorNodeServer
 // for forward compatibility.
@@ -243,6 +299,20 @@ type ValidatorNodeServer interface {
 	GetVersionInfo(context.Context, *Empty) (*VersionInfo, error)
 	// GetGenesisHash identifies the network: clients refuse a validator of another one.
 	GetGenesisHash(context.Context, *Empty) (*GenesisHash, error)
+	// The chunked methods carry a request larger than the server's unary receive limit
+	// (rpc.UnaryLimit, 1 MiB: every message over it is refused from its length prefix)
+	// as a stream of Chunks; the server reassembles the payload under the method's budget
+	// and answers as the unary method would. Clients use them only for requests over the
+	// unary limit (a block with blobs, a large blob).
+	//
+	// HandleBlockProposalChunks: the chunks' data is a protocol.BlockProposal, as
+	// BlockProposal.payload.
+	HandleBlockProposalChunks(grpc.ClientStreamingServer[Chunk, ChainInfoResponse]) error
+	// HandleCertificateChunks: the chunks' data is a protocol.Certificate, as
+	// Certificate.payload; the first chunk's query is Certificate.query.
+	HandleCertificateChunks(grpc.ClientStreamingServer[Chunk, ChainInfoResponse]) error
+	// UploadBlobChunks: the chunks' data is a protocol.Blob, as Blob.payload.
+	UploadBlobChunks(grpc.ClientStreamingServer[Chunk, Empty]) error
 	mustEmbedUnimplementedValidatorNodeServer()
 }
 
@@ -285,6 +355,15 @@ func (UnimplementedValidatorNodeServer) GetVersionInfo(context.Context, *Empty) 
 }
 func (UnimplementedValidatorNodeServer) GetGenesisHash(context.Context, *Empty) (*GenesisHash, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetGenesisHash not implemented")
+}
+func (UnimplementedValidatorNodeServer) HandleBlockProposalChunks(grpc.ClientStreamingServer[Chunk, ChainInfoResponse]) error {
+	return status.Error(codes.Unimplemented, "method HandleBlockProposalChunks not implemented")
+}
+func (UnimplementedValidatorNodeServer) HandleCertificateChunks(grpc.ClientStreamingServer[Chunk, ChainInfoResponse]) error {
+	return status.Error(codes.Unimplemented, "method HandleCertificateChunks not implemented")
+}
+func (UnimplementedValidatorNodeServer) UploadBlobChunks(grpc.ClientStreamingServer[Chunk, Empty]) error {
+	return status.Error(codes.Unimplemented, "method UploadBlobChunks not implemented")
 }
 func (UnimplementedValidatorNodeServer) mustEmbedUnimplementedValidatorNodeServer() {}
 func (UnimplementedValidatorNodeServer) testEmbeddedByValue()                       {}
@@ -498,6 +577,27 @@ func _ValidatorNode_GetGenesisHash_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ValidatorNode_HandleBlockProposalChunks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ValidatorNodeServer).HandleBlockProposalChunks(&grpc.GenericServerStream[Chunk, ChainInfoResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorNode_HandleBlockProposalChunksServer = grpc.ClientStreamingServer[Chunk, ChainInfoResponse]
+
+func _ValidatorNode_HandleCertificateChunks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ValidatorNodeServer).HandleCertificateChunks(&grpc.GenericServerStream[Chunk, ChainInfoResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorNode_HandleCertificateChunksServer = grpc.ClientStreamingServer[Chunk, ChainInfoResponse]
+
+func _ValidatorNode_UploadBlobChunks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ValidatorNodeServer).UploadBlobChunks(&grpc.GenericServerStream[Chunk, Empty]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorNode_UploadBlobChunksServer = grpc.ClientStreamingServer[Chunk, Empty]
+
 // ValidatorNode_ServiceDesc is the grpc.ServiceDesc for ValidatorNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -551,6 +651,21 @@ var ValidatorNode_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Subscribe",
 			Handler:       _ValidatorNode_Subscribe_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "HandleBlockProposalChunks",
+			Handler:       _ValidatorNode_HandleBlockProposalChunks_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "HandleCertificateChunks",
+			Handler:       _ValidatorNode_HandleCertificateChunks_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "UploadBlobChunks",
+			Handler:       _ValidatorNode_UploadBlobChunks_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "mica.proto",
