@@ -30,7 +30,7 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 		kind = protocol.KindConfirmed
 	}
 	want := protocol.LiteValue{ValueHash: target.Hash(), ChainID: cc.id, Height: target.Height(), Kind: kind}
-	as := fanout(withEncoding(ctx, p), c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+	as := c.collectVotes(withEncoding(ctx, p), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
 		info, err := v.Node.HandleBlockProposal(ctx, p)
 		for try := 0; err != nil && needsUpdate(err) && (try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
 			if c.waitsForBundle(err) && try > 0 {
@@ -67,7 +67,7 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 			return nil, err
 		}
 		return cc.voteFrom(v, info.Manager.PendingVote, want, p.Content.Round)
-	}, func(v *protocol.Vote) bool { return v != nil })
+	})
 	cert, err := cc.certificateFrom(m, as, kind, target, p.Content.Round)
 	if err != nil {
 		return nil, err
@@ -128,13 +128,13 @@ func (cc *ChainClient) finalize(ctx context.Context, m members, validated *proto
 	c := cc.c
 	want := validated.LiteValue()
 	want.Kind = protocol.KindConfirmed
-	as := fanout(withEncoding(ctx, validated), c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+	as := c.collectVotes(withEncoding(ctx, validated), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
 		info, err := c.handleCertificate(ctx, v, validated, nil)
 		if err != nil {
 			return nil, err
 		}
 		return cc.voteFrom(v, info.Manager.PendingVote, want, validated.Round)
-	}, func(v *protocol.Vote) bool { return v != nil })
+	})
 	cert, err := cc.certificateFrom(m, as, protocol.KindConfirmed, validated.Block, validated.Round)
 	if err != nil {
 		return nil, err
@@ -154,11 +154,14 @@ func (cc *ChainClient) clearFast(h base.BlockHeight) {
 	}
 }
 
-// voteFrom checks that a validator's vote is the one we asked for and genuinely signed
-// by it.
+// voteFrom checks that a validator's vote is the one we asked for, from that
+// validator. Its signature is checked later, with those of a quorum's other votes in one
+// batch (verifyVotes, by fanoutVetted): a vote that fails then counts for nothing. A
+// vote for another outcome of the block is checked at once, as it is the evidence of a
+// disagreement.
 func (cc *ChainClient) voteFrom(v Validator, vote *protocol.Vote, want protocol.LiteValue, round base.Round) (*protocol.Vote, error) {
 	if vote != nil && vote.Round == round && vote.Validator == v.PublicKey && vote.Value.ChainID == want.ChainID &&
-		vote.Value.Height == want.Height && vote.Value.Kind == want.Kind && vote.Value.ValueHash != want.ValueHash && vote.Verify() == nil {
+		vote.Value.Height == want.Height && vote.Value.Kind == want.Kind && vote.Value.ValueHash != want.ValueHash && cc.c.verifyVote(vote) == nil {
 		// A genuine vote for another outcome of the block: the validator's execution
 		// differed from ours (oracle responses).
 		return nil, &otherVoteError{validator: v.PublicKey, value: vote.Value.ValueHash}
@@ -166,15 +169,47 @@ func (cc *ChainClient) voteFrom(v Validator, vote *protocol.Vote, want protocol.
 	if vote == nil || vote.Value != want || vote.Round != round || vote.Validator != v.PublicKey {
 		return nil, fmt.Errorf("%w: validator %s did not vote for the block", base.ErrRetryable, v.PublicKey)
 	}
-	if err := vote.Verify(); err != nil {
-		return nil, err
-	}
 	return vote, nil
+}
+
+// collectVotes fans fn out to m and returns the answers, the votes among them checked
+// as fanoutVetted does: the signatures of the first quorum of votes in one batch.
+func (c *Client) collectVotes(ctx context.Context, m members, fn func(ctx context.Context, v Validator) (*protocol.Vote, error)) []answer[*protocol.Vote] {
+	return fanoutVetted(ctx, c, m, fn, func(v *protocol.Vote) bool { return v != nil }, c.verifyVotes)
+}
+
+// verifyVote verifies a vote's signature with the client's key cache.
+func (c *Client) verifyVote(v *protocol.Vote) error {
+	vv := protocol.VoteValue{ValueHash: v.Value.ValueHash, Round: v.Round, Kind: v.Value.Kind}
+	if err := c.keys.Verify(v.Validator, vv.SigningHash(), v.Signature); err != nil {
+		return fmt.Errorf("vote from %s: %w", v.Validator, err)
+	}
+	return nil
+}
+
+// verifyVotes verifies the signatures of votes in one batch (same rules as verifyVote)
+// and returns one error per vote: all nil if the batch verifies, otherwise each vote's
+// own verdict.
+func (c *Client) verifyVotes(votes []*protocol.Vote) []error {
+	errs := make([]error, len(votes))
+	b := c.keys.NewBatchVerifier(len(votes))
+	for _, v := range votes {
+		vv := protocol.VoteValue{ValueHash: v.Value.ValueHash, Round: v.Round, Kind: v.Value.Kind}
+		b.Add(v.Validator, vv.SigningHash(), v.Signature)
+	}
+	if b.Verify() == nil {
+		return errs
+	}
+	for i, v := range votes {
+		errs[i] = c.verifyVote(v)
+	}
+	return errs
 }
 
 // certificateFrom assembles a certificate from the good votes of m's committee (the
 // committee of the block's epoch), or explains why not. Votes of anyone else count for
-// nothing.
+// nothing, and so do votes whose signature was not verified (collectVotes verifies those
+// of the first quorum; later ones are not needed).
 func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], kind protocol.CertificateKind, block *protocol.Block, round base.Round) (*protocol.Certificate, error) {
 	committee := m.committee
 	var votes []protocol.Vote
@@ -190,7 +225,7 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 			}
 			continue
 		}
-		if a.val != nil {
+		if a.val != nil && a.vetted {
 			votes = append(votes, *a.val)
 			weight += w
 		}
@@ -211,12 +246,10 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 		return nil, fmt.Errorf("%w (%d of %d votes): %v", ErrNoQuorum, weight, committee.TotalVotes(), err)
 	}
 	cert := protocol.CertificateFromVotes(kind, block, nil, round, votes)
-	// Every vote was verified as it came in (voteFrom): a signature of its validator
-	// on this value and round, which is what the certificate's signatures are checked
-	// against. What is left to check is the assembly: sorted distinct signers, members
-	// of the committee, a quorum. Verifying the signatures again here cost one batch
-	// verification per block; the local node still checks the certificate before the
-	// client calls it confirmed (publish).
+	// Every vote was verified (collectVotes): a signature of its validator on this value
+	// and round, which is what the certificate's signatures are checked against. What is
+	// left to check is the assembly: sorted distinct signers, members of the committee,
+	// a quorum. The local node does not verify the signatures again either (publish).
 	lite := cert.Lite()
 	if err := lite.AddTo(crypto.NewBatchVerifier(len(cert.Signatures)), committee); err != nil {
 		return nil, err
@@ -329,8 +362,8 @@ var ErrLocalRefused = errors.New("the local node refused the certificate")
 // executed the block; the answers are kept for that block (keepNext, nextstate.go).
 func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Certificate, carried []protocol.Blob) error {
 	c := cc.c
-	// The client assembled cert from votes it verified one by one against m.committee
-	// (voteFrom, certificateFrom): the local node checks that this is the committee the
+	// The client assembled cert from votes it verified against m.committee
+	// (collectVotes, certificateFrom): the local node checks that this is the committee the
 	// chain trusts for the block's epoch and does not verify the signatures again.
 	// Whatever it refuses (a blob to fetch first...) goes the general way.
 	_, lerr := c.cfg.Local.HandleVerifiedCertificate(ctx, cert, m.committee)
