@@ -349,6 +349,9 @@ type ChainClient struct {
 	// RejectIncoming makes the chain reject every incoming bundle instead of accepting
 	// it (tracked messages then bounce back to their senders).
 	RejectIncoming bool
+	// certCalls holds the certificate broadcast of the chain's latest block, per
+	// validator (awaitCertificateCall); guarded by mu.
+	certCalls map[crypto.PublicKey]*certificateCall
 	// OnFastProposal, if set, is called with a fast proposal before it is first sent;
 	// an error aborts the proposal (the wallet persists it here).
 	OnFastProposal func(*protocol.BlockProposal) error

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/micachain/mica/internal/base"
@@ -31,6 +32,7 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 	}
 	want := protocol.LiteValue{ValueHash: target.Hash(), ChainID: cc.id, Height: target.Height(), Kind: kind}
 	as := c.collectVotes(withEncoding(ctx, p), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+		cc.awaitCertificateCall(ctx, v)
 		info, err := v.Node.HandleBlockProposal(ctx, p)
 		for try := 0; err != nil && needsUpdate(err) && (try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
 			if c.waitsForBundle(err) && try > 0 {
@@ -374,7 +376,7 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 	if lerr == nil {
 		q = cc.nextQuery(ctx, cert)
 	}
-	if replies := c.broadcastCertificate(ctx, m, cert, q); q != nil {
+	if replies := c.broadcastCertificate(ctx, m, cert, q, cc.trackCertificateCalls(m)); q != nil {
 		c.keepNext(m, cert, q, replies)
 	}
 	if errors.Is(lerr, worker.ErrBlobsNotFound) {
@@ -385,6 +387,49 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 		return fmt.Errorf("%w: block %d of chain %s: %w", ErrLocalRefused, cert.Height(), cert.ChainID().Short(), lerr)
 	}
 	return nil
+}
+
+// trackCertificateCalls records that the certificate of the chain's latest block is on
+// its way to the validators of m, and returns the function that the broadcast calls
+// when its call to a validator ends (awaitCertificateCall).
+func (cc *ChainClient) trackCertificateCalls(m members) func(Validator) {
+	calls := make(map[crypto.PublicKey]*certificateCall, len(m.validators))
+	for _, v := range m.validators {
+		calls[v.PublicKey] = &certificateCall{done: make(chan struct{})}
+	}
+	cc.mu.Lock()
+	cc.certCalls = calls
+	cc.mu.Unlock()
+	return func(v Validator) {
+		if call := calls[v.PublicKey]; call != nil {
+			call.once.Do(func() { close(call.done) })
+		}
+	}
+}
+
+// certificateCall is a certificate broadcast's call to one validator; done is closed
+// when it ends.
+type certificateCall struct {
+	once sync.Once
+	done chan struct{}
+}
+
+// awaitCertificateCall waits until the broadcast of the previous block's certificate to
+// v has ended (or ctx ends). The broadcast returns once a quorum has answered; a proposal
+// for the next block that overtook the certificate on its way to a slower validator
+// would be refused for its height and cost a chain-state query and the certificate
+// again (updateValidator) instead of a short wait.
+func (cc *ChainClient) awaitCertificateCall(ctx context.Context, v Validator) {
+	cc.mu.Lock()
+	call := cc.certCalls[v.PublicKey]
+	cc.mu.Unlock()
+	if call == nil {
+		return
+	}
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+	}
 }
 
 // handleCertificate sends a certificate to v, pushing what v lacks and retrying once.
