@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/micachain/mica/internal/base"
@@ -349,6 +350,9 @@ type ChainClient struct {
 	// RejectIncoming makes the chain reject every incoming bundle instead of accepting
 	// it (tracked messages then bounce back to their senders).
 	RejectIncoming bool
+	// certifiedBelow is one more than the highest height of the chain that this client
+	// certified (markCertified); 0 if none.
+	certifiedBelow atomic.Uint64
 	// certCalls holds the certificate broadcast of the chain's latest block, per
 	// validator (awaitCertificateCall); guarded by mu.
 	certCalls map[crypto.PublicKey]*certificateCall

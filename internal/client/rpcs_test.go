@@ -126,6 +126,60 @@ func TestProposalWaitsForCertificate(t *testing.T) {
 	}
 }
 
+// slowProposals is a validator that takes delay to start handling a proposal.
+type slowProposals struct {
+	*deliveringNode
+	delay time.Duration
+}
+
+func (s *slowProposals) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	time.Sleep(s.delay)
+	return s.deliveringNode.HandleBlockProposal(ctx, p)
+}
+
+// TestOvertakenProposalNotRetried: a validator slower to take proposals gets the
+// block's certificate (from the other three validators' votes) before the proposal, and
+// refuses the proposal for its height. The block is certified: the client neither
+// updates that validator (a chain-state query) nor asks it again, where it used to do
+// both twice.
+func TestOvertakenProposalNotRetried(t *testing.T) {
+	ctx := context.Background()
+	alice := prototest.Key("alice")
+	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
+	var counters []*countingNode
+	var vs []client.Validator
+	for i, v := range n.validators {
+		var node client.ValidatorNode = n.node(i)
+		if i == 3 {
+			node = &slowProposals{deliveringNode: n.node(i), delay: 20 * time.Millisecond}
+		}
+		cn := &countingNode{ValidatorNode: node}
+		counters = append(counters, cn)
+		vs = append(vs, client.Validator{PublicKey: v.PublicKey, Node: cn})
+	}
+	local := worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: n.clock})
+	c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock})
+	a := c.Chain(n.chains[0], alice, nil)
+	to := base.Account{Chain: n.chains[0]}
+	slow := counters[3]
+	const blocks = 10
+	for range blocks {
+		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitBackground(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q, p := slow.queries.Load(), slow.proposals.Load()
+	t.Logf("validator slow to take proposals, %d blocks: %d queries, %d proposals", blocks, q, p)
+	// The first block's chain-state query goes to every validator.
+	if limit := int64(1 + blocks/4); q > limit || p > blocks+limit {
+		t.Errorf("the slow validator got %d queries and %d proposals for %d blocks, want at most %d and %d",
+			q, p, blocks, limit, blocks+limit)
+	}
+}
+
 // BenchmarkTransferBlock commits one 1-transfer block per op in the fast round through
 // a client that calls 4 in-process validators in parallel, as in production (without
 // gRPC). The figures (time and allocations per op) cover the client and the four

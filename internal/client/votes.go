@@ -34,7 +34,12 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 	as := c.collectVotes(withEncoding(ctx, p), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
 		cc.awaitCertificateCall(ctx, v)
 		info, err := v.Node.HandleBlockProposal(ctx, p)
-		for try := 0; err != nil && needsUpdate(err) && (try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
+		// A validator that lags is updated and asked again; not if the block's height
+		// is certified meanwhile (the quorum's certificate overtook this proposal on
+		// its way to a slower validator, which is now past the height: updating it and
+		// asking again, twice, only cost it a chain-state query and two refusals).
+		for try := 0; err != nil && needsUpdate(err) && !cc.certified(p.Content.Block.Height) &&
+			(try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
 			if c.waitsForBundle(err) && try > 0 {
 				// The validator holds the sender's block (the update pushed it) but
 				// has not delivered its bundle to this chain's inbox yet: delivery is
@@ -374,6 +379,7 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 	}
 	var q *protocol.ChainInfoQuery
 	if lerr == nil {
+		cc.markCertified(cert.Height())
 		q = cc.nextQuery(ctx, cert)
 	}
 	if replies := c.broadcastCertificate(ctx, m, cert, q, cc.trackCertificateCalls(m)); q != nil {
@@ -386,25 +392,51 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 	if lerr != nil {
 		return fmt.Errorf("%w: block %d of chain %s: %w", ErrLocalRefused, cert.Height(), cert.ChainID().Short(), lerr)
 	}
+	cc.markCertified(cert.Height())
 	return nil
 }
 
+// markCertified records that the client holds a confirmed certificate of the chain at
+// height h, which its local node accepted.
+func (cc *ChainClient) markCertified(h base.BlockHeight) {
+	for {
+		old := cc.certifiedBelow.Load()
+		if uint64(h) < old || cc.certifiedBelow.CompareAndSwap(old, uint64(h)+1) {
+			return
+		}
+	}
+}
+
+// certified reports whether the client holds a confirmed certificate of the chain at
+// height h or above (markCertified).
+func (cc *ChainClient) certified(h base.BlockHeight) bool {
+	return uint64(h) < cc.certifiedBelow.Load()
+}
+
 // trackCertificateCalls records that the certificate of the chain's latest block is on
-// its way to the validators of m, and returns the function that the broadcast calls
-// when its call to a validator ends (awaitCertificateCall).
-func (cc *ChainClient) trackCertificateCalls(m members) func(Validator) {
+// its way to the validators of m, and returns the calls for the broadcast to report to.
+func (cc *ChainClient) trackCertificateCalls(m members) *certificateCalls {
 	calls := make(map[crypto.PublicKey]*certificateCall, len(m.validators))
 	for _, v := range m.validators {
 		calls[v.PublicKey] = &certificateCall{done: make(chan struct{})}
 	}
 	cc.mu.Lock()
+	prev := cc.certCalls
 	cc.certCalls = calls
 	cc.mu.Unlock()
-	return func(v Validator) {
-		if call := calls[v.PublicKey]; call != nil {
-			call.once.Do(func() { close(call.done) })
-		}
-	}
+	return &certificateCalls{prev: prev, calls: calls}
+}
+
+// certificateCalls are the calls of one certificate broadcast of a chain (publish), and
+// those of the chain's broadcast before it. The calls to one validator go in order:
+// each waits for the one before it (start) and reports when it ends (end). The
+// broadcast returns once a quorum has answered, so without this the certificate of the
+// next block, or the next block's proposal (awaitCertificateCall), could overtake the
+// certificate on its way to a slower validator, be refused there, and cost a
+// chain-state query and the certificate pushed again (updateValidator) instead of a
+// short wait. Only the chain's latest broadcast is kept (ChainClient.certCalls).
+type certificateCalls struct {
+	prev, calls map[crypto.PublicKey]*certificateCall
 }
 
 // certificateCall is a certificate broadcast's call to one validator; done is closed
@@ -414,15 +446,25 @@ type certificateCall struct {
 	done chan struct{}
 }
 
-// awaitCertificateCall waits until the broadcast of the previous block's certificate to
-// v has ended (or ctx ends). The broadcast returns once a quorum has answered; a proposal
-// for the next block that overtook the certificate on its way to a slower validator
-// would be refused for its height and cost a chain-state query and the certificate
-// again (updateValidator) instead of a short wait.
-func (cc *ChainClient) awaitCertificateCall(ctx context.Context, v Validator) {
-	cc.mu.Lock()
-	call := cc.certCalls[v.PublicKey]
-	cc.mu.Unlock()
+// start waits for the previous broadcast's call to v to end, or ctx to end.
+func (b *certificateCalls) start(ctx context.Context, v Validator) {
+	if b != nil {
+		b.prev[v.PublicKey].wait(ctx)
+	}
+}
+
+// end records that the call to v has ended.
+func (b *certificateCalls) end(v Validator) {
+	if b == nil {
+		return
+	}
+	if call := b.calls[v.PublicKey]; call != nil {
+		call.once.Do(func() { close(call.done) })
+	}
+}
+
+// wait waits until the call ends or ctx ends; a nil call has ended.
+func (call *certificateCall) wait(ctx context.Context) {
 	if call == nil {
 		return
 	}
@@ -430,6 +472,16 @@ func (cc *ChainClient) awaitCertificateCall(ctx context.Context, v Validator) {
 	case <-call.done:
 	case <-ctx.Done():
 	}
+}
+
+// awaitCertificateCall waits until the broadcast of the chain's latest certificate to v
+// has ended (or ctx ends): a proposal for the next block must not overtake it
+// (certificateCalls).
+func (cc *ChainClient) awaitCertificateCall(ctx context.Context, v Validator) {
+	cc.mu.Lock()
+	call := cc.certCalls[v.PublicKey]
+	cc.mu.Unlock()
+	call.wait(ctx)
 }
 
 // handleCertificate sends a certificate to v, pushing what v lacks and retrying once.
