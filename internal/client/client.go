@@ -212,9 +212,13 @@ func fanoutVetted[T any](ctx context.Context, c *Client, m members, fn func(ctx 
 	}
 	// Every call runs under cctx, which the request timeout bounds. The calls still
 	// running when fanout returns finish in the background (a certificate broadcast
-	// still reaches a slow validator); the last one to finish cancels cctx, so nothing
-	// started here outlives its calls.
-	cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
+	// still reaches a slow validator), even if the caller then cancels ctx, as callers
+	// do once the block is committed (mica benchmark did, and the slowest validator,
+	// its certificate cut off, refused the next block and had to be updated); while
+	// fanout waits, ending ctx ends them. The last one to finish cancels cctx, so
+	// nothing started here outlives its calls.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout(ctx))
+	defer context.AfterFunc(ctx, cancel)()
 	ch := make(chan answer[T], len(m.validators))
 	var wg sync.WaitGroup
 	for _, v := range m.validators {
