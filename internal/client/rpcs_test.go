@@ -62,6 +62,23 @@ func TestRPCsPerBlock(t *testing.T) {
 	}
 }
 
+// clientWithSlow returns a client that calls the validators in parallel, validator 3
+// through slow, and the counting node in front of slow.
+func (n *net) clientWithSlow(slow client.ValidatorNode) (*client.Client, *countingNode) {
+	var vs []client.Validator
+	var counted *countingNode
+	for i, v := range n.validators {
+		node := v.Node
+		if i == 3 {
+			counted = &countingNode{ValidatorNode: slow}
+			node = counted
+		}
+		vs = append(vs, client.Validator{PublicKey: v.PublicKey, Node: node})
+	}
+	local := worker.New(worker.Config{Storage: newStore(n.t, n.genesis), Clock: n.clock})
+	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock}), counted
+}
+
 // slowCertificates is a validator that takes delay to start handling a certificate.
 type slowCertificates struct {
 	*deliveringNode
@@ -105,25 +122,12 @@ func TestProposalWaitsForCertificate(t *testing.T) {
 	ctx := context.Background()
 	alice := prototest.Key("alice")
 	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
-	var counters []*countingNode
-	var vs []client.Validator
-	for i, v := range n.validators {
-		var node client.ValidatorNode = n.node(i)
-		if i == 3 {
-			node = &slowCertificates{deliveringNode: n.node(i), delay: 20 * time.Millisecond}
-		}
-		cn := &countingNode{ValidatorNode: node}
-		counters = append(counters, cn)
-		vs = append(vs, client.Validator{PublicKey: v.PublicKey, Node: cn})
-	}
-	local := worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: n.clock})
-	c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock})
+	c, slow := n.clientWithSlow(&slowCertificates{deliveringNode: n.node(3), delay: 20 * time.Millisecond})
 	a := c.Chain(n.chains[0], alice, nil)
 	to := base.Account{Chain: n.chains[0]}
 	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
 		t.Fatal(err)
 	}
-	slow := counters[3]
 	q0, p0, c0 := slow.queries.Load(), slow.proposals.Load(), slow.certificates.Load()
 	const blocks = 10
 	for range blocks {
@@ -170,22 +174,9 @@ func TestOvertakenProposalNotRetried(t *testing.T) {
 	ctx := context.Background()
 	alice := prototest.Key("alice")
 	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
-	var counters []*countingNode
-	var vs []client.Validator
-	for i, v := range n.validators {
-		var node client.ValidatorNode = n.node(i)
-		if i == 3 {
-			node = &slowProposals{deliveringNode: n.node(i), delay: 20 * time.Millisecond}
-		}
-		cn := &countingNode{ValidatorNode: node}
-		counters = append(counters, cn)
-		vs = append(vs, client.Validator{PublicKey: v.PublicKey, Node: cn})
-	}
-	local := worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: n.clock})
-	c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock})
+	c, slow := n.clientWithSlow(&slowProposals{deliveringNode: n.node(3), delay: 20 * time.Millisecond})
 	a := c.Chain(n.chains[0], alice, nil)
 	to := base.Account{Chain: n.chains[0]}
-	slow := counters[3]
 	const blocks = 10
 	for range blocks {
 		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {

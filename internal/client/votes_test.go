@@ -43,21 +43,6 @@ func (b *byzantineNode) HandleBlockProposal(ctx context.Context, p *protocol.Blo
 	return &out, nil
 }
 
-// slowNode answers proposals only after a delay.
-type slowNode struct {
-	client.ValidatorNode
-	delay time.Duration
-}
-
-func (s *slowNode) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
-	time.Sleep(s.delay)
-	return s.ValidatorNode.HandleBlockProposal(ctx, p)
-}
-
-func (s *slowNode) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
-	return s.ValidatorNode.(client.CertificateQuerier).HandleCertificateQuery(ctx, c, q)
-}
-
 // TestByzantineVoteNeverCertified: a validator whose vote has a bad signature, or is a
 // genuine vote for another value, among good votes: the client certifies the block with
 // the three good votes only (the certificate passes a full signature check) and does
@@ -82,7 +67,7 @@ func TestByzantineVoteNeverCertified(t *testing.T) {
 			vals := slices.Clone(n.validators)
 			vals[0].Node = &byzantineNode{deliveringNode: n.node(0), key: n.keys[0], otherValue: tc.otherValue}
 			if tc.parallel {
-				vals[3].Node = &slowNode{ValidatorNode: n.node(3), delay: 30 * time.Millisecond}
+				vals[3].Node = &slowProposals{deliveringNode: n.node(3), delay: 30 * time.Millisecond}
 			}
 			local := worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: n.clock})
 			c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: n.clock, Sequential: !tc.parallel})
