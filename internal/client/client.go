@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/micachain/mica/internal/base"
@@ -109,6 +110,10 @@ type Client struct {
 	// removed when used or, once there are sweepKept entries, when expired.
 	next map[base.ChainID]*nextState
 
+	// keys caches the expanded public keys of the validators whose votes the client
+	// verifies (verifyVotes).
+	keys *crypto.Verifier
+
 	// inflight counts the validator calls of fan-outs, including those still running
 	// after their fan-out returned (a certificate on its way to a slow or lagging
 	// validator); WaitBackground waits for them.
@@ -150,8 +155,12 @@ func New(cfg Config) *Client {
 	if cfg.TimeoutPerMiB == 0 {
 		cfg.TimeoutPerMiB = DefaultTimeoutPerMiB
 	}
-	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, next: map[base.ChainID]*nextState{}, pool: slices.Clone(cfg.Validators)}
+	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, next: map[base.ChainID]*nextState{}, pool: slices.Clone(cfg.Validators),
+		keys: crypto.NewVerifier(maxCachedKeys)}
 }
+
+// maxCachedKeys bounds the validator keys a client keeps expanded (about 1.5 KiB each).
+const maxCachedKeys = 256
 
 // Local returns the client's local node.
 func (c *Client) Local() *worker.Worker { return c.cfg.Local }
@@ -165,6 +174,9 @@ type answer[T any] struct {
 	v   Validator
 	val T
 	err error
+	// vetted: the fan-out's vet function passed val (fanoutVetted). Answers that came
+	// after the quorum was vetted, or from fan-outs without one, are not vetted.
+	vetted bool
 }
 
 // ErrNoQuorum: not enough validators answered successfully. Class ErrRetryable.
@@ -174,23 +186,39 @@ var ErrNoQuorum = fmt.Errorf("%w: no quorum of validators answered", base.ErrRet
 // quorum of m's committee weight has succeeded plus the grace period (or every answer, if
 // no quorum).
 func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool) []answer[T] {
-	committee := m.committee
-	quorum := committee.QuorumThreshold()
+	return fanoutVetted(ctx, c, m, fn, ok, nil)
+}
+
+// fanoutVetted is fanout with a check deferred until it is worth doing: once the answers
+// that succeeded (and that ok accepts) reach a quorum's weight, vet gets the values of
+// those not vetted yet, in arrival order, and returns an error for each that fails (nil
+// for the others), so that a quorum of signatures is verified in one batch instead of
+// one signature per answer. A failed answer takes that error and its weight no longer
+// counts: the fan-out waits for more answers and vets them when the quorum is reached
+// again. Answers that arrive once the quorum stands (during the grace period) are
+// returned unvetted. If no quorum is reached, the answers accepted so far are vetted
+// before returning, so that the caller can count them. vet runs on the caller's
+// goroutine.
+func fanoutVetted[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool, vet func([]T) []error) []answer[T] {
+	t := tally[T]{committee: m.committee, ok: ok, vet: vet}
 	if c.cfg.Sequential {
-		var out []answer[T]
 		for _, v := range m.validators {
 			cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
 			val, err := fn(cctx, v)
 			cancel()
-			out = append(out, answer[T]{v, val, err})
+			t.add(answer[T]{v: v, val: val, err: err})
 		}
-		return out
+		return t.done()
 	}
 	// Every call runs under cctx, which the request timeout bounds. The calls still
 	// running when fanout returns finish in the background (a certificate broadcast
-	// still reaches a slow validator); the last one to finish cancels cctx, so nothing
-	// started here outlives its calls.
-	cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
+	// still reaches a slow validator), even if the caller then cancels ctx, as callers
+	// do once the block is committed (mica benchmark did, and the slowest validator,
+	// its certificate cut off, refused the next block and had to be updated); while
+	// fanout waits, ending ctx ends them. The last one to finish cancels cctx, so
+	// nothing started here outlives its calls.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout(ctx))
+	defer context.AfterFunc(ctx, cancel)()
 	ch := make(chan answer[T], len(m.validators))
 	var wg sync.WaitGroup
 	for _, v := range m.validators {
@@ -198,7 +226,7 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 		wg.Go(func() {
 			defer c.inflight.Done()
 			val, err := fn(cctx, v)
-			ch <- answer[T]{v, val, err}
+			ch <- answer[T]{v: v, val: val, err: err}
 		})
 	}
 	go func() {
@@ -206,8 +234,6 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 		cancel()
 	}()
 	start := time.Now()
-	var out []answer[T]
-	var weight uint64
 	var grace <-chan time.Time
 	var timer *time.Timer
 	defer func() {
@@ -215,16 +241,12 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 			timer.Stop()
 		}
 	}()
-	for len(out) < len(m.validators) {
+	for len(t.out) < len(m.validators) {
 		select {
 		case a := <-ch:
-			out = append(out, a)
-			if a.err == nil && (ok == nil || ok(a.val)) {
-				weight += committee.Weight(a.v.PublicKey)
-				if weight >= quorum && grace == nil {
-					timer = time.NewTimer(max(c.cfg.MinGrace, time.Since(start)/5))
-					grace = timer.C
-				}
+			if t.add(a) && grace == nil {
+				timer = time.NewTimer(max(c.cfg.MinGrace, time.Since(start)/5))
+				grace = timer.C
 			}
 			continue
 		case <-grace:
@@ -233,7 +255,72 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 		break
 	}
 	// Late answers are dropped (ch has room for all of them).
-	return out
+	return t.done()
+}
+
+// tally counts a fan-out's answers towards a quorum of committee (fanoutVetted).
+type tally[T any] struct {
+	committee *protocol.Committee
+	ok        func(T) bool
+	vet       func([]T) []error
+	out       []answer[T]
+	// weight is that of the accepted answers not failed by vet.
+	weight uint64
+	// reached: weight reached a quorum (of vetted answers, with vet); it stays so.
+	reached bool
+}
+
+// add records a and reports whether the quorum is reached.
+func (t *tally[T]) add(a answer[T]) bool {
+	t.out = append(t.out, a)
+	if !t.accepted(&a) {
+		return t.reached
+	}
+	t.weight += t.committee.Weight(a.v.PublicKey)
+	if !t.reached && t.weight >= t.committee.QuorumThreshold() {
+		t.vetPending()
+		t.reached = t.weight >= t.committee.QuorumThreshold()
+	}
+	return t.reached
+}
+
+func (t *tally[T]) accepted(a *answer[T]) bool { return a.err == nil && (t.ok == nil || t.ok(a.val)) }
+
+// vetPending vets the accepted answers not vetted yet.
+func (t *tally[T]) vetPending() {
+	if t.vet == nil {
+		return
+	}
+	var idx []int
+	var vals []T
+	for i := range t.out {
+		if a := &t.out[i]; !a.vetted && t.accepted(a) {
+			idx = append(idx, i)
+			vals = append(vals, a.val)
+		}
+	}
+	if len(vals) == 0 {
+		return
+	}
+	errs := t.vet(vals) // one per value
+	for j, i := range idx {
+		a := &t.out[i]
+		if errs[j] != nil {
+			a.err = errs[j]
+			t.weight -= t.committee.Weight(a.v.PublicKey)
+			continue
+		}
+		a.vetted = true
+	}
+}
+
+// done returns the answers, vetting those accepted if no quorum was reached (so that
+// the caller counts only vetted ones either way).
+func (t *tally[T]) done() []answer[T] {
+	if !t.reached {
+		t.vetPending()
+	}
+	return t.out
 }
 
 // firstError summarizes refusals: the most common error message, so that a block refused
@@ -267,6 +354,12 @@ type ChainClient struct {
 	// RejectIncoming makes the chain reject every incoming bundle instead of accepting
 	// it (tracked messages then bounce back to their senders).
 	RejectIncoming bool
+	// certifiedBelow is one more than the highest height of the chain that this client
+	// certified (markCertified); 0 if none.
+	certifiedBelow atomic.Uint64
+	// certCalls holds the certificate broadcast of the chain's latest block, per
+	// validator (awaitCertificateCall); guarded by mu.
+	certCalls map[crypto.PublicKey]*certificateCall
 	// OnFastProposal, if set, is called with a fast proposal before it is first sent;
 	// an error aborts the proposal (the wallet persists it here).
 	OnFastProposal func(*protocol.BlockProposal) error

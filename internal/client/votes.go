@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/micachain/mica/internal/base"
@@ -30,9 +31,15 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 		kind = protocol.KindConfirmed
 	}
 	want := protocol.LiteValue{ValueHash: target.Hash(), ChainID: cc.id, Height: target.Height(), Kind: kind}
-	as := fanout(withEncoding(ctx, p), c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+	as := c.collectVotes(withEncoding(ctx, p), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+		cc.awaitCertificateCall(ctx, v)
 		info, err := v.Node.HandleBlockProposal(ctx, p)
-		for try := 0; err != nil && needsUpdate(err) && (try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
+		// A validator that lags is updated and asked again; not if the block's height
+		// is certified meanwhile (the quorum's certificate overtook this proposal on
+		// its way to a slower validator, which is now past the height: updating it and
+		// asking again, twice, only cost it a chain-state query and two refusals).
+		for try := 0; err != nil && needsUpdate(err) && !cc.certified(p.Content.Block.Height) &&
+			(try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
 			if c.waitsForBundle(err) && try > 0 {
 				// The validator holds the sender's block (the update pushed it) but
 				// has not delivered its bundle to this chain's inbox yet: delivery is
@@ -67,7 +74,7 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 			return nil, err
 		}
 		return cc.voteFrom(v, info.Manager.PendingVote, want, p.Content.Round)
-	}, func(v *protocol.Vote) bool { return v != nil })
+	})
 	cert, err := cc.certificateFrom(m, as, kind, target, p.Content.Round)
 	if err != nil {
 		return nil, err
@@ -128,13 +135,13 @@ func (cc *ChainClient) finalize(ctx context.Context, m members, validated *proto
 	c := cc.c
 	want := validated.LiteValue()
 	want.Kind = protocol.KindConfirmed
-	as := fanout(withEncoding(ctx, validated), c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+	as := c.collectVotes(withEncoding(ctx, validated), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
 		info, err := c.handleCertificate(ctx, v, validated, nil)
 		if err != nil {
 			return nil, err
 		}
 		return cc.voteFrom(v, info.Manager.PendingVote, want, validated.Round)
-	}, func(v *protocol.Vote) bool { return v != nil })
+	})
 	cert, err := cc.certificateFrom(m, as, protocol.KindConfirmed, validated.Block, validated.Round)
 	if err != nil {
 		return nil, err
@@ -154,11 +161,14 @@ func (cc *ChainClient) clearFast(h base.BlockHeight) {
 	}
 }
 
-// voteFrom checks that a validator's vote is the one we asked for and genuinely signed
-// by it.
+// voteFrom checks that a validator's vote is the one we asked for, from that
+// validator. Its signature is checked later, with those of a quorum's other votes in one
+// batch (verifyVotes, by fanoutVetted): a vote that fails then counts for nothing. A
+// vote for another outcome of the block is checked at once, as it is the evidence of a
+// disagreement.
 func (cc *ChainClient) voteFrom(v Validator, vote *protocol.Vote, want protocol.LiteValue, round base.Round) (*protocol.Vote, error) {
 	if vote != nil && vote.Round == round && vote.Validator == v.PublicKey && vote.Value.ChainID == want.ChainID &&
-		vote.Value.Height == want.Height && vote.Value.Kind == want.Kind && vote.Value.ValueHash != want.ValueHash && vote.Verify() == nil {
+		vote.Value.Height == want.Height && vote.Value.Kind == want.Kind && vote.Value.ValueHash != want.ValueHash && cc.c.verifyVote(vote) == nil {
 		// A genuine vote for another outcome of the block: the validator's execution
 		// differed from ours (oracle responses).
 		return nil, &otherVoteError{validator: v.PublicKey, value: vote.Value.ValueHash}
@@ -166,15 +176,47 @@ func (cc *ChainClient) voteFrom(v Validator, vote *protocol.Vote, want protocol.
 	if vote == nil || vote.Value != want || vote.Round != round || vote.Validator != v.PublicKey {
 		return nil, fmt.Errorf("%w: validator %s did not vote for the block", base.ErrRetryable, v.PublicKey)
 	}
-	if err := vote.Verify(); err != nil {
-		return nil, err
-	}
 	return vote, nil
+}
+
+// collectVotes fans fn out to m and returns the answers, the votes among them checked
+// as fanoutVetted does: the signatures of the first quorum of votes in one batch.
+func (c *Client) collectVotes(ctx context.Context, m members, fn func(ctx context.Context, v Validator) (*protocol.Vote, error)) []answer[*protocol.Vote] {
+	return fanoutVetted(ctx, c, m, fn, func(v *protocol.Vote) bool { return v != nil }, c.verifyVotes)
+}
+
+// verifyVote verifies a vote's signature with the client's key cache.
+func (c *Client) verifyVote(v *protocol.Vote) error {
+	vv := protocol.VoteValue{ValueHash: v.Value.ValueHash, Round: v.Round, Kind: v.Value.Kind}
+	if err := c.keys.Verify(v.Validator, vv.SigningHash(), v.Signature); err != nil {
+		return fmt.Errorf("vote from %s: %w", v.Validator, err)
+	}
+	return nil
+}
+
+// verifyVotes verifies the signatures of votes in one batch (same rules as verifyVote)
+// and returns one error per vote: all nil if the batch verifies, otherwise each vote's
+// own verdict.
+func (c *Client) verifyVotes(votes []*protocol.Vote) []error {
+	errs := make([]error, len(votes))
+	b := c.keys.NewBatchVerifier(len(votes))
+	for _, v := range votes {
+		vv := protocol.VoteValue{ValueHash: v.Value.ValueHash, Round: v.Round, Kind: v.Value.Kind}
+		b.Add(v.Validator, vv.SigningHash(), v.Signature)
+	}
+	if b.Verify() == nil {
+		return errs
+	}
+	for i, v := range votes {
+		errs[i] = c.verifyVote(v)
+	}
+	return errs
 }
 
 // certificateFrom assembles a certificate from the good votes of m's committee (the
 // committee of the block's epoch), or explains why not. Votes of anyone else count for
-// nothing.
+// nothing, and so do votes whose signature was not verified (collectVotes verifies those
+// of the first quorum; later ones are not needed).
 func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], kind protocol.CertificateKind, block *protocol.Block, round base.Round) (*protocol.Certificate, error) {
 	committee := m.committee
 	var votes []protocol.Vote
@@ -190,7 +232,7 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 			}
 			continue
 		}
-		if a.val != nil {
+		if a.val != nil && a.vetted {
 			votes = append(votes, *a.val)
 			weight += w
 		}
@@ -211,12 +253,10 @@ func (cc *ChainClient) certificateFrom(m members, as []answer[*protocol.Vote], k
 		return nil, fmt.Errorf("%w (%d of %d votes): %v", ErrNoQuorum, weight, committee.TotalVotes(), err)
 	}
 	cert := protocol.CertificateFromVotes(kind, block, nil, round, votes)
-	// Every vote was verified as it came in (voteFrom): a signature of its validator
-	// on this value and round, which is what the certificate's signatures are checked
-	// against. What is left to check is the assembly: sorted distinct signers, members
-	// of the committee, a quorum. Verifying the signatures again here cost one batch
-	// verification per block; the local node still checks the certificate before the
-	// client calls it confirmed (publish).
+	// Every vote was verified (collectVotes): a signature of its validator on this value
+	// and round, which is what the certificate's signatures are checked against. What is
+	// left to check is the assembly: sorted distinct signers, members of the committee,
+	// a quorum. The local node does not verify the signatures again either (publish).
 	lite := cert.Lite()
 	if err := lite.AddTo(crypto.NewBatchVerifier(len(cert.Signatures)), committee); err != nil {
 		return nil, err
@@ -329,8 +369,8 @@ var ErrLocalRefused = errors.New("the local node refused the certificate")
 // executed the block; the answers are kept for that block (keepNext, nextstate.go).
 func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Certificate, carried []protocol.Blob) error {
 	c := cc.c
-	// The client assembled cert from votes it verified one by one against m.committee
-	// (voteFrom, certificateFrom): the local node checks that this is the committee the
+	// The client assembled cert from votes it verified against m.committee
+	// (collectVotes, certificateFrom): the local node checks that this is the committee the
 	// chain trusts for the block's epoch and does not verify the signatures again.
 	// Whatever it refuses (a blob to fetch first...) goes the general way.
 	_, lerr := c.cfg.Local.HandleVerifiedCertificate(ctx, cert, m.committee)
@@ -339,9 +379,10 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 	}
 	var q *protocol.ChainInfoQuery
 	if lerr == nil {
+		cc.markCertified(cert.Height())
 		q = cc.nextQuery(ctx, cert)
 	}
-	if replies := c.broadcastCertificate(ctx, m, cert, q); q != nil {
+	if replies := c.broadcastCertificate(ctx, m, cert, q, cc.trackCertificateCalls(m)); q != nil {
 		c.keepNext(m, cert, q, replies)
 	}
 	if errors.Is(lerr, worker.ErrBlobsNotFound) {
@@ -351,7 +392,96 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 	if lerr != nil {
 		return fmt.Errorf("%w: block %d of chain %s: %w", ErrLocalRefused, cert.Height(), cert.ChainID().Short(), lerr)
 	}
+	cc.markCertified(cert.Height())
 	return nil
+}
+
+// markCertified records that the client holds a confirmed certificate of the chain at
+// height h, which its local node accepted.
+func (cc *ChainClient) markCertified(h base.BlockHeight) {
+	for {
+		old := cc.certifiedBelow.Load()
+		if uint64(h) < old || cc.certifiedBelow.CompareAndSwap(old, uint64(h)+1) {
+			return
+		}
+	}
+}
+
+// certified reports whether the client holds a confirmed certificate of the chain at
+// height h or above (markCertified).
+func (cc *ChainClient) certified(h base.BlockHeight) bool {
+	return uint64(h) < cc.certifiedBelow.Load()
+}
+
+// trackCertificateCalls records that the certificate of the chain's latest block is on
+// its way to the validators of m, and returns the calls for the broadcast to report to.
+func (cc *ChainClient) trackCertificateCalls(m members) *certificateCalls {
+	calls := make(map[crypto.PublicKey]*certificateCall, len(m.validators))
+	for _, v := range m.validators {
+		calls[v.PublicKey] = &certificateCall{done: make(chan struct{})}
+	}
+	cc.mu.Lock()
+	prev := cc.certCalls
+	cc.certCalls = calls
+	cc.mu.Unlock()
+	return &certificateCalls{prev: prev, calls: calls}
+}
+
+// certificateCalls are the calls of one certificate broadcast of a chain (publish), and
+// those of the chain's broadcast before it. The calls to one validator go in order:
+// each waits for the one before it (start) and reports when it ends (end). The
+// broadcast returns once a quorum has answered, so without this the certificate of the
+// next block, or the next block's proposal (awaitCertificateCall), could overtake the
+// certificate on its way to a slower validator, be refused there, and cost a
+// chain-state query and the certificate pushed again (updateValidator) instead of a
+// short wait. Only the chain's latest broadcast is kept (ChainClient.certCalls).
+type certificateCalls struct {
+	prev, calls map[crypto.PublicKey]*certificateCall
+}
+
+// certificateCall is a certificate broadcast's call to one validator; done is closed
+// when it ends.
+type certificateCall struct {
+	once sync.Once
+	done chan struct{}
+}
+
+// start waits for the previous broadcast's call to v to end, or ctx to end.
+func (b *certificateCalls) start(ctx context.Context, v Validator) {
+	if b != nil {
+		b.prev[v.PublicKey].wait(ctx)
+	}
+}
+
+// end records that the call to v has ended.
+func (b *certificateCalls) end(v Validator) {
+	if b == nil {
+		return
+	}
+	if call := b.calls[v.PublicKey]; call != nil {
+		call.once.Do(func() { close(call.done) })
+	}
+}
+
+// wait waits until the call ends or ctx ends; a nil call has ended.
+func (call *certificateCall) wait(ctx context.Context) {
+	if call == nil {
+		return
+	}
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+	}
+}
+
+// awaitCertificateCall waits until the broadcast of the chain's latest certificate to v
+// has ended (or ctx ends): a proposal for the next block must not overtake it
+// (certificateCalls).
+func (cc *ChainClient) awaitCertificateCall(ctx context.Context, v Validator) {
+	cc.mu.Lock()
+	call := cc.certCalls[v.PublicKey]
+	cc.mu.Unlock()
+	call.wait(ctx)
 }
 
 // handleCertificate sends a certificate to v, pushing what v lacks and retrying once.
