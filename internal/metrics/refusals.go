@@ -15,13 +15,13 @@ const (
 // Outcomes of a proposal's wait for a bundle whose delivery was under way (the "outcome"
 // label of mica_bundle_waits_total).
 const (
-	WaitDelivered = "delivered" // the proposal was executed again after the delivery
-	WaitTimedOut  = "timed_out" // the wait's bound passed first
+	WaitRetried  = "retried"   // the delivery went on: the proposal was executed again
+	WaitTimedOut = "timed_out" // the wait's bound passed first
 )
 
 var (
 	refusalReasons = []string{RefusalMissingBundle, RefusalWrongHeight, RefusalMissingBlobs, RefusalOther}
-	waitOutcomes   = []string{WaitDelivered, WaitTimedOut}
+	waitOutcomes   = []string{WaitRetried, WaitTimedOut}
 )
 
 // refusals counts refused proposals by reason and the waits for bundles under way.
@@ -34,7 +34,7 @@ func newRefusals(reg prometheus.Registerer) *refusals {
 	reasons := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "proposal_refusals_total",
 		Help: "Block proposals refused, by reason (missing_bundle, wrong_height, missing_blobs, other)."}, []string{"reason"})
 	waits := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "bundle_waits_total",
-		Help: "Proposals that waited for a bundle whose delivery was under way on this validator, by outcome (delivered, timed_out)."}, []string{"outcome"})
+		Help: "Waits of proposals for a bundle whose delivery was under way on this validator, by outcome (retried, timed_out)."}, []string{"outcome"})
 	reg.MustRegister(reasons, waits)
 	r := &refusals{byReason: map[string]prometheus.Counter{}, waits: map[string]prometheus.Counter{}}
 	for _, x := range refusalReasons {
@@ -60,7 +60,7 @@ func (m *Validator) ProposalRefused(reason string) {
 }
 
 // BundleWaited counts a proposal's wait for a bundle under way, by outcome
-// (WaitDelivered, WaitTimedOut); an unknown outcome counts as WaitTimedOut.
+// (WaitRetried, WaitTimedOut); an unknown outcome counts as WaitTimedOut.
 func (m *Validator) BundleWaited(outcome string) {
 	if m == nil {
 		return

@@ -12,18 +12,21 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
-// Waiting for a bundle on its way. A proposal may receive a bundle that its sender's
-// certificate, already handled here, put in an outbox whose delivery to the proposal's
-// chain is under way on this very worker: validators answer certificates before their
-// deliveries end, so the owner of the receiving chain often proposes first. Refusing it
+// Waiting for a bundle on its way. A proposal may receive a bundle whose sender's
+// confirmed certificate this worker is handling right now, or has handled and is
+// delivering to the proposal's chain: validators answer certificates before their
+// deliveries end, and the owner of the receiving chain proposes as soon as a quorum has
+// answered, so a validator a little behind often sees the proposal first. Refusing it
 // (ErrMissingBundle) costs the client a pause and a second proposal; handleProposal
-// waits for the delivery instead, without the chain's lock, for at most
-// Config.BundleWait, and executes the proposal again. It waits only when the delivery is
-// real and pending here: the sender's block at the bundle's height is confirmed on this
-// worker and its (sender, recipient) pair is queued or being delivered by a running
-// delivery loop (Run). Any other missing bundle (unknown sender, height not confirmed
-// here, a sender on another shard, a worker not running deliveries, the simulator's) is
-// refused at once, so nobody can make the validator wait for bundles that will not come.
+// waits instead, without the chain's lock, for at most Config.BundleWait, and executes
+// the proposal again. It waits only for what is under way here: a confirmed
+// certificate of the sender at the bundle's height being handled by this worker, or the
+// sender's block at that height confirmed here with its (sender, recipient) pair queued
+// or being delivered by a running delivery loop (Run). Any other missing bundle (unknown
+// sender, height not confirmed or handled here, a sender on another shard, a worker not
+// running deliveries, the simulator's) is refused at once, so nobody can make the
+// validator wait for bundles that will not come; a certificate that fails its checks
+// ends its handling, and the wait with it.
 
 // DefaultBundleWait bounds a proposal's wait for a bundle under way (Config.BundleWait).
 const DefaultBundleWait = 100 * time.Millisecond
@@ -32,27 +35,68 @@ const DefaultBundleWait = 100 * time.Millisecond
 // is under way here (bundleOnItsWay); it never leaves the worker.
 var errBundleOnItsWay = errors.New("incoming bundle on its way")
 
+// bundleKey names a bundle a proposal waits for: its (sender, recipient) pair and the
+// sender's height.
+type bundleKey struct {
+	pair   deliveryKey
+	height base.BlockHeight
+}
+
 // bundleOnItsWay reports whether err, from executing block, is a bundle missing from
-// the inbox whose delivery is pending on this worker, and which pair delivers it.
-func (w *Worker) bundleOnItsWay(ctx context.Context, block *protocol.ProposedBlock, err error) (deliveryKey, bool) {
+// the inbox whose delivery is under way on this worker, and which bundle.
+func (w *Worker) bundleOnItsWay(ctx context.Context, block *protocol.ProposedBlock, err error) (bundleKey, bool) {
 	var te *chain.TxError
 	if w.cfg.BundleWait <= 0 || !chain.IsMissing(err) || !errors.As(err, &te) || te.Index < 0 || te.Index >= len(block.Transactions) {
-		return deliveryKey{}, false
+		return bundleKey{}, false
 	}
 	b := block.Transactions[te.Index].Bundle
-	if b == nil {
-		return deliveryKey{}, false
+	if b == nil || w.running.Load() == 0 {
+		return bundleKey{}, false
 	}
-	k := deliveryKey{sender: b.Origin, recipient: block.ChainID}
-	if w.running.Load() == 0 || !w.deliveryPending(k) {
-		return deliveryKey{}, false
+	k := bundleKey{pair: deliveryKey{sender: b.Origin, recipient: block.ChainID}, height: b.Bundle.Height}
+	w.outMu.Lock()
+	handling := w.handlingLocked(k)
+	pending := w.pendingOrInflightLocked(k.pair)
+	w.outMu.Unlock()
+	if handling {
+		return k, true
+	}
+	if !pending {
+		return bundleKey{}, false
 	}
 	if w.recent.get(b.Origin, b.Bundle.Height) == nil {
 		if _, err := w.cfg.Storage.BlockHash(ctx, b.Origin, b.Bundle.Height); err != nil {
-			return deliveryKey{}, false
+			return bundleKey{}, false
 		}
 	}
 	return k, true
+}
+
+// certificateInFlight records that a confirmed certificate of chain at height is being
+// handled, until the returned function is called.
+func (w *Worker) certificateInFlight(id base.ChainID, h base.BlockHeight) func() {
+	ch := chainHeight{id, h}
+	w.outMu.Lock()
+	w.handling[ch]++
+	w.outMu.Unlock()
+	return func() {
+		w.outMu.Lock()
+		defer w.outMu.Unlock()
+		if w.handling[ch]--; w.handling[ch] <= 0 {
+			delete(w.handling, ch)
+		}
+		for k, chs := range w.waiters {
+			if k.pair.sender == id && k.height == h {
+				wakeAll(chs)
+			}
+		}
+	}
+}
+
+// handlingLocked reports whether the confirmed certificate that sends bundle k is being
+// handled. The caller holds outMu.
+func (w *Worker) handlingLocked(k bundleKey) bool {
+	return w.handling[chainHeight{k.pair.sender, k.height}] > 0
 }
 
 // deliveryPending reports whether pair k is queued or being delivered.
@@ -68,12 +112,13 @@ func (w *Worker) pendingOrInflightLocked(k deliveryKey) bool {
 	return queued || busy
 }
 
-// awaitDelivery waits until pair k delivered bundles or ended a delivery pass (or is no
-// longer pending), and reports true; false if timeout fired or ctx ended first.
-func (w *Worker) awaitDelivery(ctx context.Context, k deliveryKey, timeout <-chan time.Time) bool {
+// awaitDelivery waits until the certificate sending bundle k was handled, or k's pair
+// delivered bundles or ended a delivery pass (or none of them is under way), and reports
+// true; false if timeout fired or ctx ended first.
+func (w *Worker) awaitDelivery(ctx context.Context, k bundleKey, timeout <-chan time.Time) bool {
 	ch := make(chan struct{}, 1)
 	w.outMu.Lock()
-	if !w.pendingOrInflightLocked(k) {
+	if !w.pendingOrInflightLocked(k.pair) && !w.handlingLocked(k) {
 		w.outMu.Unlock()
 		return true
 	}
@@ -96,7 +141,7 @@ func (w *Worker) awaitDelivery(ctx context.Context, k deliveryKey, timeout <-cha
 		}
 	}()
 	if w.onBundleWait != nil {
-		w.onBundleWait(k.sender, k.recipient)
+		w.onBundleWait(k.pair.sender, k.pair.recipient)
 	}
 	select {
 	case <-ch:
@@ -107,9 +152,18 @@ func (w *Worker) awaitDelivery(ctx context.Context, k deliveryKey, timeout <-cha
 	return false
 }
 
-// wakeWaitersLocked wakes the proposals waiting for pair k. The caller holds outMu.
+// wakeWaitersLocked wakes the proposals waiting for bundles of pair k. The caller
+// holds outMu.
 func (w *Worker) wakeWaitersLocked(k deliveryKey) {
-	for _, ch := range w.waiters[k] {
+	for bk, chs := range w.waiters {
+		if bk.pair == k {
+			wakeAll(chs)
+		}
+	}
+}
+
+func wakeAll(chs []chan struct{}) {
+	for _, ch := range chs {
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -117,13 +171,11 @@ func (w *Worker) wakeWaitersLocked(k deliveryKey) {
 	}
 }
 
-// wakeWaiters wakes the proposals waiting for pair (sender, recipient).
+// wakeWaiters wakes the proposals waiting for bundles of pair (sender, recipient).
 func (w *Worker) wakeWaiters(sender, recipient base.ChainID) {
 	w.outMu.Lock()
 	defer w.outMu.Unlock()
-	if len(w.waiters) > 0 {
-		w.wakeWaitersLocked(deliveryKey{sender, recipient})
-	}
+	w.wakeWaitersLocked(deliveryKey{sender, recipient})
 }
 
 // proposalWait bounds the waits of one proposal for bundles on their way: one timer
@@ -138,15 +190,15 @@ type proposalWait struct {
 // receives bundles from a few senders, each delivered in one pass.
 const maxBundleWaits = 8
 
-// wait waits for pair k's delivery (awaitDelivery) within the proposal's bound and
+// wait waits for bundle k's delivery (awaitDelivery) within the proposal's bound and
 // reports whether the proposal should be executed again with waiting still allowed.
-func (pw *proposalWait) wait(ctx context.Context, w *Worker, k deliveryKey) bool {
+func (pw *proposalWait) wait(ctx context.Context, w *Worker, k bundleKey) bool {
 	if pw.timer == nil {
 		pw.timer = time.NewTimer(w.cfg.BundleWait)
 	}
 	pw.waits++
 	if w.awaitDelivery(ctx, k, pw.timer.C) {
-		w.cfg.Metrics.BundleWaited(metrics.WaitDelivered)
+		w.cfg.Metrics.BundleWaited(metrics.WaitRetried)
 		pw.done = pw.waits >= maxBundleWaits
 		return true
 	}

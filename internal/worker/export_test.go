@@ -27,3 +27,10 @@ func LoadedState(w *Worker, id base.ChainID) *chain.State {
 func SetBundleWaitHooks(w *Worker, onWait, beforeDeliver func(sender, recipient base.ChainID)) {
 	w.onBundleWait, w.beforeDeliver = onWait, beforeDeliver
 }
+
+// SetAfterEntry installs a hook that runs between finding a chain's entry and locking
+// it. Call before w is used.
+func SetAfterEntry(w *Worker, fn func(base.ChainID)) { w.afterEntry = fn }
+
+// DeliveryRunning reports whether a delivery loop (Run) of w is running.
+func DeliveryRunning(w *Worker) bool { return w.running.Load() > 0 }

@@ -108,7 +108,7 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 	var pw proposalWait
 	defer pw.stop()
 	for {
-		var onItsWay deliveryKey
+		var onItsWay bundleKey
 		info, err = w.handleProposalOnce(ctx, p, encoded, !pw.done, &onItsWay)
 		if !errors.Is(err, errBundleOnItsWay) {
 			return info, err
@@ -119,8 +119,8 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 
 // handleProposalOnce is one attempt of handleProposal. If mayWait and the block receives
 // a bundle whose delivery is under way here, it returns errBundleOnItsWay with nothing
-// changed, and the pair to wait for in onItsWay.
-func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockProposal, encoded []byte, mayWait bool, onItsWay *deliveryKey) (info *protocol.ChainInfo, err error) {
+// changed, and the bundle to wait for in onItsWay.
+func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockProposal, encoded []byte, mayWait bool, onItsWay *bundleKey) (info *protocol.ChainInfo, err error) {
 	block := &p.Content.Block
 	err = w.withEntry(ctx, block.ChainID, func(e *chainEntry) error {
 		s := e.state
@@ -494,6 +494,10 @@ func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certifi
 // answers (HandleCertificateQuery).
 func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee, q *protocol.ChainInfoQuery) (info *protocol.ChainInfo, err error) {
 	block := cert.Block
+	// Proposals receiving this block's bundles wait for its handling and delivery
+	// (bundlewait.go); it ends after the deliveries are queued.
+	done := w.certificateInFlight(block.ChainID(), block.Height())
+	defer done()
 	var recipients []base.ChainID
 	err = w.withEntry(ctx, block.ChainID(), func(e *chainEntry) error {
 		s := e.state

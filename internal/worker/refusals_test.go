@@ -179,6 +179,9 @@ func newBundleFixture(t *testing.T, wait time.Duration) *bundleFixture {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = bf.w.Run(ctx, time.Hour) }()
+	for !worker.DeliveryRunning(bf.w) {
+		time.Sleep(time.Millisecond)
+	}
 	t.Cleanup(func() {
 		select {
 		case <-bf.release:
@@ -290,5 +293,50 @@ func TestMissingBundleNotOnItsWayIsRefusedAtOnce(t *testing.T) {
 	}
 	if n := bf.waits.Load(); n != 0 {
 		t.Errorf("%d waits for bundles that are not on their way", n)
+	}
+}
+
+// A proposal receiving a bundle whose sender's certificate this validator is handling
+// right now waits for it (and for the delivery that follows) instead of being refused.
+func TestProposalWaitsForCertificateBeingHandled(t *testing.T) {
+	bf := newBundleFixture(t, time.Minute)
+	close(bf.release) // deliveries go through
+	// Hold the certificate's handling before it takes the sender chain's lock.
+	var holding atomic.Bool
+	entered, letGo := make(chan struct{}), make(chan struct{})
+	worker.SetAfterEntry(bf.w, func(id base.ChainID) {
+		if id == bf.f.chains[0] && holding.CompareAndSwap(true, false) {
+			close(entered)
+			<-letGo
+		}
+	})
+	holding.Store(true)
+	certDone := make(chan error, 1)
+	go func() {
+		_, err := bf.w.HandleCertificate(context.Background(), bf.cert)
+		certDone <- err
+	}()
+	<-entered
+	proposed := make(chan error, 1)
+	go func() {
+		_, err := bf.w.HandleBlockProposal(context.Background(), bf.receive(t, 0))
+		proposed <- err
+	}()
+	deadline := time.After(10 * time.Second)
+	for bf.waits.Load() == 0 {
+		select {
+		case err := <-proposed:
+			t.Fatalf("the proposal did not wait for the certificate being handled: %v", err)
+		case <-deadline:
+			t.Fatal("the proposal never waited")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(letGo)
+	if err := <-certDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-proposed; err != nil {
+		t.Fatalf("proposal refused after the certificate and its delivery: %v", err)
 	}
 }

@@ -85,9 +85,13 @@ type Worker struct {
 	inflight map[deliveryKey]struct{}
 	failures map[deliveryKey]deliveryFailure
 	kick     chan struct{}
-	// waiters holds, per pair, the proposals waiting for its delivery (bundlewait.go).
-	// Invariant: a pair has waiters only while a proposal handler waits on it.
-	waiters map[deliveryKey][]chan struct{}
+	// waiters holds, per bundle, the proposals waiting for its delivery (bundlewait.go).
+	// Invariant: a bundle has waiters only while proposal handlers wait for it, so the
+	// map is bounded by the requests in flight.
+	waiters map[bundleKey][]chan struct{}
+	// handling counts the confirmed certificates being handled, by chain and height.
+	// Invariant: an entry lives only while handleConfirmed runs.
+	handling map[chainHeight]int
 	// running counts the Run loops delivering this worker's pairs.
 	running atomic.Int32
 
@@ -147,7 +151,8 @@ func New(cfg Config) *Worker {
 		pending:    make(map[deliveryKey]struct{}),
 		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
-		waiters:    make(map[deliveryKey][]chan struct{}),
+		waiters:    make(map[bundleKey][]chan struct{}),
+		handling:   make(map[chainHeight]int),
 		kick:       make(chan struct{}, 1),
 	}
 }
