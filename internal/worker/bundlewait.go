@@ -99,13 +99,8 @@ func (w *Worker) handlingLocked(k bundleKey) bool {
 	return w.handling[chainHeight{k.pair.sender, k.height}] > 0
 }
 
-// deliveryPending reports whether pair k is queued or being delivered.
-func (w *Worker) deliveryPending(k deliveryKey) bool {
-	w.outMu.Lock()
-	defer w.outMu.Unlock()
-	return w.pendingOrInflightLocked(k)
-}
-
+// pendingOrInflightLocked reports whether pair k is queued or being delivered. The
+// caller holds outMu.
 func (w *Worker) pendingOrInflightLocked(k deliveryKey) bool {
 	_, queued := w.pending[k]
 	_, busy := w.inflight[k]
