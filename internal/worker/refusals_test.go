@@ -16,7 +16,6 @@ import (
 	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
-	"github.com/micachain/mica/internal/storage"
 	"github.com/micachain/mica/internal/worker"
 )
 
@@ -39,13 +38,7 @@ func newStoreWorker(t *testing.T, f *fixture, key *crypto.PrivateKey, cfg worker
 	t.Helper()
 	db := &failingStore{Store: memkv.New()}
 	t.Cleanup(func() { _ = db.Close() })
-	st := storage.New(db)
-	var b kv.Batch
-	storage.PutGenesis(&b, f.genesis)
-	if err := st.Write(context.Background(), &b); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Storage, cfg.Signer = st, key
+	cfg.Storage, cfg.Signer = genesisStore(t, db, f.genesis), key
 	if cfg.Clock == nil {
 		cfg.Clock = fixedClock{10_000_000}
 	}
