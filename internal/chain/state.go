@@ -237,6 +237,45 @@ func (s *State) SetManager(m *consensus.Manager) {
 	s.manager.Set(codec.Marshal(m))
 }
 
+// HasPendingChanges reports whether the State holds staged changes (Flush would append
+// anything). A State without exec (its execution taken by TakeExecuted) counts as
+// changed: it must not be used again.
+func (s *State) HasPendingChanges() bool {
+	if s.exec == nil || !s.execBatch.Empty() || s.exec.HasPendingChanges() {
+		return true
+	}
+	if s.initialized.HasPendingChanges() || s.tip.HasPendingChanges() || s.manager.HasPendingChanges() ||
+		s.received.HasPendingChanges() || s.outboxes.HasPendingChanges() || s.inboxes.HasPendingChanges() {
+		return true
+	}
+	for _, q := range s.outboxQueues {
+		if q.HasPendingChanges() {
+			return true
+		}
+	}
+	for _, q := range s.inboxQueues {
+		if q.added.HasPendingChanges() || q.removed.HasPendingChanges() {
+			return true
+		}
+	}
+	return false
+}
+
+// Reusable prepares the State for the next request after one that failed, and reports
+// whether it may be used: true when nothing is staged, so that the State reads as its
+// stored form (every view caches only stored values besides what it stages). The
+// decoded consensus manager is dropped, since Manager hands it out mutable and the
+// failed request may have changed it without staging it; it is decoded again from the
+// cached bytes when next needed. Reusable does not detect a Flush whose batch was not
+// written: the caller must drop the State then.
+func (s *State) Reusable() bool {
+	if s.HasPendingChanges() {
+		return false
+	}
+	s.mgr = nil
+	return true
+}
+
 // ExecOptions says how to execute a block.
 type ExecOptions struct {
 	// Validating is set when voting on a proposal: every received bundle must already be

@@ -85,6 +85,7 @@ type Validator struct {
 	unknownVote      prometheus.Counter
 	unknownCertKind  prometheus.Counter
 	unknownErrorPair prometheus.Counter
+	refusals         *refusals
 }
 
 // NewValidator registers the validator counters on reg.
@@ -111,6 +112,7 @@ func NewValidator(reg prometheus.Registerer) *Validator {
 		votes:           map[string]prometheus.Counter{},
 		certificates:    map[string]prometheus.Counter{},
 		errors:          map[[2]string]prometheus.Counter{},
+		refusals:        newRefusals(reg),
 	}
 	for _, k := range kinds {
 		m.votes[k] = votes.WithLabelValues(k)

@@ -69,9 +69,17 @@ func (x *indexed[T]) entry(ctx context.Context, i uint64) (T, error) {
 	return v, nil
 }
 
+// rangeCacheMax is the longest range whose entries forRange caches: a short queue read
+// whole (a chain's outbox heights, its inbox before a block) is usually read again by
+// the next request on the chain (the delivery's confirmation, the block that receives
+// the bundles), while caching long ranges would hold a flooded inbox in memory.
+const rangeCacheMax = 64
+
 // forRange calls fn for the stored entries from <= i < to, which the header says exist,
-// reading those not cached in chunks. Entries read here are not cached.
+// reading those not cached in chunks. Entries read here are cached when the range has at
+// most rangeCacheMax entries.
 func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i uint64, v T) error) error {
+	keep := to-from <= rangeCacheMax
 	keys := make([][]byte, 0, readChunk)
 	idx := make([]uint64, 0, readChunk)
 	for from < to {
@@ -103,6 +111,9 @@ func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i ui
 				var err error
 				if v, err = decode(x.c, keys[j], vals[j]); err != nil {
 					return err
+				}
+				if keep {
+					x.cache[i] = v
 				}
 				j++
 			}

@@ -195,3 +195,49 @@ func TestQueueCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// A short queue read whole is cached: reading it again, or its front, reads nothing;
+// a long one is not (a flooded inbox is not held in memory), and popping entries drops
+// them from the cache, so a queue emptied and refilled reads its new entries.
+func TestQueueCachesShortRanges(t *testing.T) {
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("q"))
+	q := newQueue(vc)
+	push(t, q, "a", "b", "c")
+	flush(t, s, q)
+	cr := &countingReader{Reader: s}
+	q = newQueue(views.NewContext(cr, []byte("q")))
+	expectQueue(t, q, "a", "b", "c")
+	before := cr.reads()
+	expectQueue(t, q, "a", "b", "c")
+	if v, ok, err := q.Front(ctx); v != "a" || !ok || err != nil {
+		t.Fatalf("Front = %q, %v, %v", v, ok, err)
+	}
+	if n := cr.reads() - before; n != 0 {
+		t.Errorf("reading a short queue again made %d reads, want 0", n)
+	}
+	// Emptied by a flush (restarting at index 0) and refilled: the new entries show.
+	pop(t, q, 3)
+	flush(t, s, q)
+	push(t, q, "x", "y")
+	flush(t, s, q)
+	expectQueue(t, q, "x", "y")
+	expectQueue(t, newQueue(vc), "x", "y")
+
+	long := newQueue(views.NewContext(s, []byte("long")))
+	var want []string
+	for i := range 200 {
+		v := string(rune('A' + i%26))
+		want = append(want, v)
+		push(t, long, v)
+	}
+	flush(t, s, long)
+	cr = &countingReader{Reader: s}
+	long = newQueue(views.NewContext(cr, []byte("long")))
+	expectQueue(t, long, want...)
+	before = cr.reads()
+	expectQueue(t, long, want...)
+	if cr.reads() == before {
+		t.Error("a long range was cached")
+	}
+}

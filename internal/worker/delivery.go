@@ -79,10 +79,14 @@ func (w *Worker) takePending(max int) []deliveryKey {
 // outcome: a failed pair is queued again (and backs off), a pair with bundles left is
 // queued again. It reports whether the error is worth reporting (noteFailureLocked).
 func (w *Worker) deliverPair(ctx context.Context, k deliveryKey) (report bool, err error) {
+	if w.beforeDeliver != nil {
+		w.beforeDeliver(k.sender, k.recipient)
+	}
 	more, err := w.deliver(ctx, k.sender, k.recipient)
 	w.outMu.Lock()
 	defer w.outMu.Unlock()
 	delete(w.inflight, k)
+	w.wakeWaitersLocked(k)
 	if err != nil {
 		w.addPendingLocked(k)
 		return w.noteFailureLocked(k), err
@@ -327,6 +331,9 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 	if err != nil {
 		return err
 	}
+	if len(added) > 0 {
+		w.wakeWaiters(req.Sender, req.Recipient)
+	}
 	for i := range added {
 		w.notify(protocol.Notification{ChainID: req.Recipient, Kind: protocol.ReasonNewIncomingBundle, Height: added[i].Height, Origin: req.Sender})
 	}
@@ -358,6 +365,8 @@ func (w *Worker) Run(ctx context.Context, retry time.Duration) error {
 	}
 	t := time.NewTimer(retry)
 	defer t.Stop()
+	w.running.Add(1)
+	defer w.running.Add(-1)
 	slots := make(chan struct{}, DeliveryConcurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()

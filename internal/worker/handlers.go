@@ -95,6 +95,7 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 	defer func() {
 		if err != nil {
 			w.failed(metrics.RequestProposal, block.ChainID, block.Height, err)
+			w.cfg.Metrics.ProposalRefused(refusalReason(err))
 		} else {
 			w.cfg.Metrics.ProposalHandled()
 		}
@@ -102,6 +103,25 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 	if err := p.CheckInvariants(); err != nil {
 		return nil, err
 	}
+	// A bundle on its way here is waited for, without the chain's lock, and the
+	// proposal executed again (bundlewait.go).
+	var pw proposalWait
+	defer pw.stop()
+	for {
+		var onItsWay bundleKey
+		info, err = w.handleProposalOnce(ctx, p, encoded, !pw.done, &onItsWay)
+		if !errors.Is(err, errBundleOnItsWay) {
+			return info, err
+		}
+		pw.wait(ctx, w, onItsWay)
+	}
+}
+
+// handleProposalOnce is one attempt of handleProposal. If mayWait and the block receives
+// a bundle whose delivery is under way here, it returns errBundleOnItsWay with nothing
+// changed, and the bundle to wait for in onItsWay.
+func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockProposal, encoded []byte, mayWait bool, onItsWay *bundleKey) (info *protocol.ChainInfo, err error) {
+	block := &p.Content.Block
 	err = w.withEntry(ctx, block.ChainID, func(e *chainEntry) error {
 		s := e.state
 		if err := w.checkNextBlock(ctx, s, block); err != nil {
@@ -166,6 +186,12 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 				HTTP:       w.cfg.HTTP,
 			})
 			w.cfg.Metrics.BlockExecuted()
+			if err != nil && mayWait {
+				if k, ok := w.bundleOnItsWay(ctx, block, err); ok {
+					*onItsWay = k
+					return errBundleOnItsWay
+				}
+			}
 			if err != nil {
 				// A proposal that fails to execute still moves the round forward (it
 				// skips multi-leader rounds), so that owners can make progress.
@@ -468,6 +494,10 @@ func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certifi
 // answers (HandleCertificateQuery).
 func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee, q *protocol.ChainInfoQuery) (info *protocol.ChainInfo, err error) {
 	block := cert.Block
+	// Proposals receiving this block's bundles wait for its handling and delivery
+	// (bundlewait.go); it ends after the deliveries are queued.
+	done := w.certificateInFlight(block.ChainID(), block.Height())
+	defer done()
 	var recipients []base.ChainID
 	err = w.withEntry(ctx, block.ChainID(), func(e *chainEntry) error {
 		s := e.state

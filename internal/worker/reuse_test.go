@@ -148,20 +148,41 @@ func TestKeptExecutionNotUsedForAnotherBlock(t *testing.T) {
 	executedAgain(t, "after the next height", certC, voter, other)
 }
 
-// TestKeptExecutionDroppedAfterFailure: a failed request on the chain after the vote
-// drops the chain's state and the kept execution; the certificate then executes.
-func TestKeptExecutionDroppedAfterFailure(t *testing.T) {
+// TestKeptExecutionAfterFailure: a refusal on the chain after the vote that staged
+// nothing keeps the chain's state and the kept execution, which the certificate then
+// uses; a failure with changes staged drops both, and the certificate executes.
+func TestKeptExecutionAfterFailure(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	voter, other := f.workers[0], f.workers[3]
+	voter, other, stager := f.workers[0], f.workers[3], f.workers[2]
 	a := f.transfer(base.Tokens(1), 0, nil)
 	vote(t, voter, f.propose(t, f.alice, a, base.FastRound))
 	prev := base.Hash{1}
 	if _, err := voter.HandleBlockProposal(ctx, f.propose(t, f.alice, f.transfer(base.Tokens(1), 3, &prev), base.FastRound)); !errors.Is(err, worker.ErrWrongHeight) {
 		t.Fatalf("proposal at a wrong height: %v", err)
 	}
-	cert := prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &a), nil, base.FastRound, f.keys)
-	executedAgain(t, "after a failure", cert, voter, other)
+	certA := prototest.Certify(protocol.KindConfirmed, executed(t, stager, &a), nil, base.FastRound, f.keys)
+	handleAll(t, certA, voter, other, stager)
+	if n := worker.ReusedExecutions(voter); n != 1 {
+		t.Fatalf("after a refusal: %d executions reused, want 1", n)
+	}
+	sameStores(t, "after a refusal", voter, other)
+
+	hb := certA.Block.Hash()
+	b := f.transfer(base.Tokens(2), 1, &hb)
+	vote(t, voter, f.propose(t, f.alice, b, base.FastRound))
+	good := executed(t, stager, &b)
+	tampered := protocol.NewBlock(good.Proposed, good.Outcome)
+	tampered.Outcome.StateHash = base.Hash{0xba, 0xd0}
+	tampered = protocol.NewBlock(tampered.Proposed, tampered.Outcome)
+	if _, err := voter.HandleCertificate(ctx, prototest.Certify(protocol.KindConfirmed, tampered, nil, base.FastRound, f.keys)); !errors.Is(err, worker.ErrOutcomeMismatch) {
+		t.Fatalf("tampered certificate: %v, want ErrOutcomeMismatch", err)
+	}
+	handleAll(t, prototest.Certify(protocol.KindConfirmed, good, nil, base.FastRound, f.keys), voter, other)
+	if n := worker.ReusedExecutions(voter); n != 1 {
+		t.Fatalf("after a failure with changes staged: %d executions reused, want still 1", n)
+	}
+	sameStores(t, "after a failure with changes staged", voter, other)
 }
 
 // TestStagedBlockExecutedOnce: a client's local node that staged its block applies the
@@ -173,7 +194,8 @@ func TestStagedBlockExecutedOnce(t *testing.T) {
 	fresh := attackerNode(t, f.genesis)
 	block := f.transfer(base.Tokens(1), 0, nil)
 	staged := executed(t, local, &block)
-	// A failed staging of another block in between drops the kept one (and the state).
+	// A failed staging of another block in between (which keeps the state and the kept
+	// execution: it staged nothing on the chain's state), then the block staged again.
 	if _, err := local.StageBlock(ctx, ptr(f.transfer(base.Tokens(1000), 0, nil)), nil); err == nil {
 		t.Fatal("overdraft staged")
 	}

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
@@ -48,6 +49,10 @@ type Config struct {
 	// Metrics counts blocks, votes, certificates and failures (nil: not counted). The
 	// shards of one process share one set.
 	Metrics *metrics.Validator
+	// BundleWait bounds how long a proposal waits for a bundle whose delivery is under
+	// way on this worker before refusing it as missing (default DefaultBundleWait;
+	// negative: never wait). See bundlewait.go.
+	BundleWait time.Duration
 }
 
 // Worker is the validator core for a set of chains. It is safe for concurrent use.
@@ -64,6 +69,11 @@ type Worker struct {
 
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
+	// onBundleWait, if set (by tests), runs when a proposal starts waiting for the
+	// delivery from sender to recipient.
+	onBundleWait func(sender, recipient base.ChainID)
+	// beforeDeliver, if set (by tests), runs before a delivery pass of a pair.
+	beforeDeliver func(sender, recipient base.ChainID)
 
 	outMu sync.Mutex
 	// pending holds the (sender, recipient) pairs with undelivered bundles that wait for
@@ -75,6 +85,15 @@ type Worker struct {
 	inflight map[deliveryKey]struct{}
 	failures map[deliveryKey]deliveryFailure
 	kick     chan struct{}
+	// waiters holds, per bundle, the proposals waiting for its delivery (bundlewait.go).
+	// Invariant: a bundle has waiters only while proposal handlers wait for it, so the
+	// map is bounded by the requests in flight.
+	waiters map[bundleKey][]chan struct{}
+	// handling counts the confirmed certificates being handled, by chain and height.
+	// Invariant: an entry lives only while handleConfirmed runs.
+	handling map[chainHeight]int
+	// running counts the Run loops delivering this worker's pairs.
+	running atomic.Int32
 
 	failLog failureLimiter // rate of failure log lines
 
@@ -107,6 +126,9 @@ func New(cfg Config) *Worker {
 	if cfg.MaxLoadedChains <= 0 {
 		cfg.MaxLoadedChains = 10_000
 	}
+	if cfg.BundleWait == 0 {
+		cfg.BundleWait = DefaultBundleWait
+	}
 	if cfg.GracePeriod == 0 {
 		cfg.GracePeriod = 500_000
 	}
@@ -129,6 +151,8 @@ func New(cfg Config) *Worker {
 		pending:    make(map[deliveryKey]struct{}),
 		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
+		waiters:    make(map[bundleKey][]chan struct{}),
+		handling:   make(map[chainHeight]int),
 		kick:       make(chan struct{}, 1),
 	}
 }
@@ -216,10 +240,13 @@ func (w *Worker) evictLocked() {
 }
 
 // withChain runs fn with the chain's lock held and its state loaded (initializing it from
-// its confirmed description blob if this worker has never seen it). If fn fails or
-// panics, the in-memory state is dropped so that staged changes never leak into later
-// requests. A chain that does not exist leaves no entry behind, so that queries for
-// random chain ids cannot fill the map.
+// its confirmed description blob if this worker has never seen it). If fn panics, or
+// fails with changes staged or flushed but not written (errNotPersisted), the in-memory
+// state is dropped so that those changes never leak into later requests; a refusal that
+// staged nothing (an input error found before any change, or whose changes were all
+// written) keeps the state warm, since it equals what a reload would read
+// (chain.State.Reusable). A chain that does not exist leaves no entry behind, so that
+// queries for random chain ids cannot fill the map.
 func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chain.State) error) error {
 	return w.withEntry(ctx, id, func(e *chainEntry) error { return fn(e.state) })
 }
@@ -247,7 +274,9 @@ func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chai
 		e.state = s
 	}
 	if err := fn(e); err != nil {
-		e.state, e.kept = nil, nil
+		if errors.Is(err, errNotPersisted) || !e.state.Reusable() {
+			e.state, e.kept = nil, nil
+		}
 		return err
 	}
 	return nil
@@ -327,10 +356,15 @@ func (w *Worker) commitWith(ctx context.Context, s *chain.State, extra func(b *k
 		write = w.cfg.Storage.WriteLazy
 	}
 	if err := write(ctx, &b); err != nil {
-		return fmt.Errorf("persist chain %s: %w", s.ChainID().Short(), err)
+		return fmt.Errorf("persist chain %s: %w: %w", s.ChainID().Short(), errNotPersisted, err)
 	}
 	return nil
 }
+
+// errNotPersisted marks the failure of a chain's write: its State was flushed (its views
+// took the staged changes as their clean state) but the store does not hold them, so
+// withEntry must drop it.
+var errNotPersisted = errors.New("changes not persisted")
 
 func (w *Worker) notify(n protocol.Notification) {
 	if w.cfg.Notify != nil {
