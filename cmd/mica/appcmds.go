@@ -262,36 +262,70 @@ func queryApplicationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			asJSON, _ := cmd.Flags().GetBool("json")
 			if msg := graphQLErrors(answer); msg != "" {
-				// The service answered with GraphQL errors: print the response and
-				// fail, committing none of the operations it may have scheduled.
-				if _, err := cmd.OutOrStdout().Write(append(answer, '\n')); err != nil {
-					return err
+				// The service answered with GraphQL errors: fail, committing none of
+				// the operations it may have scheduled. As text, the response is
+				// printed first; under --json the error is the whole result.
+				if !asJSON {
+					if _, err := cmd.OutOrStdout().Write(append(answer, '\n')); err != nil {
+						return err
+					}
 				}
 				if len(ops) > 0 {
 					msg += fmt.Sprintf(" (%d scheduled operation(s) not committed)", len(ops))
 				}
-				return errors.New(msg)
+				return fmt.Errorf("%w: %s", base.ErrInvalid, msg)
 			}
+			var cert *protocol.Certificate
 			if len(ops) > 0 {
 				// A mutation: commit the operations the service scheduled.
 				cc, err := s.chainClient(chainID)
 				if err != nil {
 					return fmt.Errorf("the query scheduled operations, but: %w", err)
 				}
-				cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, ops, nil) })
+				cert, err = s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, ops, nil) })
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "committed %d scheduled operation(s) in block %d of %s\n", len(ops), cert.Height(), chainID.Short())
 			}
-			_, err = cmd.OutOrStdout().Write(append(answer, '\n'))
-			return err
+			res := queryJSON{ApplicationID: id.String(), ChainID: chainID.String(), Data: responseData(answer), ScheduledOperations: len(ops), Block: blockResult(cert)}
+			return out(cmd, res, func(o io.Writer) { fmt.Fprintln(o, string(answer)) })
 		},
 	}
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
 	chainFlag(cmd, &chain, "chain whose replica answers (default: the default chain)", "chain-id")
 	return cmd
+}
+
+// queryJSON is query-application's result under --json: the data of the service's
+// GraphQL response and, for a mutation, the block that committed the operations it
+// scheduled (null for a query).
+type queryJSON struct {
+	ApplicationID string `json:"applicationId"`
+	ChainID       string `json:"chainId"`
+	// Data is the response's "data" (null when it has none); the answer of a service
+	// that does not answer GraphQL (not a JSON object) is given whole, as a string.
+	Data                json.RawMessage `json:"data"`
+	ScheduledOperations int             `json:"scheduledOperations"`
+	Block               *blockJSON      `json:"block"`
+}
+
+// responseData returns the "data" of a GraphQL response, JSON null when it has none, or
+// the answer as a JSON string when it is not a JSON object.
+func responseData(answer []byte) json.RawMessage {
+	var resp struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(answer, &resp); err != nil {
+		s, _ := json.Marshal(string(answer)) // a string always encodes
+		return s
+	}
+	if len(resp.Data) == 0 {
+		return json.RawMessage("null")
+	}
+	return resp.Data
 }
 
 // graphQLErrors returns the messages of a GraphQL response's "errors", joined with
