@@ -16,6 +16,7 @@ const module = "github.com/micachain/mica/"
 var layers = map[string][]string{
 	"internal/atomicfile":                  {},
 	"internal/cputime":                     {},
+	"internal/boundedset":                  {},
 	"internal/base":                        {},
 	"internal/codec":                       {"internal/base"},
 	"internal/crypto":                      {"internal/base", "internal/codec"},
@@ -32,7 +33,7 @@ var layers = map[string][]string{
 	"internal/execution/wasm":              {"internal/execution"},
 	"internal/execution/wasm/wasmtest":     {},
 	"internal/chain":                       {"internal/consensus", "internal/execution", "internal/views", "internal/protocol"},
-	"internal/storage":                     {"internal/chain", "internal/views", "internal/kv"},
+	"internal/storage":                     {"internal/chain", "internal/views", "internal/kv", "internal/boundedset"},
 	"internal/metrics":                     {},
 	"internal/worker":                      {"internal/storage", "internal/chain", "internal/metrics"},
 	"internal/client":                      {"internal/worker", "internal/storage"},
