@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/boundedset"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
@@ -56,7 +57,7 @@ type Worker struct {
 	log        *slog.Logger
 	mu         sync.Mutex
 	chains     map[base.ChainID]*chainEntry
-	verified   *verifiedCache
+	verified   *boundedset.Set[base.Hash]
 	keys       *crypto.Verifier // expanded validator keys for PreverifyCertificates
 	committees *committeeCache
 	wanted     *wantedBlobs
@@ -121,7 +122,7 @@ func New(cfg Config) *Worker {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		chains:     make(map[base.ChainID]*chainEntry),
-		verified:   newVerifiedCache(4096),
+		verified:   boundedset.New[base.Hash](4096),
 		keys:       crypto.NewVerifier(256),
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
