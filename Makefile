@@ -1,7 +1,7 @@
 # The one place to learn the commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 # Packages whose tests also run under the race detector in CI: the core.
-CORE := ./internal/base/... ./internal/codec/... ./internal/crypto/... ./internal/protocol/... \
+CORE := ./internal/base/... ./internal/boundedset/... ./internal/codec/... ./internal/crypto/... ./internal/protocol/... \
         ./internal/consensus/... ./internal/kv/... ./internal/views/... ./internal/execution/... \
         ./internal/chain/... ./internal/storage/... ./internal/worker/... ./internal/client/... ./internal/rpc/...
 FUZZTIME ?= 3s

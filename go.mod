@@ -63,6 +63,7 @@ require (
 	github.com/kr/pretty v0.3.1 // indirect
 	github.com/kr/text v0.2.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/micachain/mica/examples v0.0.0
 	github.com/micachain/mica/sdk v0.0.0
 	github.com/minio/minlz v1.0.1-0.20250507153514-87eb42fe8882 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
@@ -99,3 +100,5 @@ tool (
 )
 
 replace github.com/micachain/mica/sdk => ./sdk
+
+replace github.com/micachain/mica/examples => ./examples

@@ -8,12 +8,15 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/storage"
 )
 
 func appCommands() []*cobra.Command {
@@ -67,6 +70,12 @@ func parseAppIDs(list string) ([]base.ApplicationID, error) {
 // commitOn runs f with a client of a chain of the wallet (chain, or the default) and
 // commits what it proposes, waiting out round timeouts.
 func commitOn(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
+	return commitOnWith(cmd, chain, nil, f)
+}
+
+// commitOnWith is commitOn with the context of the proposal's calls to validators
+// given by with (nil: the command's), which may consult the session.
+func commitOnWith(cmd *cobra.Command, chain string, with func(context.Context, *session) context.Context, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
 	s, id, err := connectOn(cmd, chain)
 	if err != nil {
 		return nil, err
@@ -77,6 +86,9 @@ func commitOn(cmd *cobra.Command, chain string, f func(ctx context.Context, cc *
 		return nil, err
 	}
 	ctx := cmd.Context()
+	if with != nil {
+		ctx = with(ctx, s)
+	}
 	return s.commit(ctx, cc, func() (*protocol.Certificate, error) { return f(ctx, cc) })
 }
 
@@ -97,7 +109,12 @@ func runOps(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []
 }
 
 func runOpsNow(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, []byte, error) {
-	cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
+	return runOpsThen(cmd, chain, ops, blobs, nil)
+}
+
+// runOpsThen is runOpsNow with the proposal's context given by with (commitOnWith).
+func runOpsThen(cmd *cobra.Command, chain string, ops []protocol.Operation, blobs []protocol.Blob, with func(context.Context, *session) context.Context) (*protocol.Certificate, []byte, error) {
+	cert, err := commitOnWith(cmd, chain, with, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
 		return cc.ExecuteOperations(ctx, ops, blobs)
 	})
 	if err != nil {
@@ -225,7 +242,9 @@ func executeOperationCommand() *cobra.Command {
 			if op == "" {
 				return errors.New("--json-operation is required")
 			}
-			cert, res, err := runOps(cmd, chain, []protocol.Operation{{App: id, Bytes: []byte(op)}}, nil)
+			cert, res, err := runOpsThen(cmd, chain, []protocol.Operation{{App: id, Bytes: []byte(op)}}, nil, func(ctx context.Context, s *session) context.Context {
+				return client.WithExtraCallTime(ctx, firstRunTime(ctx, s.c.Local().Storage(), id))
+			})
 			if err != nil {
 				return err
 			}
@@ -262,36 +281,96 @@ func queryApplicationCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			asJSON, _ := cmd.Flags().GetBool("json")
 			if msg := graphQLErrors(answer); msg != "" {
-				// The service answered with GraphQL errors: print the response and
-				// fail, committing none of the operations it may have scheduled.
-				if _, err := cmd.OutOrStdout().Write(append(answer, '\n')); err != nil {
-					return err
+				// The service answered with GraphQL errors: fail, committing none of
+				// the operations it may have scheduled. As text, the response is
+				// printed first; under --json the error is the whole result.
+				if !asJSON {
+					if _, err := cmd.OutOrStdout().Write(append(answer, '\n')); err != nil {
+						return err
+					}
 				}
 				if len(ops) > 0 {
 					msg += fmt.Sprintf(" (%d scheduled operation(s) not committed)", len(ops))
 				}
-				return errors.New(msg)
+				return fmt.Errorf("%w: %s", base.ErrInvalid, msg)
 			}
+			var cert *protocol.Certificate
 			if len(ops) > 0 {
 				// A mutation: commit the operations the service scheduled.
 				cc, err := s.chainClient(chainID)
 				if err != nil {
 					return fmt.Errorf("the query scheduled operations, but: %w", err)
 				}
-				cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, ops, nil) })
+				cert, err = s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ExecuteOperations(ctx, ops, nil) })
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "committed %d scheduled operation(s) in block %d of %s\n", len(ops), cert.Height(), chainID.Short())
 			}
-			_, err = cmd.OutOrStdout().Write(append(answer, '\n'))
-			return err
+			res := queryJSON{ApplicationID: id.String(), ChainID: chainID.String(), Data: responseData(answer), ScheduledOperations: len(ops), Block: blockResult(cert)}
+			return out(cmd, res, func(o io.Writer) { fmt.Fprintln(o, string(answer)) })
 		},
 	}
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
 	chainFlag(cmd, &chain, "chain whose replica answers (default: the default chain)", "chain-id")
 	return cmd
+}
+
+// firstRunTime is the extra time validators may need for a block that runs app's
+// bytecode for the first time: compiling and starting its contract and its service
+// (the contract may ask its service as oracle; a validator loads it inside the block,
+// after its publication, which compiled it ahead only if the node had nothing else
+// to compile), at client.DefaultTimeoutPerMiB per MiB of the module's compressed
+// bytecode, as the client allows for a block that publishes it. Zero when the local
+// replica lacks the description or bytecode. A longer deadline costs nothing when
+// validators answer: a call ends with its answer.
+func firstRunTime(ctx context.Context, st *storage.Storage, app base.ApplicationID) time.Duration {
+	d, err := st.Blob(ctx, base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(app)})
+	if err != nil {
+		return 0
+	}
+	var desc protocol.ApplicationDescription
+	if codec.Unmarshal(d.Content, &desc) != nil {
+		return 0
+	}
+	size := 0
+	for _, id := range []base.BlobID{desc.Module.ContractBlob(), desc.Module.ServiceBlob()} {
+		if b, err := st.Blob(ctx, id); err == nil {
+			size += len(b.Content)
+		}
+	}
+	return time.Duration(float64(client.DefaultTimeoutPerMiB) * float64(size) / (1 << 20))
+}
+
+// queryJSON is query-application's result under --json: the data of the service's
+// GraphQL response and, for a mutation, the block that committed the operations it
+// scheduled (null for a query).
+type queryJSON struct {
+	ApplicationID string `json:"applicationId"`
+	ChainID       string `json:"chainId"`
+	// Data is the response's "data" (null when it has none); the answer of a service
+	// that does not answer GraphQL (not a JSON object) is given whole, as a string.
+	Data                json.RawMessage `json:"data"`
+	ScheduledOperations int             `json:"scheduledOperations"`
+	Block               *blockJSON      `json:"block"`
+}
+
+// responseData returns the "data" of a GraphQL response, JSON null when it has none, or
+// the answer as a JSON string when it is not a JSON object.
+func responseData(answer []byte) json.RawMessage {
+	var resp struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(answer, &resp); err != nil {
+		s, _ := json.Marshal(string(answer)) // a string always encodes
+		return s
+	}
+	if len(resp.Data) == 0 {
+		return json.RawMessage("null")
+	}
+	return resp.Data
 }
 
 // graphQLErrors returns the messages of a GraphQL response's "errors", joined with

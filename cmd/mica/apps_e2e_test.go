@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +83,46 @@ func TestApplicationCommands(t *testing.T) {
 	if out, errOut, err := mica(t, w, "query-application", "--application-id", app, "{ nope }"); err == nil ||
 		!strings.HasPrefix(out, `{"errors":[{"message":`) || !strings.Contains(errOut, `Cannot query field \"nope\"`) && !strings.Contains(errOut, `Cannot query field "nope"`) {
 		t.Fatalf("error response: err=%v stdout=%q stderr=%q", err, out, errOut)
+	}
+	// Under --json, the result is an object like other commands' (the response's
+	// data, and the block of a mutation's operations); a GraphQL error response is a
+	// JSON error on stderr with a non-zero exit, and nothing on stdout.
+	var q struct {
+		ApplicationID       string          `json:"applicationId"`
+		ChainID             string          `json:"chainId"`
+		Data                json.RawMessage `json:"data"`
+		ScheduledOperations int             `json:"scheduledOperations"`
+		Block               *struct {
+			Height int64 `json:"height"`
+		} `json:"block"`
+	}
+	mustJSON := func(args ...string) {
+		t.Helper()
+		q.Block = nil
+		got := mustMica(t, w, append(args, "--json")...)
+		if err := json.Unmarshal([]byte(got), &q); err != nil || q.ApplicationID != app || q.ChainID != chain {
+			t.Fatalf("%v --json: %q (%v)", args, got, err)
+		}
+		var data bytes.Buffer // the result is indented, data included
+		if err := json.Compact(&data, q.Data); err != nil {
+			t.Fatalf("%v --json: data %q: %v", args, q.Data, err)
+		}
+		q.Data = data.Bytes()
+	}
+	mustJSON("query-application", "--application-id", app, "{ value }")
+	if string(q.Data) != `{"value":15}` || q.ScheduledOperations != 0 || q.Block != nil {
+		t.Fatalf("query --json: %+v", q)
+	}
+	mustJSON("query-application", "--application-id", app, "mutation { increment(value: 1) }")
+	if string(q.Data) != `{"increment":true}` || q.ScheduledOperations != 1 || q.Block == nil || q.Block.Height == 0 {
+		t.Fatalf("mutation --json: %+v", q)
+	}
+	out, errOut, err := mica(t, w, "query-application", "--application-id", app, "{ nope }", "--json")
+	var e struct {
+		Error struct{ Message, Kind string } `json:"error"`
+	}
+	if err == nil || out != "" || json.Unmarshal([]byte(errOut), &e) != nil || e.Error.Kind != "invalid" || !strings.Contains(e.Error.Message, "nope") {
+		t.Fatalf("error response --json: err=%v stdout=%q stderr=%q", err, out, errOut)
 	}
 	// A malformed module is refused at publication with a clear error.
 	bad := filepath.Join(dir, "bad.wasm")

@@ -97,7 +97,7 @@ func (r *benchRun) prepareApps(ctx context.Context, sc bench.Scenario, examples 
 		// funding chain cannot be granted from this one.
 		if apps.Fungible == nil || apps.Fungible.Holder != r.fc.ID().String() {
 			known := apps.Fungible // its module is published
-			arg := fmt.Sprintf(`{"accounts":{%q:"%d"}}`, r.fc.Owner(), fungibleSupply)
+			arg := string(bench.FungibleInitialState(r.fc.Owner(), fungibleSupply))
 			if apps.Fungible, err = r.createApp(ctx, examples, "fungible", known, arg); err != nil {
 				return err
 			}

@@ -33,7 +33,7 @@ var commandExamples = map[string]string{
 	"mica publish-and-create":        "  mica publish-and-create hello/build/contract.wasm hello/build/service.wasm --json-argument '0'",
 	"mica publish-data-blob":         "  mica publish-data-blob picture.png\n  mica publish-data-blob --url https://store.example/blob --hash $HASH",
 	"mica publish-module":            "  mica publish-module hello/build/contract.wasm hello/build/service.wasm",
-	"mica query-application":         "  mica query-application --application-id $APP '{ value }'\n  mica query-application --application-id $APP 'mutation { increment(value: 5) }'",
+	"mica query-application":         "  mica query-application --application-id $APP '{ value }'\n  mica query-application --application-id $APP 'mutation { increment(value: 5) }'\n  mica query-application --application-id $APP '{ value }' --json | jq .data.value",
 	"mica query-balance":             "  mica query-balance\n  mica query-balance $OWNER@$CHAIN --json",
 	"mica read-data-blob":            "  mica read-data-blob $HASH --output picture.png",
 	"mica show-block":                "  mica show-block $CHAIN 0\n  mica show-block $CHAIN 3 --json",

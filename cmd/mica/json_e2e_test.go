@@ -159,7 +159,11 @@ func TestJSONResultsEveryCommand(t *testing.T) {
 	jsonRun(w, "create-application", module, "--json-argument", "1")
 	app := str(jsonRun(w, "publish-and-create", contract, service, "--json-argument", "7"), "applicationId")
 	jsonRun(w, "execute-operation", "--application-id", app, "--json-operation", `{"increment":5}`)
-	jsonRun(w, "query-application", "--application-id", app, "{ value }")
+	// query-application's result is an object like the others', not the bare GraphQL
+	// response: the response's data under "data".
+	if q := jsonRun(w, "query-application", "--application-id", app, "{ value }"); q["applicationId"] != app || fmt.Sprint(q["data"]) != "map[value:12]" || q["block"] != nil {
+		t.Fatalf("query-application --json: %v", q)
+	}
 	jsonRun(w, "show-events", admin, "--application-id", app, "--stream", "none")
 
 	// A second wallet from the faucet.

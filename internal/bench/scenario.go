@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
+	"github.com/micachain/mica/examples/fungible"
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/protocol"
@@ -63,10 +65,43 @@ const (
 var CounterIncrement = []byte(`{"increment":1}`)
 
 // FungibleTransfer is the fungible application's operation moving amount tokens from
-// from's owner (who signs the block) to the owner of to on chain to.
+// from's owner (who signs the block) to the owner of to on chain to: a
+// fungible.Operation, the example's own type, so the JSON is whatever the example
+// reads.
 func FungibleTransfer(from base.Owner, amount uint64, toChain base.ChainID, toOwner base.Owner) []byte {
-	// Owners and chains print as hex (and "chain"): %q quotes them as JSON would.
-	return fmt.Appendf(nil, `{"transfer":{"owner":%q,"amount":"%d","target_chain":%q,"target_owner":%q}}`, from, amount, toChain, toOwner)
+	target, err := fungible.ParseChain(toChain.String())
+	if err != nil {
+		panic(fmt.Sprintf("bench: chain %s does not parse as the fungible example's chain: %v", toChain, err))
+	}
+	amt := fungible.Amount(amount)
+	return fungibleJSON(fungible.Operation{Transfer: &fungible.Transfer{Owner: fungibleOwner(from), Amount: &amt, TargetChain: &fungible.Chain{ChainID: target}, TargetOwner: fungibleOwner(toOwner)}})
+}
+
+// FungibleInitialState is the fungible application's instantiation argument (the
+// example's fungible.InitialState) giving supply tokens to owner.
+func FungibleInitialState(owner base.Owner, supply uint64) []byte {
+	return fungibleJSON(fungible.InitialState{Accounts: map[string]fungible.Amount{fungibleOwner(owner).String(): fungible.Amount(supply)}})
+}
+
+// fungibleOwner is owner as the fungible example writes it. Every base.Owner prints
+// as a string that the SDK parses (the same forms), so an error is a broken
+// invariant of ours.
+func fungibleOwner(owner base.Owner) *fungible.Owner {
+	o, err := fungible.ParseOwner(owner.String())
+	if err != nil {
+		panic(fmt.Sprintf("bench: owner %s does not parse as the fungible example's owner: %v", owner, err))
+	}
+	return &fungible.Owner{Owner: o}
+}
+
+// fungibleJSON encodes a value of the fungible example's types, whose encoders do not
+// fail.
+func fungibleJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("bench: encode %T for the fungible example: %v", v, err))
+	}
+	return b
 }
 
 // workload builds the operations of one chain's blocks.

@@ -33,17 +33,7 @@ func TestWasmApplication(t *testing.T) {
 		t.Skip("builds a Wasm guest (skipped with -short and -race)")
 	}
 	ctx := context.Background()
-	code := buildCounter(t)
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
-	alice := prototest.Key("alice")
-	n := newNetWithLoader(t, []*crypto.PrivateKey{alice}, base.Tokens(100), wasm.NewLoader(engine, 0))
-	a := n.client().Chain(n.chains[0], alice, nil)
-
-	module, blobs := protocol.ModuleBlobs(code, code)
+	n, a, module, blobs := counterNet(t)
 	if _, err := a.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.PublishModule{Module: module})}, blobs); err != nil {
 		t.Fatalf("publish module: %v", err)
 	}
@@ -65,27 +55,55 @@ func TestWasmApplication(t *testing.T) {
 		t.Fatalf("an application operation on a single-owner chain committed in round %v, want the fast round", cert.Round)
 	}
 	want := `{"data":{"value":12}}`
-	for i, w := range n.workers {
-		got, err := w.QueryApplication(ctx, n.chains[0], app, []byte("{ value }"))
-		if err != nil || string(got) != want {
-			t.Fatalf("validator %d: query = %q, %v", i, got, err)
-		}
-	}
-	// A second client that only follows the chain answers from its own replica.
-	follower := n.client()
-	if _, err := follower.SyncChain(ctx, n.chains[0]); err != nil {
-		t.Fatal(err)
-	}
-	got, err := follower.Local().QueryApplication(ctx, n.chains[0], app, []byte("{ value }"))
-	if err != nil || string(got) != want {
-		t.Fatalf("follower: query = %q, %v", got, err)
-	}
+	// Every validator, and a second client that only follows the chain from its own
+	// replica, answer the same.
+	wantCounter(t, n, app, want)
 	// A bad operation fails cleanly and changes nothing.
 	if _, err := a.ExecuteOperations(ctx, []protocol.Operation{{App: app, Bytes: []byte(`{"decrement":1}`)}}, nil); err == nil {
 		t.Fatal("bad operation accepted")
 	}
 	if got, _ := n.workers[0].QueryApplication(ctx, n.chains[0], app, []byte("{ value }")); string(got) != want {
 		t.Fatalf("after a refused operation: %q", got)
+	}
+}
+
+// counterNet starts a network of 4 validators that run Wasm and returns a client of
+// alice's chain and the module of the counter application (not yet published).
+func counterNet(t *testing.T) (*net, *client.ChainClient, protocol.ModuleID, []protocol.Blob) {
+	t.Helper()
+	code := buildCounter(t)
+	engine, err := wasm.NewEngine(context.Background(), wasm.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := engine.Close(context.Background()); err != nil {
+			t.Errorf("close the Wasm engine: %v", err)
+		}
+	})
+	alice := prototest.Key("alice")
+	n := newNetWithLoader(t, []*crypto.PrivateKey{alice}, base.Tokens(100), wasm.NewLoader(engine, 0))
+	module, blobs := protocol.ModuleBlobs(code, code)
+	return n, n.client().Chain(n.chains[0], alice, nil), module, blobs
+}
+
+// wantCounter checks that every validator and a new client that syncs the chain answer
+// the counter's query { value } with want.
+func wantCounter(t *testing.T, n *net, app base.ApplicationID, want string) {
+	t.Helper()
+	ctx := context.Background()
+	for i, w := range n.workers {
+		got, err := w.QueryApplication(ctx, n.chains[0], app, []byte("{ value }"))
+		if err != nil || string(got) != want {
+			t.Fatalf("validator %d: query = %q, %v", i, got, err)
+		}
+	}
+	follower := n.client()
+	if _, err := follower.SyncChain(ctx, n.chains[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := follower.Local().QueryApplication(ctx, n.chains[0], app, []byte("{ value }")); err != nil || string(got) != want {
+		t.Fatalf("follower: query = %q, %v", got, err)
 	}
 }
 

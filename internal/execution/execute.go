@@ -120,6 +120,7 @@ func (s *State) ExecuteTransactionInto(ctx context.Context, tc TxContext, tx *pr
 		return err
 	}
 	s.blockFuel += t.out.Fuel
+	s.blockBlobs = append(s.blockBlobs, t.out.Blobs...)
 	s.setTimestamp(tc.Timestamp)
 	t.out.OracleResponses = oracles.since(t.mark)
 	*out = t.out

@@ -124,3 +124,63 @@ func TestApplicationParameters(t *testing.T) {
 		t.Fatalf("missing description, contract: %v", err)
 	}
 }
+
+// TestApplicationCreatedEarlierInBlock: a transaction may use an application that an
+// earlier transaction of the same block created, before the block (and the
+// application's description blob) is stored: the loader and the parameters call read
+// the description from the block's created blobs, recording no oracle response, so a
+// replay of the block gives the same outcome. A new block no longer sees them.
+func TestApplicationCreatedEarlierInBlock(t *testing.T) {
+	n := newNet(t)
+	n.loader = describedLoader{}
+	s, id := userChain(t, n)
+	params := []byte(`{"ticker_symbol":"MICA"}`)
+	create := &protocol.CreateApplication{Module: protocol.ModuleID{Contract: base.Hash(sha(30)), Service: base.Hash(sha(31))}, Parameters: params}
+	var app base.ApplicationID
+	block := func(live bool, recorded [][]protocol.OracleResponse) [][]protocol.OracleResponse {
+		t.Helper()
+		s.BeginBlock()
+		var responses [][]protocol.OracleResponse
+		for i, tx := range []*protocol.Transaction{sysTx(create), nil, nil} {
+			if tx == nil {
+				tx = userTx(app, nil)
+			}
+			o := LiveOracles(n.res)
+			if !live {
+				o = ReplayOracles(n.res, recorded[i])
+			}
+			c := tc(id, &alice)
+			c.Index = uint32(i)
+			out, err := s.ExecuteTransaction(bg, c, tx, o)
+			if err == nil {
+				err = o.Finish()
+			}
+			if err != nil {
+				t.Fatalf("live %v, transaction %d: %v", live, i, err)
+			}
+			if i == 0 {
+				app = base.ApplicationID(out.Result)
+			} else if string(out.Result) != string(params) {
+				t.Fatalf("transaction %d answered %q", i, out.Result)
+			}
+			responses = append(responses, out.OracleResponses)
+		}
+		return responses
+	}
+	recorded := block(true, nil)
+	for i, r := range recorded {
+		if len(r) != 0 {
+			t.Fatalf("transaction %d recorded %v: the description is the block's own", i, r)
+		}
+	}
+	s.Rollback()
+	block(false, recorded)
+
+	// The next block does not see the blobs of a block that was rolled back.
+	s.Rollback()
+	_, err := s.ExecuteTransaction(bg, tc(id, &alice), userTx(app, nil), LiveOracles(n.res))
+	var mb *MissingBlobError
+	if !errors.As(err, &mb) {
+		t.Fatalf("description of a block that was rolled back: %v", err)
+	}
+}

@@ -262,28 +262,37 @@ func (s *State) remainingFuel(p *protocol.ResourcePolicy, inTx uint64) uint64 {
 	return p.MaxFuelPerBlock - used
 }
 
-// createdFirst reads blobs created earlier in the transaction (an application's
-// description, created by CreateApplication) before asking the oracles: those are part
-// of the block's outcome, not inputs to record.
+// createdFirst reads blobs created earlier in the block, by this transaction or an
+// earlier one (an application's description, created by CreateApplication), before
+// asking the oracles: those are part of the block's outcome, not inputs to record.
 type createdFirst struct{ t *txn }
 
 func (c createdFirst) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
-	for _, b := range c.t.out.Blobs {
-		if b.Type == id.Type && b.ID() == id {
-			return b, nil
-		}
+	if b, ok := c.t.created(id); ok {
+		return b, nil
 	}
 	return c.t.oracles.ReadBlob(ctx, id)
 }
 
 // CheckBlob is ReadBlob without the content (BlobChecker).
 func (c createdFirst) CheckBlob(ctx context.Context, id base.BlobID) error {
-	for _, b := range c.t.out.Blobs {
-		if b.Type == id.Type && b.ID() == id {
-			return nil
-		}
+	if _, ok := c.t.created(id); ok {
+		return nil
 	}
 	return c.t.oracles.CheckBlob(ctx, id)
+}
+
+// created returns the blob id if this transaction or an earlier one of the block
+// created it.
+func (t *txn) created(id base.BlobID) (protocol.Blob, bool) {
+	for _, blobs := range [2][]protocol.Blob{t.out.Blobs, t.s.blockBlobs} {
+		for _, b := range blobs {
+			if b.Type == id.Type && b.ID() == id {
+				return b, true
+			}
+		}
+	}
+	return protocol.Blob{}, false
 }
 
 // call runs fn as app's frame on the call stack, refusing re-entrancy and turning a panic
@@ -457,16 +466,15 @@ func (r *contractRuntime) ApplicationParameters(ctx context.Context) ([]byte, er
 
 // parameters returns app's parameters. The transaction loaded app's contract before
 // any call frame of app runs, and the loader read app's description then: from the
-// blobs this transaction created (CreateApplication), or through the recorded oracles.
+// blobs this transaction or an earlier one of the block created (CreateApplication),
+// or through the recorded oracles.
 // So this second read is not recorded: it returns the content-addressed blob whose id
 // the block already records (or creates), the same bytes on every validator and on
 // replay.
 func (t *txn) parameters(ctx context.Context, app base.ApplicationID) ([]byte, error) {
 	id := base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(app)}
-	for _, b := range t.out.Blobs {
-		if b.Type == id.Type && b.ID() == id {
-			return descriptionParameters(app, b.Content)
-		}
+	if b, ok := t.created(id); ok {
+		return descriptionParameters(app, b.Content)
 	}
 	b, err := readBlob(ctx, t.oracles.resolver, id)
 	if err != nil {

@@ -87,6 +87,12 @@ type State struct {
 	// blockFuel is the fuel used by the current block's earlier transactions; the
 	// block's contracts may use up to policy.MaxFuelPerBlock. Reset with chainsOpened.
 	blockFuel uint64
+	// blockBlobs are the blobs the current block's earlier transactions created (an
+	// application's description, by CreateApplication): later transactions of the
+	// block read them as they read their own (createdFirst), before the block and its
+	// blobs are stored. Reset with chainsOpened. The blobs are shared with the
+	// transactions' outcomes, which nobody modifies.
+	blockBlobs []protocol.Blob
 	// systemWritten counts the bytes the system application has staged since the state
 	// was created (see countSystemWrite); a transaction is charged the difference.
 	systemWritten uint64
@@ -176,7 +182,7 @@ func (s *State) Initialize(desc *protocol.ChainDescription) error {
 
 // BeginBlock starts a new block: the chains it opens are numbered from 0. Flush and
 // Rollback also start a new block.
-func (s *State) BeginBlock() { s.chainsOpened, s.blockFuel = 0, 0 }
+func (s *State) BeginBlock() { s.chainsOpened, s.blockFuel, s.blockBlobs = 0, 0, nil }
 
 func (s *State) nextChainIndex() (uint32, error) {
 	if s.chainsOpened == ^uint32(0) {
@@ -206,7 +212,7 @@ func (s *State) Flush(b *kv.Batch) {
 	s.streamCounts.Flush(b)
 	s.subscriptions.Flush(b)
 	s.subscriptionCount.Flush(b)
-	s.chainsOpened, s.blockFuel = 0, 0
+	s.BeginBlock()
 }
 
 // Rollback drops every staged change. It also starts a new block (see BeginBlock).
@@ -228,7 +234,7 @@ func (s *State) Rollback() {
 	s.subscriptions.Rollback()
 	s.subscriptionCount.Rollback()
 	s.chainID = nil
-	s.chainsOpened, s.blockFuel = 0, 0
+	s.BeginBlock()
 }
 
 // HasPendingChanges reports whether Flush would append anything.

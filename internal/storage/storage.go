@@ -25,9 +25,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/boundedset"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/protocol"
@@ -48,12 +48,13 @@ const (
 type Storage struct {
 	db      kv.Store
 	pending pendingArea
-	known   knownBlobs
+	// known are blob ids found confirmed (HasBlob, Blob).
+	known *boundedset.Set[base.BlobID]
 }
 
 // New wraps a database. The caller keeps ownership of db and closes it.
 func New(db kv.Store) *Storage {
-	return &Storage{db: db, pending: pendingArea{limits: DefaultPendingLimits}}
+	return &Storage{db: db, pending: pendingArea{limits: DefaultPendingLimits}, known: boundedset.New[base.BlobID](maxKnownBlobs)}
 }
 
 // DB returns the underlying database.
@@ -215,7 +216,7 @@ func (s *Storage) Blob(ctx context.Context, id base.BlobID) (protocol.Blob, erro
 	if !ok {
 		return protocol.Blob{}, base.NotFoundf("blob %s not found", id)
 	}
-	s.known.add(id)
+	s.known.Add(id)
 	return protocol.NewBlob(id.Type, v), nil
 }
 
@@ -224,7 +225,7 @@ func (s *Storage) Blob(ctx context.Context, id base.BlobID) (protocol.Blob, erro
 // read again: executing an application operation checks its bytecode blobs (megabytes)
 // on every call.
 func (s *Storage) HasBlob(ctx context.Context, id base.BlobID) (bool, error) {
-	if s.known.has(id) {
+	if s.known.Has(id) {
 		return true, nil
 	}
 	_, ok, err := s.db.Get(ctx, blobKey(id))
@@ -232,36 +233,13 @@ func (s *Storage) HasBlob(ctx context.Context, id base.BlobID) (bool, error) {
 		return false, fmt.Errorf("read blob %s: %w", id, err)
 	}
 	if ok {
-		s.known.add(id)
+		s.known.Add(id)
 	}
 	return ok, nil
 }
 
 // maxKnownBlobs bounds the set of blob ids HasBlob remembers.
 const maxKnownBlobs = 4096
-
-// knownBlobs is the set of blob ids found confirmed, emptied when full. Safe for
-// concurrent use.
-type knownBlobs struct {
-	mu sync.Mutex
-	m  map[base.BlobID]struct{}
-}
-
-func (k *knownBlobs) has(id base.BlobID) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	_, ok := k.m[id]
-	return ok
-}
-
-func (k *knownBlobs) add(id base.BlobID) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.m == nil || len(k.m) >= maxKnownBlobs {
-		k.m = make(map[base.BlobID]struct{})
-	}
-	k.m[id] = struct{}{}
-}
 
 // MissingBlobs returns the ids among ids that are not confirmed.
 func (s *Storage) MissingBlobs(ctx context.Context, ids []base.BlobID) ([]base.BlobID, error) {

@@ -10,47 +10,14 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
-// verifiedCache remembers certificates already verified, so that each is verified once
-// per process. It is a bounded set with FIFO eviction; safe for concurrent use.
-type verifiedCache struct {
-	mu    sync.Mutex
-	set   map[base.Hash]struct{}
-	order []base.Hash
-	max   int
-}
-
-func newVerifiedCache(max int) *verifiedCache {
-	return &verifiedCache{set: make(map[base.Hash]struct{}, max), max: max}
-}
-
 // verifiedKey names a (certificate, committee) pair: the same signatures verified against
-// another committee are a different fact.
+// another committee are a different fact. Worker.verified holds the keys of the pairs
+// verified, so that each certificate is verified once per process.
 func verifiedKey(lite *protocol.LiteCertificate, committee *protocol.Committee) base.Hash {
 	var w codec.Writer
 	lite.Encode(&w)
 	committee.Encode(&w)
 	return crypto.HashBytes("VerifiedCertificate", w.Bytes())
-}
-
-func (c *verifiedCache) has(k base.Hash) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.set[k]
-	return ok
-}
-
-func (c *verifiedCache) add(k base.Hash) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.set[k]; ok {
-		return
-	}
-	if len(c.order) >= c.max {
-		delete(c.set, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.set[k] = struct{}{}
-	c.order = append(c.order, k)
 }
 
 // committeeCache keeps decoded committees by blob hash.

@@ -899,12 +899,12 @@ func (w *Worker) checkCertificate(cert *protocol.Certificate, committee *protoco
 
 func (w *Worker) checkLite(lite *protocol.LiteCertificate, committee *protocol.Committee) error {
 	key := verifiedKey(lite, committee)
-	if w.verified.has(key) {
+	if w.verified.Has(key) {
 		return nil
 	}
 	if err := lite.Check(committee); err != nil {
 		return err
 	}
-	w.verified.add(key)
+	w.verified.Add(key)
 	return nil
 }

@@ -59,7 +59,7 @@ func (w *Worker) PreverifyCertificates(ctx context.Context, id base.ChainID, cer
 		}
 		lite := cert.Lite()
 		key := verifiedKey(&lite, committee)
-		if w.verified.has(key) {
+		if w.verified.Has(key) {
 			continue
 		}
 		if err := lite.AddTo(bv, committee); err != nil {
@@ -71,7 +71,7 @@ func (w *Worker) PreverifyCertificates(ctx context.Context, id base.ChainID, cer
 		return base.Invalidf("preverify certificates of chain %s: %v", id.Short(), err)
 	}
 	for _, k := range keys {
-		w.verified.add(k)
+		w.verified.Add(k)
 	}
 	return nil
 }

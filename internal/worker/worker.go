@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/boundedset"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
@@ -61,7 +62,7 @@ type Worker struct {
 	log        *slog.Logger
 	mu         sync.Mutex
 	chains     map[base.ChainID]*chainEntry
-	verified   *verifiedCache
+	verified   *boundedset.Set[base.Hash]
 	keys       *crypto.Verifier // expanded validator keys for PreverifyCertificates
 	committees *committeeCache
 	wanted     *wantedBlobs
@@ -143,7 +144,7 @@ func New(cfg Config) *Worker {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		chains:     make(map[base.ChainID]*chainEntry),
-		verified:   newVerifiedCache(4096),
+		verified:   boundedset.New[base.Hash](4096),
 		keys:       crypto.NewVerifier(256),
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
