@@ -87,6 +87,8 @@ func MethodBudgets(p protocol.ResourcePolicy) map[string]int {
 		pb.ValidatorNode_Subscribe_FullMethodName:             subscriptionBudget,
 		pb.ValidatorNode_GetVersionInfo_FullMethodName:        smallRequestBudget,
 		pb.ValidatorNode_GetGenesisHash_FullMethodName:        smallRequestBudget,
+		pb.ValidatorNode_HandleBlockProposals_FullMethodName:  batchBudget,
+		pb.ValidatorNode_HandleCertificates_FullMethodName:    batchBudget,
 
 		pb.ValidatorWorker_HandleBlockProposal_FullMethodName:     block,
 		pb.ValidatorWorker_HandleCertificate_FullMethodName:       block,

@@ -38,6 +38,8 @@ const (
 	ValidatorNode_Subscribe_FullMethodName             = "/mica.rpc.v1.ValidatorNode/Subscribe"
 	ValidatorNode_GetVersionInfo_FullMethodName        = "/mica.rpc.v1.ValidatorNode/GetVersionInfo"
 	ValidatorNode_GetGenesisHash_FullMethodName        = "/mica.rpc.v1.ValidatorNode/GetGenesisHash"
+	ValidatorNode_HandleBlockProposals_FullMethodName  = "/mica.rpc.v1.ValidatorNode/HandleBlockProposals"
+	ValidatorNode_HandleCertificates_FullMethodName    = "/mica.rpc.v1.ValidatorNode/HandleCertificates"
 )
 
 // ValidatorNodeClient is the client API for ValidatorNode service.
@@ -77,6 +79,16 @@ type ValidatorNodeClient interface {
 	GetVersionInfo(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VersionInfo, error)
 	// GetGenesisHash identifies the network: clients refuse a validator of another one.
 	GetGenesisHash(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*GenesisHash, error)
+	// HandleBlockProposals handles many proposals (of any chains) in one call: each item
+	// is answered as HandleBlockProposal would answer it alone, in the order of the
+	// items; one refused item does not fail the others. Items of one chain are handled in
+	// their order. A client sends a batch only when several proposals wait for the same
+	// validator (natural batching: a lone proposal goes alone by HandleBlockProposal).
+	HandleBlockProposals(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
+	// HandleCertificates: as HandleBlockProposals, for certificates (items as in
+	// HandleCertificate, with their query). The signatures of all the items are verified
+	// together; an item whose signatures do not verify is refused alone.
+	HandleCertificates(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
 }
 
 type validatorNodeClient struct {
@@ -206,6 +218,26 @@ func (c *validatorNodeClient) GetGenesisHash(ctx context.Context, in *Empty, opt
 	return out, nil
 }
 
+func (c *validatorNodeClient) HandleBlockProposals(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResults)
+	err := c.cc.Invoke(ctx, ValidatorNode_HandleBlockProposals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *validatorNodeClient) HandleCertificates(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResults)
+	err := c.cc.Invoke(ctx, ValidatorNode_HandleCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ValidatorNodeServer is the server API for ValidatorNode service.
 // All implementations must embed UnimplementedValidatorNodeServer
 // for forward compatibility.
@@ -243,6 +275,16 @@ type ValidatorNodeServer interface {
 	GetVersionInfo(context.Context, *Empty) (*VersionInfo, error)
 	// GetGenesisHash identifies the network: clients refuse a validator of another one.
 	GetGenesisHash(context.Context, *Empty) (*GenesisHash, error)
+	// HandleBlockProposals handles many proposals (of any chains) in one call: each item
+	// is answered as HandleBlockProposal would answer it alone, in the order of the
+	// items; one refused item does not fail the others. Items of one chain are handled in
+	// their order. A client sends a batch only when several proposals wait for the same
+	// validator (natural batching: a lone proposal goes alone by HandleBlockProposal).
+	HandleBlockProposals(context.Context, *Batch) (*BatchResults, error)
+	// HandleCertificates: as HandleBlockProposals, for certificates (items as in
+	// HandleCertificate, with their query). The signatures of all the items are verified
+	// together; an item whose signatures do not verify is refused alone.
+	HandleCertificates(context.Context, *Batch) (*BatchResults, error)
 	mustEmbedUnimplementedValidatorNodeServer()
 }
 
@@ -285,6 +327,12 @@ func (UnimplementedValidatorNodeServer) GetVersionInfo(context.Context, *Empty) 
 }
 func (UnimplementedValidatorNodeServer) GetGenesisHash(context.Context, *Empty) (*GenesisHash, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetGenesisHash not implemented")
+}
+func (UnimplementedValidatorNodeServer) HandleBlockProposals(context.Context, *Batch) (*BatchResults, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleBlockProposals not implemented")
+}
+func (UnimplementedValidatorNodeServer) HandleCertificates(context.Context, *Batch) (*BatchResults, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleCertificates not implemented")
 }
 func (UnimplementedValidatorNodeServer) mustEmbedUnimplementedValidatorNodeServer() {}
 func (UnimplementedValidatorNodeServer) testEmbeddedByValue()                       {}
@@ -498,6 +546,42 @@ func _ValidatorNode_GetGenesisHash_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ValidatorNode_HandleBlockProposals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Batch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ValidatorNodeServer).HandleBlockProposals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ValidatorNode_HandleBlockProposals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ValidatorNodeServer).HandleBlockProposals(ctx, req.(*Batch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ValidatorNode_HandleCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Batch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ValidatorNodeServer).HandleCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ValidatorNode_HandleCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ValidatorNodeServer).HandleCertificates(ctx, req.(*Batch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ValidatorNode_ServiceDesc is the grpc.ServiceDesc for ValidatorNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -544,6 +628,14 @@ var ValidatorNode_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetGenesisHash",
 			Handler:    _ValidatorNode_GetGenesisHash_Handler,
+		},
+		{
+			MethodName: "HandleBlockProposals",
+			Handler:    _ValidatorNode_HandleBlockProposals_Handler,
+		},
+		{
+			MethodName: "HandleCertificates",
+			Handler:    _ValidatorNode_HandleCertificates_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
