@@ -37,10 +37,9 @@ const maxBatchInFlight = 2
 
 // batcher coalesces one kind of call to one validator.
 type batcher struct {
-	c     *conn
-	one   func(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoResponse, error)
-	many  func(ctx context.Context, in *pb.Batch, opts ...grpc.CallOption) (*pb.BatchResults, error)
-	calls atomic.Int64 // RPCs sent (unary and batch), for tests
+	c    *conn
+	one  func(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoResponse, error)
+	many func(ctx context.Context, in *pb.Batch, opts ...grpc.CallOption) (*pb.BatchResults, error)
 
 	mu sync.Mutex
 	// Invariant: queue is not empty only while inFlight == maxBatchInFlight.
@@ -77,12 +76,12 @@ func (b *batcher) do(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoRespon
 	b.mu.Lock()
 	if b.unsupported || size > maxBatchBytes {
 		b.mu.Unlock()
-		return b.alone(ctx, it)
+		return b.one(ctx, it)
 	}
 	if b.inFlight < maxBatchInFlight {
 		b.inFlight++
 		b.mu.Unlock()
-		resp, err := b.alone(ctx, it)
+		resp, err := b.one(ctx, it)
 		b.next()
 		return resp, err
 	}
@@ -93,6 +92,11 @@ func (b *batcher) do(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoRespon
 	case <-call.done:
 		return call.resp, call.err
 	case <-ctx.Done():
+	}
+	select {
+	case <-call.done: // answered meanwhile
+		return call.resp, call.err
+	default:
 	}
 	b.mu.Lock()
 	sent := call.sent
@@ -109,11 +113,6 @@ func (b *batcher) do(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoRespon
 		sent.cancel()
 	}
 	return nil, fromStatus(ctx.Err())
-}
-
-func (b *batcher) alone(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoResponse, error) {
-	b.calls.Add(1)
-	return b.one(ctx, it)
 }
 
 // deadline is when a call on ctx ends: its context's deadline or the connection's
@@ -175,7 +174,7 @@ func (b *batcher) next() {
 func (b *batcher) send(ctx context.Context, batch []*batchCall) {
 	if len(batch) == 1 {
 		c := batch[0]
-		c.resp, c.err = b.alone(c.ctx, c.item)
+		c.resp, c.err = b.one(c.ctx, c.item)
 		close(c.done)
 		return
 	}
@@ -191,7 +190,6 @@ func (b *batcher) send(ctx context.Context, batch []*batchCall) {
 		unimplemented = status.Code(err) == codes.Unimplemented
 		return resp, err
 	}
-	b.calls.Add(1)
 	resp, err := unary(ctx, b.c, many, req)
 	if unimplemented {
 		b.mu.Lock()
@@ -227,7 +225,7 @@ func (b *batcher) sendEach(batch []*batchCall) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.resp, c.err = b.alone(c.ctx, c.item)
+			c.resp, c.err = b.one(c.ctx, c.item)
 			close(c.done)
 		}()
 	}

@@ -188,7 +188,7 @@ func (p *Proxy) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.BatchR
 	items := m.GetItems()
 	results := make([]*pb.BatchResult, len(items))
 	entries := make([]*batchEntry, len(items))
-	byShard := make(map[int][]*protocol.Certificate)
+	byShard := make([][]*protocol.Certificate, len(p.cfg.Shards))
 	for i, it := range items {
 		cert, err := decodePayload[protocol.Certificate]("certificate", it.GetPayload())
 		var q *protocol.ChainInfoQuery
