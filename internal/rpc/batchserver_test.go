@@ -400,14 +400,7 @@ func FuzzBatchHandlers(f *testing.F) {
 		}
 		f.Add(s[0][0] == selCertificate, b)
 	}
-	keys := prototest.Validators(4)
-	g := prototest.Genesis(prototest.Committee(keys), []*crypto.PrivateKey{prototest.Key("alice")}, base.Tokens(10))
-	notifier := NewNotifier(0)
-	w := worker.New(worker.Config{Storage: newStore(f, g), Signer: keys[0], Clock: sysClock{}, Notify: notifier.Publish})
-	proxy, err := NewValidatorServer(w, ProxyConfig{Notifier: notifier})
-	if err != nil {
-		f.Fatal(err)
-	}
+	proxy, _, _ := fuzzValidator(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, certs bool, data []byte) {
 		var m pb.Batch
