@@ -19,7 +19,10 @@ import (
 // as the unary method would handle it alone and answered on its own: one refused item
 // does not fail the others. Items of one chain are handled one after the other in the
 // batch's order; different chains' items run concurrently, at most batchParallelism
-// at once (a batch costs the CPU of its items, no more than that many at a time).
+// at once (a batch costs the CPU of its items, no more than that many at a time), and
+// at most maxBatchItemsInFlight items of all batches run at once: the bound of heavy
+// requests (DefaultLimits' MaxInFlight), so batches hold no more executions and
+// memory at a time than as many unary requests could.
 // The signatures of a batch's certificates are verified in one batch equation
 // (CertificateBatchVerifier) before the items run; a batch that does not verify is
 // left to each item's own check, so a bad certificate is refused alone and none is
@@ -39,6 +42,8 @@ const (
 	batchBudget = maxBatchBytes + 4<<10
 	// batchParallelism bounds the items of one batch handled at once.
 	batchParallelism = 8
+	// maxBatchItemsInFlight bounds the items of all batches handled at once.
+	maxBatchItemsInFlight = 32
 )
 
 // CertificateBatchVerifier is a Shard that verifies the signatures of many
@@ -77,8 +82,9 @@ func itemTimeout(it *pb.BatchItem) time.Duration {
 }
 
 // runBatch runs the decoded entries (nil: the item was refused while decoding, its
-// result already set) and fills results. Entries of one chain run in order.
-func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult) {
+// result already set) and fills results. Entries of one chain run in order. Each
+// entry holds one of slots while it runs.
+func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots chan struct{}) {
 	// Group by chain, in order of first appearance.
 	var groups [][]int
 	index := make(map[base.ChainID]int, len(entries))
@@ -96,7 +102,7 @@ func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchRes
 	}
 	runGroup := func(g []int) {
 		for _, i := range g {
-			results[i] = runEntry(ctx, entries[i])
+			results[i] = runEntry(ctx, entries[i], slots)
 		}
 	}
 	if len(groups) == 1 {
@@ -119,7 +125,7 @@ func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchRes
 
 // runEntry handles one item under its own deadline. A panic is the item's error: it
 // runs on a goroutine of its own, out of reach of the server's recovery.
-func runEntry(ctx context.Context, e *batchEntry) (res *pb.BatchResult) {
+func runEntry(ctx context.Context, e *batchEntry, slots chan struct{}) (res *pb.BatchResult) {
 	defer func() {
 		if r := recover(); r != nil {
 			res = errorResult(fmt.Errorf("internal error while handling a batch item of chain %s: %v\n%s", e.chain.Short(), r, debug.Stack()))
@@ -129,6 +135,11 @@ func runEntry(ctx context.Context, e *batchEntry) (res *pb.BatchResult) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, e.timeout)
 		defer cancel()
+	}
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done():
 	}
 	if err := ctx.Err(); err != nil {
 		return errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
@@ -174,7 +185,7 @@ func (p *Proxy) HandleBlockProposals(ctx context.Context, m *pb.Batch) (*pb.Batc
 			return infoResult(info, nil), nil
 		}}
 	}
-	runBatch(ctx, entries, results)
+	runBatch(ctx, entries, results, p.batchItems)
 	return &pb.BatchResults{Results: results}, nil
 }
 
@@ -215,6 +226,6 @@ func (p *Proxy) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.BatchR
 			bv.PreverifyCertificateBatch(ctx, certs)
 		}
 	}
-	runBatch(ctx, entries, results)
+	runBatch(ctx, entries, results, p.batchItems)
 	return &pb.BatchResults{Results: results}, nil
 }

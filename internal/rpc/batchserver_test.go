@@ -424,3 +424,37 @@ func FuzzBatchHandlers(f *testing.F) {
 		}
 	})
 }
+
+// TestBatchItemsInFlightBound: batch items wait for one of the proxy's slots for batch
+// items; an item whose deadline passes while every slot is taken is refused as
+// retryable, and runs once a slot frees.
+func TestBatchItemsInFlightBound(t *testing.T) {
+	keys := ownerKeys(1)
+	n := newTestNet(t, keys, 1)
+	notifier := NewNotifier(0)
+	w := worker.New(worker.Config{Storage: newStore(t, n.genesis), Signer: n.keys[0], Clock: sysClock{}, Notify: notifier.Publish})
+	proxy, err := NewValidatorServer(w, ProxyConfig{Notifier: notifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range maxBatchItemsInFlight {
+		proxy.batchItems <- struct{}{}
+	}
+	item := itemOf(signedProposal(t, keys[0], transferBlock(n, keys, 0, 0, nil, 1)), nil)
+	item.TimeoutMicros = uint64(50 * time.Millisecond / time.Microsecond)
+	resp, err := proxy.HandleBlockProposals(context.Background(), batchOf(item))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resultOf(resp.GetResults()[0]); !errors.Is(err, base.ErrRetryable) {
+		t.Fatalf("item while every slot is taken: %v, want a retryable refusal", err)
+	}
+	<-proxy.batchItems
+	resp, err = proxy.HandleBlockProposals(context.Background(), batchOf(item))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resultOf(resp.GetResults()[0]); err != nil {
+		t.Fatalf("item with a free slot: %v", err)
+	}
+}
