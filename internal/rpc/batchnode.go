@@ -172,6 +172,13 @@ func (b *batcher) next() {
 
 // send sends batch (taken from the queue) and answers each of its calls.
 func (b *batcher) send(ctx context.Context, batch []*batchCall) {
+	b.mu.Lock()
+	unsupported := b.unsupported
+	b.mu.Unlock()
+	if unsupported { // queued before a batch was refused
+		b.sendEach(batch)
+		return
+	}
 	if len(batch) == 1 {
 		c := batch[0]
 		c.resp, c.err = b.one(c.ctx, c.item)
