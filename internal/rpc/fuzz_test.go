@@ -260,13 +260,9 @@ func FuzzStatusDecoding(f *testing.F) {
 	})
 }
 
-// FuzzServerHandlers: the proxy's and a shard's handlers, over a real worker, never
-// panic on arbitrary request bytes (they are called directly, without the recovering
-// interceptors).
-func FuzzServerHandlers(f *testing.F) {
-	for _, s := range fuzzSeeds(f) {
-		f.Add(s[0][0], s[1])
-	}
+// fuzzValidator returns the proxy of a one-process validator over a real worker, the
+// worker and its notifier, for the handler fuzz targets.
+func fuzzValidator(f *testing.F) (*Proxy, *worker.Worker, *Notifier) {
 	keys := prototest.Validators(4)
 	g := prototest.Genesis(prototest.Committee(keys), []*crypto.PrivateKey{prototest.Key("alice")}, base.Tokens(10))
 	notifier := NewNotifier(0)
@@ -275,6 +271,17 @@ func FuzzServerHandlers(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	return proxy, w, notifier
+}
+
+// FuzzServerHandlers: the proxy's and a shard's handlers, over a real worker, never
+// panic on arbitrary request bytes (they are called directly, without the recovering
+// interceptors).
+func FuzzServerHandlers(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s[0][0], s[1])
+	}
+	proxy, w, notifier := fuzzValidator(f)
 	shard := NewShardServer(w, notifier, nil)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, sel byte, data []byte) {

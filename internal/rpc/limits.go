@@ -109,6 +109,8 @@ func MethodBudgets(p protocol.ResourcePolicy) map[string]int {
 		pb.ValidatorNode_Subscribe_FullMethodName:             subscriptionBudget,
 		pb.ValidatorNode_GetVersionInfo_FullMethodName:        smallRequestBudget,
 		pb.ValidatorNode_GetGenesisHash_FullMethodName:        smallRequestBudget,
+		pb.ValidatorNode_HandleBlockProposals_FullMethodName:  batchBudget,
+		pb.ValidatorNode_HandleCertificates_FullMethodName:    batchBudget,
 
 		pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName: block,
 		pb.ValidatorNode_HandleCertificateChunks_FullMethodName:   block,
@@ -150,8 +152,8 @@ type Limits struct {
 	MaxConnections int
 	// MaxStreamsPerConn bounds the concurrent streams of one connection.
 	MaxStreamsPerConn uint32
-	// MaxInFlight bounds the heavy requests (those whose budget exceeds
-	// liteCertificateBudget: proposals, certificates, blob uploads, cross-chain
+	// MaxInFlight bounds the heavy requests (Limits.heavy: those whose budget exceeds
+	// liteCertificateBudget, and batches: proposals, certificates, blob uploads, cross-chain
 	// requests) being received or handled at once, server-wide (0: unbounded). Small
 	// requests (queries, downloads, lite certificates) are bounded by the connections
 	// and streams alone, so a stranger who fills the heavy slots cannot stop reads.
@@ -194,6 +196,17 @@ func (l *Limits) MaxRecvMsgSize() int {
 		m = max(m, b)
 	}
 	return m
+}
+
+// heavy reports whether a request of method takes an in-flight slot: one whose budget
+// exceeds a lite certificate's (it may carry a block or a blob), or a batch of
+// proposals or certificates (each of its items may make the validator execute a block).
+func (l *Limits) heavy(method string) bool {
+	switch method {
+	case pb.ValidatorNode_HandleBlockProposals_FullMethodName, pb.ValidatorNode_HandleCertificates_FullMethodName:
+		return true
+	}
+	return l.budget(method) > liteCertificateBudget
 }
 
 func (l *Limits) budget(method string) int {
@@ -352,7 +365,7 @@ func (s *slot) stopTimer() {
 
 // admit is the server's tap.ServerInHandle.
 func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if f.l.budget(info.FullMethodName) <= liteCertificateBudget {
+	if !f.l.heavy(info.FullMethodName) {
 		return ctx, nil
 	}
 	addr := remoteIP(ctx)

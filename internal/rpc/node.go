@@ -13,12 +13,15 @@ import (
 )
 
 // Node is a validator reached over gRPC. It implements client.ValidatorNode. It is safe
-// for concurrent use; every call shares one connection.
+// for concurrent use; every call shares one connection. Proposals and certificates of
+// many chains sent at once share batch calls (batchnode.go).
 type Node struct {
 	c   *conn
 	api pb.ValidatorNodeClient
 
 	want base.Hash // expected genesis hash; zero: no check
+
+	proposals, certificates *batcher // natural batching (batchnode.go)
 
 	mu      sync.Mutex
 	checked bool  // the network was checked
@@ -39,6 +42,15 @@ func Dial(ctx context.Context, address string, opts DialOptions) (*Node, error) 
 		return nil, err
 	}
 	n := &Node{c: c, api: pb.NewValidatorNodeClient(c.cc), want: opts.GenesisHash}
+	n.proposals = newBatcher(c, func(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoResponse, error) {
+		if overUnaryLimit(it.Payload, nil) {
+			return chunked(ctx, c, "HandleBlockProposalChunks", n.api.HandleBlockProposalChunks, it.Payload, nil)
+		}
+		return unary(ctx, c, n.api.HandleBlockProposal, &pb.BlockProposal{Payload: it.Payload})
+	}, n.api.HandleBlockProposals)
+	n.certificates = newBatcher(c, func(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoResponse, error) {
+		return n.certificate(ctx, &pb.Certificate{Payload: it.Payload, Query: it.Query})
+	}, n.api.HandleCertificates)
 	if !n.want.IsZero() {
 		if err := n.CheckNetwork(ctx); err != nil && n.wrongNetwork() != nil {
 			_ = c.close()
@@ -133,11 +145,7 @@ func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposa
 	if err := n.ready(ctx); err != nil {
 		return nil, err
 	}
-	m := &pb.BlockProposal{Payload: encode(ctx, p)}
-	if overUnaryLimit(m.Payload, nil) {
-		return n.chainInfo(chunked(ctx, n.c, "HandleBlockProposalChunks", n.api.HandleBlockProposalChunks, m.Payload, nil))
-	}
-	return n.chainInfo(unary(ctx, n.c, n.api.HandleBlockProposal, m))
+	return n.chainInfo(n.proposals.do(ctx, &pb.BatchItem{Payload: encode(ctx, p)}))
 }
 
 // certificate sends m (a certificate and its query) over HandleCertificate, or over
@@ -153,7 +161,7 @@ func (n *Node) certificate(ctx context.Context, m *pb.Certificate) (*pb.ChainInf
 // (in chunks over the unary limit, HandleCertificateChunks).
 func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
 	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		resp, err := n.certificate(ctx, &pb.Certificate{Payload: encode(ctx, c)})
+		resp, err := n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c)})
 		return fill(dst, resp, err)
 	})
 }
@@ -166,7 +174,7 @@ func (n *Node) HandleCertificateQuery(ctx context.Context, c *protocol.Certifica
 	var resp *pb.ChainInfoResponse
 	info, err := n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
 		var err error
-		resp, err = n.certificate(ctx, &pb.Certificate{Payload: encode(ctx, c), Query: encodeQuery(q)})
+		resp, err = n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c), Query: encodeQuery(q)})
 		return fill(dst, resp, err)
 	})
 	if err != nil || !unanswered(resp, q) {

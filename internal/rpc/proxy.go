@@ -78,6 +78,9 @@ type Proxy struct {
 	pb.UnimplementedValidatorNodeServer
 	cfg ProxyConfig
 	log *slog.Logger
+	// batchItems bounds the batch items being handled at once, over every batch
+	// (batchserver.go).
+	batchItems chan struct{}
 
 	mu      sync.Mutex
 	genesis base.Hash // zero until known
@@ -100,7 +103,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash}, nil
+	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash, batchItems: make(chan struct{}, maxBatchItemsInFlight)}, nil
 }
 
 // NewValidatorServer returns the public service of a validator that runs as one process:
@@ -191,15 +194,22 @@ func (p *Proxy) HandleBlockProposal(ctx context.Context, m *pb.BlockProposal) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	return infoResponse(p.handleProposal(ctx, bp, m.GetPayload()))
+}
+
+// handleProposal hands a proposal to its chain's shard; encoded is the canonical
+// encoding it was strictly decoded from.
+func (p *Proxy) handleProposal(ctx context.Context, bp *protocol.BlockProposal, encoded []byte) (*protocol.ChainInfo, error) {
 	id := bp.Content.Block.ChainID
 	s := p.shard(id)
 	var info *protocol.ChainInfo
+	var err error
 	if es, ok := s.(EncodedShard); ok {
-		info, err = es.HandleEncodedBlockProposal(ctx, bp, m.GetPayload())
+		info, err = es.HandleEncodedBlockProposal(ctx, bp, encoded)
 	} else {
 		info, err = s.HandleBlockProposal(ctx, bp)
 	}
-	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s, id)))
+	return info, annotateHeight(ctx, err, nextHeight(s, id))
 }
 
 // HandleCertificate implements pb.ValidatorNodeServer.

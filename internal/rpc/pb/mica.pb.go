@@ -1104,6 +1104,216 @@ func (x *Error) GetTxIndex() uint32 {
 	return 0
 }
 
+// Batch is the request of HandleBlockProposals and HandleCertificates.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*BatchItem           `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_mica_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_mica_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_mica_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Batch) GetItems() []*BatchItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// BatchItem is one proposal or certificate of a Batch.
+type BatchItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// payload = protocol.BlockProposal (HandleBlockProposals) or protocol.Certificate
+	// (HandleCertificates).
+	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// query: as in Certificate (certificates only).
+	Query []byte `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	// timeout_micros is what remained of the item's caller's deadline when the batch
+	// was sent: the validator stops working on the item after it (0: the batch's
+	// deadline alone applies).
+	TimeoutMicros uint64 `protobuf:"varint,3,opt,name=timeout_micros,json=timeoutMicros,proto3" json:"timeout_micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchItem) Reset() {
+	*x = BatchItem{}
+	mi := &file_mica_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchItem) ProtoMessage() {}
+
+func (x *BatchItem) ProtoReflect() protoreflect.Message {
+	mi := &file_mica_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchItem.ProtoReflect.Descriptor instead.
+func (*BatchItem) Descriptor() ([]byte, []int) {
+	return file_mica_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *BatchItem) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *BatchItem) GetQuery() []byte {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *BatchItem) GetTimeoutMicros() uint64 {
+	if x != nil {
+		return x.TimeoutMicros
+	}
+	return 0
+}
+
+// BatchResults holds one result per item of a Batch, in the items' order.
+type BatchResults struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*BatchResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResults) Reset() {
+	*x = BatchResults{}
+	mi := &file_mica_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResults) ProtoMessage() {}
+
+func (x *BatchResults) ProtoReflect() protoreflect.Message {
+	mi := &file_mica_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResults.ProtoReflect.Descriptor instead.
+func (*BatchResults) Descriptor() ([]byte, []int) {
+	return file_mica_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *BatchResults) GetResults() []*BatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// BatchResult is an item's answer (response) or its refusal (error), never both.
+type BatchResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Response      *ChainInfoResponse     `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResult) Reset() {
+	*x = BatchResult{}
+	mi := &file_mica_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResult) ProtoMessage() {}
+
+func (x *BatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_mica_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
+func (*BatchResult) Descriptor() ([]byte, []int) {
+	return file_mica_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *BatchResult) GetResponse() *ChainInfoResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *BatchResult) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_mica_proto protoreflect.FileDescriptor
 
 const file_mica_proto_rawDesc = "" +
@@ -1173,7 +1383,18 @@ const file_mica_proto_rawDesc = "" +
 	"\rCLASS_CORRUPT\x10\x03\x12\x13\n" +
 	"\x0fCLASS_RETRYABLE\x10\x04B\x0e\n" +
 	"\f_next_heightB\v\n" +
-	"\t_tx_index2\x9c\b\n" +
+	"\t_tx_index\"5\n" +
+	"\x05Batch\x12,\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.mica.rpc.v1.BatchItemR\x05items\"b\n" +
+	"\tBatchItem\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\fR\x05query\x12%\n" +
+	"\x0etimeout_micros\x18\x03 \x01(\x04R\rtimeoutMicros\"B\n" +
+	"\fBatchResults\x122\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.mica.rpc.v1.BatchResultR\aresults\"s\n" +
+	"\vBatchResult\x12:\n" +
+	"\bresponse\x18\x01 \x01(\v2\x1e.mica.rpc.v1.ChainInfoResponseR\bresponse\x12(\n" +
+	"\x05error\x18\x02 \x01(\v2\x12.mica.rpc.v1.ErrorR\x05error2\xa8\t\n" +
 	"\rValidatorNode\x12Q\n" +
 	"\x13HandleBlockProposal\x12\x1a.mica.rpc.v1.BlockProposal\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12M\n" +
 	"\x11HandleCertificate\x12\x18.mica.rpc.v1.Certificate\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12U\n" +
@@ -1189,7 +1410,9 @@ const file_mica_proto_rawDesc = "" +
 	"\x0eGetGenesisHash\x12\x12.mica.rpc.v1.Empty\x1a\x18.mica.rpc.v1.GenesisHash\x12Q\n" +
 	"\x19HandleBlockProposalChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x1e.mica.rpc.v1.ChainInfoResponse(\x01\x12O\n" +
 	"\x17HandleCertificateChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x1e.mica.rpc.v1.ChainInfoResponse(\x01\x12<\n" +
-	"\x10UploadBlobChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x12.mica.rpc.v1.Empty(\x012\xe2\x03\n" +
+	"\x10UploadBlobChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x12.mica.rpc.v1.Empty(\x01\x12E\n" +
+	"\x14HandleBlockProposals\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResults\x12C\n" +
+	"\x12HandleCertificates\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResults2\xe2\x03\n" +
 	"\x0fValidatorWorker\x12Q\n" +
 	"\x13HandleBlockProposal\x12\x1a.mica.rpc.v1.BlockProposal\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12M\n" +
 	"\x11HandleCertificate\x12\x18.mica.rpc.v1.Certificate\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12S\n" +
@@ -1212,7 +1435,7 @@ func file_mica_proto_rawDescGZIP() []byte {
 }
 
 var file_mica_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mica_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_mica_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_mica_proto_goTypes = []any{
 	(Error_Class)(0),             // 0: mica.rpc.v1.Error.Class
 	(*Empty)(nil),                // 1: mica.rpc.v1.Empty
@@ -1235,54 +1458,66 @@ var file_mica_proto_goTypes = []any{
 	(*NotificationsRequest)(nil), // 18: mica.rpc.v1.NotificationsRequest
 	(*NotificationBatch)(nil),    // 19: mica.rpc.v1.NotificationBatch
 	(*Error)(nil),                // 20: mica.rpc.v1.Error
+	(*Batch)(nil),                // 21: mica.rpc.v1.Batch
+	(*BatchItem)(nil),            // 22: mica.rpc.v1.BatchItem
+	(*BatchResults)(nil),         // 23: mica.rpc.v1.BatchResults
+	(*BatchResult)(nil),          // 24: mica.rpc.v1.BatchResult
 }
 var file_mica_proto_depIdxs = []int32{
 	0,  // 0: mica.rpc.v1.Error.class:type_name -> mica.rpc.v1.Error.Class
-	2,  // 1: mica.rpc.v1.ValidatorNode.HandleBlockProposal:input_type -> mica.rpc.v1.BlockProposal
-	3,  // 2: mica.rpc.v1.ValidatorNode.HandleCertificate:input_type -> mica.rpc.v1.Certificate
-	4,  // 3: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:input_type -> mica.rpc.v1.LiteCertificate
-	5,  // 4: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:input_type -> mica.rpc.v1.ChainInfoQuery
-	7,  // 5: mica.rpc.v1.ValidatorNode.UploadBlob:input_type -> mica.rpc.v1.Blob
-	8,  // 6: mica.rpc.v1.ValidatorNode.DownloadBlob:input_type -> mica.rpc.v1.BlobId
-	9,  // 7: mica.rpc.v1.ValidatorNode.DownloadCertificates:input_type -> mica.rpc.v1.CertificatesRequest
-	11, // 8: mica.rpc.v1.ValidatorNode.DownloadCertificate:input_type -> mica.rpc.v1.CertificateHash
-	12, // 9: mica.rpc.v1.ValidatorNode.Subscribe:input_type -> mica.rpc.v1.SubscriptionRequest
-	1,  // 10: mica.rpc.v1.ValidatorNode.GetVersionInfo:input_type -> mica.rpc.v1.Empty
-	1,  // 11: mica.rpc.v1.ValidatorNode.GetGenesisHash:input_type -> mica.rpc.v1.Empty
-	16, // 12: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:input_type -> mica.rpc.v1.Chunk
-	16, // 13: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:input_type -> mica.rpc.v1.Chunk
-	16, // 14: mica.rpc.v1.ValidatorNode.UploadBlobChunks:input_type -> mica.rpc.v1.Chunk
-	2,  // 15: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:input_type -> mica.rpc.v1.BlockProposal
-	3,  // 16: mica.rpc.v1.ValidatorWorker.HandleCertificate:input_type -> mica.rpc.v1.Certificate
-	5,  // 17: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:input_type -> mica.rpc.v1.ChainInfoQuery
-	7,  // 18: mica.rpc.v1.ValidatorWorker.UploadBlob:input_type -> mica.rpc.v1.Blob
-	17, // 19: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:input_type -> mica.rpc.v1.CrossChainRequest
-	18, // 20: mica.rpc.v1.ValidatorWorker.Notifications:input_type -> mica.rpc.v1.NotificationsRequest
-	6,  // 21: mica.rpc.v1.ValidatorNode.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 22: mica.rpc.v1.ValidatorNode.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 23: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 24: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 25: mica.rpc.v1.ValidatorNode.UploadBlob:output_type -> mica.rpc.v1.Empty
-	7,  // 26: mica.rpc.v1.ValidatorNode.DownloadBlob:output_type -> mica.rpc.v1.Blob
-	10, // 27: mica.rpc.v1.ValidatorNode.DownloadCertificates:output_type -> mica.rpc.v1.Certificates
-	3,  // 28: mica.rpc.v1.ValidatorNode.DownloadCertificate:output_type -> mica.rpc.v1.Certificate
-	13, // 29: mica.rpc.v1.ValidatorNode.Subscribe:output_type -> mica.rpc.v1.Notification
-	14, // 30: mica.rpc.v1.ValidatorNode.GetVersionInfo:output_type -> mica.rpc.v1.VersionInfo
-	15, // 31: mica.rpc.v1.ValidatorNode.GetGenesisHash:output_type -> mica.rpc.v1.GenesisHash
-	6,  // 32: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 33: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 34: mica.rpc.v1.ValidatorNode.UploadBlobChunks:output_type -> mica.rpc.v1.Empty
-	6,  // 35: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 36: mica.rpc.v1.ValidatorWorker.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 37: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 38: mica.rpc.v1.ValidatorWorker.UploadBlob:output_type -> mica.rpc.v1.Empty
-	1,  // 39: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:output_type -> mica.rpc.v1.Empty
-	19, // 40: mica.rpc.v1.ValidatorWorker.Notifications:output_type -> mica.rpc.v1.NotificationBatch
-	21, // [21:41] is the sub-list for method output_type
-	1,  // [1:21] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	22, // 1: mica.rpc.v1.Batch.items:type_name -> mica.rpc.v1.BatchItem
+	24, // 2: mica.rpc.v1.BatchResults.results:type_name -> mica.rpc.v1.BatchResult
+	6,  // 3: mica.rpc.v1.BatchResult.response:type_name -> mica.rpc.v1.ChainInfoResponse
+	20, // 4: mica.rpc.v1.BatchResult.error:type_name -> mica.rpc.v1.Error
+	2,  // 5: mica.rpc.v1.ValidatorNode.HandleBlockProposal:input_type -> mica.rpc.v1.BlockProposal
+	3,  // 6: mica.rpc.v1.ValidatorNode.HandleCertificate:input_type -> mica.rpc.v1.Certificate
+	4,  // 7: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:input_type -> mica.rpc.v1.LiteCertificate
+	5,  // 8: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:input_type -> mica.rpc.v1.ChainInfoQuery
+	7,  // 9: mica.rpc.v1.ValidatorNode.UploadBlob:input_type -> mica.rpc.v1.Blob
+	8,  // 10: mica.rpc.v1.ValidatorNode.DownloadBlob:input_type -> mica.rpc.v1.BlobId
+	9,  // 11: mica.rpc.v1.ValidatorNode.DownloadCertificates:input_type -> mica.rpc.v1.CertificatesRequest
+	11, // 12: mica.rpc.v1.ValidatorNode.DownloadCertificate:input_type -> mica.rpc.v1.CertificateHash
+	12, // 13: mica.rpc.v1.ValidatorNode.Subscribe:input_type -> mica.rpc.v1.SubscriptionRequest
+	1,  // 14: mica.rpc.v1.ValidatorNode.GetVersionInfo:input_type -> mica.rpc.v1.Empty
+	1,  // 15: mica.rpc.v1.ValidatorNode.GetGenesisHash:input_type -> mica.rpc.v1.Empty
+	16, // 16: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:input_type -> mica.rpc.v1.Chunk
+	16, // 17: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:input_type -> mica.rpc.v1.Chunk
+	16, // 18: mica.rpc.v1.ValidatorNode.UploadBlobChunks:input_type -> mica.rpc.v1.Chunk
+	21, // 19: mica.rpc.v1.ValidatorNode.HandleBlockProposals:input_type -> mica.rpc.v1.Batch
+	21, // 20: mica.rpc.v1.ValidatorNode.HandleCertificates:input_type -> mica.rpc.v1.Batch
+	2,  // 21: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:input_type -> mica.rpc.v1.BlockProposal
+	3,  // 22: mica.rpc.v1.ValidatorWorker.HandleCertificate:input_type -> mica.rpc.v1.Certificate
+	5,  // 23: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:input_type -> mica.rpc.v1.ChainInfoQuery
+	7,  // 24: mica.rpc.v1.ValidatorWorker.UploadBlob:input_type -> mica.rpc.v1.Blob
+	17, // 25: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:input_type -> mica.rpc.v1.CrossChainRequest
+	18, // 26: mica.rpc.v1.ValidatorWorker.Notifications:input_type -> mica.rpc.v1.NotificationsRequest
+	6,  // 27: mica.rpc.v1.ValidatorNode.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 28: mica.rpc.v1.ValidatorNode.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 29: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 30: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 31: mica.rpc.v1.ValidatorNode.UploadBlob:output_type -> mica.rpc.v1.Empty
+	7,  // 32: mica.rpc.v1.ValidatorNode.DownloadBlob:output_type -> mica.rpc.v1.Blob
+	10, // 33: mica.rpc.v1.ValidatorNode.DownloadCertificates:output_type -> mica.rpc.v1.Certificates
+	3,  // 34: mica.rpc.v1.ValidatorNode.DownloadCertificate:output_type -> mica.rpc.v1.Certificate
+	13, // 35: mica.rpc.v1.ValidatorNode.Subscribe:output_type -> mica.rpc.v1.Notification
+	14, // 36: mica.rpc.v1.ValidatorNode.GetVersionInfo:output_type -> mica.rpc.v1.VersionInfo
+	15, // 37: mica.rpc.v1.ValidatorNode.GetGenesisHash:output_type -> mica.rpc.v1.GenesisHash
+	6,  // 38: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 39: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 40: mica.rpc.v1.ValidatorNode.UploadBlobChunks:output_type -> mica.rpc.v1.Empty
+	23, // 41: mica.rpc.v1.ValidatorNode.HandleBlockProposals:output_type -> mica.rpc.v1.BatchResults
+	23, // 42: mica.rpc.v1.ValidatorNode.HandleCertificates:output_type -> mica.rpc.v1.BatchResults
+	6,  // 43: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 44: mica.rpc.v1.ValidatorWorker.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 45: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 46: mica.rpc.v1.ValidatorWorker.UploadBlob:output_type -> mica.rpc.v1.Empty
+	1,  // 47: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:output_type -> mica.rpc.v1.Empty
+	19, // 48: mica.rpc.v1.ValidatorWorker.Notifications:output_type -> mica.rpc.v1.NotificationBatch
+	27, // [27:49] is the sub-list for method output_type
+	5,  // [5:27] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_mica_proto_init() }
@@ -1297,7 +1532,7 @@ func file_mica_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mica_proto_rawDesc), len(file_mica_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -41,6 +41,8 @@ const (
 	ValidatorNode_HandleBlockProposalChunks_FullMethodName = "/mica.rpc.v1.ValidatorNode/HandleBlockProposalChunks"
 	ValidatorNode_HandleCertificateChunks_FullMethodName   = "/mica.rpc.v1.ValidatorNode/HandleCertificateChunks"
 	ValidatorNode_UploadBlobChunks_FullMethodName          = "/mica.rpc.v1.ValidatorNode/UploadBlobChunks"
+	ValidatorNode_HandleBlockProposals_FullMethodName      = "/mica.rpc.v1.ValidatorNode/HandleBlockProposals"
+	ValidatorNode_HandleCertificates_FullMethodName        = "/mica.rpc.v1.ValidatorNode/HandleCertificates"
 )
 
 // ValidatorNodeClient is the client API for ValidatorNode service.
@@ -94,6 +96,16 @@ type ValidatorNodeClient interface {
 	HandleCertificateChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, ChainInfoResponse], error)
 	// UploadBlobChunks: the chunks' data is a protocol.Blob, as Blob.payload.
 	UploadBlobChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, Empty], error)
+	// HandleBlockProposals handles many proposals (of any chains) in one call: each item
+	// is answered as HandleBlockProposal would answer it alone, in the order of the
+	// items; one refused item does not fail the others. Items of one chain are handled in
+	// their order. A client sends a batch only when several proposals wait for the same
+	// validator (natural batching: a lone proposal goes alone by HandleBlockProposal).
+	HandleBlockProposals(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
+	// HandleCertificates: as HandleBlockProposals, for certificates (items as in
+	// HandleCertificate, with their query). The signatures of all the items are verified
+	// together; an item whose signatures do not verify is refused alone.
+	HandleCertificates(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
 }
 
 type validatorNodeClient struct {
@@ -262,6 +274,26 @@ func (c *validatorNodeClient) UploadBlobChunks(ctx context.Context, opts ...grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ValidatorNode_UploadBlobChunksClient = grpc.ClientStreamingClient[Chunk, Empty]
 
+func (c *validatorNodeClient) HandleBlockProposals(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResults)
+	err := c.cc.Invoke(ctx, ValidatorNode_HandleBlockProposals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *validatorNodeClient) HandleCertificates(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResults)
+	err := c.cc.Invoke(ctx, ValidatorNode_HandleCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ValidatorNodeServer is the server API for ValidatorNode service.
 // All implementations must embed UnimplementedValidatorNodeServer
 // for forward compatibility.
@@ -313,6 +345,16 @@ type ValidatorNodeServer interface {
 	HandleCertificateChunks(grpc.ClientStreamingServer[Chunk, ChainInfoResponse]) error
 	// UploadBlobChunks: the chunks' data is a protocol.Blob, as Blob.payload.
 	UploadBlobChunks(grpc.ClientStreamingServer[Chunk, Empty]) error
+	// HandleBlockProposals handles many proposals (of any chains) in one call: each item
+	// is answered as HandleBlockProposal would answer it alone, in the order of the
+	// items; one refused item does not fail the others. Items of one chain are handled in
+	// their order. A client sends a batch only when several proposals wait for the same
+	// validator (natural batching: a lone proposal goes alone by HandleBlockProposal).
+	HandleBlockProposals(context.Context, *Batch) (*BatchResults, error)
+	// HandleCertificates: as HandleBlockProposals, for certificates (items as in
+	// HandleCertificate, with their query). The signatures of all the items are verified
+	// together; an item whose signatures do not verify is refused alone.
+	HandleCertificates(context.Context, *Batch) (*BatchResults, error)
 	mustEmbedUnimplementedValidatorNodeServer()
 }
 
@@ -364,6 +406,12 @@ func (UnimplementedValidatorNodeServer) HandleCertificateChunks(grpc.ClientStrea
 }
 func (UnimplementedValidatorNodeServer) UploadBlobChunks(grpc.ClientStreamingServer[Chunk, Empty]) error {
 	return status.Error(codes.Unimplemented, "method UploadBlobChunks not implemented")
+}
+func (UnimplementedValidatorNodeServer) HandleBlockProposals(context.Context, *Batch) (*BatchResults, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleBlockProposals not implemented")
+}
+func (UnimplementedValidatorNodeServer) HandleCertificates(context.Context, *Batch) (*BatchResults, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleCertificates not implemented")
 }
 func (UnimplementedValidatorNodeServer) mustEmbedUnimplementedValidatorNodeServer() {}
 func (UnimplementedValidatorNodeServer) testEmbeddedByValue()                       {}
@@ -598,6 +646,42 @@ func _ValidatorNode_UploadBlobChunks_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ValidatorNode_UploadBlobChunksServer = grpc.ClientStreamingServer[Chunk, Empty]
 
+func _ValidatorNode_HandleBlockProposals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Batch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ValidatorNodeServer).HandleBlockProposals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ValidatorNode_HandleBlockProposals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ValidatorNodeServer).HandleBlockProposals(ctx, req.(*Batch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ValidatorNode_HandleCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Batch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ValidatorNodeServer).HandleCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ValidatorNode_HandleCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ValidatorNodeServer).HandleCertificates(ctx, req.(*Batch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ValidatorNode_ServiceDesc is the grpc.ServiceDesc for ValidatorNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -644,6 +728,14 @@ var ValidatorNode_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetGenesisHash",
 			Handler:    _ValidatorNode_GetGenesisHash_Handler,
+		},
+		{
+			MethodName: "HandleBlockProposals",
+			Handler:    _ValidatorNode_HandleBlockProposals_Handler,
+		},
+		{
+			MethodName: "HandleCertificates",
+			Handler:    _ValidatorNode_HandleCertificates_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
