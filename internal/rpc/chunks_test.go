@@ -139,6 +139,22 @@ func TestAttackDeclaredOversizeRefusedFromPrefix(t *testing.T) {
 	}
 }
 
+// TestAttackSmallRequestStall: a small request (a query) whose length prefix declares
+// less than the unary limit but whose message never finishes arriving is ended by the
+// small requests' receive deadline, so a stranger cannot keep a small stream's partial
+// message in the validator's memory for longer than that.
+func TestAttackSmallRequestStall(t *testing.T) {
+	addr, _ := limitedServer(t, 4, 2)
+	for _, m := range []string{pb.ValidatorNode_HandleChainInfoQuery_FullMethodName, pb.ValidatorNode_HandleLiteCertificate_FullMethodName} {
+		start := time.Now()
+		code, msg := declaredStatus(t, addr, m, UnaryLimit/2)
+		if code != codes.Canceled && code != codes.DeadlineExceeded {
+			t.Errorf("%s stalled: %s %q, want Canceled or DeadlineExceeded", m, code, msg)
+		}
+		t.Logf("%s stalled: ended after %v", m, time.Since(start))
+	}
+}
+
 // limitedServer starts a one-process validator and a second public server over its
 // worker with small in-flight bounds and a 1 s receive deadline (a second server on
 // the same worker is the simplest way to get one), and a Node connected to it.
@@ -148,7 +164,7 @@ func limitedServer(t *testing.T, maxInFlight, perAddr int) (string, *Node) {
 	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
 	v := startValidator(t, prototest.Validators(1)[0], g)
 	l := DefaultLimits(protocol.NoFeesPolicy())
-	l.MaxInFlight, l.MaxInFlightPerAddr, l.ReceiveTimeout = maxInFlight, perAddr, time.Second
+	l.MaxInFlight, l.MaxInFlightPerAddr, l.ReceiveTimeout, l.SmallReceiveTimeout = maxInFlight, perAddr, time.Second, time.Second
 	srv := NewServer(listen(t), ServerConfig{Limits: &l})
 	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
 	if err != nil {

@@ -63,8 +63,10 @@ import (
 // With DefaultLimits and the default policy (B 64 MiB, MaxInFlight 32, U 1 MiB,
 // MaxConnections 1024, MaxStreamsPerConn 64, about 320 KiB of buffers a connection)
 // that is 4 GiB + 128 GiB + 320 MiB, and only while the stranger keeps sending that
-// much data (128 GiB at least, from up to 1,024 connections) and keeps its small
-// streams unfinished: small requests have no receive deadline (docs/SECURITY.md). With
+// much data: a small request whose message has not arrived within SmallReceiveTimeout
+// (10 s) of its headers is ended like a heavy one, so holding the middle term takes
+// sending it anew every 10 s (about 13 GiB/s for all of it; what a stranger holds is
+// at most its bandwidth × 10 s, docs/SECURITY.md). With
 // the server-wide limit at 64 MiB, as before the chunked methods, the middle term was
 // 64 × as large. Idle connections without streams are closed after KeepaliveIdle, and
 // peers pinging more often than every 10 s are disconnected (keepalive enforcement).
@@ -165,13 +167,18 @@ type Limits struct {
 	// long after its headers (0: no limit), so a stream that never sends its data
 	// gives its slot back.
 	ReceiveTimeout time.Duration
+	// SmallReceiveTimeout ends a small request (one that takes no in-flight slot) whose
+	// message has not fully arrived this long after its headers (0: no limit), so a
+	// stranger cannot keep partial messages of up to UnaryLimit in the validator's
+	// memory on every stream for longer: holding them takes sending them again.
+	SmallReceiveTimeout time.Duration
 	// KeepaliveIdle closes a connection without streams for that long.
 	KeepaliveIdle time.Duration
 }
 
 // DefaultLimits returns the limits of a validator's public endpoint under policy p.
 func DefaultLimits(p protocol.ResourcePolicy) Limits {
-	return Limits{Methods: MethodBudgets(p), MaxMessage: UnaryLimit, MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, ReceiveTimeout: 30 * time.Second, KeepaliveIdle: 5 * time.Minute}
+	return Limits{Methods: MethodBudgets(p), MaxMessage: UnaryLimit, MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, ReceiveTimeout: 30 * time.Second, SmallReceiveTimeout: 10 * time.Second, KeepaliveIdle: 5 * time.Minute}
 }
 
 // InternalLimits returns the limits of a shard's internal service under policy p: its
@@ -348,6 +355,9 @@ type slot struct {
 func (s *slot) release() {
 	s.once.Do(func() {
 		s.stopTimer()
+		if s.f == nil { // a small request's deadline: no slot
+			return
+		}
 		s.f.mu.Lock()
 		if s.f.perAddr[s.addr]--; s.f.perAddr[s.addr] <= 0 {
 			delete(s.f.perAddr, s.addr)
@@ -366,7 +376,7 @@ func (s *slot) stopTimer() {
 // admit is the server's tap.ServerInHandle.
 func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, error) {
 	if !f.l.heavy(info.FullMethodName) {
-		return ctx, nil
+		return f.l.smallDeadline(ctx), nil
 	}
 	addr := remoteIP(ctx)
 	perAddr := f.l.MaxInFlightPerAddr
@@ -396,6 +406,20 @@ func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, 
 	// The stream's context ends when the stream does, whatever way it ends.
 	context.AfterFunc(ctx, s.release)
 	return context.WithValue(ctx, slotKey{}, s), nil
+}
+
+// smallDeadline gives a small request the receive deadline SmallReceiveTimeout: no
+// slot, only a timer that ends the stream if its message is not in by then (stopped by
+// received or releaseSlot, as a heavy request's).
+func (l *Limits) smallDeadline(ctx context.Context) context.Context {
+	if l.SmallReceiveTimeout <= 0 {
+		return ctx
+	}
+	s := &slot{}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.timer = time.AfterFunc(l.SmallReceiveTimeout, s.cancel)
+	context.AfterFunc(ctx, s.release)
+	return context.WithValue(ctx, slotKey{}, s)
 }
 
 // remoteIP is the peer's IP address (IPv4 as such, not mapped into IPv6), or the zero
