@@ -21,11 +21,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/kv"
@@ -75,6 +77,39 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Counters of Write and WriteLazy (Stats).
+	commits, lazyCommits, keys atomic.Uint64
+}
+
+// Stats counts a store's writes since it was opened.
+type Stats struct {
+	// Commits and LazyCommits count the non-empty batches committed by Write and by
+	// WriteLazy; Keys counts their operations (puts, deletes, range deletions).
+	Commits, LazyCommits, Keys uint64
+	// WALSyncs counts the fsyncs of the write-ahead log. Concurrent synced commits share
+	// one (group commit), so Commits / WALSyncs is the number of synced batches per fsync.
+	WALSyncs uint64
+	// WALBytes counts the bytes written to the write-ahead log.
+	WALBytes uint64
+}
+
+// Stats returns the store's write counters, or kv.ErrClosed. It reads Pebble's metrics,
+// cheap enough for every metrics scrape, not for every write.
+func (s *Store) Stats() (Stats, error) {
+	if err := s.enter(); err != nil {
+		return Stats{}, err
+	}
+	defer s.leave()
+	m := s.db.Metrics()
+	st := Stats{Commits: s.commits.Load(), LazyCommits: s.lazyCommits.Load(), Keys: s.keys.Load(), WALBytes: m.WAL.BytesWritten}
+	if h := m.LogWriter.FsyncLatency; h != nil {
+		var d dto.Metric
+		if err := h.Write(&d); err == nil {
+			st.WALSyncs = d.GetHistogram().GetSampleCount()
+		}
+	}
+	return st, nil
 }
 
 var (
@@ -318,7 +353,7 @@ func (s *Store) Scan(ctx context.Context, prefix []byte, fn func(key, value []by
 // Write implements kv.Writer: one Pebble batch committed with pebble.Sync (pebble.NoSync
 // with Options.NoSync).
 func (s *Store) Write(ctx context.Context, b *kv.Batch) error {
-	return s.write(ctx, b, s.writeOpts)
+	return s.write(ctx, b, s.writeOpts, &s.commits)
 }
 
 // WriteLazy implements kv.LazyWriter: the batch is committed with pebble.NoSync. Pebble
@@ -326,10 +361,11 @@ func (s *Store) Write(ctx context.Context, b *kv.Batch) error {
 // up to its own record: every lazy batch committed before it becomes durable with it,
 // and a crash loses only a suffix of the log (TestWriteLazyCrash).
 func (s *Store) WriteLazy(ctx context.Context, b *kv.Batch) error {
-	return s.write(ctx, b, pebble.NoSync)
+	return s.write(ctx, b, pebble.NoSync, &s.lazyCommits)
 }
 
-func (s *Store) write(ctx context.Context, b *kv.Batch, wo *pebble.WriteOptions) error {
+// write commits b with wo and counts it in commits.
+func (s *Store) write(ctx context.Context, b *kv.Batch, wo *pebble.WriteOptions, commits *atomic.Uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -390,6 +426,8 @@ func (s *Store) write(ctx context.Context, b *kv.Batch, wo *pebble.WriteOptions)
 	if err := pb.Commit(wo); err != nil {
 		return wrap("write", err)
 	}
+	commits.Add(1)
+	s.keys.Add(uint64(len(ops)))
 	return nil
 }
 

@@ -1,0 +1,79 @@
+package pebblekv
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/micachain/mica/internal/kv"
+)
+
+// TestStatsCountWritesAndSyncs checks the write counters against the WAL syncs counted
+// through the file system: every sequential synced write costs one fsync, lazy writes
+// none until a synced one carries them.
+func TestStatsCountWritesAndSyncs(t *testing.T) {
+	s, fs := openCounting(t)
+	ctx := context.Background()
+	before, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsBefore := fs.syncs.Load()
+	write := func(lazy bool, i, keys int) {
+		t.Helper()
+		var b kv.Batch
+		for j := range keys {
+			b.Put(fmt.Appendf(nil, "k%03d/%02d", i, j), []byte("v"))
+		}
+		if lazy {
+			err = s.WriteLazy(ctx, &b)
+		} else {
+			err = s.Write(ctx, &b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		write(true, i, 2)
+	}
+	mid, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mid.WALSyncs - before.WALSyncs; got != 0 {
+		t.Errorf("lazy writes synced the WAL %d times", got)
+	}
+	for i := range 3 {
+		write(false, 10+i, 3)
+	}
+	if err := s.Write(ctx, new(kv.Batch)); err != nil { // empty: not a commit
+		t.Fatal(err)
+	}
+	after, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.Commits - before.Commits; got != 3 {
+		t.Errorf("commits: %d, want 3", got)
+	}
+	if got := after.LazyCommits - before.LazyCommits; got != 5 {
+		t.Errorf("lazy commits: %d, want 5", got)
+	}
+	if got := after.Keys - before.Keys; got != 5*2+3*3 {
+		t.Errorf("keys: %d, want %d", got, 5*2+3*3)
+	}
+	syncs, fsSyncs := after.WALSyncs-before.WALSyncs, uint64(fs.syncs.Load()-fsBefore)
+	if syncs != 3 || fsSyncs != 3 {
+		t.Errorf("WAL syncs: %d by the stats, %d by the file system; want 3 (one per sequential synced write)", syncs, fsSyncs)
+	}
+	if after.WALBytes <= before.WALBytes {
+		t.Errorf("WAL bytes did not grow: %d → %d", before.WALBytes, after.WALBytes)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stats(); err != kv.ErrClosed {
+		t.Errorf("Stats after Close: %v, want kv.ErrClosed", err)
+	}
+}
