@@ -11,6 +11,7 @@ import (
 
 	"github.com/micachain/mica/internal/execution/wasm"
 	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/worker"
 )
@@ -30,6 +31,11 @@ type observer struct {
 // diskUser is a store that knows its size on disk (pebblekv).
 type diskUser interface {
 	DiskUsage() (uint64, error)
+}
+
+// writeCounter is a store that counts its writes and WAL syncs (pebblekv).
+type writeCounter interface {
+	Stats() (pebblekv.Stats, error)
 }
 
 // newObserver creates the registry and the counter sets; role is "validator", "proxy"
@@ -78,6 +84,29 @@ func newObserver(cfg *Config, role string, db kv.Store, engine *wasm.Engine, wor
 			}
 			return float64(n)
 		})
+	}
+	if wc, ok := db.(writeCounter); ok {
+		stat := func(f func(pebblekv.Stats) uint64) func() float64 {
+			return func() float64 {
+				st, err := wc.Stats()
+				if err != nil {
+					return 0
+				}
+				return float64(f(st))
+			}
+		}
+		for _, c := range []struct {
+			name, help string
+			f          func(pebblekv.Stats) uint64
+		}{
+			{"storage_commits_total", "Batches committed durably (each waits for a WAL sync, shared by concurrent commits).", func(s pebblekv.Stats) uint64 { return s.Commits }},
+			{"storage_lazy_commits_total", "Batches committed without waiting for a WAL sync (made durable by the next synced commit).", func(s pebblekv.Stats) uint64 { return s.LazyCommits }},
+			{"storage_keys_written_total", "Keys put or deleted by committed batches.", func(s pebblekv.Stats) uint64 { return s.Keys }},
+			{"storage_wal_syncs_total", "Fsyncs of the write-ahead log (storage_commits_total / this = synced batches per fsync).", func(s pebblekv.Stats) uint64 { return s.WALSyncs }},
+			{"storage_wal_bytes_total", "Bytes written to the write-ahead log.", func(s pebblekv.Stats) uint64 { return s.WALBytes }},
+		} {
+			o.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metrics.Namespace, Name: c.name, Help: c.help}, stat(c.f)))
+		}
 	}
 	if cfg.MetricsListen != "" {
 		h := metrics.Handler(o.reg, metrics.HandlerOptions{Pprof: cfg.Pprof, Ready: o.readiness})
