@@ -569,12 +569,21 @@ func putWriter(w *Writer) {
 	}
 }
 
-// Unmarshal decodes b into v strictly: the whole input must be consumed.
+// Unmarshal decodes b into v strictly: the whole input must be consumed. Its Reader comes
+// from a pool (a Decode method must not keep its *Reader after it returns).
 func Unmarshal(b []byte, v Decoder) error {
-	r := NewReader(b)
+	r := readers.Get().(*Reader)
+	*r = Reader{buf: b, budget: Budget(len(b))}
 	v.Decode(r)
-	return r.Finish()
+	err := r.Finish()
+	*r = Reader{} // keep no reference to b in the pool
+	readers.Put(r)
+	return err
 }
+
+// readers holds the Readers of Unmarshal: a Reader passed to an interface method escapes,
+// so without the pool every decode of a stored value allocates one.
+var readers = sync.Pool{New: func() any { return new(Reader) }}
 
 // EncodeSlice writes a length-prefixed sequence.
 func EncodeSlice[T any](w *Writer, s []T, enc func(*Writer, *T)) {

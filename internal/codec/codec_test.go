@@ -162,3 +162,38 @@ func TestMarshalScratch(t *testing.T) {
 		}
 	}
 }
+
+// pair decodes two fixed-width integers.
+type pair struct{ a, b uint64 }
+
+func (p *pair) Decode(r *codec.Reader) { p.a, p.b = r.U64(), r.U64() }
+
+// TestUnmarshalPooledReader: Unmarshal takes its Reader from a pool, so decoding a value
+// that allocates nothing itself allocates nothing, and a reader used for one input (and
+// failed on it) decodes the next one as if fresh.
+func TestUnmarshalPooledReader(t *testing.T) {
+	var w codec.Writer
+	w.U64(7)
+	w.U64(9)
+	good := w.Bytes()
+	var p pair
+	if err := codec.Unmarshal(append(good, 0), &p); err == nil {
+		t.Fatal("trailing byte accepted")
+	}
+	if err := codec.Unmarshal(good[:5], &p); err == nil {
+		t.Fatal("short input accepted")
+	}
+	for range 3 {
+		p = pair{}
+		if err := codec.Unmarshal(good, &p); err != nil || p != (pair{7, 9}) {
+			t.Fatalf("decoded %v, %v after failed decodes", p, err)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := codec.Unmarshal(good, &p); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Unmarshal of two integers: %.0f allocations, want 0", n)
+	}
+}
