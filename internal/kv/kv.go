@@ -112,15 +112,42 @@ type Op struct {
 // The zero value is an empty batch ready to use. A Batch is not safe for concurrent use.
 // The bytes of an op are never modified after it is added (Put copies its arguments, Reset
 // drops ops without reusing their bytes), so ops may be shared between batches by Append.
+// Small ops' bytes share larger allocations: a store that keeps an op's key or value
+// beyond Write copies it, or it keeps the batch's chunk alive with it.
 type Batch struct {
 	ops  []Op
 	size int
+	// arena is the chunk that small ops' bytes are copied into, one after the other
+	// (len: the bytes handed out). Bytes once handed out are never written again: a full
+	// chunk is replaced by a new one, never reused.
+	arena []byte
+}
+
+// Arena sizes: ops of up to arenaMaxOp bytes share chunks of arenaChunk bytes, so that a
+// batch of many small keys (a block's queue entries, registers and indexes) costs a few
+// allocations instead of one per op; a larger op gets an allocation of its own.
+const (
+	arenaChunk = 4 << 10
+	arenaMaxOp = 512
+)
+
+// alloc returns n bytes (non-nil, capacity n) for an op's bytes.
+func (b *Batch) alloc(n int) []byte {
+	if n > arenaMaxOp {
+		return make([]byte, n)
+	}
+	if cap(b.arena)-len(b.arena) < n || b.arena == nil {
+		b.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(b.arena)
+	b.arena = b.arena[:start+n]
+	return b.arena[start : start+n : start+n]
 }
 
 // Put adds an operation that stores value under key. Both are copied. A nil value stores
 // an empty value.
 func (b *Batch) Put(key, value []byte) {
-	buf := make([]byte, len(key)+len(value))
+	buf := b.alloc(len(key) + len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
 	b.ops = append(b.ops, Op{Kind: OpPut, Key: buf[:len(key):len(key)], Value: buf[len(key):]})
@@ -129,14 +156,18 @@ func (b *Batch) Put(key, value []byte) {
 
 // Delete adds an operation that removes key. The key is copied.
 func (b *Batch) Delete(key []byte) {
-	b.ops = append(b.ops, Op{Kind: OpDelete, Key: bytes.Clone(nonNil(key))})
+	k := b.alloc(len(key))
+	copy(k, key)
+	b.ops = append(b.ops, Op{Kind: OpDelete, Key: k})
 	b.size += len(key)
 }
 
 // DeletePrefix adds an operation that removes every key starting with prefix; an empty
 // prefix removes every key of the store. The prefix is copied.
 func (b *Batch) DeletePrefix(prefix []byte) {
-	b.ops = append(b.ops, Op{Kind: OpDeletePrefix, Key: bytes.Clone(nonNil(prefix))})
+	p := b.alloc(len(prefix))
+	copy(p, prefix)
+	b.ops = append(b.ops, Op{Kind: OpDeletePrefix, Key: p})
 	b.size += len(prefix)
 }
 
@@ -180,13 +211,4 @@ func PrefixEnd(prefix []byte) []byte {
 		}
 	}
 	return nil
-}
-
-// nonNil returns b, or an empty non-nil slice when b is nil, so that copies of empty keys
-// are non-nil like every other key.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

@@ -88,3 +88,49 @@ func TestBatch(t *testing.T) {
 		t.Fatal("reset of source changed appended batch")
 	}
 }
+
+// TestBatchArena checks that ops sharing an allocation stay apart: appending to any op's
+// key or value cannot overwrite another op, later ops (after Reset too) never reuse bytes
+// handed out, and small ops share allocations.
+func TestBatchArena(t *testing.T) {
+	var b Batch
+	type kvp struct{ k, v string }
+	var want []kvp
+	for i := range 300 {
+		k := string(rune('a'+i%26)) + string(make([]byte, i%7))
+		v := string(bytes.Repeat([]byte{byte(i)}, i%40))
+		if i%50 == 0 {
+			v = string(make([]byte, arenaMaxOp+i)) // large: its own allocation
+		}
+		b.Put([]byte(k), []byte(v))
+		want = append(want, kvp{k, v})
+	}
+	var c Batch
+	c.Append(&b)
+	b.Reset()
+	for range 100 {
+		b.Put([]byte("overwrite?"), []byte("yes"))
+		b.Delete([]byte("gone"))
+	}
+	for i, op := range c.Ops() {
+		_ = append(op.Key, 0xee, 0xee)
+		_ = append(op.Value, 0xee, 0xee)
+		if cap(op.Key) != len(op.Key) || cap(op.Value) != len(op.Value) {
+			t.Fatalf("op %d: capacity beyond its bytes", i)
+		}
+	}
+	for i, op := range c.Ops() {
+		if string(op.Key) != want[i].k || string(op.Value) != want[i].v {
+			t.Fatalf("op %d changed: %q=%q, want %q=%q", i, op.Key, op.Value, want[i].k, want[i].v)
+		}
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		var d Batch
+		for range 64 {
+			d.Put([]byte("key-of-a-queue-entry-0123456789"), []byte("a small value of some forty bytes......"))
+		}
+	})
+	if allocs > 10 { // the ops slice grows 7 times, and two chunks (one per put before)
+		t.Errorf("64 small puts cost %.0f allocations", allocs)
+	}
+}
