@@ -493,6 +493,45 @@ func (b *Block) OutgoingBundles() map[base.ChainID][]MessageBundle {
 	return out
 }
 
+// OutgoingBundlesTo returns OutgoingBundles()[recipient] without building the other
+// recipients' bundles: one slice of bundles and one of messages (each bundle's Messages
+// a full slice expression of it, so appending to one does not reach the next). Cross-chain
+// delivery calls it for every undelivered height of every (sender, recipient) pair.
+func (b *Block) OutgoingBundlesTo(recipient base.ChainID) []MessageBundle {
+	bundles, messages := 0, 0
+	for _, msgs := range b.Outcome.Messages {
+		n := 0
+		for i := range msgs {
+			if msgs[i].Destination == recipient {
+				n++
+			}
+		}
+		if n > 0 {
+			bundles++
+			messages += n
+		}
+	}
+	if bundles == 0 {
+		return nil
+	}
+	out := make([]MessageBundle, 0, bundles)
+	posted := make([]PostedMessage, 0, messages)
+	hash := b.Hash()
+	for tx, msgs := range b.Outcome.Messages {
+		start := len(posted)
+		for i := range msgs {
+			if m := &msgs[i]; m.Destination == recipient {
+				posted = append(posted, m.Posted(uint32(i)))
+			}
+		}
+		if len(posted) > start {
+			out = append(out, MessageBundle{Height: b.Proposed.Height, Timestamp: b.Proposed.Timestamp, CertificateHash: hash,
+				TransactionIndex: uint32(tx), Messages: posted[start:len(posted):len(posted)]})
+		}
+	}
+	return out
+}
+
 // Recipients returns the chains the block sends messages to, sorted.
 func (b *Block) Recipients() []base.ChainID {
 	seen := make(map[base.ChainID]bool)
