@@ -242,12 +242,11 @@ func (w *Worker) nextChunk(ctx context.Context, sender, recipient base.ChainID, 
 				}
 			}
 			add := 0
-			var these []protocol.EpochBundle
-			for _, b := range cert.Block.OutgoingBundles()[recipient] {
+			these := cert.Block.OutgoingBundlesTo(recipient)
+			for i := range these {
 				cw.Reset()
-				b.Encode(&cw)
+				these[i].Encode(&cw)
 				add += 4 + cw.Len() // the epoch, then the bundle
-				these = append(these, protocol.EpochBundle{Epoch: cert.Block.Epoch(), Bundle: b})
 			}
 			if taken > 0 && size+add > budget {
 				more = true
@@ -257,7 +256,12 @@ func (w *Worker) nextChunk(ctx context.Context, sender, recipient base.ChainID, 
 				w.log.Warn("cross-chain bundles of one height exceed the request budget", "sender", sender.Short(),
 					"recipient", recipient.Short(), "height", h, "bytes", add, "budget", budget)
 			}
-			bundles = append(bundles, these...)
+			if bundles == nil {
+				bundles = make([]protocol.EpochBundle, 0, len(these))
+			}
+			for i := range these {
+				bundles = append(bundles, protocol.EpochBundle{Epoch: cert.Block.Epoch(), Bundle: these[i]})
+			}
 			size += add
 			taken++
 		}
