@@ -1,0 +1,187 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/memkv"
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// countingStore counts a store's writes: synced (Write) and lazy (WriteLazy) commits,
+// and the keys they put or delete, by a short description of the key.
+type countingStore struct {
+	kv.Store
+	mu                 sync.Mutex
+	synced, lazy, keys int
+	byKind             map[string]int
+}
+
+func (c *countingStore) count(b *kv.Batch, lazy bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b.Empty() {
+		return
+	}
+	if lazy {
+		c.lazy++
+	} else {
+		c.synced++
+	}
+	if c.byKind == nil {
+		c.byKind = map[string]int{}
+	}
+	for _, op := range b.Ops() {
+		c.keys++
+		c.byKind[keyKind(op.Key)]++
+	}
+}
+
+// keyKind names a key by its storage prefix and, for a chain's state, the tag of its
+// view (chain.State's sub-view tags).
+func keyKind(k []byte) string {
+	if len(k) > 33 && k[0] == 'C' {
+		return fmt.Sprintf("chain view %d", k[33])
+	}
+	if len(k) == 0 {
+		return "empty"
+	}
+	return string(k[:1])
+}
+
+func (c *countingStore) Write(ctx context.Context, b *kv.Batch) error {
+	c.count(b, false)
+	return c.Store.Write(ctx, b)
+}
+
+func (c *countingStore) WriteLazy(ctx context.Context, b *kv.Batch) error {
+	c.count(b, true)
+	if lw, ok := c.Store.(kv.LazyWriter); ok {
+		return lw.WriteLazy(ctx, b)
+	}
+	return c.Store.Write(ctx, b)
+}
+
+func (c *countingStore) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.synced, c.lazy, c.keys, c.byKind = 0, 0, 0, nil
+}
+
+// TestWritesPerBlock counts what one validator writes per block of a 4-chain ring (the
+// chain-info query, the fast vote, the confirmed certificate, the delivery of its
+// bundles to the next chain), and bounds it: two durable commits (the vote and the
+// certificate, each durable before its answer), at most two lazy ones (the receipt and
+// the sender's confirmation), and the keys of all of them. Run with -v for the keys by
+// kind.
+func TestWritesPerBlock(t *testing.T) {
+	for _, tc := range []struct {
+		transfers int
+		maxKeys   float64
+	}{
+		// 1 transfer: 23 keys (2026-12-05): the consensus register twice and the tip,
+		// 2 execution keys, the received log (2), outbox (6) and inbox (6) queues and
+		// maps, the certificate, its height index, and the pending-delivery record put
+		// and deleted.
+		{1, 23},
+		// 100 transfers: 221 keys, of which 202 are the 100 bundles received (queue
+		// entry put on receipt, deleted by the block that takes it, two headers).
+		{100, 221},
+	} {
+		t.Run(fmt.Sprintf("transfers=%d", tc.transfers), func(t *testing.T) {
+			synced, lazy, keys := writesPerBlock(t, tc.transfers)
+			if synced != 2 {
+				t.Errorf("%.2f durable commits per block, want 2 (the vote and the certificate)", synced)
+			}
+			if lazy > 2 {
+				t.Errorf("%.2f lazy commits per block, want at most 2 (receipt and confirmation)", lazy)
+			}
+			if keys > tc.maxKeys {
+				t.Errorf("%.1f keys written per block, more than %.0f", keys, tc.maxKeys)
+			}
+		})
+	}
+}
+
+// writesPerBlock runs a 4-chain ring on one validator over a counting memory store and
+// returns the durable commits, lazy commits and keys per block after the first round.
+func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys float64) {
+	ctx := context.Background()
+	const chains, rounds = 4, 3
+	vkeys := prototest.Validators(4)
+	var owners []*crypto.PrivateKey
+	for i := range chains {
+		owners = append(owners, prototest.Key(fmt.Sprintf("owner-%d", i)))
+	}
+	g := prototest.Genesis(prototest.Committee(vkeys), owners, base.Tokens(1_000_000))
+	ids := g.ChainIDs()
+	cs := &countingStore{Store: memkv.New()}
+	w := worker.New(worker.Config{Storage: genesisStore(t, cs, g), Signer: vkeys[0], Clock: fixedClock{10_000_000}})
+	tips := make([]*base.Hash, chains)
+	heights := make([]base.BlockHeight, chains)
+	for n := range rounds * chains {
+		if n == chains {
+			cs.reset() // the first round creates the chains' states
+		}
+		i := n % chains
+		info, err := w.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: ids[i], RequestPendingBundles: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := owners[i].Public().Owner()
+		p := protocol.ProposedBlock{ChainID: ids[i], Height: heights[i], Timestamp: 5_000_000, PreviousBlockHash: tips[i], AuthenticatedOwner: &o}
+		for j := range info.RequestedPendingBundles {
+			p.Transactions = append(p.Transactions, protocol.Transaction{Bundle: &info.RequestedPendingBundles[j]})
+		}
+		if n >= chains && len(p.Transactions) != transfers {
+			t.Fatalf("block %d receives %d bundles, want %d", n, len(p.Transactions), transfers)
+		}
+		for range transfers {
+			p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner,
+				Recipient: base.Account{Chain: ids[(i+1)%chains]}, Amount: base.AmountFromAttos(1)}))
+		}
+		prop, err := protocol.SignProposal(owners[i], p, base.FastRound, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.HandleBlockProposal(ctx, prop); err != nil {
+			t.Fatal(err)
+		}
+		exec, err := w.StageBlock(ctx, &p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, vkeys)
+		if _, err := w.HandleCertificate(ctx, cert); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.DeliverPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h := exec.Hash()
+		tips[i] = &h
+		heights[i]++
+	}
+	blocks := float64((rounds - 1) * chains)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	var kinds []string
+	for k := range cs.byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		t.Logf("%s: %.2f keys per block", k, float64(cs.byKind[k])/blocks)
+	}
+	synced, lazy, keys = float64(cs.synced)/blocks, float64(cs.lazy)/blocks, float64(cs.keys)/blocks
+	t.Logf("per block: %.2f durable commits, %.2f lazy commits, %.1f keys", synced, lazy, keys)
+	return synced, lazy, keys
+}
