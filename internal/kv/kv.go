@@ -123,10 +123,11 @@ type Batch struct {
 	arena []byte
 }
 
-// Arena sizes: ops of up to arenaMaxOp bytes share chunks of arenaChunk bytes, so that a
+// Arena sizes: ops of up to arenaMaxOp bytes share chunks of up to arenaChunk bytes, so that a
 // batch of many small keys (a block's queue entries, registers and indexes) costs a few
 // allocations instead of one per op; a larger op gets an allocation of its own.
 const (
+	arenaFirst = 256
 	arenaChunk = 4 << 10
 	arenaMaxOp = 512
 )
@@ -137,7 +138,8 @@ func (b *Batch) alloc(n int) []byte {
 		return make([]byte, n)
 	}
 	if cap(b.arena)-len(b.arena) < n || b.arena == nil {
-		b.arena = make([]byte, 0, arenaChunk)
+		// Chunks double from arenaFirst to arenaChunk: a batch of a few keys stays small.
+		b.arena = make([]byte, 0, max(n, min(2*cap(b.arena), arenaChunk), arenaFirst))
 	}
 	start := len(b.arena)
 	b.arena = b.arena[:start+n]
