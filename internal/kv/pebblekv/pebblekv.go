@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,7 +271,9 @@ func get(r pebble.Reader, key []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// MultiGet implements kv.Reader. Several keys are read from one Pebble snapshot.
+// MultiGet implements kv.Reader. Several keys are read through one iterator, which
+// reads from one point in time, in ascending key order: consecutive keys (a queue's
+// entries) cost a step each instead of a point lookup, and no snapshot is taken.
 func (s *Store) MultiGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -279,30 +282,69 @@ func (s *Store) MultiGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 		return nil, err
 	}
 	defer s.leave()
-	var r pebble.Reader = s.db
-	if len(keys) > 1 {
-		snap := s.db.NewSnapshot()
-		defer func() {
-			if err := snap.Close(); err != nil {
-				s.log.Error("close snapshot", "err", err)
-			}
-		}()
-		r = snap
-	}
 	out := make([][]byte, len(keys))
-	for i, k := range keys {
-		v, ok, err := get(r, k)
+	if len(keys) == 1 {
+		v, ok, err := get(s.db, keys[0])
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out[i] = v
+			out[0] = v
 		}
-		if i%256 == 255 {
+		return out, nil
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	return s.multiGetIter(ctx, keys, out)
+}
+
+// multiGetIter reads keys (at least two) into out through one iterator bounded by the
+// smallest and the greatest key, seeking them in ascending order (Pebble steps instead
+// of seeking when the next key is near).
+func (s *Store) multiGetIter(ctx context.Context, keys [][]byte, out [][]byte) (_ [][]byte, err error) {
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	sorted := true
+	for i := 1; i < len(keys); i++ {
+		if bytes.Compare(keys[i-1], keys[i]) > 0 {
+			sorted = false
+			break
+		}
+	}
+	if !sorted {
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
+	}
+	lo, hi := keys[order[0]], keys[order[len(order)-1]]
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: append(bytes.Clone(hi), 0)})
+	if err != nil {
+		return nil, wrap("multi-get", err)
+	}
+	defer func() {
+		if cerr := it.Close(); cerr != nil && err == nil {
+			err = wrap("multi-get", cerr)
+		}
+	}()
+	for n, i := range order {
+		if n%256 == 255 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
+		k := keys[i]
+		if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) {
+			if err := it.Error(); err != nil {
+				return nil, wrap("multi-get", err)
+			}
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, wrap("multi-get", err)
+		}
+		out[i] = append([]byte{}, v...)
 	}
 	return out, nil
 }
