@@ -338,7 +338,12 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 	if len(added) > 0 {
 		w.wakeWaiters(req.Sender, req.Recipient)
 	}
+	// One notification per height: the bundles of one sending block (one per transaction
+	// that sent here: 100 in a 100-transfer block) would make identical notifications.
 	for i := range added {
+		if i > 0 && added[i].Height == added[i-1].Height {
+			continue
+		}
 		w.notify(protocol.Notification{ChainID: req.Recipient, Kind: protocol.ReasonNewIncomingBundle, Height: added[i].Height, Origin: req.Sender})
 	}
 	latest := req.Bundles[len(req.Bundles)-1].Bundle.Height

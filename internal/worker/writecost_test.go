@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -97,7 +98,10 @@ func TestWritesPerBlock(t *testing.T) {
 		{100, 221},
 	} {
 		t.Run(fmt.Sprintf("transfers=%d", tc.transfers), func(t *testing.T) {
-			synced, lazy, keys := writesPerBlock(t, tc.transfers)
+			synced, lazy, keys, notes := writesPerBlock(t, tc.transfers)
+			if notes != 1 {
+				t.Errorf("%.2f incoming-bundle notifications per block, want 1 (one per sending block)", notes)
+			}
 			if synced != 2 {
 				t.Errorf("%.2f durable commits per block, want 2 (the vote and the certificate)", synced)
 			}
@@ -112,8 +116,9 @@ func TestWritesPerBlock(t *testing.T) {
 }
 
 // writesPerBlock runs a 4-chain ring on one validator over a counting memory store and
-// returns the durable commits, lazy commits and keys per block after the first round.
-func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys float64) {
+// returns the durable commits, lazy commits, keys and incoming-bundle notifications per
+// block after the first round.
+func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, notes float64) {
 	ctx := context.Background()
 	const chains, rounds = 4, 3
 	vkeys := prototest.Validators(4)
@@ -124,12 +129,19 @@ func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys float64) {
 	g := prototest.Genesis(prototest.Committee(vkeys), owners, base.Tokens(1_000_000))
 	ids := g.ChainIDs()
 	cs := &countingStore{Store: memkv.New()}
-	w := worker.New(worker.Config{Storage: genesisStore(t, cs, g), Signer: vkeys[0], Clock: fixedClock{10_000_000}})
+	var incoming atomic.Int64
+	w := worker.New(worker.Config{Storage: genesisStore(t, cs, g), Signer: vkeys[0], Clock: fixedClock{10_000_000},
+		Notify: func(n protocol.Notification) {
+			if n.Kind == protocol.ReasonNewIncomingBundle {
+				incoming.Add(1)
+			}
+		}})
 	tips := make([]*base.Hash, chains)
 	heights := make([]base.BlockHeight, chains)
 	for n := range rounds * chains {
 		if n == chains {
 			cs.reset() // the first round creates the chains' states
+			incoming.Store(0)
 		}
 		i := n % chains
 		info, err := w.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: ids[i], RequestPendingBundles: true})
@@ -182,6 +194,7 @@ func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys float64) {
 		t.Logf("%s: %.2f keys per block", k, float64(cs.byKind[k])/blocks)
 	}
 	synced, lazy, keys = float64(cs.synced)/blocks, float64(cs.lazy)/blocks, float64(cs.keys)/blocks
-	t.Logf("per block: %.2f durable commits, %.2f lazy commits, %.1f keys", synced, lazy, keys)
-	return synced, lazy, keys
+	notes = float64(incoming.Load()) / blocks
+	t.Logf("per block: %.2f durable commits, %.2f lazy commits, %.1f keys, %.2f incoming-bundle notifications", synced, lazy, keys, notes)
+	return synced, lazy, keys, notes
 }
