@@ -23,7 +23,7 @@ type countingStore struct {
 	kv.Store
 	mu                 sync.Mutex
 	synced, lazy, keys int
-	byKind             map[string]int
+	byKind, bytesBy    map[string]int
 }
 
 func (c *countingStore) count(b *kv.Batch, lazy bool) {
@@ -38,11 +38,12 @@ func (c *countingStore) count(b *kv.Batch, lazy bool) {
 		c.synced++
 	}
 	if c.byKind == nil {
-		c.byKind = map[string]int{}
+		c.byKind, c.bytesBy = map[string]int{}, map[string]int{}
 	}
 	for _, op := range b.Ops() {
 		c.keys++
 		c.byKind[keyKind(op.Key)]++
+		c.bytesBy[keyKind(op.Key)] += len(op.Key) + len(op.Value)
 	}
 }
 
@@ -74,7 +75,7 @@ func (c *countingStore) WriteLazy(ctx context.Context, b *kv.Batch) error {
 func (c *countingStore) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.synced, c.lazy, c.keys, c.byKind = 0, 0, 0, nil
+	c.synced, c.lazy, c.keys, c.byKind, c.bytesBy = 0, 0, 0, nil, nil
 }
 
 // TestWritesPerBlock counts what one validator writes per block of a 4-chain ring (the
@@ -191,7 +192,7 @@ func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, notes floa
 	}
 	sort.Strings(kinds)
 	for _, k := range kinds {
-		t.Logf("%s: %.2f keys per block", k, float64(cs.byKind[k])/blocks)
+		t.Logf("%s: %.2f keys, %.0f bytes per block", k, float64(cs.byKind[k])/blocks, float64(cs.bytesBy[k])/blocks)
 	}
 	synced, lazy, keys = float64(cs.synced)/blocks, float64(cs.lazy)/blocks, float64(cs.keys)/blocks
 	notes = float64(incoming.Load()) / blocks
