@@ -120,68 +120,22 @@ func TestWritesPerBlock(t *testing.T) {
 // returns the durable commits, lazy commits, keys and incoming-bundle notifications per
 // block after the first round.
 func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, notes float64) {
-	ctx := context.Background()
 	const chains, rounds = 4, 3
-	vkeys := prototest.Validators(4)
-	var owners []*crypto.PrivateKey
-	for i := range chains {
-		owners = append(owners, prototest.Key(fmt.Sprintf("owner-%d", i)))
-	}
-	g := prototest.Genesis(prototest.Committee(vkeys), owners, base.Tokens(1_000_000))
-	ids := g.ChainIDs()
 	cs := &countingStore{Store: memkv.New()}
 	var incoming atomic.Int64
-	w := worker.New(worker.Config{Storage: genesisStore(t, cs, g), Signer: vkeys[0], Clock: fixedClock{10_000_000},
-		Notify: func(n protocol.Notification) {
-			if n.Kind == protocol.ReasonNewIncomingBundle {
-				incoming.Add(1)
-			}
-		}})
-	tips := make([]*base.Hash, chains)
-	heights := make([]base.BlockHeight, chains)
+	r := newValidatorRing(t, chains, cs, func(n protocol.Notification) {
+		if n.Kind == protocol.ReasonNewIncomingBundle {
+			incoming.Add(1)
+		}
+	})
 	for n := range rounds * chains {
 		if n == chains {
 			cs.reset() // the first round creates the chains' states
 			incoming.Store(0)
 		}
-		i := n % chains
-		info, err := w.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: ids[i], RequestPendingBundles: true})
-		if err != nil {
-			t.Fatal(err)
+		if got := r.block(t, transfers, nil); n >= chains && got != transfers {
+			t.Fatalf("block %d receives %d bundles, want %d", n, got, transfers)
 		}
-		o := owners[i].Public().Owner()
-		p := protocol.ProposedBlock{ChainID: ids[i], Height: heights[i], Timestamp: 5_000_000, PreviousBlockHash: tips[i], AuthenticatedOwner: &o}
-		for j := range info.RequestedPendingBundles {
-			p.Transactions = append(p.Transactions, protocol.Transaction{Bundle: &info.RequestedPendingBundles[j]})
-		}
-		if n >= chains && len(p.Transactions) != transfers {
-			t.Fatalf("block %d receives %d bundles, want %d", n, len(p.Transactions), transfers)
-		}
-		for range transfers {
-			p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner,
-				Recipient: base.Account{Chain: ids[(i+1)%chains]}, Amount: base.AmountFromAttos(1)}))
-		}
-		prop, err := protocol.SignProposal(owners[i], p, base.FastRound, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.HandleBlockProposal(ctx, prop); err != nil {
-			t.Fatal(err)
-		}
-		exec, err := w.StageBlock(ctx, &p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert := prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, vkeys)
-		if _, err := w.HandleCertificate(ctx, cert); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.DeliverPending(ctx); err != nil {
-			t.Fatal(err)
-		}
-		h := exec.Hash()
-		tips[i] = &h
-		heights[i]++
 	}
 	blocks := float64((rounds - 1) * chains)
 	cs.mu.Lock()
@@ -198,4 +152,77 @@ func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, notes floa
 	notes = float64(incoming.Load()) / blocks
 	t.Logf("per block: %.2f durable commits, %.2f lazy commits, %.1f keys, %.2f incoming-bundle notifications", synced, lazy, keys, notes)
 	return synced, lazy, keys, notes
+}
+
+// validatorRing is one validator answering the blocks of a ring of chains as `mica
+// benchmark` makes it: each block receives what the previous chain sent and makes
+// transfers to the next chain.
+type validatorRing struct {
+	w       *worker.Worker
+	vkeys   []*crypto.PrivateKey
+	owners  []*crypto.PrivateKey
+	ids     []base.ChainID
+	tips    []*base.Hash
+	heights []base.BlockHeight
+	next    int // the chain of the next block
+}
+
+// newValidatorRing creates the ring's genesis on db and its validator (notify may be nil).
+func newValidatorRing(tb testing.TB, chains int, db kv.Store, notify func(protocol.Notification)) *validatorRing {
+	r := &validatorRing{vkeys: prototest.Validators(4), tips: make([]*base.Hash, chains), heights: make([]base.BlockHeight, chains)}
+	for i := range chains {
+		r.owners = append(r.owners, prototest.Key(fmt.Sprintf("owner-%d", i)))
+	}
+	g := prototest.Genesis(prototest.Committee(r.vkeys), r.owners, base.Tokens(1_000_000))
+	r.ids = g.ChainIDs()
+	r.w = worker.New(worker.Config{Storage: genesisStore(tb, db, g), Signer: r.vkeys[0], Clock: fixedClock{10_000_000}, Notify: notify})
+	return r
+}
+
+// block makes the next chain's block: the chain-info query with the inbox, the fast
+// proposal taking every pending bundle and making k transfers, the confirmed
+// certificate (staged and certified as the client does) and the delivery. measure, if
+// not nil, wraps each of the validator's four calls. It returns the bundles received.
+func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) int {
+	if measure == nil {
+		measure = func(f func() error) {
+			if err := f(); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	i := r.next
+	r.next = (r.next + 1) % len(r.ids)
+	var info *protocol.ChainInfo
+	measure(func() (err error) {
+		info, err = r.w.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: r.ids[i], RequestPendingBundles: true})
+		return err
+	})
+	o := r.owners[i].Public().Owner()
+	p := protocol.ProposedBlock{ChainID: r.ids[i], Height: r.heights[i], Timestamp: 5_000_000, PreviousBlockHash: r.tips[i], AuthenticatedOwner: &o}
+	for j := range info.RequestedPendingBundles {
+		p.Transactions = append(p.Transactions, protocol.Transaction{Bundle: &info.RequestedPendingBundles[j]})
+	}
+	received := len(p.Transactions)
+	for range k {
+		p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner,
+			Recipient: base.Account{Chain: r.ids[(i+1)%len(r.ids)]}, Amount: base.AmountFromAttos(1)}))
+	}
+	prop, err := protocol.SignProposal(r.owners[i], p, base.FastRound, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	measure(func() error { _, err := r.w.HandleBlockProposal(ctx, prop); return err })
+	exec, err := r.w.StageBlock(ctx, &p, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert := prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, r.vkeys)
+	measure(func() error { _, err := r.w.HandleCertificate(ctx, cert); return err })
+	measure(func() error { return r.w.DeliverPending(ctx) })
+	h := exec.Hash()
+	r.tips[i] = &h
+	r.heights[i]++
+	return received
 }
