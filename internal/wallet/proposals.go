@@ -117,6 +117,9 @@ type proposalLog struct {
 	// syncs counts the fdatasyncs run for records (Wallet.ProposalSyncs).
 	syncs atomic.Uint64
 
+	// growBy and compactAt are growLog and compactLog (tests make them small).
+	growBy, compactAt int64
+
 	// Tests: wrap, if set, wraps the writer of records (a crash mid-write); sync, if
 	// set, replaces datasync.
 	wrap func(io.Writer) io.Writer
@@ -166,7 +169,7 @@ func decodeLogRecord(b []byte) (uint64, base.ChainID, []byte, int, bool) {
 // returns; removeLegacy deletes them once wallet.json says version 3. A version 3 wallet
 // ignores slots (an interrupted migration left them) and deletes them.
 func openProposalLog(walletDir string, legacy bool) (*proposalLog, error) {
-	l := &proposalLog{dir: filepath.Join(walletDir, proposalsDir), live: map[base.ChainID][]byte{}}
+	l := &proposalLog{dir: filepath.Join(walletDir, proposalsDir), live: map[base.ChainID][]byte{}, growBy: growLog, compactAt: compactLog}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.read(); err != nil {
 		return nil, err
@@ -289,7 +292,7 @@ func (l *proposalLog) appendLocked(id base.ChainID, payload []byte) (uint64, err
 	l.setLive(id, payload)
 	n := int64(logHeader + len(payload))
 	if l.f == nil || l.compact || l.failed != nil ||
-		(l.end+n > l.size && l.size >= compactLog && 2*l.liveBytes < l.size) {
+		(l.end+n > l.size && l.size >= l.compactAt && 2*l.liveBytes < l.size) {
 		// Rewrite the live records, this one included, into a new file: durable when
 		// rewrite returns.
 		for l.syncing {
@@ -361,17 +364,21 @@ func (l *proposalLog) datasync(f *os.File) error {
 	return datasync(f)
 }
 
-// grow writes zeros after the file's written space until it holds end bytes, growLog
+// grow writes zeros after the file's written space until it holds end bytes, growBy
 // at a time. The caller holds l.mu.
 func (l *proposalLog) grow(end int64) error {
-	size := l.size + growLog
+	size := l.size + l.growBy
 	if size < end {
-		size = end + growLog
+		size = end + l.growBy
 	}
-	if _, err := l.f.WriteAt(make([]byte, size-l.size), l.size); err != nil {
-		return err
+	zeros := make([]byte, min(size-l.size, 64<<10))
+	for l.size < size {
+		n, err := l.f.WriteAt(zeros[:min(int64(len(zeros)), size-l.size)], l.size)
+		l.size += int64(n)
+		if err != nil {
+			return err
+		}
 	}
-	l.size = size
 	return nil
 }
 
@@ -394,7 +401,7 @@ func (l *proposalLog) rewrite() error {
 		b = append(b, encodeLogRecord(seq, id, l.live[id])...)
 	}
 	end := int64(len(b))
-	b = append(b, make([]byte, growLog)...)
+	b = append(b, make([]byte, l.growBy)...)
 	tmp := filepath.Join(l.dir, proposalLogFile+".tmp")
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

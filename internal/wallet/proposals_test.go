@@ -734,3 +734,59 @@ func TestSyncErrorReachesEveryWaiter(t *testing.T) {
 		}
 	}
 }
+
+// TestLogGrowsAndCompacts: with a small write-ahead and compaction size, proposals of
+// varied sizes make the log grow and be compacted many times; after each chain's
+// proposals (and at the end, with one chain's cleared) a restart finds every chain's
+// last proposal, and the file stays within the compaction bound.
+func TestLogGrowsAndCompacts(t *testing.T) {
+	w, dir := create(t)
+	const chains, heights = 3, 40
+	w.plog.mu.Lock()
+	w.plog.growBy, w.plog.compactAt = 4<<10, 16<<10
+	w.plog.mu.Unlock()
+	alice := prototest.Key("alice")
+	owner := alice.Public().Owner()
+	if err := w.ImportKey(alice); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]base.ChainID, chains)
+	for i := range ids {
+		ids[i] = base.ChainID{byte(i), 9}
+		if err := w.AddChain(ids[i], &owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Save(); err != nil {
+		t.Fatal(err)
+	}
+	last := make([]*protocol.BlockProposal, chains)
+	path := filepath.Join(dir, proposalsDir, proposalLogFile)
+	var maxSize int64
+	for h := 1; h <= heights; h++ {
+		for i, id := range ids {
+			last[i] = fastProposal(t, alice, id, base.BlockHeight(h), 1+(h*7+i*3)%20)
+			if err := w.FastProposalHook(id)(last[i]); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(path); err == nil && fi.Size() > maxSize {
+				maxSize = fi.Size()
+			}
+		}
+	}
+	// Compacted when the log reached 16 KiB holding mostly superseded records: at most
+	// that, the three live records of up to 20 transfers (~2 KiB each) and 4 KiB more.
+	if maxSize > 16<<10+3*(4<<10)+4<<10 {
+		t.Fatalf("the log grew to %d bytes", maxSize)
+	}
+	if err := w.ClearPendingProposal(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Save(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := reopen(t, w)
+	samePending(t, w2, ids[0], last[0])
+	samePending(t, w2, ids[1], nil)
+	samePending(t, w2, ids[2], last[2])
+}
