@@ -277,6 +277,29 @@ func TestReaddedChainFindsItsProposal(t *testing.T) {
 	samePending(t, w2, id, p)
 }
 
+// editWalletJSON rewrites the wallet.json of the closed wallet in dir as edit changes
+// it, and returns its path.
+func editWalletJSON(t *testing.T, dir string, edit func(*fileJSON)) string {
+	t.Helper()
+	path := filepath.Join(dir, walletFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fileJSON
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	edit(&f)
+	if b, err = json.Marshal(&f); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestMigrateVersion1: a wallet.json of format version 1 holding pending proposals is
 // migrated when opened: the proposals move to the log and wallet.json becomes
 // version 3 without them. Where both hold one (an older mica used the wallet after an
@@ -294,25 +317,17 @@ func TestMigrateVersion1(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, walletFile)
-	b, _ := os.ReadFile(path)
-	var f fileJSON
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	f.Version = 1
-	for i := range f.Chains {
-		switch f.Chains[i].ChainID {
-		case id0.String():
-			f.Chains[i].PendingProposal = codec.Marshal(p0)
-		case id1.String():
-			f.Chains[i].PendingProposal = codec.Marshal(p1)
+	path := editWalletJSON(t, dir, func(f *fileJSON) {
+		f.Version = 1
+		for i := range f.Chains {
+			switch f.Chains[i].ChainID {
+			case id0.String():
+				f.Chains[i].PendingProposal = codec.Marshal(p0)
+			case id1.String():
+				f.Chains[i].PendingProposal = codec.Marshal(p1)
+			}
 		}
-	}
-	v1, _ := json.Marshal(&f)
-	if err := os.WriteFile(path, v1, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	w2, err := Open(dir)
 	if err != nil {
@@ -320,7 +335,7 @@ func TestMigrateVersion1(t *testing.T) {
 	}
 	samePending(t, w2, id0, p0)
 	samePending(t, w2, id1, p1)
-	b, _ = os.ReadFile(path)
+	b, _ := os.ReadFile(path)
 	var g map[string]any
 	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
@@ -497,17 +512,7 @@ func TestMigrateVersion2(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, walletFile)
-	b, _ := os.ReadFile(path)
-	var f fileJSON
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	f.Version = 2
-	v2, _ := json.Marshal(&f)
-	if err := os.WriteFile(path, v2, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := editWalletJSON(t, dir, func(f *fileJSON) { f.Version = 2 })
 	p0, p1 := fastProposal(t, alice, id0, 5, 2), fastProposal(t, alice, id1, 4, 1)
 	slot := func(id base.ChainID, i int) string {
 		return filepath.Join(dir, proposalsDir, fmt.Sprintf("%s.%d", id, i))
