@@ -8,15 +8,12 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
-	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/storage"
 )
 
 func appCommands() []*cobra.Command {
@@ -242,9 +239,9 @@ func executeOperationCommand() *cobra.Command {
 			if op == "" {
 				return errors.New("--json-operation is required")
 			}
-			cert, res, err := runOpsThen(cmd, chain, []protocol.Operation{{App: id, Bytes: []byte(op)}}, nil, func(ctx context.Context, s *session) context.Context {
-				return client.WithExtraCallTime(ctx, firstRunTime(ctx, s.c.Local().Storage(), id))
-			})
+			// The client gives validators the time for the application's first run
+			// (client.compileWork).
+			cert, res, err := runOpsNow(cmd, chain, []protocol.Operation{{App: id, Bytes: []byte(op)}}, nil)
 			if err != nil {
 				return err
 			}
@@ -316,32 +313,6 @@ func queryApplicationCommand() *cobra.Command {
 	cmd.Flags().StringVar(&app, "application-id", "", "the application")
 	chainFlag(cmd, &chain, "chain whose replica answers (default: the default chain)", "chain-id")
 	return cmd
-}
-
-// firstRunTime is the extra time validators may need for a block that runs app's
-// bytecode for the first time: compiling and starting its contract and its service
-// (the contract may ask its service as oracle; a validator loads it inside the block,
-// after its publication, which compiled it ahead only if the node had nothing else
-// to compile), at client.DefaultTimeoutPerMiB per MiB of the module's compressed
-// bytecode, as the client allows for a block that publishes it. Zero when the local
-// replica lacks the description or bytecode. A longer deadline costs nothing when
-// validators answer: a call ends with its answer.
-func firstRunTime(ctx context.Context, st *storage.Storage, app base.ApplicationID) time.Duration {
-	d, err := st.Blob(ctx, base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(app)})
-	if err != nil {
-		return 0
-	}
-	var desc protocol.ApplicationDescription
-	if codec.Unmarshal(d.Content, &desc) != nil {
-		return 0
-	}
-	size := 0
-	for _, id := range []base.BlobID{desc.Module.ContractBlob(), desc.Module.ServiceBlob()} {
-		if b, err := st.Blob(ctx, id); err == nil {
-			size += len(b.Content)
-		}
-	}
-	return time.Duration(float64(client.DefaultTimeoutPerMiB) * float64(size) / (1 << 20))
 }
 
 // queryJSON is query-application's result under --json: the data of the service's

@@ -110,6 +110,10 @@ type Client struct {
 	// removed when used or, once there are sweepKept entries, when expired.
 	next map[base.ChainID]*nextState
 
+	// appSizes caches the bytecode size of applications whose operations the client
+	// proposed (firstRunSize): one entry per application, at most maxAppSizes.
+	appSizes map[base.ApplicationID]int
+
 	// keys caches the expanded public keys of the validators whose votes the client
 	// verifies (verifyVotes).
 	keys *crypto.Verifier
@@ -155,7 +159,7 @@ func New(cfg Config) *Client {
 	if cfg.TimeoutPerMiB == 0 {
 		cfg.TimeoutPerMiB = DefaultTimeoutPerMiB
 	}
-	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, next: map[base.ChainID]*nextState{}, pool: slices.Clone(cfg.Validators),
+	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, next: map[base.ChainID]*nextState{}, appSizes: map[base.ApplicationID]int{}, pool: slices.Clone(cfg.Validators),
 		keys: crypto.NewVerifier(maxCachedKeys)}
 }
 

@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -49,9 +51,17 @@ func (c *Client) callTimeout(ctx context.Context) time.Duration {
 }
 
 // compileWork returns the extra time validators need for the bytecode a block makes
-// them compile: the bytecode blobs it publishes (carried or already uploaded) and the
-// contracts of the applications it creates, by their compressed sizes as the local node
+// them compile: the bytecode blobs it publishes (carried or already uploaded), the
+// contracts of the applications it creates, and the contract and service of each
+// application whose operations it executes, by their compressed sizes as the local node
 // or blobs know them.
+//
+// An operation of an application may be the first run of its bytecode on a validator
+// (compiling and starting its contract, and its service if the contract asks it as an
+// oracle), which compiled it ahead at its publication only if it had nothing else to
+// compile. Every path that proposes an application's operations (the CLI, the node
+// service's mutations, MCP tools) gets that time here. Waiting longer costs nothing when
+// validators answer: a call ends with its answer.
 func (c *Client) compileWork(ctx context.Context, block *protocol.ProposedBlock, blobs []protocol.Blob) time.Duration {
 	sizes := make(map[base.BlobID]int)
 	for i := range blobs {
@@ -84,8 +94,57 @@ func (c *Client) compileWork(ctx context.Context, block *protocol.ProposedBlock,
 	for _, n := range sizes {
 		total += n
 	}
+	var apps []base.ApplicationID
+	for _, tx := range block.Transactions {
+		if op := tx.Operation; op != nil && !op.IsSystem() && !slices.Contains(apps, op.App) {
+			apps = append(apps, op.App)
+			total += c.firstRunSize(ctx, op.App)
+		}
+	}
 	if total == 0 {
 		return 0
 	}
 	return time.Duration(float64(c.cfg.TimeoutPerMiB) * float64(total) / (1 << 20))
+}
+
+// maxAppSizes bounds Client.appSizes; past it the cache starts over.
+const maxAppSizes = 1024
+
+// firstRunSize returns the compressed size of application app's contract and service
+// bytecode, as the local node knows them (0 if it lacks the application's description;
+// a bytecode blob it lacks counts 0). Sizes found are cached: a block of the
+// application's operations does not read its bytecode from the store.
+func (c *Client) firstRunSize(ctx context.Context, app base.ApplicationID) int {
+	c.mu.Lock()
+	n, ok := c.appSizes[app]
+	c.mu.Unlock()
+	if ok {
+		return n
+	}
+	st := c.cfg.Local.Storage()
+	d, err := st.Blob(ctx, base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(app)})
+	if err != nil {
+		return 0
+	}
+	var desc protocol.ApplicationDescription
+	if codec.Unmarshal(d.Content, &desc) != nil {
+		return 0
+	}
+	complete := true
+	for _, id := range []base.BlobID{desc.Module.ContractBlob(), desc.Module.ServiceBlob()} {
+		if b, err := st.Blob(ctx, id); err == nil {
+			n += len(b.Content)
+		} else {
+			complete = false
+		}
+	}
+	if complete {
+		c.mu.Lock()
+		if len(c.appSizes) >= maxAppSizes {
+			clear(c.appSizes)
+		}
+		c.appSizes[app] = n
+		c.mu.Unlock()
+	}
+	return n
 }

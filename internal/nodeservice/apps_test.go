@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution/wasm"
@@ -61,6 +62,12 @@ func buildCounter(tb testing.TB) (contract, service []byte) {
 // counterNet is a network with a Wasm VM, alice's service, and a counter application
 // created on her chain through the publishModule and createApplication mutations.
 func counterNet(t testing.TB) (*testNet, *service, string) {
+	return counterNetTimeout(t, 0)
+}
+
+// counterNetTimeout is counterNet whose client's per-call deadline is requestTimeout
+// (0: the generous default).
+func counterNetTimeout(t testing.TB, requestTimeout time.Duration) (*testNet, *service, string) {
 	contract, svc := buildCounter(t)
 	engine, err := wasm.NewEngine(context.Background(), wasm.EngineConfig{})
 	if err != nil {
@@ -69,6 +76,7 @@ func counterNet(t testing.TB) (*testNet, *service, string) {
 	t.Cleanup(func() { _ = engine.Close(context.Background()) })
 	alice, bob := prototest.Key("alice"), prototest.Key("bob")
 	n := newTestNet(t, []*crypto.PrivateKey{alice, bob}, wasm.NewLoader(engine, 0))
+	n.requestTimeout = requestTimeout
 	a := n.service(0, serviceOpts{})
 	d := a.gql(`mutation($c: String!, $s: String!) { publishModule(contractBase64: $c, serviceBase64: $s) { moduleId block { height } } }`,
 		map[string]any{"c": base64.StdEncoding.EncodeToString(contract), "s": base64.StdEncoding.EncodeToString(svc)})
@@ -76,6 +84,28 @@ func counterNet(t testing.TB) (*testNet, *service, string) {
 	d = a.gql(`mutation($m: String!) { createApplication(moduleId: $m, argument: 0) { applicationId block { height } } }`, map[string]any{"m": module})
 	app := path(d, "createApplication", "applicationId").(string)
 	return n, a, "/chains/" + n.chains[0].String() + "/applications/" + app
+}
+
+// TestFirstApplicationRunGetsExtraTime: validators that take longer than the client's
+// per-call deadline to run a freshly published application's operation (compiling and
+// starting its contract and service for the first time) still answer the node
+// service's mutation in time: the client gives a block of an application's operations
+// the time its bytecode takes, as it does for a block that publishes it, so the
+// mutation succeeds on its first try (without it, the calls time out and the fast
+// round stays taken by the proposal until it times out).
+func TestFirstApplicationRunGetsExtraTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Wasm guests")
+	}
+	const timeout = 3 * time.Second
+	n, a, link := counterNetTimeout(t, timeout)
+	for _, node := range n.nodes {
+		node.appDelay.Store(int64(timeout + time.Second))
+	}
+	status, out := a.post(link, "", `{"query": "mutation { increment(value: 2) }"}`)
+	if status != http.StatusOK || path(out, "data", "increment") != true {
+		t.Fatalf("increment with validators slower than the call deadline: %d %v", status, out)
+	}
 }
 
 // TestApplicationEndpoint: the counter's endpoint answers a query, commits a mutation's

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,8 @@ type testNet struct {
 	chains  []base.ChainID
 	loader  execution.ApplicationLoader
 	owners  []*crypto.PrivateKey
+	// requestTimeout, if set, replaces the clients' generous per-call deadline.
+	requestTimeout time.Duration
 }
 
 // testNode is a validator: a worker, with a notification stream.
@@ -45,6 +48,10 @@ type testNode struct {
 	mu   sync.Mutex
 	subs map[int]func(protocol.Notification)
 	next int
+	// appDelay, if set, is how long the node takes to answer a proposal that runs an
+	// application's operation (a validator compiling and starting its bytecode for the
+	// first time), unless the call's context ends first.
+	appDelay atomic.Int64
 }
 
 func (n *testNode) notify(note protocol.Notification) {
@@ -66,8 +73,25 @@ func (n *testNode) flush(ctx context.Context) {
 }
 
 func (n *testNode) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
+	if d := time.Duration(n.appDelay.Load()); d > 0 && runsApplication(&p.Content.Block) {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	defer n.flush(ctx)
 	return n.w.HandleBlockProposal(ctx, p)
+}
+
+// runsApplication reports whether a block executes an application's operation.
+func runsApplication(b *protocol.ProposedBlock) bool {
+	for _, tx := range b.Transactions {
+		if tx.Operation != nil && !tx.Operation.IsSystem() {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *testNode) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
@@ -150,7 +174,11 @@ func (n *testNet) client(hub *nodeservice.Hub) *client.Client {
 		vals = append(vals, client.Validator{PublicKey: k.Public(), Node: n.nodes[i]})
 	}
 	// Generous deadlines: the test machine may be loaded while 4 validators compile a module.
-	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: time.Minute})
+	timeout := time.Minute
+	if n.requestTimeout > 0 {
+		timeout = n.requestTimeout
+	}
+	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: timeout})
 }
 
 // service is a node service over a new wallet that owns chains[i] (the default) and

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/micachain/mica/internal/atomicfile"
 	"github.com/micachain/mica/internal/base"
@@ -17,192 +21,439 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
-// Pending fast proposals are kept out of wallet.json, one store per chain:
+// Pending fast proposals are kept out of wallet.json, in one log shared by the wallet's
+// chains:
 //
-//	DIR/proposals/<chain>.0, DIR/proposals/<chain>.1   two slots, written in turn
+//	DIR/proposals/log   records appended in order, then zeros (space written ahead)
 //
-// Persisting a proposal writes one record into the slot that does not hold the newest
-// one, in place, and syncs it (fdatasync): it costs O(this proposal), touches no other
-// chain's files and holds no wallet-wide lock while it writes, so chains persist in
-// parallel. wallet.json used to hold every pending proposal and was rewritten (with an
-// fsync of the file and of the directory) for each one: O(wallet) and one lock for all
-// chains. On this machine an atomic replace (temporary file, fsync, rename, fsync of the
-// directory) cost 7–10 ms per write against 0.35–1.9 ms for an in-place write and
-// fdatasync of an existing file (docs/PERFORMANCE.md).
+// Persisting a proposal appends one record and waits for an fdatasync that covers it.
+// The syncs are grouped: a writer that finds no sync running starts one at once (one
+// chain alone waits for nothing but its own sync); writers arriving while a sync runs
+// append their records and wait, and the next sync covers all of them. With many chains
+// proposing at once, one fdatasync serves many proposals (docs/PERFORMANCE.md,
+// clientio). The wallet's lock is held only to record the change; the log's lock only to
+// append (a copy into the page cache), never across a sync.
+//
+// The space after the last record is written with zeros ahead of use (growLog at a
+// time), so appending rewrites blocks the file already has: the fdatasync has no
+// allocation or size change to commit, like the in-place rewrite of the two slots per
+// chain that the log replaced (format version 2 of wallet.json), which synced every
+// chain's file on its own.
 //
 // A record is
 //
-//	magic "mica-pp1" | seq u64 | length u64 | SHA-256(magic | seq | length | payload) | payload
+//	magic "mica-pl1" | seq u64 | chain [32]byte | length u64 | SHA-256(all before | payload) | payload
 //
-// (little-endian), where payload is the canonical encoding of the proposal and seq grows
-// with every write of the chain's store. Reading takes the valid record with the highest
-// seq. A write interrupted by a crash leaves a slot that does not verify (ignored) next
-// to the previous record, which is intact in the other slot: that proposal was not sent
-// yet (the hook had not returned), so the previous one is what the chain may have
-// out, and the client re-sends it or finds its height committed. A slot file is created
-// once, with an fsync of the directory, so that a later record never depends on a
-// directory entry that a crash could lose.
+// (little-endian), where payload is the canonical encoding of the proposal, or empty
+// when the chain's proposal is removed (committed, or the chain left the wallet), and
+// seq grows by one with every record. Reading takes records from the start while they
+// verify and their seq follows the previous one; for each chain the last one counts.
+// A write interrupted by a crash leaves a record that does not verify: everything
+// before it is intact, and everything a writer was told is durable lies before it
+// (records are appended in order, and a sync covers every record appended before it
+// started). The torn record's proposal was not sent (its hook had not returned). If
+// anything but zeros follows the records read, the log is rewritten (compacted) before
+// any new record goes after them.
 //
-// A cleared proposal (its block committed) is removed from disk by the next Save; a
-// stale record that survives a crash is harmless: the client discards a pending proposal
-// whose height the chain has passed.
+// When the written space is used up and the log holds mostly superseded records, it is
+// compacted: the live records are written to a new file, synced, and renamed over the
+// log (the directory synced). A failed write or sync makes the log untrustworthy (a
+// failed fdatasync may have dropped pages that a later one would not write again): every
+// writer waiting for that sync gets the error, and the next record starts a compacted
+// file.
+//
+// A removal is appended without a sync: a crash that loses it leaves a stale proposal,
+// which the client discards (its height has passed).
 const proposalsDir = "proposals"
 
-var proposalMagic = [8]byte{'m', 'i', 'c', 'a', '-', 'p', 'p', '1'}
+// proposalLogFile is the log's name in DIR/proposals.
+const proposalLogFile = "log"
 
-const proposalHeader = 8 + 8 + 8 + sha256.Size
+var logMagic = [8]byte{'m', 'i', 'c', 'a', '-', 'p', 'l', '1'}
 
-// maxProposalRecord bounds what a slot may claim to hold (a proposal carrying the blobs
-// it publishes: bytecode of a few MiB at most).
+const logHeader = 8 + 8 + 32 + 8 + sha256.Size
+
+// maxProposalRecord bounds what a record may claim to hold (a proposal carrying the
+// blobs it publishes: bytecode of a few MiB at most).
 const maxProposalRecord = 1 << 30
 
-// proposalStore is the on-disk store of one chain's pending fast proposal. Its methods
-// serialize on mu; different chains' stores are independent.
-type proposalStore struct {
+// growLog is how much zeroed space the log writes ahead at a time.
+const growLog = 1 << 20
+
+// compactLog is the size of the log from which it is compacted rather than grown, when
+// its live records take less than half of it.
+const compactLog = 8 << 20
+
+// proposalLog is the wallet's log of pending fast proposals. It is safe for concurrent
+// use.
+type proposalLog struct {
 	dir string // DIR/proposals
-	id  base.ChainID
 
-	mu sync.Mutex
-	// files are the open slot files (nil until first written or read).
-	files [2]*os.File
-	// seq is the sequence number of the newest record on disk (0: none), newest its
-	// slot. Invariant: seq == 0 or the record in slot newest verifies and has seq.
-	seq    uint64
-	newest int
-	// gen is the generation (chainEntry.gen) of the last write or removal applied:
-	// operations reach the disk in the order the wallet's memory changed, whatever the
-	// order of the goroutines applying them; an older one is skipped.
-	gen uint64
-	// closed is set by close (the wallet was closed): nothing is written any more.
-	closed bool
-	// wrap, if set, wraps the writer of records (tests: a crash mid-write).
+	mu   sync.Mutex
+	cond *sync.Cond // on mu: a sync ended
+	// f is the open log (nil until the first record or when closed); size is the bytes
+	// written to it (records and zeros), end the offset after the last record.
+	f         *os.File
+	size, end int64
+	// live is each chain's last proposal (payload) in the log. Invariant: the log read
+	// from the start gives live.
+	live map[base.ChainID][]byte
+	// liveBytes is the size of live's records.
+	liveBytes int64
+	// seq is the seq of the last record appended; synced the last one known durable.
+	// Invariant: synced <= seq.
+	seq, synced uint64
+	// syncing is set while a writer runs the sync for the others.
+	syncing bool
+	// failed is set when a write or sync failed: records up to failedUpTo get the
+	// error, and the next record starts a compacted file.
+	failed     error
+	failedUpTo uint64
+	// compact is set when the file must be rewritten before the next record (anything
+	// but zeros after the records read, or a failure).
+	compact bool
+	closed  bool
+
+	// syncs counts the fdatasyncs run for records (Wallet.ProposalSyncs).
+	syncs atomic.Uint64
+
+	// growBy and compactAt are growLog and compactLog (tests make them small).
+	growBy, compactAt int64
+
+	// Tests: wrap, if set, wraps the writer of records (a crash mid-write); sync, if
+	// set, replaces datasync.
 	wrap func(io.Writer) io.Writer
+	sync func(*os.File) error
 }
 
-func newProposalStore(walletDir string, id base.ChainID) *proposalStore {
-	return &proposalStore{dir: filepath.Join(walletDir, proposalsDir), id: id}
-}
-
-func (s *proposalStore) path(slot int) string {
-	return filepath.Join(s.dir, fmt.Sprintf("%s.%d", s.id, slot))
-}
-
-// encodeRecord returns the record holding payload with sequence number seq.
-func encodeRecord(seq uint64, payload []byte) []byte {
-	b := make([]byte, proposalHeader, proposalHeader+len(payload))
-	copy(b, proposalMagic[:])
+// encodeLogRecord returns the record of chain id's payload with sequence number seq.
+func encodeLogRecord(seq uint64, id base.ChainID, payload []byte) []byte {
+	b := make([]byte, logHeader, logHeader+len(payload))
+	copy(b, logMagic[:])
 	binary.LittleEndian.PutUint64(b[8:], seq)
-	binary.LittleEndian.PutUint64(b[16:], uint64(len(payload)))
+	copy(b[16:48], id[:])
+	binary.LittleEndian.PutUint64(b[48:], uint64(len(payload)))
 	h := sha256.New()
-	h.Write(b[:24])
+	h.Write(b[:56])
 	h.Write(payload)
-	h.Sum(b[24:24])
+	h.Sum(b[56:56])
 	return append(b, payload...)
 }
 
-// decodeRecord returns the sequence number and payload of the record at the start of
-// b (trailing bytes are what a longer earlier record left), or false if none verifies.
-func decodeRecord(b []byte) (uint64, []byte, bool) {
-	if len(b) < proposalHeader || !bytes.Equal(b[:8], proposalMagic[:]) {
-		return 0, nil, false
+// decodeLogRecord decodes the record at the start of b: its seq, chain, payload and
+// length, or false if none verifies.
+func decodeLogRecord(b []byte) (uint64, base.ChainID, []byte, int, bool) {
+	var id base.ChainID
+	if len(b) < logHeader || !bytes.Equal(b[:8], logMagic[:]) {
+		return 0, id, nil, 0, false
 	}
 	seq := binary.LittleEndian.Uint64(b[8:])
-	n := binary.LittleEndian.Uint64(b[16:])
-	if seq == 0 || n > uint64(len(b)-proposalHeader) {
-		return 0, nil, false
+	copy(id[:], b[16:48])
+	n := binary.LittleEndian.Uint64(b[48:])
+	if n > uint64(len(b)-logHeader) || n > maxProposalRecord {
+		return 0, id, nil, 0, false
 	}
-	payload := b[proposalHeader : proposalHeader+int(n)]
+	payload := b[logHeader : logHeader+int(n)]
 	h := sha256.New()
-	h.Write(b[:24])
+	h.Write(b[:56])
 	h.Write(payload)
-	if !bytes.Equal(h.Sum(nil), b[24:proposalHeader]) {
-		return 0, nil, false
+	if !bytes.Equal(h.Sum(nil), b[56:logHeader]) {
+		return 0, id, nil, 0, false
 	}
-	return seq, payload, true
+	return seq, id, payload, logHeader + int(n), true
 }
 
-// load reads the newest record that verifies, or nil if there is none. It remembers
-// where it is, so that the next write goes to the other slot.
-func (s *proposalStore) load() ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var best []byte
-	var bestSeq uint64
-	bestSlot := 0
-	for slot := range 2 {
-		b, err := readLimited(s.path(slot), maxProposalRecord+proposalHeader)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read pending proposal of %s: %w", s.id.Short(), err)
-		}
-		// A slot that does not verify holds a write a crash interrupted: ignored.
-		if seq, payload, ok := decodeRecord(b); ok && seq > bestSeq {
-			bestSeq, bestSlot, best = seq, slot, payload
-		}
+// openProposalLog reads the log in walletDir. If legacy (wallet.json of a version
+// before 3), each chain's slots of format version 2 (DIR/proposals/<chain>.0 and .1)
+// take the place of its records, and the log is rewritten with them before this
+// returns; removeLegacy deletes them once wallet.json says version 3. A version 3 wallet
+// ignores slots (an interrupted migration left them) and deletes them.
+func openProposalLog(walletDir string, legacy bool) (*proposalLog, error) {
+	l := &proposalLog{dir: filepath.Join(walletDir, proposalsDir), live: map[base.ChainID][]byte{}, growBy: growLog, compactAt: compactLog}
+	l.cond = sync.NewCond(&l.mu)
+	if err := l.read(); err != nil {
+		return nil, err
 	}
-	if bestSeq > s.seq {
-		s.seq, s.newest = bestSeq, bestSlot
-	}
-	return best, nil
-}
-
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	slots, err := readSlots(l.dir)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, max))
+	if !legacy {
+		if len(slots) > 0 {
+			l.removeLegacy()
+		}
+		return l, nil
+	}
+	for id, p := range slots {
+		l.setLive(id, p)
+		l.compact = true
+	}
+	if l.compact {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err := l.rewrite(); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
-// write makes payload, the pending proposal of generation gen, the newest record,
-// durably: when it returns nil, a process reopening the wallet after a crash reads
-// payload or what a later generation wrote. A generation not newer than the last applied
-// one is not written.
-func (s *proposalStore) write(gen uint64, payload []byte) error {
-	if len(payload) > maxProposalRecord {
-		return base.Invalidf("pending proposal of %d bytes", len(payload))
+// read loads the log file, if there is one.
+func (l *proposalLog) read() error {
+	path := filepath.Join(l.dir, proposalLogFile)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if apply, err := s.applies(gen); !apply {
-		return err
-	}
-	slot := 0
-	if s.seq != 0 {
-		slot = 1 - s.newest
-	}
-	f, err := s.open(slot)
 	if err != nil {
-		return err
+		return fmt.Errorf("open pending proposals: %w", err)
 	}
-	rec := encodeRecord(s.seq+1, payload)
-	var w io.Writer = &offsetWriter{f: f}
-	if s.wrap != nil {
-		w = s.wrap(w)
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return errors.Join(fmt.Errorf("read pending proposals: %w", err), f.Close())
 	}
-	if _, err := w.Write(rec); err != nil {
-		return fmt.Errorf("write pending proposal of %s: %w", s.id.Short(), err)
-	}
-	if err := datasync(f); err != nil {
-		return fmt.Errorf("sync pending proposal of %s: %w", s.id.Short(), err)
-	}
-	s.seq, s.newest, s.gen = s.seq+1, slot, gen
+	off, seq := scanLog(b, l.setLive)
+	l.seq, l.synced = seq, seq
+	l.f, l.size, l.end = f, int64(len(b)), int64(off)
+	// Anything but zeros after the records (a torn record, or records a rewind
+	// left) must not be read after a later record: rewrite the log first.
+	l.compact = slices.ContainsFunc(b[off:], func(c byte) bool { return c != 0 })
 	return nil
 }
 
-// applies reports whether an operation of generation gen is to be applied: the store
-// is open and gen is newer than the last applied. The caller holds s.mu.
-func (s *proposalStore) applies(gen uint64) (bool, error) {
-	if s.closed {
-		return false, ErrClosed
+// scanLog calls fn with the chain and payload of each record of the log b, from the
+// start while they verify and their seq follows, and returns the offset after the last
+// one and its seq.
+func scanLog(b []byte, fn func(base.ChainID, []byte)) (int, uint64) {
+	var off int
+	var last uint64
+	for {
+		seq, id, payload, n, ok := decodeLogRecord(b[off:])
+		if !ok || (off > 0 && seq != last+1) {
+			return off, last
+		}
+		fn(id, payload)
+		last, off = seq, off+n
 	}
-	return gen > s.gen, nil
 }
 
-// offsetWriter writes at the start of a file, then on from there.
+// setLive records payload (empty: removal) as chain id's last record. The caller
+// holds l.mu or has the only reference to l.
+func (l *proposalLog) setLive(id base.ChainID, payload []byte) {
+	if old, ok := l.live[id]; ok {
+		l.liveBytes -= int64(logHeader + len(old))
+		delete(l.live, id)
+	}
+	if len(payload) > 0 {
+		l.live[id] = payload
+		l.liveBytes += int64(logHeader + len(payload))
+	}
+}
+
+// get returns chain id's proposal in the log, or nil.
+func (l *proposalLog) get(id base.ChainID) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live[id]
+}
+
+// put appends chain id's proposal (payload) and returns when a sync covers it: a
+// process reopening the wallet after a crash then reads payload or a later record of
+// the chain. The caller serializes the records of one chain.
+func (l *proposalLog) put(id base.ChainID, payload []byte) error {
+	if len(payload) == 0 || len(payload) > maxProposalRecord {
+		return base.Invalidf("pending proposal of %d bytes", len(payload))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq, err := l.appendLocked(id, payload)
+	if err != nil {
+		return err
+	}
+	return l.waitLocked(seq)
+}
+
+// drop appends the removal of chain id's proposal, without waiting for a sync.
+func (l *proposalLog) drop(id base.ChainID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.live[id]; !ok {
+		return nil // nothing to remove
+	}
+	_, err := l.appendLocked(id, nil)
+	return err
+}
+
+// appendLocked appends a record of chain id and returns its seq. The caller holds l.mu.
+func (l *proposalLog) appendLocked(id base.ChainID, payload []byte) (uint64, error) {
+	if l.closed {
+		return 0, ErrClosed
+	}
+	l.setLive(id, payload)
+	n := int64(logHeader + len(payload))
+	if l.f == nil || l.compact || l.failed != nil ||
+		(l.end+n > l.size && l.size >= l.compactAt && 2*l.liveBytes < l.size) {
+		// Rewrite the live records, this one included, into a new file: durable when
+		// rewrite returns.
+		for l.syncing {
+			l.cond.Wait()
+		}
+		if err := l.rewrite(); err != nil {
+			return 0, fmt.Errorf("persist the pending proposal of %s: %w", id.Short(), err)
+		}
+		return l.seq, nil
+	}
+	if l.end+n > l.size {
+		if err := l.grow(l.end + n); err != nil {
+			return 0, l.fail(fmt.Errorf("persist the pending proposal of %s: %w", id.Short(), err))
+		}
+	}
+	rec := encodeLogRecord(l.seq+1, id, payload)
+	var w io.Writer = &offsetWriter{f: l.f, off: l.end}
+	if l.wrap != nil {
+		w = l.wrap(w)
+	}
+	if _, err := w.Write(rec); err != nil {
+		return 0, l.fail(fmt.Errorf("write the pending proposal of %s: %w", id.Short(), err))
+	}
+	l.seq++
+	l.end += n
+	return l.seq, nil
+}
+
+// waitLocked returns once the record seq is durable, or with the error of the sync
+// that was to cover it. The first writer to find no sync running runs it for everyone.
+// The caller holds l.mu.
+func (l *proposalLog) waitLocked(seq uint64) error {
+	for l.synced < seq {
+		if l.failed != nil && seq <= l.failedUpTo {
+			return l.failed
+		}
+		if l.syncing {
+			l.cond.Wait()
+			continue
+		}
+		l.syncing = true
+		f, target := l.f, l.seq
+		l.mu.Unlock()
+		err := l.datasync(f)
+		l.mu.Lock()
+		l.syncing = false
+		l.syncs.Add(1)
+		if err != nil {
+			l.fail(fmt.Errorf("sync pending proposals: %w", err))
+		} else if target > l.synced {
+			l.synced = target
+		}
+		l.cond.Broadcast()
+	}
+	return nil
+}
+
+// fail marks the log failed with err: every record not yet durable gets err, and the
+// next one starts a new file. It returns err. The caller holds l.mu.
+func (l *proposalLog) fail(err error) error {
+	l.failed, l.failedUpTo = err, l.seq
+	return err
+}
+
+func (l *proposalLog) datasync(f *os.File) error {
+	if l.sync != nil {
+		return l.sync(f)
+	}
+	return datasync(f)
+}
+
+// grow writes zeros after the file's written space until it holds end bytes, growBy
+// at a time. The caller holds l.mu.
+func (l *proposalLog) grow(end int64) error {
+	size := l.size + l.growBy
+	if size < end {
+		size = end + l.growBy
+	}
+	zeros := make([]byte, min(size-l.size, 64<<10))
+	for l.size < size {
+		n, err := l.f.WriteAt(zeros[:min(int64(len(zeros)), size-l.size)], l.size)
+		l.size += int64(n)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewrite writes the live records to a new file (the chains in order), with zeros
+// after them, syncs it and renames it over the log, and syncs the directory. Every
+// record appended so far is then durable. The caller holds l.mu and no sync runs.
+func (l *proposalLog) rewrite() error {
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return err
+	}
+	ids := make([]base.ChainID, 0, len(l.live))
+	for id := range l.live {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, base.ChainID.Compare)
+	var b []byte
+	seq := l.seq
+	for _, id := range ids {
+		seq++
+		b = append(b, encodeLogRecord(seq, id, l.live[id])...)
+	}
+	end := int64(len(b))
+	b = append(b, make([]byte, l.growBy)...)
+	tmp := filepath.Join(l.dir, proposalLogFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = &offsetWriter{f: f}
+	if l.wrap != nil {
+		w = l.wrap(w)
+	}
+	if _, err := w.Write(b); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := os.Rename(tmp, filepath.Join(l.dir, proposalLogFile)); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := errors.Join(atomicfile.SyncDir(l.dir), atomicfile.SyncDir(filepath.Dir(l.dir))); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	var cerr error
+	if l.f != nil {
+		cerr = l.f.Close()
+	}
+	l.f, l.size, l.end = f, int64(len(b)), end
+	l.seq, l.synced = seq, seq
+	l.compact, l.failed, l.failedUpTo = false, nil, 0
+	l.syncs.Add(1)
+	if cerr != nil {
+		return fmt.Errorf("close the former log: %w", cerr)
+	}
+	return nil
+}
+
+// close closes the log file once no sync runs; nothing is written any more.
+func (l *proposalLog) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.syncing {
+		l.cond.Wait()
+	}
+	l.closed = true
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// offsetWriter writes at off in a file, then on from there.
 type offsetWriter struct {
 	f   *os.File
 	off int64
@@ -214,85 +465,166 @@ func (o *offsetWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// open returns the slot's file, creating it (and the directory) durably if needed.
-func (s *proposalStore) open(slot int) (*os.File, error) {
-	if f := s.files[slot]; f != nil {
-		return f, nil
+// Format version 2 kept each chain's pending proposal in two slots of its own,
+// DIR/proposals/<chain>.0 and .1, each holding one record
+//
+//	magic "mica-pp1" | seq u64 | length u64 | SHA-256(magic | seq | length | payload) | payload
+//
+// of which the valid one with the higher seq counted. They are read once, when a wallet
+// of an older version is opened, and moved into the log.
+var slotMagic = [8]byte{'m', 'i', 'c', 'a', '-', 'p', 'p', '1'}
+
+const slotHeader = 8 + 8 + 8 + sha256.Size
+
+// decodeSlot returns the sequence number and payload of the slot record at the start
+// of b, or false if none verifies.
+func decodeSlot(b []byte) (uint64, []byte, bool) {
+	if len(b) < slotHeader || !bytes.Equal(b[:8], slotMagic[:]) {
+		return 0, nil, false
 	}
-	path := s.path(slot)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	seq := binary.LittleEndian.Uint64(b[8:])
+	n := binary.LittleEndian.Uint64(b[16:])
+	if seq == 0 || n > uint64(len(b)-slotHeader) {
+		return 0, nil, false
+	}
+	payload := b[slotHeader : slotHeader+int(n)]
+	h := sha256.New()
+	h.Write(b[:24])
+	h.Write(payload)
+	if !bytes.Equal(h.Sum(nil), b[24:slotHeader]) {
+		return 0, nil, false
+	}
+	return seq, payload, true
+}
+
+// readSlots returns the proposal of each chain that has slot files in dir (nil if its
+// slots hold none that verifies).
+func readSlots(dir string) (map[base.ChainID][]byte, error) {
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		f, err = s.create(path)
+		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open pending proposal file of %s: %w", s.id.Short(), err)
+		return nil, fmt.Errorf("read pending proposals: %w", err)
 	}
-	s.files[slot] = f
-	return f, nil
+	type best struct {
+		seq     uint64
+		payload []byte
+	}
+	found := map[base.ChainID]best{}
+	for _, ent := range ents {
+		id, ok := slotChain(ent.Name())
+		if !ok {
+			continue
+		}
+		b, err := readLimited(filepath.Join(dir, ent.Name()), maxProposalRecord+slotHeader)
+		if err != nil {
+			return nil, fmt.Errorf("read pending proposal of %s: %w", id.Short(), err)
+		}
+		cur := found[id]
+		// A slot that does not verify holds a write a crash interrupted: ignored.
+		if seq, payload, ok := decodeSlot(b); ok && seq > cur.seq {
+			cur = best{seq, payload}
+		}
+		found[id] = cur
+	}
+	out := make(map[base.ChainID][]byte, len(found))
+	for id, b := range found {
+		out[id] = b.payload
+	}
+	return out, nil
 }
 
-// create makes an empty slot file whose directory entry is durable.
-func (s *proposalStore) create(path string) (*os.File, error) {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, err
+// slotChain parses the name of a slot file, <chain>.0 or <chain>.1.
+func slotChain(name string) (base.ChainID, bool) {
+	var id base.ChainID
+	stem, ok := strings.CutSuffix(name, ".0")
+	if !ok {
+		stem, ok = strings.CutSuffix(name, ".1")
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if !ok || len(stem) != 2*len(id) {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(stem)); err != nil {
+		return id, false
+	}
+	return id, true
+}
+
+// removeLegacy deletes the slot files of format version 2 (their proposals are in the
+// log). A deletion a crash undoes leaves slots that a version 3 wallet ignores.
+func (l *proposalLog) removeLegacy() {
+	ents, err := os.ReadDir(l.dir)
+	if err != nil {
+		return // nothing to delete; Open reported any error reading the directory
+	}
+	for _, ent := range ents {
+		if _, ok := slotChain(ent.Name()); ok {
+			// Best effort: a slot left behind is ignored and deleted at the next open.
+			if err := os.Remove(filepath.Join(l.dir, ent.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+		}
+	}
+}
+
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := errors.Join(f.Sync(), atomicfile.SyncDir(s.dir), atomicfile.SyncDir(filepath.Dir(s.dir))); err != nil {
-		return nil, errors.Join(err, f.Close())
-	}
-	return f, nil
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max))
 }
 
-// remove deletes the chain's records (its proposal was committed, or the chain left the
-// wallet) as generation gen. A removal a crash undoes leaves a stale record, which the
-// client discards, so nothing is synced.
-func (s *proposalStore) remove(gen uint64) error {
+// proposalStore applies the changes of one chain's pending proposal to the log, in the
+// order of their generation. Its methods serialize on mu.
+type proposalStore struct {
+	log *proposalLog
+	id  base.ChainID
+
+	mu sync.Mutex
+	// gen is the generation (chainProposals.gen) of the last write or removal applied:
+	// operations reach the disk in the order the wallet's memory changed, whatever the
+	// order of the goroutines applying them; an older one is skipped.
+	gen uint64
+}
+
+// write makes payload, the pending proposal of generation gen, the chain's record,
+// durably: when it returns nil, a process reopening the wallet after a crash reads
+// payload or what a later generation wrote. A generation not newer than the last applied
+// one is not written.
+func (s *proposalStore) write(gen uint64, payload []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if apply, err := s.applies(gen); !apply {
+	if gen <= s.gen {
+		return nil
+	}
+	if err := s.log.put(s.id, payload); err != nil {
 		return err
 	}
 	s.gen = gen
-	errs := []error{s.closeFiles()}
-	for slot := range 2 {
-		if err := os.Remove(s.path(slot)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+	return nil
+}
+
+// remove removes the chain's record (its proposal was committed, or the chain left the
+// wallet) as generation gen, without a sync (a stale record is harmless).
+func (s *proposalStore) remove(gen uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen <= s.gen {
+		return nil
 	}
-	// seq keeps counting: a slot whose removal failed holds a lower one than any later
-	// record.
-	if err := errors.Join(errs...); err != nil {
+	s.gen = gen
+	if err := s.log.drop(s.id); err != nil {
 		return fmt.Errorf("remove pending proposal of %s: %w", s.id.Short(), err)
 	}
 	return nil
 }
 
-// close closes the open slot files.
-func (s *proposalStore) close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return s.closeFiles()
-}
-
-// closeFiles closes the open slot files. The caller holds s.mu.
-func (s *proposalStore) closeFiles() error {
-	var errs []error
-	for slot, f := range s.files {
-		if f != nil {
-			errs = append(errs, f.Close())
-			s.files[slot] = nil
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // chainProposals is a chain's proposal store and the generation of the chain's pending
 // proposal in memory (guarded by Wallet.mu): it grows at every change, and the store
-// applies the changes in its order. When store.gen == gen, the disk holds the pending
+// applies the changes in its order. When store.gen == gen, the log holds the pending
 // proposal in memory (nothing if there is none, or the chain left the wallet).
 type chainProposals struct {
 	store *proposalStore
@@ -303,16 +635,16 @@ type chainProposals struct {
 func (w *Wallet) proposalsOf(id base.ChainID) *chainProposals {
 	cp := w.proposals[id]
 	if cp == nil {
-		cp = &chainProposals{store: newProposalStore(w.dir, id)}
+		cp = &chainProposals{store: &proposalStore{log: w.plog, id: id}}
 		w.proposals[id] = cp
 	}
 	return cp
 }
 
-// loadProposals reads each chain's pending proposal store. A proposal that wallet.json
-// (version 1) also holds is replaced by the store's if that one is at the same height or
-// higher: the store is written only by this version, and a wallet that an older mica
-// used after a migration was interrupted holds its newer proposal in wallet.json.
+// loadProposals reads each chain's pending proposal from the log. A proposal that
+// wallet.json (version 1) also holds is replaced by the log's if that one is at the same
+// height or higher: the slots were written only by version 2, and a wallet that an older
+// mica used after a migration was interrupted holds its newer proposal in wallet.json.
 func (w *Wallet) loadProposals() error {
 	w.proposals = make(map[base.ChainID]*chainProposals, len(w.chains))
 	for _, id := range w.sortedIDs() {
@@ -323,20 +655,17 @@ func (w *Wallet) loadProposals() error {
 	return nil
 }
 
-// loadProposal reads the pending proposal store of chain id into e, when the chain
-// joins the wallet (opened, or added). A chain added again after it left the wallet (or
-// after a crash lost the wallet.json that listed it) finds the proposal its last
-// session persisted, and re-sends it rather than signing another at its height. The
-// caller holds w.mu or has the only reference to w.
+// loadProposal reads the pending proposal of chain id from the log into e, when the
+// chain joins the wallet (opened, or added). A chain added again after it left the
+// wallet (or after a crash lost the wallet.json that listed it) finds the proposal its
+// last session persisted, and re-sends it rather than signing another at its height.
+// The caller holds w.mu or has the only reference to w.
 func (w *Wallet) loadProposal(id base.ChainID, e *chainEntry) error {
 	cp := w.proposalsOf(id)
-	b, err := cp.store.load()
-	if err != nil {
-		return err
-	}
+	b := w.plog.get(id)
 	if b != nil {
 		if err := checkProposal(id, b); err != nil {
-			return fmt.Errorf("%w: pending proposal of chain %s in %s: %v", ErrDamaged, id, cp.store.dir, err)
+			return fmt.Errorf("%w: pending proposal of chain %s in %s: %v", ErrDamaged, id, w.plog.dir, err)
 		}
 	}
 	switch {
@@ -344,7 +673,7 @@ func (w *Wallet) loadProposal(id base.ChainID, e *chainEntry) error {
 	case e.pending == nil:
 		e.pending = b
 	case b == nil || proposalHeight(e.pending) > proposalHeight(b):
-		cp.gen++ // from wallet.json (version 1): Save moves it to the store
+		cp.gen++ // from wallet.json (version 1): Save moves it to the log
 	default:
 		e.pending = b
 	}

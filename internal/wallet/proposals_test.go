@@ -2,12 +2,15 @@ package wallet
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -61,8 +64,7 @@ func samePending(t *testing.T, w *Wallet, id base.ChainID, want *protocol.BlockP
 }
 
 // TestFastProposalHookWritesOnlyItsChain: persisting a fast proposal leaves wallet.json
-// alone and writes the chain's own store, alternating its two slots; the newest comes
-// back after a restart.
+// alone and appends to the log; the newest comes back after a restart.
 func TestFastProposalHookWritesOnlyItsChain(t *testing.T) {
 	w, dir := create(t)
 	id, alice := ownedChain(t, w, 0)
@@ -81,10 +83,8 @@ func TestFastProposalHookWritesOnlyItsChain(t *testing.T) {
 	if !bytes.Equal(before, after) || !os.SameFile(fiBefore, fiAfter) {
 		t.Fatalf("the hook rewrote wallet.json")
 	}
-	for slot := range 2 {
-		if _, err := os.Stat(filepath.Join(dir, proposalsDir, fmt.Sprintf("%s.%d", id, slot))); err != nil {
-			t.Fatalf("slot %d: %v", slot, err)
-		}
+	if _, err := os.Stat(filepath.Join(dir, proposalsDir, proposalLogFile)); err != nil {
+		t.Fatal(err)
 	}
 	w2 := reopen(t, w)
 	samePending(t, w2, id, last)
@@ -97,7 +97,7 @@ func TestFastProposalHookWritesOnlyItsChain(t *testing.T) {
 // full disk) fails the hook, so the proposal is not sent, and leaves the previous record
 // readable: after a restart the wallet holds the proposal that may be out.
 func TestPendingProposalSurvivesInterruptedWrite(t *testing.T) {
-	for _, cut := range []int{0, 10, proposalHeader - 1, proposalHeader + 5} {
+	for _, cut := range []int{0, 10, logHeader - 1, logHeader + 5} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			w, _ := create(t)
 			id, alice := ownedChain(t, w, 0)
@@ -105,16 +105,15 @@ func TestPendingProposalSurvivesInterruptedWrite(t *testing.T) {
 			if err := w.FastProposalHook(id)(p1); err != nil {
 				t.Fatal(err)
 			}
-			w.mu.Lock()
-			st := w.proposals[id].store
-			w.mu.Unlock()
-			st.wrap = func(f io.Writer) io.Writer { return &failingWriter{w: f, n: cut} }
+			w.plog.mu.Lock()
+			w.plog.wrap = func(f io.Writer) io.Writer { return &failingWriter{w: f, n: cut} }
+			w.plog.mu.Unlock()
 			if err := w.FastProposalHook(id)(fastProposal(t, alice, id, 2, 3)); err == nil {
 				t.Fatal("hook succeeded through a failing writer")
 			}
 			w2 := reopen(t, w)
 			samePending(t, w2, id, p1)
-			// The next write goes on after the torn slot.
+			// The next write goes on after the torn record.
 			p3 := fastProposal(t, alice, id, 3, 1)
 			if err := w2.FastProposalHook(id)(p3); err != nil {
 				t.Fatal(err)
@@ -124,9 +123,11 @@ func TestPendingProposalSurvivesInterruptedWrite(t *testing.T) {
 	}
 }
 
-// TestPendingProposalIgnoresDamagedSlot: a slot holding garbage, or a record whose
-// checksum fails (a torn write the file system kept), does not hide the other slot's.
-func TestPendingProposalIgnoresDamagedSlot(t *testing.T) {
+// TestPendingProposalIgnoresTornRecord: whatever a crash leaves after the records (a
+// torn record, garbage, a record whose checksum fails, a record out of sequence) is not
+// read, and the log is rewritten before anything is appended after it, so that the
+// leftovers are never read after a new record.
+func TestPendingProposalIgnoresTornRecord(t *testing.T) {
 	w, dir := create(t)
 	id, alice := ownedChain(t, w, 0)
 	p1 := fastProposal(t, alice, id, 1, 1)
@@ -136,11 +137,24 @@ func TestPendingProposalIgnoresDamagedSlot(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	other := filepath.Join(dir, proposalsDir, id.String()+".1")
-	rec := encodeRecord(7, codec.Marshal(fastProposal(t, alice, id, 2, 1)))
-	rec[len(rec)-1] ^= 1
-	for _, b := range [][]byte{[]byte("garbage"), rec, rec[:proposalHeader+3]} {
-		if err := os.WriteFile(other, b, 0o600); err != nil {
+	path := filepath.Join(dir, proposalsDir, proposalLogFile)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, seq := scanLog(good, func(base.ChainID, []byte) {})
+	later := encodeLogRecord(seq+1, id, codec.Marshal(fastProposal(t, alice, id, 2, 1)))
+	bad := bytes.Clone(later)
+	bad[len(bad)-1] ^= 1
+	outOfSeq := encodeLogRecord(seq+2, id, codec.Marshal(fastProposal(t, alice, id, 3, 1)))
+	// A torn record followed by one that verifies (written, not synced, before the
+	// crash): a record of the torn one's size appended in its place would make the
+	// next one readable.
+	tornThenValid := append(bytes.Clone(bad), outOfSeq...)
+	for i, tail := range [][]byte{[]byte("garbage"), bad, later[:logHeader+3], outOfSeq, tornThenValid} {
+		b := bytes.Clone(good)
+		copy(b[end:], tail)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		w2, err := Open(dir)
@@ -148,13 +162,25 @@ func TestPendingProposalIgnoresDamagedSlot(t *testing.T) {
 			t.Fatal(err)
 		}
 		samePending(t, w2, id, p1)
-		if err := w2.Close(); err != nil {
+		// A shorter record appended now must not make the leftovers readable.
+		p4 := fastProposal(t, alice, id, base.BlockHeight(4+i), 1)
+		if err := w2.FastProposalHook(id)(p4); err != nil {
+			t.Fatal(err)
+		}
+		w3 := reopen(t, w2)
+		samePending(t, w3, id, p4)
+		if err := w3.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, good, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A record that verifies but is not a proposal of the chain is damage, not a torn
 	// write: the wallet refuses to open rather than forget a proposal.
-	if err := os.WriteFile(other, encodeRecord(9, []byte{1, 2, 3}), 0o600); err != nil {
+	b := bytes.Clone(good)
+	copy(b[end:], encodeLogRecord(seq+1, id, []byte{1, 2, 3}))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(dir); !errors.Is(err, ErrDamaged) {
@@ -162,8 +188,8 @@ func TestPendingProposalIgnoresDamagedSlot(t *testing.T) {
 	}
 }
 
-// TestClearedProposalRemovedBySave: a cleared proposal's records go at the next Save,
-// and so do those of a chain that left the wallet.
+// TestClearedProposalRemovedBySave: a cleared proposal's record is removed at the next
+// Save, and so is that of a chain that left the wallet.
 func TestClearedProposalRemovedBySave(t *testing.T) {
 	w, dir := create(t)
 	id, alice := ownedChain(t, w, 0)
@@ -176,8 +202,8 @@ func TestClearedProposalRemovedBySave(t *testing.T) {
 	if err := w.Save(); err != nil {
 		t.Fatal(err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(dir, proposalsDir)); len(ents) != 0 {
-		t.Fatalf("records left after the proposal was cleared: %v", ents)
+	if live := logLive(t, dir); len(live) != 0 {
+		t.Fatalf("records left after the proposal was cleared: %v", live)
 	}
 	w2 := reopen(t, w)
 	samePending(t, w2, id, nil)
@@ -191,9 +217,27 @@ func TestClearedProposalRemovedBySave(t *testing.T) {
 	if err := w2.Save(); err != nil {
 		t.Fatal(err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(dir, proposalsDir)); len(ents) != 0 {
-		t.Fatalf("records left after the chain left the wallet: %v", ents)
+	if live := logLive(t, dir); len(live) != 0 {
+		t.Fatalf("records left after the chain left the wallet: %v", live)
 	}
+}
+
+// logLive returns the chains with a proposal in the log of the wallet in dir.
+func logLive(t *testing.T, dir string) map[base.ChainID][]byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, proposalsDir, proposalLogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := map[base.ChainID][]byte{}
+	scanLog(b, func(id base.ChainID, p []byte) {
+		if len(p) == 0 {
+			delete(live, id)
+		} else {
+			live[id] = p
+		}
+	})
+	return live
 }
 
 // TestReaddedChainFindsItsProposal: a chain whose proposal was persisted but that is
@@ -233,9 +277,32 @@ func TestReaddedChainFindsItsProposal(t *testing.T) {
 	samePending(t, w2, id, p)
 }
 
+// editWalletJSON rewrites the wallet.json of the closed wallet in dir as edit changes
+// it, and returns its path.
+func editWalletJSON(t *testing.T, dir string, edit func(*fileJSON)) string {
+	t.Helper()
+	path := filepath.Join(dir, walletFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fileJSON
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	edit(&f)
+	if b, err = json.Marshal(&f); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestMigrateVersion1: a wallet.json of format version 1 holding pending proposals is
-// migrated when opened: the proposals move to their stores and wallet.json becomes
-// version 2 without them. Where both hold one (an older mica used the wallet after an
+// migrated when opened: the proposals move to the log and wallet.json becomes
+// version 3 without them. Where both hold one (an older mica used the wallet after an
 // interrupted migration), the higher proposal wins.
 func TestMigrateVersion1(t *testing.T) {
 	w, dir := create(t)
@@ -250,25 +317,17 @@ func TestMigrateVersion1(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, walletFile)
-	b, _ := os.ReadFile(path)
-	var f fileJSON
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	f.Version = 1
-	for i := range f.Chains {
-		switch f.Chains[i].ChainID {
-		case id0.String():
-			f.Chains[i].PendingProposal = codec.Marshal(p0)
-		case id1.String():
-			f.Chains[i].PendingProposal = codec.Marshal(p1)
+	path := editWalletJSON(t, dir, func(f *fileJSON) {
+		f.Version = 1
+		for i := range f.Chains {
+			switch f.Chains[i].ChainID {
+			case id0.String():
+				f.Chains[i].PendingProposal = codec.Marshal(p0)
+			case id1.String():
+				f.Chains[i].PendingProposal = codec.Marshal(p1)
+			}
 		}
-	}
-	v1, _ := json.Marshal(&f)
-	if err := os.WriteFile(path, v1, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	w2, err := Open(dir)
 	if err != nil {
@@ -276,7 +335,7 @@ func TestMigrateVersion1(t *testing.T) {
 	}
 	samePending(t, w2, id0, p0)
 	samePending(t, w2, id1, p1)
-	b, _ = os.ReadFile(path)
+	b, _ := os.ReadFile(path)
 	var g map[string]any
 	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
@@ -405,7 +464,7 @@ func benchPersist(b *testing.B, chains, n, par int, store bool) {
 		return w.Save()
 	}
 	b.ResetTimer()
-	cpu0 := cputime.Process()
+	cpu0, syncs0 := cputime.Process(), w.ProposalSyncs()
 	var wg sync.WaitGroup
 	for g := range par {
 		wg.Go(func() {
@@ -419,4 +478,320 @@ func benchPersist(b *testing.B, chains, n, par int, store bool) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	if store {
+		b.ReportMetric(float64(w.ProposalSyncs()-syncs0)/float64(b.N), "syncs/op")
+	}
+}
+
+// encodeSlot is a record of a format version 2 slot file.
+func encodeSlot(seq uint64, payload []byte) []byte {
+	b := make([]byte, slotHeader, slotHeader+len(payload))
+	copy(b, slotMagic[:])
+	binary.LittleEndian.PutUint64(b[8:], seq)
+	binary.LittleEndian.PutUint64(b[16:], uint64(len(payload)))
+	h := sha256.New()
+	h.Write(b[:24])
+	h.Write(payload)
+	h.Sum(b[24:24])
+	return append(b, payload...)
+}
+
+// TestMigrateVersion2: a wallet of format version 2 keeps each chain's proposal in two
+// slot files; opened, its proposals move into the log (the newer slot of each chain,
+// and a slot's over a log record an interrupted migration left), wallet.json becomes
+// version 3 and the slots are deleted.
+func TestMigrateVersion2(t *testing.T) {
+	w, dir := create(t)
+	id0, alice := ownedChain(t, w, 0)
+	id1, _ := ownedChain(t, w, 1)
+	// A log record of chain 1 from an interrupted migration; an older mica went on
+	// with its slots.
+	if err := w.FastProposalHook(id1)(fastProposal(t, alice, id1, 3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := editWalletJSON(t, dir, func(f *fileJSON) { f.Version = 2 })
+	p0, p1 := fastProposal(t, alice, id0, 5, 2), fastProposal(t, alice, id1, 4, 1)
+	slot := func(id base.ChainID, i int) string {
+		return filepath.Join(dir, proposalsDir, fmt.Sprintf("%s.%d", id, i))
+	}
+	for _, s := range []struct {
+		path string
+		rec  []byte
+	}{
+		{slot(id0, 0), encodeSlot(1, codec.Marshal(fastProposal(t, alice, id0, 4, 2)))},
+		{slot(id0, 1), encodeSlot(2, codec.Marshal(p0))},
+		{slot(id1, 0), encodeSlot(6, codec.Marshal(p1))},
+		{slot(id1, 1), []byte("torn")},
+	} {
+		if err := os.WriteFile(s.path, s.rec, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePending(t, w2, id0, p0)
+	samePending(t, w2, id1, p1)
+	if b, _ := os.ReadFile(path); !bytes.Contains(b, []byte(`"version": 3`)) && !bytes.Contains(b, []byte(`"version":3`)) {
+		t.Fatalf("wallet.json after migration:\n%s", b)
+	}
+	for _, p := range []string{slot(id0, 0), slot(id0, 1), slot(id1, 0), slot(id1, 1)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("slot %s left after the migration: %v", p, err)
+		}
+	}
+	w3 := reopen(t, w2)
+	samePending(t, w3, id0, p0)
+	samePending(t, w3, id1, p1)
+}
+
+// manyChains imports alice's key and adds n chains owned by her, each with proposals
+// at heights 1..heights signed ahead.
+func manyChains(t *testing.T, w *Wallet, n, heights int) ([]base.ChainID, [][]*protocol.BlockProposal) {
+	t.Helper()
+	alice := prototest.Key("alice")
+	owner := alice.Public().Owner()
+	if err := w.ImportKey(alice); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]base.ChainID, n)
+	props := make([][]*protocol.BlockProposal, n)
+	for i := range ids {
+		ids[i] = base.ChainID{byte(i), 7}
+		if err := w.AddChain(ids[i], &owner); err != nil {
+			t.Fatal(err)
+		}
+		for h := range heights {
+			props[i] = append(props[i], fastProposal(t, alice, ids[i], base.BlockHeight(h+1), 1+h%3))
+		}
+	}
+	if err := w.Save(); err != nil {
+		t.Fatal(err)
+	}
+	return ids, props
+}
+
+// TestConcurrentWritersDurable: many chains persist proposals at once, sharing syncs.
+// The log as it stood when the last completed sync began is what a crash leaves (torn
+// records included): whenever a hook returns, that image holds the chain's proposal or
+// a later one; and a restart finds each chain's last proposal.
+func TestConcurrentWritersDurable(t *testing.T) {
+	w, dir := create(t)
+	const chains, heights = 24, 15
+	ids, props := manyChains(t, w, chains, heights)
+	index := map[base.ChainID]int{}
+	for i, id := range ids {
+		index[id] = i
+	}
+	// The first proposal creates the log (a rewrite, synced without the hook below).
+	if err := w.FastProposalHook(ids[0])(props[0][0]); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	durable := make([]int, chains) // heights in the crash image, per chain
+	durable[0] = 1
+	w.plog.mu.Lock()
+	w.plog.sync = func(f *os.File) error {
+		image, err := os.ReadFile(filepath.Join(dir, proposalsDir, proposalLogFile))
+		if err != nil {
+			return err
+		}
+		if err := datasync(f); err != nil {
+			return err
+		}
+		got := make([]int, chains)
+		scanLog(image, func(id base.ChainID, p []byte) {
+			if i, ok := index[id]; ok && len(p) > 0 {
+				got[i] = int(proposalHeight(p))
+			}
+		})
+		mu.Lock()
+		durable = got
+		mu.Unlock()
+		return nil
+	}
+	w.plog.mu.Unlock()
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			hook := w.FastProposalHook(id)
+			for h, p := range props[i] {
+				if err := hook(p); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				d := durable[i]
+				mu.Unlock()
+				if d < h+1 {
+					t.Errorf("chain %d: proposal at height %d acknowledged, a crash now leaves height %d", i, h+1, d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d proposals, %d syncs", chains*heights, w.ProposalSyncs())
+	w2 := reopen(t, w)
+	for i, id := range ids {
+		samePending(t, w2, id, props[i][heights-1])
+	}
+}
+
+// blockSync makes the wallet's next sync wait until n records are appended after
+// it began, then return err (nil: sync for real); later syncs are real.
+func blockSync(w *Wallet, n uint64, err error) {
+	w.plog.mu.Lock()
+	defer w.plog.mu.Unlock()
+	start := w.plog.seq
+	var once sync.Once
+	w.plog.sync = func(f *os.File) error {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return datasync(f)
+		}
+		for {
+			w.plog.mu.Lock()
+			seq := w.plog.seq
+			w.plog.mu.Unlock()
+			if seq >= start+n {
+				break
+			}
+			runtime.Gosched()
+		}
+		if err != nil {
+			return err
+		}
+		return datasync(f)
+	}
+}
+
+// TestGroupCommitSharesSync: proposals appended while a sync runs share the next one:
+// 16 chains persisting at once while the first sync waits for all of them take two
+// syncs, not 16.
+func TestGroupCommitSharesSync(t *testing.T) {
+	w, _ := create(t)
+	const chains = 16
+	ids, props := manyChains(t, w, chains, 2)
+	// The first proposal creates the log (a rewrite, one sync).
+	if err := w.FastProposalHook(ids[0])(props[0][0]); err != nil {
+		t.Fatal(err)
+	}
+	blockSync(w, chains, nil)
+	before := w.ProposalSyncs()
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			if err := w.FastProposalHook(id)(props[i][1]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := w.ProposalSyncs() - before; got != 2 {
+		t.Fatalf("%d proposals persisted at once took %d syncs, want 2", chains, got)
+	}
+	w2 := reopen(t, w)
+	for i, id := range ids {
+		samePending(t, w2, id, props[i][1])
+	}
+}
+
+// TestSyncErrorReachesEveryWaiter: when the sync that was to cover several chains'
+// proposals fails, every one of their hooks fails (none is sent); the next proposal
+// starts a fresh log, durable, and nothing acknowledged before is lost.
+func TestSyncErrorReachesEveryWaiter(t *testing.T) {
+	w, _ := create(t)
+	const chains = 8
+	ids, props := manyChains(t, w, chains, 3)
+	for i, id := range ids {
+		if err := w.FastProposalHook(id)(props[i][0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eio := errors.New("input/output error")
+	blockSync(w, chains, eio)
+	errs := make([]error, chains)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = w.FastProposalHook(id)(props[i][1]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, eio) {
+			t.Errorf("chain %d: hook returned %v, want the sync's error", i, err)
+		}
+	}
+	// Chain 0 goes on; the others' failed proposals may or may not be on disk (never
+	// sent, so either is safe), but never anything older than what was acknowledged.
+	if err := w.FastProposalHook(ids[0])(props[0][2]); err != nil {
+		t.Fatal(err)
+	}
+	w2 := reopen(t, w)
+	samePending(t, w2, ids[0], props[0][2])
+	for i := 1; i < chains; i++ {
+		if h := w2.PendingProposal(ids[i]).Content.Block.Height; h < 1 {
+			t.Errorf("chain %d: pending proposal at height %d after the failed sync", i, h)
+		}
+	}
+}
+
+// TestLogGrowsAndCompacts: with a small write-ahead and compaction size, proposals of
+// varied sizes make the log grow and be compacted many times; after each chain's
+// proposals (and at the end, with one chain's cleared) a restart finds every chain's
+// last proposal, and the file stays within the compaction bound.
+func TestLogGrowsAndCompacts(t *testing.T) {
+	w, dir := create(t)
+	const chains, heights = 3, 40
+	w.plog.mu.Lock()
+	w.plog.growBy, w.plog.compactAt = 4<<10, 16<<10
+	w.plog.mu.Unlock()
+	alice := prototest.Key("alice")
+	owner := alice.Public().Owner()
+	if err := w.ImportKey(alice); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]base.ChainID, chains)
+	for i := range ids {
+		ids[i] = base.ChainID{byte(i), 9}
+		if err := w.AddChain(ids[i], &owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Save(); err != nil {
+		t.Fatal(err)
+	}
+	last := make([]*protocol.BlockProposal, chains)
+	path := filepath.Join(dir, proposalsDir, proposalLogFile)
+	var maxSize int64
+	for h := 1; h <= heights; h++ {
+		for i, id := range ids {
+			last[i] = fastProposal(t, alice, id, base.BlockHeight(h), 1+(h*7+i*3)%20)
+			if err := w.FastProposalHook(id)(last[i]); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(path); err == nil && fi.Size() > maxSize {
+				maxSize = fi.Size()
+			}
+		}
+	}
+	// Compacted when the log reached 16 KiB holding mostly superseded records: at most
+	// that, the three live records of up to 20 transfers (~2 KiB each) and 4 KiB more.
+	if maxSize > 16<<10+3*(4<<10)+4<<10 {
+		t.Fatalf("the log grew to %d bytes", maxSize)
+	}
+	if err := w.ClearPendingProposal(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Save(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := reopen(t, w)
+	samePending(t, w2, ids[0], last[0])
+	samePending(t, w2, ids[1], nil)
+	samePending(t, w2, ids[2], last[2])
 }

@@ -24,9 +24,9 @@
 // The pending fast proposal of a chain is what makes the fast round safe across restarts:
 // the client must never sign two different blocks at one height in the fast round, so a
 // fast proposal is saved (FastProposalHook, or SetPendingProposal then Save) before it
-// is sent, and re-sent unchanged after a restart. Each chain's pending proposal has a
-// store of its own, DIR/proposals/ (proposals.go), written without rewriting
-// wallet.json and in parallel with other chains'.
+// is sent, and re-sent unchanged after a restart. The pending proposals are appended to
+// a log, DIR/proposals/log (proposals.go), without rewriting wallet.json; chains that
+// persist at the same time share one fdatasync.
 package wallet
 
 import (
@@ -49,14 +49,19 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
-// FormatVersion is the version of wallet.json this package writes. It also reads
-// version 1, whose chains carry their pending proposals inside wallet.json, and migrates
-// it when it opens it: the proposals move to DIR/proposals/ and wallet.json is rewritten
-// as version 2, which an older mica refuses instead of overlooking the proposals.
-const FormatVersion = 2
+// FormatVersion is the version of wallet.json this package writes: the pending
+// proposals are in the log DIR/proposals/log. It also reads version 1, whose chains
+// carry their pending proposals inside wallet.json, and version 2, which kept them in
+// two slot files per chain under DIR/proposals/, and migrates them when it opens them:
+// the proposals move to the log and wallet.json is rewritten as version 3, which an
+// older mica refuses instead of overlooking the proposals.
+const FormatVersion = 3
 
-// formatV1 kept pending proposals in wallet.json.
-const formatV1 = 1
+// formatV1 kept pending proposals in wallet.json, formatV2 in slot files per chain.
+const (
+	formatV1 = 1
+	formatV2 = 2
+)
 
 const (
 	walletFile = "wallet.json"
@@ -146,6 +151,8 @@ type Wallet struct {
 	// proposals are the pending-proposal stores on disk, by chain: every chain of the
 	// wallet's, and those of chains that left it (their records are removed by Save).
 	proposals map[base.ChainID]*chainProposals
+	// plog is the log of pending proposals, DIR/proposals/log (proposals.go).
+	plog *proposalLog
 	// saveMu serializes Save (not the chains' FastProposalHook): a later Save writes
 	// what the wallet held later.
 	saveMu sync.Mutex
@@ -174,6 +181,9 @@ func Create(dir string, genesis *protocol.GenesisConfig) (*Wallet, error) {
 	w := &Wallet{dir: dir, lock: lock, name: genesis.NetworkName, config: codec.Marshal(genesis), chains: map[base.ChainID]*chainEntry{}, proposals: map[base.ChainID]*chainProposals{}}
 	fail := func(err error) (*Wallet, error) {
 		return nil, errors.Join(err, unlockFile(lock))
+	}
+	if w.plog, err = openProposalLog(dir, false); err != nil {
+		return fail(fmt.Errorf("create wallet at %s: %w", dir, err))
 	}
 	if _, err := os.Stat(filepath.Join(dir, walletFile)); err == nil {
 		return fail(fmt.Errorf("%w at %s: open it, or choose another directory", ErrExists, dir))
@@ -327,7 +337,7 @@ type chainJSON struct {
 	PublicKey  string `json:"public_key,omitempty"`
 	NextHeight uint64 `json:"next_height"`
 	// PendingProposal is the canonical encoding of the pending fast proposal, base64.
-	// Only in version 1: version 2 keeps it in DIR/proposals/.
+	// Only in version 1: later versions keep it in DIR/proposals/.
 	PendingProposal []byte `json:"pending_proposal,omitempty"`
 }
 
@@ -347,15 +357,23 @@ func load(dir, path string) (*Wallet, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, err)
 	}
 	w.dir = dir
-	if err := w.loadProposals(); err != nil {
-		return nil, err
+	if w.plog, err = openProposalLog(dir, version < FormatVersion); err != nil {
+		return nil, fmt.Errorf("open wallet %s: %w", dir, err)
 	}
-	if version == formatV1 {
-		// Move the proposals out of wallet.json (stores first, durably) and mark the file
-		// as version 2, before anything else may change.
+	fail := func(err error) (*Wallet, error) {
+		return nil, errors.Join(err, w.plog.close())
+	}
+	if err := w.loadProposals(); err != nil {
+		return fail(err)
+	}
+	if version < FormatVersion {
+		// Move the proposals out of wallet.json (version 1) into the log (the slots of
+		// version 2 are in it already, durably), and mark the file as version 3, before
+		// anything else may change; then delete the slots.
 		if err := w.saveLocked(); err != nil {
-			return nil, fmt.Errorf("migrate wallet %s to format version %d: %w", dir, FormatVersion, err)
+			return fail(fmt.Errorf("migrate wallet %s to format version %d: %w", dir, FormatVersion, err))
 		}
+		w.plog.removeLegacy()
 	}
 	return w, nil
 }
@@ -372,8 +390,8 @@ func parse(b []byte) (*Wallet, int, error) {
 	if v.Version == nil {
 		return nil, 0, errors.New("no format version")
 	}
-	if *v.Version != FormatVersion && *v.Version != formatV1 {
-		return nil, 0, fmt.Errorf("%w: the file has version %d, this mica reads versions %d and %d", ErrVersion, *v.Version, formatV1, FormatVersion)
+	if *v.Version != FormatVersion && *v.Version != formatV1 && *v.Version != formatV2 {
+		return nil, 0, fmt.Errorf("%w: the file has version %d, this mica reads versions %d to %d", ErrVersion, *v.Version, formatV1, FormatVersion)
 	}
 	var f fileJSON
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -592,8 +610,8 @@ func (w *Wallet) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, cp := range w.proposals {
-		errs = append(errs, cp.store.close())
+	if err := w.plog.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close wallet %s: %w", w.dir, err))
 	}
 	if err := unlockFile(w.lock); err != nil {
 		errs = append(errs, fmt.Errorf("unlock wallet %s: %w", w.dir, err))
@@ -601,6 +619,11 @@ func (w *Wallet) Close() error {
 	w.lock = nil
 	return errors.Join(errs...)
 }
+
+// ProposalSyncs returns how many syncs the log of pending proposals ran since the
+// wallet was opened (fdatasyncs of appended records, and rewrites of the log): with
+// chains persisting at once, fewer than the proposals persisted.
+func (w *Wallet) ProposalSyncs() uint64 { return w.plog.syncs.Load() }
 
 // Dir returns the wallet directory.
 func (w *Wallet) Dir() string { return w.dir }

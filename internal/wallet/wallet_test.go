@@ -307,7 +307,7 @@ func TestOpenErrors(t *testing.T) {
 		{"truncated", good[:len(good)/2], ErrDamaged, "not valid JSON"},
 		{"garbage", []byte("\x00\x01 not json"), ErrDamaged, "not valid JSON"},
 		{"no version", []byte(`{"chains": []}`), ErrDamaged, "no format version"},
-		{"newer version", edit(func(m map[string]any) { m["version"] = 3 }), ErrVersion, "version 3, this mica reads versions 1 and 2"},
+		{"newer version", edit(func(m map[string]any) { m["version"] = 4 }), ErrVersion, "version 4, this mica reads versions 1 to 3"},
 		{"unknown field", edit(func(m map[string]any) { m["extra"] = 1 }), ErrDamaged, "unknown field"},
 		{"wrong hash", edit(func(m map[string]any) { network(m)["genesis_hash"] = strings.Repeat("00", 32) }), ErrDamaged, "not to the recorded genesis_hash"},
 		{"bad genesis", edit(func(m map[string]any) { network(m)["genesis_config"] = "AAAA" }), ErrDamaged, "genesis config"},
