@@ -60,22 +60,6 @@ func (s *State) ExecuteDetached(ctx context.Context, p *protocol.ProposedBlock, 
 	return block, x, nil
 }
 
-// TakeExecuted returns the result of block, which the last ExecuteBlock on the scratch
-// State s gave (with no other changes staged on s since). s must not be used afterwards.
-func (s *State) TakeExecuted(ctx context.Context, block *protocol.Block) (*Executed, error) {
-	tip, err := s.tip.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if block.Height() != tip.NextHeight || !s.execEmitted {
-		return nil, fmt.Errorf("keep executed block %d of chain %s: not the scratch state's last execution", block.Height(), s.id.Short())
-	}
-	x := &Executed{tip: tip, hash: block.Hash(), block: &block.Proposed, changes: s.exec.TakeChanges()}
-	x.batch.Append(&s.execBatch)
-	s.execBatch, s.execEmitted = kv.Batch{}, false
-	return x, nil
-}
-
 // rollbackInboxes drops the inbox changes staged by executing a block.
 func (s *State) rollbackInboxes() {
 	s.inboxes.Rollback()
