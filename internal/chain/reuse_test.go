@@ -102,7 +102,7 @@ func (w *reuseWorld) dump(t *testing.T) map[string]string {
 	return out
 }
 
-// TestApplyExecutedMatchesExecution: a block executed on a scratch state for a vote,
+// TestApplyExecutedMatchesExecution: a block executed without changing the state for a vote,
 // then applied to the chain's state by ApplyExecuted when its certificate arrives (with a
 // bundle delivered in between), leaves the store bit-identical to executing the
 // certificate, and the chain's state reads the same afterwards.

@@ -244,10 +244,9 @@ func (s *State) SetManager(m *consensus.Manager) {
 }
 
 // HasPendingChanges reports whether the State holds staged changes (Flush would append
-// anything). A State without exec (its execution taken by TakeExecuted) counts as
-// changed: it must not be used again.
+// anything).
 func (s *State) HasPendingChanges() bool {
-	if s.exec == nil || !s.execBatch.Empty() || s.exec.HasPendingChanges() {
+	if !s.execBatch.Empty() || s.exec.HasPendingChanges() {
 		return true
 	}
 	if s.initialized.HasPendingChanges() || s.tip.HasPendingChanges() || s.manager.HasPendingChanges() ||
