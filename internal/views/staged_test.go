@@ -2,8 +2,6 @@ package views_test
 
 import (
 	"fmt"
-	"maps"
-	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -117,57 +115,6 @@ func TestCleanValuesSurviveRollbackAndCommit(t *testing.T) {
 	r.Commit()
 	m.Commit()
 	expect("committed", 9, 0, 2, false, true)
-}
-
-// Staged changes taken from views and put on other views over the same keys emit the
-// same operations and leave the same state, on random operations.
-func TestTakeStagedMovesChanges(t *testing.T) {
-	for seed := range uint64(100) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 11))
-			s := newStore(t)
-			vc := views.NewContext(s, []byte{0x20})
-			m := newStringMap(vc)
-			clean := map[string]uint64{}
-			cur := map[string]uint64{}
-			key := func() string { return string(rune('a' + rng.IntN(8))) }
-			for step := range 40 {
-				switch op := rng.IntN(8); {
-				case op < 3:
-					k, v := key(), rng.Uint64N(100)
-					m.Set(k, v)
-					cur[k] = v
-				case op < 5:
-					k := key()
-					m.Delete(k)
-					delete(cur, k)
-				case op == 5 && rng.IntN(3) == 0:
-					m.Clear()
-					clear(cur)
-				case op == 6:
-					// Take the changes out, read the clean state, and put them on a
-					// fresh map (or back) before flushing.
-					c := m.TakeStaged()
-					if got, want := collect(t, m), sortedPairs(clean); !slices.Equal(got, want) {
-						t.Fatalf("step %d: after TakeStaged = %v, want the clean %v", step, got, want)
-					}
-					if rng.IntN(2) == 0 {
-						m = newStringMap(vc)
-					}
-					m.PutStaged(c)
-				default:
-					flush(t, s, m)
-					clean = maps.Clone(cur)
-					if got, want := collect(t, newStringMap(vc)), sortedPairs(clean); !slices.Equal(got, want) {
-						t.Fatalf("step %d: store = %v, want %v", step, got, want)
-					}
-				}
-				if got, want := collect(t, m), sortedPairs(cur); !slices.Equal(got, want) {
-					t.Fatalf("step %d: ForEach = %v, want %v", step, got, want)
-				}
-			}
-		})
-	}
 }
 
 // A Map remembers at most MapCachedMisses absent keys: asking for many absent keys (any
