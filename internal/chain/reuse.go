@@ -11,11 +11,11 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
-// Executed is a block executed on a scratch State (a validator's vote, a client's staged
-// block), kept so that the confirmed certificate of exactly that block, arriving on
-// exactly the tip it was executed on, is applied to the chain's State without executing
-// the block again (ApplyExecuted). It owns the scratch's execution state; nothing else
-// may use the scratch afterwards.
+// Executed is a block executed without changing the State it executed on (a validator's
+// vote, a client's staged block: ExecuteDetached), kept so that the confirmed
+// certificate of exactly that block, arriving on exactly the tip it was executed on, is
+// applied to the chain's State without executing the block again (ApplyExecuted). It
+// holds the execution state's changes and the batch they emit.
 //
 // Why the result is the one a fresh execution would give: a block's execution reads the
 // execution state (balances, applications, committees...), which only confirmed blocks
@@ -25,30 +25,48 @@ import (
 // (it removes the bundles it receives): ApplyExecuted removes them from the State's
 // current inbox, as the certificate's execution does.
 type Executed struct {
-	tip   Tip
-	hash  base.Hash
-	block *protocol.ProposedBlock
-	exec  *execution.State
-	batch kv.Batch
+	tip     Tip
+	hash    base.Hash
+	block   *protocol.ProposedBlock
+	changes *execution.Changes
+	batch   kv.Batch
 }
 
 // Hash returns the hash of the executed block.
 func (x *Executed) Hash() base.Hash { return x.hash }
 
-// TakeExecuted returns the result of block, which the last ExecuteBlock on the scratch
-// State s gave (with no other changes staged on s since). s must not be used afterwards.
-func (s *State) TakeExecuted(ctx context.Context, block *protocol.Block) (*Executed, error) {
+// ExecuteDetached executes a proposed block as ExecuteBlock does, on a State with
+// nothing staged, and leaves the State as it was: the execution's changes are taken out
+// into the returned Executed (for ApplyExecuted) and the inbox's are dropped. The values
+// the execution read stay cached, so the next request on the chain (the block's
+// certificate, the next proposal) reads them from memory. On error nothing stays staged
+// either, and the State may be used again.
+func (s *State) ExecuteDetached(ctx context.Context, p *protocol.ProposedBlock, o ExecOptions) (*protocol.Block, *Executed, error) {
+	if s.HasPendingChanges() {
+		return nil, nil, fmt.Errorf("execute block %d of chain %s: the state has staged changes", p.Height, s.id.Short())
+	}
 	tip, err := s.tip.Get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if block.Height() != tip.NextHeight || s.exec.HasPendingChanges() || s.execBatch.Empty() {
-		return nil, fmt.Errorf("keep executed block %d of chain %s: not the scratch state's last execution", block.Height(), s.id.Short())
+	block, eb, err := s.executeBlock(ctx, p, o)
+	changes := s.exec.TakeChanges()
+	s.rollbackInboxes()
+	if err != nil {
+		return nil, nil, err
 	}
-	x := &Executed{tip: tip, hash: block.Hash(), block: &block.Proposed, exec: s.exec}
-	x.batch.Append(&s.execBatch)
-	s.exec, s.execBatch = nil, kv.Batch{}
-	return x, nil
+	x := &Executed{tip: tip, hash: block.Hash(), block: &block.Proposed, changes: changes}
+	x.batch.Append(eb)
+	return block, x, nil
+}
+
+// rollbackInboxes drops the inbox changes staged by executing a block.
+func (s *State) rollbackInboxes() {
+	s.inboxes.Rollback()
+	for _, q := range s.inboxQueues {
+		q.added.Rollback()
+		q.removed.Rollback()
+	}
 }
 
 // ApplyExecuted stages on s the changes of the kept execution x as ExecuteBlock would for
@@ -59,7 +77,7 @@ func (s *State) TakeExecuted(ctx context.Context, block *protocol.Block) (*Execu
 // inbox (a bundle the block receives conflicts with the one delivered); staged changes
 // may then be partial and the State must be discarded, as after a failed ExecuteBlock.
 func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) (bool, error) {
-	if x == nil || x.exec == nil || x.hash != hash {
+	if x == nil || x.changes == nil || x.hash != hash {
 		return false, nil
 	}
 	tip, err := s.tip.Get(ctx)
@@ -79,12 +97,15 @@ func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) 
 			}
 		}
 	}
-	if s.committees != nil && touchesPrefix(&x.batch, x.exec.CommitteesPrefix()) {
+	if err := s.exec.PutChanges(x.changes); err != nil {
+		return false, err
+	}
+	if s.committees != nil && touchesPrefix(&x.batch, s.exec.CommitteesPrefix()) {
 		s.committees = nil
 	}
-	s.exec = x.exec
 	s.execBatch.Append(&x.batch)
-	x.exec, x.batch = nil, kv.Batch{}
+	s.execEmitted = true
+	x.changes, x.batch = nil, kv.Batch{}
 	return true, nil
 }
 

@@ -76,18 +76,16 @@ func (w *reuseWorld) block0() *protocol.ProposedBlock {
 	return p
 }
 
-// voteExecution executes block0 on a scratch state as a vote does and keeps it.
-func (w *reuseWorld) voteExecution(t *testing.T) (*protocol.Block, *chain.Executed) {
+// voteExecution executes block0 on s without changing it, as a vote does, and keeps
+// the execution.
+func (w *reuseWorld) voteExecution(t *testing.T, s *chain.State) (*protocol.Block, *chain.Executed) {
 	t.Helper()
-	ctx := context.Background()
-	scratch := w.load(t)
-	block, err := scratch.ExecuteBlock(ctx, w.block0(), chain.ExecOptions{Validating: true, Resolver: w.st, Policy: &w.policy})
+	block, x, err := s.ExecuteDetached(context.Background(), w.block0(), chain.ExecOptions{Validating: true, Resolver: w.st, Policy: &w.policy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := scratch.TakeExecuted(ctx, block)
-	if err != nil {
-		t.Fatal(err)
+	if s.HasPendingChanges() {
+		t.Fatal("ExecuteDetached left changes staged")
 	}
 	return block, x
 }
@@ -104,7 +102,7 @@ func (w *reuseWorld) dump(t *testing.T) map[string]string {
 	return out
 }
 
-// TestApplyExecutedMatchesExecution: a block executed on a scratch state for a vote,
+// TestApplyExecutedMatchesExecution: a block executed without changing the state for a vote,
 // then applied to the chain's state by ApplyExecuted when its certificate arrives (with a
 // bundle delivered in between), leaves the store bit-identical to executing the
 // certificate, and the chain's state reads the same afterwards.
@@ -115,7 +113,7 @@ func TestApplyExecutedMatchesExecution(t *testing.T) {
 	for _, reuse := range []bool{false, true} {
 		w := newReuseWorld(t)
 		s := w.load(t)
-		block, x := w.voteExecution(t)
+		block, x := w.voteExecution(t, s)
 		if _, err := s.Committees(ctx); err != nil { // cached on s, as on a worker
 			t.Fatal(err)
 		}
@@ -167,7 +165,7 @@ func TestApplyExecutedOnlyForItsBlockAndTip(t *testing.T) {
 	ctx := context.Background()
 	w := newReuseWorld(t)
 	s := w.load(t)
-	block, x := w.voteExecution(t)
+	block, x := w.voteExecution(t, w.load(t))
 	other := w.transfers(0, nil, 1)
 	otherBlock, err := w.load(t).ExecuteBlock(ctx, other, chain.ExecOptions{Resolver: w.st, Policy: &w.policy})
 	if err != nil {

@@ -90,8 +90,14 @@ type State struct {
 	inboxQueueVC views.Context
 	inboxQueues  map[base.ChainID]*inboxQueues
 
-	mgr       *consensus.Manager // decoded manager, staged by SetManager
-	execBatch kv.Batch           // execution writes flushed to compute the state hash
+	mgr *consensus.Manager // decoded manager, staged by SetManager
+	// execBatch holds the execution state's writes emitted to compute the state hash:
+	// those of Initialize (already flushed) and, while execEmitted, those of the
+	// changes staged on exec by ExecuteBlock or ApplyExecuted, which Flush commits
+	// without emitting them again. Invariant: while execEmitted, nothing else is
+	// staged on exec.
+	execBatch   kv.Batch
+	execEmitted bool
 
 	// committees caches the execution state's trusted committees (read on every
 	// proposal and certificate). Invariant: nil, or what exec.Committees returns;
@@ -238,10 +244,9 @@ func (s *State) SetManager(m *consensus.Manager) {
 }
 
 // HasPendingChanges reports whether the State holds staged changes (Flush would append
-// anything). A State without exec (its execution taken by TakeExecuted) counts as
-// changed: it must not be used again.
+// anything).
 func (s *State) HasPendingChanges() bool {
-	if s.exec == nil || !s.execBatch.Empty() || s.exec.HasPendingChanges() {
+	if !s.execBatch.Empty() || s.exec.HasPendingChanges() {
 		return true
 	}
 	if s.initialized.HasPendingChanges() || s.tip.HasPendingChanges() || s.manager.HasPendingChanges() ||
@@ -308,38 +313,56 @@ var (
 // the State.
 func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o ExecOptions) (*protocol.Block, error) {
 	s.committees = nil // the block may change them
-	if err := p.CheckShape(); err != nil {
-		return nil, err
+	if s.execEmitted {
+		// An earlier block's changes, already in execBatch, are the clean state this
+		// block executes on.
+		s.exec.Commit()
+		s.execEmitted = false
 	}
-	tip, err := s.tip.Get(ctx)
+	block, eb, err := s.executeBlock(ctx, p, o)
 	if err != nil {
 		return nil, err
 	}
+	s.execBatch.Append(eb)
+	s.execEmitted = true
+	return block, nil
+}
+
+// executeBlock is ExecuteBlock leaving the execution state's changes staged, with the
+// batch they emit.
+func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o ExecOptions) (*protocol.Block, *kv.Batch, error) {
+	if err := p.CheckShape(); err != nil {
+		return nil, nil, err
+	}
+	tip, err := s.tip.Get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	if p.Height != tip.NextHeight {
-		return nil, base.Invalidf("block height %d, chain %s expects %d", p.Height, s.id.Short(), tip.NextHeight)
+		return nil, nil, base.Invalidf("block height %d, chain %s expects %d", p.Height, s.id.Short(), tip.NextHeight)
 	}
 	if p.Timestamp < tip.Timestamp {
-		return nil, fmt.Errorf("%w: %s < %s", ErrTimestampDecreases, p.Timestamp, tip.Timestamp)
+		return nil, nil, fmt.Errorf("%w: %s < %s", ErrTimestampDecreases, p.Timestamp, tip.Timestamp)
 	}
 	// One encoding of the block gives its size and, for the block hash, the hash of its
 	// transactions.
 	digest := p.Digest()
 	if digest.Size > o.Policy.MaxBlockSize {
-		return nil, fmt.Errorf("%w: %d > %d bytes", ErrBlockTooLarge, digest.Size, o.Policy.MaxBlockSize)
+		return nil, nil, fmt.Errorf("%w: %d > %d bytes", ErrBlockTooLarge, digest.Size, o.Policy.MaxBlockSize)
 	}
 	if uint64(len(p.Transactions)) > o.Policy.MaxTransactionsBlock {
-		return nil, fmt.Errorf("%w: %d > %d", ErrTooManyTxs, len(p.Transactions), o.Policy.MaxTransactionsBlock)
+		return nil, nil, fmt.Errorf("%w: %d > %d", ErrTooManyTxs, len(p.Transactions), o.Policy.MaxTransactionsBlock)
 	}
 	n := len(p.Transactions)
 	if o.Replay != nil && len(o.Replay.OracleResponses) != n {
-		return nil, base.Invalidf("certified outcome has %d oracle entries for %d transactions", len(o.Replay.OracleResponses), n)
+		return nil, nil, base.Invalidf("certified outcome has %d oracle entries for %d transactions", len(o.Replay.OracleResponses), n)
 	}
 	closed, err := s.exec.IsClosed(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.exec.CheckBlockPermissions(ctx, p.Transactions); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	epochChanges := 0
 	for i := range p.Transactions {
@@ -350,7 +373,7 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		}
 	}
 	if epochChanges > 1 {
-		return nil, base.Invalidf("a block may advance the epoch at most once, this one does %d times", epochChanges)
+		return nil, nil, base.Invalidf("a block may advance the epoch at most once, this one does %d times", epochChanges)
 	}
 	s.exec.BeginBlock()
 	// The block's service-as-oracle queries share one wall-time budget (live mode).
@@ -378,16 +401,16 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		tx := &p.Transactions[i]
 		if b := tx.Bundle; b != nil {
 			if b.Bundle.Timestamp > p.Timestamp {
-				return nil, fmt.Errorf("%w: transaction %d", ErrBundleFromFuture, i)
+				return nil, nil, fmt.Errorf("%w: transaction %d", ErrBundleFromFuture, i)
 			}
 			if closed && b.Action != protocol.Reject {
-				return nil, fmt.Errorf("%w: transaction %d accepts a bundle", ErrClosedChain, i)
+				return nil, nil, fmt.Errorf("%w: transaction %d accepts a bundle", ErrClosedChain, i)
 			}
 			if err := s.removeBundle(ctx, b, o.Validating); err != nil {
-				return nil, &TxError{Index: i, Err: err}
+				return nil, nil, &TxError{Index: i, Err: err}
 			}
 		} else if closed {
-			return nil, fmt.Errorf("%w: transaction %d is an operation", ErrClosedChain, i)
+			return nil, nil, fmt.Errorf("%w: transaction %d is an operation", ErrClosedChain, i)
 		}
 		oracles := &oracleSet[i]
 		if o.Replay != nil {
@@ -402,7 +425,7 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			err = oracles.Finish()
 		}
 		if err != nil {
-			return nil, &TxError{Index: i, Err: err}
+			return nil, nil, &TxError{Index: i, Err: err}
 		}
 		m := res.Messages
 		if len(m) > 0 && usedMsgs < len(msgs) && &m[0] == &msgs[usedMsgs] {
@@ -420,11 +443,10 @@ func (s *State) ExecuteBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			out.OperationResults[i] = []byte{}
 		}
 	}
-	var eb kv.Batch
-	s.exec.Flush(&eb)
-	out.StateHash = execution.StateHash(tip.StateHash, &eb)
-	s.execBatch.Append(&eb)
-	return protocol.NewBlockWithDigest(*p, out, digest), nil
+	eb := new(kv.Batch)
+	s.exec.Emit(eb)
+	out.StateHash = execution.StateHash(tip.StateHash, eb)
+	return protocol.NewBlockWithDigest(*p, out, digest), eb, nil
 }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
@@ -678,7 +700,12 @@ func (s *State) ReceivedLog(ctx context.Context, from uint64, limit int) ([]prot
 func (s *State) Flush(b *kv.Batch) {
 	b.Append(&s.execBatch)
 	s.execBatch.Reset()
-	s.exec.Flush(b)
+	if s.execEmitted {
+		s.exec.Commit() // its changes are the batch's
+		s.execEmitted = false
+	} else {
+		s.exec.Flush(b)
+	}
 	s.initialized.Flush(b)
 	s.tip.Flush(b)
 	s.manager.Flush(b)

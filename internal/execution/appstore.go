@@ -182,6 +182,12 @@ func (a *appStore) dirty() bool { return len(a.deleted) > 0 || len(a.updates) > 
 // flush appends the staged changes to b in ascending key order (a prefix deletion
 // before the puts under it) and clears them.
 func (a *appStore) flush(b *kv.Batch) {
+	a.emit(b)
+	a.rollback()
+}
+
+// emit appends the staged changes to b as flush does, without clearing them.
+func (a *appStore) emit(b *kv.Batch) {
 	type op struct {
 		key    []byte
 		prefix bool
@@ -215,8 +221,23 @@ func (a *appStore) flush(b *kv.Batch) {
 			b.Delete(a.full(o.key))
 		}
 	}
-	a.rollback()
 }
+
+// appChange is an appStore's staged changes, taken out by take.
+type appChange struct {
+	deleted [][]byte
+	updates map[string][]byte
+}
+
+// take returns the staged changes and drops them from a.
+func (a *appStore) take() appChange {
+	c := appChange{deleted: a.deleted, updates: a.updates}
+	a.deleted, a.updates = nil, make(map[string][]byte)
+	return c
+}
+
+// put stages c, changes take returned, replacing any staged change.
+func (a *appStore) put(c appChange) { a.deleted, a.updates = c.deleted, c.updates }
 
 // rollback drops the staged changes.
 func (a *appStore) rollback() {

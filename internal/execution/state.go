@@ -3,6 +3,7 @@ package execution
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -194,29 +195,63 @@ func (s *State) nextChainIndex() (uint32, error) {
 }
 
 // Flush appends every staged change to b, in ascending key order, and makes it the
-// state's clean state. It also starts a new block (see BeginBlock).
+// state's clean state. It also starts a new block (see BeginBlock). It is Emit then
+// Commit.
 func (s *State) Flush(b *kv.Batch) {
-	s.description.Flush(b)
-	s.epoch.Flush(b)
-	s.adminChain.Flush(b)
-	s.committees.Flush(b)
-	s.ownership.Flush(b)
-	s.balance.Flush(b)
-	s.balances.Flush(b)
-	s.closed.Flush(b)
-	s.permissions.Flush(b)
-	s.timestamp.Flush(b)
+	s.Emit(b)
+	s.Commit()
+}
+
+// Emit appends every staged change to b, in ascending key order, as Flush does, without
+// changing the state: the changes stay staged.
+func (s *State) Emit(b *kv.Batch) {
+	s.description.Emit(b)
+	s.epoch.Emit(b)
+	s.adminChain.Emit(b)
+	s.committees.Emit(b)
+	s.ownership.Emit(b)
+	s.balance.Emit(b)
+	s.balances.Emit(b)
+	s.closed.Emit(b)
+	s.permissions.Emit(b)
+	s.timestamp.Emit(b)
 	for _, app := range appIDsSorted(s.apps) {
-		s.apps[app].flush(b)
+		s.apps[app].emit(b)
 	}
-	s.streamCounts.Flush(b)
-	s.subscriptions.Flush(b)
-	s.subscriptionCount.Flush(b)
+	s.streamCounts.Emit(b)
+	s.subscriptions.Emit(b)
+	s.subscriptionCount.Emit(b)
+}
+
+// Commit makes the staged changes the state's clean state, as Flush does, without
+// appending them anywhere: only for changes that Emit appended to a batch being
+// written. The values read before stay cached. It also starts a new block.
+func (s *State) Commit() {
+	s.description.Commit()
+	s.epoch.Commit()
+	s.adminChain.Commit()
+	s.committees.Commit()
+	s.ownership.Commit()
+	s.balance.Commit()
+	s.balances.Commit()
+	s.closed.Commit()
+	s.permissions.Commit()
+	s.timestamp.Commit()
+	for _, a := range s.apps {
+		a.rollback() // an appStore caches nothing
+	}
+	s.streamCounts.Commit()
+	s.subscriptions.Commit()
+	s.subscriptionCount.Commit()
 	s.BeginBlock()
 }
 
-// Rollback drops every staged change. It also starts a new block (see BeginBlock).
+// Rollback drops every staged change; the clean values read before stay cached. It also
+// starts a new block (see BeginBlock).
 func (s *State) Rollback() {
+	if s.description.HasPendingChanges() {
+		s.chainID = nil // it was the staged description's
+	}
 	s.description.Rollback()
 	s.epoch.Rollback()
 	s.adminChain.Rollback()
@@ -233,8 +268,90 @@ func (s *State) Rollback() {
 	s.streamCounts.Rollback()
 	s.subscriptions.Rollback()
 	s.subscriptionCount.Rollback()
-	s.chainID = nil
 	s.BeginBlock()
+}
+
+// Changes are a State's staged changes, taken out of it by TakeChanges to be staged
+// again by PutChanges.
+type Changes struct {
+	description       views.RegisterChange[*protocol.ChainDescription]
+	epoch             views.RegisterChange[base.Epoch]
+	adminChain        views.RegisterChange[base.ChainID]
+	committees        views.MapChange[base.Epoch, base.Hash]
+	ownership         views.RegisterChange[protocol.ChainOwnership]
+	balance           views.RegisterChange[base.Amount]
+	balances          views.MapChange[base.Owner, base.Amount]
+	closed            views.RegisterChange[bool]
+	permissions       views.RegisterChange[protocol.ApplicationPermissions]
+	timestamp         views.RegisterChange[base.Timestamp]
+	apps              map[base.ApplicationID]appChange
+	streamCounts      views.MapChange[string, uint32]
+	subscriptions     views.MapChange[string, []appCursor]
+	subscriptionCount views.RegisterChange[uint32]
+}
+
+// TakeChanges returns the staged changes and drops them, as Rollback does: the state
+// reads as its stored form again, with the values read while staging them cached. The
+// changes may be staged again (PutChanges) on this State or on another over the same
+// context as long as the stored state has not changed in between: they then emit the
+// same operations.
+func (s *State) TakeChanges() *Changes {
+	if s.description.HasPendingChanges() {
+		s.chainID = nil
+	}
+	c := &Changes{
+		description:       s.description.TakeStaged(),
+		epoch:             s.epoch.TakeStaged(),
+		adminChain:        s.adminChain.TakeStaged(),
+		committees:        s.committees.TakeStaged(),
+		ownership:         s.ownership.TakeStaged(),
+		balance:           s.balance.TakeStaged(),
+		balances:          s.balances.TakeStaged(),
+		closed:            s.closed.TakeStaged(),
+		permissions:       s.permissions.TakeStaged(),
+		timestamp:         s.timestamp.TakeStaged(),
+		streamCounts:      s.streamCounts.TakeStaged(),
+		subscriptions:     s.subscriptions.TakeStaged(),
+		subscriptionCount: s.subscriptionCount.TakeStaged(),
+	}
+	for id, a := range s.apps {
+		if a.dirty() {
+			if c.apps == nil {
+				c.apps = map[base.ApplicationID]appChange{}
+			}
+			c.apps[id] = a.take()
+		}
+	}
+	s.BeginBlock()
+	return c
+}
+
+// PutChanges stages c, changes TakeChanges returned, on a State that has none staged.
+// c must not be used afterwards.
+func (s *State) PutChanges(c *Changes) error {
+	if s.HasPendingChanges() {
+		return errors.New("execution state: changes put over staged changes")
+	}
+	s.description.PutStaged(c.description)
+	s.epoch.PutStaged(c.epoch)
+	s.adminChain.PutStaged(c.adminChain)
+	s.committees.PutStaged(c.committees)
+	s.ownership.PutStaged(c.ownership)
+	s.balance.PutStaged(c.balance)
+	s.balances.PutStaged(c.balances)
+	s.closed.PutStaged(c.closed)
+	s.permissions.PutStaged(c.permissions)
+	s.timestamp.PutStaged(c.timestamp)
+	for id, a := range c.apps {
+		s.appStorage(id).put(a)
+	}
+	s.streamCounts.PutStaged(c.streamCounts)
+	s.subscriptions.PutStaged(c.subscriptions)
+	s.subscriptionCount.PutStaged(c.subscriptionCount)
+	if c.description.HasChange() {
+		s.chainID = nil
+	}
+	return nil
 }
 
 // HasPendingChanges reports whether Flush would append anything.

@@ -18,6 +18,24 @@
 // Flush makes the staged changes the views' new clean state at once, so if writing the
 // batch fails the in-memory views are ahead of the store: drop them and load afresh.
 //
+// Register and Map also split Flush in two: Emit appends the staged changes to a batch
+// and leaves them staged, Commit makes them the clean state (only once the emitted batch
+// is being written). TakeStaged takes a view's staged changes out, leaving it as
+// stored, and PutStaged stages them again, on the same view or another over the same
+// keys while the stored state has not changed: a block is executed on a state kept in
+// memory and its changes set aside until its certificate arrives.
+//
+// # Caches
+//
+// A view keeps what it read and what it flushed, across Flush and Rollback, for as long
+// as it lives: a Rollback drops only staged changes, never a clean value, which is still
+// the stored one. A state kept in memory between requests therefore reads each key once.
+// The caches hold only entries the store holds under the view, plus a bounded number
+// of known absent keys (anyone may ask about any key: a Map remembers at most 256), and
+// they do not take in a long sequence at once: a whole-map scan is kept for maps of at
+// most 256 entries, a Queue or Log range read for at most 64 entries, and a Queue's
+// Flush keeps the entries it pushed only within 64 of its front.
+//
 // # Determinism
 //
 // The flushed batch is hashed into the chain's state, so its bytes must be identical on

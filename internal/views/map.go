@@ -27,6 +27,10 @@ type Map[K, V any] struct {
 	// present lists the encoded keys of cache's present entries in ascending order while
 	// full, or is nil until the next ForEach rebuilds it.
 	present []string
+	// misses counts the misses Get cached since the cache was last emptied of them: at
+	// mapCachedMisses they are dropped, so that reads of absent keys (anyone may ask
+	// for the balance of any owner) cannot grow the cache without bound.
+	misses int
 	// staged holds the changes since the last Flush, by encoded key.
 	staged map[string]staged[K, V]
 	// cleared tells whether Clear was called since the last Flush: then no stored entry is
@@ -89,8 +93,44 @@ func (m *Map[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
 	if err != nil {
 		return zero, false, err
 	}
-	m.cache[string(ek)] = cached[V]{v: v, ok: ok}
+	if ok {
+		m.cache[string(ek)] = cached[V]{v: v, ok: true}
+	} else {
+		m.cacheMiss(string(ek))
+	}
 	return v, ok, nil
+}
+
+// cacheMiss records that the clean state has no entry at ek: nothing to record when the
+// cache is full (every key it lacks is absent), else a cached miss, at most
+// mapCachedMisses of them.
+func (m *Map[K, V]) cacheMiss(ek string) {
+	if m.full {
+		delete(m.cache, ek)
+		return
+	}
+	if c, ok := m.cache[ek]; ok && !c.ok {
+		return
+	}
+	if m.misses == mapCachedMisses {
+		m.dropMisses()
+	}
+	m.misses++
+	m.cache[ek] = cached[V]{}
+}
+
+// mapCachedMisses bounds the absent keys a Map remembers from Get (see misses).
+const mapCachedMisses = 256
+
+// dropMisses forgets the cached absent keys. The cache then holds present entries only,
+// each one stored (or staged and flushed), so its size is bounded by the map's.
+func (m *Map[K, V]) dropMisses() {
+	for ek, c := range m.cache {
+		if !c.ok {
+			delete(m.cache, ek)
+		}
+	}
+	m.misses = 0
 }
 
 // Contains reports whether k has a value.
@@ -238,11 +278,8 @@ func (m *Map[K, V]) ForEach(ctx context.Context, fn func(k K, v V) error) error 
 		}
 		if !tooMany {
 			// Every stored entry was read: the stored keys absent from seen are absent.
-			for ek, c := range m.cache {
-				if c.ok {
-					m.cache[ek] = cached[V]{}
-				}
-			}
+			clear(m.cache)
+			m.misses = 0
 			for _, e := range seen {
 				m.cache[e.ek] = cached[V]{v: e.v, ok: true}
 			}
@@ -263,18 +300,20 @@ func (m *Map[K, V]) Keys(ctx context.Context) ([]K, error) {
 }
 
 // Flush implements View: a DeletePrefix of the map's prefix after Clear, then one put or
-// delete per staged key in ascending key order.
+// delete per staged key in ascending key order. It is Emit then Commit.
 func (m *Map[K, V]) Flush(b *kv.Batch) {
+	m.Emit(b)
+	m.Commit()
+}
+
+// Emit appends the staged changes to b as Flush does, without changing the map.
+func (m *Map[K, V]) Emit(b *kv.Batch) {
 	if !m.HasPendingChanges() {
 		return
 	}
 	if m.cleared {
 		b.DeletePrefix(m.vc.prefix)
-		clear(m.cache)
-		// The clean state is now exactly the staged puts, which go into cache below.
-		m.full = true
 	}
-	m.present = nil
 	full := m.vc.key()
 	n := len(full)
 	for _, ek := range m.stagedKeys() {
@@ -286,16 +325,37 @@ func (m *Map[K, V]) Flush(b *kv.Batch) {
 			if !m.cleared {
 				b.Delete(full)
 			}
-			m.cache[ek] = cached[V]{}
 		} else {
 			b.Put(full, encode(m.c, s.v))
+		}
+	}
+}
+
+// Commit makes the staged changes the clean state, as Flush does, without appending
+// them anywhere: only for changes that Emit appended to a batch being written. The
+// cache keeps every clean entry it held that the changes did not replace.
+func (m *Map[K, V]) Commit() {
+	if !m.HasPendingChanges() {
+		return
+	}
+	if m.cleared {
+		clear(m.cache)
+		m.misses = 0
+		// The clean state is now exactly the staged puts, which go into cache below.
+		m.full = true
+	}
+	m.present = nil
+	for ek, s := range m.staged {
+		if s.deleted {
+			m.cacheMiss(ek)
+		} else {
 			m.cache[ek] = cached[V]{v: s.v, ok: true}
 		}
 	}
 	m.Rollback()
 }
 
-// Rollback implements View.
+// Rollback implements View. The clean entries stay cached.
 func (m *Map[K, V]) Rollback() {
 	m.staged = nil
 	m.cleared = false
@@ -303,3 +363,25 @@ func (m *Map[K, V]) Rollback() {
 
 // HasPendingChanges implements View.
 func (m *Map[K, V]) HasPendingChanges() bool { return m.cleared || len(m.staged) > 0 }
+
+// MapChange is a Map's staged changes, taken out of it by TakeStaged.
+type MapChange[K, V any] struct {
+	staged  map[string]staged[K, V]
+	cleared bool
+}
+
+// TakeStaged returns the staged changes and drops them from the map (which keeps its
+// clean entries), so that they can be staged again by PutStaged, on this map or on
+// another over the same prefix, as long as the stored entries have not changed in
+// between.
+func (m *Map[K, V]) TakeStaged() MapChange[K, V] {
+	c := MapChange[K, V]{staged: m.staged, cleared: m.cleared}
+	m.Rollback()
+	return c
+}
+
+// PutStaged stages c, changes TakeStaged returned, replacing any staged change. c must
+// not be used afterwards.
+func (m *Map[K, V]) PutStaged(c MapChange[K, V]) {
+	m.staged, m.cleared = c.staged, c.cleared
+}

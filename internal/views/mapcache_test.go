@@ -109,7 +109,8 @@ func TestMapForEachLargeNotCached(t *testing.T) {
 
 // TestMapCacheCoherence runs random operations on a map whose full scans are cached and
 // checks every ForEach, Keys and Get against a model, and the store after each flush
-// against a freshly loaded map.
+// against a freshly loaded map. Staged changes are also taken out and put on a fresh
+// map (TakeStaged, PutStaged).
 func TestMapCacheCoherence(t *testing.T) {
 	for seed := range uint64(200) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -142,6 +143,17 @@ func TestMapCacheCoherence(t *testing.T) {
 				case op == 7:
 					m.Rollback()
 					cur = maps.Clone(clean)
+				case op == 9 && rng.IntN(2) == 0:
+					// The staged changes taken out leave the clean state; put on a fresh
+					// map (or back), they are staged as before.
+					c := m.TakeStaged()
+					if got, want := collect(t, m), sortedPairs(clean); !slices.Equal(got, want) {
+						t.Fatalf("step %d: after TakeStaged = %v, want the clean %v", step, got, want)
+					}
+					if rng.IntN(2) == 0 {
+						m = newStringMap(vc)
+					}
+					m.PutStaged(c)
 				case op == 8:
 					k := key()
 					v, ok, err := m.Get(ctx, k)

@@ -137,7 +137,19 @@ func (q *Queue[T]) Flush(b *kv.Batch) {
 	}
 	if newFront < newBack {
 		firstPushed := max(newFront, q.back)
-		q.x.putEntries(b, firstPushed, q.pushed[firstPushed-q.back:])
+		vs := q.pushed[firstPushed-q.back:]
+		q.x.putEntries(b, firstPushed, vs)
+		// The pushed entries near the front stay cached: the next reads of a short
+		// queue (a block receiving the bundles, the delivery's confirmation) find them
+		// without reading the store. At most rangeCacheMax entries from the front, so
+		// that a long queue is not held in memory.
+		for j, v := range vs {
+			i := firstPushed + uint64(j)
+			if i-newFront >= rangeCacheMax {
+				break
+			}
+			q.x.cache[i] = v
+		}
 	} else {
 		newFront, newBack = 0, 0
 	}

@@ -66,23 +66,41 @@ func (g *Register[T]) Clear() {
 	g.dirty, g.cleared, g.staged = true, true, zero
 }
 
-// Flush implements View: one put (after Set) or delete (after Clear).
+// Flush implements View: one put (after Set) or delete (after Clear). It is Emit then
+// Commit.
 func (g *Register[T]) Flush(b *kv.Batch) {
+	g.Emit(b)
+	g.Commit()
+}
+
+// Emit appends the staged change to b as Flush does, without changing the register.
+func (g *Register[T]) Emit(b *kv.Batch) {
 	if !g.dirty {
 		return
 	}
 	if g.cleared {
 		b.Delete(g.key)
-		g.value = g.def
 	} else {
 		b.Put(g.key, encode(g.c, g.staged))
+	}
+}
+
+// Commit makes the staged change the clean state, as Flush does, without appending it
+// anywhere: only for a change that Emit appended to a batch being written.
+func (g *Register[T]) Commit() {
+	if !g.dirty {
+		return
+	}
+	if g.cleared {
+		g.value = g.def
+	} else {
 		g.value = g.staged
 	}
 	g.loaded = true
 	g.Rollback()
 }
 
-// Rollback implements View.
+// Rollback implements View. The clean value stays cached.
 func (g *Register[T]) Rollback() {
 	var zero T
 	g.dirty, g.cleared, g.staged = false, false, zero
@@ -90,3 +108,26 @@ func (g *Register[T]) Rollback() {
 
 // HasPendingChanges implements View.
 func (g *Register[T]) HasPendingChanges() bool { return g.dirty }
+
+// RegisterChange is a Register's staged change, taken out of it by TakeStaged.
+type RegisterChange[T any] struct {
+	dirty, cleared bool
+	staged         T
+}
+
+// HasChange reports whether c stages anything.
+func (c RegisterChange[T]) HasChange() bool { return c.dirty }
+
+// TakeStaged returns the staged change and drops it from the register (which keeps its
+// clean value), so that it can be staged again by PutStaged, on this register or on
+// another over the same key, as long as the stored value has not changed in between.
+func (g *Register[T]) TakeStaged() RegisterChange[T] {
+	c := RegisterChange[T]{dirty: g.dirty, cleared: g.cleared, staged: g.staged}
+	g.Rollback()
+	return c
+}
+
+// PutStaged stages c, a change TakeStaged returned, replacing any staged change.
+func (g *Register[T]) PutStaged(c RegisterChange[T]) {
+	g.dirty, g.cleared, g.staged = c.dirty, c.cleared, c.staged
+}

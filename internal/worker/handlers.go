@@ -171,14 +171,14 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 			return fmt.Errorf("%w: %s is after local time %s plus the grace period", ErrInvalidTimestamp, block.Timestamp, now)
 		}
 		var executed *protocol.Block
-		var scratch *chain.State
+		var x *chain.Executed
 		if p.IsRegularRetry() {
 			executed = protocol.NewBlock(*block, *p.Content.Outcome)
 		} else {
-			// Execute on a scratch copy of the state: a proposal changes nothing but the
-			// consensus state.
-			scratch = w.loadState(block.ChainID)
-			executed, err = scratch.ExecuteBlock(ctx, block, chain.ExecOptions{
+			// Execute without changing the chain's state (a proposal changes nothing but
+			// the consensus state), reading what the state holds in memory; the result
+			// is kept for the block's certificate.
+			executed, x, err = s.ExecuteDetached(ctx, block, chain.ExecOptions{
 				Validating: true,
 				Resolver:   &proposalResolver{st: w.cfg.Storage, blobs: published},
 				Policy:     policy,
@@ -230,8 +230,8 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 		if err := w.commit(ctx, s, nil); err != nil {
 			return err
 		}
-		if scratch != nil {
-			w.keep(ctx, e, scratch, executed, nil)
+		if x != nil {
+			w.keep(e, x, nil)
 		}
 		info, err = w.chainInfo(ctx, s, nil)
 		return err

@@ -35,10 +35,10 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 			}
 		}
 		w.compileAhead(blobs)
-		scratch := w.loadState(p.ChainID)
 		now := w.cfg.Clock.Now()
 		resolver := &proposalResolver{st: w.cfg.Storage, blobs: blobs, pending: true, now: now}
-		block, err = scratch.ExecuteBlock(ctx, p, chain.ExecOptions{
+		var x *chain.Executed
+		block, x, err = e.state.ExecuteDetached(ctx, p, chain.ExecOptions{
 			Resolver: resolver,
 			Policy:   &policy,
 			Now:      now,
@@ -59,7 +59,7 @@ func (w *Worker) StageBlock(ctx context.Context, p *protocol.ProposedBlock, blob
 				return nil
 			}
 		}
-		w.keep(ctx, e, scratch, block, resolver.readFromPending())
+		w.keep(e, x, resolver.readFromPending())
 		return nil
 	})
 	return block, err

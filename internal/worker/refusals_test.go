@@ -71,7 +71,8 @@ func TestRefusalKeepsStateEqualToReload(t *testing.T) {
 		want error
 	}{
 		{"wrong height", f.propose(t, f.alice, f.transfer(base.Tokens(1), 3, &prev), base.FastRound), worker.ErrWrongHeight},
-		// Found mid-execution (on the scratch state): the chain's state stays as it was.
+		// Found mid-execution, after the block's changes were staged: they are taken
+		// out again (ExecuteDetached), and the chain's state stays as it was.
 		{"overdraft", f.propose(t, f.alice, f.transfer(base.Tokens(101), 0, nil), base.FastRound), execution.ErrInsufficientBalance},
 		{"vote", vote, nil},
 		{"another fast block at a voted height", f.propose(t, f.alice, f.transfer(base.Tokens(2), 0, nil), base.FastRound), base.ErrInvalid},

@@ -9,13 +9,14 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 )
 
-// keptExecution is the block a chain's entry executed last on a scratch copy of its
-// state: the block a validator voted for (handleProposal) or the block a client's local
-// node staged (StageBlock). When the confirmed certificate of exactly that block arrives
-// on exactly the tip it was executed on, handleConfirmed applies it instead of executing
-// the block a second time (chain.Executed says why the result is the same). One per
-// chain entry, under the chain's lock; a failed request drops it with the state, a
-// restart loses it, and anything else (another block, a moved tip) executes as before.
+// keptExecution is the block a chain's entry executed last without changing its state
+// (chain.State.ExecuteDetached): the block a validator voted for (handleProposal) or the
+// block a client's local node staged (StageBlock). When the confirmed certificate of
+// exactly that block arrives on exactly the tip it was executed on, handleConfirmed
+// applies it instead of executing the block a second time (chain.Executed says why the
+// result is the same). One per chain entry, under the chain's lock; a failed request
+// drops it with the state, a restart loses it, and anything else (another block, a moved
+// tip) executes as before.
 type keptExecution struct {
 	x *chain.Executed
 	// fromPending are the pending blobs the execution read (a staged block's), which
@@ -23,15 +24,8 @@ type keptExecution struct {
 	fromPending []protocol.Blob
 }
 
-// keep records the execution of block on scratch for e's chain, replacing any earlier
-// one. A scratch that cannot be kept is dropped: the certificate then executes.
-func (w *Worker) keep(ctx context.Context, e *chainEntry, scratch *chain.State, block *protocol.Block, fromPending []protocol.Blob) {
-	x, err := scratch.TakeExecuted(ctx, block)
-	if err != nil {
-		w.log.Debug("execution not kept", "chain", block.ChainID().Short(), "err", err)
-		e.kept = nil
-		return
-	}
+// keep records the execution x for e's chain, replacing any earlier one.
+func (w *Worker) keep(e *chainEntry, x *chain.Executed, fromPending []protocol.Blob) {
 	e.kept = &keptExecution{x: x, fromPending: fromPending}
 }
 

@@ -105,7 +105,7 @@ type Worker struct {
 type chainEntry struct {
 	mu    sync.Mutex
 	state *chain.State // nil until loaded; dropped after a failed request
-	// kept is the last block executed on a scratch copy of state (the block this
+	// kept is the last block executed without changing state (the block this
 	// validator voted for, or the block the local node staged), for its confirmed
 	// certificate (keptExecution). Dropped with state.
 	kept *keptExecution
