@@ -34,7 +34,8 @@ func (c *Client) readLocal(ctx context.Context, id base.ChainID) (*localView, er
 		if v.epoch, err = ex.Epoch(ctx); err != nil {
 			return err
 		}
-		if v.committees, err = ex.Committees(ctx); err != nil {
+		// The chain state's cached slice: read-only here.
+		if v.committees, err = s.Committees(ctx); err != nil {
 			return err
 		}
 		if v.ownership, err = ex.Ownership(ctx); err != nil {

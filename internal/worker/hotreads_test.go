@@ -22,43 +22,43 @@ import (
 	"github.com/micachain/mica/internal/worker"
 )
 
-// countingStore counts the keys read from a store (a Get or a MultiGet key is one read,
+// readCountingStore counts the keys read from a store (a Get or a MultiGet key is one read,
 // a Scan is one read), by the part of the store they belong to (readKind).
-type countingStore struct {
+type readCountingStore struct {
 	kv.Store
 	mu    sync.Mutex
 	reads map[string]int
 }
 
-func newCountingStore() *countingStore {
-	return &countingStore{Store: memkv.New(), reads: map[string]int{}}
+func newReadCountingStore() *readCountingStore {
+	return &readCountingStore{Store: memkv.New(), reads: map[string]int{}}
 }
 
-func (s *countingStore) count(key []byte, scan bool) {
+func (s *readCountingStore) count(key []byte, scan bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads[readKind(key, scan)]++
 }
 
-func (s *countingStore) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
+func (s *readCountingStore) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	s.count(key, false)
 	return s.Store.Get(ctx, key)
 }
 
-func (s *countingStore) MultiGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
+func (s *readCountingStore) MultiGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 	for _, k := range keys {
 		s.count(k, false)
 	}
 	return s.Store.MultiGet(ctx, keys)
 }
 
-func (s *countingStore) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error {
+func (s *readCountingStore) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error {
 	s.count(prefix, true)
 	return s.Store.Scan(ctx, prefix, fn)
 }
 
 // take returns the reads counted since the last take and resets them.
-func (s *countingStore) take() map[string]int {
+func (s *readCountingStore) take() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.reads
@@ -124,7 +124,7 @@ type hotNetwork struct {
 	committee *protocol.Committee
 	owners    []*crypto.PrivateKey
 	chains    []base.ChainID
-	vdb, cdb  *countingStore
+	vdb, cdb  *readCountingStore
 	v, c      *worker.Worker
 	tips      []*base.Hash
 	heights   []base.BlockHeight
@@ -147,7 +147,7 @@ func newHotNetwork(t *testing.T, n int) *hotNetwork {
 	}
 	g := prototest.Genesis(h.committee, h.owners, base.Tokens(1_000))
 	h.chains = g.ChainIDs()
-	h.vdb, h.cdb = newCountingStore(), newCountingStore()
+	h.vdb, h.cdb = newReadCountingStore(), newReadCountingStore()
 	t.Cleanup(func() { _ = h.vdb.Close(); _ = h.cdb.Close() })
 	h.v = worker.New(worker.Config{Storage: genesisStore(t, h.vdb, g), Signer: h.keys[0], Clock: fixedClock{10_000_000}})
 	h.c = worker.New(worker.Config{Storage: genesisStore(t, h.cdb, g), Clock: fixedClock{10_000_000}})

@@ -17,16 +17,16 @@ import (
 	"github.com/micachain/mica/internal/worker"
 )
 
-// countingStore counts a store's writes: synced (Write) and lazy (WriteLazy) commits,
+// writeCountingStore counts a store's writes: synced (Write) and lazy (WriteLazy) commits,
 // and the keys they put or delete, by a short description of the key.
-type countingStore struct {
+type writeCountingStore struct {
 	kv.Store
 	mu                 sync.Mutex
 	synced, lazy, keys int
 	byKind, bytesBy    map[string]int
 }
 
-func (c *countingStore) count(b *kv.Batch, lazy bool) {
+func (c *writeCountingStore) count(b *kv.Batch, lazy bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if b.Empty() {
@@ -59,12 +59,12 @@ func keyKind(k []byte) string {
 	return string(k[:1])
 }
 
-func (c *countingStore) Write(ctx context.Context, b *kv.Batch) error {
+func (c *writeCountingStore) Write(ctx context.Context, b *kv.Batch) error {
 	c.count(b, false)
 	return c.Store.Write(ctx, b)
 }
 
-func (c *countingStore) WriteLazy(ctx context.Context, b *kv.Batch) error {
+func (c *writeCountingStore) WriteLazy(ctx context.Context, b *kv.Batch) error {
 	c.count(b, true)
 	if lw, ok := c.Store.(kv.LazyWriter); ok {
 		return lw.WriteLazy(ctx, b)
@@ -72,7 +72,7 @@ func (c *countingStore) WriteLazy(ctx context.Context, b *kv.Batch) error {
 	return c.Store.Write(ctx, b)
 }
 
-func (c *countingStore) reset() {
+func (c *writeCountingStore) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.synced, c.lazy, c.keys, c.byKind, c.bytesBy = 0, 0, 0, nil, nil
@@ -121,7 +121,7 @@ func TestWritesPerBlock(t *testing.T) {
 // block after the first round.
 func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, notes float64) {
 	const chains, rounds = 4, 3
-	cs := &countingStore{Store: memkv.New()}
+	cs := &writeCountingStore{Store: memkv.New()}
 	var incoming atomic.Int64
 	r := newValidatorRing(t, chains, cs, func(n protocol.Notification) {
 		if n.Kind == protocol.ReasonNewIncomingBundle {
