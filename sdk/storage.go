@@ -30,7 +30,7 @@ func (r Register[T]) Get(rt *Runtime) (T, bool, error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := unmarshalJSON(b, &v); err != nil {
 		return v, false, fmt.Errorf("sdk: register %q: %w", r.key, err)
 	}
 	return v, true, nil
@@ -47,7 +47,7 @@ func (r Register[T]) GetOr(rt *Runtime, def T) (T, error) {
 
 // Set stores v.
 func (r Register[T]) Set(rt *Runtime, v T) error {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		return fmt.Errorf("sdk: register %q: %w", r.key, err)
 	}
@@ -87,7 +87,7 @@ func (m Map[V]) Get(rt *Runtime, key string) (V, bool, error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := unmarshalJSON(b, &v); err != nil {
 		return v, false, fmt.Errorf("sdk: map %q key %q: %w", m.prefix, key, err)
 	}
 	return v, true, nil
@@ -95,7 +95,7 @@ func (m Map[V]) Get(rt *Runtime, key string) (V, bool, error) {
 
 // Set stores v under key.
 func (m Map[V]) Set(rt *Runtime, key string, v V) error {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		return fmt.Errorf("sdk: map %q key %q: %w", m.prefix, key, err)
 	}
@@ -115,7 +115,7 @@ func (m Map[V]) Entries(rt *Runtime) ([]MapEntry[V], error) {
 	out := make([]MapEntry[V], 0, len(kvs))
 	for _, kv := range kvs {
 		e := MapEntry[V]{Key: strings.TrimPrefix(string(kv.Key), m.prefix)}
-		if err := json.Unmarshal(kv.Value, &e.Value); err != nil {
+		if err := unmarshalJSON(kv.Value, &e.Value); err != nil {
 			return nil, fmt.Errorf("sdk: map %q key %q: %w", m.prefix, e.Key, err)
 		}
 		out = append(out, e)
@@ -161,14 +161,14 @@ func getEntry[T any](rt *Runtime, prefix string, i uint64, what string) (T, erro
 	if !ok {
 		return v, fmt.Errorf("sdk: %s %q: entry %d missing", what, prefix, i)
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := unmarshalJSON(b, &v); err != nil {
 		return v, fmt.Errorf("sdk: %s %q entry %d: %w", what, prefix, i, err)
 	}
 	return v, nil
 }
 
 func putEntry[T any](rt *Runtime, prefix string, i uint64, v T, what string) error {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		return fmt.Errorf("sdk: %s %q: %w", what, prefix, err)
 	}

@@ -47,7 +47,7 @@ func ContractOf[Op, Msg, Arg any](c TypedContract[Op, Msg, Arg]) ContractApp {
 	warmJSON[Op]()
 	warmJSON[Msg]()
 	warmJSON[Arg]()
-	return typedContract[Op, Msg, Arg]{c}
+	return typedContract[Op, Msg, Arg]{c: c, op: planFor[Op](), msg: planFor[Msg](), arg: planFor[Arg]()}
 }
 
 // warmJSON fills encoding/json's caches for T (struct fields, encoders, and the
@@ -109,6 +109,9 @@ func RunContract[Op, Msg, Arg any](c TypedContract[Op, Msg, Arg]) {
 
 type typedContract[Op, Msg, Arg any] struct {
 	c TypedContract[Op, Msg, Arg]
+	// The fast decoders of the three types (fastjson.go), nil where encoding/json
+	// decodes.
+	op, msg, arg *fastPlan
 }
 
 func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
@@ -119,7 +122,7 @@ func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		b = []byte("null") // no argument given
 	}
-	if err := DecodeJSON(b, &arg); err != nil {
+	if err := decodeStrict(t.arg, b, &arg); err != nil {
 		return fmt.Errorf("invalid instantiation argument: %w", err)
 	}
 	return t.c.Instantiate(rt, arg)
@@ -127,14 +130,14 @@ func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
 
 func (t typedContract[Op, Msg, Arg]) ExecuteOperation(rt *Runtime, b []byte) ([]byte, error) {
 	var op Op
-	if err := DecodeJSON(b, &op); err != nil {
+	if err := decodeStrict(t.op, b, &op); err != nil {
 		return nil, fmt.Errorf("invalid operation: %w", err)
 	}
 	resp, err := t.c.ExecuteOperation(rt, op)
 	if err != nil || resp == nil {
 		return nil, err
 	}
-	out, err := json.Marshal(resp)
+	out, err := marshalJSON(resp)
 	if err != nil {
 		return nil, fmt.Errorf("encode the operation's response: %w", err)
 	}
@@ -143,7 +146,7 @@ func (t typedContract[Op, Msg, Arg]) ExecuteOperation(rt *Runtime, b []byte) ([]
 
 func (t typedContract[Op, Msg, Arg]) ExecuteMessage(rt *Runtime, b []byte) error {
 	var msg Msg
-	if err := DecodeJSON(b, &msg); err != nil {
+	if err := decodeStrict(t.msg, b, &msg); err != nil {
 		return fmt.Errorf("invalid message: %w", err)
 	}
 	return t.c.ExecuteMessage(rt, msg)
