@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding"
 	"encoding/json"
+	"math"
 	"reflect"
 	"strconv"
 )
@@ -272,29 +273,14 @@ func (s *scanner) key() ([]byte, bool) {
 // by a fraction or exponent) within the range of kind into v.
 func (s *scanner) value(v reflect.Value, kind reflect.Kind) bool {
 	if kind == reflect.Bool {
-		switch {
-		case s.literal("true"):
-			v.SetBool(true)
-		case s.literal("false"):
-			v.SetBool(false)
-		default:
-			return false
+		b, ok := s.boolean()
+		if ok {
+			v.SetBool(b)
 		}
-		return true
+		return ok
 	}
-	neg := s.byte('-')
-	start := s.i
-	var u uint64
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		d := uint64(s.b[s.i] - '0')
-		if u > (1<<64-1-d)/10 {
-			return false // beyond 64 bits
-		}
-		u = u*10 + d
-		s.i++
-	}
-	n := s.i - start
-	if n == 0 || n > 1 && s.b[start] == '0' || s.wordAt(s.i) {
+	u, neg, ok := s.integer()
+	if !ok {
 		return false
 	}
 	switch kind {
@@ -304,40 +290,70 @@ func (s *scanner) value(v reflect.Value, kind reflect.Kind) bool {
 		}
 		v.SetUint(u)
 	default: // signed
-		if neg {
-			if u > 1<<63 {
-				return false
-			}
-			i := -int64(u)
-			if u == 1<<63 {
-				i = -1 << 63
-			}
-			if v.OverflowInt(i) {
-				return false
-			}
-			v.SetInt(i)
-		} else {
-			if u > 1<<63-1 || v.OverflowInt(int64(u)) {
-				return false
-			}
-			v.SetInt(int64(u))
+		i, ok := signed(u, neg)
+		if !ok || v.OverflowInt(i) {
+			return false
 		}
+		v.SetInt(i)
 	}
 	return true
+}
+
+func (s *scanner) boolean() (v, ok bool) {
+	switch {
+	case s.literal("true"):
+		return true, true
+	case s.literal("false"):
+		return false, true
+	}
+	return false, false
+}
+
+// integer reads a canonical JSON integer of at most 64 bits of magnitude, not
+// followed by a fraction or exponent.
+func (s *scanner) integer() (u uint64, neg, ok bool) {
+	neg = s.byte('-')
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		d := uint64(s.b[s.i] - '0')
+		if u > (1<<64-1-d)/10 {
+			return 0, false, false // beyond 64 bits
+		}
+		u = u*10 + d
+		s.i++
+	}
+	n := s.i - start
+	if n == 0 || n > 1 && s.b[start] == '0' || s.wordAt(s.i) {
+		return 0, false, false
+	}
+	return u, neg, true
+}
+
+// signed returns the int64 of magnitude u and sign neg, if in range.
+func signed(u uint64, neg bool) (int64, bool) {
+	switch {
+	case !neg && u <= 1<<63-1:
+		return int64(u), true
+	case neg && u == 1<<63:
+		return -1 << 63, true
+	case neg && u < 1<<63:
+		return -int64(u), true
+	}
+	return 0, false
 }
 
 // decodeStrict decodes b into *v as DecodeJSON does (strict JSON, then Validate),
 // through plan when it can.
 func decodeStrict[T any](plan *fastPlan, b []byte, v *T) error {
 	if plan != nil {
-		var w T
-		if plan.decode(b, reflect.ValueOf(&w).Elem()) {
-			*v = w
+		if plan.decode(b, reflect.ValueOf(v).Elem()) {
 			if val, ok := any(v).(Validator); ok {
 				return val.Validate()
 			}
 			return nil
 		}
+		var zero T
+		*v = zero // what the fast path wrote
 	}
 	return DecodeJSON(b, v)
 }
@@ -374,39 +390,115 @@ func appendScalar(dst []byte, v any) ([]byte, bool) {
 
 // marshalJSON is json.Marshal with the fast path for integers and booleans.
 func marshalJSON(v any) ([]byte, error) {
-	if b, ok := appendScalar(nil, v); ok {
+	switch v.(type) {
+	case uint64, uint32, uint16, uint8, uint, int64, int32, int16, int8, int, bool:
+		b, _ := appendScalar(make([]byte, 0, 20), v)
 		return b, nil
 	}
 	return json.Marshal(v)
 }
 
+// marshalValue is json.Marshal(*p) with the fast path for integers and booleans
+// (without boxing *p).
+func marshalValue[T any](p *T) ([]byte, error) {
+	switch x := any(p).(type) {
+	case *uint64:
+		return strconv.AppendUint(make([]byte, 0, 20), *x, 10), nil
+	case *uint32:
+		return strconv.AppendUint(make([]byte, 0, 10), uint64(*x), 10), nil
+	case *uint:
+		return strconv.AppendUint(make([]byte, 0, 20), uint64(*x), 10), nil
+	case *int64:
+		return strconv.AppendInt(make([]byte, 0, 20), *x, 10), nil
+	case *int32:
+		return strconv.AppendInt(make([]byte, 0, 11), int64(*x), 10), nil
+	case *int:
+		return strconv.AppendInt(make([]byte, 0, 20), int64(*x), 10), nil
+	case *bool:
+		return strconv.AppendBool(make([]byte, 0, 5), *x), nil
+	}
+	return json.Marshal(*p)
+}
+
 // decodeScalar decodes b into *p as json.Unmarshal would when p points to an
 // integer or boolean of a predeclared type and b is canonical, and reports whether
-// it did.
+// it did; *p is left as it was when it did not.
 func decodeScalar(b []byte, p any) bool {
-	var v reflect.Value
-	var kind reflect.Kind
+	s := scanner{b: b}
+	s.space()
+	if x, ok := p.(*bool); ok {
+		v, ok := s.boolean()
+		if s.space(); !ok || s.i != len(s.b) {
+			return false
+		}
+		*x = v
+		return true
+	}
+	u, neg, ok := s.integer()
+	if s.space(); !ok || s.i != len(s.b) {
+		return false
+	}
+	i, iok := signed(u, neg)
 	switch x := p.(type) {
-	case *uint64, *uint32, *uint16, *uint8, *uint, *int64, *int32, *int16, *int8, *int, *bool:
-		v = reflect.ValueOf(x).Elem()
-		kind = v.Kind()
+	case *uint64:
+		if neg {
+			return false
+		}
+		*x = u
+	case *uint:
+		if neg || uint64(uint(u)) != u {
+			return false
+		}
+		*x = uint(u)
+	case *uint32:
+		if neg || u > math.MaxUint32 {
+			return false
+		}
+		*x = uint32(u)
+	case *uint16:
+		if neg || u > math.MaxUint16 {
+			return false
+		}
+		*x = uint16(u)
+	case *uint8:
+		if neg || u > math.MaxUint8 {
+			return false
+		}
+		*x = uint8(u)
+	case *int64:
+		if !iok {
+			return false
+		}
+		*x = i
+	case *int:
+		if !iok || int64(int(i)) != i {
+			return false
+		}
+		*x = int(i)
+	case *int32:
+		if !iok || i < math.MinInt32 || i > math.MaxInt32 {
+			return false
+		}
+		*x = int32(i)
+	case *int16:
+		if !iok || i < math.MinInt16 || i > math.MaxInt16 {
+			return false
+		}
+		*x = int16(i)
+	case *int8:
+		if !iok || i < math.MinInt8 || i > math.MaxInt8 {
+			return false
+		}
+		*x = int8(i)
 	default:
 		return false
 	}
-	s := scanner{b: b}
-	s.space()
-	if !s.value(v, kind) {
-		return false
-	}
-	s.space()
-	return s.i == len(s.b)
+	return true
 }
 
 // unmarshalJSON is json.Unmarshal with the fast path for integers and booleans.
 func unmarshalJSON[T any](b []byte, v *T) error {
-	var w T
-	if decodeScalar(b, &w) {
-		*v = w
+	if decodeScalar(b, v) {
 		return nil
 	}
 	return json.Unmarshal(b, v)

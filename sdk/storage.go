@@ -47,11 +47,11 @@ func (r Register[T]) GetOr(rt *Runtime, def T) (T, error) {
 
 // Set stores v.
 func (r Register[T]) Set(rt *Runtime, v T) error {
-	b, err := marshalJSON(v)
+	b, err := marshalValue(&v)
 	if err != nil {
 		return fmt.Errorf("sdk: register %q: %w", r.key, err)
 	}
-	rt.Set(r.key, b)
+	rt.setOwned(r.key, b)
 	return nil
 }
 
@@ -95,11 +95,11 @@ func (m Map[V]) Get(rt *Runtime, key string) (V, bool, error) {
 
 // Set stores v under key.
 func (m Map[V]) Set(rt *Runtime, key string, v V) error {
-	b, err := marshalJSON(v)
+	b, err := marshalValue(&v)
 	if err != nil {
 		return fmt.Errorf("sdk: map %q key %q: %w", m.prefix, key, err)
 	}
-	rt.Set(m.storageKey(key), b)
+	rt.setOwned(m.storageKey(key), b)
 	return nil
 }
 
@@ -168,11 +168,11 @@ func getEntry[T any](rt *Runtime, prefix string, i uint64, what string) (T, erro
 }
 
 func putEntry[T any](rt *Runtime, prefix string, i uint64, v T, what string) error {
-	b, err := marshalJSON(v)
+	b, err := marshalValue(&v)
 	if err != nil {
 		return fmt.Errorf("sdk: %s %q: %w", what, prefix, err)
 	}
-	rt.Set(entryKey(prefix, i), b)
+	rt.setOwned(entryKey(prefix, i), b)
 	return nil
 }
 
