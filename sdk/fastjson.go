@@ -347,7 +347,7 @@ func signed(u uint64, neg bool) (int64, bool) {
 func decodeStrict[T any](plan *fastPlan, b []byte, v *T) error {
 	if plan != nil {
 		if plan.decode(b, reflect.ValueOf(v).Elem()) {
-			if val, ok := any(v).(Validator); ok {
+			if val, ok := asValidator(v); ok {
 				return val.Validate()
 			}
 			return nil

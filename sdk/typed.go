@@ -152,15 +152,25 @@ func (t typedContract[Op, Msg, Arg]) ExecuteMessage(rt *Runtime, b []byte) error
 	return t.c.ExecuteMessage(rt, msg)
 }
 
+// warmAssertions makes the assertions the typed entry points make (see
+// warmAssertions in entry.go).
+func (t typedContract[Op, Msg, Arg]) warmAssertions() {
+	_, _ = asFinalizer(t.c)
+	_, _ = asStreamProcessor(t.c)
+	_, _ = asValidator(new(Op))
+	_, _ = asValidator(new(Msg))
+	_, _ = asValidator(new(Arg))
+}
+
 func (t typedContract[Op, Msg, Arg]) Finalize(rt *Runtime) error {
-	if f, ok := t.c.(Finalizer); ok {
+	if f, ok := asFinalizer(t.c); ok {
 		return f.Finalize(rt)
 	}
 	return nil
 }
 
 func (t typedContract[Op, Msg, Arg]) ProcessStreams(rt *Runtime, updates []StreamUpdate) error {
-	if p, ok := t.c.(StreamProcessor); ok {
+	if p, ok := asStreamProcessor(t.c); ok {
 		return p.ProcessStreams(rt, updates)
 	}
 	return nil
@@ -203,7 +213,7 @@ func DecodeJSON(b []byte, v any) error {
 	if _, err := d.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("data after the JSON value")
 	}
-	if val, ok := v.(Validator); ok {
+	if val, ok := asValidator(v); ok {
 		return val.Validate()
 	}
 	return nil
