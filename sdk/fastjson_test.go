@@ -18,6 +18,7 @@ type fOp struct {
 	D *int   `json:"d"`
 	E uint16 `json:"-"`
 	F *bool  `json:"f,omitzero"`
+	//lint:ignore U1000 an unexported field, which encoding/json and the fast path skip
 	g int
 }
 
