@@ -162,16 +162,11 @@ func (d *Decoder) Finish() error {
 
 // Fixed reads n bytes (a copy).
 func (d *Decoder) Fixed(n int) []byte {
+	b := d.take(n)
 	if d.err != nil {
 		return nil
 	}
-	if n < 0 || len(d.b) < n {
-		d.fail("truncated: want %d bytes, have %d", n, len(d.b))
-		return nil
-	}
-	out := append([]byte{}, d.b[:n]...)
-	d.b = d.b[n:]
-	return out
+	return append([]byte{}, b...)
 }
 
 // take consumes n bytes and returns them without copying, or nil.
