@@ -44,7 +44,7 @@ var layers = map[string][]string{
 	"internal/sim":                         {"internal/worker", "internal/client", "internal/kv/memkv", "internal/kv/pebblekv", "internal/protocol/prototest"},
 	"internal/faucet":                      {"internal/client", "internal/validator"},
 	"internal/netup":                       {"internal/client", "internal/validator", "internal/faucet", "internal/wallet"},
-	"internal/bench":                       {"internal/client", "internal/validator", "examples/fungible"},
+	"internal/bench":                       {"internal/client", "internal/validator", "examples/counter", "examples/fungible"},
 	"internal/localnet":                    {"internal/client", "internal/worker", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile"},
 	"internal/nodeservice":                 {"internal/client", "internal/wallet", "internal/nodeservice/gql", "internal/nodeservice/view", "internal/nodeservice/webui"},
 	"internal/nodeservice/view":            {"internal/protocol", "internal/nodeservice/gql"},

@@ -15,6 +15,11 @@
 // with DecodeJSON (unknown fields, trailing data and empty input are errors; a type
 // with a Validate method checks itself) and encoding the operation's response as
 // JSON. NoMessage and NoArgument stand for "none". The host ABI is unchanged.
+// Operations that are flat objects of integer and boolean fields, integer and
+// boolean arguments, responses and Register/Map/Queue/Log values take a fast path
+// that reads and writes canonical JSON without encoding/json (a third of the
+// instructions of a counter increment); it accepts and refuses exactly what
+// encoding/json does, and hands it everything else (fastjson.go).
 //
 //	type Operation struct{ Increment *uint64 `json:"increment"` }
 //	func (Contract) ExecuteOperation(rt *sdk.Runtime, op Operation) (any, error) { ... }

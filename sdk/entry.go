@@ -42,6 +42,7 @@ func Contract(c ContractApp) {
 		panic("sdk: Contract called twice")
 	}
 	contractApp = c
+	warmAssertions(c)
 }
 
 // Service registers the module's service; call it once, from init or main.
@@ -50,6 +51,38 @@ func Service(s ServiceApp) {
 		panic("sdk: Service called twice")
 	}
 	serviceApp = s
+	_, _ = asService(s)
+}
+
+// The interface assertions of an entry point's path sit in these functions, which
+// warmAssertions (and the service's registration) run once from the module's init.
+// A run starts from the state init left, so it then finds the runtime's itab table
+// and each assertion's cache filled; otherwise every run builds them again (2/3 of
+// the instructions of a no-op mica_finalize).
+
+//go:noinline
+func asContract(app any) (ContractApp, bool) { c, ok := app.(ContractApp); return c, ok }
+
+//go:noinline
+func asService(app any) (ServiceApp, bool) { s, ok := app.(ServiceApp); return s, ok }
+
+//go:noinline
+func asFinalizer(c any) (Finalizer, bool) { f, ok := c.(Finalizer); return f, ok }
+
+//go:noinline
+func asStreamProcessor(c any) (StreamProcessor, bool) { p, ok := c.(StreamProcessor); return p, ok }
+
+//go:noinline
+func asValidator(v any) (Validator, bool) { val, ok := v.(Validator); return val, ok }
+
+// warmAssertions makes the assertions the entry points make on c.
+func warmAssertions(c ContractApp) {
+	_, _ = asContract(c)
+	_, _ = asFinalizer(c)
+	_, _ = asStreamProcessor(c)
+	if w, ok := c.(interface{ warmAssertions() }); ok {
+		w.warmAssertions()
+	}
 }
 
 func init() { abi.Dispatch = dispatch }
@@ -110,13 +143,13 @@ func dispatch(h hostABI, app any, entry string, input []byte) (status uint32) {
 
 func run(h hostABI, app any, entry string, input []byte) ([]byte, error) {
 	if entry == abi.EntryHandleQuery {
-		s, ok := app.(ServiceApp)
+		s, ok := asService(app)
 		if !ok || s == nil {
 			return nil, errors.New("sdk: no service registered (call sdk.Service)")
 		}
 		return s.HandleQuery(newRuntime(h, true), input)
 	}
-	c, ok := app.(ContractApp)
+	c, ok := asContract(app)
 	if !ok || c == nil {
 		return nil, errors.New("sdk: no contract registered (call sdk.Contract)")
 	}
@@ -131,7 +164,7 @@ func run(h hostABI, app any, entry string, input []byte) ([]byte, error) {
 	case abi.EntryExecuteMessage:
 		err = c.ExecuteMessage(rt, input)
 	case abi.EntryFinalize:
-		if f, ok := c.(Finalizer); ok {
+		if f, ok := asFinalizer(c); ok {
 			err = f.Finalize(rt)
 		}
 	case abi.EntryProcessStreams:

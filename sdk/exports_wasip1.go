@@ -65,8 +65,23 @@ func (wasmHost) Log(level int32, msg string) {
 // input is the buffer the host fills before an entry point; kept reachable here.
 var input []byte
 
+// inputBuf takes the first small input of an instance instead of an allocation: runs
+// start from the module's snapshot, where it is unused, and their one input is most
+// often an operation of a few bytes. Once handed out it stays the caller's (an
+// application may keep its input), so a second input in the same instance is
+// allocated.
+var (
+	inputBuf     [256]byte
+	inputBufUsed bool
+)
+
 //go:wasmexport mica_alloc
 func micaAlloc(n uint32) uint32 {
+	if !inputBufUsed && n > 0 && int(n) <= len(inputBuf) {
+		inputBufUsed = true
+		input = inputBuf[:n:n]
+		return ptrOf(input)
+	}
 	input = make([]byte, n)
 	return ptrOf(input)
 }

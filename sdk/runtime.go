@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,17 +32,12 @@ type Runtime struct {
 	host    hostABI
 	service bool
 
-	pending  map[string]pendingValue
+	pending  stagedWrites
 	prefixes [][]byte // prefixes deleted by DeletePrefix, in order
 }
 
-type pendingValue struct {
-	value   []byte
-	deleted bool
-}
-
 func newRuntime(h hostABI, service bool) *Runtime {
-	return &Runtime{host: h, service: service, pending: map[string]pendingValue{}}
+	return &Runtime{host: h, service: service}
 }
 
 // IsService reports whether the runtime belongs to a service (read-only, unmetered).
@@ -184,16 +180,20 @@ func (rt *Runtime) MessageInfo() (MessageInfo, bool) {
 //		v = []byte("hello")
 //	}
 func (rt *Runtime) Get(key []byte) ([]byte, bool) {
-	if p, ok := rt.pending[string(key)]; ok {
-		if p.deleted {
+	if i := rt.pending.find(key); i >= 0 {
+		if rt.pending.entries[i].deleted {
 			return nil, false
 		}
-		return bytes.Clone(p.value), true
+		v := rt.pending.valueCopy(i)
+		if v == nil {
+			v = []byte{}
+		}
+		return v, true
 	}
 	if rt.prefixDeleted(key) {
 		return nil, false
 	}
-	var e abi.Encoder
+	e := abi.Encoder{Buf: make([]byte, 0, len(key)+binary.MaxVarintLen32)}
 	e.VarBytes(key)
 	d := rt.mustCall(abi.KindReadValue, e.Buf)
 	var v []byte
@@ -242,15 +242,15 @@ func (rt *Runtime) Scan(prefix []byte) []KeyValue {
 	for i := 0; i < n && d.Err() == nil; i++ {
 		k := d.VarBytes()
 		v := d.VarBytes()
-		if _, staged := rt.pending[string(k)]; staged || rt.prefixDeleted(k) {
+		if rt.pending.find(k) >= 0 || rt.prefixDeleted(k) {
 			continue
 		}
 		out = append(out, KeyValue{Key: k, Value: v})
 	}
 	finish(abi.KindFindKeyValues, d)
-	for k, p := range rt.pending {
-		if !p.deleted && strings.HasPrefix(k, string(prefix)) {
-			out = append(out, KeyValue{Key: []byte(k), Value: bytes.Clone(p.value)})
+	for i, p := range rt.pending.entries {
+		if !p.deleted && strings.HasPrefix(p.key, string(prefix)) {
+			out = append(out, KeyValue{Key: []byte(p.key), Value: rt.pending.valueCopy(i)})
 		}
 	}
 	slices.SortFunc(out, func(a, b KeyValue) int { return bytes.Compare(a.Key, b.Key) })
@@ -267,8 +267,16 @@ func (rt *Runtime) checkWritable() {
 //
 //	rt.Set([]byte("greeting"), []byte("hello"))
 func (rt *Runtime) Set(key, value []byte) {
+	rt.setOwned(key, bytes.Clone(value))
+}
+
+// setOwned stages key = value, keeping value.
+func (rt *Runtime) setOwned(key, value []byte) {
 	rt.checkWritable()
-	rt.pending[string(key)] = pendingValue{value: bytes.Clone(value)}
+	if value == nil {
+		value = []byte{}
+	}
+	rt.pending.put(key, value, false)
 }
 
 // Delete stages the removal of key.
@@ -276,7 +284,7 @@ func (rt *Runtime) Set(key, value []byte) {
 //	rt.Delete([]byte("greeting"))
 func (rt *Runtime) Delete(key []byte) {
 	rt.checkWritable()
-	rt.pending[string(key)] = pendingValue{deleted: true}
+	rt.pending.put(key, nil, true)
 }
 
 // DeletePrefix stages the removal of every key starting with prefix.
@@ -284,11 +292,7 @@ func (rt *Runtime) Delete(key []byte) {
 //	rt.DeletePrefix([]byte("users/")) // every key under users/
 func (rt *Runtime) DeletePrefix(prefix []byte) {
 	rt.checkWritable()
-	for k := range rt.pending {
-		if strings.HasPrefix(k, string(prefix)) {
-			delete(rt.pending, k)
-		}
-	}
+	rt.pending.dropPrefix(prefix)
 	rt.prefixes = append(rt.prefixes, bytes.Clone(prefix))
 }
 
@@ -296,35 +300,40 @@ func (rt *Runtime) DeletePrefix(prefix []byte) {
 // then the surviving puts and deletes sorted by key. Nothing is sent when nothing is
 // staged.
 func (rt *Runtime) flush() error {
-	if len(rt.pending) == 0 && len(rt.prefixes) == 0 {
+	if rt.pending.len() == 0 && len(rt.prefixes) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(rt.pending))
-	for k := range rt.pending {
-		keys = append(keys, k)
+	entries := rt.pending.sorted()
+	size := binary.MaxVarintLen64
+	for _, p := range rt.prefixes {
+		size += 1 + binary.MaxVarintLen32 + len(p)
 	}
-	slices.Sort(keys)
-	var e abi.Encoder
-	e.Uleb(uint64(len(rt.prefixes) + len(keys)))
+	for _, p := range entries {
+		size += 1 + 2*binary.MaxVarintLen32 + len(p.key) + len(p.value)
+	}
+	e := abi.Encoder{Buf: make([]byte, 0, size)}
+	e.Uleb(uint64(len(rt.prefixes) + len(entries)))
 	for _, p := range rt.prefixes {
 		e.Uleb(abi.OpDeletePrefix)
 		e.VarBytes(p)
 	}
-	for _, k := range keys {
-		p := rt.pending[k]
+	for _, p := range entries {
 		if p.deleted {
 			e.Uleb(abi.OpDelete)
-			e.VarBytes([]byte(k))
+			e.Uleb(uint64(len(p.key)))
+			e.Buf = append(e.Buf, p.key...)
 		} else {
 			e.Uleb(abi.OpPut)
-			e.VarBytes([]byte(k))
+			e.Uleb(uint64(len(p.key)))
+			e.Buf = append(e.Buf, p.key...)
 			e.VarBytes(p.value)
 		}
 	}
 	if _, err := rt.call(abi.KindWriteBatch, e.Buf); err != nil {
 		return err
 	}
-	rt.pending, rt.prefixes = map[string]pendingValue{}, nil
+	rt.pending.reset()
+	rt.prefixes = nil
 	return nil
 }
 

@@ -5,7 +5,7 @@ import "embed"
 // Version is the module version under which `mica project new` hands this SDK to
 // generated projects (github.com/micachain/mica/sdk@Version, served by the mica binary
 // from a local module proxy). Bump it whenever the SDK's API or behaviour changes.
-const Version = "v0.2.1"
+const Version = "v0.2.2"
 
 // Source is this module's source (go.mod, go.sum and the packages' Go files), which
 // the mica binary embeds to serve the SDK to projects outside the repository. Test

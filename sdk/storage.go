@@ -30,7 +30,7 @@ func (r Register[T]) Get(rt *Runtime) (T, bool, error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := unmarshalJSON(b, &v); err != nil {
 		return v, false, fmt.Errorf("sdk: register %q: %w", r.key, err)
 	}
 	return v, true, nil
@@ -47,11 +47,11 @@ func (r Register[T]) GetOr(rt *Runtime, def T) (T, error) {
 
 // Set stores v.
 func (r Register[T]) Set(rt *Runtime, v T) error {
-	b, err := json.Marshal(v)
+	b, err := marshalValue(&v)
 	if err != nil {
 		return fmt.Errorf("sdk: register %q: %w", r.key, err)
 	}
-	rt.Set(r.key, b)
+	rt.setOwned(r.key, b)
 	return nil
 }
 
@@ -87,7 +87,7 @@ func (m Map[V]) Get(rt *Runtime, key string) (V, bool, error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := unmarshalJSON(b, &v); err != nil {
 		return v, false, fmt.Errorf("sdk: map %q key %q: %w", m.prefix, key, err)
 	}
 	return v, true, nil
@@ -95,11 +95,11 @@ func (m Map[V]) Get(rt *Runtime, key string) (V, bool, error) {
 
 // Set stores v under key.
 func (m Map[V]) Set(rt *Runtime, key string, v V) error {
-	b, err := json.Marshal(v)
+	b, err := marshalValue(&v)
 	if err != nil {
 		return fmt.Errorf("sdk: map %q key %q: %w", m.prefix, key, err)
 	}
-	rt.Set(m.storageKey(key), b)
+	rt.setOwned(m.storageKey(key), b)
 	return nil
 }
 
@@ -115,7 +115,7 @@ func (m Map[V]) Entries(rt *Runtime) ([]MapEntry[V], error) {
 	out := make([]MapEntry[V], 0, len(kvs))
 	for _, kv := range kvs {
 		e := MapEntry[V]{Key: strings.TrimPrefix(string(kv.Key), m.prefix)}
-		if err := json.Unmarshal(kv.Value, &e.Value); err != nil {
+		if err := unmarshalJSON(kv.Value, &e.Value); err != nil {
 			return nil, fmt.Errorf("sdk: map %q key %q: %w", m.prefix, e.Key, err)
 		}
 		out = append(out, e)
@@ -161,18 +161,18 @@ func getEntry[T any](rt *Runtime, prefix string, i uint64, what string) (T, erro
 	if !ok {
 		return v, fmt.Errorf("sdk: %s %q: entry %d missing", what, prefix, i)
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := unmarshalJSON(b, &v); err != nil {
 		return v, fmt.Errorf("sdk: %s %q entry %d: %w", what, prefix, i, err)
 	}
 	return v, nil
 }
 
 func putEntry[T any](rt *Runtime, prefix string, i uint64, v T, what string) error {
-	b, err := json.Marshal(v)
+	b, err := marshalValue(&v)
 	if err != nil {
 		return fmt.Errorf("sdk: %s %q: %w", what, prefix, err)
 	}
-	rt.Set(entryKey(prefix, i), b)
+	rt.setOwned(entryKey(prefix, i), b)
 	return nil
 }
 

@@ -139,7 +139,7 @@ func EncodeStreamUpdates(updates []StreamUpdate) []byte {
 }
 
 func processStreams(c ContractApp, rt *Runtime, input []byte) error {
-	p, ok := c.(StreamProcessor)
+	p, ok := asStreamProcessor(c)
 	if !ok {
 		return nil
 	}

@@ -47,7 +47,7 @@ func ContractOf[Op, Msg, Arg any](c TypedContract[Op, Msg, Arg]) ContractApp {
 	warmJSON[Op]()
 	warmJSON[Msg]()
 	warmJSON[Arg]()
-	return typedContract[Op, Msg, Arg]{c}
+	return typedContract[Op, Msg, Arg]{c: c, op: planFor[Op](), msg: planFor[Msg](), arg: planFor[Arg]()}
 }
 
 // warmJSON fills encoding/json's caches for T (struct fields, encoders, and the
@@ -109,6 +109,9 @@ func RunContract[Op, Msg, Arg any](c TypedContract[Op, Msg, Arg]) {
 
 type typedContract[Op, Msg, Arg any] struct {
 	c TypedContract[Op, Msg, Arg]
+	// The fast decoders of the three types (fastjson.go), nil where encoding/json
+	// decodes.
+	op, msg, arg *fastPlan
 }
 
 func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
@@ -119,7 +122,7 @@ func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		b = []byte("null") // no argument given
 	}
-	if err := DecodeJSON(b, &arg); err != nil {
+	if err := decodeStrict(t.arg, b, &arg); err != nil {
 		return fmt.Errorf("invalid instantiation argument: %w", err)
 	}
 	return t.c.Instantiate(rt, arg)
@@ -127,14 +130,14 @@ func (t typedContract[Op, Msg, Arg]) Instantiate(rt *Runtime, b []byte) error {
 
 func (t typedContract[Op, Msg, Arg]) ExecuteOperation(rt *Runtime, b []byte) ([]byte, error) {
 	var op Op
-	if err := DecodeJSON(b, &op); err != nil {
+	if err := decodeStrict(t.op, b, &op); err != nil {
 		return nil, fmt.Errorf("invalid operation: %w", err)
 	}
 	resp, err := t.c.ExecuteOperation(rt, op)
 	if err != nil || resp == nil {
 		return nil, err
 	}
-	out, err := json.Marshal(resp)
+	out, err := marshalJSON(resp)
 	if err != nil {
 		return nil, fmt.Errorf("encode the operation's response: %w", err)
 	}
@@ -143,21 +146,31 @@ func (t typedContract[Op, Msg, Arg]) ExecuteOperation(rt *Runtime, b []byte) ([]
 
 func (t typedContract[Op, Msg, Arg]) ExecuteMessage(rt *Runtime, b []byte) error {
 	var msg Msg
-	if err := DecodeJSON(b, &msg); err != nil {
+	if err := decodeStrict(t.msg, b, &msg); err != nil {
 		return fmt.Errorf("invalid message: %w", err)
 	}
 	return t.c.ExecuteMessage(rt, msg)
 }
 
+// warmAssertions makes the assertions the typed entry points make (see
+// warmAssertions in entry.go).
+func (t typedContract[Op, Msg, Arg]) warmAssertions() {
+	_, _ = asFinalizer(t.c)
+	_, _ = asStreamProcessor(t.c)
+	_, _ = asValidator(new(Op))
+	_, _ = asValidator(new(Msg))
+	_, _ = asValidator(new(Arg))
+}
+
 func (t typedContract[Op, Msg, Arg]) Finalize(rt *Runtime) error {
-	if f, ok := t.c.(Finalizer); ok {
+	if f, ok := asFinalizer(t.c); ok {
 		return f.Finalize(rt)
 	}
 	return nil
 }
 
 func (t typedContract[Op, Msg, Arg]) ProcessStreams(rt *Runtime, updates []StreamUpdate) error {
-	if p, ok := t.c.(StreamProcessor); ok {
+	if p, ok := asStreamProcessor(t.c); ok {
 		return p.ProcessStreams(rt, updates)
 	}
 	return nil
@@ -200,7 +213,7 @@ func DecodeJSON(b []byte, v any) error {
 	if _, err := d.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("data after the JSON value")
 	}
-	if val, ok := v.(Validator); ok {
+	if val, ok := asValidator(v); ok {
 		return val.Validate()
 	}
 	return nil

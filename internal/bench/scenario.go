@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/micachain/mica/examples/counter"
 	"github.com/micachain/mica/examples/fungible"
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
@@ -61,8 +62,10 @@ const (
 	kindFungible = "fungible"
 )
 
-// CounterIncrement is the counter application's operation the benchmark sends.
-var CounterIncrement = []byte(`{"increment":1}`)
+// CounterIncrement is the counter application's operation the benchmark sends: a
+// counter.Operation, the example's own type, so the JSON is whatever the example
+// reads.
+var CounterIncrement = exampleJSON(counter.Operation{Increment: new(uint64(1))})
 
 // FungibleTransfer is the fungible application's operation moving amount tokens from
 // from's owner (who signs the block) to the owner of to on chain to: a
@@ -74,13 +77,13 @@ func FungibleTransfer(from base.Owner, amount uint64, toChain base.ChainID, toOw
 		panic(fmt.Sprintf("bench: chain %s does not parse as the fungible example's chain: %v", toChain, err))
 	}
 	amt := fungible.Amount(amount)
-	return fungibleJSON(fungible.Operation{Transfer: &fungible.Transfer{Owner: fungibleOwner(from), Amount: &amt, TargetChain: &fungible.Chain{ChainID: target}, TargetOwner: fungibleOwner(toOwner)}})
+	return exampleJSON(fungible.Operation{Transfer: &fungible.Transfer{Owner: fungibleOwner(from), Amount: &amt, TargetChain: &fungible.Chain{ChainID: target}, TargetOwner: fungibleOwner(toOwner)}})
 }
 
 // FungibleInitialState is the fungible application's instantiation argument (the
 // example's fungible.InitialState) giving supply tokens to owner.
 func FungibleInitialState(owner base.Owner, supply uint64) []byte {
-	return fungibleJSON(fungible.InitialState{Accounts: map[string]fungible.Amount{fungibleOwner(owner).String(): fungible.Amount(supply)}})
+	return exampleJSON(fungible.InitialState{Accounts: map[string]fungible.Amount{fungibleOwner(owner).String(): fungible.Amount(supply)}})
 }
 
 // fungibleOwner is owner as the fungible example writes it. Every base.Owner prints
@@ -94,12 +97,12 @@ func fungibleOwner(owner base.Owner) *fungible.Owner {
 	return &fungible.Owner{Owner: o}
 }
 
-// fungibleJSON encodes a value of the fungible example's types, whose encoders do not
-// fail.
-func fungibleJSON(v any) []byte {
+// exampleJSON encodes a value of the example applications' types, whose encoders do
+// not fail.
+func exampleJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("bench: encode %T for the fungible example: %v", v, err))
+		panic(fmt.Sprintf("bench: encode %T for an example application: %v", v, err))
 	}
 	return b
 }

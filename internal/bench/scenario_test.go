@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/micachain/mica/examples/counter"
 	"github.com/micachain/mica/examples/fungible"
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/sdk/sdktest"
 )
 
 // TestFungibleJSON: the benchmark's fungible operation and instantiation argument are
@@ -36,5 +38,19 @@ func TestFungibleJSON(t *testing.T) {
 		if len(st.Accounts) != 1 || st.Accounts[from.String()] != 1<<62 {
 			t.Fatalf("initial state for %s: %v", from, st.Accounts)
 		}
+	}
+}
+
+// TestCounterJSON: the benchmark's counter operation is one increment by the
+// example's own contract.
+func TestCounterJSON(t *testing.T) {
+	chain := sdktest.NewChain()
+	contract := counter.NewContract()
+	if err := chain.Instantiate(contract, []byte("41")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := chain.ExecuteOperation(contract, CounterIncrement)
+	if err != nil || string(out) != "42" {
+		t.Fatalf("%s: %s %v", CounterIncrement, out, err)
 	}
 }

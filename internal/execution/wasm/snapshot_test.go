@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -465,5 +468,71 @@ func TestPureHostFuncsExist(t *testing.T) {
 		if _, ok := allowed[mod][fn]; !ok {
 			t.Errorf("pureHostFuncs lists %s, which the host does not provide", name)
 		}
+	}
+}
+
+// barrierRuntime holds each storage read until n runs are inside one, so that n runs
+// of a module overlap.
+type barrierRuntime struct {
+	*fakeRuntime
+	arrived *atomic.Int32
+	n       int32
+	all     chan struct{}
+}
+
+func (r barrierRuntime) ReadValue(ctx context.Context, key []byte) ([]byte, bool, error) {
+	if r.arrived.Add(1) == r.n {
+		close(r.all)
+	}
+	select {
+	case <-r.all:
+	case <-time.After(time.Minute): // a broken run never arrives: fail, do not hang
+		return nil, false, errors.New("the other runs did not arrive")
+	}
+	return r.fakeRuntime.ReadValue(ctx, key)
+}
+
+// TestPoolKeepsOverlappingRuns: a module's pool keeps as many idle instances as its
+// runs overlapped (16 here, as a validator running 16 chains' blocks at once), so the
+// next 16 overlapping runs reuse them all instead of instantiating.
+func TestPoolKeepsOverlappingRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Go guests")
+	}
+	ctx := context.Background()
+	e := newEngine(t, EngineConfig{})
+	m, err := e.Compile(ctx, wasmtest.BuildGoGuest(t, "../../../examples", "./counter/contract"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, newFake(), []byte(`{"increment":1}`)); err != nil {
+		t.Fatal(err) // takes the snapshot
+	}
+	const n = 16
+	round := func() {
+		var arrived atomic.Int32
+		all := make(chan struct{})
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				rt := barrierRuntime{newFake(), &arrived, n, all}
+				_, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, rt, []byte(`{"increment":1}`))
+				errs <- err
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	round()
+	if got := len(m.pool[contractRuntime]); got != n {
+		t.Fatalf("%d idle instances after %d overlapping runs, want %d", got, n, n)
+	}
+	before := e.instantiations.Load()
+	round()
+	if got := e.instantiations.Load() - before; got != 0 {
+		t.Fatalf("%d instantiations for %d overlapping runs with %d idle instances", got, n, n)
 	}
 }

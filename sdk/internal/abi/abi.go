@@ -162,6 +162,15 @@ func (d *Decoder) Finish() error {
 
 // Fixed reads n bytes (a copy).
 func (d *Decoder) Fixed(n int) []byte {
+	b := d.take(n)
+	if d.err != nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// take consumes n bytes and returns them without copying, or nil.
+func (d *Decoder) take(n int) []byte {
 	if d.err != nil {
 		return nil
 	}
@@ -169,18 +178,18 @@ func (d *Decoder) Fixed(n int) []byte {
 		d.fail("truncated: want %d bytes, have %d", n, len(d.b))
 		return nil
 	}
-	out := append([]byte{}, d.b[:n]...)
+	out := d.b[:n:n]
 	d.b = d.b[n:]
 	return out
 }
 
 func (d *Decoder) Fixed32() (h [32]byte) {
-	copy(h[:], d.Fixed(32))
+	copy(h[:], d.take(32))
 	return h
 }
 
 func (d *Decoder) U64() uint64 {
-	b := d.Fixed(8)
+	b := d.take(8)
 	if b == nil {
 		return 0
 	}
@@ -191,7 +200,7 @@ func (d *Decoder) U128() (lo, hi uint64) { return d.U64(), d.U64() }
 
 // Bool reads a 0/1 byte.
 func (d *Decoder) Bool() bool {
-	b := d.Fixed(1)
+	b := d.take(1)
 	if b == nil {
 		return false
 	}
