@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -22,7 +23,11 @@ import (
 // at once (a batch costs the CPU of its items, no more than that many at a time), and
 // at most maxBatchItemsInFlight items of all batches run at once: the bound of heavy
 // requests (DefaultLimits' MaxInFlight), so batches hold no more executions and
-// memory at a time than as many unary requests could.
+// memory at a time than as many unary requests could. Of those, one remote IP address
+// runs at most maxBatchItemsPerAddr at once (DefaultLimits' MaxInFlightPerAddr, the
+// heavy unary requests one address may have in flight): an address whose batches
+// carry more items waits for its own share, so it cannot take every slot and starve
+// other addresses' batches (batchSlots).
 // The signatures of a batch's certificates are verified in one batch equation
 // (CertificateBatchVerifier) before the items run; a batch that does not verify is
 // left to each item's own check, so a bad certificate is refused alone and none is
@@ -45,7 +50,69 @@ const (
 	batchParallelism = 8
 	// maxBatchItemsInFlight bounds the items of all batches handled at once.
 	maxBatchItemsInFlight = 32
+	// maxBatchItemsPerAddr bounds the items of one remote IP address's batches
+	// handled at once.
+	maxBatchItemsPerAddr = 8
 )
+
+// batchSlots bounds the batch items handled at once: at most cap(all) over every batch,
+// at most perAddr of them from one remote IP address. An item waits for its address's
+// share first, then for a slot of all, within its deadline. Safe for concurrent use.
+type batchSlots struct {
+	all     chan struct{}
+	perAddr int
+
+	mu    sync.Mutex
+	addrs map[netip.Addr]*addrSlots // Invariant: an entry lives while it has users
+}
+
+// addrSlots is one address's share: a slot of ch per item running.
+type addrSlots struct {
+	ch    chan struct{}
+	users int // items of this address running or waiting
+}
+
+func newBatchSlots(total, perAddr int) *batchSlots {
+	return &batchSlots{all: make(chan struct{}, total), perAddr: perAddr, addrs: map[netip.Addr]*addrSlots{}}
+}
+
+// acquire takes a slot for an item from addr, waiting until ctx ends; on success it
+// returns the function that gives the slot back.
+func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr) (func(), error) {
+	b.mu.Lock()
+	a := b.addrs[addr]
+	if a == nil {
+		a = &addrSlots{ch: make(chan struct{}, b.perAddr)}
+		b.addrs[addr] = a
+	}
+	a.users++
+	b.mu.Unlock()
+	leave := func() {
+		b.mu.Lock()
+		if a.users--; a.users == 0 {
+			delete(b.addrs, addr)
+		}
+		b.mu.Unlock()
+	}
+	select {
+	case a.ch <- struct{}{}:
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
+	select {
+	case b.all <- struct{}{}:
+	case <-ctx.Done():
+		<-a.ch
+		leave()
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-b.all
+		<-a.ch
+		leave()
+	}, nil
+}
 
 // CertificateBatchVerifier is a Shard that verifies the signatures of many
 // certificates, of any chains, in one batch ahead of their handling (worker.Worker):
@@ -84,8 +151,8 @@ func itemTimeout(it *pb.BatchItem) time.Duration {
 
 // runBatch runs the decoded entries (nil: the item was refused while decoding, its
 // result already set) and fills results. Entries of one chain run in order. Each
-// entry holds one of slots while it runs.
-func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots chan struct{}) {
+// entry holds one of slots, for the batch's remote address, while it runs.
+func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots *batchSlots) {
 	// Group by chain, in order of first appearance.
 	var groups [][]int
 	index := make(map[base.ChainID]int, len(entries))
@@ -101,9 +168,10 @@ func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchRes
 		}
 		groups[g] = append(groups[g], i)
 	}
+	addr := remoteIP(ctx)
 	runGroup := func(g []int) {
 		for _, i := range g {
-			results[i] = runEntry(ctx, entries[i], slots)
+			results[i] = runEntry(ctx, entries[i], slots, addr)
 		}
 	}
 	if len(groups) == 1 {
@@ -126,7 +194,7 @@ func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchRes
 
 // runEntry handles one item under its own deadline. A panic is the item's error: it
 // runs on a goroutine of its own, out of reach of the server's recovery.
-func runEntry(ctx context.Context, e *batchEntry, slots chan struct{}) (res *pb.BatchResult) {
+func runEntry(ctx context.Context, e *batchEntry, slots *batchSlots, addr netip.Addr) (res *pb.BatchResult) {
 	defer func() {
 		if r := recover(); r != nil {
 			res = errorResult(fmt.Errorf("internal error while handling a batch item of chain %s: %v\n%s", e.chain.Short(), r, debug.Stack()))
@@ -137,14 +205,11 @@ func runEntry(ctx context.Context, e *batchEntry, slots chan struct{}) (res *pb.
 		ctx, cancel = context.WithTimeout(ctx, e.timeout)
 		defer cancel()
 	}
-	select {
-	case slots <- struct{}{}:
-		defer func() { <-slots }()
-	case <-ctx.Done():
-	}
-	if err := ctx.Err(); err != nil {
+	release, err := slots.acquire(ctx, addr)
+	if err != nil {
 		return errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
 	}
+	defer release()
 	resp, err := e.run(ctx)
 	if err != nil {
 		return errorResult(err)

@@ -438,7 +438,7 @@ func TestBatchItemsInFlightBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range maxBatchItemsInFlight {
-		proxy.batchItems <- struct{}{}
+		proxy.batchItems.all <- struct{}{}
 	}
 	item := itemOf(signedProposal(t, keys[0], transferBlock(n, keys, 0, 0, nil, 1)), nil)
 	item.TimeoutMicros = uint64(50 * time.Millisecond / time.Microsecond)
@@ -449,7 +449,7 @@ func TestBatchItemsInFlightBound(t *testing.T) {
 	if _, err := resultOf(resp.GetResults()[0]); !errors.Is(err, base.ErrRetryable) {
 		t.Fatalf("item while every slot is taken: %v, want a retryable refusal", err)
 	}
-	<-proxy.batchItems
+	<-proxy.batchItems.all
 	resp, err = proxy.HandleBlockProposals(context.Background(), batchOf(item))
 	if err != nil {
 		t.Fatal(err)
