@@ -34,7 +34,7 @@ import (
 // accepted without all its signatures checked.
 //
 // A batch is bounded like any request: at most maxBatchItems items, batchBudget bytes
-// (limits.go's MethodBudgets), and it takes one heavy in-flight slot.
+// (its row of limits.go's MethodTable), and it takes one heavy in-flight slot.
 const (
 	// maxBatchItems bounds the items of one batch.
 	maxBatchItems = 64
@@ -44,7 +44,7 @@ const (
 	// batchBudget is the byte budget of a batch request: maxBatchBytes and the framing
 	// of maxBatchItems items (at most 32 bytes each), under UnaryLimit so that a batch
 	// is never refused from its length prefix. A batch takes a heavy in-flight slot
-	// (Limits.heavy).
+	// (its row's Heavy).
 	batchBudget = maxBatchBytes + 4<<10
 	// batchParallelism bounds the items of one batch handled at once.
 	batchParallelism = 8
