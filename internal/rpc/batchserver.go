@@ -2,11 +2,15 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -55,34 +59,39 @@ const (
 	maxBatchItemsPerAddr = 8
 )
 
-// batchSlots bounds the batch items handled at once: at most cap(all) over every batch,
-// at most perAddr of them from one remote IP address. An item waits for its address's
-// share first, then for a slot of all, within its deadline. Safe for concurrent use.
+// batchSlots bounds the batch items handled at once: at most total over every batch, at
+// most perAddr of them from one remote IP address. A request waits for its address's
+// share first, then for slots of all, within its deadline; each wait takes its slots
+// at once (a weighted semaphore), so requests that take several (a batch forwarded to
+// a remote shard) cannot deadlock by holding some while waiting for more. Safe for
+// concurrent use.
 type batchSlots struct {
-	all     chan struct{}
-	perAddr int
+	all     *semaphore.Weighted
+	total   int64
+	perAddr int64
 
 	mu    sync.Mutex
 	addrs map[netip.Addr]*addrSlots // Invariant: an entry lives while it has users
 }
 
-// addrSlots is one address's share: a slot of ch per item running.
+// addrSlots is one address's share.
 type addrSlots struct {
-	ch    chan struct{}
-	users int // items of this address running or waiting
+	sem   *semaphore.Weighted
+	users int // requests of this address holding or waiting for slots
 }
 
 func newBatchSlots(total, perAddr int) *batchSlots {
-	return &batchSlots{all: make(chan struct{}, total), perAddr: perAddr, addrs: map[netip.Addr]*addrSlots{}}
+	return &batchSlots{all: semaphore.NewWeighted(int64(total)), total: int64(total), perAddr: int64(perAddr), addrs: map[netip.Addr]*addrSlots{}}
 }
 
-// acquire takes a slot for an item from addr, waiting until ctx ends; on success it
-// returns the function that gives the slot back.
-func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr) (func(), error) {
+// acquire takes n slots (at most the address's share) for items from addr, waiting
+// until ctx ends; on success it returns the function that gives them back.
+func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr, n int) (func(), error) {
+	k := min(int64(n), b.perAddr, b.total)
 	b.mu.Lock()
 	a := b.addrs[addr]
 	if a == nil {
-		a = &addrSlots{ch: make(chan struct{}, b.perAddr)}
+		a = &addrSlots{sem: semaphore.NewWeighted(b.perAddr)}
 		b.addrs[addr] = a
 	}
 	a.users++
@@ -94,22 +103,18 @@ func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr) (func(), erro
 		}
 		b.mu.Unlock()
 	}
-	select {
-	case a.ch <- struct{}{}:
-	case <-ctx.Done():
+	if err := a.sem.Acquire(ctx, k); err != nil {
 		leave()
-		return nil, ctx.Err()
+		return nil, err
 	}
-	select {
-	case b.all <- struct{}{}:
-	case <-ctx.Done():
-		<-a.ch
+	if err := b.all.Acquire(ctx, k); err != nil {
+		a.sem.Release(k)
 		leave()
-		return nil, ctx.Err()
+		return nil, err
 	}
 	return func() {
-		<-b.all
-		<-a.ch
+		b.all.Release(k)
+		a.sem.Release(k)
 		leave()
 	}, nil
 }
@@ -124,13 +129,80 @@ type CertificateBatchVerifier interface {
 
 var _ CertificateBatchVerifier = (*worker.Worker)(nil)
 
+// BatchShard is a Shard that takes the items of a batch for its chains in one call
+// (*ShardClient: the internal service's batch methods). Each returns one result per
+// item, in order, or an error for the whole call; TakesBatches reports false once the
+// shard answered that it has no batch methods (its items then go one call each).
+type BatchShard interface {
+	HandleBlockProposalBatch(ctx context.Context, b *pb.Batch) (*pb.BatchResults, error)
+	HandleCertificateBatch(ctx context.Context, b *pb.Batch) (*pb.BatchResults, error)
+	TakesBatches() bool
+}
+
+var _ BatchShard = (*ShardClient)(nil)
+
 // batchEntry is one decoded item of a batch.
 type batchEntry struct {
 	chain base.ChainID
+	// item is the item as received (forwarded as it is to a BatchShard).
+	item *pb.BatchItem
+	// cert is the item's certificate (HandleCertificates), nil for a proposal.
+	cert *protocol.Certificate
 	// run handles the item (ctx carries the item's deadline).
 	run func(ctx context.Context) (*pb.ChainInfoResponse, error)
 	// timeout is the item's own deadline, relative to the batch's arrival (0: none).
 	timeout time.Duration
+}
+
+// proposalEntries decodes the items of a batch of proposals into entries that handle
+// each by handle; an item refused while decoding has a nil entry and its result set.
+func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.BlockProposal, []byte) (*protocol.ChainInfo, error)) []*batchEntry {
+	entries := make([]*batchEntry, len(items))
+	for i, it := range items {
+		bp, err := decodePayload[protocol.BlockProposal]("block proposal", it.GetPayload())
+		if err != nil {
+			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
+			continue
+		}
+		if len(it.GetQuery()) != 0 {
+			results[i] = errorResult(base.Invalidf("batch item %d: a proposal carries no query", i))
+			continue
+		}
+		encoded := it.GetPayload()
+		entries[i] = &batchEntry{chain: bp.Content.Block.ChainID, item: it, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
+			info, err := handle(ctx, bp, encoded)
+			if err != nil {
+				return nil, err
+			}
+			return infoResult(info, nil), nil
+		}}
+	}
+	return entries
+}
+
+// certificateEntries is proposalEntries for a batch of certificates with their queries.
+func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.Certificate, []byte, *protocol.ChainInfoQuery) (*protocol.ChainInfo, error)) []*batchEntry {
+	entries := make([]*batchEntry, len(items))
+	for i, it := range items {
+		cert, err := decodePayload[protocol.Certificate]("certificate", it.GetPayload())
+		var q *protocol.ChainInfoQuery
+		if err == nil {
+			q, err = decodeCertificateQuery(it.GetQuery(), cert)
+		}
+		if err != nil {
+			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
+			continue
+		}
+		encoded := it.GetPayload()
+		entries[i] = &batchEntry{chain: cert.ChainID(), item: it, cert: cert, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
+			info, err := handle(ctx, cert, encoded, q)
+			if err != nil {
+				return nil, err
+			}
+			return infoResult(info, q), nil
+		}}
+	}
+	return entries
 }
 
 // checkBatch refuses a batch with too many items.
@@ -205,7 +277,7 @@ func runEntry(ctx context.Context, e *batchEntry, slots *batchSlots, addr netip.
 		ctx, cancel = context.WithTimeout(ctx, e.timeout)
 		defer cancel()
 	}
-	release, err := slots.acquire(ctx, addr)
+	release, err := slots.acquire(ctx, addr, 1)
 	if err != nil {
 		return errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
 	}
@@ -224,74 +296,140 @@ func infoResult(info *protocol.ChainInfo, q *protocol.ChainInfoQuery) *pb.ChainI
 }
 
 // HandleBlockProposals implements pb.ValidatorNodeServer: each proposal goes to its
-// chain's shard as by HandleBlockProposal.
+// chain's shard as by HandleBlockProposal; those of a remote shard that takes batches
+// go to it in one call (runSharded).
 func (p *Proxy) HandleBlockProposals(ctx context.Context, m *pb.Batch) (*pb.BatchResults, error) {
 	if err := checkBatch(m); err != nil {
 		return nil, toStatus(err)
 	}
-	items := m.GetItems()
-	results := make([]*pb.BatchResult, len(items))
-	entries := make([]*batchEntry, len(items))
-	for i, it := range items {
-		bp, err := decodePayload[protocol.BlockProposal]("block proposal", it.GetPayload())
-		if err != nil {
-			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
-			continue
-		}
-		if len(it.GetQuery()) != 0 {
-			results[i] = errorResult(base.Invalidf("batch item %d: a proposal carries no query", i))
-			continue
-		}
-		encoded := it.GetPayload()
-		entries[i] = &batchEntry{chain: bp.Content.Block.ChainID, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
-			info, err := p.handleProposal(ctx, bp, encoded)
-			if err != nil {
-				return nil, err
-			}
-			return infoResult(info, nil), nil
-		}}
-	}
-	runBatch(ctx, entries, results, p.batchItems)
+	results := make([]*pb.BatchResult, len(m.GetItems()))
+	entries := proposalEntries(m.GetItems(), results, p.handleProposal)
+	p.runSharded(ctx, entries, results, BatchShard.HandleBlockProposalBatch)
 	return &pb.BatchResults{Results: results}, nil
 }
 
 // HandleCertificates implements pb.ValidatorNodeServer: each certificate (with its
 // query) goes to its chain's shard as by HandleCertificate, after the signatures of
-// those whose shard is a CertificateBatchVerifier are verified in one batch per shard.
+// those whose shard is a CertificateBatchVerifier are verified in one batch per shard;
+// those of a remote shard that takes batches go to it in one call (runSharded), which
+// verifies them in one batch itself.
 func (p *Proxy) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.BatchResults, error) {
 	if err := checkBatch(m); err != nil {
 		return nil, toStatus(err)
 	}
-	items := m.GetItems()
-	results := make([]*pb.BatchResult, len(items))
-	entries := make([]*batchEntry, len(items))
+	results := make([]*pb.BatchResult, len(m.GetItems()))
+	entries := certificateEntries(m.GetItems(), results, p.handleCertificate)
 	byShard := make([][]*protocol.Certificate, len(p.cfg.Shards))
-	for i, it := range items {
-		cert, err := decodePayload[protocol.Certificate]("certificate", it.GetPayload())
-		var q *protocol.ChainInfoQuery
-		if err == nil {
-			q, err = decodeCertificateQuery(it.GetQuery(), cert)
+	for _, e := range entries {
+		if e != nil {
+			s := ShardOf(e.chain, len(p.cfg.Shards))
+			byShard[s] = append(byShard[s], e.cert)
 		}
-		if err != nil {
-			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
-			continue
-		}
-		s := ShardOf(cert.ChainID(), len(p.cfg.Shards))
-		byShard[s] = append(byShard[s], cert)
-		encoded := it.GetPayload()
-		entries[i] = &batchEntry{chain: cert.ChainID(), timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
-			info, err := p.handleCertificate(ctx, cert, encoded, q)
-			if err != nil {
-				return nil, err
-			}
-			return infoResult(info, q), nil
-		}}
 	}
 	for s, certs := range byShard {
 		if bv, ok := p.cfg.Shards[s].(CertificateBatchVerifier); ok && len(certs) > 1 {
 			bv.PreverifyCertificateBatch(ctx, certs)
 		}
 	}
-	runBatch(ctx, entries, results, p.batchItems)
+	p.runSharded(ctx, entries, results, BatchShard.HandleCertificateBatch)
 	return &pb.BatchResults{Results: results}, nil
+}
+
+// runSharded runs a batch's entries and fills results: the entries of chains on a
+// shard that takes batches (BatchShard, a remote shard) go to it in one call per shard
+// (forwardBatch, by forward), the others run here (runBatch), all at once.
+func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error)) {
+	arrived := time.Now()
+	n := len(p.cfg.Shards)
+	local := entries
+	var remote [][]int // by shard: the indices of its entries, if it takes batches
+	for i, e := range entries {
+		if e == nil {
+			continue
+		}
+		s := ShardOf(e.chain, n)
+		if bs, ok := p.cfg.Shards[s].(BatchShard); !ok || !bs.TakesBatches() {
+			continue
+		}
+		if remote == nil {
+			remote = make([][]int, n)
+			local = slices.Clone(entries)
+		}
+		remote[s] = append(remote[s], i)
+		local[i] = nil
+	}
+	var wg sync.WaitGroup
+	for s, idx := range remote {
+		if len(idx) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			if p.forwardBatch(ctx, p.cfg.Shards[s].(BatchShard), forward, entries, idx, results, arrived) {
+				return
+			}
+			// The shard has no batch methods: its items go one call each.
+			mine := make([]*batchEntry, len(entries))
+			for _, i := range idx {
+				if results[i] == nil {
+					mine[i] = entries[i]
+				}
+			}
+			runBatch(ctx, mine, results, p.batchItems)
+		})
+	}
+	runBatch(ctx, local, results, p.batchItems)
+	wg.Wait()
+}
+
+// forwardBatch sends the entries idx (of chains of shard bs) to it in one call by
+// forward, each item with what remains of its deadline, and sets their results. The
+// call holds the batch's address as many item slots as the shard runs of its items at
+// once (batchParallelism at most). It reports false if the shard has no batch methods
+// (nothing set: the caller runs them one call each).
+func (p *Proxy) forwardBatch(ctx context.Context, bs BatchShard, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error), entries []*batchEntry, idx []int, results []*pb.BatchResult, arrived time.Time) bool {
+	release, err := p.batchItems.acquire(ctx, remoteIP(ctx), min(len(idx), batchParallelism))
+	if err != nil {
+		for _, i := range idx {
+			results[i] = errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
+		}
+		return true
+	}
+	defer release()
+	b := &pb.Batch{Items: make([]*pb.BatchItem, 0, len(idx))}
+	sent := make([]int, 0, len(idx))
+	for _, i := range idx {
+		it := entries[i].item
+		var us uint64
+		if t := entries[i].timeout; t > 0 {
+			left := t - time.Since(arrived)
+			if left < time.Microsecond {
+				results[i] = errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, context.DeadlineExceeded))
+				continue
+			}
+			us = uint64(left / time.Microsecond)
+		}
+		b.Items = append(b.Items, &pb.BatchItem{Payload: it.GetPayload(), Query: it.GetQuery(), TimeoutMicros: us})
+		sent = append(sent, i)
+	}
+	if len(sent) == 0 {
+		return true
+	}
+	resp, err := forward(bs, ctx, b)
+	if errors.Is(err, errNoShardBatches) {
+		return false
+	}
+	if err == nil && len(resp.GetResults()) != len(sent) {
+		err = fmt.Errorf("shard answered %d results for a batch of %d items", len(resp.GetResults()), len(sent))
+	}
+	for j, i := range sent {
+		switch {
+		case err != nil:
+			results[i] = errorResult(err)
+		case (resp.Results[j].GetError() == nil) == (resp.Results[j].GetResponse() == nil):
+			results[i] = errorResult(fmt.Errorf("shard answered batch item %d with both or neither of a response and an error", j))
+		default:
+			results[i] = resp.Results[j]
+		}
+	}
+	return true
 }

@@ -160,6 +160,8 @@ func MethodTable(p protocol.ResourcePolicy, heavy, small time.Duration) map[stri
 		pb.ValidatorWorker_UploadBlob_FullMethodName:              h(blob),
 		pb.ValidatorWorker_HandleCrossChainRequest_FullMethodName: h(block),
 		pb.ValidatorWorker_Notifications_FullMethodName:           sm(smallRequestBudget),
+		pb.ValidatorWorker_HandleBlockProposals_FullMethodName:    h(batchBudget),
+		pb.ValidatorWorker_HandleCertificates_FullMethodName:      h(batchBudget),
 	}
 }
 
