@@ -254,7 +254,7 @@ func TestBatchLimits(t *testing.T) {
 }
 
 // TestBatchProxySplitsByShard: a sharded validator's proxy hands each item of a batch
-// to the shard of its chain.
+// to the shard of its chain, all of a remote shard's items in one internal call.
 func TestBatchProxySplitsByShard(t *testing.T) {
 	keys := ownerKeys(6)
 	n := newTestNet(t, keys, 2)
