@@ -2,10 +2,15 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -22,14 +27,18 @@ import (
 // at once (a batch costs the CPU of its items, no more than that many at a time), and
 // at most maxBatchItemsInFlight items of all batches run at once: the bound of heavy
 // requests (DefaultLimits' MaxInFlight), so batches hold no more executions and
-// memory at a time than as many unary requests could.
+// memory at a time than as many unary requests could. Of those, one remote IP address
+// runs at most maxBatchItemsPerAddr at once (DefaultLimits' MaxInFlightPerAddr, the
+// heavy unary requests one address may have in flight): an address whose batches
+// carry more items waits for its own share, so it cannot take every slot and starve
+// other addresses' batches (batchSlots).
 // The signatures of a batch's certificates are verified in one batch equation
 // (CertificateBatchVerifier) before the items run; a batch that does not verify is
 // left to each item's own check, so a bad certificate is refused alone and none is
 // accepted without all its signatures checked.
 //
 // A batch is bounded like any request: at most maxBatchItems items, batchBudget bytes
-// (limits.go's MethodBudgets), and it takes one heavy in-flight slot.
+// (its row of limits.go's MethodTable), and it takes one heavy in-flight slot.
 const (
 	// maxBatchItems bounds the items of one batch.
 	maxBatchItems = 64
@@ -39,13 +48,76 @@ const (
 	// batchBudget is the byte budget of a batch request: maxBatchBytes and the framing
 	// of maxBatchItems items (at most 32 bytes each), under UnaryLimit so that a batch
 	// is never refused from its length prefix. A batch takes a heavy in-flight slot
-	// (Limits.heavy).
+	// (its row's Heavy).
 	batchBudget = maxBatchBytes + 4<<10
 	// batchParallelism bounds the items of one batch handled at once.
 	batchParallelism = 8
 	// maxBatchItemsInFlight bounds the items of all batches handled at once.
 	maxBatchItemsInFlight = 32
+	// maxBatchItemsPerAddr bounds the items of one remote IP address's batches
+	// handled at once.
+	maxBatchItemsPerAddr = 8
 )
+
+// batchSlots bounds the batch items handled at once: at most total over every batch, at
+// most perAddr of them from one remote IP address. A request waits for its address's
+// share first, then for slots of all, within its deadline; each wait takes its slots
+// at once (a weighted semaphore), so requests that take several (a batch forwarded to
+// a remote shard) cannot deadlock by holding some while waiting for more. Safe for
+// concurrent use.
+type batchSlots struct {
+	all     *semaphore.Weighted
+	total   int64
+	perAddr int64
+
+	mu    sync.Mutex
+	addrs map[netip.Addr]*addrSlots // Invariant: an entry lives while it has users
+}
+
+// addrSlots is one address's share.
+type addrSlots struct {
+	sem   *semaphore.Weighted
+	users int // requests of this address holding or waiting for slots
+}
+
+func newBatchSlots(total, perAddr int) *batchSlots {
+	return &batchSlots{all: semaphore.NewWeighted(int64(total)), total: int64(total), perAddr: int64(perAddr), addrs: map[netip.Addr]*addrSlots{}}
+}
+
+// acquire takes n slots (at most the address's share) for items from addr, waiting
+// until ctx ends; on success it returns the function that gives them back.
+func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr, n int) (func(), error) {
+	k := min(int64(n), b.perAddr, b.total)
+	b.mu.Lock()
+	a := b.addrs[addr]
+	if a == nil {
+		a = &addrSlots{sem: semaphore.NewWeighted(b.perAddr)}
+		b.addrs[addr] = a
+	}
+	a.users++
+	b.mu.Unlock()
+	leave := func() {
+		b.mu.Lock()
+		if a.users--; a.users == 0 {
+			delete(b.addrs, addr)
+		}
+		b.mu.Unlock()
+	}
+	if err := a.sem.Acquire(ctx, k); err != nil {
+		leave()
+		return nil, err
+	}
+	if err := b.all.Acquire(ctx, k); err != nil {
+		a.sem.Release(k)
+		leave()
+		return nil, err
+	}
+	return func() {
+		b.all.Release(k)
+		a.sem.Release(k)
+		leave()
+	}, nil
+}
 
 // CertificateBatchVerifier is a Shard that verifies the signatures of many
 // certificates, of any chains, in one batch ahead of their handling (worker.Worker):
@@ -57,13 +129,80 @@ type CertificateBatchVerifier interface {
 
 var _ CertificateBatchVerifier = (*worker.Worker)(nil)
 
+// BatchShard is a Shard that takes the items of a batch for its chains in one call
+// (*ShardClient: the internal service's batch methods). Each returns one result per
+// item, in order, or an error for the whole call; TakesBatches reports false once the
+// shard answered that it has no batch methods (its items then go one call each).
+type BatchShard interface {
+	HandleBlockProposalBatch(ctx context.Context, b *pb.Batch) (*pb.BatchResults, error)
+	HandleCertificateBatch(ctx context.Context, b *pb.Batch) (*pb.BatchResults, error)
+	TakesBatches() bool
+}
+
+var _ BatchShard = (*ShardClient)(nil)
+
 // batchEntry is one decoded item of a batch.
 type batchEntry struct {
 	chain base.ChainID
+	// item is the item as received (forwarded as it is to a BatchShard).
+	item *pb.BatchItem
+	// cert is the item's certificate (HandleCertificates), nil for a proposal.
+	cert *protocol.Certificate
 	// run handles the item (ctx carries the item's deadline).
 	run func(ctx context.Context) (*pb.ChainInfoResponse, error)
 	// timeout is the item's own deadline, relative to the batch's arrival (0: none).
 	timeout time.Duration
+}
+
+// proposalEntries decodes the items of a batch of proposals into entries that handle
+// each by handle; an item refused while decoding has a nil entry and its result set.
+func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.BlockProposal, []byte) (*protocol.ChainInfo, error)) []*batchEntry {
+	entries := make([]*batchEntry, len(items))
+	for i, it := range items {
+		bp, err := decodePayload[protocol.BlockProposal]("block proposal", it.GetPayload())
+		if err != nil {
+			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
+			continue
+		}
+		if len(it.GetQuery()) != 0 {
+			results[i] = errorResult(base.Invalidf("batch item %d: a proposal carries no query", i))
+			continue
+		}
+		encoded := it.GetPayload()
+		entries[i] = &batchEntry{chain: bp.Content.Block.ChainID, item: it, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
+			info, err := handle(ctx, bp, encoded)
+			if err != nil {
+				return nil, err
+			}
+			return infoResult(info, nil), nil
+		}}
+	}
+	return entries
+}
+
+// certificateEntries is proposalEntries for a batch of certificates with their queries.
+func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.Certificate, []byte, *protocol.ChainInfoQuery) (*protocol.ChainInfo, error)) []*batchEntry {
+	entries := make([]*batchEntry, len(items))
+	for i, it := range items {
+		cert, err := decodePayload[protocol.Certificate]("certificate", it.GetPayload())
+		var q *protocol.ChainInfoQuery
+		if err == nil {
+			q, err = decodeCertificateQuery(it.GetQuery(), cert)
+		}
+		if err != nil {
+			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
+			continue
+		}
+		encoded := it.GetPayload()
+		entries[i] = &batchEntry{chain: cert.ChainID(), item: it, cert: cert, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
+			info, err := handle(ctx, cert, encoded, q)
+			if err != nil {
+				return nil, err
+			}
+			return infoResult(info, q), nil
+		}}
+	}
+	return entries
 }
 
 // checkBatch refuses a batch with too many items.
@@ -84,8 +223,8 @@ func itemTimeout(it *pb.BatchItem) time.Duration {
 
 // runBatch runs the decoded entries (nil: the item was refused while decoding, its
 // result already set) and fills results. Entries of one chain run in order. Each
-// entry holds one of slots while it runs.
-func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots chan struct{}) {
+// entry holds one of slots, for the batch's remote address, while it runs.
+func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots *batchSlots) {
 	// Group by chain, in order of first appearance.
 	var groups [][]int
 	index := make(map[base.ChainID]int, len(entries))
@@ -101,9 +240,10 @@ func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchRes
 		}
 		groups[g] = append(groups[g], i)
 	}
+	addr := remoteIP(ctx)
 	runGroup := func(g []int) {
 		for _, i := range g {
-			results[i] = runEntry(ctx, entries[i], slots)
+			results[i] = runEntry(ctx, entries[i], slots, addr)
 		}
 	}
 	if len(groups) == 1 {
@@ -126,7 +266,7 @@ func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchRes
 
 // runEntry handles one item under its own deadline. A panic is the item's error: it
 // runs on a goroutine of its own, out of reach of the server's recovery.
-func runEntry(ctx context.Context, e *batchEntry, slots chan struct{}) (res *pb.BatchResult) {
+func runEntry(ctx context.Context, e *batchEntry, slots *batchSlots, addr netip.Addr) (res *pb.BatchResult) {
 	defer func() {
 		if r := recover(); r != nil {
 			res = errorResult(fmt.Errorf("internal error while handling a batch item of chain %s: %v\n%s", e.chain.Short(), r, debug.Stack()))
@@ -137,14 +277,11 @@ func runEntry(ctx context.Context, e *batchEntry, slots chan struct{}) (res *pb.
 		ctx, cancel = context.WithTimeout(ctx, e.timeout)
 		defer cancel()
 	}
-	select {
-	case slots <- struct{}{}:
-		defer func() { <-slots }()
-	case <-ctx.Done():
-	}
-	if err := ctx.Err(); err != nil {
+	release, err := slots.acquire(ctx, addr, 1)
+	if err != nil {
 		return errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
 	}
+	defer release()
 	resp, err := e.run(ctx)
 	if err != nil {
 		return errorResult(err)
@@ -159,74 +296,140 @@ func infoResult(info *protocol.ChainInfo, q *protocol.ChainInfoQuery) *pb.ChainI
 }
 
 // HandleBlockProposals implements pb.ValidatorNodeServer: each proposal goes to its
-// chain's shard as by HandleBlockProposal.
+// chain's shard as by HandleBlockProposal; those of a remote shard that takes batches
+// go to it in one call (runSharded).
 func (p *Proxy) HandleBlockProposals(ctx context.Context, m *pb.Batch) (*pb.BatchResults, error) {
 	if err := checkBatch(m); err != nil {
 		return nil, toStatus(err)
 	}
-	items := m.GetItems()
-	results := make([]*pb.BatchResult, len(items))
-	entries := make([]*batchEntry, len(items))
-	for i, it := range items {
-		bp, err := decodePayload[protocol.BlockProposal]("block proposal", it.GetPayload())
-		if err != nil {
-			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
-			continue
-		}
-		if len(it.GetQuery()) != 0 {
-			results[i] = errorResult(base.Invalidf("batch item %d: a proposal carries no query", i))
-			continue
-		}
-		encoded := it.GetPayload()
-		entries[i] = &batchEntry{chain: bp.Content.Block.ChainID, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
-			info, err := p.handleProposal(ctx, bp, encoded)
-			if err != nil {
-				return nil, err
-			}
-			return infoResult(info, nil), nil
-		}}
-	}
-	runBatch(ctx, entries, results, p.batchItems)
+	results := make([]*pb.BatchResult, len(m.GetItems()))
+	entries := proposalEntries(m.GetItems(), results, p.handleProposal)
+	p.runSharded(ctx, entries, results, BatchShard.HandleBlockProposalBatch)
 	return &pb.BatchResults{Results: results}, nil
 }
 
 // HandleCertificates implements pb.ValidatorNodeServer: each certificate (with its
 // query) goes to its chain's shard as by HandleCertificate, after the signatures of
-// those whose shard is a CertificateBatchVerifier are verified in one batch per shard.
+// those whose shard is a CertificateBatchVerifier are verified in one batch per shard;
+// those of a remote shard that takes batches go to it in one call (runSharded), which
+// verifies them in one batch itself.
 func (p *Proxy) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.BatchResults, error) {
 	if err := checkBatch(m); err != nil {
 		return nil, toStatus(err)
 	}
-	items := m.GetItems()
-	results := make([]*pb.BatchResult, len(items))
-	entries := make([]*batchEntry, len(items))
+	results := make([]*pb.BatchResult, len(m.GetItems()))
+	entries := certificateEntries(m.GetItems(), results, p.handleCertificate)
 	byShard := make([][]*protocol.Certificate, len(p.cfg.Shards))
-	for i, it := range items {
-		cert, err := decodePayload[protocol.Certificate]("certificate", it.GetPayload())
-		var q *protocol.ChainInfoQuery
-		if err == nil {
-			q, err = decodeCertificateQuery(it.GetQuery(), cert)
+	for _, e := range entries {
+		if e != nil {
+			s := ShardOf(e.chain, len(p.cfg.Shards))
+			byShard[s] = append(byShard[s], e.cert)
 		}
-		if err != nil {
-			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
-			continue
-		}
-		s := ShardOf(cert.ChainID(), len(p.cfg.Shards))
-		byShard[s] = append(byShard[s], cert)
-		encoded := it.GetPayload()
-		entries[i] = &batchEntry{chain: cert.ChainID(), timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
-			info, err := p.handleCertificate(ctx, cert, encoded, q)
-			if err != nil {
-				return nil, err
-			}
-			return infoResult(info, q), nil
-		}}
 	}
 	for s, certs := range byShard {
 		if bv, ok := p.cfg.Shards[s].(CertificateBatchVerifier); ok && len(certs) > 1 {
 			bv.PreverifyCertificateBatch(ctx, certs)
 		}
 	}
-	runBatch(ctx, entries, results, p.batchItems)
+	p.runSharded(ctx, entries, results, BatchShard.HandleCertificateBatch)
 	return &pb.BatchResults{Results: results}, nil
+}
+
+// runSharded runs a batch's entries and fills results: the entries of chains on a
+// shard that takes batches (BatchShard, a remote shard) go to it in one call per shard
+// (forwardBatch, by forward), the others run here (runBatch), all at once.
+func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error)) {
+	arrived := time.Now()
+	n := len(p.cfg.Shards)
+	local := entries
+	var remote [][]int // by shard: the indices of its entries, if it takes batches
+	for i, e := range entries {
+		if e == nil {
+			continue
+		}
+		s := ShardOf(e.chain, n)
+		if bs, ok := p.cfg.Shards[s].(BatchShard); !ok || !bs.TakesBatches() {
+			continue
+		}
+		if remote == nil {
+			remote = make([][]int, n)
+			local = slices.Clone(entries)
+		}
+		remote[s] = append(remote[s], i)
+		local[i] = nil
+	}
+	var wg sync.WaitGroup
+	for s, idx := range remote {
+		if len(idx) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			if p.forwardBatch(ctx, p.cfg.Shards[s].(BatchShard), forward, entries, idx, results, arrived) {
+				return
+			}
+			// The shard has no batch methods: its items go one call each.
+			mine := make([]*batchEntry, len(entries))
+			for _, i := range idx {
+				if results[i] == nil {
+					mine[i] = entries[i]
+				}
+			}
+			runBatch(ctx, mine, results, p.batchItems)
+		})
+	}
+	runBatch(ctx, local, results, p.batchItems)
+	wg.Wait()
+}
+
+// forwardBatch sends the entries idx (of chains of shard bs) to it in one call by
+// forward, each item with what remains of its deadline, and sets their results. The
+// call holds the batch's address as many item slots as the shard runs of its items at
+// once (batchParallelism at most). It reports false if the shard has no batch methods
+// (nothing set: the caller runs them one call each).
+func (p *Proxy) forwardBatch(ctx context.Context, bs BatchShard, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error), entries []*batchEntry, idx []int, results []*pb.BatchResult, arrived time.Time) bool {
+	release, err := p.batchItems.acquire(ctx, remoteIP(ctx), min(len(idx), batchParallelism))
+	if err != nil {
+		for _, i := range idx {
+			results[i] = errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
+		}
+		return true
+	}
+	defer release()
+	b := &pb.Batch{Items: make([]*pb.BatchItem, 0, len(idx))}
+	sent := make([]int, 0, len(idx))
+	for _, i := range idx {
+		it := entries[i].item
+		var us uint64
+		if t := entries[i].timeout; t > 0 {
+			left := t - time.Since(arrived)
+			if left < time.Microsecond {
+				results[i] = errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, context.DeadlineExceeded))
+				continue
+			}
+			us = uint64(left / time.Microsecond)
+		}
+		b.Items = append(b.Items, &pb.BatchItem{Payload: it.GetPayload(), Query: it.GetQuery(), TimeoutMicros: us})
+		sent = append(sent, i)
+	}
+	if len(sent) == 0 {
+		return true
+	}
+	resp, err := forward(bs, ctx, b)
+	if errors.Is(err, errNoShardBatches) {
+		return false
+	}
+	if err == nil && len(resp.GetResults()) != len(sent) {
+		err = fmt.Errorf("shard answered %d results for a batch of %d items", len(resp.GetResults()), len(sent))
+	}
+	for j, i := range sent {
+		switch {
+		case err != nil:
+			results[i] = errorResult(err)
+		case (resp.Results[j].GetError() == nil) == (resp.Results[j].GetResponse() == nil):
+			results[i] = errorResult(fmt.Errorf("shard answered batch item %d with both or neither of a response and an error", j))
+		default:
+			results[i] = resp.Results[j]
+		}
+	}
+	return true
 }

@@ -254,7 +254,7 @@ func TestBatchLimits(t *testing.T) {
 }
 
 // TestBatchProxySplitsByShard: a sharded validator's proxy hands each item of a batch
-// to the shard of its chain.
+// to the shard of its chain, all of a remote shard's items in one internal call.
 func TestBatchProxySplitsByShard(t *testing.T) {
 	keys := ownerKeys(6)
 	n := newTestNet(t, keys, 2)
@@ -295,6 +295,80 @@ func TestBatchProxySplitsByShard(t *testing.T) {
 		if got := n.state(0, n.chains[i]).next; got != 1 {
 			t.Errorf("chain %d at height %d, want 1", i, got)
 		}
+	}
+	// Each remote shard received its items of each batch in one internal call.
+	for i := range v.calls {
+		for _, m := range []struct{ batch, unary string }{
+			{pb.ValidatorWorker_HandleBlockProposals_FullMethodName, pb.ValidatorWorker_HandleBlockProposal_FullMethodName},
+			{pb.ValidatorWorker_HandleCertificates_FullMethodName, pb.ValidatorWorker_HandleCertificate_FullMethodName},
+		} {
+			if b, u := calls(v, i, m.batch), calls(v, i, m.unary); b != 1 || u != 0 {
+				t.Errorf("shard %d: %d calls of %s and %d of %s for one batch, want one batch call", i, b, m.batch, u, m.unary)
+			}
+		}
+	}
+}
+
+// calls returns the internal RPCs of method that shard i of v received.
+func calls(v *testValidator, i int, method string) int64 {
+	if c, ok := v.calls[i].Load(method); ok {
+		return c.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+// TestBatchProxyLegacyShard: a shard without the internal batch methods still gets
+// its items of a batch, one unary call each (the proxy learns it from Unimplemented,
+// and sends it unary calls from then on), while the other shard gets one batch call.
+func TestBatchProxyLegacyShard(t *testing.T) {
+	keys := ownerKeys(6)
+	n := &testNet{tb: t, keys: prototest.Validators(4)}
+	n.committee = prototest.Committee(n.keys)
+	n.genesis = prototest.Genesis(n.committee, keys, base.Tokens(1000))
+	n.chains = n.genesis.ChainIDs()
+	const legacy = 1
+	v := startShardedValidator(t, n.keys[0], n.genesis, 2, legacy)
+	c := newCertifier(t, n)
+	var props, certs []*pb.BatchItem
+	mine := 0 // items of the legacy shard's chains
+	for i := range keys {
+		props = append(props, itemOf(signedProposal(t, keys[i], transferBlock(n, keys, i, 0, nil, 1)), nil))
+		certs = append(certs, itemOf(c.certify(transferBlock(n, keys, i, 0, nil, 1)), nil))
+		if ShardOf(n.chains[i], 2) == legacy {
+			mine++
+		}
+	}
+	if mine == 0 || mine == len(keys) {
+		t.Fatalf("%d of %d chains on the legacy shard: pick other owners", mine, len(keys))
+	}
+	api := pb.NewValidatorNodeClient(rawConn(t, v.addr))
+	for _, b := range []struct {
+		name         string
+		call         func(context.Context, *pb.Batch, ...grpc.CallOption) (*pb.BatchResults, error)
+		items        []*pb.BatchItem
+		batch, unary string
+	}{
+		{"proposals", api.HandleBlockProposals, props, pb.ValidatorWorker_HandleBlockProposals_FullMethodName, pb.ValidatorWorker_HandleBlockProposal_FullMethodName},
+		{"certificates", api.HandleCertificates, certs, pb.ValidatorWorker_HandleCertificates_FullMethodName, pb.ValidatorWorker_HandleCertificate_FullMethodName},
+	} {
+		resp, err := b.call(callCtx(t), batchOf(b.items...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range resp.GetResults() {
+			if _, err := resultOf(r); err != nil {
+				t.Errorf("%s item %d: %v", b.name, i, err)
+			}
+		}
+		if got := calls(v, legacy, b.unary); got != int64(mine) {
+			t.Errorf("%s: legacy shard got %d unary calls for its %d items", b.name, got, mine)
+		}
+		if got := calls(v, 1-legacy, b.batch); got != 1 {
+			t.Errorf("%s: the other shard got %d batch calls, want 1", b.name, got)
+		}
+	}
+	if v.misrouted.Load() != 0 {
+		t.Errorf("%d requests reached a shard that does not own their chain", v.misrouted.Load())
 	}
 }
 
@@ -374,9 +448,9 @@ func TestBatchConcurrentChainsFewerRPCs(t *testing.T) {
 	}
 }
 
-// FuzzBatchHandlers: the proxy's batch handlers, over a real worker, never panic on
-// arbitrary batches and answer every item (called directly, without the recovering
-// interceptors).
+// FuzzBatchHandlers: the proxy's and a shard's batch handlers, over a real worker,
+// never panic on arbitrary batches and answer every item (called directly, without the
+// recovering interceptors).
 func FuzzBatchHandlers(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		var it pb.BatchItem
@@ -400,26 +474,27 @@ func FuzzBatchHandlers(f *testing.F) {
 		}
 		f.Add(s[0][0] == selCertificate, b)
 	}
-	proxy, _, _ := fuzzValidator(f)
+	proxy, w, notifier := fuzzValidator(f)
+	shard := NewShardServer(w, notifier, nil)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, certs bool, data []byte) {
 		var m pb.Batch
 		if proto.Unmarshal(data, &m) != nil {
 			return
 		}
-		var resp *pb.BatchResults
-		var err error
+		handlers := []func(context.Context, *pb.Batch) (*pb.BatchResults, error){proxy.HandleBlockProposals, shard.HandleBlockProposals}
 		if certs {
-			resp, err = proxy.HandleCertificates(ctx, &m)
-		} else {
-			resp, err = proxy.HandleBlockProposals(ctx, &m)
+			handlers = []func(context.Context, *pb.Batch) (*pb.BatchResults, error){proxy.HandleCertificates, shard.HandleCertificates}
 		}
-		if err == nil && len(resp.GetResults()) != len(m.GetItems()) {
-			t.Fatalf("%d results for %d items", len(resp.GetResults()), len(m.GetItems()))
-		}
-		for _, r := range resp.GetResults() {
-			if (r.GetError() == nil) == (r.GetResponse() == nil) {
-				t.Fatalf("result with both or neither of a response and an error: %v", r)
+		for _, handle := range handlers {
+			resp, err := handle(ctx, &m)
+			if err == nil && len(resp.GetResults()) != len(m.GetItems()) {
+				t.Fatalf("%d results for %d items", len(resp.GetResults()), len(m.GetItems()))
+			}
+			for _, r := range resp.GetResults() {
+				if (r.GetError() == nil) == (r.GetResponse() == nil) {
+					t.Fatalf("result with both or neither of a response and an error: %v", r)
+				}
 			}
 		}
 	})
@@ -437,8 +512,8 @@ func TestBatchItemsInFlightBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range maxBatchItemsInFlight {
-		proxy.batchItems <- struct{}{}
+	if !proxy.batchItems.all.TryAcquire(maxBatchItemsInFlight) {
+		t.Fatal("batch item slots taken")
 	}
 	item := itemOf(signedProposal(t, keys[0], transferBlock(n, keys, 0, 0, nil, 1)), nil)
 	item.TimeoutMicros = uint64(50 * time.Millisecond / time.Microsecond)
@@ -449,7 +524,7 @@ func TestBatchItemsInFlightBound(t *testing.T) {
 	if _, err := resultOf(resp.GetResults()[0]); !errors.Is(err, base.ErrRetryable) {
 		t.Fatalf("item while every slot is taken: %v, want a retryable refusal", err)
 	}
-	<-proxy.batchItems
+	proxy.batchItems.all.Release(1)
 	resp, err = proxy.HandleBlockProposals(context.Background(), batchOf(item))
 	if err != nil {
 		t.Fatal(err)

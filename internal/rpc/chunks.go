@@ -26,9 +26,10 @@ import (
 // which the server checks against the method's budget before it receives more; the
 // server appends the chunks' data as it arrives, refusing the stream as soon as it
 // breaks a rule, and then runs the same handler as the unary method. The stream holds a
-// heavy in-flight slot from its headers to its end, and ReceiveTimeout bounds how long
-// its chunks may take. Node uses a chunked method only for a request over UnaryLimit,
-// so the hot path (small proposals and certificates) stays unary.
+// heavy in-flight slot from its headers to its end, and its method's ReceiveTimeout
+// (Method) bounds how long its chunks may take. Node uses a chunked method only for a
+// request over UnaryLimit, so the hot path (small proposals and certificates) stays
+// unary.
 
 const (
 	// maxChunkData is the most data a chunk carries, and the size of the client's

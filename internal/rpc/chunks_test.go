@@ -164,7 +164,8 @@ func limitedServer(t *testing.T, maxInFlight, perAddr int) (string, *Node) {
 	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
 	v := startValidator(t, prototest.Validators(1)[0], g)
 	l := DefaultLimits(protocol.NoFeesPolicy())
-	l.MaxInFlight, l.MaxInFlightPerAddr, l.ReceiveTimeout, l.SmallReceiveTimeout = maxInFlight, perAddr, time.Second, time.Second
+	l.MaxInFlight, l.MaxInFlightPerAddr = maxInFlight, perAddr
+	l.setReceiveTimeouts(time.Second, time.Second)
 	srv := NewServer(listen(t), ServerConfig{Limits: &l})
 	p, err := NewValidatorServer(v.workers[0], ProxyConfig{})
 	if err != nil {
@@ -559,7 +560,7 @@ func TestChunkedHandlingOutlastsReceiveTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	limits := DefaultLimits(protocol.NoFeesPolicy())
-	limits.ReceiveTimeout = 300 * time.Millisecond
+	limits.setReceiveTimeouts(300*time.Millisecond, smallReceiveTimeout)
 	node := serveProxy(t, proxy, ServerConfig{Limits: &limits}, DialOptions{})
 	if err := node.HandleBlob(callCtx(t), protocol.Blob{Type: base.BlobData, Content: make([]byte, 2<<20)}); err != nil {
 		t.Fatalf("2 MiB blob handled for longer than the receive deadline: %v", err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,6 +79,8 @@ type testValidator struct {
 	// not own; perShard counts the requests each shard received.
 	misrouted atomic.Int64
 	perShard  []atomic.Int64
+	// calls counts the internal RPCs each shard received, by full method name.
+	calls []sync.Map
 	// internal is the internal PKI of a sharded validator.
 	internal InternalTLSFiles
 }
@@ -181,11 +184,60 @@ func requestChain(req any) (base.ChainID, bool) {
 	return base.ChainID{}, false
 }
 
-func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.GenesisConfig, n int) *testValidator {
+// batchChains returns the chains of a batch's items (proposals or certificates, by
+// the method), those that decode.
+func batchChains(method string, b *pb.Batch) []base.ChainID {
+	var ids []base.ChainID
+	for _, it := range b.GetItems() {
+		var req any = &pb.BlockProposal{Payload: it.GetPayload()}
+		if method == pb.ValidatorWorker_HandleCertificates_FullMethodName {
+			req = &pb.Certificate{Payload: it.GetPayload()}
+		}
+		if id, ok := requestChain(req); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// legacyShard is a shard's internal service as it was before the batch methods.
+type legacyShard struct {
+	pb.UnimplementedValidatorWorkerServer
+	s *ShardServer
+}
+
+func (l legacyShard) HandleBlockProposal(ctx context.Context, m *pb.BlockProposal) (*pb.ChainInfoResponse, error) {
+	return l.s.HandleBlockProposal(ctx, m)
+}
+
+func (l legacyShard) HandleCertificate(ctx context.Context, m *pb.Certificate) (*pb.ChainInfoResponse, error) {
+	return l.s.HandleCertificate(ctx, m)
+}
+
+func (l legacyShard) HandleChainInfoQuery(ctx context.Context, m *pb.ChainInfoQuery) (*pb.ChainInfoResponse, error) {
+	return l.s.HandleChainInfoQuery(ctx, m)
+}
+
+func (l legacyShard) UploadBlob(ctx context.Context, m *pb.Blob) (*pb.Empty, error) {
+	return l.s.UploadBlob(ctx, m)
+}
+
+func (l legacyShard) HandleCrossChainRequest(ctx context.Context, m *pb.CrossChainRequest) (*pb.Empty, error) {
+	return l.s.HandleCrossChainRequest(ctx, m)
+}
+
+func (l legacyShard) Notifications(m *pb.NotificationsRequest, st grpc.ServerStreamingServer[pb.NotificationBatch]) error {
+	return l.s.Notifications(m, st)
+}
+
+// startShardedValidator starts a validator of n shards, each behind its own gRPC
+// service; the shards listed in legacy serve the internal service without its batch
+// methods.
+func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.GenesisConfig, n int, legacy ...int) *testValidator {
 	tb.Helper()
 	log := testLogger()
 	ctx, cancel := context.WithCancel(context.Background())
-	v := &testValidator{key: key, cancel: cancel, perShard: make([]atomic.Int64, n)}
+	v := &testValidator{key: key, cancel: cancel, perShard: make([]atomic.Int64, n), calls: make([]sync.Map, n)}
 	st := newStore(tb, g)
 	dir := tb.TempDir()
 	v.internal = InternalTLSFiles{CA: filepath.Join(dir, "internal-ca.pem"), Cert: filepath.Join(dir, "internal.pem"), Key: filepath.Join(dir, "internal.key")}
@@ -207,7 +259,15 @@ func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.Ge
 		// Check that every chain-specific request reaching shard i is for a chain of
 		// shard i.
 		check := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if id, ok := requestChain(req); ok {
+			c, _ := v.calls[i].LoadOrStore(info.FullMethod, new(atomic.Int64))
+			c.(*atomic.Int64).Add(1)
+			var ids []base.ChainID
+			if b, ok := req.(*pb.Batch); ok {
+				ids = batchChains(info.FullMethod, b)
+			} else if id, ok := requestChain(req); ok {
+				ids = append(ids, id)
+			}
+			for _, id := range ids {
 				v.perShard[i].Add(1)
 				if ShardOf(id, n) != i {
 					v.misrouted.Add(1)
@@ -218,7 +278,11 @@ func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.Ge
 		// The shard's internal limits, as internal/validator sets them.
 		limits := InternalLimits(g.Committee.Policy)
 		srv := NewServer(listen(tb), ServerConfig{Logger: log, Credentials: serverCreds, Limits: &limits, Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(check)}})
-		NewShardServer(w, notifier, log).Register(srv.Registrar())
+		if ss := NewShardServer(w, notifier, log); slices.Contains(legacy, i) {
+			pb.RegisterValidatorWorkerServer(srv.Registrar(), legacyShard{s: ss})
+		} else {
+			ss.Register(srv.Registrar())
+		}
 		v.shards = append(v.shards, srv)
 		v.wg.Go(func() { _ = srv.Run(ctx) })
 		v.wg.Go(func() { _ = w.Run(ctx, 20*time.Millisecond) })

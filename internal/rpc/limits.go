@@ -24,8 +24,9 @@ import (
 
 // Budgets.
 //
-// Every request has a byte budget by method (MethodBudgets, sized from the committee's
-// resource policy): a proposal or certificate may carry a block and its blobs, a blob
+// Every limit of a request reads its method's row of the limits table (Method,
+// MethodTable): its byte budget (sized from the committee's resource policy), whether
+// it takes an in-flight slot (Heavy), and its receive timeout. A proposal or certificate may carry a block and its blobs, a blob
 // upload one blob, everything else is small. gRPC enforces one receive limit per
 // server (Limits.MaxRecvMsgSize) and checks it against a message's 5-byte length
 // prefix, before it reads the message; it has no limit per method. A public server's
@@ -41,14 +42,14 @@ import (
 // What a stranger can make a validator hold: at most MaxConnections connections are
 // accepted (more wait in the kernel's accept queue), each with at most
 // MaxStreamsPerConn concurrent streams, and at most MaxInFlight heavy requests
-// (proposals, certificates, blob uploads) server-wide, MaxInFlightPerAddr of them from one
+// (proposals, certificates, blob uploads, batches: Method.Heavy) server-wide, MaxInFlightPerAddr of them from one
 // IP address, are being received or handled at once (one more is refused at once with
 // codes.ResourceExhausted and ErrBusy, before any of its message is read; Node retries
 // it with a short backoff within the call's deadline, so bursts from honest clients
 // queue on their side rather than on the validator's). A heavy request whose message
-// has not arrived within ReceiveTimeout is ended, so streams that never send their data
-// hold their slots for that long at most (a chunked stream holds its slot until it
-// ends; ReceiveTimeout bounds the time its chunks take), and small requests (queries,
+// has not arrived within its method's ReceiveTimeout (30 s) is ended, so streams that
+// never send their data hold their slots for that long at most (a chunked stream holds
+// its slot until it ends; ReceiveTimeout bounds the time its chunks take), and small requests (queries,
 // downloads) are never refused for lack of a slot. A heavy request holds at most its
 // method's budget B (64 MiB for a block with its blobs under the default policy) while
 // it is received, and about as much again while decoded; a small request at most
@@ -63,8 +64,8 @@ import (
 // With DefaultLimits and the default policy (B 64 MiB, MaxInFlight 32, U 1 MiB,
 // MaxConnections 1024, MaxStreamsPerConn 64, about 320 KiB of buffers a connection)
 // that is 4 GiB + 128 GiB + 320 MiB, and only while the stranger keeps sending that
-// much data: a small request whose message has not arrived within SmallReceiveTimeout
-// (10 s) of its headers is ended like a heavy one, so holding the middle term takes
+// much data: a small request whose message has not arrived within its method's
+// ReceiveTimeout (10 s) of its headers is ended like a heavy one, so holding the middle term takes
 // sending it anew every 10 s (about 13 GiB/s for all of it; what a stranger holds is
 // at most its bandwidth × 10 s, docs/SECURITY.md). With
 // the server-wide limit at 64 MiB, as before the chunked methods, the middle term was
@@ -92,40 +93,82 @@ const (
 // a chunked method (chunks.go), in chunks under the limit.
 const UnaryLimit = liteCertificateBudget
 
-// MethodBudgets returns the byte budget of each method's request under a resource
-// policy, keyed by full method name, for both the public and the internal service. The
-// budget of a method carrying a block is min(MaxMessageSize, MaxBlockSize +
-// MaxPublishedBlobs × MaxBlobSize + 1 MiB).
-func MethodBudgets(p protocol.ResourcePolicy) map[string]int {
+// Method is a method's row in the limits table (Limits.Methods): every limit a server
+// applies to a request reads its method's row.
+type Method struct {
+	// Budget bounds the bytes of the request message (of all its chunks, for a chunked
+	// method).
+	Budget int
+	// Heavy requests take an in-flight slot (Limits.MaxInFlight, MaxInFlightPerAddr)
+	// from their headers until they end (a server-streaming one: until its request is
+	// read): those that may carry a block or a blob, make the validator execute a block
+	// or store one, and batches of them. Small requests take none, so a stranger who
+	// fills the heavy slots cannot stop reads.
+	Heavy bool
+	// ReceiveTimeout ends a request whose message (a chunked one: all its chunks) has
+	// not arrived this long after its headers (0: no limit), so a stream that never
+	// sends its data gives back what it holds. Applied where the server bounds the
+	// requests in flight (MaxInFlight > 0).
+	ReceiveTimeout time.Duration
+}
+
+// Receive timeouts of the public endpoint (DefaultLimits).
+const (
+	// heavyReceiveTimeout bounds the arrival of a heavy request (up to a block's budget).
+	heavyReceiveTimeout = 30 * time.Second
+	// smallReceiveTimeout bounds the arrival of a small request (up to UnaryLimit), so
+	// a stranger cannot keep partial messages in the validator's memory on every stream
+	// for longer: holding them takes sending them again.
+	smallReceiveTimeout = 10 * time.Second
+)
+
+// MethodTable returns the limits table of the public and the internal service under a
+// resource policy, keyed by full method name, with the receive timeouts heavy (for heavy
+// methods) and small (for the others). Every method of both services has a row
+// (TestMethodTableCoversServices lists them from the generated descriptor). The budget
+// of a method carrying a block is min(MaxMessageSize, MaxBlockSize + MaxPublishedBlobs ×
+// MaxBlobSize + 1 MiB).
+func MethodTable(p protocol.ResourcePolicy, heavy, small time.Duration) map[string]Method {
 	block := capped(p.MaxBlockSize, p.MaxPublishedBlobs, p.MaxBlobSize)
 	blob := capped(p.MaxBlobSize, 0, 0)
-	return map[string]int{
-		pb.ValidatorNode_HandleBlockProposal_FullMethodName:   block,
-		pb.ValidatorNode_HandleCertificate_FullMethodName:     block,
-		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: liteCertificateBudget,
-		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  smallRequestBudget,
-		pb.ValidatorNode_UploadBlob_FullMethodName:            blob,
-		pb.ValidatorNode_DownloadBlob_FullMethodName:          smallRequestBudget,
-		pb.ValidatorNode_DownloadCertificates_FullMethodName:  smallRequestBudget,
-		pb.ValidatorNode_DownloadCertificate_FullMethodName:   smallRequestBudget,
-		pb.ValidatorNode_Subscribe_FullMethodName:             subscriptionBudget,
-		pb.ValidatorNode_GetVersionInfo_FullMethodName:        smallRequestBudget,
-		pb.ValidatorNode_GetGenesisHash_FullMethodName:        smallRequestBudget,
-		pb.ValidatorNode_HandleBlockProposals_FullMethodName:  batchBudget,
-		pb.ValidatorNode_HandleCertificates_FullMethodName:    batchBudget,
+	h := func(budget int) Method { return Method{Budget: budget, Heavy: true, ReceiveTimeout: heavy} }
+	sm := func(budget int) Method { return Method{Budget: budget, ReceiveTimeout: small} }
+	return map[string]Method{
+		pb.ValidatorNode_HandleBlockProposal_FullMethodName:   h(block),
+		pb.ValidatorNode_HandleCertificate_FullMethodName:     h(block),
+		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: sm(liteCertificateBudget),
+		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  sm(smallRequestBudget),
+		pb.ValidatorNode_UploadBlob_FullMethodName:            h(blob),
+		pb.ValidatorNode_DownloadBlob_FullMethodName:          sm(smallRequestBudget),
+		pb.ValidatorNode_DownloadCertificates_FullMethodName:  sm(smallRequestBudget),
+		pb.ValidatorNode_DownloadCertificate_FullMethodName:   sm(smallRequestBudget),
+		pb.ValidatorNode_Subscribe_FullMethodName:             sm(subscriptionBudget),
+		pb.ValidatorNode_GetVersionInfo_FullMethodName:        sm(smallRequestBudget),
+		pb.ValidatorNode_GetGenesisHash_FullMethodName:        sm(smallRequestBudget),
+		// A batch is small in bytes (under UnaryLimit) but each of its items may make
+		// the validator execute a block.
+		pb.ValidatorNode_HandleBlockProposals_FullMethodName: h(batchBudget),
+		pb.ValidatorNode_HandleCertificates_FullMethodName:   h(batchBudget),
 
-		pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName: block,
-		pb.ValidatorNode_HandleCertificateChunks_FullMethodName:   block,
-		pb.ValidatorNode_UploadBlobChunks_FullMethodName:          blob,
+		pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName: h(block),
+		pb.ValidatorNode_HandleCertificateChunks_FullMethodName:   h(block),
+		pb.ValidatorNode_UploadBlobChunks_FullMethodName:          h(blob),
 
-		pb.ValidatorWorker_HandleBlockProposal_FullMethodName:     block,
-		pb.ValidatorWorker_HandleCertificate_FullMethodName:       block,
-		pb.ValidatorWorker_HandleChainInfoQuery_FullMethodName:    smallRequestBudget,
-		pb.ValidatorWorker_UploadBlob_FullMethodName:              blob,
-		pb.ValidatorWorker_HandleCrossChainRequest_FullMethodName: block,
-		pb.ValidatorWorker_Notifications_FullMethodName:           smallRequestBudget,
+		pb.ValidatorWorker_HandleBlockProposal_FullMethodName:     h(block),
+		pb.ValidatorWorker_HandleCertificate_FullMethodName:       h(block),
+		pb.ValidatorWorker_HandleChainInfoQuery_FullMethodName:    sm(smallRequestBudget),
+		pb.ValidatorWorker_UploadBlob_FullMethodName:              h(blob),
+		pb.ValidatorWorker_HandleCrossChainRequest_FullMethodName: h(block),
+		pb.ValidatorWorker_Notifications_FullMethodName:           sm(smallRequestBudget),
+		pb.ValidatorWorker_HandleBlockProposals_FullMethodName:    h(batchBudget),
+		pb.ValidatorWorker_HandleCertificates_FullMethodName:      h(batchBudget),
 	}
 }
+
+// unlisted is the row of a method missing from the table: a small request's. (Every
+// method served has a row; gRPC answers others Unimplemented once their request is
+// read.)
+var unlisted = Method{Budget: smallRequestBudget, ReceiveTimeout: smallReceiveTimeout}
 
 // capped returns min(MaxMessageSize, base + n×each + envelopeOverhead), saturating.
 func capped(base, n, each uint64) int {
@@ -144,52 +187,52 @@ func capped(base, n, each uint64) int {
 
 // Limits bound what peers can make a server hold (see the package's budget comment).
 type Limits struct {
-	// Methods is the byte budget of each method's request; a method not listed gets
-	// smallRequestBudget.
-	Methods map[string]int
+	// Methods is the limits table: each method's row (MethodTable). A method not
+	// listed gets a small request's row (unlisted).
+	Methods map[string]Method
 	// MaxMessage is the server's receive limit: a message whose length prefix declares
-	// more is refused before it is read (0: the largest of Methods).
+	// more is refused before it is read (0: the largest budget of Methods).
 	MaxMessage int
 	// MaxConnections bounds the connections served at once (0: unbounded).
 	MaxConnections int
 	// MaxStreamsPerConn bounds the concurrent streams of one connection.
 	MaxStreamsPerConn uint32
-	// MaxInFlight bounds the heavy requests (Limits.heavy: those whose budget exceeds
-	// liteCertificateBudget, and batches: proposals, certificates, blob uploads, cross-chain
-	// requests) being received or handled at once, server-wide (0: unbounded). Small
-	// requests (queries, downloads, lite certificates) are bounded by the connections
-	// and streams alone, so a stranger who fills the heavy slots cannot stop reads.
+	// MaxInFlight bounds the heavy requests (Method.Heavy) being received or handled
+	// at once, server-wide (0: unbounded, and no receive timeouts).
 	MaxInFlight int
 	// MaxInFlightPerAddr bounds the heavy slots one remote IP address holds at once
 	// (0: MaxInFlight).
 	MaxInFlightPerAddr int
-	// ReceiveTimeout ends a heavy request whose message has not fully arrived this
-	// long after its headers (0: no limit), so a stream that never sends its data
-	// gives its slot back.
-	ReceiveTimeout time.Duration
-	// SmallReceiveTimeout ends a small request (one that takes no in-flight slot) whose
-	// message has not fully arrived this long after its headers (0: no limit), so a
-	// stranger cannot keep partial messages of up to UnaryLimit in the validator's
-	// memory on every stream for longer: holding them takes sending them again.
-	SmallReceiveTimeout time.Duration
 	// KeepaliveIdle closes a connection without streams for that long.
 	KeepaliveIdle time.Duration
 }
 
 // DefaultLimits returns the limits of a validator's public endpoint under policy p.
 func DefaultLimits(p protocol.ResourcePolicy) Limits {
-	return Limits{Methods: MethodBudgets(p), MaxMessage: UnaryLimit, MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, ReceiveTimeout: 30 * time.Second, SmallReceiveTimeout: 10 * time.Second, KeepaliveIdle: 5 * time.Minute}
+	return Limits{Methods: MethodTable(p, heavyReceiveTimeout, smallReceiveTimeout), MaxMessage: UnaryLimit, MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, KeepaliveIdle: 5 * time.Minute}
 }
 
 // InternalLimits returns the limits of a shard's internal service under policy p: its
 // peers are authenticated (the proxy and the other shards, by mutual TLS under the
-// validator's internal CA), so there is no in-flight bound beyond the streams per
-// connection, and its receive limit stays the largest budget: the proxy forwards a
-// proposal or certificate it reassembled from chunks as one message, and shards send
-// each other cross-chain requests of up to a block's budget. Only the validator's own
-// processes can make a shard hold that much.
+// validator's internal CA), so there is no in-flight bound (nor receive timeout) beyond
+// the streams per connection, and its receive limit stays the largest budget: the proxy
+// forwards a proposal or certificate it reassembled from chunks as one message, and
+// shards send each other cross-chain requests of up to a block's budget. Only the
+// validator's own processes can make a shard hold that much.
 func InternalLimits(p protocol.ResourcePolicy) Limits {
-	return Limits{Methods: MethodBudgets(p), MaxConnections: 256, MaxStreamsPerConn: 1024, KeepaliveIdle: 30 * time.Minute}
+	return Limits{Methods: MethodTable(p, 0, 0), MaxConnections: 256, MaxStreamsPerConn: 1024, KeepaliveIdle: 30 * time.Minute}
+}
+
+// setReceiveTimeouts sets the receive timeout of every heavy method to heavy and of
+// every other to small.
+func (l *Limits) setReceiveTimeouts(heavy, small time.Duration) {
+	for name, m := range l.Methods {
+		m.ReceiveTimeout = small
+		if m.Heavy {
+			m.ReceiveTimeout = heavy
+		}
+		l.Methods[name] = m
+	}
 }
 
 // MaxRecvMsgSize returns the server's receive limit: MaxMessage, or the largest method
@@ -199,29 +242,24 @@ func (l *Limits) MaxRecvMsgSize() int {
 		return l.MaxMessage
 	}
 	m := smallRequestBudget
-	for _, b := range l.Methods {
-		m = max(m, b)
+	for _, r := range l.Methods {
+		m = max(m, r.Budget)
 	}
 	return m
 }
 
-// heavy reports whether a request of method takes an in-flight slot: one whose budget
-// exceeds a lite certificate's (it may carry a block or a blob), or a batch of
-// proposals or certificates (each of its items may make the validator execute a block).
-func (l *Limits) heavy(method string) bool {
-	switch method {
-	case pb.ValidatorNode_HandleBlockProposals_FullMethodName, pb.ValidatorNode_HandleCertificates_FullMethodName:
-		return true
+// method returns method's row.
+func (l *Limits) method(name string) Method {
+	if m, ok := l.Methods[name]; ok {
+		return m
 	}
-	return l.budget(method) > liteCertificateBudget
+	return unlisted
 }
 
-func (l *Limits) budget(method string) int {
-	if b, ok := l.Methods[method]; ok {
-		return b
-	}
-	return smallRequestBudget
-}
+// heavy reports whether a request of method takes an in-flight slot.
+func (l *Limits) heavy(method string) bool { return l.method(method).Heavy }
+
+func (l *Limits) budget(method string) int { return l.method(method).Budget }
 
 // listener wraps lis with the connection bound.
 func (l *Limits) listener(lis net.Listener) net.Listener {
@@ -332,7 +370,7 @@ func streamBudget(ctx context.Context) int {
 // any of its message is read) and gives it back when it ends, or, for a server-streaming
 // method, once its request is read. A stream whose request (for a chunked method: all
 // of its chunks) has not arrived within
-// Limits.ReceiveTimeout is ended, so a stranger who opens streams and sends nothing
+// its method's ReceiveTimeout is ended, so a stranger who opens streams and sends nothing
 // holds its slots for that long at most.
 type inFlight struct {
 	l     *Limits
@@ -375,8 +413,9 @@ func (s *slot) stopTimer() {
 
 // admit is the server's tap.ServerInHandle.
 func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if !f.l.heavy(info.FullMethodName) {
-		return f.l.smallDeadline(ctx), nil
+	m := f.l.method(info.FullMethodName)
+	if !m.Heavy {
+		return smallDeadline(ctx, m.ReceiveTimeout), nil
 	}
 	addr := remoteIP(ctx)
 	perAddr := f.l.MaxInFlightPerAddr
@@ -400,24 +439,24 @@ func (f *inFlight) admit(ctx context.Context, info *tap.Info) (context.Context, 
 	// The stream's context: cancelled by the receive deadline, and otherwise ended by
 	// gRPC with the stream.
 	ctx, s.cancel = context.WithCancel(ctx)
-	if f.l.ReceiveTimeout > 0 {
-		s.timer = time.AfterFunc(f.l.ReceiveTimeout, s.cancel)
+	if m.ReceiveTimeout > 0 {
+		s.timer = time.AfterFunc(m.ReceiveTimeout, s.cancel)
 	}
 	// The stream's context ends when the stream does, whatever way it ends.
 	context.AfterFunc(ctx, s.release)
 	return context.WithValue(ctx, slotKey{}, s), nil
 }
 
-// smallDeadline gives a small request the receive deadline SmallReceiveTimeout: no
-// slot, only a timer that ends the stream if its message is not in by then (stopped by
-// received or releaseSlot, as a heavy request's).
-func (l *Limits) smallDeadline(ctx context.Context) context.Context {
-	if l.SmallReceiveTimeout <= 0 {
+// smallDeadline gives a small request its method's receive deadline d: no slot, only a
+// timer that ends the stream if its message is not in by then (stopped by received or
+// releaseSlot, as a heavy request's).
+func smallDeadline(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
 		return ctx
 	}
 	s := &slot{}
 	ctx, s.cancel = context.WithCancel(ctx)
-	s.timer = time.AfterFunc(l.SmallReceiveTimeout, s.cancel)
+	s.timer = time.AfterFunc(d, s.cancel)
 	context.AfterFunc(ctx, s.release)
 	return context.WithValue(ctx, slotKey{}, s)
 }

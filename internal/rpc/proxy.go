@@ -78,9 +78,9 @@ type Proxy struct {
 	pb.UnimplementedValidatorNodeServer
 	cfg ProxyConfig
 	log *slog.Logger
-	// batchItems bounds the batch items being handled at once, over every batch
-	// (batchserver.go).
-	batchItems chan struct{}
+	// batchItems bounds the batch items being handled at once, over every batch and
+	// per remote address (batchserver.go).
+	batchItems *batchSlots
 
 	mu      sync.Mutex
 	genesis base.Hash // zero until known
@@ -103,7 +103,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash, batchItems: make(chan struct{}, maxBatchItemsInFlight)}, nil
+	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsPerAddr)}, nil
 }
 
 // NewValidatorServer returns the public service of a validator that runs as one process:

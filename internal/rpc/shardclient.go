@@ -2,7 +2,13 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
@@ -15,6 +21,8 @@ import (
 type ShardClient struct {
 	c   *conn
 	api pb.ValidatorWorkerClient
+	// noBatches is set once the shard answered Unimplemented to a batch method.
+	noBatches atomic.Bool
 }
 
 // DialShard returns a client of the shard at address. It does not wait for the
@@ -84,6 +92,45 @@ func (s *ShardClient) HandleChainInfoQuery(ctx context.Context, q *protocol.Chai
 func (s *ShardClient) HandleBlob(ctx context.Context, b protocol.Blob) error {
 	_, err := unary(ctx, s.c, s.api.UploadBlob, &pb.Blob{Payload: codec.Marshal(&b)})
 	return err
+}
+
+// errNoShardBatches: the shard has no batch methods (it predates them).
+var errNoShardBatches = errors.New("shard has no batch methods")
+
+// HandleBlockProposalBatch implements BatchShard: the internal HandleBlockProposals.
+func (s *ShardClient) HandleBlockProposalBatch(ctx context.Context, b *pb.Batch) (*pb.BatchResults, error) {
+	return s.batch(ctx, s.api.HandleBlockProposals, b)
+}
+
+// HandleCertificateBatch implements BatchShard: the internal HandleCertificates.
+func (s *ShardClient) HandleCertificateBatch(ctx context.Context, b *pb.Batch) (*pb.BatchResults, error) {
+	return s.batch(ctx, s.api.HandleCertificates, b)
+}
+
+// TakesBatches implements BatchShard: false once the shard answered Unimplemented to a
+// batch method.
+func (s *ShardClient) TakesBatches() bool { return !s.noBatches.Load() }
+
+// batch sends b by f; a shard without the method is remembered, and errNoShardBatches
+// returned.
+func (s *ShardClient) batch(ctx context.Context, f func(context.Context, *pb.Batch, ...grpc.CallOption) (*pb.BatchResults, error), b *pb.Batch) (*pb.BatchResults, error) {
+	if s.noBatches.Load() {
+		return nil, errNoShardBatches
+	}
+	var unimplemented bool
+	resp, err := unary(ctx, s.c, func(ctx context.Context, b *pb.Batch, opts ...grpc.CallOption) (*pb.BatchResults, error) {
+		r, err := f(ctx, b, opts...)
+		unimplemented = status.Code(err) == codes.Unimplemented
+		return r, err
+	}, b)
+	if unimplemented {
+		s.noBatches.Store(true)
+		return nil, errNoShardBatches
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", s.c.addr, err)
+	}
+	return resp, nil
 }
 
 // HandleCrossChainRequest implements CrossChainHandler.

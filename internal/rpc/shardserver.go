@@ -22,6 +22,10 @@ type ShardServer struct {
 	w        *worker.Worker
 	notifier *Notifier
 	log      *slog.Logger
+	// batchItems bounds the batch items being handled at once, over every batch: the
+	// public bound (maxBatchItemsInFlight), without a share per address, since the
+	// callers are the validator's own proxy (which gives each public address its share).
+	batchItems *batchSlots
 }
 
 // NewShardServer returns the service of a shard. notifier must be the one the worker
@@ -34,7 +38,7 @@ func NewShardServer(w *worker.Worker, notifier *Notifier, logger *slog.Logger) *
 	if notifier == nil {
 		notifier = NewNotifier(0)
 	}
-	return &ShardServer{w: w, notifier: notifier, log: logger}
+	return &ShardServer{w: w, notifier: notifier, log: logger, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsInFlight)}
 }
 
 // Register registers the ValidatorWorker service on s.
@@ -46,8 +50,12 @@ func (s *ShardServer) HandleBlockProposal(ctx context.Context, m *pb.BlockPropos
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	info, err := s.w.HandleEncodedBlockProposal(ctx, bp, m.GetPayload())
-	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s.w, bp.Content.Block.ChainID)))
+	return infoResponse(s.handleProposal(ctx, bp, m.GetPayload()))
+}
+
+func (s *ShardServer) handleProposal(ctx context.Context, bp *protocol.BlockProposal, encoded []byte) (*protocol.ChainInfo, error) {
+	info, err := s.w.HandleEncodedBlockProposal(ctx, bp, encoded)
+	return info, annotateHeight(ctx, err, nextHeight(s.w, bp.Content.Block.ChainID))
 }
 
 // HandleCertificate implements pb.ValidatorWorkerServer.
@@ -60,8 +68,49 @@ func (s *ShardServer) HandleCertificate(ctx context.Context, m *pb.Certificate) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	info, err := s.w.HandleCertificateQuery(ctx, cert, m.GetPayload(), q)
-	return queryResponse(info, q, annotateHeight(ctx, err, nextHeight(s.w, cert.ChainID())))
+	info, err := s.handleCertificate(ctx, cert, m.GetPayload(), q)
+	return queryResponse(info, q, err)
+}
+
+func (s *ShardServer) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	info, err := s.w.HandleCertificateQuery(ctx, cert, encoded, q)
+	return info, annotateHeight(ctx, err, nextHeight(s.w, cert.ChainID()))
+}
+
+// HandleBlockProposals implements pb.ValidatorWorkerServer: the proxy's forwarding of
+// a public batch's proposals for this shard's chains, each handled as by
+// HandleBlockProposal, under the public batch's bounds (checkBatch, batchBudget,
+// maxBatchItemsInFlight).
+func (s *ShardServer) HandleBlockProposals(ctx context.Context, m *pb.Batch) (*pb.BatchResults, error) {
+	if err := checkBatch(m); err != nil {
+		return nil, toStatus(err)
+	}
+	results := make([]*pb.BatchResult, len(m.GetItems()))
+	entries := proposalEntries(m.GetItems(), results, s.handleProposal)
+	runBatch(ctx, entries, results, s.batchItems)
+	return &pb.BatchResults{Results: results}, nil
+}
+
+// HandleCertificates implements pb.ValidatorWorkerServer: as HandleBlockProposals, for
+// certificates, whose signatures are verified in one batch first (as the proxy does
+// for an in-process shard).
+func (s *ShardServer) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.BatchResults, error) {
+	if err := checkBatch(m); err != nil {
+		return nil, toStatus(err)
+	}
+	results := make([]*pb.BatchResult, len(m.GetItems()))
+	entries := certificateEntries(m.GetItems(), results, s.handleCertificate)
+	certs := make([]*protocol.Certificate, 0, len(entries))
+	for _, e := range entries {
+		if e != nil {
+			certs = append(certs, e.cert)
+		}
+	}
+	if len(certs) > 1 {
+		s.w.PreverifyCertificateBatch(ctx, certs)
+	}
+	runBatch(ctx, entries, results, s.batchItems)
+	return &pb.BatchResults{Results: results}, nil
 }
 
 // HandleChainInfoQuery implements pb.ValidatorWorkerServer.

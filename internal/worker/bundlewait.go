@@ -73,7 +73,9 @@ func (w *Worker) bundleOnItsWay(ctx context.Context, block *protocol.ProposedBlo
 }
 
 // certificateInFlight records that a confirmed certificate of chain at height is being
-// handled, until the returned function is called.
+// handled, until the returned function is called. Only a certificate whose signatures
+// verified is marked (verifiedInFlight): a stranger's certificate must not make
+// proposals wait.
 func (w *Worker) certificateInFlight(id base.ChainID, h base.BlockHeight) func() {
 	ch := chainHeight{id, h}
 	w.outMu.Lock()
@@ -85,12 +87,35 @@ func (w *Worker) certificateInFlight(id base.ChainID, h base.BlockHeight) func()
 		if w.handling[ch]--; w.handling[ch] <= 0 {
 			delete(w.handling, ch)
 		}
-		for k, chs := range w.waiters {
-			if k.pair.sender == id && k.height == h {
-				wakeAll(chs)
-			}
-		}
+		w.waiters.wake(id, func(k bundleKey) bool { return k.height == h })
 	}
+}
+
+// verifiedInFlight checks the signatures of a confirmed certificate against the
+// committee its chain trusts for the block's epoch (verifiedBy: as checkConfirmedCertificate)
+// and, if they verify, marks it in flight (certificateInFlight) and returns the
+// function ending that. It returns nil, nil when the certificate cannot be checked yet
+// (unknown epoch: its handling reports why), and the check's error when its signatures
+// do not verify. Verified certificates are cached, so its handling does not verify it
+// again.
+func (w *Worker) verifiedInFlight(ctx context.Context, cert *protocol.Certificate, verifiedBy *protocol.Committee) (func(), error) {
+	block := cert.Block
+	var committee *protocol.Committee
+	err := w.withChain(ctx, block.ChainID(), func(s *chain.State) error {
+		var err error
+		committee, err = w.committeeFor(ctx, s, block.Epoch())
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrUnknownChain):
+		return nil, err
+	case err != nil:
+		return nil, nil
+	}
+	if err := w.checkConfirmedCertificate(cert, committee, verifiedBy); err != nil {
+		return nil, err
+	}
+	return w.certificateInFlight(block.ChainID(), block.Height()), nil
 }
 
 // handlingLocked reports whether the confirmed certificate that sends bundle k is being
@@ -117,23 +142,12 @@ func (w *Worker) awaitDelivery(ctx context.Context, k bundleKey, timeout <-chan 
 		w.outMu.Unlock()
 		return true
 	}
-	w.waiters[k] = append(w.waiters[k], ch)
+	w.waiters.add(k, ch)
 	w.outMu.Unlock()
 	defer func() {
 		w.outMu.Lock()
 		defer w.outMu.Unlock()
-		ws := w.waiters[k]
-		for i, c := range ws {
-			if c == ch {
-				ws = append(ws[:i], ws[i+1:]...)
-				break
-			}
-		}
-		if len(ws) == 0 {
-			delete(w.waiters, k)
-		} else {
-			w.waiters[k] = ws
-		}
+		w.waiters.remove(k, ch)
 	}()
 	if w.onBundleWait != nil {
 		w.onBundleWait(k.pair.sender, k.pair.recipient)
@@ -150,20 +164,62 @@ func (w *Worker) awaitDelivery(ctx context.Context, k bundleKey, timeout <-chan 
 // wakeWaitersLocked wakes the proposals waiting for bundles of pair k. The caller
 // holds outMu.
 func (w *Worker) wakeWaitersLocked(k deliveryKey) {
-	for bk, chs := range w.waiters {
-		if bk.pair == k {
-			wakeAll(chs)
+	w.waiters.wake(k.sender, func(bk bundleKey) bool { return bk.pair.recipient == k.recipient })
+}
+
+// bundleWaiters holds the proposals waiting for bundles, by sender chain and bundle, so
+// that waking the waiters of one sender (a certificate handled, a pair delivered) costs
+// the waiters of that sender, not of all. Not safe for concurrent use: the worker
+// guards it with outMu.
+//
+// Invariant: no empty inner map or slice is kept, so the map is bounded by the waiting
+// proposals.
+type bundleWaiters map[base.ChainID]map[bundleKey][]chan struct{}
+
+func (bw bundleWaiters) add(k bundleKey, ch chan struct{}) {
+	m := bw[k.pair.sender]
+	if m == nil {
+		m = make(map[bundleKey][]chan struct{}, 1)
+		bw[k.pair.sender] = m
+	}
+	m[k] = append(m[k], ch)
+}
+
+func (bw bundleWaiters) remove(k bundleKey, ch chan struct{}) {
+	m := bw[k.pair.sender]
+	ws := m[k]
+	for i, c := range ws {
+		if c == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
 		}
+	}
+	switch {
+	case len(ws) > 0:
+		m[k] = ws
+	case len(m) > 1:
+		delete(m, k)
+	default:
+		delete(bw, k.pair.sender)
 	}
 }
 
-func wakeAll(chs []chan struct{}) {
-	for _, ch := range chs {
-		select {
-		case ch <- struct{}{}:
-		default:
+// wake wakes the waiters of sender's bundles that match, and returns how many bundles
+// it looked at: those of sender alone.
+func (bw bundleWaiters) wake(sender base.ChainID, match func(bundleKey) bool) int {
+	m := bw[sender]
+	for k, chs := range m {
+		if !match(k) {
+			continue
+		}
+		for _, ch := range chs {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
+	return len(m)
 }
 
 // wakeWaiters wakes the proposals waiting for bundles of pair (sender, recipient).

@@ -495,9 +495,15 @@ func (w *Worker) handleCertificateBy(ctx context.Context, cert *protocol.Certifi
 func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate, encoded []byte, verifiedBy *protocol.Committee, q *protocol.ChainInfoQuery) (info *protocol.ChainInfo, err error) {
 	block := cert.Block
 	// Proposals receiving this block's bundles wait for its handling and delivery
-	// (bundlewait.go); it ends after the deliveries are queued.
-	done := w.certificateInFlight(block.ChainID(), block.Height())
-	defer done()
+	// (bundlewait.go), once its signatures verified; it ends after the deliveries are
+	// queued, or with the handling's failure.
+	done, err := w.verifiedInFlight(ctx, cert, verifiedBy)
+	if err != nil {
+		return nil, err
+	}
+	if done != nil {
+		defer done()
+	}
 	var recipients []base.ChainID
 	err = w.withEntry(ctx, block.ChainID(), func(e *chainEntry) error {
 		s := e.state

@@ -295,16 +295,16 @@ func TestMissingBundleNotOnItsWayIsRefusedAtOnce(t *testing.T) {
 func TestProposalWaitsForCertificateBeingHandled(t *testing.T) {
 	bf := newBundleFixture(t, time.Minute)
 	close(bf.release) // deliveries go through
-	// Hold the certificate's handling before it takes the sender chain's lock.
-	var holding atomic.Bool
+	// Hold the certificate's handling before it takes the sender chain's lock to
+	// execute it: its second entry, after the one that verified its signatures.
+	var entries atomic.Int32
 	entered, letGo := make(chan struct{}), make(chan struct{})
 	worker.SetAfterEntry(bf.w, func(id base.ChainID) {
-		if id == bf.f.chains[0] && holding.CompareAndSwap(true, false) {
+		if id == bf.f.chains[0] && entries.Add(1) == 2 {
 			close(entered)
 			<-letGo
 		}
 	})
-	holding.Store(true)
 	certDone := make(chan error, 1)
 	go func() {
 		_, err := bf.w.HandleCertificate(context.Background(), bf.cert)

@@ -89,7 +89,7 @@ type Worker struct {
 	// waiters holds, per bundle, the proposals waiting for its delivery (bundlewait.go).
 	// Invariant: a bundle has waiters only while proposal handlers wait for it, so the
 	// map is bounded by the requests in flight.
-	waiters map[bundleKey][]chan struct{}
+	waiters bundleWaiters
 	// handling counts the confirmed certificates being handled, by chain and height.
 	// Invariant: an entry lives only while handleConfirmed runs.
 	handling map[chainHeight]int
@@ -152,7 +152,7 @@ func New(cfg Config) *Worker {
 		pending:    make(map[deliveryKey]struct{}),
 		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
-		waiters:    make(map[bundleKey][]chan struct{}),
+		waiters:    make(bundleWaiters),
 		handling:   make(map[chainHeight]int),
 		kick:       make(chan struct{}, 1),
 	}

@@ -770,6 +770,8 @@ const (
 	ValidatorWorker_UploadBlob_FullMethodName              = "/mica.rpc.v1.ValidatorWorker/UploadBlob"
 	ValidatorWorker_HandleCrossChainRequest_FullMethodName = "/mica.rpc.v1.ValidatorWorker/HandleCrossChainRequest"
 	ValidatorWorker_Notifications_FullMethodName           = "/mica.rpc.v1.ValidatorWorker/Notifications"
+	ValidatorWorker_HandleBlockProposals_FullMethodName    = "/mica.rpc.v1.ValidatorWorker/HandleBlockProposals"
+	ValidatorWorker_HandleCertificates_FullMethodName      = "/mica.rpc.v1.ValidatorWorker/HandleCertificates"
 )
 
 // ValidatorWorkerClient is the client API for ValidatorWorker service.
@@ -788,6 +790,11 @@ type ValidatorWorkerClient interface {
 	HandleCrossChainRequest(ctx context.Context, in *CrossChainRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Notifications streams the shard's notifications to the proxy in batches.
 	Notifications(ctx context.Context, in *NotificationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[NotificationBatch], error)
+	// HandleBlockProposals and HandleCertificates: as the ValidatorNode methods, for the
+	// items of a public batch whose chains this shard owns, forwarded by the proxy in
+	// one call. A shard without them (Unimplemented) gets the items one call each.
+	HandleBlockProposals(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
+	HandleCertificates(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
 }
 
 type validatorWorkerClient struct {
@@ -867,6 +874,26 @@ func (c *validatorWorkerClient) Notifications(ctx context.Context, in *Notificat
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ValidatorWorker_NotificationsClient = grpc.ServerStreamingClient[NotificationBatch]
 
+func (c *validatorWorkerClient) HandleBlockProposals(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResults)
+	err := c.cc.Invoke(ctx, ValidatorWorker_HandleBlockProposals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *validatorWorkerClient) HandleCertificates(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchResults)
+	err := c.cc.Invoke(ctx, ValidatorWorker_HandleCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ValidatorWorkerServer is the server API for ValidatorWorker service.
 // All implementations must embed UnimplementedValidatorWorkerServer
 // for forward compatibility.
@@ -883,6 +910,11 @@ type ValidatorWorkerServer interface {
 	HandleCrossChainRequest(context.Context, *CrossChainRequest) (*Empty, error)
 	// Notifications streams the shard's notifications to the proxy in batches.
 	Notifications(*NotificationsRequest, grpc.ServerStreamingServer[NotificationBatch]) error
+	// HandleBlockProposals and HandleCertificates: as the ValidatorNode methods, for the
+	// items of a public batch whose chains this shard owns, forwarded by the proxy in
+	// one call. A shard without them (Unimplemented) gets the items one call each.
+	HandleBlockProposals(context.Context, *Batch) (*BatchResults, error)
+	HandleCertificates(context.Context, *Batch) (*BatchResults, error)
 	mustEmbedUnimplementedValidatorWorkerServer()
 }
 
@@ -910,6 +942,12 @@ func (UnimplementedValidatorWorkerServer) HandleCrossChainRequest(context.Contex
 }
 func (UnimplementedValidatorWorkerServer) Notifications(*NotificationsRequest, grpc.ServerStreamingServer[NotificationBatch]) error {
 	return status.Error(codes.Unimplemented, "method Notifications not implemented")
+}
+func (UnimplementedValidatorWorkerServer) HandleBlockProposals(context.Context, *Batch) (*BatchResults, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleBlockProposals not implemented")
+}
+func (UnimplementedValidatorWorkerServer) HandleCertificates(context.Context, *Batch) (*BatchResults, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleCertificates not implemented")
 }
 func (UnimplementedValidatorWorkerServer) mustEmbedUnimplementedValidatorWorkerServer() {}
 func (UnimplementedValidatorWorkerServer) testEmbeddedByValue()                         {}
@@ -1033,6 +1071,42 @@ func _ValidatorWorker_Notifications_Handler(srv interface{}, stream grpc.ServerS
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ValidatorWorker_NotificationsServer = grpc.ServerStreamingServer[NotificationBatch]
 
+func _ValidatorWorker_HandleBlockProposals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Batch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ValidatorWorkerServer).HandleBlockProposals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ValidatorWorker_HandleBlockProposals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ValidatorWorkerServer).HandleBlockProposals(ctx, req.(*Batch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ValidatorWorker_HandleCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Batch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ValidatorWorkerServer).HandleCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ValidatorWorker_HandleCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ValidatorWorkerServer).HandleCertificates(ctx, req.(*Batch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ValidatorWorker_ServiceDesc is the grpc.ServiceDesc for ValidatorWorker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1059,6 +1133,14 @@ var ValidatorWorker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "HandleCrossChainRequest",
 			Handler:    _ValidatorWorker_HandleCrossChainRequest_Handler,
+		},
+		{
+			MethodName: "HandleBlockProposals",
+			Handler:    _ValidatorWorker_HandleBlockProposals_Handler,
+		},
+		{
+			MethodName: "HandleCertificates",
+			Handler:    _ValidatorWorker_HandleCertificates_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
