@@ -20,6 +20,7 @@ var notViews = map[string]string{
 	"inboxQueueVC":  "the context inbox queues are made in",
 	"mgr":           "decoded cache of manager, staged through it by SetManager",
 	"committees":    "cache of exec's committees",
+	"execEmitted":   "flag: exec's staged changes are already in execBatch, which HasPendingChanges checks",
 }
 
 // field returns v's field i, usable although unexported (v must be addressable).
