@@ -61,17 +61,17 @@ func TestResetSeesEveryKindOfWrite(t *testing.T) {
 				if !ok {
 					t.Fatal("no idle instance after a successful run")
 				}
-				mem, _ := p.inst.Memory().Read(0, p.inst.Memory().Size())
+				mem, _ := p.inst.mod.Memory().Read(0, p.inst.mod.Memory().Size())
 				if bytes.Equal(mem, m.snap.image) {
 					t.Fatal("the run changed nothing: the test tests nothing")
 				}
-				if err := m.snap.reset(p.inst, m.globals); err != nil {
+				if err := m.snap.reset(p.inst.mod, m.globals); err != nil {
 					t.Fatal(err)
 				}
 				if off := firstDifference(mem, m.snap.image); off >= 0 {
 					t.Fatalf("run %d: byte %d (page %d) is %d after the reset, %d in the snapshot", run, off, off/page, mem[off], m.snap.image[off])
 				}
-				if d := p.inst.ExportedGlobal(DirtyExport).Get(); d != 0 {
+				if d := p.inst.mod.ExportedGlobal(DirtyExport).Get(); d != 0 {
 					t.Fatalf("dirty global %#x after the reset", d)
 				}
 				m.putInstance(ctx, contractRuntime, p)
