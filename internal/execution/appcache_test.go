@@ -2,6 +2,7 @@ package execution
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -253,4 +254,59 @@ func dumpApp(t *testing.T, s *State, app base.ApplicationID) string {
 	}
 	out = append(out, fmt.Sprintf("multi=%x", vs))
 	return strings.Join(out, " ")
+}
+
+// countingReader counts the reads of keys under prefix.
+type countingReader struct {
+	kv.Reader
+	prefix []byte
+	reads  int
+}
+
+func (c *countingReader) count(key []byte) {
+	if bytes.HasPrefix(key, c.prefix) {
+		c.reads++
+	}
+}
+
+func (c *countingReader) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
+	c.count(key)
+	return c.Reader.Get(ctx, key)
+}
+
+func (c *countingReader) MultiGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	for _, k := range keys {
+		c.count(k)
+	}
+	return c.Reader.MultiGet(ctx, keys)
+}
+
+// TestKeptStateReadsAppStorageOnce: a chain state kept across blocks of counter
+// increments reads the counter's stored value once, not once per block, whether the
+// blocks are committed, refused or executed detached and then committed.
+func TestKeptStateReadsAppStorageOnce(t *testing.T) {
+	n, _, _, id := appNet(t)
+	r := &countingReader{Reader: n.store, prefix: append(bytes.Clone(n.prefix(id)), tagApplications)}
+	s := NewState(views.NewContext(r, n.prefix(id)), WithLoader(n.loader))
+	for block := range 30 {
+		mustExec(t, s, tc(id, &alice), userTx(appA, op('i', le(1))), nil)
+		switch block % 3 {
+		case 0:
+			n.commit(s)
+		case 1:
+			s.Rollback()
+		case 2:
+			c := s.TakeChanges()
+			if err := s.PutChanges(c); err != nil {
+				t.Fatal(err)
+			}
+			n.commit(s)
+		}
+	}
+	if got := counterValue(t, s, id, appA); got != 20 {
+		t.Fatalf("counter %d, want 20", got)
+	}
+	if r.reads != 1 {
+		t.Fatalf("the application's storage was read %d times in 30 blocks, want once", r.reads)
+	}
 }
