@@ -230,7 +230,7 @@ func TestAppStore(t *testing.T) {
 	if err := st.Write(bg, &seed); err != nil {
 		t.Fatal(err)
 	}
-	a := newAppStore(vc)
+	a := newAppStore(vc, &appCache{})
 	var b kv.Batch
 	b.Put([]byte("a3"), []byte("new"))
 	b.Delete([]byte("b1"))
@@ -280,7 +280,7 @@ func TestAppStore(t *testing.T) {
 	if err := st.Write(bg, &out); err != nil {
 		t.Fatal(err)
 	}
-	all, _ = newAppStore(vc).scan(bg, nil)
+	all, _ = newAppStore(vc, &appCache{}).scan(bg, nil)
 	if got := dump(all); got != want {
 		t.Fatalf("after write %q, want %q", got, want)
 	}

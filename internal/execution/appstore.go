@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/kv"
@@ -17,8 +18,16 @@ import (
 // by key), so equal staged changes give byte-identical batches whatever the order of
 // reads and cache state.
 //
+// It caches the clean (stored) value of the keys it read or committed, within the
+// State's appCache budget: a contract that reads the same keys block after block (a
+// counter's value, a token's balances) reads the store once. Staging, rollback,
+// take and put leave the cache as it is (they do not change the clean state); commit
+// writes the committed changes through.
+//
 // Invariant: no staged prefix deletion is a prefix of another one, and no staged update
 // lies under a staged prefix deletion made after it (apply removes those).
+// Invariant: while cacheGen equals budget.gen, every entry of cache is the clean
+// state's value of its key (nil: absent), and budget counts it.
 type appStore struct {
 	reader kv.Reader
 	prefix []byte
@@ -26,10 +35,85 @@ type appStore struct {
 	deleted [][]byte
 	// updates are staged puts (non-nil value) and deletes (nil value), by relative key.
 	updates map[string][]byte
+
+	budget *appCache
+	// cache holds clean values by relative key: a present value is non-nil (empty
+	// values included), nil says the key is absent. Valid while cacheGen is
+	// budget.gen; empty otherwise.
+	cache    map[string][]byte
+	cacheGen uint64
 }
 
-func newAppStore(vc views.Context) *appStore {
-	return &appStore{reader: vc.Reader(), prefix: vc.Prefix(), updates: make(map[string][]byte)}
+// appCache bounds the cached clean values of a State's applications: when an entry
+// would take them past appCacheEntries or appCacheBytes, every application's cache is
+// emptied (gen moves on) and filling starts again. A stranger's operations may read any
+// key; they cannot make a chain's state hold more than that.
+type appCache struct {
+	gen     uint64
+	entries int
+	bytes   int
+}
+
+// Bounds of the application values a State caches (key and value bytes).
+const (
+	appCacheEntries = 256
+	appCacheBytes   = 64 << 10
+)
+
+func newAppStore(vc views.Context, budget *appCache) *appStore {
+	return &appStore{reader: vc.Reader(), prefix: vc.Prefix(), updates: make(map[string][]byte), budget: budget, cacheGen: budget.gen}
+}
+
+// cached returns the clean value of key if the cache holds it (nil: absent).
+func (a *appStore) cached(key []byte) (v []byte, ok bool) {
+	if a.cacheGen != a.budget.gen {
+		return nil, false
+	}
+	v, ok = a.cache[string(key)]
+	return v, ok
+}
+
+// remember caches v as the clean value of key (nil: absent), within the budget.
+func (a *appStore) remember(key []byte, v []byte) {
+	if a.cacheGen != a.budget.gen {
+		clear(a.cache)
+		a.cacheGen = a.budget.gen
+	}
+	if old, ok := a.cache[string(key)]; ok {
+		a.budget.entries--
+		a.budget.bytes -= len(key) + len(old)
+	}
+	n := len(key) + len(v)
+	if n > appCacheBytes {
+		delete(a.cache, string(key))
+		return
+	}
+	if a.budget.entries+1 > appCacheEntries || a.budget.bytes+n > appCacheBytes {
+		a.budget.gen++
+		a.budget.entries, a.budget.bytes = 0, 0
+		clear(a.cache)
+		a.cacheGen = a.budget.gen
+	}
+	if a.cache == nil {
+		a.cache = make(map[string][]byte)
+	}
+	a.cache[string(key)] = v
+	a.budget.entries++
+	a.budget.bytes += n
+}
+
+// forgetPrefix drops the cached values of the keys under p.
+func (a *appStore) forgetPrefix(p []byte) {
+	if a.cacheGen != a.budget.gen {
+		return
+	}
+	for k, v := range a.cache {
+		if strings.HasPrefix(k, string(p)) {
+			delete(a.cache, k)
+			a.budget.entries--
+			a.budget.bytes -= len(k) + len(v)
+		}
+	}
 }
 
 func (a *appStore) full(key []byte) []byte {
@@ -57,6 +141,9 @@ func (a *appStore) get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	if a.underDeleted(key) {
 		return nil, false, nil
 	}
+	if v, ok := a.cached(key); ok {
+		return bytes.Clone(v), v != nil, nil
+	}
 	v, ok, err := a.reader.Get(ctx, a.full(key))
 	if err != nil {
 		return nil, false, err
@@ -64,7 +151,11 @@ func (a *appStore) get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	if ok && v == nil {
 		v = []byte{}
 	}
-	return v, ok, nil
+	if !ok {
+		v = nil
+	}
+	a.remember(key, v)
+	return bytes.Clone(v), ok, nil
 }
 
 func (a *appStore) multiGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
@@ -81,6 +172,10 @@ func (a *appStore) multiGet(ctx context.Context, keys [][]byte) ([][]byte, error
 		if a.underDeleted(k) {
 			continue
 		}
+		if v, ok := a.cached(k); ok {
+			out[i] = bytes.Clone(v)
+			continue
+		}
 		fetch = append(fetch, a.full(k))
 		at = append(at, i)
 	}
@@ -92,7 +187,8 @@ func (a *appStore) multiGet(ctx context.Context, keys [][]byte) ([][]byte, error
 		return nil, err
 	}
 	for j, v := range vals {
-		out[at[j]] = v
+		a.remember(keys[at[j]], v)
+		out[at[j]] = bytes.Clone(v)
 	}
 	return out, nil
 }
@@ -180,9 +276,22 @@ func (a *appStore) deletePrefix(p []byte) {
 func (a *appStore) dirty() bool { return len(a.deleted) > 0 || len(a.updates) > 0 }
 
 // flush appends the staged changes to b in ascending key order (a prefix deletion
-// before the puts under it) and clears them.
+// before the puts under it) and makes them the clean state.
 func (a *appStore) flush(b *kv.Batch) {
 	a.emit(b)
+	a.commit()
+}
+
+// commit makes the staged changes the clean state (they were emitted to a batch being
+// written): the cache takes them, prefix deletions first, then the updates, which
+// apply made after them.
+func (a *appStore) commit() {
+	for _, p := range a.deleted {
+		a.forgetPrefix(p)
+	}
+	for k, v := range a.updates {
+		a.remember([]byte(k), v)
+	}
 	a.rollback()
 }
 

@@ -79,6 +79,8 @@ type State struct {
 
 	// apps holds the storage of the applications touched since the state was loaded.
 	apps map[base.ApplicationID]*appStore
+	// appCache bounds the clean values apps cache.
+	appCache appCache
 
 	// chainID caches the id of the stored or staged description (nil until read).
 	chainID *base.ChainID
@@ -238,7 +240,7 @@ func (s *State) Commit() {
 	s.permissions.Commit()
 	s.timestamp.Commit()
 	for _, a := range s.apps {
-		a.rollback() // an appStore caches nothing
+		a.commit()
 	}
 	s.streamCounts.Commit()
 	s.subscriptions.Commit()
@@ -404,7 +406,7 @@ func (in stateHashInput) Encode(w *codec.Writer) {
 func (s *State) appStorage(app base.ApplicationID) *appStore {
 	a, ok := s.apps[app]
 	if !ok {
-		a = newAppStore(views.SubKey(s.vc.Sub(tagApplications), views.KeyCodec[base.ApplicationID](views.Hash32Key[base.ApplicationID]{}), app))
+		a = newAppStore(views.SubKey(s.vc.Sub(tagApplications), views.KeyCodec[base.ApplicationID](views.Hash32Key[base.ApplicationID]{}), app), &s.appCache)
 		s.apps[app] = a
 	}
 	return a

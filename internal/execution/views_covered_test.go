@@ -16,6 +16,7 @@ var notViews = map[string]string{
 	"loader":        "how applications are loaded",
 	"logger":        "logging",
 	"apps":          "application stores: dirty() is covered by HasPendingChanges and TakeChanges, and TestTakeChangesPutChanges",
+	"appCache":      "the budget of the clean values apps cache (TestAppStoreCacheModel, TestAppCacheExactThroughBlocks)",
 	"chainID":       "decoded cache of description",
 	"chainsOpened":  "per-block counter, reset by BeginBlock",
 	"blockFuel":     "per-block counter, reset by BeginBlock",

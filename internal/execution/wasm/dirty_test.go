@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"maps"
 	"math"
 	"testing"
 )
@@ -61,17 +62,17 @@ func TestResetSeesEveryKindOfWrite(t *testing.T) {
 				if !ok {
 					t.Fatal("no idle instance after a successful run")
 				}
-				mem, _ := p.inst.Memory().Read(0, p.inst.Memory().Size())
+				mem, _ := p.inst.mod.Memory().Read(0, p.inst.mod.Memory().Size())
 				if bytes.Equal(mem, m.snap.image) {
 					t.Fatal("the run changed nothing: the test tests nothing")
 				}
-				if err := m.snap.reset(p.inst, m.globals); err != nil {
+				if err := m.snap.reset(p.inst.mod, m.globals); err != nil {
 					t.Fatal(err)
 				}
 				if off := firstDifference(mem, m.snap.image); off >= 0 {
 					t.Fatalf("run %d: byte %d (page %d) is %d after the reset, %d in the snapshot", run, off, off/page, mem[off], m.snap.image[off])
 				}
-				if d := p.inst.ExportedGlobal(DirtyExport).Get(); d != 0 {
+				if d := p.inst.mod.ExportedGlobal(DirtyExport).Get(); d != 0 {
 					t.Fatalf("dirty global %#x after the reset", d)
 				}
 				m.putInstance(ctx, contractRuntime, p)
@@ -122,5 +123,46 @@ func TestPageBits(t *testing.T) {
 		if got := pageBits(tc.from, tc.to); got != tc.want {
 			t.Errorf("pageBits(%#x, %#x) = %#x, want %#x", tc.from, tc.to, got, tc.want)
 		}
+	}
+}
+
+// TestPooledInstanceKeepsItsFunctions: an instance back from the pool calls the
+// exported functions it called before, not new ones (wazero's ExportedFunction
+// allocates a call engine with a 10 KiB stack on every call), and its runs still
+// answer: the entry's result comes back through the instance's own stack.
+func TestPooledInstanceKeepsItsFunctions(t *testing.T) {
+	ctx := context.Background()
+	init := wfunc{export: "_initialize"}
+	// The operation stores its input length at 2048 and returns 0.
+	op := entry(EntryExecuteOperation, nil, cat(i32c(2048), []byte{0x20, 1}, []byte{0x36}, memarg(2, 0), i32c(0))...)
+	m, err := newEngine(t, EngineConfig{}).Compile(ctx, wmod{memPages: 2, funcs: []wfunc{init, op}, dataCount: -1}.bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *instance
+	var funcs map[string]export
+	for run := range 3 {
+		if _, err := NewContract(m, DefaultFuelPerTransaction).ExecuteOperation(ctx, newFake(), []byte("input")); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		p, ok := m.takeInstance(contractRuntime)
+		if !ok {
+			t.Fatalf("run %d: no idle instance after a successful run", run)
+		}
+		if len(p.inst.funcs) != 2 || p.inst.funcs["mica_alloc"].f == nil || p.inst.funcs[EntryExecuteOperation].f == nil {
+			t.Fatalf("run %d: the instance keeps %v", run, p.inst.funcs)
+		}
+		if first == nil {
+			first, funcs = p.inst, maps.Clone(p.inst.funcs)
+		} else if p.inst != first {
+			t.Fatalf("run %d ran in another instance", run)
+		} else {
+			for name, e := range funcs {
+				if p.inst.funcs[name].f != e.f {
+					t.Fatalf("run %d created %s again", run, name)
+				}
+			}
+		}
+		m.putInstance(ctx, contractRuntime, p)
 	}
 }

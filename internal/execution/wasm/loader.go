@@ -24,7 +24,8 @@ const DefaultFuelPerTransaction = 100_000_000
 // recorded as oracle responses and replayed identically) and compiles the bytecode with
 // the engine (cached by hash). A bytecode blob already compiled is not decompressed
 // again: the loader remembers which module each blob id gave (a blob id is the hash of
-// its content). It is safe for concurrent use.
+// its content), and which description each application id names. It is safe for
+// concurrent use.
 type Loader struct {
 	engine *Engine
 	fuel   uint64
@@ -33,6 +34,10 @@ type Loader struct {
 	// byBlob maps a bytecode blob's id to the hash of its Wasm bytes (Module.Hash);
 	// at most maxBlobAliases entries (emptied when full).
 	byBlob map[base.BlobID][32]byte
+	// descs holds decoded application descriptions by application id (the hash of
+	// the description blob's content, so an entry never goes stale); at most
+	// maxBlobAliases entries (emptied when full). Shared read-only.
+	descs map[base.ApplicationID]*protocol.ApplicationDescription
 }
 
 const maxBlobAliases = 4096
@@ -45,7 +50,7 @@ func NewLoader(e *Engine, fuel uint64) *Loader {
 	if fuel == 0 {
 		fuel = DefaultFuelPerTransaction
 	}
-	return &Loader{engine: e, fuel: fuel, byBlob: make(map[base.BlobID][32]byte)}
+	return &Loader{engine: e, fuel: fuel, byBlob: make(map[base.BlobID][32]byte), descs: make(map[base.ApplicationID]*protocol.ApplicationDescription)}
 }
 
 // Description reads an application's description.
@@ -59,6 +64,35 @@ func Description(ctx context.Context, app base.ApplicationID, blobs execution.Bl
 		return nil, base.Corruptf("description of application %s: %v", app, err)
 	}
 	return &d, nil
+}
+
+// description returns app's description, read through blobs and decoded the first
+// time; later, when blobs can check a blob without reading it (BlobChecker), the
+// description blob is checked (the check is recorded, and fails for a missing blob as
+// the read would) and the decoded description reused. The caller must not modify it.
+func (l *Loader) description(ctx context.Context, app base.ApplicationID, blobs execution.BlobReader) (*protocol.ApplicationDescription, error) {
+	if c, ok := blobs.(execution.BlobChecker); ok {
+		l.mu.Lock()
+		d := l.descs[app]
+		l.mu.Unlock()
+		if d != nil {
+			if err := c.CheckBlob(ctx, base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(app)}); err != nil {
+				return nil, fmt.Errorf("application %s: %w", app, err)
+			}
+			return d, nil
+		}
+	}
+	d, err := Description(ctx, app, blobs)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.descs) >= maxBlobAliases {
+		clear(l.descs)
+	}
+	l.descs[app] = d
+	return d, nil
 }
 
 func (l *Loader) module(ctx context.Context, id base.BlobID, blobs execution.BlobReader) (*Module, error) {
@@ -165,7 +199,7 @@ func Bytecode(content []byte) ([]byte, error) {
 
 // LoadContract compiles (or fetches from the cache) the application's contract.
 func (l *Loader) LoadContract(ctx context.Context, app base.ApplicationID, blobs execution.BlobReader) (execution.UserContract, error) {
-	d, err := Description(ctx, app, blobs)
+	d, err := l.description(ctx, app, blobs)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +212,7 @@ func (l *Loader) LoadContract(ctx context.Context, app base.ApplicationID, blobs
 
 // LoadService compiles (or fetches from the cache) the application's service.
 func (l *Loader) LoadService(ctx context.Context, app base.ApplicationID, blobs execution.BlobReader) (execution.UserService, error) {
-	d, err := Description(ctx, app, blobs)
+	d, err := l.description(ctx, app, blobs)
 	if err != nil {
 		return nil, err
 	}

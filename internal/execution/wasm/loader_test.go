@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -79,8 +80,9 @@ func (c *checkingBlobs) CheckBlob(_ context.Context, id base.BlobID) error {
 }
 
 // TestLoaderChecksCachedBytecodeWithoutReading: once a bytecode blob's module is
-// compiled, a reader that can check blobs is asked to check it, not to read its
-// megabytes; the check still fails for a missing blob.
+// compiled and an application's description decoded, a reader that can check blobs is
+// asked to check them, not to read them (the bytecode's megabytes, the description
+// decoded again); the check still fails for a missing blob.
 func TestLoaderChecksCachedBytecodeWithoutReading(t *testing.T) {
 	ctx := context.Background()
 	code := guest(t, "counter")
@@ -102,11 +104,16 @@ func TestLoaderChecksCachedBytecodeWithoutReading(t *testing.T) {
 	if _, err := l.LoadContract(ctx, app, r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.reads) != 1 || r.reads[0] != desc.ID() || len(r.checks) != 1 || r.checks[0] != module.ContractBlob() {
-		t.Fatalf("second load: read %v, checked %v; want the description read and the bytecode checked", r.reads, r.checks)
+	if len(r.reads) != 0 || len(r.checks) != 2 || r.checks[0] != desc.ID() || r.checks[1] != module.ContractBlob() {
+		t.Fatalf("second load: read %v, checked %v; want the description and the bytecode checked", r.reads, r.checks)
 	}
 	delete(r.blobs, module.ContractBlob())
 	if _, err := l.LoadContract(ctx, app, r); err == nil {
 		t.Fatal("loaded a contract whose bytecode blob is missing")
+	}
+	r.blobs[module.ContractBlob()] = blobs[0]
+	delete(r.blobs, desc.ID())
+	if _, err := l.LoadContract(ctx, app, r); !errors.Is(err, base.ErrNotFound) {
+		t.Fatalf("loaded a contract whose description blob is missing: %v", err)
 	}
 }

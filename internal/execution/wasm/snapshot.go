@@ -88,8 +88,8 @@ func (initHost) Environment() Environment                           { return Ini
 
 // initialize calls _initialize in inst, drawing fuel from tank, in the fixed
 // environment. It returns the number of clock readings made.
-func (m *Module) initialize(ctx context.Context, inst api.Module, fuel api.MutableGlobal, tank *execution.FuelTank) (uint64, error) {
-	st := &callState{host: initHost{}, env: InitEnvironment, logger: m.e.cfg.Logger, rand: randStream{seed: InitEnvironment.Seed}, tank: tank, fuel: fuel}
+func (m *Module) initialize(ctx context.Context, inst *instance, tank *execution.FuelTank) (uint64, error) {
+	st := &callState{host: initHost{}, env: InitEnvironment, logger: m.e.cfg.Logger, rand: randStream{seed: InitEnvironment.Seed}, tank: tank, fuel: inst.fuel}
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	end := st.start(ctx)
 	_, err := st.call(ctx, inst, "_initialize")
@@ -109,10 +109,11 @@ func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule)
 	if m.snap != nil || m.snapErr != nil {
 		return m.snap, m.snapErr
 	}
-	inst, fuel, err := m.instantiate(ctx, rt, cm)
+	in, err := m.instantiate(ctx, rt, cm)
 	if err != nil {
 		return nil, err
 	}
+	inst := in.mod
 	defer inst.Close(ctx)
 	mem := inst.Memory()
 	before, ok := mem.Read(0, mem.Size())
@@ -120,7 +121,7 @@ func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule)
 		return nil, fmt.Errorf("%w: snapshot: cannot read memory", base.ErrRetryable)
 	}
 	before = bytes.Clone(before)
-	clock, err := m.initialize(ctx, inst, fuel, execution.NewFuelTank(InitializeFuel))
+	clock, err := m.initialize(ctx, in, execution.NewFuelTank(InitializeFuel))
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, base.ErrRetryable) {
 			m.snapErr = fmt.Errorf("_initialize: %w", err)

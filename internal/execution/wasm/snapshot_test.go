@@ -196,20 +196,23 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 4; i++ {
-		fresh, fuel, err := m.instantiate(ctx, contractRuntime, cm)
+		freshInst, err := m.instantiate(ctx, contractRuntime, cm)
 		if err != nil {
 			t.Fatal(err)
 		}
-		clock, err := m.initialize(ctx, fresh, fuel, execution.NewFuelTank(InitializeFuel))
+		fresh := freshInst.mod
+		clock, err := m.initialize(ctx, freshInst, execution.NewFuelTank(InitializeFuel))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var restored api.Module
 		if i%2 == 0 {
 			// A new instance, restored.
-			if restored, _, err = m.instantiate(ctx, contractRuntime, cm); err != nil {
+			in, err := m.instantiate(ctx, contractRuntime, cm)
+			if err != nil {
 				t.Fatal(err)
 			}
+			restored = in.mod
 			if err := snap.restore(restored, m.globals); err != nil {
 				t.Fatal(err)
 			}
@@ -226,10 +229,10 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 			if !ok {
 				t.Fatal("no instance was kept after a successful run")
 			}
-			if err := snap.reset(p.inst, m.globals); err != nil {
+			if err := snap.reset(p.inst.mod, m.globals); err != nil {
 				t.Fatal(err)
 			}
-			restored = p.inst
+			restored = p.inst.mod
 		}
 		if clock != snap.clock {
 			t.Fatalf("clock readings: fresh %d, snapshot %d", clock, snap.clock)
@@ -304,12 +307,13 @@ func TestResetRewritesEveryDirtyChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.release(ctx)
-	fresh, fuel, err := m.instantiate(ctx, contractRuntime, cm)
+	freshInst, err := m.instantiate(ctx, contractRuntime, cm)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fresh := freshInst.mod
 	defer fresh.Close(ctx)
-	if _, err := m.initialize(ctx, fresh, fuel, execution.NewFuelTank(InitializeFuel)); err != nil {
+	if _, err := m.initialize(ctx, freshInst, execution.NewFuelTank(InitializeFuel)); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := fresh.Memory().Read(0, fresh.Memory().Size())
@@ -319,7 +323,7 @@ func TestResetRewritesEveryDirtyChunk(t *testing.T) {
 		if !ok {
 			t.Fatal("no idle instance after a successful run")
 		}
-		mem, _ := p.inst.Memory().Read(0, p.inst.Memory().Size())
+		mem, _ := p.inst.mod.Memory().Read(0, p.inst.mod.Memory().Size())
 		if len(mem) != len(want) {
 			t.Fatalf("memory of %d bytes, fresh %d", len(mem), len(want))
 		}
@@ -333,12 +337,12 @@ func TestResetRewritesEveryDirtyChunk(t *testing.T) {
 			mem[r.IntN(len(mem))] = byte(r.Uint32())
 		}
 		for _, name := range m.globals {
-			p.inst.ExportedGlobal(name).(api.MutableGlobal).Set(r.Uint64())
+			p.inst.mod.ExportedGlobal(name).(api.MutableGlobal).Set(r.Uint64())
 		}
 		// The scribbles bypass the marking of dirty pages: mark them all, as a run
 		// that wrote everywhere would have.
-		p.inst.ExportedGlobal(DirtyExport).(api.MutableGlobal).Set(math.MaxUint64)
-		if err := m.snap.reset(p.inst, m.globals); err != nil {
+		p.inst.mod.ExportedGlobal(DirtyExport).(api.MutableGlobal).Set(math.MaxUint64)
+		if err := m.snap.reset(p.inst.mod, m.globals); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(mem, want) {
@@ -349,7 +353,7 @@ func TestResetRewritesEveryDirtyChunk(t *testing.T) {
 			}
 		}
 		for _, name := range m.globals {
-			if x, y := fresh.ExportedGlobal(name).Get(), p.inst.ExportedGlobal(name).Get(); x != y {
+			if x, y := fresh.ExportedGlobal(name).Get(), p.inst.mod.ExportedGlobal(name).Get(); x != y {
 				t.Fatalf("global %s: fresh %d, reset %d", name, x, y)
 			}
 		}

@@ -264,11 +264,66 @@ func (m *Module) recordPure(entry string, p pureRun) {
 }
 
 type pooled struct {
-	inst api.Module
-	fuel api.MutableGlobal
+	inst *instance
 	// bytes is the size of the instance's memory, counted in the engine's idleBytes
 	// while the instance is in a pool.
 	bytes int64
+}
+
+// instance is an instantiated module with what a run looks up in it: its fuel global,
+// and the exported functions it called, kept with the instance so that a pooled
+// instance's next run calls them without creating them again (wazero's
+// ExportedFunction allocates a call engine with a 10 KiB stack on every call). Used by
+// one run at a time.
+type instance struct {
+	mod  api.Module
+	fuel api.MutableGlobal
+	// funcs are the exported functions called so far, by name.
+	funcs map[string]export
+	// stack holds the parameters and results of a call through CallWithStack.
+	stack [4]uint64
+}
+
+// export is an exported function of an instance.
+type export struct {
+	f api.Function
+	// stacked says that f's parameters and results are scalars (one uint64 each) that
+	// fit in instance.stack; results is their number.
+	stacked bool
+	params  int
+	results int
+}
+
+// scalars reports whether every type of ts takes one uint64 of a call's stack.
+func scalars(ts []api.ValueType) bool {
+	for _, t := range ts {
+		switch t {
+		case api.ValueTypeI32, api.ValueTypeI64, api.ValueTypeF32, api.ValueTypeF64, api.ValueTypeExternref:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// function returns the exported function name (f nil when there is none).
+func (in *instance) function(name string) export {
+	if e, ok := in.funcs[name]; ok {
+		return e
+	}
+	f := in.mod.ExportedFunction(name)
+	if f == nil {
+		return export{}
+	}
+	def := f.Definition()
+	ps, rs := def.ParamTypes(), def.ResultTypes()
+	e := export{f: f, params: len(ps), results: len(rs)}
+	e.stacked = len(ps) <= len(in.stack) && len(rs) <= len(in.stack) && scalars(ps) && scalars(rs)
+	if in.funcs == nil {
+		in.funcs = make(map[string]export, 4)
+	}
+	in.funcs[name] = e
+	return e
 }
 
 // maxPooled bounds the idle instances kept per module and runtime. A pool only
@@ -301,7 +356,7 @@ func (m *Module) putInstance(ctx context.Context, rt int, p pooled) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.evicted || len(m.pool[rt]) >= maxPooled || !m.e.reserveIdle(p.bytes) {
-		_ = p.inst.Close(ctx)
+		_ = p.inst.mod.Close(ctx)
 		return
 	}
 	m.pool[rt] = append(m.pool[rt], p)
@@ -367,7 +422,7 @@ func (m *Module) closeCompiled(ctx context.Context) {
 	for i, p := range m.pool {
 		for _, x := range p {
 			m.e.idleBytes.Add(-x.bytes)
-			_ = x.inst.Close(ctx)
+			_ = x.inst.mod.Close(ctx)
 		}
 		m.pool[i] = nil
 	}
@@ -772,17 +827,16 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 			return bytes.Clone(p.output), nil
 		}
 	}
-	var inst api.Module
-	var fuel api.MutableGlobal
-	if p, ok := m.takeInstance(rt); ok && snap != nil && !p.inst.IsClosed() {
-		inst, fuel = p.inst, p.fuel
-		if err := snap.reset(inst, m.globals); err != nil {
-			_ = inst.Close(ctx)
+	var inst *instance
+	if p, ok := m.takeInstance(rt); ok && snap != nil && !p.inst.mod.IsClosed() {
+		inst = p.inst
+		if err := snap.reset(inst.mod, m.globals); err != nil {
+			_ = inst.mod.Close(ctx)
 			return nil, err
 		}
 	} else {
 		if ok {
-			_ = p.inst.Close(ctx)
+			_ = p.inst.mod.Close(ctx)
 		}
 		ictx := ctx
 		if snap != nil {
@@ -790,12 +844,12 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 			// at once.
 			ictx = experimental.WithMemoryAllocator(ctx, memoryCapacity(snap.pages*65536))
 		}
-		if inst, fuel, err = m.instantiate(ictx, rt, cm); err != nil {
+		if inst, err = m.instantiate(ictx, rt, cm); err != nil {
 			return nil, err
 		}
 		if snap != nil {
-			if err := snap.restore(inst, m.globals); err != nil {
-				_ = inst.Close(ctx)
+			if err := snap.restore(inst.mod, m.globals); err != nil {
+				_ = inst.mod.Close(ctx)
 				return nil, err
 			}
 		}
@@ -804,11 +858,11 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	// exactly the snapshot's (see snapshot.reset).
 	reuse := false
 	defer func() {
-		if reuse && ctx.Err() == nil && !inst.IsClosed() && uint64(inst.Memory().Size()) == snap.pages*65536 {
-			m.putInstance(ctx, rt, pooled{inst, fuel, int64(inst.Memory().Size())})
+		if reuse && ctx.Err() == nil && !inst.mod.IsClosed() && uint64(inst.mod.Memory().Size()) == snap.pages*65536 {
+			m.putInstance(ctx, rt, pooled{inst, int64(inst.mod.Memory().Size())})
 			return
 		}
-		_ = inst.Close(ctx)
+		_ = inst.mod.Close(ctx)
 	}()
 	var clock uint64
 	switch {
@@ -818,16 +872,16 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	case m.noSnapshot != "":
 		// The instance's state after _initialize is not all in memory and globals:
 		// initialize this instance, on the run's own fuel.
-		if clock, err = m.initialize(ctx, inst, fuel, tank); err != nil {
+		if clock, err = m.initialize(ctx, inst, tank); err != nil {
 			return nil, err
 		}
 	default: // m.e.freshInstances
-		if clock, err = m.initialize(ctx, inst, fuel, execution.NewFuelTank(InitializeFuel)); err != nil {
+		if clock, err = m.initialize(ctx, inst, execution.NewFuelTank(InitializeFuel)); err != nil {
 			return nil, err
 		}
 	}
 	env := host.Environment()
-	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank, clock: clock, fuel: fuel}
+	st := &callState{host: host, env: env, logger: m.e.cfg.Logger, rand: randStream{seed: env.Seed}, tank: tank, clock: clock, fuel: inst.fuel}
 	ctx = context.WithValue(ctx, stateKey{}, st)
 	if memo {
 		// Runs after end: the tank then holds the fuel the run burnt.
@@ -845,10 +899,10 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 		return nil, err
 	}
 	ptr := uint32(res[0])
-	if !inst.Memory().Write(ptr, input) {
+	if !inst.mod.Memory().Write(ptr, input) {
 		return nil, fmt.Errorf("%w: mica_alloc returned %d, out of memory bounds for %d bytes", execution.ErrApplication, ptr, len(input))
 	}
-	markWritten(inst, ptr, len(input))
+	markWritten(inst.mod, ptr, len(input))
 	res, err = st.call(ctx, inst, entry, uint64(ptr), uint64(len(input)))
 	if err != nil {
 		return nil, err
@@ -863,20 +917,19 @@ func (m *Module) run(ctx context.Context, rt int, tank *execution.FuelTank, entr
 	return st.output, nil
 }
 
-// instantiate returns a new instance of cm, without calling any of its functions, and
-// its fuel global.
-func (m *Module) instantiate(ctx context.Context, rt int, cm wazero.CompiledModule) (api.Module, api.MutableGlobal, error) {
+// instantiate returns a new instance of cm, without calling any of its functions.
+func (m *Module) instantiate(ctx context.Context, rt int, cm wazero.CompiledModule) (*instance, error) {
 	m.e.instantiations.Add(1)
 	inst, err := m.e.runtimes[rt].InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
+		return nil, fmt.Errorf("%w: instantiate: %v", execution.ErrApplication, firstLine(err))
 	}
 	g, ok := inst.ExportedGlobal(FuelExport).(api.MutableGlobal)
 	if !ok {
 		_ = inst.Close(ctx)
-		return nil, nil, fmt.Errorf("%w: fuel global missing", ErrMalformedModule)
+		return nil, fmt.Errorf("%w: fuel global missing", ErrMalformedModule)
 	}
-	return inst, g, nil
+	return &instance{mod: inst, fuel: g}, nil
 }
 
 // memoryCapacity allocates a new instance's memory with room for that many bytes, so
@@ -921,9 +974,23 @@ func (st *callState) start(ctx context.Context) (end func()) {
 	}
 }
 
-// call calls an exported function; ctx must carry st.
-func (st *callState) call(ctx context.Context, inst api.Module, name string, params ...uint64) ([]uint64, error) {
-	res, err := inst.ExportedFunction(name).Call(ctx, params...)
+// call calls an exported function; ctx must carry st. The results it returns are
+// valid until the next call in inst.
+func (st *callState) call(ctx context.Context, inst *instance, name string, params ...uint64) ([]uint64, error) {
+	e := inst.function(name)
+	if e.f == nil {
+		return nil, fmt.Errorf("%w: the module does not export %s", execution.ErrApplication, name)
+	}
+	var res []uint64
+	var err error
+	if e.stacked && len(params) == e.params {
+		clear(inst.stack[copy(inst.stack[:], params):])
+		if err = e.f.CallWithStack(ctx, inst.stack[:]); err == nil {
+			res = inst.stack[:e.results]
+		}
+	} else {
+		res, err = e.f.Call(ctx, params...)
+	}
 	if err == nil {
 		return res, nil
 	}
