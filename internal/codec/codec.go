@@ -707,6 +707,11 @@ const slabMinChunk = 8
 // it returns a pointer to a scratch value that the caller's result must not keep, which
 // is fine since a failed decode's result is discarded.
 func (s *Slab[T]) New(r *Reader, bound int) *T {
+	if len(s.free) > 0 && r.err == nil {
+		v := &s.free[0]
+		s.free = s.free[1:]
+		return v
+	}
 	if v := s.Slice(r, 1, bound); v != nil {
 		return &v[0]
 	}

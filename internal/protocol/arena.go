@@ -28,35 +28,55 @@ const (
 	minOutgoingMessageSize = 36
 )
 
-// one returns a pointer to a new zero T: from s (at most bound more values will be
-// asked of it), or allocated on its own when a is nil.
-func one[T any](a *txArena, r *codec.Reader, s func(*txArena) *codec.Slab[T], bound int) *T {
+// The allocators below take from a's slabs (at most bound more values will be asked
+// of each) or, when a is nil, allocate each value (slice) on its own.
+
+func (a *txArena) bundle(r *codec.Reader, bound int) *IncomingBundle {
 	if a == nil {
-		return codec.New[T](r)
+		return codec.New[IncomingBundle](r)
 	}
-	return s(a).New(r, bound)
+	return a.bundles.New(r, bound)
 }
 
-// many returns n zero Ts: from the slab s of a, or in one allocation of exactly n when a
-// is nil. bound is as for one.
-func many[T any](a *txArena, r *codec.Reader, s func(*txArena) *codec.Slab[T], n, bound int) []T {
+func (a *txArena) operation(r *codec.Reader, bound int) *Operation {
 	if a == nil {
-		return codec.Make[T](r, n)
+		return codec.New[Operation](r)
 	}
-	return s(a).Slice(r, n, bound)
+	return a.ops.New(r, bound)
 }
 
-func slabBundles(a *txArena) *codec.Slab[IncomingBundle]   { return &a.bundles }
-func slabOps(a *txArena) *codec.Slab[Operation]            { return &a.ops }
-func slabPosted(a *txArena) *codec.Slab[PostedMessage]     { return &a.posted }
-func slabOutgoing(a *txArena) *codec.Slab[OutgoingMessage] { return &a.outgoing }
-func slabTransfers(a *txArena) *codec.Slab[Transfer]       { return &a.transfers }
-func slabCredits(a *txArena) *codec.Slab[Credit]           { return &a.credits }
+func (a *txArena) transfer(r *codec.Reader, bound int) *Transfer {
+	if a == nil {
+		return codec.New[Transfer](r)
+	}
+	return a.transfers.New(r, bound)
+}
+
+func (a *txArena) credit(r *codec.Reader, bound int) *Credit {
+	if a == nil {
+		return codec.New[Credit](r)
+	}
+	return a.credits.New(r, bound)
+}
+
+func (a *txArena) postedMessages(r *codec.Reader, n, bound int) []PostedMessage {
+	if a == nil {
+		return codec.Make[PostedMessage](r, n)
+	}
+	return a.posted.Slice(r, n, bound)
+}
+
+func (a *txArena) outgoingMessages(r *codec.Reader, n, bound int) []OutgoingMessage {
+	if a == nil {
+		return codec.Make[OutgoingMessage](r, n)
+	}
+	return a.outgoing.Slice(r, n, bound)
+}
 
 // decodeTransactions reads a block's transactions with one arena.
 func decodeTransactions(r *codec.Reader) []Transaction {
 	n := r.Length(2)
-	txs := many[Transaction](nil, r, nil, n, n)
+	txs := codec.Make[Transaction](r, n)
 	if len(txs) == 0 {
 		return nil
 	}
@@ -74,7 +94,7 @@ func decodeTransactions(r *codec.Reader) []Transaction {
 // for their messages.
 func decodeIncomingBundles(r *codec.Reader, minSize int) []IncomingBundle {
 	n := r.Length(minSize)
-	bs := many[IncomingBundle](nil, r, nil, n, n)
+	bs := codec.Make[IncomingBundle](r, n)
 	if len(bs) == 0 {
 		return nil
 	}
@@ -91,14 +111,14 @@ func decodeIncomingBundles(r *codec.Reader, minSize int) []IncomingBundle {
 // decodeOutgoing reads an outcome's messages, one list per transaction, with one arena.
 func decodeOutgoing(r *codec.Reader) [][]OutgoingMessage {
 	n := r.Length(1)
-	out := many[[]OutgoingMessage](nil, r, nil, n, n)
+	out := codec.Make[[]OutgoingMessage](r, n)
 	if len(out) == 0 {
 		return nil
 	}
 	a := codec.New[txArena](r)
 	for i := range out {
 		k := r.Length(minOutgoingMessageSize)
-		msgs := many(a, r, slabOutgoing, k, r.Remaining()/minOutgoingMessageSize)
+		msgs := a.outgoingMessages(r, k, r.Remaining()/minOutgoingMessageSize)
 		for j := range msgs {
 			msgs[j].decode(r, a)
 		}

@@ -187,7 +187,7 @@ func DecodeSystemOperation(r *codec.Reader) SystemOperation { return decodeSyste
 func decodeSystemOperation(r *codec.Reader, a *txArena, bound int) SystemOperation {
 	switch tag := r.Tag(numSystemOperations); tag {
 	case TagTransfer:
-		t := one(a, r, slabTransfers, bound)
+		t := a.transfer(r, bound)
 		*t = Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()}
 		return t
 	case TagClaim:
@@ -349,7 +349,7 @@ func DecodeSystemMessage(r *codec.Reader) SystemMessage { return decodeSystemMes
 func decodeSystemMessage(r *codec.Reader, a *txArena) SystemMessage {
 	switch r.Tag(2) {
 	case 0:
-		c := one(a, r, slabCredits, r.Remaining()/minCreditSize+1)
+		c := a.credit(r, r.Remaining()/minCreditSize+1)
 		*c = Credit{Target: r.Owner(), Amount: r.Amount(), Source: r.Owner()}
 		return c
 	case 1:
@@ -483,7 +483,7 @@ func (b *MessageBundle) decode(r *codec.Reader, a *txArena) {
 	b.CertificateHash = r.Hash()
 	b.TransactionIndex = r.U32()
 	n := r.Length(minPostedMessageSize)
-	msgs := many(a, r, slabPosted, n, r.Remaining()/minPostedMessageSize)
+	msgs := a.postedMessages(r, n, r.Remaining()/minPostedMessageSize)
 	for i := range msgs {
 		msgs[i].decode(r, a)
 	}
@@ -600,10 +600,10 @@ func (t *Transaction) Decode(r *codec.Reader) { t.decode(r, nil, 1) }
 func (t *Transaction) decode(r *codec.Reader, a *txArena, bound int) {
 	*t = Transaction{}
 	if r.Tag(2) == 0 {
-		t.Bundle = one(a, r, slabBundles, bound)
+		t.Bundle = a.bundle(r, bound)
 		t.Bundle.decode(r, a)
 		return
 	}
-	t.Operation = one(a, r, slabOps, bound)
+	t.Operation = a.operation(r, bound)
 	t.Operation.decode(r, a, bound)
 }
