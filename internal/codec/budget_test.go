@@ -132,33 +132,3 @@ func TestDefaultBudgetFitsHonestInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// TestSlabCharges: a Slab charges each chunk at its full size before allocating it,
-// grows with what it handed out but never past the caller's bound, and refuses (nil,
-// ErrBudget) a chunk the budget does not cover.
-func TestSlabCharges(t *testing.T) {
-	r := codec.NewReaderBudget(nil, 1<<20)
-	var s codec.Slab[[16]byte]
-	for i := range 100 {
-		if p := s.New(r, 100-i); p == nil || *p != ([16]byte{}) {
-			t.Fatalf("value %d: %v", i, p)
-		}
-	}
-	// Chunks of 8, 8, 8, 12, 18, 27 and the 19 left of the bound: 100 values, charged
-	// at their size classes (128, 128, 128, 192, 288+36, 432+54, 304+38).
-	if used := 1<<20 - r.Budget(); used != 128*3+192+324+486+342 {
-		t.Errorf("100 values of 16 bytes charged %d", used)
-	}
-	if v := s.Slice(r, 3, 3); len(v) != 3 || cap(v) != 3 {
-		t.Errorf("Slice(3): len %d cap %d, want a full slice expression of 3", len(v), cap(v))
-	}
-
-	r = codec.NewReaderBudget(nil, 127)
-	var big codec.Slab[[16]byte]
-	if v := big.Slice(r, 1, 100); v != nil || !errors.Is(r.Err(), codec.ErrBudget) {
-		t.Fatalf("chunk of 8 on a budget of 127: %v, %v", v, r.Err())
-	}
-	if p := big.New(r, 1); p == nil {
-		t.Fatal("New after a failure returned nil")
-	}
-}

@@ -627,16 +627,6 @@ func DecodeSlice[T any](r *Reader, minElemSize int, dec func(*Reader, *T)) []T {
 	return s
 }
 
-// Make charges n elements of T to the budget and returns a new slice of them (nil when
-// n is 0 or the budget refuses).
-func Make[T any](r *Reader, n int) []T {
-	var zero T
-	if n <= 0 || !r.allocN(n, unsafe.Sizeof(zero)) {
-		return nil
-	}
-	return make([]T, n)
-}
-
 // EncodeItems writes a sequence of Encoders.
 func EncodeItems[T any, P interface {
 	*T
@@ -679,82 +669,4 @@ func DecodeItems[T any, P interface {
 		}
 	}
 	return s
-}
-
-// Slab hands out values of T for one decode from shared chunks, so that decoding n
-// small objects (the transactions of a block, their messages) costs a few allocations
-// instead of n. The zero value is ready; it is used by one decode on one goroutine.
-//
-// Each chunk is charged to the Reader's budget at its full size before it is allocated,
-// so the budget still bounds the real heap. A chunk grows with what the slab handed
-// out so far (half of it, at least slabMinChunk values) but never holds more than bound
-// values, the caller's upper bound on the values it may still ask for (the remaining
-// transactions, or what the remaining input can hold): at most a third of what a slab
-// allocates beyond slabMinChunk goes unused.
-//
-// Values handed out share a chunk: one of them kept alive keeps its chunk alive. Slices
-// from Slice are full slice expressions, so appending to one never reaches the next.
-type Slab[T any] struct {
-	free []T
-	made int
-	dead T // handed out after a failure, so decoders can go on reading
-}
-
-// slabMinChunk is the smallest chunk a Slab allocates.
-const slabMinChunk = 8
-
-// New returns a pointer to a zero T from the slab. After a failure (budget or earlier)
-// it returns a pointer to a scratch value that the caller's result must not keep, which
-// is fine since a failed decode's result is discarded.
-func (s *Slab[T]) New(r *Reader, bound int) *T {
-	if len(s.free) > 0 && r.err == nil {
-		v := &s.free[0]
-		s.free = s.free[1:]
-		return v
-	}
-	if v := s.Slice(r, 1, bound); v != nil {
-		return &v[0]
-	}
-	var zero T
-	s.dead = zero
-	return &s.dead
-}
-
-// Slice returns n zero Ts from the slab (nil when n is 0 or after a failure).
-func (s *Slab[T]) Slice(r *Reader, n, bound int) []T {
-	if n <= 0 || r.err != nil {
-		return nil
-	}
-	if n > len(s.free) {
-		want := max(slabMinChunk, s.made/2)
-		want = max(n, min(want, bound))
-		if !r.allocN(want, unsafe.Sizeof(s.dead)) {
-			return nil
-		}
-		s.free = make([]T, want)
-		s.made += want
-	}
-	v := s.free[:n:n]
-	s.free = s.free[n:]
-	return v
-}
-
-// SlabSlice is DecodeSlice with the backing array taken from a slab (see Slab): the
-// elements of many short sequences (the messages of each bundle) share chunks. Each
-// element takes at least minElemSize (≥ 1) bytes of input, which bounds the elements
-// the slab may still be asked for.
-func SlabSlice[T any](r *Reader, s *Slab[T], minElemSize int, dec func(*Reader, *T)) []T {
-	minElemSize = max(minElemSize, 1)
-	n := r.Length(minElemSize)
-	if r.err != nil || n == 0 {
-		return nil
-	}
-	v := s.Slice(r, n, n+r.Remaining()/minElemSize)
-	for i := range v {
-		dec(r, &v[i])
-		if r.err != nil {
-			return nil
-		}
-	}
-	return v
 }

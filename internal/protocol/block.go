@@ -184,7 +184,7 @@ func (b *ProposedBlock) decode(r *codec.Reader) (txs []byte) {
 	b.PreviousBlockHash = decOptHash(r)
 	b.AuthenticatedOwner = decOptOwner(r)
 	from := r.Offset()
-	b.Transactions = decodeTransactions(r)
+	b.Transactions = codec.DecodeItems[Transaction](r, 2)
 	return r.Since(from)
 }
 
@@ -306,7 +306,7 @@ type outcomeParts struct {
 
 func (o *BlockExecutionOutcome) decode(r *codec.Reader) (p outcomeParts) {
 	from := r.Offset()
-	o.Messages = decodeOutgoing(r)
+	o.Messages = decodeNested[OutgoingMessage](r, 36)
 	p.messages = r.Since(from)
 	o.StateHash = r.Hash()
 	from = r.Offset()

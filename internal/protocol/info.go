@@ -199,7 +199,7 @@ func (c *ChainInfo) Decode(r *codec.Reader) {
 		c.RequestedOwnerBalance = codec.Box(r, r.Amount())
 	}
 	c.Manager.Decode(r)
-	c.RequestedPendingBundles = decodeIncomingBundles(r, 60)
+	c.RequestedPendingBundles = codec.DecodeItems[IncomingBundle](r, 60)
 	c.ReceivedLogLength = r.U64()
 	c.RequestedReceivedLog = codec.DecodeItems[ChainAndHeight](r, 40)
 }

@@ -180,16 +180,10 @@ func (o *ProcessRemovedEpoch) Encode(w *codec.Writer) {
 }
 
 // DecodeSystemOperation reads one system operation.
-func DecodeSystemOperation(r *codec.Reader) SystemOperation { return decodeSystemOperation(r, nil, 1) }
-
-// decodeSystemOperation reads one system operation, taking transfers from a (see
-// txArena), which may be asked for at most bound more.
-func decodeSystemOperation(r *codec.Reader, a *txArena, bound int) SystemOperation {
+func DecodeSystemOperation(r *codec.Reader) SystemOperation {
 	switch tag := r.Tag(numSystemOperations); tag {
 	case TagTransfer:
-		t := a.transfer(r, bound)
-		*t = Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()}
-		return t
+		return codec.Box(r, Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()})
 	case TagClaim:
 		return codec.Box(r, Claim{Owner: r.Owner(), Target: r.ChainID(), Recipient: r.Account(), Amount: r.Amount()})
 	case TagOpenChain:
@@ -263,12 +257,10 @@ func (o *Operation) Encode(w *codec.Writer) {
 	w.VarBytes(o.Bytes)
 }
 
-func (o *Operation) Decode(r *codec.Reader) { o.decode(r, nil, 1) }
-
-func (o *Operation) decode(r *codec.Reader, a *txArena, bound int) {
+func (o *Operation) Decode(r *codec.Reader) {
 	*o = Operation{}
 	if r.Tag(2) == 0 {
-		o.System = decodeSystemOperation(r, a, bound)
+		o.System = DecodeSystemOperation(r)
 		return
 	}
 	o.App = base.ApplicationID(r.Hash())
@@ -343,15 +335,10 @@ func (m *Withdraw) Encode(w *codec.Writer) {
 }
 
 // DecodeSystemMessage reads one system message.
-func DecodeSystemMessage(r *codec.Reader) SystemMessage { return decodeSystemMessage(r, nil) }
-
-// decodeSystemMessage reads one system message, taking credits from a (see txArena).
-func decodeSystemMessage(r *codec.Reader, a *txArena) SystemMessage {
+func DecodeSystemMessage(r *codec.Reader) SystemMessage {
 	switch r.Tag(2) {
 	case 0:
-		c := a.credit(r, r.Remaining()/minCreditSize+1)
-		*c = Credit{Target: r.Owner(), Amount: r.Amount(), Source: r.Owner()}
-		return c
+		return codec.Box(r, Credit{Target: r.Owner(), Amount: r.Amount(), Source: r.Owner()})
 	case 1:
 		return codec.Box(r, Withdraw{Owner: r.Owner(), Amount: r.Amount(), Recipient: r.Account()})
 	}
@@ -376,12 +363,10 @@ func (m *Message) Encode(w *codec.Writer) {
 	w.VarBytes(m.Bytes)
 }
 
-func (m *Message) Decode(r *codec.Reader) { m.decode(r, nil) }
-
-func (m *Message) decode(r *codec.Reader, a *txArena) {
+func (m *Message) Decode(r *codec.Reader) {
 	*m = Message{}
 	if r.Tag(2) == 0 {
-		m.System = decodeSystemMessage(r, a)
+		m.System = DecodeSystemMessage(r)
 		return
 	}
 	m.App = base.ApplicationID(r.Hash())
@@ -410,15 +395,13 @@ func (m *PostedMessage) Encode(w *codec.Writer) {
 	m.Message.Encode(w)
 }
 
-func (m *PostedMessage) Decode(r *codec.Reader) { m.decode(r, nil) }
-
-func (m *PostedMessage) decode(r *codec.Reader, a *txArena) {
+func (m *PostedMessage) Decode(r *codec.Reader) {
 	m.AuthenticatedOwner = decOptOwner(r)
 	m.Grant = r.Amount()
 	m.RefundGrantTo = decOptAccount(r)
 	m.Kind = MessageKind(r.Tag(4))
 	m.Index = r.U32()
-	m.Message.decode(r, a)
+	m.Message.Decode(r)
 }
 
 // OutgoingMessage is a message produced by executing a transaction.
@@ -445,15 +428,13 @@ func (m *OutgoingMessage) Encode(w *codec.Writer) {
 	m.Message.Encode(w)
 }
 
-func (m *OutgoingMessage) Decode(r *codec.Reader) { m.decode(r, nil) }
-
-func (m *OutgoingMessage) decode(r *codec.Reader, a *txArena) {
+func (m *OutgoingMessage) Decode(r *codec.Reader) {
 	m.Destination = r.ChainID()
 	m.AuthenticatedOwner = decOptOwner(r)
 	m.Grant = r.Amount()
 	m.RefundGrantTo = decOptAccount(r)
 	m.Kind = MessageKind(r.Tag(4))
-	m.Message.decode(r, a)
+	m.Message.Decode(r)
 }
 
 // MessageBundle is every message one transaction of one certified block sends to one
@@ -474,23 +455,12 @@ func (b *MessageBundle) Encode(w *codec.Writer) {
 	codec.EncodeItems(w, b.Messages)
 }
 
-func (b *MessageBundle) Decode(r *codec.Reader) { b.decode(r, nil) }
-
-// decode reads the bundle, taking its messages from a (see txArena).
-func (b *MessageBundle) decode(r *codec.Reader, a *txArena) {
+func (b *MessageBundle) Decode(r *codec.Reader) {
 	b.Height = base.BlockHeight(r.U64())
 	b.Timestamp = base.Timestamp(r.U64())
 	b.CertificateHash = r.Hash()
 	b.TransactionIndex = r.U32()
-	n := r.Length(minPostedMessageSize)
-	msgs := a.postedMessages(r, n, r.Remaining()/minPostedMessageSize)
-	for i := range msgs {
-		msgs[i].decode(r, a)
-	}
-	b.Messages = nil
-	if r.Err() == nil {
-		b.Messages = msgs
-	}
+	b.Messages = codec.DecodeItems[PostedMessage](r, 4)
 }
 
 // IsSkippable reports whether the recipient may skip the bundle: every message is Simple
@@ -560,11 +530,9 @@ func (b *IncomingBundle) Encode(w *codec.Writer) {
 	w.Tag(uint32(b.Action))
 }
 
-func (b *IncomingBundle) Decode(r *codec.Reader) { b.decode(r, nil) }
-
-func (b *IncomingBundle) decode(r *codec.Reader, a *txArena) {
+func (b *IncomingBundle) Decode(r *codec.Reader) {
 	b.Origin = r.ChainID()
-	b.Bundle.decode(r, a)
+	b.Bundle.Decode(r)
 	b.Action = BundleAction(r.Tag(2))
 }
 
@@ -593,17 +561,13 @@ func (t *Transaction) Encode(w *codec.Writer) {
 	t.Operation.Encode(w)
 }
 
-func (t *Transaction) Decode(r *codec.Reader) { t.decode(r, nil, 1) }
-
-// decode reads the transaction, taking its parts from a (see txArena), which may be
-// asked for at most bound more transactions.
-func (t *Transaction) decode(r *codec.Reader, a *txArena, bound int) {
+func (t *Transaction) Decode(r *codec.Reader) {
 	*t = Transaction{}
 	if r.Tag(2) == 0 {
-		t.Bundle = a.bundle(r, bound)
-		t.Bundle.decode(r, a)
+		t.Bundle = codec.New[IncomingBundle](r)
+		t.Bundle.Decode(r)
 		return
 	}
-	t.Operation = a.operation(r, bound)
-	t.Operation.decode(r, a, bound)
+	t.Operation = codec.New[Operation](r)
+	t.Operation.Decode(r)
 }
