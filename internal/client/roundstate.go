@@ -118,8 +118,6 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 				if !codec.EncodesTo(&p.Content.Block, ours) {
 					st.conflict = true
 				}
-			}
-			if p.Content.Round == mi.CurrentRound {
 				st.proposals = append(st.proposals, p)
 			}
 			// Our own earlier proposal at this height (signed by us and valid) is re-sent
