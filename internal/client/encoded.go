@@ -19,7 +19,16 @@ type encoded struct {
 // certificate about to go to every validator of a fan-out), so that a transport that
 // must encode v (rpc.Node) does it once per fan-out instead of once per validator.
 func withEncoding[T codec.Encoder](ctx context.Context, v T) context.Context {
-	return context.WithValue(ctx, encodedKey{}, &encoded{v: v, b: codec.Marshal(v)})
+	return withEncoded(ctx, v, nil)
+}
+
+// withEncoded is withEncoding with v's canonical encoding b when the caller holds it
+// already (nil: encode v).
+func withEncoded[T codec.Encoder](ctx context.Context, v T, b []byte) context.Context {
+	if b == nil {
+		b = codec.Marshal(v)
+	}
+	return context.WithValue(ctx, encodedKey{}, &encoded{v: v, b: b})
 }
 
 // Encoding returns the canonical encoding of v that the caller's fan-out made once

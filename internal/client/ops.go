@@ -29,31 +29,48 @@ func (cc *ChainClient) pendingBundles(ctx context.Context, m members, height bas
 // RequestPendingBundles): only those of m's committee count.
 func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as []answer[*protocol.ChainInfo]) []protocol.IncomingBundle {
 	committee := m.committee
+	// Bundles are told apart by their canonical bytes, encoded into one scratch writer:
+	// a bundle every validator reports costs one map entry (and one copy of its bytes as
+	// the key), not an allocation per report.
 	type entry struct {
-		b protocol.IncomingBundle
+		b *protocol.IncomingBundle
 		w uint64
 	}
-	seen := map[string]*entry{}
-	var order []string
+	most := 0
+	for _, a := range as {
+		if a.val != nil {
+			most = max(most, len(a.val.RequestedPendingBundles))
+		}
+	}
+	seen := make(map[string]int, most) // index in entries
+	entries := make([]entry, 0, most)
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
 	for _, a := range as {
 		if a.err != nil || a.val == nil || a.val.ChainID != cc.id || a.val.NextBlockHeight != height {
 			continue
 		}
-		for _, b := range a.val.RequestedPendingBundles {
-			k := string(codec.Marshal(&b))
-			e := seen[k]
-			if e == nil {
-				e = &entry{b: b}
-				seen[k] = e
-				order = append(order, k)
+		weight := committee.Weight(a.v.PublicKey)
+		for i := range a.val.RequestedPendingBundles {
+			b := &a.val.RequestedPendingBundles[i]
+			w.Reset()
+			b.Encode(w)
+			j, ok := seen[string(w.Bytes())]
+			if !ok {
+				j = len(entries)
+				entries = append(entries, entry{b: b})
+				seen[string(w.Bytes())] = j
 			}
-			e.w += committee.Weight(a.v.PublicKey)
+			entries[j].w += weight
 		}
 	}
 	var out []protocol.IncomingBundle
-	for _, k := range order {
-		if e := seen[k]; e.w >= committee.ValidityThreshold() {
-			out = append(out, e.b)
+	for i := range entries {
+		if e := &entries[i]; e.w >= committee.ValidityThreshold() {
+			if out == nil {
+				out = make([]protocol.IncomingBundle, 0, len(entries)-i)
+			}
+			out = append(out, *e.b)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b protocol.IncomingBundle) int {
@@ -82,7 +99,7 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 	maxTxs := policy.MaxTransactionsBlock
 	size := uint64(blockOverhead)
 	for i := range ops {
-		size += uint64(len(codec.Marshal(&ops[i]))) + 8
+		size += uint64(codec.Size(&ops[i])) + 8
 	}
 	if uint64(len(ops)) > maxTxs || size > policy.MaxBlockSize {
 		return nil, base.Invalidf("%d operations (%d bytes) exceed the block limits (%d transactions, %d bytes)", len(ops), size, maxTxs, policy.MaxBlockSize)
@@ -110,7 +127,7 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		if skipped[b.Origin] {
 			continue // an earlier bundle of this origin did not fit: keep the order
 		}
-		n := uint64(len(codec.Marshal(b))) + 8
+		n := uint64(codec.Size(b)) + 8
 		if size+n > policy.MaxBlockSize {
 			skipped[b.Origin] = true
 			continue

@@ -62,12 +62,16 @@ type commitRun struct {
 	// reused: the round state comes from answers reused from the previous block's
 	// broadcast (nextstate.go) and nothing has failed yet; the first failure queries
 	// afresh instead of asking for a timeout.
-	reused  bool
-	m       members     // the committee of the block's epoch and its reachable members
-	st      *roundState // what a quorum of validators reported
-	round   base.Round  // the round we act in
-	prop    *protocol.BlockProposal
-	target  *protocol.Block // the block prop carries, with its outcome
+	reused bool
+	m      members     // the committee of the block's epoch and its reachable members
+	st     *roundState // what a quorum of validators reported
+	round  base.Round  // the round we act in
+	prop   *protocol.BlockProposal
+	target *protocol.Block // the block prop carries, with its outcome
+	// enc is the canonical encoding of the proposal encFor, made when it was signed;
+	// collectVotes uses it while prop is that proposal.
+	encFor  *protocol.BlockProposal
+	enc     []byte
 	cert    *protocol.Certificate
 	lastErr error
 }
@@ -273,11 +277,11 @@ func (r *commitRun) proposeNew(ctx context.Context) (commitStep, error) {
 		// A quorum answered and none holds a fast proposal at this height: at most f
 		// validators can hold one we did not see, which therefore has no confirmed
 		// certificate and never will. Signing ours cannot confirm two blocks.
-		p, err := cc.fastProposal(r.proposed, r.blobs)
+		p, enc, err := cc.fastProposal(r.proposed, r.blobs)
 		if err != nil {
 			return 0, err
 		}
-		r.prop, r.target = p, r.staged
+		r.prop, r.target, r.encFor, r.enc = p, r.staged, p, enc
 		return stepCollectVotes, nil
 	}
 	if own := st.ownProposal; own != nil && !own.Content.Round.IsFast() && !r.round.Less(own.Content.Round) && !r.abandoned(ctx, own) {
@@ -324,11 +328,11 @@ func (r *commitRun) proposeNew(ctx context.Context) (commitStep, error) {
 	if !mgr.CanPropose(me, r.round) {
 		return stepTimeout, nil
 	}
-	p, err := protocol.SignProposal(cc.signer, *r.proposed, r.round, r.blobs)
+	p, enc, err := protocol.SignProposalEncoded(cc.signer, *r.proposed, r.round, r.blobs)
 	if err != nil {
 		return 0, err
 	}
-	r.prop, r.target = p, r.staged
+	r.prop, r.target, r.encFor, r.enc = p, r.staged, p, enc
 	return stepCollectVotes, nil
 }
 
@@ -352,7 +356,11 @@ func (r *commitRun) abandoned(ctx context.Context, p *protocol.BlockProposal) bo
 // validators' votes over the block's outcome (ErrValidatorsDisagree: re-proposing would
 // consult the oracles again); other failures lead to a timeout.
 func (r *commitRun) collectVotes(ctx context.Context) (commitStep, error) {
-	cert, err := r.cc.sendProposal(ctx, r.m, r.prop, r.target)
+	var enc []byte
+	if r.encFor == r.prop {
+		enc = r.enc
+	}
+	cert, err := r.cc.sendProposal(ctx, r.m, r.prop, enc, r.target)
 	if err != nil {
 		if isRefusal(err) || errors.Is(err, ErrLocalRefused) || errors.Is(err, ErrValidatorsDisagree) {
 			return 0, err
@@ -392,25 +400,26 @@ func (r *commitRun) ours() commitStep {
 
 // fastProposal returns the pending fast proposal for this height, or signs, persists and
 // records a new one. The caller has established that no validator of a quorum holds a
-// fast proposal at this height.
-func (cc *ChainClient) fastProposal(proposed *protocol.ProposedBlock, blobs []protocol.Blob) (*protocol.BlockProposal, error) {
+// fast proposal at this height. It also returns the proposal's canonical encoding when
+// it signed it (made in the same pass as the signature), nil otherwise.
+func (cc *ChainClient) fastProposal(proposed *protocol.ProposedBlock, blobs []protocol.Blob) (*protocol.BlockProposal, []byte, error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if p := cc.pendingFast; p != nil && p.Content.Block.Height == proposed.Height {
 		if string(codec.Marshal(&p.Content.Block)) != string(codec.Marshal(proposed)) {
-			return nil, fmt.Errorf("a different fast proposal is pending at height %d; it must commit first", proposed.Height)
+			return nil, nil, fmt.Errorf("a different fast proposal is pending at height %d; it must commit first", proposed.Height)
 		}
-		return p, nil
+		return p, nil, nil
 	}
-	p, err := protocol.SignProposal(cc.signer, *proposed, base.FastRound, blobs)
+	p, enc, err := protocol.SignProposalEncoded(cc.signer, *proposed, base.FastRound, blobs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cc.OnFastProposal != nil {
 		if err := cc.OnFastProposal(p); err != nil {
-			return nil, fmt.Errorf("persist fast proposal: %w", err)
+			return nil, nil, fmt.Errorf("persist fast proposal: %w", err)
 		}
 	}
 	cc.pendingFast = p
-	return p, nil
+	return p, enc, nil
 }

@@ -61,7 +61,7 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 	me := cc.Owner()
 	var rounds []weightedRound
 	var aheadW, okW uint64
-	ours := codec.Marshal(proposed)
+	var ours []byte // our block's encoding, made when a proposal is to be compared with it
 	type fastCandidate struct {
 		p *protocol.BlockProposal
 		w uint64
@@ -111,10 +111,13 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 			break // one report per validator
 		}
 		if p := mi.Proposed; p != nil && p.Content.Block.ChainID == cc.id && p.Content.Block.Height == height && !p.IsRegularRetry() {
-			if p.Content.Round == mi.CurrentRound && string(codec.Marshal(&p.Content.Block)) != string(ours) {
-				st.conflict = true
-			}
 			if p.Content.Round == mi.CurrentRound {
+				if ours == nil {
+					ours = codec.Marshal(proposed)
+				}
+				if !codec.EncodesTo(&p.Content.Block, ours) {
+					st.conflict = true
+				}
 				st.proposals = append(st.proposals, p)
 			}
 			// Our own earlier proposal at this height (signed by us and valid) is re-sent

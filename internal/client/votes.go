@@ -23,15 +23,16 @@ import (
 // sendProposal sends a proposal to the members of m (the committee of the block's
 // epoch) and turns a quorum of their votes into a certificate: confirmed in the fast
 // round, validated otherwise (then finalize makes it confirmed). The certificate is
-// published and checked by the local node before it is returned.
-func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.BlockProposal, target *protocol.Block) (*protocol.Certificate, error) {
+// published and checked by the local node before it is returned. enc is p's canonical
+// encoding if the caller holds it (nil: it is made here, once for all validators).
+func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.BlockProposal, enc []byte, target *protocol.Block) (*protocol.Certificate, error) {
 	c := cc.c
 	kind := protocol.KindValidated
 	if p.Content.Round.IsFast() {
 		kind = protocol.KindConfirmed
 	}
 	want := protocol.LiteValue{ValueHash: target.Hash(), ChainID: cc.id, Height: target.Height(), Kind: kind}
-	as := c.collectVotes(withEncoding(ctx, p), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+	as := c.collectVotes(withEncoded(ctx, p, enc), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
 		cc.awaitCertificateCall(ctx, v)
 		info, err := v.Node.HandleBlockProposal(ctx, p)
 		// A validator that lags is updated and asked again; not if the block's height

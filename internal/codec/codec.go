@@ -464,6 +464,21 @@ func (r *Reader) Round() base.Round {
 
 // Owner reads an owner.
 func (r *Reader) Owner() base.Owner {
+	// Fast path for the two kinds every block is full of (one-byte tags).
+	if r.err == nil && r.off < len(r.buf) {
+		switch p := r.buf[r.off:]; base.OwnerKind(p[0]) {
+		case base.OwnerReserved:
+			if len(p) >= 2 {
+				r.off += 2
+				return base.ReservedOwner(p[1])
+			}
+		case base.OwnerAddress32:
+			if len(p) >= 33 {
+				r.off += 33
+				return base.Address32Owner(base.Hash(p[1:33]))
+			}
+		}
+	}
 	k := base.OwnerKind(r.Tag(3))
 	var n int
 	switch k {

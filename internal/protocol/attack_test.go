@@ -188,3 +188,60 @@ func TestDecodeBudgetFitsHonestBlocks(t *testing.T) {
 		t.Logf("%s: %d-byte certificate charged %d bytes (%.1f per input byte)", name, len(b), used, float64(used)/float64(len(b)))
 	}
 }
+
+// pendingInfo is a chain info answering a query for pending bundles with the 100
+// received bundles of block100.
+func pendingInfo() *protocol.ChainInfo {
+	info := &protocol.ChainInfo{ChainID: base.ChainID{1}, NextBlockHeight: 5}
+	for _, tx := range block100().Proposed.Transactions {
+		if tx.Bundle != nil {
+			info.RequestedPendingBundles = append(info.RequestedPendingBundles, *tx.Bundle)
+		}
+	}
+	return info
+}
+
+// TestDecodeChargesItsAllocations: decoding a 100-transfer block's certificate and
+// proposal, and a chain info with its 100 pending bundles, charges the budget for every
+// byte it allocates: what a decode allocates is at most what it charged plus 1 KiB,
+// and a budget one byte short of the charge refuses the input without allocating past
+// it.
+func TestDecodeChargesItsAllocations(t *testing.T) {
+	keys := prototest.Validators(4)
+	block := block100()
+	proposal, err := protocol.SignProposal(prototest.Key("alice"), block.Proposed, base.FastRound, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		v   codec.Encoder
+		new func() codec.Decoder
+	}{
+		"certificate": {prototest.Certify(protocol.KindConfirmed, block, nil, base.FastRound, keys[:3]), func() codec.Decoder { return new(protocol.Certificate) }},
+		"proposal":    {proposal, func() codec.Decoder { return new(protocol.BlockProposal) }},
+		"chain info":  {pendingInfo(), func() codec.Decoder { return new(protocol.ChainInfo) }},
+	} {
+		b := codec.Marshal(c.v)
+		var charged int
+		n := allocated(func() {
+			r := codec.NewReader(b)
+			c.new().Decode(r)
+			if err := r.Finish(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			charged = codec.Budget(len(b)) - r.Budget()
+		})
+		t.Logf("%s: %d bytes, charged %d, allocated %d", name, len(b), charged, n)
+		if n > uint64(charged)+1024 {
+			t.Errorf("%s: allocated %d bytes, charged only %d", name, n, charged)
+		}
+		r := codec.NewReaderBudget(b, charged-1)
+		n = allocated(func() { c.new().Decode(r) })
+		if !errors.Is(r.Err(), codec.ErrBudget) {
+			t.Errorf("%s: budget %d, one byte short of the charge: %v", name, charged-1, r.Err())
+		}
+		if n > uint64(charged)+1024 {
+			t.Errorf("%s: refused, but allocated %d bytes on a budget of %d", name, n, charged-1)
+		}
+	}
+}

@@ -88,7 +88,10 @@ func BenchmarkDecodeBlockProposal(b *testing.B) {
 
 // block100 is a block as `mica benchmark --transactions-per-block 100` makes them: 100
 // received one-message bundles and 100 transfers, each sending one Credit.
-func block100() *protocol.Block {
+func block100() *protocol.Block { return blockOf(100) }
+
+// blockOf is block100 with n bundles and n transfers.
+func blockOf(n int) *protocol.Block {
 	owner := prototest.Key("alice").Public().Owner()
 	prev := base.Hash{7}
 	p := protocol.ProposedBlock{ChainID: base.ChainID{1}, Height: 5, Timestamp: 3_000_000, PreviousBlockHash: &prev, AuthenticatedOwner: &owner}
@@ -101,12 +104,12 @@ func block100() *protocol.Block {
 		o.Blobs = append(o.Blobs, nil)
 		o.OperationResults = append(o.OperationResults, []byte{})
 	}
-	for i := range 100 {
+	for i := range n {
 		add(protocol.ReceiveTx(protocol.IncomingBundle{Origin: base.ChainID{2}, Action: protocol.Accept,
 			Bundle: protocol.MessageBundle{Height: 4, Timestamp: 2_000_000, CertificateHash: base.Hash{4}, TransactionIndex: uint32(100 + i),
 				Messages: []protocol.PostedMessage{{Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Amount: base.AmountFromAttos(1)}}}}}}), nil)
 	}
-	for range 100 {
+	for range n {
 		add(protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: base.ChainID{3}}, Amount: base.AmountFromAttos(1)}),
 			[]protocol.OutgoingMessage{{Destination: base.ChainID{3}, Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Amount: base.AmountFromAttos(1)}}}})
 	}

@@ -47,7 +47,8 @@ func seeds(f *testing.F) (*protocol.Certificate, *protocol.BlockProposal) {
 
 func FuzzDecodeCertificate(f *testing.F) {
 	c, _ := seeds(f)
-	fuzzDecoder[protocol.Certificate](f, c)
+	keys := prototest.Validators(4)
+	fuzzDecoder[protocol.Certificate](f, c, prototest.Certify(protocol.KindConfirmed, blockOf(3), nil, base.FastRound, keys[:3]))
 }
 
 func FuzzDecodeLiteCertificate(f *testing.F) {
@@ -58,7 +59,11 @@ func FuzzDecodeLiteCertificate(f *testing.F) {
 
 func FuzzDecodeBlockProposal(f *testing.F) {
 	_, p := seeds(f)
-	fuzzDecoder[protocol.BlockProposal](f, p)
+	mixed, err := protocol.SignProposal(prototest.Key("alice"), blockOf(3).Proposed, base.FastRound, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzDecoder[protocol.BlockProposal](f, p, mixed)
 }
 
 func FuzzDecodeChainInfoQuery(f *testing.F) {
@@ -66,7 +71,7 @@ func FuzzDecodeChainInfoQuery(f *testing.F) {
 }
 
 func FuzzDecodeChainInfo(f *testing.F) {
-	fuzzDecoder[protocol.ChainInfo](f, &protocol.ChainInfo{NextBlockHeight: 3})
+	fuzzDecoder[protocol.ChainInfo](f, &protocol.ChainInfo{NextBlockHeight: 3}, pendingInfo())
 }
 
 func FuzzDecodeCrossChainRequest(f *testing.F) {

@@ -36,7 +36,10 @@ func (p *ProposalContent) Decode(r *codec.Reader) {
 }
 
 // SigningHash is the message the proposer signs.
-func (p *ProposalContent) SigningHash() base.Hash { return crypto.HashValue("ProposalContent", p) }
+func (p *ProposalContent) SigningHash() base.Hash { return crypto.HashValue(hashProposalContent, p) }
+
+// hashProposalContent is the type name of the proposer's signed message.
+const hashProposalContent = "ProposalContent"
 
 // OriginalProposal justifies a re-proposal of a locked block in a later round: either the
 // super owner's signature of the original fast proposal, or the validated certificate.
@@ -90,6 +93,24 @@ func SignProposal(s crypto.Signer, block ProposedBlock, round base.Round, blobs 
 	}
 	p.PublicKey, p.Signature = s.Public(), sig
 	return p, nil
+}
+
+// SignProposalEncoded is SignProposal that also returns the proposal's canonical
+// encoding, made in the same pass: the signed content is a prefix of the proposal's
+// encoding, so the block is encoded once for the signature and for the wire instead of
+// once for each. The bytes are the proposal's encoding only while neither is modified.
+func SignProposalEncoded(s crypto.Signer, block ProposedBlock, round base.Round, blobs []Blob) (*BlockProposal, []byte, error) {
+	p := &BlockProposal{Content: ProposalContent{Block: block, Round: round}, Blobs: blobs}
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	p.Content.Encode(w)
+	sig, err := s.Sign(crypto.HashBytes(hashProposalContent, w.Bytes()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign proposal: %w", err)
+	}
+	p.PublicKey, p.Signature = s.Public(), sig
+	p.encodeTail(w)
+	return p, append(make([]byte, 0, w.Len()), w.Bytes()...), nil
 }
 
 // SignFastRetry re-proposes a fast proposal in a later round, carrying the original signature.
@@ -191,6 +212,11 @@ func (p *BlockProposal) CheckInvariants() error {
 
 func (p *BlockProposal) Encode(w *codec.Writer) {
 	p.Content.Encode(w)
+	p.encodeTail(w)
+}
+
+// encodeTail writes what follows the content.
+func (p *BlockProposal) encodeTail(w *codec.Writer) {
 	p.PublicKey.Encode(w)
 	p.Signature.Encode(w)
 	w.OptionTag(p.Original != nil)

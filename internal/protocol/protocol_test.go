@@ -238,3 +238,25 @@ func fmtSlice(s []string) string {
 	b.WriteString("]")
 	return b.String()
 }
+
+// TestSignProposalEncoded: the proposal signed in one pass with its encoding is the
+// one SignProposal signs, and the bytes are its canonical encoding.
+func TestSignProposalEncoded(t *testing.T) {
+	key := prototest.Key("alice")
+	block := blockOf(3).Proposed
+	blobs := []protocol.Blob{protocol.NewBlob(base.BlobData, []byte("data"))}
+	want, err := protocol.SignProposal(key, block, base.FastRound, blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, enc, err := protocol.SignProposalEncoded(key, block, base.FastRound, blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(enc, codec.Marshal(want)) || !bytes.Equal(codec.Marshal(got), enc) {
+		t.Fatalf("encoding differs from SignProposal's:\n got  %x\n want %x", enc, codec.Marshal(want))
+	}
+	if err := got.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}
