@@ -55,8 +55,8 @@ func TestValidatorTimerSlack(t *testing.T) {
 	if after := readSlack(t, "/proc/self/timerslack_ns"); after != before {
 		t.Fatalf("this process's main thread's timer slack changed from %d to %d", before, after)
 	}
-	// The thread that started the child was retired: no thread here has the slack
-	// unless this process had it already.
+	// The thread that started the child got its own slack back: no thread here has
+	// the child's unless this process had it already.
 	if before != ValidatorTimerSlack.Nanoseconds() {
 		for tid, s := range threadSlacks(t) {
 			if s == ValidatorTimerSlack.Nanoseconds() {
