@@ -11,7 +11,8 @@
 #   scripts/syscalls-per-block.sh /tmp/mica /tmp/hotpath-netA 10 --chains 16
 #
 # Needs perf (tracepoints syscalls:* and raw_syscalls:*, readable by root or with
-# kernel.perf_event_paranoid <= 1). Blocks are validator-0's
+# kernel.perf_event_paranoid <= 1). The last two columns are the Go runtime's sysmon
+# thread's context switches and CPU microseconds. Blocks are validator-0's
 # mica_blocks_committed_total over the window (every block of the run commits on
 # every validator). Prints one line per process: events per block.
 set -eu
@@ -19,6 +20,13 @@ bin=$1 net=$2 secs=$3
 shift 3
 metrics=$(sed -n 's|.*msg="metrics serving".*address=\(http://[0-9.:]*\)/metrics.*|\1|p' "$net/validator-0/validator.log" | tail -1)
 [ -n "$metrics" ] || { echo "no metrics address in $net/validator-0/validator.log (net up serves it by default)" >&2; exit 1; }
+# The Go runtime's monitor thread (sysmon) is the first thread it creates, the
+# process's second: its context switches and CPU ticks (1/CLK_TCK s), "cs ticks".
+sysmon() {
+	t=$(ls "/proc/$1/task" | sort -n | sed -n 2p)
+	cs=$(awk '/^(non)?voluntary_ctxt_switches/ {s += $2} END {print s}' "/proc/$1/task/$t/status")
+	echo "$cs $(awk '{print $14 + $15}' "/proc/$1/task/$t/stat")"
+}
 blocks() { curl -s "$metrics/metrics" | awk '$1 == "mica_blocks_committed_total" {print $2}'; }
 pids=""
 for i in 0 1 2 3 4 5 6 7 8 9; do
@@ -35,24 +43,28 @@ events=raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_write,syscalls
 perfs=""
 b0=$(blocks)
 for e in $pids; do
+	sysmon "${e#*:}" >"$out/${e%%:*}.sysmon0"
 	perf stat -x, -e "$events" -p "${e#*:}" -o "$out/${e%%:*}.csv" -- sleep "$secs" &
 	perfs="$perfs $!"
 done
 wait $perfs || true
+for e in $pids; do sysmon "${e#*:}" >"$out/${e%%:*}.sysmon1"; done
 sleep 0.1
 b1=$(blocks)
 wait "$bench" || true
 n=$((b1 - b0))
 echo "blocks in the window: $n ($secs s, load $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-12s %9s %9s %7s %7s %7s %9s %7s %7s %7s\n' process syscalls ctxsw write read futex fdatasync epoll nsleep pwrite
+printf '%-12s %9s %9s %7s %7s %7s %9s %7s %7s %7s %9s %9s\n' process syscalls ctxsw write read futex fdatasync epoll nsleep pwrite sysmon-cs sysmon-us
 for e in $pids; do
 	name=${e%%:*}
-	awk -F, -v n="$n" -v name="$name" '
+	read -r cs0 tk0 <"$out/$name.sysmon0"
+	read -r cs1 tk1 <"$out/$name.sysmon1"
+	awk -F, -v n="$n" -v name="$name" -v scs="$((cs1 - cs0))" -v stk="$((tk1 - tk0))" -v hz="$(getconf CLK_TCK)" '
 		$3 ~ /raw_syscalls:sys_enter/ {s=$1} $3 ~ /context-switches/ {c=$1}
 		$3 ~ /sys_enter_write$/ {w=$1} $3 ~ /sys_enter_read$/ {r=$1} $3 ~ /sys_enter_futex/ {f=$1}
 		$3 ~ /sys_enter_fdatasync/ {d=$1} $3 ~ /sys_enter_epoll_pwait/ {ep=$1} $3 ~ /sys_enter_nanosleep/ {ns=$1}
 		$3 ~ /sys_enter_pwrite64/ {pw=$1}
-		END { if (n > 0) printf "%-12s %9.1f %9.1f %7.1f %7.1f %7.1f %9.2f %7.1f %7.1f %7.1f\n", name, s/n, c/n, w/n, r/n, f/n, d/n, ep/n, ns/n, pw/n }' "$out/$name.csv"
+		END { if (n > 0) printf "%-12s %9.1f %9.1f %7.1f %7.1f %7.1f %9.2f %7.1f %7.1f %7.1f %9.1f %9.1f\n", name, s/n, c/n, w/n, r/n, f/n, d/n, ep/n, ns/n, pw/n, scs/n, stk*1e6/hz/n }' "$out/$name.csv"
 done
 grep -E 'transfers/s|ops/s|CPU per block' "$out/bench.txt" | sed 's/funds.*//' || true
 rm -rf "$out"
