@@ -20,12 +20,16 @@ bin=$1 net=$2 secs=$3
 shift 3
 metrics=$(sed -n 's|.*msg="metrics serving".*address=\(http://[0-9.:]*\)/metrics.*|\1|p' "$net/validator-0/validator.log" | tail -1)
 [ -n "$metrics" ] || { echo "no metrics address in $net/validator-0/validator.log (net up serves it by default)" >&2; exit 1; }
-# The Go runtime's monitor thread (sysmon) is the first thread it creates, the
-# process's second: its context switches and CPU ticks (1/CLK_TCK s), "cs ticks".
+# The Go runtime's monitor thread (sysmon) is the first thread it creates after the
+# main thread: the earliest started (field 22 of stat; thread ids may wrap around).
+# Prints its context switches and CPU ticks (1/CLK_TCK s), "cs ticks".
 sysmon() {
-	t=$(ls "/proc/$1/task" | sort -n | sed -n 2p)
+	t=$(for d in /proc/"$1"/task/*; do
+		id=${d##*/}
+		[ "$id" = "$1" ] || echo "$(sed 's/.*) //' "$d/stat" | awk '{print $20}') $id"
+	done | sort -n -k1,1 -k2,2 | head -1 | cut -d' ' -f2)
 	cs=$(awk '/^(non)?voluntary_ctxt_switches/ {s += $2} END {print s}' "/proc/$1/task/$t/status")
-	echo "$cs $(awk '{print $14 + $15}' "/proc/$1/task/$t/stat")"
+	echo "$cs $(sed 's/.*) //' "/proc/$1/task/$t/stat" | awk '{print $12 + $13}')"
 }
 blocks() { curl -s "$metrics/metrics" | awk '$1 == "mica_blocks_committed_total" {print $2}'; }
 pids=""
