@@ -518,7 +518,7 @@ func start(binary string, v *ValidatorInfo, args []string, logPath string, env [
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startWithTimerSlack(cmd, ValidatorTimerSlack); err != nil {
 		return nil, fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	p := &proc{name: v.Name, log: logPath, cmd: cmd, done: make(chan struct{})}
@@ -678,6 +678,18 @@ func RuntimeEnv(env []string, cpus, n int) []string {
 // machine running four validators, 200 took 15–20 % less CPU per block than the
 // default 100 (docs/PERFORMANCE.md).
 const ValidatorGOGC = 200
+
+// ValidatorTimerSlack is the timer slack net up gives validator processes (Linux; the
+// default is 50 µs). Whenever a Go process's schedulers all go idle and one becomes busy
+// again, its runtime's monitor thread (sysmon) polls every 20 µs for the next
+// millisecond, then less and less often: validators that share a few cores go idle and
+// busy again hundreds of times a second, and each poll is a timer interrupt and two
+// context switches (15–23 µs on the project's VM). With 1 ms of slack the kernel may
+// defer and merge those wake-ups: at 16 chains × 1 transfer a validator's context
+// switches per block fell from 14 to 8 and its nanosleeps from 6.8 to 2.9
+// (docs/PERFORMANCE.md, "hotpath"). Timers of the validator fire up to that much
+// later; none is on a block's path (votes wait for I/O, not for timers).
+const ValidatorTimerSlack = time.Millisecond
 
 // localValidators counts the validators this net up runs (those with a config here).
 func localValidators(nf *NetworkFile) int {
