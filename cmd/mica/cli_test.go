@@ -234,7 +234,7 @@ func TestGitIgnoresGeneratedFiles(t *testing.T) {
 func TestNetLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	netDir := filepath.Join(dir, "net")
-	n := netUp(t, netDir, "--port-base", "13200", "--with-faucet", "--faucet-port", "18200", "--initial-chains", "1")
+	n := netUp(t, netDir, "--with-faucet", "--faucet-port", portArg(40), "--initial-chains", "1")
 	w := []string{"MICA_WALLET=" + n.info.Wallet}
 
 	var st netStatus
@@ -242,7 +242,7 @@ func TestNetLifecycle(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil {
 		t.Fatalf("net status: exit %d, %q %q", code, stdout, stderr)
 	}
-	if !st.Running || st.PID != n.cmd.Process.Pid || st.FaucetURL != "http://127.0.0.1:18200" || len(st.Validators) != 4 {
+	if !st.Running || st.PID != n.cmd.Process.Pid || st.FaucetURL != "http://127.0.0.1:"+n.ports.str(40) || len(st.Validators) != 4 {
 		t.Fatalf("net status: %+v", st)
 	}
 	for _, v := range st.Validators {
@@ -251,13 +251,13 @@ func TestNetLifecycle(t *testing.T) {
 		}
 	}
 	stdout, _, _ = run(t, dir, nil, "net", "status", "--path", netDir, "--env")
-	if !strings.Contains(stdout, "export MICA_FAUCET_URL=http://127.0.0.1:18200\n") {
+	if !strings.Contains(stdout, "export MICA_FAUCET_URL=http://127.0.0.1:"+n.ports.str(40)+"\n") {
 		t.Errorf("net status --env: %q", stdout)
 	}
 
 	// A second net up on the same path is refused at once, naming the pid and net down.
 	start := time.Now()
-	_, stderr, code = run(t, dir, nil, "net", "up", "--path", netDir, "--port-base", "13200")
+	_, stderr, code = run(t, dir, nil, "net", "up", "--path", netDir, "--port-base", n.ports.str(0))
 	if code == 0 || !strings.Contains(stderr, "already running") || !strings.Contains(stderr, "mica net down") || !strings.Contains(stderr, strconv.Itoa(n.cmd.Process.Pid)) {
 		t.Fatalf("second net up: exit %d, stderr %q", code, stderr)
 	}
