@@ -133,10 +133,11 @@ const rangeCacheMax = 64
 // the range has at most rangeCacheMax entries.
 func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i uint64, v T) error) error {
 	keep := to-from <= rangeCacheMax
-	keys := make([][]byte, 0, readChunk)
+	chunk := min(to-from, readChunk)
+	keys := make([][]byte, 0, chunk)
 	// vs holds the chunk's entries; missing lists the positions in vs read from the store.
-	vs := make([]T, 0, readChunk)
-	missing := make([]int, 0, readChunk)
+	vs := make([]T, 0, chunk)
+	missing := make([]int, 0, chunk)
 	for from < to {
 		end := to
 		if end-from > readChunk {
