@@ -411,11 +411,15 @@ func (l *proposalLog) grow(end int64) error {
 }
 
 // writeZeros writes zeros in f from *size until it holds end bytes, advancing *size.
+// It writes a page at a time: Linux (6.x) may cache a larger write in one large folio,
+// and each record appended there later dirties (and counts as written) the whole
+// folio: 64 KiB writes made BenchmarkProposalLogBackToBack count 33 KB of write_bytes
+// per 6 KB proposal, 4 KiB writes 15 KB.
 func (l *proposalLog) writeZeros(f *os.File, size *int64, end int64) error {
 	if *size >= end {
 		return nil
 	}
-	zeros := make([]byte, min(end-*size, 64<<10))
+	zeros := make([]byte, min(end-*size, 4<<10))
 	for *size < end {
 		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), end-*size)], *size)
 		*size += int64(n)

@@ -804,17 +804,42 @@ func TestLogGrowsAndCompacts(t *testing.T) {
 // back (each replacing the last), through many compactions of the log. written-B/op is
 // what the log wrote per proposal (records, zeros ahead, compactions), zeros-B/op the
 // zeros among them, io-write-B/op the process's write_bytes from /proc/self/io (Linux).
+//
+// "reopened" starts from a wallet reopened after 1,000 such proposals (a client that
+// restarts reads its log, and appends over what it read), "new" from a new wallet.
 func BenchmarkProposalLogBackToBack(b *testing.B) {
-	w, err := Create(filepath.Join(b.TempDir(), "w"), testGenesis())
+	for _, reopened := range []bool{false, true} {
+		b.Run(map[bool]string{false: "new", true: "reopened"}[reopened], func(b *testing.B) {
+			benchBackToBack(b, reopened)
+		})
+	}
+}
+
+func benchBackToBack(b *testing.B, reopened bool) {
+	dir := filepath.Join(b.TempDir(), "w")
+	w, err := Create(dir, testGenesis())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer w.Close()
 	id, alice := ownedChain(b, w, 0)
 	props := make([]*protocol.BlockProposal, 8)
 	for i := range props {
 		props[i] = fastProposal(b, alice, id, base.BlockHeight(i+1), 100)
 	}
+	if reopened {
+		for i := range 1000 {
+			if err := w.FastProposalHook(id)(props[i%len(props)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if w, err = Open(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	defer w.Close()
 	hook := w.FastProposalHook(id)
 	b.ResetTimer()
 	cpu0, io0 := cputime.Process(), writeBytes(b)
