@@ -37,10 +37,16 @@ func groupCommands(c *cobra.Command) []*cobra.Command {
 // path is a command's words after "mica".
 func path(c *cobra.Command) []string { return strings.Fields(c.CommandPath())[1:] }
 
+// runTimeout is how long run lets a command take before killing it: a guard against a
+// hang, not a budget, so longer than any deadline the client sets itself, since a command that publishes bytecode
+// waits while every validator compiles it (over 4 minutes for the 2.4 MiB counter with
+// four validators on two cores at load 30; 60 s here killed such commands).
+const runTimeout = 10 * time.Minute
+
 // run runs the binary in dir with a clean MICA_* environment plus env.
 func run(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
