@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,5 +369,23 @@ func TestWalletHolders(t *testing.T) {
 	// Refused without waiting: the message says to use the service instead.
 	if !strings.Contains(je.Error.Message, "`mica service`") || !strings.Contains(je.Error.Message, "http://127.0.0.1:8080/") || !strings.Contains(je.Error.Message, "GraphQL endpoint") {
 		t.Fatalf("wallet show while mica service holds the wallet: %q", je.Error.Message)
+	}
+}
+
+// TestNetUpRefusesNegativeInitialChains: a negative --initial-chains made net up panic
+// (index out of range) after it had generated the validators' keys under --path,
+// leaving a half-made network there. It is refused at once, naming the flag, and
+// --path is not created.
+func TestNetUpRefusesNegativeInitialChains(t *testing.T) {
+	dir := t.TempDir()
+	netDir := filepath.Join(dir, "net")
+	for _, n := range []string{"-1", "-2"} {
+		_, stderr, code := run(t, dir, nil, "net", "up", "--path", netDir, "--initial-chains", n, "--port-base", freePorts(t).str(0))
+		if code != 1 || !strings.Contains(stderr, "--initial-chains") || strings.Contains(stderr, "panic") {
+			t.Fatalf("net up --initial-chains %s: exit %d, stderr %q", n, code, stderr)
+		}
+		if _, err := os.Stat(netDir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("net up --initial-chains %s left %s (%v)", n, netDir, err)
+		}
 	}
 }
