@@ -626,25 +626,12 @@ func TestOpenRefusesInvalidGenesis(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "wallet.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f fileJSON
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	g := testGenesis()
-	g.Chains = nil
-	f.Network.GenesisConfig = codec.Marshal(g)
-	f.Network.GenesisHash = g.Hash().String()
-	if b, err = json.Marshal(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editWalletJSON(t, dir, func(f *fileJSON) {
+		g := testGenesis()
+		g.Chains = nil
+		f.Network.GenesisConfig = codec.Marshal(g)
+		f.Network.GenesisHash = g.Hash().String()
+	})
 	w2, err := Open(dir)
 	if err == nil {
 		w2.Close()
