@@ -87,7 +87,7 @@ func TestAuctionChains(t *testing.T) {
 	}
 	dir := t.TempDir()
 	contract, service := buildCLIExample(t, dir, "auction")
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "14600", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1")
 	w := net.info.Wallet
 	house := walletChain(t, w)
 	// Publishing compiles the module on every validator; on a loaded machine that can

@@ -61,7 +61,7 @@ func TestBenchmarkScenarios(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(dir, "sdk"), os.DirFS("../../sdk")); err != nil {
 		t.Fatal(err)
 	}
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "14650", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1")
 	w := net.info.Wallet
 	for _, sc := range []string{"transfers", "cross-chain", "counter", "fungible", "mix", "counter"} {
 		args := []string{"--scenario", sc, "--chains", "2", "--duration", "1500ms", "--examples", examples}

@@ -30,7 +30,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // TestChainCommands exercises the chain-management commands against a real network.
 func TestChainCommands(t *testing.T) {
 	dir := t.TempDir()
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "13600", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1")
 	w := net.info.Wallet
 	parent := walletChain(t, w)
 

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,10 +38,16 @@ func groupCommands(c *cobra.Command) []*cobra.Command {
 // path is a command's words after "mica".
 func path(c *cobra.Command) []string { return strings.Fields(c.CommandPath())[1:] }
 
+// runTimeout is how long run lets a command take before killing it: a guard against a
+// hang, not a budget, so longer than any deadline the client sets itself, since a command that publishes bytecode
+// waits while every validator compiles it (over 4 minutes for the 2.4 MiB counter with
+// four validators on two cores at load 30; 60 s here killed such commands).
+const runTimeout = 10 * time.Minute
+
 // run runs the binary in dir with a clean MICA_* environment plus env.
 func run(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
@@ -234,7 +241,7 @@ func TestGitIgnoresGeneratedFiles(t *testing.T) {
 func TestNetLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	netDir := filepath.Join(dir, "net")
-	n := netUp(t, netDir, "--port-base", "13200", "--with-faucet", "--faucet-port", "18200", "--initial-chains", "1")
+	n := netUp(t, netDir, "--with-faucet", "--faucet-port", portArg(40), "--initial-chains", "1")
 	w := []string{"MICA_WALLET=" + n.info.Wallet}
 
 	var st netStatus
@@ -242,7 +249,7 @@ func TestNetLifecycle(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil {
 		t.Fatalf("net status: exit %d, %q %q", code, stdout, stderr)
 	}
-	if !st.Running || st.PID != n.cmd.Process.Pid || st.FaucetURL != "http://127.0.0.1:18200" || len(st.Validators) != 4 {
+	if !st.Running || st.PID != n.cmd.Process.Pid || st.FaucetURL != "http://127.0.0.1:"+n.ports.str(40) || len(st.Validators) != 4 {
 		t.Fatalf("net status: %+v", st)
 	}
 	for _, v := range st.Validators {
@@ -251,13 +258,13 @@ func TestNetLifecycle(t *testing.T) {
 		}
 	}
 	stdout, _, _ = run(t, dir, nil, "net", "status", "--path", netDir, "--env")
-	if !strings.Contains(stdout, "export MICA_FAUCET_URL=http://127.0.0.1:18200\n") {
+	if !strings.Contains(stdout, "export MICA_FAUCET_URL=http://127.0.0.1:"+n.ports.str(40)+"\n") {
 		t.Errorf("net status --env: %q", stdout)
 	}
 
 	// A second net up on the same path is refused at once, naming the pid and net down.
 	start := time.Now()
-	_, stderr, code = run(t, dir, nil, "net", "up", "--path", netDir, "--port-base", "13200")
+	_, stderr, code = run(t, dir, nil, "net", "up", "--path", netDir, "--port-base", n.ports.str(0))
 	if code == 0 || !strings.Contains(stderr, "already running") || !strings.Contains(stderr, "mica net down") || !strings.Contains(stderr, strconv.Itoa(n.cmd.Process.Pid)) {
 		t.Fatalf("second net up: exit %d, stderr %q", code, stderr)
 	}
@@ -362,5 +369,23 @@ func TestWalletHolders(t *testing.T) {
 	// Refused without waiting: the message says to use the service instead.
 	if !strings.Contains(je.Error.Message, "`mica service`") || !strings.Contains(je.Error.Message, "http://127.0.0.1:8080/") || !strings.Contains(je.Error.Message, "GraphQL endpoint") {
 		t.Fatalf("wallet show while mica service holds the wallet: %q", je.Error.Message)
+	}
+}
+
+// TestNetUpRefusesNegativeInitialChains: a negative --initial-chains made net up panic
+// (index out of range) after it had generated the validators' keys under --path,
+// leaving a half-made network there. It is refused at once, naming the flag, and
+// --path is not created.
+func TestNetUpRefusesNegativeInitialChains(t *testing.T) {
+	dir := t.TempDir()
+	netDir := filepath.Join(dir, "net")
+	for _, n := range []string{"-1", "-2"} {
+		_, stderr, code := run(t, dir, nil, "net", "up", "--path", netDir, "--initial-chains", n, "--port-base", freePorts(t).str(0))
+		if code != 1 || !strings.Contains(stderr, "--initial-chains") || strings.Contains(stderr, "panic") {
+			t.Fatalf("net up --initial-chains %s: exit %d, stderr %q", n, code, stderr)
+		}
+		if _, err := os.Stat(netDir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("net up --initial-chains %s left %s (%v)", n, netDir, err)
+		}
 	}
 }

@@ -49,7 +49,7 @@ func micaFails(t *testing.T, wallet, want string, args ...string) {
 func TestCommitteeChanges(t *testing.T) {
 	dir := t.TempDir()
 	netDir := filepath.Join(dir, "net")
-	nw := netUp(t, netDir, "--tls", "--port-base", "15100", "--initial-chains", "2")
+	nw := netUp(t, netDir, "--tls", "--initial-chains", "2")
 	w := nw.info.Wallet
 	admin := walletChain(t, w)
 	var users []string
@@ -70,9 +70,9 @@ func TestCommitteeChanges(t *testing.T) {
 	original := show.Epochs[0].Validators
 
 	// Bad input, refused before anything is committed.
-	micaFails(t, w, "--public-key", "committee", "add-validator", "--public-key", "nonsense", "--address", "127.0.0.1:15190")
-	micaFails(t, w, "already a member", "committee", "add-validator", "--public-key", original[1].PublicKey, "--address", "127.0.0.1:15190")
-	micaFails(t, w, "--votes must be at least 1", "committee", "add-validator", "--public-key", original[1].PublicKey, "--address", "127.0.0.1:15190", "--votes", "0")
+	micaFails(t, w, "--public-key", "committee", "add-validator", "--public-key", "nonsense", "--address", "127.0.0.1:"+nw.ports.str(49))
+	micaFails(t, w, "already a member", "committee", "add-validator", "--public-key", original[1].PublicKey, "--address", "127.0.0.1:"+nw.ports.str(49))
+	micaFails(t, w, "--votes must be at least 1", "committee", "add-validator", "--public-key", original[1].PublicKey, "--address", "127.0.0.1:"+nw.ports.str(49), "--votes", "0")
 	micaFails(t, w, "want HOST:PORT", "committee", "add-validator", "--public-key", original[1].PublicKey, "--address", "localhost")
 	unknown := prototest.Key("not-a-validator").Public().String()
 	micaFails(t, w, "is not a member", "committee", "remove-validator", "--public-key", unknown)
@@ -80,12 +80,12 @@ func TestCommitteeChanges(t *testing.T) {
 	micaFails(t, w, "--votes must be at least 1", "committee", "set-votes", "--public-key", original[0].PublicKey, "--votes", "0")
 	micaFails(t, w, "current epoch", "committee", "remove-epoch", "0")
 	micaFails(t, w, "not a live epoch", "committee", "remove-epoch", "7")
-	micaFails(t, w, "--tls-cert", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:15190", "--tls-cert", filepath.Join(dir, "missing.pem"))
+	micaFails(t, w, "--tls-cert", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:"+nw.ports.str(49), "--tls-cert", filepath.Join(dir, "missing.pem"))
 	micaFails(t, w, "want a number", "committee", "remove-epoch", "x")
 	// No validator answers there.
-	micaFails(t, w, "no-check", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:15199")
+	micaFails(t, w, "no-check", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:"+nw.ports.str(49))
 	// The faucet wallet of the network does not own the admin chain.
-	micaFails(t, filepath.Join(netDir, "faucet-wallet"), "does not hold the key of the admin chain", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:15199")
+	micaFails(t, filepath.Join(netDir, "faucet-wallet"), "does not hold the key of the admin chain", "committee", "add-validator", "--public-key", unknown, "--address", "127.0.0.1:"+nw.ports.str(49))
 	if s := committeeShow(t, w); s.CurrentEpoch != 0 {
 		t.Fatalf("bad input changed the committee: epoch %d", s.CurrentEpoch)
 	}

@@ -20,7 +20,7 @@ import (
 // over MaxBlobSize, an unreadable file, a malformed hash and a blob nobody published.
 func TestDataBlobCommands(t *testing.T) {
 	dir := t.TempDir()
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "14300", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1")
 	w := net.info.Wallet
 	chain := walletChain(t, w)
 

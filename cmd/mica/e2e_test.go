@@ -8,11 +8,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,10 +52,16 @@ type network struct {
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
 	info netup.NetworkFile
+	// ports is the range netUp picked for a new network (zero when the caller gave
+	// --port-base, or resumed a network).
+	ports ports
 	// stdout collects net up's stdout lines; read it with lines.
 	stdoutMu  sync.Mutex
 	stdout    []string
 	stdoutEOF chan struct{}
+	// exited is closed when net up has exited (waitErr then holds Wait's error).
+	exited  chan struct{}
+	waitErr error
 }
 
 // lines returns net up's stdout so far; after stop, all of it.
@@ -63,10 +71,46 @@ func (n *network) lines() []string {
 	return append([]string(nil), n.stdout...)
 }
 
-// netUp starts `mica net up` and waits for its READY line.
+// pickPorts is freePorts; TestNetUpRetriesTakenPorts makes it return a range it takes.
+var pickPorts = freePorts
+
+// netUpAttempts bounds how many port ranges netUp tries.
+const netUpAttempts = 4
+
+// netUp starts `mica net up` and waits for its READY line. A new network (dir holds no
+// network.json) without --port-base in args gets a range of free ports (freePorts;
+// args may name its ports with portArg), and starts again in a new range, in dir
+// emptied, if net up finds one of them taken meanwhile (another test run took it).
 func netUp(t *testing.T, dir string, args ...string) *network {
 	t.Helper()
-	n := &network{t: t, dir: dir, out: &bytes.Buffer{}, stdoutEOF: make(chan struct{})}
+	_, statErr := os.Stat(filepath.Join(dir, "network.json"))
+	if slices.Contains(args, "--port-base") || statErr == nil {
+		n, _ := startNet(t, dir, args)
+		return n
+	}
+	for attempt := 1; ; attempt++ {
+		p := pickPorts(t)
+		n, taken := startNet(t, dir, append([]string{"--port-base", p.str(0)}, p.expand(args)...))
+		if !taken {
+			n.ports = p
+			return n
+		}
+		if attempt == netUpAttempts {
+			t.Fatalf("net up found a port taken in each of %d ranges", attempt)
+		}
+		t.Logf("net up on ports %d–%d found one taken; trying another range", p.at(0), p.at(portSpan-1))
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startNet runs `mica net up --path dir args...` until its READY line, and returns the
+// network, or nil and true if net up failed for a port already taken (then it has
+// stopped). Any other failure fails the test.
+func startNet(t *testing.T, dir string, args []string) (*network, bool) {
+	t.Helper()
+	n := &network{t: t, dir: dir, out: &bytes.Buffer{}, stdoutEOF: make(chan struct{}), exited: make(chan struct{})}
 	n.cmd = exec.Command(binary, append([]string{"net", "up", "--path", dir}, args...)...)
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := n.cmd.StdoutPipe()
@@ -77,7 +121,8 @@ func netUp(t *testing.T, dir string, args ...string) *network {
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan string, 1)
+	// ready gets true at the READY line, false when a validator stopped before it.
+	ready := make(chan bool, 1)
 	go func() {
 		defer close(n.stdoutEOF)
 		sc := bufio.NewScanner(stdout)
@@ -86,16 +131,42 @@ func netUp(t *testing.T, dir string, args ...string) *network {
 			n.stdoutMu.Lock()
 			n.stdout = append(n.stdout, line)
 			n.stdoutMu.Unlock()
-			if strings.HasPrefix(line, "READY") {
-				ready <- line
+			switch {
+			case strings.HasPrefix(line, "READY"):
+				ready <- true
+			case strings.Contains(line, "stopped unexpectedly"):
+				select {
+				case ready <- false:
+				default:
+				}
 			}
 		}
 	}()
+	go func() {
+		<-n.stdoutEOF // Wait closes the pipe: read it to the end first
+		n.waitErr = n.cmd.Wait()
+		close(n.exited)
+	}()
+	failed := func(why string) (*network, bool) {
+		if err := n.halt(); err != nil {
+			t.Log(err)
+		}
+		output := n.out.String() + "\n" + strings.Join(n.lines(), "\n")
+		if portTaken(output) {
+			return nil, true
+		}
+		t.Fatalf("net up %s:\n%s", why, output)
+		return nil, false
+	}
 	select {
-	case <-ready:
+	case ok := <-ready:
+		if !ok {
+			return failed("lost a validator before it was ready")
+		}
+	case <-n.exited:
+		return failed(fmt.Sprintf("exited before it was ready (%v)", n.waitErr))
 	case <-time.After(60 * time.Second):
-		n.stop()
-		t.Fatalf("net up not ready after 60 s:\n%s", n.out)
+		return failed("not ready after 60 s")
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "network.json"))
 	if err != nil {
@@ -105,39 +176,46 @@ func netUp(t *testing.T, dir string, args ...string) *network {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.stop)
-	return n
+	return n, false
 }
 
 // stop sends SIGINT and waits for a clean exit.
 func (n *network) stop() {
-	if n.cmd == nil || n.cmd.ProcessState != nil {
-		return
+	if err := n.halt(); err != nil {
+		n.t.Error(err)
 	}
-	_ = n.cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() {
-		<-n.stdoutEOF // Wait closes the pipe: read it to the end first
-		done <- n.cmd.Wait()
-	}()
+}
+
+// halt sends SIGINT to net up, waits for it to exit and checks that no validator
+// survives it. It returns what went wrong.
+func (n *network) halt() error {
 	select {
-	case err := <-done:
-		if err != nil {
-			n.t.Errorf("net up did not exit cleanly: %v\n%s", err, n.out)
+	case <-n.exited:
+		return nil
+	default:
+	}
+	var errs []error
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-n.exited:
+		if n.waitErr != nil {
+			errs = append(errs, fmt.Errorf("net up did not exit cleanly: %v\n%s", n.waitErr, n.out))
 		}
 	case <-time.After(20 * time.Second):
 		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-		n.t.Errorf("net up did not stop within 20 s")
+		errs = append(errs, errors.New("net up did not stop within 20 s"))
 	}
 	// Validators run in their own process groups; none may survive.
 	for _, v := range n.info.Validators {
 		if v.PID > 0 && syscall.Kill(v.PID, 0) == nil {
 			time.Sleep(200 * time.Millisecond)
 			if syscall.Kill(v.PID, 0) == nil {
-				n.t.Errorf("validator %s (pid %d) still running after net up stopped", v.Name, v.PID)
+				errs = append(errs, fmt.Errorf("validator %s (pid %d) still running after net up stopped", v.Name, v.PID))
 				_ = syscall.Kill(v.PID, syscall.SIGKILL)
 			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // mica runs the binary with a wallet and returns stdout, stderr and the error.
@@ -278,7 +356,7 @@ func walletChain(t *testing.T, wallet string) string {
 func TestFaultsRestartAndBadInput(t *testing.T) {
 	dir := t.TempDir()
 	netDir := filepath.Join(dir, "net")
-	net := netUp(t, netDir, "--port-base", "13100", "--initial-chains", "1")
+	net := netUp(t, netDir, "--initial-chains", "1")
 	w := net.info.Wallet
 	// The wallet owns the admin chain (default) and one more chain.
 	a := walletChain(t, w)
@@ -359,7 +437,7 @@ func TestFaultsRestartAndBadInput(t *testing.T) {
 	// A wallet of another network is refused: its committee lists the same addresses
 	// as ours, but our validators serve another genesis.
 	other := filepath.Join(dir, "other")
-	mustMica(t, other, "validator", "generate", "--path", filepath.Join(dir, "othernet"), "--port-base", "13100")
+	mustMica(t, other, "validator", "generate", "--path", filepath.Join(dir, "othernet"), "--port-base", net.ports.str(0))
 	mustMica(t, other, "wallet", "init", "--genesis", filepath.Join(dir, "othernet", "genesis.json"))
 	_, errOut, err := mica(t, other, "sync", a)
 	if err == nil || !strings.Contains(errOut, "network") {
@@ -372,7 +450,7 @@ func TestFaultsRestartAndBadInput(t *testing.T) {
 	_ = restart.Process.Signal(syscall.SIGTERM)
 	_ = restart.Wait()
 	net.stop()
-	net2 := netUp(t, netDir, "--port-base", "13100", "--initial-chains", "1")
+	net2 := netUp(t, netDir, "--initial-chains", "1")
 	if got := mustMica(t, w, "query-balance", a); got != balA {
 		t.Fatalf("after restart A has %s, want %s", got, balA)
 	}

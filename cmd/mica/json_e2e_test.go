@@ -88,7 +88,7 @@ func TestJSONResultsEveryCommand(t *testing.T) {
 	jsonRun(nil, "project", "env")
 
 	netDir := filepath.Join(dir, "net")
-	n := netUp(t, netDir, "--port-base", "14900", "--metrics-port-base", "-1", "--with-faucet", "--faucet-port", "14990", "--initial-chains", "1")
+	n := netUp(t, netDir, "--metrics-port-base", "-1", "--with-faucet", "--faucet-port", portArg(40), "--initial-chains", "1")
 	w := []string{"MICA_WALLET=" + n.info.Wallet}
 	jsonRun(nil, "net", "status", "--path", netDir)
 
@@ -167,7 +167,7 @@ func TestJSONResultsEveryCommand(t *testing.T) {
 	jsonRun(w, "show-events", admin, "--application-id", app, "--stream", "none")
 
 	// A second wallet from the faucet.
-	w2 := []string{"MICA_WALLET=" + filepath.Join(dir, "w2"), "MICA_FAUCET_URL=http://127.0.0.1:14990"}
+	w2 := []string{"MICA_WALLET=" + filepath.Join(dir, "w2"), "MICA_FAUCET_URL=http://127.0.0.1:" + n.ports.str(40)}
 	jsonRun(w2, "wallet", "init")
 	claimed := jsonRun(w2, "wallet", "request-chain")
 	jsonRun(w2, "wallet", "follow-chain", admin)

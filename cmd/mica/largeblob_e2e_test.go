@@ -16,7 +16,7 @@ import (
 // validators.
 func TestLargeDataBlobInChunks(t *testing.T) {
 	dir := t.TempDir()
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "15100", "--shards", "2", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(dir, "net"), "--shards", "2", "--initial-chains", "1")
 	w := net.info.Wallet
 	content := make([]byte, 6<<20)
 	for i := range content {

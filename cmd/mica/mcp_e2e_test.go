@@ -116,7 +116,7 @@ func TestMCPAgent(t *testing.T) {
 	if len(paths) != 2 {
 		t.Fatalf("project build printed %v", paths)
 	}
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "16100")
+	net := netUp(t, filepath.Join(dir, "net"))
 	w := net.info.Wallet
 	chain := walletChain(t, w)
 	var other string

@@ -229,6 +229,9 @@ func netCommand() *cobra.Command {
 		Short: "Run a local network: each validator its own process on Pebble storage under --path; Ctrl-C stops it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.InitialChains < 0 {
+				return fmt.Errorf("--initial-chains %d: want 0 or more", o.InitialChains)
+			}
 			a, err := base.ParseAmount(amount)
 			if err != nil {
 				return fmt.Errorf("--faucet-amount: %w", err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/netup"
 )
 
 // TestOperatorsMetricsHealthAndFees runs `mica net up --policy testnet`, puts a loop of
@@ -23,7 +24,7 @@ import (
 // lowers the sender's balance by amount + fee, and show-block reports that fee.
 func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 	dir := t.TempDir()
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "15100", "--initial-chains", "1", "--policy", "testnet")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1", "--policy", "testnet")
 	w := net.info.Wallet
 	a := walletChain(t, w) // the admin chain
 	var b string
@@ -180,12 +181,14 @@ func TestNetUpRefusesBadOperatorFlags(t *testing.T) {
 // program) stops net up at once with a sentence naming the port, instead of a validator
 // that fails with an empty log or another network answering in its place.
 func TestNetUpPortTaken(t *testing.T) {
+	p := freePorts(t)
 	for _, c := range []struct {
 		port, what string
 		args       []string
 	}{
-		{"15200", "gRPC", []string{"--port-base", "15200"}},
-		{"25211", "metrics", []string{"--port-base", "15210", "--metrics-port-base", "25210"}},
+		{p.str(0), "gRPC", []string{"--port-base", p.str(0)}},
+		// The metrics ports of validators at p.at(10)…: validator 1's is taken.
+		{strconv.Itoa(p.at(11) + netup.DefaultMetricsOffset), "metrics", []string{"--port-base", p.str(10), "--metrics-port-base", strconv.Itoa(p.at(10) + netup.DefaultMetricsOffset)}},
 	} {
 		lis, err := net.Listen("tcp", "127.0.0.1:"+c.port)
 		if err != nil {

@@ -108,7 +108,7 @@ func TestHTTPOracleNetwork(t *testing.T) {
 	t.Cleanup(func() { _ = hs.Close() })
 	base := "http://" + ln.Addr().String()
 
-	nw := netUp(t, filepath.Join(dir, "net"), "--port-base", "13900", "--initial-chains", "2", "--http-allow", "127.0.0.1")
+	nw := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "2", "--http-allow", "127.0.0.1")
 	w := nw.info.Wallet
 	chain := walletChain(t, w)
 	// Publish the module once (on this shared 2-core machine, uploading and checking

@@ -240,7 +240,7 @@ func TestProjectNewInstalled(t *testing.T) {
 			t.Fatalf("README.md lacks %q:\n%s", want, readme)
 		}
 	}
-	net := netUp(t, filepath.Join(tmp, "net"), "--port-base", "15800", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(tmp, "net"), "--initial-chains", "1")
 	w := net.info.Wallet
 	app := mustMica(t, w, "publish-and-create", built[0], built[1], "--json-argument", "0")
 	if got := mustMica(t, w, "execute-operation", "--application-id", app, "--json-operation", `{"increment": 5}`); got != "5" {

@@ -139,7 +139,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	if len(paths) != 2 {
 		t.Fatalf("project build printed %q", paths)
 	}
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "15370", "--initial-chains", "1", "--with-faucet", "--faucet-port", "15399")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1", "--with-faucet", "--faucet-port", portArg(40))
 	wa := net.info.Wallet
 	alice := walletChain(t, wa)
 	app := mustMica(t, wa, "publish-and-create", paths[0], paths[1], "--json-argument", "7")

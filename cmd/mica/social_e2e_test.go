@@ -31,7 +31,7 @@ func TestSocialOnProcesses(t *testing.T) {
 	if len(paths) != 2 {
 		t.Fatalf("project build printed %q", paths)
 	}
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "14730", "--initial-chains", "3")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "3")
 	w := net.info.Wallet
 	author := walletChain(t, w)
 	var followers []string

@@ -144,7 +144,7 @@ func startSplit(t *testing.T, portBase int) *splitNet {
 // and shards talk mutual TLS under the validator's internal CA. It needs
 // MICA_TEST_POSTGRES (.ci/postgres.sh provides one).
 func TestSplitValidator(t *testing.T) {
-	sn := startSplit(t, 13400)
+	sn := startSplit(t, freePorts(t).base)
 	w, g, cfg := sn.wallet, &sn.g, sn.cfg
 	a, bID := g.ChainIDs[0], g.ChainIDs[1]
 	mustMica(t, w, "transfer", "10", "--from", a, "--to", bID)
@@ -218,7 +218,7 @@ func TestSplitValidator(t *testing.T) {
 // nothing reaches the shared store (B's balance, next height and inbox at the proxy are
 // unchanged), and transfers through the split validator still commit.
 func TestAttackSplitShardPortWithoutCertificate(t *testing.T) {
-	sn := startSplit(t, 13500)
+	sn := startSplit(t, freePorts(t).base)
 	w, g, cfg := sn.wallet, &sn.g, sn.cfg
 	a, _ := base.ParseChainID(g.ChainIDs[0])
 	b, _ := base.ParseChainID(g.ChainIDs[1])

@@ -19,7 +19,7 @@ import (
 // client and a client pinning another validator's certificate are refused.
 func TestNetUpTLS(t *testing.T) {
 	dir := t.TempDir()
-	net := netUp(t, filepath.Join(dir, "net"), "--tls", "--port-base", "13800", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(dir, "net"), "--tls", "--initial-chains", "1")
 	for _, v := range net.info.Validators {
 		if v.TLSCert == "" {
 			t.Fatalf("network.json lists %s without a TLS certificate", v.Name)

@@ -25,7 +25,7 @@ import (
 // assets. No request of the browser leaves loopback.
 func TestWebWalletInBrowser(t *testing.T) {
 	dir := t.TempDir()
-	net := netUp(t, filepath.Join(dir, "net"), "--port-base", "15460", "--initial-chains", "1")
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1")
 	w := net.info.Wallet
 	a := walletChain(t, w)
 	var b string

@@ -57,3 +57,30 @@ func BenchmarkMapGet(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkQueueBlock is a chain's inbox queue per block in the steady state: two
+// entries pushed and flushed, the queue read whole (cached near the front), the front
+// popped and flushed.
+func BenchmarkQueueBlock(b *testing.B) {
+	s := newStore(b)
+	q := views.NewQueue(views.NewContext(s, []byte("q")), views.StringCodec{})
+	b.ReportAllocs()
+	for b.Loop() {
+		for range 2 {
+			if err := q.PushBack(ctx, "bundle of some bytes"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		flush(b, s, q)
+		n := 0
+		if err := q.ForEach(ctx, func(string) error { n++; return nil }); err != nil || n != 2 {
+			b.Fatal(n, err)
+		}
+		for range 2 {
+			if err := q.PopFront(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		flush(b, s, q)
+	}
+}

@@ -10,9 +10,57 @@ import (
 // indexed is the storage shared by Queue and Log: a header at P || 0x00 and entries at
 // P || 0x01 || BE64(i), with a cache of the stored entries read so far.
 type indexed[T any] struct {
-	vc    Context
-	c     Codec[T]
-	cache map[uint64]T
+	vc Context
+	c  Codec[T]
+	// cache holds stored entries by index, with their encoded size.
+	cache map[uint64]indexedEntry[T]
+	// cacheBytes is the sum of the cached entries' encoded sizes.
+	cacheBytes int
+	// limit bounds cache; zero fields are unbounded.
+	limit cacheLimit
+}
+
+type indexedEntry[T any] struct {
+	v    T
+	size int
+}
+
+// cacheLimit bounds an indexed cache by entries and encoded bytes. A zero field means no
+// bound: a Queue caches only entries near its front, and forgets them when they are
+// popped, so its cache is bounded by rangeCacheMax without one.
+type cacheLimit struct {
+	entries, bytes int
+}
+
+// cached returns cached entry i.
+func (x *indexed[T]) cached(i uint64) (T, bool) {
+	e, ok := x.cache[i]
+	return e.v, ok
+}
+
+// remember caches stored entry i, of encoded size size. When the cache would pass its
+// limit it is emptied first (the cache is only a shortcut to the store: anything it lacks
+// is read again), and an entry larger than the whole byte budget is not cached.
+func (x *indexed[T]) remember(i uint64, v T, size int) {
+	x.forget(i)
+	if x.limit.bytes > 0 && size > x.limit.bytes {
+		return
+	}
+	if (x.limit.entries > 0 && len(x.cache) >= x.limit.entries) ||
+		(x.limit.bytes > 0 && x.cacheBytes+size > x.limit.bytes) {
+		clear(x.cache)
+		x.cacheBytes = 0
+	}
+	x.cache[i] = indexedEntry[T]{v: v, size: size}
+	x.cacheBytes += size
+}
+
+// forget drops entry i from the cache.
+func (x *indexed[T]) forget(i uint64) {
+	if e, ok := x.cache[i]; ok {
+		x.cacheBytes -= e.size
+		delete(x.cache, i)
+	}
 }
 
 // readChunk bounds the number of keys per MultiGet in ranges.
@@ -52,20 +100,25 @@ func encodeHeader(fields ...uint64) []byte {
 }
 
 // entry returns stored entry i, which the header says exists; a missing entry is
-// corruption. Entries are cached.
+// corruption. Entries are cached (within x.limit).
 func (x *indexed[T]) entry(ctx context.Context, i uint64) (T, error) {
-	if v, ok := x.cache[i]; ok {
+	if v, ok := x.cached(i); ok {
 		return v, nil
 	}
+	var zero T
 	key := x.vc.indexKey(i)
-	v, ok, err := getValue(ctx, x.vc.r, x.c, key)
+	b, ok, err := x.vc.r.Get(ctx, key)
 	if err != nil {
-		return v, err
+		return zero, readErr(key, err)
 	}
 	if !ok {
-		return v, corrupt(key, "entry %d is missing", i)
+		return zero, corrupt(key, "entry %d is missing", i)
 	}
-	x.cache[i] = v
+	v, err := decode(x.c, key, b)
+	if err != nil {
+		return zero, err
+	}
+	x.remember(i, v, len(b))
 	return v, nil
 }
 
@@ -76,48 +129,49 @@ func (x *indexed[T]) entry(ctx context.Context, i uint64) (T, error) {
 const rangeCacheMax = 64
 
 // forRange calls fn for the stored entries from <= i < to, which the header says exist,
-// reading those not cached in chunks. Entries read here are cached when the range has at
-// most rangeCacheMax entries.
+// reading those not cached in chunks. Entries read here are cached (within x.limit) when
+// the range has at most rangeCacheMax entries.
 func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i uint64, v T) error) error {
 	keep := to-from <= rangeCacheMax
-	keys := make([][]byte, 0, readChunk)
-	idx := make([]uint64, 0, readChunk)
+	chunk := min(to-from, readChunk)
+	keys := make([][]byte, 0, chunk)
+	// vs holds the chunk's entries; missing lists the positions in vs read from the store.
+	vs := make([]T, 0, chunk)
+	missing := make([]int, 0, chunk)
 	for from < to {
 		end := to
 		if end-from > readChunk {
 			end = from + readChunk
 		}
-		keys, idx = keys[:0], idx[:0]
+		keys, vs, missing = keys[:0], vs[:0], missing[:0]
 		for i := from; i < end; i++ {
-			if _, ok := x.cache[i]; !ok {
+			v, ok := x.cached(i)
+			if !ok {
 				keys = append(keys, x.vc.indexKey(i))
-				idx = append(idx, i)
+				missing = append(missing, len(vs))
 			}
+			vs = append(vs, v)
 		}
-		var vals [][]byte
 		if len(keys) > 0 {
-			var err error
-			if vals, err = x.vc.r.MultiGet(ctx, keys); err != nil {
+			vals, err := x.vc.r.MultiGet(ctx, keys)
+			if err != nil {
 				return readErr(keys[0], err)
 			}
-		}
-		j := 0
-		for i := from; i < end; i++ {
-			v, ok := x.cache[i]
-			if !ok {
+			for j, p := range missing {
+				i := from + uint64(p)
 				if vals[j] == nil {
 					return corrupt(keys[j], "entry %d is missing", i)
 				}
-				var err error
-				if v, err = decode(x.c, keys[j], vals[j]); err != nil {
+				if vs[p], err = decode(x.c, keys[j], vals[j]); err != nil {
 					return err
 				}
 				if keep {
-					x.cache[i] = v
+					x.remember(i, vs[p], len(vals[j]))
 				}
-				j++
 			}
-			if err := fn(i, v); err != nil {
+		}
+		for p, v := range vs {
+			if err := fn(from+uint64(p), v); err != nil {
 				return err
 			}
 		}
@@ -126,9 +180,15 @@ func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i ui
 	return nil
 }
 
-// putEntries appends puts for entries first, first+1, ... in ascending key order.
-func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T) {
+// putEntries appends puts for entries first, first+1, ... in ascending key order, and
+// caches (within x.limit) those below cacheBelow.
+func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T, cacheBelow uint64) {
 	for j, v := range vs {
-		b.Put(x.vc.indexKey(first+uint64(j)), encode(x.c, v))
+		i := first + uint64(j)
+		enc := encode(x.c, v)
+		b.Put(x.vc.indexKey(i), enc)
+		if i < cacheBelow {
+			x.remember(i, v, len(enc))
+		}
 	}
 }

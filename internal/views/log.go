@@ -20,9 +20,23 @@ type Log[T any] struct {
 
 var _ View = (*Log[int])(nil)
 
+// logCacheEntries and logCacheBytes bound the stored entries a Log caches (read by Get,
+// or by a Range of at most rangeCacheMax entries). Anyone can make some logs long (a
+// chain's received log grows with every bundle sent to it) and read them from any index
+// (a chain info query pages through the received log), while the Log lives as long as its
+// chain's state: without a bound its cache would grow to the whole log.
+const (
+	logCacheEntries = 256
+	logCacheBytes   = 64 << 10
+)
+
 // NewLog returns the log at vc's prefix. Nothing is read until it is needed.
 func NewLog[T any](vc Context, c Codec[T]) *Log[T] {
-	return &Log[T]{x: indexed[T]{vc: vc, c: c, cache: map[uint64]T{}}}
+	return &Log[T]{x: indexed[T]{
+		vc: vc, c: c,
+		cache: map[uint64]indexedEntry[T]{},
+		limit: cacheLimit{entries: logCacheEntries, bytes: logCacheBytes},
+	}}
 }
 
 func (l *Log[T]) load(ctx context.Context) error {
@@ -53,7 +67,9 @@ func (l *Log[T]) Append(ctx context.Context, v T) (uint64, error) {
 	return l.count + uint64(len(l.appended)) - 1, nil
 }
 
-// Get returns entry i, or false if i is not below Len. Stored entries are cached.
+// Get returns entry i, or false if i is not below Len. Stored entries are cached, at most
+// logCacheEntries of them and logCacheBytes of their encoded bytes; staged entries are
+// held until Flush or Rollback, whatever their number.
 func (l *Log[T]) Get(ctx context.Context, i uint64) (T, bool, error) {
 	var zero T
 	if err := l.load(ctx); err != nil {
@@ -103,7 +119,7 @@ func (l *Log[T]) Flush(b *kv.Batch) {
 		return
 	}
 	b.Put(l.x.headerKey(), encodeHeader(l.count+uint64(len(l.appended))))
-	l.x.putEntries(b, l.count, l.appended)
+	l.x.putEntries(b, l.count, l.appended, 0)
 	l.count += uint64(len(l.appended))
 	l.Rollback()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -183,5 +184,89 @@ func TestStateFlush(t *testing.T) {
 		if v.HasPendingChanges() {
 			t.Fatal("freshly loaded view has pending changes")
 		}
+	}
+}
+
+// TestLogCacheBounded: anyone can make a chain's received log long (by sending it
+// bundles) and page through it (a chain info query asks for it from any index), and the
+// chain's state lives across blocks. Walking 100,000 entries, by Get and by Range in
+// short and long pages, keeps at most LogCacheEntries entries and LogCacheBytes bytes
+// cached, reads the same entries, and never loses a staged one.
+func TestLogCacheBounded(t *testing.T) {
+	const n = 100_000
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("l"))
+	l := newLog(vc)
+	want := make([]string, n, n+2)
+	for i := range want {
+		want[i] = fmt.Sprintf("entry %d", i)
+		if _, err := l.Append(ctx, want[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush(t, s, l)
+	l = newLog(vc)
+	appendLog(t, l, "staged 0", "staged 1")
+	want = append(want, "staged 0", "staged 1")
+	check := func(step string) {
+		t.Helper()
+		if e, b := views.CachedLogEntries(l), views.CachedLogBytes(l); e > views.LogCacheEntries || b > views.LogCacheBytes {
+			t.Fatalf("%s: log caches %d entries of %d bytes, want at most %d and %d",
+				step, e, b, views.LogCacheEntries, views.LogCacheBytes)
+		}
+	}
+	for pass := range 2 {
+		for i := range uint64(n + 2) {
+			v, ok, err := l.Get(ctx, i)
+			if err != nil || !ok || v != want[i] {
+				t.Fatalf("pass %d: Get(%d) = %q, %v, %v; want %q", pass, i, v, ok, err, want[i])
+			}
+			if i%1000 == 0 {
+				check(fmt.Sprintf("pass %d, Get(%d)", pass, i))
+			}
+		}
+		check(fmt.Sprintf("pass %d after Get", pass))
+		for _, page := range []uint64{64, 1000} {
+			for from := uint64(0); from < n+2; from += page {
+				to := min(from+page, n+2)
+				if got := logRange(t, l, from, to); !slices.Equal(got, want[from:to]) {
+					t.Fatalf("pass %d: Range(%d, %d) differs", pass, from, to)
+				}
+			}
+			check(fmt.Sprintf("pass %d after pages of %d", pass, page))
+		}
+	}
+	if n, err := l.Len(ctx); err != nil || n != uint64(len(want)) {
+		t.Fatalf("Len = %d, %v; want %d", n, err, len(want))
+	}
+}
+
+// TestLogCacheBytesBounded: large entries are bounded by bytes before entries; an entry
+// larger than the whole budget is read each time, never cached.
+func TestLogCacheBytesBounded(t *testing.T) {
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("l"))
+	l := newLog(vc)
+	var want []string
+	for i := range 2 * views.LogCacheEntries {
+		size := 1 << 10
+		if i%100 == 7 {
+			size = views.LogCacheBytes + 1
+		}
+		want = append(want, strings.Repeat(string(rune('a'+i%26)), size))
+	}
+	appendLog(t, l, want...)
+	flush(t, s, l)
+	l = newLog(vc)
+	for i, w := range want {
+		if v, ok, err := l.Get(ctx, uint64(i)); err != nil || !ok || v != w {
+			t.Fatalf("Get(%d) = %d bytes, %v, %v; want %d bytes", i, len(v), ok, err, len(w))
+		}
+		if e, b := views.CachedLogEntries(l), views.CachedLogBytes(l); b > views.LogCacheBytes {
+			t.Fatalf("after Get(%d): %d entries of %d bytes cached, want at most %d bytes", i, e, b, views.LogCacheBytes)
+		}
+	}
+	if got := logRange(t, l, 0, uint64(len(want))); !slices.Equal(got, want) {
+		t.Fatal("Range differs")
 	}
 }

@@ -26,7 +26,7 @@ var _ View = (*Queue[int])(nil)
 
 // NewQueue returns the queue at vc's prefix. Nothing is read until it is needed.
 func NewQueue[T any](vc Context, c Codec[T]) *Queue[T] {
-	return &Queue[T]{x: indexed[T]{vc: vc, c: c, cache: map[uint64]T{}}}
+	return &Queue[T]{x: indexed[T]{vc: vc, c: c, cache: map[uint64]indexedEntry[T]{}}}
 }
 
 func (q *Queue[T]) load(ctx context.Context) error {
@@ -133,23 +133,16 @@ func (q *Queue[T]) Flush(b *kv.Batch) {
 	}
 	for i := q.front; i < min(newFront, q.back); i++ {
 		b.Delete(q.x.vc.indexKey(i))
-		delete(q.x.cache, i)
+		q.x.forget(i)
 	}
 	if newFront < newBack {
 		firstPushed := max(newFront, q.back)
 		vs := q.pushed[firstPushed-q.back:]
-		q.x.putEntries(b, firstPushed, vs)
 		// The pushed entries near the front stay cached: the next reads of a short
 		// queue (a block receiving the bundles, the delivery's confirmation) find them
 		// without reading the store. At most rangeCacheMax entries from the front, so
 		// that a long queue is not held in memory.
-		for j, v := range vs {
-			i := firstPushed + uint64(j)
-			if i-newFront >= rangeCacheMax {
-				break
-			}
-			q.x.cache[i] = v
-		}
+		q.x.putEntries(b, firstPushed, vs, newFront+rangeCacheMax)
 	} else {
 		newFront, newBack = 0, 0
 	}

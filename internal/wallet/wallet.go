@@ -406,6 +406,11 @@ func parse(b []byte) (*Wallet, int, error) {
 	if err := codec.Unmarshal(f.Network.GenesisConfig, &g); err != nil {
 		return nil, 0, fmt.Errorf("genesis config: %v", err)
 	}
+	// What Create checks: the file may have been edited since (callers take chain 0 as
+	// the admin chain).
+	if err := g.Validate(); err != nil {
+		return nil, 0, fmt.Errorf("genesis config: %v", err)
+	}
 	if h := g.Hash().String(); h != f.Network.GenesisHash {
 		return nil, 0, fmt.Errorf("genesis config hashes to %s, not to the recorded genesis_hash %q", h, f.Network.GenesisHash)
 	}

@@ -616,3 +616,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenRefusesInvalidGenesis: wallet.json is a file users edit. A genesis config
+// that decodes and matches its recorded hash but that Create would refuse (no chains:
+// commands take chain 0 as the admin chain) makes Open fail with ErrDamaged rather than
+// a command panic later.
+func TestOpenRefusesInvalidGenesis(t *testing.T) {
+	w, dir := create(t)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	editWalletJSON(t, dir, func(f *fileJSON) {
+		g := testGenesis()
+		g.Chains = nil
+		f.Network.GenesisConfig = codec.Marshal(g)
+		f.Network.GenesisHash = g.Hash().String()
+	})
+	w2, err := Open(dir)
+	if err == nil {
+		w2.Close()
+		t.Fatal("a wallet whose genesis has no chains opened")
+	}
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "no chains") {
+		t.Fatalf("open: %v, want ErrDamaged naming the problem", err)
+	}
+}
