@@ -16,6 +16,7 @@ const module = "github.com/micachain/mica/"
 var layers = map[string][]string{
 	"internal/atomicfile":                  {},
 	"internal/cputime":                     {},
+	"internal/timerslack":                  {},
 	"internal/boundedset":                  {},
 	"internal/base":                        {},
 	"internal/codec":                       {"internal/base"},
@@ -43,7 +44,7 @@ var layers = map[string][]string{
 	"internal/wallet":                      {"internal/crypto", "internal/protocol", "internal/atomicfile"},
 	"internal/sim":                         {"internal/worker", "internal/client", "internal/kv/memkv", "internal/kv/pebblekv", "internal/protocol/prototest"},
 	"internal/faucet":                      {"internal/client", "internal/validator"},
-	"internal/netup":                       {"internal/client", "internal/validator", "internal/faucet", "internal/wallet"},
+	"internal/netup":                       {"internal/client", "internal/validator", "internal/faucet", "internal/wallet", "internal/timerslack"},
 	"internal/bench":                       {"internal/client", "internal/validator", "examples/counter", "examples/fungible"},
 	"internal/localnet":                    {"internal/client", "internal/worker", "internal/kv/pebblekv", "internal/kv/memkv", "internal/atomicfile"},
 	"internal/nodeservice":                 {"internal/client", "internal/wallet", "internal/nodeservice/gql", "internal/nodeservice/view", "internal/nodeservice/webui"},

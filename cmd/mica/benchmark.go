@@ -113,6 +113,7 @@ JSON document).`,
 			if o.chains < 1 || o.perBlock < 1 || o.duration <= 0 {
 				return errors.New("--chains, --transactions-per-block and --duration must be positive")
 			}
+			withTimerSlack(cmd)
 			sc, err := bench.ParseScenario(o.scenario)
 			if err != nil {
 				return fmt.Errorf("--scenario: %w", err)

@@ -110,6 +110,7 @@ func validatorCommand() *cobra.Command {
 			if config == "" {
 				return errors.New("--config FILE is required")
 			}
+			withTimerSlack(cmd)
 			cfg, err := validator.LoadConfig(config)
 			if err != nil {
 				return err
@@ -202,6 +203,7 @@ func proxyCommand() *cobra.Command {
 			if config == "" {
 				return errors.New("--config FILE is required")
 			}
+			withTimerSlack(cmd)
 			cfg, err := validator.LoadConfig(config)
 			if err != nil {
 				return err

@@ -156,6 +156,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 	if port < 0 || port > 65535 {
 		return fmt.Errorf("--port %d: want 0..65535", port)
 	}
+	withTimerSlack(cmd)
 	svc, w, release, err := newNodeService(cmd)
 	if err != nil {
 		return err

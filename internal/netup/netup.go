@@ -34,6 +34,7 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
 	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/timerslack"
 	"github.com/micachain/mica/internal/validator"
 	"github.com/micachain/mica/internal/wallet"
 	"github.com/micachain/mica/internal/worker"
@@ -518,7 +519,7 @@ func start(binary string, v *ValidatorInfo, args []string, logPath string, env [
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := startWithTimerSlack(cmd, ValidatorTimerSlack); err != nil {
+	if err := timerslack.StartCommand(cmd, ValidatorTimerSlack); err != nil {
 		return nil, fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	p := &proc{name: v.Name, log: logPath, cmd: cmd, done: make(chan struct{})}
@@ -689,7 +690,7 @@ const ValidatorGOGC = 200
 // switches per block fell from 14 to 8 and its nanosleeps from 6.8 to 2.9
 // (docs/PERFORMANCE.md, "hotpath"). Timers of the validator fire up to that much
 // later; none is on a block's path (votes wait for I/O, not for timers).
-const ValidatorTimerSlack = time.Millisecond
+const ValidatorTimerSlack = timerslack.Default
 
 // localValidators counts the validators this net up runs (those with a config here).
 func localValidators(nf *NetworkFile) int {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/micachain/mica/internal/timerslack"
 )
 
 // timerSlackHelperEnv makes the test binary run as the child of TestValidatorTimerSlack.
@@ -18,7 +20,11 @@ const timerSlackHelperEnv = "MICA_NETUP_TIMERSLACK_HELPER"
 // and checks that every thread of the child, the Go runtime's own (sysmon) and those it
 // creates later, has ValidatorTimerSlack, while this process keeps its own.
 func TestValidatorTimerSlack(t *testing.T) {
-	before := readSlack(t, "/proc/self/timerslack_ns")
+	cur, err := timerslack.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := cur.Nanoseconds()
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "child.log")
 	env := append(os.Environ(), timerSlackHelperEnv+"=1")
@@ -52,7 +58,7 @@ func TestValidatorTimerSlack(t *testing.T) {
 			t.Fatalf("a thread of the child has timer slack %d ns, want %d:\n%s", s, ValidatorTimerSlack.Nanoseconds(), out)
 		}
 	}
-	if after := readSlack(t, "/proc/self/timerslack_ns"); after != before {
+	if after, _ := timerslack.Current(); after.Nanoseconds() != before {
 		t.Fatalf("this process's main thread's timer slack changed from %d to %d", before, after)
 	}
 	// The thread that started the child got its own slack back: no thread here has
@@ -91,26 +97,13 @@ func TestTimerSlackHelper(t *testing.T) {
 // threadSlacks returns the timer slack of each thread of this process by thread id.
 func threadSlacks(t *testing.T) map[string]int64 {
 	t.Helper()
-	tids, err := os.ReadDir("/proc/self/task")
+	m, err := timerslack.Threads()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]int64{}
-	for _, e := range tids {
-		out[e.Name()] = readSlack(t, "/proc/"+e.Name()+"/timerslack_ns")
+	out := make(map[string]int64, len(m))
+	for tid, s := range m {
+		out[tid] = s.Nanoseconds()
 	}
 	return out
-}
-
-func readSlack(t *testing.T, path string) int64 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return n
 }
