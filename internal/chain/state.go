@@ -229,8 +229,8 @@ func (s *State) Manager(ctx context.Context) (*consensus.Manager, error) {
 	if b == nil {
 		return nil, base.Corruptf("chain %s has no consensus state", s.id.Short())
 	}
-	m := new(consensus.Manager)
-	if err := codec.Unmarshal(b, m); err != nil {
+	m, err := consensus.DecodeStored(b)
+	if err != nil {
 		return nil, base.Corruptf("consensus state of chain %s: %v", s.id.Short(), err)
 	}
 	s.mgr = m

@@ -1,8 +1,6 @@
 package consensus
 
 import (
-	"bytes"
-
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
@@ -262,10 +260,10 @@ func (m *Manager) checkValidated(c *protocol.Certificate) (Outcome, error) {
 
 // sameContent compares two proposal contents by their canonical bytes.
 func sameContent(a, b *protocol.ProposalContent) bool {
-	return bytes.Equal(codec.Marshal(a), codec.Marshal(b))
+	return codec.Equal(a, b)
 }
 
 // sameProposedBlock compares two proposed blocks by their canonical bytes.
 func sameProposedBlock(a, b *protocol.ProposedBlock) bool {
-	return bytes.Equal(codec.Marshal(a), codec.Marshal(b))
+	return codec.Equal(a, b)
 }

@@ -53,7 +53,8 @@ func (q *Queue[T]) Len(ctx context.Context) (uint64, error) {
 	return q.back - q.front + uint64(len(q.pushed)) - q.popped, nil
 }
 
-// Front returns the first entry, or false if the queue is empty.
+// Front returns the first entry, or false if the queue is empty. A stored entry not
+// cached is read with the next ones (up to rangeCacheMax), which stay cached.
 func (q *Queue[T]) Front(ctx context.Context) (T, bool, error) {
 	var zero T
 	if err := q.load(ctx); err != nil {
@@ -61,6 +62,16 @@ func (q *Queue[T]) Front(ctx context.Context) (T, bool, error) {
 	}
 	i := q.front + q.popped
 	if i < q.back {
+		if _, ok := q.x.cache[i]; !ok {
+			// Read the next entries with it in one MultiGet: a block consuming
+			// a queue (the bundles it receives) reads them in order, and one
+			// point read per entry cost more than the rest of the consuming.
+			// Cached like a short range (at most rangeCacheMax entries, dropped
+			// from the cache when popped).
+			if err := q.x.forRange(ctx, i, min(q.back, i+rangeCacheMax), func(uint64, T) error { return nil }); err != nil {
+				return zero, false, err
+			}
+		}
 		v, err := q.x.entry(ctx, i)
 		if err != nil {
 			return zero, false, err

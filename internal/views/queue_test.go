@@ -241,3 +241,31 @@ func TestQueueCachesShortRanges(t *testing.T) {
 		t.Error("a long range was cached")
 	}
 }
+
+// Consuming a stored queue from the front reads its entries in chunks of up to
+// rangeCacheMax (64) entries, not one point read each.
+func TestQueueFrontReadsAhead(t *testing.T) {
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("q"))
+	q := newQueue(vc)
+	var want []string
+	for i := range 100 {
+		want = append(want, string(rune('A'+i%26)))
+	}
+	push(t, q, want...)
+	flush(t, s, q)
+	cr := &countingReader{Reader: s}
+	q = newQueue(views.NewContext(cr, []byte("q")))
+	for i, w := range want {
+		v, ok, err := q.Front(ctx)
+		if err != nil || !ok || v != w {
+			t.Fatalf("entry %d: Front = %q, %v, %v; want %q", i, v, ok, err, w)
+		}
+		pop(t, q, 1)
+	}
+	if cr.gets.Load() != 1 || cr.multiGets.Load() != 2 {
+		t.Errorf("consuming 100 entries made %d gets and %d multi-gets, want 1 (the header) and 2", cr.gets.Load(), cr.multiGets.Load())
+	}
+	flush(t, s, q)
+	expectQueue(t, newQueue(vc))
+}

@@ -3,12 +3,16 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/kv/pebblekv"
+	"github.com/micachain/mica/internal/worker"
 )
 
 // BenchmarkValidatorBlock measures one validator's share of a block, as `mica
@@ -56,4 +60,38 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCheckDecodable: the decoding-budget check of a vote on a block of the 100
+// transfers ring (100 bundles received, 100 transfers made), from the whole block
+// (proposal size unknown) and from its outcome (the proposal came from the network).
+func BenchmarkCheckDecodable(b *testing.B) {
+	r := newValidatorRing(b, 4, memkv.New(), nil)
+	for range 5 {
+		r.block(b, 100, nil)
+	}
+	ctx := context.Background()
+	i := r.next
+	info, err := r.w.HandleChainInfoQuery(ctx, chainInfoQueryWithBundles(r.ids[i]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	prop := r.proposal(b, i, info, 100)
+	block, err := r.w.StageBlock(ctx, &prop.Content.Block, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		size int
+	}{{"whole block", -1}, {"outcome", len(codec.Marshal(prop))}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if err := worker.CheckDecodable(block, tc.size); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/protocol"
 )
 
 // ReusedExecutions returns the number of confirmed blocks w applied from the execution
@@ -34,3 +35,8 @@ func SetAfterEntry(w *Worker, fn func(base.ChainID)) { w.afterEntry = fn }
 
 // DeliveryRunning reports whether a delivery loop (Run) of w is running.
 func DeliveryRunning(w *Worker) bool { return w.running.Load() > 0 }
+
+// CheckDecodable is checkDecodable.
+func CheckDecodable(b *protocol.Block, proposalSize int) error {
+	return checkDecodable(b, proposalSize)
+}

@@ -80,8 +80,10 @@ func (w *Worker) HandleBlockProposal(ctx context.Context, p *protocol.BlockPropo
 }
 
 // HandleEncodedBlockProposal is HandleBlockProposal for a proposal strictly decoded
-// from encoded, which is therefore its canonical encoding (codec's guarantee): the
-// proposal is measured by it instead of being encoded again. encoded is not retained.
+// from encoded by codec.Unmarshal (the default decoding budget), which is therefore its
+// canonical encoding (codec's guarantee): the proposal is measured by it instead of being
+// encoded again, and its block's decoding cost is bounded by it (checkDecodable).
+// encoded is not retained.
 func (w *Worker) HandleEncodedBlockProposal(ctx context.Context, p *protocol.BlockProposal, encoded []byte) (*protocol.ChainInfo, error) {
 	return w.handleProposal(ctx, p, encoded)
 }
@@ -207,7 +209,11 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 		if p.Content.Round.IsFast() && usesOracles(executed) {
 			return ErrFastBlockUsingOracles
 		}
-		if err := checkDecodable(executed); err != nil {
+		proposalSize := -1
+		if encoded != nil {
+			proposalSize = len(encoded)
+		}
+		if err := checkDecodable(executed, proposalSize); err != nil {
 			return err
 		}
 		vote, err := m.VoteForProposal(p, executed, w.cfg.Signer, now)
@@ -245,7 +251,17 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 // blocks cost at most ~6 bytes of memory per encoded byte, under the budget's 8; the
 // shape that can exceed it is an outcome made of thousands of tiny events. Blocks under
 // decodeCheckMin always fit the budget's slack and are not re-decoded.
-func checkDecodable(b *protocol.Block) error {
+//
+// proposalSize is the size of the proposal's canonical bytes when the proposal was
+// decoded from them with the default budget (codec.Unmarshal, as every RPC does), or -1.
+// Then only the outcome, which execution produced, is decoded (outcomeFits); the whole
+// block is encoded and decoded when proposalSize is -1 or that bound does not hold.
+func checkDecodable(b *protocol.Block, proposalSize int) error {
+	if proposalSize >= 0 {
+		if fits, small := outcomeFits(b, proposalSize); small || fits {
+			return nil
+		}
+	}
 	enc := codec.Marshal(b)
 	if len(enc) < decodeCheckMin {
 		return nil
@@ -255,6 +271,32 @@ func checkDecodable(b *protocol.Block) error {
 		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", len(enc), err)
 	}
 	return nil
+}
+
+// outcomeFits reports whether b is under decodeCheckMin (small), or else whether its
+// outcome decodes within a budget that proves the whole block decodes within its own
+// (fits), for a proposal of proposalSize bytes decoded with the default budget. With P
+// and O the sizes of the proposed block and of the outcome, decoding the proposed block
+// cost at most 8·proposalSize + slack (it is a part of the proposal, decoded by the
+// same code), so an outcome costing at most 8·(O − (proposalSize − P)) keeps the block
+// within 8·(P + O) + slack, the budget of its encoding.
+func outcomeFits(b *protocol.Block, proposalSize int) (fits, small bool) {
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	b.Outcome.Encode(w)
+	outcomeSize := w.Len()
+	proposedSize := codec.Size(&b.Proposed)
+	if proposedSize+outcomeSize < decodeCheckMin {
+		return false, true
+	}
+	room := outcomeSize - (proposalSize - proposedSize)
+	if room <= 0 {
+		return false, false
+	}
+	r := codec.NewReaderBudget(w.Bytes(), codec.BudgetFactor*room)
+	var o protocol.BlockExecutionOutcome
+	o.Decode(r)
+	return r.Finish() == nil, false
 }
 
 const decodeCheckMin = 8 << 10

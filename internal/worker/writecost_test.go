@@ -88,18 +88,22 @@ func TestWritesPerBlock(t *testing.T) {
 	for _, tc := range []struct {
 		transfers int
 		maxKeys   float64
+		maxBytes  float64
 	}{
 		// 1 transfer: 23 keys (2026-12-05): the consensus register twice and the tip,
 		// 2 execution keys, the received log (2), outbox (6) and inbox (6) queues and
 		// maps, the certificate, its height index, and the pending-delivery record put
-		// and deleted.
-		{1, 23},
+		// and deleted. 3.36 KB since the manager stores the proposal once (4.1 KB
+		// before), the consensus register 0.93 KB and the certificate 0.86 KB.
+		{1, 23, 3500},
 		// 100 transfers: 221 keys, of which 202 are the 100 bundles received (queue
 		// entry put on receipt, deleted by the block that takes it, two headers).
-		{100, 221},
+		// 81.6 KB (119 KB before the manager stored the proposal once): the consensus
+		// register 27.7 KB, the certificate 27.6 KB, the received bundles 25.2 KB.
+		{100, 221, 82_000},
 	} {
 		t.Run(fmt.Sprintf("transfers=%d", tc.transfers), func(t *testing.T) {
-			synced, lazy, keys, notes := writesPerBlock(t, tc.transfers)
+			synced, lazy, keys, bytes, notes := writesPerBlock(t, tc.transfers)
 			if notes != 1 {
 				t.Errorf("%.2f incoming-bundle notifications per block, want 1 (one per sending block)", notes)
 			}
@@ -112,6 +116,9 @@ func TestWritesPerBlock(t *testing.T) {
 			if keys > tc.maxKeys {
 				t.Errorf("%.1f keys written per block, more than %.0f", keys, tc.maxKeys)
 			}
+			if bytes > tc.maxBytes {
+				t.Errorf("%.0f bytes (keys and values) written per block, more than %.0f", bytes, tc.maxBytes)
+			}
 		})
 	}
 }
@@ -119,7 +126,7 @@ func TestWritesPerBlock(t *testing.T) {
 // writesPerBlock runs a 4-chain ring on one validator over a counting memory store and
 // returns the durable commits, lazy commits, keys and incoming-bundle notifications per
 // block after the first round.
-func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, notes float64) {
+func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, bytes, notes float64) {
 	const chains, rounds = 4, 3
 	cs := &writeCountingStore{Store: memkv.New()}
 	var incoming atomic.Int64
@@ -146,12 +153,13 @@ func writesPerBlock(t *testing.T, transfers int) (synced, lazy, keys, notes floa
 	}
 	sort.Strings(kinds)
 	for _, k := range kinds {
+		bytes += float64(cs.bytesBy[k]) / blocks
 		t.Logf("%s: %.2f keys, %.0f bytes per block", k, float64(cs.byKind[k])/blocks, float64(cs.bytesBy[k])/blocks)
 	}
 	synced, lazy, keys = float64(cs.synced)/blocks, float64(cs.lazy)/blocks, float64(cs.keys)/blocks
 	notes = float64(incoming.Load()) / blocks
-	t.Logf("per block: %.2f durable commits, %.2f lazy commits, %.1f keys, %.2f incoming-bundle notifications", synced, lazy, keys, notes)
-	return synced, lazy, keys, notes
+	t.Logf("per block: %.2f durable commits, %.2f lazy commits, %.1f keys, %.0f bytes, %.2f incoming-bundle notifications", synced, lazy, keys, bytes, notes)
+	return synced, lazy, keys, bytes, notes
 }
 
 // validatorRing is one validator answering the blocks of a ring of chains as `mica
@@ -196,23 +204,12 @@ func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) 
 	r.next = (r.next + 1) % len(r.ids)
 	var info *protocol.ChainInfo
 	measure(func() (err error) {
-		info, err = r.w.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: r.ids[i], RequestPendingBundles: true})
+		info, err = r.w.HandleChainInfoQuery(ctx, chainInfoQueryWithBundles(r.ids[i]))
 		return err
 	})
-	o := r.owners[i].Public().Owner()
-	p := protocol.ProposedBlock{ChainID: r.ids[i], Height: r.heights[i], Timestamp: 5_000_000, PreviousBlockHash: r.tips[i], AuthenticatedOwner: &o}
-	for j := range info.RequestedPendingBundles {
-		p.Transactions = append(p.Transactions, protocol.Transaction{Bundle: &info.RequestedPendingBundles[j]})
-	}
-	received := len(p.Transactions)
-	for range k {
-		p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner,
-			Recipient: base.Account{Chain: r.ids[(i+1)%len(r.ids)]}, Amount: base.AmountFromAttos(1)}))
-	}
-	prop, err := protocol.SignProposal(r.owners[i], p, base.FastRound, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	prop := r.proposal(tb, i, info, k)
+	p := prop.Content.Block
+	received := len(info.RequestedPendingBundles)
 	measure(func() error { _, err := r.w.HandleBlockProposal(ctx, prop); return err })
 	exec, err := r.w.StageBlock(ctx, &p, nil)
 	if err != nil {
@@ -225,4 +222,28 @@ func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) 
 	r.tips[i] = &h
 	r.heights[i]++
 	return received
+}
+
+// chainInfoQueryWithBundles is the query a client makes before its chain's block.
+func chainInfoQueryWithBundles(id base.ChainID) *protocol.ChainInfoQuery {
+	return &protocol.ChainInfoQuery{ChainID: id, RequestPendingBundles: true}
+}
+
+// proposal returns the fast proposal of chain i's next block: it takes every pending
+// bundle info lists and makes k transfers to the next chain.
+func (r *validatorRing) proposal(tb testing.TB, i int, info *protocol.ChainInfo, k int) *protocol.BlockProposal {
+	o := r.owners[i].Public().Owner()
+	p := protocol.ProposedBlock{ChainID: r.ids[i], Height: r.heights[i], Timestamp: 5_000_000, PreviousBlockHash: r.tips[i], AuthenticatedOwner: &o}
+	for j := range info.RequestedPendingBundles {
+		p.Transactions = append(p.Transactions, protocol.Transaction{Bundle: &info.RequestedPendingBundles[j]})
+	}
+	for range k {
+		p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner,
+			Recipient: base.Account{Chain: r.ids[(i+1)%len(r.ids)]}, Amount: base.AmountFromAttos(1)}))
+	}
+	prop, err := protocol.SignProposal(r.owners[i], p, base.FastRound, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return prop
 }

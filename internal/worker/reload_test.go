@@ -1,0 +1,131 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/memkv"
+	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/worker"
+)
+
+// reloadingStore reloads every chain's consensus manager from the store after each
+// write, as a validator restarted right after that write would: the stored manager must
+// decode, and its canonical bytes are kept for the comparison with the live manager.
+type reloadingStore struct {
+	kv.Store
+	tb     testing.TB
+	ids    []base.ChainID
+	writes int
+	last   map[base.ChainID][]byte // the manager reloaded after the latest write
+}
+
+func (s *reloadingStore) reload(ctx context.Context) {
+	s.writes++
+	for _, id := range s.ids {
+		st := chain.Load(id, storage.New(s.Store).ChainContext(id))
+		if ok, err := st.IsInitialized(ctx); err != nil || !ok {
+			continue
+		}
+		m, err := st.Manager(ctx)
+		if err != nil {
+			s.tb.Fatalf("write %d: chain %s: manager does not reload: %v", s.writes, id.Short(), err)
+		}
+		s.last[id] = codec.Marshal(m)
+	}
+}
+
+func (s *reloadingStore) Write(ctx context.Context, b *kv.Batch) error {
+	if err := s.Store.Write(ctx, b); err != nil {
+		return err
+	}
+	s.reload(ctx)
+	return nil
+}
+
+func (s *reloadingStore) WriteLazy(ctx context.Context, b *kv.Batch) error {
+	write := s.Store.Write
+	if lw, ok := s.Store.(kv.LazyWriter); ok {
+		write = lw.WriteLazy
+	}
+	if err := write(ctx, b); err != nil {
+		return err
+	}
+	s.reload(ctx)
+	return nil
+}
+
+// TestManagerReloadsAfterEveryWrite runs a ring of chains on one validator (fast votes
+// on 1- and 100-transfer blocks, certificates, deliveries) and, after every write to the
+// store, reloads each chain's consensus manager from it: after each request the manager
+// reloaded from the last write is exactly (codec.Marshal) the validator's in-memory
+// manager, and the vote a proposal's answer carries is in the stored manager, that is
+// durable before the answer.
+func TestManagerReloadsAfterEveryWrite(t *testing.T) {
+	const chains = 3
+	db := &reloadingStore{Store: memkv.New(), tb: t, last: map[base.ChainID][]byte{}}
+	r := newValidatorRing(t, chains, db, nil)
+	db.ids = r.ids
+	ctx := context.Background()
+	compare := func(when string) {
+		t.Helper()
+		for _, id := range r.ids {
+			s := worker.LoadedState(r.w, id)
+			if s == nil {
+				continue
+			}
+			m, err := s.Manager(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(codec.Marshal(m), db.last[id]) {
+				t.Fatalf("%s: chain %s: the manager reloaded after write %d differs from the validator's", when, id.Short(), db.writes)
+			}
+		}
+	}
+	for n := range 4 * chains {
+		transfers := 1
+		if n%2 == 1 {
+			transfers = 100
+		}
+		calls := 0
+		r.block(t, transfers, func(f func() error) {
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+			calls++
+			compare([]string{"query", "proposal", "certificate", "delivery"}[calls-1])
+		})
+	}
+	if db.writes < 3*4*chains {
+		t.Fatalf("only %d writes", db.writes)
+	}
+
+	// The answer to a proposal carries a vote the stored manager holds.
+	i := r.next
+	info, err := r.w.HandleChainInfoQuery(ctx, chainInfoQueryWithBundles(r.ids[i]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop := r.proposal(t, i, info, 100)
+	answer, err := r.w.HandleBlockProposal(ctx, prop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer.Manager.PendingVote == nil {
+		t.Fatal("no vote in the answer")
+	}
+	stored, err := chain.Load(r.ids[i], storage.New(db.Store).ChainContext(r.ids[i])).Manager(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := stored.Info(false).PendingVote
+	if got == nil || !bytes.Equal(codec.Marshal(got), codec.Marshal(answer.Manager.PendingVote)) {
+		t.Fatal("the vote answered is not the stored manager's")
+	}
+}
