@@ -32,3 +32,6 @@ func CachedLogBytes[T any](l *Log[T]) int {
 	}
 	return n
 }
+
+// MapCachedEntries exposes the bound on the present entries a Map keeps cached.
+const MapCachedEntries = mapCachedEntries

@@ -94,7 +94,7 @@ func (m *Map[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
 		return zero, false, err
 	}
 	if ok {
-		m.cache[string(ek)] = cached[V]{v: v, ok: true}
+		m.cachePresent(string(ek), v)
 	} else {
 		m.cacheMiss(string(ek))
 	}
@@ -119,8 +119,27 @@ func (m *Map[K, V]) cacheMiss(ek string) {
 	m.cache[ek] = cached[V]{}
 }
 
+// cachePresent caches v as the clean value at ek; past mapCachedEntries entries the
+// cache is emptied first (and no longer holds the whole map).
+func (m *Map[K, V]) cachePresent(ek string, v V) {
+	if _, ok := m.cache[ek]; !ok && len(m.cache) >= mapCachedEntries+mapCachedMisses {
+		clear(m.cache)
+		m.misses = 0
+		m.full = false
+		m.present = nil
+	}
+	m.cache[ek] = cached[V]{v: v, ok: true}
+}
+
 // mapCachedMisses bounds the absent keys a Map remembers from Get (see misses).
 const mapCachedMisses = 256
+
+// mapCachedEntries bounds the present entries a Map keeps cached: past it the cache
+// starts over. Anyone can make a map long (a balance per owner credited by a transfer)
+// and ask for each of its entries, and a chain's state stays in memory between
+// requests; the entries read on every block (a chain's own balances, its committees)
+// are far fewer.
+const mapCachedEntries = 2048
 
 // dropMisses forgets the cached absent keys. The cache then holds present entries only,
 // each one stored (or staged and flushed), so its size is bounded by the map's.
@@ -349,7 +368,7 @@ func (m *Map[K, V]) Commit() {
 		if s.deleted {
 			m.cacheMiss(ek)
 		} else {
-			m.cache[ek] = cached[V]{v: s.v, ok: true}
+			m.cachePresent(ek, s.v)
 		}
 	}
 	m.Rollback()

@@ -206,3 +206,53 @@ func TestQueuePushedFrontCached(t *testing.T) {
 		t.Fatalf("queue reads %d entries, a fresh one %d", len(a), len(b))
 	}
 }
+
+// A Map caches at most MapCachedEntries present entries (besides MapCachedMisses
+// absent ones), however many it reads or commits: anyone can make a map long (one
+// balance per owner credited by a transfer) and ask for each entry, and a chain's state
+// stays in memory between requests.
+func TestMapCachedEntriesBounded(t *testing.T) {
+	n := 3 * views.MapCachedEntries
+	entries := make([]kvPair, n)
+	for i := range entries {
+		entries[i] = kvPair{fmt.Sprintf("owner-%05d", i), uint64(i)}
+	}
+	s, cr, m := storedMap(t, entries...)
+	limit := views.MapCachedEntries + views.MapCachedMisses
+	for round := range 2 {
+		for i, e := range entries {
+			if v, ok, err := m.Get(ctx, e.k); !ok || v != e.v || err != nil {
+				t.Fatalf("round %d: Get(%s) = %d, %v, %v", round, e.k, v, ok, err)
+			}
+			if c := views.CachedEntries(m); c > limit {
+				t.Fatalf("round %d: after %d reads the map caches %d entries", round, i+1, c)
+			}
+		}
+	}
+	// A read just cached is still served from the cache.
+	before := cr.reads()
+	if v, ok, err := m.Get(ctx, entries[n-1].k); !ok || v != entries[n-1].v || err != nil {
+		t.Fatalf("Get(last) = %d, %v, %v", v, ok, err)
+	}
+	if cr.reads() != before {
+		t.Fatal("the entry just read was not cached")
+	}
+	// Committing many puts keeps the bound too, and values stay right.
+	for i := range n {
+		m.Set(fmt.Sprintf("new-%05d", i), uint64(i))
+	}
+	flush(t, s, m)
+	if c := views.CachedEntries(m); c > limit {
+		t.Fatalf("after committing %d puts the map caches %d entries", n, c)
+	}
+	for i := range n {
+		if v, ok, err := m.Get(ctx, fmt.Sprintf("new-%05d", i)); !ok || v != uint64(i) || err != nil {
+			t.Fatalf("Get(new-%05d) = %d, %v, %v", i, v, ok, err)
+		}
+	}
+	// A full scan of a map that outgrew the bound is not kept whole.
+	count := 0
+	if err := m.ForEach(ctx, func(string, uint64) error { count++; return nil }); err != nil || count != 2*n {
+		t.Fatalf("ForEach saw %d entries (%v), want %d", count, err, 2*n)
+	}
+}
