@@ -375,7 +375,7 @@ func TestWalletHolders(t *testing.T) {
 // TestNetUpRefusesNegativeInitialChains: a negative --initial-chains made net up panic
 // (index out of range) after it had generated the validators' keys under --path,
 // leaving a half-made network there. It is refused at once, naming the flag, and
-// --path is not created.
+// --path is not created. So is a faucet port out of range.
 func TestNetUpRefusesNegativeInitialChains(t *testing.T) {
 	dir := t.TempDir()
 	netDir := filepath.Join(dir, "net")
@@ -387,5 +387,23 @@ func TestNetUpRefusesNegativeInitialChains(t *testing.T) {
 		if _, err := os.Stat(netDir); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("net up --initial-chains %s left %s (%v)", n, netDir, err)
 		}
+	}
+	// validator generate made one chain of --initial-chains 0 or less without a word.
+	for _, n := range []string{"0", "-1"} {
+		_, stderr, code := run(t, dir, nil, "validator", "generate", "--path", netDir, "--initial-chains", n)
+		if code != 1 || !strings.Contains(stderr, "--initial-chains") {
+			t.Fatalf("validator generate --initial-chains %s: exit %d, stderr %q", n, code, stderr)
+		}
+		if _, err := os.Stat(netDir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("validator generate --initial-chains %s left %s (%v)", n, netDir, err)
+		}
+	}
+	// A faucet port out of range was found only once the validators were running.
+	_, stderr, code := run(t, dir, nil, "net", "up", "--path", netDir, "--with-faucet", "--faucet-port", "-3", "--port-base", freePorts(t).str(0))
+	if code != 1 || !strings.Contains(stderr, "--faucet-port") {
+		t.Fatalf("net up --faucet-port -3: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(netDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("net up --faucet-port -3 left %s (%v)", netDir, err)
 	}
 }

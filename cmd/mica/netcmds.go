@@ -36,6 +36,9 @@ func validatorCommand() *cobra.Command {
 		Short: "Write keys and configs for N validators and a genesis with root chains owned by new keys (printed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if chains < 1 {
+				return fmt.Errorf("--initial-chains %d: want 1 or more (chain 0 is the admin chain)", chains)
+			}
 			amount, err := base.ParseAmount(balance)
 			if err != nil {
 				return fmt.Errorf("--initial-balance: %w", err)
@@ -56,7 +59,7 @@ func validatorCommand() *cobra.Command {
 			}
 			g := &protocol.GenesisConfig{NetworkName: "local", Timestamp: validator.WallClock{}.Now(), Committee: *committee}
 			var owners []string
-			for i := 0; i < max(chains, 1); i++ {
+			for i := 0; i < chains; i++ {
 				k, err := crypto.GenerateKey(crypto.Ed25519, rand.Reader)
 				if err != nil {
 					return err
@@ -231,9 +234,6 @@ func netCommand() *cobra.Command {
 		Short: "Run a local network: each validator its own process on Pebble storage under --path; Ctrl-C stops it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.InitialChains < 0 {
-				return fmt.Errorf("--initial-chains %d: want 0 or more", o.InitialChains)
-			}
 			a, err := base.ParseAmount(amount)
 			if err != nil {
 				return fmt.Errorf("--faucet-amount: %w", err)

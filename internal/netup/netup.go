@@ -158,6 +158,9 @@ func Run(ctx context.Context, o Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := o.check(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return err
 	}
@@ -691,6 +694,17 @@ const ValidatorGOGC = 200
 // (docs/PERFORMANCE.md, "hotpath"). Timers of the validator fire up to that much
 // later; none is on a block's path (votes wait for I/O, not for timers).
 const ValidatorTimerSlack = timerslack.Default
+
+// check refuses options that would fail half-way, after files were written under Dir.
+func (o Options) check() error {
+	switch {
+	case o.InitialChains < 0:
+		return fmt.Errorf("--initial-chains %d: want 0 or more", o.InitialChains)
+	case o.WithFaucet && (o.FaucetPort < 1 || o.FaucetPort > 65535):
+		return fmt.Errorf("--faucet-port %d: want 1..65535", o.FaucetPort)
+	}
+	return nil
+}
 
 // localValidators counts the validators this net up runs (those with a config here).
 func localValidators(nf *NetworkFile) int {
