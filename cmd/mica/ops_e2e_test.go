@@ -141,9 +141,13 @@ func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 	// net up says where each validator's metrics and log are, what it stops on
 	// SIGINT, and that it stopped; the validators log their shutdown.
 	net.stop()
+	v0 := net.info.Validators[0]
+	if v0.Address == "" || !strings.HasPrefix(v0.Metrics, "http://127.0.0.1:") {
+		t.Fatalf("net up's network file has validator-0 at %q, metrics %q", v0.Address, v0.Metrics)
+	}
 	out := strings.Join(net.lines(), "\n")
 	for _, want := range []string{
-		"# validator-0: 127.0.0.1:15100  metrics http://127.0.0.1:25100/metrics  log " + net.info.Validators[0].Log,
+		fmt.Sprintf("# validator-0: %s  metrics %s/metrics  log %s", v0.Address, v0.Metrics, v0.Log),
 		"stopping 4 validators (validator-0 pid ",
 		"stopped; the network's state stays under ",
 	} {
