@@ -13,12 +13,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/micachain/mica/internal/timerslack"
 )
 
 // serviceProc is a running `mica service`.
@@ -61,7 +65,25 @@ func startService(t *testing.T, wallet string, args ...string) *serviceProc {
 		t.Fatalf("mica service printed no URL within 30 s:\n%s", p.err)
 	}
 	t.Cleanup(p.stop)
+	checkTimerSlack(t, "mica service", p.cmd.Process.Pid)
 	return p
+}
+
+// checkTimerSlack checks that a long-running command, started plainly, runs with
+// timerslack.Default: it executed itself again with it (timerslack.Reexec), keeping its
+// pid. Linux only.
+func checkTimerSlack(t *testing.T, what string, pid int) {
+	t.Helper()
+	if runtime.GOOS != "linux" || os.Getenv(timerslack.DisableEnv) == "off" {
+		return
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", pid))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(timerslack.Default.Nanoseconds(), 10) {
+		t.Fatalf("%s (pid %d) runs with timer slack %s ns, want %d", what, pid, got, timerslack.Default.Nanoseconds())
+	}
 }
 
 // stop sends SIGINT and expects a clean exit.
