@@ -90,6 +90,8 @@ type Stats struct {
 	Commits, LazyCommits, Keys uint64
 	// WALSyncs counts the fsyncs of the write-ahead log. Concurrent synced commits share
 	// one (group commit), so Commits / WALSyncs is the number of synced batches per fsync.
+	// Pebble records a sync just after it wakes the writers it synced for, so the count
+	// may trail a returned Write briefly.
 	WALSyncs uint64
 	// WALBytes counts the bytes written to the write-ahead log.
 	WALBytes uint64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/micachain/mica/internal/kv"
 )
@@ -50,10 +51,7 @@ func TestStatsCountWritesAndSyncs(t *testing.T) {
 	if err := s.Write(ctx, new(kv.Batch)); err != nil { // empty: not a commit
 		t.Fatal(err)
 	}
-	after, err := s.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := statsAfterSyncs(t, s, before.WALSyncs+uint64(fs.syncs.Load()-fsBefore))
 	if got := after.Commits - before.Commits; got != 3 {
 		t.Errorf("commits: %d, want 3", got)
 	}
@@ -75,5 +73,24 @@ func TestStatsCountWritesAndSyncs(t *testing.T) {
 	}
 	if _, err := s.Stats(); err != kv.ErrClosed {
 		t.Errorf("Stats after Close: %v, want kv.ErrClosed", err)
+	}
+}
+
+// statsAfterSyncs returns the store's stats once they count want WAL syncs. Pebble's
+// flusher wakes the committers it synced for before it records the sync in its latency
+// histogram, so the count may lag a returned Write by a moment; it never runs ahead. The
+// wait is bounded so that a count that never arrives fails the test instead of hanging.
+func statsAfterSyncs(t *testing.T, s *Store, want uint64) Stats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.WALSyncs >= want || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
