@@ -174,7 +174,16 @@ func unreachableError(cmd *cobra.Command) error {
 		return nil
 	}
 	s, ok := cmd.Context().Value(sessionKey{}).(*session)
-	if !ok || s.answers.Load() > 0 {
+	if !ok {
+		return nil
+	}
+	return s.unreachableErr()
+}
+
+// unreachableErr returns why the validators could not be reached when none of them
+// answered anything in this session, or nil.
+func (s *session) unreachableErr() error {
+	if s.answers.Load() > 0 {
 		return nil
 	}
 	if e := s.unreachable.Load(); e != nil {
@@ -393,10 +402,15 @@ func (s *session) chainClient(id base.ChainID) (*client.ChainClient, error) {
 	return nodeservice.ChainClient(s.w, s.c, id)
 }
 
-// commit runs a chain operation, clearing the persisted fast proposal once committed,
-// and waits out round timeouts up to a bound.
+// commit runs a chain operation, clearing the persisted fast proposal once committed
+// (nodeservice.Commit). It retries what is retryable — validators that answer late or
+// restart, rounds to wait out — for up to nodeservice.DefaultRetryTime, saying so on
+// stderr (stdout stays the command's result, under --json too). When no validator
+// answered anything, the network is down (or the addresses wrong): the command fails
+// at once, saying which validator it cannot reach (describeError).
 func (s *session) commit(ctx context.Context, cc *client.ChainClient, f func() (*protocol.Certificate, error)) (*protocol.Certificate, error) {
-	return nodeservice.Commit(ctx, s.w, cc, f, func(wait time.Duration, round base.Round) {
-		fmt.Fprintf(os.Stderr, "waiting %v for round %v to time out...\n", wait.Round(time.Millisecond), round)
+	return nodeservice.Commit(ctx, s.w, cc, f, nodeservice.Retry{
+		Retryable: func(error) bool { return s.unreachableErr() == nil },
+		OnWait:    func(w nodeservice.Wait) { fmt.Fprintf(os.Stderr, "%s...\n", w) },
 	})
 }

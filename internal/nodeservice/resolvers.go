@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
@@ -449,7 +448,7 @@ func (r *chainResolver) Blocks(ctx context.Context, obj *Chain, from *int64, lim
 // ---- mutations ----
 
 // commitOn runs f with the client of a chain the wallet owns, under the chain's lock,
-// waiting out round timeouts. The chain is synced first (cheap when it is).
+// retrying what is retryable (Commit). The chain is synced first (cheap when it is).
 func (s *Service) commitOn(ctx context.Context, chainArg *string, f func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error)) (*protocol.Certificate, error) {
 	id, err := s.defaultChain(chainArg)
 	if err != nil {
@@ -467,9 +466,13 @@ func (s *Service) commitOnID(ctx context.Context, id base.ChainID, f func(ctx co
 	l.Lock()
 	defer l.Unlock()
 	before, _ := s.c.LocalTip(ctx, id)
-	cert, err := Commit(ctx, s.w, cc, func() (*protocol.Certificate, error) { return f(ctx, cc) }, func(wait time.Duration, round base.Round) {
-		s.log.Info("waiting for a round to time out", "chain", id.Short(), "round", round.String(), "wait", wait)
-	})
+	cert, err := Commit(ctx, s.w, cc, func() (*protocol.Certificate, error) { return f(ctx, cc) }, Retry{OnWait: func(w Wait) {
+		if w.Timeout != nil {
+			s.log.Info("waiting for a round to time out", "chain", id.Short(), "round", w.Timeout.Round.String(), "wait", w.Wait, "attempt", w.Attempt)
+			return
+		}
+		s.log.Info("retrying a block", "chain", id.Short(), "reason", w.Reason(), "wait", w.Wait, "attempt", w.Attempt, "err", w.Err)
+	}})
 	if after, terr := s.c.LocalTip(ctx, id); terr == nil {
 		s.publishNewBlocks(ctx, id, before.NextHeight, after.NextHeight)
 	}
