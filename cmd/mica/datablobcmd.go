@@ -119,24 +119,16 @@ only if its hash is HASH. With FILE, --hash is optional and checked if given.`,
 				return &usageError{msg: "publish-data-blob: --url needs --hash, the hash the content must have"}
 			}
 			var hashOut base.Hash
+			// The content is read (or fetched) once: a retry of the commit publishes
+			// the same blob, never a file changed in between.
+			var content []byte
 			cert, err := commitOn(cmd, chain, func(ctx context.Context, cc *client.ChainClient) (*protocol.Certificate, error) {
-				policy, err := cc.Policy(ctx)
-				if err != nil {
-					return nil, err
-				}
-				var content []byte
-				if url != "" {
-					content, err = fetchBlob(ctx, url, *want, policy.MaxBlobSize)
-				} else {
-					content, err = readBlobFile(args[0], policy.MaxBlobSize)
-					if err == nil && want != nil {
-						if got := client.DataBlobID(content).Hash; got != *want {
-							err = base.Invalidf("file %s does not match --hash %s (its hash is %s)", args[0], *want, got)
-						}
+				if content == nil {
+					c, err := blobContent(ctx, cc, url, want, args)
+					if err != nil {
+						return nil, err
 					}
-				}
-				if err != nil {
-					return nil, err
+					content = c
 				}
 				h, cert, err := cc.PublishDataBlob(ctx, content)
 				hashOut = h
@@ -155,6 +147,26 @@ only if its hash is HASH. With FILE, --hash is optional and checked if given.`,
 	cmd.Flags().StringVar(&url, "url", "", "fetch the content from this URL of an external store instead of a file")
 	cmd.Flags().StringVar(&hash, "hash", "", "the hash the content must have (required with --url)")
 	return cmd
+}
+
+// blobContent reads what publish-data-blob publishes: the file args[0], or the content
+// at url, which must hash to want (checked for a file when given), within the chain's
+// policy's MaxBlobSize.
+func blobContent(ctx context.Context, cc *client.ChainClient, url string, want *base.Hash, args []string) ([]byte, error) {
+	policy, err := cc.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if url != "" {
+		return fetchBlob(ctx, url, *want, policy.MaxBlobSize)
+	}
+	content, err := readBlobFile(args[0], policy.MaxBlobSize)
+	if err == nil && want != nil {
+		if got := client.DataBlobID(content).Hash; got != *want {
+			return nil, base.Invalidf("file %s does not match --hash %s (its hash is %s)", args[0], *want, got)
+		}
+	}
+	return content, err
 }
 
 func readDataBlobCommand() *cobra.Command {

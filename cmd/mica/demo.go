@@ -14,6 +14,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/localnet"
+	"github.com/micachain/mica/internal/nodeservice"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -95,9 +96,12 @@ func runDemo(ctx context.Context, path string, validators, rounds int, asJSON bo
 	}
 	say("chain A %s\nchain B %s", ids[0], ids[1])
 	var lat []time.Duration
-	commit := func(f func() (*protocol.Certificate, error)) error {
+	commit := func(cc *client.ChainClient, f func() (*protocol.Certificate, error)) error {
 		start := time.Now()
-		cert, err := f()
+		// What is retryable is retried, as by every command that commits blocks.
+		cert, err := nodeservice.Commit(ctx, nil, cc, f, nodeservice.Retry{OnWait: func(w nodeservice.Wait) {
+			fmt.Fprintf(os.Stderr, "%s...\n", w)
+		}})
 		if err != nil {
 			return err
 		}
@@ -113,12 +117,12 @@ func runDemo(ctx context.Context, path string, validators, rounds int, asJSON bo
 		}
 		for d := range 2 {
 			from, to := ccs[d], ccs[1-d]
-			if err := commit(func() (*protocol.Certificate, error) {
+			if err := commit(from, func() (*protocol.Certificate, error) {
 				return from.Transfer(ctx, base.ChainOwner, base.Account{Chain: to.ID()}, amount)
 			}); err != nil {
 				return fmt.Errorf("transfer: %w", err)
 			}
-			if err := commit(func() (*protocol.Certificate, error) { return to.ProcessInbox(ctx) }); err != nil {
+			if err := commit(to, func() (*protocol.Certificate, error) { return to.ProcessInbox(ctx) }); err != nil {
 				return fmt.Errorf("receive: %w", err)
 			}
 		}
