@@ -123,7 +123,7 @@ func TestChainCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	parentID, _ := base.ParseChainID(parent)
-	if _, h := balanceOn(t, net.info.Validators[0].Address, parentID); followed.NextHeight != uint64(h) || followed.Owner != nil {
+	if _, h := waitHeightOn(t, net.info.Validators[0].Address, parentID, base.BlockHeight(followed.NextHeight)); followed.NextHeight != uint64(h) || followed.Owner != nil {
 		t.Fatalf("first follow-chain of the parent: %+v, the validators are at height %d", followed, h)
 	}
 	mustMica(t, w2, "wallet", "set-default", parent)
@@ -162,7 +162,7 @@ func TestChainCommands(t *testing.T) {
 	}
 	waitFor := func(b *syncBuffer, what string, want int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(settleWait)
 		for strings.Count(b.String(), what) < want && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}

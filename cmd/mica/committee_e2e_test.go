@@ -123,7 +123,7 @@ func TestCommitteeChanges(t *testing.T) {
 	if err := syscall.Kill(gone.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(15 * time.Second); netup.Alive(gone.PID, gone.Config); {
+	for deadline := time.Now().Add(settleWait); netup.Alive(gone.PID, gone.Config); {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not stop", gone.Name)
 		}
@@ -187,7 +187,7 @@ func TestCommitteeChanges(t *testing.T) {
 
 	// Stopping the network stops the added validator too.
 	nw.stop()
-	for deadline := time.Now().Add(15 * time.Second); netup.Alive(added.PID, added.Config); {
+	for deadline := time.Now().Add(settleWait); netup.Alive(added.PID, added.Config); {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s (pid %d) still runs after net up stopped", added.Name, added.PID)
 		}
@@ -201,7 +201,7 @@ func checkSigner(t *testing.T, v netup.AddedValidator, chain string, h base.Bloc
 	t.Helper()
 	ctx := context.Background()
 	info := netup.ValidatorInfo{Name: v.Name, TLSCert: v.TLSCert}
-	opts, err := info.DialOptions(rpc.DialOptions{CallTimeout: 5 * time.Second})
+	opts, err := info.DialOptions(rpc.DialOptions{CallTimeout: testCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustMica(t, w, "--json", "transfer", "1", "--from", a, "--to", b)), &res); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := balanceOn(t, addr, aID)
+	after, _ := waitHeightOn(t, addr, aID, base.BlockHeight(res.Height+1))
 	var sb struct {
 		Fees struct {
 			Total string   `json:"total"`

@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/netup"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc"
 	"github.com/micachain/mica/internal/rpc/pb"
@@ -43,14 +46,114 @@ type splitNet struct {
 	}
 }
 
-// startSplit starts a split network on portBase (validators) and portBase+10, +11
-// (shards) and waits until it serves. It needs MICA_TEST_POSTGRES.
-func startSplit(t *testing.T, portBase int) *splitNet {
+// splitReadyWait bounds how long the processes of a split network may take to serve:
+// six processes starting on a loaded 2-core machine, one of them creating its tables
+// in PostgreSQL.
+const splitReadyWait = 90 * time.Second
+
+// startSplit starts a split network on a range of free ports (pickPorts: validators on
+// base+0 to +3, the shards on base+10 and +11, the split validator's metrics on their
+// twins) and waits until every process serves. When a process finds one of its ports
+// taken meanwhile (another test run took it), the network starts again on another
+// range, as netUp does. It needs MICA_TEST_POSTGRES.
+func startSplit(t *testing.T) *splitNet {
 	t.Helper()
 	dsn := os.Getenv("MICA_TEST_POSTGRES")
 	if dsn == "" {
 		t.Skip("MICA_TEST_POSTGRES is not set (run .ci/postgres.sh)")
 	}
+	for attempt := 1; ; attempt++ {
+		p := pickPorts(t)
+		if sn := trySplit(t, dsn, p.base); sn != nil {
+			return sn
+		}
+		if attempt == netUpAttempts {
+			t.Fatalf("the split network found a port taken in each of %d ranges", attempt)
+		}
+		t.Logf("the split network on ports %d–%d found one taken; trying another range", p.at(0), p.at(portSpan-1))
+	}
+}
+
+// splitProcs are the processes of a split network, each logging to its own file.
+type splitProcs struct {
+	t      *testing.T
+	dir    string
+	cmds   []*exec.Cmd
+	exited []chan struct{} // exited[i] is closed when cmds[i] has exited
+	once   sync.Once
+}
+
+func (ps *splitProcs) logPath(i int) string {
+	return filepath.Join(ps.dir, fmt.Sprintf("proc-%d.log", i))
+}
+
+// start starts `mica args...`.
+func (ps *splitProcs) start(args ...string) {
+	c := exec.Command(binary, args...)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	log, err := os.Create(ps.logPath(len(ps.cmds)))
+	if err != nil {
+		ps.t.Fatal(err)
+	}
+	c.Stdout, c.Stderr = log, log
+	if err := c.Start(); err != nil {
+		ps.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = c.Wait()
+		_ = log.Close()
+		close(exited)
+	}()
+	ps.cmds = append(ps.cmds, c)
+	ps.exited = append(ps.exited, exited)
+}
+
+// logs returns every process's log, with its arguments.
+func (ps *splitProcs) logs() string {
+	var b strings.Builder
+	for i, c := range ps.cmds {
+		out, _ := os.ReadFile(ps.logPath(i))
+		fmt.Fprintf(&b, "%v:\n%s\n", c.Args[1:], out)
+	}
+	return b.String()
+}
+
+// stop stops every process (SIGTERM, then SIGKILL after 10 s), once.
+func (ps *splitProcs) stop() {
+	ps.once.Do(func() {
+		for _, c := range ps.cmds {
+			_ = c.Process.Signal(syscall.SIGTERM)
+		}
+		for i, c := range ps.cmds {
+			select {
+			case <-ps.exited[i]:
+			case <-time.After(10 * time.Second):
+				_ = c.Process.Kill()
+				<-ps.exited[i]
+				ps.t.Errorf("%v did not stop on SIGTERM", c.Args)
+			}
+		}
+	})
+}
+
+// exitedEarly reports whether a process has exited.
+func (ps *splitProcs) exitedEarly() bool {
+	for _, e := range ps.exited {
+		select {
+		case <-e:
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+// trySplit starts a split network on portBase and waits until every process serves. It
+// returns nil (its processes stopped) if one of them found a port taken; any other
+// failure fails the test.
+func trySplit(t *testing.T, dsn string, portBase int) *splitNet {
+	t.Helper()
 	sn := &splitNet{}
 	dir := t.TempDir()
 	netDir := filepath.Join(dir, "net")
@@ -76,66 +179,75 @@ func startSplit(t *testing.T, portBase int) *splitNet {
 	if sn.cfg, err = validator.LoadConfig(g.Configs[0]); err != nil {
 		t.Fatal(err)
 	}
-	var procs []*exec.Cmd
-	start := func(args ...string) {
-		c := exec.Command(binary, args...)
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		log, err := os.Create(filepath.Join(dir, fmt.Sprintf("proc-%d.log", len(procs))))
+	addrs := []string{sn.cfg.Address}
+	for _, c := range g.Configs[1:] {
+		vc, err := validator.LoadConfig(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Stdout, c.Stderr = log, log
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, c)
+		addrs = append(addrs, vc.Address)
 	}
+	ps := &splitProcs{t: t, dir: dir}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for i := range procs {
-				b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("proc-%d.log", i)))
-				t.Logf("%v:\n%s", procs[i].Args[1:], b)
-			}
+			t.Log(ps.logs())
 		}
-		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGTERM)
-		}
-		for _, p := range procs {
-			done := make(chan struct{})
-			go func() { _ = p.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = p.Process.Kill()
-				t.Errorf("%v did not stop on SIGTERM", p.Args)
-			}
-		}
+		ps.stop()
 	})
 	for i := range 3 {
-		sn.metrics = append(sn.metrics, fmt.Sprintf("http://127.0.0.1:%d", portBase+10000+i))
+		sn.metrics = append(sn.metrics, fmt.Sprintf("http://127.0.0.1:%d", portBase+netup.DefaultMetricsOffset+i))
 	}
-	start("validator", "run", "--config", g.Configs[0], "--shard", "0", "--metrics-listen", strings.TrimPrefix(sn.metrics[1], "http://"))
-	start("validator", "run", "--config", g.Configs[0], "--shard", "1", "--metrics-listen", strings.TrimPrefix(sn.metrics[2], "http://"))
-	start("proxy", "run", "--config", g.Configs[0], "--metrics-listen", strings.TrimPrefix(sn.metrics[0], "http://"))
+	ps.start("validator", "run", "--config", g.Configs[0], "--shard", "0", "--metrics-listen", strings.TrimPrefix(sn.metrics[1], "http://"))
+	ps.start("validator", "run", "--config", g.Configs[0], "--shard", "1", "--metrics-listen", strings.TrimPrefix(sn.metrics[2], "http://"))
+	ps.start("proxy", "run", "--config", g.Configs[0], "--metrics-listen", strings.TrimPrefix(sn.metrics[0], "http://"))
 	for _, c := range g.Configs[1:] {
-		start("validator", "run", "--config", c)
+		ps.start("validator", "run", "--config", c)
 	}
 	mustMica(t, w, "wallet", "init", "--genesis", filepath.Join(netDir, "genesis.json"))
 	mustMica(t, w, "wallet", "import-chain", g.ChainIDs[0], "--key", g.ChainKeys[0])
 	mustMica(t, w, "wallet", "import-chain", g.ChainIDs[1], "--key", g.ChainKeys[1])
-	// Wait for every process to serve.
-	deadline := time.Now().Add(30 * time.Second)
+	chain, err := base.ParseChainID(g.ChainIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for every process to serve: the split validator's three report ready, and
+	// every validator answers a query (through the proxy: from a shard).
+	serving := func() error {
+		for _, url := range sn.metrics {
+			resp, err := http.Get(url + "/readyz")
+			if err != nil {
+				return err
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s/readyz: %s", url, resp.Status)
+			}
+		}
+		for _, addr := range addrs {
+			if _, err := tryBalanceOn(addr, chain); err != nil {
+				return fmt.Errorf("validator %s: %w", addr, err)
+			}
+		}
+		return nil
+	}
+	deadline := time.Now().Add(splitReadyWait)
 	for {
-		if _, _, err := mica(t, w, "sync", g.ChainIDs[0]); err == nil {
-			break
+		err := serving()
+		if err == nil {
+			return sn
+		}
+		if ps.exitedEarly() {
+			ps.stop()
+			if logs := ps.logs(); portTaken(logs) {
+				return nil
+			}
+			t.Fatalf("a process of the split network exited: %v", err)
 		}
 		if time.Now().After(deadline) {
-			_, errOut, _ := mica(t, w, "sync", g.ChainIDs[0])
-			t.Fatalf("network not serving: %s", errOut)
+			t.Fatalf("split network not serving after %v: %v", splitReadyWait, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return sn
 }
 
 // TestSplitValidator runs one validator of four as separate processes — a proxy and two
@@ -144,7 +256,7 @@ func startSplit(t *testing.T, portBase int) *splitNet {
 // and shards talk mutual TLS under the validator's internal CA. It needs
 // MICA_TEST_POSTGRES (.ci/postgres.sh provides one).
 func TestSplitValidator(t *testing.T) {
-	sn := startSplit(t, freePorts(t).base)
+	sn := startSplit(t)
 	w, g, cfg := sn.wallet, &sn.g, sn.cfg
 	a, bID := g.ChainIDs[0], g.ChainIDs[1]
 	mustMica(t, w, "transfer", "10", "--from", a, "--to", bID)
@@ -161,8 +273,9 @@ func TestSplitValidator(t *testing.T) {
 		}
 		addrs = append(addrs, vc.Address)
 	}
-	// Validators that were not in the quorum catch up in the background.
-	waitDeadline := time.Now().Add(15 * time.Second)
+	// Validators that were not in the quorum catch up in the background (slowly on a
+	// loaded machine).
+	waitDeadline := time.Now().Add(settleWait)
 	for _, addr := range addrs {
 		for {
 			ba, errA := tryBalanceOn(addr, aChain)
@@ -218,12 +331,12 @@ func TestSplitValidator(t *testing.T) {
 // nothing reaches the shared store (B's balance, next height and inbox at the proxy are
 // unchanged), and transfers through the split validator still commit.
 func TestAttackSplitShardPortWithoutCertificate(t *testing.T) {
-	sn := startSplit(t, freePorts(t).base)
+	sn := startSplit(t)
 	w, g, cfg := sn.wallet, &sn.g, sn.cfg
 	a, _ := base.ParseChainID(g.ChainIDs[0])
 	b, _ := base.ParseChainID(g.ChainIDs[1])
 	ctx := context.Background()
-	proxy, err := rpc.Dial(ctx, cfg.Address, rpc.DialOptions{CallTimeout: 5 * time.Second})
+	proxy, err := rpc.Dial(ctx, cfg.Address, rpc.DialOptions{CallTimeout: testCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +365,9 @@ func TestAttackSplitShardPortWithoutCertificate(t *testing.T) {
 			}
 			api := pb.NewValidatorWorkerClient(cc)
 			for _, req := range []*protocol.CrossChainRequest{forged, confirm} {
-				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				// A refused handshake fails at once; the deadline only bounds a
+				// machine too loaded to answer (which must not pass for a refusal).
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				_, err := api.HandleCrossChainRequest(cctx, &pb.CrossChainRequest{Payload: codec.Marshal(req)})
 				cancel()
 				if status.Code(err) != codes.Unavailable {
@@ -272,7 +387,7 @@ func TestAttackSplitShardPortWithoutCertificate(t *testing.T) {
 	mustMica(t, w, "process-inbox", g.ChainIDs[1])
 	mustMica(t, w, "transfer", "4", "--from", g.ChainIDs[1], "--to", g.ChainIDs[0])
 	mustMica(t, w, "process-inbox", g.ChainIDs[0])
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(settleWait)
 	for {
 		ba, errA := tryBalanceOn(cfg.Address, a)
 		bb, errB := tryBalanceOn(cfg.Address, b)

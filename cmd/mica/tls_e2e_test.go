@@ -42,7 +42,7 @@ func TestNetUpTLS(t *testing.T) {
 	ctx := context.Background()
 	v0, v1 := net.info.Validators[0], net.info.Validators[1]
 	// Pinned to its own certificate: served.
-	opts, err := v0.DialOptions(rpc.DialOptions{CallTimeout: 5 * time.Second})
+	opts, err := v0.DialOptions(rpc.DialOptions{CallTimeout: testCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestNetUpTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(settleWait)
 	for {
 		info, err := n.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: bID})
 		if err == nil && info.ChainBalance == base.Tokens(1003) {
