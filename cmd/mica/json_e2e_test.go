@@ -120,9 +120,9 @@ func TestJSONResultsEveryCommand(t *testing.T) {
 	ran["mica watch"] = true
 	tr := jsonRun(w, "transfer", "1", "--to", user)
 	jsonRun(w, "show-block", admin, fmt.Sprint(tr["height"]))
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(watched.String(), "\n"); {
+	for deadline := time.Now().Add(settleWait); !strings.Contains(watched.String(), "\n"); {
 		if time.Now().After(deadline) {
-			t.Fatalf("watch --json printed no line in 30 s: %q", watched.String())
+			t.Fatalf("watch --json printed no line in %v: %q", settleWait, watched.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -289,9 +289,9 @@ func waitExit(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) {
 		if err != nil && !strings.Contains(err.Error(), "signal: interrupt") {
 			t.Errorf("%s exited with %v\n%s", cmd.Args, err, stderr.String())
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(settleWait):
 		_ = cmd.Process.Kill()
-		t.Errorf("%s did not exit within 30 s\n%s", cmd.Args, stderr.String())
+		t.Errorf("%s did not exit within %v\n%s", cmd.Args, settleWait, stderr.String())
 	}
 }
 

@@ -60,9 +60,9 @@ func startService(t *testing.T, wallet string, args ...string) *serviceProc {
 	}()
 	select {
 	case p.url = <-found:
-	case <-time.After(30 * time.Second):
+	case <-time.After(settleWait):
 		_ = p.cmd.Process.Kill()
-		t.Fatalf("mica service printed no URL within 30 s:\n%s", p.err)
+		t.Fatalf("mica service printed no URL within %v:\n%s", settleWait, p.err)
 	}
 	t.Cleanup(p.stop)
 	checkTimerSlack(t, "mica service", p.cmd.Process.Pid)
@@ -99,9 +99,9 @@ func (p *serviceProc) stop() {
 		if err != nil {
 			p.t.Errorf("mica service did not exit cleanly: %v\n%s", err, p.err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(settleWait):
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		p.t.Errorf("mica service did not stop within 20 s")
+		p.t.Errorf("mica service did not stop within %v", settleWait)
 	}
 }
 
