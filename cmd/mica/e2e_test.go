@@ -377,6 +377,21 @@ func TestQuickstart(t *testing.T) {
 	}
 }
 
+// otherWalletChain returns a chain of the wallet other than a (the last one listed).
+func otherWalletChain(t *testing.T, wallet, a string) string {
+	t.Helper()
+	var b string
+	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, wallet, "wallet", "show", "--json"), -1) {
+		if id[1] != a {
+			b = id[1]
+		}
+	}
+	if b == "" {
+		t.Fatalf("the wallet has no chain other than %s", a)
+	}
+	return b
+}
+
 func walletChain(t *testing.T, wallet string) string {
 	out := mustMica(t, wallet, "wallet", "show", "--json")
 	var w struct {

@@ -27,12 +27,7 @@ func TestOperatorsMetricsHealthAndFees(t *testing.T) {
 	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1", "--policy", "testnet")
 	w := net.info.Wallet
 	a := walletChain(t, w) // the admin chain
-	var b string
-	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
-		if id[1] != a {
-			b = id[1]
-		}
-	}
+	b := otherWalletChain(t, w, a)
 	aID, _ := base.ParseChainID(a)
 	addr := net.info.Validators[0].Address
 

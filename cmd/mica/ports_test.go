@@ -126,29 +126,40 @@ func TestFreePortsAvoidsTaken(t *testing.T) {
 // up binds it (another test run took it), netUp starts the network again on another
 // range, and it works.
 func TestNetUpRetriesTakenPorts(t *testing.T) {
-	var first ports
-	var held net.Listener
-	pickPorts = func(t testing.TB) ports {
-		if held != nil {
-			return freePorts(t)
-		}
-		first = freePorts(t)
-		var err error
-		if held, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", first.at(2))); err != nil {
-			t.Fatal(err)
-		}
-		return first
-	}
-	defer func() {
-		pickPorts = freePorts
-		held.Close()
-	}()
+	first := pickTakenFirst(t, 2)
 	n := netUp(t, filepath.Join(t.TempDir(), "net"), "--initial-chains", "1")
-	if n.ports == first || n.ports.base == 0 {
+	if n.ports == *first || n.ports.base == 0 {
 		t.Fatalf("net up runs on ports from %d, the range with a port taken", n.ports.base)
 	}
 	if want := "127.0.0.1:" + n.ports.str(0); n.info.Validators[0].Address != want {
 		t.Fatalf("validator 0 at %s, want %s", n.info.Validators[0].Address, want)
 	}
 	mustMica(t, n.info.Wallet, "sync", walletChain(t, n.info.Wallet))
+}
+
+// pickTakenFirst makes pickPorts return, on its first call, a free range whose port
+// base+k it then takes (as another test run would, before the network binds it), and
+// free ranges after that. It returns the first range (set once picked) and restores
+// pickPorts when the test ends.
+func pickTakenFirst(t *testing.T, k int) *ports {
+	first := &ports{}
+	var held net.Listener
+	pickPorts = func(tb testing.TB) ports {
+		if held != nil {
+			return freePorts(tb)
+		}
+		*first = freePorts(tb)
+		var err error
+		if held, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", first.at(k))); err != nil {
+			tb.Fatal(err)
+		}
+		return *first
+	}
+	t.Cleanup(func() {
+		pickPorts = freePorts
+		if held != nil {
+			_ = held.Close()
+		}
+	})
+	return first
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,12 +26,7 @@ func TestCommitRetriesWhileAQuorumIsFrozen(t *testing.T) {
 	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1")
 	w := net.info.Wallet
 	a := walletChain(t, w)
-	var b string
-	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
-		if id[1] != a {
-			b = id[1]
-		}
-	}
+	b := otherWalletChain(t, w, a)
 	before := mustMica(t, w, "query-balance", b)
 
 	frozen := net.info.Validators[2:]

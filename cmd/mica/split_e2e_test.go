@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -409,27 +408,9 @@ func TestSplitRetriesTakenPorts(t *testing.T) {
 	if os.Getenv("MICA_TEST_POSTGRES") == "" {
 		t.Skip("MICA_TEST_POSTGRES is not set (run .ci/postgres.sh)")
 	}
-	var first ports
-	var held net.Listener
-	pickPorts = func(t testing.TB) ports {
-		if held != nil {
-			return freePorts(t)
-		}
-		first = freePorts(t)
-		var err error
-		if held, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", first.at(10))); err != nil {
-			t.Fatal(err)
-		}
-		return first
-	}
-	defer func() {
-		pickPorts = freePorts
-		if held != nil {
-			_ = held.Close()
-		}
-	}()
+	first := pickTakenFirst(t, 10)
 	sn := startSplit(t)
-	if held == nil || sn.cfg.Address == "127.0.0.1:"+first.str(0) {
+	if first.base == 0 || sn.cfg.Address == "127.0.0.1:"+first.str(0) {
 		t.Fatalf("the split network runs at %s, in the range with a port taken (from %d)", sn.cfg.Address, first.at(0))
 	}
 	mustMica(t, sn.wallet, "transfer", "1", "--from", sn.g.ChainIDs[0], "--to", sn.g.ChainIDs[1])

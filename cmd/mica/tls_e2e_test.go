@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 
@@ -30,12 +29,7 @@ func TestNetUpTLS(t *testing.T) {
 	}
 	w := net.info.Wallet
 	a := walletChain(t, w)
-	var b string
-	for _, id := range regexp.MustCompile(`"chainId": "([0-9a-f]{64})"`).FindAllStringSubmatch(mustMica(t, w, "wallet", "show", "--json"), -1) {
-		if id[1] != a {
-			b = id[1]
-		}
-	}
+	b := otherWalletChain(t, w, a)
 	mustMica(t, w, "transfer", "3", "--from", a, "--to", b)
 	mustMica(t, w, "process-inbox", b)
 	bID, _ := base.ParseChainID(b)
