@@ -301,3 +301,34 @@ func TestCommitCanceledWhileWaiting(t *testing.T) {
 		t.Fatalf("canceled during the wait: %v after %d attempts", err, r.calls.Load())
 	}
 }
+
+// TestCommitWaitsOutRound: a round to wait out is waited for as long as it lasts (not
+// the backoff), reported as such, and then the operation runs again; so is any other
+// retryable failure (a conflict), after the backoff.
+func TestCommitWaitsOutRound(t *testing.T) {
+	r := newCommitRig(t)
+	ctx := context.Background()
+	until := base.Timestamp(time.Now().Add(300 * time.Millisecond).UnixMicro())
+	results := []error{
+		&client.WaitForTimeoutError{Height: 0, Round: base.FastRound, Until: until},
+		fmt.Errorf("propose: %w", client.ErrConflict),
+		nil,
+	}
+	var waits []nodeservice.Wait
+	calls := 0
+	_, err := nodeservice.Commit(ctx, r.w, r.cc, func() (*protocol.Certificate, error) {
+		calls++
+		return nil, results[calls-1]
+	}, nodeservice.Retry{Backoff: 10 * time.Millisecond, OnWait: func(w nodeservice.Wait) { waits = append(waits, w) }})
+	if err != nil || calls != 3 || len(waits) != 2 {
+		t.Fatalf("commit: %v after %d attempts, waits %v", err, calls, waits)
+	}
+	if w := waits[0]; w.Timeout == nil || w.Timeout.Round != base.FastRound || w.Wait < 200*time.Millisecond || w.Wait > 400*time.Millisecond ||
+		!strings.HasPrefix(w.String(), "waiting ") || !strings.HasSuffix(w.String(), " to time out (attempt 2)") {
+		// The rest of the round (at most 300 ms) and 100 ms, at least 200 ms.
+		t.Errorf("round wait %+v (%q), want the rest of the round and 100 ms", w, w)
+	}
+	if w := waits[1]; w.Timeout != nil || w.Wait != 10*time.Millisecond || w.String() != "another block was confirmed at this height; retrying in 10ms (attempt 3)" {
+		t.Errorf("conflict wait %+v (%q), want the first backoff", w, w)
+	}
+}
