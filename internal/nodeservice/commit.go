@@ -33,8 +33,8 @@ func ChainClient(w *wallet.Wallet, c *client.Client, id base.ChainID) (*client.C
 	return cc, nil
 }
 
-// DefaultRetryTime is how long Commit keeps starting new attempts after the first one
-// ended, when Retry.Time is zero. It covers a validator restarting, or answering late on a
+// DefaultRetryTime is how long after the first attempt ended Commit keeps retrying,
+// when Retry.Time is zero. It covers a validator restarting, or answering late on a
 // loaded machine, and a few round timeouts (10 s each by default).
 const DefaultRetryTime = 2 * time.Minute
 
@@ -47,7 +47,7 @@ const maxBackoffFactor = 8
 // Retry says how Commit retries failures of class base.ErrRetryable and reports it. The
 // zero value retries every such failure for DefaultRetryTime, reporting nothing.
 type Retry struct {
-	// Time bounds how long after the first attempt ended Commit may start another one
+	// Time bounds how long after the first attempt ended Commit may decide to retry
 	// (0: DefaultRetryTime; negative: no retries).
 	Time time.Duration
 	// Backoff is the wait before the first retry of a failed attempt; it doubles with
@@ -108,8 +108,8 @@ func (w Wait) Reason() string {
 // certificate) is retried: a round timeout is waited out for as long as the round lasts,
 // any other failure (client.ErrNoQuorum: validators restarting or answering late;
 // client.ErrConflict...) after a backoff (r.Backoff) of 1 s, 2 s, 4 s, then 8 s each
-// time. New attempts start for r.Time after the first one ended; then the last failure
-// is returned, saying how many attempts were made. Other failures, and the end of ctx,
+// time. A failure is retried only within r.Time after the first attempt ended; past
+// it the last failure is returned, saying how many attempts were made. Other failures, and the end of ctx,
 // return at once. r.OnWait hears of each wait.
 //
 // f must be safe to run again after a failure: client.ChainClient.ExecuteOperations
@@ -165,8 +165,8 @@ func Commit(ctx context.Context, w *wallet.Wallet, cc *client.ChainClient, f fun
 			return nil, ctx.Err()
 		}
 		if timeout != nil {
-			// Ask for the timeout now that it is due; f asks again if this fails, and
-			// a failure that is not retryable shows there.
+			// Ask for the timeout now that it is due. A retryable failure is left to
+			// the next attempt, which asks again; any other ends the commit.
 			if _, terr := cc.RequestTimeout(ctx); terr != nil && !errors.Is(terr, base.ErrRetryable) {
 				return nil, terr
 			}
