@@ -180,13 +180,16 @@ func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule)
 // instruction that changes a table or drops a segment (else it has no snapshot), so its
 // tables and segments are still those of a new instance.
 //
-// What the run may have written is in the instance's dirty global (DirtyExport): bit b
-// is set by every write, of the guest or of the host, to a 64 KiB page p with p%64 = b,
-// so the pages whose bit is clear hold the image still. For every set bit reset compares
-// those pages and the first chunk after each (a store's last bytes may cross into it)
-// chunk by chunk, rewrites the chunks that differ and clears the global. A Go guest's
-// counter increment writes 29 chunks on 11 of its 64 pages: the reset reads a sixth of
-// the memory it used to (every chunk of it). Chunks that are zero in the image (most of
+// What the run may have written is in the instance's two dirty globals: every write, of
+// the guest (instrumented stores, memory.fill, memory.copy, memory.init) or of the host
+// (markWritten), sets bit p%64 of DirtyExport for the 64 KiB page p of its first byte and
+// bit c%64 of DirtyChunksExport for its 4 KiB chunk c (for a range, those of every page
+// and chunk of [d, d+n]). So a chunk whose page bit or own bit is clear holds the image
+// still, and reset compares only the chunks with both bits set, and the chunk after each
+// (a store's last bytes, at most 7 past its first, may cross into it), rewrites those
+// that differ and clears both globals. A Go guest's counter increment dirties 8 of its
+// 38 pages (136 chunks) but only 16 chunks, which intersect to ~35 candidates: a
+// quarter of the bytes the pages alone gave. Chunks that are zero in the image (most of
 // a Go guest's heap) are compared against a zero chunk that stays in cache.
 //
 // Marking costs a few instructions after every guest store (not charged as fuel). The
@@ -201,21 +204,45 @@ func (s *snapshot) reset(inst api.Module, globals []string) error {
 	if !ok {
 		return fmt.Errorf("%w: global export %s missing", ErrMalformedModule, DirtyExport)
 	}
-	const perPage = (1 << dirtyPageShift) / resetChunk
-	pages := (len(buf) + 1<<dirtyPageShift - 1) >> dirtyPageShift
-	set0 := dirty.Get()
-	for set := set0; set != 0; set &= set - 1 {
-		for p := bits.TrailingZeros64(set); p < pages; p += 64 {
-			for i := p * perPage; i <= (p+1)*perPage && i < len(s.zero); i++ {
+	dirtyChunks, ok := inst.ExportedGlobal(DirtyChunksExport).(api.MutableGlobal)
+	if !ok {
+		return fmt.Errorf("%w: global export %s missing", ErrMalformedModule, DirtyChunksExport)
+	}
+	set0, chunks := dirty.Get(), dirtyChunks.Get()
+	s.resetDirty(buf, set0, chunks)
+	dirty.Set(0)
+	dirtyChunks.Set(0)
+	if checkReset && !bytes.Equal(buf, s.image) {
+		panic(fmt.Sprintf("wasm: invariant broken: memory differs from the snapshot after a reset (dirty pages %#x, chunks %#x)", set0, chunks))
+	}
+	return setGlobals(inst, globals, s.globals)
+}
+
+// resetDirty restores in buf, a memory of the image's size, every chunk whose page has
+// its bit in pages and which has its own bit in chunks (see reset), and the chunk after
+// each.
+func (s *snapshot) resetDirty(buf []byte, pages, chunks uint64) {
+	const perPage = (1 << dirtyPageShift) / resetChunk // chunks per page: 16
+	n := len(s.zero)
+	np := (len(buf) + 1<<dirtyPageShift - 1) >> dirtyPageShift
+	for set := pages; set != 0; set &= set - 1 {
+		for p := bits.TrailingZeros64(set); p < np; p += 64 {
+			// The bits of page p's chunks: p*16%64 = (p%4)*16, so they never wrap.
+			first := p * perPage
+			mask := chunks >> (first % 64) & (1<<perPage - 1)
+			for ; mask != 0; mask &= mask - 1 {
+				i := first + bits.TrailingZeros64(mask)
+				if i >= n {
+					break
+				}
 				s.resetChunk(buf, i)
+				// The chunk after, unless it is the next candidate of this page.
+				if i+1 < n && mask&(mask-1)&(1<<(i+1-first)) == 0 {
+					s.resetChunk(buf, i+1)
+				}
 			}
 		}
 	}
-	dirty.Set(0)
-	if checkReset && !bytes.Equal(buf, s.image) {
-		panic(fmt.Sprintf("wasm: invariant broken: memory differs from the snapshot after a reset (dirty pages %#x)", set0))
-	}
-	return setGlobals(inst, globals, s.globals)
 }
 
 // resetChunk rewrites chunk i of buf with the image's if they differ.
