@@ -185,12 +185,14 @@ func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule)
 // (markWritten), sets bit p%64 of DirtyExport for the 64 KiB page p of its first byte and
 // bit c%64 of DirtyChunksExport for its 4 KiB chunk c (for a range, those of every page
 // and chunk of [d, d+n]). So a chunk whose page bit or own bit is clear holds the image
-// still, and reset compares only the chunks with both bits set, and the chunk after each
-// (a store's last bytes, at most 7 past its first, may cross into it), rewrites those
-// that differ and clears both globals. A Go guest's counter increment dirties 8 of its
-// 38 pages (136 chunks) but only 16 chunks, which intersect to ~35 candidates: a
-// quarter of the bytes the pages alone gave. Chunks that are zero in the image (most of
-// a Go guest's heap) are compared against a zero chunk that stays in cache.
+// still, but for the first bytes of a chunk after a marked one (a store of up to 8 bytes
+// marks the chunk of its first byte; its last 7 may cross into the next chunk). reset
+// compares only the chunks with both bits set and the first storeSpill bytes of the
+// chunk after each, rewrites what differs and clears both globals. The ABI counter's
+// increment marks 8 of its 38 pages (136 chunks) and 18 chunk bits, which intersect to
+// 40 chunks compared instead of 144 (the pages and the chunk after each; it changes 16); the SDK
+// counter's, 34. Chunks that are zero in the image (most of a Go guest's heap) are
+// compared against a zero chunk that stays in cache.
 //
 // Marking costs a few instructions after every guest store (not charged as fuel). The
 // kernel's dirty tracking would cost a write fault per page (~12 µs each on our VMs).
@@ -219,8 +221,8 @@ func (s *snapshot) reset(inst api.Module, globals []string) error {
 }
 
 // resetDirty restores in buf, a memory of the image's size, every chunk whose page has
-// its bit in pages and which has its own bit in chunks (see reset), and the chunk after
-// each.
+// its bit in pages and which has its own bit in chunks (see reset), and the first
+// storeSpill bytes of the chunk after each.
 func (s *snapshot) resetDirty(buf []byte, pages, chunks uint64) {
 	const perPage = (1 << dirtyPageShift) / resetChunk // chunks per page: 16
 	n := len(s.zero)
@@ -236,13 +238,29 @@ func (s *snapshot) resetDirty(buf []byte, pages, chunks uint64) {
 					break
 				}
 				s.resetChunk(buf, i)
-				// The chunk after, unless it is the next candidate of this page.
+				// The head of the chunk after, unless it is the next candidate of this
+				// page.
 				if i+1 < n && mask&(mask-1)&(1<<(i+1-first)) == 0 {
-					s.resetChunk(buf, i+1)
+					s.resetHead(buf, i+1)
 				}
 			}
 		}
 	}
+}
+
+// storeSpill bounds the bytes a store writes past the chunk of its first byte: the
+// widest store (i64.store, f64.store) writes 8 bytes.
+const storeSpill = 7
+
+// resetHead rewrites the first storeSpill bytes of chunk i of buf with the image's.
+func (s *snapshot) resetHead(buf []byte, i int) {
+	off := i * resetChunk
+	cur := buf[off:min(off+storeSpill, len(buf))]
+	want := zeroChunk[:len(cur)]
+	if !s.zero[i] {
+		want = s.image[off : off+len(cur)]
+	}
+	copy(cur, want)
 }
 
 // resetChunk rewrites chunk i of buf with the image's if they differ.
