@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/bits"
 
 	"github.com/tetratelabs/wazero"
@@ -56,7 +57,7 @@ type snapshot struct {
 
 // resetChunk is the granularity at which reset compares a used instance's memory with
 // the image and rewrites what differs.
-const resetChunk = 4096
+const resetChunk = 1 << dirtyChunkShift
 
 // zeroChunk is resetChunk zero bytes.
 var zeroChunk [resetChunk]byte
@@ -224,14 +225,15 @@ func (s *snapshot) reset(inst api.Module, globals []string) error {
 // its bit in pages and which has its own bit in chunks (see reset), and the first
 // storeSpill bytes of the chunk after each.
 func (s *snapshot) resetDirty(buf []byte, pages, chunks uint64) {
-	const perPage = (1 << dirtyPageShift) / resetChunk // chunks per page: 16
+	const perPage = (1 << dirtyPageShift) / resetChunk // chunks per page, a power of 2 up to 64
 	n := len(s.zero)
 	np := (len(buf) + 1<<dirtyPageShift - 1) >> dirtyPageShift
 	for set := pages; set != 0; set &= set - 1 {
 		for p := bits.TrailingZeros64(set); p < np; p += 64 {
-			// The bits of page p's chunks: p*16%64 = (p%4)*16, so they never wrap.
+			// The bits of page p's chunks: first%64 is a multiple of perPage, so they
+			// never wrap.
 			first := p * perPage
-			mask := chunks >> (first % 64) & (1<<perPage - 1)
+			mask := chunks >> (first % 64) & (math.MaxUint64 >> (64 - perPage))
 			for ; mask != 0; mask &= mask - 1 {
 				i := first + bits.TrailingZeros64(mask)
 				if i >= n {
