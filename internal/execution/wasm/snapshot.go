@@ -256,26 +256,26 @@ const storeSpill = 7
 
 // resetHead rewrites the first storeSpill bytes of chunk i of buf with the image's.
 func (s *snapshot) resetHead(buf []byte, i int) {
-	off := i * resetChunk
-	cur := buf[off:min(off+storeSpill, len(buf))]
-	want := zeroChunk[:len(cur)]
-	if !s.zero[i] {
-		want = s.image[off : off+len(cur)]
-	}
+	cur, want := s.chunk(buf, i, storeSpill)
 	copy(cur, want)
 }
 
 // resetChunk rewrites chunk i of buf with the image's if they differ.
 func (s *snapshot) resetChunk(buf []byte, i int) {
-	off := i * resetChunk
-	cur := buf[off:min(off+resetChunk, len(buf))]
-	want := zeroChunk[:len(cur)]
-	if !s.zero[i] {
-		want = s.image[off : off+len(cur)]
-	}
-	if !bytes.Equal(cur, want) {
+	if cur, want := s.chunk(buf, i, resetChunk); !bytes.Equal(cur, want) {
 		copy(cur, want)
 	}
+}
+
+// chunk returns the first n bytes of chunk i of buf (fewer at the end of buf) and the
+// image's bytes there.
+func (s *snapshot) chunk(buf []byte, i, n int) (cur, want []byte) {
+	off := i * resetChunk
+	cur = buf[off:min(off+n, len(buf))]
+	if s.zero[i] {
+		return cur, zeroChunk[:len(cur)]
+	}
+	return cur, s.image[off : off+len(cur)]
 }
 
 func setGlobals(inst api.Module, names []string, values []uint64) error {
