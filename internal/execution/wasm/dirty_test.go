@@ -45,6 +45,14 @@ func TestResetSeesEveryKindOfWrite(t *testing.T) {
 		{"memory.copy of the input to a page boundary", cat(i32c(65*page-3), i32c(1024), i32c(6), []byte{0xFC, 10, 0, 0})},
 		{"memory.copy over a page", cat(i32c(64*page), i32c(66*page-64), i32c(page), []byte{0xFC, 10, 0, 0})},
 		{"memory.init across a page boundary", cat(i32c(68*page-2), i32c(0), i32c(4), []byte{0xFC, 8, 0, 0})},
+		{"i64.store across a chunk boundary inside a page", cat(i32c(3*page+5*4096-3), i64c(-1), []byte{0x37}, memarg(3, 0))},
+		{"stores on chunks that share a chunk bit, on pages that share a page bit", cat(
+			i32c(1*page+9*4096+17), i32c(0x77), []byte{0x3A}, memarg(0, 0), // chunk 25, page 1
+			i32c(65*page+9*4096+40), i32c(0x78), []byte{0x3A}, memarg(0, 0), // chunk 1049 (bit 25), page 65 (bit 1)
+			i32c(5*page+13*4096), i32c(0x79), []byte{0x3A}, memarg(0, 0))}, // chunk 93 (bit 29), page 5
+		{"memory.fill across chunks inside a page", cat(i32c(3*page+4000), i32c(0xCD), i32c(300), []byte{0xFC, 11, 0})},
+		{"memory.fill over 64 chunks from mid-page", cat(i32c(page+8*4096+1), i32c(0xEE), i32c(64*4096), []byte{0xFC, 11, 0})},
+		{"memory.copy inside a page across a chunk boundary", cat(i32c(5*page+7*4096-2), i32c(5*page+100), i32c(9), []byte{0xFC, 10, 0, 0})},
 		{"only the host writes (the input)", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,38 +98,48 @@ func firstDifference(a, b []byte) int {
 	return -1
 }
 
-// TestDirtyGlobalOutOfReach: the dirty global comes right after the fuel global; a
-// module that names it (to clear its own marks, so that a reused instance keeps its
+// TestDirtyGlobalOutOfReach: the dirty globals come right after the fuel global; a
+// module that names one (to clear its own marks, so that a reused instance keeps its
 // writes) is refused like one that names the fuel global, and a module may not export
-// a global under its name.
+// a global under their names.
 func TestDirtyGlobalOutOfReach(t *testing.T) {
 	e := newEngine(t, EngineConfig{})
-	clear := entry(EntryExecuteOperation, nil, cat(i64c(0), []byte{0x24, 0x01}, i32c(0))...) // global.set 1
-	if _, err := e.Compile(context.Background(), wmod{memPages: 1, funcs: []wfunc{clear}}.bytes()); err == nil {
-		t.Fatal("a module writing the global after its own (none) compiled")
+	for _, idx := range []byte{1, 2} {
+		clear := entry(EntryExecuteOperation, nil, cat(i64c(0), []byte{0x24, idx}, i32c(0))...) // global.set idx
+		if _, err := e.Compile(context.Background(), wmod{memPages: 1, funcs: []wfunc{clear}}.bytes()); err == nil {
+			t.Fatalf("a module writing global %d after its own (none) compiled", idx)
+		}
 	}
 	g := []byte{0x7E, 0x01, 0x42, 0x00, 0x0B}
-	exp := cat([]byte{byte(len(DirtyExport))}, []byte(DirtyExport), []byte{0x03, 0x00})
-	if _, err := e.Compile(context.Background(), wmod{memPages: 1, globals: [][]byte{g}, exports: exp, nExports: 1}.bytes()); err == nil {
-		t.Fatalf("a module exporting a global as %q compiled", DirtyExport)
+	for _, name := range []string{DirtyExport, DirtyChunksExport} {
+		exp := cat([]byte{byte(len(name))}, []byte(name), []byte{0x03, 0x00})
+		if _, err := e.Compile(context.Background(), wmod{memPages: 1, globals: [][]byte{g}, exports: exp, nExports: 1}.bytes()); err == nil {
+			t.Fatalf("a module exporting a global as %q compiled", name)
+		}
 	}
 }
 
-// TestPageBits: the host's marks cover every page of [from, to], modulo 64.
-func TestPageBits(t *testing.T) {
+// TestUnitBits: the host's marks cover every page or chunk of [from, to], modulo 64.
+func TestUnitBits(t *testing.T) {
 	for _, tc := range []struct {
 		from, to uint64
+		shift    uint
 		want     uint64
 	}{
-		{0, 0, 1},
-		{65535, 65536, 3},
-		{63 << 16, 64 << 16, 1<<63 | 1},
-		{66 << 16, 66<<16 + 10, 1 << 2},
-		{0, 63 << 16, math.MaxUint64},
-		{5 << 16, 100 << 16, math.MaxUint64},
+		{0, 0, dirtyPageShift, 1},
+		{65535, 65536, dirtyPageShift, 3},
+		{63 << 16, 64 << 16, dirtyPageShift, 1<<63 | 1},
+		{66 << 16, 66<<16 + 10, dirtyPageShift, 1 << 2},
+		{0, 63 << 16, dirtyPageShift, math.MaxUint64},
+		{5 << 16, 100 << 16, dirtyPageShift, math.MaxUint64},
+		{0, 0, dirtyChunkShift, 1},
+		{4095, 4096, dirtyChunkShift, 3},
+		{66<<16 + 5<<12, 66<<16 + 6<<12, dirtyChunkShift, 3 << (2*16 + 5)}, // chunk 66*16+5 = 1061, 1061%64 = 37
+		{127 << 12, 128 << 12, dirtyChunkShift, 1<<63 | 1},
+		{7 << 12, 70 << 12, dirtyChunkShift, math.MaxUint64},
 	} {
-		if got := pageBits(tc.from, tc.to); got != tc.want {
-			t.Errorf("pageBits(%#x, %#x) = %#x, want %#x", tc.from, tc.to, got, tc.want)
+		if got := unitBits(tc.from, tc.to, tc.shift); got != tc.want {
+			t.Errorf("unitBits(%#x, %#x, %d) = %#x, want %#x", tc.from, tc.to, tc.shift, got, tc.want)
 		}
 	}
 }

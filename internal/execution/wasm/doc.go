@@ -16,9 +16,11 @@
 // given, the input and the host's answers; the run's clock readings continue after
 // those of _initialize, and its random stream is its own.
 //
-// Reusing an instance costs a comparison with the snapshot's image of the 64 KiB pages
-// the run wrote (the instrumented code and the host mark them in a global exported as
-// DirtyExport) and a rewrite of the chunks that differ (snapshot.reset); idle instances are kept up to
+// Reusing an instance costs a comparison with the snapshot's image of the 4 KiB chunks
+// the run may have written (the instrumented code and the host mark the 64 KiB page and
+// the chunk of every write in two globals exported as DirtyExport and
+// DirtyChunksExport, bit page%64 and bit chunk%64: a chunk is compared when both bits
+// are set) and a rewrite of the chunks that differ (snapshot.reset); idle instances are kept up to
 // EngineConfig.MaxIdleInstanceBytes. A contract run with no input from the snapshot that
 // calls no host function with an outside answer or effect (no request, clock, random
 // bytes or log) depends on the module alone: its outcome and fuel are recorded and

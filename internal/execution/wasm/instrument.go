@@ -23,6 +23,14 @@ const FuelExport = "mica_fuel"
 // Marking is not charged: fuel counts only the module's own instructions.
 const DirtyExport = "mica_dirty"
 
+// DirtyChunksExport is the name under which an instrumented module exports its
+// dirty-chunks global: an i64 whose bit c%64 is set by every write to the 4 KiB chunk c
+// of the memory, beside the page's bit in DirtyExport. snapshot.reset compares a chunk
+// only if both its page's bit and its own bit are set: the intersection of the two
+// narrows a run's dirty pages (11 of a Go guest's counter increment, 176 chunks) to the
+// chunks it may have written (about 30). Not charged either.
+const DirtyChunksExport = "mica_dirty_chunks"
+
 // GlobalExportPrefix starts the names under which an instrumented module exports its
 // own mutable globals (GlobalExportPrefix + the global's index), so that the engine can
 // snapshot and restore them. The ABI exports no global, so a module's own exports can
@@ -32,8 +40,8 @@ const GlobalExportPrefix = "mica_global."
 // InstrumentVersion identifies the instrumentation scheme and its cost table. It is part
 // of the protocol: changing how fuel is counted changes block outcomes, so any change
 // must bump it (and the compilation cache key includes it). The marking of dirty pages
-// (DirtyExport) came without a bump: it charges nothing, so every module's fuel is what
-// it was.
+// and chunks (DirtyExport, DirtyChunksExport) came without a bump: it charges nothing,
+// so every module's fuel is what it was.
 const InstrumentVersion = 2
 
 // ErrMalformedModule is the class of modules the instrumenter refuses. Class ErrInvalid.
@@ -131,8 +139,8 @@ const (
 // Instrument adds deterministic fuel metering to a Wasm module and returns the new
 // module. It is a pure function: the same input and limits always give the same bytes.
 //
-// The module gets a mutable i64 global exported as FuelExport, another exported as
-// DirtyExport, and each of its own
+// The module gets a mutable i64 global exported as FuelExport, two more exported as
+// DirtyExport and DirtyChunksExport, and each of its own
 // mutable globals is exported as GlobalExportPrefix + its index (so the engine can
 // restore an instance from a snapshot; guest code cannot see exports). Every function body is
 // cut into straight-line segments, each starting at function entry or just after a
@@ -157,9 +165,10 @@ const (
 //
 // (t itself unless it is a NaN, then the canonical NaN), through one scratch local per
 // float type. Every store, memory.fill, memory.copy and memory.init is preceded by
-// uncharged code that sets the bits of the pages it writes in a second i64 global,
-// exported as DirtyExport (appendMarkStore, appendMarkRange), so that a reused instance
-// is reset by comparing only those pages; fuel is the same as without it. Scratch
+// uncharged code that sets the bits of the pages and of the 4 KiB chunks it writes in
+// the globals exported as DirtyExport and DirtyChunksExport (appendMarkStore,
+// appendMarkRange, appendRangeBits), so that a reused instance is reset by comparing
+// only those chunks; fuel is the same as without it. Scratch
 // locals are appended to the function's locals.
 //
 // The module is validated against its own index spaces first: every type, function,
@@ -168,7 +177,7 @@ const (
 // the fuel and dirty globals and the scratch locals are unreachable from guest code.
 //
 // Refused with an error of class ErrMalformedModule: bytes that are not a Wasm 1.0
-// binary, modules over the limits, modules that already export FuelExport, DirtyExport or a name
+// binary, modules over the limits, modules that already export FuelExport, DirtyExport, DirtyChunksExport or a name
 // starting with GlobalExportPrefix, out-of-range
 // indices, tables over MaxTableElements, table.grow, exports outside the ABI (functions
 // other than mica_alloc, _initialize and the entry points, memories under another name
@@ -446,7 +455,7 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			if sr.err != nil {
 				return nil, nil, malformed("global section: %v", sr.err)
 			}
-			if uint64(sp.globals)+uint64(definedGlobals)+1 >= math.MaxUint32 { // + the fuel and dirty globals
+			if uint64(sp.globals)+uint64(definedGlobals)+2 >= math.MaxUint32 { // + the fuel and two dirty globals
 				return nil, nil, malformed("too many globals")
 			}
 			sp.globals += definedGlobals
@@ -456,7 +465,7 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 				name := sr.name()
 				kind := sr.byte()
 				idx := sr.u32()
-				if sr.err == nil && (name == FuelExport || name == DirtyExport) {
+				if sr.err == nil && (name == FuelExport || name == DirtyExport || name == DirtyChunksExport) {
 					return nil, nil, malformed("module declares its own export %q", name)
 				}
 				if sr.err == nil && strings.HasPrefix(name, GlobalExportPrefix) {
@@ -535,14 +544,15 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 	out := make([]byte, 0, len(module)+len(module)/4+64)
 	out = append(out, module[:8]...)
 	wroteGlobal, wroteExport := false, false
-	fuelGlobal := []byte{0x7E, 0x01, 0x42, 0x00, 0x0B} // mut i64 = i64.const 0; the dirty global likewise
+	fuelGlobal := []byte{0x7E, 0x01, 0x42, 0x00, 0x0B} // mut i64 = i64.const 0; the dirty globals likewise
 	emitGlobal := func(body []byte) {
-		w := appendU32(nil, definedGlobals+2)
+		w := appendU32(nil, definedGlobals+3)
 		if body != nil {
 			sr := &reader{buf: body}
 			sr.u32()
 			w = append(w, body[sr.off:]...)
 		}
+		w = append(w, fuelGlobal...)
 		w = append(w, fuelGlobal...)
 		w = append(w, fuelGlobal...)
 		out = appendSection(out, secGlobal, w)
@@ -556,7 +566,7 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 			n = sr.u32()
 			rest = body[sr.off:]
 		}
-		w := appendU32(nil, n+2+uint32(len(info.globals)))
+		w := appendU32(nil, n+3+uint32(len(info.globals)))
 		w = append(w, rest...)
 		w = appendU32(w, uint32(len(FuelExport)))
 		w = append(w, FuelExport...)
@@ -566,6 +576,10 @@ func instrument(module []byte, limits Limits) (_ []byte, _ *moduleInfo, err erro
 		w = append(w, DirtyExport...)
 		w = append(w, 0x03)
 		w = appendU32(w, fuel+1)
+		w = appendU32(w, uint32(len(DirtyChunksExport)))
+		w = append(w, DirtyChunksExport...)
+		w = append(w, 0x03)
+		w = appendU32(w, fuel+2)
 		for _, name := range info.globals {
 			idx, _ := strconv.ParseUint(strings.TrimPrefix(name, GlobalExportPrefix), 10, 32)
 			w = appendU32(w, uint32(len(name)))
@@ -957,6 +971,7 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 			fi.seg = appendOperandCharge(fi.seg, fi.fuel, scratchI32, rewrite)
 			if rewrite == rewriteBytes { // memory.init, memory.copy, memory.fill
 				fi.seg = appendMarkRange(fi.seg, fi.fuel+1, scratchI32, addrI32, valI32, spanI64)
+				fi.seg = appendRangeBits(fi.seg, fi.fuel+2, addrI32, valI32, spanI64, dirtyChunkShift)
 			}
 			fi.seg = append(fi.seg, code[start:r.off]...)
 		case rewriteStore:
@@ -970,7 +985,7 @@ func (fi *funcInstrumenter) run(code []byte, params uint32) ([]byte, int, error)
 			case 0x39:
 				val = scratchF64
 			}
-			fi.seg = appendMarkStore(fi.seg, fi.fuel+1, addrI32, val, storeOffset)
+			fi.seg = appendMarkStore(fi.seg, fi.fuel+1, addrI32, val, spanI64, storeOffset)
 			fi.seg = append(fi.seg, code[start:r.off]...)
 		case rewriteNaN32:
 			useScratch = true
@@ -1060,20 +1075,26 @@ const scratchLocals = 7
 // p%64 for page p).
 const dirtyPageShift = 16
 
+// dirtyChunkShift: a bit of the dirty-chunks global stands for a 4 KiB chunk of the
+// memory (bit c%64 for chunk c); it is snapshot.reset's resetChunk.
+const dirtyChunkShift = 12
+
 // appendMarkStore precedes a store (address and value on the stack, static offset
-// offset) with the marking of the page its first byte lands on, leaving the operands in
-// place:
+// offset) with the marking of the page and of the chunk its first byte lands on,
+// leaving the operands in place (i64.shl takes its count modulo 64):
 //
 //	local.set v; local.tee a;
 //	global.get dirty; i64.const 1; local.get a; [i32.const offset; i32.add;]
-//	i32.const 16; i32.shr_u; i64.extend_i32_u; i64.shl; i64.or; global.set dirty;
-//	local.get v
+//	i64.extend_i32_u; local.tee e; i64.const 16; i64.shr_u; i64.shl; i64.or; global.set dirty;
+//	global.get chunks; i64.const 1; local.get e; i64.const 12; i64.shr_u; i64.shl; i64.or;
+//	global.set chunks; local.get v
 //
+// where dirty is the dirty-pages global and chunks the dirty-chunks global (dirty+1).
 // A store that succeeds lies within the memory, so address + offset does not wrap (one
 // that traps marks a page for nothing: a trapped instance is never reused). Its last
-// byte may land on the next page (at most 7 bytes past its start): snapshot.reset also
-// compares the first chunk after every dirty page.
-func appendMarkStore(out []byte, dirty, addr, val, offset uint32) []byte {
+// byte may land on the next chunk (at most 7 bytes past its start): snapshot.reset also
+// compares the chunk after every chunk it compares.
+func appendMarkStore(out []byte, dirty, addr, val, e, offset uint32) []byte {
 	out = appendIdx(out, 0x21, val)
 	out = appendIdx(out, 0x22, addr)
 	out = appendIdx(out, 0x23, dirty)
@@ -1083,8 +1104,12 @@ func appendMarkStore(out []byte, dirty, addr, val, offset uint32) []byte {
 		out = appendS64(out, int64(int32(offset)))
 		out = append(out, 0x6A) // i32.add
 	}
-	out = append(out, 0x41, dirtyPageShift, 0x76, 0xAD, 0x86, 0x84) // i32.shr_u, i64.extend_i32_u, i64.shl, i64.or
-	out = appendIdx(out, 0x24, dirty)
+	out = appendIdx(append(out, 0xAD), 0x22, e)                                 // i64.extend_i32_u, local.tee e
+	out = append(out, 0x42, dirtyPageShift, 0x88, 0x86, 0x84)                   // i64.const 16, i64.shr_u, i64.shl, i64.or
+	out = appendIdx(out, 0x24, dirty)                                           // global.set dirty
+	out = appendIdx(append(appendIdx(out, 0x23, dirty+1), 0x42, 0x01), 0x20, e) // global.get chunks, i64.const 1, local.get e
+	out = append(out, 0x42, dirtyChunkShift, 0x88, 0x86, 0x84)                  // i64.const 12, i64.shr_u, i64.shl, i64.or
+	out = appendIdx(out, 0x24, dirty+1)                                         // global.set chunks
 	return appendIdx(out, 0x20, val)
 }
 
@@ -1095,42 +1120,51 @@ func appendIdx(out []byte, op byte, idx uint32) []byte {
 
 // appendMarkRange precedes memory.fill, memory.copy or memory.init (destination d, a
 // second operand x, byte count n on the stack, left in place) with the marking of the
-// pages of [d, d+n]: lo = d>>16, span = min((d+n)>>16 - lo, 63), bits = rotl(-1 >>
-// (63-span), lo):
+// pages of [d, d+n] (appendRangeBits), saving the operands in locals a, t and n first:
 //
-//	local.set n; local.set t; local.tee a; local.get t; local.get n;
-//	global.get dirty; i64.const -1; i64.const 63;
-//	  local.get a; i64.extend_i32_u; local.get n; i64.extend_i32_u; i64.add; i64.const 16; i64.shr_u;
-//	  local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u; i64.sub;
-//	  local.tee s; i64.const 63; local.get s; i64.const 63; i64.lt_u; select;
-//	i64.sub; i64.shr_u; local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u; i64.rotl;
-//	i64.or; global.set dirty
+//	local.set n; local.set t; local.tee a; local.get t; local.get n; [range bits of dirty]
+//
+// The instrumenter follows it with appendRangeBits for the chunks, which reuses a and n.
 func appendMarkRange(out []byte, dirty, t, addr, n, span uint32) []byte {
+	out = appendIdx(out, 0x21, n)
+	out = appendIdx(out, 0x21, t)
+	out = appendIdx(out, 0x22, addr)
+	out = appendIdx(out, 0x20, t)
+	out = appendIdx(out, 0x20, n)
+	return appendRangeBits(out, dirty, addr, n, span, dirtyPageShift)
+}
+
+// appendRangeBits sets in global g the bits of the units of [a, a+n] (locals a and n),
+// a unit being 1<<shift bytes: lo = a>>shift, span = min((a+n)>>shift - lo, 63),
+// bits = rotl(-1 >> (63-span), lo):
+//
+//	global.get g; i64.const -1; i64.const 63;
+//	  local.get a; i64.extend_i32_u; local.get n; i64.extend_i32_u; i64.add; i64.const shift; i64.shr_u;
+//	  local.get a; i32.const shift; i32.shr_u; i64.extend_i32_u; i64.sub;
+//	  local.tee s; i64.const 63; local.get s; i64.const 63; i64.lt_u; select;
+//	i64.sub; i64.shr_u; local.get a; i32.const shift; i32.shr_u; i64.extend_i32_u; i64.rotl;
+//	i64.or; global.set g
+func appendRangeBits(out []byte, g, addr, n, span uint32, shift byte) []byte {
 	op := func(code byte, idx uint32) { out = appendIdx(out, code, idx) }
-	page := func() { // local.get a; i32.const 16; i32.shr_u; i64.extend_i32_u
+	unit := func() { // local.get a; i32.const shift; i32.shr_u; i64.extend_i32_u
 		op(0x20, addr)
-		out = append(out, 0x41, dirtyPageShift, 0x76, 0xAD)
+		out = append(out, 0x41, shift, 0x76, 0xAD)
 	}
-	op(0x21, n)
-	op(0x21, t)
-	op(0x22, addr)
-	op(0x20, t)
-	op(0x20, n)
-	op(0x23, dirty)
+	op(0x23, g)
 	out = append(out, 0x42, 0x7F, 0x42, 63)
 	op(0x20, addr)
 	out = append(out, 0xAD)
 	op(0x20, n)
-	out = append(out, 0xAD, 0x7C, 0x42, dirtyPageShift, 0x88) // i64.extend_i32_u, i64.add, i64.const 16, i64.shr_u
-	page()
+	out = append(out, 0xAD, 0x7C, 0x42, shift, 0x88) // i64.extend_i32_u, i64.add, i64.const shift, i64.shr_u
+	unit()
 	out = append(out, 0x7D) // i64.sub
 	op(0x22, span)
 	out = append(out, 0x42, 63)
 	op(0x20, span)
 	out = append(out, 0x42, 63, 0x54, 0x1B, 0x7D, 0x88) // i64.lt_u, select, i64.sub, i64.shr_u
-	page()
+	unit()
 	out = append(out, 0x89, 0x84) // i64.rotl, i64.or
-	op(0x24, dirty)
+	op(0x24, g)
 	return out
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/bits"
 
 	"github.com/tetratelabs/wazero"
@@ -56,7 +57,7 @@ type snapshot struct {
 
 // resetChunk is the granularity at which reset compares a used instance's memory with
 // the image and rewrites what differs.
-const resetChunk = 4096
+const resetChunk = 1 << dirtyChunkShift
 
 // zeroChunk is resetChunk zero bytes.
 var zeroChunk [resetChunk]byte
@@ -180,14 +181,19 @@ func (m *Module) snapshot(ctx context.Context, rt int, cm wazero.CompiledModule)
 // instruction that changes a table or drops a segment (else it has no snapshot), so its
 // tables and segments are still those of a new instance.
 //
-// What the run may have written is in the instance's dirty global (DirtyExport): bit b
-// is set by every write, of the guest or of the host, to a 64 KiB page p with p%64 = b,
-// so the pages whose bit is clear hold the image still. For every set bit reset compares
-// those pages and the first chunk after each (a store's last bytes may cross into it)
-// chunk by chunk, rewrites the chunks that differ and clears the global. A Go guest's
-// counter increment writes 29 chunks on 11 of its 64 pages: the reset reads a sixth of
-// the memory it used to (every chunk of it). Chunks that are zero in the image (most of
-// a Go guest's heap) are compared against a zero chunk that stays in cache.
+// What the run may have written is in the instance's two dirty globals: every write, of
+// the guest (instrumented stores, memory.fill, memory.copy, memory.init) or of the host
+// (markWritten), sets bit p%64 of DirtyExport for the 64 KiB page p of its first byte and
+// bit c%64 of DirtyChunksExport for its 4 KiB chunk c (for a range, those of every page
+// and chunk of [d, d+n]). So a chunk whose page bit or own bit is clear holds the image
+// still, but for the first bytes of a chunk after a marked one (a store of up to 8 bytes
+// marks the chunk of its first byte; its last 7 may cross into the next chunk). reset
+// compares only the chunks with both bits set and the first storeSpill bytes of the
+// chunk after each, rewrites what differs and clears both globals. The ABI counter's
+// increment marks 8 of its 38 pages (136 chunks) and 18 chunk bits, which intersect to
+// 40 chunks compared instead of 144 (the pages and the chunk after each; it changes 16); the SDK
+// counter's, 34. Chunks that are zero in the image (most of a Go guest's heap) are
+// compared against a zero chunk that stays in cache.
 //
 // Marking costs a few instructions after every guest store (not charged as fuel). The
 // kernel's dirty tracking would cost a write fault per page (~12 µs each on our VMs).
@@ -201,34 +207,75 @@ func (s *snapshot) reset(inst api.Module, globals []string) error {
 	if !ok {
 		return fmt.Errorf("%w: global export %s missing", ErrMalformedModule, DirtyExport)
 	}
-	const perPage = (1 << dirtyPageShift) / resetChunk
-	pages := (len(buf) + 1<<dirtyPageShift - 1) >> dirtyPageShift
-	set0 := dirty.Get()
-	for set := set0; set != 0; set &= set - 1 {
-		for p := bits.TrailingZeros64(set); p < pages; p += 64 {
-			for i := p * perPage; i <= (p+1)*perPage && i < len(s.zero); i++ {
-				s.resetChunk(buf, i)
-			}
-		}
+	dirtyChunks, ok := inst.ExportedGlobal(DirtyChunksExport).(api.MutableGlobal)
+	if !ok {
+		return fmt.Errorf("%w: global export %s missing", ErrMalformedModule, DirtyChunksExport)
 	}
+	set0, chunks := dirty.Get(), dirtyChunks.Get()
+	s.resetDirty(buf, set0, chunks)
 	dirty.Set(0)
+	dirtyChunks.Set(0)
 	if checkReset && !bytes.Equal(buf, s.image) {
-		panic(fmt.Sprintf("wasm: invariant broken: memory differs from the snapshot after a reset (dirty pages %#x)", set0))
+		panic(fmt.Sprintf("wasm: invariant broken: memory differs from the snapshot after a reset (dirty pages %#x, chunks %#x)", set0, chunks))
 	}
 	return setGlobals(inst, globals, s.globals)
 }
 
+// resetDirty restores in buf, a memory of the image's size, every chunk whose page has
+// its bit in pages and which has its own bit in chunks (see reset), and the first
+// storeSpill bytes of the chunk after each.
+func (s *snapshot) resetDirty(buf []byte, pages, chunks uint64) {
+	const perPage = (1 << dirtyPageShift) / resetChunk // chunks per page, a power of 2 up to 64
+	n := len(s.zero)
+	np := (len(buf) + 1<<dirtyPageShift - 1) >> dirtyPageShift
+	for set := pages; set != 0; set &= set - 1 {
+		for p := bits.TrailingZeros64(set); p < np; p += 64 {
+			// The bits of page p's chunks: first%64 is a multiple of perPage, so they
+			// never wrap.
+			first := p * perPage
+			mask := chunks >> (first % 64) & (math.MaxUint64 >> (64 - perPage))
+			for ; mask != 0; mask &= mask - 1 {
+				i := first + bits.TrailingZeros64(mask)
+				if i >= n {
+					break
+				}
+				s.resetChunk(buf, i)
+				// The head of the chunk after, unless it is the next candidate of this
+				// page.
+				if i+1 < n && mask&(mask-1)&(1<<(i+1-first)) == 0 {
+					s.resetHead(buf, i+1)
+				}
+			}
+		}
+	}
+}
+
+// storeSpill bounds the bytes a store writes past the chunk of its first byte: the
+// widest store (i64.store, f64.store) writes 8 bytes.
+const storeSpill = 7
+
+// resetHead rewrites the first storeSpill bytes of chunk i of buf with the image's.
+func (s *snapshot) resetHead(buf []byte, i int) {
+	cur, want := s.chunk(buf, i, storeSpill)
+	copy(cur, want)
+}
+
 // resetChunk rewrites chunk i of buf with the image's if they differ.
 func (s *snapshot) resetChunk(buf []byte, i int) {
-	off := i * resetChunk
-	cur := buf[off:min(off+resetChunk, len(buf))]
-	want := zeroChunk[:len(cur)]
-	if !s.zero[i] {
-		want = s.image[off : off+len(cur)]
-	}
-	if !bytes.Equal(cur, want) {
+	if cur, want := s.chunk(buf, i, resetChunk); !bytes.Equal(cur, want) {
 		copy(cur, want)
 	}
+}
+
+// chunk returns the first n bytes of chunk i of buf (fewer at the end of buf) and the
+// image's bytes there.
+func (s *snapshot) chunk(buf []byte, i, n int) (cur, want []byte) {
+	off := i * resetChunk
+	cur = buf[off:min(off+n, len(buf))]
+	if s.zero[i] {
+		return cur, zeroChunk[:len(cur)]
+	}
+	return cur, s.image[off : off+len(cur)]
 }
 
 func setGlobals(inst api.Module, names []string, values []uint64) error {

@@ -1046,20 +1046,25 @@ func write(mod api.Module, ptr uint32, b []byte) {
 	markWritten(mod, ptr, len(b))
 }
 
-// markWritten sets the dirty bits (DirtyExport) of the pages of [ptr, ptr+n] in mod,
-// as the instrumented code does for the guest's own writes: every write of the host
-// into a guest's memory goes through here, so that snapshot.reset sees it.
+// markWritten sets the dirty bits (DirtyExport, DirtyChunksExport) of the pages and
+// chunks of [ptr, ptr+n] in mod, as the instrumented code does for the guest's own
+// writes: every write of the host into a guest's memory goes through here, so that
+// snapshot.reset sees it.
 func markWritten(mod api.Module, ptr uint32, n int) {
-	g, ok := mod.ExportedGlobal(DirtyExport).(api.MutableGlobal)
-	if !ok {
-		return // not an instrumented module: never reset (Engine.compile instruments all)
+	from, to := uint64(ptr), uint64(ptr)+uint64(n)
+	if g, ok := mod.ExportedGlobal(DirtyExport).(api.MutableGlobal); ok {
+		g.Set(g.Get() | unitBits(from, to, dirtyPageShift))
 	}
-	g.Set(g.Get() | pageBits(uint64(ptr), uint64(ptr)+uint64(n)))
+	if g, ok := mod.ExportedGlobal(DirtyChunksExport).(api.MutableGlobal); ok {
+		g.Set(g.Get() | unitBits(from, to, dirtyChunkShift))
+	}
+	// Neither: not an instrumented module, never reset (Engine.compile instruments all).
 }
 
-// pageBits returns the dirty bits of the pages of [from, to]: bit p%64 for each page p.
-func pageBits(from, to uint64) uint64 {
-	lo, hi := from>>dirtyPageShift, to>>dirtyPageShift
+// unitBits returns the dirty bits of the units of 1<<shift bytes that [from, to]
+// touches: bit u%64 for each unit u.
+func unitBits(from, to uint64, shift uint) uint64 {
+	lo, hi := from>>shift, to>>shift
 	if hi-lo >= 63 {
 		return math.MaxUint64
 	}

@@ -1,5 +1,6 @@
 // Command scatter is a test guest for the reuse of instances (written against Mica's
-// ABI, no SDK). The operation "w SEED" writes bytes at pseudo-random places all over
+// ABI, no SDK). The operation "w SEED" writes 300 bytes ("w SEED N": N bytes) at
+// pseudo-random places all over
 // a 3 MiB array that is zero after start-up and a 64 KiB table that start-up fills,
 // and keeps a few new heap allocations; "r" returns a checksum of both arrays and of
 // the heap allocations kept. A run from the state after start-up therefore answers "r"
@@ -71,11 +72,18 @@ func executeOperation(p, n uint32) uint32 {
 		setOutput(ptr(out), uint32(len(out)))
 		return 0
 	case strings.HasPrefix(op, "w "):
-		x, err := strconv.ParseUint(op[2:], 10, 64)
+		seed, count, sparse := strings.Cut(op[2:], " ")
+		x, err := strconv.ParseUint(seed, 10, 64)
 		if err != nil {
 			return fail(err.Error())
 		}
-		for i := 0; i < 300; i++ {
+		writes := uint64(300)
+		if sparse {
+			if writes, err = strconv.ParseUint(count, 10, 64); err != nil {
+				return fail(err.Error())
+			}
+		}
+		for i := 0; i < int(writes); i++ {
 			x ^= x << 13
 			x ^= x >> 7
 			x ^= x << 17
