@@ -308,12 +308,18 @@ func (w *Worker) load(ctx context.Context, id base.ChainID) (*chain.State, error
 	return s, nil
 }
 
-// loadState returns a chain's state object (nothing is read yet).
+// loadState returns a chain's state object (nothing is read yet). Its inbox stores a
+// delivered bundle as a reference to the sender's certificate when this worker's store
+// holds it (chain.State.UseCertificates).
 func (w *Worker) loadState(id base.ChainID) *chain.State {
+	var s *chain.State
 	if w.cfg.Loader != nil {
-		return chain.Load(id, w.cfg.Storage.ChainContext(id), execution.WithLoader(w.cfg.Loader))
+		s = chain.Load(id, w.cfg.Storage.ChainContext(id), execution.WithLoader(w.cfg.Loader))
+	} else {
+		s = chain.Load(id, w.cfg.Storage.ChainContext(id))
 	}
-	return chain.Load(id, w.cfg.Storage.ChainContext(id))
+	s.UseCertificates(storeCertificates{w})
+	return s
 }
 
 // ErrUnknownChain: no description of the chain is known to this worker (class ErrNotFound).
