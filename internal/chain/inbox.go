@@ -146,6 +146,14 @@ func (queuedBundleCodec) Encode(w *codec.Writer, q queuedBundle) {
 	w.Fixed(q.raw)
 }
 
+// Encoded returns what Encode writes, without copying (views stores it as it is).
+func (queuedBundleCodec) Encoded(q queuedBundle) []byte {
+	if q.byRef {
+		return q.raw[:bundleRefLen:bundleRefLen]
+	}
+	return q.raw
+}
+
 func (queuedBundleCodec) Decode(r *codec.Reader) queuedBundle {
 	raw := r.Fixed(r.Remaining())
 	// A MessageBundle starts with its height (u64), timestamp (u64), certificate hash

@@ -74,7 +74,7 @@ type State struct {
 	exec        *execution.State
 	initialized *views.Register[bool]
 	tip         *views.Register[Tip]
-	manager     *views.Register[[]byte]
+	manager     *views.Register[storedManager]
 	received    *views.Log[protocol.ChainAndHeight]
 
 	// outboxes maps every recipient with undelivered heights to the last height scheduled
@@ -137,7 +137,7 @@ func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
 		exec:        execution.NewState(ctx.Sub(tagExecution), opts...),
 		initialized: views.NewRegister(ctx.Sub(tagInitialized), views.Codec[bool](views.BoolCodec{}), false),
 		tip:         views.NewRegister(ctx.Sub(tagTip), views.CanonicalCodec[Tip](), Tip{}),
-		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[[]byte](views.BytesCodec{}), nil),
+		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[storedManager](managerCodec{}), nil),
 		received:    views.NewLog(ctx.Sub(tagReceivedLog), views.CanonicalCodec[protocol.ChainAndHeight]()),
 
 		outboxes:      views.NewMap(ctx.Sub(tagOutboxes), chainIDKey, heightCodec),
@@ -311,12 +311,16 @@ func (s *State) Manager(ctx context.Context) (*consensus.Manager, error) {
 	if s.mgr != nil {
 		return s.mgr, nil
 	}
-	b, err := s.manager.Get(ctx)
+	stored, err := s.manager.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if b == nil {
+	if stored == nil {
 		return nil, base.Corruptf("chain %s has no consensus state", s.id.Short())
+	}
+	b, err := stored.manager()
+	if err != nil {
+		return nil, base.Corruptf("consensus state of chain %s: %v", s.id.Short(), err)
 	}
 	m, err := consensus.DecodeStored(b)
 	if err != nil {
@@ -329,7 +333,44 @@ func (s *State) Manager(ctx context.Context) (*consensus.Manager, error) {
 // SetManager stages the consensus state.
 func (s *State) SetManager(m *consensus.Manager) {
 	s.mgr = m
-	s.manager.Set(codec.Marshal(m))
+	s.manager.Set(encodeManager(m))
+}
+
+// storedManager is the consensus register's stored value: the manager's canonical bytes
+// with their ULEB128 length first (the layout of a views.BytesCodec value), made once
+// by encodeManager and stored as they are.
+type storedManager []byte
+
+// encodeManager encodes m into its stored value: one encoding into a pooled writer and
+// one copy into a buffer of the exact size (the manager holds the proposal voted on:
+// tens of KB at 100 transfers per block).
+func encodeManager(m *consensus.Manager) storedManager {
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	m.Encode(w)
+	n := w.Len()
+	out := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+n), uint64(n))
+	return append(out, w.Bytes()...)
+}
+
+// manager returns the manager's canonical bytes (a part of v): the ULEB128 length,
+// minimal, must be that of the rest.
+func (v storedManager) manager() ([]byte, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n != uint64(len(v)-k) {
+		return nil, fmt.Errorf("stored value of %d bytes is not one length-prefixed encoding", len(v))
+	}
+	return v[k:], nil
+}
+
+// managerCodec stores a storedManager as it is; decoding keeps the stored bytes
+// (storedManager.manager checks them).
+type managerCodec struct{}
+
+func (managerCodec) Encode(w *codec.Writer, v storedManager) { w.Fixed(v) }
+func (managerCodec) Encoded(v storedManager) []byte          { return v }
+func (managerCodec) Decode(r *codec.Reader) storedManager {
+	return storedManager(r.Fixed(r.Remaining()))
 }
 
 // HasPendingChanges reports whether the State holds staged changes (Flush would append
