@@ -56,7 +56,7 @@ type indexedEntry[T any] struct {
 
 // cacheLimit bounds an indexed cache by entries and encoded bytes. A zero field means no
 // bound: a Queue caches only entries near its front, and forgets them when they are
-// popped, so its cache is bounded by rangeCacheMax without one.
+// popped, so its cache is bounded by queueCacheMax (and softBytes) without one.
 type cacheLimit struct {
 	entries, bytes int
 }
@@ -173,7 +173,7 @@ const (
 
 // forRange calls fn for the stored entries from <= i < to, which the header says exist,
 // reading those not cached in chunks. Entries read here are cached (within x.limit) when
-// the range has at most rangeCacheMax entries.
+// the range is short (keepRange).
 func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i uint64, v T) error) error {
 	keep := x.keepRange(to - from)
 	chunk := min(to-from, readChunk)
