@@ -45,7 +45,7 @@ type Inbox struct {
 // AddBundle records a delivered bundle (see inboxOps.addBundle).
 func (in *Inbox) AddBundle(b protocol.MessageBundle) (bool, error) {
 	cur := inboxCursors{NextToAdd: in.NextToAdd, NextToRemove: in.NextToRemove}
-	added, err := inboxOps{cur: &cur, added: sliceQueue{&in.Added}, removed: sliceQueue{&in.Removed}}.addBundle(context.Background(), b)
+	added, err := inboxOps{cur: &cur, added: sliceQueue{&in.Added}, removed: sliceQueue{&in.Removed}}.addBundle(context.Background(), b, false)
 	in.NextToAdd, in.NextToRemove = cur.NextToAdd, cur.NextToRemove
 	return added, err
 }
@@ -74,22 +74,44 @@ func (c *inboxCursors) Decode(r *codec.Reader) {
 	c.NextToRemove = decCursor(r)
 }
 
-// queuedBundle is a bundle as an inbox queue holds it: its canonical bytes (what the
-// queue stores) and its cursor. The inbox rules compare bundles by their canonical bytes,
-// so a block receiving a bundle reads the queue's entry without decoding its messages;
-// only skipping a bundle (IsSkippable) and listing pending bundles decode it.
+// queuedBundle is a bundle as an inbox queue holds it: its canonical bytes and its
+// cursor. The inbox rules compare bundles by their canonical bytes, so a block receiving
+// a bundle reads the queue's entry without decoding its messages; only skipping a bundle
+// (IsSkippable) and listing pending bundles decode it.
+//
+// A bundle whose sending certificate is on the store that holds the chain's state is
+// stored as a reference to it (byRef): the queue's entry is the first bundleRefLen bytes
+// of the bundle's canonical bytes (height, timestamp, certificate hash, transaction
+// index), and the messages are read from the certificate when the entry is read back
+// from the store (State.resolve). In memory (the queue's cache of the entries it
+// pushed) the entry keeps its whole bytes.
 type queuedBundle struct {
 	cursor protocol.Cursor
-	raw    []byte // canonical encoding of a protocol.MessageBundle; never modified
+	// raw is the canonical encoding of a protocol.MessageBundle, never modified; for an
+	// unresolved reference, only its first bundleRefLen bytes.
+	raw []byte
+	// byRef: the queue stores raw[:bundleRefLen] (the certificate holds the rest).
+	byRef bool
+	// unresolved: raw is the reference only, as read from the store.
+	unresolved bool
 }
 
-func newQueuedBundle(b *protocol.MessageBundle) queuedBundle {
-	return queuedBundle{cursor: b.Cursor(), raw: codec.Marshal(b)}
+// bundleRefLen is the length of a stored reference: a MessageBundle's height (u64),
+// timestamp (u64), certificate hash (32 bytes) and transaction index (u32), the first
+// fields of its canonical bytes. A bundle stored whole is longer (at least the ULEB128
+// count of its messages follows), so the length tells the two apart.
+const bundleRefLen = 8 + 8 + 32 + 4
+
+func newQueuedBundle(b *protocol.MessageBundle, byRef bool) queuedBundle {
+	return queuedBundle{cursor: b.Cursor(), raw: codec.Marshal(b), byRef: byRef}
 }
 
 // bundle decodes the bundle. A stored entry that does not decode is corruption.
 func (q *queuedBundle) bundle() (protocol.MessageBundle, error) {
 	var b protocol.MessageBundle
+	if q.unresolved {
+		return b, base.Corruptf("inbox bundle at %v: reference not resolved", q.cursor)
+	}
 	if err := codec.Unmarshal(q.raw, &b); err != nil {
 		return protocol.MessageBundle{}, base.Corruptf("inbox bundle at %v: %v", q.cursor, err)
 	}
@@ -97,7 +119,9 @@ func (q *queuedBundle) bundle() (protocol.MessageBundle, error) {
 }
 
 // same reports whether b is the queued bundle (the same canonical bytes).
-func (q *queuedBundle) same(b *protocol.MessageBundle) bool { return codec.EncodesTo(b, q.raw) }
+func (q *queuedBundle) same(b *protocol.MessageBundle) bool {
+	return !q.unresolved && codec.EncodesTo(b, q.raw)
+}
 
 // isSkippable decodes the bundle and reports whether it may be skipped.
 func (q *queuedBundle) isSkippable() (bool, error) {
@@ -108,25 +132,45 @@ func (q *queuedBundle) isSkippable() (bool, error) {
 	return b.IsSkippable(), nil
 }
 
-// queuedBundleCodec stores a queuedBundle as the bundle's canonical bytes, the bytes the
-// queues held when their entries were protocol.MessageBundle values. Decoding reads the
-// cursor fields and keeps the bytes; the messages are checked when decoded.
+// queuedBundleCodec stores a queuedBundle as the bundle's canonical bytes (the bytes the
+// queues held when their entries were protocol.MessageBundle values), or as its
+// reference (byRef). Decoding reads the cursor fields and keeps the bytes; the messages
+// are checked when decoded, a reference when resolved.
 type queuedBundleCodec struct{}
 
-func (queuedBundleCodec) Encode(w *codec.Writer, q queuedBundle) { w.Fixed(q.raw) }
+func (queuedBundleCodec) Encode(w *codec.Writer, q queuedBundle) {
+	if q.byRef {
+		w.Fixed(q.raw[:bundleRefLen])
+		return
+	}
+	w.Fixed(q.raw)
+}
+
+// Encoded returns what Encode writes, without copying (views stores it as it is).
+func (queuedBundleCodec) Encoded(q queuedBundle) []byte {
+	if q.byRef {
+		return q.raw[:bundleRefLen:bundleRefLen]
+	}
+	return q.raw
+}
 
 func (queuedBundleCodec) Decode(r *codec.Reader) queuedBundle {
 	raw := r.Fixed(r.Remaining())
 	// A MessageBundle starts with its height (u64), timestamp (u64), certificate hash
 	// (32 bytes) and transaction index (u32).
-	const indexAt, headerLen = 8 + 8 + 32, 8 + 8 + 32 + 4
-	if len(raw) < headerLen {
+	const indexAt = 8 + 8 + 32
+	if len(raw) < bundleRefLen {
 		r.Fail("inbox bundle of %d bytes", len(raw))
 		return queuedBundle{}
 	}
 	c := protocol.Cursor{Height: base.BlockHeight(binary.LittleEndian.Uint64(raw)), Index: binary.LittleEndian.Uint32(raw[indexAt:])}
-	return queuedBundle{cursor: c, raw: raw}
+	ref := len(raw) == bundleRefLen
+	return queuedBundle{cursor: c, raw: raw, byRef: ref, unresolved: ref}
 }
+
+// CachedSize counts a cached entry's whole bytes against the queue's cache bounds
+// (views), not the reference it is stored as.
+func (queuedBundleCodec) CachedSize(q queuedBundle, encoded int) int { return max(len(q.raw), encoded) }
 
 // bundleQueue is a FIFO queue of bundles: a views.Queue in a chain's State, a slice in
 // an Inbox.
@@ -142,7 +186,7 @@ func (q sliceQueue) Front(context.Context) (queuedBundle, bool, error) {
 	if len(*q.s) == 0 {
 		return queuedBundle{}, false, nil
 	}
-	return newQueuedBundle(&(*q.s)[0]), true, nil
+	return newQueuedBundle(&(*q.s)[0], false), true, nil
 }
 
 func (q sliceQueue) PopFront(context.Context) error {
@@ -170,10 +214,10 @@ func nextCursor(c protocol.Cursor) protocol.Cursor {
 	return protocol.Cursor{Height: c.Height, Index: c.Index + 1}
 }
 
-// addBundle records a delivered bundle. It returns false if the bundle was already
-// delivered (a duplicate), and an error if it contradicts a bundle consumed in
-// anticipation.
-func (in inboxOps) addBundle(ctx context.Context, b protocol.MessageBundle) (bool, error) {
+// addBundle records a delivered bundle, queued as a reference to its certificate if
+// byRef. It returns false if the bundle was already delivered (a duplicate), and an error
+// if it contradicts a bundle consumed in anticipation.
+func (in inboxOps) addBundle(ctx context.Context, b protocol.MessageBundle, byRef bool) (bool, error) {
 	c := b.Cursor()
 	if c.Compare(in.cur.NextToAdd) < 0 {
 		return false, nil
@@ -207,7 +251,7 @@ func (in inboxOps) addBundle(ctx context.Context, b protocol.MessageBundle) (boo
 		// Already consumed by a block that skipped it.
 		return true, nil
 	}
-	return true, in.added.PushBack(ctx, newQueuedBundle(&b))
+	return true, in.added.PushBack(ctx, newQueuedBundle(&b, byRef))
 }
 
 // removeBundle consumes a bundle received by a block. With mustBePresent (voting on a
@@ -252,7 +296,7 @@ func (in inboxOps) removeBundle(ctx context.Context, b *protocol.MessageBundle, 
 	if mustBePresent {
 		return fmt.Errorf("%w: height %d transaction %d", ErrMissingBundle, c.Height, c.Index)
 	}
-	return in.removed.PushBack(ctx, newQueuedBundle(b))
+	return in.removed.PushBack(ctx, newQueuedBundle(b, false))
 }
 
 // IsMissing reports whether err says a bundle has not been delivered yet.

@@ -21,6 +21,7 @@ var notViews = map[string]string{
 	"mgr":           "decoded cache of manager, staged through it by SetManager",
 	"committees":    "cache of exec's committees",
 	"execEmitted":   "flag: exec's staged changes are already in execBatch, which HasPendingChanges checks",
+	"certs":         "reader of the store's certificates, fixed",
 }
 
 // field returns v's field i, usable although unexported (v must be addressable).

@@ -3,6 +3,7 @@ package chain
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -73,7 +74,7 @@ type State struct {
 	exec        *execution.State
 	initialized *views.Register[bool]
 	tip         *views.Register[Tip]
-	manager     *views.Register[[]byte]
+	manager     *views.Register[storedManager]
 	received    *views.Log[protocol.ChainAndHeight]
 
 	// outboxes maps every recipient with undelivered heights to the last height scheduled
@@ -103,7 +104,30 @@ type State struct {
 	// proposal and certificate). Invariant: nil, or what exec.Committees returns;
 	// dropped whenever the execution state may change (Initialize, ExecuteBlock).
 	committees []protocol.EpochCommittee
+
+	// certs, if set, reads the confirmed certificates on the store holding this state:
+	// delivered bundles whose certificate it holds are queued as references to it
+	// (UseCertificates).
+	certs CertificateReader
 }
+
+// CertificateReader reads the confirmed certificates on the store that holds a chain's
+// state. Certificates are never removed from a store, so one found there once is there
+// for good.
+type CertificateReader interface {
+	// HasCertificate reports whether the store holds the confirmed certificate of
+	// origin's block at height, whose hash is hash.
+	HasCertificate(ctx context.Context, origin base.ChainID, height base.BlockHeight, hash base.Hash) (bool, error)
+	// Certificate returns that certificate, or an error of class base.ErrNotFound.
+	Certificate(ctx context.Context, origin base.ChainID, height base.BlockHeight, hash base.Hash) (*protocol.Certificate, error)
+}
+
+// UseCertificates makes the state queue a delivered bundle whose certificate r holds as
+// a reference to it (the bundle's header, 52 bytes), rather than the bundle's bytes,
+// and read such references back from r. Without it every bundle is stored whole; a
+// state holding references needs r to read them (an inbox written with r and read
+// without it reports corruption). r must read the store this state is on.
+func (s *State) UseCertificates(r CertificateReader) { s.certs = r }
 
 // Load returns the chain's state over ctx; nothing is read until a method needs it.
 // opts configure the execution state (the application loader).
@@ -113,7 +137,7 @@ func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
 		exec:        execution.NewState(ctx.Sub(tagExecution), opts...),
 		initialized: views.NewRegister(ctx.Sub(tagInitialized), views.Codec[bool](views.BoolCodec{}), false),
 		tip:         views.NewRegister(ctx.Sub(tagTip), views.CanonicalCodec[Tip](), Tip{}),
-		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[[]byte](views.BytesCodec{}), nil),
+		manager:     views.NewRegister(ctx.Sub(tagManager), views.Codec[storedManager](managerCodec{}), nil),
 		received:    views.NewLog(ctx.Sub(tagReceivedLog), views.CanonicalCodec[protocol.ChainAndHeight]()),
 
 		outboxes:      views.NewMap(ctx.Sub(tagOutboxes), chainIDKey, heightCodec),
@@ -131,15 +155,78 @@ var (
 	})
 )
 
-// inboxQueues holds the bundles of one origin's inbox (Inbox.Added and Inbox.Removed).
+// inboxQueues holds the bundles of one origin's inbox (Inbox.Added and Inbox.Removed),
+// and the same queues resolving references for the inbox rules (made once: an
+// interface value made per call would allocate).
 type inboxQueues struct {
-	added, removed *views.Queue[queuedBundle]
+	added, removed             *views.Queue[queuedBundle]
+	resolvedAdded, resolvedRem bundleQueue
 }
 
 // inbox returns origin's inbox rules over cur and origin's queues.
 func (s *State) inbox(origin base.ChainID, cur *inboxCursors) inboxOps {
 	q := s.inboxQueuesOf(origin)
-	return inboxOps{cur: cur, added: q.added, removed: q.removed}
+	return inboxOps{cur: cur, added: q.resolvedAdded, removed: q.resolvedRem}
+}
+
+// resolvingQueue is an inbox queue whose Front resolves references.
+type resolvingQueue struct {
+	*views.Queue[queuedBundle]
+	s      *State
+	origin base.ChainID
+}
+
+func (q *resolvingQueue) Front(ctx context.Context) (queuedBundle, bool, error) {
+	v, ok, err := q.Queue.Front(ctx)
+	if err != nil || !ok {
+		return v, ok, err
+	}
+	return v, true, q.s.resolve(ctx, q.origin, &v)
+}
+
+// resolve replaces a reference read from the store by the bundle's bytes, built from
+// its certificate as delivery built it (protocol.Block.OutgoingBundlesTo). A reference
+// to a certificate the store lacks, or that does not send such a bundle here, is
+// corruption.
+func (s *State) resolve(ctx context.Context, origin base.ChainID, q *queuedBundle) error {
+	if !q.unresolved {
+		return nil
+	}
+	hash := base.Hash(q.raw[16:48])
+	ts := base.Timestamp(binary.LittleEndian.Uint64(q.raw[8:16]))
+	where := func() string {
+		return fmt.Sprintf("inbox of chain %s: bundle from %s at %v refers to certificate %s", s.id.Short(), origin.Short(), q.cursor, hash.Short())
+	}
+	if s.certs == nil {
+		return base.Corruptf("%s, and no certificates are at hand", where())
+	}
+	cert, err := s.certs.Certificate(ctx, origin, q.cursor.Height, hash)
+	if err != nil {
+		if base.IsNotFound(err) {
+			return base.Corruptf("%s, which is not on the store: %v", where(), err)
+		}
+		return fmt.Errorf("%s: %w", where(), err)
+	}
+	b := cert.Block
+	if b == nil || b.ChainID() != origin || b.Height() != q.cursor.Height || b.Proposed.Timestamp != ts {
+		return base.Corruptf("%s, which is another block", where())
+	}
+	tx := q.cursor.Index
+	if int(tx) >= len(b.Outcome.Messages) {
+		return base.Corruptf("%s, whose block has %d transactions", where(), len(b.Outcome.Messages))
+	}
+	msgs := b.Outcome.Messages[tx]
+	bundle := protocol.MessageBundle{Height: q.cursor.Height, Timestamp: ts, CertificateHash: hash, TransactionIndex: tx}
+	for i := range msgs {
+		if m := &msgs[i]; m.Destination == s.id {
+			bundle.Messages = append(bundle.Messages, m.Posted(uint32(i)))
+		}
+	}
+	if len(bundle.Messages) == 0 {
+		return base.Corruptf("%s, whose transaction %d sends nothing here", where(), tx)
+	}
+	q.raw, q.unresolved = codec.Marshal(&bundle), false
+	return nil
 }
 
 // inboxQueuesOf returns origin's inbox queues.
@@ -152,6 +239,8 @@ func (s *State) inboxQueuesOf(origin base.ChainID) *inboxQueues {
 		vc := views.SubKey(s.inboxQueueVC, chainIDKey, origin)
 		c := views.Codec[queuedBundle](queuedBundleCodec{})
 		q = &inboxQueues{added: views.NewQueue(vc.Sub(tagInboxAdded), c), removed: views.NewQueue(vc.Sub(tagInboxRemoved), c)}
+		q.resolvedAdded = &resolvingQueue{q.added, s, origin}
+		q.resolvedRem = &resolvingQueue{q.removed, s, origin}
 		s.inboxQueues[origin] = q
 	}
 	return q
@@ -222,12 +311,16 @@ func (s *State) Manager(ctx context.Context) (*consensus.Manager, error) {
 	if s.mgr != nil {
 		return s.mgr, nil
 	}
-	b, err := s.manager.Get(ctx)
+	stored, err := s.manager.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if b == nil {
+	if stored == nil {
 		return nil, base.Corruptf("chain %s has no consensus state", s.id.Short())
+	}
+	b, err := stored.manager()
+	if err != nil {
+		return nil, base.Corruptf("consensus state of chain %s: %v", s.id.Short(), err)
 	}
 	m, err := consensus.DecodeStored(b)
 	if err != nil {
@@ -240,7 +333,44 @@ func (s *State) Manager(ctx context.Context) (*consensus.Manager, error) {
 // SetManager stages the consensus state.
 func (s *State) SetManager(m *consensus.Manager) {
 	s.mgr = m
-	s.manager.Set(codec.Marshal(m))
+	s.manager.Set(encodeManager(m))
+}
+
+// storedManager is the consensus register's stored value: the manager's canonical bytes
+// with their ULEB128 length first (the layout of a views.BytesCodec value), made once
+// by encodeManager and stored as they are.
+type storedManager []byte
+
+// encodeManager encodes m into its stored value: one encoding into a pooled writer and
+// one copy into a buffer of the exact size (the manager holds the proposal voted on:
+// tens of KB at 100 transfers per block).
+func encodeManager(m *consensus.Manager) storedManager {
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	m.Encode(w)
+	n := w.Len()
+	out := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+n), uint64(n))
+	return append(out, w.Bytes()...)
+}
+
+// manager returns the manager's canonical bytes (a part of v): the ULEB128 length,
+// minimal, must be that of the rest.
+func (v storedManager) manager() ([]byte, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n != uint64(len(v)-k) {
+		return nil, fmt.Errorf("stored value of %d bytes is not one length-prefixed encoding", len(v))
+	}
+	return v[k:], nil
+}
+
+// managerCodec stores a storedManager as it is; decoding keeps the stored bytes
+// (storedManager.manager checks them).
+type managerCodec struct{}
+
+func (managerCodec) Encode(w *codec.Writer, v storedManager) { w.Fixed(v) }
+func (managerCodec) Encoded(v storedManager) []byte          { return v }
+func (managerCodec) Decode(r *codec.Reader) storedManager {
+	return storedManager(r.Fixed(r.Remaining()))
 }
 
 // HasPendingChanges reports whether the State holds staged changes (Flush would append
@@ -504,8 +634,17 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 	var added []protocol.MessageBundle
 	lastLogged := base.BlockHeight(0)
 	logged := false
+	// Whether the certificate of the bundles (one per sending block) is on the store.
+	var checked base.Hash
+	byRef, didCheck := false, false
 	for _, eb := range bundles {
-		isNew, err := inbox.addBundle(ctx, eb.Bundle)
+		if h := eb.Bundle.CertificateHash; s.certs != nil && (!didCheck || h != checked) {
+			if byRef, err = s.certs.HasCertificate(ctx, origin, eb.Bundle.Height, h); err != nil {
+				return nil, fmt.Errorf("bundle from %s at height %d: %w", origin.Short(), eb.Bundle.Height, err)
+			}
+			checked, didCheck = h, true
+		}
+		isNew, err := inbox.addBundle(ctx, eb.Bundle, byRef)
 		if err != nil {
 			return nil, fmt.Errorf("bundle from %s at height %d: %w", origin.Short(), eb.Bundle.Height, err)
 		}
@@ -649,6 +788,9 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(qb queuedBundle) error {
 			if len(q) == limit {
 				return errStopScan
+			}
+			if err := s.resolve(ctx, origin, &qb); err != nil {
+				return err
 			}
 			b, err := qb.bundle()
 			if err != nil {

@@ -81,9 +81,19 @@ func readErr(key []byte, err error) error {
 }
 
 func encode[T any](c Codec[T], v T) []byte {
+	if e, ok := c.(encoder[T]); ok {
+		return e.Encoded(v)
+	}
 	var w codec.Writer
 	c.Encode(&w, v)
 	return w.Bytes()
+}
+
+// encoder is implemented by a Codec whose values carry their stored bytes (a value
+// encoded once, when it was made): Encoded returns the bytes Encode would write, which
+// the view stores as they are (a kv.Batch copies them) instead of encoding v again.
+type encoder[T any] interface {
+	Encoded(v T) []byte
 }
 
 // decode decodes stored bytes strictly; failures are corruption.

@@ -33,8 +33,9 @@
 // The caches hold only entries the store holds under the view, plus a bounded number
 // of known absent keys (anyone may ask about any key: a Map remembers at most 256), and
 // they do not take in a long sequence at once: a whole-map scan is kept for maps of at
-// most 256 entries, a Queue or Log range read for at most 64 entries, and a Queue's
-// Flush keeps the entries it pushed only within 64 of its front.
+// most 256 entries, a Log range read for at most 64 entries, a Queue range read for at
+// most 256, and a Queue's Flush keeps the entries it pushed only within 256 of its
+// front; a Queue's cache also stays under 1 MiB of values.
 //
 // # Determinism
 //

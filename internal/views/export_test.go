@@ -6,8 +6,12 @@ const MapFullCacheEntries = mapFullCacheEntries
 // MapCachedMisses exposes the bound on the absent keys a Map remembers.
 const MapCachedMisses = mapCachedMisses
 
-// RangeCacheMax exposes the bound on the entries a Queue keeps cached from its front.
-const RangeCacheMax = rangeCacheMax
+// QueueCacheMax and QueueCacheBytes expose the bounds on what a Queue keeps cached from
+// its front.
+const (
+	QueueCacheMax   = queueCacheMax
+	QueueCacheBytes = queueCacheBytes
+)
 
 // CachedEntries returns the number of entries (present or known absent) m caches.
 func CachedEntries[K, V any](m *Map[K, V]) int { return len(m.cache) }

@@ -18,6 +18,35 @@ type indexed[T any] struct {
 	cacheBytes int
 	// limit bounds cache; zero fields are unbounded.
 	limit cacheLimit
+	// rangeMax is the longest range whose entries forRange caches (rangeCacheMax if
+	// zero); a Queue caches more (queueCacheMax).
+	rangeMax uint64
+	// softBytes, if not zero, bounds the cached entries' sizes without emptying the
+	// cache: an entry that would pass it is not cached (a Queue keeps its front).
+	softBytes int
+}
+
+// sizer is implemented by a Codec whose values hold more in memory than their encoding
+// (a queue entry stored as a reference but cached with what it refers to): CachedSize
+// returns what a cached v counts against the cache's byte bounds.
+type sizer[T any] interface {
+	CachedSize(v T, encoded int) int
+}
+
+// cachedSize is what v, of encoded size encoded, counts against the cache's bounds.
+func (x *indexed[T]) cachedSize(v T, encoded int) int {
+	if s, ok := x.c.(sizer[T]); ok {
+		return s.CachedSize(v, encoded)
+	}
+	return encoded
+}
+
+// keepRange reports whether forRange caches a range of n entries.
+func (x *indexed[T]) keepRange(n uint64) bool {
+	if x.rangeMax > 0 {
+		return n <= x.rangeMax
+	}
+	return n <= rangeCacheMax
 }
 
 type indexedEntry[T any] struct {
@@ -27,7 +56,7 @@ type indexedEntry[T any] struct {
 
 // cacheLimit bounds an indexed cache by entries and encoded bytes. A zero field means no
 // bound: a Queue caches only entries near its front, and forgets them when they are
-// popped, so its cache is bounded by rangeCacheMax without one.
+// popped, so its cache is bounded by queueCacheMax (and softBytes) without one.
 type cacheLimit struct {
 	entries, bytes int
 }
@@ -44,6 +73,9 @@ func (x *indexed[T]) cached(i uint64) (T, bool) {
 func (x *indexed[T]) remember(i uint64, v T, size int) {
 	x.forget(i)
 	if x.limit.bytes > 0 && size > x.limit.bytes {
+		return
+	}
+	if x.softBytes > 0 && x.cacheBytes+size > x.softBytes {
 		return
 	}
 	if (x.limit.entries > 0 && len(x.cache) >= x.limit.entries) ||
@@ -118,21 +150,32 @@ func (x *indexed[T]) entry(ctx context.Context, i uint64) (T, error) {
 	if err != nil {
 		return zero, err
 	}
-	x.remember(i, v, len(b))
+	x.remember(i, v, x.cachedSize(v, len(b)))
 	return v, nil
 }
 
-// rangeCacheMax is the longest range whose entries forRange caches: a short queue read
+// rangeCacheMax is the longest range whose entries forRange caches: a short range read
+// whole is usually read again by the next request on the chain, while caching long
+// ranges would hold a long log in memory.
+const rangeCacheMax = 64
+
+// queueCacheMax and queueCacheBytes bound what a Queue caches from its front (the
+// entries pushed by a Flush, read ahead by Front, or read by ForEach): a queue read
 // whole (a chain's outbox heights, its inbox before a block) is usually read again by
 // the next request on the chain (the delivery's confirmation, the block that receives
-// the bundles), while caching long ranges would hold a flooded inbox in memory.
-const rangeCacheMax = 64
+// the bundles: 100 of them at 100 transfers per block), while caching a long queue
+// would hold a flooded inbox in memory. Entries past either bound are read from the
+// store when needed.
+const (
+	queueCacheMax   = 256
+	queueCacheBytes = 1 << 20
+)
 
 // forRange calls fn for the stored entries from <= i < to, which the header says exist,
 // reading those not cached in chunks. Entries read here are cached (within x.limit) when
-// the range has at most rangeCacheMax entries.
+// the range is short (keepRange).
 func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i uint64, v T) error) error {
-	keep := to-from <= rangeCacheMax
+	keep := x.keepRange(to - from)
 	chunk := min(to-from, readChunk)
 	keys := make([][]byte, 0, chunk)
 	// vs holds the chunk's entries; missing lists the positions in vs read from the store.
@@ -166,7 +209,7 @@ func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i ui
 					return err
 				}
 				if keep {
-					x.remember(i, vs[p], len(vals[j]))
+					x.remember(i, vs[p], x.cachedSize(vs[p], len(vals[j])))
 				}
 			}
 		}
@@ -188,7 +231,7 @@ func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T, cacheBelow ui
 		enc := encode(x.c, v)
 		b.Put(x.vc.indexKey(i), enc)
 		if i < cacheBelow {
-			x.remember(i, v, len(enc))
+			x.remember(i, v, x.cachedSize(v, len(enc)))
 		}
 	}
 }

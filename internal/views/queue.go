@@ -26,7 +26,7 @@ var _ View = (*Queue[int])(nil)
 
 // NewQueue returns the queue at vc's prefix. Nothing is read until it is needed.
 func NewQueue[T any](vc Context, c Codec[T]) *Queue[T] {
-	return &Queue[T]{x: indexed[T]{vc: vc, c: c, cache: map[uint64]indexedEntry[T]{}}}
+	return &Queue[T]{x: indexed[T]{vc: vc, c: c, cache: map[uint64]indexedEntry[T]{}, rangeMax: queueCacheMax, softBytes: queueCacheBytes}}
 }
 
 func (q *Queue[T]) load(ctx context.Context) error {
@@ -54,7 +54,7 @@ func (q *Queue[T]) Len(ctx context.Context) (uint64, error) {
 }
 
 // Front returns the first entry, or false if the queue is empty. A stored entry not
-// cached is read with the next ones (up to rangeCacheMax), which stay cached.
+// cached is read with the next ones (up to queueCacheMax), which stay cached.
 func (q *Queue[T]) Front(ctx context.Context) (T, bool, error) {
 	var zero T
 	if err := q.load(ctx); err != nil {
@@ -66,9 +66,9 @@ func (q *Queue[T]) Front(ctx context.Context) (T, bool, error) {
 			// Read the next entries with it in one MultiGet: a block consuming
 			// a queue (the bundles it receives) reads them in order, and one
 			// point read per entry cost more than the rest of the consuming.
-			// Cached like a short range (at most rangeCacheMax entries, dropped
-			// from the cache when popped).
-			if err := q.x.forRange(ctx, i, min(q.back, i+rangeCacheMax), func(uint64, T) error { return nil }); err != nil {
+			// Cached like a short range (at most queueCacheMax entries and
+			// queueCacheBytes, dropped from the cache when popped).
+			if err := q.x.forRange(ctx, i, min(q.back, i+queueCacheMax), func(uint64, T) error { return nil }); err != nil {
 				return zero, false, err
 			}
 		}
@@ -151,9 +151,9 @@ func (q *Queue[T]) Flush(b *kv.Batch) {
 		vs := q.pushed[firstPushed-q.back:]
 		// The pushed entries near the front stay cached: the next reads of a short
 		// queue (a block receiving the bundles, the delivery's confirmation) find them
-		// without reading the store. At most rangeCacheMax entries from the front, so
-		// that a long queue is not held in memory.
-		q.x.putEntries(b, firstPushed, vs, newFront+rangeCacheMax)
+		// without reading the store. At most queueCacheMax entries (and
+		// queueCacheBytes) from the front, so that a long queue is not held in memory.
+		q.x.putEntries(b, firstPushed, vs, newFront+queueCacheMax)
 	} else {
 		newFront, newBack = 0, 0
 	}

@@ -226,7 +226,7 @@ func TestQueueCachesShortRanges(t *testing.T) {
 
 	long := newQueue(views.NewContext(s, []byte("long")))
 	var want []string
-	for i := range 200 {
+	for i := range views.QueueCacheMax + 1 {
 		v := string(rune('A' + i%26))
 		want = append(want, v)
 		push(t, long, v)
@@ -242,14 +242,14 @@ func TestQueueCachesShortRanges(t *testing.T) {
 	}
 }
 
-// Consuming a stored queue from the front reads its entries in chunks of up to
-// rangeCacheMax (64) entries, not one point read each.
+// Consuming a stored queue from the front reads its entries ahead, QueueCacheMax at a
+// time (in MultiGets of up to 128 keys), not one point read each.
 func TestQueueFrontReadsAhead(t *testing.T) {
 	s := newStore(t)
 	vc := views.NewContext(s, []byte("q"))
 	q := newQueue(vc)
 	var want []string
-	for i := range 100 {
+	for i := range views.QueueCacheMax + 44 {
 		want = append(want, string(rune('A'+i%26)))
 	}
 	push(t, q, want...)
@@ -263,8 +263,9 @@ func TestQueueFrontReadsAhead(t *testing.T) {
 		}
 		pop(t, q, 1)
 	}
-	if cr.gets.Load() != 1 || cr.multiGets.Load() != 2 {
-		t.Errorf("consuming 100 entries made %d gets and %d multi-gets, want 1 (the header) and 2", cr.gets.Load(), cr.multiGets.Load())
+	// QueueCacheMax (256) entries in two MultiGets of 128, then the last 44.
+	if cr.gets.Load() != 1 || cr.multiGets.Load() != 3 {
+		t.Errorf("consuming %d entries made %d gets and %d multi-gets, want 1 (the header) and 3", len(want), cr.gets.Load(), cr.multiGets.Load())
 	}
 	flush(t, s, q)
 	expectQueue(t, newQueue(vc))

@@ -1,6 +1,7 @@
 package views_test
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -152,7 +153,7 @@ func TestMapCachedMissesBounded(t *testing.T) {
 }
 
 // A Queue keeps the entries it pushed near its front cached after Flush (at most
-// RangeCacheMax of them), so that reading them (a block receiving the bundles just
+// QueueCacheMax of them), so that reading them (a block receiving the bundles just
 // delivered) reaches the store no more, while a long queue is not held in memory.
 func TestQueuePushedFrontCached(t *testing.T) {
 	s := newStore(t)
@@ -182,14 +183,14 @@ func TestQueuePushedFrontCached(t *testing.T) {
 	if n := views.CachedQueueEntries(q); n != 2 {
 		t.Fatalf("%d entries cached after popping one of 3, want 2", n)
 	}
-	for i := range 10 * views.RangeCacheMax {
+	for i := range 10 * views.QueueCacheMax {
 		if err := q.PushBack(ctx, uint64(100+i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	flush(t, s, q)
-	if n := views.CachedQueueEntries(q); n > views.RangeCacheMax {
-		t.Fatalf("a long queue caches %d entries, want at most %d", n, views.RangeCacheMax)
+	if n := views.CachedQueueEntries(q); n > views.QueueCacheMax {
+		t.Fatalf("a long queue caches %d entries, want at most %d", n, views.QueueCacheMax)
 	}
 	// What is not cached is read from the store, correctly.
 	fresh := views.NewQueue(views.NewContext(s, []byte("q/")), views.U64Codec{})
@@ -202,8 +203,39 @@ func TestQueuePushedFrontCached(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !slices.Equal(a, b) || len(a) != 2+10*views.RangeCacheMax {
+	if !slices.Equal(a, b) || len(a) != 2+10*views.QueueCacheMax {
 		t.Fatalf("queue reads %d entries, a fresh one %d", len(a), len(b))
+	}
+}
+
+// A Queue's cache of its front is bounded in bytes too: entries of 8 KiB pushed by the
+// hundred are cached up to QueueCacheBytes, and the rest read from the store.
+func TestQueueCacheBoundedInBytes(t *testing.T) {
+	s := newStore(t)
+	q := views.NewQueue(views.NewContext(s, []byte("q/")), views.Codec[[]byte](views.BytesCodec{}))
+	const size = 8 << 10
+	n := views.QueueCacheMax
+	for i := range n {
+		if err := q.PushBack(ctx, bytes.Repeat([]byte{byte(i)}, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush(t, s, q)
+	if c := views.CachedQueueEntries(q); c == 0 || c*size > views.QueueCacheBytes {
+		t.Fatalf("%d entries of %d bytes cached, want some and at most %d bytes", c, size, views.QueueCacheBytes)
+	}
+	got := 0
+	if err := q.ForEach(ctx, func(v []byte) error {
+		if len(v) != size || v[0] != byte(got) {
+			t.Fatalf("entry %d reads back wrong", got)
+		}
+		got++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got != n {
+		t.Fatalf("ForEach read %d entries, want %d", got, n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"slices"
 	"sync"
 
@@ -137,4 +138,40 @@ func (c *recentCertificates) put(cert *protocol.Certificate) {
 	}
 	c.m[k] = cert
 	c.order = append(c.order, k)
+}
+
+// storeCertificates reads the confirmed certificates of the worker's store for the
+// chains' inboxes (chain.CertificateReader): from the recent certificates first (a
+// bundle delivered here comes from a certificate this worker just executed), then from
+// the store, keeping what it read among the recent ones (a block receiving 100 bundles
+// of one certificate reads it once).
+type storeCertificates struct{ w *Worker }
+
+func (c storeCertificates) recent(origin base.ChainID, height base.BlockHeight, hash base.Hash) *protocol.Certificate {
+	if cert := c.w.recent.get(origin, height); cert != nil && cert.Block.Hash() == hash {
+		return cert
+	}
+	return nil
+}
+
+func (c storeCertificates) HasCertificate(ctx context.Context, origin base.ChainID, height base.BlockHeight, hash base.Hash) (bool, error) {
+	if c.recent(origin, height, hash) != nil {
+		return true, nil
+	}
+	return c.w.cfg.Storage.HasCertificate(ctx, hash)
+}
+
+func (c storeCertificates) Certificate(ctx context.Context, origin base.ChainID, height base.BlockHeight, hash base.Hash) (*protocol.Certificate, error) {
+	if cert := c.recent(origin, height, hash); cert != nil {
+		return cert, nil
+	}
+	cert, err := c.w.cfg.Storage.Certificate(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if cert.Block == nil || cert.Block.Hash() != hash {
+		return nil, base.Corruptf("certificate stored under %s is not of that block", hash.Short())
+	}
+	c.w.recent.put(cert)
+	return cert, nil
 }

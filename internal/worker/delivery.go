@@ -202,6 +202,11 @@ func (w *Worker) deliver(ctx context.Context, sender, recipient base.ChainID) (m
 	var after *base.BlockHeight
 	for range maxChunksPerPass {
 		req, more, err := w.nextChunk(ctx, sender, recipient, after, budget)
+		if err == nil && req == nil && after == nil {
+			// Nothing to deliver: a record left by a restart (Recover) or a
+			// duplicate pass.
+			return false, w.dropDeliveryRecord(ctx, sender, recipient)
+		}
 		if err != nil || req == nil {
 			return false, err
 		}
@@ -299,7 +304,13 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 		// and the recipient ignores them by cursor. The receipt it confirms was written
 		// before it, so a surviving confirmation always has a surviving receipt (a crash
 		// loses a suffix of the writes: kv.LazyWriter).
-		return w.withChain(ctx, req.Sender, func(s *chain.State) error {
+		//
+		// A record known to be stored (chainEntry.records) is kept, stale, for the
+		// sender's next block: the next one sending to the recipient needs it again
+		// (a ring of chains, a chain paying another, write it and delete it on every
+		// block otherwise), and one that does not deletes it.
+		return w.withEntry(ctx, req.Sender, func(e *chainEntry) error {
+			s := e.state
 			changed, err := s.MarkDelivered(ctx, req.Recipient, req.LatestHeight)
 			if err != nil || !changed {
 				return err
@@ -308,11 +319,18 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 			if err != nil {
 				return err
 			}
-			return w.commitLazy(ctx, s, func(b *kvBatch) {
-				if !pending {
+			_, known := e.records[req.Recipient]
+			if err := w.commitLazy(ctx, s, func(b *kvBatch) {
+				if !pending && !known {
 					storage.DeletePendingDelivery(b, req.Sender, req.Recipient)
 				}
-			})
+			}); err != nil {
+				return err
+			}
+			if !pending && known {
+				e.records[req.Recipient] = true
+			}
+			return nil
 		})
 	}
 	if len(req.Bundles) == 0 {
@@ -348,6 +366,53 @@ func (w *Worker) HandleCrossChainRequest(ctx context.Context, req *protocol.Cros
 	}
 	latest := req.Bundles[len(req.Bundles)-1].Bundle.Height
 	return w.route(ctx, &protocol.CrossChainRequest{Confirm: true, Sender: req.Sender, Recipient: req.Recipient, LatestHeight: latest})
+}
+
+// dropDeliveryRecord deletes sender's pending-delivery record for recipient if the
+// outbox is empty and the record is not known (chainEntry.records: one known is stale,
+// and the sender's next block deletes or keeps it). Written lazily: a crash that loses
+// it leaves a record Recover finds again.
+func (w *Worker) dropDeliveryRecord(ctx context.Context, sender, recipient base.ChainID) error {
+	return w.withEntry(ctx, sender, func(e *chainEntry) error {
+		if _, known := e.records[recipient]; known {
+			return nil
+		}
+		pending, err := e.state.HasOutbox(ctx, recipient)
+		if err != nil || pending {
+			return err
+		}
+		return w.commitLazy(ctx, e.state, func(b *kvBatch) { storage.DeletePendingDelivery(b, sender, recipient) })
+	})
+}
+
+// deliveryRecords returns the pending-delivery records a confirmed block sending to
+// recipients puts (those not known stored) and deletes (those stale, that it does not
+// send to), in increasing order. recordsWritten updates records once they are written.
+func (e *chainEntry) deliveryRecords(recipients []base.ChainID) (put, del []base.ChainID) {
+	for _, r := range recipients {
+		if _, ok := e.records[r]; !ok {
+			put = append(put, r)
+		}
+	}
+	for r, stale := range e.records {
+		if stale && !slices.Contains(recipients, r) {
+			del = append(del, r)
+		}
+	}
+	slices.SortFunc(del, func(a, b base.ChainID) int { return a.Compare(b) })
+	return put, del
+}
+
+func (e *chainEntry) recordsWritten(recipients, deleted []base.ChainID) {
+	if e.records == nil && len(recipients) > 0 {
+		e.records = make(map[base.ChainID]bool, len(recipients))
+	}
+	for _, r := range recipients {
+		e.records[r] = false
+	}
+	for _, r := range deleted {
+		delete(e.records, r)
+	}
 }
 
 // Recover re-queues the deliveries recorded in storage, for a worker starting on an

@@ -144,3 +144,76 @@ func testDeliveryFits(t *testing.T, n, limit, minRequests int) {
 	}
 	t.Logf("%d heights of about %d bytes delivered in %d requests and %d passes under a %d-byte limit", n, one, router.requests, passes, limit)
 }
+
+// TestDeliveryRecordsKeptWhileUsed: a chain sending to the same recipient block after
+// block keeps its pending-delivery record instead of putting it with each certificate
+// and deleting it with each confirmation. The record is stored whenever the outbox holds
+// heights (from the certificate's write on), a block that no longer sends there deletes
+// it, and a validator restarted on the store (Recover) delivers what is left and
+// deletes the records with nothing to deliver.
+func TestDeliveryRecordsKeptWhileUsed(t *testing.T) {
+	const chains = 3
+	ctx := context.Background()
+	cs := &writeCountingStore{Store: memkv.New()}
+	r := newValidatorRing(t, chains, cs, nil)
+	st := storage.New(cs)
+	records := func() map[[2]base.ChainID]bool {
+		out := map[[2]base.ChainID]bool{}
+		if err := st.PendingDeliveries(ctx, func(s, rc base.ChainID) error {
+			out[[2]base.ChainID{s, rc}] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for n := range 3 * chains {
+		i := r.next
+		pair := [2]base.ChainID{r.ids[i], r.ids[(i+1)%chains]}
+		calls := 0
+		r.block(t, 1, func(f func() error) {
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+			if calls++; calls == 3 && !records()[pair] { // the certificate: the outbox holds its height
+				t.Fatalf("block %d: no pending-delivery record after the certificate", n)
+			}
+		})
+		if n == chains-1 {
+			cs.reset()
+		}
+	}
+	cs.mu.Lock()
+	if got := cs.byKind["P"]; got != 0 {
+		t.Errorf("%d pending-delivery records written in 6 blocks to the same recipients, want 0", got)
+	}
+	cs.mu.Unlock()
+	if got := len(records()); got != chains {
+		t.Fatalf("%d records stored, want %d (stale, kept for the next block)", got, chains)
+	}
+
+	// A block sending nothing deletes its chain's stale record.
+	i := r.next
+	r.block(t, 0, nil)
+	if records()[[2]base.ChainID{r.ids[i], r.ids[(i+1)%chains]}] {
+		t.Fatal("a block sending nothing kept the stale record")
+	}
+	if got := len(records()); got != chains-1 {
+		t.Fatalf("%d records stored, want %d", got, chains-1)
+	}
+
+	// A restart: the records are found, there is nothing to deliver, and they go.
+	w := worker.New(worker.Config{Storage: storage.New(cs), Signer: r.vkeys[0], Clock: fixedClock{10_000_000}})
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.PendingDeliveries(); n != chains-1 {
+		t.Fatalf("%d deliveries recovered, want %d", n, chains-1)
+	}
+	if err := w.DeliverPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(records()); got != 0 {
+		t.Fatalf("%d records left after delivering nothing, want 0", got)
+	}
+}

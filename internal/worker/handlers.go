@@ -641,15 +641,20 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		}
 		recipients = block.Recipients()
 		published = append(published, fromPending...)
+		put, del := e.deliveryRecords(recipients)
 		if err := w.commit(ctx, s, func(b *kvBatch) {
 			storage.ConfirmBlobs(b, published)
 			storage.PutEncodedCertificate(b, cert, encoded)
-			for _, r := range recipients {
+			for _, r := range put {
 				storage.PutPendingDelivery(b, block.ChainID(), r)
+			}
+			for _, r := range del {
+				storage.DeletePendingDelivery(b, block.ChainID(), r)
 			}
 		}); err != nil {
 			return err
 		}
+		e.recordsWritten(recipients, del)
 		w.cfg.Storage.ForgetPending(published)
 		if len(recipients) > 0 {
 			w.recent.put(cert)

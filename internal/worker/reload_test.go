@@ -129,3 +129,55 @@ func TestManagerReloadsAfterEveryWrite(t *testing.T) {
 		t.Fatal("the vote answered is not the stored manager's")
 	}
 }
+
+// TestInboxReloadsAfterRestart: the bundles delivered on a validator are queued as
+// references to their senders' certificates (52-byte values, chain.State.UseCertificates),
+// and a validator restarted on the store (a new worker, nothing cached) lists exactly
+// the pending bundles the first one did, and receives them in its next blocks.
+func TestInboxReloadsAfterRestart(t *testing.T) {
+	const chains = 4
+	ctx := context.Background()
+	db := memkv.New()
+	r := newValidatorRing(t, chains, db, nil)
+	for range 2 * chains {
+		r.block(t, 100, nil)
+	}
+	refs := 0
+	if err := db.Scan(ctx, []byte{'C'}, func(_, v []byte) error {
+		if len(v) == 52 {
+			refs++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if refs < 100 {
+		t.Fatalf("%d references in the store, want the 100 bundles waiting in each inbox", refs)
+	}
+	pending := func() [][]byte {
+		var out [][]byte
+		for _, id := range r.ids {
+			info, err := r.w.HandleChainInfoQuery(ctx, chainInfoQueryWithBundles(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var w codec.Writer
+			codec.EncodeItems(&w, info.RequestedPendingBundles)
+			out = append(out, w.Bytes())
+		}
+		return out
+	}
+	before := pending()
+	r.w = worker.New(worker.Config{Storage: storage.New(db), Signer: r.vkeys[0], Clock: fixedClock{10_000_000}})
+	after := pending()
+	for i := range before {
+		if !bytes.Equal(before[i], after[i]) {
+			t.Fatalf("chain %d: the restarted validator lists other pending bundles", i)
+		}
+	}
+	for range chains {
+		if got := r.block(t, 100, nil); got != 100 {
+			t.Fatalf("a block after the restart receives %d bundles, want 100", got)
+		}
+	}
+}

@@ -109,6 +109,13 @@ type chainEntry struct {
 	// validator voted for, or the block the local node staged), for its confirmed
 	// certificate (keptExecution). Dropped with state.
 	kept *keptExecution
+	// records holds the recipients whose pending-delivery record (storage.
+	// PutPendingDelivery) this chain is known to have stored, mapped to whether it is
+	// stale: every bundle reached the recipient, and the chain's next block that does
+	// not send there deletes it (deliveryRecords). A recipient not in the map is
+	// unknown: its record is put again, and deleted when its bundles are delivered.
+	// Invariant: a recipient in the map has its record stored. Dropped with state.
+	records map[base.ChainID]bool
 }
 
 type deliveryKey struct{ sender, recipient base.ChainID }
@@ -261,7 +268,7 @@ func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chai
 		if r := recover(); r != nil {
 			w.log.Error("panic while handling a request", "chain", id.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = fmt.Errorf("internal error while handling chain %s: %v", id.Short(), r)
-			e.state, e.kept = nil, nil
+			e.state, e.kept, e.records = nil, nil, nil
 		}
 	}()
 	if e.state == nil {
@@ -276,7 +283,7 @@ func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chai
 	}
 	if err := fn(e); err != nil {
 		if errors.Is(err, errNotPersisted) || !e.state.Reusable() {
-			e.state, e.kept = nil, nil
+			e.state, e.kept, e.records = nil, nil, nil
 		}
 		return err
 	}
@@ -308,12 +315,18 @@ func (w *Worker) load(ctx context.Context, id base.ChainID) (*chain.State, error
 	return s, nil
 }
 
-// loadState returns a chain's state object (nothing is read yet).
+// loadState returns a chain's state object (nothing is read yet). Its inbox stores a
+// delivered bundle as a reference to the sender's certificate when this worker's store
+// holds it (chain.State.UseCertificates).
 func (w *Worker) loadState(id base.ChainID) *chain.State {
+	var s *chain.State
 	if w.cfg.Loader != nil {
-		return chain.Load(id, w.cfg.Storage.ChainContext(id), execution.WithLoader(w.cfg.Loader))
+		s = chain.Load(id, w.cfg.Storage.ChainContext(id), execution.WithLoader(w.cfg.Loader))
+	} else {
+		s = chain.Load(id, w.cfg.Storage.ChainContext(id))
 	}
-	return chain.Load(id, w.cfg.Storage.ChainContext(id))
+	s.UseCertificates(storeCertificates{w})
+	return s
 }
 
 // ErrUnknownChain: no description of the chain is known to this worker (class ErrNotFound).

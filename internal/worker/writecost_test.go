@@ -90,17 +90,19 @@ func TestWritesPerBlock(t *testing.T) {
 		maxKeys   float64
 		maxBytes  float64
 	}{
-		// 1 transfer: 23 keys (2026-12-05): the consensus register twice and the tip,
+		// 1 transfer: 21 keys (2026-12-06): the consensus register twice and the tip,
 		// 2 execution keys, the received log (2), outbox (6) and inbox (6) queues and
-		// maps, the certificate, its height index, and the pending-delivery record put
-		// and deleted. 3.36 KB since the manager stores the proposal once (4.1 KB
-		// before), the consensus register 0.93 KB and the certificate 0.86 KB.
-		{1, 23, 3500},
-		// 100 transfers: 221 keys, of which 202 are the 100 bundles received (queue
+		// maps, the certificate and its height index. 3.18 KB: the consensus register
+		// 0.93 KB, the certificate 0.86 KB. The pending-delivery record is no longer
+		// put and deleted on every block (23 keys, 3.36 KB before).
+		{1, 21, 3200},
+		// 100 transfers: 219 keys, of which 202 are the 100 bundles received (queue
 		// entry put on receipt, deleted by the block that takes it, two headers).
-		// 81.6 KB (119 KB before the manager stored the proposal once): the consensus
-		// register 27.7 KB, the certificate 27.6 KB, the received bundles 25.2 KB.
-		{100, 221, 82_000},
+		// 76.9 KB (81.6 KB when the inbox stored each bundle whole, 119 KB before the
+		// manager stored the proposal once): the consensus register 27.7 KB, the
+		// certificate 27.6 KB, the received bundles 20.6 KB (15.4 KB of it the queue
+		// entries' 76-byte keys, put and deleted).
+		{100, 219, 77_000},
 	} {
 		t.Run(fmt.Sprintf("transfers=%d", tc.transfers), func(t *testing.T) {
 			synced, lazy, keys, bytes, notes := writesPerBlock(t, tc.transfers)

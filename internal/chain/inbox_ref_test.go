@@ -1,0 +1,205 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// certMap is a CertificateReader over certificates in memory, counting reads.
+type certMap struct {
+	m     map[base.Hash]*protocol.Certificate
+	reads int
+}
+
+func (c *certMap) HasCertificate(_ context.Context, _ base.ChainID, _ base.BlockHeight, h base.Hash) (bool, error) {
+	_, ok := c.m[h]
+	return ok, nil
+}
+
+func (c *certMap) Certificate(_ context.Context, _ base.ChainID, _ base.BlockHeight, h base.Hash) (*protocol.Certificate, error) {
+	c.reads++
+	if cert, ok := c.m[h]; ok {
+		return cert, nil
+	}
+	return nil, base.NotFoundf("certificate %s not found", h.Short())
+}
+
+// sendingBlock is origin's certified block at height h whose transactions each send
+// one message to `to`, two to `to` and one elsewhere, or nothing.
+func sendingBlock(origin, to base.ChainID, h base.BlockHeight) *protocol.Certificate {
+	msg := func(dest base.ChainID, n uint64) protocol.OutgoingMessage {
+		return protocol.OutgoingMessage{Destination: dest, Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Amount: base.AmountFromAttos(n)}}}
+	}
+	other := base.ChainID{9}
+	p := protocol.ProposedBlock{ChainID: origin, Height: h, Timestamp: base.Timestamp(1000 + h)}
+	o := protocol.BlockExecutionOutcome{Messages: [][]protocol.OutgoingMessage{
+		{msg(to, 1)},
+		{msg(other, 2), msg(to, 3), msg(to, 4)},
+		nil,
+		{msg(to, 5)},
+	}}
+	for range o.Messages {
+		p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Amount: base.AmountFromAttos(1)}))
+		o.OracleResponses = append(o.OracleResponses, nil)
+		o.Events = append(o.Events, nil)
+		o.Blobs = append(o.Blobs, nil)
+		o.OperationResults = append(o.OperationResults, []byte{})
+	}
+	return &protocol.Certificate{Kind: protocol.KindConfirmed, Block: protocol.NewBlock(p, o)}
+}
+
+// A bundle whose certificate is on the store is queued as a 52-byte reference and read
+// back, by the pending-bundle listing and by the block receiving it, as the same bundle
+// as one stored whole; without its certificate the inbox reports corruption, never an
+// empty bundle or a panic.
+func TestInboxStoresReferencesToCertificates(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	ss := newStateStore(t)
+	certs := &certMap{m: map[base.Hash]*protocol.Certificate{}}
+	var want []protocol.MessageBundle
+	var delivered [][]protocol.EpochBundle
+	for h := range base.BlockHeight(3) {
+		cert := sendingBlock(origin, ss.id, h)
+		bs := cert.Block.OutgoingBundlesTo(ss.id)
+		if len(bs) != 3 {
+			t.Fatalf("block sends %d bundles here, want 3", len(bs))
+		}
+		if h != 1 { // height 1's certificate is not on the store: stored whole
+			certs.m[cert.Block.Hash()] = cert
+		}
+		var ebs []protocol.EpochBundle
+		for _, b := range bs {
+			ebs = append(ebs, protocol.EpochBundle{Bundle: b})
+		}
+		delivered = append(delivered, ebs)
+		want = append(want, bs...)
+	}
+
+	s := ss.load()
+	s.UseCertificates(certs)
+	for _, ebs := range delivered {
+		if _, err := s.ReceiveBundles(ctx, origin, ebs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := ss.flush(t, s)
+	refs, whole := 0, 0
+	for _, op := range b.Ops() {
+		var mb protocol.MessageBundle
+		switch {
+		case len(op.Value) == bundleRefLen:
+			refs++
+		case len(op.Value) > bundleRefLen && codec.Unmarshal(op.Value, &mb) == nil:
+			whole++
+		}
+	}
+	if refs != 6 || whole != 3 {
+		t.Fatalf("the inbox stored %d references and %d whole bundles, want 6 and 3", refs, whole)
+	}
+
+	// Read back from the store by a fresh state: the same bundles as delivered.
+	check := func(s *State) {
+		t.Helper()
+		got, err := s.PendingBundles(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d pending bundles, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if !codec.Equal(&got[i].Bundle, &want[i]) {
+				t.Fatalf("pending bundle %d differs from the one delivered", i)
+			}
+		}
+	}
+	fresh := ss.load()
+	fresh.UseCertificates(certs)
+	check(fresh)
+	if certs.reads == 0 {
+		t.Fatal("no certificate was read to resolve the references")
+	}
+	// The same state (its cache of what it pushed) gives the same answer.
+	check(s)
+	// A block receives them from the store: every bundle matches.
+	fresh = ss.load()
+	fresh.UseCertificates(certs)
+	for i := range want {
+		if err := fresh.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: want[i]}, true); err != nil {
+			t.Fatalf("receiving bundle %d: %v", i, err)
+		}
+	}
+	// A bundle with other messages than its certificate's is refused.
+	fresh = ss.load()
+	fresh.UseCertificates(certs)
+	forged := want[0]
+	forged.Messages = []protocol.PostedMessage{{Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Amount: base.Tokens(1000)}}}}
+	if err := fresh.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: forged}, true); !errors.Is(err, ErrBundleMismatch) {
+		t.Fatalf("receiving a forged bundle: %v, want ErrBundleMismatch", err)
+	}
+
+	// Without the certificate, or without a reader: corruption, for both readers.
+	for name, r := range map[string]CertificateReader{"missing certificate": &certMap{m: map[base.Hash]*protocol.Certificate{}}, "no reader": nil} {
+		s := ss.load()
+		if r != nil {
+			s.UseCertificates(r)
+		}
+		if _, err := s.PendingBundles(ctx, 100); !errors.Is(err, base.ErrCorrupt) {
+			t.Errorf("%s: PendingBundles = %v, want corruption", name, err)
+		}
+		s = ss.load()
+		if r != nil {
+			s.UseCertificates(r)
+		}
+		if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: want[0]}, true); !errors.Is(err, base.ErrCorrupt) {
+			t.Errorf("%s: receiving a bundle = %v, want corruption", name, err)
+		}
+	}
+	// A certificate of another block under the hash: corruption.
+	wrong := &certMap{m: map[base.Hash]*protocol.Certificate{}}
+	for h, c := range certs.m {
+		wrong.m[h] = sendingBlock(origin, base.ChainID{7}, c.Block.Height())
+	}
+	s = ss.load()
+	s.UseCertificates(wrong)
+	if _, err := s.PendingBundles(ctx, 100); !errors.Is(err, base.ErrCorrupt) {
+		t.Errorf("certificate sending nothing here: PendingBundles = %v, want corruption", err)
+	}
+}
+
+// An inbox written before references (every bundle stored whole) reads the same with a
+// certificate reader.
+func TestInboxReadsWholeBundlesWithReader(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	ss := newStateStore(t)
+	cert := sendingBlock(origin, ss.id, 0)
+	bs := cert.Block.OutgoingBundlesTo(ss.id)
+	s := ss.load() // no reader: stored whole, as before
+	var ebs []protocol.EpochBundle
+	for _, b := range bs {
+		ebs = append(ebs, protocol.EpochBundle{Bundle: b})
+	}
+	if _, err := s.ReceiveBundles(ctx, origin, ebs); err != nil {
+		t.Fatal(err)
+	}
+	b := ss.flush(t, s)
+	for _, op := range b.Ops() {
+		if len(op.Value) == bundleRefLen {
+			t.Fatal("a reference was stored without a certificate reader")
+		}
+	}
+	s = ss.load()
+	s.UseCertificates(&certMap{m: map[base.Hash]*protocol.Certificate{cert.Block.Hash(): cert}})
+	for i := range bs {
+		if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: bs[i]}, true); err != nil {
+			t.Fatalf("receiving bundle %d: %v", i, err)
+		}
+	}
+}
