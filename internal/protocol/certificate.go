@@ -189,8 +189,12 @@ var (
 // Check verifies that the signatures are sorted and distinct, come from members of the
 // committee, reach the quorum threshold, and are all valid. The signatures are
 // batch-verified.
-func (c *LiteCertificate) Check(committee *Committee) error {
-	bv := crypto.NewBatchVerifier(len(c.Signatures))
+func (c *LiteCertificate) Check(committee *Committee) error { return c.CheckWith(nil, committee) }
+
+// CheckWith is Check verifying the signatures with v, which keeps the expanded keys of
+// validators seen before (nil: no cache). Only members of committee reach v.
+func (c *LiteCertificate) CheckWith(v *crypto.Verifier, committee *Committee) error {
+	bv := v.NewBatchVerifier(len(c.Signatures))
 	if err := c.AddTo(bv, committee); err != nil {
 		return err
 	}

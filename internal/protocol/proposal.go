@@ -159,7 +159,11 @@ func (p *BlockProposal) IsRegularRetry() bool { return p.Original != nil && p.Or
 // The authenticated owner, if set, must be the signer (for a fast retry: the original
 // signer; a regular retry may be signed by any owner, the certificate vouching for the
 // original).
-func (p *BlockProposal) CheckInvariants() error {
+func (p *BlockProposal) CheckInvariants() error { return p.CheckInvariantsWith(nil) }
+
+// CheckInvariantsWith is CheckInvariants verifying the signatures with v, which keeps the
+// expanded keys of signers seen before (nil: no cache).
+func (p *BlockProposal) CheckInvariantsWith(v *crypto.Verifier) error {
 	c := &p.Content
 	if !c.Round.Valid() {
 		return base.Invalidf("proposal round %v is not valid", c.Round)
@@ -178,7 +182,7 @@ func (p *BlockProposal) CheckInvariants() error {
 			return base.Invalidf("fast retry must be in a later round and carry no outcome")
 		}
 		orig := ProposalContent{Block: c.Block, Round: base.FastRound}
-		if err := crypto.Verify(p.Original.FastPublicKey, orig.SigningHash(), p.Original.FastSignature); err != nil {
+		if err := v.Verify(p.Original.FastPublicKey, orig.SigningHash(), p.Original.FastSignature); err != nil {
 			return fmt.Errorf("fast retry: original signature: %w", err)
 		}
 		signer = p.Original.FastPublicKey.Owner()
@@ -204,7 +208,7 @@ func (p *BlockProposal) CheckInvariants() error {
 	if ao := c.Block.AuthenticatedOwner; ao != nil && signer != (base.Owner{}) && *ao != signer {
 		return base.Invalidf("authenticated owner %s is not the proposal signer %s", *ao, signer)
 	}
-	if err := crypto.Verify(p.PublicKey, c.SigningHash(), p.Signature); err != nil {
+	if err := v.Verify(p.PublicKey, c.SigningHash(), p.Signature); err != nil {
 		return fmt.Errorf("proposal signature: %w", err)
 	}
 	return nil

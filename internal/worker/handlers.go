@@ -102,7 +102,7 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 			w.cfg.Metrics.ProposalHandled()
 		}
 	}()
-	if err := p.CheckInvariants(); err != nil {
+	if err := p.CheckInvariantsWith(w.owners); err != nil {
 		return nil, err
 	}
 	// A bundle on its way here is waited for, without the chain's lock, and the
@@ -955,7 +955,7 @@ func (w *Worker) checkLite(lite *protocol.LiteCertificate, committee *protocol.C
 	if w.verified.Has(key) {
 		return nil
 	}
-	if err := lite.Check(committee); err != nil {
+	if err := lite.CheckWith(w.keys, committee); err != nil {
 		return err
 	}
 	w.verified.Add(key)

@@ -58,12 +58,15 @@ type Config struct {
 
 // Worker is the validator core for a set of chains. It is safe for concurrent use.
 type Worker struct {
-	cfg        Config
-	log        *slog.Logger
-	mu         sync.Mutex
-	chains     map[base.ChainID]*chainEntry
-	verified   *boundedset.Set[base.Hash]
-	keys       *crypto.Verifier // expanded validator keys for PreverifyCertificates
+	cfg      Config
+	log      *slog.Logger
+	mu       sync.Mutex
+	chains   map[base.ChainID]*chainEntry
+	verified *boundedset.Set[base.Hash]
+	keys     *crypto.Verifier // expanded validator keys for certificates
+	// owners keeps the expanded keys of proposal signers. It is apart from keys so that
+	// proposals signed by many keys cannot evict the validators' keys.
+	owners     *crypto.Verifier
 	committees *committeeCache
 	wanted     *wantedBlobs
 	recent     *recentCertificates // confirmed here lately, for delivery
@@ -153,6 +156,7 @@ func New(cfg Config) *Worker {
 		chains:     make(map[base.ChainID]*chainEntry),
 		verified:   boundedset.New[base.Hash](4096),
 		keys:       crypto.NewVerifier(256),
+		owners:     crypto.NewVerifier(1024),
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
 		recent:     newRecentCertificates(recentCertificatesKept),
