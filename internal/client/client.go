@@ -364,6 +364,9 @@ type ChainClient struct {
 	// certCalls holds the certificate broadcast of the chain's latest block, per
 	// validator (awaitCertificateCall); guarded by mu.
 	certCalls map[crypto.PublicKey]*certificateCall
+	// tried is the last request whose block was proposed but not known to be committed
+	// (ExecuteOperations); guarded by mu.
+	tried *triedRequest
 	// OnFastProposal, if set, is called with a fast proposal before it is first sent;
 	// an error aborts the proposal (the wallet persists it here).
 	OnFastProposal func(*protocol.BlockProposal) error

@@ -278,7 +278,20 @@ func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation
 // yet, a round to wait out) gets the block that carries them if an earlier attempt's
 // block was confirmed meanwhile — the pending fast proposal, or a block of this owner
 // locked in a round and re-proposed — instead of a second block with the same ops.
+//
+// So is a request retried after another owner of the chain finished the block an earlier
+// attempt proposed: the failed attempt is remembered (one per ChainClient) until the
+// chain moves past its height or a request succeeds.
 func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, error) {
+	cert, err := cc.executeOperations(ctx, ops, blobs)
+	if err == nil {
+		// A request that succeeded is done: the same operations again are a new request.
+		cc.setTried(nil)
+	}
+	return cert, err
+}
+
+func (cc *ChainClient) executeOperations(ctx context.Context, ops []protocol.Operation, blobs []protocol.Blob) (*protocol.Certificate, error) {
 	c := cc.c
 	for attempt := 0; attempt < 5; attempt++ {
 		if pf := cc.PendingFastProposal(); pf != nil {
@@ -306,6 +319,9 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 		if err != nil || p == nil {
 			return nil, err
 		}
+		if cert := cc.committedEarlier(ctx, p.Height, ops); cert != nil {
+			return cert, nil
+		}
 		cert, err := cc.commit(ctx, p, staged, blobs, ans)
 		if errors.Is(err, ErrConflict) {
 			if cert := cc.committedWith(ctx, p.Height, p.AuthenticatedOwner, ops); cert != nil {
@@ -313,9 +329,57 @@ func (cc *ChainClient) ExecuteOperations(ctx context.Context, ops []protocol.Ope
 			}
 			continue
 		}
+		if err != nil && p.AuthenticatedOwner != nil {
+			cc.setTried(&triedRequest{height: p.Height, owner: *p.AuthenticatedOwner, ops: ops})
+		}
 		return cert, err
 	}
 	return nil, fmt.Errorf("chain %s: gave up after repeated conflicts", cc.id.Short())
+}
+
+// triedRequest is a request whose block was proposed at height but failed to commit as
+// far as this client knows: another owner of the chain may still finish that block (a
+// block validated in a round is re-proposed by whoever proposes next).
+type triedRequest struct {
+	height base.BlockHeight
+	owner  base.Owner
+	ops    []protocol.Operation
+}
+
+func (cc *ChainClient) setTried(t *triedRequest) {
+	cc.mu.Lock()
+	cc.tried = t
+	cc.mu.Unlock()
+}
+
+// committedEarlier returns the block that carries ops if an earlier attempt of the same
+// request proposed it at a height below next, the chain's next height, and it was
+// confirmed meanwhile (by another owner finishing it); nil otherwise. The earlier
+// attempt is forgotten once its height is behind: the block there is known.
+func (cc *ChainClient) committedEarlier(ctx context.Context, next base.BlockHeight, ops []protocol.Operation) *protocol.Certificate {
+	cc.mu.Lock()
+	t := cc.tried
+	if t != nil && t.height < next {
+		cc.tried = nil
+	}
+	cc.mu.Unlock()
+	if t == nil || t.height >= next || !sameOps(t.ops, ops) {
+		return nil
+	}
+	return cc.committedWith(ctx, t.height, &t.owner, ops)
+}
+
+// sameOps reports whether a and b are the same operations, in order.
+func sameOps(a, b []protocol.Operation) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(codec.Marshal(&a[i]), codec.Marshal(&b[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // committedWith returns the confirmed certificate at height h of the chain if the local

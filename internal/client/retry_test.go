@@ -91,3 +91,53 @@ func TestRetryAfterLostValidatedCertificateExecutesOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterOtherOwnerFinishedTheBlockExecutesOnce: the owner's block is validated
+// but not confirmed, another owner of the chain finishes it (re-proposing the locked
+// block before its own), and then the first owner retries the same request: it must get
+// the confirmed block, not a second transfer.
+func TestRetryAfterOtherOwnerFinishedTheBlockExecutesOnce(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	id, cs, _ := multiOwner(t, n, n.client().Chain(n.chains[0], alice, nil), 2)
+	to := base.Account{Chain: n.chains[1]}
+
+	for i := 1; i < 4; i++ {
+		n.node(i).dropValidated = true
+	}
+	if _, err := cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
+		t.Fatal("block committed although the validated certificate was lost")
+	}
+	for i := 1; i < 4; i++ {
+		n.node(i).dropValidated = false
+	}
+	// The other owner commits a block of its own; on the way it finishes the locked one.
+	var err error
+	for try := 0; try < 4; try++ {
+		n.clock.Advance(11_000_000)
+		_, _ = cs[1].RequestTimeout(ctx)
+		if _, err = cs[1].Transfer(ctx, base.ChainOwner, to, base.Tokens(1)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("other owner: %v", err)
+	}
+	// The first owner retries its request.
+	for try := 0; try < 3; try++ {
+		if _, err = cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
+			break
+		}
+		n.clock.Advance(11_000_000)
+		_, _ = cs[0].RequestTimeout(ctx)
+	}
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	for i := range n.workers {
+		if got := n.balance(i, base.Account{Chain: id}); got != base.Tokens(42) {
+			t.Fatalf("validator %d: multi-owner chain has %s, want 42 (50 - 7 - 1; the transfer ran twice?)", i, got)
+		}
+	}
+}
