@@ -177,7 +177,11 @@ func (cc *ChainClient) reusable(ns *nextState, lv *localView) bool {
 // may be nil). q, if not nil, is asked with it from the nodes that take it
 // (CertificateQuerier).
 func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate, q *protocol.ChainInfoQuery, calls *certificateCalls) []answer[certReply] {
-	return fanout(withEncoding(ctx, cert), c, m, func(ctx context.Context, v Validator) (certReply, error) {
+	ctx = withEncoding(ctx, cert)
+	if q != nil && q.RequestPendingBundles {
+		ctx = withDecodeMemo(ctx)
+	}
+	return fanout(ctx, c, m, func(ctx context.Context, v Validator) (certReply, error) {
 		defer calls.end(v)
 		calls.start(ctx, v)
 		_, takes := v.Node.(CertificateQuerier)

@@ -43,3 +43,53 @@ func TestKeptAnswersBounded(t *testing.T) {
 		t.Fatalf("%d chains' answers kept, want at most %d", n, sweepKept)
 	}
 }
+
+// TestPendingBundlesFromSharedAnswers: answers decoded with one memo share their
+// bundles' slice (protocol.DecodeMemo); pendingBundlesFrom counts such a slice with the
+// weight of every validator that reported it, exactly as separate copies: a bundle
+// reported by f+1 counts, one reported by a single validator does not.
+func TestPendingBundlesFromSharedAnswers(t *testing.T) {
+	keys := prototest.Validators(4)
+	committee := prototest.Committee(keys)
+	var vs []Validator
+	for _, k := range keys {
+		vs = append(vs, Validator{PublicKey: k.Public()})
+	}
+	m := members{committee: committee, validators: vs}
+	id := base.ChainID{7}
+	owner := prototest.Key("alice").Public().Owner()
+	sender := prototest.TransferBlock(base.ChainID{8}, 0, nil, owner, base.Account{Chain: id}, 3)
+	var honest []protocol.IncomingBundle
+	for _, b := range sender.OutgoingBundlesTo(id) {
+		honest = append(honest, protocol.IncomingBundle{Origin: sender.ChainID(), Bundle: b})
+	}
+	if len(honest) == 0 {
+		t.Fatal("fixture has no bundles")
+	}
+	extra := prototest.TransferBlock(base.ChainID{9}, 0, nil, owner, base.Account{Chain: id}, 1)
+	lone := append(append([]protocol.IncomingBundle(nil), honest...), protocol.IncomingBundle{Origin: extra.ChainID(), Bundle: extra.OutgoingBundlesTo(id)[0]})
+	cc := &ChainClient{id: id}
+	answers := func(lists ...[]protocol.IncomingBundle) []answer[*protocol.ChainInfo] {
+		var as []answer[*protocol.ChainInfo]
+		for i, l := range lists {
+			as = append(as, answer[*protocol.ChainInfo]{v: vs[i], val: &protocol.ChainInfo{ChainID: id, NextBlockHeight: 1, RequestedPendingBundles: l}})
+		}
+		return as
+	}
+	clone := func(l []protocol.IncomingBundle) []protocol.IncomingBundle { return append([]protocol.IncomingBundle(nil), l...) }
+	for _, tc := range []struct {
+		name string
+		as   []answer[*protocol.ChainInfo]
+		want int
+	}{
+		{"shared by two", answers(honest, honest, nil, nil), len(honest)},
+		{"copies by two", answers(honest, clone(honest), nil, nil), len(honest)},
+		{"shared by one", answers(honest, nil, nil, nil), 0},
+		{"shared by three, one extra", answers(honest, honest, lone, honest), len(honest)},
+		{"extra shared by one", answers(lone, nil, honest, nil), len(honest)},
+	} {
+		if got := cc.pendingBundlesFrom(m, 1, tc.as); len(got) != tc.want {
+			t.Errorf("%s: %d bundles, want %d", tc.name, len(got), tc.want)
+		}
+	}
+}
