@@ -76,7 +76,9 @@ func TestPendingBundlesFromSharedAnswers(t *testing.T) {
 		}
 		return as
 	}
-	clone := func(l []protocol.IncomingBundle) []protocol.IncomingBundle { return append([]protocol.IncomingBundle(nil), l...) }
+	clone := func(l []protocol.IncomingBundle) []protocol.IncomingBundle {
+		return append([]protocol.IncomingBundle(nil), l...)
+	}
 	for _, tc := range []struct {
 		name string
 		as   []answer[*protocol.ChainInfo]
