@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
@@ -92,6 +93,21 @@ func TestPendingBundlesFromSharedAnswers(t *testing.T) {
 	} {
 		if got := cc.pendingBundlesFrom(m, 1, tc.as); len(got) != tc.want {
 			t.Errorf("%s: %d bundles, want %d", tc.name, len(got), tc.want)
+		}
+	}
+	// A list with a bundle twice and an equivocating one (same origin and cursor, other
+	// bytes), shared by every validator, gives what copies of it give.
+	equivocating := honest[0]
+	equivocating.Action = protocol.Reject
+	odd := append(clone(honest), honest[1], equivocating)
+	shared := cc.pendingBundlesFrom(m, 1, answers(odd, odd, odd, odd))
+	copies := cc.pendingBundlesFrom(m, 1, answers(odd, clone(odd), clone(odd), clone(odd)))
+	if len(shared) != len(honest) || len(shared) != len(copies) {
+		t.Fatalf("shared list: %d bundles, copies: %d, want %d", len(shared), len(copies), len(honest))
+	}
+	for i := range shared {
+		if !codec.Equal(&shared[i], &copies[i]) {
+			t.Fatalf("bundle %d differs between a shared list and copies", i)
 		}
 	}
 }

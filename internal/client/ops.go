@@ -50,10 +50,13 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 			continue
 		}
 		bs := a.val.RequestedPendingBundles
+		if len(bs) == 0 {
+			continue
+		}
 		weight := committee.Weight(a.v.PublicKey)
 		shared := false
 		for i := range reports {
-			if r := &reports[i]; len(bs) > 0 && len(r.bundles) == len(bs) && &r.bundles[0] == &bs[0] {
+			if r := &reports[i]; len(r.bundles) == len(bs) && &r.bundles[0] == &bs[0] {
 				r.w += weight
 				shared = true
 				break
@@ -63,6 +66,12 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 			reports = append(reports, report{bundles: bs, w: weight})
 			most = max(most, len(bs))
 		}
+	}
+	if len(reports) == 1 && reports[0].w >= committee.ValidityThreshold() {
+		// One list, reported with enough weight (every validator answered with the same
+		// bytes): all of it counts, as below, without telling bundles apart by their
+		// bytes; duplicates (same origin and cursor) are dropped below as there.
+		return sortPending(slices.Clone(reports[0].bundles))
 	}
 	seen := make(map[string]int, most) // index in entries
 	entries := make([]entry, 0, most)
@@ -91,17 +100,21 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 			out = append(out, *e.b)
 		}
 	}
+	return sortPending(out)
+}
+
+// sortPending sorts bundles by origin then cursor, keeping the first of those with the
+// same origin and cursor (equivocating reports are dropped).
+func sortPending(out []protocol.IncomingBundle) []protocol.IncomingBundle {
 	slices.SortStableFunc(out, func(a, b protocol.IncomingBundle) int {
 		if c := a.Origin.Compare(b.Origin); c != 0 {
 			return c
 		}
 		return a.Bundle.Cursor().Compare(b.Bundle.Cursor())
 	})
-	// Keep one bundle per cursor and origin (equivocating reports are dropped).
-	out = slices.CompactFunc(out, func(a, b protocol.IncomingBundle) bool {
+	return slices.CompactFunc(out, func(a, b protocol.IncomingBundle) bool {
 		return a.Origin == b.Origin && a.Bundle.Cursor() == b.Bundle.Cursor()
 	})
-	return out
 }
 
 // blockOverhead bounds the encoded size of a block's fields other than its transactions

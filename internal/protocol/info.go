@@ -198,6 +198,10 @@ func (c *ChainInfo) Decode(r *codec.Reader) { c.decode(r, nil) }
 // concurrent use; the zero value is ready.
 type DecodeMemo struct {
 	mu sync.Mutex
+	// busy, if not nil, is closed when the decode of bundles in progress ends: the
+	// answers of a fan-out arrive nearly together, and one that waits for it skips its
+	// own decode (the wait is no longer than that decode).
+	busy chan struct{}
 	// raw are the canonical bytes of bundles, a slice of the input they were decoded
 	// from (which nobody modifies).
 	raw     []byte
@@ -243,20 +247,32 @@ func (m *DecodeMemo) pendingBundles(r *codec.Reader) []IncomingBundle {
 		return codec.DecodeItems[IncomingBundle](r, 60)
 	}
 	m.mu.Lock()
-	raw, bundles := m.raw, m.bundles
-	m.mu.Unlock()
-	if raw != nil && r.SkipPrefix(raw) {
-		return bundles
-	}
-	start := r.Offset()
-	bundles = codec.DecodeItems[IncomingBundle](r, 60)
-	if r.Err() == nil && len(bundles) > 0 {
-		m.mu.Lock()
-		if m.raw == nil {
-			m.raw, m.bundles = r.Since(start), bundles
-		}
+	for m.raw == nil && m.busy != nil {
+		busy := m.busy
 		m.mu.Unlock()
+		<-busy
+		m.mu.Lock()
 	}
+	if m.raw != nil {
+		raw, bundles := m.raw, m.bundles
+		m.mu.Unlock()
+		if r.SkipPrefix(raw) {
+			return bundles
+		}
+		return codec.DecodeItems[IncomingBundle](r, 60)
+	}
+	busy := make(chan struct{})
+	m.busy = busy
+	m.mu.Unlock()
+	start := r.Offset()
+	bundles := codec.DecodeItems[IncomingBundle](r, 60)
+	m.mu.Lock()
+	if r.Err() == nil && len(bundles) > 0 {
+		m.raw, m.bundles = r.Since(start), bundles
+	}
+	m.busy = nil
+	close(busy)
+	m.mu.Unlock()
 	return bundles
 }
 
