@@ -5,6 +5,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
@@ -13,19 +14,24 @@ type fixedClock struct{ now *base.Timestamp }
 
 func (c fixedClock) Now() base.Timestamp { return *c.now }
 
+// fourMembers returns the keys of four test validators and their committee as members.
+func fourMembers() ([]*crypto.PrivateKey, members) {
+	keys := prototest.Validators(4)
+	var vs []Validator
+	for _, k := range keys {
+		vs = append(vs, Validator{PublicKey: k.Public()})
+	}
+	return keys, members{committee: prototest.Committee(keys), validators: vs}
+}
+
 // TestKeptAnswersBounded: the answers kept for chains that never propose again are
 // dropped once expired, so the client holds answers only for the chains whose blocks
 // were broadcast recently (or at most sweepKept).
 func TestKeptAnswersBounded(t *testing.T) {
 	now := base.Timestamp(1_000_000)
 	c := New(Config{Clock: fixedClock{&now}})
-	keys := prototest.Validators(4)
-	committee := prototest.Committee(keys)
-	var vs []Validator
-	for _, k := range keys {
-		vs = append(vs, Validator{PublicKey: k.Public()})
-	}
-	m := members{committee: committee, validators: vs}
+	keys, m := fourMembers()
+	vs := m.validators
 	owner := prototest.Key("alice").Public().Owner()
 	for i := range 10 * sweepKept {
 		var id base.ChainID
@@ -50,13 +56,8 @@ func TestKeptAnswersBounded(t *testing.T) {
 // weight of every validator that reported it, exactly as separate copies: a bundle
 // reported by f+1 counts, one reported by a single validator does not.
 func TestPendingBundlesFromSharedAnswers(t *testing.T) {
-	keys := prototest.Validators(4)
-	committee := prototest.Committee(keys)
-	var vs []Validator
-	for _, k := range keys {
-		vs = append(vs, Validator{PublicKey: k.Public()})
-	}
-	m := members{committee: committee, validators: vs}
+	_, m := fourMembers()
+	vs := m.validators
 	id := base.ChainID{7}
 	owner := prototest.Key("alice").Public().Owner()
 	sender := prototest.TransferBlock(base.ChainID{8}, 0, nil, owner, base.Account{Chain: id}, 3)

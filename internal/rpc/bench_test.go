@@ -213,9 +213,7 @@ func BenchmarkLargeUpload(b *testing.B) {
 func BenchmarkFanOutBatch(b *testing.B) {
 	keys := []*crypto.PrivateKey{prototest.Key("alice")}
 	g := prototest.Genesis(prototest.Committee(prototest.Validators(4)), keys, base.Tokens(10))
-	chain := g.ChainIDs()[0]
-	owner := keys[0].Public().Owner()
-	info := &protocol.ChainInfo{ChainID: chain, NextBlockHeight: 7}
+	info := &protocol.ChainInfo{ChainID: g.ChainIDs()[0], NextBlockHeight: 7}
 	for _, codecName := range []string{"wire", "grpc"} {
 		var sopts []grpc.ServerOption
 		var dopts []grpc.DialOption
@@ -238,13 +236,7 @@ func BenchmarkFanOutBatch(b *testing.B) {
 		}{{"16x1", 16, 1}, {"16x100", 16, 100}} {
 			batch := &pb.Batch{}
 			size := 0
-			for i := range shape.items {
-				block := prototest.TransferBlock(chain, base.BlockHeight(i), nil, owner, base.Account{Chain: base.ChainID{2}}, shape.perItem)
-				prop, err := protocol.SignProposal(keys[0], block.Proposed, base.Round{}, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				enc := codec.Marshal(prop)
+			for _, enc := range encodedProposals(b, g, keys[0], shape.items, shape.perItem) {
 				size += len(enc)
 				batch.Items = append(batch.Items, &pb.BatchItem{Payload: enc, TimeoutMicros: 5_000_000})
 			}
@@ -294,8 +286,6 @@ func BenchmarkFanOutBatch(b *testing.B) {
 func BenchmarkWireCodec(b *testing.B) {
 	keys := []*crypto.PrivateKey{prototest.Key("alice")}
 	g := prototest.Genesis(prototest.Committee(prototest.Validators(4)), keys, base.Tokens(10))
-	chain := g.ChainIDs()[0]
-	owner := keys[0].Public().Owner()
 	codecs := []struct {
 		name  string
 		codec encoding.CodecV2
@@ -308,15 +298,7 @@ func BenchmarkWireCodec(b *testing.B) {
 		name           string
 		items, perItem int
 	}{{"16x1", 16, 1}, {"16x100", 16, 100}} {
-		var payloads [][]byte
-		for i := range shape.items {
-			block := prototest.TransferBlock(chain, base.BlockHeight(i), nil, owner, base.Account{Chain: base.ChainID{2}}, shape.perItem)
-			prop, err := protocol.SignProposal(keys[0], block.Proposed, base.Round{}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			payloads = append(payloads, codec.Marshal(prop))
-		}
+		payloads := encodedProposals(b, g, keys[0], shape.items, shape.perItem)
 		answer := bytes.Repeat([]byte{1}, 300)
 		for _, c := range codecs {
 			send := func(m, into proto.Message) {
@@ -365,4 +347,20 @@ func BenchmarkWireCodec(b *testing.B) {
 			})
 		}
 	}
+}
+
+// encodedProposals returns the canonical bytes of n proposals of the first chain of g,
+// each of a block of perBlock transfers signed by key.
+func encodedProposals(b *testing.B, g *protocol.GenesisConfig, key *crypto.PrivateKey, n, perBlock int) [][]byte {
+	chain, owner := g.ChainIDs()[0], key.Public().Owner()
+	var out [][]byte
+	for i := range n {
+		block := prototest.TransferBlock(chain, base.BlockHeight(i), nil, owner, base.Account{Chain: base.ChainID{2}}, perBlock)
+		prop, err := protocol.SignProposal(key, block.Proposed, base.Round{}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, codec.Marshal(prop))
+	}
+	return out
 }
