@@ -85,13 +85,13 @@ func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	buf := c.pool.Get(size)
 	b, err := opts.MarshalAppend((*buf)[:0], m)
-	if err != nil || len(b) != size || cap(b) != cap(*buf) {
+	if err != nil {
 		c.pool.Put(buf)
-		if err != nil {
-			return nil, fmt.Errorf("wire codec: marshal %T: %w", v, err)
-		}
-		// The size changed under us (not our messages): send what was written, outside
-		// the pool.
+		return nil, fmt.Errorf("wire codec: marshal %T: %w", v, err)
+	}
+	if len(b) != size || cap(b) != cap(*buf) {
+		// The size changed under us (not our messages): send what was written, and
+		// leave the buffer, whose array b may be, to the garbage collector.
 		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	*buf = b
