@@ -349,9 +349,13 @@ func (w *envelopeWriter) flush() {
 
 func (w *envelopeWriter) finish() mem.BufferSlice {
 	if w.pooled != nil {
-		// hdr was the pooled buffer cut to the message's size, and the message filled
-		// it: it is still the buffer's array. The pool gets the buffer back with its
-		// whole capacity.
+		// hdr was the pooled buffer cut to the message's size: if the message filled it
+		// exactly, it is still the buffer's array, which the pool gets back with its
+		// whole capacity. (Otherwise a size was wrong: TestEnvelopeMatchesProto; the
+		// bytes written go, and the buffer is left to the garbage collector.)
+		if len(w.hdr) != cap(w.hdr) || len(w.hdr) == 0 || &w.hdr[0] != &(*w.pooled)[0] {
+			return mem.BufferSlice{mem.SliceBuffer(w.hdr)}
+		}
 		*w.pooled = (*w.pooled)[:len(w.hdr)]
 		return mem.BufferSlice{mem.NewBuffer(w.pooled, w.pool)}
 	}

@@ -149,6 +149,9 @@ func TestEnvelopeReferencesLargeFields(t *testing.T) {
 	if len(out) != 1 {
 		t.Fatalf("a batch of small items is %d buffers, want 1", len(out))
 	}
+	if _, unpooled := out[0].(mem.SliceBuffer); unpooled {
+		t.Fatal("a batch of small items is not in a pooled buffer")
+	}
 	out.Free()
 }
 
