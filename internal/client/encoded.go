@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/protocol"
 )
 
 // encodedKey is the context key of an encoding made once for a whole fan-out.
@@ -41,4 +42,23 @@ func Encoding(ctx context.Context, v any) ([]byte, bool) {
 		return nil, false
 	}
 	return e.b, true
+}
+
+// memoKey is the context key of a fan-out's DecodeMemo.
+type memoKey struct{}
+
+// withDecodeMemo returns ctx carrying a fresh protocol.DecodeMemo for the chain infos of
+// one fan-out (a query or a certificate broadcast that asks for pending bundles), so
+// that a transport that decodes the answers (rpc.Node) decodes bundles that every
+// validator reports once (DecodeMemoOf).
+func withDecodeMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, memoKey{}, new(protocol.DecodeMemo))
+}
+
+// DecodeMemoOf returns the memo of the caller's fan-out for decoding its chain infos
+// (protocol.DecodeChainInfo), or nil. The infos decoded with it may share their
+// pending bundles, which the client only reads.
+func DecodeMemoOf(ctx context.Context) *protocol.DecodeMemo {
+	m, _ := ctx.Value(memoKey{}).(*protocol.DecodeMemo)
+	return m
 }

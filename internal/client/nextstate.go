@@ -174,10 +174,15 @@ func (cc *ChainClient) reusable(ns *nextState, lv *localView) bool {
 // broadcastCertificate sends a certificate to the members of m, without waiting beyond
 // the quorum and grace period; the remaining calls complete on their own. Each call
 // goes after the chain's previous broadcast's call to the same validator (calls, which
-// may be nil). q, if not nil, is asked with it from the nodes that take it
-// (CertificateQuerier).
-func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate, q *protocol.ChainInfoQuery, calls *certificateCalls) []answer[certReply] {
-	return fanout(withEncoding(ctx, cert), c, m, func(ctx context.Context, v Validator) (certReply, error) {
+// may be nil). enc is cert's canonical encoding if the caller holds it (nil: it is made
+// here, once for all validators). q, if not nil, is asked with it from the nodes that
+// take it (CertificateQuerier).
+func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate, enc []byte, q *protocol.ChainInfoQuery, calls *certificateCalls) []answer[certReply] {
+	ctx = withEncoded(ctx, cert, enc)
+	if q != nil && q.RequestPendingBundles {
+		ctx = withDecodeMemo(ctx)
+	}
+	return fanout(ctx, c, m, func(ctx context.Context, v Validator) (certReply, error) {
 		defer calls.end(v)
 		calls.start(ctx, v)
 		_, takes := v.Node.(CertificateQuerier)

@@ -19,7 +19,7 @@ import (
 // weight of validators at the chain's current height report (so at least one honest
 // validator holds each), ordered by origin then cursor.
 func (cc *ChainClient) pendingBundles(ctx context.Context, m members, height base.BlockHeight) []protocol.IncomingBundle {
-	as := fanout(ctx, cc.c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+	as := fanout(withDecodeMemo(ctx), cc.c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
 	}, nil)
 	return cc.pendingBundlesFrom(m, height, as)
@@ -36,23 +36,50 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 		b *protocol.IncomingBundle
 		w uint64
 	}
+	// Answers decoded with one memo (rpc.Node, DecodeMemoOf) share their bundles' slice
+	// when the validators reported the same bytes: each such slice is counted once,
+	// with the weight of all the validators that reported it.
+	type report struct {
+		bundles []protocol.IncomingBundle
+		w       uint64
+	}
+	reports := make([]report, 0, len(as))
 	most := 0
 	for _, a := range as {
-		if a.val != nil {
-			most = max(most, len(a.val.RequestedPendingBundles))
+		if a.err != nil || a.val == nil || a.val.ChainID != cc.id || a.val.NextBlockHeight != height {
+			continue
 		}
+		bs := a.val.RequestedPendingBundles
+		if len(bs) == 0 {
+			continue
+		}
+		weight := committee.Weight(a.v.PublicKey)
+		shared := false
+		for i := range reports {
+			if r := &reports[i]; len(r.bundles) == len(bs) && &r.bundles[0] == &bs[0] {
+				r.w += weight
+				shared = true
+				break
+			}
+		}
+		if !shared {
+			reports = append(reports, report{bundles: bs, w: weight})
+			most = max(most, len(bs))
+		}
+	}
+	if len(reports) == 1 && reports[0].w >= committee.ValidityThreshold() {
+		// One list, reported with enough weight (every validator answered with the same
+		// bytes): all of it counts, as below, without telling bundles apart by their
+		// bytes; duplicates (same origin and cursor) are dropped below as there.
+		return sortPending(slices.Clone(reports[0].bundles))
 	}
 	seen := make(map[string]int, most) // index in entries
 	entries := make([]entry, 0, most)
 	w := codec.AcquireWriter()
 	defer codec.ReleaseWriter(w)
-	for _, a := range as {
-		if a.err != nil || a.val == nil || a.val.ChainID != cc.id || a.val.NextBlockHeight != height {
-			continue
-		}
-		weight := committee.Weight(a.v.PublicKey)
-		for i := range a.val.RequestedPendingBundles {
-			b := &a.val.RequestedPendingBundles[i]
+	for _, r := range reports {
+		for i := range r.bundles {
+			b := &r.bundles[i]
 			w.Reset()
 			b.Encode(w)
 			j, ok := seen[string(w.Bytes())]
@@ -61,7 +88,7 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 				entries = append(entries, entry{b: b})
 				seen[string(w.Bytes())] = j
 			}
-			entries[j].w += weight
+			entries[j].w += r.w
 		}
 	}
 	var out []protocol.IncomingBundle
@@ -73,17 +100,21 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 			out = append(out, *e.b)
 		}
 	}
+	return sortPending(out)
+}
+
+// sortPending sorts bundles by origin then cursor, keeping the first of those with the
+// same origin and cursor (equivocating reports are dropped).
+func sortPending(out []protocol.IncomingBundle) []protocol.IncomingBundle {
 	slices.SortStableFunc(out, func(a, b protocol.IncomingBundle) int {
 		if c := a.Origin.Compare(b.Origin); c != 0 {
 			return c
 		}
 		return a.Bundle.Cursor().Compare(b.Bundle.Cursor())
 	})
-	// Keep one bundle per cursor and origin (equivocating reports are dropped).
-	out = slices.CompactFunc(out, func(a, b protocol.IncomingBundle) bool {
+	return slices.CompactFunc(out, func(a, b protocol.IncomingBundle) bool {
 		return a.Origin == b.Origin && a.Bundle.Cursor() == b.Bundle.Cursor()
 	})
-	return out
 }
 
 // blockOverhead bounds the encoded size of a block's fields other than its transactions

@@ -143,7 +143,11 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 		return 0, nil, err
 	}
 	cm.validators = c.validators()
-	infos := fanout(ctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
+	qctx := ctx
+	if q.RequestPendingBundles {
+		qctx = withDecodeMemo(ctx)
+	}
+	infos := fanout(qctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, q)
 	}, nil)
 	ans := &chainAnswers{epoch: epoch, q: *q, as: slices.Clone(infos)}

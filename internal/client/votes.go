@@ -13,6 +13,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/consensus"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/execution"
@@ -374,7 +375,9 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 	// (collectVotes, certificateFrom): the local node checks that this is the committee the
 	// chain trusts for the block's epoch and does not verify the signatures again.
 	// Whatever it refuses (a blob to fetch first...) goes the general way.
-	_, lerr := c.cfg.Local.HandleVerifiedCertificate(ctx, cert, m.committee)
+	// One encoding for the local store and every validator.
+	enc := codec.Marshal(cert)
+	_, lerr := c.cfg.Local.HandleVerifiedEncodedCertificate(ctx, cert, enc, m.committee)
 	if lerr != nil {
 		lerr = c.processLocally(ctx, cert, carried...)
 	}
@@ -383,7 +386,7 @@ func (cc *ChainClient) publish(ctx context.Context, m members, cert *protocol.Ce
 		cc.markCertified(cert.Height())
 		q = cc.nextQuery(ctx, cert)
 	}
-	if replies := c.broadcastCertificate(ctx, m, cert, q, cc.trackCertificateCalls(m)); q != nil {
+	if replies := c.broadcastCertificate(ctx, m, cert, enc, q, cc.trackCertificateCalls(m)); q != nil {
 		c.keepNext(m, cert, q, replies)
 	}
 	if errors.Is(lerr, worker.ErrBlobsNotFound) {

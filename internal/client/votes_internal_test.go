@@ -13,12 +13,8 @@ import (
 // counts and the tally waits for the next one, which it vets alone; answers after the
 // quorum are not vetted. With 4 equal validators the quorum is 3.
 func TestTallyVetsTheFirstQuorum(t *testing.T) {
-	keys := prototest.Validators(4)
-	committee := prototest.Committee(keys)
-	var vs []Validator
-	for _, k := range keys {
-		vs = append(vs, Validator{PublicKey: k.Public()})
-	}
+	_, m := fourMembers()
+	committee, vs := m.committee, m.validators
 	bad := errors.New("bad signature")
 	var calls [][]int
 	tl := tally[int]{committee: committee, ok: func(v int) bool { return v != 0 }, vet: func(vals []int) []error {

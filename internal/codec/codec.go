@@ -20,6 +20,7 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -271,6 +272,18 @@ func (r *Reader) Offset() int { return r.off }
 // input's lifetime. Because the decoder is strict, the bytes a value was decoded from
 // are its canonical encoding, so a decoder can hash them instead of re-encoding the value.
 func (r *Reader) Since(from int) []byte { return r.buf[from:r.off:r.off] }
+
+// SkipPrefix consumes p if the unread input starts with it, and reports whether it
+// did. Because the decoder is strict and reads in order, input that starts with the
+// bytes a value was decoded from decodes to that same value: a caller that kept the
+// value and its bytes (Since) can skip them and reuse the value.
+func (r *Reader) SkipPrefix(p []byte) bool {
+	if r.err != nil || !bytes.HasPrefix(r.buf[r.off:], p) {
+		return false
+	}
+	r.off += len(p)
+	return true
+}
 
 // Remaining returns the number of unread bytes.
 func (r *Reader) Remaining() int { return len(r.buf) - r.off }

@@ -197,3 +197,26 @@ func TestUnmarshalPooledReader(t *testing.T) {
 		t.Errorf("Unmarshal of two integers: %.0f allocations, want 0", n)
 	}
 }
+
+// TestSkipPrefix: SkipPrefix consumes exactly a matching prefix, nothing otherwise, and
+// nothing after an error.
+func TestSkipPrefix(t *testing.T) {
+	r := codec.NewReader([]byte{1, 2, 3, 4})
+	if r.SkipPrefix([]byte{1, 3}) || r.Offset() != 0 {
+		t.Fatal("a mismatching prefix was consumed")
+	}
+	if !r.SkipPrefix([]byte{1, 2}) || r.Offset() != 2 {
+		t.Fatal("a matching prefix was not consumed")
+	}
+	if r.SkipPrefix([]byte{3, 4, 5}) || r.Offset() != 2 {
+		t.Fatal("a prefix longer than the input was consumed")
+	}
+	if !r.SkipPrefix(nil) || r.U16() != 0x0403 || r.Finish() != nil {
+		t.Fatal("reading after the prefix failed")
+	}
+	r = codec.NewReader([]byte{1})
+	r.U32() // fails
+	if r.SkipPrefix(nil) {
+		t.Fatal("a failed reader skipped")
+	}
+}

@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"sync"
+
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
 )
@@ -161,7 +163,8 @@ type ChainInfo struct {
 	ChainBalance          base.Amount
 	RequestedOwnerBalance *base.Amount
 	Manager               ManagerInfo
-	// RequestedPendingBundles are bundles in the inboxes, in order per origin.
+	// RequestedPendingBundles are bundles in the inboxes, in order per origin. Infos
+	// decoded with one DecodeMemo may share this slice: it is read-only.
 	RequestedPendingBundles []IncomingBundle
 	// ReceivedLogLength is the total length of the received log.
 	ReceivedLogLength    uint64
@@ -186,7 +189,40 @@ func (c *ChainInfo) Encode(w *codec.Writer) {
 	codec.EncodeItems(w, c.RequestedReceivedLog)
 }
 
-func (c *ChainInfo) Decode(r *codec.Reader) {
+func (c *ChainInfo) Decode(r *codec.Reader) { c.decode(r, nil) }
+
+// DecodeMemo lets the chain infos of one fan-out share their pending bundles: every
+// validator answers a query with the same bundles, which the client would otherwise
+// decode once per validator. An info whose pending bundles have the very bytes of those
+// decoded before with the memo gets the same slice (DecodeChainInfo). It is safe for
+// concurrent use; the zero value is ready.
+type DecodeMemo struct {
+	mu sync.Mutex
+	// busy, if not nil, is closed when the decode of bundles in progress ends: the
+	// answers of a fan-out arrive nearly together, and one that waits for it skips its
+	// own decode (the wait is no longer than that decode).
+	busy chan struct{}
+	// raw are the canonical bytes of bundles, a slice of the input they were decoded
+	// from (which nobody modifies).
+	raw     []byte
+	bundles []IncomingBundle
+}
+
+// DecodeChainInfo decodes b strictly (as codec.Unmarshal). With memo, pending bundles
+// whose bytes are those the memo holds are not decoded again: the info gets the memo's
+// slice, which is therefore shared by several infos and must not be modified; other
+// bundles are decoded and kept in the memo, if it holds none yet.
+func DecodeChainInfo(b []byte, memo *DecodeMemo) (*ChainInfo, error) {
+	c := new(ChainInfo)
+	r := codec.NewReader(b)
+	c.decode(r, memo)
+	if err := r.Finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *ChainInfo) decode(r *codec.Reader, memo *DecodeMemo) {
 	c.ChainID = r.ChainID()
 	c.Epoch = base.Epoch(r.U32())
 	c.NextBlockHeight = base.BlockHeight(r.U64())
@@ -199,9 +235,45 @@ func (c *ChainInfo) Decode(r *codec.Reader) {
 		c.RequestedOwnerBalance = codec.Box(r, r.Amount())
 	}
 	c.Manager.Decode(r)
-	c.RequestedPendingBundles = codec.DecodeItems[IncomingBundle](r, 60)
+	c.RequestedPendingBundles = memo.pendingBundles(r)
 	c.ReceivedLogLength = r.U64()
 	c.RequestedReceivedLog = codec.DecodeItems[ChainAndHeight](r, 40)
+}
+
+// pendingBundles decodes a list of pending bundles, or reuses the memo's (m may be nil).
+// A list of none is never kept (its one byte is not worth a memo).
+func (m *DecodeMemo) pendingBundles(r *codec.Reader) []IncomingBundle {
+	if m == nil {
+		return codec.DecodeItems[IncomingBundle](r, 60)
+	}
+	m.mu.Lock()
+	for m.raw == nil && m.busy != nil {
+		busy := m.busy
+		m.mu.Unlock()
+		<-busy
+		m.mu.Lock()
+	}
+	if m.raw != nil {
+		raw, bundles := m.raw, m.bundles
+		m.mu.Unlock()
+		if r.SkipPrefix(raw) {
+			return bundles
+		}
+		return codec.DecodeItems[IncomingBundle](r, 60)
+	}
+	busy := make(chan struct{})
+	m.busy = busy
+	m.mu.Unlock()
+	start := r.Offset()
+	bundles := codec.DecodeItems[IncomingBundle](r, 60)
+	m.mu.Lock()
+	if r.Err() == nil && len(bundles) > 0 {
+		m.raw, m.bundles = r.Since(start), bundles
+	}
+	m.busy = nil
+	close(busy)
+	m.mu.Unlock()
+	return bundles
 }
 
 // EpochBundle is a bundle with the epoch of the block that sent it.

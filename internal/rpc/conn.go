@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/micachain/mica/internal/base"
@@ -35,6 +36,10 @@ type DialOptions struct {
 	// Options are extra gRPC dial options.
 	Options []grpc.DialOption
 	Logger  *slog.Logger
+
+	// pool holds the connection's message buffers (nil: wireBuffers; tests set one that
+	// poisons what it is given back).
+	pool mem.BufferPool
 }
 
 // conn is one gRPC connection, reused by every call (HTTP/2 multiplexes them).
@@ -54,6 +59,9 @@ func newConn(address string, opts DialOptions) (*conn, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.pool == nil {
+		opts.pool = wireBuffers
 	}
 	creds := opts.Credentials
 	if creds == nil {
@@ -75,6 +83,7 @@ func newConn(address string, opts DialOptions) (*conn, error) {
 			MinConnectTimeout: time.Second,
 		}),
 	}
+	dopts = append(dopts, codecDialOptions(opts.pool)...)
 	cc, err := grpc.NewClient(address, append(dopts, opts.Options...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", address, err)

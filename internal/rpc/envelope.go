@@ -46,6 +46,19 @@ func decodeChainInfo(m *pb.ChainInfoResponse) (*protocol.ChainInfo, error) {
 	return decodePayload[protocol.ChainInfo]("chain info", m.GetPayload())
 }
 
+// decodeChainInfoMemo is decodeChainInfo sharing pending bundles through memo (nil:
+// none; protocol.DecodeChainInfo).
+func decodeChainInfoMemo(m *pb.ChainInfoResponse, memo *protocol.DecodeMemo) (*protocol.ChainInfo, error) {
+	if memo == nil {
+		return decodeChainInfo(m)
+	}
+	info, err := protocol.DecodeChainInfo(m.GetPayload(), memo)
+	if err != nil {
+		return nil, base.Invalidf("malformed chain info: %v", err)
+	}
+	return info, nil
+}
+
 func decodeCrossChain(m *pb.CrossChainRequest) (*protocol.CrossChainRequest, error) {
 	return decodePayload[protocol.CrossChainRequest]("cross-chain request", m.GetPayload())
 }

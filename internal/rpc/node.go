@@ -107,15 +107,16 @@ func (n *Node) info(ctx context.Context, f func(context.Context, *pb.ChainInfoRe
 		return nil, err
 	}
 	var resp pb.ChainInfoResponse
-	return n.chainInfo(&resp, f(ctx, &resp))
+	return n.chainInfo(ctx, &resp, f(ctx, &resp))
 }
 
-// chainInfo decodes the answer of a call that returns a chain info.
-func (n *Node) chainInfo(resp *pb.ChainInfoResponse, err error) (*protocol.ChainInfo, error) {
+// chainInfo decodes the answer of a call that returns a chain info, with the memo of
+// the caller's fan-out if it has one (client.DecodeMemoOf).
+func (n *Node) chainInfo(ctx context.Context, resp *pb.ChainInfoResponse, err error) (*protocol.ChainInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := decodeChainInfo(resp)
+	info, err := decodeChainInfoMemo(resp, client.DecodeMemoOf(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("validator %s: %w", n.c.addr, err)
 	}
@@ -145,7 +146,8 @@ func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposa
 	if err := n.ready(ctx); err != nil {
 		return nil, err
 	}
-	return n.chainInfo(n.proposals.do(ctx, &pb.BatchItem{Payload: encode(ctx, p)}))
+	resp, err := n.proposals.do(ctx, &pb.BatchItem{Payload: encode(ctx, p)})
+	return n.chainInfo(ctx, resp, err)
 }
 
 // certificate sends m (a certificate and its query) over HandleCertificate, or over
@@ -198,7 +200,8 @@ func (n *Node) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQu
 	if err := n.ready(ctx); err != nil {
 		return nil, err
 	}
-	return n.chainInfo(unary(ctx, n.c, n.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)}))
+	resp, err := unary(ctx, n.c, n.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)})
+	return n.chainInfo(ctx, resp, err)
 }
 
 // HandleBlob implements client.ValidatorNode (UploadBlob; UploadBlobChunks over the

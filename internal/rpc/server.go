@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/micachain/mica/internal/metrics"
@@ -41,6 +42,10 @@ type ServerConfig struct {
 	// GracePeriod is how long Run waits for calls in flight when its context ends
 	// before closing every connection (default 2 s).
 	GracePeriod time.Duration
+
+	// pool holds the server's message buffers (nil: wireBuffers; tests set one that
+	// poisons what it is given back).
+	pool mem.BufferPool
 }
 
 // Server is a gRPC server on one listener. Services register on Registrar before Run.
@@ -68,7 +73,11 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 		cfg.GracePeriod = 2 * time.Second
 	}
 	s := &Server{lis: cfg.Limits.listener(lis), log: cfg.Logger, grace: cfg.GracePeriod, metrics: cfg.Metrics, limits: cfg.Limits}
+	if cfg.pool == nil {
+		cfg.pool = wireBuffers
+	}
 	opts := append([]grpc.ServerOption{grpc.MaxSendMsgSize(MaxMessageSize)}, transportOptions()...)
+	opts = append(opts, codecServerOptions(cfg.pool)...)
 	// One unary interceptor does what a chain of three would (time, recover, check)
 	// without the chain's closures per call.
 	opts = append(opts, grpc.ChainUnaryInterceptor(s.unary))
