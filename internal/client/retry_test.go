@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
@@ -54,21 +55,7 @@ func TestRetryAfterPendingFastProposalExecutesOnce(t *testing.T) {
 
 func TestRetryAfterLostValidatedCertificateExecutesOnce(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := prototest.Key("alice"), prototest.Key("bob")
-	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
-	id, cs, _ := multiOwner(t, n, n.client().Chain(n.chains[0], alice, nil), 2)
-	to := base.Account{Chain: n.chains[1]}
-
-	// The block is validated, but the validated certificate reaches only validator 0.
-	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = true
-	}
-	if _, err := cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
-		t.Fatal("block committed although the validated certificate was lost")
-	}
-	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = false
-	}
+	n, id, cs, to := validatedNotConfirmed(t)
 	n.clock.Advance(11_000_000)
 	if _, err := cs[0].RequestTimeout(ctx); err != nil {
 		t.Fatalf("timeout: %v", err)
@@ -98,20 +85,7 @@ func TestRetryAfterLostValidatedCertificateExecutesOnce(t *testing.T) {
 // the confirmed block, not a second transfer.
 func TestRetryAfterOtherOwnerFinishedTheBlockExecutesOnce(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := prototest.Key("alice"), prototest.Key("bob")
-	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
-	id, cs, _ := multiOwner(t, n, n.client().Chain(n.chains[0], alice, nil), 2)
-	to := base.Account{Chain: n.chains[1]}
-
-	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = true
-	}
-	if _, err := cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
-		t.Fatal("block committed although the validated certificate was lost")
-	}
-	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = false
-	}
+	n, id, cs, to := validatedNotConfirmed(t)
 	// The other owner commits a block of its own; on the way it finishes the locked one.
 	var err error
 	for try := 0; try < 4; try++ {
@@ -140,4 +114,25 @@ func TestRetryAfterOtherOwnerFinishedTheBlockExecutesOnce(t *testing.T) {
 			t.Fatalf("validator %d: multi-owner chain has %s, want 42 (50 - 7 - 1; the transfer ran twice?)", i, got)
 		}
 	}
+}
+
+// validatedNotConfirmed opens a multi-owner chain whose first owner (cs[0]) then
+// transfers 7 tokens to n.chains[1] (to) in a block that is validated but whose
+// validated certificate reaches only validator 0, so the transfer fails unconfirmed.
+func validatedNotConfirmed(t *testing.T) (n *net, id base.ChainID, cs []*client.ChainClient, to base.Account) {
+	t.Helper()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n = newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	id, cs, _ = multiOwner(t, n, n.client().Chain(n.chains[0], alice, nil), 2)
+	to = base.Account{Chain: n.chains[1]}
+	for i := 1; i < 4; i++ {
+		n.node(i).dropValidated = true
+	}
+	if _, err := cs[0].Transfer(context.Background(), base.ChainOwner, to, base.Tokens(7)); err == nil {
+		t.Fatal("block committed although the validated certificate was lost")
+	}
+	for i := 1; i < 4; i++ {
+		n.node(i).dropValidated = false
+	}
+	return n, id, cs, to
 }
