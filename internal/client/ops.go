@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -406,7 +405,7 @@ func sameOps(a, b []protocol.Operation) bool {
 		return false
 	}
 	for i := range a {
-		if !bytes.Equal(codec.Marshal(&a[i]), codec.Marshal(&b[i])) {
+		if !codec.Equal(&a[i], &b[i]) {
 			return false
 		}
 	}
@@ -429,7 +428,7 @@ func (cc *ChainClient) committedWith(ctx context.Context, h base.BlockHeight, ow
 		if tx.Operation == nil {
 			continue
 		}
-		if i >= len(ops) || !bytes.Equal(codec.Marshal(tx.Operation), codec.Marshal(&ops[i])) {
+		if i >= len(ops) || !codec.Equal(tx.Operation, &ops[i]) {
 			return nil
 		}
 		i++

@@ -61,22 +61,7 @@ func TestRetryAfterLostValidatedCertificateExecutesOnce(t *testing.T) {
 		t.Fatalf("timeout: %v", err)
 	}
 	// The same owner retries the same transfer.
-	var err error
-	for try := 0; try < 3; try++ {
-		if _, err = cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
-			break
-		}
-		n.clock.Advance(11_000_000)
-		_, _ = cs[0].RequestTimeout(ctx)
-	}
-	if err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	for i := range n.workers {
-		if got := n.balance(i, base.Account{Chain: id}); got != base.Tokens(43) {
-			t.Fatalf("validator %d: multi-owner chain has %s, want 43 (the transfer ran twice?)", i, got)
-		}
-	}
+	retryTransferOnce(t, n, cs[0], to, id, base.Tokens(43))
 }
 
 // TestRetryAfterOtherOwnerFinishedTheBlockExecutesOnce: the owner's block is validated
@@ -99,21 +84,7 @@ func TestRetryAfterOtherOwnerFinishedTheBlockExecutesOnce(t *testing.T) {
 		t.Fatalf("other owner: %v", err)
 	}
 	// The first owner retries its request.
-	for try := 0; try < 3; try++ {
-		if _, err = cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
-			break
-		}
-		n.clock.Advance(11_000_000)
-		_, _ = cs[0].RequestTimeout(ctx)
-	}
-	if err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	for i := range n.workers {
-		if got := n.balance(i, base.Account{Chain: id}); got != base.Tokens(42) {
-			t.Fatalf("validator %d: multi-owner chain has %s, want 42 (50 - 7 - 1; the transfer ran twice?)", i, got)
-		}
-	}
+	retryTransferOnce(t, n, cs[0], to, id, base.Tokens(42)) // 50 - 7 - 1
 }
 
 // validatedNotConfirmed opens a multi-owner chain whose first owner (cs[0]) then
@@ -135,4 +106,28 @@ func validatedNotConfirmed(t *testing.T) (n *net, id base.ChainID, cs []*client.
 		n.node(i).dropValidated = false
 	}
 	return n, id, cs, to
+}
+
+// retryTransferOnce has cc retry the transfer of 7 tokens to `to` (up to three times,
+// waiting out a round between tries) and checks that every validator then holds want on
+// chain id: a transfer that ran twice leaves 7 less.
+func retryTransferOnce(t *testing.T, n *net, cc *client.ChainClient, to base.Account, id base.ChainID, want base.Amount) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	for try := 0; try < 3; try++ {
+		if _, err = cc.Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
+			break
+		}
+		n.clock.Advance(11_000_000)
+		_, _ = cc.RequestTimeout(ctx)
+	}
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	for i := range n.workers {
+		if got := n.balance(i, base.Account{Chain: id}); got != want {
+			t.Fatalf("validator %d: multi-owner chain has %s, want %s (the transfer ran twice?)", i, got, want)
+		}
+	}
 }
