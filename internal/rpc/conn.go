@@ -33,6 +33,13 @@ type DialOptions struct {
 	// Credentials secure the connection; nil means plaintext (loopback, private
 	// networks).
 	Credentials credentials.TransportCredentials
+	// WaitForReady makes a call wait, within its deadline, for the connection to be
+	// (re)established instead of failing at once while it backs off from a refused
+	// attempt. Set for a validator's internal connections (DialShard): a shard that
+	// starts after its proxy, or restarts, is the only one that can answer for its
+	// chains. Left unset for validators, where a client's fan-out should hear at once
+	// that one is down.
+	WaitForReady bool
 	// Options are extra gRPC dial options.
 	Options []grpc.DialOption
 	Logger  *slog.Logger
@@ -84,6 +91,9 @@ func newConn(address string, opts DialOptions) (*conn, error) {
 		}),
 	}
 	dopts = append(dopts, codecDialOptions(opts.pool)...)
+	if opts.WaitForReady {
+		dopts = append(dopts, grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
+	}
 	cc, err := grpc.NewClient(address, append(dopts, opts.Options...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", address, err)

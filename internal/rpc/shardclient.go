@@ -26,8 +26,10 @@ type ShardClient struct {
 }
 
 // DialShard returns a client of the shard at address. It does not wait for the
-// connection.
+// connection; each call waits for it within the call's deadline (WaitForReady), so a
+// shard that starts after its proxy, or restarts, is used as soon as it listens.
 func DialShard(address string, opts DialOptions) (*ShardClient, error) {
+	opts.WaitForReady = true
 	c, err := newConn(address, opts)
 	if err != nil {
 		return nil, err
