@@ -10,12 +10,12 @@
 // area.
 //
 // Writes are batches: everything a confirmed block changes (its certificate, height index,
-// created blobs and events, and the chain state) goes into one kv.Batch written atomically
-// and durably. Concurrent writers share fsyncs through the backend's group commit
-// (pebblekv), and no write is acknowledged before it is durable. The exception is
-// WriteLazy, for bookkeeping that a restart re-derives (the worker's cross-chain
+// created blobs and events, and the chain state) goes into one kv.Batch written
+// atomically. Write is durable when it returns; concurrent writers share fsyncs through
+// the backend's group commit (pebblekv). WriteLazy is for what a restart re-derives or a
+// client sends again (the worker's confirmed blocks, docs/adr/0005, and cross-chain
 // receipts and confirmations): it is ordered with every other write and made durable by
-// the next durable one.
+// the next durable one (the validator's votes).
 //
 // Storage is safe for concurrent use; chain states are not (the worker holds a per-chain
 // lock around them).
@@ -324,8 +324,8 @@ func deliveryKey(sender, recipient base.ChainID) []byte {
 	return append(k, recipient[:]...)
 }
 
-// PutPendingDelivery records durably that sender has bundles for recipient, so that a
-// restarted worker resumes the delivery.
+// PutPendingDelivery records that sender has bundles for recipient (with the block that
+// sends them), so that a restarted worker resumes the delivery.
 func PutPendingDelivery(b *kv.Batch, sender, recipient base.ChainID) {
 	b.Put(deliveryKey(sender, recipient), []byte{})
 }

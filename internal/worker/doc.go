@@ -17,11 +17,12 @@
 //     (ErrMissingBundle otherwise), but it executes a confirmed block even when it does
 //     not (the inbox records the bundles as consumed in anticipation);
 //   - a confirmed block is re-executed, replaying its recorded oracle responses, and its
-//     outcome must match the certified one exactly, and its effects are durable before
-//     the answer;
-//   - cross-chain receipts and confirmations are written lazily (storage.WriteLazy):
-//     a crash loses a suffix of the writes, the sender's outbox still holds what was
-//     lost, and Recover delivers it again (the recipient drops duplicates by cursor).
+//     outcome must match the certified one exactly; its effects are written lazily
+//     (storage.WriteLazy, docs/adr/0005): a crash loses a suffix of the writes, the
+//     validator keeps its vote and lags, and the client sends the certificate again;
+//   - cross-chain receipts and confirmations are written lazily too: the sender's
+//     outbox still holds what a crash lost, and Recover delivers it again (the
+//     recipient drops duplicates by cursor).
 //
 // Cross-chain delivery (Run) works on several (sender, recipient) pairs at once, each
 // pair by one goroutine at a time so that its heights arrive in order.

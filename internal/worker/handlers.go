@@ -642,7 +642,10 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 		recipients = block.Recipients()
 		published = append(published, fromPending...)
 		put, del := e.deliveryRecords(recipients)
-		if err := w.commit(ctx, s, func(b *kvBatch) {
+		// Lazily (docs/adr/0005): the votes are the synced writes. A crash loses a suffix
+		// of the log, so this block, if lost, goes with everything after it (its
+		// receipts, later votes); the validator then lags and is sent it again.
+		if err := w.commitLazy(ctx, s, func(b *kvBatch) {
 			storage.ConfirmBlobs(b, published)
 			storage.PutEncodedCertificate(b, cert, encoded)
 			for _, r := range put {
