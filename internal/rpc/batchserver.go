@@ -8,12 +8,14 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc/pb"
 	"github.com/micachain/mica/internal/worker"
@@ -57,6 +59,11 @@ const (
 	// maxBatchItemsPerAddr bounds the items of one remote IP address's batches
 	// handled at once.
 	maxBatchItemsPerAddr = 8
+	// batchWorkersIdle bounds the idle helpers a server keeps (runBatch): as many as
+	// items may run at once.
+	batchWorkersIdle = maxBatchItemsInFlight
+	// workerIdleTime is how long an idle helper waits for work before it exits.
+	workerIdleTime = 10 * time.Second
 )
 
 // batchSlots bounds the batch items handled at once: at most total over every batch, at
@@ -224,7 +231,14 @@ func itemTimeout(it *pb.BatchItem) time.Duration {
 // runBatch runs the decoded entries (nil: the item was refused while decoding, its
 // result already set) and fills results. Entries of one chain run in order. Each
 // entry holds one of slots, for the batch's remote address, while it runs.
-func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots *batchSlots) {
+//
+// The chains' groups of entries run at most batchParallelism at once: on the calling
+// goroutine (a gRPC stream worker) and on up to batchParallelism-1 helpers of workers,
+// each taking the next group not taken yet until none is left. A batch of one chain
+// runs on the caller alone. The helpers are long-lived goroutines (gopool): one started
+// per group grew its stack, by copying, every time it went down the handlers' path.
+// A helper that finds every group taken (the caller or the others were quicker) ends.
+func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots *batchSlots, workers *gopool.Pool) {
 	// Group by chain, in order of first appearance.
 	var groups [][]int
 	index := make(map[base.ChainID]int, len(entries))
@@ -241,31 +255,33 @@ func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchRes
 		groups[g] = append(groups[g], i)
 	}
 	addr := remoteIP(ctx)
-	runGroup := func(g []int) {
-		for _, i := range g {
-			results[i] = runEntry(ctx, entries[i], slots, addr)
+	var taken atomic.Int32
+	take := func() {
+		for {
+			g := int(taken.Add(1)) - 1
+			if g >= len(groups) {
+				return
+			}
+			for _, i := range groups[g] {
+				results[i] = runEntry(ctx, entries[i], slots, addr)
+			}
 		}
 	}
-	if len(groups) == 1 {
-		runGroup(groups[0])
-		return
-	}
-	sem := make(chan struct{}, batchParallelism)
+	helpers := min(len(groups), batchParallelism) - 1
 	var wg sync.WaitGroup
-	for _, g := range groups {
-		sem <- struct{}{}
+	for range helpers {
 		wg.Add(1)
-		go func() {
+		workers.Go(func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			runGroup(g)
-		}()
+			take()
+		})
 	}
+	take()
 	wg.Wait()
 }
 
 // runEntry handles one item under its own deadline. A panic is the item's error: it
-// runs on a goroutine of its own, out of reach of the server's recovery.
+// may run on a worker goroutine, out of reach of the server's recovery.
 func runEntry(ctx context.Context, e *batchEntry, slots *batchSlots, addr netip.Addr) (res *pb.BatchResult) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -363,7 +379,9 @@ func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results [
 		if len(idx) == 0 {
 			continue
 		}
-		wg.Go(func() {
+		wg.Add(1)
+		p.workers.Go(func() {
+			defer wg.Done()
 			if p.forwardBatch(ctx, p.cfg.Shards[s].(BatchShard), forward, entries, idx, results, arrived) {
 				return
 			}
@@ -374,10 +392,10 @@ func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results [
 					mine[i] = entries[i]
 				}
 			}
-			runBatch(ctx, mine, results, p.batchItems)
+			runBatch(ctx, mine, results, p.batchItems, p.workers)
 		})
 	}
-	runBatch(ctx, local, results, p.batchItems)
+	runBatch(ctx, local, results, p.batchItems, p.workers)
 	wg.Wait()
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	runtimemetrics "runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -441,16 +442,26 @@ func BenchmarkBatchServer(b *testing.B) {
 	}
 	b.ReportAllocs()
 	var cpu time.Duration
+	var started uint64
 	for b.Loop() {
 		b.StopTimer()
 		next()
-		start := cputime.Process()
+		start, goroutines := cputime.Process(), goroutinesCreated()
 		b.StartTimer()
 		resp, err := proxy.HandleBlockProposals(ctx, props)
 		check("proposals", resp, err)
 		resp, err = proxy.HandleCertificates(ctx, certs)
 		check("certificates", resp, err)
 		cpu += cputime.Process() - start
+		started += goroutinesCreated() - goroutines
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64(started)/float64(b.N), "goroutines/op")
+}
+
+// goroutinesCreated returns the number of goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []runtimemetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	runtimemetrics.Read(s)
+	return s[0].Value.Uint64()
 }
