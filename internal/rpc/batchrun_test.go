@@ -19,7 +19,7 @@ import (
 func fakeEntries(chains []byte, run func(k int) error) []*batchEntry {
 	entries := make([]*batchEntry, len(chains))
 	for k, c := range chains {
-		entries[k] = &batchEntry{chain: base.ChainID{c}, run: func(context.Context) (*pb.ChainInfoResponse, error) {
+		entries[k] = &batchEntry{chain: base.ChainID{c}, run: func(context.Context, *batchEntry) (*pb.ChainInfoResponse, error) {
 			if err := run(k); err != nil {
 				return nil, err
 			}
