@@ -11,7 +11,9 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
 	"github.com/micachain/mica/internal/rpc/pb"
+	"github.com/micachain/mica/internal/worker"
 )
 
 // fakeEntries returns one entry per chain of chains (a chain may repeat), each
@@ -111,5 +113,49 @@ func TestRunBatchPanicIsItemError(t *testing.T) {
 				t.Errorf("%d items: item %d: %v", n, k, err)
 			}
 		}
+	}
+}
+
+// TestBatchServerStartsNoGoroutine: in steady state a batch of 16 chains' proposals
+// starts no goroutine on the validator: its groups run on the handler's goroutine and
+// on pooled helpers (main started one goroutine per chain, 16 per batch).
+func TestBatchServerStartsNoGoroutine(t *testing.T) {
+	const chains = 16
+	keys := ownerKeys(chains)
+	vkeys := prototest.Validators(4)
+	g := prototest.Genesis(prototest.Committee(vkeys), keys, base.Tokens(1000))
+	w := worker.New(worker.Config{Storage: newStore(t, g), Signer: vkeys[0], Clock: sysClock{}})
+	proxy, err := NewValidatorServer(w, ProxyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := &pb.Batch{}
+	for i, id := range g.ChainIDs() {
+		owner := keys[i].Public().Owner()
+		block := protocol.ProposedBlock{ChainID: id, Height: 0, Timestamp: base.TimestampFromTime(time.Now()), AuthenticatedOwner: &owner,
+			Transactions: []protocol.Transaction{protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: id}, Amount: base.AmountFromAttos(1)})}}
+		batch.Items = append(batch.Items, itemOf(signedProposal(t, keys[i], block), nil))
+	}
+	send := func() {
+		resp, err := proxy.HandleBlockProposals(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range resp.GetResults() {
+			if info, err := resultOf(r); err != nil || info.Manager.PendingVote == nil {
+				t.Fatalf("proposal %d: %v, want a vote", i, err)
+			}
+		}
+	}
+	for range 3 { // the helpers start
+		send()
+	}
+	const batches = 20
+	before := goroutinesCreated()
+	for range batches {
+		send() // the same proposals: each chain votes again for its block
+	}
+	if got := goroutinesCreated() - before; got > batches/10 {
+		t.Fatalf("%d goroutines started for %d batches of %d chains, want at most %d", got, batches, chains, batches/10)
 	}
 }
