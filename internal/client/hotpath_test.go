@@ -90,26 +90,35 @@ func waitGoroutines(want int) int {
 // (in-process validators answer at once) and nothing else it started stays behind, such
 // as a goroutine waiting out the request timeout.
 func TestFanoutLeavesNoGoroutine(t *testing.T) {
+	transfer := parallelTransfers(t)
+	// One transfer first, so that lazily started background work is running already.
+	transfer()
+	before := waitGoroutines(0)
+	const blocks = 20
+	for range blocks {
+		transfer()
+	}
+	const slack = 5
+	if after := waitGoroutines(before + slack); after > before+slack {
+		t.Fatalf("%d goroutines before %d blocks, %d after: fan-outs leave goroutines behind", before, blocks, after)
+	}
+}
+
+// parallelTransfers returns a function that commits one transfer block of a chain
+// through a client whose fan-outs call 4 in-process validators in parallel
+// (parallelClient).
+func parallelTransfers(t *testing.T) func() {
 	ctx := context.Background()
 	alice := prototest.Key("alice")
 	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
 	c, _ := n.parallelClient()
 	a := c.Chain(n.chains[0], alice, nil)
 	to := base.Account{Chain: n.chains[0]}
-	// One transfer first, so that lazily started background work is running already.
-	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
-		t.Fatal(err)
-	}
-	before := waitGoroutines(0)
-	const blocks = 20
-	for range blocks {
+	return func() {
+		t.Helper()
 		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	const slack = 5
-	if after := waitGoroutines(before + slack); after > before+slack {
-		t.Fatalf("%d goroutines before %d blocks, %d after: fan-outs leave goroutines behind", before, blocks, after)
 	}
 }
 
@@ -125,23 +134,14 @@ func goroutinesCreated() uint64 {
 // per call grew its stack by copying, every time), and no goroutine waits for the calls
 // to end. Main's client started 10 per block here (4 calls and a waiter per fan-out).
 func TestFanoutStartsNoGoroutine(t *testing.T) {
-	ctx := context.Background()
-	alice := prototest.Key("alice")
-	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
-	c, _ := n.parallelClient()
-	a := c.Chain(n.chains[0], alice, nil)
-	to := base.Account{Chain: n.chains[0]}
+	transfer := parallelTransfers(t)
 	for range 5 { // the pool's workers start
-		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
-			t.Fatal(err)
-		}
+		transfer()
 	}
 	const blocks = 100
 	before := goroutinesCreated()
 	for range blocks {
-		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
-			t.Fatal(err)
-		}
+		transfer()
 	}
 	// Slack for goroutines that are not the fan-outs' (a timer's function, a worker
 	// started while another was on its way back to idle).
