@@ -38,6 +38,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/worker"
 )
@@ -122,6 +123,8 @@ type Client struct {
 	// after their fan-out returned (a certificate on its way to a slow or lagging
 	// validator); WaitBackground waits for them.
 	inflight sync.WaitGroup
+	// workers run the fan-outs' validator calls on goroutines whose stacks stay grown.
+	workers *gopool.Pool
 }
 
 // WaitBackground waits until the validator calls that fan-outs left running in the
@@ -160,11 +163,19 @@ func New(cfg Config) *Client {
 		cfg.TimeoutPerMiB = DefaultTimeoutPerMiB
 	}
 	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, next: map[base.ChainID]*nextState{}, appSizes: map[base.ApplicationID]int{}, pool: slices.Clone(cfg.Validators),
-		keys: crypto.NewVerifier(maxCachedKeys)}
+		keys: crypto.NewVerifier(maxCachedKeys), workers: gopool.New(maxIdleCallers, callerIdleTime)}
 }
 
 // maxCachedKeys bounds the validator keys a client keeps expanded (about 1.5 KiB each).
 const maxCachedKeys = 256
+
+// A client keeps at most maxIdleCallers idle goroutines for its fan-outs' calls (one
+// per validator of each fan-out in flight: 64 chains' blocks to 4 validators), each for
+// callerIdleTime.
+const (
+	maxIdleCallers = 256
+	callerIdleTime = 10 * time.Second
+)
 
 // Local returns the client's local node.
 func (c *Client) Local() *worker.Worker { return c.cfg.Local }
@@ -220,23 +231,28 @@ func fanoutVetted[T any](ctx context.Context, c *Client, m members, fn func(ctx 
 	// do once the block is committed (mica benchmark did, and the slowest validator,
 	// its certificate cut off, refused the next block and had to be updated); while
 	// fanout waits, ending ctx ends them. The last one to finish cancels cctx, so
-	// nothing started here outlives its calls.
+	// nothing started here outlives its calls. The calls run on the client's workers
+	// (long-lived goroutines: one started per call grew its stack, by copying, down the
+	// gRPC path every time).
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout(ctx))
 	defer context.AfterFunc(ctx, cancel)()
 	ch := make(chan answer[T], len(m.validators))
-	var wg sync.WaitGroup
+	var left atomic.Int32
+	left.Store(int32(len(m.validators)))
+	if len(m.validators) == 0 {
+		cancel()
+	}
 	for _, v := range m.validators {
 		c.inflight.Add(1)
-		wg.Go(func() {
+		c.workers.Go(func() {
 			defer c.inflight.Done()
 			val, err := fn(cctx, v)
 			ch <- answer[T]{v: v, val: val, err: err}
+			if left.Add(-1) == 0 {
+				cancel()
+			}
 		})
 	}
-	go func() {
-		wg.Wait()
-		cancel()
-	}()
 	start := time.Now()
 	var grace <-chan time.Time
 	var timer *time.Timer

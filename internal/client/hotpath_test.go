@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"runtime"
+	runtimemetrics "runtime/metrics"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,25 +90,62 @@ func waitGoroutines(want int) int {
 // (in-process validators answer at once) and nothing else it started stays behind, such
 // as a goroutine waiting out the request timeout.
 func TestFanoutLeavesNoGoroutine(t *testing.T) {
+	transfer := parallelTransfers(t)
+	// One transfer first, so that lazily started background work is running already.
+	transfer()
+	before := waitGoroutines(0)
+	const blocks = 20
+	for range blocks {
+		transfer()
+	}
+	const slack = 5
+	if after := waitGoroutines(before + slack); after > before+slack {
+		t.Fatalf("%d goroutines before %d blocks, %d after: fan-outs leave goroutines behind", before, blocks, after)
+	}
+}
+
+// parallelTransfers returns a function that commits one transfer block of a chain
+// through a client whose fan-outs call 4 in-process validators in parallel
+// (parallelClient).
+func parallelTransfers(t *testing.T) func() {
 	ctx := context.Background()
 	alice := prototest.Key("alice")
 	n := newNet(t, []*crypto.PrivateKey{alice}, base.Tokens(100))
 	c, _ := n.parallelClient()
 	a := c.Chain(n.chains[0], alice, nil)
 	to := base.Account{Chain: n.chains[0]}
-	// One transfer first, so that lazily started background work is running already.
-	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
-		t.Fatal(err)
-	}
-	before := waitGoroutines(0)
-	const blocks = 20
-	for range blocks {
+	return func() {
+		t.Helper()
 		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.AmountFromAttos(1)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	const slack = 5
-	if after := waitGoroutines(before + slack); after > before+slack {
-		t.Fatalf("%d goroutines before %d blocks, %d after: fan-outs leave goroutines behind", before, blocks, after)
+}
+
+// goroutinesCreated returns the number of goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []runtimemetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	runtimemetrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestFanoutStartsNoGoroutine: in steady state a block's fan-outs start no goroutine:
+// their calls run on the client's pooled workers, whose stacks stay grown (a goroutine
+// per call grew its stack by copying, every time), and no goroutine waits for the calls
+// to end. Main's client started 10 per block here (4 calls and a waiter per fan-out).
+func TestFanoutStartsNoGoroutine(t *testing.T) {
+	transfer := parallelTransfers(t)
+	for range 5 { // the pool's workers start
+		transfer()
+	}
+	const blocks = 100
+	before := goroutinesCreated()
+	for range blocks {
+		transfer()
+	}
+	// Slack for goroutines that are not the fan-outs' (a timer's function, a worker
+	// started while another was on its way back to idle).
+	if got := goroutinesCreated() - before; got > blocks/10 {
+		t.Fatalf("%d goroutines started for %d blocks, want at most %d", got, blocks, blocks/10)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
+	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/rpc/pb"
 )
 
@@ -23,6 +24,8 @@ import (
 // every slot is taken queue; when a slot frees, the queue leaves as one batch call (at
 // most maxBatchItems items and maxBatchBytes bytes; a queue of one goes alone by the
 // unary method). There is no added delay: a batch forms only while calls wait anyway.
+// A batch goes out on one of the batcher's long-lived workers, which keeps sending the
+// batches that queue behind it until the queue is empty (drain).
 //
 // Each caller keeps its own deadline (sent with its item; the batch call lasts until
 // the latest one) and its own result or error. A caller whose context ends returns at
@@ -35,6 +38,9 @@ import (
 // calls queue into batches.
 const maxBatchInFlight = 2
 
+// batchWorkerIdleTime is how long a batcher keeps an idle worker (drain).
+const batchWorkerIdleTime = 10 * time.Second
+
 // batcher coalesces one kind of call to one validator.
 type batcher struct {
 	c    *conn
@@ -46,6 +52,9 @@ type batcher struct {
 	inFlight    int
 	queue       []*batchCall
 	unsupported bool // the validator answered Unimplemented: unary calls only
+
+	// workers send the batches (drain): long-lived goroutines, whose stacks stay grown.
+	workers *gopool.Pool
 }
 
 // batchCall is one caller's item, queued or sent.
@@ -62,12 +71,14 @@ type batchCall struct {
 
 // sentBatch is a batch call in flight; it is cancelled when its last caller leaves.
 type sentBatch struct {
+	calls  []*batchCall
+	ctx    context.Context
 	live   atomic.Int32
 	cancel context.CancelFunc
 }
 
 func newBatcher(c *conn, one func(context.Context, *pb.BatchItem) (*pb.ChainInfoResponse, error), many func(context.Context, *pb.Batch, ...grpc.CallOption) (*pb.BatchResults, error)) *batcher {
-	return &batcher{c: c, one: one, many: many}
+	return &batcher{c: c, one: one, many: many, workers: gopool.New(maxBatchInFlight, batchWorkerIdleTime)}
 }
 
 // do sends it, alone or in a batch, and returns its answer.
@@ -125,14 +136,34 @@ func (b *batcher) deadline(ctx context.Context) time.Time {
 	return d
 }
 
-// next gives a freed slot to the queue: a batch of what waits is sent on a goroutine
-// that keeps the slot, or the slot is released if nothing waits.
+// next gives a freed slot to the queue: a batch of what waits is sent on one of the
+// batcher's workers, which keeps the slot (drain), or the slot is released if nothing
+// waits.
 func (b *batcher) next() {
+	if s := b.take(); s != nil {
+		b.workers.Go(func() { b.drain(s) })
+	}
+}
+
+// drain sends s, then the batches that queued meanwhile, one after the other on this
+// goroutine, until the queue is empty and the slot released: one hand-off per busy
+// period rather than a goroutine per batch.
+func (b *batcher) drain(s *sentBatch) {
+	for s != nil {
+		b.send(s.ctx, s.calls)
+		s.cancel()
+		s = b.take()
+	}
+}
+
+// take takes the next batch off the queue for a slot that freed, or releases the slot
+// and returns nil if nothing waits.
+func (b *batcher) take() *sentBatch {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if len(b.queue) == 0 {
 		b.inFlight--
-		b.mu.Unlock()
-		return
+		return nil
 	}
 	n, bytes := 0, 0
 	for n < len(b.queue) && n < maxBatchItems && (n == 0 || bytes+b.queue[n].size <= maxBatchBytes) {
@@ -142,11 +173,10 @@ func (b *batcher) next() {
 	batch := make([]*batchCall, n)
 	copy(batch, b.queue)
 	b.queue = append(b.queue[:0], b.queue[n:]...)
-	sent := &sentBatch{}
+	sent := &sentBatch{calls: batch}
 	sent.live.Store(int32(n))
-	var ctx context.Context
 	if n == 1 {
-		ctx = batch[0].ctx
+		sent.ctx = batch[0].ctx
 		sent.cancel = func() {}
 	} else {
 		// The call lasts until the latest caller's deadline, under none of their
@@ -157,17 +187,12 @@ func (b *batcher) next() {
 				latest = c
 			}
 		}
-		ctx, sent.cancel = context.WithDeadline(context.WithoutCancel(latest.ctx), latest.deadline)
+		sent.ctx, sent.cancel = context.WithDeadline(context.WithoutCancel(latest.ctx), latest.deadline)
 	}
 	for _, c := range batch {
 		c.sent = sent
 	}
-	b.mu.Unlock()
-	go func() {
-		defer b.next()
-		defer sent.cancel()
-		b.send(ctx, batch)
-	}()
+	return sent
 }
 
 // send sends batch (taken from the queue) and answers each of its calls.

@@ -8,12 +8,14 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc/pb"
 	"github.com/micachain/mica/internal/worker"
@@ -57,6 +59,11 @@ const (
 	// maxBatchItemsPerAddr bounds the items of one remote IP address's batches
 	// handled at once.
 	maxBatchItemsPerAddr = 8
+	// batchWorkersIdle bounds the idle helpers a server keeps (runBatch): as many as
+	// items may run at once.
+	batchWorkersIdle = maxBatchItemsInFlight
+	// workerIdleTime is how long an idle helper waits for work before it exits.
+	workerIdleTime = 10 * time.Second
 )
 
 // batchSlots bounds the batch items handled at once: at most total over every batch, at
@@ -85,8 +92,8 @@ func newBatchSlots(total, perAddr int) *batchSlots {
 }
 
 // acquire takes n slots (at most the address's share) for items from addr, waiting
-// until ctx ends; on success it returns the function that gives them back.
-func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr, n int) (func(), error) {
+// until ctx ends; on success the caller gives them back with release.
+func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr, n int) (slotGrant, error) {
 	k := min(int64(n), b.perAddr, b.total)
 	b.mu.Lock()
 	a := b.addrs[addr]
@@ -96,27 +103,40 @@ func (b *batchSlots) acquire(ctx context.Context, addr netip.Addr, n int) (func(
 	}
 	a.users++
 	b.mu.Unlock()
-	leave := func() {
-		b.mu.Lock()
-		if a.users--; a.users == 0 {
-			delete(b.addrs, addr)
-		}
-		b.mu.Unlock()
-	}
+	g := slotGrant{addr: addr, a: a, k: k}
 	if err := a.sem.Acquire(ctx, k); err != nil {
-		leave()
-		return nil, err
+		b.leave(g)
+		return slotGrant{}, err
 	}
 	if err := b.all.Acquire(ctx, k); err != nil {
 		a.sem.Release(k)
-		leave()
-		return nil, err
+		b.leave(g)
+		return slotGrant{}, err
 	}
-	return func() {
-		b.all.Release(k)
-		a.sem.Release(k)
-		leave()
-	}, nil
+	return g, nil
+}
+
+// slotGrant is what acquire took: k slots of all and of addr's share a.
+type slotGrant struct {
+	addr netip.Addr
+	a    *addrSlots
+	k    int64
+}
+
+// release gives back the slots of g.
+func (b *batchSlots) release(g slotGrant) {
+	b.all.Release(g.k)
+	g.a.sem.Release(g.k)
+	b.leave(g)
+}
+
+// leave drops g's request from its address's users.
+func (b *batchSlots) leave(g slotGrant) {
+	b.mu.Lock()
+	if g.a.users--; g.a.users == 0 {
+		delete(b.addrs, g.addr)
+	}
+	b.mu.Unlock()
 }
 
 // CertificateBatchVerifier is a Shard that verifies the signatures of many
@@ -146,18 +166,32 @@ type batchEntry struct {
 	chain base.ChainID
 	// item is the item as received (forwarded as it is to a BatchShard).
 	item *pb.BatchItem
-	// cert is the item's certificate (HandleCertificates), nil for a proposal.
-	cert *protocol.Certificate
-	// run handles the item (ctx carries the item's deadline).
-	run func(ctx context.Context) (*pb.ChainInfoResponse, error)
+	// proposal is the item's proposal (HandleBlockProposals), nil for a certificate.
+	proposal *protocol.BlockProposal
+	// cert is the item's certificate (HandleCertificates), nil for a proposal; query
+	// is the query it carries, if any.
+	cert  *protocol.Certificate
+	query *protocol.ChainInfoQuery
+	// run handles the entry (ctx carries the item's deadline); one function for all the
+	// entries of a batch.
+	run func(ctx context.Context, e *batchEntry) (*pb.ChainInfoResponse, error)
 	// timeout is the item's own deadline, relative to the batch's arrival (0: none).
 	timeout time.Duration
 }
 
 // proposalEntries decodes the items of a batch of proposals into entries that handle
 // each by handle; an item refused while decoding has a nil entry and its result set.
+// The entries share one allocation and one run function.
 func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.BlockProposal, []byte) (*protocol.ChainInfo, error)) []*batchEntry {
 	entries := make([]*batchEntry, len(items))
+	backing := make([]batchEntry, len(items))
+	run := func(ctx context.Context, e *batchEntry) (*pb.ChainInfoResponse, error) {
+		info, err := handle(ctx, e.proposal, e.item.GetPayload())
+		if err != nil {
+			return nil, err
+		}
+		return infoResult(info, nil), nil
+	}
 	for i, it := range items {
 		bp, err := decodePayload[protocol.BlockProposal]("block proposal", it.GetPayload())
 		if err != nil {
@@ -168,14 +202,8 @@ func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle fu
 			results[i] = errorResult(base.Invalidf("batch item %d: a proposal carries no query", i))
 			continue
 		}
-		encoded := it.GetPayload()
-		entries[i] = &batchEntry{chain: bp.Content.Block.ChainID, item: it, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
-			info, err := handle(ctx, bp, encoded)
-			if err != nil {
-				return nil, err
-			}
-			return infoResult(info, nil), nil
-		}}
+		backing[i] = batchEntry{chain: bp.Content.Block.ChainID, item: it, proposal: bp, timeout: itemTimeout(it), run: run}
+		entries[i] = &backing[i]
 	}
 	return entries
 }
@@ -183,6 +211,14 @@ func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle fu
 // certificateEntries is proposalEntries for a batch of certificates with their queries.
 func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.Certificate, []byte, *protocol.ChainInfoQuery) (*protocol.ChainInfo, error)) []*batchEntry {
 	entries := make([]*batchEntry, len(items))
+	backing := make([]batchEntry, len(items))
+	run := func(ctx context.Context, e *batchEntry) (*pb.ChainInfoResponse, error) {
+		info, err := handle(ctx, e.cert, e.item.GetPayload(), e.query)
+		if err != nil {
+			return nil, err
+		}
+		return infoResult(info, e.query), nil
+	}
 	for i, it := range items {
 		cert, err := decodePayload[protocol.Certificate]("certificate", it.GetPayload())
 		var q *protocol.ChainInfoQuery
@@ -193,14 +229,8 @@ func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle
 			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
 			continue
 		}
-		encoded := it.GetPayload()
-		entries[i] = &batchEntry{chain: cert.ChainID(), item: it, cert: cert, timeout: itemTimeout(it), run: func(ctx context.Context) (*pb.ChainInfoResponse, error) {
-			info, err := handle(ctx, cert, encoded, q)
-			if err != nil {
-				return nil, err
-			}
-			return infoResult(info, q), nil
-		}}
+		backing[i] = batchEntry{chain: cert.ChainID(), item: it, cert: cert, query: q, timeout: itemTimeout(it), run: run}
+		entries[i] = &backing[i]
 	}
 	return entries
 }
@@ -224,48 +254,64 @@ func itemTimeout(it *pb.BatchItem) time.Duration {
 // runBatch runs the decoded entries (nil: the item was refused while decoding, its
 // result already set) and fills results. Entries of one chain run in order. Each
 // entry holds one of slots, for the batch's remote address, while it runs.
-func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots *batchSlots) {
-	// Group by chain, in order of first appearance.
-	var groups [][]int
-	index := make(map[base.ChainID]int, len(entries))
+//
+// The chains' groups of entries run at most batchParallelism at once: on the calling
+// goroutine (a gRPC stream worker) and on up to batchParallelism-1 helpers of workers,
+// each taking the next group not taken yet until none is left. A batch of one chain
+// runs on the caller alone. The helpers are long-lived goroutines (gopool): one started
+// per group grew its stack, by copying, every time it went down the handlers' path.
+// A helper that finds every group taken (the caller or the others were quicker) ends.
+func runBatch(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, slots *batchSlots, workers *gopool.Pool) {
+	// Group by chain, in order of first appearance: heads[g] is the first entry of
+	// group g, next[i] the entry after i of its chain (-1: none); one allocation for
+	// the three, none per group.
+	n := len(entries)
+	scratch := make([]int, 3*n)
+	heads, tails, next := scratch[:0:n], scratch[n:n:2*n], scratch[2*n:]
+	index := make(map[base.ChainID]int, n)
 	for i, e := range entries {
 		if e == nil {
 			continue
 		}
+		next[i] = -1
 		g, ok := index[e.chain]
 		if !ok {
-			g = len(groups)
-			index[e.chain] = g
-			groups = append(groups, nil)
+			index[e.chain] = len(heads)
+			heads = append(heads, i)
+			tails = append(tails, i)
+			continue
 		}
-		groups[g] = append(groups[g], i)
+		next[tails[g]] = i
+		tails[g] = i
 	}
 	addr := remoteIP(ctx)
-	runGroup := func(g []int) {
-		for _, i := range g {
-			results[i] = runEntry(ctx, entries[i], slots, addr)
+	var taken atomic.Int32
+	take := func() {
+		for {
+			g := int(taken.Add(1)) - 1
+			if g >= len(heads) {
+				return
+			}
+			for i := heads[g]; i >= 0; i = next[i] {
+				results[i] = runEntry(ctx, entries[i], slots, addr)
+			}
 		}
 	}
-	if len(groups) == 1 {
-		runGroup(groups[0])
-		return
-	}
-	sem := make(chan struct{}, batchParallelism)
+	helpers := min(len(heads), batchParallelism) - 1
 	var wg sync.WaitGroup
-	for _, g := range groups {
-		sem <- struct{}{}
+	for range helpers {
 		wg.Add(1)
-		go func() {
+		workers.Go(func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			runGroup(g)
-		}()
+			take()
+		})
 	}
+	take()
 	wg.Wait()
 }
 
 // runEntry handles one item under its own deadline. A panic is the item's error: it
-// runs on a goroutine of its own, out of reach of the server's recovery.
+// may run on a worker goroutine, out of reach of the server's recovery.
 func runEntry(ctx context.Context, e *batchEntry, slots *batchSlots, addr netip.Addr) (res *pb.BatchResult) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -277,12 +323,12 @@ func runEntry(ctx context.Context, e *batchEntry, slots *batchSlots, addr netip.
 		ctx, cancel = context.WithTimeout(ctx, e.timeout)
 		defer cancel()
 	}
-	release, err := slots.acquire(ctx, addr, 1)
+	grant, err := slots.acquire(ctx, addr, 1)
 	if err != nil {
 		return errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
 	}
-	defer release()
-	resp, err := e.run(ctx)
+	defer slots.release(grant)
+	resp, err := e.run(ctx, e)
 	if err != nil {
 		return errorResult(err)
 	}
@@ -363,7 +409,9 @@ func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results [
 		if len(idx) == 0 {
 			continue
 		}
-		wg.Go(func() {
+		wg.Add(1)
+		p.workers.Go(func() {
+			defer wg.Done()
 			if p.forwardBatch(ctx, p.cfg.Shards[s].(BatchShard), forward, entries, idx, results, arrived) {
 				return
 			}
@@ -374,10 +422,10 @@ func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results [
 					mine[i] = entries[i]
 				}
 			}
-			runBatch(ctx, mine, results, p.batchItems)
+			runBatch(ctx, mine, results, p.batchItems, p.workers)
 		})
 	}
-	runBatch(ctx, local, results, p.batchItems)
+	runBatch(ctx, local, results, p.batchItems, p.workers)
 	wg.Wait()
 }
 
@@ -387,14 +435,14 @@ func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results [
 // once (batchParallelism at most). It reports false if the shard has no batch methods
 // (nothing set: the caller runs them one call each).
 func (p *Proxy) forwardBatch(ctx context.Context, bs BatchShard, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error), entries []*batchEntry, idx []int, results []*pb.BatchResult, arrived time.Time) bool {
-	release, err := p.batchItems.acquire(ctx, remoteIP(ctx), min(len(idx), batchParallelism))
+	grant, err := p.batchItems.acquire(ctx, remoteIP(ctx), min(len(idx), batchParallelism))
 	if err != nil {
 		for _, i := range idx {
 			results[i] = errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, err))
 		}
 		return true
 	}
-	defer release()
+	defer p.batchItems.release(grant)
 	b := &pb.Batch{Items: make([]*pb.BatchItem, 0, len(idx))}
 	sent := make([]int, 0, len(idx))
 	for _, i := range idx {

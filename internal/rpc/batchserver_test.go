@@ -50,26 +50,31 @@ func signedProposal(t *testing.T, key *crypto.PrivateKey, b protocol.ProposedBlo
 // certifier executes blocks on a node of its own and certifies them with the
 // committee's keys, as a client that gathered the votes would.
 type certifier struct {
-	t     *testing.T
-	n     *testNet
+	tb    testing.TB
+	keys  []*crypto.PrivateKey // the committee's
 	local *worker.Worker
 }
 
 func newCertifier(t *testing.T, n *testNet) *certifier {
-	return &certifier{t: t, n: n, local: worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: sysClock{}})}
+	return newCertifierOf(t, n.genesis, n.keys)
+}
+
+// newCertifierOf is newCertifier for the network of genesis g and committee keys.
+func newCertifierOf(tb testing.TB, g *protocol.GenesisConfig, keys []*crypto.PrivateKey) *certifier {
+	return &certifier{tb: tb, keys: keys, local: worker.New(worker.Config{Storage: newStore(tb, g), Clock: sysClock{}})}
 }
 
 // certify returns the confirmed certificate of b, which the certifier then applies.
 func (c *certifier) certify(b protocol.ProposedBlock) *protocol.Certificate {
-	c.t.Helper()
+	c.tb.Helper()
 	ctx := context.Background()
 	block, err := c.local.StageBlock(ctx, &b, nil)
 	if err != nil {
-		c.t.Fatal(err)
+		c.tb.Fatal(err)
 	}
-	cert := prototest.Certify(protocol.KindConfirmed, block, nil, base.Round{}, c.n.keys)
+	cert := prototest.Certify(protocol.KindConfirmed, block, nil, base.Round{}, c.keys)
 	if _, err := c.local.HandleCertificate(ctx, cert); err != nil {
-		c.t.Fatal(err)
+		c.tb.Fatal(err)
 	}
 	return cert
 }

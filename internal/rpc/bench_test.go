@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	runtimemetrics "runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
 	"github.com/micachain/mica/internal/rpc/pb"
+	"github.com/micachain/mica/internal/worker"
 )
 
 // BenchmarkGRPCFastTransfer: one fast-round transfer per op from one chain to another,
@@ -373,4 +375,96 @@ func encodedProposals(b *testing.B, g *protocol.GenesisConfig, key *crypto.Priva
 		out = append(out, codec.Marshal(prop))
 	}
 	return out
+}
+
+// BenchmarkBatchServer: what a validator's batch server spends on 16 chains' blocks,
+// the shape of the 16-chain benchmark's steady state: per op, one batch of 16 proposals
+// (one 1-transfer block of each of 16 chains) and then one batch of their 16
+// certificates, each handed straight to a validator's proxy (HandleBlockProposals,
+// HandleCertificates) over an in-process worker on memkv, as a gRPC stream worker
+// would. The items of different chains run concurrently (runBatch). The certificates
+// are made outside the timer by a certifier that executes the same blocks.
+// cpu-µs/op is the process's CPU while the timer runs, goroutines/op the goroutines
+// started meanwhile; allocs/op and B/op count the handlers and the worker (and the
+// check of the proposals' answers: the vote is needed before the certificate).
+func BenchmarkBatchServer(b *testing.B) {
+	const chains = 16
+	keys := make([]*crypto.PrivateKey, chains)
+	for i := range keys {
+		keys[i] = prototest.Key(fmt.Sprintf("owner-%d", i))
+	}
+	vkeys := prototest.Validators(4)
+	g := prototest.Genesis(prototest.Committee(vkeys), keys, base.Tokens(1000))
+	ids := g.ChainIDs()
+	notifier := NewNotifier(0)
+	w := worker.New(worker.Config{Storage: newStore(b, g), Signer: vkeys[0], Clock: sysClock{}, Notify: notifier.Publish})
+	proxy, err := NewValidatorServer(w, ProxyConfig{Notifier: notifier})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { _ = w.Run(ctx, 20*time.Millisecond) })
+	b.Cleanup(func() { cancel(); bg.Wait() })
+	c := newCertifierOf(b, g, vkeys)
+	prev := make([]*base.Hash, chains)
+	var height base.BlockHeight
+	props, certs := &pb.Batch{}, &pb.Batch{}
+	// next makes the proposals and certificates of every chain's next block.
+	next := func() {
+		props.Items, certs.Items = props.Items[:0], certs.Items[:0]
+		for i, id := range ids {
+			owner := keys[i].Public().Owner()
+			block := protocol.ProposedBlock{ChainID: id, Height: height, PreviousBlockHash: prev[i], Timestamp: base.TimestampFromTime(time.Now()), AuthenticatedOwner: &owner,
+				Transactions: []protocol.Transaction{protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Recipient: base.Account{Chain: id}, Amount: base.AmountFromAttos(1)})}}
+			p, err := protocol.SignProposal(keys[i], block, base.Round{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cert := c.certify(block)
+			prev[i] = ptr(cert.Block.Hash())
+			props.Items = append(props.Items, &pb.BatchItem{Payload: codec.Marshal(p), TimeoutMicros: 5_000_000})
+			certs.Items = append(certs.Items, &pb.BatchItem{Payload: codec.Marshal(cert), TimeoutMicros: 5_000_000})
+		}
+		height++
+	}
+	check := func(what string, resp *pb.BatchResults, err error) {
+		if err == nil && len(resp.GetResults()) != chains {
+			err = fmt.Errorf("%d results", len(resp.GetResults()))
+		}
+		for i, r := range resp.GetResults() {
+			if _, rerr := resultOf(r); rerr != nil && err == nil {
+				err = fmt.Errorf("item %d: %w", i, rerr)
+			}
+		}
+		if err != nil {
+			b.Fatalf("%s at height %d: %v", what, height-1, err)
+		}
+	}
+	b.ReportAllocs()
+	var cpu time.Duration
+	var started uint64
+	for b.Loop() {
+		b.StopTimer()
+		next()
+		start, goroutines := cputime.Process(), goroutinesCreated()
+		b.StartTimer()
+		votes, err := proxy.HandleBlockProposals(ctx, props)
+		check("proposals", votes, err)
+		resp, err := proxy.HandleCertificates(ctx, certs)
+		cpu += cputime.Process() - start
+		started += goroutinesCreated() - goroutines
+		b.StopTimer()
+		check("certificates", resp, err)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64(started)/float64(b.N), "goroutines/op")
+}
+
+// goroutinesCreated returns the number of goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []runtimemetrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	runtimemetrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc/pb"
 	"github.com/micachain/mica/internal/storage"
@@ -81,6 +82,9 @@ type Proxy struct {
 	// batchItems bounds the batch items being handled at once, over every batch and
 	// per remote address (batchserver.go).
 	batchItems *batchSlots
+	// workers run the groups of a batch's items beside the handler's goroutine, and
+	// its calls to remote shards (runBatch, runSharded).
+	workers *gopool.Pool
 
 	mu      sync.Mutex
 	genesis base.Hash // zero until known
@@ -103,7 +107,8 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsPerAddr)}, nil
+	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsPerAddr),
+		workers: gopool.New(batchWorkersIdle, workerIdleTime)}, nil
 }
 
 // NewValidatorServer returns the public service of a validator that runs as one process:

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc/pb"
 	"github.com/micachain/mica/internal/worker"
@@ -26,6 +27,9 @@ type ShardServer struct {
 	// public bound (maxBatchItemsInFlight), without a share per address, since the
 	// callers are the validator's own proxy (which gives each public address its share).
 	batchItems *batchSlots
+	// workers run the groups of a batch's items beside the handler's goroutine
+	// (runBatch).
+	workers *gopool.Pool
 }
 
 // NewShardServer returns the service of a shard. notifier must be the one the worker
@@ -38,7 +42,8 @@ func NewShardServer(w *worker.Worker, notifier *Notifier, logger *slog.Logger) *
 	if notifier == nil {
 		notifier = NewNotifier(0)
 	}
-	return &ShardServer{w: w, notifier: notifier, log: logger, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsInFlight)}
+	return &ShardServer{w: w, notifier: notifier, log: logger, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsInFlight),
+		workers: gopool.New(batchWorkersIdle, workerIdleTime)}
 }
 
 // Register registers the ValidatorWorker service on s.
@@ -87,7 +92,7 @@ func (s *ShardServer) HandleBlockProposals(ctx context.Context, m *pb.Batch) (*p
 	}
 	results := make([]*pb.BatchResult, len(m.GetItems()))
 	entries := proposalEntries(m.GetItems(), results, s.handleProposal)
-	runBatch(ctx, entries, results, s.batchItems)
+	runBatch(ctx, entries, results, s.batchItems, s.workers)
 	return &pb.BatchResults{Results: results}, nil
 }
 
@@ -109,7 +114,7 @@ func (s *ShardServer) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.
 	if len(certs) > 1 {
 		s.w.PreverifyCertificateBatch(ctx, certs)
 	}
-	runBatch(ctx, entries, results, s.batchItems)
+	runBatch(ctx, entries, results, s.batchItems, s.workers)
 	return &pb.BatchResults{Results: results}, nil
 }
 
