@@ -145,18 +145,47 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
-// TestWriteSyncs checks that a lone Write fsyncs the WAL before returning.
+// TestWriteSyncs checks that a lone Write fsyncs the WAL before returning, whatever the
+// WAL's minimum sync interval (none, the default, a longer one): the interval delays
+// an fsync, it never lets a Write return without one.
 func TestWriteSyncs(t *testing.T) {
-	s, fs := openCounting(t)
-	for i := range 3 {
-		before := fs.syncs.Load()
-		var b kv.Batch
-		b.Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
-		if err := s.Write(context.Background(), &b); err != nil {
-			t.Fatal(err)
-		}
-		if got := fs.syncs.Load() - before; got != 1 {
-			t.Fatalf("write %d: %d WAL syncs, want 1", i, got)
+	for _, interval := range []time.Duration{-1, 0, 5 * time.Millisecond} {
+		t.Run(fmt.Sprintf("min-sync=%v", interval), func(t *testing.T) {
+			fs := &syncCountingFS{FS: vfs.Default}
+			s, err := Open(t.TempDir(), Options{FS: fs, WALMinSyncInterval: interval})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := s.Close(); err != nil {
+					t.Error(err)
+				}
+			}()
+			for i := range 3 {
+				before := fs.syncs.Load()
+				var b kv.Batch
+				b.Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
+				if err := s.Write(context.Background(), &b); err != nil {
+					t.Fatal(err)
+				}
+				if got := fs.syncs.Load() - before; got != 1 {
+					t.Fatalf("write %d: %d WAL syncs, want 1", i, got)
+				}
+			}
+		})
+	}
+}
+
+// TestWALMinSyncIntervalOption checks how Options.WALMinSyncInterval maps to Pebble's.
+func TestWALMinSyncIntervalOption(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, DefaultWALMinSyncInterval},
+		{-1, 0},
+		{-time.Second, 0},
+		{2 * time.Millisecond, 2 * time.Millisecond},
+	} {
+		if got := walMinSyncInterval(tc.in); got != tc.want {
+			t.Errorf("walMinSyncInterval(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }

@@ -56,7 +56,22 @@ type Options struct {
 	// FS replaces the file system; nil is the operating system's. For tests: they
 	// count WAL syncs through it, or simulate a power loss with vfs.NewCrashableMem.
 	FS vfs.FS
+
+	// WALMinSyncInterval is the least time between the end of one WAL fsync and the
+	// start of the next; synced writes that arrive meanwhile wait and share the next
+	// fsync. 0 means DefaultWALMinSyncInterval; a negative value starts each fsync as
+	// soon as one is requested and the previous one has ended.
+	WALMinSyncInterval time.Duration
 }
+
+// DefaultWALMinSyncInterval is the WAL sync interval used when
+// Options.WALMinSyncInterval is zero. A validator's synced writes (a vote, a
+// certificate) come from many chains at once; holding each fsync back until this long
+// after the previous one lets more of them share it (about 2 synced batches per fsync
+// without it, about 3 with it, at 16 chains on `mica net up`), and an fsync costs the
+// kernel tens of microseconds of CPU on top of its wait. A write waits at most this much
+// longer; durability is unchanged: Write still returns only after its own fsync.
+const DefaultWALMinSyncInterval = 500 * time.Microsecond
 
 // Store is a kv.Store over a Pebble database. It is safe for concurrent use.
 type Store struct {
@@ -142,6 +157,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		FS:                 opts.FS,
 	}
 	tuneForLargeValues(po)
+	if minSync := walMinSyncInterval(opts.WALMinSyncInterval); minSync > 0 {
+		po.WALMinSyncInterval = func() time.Duration { return minSync }
+	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, wrap("open "+dir, err)
@@ -151,6 +169,19 @@ func Open(dir string, opts Options) (*Store, error) {
 		wo = pebble.NoSync
 	}
 	return &Store{db: db, log: log, idle: make(chan struct{}), writeOpts: wo}, nil
+}
+
+// walMinSyncInterval resolves Options.WALMinSyncInterval: 0 is the default, a negative
+// value none (0).
+func walMinSyncInterval(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultWALMinSyncInterval
+	case d < 0:
+		return 0
+	default:
+		return d
+	}
 }
 
 // Storage layout for large values.
