@@ -106,10 +106,10 @@ func (w *blockWrites) block(i, transfers int, vote, cert, receipt, confirm *kv.B
 // flushes and compactions that fall in the run), WAL fsyncs per block and synced
 // batches per fsync.
 func BenchmarkBlockWrites(b *testing.B) {
-	const chains = 16
-	for _, transfers := range []int{1, 100} {
+	for _, c := range []struct{ chains, transfers int }{{1, 1}, {16, 1}, {16, 100}} {
+		chains, transfers := c.chains, c.transfers
 		for _, minSync := range []time.Duration{-1, DefaultWALMinSyncInterval} {
-			name := fmt.Sprintf("transfers=%d/min-sync=%v", transfers, max(minSync, 0))
+			name := fmt.Sprintf("chains=%d/transfers=%d/min-sync=%v", chains, transfers, max(minSync, 0))
 			b.Run(name, func(b *testing.B) {
 				fs := &syncCountingFS{FS: vfs.Default}
 				s, err := Open(b.TempDir(), Options{FS: fs, WALMinSyncInterval: minSync})
