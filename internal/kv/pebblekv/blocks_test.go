@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-
 	"github.com/micachain/mica/internal/cputime"
 	"github.com/micachain/mica/internal/kv"
 )
@@ -111,16 +109,7 @@ func BenchmarkBlockWrites(b *testing.B) {
 		for _, minSync := range []time.Duration{-1, DefaultWALMinSyncInterval} {
 			name := fmt.Sprintf("chains=%d/transfers=%d/min-sync=%v", chains, transfers, max(minSync, 0))
 			b.Run(name, func(b *testing.B) {
-				fs := &syncCountingFS{FS: vfs.Default}
-				s, err := Open(b.TempDir(), Options{FS: fs, WALMinSyncInterval: minSync})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer func() {
-					if err := s.Close(); err != nil {
-						b.Error(err)
-					}
-				}()
+				s, fs := openCountingWith(b, Options{WALMinSyncInterval: minSync})
 				w := newBlockWrites(chains, transfers, 32)
 				ctx := context.Background()
 				var next atomic.Int64

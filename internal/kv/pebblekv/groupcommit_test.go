@@ -57,8 +57,16 @@ func (f *syncCountingFile) SyncData() error { f.count(); return f.File.SyncData(
 
 func openCounting(tb testing.TB) (*Store, *syncCountingFS) {
 	tb.Helper()
+	return openCountingWith(tb, Options{})
+}
+
+// openCountingWith opens a store with opts in a temporary directory, its WAL syncs
+// counted, and closes it when the test ends.
+func openCountingWith(tb testing.TB, opts Options) (*Store, *syncCountingFS) {
+	tb.Helper()
 	fs := &syncCountingFS{FS: vfs.Default}
-	s, err := Open(tb.TempDir(), Options{FS: fs})
+	opts.FS = fs
+	s, err := Open(tb.TempDir(), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -151,16 +159,7 @@ func TestGroupCommit(t *testing.T) {
 func TestWriteSyncs(t *testing.T) {
 	for _, interval := range []time.Duration{-1, 0, 5 * time.Millisecond} {
 		t.Run(fmt.Sprintf("min-sync=%v", interval), func(t *testing.T) {
-			fs := &syncCountingFS{FS: vfs.Default}
-			s, err := Open(t.TempDir(), Options{FS: fs, WALMinSyncInterval: interval})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if err := s.Close(); err != nil {
-					t.Error(err)
-				}
-			}()
+			s, fs := openCountingWith(t, Options{WALMinSyncInterval: interval})
 			for i := range 3 {
 				before := fs.syncs.Load()
 				var b kv.Batch
