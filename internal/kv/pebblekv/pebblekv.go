@@ -69,8 +69,8 @@ type Options struct {
 // Options.WALMinSyncInterval is zero. A validator's synced writes (votes and
 // certificates) come from many chains at once; holding the next fsync back until this
 // long after the previous one lets more of them share it, and each fsync costs the
-// kernel CPU on top of its wait (BenchmarkBlockWrites, 16 chains: about 7.5 synced
-// batches per fsync without the interval, 14 with it, and 15–20 % less CPU per block).
+// kernel CPU on top of its wait (BenchmarkBlockWrites, 16 chains: 7–8 synced batches
+// per fsync without the interval, 14–15 with it).
 // A synced write waits at most this much longer; durability is unchanged: Write still
 // returns only after an fsync that covers its batch.
 //
