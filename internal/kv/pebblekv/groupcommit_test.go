@@ -57,8 +57,16 @@ func (f *syncCountingFile) SyncData() error { f.count(); return f.File.SyncData(
 
 func openCounting(tb testing.TB) (*Store, *syncCountingFS) {
 	tb.Helper()
+	return openCountingWith(tb, Options{})
+}
+
+// openCountingWith opens a store with opts in a temporary directory, its WAL syncs
+// counted, and closes it when the test ends.
+func openCountingWith(tb testing.TB, opts Options) (*Store, *syncCountingFS) {
+	tb.Helper()
 	fs := &syncCountingFS{FS: vfs.Default}
-	s, err := Open(tb.TempDir(), Options{FS: fs})
+	opts.FS = fs
+	s, err := Open(tb.TempDir(), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -145,18 +153,38 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
-// TestWriteSyncs checks that a lone Write fsyncs the WAL before returning.
+// TestWriteSyncs checks that a lone Write fsyncs the WAL before returning, whatever the
+// WAL's minimum sync interval (none, the default, a longer one): the interval delays
+// an fsync, it never lets a Write return without one.
 func TestWriteSyncs(t *testing.T) {
-	s, fs := openCounting(t)
-	for i := range 3 {
-		before := fs.syncs.Load()
-		var b kv.Batch
-		b.Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
-		if err := s.Write(context.Background(), &b); err != nil {
-			t.Fatal(err)
-		}
-		if got := fs.syncs.Load() - before; got != 1 {
-			t.Fatalf("write %d: %d WAL syncs, want 1", i, got)
+	for _, interval := range []time.Duration{-1, 0, 5 * time.Millisecond} {
+		t.Run(fmt.Sprintf("min-sync=%v", interval), func(t *testing.T) {
+			s, fs := openCountingWith(t, Options{WALMinSyncInterval: interval})
+			for i := range 3 {
+				before := fs.syncs.Load()
+				var b kv.Batch
+				b.Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
+				if err := s.Write(context.Background(), &b); err != nil {
+					t.Fatal(err)
+				}
+				if got := fs.syncs.Load() - before; got != 1 {
+					t.Fatalf("write %d: %d WAL syncs, want 1", i, got)
+				}
+			}
+		})
+	}
+}
+
+// TestWALMinSyncIntervalOption checks how Options.WALMinSyncInterval maps to Pebble's.
+func TestWALMinSyncIntervalOption(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, DefaultWALMinSyncInterval},
+		{-1, 0},
+		{-time.Second, 0},
+		{2 * time.Millisecond, 2 * time.Millisecond},
+	} {
+		if got := walMinSyncInterval(tc.in); got != tc.want {
+			t.Errorf("walMinSyncInterval(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
