@@ -33,8 +33,10 @@ var (
 // delivered cursor. Delivery is exactly once: AddBundle ignores cursors below NextToAdd.
 //
 // Inbox is the in-memory form of the rules; a chain's State keeps the cursors as one map
-// entry per origin and Added and Removed as stored queues, one entry per bundle, and
-// applies the same rules (inboxOps) to them.
+// entry per origin, Added as a stored queue of one entry per sending block (bundleGroup:
+// a block taking part of an entry leaves it, NextToRemove says which bundles are taken)
+// and Removed as one of one entry per bundle, and applies the same rules (inboxOps) to
+// them.
 type Inbox struct {
 	NextToAdd    protocol.Cursor
 	NextToRemove protocol.Cursor
@@ -80,11 +82,12 @@ func (c *inboxCursors) Decode(r *codec.Reader) {
 // (IsSkippable) and listing pending bundles decode it.
 //
 // A bundle whose sending certificate is on the store that holds the chain's state is
-// stored as a reference to it (byRef): the queue's entry is the first bundleRefLen bytes
-// of the bundle's canonical bytes (height, timestamp, certificate hash, transaction
-// index), and the messages are read from the certificate when the entry is read back
-// from the store (State.resolve). In memory (the queue's cache of the entries it
-// pushed) the entry keeps its whole bytes.
+// stored as a reference to it (byRef): its transaction index in its group's entry
+// (bundleGroup), and the messages are read from the certificate when the entry is read
+// back from the store (State.resolveGroup). Entries of the layout before groups (one
+// per bundle, still read) hold the first bundleRefLen bytes of the bundle's canonical
+// bytes (height, timestamp, certificate hash, transaction index). In memory (the
+// queue's cache of the entries it pushed) a bundle keeps its whole bytes.
 type queuedBundle struct {
 	cursor protocol.Cursor
 	// raw is the canonical encoding of a protocol.MessageBundle, never modified; for an
@@ -134,7 +137,8 @@ func (q *queuedBundle) isSkippable() (bool, error) {
 
 // queuedBundleCodec stores a queuedBundle as the bundle's canonical bytes (the bytes the
 // queues held when their entries were protocol.MessageBundle values), or as its
-// reference (byRef). Decoding reads the cursor fields and keeps the bytes; the messages
+// reference (byRef): the layout of the queue of bundles taken in anticipation, and of
+// the delivered bundles before groups. Decoding reads the cursor fields and keeps the bytes; the messages
 // are checked when decoded, a reference when resolved.
 type queuedBundleCodec struct{}
 

@@ -1,13 +1,18 @@
 package chain
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/views"
 )
 
 // certMap is a CertificateReader over certificates in memory, counting reads.
@@ -89,18 +94,14 @@ func TestInboxStoresReferencesToCertificates(t *testing.T) {
 		}
 	}
 	b := ss.flush(t, s)
-	refs, whole := 0, 0
-	for _, op := range b.Ops() {
-		var mb protocol.MessageBundle
-		switch {
-		case len(op.Value) == bundleRefLen:
-			refs++
-		case len(op.Value) > bundleRefLen && codec.Unmarshal(op.Value, &mb) == nil:
-			whole++
-		}
+	// One entry per sending block: heights 0 and 2 as references (the header and three
+	// transaction indexes), height 1 whole.
+	var layouts []string
+	for _, g := range storedGroups(t, b, ss, origin) {
+		layouts = append(layouts, fmt.Sprintf("%d:%v:%d", g.height, g.byRef, len(g.items)))
 	}
-	if refs != 6 || whole != 3 {
-		t.Fatalf("the inbox stored %d references and %d whole bundles, want 6 and 3", refs, whole)
+	if got := strings.Join(layouts, " "); got != "0:true:3 1:false:3 2:true:3" {
+		t.Fatalf("stored inbox entries (height:byRef:bundles) %s, want 0:true:3 1:false:3 2:true:3", got)
 	}
 
 	// Read back from the store by a fresh state: the same bundles as delivered.
@@ -190,8 +191,8 @@ func TestInboxReadsWholeBundlesWithReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := ss.flush(t, s)
-	for _, op := range b.Ops() {
-		if len(op.Value) == bundleRefLen {
+	for _, g := range storedGroups(t, b, ss, origin) {
+		if g.byRef {
 			t.Fatal("a reference was stored without a certificate reader")
 		}
 	}
@@ -202,4 +203,34 @@ func TestInboxReadsWholeBundlesWithReader(t *testing.T) {
 			t.Fatalf("receiving bundle %d: %v", i, err)
 		}
 	}
+}
+
+// inboxQueuesContext is the context of origin's inbox queues in ss's chain state.
+func inboxQueuesContext(ss *stateStore, origin base.ChainID) views.Context {
+	return views.SubKey(views.NewContext(ss.db, []byte("c")).Sub(tagInboxQueues), chainIDKey, origin)
+}
+
+// groupsPrefix is the key prefix of origin's inbox groups in ss's chain state.
+func groupsPrefix(ss *stateStore, origin base.ChainID) []byte {
+	return inboxQueuesContext(ss, origin).Sub(tagInboxGroups).Prefix()
+}
+
+// storedGroups decodes the inbox groups of origin that b puts, in key order.
+func storedGroups(t *testing.T, b *kv.Batch, ss *stateStore, origin base.ChainID) []bundleGroup {
+	t.Helper()
+	p := groupsPrefix(ss, origin)
+	var out []bundleGroup
+	for _, op := range b.Ops() {
+		// Entries are at P || 0x01 || index; the header at P || 0x00.
+		if op.Kind != kv.OpPut || !bytes.HasPrefix(op.Key, p) || op.Key[len(p)] != 1 {
+			continue
+		}
+		r := codec.NewReader(op.Value)
+		g := groupCodec{}.Decode(r)
+		if err := r.Finish(); err != nil {
+			t.Fatalf("stored inbox entry: %v", err)
+		}
+		out = append(out, g)
+	}
+	return out
 }

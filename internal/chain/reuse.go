@@ -64,7 +64,8 @@ func (s *State) ExecuteDetached(ctx context.Context, p *protocol.ProposedBlock, 
 func (s *State) rollbackInboxes() {
 	s.inboxes.Rollback()
 	for _, q := range s.inboxQueues {
-		q.added.Rollback()
+		q.added.legacy.Rollback()
+		q.added.groups.Rollback()
 		q.removed.Rollback()
 	}
 }

@@ -1,0 +1,236 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// wideBlock is origin's certified block at height h of n transactions, each sending one
+// message to `to`: n bundles for it.
+func wideBlock(origin, to base.ChainID, h base.BlockHeight, n int) *protocol.Certificate {
+	p := protocol.ProposedBlock{ChainID: origin, Height: h, Timestamp: base.Timestamp(1000 + h)}
+	var o protocol.BlockExecutionOutcome
+	for i := range n {
+		p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner, Amount: base.AmountFromAttos(1)}))
+		o.Messages = append(o.Messages, []protocol.OutgoingMessage{{Destination: to, Kind: protocol.Tracked,
+			Message: protocol.Message{System: &protocol.Credit{Amount: base.AmountFromAttos(uint64(i + 1))}}}})
+		o.OracleResponses = append(o.OracleResponses, nil)
+		o.Events = append(o.Events, nil)
+		o.Blobs = append(o.Blobs, nil)
+		o.OperationResults = append(o.OperationResults, []byte{})
+	}
+	return &protocol.Certificate{Kind: protocol.KindConfirmed, Block: protocol.NewBlock(p, o)}
+}
+
+func epochBundles(bs []protocol.MessageBundle) []protocol.EpochBundle {
+	out := make([]protocol.EpochBundle, len(bs))
+	for i := range bs {
+		out[i] = protocol.EpochBundle{Bundle: bs[i]}
+	}
+	return out
+}
+
+// groupKeys counts the puts and deletes of inbox entries (not headers) under prefix p.
+func groupKeys(b *kv.Batch, p []byte) (puts, deletes int) {
+	for _, op := range b.Ops() {
+		if !bytes.HasPrefix(op.Key, p) || op.Key[len(p)] != 1 {
+			continue
+		}
+		if op.Kind == kv.OpPut {
+			puts++
+		} else {
+			deletes++
+		}
+	}
+	return puts, deletes
+}
+
+// checkPending fails unless s lists exactly want as its pending bundles.
+func checkPending(t *testing.T, s *State, want []protocol.MessageBundle) {
+	t.Helper()
+	got, err := s.PendingBundles(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d pending bundles, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !codec.Equal(&got[i].Bundle, &want[i]) {
+			t.Fatalf("pending bundle %d is %v, want %v", i, got[i].Bundle.Cursor(), want[i].Cursor())
+		}
+	}
+}
+
+// TestInboxGroupsPartialConsumption: the 100 bundles of one sending block are one stored
+// entry; blocks taking some of them write no entry (the cursor says how far they took),
+// the block taking the last deletes it; after each reload the inbox lists and receives
+// exactly the bundles not taken, in order, and reads the certificate once per block.
+func TestInboxGroupsPartialConsumption(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	ss := newStateStore(t)
+	prefix := groupsPrefix(ss, origin)
+	certs := &certMap{m: map[base.Hash]*protocol.Certificate{}}
+	c5 := wideBlock(origin, ss.id, 5, 100)
+	certs.m[c5.Block.Hash()] = c5
+	b5 := c5.Block.OutgoingBundlesTo(ss.id)
+	b6 := wideBlock(origin, ss.id, 6, 10).Block.OutgoingBundlesTo(ss.id) // certificate elsewhere: stored whole
+	load := func() *State {
+		s := ss.load()
+		s.UseCertificates(certs)
+		return s
+	}
+	take := func(s *State, bs []protocol.MessageBundle) {
+		t.Helper()
+		for i := range bs {
+			if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: bs[i]}, true); err != nil {
+				t.Fatalf("receiving %v: %v", bs[i].Cursor(), err)
+			}
+		}
+	}
+
+	// Delivered in two calls of one staging: still one entry.
+	s := load()
+	for _, part := range [][]protocol.MessageBundle{b5[:60], b5[60:]} {
+		if added, err := s.ReceiveBundles(ctx, origin, epochBundles(part)); err != nil || len(added) != len(part) {
+			t.Fatalf("delivery: %d added, %v", len(added), err)
+		}
+	}
+	b := ss.flush(t, s)
+	if gs := storedGroups(t, b, ss, origin); len(gs) != 1 || !gs[0].byRef || len(gs[0].items) != 100 {
+		t.Fatalf("stored %d entries, want one of 100 references", len(gs))
+	}
+	if added, err := s.ReceiveBundles(ctx, origin, epochBundles(b5[90:])); err != nil || len(added) != 0 || s.HasPendingChanges() {
+		t.Fatalf("a duplicate delivery added %d bundles (%v) or staged changes", len(added), err)
+	}
+
+	// A block takes 30 of them: no entry written.
+	s = load()
+	reads := certs.reads
+	take(s, b5[:30])
+	if certs.reads-reads != 1 {
+		t.Fatalf("taking 30 bundles of one entry read the certificate %d times, want 1", certs.reads-reads)
+	}
+	if puts, dels := groupKeys(ss.flush(t, s), prefix); puts != 0 || dels != 0 {
+		t.Fatalf("taking part of an entry wrote %d entries and deleted %d, want none", puts, dels)
+	}
+	// The next height arrives meanwhile, as its own entry.
+	s = load()
+	if _, err := s.ReceiveBundles(ctx, origin, epochBundles(b6)); err != nil {
+		t.Fatal(err)
+	}
+	if gs := storedGroups(t, ss.flush(t, s), ss, origin); len(gs) != 1 || gs[0].byRef || gs[0].height != 6 {
+		t.Fatal("the next height is not one entry of whole bundles")
+	}
+	rest := append(append([]protocol.MessageBundle{}, b5[30:]...), b6...)
+	checkPending(t, load(), rest)
+	if got, err := load().PendingBundles(ctx, 5); err != nil || len(got) != 5 || got[0].Bundle.TransactionIndex != 30 {
+		t.Fatalf("the first 5 pending bundles: %d, %v", len(got), err)
+	}
+	// A block can not take a bundle it skips over an unskippable one.
+	if err := load().removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: b5[40]}, true); !errors.Is(err, ErrUnskippableBundle) {
+		t.Fatalf("skipping bundle 30: %v, want ErrUnskippableBundle", err)
+	}
+	// A block taking a bundle already taken is refused.
+	if err := load().removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: b5[29]}, true); !errors.Is(err, ErrBundleOutOfOrder) {
+		t.Fatalf("taking bundle 29 again: %v, want ErrBundleOutOfOrder", err)
+	}
+
+	// The rest of height 5 and part of height 6: one entry deleted, none written.
+	s = load()
+	take(s, rest[:74])
+	if puts, dels := groupKeys(ss.flush(t, s), prefix); puts != 0 || dels != 1 {
+		t.Fatalf("taking the rest of an entry wrote %d entries and deleted %d, want 0 and 1", puts, dels)
+	}
+	checkPending(t, load(), b6[4:])
+	s = load()
+	take(s, b6[4:])
+	ss.flush(t, s)
+	checkPending(t, load(), nil)
+	left := 0
+	if err := ss.db.Scan(ctx, prefix, func(_, _ []byte) error { left++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d keys left under the emptied inbox's entries", left)
+	}
+}
+
+// TestInboxReadsLayoutBeforeGroups: an inbox stored by a build before groups (one entry
+// per bundle, references and whole bundles) is read first, then the groups delivered
+// after the upgrade; blocks drain it entry by entry and it ends empty.
+func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	ss := newStateStore(t)
+	certs := &certMap{m: map[base.Hash]*protocol.Certificate{}}
+	var want []protocol.MessageBundle
+	var heights [][]protocol.MessageBundle
+	for h := range base.BlockHeight(3) {
+		cert := sendingBlock(origin, ss.id, h)
+		if h != 1 {
+			certs.m[cert.Block.Hash()] = cert
+		}
+		heights = append(heights, cert.Block.OutgoingBundlesTo(ss.id))
+		want = append(want, heights[h]...)
+	}
+	load := func() *State {
+		s := ss.load()
+		s.UseCertificates(certs)
+		return s
+	}
+	// Heights 0 and 1 as the build before stored them: the per-bundle queue.
+	s := load()
+	var cur inboxCursors
+	q := s.inboxQueuesOf(origin)
+	old := inboxOps{cur: &cur, added: q.added.legacy, removed: q.removed}
+	for h, bs := range heights[:2] {
+		for _, b := range bs {
+			if _, err := old.addBundle(ctx, b, h == 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.inboxes.Set(origin, cur)
+	refs := 0
+	for _, op := range ss.flush(t, s).Ops() {
+		if len(op.Value) == bundleRefLen {
+			refs++
+		}
+	}
+	if refs != 3 {
+		t.Fatalf("the layout before groups stored %d references, want 3", refs)
+	}
+	// Height 2 is delivered after the upgrade: a group.
+	s = load()
+	if _, err := s.ReceiveBundles(ctx, origin, epochBundles(heights[2])); err != nil {
+		t.Fatal(err)
+	}
+	if gs := storedGroups(t, ss.flush(t, s), ss, origin); len(gs) != 1 {
+		t.Fatalf("%d groups stored, want 1", len(gs))
+	}
+	checkPending(t, load(), want)
+	for i := range want {
+		s := load()
+		if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: want[i]}, true); err != nil {
+			t.Fatalf("receiving bundle %d: %v", i, err)
+		}
+		ss.flush(t, s)
+		checkPending(t, load(), want[i+1:])
+	}
+	left := 0
+	if err := ss.db.Scan(ctx, inboxQueuesContext(ss, origin).Prefix(), func(_, _ []byte) error { left++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d keys left in the emptied inbox's queues", left)
+	}
+}
