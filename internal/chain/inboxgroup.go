@@ -102,6 +102,22 @@ func (groupCodec) Encode(w *codec.Writer, g bundleGroup) {
 	}
 }
 
+// Encoded returns what Encode writes, in a buffer of the exact size (views stores it as
+// it is; a writer growing from empty would allocate several times per entry).
+func (c groupCodec) Encoded(g bundleGroup) []byte {
+	n := 1 + bundleHeaderLen + binary.MaxVarintLen64
+	for i := range g.items {
+		if g.byRef {
+			n += 4
+		} else {
+			n += binary.MaxVarintLen64 + len(g.items[i].raw)
+		}
+	}
+	w := codec.NewWriter(make([]byte, 0, n))
+	c.Encode(w, g)
+	return w.Bytes()
+}
+
 func (groupCodec) Decode(r *codec.Reader) bundleGroup {
 	var g bundleGroup
 	layout := r.U8()
@@ -196,24 +212,23 @@ func sameGroup(a, b *bundleGroup) bool {
 	return len(a.items) > 0 && len(b.items) > 0 && a.items[0].cursor == b.items[0].cursor && a.cert == b.cert && len(a.items) == len(b.items)
 }
 
-// frontGroup returns the first group, resolved, or false if there is none.
-func (q *groupedQueue) frontGroup(ctx context.Context) (*bundleGroup, bool, error) {
+// frontGroup returns the first group, resolved, or false if there is none. The group is
+// returned by value (it shares its items with the queue's cache or q.front): a pointer
+// would be allocated on every call, several per bundle a block takes.
+func (q *groupedQueue) frontGroup(ctx context.Context) (bundleGroup, bool, error) {
 	g, ok, err := q.groups.Front(ctx)
-	if err != nil || !ok {
-		return nil, false, err
-	}
-	if !g.unresolved {
-		return &g, true, nil
+	if err != nil || !ok || !g.unresolved {
+		return g, ok, err
 	}
 	if !sameGroup(&q.front, &g) {
 		items, err := q.s.resolveGroup(ctx, q.origin, &g, &q.certs)
 		if err != nil {
-			return nil, false, err
+			return bundleGroup{}, false, err
 		}
 		g.items, g.unresolved = items, false
 		q.front = g
 	}
-	return &q.front, true, nil
+	return q.front, true, nil
 }
 
 // Front returns the first bundle not taken.
@@ -291,7 +306,7 @@ func (q *groupedQueue) forEach(ctx context.Context, floor protocol.Cursor, fn fu
 			if err != nil {
 				return err
 			}
-			g = *fg
+			g = fg
 		} else if g.unresolved {
 			items, err := q.s.resolveGroup(ctx, q.origin, &g, &q.certs)
 			if err != nil {

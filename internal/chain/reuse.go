@@ -91,13 +91,15 @@ func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) 
 	// The certificate's execution removes the received bundles (replay: a bundle not
 	// delivered yet is consumed in anticipation) before executing each transaction; the
 	// execution state does not depend on the inbox, so the order does not matter.
+	taker := bundleTaker{s: s}
 	for i := range x.block.Transactions {
 		if b := x.block.Transactions[i].Bundle; b != nil {
-			if err := s.removeBundle(ctx, b, false); err != nil {
+			if err := taker.take(ctx, b, false); err != nil {
 				return false, &TxError{Index: i, Err: err}
 			}
 		}
 	}
+	taker.finish()
 	if err := s.exec.PutChanges(x.changes); err != nil {
 		return false, err
 	}

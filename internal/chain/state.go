@@ -489,6 +489,7 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	}
 	msgs := make([]protocol.OutgoingMessage, ops)
 	usedMsgs := 0
+	taker := bundleTaker{s: s}
 	for i := range p.Transactions {
 		tx := &p.Transactions[i]
 		if b := tx.Bundle; b != nil {
@@ -498,7 +499,7 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			if closed && b.Action != protocol.Reject {
 				return nil, nil, fmt.Errorf("%w: transaction %d accepts a bundle", ErrClosedChain, i)
 			}
-			if err := s.removeBundle(ctx, b, o.Validating); err != nil {
+			if err := taker.take(ctx, b, o.Validating); err != nil {
 				return nil, nil, &TxError{Index: i, Err: err}
 			}
 		} else if closed {
@@ -535,6 +536,7 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			out.OperationResults[i] = []byte{}
 		}
 	}
+	taker.finish()
 	eb := new(kv.Batch)
 	s.exec.Emit(eb)
 	out.StateHash = execution.StateHash(tip.StateHash, eb)
@@ -542,15 +544,47 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
-	cur, _, err := s.inboxes.Get(ctx, b.Origin)
-	if err != nil {
+	t := bundleTaker{s: s}
+	if err := t.take(ctx, b, mustBePresent); err != nil {
 		return err
 	}
-	if err := s.inbox(b.Origin, &cur).removeBundle(ctx, &b.Bundle, mustBePresent); err != nil {
+	t.finish()
+	return nil
+}
+
+// bundleTaker removes the bundles a block receives from their inboxes, reading an
+// origin's cursors once and staging them once for each run of bundles from that origin
+// (a block receiving 100 bundles of one sender: one map read and one staged entry, not
+// 100). After an error the State must be discarded, as after any failed block.
+type bundleTaker struct {
+	s      *State
+	origin base.ChainID
+	cur    inboxCursors
+	open   bool
+}
+
+// take removes b from its origin's inbox (inboxOps.removeBundle).
+func (t *bundleTaker) take(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
+	if !t.open || t.origin != b.Origin {
+		t.finish()
+		cur, _, err := t.s.inboxes.Get(ctx, b.Origin)
+		if err != nil {
+			return err
+		}
+		t.origin, t.cur, t.open = b.Origin, cur, true
+	}
+	if err := t.s.inbox(b.Origin, &t.cur).removeBundle(ctx, &b.Bundle, mustBePresent); err != nil {
 		return fmt.Errorf("bundle from %s at height %d: %w", b.Origin.Short(), b.Bundle.Height, err)
 	}
-	s.inboxes.Set(b.Origin, cur)
 	return nil
+}
+
+// finish stages the cursors of the origin taken from last.
+func (t *bundleTaker) finish() {
+	if t.open {
+		t.s.inboxes.Set(t.origin, t.cur)
+		t.open = false
+	}
 }
 
 // TxError says which transaction of a block failed.
