@@ -12,6 +12,7 @@ import (
 // re-encode to the same bytes.
 func FuzzDecodeInboxCursors(f *testing.F) {
 	f.Add(codec.Marshal(&inboxCursors{NextToAdd: protocol.Cursor{Height: 3, Index: 1}, NextToRemove: protocol.Cursor{Height: 2}}))
+	f.Add(codec.Marshal(&inboxCursors{NextToAdd: protocol.Cursor{Height: 3, Index: 1}, Groups: true}))
 	f.Add([]byte{})
 	f.Add(make([]byte, 25))
 	f.Fuzz(func(t *testing.T, b []byte) {

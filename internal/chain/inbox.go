@@ -64,16 +64,38 @@ func (in *Inbox) RemoveBundle(b *protocol.MessageBundle, mustBePresent bool) err
 type inboxCursors struct {
 	NextToAdd    protocol.Cursor
 	NextToRemove protocol.Cursor
+	// Groups: the stored value ends with the layout byte inboxLayoutGroups (the
+	// origin's delivered bundles may be in groups, tagInboxGroups). A State sets it on
+	// every cursor it stores, so that a build before groups, whose strict decoder
+	// expects the two cursors only, refuses the inbox (as corruption) instead of
+	// reading it without the bundles it does not see. Values stored without it are
+	// read as before.
+	Groups bool
 }
+
+// inboxLayoutGroups is the layout byte after a stored inbox's cursors: delivered bundles
+// stored one entry per sending block (bundleGroup). Any other byte is refused.
+const inboxLayoutGroups byte = 2
 
 func (c *inboxCursors) Encode(w *codec.Writer) {
 	encCursor(w, c.NextToAdd)
 	encCursor(w, c.NextToRemove)
+	if c.Groups {
+		w.U8(inboxLayoutGroups)
+	}
 }
 
 func (c *inboxCursors) Decode(r *codec.Reader) {
 	c.NextToAdd = decCursor(r)
 	c.NextToRemove = decCursor(r)
+	c.Groups = false
+	if r.Err() == nil && r.Remaining() > 0 {
+		if v := r.U8(); v != inboxLayoutGroups {
+			r.Fail("inbox of layout %d, unknown to this build (it reads layout %d, groups, and the one before)", v, inboxLayoutGroups)
+			return
+		}
+		c.Groups = true
+	}
 }
 
 // queuedBundle is a bundle as an inbox queue holds it: its canonical bytes and its

@@ -10,6 +10,7 @@ import (
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/views"
 )
 
 // wideBlock is origin's certified block at height h of n transactions, each sending one
@@ -201,7 +202,8 @@ func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
 	}
 	s.inboxes.Set(origin, cur)
 	refs := 0
-	for _, op := range ss.flush(t, s).Ops() {
+	b := ss.flush(t, s)
+	for _, op := range b.Ops() {
 		if len(op.Value) == bundleRefLen {
 			refs++
 		}
@@ -209,13 +211,29 @@ func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
 	if refs != 3 {
 		t.Fatalf("the layout before groups stored %d references, want 3", refs)
 	}
-	// Height 2 is delivered after the upgrade: a group.
+	if v := storedCursors(t, b, ss); len(v) != 24 {
+		t.Fatalf("the layout before groups stored cursors of %d bytes, want 24", len(v))
+	}
+	// Height 2 is delivered after the upgrade: a group, and the cursors end with the
+	// layout byte, which a build before groups refuses (its decoder reads 24 bytes and
+	// rejects trailing ones).
 	s = load()
 	if _, err := s.ReceiveBundles(ctx, origin, epochBundles(heights[2])); err != nil {
 		t.Fatal(err)
 	}
-	if gs := storedGroups(t, ss.flush(t, s), ss, origin); len(gs) != 1 {
+	b = ss.flush(t, s)
+	if gs := storedGroups(t, b, ss, origin); len(gs) != 1 {
 		t.Fatalf("%d groups stored, want 1", len(gs))
+	}
+	v := storedCursors(t, b, ss)
+	if len(v) != 25 || v[24] != inboxLayoutGroups {
+		t.Fatalf("cursors stored after the upgrade: %x, want 24 bytes and the layout byte", v)
+	}
+	r := codec.NewReader(v)
+	decCursor(r)
+	decCursor(r)
+	if r.Finish() == nil {
+		t.Fatal("a decoder of the layout before groups accepts the cursors")
 	}
 	checkPending(t, load(), want)
 	for i := range want {
@@ -232,5 +250,51 @@ func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
 	}
 	if left != 0 {
 		t.Fatalf("%d keys left in the emptied inbox's queues", left)
+	}
+}
+
+// storedCursors returns the inbox cursors value b puts (there must be one).
+func storedCursors(t *testing.T, b *kv.Batch, ss *stateStore) []byte {
+	t.Helper()
+	p := views.NewContext(ss.db, []byte("c")).Sub(tagInboxes).Prefix()
+	var out [][]byte
+	for _, op := range b.Ops() {
+		if op.Kind == kv.OpPut && bytes.HasPrefix(op.Key, p) {
+			out = append(out, op.Value)
+		}
+	}
+	if len(out) != 1 {
+		t.Fatalf("%d inbox cursor values written, want 1", len(out))
+	}
+	return out[0]
+}
+
+// An inbox whose cursors name a layout this build does not know is refused as
+// corruption, never read as if it were empty.
+func TestInboxRefusesUnknownLayout(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	ss := newStateStore(t)
+	s := ss.load()
+	if _, err := s.ReceiveBundles(ctx, origin, []protocol.EpochBundle{{Bundle: bundle(1, 0, protocol.Tracked)}}); err != nil {
+		t.Fatal(err)
+	}
+	b := ss.flush(t, s)
+	p := views.NewContext(ss.db, []byte("c")).Sub(tagInboxes).Prefix()
+	for _, op := range b.Ops() {
+		if op.Kind == kv.OpPut && bytes.HasPrefix(op.Key, p) {
+			v := append(append([]byte{}, op.Value[:24]...), 3)
+			var w kv.Batch
+			w.Put(op.Key, v)
+			if err := ss.db.Write(ctx, &w); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := ss.load().PendingBundles(ctx, 10); !errors.Is(err, base.ErrCorrupt) {
+		t.Fatalf("listing an inbox of layout 3: %v, want corruption", err)
+	}
+	if _, err := ss.load().ReceiveBundles(ctx, origin, []protocol.EpochBundle{{Bundle: bundle(2, 0, protocol.Tracked)}}); !errors.Is(err, base.ErrCorrupt) {
+		t.Fatalf("delivering to an inbox of layout 3: %v, want corruption", err)
 	}
 }

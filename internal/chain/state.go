@@ -582,6 +582,7 @@ func (t *bundleTaker) take(ctx context.Context, b *protocol.IncomingBundle, must
 // finish stages the cursors of the origin taken from last.
 func (t *bundleTaker) finish() {
 	if t.open {
+		t.cur.Groups = true
 		t.s.inboxes.Set(t.origin, t.cur)
 		t.open = false
 	}
@@ -656,6 +657,7 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 		}
 	}
 	if len(added) > 0 {
+		cur.Groups = true
 		s.inboxes.Set(origin, cur)
 	}
 	return added, nil
