@@ -12,7 +12,8 @@ import (
 // re-encode to the same bytes.
 func FuzzDecodeInboxCursors(f *testing.F) {
 	f.Add(codec.Marshal(&inboxCursors{NextToAdd: protocol.Cursor{Height: 3, Index: 1}, NextToRemove: protocol.Cursor{Height: 2}}))
-	f.Add(codec.Marshal(&inboxCursors{NextToAdd: protocol.Cursor{Height: 3, Index: 1}, Groups: true}))
+	f.Add(codec.Marshal(&inboxCursors{NextToAdd: protocol.Cursor{Height: 3, Index: 1}, Layout: inboxLayoutGroups}))
+	f.Add(codec.Marshal(&inboxCursors{NextToRemove: protocol.Cursor{Height: 3, Index: 1}, Layout: inboxLayoutGroupsAfterBundles}))
 	f.Add([]byte{})
 	f.Add(make([]byte, 25))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -64,37 +64,45 @@ func (in *Inbox) RemoveBundle(b *protocol.MessageBundle, mustBePresent bool) err
 type inboxCursors struct {
 	NextToAdd    protocol.Cursor
 	NextToRemove protocol.Cursor
-	// Groups: the stored value ends with the layout byte inboxLayoutGroups (the
-	// origin's delivered bundles may be in groups, tagInboxGroups). A State sets it on
-	// every cursor it stores, so that a build before groups, whose strict decoder
-	// expects the two cursors only, refuses the inbox (as corruption) instead of
-	// reading it without the bundles it does not see. Values stored without it are
-	// read as before.
-	Groups bool
+	// Layout is the byte the stored value ends with: inboxLayoutGroups or
+	// inboxLayoutGroupsAfterBundles (a State stores one with every cursor), or 0 for a
+	// value stored without it by a build before groups, which reads as before. A build
+	// before groups, whose strict decoder expects the two cursors only, refuses the
+	// byte (as corruption) instead of reading the inbox without the groups it does not
+	// see.
+	Layout byte
 }
 
-// inboxLayoutGroups is the layout byte after a stored inbox's cursors: delivered bundles
-// stored one entry per sending block (bundleGroup). Any other byte is refused.
-const inboxLayoutGroups byte = 2
+// Layout bytes after a stored inbox's cursors; any other byte is refused.
+const (
+	// inboxLayoutGroups: delivered bundles are stored one entry per sending block
+	// (bundleGroup), and the queue of one entry per bundle of earlier builds is empty
+	// (it is not read).
+	inboxLayoutGroups byte = 2
+	// inboxLayoutGroupsAfterBundles: the same, after the entries of that queue, which
+	// are read first.
+	inboxLayoutGroupsAfterBundles byte = 3
+)
 
 func (c *inboxCursors) Encode(w *codec.Writer) {
 	encCursor(w, c.NextToAdd)
 	encCursor(w, c.NextToRemove)
-	if c.Groups {
-		w.U8(inboxLayoutGroups)
+	if c.Layout != 0 {
+		w.U8(c.Layout)
 	}
 }
 
 func (c *inboxCursors) Decode(r *codec.Reader) {
 	c.NextToAdd = decCursor(r)
 	c.NextToRemove = decCursor(r)
-	c.Groups = false
+	c.Layout = 0
 	if r.Err() == nil && r.Remaining() > 0 {
-		if v := r.U8(); v != inboxLayoutGroups {
-			r.Fail("inbox of layout %d, unknown to this build (it reads layout %d, groups, and the one before)", v, inboxLayoutGroups)
+		v := r.U8()
+		if v != inboxLayoutGroups && v != inboxLayoutGroupsAfterBundles {
+			r.Fail("inbox of layout %d, unknown to this build (it reads layouts %d and %d, groups, and the one before)", v, inboxLayoutGroups, inboxLayoutGroupsAfterBundles)
 			return
 		}
-		c.Groups = true
+		c.Layout = v
 	}
 }
 

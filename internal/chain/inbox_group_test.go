@@ -226,8 +226,8 @@ func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
 		t.Fatalf("%d groups stored, want 1", len(gs))
 	}
 	v := storedCursors(t, b, ss)
-	if len(v) != 25 || v[24] != inboxLayoutGroups {
-		t.Fatalf("cursors stored after the upgrade: %x, want 24 bytes and the layout byte", v)
+	if len(v) != 25 || v[24] != inboxLayoutGroupsAfterBundles {
+		t.Fatalf("cursors stored after the upgrade: %x, want 24 bytes and layout %d (entries of one bundle first)", v, inboxLayoutGroupsAfterBundles)
 	}
 	r := codec.NewReader(v)
 	decCursor(r)
@@ -241,8 +241,17 @@ func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
 		if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: want[i]}, true); err != nil {
 			t.Fatalf("receiving bundle %d: %v", i, err)
 		}
-		ss.flush(t, s)
+		b := ss.flush(t, s)
 		checkPending(t, load(), want[i+1:])
+		// Once the entries of one bundle are taken, the cursors say so: that queue is
+		// not read any more.
+		layout := inboxLayoutGroupsAfterBundles
+		if i >= len(heights[0])+len(heights[1])-1 {
+			layout = inboxLayoutGroups
+		}
+		if v := storedCursors(t, b, ss); v[24] != layout {
+			t.Fatalf("after receiving bundle %d the cursors say layout %d, want %d", i, v[24], layout)
+		}
 	}
 	left := 0
 	if err := ss.db.Scan(ctx, inboxQueuesContext(ss, origin).Prefix(), func(_, _ []byte) error { left++; return nil }); err != nil {
@@ -283,7 +292,7 @@ func TestInboxRefusesUnknownLayout(t *testing.T) {
 	p := views.NewContext(ss.db, []byte("c")).Sub(tagInboxes).Prefix()
 	for _, op := range b.Ops() {
 		if op.Kind == kv.OpPut && bytes.HasPrefix(op.Key, p) {
-			v := append(append([]byte{}, op.Value[:24]...), 3)
+			v := append(append([]byte{}, op.Value[:24]...), 4)
 			var w kv.Batch
 			w.Put(op.Key, v)
 			if err := ss.db.Write(ctx, &w); err != nil {
@@ -292,9 +301,9 @@ func TestInboxRefusesUnknownLayout(t *testing.T) {
 		}
 	}
 	if _, err := ss.load().PendingBundles(ctx, 10); !errors.Is(err, base.ErrCorrupt) {
-		t.Fatalf("listing an inbox of layout 3: %v, want corruption", err)
+		t.Fatalf("listing an inbox of layout 4: %v, want corruption", err)
 	}
 	if _, err := ss.load().ReceiveBundles(ctx, origin, []protocol.EpochBundle{{Bundle: bundle(2, 0, protocol.Tracked)}}); !errors.Is(err, base.ErrCorrupt) {
-		t.Fatalf("delivering to an inbox of layout 3: %v, want corruption", err)
+		t.Fatalf("delivering to an inbox of layout 4: %v, want corruption", err)
 	}
 }

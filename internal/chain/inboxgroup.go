@@ -191,6 +191,9 @@ type groupedQueue struct {
 	// floor is the inbox's NextToRemove at the start of the current operation
 	// (State.inbox), advanced by PopFront: the groups' bundles below it are taken.
 	floor protocol.Cursor
+	// noLegacy: the inbox's cursors say legacy is empty (inboxLayoutGroups, at the
+	// start of the current operation): it is not read.
+	noLegacy bool
 	// front is the front group with its references resolved (memoized: the block taking
 	// 100 bundles of one group resolves it once).
 	front bundleGroup
@@ -233,8 +236,10 @@ func (q *groupedQueue) frontGroup(ctx context.Context) (bundleGroup, bool, error
 
 // Front returns the first bundle not taken.
 func (q *groupedQueue) Front(ctx context.Context) (queuedBundle, bool, error) {
-	if v, ok, err := q.legacy.Front(ctx); err != nil || ok {
-		return v, ok, err
+	if !q.noLegacy {
+		if v, ok, err := q.legacy.Front(ctx); err != nil || ok {
+			return v, ok, err
+		}
 	}
 	g, ok, err := q.frontGroup(ctx)
 	if err != nil || !ok {
@@ -252,11 +257,13 @@ func (q *groupedQueue) Front(ctx context.Context) (queuedBundle, bool, error) {
 // PopFront takes the first bundle: a legacy entry is deleted; a group's bundle is taken by
 // the cursor, and the group deleted with its last bundle.
 func (q *groupedQueue) PopFront(ctx context.Context) error {
-	if n, err := q.legacy.Len(ctx); err != nil || n > 0 {
-		if err != nil {
-			return err
+	if !q.noLegacy {
+		if n, err := q.legacy.Len(ctx); err != nil || n > 0 {
+			if err != nil {
+				return err
+			}
+			return q.legacy.PopFront(ctx)
 		}
-		return q.legacy.PopFront(ctx)
 	}
 	b, ok, err := q.Front(ctx)
 	if err != nil {
@@ -285,17 +292,20 @@ func (q *groupedQueue) PushBack(ctx context.Context, b queuedBundle) error {
 	return q.groups.PushBack(ctx, groupOf(b))
 }
 
-// forEach calls fn for every bundle not taken, from front to back; the bundles below
-// floor (the inbox's NextToRemove) are taken.
-func (q *groupedQueue) forEach(ctx context.Context, floor protocol.Cursor, fn func(queuedBundle) error) error {
-	err := q.legacy.Queue.ForEach(ctx, func(qb queuedBundle) error {
-		if err := q.s.resolve(ctx, q.origin, &qb, &q.certs); err != nil {
+// forEach calls fn for every bundle not taken of the inbox whose cursors are cur, from
+// front to back: the groups' bundles below cur.NextToRemove are taken.
+func (q *groupedQueue) forEach(ctx context.Context, cur *inboxCursors, fn func(queuedBundle) error) error {
+	floor := cur.NextToRemove
+	if cur.Layout != inboxLayoutGroups {
+		err := q.legacy.Queue.ForEach(ctx, func(qb queuedBundle) error {
+			if err := q.s.resolve(ctx, q.origin, &qb, &q.certs); err != nil {
+				return err
+			}
+			return fn(qb)
+		})
+		if err != nil {
 			return err
 		}
-		return fn(qb)
-	})
-	if err != nil {
-		return err
 	}
 	first := true
 	return q.groups.ForEach(ctx, func(g bundleGroup) error {

@@ -99,7 +99,9 @@ func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) 
 			}
 		}
 	}
-	taker.finish()
+	if err := taker.finish(ctx); err != nil {
+		return false, err
+	}
 	if err := s.exec.PutChanges(x.changes); err != nil {
 		return false, err
 	}

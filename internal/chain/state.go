@@ -171,6 +171,7 @@ type inboxQueues struct {
 func (s *State) inbox(origin base.ChainID, cur *inboxCursors) inboxOps {
 	q := s.inboxQueuesOf(origin)
 	q.added.floor = cur.NextToRemove
+	q.added.noLegacy = cur.Layout == inboxLayoutGroups
 	return inboxOps{cur: cur, added: q.added, removed: q.removed}
 }
 
@@ -536,7 +537,9 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			out.OperationResults[i] = []byte{}
 		}
 	}
-	taker.finish()
+	if err := taker.finish(ctx); err != nil {
+		return nil, nil, err
+	}
 	eb := new(kv.Batch)
 	s.exec.Emit(eb)
 	out.StateHash = execution.StateHash(tip.StateHash, eb)
@@ -548,8 +551,7 @@ func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mu
 	if err := t.take(ctx, b, mustBePresent); err != nil {
 		return err
 	}
-	t.finish()
-	return nil
+	return t.finish(ctx)
 }
 
 // bundleTaker removes the bundles a block receives from their inboxes, reading an
@@ -566,7 +568,9 @@ type bundleTaker struct {
 // take removes b from its origin's inbox (inboxOps.removeBundle).
 func (t *bundleTaker) take(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
 	if !t.open || t.origin != b.Origin {
-		t.finish()
+		if err := t.finish(ctx); err != nil {
+			return err
+		}
 		cur, _, err := t.s.inboxes.Get(ctx, b.Origin)
 		if err != nil {
 			return err
@@ -580,12 +584,30 @@ func (t *bundleTaker) take(ctx context.Context, b *protocol.IncomingBundle, must
 }
 
 // finish stages the cursors of the origin taken from last.
-func (t *bundleTaker) finish() {
-	if t.open {
-		t.cur.Groups = true
-		t.s.inboxes.Set(t.origin, t.cur)
-		t.open = false
+func (t *bundleTaker) finish(ctx context.Context) error {
+	if !t.open {
+		return nil
 	}
+	t.open = false
+	return t.s.setInbox(ctx, t.origin, t.cur)
+}
+
+// setInbox stages origin's inbox cursors, with the layout byte saying whether the queue
+// of one entry per bundle of earlier builds still holds entries (read first) or not (not
+// read at all).
+func (s *State) setInbox(ctx context.Context, origin base.ChainID, cur inboxCursors) error {
+	if cur.Layout != inboxLayoutGroups {
+		n, err := s.inboxQueuesOf(origin).added.legacy.Len(ctx)
+		if err != nil {
+			return err
+		}
+		cur.Layout = inboxLayoutGroupsAfterBundles
+		if n == 0 {
+			cur.Layout = inboxLayoutGroups
+		}
+	}
+	s.inboxes.Set(origin, cur)
+	return nil
 }
 
 // TxError says which transaction of a block failed.
@@ -657,8 +679,9 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 		}
 	}
 	if len(added) > 0 {
-		cur.Groups = true
-		s.inboxes.Set(origin, cur)
+		if err := s.setInbox(ctx, origin, cur); err != nil {
+			return nil, err
+		}
 	}
 	return added, nil
 }
@@ -787,7 +810,7 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 			return nil, err
 		}
 		var q []protocol.IncomingBundle
-		err = s.inboxQueuesOf(origin).added.forEach(ctx, cur.NextToRemove, func(qb queuedBundle) error {
+		err = s.inboxQueuesOf(origin).added.forEach(ctx, &cur, func(qb queuedBundle) error {
 			if len(q) == limit {
 				return errStopScan
 			}
