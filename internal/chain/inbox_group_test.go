@@ -172,16 +172,10 @@ func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
 	ctx := context.Background()
 	origin := base.ChainID{2}
 	ss := newStateStore(t)
-	certs := &certMap{m: map[base.Hash]*protocol.Certificate{}}
+	heights, certs := threeSendingBlocks(t, ss, origin)
 	var want []protocol.MessageBundle
-	var heights [][]protocol.MessageBundle
-	for h := range base.BlockHeight(3) {
-		cert := sendingBlock(origin, ss.id, h)
-		if h != 1 {
-			certs.m[cert.Block.Hash()] = cert
-		}
-		heights = append(heights, cert.Block.OutgoingBundlesTo(ss.id))
-		want = append(want, heights[h]...)
+	for _, bs := range heights {
+		want = append(want, bs...)
 	}
 	load := func() *State {
 		s := ss.load()

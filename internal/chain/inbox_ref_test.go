@@ -58,31 +58,41 @@ func sendingBlock(origin, to base.ChainID, h base.BlockHeight) *protocol.Certifi
 	return &protocol.Certificate{Kind: protocol.KindConfirmed, Block: protocol.NewBlock(p, o)}
 }
 
-// A bundle whose certificate is on the store is queued as a 52-byte reference and read
-// back, by the pending-bundle listing and by the block receiving it, as the same bundle
-// as one stored whole; without its certificate the inbox reports corruption, never an
-// empty bundle or a panic.
-func TestInboxStoresReferencesToCertificates(t *testing.T) {
-	ctx := context.Background()
-	origin := base.ChainID{2}
-	ss := newStateStore(t)
+// threeSendingBlocks returns the bundles origin's blocks at heights 0, 1 and 2 send to
+// ss's chain (three each: sendingBlock), by height, and a reader holding the
+// certificates of heights 0 and 2 (height 1's is not on the store: stored whole).
+func threeSendingBlocks(t *testing.T, ss *stateStore, origin base.ChainID) ([][]protocol.MessageBundle, *certMap) {
+	t.Helper()
 	certs := &certMap{m: map[base.Hash]*protocol.Certificate{}}
-	var want []protocol.MessageBundle
-	var delivered [][]protocol.EpochBundle
+	var heights [][]protocol.MessageBundle
 	for h := range base.BlockHeight(3) {
 		cert := sendingBlock(origin, ss.id, h)
 		bs := cert.Block.OutgoingBundlesTo(ss.id)
 		if len(bs) != 3 {
 			t.Fatalf("block sends %d bundles here, want 3", len(bs))
 		}
-		if h != 1 { // height 1's certificate is not on the store: stored whole
+		if h != 1 {
 			certs.m[cert.Block.Hash()] = cert
 		}
-		var ebs []protocol.EpochBundle
-		for _, b := range bs {
-			ebs = append(ebs, protocol.EpochBundle{Bundle: b})
-		}
-		delivered = append(delivered, ebs)
+		heights = append(heights, bs)
+	}
+	return heights, certs
+}
+
+// Bundles whose certificate is on the store are queued as references (their
+// transaction indexes in their sending block's entry) and read back, by the
+// pending-bundle listing and by the block receiving them, as the same bundles as ones
+// stored whole; without the certificate the inbox reports corruption, never an empty
+// bundle or a panic.
+func TestInboxStoresReferencesToCertificates(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	ss := newStateStore(t)
+	heights, certs := threeSendingBlocks(t, ss, origin)
+	var want []protocol.MessageBundle
+	var delivered [][]protocol.EpochBundle
+	for _, bs := range heights {
+		delivered = append(delivered, epochBundles(bs))
 		want = append(want, bs...)
 	}
 
@@ -105,29 +115,14 @@ func TestInboxStoresReferencesToCertificates(t *testing.T) {
 	}
 
 	// Read back from the store by a fresh state: the same bundles as delivered.
-	check := func(s *State) {
-		t.Helper()
-		got, err := s.PendingBundles(ctx, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(want) {
-			t.Fatalf("%d pending bundles, want %d", len(got), len(want))
-		}
-		for i := range got {
-			if !codec.Equal(&got[i].Bundle, &want[i]) {
-				t.Fatalf("pending bundle %d differs from the one delivered", i)
-			}
-		}
-	}
 	fresh := ss.load()
 	fresh.UseCertificates(certs)
-	check(fresh)
+	checkPending(t, fresh, want)
 	if certs.reads == 0 {
 		t.Fatal("no certificate was read to resolve the references")
 	}
 	// The same state (its cache of what it pushed) gives the same answer.
-	check(s)
+	checkPending(t, s, want)
 	// A block receives them from the store: every bundle matches.
 	fresh = ss.load()
 	fresh.UseCertificates(certs)
