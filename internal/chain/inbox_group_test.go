@@ -301,3 +301,50 @@ func TestInboxRefusesUnknownLayout(t *testing.T) {
 		t.Fatalf("delivering to an inbox of layout 4: %v, want corruption", err)
 	}
 }
+
+// A block taking bundles of two senders interleaved (one bundleTaker, as ExecuteBlock
+// and ApplyExecuted use it) leaves each sender's inbox as taking them one by one would.
+func TestBundleTakerInterleavesSenders(t *testing.T) {
+	ctx := context.Background()
+	ss := newStateStore(t)
+	a, b := base.ChainID{2}, base.ChainID{3}
+	certs := &certMap{m: map[base.Hash]*protocol.Certificate{}}
+	sent := map[base.ChainID][]protocol.MessageBundle{}
+	s := ss.load()
+	s.UseCertificates(certs)
+	for _, origin := range []base.ChainID{a, b} {
+		c := wideBlock(origin, ss.id, 4, 3)
+		certs.m[c.Block.Hash()] = c
+		sent[origin] = c.Block.OutgoingBundlesTo(ss.id)
+		if _, err := s.ReceiveBundles(ctx, origin, epochBundles(sent[origin])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ss.flush(t, s)
+	s = ss.load()
+	s.UseCertificates(certs)
+	taker := bundleTaker{s: s}
+	for _, in := range []protocol.IncomingBundle{
+		{Origin: a, Bundle: sent[a][0]}, {Origin: b, Bundle: sent[b][0]}, {Origin: a, Bundle: sent[a][1]},
+		{Origin: b, Bundle: sent[b][1]}, {Origin: a, Bundle: sent[a][2]},
+	} {
+		if err := taker.take(ctx, &in, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := taker.finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ss.flush(t, s)
+	s = ss.load()
+	s.UseCertificates(certs)
+	checkPending(t, s, sent[b][2:])
+	if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: a, Bundle: sent[a][2]}, true); !errors.Is(err, ErrBundleOutOfOrder) {
+		t.Fatalf("taking a's last bundle again: %v, want ErrBundleOutOfOrder", err)
+	}
+	s = ss.load()
+	s.UseCertificates(certs)
+	if err := s.removeBundle(ctx, &protocol.IncomingBundle{Origin: b, Bundle: sent[b][2]}, true); err != nil {
+		t.Fatalf("taking b's last bundle: %v", err)
+	}
+}
