@@ -12,7 +12,8 @@
 // write batch. Inbox and outbox bookkeeping is excluded: it depends on when bundles
 // arrive, which differs between validators.
 //
-// Inboxes and outboxes are stored one entry per bundle or height (views.Queue per origin
-// or recipient, plus a map of small per-chain headers), so a delivery, a receipt or a
-// block's scheduling writes O(1) keys whatever the number of waiting bundles.
+// Inboxes and outboxes are stored one entry per sending block or height (views.Queue per
+// origin or recipient, plus a map of small per-chain headers), so a delivery, a receipt
+// or a block's scheduling writes O(1) keys whatever the number of waiting bundles: a
+// block receiving the 100 bundles of one sending block deletes one inbox entry.
 package chain

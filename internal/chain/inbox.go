@@ -33,8 +33,10 @@ var (
 // delivered cursor. Delivery is exactly once: AddBundle ignores cursors below NextToAdd.
 //
 // Inbox is the in-memory form of the rules; a chain's State keeps the cursors as one map
-// entry per origin and Added and Removed as stored queues, one entry per bundle, and
-// applies the same rules (inboxOps) to them.
+// entry per origin, Added as a stored queue of one entry per sending block (bundleGroup:
+// a block taking part of an entry leaves it, NextToRemove says which bundles are taken)
+// and Removed as one of one entry per bundle, and applies the same rules (inboxOps) to
+// them.
 type Inbox struct {
 	NextToAdd    protocol.Cursor
 	NextToRemove protocol.Cursor
@@ -62,16 +64,46 @@ func (in *Inbox) RemoveBundle(b *protocol.MessageBundle, mustBePresent bool) err
 type inboxCursors struct {
 	NextToAdd    protocol.Cursor
 	NextToRemove protocol.Cursor
+	// Layout is the byte the stored value ends with: inboxLayoutGroups or
+	// inboxLayoutGroupsAfterBundles (a State stores one with every cursor), or 0 for a
+	// value stored without it by a build before groups, which reads as before. A build
+	// before groups, whose strict decoder expects the two cursors only, refuses the
+	// byte (as corruption) instead of reading the inbox without the groups it does not
+	// see.
+	Layout byte
 }
+
+// Layout bytes after a stored inbox's cursors; any other byte is refused.
+const (
+	// inboxLayoutGroups: delivered bundles are stored one entry per sending block
+	// (bundleGroup), and the queue of one entry per bundle of earlier builds is empty
+	// (it is not read).
+	inboxLayoutGroups byte = 2
+	// inboxLayoutGroupsAfterBundles: the same, after the entries of that queue, which
+	// are read first.
+	inboxLayoutGroupsAfterBundles byte = 3
+)
 
 func (c *inboxCursors) Encode(w *codec.Writer) {
 	encCursor(w, c.NextToAdd)
 	encCursor(w, c.NextToRemove)
+	if c.Layout != 0 {
+		w.U8(c.Layout)
+	}
 }
 
 func (c *inboxCursors) Decode(r *codec.Reader) {
 	c.NextToAdd = decCursor(r)
 	c.NextToRemove = decCursor(r)
+	c.Layout = 0
+	if r.Err() == nil && r.Remaining() > 0 {
+		v := r.U8()
+		if v != inboxLayoutGroups && v != inboxLayoutGroupsAfterBundles {
+			r.Fail("inbox of layout %d, unknown to this build (it reads layouts %d and %d, groups, and the one before)", v, inboxLayoutGroups, inboxLayoutGroupsAfterBundles)
+			return
+		}
+		c.Layout = v
+	}
 }
 
 // queuedBundle is a bundle as an inbox queue holds it: its canonical bytes and its
@@ -80,11 +112,12 @@ func (c *inboxCursors) Decode(r *codec.Reader) {
 // (IsSkippable) and listing pending bundles decode it.
 //
 // A bundle whose sending certificate is on the store that holds the chain's state is
-// stored as a reference to it (byRef): the queue's entry is the first bundleRefLen bytes
-// of the bundle's canonical bytes (height, timestamp, certificate hash, transaction
-// index), and the messages are read from the certificate when the entry is read back
-// from the store (State.resolve). In memory (the queue's cache of the entries it
-// pushed) the entry keeps its whole bytes.
+// stored as a reference to it (byRef): its transaction index in its group's entry
+// (bundleGroup), and the messages are read from the certificate when the entry is read
+// back from the store (State.resolveGroup). Entries of the layout before groups (one
+// per bundle, still read) hold the first bundleRefLen bytes of the bundle's canonical
+// bytes (height, timestamp, certificate hash, transaction index). In memory (the
+// queue's cache of the entries it pushed) a bundle keeps its whole bytes.
 type queuedBundle struct {
 	cursor protocol.Cursor
 	// raw is the canonical encoding of a protocol.MessageBundle, never modified; for an
@@ -134,7 +167,8 @@ func (q *queuedBundle) isSkippable() (bool, error) {
 
 // queuedBundleCodec stores a queuedBundle as the bundle's canonical bytes (the bytes the
 // queues held when their entries were protocol.MessageBundle values), or as its
-// reference (byRef). Decoding reads the cursor fields and keeps the bytes; the messages
+// reference (byRef): the layout of the queue of bundles taken in anticipation, and of
+// the delivered bundles before groups. Decoding reads the cursor fields and keeps the bytes; the messages
 // are checked when decoded, a reference when resolved.
 type queuedBundleCodec struct{}
 

@@ -1,13 +1,18 @@
 package chain
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/views"
 )
 
 // certMap is a CertificateReader over certificates in memory, counting reads.
@@ -53,31 +58,41 @@ func sendingBlock(origin, to base.ChainID, h base.BlockHeight) *protocol.Certifi
 	return &protocol.Certificate{Kind: protocol.KindConfirmed, Block: protocol.NewBlock(p, o)}
 }
 
-// A bundle whose certificate is on the store is queued as a 52-byte reference and read
-// back, by the pending-bundle listing and by the block receiving it, as the same bundle
-// as one stored whole; without its certificate the inbox reports corruption, never an
-// empty bundle or a panic.
-func TestInboxStoresReferencesToCertificates(t *testing.T) {
-	ctx := context.Background()
-	origin := base.ChainID{2}
-	ss := newStateStore(t)
+// threeSendingBlocks returns the bundles origin's blocks at heights 0, 1 and 2 send to
+// ss's chain (three each: sendingBlock), by height, and a reader holding the
+// certificates of heights 0 and 2 (height 1's is not on the store: stored whole).
+func threeSendingBlocks(t *testing.T, ss *stateStore, origin base.ChainID) ([][]protocol.MessageBundle, *certMap) {
+	t.Helper()
 	certs := &certMap{m: map[base.Hash]*protocol.Certificate{}}
-	var want []protocol.MessageBundle
-	var delivered [][]protocol.EpochBundle
+	var heights [][]protocol.MessageBundle
 	for h := range base.BlockHeight(3) {
 		cert := sendingBlock(origin, ss.id, h)
 		bs := cert.Block.OutgoingBundlesTo(ss.id)
 		if len(bs) != 3 {
 			t.Fatalf("block sends %d bundles here, want 3", len(bs))
 		}
-		if h != 1 { // height 1's certificate is not on the store: stored whole
+		if h != 1 {
 			certs.m[cert.Block.Hash()] = cert
 		}
-		var ebs []protocol.EpochBundle
-		for _, b := range bs {
-			ebs = append(ebs, protocol.EpochBundle{Bundle: b})
-		}
-		delivered = append(delivered, ebs)
+		heights = append(heights, bs)
+	}
+	return heights, certs
+}
+
+// Bundles whose certificate is on the store are queued as references (their
+// transaction indexes in their sending block's entry) and read back, by the
+// pending-bundle listing and by the block receiving them, as the same bundles as ones
+// stored whole; without the certificate the inbox reports corruption, never an empty
+// bundle or a panic.
+func TestInboxStoresReferencesToCertificates(t *testing.T) {
+	ctx := context.Background()
+	origin := base.ChainID{2}
+	ss := newStateStore(t)
+	heights, certs := threeSendingBlocks(t, ss, origin)
+	var want []protocol.MessageBundle
+	var delivered [][]protocol.EpochBundle
+	for _, bs := range heights {
+		delivered = append(delivered, epochBundles(bs))
 		want = append(want, bs...)
 	}
 
@@ -89,44 +104,25 @@ func TestInboxStoresReferencesToCertificates(t *testing.T) {
 		}
 	}
 	b := ss.flush(t, s)
-	refs, whole := 0, 0
-	for _, op := range b.Ops() {
-		var mb protocol.MessageBundle
-		switch {
-		case len(op.Value) == bundleRefLen:
-			refs++
-		case len(op.Value) > bundleRefLen && codec.Unmarshal(op.Value, &mb) == nil:
-			whole++
-		}
+	// One entry per sending block: heights 0 and 2 as references (the header and three
+	// transaction indexes), height 1 whole.
+	var layouts []string
+	for _, g := range storedGroups(t, b, ss, origin) {
+		layouts = append(layouts, fmt.Sprintf("%d:%v:%d", g.height, g.byRef, len(g.items)))
 	}
-	if refs != 6 || whole != 3 {
-		t.Fatalf("the inbox stored %d references and %d whole bundles, want 6 and 3", refs, whole)
+	if got := strings.Join(layouts, " "); got != "0:true:3 1:false:3 2:true:3" {
+		t.Fatalf("stored inbox entries (height:byRef:bundles) %s, want 0:true:3 1:false:3 2:true:3", got)
 	}
 
 	// Read back from the store by a fresh state: the same bundles as delivered.
-	check := func(s *State) {
-		t.Helper()
-		got, err := s.PendingBundles(ctx, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(want) {
-			t.Fatalf("%d pending bundles, want %d", len(got), len(want))
-		}
-		for i := range got {
-			if !codec.Equal(&got[i].Bundle, &want[i]) {
-				t.Fatalf("pending bundle %d differs from the one delivered", i)
-			}
-		}
-	}
 	fresh := ss.load()
 	fresh.UseCertificates(certs)
-	check(fresh)
+	checkPending(t, fresh, want)
 	if certs.reads == 0 {
 		t.Fatal("no certificate was read to resolve the references")
 	}
 	// The same state (its cache of what it pushed) gives the same answer.
-	check(s)
+	checkPending(t, s, want)
 	// A block receives them from the store: every bundle matches.
 	fresh = ss.load()
 	fresh.UseCertificates(certs)
@@ -190,8 +186,8 @@ func TestInboxReadsWholeBundlesWithReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := ss.flush(t, s)
-	for _, op := range b.Ops() {
-		if len(op.Value) == bundleRefLen {
+	for _, g := range storedGroups(t, b, ss, origin) {
+		if g.byRef {
 			t.Fatal("a reference was stored without a certificate reader")
 		}
 	}
@@ -202,4 +198,34 @@ func TestInboxReadsWholeBundlesWithReader(t *testing.T) {
 			t.Fatalf("receiving bundle %d: %v", i, err)
 		}
 	}
+}
+
+// inboxQueuesContext is the context of origin's inbox queues in ss's chain state.
+func inboxQueuesContext(ss *stateStore, origin base.ChainID) views.Context {
+	return views.SubKey(views.NewContext(ss.db, []byte("c")).Sub(tagInboxQueues), chainIDKey, origin)
+}
+
+// groupsPrefix is the key prefix of origin's inbox groups in ss's chain state.
+func groupsPrefix(ss *stateStore, origin base.ChainID) []byte {
+	return inboxQueuesContext(ss, origin).Sub(tagInboxGroups).Prefix()
+}
+
+// storedGroups decodes the inbox groups of origin that b puts, in key order.
+func storedGroups(t *testing.T, b *kv.Batch, ss *stateStore, origin base.ChainID) []bundleGroup {
+	t.Helper()
+	p := groupsPrefix(ss, origin)
+	var out []bundleGroup
+	for _, op := range b.Ops() {
+		// Entries are at P || 0x01 || index; the header at P || 0x00.
+		if op.Kind != kv.OpPut || !bytes.HasPrefix(op.Key, p) || op.Key[len(p)] != 1 {
+			continue
+		}
+		r := codec.NewReader(op.Value)
+		g := groupCodec{}.Decode(r)
+		if err := r.Finish(); err != nil {
+			t.Fatalf("stored inbox entry: %v", err)
+		}
+		out = append(out, g)
+	}
+	return out
 }

@@ -64,7 +64,8 @@ func (s *State) ExecuteDetached(ctx context.Context, p *protocol.ProposedBlock, 
 func (s *State) rollbackInboxes() {
 	s.inboxes.Rollback()
 	for _, q := range s.inboxQueues {
-		q.added.Rollback()
+		q.added.legacy.Rollback()
+		q.added.groups.Rollback()
 		q.removed.Rollback()
 	}
 }
@@ -90,12 +91,16 @@ func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) 
 	// The certificate's execution removes the received bundles (replay: a bundle not
 	// delivered yet is consumed in anticipation) before executing each transaction; the
 	// execution state does not depend on the inbox, so the order does not matter.
+	taker := bundleTaker{s: s}
 	for i := range x.block.Transactions {
 		if b := x.block.Transactions[i].Bundle; b != nil {
-			if err := s.removeBundle(ctx, b, false); err != nil {
+			if err := taker.take(ctx, b, false); err != nil {
 				return false, &TxError{Index: i, Err: err}
 			}
 		}
+	}
+	if err := taker.finish(ctx); err != nil {
+		return false, err
 	}
 	if err := s.exec.PutChanges(x.changes); err != nil {
 		return false, err

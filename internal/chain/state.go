@@ -64,8 +64,9 @@ const (
 
 // Sub-view tags of an origin's inbox queues.
 const (
-	tagInboxAdded byte = iota + 1
-	tagInboxRemoved
+	tagInboxAdded   byte = iota + 1 // one entry per bundle: the layout before groups, only drained
+	tagInboxRemoved                 // bundles taken in anticipation, one entry per bundle
+	tagInboxGroups                  // delivered bundles, one entry per sending block (bundleGroup)
 )
 
 // State is a chain's state.
@@ -85,8 +86,10 @@ type State struct {
 	outboxQueues  map[base.ChainID]*views.Queue[base.BlockHeight]
 
 	// inboxes maps every origin that delivered or was received from to its inbox's
-	// cursors; the inbox's bundles are in the queues inboxQueue(origin), one entry per
-	// bundle, so delivering or receiving a bundle writes O(1) keys.
+	// cursors; the inbox's bundles are in the queues inboxQueuesOf(origin), one entry
+	// per sending block (bundleGroup), so delivering or receiving bundles writes O(1)
+	// keys per sending block, and a block taking some of an entry's bundles none (the
+	// NextToRemove cursor says which are taken).
 	inboxes      *views.Map[base.ChainID, inboxCursors]
 	inboxQueueVC views.Context
 	inboxQueues  map[base.ChainID]*inboxQueues
@@ -155,25 +158,30 @@ var (
 	})
 )
 
-// inboxQueues holds the bundles of one origin's inbox (Inbox.Added and Inbox.Removed),
-// and the same queues resolving references for the inbox rules (made once: an
-// interface value made per call would allocate).
+// inboxQueues holds the bundles of one origin's inbox: Inbox.Added (the groups, after
+// the entries of the layout before them) and Inbox.Removed (one entry per bundle), as
+// queues resolving references for the inbox rules (made once: an interface value made
+// per call would allocate).
 type inboxQueues struct {
-	added, removed             *views.Queue[queuedBundle]
-	resolvedAdded, resolvedRem bundleQueue
+	added   *groupedQueue
+	removed *resolvingQueue
 }
 
 // inbox returns origin's inbox rules over cur and origin's queues.
 func (s *State) inbox(origin base.ChainID, cur *inboxCursors) inboxOps {
 	q := s.inboxQueuesOf(origin)
-	return inboxOps{cur: cur, added: q.resolvedAdded, removed: q.resolvedRem}
+	q.added.floor = cur.NextToRemove
+	q.added.noLegacy = cur.Layout == inboxLayoutGroups
+	return inboxOps{cur: cur, added: q.added, removed: q.removed}
 }
 
-// resolvingQueue is an inbox queue whose Front resolves references.
+// resolvingQueue is an inbox queue of one entry per bundle whose Front resolves
+// references (with memo).
 type resolvingQueue struct {
 	*views.Queue[queuedBundle]
 	s      *State
 	origin base.ChainID
+	memo   *certMemo
 }
 
 func (q *resolvingQueue) Front(ctx context.Context) (queuedBundle, bool, error) {
@@ -181,52 +189,7 @@ func (q *resolvingQueue) Front(ctx context.Context) (queuedBundle, bool, error) 
 	if err != nil || !ok {
 		return v, ok, err
 	}
-	return v, true, q.s.resolve(ctx, q.origin, &v)
-}
-
-// resolve replaces a reference read from the store by the bundle's bytes, built from
-// its certificate as delivery built it (protocol.Block.OutgoingBundlesTo). A reference
-// to a certificate the store lacks, or that does not send such a bundle here, is
-// corruption.
-func (s *State) resolve(ctx context.Context, origin base.ChainID, q *queuedBundle) error {
-	if !q.unresolved {
-		return nil
-	}
-	hash := base.Hash(q.raw[16:48])
-	ts := base.Timestamp(binary.LittleEndian.Uint64(q.raw[8:16]))
-	where := func() string {
-		return fmt.Sprintf("inbox of chain %s: bundle from %s at %v refers to certificate %s", s.id.Short(), origin.Short(), q.cursor, hash.Short())
-	}
-	if s.certs == nil {
-		return base.Corruptf("%s, and no certificates are at hand", where())
-	}
-	cert, err := s.certs.Certificate(ctx, origin, q.cursor.Height, hash)
-	if err != nil {
-		if base.IsNotFound(err) {
-			return base.Corruptf("%s, which is not on the store: %v", where(), err)
-		}
-		return fmt.Errorf("%s: %w", where(), err)
-	}
-	b := cert.Block
-	if b == nil || b.ChainID() != origin || b.Height() != q.cursor.Height || b.Proposed.Timestamp != ts {
-		return base.Corruptf("%s, which is another block", where())
-	}
-	tx := q.cursor.Index
-	if int(tx) >= len(b.Outcome.Messages) {
-		return base.Corruptf("%s, whose block has %d transactions", where(), len(b.Outcome.Messages))
-	}
-	msgs := b.Outcome.Messages[tx]
-	bundle := protocol.MessageBundle{Height: q.cursor.Height, Timestamp: ts, CertificateHash: hash, TransactionIndex: tx}
-	for i := range msgs {
-		if m := &msgs[i]; m.Destination == s.id {
-			bundle.Messages = append(bundle.Messages, m.Posted(uint32(i)))
-		}
-	}
-	if len(bundle.Messages) == 0 {
-		return base.Corruptf("%s, whose transaction %d sends nothing here", where(), tx)
-	}
-	q.raw, q.unresolved = codec.Marshal(&bundle), false
-	return nil
+	return v, true, q.s.resolve(ctx, q.origin, &v, q.memo)
 }
 
 // inboxQueuesOf returns origin's inbox queues.
@@ -238,9 +201,9 @@ func (s *State) inboxQueuesOf(origin base.ChainID) *inboxQueues {
 		}
 		vc := views.SubKey(s.inboxQueueVC, chainIDKey, origin)
 		c := views.Codec[queuedBundle](queuedBundleCodec{})
-		q = &inboxQueues{added: views.NewQueue(vc.Sub(tagInboxAdded), c), removed: views.NewQueue(vc.Sub(tagInboxRemoved), c)}
-		q.resolvedAdded = &resolvingQueue{q.added, s, origin}
-		q.resolvedRem = &resolvingQueue{q.removed, s, origin}
+		added := &groupedQueue{s: s, origin: origin, groups: views.NewQueue(vc.Sub(tagInboxGroups), views.Codec[bundleGroup](groupCodec{}))}
+		added.legacy = &resolvingQueue{views.NewQueue(vc.Sub(tagInboxAdded), c), s, origin, &added.certs}
+		q = &inboxQueues{added: added, removed: &resolvingQueue{views.NewQueue(vc.Sub(tagInboxRemoved), c), s, origin, &added.certs}}
 		s.inboxQueues[origin] = q
 	}
 	return q
@@ -389,7 +352,7 @@ func (s *State) HasPendingChanges() bool {
 		}
 	}
 	for _, q := range s.inboxQueues {
-		if q.added.HasPendingChanges() || q.removed.HasPendingChanges() {
+		if q.added.hasPendingChanges() || q.removed.HasPendingChanges() {
 			return true
 		}
 	}
@@ -527,6 +490,7 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	}
 	msgs := make([]protocol.OutgoingMessage, ops)
 	usedMsgs := 0
+	taker := bundleTaker{s: s}
 	for i := range p.Transactions {
 		tx := &p.Transactions[i]
 		if b := tx.Bundle; b != nil {
@@ -536,7 +500,7 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			if closed && b.Action != protocol.Reject {
 				return nil, nil, fmt.Errorf("%w: transaction %d accepts a bundle", ErrClosedChain, i)
 			}
-			if err := s.removeBundle(ctx, b, o.Validating); err != nil {
+			if err := taker.take(ctx, b, o.Validating); err != nil {
 				return nil, nil, &TxError{Index: i, Err: err}
 			}
 		} else if closed {
@@ -573,6 +537,9 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 			out.OperationResults[i] = []byte{}
 		}
 	}
+	if err := taker.finish(ctx); err != nil {
+		return nil, nil, err
+	}
 	eb := new(kv.Batch)
 	s.exec.Emit(eb)
 	out.StateHash = execution.StateHash(tip.StateHash, eb)
@@ -580,14 +547,66 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 }
 
 func (s *State) removeBundle(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
-	cur, _, err := s.inboxes.Get(ctx, b.Origin)
-	if err != nil {
+	t := bundleTaker{s: s}
+	if err := t.take(ctx, b, mustBePresent); err != nil {
 		return err
 	}
-	if err := s.inbox(b.Origin, &cur).removeBundle(ctx, &b.Bundle, mustBePresent); err != nil {
+	return t.finish(ctx)
+}
+
+// bundleTaker removes the bundles a block receives from their inboxes, reading an
+// origin's cursors once and staging them once for each run of bundles from that origin
+// (a block receiving 100 bundles of one sender: one map read and one staged entry, not
+// 100). After an error the State must be discarded, as after any failed block.
+type bundleTaker struct {
+	s      *State
+	origin base.ChainID
+	cur    inboxCursors
+	open   bool
+}
+
+// take removes b from its origin's inbox (inboxOps.removeBundle).
+func (t *bundleTaker) take(ctx context.Context, b *protocol.IncomingBundle, mustBePresent bool) error {
+	if !t.open || t.origin != b.Origin {
+		if err := t.finish(ctx); err != nil {
+			return err
+		}
+		cur, _, err := t.s.inboxes.Get(ctx, b.Origin)
+		if err != nil {
+			return err
+		}
+		t.origin, t.cur, t.open = b.Origin, cur, true
+	}
+	if err := t.s.inbox(b.Origin, &t.cur).removeBundle(ctx, &b.Bundle, mustBePresent); err != nil {
 		return fmt.Errorf("bundle from %s at height %d: %w", b.Origin.Short(), b.Bundle.Height, err)
 	}
-	s.inboxes.Set(b.Origin, cur)
+	return nil
+}
+
+// finish stages the cursors of the origin taken from last.
+func (t *bundleTaker) finish(ctx context.Context) error {
+	if !t.open {
+		return nil
+	}
+	t.open = false
+	return t.s.setInbox(ctx, t.origin, t.cur)
+}
+
+// setInbox stages origin's inbox cursors, with the layout byte saying whether the queue
+// of one entry per bundle of earlier builds still holds entries (read first) or not (not
+// read at all).
+func (s *State) setInbox(ctx context.Context, origin base.ChainID, cur inboxCursors) error {
+	if cur.Layout != inboxLayoutGroups {
+		n, err := s.inboxQueuesOf(origin).added.legacy.Len(ctx)
+		if err != nil {
+			return err
+		}
+		cur.Layout = inboxLayoutGroupsAfterBundles
+		if n == 0 {
+			cur.Layout = inboxLayoutGroups
+		}
+	}
+	s.inboxes.Set(origin, cur)
 	return nil
 }
 
@@ -660,7 +679,9 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 		}
 	}
 	if len(added) > 0 {
-		s.inboxes.Set(origin, cur)
+		if err := s.setInbox(ctx, origin, cur); err != nil {
+			return nil, err
+		}
 	}
 	return added, nil
 }
@@ -784,13 +805,14 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 		return nil, err
 	}
 	for _, origin := range origins {
+		cur, _, err := s.inboxes.Get(ctx, origin)
+		if err != nil {
+			return nil, err
+		}
 		var q []protocol.IncomingBundle
-		err := s.inboxQueuesOf(origin).added.ForEach(ctx, func(qb queuedBundle) error {
+		err = s.inboxQueuesOf(origin).added.forEach(ctx, &cur, func(qb queuedBundle) error {
 			if len(q) == limit {
 				return errStopScan
-			}
-			if err := s.resolve(ctx, origin, &qb); err != nil {
-				return err
 			}
 			b, err := qb.bundle()
 			if err != nil {
@@ -868,13 +890,15 @@ func (s *State) Flush(b *kv.Batch) {
 	s.inboxes.Flush(b)
 	os := make([]base.ChainID, 0, len(s.inboxQueues))
 	for o, q := range s.inboxQueues {
-		if q.added.HasPendingChanges() || q.removed.HasPendingChanges() {
+		if q.added.hasPendingChanges() || q.removed.HasPendingChanges() {
 			os = append(os, o)
 		}
 	}
 	slices.SortFunc(os, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
 	for _, o := range os {
-		s.inboxQueues[o].added.Flush(b)
-		s.inboxQueues[o].removed.Flush(b)
+		q := s.inboxQueues[o]
+		q.added.legacy.Flush(b) // the origin's sub-view tags in ascending order
+		q.removed.Flush(b)
+		q.added.groups.Flush(b)
 	}
 }

@@ -93,6 +93,19 @@ func (q *Queue[T]) PushBack(ctx context.Context, v T) error {
 	return nil
 }
 
+// LastPushed returns the last entry staged by PushBack since the last Flush or Rollback,
+// for the caller to change in place (an entry that grows while staged: the bundles of
+// one sending block, delivered in several calls, stored as one entry). It returns nil if
+// no entry is staged or the last one staged has been popped. The pointer is valid until
+// the next PushBack, Flush or Rollback; what it holds then is what Flush stores.
+func (q *Queue[T]) LastPushed() *T {
+	n := len(q.pushed)
+	if n == 0 || q.popped >= q.back-q.front+uint64(n) {
+		return nil
+	}
+	return &q.pushed[n-1]
+}
+
 // PopFront stages the removal of the first entry. Popping an empty queue is an error of
 // class base.ErrNotFound.
 func (q *Queue[T]) PopFront(ctx context.Context) error {

@@ -270,3 +270,40 @@ func TestQueueFrontReadsAhead(t *testing.T) {
 	flush(t, s, q)
 	expectQueue(t, newQueue(vc))
 }
+
+// LastPushed hands out the last staged entry for changing in place: Flush stores what it
+// holds then; nothing is handed out once flushed, rolled back or popped.
+func TestQueueLastPushed(t *testing.T) {
+	s := newStore(t)
+	vc := views.NewContext(s, []byte("q"))
+	q := newQueue(vc)
+	if p := q.LastPushed(); p != nil {
+		t.Fatalf("LastPushed of an empty queue = %q", *p)
+	}
+	push(t, q, "a", "b")
+	p := q.LastPushed()
+	if p == nil || *p != "b" {
+		t.Fatalf("LastPushed = %v, want b", p)
+	}
+	*p = "bc"
+	flush(t, s, q)
+	if p := q.LastPushed(); p != nil {
+		t.Fatalf("LastPushed after Flush = %q", *p)
+	}
+	expectQueue(t, newQueue(vc), "a", "bc")
+	push(t, q, "d")
+	q.Rollback()
+	if p := q.LastPushed(); p != nil {
+		t.Fatalf("LastPushed after Rollback = %q", *p)
+	}
+	// Popping every stored entry and the staged one: nothing left to change.
+	push(t, q, "e")
+	pop(t, q, 2)
+	if p := q.LastPushed(); p == nil || *p != "e" {
+		t.Fatalf("LastPushed with the pushed entry still queued = %v", p)
+	}
+	pop(t, q, 1)
+	if p := q.LastPushed(); p != nil {
+		t.Fatalf("LastPushed after popping it = %q", *p)
+	}
+}

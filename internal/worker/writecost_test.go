@@ -96,13 +96,13 @@ func TestWritesPerBlock(t *testing.T) {
 		// 0.93 KB, the certificate 0.86 KB. The pending-delivery record is no longer
 		// put and deleted on every block (23 keys, 3.36 KB before).
 		{1, 21, 3200},
-		// 100 transfers: 219 keys, of which 202 are the 100 bundles received (queue
-		// entry put on receipt, deleted by the block that takes it, two headers).
-		// 76.9 KB (81.6 KB when the inbox stored each bundle whole, 119 KB before the
+		// 100 transfers: 21 keys (2026-12-06), as at 1 transfer: the 100 bundles
+		// received are one inbox entry (put on receipt, deleted by the block that takes
+		// them; 219 keys when each bundle was an entry). 57.1 KB (76.9 KB with an entry
+		// per bundle, 81.6 KB when the inbox stored each bundle whole, 119 KB before the
 		// manager stored the proposal once): the consensus register 27.7 KB, the
-		// certificate 27.6 KB, the received bundles 20.6 KB (15.4 KB of it the queue
-		// entries' 76-byte keys, put and deleted).
-		{100, 219, 77_000},
+		// certificate 27.6 KB, the inbox's queues 0.75 KB.
+		{100, 21, 57_100},
 	} {
 		t.Run(fmt.Sprintf("transfers=%d", tc.transfers), func(t *testing.T) {
 			synced, lazy, keys, bytes, notes := writesPerBlock(t, tc.transfers)
