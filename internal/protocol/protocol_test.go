@@ -260,3 +260,28 @@ func TestSignProposalEncoded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCommitteeRefusesUnusableKeys: a committee's keys are checked in full when it is
+// decoded (a kept object), although a vote's or certificate's keys are left to
+// verification: a member's key of small order or off the curve is refused.
+func TestCommitteeRefusesUnusableKeys(t *testing.T) {
+	key := prototest.Key("validator")
+	good := codec.Marshal(prototest.Committee([]*crypto.PrivateKey{key}))
+	var c protocol.Committee
+	if err := codec.Unmarshal(good, &c); err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(good, key.Public().Bytes())
+	for name, first := range map[string]byte{"small order": 1, "not a curve point": 2} {
+		bad := bytes.Clone(good)
+		copy(bad[at:at+32], append([]byte{first}, make([]byte, 31)...))
+		if err := codec.Unmarshal(bad, &c); !errors.Is(err, base.ErrInvalid) || !bytes.Contains([]byte(err.Error()), []byte(name)) {
+			t.Errorf("%s: %v, want the key refused", name, err)
+		}
+		// The same bytes as a vote's signer decode: verification refuses them.
+		var pk crypto.PublicKey
+		if err := codec.Unmarshal(bad[at-2:at+32], &pk); err != nil {
+			t.Errorf("%s: a key of canonical encoding refused by decoding: %v", name, err)
+		}
+	}
+}
