@@ -201,6 +201,58 @@ func TestProposalInvariants(t *testing.T) {
 	}
 }
 
+// TestCheckEncodedInvariants: checking a proposal with its encoding (the signed content
+// hashed from the bytes) gives CheckInvariants's verdict for every proposal shape, a bad
+// signature, tampered content, blobs, and bytes that are not the proposal's own.
+func TestCheckEncodedInvariants(t *testing.T) {
+	keys, _, block := fixture(t)
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	fresh, err := protocol.SignProposal(alice, block.Proposed, base.FastRound, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBlobs, _ := protocol.SignProposal(alice, block.Proposed, base.FastRound, []protocol.Blob{protocol.NewBlob(base.BlobData, []byte("data"))})
+	fastRetry, _ := protocol.SignFastRetry(alice, fresh, base.MultiLeader(0))
+	vc := prototest.Certify(protocol.KindValidated, block, nil, base.MultiLeader(0), keys[:3])
+	regularRetry, _ := protocol.SignRegularRetry(alice, vc, base.MultiLeader(1), nil)
+	byBob, _ := protocol.SignProposal(bob, block.Proposed, base.FastRound, nil)
+	tampered := *fresh
+	tampered.Content.Round = base.MultiLeader(0)
+	badSig := *fresh
+	sig := fresh.Signature.Bytes()
+	sig[5] ^= 4
+	badSig.Signature, _ = crypto.NewSignature(crypto.Ed25519, sig)
+
+	for name, c := range map[string]struct {
+		p  *protocol.BlockProposal
+		ok bool
+	}{
+		"fresh": {fresh, true}, "blobs": {withBlobs, true}, "fast retry": {fastRetry, true}, "regular retry": {regularRetry, true},
+		"not the authenticated owner": {byBob, false}, "tampered content": {&tampered, false}, "bad signature": {&badSig, false},
+	} {
+		enc := codec.Marshal(c.p)
+		var d protocol.BlockProposal
+		if err := codec.Unmarshal(enc, &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []*crypto.Verifier{nil, crypto.NewVerifier(4)} {
+			err := d.CheckEncodedInvariantsWith(v, enc)
+			if want := d.CheckInvariants(); (err == nil) != c.ok || (want == nil) != c.ok {
+				t.Errorf("%s: encoded %v, plain %v, want accepted = %v", name, err, want, c.ok)
+			}
+		}
+	}
+	// Bytes that are not the proposal's: another proposal with the same key and
+	// signature (the signed content differs: refused), one with another tail (the content
+	// is encoded again: accepted), and none.
+	for name, enc := range map[string][]byte{"tampered bytes": codec.Marshal(&tampered), "another tail": codec.Marshal(byBob), "nil": nil, "short": {1}} {
+		err := fresh.CheckEncodedInvariantsWith(nil, enc)
+		if wantOK := name != "tampered bytes"; (err == nil) != wantOK {
+			t.Errorf("%s: %v, want accepted = %v", name, err, wantOK)
+		}
+	}
+}
+
 func TestOwnershipRounds(t *testing.T) {
 	o := prototest.Key("alice").Public().Owner()
 	super := protocol.SingleSuperOwner(o)
