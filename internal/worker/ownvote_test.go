@@ -92,14 +92,14 @@ func TestForgedOwnSignatureRefused(t *testing.T) {
 	}
 }
 
-// lyingSigner claims pub but signs with key: its votes do not verify under pub.
-type lyingSigner struct {
-	pub crypto.PublicKey
-	key *crypto.PrivateKey
+// impostor signs with its own key but claims another: its votes do not verify under the
+// key it claims.
+type impostor struct {
+	*crypto.PrivateKey
+	claims crypto.PublicKey
 }
 
-func (l lyingSigner) Public() crypto.PublicKey                     { return l.pub }
-func (l lyingSigner) Sign(msg base.Hash) (crypto.Signature, error) { return l.key.Sign(msg) }
+func (i impostor) Public() crypto.PublicKey { return i.claims }
 
 // TestOwnVoteNotVerifiedAgain shows that a validator takes its own vote in a certificate
 // as verified: with a signer whose votes do not verify under the validator's key, the
@@ -108,7 +108,7 @@ func TestOwnVoteNotVerifiedAgain(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	st := f.workers[0].Storage()
-	liar := worker.New(worker.Config{Storage: st, Signer: lyingSigner{pub: f.keys[0].Public(), key: prototest.Key("impostor")}, Clock: fixedClock{10_000_000}})
+	liar := worker.New(worker.Config{Storage: st, Signer: impostor{PrivateKey: prototest.Key("impostor"), claims: f.keys[0].Public()}, Clock: fixedClock{10_000_000}})
 	proposed := f.transfer(base.Tokens(1), 0, nil)
 	p := f.propose(t, f.alice, proposed, base.FastRound)
 	var votes []protocol.Vote
