@@ -170,9 +170,11 @@ func TestBatchVerifierEdges(t *testing.T) {
 	}
 }
 
-// TestVerifierConcurrent hammers one small cache from many goroutines.
+// TestVerifierConcurrent hammers one small cache from many goroutines, which also sign
+// with the Verifier's Signer.
 func TestVerifierConcurrent(t *testing.T) {
 	v := crypto.NewVerifier(3)
+	signer := v.Signer(mustKey(t, crypto.Ed25519, 450))
 	var ts []triple
 	for i := range 6 {
 		s := crypto.Ed25519
@@ -189,6 +191,11 @@ func TestVerifierConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := range 30 {
+				own := msgHash(fmt.Sprint(g, j))
+				if sig, err := signer.Sign(own); err != nil || v.Verify(signer.Public(), own, sig) != nil {
+					t.Errorf("own signature: %v", err)
+					return
+				}
 				tr := ts[(g+j)%len(ts)]
 				if err := v.Verify(tr.pk, tr.msg, tr.sig); err != nil {
 					t.Error(err)

@@ -81,6 +81,48 @@ func benchBatch(b *testing.B, n int) {
 // BenchmarkBatchVerify3of4 is the quorum of a 4-validator committee.
 func BenchmarkBatchVerify3of4(b *testing.B) { benchBatch(b, 3) }
 
+// BenchmarkBatchVerify3of4Own is that quorum checked by one of its signers, whose
+// Verifier remembers its own vote: two signatures are checked.
+func BenchmarkBatchVerify3of4Own(b *testing.B) {
+	msg := crypto.HashBytes("Vote", []byte("value"))
+	v := crypto.NewVerifier(8)
+	ts := make([]triple, 3)
+	for i := range ts {
+		var k crypto.Signer = mustKey(b, crypto.Ed25519, uint64(1000+i))
+		if i == 0 {
+			k = v.Signer(k)
+		}
+		ts[i] = triple{k.Public(), msg, mustSign(b, k, msg)}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		bv := v.NewBatchVerifier(3)
+		for _, tr := range ts {
+			bv.Add(tr.pk, tr.msg, tr.sig)
+		}
+		if err := bv.Verify(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodePublicKey decodes a key as every vote, certificate entry and proposal
+// carries one.
+func BenchmarkDecodePublicKey(b *testing.B) {
+	for _, s := range allSchemes {
+		enc := codec.Marshal(mustKey(b, s, 1).Public())
+		b.Run(s.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var pk crypto.PublicKey
+				if err := codec.Unmarshal(enc, &pk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkBatchVerify64(b *testing.B) { benchBatch(b, 64) }
 
 type benchValue struct {

@@ -45,6 +45,10 @@ func TestPublicKeyEncoding(t *testing.T) {
 		if crypto.DecodePublicKey(r) != pk || r.Finish() != nil {
 			t.Fatalf("%s: DecodePublicKey", s)
 		}
+		r = codec.NewReader(b)
+		if crypto.DecodeValidPublicKey(r) != pk || r.Finish() != nil {
+			t.Fatalf("%s: DecodeValidPublicKey", s)
+		}
 		// Wrong lengths: one byte short, one byte long (with the length prefix adjusted).
 		for _, n := range []int{size - 1, size + 1, 0} {
 			var w codec.Writer
@@ -74,18 +78,21 @@ func TestPublicKeyValidation(t *testing.T) {
 		name   string
 		scheme crypto.Scheme
 		hex    string
+		// decodes: decoding checks the encoding only and admits the key; verification
+		// refuses every signature under it.
+		decodes bool
 	}{
 		// Ed25519: the identity (small order), a point of order 8, y = p (non-canonical
 		// encoding of y = 0, a point of order 4), and a y that is on no curve point.
-		{"ed25519 identity", crypto.Ed25519, "0100000000000000000000000000000000000000000000000000000000000000"},
-		{"ed25519 order 8", crypto.Ed25519, "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"},
-		{"ed25519 non-canonical y", crypto.Ed25519, "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"},
-		{"ed25519 not on curve", crypto.Ed25519, "0200000000000000000000000000000000000000000000000000000000000000"},
+		{"ed25519 identity", crypto.Ed25519, "0100000000000000000000000000000000000000000000000000000000000000", true},
+		{"ed25519 order 8", crypto.Ed25519, "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", true},
+		{"ed25519 non-canonical y", crypto.Ed25519, "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", false},
+		{"ed25519 not on curve", crypto.Ed25519, "0200000000000000000000000000000000000000000000000000000000000000", true},
 		// Secp256k1: uncompressed prefix, x = 0 (no point: 7 is not a square mod p),
 		// x >= p.
-		{"secp256k1 prefix 04", crypto.Secp256k1, "04" + "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"},
-		{"secp256k1 no point", crypto.Secp256k1, "02" + "0000000000000000000000000000000000000000000000000000000000000000"},
-		{"secp256k1 x >= p", crypto.Secp256k1, "02" + "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffc30"},
+		{"secp256k1 prefix 04", crypto.Secp256k1, "04" + "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798", false},
+		{"secp256k1 no point", crypto.Secp256k1, "02" + "0000000000000000000000000000000000000000000000000000000000000000", false},
+		{"secp256k1 x >= p", crypto.Secp256k1, "02" + "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffc30", false},
 	}
 	for _, c := range cases {
 		b, _ := hex.DecodeString(c.hex)
@@ -94,8 +101,26 @@ func TestPublicKeyValidation(t *testing.T) {
 		var w codec.Writer
 		w.Tag(uint32(c.scheme))
 		w.VarBytes(b)
-		_, err = decodeKey(w.Bytes())
-		wantInvalid(t, c.name+" (decoded)", err)
+		r := codec.NewReader(w.Bytes())
+		crypto.DecodeValidPublicKey(r)
+		wantInvalid(t, c.name+" (DecodeValidPublicKey)", r.Finish())
+		pk, err := decodeKey(w.Bytes())
+		if !c.decodes {
+			wantInvalid(t, c.name+" (decoded)", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: decoding refused a canonical encoding: %v", c.name, err)
+		}
+		msg := msgHash("small order")
+		for _, v := range []*crypto.Verifier{nil, crypto.NewVerifier(4)} {
+			wantInvalid(t, c.name+" Verify", v.Verify(pk, msg, smallOrderForgery))
+			good := mustKey(t, crypto.Ed25519, 24)
+			bv := v.NewBatchVerifier(2)
+			bv.Add(good.Public(), msg, mustSign(t, good, msg))
+			bv.Add(pk, msg, smallOrderForgery)
+			wantInvalid(t, c.name+" BatchVerifier", bv.Verify())
+		}
 	}
 	// The generator is a fine secp256k1 key.
 	g, _ := hex.DecodeString("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")

@@ -19,8 +19,10 @@
 //
 // Public keys are validated when they are built or decoded (NewPublicKey, DecodePublicKey):
 // a PublicKey value always holds a well-formed, canonically encoded key, so equal keys have
-// equal bytes and one owner. Ed25519 keys of small order are refused there, since anyone
-// could forge signatures for them.
+// equal bytes and one owner. NewPublicKey (and DecodeValidPublicKey) also refuse Ed25519
+// keys that are no curve point or of small order, since anyone could forge signatures for
+// the latter; DecodePublicKey leaves that check, a point decompression, to verification,
+// which refuses every signature under such a key (with a Verifier, once per key).
 //
 // # What is signed
 //
@@ -44,7 +46,8 @@
 //
 // This package therefore verifies every Ed25519 signature, single (Verify) or batched
 // (BatchVerifier), with curve25519-voi under the rules of ZIP-215: S must be canonical
-// (S < L), R and A may be non-canonical or of small order, and the cofactored equation
+// (S < L), R may be non-canonical or of small order (A may not: the key checks above,
+// which ZIP-215 leaves to the application, are made there too), and the cofactored equation
 // [8][S]B = [8]R + [8][k]A decides. Under these rules a batch accepts exactly when every
 // signature in it would be accepted alone (up to the 2^-128 chance of the batch's random
 // coefficients), so batching is an optimization, never a change of outcome. Signatures
@@ -56,5 +59,7 @@
 //
 // BatchVerifier checks a certificate's quorum in one go: Ed25519 entries through one batch
 // equation, others one by one. Verifier adds a bounded, concurrency-safe cache of expanded
-// public keys for keys that sign repeatedly (validators).
+// public keys for keys that sign repeatedly (validators), and remembers the last
+// signatures made by a Signer it wraps (Verifier.Signer), which it then takes as verified
+// when they come back byte for byte (a validator's own vote in a certificate).
 package crypto

@@ -14,6 +14,9 @@ func FuzzDecodePublicKey(f *testing.F) {
 		f.Add(codec.Marshal(mustKey(f, s, uint64(500+i)).Public()))
 	}
 	f.Add([]byte{0, 32})
+	// The identity and a point of order 8: canonical encodings of small-order points.
+	f.Add(append([]byte{0, 32, 1}, make([]byte, 31)...))
+	f.Add(append([]byte{0, 32}, []byte("\xc7\x17\x6a\x70\x3d\x4d\xd8\x4f\xba\x3c\x0b\x76\x0d\x10\x67\x0f\x2a\x20\x53\xfa\x2c\x39\xcc\xc6\x4e\xc7\xfd\x77\x92\xac\x03\x7a")...))
 	f.Add(append([]byte{1, 33, 2}, make([]byte, 32)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var pk crypto.PublicKey
@@ -28,16 +31,40 @@ func FuzzDecodePublicKey(f *testing.F) {
 		if out := codec.Marshal(pk); !bytes.Equal(out, b) {
 			t.Fatalf("encode(decode(%x)) = %x", b, out)
 		}
+		_ = pk.Owner()
 		again, err := crypto.NewPublicKey(pk.Scheme(), pk.Bytes())
-		if err != nil || again != pk {
-			t.Fatalf("NewPublicKey(Bytes) = %v", err)
+		if err != nil {
+			// Decoding leaves the point checks of an Ed25519 key to verification, which
+			// must then refuse everything, the signature any small-order key "makes"
+			// under plain ZIP-215 included.
+			if pk.Scheme() != crypto.Ed25519 {
+				t.Fatalf("decoded a %s key NewPublicKey refuses: %v", pk.Scheme(), err)
+			}
+			for _, v := range []*crypto.Verifier{nil, crypto.NewVerifier(1)} {
+				if v.Verify(pk, msgHash("fuzz"), smallOrderForgery) == nil {
+					t.Fatalf("a signature verifies under key %x, which NewPublicKey refuses", pk.Bytes())
+				}
+			}
+			return
+		}
+		if again != pk {
+			t.Fatalf("NewPublicKey(Bytes) = %v", again)
 		}
 		if p, err := crypto.ParsePublicKey(pk.String()); err != nil || p != pk {
 			t.Fatalf("ParsePublicKey(String) = %v", err)
 		}
-		_ = pk.Owner()
 	})
 }
+
+// smallOrderForgery is R = the identity, S = 0: under plain ZIP-215 it verifies any
+// message under any small-order key ([8]R + [8]kA = 0 = [8]SB for every k).
+var smallOrderForgery = func() crypto.Signature {
+	sig, err := crypto.NewSignature(crypto.Ed25519, append(append([]byte{1}, make([]byte, 31)...), make([]byte, 32)...))
+	if err != nil {
+		panic(err)
+	}
+	return sig
+}()
 
 func FuzzDecodeSignature(f *testing.F) {
 	for i, s := range allSchemes {

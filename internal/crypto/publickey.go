@@ -15,8 +15,13 @@ import (
 // == compares keys, and it can be used as a map key. The zero value is "no key"
 // (IsZero); it is refused by Verify and never produced by decoding.
 //
-// Every PublicKey built by NewPublicKey or decoding holds a valid, canonically encoded key,
-// so equal keys always have equal bytes and equal Owners.
+// Every PublicKey built by NewPublicKey holds a valid, canonically encoded key. Decoding
+// checks the same except whether an Ed25519 key is a curve point not of small order
+// (decompressing the point costs as much as a third of a signature check, for every key in
+// every decoded vote and certificate): verification makes that check (Verify,
+// BatchVerifier; with a Verifier once per key) and refuses every signature under such a
+// key. Either way keys are canonically encoded, so equal keys always have equal bytes and
+// equal Owners.
 type PublicKey struct {
 	scheme Scheme
 	key    string
@@ -34,6 +39,35 @@ func NewPublicKey(s Scheme, b []byte) (PublicKey, error) {
 }
 
 func checkPublicKey(s Scheme, b []byte) error {
+	if err := checkPublicKeyForm(s, b); err != nil {
+		return err
+	}
+	if s == Ed25519 {
+		return checkEd25519Point(b)
+	}
+	return nil
+}
+
+// checkEd25519Point refuses an Ed25519 key that is not a curve point or is of small order.
+// Honest keys are never either, and a small-order key lets anyone forge signatures:
+// verification refuses both too (verifyOptions), so a key DecodePublicKey admitted without
+// this check never verifies a signature.
+func checkEd25519Point(b []byte) error {
+	var c curve.CompressedEdwardsY
+	copy(c[:], b)
+	var p curve.EdwardsPoint
+	if _, err := p.SetCompressedY(&c); err != nil {
+		return base.Invalidf("ed25519 public key: not a curve point")
+	}
+	if p.IsSmallOrder() {
+		return base.Invalidf("ed25519 public key: point of small order")
+	}
+	return nil
+}
+
+// checkPublicKeyForm is checkPublicKey without the decompression of Ed25519 points: what
+// decoding checks.
+func checkPublicKeyForm(s Scheme, b []byte) error {
 	if !s.Valid() {
 		return base.Invalidf("public key: unknown scheme %d", s)
 	}
@@ -42,21 +76,13 @@ func checkPublicKey(s Scheme, b []byte) error {
 	}
 	switch s {
 	case Ed25519:
-		// ZIP-215 verification tolerates non-canonical and small-order keys; we refuse them
-		// once, when a key enters the system. Honest keys are never either, a small-order
-		// key lets anyone forge signatures, and a canonical encoding makes the key bytes
-		// (and so the owner address) unique per key.
+		// ZIP-215 verification tolerates non-canonical keys; we refuse them when a key
+		// enters the system: a canonical encoding makes the key bytes (and so the owner
+		// address) unique per key. The check reads bytes only.
 		var c curve.CompressedEdwardsY
 		copy(c[:], b)
 		if !c.IsCanonicalVartime() {
 			return base.Invalidf("ed25519 public key: non-canonical point encoding")
-		}
-		var p curve.EdwardsPoint
-		if _, err := p.SetCompressedY(&c); err != nil {
-			return base.Invalidf("ed25519 public key: not a curve point")
-		}
-		if p.IsSmallOrder() {
-			return base.Invalidf("ed25519 public key: point of small order")
 		}
 	case Secp256k1:
 		if b[0] != secp256k1.PubKeyFormatCompressedEven && b[0] != secp256k1.PubKeyFormatCompressedOdd {
@@ -158,7 +184,9 @@ func (pk PublicKey) Encode(w *codec.Writer) {
 
 }
 
-// DecodePublicKey reads a key and validates it like NewPublicKey; errors are recorded in r.
+// DecodePublicKey reads a key and validates it like NewPublicKey, except that an Ed25519
+// key is not decompressed: whether it is a curve point not of small order is left to
+// verification (see PublicKey). Errors are recorded in r.
 func DecodePublicKey(r *codec.Reader) PublicKey {
 	s := Scheme(r.Tag(schemeCount))
 	n := r.Length(1)
@@ -169,12 +197,29 @@ func DecodePublicKey(r *codec.Reader) PublicKey {
 		r.Fail("%s public key: want %d bytes, got %d", s, want, n)
 		return PublicKey{}
 	}
-	b := r.Fixed(n)
+	var small [Secp256k1SignatureSize]byte
+	b := readFixed(r, n, small[:])
 	if r.Err() != nil {
 		return PublicKey{}
 	}
-	pk, err := NewPublicKey(s, b)
-	if err != nil {
+	if err := checkPublicKeyForm(s, b); err != nil {
+		r.Fail("%v", err)
+		return PublicKey{}
+	}
+	return PublicKey{scheme: s, key: string(b)}
+}
+
+// DecodeValidPublicKey is DecodePublicKey with every check of NewPublicKey, the point
+// checks of Ed25519 keys included: for keys that are kept or that decide more than a
+// signature check, such as a committee's, and wherever a key that is not a usable point
+// must be refused as malformed rather than fail to verify (the Wasm host's signature
+// check). Errors are recorded in r.
+func DecodeValidPublicKey(r *codec.Reader) PublicKey {
+	pk := DecodePublicKey(r)
+	if r.Err() != nil || pk.scheme != Ed25519 {
+		return pk
+	}
+	if err := checkEd25519Point([]byte(pk.key)); err != nil {
 		r.Fail("%v", err)
 		return PublicKey{}
 	}
@@ -183,6 +228,20 @@ func DecodePublicKey(r *codec.Reader) PublicKey {
 
 // Decode implements codec.Decoder; see DecodePublicKey.
 func (pk *PublicKey) Decode(r *codec.Reader) { *pk = DecodePublicKey(r) }
+
+// readFixed reads n bytes: into small if they fit (the caller copies them into the string
+// it keeps, one allocation instead of two), else into a new slice. The allocation is
+// charged to r's budget either way.
+func readFixed(r *codec.Reader, n int, small []byte) []byte {
+	if n > len(small) {
+		return r.Fixed(n)
+	}
+	if !r.Alloc(n) {
+		return nil
+	}
+	r.FixedInto(small[:n])
+	return small[:n]
+}
 
 func truncate(s string) string {
 	if len(s) > 80 {

@@ -116,16 +116,16 @@ func DecodeSignature(r *codec.Reader) Signature {
 		r.Fail("%s signature: want %d bytes, got %d", s, want, n)
 		return Signature{}
 	}
-	b := r.Fixed(n)
+	var small [Secp256k1SignatureSize]byte
+	b := readFixed(r, n, small[:])
 	if r.Err() != nil {
 		return Signature{}
 	}
-	sg, err := NewSignature(s, b)
-	if err != nil {
+	if err := checkSignature(s, b); err != nil {
 		r.Fail("%v", err)
 		return Signature{}
 	}
-	return sg
+	return Signature{scheme: s, sig: string(b)}
 }
 
 // Decode implements codec.Decoder; see DecodeSignature.

@@ -8,8 +8,28 @@ import (
 	"os"
 	"testing"
 
+	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 )
+
+// zip215 is plain ZIP-215, keys unchecked: the rule set verifyOptions follows for
+// signatures.
+var zip215 = &ed25519.Options{Verify: ed25519.VerifyOptionsZIP_215}
+
+// TestVerifyOptionsAreZIP215WithKeyChecks: verifyOptions differ from ZIP-215 only in
+// refusing small-order and non-canonical keys, which NewPublicKey refuses too.
+func TestVerifyOptionsAreZIP215WithKeyChecks(t *testing.T) {
+	want := *ed25519.VerifyOptionsZIP_215
+	want.AllowSmallOrderA, want.AllowNonCanonicalA = false, false
+	if got := *verifyOptions.Verify; got != want {
+		t.Fatalf("verifyOptions = %+v, want %+v", got, want)
+	}
+	if verifyOptions.Hash != 0 || verifyOptions.Context != "" || !want.AllowSmallOrderR || !want.AllowNonCanonicalR || want.CofactorlessVerify {
+		t.Fatalf("verifyOptions: not pure Ed25519 under ZIP-215's R rules: %+v", verifyOptions)
+	}
+}
 
 func loadGzipJSON(t *testing.T, path string, v any) {
 	t.Helper()
@@ -69,22 +89,47 @@ func TestZIP215Vectors(t *testing.T) {
 	pad := validEd25519Item(t)
 	msg := []byte("Zcash")
 	all := make([]ed25519Item, 0, len(vectors))
+	var msgHash base.Hash
+	copy(msgHash[:], msg) // only for the public API's signature type; never verifies
 	for i, v := range vectors {
 		pub, sig := unhex(t, v[0]), unhex(t, v[1])
 		it := ed25519Item{pub: pub, msg: msg, sig: sig}
-		if !verifyEd25519(pub, nil, msg, sig) {
+		if !verifyEd25519(zip215, pub, nil, msg, sig) {
 			t.Fatalf("vector %d: single verification refuses", i)
 		}
-		if !ed25519BatchOK([]ed25519Item{it, pad}) {
+		if !ed25519BatchOK(zip215, []ed25519Item{it, pad}) {
 			t.Fatalf("vector %d: batch verification refuses", i)
 		}
-		// Every vector's key is of small order: the public API refuses to build it.
+		// Every vector's key is of small order: the public API refuses to build it, and
+		// verification refuses it wherever it comes from (decoding checks the encoding
+		// only).
 		if _, err := NewPublicKey(Ed25519, pub); err == nil {
 			t.Fatalf("vector %d: small-order key %x admitted", i, pub)
 		}
+		if verifyEd25519(verifyOptions, pub, nil, msg, sig) || ed25519BatchOK(verifyOptions, []ed25519Item{it, pad}) {
+			t.Fatalf("vector %d: small-order key %x verifies under verifyOptions", i, pub)
+		}
+		if exp, err := ed25519.NewExpandedPublicKey(pub); err == nil && ed25519.VerifyExpandedWithOptions(exp, msg, sig, verifyOptions) {
+			t.Fatalf("vector %d: small-order expanded key %x verifies under verifyOptions", i, pub)
+		}
+		var w codec.Writer
+		w.Tag(uint32(Ed25519))
+		w.VarBytes(pub)
+		var pk PublicKey
+		if codec.Unmarshal(w.Bytes(), &pk) == nil {
+			s, err := NewSignature(Ed25519, sig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ver := range []*Verifier{nil, NewVerifier(4)} {
+				if ver.Verify(pk, msgHash, s) == nil {
+					t.Fatalf("vector %d: decoded small-order key verifies (cache %v)", i, ver != nil)
+				}
+			}
+		}
 		all = append(all, it)
 	}
-	if !ed25519BatchOK(all) {
+	if !ed25519BatchOK(zip215, all) {
 		t.Fatalf("batch of all vectors refused")
 	}
 }
@@ -137,17 +182,23 @@ func TestSpeccheckSingleAndBatchAgree(t *testing.T) {
 			t.Fatalf("case %d: signature form refused: %v", i, err)
 		}
 
-		// The raw code paths, keys unchecked.
-		if got := verifyEd25519(pubBytes, nil, msg[:], sigBytes); got != want {
-			t.Fatalf("case %d: single = %v, want %v", i, got, want)
-		}
+		// The raw code paths, keys unchecked: plain ZIP-215, then with the key checks.
 		items := []ed25519Item{{pub: pubBytes, msg: msg[:], sig: sigBytes}, {pub: padKey.Public().Bytes(), msg: padMsg[:], sig: padSig.Bytes()}}
-		if got := ed25519BatchOK(items); got != want {
-			t.Fatalf("case %d: batch = %v, want %v", i, got, want)
+		for _, o := range []struct {
+			opts *ed25519.Options
+			want bool
+		}{{zip215, want}, {verifyOptions, want && keyAdmitted[i]}} {
+			if got := verifyEd25519(o.opts, pubBytes, nil, msg[:], sigBytes); got != o.want {
+				t.Fatalf("case %d (%+v): single = %v, want %v", i, *o.opts.Verify, got, o.want)
+			}
+			if got := ed25519BatchOK(o.opts, items); got != o.want {
+				t.Fatalf("case %d (%+v): batch = %v, want %v", i, *o.opts.Verify, got, o.want)
+			}
 		}
 
-		// The public API. Keys NewPublicKey refuses are also fed in directly, to show that
-		// Verify and BatchVerifier would agree on them too.
+		// The public API. Keys NewPublicKey refuses are also fed in directly (as decoding
+		// admits a canonical small-order key), to show that Verify and BatchVerifier
+		// refuse them alike.
 		pk, err := NewPublicKey(Ed25519, pubBytes)
 		if admitted := err == nil; admitted != keyAdmitted[i] {
 			t.Fatalf("case %d: key admitted = %v (%v)", i, admitted, err)
@@ -155,6 +206,7 @@ func TestSpeccheckSingleAndBatchAgree(t *testing.T) {
 		if err != nil {
 			pk = PublicKey{scheme: Ed25519, key: string(pubBytes)}
 		}
+		want = want && keyAdmitted[i]
 		for _, v := range []*Verifier{nil, NewVerifier(4)} {
 			single := v.Verify(pk, msg, sig)
 			b := v.NewBatchVerifier(2)

@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -144,4 +145,38 @@ func BenchmarkBlock100(b *testing.B) {
 	b.Run("hash", func(b *testing.B) {
 		run(b, func() { protocol.NewBlock(block.Proposed, block.Outcome) })
 	})
+}
+
+// BenchmarkCheckProposal checks a decoded fast proposal of a block of n bundles and n
+// transfers as a validator does, the signer's key cached: with the signed content
+// encoded again (plain) or hashed from the proposal's bytes (encoded).
+func BenchmarkCheckProposal(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		key := prototest.Key("alice")
+		_, enc, err := protocol.SignProposalEncoded(key, blockOf(n).Proposed, base.FastRound, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var d protocol.BlockProposal
+		if err := codec.Unmarshal(enc, &d); err != nil {
+			b.Fatal(err)
+		}
+		v := crypto.NewVerifier(4)
+		b.Run(fmt.Sprintf("transfers=%d/plain", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := d.CheckInvariantsWith(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("transfers=%d/encoded", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := d.CheckEncodedInvariantsWith(v, enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -109,7 +109,9 @@ func (c *Committee) Encode(w *codec.Writer) {
 
 func (c *Committee) Decode(r *codec.Reader) {
 	c.Validators = codec.DecodeSlice(r, 10, func(r *codec.Reader, v *ValidatorState) {
-		v.PublicKey = crypto.DecodePublicKey(r)
+		// Checked in full: a committee is kept, and a member whose key is no usable
+		// point could never vote.
+		v.PublicKey = crypto.DecodeValidPublicKey(r)
 		v.NetworkAddress = r.String()
 		v.Votes = r.U64()
 	})

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/micachain/mica/internal/base"
@@ -164,6 +165,35 @@ func (p *BlockProposal) CheckInvariants() error { return p.CheckInvariantsWith(n
 // CheckInvariantsWith is CheckInvariants verifying the signatures with v, which keeps the
 // expanded keys of signers seen before (nil: no cache).
 func (p *BlockProposal) CheckInvariantsWith(v *crypto.Verifier) error {
+	return p.checkInvariants(v, nil)
+}
+
+// CheckEncodedInvariantsWith is CheckInvariantsWith for a proposal strictly decoded from
+// encoded, which is therefore its canonical encoding, and not modified since: the signed
+// content, a prefix of encoded, is hashed from there instead of being encoded again. If
+// encoded does not end with the proposal's key, signature and retry justification (nil,
+// or not p's encoding), or the proposal carries blobs, the content is encoded as by
+// CheckInvariantsWith. encoded is not retained.
+func (p *BlockProposal) CheckEncodedInvariantsWith(v *crypto.Verifier, encoded []byte) error {
+	return p.checkInvariants(v, encoded)
+}
+
+// signingHash returns p.Content.SigningHash(), hashed from encoded's prefix when encoded
+// is p's encoding (see CheckEncodedInvariantsWith).
+func (p *BlockProposal) signingHash(encoded []byte) base.Hash {
+	if encoded == nil || len(p.Blobs) > 0 {
+		return p.Content.SigningHash()
+	}
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	p.encodeTail(w)
+	if n := len(encoded) - w.Len(); n > 0 && bytes.Equal(encoded[n:], w.Bytes()) {
+		return crypto.HashBytes(hashProposalContent, encoded[:n])
+	}
+	return p.Content.SigningHash()
+}
+
+func (p *BlockProposal) checkInvariants(v *crypto.Verifier, encoded []byte) error {
 	c := &p.Content
 	if !c.Round.Valid() {
 		return base.Invalidf("proposal round %v is not valid", c.Round)
@@ -208,7 +238,7 @@ func (p *BlockProposal) CheckInvariantsWith(v *crypto.Verifier) error {
 	if ao := c.Block.AuthenticatedOwner; ao != nil && signer != (base.Owner{}) && *ao != signer {
 		return base.Invalidf("authenticated owner %s is not the proposal signer %s", *ao, signer)
 	}
-	if err := v.Verify(p.PublicKey, c.SigningHash(), p.Signature); err != nil {
+	if err := v.Verify(p.PublicKey, p.signingHash(encoded), p.Signature); err != nil {
 		return fmt.Errorf("proposal signature: %w", err)
 	}
 	return nil

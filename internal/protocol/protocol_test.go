@@ -201,6 +201,58 @@ func TestProposalInvariants(t *testing.T) {
 	}
 }
 
+// TestCheckEncodedInvariants: checking a proposal with its encoding (the signed content
+// hashed from the bytes) gives CheckInvariants's verdict for every proposal shape, a bad
+// signature, tampered content, blobs, and bytes that are not the proposal's own.
+func TestCheckEncodedInvariants(t *testing.T) {
+	keys, _, block := fixture(t)
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	fresh, err := protocol.SignProposal(alice, block.Proposed, base.FastRound, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBlobs, _ := protocol.SignProposal(alice, block.Proposed, base.FastRound, []protocol.Blob{protocol.NewBlob(base.BlobData, []byte("data"))})
+	fastRetry, _ := protocol.SignFastRetry(alice, fresh, base.MultiLeader(0))
+	vc := prototest.Certify(protocol.KindValidated, block, nil, base.MultiLeader(0), keys[:3])
+	regularRetry, _ := protocol.SignRegularRetry(alice, vc, base.MultiLeader(1), nil)
+	byBob, _ := protocol.SignProposal(bob, block.Proposed, base.FastRound, nil)
+	tampered := *fresh
+	tampered.Content.Round = base.MultiLeader(0)
+	badSig := *fresh
+	sig := fresh.Signature.Bytes()
+	sig[5] ^= 4
+	badSig.Signature, _ = crypto.NewSignature(crypto.Ed25519, sig)
+
+	for name, c := range map[string]struct {
+		p  *protocol.BlockProposal
+		ok bool
+	}{
+		"fresh": {fresh, true}, "blobs": {withBlobs, true}, "fast retry": {fastRetry, true}, "regular retry": {regularRetry, true},
+		"not the authenticated owner": {byBob, false}, "tampered content": {&tampered, false}, "bad signature": {&badSig, false},
+	} {
+		enc := codec.Marshal(c.p)
+		var d protocol.BlockProposal
+		if err := codec.Unmarshal(enc, &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []*crypto.Verifier{nil, crypto.NewVerifier(4)} {
+			err := d.CheckEncodedInvariantsWith(v, enc)
+			if want := d.CheckInvariants(); (err == nil) != c.ok || (want == nil) != c.ok {
+				t.Errorf("%s: encoded %v, plain %v, want accepted = %v", name, err, want, c.ok)
+			}
+		}
+	}
+	// Bytes that are not the proposal's: another proposal with the same key and
+	// signature (the signed content differs: refused), one with another tail (the content
+	// is encoded again: accepted), and none.
+	for name, enc := range map[string][]byte{"tampered bytes": codec.Marshal(&tampered), "another tail": codec.Marshal(byBob), "nil": nil, "short": {1}} {
+		err := fresh.CheckEncodedInvariantsWith(nil, enc)
+		if wantOK := name != "tampered bytes"; (err == nil) != wantOK {
+			t.Errorf("%s: %v, want accepted = %v", name, err, wantOK)
+		}
+	}
+}
+
 func TestOwnershipRounds(t *testing.T) {
 	o := prototest.Key("alice").Public().Owner()
 	super := protocol.SingleSuperOwner(o)
@@ -258,5 +310,30 @@ func TestSignProposalEncoded(t *testing.T) {
 	}
 	if err := got.CheckInvariants(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCommitteeRefusesUnusableKeys: a committee's keys are checked in full when it is
+// decoded (a kept object), although a vote's or certificate's keys are left to
+// verification: a member's key of small order or off the curve is refused.
+func TestCommitteeRefusesUnusableKeys(t *testing.T) {
+	key := prototest.Key("validator")
+	good := codec.Marshal(prototest.Committee([]*crypto.PrivateKey{key}))
+	var c protocol.Committee
+	if err := codec.Unmarshal(good, &c); err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(good, key.Public().Bytes())
+	for name, first := range map[string]byte{"small order": 1, "not a curve point": 2} {
+		bad := bytes.Clone(good)
+		copy(bad[at:at+32], append([]byte{first}, make([]byte, 31)...))
+		if err := codec.Unmarshal(bad, &c); !errors.Is(err, base.ErrInvalid) || !bytes.Contains([]byte(err.Error()), []byte(name)) {
+			t.Errorf("%s: %v, want the key refused", name, err)
+		}
+		// The same bytes as a vote's signer decode: verification refuses them.
+		var pk crypto.PublicKey
+		if err := codec.Unmarshal(bad[at-2:at+32], &pk); err != nil {
+			t.Errorf("%s: a key of canonical encoding refused by decoding: %v", name, err)
+		}
 	}
 }

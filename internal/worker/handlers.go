@@ -102,7 +102,7 @@ func (w *Worker) handleProposal(ctx context.Context, p *protocol.BlockProposal, 
 			w.cfg.Metrics.ProposalHandled()
 		}
 	}()
-	if err := p.CheckInvariantsWith(w.owners); err != nil {
+	if err := p.CheckEncodedInvariantsWith(w.owners, encoded); err != nil {
 		return nil, err
 	}
 	// A bundle on its way here is waited for, without the chain's lock, and the

@@ -63,7 +63,7 @@ type Worker struct {
 	mu       sync.Mutex
 	chains   map[base.ChainID]*chainEntry
 	verified *boundedset.Set[base.Hash]
-	keys     *crypto.Verifier // expanded validator keys for certificates
+	keys     *crypto.Verifier // expanded validator keys for certificates; cfg.Signer's signatures
 	// owners keeps the expanded keys of proposal signers. It is apart from keys so that
 	// proposals signed by many keys cannot evict the validators' keys.
 	owners     *crypto.Verifier
@@ -150,12 +150,16 @@ func New(cfg Config) *Worker {
 		}
 		cfg.HTTP = NewHTTPPerformer(id, nil)
 	}
+	keys := crypto.NewVerifier(256)
+	// The validator's votes come back in certificates: keys takes the signatures its
+	// signer made, byte for byte, as verified instead of checking them again.
+	cfg.Signer = keys.Signer(cfg.Signer)
 	return &Worker{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		chains:     make(map[base.ChainID]*chainEntry),
 		verified:   boundedset.New[base.Hash](4096),
-		keys:       crypto.NewVerifier(256),
+		keys:       keys,
 		owners:     crypto.NewVerifier(1024),
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),

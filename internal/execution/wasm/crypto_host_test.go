@@ -124,6 +124,17 @@ func TestHostVerifySignature(t *testing.T) {
 	wrongKeyLen.Hash(msg)
 	edSig.Encode(wrongKeyLen)
 	unknownScheme := append([]byte{9}, good[1:]...)
+	// Canonical encodings that are no usable key: the identity (small order) and a y on
+	// no curve point. Decoding a wire key leaves these to verification; the ABI refuses
+	// them as malformed.
+	badPoint := func(first byte) []byte {
+		w := codec.NewWriter(nil)
+		w.Tag(0)
+		w.VarBytes(append([]byte{first}, make([]byte, 31)...))
+		w.Hash(msg)
+		edSig.Encode(w)
+		return w.Bytes()
+	}
 	for name, h := range hosts {
 		got, err := h.Call(ctx, KindVerifySignature, verifyRequest(ed.Public(), msg, secpSig))
 		if err != nil || !bytes.Equal(got, []byte{0}) {
@@ -136,6 +147,8 @@ func TestHostVerifySignature(t *testing.T) {
 			"key length":     wrongKeyLen.Bytes(),
 			"unknown scheme": unknownScheme,
 			"no signature":   good[:1+1+32+32],
+			"small order":    badPoint(1),
+			"not a point":    badPoint(2),
 		} {
 			if _, err := h.Call(ctx, KindVerifySignature, bad); !errors.Is(err, ErrMalformedRequest) {
 				t.Errorf("%s %s: err = %v, want malformed", name, desc, err)

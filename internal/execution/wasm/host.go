@@ -236,7 +236,8 @@ func (h baseHost) call(ctx context.Context, kind Kind, r *codec.Reader, w *codec
 		k.Write(data)
 		w.Fixed(k.Sum(nil))
 	case KindVerifySignature:
-		pk := crypto.DecodePublicKey(r)
+		// A key that is no usable point is a malformed request, as the ABI says.
+		pk := crypto.DecodeValidPublicKey(r)
 		msg := r.Hash()
 		sig := crypto.DecodeSignature(r)
 		if err := finish(r); err != nil {
