@@ -86,15 +86,7 @@ func testCrossChainCrash(t *testing.T, seed uint64, unsynced int) (lostDelivery 
 		t.Fatalf("before the crash: %d bundles in chain 1's inbox, want %d", pendingBundles(t, w, f.chains[1]), n)
 	}
 
-	clone := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(seed, 11))})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db2, err := pebblekv.Open("db", pebblekv.Options{FS: clone})
-	if err != nil {
-		t.Fatalf("open after the crash: %v", err)
-	}
-	defer db2.Close()
+	db2 := crashAndReopen(t, mem, db, unsynced, rand.New(rand.NewPCG(seed, 11)))
 	restarted := worker.New(worker.Config{Storage: storage.New(db2), Signer: f.keys[0], Clock: fixedClock{10_000_000}})
 	kept := pendingBundles(t, restarted, f.chains[1])
 	if kept < 4 {
@@ -228,15 +220,7 @@ func testConfirmedCrash(t *testing.T, seed uint64, unsynced int, vote bool) base
 			t.Fatalf("vote at height %d: %v", n, err)
 		}
 	}
-	clone := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(seed, 13))})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db2, err := pebblekv.Open("db", pebblekv.Options{FS: clone})
-	if err != nil {
-		t.Fatalf("open after the crash: %v", err)
-	}
-	defer db2.Close()
+	db2 := crashAndReopen(t, mem, db, unsynced, rand.New(rand.NewPCG(seed, 13)))
 	restarted := worker.New(worker.Config{Storage: storage.New(db2), Signer: f.keys[0], Clock: fixedClock{10_000_000}})
 	tip := nextHeight(t, restarted, f.chains[0])
 	if got := pendingBundles(t, restarted, f.chains[1]); got > int(tip) {
@@ -268,4 +252,21 @@ func testConfirmedCrash(t *testing.T, seed uint64, unsynced int, vote bool) base
 	}
 	t.Logf("the crash kept %d of %d blocks", tip, n)
 	return tip
+}
+
+// crashAndReopen simulates a power loss of the machine holding db (on mem), keeping the
+// synced data and unsynced percent of the rest, and opens the store as it is afterwards.
+// The caller closes nothing: db is closed here, the reopened store at the test's end.
+func crashAndReopen(t *testing.T, mem *vfs.MemFS, db *pebblekv.Store, unsynced int, rng *rand.Rand) *pebblekv.Store {
+	t.Helper()
+	clone := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rng})
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := pebblekv.Open("db", pebblekv.Options{FS: clone})
+	if err != nil {
+		t.Fatalf("open after the crash: %v", err)
+	}
+	t.Cleanup(func() { _ = db2.Close() })
+	return db2
 }
