@@ -149,6 +149,9 @@ func (nf *NetworkFile) DialOptionsByAddress(base rpc.DialOptions) (map[string]rp
 	return out, nil
 }
 
+// lockName is the file under the network directory that a running net up holds locked.
+const lockName = ".netup.lock"
+
 const faucetChainIndex = 1 // root 0 is the admin chain; root 1 funds the faucet
 
 // Run brings the network up (creating it on first use), prints the wallet line and a
@@ -164,6 +167,17 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return err
 	}
+	// One net up per directory at a time, from creating the network to stopping it: two
+	// creating it at once each wrote validators and a genesis over the other's, and one
+	// ran the validators of a genesis the wallet did not belong to.
+	unlock, err := wallet.LockFile(filepath.Join(o.Dir, lockName))
+	if errors.Is(err, wallet.ErrLocked) {
+		return fmt.Errorf("another mica net up is using %s (it holds %s); stop it first, or use another --path", o.Dir, filepath.Join(o.Dir, lockName))
+	}
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", o.Dir, err)
+	}
+	defer func() { _ = unlock() }()
 	nf, err := loadOrCreate(o)
 	if err != nil {
 		return err

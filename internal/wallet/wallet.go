@@ -93,6 +93,22 @@ var (
 // errLocked is what lockFile returns when the lock is held elsewhere.
 var errLocked = errors.New("lock held")
 
+// ErrLocked is what LockFile returns when another open file holds the lock.
+var ErrLocked = errLocked
+
+// LockFile takes an exclusive advisory lock on path (created if missing) without
+// waiting, as a wallet locks its directory: it returns ErrLocked if another process
+// (or another open file of this one) holds it. The lock lasts until release is called
+// or the process exits, so a crashed holder leaves no stale lock. Other commands use it
+// for directories of their own (`mica net up` for its network directory).
+func LockFile(path string) (release func() error, err error) {
+	f, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return unlockFile(f) }, nil
+}
+
 // DefaultDir returns the wallet directory to use when no --wallet flag is given:
 // $MICA_WALLET if set, else $XDG_CONFIG_HOME/mica/wallet, else ~/.config/mica/wallet.
 // getenv is os.Getenv in the CLI.
