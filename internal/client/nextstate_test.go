@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
@@ -74,6 +75,7 @@ func TestReusedStateLateBundleReceived(t *testing.T) {
 	if cert == nil || receivedBundles(cert) != 1 {
 		t.Fatalf("process-inbox after reused answers received nothing; alice's bundle is left in bob's inbox")
 	}
+	settle(t, c)
 	if got := n.balance(0, base.Account{Chain: n.chains[1]}); got != base.Tokens(109) {
 		t.Fatalf("bob's chain has %s, want 109", got)
 	}
@@ -134,6 +136,7 @@ func TestReusedStateRing(t *testing.T) {
 		if len(pending) != 0 {
 			t.Errorf("chain %d: %d bundles still pending after process-inbox", i, len(pending))
 		}
+		settle(t, c)
 		if got := n.balance(0, base.Account{Chain: n.chains[i]}); got != base.Tokens(100) {
 			t.Errorf("chain %d has %s, want 100 (sent %d, received %d)", i, got, rounds, rounds)
 		}
@@ -187,6 +190,7 @@ func TestReusedStateNotForMultiOwnerChains(t *testing.T) {
 			t.Fatalf("owner 2, block %d: %v", i, err)
 		}
 	}
+	settle(t, c)
 	if got := n.balance(0, base.Account{Chain: id}); got != base.Tokens(44) {
 		t.Fatalf("multi-owner chain has %s, want 44", got)
 	}
@@ -246,7 +250,20 @@ func TestAttackReusedStateForged(t *testing.T) {
 			t.Fatalf("block %d receives a bundle only a Byzantine validator reported", i)
 		}
 	}
+	settle(t, c)
 	if got := n.balance(0, base.Account{Chain: n.chains[0]}); got != base.Tokens(97) {
 		t.Fatalf("alice's chain has %s, want 97", got)
+	}
+}
+
+// settle waits for the certificate calls a parallel client's fan-outs left running (a
+// quorum answered; the last validator, such as validator 0 whose balance a test reads,
+// may still be handling the certificate on a loaded machine).
+func settle(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitBackground(ctx); err != nil {
+		t.Fatalf("background validator calls: %v", err)
 	}
 }

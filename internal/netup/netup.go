@@ -172,7 +172,14 @@ func Run(ctx context.Context, o Options) error {
 	// ran the validators of a genesis the wallet did not belong to.
 	unlock, err := wallet.LockFile(filepath.Join(o.Dir, lockName))
 	if errors.Is(err, wallet.ErrLocked) {
-		return fmt.Errorf("another mica net up is using %s (it holds %s); stop it first, or use another --path", o.Dir, filepath.Join(o.Dir, lockName))
+		// A running network says which pid to stop and how; one still being created
+		// has not recorded its pid yet.
+		if nf, rerr := ReadNetworkFile(filepath.Join(o.Dir, "network.json")); rerr == nil {
+			if err := checkNotRunning(o.Dir, nf); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("another mica net up is using %s (it holds %s); stop it with `mica net down --path %s` (or Ctrl-C in its terminal), or use another --path", o.Dir, filepath.Join(o.Dir, lockName), o.Dir)
 	}
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", o.Dir, err)

@@ -175,14 +175,16 @@ type batchEntry struct {
 	// run handles the entry (ctx carries the item's deadline); one function for all the
 	// entries of a batch.
 	run func(ctx context.Context, e *batchEntry) (*pb.ChainInfoResponse, error)
-	// timeout is the item's own deadline, relative to the batch's arrival (0: none).
-	timeout time.Duration
+	// deadline is the item's own deadline: its timeout from the batch's arrival, before
+	// the batch was decoded (zero: none).
+	deadline time.Time
 }
 
 // proposalEntries decodes the items of a batch of proposals into entries that handle
 // each by handle; an item refused while decoding has a nil entry and its result set.
 // The entries share one allocation and one run function.
 func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.BlockProposal, []byte) (*protocol.ChainInfo, error)) []*batchEntry {
+	arrived := time.Now()
 	entries := make([]*batchEntry, len(items))
 	backing := make([]batchEntry, len(items))
 	run := func(ctx context.Context, e *batchEntry) (*pb.ChainInfoResponse, error) {
@@ -202,7 +204,7 @@ func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle fu
 			results[i] = errorResult(base.Invalidf("batch item %d: a proposal carries no query", i))
 			continue
 		}
-		backing[i] = batchEntry{chain: bp.Content.Block.ChainID, item: it, proposal: bp, timeout: itemTimeout(it), run: run}
+		backing[i] = batchEntry{chain: bp.Content.Block.ChainID, item: it, proposal: bp, deadline: itemDeadline(it, arrived), run: run}
 		entries[i] = &backing[i]
 	}
 	return entries
@@ -210,6 +212,7 @@ func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle fu
 
 // certificateEntries is proposalEntries for a batch of certificates with their queries.
 func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.Certificate, []byte, *protocol.ChainInfoQuery) (*protocol.ChainInfo, error)) []*batchEntry {
+	arrived := time.Now()
 	entries := make([]*batchEntry, len(items))
 	backing := make([]batchEntry, len(items))
 	run := func(ctx context.Context, e *batchEntry) (*pb.ChainInfoResponse, error) {
@@ -229,7 +232,7 @@ func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle
 			results[i] = errorResult(fmt.Errorf("batch item %d: %w", i, err))
 			continue
 		}
-		backing[i] = batchEntry{chain: cert.ChainID(), item: it, cert: cert, query: q, timeout: itemTimeout(it), run: run}
+		backing[i] = batchEntry{chain: cert.ChainID(), item: it, cert: cert, query: q, deadline: itemDeadline(it, arrived), run: run}
 		entries[i] = &backing[i]
 	}
 	return entries
@@ -243,12 +246,14 @@ func checkBatch(m *pb.Batch) error {
 	return nil
 }
 
-func itemTimeout(it *pb.BatchItem) time.Duration {
+// itemDeadline is an item's own deadline: its TimeoutMicros after arrived (zero: none,
+// for 0 or more than an hour).
+func itemDeadline(it *pb.BatchItem, arrived time.Time) time.Time {
 	us := it.GetTimeoutMicros()
 	if us == 0 || us > uint64(time.Hour/time.Microsecond) {
-		return 0
+		return time.Time{}
 	}
-	return time.Duration(us) * time.Microsecond
+	return arrived.Add(time.Duration(us) * time.Microsecond)
 }
 
 // runBatch runs the decoded entries (nil: the item was refused while decoding, its
@@ -318,9 +323,9 @@ func runEntry(ctx context.Context, e *batchEntry, slots *batchSlots, addr netip.
 			res = errorResult(fmt.Errorf("internal error while handling a batch item of chain %s: %v\n%s", e.chain.Short(), r, debug.Stack()))
 		}
 	}()
-	if e.timeout > 0 {
+	if !e.deadline.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, e.timeout)
+		ctx, cancel = context.WithDeadline(ctx, e.deadline)
 		defer cancel()
 	}
 	grant, err := slots.acquire(ctx, addr, 1)
@@ -385,7 +390,6 @@ func (p *Proxy) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.BatchR
 // shard that takes batches (BatchShard, a remote shard) go to it in one call per shard
 // (forwardBatch, by forward), the others run here (runBatch), all at once.
 func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results []*pb.BatchResult, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error)) {
-	arrived := time.Now()
 	n := len(p.cfg.Shards)
 	local := entries
 	var remote [][]int // by shard: the indices of its entries, if it takes batches
@@ -412,7 +416,7 @@ func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results [
 		wg.Add(1)
 		p.workers.Go(func() {
 			defer wg.Done()
-			if p.forwardBatch(ctx, p.cfg.Shards[s].(BatchShard), forward, entries, idx, results, arrived) {
+			if p.forwardBatch(ctx, p.cfg.Shards[s].(BatchShard), forward, entries, idx, results) {
 				return
 			}
 			// The shard has no batch methods: its items go one call each.
@@ -434,7 +438,7 @@ func (p *Proxy) runSharded(ctx context.Context, entries []*batchEntry, results [
 // call holds the batch's address as many item slots as the shard runs of its items at
 // once (batchParallelism at most). It reports false if the shard has no batch methods
 // (nothing set: the caller runs them one call each).
-func (p *Proxy) forwardBatch(ctx context.Context, bs BatchShard, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error), entries []*batchEntry, idx []int, results []*pb.BatchResult, arrived time.Time) bool {
+func (p *Proxy) forwardBatch(ctx context.Context, bs BatchShard, forward func(BatchShard, context.Context, *pb.Batch) (*pb.BatchResults, error), entries []*batchEntry, idx []int, results []*pb.BatchResult) bool {
 	grant, err := p.batchItems.acquire(ctx, remoteIP(ctx), min(len(idx), batchParallelism))
 	if err != nil {
 		for _, i := range idx {
@@ -448,8 +452,8 @@ func (p *Proxy) forwardBatch(ctx context.Context, bs BatchShard, forward func(Ba
 	for _, i := range idx {
 		it := entries[i].item
 		var us uint64
-		if t := entries[i].timeout; t > 0 {
-			left := t - time.Since(arrived)
+		if d := entries[i].deadline; !d.IsZero() {
+			left := time.Until(d)
 			if left < time.Microsecond {
 				results[i] = errorResult(fmt.Errorf("%w: %w", base.ErrRetryable, context.DeadlineExceeded))
 				continue
