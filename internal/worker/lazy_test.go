@@ -46,31 +46,11 @@ func TestCrossChainWritesSurviveCrash(t *testing.T) {
 func testCrossChainCrash(t *testing.T, seed uint64, unsynced int) (lostDelivery bool) {
 	ctx := context.Background()
 	f := newFixture(t)
-	mem := vfs.NewCrashableMem()
-	db, err := pebblekv.Open("db", pebblekv.Options{FS: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(worker.Config{Storage: genesisStore(t, db, f.genesis), Signer: f.keys[0], Clock: fixedClock{10_000_000}})
-
+	mem, db, w := crashableWorker(t, f)
 	const n = 6
-	var prev *base.Hash
 	var bundles []protocol.MessageBundle
-	var certs []*protocol.Certificate
-	for h := range n {
-		block := f.transfer(base.AmountFromAttos(uint64(h+1)), base.BlockHeight(h), prev)
-		exec := executed(t, w, &block)
-		cert := prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, f.keys)
-		certs = append(certs, cert)
-		if _, err := w.HandleCertificate(ctx, cert); err != nil {
-			t.Fatalf("height %d: %v", h, err)
-		}
-		hash := exec.Hash()
-		prev = &hash
+	certs, _ := confirmTransfers(t, f, w, n, func(h int, exec *protocol.Block) {
 		bundles = append(bundles, exec.OutgoingBundles()[f.chains[1]]...)
-		if err := w.DeliverPending(ctx); err != nil {
-			t.Fatal(err)
-		}
 		if h == 3 {
 			// Bob's block on chain 1 receives the first bundle: the vote is durable.
 			bob := prototest.Key("bob")
@@ -81,7 +61,7 @@ func testCrossChainCrash(t *testing.T, seed uint64, unsynced int) (lostDelivery 
 				t.Fatalf("vote on chain 1: %v", err)
 			}
 		}
-	}
+	})
 	if w.HasPendingDeliveries() || pendingBundles(t, w, f.chains[1]) != n {
 		t.Fatalf("before the crash: %d bundles in chain 1's inbox, want %d", pendingBundles(t, w, f.chains[1]), n)
 	}
@@ -191,29 +171,9 @@ func TestConfirmedBlocksLostInACrashLeaveAPrefix(t *testing.T) {
 func testConfirmedCrash(t *testing.T, seed uint64, unsynced int, vote bool) base.BlockHeight {
 	ctx := context.Background()
 	f := newFixture(t)
-	mem := vfs.NewCrashableMem()
-	db, err := pebblekv.Open("db", pebblekv.Options{FS: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(worker.Config{Storage: genesisStore(t, db, f.genesis), Signer: f.keys[0], Clock: fixedClock{10_000_000}})
+	mem, db, w := crashableWorker(t, f)
 	const n = 6
-	var prev *base.Hash
-	var certs []*protocol.Certificate
-	for h := range n {
-		block := f.transfer(base.AmountFromAttos(uint64(h+1)), base.BlockHeight(h), prev)
-		exec := executed(t, w, &block)
-		cert := prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, f.keys)
-		if _, err := w.HandleCertificate(ctx, cert); err != nil {
-			t.Fatalf("height %d: %v", h, err)
-		}
-		if err := w.DeliverPending(ctx); err != nil {
-			t.Fatal(err)
-		}
-		certs = append(certs, cert)
-		hash := exec.Hash()
-		prev = &hash
-	}
+	certs, prev := confirmTransfers(t, f, w, n, nil)
 	if vote {
 		block := f.transfer(base.AmountFromAttos(100), n, prev)
 		if _, err := w.HandleBlockProposal(ctx, f.propose(t, f.alice, block, base.FastRound)); err != nil {
@@ -269,4 +229,44 @@ func crashAndReopen(t *testing.T, mem *vfs.MemFS, db *pebblekv.Store, unsynced i
 	}
 	t.Cleanup(func() { _ = db2.Close() })
 	return db2
+}
+
+// crashableWorker opens a Pebble store holding f's genesis on a crashable in-memory file
+// system, and a worker of validator 0 on it.
+func crashableWorker(t *testing.T, f *fixture) (*vfs.MemFS, *pebblekv.Store, *worker.Worker) {
+	t.Helper()
+	mem := vfs.NewCrashableMem()
+	db, err := pebblekv.Open("db", pebblekv.Options{FS: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mem, db, worker.New(worker.Config{Storage: genesisStore(t, db, f.genesis), Signer: f.keys[0], Clock: fixedClock{10_000_000}})
+}
+
+// confirmTransfers has w confirm n transfers from chain 0 to chain 1 (heights 0 to n-1)
+// and deliver each block's bundles, calling after (if set) once each block is delivered.
+// It returns the certificates and the hash of the last block.
+func confirmTransfers(t *testing.T, f *fixture, w *worker.Worker, n int, after func(h int, exec *protocol.Block)) ([]*protocol.Certificate, *base.Hash) {
+	t.Helper()
+	ctx := context.Background()
+	var prev *base.Hash
+	var certs []*protocol.Certificate
+	for h := range n {
+		block := f.transfer(base.AmountFromAttos(uint64(h+1)), base.BlockHeight(h), prev)
+		exec := executed(t, w, &block)
+		cert := prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, f.keys)
+		if _, err := w.HandleCertificate(ctx, cert); err != nil {
+			t.Fatalf("height %d: %v", h, err)
+		}
+		if err := w.DeliverPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, cert)
+		hash := exec.Hash()
+		prev = &hash
+		if after != nil {
+			after(h, exec)
+		}
+	}
+	return certs, prev
 }
