@@ -146,7 +146,9 @@ func resend(t *testing.T, w *worker.Worker, certs []*protocol.Certificate) {
 //     inbox to the six bundles, exactly once, in order;
 //   - a durable write (a vote) after the certificates makes every one of them durable.
 //
-// Some crash must lose a certificate, or the test does not exercise the lazy writes.
+// Some crash must lose a certificate, or the test does not exercise the lazy writes. Block
+// 0 always survives: the first delivery to chain 1 loads it for the first time, and
+// Worker.load writes a chain's initial state durably, which makes block 0 durable too.
 func TestConfirmedBlocksLostInACrashLeaveAPrefix(t *testing.T) {
 	lost := 0
 	for seed, unsynced := range []int{0, 0, 30, 60, 100} {
