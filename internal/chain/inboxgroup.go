@@ -395,7 +395,7 @@ func (s *State) resolveGroup(ctx context.Context, origin base.ChainID, g *bundle
 		if len(sent) == 0 || sent[0].TransactionIndex != c.Index {
 			return nil, base.Corruptf("%s, whose transaction %d sends nothing here", where(), c.Index)
 		}
-		out[i] = queuedBundle{cursor: c, raw: codec.Marshal(&sent[0]), byRef: true}
+		out[i] = queuedBundle{cursor: c, raw: codec.Marshal(&sent[0]), byRef: true, checked: true}
 	}
 	return out, nil
 }
