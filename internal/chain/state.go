@@ -846,9 +846,11 @@ func (s *State) pendingBundles(ctx context.Context, limit int, grow func(n int),
 	if err != nil {
 		return err
 	}
+	// Each origin's bundles as runs (shared with its queue: not copied).
 	type originQueue struct {
-		origin  base.ChainID
-		bundles []queuedBundle
+		origin base.ChainID
+		runs   [][]queuedBundle
+		n      int
 	}
 	var queues []originQueue
 	total := 0
@@ -857,20 +859,22 @@ func (s *State) pendingBundles(ctx context.Context, limit int, grow func(n int),
 		if err != nil {
 			return err
 		}
-		var q []queuedBundle
-		err = s.inboxQueuesOf(origin).added.forEach(ctx, &cur, func(qb queuedBundle) error {
-			if len(q) == limit {
+		q := originQueue{origin: origin}
+		err = s.inboxQueuesOf(origin).added.forEachRun(ctx, &cur, func(run []queuedBundle) error {
+			if q.n == limit {
 				return errStopScan
 			}
-			q = append(q, qb)
+			run = run[:min(len(run), limit-q.n)]
+			q.runs = append(q.runs, run)
+			q.n += len(run)
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStopScan) {
 			return err
 		}
-		if len(q) > 0 {
-			queues = append(queues, originQueue{origin, q})
-			total += len(q)
+		if q.n > 0 {
+			queues = append(queues, q)
+			total += q.n
 		}
 	}
 	n := min(total, limit)
@@ -880,21 +884,29 @@ func (s *State) pendingBundles(ctx context.Context, limit int, grow func(n int),
 	grow(n)
 	if len(queues) == 1 {
 		q := &queues[0]
-		for i := range n {
-			if err := fn(q.origin, &q.bundles[i]); err != nil {
-				return err
+		for _, run := range q.runs {
+			for i := range run {
+				if err := fn(q.origin, &run[i]); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}
-	for i, taken := 0, 0; taken < n; i++ {
+	// Round-robin: the i-th bundle of every origin, for i = 0, 1, ...; each queue's
+	// runs are consumed from the front.
+	for taken := 0; taken < n; {
 		for j := range queues {
 			q := &queues[j]
-			if i < len(q.bundles) && taken < n {
-				if err := fn(q.origin, &q.bundles[i]); err != nil {
-					return err
-				}
-				taken++
+			if len(q.runs) == 0 || taken == n {
+				continue
+			}
+			if err := fn(q.origin, &q.runs[0][0]); err != nil {
+				return err
+			}
+			taken++
+			if q.runs[0] = q.runs[0][1:]; len(q.runs[0]) == 0 {
+				q.runs = q.runs[1:]
 			}
 		}
 	}
