@@ -36,24 +36,10 @@ func TestPendingBundleBytesAsDecoded(t *testing.T) {
 	ss := newStateStore(t)
 	a, b, c := base.ChainID{2}, base.ChainID{3}, base.ChainID{4}
 	heights, certs := threeSendingBlocks(t, ss, c) // c: heights 0 and 2 by reference
-	load := func() *State {
-		s := ss.load()
-		s.UseCertificates(certs)
-		return s
-	}
+	load := loaderWith(ss, certs)
 	s := load()
 	// c's heights 0 and 1 as the build before groups stored them.
-	var cur inboxCursors
-	q := s.inboxQueuesOf(c)
-	old := inboxOps{cur: &cur, added: q.added.legacy, removed: q.removed}
-	for h, bs := range heights[:2] {
-		for _, bd := range bs {
-			if _, err := old.addBundle(ctx, bd, h == 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	s.inboxes.Set(c, cur)
+	queueBeforeGroups(t, s, c, heights[:2])
 	ss.flush(t, s)
 	s = load()
 	if _, err := s.ReceiveBundles(ctx, c, epochBundles(heights[2])); err != nil {
@@ -205,11 +191,7 @@ func FuzzPendingBundleBytes(f *testing.F) {
 		}
 		batch := ss.flush(t, s)
 		corruptStoredGroup(t, ss, batch, origin, func([]byte) []byte { return entry })
-		load := func() *State {
-			s := ss.load()
-			s.UseCertificates(certs)
-			return s
-		}
+		load := loaderWith(ss, certs)
 		for _, limit := range []int{1, 3, 100} {
 			d, r, errD, errR := pendingAnswers(ctx, load, limit)
 			if (errD == nil) != (errR == nil) {
