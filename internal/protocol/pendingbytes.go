@@ -46,15 +46,6 @@ func (p *PendingBundleBytes) Grow(n int) {
 // Len returns the number of bundles.
 func (p *PendingBundleBytes) Len() int { return len(p.items) }
 
-// Size returns the length of the bundles' IncomingBundle encodings, together.
-func (p *PendingBundleBytes) Size() int {
-	n := 0
-	for i := range p.items {
-		n += len(p.items[i].bundle) + 32 + 1
-	}
-	return n
-}
-
 // encodeItems writes the bundles as IncomingBundle encodings (no count).
 func (p *PendingBundleBytes) encodeItems(w *codec.Writer) {
 	for i := range p.items {
