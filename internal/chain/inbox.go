@@ -127,6 +127,10 @@ type queuedBundle struct {
 	byRef bool
 	// unresolved: raw is the reference only, as read from the store.
 	unresolved bool
+	// checked: raw is the encoding of a decoded bundle (delivered, or resolved from its
+	// certificate), so it decodes; bytes read from the store as they are may not
+	// (State.PendingBundleBytes decodes those before serving them).
+	checked bool
 }
 
 // bundleRefLen is the length of a stored reference: a MessageBundle's height (u64),
@@ -136,7 +140,7 @@ type queuedBundle struct {
 const bundleRefLen = 8 + 8 + 32 + 4
 
 func newQueuedBundle(b *protocol.MessageBundle, byRef bool) queuedBundle {
-	return queuedBundle{cursor: b.Cursor(), raw: codec.Marshal(b), byRef: byRef}
+	return queuedBundle{cursor: b.Cursor(), raw: codec.Marshal(b), byRef: byRef, checked: true}
 }
 
 // bundle decodes the bundle. A stored entry that does not decode is corruption.

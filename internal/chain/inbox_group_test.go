@@ -177,24 +177,9 @@ func TestInboxReadsLayoutBeforeGroups(t *testing.T) {
 	for _, bs := range heights {
 		want = append(want, bs...)
 	}
-	load := func() *State {
-		s := ss.load()
-		s.UseCertificates(certs)
-		return s
-	}
-	// Heights 0 and 1 as the build before stored them: the per-bundle queue.
+	load := loaderWith(ss, certs)
 	s := load()
-	var cur inboxCursors
-	q := s.inboxQueuesOf(origin)
-	old := inboxOps{cur: &cur, added: q.added.legacy, removed: q.removed}
-	for h, bs := range heights[:2] {
-		for _, b := range bs {
-			if _, err := old.addBundle(ctx, b, h == 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	s.inboxes.Set(origin, cur)
+	queueBeforeGroups(t, s, origin, heights[:2])
 	refs := 0
 	b := ss.flush(t, s)
 	for _, op := range b.Ops() {

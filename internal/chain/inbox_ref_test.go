@@ -200,6 +200,33 @@ func TestInboxReadsWholeBundlesWithReader(t *testing.T) {
 	}
 }
 
+// loaderWith returns a function loading ss's chain state with certs at hand.
+func loaderWith(ss *stateStore, certs *certMap) func() *State {
+	return func() *State {
+		s := ss.load()
+		s.UseCertificates(certs)
+		return s
+	}
+}
+
+// queueBeforeGroups stages, in s's inbox from origin, the bundles of heights as the
+// build before groups stored them: one entry each in the per-bundle queue, those of the
+// first height as references.
+func queueBeforeGroups(t *testing.T, s *State, origin base.ChainID, heights [][]protocol.MessageBundle) {
+	t.Helper()
+	var cur inboxCursors
+	q := s.inboxQueuesOf(origin)
+	old := inboxOps{cur: &cur, added: q.added.legacy, removed: q.removed}
+	for h, bs := range heights {
+		for _, b := range bs {
+			if _, err := old.addBundle(context.Background(), b, h == 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.inboxes.Set(origin, cur)
+}
+
 // inboxQueuesContext is the context of origin's inbox queues in ss's chain state.
 func inboxQueuesContext(ss *stateStore, origin base.ChainID) views.Context {
 	return views.SubKey(views.NewContext(ss.db, []byte("c")).Sub(tagInboxQueues), chainIDKey, origin)

@@ -292,16 +292,18 @@ func (q *groupedQueue) PushBack(ctx context.Context, b queuedBundle) error {
 	return q.groups.PushBack(ctx, groupOf(b))
 }
 
-// forEach calls fn for every bundle not taken of the inbox whose cursors are cur, from
-// front to back: the groups' bundles below cur.NextToRemove are taken.
-func (q *groupedQueue) forEach(ctx context.Context, cur *inboxCursors, fn func(queuedBundle) error) error {
+// forEachRun calls fn with every bundle not taken of the inbox whose cursors are cur,
+// from front to back, in runs of consecutive bundles (a group's, or one entry of the
+// layout before groups): the groups' bundles below cur.NextToRemove are taken. A run
+// may be shared with the queue's cache: fn must not modify it.
+func (q *groupedQueue) forEachRun(ctx context.Context, cur *inboxCursors, fn func([]queuedBundle) error) error {
 	floor := cur.NextToRemove
 	if cur.Layout != inboxLayoutGroups {
 		err := q.legacy.Queue.ForEach(ctx, func(qb queuedBundle) error {
 			if err := q.s.resolve(ctx, q.origin, &qb, &q.certs); err != nil {
 				return err
 			}
-			return fn(qb)
+			return fn([]queuedBundle{qb})
 		})
 		if err != nil {
 			return err
@@ -324,14 +326,14 @@ func (q *groupedQueue) forEach(ctx context.Context, cur *inboxCursors, fn func(q
 			}
 			g.items = items
 		}
-		for i := range g.items {
-			if g.items[i].cursor.Compare(floor) >= 0 {
-				if err := fn(g.items[i]); err != nil {
-					return err
-				}
-			}
+		i := 0
+		for i < len(g.items) && g.items[i].cursor.Compare(floor) < 0 {
+			i++
 		}
-		return nil
+		if i == len(g.items) {
+			return nil
+		}
+		return fn(g.items[i:len(g.items):len(g.items)])
 	})
 }
 
@@ -395,7 +397,7 @@ func (s *State) resolveGroup(ctx context.Context, origin base.ChainID, g *bundle
 		if len(sent) == 0 || sent[0].TransactionIndex != c.Index {
 			return nil, base.Corruptf("%s, whose transaction %d sends nothing here", where(), c.Index)
 		}
-		out[i] = queuedBundle{cursor: c, raw: codec.Marshal(&sent[0]), byRef: true}
+		out[i] = queuedBundle{cursor: c, raw: codec.Marshal(&sent[0]), byRef: true, checked: true}
 	}
 	return out, nil
 }

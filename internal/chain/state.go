@@ -793,55 +793,124 @@ func (s *State) NonEmptyOutboxes(ctx context.Context) ([]base.ChainID, error) {
 // PendingBundles returns up to limit delivered bundles not yet received by a block, all
 // marked Accept: a prefix of every origin's queue, interleaved across origins.
 func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.IncomingBundle, error) {
-	// Every origin's queue, then round-robin across origins: each origin's bundles stay
-	// in inbox order (a prefix of its queue), and one sender flooding the inbox cannot
-	// crowd out the others or make the answer unbounded.
-	var queues [][]protocol.IncomingBundle
-	if limit <= 0 {
-		return nil, nil
-	}
-	origins, err := s.inboxes.Keys(ctx)
+	var out []protocol.IncomingBundle
+	err := s.pendingBundles(ctx, limit, func(n int) { out = make([]protocol.IncomingBundle, 0, n) }, func(origin base.ChainID, qb *queuedBundle) error {
+		b, err := qb.bundle()
+		if err != nil {
+			return err
+		}
+		out = append(out, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// PendingBundleBytes returns what PendingBundles returns, the same bundles in the same
+// order, as their canonical bytes (for an answer encoded for the network): bundles
+// resolved from their certificates or delivered in this process are not decoded;
+// those read from the store as bytes are decoded once to check them (corruption is an
+// error, never served). The bytes are shared with the inbox's queues, which never
+// modify them.
+func (s *State) PendingBundleBytes(ctx context.Context, limit int) (protocol.PendingBundleBytes, error) {
+	var out protocol.PendingBundleBytes
+	err := s.pendingBundles(ctx, limit, out.Grow, func(origin base.ChainID, qb *queuedBundle) error {
+		if !qb.checked {
+			if _, err := qb.bundle(); err != nil {
+				return err
+			}
+		}
+		if err := out.Append(origin, qb.raw); err != nil {
+			return base.Corruptf("inbox bundle at %v from %s: %v", qb.cursor, origin.Short(), err)
+		}
+		return nil
+	})
+	if err != nil {
+		return protocol.PendingBundleBytes{}, err
+	}
+	return out, nil
+}
+
+// pendingBundles calls fn with up to limit delivered bundles not yet received by a
+// block: a prefix of every origin's queue, round-robin across origins, so that each
+// origin's bundles stay in inbox order and one sender flooding the inbox cannot crowd
+// out the others or make the answer unbounded. It calls grow first with their number
+// (not at all if there are none).
+func (s *State) pendingBundles(ctx context.Context, limit int, grow func(n int), fn func(base.ChainID, *queuedBundle) error) error {
+	if limit <= 0 {
+		return nil
+	}
+	origins, err := s.inboxes.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	// Each origin's bundles as runs (shared with its queue: not copied).
+	type originQueue struct {
+		origin base.ChainID
+		runs   [][]queuedBundle
+		n      int
+	}
+	var queues []originQueue
+	total := 0
 	for _, origin := range origins {
 		cur, _, err := s.inboxes.Get(ctx, origin)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var q []protocol.IncomingBundle
-		err = s.inboxQueuesOf(origin).added.forEach(ctx, &cur, func(qb queuedBundle) error {
-			if len(q) == limit {
+		q := originQueue{origin: origin}
+		err = s.inboxQueuesOf(origin).added.forEachRun(ctx, &cur, func(run []queuedBundle) error {
+			if q.n == limit {
 				return errStopScan
 			}
-			b, err := qb.bundle()
-			if err != nil {
-				return err
-			}
-			q = append(q, protocol.IncomingBundle{Origin: origin, Bundle: b, Action: protocol.Accept})
+			run = run[:min(len(run), limit-q.n)]
+			q.runs = append(q.runs, run)
+			q.n += len(run)
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStopScan) {
-			return nil, err
+			return err
 		}
-		if len(q) > 0 {
+		if q.n > 0 {
 			queues = append(queues, q)
+			total += q.n
 		}
 	}
-	var out []protocol.IncomingBundle
-	for i := 0; len(out) < limit; i++ {
-		took := false
-		for _, q := range queues {
-			if i < len(q) && len(out) < limit {
-				out = append(out, q[i])
-				took = true
+	n := min(total, limit)
+	if n == 0 {
+		return nil
+	}
+	grow(n)
+	if len(queues) == 1 {
+		q := &queues[0]
+		for _, run := range q.runs {
+			for i := range run {
+				if err := fn(q.origin, &run[i]); err != nil {
+					return err
+				}
 			}
 		}
-		if !took {
-			break
+		return nil
+	}
+	// Round-robin: the i-th bundle of every origin, for i = 0, 1, ...; each queue's
+	// runs are consumed from the front.
+	for taken := 0; taken < n; {
+		for j := range queues {
+			q := &queues[j]
+			if len(q.runs) == 0 || taken == n {
+				continue
+			}
+			if err := fn(q.origin, &q.runs[0][0]); err != nil {
+				return err
+			}
+			taken++
+			if q.runs[0] = q.runs[0][1:]; len(q.runs[0]) == 0 {
+				q.runs = q.runs[1:]
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // ReceivedLog returns up to limit entries of the received log from index from, and the

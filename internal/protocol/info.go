@@ -164,8 +164,13 @@ type ChainInfo struct {
 	RequestedOwnerBalance *base.Amount
 	Manager               ManagerInfo
 	// RequestedPendingBundles are bundles in the inboxes, in order per origin. Infos
-	// decoded with one DecodeMemo may share this slice: it is read-only.
+	// decoded with one DecodeMemo may share this slice: it is read-only. An info built
+	// by a validator for the network may hold its bundles as bytes instead
+	// (SetPendingBundleBytes): PendingBundles returns all of them.
 	RequestedPendingBundles []IncomingBundle
+	// pendingBytes are pending bundles after RequestedPendingBundles, as their bytes;
+	// Decode never sets them (it decodes every bundle into RequestedPendingBundles).
+	pendingBytes PendingBundleBytes
 	// ReceivedLogLength is the total length of the received log.
 	ReceivedLogLength    uint64
 	RequestedReceivedLog []ChainAndHeight
@@ -184,7 +189,7 @@ func (c *ChainInfo) Encode(w *codec.Writer) {
 		w.Amount(*c.RequestedOwnerBalance)
 	}
 	c.Manager.Encode(w)
-	codec.EncodeItems(w, c.RequestedPendingBundles)
+	c.encodePendingBundles(w)
 	w.U64(c.ReceivedLogLength)
 	codec.EncodeItems(w, c.RequestedReceivedLog)
 }
@@ -236,6 +241,7 @@ func (c *ChainInfo) decode(r *codec.Reader, memo *DecodeMemo) {
 	}
 	c.Manager.Decode(r)
 	c.RequestedPendingBundles = memo.pendingBundles(r)
+	c.pendingBytes = PendingBundleBytes{}
 	c.ReceivedLogLength = r.U64()
 	c.RequestedReceivedLog = codec.DecodeItems[ChainAndHeight](r, 40)
 }

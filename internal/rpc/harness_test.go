@@ -143,7 +143,7 @@ func startValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.GenesisCo
 	ctx, cancel := context.WithCancel(context.Background())
 	v := &testValidator{key: key, cancel: cancel}
 	notifier := NewNotifier(0)
-	w := worker.New(worker.Config{Storage: newStore(tb, g), Signer: key, Clock: sysClock{}, Logger: log, Notify: notifier.Publish})
+	w := worker.New(worker.Config{Storage: newStore(tb, g), Signer: key, Clock: sysClock{}, Logger: log, Notify: notifier.Publish, PendingBundleBytes: true})
 	v.workers = []*worker.Worker{w}
 	proxy, err := NewValidatorServer(w, ProxyConfig{Notifier: notifier, Logger: log})
 	if err != nil {
@@ -253,7 +253,7 @@ func startShardedValidator(tb testing.TB, key *crypto.PrivateKey, g *protocol.Ge
 	for i := range n {
 		notifier := NewNotifier(0)
 		routers[i] = NewRouter(n)
-		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: sysClock{}, Logger: log, Notify: notifier.Publish, Router: routers[i]})
+		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: sysClock{}, Logger: log, Notify: notifier.Publish, Router: routers[i], PendingBundleBytes: true})
 		routers[i].SetShard(i, w)
 		v.workers = append(v.workers, w)
 		// Check that every chain-specific request reaching shard i is for a chain of

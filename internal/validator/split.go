@@ -76,7 +76,7 @@ func RunShard(ctx context.Context, cfg *Config, i int, log *slog.Logger) error {
 	}
 	notifier := rpc.NewNotifier(0)
 	router := rpc.NewRouter(cfg.Shards)
-	w = worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log, Notify: notifier.Publish, Router: router, Loader: wasm.NewLoader(engine, 0), Metrics: obs.workers})
+	w = worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log, Notify: notifier.Publish, Router: router, Loader: wasm.NewLoader(engine, 0), Metrics: obs.workers, PendingBundleBytes: true})
 	router.SetShard(i, w)
 	for j, addr := range cfg.ShardAddresses {
 		if j == i {

@@ -266,7 +266,7 @@ func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Validator, error
 	router := rpc.NewRouter(cfg.Shards)
 	shards := make([]rpc.Shard, cfg.Shards)
 	for i := range cfg.Shards {
-		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log.With("shard", i), Notify: notifier.Publish, Router: router, Loader: loader, Metrics: v.obs.workers})
+		w := worker.New(worker.Config{Storage: st, Signer: key, Clock: WallClock{}, Logger: log.With("shard", i), Notify: notifier.Publish, Router: router, Loader: loader, Metrics: v.obs.workers, PendingBundleBytes: true})
 		router.SetShard(i, w)
 		v.workers = append(v.workers, w)
 		shards[i] = w

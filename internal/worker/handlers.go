@@ -899,7 +899,7 @@ func (w *Worker) chainInfo(ctx context.Context, s *chain.State, q *protocol.Chai
 		info.RequestedOwnerBalance = &b
 	}
 	if q.RequestPendingBundles {
-		if info.RequestedPendingBundles, err = s.PendingBundles(ctx, maxPendingBundles); err != nil {
+		if err := w.pendingBundles(ctx, s, info); err != nil {
 			return nil, err
 		}
 	}

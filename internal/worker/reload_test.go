@@ -171,8 +171,12 @@ func TestInboxReloadsAfterRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			bundles, err := info.PendingBundles()
+			if err != nil {
+				t.Fatal(err)
+			}
 			var w codec.Writer
-			codec.EncodeItems(&w, info.RequestedPendingBundles)
+			codec.EncodeItems(&w, bundles)
 			out = append(out, w.Bytes())
 		}
 		return out

@@ -54,6 +54,12 @@ type Config struct {
 	// way on this worker before refusing it as missing (default DefaultBundleWait;
 	// negative: never wait). See bundlewait.go.
 	BundleWait time.Duration
+	// PendingBundleBytes: the worker's answers are encoded for the network before anyone
+	// reads them (a validator's shards), so it gives pending bundles as their stored
+	// bytes (protocol.ChainInfo.SetPendingBundleBytes) instead of decoding them; a
+	// caller in the process reads them with ChainInfo.PendingBundles. Off (a client's
+	// local node, the simulator), RequestedPendingBundles holds them. See pendingraw.go.
+	PendingBundleBytes bool
 }
 
 // Worker is the validator core for a set of chains. It is safe for concurrent use.

@@ -177,15 +177,22 @@ type validatorRing struct {
 	next    int // the chain of the next block
 }
 
-// newValidatorRing creates the ring's genesis on db and its validator (notify may be nil).
+// newValidatorRing creates the ring's genesis on db and its validator (notify may be nil),
+// configured as a validator's shards are (pending bundles given as bytes).
 func newValidatorRing(tb testing.TB, chains int, db kv.Store, notify func(protocol.Notification)) *validatorRing {
+	return newValidatorRingConfig(tb, chains, db, notify, true)
+}
+
+// newValidatorRingConfig is newValidatorRing with Config.PendingBundleBytes set to
+// pendingBytes.
+func newValidatorRingConfig(tb testing.TB, chains int, db kv.Store, notify func(protocol.Notification), pendingBytes bool) *validatorRing {
 	r := &validatorRing{vkeys: prototest.Validators(4), tips: make([]*base.Hash, chains), heights: make([]base.BlockHeight, chains)}
 	for i := range chains {
 		r.owners = append(r.owners, prototest.Key(fmt.Sprintf("owner-%d", i)))
 	}
 	g := prototest.Genesis(prototest.Committee(r.vkeys), r.owners, base.Tokens(1_000_000))
 	r.ids = g.ChainIDs()
-	r.w = worker.New(worker.Config{Storage: genesisStore(tb, db, g), Signer: r.vkeys[0], Clock: fixedClock{10_000_000}, Notify: notify})
+	r.w = worker.New(worker.Config{Storage: genesisStore(tb, db, g), Signer: r.vkeys[0], Clock: fixedClock{10_000_000}, Notify: notify, PendingBundleBytes: pendingBytes})
 	return r
 }
 
@@ -211,7 +218,7 @@ func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) 
 	})
 	prop := r.proposal(tb, i, info, k)
 	p := prop.Content.Block
-	received := len(info.RequestedPendingBundles)
+	received := len(prop.Content.Block.Transactions) - k
 	measure(func() error { _, err := r.w.HandleBlockProposal(ctx, prop); return err })
 	exec, err := r.w.StageBlock(ctx, &p, nil)
 	if err != nil {
@@ -236,8 +243,12 @@ func chainInfoQueryWithBundles(id base.ChainID) *protocol.ChainInfoQuery {
 func (r *validatorRing) proposal(tb testing.TB, i int, info *protocol.ChainInfo, k int) *protocol.BlockProposal {
 	o := r.owners[i].Public().Owner()
 	p := protocol.ProposedBlock{ChainID: r.ids[i], Height: r.heights[i], Timestamp: 5_000_000, PreviousBlockHash: r.tips[i], AuthenticatedOwner: &o}
-	for j := range info.RequestedPendingBundles {
-		p.Transactions = append(p.Transactions, protocol.Transaction{Bundle: &info.RequestedPendingBundles[j]})
+	bundles, err := info.PendingBundles()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for j := range bundles {
+		p.Transactions = append(p.Transactions, protocol.Transaction{Bundle: &bundles[j]})
 	}
 	for range k {
 		p.Transactions = append(p.Transactions, protocol.SystemTx(&protocol.Transfer{Owner: base.ChainOwner,
