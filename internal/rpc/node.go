@@ -140,6 +140,15 @@ func encode[T codec.Encoder](ctx context.Context, v T) []byte {
 	return codec.Marshal(v)
 }
 
+// encodeQueryFor is encodeQuery with the encoding the client's fan-out made once for
+// every validator (client.Encoding), if any.
+func encodeQueryFor(ctx context.Context, q *protocol.ChainInfoQuery) []byte {
+	if q == nil {
+		return nil
+	}
+	return encode(ctx, q)
+}
+
 // HandleBlockProposal implements client.ValidatorNode. A proposal over the unary
 // limit (one carrying large blobs) goes in chunks (HandleBlockProposalChunks).
 func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
@@ -176,7 +185,7 @@ func (n *Node) HandleCertificateQuery(ctx context.Context, c *protocol.Certifica
 	var resp *pb.ChainInfoResponse
 	info, err := n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
 		var err error
-		resp, err = n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c), Query: encodeQuery(q)})
+		resp, err = n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c), Query: encodeQueryFor(ctx, q)})
 		return fill(dst, resp, err)
 	})
 	if err != nil || !unanswered(resp, q) {
