@@ -389,6 +389,10 @@ type ChainClient struct {
 	// OnFastProposal, if set, is called with a fast proposal before it is first sent;
 	// an error aborts the proposal (the wallet persists it here).
 	OnFastProposal func(*protocol.BlockProposal) error
+	// OnFastProposalEncoded, if set, is called instead of OnFastProposal, with the
+	// proposal's canonical encoding too (made with its signature; the callee must not
+	// modify it: the same bytes go to the validators).
+	OnFastProposalEncoded func(p *protocol.BlockProposal, enc []byte) error
 }
 
 // Chain returns a client for chain id proposing with signer. pending, if not nil, is a
