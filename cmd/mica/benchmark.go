@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -59,6 +60,7 @@ type benchOptions struct {
 	chains, perBlock       int
 	duration, killAfter    time.Duration
 	from, fund, cpuprofile string
+	memprofile             string
 	scenario, examples     string
 	metrics                []string
 	kill                   string
@@ -148,7 +150,7 @@ JSON document).`,
 			if o.kill != "" {
 				cfg.FirstPhase = "all validators up"
 			}
-			res, runErr := r.run(cmd.Context(), cfg, metrics, o.cpuprofile)
+			res, runErr := r.run(cmd.Context(), cfg, metrics, o.cpuprofile, o.memprofile)
 			// Return the funds even if the run was interrupted (Ctrl-C), within a bound.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 2*time.Minute)
 			defer cancel()
@@ -172,6 +174,7 @@ JSON document).`,
 	chainFlag(cmd, &o.from, "chain of the wallet that funds the benchmark chains (default: the wallet's default chain)", "from")
 	f.StringVar(&o.fund, "fund", "0.001", "tokens lent to each benchmark chain for the run (returned at the end)")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the benchmark client during the load to this file (go tool pprof)")
+	f.StringVar(&o.memprofile, "memprofile", "", "write a profile of the benchmark client's allocations (since it started: set-up and load) to this file at the end of the load (go tool pprof -sample_index=alloc_objects)")
 	return cmd
 }
 
@@ -477,9 +480,20 @@ func (r *benchRun) eachChain(ctx context.Context, ccs []*client.ChainClient, f f
 	return errors.Join(errs...)
 }
 
-// run drives the load, with the progress line on stderr, the CPU profile if asked and
-// the CPU time of the client and of the validators at metrics.
-func (r *benchRun) run(ctx context.Context, cfg bench.Config, metrics []string, cpuprofile string) (*bench.Result, error) {
+// run drives the load, with the progress line on stderr, the CPU and allocation
+// profiles if asked and the CPU time of the client and of the validators at metrics.
+func (r *benchRun) run(ctx context.Context, cfg bench.Config, metrics []string, cpuprofile, memprofile string) (*bench.Result, error) {
+	if memprofile != "" {
+		stop, err := startAllocProfile(memprofile)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(r.stderr, "mica: %v\n", err)
+			}
+		}()
+	}
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -517,6 +531,27 @@ func (r *benchRun) run(ctx context.Context, cfg bench.Config, metrics []string, 
 		res.CPU = bench.CPUBetween(before, bench.SampleCPU(sctx, hc, metrics), res.Blocks)
 	}
 	return res, err
+}
+
+// startAllocProfile returns a function that writes the process's allocations so far
+// (the heap profile: alloc_objects and alloc_space, sampled by the runtime) to path,
+// which it creates now so that a bad path fails before the load.
+func startAllocProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--memprofile: %w", err)
+	}
+	return func() error {
+		runtime.GC() // the profile holds the allocations up to the last collection
+		err := pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("--memprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).

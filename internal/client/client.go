@@ -106,6 +106,9 @@ type Client struct {
 	// Config.Dial (at most one entry per validator of any committee ever created). It
 	// only grows; readers take a snapshot (validators()).
 	pool []Validator
+	// lastMembers is membersOf's last answer, reused while the committee and the pool
+	// are the same.
+	lastMembers membersMemo
 	// next holds, per chain, the answers of its last certificate broadcast for its next
 	// block (nextstate.go): one entry per chain this client committed a block of,
 	// removed when used or, once there are sweepKept entries, when expired.
@@ -215,7 +218,7 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 // before returning, so that the caller can count them. vet runs on the caller's
 // goroutine.
 func fanoutVetted[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool, vet func([]T) []error) []answer[T] {
-	t := tally[T]{committee: m.committee, ok: ok, vet: vet}
+	t := tally[T]{committee: m.committee, ok: ok, vet: vet, out: make([]answer[T], 0, len(m.validators))}
 	if c.cfg.Sequential {
 		for _, v := range m.validators {
 			cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
@@ -311,8 +314,8 @@ func (t *tally[T]) vetPending() {
 	if t.vet == nil {
 		return
 	}
-	var idx []int
-	var vals []T
+	idx := make([]int, 0, len(t.out))
+	vals := make([]T, 0, len(t.out))
 	for i := range t.out {
 		if a := &t.out[i]; !a.vetted && t.accepted(a) {
 			idx = append(idx, i)
@@ -379,13 +382,17 @@ type ChainClient struct {
 	certifiedBelow atomic.Uint64
 	// certCalls holds the certificate broadcast of the chain's latest block, per
 	// validator (awaitCertificateCall); guarded by mu.
-	certCalls map[crypto.PublicKey]*certificateCall
+	certCalls *certificateBroadcast
 	// tried is the last request whose block was proposed but not known to be committed
 	// (ExecuteOperations); guarded by mu.
 	tried *triedRequest
 	// OnFastProposal, if set, is called with a fast proposal before it is first sent;
 	// an error aborts the proposal (the wallet persists it here).
 	OnFastProposal func(*protocol.BlockProposal) error
+	// OnFastProposalEncoded, if set, is called instead of OnFastProposal, with the
+	// proposal's canonical encoding too (made with its signature; the callee must not
+	// modify it: the same bytes go to the validators).
+	OnFastProposalEncoded func(p *protocol.BlockProposal, enc []byte) error
 }
 
 // Chain returns a client for chain id proposing with signer. pending, if not nil, is a

@@ -27,6 +27,7 @@ import (
 // members of the chain's committee found in the pool.
 
 // members is a committee and the validators of the pool that belong to it, in pool order.
+// The validators slice may be shared with other members values (membersOf): read only.
 type members struct {
 	committee  *protocol.Committee
 	validators []Validator
@@ -42,12 +43,33 @@ func (c *Client) membersOf(ctx context.Context, committee *protocol.Committee) m
 	if c.cfg.Dial != nil {
 		c.dialMissing(ctx, committee)
 	}
-	for _, v := range c.validators() {
+	pool := c.validators()
+	c.mu.Lock()
+	last := c.lastMembers
+	c.mu.Unlock()
+	// The pool only grows: the same committee over a pool of the same length has the
+	// same members (every block asks for them, usually of one committee).
+	if last.committee == committee && last.pool == len(pool) {
+		m.validators = last.validators
+		return m
+	}
+	for _, v := range pool {
 		if committee.Weight(v.PublicKey) > 0 {
 			m.validators = append(m.validators, v)
 		}
 	}
+	c.mu.Lock()
+	c.lastMembers = membersMemo{committee: committee, pool: len(pool), validators: m.validators}
+	c.mu.Unlock()
 	return m
+}
+
+// membersMemo is the last answer of membersOf: the members of committee in a pool of
+// length pool.
+type membersMemo struct {
+	committee  *protocol.Committee
+	pool       int
+	validators []Validator
 }
 
 // validators returns a snapshot of the pool.
@@ -121,7 +143,7 @@ func (c *Client) committeeFor(ctx context.Context, id base.ChainID, epoch base.E
 	var ecs []protocol.EpochCommittee
 	err := c.cfg.Local.ChainState(ctx, id, func(s *chain.State) error {
 		var err error
-		ecs, err = s.Execution().Committees(ctx)
+		ecs, err = s.Committees(ctx) // the chain state's cached slice: read only
 		return err
 	})
 	if err != nil {

@@ -10,10 +10,13 @@ import (
 // encodedKey is the context key of an encoding made once for a whole fan-out.
 type encodedKey struct{}
 
-// encoded is the canonical encoding of one value, which is the pointer v.
+// encoded is the canonical encoding of one value, which is the pointer v, and of a
+// second one sent with it (a certificate's query), q, if not nil.
 type encoded struct {
-	v any
-	b []byte
+	v  any
+	b  []byte
+	q  any
+	qb []byte
 }
 
 // withEncoding returns ctx carrying the canonical encoding of v (a proposal or a
@@ -32,16 +35,34 @@ func withEncoded[T codec.Encoder](ctx context.Context, v T, b []byte) context.Co
 	return context.WithValue(ctx, encodedKey{}, &encoded{v: v, b: b})
 }
 
+// withEncodedQuery is withEncoded for a certificate sent with the query q (nil: none),
+// which is encoded here once for every validator too.
+func withEncodedQuery(ctx context.Context, cert *protocol.Certificate, b []byte, q *protocol.ChainInfoQuery) context.Context {
+	if b == nil {
+		b = codec.Marshal(cert)
+	}
+	e := &encoded{v: cert, b: b}
+	if q != nil {
+		e.q, e.qb = q, codec.Marshal(q)
+	}
+	return context.WithValue(ctx, encodedKey{}, e)
+}
+
 // Encoding returns the canonical encoding of v that the caller's fan-out made once
 // for all validators, and false if ctx carries none for v (then the transport
 // encodes v itself). v is matched by identity: the pointer the fan-out hands to
 // every ValidatorNode call. The caller must not modify the bytes.
 func Encoding(ctx context.Context, v any) ([]byte, bool) {
 	e, ok := ctx.Value(encodedKey{}).(*encoded)
-	if !ok || e.v != v {
+	switch {
+	case !ok || v == nil:
 		return nil, false
+	case e.v == v:
+		return e.b, true
+	case e.q == v:
+		return e.qb, true
 	}
-	return e.b, true
+	return nil, false
 }
 
 // memoKey is the context key of a fan-out's DecodeMemo.

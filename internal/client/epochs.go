@@ -149,14 +149,26 @@ func (c *Client) checkEpochLive(ctx context.Context, v *localView, id base.Chain
 	if id == v.admin {
 		return nil
 	}
-	st, err := v.epochStatus(ctx, c, id)
-	if err != nil || !st.Removed() {
+	// Removed (EpochStatus) read in place: the admin chain's epoch and the chain state's
+	// cached committees, without building the status every block.
+	var adminEpoch base.Epoch
+	removed := false
+	err := c.cfg.Local.ChainState(ctx, v.admin, func(s *chain.State) error {
+		var err error
+		if adminEpoch, err = s.Execution().Epoch(ctx); err != nil || v.epoch >= adminEpoch {
+			return err
+		}
+		trusted, err := s.Committees(ctx) // read only
+		removed = !slices.ContainsFunc(trusted, func(ec protocol.EpochCommittee) bool { return ec.Epoch == v.epoch })
+		return err
+	})
+	if err != nil || !removed {
 		return nil // a chain state that cannot be read is reported by staging
 	}
 	if len(ops) > 0 && !slices.ContainsFunc(ops, func(op protocol.Operation) bool { return !isEpochOp(op) }) {
 		return nil
 	}
-	return &EpochRemovedError{Chain: id, Epoch: st.Epoch, AdminEpoch: st.AdminEpoch}
+	return &EpochRemovedError{Chain: id, Epoch: v.epoch, AdminEpoch: adminEpoch}
 }
 
 // isEpochOp reports whether op is ProcessNewEpoch or ProcessRemovedEpoch.

@@ -93,18 +93,6 @@ func (c *Client) committeeIn(ctx context.Context, id base.ChainID, ecs []protoco
 	return cm, err
 }
 
-// epochStatus is EpochStatus over the view: it reads only the admin chain.
-func (v *localView) epochStatus(ctx context.Context, c *Client, id base.ChainID) (*EpochStatus, error) {
-	st := &EpochStatus{Chain: id, Admin: v.admin, Epoch: v.epoch}
-	for _, ec := range v.committees {
-		st.Trusted = append(st.Trusted, ec.Epoch)
-	}
-	if err := c.readAdminEpochs(ctx, st); err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
 // readAdminEpochs fills the admin chain's part of st from the local replica.
 func (c *Client) readAdminEpochs(ctx context.Context, st *EpochStatus) error {
 	return c.cfg.Local.ChainState(ctx, st.Admin, func(s *chain.State) error {

@@ -174,11 +174,11 @@ func (cc *ChainClient) reusable(ns *nextState, lv *localView) bool {
 // broadcastCertificate sends a certificate to the members of m, without waiting beyond
 // the quorum and grace period; the remaining calls complete on their own. Each call
 // goes after the chain's previous broadcast's call to the same validator (calls, which
-// may be nil). enc is cert's canonical encoding if the caller holds it (nil: it is made
+// may be the zero value). enc is cert's canonical encoding if the caller holds it (nil: it is made
 // here, once for all validators). q, if not nil, is asked with it from the nodes that
 // take it (CertificateQuerier).
-func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate, enc []byte, q *protocol.ChainInfoQuery, calls *certificateCalls) []answer[certReply] {
-	ctx = withEncoded(ctx, cert, enc)
+func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *protocol.Certificate, enc []byte, q *protocol.ChainInfoQuery, calls certificateCalls) []answer[certReply] {
+	ctx = withEncodedQuery(ctx, cert, enc, q)
 	if q != nil && q.RequestPendingBundles {
 		ctx = withDecodeMemo(ctx)
 	}

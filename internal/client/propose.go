@@ -415,10 +415,15 @@ func (cc *ChainClient) fastProposal(proposed *protocol.ProposedBlock, blobs []pr
 	if err != nil {
 		return nil, nil, err
 	}
-	if cc.OnFastProposal != nil {
-		if err := cc.OnFastProposal(p); err != nil {
-			return nil, nil, fmt.Errorf("persist fast proposal: %w", err)
-		}
+	var perr error
+	switch {
+	case cc.OnFastProposalEncoded != nil:
+		perr = cc.OnFastProposalEncoded(p, enc)
+	case cc.OnFastProposal != nil:
+		perr = cc.OnFastProposal(p)
+	}
+	if perr != nil {
+		return nil, nil, fmt.Errorf("persist fast proposal: %w", perr)
 	}
 	cc.pendingFast = p
 	return p, enc, nil

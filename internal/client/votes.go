@@ -419,16 +419,16 @@ func (cc *ChainClient) certified(h base.BlockHeight) bool {
 
 // trackCertificateCalls records that the certificate of the chain's latest block is on
 // its way to the validators of m, and returns the calls for the broadcast to report to.
-func (cc *ChainClient) trackCertificateCalls(m members) *certificateCalls {
-	calls := make(map[crypto.PublicKey]*certificateCall, len(m.validators))
-	for _, v := range m.validators {
-		calls[v.PublicKey] = &certificateCall{done: make(chan struct{})}
+func (cc *ChainClient) trackCertificateCalls(m members) certificateCalls {
+	cur := &certificateBroadcast{calls: make([]certificateCall, len(m.validators))}
+	for i, v := range m.validators {
+		cur.calls[i].key = v.PublicKey
 	}
 	cc.mu.Lock()
 	prev := cc.certCalls
-	cc.certCalls = calls
+	cc.certCalls = cur
 	cc.mu.Unlock()
-	return &certificateCalls{prev: prev, calls: calls}
+	return certificateCalls{prev: prev, cur: cur}
 }
 
 // certificateCalls are the calls of one certificate broadcast of a chain (publish), and
@@ -438,32 +438,57 @@ func (cc *ChainClient) trackCertificateCalls(m members) *certificateCalls {
 // next block, or the next block's proposal (awaitCertificateCall), could overtake the
 // certificate on its way to a slower validator, be refused there, and cost a
 // chain-state query and the certificate pushed again (updateValidator) instead of a
-// short wait. Only the chain's latest broadcast is kept (ChainClient.certCalls).
+// short wait. Only the chain's latest broadcast is kept (ChainClient.certCalls). The
+// zero value tracks nothing.
 type certificateCalls struct {
-	prev, calls map[crypto.PublicKey]*certificateCall
+	prev, cur *certificateBroadcast
 }
 
-// certificateCall is a certificate broadcast's call to one validator; done is closed
-// when it ends.
+// certificateBroadcast is the calls of one certificate broadcast, one per validator.
+type certificateBroadcast struct {
+	calls []certificateCall
+}
+
+// call returns the broadcast's call to the validator with key k, nil if none (or if b
+// is nil).
+func (b *certificateBroadcast) call(k crypto.PublicKey) *certificateCall {
+	if b == nil {
+		return nil
+	}
+	for i := range b.calls {
+		if b.calls[i].key == k {
+			return &b.calls[i]
+		}
+	}
+	return nil
+}
+
+// certificateCall is a certificate broadcast's call to one validator. Its channel is
+// made only if someone waits while it runs (most calls end before the next block's
+// calls to the same validator start).
 type certificateCall struct {
-	once sync.Once
-	done chan struct{}
+	key   crypto.PublicKey
+	mu    sync.Mutex
+	ended bool
+	done  chan struct{} // nil until a waiter needs it; closed when the call ends
 }
 
 // start waits for the previous broadcast's call to v to end, or ctx to end.
-func (b *certificateCalls) start(ctx context.Context, v Validator) {
-	if b != nil {
-		b.prev[v.PublicKey].wait(ctx)
-	}
+func (b certificateCalls) start(ctx context.Context, v Validator) {
+	b.prev.call(v.PublicKey).wait(ctx)
 }
 
 // end records that the call to v has ended.
-func (b *certificateCalls) end(v Validator) {
-	if b == nil {
-		return
-	}
-	if call := b.calls[v.PublicKey]; call != nil {
-		call.once.Do(func() { close(call.done) })
+func (b certificateCalls) end(v Validator) {
+	if call := b.cur.call(v.PublicKey); call != nil {
+		call.mu.Lock()
+		if !call.ended {
+			call.ended = true
+			if call.done != nil {
+				close(call.done)
+			}
+		}
+		call.mu.Unlock()
 	}
 }
 
@@ -472,8 +497,18 @@ func (call *certificateCall) wait(ctx context.Context) {
 	if call == nil {
 		return
 	}
+	call.mu.Lock()
+	if call.ended {
+		call.mu.Unlock()
+		return
+	}
+	if call.done == nil {
+		call.done = make(chan struct{})
+	}
+	done := call.done
+	call.mu.Unlock()
 	select {
-	case <-call.done:
+	case <-done:
 	case <-ctx.Done():
 	}
 }
@@ -483,7 +518,7 @@ func (call *certificateCall) wait(ctx context.Context) {
 // (certificateCalls).
 func (cc *ChainClient) awaitCertificateCall(ctx context.Context, v Validator) {
 	cc.mu.Lock()
-	call := cc.certCalls[v.PublicKey]
+	call := cc.certCalls.call(v.PublicKey)
 	cc.mu.Unlock()
 	call.wait(ctx)
 }

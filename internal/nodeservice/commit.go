@@ -29,7 +29,7 @@ func ChainClient(w *wallet.Wallet, c *client.Client, id base.ChainID) (*client.C
 		return nil, err
 	}
 	cc := c.Chain(id, key, w.PendingProposal(id))
-	cc.OnFastProposal = w.FastProposalHook(id)
+	cc.OnFastProposalEncoded = w.FastProposalEncodedHook(id)
 	return cc, nil
 }
 

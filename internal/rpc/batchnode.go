@@ -57,16 +57,38 @@ type batcher struct {
 	workers *gopool.Pool
 }
 
-// batchCall is one caller's item, queued or sent.
+// batchCall is one caller's item, queued or sent. Records are reused (callPool): a
+// record goes back to the pool only once its caller has received the answer, after
+// which nothing refers to it (the batch that carried it is done with it before it
+// signals done).
 type batchCall struct {
 	ctx      context.Context
 	item     *pb.BatchItem
 	size     int
 	deadline time.Time
-	done     chan struct{} // closed when resp and err are set
-	resp     *pb.ChainInfoResponse
-	err      error
-	sent     *sentBatch // set (under batcher.mu) when the call leaves the queue
+	// done receives one value when resp and err are set (buffered: the sender never
+	// waits, even for a caller that left). A reused record's done is empty: its last
+	// caller took the value.
+	done chan struct{}
+	resp *pb.ChainInfoResponse
+	err  error
+	sent *sentBatch // set (under batcher.mu) when the call leaves the queue
+}
+
+// callPool holds batchCall records whose callers took their answers.
+var callPool = sync.Pool{New: func() any { return &batchCall{done: make(chan struct{}, 1)} }}
+
+// answer hands c's result to its caller. c must not be used after it.
+func (c *batchCall) answer(resp *pb.ChainInfoResponse, err error) {
+	c.resp, c.err = resp, err
+	c.done <- struct{}{}
+}
+
+// release returns the record of a call whose answer its caller took (received from
+// done) to callPool.
+func (c *batchCall) release() {
+	*c = batchCall{done: c.done}
+	callPool.Put(c)
 }
 
 // sentBatch is a batch call in flight; it is cancelled when its last caller leaves.
@@ -96,19 +118,21 @@ func (b *batcher) do(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoRespon
 		b.next()
 		return resp, err
 	}
-	call := &batchCall{ctx: ctx, item: it, size: size, deadline: b.deadline(ctx), done: make(chan struct{})}
+	call := callPool.Get().(*batchCall)
+	call.ctx, call.item, call.size, call.deadline = ctx, it, size, b.deadline(ctx)
 	b.queue = append(b.queue, call)
 	b.mu.Unlock()
 	select {
 	case <-call.done:
-		return call.resp, call.err
+		return call.took()
 	case <-ctx.Done():
 	}
 	select {
 	case <-call.done: // answered meanwhile
-		return call.resp, call.err
+		return call.took()
 	default:
 	}
+	// The caller leaves: the record is not reused (the batch may still answer it).
 	b.mu.Lock()
 	sent := call.sent
 	if sent == nil {
@@ -124,6 +148,13 @@ func (b *batcher) do(ctx context.Context, it *pb.BatchItem) (*pb.ChainInfoRespon
 		sent.cancel()
 	}
 	return nil, fromStatus(ctx.Err())
+}
+
+// took returns the answer the caller received from done and releases the record.
+func (c *batchCall) took() (*pb.ChainInfoResponse, error) {
+	resp, err := c.resp, c.err
+	c.release()
+	return resp, err
 }
 
 // deadline is when a call on ctx ends: its context's deadline or the connection's
@@ -206,15 +237,16 @@ func (b *batcher) send(ctx context.Context, batch []*batchCall) {
 	}
 	if len(batch) == 1 {
 		c := batch[0]
-		c.resp, c.err = b.one(c.ctx, c.item)
-		close(c.done)
+		c.answer(b.one(c.ctx, c.item))
 		return
 	}
 	now := time.Now()
+	// The callers' items go as they are, with their time left: each caller made its
+	// own and reads it no more (sendEach, for a refused batch, sends the same ones).
 	req := &pb.Batch{Items: make([]*pb.BatchItem, len(batch))}
 	for i, c := range batch {
-		left := c.deadline.Sub(now)
-		req.Items[i] = &pb.BatchItem{Payload: c.item.Payload, Query: c.item.Query, TimeoutMicros: uint64(max(left/time.Microsecond, 1))}
+		c.item.TimeoutMicros = uint64(max(c.deadline.Sub(now)/time.Microsecond, 1))
+		req.Items[i] = c.item
 	}
 	unimplemented := false
 	many := func(ctx context.Context, in *pb.Batch, opts ...grpc.CallOption) (*pb.BatchResults, error) {
@@ -237,15 +269,14 @@ func (b *batcher) send(ctx context.Context, batch []*batchCall) {
 	for i, c := range batch {
 		switch {
 		case err != nil:
-			c.err = err
+			c.answer(nil, err)
 		case results[i].GetError() != nil:
-			c.err = decodeError(results[i].GetError())
+			c.answer(nil, decodeError(results[i].GetError()))
 		case results[i].GetResponse() == nil:
-			c.err = base.Invalidf("validator %s answered neither a response nor an error to a batch item", b.c.addr)
+			c.answer(nil, base.Invalidf("validator %s answered neither a response nor an error to a batch item", b.c.addr))
 		default:
-			c.resp = results[i].GetResponse()
+			c.answer(results[i].GetResponse(), nil)
 		}
-		close(c.done)
 	}
 }
 
@@ -257,8 +288,7 @@ func (b *batcher) sendEach(batch []*batchCall) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.resp, c.err = b.one(c.ctx, c.item)
-			close(c.done)
+			c.answer(b.one(c.ctx, c.item))
 		}()
 	}
 	wg.Wait()

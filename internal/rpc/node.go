@@ -140,6 +140,15 @@ func encode[T codec.Encoder](ctx context.Context, v T) []byte {
 	return codec.Marshal(v)
 }
 
+// encodeQueryFor is encodeQuery with the encoding the client's fan-out made once for
+// every validator (client.Encoding), if any.
+func encodeQueryFor(ctx context.Context, q *protocol.ChainInfoQuery) []byte {
+	if q == nil {
+		return nil
+	}
+	return encode(ctx, q)
+}
+
 // HandleBlockProposal implements client.ValidatorNode. A proposal over the unary
 // limit (one carrying large blobs) goes in chunks (HandleBlockProposalChunks).
 func (n *Node) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
@@ -162,10 +171,11 @@ func (n *Node) certificate(ctx context.Context, m *pb.Certificate) (*pb.ChainInf
 // HandleCertificate implements client.ValidatorNode: it sends the full certificate
 // (in chunks over the unary limit, HandleCertificateChunks).
 func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
-	return n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		resp, err := n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c)})
-		return fill(dst, resp, err)
-	})
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	resp, err := n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c)})
+	return n.chainInfo(ctx, resp, err)
 }
 
 // HandleCertificateQuery implements client.CertificateQuerier: it sends the full
@@ -173,12 +183,11 @@ func (n *Node) HandleCertificate(ctx context.Context, c *protocol.Certificate) (
 // after the certificate. A validator that predates queries on certificates is asked q
 // separately.
 func (n *Node) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
-	var resp *pb.ChainInfoResponse
-	info, err := n.info(ctx, func(ctx context.Context, dst *pb.ChainInfoResponse) error {
-		var err error
-		resp, err = n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c), Query: encodeQuery(q)})
-		return fill(dst, resp, err)
-	})
+	if err := n.ready(ctx); err != nil {
+		return nil, err
+	}
+	resp, err := n.certificates.do(ctx, &pb.BatchItem{Payload: encode(ctx, c), Query: encodeQueryFor(ctx, q)})
+	info, err := n.chainInfo(ctx, resp, err)
 	if err != nil || !unanswered(resp, q) {
 		return info, err
 	}

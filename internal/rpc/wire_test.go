@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -435,4 +436,90 @@ func TestPooledBuffersNotReusedInFlight(t *testing.T) {
 	if len(ps.got) == 0 {
 		t.Fatal("the server received nothing")
 	}
+}
+
+// TestUnmarshalEnvelopeMatchesProto: the answers decoded by hand equal what the protobuf
+// library decodes from the same bytes, payloads copied; bytes holding anything else
+// (unknown or repeated fields, wrong wire types, truncation) are left to the library.
+func TestUnmarshalEnvelopeMatchesProto(t *testing.T) {
+	for i, m := range envelopes() {
+		switch m.(type) {
+		case *pb.ChainInfoResponse, *pb.BatchResults:
+		default:
+			continue
+		}
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.ProtoReflect().New().Interface()
+		if !unmarshalEnvelope(b, got) {
+			t.Fatalf("%d (%T): not decoded by hand", i, m)
+		}
+		if !proto.Equal(got, m) {
+			t.Fatalf("%d (%T): decoded %v, want %v", i, m, got, m)
+		}
+		for j := range b {
+			b[j] ^= 0xff // the decoded message must not share the input
+		}
+		if !proto.Equal(got, m) {
+			t.Fatalf("%d (%T): the decoded message refers to its input", i, m)
+		}
+	}
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 5)
+	payload := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte("info"))
+	result := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), payload)
+	results := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), result)
+	for name, tc := range map[string]struct {
+		b []byte
+		m proto.Message
+	}{
+		"response unknown field":   {append(slices.Clone(payload), unknown...), &pb.ChainInfoResponse{}},
+		"response payload twice":   {append(slices.Clone(payload), payload...), &pb.ChainInfoResponse{}},
+		"response wrong type":      {protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1), &pb.ChainInfoResponse{}},
+		"response truncated":       {payload[:len(payload)-1], &pb.ChainInfoResponse{}},
+		"results unknown field":    {append(slices.Clone(results), unknown...), &pb.BatchResults{}},
+		"result unknown field":     {protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), append(slices.Clone(result), unknown...)), &pb.BatchResults{}},
+		"result response twice":    {protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), append(slices.Clone(result), result...)), &pb.BatchResults{}},
+		"result inner unknown":     {protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), unknown)), &pb.BatchResults{}},
+		"results truncated":        {results[:len(results)-1], &pb.BatchResults{}},
+		"error with unknown field": {protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), unknown)), &pb.BatchResults{}},
+	} {
+		if unmarshalEnvelope(tc.b, tc.m) {
+			t.Errorf("%s: decoded by hand, want left to the library", name)
+		}
+	}
+}
+
+// FuzzUnmarshalEnvelope: whatever the hand decoder accepts, the protobuf library
+// accepts too and decodes to the same message.
+func FuzzUnmarshalEnvelope(f *testing.F) {
+	for _, m := range envelopes() {
+		switch m.(type) {
+		case *pb.ChainInfoResponse, *pb.BatchResults:
+			b, err := proto.Marshal(m)
+			if err != nil {
+				f.Fatal(err)
+			}
+			if len(b) < 10_000 {
+				f.Add(b, true)
+				f.Add(b, false)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, batch bool) {
+		var got, want proto.Message = &pb.ChainInfoResponse{}, &pb.ChainInfoResponse{}
+		if batch {
+			got, want = &pb.BatchResults{}, &pb.BatchResults{}
+		}
+		if !unmarshalEnvelope(b, got) {
+			return
+		}
+		if err := proto.Unmarshal(b, want); err != nil {
+			t.Fatalf("decoded by hand, refused by the library: %v", err)
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("decoded %v by hand, %v by the library", got, want)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -139,20 +140,36 @@ type proposalLog struct {
 	// set, replaces datasync.
 	wrap func(io.Writer) io.Writer
 	sync func(*os.File) error
+
+	// rec and sum are appendLocked's record buffer and hash, reused under mu (the
+	// record is written before appendLocked returns).
+	rec []byte
+	sum hash.Hash
 }
+
+// maxKeptRecord is the largest record buffer a log keeps for the next record.
+const maxKeptRecord = 64 << 10
 
 // encodeLogRecord returns the record of chain id's payload with sequence number seq.
 func encodeLogRecord(seq uint64, id base.ChainID, payload []byte) []byte {
-	b := make([]byte, logHeader, logHeader+len(payload))
+	return appendLogRecord(make([]byte, 0, logHeader+len(payload)), sha256.New(), seq, id, payload)
+}
+
+// appendLogRecord appends the record encodeLogRecord returns to dst, hashing with h
+// (a SHA-256, reset here).
+func appendLogRecord(dst []byte, h hash.Hash, seq uint64, id base.ChainID, payload []byte) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, logHeader)...)
+	b := dst[start:]
 	copy(b, logMagic[:])
 	binary.LittleEndian.PutUint64(b[8:], seq)
 	copy(b[16:48], id[:])
 	binary.LittleEndian.PutUint64(b[48:], uint64(len(payload)))
-	h := sha256.New()
+	h.Reset()
 	h.Write(b[:56])
 	h.Write(payload)
 	h.Sum(b[56:56])
-	return append(b, payload...)
+	return append(dst, payload...)
 }
 
 // decodeLogRecord decodes the record at the start of b: its seq, chain, payload and
@@ -342,12 +359,20 @@ func (l *proposalLog) appendLocked(id base.ChainID, payload []byte) (uint64, err
 			return 0, l.fail(fmt.Errorf("persist the pending proposal of %s: %w", id.Short(), err))
 		}
 	}
-	rec := encodeLogRecord(l.seq+1, id, payload)
-	var w io.Writer = &offsetWriter{f: l.f, off: l.end}
-	if l.wrap != nil {
-		w = l.wrap(w)
+	if l.sum == nil {
+		l.sum = sha256.New()
 	}
-	wrote, err := w.Write(rec)
+	l.rec = appendLogRecord(l.rec[:0], l.sum, l.seq+1, id, payload)
+	var wrote int
+	var err error
+	if l.wrap == nil {
+		wrote, err = l.f.WriteAt(l.rec, l.end)
+	} else {
+		wrote, err = l.wrap(&offsetWriter{f: l.f, off: l.end}).Write(l.rec)
+	}
+	if cap(l.rec) > maxKeptRecord {
+		l.rec = nil // a large proposal's buffer is not kept
+	}
 	l.written.Add(uint64(wrote))
 	if err != nil {
 		return 0, l.fail(fmt.Errorf("write the pending proposal of %s: %w", id.Short(), err))

@@ -975,3 +975,31 @@ func FuzzProposalLogRead(f *testing.F) {
 		}
 	})
 }
+
+// TestFastProposalEncodedHookKeepsTheClientsEncoding: the encoded hook stores the bytes
+// it is given (no encoding of its own: the client made them with the signature), and
+// the proposal comes back from them, after a restart too.
+func TestFastProposalEncodedHookKeepsTheClientsEncoding(t *testing.T) {
+	w, _ := create(t)
+	id, alice := ownedChain(t, w, 0)
+	p := fastProposal(t, alice, id, 1, 1)
+	enc := codec.Marshal(p)
+	if err := w.FastProposalEncodedHook(id)(p, enc); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	kept := w.chains[id].pending
+	w.mu.Unlock()
+	if len(kept) != len(enc) || &kept[0] != &enc[0] {
+		t.Fatal("the hook stored another encoding than the one it was given")
+	}
+	samePending(t, w, id, p)
+	w = reopen(t, w)
+	samePending(t, w, id, p)
+	// Without an encoding it makes one, as FastProposalHook does.
+	p2 := fastProposal(t, alice, id, 2, 1)
+	if err := w.FastProposalEncodedHook(id)(p2, nil); err != nil {
+		t.Fatal(err)
+	}
+	samePending(t, w, id, p2)
+}

@@ -823,19 +823,24 @@ func (w *Wallet) SetNextHeight(id base.ChainID, h base.BlockHeight) error {
 // clears it. Call Save before sending the proposal, or use FastProposalHook, which
 // writes only this chain's proposal.
 func (w *Wallet) SetPendingProposal(id base.ChainID, p *protocol.BlockProposal) error {
-	_, err := w.setPending(id, p)
+	_, err := w.setPending(id, p, nil)
 	return err
 }
 
 // setPending is SetPendingProposal; it returns how to persist the change: the chain's
-// proposal store, the generation of the change and the encoded proposal.
-func (w *Wallet) setPending(id base.ChainID, p *protocol.BlockProposal) (proposalOp, error) {
+// proposal store, the generation of the change and the encoded proposal. enc is p's
+// canonical encoding if the caller holds it (nil: p is encoded here); the wallet keeps
+// it and never modifies it.
+func (w *Wallet) setPending(id base.ChainID, p *protocol.BlockProposal, enc []byte) (proposalOp, error) {
 	var b []byte
 	if p != nil {
 		if p.Content.Block.ChainID != id {
 			return proposalOp{}, base.Invalidf("pending proposal for chain %s is for chain %s", id.Short(), p.Content.Block.ChainID.Short())
 		}
-		b = codec.Marshal(p)
+		b = enc
+		if b == nil {
+			b = codec.Marshal(p)
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -876,11 +881,19 @@ func (w *Wallet) PendingProposal(id base.ChainID) *protocol.BlockProposal {
 // holds the wallet's lock only to record it: hooks of different chains write in
 // parallel.
 func (w *Wallet) FastProposalHook(id base.ChainID) func(*protocol.BlockProposal) error {
-	return func(p *protocol.BlockProposal) error {
+	hook := w.FastProposalEncodedHook(id)
+	return func(p *protocol.BlockProposal) error { return hook(p, nil) }
+}
+
+// FastProposalEncodedHook is FastProposalHook for client.ChainClient.OnFastProposalEncoded:
+// it stores the encoding the client made (nil: it encodes the proposal), which must be
+// the proposal's canonical encoding.
+func (w *Wallet) FastProposalEncodedHook(id base.ChainID) func(*protocol.BlockProposal, []byte) error {
+	return func(p *protocol.BlockProposal, enc []byte) error {
 		if p == nil {
 			return base.Invalidf("persist a fast proposal of chain %s: none given", id.Short())
 		}
-		op, err := w.setPending(id, p)
+		op, err := w.setPending(id, p, enc)
 		if err != nil {
 			return err
 		}
