@@ -70,6 +70,7 @@ type Worker struct {
 	committees *committeeCache
 	wanted     *wantedBlobs
 	recent     *recentCertificates // confirmed here lately, for delivery
+	held       heldBlocks          // blocks executed here lately, for decoding (certreuse.go)
 
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
@@ -103,6 +104,8 @@ type Worker struct {
 
 	// reused counts the confirmed blocks applied from a kept execution (for tests).
 	reused atomic.Uint64
+	// decodeReused counts the certificates decoded with a held block (for tests).
+	decodeReused atomic.Uint64
 }
 
 type chainEntry struct {
