@@ -155,3 +155,24 @@ func FuzzDecodeCertificateReusing(f *testing.F) {
 		decodeBoth(t, b, held)
 	})
 }
+
+// BenchmarkDecodeCertificateReusing decodes the confirmed certificate of block100 with
+// the block held (held) and without (full, as codec.Unmarshal).
+func BenchmarkDecodeCertificateReusing(b *testing.B) {
+	held := block100()
+	buf := certOf(protocol.KindConfirmed, held, base.FastRound)
+	for _, tc := range []struct {
+		name string
+		held *protocol.Block
+	}{{"held", held}, {"full", nil}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := protocol.DecodeCertificateReusing(buf, tc.held); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
