@@ -59,6 +59,16 @@ func TestCertificateDecodedWithVotedBlock(t *testing.T) {
 	}
 }
 
+// voteThenAnother makes validator 0 vote for alice's block A at height 0 and returns A
+// with the certificate of another block B at that height (executed by validator 2).
+func (f *fixture) voteThenAnother(t *testing.T) (protocol.ProposedBlock, *protocol.Certificate) {
+	t.Helper()
+	a := f.transfer(base.Tokens(1), 0, nil)
+	vote(t, f.workers[0], f.propose(t, f.alice, a, base.FastRound))
+	b := f.transfer(base.Tokens(7), 0, nil)
+	return a, prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &b), nil, base.FastRound, f.keys)
+}
+
 // TestCertificateOfAnotherBlockDecodedInFull: after voting for block A, the certificate
 // of block B at the same height, and then of an earlier height after the next vote, are
 // decoded in full and handled as before (B executed; the earlier block already
@@ -66,10 +76,7 @@ func TestCertificateDecodedWithVotedBlock(t *testing.T) {
 func TestCertificateOfAnotherBlockDecodedInFull(t *testing.T) {
 	f := newFixture(t)
 	voter, other := f.workers[0], f.workers[3]
-	a := f.transfer(base.Tokens(1), 0, nil)
-	vote(t, voter, f.propose(t, f.alice, a, base.FastRound))
-	b := f.transfer(base.Tokens(7), 0, nil)
-	certB := prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &b), nil, base.FastRound, f.keys)
+	a, certB := f.voteThenAnother(t)
 	encB := codec.Marshal(certB)
 	for _, w := range []*worker.Worker{voter, other} {
 		if n := decodeAndHandle(t, w, encB); n != 0 {
