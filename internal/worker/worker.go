@@ -104,7 +104,7 @@ type Worker struct {
 
 	// reused counts the confirmed blocks applied from a kept execution (for tests).
 	reused atomic.Uint64
-	// decodeReused counts the certificates decoded with a held block (for tests).
+	// decodeReused counts the certificates decoded with a held block (HeldBlockDecodes).
 	decodeReused atomic.Uint64
 }
 
