@@ -27,13 +27,16 @@ import (
 type Executed struct {
 	tip     Tip
 	hash    base.Hash
-	block   *protocol.ProposedBlock
+	block   *protocol.Block
 	changes *execution.Changes
 	batch   kv.Batch
 }
 
 // Hash returns the hash of the executed block.
 func (x *Executed) Hash() base.Hash { return x.hash }
+
+// Block returns the executed block (with its outcome). It must not be mutated.
+func (x *Executed) Block() *protocol.Block { return x.block }
 
 // ExecuteDetached executes a proposed block as ExecuteBlock does, on a State with
 // nothing staged, and leaves the State as it was: the execution's changes are taken out
@@ -55,7 +58,7 @@ func (s *State) ExecuteDetached(ctx context.Context, p *protocol.ProposedBlock, 
 	if err != nil {
 		return nil, nil, err
 	}
-	x := &Executed{tip: tip, hash: block.Hash(), block: &block.Proposed, changes: changes}
+	x := &Executed{tip: tip, hash: block.Hash(), block: block, changes: changes}
 	x.batch.Append(eb)
 	return block, x, nil
 }
@@ -92,8 +95,8 @@ func (s *State) ApplyExecuted(ctx context.Context, x *Executed, hash base.Hash) 
 	// delivered yet is consumed in anticipation) before executing each transaction; the
 	// execution state does not depend on the inbox, so the order does not matter.
 	taker := bundleTaker{s: s}
-	for i := range x.block.Transactions {
-		if b := x.block.Transactions[i].Bundle; b != nil {
+	for i := range x.block.Proposed.Transactions {
+		if b := x.block.Proposed.Transactions[i].Bundle; b != nil {
 			if err := taker.take(ctx, b, false); err != nil {
 				return false, &TxError{Index: i, Err: err}
 			}

@@ -210,8 +210,9 @@ func proposalEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle fu
 	return entries
 }
 
-// certificateEntries is proposalEntries for a batch of certificates with their queries.
-func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle func(context.Context, *protocol.Certificate, []byte, *protocol.ChainInfoQuery) (*protocol.ChainInfo, error)) []*batchEntry {
+// certificateEntries is proposalEntries for a batch of certificates with their queries,
+// each decoded by decode (Proxy.decodeCertificate, or a shard's worker).
+func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, decode func([]byte) (*protocol.Certificate, error), handle func(context.Context, *protocol.Certificate, []byte, *protocol.ChainInfoQuery) (*protocol.ChainInfo, error)) []*batchEntry {
 	arrived := time.Now()
 	entries := make([]*batchEntry, len(items))
 	backing := make([]batchEntry, len(items))
@@ -223,7 +224,7 @@ func certificateEntries(items []*pb.BatchItem, results []*pb.BatchResult, handle
 		return infoResult(info, e.query), nil
 	}
 	for i, it := range items {
-		cert, err := decodePayload[protocol.Certificate]("certificate", it.GetPayload())
+		cert, err := decode(it.GetPayload())
 		var q *protocol.ChainInfoQuery
 		if err == nil {
 			q, err = decodeCertificateQuery(it.GetQuery(), cert)
@@ -369,7 +370,7 @@ func (p *Proxy) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.BatchR
 		return nil, toStatus(err)
 	}
 	results := make([]*pb.BatchResult, len(m.GetItems()))
-	entries := certificateEntries(m.GetItems(), results, p.handleCertificate)
+	entries := certificateEntries(m.GetItems(), results, p.decodeCertificate, p.handleCertificate)
 	byShard := make([][]*protocol.Certificate, len(p.cfg.Shards))
 	for _, e := range entries {
 		if e != nil {

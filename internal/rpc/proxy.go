@@ -48,9 +48,18 @@ type EncodedShard interface {
 	HandleEncodedCertificate(ctx context.Context, c *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error)
 }
 
+// CertificateDecoder is a Shard that decodes the certificates of its chains itself:
+// *worker.Worker takes the block it voted for instead of decoding the certificate's
+// block again when the bytes are that block's canonical encoding. The result and errors
+// are codec.Unmarshal's.
+type CertificateDecoder interface {
+	DecodeCertificate(b []byte) (*protocol.Certificate, error)
+}
+
 var (
 	_ Shard              = (*worker.Worker)(nil)
 	_ EncodedShard       = (*worker.Worker)(nil)
+	_ CertificateDecoder = (*worker.Worker)(nil)
 	_ Shard              = (*ShardClient)(nil)
 	_ EncodedShard       = (*ShardClient)(nil)
 	_ NotificationSource = (*ShardClient)(nil)
@@ -219,7 +228,7 @@ func (p *Proxy) handleProposal(ctx context.Context, bp *protocol.BlockProposal, 
 
 // HandleCertificate implements pb.ValidatorNodeServer.
 func (p *Proxy) HandleCertificate(ctx context.Context, m *pb.Certificate) (*pb.ChainInfoResponse, error) {
-	cert, err := decodeCertificate(m)
+	cert, err := p.decodeCertificate(m.GetPayload())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -229,6 +238,28 @@ func (p *Proxy) HandleCertificate(ctx context.Context, m *pb.Certificate) (*pb.C
 	}
 	info, err := p.handleCertificate(ctx, cert, m.GetPayload(), q)
 	return queryResponse(info, q, err)
+}
+
+// decodeCertificate decodes a certificate's payload b, by its chain's shard if that is a
+// CertificateDecoder (an in-process worker), else by decodeCertificate.
+func (p *Proxy) decodeCertificate(b []byte) (*protocol.Certificate, error) {
+	var d CertificateDecoder
+	if id, _, ok := protocol.PeekCertificateBlock(b); ok {
+		d, _ = p.shard(id).(CertificateDecoder)
+	}
+	return decodeCertificateBy(d, b)
+}
+
+// decodeCertificateBy is decodeCertificate by d, or by codec.Unmarshal if d is nil.
+func decodeCertificateBy(d CertificateDecoder, b []byte) (*protocol.Certificate, error) {
+	if d == nil {
+		return decodePayload[protocol.Certificate]("certificate", b)
+	}
+	c, err := d.DecodeCertificate(b)
+	if err != nil {
+		return nil, base.Invalidf("malformed certificate: %v", err)
+	}
+	return c, nil
 }
 
 // handleCertificate hands a certificate to its chain's shard; encoded, if not nil, is

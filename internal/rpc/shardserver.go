@@ -65,7 +65,7 @@ func (s *ShardServer) handleProposal(ctx context.Context, bp *protocol.BlockProp
 
 // HandleCertificate implements pb.ValidatorWorkerServer.
 func (s *ShardServer) HandleCertificate(ctx context.Context, m *pb.Certificate) (*pb.ChainInfoResponse, error) {
-	cert, err := decodeCertificate(m)
+	cert, err := s.decodeCertificate(m.GetPayload())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -75,6 +75,11 @@ func (s *ShardServer) HandleCertificate(ctx context.Context, m *pb.Certificate) 
 	}
 	info, err := s.handleCertificate(ctx, cert, m.GetPayload(), q)
 	return queryResponse(info, q, err)
+}
+
+// decodeCertificate decodes a certificate's payload with the worker's held blocks.
+func (s *ShardServer) decodeCertificate(b []byte) (*protocol.Certificate, error) {
+	return decodeCertificateBy(s.w, b)
 }
 
 func (s *ShardServer) handleCertificate(ctx context.Context, cert *protocol.Certificate, encoded []byte, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
@@ -104,7 +109,7 @@ func (s *ShardServer) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.
 		return nil, toStatus(err)
 	}
 	results := make([]*pb.BatchResult, len(m.GetItems()))
-	entries := certificateEntries(m.GetItems(), results, s.handleCertificate)
+	entries := certificateEntries(m.GetItems(), results, s.decodeCertificate, s.handleCertificate)
 	certs := make([]*protocol.Certificate, 0, len(entries))
 	for _, e := range entries {
 		if e != nil {

@@ -658,6 +658,7 @@ func (w *Worker) handleConfirmed(ctx context.Context, cert *protocol.Certificate
 			return err
 		}
 		e.recordsWritten(recipients, del)
+		w.held.drop(block.ChainID(), block.Height())
 		w.cfg.Storage.ForgetPending(published)
 		if len(recipients) > 0 {
 			w.recent.put(cert)

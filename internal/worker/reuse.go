@@ -25,8 +25,10 @@ type keptExecution struct {
 }
 
 // keep records the execution x for e's chain, replacing any earlier one.
+// Its block is also held for decoding the block's certificate (certreuse.go).
 func (w *Worker) keep(e *chainEntry, x *chain.Executed, fromPending []protocol.Blob) {
 	e.kept = &keptExecution{x: x, fromPending: fromPending}
+	w.held.put(x.Block())
 }
 
 // applyKept stages on s the kept execution of block if it is the one kept for e's

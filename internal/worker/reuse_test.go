@@ -127,10 +127,7 @@ func TestKeptExecutionNotUsedForAnotherBlock(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	voter, other := f.workers[0], f.workers[3]
-	a := f.transfer(base.Tokens(1), 0, nil)
-	vote(t, voter, f.propose(t, f.alice, a, base.FastRound))
-	b := f.transfer(base.Tokens(7), 0, nil)
-	certB := prototest.Certify(protocol.KindConfirmed, executed(t, f.workers[2], &b), nil, base.FastRound, f.keys)
+	a, certB := f.voteThenAnother(t)
 	handleAll(t, certB, voter, other, f.workers[2])
 	if n := worker.ReusedExecutions(voter); n != 0 {
 		t.Fatalf("a certificate for another block reused the vote's execution (%d)", n)

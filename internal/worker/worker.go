@@ -76,6 +76,7 @@ type Worker struct {
 	committees *committeeCache
 	wanted     *wantedBlobs
 	recent     *recentCertificates // confirmed here lately, for delivery
+	held       heldBlocks          // blocks executed here lately, for decoding (certreuse.go)
 
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
@@ -109,6 +110,8 @@ type Worker struct {
 
 	// reused counts the confirmed blocks applied from a kept execution (for tests).
 	reused atomic.Uint64
+	// decodeReused counts the certificates decoded with a held block (HeldBlockDecodes).
+	decodeReused atomic.Uint64
 }
 
 type chainEntry struct {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/memkv"
@@ -224,8 +225,15 @@ func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cert := prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, r.vkeys)
-	measure(func() error { _, err := r.w.HandleCertificate(ctx, cert); return err })
+	// The certificate arrives as bytes and is decoded as the RPC server decodes it.
+	enc := codec.Marshal(prototest.Certify(protocol.KindConfirmed, exec, nil, base.FastRound, r.vkeys))
+	measure(func() error {
+		cert, err := r.w.DecodeCertificate(enc)
+		if err == nil {
+			_, err = r.w.HandleEncodedCertificate(ctx, cert, enc)
+		}
+		return err
+	})
 	measure(func() error { return r.w.DeliverPending(ctx) })
 	h := exec.Hash()
 	r.tips[i] = &h
