@@ -25,6 +25,10 @@ const (
 	lockValidated
 	// lockFastProposed: the fast lock is the proposal voted on (proposed), stored once.
 	lockFastProposed
+	// lockValidatedOfProposed (version 3): the locking certificate's block is the
+	// proposal's block plus an outcome; the certificate is stored without its proposed
+	// block.
+	lockValidatedOfProposed
 	numLockTags
 )
 
@@ -51,13 +55,15 @@ const (
 //
 //	version u8 (= 3) || ownership || height u64 || current round || Option<round timeout u64>
 //	|| Option<signed proposal> || Option<proposed> || lock (enum: None | Fast(proposal) |
-//	Validated(certificate) | FastProposed) || Option<timeout certificate>
-//	|| Option<confirmed vote, its proposed block (enum: Inline(proposed block) |
-//	OfProposed | OfLock)> || Option<validated vote> || Option<timeout vote>
+//	Validated(certificate) | FastProposed | ValidatedOfProposed(bytes)) || Option<timeout
+//	certificate> || Option<confirmed vote, its proposed block (enum: Inline(proposed
+//	block) | OfProposed | OfLock)> || Option<validated vote> || Option<timeout vote>
 //
 // Nothing large is stored twice: a fast lock equal to the proposal voted on is
-// FastProposed, and the confirmed vote's proposed block is a reference to the lock's or
-// the proposal's block when it is one of them (OfLock first). The confirmed block's
+// FastProposed; a locking certificate whose block is the proposal's block is
+// ValidatedOfProposed, its canonical bytes without the kind and the proposed block (the
+// outcome, round and signatures); the confirmed vote's proposed block is a reference to
+// the lock's or the proposal's block when it is one of them (OfLock first). The confirmed block's
 // execution outcome is not stored: the vote's value hash commits to it, and nothing reads
 // it after a restart (a certificate carries its block; execution is deterministic). The
 // variants are chosen by value (canonical bytes), never by pointer alone, and the decoder
@@ -83,8 +89,7 @@ func (m *Manager) Encode(w *codec.Writer) {
 	proposedBytes := func() []byte { return w.Bytes()[proposedAt:proposedEnd] }
 	switch {
 	case m.lockingValidated != nil:
-		w.Tag(lockValidated)
-		m.lockingValidated.Encode(w)
+		m.encodeValidatedLock(w, proposedBytes())
 	case m.lockingFast != nil && m.proposed != nil && (m.lockingFast == m.proposed || codec.EncodesTo(m.lockingFast, proposedBytes())):
 		w.Tag(lockFastProposed)
 	case m.lockingFast != nil:
@@ -105,6 +110,53 @@ func (m *Manager) Encode(w *codec.Writer) {
 	}
 	encOpt(w, m.validatedVote)
 	encOpt(w, m.timeoutVote)
+}
+
+// encodeValidatedLock writes the locking certificate: ValidatedOfProposed if its block's
+// proposed block is the proposal's (proposedBytes, nil if there is none), Validated
+// otherwise.
+func (m *Manager) encodeValidatedLock(w *codec.Writer, proposedBytes []byte) {
+	c := m.lockingValidated
+	if m.proposed != nil && c.Kind == protocol.KindValidated && c.Block != nil {
+		pw := codec.AcquireWriter()
+		defer codec.ReleaseWriter(pw)
+		c.Block.Proposed.Encode(pw)
+		if n := pw.Len(); bytes.HasPrefix(proposedBytes, pw.Bytes()) {
+			pw.Reset()
+			c.Encode(pw)
+			// pw: the kind's tag (one byte), the proposed block (n bytes), the rest.
+			w.Tag(lockValidatedOfProposed)
+			w.VarBytes(pw.Bytes()[1+n:])
+			return
+		}
+	}
+	w.Tag(lockValidated)
+	c.Encode(w)
+}
+
+// decodeValidatedLock rebuilds a locking certificate stored as ValidatedOfProposed: its
+// canonical bytes are the kind's tag, the proposal's block and rest.
+func (m *Manager) decodeValidatedLock(r *codec.Reader, rest []byte) {
+	if r.Err() != nil {
+		return
+	}
+	if m.proposed == nil {
+		r.Fail("consensus manager: locking certificate refers to a missing proposal")
+		return
+	}
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	w.Tag(uint32(protocol.KindValidated))
+	m.proposed.Content.Block.Encode(w)
+	w.Fixed(rest)
+	c := new(protocol.Certificate)
+	cr := codec.NewReader(w.Bytes())
+	c.Decode(cr)
+	if err := cr.Finish(); err != nil {
+		r.Fail("consensus manager: locking certificate: %v", err)
+		return
+	}
+	m.lockingValidated = c
 }
 
 // confirmedVariant chooses how the confirmed vote's proposed block is stored, by value:
@@ -190,8 +242,11 @@ func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
 		proposedBytes = r.Since(from)
 	}
 	lockTags := numLockTags
-	if v1 {
+	switch v {
+	case encodingVersionV1:
 		lockTags = lockFastProposed
+	case encodingVersionV2:
+		lockTags = lockValidatedOfProposed
 	}
 	switch r.Tag(lockTags) {
 	case lockFast:
@@ -203,6 +258,11 @@ func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
 	case lockValidated:
 		m.lockingValidated = new(protocol.Certificate)
 		m.lockingValidated.Decode(r)
+		if c := m.lockingValidated; v == encodingVersion && m.proposed != nil && r.Err() == nil && c.Block != nil && proposedBlockPrefix(&c.Block.Proposed, proposedBytes) {
+			r.Fail("consensus manager: locking certificate stored inline though its block is the proposal's")
+		}
+	case lockValidatedOfProposed:
+		m.decodeValidatedLock(r, r.VarBytes())
 	case lockFastProposed:
 		if m.proposed == nil {
 			r.Fail("consensus manager: fast lock refers to a missing proposal")
