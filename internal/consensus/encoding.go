@@ -63,12 +63,13 @@ const (
 // FastProposed; a locking certificate whose block is the proposal's block is
 // ValidatedOfProposed, its canonical bytes without the kind and the proposed block (the
 // outcome, round and signatures); the confirmed vote's proposed block is a reference to
-// the lock's or the proposal's block when it is one of them (OfLock first). The confirmed block's
-// execution outcome is not stored: the vote's value hash commits to it, and nothing reads
-// it after a restart (a certificate carries its block; execution is deterministic). The
-// variants are chosen by value (canonical bytes), never by pointer alone, and the decoder
-// refuses an inline value that a reference would have replaced, so the encoding stays
-// canonical. The worker persists these bytes before any vote leaves the process.
+// the lock's or the proposal's block when it is one of them (OfLock first). The
+// confirmed block's execution outcome is not stored: the vote's value hash commits to
+// it, and nothing reads it after a restart (a certificate carries its block; execution
+// is deterministic). The variants are chosen by value (canonical bytes), never by
+// pointer alone, and the decoder refuses an inline value that a reference would have
+// replaced, so the encoding stays canonical. The worker persists these bytes before any
+// vote leaves the process.
 func (m *Manager) Encode(w *codec.Writer) {
 	w.U8(encodingVersion)
 	m.ownership.Encode(w)
