@@ -80,7 +80,9 @@
 // before any vote leaves the process (a restarted validator must remember its votes),
 // calls for one chain are serialized, and the caller has checked the proposal's shape and
 // signatures (BlockProposal.CheckInvariants), its height, previous block and epoch, and
-// the certificates' quorums against the committee.
+// the certificates' quorums against the committee. The persisted state holds the votes
+// and the proposals and certificates they rest on, but not the execution outcome of the
+// block a confirmed vote signs: the vote's hash commits to it, and no rule reads it.
 //
 // Each rule is named in rules.go; the package's tests switch rules off one at a time to
 // prove that a scenario script (testdata/) or the randomized safety simulation notices.

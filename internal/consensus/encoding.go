@@ -10,9 +10,11 @@ import (
 
 // encodingVersion is the first byte of an encoded manager. Version 1 (until 2026-12-05)
 // stored the fast lock and the confirmed block inline even when they repeat the proposal
-// voted on; DecodeStored still reads it.
+// voted on; version 2 (until 2026-12-06) stored the confirmed block's execution outcome.
+// DecodeStored still reads both.
 const (
-	encodingVersion   = 2
+	encodingVersion   = 3
+	encodingVersionV2 = 2
 	encodingVersionV1 = 1
 )
 
@@ -23,35 +25,51 @@ const (
 	lockValidated
 	// lockFastProposed: the fast lock is the proposal voted on (proposed), stored once.
 	lockFastProposed
+	// lockValidatedOfProposed (version 3): the locking certificate's block is the
+	// proposal's block plus an outcome; the certificate is stored without its proposed
+	// block.
+	lockValidatedOfProposed
 	numLockTags
 )
 
-// Variants of the confirmed block in the encoding (version 2).
+// Variants of the confirmed vote's proposed block in the encoding (version 3).
 const (
 	confirmedInline uint32 = iota
-	// confirmedOfProposed: the confirmed block's proposed block is the one of the
-	// proposal voted on; only its outcome is stored.
+	// confirmedOfProposed: it is the block of the proposal voted on.
 	confirmedOfProposed
-	// confirmedOfLock: the confirmed block is the locking certificate's block.
+	// confirmedOfLock: it is the locking certificate's proposed block.
 	confirmedOfLock
 	numConfirmedTags
 )
 
+// Variants of the confirmed block in version 2: the whole block, the outcome of the
+// proposal's block, or the locking certificate's block.
+const (
+	confirmedV2Inline uint32 = iota
+	confirmedV2OfProposed
+	confirmedV2OfLock
+	numConfirmedV2Tags
+)
+
 // Encode writes the whole manager state canonically:
 //
-//	version u8 (= 2) || ownership || height u64 || current round || Option<round timeout u64>
+//	version u8 (= 3) || ownership || height u64 || current round || Option<round timeout u64>
 //	|| Option<signed proposal> || Option<proposed> || lock (enum: None | Fast(proposal) |
-//	Validated(certificate) | FastProposed) || Option<timeout certificate>
-//	|| Option<confirmed vote, confirmed block (enum: Inline(block) | OfProposed(outcome) |
-//	OfLock)> || Option<validated vote> || Option<timeout vote>
+//	Validated(certificate) | FastProposed | ValidatedOfProposed(bytes)) || Option<timeout
+//	certificate> || Option<confirmed vote, its proposed block (enum: Inline(proposed
+//	block) | OfProposed | OfLock)> || Option<validated vote> || Option<timeout vote>
 //
 // Nothing large is stored twice: a fast lock equal to the proposal voted on is
-// FastProposed, a confirmed block that is the locking certificate's block is OfLock, and
-// one whose proposed block is the proposal's is OfProposed (its outcome only). The
-// variants are chosen by value (canonical bytes or block hash), never by pointer alone,
-// and the decoder refuses an inline value that a reference would have replaced, so the
-// encoding stays canonical. The worker persists these bytes before any vote leaves the
-// process.
+// FastProposed; a locking certificate whose block is the proposal's block is
+// ValidatedOfProposed, its canonical bytes without the kind and the proposed block (the
+// outcome, round and signatures); the confirmed vote's proposed block is a reference to
+// the lock's or the proposal's block when it is one of them (OfLock first). The
+// confirmed block's execution outcome is not stored: the vote's value hash commits to
+// it, and nothing reads it after a restart (a certificate carries its block; execution
+// is deterministic). The variants are chosen by value (canonical bytes), never by
+// pointer alone, and the decoder refuses an inline value that a reference would have
+// replaced, so the encoding stays canonical. The worker persists these bytes before any
+// vote leaves the process.
 func (m *Manager) Encode(w *codec.Writer) {
 	w.U8(encodingVersion)
 	m.ownership.Encode(w)
@@ -67,12 +85,12 @@ func (m *Manager) Encode(w *codec.Writer) {
 	if m.proposed != nil {
 		m.proposed.Encode(w)
 	}
+	proposedEnd := w.Len()
 	// proposedBytes aliases w's buffer: valid until the next write to w.
-	proposedBytes := func() []byte { return w.Bytes()[proposedAt:] }
+	proposedBytes := func() []byte { return w.Bytes()[proposedAt:proposedEnd] }
 	switch {
 	case m.lockingValidated != nil:
-		w.Tag(lockValidated)
-		m.lockingValidated.Encode(w)
+		m.encodeValidatedLock(w, proposedBytes())
 	case m.lockingFast != nil && m.proposed != nil && (m.lockingFast == m.proposed || codec.EncodesTo(m.lockingFast, proposedBytes())):
 		w.Tag(lockFastProposed)
 	case m.lockingFast != nil:
@@ -85,27 +103,89 @@ func (m *Manager) Encode(w *codec.Writer) {
 	w.OptionTag(m.confirmedVote != nil)
 	if m.confirmedVote != nil {
 		m.confirmedVote.Encode(w)
-		switch {
-		case m.confirmedOfLock():
-			w.Tag(confirmedOfLock)
-		case m.proposed != nil && proposedBlockPrefix(&m.confirmedBlock.Proposed, w.Bytes()[proposedAt:]):
-			w.Tag(confirmedOfProposed)
-			m.confirmedBlock.Outcome.Encode(w)
-		default:
-			w.Tag(confirmedInline)
-			m.confirmedBlock.Encode(w)
+		tag := m.confirmedVariant(proposedBytes())
+		w.Tag(tag)
+		if tag == confirmedInline {
+			m.confirmedProposed.Encode(w)
 		}
 	}
 	encOpt(w, m.validatedVote)
 	encOpt(w, m.timeoutVote)
 }
 
-// confirmedOfLock reports whether the confirmed block is the locking certificate's
-// block (the block hash commits to the whole block).
-func (m *Manager) confirmedOfLock() bool {
+// encodeValidatedLock writes the locking certificate: ValidatedOfProposed if its block's
+// proposed block is the proposal's (proposedBytes, nil if there is none), Validated
+// otherwise.
+func (m *Manager) encodeValidatedLock(w *codec.Writer, proposedBytes []byte) {
 	c := m.lockingValidated
-	return c != nil && c.Block != nil && m.confirmedBlock != nil &&
-		(c.Block == m.confirmedBlock || c.Block.Hash() == m.confirmedBlock.Hash())
+	if m.proposed != nil && c.Kind == protocol.KindValidated && c.Block != nil {
+		pw := codec.AcquireWriter()
+		defer codec.ReleaseWriter(pw)
+		c.Block.Proposed.Encode(pw)
+		if n := pw.Len(); bytes.HasPrefix(proposedBytes, pw.Bytes()) {
+			pw.Reset()
+			c.Encode(pw)
+			// pw: the kind's tag (one byte), the proposed block (n bytes), the rest.
+			w.Tag(lockValidatedOfProposed)
+			w.VarBytes(pw.Bytes()[1+n:])
+			return
+		}
+	}
+	w.Tag(lockValidated)
+	c.Encode(w)
+}
+
+// decodeValidatedLock rebuilds a locking certificate stored as ValidatedOfProposed: its
+// canonical bytes are the kind's tag, the proposal's block and rest.
+func (m *Manager) decodeValidatedLock(r *codec.Reader, rest []byte) {
+	if r.Err() != nil {
+		return
+	}
+	if m.proposed == nil {
+		r.Fail("consensus manager: locking certificate refers to a missing proposal")
+		return
+	}
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	w.Tag(uint32(protocol.KindValidated))
+	m.proposed.Content.Block.Encode(w)
+	w.Fixed(rest)
+	c := new(protocol.Certificate)
+	cr := codec.NewReader(w.Bytes())
+	c.Decode(cr)
+	if err := cr.Finish(); err != nil {
+		r.Fail("consensus manager: locking certificate: %v", err)
+		return
+	}
+	m.lockingValidated = c
+}
+
+// confirmedVariant chooses how the confirmed vote's proposed block is stored, by value:
+// OfLock if it is the locking certificate's proposed block, else OfProposed if it is the
+// proposal's block, else Inline. proposedBytes are the canonical bytes of m.proposed (nil
+// if there is none). Pointers shared with the lock or the proposal (what VoteForProposal
+// and VoteForValidated set) spare the comparisons of the fast and validated paths.
+func (m *Manager) confirmedVariant(proposedBytes []byte) uint32 {
+	cp := m.confirmedProposed
+	ofProposal := m.proposed != nil && cp == &m.proposed.Content.Block
+	if l := m.lockingValidated; l != nil && l.Block != nil {
+		lp := &l.Block.Proposed
+		switch {
+		case lp == cp:
+			return confirmedOfLock
+		case ofProposal:
+			if proposedBlockPrefix(lp, proposedBytes) {
+				return confirmedOfLock
+			}
+			return confirmedOfProposed
+		case sameProposedBlock(lp, cp):
+			return confirmedOfLock
+		}
+	}
+	if ofProposal || (m.proposed != nil && proposedBlockPrefix(cp, proposedBytes)) {
+		return confirmedOfProposed
+	}
+	return confirmedInline
 }
 
 // proposedBlockPrefix reports whether proposal (the canonical bytes of a BlockProposal,
@@ -118,17 +198,18 @@ func proposedBlockPrefix(b *protocol.ProposedBlock, proposal []byte) bool {
 	return bytes.HasPrefix(proposal, w.Bytes())
 }
 
-// Decode reads a manager written by Encode (version 2 only: stored states of version 1
-// are read by DecodeStored). It is strict: besides the codec's rules it refuses states
-// that break the manager's invariants (votes and certificates of the wrong kind or
+// Decode reads a manager written by Encode (version 3 only: stored states of versions 1
+// and 2 are read by DecodeStored). It is strict: besides the codec's rules it refuses
+// states that break the manager's invariants (votes and certificates of the wrong kind or
 // height, a current round that is not the §2.2 formula, an inconsistent timeout) and
 // values stored inline that Encode would have stored as a reference, so every accepted
 // input re-encodes to the same bytes. Errors are recorded in r.
 func (m *Manager) Decode(r *codec.Reader) { m.decode(r, false) }
 
 // DecodeStored decodes a manager persisted by this or an earlier version of Encode
-// (version 1 or 2), for reading a store written before the current layout. A manager of
-// version 1 re-encodes as version 2.
+// (version 1, 2 or 3), for reading a store written before the current layout. A manager
+// of an earlier version re-encodes as version 3: its confirmed block's outcome is checked
+// against the confirmed vote and dropped.
 func DecodeStored(b []byte) (*Manager, error) {
 	m := new(Manager)
 	r := codec.NewReader(b)
@@ -139,10 +220,10 @@ func DecodeStored(b []byte) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) decode(r *codec.Reader, acceptV1 bool) {
+func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
 	*m = Manager{disabled: m.disabled}
 	v := r.U8()
-	if r.Err() == nil && v != encodingVersion && (!acceptV1 || v != encodingVersionV1) {
+	if r.Err() == nil && v != encodingVersion && (!acceptOld || (v != encodingVersionV1 && v != encodingVersionV2)) {
 		r.Fail("consensus manager: unknown encoding version %d", v)
 		return
 	}
@@ -162,8 +243,11 @@ func (m *Manager) decode(r *codec.Reader, acceptV1 bool) {
 		proposedBytes = r.Since(from)
 	}
 	lockTags := numLockTags
-	if v1 {
+	switch v {
+	case encodingVersionV1:
 		lockTags = lockFastProposed
+	case encodingVersionV2:
+		lockTags = lockValidatedOfProposed
 	}
 	switch r.Tag(lockTags) {
 	case lockFast:
@@ -175,6 +259,11 @@ func (m *Manager) decode(r *codec.Reader, acceptV1 bool) {
 	case lockValidated:
 		m.lockingValidated = new(protocol.Certificate)
 		m.lockingValidated.Decode(r)
+		if c := m.lockingValidated; v == encodingVersion && m.proposed != nil && r.Err() == nil && c.Block != nil && proposedBlockPrefix(&c.Block.Proposed, proposedBytes) {
+			r.Fail("consensus manager: locking certificate stored inline though its block is the proposal's")
+		}
+	case lockValidatedOfProposed:
+		m.decodeValidatedLock(r, r.VarBytes())
 	case lockFastProposed:
 		if m.proposed == nil {
 			r.Fail("consensus manager: fast lock refers to a missing proposal")
@@ -185,7 +274,11 @@ func (m *Manager) decode(r *codec.Reader, acceptV1 bool) {
 	if r.OptionTag() {
 		m.confirmedVote = new(protocol.Vote)
 		m.confirmedVote.Decode(r)
-		m.decodeConfirmedBlock(r, v1, proposedBytes)
+		if v == encodingVersion {
+			m.decodeConfirmedProposed(r, proposedBytes)
+		} else {
+			m.decodeConfirmedBlockV2(r, v1)
+		}
 	}
 	m.validatedVote = decOpt[protocol.Vote](r)
 	m.timeoutVote = decOpt[protocol.Vote](r)
@@ -199,27 +292,66 @@ func (m *Manager) decode(r *codec.Reader, acceptV1 bool) {
 	}
 }
 
-// decodeConfirmedBlock reads the confirmed block's variant (version 2) or the inline block
-// (version 1), refusing a variant Encode would not have chosen.
-func (m *Manager) decodeConfirmedBlock(r *codec.Reader, v1 bool, proposedBytes []byte) {
-	tag := confirmedInline
+// decodeConfirmedProposed reads the confirmed vote's proposed block (version 3), refusing
+// a variant Encode would not have chosen.
+func (m *Manager) decodeConfirmedProposed(r *codec.Reader, proposedBytes []byte) {
+	tag := r.Tag(numConfirmedTags)
+	if r.Err() != nil {
+		return
+	}
+	var lp *protocol.ProposedBlock // the locking certificate's proposed block
+	if l := m.lockingValidated; l != nil && l.Block != nil {
+		lp = &l.Block.Proposed
+	}
+	switch tag {
+	case confirmedInline:
+		cp := new(protocol.ProposedBlock)
+		cp.Decode(r)
+		if r.Err() != nil {
+			return
+		}
+		if (lp != nil && sameProposedBlock(lp, cp)) || (m.proposed != nil && proposedBlockPrefix(cp, proposedBytes)) {
+			r.Fail("consensus manager: confirmed block stored inline though it is the lock's or the proposal's")
+			return
+		}
+		m.confirmedProposed = cp
+	case confirmedOfProposed:
+		if m.proposed == nil {
+			r.Fail("consensus manager: confirmed block refers to a missing proposal")
+			return
+		}
+		if lp != nil && proposedBlockPrefix(lp, proposedBytes) {
+			r.Fail("consensus manager: confirmed block refers to the proposal though it is the lock's")
+			return
+		}
+		m.confirmedProposed = &m.proposed.Content.Block
+	case confirmedOfLock:
+		if lp == nil {
+			r.Fail("consensus manager: confirmed block refers to a missing lock")
+			return
+		}
+		m.confirmedProposed = lp
+	}
+}
+
+// decodeConfirmedBlockV2 reads the confirmed block of version 2 (its variant) or version 1
+// (inline), checks that it is the block the confirmed vote signs, and keeps its proposed
+// block. It reads states this build's predecessors wrote, so it does not insist on the
+// variant they would have chosen.
+func (m *Manager) decodeConfirmedBlockV2(r *codec.Reader, v1 bool) {
+	tag := confirmedV2Inline
 	if !v1 {
-		tag = r.Tag(numConfirmedTags)
+		tag = r.Tag(numConfirmedV2Tags)
 	}
 	if r.Err() != nil {
 		return
 	}
+	var block *protocol.Block
 	switch tag {
-	case confirmedInline:
-		m.confirmedBlock = new(protocol.Block)
-		m.confirmedBlock.Decode(r)
-		if v1 || r.Err() != nil {
-			return
-		}
-		if m.confirmedOfLock() || (m.proposed != nil && proposedBlockPrefix(&m.confirmedBlock.Proposed, proposedBytes)) {
-			r.Fail("consensus manager: confirmed block stored inline though it repeats the proposal or the lock")
-		}
-	case confirmedOfProposed:
+	case confirmedV2Inline:
+		block = new(protocol.Block)
+		block.Decode(r)
+	case confirmedV2OfProposed:
 		if m.proposed == nil {
 			r.Fail("consensus manager: confirmed block refers to a missing proposal")
 			return
@@ -234,17 +366,22 @@ func (m *Manager) decodeConfirmedBlock(r *codec.Reader, v1 bool, proposedBytes [
 			r.Fail("consensus manager: confirmed block outcome does not have one entry per transaction")
 			return
 		}
-		m.confirmedBlock = protocol.NewBlock(*p, o)
-		if m.confirmedOfLock() {
-			r.Fail("consensus manager: confirmed block refers to the proposal though it is the lock's block")
-		}
-	case confirmedOfLock:
+		block = protocol.NewBlock(*p, o)
+	case confirmedV2OfLock:
 		if m.lockingValidated == nil || m.lockingValidated.Block == nil {
 			r.Fail("consensus manager: confirmed block refers to a missing lock")
 			return
 		}
-		m.confirmedBlock = m.lockingValidated.Block
+		block = m.lockingValidated.Block
 	}
+	if r.Err() != nil {
+		return
+	}
+	if block.Hash() != m.confirmedVote.Value.ValueHash {
+		r.Fail("consensus manager: confirmed block does not match the confirmed vote")
+		return
+	}
+	m.confirmedProposed = &block.Proposed
 }
 
 // invariantViolation returns a description of the first broken invariant, or "".
@@ -272,10 +409,10 @@ func (m *Manager) invariantViolation() string {
 	if !voteOK(m.confirmedVote, protocol.KindConfirmed, m.height) || !voteOK(m.validatedVote, protocol.KindValidated, m.height) || !voteOK(m.timeoutVote, protocol.KindTimeout, m.height) {
 		return "vote of the wrong kind or height"
 	}
-	if cv := m.confirmedVote; cv != nil && (m.confirmedBlock == nil || m.confirmedBlock.Hash() != cv.Value.ValueHash || m.confirmedBlock.ChainID() != cv.Value.ChainID) {
-		return "confirmed block does not match the confirmed vote"
+	if cv, cp := m.confirmedVote, m.confirmedProposed; cv != nil && (cp == nil || cp.ChainID != cv.Value.ChainID || cp.Height != m.height) {
+		return "confirmed block is not of the confirmed vote's chain and height"
 	}
-	if (m.confirmedVote == nil) != (m.confirmedBlock == nil) {
+	if (m.confirmedVote == nil) != (m.confirmedProposed == nil) {
 		return "confirmed block without a confirmed vote"
 	}
 	if m.currentRound != m.computeRound() {

@@ -40,7 +40,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 		if !bytes.Equal(codec.Marshal(&m), b) {
 			t.Fatalf("state %d: re-encoding differs", i)
 		}
-		for _, bad := range [][]byte{b[:len(b)-1], append(bytes.Clone(b), 0), append([]byte{1}, b[1:]...), append([]byte{3}, b[1:]...)} {
+		for _, bad := range [][]byte{b[:len(b)-1], append(bytes.Clone(b), 0), append([]byte{1}, b[1:]...), append([]byte{2}, b[1:]...), append([]byte{4}, b[1:]...)} {
 			if err := codec.Unmarshal(bad, &m); !errors.Is(err, base.ErrInvalid) {
 				t.Fatalf("state %d: corrupted encoding accepted (err %v)", i, err)
 			}
@@ -76,10 +76,15 @@ func TestDecodeRefusesInconsistentStates(t *testing.T) {
 		"current round above the formula": func(m *Manager) { m.currentRound = base.SingleLeader(4) },
 		"current round below the formula": func(m *Manager) { m.currentRound = base.MultiLeader(0) },
 		"timeout armed in a round without": func(m *Manager) {
-			m.currentRound, m.lockingValidated, m.proposed, m.confirmedVote, m.confirmedBlock = base.MultiLeader(0), nil, nil, nil, nil
+			m.currentRound, m.lockingValidated, m.proposed, m.confirmedVote, m.confirmedProposed = base.MultiLeader(0), nil, nil, nil, nil
 			m.hasRoundTimeout = true
 		},
-		"confirmed block of another vote": func(m *Manager) { m.confirmedBlock = testBlock(3, "Y") },
+		"confirmed block of another height": func(m *Manager) { m.confirmedProposed = &testBlock(4, "X").Proposed },
+		"confirmed block of another chain": func(m *Manager) {
+			b := testBlock(3, "X").Proposed
+			b.ChainID = base.ChainID{1}
+			m.confirmedProposed = &b
+		},
 		"vote of another height": func(m *Manager) {
 			v := *m.confirmedVote
 			v.Value.Height = 4
@@ -158,16 +163,14 @@ func FuzzManagerDecode(f *testing.F) {
 	})
 }
 
-// encodeV1 writes m in the layout of encoding version 1 (everything inline), or with
-// version 2 and every value inline (inlineV2): the bytes a store of the earlier layout
-// holds, and a non-canonical version-2 encoding.
-func encodeV1(m *Manager, inlineV2 bool) []byte {
+// encodeOld writes m as an earlier layout did: version 1 (every value inline) or version
+// 2 (a fast lock equal to the proposal by reference, and confirmed, the block the
+// confirmed vote signs, as a reference to the lock's block, as the outcome of the
+// proposal's block, or inline, in that order of preference), or version 3 with every
+// value inline (inline), which is not canonical.
+func encodeOld(m *Manager, version byte, confirmed *protocol.Block, inline bool) []byte {
 	var w codec.Writer
-	if inlineV2 {
-		w.U8(encodingVersion)
-	} else {
-		w.U8(encodingVersionV1)
-	}
+	w.U8(version)
 	m.ownership.Encode(&w)
 	w.U64(uint64(m.height))
 	w.Round(m.currentRound)
@@ -181,6 +184,8 @@ func encodeV1(m *Manager, inlineV2 bool) []byte {
 	case m.lockingValidated != nil:
 		w.Tag(lockValidated)
 		m.lockingValidated.Encode(&w)
+	case m.lockingFast != nil && version == encodingVersionV2 && m.lockingFast == m.proposed:
+		w.Tag(lockFastProposed)
 	case m.lockingFast != nil:
 		w.Tag(lockFast)
 		m.lockingFast.Encode(&w)
@@ -191,26 +196,99 @@ func encodeV1(m *Manager, inlineV2 bool) []byte {
 	w.OptionTag(m.confirmedVote != nil)
 	if m.confirmedVote != nil {
 		m.confirmedVote.Encode(&w)
-		if inlineV2 {
+		switch {
+		case inline:
 			w.Tag(confirmedInline)
+			m.confirmedProposed.Encode(&w)
+		case version == encodingVersionV1:
+			confirmed.Encode(&w)
+		case m.lockingValidated != nil && m.lockingValidated.Block.Hash() == confirmed.Hash():
+			w.Tag(confirmedV2OfLock)
+		case m.proposed != nil && sameProposedBlock(&m.proposed.Content.Block, &confirmed.Proposed):
+			w.Tag(confirmedV2OfProposed)
+			confirmed.Outcome.Encode(&w)
+		default:
+			w.Tag(confirmedV2Inline)
+			confirmed.Encode(&w)
 		}
-		m.confirmedBlock.Encode(&w)
 	}
 	encOpt(&w, m.validatedVote)
 	encOpt(&w, m.timeoutVote)
 	return w.Bytes()
 }
 
-// TestEncodingStoresEachValueOnce: a fast vote stores the proposal once and the confirmed
-// block's outcome only (version 1 stored the proposal twice and the whole block); a
-// confirmed vote after a validated certificate stores the certificate's block once.
-// Version-1 bytes still load through DecodeStored and re-encode as the manager's
-// version-2 bytes; an inline copy of a value stored by reference is refused by Decode.
+// TestEncodingStoresEachValueOnce: a fast vote stores the proposal once and nothing of
+// the confirmed block (version 1 stored the proposal twice and the whole block, version
+// 2 the block's outcome); a confirmed vote after a validated certificate for the
+// proposal's block stores that block once (version 2 stored it in the proposal and in
+// the certificate). Bytes of versions 1 and 2 still load through DecodeStored
+// and re-encode as the manager's version-3 bytes; Decode refuses them, and an inline
+// copy of a value stored by reference.
 func TestEncodingStoresEachValueOnce(t *testing.T) {
+	states := confirmedStates(t, 10_000)
+	for i, name := range []string{"fast", "validated"} {
+		tc := states[i]
+		// The large values the state holds, each once: the proposal, and the validated
+		// certificate the second state is locked on but for its block's proposed block,
+		// the proposal's.
+		bound := len(codec.Marshal(tc.proposal))
+		if c := tc.m.lockingValidated; c != nil {
+			bound += len(codec.Marshal(c)) - len(codec.Marshal(&c.Block.Proposed))
+		}
+		enc := codec.Marshal(tc.m)
+		if len(enc) > bound+1024 {
+			t.Errorf("%s: %d bytes encoded, want at most %d + 1 KiB (each large value once)", name, len(enc), bound)
+		}
+		if _, _, err := roundTripManager(tc.m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, version := range []byte{encodingVersionV1, encodingVersionV2} {
+			old := encodeOld(tc.m, version, tc.confirmed, false)
+			d, err := DecodeStored(old)
+			if err != nil {
+				t.Fatalf("%s: version %d refused: %v", name, version, err)
+			}
+			if !bytes.Equal(codec.Marshal(d), enc) {
+				t.Errorf("%s: version %d decoded to another manager", name, version)
+			}
+			var strict Manager
+			if err := codec.Unmarshal(old, &strict); !errors.Is(err, base.ErrInvalid) {
+				t.Errorf("%s: Decode accepted version %d (err %v)", name, version, err)
+			}
+			// An old state whose confirmed block is not the one its vote signs is corrupt.
+			outcome := tc.confirmed.Outcome
+			outcome.StateHash = base.Hash{7}
+			other := protocol.NewBlock(tc.confirmed.Proposed, outcome)
+			if _, err := DecodeStored(encodeOld(tc.m, version, other, false)); !errors.Is(err, base.ErrInvalid) {
+				t.Errorf("%s: version %d with another confirmed block accepted (err %v)", name, version, err)
+			}
+		}
+		var strict Manager
+		if err := codec.Unmarshal(encodeOld(tc.m, encodingVersion, nil, true), &strict); !errors.Is(err, base.ErrInvalid) {
+			t.Errorf("%s: inline copies accepted (err %v)", name, err)
+		}
+		if d, err := DecodeStored(enc); err != nil || !bytes.Equal(codec.Marshal(d), enc) {
+			t.Errorf("%s: DecodeStored of version 3: %v", name, err)
+		}
+	}
+}
+
+// confirmedState is a manager holding a confirmed vote, the block it signs and the
+// proposal it voted on.
+type confirmedState struct {
+	m         *Manager
+	confirmed *protocol.Block
+	proposal  *protocol.BlockProposal
+}
+
+// confirmedStates returns a fast vote on a super owner's proposal and a confirmed vote
+// after a validated certificate in a multi-leader round, on blocks holding an operation
+// of size bytes.
+func confirmedStates(t testing.TB, size int) []confirmedState {
 	keys := prototest.Validators(4)
 	big := func(height base.BlockHeight, name string) protocol.ProposedBlock {
 		b := testBlock(height, name).Proposed
-		b.Transactions = []protocol.Transaction{protocol.OperationTx(protocol.Operation{Bytes: bytes.Repeat([]byte(name), 20_000)})}
+		b.Transactions = []protocol.Transaction{protocol.OperationTx(protocol.Operation{Bytes: bytes.Repeat([]byte(name), size)})}
 		return b
 	}
 
@@ -227,7 +305,7 @@ func TestEncodingStoresEachValueOnce(t *testing.T) {
 	if _, err := mf.VoteForProposal(p, fb, keys[0], 0); err != nil {
 		t.Fatal(err)
 	}
-	if mf.lockingFast == nil || mf.confirmedBlock == nil {
+	if mf.lockingFast == nil || mf.confirmedProposed == nil {
 		t.Fatal("fast vote did not lock and confirm")
 	}
 
@@ -247,38 +325,40 @@ func TestEncodingStoresEachValueOnce(t *testing.T) {
 	if v, err := mv.VoteForValidated(c, keys[0], 0); err != nil || v == nil {
 		t.Fatalf("vote %v, err %v", v, err)
 	}
+	return []confirmedState{{mf, fb, p}, {mv, vb, vp}}
+}
 
-	for name, tc := range map[string]struct {
-		m     *Manager
-		bound int // the large values the state holds, each once
-	}{
-		"fast":      {mf, len(codec.Marshal(p)) + len(codec.Marshal(&fb.Outcome))},
-		"validated": {mv, len(codec.Marshal(vp)) + len(codec.Marshal(c))},
-	} {
-		enc := codec.Marshal(tc.m)
-		if len(enc) > tc.bound+1024 {
-			t.Errorf("%s: %d bytes encoded, want at most %d + 1 KiB (each large value once)", name, len(enc), tc.bound)
+// FuzzDecodeStored: decoding arbitrary bytes as a stored manager of any version never
+// panics and fails with ErrInvalid; an accepted manager satisfies the invariants and
+// its version-3 encoding decodes strictly to the same bytes.
+func FuzzDecodeStored(f *testing.F) {
+	for _, st := range confirmedStates(f, 4) { // small inputs: the fuzzer mutates them faster
+		for _, v := range []byte{encodingVersionV1, encodingVersionV2} {
+			f.Add(encodeOld(st.m, v, st.confirmed, false))
 		}
-		if _, _, err := roundTripManager(tc.m); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		old := encodeV1(tc.m, false)
-		d, err := DecodeStored(old)
-		if err != nil {
-			t.Fatalf("%s: version 1 refused: %v", name, err)
-		}
-		if !bytes.Equal(codec.Marshal(d), enc) {
-			t.Errorf("%s: version 1 decoded to another manager", name)
-		}
-		var strict Manager
-		if err := codec.Unmarshal(old, &strict); !errors.Is(err, base.ErrInvalid) {
-			t.Errorf("%s: Decode accepted version 1 (err %v)", name, err)
-		}
-		if err := codec.Unmarshal(encodeV1(tc.m, true), &strict); !errors.Is(err, base.ErrInvalid) {
-			t.Errorf("%s: inline copies accepted (err %v)", name, err)
-		}
-		if d, err := DecodeStored(enc); err != nil || !bytes.Equal(codec.Marshal(d), enc) {
-			t.Errorf("%s: DecodeStored of version 2: %v", name, err)
-		}
+		f.Add(codec.Marshal(st.m))
 	}
+	for _, b := range scenarioStates(f)[:20] {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeStored(b)
+		if err != nil {
+			if !errors.Is(err, base.ErrInvalid) {
+				t.Fatalf("decode error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		if msg := m.invariantViolation(); msg != "" {
+			t.Fatalf("accepted a state that breaks an invariant: %s", msg)
+		}
+		enc := codec.Marshal(m)
+		var d Manager
+		if err := codec.Unmarshal(enc, &d); err != nil {
+			t.Fatalf("the version-3 encoding of an accepted state does not decode: %v", err)
+		}
+		if !bytes.Equal(codec.Marshal(&d), enc) {
+			t.Fatal("re-encoding differs")
+		}
+	})
 }

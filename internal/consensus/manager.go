@@ -23,7 +23,8 @@ import (
 //   - currentRound == max(FirstRound, NextRound(timeoutCert.Round), lock round,
 //     proposed.Round, signedProposal.Round): it only ever rises.
 //   - At most one of lockingFast and lockingValidated is set.
-//   - confirmedBlock is set exactly when confirmedVote is, and is the block it signs.
+//   - confirmedProposed is set exactly when confirmedVote is, and is the proposed block
+//     of the block it signs (of the same chain and height).
 //   - every vote and certificate is for this height; votes have the kind of their slot.
 type Manager struct {
 	ownership protocol.ChainOwnership
@@ -49,10 +50,14 @@ type Manager struct {
 	timeoutCert *protocol.Certificate
 
 	// The latest votes signed at this height, per kind.
-	confirmedVote  *protocol.Vote
-	confirmedBlock *protocol.Block
-	validatedVote  *protocol.Vote
-	timeoutVote    *protocol.Vote
+	confirmedVote *protocol.Vote
+	// confirmedProposed is the proposed block of the block confirmedVote signs; the
+	// vote's value hash commits to its outcome, which the manager does not keep: only a
+	// fast retry's check reads the confirmed block, and only its proposed block
+	// (checkConfirmedVoteCompatible).
+	confirmedProposed *protocol.ProposedBlock
+	validatedVote     *protocol.Vote
+	timeoutVote       *protocol.Vote
 
 	// disabled is empty outside this package's tests; it is never encoded.
 	disabled ruleSet
@@ -182,7 +187,7 @@ func (m *Manager) VoteForProposal(p *protocol.BlockProposal, block *protocol.Blo
 	m.updateCurrentRound(now)
 	if round.IsFast() {
 		m.validatedVote = nil
-		m.confirmedVote, m.confirmedBlock = &vote, block
+		m.confirmedVote, m.confirmedProposed = &vote, &p.Content.Block
 	} else {
 		m.validatedVote = &vote
 	}
@@ -246,7 +251,7 @@ func (m *Manager) VoteForValidated(c *protocol.Certificate, signer crypto.Signer
 	if !vote {
 		return nil, nil
 	}
-	m.confirmedVote, m.confirmedBlock = &v, c.Block
+	m.confirmedVote, m.confirmedProposed = &v, &c.Block.Proposed
 	m.validatedVote = nil
 	ret := v // The caller's copy.
 	return &ret, nil

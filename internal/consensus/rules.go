@@ -225,7 +225,7 @@ func (m *Manager) checkConfirmedVoteCompatible(p *protocol.BlockProposal) error 
 		}
 		return refuse(ErrIncompatibleConfirmedVote, "confirmed another block in %v, retry certificate from %v", cv.Round, c.Round)
 	case p.IsFastRetry():
-		if cv.Round.IsFast() && m.confirmedBlock != nil && sameProposedBlock(&m.confirmedBlock.Proposed, &p.Content.Block) {
+		if cv.Round.IsFast() && m.confirmedProposed != nil && sameProposedBlock(m.confirmedProposed, &p.Content.Block) {
 			return nil
 		}
 		return refuse(ErrIncompatibleConfirmedVote, "fast retry, but confirmed another block or in %v", cv.Round)
