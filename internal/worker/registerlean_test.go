@@ -40,8 +40,12 @@ func TestVoteSurvivesRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(info.RequestedPendingBundles) != transfers {
-				t.Fatalf("%d bundles pending, want %d", len(info.RequestedPendingBundles), transfers)
+			pending, err := info.PendingBundles()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pending) != transfers {
+				t.Fatalf("%d bundles pending, want %d", len(pending), transfers)
 			}
 			prop := r.proposal(t, i, info, transfers)
 			answer, err := r.w.HandleBlockProposal(ctx, prop)
