@@ -85,18 +85,7 @@ func testCrossChainCrash(t *testing.T, seed uint64, unsynced int) (lostDelivery 
 			t.Fatal(err)
 		}
 	}
-	info, err := restarted.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: f.chains[1], RequestPendingBundles: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(info.RequestedPendingBundles) != n {
-		t.Fatalf("after recovery chain 1 holds %d bundles, want %d exactly once", len(info.RequestedPendingBundles), n)
-	}
-	for i, ib := range info.RequestedPendingBundles {
-		if ib.Origin != f.chains[0] || ib.Bundle.Height != base.BlockHeight(i) {
-			t.Fatalf("bundle %d is from %s at height %d: not in order", i, ib.Origin.Short(), ib.Bundle.Height)
-		}
-	}
+	wantBundlesInOrder(t, restarted, f.chains[1], f.chains[0], n, "after recovery")
 	// A process started on the store now has nothing to deliver: at most a stale
 	// pending-delivery record (kept while chain 0 kept sending after the restart), which
 	// one pass finds empty and deletes.
@@ -200,18 +189,7 @@ func testConfirmedCrash(t *testing.T, seed uint64, unsynced int, vote bool) base
 	if h := nextHeight(t, restarted, f.chains[0]); h != n {
 		t.Fatalf("after the certificates were sent again chain 0 is at height %d, want %d", h, n)
 	}
-	info, err := restarted.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: f.chains[1], RequestPendingBundles: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(info.RequestedPendingBundles) != n {
-		t.Fatalf("chain 1 holds %d bundles, want %d exactly once", len(info.RequestedPendingBundles), n)
-	}
-	for i, ib := range info.RequestedPendingBundles {
-		if ib.Origin != f.chains[0] || ib.Bundle.Height != base.BlockHeight(i) {
-			t.Fatalf("bundle %d is from %s at height %d: not in order", i, ib.Origin.Short(), ib.Bundle.Height)
-		}
-	}
+	wantBundlesInOrder(t, restarted, f.chains[1], f.chains[0], n, "after the certificates were sent again")
 	t.Logf("the crash kept %d of %d blocks", tip, n)
 	return tip
 }
@@ -271,4 +249,22 @@ func confirmTransfers(t *testing.T, f *fixture, w *worker.Worker, n int, after f
 		}
 	}
 	return certs, prev
+}
+
+// wantBundlesInOrder fails t unless recipient's inbox holds exactly n bundles, those of
+// origin's heights 0 to n-1 in order (when: the moment checked, for the message).
+func wantBundlesInOrder(t *testing.T, w *worker.Worker, recipient, origin base.ChainID, n int, when string) {
+	t.Helper()
+	info, err := w.HandleChainInfoQuery(context.Background(), &protocol.ChainInfoQuery{ChainID: recipient, RequestPendingBundles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.RequestedPendingBundles) != n {
+		t.Fatalf("%s, %s holds %d bundles, want %d exactly once", when, recipient.Short(), len(info.RequestedPendingBundles), n)
+	}
+	for i, ib := range info.RequestedPendingBundles {
+		if ib.Origin != origin || ib.Bundle.Height != base.BlockHeight(i) {
+			t.Fatalf("%s, bundle %d is from %s at height %d: not in order", when, i, ib.Origin.Short(), ib.Bundle.Height)
+		}
+	}
 }
