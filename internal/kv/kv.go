@@ -161,19 +161,15 @@ func (b *Batch) Put(key, value []byte) {
 }
 
 // PutOwned adds an operation that stores value under key, like Put, but takes value
-// without copying it when it is large: the caller hands the value's bytes over and
-// neither it nor anyone sharing them may modify them afterwards, for as long as the
-// batch or a batch it was appended to holds the op (stores read an op's bytes when the
-// batch is written, and a store that keeps them beyond Write copies them). For values
-// that are already a fresh, immutable encoding (a certificate, a register's value): it
-// saves an allocation and a copy of the value, tens of KB at 100 transfers per block.
-// The key is copied. A nil value stores an empty value. Builds with the invariants tag
-// check, whenever Ops is called, that the values taken are unchanged.
+// without copying it: the caller hands the value's bytes over and neither it nor anyone
+// sharing them may modify them afterwards, for as long as the batch or a batch it was
+// appended to holds the op (stores read an op's bytes when the batch is written, and a
+// store that keeps them beyond Write copies them). For values that are already a fresh
+// or immutable encoding (a certificate, a register's value, an inbox's bundle): it saves
+// a copy of the value and, above 512 B, an allocation of its size (tens of KB per
+// 100-transfer block). The key is copied. A nil value stores an empty value. Builds with
+// the invariants tag check, whenever Ops is called, that the values taken are unchanged.
 func (b *Batch) PutOwned(key, value []byte) {
-	if len(key)+len(value) <= arenaMaxOp {
-		b.Put(key, value)
-		return
-	}
 	k := b.alloc(len(key))
 	copy(k, key)
 	if value == nil {

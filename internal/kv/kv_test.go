@@ -135,9 +135,8 @@ func TestBatchArena(t *testing.T) {
 	}
 }
 
-// TestPutOwned checks that PutOwned makes the same ops as Put for values of every size
-// (in the arena or taken), copies the key, and takes a large value without copying it
-// with its capacity cut.
+// TestPutOwned checks that PutOwned makes the same ops as Put for values of every size,
+// copies the key, and takes the value without copying it, its capacity cut.
 func TestPutOwned(t *testing.T) {
 	big := bytes.Repeat([]byte{7}, arenaMaxOp+1)
 	bigKey := bytes.Repeat([]byte{'k'}, arenaMaxOp+1)
@@ -178,8 +177,10 @@ func TestPutOwned(t *testing.T) {
 
 	var b Batch
 	b.PutOwned([]byte("x"), big)
-	if &b.Ops()[0].Value[0] != &big[0] {
-		t.Error("a large value was copied")
+	small := []byte("small")
+	b.PutOwned([]byte("y"), small)
+	if &b.Ops()[0].Value[0] != &big[0] || &b.Ops()[1].Value[0] != &small[0] {
+		t.Error("a value was copied")
 	}
 	var a Batch
 	a.Put([]byte("first"), nil)
