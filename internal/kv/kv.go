@@ -110,8 +110,9 @@ type Op struct {
 // under that prefix leaves the new key present.
 //
 // The zero value is an empty batch ready to use. A Batch is not safe for concurrent use.
-// The bytes of an op are never modified after it is added (Put copies its arguments, Reset
-// drops ops without reusing their bytes), so ops may be shared between batches by Append.
+// The bytes of an op are never modified after it is added (Put copies its arguments,
+// PutOwned's caller gives up the right to modify the value, Reset drops ops without
+// reusing their bytes), so ops may be shared between batches by Append.
 // Small ops' bytes share larger allocations: a store that keeps an op's key or value
 // beyond Write copies it, or it keeps the batch's chunk alive with it.
 type Batch struct {
@@ -121,6 +122,9 @@ type Batch struct {
 	// (len: the bytes handed out). Bytes once handed out are never written again: a full
 	// chunk is replaced by a new one, never reused.
 	arena []byte
+	// owned checks, in builds with the invariants tag, that the values PutOwned took
+	// are not modified afterwards (an empty struct otherwise).
+	owned ownedChecks
 }
 
 // Arena sizes: ops of up to arenaMaxOp bytes share chunks of up to arenaChunk bytes, so that a
@@ -156,6 +160,28 @@ func (b *Batch) Put(key, value []byte) {
 	b.size += len(key) + len(value)
 }
 
+// PutOwned adds an operation that stores value under key, like Put, but takes value
+// without copying it: the caller hands the value's bytes over and neither it nor anyone
+// sharing them may modify them afterwards, for as long as the batch or a batch it was
+// appended to holds the op (stores read an op's bytes when the batch is written, and a
+// store that keeps them beyond Write copies them). For values that are already a fresh
+// or immutable encoding (a certificate, a register's value, an inbox's bundle): it saves
+// a copy of the value and, above 512 B, an allocation of its size (tens of KB per
+// 100-transfer block). The key is copied. A nil value stores an empty value. Builds with
+// the invariants tag check, whenever Ops is called, that the values taken are unchanged.
+func (b *Batch) PutOwned(key, value []byte) {
+	k := b.alloc(len(key))
+	copy(k, key)
+	if value == nil {
+		value = []byte{}
+	}
+	// The capacity is cut so that nobody appending to the op's value writes into the
+	// caller's spare capacity.
+	b.ops = append(b.ops, Op{Kind: OpPut, Key: k, Value: value[:len(value):len(value)]})
+	b.size += len(key) + len(value)
+	b.owned.record(len(b.ops)-1, value)
+}
+
 // Delete adds an operation that removes key. The key is copied.
 func (b *Batch) Delete(key []byte) {
 	k := b.alloc(len(key))
@@ -187,18 +213,24 @@ func (b *Batch) Reset() {
 	clear(b.ops)
 	b.ops = b.ops[:0]
 	b.size = 0
+	b.owned.reset()
 }
 
 // Append adds the operations of o, in order, after those of b. o is unchanged; the two
 // batches share the ops' (immutable) bytes.
 func (b *Batch) Append(o *Batch) {
+	b.owned.append(&o.owned, len(b.ops))
 	b.ops = append(b.ops, o.ops...)
 	b.size += o.size
 }
 
 // Ops returns the operations in order. The slice and the bytes it references belong to the
 // batch: callers must not modify them, and the slice is valid until the next change to b.
-func (b *Batch) Ops() []Op { return b.ops }
+// In builds with the invariants tag, Ops panics if a value that PutOwned took was modified.
+func (b *Batch) Ops() []Op {
+	b.owned.check(b.ops)
+	return b.ops
+}
 
 // PrefixEnd returns the smallest key that is greater than every key starting with prefix,
 // so that [prefix, PrefixEnd(prefix)) is exactly the keys with that prefix. It returns nil

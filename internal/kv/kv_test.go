@@ -134,3 +134,58 @@ func TestBatchArena(t *testing.T) {
 		t.Errorf("64 small puts cost %.0f allocations", allocs)
 	}
 }
+
+// TestPutOwned checks that PutOwned makes the same ops as Put for values of every size,
+// copies the key, and takes the value without copying it, its capacity cut.
+func TestPutOwned(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, arenaMaxOp+1)
+	bigKey := bytes.Repeat([]byte{'k'}, arenaMaxOp+1)
+	cases := []struct{ key, value []byte }{
+		{[]byte("a"), nil},
+		{[]byte("a"), []byte{}},
+		{[]byte("b"), []byte("small")},
+		{nil, big},
+		{[]byte("c"), big},
+		{bigKey, nil},
+		{bigKey, []byte("v")},
+	}
+	var put, owned Batch
+	for _, c := range cases {
+		put.Put(c.key, c.value)
+		v := c.value
+		if v != nil {
+			v = append(make([]byte, 0, len(v)+8), v...)
+		}
+		key := bytes.Clone(c.key)
+		owned.PutOwned(key, v)
+		if len(key) > 0 {
+			key[0]++ // the key is the caller's again
+		}
+	}
+	if put.Size() != owned.Size() || put.Len() != owned.Len() {
+		t.Fatalf("size/len %d/%d, want %d/%d", owned.Size(), owned.Len(), put.Size(), put.Len())
+	}
+	for i, op := range owned.Ops() {
+		want := put.Ops()[i]
+		if op.Kind != want.Kind || !bytes.Equal(op.Key, want.Key) || !bytes.Equal(op.Value, want.Value) || op.Value == nil {
+			t.Errorf("op %d = %v %q %d bytes (nil %v), want %v %q %d bytes", i, op.Kind, op.Key, len(op.Value), op.Value == nil, want.Kind, want.Key, len(want.Value))
+		}
+		if cap(op.Value) != len(op.Value) {
+			t.Errorf("op %d: value capacity %d beyond its length %d", i, cap(op.Value), len(op.Value))
+		}
+	}
+
+	var b Batch
+	b.PutOwned([]byte("x"), big)
+	small := []byte("small")
+	b.PutOwned([]byte("y"), small)
+	if &b.Ops()[0].Value[0] != &big[0] || &b.Ops()[1].Value[0] != &small[0] {
+		t.Error("a value was copied")
+	}
+	var a Batch
+	a.Put([]byte("first"), nil)
+	a.Append(&b)
+	if got := a.Ops()[1]; &got.Value[0] != &big[0] || !bytes.Equal(got.Key, []byte("x")) {
+		t.Error("Append lost the taken value")
+	}
+}

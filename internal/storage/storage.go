@@ -116,15 +116,16 @@ func eventKey(id *protocol.EventID) []byte {
 func PutCertificate(b *kv.Batch, cert *protocol.Certificate) { PutEncodedCertificate(b, cert, nil) }
 
 // PutEncodedCertificate is PutCertificate for a certificate whose canonical encoding is
-// at hand (the bytes it was strictly decoded from): they are stored as they are. With
-// encoded nil the certificate is encoded.
+// at hand (the bytes it was strictly decoded from): they are stored as they are, taken
+// by b without a copy (kv.Batch.PutOwned), so nobody may modify them while b holds them.
+// With encoded nil the certificate is encoded.
 func PutEncodedCertificate(b *kv.Batch, cert *protocol.Certificate, encoded []byte) {
 	block := cert.Block
 	h := block.Hash()
 	if encoded == nil {
 		encoded = codec.Marshal(cert)
 	}
-	b.Put(certKey(h), encoded)
+	b.PutOwned(certKey(h), encoded)
 	b.Put(heightKey(block.ChainID(), block.Height()), h[:])
 	for _, blob := range block.CreatedBlobs() {
 		PutBlob(b, &blob)

@@ -80,6 +80,8 @@ func readErr(key []byte, err error) error {
 	return fmt.Errorf("views: read %x: %w", key, err)
 }
 
+// encode returns v's stored bytes, which nobody modifies afterwards (a fresh encoding,
+// or an encoder's immutable bytes): views add them to a batch with kv.Batch.PutOwned.
 func encode[T any](c Codec[T], v T) []byte {
 	if e, ok := c.(encoder[T]); ok {
 		return e.Encoded(v)
@@ -91,7 +93,8 @@ func encode[T any](c Codec[T], v T) []byte {
 
 // encoder is implemented by a Codec whose values carry their stored bytes (a value
 // encoded once, when it was made): Encoded returns the bytes Encode would write, which
-// the view stores as they are (a kv.Batch copies them) instead of encoding v again.
+// the view stores as they are instead of encoding v again. The batch takes them
+// without copying (kv.Batch.PutOwned): they must never be modified.
 type encoder[T any] interface {
 	Encoded(v T) []byte
 }

@@ -229,7 +229,7 @@ func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T, cacheBelow ui
 	for j, v := range vs {
 		i := first + uint64(j)
 		enc := encode(x.c, v)
-		b.Put(x.vc.indexKey(i), enc)
+		b.PutOwned(x.vc.indexKey(i), enc)
 		if i < cacheBelow {
 			x.remember(i, v, x.cachedSize(v, len(enc)))
 		}

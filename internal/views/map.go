@@ -345,7 +345,7 @@ func (m *Map[K, V]) Emit(b *kv.Batch) {
 				b.Delete(full)
 			}
 		} else {
-			b.Put(full, encode(m.c, s.v))
+			b.PutOwned(full, encode(m.c, s.v))
 		}
 	}
 }

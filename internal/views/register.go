@@ -81,7 +81,7 @@ func (g *Register[T]) Emit(b *kv.Batch) {
 	if g.cleared {
 		b.Delete(g.key)
 	} else {
-		b.Put(g.key, encode(g.c, g.staged))
+		b.PutOwned(g.key, encode(g.c, g.staged))
 	}
 }
 

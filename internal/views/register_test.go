@@ -1,10 +1,13 @@
 package views_test
 
 import (
+	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/views"
 )
 
@@ -98,5 +101,56 @@ func TestRegisterCanonicalCodec(t *testing.T) {
 	v, err := views.NewRegister(vc, views.CanonicalCodec[point](), point{}).Get(ctx)
 	if err != nil || v != (point{1, 2}) {
 		t.Fatalf("Get = %v, %v", v, err)
+	}
+}
+
+// asIsCodec stores a byte string as it is and says so (Encoded): views take such bytes
+// into the batch without copying them.
+type asIsCodec struct{}
+
+func (asIsCodec) Encode(w *codec.Writer, v []byte) { w.Fixed(v) }
+func (asIsCodec) Encoded(v []byte) []byte          { return v }
+func (asIsCodec) Decode(r *codec.Reader) []byte    { return r.Fixed(r.Remaining()) }
+
+// TestViewsStoreEncodingsUncopied checks that a register whose codec has the value's
+// bytes at hand puts those bytes in the batch (no copy), and that a register's and a
+// map's freshly encoded values are stored as their canonical encoding, read back equal.
+func TestViewsStoreEncodingsUncopied(t *testing.T) {
+	s := newStore(t)
+	root := views.NewContext(s, []byte("c/"))
+	big := bytes.Repeat([]byte{5}, 20_000)
+	raw := views.NewRegister(root.Sub(1), views.Codec[[]byte](asIsCodec{}), nil)
+	raw.Set(big)
+	str := views.NewRegister(root.Sub(2), views.StringCodec{}, "")
+	long := strings.Repeat("x", 1000)
+	str.Set(long)
+	m := views.NewMap(root.Sub(3), views.StringKey{}, views.Codec[[]byte](views.BytesCodec{}))
+	m.Set("k", big)
+	b := flush(t, s, raw, str, m)
+	ops := b.Ops()
+	if len(ops) != 3 || &ops[0].Value[0] != &big[0] {
+		t.Fatalf("the register's encoded bytes were copied (or %d ops)", len(ops))
+	}
+	var w codec.Writer
+	w.String(long)
+	if !bytes.Equal(ops[1].Value, w.Bytes()) {
+		t.Error("string register not stored as its canonical encoding")
+	}
+	w.Reset()
+	w.VarBytes(big)
+	if !bytes.Equal(ops[2].Value, w.Bytes()) {
+		t.Error("map value not stored as its canonical encoding")
+	}
+	raw2 := views.NewRegister(root.Sub(1), views.Codec[[]byte](asIsCodec{}), nil)
+	str2 := views.NewRegister(root.Sub(2), views.StringCodec{}, "")
+	m2 := views.NewMap(root.Sub(3), views.StringKey{}, views.Codec[[]byte](views.BytesCodec{}))
+	if v, err := raw2.Get(ctx); err != nil || !bytes.Equal(v, big) {
+		t.Errorf("raw register read back %d bytes, %v", len(v), err)
+	}
+	if v, err := str2.Get(ctx); err != nil || v != long {
+		t.Errorf("string register read back %d bytes, %v", len(v), err)
+	}
+	if v, ok, err := m2.Get(ctx, "k"); err != nil || !ok || !bytes.Equal(v, big) {
+		t.Errorf("map read back %d bytes, %v, %v", len(v), ok, err)
 	}
 }
