@@ -1,10 +1,8 @@
 package pebblekv
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/micachain/mica/internal/cputime"
-	"github.com/micachain/mica/internal/kv"
 )
 
 // lsmWork is what Pebble wrote in the background: flushes and compactions, tables and
@@ -83,39 +80,8 @@ func benchSteady(b *testing.B, chains, transfers int, tune func(*pebble.Options)
 		}
 		w.val[i] = h[i%32]
 	}
-	ctx := context.Background()
 	var next atomic.Int64
-	run := func(limit int64) {
-		var wg sync.WaitGroup
-		for i := range chains {
-			wg.Go(func() {
-				var vote, cert, receipt, confirm kv.Batch
-				for next.Add(1) <= limit {
-					vote.Reset()
-					cert.Reset()
-					receipt.Reset()
-					confirm.Reset()
-					w.block(i, transfers, &vote, &cert, &receipt, &confirm)
-					for _, wr := range []struct {
-						b    *kv.Batch
-						lazy bool
-					}{{&vote, false}, {&cert, false}, {&receipt, true}, {&confirm, true}} {
-						var err error
-						if wr.lazy {
-							err = s.WriteLazy(ctx, wr.b)
-						} else {
-							err = s.Write(ctx, wr.b)
-						}
-						if err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}
-			})
-		}
-		wg.Wait()
-	}
+	run := func(limit int64) { commitBlocks(b, s, w, transfers, &next, limit) }
 	run(int64(chains * 4))
 	next.Store(0)
 	const parts = 8
