@@ -97,6 +97,42 @@ func (w *blockWrites) block(i, transfers int, vote, cert, receipt, confirm *kv.B
 	confirm.Delete(key(C, id, []byte{9}, next, []byte{1}, be64(h)))
 }
 
+// commitBlocks commits the blocks of w's chains (one goroutine per chain) until next
+// reaches limit, each block's four batches as a validator commits them: Write for the
+// vote and the certificate, WriteLazy for the receipt and the confirmation.
+func commitBlocks(tb testing.TB, s *Store, w *blockWrites, transfers int, next *atomic.Int64, limit int64) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range w.ids {
+		wg.Go(func() {
+			var vote, cert, receipt, confirm kv.Batch
+			for next.Add(1) <= limit {
+				vote.Reset()
+				cert.Reset()
+				receipt.Reset()
+				confirm.Reset()
+				w.block(i, transfers, &vote, &cert, &receipt, &confirm)
+				for _, wr := range []struct {
+					b    *kv.Batch
+					lazy bool
+				}{{&vote, false}, {&cert, false}, {&receipt, true}, {&confirm, true}} {
+					var err error
+					if wr.lazy {
+						err = s.WriteLazy(ctx, wr.b)
+					} else {
+						err = s.Write(ctx, wr.b)
+					}
+					if err != nil {
+						tb.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // BenchmarkBlockWrites commits the writes of a validator's blocks, 16 chains at once
 // (one goroutine per chain, as the chains' certificates arrive together) on the disk,
 // with and without the WAL's minimum sync interval. It reports the process's CPU time
@@ -111,39 +147,8 @@ func BenchmarkBlockWrites(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				s, fs := openCountingWith(b, Options{WALMinSyncInterval: minSync})
 				w := newBlockWrites(chains, transfers, 32)
-				ctx := context.Background()
 				var next atomic.Int64
-				run := func(limit int64) {
-					var wg sync.WaitGroup
-					for i := range chains {
-						wg.Go(func() {
-							var vote, cert, receipt, confirm kv.Batch
-							for next.Add(1) <= limit {
-								vote.Reset()
-								cert.Reset()
-								receipt.Reset()
-								confirm.Reset()
-								w.block(i, transfers, &vote, &cert, &receipt, &confirm)
-								for _, wr := range []struct {
-									b    *kv.Batch
-									lazy bool
-								}{{&vote, false}, {&cert, false}, {&receipt, true}, {&confirm, true}} {
-									var err error
-									if wr.lazy {
-										err = s.WriteLazy(ctx, wr.b)
-									} else {
-										err = s.Write(ctx, wr.b)
-									}
-									if err != nil {
-										b.Error(err)
-										return
-									}
-								}
-							}
-						})
-					}
-					wg.Wait()
-				}
+				run := func(limit int64) { commitBlocks(b, s, w, transfers, &next, limit) }
 				run(int64(chains * 4)) // the chains' first blocks: every key exists
 				before, err := s.Stats()
 				if err != nil {
