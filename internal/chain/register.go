@@ -32,11 +32,13 @@ type registerBundles struct {
 // registerMemo is the last certificate the register's bundles were compared with or
 // resolved from: the bundles of one sending block read it once.
 type registerMemo struct {
-	hash    base.Hash
-	origin  base.ChainID
-	block   *protocol.Block
-	bundles []protocol.MessageBundle // the block's bundles to this chain, by transaction index
-	raw     [][]byte                 // their canonical bytes, made when Held needs them
+	hash   base.Hash
+	origin base.ChainID
+	block  *protocol.Block
+	// bundles are the block's bundles to this chain, by transaction index, made when
+	// Resolve needs them (listed).
+	bundles []protocol.MessageBundle
+	listed  bool
 }
 
 // bundlesFor returns s's register view of the store, or nil if s reads no certificates.
@@ -64,12 +66,16 @@ func (rb *registerBundles) sent(origin base.ChainID, height base.BlockHeight, ce
 	if c.Block == nil || c.Block.ChainID() != origin || c.Block.Height() != height {
 		return nil, base.Corruptf("certificate %s is not of chain %s at height %d", cert.Short(), origin.Short(), height)
 	}
-	*m = registerMemo{hash: cert, origin: origin, block: c.Block, bundles: c.Block.OutgoingBundlesTo(rb.s.id)}
+	*m = registerMemo{hash: cert, origin: origin, block: c.Block}
 	return m, nil
 }
 
-// find returns the index in m.bundles of the bundle of transaction index, or -1.
-func (m *registerMemo) find(index uint32) int {
+// find returns the index in m.bundles of the bundle to recipient of transaction index,
+// or -1.
+func (m *registerMemo) find(recipient base.ChainID, index uint32) int {
+	if !m.listed {
+		m.bundles, m.listed = m.block.OutgoingBundlesTo(recipient), true
+	}
 	i := sort.Search(len(m.bundles), func(i int) bool { return m.bundles[i].TransactionIndex >= index })
 	if i == len(m.bundles) || m.bundles[i].TransactionIndex != index {
 		return -1
@@ -78,23 +84,35 @@ func (m *registerMemo) find(index uint32) int {
 }
 
 // Held reports whether the certificate of b's sending block is on the store and sends
-// b, byte for byte, at its transaction index. Any error answers false (b stays inline).
+// b, byte for byte, at its transaction index: the bundle protocol.Block.OutgoingBundlesTo
+// makes (the block's height, timestamp and hash, its messages of that transaction to
+// this chain), compared message by message without making it. Any error answers false
+// (b stays inline).
 func (rb *registerBundles) Held(origin base.ChainID, b *protocol.MessageBundle) bool {
 	m, err := rb.sent(origin, b.Height, b.CertificateHash)
 	if err != nil {
 		return false
 	}
-	i := m.find(b.TransactionIndex)
-	if i < 0 {
+	blk := m.block
+	if b.Timestamp != blk.Proposed.Timestamp || int64(b.TransactionIndex) >= int64(len(blk.Outcome.Messages)) {
 		return false
 	}
-	if m.raw == nil {
-		m.raw = make([][]byte, len(m.bundles))
+	msgs := blk.Outcome.Messages[b.TransactionIndex]
+	k := 0
+	for i := range msgs {
+		if msgs[i].Destination != rb.s.id {
+			continue
+		}
+		if k == len(b.Messages) {
+			return false
+		}
+		posted := msgs[i].Posted(uint32(i))
+		if !codec.Equal(&posted, &b.Messages[k]) {
+			return false
+		}
+		k++
 	}
-	if m.raw[i] == nil {
-		m.raw[i] = codec.Marshal(&m.bundles[i])
-	}
-	return codec.EncodesTo(b, m.raw[i])
+	return k > 0 && k == len(b.Messages)
 }
 
 // Resolve returns the bundle a reference names. A certificate the store lacks, of
@@ -113,7 +131,7 @@ func (rb *registerBundles) Resolve(origin base.ChainID, height base.BlockHeight,
 		}
 		return protocol.MessageBundle{}, rb.err
 	}
-	i := m.find(index)
+	i := m.find(rb.s.id, index)
 	if i < 0 || m.bundles[i].Timestamp != timestamp {
 		return protocol.MessageBundle{}, base.Corruptf("%s, which sends no such bundle here", where())
 	}
