@@ -98,6 +98,8 @@ func (rb *registerBundles) Held(origin base.ChainID, b *protocol.MessageBundle) 
 		return false
 	}
 	msgs := blk.Outcome.Messages[b.TransactionIndex]
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
 	k := 0
 	for i := range msgs {
 		if msgs[i].Destination != rb.s.id {
@@ -106,8 +108,10 @@ func (rb *registerBundles) Held(origin base.ChainID, b *protocol.MessageBundle) 
 		if k == len(b.Messages) {
 			return false
 		}
+		w.Reset()
 		posted := msgs[i].Posted(uint32(i))
-		if !codec.Equal(&posted, &b.Messages[k]) {
+		posted.Encode(w) // not through an interface: posted stays on the stack
+		if !codec.EncodesTo(&b.Messages[k], w.Bytes()) {
 			return false
 		}
 		k++

@@ -174,15 +174,7 @@ func encodeOld(m *Manager, version byte, confirmed *protocol.Block, inline bool)
 		return encodeV3(m)
 	}
 	var w codec.Writer
-	w.U8(version)
-	m.ownership.Encode(&w)
-	w.U64(uint64(m.height))
-	w.Round(m.currentRound)
-	w.OptionTag(m.hasRoundTimeout)
-	if m.hasRoundTimeout {
-		w.U64(uint64(m.roundTimeout))
-	}
-	encOpt(&w, m.signedProposal)
+	encodeHead(&w, m, version)
 	if version == encodingVersion {
 		w.OptionTag(m.proposed != nil)
 		if m.proposed != nil {
@@ -228,19 +220,24 @@ func encodeOld(m *Manager, version byte, confirmed *protocol.Block, inline bool)
 	return w.Bytes()
 }
 
+// encodeHead writes what every version writes before the proposal voted on.
+func encodeHead(w *codec.Writer, m *Manager, version byte) {
+	w.U8(version)
+	m.ownership.Encode(w)
+	w.U64(uint64(m.height))
+	w.Round(m.currentRound)
+	w.OptionTag(m.hasRoundTimeout)
+	if m.hasRoundTimeout {
+		w.U64(uint64(m.roundTimeout))
+	}
+	encOpt(w, m.signedProposal)
+}
+
 // encodeV3 writes m as version 3 did: the current encoding (with no bundle by
 // reference) but for the proposal, in its canonical layout.
 func encodeV3(m *Manager) []byte {
 	var head codec.Writer // what precedes the proposal
-	head.U8(encodingVersionV3)
-	m.ownership.Encode(&head)
-	head.U64(uint64(m.height))
-	head.Round(m.currentRound)
-	head.OptionTag(m.hasRoundTimeout)
-	if m.hasRoundTimeout {
-		head.U64(uint64(m.roundTimeout))
-	}
-	encOpt(&head, m.signedProposal)
+	encodeHead(&head, m, encodingVersionV3)
 	head.OptionTag(m.proposed != nil)
 	var v4 codec.Writer
 	if m.proposed != nil {
@@ -382,22 +379,32 @@ func FuzzDecodeStored(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeStored(b, nil)
-		if err != nil {
-			if !errors.Is(err, base.ErrInvalid) {
-				t.Fatalf("decode error %v is not ErrInvalid", err)
-			}
+		if !checkDecodedStored(t, m, err) {
 			return
-		}
-		if msg := m.invariantViolation(); msg != "" {
-			t.Fatalf("accepted a state that breaks an invariant: %s", msg)
 		}
 		enc := codec.Marshal(m)
 		var d Manager
 		if err := codec.Unmarshal(enc, &d); err != nil {
-			t.Fatalf("the version-3 encoding of an accepted state does not decode: %v", err)
+			t.Fatalf("the version-4 encoding of an accepted state does not decode: %v", err)
 		}
 		if !bytes.Equal(codec.Marshal(&d), enc) {
 			t.Fatal("re-encoding differs")
 		}
 	})
+}
+
+// checkDecodedStored checks what DecodeStored returned: an error of class ErrInvalid, or
+// a manager satisfying the invariants (reported true).
+func checkDecodedStored(t *testing.T, m *Manager, err error) bool {
+	t.Helper()
+	if err != nil {
+		if !errors.Is(err, base.ErrInvalid) {
+			t.Fatalf("decode error %v is not ErrInvalid", err)
+		}
+		return false
+	}
+	if msg := m.invariantViolation(); msg != "" {
+		t.Fatalf("accepted a state that breaks an invariant: %s", msg)
+	}
+	return true
 }
