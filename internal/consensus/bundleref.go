@@ -116,8 +116,7 @@ func sameSendingBlock(a, b *protocol.IncomingBundle) bool {
 
 // decodeProposal reads a proposal written by encodeProposal, resolving its references
 // with bundles. Strict decoding (stored false) takes no references: Encode writes none.
-// A proposal with a resolved bundle must carry a valid signature of its content, so it
-// is the proposal voted on (which had one) or an error.
+// A stored proposal's signature is checked after (checkStoredProposal).
 func decodeProposal(r *codec.Reader, stored bool, bundles Bundles) *protocol.BlockProposal {
 	p := new(protocol.BlockProposal)
 	p.Decode(r)
@@ -131,7 +130,6 @@ func decodeProposal(r *codec.Reader, stored bool, bundles Bundles) *protocol.Blo
 	// An entry is at least its tag and a transaction's tag and one byte.
 	n := r.Length(3)
 	var txs []protocol.Transaction
-	resolved := false
 	for e := 0; e < n && r.Err() == nil; e++ {
 		if r.Tag(numTxTags) == txInline {
 			var t protocol.Transaction
@@ -177,17 +175,29 @@ func decodeProposal(r *codec.Reader, stored bool, bundles Bundles) *protocol.Blo
 				break
 			}
 			txs = append(txs, protocol.ReceiveTx(protocol.IncomingBundle{Origin: origin, Bundle: b, Action: action}))
-			resolved = true
 		}
 	}
 	if r.Err() != nil {
 		return p
 	}
 	p.Content.Block.Transactions = txs
-	if resolved {
-		if err := crypto.Verify(p.PublicKey, p.Content.SigningHash(), p.Signature); err != nil {
-			r.Fail("consensus manager: proposal resolved from the stored certificates is not the one signed: %v", err)
+	return p
+}
+
+// checkStoredProposal fails r unless p, read from a store, carries a valid signature
+// of its content if it receives a bundle: a bundle resolved from a reference is then
+// the one voted on, and a proposal with inline bundles, which a later write may store
+// by reference, is one that loads again then.
+func checkStoredProposal(r *codec.Reader, p *protocol.BlockProposal) {
+	if r.Err() != nil || p == nil {
+		return
+	}
+	for i := range p.Content.Block.Transactions {
+		if p.Content.Block.Transactions[i].Bundle != nil {
+			if err := crypto.Verify(p.PublicKey, p.Content.SigningHash(), p.Signature); err != nil {
+				r.Fail("consensus manager: stored proposal receiving bundles is not the one signed: %v", err)
+			}
+			return
 		}
 	}
-	return p
 }

@@ -236,9 +236,9 @@ func (m *Manager) Decode(r *codec.Reader) { m.decode(r, false, nil) }
 // DecodeStored decodes a manager persisted by this or an earlier version of Encode or
 // EncodeStored (version 1 to 4), for reading the register from a store. Received bundles
 // stored by reference are resolved with bundles (a reference with bundles nil is an
-// error), and a proposal any of whose bundles was resolved must carry a valid signature
-// of its content: a reference resolving to another bundle than the one voted on is an
-// error, never a different proposal. Whether a bundle is a reference is the writer's
+// error), and a proposal voted on that receives bundles must carry a valid signature of
+// its content (one Ed25519 verification per load): a reference resolving to another
+// bundle than the one voted on is an error, never a different proposal. Whether a bundle is a reference is the writer's
 // choice (what its store held then), so either is accepted. A manager of an earlier
 // version re-encodes as version 4: its confirmed block's outcome is checked against the
 // confirmed vote and dropped.
@@ -276,6 +276,9 @@ func (m *Manager) decode(r *codec.Reader, stored bool, bundles Bundles) {
 			m.proposed = new(protocol.BlockProposal)
 			m.proposed.Decode(r)
 			proposedBytes = r.Since(from)
+		}
+		if stored {
+			checkStoredProposal(r, m.proposed)
 		}
 	}
 	// proposed returns proposedBytes, encoding them first for version 4 (its stored
