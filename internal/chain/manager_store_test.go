@@ -22,7 +22,7 @@ func TestManagerStoredLayout(t *testing.T) {
 	ss := newStateStore(t)
 	s := ss.load()
 	m := consensus.NewManager(protocol.SingleOwner(prototest.Key("owner").Public().Owner()), 3, 1000)
-	s.SetManager(m)
+	s.SetManager(ctx, m)
 	var w codec.Writer
 	views.BytesCodec{}.Encode(&w, codec.Marshal(m))
 	var key, got []byte

@@ -22,6 +22,7 @@ var notViews = map[string]string{
 	"committees":    "cache of exec's committees",
 	"execEmitted":   "flag: exec's staged changes are already in execBatch, which HasPendingChanges checks",
 	"certs":         "reader of the store's certificates, fixed",
+	"regMemo":       "cache of the certificate the register last compared its bundles with",
 }
 
 // field returns v's field i, usable although unexported (v must be addressable).

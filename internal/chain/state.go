@@ -112,6 +112,9 @@ type State struct {
 	// delivered bundles whose certificate it holds are queued as references to it
 	// (UseCertificates).
 	certs CertificateReader
+	// regMemo: the certificate the register's bundles were last compared with or
+	// resolved from (registerBundles).
+	regMemo registerMemo
 }
 
 // CertificateReader reads the confirmed certificates on the store that holds a chain's
@@ -244,7 +247,7 @@ func (s *State) Initialize(ctx context.Context, desc *protocol.ChainDescription,
 	s.initialized.Set(true)
 	s.tip.Set(Tip{NextHeight: 0, Timestamp: desc.Timestamp, StateHash: execution.StateHash(base.Hash{}, &s.execBatch)})
 	ownership := desc.Config.Ownership
-	s.SetManager(consensus.NewManager(ownership, 0, now))
+	s.SetManager(ctx, consensus.NewManager(ownership, 0, now))
 	return nil
 }
 
@@ -285,18 +288,24 @@ func (s *State) Manager(ctx context.Context) (*consensus.Manager, error) {
 	if err != nil {
 		return nil, base.Corruptf("consensus state of chain %s: %v", s.id.Short(), err)
 	}
-	m, err := consensus.DecodeStored(b)
+	rb := s.bundlesFor(ctx)
+	m, err := consensus.DecodeStored(b, rb.register())
 	if err != nil {
+		if rb != nil && rb.err != nil {
+			return nil, fmt.Errorf("consensus state of chain %s: %w", s.id.Short(), rb.err)
+		}
 		return nil, base.Corruptf("consensus state of chain %s: %v", s.id.Short(), err)
 	}
 	s.mgr = m
 	return m, nil
 }
 
-// SetManager stages the consensus state.
-func (s *State) SetManager(m *consensus.Manager) {
+// SetManager stages the consensus state. The proposal's received bundles that the
+// store holds in their senders' certificates are stored as references to them
+// (registerBundles); ctx is for reading those certificates.
+func (s *State) SetManager(ctx context.Context, m *consensus.Manager) {
 	s.mgr = m
-	s.manager.Set(encodeManager(m))
+	s.manager.Set(encodeManager(m, s.bundlesFor(ctx).register()))
 }
 
 // storedManager is the consensus register's stored value: the manager's canonical bytes
@@ -307,10 +316,10 @@ type storedManager []byte
 // encodeManager encodes m into its stored value: one encoding into a pooled writer and
 // one copy into a buffer of the exact size (the manager holds the proposal voted on:
 // tens of KB at 100 transfers per block).
-func encodeManager(m *consensus.Manager) storedManager {
+func encodeManager(m *consensus.Manager, bundles consensus.Bundles) storedManager {
 	w := codec.AcquireWriter()
 	defer codec.ReleaseWriter(w)
-	m.Encode(w)
+	m.EncodeStored(w, bundles)
 	n := w.Len()
 	out := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+n), uint64(n))
 	return append(out, w.Bytes()...)
@@ -638,7 +647,7 @@ func (s *State) ApplyConfirmed(ctx context.Context, block *protocol.Block, now b
 	if err != nil {
 		return err
 	}
-	s.SetManager(consensus.NewManager(ownership, next, now))
+	s.SetManager(ctx, consensus.NewManager(ownership, next, now))
 	return nil
 }
 

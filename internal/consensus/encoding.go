@@ -10,10 +10,14 @@ import (
 
 // encodingVersion is the first byte of an encoded manager. Version 1 (until 2026-12-05)
 // stored the fast lock and the confirmed block inline even when they repeat the proposal
-// voted on; version 2 (until 2026-12-06) stored the confirmed block's execution outcome.
-// DecodeStored still reads both.
+// voted on; version 2 (until 2026-12-06) stored the confirmed block's execution outcome;
+// version 3 (until 2026-12-06) stored the proposal voted on whole, its received bundles
+// included. DecodeStored still reads them. A build before version 4 refuses version 4
+// (unknown encoding version): a store written by this build does not load in an earlier
+// one.
 const (
-	encodingVersion   = 3
+	encodingVersion   = 4
+	encodingVersionV3 = 3
 	encodingVersionV2 = 2
 	encodingVersionV1 = 1
 )
@@ -51,10 +55,11 @@ const (
 	numConfirmedV2Tags
 )
 
-// Encode writes the whole manager state canonically:
+// Encode writes the whole manager state canonically, every received bundle inline (see
+// EncodeStored):
 //
-//	version u8 (= 3) || ownership || height u64 || current round || Option<round timeout u64>
-//	|| Option<signed proposal> || Option<proposed> || lock (enum: None | Fast(proposal) |
+//	version u8 (= 4) || ownership || height u64 || current round || Option<round timeout u64>
+//	|| Option<signed proposal> || Option<proposed (see encodeProposal)> || lock (enum: None | Fast(proposal) |
 //	Validated(certificate) | FastProposed | ValidatedOfProposed(bytes)) || Option<timeout
 //	certificate> || Option<confirmed vote, its proposed block (enum: Inline(proposed
 //	block) | OfProposed | OfLock)> || Option<validated vote> || Option<timeout vote>
@@ -70,7 +75,14 @@ const (
 // pointer alone, and the decoder refuses an inline value that a reference would have
 // replaced, so the encoding stays canonical. The worker persists these bytes before any
 // vote leaves the process.
-func (m *Manager) Encode(w *codec.Writer) {
+func (m *Manager) Encode(w *codec.Writer) { m.EncodeStored(w, nil) }
+
+// EncodeStored is Encode storing the proposal's received bundles that bundles holds
+// (nil: none) as references to their sending blocks' certificates, for DecodeStored with
+// a Bundles reading the same store. This is the register's stored form: the proposal
+// voted on receives up to hundreds of bundles, each already on the store in its sender's
+// certificate.
+func (m *Manager) EncodeStored(w *codec.Writer, bundles Bundles) {
 	w.U8(encodingVersion)
 	m.ownership.Encode(w)
 	w.U64(uint64(m.height))
@@ -81,16 +93,31 @@ func (m *Manager) Encode(w *codec.Writer) {
 	}
 	encOpt(w, m.signedProposal)
 	w.OptionTag(m.proposed != nil)
-	proposedAt := w.Len()
 	if m.proposed != nil {
-		m.proposed.Encode(w)
+		encodeProposal(w, m.proposed, bundles)
 	}
-	proposedEnd := w.Len()
-	// proposedBytes aliases w's buffer: valid until the next write to w.
-	proposedBytes := func() []byte { return w.Bytes()[proposedAt:proposedEnd] }
+	// proposedBytes returns the canonical bytes of m.proposed (nil if there is none),
+	// encoded once when a comparison needs them: the fast path's references are the
+	// proposal's own pointers.
+	var pw *codec.Writer
+	defer func() {
+		if pw != nil {
+			codec.ReleaseWriter(pw)
+		}
+	}()
+	proposedBytes := func() []byte {
+		if m.proposed == nil {
+			return nil
+		}
+		if pw == nil {
+			pw = codec.AcquireWriter()
+			m.proposed.Encode(pw)
+		}
+		return pw.Bytes()
+	}
 	switch {
 	case m.lockingValidated != nil:
-		m.encodeValidatedLock(w, proposedBytes())
+		m.encodeValidatedLock(w, proposedBytes)
 	case m.lockingFast != nil && m.proposed != nil && (m.lockingFast == m.proposed || codec.EncodesTo(m.lockingFast, proposedBytes())):
 		w.Tag(lockFastProposed)
 	case m.lockingFast != nil:
@@ -103,7 +130,7 @@ func (m *Manager) Encode(w *codec.Writer) {
 	w.OptionTag(m.confirmedVote != nil)
 	if m.confirmedVote != nil {
 		m.confirmedVote.Encode(w)
-		tag := m.confirmedVariant(proposedBytes())
+		tag := m.confirmedVariant(proposedBytes)
 		w.Tag(tag)
 		if tag == confirmedInline {
 			m.confirmedProposed.Encode(w)
@@ -114,15 +141,15 @@ func (m *Manager) Encode(w *codec.Writer) {
 }
 
 // encodeValidatedLock writes the locking certificate: ValidatedOfProposed if its block's
-// proposed block is the proposal's (proposedBytes, nil if there is none), Validated
-// otherwise.
-func (m *Manager) encodeValidatedLock(w *codec.Writer, proposedBytes []byte) {
+// proposed block is the proposal's (proposedBytes returns its canonical bytes, nil if
+// there is none), Validated otherwise.
+func (m *Manager) encodeValidatedLock(w *codec.Writer, proposedBytes func() []byte) {
 	c := m.lockingValidated
 	if m.proposed != nil && c.Kind == protocol.KindValidated && c.Block != nil {
 		pw := codec.AcquireWriter()
 		defer codec.ReleaseWriter(pw)
 		c.Block.Proposed.Encode(pw)
-		if n := pw.Len(); bytes.HasPrefix(proposedBytes, pw.Bytes()) {
+		if n := pw.Len(); bytes.HasPrefix(proposedBytes(), pw.Bytes()) {
 			pw.Reset()
 			c.Encode(pw)
 			// pw: the kind's tag (one byte), the proposed block (n bytes), the rest.
@@ -162,10 +189,10 @@ func (m *Manager) decodeValidatedLock(r *codec.Reader, rest []byte) {
 
 // confirmedVariant chooses how the confirmed vote's proposed block is stored, by value:
 // OfLock if it is the locking certificate's proposed block, else OfProposed if it is the
-// proposal's block, else Inline. proposedBytes are the canonical bytes of m.proposed (nil
-// if there is none). Pointers shared with the lock or the proposal (what VoteForProposal
+// proposal's block, else Inline. proposedBytes returns the canonical bytes of m.proposed
+// (nil if there is none). Pointers shared with the lock or the proposal (what VoteForProposal
 // and VoteForValidated set) spare the comparisons of the fast and validated paths.
-func (m *Manager) confirmedVariant(proposedBytes []byte) uint32 {
+func (m *Manager) confirmedVariant(proposedBytes func() []byte) uint32 {
 	cp := m.confirmedProposed
 	ofProposal := m.proposed != nil && cp == &m.proposed.Content.Block
 	if l := m.lockingValidated; l != nil && l.Block != nil {
@@ -174,7 +201,7 @@ func (m *Manager) confirmedVariant(proposedBytes []byte) uint32 {
 		case lp == cp:
 			return confirmedOfLock
 		case ofProposal:
-			if proposedBlockPrefix(lp, proposedBytes) {
+			if proposedBlockPrefix(lp, proposedBytes()) {
 				return confirmedOfLock
 			}
 			return confirmedOfProposed
@@ -182,7 +209,7 @@ func (m *Manager) confirmedVariant(proposedBytes []byte) uint32 {
 			return confirmedOfLock
 		}
 	}
-	if ofProposal || (m.proposed != nil && proposedBlockPrefix(cp, proposedBytes)) {
+	if ofProposal || (m.proposed != nil && proposedBlockPrefix(cp, proposedBytes())) {
 		return confirmedOfProposed
 	}
 	return confirmedInline
@@ -198,32 +225,37 @@ func proposedBlockPrefix(b *protocol.ProposedBlock, proposal []byte) bool {
 	return bytes.HasPrefix(proposal, w.Bytes())
 }
 
-// Decode reads a manager written by Encode (version 3 only: stored states of versions 1
-// and 2 are read by DecodeStored). It is strict: besides the codec's rules it refuses
+// Decode reads a manager written by Encode (version 4 with no bundle stored by reference:
+// stored states, and those of versions 1 to 3, are read by DecodeStored). It is strict: besides the codec's rules it refuses
 // states that break the manager's invariants (votes and certificates of the wrong kind or
 // height, a current round that is not the §2.2 formula, an inconsistent timeout) and
 // values stored inline that Encode would have stored as a reference, so every accepted
 // input re-encodes to the same bytes. Errors are recorded in r.
-func (m *Manager) Decode(r *codec.Reader) { m.decode(r, false) }
+func (m *Manager) Decode(r *codec.Reader) { m.decode(r, false, nil) }
 
-// DecodeStored decodes a manager persisted by this or an earlier version of Encode
-// (version 1, 2 or 3), for reading a store written before the current layout. A manager
-// of an earlier version re-encodes as version 3: its confirmed block's outcome is checked
-// against the confirmed vote and dropped.
-func DecodeStored(b []byte) (*Manager, error) {
+// DecodeStored decodes a manager persisted by this or an earlier version of Encode or
+// EncodeStored (version 1 to 4), for reading the register from a store. Received bundles
+// stored by reference are resolved with bundles (a reference with bundles nil is an
+// error), and a proposal voted on that receives bundles must carry a valid signature of
+// its content (one Ed25519 verification per load): a reference resolving to another
+// bundle than the one voted on is an error, never a different proposal. Whether a bundle is a reference is the writer's
+// choice (what its store held then), so either is accepted. A manager of an earlier
+// version re-encodes as version 4: its confirmed block's outcome is checked against the
+// confirmed vote and dropped.
+func DecodeStored(b []byte, bundles Bundles) (*Manager, error) {
 	m := new(Manager)
 	r := codec.NewReader(b)
-	m.decode(r, true)
+	m.decode(r, true, bundles)
 	if err := r.Finish(); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
+func (m *Manager) decode(r *codec.Reader, stored bool, bundles Bundles) {
 	*m = Manager{disabled: m.disabled}
 	v := r.U8()
-	if r.Err() == nil && v != encodingVersion && (!acceptOld || (v != encodingVersionV1 && v != encodingVersionV2)) {
+	if r.Err() == nil && v != encodingVersion && (!stored || v < encodingVersionV1 || v > encodingVersion) {
 		r.Fail("consensus manager: unknown encoding version %d", v)
 		return
 	}
@@ -235,12 +267,27 @@ func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
 		m.roundTimeout = base.Timestamp(r.U64())
 	}
 	m.signedProposal = decOpt[protocol.BlockProposal](r)
-	var proposedBytes []byte
+	var proposedBytes []byte // the canonical bytes of m.proposed: see proposed
 	if r.OptionTag() {
 		from := r.Offset()
-		m.proposed = new(protocol.BlockProposal)
-		m.proposed.Decode(r)
-		proposedBytes = r.Since(from)
+		if v == encodingVersion {
+			m.proposed = decodeProposal(r, stored, bundles)
+		} else {
+			m.proposed = new(protocol.BlockProposal)
+			m.proposed.Decode(r)
+			proposedBytes = r.Since(from)
+		}
+		if stored {
+			checkStoredProposal(r, m.proposed)
+		}
+	}
+	// proposed returns proposedBytes, encoding them first for version 4 (its stored
+	// proposal is not in the canonical layout).
+	proposed := func() []byte {
+		if proposedBytes == nil && m.proposed != nil && r.Err() == nil {
+			proposedBytes = codec.Marshal(m.proposed)
+		}
+		return proposedBytes
 	}
 	lockTags := numLockTags
 	switch v {
@@ -253,13 +300,13 @@ func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
 	case lockFast:
 		m.lockingFast = new(protocol.BlockProposal)
 		m.lockingFast.Decode(r)
-		if !v1 && m.proposed != nil && r.Err() == nil && codec.EncodesTo(m.lockingFast, proposedBytes) {
+		if !v1 && m.proposed != nil && r.Err() == nil && codec.EncodesTo(m.lockingFast, proposed()) {
 			r.Fail("consensus manager: fast lock stored inline though it is the proposal")
 		}
 	case lockValidated:
 		m.lockingValidated = new(protocol.Certificate)
 		m.lockingValidated.Decode(r)
-		if c := m.lockingValidated; v == encodingVersion && m.proposed != nil && r.Err() == nil && c.Block != nil && proposedBlockPrefix(&c.Block.Proposed, proposedBytes) {
+		if c := m.lockingValidated; v >= encodingVersionV3 && m.proposed != nil && r.Err() == nil && c.Block != nil && proposedBlockPrefix(&c.Block.Proposed, proposed()) {
 			r.Fail("consensus manager: locking certificate stored inline though its block is the proposal's")
 		}
 	case lockValidatedOfProposed:
@@ -274,8 +321,8 @@ func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
 	if r.OptionTag() {
 		m.confirmedVote = new(protocol.Vote)
 		m.confirmedVote.Decode(r)
-		if v == encodingVersion {
-			m.decodeConfirmedProposed(r, proposedBytes)
+		if v >= encodingVersionV3 {
+			m.decodeConfirmedProposed(r, proposed)
 		} else {
 			m.decodeConfirmedBlockV2(r, v1)
 		}
@@ -292,9 +339,10 @@ func (m *Manager) decode(r *codec.Reader, acceptOld bool) {
 	}
 }
 
-// decodeConfirmedProposed reads the confirmed vote's proposed block (version 3), refusing
-// a variant Encode would not have chosen.
-func (m *Manager) decodeConfirmedProposed(r *codec.Reader, proposedBytes []byte) {
+// decodeConfirmedProposed reads the confirmed vote's proposed block (versions 3 and 4),
+// refusing a variant Encode would not have chosen. proposedBytes returns the canonical
+// bytes of m.proposed.
+func (m *Manager) decodeConfirmedProposed(r *codec.Reader, proposedBytes func() []byte) {
 	tag := r.Tag(numConfirmedTags)
 	if r.Err() != nil {
 		return
@@ -310,7 +358,7 @@ func (m *Manager) decodeConfirmedProposed(r *codec.Reader, proposedBytes []byte)
 		if r.Err() != nil {
 			return
 		}
-		if (lp != nil && sameProposedBlock(lp, cp)) || (m.proposed != nil && proposedBlockPrefix(cp, proposedBytes)) {
+		if (lp != nil && sameProposedBlock(lp, cp)) || (m.proposed != nil && proposedBlockPrefix(cp, proposedBytes())) {
 			r.Fail("consensus manager: confirmed block stored inline though it is the lock's or the proposal's")
 			return
 		}
@@ -320,7 +368,7 @@ func (m *Manager) decodeConfirmedProposed(r *codec.Reader, proposedBytes []byte)
 			r.Fail("consensus manager: confirmed block refers to a missing proposal")
 			return
 		}
-		if lp != nil && proposedBlockPrefix(lp, proposedBytes) {
+		if lp != nil && proposedBlockPrefix(lp, proposedBytes()) {
 			r.Fail("consensus manager: confirmed block refers to the proposal though it is the lock's")
 			return
 		}

@@ -40,7 +40,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 		if !bytes.Equal(codec.Marshal(&m), b) {
 			t.Fatalf("state %d: re-encoding differs", i)
 		}
-		for _, bad := range [][]byte{b[:len(b)-1], append(bytes.Clone(b), 0), append([]byte{1}, b[1:]...), append([]byte{2}, b[1:]...), append([]byte{4}, b[1:]...)} {
+		for _, bad := range [][]byte{b[:len(b)-1], append(bytes.Clone(b), 0), append([]byte{1}, b[1:]...), append([]byte{2}, b[1:]...), append([]byte{3}, b[1:]...), append([]byte{5}, b[1:]...)} {
 			if err := codec.Unmarshal(bad, &m); !errors.Is(err, base.ErrInvalid) {
 				t.Fatalf("state %d: corrupted encoding accepted (err %v)", i, err)
 			}
@@ -167,19 +167,22 @@ func FuzzManagerDecode(f *testing.F) {
 // 2 (a fast lock equal to the proposal by reference, and confirmed, the block the
 // confirmed vote signs, as a reference to the lock's block, as the outcome of the
 // proposal's block, or inline, in that order of preference), or version 3 with every
-// value inline (inline), which is not canonical.
+// value inline (inline), which is not canonical. Version 3 is the current encoding with
+// the proposal in its canonical layout (confirmed and inline unused).
 func encodeOld(m *Manager, version byte, confirmed *protocol.Block, inline bool) []byte {
-	var w codec.Writer
-	w.U8(version)
-	m.ownership.Encode(&w)
-	w.U64(uint64(m.height))
-	w.Round(m.currentRound)
-	w.OptionTag(m.hasRoundTimeout)
-	if m.hasRoundTimeout {
-		w.U64(uint64(m.roundTimeout))
+	if version == encodingVersionV3 {
+		return encodeV3(m)
 	}
-	encOpt(&w, m.signedProposal)
-	encOpt(&w, m.proposed)
+	var w codec.Writer
+	encodeHead(&w, m, version)
+	if version == encodingVersion {
+		w.OptionTag(m.proposed != nil)
+		if m.proposed != nil {
+			encodeProposal(&w, m.proposed, nil)
+		}
+	} else {
+		encOpt(&w, m.proposed)
+	}
 	switch {
 	case m.lockingValidated != nil:
 		w.Tag(lockValidated)
@@ -217,6 +220,36 @@ func encodeOld(m *Manager, version byte, confirmed *protocol.Block, inline bool)
 	return w.Bytes()
 }
 
+// encodeHead writes what every version writes before the proposal voted on.
+func encodeHead(w *codec.Writer, m *Manager, version byte) {
+	w.U8(version)
+	m.ownership.Encode(w)
+	w.U64(uint64(m.height))
+	w.Round(m.currentRound)
+	w.OptionTag(m.hasRoundTimeout)
+	if m.hasRoundTimeout {
+		w.U64(uint64(m.roundTimeout))
+	}
+	encOpt(w, m.signedProposal)
+}
+
+// encodeV3 writes m as version 3 did: the current encoding (with no bundle by
+// reference) but for the proposal, in its canonical layout.
+func encodeV3(m *Manager) []byte {
+	var head codec.Writer // what precedes the proposal
+	encodeHead(&head, m, encodingVersionV3)
+	head.OptionTag(m.proposed != nil)
+	var v4 codec.Writer
+	if m.proposed != nil {
+		encodeProposal(&v4, m.proposed, nil)
+	}
+	rest := codec.Marshal(m)[head.Len()+v4.Len():]
+	if m.proposed != nil {
+		m.proposed.Encode(&head)
+	}
+	return append(head.Bytes(), rest...)
+}
+
 // TestEncodingStoresEachValueOnce: a fast vote stores the proposal once and nothing of
 // the confirmed block (version 1 stored the proposal twice and the whole block, version
 // 2 the block's outcome); a confirmed vote after a validated certificate for the
@@ -242,9 +275,9 @@ func TestEncodingStoresEachValueOnce(t *testing.T) {
 		if _, _, err := roundTripManager(tc.m); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		for _, version := range []byte{encodingVersionV1, encodingVersionV2} {
+		for _, version := range []byte{encodingVersionV1, encodingVersionV2, encodingVersionV3} {
 			old := encodeOld(tc.m, version, tc.confirmed, false)
-			d, err := DecodeStored(old)
+			d, err := DecodeStored(old, nil)
 			if err != nil {
 				t.Fatalf("%s: version %d refused: %v", name, version, err)
 			}
@@ -255,11 +288,14 @@ func TestEncodingStoresEachValueOnce(t *testing.T) {
 			if err := codec.Unmarshal(old, &strict); !errors.Is(err, base.ErrInvalid) {
 				t.Errorf("%s: Decode accepted version %d (err %v)", name, version, err)
 			}
+			if version == encodingVersionV3 {
+				continue
+			}
 			// An old state whose confirmed block is not the one its vote signs is corrupt.
 			outcome := tc.confirmed.Outcome
 			outcome.StateHash = base.Hash{7}
 			other := protocol.NewBlock(tc.confirmed.Proposed, outcome)
-			if _, err := DecodeStored(encodeOld(tc.m, version, other, false)); !errors.Is(err, base.ErrInvalid) {
+			if _, err := DecodeStored(encodeOld(tc.m, version, other, false), nil); !errors.Is(err, base.ErrInvalid) {
 				t.Errorf("%s: version %d with another confirmed block accepted (err %v)", name, version, err)
 			}
 		}
@@ -267,8 +303,8 @@ func TestEncodingStoresEachValueOnce(t *testing.T) {
 		if err := codec.Unmarshal(encodeOld(tc.m, encodingVersion, nil, true), &strict); !errors.Is(err, base.ErrInvalid) {
 			t.Errorf("%s: inline copies accepted (err %v)", name, err)
 		}
-		if d, err := DecodeStored(enc); err != nil || !bytes.Equal(codec.Marshal(d), enc) {
-			t.Errorf("%s: DecodeStored of version 3: %v", name, err)
+		if d, err := DecodeStored(enc, nil); err != nil || !bytes.Equal(codec.Marshal(d), enc) {
+			t.Errorf("%s: DecodeStored of version 4: %v", name, err)
 		}
 	}
 }
@@ -333,7 +369,7 @@ func confirmedStates(t testing.TB, size int) []confirmedState {
 // its version-3 encoding decodes strictly to the same bytes.
 func FuzzDecodeStored(f *testing.F) {
 	for _, st := range confirmedStates(f, 4) { // small inputs: the fuzzer mutates them faster
-		for _, v := range []byte{encodingVersionV1, encodingVersionV2} {
+		for _, v := range []byte{encodingVersionV1, encodingVersionV2, encodingVersionV3} {
 			f.Add(encodeOld(st.m, v, st.confirmed, false))
 		}
 		f.Add(codec.Marshal(st.m))
@@ -342,23 +378,33 @@ func FuzzDecodeStored(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeStored(b)
-		if err != nil {
-			if !errors.Is(err, base.ErrInvalid) {
-				t.Fatalf("decode error %v is not ErrInvalid", err)
-			}
+		m, err := DecodeStored(b, nil)
+		if !checkDecodedStored(t, m, err) {
 			return
-		}
-		if msg := m.invariantViolation(); msg != "" {
-			t.Fatalf("accepted a state that breaks an invariant: %s", msg)
 		}
 		enc := codec.Marshal(m)
 		var d Manager
 		if err := codec.Unmarshal(enc, &d); err != nil {
-			t.Fatalf("the version-3 encoding of an accepted state does not decode: %v", err)
+			t.Fatalf("the version-4 encoding of an accepted state does not decode: %v", err)
 		}
 		if !bytes.Equal(codec.Marshal(&d), enc) {
 			t.Fatal("re-encoding differs")
 		}
 	})
+}
+
+// checkDecodedStored checks what DecodeStored returned: an error of class ErrInvalid, or
+// a manager satisfying the invariants (reported true).
+func checkDecodedStored(t *testing.T, m *Manager, err error) bool {
+	t.Helper()
+	if err != nil {
+		if !errors.Is(err, base.ErrInvalid) {
+			t.Fatalf("decode error %v is not ErrInvalid", err)
+		}
+		return false
+	}
+	if msg := m.invariantViolation(); msg != "" {
+		t.Fatalf("accepted a state that breaks an invariant: %s", msg)
+	}
+	return true
 }

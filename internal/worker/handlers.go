@@ -198,7 +198,7 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 				// A proposal that fails to execute still moves the round forward (it
 				// skips multi-leader rounds), so that owners can make progress.
 				if m.RecordSignedProposal(p, now) {
-					s.SetManager(m)
+					s.SetManager(ctx, m)
 					if cerr := w.commit(ctx, s, nil); cerr != nil {
 						return cerr
 					}
@@ -224,7 +224,7 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 		if w.debugEnabled() {
 			w.log.Debug("voted for a proposal", "chain", block.ChainID.Short(), "height", uint64(block.Height), "round", p.Content.Round.String(), "kind", vote.Value.Kind.String())
 		}
-		s.SetManager(m)
+		s.SetManager(ctx, m)
 		// The proposal's blobs wait in the pending area until a confirmed certificate
 		// publishes them; they are never confirmed by a proposal.
 		for i := range p.Blobs {
@@ -748,7 +748,7 @@ func (w *Worker) handleValidated(ctx context.Context, cert *protocol.Certificate
 		if vote != nil {
 			w.cfg.Metrics.VoteSigned(vote.Value.Kind.String())
 		}
-		s.SetManager(m)
+		s.SetManager(ctx, m)
 		if err := w.commit(ctx, s, nil); err != nil {
 			return err
 		}
@@ -794,7 +794,7 @@ func (w *Worker) handleTimeout(ctx context.Context, cert *protocol.Certificate) 
 		}
 		round = m.CurrentRound()
 		if changed {
-			s.SetManager(m)
+			s.SetManager(ctx, m)
 			if err := w.commit(ctx, s, nil); err != nil {
 				return err
 			}
@@ -848,7 +848,7 @@ func (w *Worker) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfo
 			}
 			if v != nil && (had == nil || *had != *v) {
 				w.cfg.Metrics.VoteSigned(metrics.KindTimeout)
-				s.SetManager(m)
+				s.SetManager(ctx, m)
 				if err := w.commit(ctx, s, nil); err != nil {
 					return err
 				}

@@ -10,6 +10,7 @@ import (
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/kv/memkv"
+	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
 	"github.com/micachain/mica/internal/worker"
 )
@@ -28,7 +29,9 @@ type reloadingStore struct {
 func (s *reloadingStore) reload(ctx context.Context) {
 	s.writes++
 	for _, id := range s.ids {
-		st := chain.Load(id, storage.New(s.Store).ChainContext(id))
+		store := storage.New(s.Store)
+		st := chain.Load(id, store.ChainContext(id))
+		st.UseCertificates(storageCertificates{store}) // as the worker loads a chain
 		if ok, err := st.IsInitialized(ctx); err != nil || !ok {
 			continue
 		}
@@ -38,6 +41,19 @@ func (s *reloadingStore) reload(ctx context.Context) {
 		}
 		s.last[id] = codec.Marshal(m)
 	}
+}
+
+// storageCertificates reads a store's confirmed certificates for a chain's state
+// (chain.CertificateReader), as the worker's reader does without its cache: the
+// register refers to the bundles its proposal receives.
+type storageCertificates struct{ s *storage.Storage }
+
+func (c storageCertificates) HasCertificate(ctx context.Context, _ base.ChainID, _ base.BlockHeight, hash base.Hash) (bool, error) {
+	return c.s.HasCertificate(ctx, hash)
+}
+
+func (c storageCertificates) Certificate(ctx context.Context, _ base.ChainID, _ base.BlockHeight, hash base.Hash) (*protocol.Certificate, error) {
+	return c.s.Certificate(ctx, hash)
 }
 
 func (s *reloadingStore) Write(ctx context.Context, b *kv.Batch) error {
@@ -120,7 +136,10 @@ func TestManagerReloadsAfterEveryWrite(t *testing.T) {
 	if answer.Manager.PendingVote == nil {
 		t.Fatal("no vote in the answer")
 	}
-	stored, err := chain.Load(r.ids[i], storage.New(db.Store).ChainContext(r.ids[i])).Manager(ctx)
+	store := storage.New(db.Store)
+	st := chain.Load(r.ids[i], store.ChainContext(r.ids[i]))
+	st.UseCertificates(storageCertificates{store})
+	stored, err := st.Manager(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
