@@ -322,7 +322,7 @@ func fanoutStaged[T any](ctx context.Context, c *Client, m members, fn func(ctx 
 			reached := t.add(a)
 			if reached && grace == nil {
 				if launched < len(m.validators) {
-					if st.quick != nil {
+					if wait != nil && st.quick != nil {
 						st.quick(time.Since(start))
 					}
 					wait = nil
@@ -337,6 +337,9 @@ func fanoutStaged[T any](ctx context.Context, c *Client, m members, fn func(ctx 
 			continue
 		case <-wait:
 			if !t.reached {
+				if st.quick != nil {
+					st.quick(st.wait) // at least that long: the wait grows if subsets are slow
+				}
 				if st.late != nil {
 					answered := make(map[crypto.PublicKey]bool, len(t.out))
 					for _, a := range t.out {

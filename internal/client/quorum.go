@@ -103,9 +103,7 @@ func (h *quorumHealth) slow(k crypto.PublicKey, now base.Timestamp) {
 func (h *quorumHealth) succeeded(k crypto.PublicKey) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.down[k]; ok {
-		delete(h.down, k)
-	}
+	delete(h.down, k)
 }
 
 // answered records that a subset answered in d.
@@ -227,7 +225,7 @@ type staged struct {
 	// late is called with the first validators that had not answered when wait passed.
 	late func([]Validator)
 	// quick is called with the time the first validators took to reach the quorum, if
-	// they did without the rest.
+	// they did without the rest, or with wait if it passed first.
 	quick func(time.Duration)
 }
 
