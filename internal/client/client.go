@@ -89,6 +89,11 @@ type Config struct {
 	// MiB of bytecode the block makes validators compile (default
 	// DefaultTimeoutPerMiB; see compileWork).
 	TimeoutPerMiB time.Duration
+	// QuorumWait is the least time a new proposal waits for the chain's quorum subset
+	// to answer before it goes to every validator; the wait adapts to how long subsets
+	// take (quorum.go; default DefaultQuorumWait). Negative: new proposals go to every
+	// validator at once.
+	QuorumWait time.Duration
 }
 
 // Client talks to the committees of the chains it follows.
@@ -128,6 +133,8 @@ type Client struct {
 	inflight sync.WaitGroup
 	// workers run the fan-outs' validator calls on goroutines whose stacks stay grown.
 	workers *gopool.Pool
+	// health remembers the validators that failed proposals recently (quorum.go).
+	health *quorumHealth
 }
 
 // WaitBackground waits until the validator calls that fan-outs left running in the
@@ -162,11 +169,14 @@ func New(cfg Config) *Client {
 	if cfg.StateReuse == 0 {
 		cfg.StateReuse = DefaultStateReuse
 	}
+	if cfg.QuorumWait == 0 {
+		cfg.QuorumWait = DefaultQuorumWait
+	}
 	if cfg.TimeoutPerMiB == 0 {
 		cfg.TimeoutPerMiB = DefaultTimeoutPerMiB
 	}
 	return &Client{cfg: cfg, log: cfg.Logger, committees: map[base.Hash]*protocol.Committee{}, next: map[base.ChainID]*nextState{}, appSizes: map[base.ApplicationID]int{}, pool: slices.Clone(cfg.Validators),
-		keys: crypto.NewVerifier(maxCachedKeys), workers: gopool.New(maxIdleCallers, callerIdleTime)}
+		keys: crypto.NewVerifier(maxCachedKeys), workers: gopool.New(maxIdleCallers, callerIdleTime), health: newQuorumHealth(cfg.QuorumWait)}
 }
 
 // maxCachedKeys bounds the validator keys a client keeps expanded (about 1.5 KiB each).
@@ -218,13 +228,32 @@ func fanout[T any](ctx context.Context, c *Client, m members, fn func(ctx contex
 // before returning, so that the caller can count them. vet runs on the caller's
 // goroutine.
 func fanoutVetted[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool, vet func([]T) []error) []answer[T] {
+	return fanoutStaged(ctx, c, m, fn, ok, vet, nil)
+}
+
+// fanoutStaged is fanoutVetted that, with st, asks m's first st.first validators first
+// and the others only once the first can no longer reach a quorum (they failed, refused
+// or sent votes that vet failed) or have not all answered after st.wait; from then on
+// it is a full fan-out. If the first reach the quorum, it returns as soon as they have
+// all answered, without a grace period (nobody else was asked).
+func fanoutStaged[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool, vet func([]T) []error, st *staged) []answer[T] {
 	t := tally[T]{committee: m.committee, ok: ok, vet: vet, out: make([]answer[T], 0, len(m.validators))}
+	first := len(m.validators)
+	if st != nil && st.first < first {
+		first = st.first
+	}
 	if c.cfg.Sequential {
-		for _, v := range m.validators {
-			cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
-			val, err := fn(cctx, v)
-			cancel()
-			t.add(answer[T]{v: v, val: val, err: err})
+		call := func(vs []Validator) {
+			for _, v := range vs {
+				cctx, cancel := context.WithTimeout(ctx, c.callTimeout(ctx))
+				val, err := fn(cctx, v)
+				cancel()
+				t.add(answer[T]{v: v, val: val, err: err})
+			}
+		}
+		call(m.validators[:first])
+		if !t.reached {
+			call(m.validators[first:])
 		}
 		return t.done()
 	}
@@ -234,43 +263,99 @@ func fanoutVetted[T any](ctx context.Context, c *Client, m members, fn func(ctx 
 	// do once the block is committed (mica benchmark did, and the slowest validator,
 	// its certificate cut off, refused the next block and had to be updated); while
 	// fanout waits, ending ctx ends them. The last one to finish cancels cctx, so
-	// nothing started here outlives its calls. The calls run on the client's workers
-	// (long-lived goroutines: one started per call grew its stack, by copying, down the
-	// gRPC path every time).
+	// nothing started here outlives its calls; until this function returns, it holds
+	// one count of its own (it may still start calls). The calls run on the client's
+	// workers (long-lived goroutines: one started per call grew its stack, by copying,
+	// down the gRPC path every time).
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout(ctx))
 	defer context.AfterFunc(ctx, cancel)()
 	ch := make(chan answer[T], len(m.validators))
 	var left atomic.Int32
-	left.Store(int32(len(m.validators)))
-	if len(m.validators) == 0 {
-		cancel()
+	left.Store(1)
+	defer func() {
+		if left.Add(-1) == 0 {
+			cancel()
+		}
+	}()
+	launched := 0
+	var pending uint64 // weight of the validators asked that have not answered
+	launch := func(vs []Validator) {
+		left.Add(int32(len(vs)))
+		launched += len(vs)
+		for _, v := range vs {
+			pending += m.committee.Weight(v.PublicKey)
+			c.inflight.Add(1)
+			c.workers.Go(func() {
+				defer c.inflight.Done()
+				val, err := fn(cctx, v)
+				ch <- answer[T]{v: v, val: val, err: err}
+				if left.Add(-1) == 0 {
+					cancel()
+				}
+			})
+		}
 	}
-	for _, v := range m.validators {
-		c.inflight.Add(1)
-		c.workers.Go(func() {
-			defer c.inflight.Done()
-			val, err := fn(cctx, v)
-			ch <- answer[T]{v: v, val: val, err: err}
-			if left.Add(-1) == 0 {
-				cancel()
-			}
-		})
-	}
+	launch(m.validators[:first])
 	start := time.Now()
-	var grace <-chan time.Time
-	var timer *time.Timer
+	var grace, wait <-chan time.Time
+	var timer, waitTimer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
+		if waitTimer != nil {
+			waitTimer.Stop()
+		}
 	}()
-	for len(t.out) < len(m.validators) {
+	if launched < len(m.validators) {
+		waitTimer = time.NewTimer(st.wait)
+		wait = waitTimer.C
+	}
+	rest := func() {
+		launch(m.validators[launched:])
+		wait = nil
+	}
+	for len(t.out) < launched {
 		select {
 		case a := <-ch:
-			if t.add(a) && grace == nil {
+			pending -= m.committee.Weight(a.v.PublicKey)
+			reached := t.add(a)
+			if reached && grace == nil {
+				if launched < len(m.validators) {
+					if wait != nil && st.quick != nil {
+						st.quick(time.Since(start))
+					}
+					wait = nil
+					continue
+				}
 				timer = time.NewTimer(max(c.cfg.MinGrace, time.Since(start)/5))
 				grace = timer.C
 			}
+			if !reached && launched < len(m.validators) && t.weight+pending < m.committee.QuorumThreshold() {
+				rest()
+			}
+			continue
+		case <-wait:
+			if !t.reached {
+				if st.quick != nil {
+					st.quick(st.wait) // at least that long: the wait grows if subsets are slow
+				}
+				if st.late != nil {
+					answered := make(map[crypto.PublicKey]bool, len(t.out))
+					for _, a := range t.out {
+						answered[a.v.PublicKey] = true
+					}
+					var late []Validator
+					for _, v := range m.validators[:launched] {
+						if !answered[v.PublicKey] {
+							late = append(late, v)
+						}
+					}
+					st.late(late)
+				}
+				rest()
+			}
+			wait = nil
 			continue
 		case <-grace:
 		case <-ctx.Done():

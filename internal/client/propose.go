@@ -70,8 +70,14 @@ type commitRun struct {
 	target *protocol.Block // the block prop carries, with its outcome
 	// enc is the canonical encoding of the proposal encFor, made when it was signed;
 	// collectVotes uses it while prop is that proposal.
-	encFor  *protocol.BlockProposal
-	enc     []byte
+	encFor *protocol.BlockProposal
+	enc    []byte
+	// fresh: prop is a new proposal of our block (proposeNew signed it, or it is our
+	// pending fast proposal): it goes to the chain's quorum subset first (ADR 0006).
+	// Re-proposals of locks, re-sent fast proposals that validators reported and
+	// forwarded proposals go to every validator: they exist to bring all of them to
+	// the same round and lock.
+	fresh   bool
 	cert    *protocol.Certificate
 	lastErr error
 }
@@ -187,7 +193,7 @@ func (r *commitRun) query(ctx context.Context) (commitStep, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.st, r.round, r.prop, r.target = st, st.round, nil, nil
+	r.st, r.round, r.prop, r.target, r.fresh = st, st.round, nil, nil, false
 	if st.ahead {
 		return stepConflict, nil
 	}
@@ -281,7 +287,7 @@ func (r *commitRun) proposeNew(ctx context.Context) (commitStep, error) {
 		if err != nil {
 			return 0, err
 		}
-		r.prop, r.target, r.encFor, r.enc = p, r.staged, p, enc
+		r.prop, r.target, r.encFor, r.enc, r.fresh = p, r.staged, p, enc, true
 		return stepCollectVotes, nil
 	}
 	if own := st.ownProposal; own != nil && !own.Content.Round.IsFast() && !r.round.Less(own.Content.Round) && !r.abandoned(ctx, own) {
@@ -332,7 +338,7 @@ func (r *commitRun) proposeNew(ctx context.Context) (commitStep, error) {
 	if err != nil {
 		return 0, err
 	}
-	r.prop, r.target, r.encFor, r.enc = p, r.staged, p, enc
+	r.prop, r.target, r.encFor, r.enc, r.fresh = p, r.staged, p, enc, true
 	return stepCollectVotes, nil
 }
 
@@ -360,7 +366,7 @@ func (r *commitRun) collectVotes(ctx context.Context) (commitStep, error) {
 	if r.encFor == r.prop {
 		enc = r.enc
 	}
-	cert, err := r.cc.sendProposal(ctx, r.m, r.prop, enc, r.target)
+	cert, err := r.cc.sendProposal(ctx, r.m, r.prop, enc, r.target, r.fresh && r.prop == r.encFor)
 	if err != nil {
 		if isRefusal(err) || errors.Is(err, ErrLocalRefused) || errors.Is(err, ErrValidatorsDisagree) {
 			return 0, err

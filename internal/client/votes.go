@@ -26,57 +26,25 @@ import (
 // round, validated otherwise (then finalize makes it confirmed). The certificate is
 // published and checked by the local node before it is returned. enc is p's canonical
 // encoding if the caller holds it (nil: it is made here, once for all validators).
-func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.BlockProposal, enc []byte, target *protocol.Block) (*protocol.Certificate, error) {
+// toQuorum sends it to the chain's quorum subset first (proposalToQuorum, ADR 0006); the
+// certificate goes to every member either way.
+func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.BlockProposal, enc []byte, target *protocol.Block, toQuorum bool) (*protocol.Certificate, error) {
 	c := cc.c
 	kind := protocol.KindValidated
 	if p.Content.Round.IsFast() {
 		kind = protocol.KindConfirmed
 	}
 	want := protocol.LiteValue{ValueHash: target.Hash(), ChainID: cc.id, Height: target.Height(), Kind: kind}
-	as := c.collectVotes(withEncoded(ctx, p, enc), m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
-		cc.awaitCertificateCall(ctx, v)
-		info, err := v.Node.HandleBlockProposal(ctx, p)
-		// A validator that lags is updated and asked again; not if the block's height
-		// is certified meanwhile (the quorum's certificate overtook this proposal on
-		// its way to a slower validator, which is now past the height: updating it and
-		// asking again, twice, only cost it a chain-state query and two refusals).
-		for try := 0; err != nil && needsUpdate(err) && !cc.certified(p.Content.Block.Height) &&
-			(try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
-			if c.waitsForBundle(err) && try > 0 {
-				// The validator holds the sender's block (the update pushed it) but
-				// has not delivered its bundle to this chain's inbox yet: delivery is
-				// asynchronous inside the validator. Give it a moment, growing, rather
-				// than give up on this validator after two immediate tries (which,
-				// for two validators at once, left the block without a quorum).
-				if !sleepCtx(ctx, bundleWait<<(try-1)) {
-					break
-				}
-			}
-			uerr := c.updateValidator(ctx, v, &p.Content.Block, p.Blobs)
-			if mb, ok := errorsAs[*execution.MissingBlobError](uerr); ok && mb.ID.Type == base.BlobCommittee {
-				// Replaying the chain's epoch change needs the committee, which the
-				// admin chain's block created: push the admin chain, then the chain.
-				if uerr = c.pushAdminChain(ctx, v, cc.id); uerr == nil {
-					uerr = c.updateValidator(ctx, v, &p.Content.Block, p.Blobs)
-				}
-			}
-			if me, ok := errorsAs[*execution.MissingEventError](err); ok && uerr == nil {
-				// The validator lags on the chain that emitted the event (the admin
-				// chain for epoch changes): push it up to our view of that chain.
-				if tip, terr := c.LocalTip(ctx, me.ID.Chain); terr == nil {
-					uerr = c.updateChainTo(ctx, v, me.ID.Chain, tip.NextHeight, 0)
-				}
-			}
-			if uerr != nil {
-				break
-			}
-			info, err = v.Node.HandleBlockProposal(ctx, p)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return cc.voteFrom(v, info.Manager.PendingVote, want, p.Content.Round)
-	})
+	ask := m
+	var st *staged
+	if toQuorum {
+		ask, st = c.proposalToQuorum(m, cc.id)
+	}
+	as := fanoutStaged(withEncoded(ctx, p, enc), c, ask, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
+		vote, err := cc.proposeTo(ctx, v, p, want)
+		c.noteProposalCall(v, err)
+		return vote, err
+	}, func(v *protocol.Vote) bool { return v != nil }, c.vetVotes, st)
 	cert, err := cc.certificateFrom(m, as, kind, target, p.Content.Round)
 	if err != nil {
 		return nil, err
@@ -89,6 +57,54 @@ func (cc *ChainClient) sendProposal(ctx context.Context, m members, p *protocol.
 	}
 	cc.clearFast(cert.Height())
 	return cert, nil
+}
+
+// proposeTo sends proposal p to v and returns v's vote for want, updating v first if it
+// lags.
+func (cc *ChainClient) proposeTo(ctx context.Context, v Validator, p *protocol.BlockProposal, want protocol.LiteValue) (*protocol.Vote, error) {
+	c := cc.c
+	cc.awaitCertificateCall(ctx, v)
+	info, err := v.Node.HandleBlockProposal(ctx, p)
+	// A validator that lags is updated and asked again; not if the block's height
+	// is certified meanwhile (the quorum's certificate overtook this proposal on
+	// its way to a slower validator, which is now past the height: updating it and
+	// asking again, twice, only cost it a chain-state query and two refusals).
+	for try := 0; err != nil && needsUpdate(err) && !cc.certified(p.Content.Block.Height) &&
+		(try < 2 || c.waitsForBundle(err) && try < maxBundleWaits); try++ {
+		if c.waitsForBundle(err) && try > 0 {
+			// The validator holds the sender's block (the update pushed it) but
+			// has not delivered its bundle to this chain's inbox yet: delivery is
+			// asynchronous inside the validator. Give it a moment, growing, rather
+			// than give up on this validator after two immediate tries (which,
+			// for two validators at once, left the block without a quorum).
+			if !sleepCtx(ctx, bundleWait<<(try-1)) {
+				break
+			}
+		}
+		uerr := c.updateValidator(ctx, v, &p.Content.Block, p.Blobs)
+		if mb, ok := errorsAs[*execution.MissingBlobError](uerr); ok && mb.ID.Type == base.BlobCommittee {
+			// Replaying the chain's epoch change needs the committee, which the
+			// admin chain's block created: push the admin chain, then the chain.
+			if uerr = c.pushAdminChain(ctx, v, cc.id); uerr == nil {
+				uerr = c.updateValidator(ctx, v, &p.Content.Block, p.Blobs)
+			}
+		}
+		if me, ok := errorsAs[*execution.MissingEventError](err); ok && uerr == nil {
+			// The validator lags on the chain that emitted the event (the admin
+			// chain for epoch changes): push it up to our view of that chain.
+			if tip, terr := c.LocalTip(ctx, me.ID.Chain); terr == nil {
+				uerr = c.updateChainTo(ctx, v, me.ID.Chain, tip.NextHeight, 0)
+			}
+		}
+		if uerr != nil {
+			break
+		}
+		info, err = v.Node.HandleBlockProposal(ctx, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cc.voteFrom(v, info.Manager.PendingVote, want, p.Content.Round)
 }
 
 // A validator that lacks an incoming bundle of a proposal is asked again up to
