@@ -23,7 +23,8 @@ import (
 // fails (an error, a refusal, a vote that does not verify) or has not answered after the
 // adaptive wait (proposalWait), the proposal goes to the others at once, and the
 // fan-out goes on as a full one. Validators that failed recently are left out of subsets
-// until their back-off ends (quorumHealth). Only the choice of whom to ask first
+// until their back-off ends (quorumHealth), then asked besides a full subset until a
+// call succeeds (probation), so that a validator still down costs no block a fallback. Only the choice of whom to ask first
 // changes: votes, certificates and their checks are those of a full fan-out.
 
 // The adaptive wait for a subset's answers before the proposal goes to everyone:
@@ -69,12 +70,27 @@ func newQuorumHealth(minWait time.Duration) *quorumHealth {
 	return &quorumHealth{minWait: minWait, down: map[crypto.PublicKey]downState{}}
 }
 
-// isDown reports whether k is backing off at now.
-func (h *quorumHealth) isDown(k crypto.PublicKey, now base.Timestamp) bool {
+// Health of a validator for ranking (quorumFirst).
+const (
+	healthy   = iota
+	probation // its back-off ended, and it has not answered a call since
+	backingOff
+)
+
+// health returns k's health at now: backingOff until its back-off ends, then on
+// probation until a call succeeds (succeeded), healthy otherwise.
+func (h *quorumHealth) health(k crypto.PublicKey, now base.Timestamp) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, ok := h.down[k]
-	return ok && now < d.until
+	switch {
+	case !ok:
+		return healthy
+	case now < d.until:
+		return backingOff
+	default:
+		return probation
+	}
 }
 
 // failed records that k failed a call at now: it backs off for downFirst, doubled for
@@ -130,27 +146,25 @@ func (h *quorumHealth) wait() time.Duration {
 // quorumFirst returns m's validators reordered so that the first n of them are the
 // quorum subset for chain id (see the top of this file), and n. Validators backing off
 // at now are ranked after the others, so they are in the subset only if the others do
-// not reach the quorum. n is len(m.validators) if the whole pool does not reach the
+// not reach the quorum; those on probation come after a subset of healthy ones, within
+// the first n (asked besides it). n is len(m.validators) if the whole pool does not reach the
 // quorum (then there is nothing to gain). The order is a pure function of id, the
 // members, their weights and which of them back off.
 func (c *Client) quorumFirst(m members, id base.ChainID, now base.Timestamp) ([]Validator, int) {
 	type ranked struct {
 		v      Validator
 		weight uint64
-		down   bool
+		health int
 		score  float64
 	}
 	rs := make([]ranked, len(m.validators))
 	for i, v := range m.validators {
 		w := m.committee.Weight(v.PublicKey)
-		rs[i] = ranked{v: v, weight: w, down: c.health.isDown(v.PublicKey, now), score: rendezvous(id, v.PublicKey, w)}
+		rs[i] = ranked{v: v, weight: w, health: c.health.health(v.PublicKey, now), score: rendezvous(id, v.PublicKey, w)}
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
-		if a.down != b.down {
-			if a.down {
-				return 1
-			}
-			return -1
+		if a.health != b.health {
+			return cmp.Compare(a.health, b.health)
 		}
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
@@ -190,6 +204,19 @@ func (c *Client) quorumFirst(m members, id base.ChainID, now base.Timestamp) ([]
 			k++
 		}
 	}
+	// Validators on probation join a subset of healthy ones in the first group: asked
+	// besides a full subset, a recovering validator that fails again costs the block
+	// nothing (a subset member that fails sends the proposal to everyone), and one that
+	// answers is healthy again (its call finishes after the fan-out returns).
+	probe := n > 0 && rs[n-1].health == healthy
+	if probe {
+		for i := n; i < len(rs); i++ {
+			if rs[i].health == probation {
+				out[k] = rs[i].v
+				k++
+			}
+		}
+	}
 	first := k
 	for i := range n {
 		if !keep[i] {
@@ -198,6 +225,9 @@ func (c *Client) quorumFirst(m members, id base.ChainID, now base.Timestamp) ([]
 		}
 	}
 	for i := n; i < len(rs); i++ {
+		if probe && rs[i].health == probation {
+			continue // in the first group
+		}
 		out[k] = rs[i].v
 		k++
 	}

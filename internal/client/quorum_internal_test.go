@@ -42,6 +42,38 @@ func testChainID(i int) base.ChainID {
 // can be left out (a minimal quorum), and order is a permutation of m's validators.
 func checkSubset(t *testing.T, m members, order []Validator, n int) {
 	t.Helper()
+	checkSubsetProbing(t, m, order, n, nil)
+}
+
+// checkSubsetProbing is checkSubset for a first group that also holds the validators
+// on probation (probing), asked besides a minimal subset of the others.
+func checkSubsetProbing(t *testing.T, m members, order []Validator, n int, probing map[crypto.PublicKey]bool) {
+	t.Helper()
+	in := 0
+	for _, v := range order[:n] {
+		if probing[v.PublicKey] {
+			in++
+		}
+	}
+	if in != len(probing) {
+		t.Fatalf("%d of the %d validators on probation are in the first group", in, len(probing))
+	}
+	subset := make([]Validator, 0, n)
+	for _, v := range order[:n] {
+		if !probing[v.PublicKey] {
+			subset = append(subset, v)
+		}
+	}
+	order = append(subset, order[n:]...)
+	for _, v := range order {
+		if probing[v.PublicKey] {
+			t.Fatalf("a validator on probation is both in and after the first group")
+		}
+	}
+	for k := range probing {
+		order = append(order, Validator{PublicKey: k})
+	}
+	n = len(subset)
 	if len(order) != len(m.validators) {
 		t.Fatalf("order has %d validators, want %d", len(order), len(m.validators))
 	}
@@ -135,8 +167,11 @@ func TestQuorumSubsetLeavesOutDown(t *testing.T) {
 	if k := inSubsets(now.Add(base.DeltaFromDuration(downFirst - 1))); k != 0 {
 		t.Fatalf("a validator backing off is in %d subsets", k)
 	}
-	if k := inSubsets(now.Add(base.DeltaFromDuration(downFirst))); k == 0 {
-		t.Fatal("a validator whose back-off is over is in no subset")
+	// Its back-off over, it is on probation: asked besides a full subset of the
+	// others, for every chain, until a call succeeds.
+	for i := range 200 {
+		order, n := c.quorumFirst(m, testChainID(i), now.Add(base.DeltaFromDuration(downFirst)))
+		checkSubsetProbing(t, m, order, n, map[crypto.PublicKey]bool{down: true})
 	}
 	c.health.failed(down, now)
 	if k := inSubsets(now.Add(base.DeltaFromDuration(2*downFirst - 1))); k != 0 {
