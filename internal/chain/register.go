@@ -27,6 +27,9 @@ type registerBundles struct {
 	// err is the first error of the store met by Resolve that is not corruption (the
 	// register is then not known to be corrupt).
 	err error
+	// memo is the certificate these bundles were last compared with or resolved from,
+	// for this one encoding or decoding of the register (a state keeps no block).
+	memo registerMemo
 }
 
 // registerMemo is the last certificate the register's bundles were compared with or
@@ -52,7 +55,7 @@ func (s *State) bundlesFor(ctx context.Context) *registerBundles {
 // sent returns the memo of origin's block at height whose hash is cert, reading it if
 // needed.
 func (rb *registerBundles) sent(origin base.ChainID, height base.BlockHeight, cert base.Hash) (*registerMemo, error) {
-	m := &rb.s.regMemo
+	m := &rb.memo
 	if m.block != nil && m.hash == cert && m.origin == origin {
 		if m.block.Height() != height {
 			return nil, base.Corruptf("certificate %s is not of height %d", cert.Short(), height)

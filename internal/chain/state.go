@@ -112,9 +112,6 @@ type State struct {
 	// delivered bundles whose certificate it holds are queued as references to it
 	// (UseCertificates).
 	certs CertificateReader
-	// regMemo: the certificate the register's bundles were last compared with or
-	// resolved from (registerBundles).
-	regMemo registerMemo
 }
 
 // CertificateReader reads the confirmed certificates on the store that holds a chain's

@@ -21,11 +21,12 @@ import (
 // (chain id × validator key, weighted), taken in that order until their weight reaches
 // the quorum. The others get the block with its certificate. If a member of the subset
 // fails (an error, a refusal, a vote that does not verify) or has not answered after the
-// adaptive wait (proposalWait), the proposal goes to the others at once, and the
-// fan-out goes on as a full one. Validators that failed recently are left out of subsets
-// until their back-off ends (quorumHealth), then asked besides a full subset until a
-// call succeeds (probation), so that a validator still down costs no block a fallback. Only the choice of whom to ask first
-// changes: votes, certificates and their checks are those of a full fan-out.
+// adaptive wait (quorumHealth.wait), the proposal goes to the others at once, and the
+// fan-out goes on as a full one. Validators that failed recently are left out of
+// subsets until their back-off ends (quorumHealth), then asked besides a full subset
+// until a call succeeds (probation), so that a validator still down costs no block a
+// fallback. Only the choice of whom to ask first changes: votes, certificates and their
+// checks are those of a full fan-out.
 
 // The adaptive wait for a subset's answers before the proposal goes to everyone:
 // waitFactor times the smoothed time a subset took to answer, within [min, maxWait]
