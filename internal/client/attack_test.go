@@ -135,7 +135,7 @@ func TestAttackNewCommitteeVotesCount(t *testing.T) {
 	}
 	// The old validators leave.
 	for i := range 4 {
-		n.node(i).off = true
+		n.node(i).off.Store(true)
 	}
 	cert, err := b.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[0]}, base.Tokens(1))
 	if err != nil {
@@ -170,13 +170,13 @@ func TestAttackLostPendingFastProposal(t *testing.T) {
 			n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
 			first := n.client().Chain(n.chains[0], alice, nil)
 			for i := voted; i < 4; i++ {
-				n.node(i).dropProposals = true
+				n.node(i).dropProposals.Store(true)
 			}
 			if _, err := first.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[1]}, base.Tokens(10)); err == nil {
 				t.Fatal("transfer confirmed with too few validators")
 			}
 			for i := voted; i < 4; i++ {
-				n.node(i).dropProposals = false
+				n.node(i).dropProposals.Store(false)
 			}
 			// A second device with the same key but without the pending proposal.
 			second := n.client().Chain(n.chains[0], alice, nil)

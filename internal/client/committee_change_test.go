@@ -103,7 +103,7 @@ func TestCommitteeChangeWithNewValidator(t *testing.T) {
 	if _, err := admin.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.CreateCommittee{Epoch: 2, Committee: *e2})}, nil); err != nil {
 		t.Fatalf("create committee 2: %v", err)
 	}
-	n.node(0).off = true
+	n.node(0).off.Store(true)
 	if _, _, err := b.MigrateEpochs(ctx); err != nil {
 		t.Fatalf("migrate B to epoch 2: %v", err)
 	}

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -79,11 +80,13 @@ func newNetWithLoaderTB(t testing.TB, owners []*crypto.PrivateKey, balance base.
 // deliveringNode is a worker that delivers its cross-chain requests after each call, so
 // tests see messages arrive deterministically.
 type deliveringNode struct {
-	w   *worker.Worker
-	off bool
+	w *worker.Worker
+	// off makes the node fail every call. Atomic: tests switch it while the client's
+	// background work (certificate broadcasts, probation calls) still calls the node.
+	off atomic.Bool
 	// dropProposals and dropValidated make the node lose those requests (as if they
 	// timed out), to stage partial quorums.
-	dropProposals, dropValidated bool
+	dropProposals, dropValidated atomic.Bool
 }
 
 func (d *deliveringNode) flush(ctx context.Context) {
@@ -93,7 +96,7 @@ func (d *deliveringNode) flush(ctx context.Context) {
 }
 
 func (d *deliveringNode) HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error) {
-	if d.off || d.dropProposals {
+	if d.off.Load() || d.dropProposals.Load() {
 		return nil, client.ErrNoQuorum
 	}
 	defer d.flush(ctx)
@@ -101,7 +104,7 @@ func (d *deliveringNode) HandleBlockProposal(ctx context.Context, p *protocol.Bl
 }
 
 func (d *deliveringNode) HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error) {
-	if d.off || (d.dropValidated && c.Kind == protocol.KindValidated) {
+	if d.off.Load() || (d.dropValidated.Load() && c.Kind == protocol.KindValidated) {
 		return nil, client.ErrNoQuorum
 	}
 	defer d.flush(ctx)
@@ -109,7 +112,7 @@ func (d *deliveringNode) HandleCertificate(ctx context.Context, c *protocol.Cert
 }
 
 func (d *deliveringNode) HandleCertificateQuery(ctx context.Context, c *protocol.Certificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
-	if d.off {
+	if d.off.Load() {
 		return nil, client.ErrNoQuorum
 	}
 	defer d.flush(ctx)
@@ -117,28 +120,28 @@ func (d *deliveringNode) HandleCertificateQuery(ctx context.Context, c *protocol
 }
 
 func (d *deliveringNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
-	if d.off {
+	if d.off.Load() {
 		return nil, client.ErrNoQuorum
 	}
 	return d.w.HandleChainInfoQuery(ctx, q)
 }
 
 func (d *deliveringNode) HandleBlob(ctx context.Context, b protocol.Blob) error {
-	if d.off {
+	if d.off.Load() {
 		return client.ErrNoQuorum
 	}
 	return d.w.HandleBlob(ctx, b)
 }
 
 func (d *deliveringNode) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
-	if d.off {
+	if d.off.Load() {
 		return protocol.Blob{}, client.ErrNoQuorum
 	}
 	return d.w.ReadBlob(ctx, id)
 }
 
 func (d *deliveringNode) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
-	if d.off {
+	if d.off.Load() {
 		return nil, client.ErrNoQuorum
 	}
 	return d.w.Certificates(ctx, id, from, to)

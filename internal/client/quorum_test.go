@@ -132,7 +132,7 @@ func TestProposalSubsetMemberDown(t *testing.T) {
 	q.transfer()
 	out := q.leftOut()
 	down := (out + 1) % 4
-	q.node(down).off = true
+	q.node(down).off.Store(true)
 	before := q.proposals()
 	q.transfer()
 	after := q.proposals()
@@ -149,7 +149,7 @@ func TestProposalSubsetMemberDown(t *testing.T) {
 	if later[out] != after[out]+4 {
 		t.Fatalf("proposals %v then %v: the left-out validator stood in for the down one %d times of 4", after, later, later[out]-after[out])
 	}
-	q.node(down).off = false
+	q.node(down).off.Store(false)
 	q.clock.Advance(base.DeltaFromDuration(2 * time.Second))
 	q.transfer()
 	back := q.proposals()

@@ -22,14 +22,16 @@ func TestRetryAfterPendingFastProposalExecutesOnce(t *testing.T) {
 	a := n.client().Chain(n.chains[0], alice, nil)
 	to := base.Account{Chain: n.chains[1]}
 
-	n.node(2).dropProposals, n.node(3).dropProposals = true, true
+	n.node(2).dropProposals.Store(true)
+	n.node(3).dropProposals.Store(true)
 	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(10)); err == nil {
 		t.Fatal("transfer committed without a quorum")
 	}
 	if a.PendingFastProposal() == nil {
 		t.Fatal("no pending fast proposal after the partial quorum")
 	}
-	n.node(2).dropProposals, n.node(3).dropProposals = false, false
+	n.node(2).dropProposals.Store(false)
+	n.node(3).dropProposals.Store(false)
 
 	cert, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(10))
 	if err != nil {
@@ -97,13 +99,13 @@ func validatedNotConfirmed(t *testing.T) (n *net, id base.ChainID, cs []*client.
 	id, cs, _ = multiOwner(t, n, n.client().Chain(n.chains[0], alice, nil), 2)
 	to = base.Account{Chain: n.chains[1]}
 	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = true
+		n.node(i).dropValidated.Store(true)
 	}
 	if _, err := cs[0].Transfer(context.Background(), base.ChainOwner, to, base.Tokens(7)); err == nil {
 		t.Fatal("block committed although the validated certificate was lost")
 	}
 	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = false
+		n.node(i).dropValidated.Store(false)
 	}
 	return n, id, cs, to
 }

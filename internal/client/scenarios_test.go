@@ -94,13 +94,15 @@ func TestMultiOwnerConflictingProposals(t *testing.T) {
 	to := base.Account{Chain: n.chains[1]}
 
 	// Owner 1's proposal reaches only validators 0 and 1: no quorum.
-	n.node(2).dropProposals, n.node(3).dropProposals = true, true
+	n.node(2).dropProposals.Store(true)
+	n.node(3).dropProposals.Store(true)
 	_, err := cs[0].Transfer(ctx, base.ChainOwner, to, base.Tokens(1))
 	var wait *client.WaitForTimeoutError
 	if !errors.As(err, &wait) {
 		t.Fatalf("partial proposal: got %v, want WaitForTimeoutError", err)
 	}
-	n.node(2).dropProposals, n.node(3).dropProposals = false, false
+	n.node(2).dropProposals.Store(false)
+	n.node(3).dropProposals.Store(false)
 
 	// Owner 2 sees the conflicting proposal and moves to the next multi-leader round.
 	cert, err := cs[1].Transfer(ctx, base.ChainOwner, to, base.Tokens(2))
@@ -159,13 +161,13 @@ func TestTimeoutAndLockedBlockReproposed(t *testing.T) {
 	// The leader's block is validated, but the validated certificate reaches only
 	// validator 0, which locks on it; no confirmed quorum forms.
 	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = true
+		n.node(i).dropValidated.Store(true)
 	}
 	if _, err := first.Transfer(ctx, base.ChainOwner, to, base.Tokens(7)); err == nil {
 		t.Fatal("block committed although the validated certificate was lost")
 	}
 	for i := 1; i < 4; i++ {
-		n.node(i).dropValidated = false
+		n.node(i).dropValidated.Store(false)
 	}
 	info, err := n.workers[0].HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id, RequestManagerValues: true})
 	if err != nil || info.Manager.LockingValidated == nil {

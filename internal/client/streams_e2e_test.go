@@ -112,9 +112,9 @@ func TestSocialStreams(t *testing.T) {
 
 	// A validator that was down while the author posted lacks the events: the
 	// follower's client brings it up to date and it votes for the follower's block.
-	n.node(3).off = true
+	n.node(3).off.Store(true)
 	appOp(t, author, app, `{"post":{"text":"while one validator was down"}}`)
-	n.node(3).off = false
+	n.node(3).off.Store(false)
 	cert, err = f1.ProcessInbox(ctx)
 	if err != nil || cert == nil {
 		t.Fatalf("process-inbox with a lagging validator: %v", err)
