@@ -58,6 +58,7 @@ type benchFunding struct {
 // benchOptions are the flags of `mica benchmark`.
 type benchOptions struct {
 	chains, perBlock       int
+	rate                   float64
 	duration, killAfter    time.Duration
 	from, fund, cpuprofile string
 	memprofile             string
@@ -75,6 +76,18 @@ func benchmarkCommand() *cobra.Command {
 --transactions-per-block operations as fast as they can for --duration. Finality
 latency is measured per block from building it to holding its confirmed certificate.
 Errors are counted by kind, with the first example of each.
+
+--rate R offers a fixed load instead: R operations per second over all chains,
+scheduled open-loop. With C chains and K operations per block, chain c's k-th block
+is due (k·C + c)·K/R seconds into the run (the chains evenly staggered); a chain has
+one block in flight at most, so it starts a block at its due time or, if its
+previous block is still running, when that one ends, and falls behind when the
+network cannot keep up. Finality is then also timed from the due time (the headline
+finality stays the service time, from building the block), and the result says how
+many blocks started late and how far behind schedule the run ended (schedule in
+the JSON). Rate 0, the default, is the closed loop; R must give every chain at least
+one block within --duration. In a closed loop of C chains finality is about
+C / throughput whatever the network's speed; a rate below saturation measures it.
 
 --scenario says what the blocks hold:
   transfers    1-atto transfers to the next chain of a ring
@@ -115,6 +128,9 @@ JSON document).`,
 			if o.chains < 1 || o.perBlock < 1 || o.duration <= 0 {
 				return errors.New("--chains, --transactions-per-block and --duration must be positive")
 			}
+			if err := bench.CheckRate(o.rate, o.chains, o.perBlock, o.duration); err != nil {
+				return fmt.Errorf("--rate: %w", err)
+			}
 			withTimerSlack(cmd)
 			sc, err := bench.ParseScenario(o.scenario)
 			if err != nil {
@@ -146,7 +162,7 @@ JSON document).`,
 			if err := r.setUp(cmd.Context(), o.from, o.chains, sc, o.examples); err != nil {
 				return errors.Join(err, r.close())
 			}
-			cfg := bench.Config{Chains: r.ccs, Scenario: sc, OpsPerBlock: o.perBlock, CounterApp: r.counter, FungibleApp: r.fungible, Duration: o.duration, Now: time.Now, Events: events}
+			cfg := bench.Config{Chains: r.ccs, Scenario: sc, OpsPerBlock: o.perBlock, CounterApp: r.counter, FungibleApp: r.fungible, Duration: o.duration, Rate: o.rate, Now: time.Now, Events: events}
 			if o.kill != "" {
 				cfg.FirstPhase = "all validators up"
 			}
@@ -166,6 +182,7 @@ JSON document).`,
 	f.IntVar(&o.chains, "chains", 4, "number of chains committing blocks in parallel")
 	f.IntVar(&o.perBlock, "transactions-per-block", 1, "operations in each block (transfers, increments or token transfers)")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
+	f.Float64Var(&o.rate, "rate", 0, "offered load in operations per second over all chains, scheduled open-loop (see above); 0: each chain commits its next block as soon as the last one is final")
 	f.StringVar(&o.scenario, "scenario", string(bench.Transfers), "what the blocks hold: transfers, cross-chain, counter, fungible or mix (see above)")
 	f.StringVar(&o.examples, "examples", "examples", "directory holding the counter/ and fungible/ example applications, built and published once by the scenarios that need them")
 	f.StringSliceVar(&o.metrics, "metrics", nil, "validators' metrics endpoints (comma-separated http://HOST:PORT) whose process CPU time is sampled; default: those in network.json next to the wallet; none: do not sample")
@@ -212,6 +229,14 @@ func printBenchReport(o io.Writer, rep *benchReport) {
 	what, received := benchNoun(res.Scenario)
 	fmt.Fprintf(o, "%s: %d chains, %d per block, %.1f s: %d blocks, %d %s%s, %.0f %s/s, finality p50 %.2f ms, p99 %.2f ms, %d errors\n",
 		res.Scenario, res.Chains, res.TxPerBlock, res.DurationSeconds, res.Blocks, res.Transactions, what, received, res.TxPerSecond, what, res.LatencyP50Ms, res.LatencyP99Ms, res.Errors)
+	if s := res.Schedule; s != nil {
+		late := 0.0
+		if res.Blocks > 0 {
+			late = 100 * float64(s.LateBlocks) / float64(res.Blocks)
+		}
+		fmt.Fprintf(o, "  offered %.0f %s/s: finality from the due time p50 %.2f ms, p99 %.2f ms; %d of %d blocks started late (%.0f %%); %d of %d due not committed, %.0f ms behind schedule at the end\n",
+			s.OfferedTxPerSecond, what, s.FromDueP50Ms, s.FromDueP99Ms, s.LateBlocks, res.Blocks, late, s.NotCommitted, s.BlocksDue, s.BehindMs)
+	}
 	if rc := res.Receipts; rc != nil && res.Scenario != bench.CrossChain {
 		fmt.Fprintf(o, "  received by the next chain's block: %d, p50 %.2f ms, p99 %.2f ms after building the sending block\n", rc.Count, rc.P50Ms, rc.P99Ms)
 	}
@@ -514,6 +539,9 @@ func (r *benchRun) run(ctx context.Context, cfg bench.Config, metrics []string, 
 	cfg.Progress = func(p bench.Progress) {
 		line := fmt.Sprintf("%5.0fs  %d blocks  %d %s%s  %.0f %s/s  %d errors",
 			p.Elapsed.Seconds(), p.Blocks, p.Transfers, what, received, p.TransfersPerSecond(), what, p.Errors)
+		if cfg.Rate > 0 {
+			line += fmt.Sprintf("  offered %.0f/s, %.0f ms behind", cfg.Rate, float64(p.Behind.Microseconds())/1000)
+		}
 		if tty {
 			fmt.Fprintf(r.stderr, "\r\033[K%s", line)
 		} else {

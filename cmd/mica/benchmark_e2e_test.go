@@ -105,13 +105,24 @@ func TestBenchmarkScenarios(t *testing.T) {
 			t.Errorf("%s: published again an application a previous run created:\n%s", sc, stderr)
 		}
 	}
+	// --rate: an open-loop run reports its schedule (40 blocks/s for 1.5 s), each
+	// block's finality from its due time is at least its service time, and the
+	// progress line says how far behind schedule the run is.
+	rep, stderr := runBenchmark(t, w, "--chains", "2", "--duration", "1500ms", "--rate", "40")
+	if s := rep.Schedule; s == nil || s.OfferedTxPerSecond != 40 || s.BlocksDue != 60 || rep.Blocks == 0 || rep.Blocks > s.BlocksDue ||
+		s.NotCommitted != s.BlocksDue-rep.Blocks || s.FromDueP50Ms < rep.LatencyP50Ms || s.FromDueP99Ms < rep.LatencyP99Ms {
+		t.Errorf("--rate 40: %d blocks, service p50 %v p99 %v, schedule %+v", rep.Blocks, rep.LatencyP50Ms, rep.LatencyP99Ms, rep.Schedule)
+	}
+	if !strings.Contains(stderr, "offered 40/s") || !strings.Contains(stderr, "ms behind") {
+		t.Errorf("--rate 40: no schedule in the progress line:\n%s", stderr)
+	}
 	apps, err := os.ReadFile(filepath.Join(filepath.Dir(w), "wallet", benchWalletDir, benchAppsFile))
 	if err != nil || !strings.Contains(string(apps), `"holder_chain"`) {
 		t.Errorf("apps.json: %v\n%s", err, apps)
 	}
 
 	victim := net.info.Validators[3]
-	rep, _ := runBenchmark(t, w, "--chains", "2", "--duration", "3s", "--kill-validator", victim.Name, "--kill-after", "1500ms")
+	rep, _ = runBenchmark(t, w, "--chains", "2", "--duration", "3s", "--kill-validator", victim.Name, "--kill-after", "1500ms")
 	res := rep.Result
 	t.Logf("kill: %+v", res.Phases)
 	if len(res.Phases) != 2 || res.Phases[0].Name != "all validators up" || res.Phases[1].Name != victim.Name+" killed" || res.Phases[1].Blocks == 0 {

@@ -80,3 +80,22 @@ func TestBenchNetworkTargets(t *testing.T) {
 		t.Error("a dead validator's pid was accepted")
 	}
 }
+
+// TestBenchmarkRefusesBadRate: --rate takes a finite load ≥ 0 that gives every chain a
+// block within --duration, and says what is wrong before connecting to any network.
+func TestBenchmarkRefusesBadRate(t *testing.T) {
+	dir := t.TempDir()
+	for rate, want := range map[string]string{
+		"-1":    "negative",
+		"NaN":   "not a number",
+		"Inf":   "more than",
+		"1.5":   "fewer than one block per chain (16 chains)",
+		"nope":  "invalid argument",
+		"1e300": "more than",
+	} {
+		_, stderr, code := run(t, dir, nil, "benchmark", "--chains", "16", "--duration", "10s", "--rate="+rate)
+		if code == 0 || !strings.Contains(stderr, "--rate") || !strings.Contains(stderr, want) {
+			t.Errorf("--rate %s: exit %d, stderr %q, want %q", rate, code, stderr, want)
+		}
+	}
+}

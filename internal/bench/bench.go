@@ -40,6 +40,11 @@ type Config struct {
 	CounterApp, FungibleApp base.ApplicationID
 	// Duration is how long the chains keep committing blocks.
 	Duration time.Duration
+	// Rate, if positive, is the offered load in operations per second over all
+	// chains: the blocks are scheduled open-loop (see Schedule) instead of each chain
+	// committing its next block as soon as the last one is final. CheckRate says
+	// which rates a run takes.
+	Rate float64
 	// Now is the clock (time.Now in the CLI).
 	Now func() time.Time
 	// Progress, if set, is called about every ProgressEvery (default 1 s) from the
@@ -73,6 +78,9 @@ type Progress struct {
 	// Transfers is the number of operations committed (received, for CrossChain).
 	Transfers int
 	Errors    int
+	// Behind is, for an open-loop run, how long the oldest block due but not started
+	// has been due.
+	Behind time.Duration
 }
 
 // TransfersPerSecond is the mean rate since the start.
@@ -131,6 +139,9 @@ type Result struct {
 	Phases []Phase `json:"phases,omitempty"`
 	// CPU is the CPU time the processes spent, if the caller measured it (SampleCPU).
 	CPU *CPU `json:"cpu,omitempty"`
+	// Schedule is an open-loop run's figures against its schedule (Config.Rate; nil
+	// for the closed loop).
+	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
 // Latency is a count of timed events and their median and 99th percentile.
@@ -161,6 +172,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if len(cfg.Chains) == 0 || cfg.OpsPerBlock < 1 || cfg.Duration <= 0 || cfg.Now == nil {
 		return nil, errors.New("bench: need chains, a positive number of operations per block, a positive duration and a clock")
 	}
+	if err := CheckRate(cfg.Rate, len(cfg.Chains), cfg.OpsPerBlock, cfg.Duration); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
 	if cfg.Scenario == "" {
 		cfg.Scenario = Transfers
 	}
@@ -189,14 +203,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	st := newStats(cfg.MaxErrorKinds, first, cfg.Scenario == CrossChain)
 	start := cfg.Now()
 	st.start = start
+	if cfg.Rate > 0 {
+		st.pace = newPacing(start, cfg.Duration, len(cfg.Chains), cfg.OpsPerBlock, cfg.Rate)
+	}
 	members := newChainSet(cfg.Chains)
 	var wg sync.WaitGroup
 	for i, cc := range cfg.Chains {
 		w := newWorkload(&cfg, i)
+		var p *pacer
+		if st.pace != nil {
+			p = st.pace.chain(i)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			drive(stop, cc, w, members, cfg.Now, st)
+			drive(stop, cc, i, w, p, members, cfg.Now, st)
 		}()
 	}
 	done := make(chan struct{})
@@ -244,10 +265,28 @@ wait:
 // maxBlockAfterStop bounds how long a block sent before the end of the run may take.
 const maxBlockAfterStop = 30 * time.Second
 
-// drive commits blocks of w's operations on one chain until stop ends. A block already
-// started when stop ends runs to its end (within maxBlockAfterStop).
-func drive(stop context.Context, cc *client.ChainClient, w *workload, members chainSet, now func() time.Time, st *stats) {
+// drive commits blocks of w's operations on chain i, cc, until stop ends: as fast as it
+// can, or at the due times of p if not nil. A block already started when stop ends runs
+// to its end (within maxBlockAfterStop).
+func drive(stop context.Context, cc *client.ChainClient, i int, w *workload, p *pacer, members chainSet, now func() time.Time, st *stats) {
 	for stop.Err() == nil {
+		var due time.Time
+		var late bool
+		if p != nil {
+			var start time.Time
+			var ok bool
+			due, start, late, ok = p.next(now())
+			if !ok {
+				// Nothing more is due: the run still lasts its duration, so that
+				// the achieved rate is over the same time as the offered one.
+				<-stop.Done()
+				return
+			}
+			if !sleepUntil(stop, start, now) {
+				return
+			}
+			st.started(i, p.following())
+		}
 		ops, kinds, sends := w.block()
 		t := now()
 		cert, cut, err := executeToEnd(stop, cc, ops)
@@ -266,7 +305,28 @@ func drive(stop context.Context, cc *client.ChainClient, w *workload, members ch
 			continue
 		}
 		w.advance()
-		st.ok(cc.ID(), cert, t, now(), kinds, sends, members)
+		confirmed := now()
+		st.ok(cc.ID(), cert, t, confirmed, kinds, sends, members)
+		if p != nil {
+			st.paced(due, late, confirmed)
+			p.commit()
+		}
+	}
+}
+
+// sleepUntil waits until t (by now's clock); false if stop ended first.
+func sleepUntil(stop context.Context, t time.Time, now func() time.Time) bool {
+	d := t.Sub(now())
+	if d <= 0 {
+		return stop.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-stop.Done():
+		return false
 	}
 }
 

@@ -23,6 +23,8 @@ type stats struct {
 	// sent joins a sending block with the blocks receiving its messages: whichever
 	// of the two confirmations is seen second times the receipt.
 	sent map[sentKey]*sentBlock
+	// pace holds an open-loop run's figures (nil for the closed loop).
+	pace *pacing
 }
 
 // phase holds the figures between two events.
@@ -163,6 +165,9 @@ func (s *stats) progress(el time.Duration) Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pr := Progress{Elapsed: el, Errors: s.errs}
+	if s.pace != nil {
+		pr.Behind = s.pace.behind(s.start.Add(el))
+	}
 	for _, p := range s.phases {
 		n, _ := s.headline(p)
 		pr.Blocks += len(p.blocks)
@@ -202,6 +207,9 @@ func (s *stats) result(chains, perBlock int, el time.Duration) *Result {
 		res.TxPerSecond = float64(res.Transactions) / el.Seconds()
 	}
 	res.LatencyP50Ms, res.LatencyP99Ms = percentiles(lat)
+	if s.pace != nil {
+		res.Schedule = s.pace.schedule(res.Blocks)
+	}
 	if len(receipts) > 0 {
 		r := &Latency{Count: len(receipts)}
 		r.P50Ms, r.P99Ms = percentiles(receipts)
