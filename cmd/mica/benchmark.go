@@ -234,7 +234,7 @@ func printBenchReport(o io.Writer, rep *benchReport) {
 		if res.Blocks > 0 {
 			late = 100 * float64(s.LateBlocks) / float64(res.Blocks)
 		}
-		fmt.Fprintf(o, "  offered %.0f %s/s: finality from the due time p50 %.2f ms, p99 %.2f ms; %d of %d blocks started late (%.0f %%); %d of %d due not committed, %.0f ms behind schedule at the end\n",
+		fmt.Fprintf(o, "  offered %.0f %s/s: finality from the due time p50 %.2f ms, p99 %.2f ms (above: from building the block); %d of %d blocks started late (%.0f %%); %d of %d due not committed, %.0f ms behind schedule at the end\n",
 			s.OfferedTxPerSecond, what, s.FromDueP50Ms, s.FromDueP99Ms, s.LateBlocks, res.Blocks, late, s.NotCommitted, s.BlocksDue, s.BehindMs)
 	}
 	if rc := res.Receipts; rc != nil && res.Scenario != bench.CrossChain {

@@ -61,7 +61,11 @@ func dueOffset(k, c, chains, perBlock int, rate float64) time.Duration {
 // blocksDue is the number of blocks over all chains due before d: the slots j with
 // slotOffset(j) < d, counted with the same rounding as the pacers'.
 func blocksDue(d time.Duration, chains, perBlock int, rate float64) int {
-	n := int(math.Ceil(d.Seconds() * rate / float64(perBlock)))
+	f := math.Ceil(d.Seconds() * rate / float64(perBlock))
+	if f >= 1<<53 { // past float64's integers: far more than any run commits
+		return math.MaxInt
+	}
+	n := int(f)
 	for n > 0 && slotOffset(n-1, perBlock, rate) >= d {
 		n--
 	}

@@ -157,6 +157,9 @@ func TestCheckRate(t *testing.T) {
 		{math.NaN(), 4, 1, time.Second, "not a number"},
 		{math.Inf(1), 4, 1, time.Second, "more than"},
 		{MaxRate * 2, 4, 1, time.Second, "more than"},
+		{MaxRate, 1, 1, math.MaxInt64, ""}, // counted without overflow
+		{5e-324, 1, 1, time.Second, ""},    // one block, at the start
+		{5e-324, 2, 1, time.Second, "fewer than one block per chain"},
 	} {
 		err := CheckRate(c.rate, c.chains, c.perBlock, c.d)
 		switch {
