@@ -1,8 +1,10 @@
 // Package bench is Mica's load generator: a set of chains, each driven by its own
 // goroutine, commit blocks of transfers to the next chain of the ring as fast as they
-// can for a fixed duration. It measures throughput and finality latency (from building
-// a block to holding its confirmed certificate) and keeps every error it meets, counted
-// by kind with the first example of each, so a run that went wrong says why.
+// can for a fixed duration, or at an offered rate (Config.Rate: each block has a due
+// time, see rate.go). It measures throughput and finality latency (from building a
+// block to holding its confirmed certificate, and at a rate from its due time too) and
+// keeps every error it meets, counted by kind with the first example of each, so a run
+// that went wrong says why.
 //
 // The package only drives chain clients it is given. Opening, funding and refunding the
 // chains, and keeping their keys, is the caller's job (cmd/mica: `mica benchmark`).
