@@ -128,7 +128,9 @@ func TestInboxGroupsPartialConsumption(t *testing.T) {
 	if _, err := s.ReceiveBundles(ctx, origin, epochBundles(b6)); err != nil {
 		t.Fatal(err)
 	}
-	if gs := storedGroups(t, ss.flush(t, s), ss, origin); len(gs) != 1 || gs[0].byRef || gs[0].height != 6 {
+	// (A queue held in its header writes its entries again with it: the last is the new one.)
+	if gs := storedGroups(t, ss.flush(t, s), ss, origin); len(gs) == 0 || gs[len(gs)-1].byRef || gs[len(gs)-1].height != 6 ||
+		(len(gs) == 2 && gs[0].height != 5) || len(gs) > 2 {
 		t.Fatal("the next height is not one entry of whole bundles")
 	}
 	rest := append(append([]protocol.MessageBundle{}, b5[30:]...), b6...)

@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -240,14 +239,9 @@ func groupsPrefix(ss *stateStore, origin base.ChainID) []byte {
 // storedGroups decodes the inbox groups of origin that b puts, in key order.
 func storedGroups(t *testing.T, b *kv.Batch, ss *stateStore, origin base.ChainID) []bundleGroup {
 	t.Helper()
-	p := groupsPrefix(ss, origin)
 	var out []bundleGroup
-	for _, op := range b.Ops() {
-		// Entries are at P || 0x01 || index; the header at P || 0x00.
-		if op.Kind != kv.OpPut || !bytes.HasPrefix(op.Key, p) || op.Key[len(p)] != 1 {
-			continue
-		}
-		r := codec.NewReader(op.Value)
+	for _, e := range queuePuts(t, b, groupsPrefix(ss, origin)) {
+		r := codec.NewReader(e.value)
 		g := groupCodec{}.Decode(r)
 		if err := r.Finish(); err != nil {
 			t.Fatalf("stored inbox entry: %v", err)

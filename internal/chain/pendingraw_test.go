@@ -106,14 +106,10 @@ func TestPendingBundleBytesAsDecoded(t *testing.T) {
 // that batch put, by what corrupt returns for it.
 func corruptStoredGroup(t *testing.T, ss *stateStore, batch *kv.Batch, origin base.ChainID, corrupt func([]byte) []byte) {
 	t.Helper()
-	p := groupsPrefix(ss, origin)
 	n := 0
-	for _, op := range batch.Ops() {
-		if op.Kind != kv.OpPut || !bytes.HasPrefix(op.Key, p) || op.Key[len(p)] != 1 {
-			continue
-		}
+	for _, e := range queuePuts(t, batch, groupsPrefix(ss, origin)) {
 		var w kv.Batch
-		w.Put(op.Key, corrupt(bytes.Clone(op.Value)))
+		w.Put(e.key, e.with(corrupt(bytes.Clone(e.value))))
 		if err := ss.db.Write(context.Background(), &w); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,13 @@ const (
 	QueueCacheBytes = queueCacheBytes
 )
 
+// QueueInlineMax and QueueInlineBytes expose the bounds on the entries a Queue holds in
+// its header.
+const (
+	QueueInlineMax   = queueInlineMax
+	QueueInlineBytes = queueInlineBytes
+)
+
 // CachedEntries returns the number of entries (present or known absent) m caches.
 func CachedEntries[K, V any](m *Map[K, V]) int { return len(m.cache) }
 

@@ -224,11 +224,17 @@ func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i ui
 }
 
 // putEntries appends puts for entries first, first+1, ... in ascending key order, and
-// caches (within x.limit) those below cacheBelow.
-func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T, cacheBelow uint64) {
+// caches (within x.limit) those below cacheBelow. encs, if not nil, holds the entries'
+// encodings (encode's, which nobody modifies).
+func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T, encs [][]byte, cacheBelow uint64) {
 	for j, v := range vs {
 		i := first + uint64(j)
-		enc := encode(x.c, v)
+		var enc []byte
+		if encs != nil {
+			enc = encs[j]
+		} else {
+			enc = encode(x.c, v)
+		}
 		b.PutOwned(x.vc.indexKey(i), enc)
 		if i < cacheBelow {
 			x.remember(i, v, x.cachedSize(v, len(enc)))

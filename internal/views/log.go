@@ -119,7 +119,7 @@ func (l *Log[T]) Flush(b *kv.Batch) {
 		return
 	}
 	b.Put(l.x.headerKey(), encodeHeader(l.count+uint64(len(l.appended))))
-	l.x.putEntries(b, l.count, l.appended, 0)
+	l.x.putEntries(b, l.count, l.appended, nil, 0)
 	l.count += uint64(len(l.appended))
 	l.Rollback()
 }

@@ -166,14 +166,32 @@ func TestInboxReloadsAfterRestart(t *testing.T) {
 	// the count (one byte) and 100 u32 indexes.
 	const groupOf100Refs = 1 + 8 + 8 + 32 + 1 + 100*4
 	groups, others := 0, 0
-	if err := db.Scan(ctx, []byte{'C'}, func(k, v []byte) error {
-		if keyKind(k) != "chain view 11" || len(k) < 33+1+32+2 || k[33+1+32+1] != 1 {
-			return nil // not an inbox queue's entry
-		}
+	count := func(v []byte) {
 		if len(v) == groupOf100Refs && v[0] == 1 {
 			groups++
 		} else {
 			others++
+		}
+	}
+	if err := db.Scan(ctx, []byte{'C'}, func(k, v []byte) error {
+		if keyKind(k) != "chain view 11" || len(k) < 33+1+32+2 {
+			return nil // not an inbox queue's key
+		}
+		switch k[33+1+32+1] {
+		case 1: // an entry under its own key
+			count(v)
+		case 0: // a queue's header, which holds a short queue's entries (views.Queue)
+			r := codec.NewReader(v)
+			r.U64()
+			r.U64()
+			if r.Remaining() > 0 {
+				for range r.Uleb() {
+					count(r.VarBytes())
+				}
+			}
+			if err := r.Finish(); err != nil {
+				t.Fatalf("inbox queue header: %v", err)
+			}
 		}
 		return nil
 	}); err != nil {

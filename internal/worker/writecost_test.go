@@ -91,21 +91,26 @@ func TestWritesPerBlock(t *testing.T) {
 		maxKeys   float64
 		maxBytes  float64
 	}{
-		// 1 transfer: 21 keys (2026-12-06): the consensus register twice and the tip,
-		// 2 execution keys, the received log (2), outbox (6) and inbox (6) queues and
-		// maps, the certificate and its height index. 3.07 KB: the consensus register
-		// 0.81 KB (0.93 KB while it stored the block's outcome), the certificate 0.86
-		// KB. The pending-delivery record is no longer put and deleted on every block
-		// (23 keys, 3.36 KB before).
-		{1, 21, 3070},
-		// 100 transfers: 21 keys (2026-12-06), as at 1 transfer: the 100 bundles
+		// 1 transfer: 17 keys (2026-12-06, fewerkeys): the consensus register twice and
+		// the tip, 2 execution keys, the received log (2), the outbox's map entry and
+		// queue (put by the certificate, deleted by the confirmation: 4), the inbox's
+		// cursors and queue (put by the receipt, rewritten by the block that takes the
+		// bundles: 4), the certificate and its height index. 2.73 KB: the consensus
+		// register 0.76 KB, the certificate 0.86 KB. A queue of one entry is held in its
+		// header (views.Queue): 21 keys and 3.02 KB while each queue entry had its key,
+		// 23 keys and 3.36 KB when the pending-delivery record was put and deleted on
+		// every block; the consensus register was 0.81 KB, 0.93 KB while it stored the
+		// block's outcome.
+		{1, 17, 2730},
+		// 100 transfers: 17 keys (2026-12-06), as at 1 transfer: the 100 bundles
 		// received are one inbox entry (put on receipt, deleted by the block that takes
-		// them; 219 keys when each bundle was an entry). 48.7 KB (57.1 KB while the
-		// consensus register stored the block's outcome, 76.9 KB with an entry per
-		// bundle, 81.6 KB when the inbox stored each bundle whole, 119 KB before the
-		// manager stored the proposal once): the consensus register 19.3 KB (27.7 KB),
-		// the certificate 27.6 KB, the inbox's queues 0.75 KB.
-		{100, 21, 48_750},
+		// them; 219 keys when each bundle was an entry), held in its queue's header (21
+		// keys while it had its own key). 35.9 KB (36.2 KB with the queues' entries
+		// under their own keys, 48.7 KB while the register held the received bundles,
+		// 57.1 KB while it stored the block's outcome, 76.9 KB with an entry per
+		// bundle, 119 KB before the manager stored the proposal once): the certificate
+		// 27.6 KB, the consensus register 6.8 KB, the inbox's queues 0.45 KB.
+		{100, 17, 36_000},
 	} {
 		t.Run(fmt.Sprintf("transfers=%d", tc.transfers), func(t *testing.T) {
 			synced, lazy, keys, bytes, notes := writesPerBlock(t, tc.transfers)
