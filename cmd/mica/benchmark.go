@@ -147,6 +147,7 @@ JSON document).`,
 			if err != nil {
 				return err
 			}
+			withBenchRuntime(cmd)
 			var events []bench.Event
 			if o.kill != "" {
 				if events, err = killEvent(cmd, o); err != nil {
