@@ -149,7 +149,7 @@ func AddValidator(ctx context.Context, o AddOptions) (*AddedValidator, error) {
 	info.Log = logPath
 	// One more process shares the machine with the network's validators.
 	env := RuntimeEnv(os.Environ(), runtime.NumCPU(), localValidators(nf)+1)
-	p, err := start(o.Binary, &info, []string{"validator", "run", "--config", info.Config}, logPath, env)
+	p, err := start(o.Binary, &info, []string{"validator", "run", "--config", info.Config}, logPath, env, false)
 	if err != nil {
 		return nil, err
 	}

@@ -270,7 +270,7 @@ func Run(ctx context.Context, o Options) error {
 			v.Metrics = "http://" + addr
 		}
 		v.Log = filepath.Join(o.Dir, v.Name, "validator.log")
-		p, err := start(o.Binary, v, args, v.Log, env)
+		p, err := start(o.Binary, v, args, v.Log, env, true)
 		if err != nil {
 			return err
 		}
@@ -532,8 +532,10 @@ type proc struct {
 	err  error
 }
 
-// start runs a validator process with environment env.
-func start(binary string, v *ValidatorInfo, args []string, logPath string, env []string) (*proc, error) {
+// start runs a validator process with environment env. A tied one gets SIGTERM from the
+// kernel when this process dies (net up's validators); an untied one outlives it
+// (`net add-validator` starts a validator and exits).
+func start(binary string, v *ValidatorInfo, args []string, logPath string, env []string, tied bool) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -542,7 +544,16 @@ func start(binary string, v *ValidatorInfo, args []string, logPath string, env [
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A process group of its own (a terminal's Ctrl-C reaches net up, which stops the
+	// validators in order). Tied: SIGTERM from the kernel if net up dies without
+	// stopping them (kill -9, a crash), so that a validator does not outlive the net up
+	// that started it, holding its ports and its store's lock. The signal follows the
+	// thread that forked (timerslack.StartCommand's, which the runtime keeps unless
+	// setting its slack back failed).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if tied {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+	}
 	if err := timerslack.StartCommand(cmd, ValidatorTimerSlack); err != nil {
 		return nil, fmt.Errorf("start %s: %w", v.Name, err)
 	}

@@ -24,7 +24,7 @@ func TestValidatorTimerSlack(t *testing.T) {
 		t.Skip("no cat(1) here")
 	}
 	logPath := filepath.Join(t.TempDir(), "child.log")
-	p, err := start(cat, &ValidatorInfo{Name: "child"}, []string{"/proc/self/timerslack_ns"}, logPath, os.Environ())
+	p, err := start(cat, &ValidatorInfo{Name: "child"}, []string{"/proc/self/timerslack_ns"}, logPath, os.Environ(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
