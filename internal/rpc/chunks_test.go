@@ -552,17 +552,22 @@ func (s slowShard) HandleBlob(ctx context.Context, _ protocol.Blob) error {
 // TestChunkedHandlingOutlastsReceiveTimeout: ReceiveTimeout bounds the receipt of a
 // chunked request, not its handling: a request whose chunks are all in is handled
 // however long that takes (compiling a module takes longer than receiving it).
+//
+// The receive deadline must leave room to send 2 MiB on a loaded machine (300 ms did not
+// at a load average of 30), and the handling outlasts it by 2.5×.
 func TestChunkedHandlingOutlastsReceiveTimeout(t *testing.T) {
 	keys := []*crypto.PrivateKey{prototest.Key("alice")}
 	g := prototest.Genesis(prototest.Committee(prototest.Validators(1)), keys, base.Tokens(10))
-	proxy, err := NewProxy(ProxyConfig{Shards: []Shard{slowShard{delay: 1500 * time.Millisecond}}, Storage: newStore(t, g)})
+	proxy, err := NewProxy(ProxyConfig{Shards: []Shard{slowShard{delay: 2500 * time.Millisecond}}, Storage: newStore(t, g)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	limits := DefaultLimits(protocol.NoFeesPolicy())
-	limits.setReceiveTimeouts(300*time.Millisecond, smallReceiveTimeout)
+	limits.setReceiveTimeouts(time.Second, smallReceiveTimeout)
 	node := serveProxy(t, proxy, ServerConfig{Limits: &limits}, DialOptions{})
-	if err := node.HandleBlob(callCtx(t), protocol.Blob{Type: base.BlobData, Content: make([]byte, 2<<20)}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := node.HandleBlob(ctx, protocol.Blob{Type: base.BlobData, Content: make([]byte, 2<<20)}); err != nil {
 		t.Fatalf("2 MiB blob handled for longer than the receive deadline: %v", err)
 	}
 }
