@@ -131,6 +131,9 @@ func (s *Service) systemServer() *handler.Server {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](256))
 	srv.Use(extension.Introspection{})
+	// First: the complexity and depth walks below visit every path through the
+	// fragments, which grow exponentially with the document.
+	srv.Use(expansionLimit{max: maxExpandedSelections(s.limits.MaxComplexity)})
 	srv.Use(extension.FixedComplexityLimit(s.limits.MaxComplexity))
 	srv.Use(depthLimit{max: s.limits.MaxDepth})
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -145,6 +148,64 @@ func (s *Service) systemServer() *handler.Server {
 		return gqlerror.Errorf("internal error")
 	})
 	return srv
+}
+
+// expansionLimit refuses operations whose selections, with every fragment spread
+// replaced by its fragment, number more than max. gqlgen's complexity walk and
+// selectionDepth visit each of those: a document of n fragments each spreading the next
+// twice has 2^n of them in n lines (TestAttackFragmentFanOut), which held a core for
+// ever. expandedSelections counts them in time linear in the document.
+type expansionLimit struct{ max int }
+
+func (expansionLimit) ExtensionName() string                   { return "ExpansionLimit" }
+func (expansionLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (e expansionLimit) MutateOperationContext(_ context.Context, op *graphql.OperationContext) *gqlerror.Error {
+	if op.Operation == nil {
+		return nil
+	}
+	if n := expandedSelections(op.Operation.SelectionSet, op.Doc, e.max, map[string]int{}); n > e.max {
+		return gqlerror.Errorf("the query expands to more than %d selections (fragments spread in place)", e.max)
+	}
+	return nil
+}
+
+// maxExpandedSelections is the expansionLimit for a complexity limit: each selected
+// field costs at least 1 in complexity (but introspection's), so a query within the
+// complexity limit expands to a few times its number of fields at most.
+func maxExpandedSelections(maxComplexity int) int { return max(4*maxComplexity, 10_000) }
+
+// expandedSelections returns the number of selections of set with fragment spreads
+// replaced by their fragments (each spread, field and inline fragment counts one),
+// saturating at limit+1. sizes memoizes each fragment's expanded size (-1 while it is
+// being counted: a cycle, which validation refuses before, counts as over the limit).
+func expandedSelections(set ast.SelectionSet, doc *ast.QueryDocument, limit int, sizes map[string]int) int {
+	n := 0
+	for _, sel := range set {
+		n++
+		switch v := sel.(type) {
+		case *ast.Field:
+			n += expandedSelections(v.SelectionSet, doc, limit, sizes)
+		case *ast.InlineFragment:
+			n += expandedSelections(v.SelectionSet, doc, limit, sizes)
+		case *ast.FragmentSpread:
+			size, seen := sizes[v.Name]
+			switch {
+			case seen && size < 0:
+				size = limit + 1
+			case !seen:
+				if f := doc.Fragments.ForName(v.Name); f != nil {
+					sizes[v.Name] = -1
+					size = expandedSelections(f.SelectionSet, doc, limit, sizes)
+				}
+				sizes[v.Name] = size
+			}
+			n += size
+		}
+		if n > limit {
+			return limit + 1
+		}
+	}
+	return n
 }
 
 // depthLimit refuses operations whose selections nest deeper than max (fragments

@@ -43,6 +43,20 @@ func (p *PendingBundleBytes) Grow(n int) {
 	}
 }
 
+// KeepBytes keeps the longest prefix of the bundles whose bytes add up to at most max,
+// and the first bundle whatever its size (so that a chain whose oldest pending bundle is
+// large can still receive it).
+func (p *PendingBundleBytes) KeepBytes(max int) {
+	total := 0
+	for i := range p.items {
+		if total += len(p.items[i].bundle); total > max && i > 0 {
+			clear(p.items[i:])
+			p.items = p.items[:i]
+			return
+		}
+	}
+}
+
 // Len returns the number of bundles.
 func (p *PendingBundleBytes) Len() int { return len(p.items) }
 

@@ -461,20 +461,36 @@ func smallDeadline(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, slotKey{}, s)
 }
 
-// remoteIP is the peer's IP address (IPv4 as such, not mapped into IPv6), or the zero
-// address if unknown. A TCP peer's is read without formatting and parsing its address.
+// remoteIP is the address the per-address bounds count the peer by: its IPv4 address
+// (as such, not mapped into IPv6), the first address of its IPv6 /64 (one host usually
+// has a whole /64, so counting its addresses one by one would give it 2^64 shares, as
+// the faucet's limits say too), or the zero address if unknown. A TCP peer's is read
+// without formatting and parsing its address.
 func remoteIP(ctx context.Context) netip.Addr {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return netip.Addr{}
 	}
 	if a, ok := p.Addr.(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
+		return addressKey(a.AddrPort().Addr())
 	}
 	if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
-		return ap.Addr().Unmap()
+		return addressKey(ap.Addr())
 	}
 	return netip.Addr{}
+}
+
+// addressKey is remoteIP's key of a: a unmapped, and an IPv6 address cut to its /64
+// (without its zone).
+func addressKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is4() {
+		return a
+	}
+	if p, err := a.Prefix(64); err == nil {
+		return p.Addr()
+	}
+	return a
 }
 
 // received stops the receive deadline of a heavy request: its message, or its last

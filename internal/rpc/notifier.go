@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -12,17 +14,46 @@ import (
 // outstanding before further ones are dropped.
 const DefaultSubscriberBuffer = 1000
 
+// Bounds of the subscriptions strangers open (SubscribeFrom). A subscription's buffer
+// is allocated when it opens (DefaultSubscriberBuffer notifications of 176 bytes:
+// 176 KiB), and each chain it names is an entry of the notifier's index: without a
+// bound, 1,024 connections of 64 streams made a validator allocate 11 GiB for requests
+// of a few bytes, and hold it while the streams stayed open. One address (an IPv4
+// address or an IPv6 /64, remoteIP) gets a share of each bound, so it cannot take
+// them all. A node's client opens one subscription per chain it follows per
+// validator.
+const (
+	// maxSubscriptions bounds the open subscriptions: 4,096 × 176 KiB = 704 MiB of
+	// buffers at most.
+	maxSubscriptions = 4096
+	// maxSubscriptionsPerAddr is one address's share of maxSubscriptions.
+	maxSubscriptionsPerAddr = 1024
+	// maxSubscribedEntries bounds the chains named by all open subscriptions
+	// (a subscription to every chain names none).
+	maxSubscribedEntries = 1 << 18
+	// maxSubscribedEntriesPerAddr is one address's share of maxSubscribedEntries.
+	maxSubscribedEntriesPerAddr = 1 << 16
+)
+
 // Notifier fans notifications out to subscribers. Publish never blocks: a subscriber
 // whose buffer is full loses the notification, and the loss is counted so that it can
 // be told. Notifications are best-effort (they carry no evidence; clients re-sync from
 // certificates). Safe for concurrent use.
 type Notifier struct {
 	buffer int
+	// The bounds of SubscribeFrom (maxSubscriptions..., smaller in tests).
+	maxSubs, maxSubsPerAddr, maxEntries, maxEntriesPerAddr int
 
 	mu      sync.Mutex
 	all     map[*Subscription]struct{}
 	byChain map[base.ChainID]map[*Subscription]struct{}
+	// What SubscribeFrom's open subscriptions hold, in all and per address.
+	held   subscriptionUse
+	byAddr map[netip.Addr]*subscriptionUse // Invariant: entries are non-zero
 }
+
+// subscriptionUse counts subscriptions and the chain entries they name.
+type subscriptionUse struct{ subs, entries int }
 
 // NewNotifier returns a notifier giving each subscriber a buffer of the given size
 // (DefaultSubscriberBuffer if not positive).
@@ -31,9 +62,14 @@ func NewNotifier(buffer int) *Notifier {
 		buffer = DefaultSubscriberBuffer
 	}
 	return &Notifier{
-		buffer:  buffer,
-		all:     make(map[*Subscription]struct{}),
-		byChain: make(map[base.ChainID]map[*Subscription]struct{}),
+		buffer:            buffer,
+		maxSubs:           maxSubscriptions,
+		maxSubsPerAddr:    maxSubscriptionsPerAddr,
+		maxEntries:        maxSubscribedEntries,
+		maxEntriesPerAddr: maxSubscribedEntriesPerAddr,
+		all:               make(map[*Subscription]struct{}),
+		byChain:           make(map[base.ChainID]map[*Subscription]struct{}),
+		byAddr:            make(map[netip.Addr]*subscriptionUse),
 	}
 }
 
@@ -44,6 +80,9 @@ type Subscription struct {
 	ch      chan protocol.Notification
 	dropped atomic.Uint64
 	closed  bool // guarded by n.mu
+	// counted: opened by SubscribeFrom for addr, and counted in its bounds.
+	counted bool
+	addr    netip.Addr
 }
 
 // C returns the channel of notifications; it is closed by Close.
@@ -61,6 +100,16 @@ func (s *Subscription) Close() {
 		return
 	}
 	s.closed = true
+	if s.counted {
+		u := n.byAddr[s.addr]
+		n.held.subs--
+		n.held.entries -= len(s.chains)
+		u.subs--
+		u.entries -= len(s.chains)
+		if u.subs == 0 {
+			delete(n.byAddr, s.addr)
+		}
+	}
 	if s.chains == nil {
 		delete(n.all, s)
 	}
@@ -76,14 +125,75 @@ func (s *Subscription) Close() {
 }
 
 // Subscribe returns a subscription to the given chains, or to every chain if chains is
-// empty. The caller must Close it.
+// empty, outside the bounds of SubscribeFrom (for a shard's own proxy). The caller must
+// Close it.
 func (n *Notifier) Subscribe(chains []base.ChainID) *Subscription {
 	s := &Subscription{n: n, ch: make(chan protocol.Notification, n.buffer)}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.add(s, chains)
+	return s
+}
+
+// ErrTooManySubscriptions: the notifier holds as many subscriptions (or subscribed
+// chains) as it may, in all or from the caller's address. It wraps ErrBusy: a
+// subscription closed elsewhere makes room.
+var ErrTooManySubscriptions = fmt.Errorf("%w: too many subscriptions", ErrBusy)
+
+// SubscribeFrom is Subscribe for a stranger at address addr (remoteIP): it fails with
+// ErrTooManySubscriptions, allocating nothing, if the subscription would take the
+// notifier's subscriptions or their chain entries past their bounds, in all or for
+// addr. Duplicate chains count once.
+func (n *Notifier) SubscribeFrom(addr netip.Addr, chains []base.ChainID) (*Subscription, error) {
+	chains = uniqueChains(chains)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	u := n.byAddr[addr]
+	if u == nil {
+		u = &subscriptionUse{}
+	}
+	switch {
+	case n.held.subs >= n.maxSubs || n.held.entries+len(chains) > n.maxEntries:
+		return nil, fmt.Errorf("%w: %d open, %d chains subscribed, at most %d and %d", ErrTooManySubscriptions, n.held.subs, n.held.entries, n.maxSubs, n.maxEntries)
+	case u.subs >= n.maxSubsPerAddr || u.entries+len(chains) > n.maxEntriesPerAddr:
+		return nil, fmt.Errorf("%w: %d open from this address, %d chains subscribed, at most %d and %d", ErrTooManySubscriptions, u.subs, u.entries, n.maxSubsPerAddr, n.maxEntriesPerAddr)
+	}
+	if u.subs == 0 {
+		n.byAddr[addr] = u
+	}
+	s := &Subscription{n: n, ch: make(chan protocol.Notification, n.buffer), counted: true, addr: addr}
+	n.add(s, chains)
+	u.subs++
+	u.entries += len(s.chains)
+	n.held.subs++
+	n.held.entries += len(s.chains)
+	return s, nil
+}
+
+// uniqueChains returns chains without repetitions (chains itself if it has none).
+func uniqueChains(chains []base.ChainID) []base.ChainID {
+	seen := make(map[base.ChainID]struct{}, len(chains))
+	for _, id := range chains {
+		seen[id] = struct{}{}
+	}
+	if len(seen) == len(chains) {
+		return chains
+	}
+	out := make([]base.ChainID, 0, len(seen))
+	for _, id := range chains {
+		if _, ok := seen[id]; ok {
+			delete(seen, id)
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// add indexes s under its chains (every chain if none). n.mu is held.
+func (n *Notifier) add(s *Subscription, chains []base.ChainID) {
 	if len(chains) == 0 {
 		n.all[s] = struct{}{}
-		return s
+		return
 	}
 	s.chains = make([]base.ChainID, 0, len(chains))
 	for _, id := range chains {
@@ -97,7 +207,6 @@ func (n *Notifier) Subscribe(chains []base.ChainID) *Subscription {
 			s.chains = append(s.chains, id)
 		}
 	}
-	return s
 }
 
 // Publish delivers a notification to every interested subscriber without blocking. Its

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/micachain/mica/internal/base"
@@ -419,13 +420,19 @@ func (p *Proxy) DownloadCertificate(ctx context.Context, m *pb.CertificateHash) 
 }
 
 // Subscribe implements pb.ValidatorNodeServer. The response headers are sent once the
-// subscription is active, so a caller that waits for them misses nothing after.
+// subscription is active, so a caller that waits for them misses nothing after. A
+// subscription over the notifier's bounds (Notifier.SubscribeFrom) is refused with
+// ResourceExhausted (ErrBusy).
 func (p *Proxy) Subscribe(m *pb.SubscriptionRequest, stream grpc.ServerStreamingServer[pb.Notification]) error {
 	chains, err := decodeSubscription(m)
 	if err != nil {
 		return toStatus(err)
 	}
-	return serveSubscription(stream.Context(), p.cfg.Notifier.Subscribe(chains), stream.SendHeader, func(n *protocol.Notification, dropped uint64) error {
+	sub, err := p.cfg.Notifier.SubscribeFrom(remoteIP(stream.Context()), chains)
+	if err != nil {
+		return refusal(codes.ResourceExhausted, err)
+	}
+	return serveSubscription(stream.Context(), sub, stream.SendHeader, func(n *protocol.Notification, dropped uint64) error {
 		return stream.Send(&pb.Notification{Payload: codec.Marshal(n), Dropped: dropped})
 	})
 }

@@ -165,8 +165,8 @@ func TestErrorKindsOverGRPC(t *testing.T) {
 }
 
 // TestRemoteIP: the in-flight bound counts per IP address: one key for every port of an
-// address, the same key for an IPv4 address whether or not mapped into IPv6, and one
-// shared key for peers without an IP address.
+// address, the same key for an IPv4 address whether or not mapped into IPv6, one key
+// for the addresses of an IPv6 /64, and one shared key for peers without an IP address.
 func TestRemoteIP(t *testing.T) {
 	at := func(a net.Addr) context.Context { return peer.NewContext(context.Background(), &peer.Peer{Addr: a}) }
 	v4 := netip.MustParseAddr("192.0.2.7")
@@ -178,7 +178,11 @@ func TestRemoteIP(t *testing.T) {
 		{"ipv4", at(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4000}), v4},
 		{"ipv4 other port", at(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7).To4(), Port: 4001}), v4},
 		{"ipv4 in ipv6", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[::ffff:192.0.2.7]:4002"))), v4},
-		{"ipv6", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[2001:db8::1]:4003"))), netip.MustParseAddr("2001:db8::1")},
+		{"ipv6", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[2001:db8::1]:4003"))), netip.MustParseAddr("2001:db8::")},
+		{"ipv6 same /64", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[2001:db8::ffff:1:2:3]:4003"))), netip.MustParseAddr("2001:db8::")},
+		{"ipv6 other /64", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[2001:db8:0:1::1]:4003"))), netip.MustParseAddr("2001:db8:0:1::")},
+		{"ipv6 zone", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[fe80::1%eth0]:4003"))), netip.MustParseAddr("fe80::")},
+		{"ipv6 loopback", at(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:4003"))), netip.MustParseAddr("::")},
 		{"udp", at(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 9}), v4},
 		{"unix", at(&net.UnixAddr{Name: "/tmp/sock", Net: "unix"}), netip.Addr{}},
 		{"no peer", context.Background(), netip.Addr{}},

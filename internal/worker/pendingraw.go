@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/micachain/mica/internal/chain"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -14,16 +15,40 @@ import (
 // At 100 transfers per block the bundles of every answer to a certificate's query are
 // the 100 the block before sent here; decoding them, for the RPC layer to encode them
 // again at once, was 7 % of a validator's CPU (issue #11).
+//
+// Either way the bundles listed are a prefix of the list (still a prefix of each
+// origin's queue) of at most maxPendingBundleBytes, or its first bundle alone.
 func (w *Worker) pendingBundles(ctx context.Context, s *chain.State, info *protocol.ChainInfo) error {
 	if !w.cfg.PendingBundleBytes {
-		var err error
-		info.RequestedPendingBundles, err = s.PendingBundles(ctx, maxPendingBundles)
+		bs, err := s.PendingBundles(ctx, maxPendingBundles)
+		info.RequestedPendingBundles = keepBundleBytes(bs, maxPendingBundleBytes)
 		return err
 	}
 	p, err := s.PendingBundleBytes(ctx, maxPendingBundles)
 	if err != nil {
 		return err
 	}
+	p.KeepBytes(maxPendingBundleBytes)
 	info.SetPendingBundleBytes(p)
 	return nil
+}
+
+// maxPendingBundleBytes bounds the bundles' bytes in one chain-info answer, with
+// maxPendingBundles their number. A bundle may hold a block's worth of messages (a
+// block of 10,000 transfers to one chain is a bundle of about 1 MiB): without it, 64
+// such bundles from strangers made the answer to the chain's owner larger than the
+// transport takes (rpc.MaxMessageSize, 64 MiB), and the chain could make no block.
+// With the first bundle (at most a block, MaxBlockSize) the answer stays under it.
+const maxPendingBundleBytes = 16 << 20
+
+// keepBundleBytes is PendingBundleBytes.KeepBytes for decoded bundles: the longest
+// prefix of bs whose bundles' encodings add up to at most max, and at least bs[0].
+func keepBundleBytes(bs []protocol.IncomingBundle, max int) []protocol.IncomingBundle {
+	total := 0
+	for i := range bs {
+		if total += codec.Size(&bs[i].Bundle); total > max && i > 0 {
+			return bs[:i]
+		}
+	}
+	return bs
 }
