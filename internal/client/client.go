@@ -235,8 +235,7 @@ func fanoutVetted[T any](ctx context.Context, c *Client, m members, fn func(ctx 
 // and the others only once the first can no longer reach a quorum (they failed, refused
 // or sent votes that vet failed) or have not all answered after st.wait; from then on
 // it is a full fan-out. If the first reach the quorum, it returns as soon as they have
-// all answered, without a grace period (nobody else was asked). With st.noGrace it
-// returns as soon as the quorum stands, without waiting for the others.
+// all answered, without a grace period (nobody else was asked).
 func fanoutStaged[T any](ctx context.Context, c *Client, m members, fn func(ctx context.Context, v Validator) (T, error), ok func(T) bool, vet func([]T) []error, st *staged) []answer[T] {
 	t := tally[T]{committee: m.committee, ok: ok, vet: vet, out: make([]answer[T], 0, len(m.validators))}
 	first := len(m.validators)
@@ -328,9 +327,6 @@ func fanoutStaged[T any](ctx context.Context, c *Client, m members, fn func(ctx 
 					}
 					wait = nil
 					continue
-				}
-				if st != nil && st.noGrace {
-					break // out of the select, then the loop
 				}
 				timer = time.NewTimer(max(c.cfg.MinGrace, time.Since(start)/5))
 				grace = timer.C

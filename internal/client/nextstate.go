@@ -171,11 +171,8 @@ func (cc *ChainClient) reusable(ns *nextState, lv *localView) bool {
 		lv.epoch == ns.ans.epoch && ns.ans.q.ChainID == cc.id && soleOwner(&lv.ownership, cc.Owner())
 }
 
-// broadcastCertificate sends a certificate to the members of m and returns once a
-// quorum of them took it, without a grace period: the remaining calls complete on their
-// own (a validator left out of the block's proposal executes the block before it
-// answers, so waiting for it cost every block a timer or a wake-up and up to the grace
-// period of its finality; docs/PERFORMANCE.md, rateregime). Each call
+// broadcastCertificate sends a certificate to the members of m, without waiting beyond
+// the quorum and grace period; the remaining calls complete on their own. Each call
 // goes after the chain's previous broadcast's call to the same validator (calls, which
 // may be the zero value). enc is cert's canonical encoding if the caller holds it (nil: it is made
 // here, once for all validators). q, if not nil, is asked with it from the nodes that
@@ -185,11 +182,11 @@ func (c *Client) broadcastCertificate(ctx context.Context, m members, cert *prot
 	if q != nil && q.RequestPendingBundles {
 		ctx = withDecodeMemo(ctx)
 	}
-	return fanoutStaged(ctx, c, m, func(ctx context.Context, v Validator) (certReply, error) {
+	return fanout(ctx, c, m, func(ctx context.Context, v Validator) (certReply, error) {
 		defer calls.end(v)
 		calls.start(ctx, v)
 		_, takes := v.Node.(CertificateQuerier)
 		info, err := c.handleCertificate(ctx, v, cert, q)
 		return certReply{info: info, answered: takes && q != nil && err == nil && info != nil}, err
-	}, nil, nil, &staged{first: len(m.validators), noGrace: true})
+	}, nil)
 }

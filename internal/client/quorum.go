@@ -258,9 +258,6 @@ type staged struct {
 	// quick is called with the time the first validators took to reach the quorum, if
 	// they did without the rest, or with wait if it passed first.
 	quick func(time.Duration)
-	// noGrace: once every validator was asked, return as soon as the quorum stands
-	// (no grace period for the late answers; their calls complete in the background).
-	noGrace bool
 }
 
 // proposalToQuorum returns the staging of a new proposal of chain id to m: its quorum
