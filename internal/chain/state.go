@@ -852,36 +852,15 @@ func (s *State) pendingBundles(ctx context.Context, limit int, grow func(n int),
 	if err != nil {
 		return err
 	}
-	// Each origin's bundles as runs (shared with its queue: not copied).
-	type originQueue struct {
-		origin base.ChainID
-		runs   [][]queuedBundle
-		n      int
+	queues, err := selectPending(len(origins), limit, func(i, quota int) (originQueue, bool, error) {
+		return s.scanPending(ctx, origins[i], quota)
+	})
+	if err != nil {
+		return err
 	}
-	var queues []originQueue
 	total := 0
-	for _, origin := range origins {
-		cur, _, err := s.inboxes.Get(ctx, origin)
-		if err != nil {
-			return err
-		}
-		q := originQueue{origin: origin}
-		err = s.inboxQueuesOf(origin).added.forEachRun(ctx, &cur, func(run []queuedBundle) error {
-			if q.n == limit {
-				return errStopScan
-			}
-			run = run[:min(len(run), limit-q.n)]
-			q.runs = append(q.runs, run)
-			q.n += len(run)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStopScan) {
-			return err
-		}
-		if q.n > 0 {
-			queues = append(queues, q)
-			total += q.n
-		}
+	for _, q := range queues {
+		total += q.n
 	}
 	n := min(total, limit)
 	if n == 0 {
@@ -917,6 +896,85 @@ func (s *State) pendingBundles(ctx context.Context, limit int, grow func(n int),
 		}
 	}
 	return nil
+}
+
+// originQueue is a prefix of one origin's pending bundles, as runs (shared with its
+// queue: not copied), and their number.
+type originQueue struct {
+	origin base.ChainID
+	runs   [][]queuedBundle
+	n      int
+}
+
+// scanPending returns up to quota of origin's pending bundles (a prefix of its queue) and
+// whether more remain.
+func (s *State) scanPending(ctx context.Context, origin base.ChainID, quota int) (originQueue, bool, error) {
+	cur, _, err := s.inboxes.Get(ctx, origin)
+	if err != nil {
+		return originQueue{}, false, err
+	}
+	q, more := originQueue{origin: origin}, false
+	err = s.inboxQueuesOf(origin).added.forEachRun(ctx, &cur, func(run []queuedBundle) error {
+		if q.n+len(run) > quota {
+			run, more = run[:quota-q.n], true
+		}
+		if len(run) > 0 {
+			q.runs = append(q.runs, run)
+			q.n += len(run)
+		}
+		if more {
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return originQueue{}, false, err
+	}
+	return q, more, nil
+}
+
+// selectPending returns, of n origins' pending bundles, prefixes long enough for the
+// first limit bundles of their round-robin (pendingBundles), in origin order, without
+// the origins that have none. scan(i, quota) reads up to quota of origin i's bundles and
+// says whether more remain.
+//
+// Reading every origin's queue up to limit, as it did, read up to n × limit bundles (and
+// resolved their certificates) for one chain-info query a stranger can send, once
+// strangers' chains had filled the inbox. The round-robin's first limit bundles take at
+// most r of each origin, for the least r at which the origins' prefixes of r add up to
+// limit; so each origin is read up to a quota, limit/n at first, doubled for the
+// origins cut short while the prefixes add up to less than limit. A pass reads at most
+// twice what the one before it kept, which was less than limit: every pass but the
+// first reads under 2 × limit bundles, and the first under limit + n.
+func selectPending(n, limit int, scan func(i, quota int) (originQueue, bool, error)) ([]originQueue, error) {
+	if n == 0 || limit <= 0 {
+		return nil, nil
+	}
+	qs, more := make([]originQueue, n), make([]bool, n)
+	for quota, first := max(1, (limit+n-1)/n), true; ; quota, first = min(2*quota, limit), false {
+		total, cut := 0, false
+		for i := range n {
+			if first || more[i] {
+				q, m, err := scan(i, quota)
+				if err != nil {
+					return nil, err
+				}
+				qs[i], more[i] = q, m
+			}
+			total += qs[i].n
+			cut = cut || more[i]
+		}
+		if total >= limit || !cut || quota >= limit {
+			break
+		}
+	}
+	out := qs[:0]
+	for _, q := range qs {
+		if q.n > 0 {
+			out = append(out, q)
+		}
+	}
+	return out, nil
 }
 
 // ReceivedLog returns up to limit entries of the received log from index from, and the
