@@ -20,8 +20,8 @@ const DefaultSubscriberBuffer = 1000
 // bound, 1,024 connections of 64 streams made a validator allocate 11 GiB for requests
 // of a few bytes, and hold it while the streams stayed open. One address (an IPv4
 // address or an IPv6 /64, remoteIP) gets a share of each bound, so it cannot take
-// them all. A node's client opens one subscription per chain it follows per
-// validator.
+// them all. A node's client opens one subscription per validator, naming the
+// chains it follows (client.ListenNotifications).
 const (
 	// maxSubscriptions bounds the open subscriptions: 4,096 × 176 KiB = 704 MiB of
 	// buffers at most.
