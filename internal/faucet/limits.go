@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/micachain/mica/internal/base"
 )
 
 // Defaults of the per-address limits (Config.MaxChainsPerIP, IPWindow, MaxTrackedIPs).
@@ -20,9 +22,8 @@ const (
 	DefaultMaxTrackedIPs = 100_000
 )
 
-// addressKey is the unit the per-address limit counts by: the IPv4 address, or the /64
-// prefix of an IPv6 address (one host commonly holds a whole /64, so counting single
-// IPv6 addresses would be no limit at all). remoteAddr is http.Request.RemoteAddr.
+// addressKey is the unit the per-address limit counts by (base.AddressBucket): the IPv4
+// address, or the /64 prefix of an IPv6 address. remoteAddr is http.Request.RemoteAddr.
 func addressKey(remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
@@ -32,12 +33,8 @@ func addressKey(remoteAddr string) string {
 	if err != nil {
 		return "?" + host // not an IP (a test transport, a Unix socket): one bucket each
 	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, err := a.Prefix(64)
-		if err == nil {
-			return p.String()
-		}
+	if a = base.AddressBucket(a); a.Is6() {
+		return netip.PrefixFrom(a, base.IPv6BucketBits).String()
 	}
 	return a.String()
 }

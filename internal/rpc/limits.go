@@ -472,25 +472,12 @@ func remoteIP(ctx context.Context) netip.Addr {
 		return netip.Addr{}
 	}
 	if a, ok := p.Addr.(*net.TCPAddr); ok {
-		return addressKey(a.AddrPort().Addr())
+		return base.AddressBucket(a.AddrPort().Addr())
 	}
 	if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
-		return addressKey(ap.Addr())
+		return base.AddressBucket(ap.Addr())
 	}
 	return netip.Addr{}
-}
-
-// addressKey is remoteIP's key of a: a unmapped, and an IPv6 address cut to its /64
-// (without its zone).
-func addressKey(a netip.Addr) netip.Addr {
-	a = a.Unmap()
-	if a.Is4() {
-		return a
-	}
-	if p, err := a.Prefix(64); err == nil {
-		return p.Addr()
-	}
-	return a
 }
 
 // received stops the receive deadline of a heavy request: its message, or its last
