@@ -19,6 +19,7 @@ import (
 	"github.com/micachain/mica/internal/bench"
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/kv/pebblekv"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/wallet"
 )
@@ -552,14 +553,49 @@ func (r *benchRun) run(ctx context.Context, cfg bench.Config, metrics []string, 
 	hc := &http.Client{}
 	sctx := context.WithoutCancel(ctx) // sampled after Ctrl-C too
 	before := bench.SampleCPU(sctx, hc, metrics)
+	store, _ := r.s.db.(*pebblekv.Store)
+	storeBefore := storeStats(store)
 	res, err := bench.Run(ctx, cfg)
 	if tty {
 		fmt.Fprintln(r.stderr)
 	}
 	if err == nil {
 		res.CPU = bench.CPUBetween(before, bench.SampleCPU(sctx, hc, metrics), res.Blocks)
+		res.ClientStore = storeWork(storeBefore, storeStats(store), res.Blocks)
 	}
 	return res, err
+}
+
+// storeStats reads a store's counters (nil if there is no Pebble store or it failed).
+func storeStats(s *pebblekv.Store) *pebblekv.Stats {
+	if s == nil {
+		return nil
+	}
+	st, err := s.Stats()
+	if err != nil {
+		return nil
+	}
+	return &st
+}
+
+// storeWork is what the store did between two samples, per block (nil without both).
+func storeWork(before, after *pebblekv.Stats, blocks int) *bench.StoreWork {
+	if before == nil || after == nil || blocks <= 0 {
+		return nil
+	}
+	per := func(a, b uint64) float64 { return float64(b-a) / 1e3 / float64(blocks) }
+	return &bench.StoreWork{
+		Flushes:                  after.Flushes - before.Flushes,
+		FlushedKBPerBlock:        per(before.FlushedBytes, after.FlushedBytes),
+		Compactions:              after.Compactions - before.Compactions,
+		CompactedKBPerBlock:      per(before.CompactedBytes, after.CompactedBytes),
+		CompactionDebtMB:         float64(after.CompactionDebt) / 1e6,
+		L0Files:                  after.L0Files,
+		ReadAmp:                  after.ReadAmp,
+		Tables:                   after.Tables,
+		BlobFiles:                after.BlobFiles,
+		BlockCacheMissesPerBlock: float64(after.BlockCacheMisses-before.BlockCacheMisses) / float64(blocks),
+	}
 }
 
 // startAllocProfile returns a function that writes the process's allocations so far

@@ -253,7 +253,14 @@ func processInboxCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "process-inbox [CHAIN]",
 		Short: "Receive every pending incoming message bundle and process the new events of the streams the chain subscribes to, in new blocks (first moving the chain to the newest epoch)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `A bundle is received only once validators with f+1 of the voting weight report it (f: the
+faulty weight the committee tolerates; 2 of 4 equal validators). When fewer do (validators
+lagging), the client brings them up to date and asks again; if bundles still wait, the
+command says "nothing received: N bundle(s) reported waiting by only K of M validators ...;
+try again later" instead of "nothing to do" (under --json, stdout keeps the list of blocks
+and a {"warning", "waitingBundles", "reporters", "validators"} object goes to stderr). It
+still succeeds: a faulty validator can report bundles that were never sent.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, id, err := connectOn(cmd, strings.Join(args, ""))
 			if err != nil {
@@ -291,7 +298,14 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, run inboxRun
 			return err
 		}
 	}
-	cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) { return cc.ProcessInbox(ctx) })
+	// waiting: bundles validators reported that too few of them agree on to receive
+	// (after the client asked again); the last attempt's word counts.
+	var waiting *client.WaitingBundles
+	cert, err := s.commit(ctx, cc, func() (*protocol.Certificate, error) {
+		res, err := cc.ProcessInboxResult(ctx)
+		waiting = res.Waiting
+		return res.Last, err
+	})
 	if errors.Is(err, client.ErrStreams) && cert != nil {
 		// The inbox was received; only the streams failed.
 		printCert(cmd.ErrOrStderr(), run.what, cert)
@@ -307,12 +321,43 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, run inboxRun
 	if err != nil {
 		return err
 	}
-	return out(cmd, blocks, func(o io.Writer) {
-		printCert(o, run.what, cert)
-		if cert != nil {
-			fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON && waiting != nil {
+		// stdout keeps the processInbox mutation's shape (the list of blocks); the
+		// warning goes to stderr, as one JSON object.
+		if err := json.NewEncoder(cmd.ErrOrStderr()).Encode(waitingJSON(waiting)); err != nil {
+			return err
 		}
-	})
+	}
+	return out(cmd, blocks, func(o io.Writer) { printInbox(o, run.what, cert, waiting) })
+}
+
+// printInbox prints a process-inbox run's outcome: the last block committed (or nothing
+// to do), and the bundles that too few validators report to receive them, if any.
+func printInbox(o io.Writer, what string, cert *protocol.Certificate, waiting *client.WaitingBundles) {
+	if cert == nil && waiting != nil {
+		fmt.Fprintf(o, "%s: nothing received: %s\n", what, waiting)
+		return
+	}
+	printCert(o, what, cert)
+	if cert != nil {
+		fmt.Fprintf(o, "  %s\n", inboxSummary(cert))
+	}
+	if waiting != nil {
+		fmt.Fprintf(o, "  not received: %s\n", waiting)
+	}
+}
+
+// inboxWarningJSON is the --json warning of process-inbox about bundles too few
+// validators report to receive them (client.WaitingBundles), printed on stderr.
+type inboxWarningJSON struct {
+	Warning        string `json:"warning"`
+	WaitingBundles int    `json:"waitingBundles"`
+	Reporters      int    `json:"reporters"`
+	Validators     int    `json:"validators"`
+}
+
+func waitingJSON(w *client.WaitingBundles) inboxWarningJSON {
+	return inboxWarningJSON{Warning: w.String(), WaitingBundles: w.Bundles, Reporters: w.Reporters, Validators: w.Validators}
 }
 
 // openWith opens a child chain of the --from chain with an ownership and registers it in

@@ -144,6 +144,26 @@ type Result struct {
 	// Schedule is an open-loop run's figures against its schedule (Config.Rate; nil
 	// for the closed loop).
 	Schedule *Schedule `json:"schedule,omitempty"`
+	// ClientStore is what the client's local store did during the run, if the caller
+	// measured it.
+	ClientStore *StoreWork `json:"client_store,omitempty"`
+}
+
+// StoreWork is what a Pebble store did in the background over a run: the bytes its
+// memtable flushes and compactions wrote, per committed block, and its shape at the
+// end (a store catching up on compactions has a debt, L0 files, a higher read
+// amplification).
+type StoreWork struct {
+	Flushes                  uint64  `json:"flushes"`
+	FlushedKBPerBlock        float64 `json:"flushed_kb_per_block"`
+	Compactions              uint64  `json:"compactions"`
+	CompactedKBPerBlock      float64 `json:"compacted_kb_per_block"`
+	CompactionDebtMB         float64 `json:"compaction_debt_mb"`
+	L0Files                  uint64  `json:"l0_files"`
+	ReadAmp                  uint64  `json:"read_amp"`
+	Tables                   uint64  `json:"tables"`
+	BlobFiles                uint64  `json:"blob_files"`
+	BlockCacheMissesPerBlock float64 `json:"block_cache_misses_per_block"`
 }
 
 // Latency is a count of timed events and their median and 99th percentile.

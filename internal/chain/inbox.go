@@ -246,6 +246,8 @@ func (q sliceQueue) PushBack(_ context.Context, b queuedBundle) error {
 type inboxOps struct {
 	cur            *inboxCursors
 	added, removed bundleQueue
+	// unrecorded: a bundle consumed in anticipation is not queued (State.SkipAnticipated).
+	unrecorded bool
 }
 
 func nextCursor(c protocol.Cursor) protocol.Cursor {
@@ -333,6 +335,9 @@ func (in inboxOps) removeBundle(ctx context.Context, b *protocol.MessageBundle, 
 	}
 	if mustBePresent {
 		return fmt.Errorf("%w: height %d transaction %d", ErrMissingBundle, c.Height, c.Index)
+	}
+	if in.unrecorded {
+		return nil
 	}
 	return in.removed.PushBack(ctx, newQueuedBundle(b, false))
 }

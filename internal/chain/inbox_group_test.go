@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -56,7 +57,7 @@ func groupKeys(b *kv.Batch, p []byte) (puts, deletes int) {
 // checkPending fails unless s lists exactly want as its pending bundles.
 func checkPending(t *testing.T, s *State, want []protocol.MessageBundle) {
 	t.Helper()
-	got, err := s.PendingBundles(context.Background(), 1000)
+	got, err := s.PendingBundles(context.Background(), 1000, math.MaxInt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestInboxGroupsPartialConsumption(t *testing.T) {
 	}
 	rest := append(append([]protocol.MessageBundle{}, b5[30:]...), b6...)
 	checkPending(t, load(), rest)
-	if got, err := load().PendingBundles(ctx, 5); err != nil || len(got) != 5 || got[0].Bundle.TransactionIndex != 30 {
+	if got, err := load().PendingBundles(ctx, 5, math.MaxInt); err != nil || len(got) != 5 || got[0].Bundle.TransactionIndex != 30 {
 		t.Fatalf("the first 5 pending bundles: %d, %v", len(got), err)
 	}
 	// A block can not take a bundle it skips over an unskippable one.
@@ -281,7 +282,7 @@ func TestInboxRefusesUnknownLayout(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ss.load().PendingBundles(ctx, 10); !errors.Is(err, base.ErrCorrupt) {
+	if _, err := ss.load().PendingBundles(ctx, 10, math.MaxInt); !errors.Is(err, base.ErrCorrupt) {
 		t.Fatalf("listing an inbox of layout 4: %v, want corruption", err)
 	}
 	if _, err := ss.load().ReceiveBundles(ctx, origin, []protocol.EpochBundle{{Bundle: bundle(2, 0, protocol.Tracked)}}); !errors.Is(err, base.ErrCorrupt) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -145,7 +146,7 @@ func TestInboxStoresReferencesToCertificates(t *testing.T) {
 		if r != nil {
 			s.UseCertificates(r)
 		}
-		if _, err := s.PendingBundles(ctx, 100); !errors.Is(err, base.ErrCorrupt) {
+		if _, err := s.PendingBundles(ctx, 100, math.MaxInt); !errors.Is(err, base.ErrCorrupt) {
 			t.Errorf("%s: PendingBundles = %v, want corruption", name, err)
 		}
 		s = ss.load()
@@ -163,7 +164,7 @@ func TestInboxStoresReferencesToCertificates(t *testing.T) {
 	}
 	s = ss.load()
 	s.UseCertificates(wrong)
-	if _, err := s.PendingBundles(ctx, 100); !errors.Is(err, base.ErrCorrupt) {
+	if _, err := s.PendingBundles(ctx, 100, math.MaxInt); !errors.Is(err, base.ErrCorrupt) {
 		t.Errorf("certificate sending nothing here: PendingBundles = %v, want corruption", err)
 	}
 }

@@ -3,6 +3,7 @@ package chain
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -82,7 +83,7 @@ func TestLongInboxWritesConstantBytesPerBundle(t *testing.T) {
 			t.Fatalf("receipt %d writes %d bytes; the first wrote %d, a delivery %d", i, size, firstRemove, first)
 		}
 	}
-	pending, err := ss.load().PendingBundles(ctx, 5)
+	pending, err := ss.load().PendingBundles(ctx, 5, math.MaxInt)
 	if err != nil || len(pending) != 5 || pending[0].Bundle.Height != 3 || pending[4].Bundle.Height != 7 {
 		t.Fatalf("pending after receipts: %d, %v", len(pending), err)
 	}
@@ -187,7 +188,7 @@ seeds:
 				save()
 			}
 			steps++
-			pending, err := s.PendingBundles(ctx, 1000)
+			pending, err := s.PendingBundles(ctx, 1000, math.MaxInt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +282,7 @@ func TestStoredInboxComparesBundles(t *testing.T) {
 	if err := ss.load().removeBundle(ctx, &protocol.IncomingBundle{Origin: origin, Bundle: later}, false); !errors.Is(err, base.ErrCorrupt) {
 		t.Fatalf("skipping an undecodable stored bundle: %v", err)
 	}
-	if _, err := ss.load().PendingBundles(ctx, 10); !errors.Is(err, base.ErrCorrupt) {
+	if _, err := ss.load().PendingBundles(ctx, 10, math.MaxInt); !errors.Is(err, base.ErrCorrupt) {
 		t.Fatalf("listing an undecodable stored bundle: %v", err)
 	}
 	// An entry too short to hold a cursor.

@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -31,7 +32,7 @@ func TestAttackPendingBundlesBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	const limit = 100
-	got, err := cs.PendingBundles(ctx, limit)
+	got, err := cs.PendingBundles(ctx, limit, math.MaxInt)
 	if err != nil {
 		t.Fatal(err)
 	}

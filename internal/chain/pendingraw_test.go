@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -16,8 +17,8 @@ import (
 // bundles (up to limit) decoded and as bytes, from two loads of the state (load), and
 // the error of each.
 func pendingAnswers(ctx context.Context, load func() *State, limit int) (decoded, raw []byte, errDecoded, errRaw error) {
-	bs, errDecoded := load().PendingBundles(ctx, limit)
-	p, errRaw := load().PendingBundleBytes(ctx, limit)
+	bs, errDecoded := load().PendingBundles(ctx, limit, math.MaxInt)
+	p, errRaw := load().PendingBundleBytes(ctx, limit, math.MaxInt)
 	a := protocol.ChainInfo{ChainID: base.ChainID{1}, RequestedPendingBundles: bs}
 	var b protocol.ChainInfo
 	b.ChainID = base.ChainID{1}
@@ -96,7 +97,7 @@ func TestPendingBundleBytesAsDecoded(t *testing.T) {
 	}
 	ss.flush(t, s)
 	check("partly taken", load)
-	got, err := load().PendingBundleBytes(ctx, 1000)
+	got, err := load().PendingBundleBytes(ctx, 1000, math.MaxInt)
 	if err != nil || got.Len() != 70+10+9+7 {
 		t.Fatalf("%d pending bundles as bytes (%v), want %d", got.Len(), err, 70+10+9+7)
 	}

@@ -66,11 +66,12 @@ func (s *State) ExecuteDetached(ctx context.Context, p *protocol.ProposedBlock, 
 // rollbackInboxes drops the inbox changes staged by executing a block.
 func (s *State) rollbackInboxes() {
 	s.inboxes.Rollback()
-	for _, q := range s.inboxQueues {
+	for _, q := range s.inboxListed {
 		q.added.legacy.Rollback()
 		q.added.groups.Rollback()
 		q.removed.Rollback()
 	}
+	s.unlistInboxes()
 }
 
 // ApplyExecuted stages on s the changes of the kept execution x as ExecuteBlock would for

@@ -3,6 +3,7 @@ package chain_test
 import (
 	"context"
 	"maps"
+	"math"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -140,7 +141,7 @@ func TestApplyExecutedMatchesExecution(t *testing.T) {
 		if err != nil || ferr != nil || bal != fresh {
 			t.Fatalf("balance after the block: %v (%v), fresh load %v (%v)", bal, err, fresh, ferr)
 		}
-		pending, err := s.PendingBundles(ctx, 10)
+		pending, err := s.PendingBundles(ctx, 10, math.MaxInt)
 		if err != nil || len(pending) != 1 || pending[0].Bundle.Height != w.bundles[1].Height {
 			t.Fatalf("pending bundles after the block: %+v, %v", pending, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/micachain/mica/internal/base"
@@ -83,7 +84,7 @@ type State struct {
 	// scheduling or delivering a height writes O(1) keys whatever the outbox's length.
 	outboxes      *views.Map[base.ChainID, base.BlockHeight]
 	outboxQueueVC views.Context
-	outboxQueues  map[base.ChainID]*views.Queue[base.BlockHeight]
+	outboxQueues  map[base.ChainID]*outboxQueueOf
 
 	// inboxes maps every origin that delivered or was received from to its inbox's
 	// cursors; the inbox's bundles are in the queues inboxQueuesOf(origin), one entry
@@ -93,6 +94,29 @@ type State struct {
 	inboxes      *views.Map[base.ChainID, inboxCursors]
 	inboxQueueVC views.Context
 	inboxQueues  map[base.ChainID]*inboxQueues
+
+	// inboxListed and outboxListed are the queues inboxQueuesOf and outboxQueue handed
+	// out since the last Flush (inboxListed also since the last rollbackInboxes), each
+	// once (its listed flag): HasPendingChanges and Flush look at these, not at every
+	// queue the State has loaded, which grows with every chain that ever sent to it or
+	// was sent to while it is loaded. Invariant: a queue with staged changes is listed
+	// (checked by Flush under the invariants build tag).
+	inboxListed  []*inboxQueues
+	outboxListed []*outboxQueueOf
+
+	// flushes counts the Flushes; a queue records the count when it is handed out
+	// (used), so Flush can keep the recently used queues and drop the others
+	// (pruneQueues). maxQueues bounds the queues of each of inboxQueues and
+	// outboxQueues that stay loaded after a Flush beyond those handed out since the
+	// previous one (maxLoadedQueues; tests change it). Invariant: after a Flush,
+	// len(inboxQueues) and len(outboxQueues) are each at most maxQueues plus the queues
+	// handed out since the previous Flush.
+	flushes   uint64
+	maxQueues int
+	// dropped holds the queues the last Flush dropped, under the invariants build tag
+	// only, for the next Flush to check that none was changed through a reference kept
+	// across the Flush (checkListed).
+	dropped []stagingQueue
 
 	mgr *consensus.Manager // decoded manager, staged by SetManager
 	// execBatch holds the execution state's writes emitted to compute the state hash:
@@ -112,6 +136,10 @@ type State struct {
 	// delivered bundles whose certificate it holds are queued as references to it
 	// (UseCertificates).
 	certs CertificateReader
+
+	// skipAnticipated: bundles a confirmed block received before they were delivered are
+	// not recorded (SkipAnticipated).
+	skipAnticipated bool
 }
 
 // CertificateReader reads the confirmed certificates on the store that holds a chain's
@@ -132,6 +160,19 @@ type CertificateReader interface {
 // without it reports corruption). r must read the store this state is on.
 func (s *State) UseCertificates(r CertificateReader) { s.certs = r }
 
+// SkipAnticipated makes the state not record the bundles a confirmed block received
+// before they were delivered to this state's inbox ("in anticipation"), for a node that
+// does not vote: a client's local replica, which follows its chains from certificates
+// and has bundles delivered to it seldom or never. Recorded, each such bundle stays
+// queued until its delivery arrives to be checked against it, so a replica's inbox grew
+// by one entry per received bundle for as long as it ran (issue #11: a benchmark
+// wallet's store held 3.3 million of them, 500 MB before compression, which its
+// compactions rewrote). Not recorded, a delivery that arrives anyway is behind the
+// inbox's NextToRemove cursor and is taken as consumed without being compared with what
+// the block received: that check is a voter's, whose vote a quorum relies on; a
+// replica relies on the quorum's certificates.
+func (s *State) SkipAnticipated() { s.skipAnticipated = true }
+
 // Load returns the chain's state over ctx; nothing is read until a method needs it.
 // opts configure the execution state (the application loader).
 func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
@@ -147,7 +188,24 @@ func Load(id base.ChainID, ctx views.Context, opts ...execution.Option) *State {
 		outboxQueueVC: ctx.Sub(tagOutboxQueues),
 		inboxes:       views.NewMap(ctx.Sub(tagInboxes), chainIDKey, views.CanonicalCodec[inboxCursors]()),
 		inboxQueueVC:  ctx.Sub(tagInboxQueues),
+		maxQueues:     maxLoadedQueues,
 	}
+}
+
+// maxLoadedQueues bounds the inbox queues (one per origin) and the outbox queues (one
+// per recipient) a State keeps loaded after a Flush, each: anyone can make a chain
+// receive from many origins, and a State that stays loaded in a worker kept the queues
+// of every origin it ever heard from (a few hundred bytes each). Past the bound, Flush
+// keeps the maxLoadedQueues/2 most recently used and drops the others; a dropped queue
+// holds nothing staged and is loaded again from the store when next used. A chain
+// talking to a few chains (the benchmark's ring: one origin and one recipient) never
+// reaches it and never reloads a queue.
+const maxLoadedQueues = 256
+
+// stagingQueue is an inbox or outbox queue, as checkListed sees it.
+type stagingQueue interface {
+	hasPendingChanges() bool
+	isListed() bool
 }
 
 var (
@@ -165,14 +223,28 @@ var (
 type inboxQueues struct {
 	added   *groupedQueue
 	removed *resolvingQueue
+	listed  bool   // in State.inboxListed
+	used    uint64 // State.flushes when last handed out
 }
+
+// outboxQueueOf is one recipient's queue of undelivered heights.
+type outboxQueueOf struct {
+	q         *views.Queue[base.BlockHeight]
+	recipient base.ChainID
+	listed    bool   // in State.outboxListed
+	used      uint64 // State.flushes when last handed out
+}
+
+func (o *outboxQueueOf) hasPendingChanges() bool { return o.q.HasPendingChanges() }
+func (o *outboxQueueOf) isListed() bool          { return o.listed }
+func (q *inboxQueues) isListed() bool            { return q.listed }
 
 // inbox returns origin's inbox rules over cur and origin's queues.
 func (s *State) inbox(origin base.ChainID, cur *inboxCursors) inboxOps {
 	q := s.inboxQueuesOf(origin)
 	q.added.floor = cur.NextToRemove
 	q.added.noLegacy = cur.Layout == inboxLayoutGroups
-	return inboxOps{cur: cur, added: q.added, removed: q.removed}
+	return inboxOps{cur: cur, added: q.added, removed: q.removed, unrecorded: s.skipAnticipated}
 }
 
 // resolvingQueue is an inbox queue of one entry per bundle whose Front resolves
@@ -206,20 +278,30 @@ func (s *State) inboxQueuesOf(origin base.ChainID) *inboxQueues {
 		q = &inboxQueues{added: added, removed: &resolvingQueue{views.NewQueue(vc.Sub(tagInboxRemoved), c), s, origin, &added.certs}}
 		s.inboxQueues[origin] = q
 	}
+	q.used = s.flushes
+	if !q.listed {
+		q.listed = true
+		s.inboxListed = append(s.inboxListed, q)
+	}
 	return q
 }
 
 // outboxQueue returns the queue of undelivered heights for recipient (strictly increasing).
 func (s *State) outboxQueue(recipient base.ChainID) *views.Queue[base.BlockHeight] {
-	if q, ok := s.outboxQueues[recipient]; ok {
-		return q
+	o, ok := s.outboxQueues[recipient]
+	if !ok {
+		if s.outboxQueues == nil {
+			s.outboxQueues = map[base.ChainID]*outboxQueueOf{}
+		}
+		o = &outboxQueueOf{q: views.NewQueue(views.SubKey(s.outboxQueueVC, chainIDKey, recipient), heightCodec), recipient: recipient}
+		s.outboxQueues[recipient] = o
 	}
-	if s.outboxQueues == nil {
-		s.outboxQueues = map[base.ChainID]*views.Queue[base.BlockHeight]{}
+	o.used = s.flushes
+	if !o.listed {
+		o.listed = true
+		s.outboxListed = append(s.outboxListed, o)
 	}
-	q := views.NewQueue(views.SubKey(s.outboxQueueVC, chainIDKey, recipient), heightCodec)
-	s.outboxQueues[recipient] = q
-	return q
+	return o.q
 }
 
 // ChainID returns the chain's id.
@@ -352,17 +434,21 @@ func (s *State) HasPendingChanges() bool {
 		s.received.HasPendingChanges() || s.outboxes.HasPendingChanges() || s.inboxes.HasPendingChanges() {
 		return true
 	}
-	for _, q := range s.outboxQueues {
-		if q.HasPendingChanges() {
+	for _, o := range s.outboxListed {
+		if o.q.HasPendingChanges() {
 			return true
 		}
 	}
-	for _, q := range s.inboxQueues {
-		if q.added.hasPendingChanges() || q.removed.HasPendingChanges() {
+	for _, q := range s.inboxListed {
+		if q.hasPendingChanges() {
 			return true
 		}
 	}
 	return false
+}
+
+func (q *inboxQueues) hasPendingChanges() bool {
+	return q.added.hasPendingChanges() || q.removed.HasPendingChanges()
 }
 
 // Reusable prepares the State for the next request after one that failed, and reports
@@ -404,7 +490,15 @@ var (
 	ErrClosedChain        = fmt.Errorf("%w: the chain is closed; its blocks may only reject messages", base.ErrInvalid)
 	ErrTooManyTxs         = fmt.Errorf("%w: too many transactions in the block", base.ErrInvalid)
 	ErrBlockTooLarge      = fmt.Errorf("%w: the block is larger than the policy's MaxBlockSize", base.ErrInvalid)
+	// ErrOutcomeTooLarge: executing the block produced an outcome (messages, oracle
+	// responses, events, blobs, results) whose canonical encoding exceeds the policy's
+	// MaxBlockOutcomeBytes. The same sentinel as execution.ErrOutcomeTooLarge.
+	ErrOutcomeTooLarge = execution.ErrOutcomeTooLarge
 )
+
+// minTxOutcomeBytes is the least a transaction adds to an outcome's encoding: five
+// empty entries (protocol.BlockExecutionOutcome.TxSize).
+const minTxOutcomeBytes = 5
 
 // ExecuteBlock validates and executes a proposed block against the current state and
 // returns the block with its outcome. The execution state's changes are staged (and
@@ -496,6 +590,9 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 	}
 	msgs := make([]protocol.OutgoingMessage, ops)
 	usedMsgs := 0
+	// The outcome's canonical size, counted as the transactions execute
+	// (MaxBlockOutcomeBytes): deterministic, from the encoding alone.
+	outcomeBytes := protocol.OutcomeBaseSize(n)
 	taker := bundleTaker{s: s}
 	for i := range p.Transactions {
 		tx := &p.Transactions[i]
@@ -518,8 +615,13 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		} else {
 			oracles.InitLive(o.Resolver, env)
 		}
+		// Every transaction adds at least minTxOutcomeBytes (its five empty entries).
+		if outcomeBytes+minTxOutcomeBytes > o.Policy.MaxBlockOutcomeBytes {
+			return nil, nil, &TxError{Index: i, Err: fmt.Errorf("%w: %d bytes before the transaction, limit %d", ErrOutcomeTooLarge, outcomeBytes, o.Policy.MaxBlockOutcomeBytes)}
+		}
 		res.Messages = msgs[usedMsgs:usedMsgs]
-		tc := execution.TxContext{ChainID: s.id, Height: p.Height, Timestamp: p.Timestamp, AuthenticatedOwner: p.AuthenticatedOwner, Index: uint32(i), Policy: o.Policy}
+		tc := execution.TxContext{ChainID: s.id, Height: p.Height, Timestamp: p.Timestamp, AuthenticatedOwner: p.AuthenticatedOwner, Index: uint32(i), Policy: o.Policy,
+			MaxOutcomeBytes: o.Policy.MaxBlockOutcomeBytes - outcomeBytes}
 		err := s.exec.ExecuteTransactionInto(ctx, tc, tx, oracles, &res)
 		if err == nil {
 			err = oracles.Finish()
@@ -541,6 +643,10 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		out.OperationResults[i] = res.Result
 		if out.OperationResults[i] == nil {
 			out.OperationResults[i] = []byte{}
+		}
+		outcomeBytes += out.TxSize(i)
+		if outcomeBytes > o.Policy.MaxBlockOutcomeBytes {
+			return nil, nil, &TxError{Index: i, Err: fmt.Errorf("%w: %d bytes with this transaction, limit %d", ErrOutcomeTooLarge, outcomeBytes, o.Policy.MaxBlockOutcomeBytes)}
 		}
 	}
 	if err := taker.finish(ctx); err != nil {
@@ -797,10 +903,12 @@ func (s *State) NonEmptyOutboxes(ctx context.Context) ([]base.ChainID, error) {
 }
 
 // PendingBundles returns up to limit delivered bundles not yet received by a block, all
-// marked Accept: a prefix of every origin's queue, interleaved across origins.
-func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.IncomingBundle, error) {
+// marked Accept: a prefix of every origin's queue, interleaved across origins, whose
+// encodings add up to at most maxBytes (or the first bundle alone). See pendingBundles
+// for what listing them reads.
+func (s *State) PendingBundles(ctx context.Context, limit, maxBytes int) ([]protocol.IncomingBundle, error) {
 	var out []protocol.IncomingBundle
-	err := s.pendingBundles(ctx, limit, func(n int) { out = make([]protocol.IncomingBundle, 0, n) }, func(origin base.ChainID, qb *queuedBundle) error {
+	err := s.pendingBundles(ctx, limit, maxBytes, func(origin base.ChainID, qb *queuedBundle) error {
 		b, err := qb.bundle()
 		if err != nil {
 			return err
@@ -820,9 +928,9 @@ func (s *State) PendingBundles(ctx context.Context, limit int) ([]protocol.Incom
 // those read from the store as bytes are decoded once to check them (corruption is an
 // error, never served). The bytes are shared with the inbox's queues, which never
 // modify them.
-func (s *State) PendingBundleBytes(ctx context.Context, limit int) (protocol.PendingBundleBytes, error) {
+func (s *State) PendingBundleBytes(ctx context.Context, limit, maxBytes int) (protocol.PendingBundleBytes, error) {
 	var out protocol.PendingBundleBytes
-	err := s.pendingBundles(ctx, limit, out.Grow, func(origin base.ChainID, qb *queuedBundle) error {
+	err := s.pendingBundles(ctx, limit, maxBytes, func(origin base.ChainID, qb *queuedBundle) error {
 		if !qb.checked {
 			if _, err := qb.bundle(); err != nil {
 				return err
@@ -839,142 +947,238 @@ func (s *State) PendingBundleBytes(ctx context.Context, limit int) (protocol.Pen
 	return out, nil
 }
 
-// pendingBundles calls fn with up to limit delivered bundles not yet received by a
-// block: a prefix of every origin's queue, round-robin across origins, so that each
-// origin's bundles stay in inbox order and one sender flooding the inbox cannot crowd
-// out the others or make the answer unbounded. It calls grow first with their number
-// (not at all if there are none).
-func (s *State) pendingBundles(ctx context.Context, limit int, grow func(n int), fn func(base.ChainID, *queuedBundle) error) error {
+// pendingBundles calls fn with the delivered bundles not yet received by a block, a
+// prefix of every origin's queue, round-robin across origins (the first bundle of
+// every origin, then the second, ...), so that each origin's bundles stay in inbox order
+// and one sender flooding the inbox cannot crowd out the others; it stops at limit
+// bundles, before the bundle that would take their bytes over maxBytes (the first is
+// listed whatever its size, so that a chain whose oldest bundle is large can still
+// receive it), or where the runs it read would exceed the read bounds of
+// newPendingBudget.
+//
+// A chain-info query, which anyone may send, lists them, and strangers' chains can fill
+// an inbox: so listing reads each origin's queue only as far as the listing needs it,
+// a run (the bundles one certificate sent here) at a time (listPending). The round-robin
+// starts at the origin of index NextHeight mod origins: every validator lists alike at a
+// height, and when the read bounds stop a listing short (origins whose runs are large
+// come first) the next heights start with the origins after them, so no origin waits
+// more than one block per origin for its turn.
+func (s *State) pendingBundles(ctx context.Context, limit, maxBytes int, fn func(base.ChainID, *queuedBundle) error) error {
 	if limit <= 0 {
 		return nil
 	}
-	origins, err := s.inboxes.Keys(ctx)
-	if err != nil {
-		return err
-	}
-	queues, err := selectPending(len(origins), limit, func(i, quota int) (originQueue, bool, error) {
-		return s.scanPending(ctx, origins[i], quota)
-	})
-	if err != nil {
-		return err
-	}
-	total := 0
-	for _, q := range queues {
-		total += q.n
-	}
-	n := min(total, limit)
-	if n == 0 {
-		return nil
-	}
-	grow(n)
-	if len(queues) == 1 {
-		q := &queues[0]
-		for _, run := range q.runs {
-			for i := range run {
-				if err := fn(q.origin, &run[i]); err != nil {
-					return err
-				}
-			}
+	// Every origin that ever sent here keeps its cursors; only those with a bundle
+	// added past the last one received have any waiting (the others' queues hold
+	// nothing past NextToRemove), and they are passed over without reading their queues.
+	var waiting []base.ChainID
+	var curs []inboxCursors
+	err := s.inboxes.ForEach(ctx, func(origin base.ChainID, cur inboxCursors) error {
+		if cur.NextToAdd.Compare(cur.NextToRemove) > 0 {
+			waiting, curs = append(waiting, origin), append(curs, cur)
 		}
 		return nil
+	})
+	if err != nil || len(waiting) == 0 {
+		return err
 	}
-	// Round-robin: the i-th bundle of every origin, for i = 0, 1, ...; each queue's
-	// runs are consumed from the front.
-	for taken := 0; taken < n; {
-		for j := range queues {
-			q := &queues[j]
-			if len(q.runs) == 0 || taken == n {
+	tip, err := s.tip.Get(ctx)
+	if err != nil {
+		return err
+	}
+	start := int(uint64(tip.NextHeight) % uint64(len(waiting)))
+	return listPending(len(waiting), start, newPendingBudget(limit, maxBytes),
+		func(i int, yield func([]queuedBundle) bool) error {
+			return s.pendingRuns(ctx, waiting[i], &curs[i], yield)
+		},
+		func(i int, qb *queuedBundle) error { return fn(waiting[i], qb) })
+}
+
+// pendingRuns calls yield with origin's pending bundles past cur.NextToRemove in inbox
+// order, a run at a time (shared with its queue: not copied), until it returns false.
+func (s *State) pendingRuns(ctx context.Context, origin base.ChainID, cur *inboxCursors, yield func([]queuedBundle) bool) error {
+	err := s.inboxQueuesOf(origin).added.forEachRun(ctx, cur, func(run []queuedBundle) error {
+		if !yield(run) {
+			return errStopScan
+		}
+		return nil
+	})
+	if errors.Is(err, errStopScan) {
+		return nil
+	}
+	return err
+}
+
+// pendingBudget bounds a listing of pending bundles: the bundles it lists (count) and
+// their bytes, and the bundles and bytes of the runs it reads (readCount, readBytes).
+type pendingBudget struct {
+	count, bytes, readCount, readBytes int
+}
+
+// newPendingBudget is the budget of a listing of at most limit bundles and maxBytes: it
+// reads at most four times as many bundles and bytes, and one run more (the first run
+// whatever its size). A run is read whole (a certificate's bundles to this chain are
+// resolved together), so every origin the listing reaches adds up to a run beyond what
+// it lists; without the read bounds, origins each sending a large run would make one
+// listing read (resolve, and leave in the queues' caches) a run per origin reached.
+func newPendingBudget(limit, maxBytes int) pendingBudget {
+	times4 := func(n int) int {
+		if n > math.MaxInt/4 {
+			return math.MaxInt
+		}
+		return 4 * n
+	}
+	return pendingBudget{count: limit, bytes: maxBytes, readCount: times4(limit), readBytes: times4(maxBytes)}
+}
+
+// listPending calls fn(i, bundle) with n origins' bundles round-robin from origin start
+// (start, start+1, ..., n-1, 0, ..., start-1), within b (see pendingBundles).
+// runs(i, yield) calls yield with origin i's runs in order until it returns false; it is
+// called only for the origins the listing reaches.
+//
+// One origin's runs are read in one pass, as far as the listing goes. With several, each
+// origin reached is read up to a share of the budget (count and bytes over n, and at
+// least a run), and read again from its start with twice the share when the listing
+// needs more of it (an origin's reads add up to at most twice its last share): a
+// coroutine per origin (iter.Pull) to read them in step cost a few microseconds per
+// origin on every chain-info query.
+func listPending(n, start int, b pendingBudget, runs func(i int, yield func([]queuedBundle) bool) error, fn func(i int, qb *queuedBundle) error) error {
+	l := pendingLister{b: b, fn: fn}
+	if n == 1 {
+		var err error
+		if e := runs(0, func(run []queuedBundle) bool {
+			if !l.admit(run) {
+				return false
+			}
+			for len(run) > 0 {
+				var more bool
+				if more, err = l.take(0, &run); !more || err != nil {
+					return false
+				}
+			}
+			return true
+		}); e != nil {
+			return e
+		}
+		return err
+	}
+	type prefix struct {
+		runs               [][]queuedBundle // read, not yet listed
+		read               int              // bundles read from the queue's start
+		count, bytes       int              // the share the next read may take
+		opened, more, done bool
+	}
+	ps := make([]prefix, n)
+	for live := n; live > 0; {
+		for k := range n {
+			i := (start + k) % n
+			p := &ps[i]
+			for !p.done && len(p.runs) == 0 {
+				switch {
+				case !p.opened:
+					p.opened, p.count, p.bytes = true, max(1, b.count/n), max(1, b.bytes/n)
+				case !p.more:
+					p.done = true
+					live--
+					continue
+				default:
+					p.count, p.bytes = min(p.count, math.MaxInt/2)*2, min(p.bytes, math.MaxInt/2)*2
+				}
+				read, more, err := l.read(func(yield func([]queuedBundle) bool) error { return runs(i, yield) }, p.read, p.count, p.bytes)
+				if err != nil || (len(read) == 0 && l.full) {
+					return err
+				}
+				p.runs, p.more = read, more
+				for _, run := range read {
+					p.read += len(run)
+				}
+				if len(read) == 0 {
+					p.done = true
+					live--
+				}
+			}
+			if p.done {
 				continue
 			}
-			if err := fn(q.origin, &q.runs[0][0]); err != nil {
-				return err
+			more, err := l.take(i, &p.runs[0])
+			if len(p.runs[0]) == 0 {
+				p.runs = p.runs[1:]
 			}
-			taken++
-			if q.runs[0] = q.runs[0][1:]; len(q.runs[0]) == 0 {
-				q.runs = q.runs[1:]
+			if !more || err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-// originQueue is a prefix of one origin's pending bundles, as runs (shared with its
-// queue: not copied), and their number.
-type originQueue struct {
-	origin base.ChainID
-	runs   [][]queuedBundle
-	n      int
+// pendingLister counts a listing against its budget.
+type pendingLister struct {
+	b                                   pendingBudget
+	fn                                  func(i int, qb *queuedBundle) error
+	taken, listed, readCount, readBytes int
+	// full: a run was refused for the read bounds; the listing ends where it needs one.
+	full bool
 }
 
-// scanPending returns up to quota of origin's pending bundles (a prefix of its queue) and
-// whether more remain.
-func (s *State) scanPending(ctx context.Context, origin base.ChainID, quota int) (originQueue, bool, error) {
-	cur, _, err := s.inboxes.Get(ctx, origin)
-	if err != nil {
-		return originQueue{}, false, err
+// admit reports whether run may be read within the budget (the first always may), and
+// counts it.
+func (l *pendingLister) admit(run []queuedBundle) bool {
+	size := runBytes(run)
+	if l.full || l.readCount > 0 && (len(run) > l.b.readCount-l.readCount || size > l.b.readBytes-l.readBytes) {
+		l.full = true
+		return false
 	}
-	q, more := originQueue{origin: origin}, false
-	err = s.inboxQueuesOf(origin).added.forEachRun(ctx, &cur, func(run []queuedBundle) error {
-		if q.n+len(run) > quota {
-			run, more = run[:quota-q.n], true
+	l.readCount, l.readBytes = l.readCount+len(run), l.readBytes+size
+	return true
+}
+
+// read returns the runs runs yields after its first skip bundles, up to count bundles
+// or bytes bytes (the run that reaches either is read whole), each admitted, and whether
+// the queue may hold more (a share reached, or a run refused: the next read finds out).
+func (l *pendingLister) read(runs func(yield func([]queuedBundle) bool) error, skip, count, bytes int) ([][]queuedBundle, bool, error) {
+	var out [][]queuedBundle
+	n, size, more := 0, 0, false
+	err := runs(func(run []queuedBundle) bool {
+		if skip >= len(run) {
+			skip -= len(run)
+			return true
 		}
-		if len(run) > 0 {
-			q.runs = append(q.runs, run)
-			q.n += len(run)
+		run, skip = run[skip:], 0
+		if !l.admit(run) {
+			more = true // the listing ends where it needs the rest
+			return false
 		}
-		if more {
-			return errStopScan
-		}
-		return nil
+		out, n, size = append(out, run), n+len(run), size+runBytes(run)
+		more = n >= count || size >= bytes
+		return !more
 	})
-	if err != nil && !errors.Is(err, errStopScan) {
-		return originQueue{}, false, err
+	if err != nil {
+		return nil, false, err
 	}
-	return q, more, nil
+	return out, more, nil
 }
 
-// selectPending returns, of n origins' pending bundles, prefixes long enough for the
-// first limit bundles of their round-robin (pendingBundles), in origin order, without
-// the origins that have none. scan(i, quota) reads up to quota of origin i's bundles and
-// says whether more remain.
-//
-// Reading every origin's queue up to limit, as it did, read up to n × limit bundles (and
-// resolved their certificates) for one chain-info query a stranger can send, once
-// strangers' chains had filled the inbox. The round-robin's first limit bundles take at
-// most r of each origin, for the least r at which the origins' prefixes of r add up to
-// limit; so each origin is read up to a quota, limit/n at first, doubled for the
-// origins cut short while the prefixes add up to less than limit. A pass reads at most
-// twice what the one before it kept, which was less than limit: every pass but the
-// first reads under 2 × limit bundles, and the first under limit + n.
-func selectPending(n, limit int, scan func(i, quota int) (originQueue, bool, error)) ([]originQueue, error) {
-	if n == 0 || limit <= 0 {
-		return nil, nil
+// runBytes is the bytes of a run's bundles.
+func runBytes(run []queuedBundle) int {
+	size := 0
+	for j := range run {
+		size += len(run[j].raw)
 	}
-	qs, more := make([]originQueue, n), make([]bool, n)
-	for quota, first := max(1, (limit+n-1)/n), true; ; quota, first = min(2*quota, limit), false {
-		total, cut := 0, false
-		for i := range n {
-			if first || more[i] {
-				q, m, err := scan(i, quota)
-				if err != nil {
-					return nil, err
-				}
-				qs[i], more[i] = q, m
-			}
-			total += qs[i].n
-			cut = cut || more[i]
-		}
-		if total >= limit || !cut || quota >= limit {
-			break
-		}
+	return size
+}
+
+// take lists the first bundle of *run from origin i and drops it from *run, or reports
+// that the listing is complete (false).
+func (l *pendingLister) take(i int, run *[]queuedBundle) (bool, error) {
+	qb := &(*run)[0]
+	if l.taken == l.b.count || (l.taken > 0 && len(qb.raw) > l.b.bytes-l.listed) {
+		return false, nil
 	}
-	out := qs[:0]
-	for _, q := range qs {
-		if q.n > 0 {
-			out = append(out, q)
-		}
+	if err := l.fn(i, qb); err != nil {
+		return false, err
 	}
-	return out, nil
+	l.taken, l.listed, *run = l.taken+1, l.listed+len(qb.raw), (*run)[1:]
+	return l.taken < l.b.count, nil
 }
 
 // ReceivedLog returns up to limit entries of the received log from index from, and the
@@ -1008,30 +1212,183 @@ func (s *State) Flush(b *kv.Batch) {
 	s.manager.Flush(b)
 	s.received.Flush(b)
 	s.outboxes.Flush(b)
+	if checkListed {
+		s.checkListed()
+	}
 	// The queues in ascending key order (the order of their recipients' bytes), after the
 	// map: the batch stays in ascending key order and depends only on the operations.
-	rs := make([]base.ChainID, 0, len(s.outboxQueues))
-	for r, q := range s.outboxQueues {
-		if q.HasPendingChanges() {
-			rs = append(rs, r)
+	var rs []*outboxQueueOf
+	for _, o := range s.outboxListed {
+		if o.q.HasPendingChanges() {
+			rs = append(rs, o)
 		}
+		o.listed = false
 	}
-	slices.SortFunc(rs, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
-	for _, r := range rs {
-		s.outboxQueues[r].Flush(b)
+	clear(s.outboxListed)
+	s.outboxListed = s.outboxListed[:0]
+	slices.SortFunc(rs, func(a, b *outboxQueueOf) int { return bytes.Compare(a.recipient[:], b.recipient[:]) })
+	for _, o := range rs {
+		o.q.Flush(b)
 	}
 	s.inboxes.Flush(b)
-	os := make([]base.ChainID, 0, len(s.inboxQueues))
-	for o, q := range s.inboxQueues {
-		if q.added.hasPendingChanges() || q.removed.HasPendingChanges() {
-			os = append(os, o)
+	var qs []*inboxQueues
+	for _, q := range s.inboxListed {
+		if q.hasPendingChanges() {
+			qs = append(qs, q)
 		}
 	}
-	slices.SortFunc(os, func(a, b base.ChainID) int { return bytes.Compare(a[:], b[:]) })
-	for _, o := range os {
-		q := s.inboxQueues[o]
+	s.unlistInboxes()
+	slices.SortFunc(qs, func(a, b *inboxQueues) int { return bytes.Compare(a.added.origin[:], b.added.origin[:]) })
+	for _, q := range qs {
 		q.added.legacy.Flush(b) // the origin's sub-view tags in ascending order
 		q.removed.Flush(b)
 		q.added.groups.Flush(b)
+	}
+	s.flushes++
+	s.pruneQueues()
+}
+
+// pruneQueues drops loaded queues past maxQueues (maxLoadedQueues), each map on its
+// own: once a map holds more, it keeps the maxQueues/2 most recently used queues and
+// those handed out since the previous Flush, and drops the others that hold nothing
+// staged (after a Flush, none does: a queue with staged changes is listed, and Flush
+// unlists it once written). Which queues are loaded never changes what the State
+// reads or writes: a dropped queue is loaded again from the store, which holds what
+// it held (the caller writes Flush's batch before it uses the State again, or drops
+// the State). Pruning a map of n queues costs O(n log maxQueues) time and
+// O(maxQueues) memory, once per maxQueues/2 queues loaded at least (about 0.3 µs per
+// queue dropped, less than loading it cost); a State within the bound pays nothing.
+func (s *State) pruneQueues() {
+	if checkListed {
+		clear(s.dropped)
+		s.dropped = s.dropped[:0]
+	}
+	keep := s.maxQueues / 2
+	s.dropped = pruneQueueMap(s.inboxQueues, s.maxQueues, keep, s.flushes-1, s.dropped)
+	s.dropped = pruneQueueMap(s.outboxQueues, s.maxQueues, keep, s.flushes-1, s.dropped)
+}
+
+// pruneQueueMap is pruneQueues for one map: past limit queues it drops those not among
+// the keep most recently used (ties by chain id, so which are dropped depends only on
+// the operations, not on the map's order) nor used at or after gen, unless listed or
+// holding staged changes. It finds the keep most recently used in one pass with a heap
+// of keep entries (O(n log keep) time, O(keep) memory), and drops in a second pass.
+// Under the invariants build tag it appends the dropped ones to dropped.
+func pruneQueueMap[Q interface {
+	stagingQueue
+	lastUsed() uint64
+}](m map[base.ChainID]Q, limit, keep int, gen uint64, dropped []stagingQueue) []stagingQueue {
+	if len(m) <= limit {
+		return dropped
+	}
+	var kept recentQueues
+	if keep > 0 {
+		kept = make(recentQueues, 0, keep)
+		for id, q := range m {
+			kept.offer(queueRank{q.lastUsed(), binary.BigEndian.Uint64(id[:8]), id}, keep)
+		}
+	}
+	for id, q := range m {
+		r := queueRank{q.lastUsed(), binary.BigEndian.Uint64(id[:8]), id}
+		if r.used >= gen || (keep > 0 && !kept[0].before(r)) || q.isListed() || q.hasPendingChanges() {
+			continue // used since the previous Flush, among the keep most recent, or in use
+		}
+		delete(m, id)
+		if checkListed {
+			dropped = append(dropped, q)
+		}
+	}
+	return dropped
+}
+
+// queueRank orders loaded queues for pruneQueueMap: most recently used first, then by
+// chain id. lead is the id's first 8 bytes, which order ids as their bytes do when they
+// differ: compared first, it spares most comparisons the byte loop.
+type queueRank struct {
+	used, lead uint64
+	id         base.ChainID
+}
+
+// before reports whether r ranks before o (is kept in preference to it).
+func (r queueRank) before(o queueRank) bool {
+	if r.used != o.used {
+		return r.used > o.used
+	}
+	if r.lead != o.lead {
+		return r.lead < o.lead
+	}
+	return bytes.Compare(r.id[:], o.id[:]) < 0
+}
+
+// recentQueues is a heap of the best-ranked queues seen, the last-ranked at its root.
+type recentQueues []queueRank
+
+// offer adds r if the heap holds fewer than n or r ranks before the root (which it
+// then replaces).
+func (h *recentQueues) offer(r queueRank, n int) {
+	q := *h
+	if len(q) < n {
+		q = append(q, r)
+		for i := len(q) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !q[p].before(q[i]) {
+				break
+			}
+			q[p], q[i] = q[i], q[p]
+			i = p
+		}
+		*h = q
+		return
+	}
+	if !r.before(q[0]) {
+		return
+	}
+	q[0] = r
+	for i := 0; ; {
+		last, l := i, 2*i+1
+		if l < len(q) && q[last].before(q[l]) {
+			last = l
+		}
+		if l+1 < len(q) && q[last].before(q[l+1]) {
+			last = l + 1
+		}
+		if last == i {
+			return
+		}
+		q[i], q[last] = q[last], q[i]
+		i = last
+	}
+}
+
+func (o *outboxQueueOf) lastUsed() uint64 { return o.used }
+func (q *inboxQueues) lastUsed() uint64   { return q.used }
+
+// unlistInboxes empties inboxListed, once no listed inbox queue has staged changes.
+func (s *State) unlistInboxes() {
+	for _, q := range s.inboxListed {
+		q.listed = false
+	}
+	clear(s.inboxListed)
+	s.inboxListed = s.inboxListed[:0]
+}
+
+// checkListed panics if a queue the State holds has staged changes but is not listed
+// (inboxListed, outboxListed): Flush would not write them. Run by Flush under the
+// invariants build tag; it looks at every queue.
+func (s *State) checkListed() {
+	for r, o := range s.outboxQueues {
+		if !o.listed && o.q.HasPendingChanges() {
+			panic(fmt.Sprintf("chain %s: the outbox queue of %s has staged changes but is not listed", s.id.Short(), r.Short()))
+		}
+	}
+	for origin, q := range s.inboxQueues {
+		if !q.listed && q.hasPendingChanges() {
+			panic(fmt.Sprintf("chain %s: the inbox queues of %s have staged changes but are not listed", s.id.Short(), origin.Short()))
+		}
+	}
+	for _, q := range s.dropped {
+		if q.hasPendingChanges() {
+			panic(fmt.Sprintf("chain %s: a queue the previous Flush dropped has staged changes", s.id.Short()))
+		}
 	}
 }

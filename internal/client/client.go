@@ -89,6 +89,11 @@ type Config struct {
 	// MiB of bytecode the block makes validators compile (default
 	// DefaultTimeoutPerMiB; see compileWork).
 	TimeoutPerMiB time.Duration
+	// MinBandwidth is the least rate, in bytes per second, assumed for the bytes a
+	// call to a validator carries (a block, its blobs, a blob upload): such calls get
+	// that much longer than RequestTimeout (default DefaultMinBandwidth; negative: no
+	// extension; see transferWork).
+	MinBandwidth int64
 	// QuorumWait is the least time a new proposal waits for the chain's quorum subset
 	// to answer before it goes to every validator; the wait adapts to how long subsets
 	// take (quorum.go; default DefaultQuorumWait). Negative: new proposals go to every
@@ -162,6 +167,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.MinGrace == 0 {
 		cfg.MinGrace = time.Millisecond
+	}
+	if cfg.MinBandwidth == 0 {
+		cfg.MinBandwidth = DefaultMinBandwidth
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
@@ -471,6 +479,9 @@ type ChainClient struct {
 	// tried is the last request whose block was proposed but not known to be committed
 	// (ExecuteOperations); guarded by mu.
 	tried *triedRequest
+	// shortfall is what the last block prepared with nothing to do could not count of
+	// the bundles validators reported (ProcessInboxResult); guarded by mu.
+	shortfall *inboxShortfall
 	// OnFastProposal, if set, is called with a fast proposal before it is first sent;
 	// an error aborts the proposal (the wallet persists it here).
 	OnFastProposal func(*protocol.BlockProposal) error

@@ -25,6 +25,64 @@ import (
 // when validators answer: a call ends with its answer, and fanout stops at a quorum.
 const DefaultTimeoutPerMiB = 30 * time.Second
 
+// DefaultMinBandwidth is the least rate, in bytes per second, at which a call to a
+// validator is assumed to move the bytes it carries (Config.MinBandwidth): send them,
+// and have the validator decode, hash, check and store them. Publishing a data blob
+// through four in-process validators took about 30 ms per MiB per validator on a loaded
+// two-core machine (2026-12-07); over gRPC to four validators sharing two cores, with
+// disk writes, and a machine busier still, it can be many times that. 1 MiB/s (16 s for
+// a 16 MiB blob, on top of RequestTimeout) keeps a slow but progressing validator's call
+// from being cut off (and retried, or failed) with a wide margin. The extension costs
+// nothing when validators answer: a call ends with its answer; it only bounds how long
+// a validator that never answers holds the call, which for a small block is
+// milliseconds more.
+const DefaultMinBandwidth = 1 << 20
+
+// transferTime is the extra time for a call that carries n bytes: n at the floor
+// bandwidth (0 if Config.MinBandwidth is negative).
+func (c *Client) transferTime(n int) time.Duration {
+	bw := c.cfg.MinBandwidth
+	if n <= 0 || bw <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n) / float64(bw) * float64(time.Second))
+}
+
+// transferWork returns the extra time the calls carrying a block need for its bytes:
+// the block's encoding and the blobs it publishes, carried with the proposal (blobs) or
+// uploaded from the local store to a validator that lacks them (updateValidator), by
+// their sizes as the local node knows them.
+func (c *Client) transferWork(ctx context.Context, block *protocol.ProposedBlock, blobs []protocol.Blob) time.Duration {
+	n := codec.Size(block)
+	for i := range blobs {
+		n += len(blobs[i].Content)
+	}
+	published := block.PublishedBlobIDs()
+	if len(published) <= len(blobs) {
+		// Every blob it publishes is carried (hashing the blobs to make sure would
+		// cost more than their transfer time is worth).
+		return c.transferTime(n)
+	}
+	carried := make(map[base.BlobID]bool, len(blobs))
+	for i := range blobs {
+		carried[blobs[i].ID()] = true
+	}
+	for _, id := range published {
+		if carried[id] {
+			continue
+		}
+		if size, ok := c.localBlobSize(ctx, id); ok {
+			n += size
+		}
+	}
+	return c.transferTime(n)
+}
+
+// uploadContext returns ctx extended (WithExtraCallTime) for a call that uploads blob.
+func (c *Client) uploadContext(ctx context.Context, blob *protocol.Blob) context.Context {
+	return WithExtraCallTime(ctx, c.transferTime(len(blob.Content)))
+}
+
 // maxExtraCallTime caps the extension.
 const maxExtraCallTime = 5 * time.Minute
 
@@ -50,6 +108,13 @@ func (c *Client) callTimeout(ctx context.Context) time.Duration {
 	return c.cfg.RequestTimeout + ExtraCallTime(ctx)
 }
 
+// withCallTimeout returns ctx bounded by the deadline of one call to a validator: every
+// call to a single validator carries it, so that one that never answers (a faulty or
+// Byzantine validator) delays the client by that much, and the next one is asked.
+func (c *Client) withCallTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.callTimeout(ctx))
+}
+
 // compileWork returns the extra time validators need for the bytecode a block makes
 // them compile: the bytecode blobs it publishes (carried or already uploaded), the
 // contracts of the applications it creates, and the contract and service of each
@@ -73,8 +138,8 @@ func (c *Client) compileWork(ctx context.Context, block *protocol.ProposedBlock,
 		if _, ok := sizes[id]; ok {
 			return
 		}
-		if b, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
-			sizes[id] = len(b.Content)
+		if n, ok := c.localBlobSize(ctx, id); ok {
+			sizes[id] = n
 		}
 	}
 	for _, id := range block.PublishedBlobIDs() {
@@ -132,8 +197,8 @@ func (c *Client) firstRunSize(ctx context.Context, app base.ApplicationID) int {
 	}
 	complete := true
 	for _, id := range []base.BlobID{desc.Module.ContractBlob(), desc.Module.ServiceBlob()} {
-		if b, err := st.Blob(ctx, id); err == nil {
-			n += len(b.Content)
+		if size, ok := c.localBlobSize(ctx, id); ok {
+			n += size
 		} else {
 			complete = false
 		}
@@ -147,4 +212,11 @@ func (c *Client) firstRunSize(ctx context.Context, app base.ApplicationID) int {
 		c.mu.Unlock()
 	}
 	return n
+}
+
+// localBlobSize returns the size of a blob's content in the local store and whether it
+// holds the blob. The content is not read (storage.BlobSize).
+func (c *Client) localBlobSize(ctx context.Context, id base.BlobID) (int, bool) {
+	n, err := c.cfg.Local.Storage().BlobSize(ctx, id)
+	return n, err == nil
 }

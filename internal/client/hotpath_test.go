@@ -135,17 +135,21 @@ func goroutinesCreated() uint64 {
 // to end. Main's client started 10 per block here (4 calls and a waiter per fan-out).
 func TestFanoutStartsNoGoroutine(t *testing.T) {
 	transfer := parallelTransfers(t)
-	for range 5 { // the pool's workers start
+	for range 50 { // the pool's workers start
 		transfer()
 	}
-	const blocks = 100
+	const blocks = 500
 	before := goroutinesCreated()
 	for range blocks {
 		transfer()
 	}
-	// Slack for goroutines that are not the fan-outs' (a timer's function, a worker
-	// started while another was on its way back to idle).
-	if got := goroutinesCreated() - before; got > blocks/10 {
-		t.Fatalf("%d goroutines started for %d blocks, want at most %d", got, blocks, blocks/10)
+	// The count is the process's, and a loaded machine (CI runs packages side by side)
+	// lets calls overlap more than a quiet one: the pool then grows by a worker, for
+	// good, when every worker is busy. Quiet, 0–1 start here; under load, 5–6 over
+	// 1,000 blocks and up to 12 over 100 in CI. A goroutine per fan-out call would be
+	// 5,000.
+	const slack = blocks / 20
+	if got := goroutinesCreated() - before; got > slack {
+		t.Fatalf("%d goroutines started for %d blocks, want at most %d", got, blocks, slack)
 	}
 }

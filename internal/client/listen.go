@@ -85,6 +85,11 @@ func ListenNotifications(ctx context.Context, subs []NotificationSubscriber, cha
 // follows the validators without polling). Every distinct notification is passed to
 // onNote (may be nil) once, whichever validator sent it first (never concurrently).
 // Broken streams are re-opened with backoff. Listen returns when ctx ends.
+//
+// A validator that announces a block that a sync started after the announcement does
+// not find (no validator claims it or serves it) is not listened to for a while
+// (listenMute, doubling for each further such announcement): a Byzantine validator
+// announcing blocks that do not exist cannot make the client sync without end.
 func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protocol.Notification)) error {
 	var subs []NotificationSubscriber
 	var keys []string
@@ -97,11 +102,22 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 	if len(subs) == 0 {
 		return fmt.Errorf("no validator offers notifications")
 	}
+	claims := newBlockClaims(len(subs))
+	heard := make([]NotificationSubscriber, len(subs))
+	for i, sub := range subs {
+		heard[i] = subscriberFunc(func(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
+			return sub.SubscribeNotifications(ctx, chains, func(n protocol.Notification) {
+				if claims.heard(i, id, n, c.cfg.Clock.Now()) {
+					fn(n)
+				}
+			})
+		})
+	}
 	syncs := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ListenNotifications(ctx, subs, []base.ChainID{id}, func(n protocol.Notification) {
+		ListenNotifications(ctx, heard, []base.ChainID{id}, func(n protocol.Notification) {
 			if n.Kind == protocol.ReasonNewBlock {
 				select {
 				case syncs <- struct{}{}:
@@ -121,9 +137,97 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 			<-done
 			return nil
 		case <-syncs:
-			if _, err := c.SyncChain(ctx, id); err != nil && ctx.Err() == nil {
-				c.log.Debug("sync after a notification failed", "chain", id.Short(), "err", err)
+			seq := claims.syncStarts()
+			next, err := c.SyncChain(ctx, id)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.log.Debug("sync after a notification failed", "chain", id.Short(), "err", err)
+				}
+				continue
+			}
+			for _, i := range claims.synced(seq, next, c.cfg.Clock.Now()) {
+				c.log.Debug("validator announced a block no sync found; not listened to for a while", "validator", keys[i], "chain", id.Short(), "next", uint64(next))
 			}
 		}
 	}
+}
+
+// subscriberFunc is a NotificationSubscriber made of a function.
+type subscriberFunc func(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error
+
+func (f subscriberFunc) SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
+	return f(ctx, chains, fn)
+}
+
+// listenMute is how long Listen ignores a validator after its first announcement of a
+// block that no sync found; it doubles with each further one, up to listenMuteMax, and
+// starts again after an announcement that a sync confirmed.
+const (
+	listenMute    = time.Second
+	listenMuteMax = time.Minute
+)
+
+// blockClaims keeps, for each subscriber of Listen, the highest block it announced
+// since the last sync that judged it, and whether it is muted. Safe for concurrent use.
+type blockClaims struct {
+	mu      sync.Mutex
+	started uint64 // syncs started
+	subs    []blockClaim
+}
+
+type blockClaim struct {
+	height  base.BlockHeight // the highest announced block not judged yet
+	seq     uint64           // syncs started when it was announced
+	pending bool
+	strikes int            // announcements in a row that no sync found
+	muted   base.Timestamp // ignored until then
+}
+
+func newBlockClaims(n int) *blockClaims { return &blockClaims{subs: make([]blockClaim, n)} }
+
+// heard notes notification n from subscriber i at now and reports whether to pass it
+// on: not while i is muted.
+func (b *blockClaims) heard(i int, id base.ChainID, n protocol.Notification, now base.Timestamp) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := &b.subs[i]
+	if now < s.muted {
+		return false
+	}
+	if n.Kind == protocol.ReasonNewBlock && n.ChainID == id && (!s.pending || s.height < n.Height) {
+		s.height, s.seq, s.pending = n.Height, b.started, true
+	}
+	return true
+}
+
+// syncStarts records that a sync starts and returns its sequence number.
+func (b *blockClaims) syncStarts() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.started++
+	return b.started
+}
+
+// synced judges, after sync seq reached the local next height next at now, the
+// announcements made before that sync started: a block at or above next was not found,
+// and its announcer is muted. It returns the subscribers it muted.
+func (b *blockClaims) synced(seq uint64, next base.BlockHeight, now base.Timestamp) []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var muted []int
+	for i := range b.subs {
+		s := &b.subs[i]
+		if !s.pending || s.seq >= seq {
+			continue
+		}
+		s.pending = false
+		if s.height < next {
+			s.strikes = 0
+			continue
+		}
+		s.muted = now.Add(base.DeltaFromDuration(min(listenMute<<min(s.strikes, 6), listenMuteMax)))
+		s.strikes++
+		muted = append(muted, i)
+	}
+	return muted
 }

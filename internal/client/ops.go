@@ -18,15 +18,27 @@ import (
 // weight of validators at the chain's current height report (so at least one honest
 // validator holds each), ordered by origin then cursor.
 func (cc *ChainClient) pendingBundles(ctx context.Context, m members, height base.BlockHeight) []protocol.IncomingBundle {
+	return cc.pendingBundlesCounted(ctx, m, height, nil)
+}
+
+// pendingBundlesCounted is pendingBundles that, with sf, records there what it could not
+// count.
+func (cc *ChainClient) pendingBundlesCounted(ctx context.Context, m members, height base.BlockHeight, sf *inboxShortfall) []protocol.IncomingBundle {
 	as := fanout(withDecodeMemo(ctx), cc.c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
 		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
 	}, nil)
-	return cc.pendingBundlesFrom(m, height, as)
+	return cc.countPending(m, height, as, sf)
 }
 
 // pendingBundlesFrom is pendingBundles over answers already received (to a query with
 // RequestPendingBundles): only those of m's committee count.
 func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as []answer[*protocol.ChainInfo]) []protocol.IncomingBundle {
+	return cc.countPending(m, height, as, nil)
+}
+
+// countPending is pendingBundlesFrom that, with sf, also records there what it could not
+// count (inboxShortfall).
+func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []answer[*protocol.ChainInfo], sf *inboxShortfall) []protocol.IncomingBundle {
 	committee := m.committee
 	// Bundles are told apart by their canonical bytes, encoded into one scratch writer:
 	// a bundle every validator reports costs one map entry (and one copy of its bytes as
@@ -34,6 +46,7 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 	type entry struct {
 		b *protocol.IncomingBundle
 		w uint64
+		n int // validators
 	}
 	// Answers decoded with one memo (rpc.Node, DecodeMemoOf) share their bundles' slice
 	// when the validators reported the same bytes: each such slice is counted once,
@@ -41,11 +54,12 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 	type report struct {
 		bundles []protocol.IncomingBundle
 		w       uint64
+		n       int // validators
 	}
 	reports := make([]report, 0, len(as))
 	most := 0
 	for _, a := range as {
-		if a.err != nil || a.val == nil || a.val.ChainID != cc.id || a.val.NextBlockHeight != height {
+		if a.err != nil || a.val == nil || a.val.ChainID != cc.id {
 			continue
 		}
 		bs := a.val.RequestedPendingBundles
@@ -53,16 +67,27 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 			continue
 		}
 		weight := committee.Weight(a.v.PublicKey)
+		if a.val.NextBlockHeight != height {
+			if sf != nil && a.val.NextBlockHeight < height && weight > 0 {
+				sf.behind = append(sf.behind, a.v)
+			}
+			continue
+		}
+		one := 0 // validators of the committee
+		if weight > 0 {
+			one = 1
+		}
 		shared := false
 		for i := range reports {
 			if r := &reports[i]; len(r.bundles) == len(bs) && &r.bundles[0] == &bs[0] {
 				r.w += weight
+				r.n += one
 				shared = true
 				break
 			}
 		}
 		if !shared {
-			reports = append(reports, report{bundles: bs, w: weight})
+			reports = append(reports, report{bundles: bs, w: weight, n: one})
 			most = max(most, len(bs))
 		}
 	}
@@ -88,15 +113,19 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 				seen[string(w.Bytes())] = j
 			}
 			entries[j].w += r.w
+			entries[j].n += r.n
 		}
 	}
 	var out []protocol.IncomingBundle
 	for i := range entries {
-		if e := &entries[i]; e.w >= committee.ValidityThreshold() {
+		e := &entries[i]
+		if e.w >= committee.ValidityThreshold() {
 			if out == nil {
 				out = make([]protocol.IncomingBundle, 0, len(entries)-i)
 			}
 			out = append(out, *e.b)
+		} else if sf != nil && e.w > 0 {
+			sf.uncounted(e.b, e.n)
 		}
 	}
 	return sortPending(out)
@@ -166,6 +195,16 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		out = append(out, *b)
 	}
 	return out, nil
+}
+
+// leadingBundles is the number of incoming bundles at the head of txs (a block puts
+// them before its operations).
+func leadingBundles(txs []protocol.Transaction) int {
+	n := 0
+	for n < len(txs) && txs[n].Bundle != nil {
+		n++
+	}
+	return n
 }
 
 func cmpTimestamp(a, b base.Timestamp) int {
@@ -239,12 +278,13 @@ func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation
 	}
 	m := c.membersOf(ctx, committee)
 	var pending []protocol.IncomingBundle
+	sf := &inboxShortfall{m: m, height: next}
 	if ans.epoch == epoch {
-		pending = cc.pendingBundlesFrom(m, next, ans.as)
+		pending = cc.countPending(m, next, ans.as, sf)
 	} else {
 		// The sync moved the chain to another epoch: ask that epoch's committee.
 		ans = nil
-		pending = cc.pendingBundles(ctx, m, next)
+		pending = cc.pendingBundlesCounted(ctx, m, next, sf)
 	}
 	bundles, err := fitBundles(pending, ops, &m.committee.Policy)
 	if err != nil {
@@ -272,6 +312,10 @@ func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation
 		p.Transactions = append(p.Transactions, protocol.OperationTx(op))
 	}
 	if len(p.Transactions) == 0 {
+		// Nothing to do, unless validators report bundles that could not be counted
+		// (ProcessInboxResult makes that right if it can).
+		sf.settle(pending)
+		cc.setShortfall(sf)
 		return nil, nil, ans, nil
 	}
 	// Stage locally. A bundle that fails to execute is rejected instead (its tracked
@@ -291,6 +335,21 @@ func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation
 			return nil, nil, nil, err
 		}
 		tx := &p.Transactions[txErr.Index]
+		if nb := leadingBundles(p.Transactions); nb > 0 && errors.Is(txErr.Err, chain.ErrOutcomeTooLarge) {
+			// The block's outcome is over the policy's limit: leave the bundles from the
+			// failing one on (all of them if an operation failed) for later blocks.
+			// Rejecting would not help: a bounce is as large as the message. Bundles
+			// come first, so what stays is a prefix of every origin's queue.
+			cut := min(txErr.Index, nb)
+			if tx.Bundle == nil {
+				cut = 0
+			}
+			if cut > 0 || len(p.Transactions) > nb {
+				c.log.Info("leaving incoming bundles for later blocks: the block's execution outcome would exceed the policy's limit", "bundles", nb-cut, "err", txErr.Err)
+				p.Transactions = append(p.Transactions[:cut:cut], p.Transactions[nb:]...)
+				continue
+			}
+		}
 		if tx.Bundle == nil || tx.Bundle.Action == protocol.Reject {
 			return nil, nil, nil, txErr.Err
 		}
@@ -480,37 +539,15 @@ const maxInboxBlocks = 1000
 // ProcessInbox commits blocks receiving the pending bundles, as many per block as fit
 // the block limits, and processing the new events of the streams the chain subscribes
 // to (an UpdateStreams operation; see streams.go), until there is nothing left. It
-// returns the last certificate, or nil if there was nothing to do.
+// returns the last certificate, or nil if there was nothing to do. Bundles that too few
+// validators report to be received (ProcessInboxResult's Waiting) are logged as a
+// warning.
 func (cc *ChainClient) ProcessInbox(ctx context.Context) (*protocol.Certificate, error) {
-	var last *protocol.Certificate
-	synced := map[base.ChainID]bool{}
-	// streamErr is set when the subscribed streams could not be processed (an
-	// application refusing the new events): the bundles are still received, so that
-	// no publisher can block the chain's inbox, and the error is returned at the end.
-	var streamErr error
-	for range maxInboxBlocks {
-		var ops []protocol.Operation
-		if streamErr == nil {
-			var err error
-			if ops, err = cc.streamUpdates(ctx, synced); err != nil {
-				return nil, err
-			}
-		}
-		cert, err := cc.ExecuteOperations(ctx, ops, nil)
-		if err != nil && len(ops) > 0 && base.IsInvalid(err) {
-			cc.c.log.Warn("processing the subscribed streams failed; receiving the inbox without them", "chain", cc.id.Short(), "err", err)
-			streamErr = fmt.Errorf("%w: processing the subscribed streams: %w", ErrStreams, err)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if cert == nil {
-			return last, streamErr
-		}
-		last = cert
+	res, err := cc.ProcessInboxResult(ctx)
+	if res.Waiting != nil {
+		cc.c.log.Warn("pending bundles not received", "chain", cc.id.Short(), "bundles", res.Waiting.Bundles, "reporters", res.Waiting.Reporters, "validators", res.Waiting.Validators)
 	}
-	return last, streamErr
+	return res.Last, err
 }
 
 // OpenChain opens a child chain with the given ownership and balance and returns its id.

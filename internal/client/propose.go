@@ -124,8 +124,9 @@ type commitRun struct {
 func (cc *ChainClient) commit(ctx context.Context, proposed *protocol.ProposedBlock, staged *protocol.Block, blobs []protocol.Blob, pre *chainAnswers) (*protocol.Certificate, error) {
 	r := &commitRun{cc: cc, proposed: proposed, staged: staged, blobs: blobs, pre: pre}
 	// Validators compile the bytecode the block publishes or instantiates before they
-	// vote: the calls of this commit get the time for it.
-	ctx = WithExtraCallTime(ctx, cc.c.compileWork(ctx, proposed, blobs))
+	// vote, and receive, hash and store the bytes it carries (a data blob of up to 16
+	// MiB): the calls of this commit get the time for both.
+	ctx = WithExtraCallTime(ctx, cc.c.compileWork(ctx, proposed, blobs)+cc.c.transferWork(ctx, proposed, blobs))
 	m, err := cc.c.epochMembers(ctx, cc.id, proposed.Epoch)
 	if err != nil {
 		return nil, err

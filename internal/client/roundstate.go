@@ -1,11 +1,15 @@
 package client
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
+	"github.com/micachain/mica/internal/consensus"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -30,8 +34,9 @@ type roundState struct {
 }
 
 type weightedRound struct {
-	r base.Round
-	w uint64
+	r       base.Round
+	w       uint64
+	timeout *base.Timestamp // the validator's round timeout, if it reported one
 }
 
 // roundState asks the members of m (the committee of the block's epoch) for their
@@ -59,15 +64,15 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 	}
 	st := &roundState{ownership: &own}
 	me := cc.Owner()
-	var rounds []weightedRound
+	rounds := make([]weightedRound, 0, len(as))
 	var aheadW, okW uint64
 	var ours []byte // our block's encoding, made when a proposal is to be compared with it
 	type fastCandidate struct {
 		p *protocol.BlockProposal
 		w uint64
 	}
-	fast := map[string]*fastCandidate{}
-	var fastOrder []string
+	fast := map[[sha256.Size]byte]*fastCandidate{}
+	var fastOrder [][sha256.Size]byte
 	for _, a := range as {
 		if a.err != nil || a.val == nil || a.val.ChainID != cc.id {
 			continue
@@ -86,10 +91,7 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 			continue // lagging (it never was at this height); updated when we send it something
 		}
 		mi := &info.Manager
-		rounds = append(rounds, weightedRound{mi.CurrentRound, w})
-		if mi.RoundTimeout != nil && *mi.RoundTimeout > st.roundTimeout {
-			st.roundTimeout = *mi.RoundTimeout
-		}
+		rounds = append(rounds, weightedRound{r: mi.CurrentRound, w: w, timeout: mi.RoundTimeout})
 		if lc := mi.LockingValidated; lc != nil && lc.Kind == protocol.KindValidated && lc.Height() == height && lc.ChainID() == cc.id {
 			if (st.lockedValidated == nil || st.lockedValidated.Round.Less(lc.Round)) && c.checkCertificate(ctx, lc) == nil {
 				st.lockedValidated = lc
@@ -102,7 +104,7 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 			if !own.IsSuperOwner(lf.Owner()) || lf.CheckInvariants() != nil {
 				continue // not a genuine fast proposal of a super owner
 			}
-			k := string(codec.Marshal(lf))
+			k := proposalKey(lf)
 			if fast[k] == nil {
 				fast[k] = &fastCandidate{p: lf}
 				fastOrder = append(fastOrder, k)
@@ -115,10 +117,14 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 				if ours == nil {
 					ours = codec.Marshal(proposed)
 				}
-				if !codec.EncodesTo(&p.Content.Block, ours) {
+				switch {
+				case codec.EncodesTo(&p.Content.Block, ours):
+					st.proposals = append(st.proposals, p)
+				case mayPropose(&own, height, p):
 					st.conflict = true
+					st.proposals = append(st.proposals, p)
 				}
-				st.proposals = append(st.proposals, p)
+				// Otherwise no owner made it (one validator's word): it takes no round.
 			}
 			// Our own earlier proposal at this height (signed by us and valid) is re-sent
 			// rather than contradicted by a new block.
@@ -132,10 +138,14 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 	}
 	// The fast proposal with the most weight (first reported on a tie): if one can have a
 	// confirmed certificate, it is the one most validators voted for.
+	var best *fastCandidate
 	for _, k := range fastOrder {
-		if st.lockedFast == nil || fast[k].w > fast[string(codec.Marshal(st.lockedFast))].w {
-			st.lockedFast = fast[k].p
+		if best == nil || fast[k].w > best.w {
+			best = fast[k]
 		}
+	}
+	if best != nil {
+		st.lockedFast = best.p
 	}
 	st.ahead = aheadW >= committee.ValidityThreshold()
 	if len(rounds) == 0 {
@@ -144,6 +154,7 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 		return st, nil
 	}
 	st.round = currentRound(rounds, committee.ValidityThreshold())
+	st.roundTimeout = roundTimeout(rounds, committee.ValidityThreshold())
 	for _, p := range st.proposals {
 		if p.Content.Round == st.round && p.CheckInvariants() == nil {
 			st.roundProposal = p
@@ -151,6 +162,59 @@ func (cc *ChainClient) roundStateFrom(ctx context.Context, m members, proposed *
 		}
 	}
 	return st, nil
+}
+
+// proposalKey identifies a proposal by the SHA-256 of its canonical bytes (blobs
+// included): two reports count as one proposal exactly when their encodings are equal,
+// and a proposal of up to MaxBlockSize is keyed by 32 bytes rather than a copy of its
+// encoding. It is a local key, never signed nor sent, so it needs no domain separation.
+func proposalKey(p *protocol.BlockProposal) [sha256.Size]byte {
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	p.Encode(w)
+	return sha256.Sum256(w.Bytes())
+}
+
+// roundTimeout is the latest round timeout that at least f+1 weight reports (at least
+// one honest validator's, so a lying minority cannot make the client wait longer than
+// the honest ones), or the earliest reported if fewer than f+1 report one; zero if none
+// does. It sorts rounds.
+func roundTimeout(rounds []weightedRound, validity uint64) base.Timestamp {
+	slices.SortFunc(rounds, func(a, b weightedRound) int {
+		switch {
+		case a.timeout == nil || b.timeout == nil:
+			return cmp.Compare(boolInt(a.timeout == nil), boolInt(b.timeout == nil))
+		default:
+			return cmp.Compare(*b.timeout, *a.timeout)
+		}
+	})
+	var w uint64
+	var last base.Timestamp
+	for _, x := range rounds {
+		if x.timeout == nil {
+			break
+		}
+		last = *x.timeout
+		if w += x.w; w >= validity {
+			return last
+		}
+	}
+	return last
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// mayPropose reports whether p is a proposal that validators could have accepted at
+// height: its signature verifies and, by the chain's ownership in the local replica, its
+// signer may propose in its round. Only such a proposal can take a round from the
+// client's block; a Byzantine validator can report anything else.
+func mayPropose(own *protocol.ChainOwnership, height base.BlockHeight, p *protocol.BlockProposal) bool {
+	return p.CheckInvariants() == nil && consensus.NewManager(*own, height, 0).CanPropose(p.Owner(), p.Content.Round)
 }
 
 // currentRound is the highest round that at least f+1 weight has reached: one honest

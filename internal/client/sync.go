@@ -75,7 +75,9 @@ func (c *Client) ensureLocalChain(ctx context.Context, id base.ChainID) error {
 		// verifies one: a faulty validator may send a forged one.
 		parent, h := desc.Origin.Parent, desc.Origin.Height
 		for _, v := range c.validators() {
-			certs, err := v.Node.Certificates(ctx, parent, h, h+1)
+			cctx, cancel := c.withCallTimeout(ctx)
+			certs, err := v.Node.Certificates(cctx, parent, h, h+1)
+			cancel()
 			if err != nil || len(certs) != 1 || certs[0].Kind != protocol.KindConfirmed || certs[0].ChainID() != parent || certs[0].Height() != h {
 				continue
 			}
@@ -303,11 +305,8 @@ func (c *Client) fetchBlob(ctx context.Context, id base.BlobID) error {
 	if _, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 		return nil
 	}
-	for _, v := range c.validators() {
-		b, err := v.Node.ReadBlob(ctx, id)
-		if err == nil && b.ID() == id {
-			return c.cfg.Local.HandleBlob(ctx, b)
-		}
+	if b, err := c.readBlob(ctx, id); err == nil {
+		return c.cfg.Local.HandleBlob(ctx, b)
 	}
 	return fmt.Errorf("%w: blob %s", worker.ErrBlobsNotFound, id)
 }
@@ -341,7 +340,7 @@ func (c *Client) updateValidator(ctx context.Context, v Validator, block *protoc
 			continue
 		}
 		if blob, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
-			if err := v.Node.HandleBlob(ctx, blob); err != nil {
+			if err := v.Node.HandleBlob(c.uploadContext(ctx, &blob), blob); err != nil {
 				c.log.Debug("validator refused a blob", "validator", v.PublicKey.String(), "blob", id.String(), "err", err)
 			}
 		}
@@ -388,7 +387,7 @@ func (c *Client) updateChainTo(ctx context.Context, v Validator, id base.ChainID
 				if berr != nil {
 					return berr
 				}
-				if err := v.Node.HandleBlob(ctx, blob); err != nil {
+				if err := v.Node.HandleBlob(c.uploadContext(ctx, &blob), blob); err != nil {
 					return err
 				}
 			}
@@ -416,7 +415,9 @@ func (c *Client) certificate(ctx context.Context, id base.ChainID, h base.BlockH
 		return cert, nil
 	}
 	for _, v := range c.validators() {
-		certs, err := v.Node.Certificates(ctx, id, h, h+1)
+		cctx, cancel := c.withCallTimeout(ctx)
+		certs, err := v.Node.Certificates(cctx, id, h, h+1)
+		cancel()
 		if err == nil && len(certs) == 1 && certs[0].Kind == protocol.KindConfirmed && certs[0].ChainID() == id && certs[0].Height() == h {
 			return certs[0], nil
 		}
@@ -430,8 +431,17 @@ func (c *Client) blob(ctx context.Context, id base.BlobID) (protocol.Blob, error
 	if b, err := c.cfg.Local.Storage().Blob(ctx, id); err == nil {
 		return b, nil
 	}
+	return c.readBlob(ctx, id)
+}
+
+// readBlob returns a blob from the first validator that has it, checked against its
+// content address. Each validator is given the per-call deadline, so one that never
+// answers delays the download by that much only.
+func (c *Client) readBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
 	for _, v := range c.validators() {
-		b, err := v.Node.ReadBlob(ctx, id)
+		cctx, cancel := c.withCallTimeout(ctx)
+		b, err := v.Node.ReadBlob(cctx, id)
+		cancel()
 		if err == nil && b.ID() == id {
 			return b, nil
 		}

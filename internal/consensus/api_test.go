@@ -129,7 +129,7 @@ func TestRepeatedInputsAnswerWithExistingVotes(t *testing.T) {
 		t.Fatalf("re-sent proposal after confirmation: %+v, %v", v3, err)
 	}
 	info := m.Info(true)
-	if info.PendingVote == nil || info.PendingVote.Value.Kind != protocol.KindConfirmed || info.LockingValidated != c || info.Proposed != p {
+	if info.PendingVote == nil || info.PendingVote.Value.Kind != protocol.KindConfirmed || info.LockingValidated != c || info.Proposed != nil {
 		t.Fatalf("info: %+v", info)
 	}
 }

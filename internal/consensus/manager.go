@@ -316,6 +316,14 @@ func (m *Manager) VoteTimeout(chain base.ChainID, epoch base.Epoch, round base.R
 // validated votes) and the timeout vote of the current round. With values, it adds the
 // locking block, the latest proposal voted on and the latest timeout certificate; those
 // share the manager's values and must not be modified.
+//
+// The answer carries at most one block, so that it fits the transport whatever the
+// blocks' sizes (docs/SECURITY.md, session 16): the latest proposal is reported when
+// nothing is locked, or when it is the fast lock itself (the same pointer, which
+// ManagerInfo encodes once), and left out beside a lock it differs from (a fast retry
+// of the fast lock, the retry of a validated lock, or another block proposed after a
+// validated lock). A client acts on a reported lock before any proposal (ADR 0002): it
+// finishes or re-proposes the locked block, so the left-out proposal tells it nothing.
 func (m *Manager) Info(withValues bool) protocol.ManagerInfo {
 	info := protocol.ManagerInfo{
 		Ownership:    cloneOwnership(m.ownership),
@@ -339,7 +347,9 @@ func (m *Manager) Info(withValues bool) protocol.ManagerInfo {
 	if withValues {
 		info.LockingValidated = m.lockingValidated
 		info.LockingFast = m.lockingFast
-		info.Proposed = m.proposed
+		if m.lockingValidated == nil && (m.lockingFast == nil || m.lockingFast == m.proposed) {
+			info.Proposed = m.proposed
+		}
 		info.TimeoutCert = m.timeoutCert
 	}
 	return info

@@ -51,6 +51,11 @@ var (
 	// ErrApplication: a user application failed (trap, refused input, fuel exhaustion).
 	// Class ErrInvalid.
 	ErrApplication = fmt.Errorf("%w: application failed", base.ErrInvalid)
+	// ErrOutcomeTooLarge: the block's execution outcome (outgoing messages, oracle
+	// responses, events, blobs, operation results) would exceed the policy's
+	// MaxBlockOutcomeBytes in its canonical encoding. Class ErrInvalid: executing the
+	// block again gives the same outcome.
+	ErrOutcomeTooLarge = fmt.Errorf("%w: the block's execution outcome exceeds the policy's MaxBlockOutcomeBytes", base.ErrInvalid)
 	// ErrMissingBlob: a blob the execution needs is not available. The error returned is
 	// a *MissingBlobError naming it, so that the worker can ask the client to upload it.
 	// Class ErrNotFound.

@@ -27,6 +27,12 @@ type TxContext struct {
 	Index uint32
 	// Policy prices and bounds execution; nil means protocol.NoFeesPolicy.
 	Policy *protocol.ResourcePolicy
+	// MaxOutcomeBytes is what is left of the block's MaxBlockOutcomeBytes for this
+	// transaction's entries in the outcome (protocol.BlockExecutionOutcome.TxSize); 0
+	// means no bound. The chain layer, which checks the exact size after each
+	// transaction, sets it so that a contract sending or emitting past it fails at once
+	// with ErrOutcomeTooLarge instead of building the whole outcome first.
+	MaxOutcomeBytes uint64
 }
 
 // TxOutcome is what a transaction produced besides its state changes. It belongs to the
@@ -151,6 +157,21 @@ type txn struct {
 	// pinned is set once a contract is loaded: contracts hold runtimes pointing to the
 	// txn, so it is not reused for another transaction (State.recycle).
 	pinned bool
+	// outBytes counts the payload bytes of the messages contracts sent and of the events
+	// they emitted: a lower bound of their size in the block's outcome (chargeOutcome).
+	outBytes uint64
+}
+
+// chargeOutcome counts n more bytes of the transaction's outcome and fails with
+// ErrOutcomeTooLarge once they exceed tc.MaxOutcomeBytes (if set). n is a lower bound
+// of what the entry adds to the encoded outcome, so failing here means the exact check
+// after the transaction would fail too: the early failure changes no verdict.
+func (t *txn) chargeOutcome(n int, what string) error {
+	t.outBytes += uint64(n)
+	if max := t.tc.MaxOutcomeBytes; max > 0 && t.outBytes > max {
+		return fmt.Errorf("%w: %s: the transaction's messages and events reach %d bytes, %d are left of the block's limit", ErrOutcomeTooLarge, what, t.outBytes, max)
+	}
+	return nil
 }
 
 func (t *txn) chainID() base.ChainID { return t.tc.ChainID }

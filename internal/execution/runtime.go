@@ -563,6 +563,9 @@ func (r *contractRuntime) SendMessage(ctx context.Context, req SendMessageReques
 	if err := checkRecipientChain(req.Destination); err != nil {
 		return err
 	}
+	if err := r.t.chargeOutcome(len(req.Message), "send message"); err != nil {
+		return err
+	}
 	m := protocol.OutgoingMessage{
 		Destination: req.Destination,
 		Kind:        protocol.Simple,

@@ -161,6 +161,9 @@ func (t *txn) emit(ctx context.Context, app base.ApplicationID, name, value []by
 	if len(t.out.Events) >= MaxEventsPerTransaction {
 		return 0, failf(ErrInvalidOperation, "emit: more than %d events in one transaction", MaxEventsPerTransaction)
 	}
+	if err := t.chargeOutcome(len(name)+len(value), "emit"); err != nil {
+		return 0, err
+	}
 	index, err := t.s.StreamCount(ctx, &stream)
 	if err != nil {
 		return 0, err

@@ -37,6 +37,14 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if _, err := a.Transfer(ctx, base.ChainOwner, base.Account{Chain: ids[1]}, base.Tokens(7)); err != nil {
 		t.Fatal(err)
 	}
+	// The transfer returned once a quorum held its block; the validator left out of the
+	// proposal (ADR 0006) gets the certificate in the background. A process about to
+	// stop waits for it, as the CLI does (cmd/mica env.go); without it, a loaded machine
+	// could stop the network before that validator had the block, and nothing in the
+	// rest of the test would bring it to chain 0's height.
+	if err := c.WaitBackground(ctx); err != nil {
+		t.Fatal(err)
+	}
 	n.Close()
 
 	g, err := localnet.LoadGenesis(dir)

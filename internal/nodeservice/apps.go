@@ -100,7 +100,13 @@ func errorAnswer(msg string) []byte {
 
 // queryApplication runs one application request and returns the HTTP status and body.
 func (s *Service) queryApplication(ctx context.Context, chainID base.ChainID, app base.ApplicationID, req *gqlRequest, mayMutate, viaPost bool) (int, []byte) {
-	if _, err := s.c.SyncChain(ctx, chainID); err != nil {
+	var err error
+	if _, inWallet := s.w.Chain(chainID); inWallet {
+		_, err = s.c.SyncChain(ctx, chainID)
+	} else {
+		err = s.syncOnDemand(ctx, chainID)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return http.StatusGatewayTimeout, errorAnswer("timed out syncing the chain")
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -52,6 +53,28 @@ type testNode struct {
 	// application's operation (a validator compiling and starting its bytecode for the
 	// first time), unless the call's context ends first.
 	appDelay atomic.Int64
+	// asked records the chains named in the chain-info queries and description reads the
+	// node received (what a request made the client look up).
+	askedMu sync.Mutex
+	asked   map[base.ChainID]bool
+	// pendingQueries counts the chain-info queries asking for pending bundles.
+	pendingQueries atomic.Int64
+}
+
+func (n *testNode) ask(id base.ChainID) {
+	n.askedMu.Lock()
+	defer n.askedMu.Unlock()
+	if n.asked == nil {
+		n.asked = map[base.ChainID]bool{}
+	}
+	n.asked[id] = true
+}
+
+// askedAbout returns the chains named in the calls the node received.
+func (n *testNode) askedAbout() map[base.ChainID]bool {
+	n.askedMu.Lock()
+	defer n.askedMu.Unlock()
+	return maps.Clone(n.asked)
 }
 
 func (n *testNode) notify(note protocol.Notification) {
@@ -100,6 +123,10 @@ func (n *testNode) HandleCertificate(ctx context.Context, c *protocol.Certificat
 }
 
 func (n *testNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	n.ask(q.ChainID)
+	if q.RequestPendingBundles {
+		n.pendingQueries.Add(1)
+	}
 	return n.w.HandleChainInfoQuery(ctx, q)
 }
 
@@ -108,6 +135,9 @@ func (n *testNode) HandleBlob(ctx context.Context, b protocol.Blob) error {
 }
 
 func (n *testNode) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
+	if id.Type == base.BlobChainDescription {
+		n.ask(base.ChainID(id.Hash))
+	}
 	return n.w.ReadBlob(ctx, id)
 }
 

@@ -141,7 +141,7 @@ func (s *Service) systemServer() *handler.Server {
 		if op.Operation != nil && op.Operation.Operation != ast.Query && !authorized(ctx) {
 			return graphql.OneShot(graphql.ErrorResponse(ctx, "%s", errUnauthorized))
 		}
-		return next(ctx)
+		return next(withPendingMemo(withReadBudget(withOnDemandBudget(ctx), s.limits.MaxReadBytes)))
 	})
 	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
 		s.log.Error("panic in a GraphQL resolver", "panic", fmt.Sprint(err), "stack", string(debug.Stack()))

@@ -86,9 +86,12 @@ func (s *Service) localChain(ctx context.Context, chain *string) (base.ChainID, 
 			return id, nil
 		}
 	}
-	if _, err := s.c.SyncChain(ctx, id); err != nil {
+	if err := s.syncOnDemand(ctx, id); err != nil {
 		if ctx.Err() != nil {
 			return id, ctx.Err()
+		}
+		if base.IsInvalid(err) {
+			return id, err
 		}
 		return id, fmt.Errorf("unknown chain %s: %v", id, err)
 	}
@@ -210,16 +213,22 @@ func (s *Service) blocks(ctx context.Context, id base.ChainID, from *int64, limi
 		lo = min(base.BlockHeight(*from), tip.NextHeight)
 		hi = min(tip.NextHeight, lo+base.BlockHeight(n))
 	}
-	certs, err := s.c.Local().Storage().Certificates(ctx, id, lo, hi)
+	if hi == lo {
+		return []Block{}, nil
+	}
+	st := s.c.Local().Storage()
+	certs, err := s.readBlocks(ctx, func(maxBytes int) ([]*protocol.Certificate, int, error) {
+		if newestFirst {
+			return st.LatestCertificatesWithin(ctx, id, lo, hi, n, maxBytes)
+		}
+		return st.CertificatesWithin(ctx, id, lo, hi, n, maxBytes)
+	})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Block, 0, len(certs))
 	for _, c := range certs {
 		out = append(out, view.Block(c))
-	}
-	if newestFirst {
-		slices.Reverse(out)
 	}
 	return out, nil
 }
@@ -253,7 +262,12 @@ func (q *queryResolver) Blob(ctx context.Context, idArg string) (*Blob, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := q.s.c.Local().Storage().Blob(ctx, id)
+	var b protocol.Blob
+	err = q.s.spend(ctx, func(int) (int, error) {
+		var err error
+		b, err = q.s.c.Local().Storage().Blob(ctx, id)
+		return len(b.Content), err
+	})
 	if base.IsNotFound(err) {
 		return nil, nil
 	}
@@ -283,9 +297,16 @@ func (s *Service) applications(ctx context.Context, id base.ChainID) ([]Applicat
 		return nil, err
 	}
 	lo := tip.NextHeight - min(tip.NextHeight, appScanBlocks)
-	certs, err := s.c.Local().Storage().Certificates(ctx, id, lo, tip.NextHeight)
-	if err != nil {
-		return nil, err
+	var certs []*protocol.Certificate
+	if lo < tip.NextHeight {
+		// The newest blocks within the request's budget, scanned oldest first.
+		certs, err = s.readBlocks(ctx, func(maxBytes int) ([]*protocol.Certificate, int, error) {
+			return s.c.Local().Storage().LatestCertificatesWithin(ctx, id, lo, tip.NextHeight, appScanBlocks, maxBytes)
+		})
+		if err != nil {
+			return nil, err
+		}
+		slices.Reverse(certs)
 	}
 	seen := map[base.ApplicationID]bool{}
 	var order []base.ApplicationID
@@ -389,7 +410,7 @@ func (r *chainResolver) Inbox(ctx context.Context, obj *Chain) (*InboxSummary, e
 	if err != nil {
 		return nil, err
 	}
-	bundles, err := r.s.c.PendingBundles(ctx, id)
+	bundles, err := r.s.pendingBundles(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -96,10 +96,14 @@ type Limits struct {
 	// SubscriberBuffer is the per-subscriber notification buffer (default 256): a
 	// subscriber that falls that far behind is dropped with an error.
 	SubscriberBuffer int
+	// MaxReadBytes bounds the bytes of certificates and blobs that the block lists,
+	// application scans and blob queries of one request read (default
+	// DefaultMaxReadBytes, 32 MiB; blockbytes.go).
+	MaxReadBytes int
 }
 
 // DefaultLimits are the limits a zero Limits field takes.
-var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256}
+var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256, MaxReadBytes: DefaultMaxReadBytes}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -117,6 +121,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Timeout > 0 {
 		d.Timeout = l.Timeout
+	}
+	if l.MaxReadBytes > 0 {
+		d.MaxReadBytes = l.MaxReadBytes
 	}
 	if l.SubscriberBuffer > 0 {
 		d.SubscriberBuffer = l.SubscriberBuffer
@@ -136,6 +143,8 @@ type Service struct {
 	mu    sync.Mutex
 	locks map[base.ChainID]*sync.Mutex // per-chain mutation locks; keys: wallet chains only
 	kicks map[base.ChainID]chan struct{}
+	// onDemand holds a slot per on-demand sync running (ondemand.go).
+	onDemand chan struct{}
 
 	mux     *http.ServeMux
 	handler http.Handler
@@ -156,7 +165,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.CatchUp = 5 * time.Second
 	}
 	s := &Service{cfg: cfg, w: cfg.Wallet, c: cfg.Client, log: cfg.Logger, hub: cfg.Hub, limits: cfg.Limits.withDefaults(),
-		locks: map[base.ChainID]*sync.Mutex{}, kicks: map[base.ChainID]chan struct{}{}}
+		locks: map[base.ChainID]*sync.Mutex{}, kicks: map[base.ChainID]chan struct{}{},
+		onDemand: make(chan struct{}, maxOnDemandSyncs)}
 	s.handler = s.buildHandler()
 	return s, nil
 }

@@ -299,6 +299,39 @@ func (o *BlockExecutionOutcome) encodeResults(w *codec.Writer) {
 
 func (o *BlockExecutionOutcome) Decode(r *codec.Reader) { o.decode(r) }
 
+// OutcomeBaseSize is the length of the canonical encoding of an outcome of n
+// transactions before their entries: the state hash and the five lengths. The encoding
+// of an outcome is OutcomeBaseSize(n) plus TxSize(i) for each transaction i, so a block
+// executed transaction by transaction knows its outcome's size as it grows
+// (ResourcePolicy.MaxBlockOutcomeBytes).
+func OutcomeBaseSize(n int) uint64 {
+	return base.HashSize + 5*uint64(ulebLen(uint64(n)))
+}
+
+// TxSize is the length of transaction i's entries (messages, oracle responses, events,
+// blobs, operation result) in the outcome's canonical encoding. Each part must have an
+// entry i.
+func (o *BlockExecutionOutcome) TxSize(i int) uint64 {
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	codec.EncodeItems(w, o.Messages[i])
+	codec.EncodeItems(w, o.OracleResponses[i])
+	codec.EncodeItems(w, o.Events[i])
+	codec.EncodeItems(w, o.Blobs[i])
+	w.VarBytes(o.OperationResults[i])
+	return uint64(w.Len())
+}
+
+// ulebLen is the length of v's unsigned LEB128 encoding (codec.Writer.Uleb).
+func ulebLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
 // outcomeParts are the input bytes each hashed part of an outcome was decoded from.
 type outcomeParts struct {
 	messages, oracles, events, blobs, results []byte

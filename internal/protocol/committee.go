@@ -147,6 +147,12 @@ type ResourcePolicy struct {
 	MaxPublishedBlobs    uint64
 	MaxBytecodeSize      uint64
 	MaxTransactionsBlock uint64
+	// MaxBlockOutcomeBytes bounds the canonical encoding of a block's execution
+	// outcome (BlockExecutionOutcome: outgoing messages, oracle responses, events,
+	// created blobs, operation results), so that a certificate is at most about
+	// MaxBlockSize + MaxBlockOutcomeBytes plus its signatures. Checked during execution
+	// (chain.ErrOutcomeTooLarge), on validators and on the client that stages a block.
+	MaxBlockOutcomeBytes uint64
 	// MaxHTTPResponseBytes bounds the body of an HTTP response (contracts and services).
 	MaxHTTPResponseBytes uint64
 	// MaxOracleResponseBytes bounds the payload of a recorded oracle response (HTTP
@@ -216,7 +222,22 @@ func (p *ResourcePolicy) AllowsHost(host string) bool {
 	return ok
 }
 
+// DefaultMaxBytecodeSize is NoFeesPolicy's MaxBytecodeSize: the largest bytecode blob
+// the network delivers under the default limits. A module publishes two bytecode blobs,
+// which a client carries in its proposal, checked whole against MaxBlockSize (16 MiB):
+// two of 7 MiB leave 2 MiB for the block, its signature and the encoding. A validator
+// that missed the proposal receives a blob alone, by upload, within the transport's
+// budget of MaxBlobSize + 1 MiB (9 MiB): 7 MiB fits. (It was 32 MiB, which neither
+// path could carry: past about 9 MiB a lagging validator could not get the blob.)
+// CheckDeliverable states the rule for any policy.
+const DefaultMaxBytecodeSize = 7 << 20
+
 // NoFeesPolicy is the default: no prices, generous limits.
+//
+// MaxBlockOutcomeBytes (16 MiB) bounds what executing a block adds to it: a
+// certificate is at most MaxBlockSize + MaxBlockOutcomeBytes (32 MiB) and its
+// signatures, so an answer carrying one certificate and one proposal (a chain-info
+// answer with manager values, ADR 0002) stays under the transport's 64 MiB.
 //
 // MaxFuelPerBlock bounds the CPU time of a block's contracts: the slowest instrumented
 // code measured (wasm BenchmarkFuelRate, an empty loop) burns 1.3e9 to 1.9e9 fuel units
@@ -229,14 +250,46 @@ func NoFeesPolicy() ResourcePolicy {
 		MaxBlockSize:         16 << 20,
 		MaxBlobSize:          8 << 20,
 		MaxPublishedBlobs:    64,
-		MaxBytecodeSize:      32 << 20,
+		MaxBytecodeSize:      DefaultMaxBytecodeSize,
 		MaxTransactionsBlock: 10_000,
+		MaxBlockOutcomeBytes: 16 << 20,
 
 		MaxHTTPResponseBytes:   64 << 10,
 		MaxOracleResponseBytes: 64 << 10,
 		HTTPRequestTimeoutMs:   5_000,
 		MaxServiceOracleMs:     2_000,
 	}
+}
+
+// outcomeHeadroom is what a chain-info answer carries besides one certificate's block
+// (CheckDeliverable): pending bundles (16 MiB), votes, a timeout certificate and the
+// envelope (under 1 MiB for 100 validators), rounded up.
+const outcomeHeadroom = 17 << 20
+
+// transportLimit is the transport's message limit (rpc.MaxMessageSize).
+const transportLimit = 64 << 20
+
+// CheckDeliverable checks that what the policy admits can travel: a bytecode blob of
+// MaxBytecodeSize must fit an upload (MaxBlobSize plus the transport's 1 MiB envelope,
+// so MaxBytecodeSize ≤ MaxBlobSize) and, two of them, one proposal (2 × MaxBytecodeSize
+// < MaxBlockSize), and a certificate (MaxBlockSize + MaxBlockOutcomeBytes) with the rest
+// of a chain-info answer must fit the transport's 64 MiB. Errors are of class
+// base.ErrInvalid. Genesis and committee creation call it; a decoded committee is not
+// refused for it (the limits are the committee's to choose).
+func (p *ResourcePolicy) CheckDeliverable() error {
+	if p.MaxBytecodeSize > p.MaxBlobSize {
+		return base.Invalidf("policy: MaxBytecodeSize %d exceeds MaxBlobSize %d: a bytecode blob that large cannot be uploaded to a validator that lacks it", p.MaxBytecodeSize, p.MaxBlobSize)
+	}
+	if p.MaxBytecodeSize > math.MaxUint64/2 || 2*p.MaxBytecodeSize >= p.MaxBlockSize {
+		return base.Invalidf("policy: two bytecode blobs of MaxBytecodeSize %d do not fit one proposal of MaxBlockSize %d", p.MaxBytecodeSize, p.MaxBlockSize)
+	}
+	if p.MaxBlockOutcomeBytes == 0 {
+		return base.Invalidf("policy: MaxBlockOutcomeBytes is 0: no block could execute")
+	}
+	if p.MaxBlockSize > transportLimit || p.MaxBlockOutcomeBytes > transportLimit || p.MaxBlockSize+p.MaxBlockOutcomeBytes > transportLimit-outcomeHeadroom {
+		return base.Invalidf("policy: MaxBlockSize %d + MaxBlockOutcomeBytes %d exceed %d: a chain-info answer carrying a certificate would exceed the transport's %d bytes", p.MaxBlockSize, p.MaxBlockOutcomeBytes, transportLimit-outcomeHeadroom, transportLimit)
+	}
+	return nil
 }
 
 // HasFees reports whether any price is non-zero.
@@ -253,7 +306,7 @@ func (p *ResourcePolicy) Encode(w *codec.Writer) {
 	for _, a := range []base.Amount{p.FuelUnit, p.Operation, p.OperationByte, p.Message, p.MessageByte, p.ByteWritten, p.BlobByte, p.HTTPRequest, p.ServiceAsOracleQuery} {
 		w.Amount(a)
 	}
-	for _, n := range []uint64{p.MaxFuelPerBlock, p.MaxBlockSize, p.MaxBlobSize, p.MaxPublishedBlobs, p.MaxBytecodeSize, p.MaxTransactionsBlock,
+	for _, n := range []uint64{p.MaxFuelPerBlock, p.MaxBlockSize, p.MaxBlobSize, p.MaxPublishedBlobs, p.MaxBytecodeSize, p.MaxTransactionsBlock, p.MaxBlockOutcomeBytes,
 		p.MaxHTTPResponseBytes, p.MaxOracleResponseBytes, p.HTTPRequestTimeoutMs, p.MaxServiceOracleMs} {
 		w.U64(n)
 	}
@@ -267,7 +320,7 @@ func (p *ResourcePolicy) Decode(r *codec.Reader) {
 	for _, a := range []*base.Amount{&p.FuelUnit, &p.Operation, &p.OperationByte, &p.Message, &p.MessageByte, &p.ByteWritten, &p.BlobByte, &p.HTTPRequest, &p.ServiceAsOracleQuery} {
 		*a = r.Amount()
 	}
-	for _, n := range []*uint64{&p.MaxFuelPerBlock, &p.MaxBlockSize, &p.MaxBlobSize, &p.MaxPublishedBlobs, &p.MaxBytecodeSize, &p.MaxTransactionsBlock,
+	for _, n := range []*uint64{&p.MaxFuelPerBlock, &p.MaxBlockSize, &p.MaxBlobSize, &p.MaxPublishedBlobs, &p.MaxBytecodeSize, &p.MaxTransactionsBlock, &p.MaxBlockOutcomeBytes,
 		&p.MaxHTTPResponseBytes, &p.MaxOracleResponseBytes, &p.HTTPRequestTimeoutMs, &p.MaxServiceOracleMs} {
 		*n = r.U64()
 	}

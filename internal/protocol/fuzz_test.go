@@ -71,7 +71,8 @@ func FuzzDecodeChainInfoQuery(f *testing.F) {
 }
 
 func FuzzDecodeChainInfo(f *testing.F) {
-	fuzzDecoder[protocol.ChainInfo](f, &protocol.ChainInfo{NextBlockHeight: 3}, pendingInfo())
+	fast, _, _ := fastInfos(f, []byte("blob"))
+	fuzzDecoder[protocol.ChainInfo](f, &protocol.ChainInfo{NextBlockHeight: 3}, pendingInfo(), fast)
 }
 
 func FuzzDecodeCrossChainRequest(f *testing.F) {

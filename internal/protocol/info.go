@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/micachain/mica/internal/base"
@@ -85,9 +86,23 @@ type ManagerInfo struct {
 	// Requested values (RequestManagerValues).
 	LockingValidated *Certificate   // a validated certificate this validator is locked on
 	LockingFast      *BlockProposal // a fast proposal this validator is locked on
-	Proposed         *BlockProposal // the latest proposal it accepted
-	TimeoutCert      *Certificate   // the latest timeout certificate
+	// Proposed is the latest proposal it accepted. In the fast round it is the fast lock
+	// itself: then it is encoded as a reference to LockingFast (the proposal, up to the
+	// policy's MaxBlockSize with its blobs, is carried once), and Decode sets it to the
+	// very pointer LockingFast holds.
+	Proposed    *BlockProposal
+	TimeoutCert *Certificate // the latest timeout certificate
 }
+
+// Variants of ManagerInfo.Proposed in the encoding. The first two are an Option's tags
+// (the codec's 0 and 1, one byte each); ProposedFastLock is a third value of that byte.
+const (
+	proposedNone uint32 = iota
+	proposedInline
+	// proposedFastLock: Proposed is LockingFast (the same canonical bytes), not repeated.
+	proposedFastLock
+	numProposedTags
+)
 
 func encOpt[T any, P interface {
 	*T
@@ -119,8 +134,18 @@ func (m *ManagerInfo) Encode(w *codec.Writer) {
 	encOpt(w, m.PendingVote)
 	encOpt(w, m.TimeoutVote)
 	encOpt(w, m.LockingValidated)
+	from := w.Len()
 	encOpt(w, m.LockingFast)
-	encOpt(w, m.Proposed)
+	switch {
+	case m.Proposed == nil:
+		w.Tag(proposedNone)
+	case m.LockingFast != nil && (m.Proposed == m.LockingFast || m.Proposed.Content.Round == m.LockingFast.Content.Round && codec.EncodesTo(m.Proposed, w.Bytes()[from+1:])):
+		// Chosen by value, not by pointer alone, so that the encoding stays canonical.
+		w.Tag(proposedFastLock)
+	default:
+		w.Tag(proposedInline)
+		m.Proposed.Encode(w)
+	}
 	encOpt(w, m.TimeoutCert)
 }
 
@@ -132,8 +157,25 @@ func (m *ManagerInfo) Decode(r *codec.Reader) {
 	m.PendingVote = decOpt[Vote](r)
 	m.TimeoutVote = decOpt[Vote](r)
 	m.LockingValidated = decOpt[Certificate](r)
+	from := r.Offset()
 	m.LockingFast = decOpt[BlockProposal](r)
-	m.Proposed = decOpt[BlockProposal](r)
+	fast := r.Since(from) // the fast lock's option tag and canonical bytes
+	m.Proposed = nil
+	switch r.Tag(numProposedTags) {
+	case proposedInline:
+		from := r.Offset()
+		m.Proposed = codec.New[BlockProposal](r)
+		m.Proposed.Decode(r)
+		// Refuse what Encode would have written as a reference to the fast lock.
+		if r.Err() == nil && m.LockingFast != nil && bytes.Equal(r.Since(from), fast[1:]) {
+			r.Fail("manager info: proposal repeats the fast lock inline")
+		}
+	case proposedFastLock:
+		if r.Err() == nil && m.LockingFast == nil {
+			r.Fail("manager info: proposal refers to a missing fast lock")
+		}
+		m.Proposed = m.LockingFast
+	}
 	m.TimeoutCert = decOpt[Certificate](r)
 }
 

@@ -43,20 +43,6 @@ func (p *PendingBundleBytes) Grow(n int) {
 	}
 }
 
-// KeepBytes keeps the longest prefix of the bundles whose bytes add up to at most max,
-// and the first bundle whatever its size (so that a chain whose oldest pending bundle is
-// large can still receive it).
-func (p *PendingBundleBytes) KeepBytes(max int) {
-	total := 0
-	for i := range p.items {
-		if total += len(p.items[i].bundle); total > max && i > 0 {
-			clear(p.items[i:])
-			p.items = p.items[:i]
-			return
-		}
-	}
-}
-
 // Len returns the number of bundles.
 func (p *PendingBundleBytes) Len() int { return len(p.items) }
 
@@ -92,6 +78,16 @@ func (p *PendingBundleBytes) decode() ([]IncomingBundle, error) {
 // and PendingBundles returns both, so setting one never hides the other. It replaces
 // bundles set by an earlier call.
 func (c *ChainInfo) SetPendingBundleBytes(p PendingBundleBytes) { c.pendingBytes = p }
+
+// PendingBundleBytesLen returns the length of the encodings of the bundles set as bytes
+// (SetPendingBundleBytes), for a caller that sizes the buffer it encodes the info into.
+func (c *ChainInfo) PendingBundleBytesLen() int {
+	n := 0
+	for i := range c.pendingBytes.items {
+		n += base.HashSize + len(c.pendingBytes.items[i].bundle) + 1 // origin, bundle, action
+	}
+	return n
+}
 
 // PendingBundles returns the info's pending bundles decoded: RequestedPendingBundles,
 // then those set as bytes (SetPendingBundleBytes), decoded on each call. An info that

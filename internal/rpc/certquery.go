@@ -35,6 +35,12 @@ var (
 // checks that it may go with the certificate (worker.CheckCertificateQuery), before
 // anything is executed.
 func decodeCertificateQuery(b []byte, cert *protocol.Certificate) (*protocol.ChainInfoQuery, error) {
+	return decodeQueryFor(b, func(q *protocol.ChainInfoQuery) error { return worker.CheckCertificateQuery(cert, q) })
+}
+
+// decodeQueryFor decodes the query a certificate carries (nil if none) and checks it
+// with check.
+func decodeQueryFor(b []byte, check func(*protocol.ChainInfoQuery) error) (*protocol.ChainInfoQuery, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
@@ -42,7 +48,7 @@ func decodeCertificateQuery(b []byte, cert *protocol.Certificate) (*protocol.Cha
 	if err != nil {
 		return nil, err
 	}
-	if err := worker.CheckCertificateQuery(cert, q); err != nil {
+	if err := check(q); err != nil {
 		return nil, err
 	}
 	return q, nil
@@ -56,9 +62,10 @@ func encodeQuery(q *protocol.ChainInfoQuery) []byte {
 	return codec.Marshal(q)
 }
 
-// queryResponse is infoResponse for an answer to a certificate with query q.
-func queryResponse(info *protocol.ChainInfo, q *protocol.ChainInfoQuery, err error) (*pb.ChainInfoResponse, error) {
-	resp, err := infoResponse(info, err)
+// queryResponse is encodedInfoResponse for shard s's answer to a certificate with
+// query q.
+func queryResponse(s any, info *protocol.ChainInfo, q *protocol.ChainInfoQuery, err error) (*pb.ChainInfoResponse, error) {
+	resp, err := encodedInfoResponse(s, info, err)
 	if err != nil {
 		return nil, err
 	}

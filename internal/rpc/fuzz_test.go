@@ -300,7 +300,11 @@ func FuzzServerHandlers(f *testing.F) {
 		case selLite:
 			var m pb.LiteCertificate
 			if proto.Unmarshal(data, &m) == nil {
-				_, err = proxy.HandleLiteCertificate(ctx, &m)
+				_, perr := proxy.HandleLiteCertificate(ctx, &m)
+				if _, ok := status.FromError(perr); !ok {
+					t.Fatalf("proxy's lite certificate error is not a status: %v", perr)
+				}
+				_, err = shard.HandleLiteCertificate(ctx, &m)
 			}
 		case selQuery:
 			var m pb.ChainInfoQuery

@@ -111,8 +111,15 @@ type testNet struct {
 // server, the proxy and the shards talking gRPC), with genesis chains owned by owners.
 func newTestNet(tb testing.TB, owners []*crypto.PrivateKey, shards int) *testNet {
 	tb.Helper()
-	n := &testNet{tb: tb, keys: prototest.Validators(4)}
-	n.committee = prototest.Committee(n.keys)
+	keys := prototest.Validators(4)
+	return newTestNetOf(tb, keys, prototest.Committee(keys), owners, shards, 5*time.Second)
+}
+
+// newTestNetOf is newTestNet with the validators' keys and committee given, and the
+// clients' connections calling with callTimeout.
+func newTestNetOf(tb testing.TB, keys []*crypto.PrivateKey, committee *protocol.Committee, owners []*crypto.PrivateKey, shards int, callTimeout time.Duration) *testNet {
+	tb.Helper()
+	n := &testNet{tb: tb, keys: keys, committee: committee}
 	n.genesis = prototest.Genesis(n.committee, owners, base.Tokens(1000))
 	n.chains = n.genesis.ChainIDs()
 	for _, k := range n.keys {
@@ -122,7 +129,7 @@ func newTestNet(tb testing.TB, owners []*crypto.PrivateKey, shards int) *testNet
 		} else {
 			v = startShardedValidator(tb, k, n.genesis, shards)
 		}
-		node, err := Dial(context.Background(), v.addr, DialOptions{GenesisHash: n.genesis.Hash(), CallTimeout: 5 * time.Second})
+		node, err := Dial(context.Background(), v.addr, DialOptions{GenesisHash: n.genesis.Hash(), CallTimeout: callTimeout})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -156,6 +156,7 @@ func MethodTable(p protocol.ResourcePolicy, heavy, small time.Duration) map[stri
 
 		pb.ValidatorWorker_HandleBlockProposal_FullMethodName:     h(block),
 		pb.ValidatorWorker_HandleCertificate_FullMethodName:       h(block),
+		pb.ValidatorWorker_HandleLiteCertificate_FullMethodName:   sm(liteCertificateBudget),
 		pb.ValidatorWorker_HandleChainInfoQuery_FullMethodName:    sm(smallRequestBudget),
 		pb.ValidatorWorker_UploadBlob_FullMethodName:              h(blob),
 		pb.ValidatorWorker_HandleCrossChainRequest_FullMethodName: h(block),

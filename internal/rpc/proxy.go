@@ -49,6 +49,14 @@ type EncodedShard interface {
 	HandleEncodedCertificate(ctx context.Context, c *protocol.Certificate, encoded []byte) (*protocol.ChainInfo, error)
 }
 
+// InfoEncoder is a Shard that encodes its answers itself: *worker.Worker copies the
+// large manager values of an answer (a held proposal or lock, up to MaxBlockSize) from
+// their encoding kept once per value, instead of encoding them for every query.
+// EncodeChainInfo returns codec.Marshal(info), in bytes that are the caller's.
+type InfoEncoder interface {
+	EncodeChainInfo(info *protocol.ChainInfo) []byte
+}
+
 // CertificateDecoder is a Shard that decodes the certificates of its chains itself:
 // *worker.Worker takes the block it voted for instead of decoding the certificate's
 // block again when the bytes are that block's canonical encoding. The result and errors
@@ -96,6 +104,9 @@ type Proxy struct {
 	// its calls to remote shards (runBatch, runSharded).
 	workers *gopool.Pool
 
+	// downloadBytes is maxDownloadBytes (smaller in tests).
+	downloadBytes int
+
 	mu      sync.Mutex
 	genesis base.Hash // zero until known
 }
@@ -117,7 +128,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsPerAddr),
+	return &Proxy{cfg: cfg, log: cfg.Logger, genesis: cfg.GenesisHash, downloadBytes: maxDownloadBytes, batchItems: newBatchSlots(maxBatchItemsInFlight, maxBatchItemsPerAddr),
 		workers: gopool.New(batchWorkersIdle, workerIdleTime)}, nil
 }
 
@@ -203,6 +214,16 @@ func infoResponse(info *protocol.ChainInfo, err error) (*pb.ChainInfoResponse, e
 	return &pb.ChainInfoResponse{Payload: codec.Marshal(info)}, nil
 }
 
+// encodedInfoResponse is infoResponse for an answer of shard s, which encodes it if it
+// can (InfoEncoder).
+func encodedInfoResponse(s any, info *protocol.ChainInfo, err error) (*pb.ChainInfoResponse, error) {
+	e, ok := s.(InfoEncoder)
+	if err != nil || !ok {
+		return infoResponse(info, err)
+	}
+	return &pb.ChainInfoResponse{Payload: e.EncodeChainInfo(info)}, nil
+}
+
 // HandleBlockProposal implements pb.ValidatorNodeServer.
 func (p *Proxy) HandleBlockProposal(ctx context.Context, m *pb.BlockProposal) (*pb.ChainInfoResponse, error) {
 	bp, err := decodeProposal(m)
@@ -238,7 +259,7 @@ func (p *Proxy) HandleCertificate(ctx context.Context, m *pb.Certificate) (*pb.C
 		return nil, toStatus(err)
 	}
 	info, err := p.handleCertificate(ctx, cert, m.GetPayload(), q)
-	return queryResponse(info, q, err)
+	return queryResponse(p.shard(cert.ChainID()), info, q, err)
 }
 
 // decodeCertificate decodes a certificate's payload b, by its chain's shard if that is a
@@ -286,12 +307,21 @@ func (p *Proxy) handleCertificate(ctx context.Context, cert *protocol.Certificat
 	return info, annotateHeight(ctx, err, nextHeight(s, id))
 }
 
-// HandleLiteCertificate implements pb.ValidatorNodeServer: the value of a confirmed
-// certificate is looked up by block hash in the storage.
+// HandleLiteCertificate implements pb.ValidatorNodeServer. The chain's shard handles it
+// without reading the block (LiteShard: a local worker, or a remote shard's
+// HandleLiteCertificate); only for a remote shard that predates the method is the
+// value of a confirmed certificate looked up by block hash in the storage and the full
+// certificate sent.
 func (p *Proxy) HandleLiteCertificate(ctx context.Context, m *pb.LiteCertificate) (*pb.ChainInfoResponse, error) {
 	lite, err := decodeLiteCertificate(m)
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if s, ok := takesLite(p.shard(lite.Value.ChainID)); ok {
+		resp, err := p.handleLite(ctx, s, lite, m.GetQuery())
+		if !errors.Is(err, errNoShardLite) {
+			return resp, err
+		}
 	}
 	cert, err := p.fullCertificate(ctx, lite)
 	if err != nil {
@@ -302,7 +332,7 @@ func (p *Proxy) HandleLiteCertificate(ctx context.Context, m *pb.LiteCertificate
 		return nil, toStatus(err)
 	}
 	info, err := p.handleCertificate(ctx, cert, nil, q)
-	return queryResponse(info, q, err)
+	return queryResponse(p.shard(cert.ChainID()), info, q, err)
 }
 
 func (p *Proxy) fullCertificate(ctx context.Context, lite *protocol.LiteCertificate) (*protocol.Certificate, error) {
@@ -332,7 +362,7 @@ func (p *Proxy) HandleChainInfoQuery(ctx context.Context, m *pb.ChainInfoQuery) 
 	}
 	s := p.shard(q.ChainID)
 	info, err := s.HandleChainInfoQuery(ctx, q)
-	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s, q.ChainID)))
+	return encodedInfoResponse(s, info, annotateHeight(ctx, err, nextHeight(s, q.ChainID)))
 }
 
 // UploadBlob implements pb.ValidatorNodeServer. A shard accepts a blob only if a
@@ -379,7 +409,10 @@ const (
 	maxDownloadBytes        = 32 << 20
 )
 
-// DownloadCertificates implements pb.ValidatorNodeServer, from storage.
+// DownloadCertificates implements pb.ValidatorNodeServer, from storage. Certificates are
+// read one at a time while the answer has room: a chain of large blocks (up to
+// MaxBlockSize each) costs a download the bytes it answers plus one certificate, not
+// maxDownloadCertificates of them.
 func (p *Proxy) DownloadCertificates(ctx context.Context, m *pb.CertificatesRequest) (*pb.Certificates, error) {
 	req, err := decodeCertificatesRequest(m)
 	if err != nil {
@@ -389,19 +422,20 @@ func (p *Proxy) DownloadCertificates(ctx context.Context, m *pb.CertificatesRequ
 	if to-req.from > maxDownloadCertificates {
 		to = req.from + maxDownloadCertificates
 	}
-	certs, err := p.cfg.Storage.Certificates(ctx, req.chain, req.from, to)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	out := &pb.Certificates{Payloads: make([][]byte, 0, len(certs))}
+	out := &pb.Certificates{}
 	size := 0
-	for _, c := range certs {
-		b := codec.Marshal(c)
-		if size > 0 && size+len(b) > maxDownloadBytes {
-			break
+	// The stored bytes are the certificates' canonical encodings: sent as they are, not
+	// decoded and encoded again.
+	err = p.cfg.Storage.ForEachEncodedCertificate(ctx, req.chain, req.from, to, func(b []byte) bool {
+		if size > 0 && size+len(b) > p.downloadBytes {
+			return false
 		}
 		size += len(b)
 		out.Payloads = append(out.Payloads, b)
+		return true
+	})
+	if err != nil {
+		return nil, toStatus(err)
 	}
 	return out, nil
 }
@@ -412,11 +446,11 @@ func (p *Proxy) DownloadCertificate(ctx context.Context, m *pb.CertificateHash) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	cert, err := p.cfg.Storage.Certificate(ctx, h)
+	b, err := p.cfg.Storage.EncodedCertificate(ctx, h)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.Certificate{Payload: codec.Marshal(cert)}, nil
+	return &pb.Certificate{Payload: b}, nil
 }
 
 // Subscribe implements pb.ValidatorNodeServer. The response headers are sent once the
@@ -444,16 +478,15 @@ func serveSubscription(ctx context.Context, sub *Subscription, sendHeader func(m
 		return err
 	}
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case n, ok := <-sub.C():
-			if !ok {
+		n, ok := sub.Next()
+		if !ok {
+			if !sub.Wait(ctx) {
 				return nil
 			}
-			if err := send(&n, sub.TakeDropped()); err != nil {
-				return err
-			}
+			continue
+		}
+		if err := send(&n, sub.TakeDropped()); err != nil {
+			return err
 		}
 	}
 }

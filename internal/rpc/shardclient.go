@@ -23,6 +23,8 @@ type ShardClient struct {
 	api pb.ValidatorWorkerClient
 	// noBatches is set once the shard answered Unimplemented to a batch method.
 	noBatches atomic.Bool
+	// noLite is set once the shard answered Unimplemented to HandleLiteCertificate.
+	noLite atomic.Bool
 }
 
 // DialShard returns a client of the shard at address. It does not wait for the
@@ -84,6 +86,36 @@ func (s *ShardClient) HandleCertificateQuery(ctx context.Context, c *protocol.Ce
 	}
 	return s.HandleChainInfoQuery(ctx, q)
 }
+
+// HandleLiteCertificate implements LiteShard: the shard checks lite against its height
+// index and the signatures, without reading the block. q, if not nil, was checked by
+// worker.CheckLiteCertificateQuery. A shard that predates the method answers
+// errNoShardLite (and is not asked again: TakesLite), for the proxy to send it the full
+// certificate.
+func (s *ShardClient) HandleLiteCertificate(ctx context.Context, lite *protocol.LiteCertificate, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
+	if s.noLite.Load() {
+		return nil, errNoShardLite
+	}
+	var unimplemented bool
+	resp, err := unary(ctx, s.c, func(ctx context.Context, m *pb.LiteCertificate, opts ...grpc.CallOption) (*pb.ChainInfoResponse, error) {
+		r, err := s.api.HandleLiteCertificate(ctx, m, opts...)
+		unimplemented = status.Code(err) == codes.Unimplemented
+		return r, err
+	}, &pb.LiteCertificate{Payload: codec.Marshal(lite), Query: encodeQuery(q)})
+	if unimplemented {
+		s.noLite.Store(true)
+		return nil, errNoShardLite
+	}
+	info, err := s.info(resp, err)
+	if err != nil || !unanswered(resp, q) {
+		return info, err
+	}
+	return s.HandleChainInfoQuery(ctx, q)
+}
+
+// TakesLite reports whether the shard takes lite certificates: false once it answered
+// Unimplemented to HandleLiteCertificate.
+func (s *ShardClient) TakesLite() bool { return !s.noLite.Load() }
 
 // HandleChainInfoQuery implements Shard.
 func (s *ShardClient) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {

@@ -74,7 +74,7 @@ func (s *ShardServer) HandleCertificate(ctx context.Context, m *pb.Certificate) 
 		return nil, toStatus(err)
 	}
 	info, err := s.handleCertificate(ctx, cert, m.GetPayload(), q)
-	return queryResponse(info, q, err)
+	return queryResponse(s.w, info, q, err)
 }
 
 // decodeCertificate decodes a certificate's payload with the worker's held blocks.
@@ -123,6 +123,24 @@ func (s *ShardServer) HandleCertificates(ctx context.Context, m *pb.Batch) (*pb.
 	return &pb.BatchResults{Results: results}, nil
 }
 
+// HandleLiteCertificate implements pb.ValidatorWorkerServer: the proxy's forwarding of
+// a public lite certificate, handled by the worker without reading the block
+// (worker.HandleLiteCertificate). A lite certificate whose block the worker has not
+// executed is answered ErrMissingCertificateValue, which the proxy passes on for the
+// caller to send the full certificate.
+func (s *ShardServer) HandleLiteCertificate(ctx context.Context, m *pb.LiteCertificate) (*pb.ChainInfoResponse, error) {
+	lite, err := decodeLiteCertificate(m)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	q, err := decodeLiteQuery(m.GetQuery(), lite)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	info, err := s.w.HandleLiteCertificate(ctx, lite, q)
+	return queryResponse(s.w, info, q, liteError(err))
+}
+
 // HandleChainInfoQuery implements pb.ValidatorWorkerServer.
 func (s *ShardServer) HandleChainInfoQuery(ctx context.Context, m *pb.ChainInfoQuery) (*pb.ChainInfoResponse, error) {
 	q, err := decodeQuery(m)
@@ -130,7 +148,7 @@ func (s *ShardServer) HandleChainInfoQuery(ctx context.Context, m *pb.ChainInfoQ
 		return nil, toStatus(err)
 	}
 	info, err := s.w.HandleChainInfoQuery(ctx, q)
-	return infoResponse(info, annotateHeight(ctx, err, nextHeight(s.w, q.ChainID)))
+	return encodedInfoResponse(s.w, info, annotateHeight(ctx, err, nextHeight(s.w, q.ChainID)))
 }
 
 // UploadBlob implements pb.ValidatorWorkerServer.
@@ -167,28 +185,20 @@ func (s *ShardServer) Notifications(_ *pb.NotificationsRequest, stream grpc.Serv
 		return err
 	}
 	for {
-		var first protocol.Notification
-		select {
-		case <-ctx.Done():
-			return nil
-		case n, ok := <-sub.C():
-			if !ok {
+		first, ok := sub.Next()
+		if !ok {
+			if !sub.Wait(ctx) {
 				return nil
 			}
-			first = n
+			continue
 		}
 		batch := &pb.NotificationBatch{Payloads: [][]byte{codec.Marshal(&first)}}
-	drain:
 		for len(batch.Payloads) < maxNotificationBatch {
-			select {
-			case n, ok := <-sub.C():
-				if !ok {
-					break drain
-				}
-				batch.Payloads = append(batch.Payloads, codec.Marshal(&n))
-			default:
-				break drain
+			n, ok := sub.Next()
+			if !ok {
+				break
 			}
+			batch.Payloads = append(batch.Payloads, codec.Marshal(&n))
 		}
 		batch.Dropped = sub.TakeDropped()
 		if err := stream.Send(batch); err != nil {

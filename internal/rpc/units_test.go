@@ -59,7 +59,7 @@ func TestNotifierSlowSubscriberDrops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Publish blocked on a full subscriber")
 	}
-	if got := len(slow.C()); got != 2 {
+	if got := slow.Queued(); got != 2 {
 		t.Errorf("slow subscriber holds %d, want 2", got)
 	}
 	if d := slow.TakeDropped(); d != 3 {
@@ -68,8 +68,8 @@ func TestNotifierSlowSubscriberDrops(t *testing.T) {
 	if d := slow.TakeDropped(); d != 0 {
 		t.Errorf("dropped counter not reset: %d", d)
 	}
-	if len(everything.C()) != 2 || len(other.C()) != 0 {
-		t.Errorf("fan-out: all-chains subscriber %d, other chain %d", len(everything.C()), len(other.C()))
+	if everything.Queued() != 2 || other.Queued() != 0 {
+		t.Errorf("fan-out: all-chains subscriber %d, other chain %d", everything.Queued(), other.Queued())
 	}
 	if got := n.Subscribers(); got != 3 {
 		t.Errorf("%d subscribers, want 3", got)

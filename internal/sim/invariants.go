@@ -305,7 +305,7 @@ func (c *checker) outboxes() error {
 					}
 					c.fail("invariant 4 (delivery): validator %d (%s): chain %s still has undelivered bundles for chain %s at heights %v", n.Index, n.Fault, ch.ID.Short(), to.Short(), hs)
 				}
-				pending, err := s.PendingBundles(c.ctx, math.MaxInt)
+				pending, err := s.PendingBundles(c.ctx, math.MaxInt, math.MaxInt)
 				if err != nil {
 					return err
 				}

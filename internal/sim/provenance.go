@@ -117,7 +117,7 @@ func (c *checker) provenance() error {
 				if t, err = s.Execution().TotalBalance(c.ctx); err != nil {
 					return err
 				}
-				received, err = s.PendingBundles(c.ctx, math.MaxInt)
+				received, err = s.PendingBundles(c.ctx, math.MaxInt, math.MaxInt)
 				return err
 			})
 			if err != nil {

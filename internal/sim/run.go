@@ -632,7 +632,7 @@ func (r *runner) pendingWork() (string, error) {
 			}
 			var k int
 			err := w.ChainState(r.net.ctx, ch.ID, func(s *chain.State) error {
-				b, err := s.PendingBundles(r.net.ctx, math.MaxInt)
+				b, err := s.PendingBundles(r.net.ctx, math.MaxInt, math.MaxInt)
 				k = len(b)
 				return err
 			})

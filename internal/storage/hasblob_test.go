@@ -5,26 +5,16 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/kv"
+	"github.com/micachain/mica/internal/kv/kvtest"
 	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/storage"
 )
-
-// countingGets is a kv.Store that counts Get calls.
-type countingGets struct {
-	kv.Store
-	gets int
-}
-
-func (c *countingGets) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
-	c.gets++
-	return c.Store.Get(ctx, key)
-}
 
 // TestHasBlob: HasBlob finds confirmed blobs, not pending or absent ones, and asks the
 // database once per confirmed blob (confirmed blobs are never removed).
 func TestHasBlob(t *testing.T) {
 	ctx := context.Background()
-	db := &countingGets{Store: memkv.New()}
+	db := &kvtest.ReadCounter{Store: memkv.New()}
 	defer db.Close()
 	st := storage.New(db)
 	confirmed, pending, absent := blobN(1, 64), blobN(2, 64), blobN(3, 64)
@@ -42,8 +32,8 @@ func TestHasBlob(t *testing.T) {
 			t.Fatalf("check %d of a confirmed blob: %v %v", i, has, err)
 		}
 	}
-	if db.gets != 1 {
-		t.Fatalf("%d database reads for three checks of one confirmed blob, want 1", db.gets)
+	if db.Reads() != 1 {
+		t.Fatalf("%d database reads for three checks of one confirmed blob, want 1", db.Reads())
 	}
 	for _, id := range []string{"pending", "absent"} {
 		blob := pending

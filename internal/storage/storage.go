@@ -42,6 +42,7 @@ const (
 	prefixBlob        = 'B' // B type hash : confirmed blob content (see pending.go for the pending area)
 	prefixEvent       = 'E' // E event-id : event value
 	prefixGenesis     = 'N' // N : genesis configuration
+	prefixBlobSize    = 'S' // S type hash : size of the confirmed blob's content (uvarint)
 )
 
 // Storage is the store of one validator or client.
@@ -107,6 +108,11 @@ func blobKey(id base.BlobID) []byte {
 	return append(k, id.Hash[:]...)
 }
 
+func blobSizeKey(id base.BlobID) []byte {
+	k := []byte{prefixBlobSize, byte(id.Type)}
+	return append(k, id.Hash[:]...)
+}
+
 func eventKey(id *protocol.EventID) []byte {
 	return append([]byte{prefixEvent}, codec.Marshal(id)...)
 }
@@ -139,13 +145,28 @@ func PutEncodedCertificate(b *kv.Batch, cert *protocol.Certificate, encoded []by
 	}
 }
 
-// PutBlob adds a blob to the confirmed area in b. Only genesis and the handling of a
-// verified confirmed certificate (the blobs it publishes and creates) may call it.
-func PutBlob(b *kv.Batch, blob *protocol.Blob) { b.Put(blobKey(blob.ID()), blob.Content) }
+// PutBlob adds a blob to the confirmed area in b, with its size (BlobSize). Only genesis
+// and the handling of a verified confirmed certificate (the blobs it publishes and
+// creates) may call it.
+func PutBlob(b *kv.Batch, blob *protocol.Blob) {
+	id := blob.ID()
+	b.Put(blobKey(id), blob.Content)
+	b.Put(blobSizeKey(id), binary.AppendUvarint(nil, uint64(len(blob.Content))))
+}
 
 // Certificate returns the confirmed certificate of a block, or an error of class
 // base.ErrNotFound.
 func (s *Storage) Certificate(ctx context.Context, hash base.Hash) (*protocol.Certificate, error) {
+	v, err := s.encodedCertificate(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	return decodeCertificate(hash, v)
+}
+
+// encodedCertificate returns the stored encoding of a block's confirmed certificate, or
+// an error of class base.ErrNotFound.
+func (s *Storage) encodedCertificate(ctx context.Context, hash base.Hash) ([]byte, error) {
 	v, ok, err := s.db.Get(ctx, certKey(hash))
 	if err != nil {
 		return nil, fmt.Errorf("read certificate %s: %w", hash.Short(), err)
@@ -153,6 +174,10 @@ func (s *Storage) Certificate(ctx context.Context, hash base.Hash) (*protocol.Ce
 	if !ok {
 		return nil, base.NotFoundf("certificate %s not found", hash.Short())
 	}
+	return v, nil
+}
+
+func decodeCertificate(hash base.Hash, v []byte) (*protocol.Certificate, error) {
 	var c protocol.Certificate
 	if err := codec.Unmarshal(v, &c); err != nil {
 		return nil, base.Corruptf("stored certificate %s: %v", hash.Short(), err)
@@ -194,17 +219,113 @@ func (s *Storage) CertificateAt(ctx context.Context, id base.ChainID, h base.Blo
 // stopping at the first missing height.
 func (s *Storage) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
 	var out []*protocol.Certificate
-	for h := from; h < to; h++ {
-		c, err := s.CertificateAt(ctx, id, h)
-		if err != nil {
-			if base.IsNotFound(err) {
-				break
-			}
-			return nil, err
-		}
+	err := s.ForEachCertificate(ctx, id, from, to, func(c *protocol.Certificate) bool {
 		out = append(out, c)
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// ForEachCertificate calls fn with the confirmed certificates of a chain for heights in
+// [from, to) in order, reading each only when fn has taken the one before; it stops at
+// the first missing height or when fn returns false.
+func (s *Storage) ForEachCertificate(ctx context.Context, id base.ChainID, from, to base.BlockHeight, fn func(c *protocol.Certificate) bool) error {
+	return s.forEachEncoded(ctx, id, from, to, false, func(hash base.Hash, v []byte) (bool, error) {
+		c, err := decodeCertificate(hash, v)
+		if err != nil {
+			return false, err
+		}
+		return fn(c), nil
+	})
+}
+
+// ForEachEncodedCertificate is ForEachCertificate with each certificate's stored
+// encoding instead of the certificate: the canonical bytes it was stored as
+// (PutEncodedCertificate stores only canonical encodings), for an answer that sends
+// them as they are. They are not decoded: the store is trusted local data, and a
+// client decodes and verifies what it downloads. fn owns the bytes.
+func (s *Storage) ForEachEncodedCertificate(ctx context.Context, id base.ChainID, from, to base.BlockHeight, fn func(encoded []byte) bool) error {
+	return s.forEachEncoded(ctx, id, from, to, false, func(hash base.Hash, v []byte) (bool, error) {
+		return fn(v), nil
+	})
+}
+
+// EncodedCertificate returns the stored encoding of a block's confirmed certificate
+// (ForEachEncodedCertificate), or an error of class base.ErrNotFound. The caller owns
+// the bytes.
+func (s *Storage) EncodedCertificate(ctx context.Context, hash base.Hash) ([]byte, error) {
+	return s.encodedCertificate(ctx, hash)
+}
+
+// CertificatesWithin is Certificates bounded like an answer: at most maxCount
+// certificates and maxBytes of their encodings, or the first alone if it is larger; it
+// also returns the size of the encodings it answers. Each is read only when the ones
+// before were taken, and the one that does not fit is read but not decoded, so the work
+// follows the answer's bounds, not the range's length.
+func (s *Storage) CertificatesWithin(ctx context.Context, id base.ChainID, from, to base.BlockHeight, maxCount, maxBytes int) ([]*protocol.Certificate, int, error) {
+	return s.certificatesWithin(ctx, id, from, to, false, maxCount, maxBytes)
+}
+
+// LatestCertificatesWithin is CertificatesWithin from the end of the range: the
+// certificates of heights to-1, to-2, … down to from (newest first), stopping at the
+// first missing height.
+func (s *Storage) LatestCertificatesWithin(ctx context.Context, id base.ChainID, from, to base.BlockHeight, maxCount, maxBytes int) ([]*protocol.Certificate, int, error) {
+	return s.certificatesWithin(ctx, id, from, to, true, maxCount, maxBytes)
+}
+
+func (s *Storage) certificatesWithin(ctx context.Context, id base.ChainID, from, to base.BlockHeight, desc bool, maxCount, maxBytes int) ([]*protocol.Certificate, int, error) {
+	var out []*protocol.Certificate
+	size := 0
+	err := s.forEachEncoded(ctx, id, from, to, desc, func(hash base.Hash, v []byte) (bool, error) {
+		if len(out) >= maxCount || (len(out) > 0 && size+len(v) > maxBytes) {
+			return false, nil
+		}
+		c, err := decodeCertificate(hash, v)
+		if err != nil {
+			return false, err
+		}
+		size += len(v)
+		out = append(out, c)
+		return true, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, size, nil
+}
+
+// forEachEncoded calls fn with the block hash and stored encoding of the confirmed
+// certificates of a chain for heights in [from, to) in order (from to-1 down if desc),
+// reading each only when fn has taken the one before; it stops at the first missing
+// height, when fn returns false or an error (which it returns).
+func (s *Storage) forEachEncoded(ctx context.Context, id base.ChainID, from, to base.BlockHeight, desc bool, fn func(hash base.Hash, v []byte) (bool, error)) error {
+	for i := from; i < to; i++ {
+		h := i
+		if desc {
+			h = to - 1 - (i - from)
+		}
+		hash, err := s.BlockHash(ctx, id, h)
+		if base.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, err := s.encodedCertificate(ctx, hash)
+		if base.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if more, err := fn(hash, v); !more || err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Blob returns a confirmed blob, or an error of class base.ErrNotFound. Pending blobs
@@ -219,6 +340,29 @@ func (s *Storage) Blob(ctx context.Context, id base.BlobID) (protocol.Blob, erro
 	}
 	s.known.Add(id)
 	return protocol.NewBlob(id.Type, v), nil
+}
+
+// BlobSize returns the size of a confirmed blob's content without reading the content
+// (up to 32 MiB for bytecode): from the size PutBlob records with it. A blob stored
+// before sizes were recorded (stores written before 2026-12-07) is read whole once per
+// call. A blob not confirmed is an error of class base.ErrNotFound.
+func (s *Storage) BlobSize(ctx context.Context, id base.BlobID) (int, error) {
+	v, ok, err := s.db.Get(ctx, blobSizeKey(id))
+	if err != nil {
+		return 0, fmt.Errorf("read blob size %s: %w", id, err)
+	}
+	if ok {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || k != len(v) || n > 1<<40 {
+			return 0, base.Corruptf("size of blob %s: %x", id, v)
+		}
+		return int(n), nil
+	}
+	b, err := s.Blob(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return len(b.Content), nil
 }
 
 // HasBlob reports whether a blob is confirmed, without returning its content. Confirmed

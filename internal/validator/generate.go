@@ -45,6 +45,9 @@ func Generate(o GenerateOptions) (*protocol.Committee, []string, error) {
 	if o.Shards < 1 {
 		o.Shards = 1
 	}
+	if err := o.Policy.CheckDeliverable(); err != nil {
+		return nil, nil, err
+	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,7 +105,25 @@ func newObserver(cfg *Config, role string, db kv.Store, engine *wasm.Engine, wor
 			{"storage_keys_written_total", "Keys put or deleted by committed batches.", func(s pebblekv.Stats) uint64 { return s.Keys }},
 			{"storage_wal_syncs_total", "Fsyncs of the write-ahead log (storage_commits_total / this = synced batches per fsync).", func(s pebblekv.Stats) uint64 { return s.WALSyncs }},
 			{"storage_wal_bytes_total", "Bytes written to the write-ahead log.", func(s pebblekv.Stats) uint64 { return s.WALBytes }},
+			{"storage_wal_holds_total", "WAL fsyncs after which the next one was held back by the minimum sync interval (each arms a timer).", func(s pebblekv.Stats) uint64 { return s.WALHolds }},
+			{"storage_flushes_total", "Memtable flushes.", func(s pebblekv.Stats) uint64 { return s.Flushes }},
+			{"storage_flushed_bytes_total", "Table and blob bytes written by memtable flushes.", func(s pebblekv.Stats) uint64 { return s.FlushedBytes }},
+			{"storage_compactions_total", "Compactions.", func(s pebblekv.Stats) uint64 { return s.Compactions }},
+			{"storage_compacted_bytes_total", "Table and blob bytes written by compactions.", func(s pebblekv.Stats) uint64 { return s.CompactedBytes }},
+			{"storage_block_cache_hits_total", "Block cache hits.", func(s pebblekv.Stats) uint64 { return s.BlockCacheHits }},
+			{"storage_block_cache_misses_total", "Block cache misses.", func(s pebblekv.Stats) uint64 { return s.BlockCacheMisses }},
+			// Gauges: the LSM's shape now.
+			{"storage_compaction_debt_bytes", "Pebble's estimate of the bytes to compact for the LSM to reach its shape.", func(s pebblekv.Stats) uint64 { return s.CompactionDebt }},
+			{"storage_l0_files", "Tables in L0.", func(s pebblekv.Stats) uint64 { return s.L0Files }},
+			{"storage_l0_sublevels", "Sublevels of L0.", func(s pebblekv.Stats) uint64 { return s.L0Sublevels }},
+			{"storage_read_amp", "Sorted runs a point lookup may visit (L0 sublevels plus non-empty levels).", func(s pebblekv.Stats) uint64 { return s.ReadAmp }},
+			{"storage_tables", "Live tables.", func(s pebblekv.Stats) uint64 { return s.Tables }},
+			{"storage_blob_files", "Live blob files.", func(s pebblekv.Stats) uint64 { return s.BlobFiles }},
 		} {
+			if !strings.HasSuffix(c.name, "_total") {
+				metrics.GaugeFunc(o.reg, c.name, c.help, stat(c.f))
+				continue
+			}
 			o.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metrics.Namespace, Name: c.name, Help: c.help}, stat(c.f)))
 		}
 	}

@@ -84,3 +84,29 @@ func BenchmarkQueueBlock(b *testing.B) {
 		flush(b, s, q)
 	}
 }
+
+// BenchmarkQueueFrontCold consumes 100 stored entries of 64 bytes (an inbox of 100
+// bundles held by reference) from a fresh view, the first block after a chain is loaded.
+func BenchmarkQueueFrontCold(b *testing.B) {
+	s := newStore(b)
+	vc := views.NewContext(s, []byte("q"))
+	q := views.NewQueue(vc, views.StringCodec{})
+	for range 100 {
+		if err := q.PushBack(ctx, string(make([]byte, 64))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	flush(b, s, q)
+	b.ReportAllocs()
+	for b.Loop() {
+		q := views.NewQueue(vc, views.StringCodec{})
+		for range 100 {
+			if _, ok, err := q.Front(ctx); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+			if err := q.PopFront(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

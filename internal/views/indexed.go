@@ -24,6 +24,9 @@ type indexed[T any] struct {
 	// softBytes, if not zero, bounds the cached entries' sizes without emptying the
 	// cache: an entry that would pass it is not cached (a Queue keeps its front).
 	softBytes int
+	// lastMax is the largest encoded size among the entries of the last chunk read from
+	// the store or put, 0 before any: it sizes the next chunk (chunkLen).
+	lastMax int
 }
 
 // sizer is implemented by a Codec whose values hold more in memory than their encoding
@@ -95,8 +98,35 @@ func (x *indexed[T]) forget(i uint64) {
 	}
 }
 
-// readChunk bounds the number of keys per MultiGet in ranges.
-const readChunk = 128
+// readChunk bounds the number of keys per MultiGet in ranges, and readChunkBytes about
+// the bytes one reads: the entries are not all small (a client replica's inbox holds
+// bundles whole, up to a block's size each), and a MultiGet reads its keys whatever
+// their size. See chunkLen.
+const (
+	readChunk      = 128
+	readChunkBytes = 1 << 20
+	// readChunkFirst is the first chunk of a view that has read or put no entry yet.
+	readChunkFirst = 8
+)
+
+// chunkLen returns the number of entries of the next chunk a range reads; prev is the
+// length of the chunk before in the same range (0 for the first), budget what is left
+// of the range's byte budget (readRange; readChunkBytes if none). A chunk holds
+// readChunk entries, fewer when the last chunk read or put had large entries (the
+// budget, at most readChunkBytes, over the largest of them, at least one),
+// readChunkFirst while no size is known, and at most twice the chunk before: large
+// entries after small ones are read at most twice as many at a time as were read
+// before them, not readChunk at a time.
+func (x *indexed[T]) chunkLen(prev uint64, budget int) uint64 {
+	n := uint64(readChunkFirst)
+	if x.lastMax > 0 {
+		n = max(1, min(readChunk, uint64(min(budget, readChunkBytes)/x.lastMax)))
+	}
+	if prev > 0 {
+		n = min(n, 2*prev)
+	}
+	return n
+}
 
 // readHeader reads the header's n u64 fields; a missing header is all zeros.
 func (x *indexed[T]) readHeader(ctx context.Context, fields []*uint64) error {
@@ -172,20 +202,33 @@ const (
 )
 
 // forRange calls fn for the stored entries from <= i < to, which the header says exist,
-// reading those not cached in chunks. Entries read here are cached (within x.limit) when
-// the range is short (keepRange).
+// reading those not cached in chunks (chunkLen). Entries read here are cached (within
+// x.limit) when the range is short (keepRange).
 func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i uint64, v T) error) error {
+	return x.readRange(ctx, from, to, 0, fn)
+}
+
+// readRange is forRange that stops, if budget > 0, once what is left of budget after
+// the bytes read from the store is less than the largest entry of the last chunk: fn
+// sees a prefix of the range, at least its first entry.
+func (x *indexed[T]) readRange(ctx context.Context, from, to uint64, budget int, fn func(i uint64, v T) error) error {
 	keep := x.keepRange(to - from)
 	chunk := min(to-from, readChunk)
 	keys := make([][]byte, 0, chunk)
 	// vs holds the chunk's entries; missing lists the positions in vs read from the store.
 	vs := make([]T, 0, chunk)
 	missing := make([]int, 0, chunk)
-	for from < to {
-		end := to
-		if end-from > readChunk {
-			end = from + readChunk
+	var prev uint64
+	read := 0
+	// With a budget, a chunk is read while the budget has room for an entry of the
+	// size last read (the first always).
+	for from < to && (budget == 0 || read == 0 || budget-read >= x.lastMax) {
+		left := readChunkBytes
+		if budget > 0 {
+			left = budget - read
 		}
+		prev = min(to-from, x.chunkLen(prev, left))
+		end := from + prev
 		keys, vs, missing = keys[:0], vs[:0], missing[:0]
 		for i := from; i < end; i++ {
 			v, ok := x.cached(i)
@@ -199,6 +242,11 @@ func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i ui
 			vals, err := x.vc.r.MultiGet(ctx, keys)
 			if err != nil {
 				return readErr(keys[0], err)
+			}
+			x.lastMax = 0
+			for _, v := range vals {
+				x.lastMax = max(x.lastMax, len(v))
+				read += len(v)
 			}
 			for j, p := range missing {
 				i := from + uint64(p)
@@ -227,6 +275,9 @@ func (x *indexed[T]) forRange(ctx context.Context, from, to uint64, fn func(i ui
 // caches (within x.limit) those below cacheBelow. encs, if not nil, holds the entries'
 // encodings (encode's, which nobody modifies).
 func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T, encs [][]byte, cacheBelow uint64) {
+	if len(vs) > 0 {
+		x.lastMax = 0
+	}
 	for j, v := range vs {
 		i := first + uint64(j)
 		var enc []byte
@@ -236,6 +287,7 @@ func (x *indexed[T]) putEntries(b *kv.Batch, first uint64, vs []T, encs [][]byte
 			enc = encode(x.c, v)
 		}
 		b.PutOwned(x.vc.indexKey(i), enc)
+		x.lastMax = max(x.lastMax, len(enc))
 		if i < cacheBelow {
 			x.remember(i, v, x.cachedSize(v, len(enc)))
 		}

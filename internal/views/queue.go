@@ -134,7 +134,8 @@ func (q *Queue[T]) Len(ctx context.Context) (uint64, error) {
 }
 
 // Front returns the first entry, or false if the queue is empty. A stored entry not
-// cached is read with the next ones (up to queueCacheMax), which stay cached.
+// cached is read with the next ones (up to queueCacheMax entries and about
+// queueCacheBytes), which stay cached.
 func (q *Queue[T]) Front(ctx context.Context) (T, bool, error) {
 	var zero T
 	if err := q.load(ctx); err != nil {
@@ -142,17 +143,25 @@ func (q *Queue[T]) Front(ctx context.Context) (T, bool, error) {
 	}
 	i := q.front + q.popped
 	if i < q.back {
-		if _, ok := q.x.cache[i]; !ok {
-			// Read the next entries with it in one MultiGet: a block consuming
-			// a queue (the bundles it receives) reads them in order, and one
-			// point read per entry cost more than the rest of the consuming.
-			// Cached like a short range (at most queueCacheMax entries and
-			// queueCacheBytes, dropped from the cache when popped).
-			if err := q.x.forRange(ctx, i, min(q.back, i+queueCacheMax), func(uint64, T) error { return nil }); err != nil {
-				return zero, false, err
-			}
+		if v, ok := q.x.cached(i); ok {
+			return v, true, nil
 		}
-		v, err := q.x.entry(ctx, i)
+		// Read the next entries with it in one MultiGet: a block consuming a queue
+		// (the bundles it receives) reads them in order, and one point read per
+		// entry cost more than the rest of the consuming. Cached like a short range
+		// (at most queueCacheMax entries and queueCacheBytes, dropped from the cache
+		// when popped), and read only as far as the cache has room: entries past
+		// what it keeps would be read for nothing (large entries, chunkLen). The
+		// entry itself is taken as read, cached or not (a cache full of entries
+		// popped but not flushed yet keeps none).
+		room := max(queueCacheBytes-q.x.cacheBytes, 1)
+		var v T
+		err := q.x.readRange(ctx, i, min(q.back, i+queueCacheMax), room, func(j uint64, e T) error {
+			if j == i {
+				v = e
+			}
+			return nil
+		})
 		if err != nil {
 			return zero, false, err
 		}

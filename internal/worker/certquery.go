@@ -34,11 +34,24 @@ func (w *Worker) HandleCertificateQuery(ctx context.Context, cert *protocol.Cert
 // query's (maxPendingBundles, the received log's page). Errors are of class
 // base.ErrInvalid.
 func CheckCertificateQuery(cert *protocol.Certificate, q *protocol.ChainInfoQuery) error {
-	switch {
-	case cert.Kind != protocol.KindConfirmed || cert.Block == nil:
+	if cert.Block == nil {
 		return base.Invalidf("a chain-info query can go with a confirmed certificate only, not a %s one", cert.Kind)
-	case q.ChainID != cert.Block.ChainID():
-		return base.Invalidf("the query of a certificate of chain %s is about chain %s", cert.Block.ChainID().Short(), q.ChainID.Short())
+	}
+	return checkQueryOf(cert.Kind, cert.Block.ChainID(), q)
+}
+
+// CheckLiteCertificateQuery is CheckCertificateQuery for a lite certificate.
+func CheckLiteCertificateQuery(lite *protocol.LiteCertificate, q *protocol.ChainInfoQuery) error {
+	return checkQueryOf(lite.Value.Kind, lite.Value.ChainID, q)
+}
+
+// checkQueryOf checks q as the query of a certificate of kind and chain.
+func checkQueryOf(kind protocol.CertificateKind, chain base.ChainID, q *protocol.ChainInfoQuery) error {
+	switch {
+	case kind != protocol.KindConfirmed:
+		return base.Invalidf("a chain-info query can go with a confirmed certificate only, not a %s one", kind)
+	case q.ChainID != chain:
+		return base.Invalidf("the query of a certificate of chain %s is about chain %s", chain.Short(), q.ChainID.Short())
 	case q.RequestLeaderTimeout != nil:
 		return base.Invalidf("the query of a certificate cannot ask for a timeout vote")
 	case q.TestNextBlockHeight != nil:

@@ -817,7 +817,16 @@ func (w *Worker) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfo
 			w.failed(metrics.RequestChainInfo, q.ChainID, 0, err)
 		}
 	}()
-	err = w.withChain(ctx, q.ChainID, func(s *chain.State) error {
+	// A query reads, and writes nothing even for a chain not initialized yet
+	// (withChainRead). One that asks for a timeout vote loads the chain to write: the
+	// vote is durable before it leaves, and the round's timer runs from when the chain
+	// was first persisted (an initial state in memory would start it anew at each
+	// query, and a round 0 that needs a timeout would never get one).
+	with := w.withChainRead
+	if q.RequestLeaderTimeout != nil {
+		with = w.withChain
+	}
+	err = with(ctx, q.ChainID, func(s *chain.State) error {
 		tip, err := s.Tip(ctx)
 		if err != nil {
 			return err

@@ -118,18 +118,22 @@ func (w *Worker) HandleBlob(ctx context.Context, blob protocol.Blob) (err error)
 const maxUploadedBlob = 32 << 20
 
 // Certificates returns confirmed certificates of a chain in [from, to), for clients that
-// download a chain's history.
+// download a chain's history: a prefix of the range, bounded like a validator's download
+// (maxDownload certificates and maxDownloadBytes of them, or the first alone), read while
+// the answer has room. The caller asks again from where the answer stopped.
 func (w *Worker) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
 	if to < from {
 		return nil, base.Invalidf("height range [%d, %d) is empty", from, to)
 	}
-	if to-from > maxDownload {
-		to = from + maxDownload
-	}
-	return w.cfg.Storage.Certificates(ctx, id, from, to)
+	certs, _, err := w.cfg.Storage.CertificatesWithin(ctx, id, from, to, maxDownload, maxDownloadBytes)
+	return certs, err
 }
 
-const maxDownload = 500
+// The bounds of Certificates' answer: those of rpc's DownloadCertificates.
+const (
+	maxDownload      = 500
+	maxDownloadBytes = 32 << 20
+)
 
 // ReadBlob returns a confirmed blob (class base.ErrNotFound if absent).
 func (w *Worker) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/micachain/mica/internal/chain"
-	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
 )
 
@@ -16,19 +15,18 @@ import (
 // the 100 the block before sent here; decoding them, for the RPC layer to encode them
 // again at once, was 7 % of a validator's CPU (issue #11).
 //
-// Either way the bundles listed are a prefix of the list (still a prefix of each
-// origin's queue) of at most maxPendingBundleBytes, or its first bundle alone.
+// Either way the bundles listed are at most maxPendingBundleBytes (or the first bundle
+// alone), and listing them reads a bounded multiple of that (chain.State.PendingBundles).
 func (w *Worker) pendingBundles(ctx context.Context, s *chain.State, info *protocol.ChainInfo) error {
 	if !w.cfg.PendingBundleBytes {
-		bs, err := s.PendingBundles(ctx, maxPendingBundles)
-		info.RequestedPendingBundles = keepBundleBytes(bs, maxPendingBundleBytes)
+		bs, err := s.PendingBundles(ctx, maxPendingBundles, maxPendingBundleBytes)
+		info.RequestedPendingBundles = bs
 		return err
 	}
-	p, err := s.PendingBundleBytes(ctx, maxPendingBundles)
+	p, err := s.PendingBundleBytes(ctx, maxPendingBundles, maxPendingBundleBytes)
 	if err != nil {
 		return err
 	}
-	p.KeepBytes(maxPendingBundleBytes)
 	info.SetPendingBundleBytes(p)
 	return nil
 }
@@ -40,15 +38,3 @@ func (w *Worker) pendingBundles(ctx context.Context, s *chain.State, info *proto
 // transport takes (rpc.MaxMessageSize, 64 MiB), and the chain could make no block.
 // With the first bundle (at most a block, MaxBlockSize) the answer stays under it.
 const maxPendingBundleBytes = 16 << 20
-
-// keepBundleBytes is PendingBundleBytes.KeepBytes for decoded bundles: the longest
-// prefix of bs whose bundles' encodings add up to at most max, and at least bs[0].
-func keepBundleBytes(bs []protocol.IncomingBundle, max int) []protocol.IncomingBundle {
-	total := 0
-	for i := range bs {
-		if total += codec.Size(&bs[i].Bundle); total > max && i > 0 {
-			return bs[:i]
-		}
-	}
-	return bs
-}

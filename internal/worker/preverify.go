@@ -29,7 +29,7 @@ func (w *Worker) PreverifyCertificates(ctx context.Context, id base.ChainID, cer
 		return base.Invalidf("%d certificates to preverify, at most %d", len(certs), MaxPreverify)
 	}
 	var trusted map[base.Epoch]*protocol.Committee
-	err := w.withChain(ctx, id, func(s *chain.State) error {
+	err := w.withChainRead(ctx, id, func(s *chain.State) error {
 		ecs, err := s.Committees(ctx)
 		if err != nil {
 			return err

@@ -33,7 +33,7 @@ func (w *Worker) PreverifyCertificateBatch(ctx context.Context, certs []*protoco
 			epoch = cert.Timeout.Epoch
 		}
 		var committee *protocol.Committee
-		err := w.withChain(ctx, cert.ChainID(), func(s *chain.State) error {
+		err := w.withChainRead(ctx, cert.ChainID(), func(s *chain.State) error {
 			var err error
 			committee, err = w.committeeFor(ctx, s, epoch)
 			return err

@@ -78,7 +78,11 @@ func TestRefusalKeepsStateEqualToReload(t *testing.T) {
 		{"another fast block at a voted height", f.propose(t, f.alice, f.transfer(base.Tokens(2), 0, nil), base.FastRound), base.ErrInvalid},
 		{"wrong height after a vote", f.propose(t, f.alice, f.transfer(base.Tokens(1), 3, &prev), base.FastRound), worker.ErrWrongHeight},
 	}
-	snapshot(t, w, id) // loads the chain
+	// Loads the chain (a query of a chain not initialized yet reads its initial state
+	// without keeping it).
+	if err := w.ChainState(ctx, id, func(*chain.State) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
 	warm := worker.LoadedState(w, id)
 	if warm == nil {
 		t.Fatal("no state loaded")

@@ -19,6 +19,7 @@ import (
 	"github.com/micachain/mica/internal/metrics"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/views"
 )
 
 // Router delivers a cross-chain request to the worker that owns its target chain: the
@@ -77,6 +78,7 @@ type Worker struct {
 	wanted     *wantedBlobs
 	recent     *recentCertificates // confirmed here lately, for delivery
 	held       heldBlocks          // blocks executed here lately, for decoding (certreuse.go)
+	values     *encodedValues      // manager values' encodings for answers (encodedinfo.go)
 
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
@@ -173,6 +175,7 @@ func New(cfg Config) *Worker {
 		committees: newCommitteeCache(64),
 		wanted:     newWantedBlobs(maxWantedBlobs),
 		recent:     newRecentCertificates(recentCertificatesKept),
+		values:     newEncodedValues(encodedValuesBytes),
 		pending:    make(map[deliveryKey]struct{}),
 		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),
@@ -276,9 +279,23 @@ func (w *Worker) withChain(ctx context.Context, id base.ChainID, fn func(s *chai
 	return w.withEntry(ctx, id, func(e *chainEntry) error { return fn(e.state) })
 }
 
+// withChainRead is withChain for an fn that stages no change (a read, which anyone may
+// send): a chain this worker has not initialized yet is read from its initial state
+// staged in memory (previewState), which is neither written nor kept, so that a read by
+// a stranger writes nothing. The first request that writes persists the initial state.
+func (w *Worker) withChainRead(ctx context.Context, id base.ChainID, fn func(s *chain.State) error) error {
+	return w.withEntryMode(ctx, id, false, func(e *chainEntry) error { return fn(e.state) })
+}
+
 // withEntry is withChain for handlers that also use the entry's kept execution; fn
 // finds e.state loaded. A failure drops e.kept along with e.state.
-func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chainEntry) error) (err error) {
+func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chainEntry) error) error {
+	return w.withEntryMode(ctx, id, true, fn)
+}
+
+// withEntryMode is withEntry; unless persist, a chain not initialized is read from its
+// initial state in memory (withChainRead).
+func (w *Worker) withEntryMode(ctx context.Context, id base.ChainID, persist bool, fn func(e *chainEntry) error) (err error) {
 	e := w.lockEntry(id)
 	defer e.mu.Unlock()
 	defer func() {
@@ -289,12 +306,17 @@ func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chai
 		}
 	}()
 	if e.state == nil {
-		s, err := w.load(ctx, id)
+		s, persisted, err := w.load(ctx, id, persist)
 		if err != nil {
 			if errors.Is(err, ErrUnknownChain) {
 				w.drop(id, e)
 			}
 			return err
+		}
+		if !persisted {
+			// A preview: not kept, the entry goes with it (bounded like any entry).
+			defer w.drop(id, e)
+			return fn(&chainEntry{state: s})
 		}
 		e.state = s
 	}
@@ -309,40 +331,63 @@ func (w *Worker) withEntry(ctx context.Context, id base.ChainID, fn func(e *chai
 
 // load reads a chain's state, creating it from the chain's confirmed description blob if
 // needed. Descriptions are confirmed only by genesis or by the verified certificate of
-// the parent's block that created the chain (DESIGN §9).
-func (w *Worker) load(ctx context.Context, id base.ChainID) (*chain.State, error) {
-	s := w.loadState(id)
+// the parent's block that created the chain (DESIGN §9). A created state is written
+// if persist; otherwise it is returned as a preview, read from memory over the store
+// (previewState), and persisted reports false.
+func (w *Worker) load(ctx context.Context, id base.ChainID, persist bool) (s *chain.State, persisted bool, err error) {
+	s = w.loadState(id)
 	ok, err := s.IsInitialized(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load chain %s: %w", id.Short(), err)
+		return nil, false, fmt.Errorf("load chain %s: %w", id.Short(), err)
 	}
 	if ok {
-		return s, nil
+		return s, true, nil
 	}
 	desc, err := w.description(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := s.Initialize(ctx, desc, w.cfg.Clock.Now()); err != nil {
-		return nil, fmt.Errorf("initialize chain %s: %w", id.Short(), err)
+		return nil, false, fmt.Errorf("initialize chain %s: %w", id.Short(), err)
+	}
+	if !persist {
+		var b kvBatch
+		s.Flush(&b)
+		if p, ok := w.previewState(id, &b); ok {
+			return p, false, nil
+		}
+		if err := w.cfg.Storage.Write(ctx, &b); err != nil {
+			return nil, false, fmt.Errorf("persist chain %s: %w", id.Short(), err)
+		}
+		return s, true, nil
 	}
 	if err := w.commit(ctx, s, nil); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return s, nil
+	return s, true, nil
 }
 
 // loadState returns a chain's state object (nothing is read yet). Its inbox stores a
 // delivered bundle as a reference to the sender's certificate when this worker's store
-// holds it (chain.State.UseCertificates).
+// holds it (chain.State.UseCertificates); a worker that does not vote (a client's local
+// node) does not record bundles received before their delivery
+// (chain.State.SkipAnticipated).
 func (w *Worker) loadState(id base.ChainID) *chain.State {
+	return w.loadStateIn(id, w.cfg.Storage.ChainContext(id))
+}
+
+// loadStateIn is loadState reading from c.
+func (w *Worker) loadStateIn(id base.ChainID, c views.Context) *chain.State {
 	var s *chain.State
 	if w.cfg.Loader != nil {
-		s = chain.Load(id, w.cfg.Storage.ChainContext(id), execution.WithLoader(w.cfg.Loader))
+		s = chain.Load(id, c, execution.WithLoader(w.cfg.Loader))
 	} else {
-		s = chain.Load(id, w.cfg.Storage.ChainContext(id))
+		s = chain.Load(id, c)
 	}
 	s.UseCertificates(storeCertificates{w})
+	if w.cfg.Signer == nil {
+		s.SkipAnticipated()
+	}
 	return s
 }
 

@@ -27,6 +27,10 @@ type blockWrites struct {
 	// certificate (783 and 830 bytes for 1 transfer, 27.5 KB for 100).
 	big int
 	val []byte
+	// anticipated adds what a client's local replica wrote before it skipped bundles
+	// received in anticipation (chain.State.SkipAnticipated): one entry per received
+	// bundle in the receiving chain's inbox, never deleted (76-byte keys, 98-byte values).
+	anticipated bool
 }
 
 func newBlockWrites(chains, transfers, idLen int) *blockWrites {
@@ -80,6 +84,12 @@ func (w *blockWrites) block(i, transfers int, vote, cert, receipt, confirm *kv.B
 	cert.Delete(key(C, id, []byte{0xb}, prev, []byte{1, 0}))
 	for j := range transfers {
 		cert.Delete(key(C, id, []byte{0xb}, prev, []byte{1, 1}, be64(h*uint64(transfers)+uint64(j))))
+	}
+	if w.anticipated {
+		cert.Put(key(C, id, []byte{0xb}, prev, []byte{2, 0}), v[:16])
+		for j := range transfers {
+			cert.Put(key(C, id, []byte{0xb}, prev, []byte{2, 1}, be64(h*uint64(transfers)+uint64(j))), v[:98])
+		}
 	}
 
 	// The receipt is written on the next chain, whose own block may run concurrently:
@@ -142,7 +152,7 @@ func commitBlocks(tb testing.TB, s *Store, w *blockWrites, transfers int, next *
 func BenchmarkBlockWrites(b *testing.B) {
 	for _, c := range []struct{ chains, transfers int }{{1, 1}, {16, 1}, {16, 100}} {
 		chains, transfers := c.chains, c.transfers
-		for _, minSync := range []time.Duration{-1, DefaultWALMinSyncInterval} {
+		for _, minSync := range []time.Duration{-1, DefaultWALMinSyncInterval, 2 * time.Millisecond} {
 			name := fmt.Sprintf("chains=%d/transfers=%d/min-sync=%v", chains, transfers, max(minSync, 0))
 			b.Run(name, func(b *testing.B) {
 				s, fs := openCountingWith(b, Options{WALMinSyncInterval: minSync})

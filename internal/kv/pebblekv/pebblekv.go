@@ -80,7 +80,10 @@ type Options struct {
 //
 // A lone writer is not held: held, each of its fsyncs waited for a timer, which cost
 // it ~150 µs of CPU and ~1.5 ms per synced write (BenchmarkBlockWrites, 1 chain:
-// a vote and a certificate per block).
+// a vote and a certificate per block). An fsync shared by concurrent writes is held
+// even if nothing comes after it (the timer's expiry then wakes the WAL writer for
+// nothing): holding only when a write began during the fsync avoided a third of the
+// holds but cost more fsyncs than it saved wake-ups (docs/PERFORMANCE.md, "perf17").
 const DefaultWALMinSyncInterval = 500 * time.Microsecond
 
 // Store is a kv.Store over a Pebble database. It is safe for concurrent use.
@@ -112,6 +115,8 @@ type Store struct {
 	// syncCommits counts the synced commits in progress (in Pebble's Commit), read by
 	// walSyncInterval when a WAL fsync ends.
 	syncCommits atomic.Int64
+	// walHolds counts the fsyncs after which walSyncInterval held the next one back.
+	walHolds atomic.Uint64
 }
 
 // Stats counts a store's writes since it was opened.
@@ -126,6 +131,30 @@ type Stats struct {
 	WALSyncs uint64
 	// WALBytes counts the bytes written to the write-ahead log.
 	WALBytes uint64
+	// WALHolds counts the WAL fsyncs after which the next one was held back by the
+	// minimum sync interval (Options.WALMinSyncInterval): each arms Pebble's timer.
+	WALHolds uint64
+
+	// What the LSM does in the background, since the store was opened (Flushes,
+	// Compactions and the byte counts) or now (the rest): the figures that tell a store
+	// catching up on compactions from a settled one.
+	//
+	// Flushes counts memtable flushes; FlushedBytes the table and blob bytes they wrote.
+	Flushes, FlushedBytes uint64
+	// Compactions counts compactions; CompactedBytes the table and blob bytes they
+	// wrote.
+	Compactions, CompactedBytes uint64
+	// CompactionDebt is Pebble's estimate of the bytes to compact for the LSM to
+	// reach its shape.
+	CompactionDebt uint64
+	// L0Files and L0Sublevels count L0's tables and its sublevels; ReadAmp is the
+	// number of sorted runs a point lookup may visit (L0's sublevels plus the non-empty
+	// levels below).
+	L0Files, L0Sublevels, ReadAmp uint64
+	// Tables and BlobFiles count the live tables and blob files.
+	Tables, BlobFiles uint64
+	// BlockCacheHits and BlockCacheMisses count the block cache's lookups.
+	BlockCacheHits, BlockCacheMisses uint64
 }
 
 // Stats returns the store's write counters, or kv.ErrClosed. It reads Pebble's metrics,
@@ -136,7 +165,8 @@ func (s *Store) Stats() (Stats, error) {
 	}
 	defer s.leave()
 	m := s.db.Metrics()
-	st := Stats{Commits: s.commits.Load(), LazyCommits: s.lazyCommits.Load(), Keys: s.keys.Load(), WALBytes: m.WAL.BytesWritten}
+	st := Stats{Commits: s.commits.Load(), LazyCommits: s.lazyCommits.Load(), Keys: s.keys.Load(), WALBytes: m.WAL.BytesWritten, WALHolds: s.walHolds.Load()}
+	lsmStats(m, &st)
 	if h := m.LogWriter.FsyncLatency; h != nil {
 		var d dto.Metric
 		if err := h.Write(&d); err == nil {
@@ -144,6 +174,32 @@ func (s *Store) Stats() (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// lsmStats fills st's LSM figures from Pebble's metrics.
+func lsmStats(m *pebble.Metrics, st *Stats) {
+	st.Flushes = nonNegative(m.Flush.Count)
+	st.Compactions = nonNegative(m.Compact.Count)
+	st.CompactionDebt = m.Compact.EstimatedDebt
+	for i := range m.Levels {
+		l := &m.Levels[i]
+		st.FlushedBytes += l.TableBytesFlushed + l.BlobBytesFlushed
+		st.CompactedBytes += l.TableBytesCompacted + l.BlobBytesCompacted
+		st.Tables += nonNegative(l.TablesCount)
+	}
+	st.L0Files = nonNegative(m.Levels[0].TablesCount)
+	st.L0Sublevels = nonNegative(int64(m.Levels[0].Sublevels))
+	st.ReadAmp = nonNegative(int64(m.ReadAmp()))
+	st.BlobFiles = m.BlobFiles.LiveCount
+	st.BlockCacheHits = nonNegative(m.BlockCache.Hits)
+	st.BlockCacheMisses = nonNegative(m.BlockCache.Misses)
+}
+
+func nonNegative(n int64) uint64 {
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
 }
 
 var (
@@ -197,6 +253,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // one means the fsync was shared or another commit is already waiting for the next.
 func (s *Store) walSyncInterval() time.Duration {
 	if s.syncCommits.Load() > 1 {
+		s.walHolds.Add(1)
 		return s.minSync
 	}
 	return 0

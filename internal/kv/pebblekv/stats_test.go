@@ -94,3 +94,46 @@ func statsAfterSyncs(t *testing.T, s *Store, want uint64) Stats {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestStatsCountFlushesAndCompactions: a flush and a manual compaction show in the LSM
+// figures (what mica_storage_* and mica benchmark's client_store report).
+func TestStatsCountFlushesAndCompactions(t *testing.T) {
+	s, _ := openCounting(t)
+	ctx := context.Background()
+	before, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		var b kv.Batch
+		for j := range 200 {
+			b.Put(fmt.Appendf(nil, "k%04d", j), fmt.Appendf(nil, "value %d of round %d", j, round))
+		}
+		if err := s.Write(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushed, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flushed.Flushes-before.Flushes != 2 || flushed.FlushedBytes <= before.FlushedBytes {
+		t.Errorf("after two flushes: %d flushes, %d → %d bytes flushed", flushed.Flushes-before.Flushes, before.FlushedBytes, flushed.FlushedBytes)
+	}
+	if flushed.L0Files != 2 || flushed.Tables != 2 || flushed.ReadAmp < 2 {
+		t.Errorf("after two flushes: %d L0 files, %d tables, read amplification %d", flushed.L0Files, flushed.Tables, flushed.ReadAmp)
+	}
+	if err := s.db.Compact(ctx, []byte("k"), []byte("l"), true); err != nil {
+		t.Fatal(err)
+	}
+	compacted, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compacted.Compactions <= flushed.Compactions || compacted.CompactedBytes <= flushed.CompactedBytes || compacted.L0Files != 0 {
+		t.Errorf("after a compaction: %d → %d compactions, %d → %d bytes, %d L0 files", flushed.Compactions, compacted.Compactions, flushed.CompactedBytes, compacted.CompactedBytes, compacted.L0Files)
+	}
+}

@@ -40,8 +40,25 @@ func lsmWorkOf(m *pebble.Metrics) lsmWork {
 func BenchmarkSteadyState(b *testing.B) {
 	for _, v := range steadyVariants() {
 		b.Run(v.name, func(b *testing.B) {
-			benchSteady(b, 16, 100, v.tune)
+			benchSteady(b, 16, 100, v.tune, false)
 		})
+	}
+}
+
+// BenchmarkReplicaSteadyState is BenchmarkSteadyState with the writes of a client's
+// local replica before chain.State.SkipAnticipated ("anticipated": each block's 100
+// received bundles also queued as consumed in anticipation, for good) and after
+// ("skipped": the validator's writes). What grows with the store is the compactions'
+// work on the ever longer queues.
+//
+//	go test -run '^$' -bench ReplicaSteadyState -benchtime 16000x -cpu 2 -v ./internal/kv/pebblekv/
+func BenchmarkReplicaSteadyState(b *testing.B) {
+	for _, anticipated := range []bool{true, false} {
+		name := "skipped"
+		if anticipated {
+			name = "anticipated"
+		}
+		b.Run(name, func(b *testing.B) { benchSteady(b, 16, 100, nil, anticipated) })
 	}
 }
 
@@ -70,9 +87,10 @@ func steadyVariants() []steadyVariant {
 	}
 }
 
-func benchSteady(b *testing.B, chains, transfers int, tune func(*pebble.Options)) {
+func benchSteady(b *testing.B, chains, transfers int, tune func(*pebble.Options), anticipated bool) {
 	s, _ := openCountingWith(b, Options{tune: tune})
 	w := newBlockWrites(chains, transfers, 32)
+	w.anticipated = anticipated
 	h := sha256.Sum256([]byte("values"))
 	for i := range w.val {
 		if i%32 == 0 {

@@ -1412,7 +1412,7 @@ const file_mica_proto_rawDesc = "" +
 	"\x17HandleCertificateChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x1e.mica.rpc.v1.ChainInfoResponse(\x01\x12<\n" +
 	"\x10UploadBlobChunks\x12\x12.mica.rpc.v1.Chunk\x1a\x12.mica.rpc.v1.Empty(\x01\x12E\n" +
 	"\x14HandleBlockProposals\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResults\x12C\n" +
-	"\x12HandleCertificates\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResults2\xee\x04\n" +
+	"\x12HandleCertificates\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResults2\xc5\x05\n" +
 	"\x0fValidatorWorker\x12Q\n" +
 	"\x13HandleBlockProposal\x12\x1a.mica.rpc.v1.BlockProposal\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12M\n" +
 	"\x11HandleCertificate\x12\x18.mica.rpc.v1.Certificate\x1a\x1e.mica.rpc.v1.ChainInfoResponse\x12S\n" +
@@ -1422,7 +1422,8 @@ const file_mica_proto_rawDesc = "" +
 	"\x17HandleCrossChainRequest\x12\x1e.mica.rpc.v1.CrossChainRequest\x1a\x12.mica.rpc.v1.Empty\x12T\n" +
 	"\rNotifications\x12!.mica.rpc.v1.NotificationsRequest\x1a\x1e.mica.rpc.v1.NotificationBatch0\x01\x12E\n" +
 	"\x14HandleBlockProposals\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResults\x12C\n" +
-	"\x12HandleCertificates\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResultsB+Z)github.com/micachain/mica/internal/rpc/pbb\x06proto3"
+	"\x12HandleCertificates\x12\x12.mica.rpc.v1.Batch\x1a\x19.mica.rpc.v1.BatchResults\x12U\n" +
+	"\x15HandleLiteCertificate\x12\x1c.mica.rpc.v1.LiteCertificate\x1a\x1e.mica.rpc.v1.ChainInfoResponseB+Z)github.com/micachain/mica/internal/rpc/pbb\x06proto3"
 
 var (
 	file_mica_proto_rawDescOnce sync.Once
@@ -1495,32 +1496,34 @@ var file_mica_proto_depIdxs = []int32{
 	18, // 26: mica.rpc.v1.ValidatorWorker.Notifications:input_type -> mica.rpc.v1.NotificationsRequest
 	21, // 27: mica.rpc.v1.ValidatorWorker.HandleBlockProposals:input_type -> mica.rpc.v1.Batch
 	21, // 28: mica.rpc.v1.ValidatorWorker.HandleCertificates:input_type -> mica.rpc.v1.Batch
-	6,  // 29: mica.rpc.v1.ValidatorNode.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 30: mica.rpc.v1.ValidatorNode.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 31: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 32: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 33: mica.rpc.v1.ValidatorNode.UploadBlob:output_type -> mica.rpc.v1.Empty
-	7,  // 34: mica.rpc.v1.ValidatorNode.DownloadBlob:output_type -> mica.rpc.v1.Blob
-	10, // 35: mica.rpc.v1.ValidatorNode.DownloadCertificates:output_type -> mica.rpc.v1.Certificates
-	3,  // 36: mica.rpc.v1.ValidatorNode.DownloadCertificate:output_type -> mica.rpc.v1.Certificate
-	13, // 37: mica.rpc.v1.ValidatorNode.Subscribe:output_type -> mica.rpc.v1.Notification
-	14, // 38: mica.rpc.v1.ValidatorNode.GetVersionInfo:output_type -> mica.rpc.v1.VersionInfo
-	15, // 39: mica.rpc.v1.ValidatorNode.GetGenesisHash:output_type -> mica.rpc.v1.GenesisHash
-	6,  // 40: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 41: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 42: mica.rpc.v1.ValidatorNode.UploadBlobChunks:output_type -> mica.rpc.v1.Empty
-	23, // 43: mica.rpc.v1.ValidatorNode.HandleBlockProposals:output_type -> mica.rpc.v1.BatchResults
-	23, // 44: mica.rpc.v1.ValidatorNode.HandleCertificates:output_type -> mica.rpc.v1.BatchResults
-	6,  // 45: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 46: mica.rpc.v1.ValidatorWorker.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
-	6,  // 47: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
-	1,  // 48: mica.rpc.v1.ValidatorWorker.UploadBlob:output_type -> mica.rpc.v1.Empty
-	1,  // 49: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:output_type -> mica.rpc.v1.Empty
-	19, // 50: mica.rpc.v1.ValidatorWorker.Notifications:output_type -> mica.rpc.v1.NotificationBatch
-	23, // 51: mica.rpc.v1.ValidatorWorker.HandleBlockProposals:output_type -> mica.rpc.v1.BatchResults
-	23, // 52: mica.rpc.v1.ValidatorWorker.HandleCertificates:output_type -> mica.rpc.v1.BatchResults
-	29, // [29:53] is the sub-list for method output_type
-	5,  // [5:29] is the sub-list for method input_type
+	4,  // 29: mica.rpc.v1.ValidatorWorker.HandleLiteCertificate:input_type -> mica.rpc.v1.LiteCertificate
+	6,  // 30: mica.rpc.v1.ValidatorNode.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 31: mica.rpc.v1.ValidatorNode.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 32: mica.rpc.v1.ValidatorNode.HandleLiteCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 33: mica.rpc.v1.ValidatorNode.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 34: mica.rpc.v1.ValidatorNode.UploadBlob:output_type -> mica.rpc.v1.Empty
+	7,  // 35: mica.rpc.v1.ValidatorNode.DownloadBlob:output_type -> mica.rpc.v1.Blob
+	10, // 36: mica.rpc.v1.ValidatorNode.DownloadCertificates:output_type -> mica.rpc.v1.Certificates
+	3,  // 37: mica.rpc.v1.ValidatorNode.DownloadCertificate:output_type -> mica.rpc.v1.Certificate
+	13, // 38: mica.rpc.v1.ValidatorNode.Subscribe:output_type -> mica.rpc.v1.Notification
+	14, // 39: mica.rpc.v1.ValidatorNode.GetVersionInfo:output_type -> mica.rpc.v1.VersionInfo
+	15, // 40: mica.rpc.v1.ValidatorNode.GetGenesisHash:output_type -> mica.rpc.v1.GenesisHash
+	6,  // 41: mica.rpc.v1.ValidatorNode.HandleBlockProposalChunks:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 42: mica.rpc.v1.ValidatorNode.HandleCertificateChunks:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 43: mica.rpc.v1.ValidatorNode.UploadBlobChunks:output_type -> mica.rpc.v1.Empty
+	23, // 44: mica.rpc.v1.ValidatorNode.HandleBlockProposals:output_type -> mica.rpc.v1.BatchResults
+	23, // 45: mica.rpc.v1.ValidatorNode.HandleCertificates:output_type -> mica.rpc.v1.BatchResults
+	6,  // 46: mica.rpc.v1.ValidatorWorker.HandleBlockProposal:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 47: mica.rpc.v1.ValidatorWorker.HandleCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	6,  // 48: mica.rpc.v1.ValidatorWorker.HandleChainInfoQuery:output_type -> mica.rpc.v1.ChainInfoResponse
+	1,  // 49: mica.rpc.v1.ValidatorWorker.UploadBlob:output_type -> mica.rpc.v1.Empty
+	1,  // 50: mica.rpc.v1.ValidatorWorker.HandleCrossChainRequest:output_type -> mica.rpc.v1.Empty
+	19, // 51: mica.rpc.v1.ValidatorWorker.Notifications:output_type -> mica.rpc.v1.NotificationBatch
+	23, // 52: mica.rpc.v1.ValidatorWorker.HandleBlockProposals:output_type -> mica.rpc.v1.BatchResults
+	23, // 53: mica.rpc.v1.ValidatorWorker.HandleCertificates:output_type -> mica.rpc.v1.BatchResults
+	6,  // 54: mica.rpc.v1.ValidatorWorker.HandleLiteCertificate:output_type -> mica.rpc.v1.ChainInfoResponse
+	30, // [30:55] is the sub-list for method output_type
+	5,  // [5:30] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name

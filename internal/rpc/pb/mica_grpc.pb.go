@@ -772,6 +772,7 @@ const (
 	ValidatorWorker_Notifications_FullMethodName           = "/mica.rpc.v1.ValidatorWorker/Notifications"
 	ValidatorWorker_HandleBlockProposals_FullMethodName    = "/mica.rpc.v1.ValidatorWorker/HandleBlockProposals"
 	ValidatorWorker_HandleCertificates_FullMethodName      = "/mica.rpc.v1.ValidatorWorker/HandleCertificates"
+	ValidatorWorker_HandleLiteCertificate_FullMethodName   = "/mica.rpc.v1.ValidatorWorker/HandleLiteCertificate"
 )
 
 // ValidatorWorkerClient is the client API for ValidatorWorker service.
@@ -795,6 +796,11 @@ type ValidatorWorkerClient interface {
 	// one call. A shard without them (Unimplemented) gets the items one call each.
 	HandleBlockProposals(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
 	HandleCertificates(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchResults, error)
+	// HandleLiteCertificate: as the ValidatorNode method, forwarded by the proxy to the
+	// shard that owns the chain, which checks it against its height index and the
+	// signatures and never reads the block. A shard without it (Unimplemented) gets the
+	// full certificate, which the proxy reads from the store.
+	HandleLiteCertificate(ctx context.Context, in *LiteCertificate, opts ...grpc.CallOption) (*ChainInfoResponse, error)
 }
 
 type validatorWorkerClient struct {
@@ -894,6 +900,16 @@ func (c *validatorWorkerClient) HandleCertificates(ctx context.Context, in *Batc
 	return out, nil
 }
 
+func (c *validatorWorkerClient) HandleLiteCertificate(ctx context.Context, in *LiteCertificate, opts ...grpc.CallOption) (*ChainInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChainInfoResponse)
+	err := c.cc.Invoke(ctx, ValidatorWorker_HandleLiteCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ValidatorWorkerServer is the server API for ValidatorWorker service.
 // All implementations must embed UnimplementedValidatorWorkerServer
 // for forward compatibility.
@@ -915,6 +931,11 @@ type ValidatorWorkerServer interface {
 	// one call. A shard without them (Unimplemented) gets the items one call each.
 	HandleBlockProposals(context.Context, *Batch) (*BatchResults, error)
 	HandleCertificates(context.Context, *Batch) (*BatchResults, error)
+	// HandleLiteCertificate: as the ValidatorNode method, forwarded by the proxy to the
+	// shard that owns the chain, which checks it against its height index and the
+	// signatures and never reads the block. A shard without it (Unimplemented) gets the
+	// full certificate, which the proxy reads from the store.
+	HandleLiteCertificate(context.Context, *LiteCertificate) (*ChainInfoResponse, error)
 	mustEmbedUnimplementedValidatorWorkerServer()
 }
 
@@ -948,6 +969,9 @@ func (UnimplementedValidatorWorkerServer) HandleBlockProposals(context.Context, 
 }
 func (UnimplementedValidatorWorkerServer) HandleCertificates(context.Context, *Batch) (*BatchResults, error) {
 	return nil, status.Error(codes.Unimplemented, "method HandleCertificates not implemented")
+}
+func (UnimplementedValidatorWorkerServer) HandleLiteCertificate(context.Context, *LiteCertificate) (*ChainInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleLiteCertificate not implemented")
 }
 func (UnimplementedValidatorWorkerServer) mustEmbedUnimplementedValidatorWorkerServer() {}
 func (UnimplementedValidatorWorkerServer) testEmbeddedByValue()                         {}
@@ -1107,6 +1131,24 @@ func _ValidatorWorker_HandleCertificates_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ValidatorWorker_HandleLiteCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LiteCertificate)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ValidatorWorkerServer).HandleLiteCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ValidatorWorker_HandleLiteCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ValidatorWorkerServer).HandleLiteCertificate(ctx, req.(*LiteCertificate))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ValidatorWorker_ServiceDesc is the grpc.ServiceDesc for ValidatorWorker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1141,6 +1183,10 @@ var ValidatorWorker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "HandleCertificates",
 			Handler:    _ValidatorWorker_HandleCertificates_Handler,
+		},
+		{
+			MethodName: "HandleLiteCertificate",
+			Handler:    _ValidatorWorker_HandleLiteCertificate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
