@@ -1,6 +1,11 @@
 package chain
 
-import "github.com/micachain/mica/internal/views"
+import (
+	"context"
+
+	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/views"
+)
 
 // OutboxPrefixes returns the key prefixes of the outbox storage of the chain state at
 // ctx, for tests.
@@ -10,3 +15,11 @@ func OutboxPrefixes(ctx views.Context) [][]byte {
 
 // CommitteesPrefix returns the key prefix ApplyExecuted watches for committee changes.
 func CommitteesPrefix(s *State) []byte { return s.exec.CommitteesPrefix() }
+
+// TakeBundle stages the removal of b from its inbox, as a block receiving it does.
+func TakeBundle(ctx context.Context, s *State, b *protocol.IncomingBundle) error {
+	return s.removeBundle(ctx, b, true)
+}
+
+// RollbackInboxes drops the inbox changes staged, as ExecuteDetached does.
+func RollbackInboxes(s *State) { s.rollbackInboxes() }

@@ -257,6 +257,7 @@ func (q *groupedQueue) Front(ctx context.Context) (queuedBundle, bool, error) {
 // PopFront takes the first bundle: a legacy entry is deleted; a group's bundle is taken by
 // the cursor, and the group deleted with its last bundle.
 func (q *groupedQueue) PopFront(ctx context.Context) error {
+	q.s.pendingChanged()
 	if !q.noLegacy {
 		if n, err := q.legacy.Len(ctx); err != nil || n > 0 {
 			if err != nil {
@@ -286,6 +287,7 @@ func (q *groupedQueue) PopFront(ctx context.Context) error {
 
 // PushBack queues b: in the group staged last if b belongs to it, else as a new group.
 func (q *groupedQueue) PushBack(ctx context.Context, b queuedBundle) error {
+	q.s.pendingChanged()
 	if g := q.groups.LastPushed(); g != nil && g.add(b) {
 		return nil
 	}

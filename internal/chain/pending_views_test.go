@@ -26,11 +26,12 @@ var notViews = map[string]string{
 
 	"skipAnticipated": "flag: bundles received in anticipation are not recorded, fixed",
 
-	"inboxListed":  "the inbox queues handed out since the last Flush (in inboxQueues)",
-	"outboxListed": "the outbox queues handed out since the last Flush (in outboxQueues)",
-	"flushes":      "counter of Flushes, for the queues' recency",
-	"maxQueues":    "bound on the loaded queues, fixed",
-	"dropped":      "the queues the last Flush dropped, for checkListed (invariants build)",
+	"inboxListed":    "the inbox queues handed out since the last Flush (in inboxQueues)",
+	"outboxListed":   "the outbox queues handed out since the last Flush (in outboxQueues)",
+	"flushes":        "counter of Flushes, for the queues' recency",
+	"maxQueues":      "bound on the loaded queues, fixed",
+	"dropped":        "the queues the last Flush dropped, for checkListed (invariants build)",
+	"pendingVersion": "counter of the changes to what is listed as pending, in memory",
 }
 
 // field returns v's field i, usable although unexported (v must be addressable).

@@ -72,6 +72,7 @@ func (s *State) rollbackInboxes() {
 		q.removed.Rollback()
 	}
 	s.unlistInboxes()
+	s.pendingChanged()
 }
 
 // ApplyExecuted stages on s the changes of the kept execution x as ExecuteBlock would for

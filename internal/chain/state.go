@@ -140,6 +140,13 @@ type State struct {
 	// skipAnticipated: bundles a confirmed block received before they were delivered are
 	// not recorded (SkipAnticipated).
 	skipAnticipated bool
+
+	// pendingVersion counts the changes staged or dropped that may change what
+	// pendingBundles lists (PendingVersion). Invariant: it is incremented by every
+	// change to the inbox's cursors (setInbox) or its queues of delivered bundles
+	// (groupedQueue.PushBack, PopFront), by every rollback of those (rollbackInboxes)
+	// and by every change of the tip (setTip).
+	pendingVersion uint64
 }
 
 // CertificateReader reads the confirmed certificates on the store that holds a chain's
@@ -324,7 +331,7 @@ func (s *State) Initialize(ctx context.Context, desc *protocol.ChainDescription,
 	}
 	s.exec.Flush(&s.execBatch)
 	s.initialized.Set(true)
-	s.tip.Set(Tip{NextHeight: 0, Timestamp: desc.Timestamp, StateHash: execution.StateHash(base.Hash{}, &s.execBatch)})
+	s.setTip(Tip{NextHeight: 0, Timestamp: desc.Timestamp, StateHash: execution.StateHash(base.Hash{}, &s.execBatch)})
 	ownership := desc.Config.Ownership
 	s.SetManager(ctx, consensus.NewManager(ownership, 0, now))
 	return nil
@@ -719,8 +726,30 @@ func (s *State) setInbox(ctx context.Context, origin base.ChainID, cur inboxCurs
 		}
 	}
 	s.inboxes.Set(origin, cur)
+	s.pendingChanged()
 	return nil
 }
+
+// setTip stages the chain's tip (the round-robin of pendingBundles starts from its
+// height).
+func (s *State) setTip(t Tip) {
+	s.tip.Set(t)
+	s.pendingChanged()
+}
+
+// pendingChanged records a change that may change what pendingBundles lists.
+func (s *State) pendingChanged() { s.pendingVersion++ }
+
+// PendingVersion returns the version of what PendingBundles and PendingBundleBytes list:
+// for the same limit and maxBytes they list the same bundles, in the same order, for as
+// long as the same State returns the same version. It changes with every change staged
+// to the chain's inbox of delivered bundles or to its tip (bundles received, a block
+// taking or skipping bundles, a block's inbox changes rolled back, a new block, the
+// initial state); the execution state, the outboxes and the consensus manager do not
+// change it. It is kept in memory only: a State loaded anew starts again from zero, so
+// a caller keeping a listing keeps it for one State (by its identity) and one version.
+// Like every method of State, it is not safe for use concurrent with a change.
+func (s *State) PendingVersion() uint64 { return s.pendingVersion }
 
 // TxError says which transaction of a block failed.
 type TxError struct {
@@ -745,7 +774,7 @@ func (s *State) ApplyConfirmed(ctx context.Context, block *protocol.Block, now b
 		return err
 	}
 	hash := block.Hash()
-	s.tip.Set(Tip{BlockHash: &hash, NextHeight: next, Timestamp: block.Proposed.Timestamp, StateHash: block.Outcome.StateHash})
+	s.setTip(Tip{BlockHash: &hash, NextHeight: next, Timestamp: block.Proposed.Timestamp, StateHash: block.Outcome.StateHash})
 	ownership, err := s.exec.Ownership(ctx)
 	if err != nil {
 		return err
