@@ -23,20 +23,8 @@ func TestAttackFullInboxAnswerWrittenOnce(t *testing.T) {
 	}
 	ctx := context.Background()
 	r := newValidatorRing(t, 2, memkv.New(), nil)
-	victim, sender := r.ids[0], r.ids[1]
-	const perReq, reqs, size = 100, 100, 1600
-	for q := range reqs {
-		req := &protocol.CrossChainRequest{Sender: sender, Recipient: victim}
-		for i := range perReq {
-			h := q*perReq + i
-			b := protocol.MessageBundle{Height: base.BlockHeight(h), Timestamp: 1, CertificateHash: base.Hash{byte(h), byte(h >> 8)},
-				Messages: []protocol.PostedMessage{{Kind: protocol.Simple, Message: protocol.Message{App: base.ApplicationID{1}, Bytes: make([]byte, size)}}}}
-			req.Bundles = append(req.Bundles, protocol.EpochBundle{Bundle: b})
-		}
-		if err := r.w.HandleCrossChainRequest(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-	}
+	victim := r.ids[0]
+	fillInbox(t, r, victim, r.ids[1], 0)
 	info, err := r.w.HandleChainInfoQuery(ctx, chainInfoQueryWithBundles(victim))
 	if err != nil {
 		t.Fatal(err)
@@ -57,5 +45,24 @@ func TestAttackFullInboxAnswerWrittenOnce(t *testing.T) {
 	t.Logf("answer %d bytes; %d bytes allocated to encode it (%.2f×)", len(want), alloc, float64(alloc)/float64(len(want)))
 	if limit := uint64(len(want)) + uint64(len(want))/8; alloc > limit {
 		t.Errorf("encoding an answer of %d bytes allocated %d (want at most %d)", len(want), alloc, limit)
+	}
+}
+
+// fillInbox delivers 10,000 bundles of 1,600 bytes from sender to victim's inbox (16
+// MiB, the most a chain-info answer lists), at heights from first on, 100 per request.
+func fillInbox(tb testing.TB, r *validatorRing, victim, sender base.ChainID, first base.BlockHeight) {
+	tb.Helper()
+	const perReq, reqs, size = 100, 100, 1600
+	for q := range reqs {
+		req := &protocol.CrossChainRequest{Sender: sender, Recipient: victim}
+		for i := range perReq {
+			h := first + base.BlockHeight(q*perReq+i)
+			b := protocol.MessageBundle{Height: h, Timestamp: 1, CertificateHash: base.Hash{byte(h), byte(h >> 8)},
+				Messages: []protocol.PostedMessage{{Kind: protocol.Simple, Message: protocol.Message{App: base.ApplicationID{1}, Bytes: make([]byte, size)}}}}
+			req.Bundles = append(req.Bundles, protocol.EpochBundle{Bundle: b})
+		}
+		if err := r.w.HandleCrossChainRequest(context.Background(), req); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }

@@ -79,6 +79,7 @@ type Worker struct {
 	recent     *recentCertificates // confirmed here lately, for delivery
 	held       heldBlocks          // blocks executed here lately, for decoding (certreuse.go)
 	values     *encodedValues      // manager values' encodings for answers (encodedinfo.go)
+	listings   *keptListings       // pending-bundle listings for answers (pendingkept.go)
 
 	// afterEntry, if set (by tests), runs between finding a chain's entry and locking it.
 	afterEntry func(base.ChainID)
@@ -176,6 +177,7 @@ func New(cfg Config) *Worker {
 		wanted:     newWantedBlobs(maxWantedBlobs),
 		recent:     newRecentCertificates(recentCertificatesKept),
 		values:     newEncodedValues(encodedValuesBytes),
+		listings:   newKeptListings(keptListingsBytes),
 		pending:    make(map[deliveryKey]struct{}),
 		inflight:   make(map[deliveryKey]struct{}),
 		failures:   make(map[deliveryKey]deliveryFailure),

@@ -209,13 +209,7 @@ func newValidatorRingConfig(tb testing.TB, chains int, db kv.Store, notify func(
 // certificate (staged and certified as the client does) and the delivery. measure, if
 // not nil, wraps each of the validator's four calls. It returns the bundles received.
 func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) int {
-	if measure == nil {
-		measure = func(f func() error) {
-			if err := f(); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	}
+	measure = orFatal(tb, measure)
 	ctx := context.Background()
 	i := r.next
 	r.next = (r.next + 1) % len(r.ids)
@@ -224,6 +218,13 @@ func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) 
 		info, err = r.w.HandleChainInfoQuery(ctx, chainInfoQueryWithBundles(r.ids[i]))
 		return err
 	})
+	return r.commit(tb, i, info, k, measure)
+}
+
+// commit makes chain i's next block as block does, from info's pending bundles.
+func (r *validatorRing) commit(tb testing.TB, i int, info *protocol.ChainInfo, k int, measure func(func() error)) int {
+	measure = orFatal(tb, measure)
+	ctx := context.Background()
 	prop := r.proposal(tb, i, info, k)
 	p := prop.Content.Block
 	received := len(prop.Content.Block.Transactions) - k
@@ -246,6 +247,19 @@ func (r *validatorRing) block(tb testing.TB, k int, measure func(func() error)) 
 	r.tips[i] = &h
 	r.heights[i]++
 	return received
+}
+
+// orFatal returns measure, or if nil a function that runs its call and fails tb if it
+// fails.
+func orFatal(tb testing.TB, measure func(func() error)) func(func() error) {
+	if measure != nil {
+		return measure
+	}
+	return func(f func() error) {
+		if err := f(); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // chainInfoQueryWithBundles is the query a client makes before its chain's block.
