@@ -16,8 +16,9 @@ import (
 // TestAttackFullInboxListedOnce: strangers fill a chain's inbox (10,000 bundles, a 16
 // MiB answer) and anyone repeats a chain-info query for its pending bundles (small,
 // unauthenticated, no in-flight slot). Each query listed the inbox again: it re-read
-// every listed bundle from the store and decoded each one to check it (about 9,600
-// reads and 3.4× the answer allocated per query). The worker now keeps the listing
+// every listed bundle from the store and decoded each one to check it (9,600 reads,
+// 75 MB allocated per query with the answer's encoding: 4.40× the answer of 17.1 MB).
+// The worker now keeps the listing
 // while the chain's inbox and tip stay the same: after the first query, a query reads
 // a few keys and allocates about the answer (its encoding).
 func TestAttackFullInboxListedOnce(t *testing.T) {
@@ -75,6 +76,9 @@ func BenchmarkChainInfoFullInbox(b *testing.B) {
 	victim := r.ids[0]
 	fillInbox(b, r, victim, r.ids[1], 0)
 	q := chainInfoQueryWithBundles(victim)
+	if _, err := r.w.HandleChainInfoQuery(ctx, q); err != nil { // the first lists
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		info, err := r.w.HandleChainInfoQuery(ctx, q)
