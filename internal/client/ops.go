@@ -63,7 +63,9 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 			continue
 		}
 		bs := a.val.RequestedPendingBundles
-		if len(bs) == 0 {
+		if len(bs) == 0 || len(bs) > protocol.MaxListedPendingBundles {
+			// Over the bound no validator lists past: a lie, not counted bundle by
+			// bundle (each would cost a map entry and a copy of its bytes).
 			continue
 		}
 		weight := committee.Weight(a.v.PublicKey)

@@ -5,6 +5,12 @@ import (
 	"github.com/micachain/mica/internal/codec"
 )
 
+// MaxListedPendingBundles bounds the pending bundles one chain-info answer lists (about
+// 1.5 MB if each holds a transfer; a validator bounds their bytes too): an inbox flooded
+// by strangers still gets a bounded answer, and the owner's client takes the rest in
+// later blocks. A client counts no answer that lists more: no honest validator does.
+const MaxListedPendingBundles = 10_000
+
 // PendingBundleBytes is a list of pending bundles, each marked Accept, held as the
 // canonical bytes of their MessageBundles. ChainInfo.Encode copies those bytes as they
 // are (an IncomingBundle's encoding is its origin, its bundle's encoding and its

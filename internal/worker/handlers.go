@@ -921,11 +921,8 @@ func (w *Worker) chainInfo(ctx context.Context, s *chain.State, q *protocol.Chai
 	return info, nil
 }
 
-// maxPendingBundles bounds the bundles one chain-info answer lists (about 1.5 MB if
-// each holds a transfer; their bytes are bounded too, maxPendingBundleBytes): an inbox
-// flooded by a stranger still gets a bounded answer, and the owner's client takes the
-// rest in later blocks.
-const maxPendingBundles = 10_000
+// maxPendingBundles bounds the bundles one chain-info answer lists.
+const maxPendingBundles = protocol.MaxListedPendingBundles
 
 // committeeFor returns the committee of an epoch the chain trusts.
 func (w *Worker) committeeFor(ctx context.Context, s *chain.State, epoch base.Epoch) (*protocol.Committee, error) {
