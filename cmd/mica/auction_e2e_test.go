@@ -138,16 +138,24 @@ func TestAuctionChains(t *testing.T) {
 
 	// A description that was never published fails the create operation: no chain.
 	before := balanceOf(t, w, house)
+	opStart := time.Now()
 	if _, errOut, err := mica(t, w, "execute-operation", "--application-id", app, "--json-operation",
 		`{"create": {"item": "x", "description": "`+strings.Repeat("ab", 32)+`", "deadline": 99999999999999999, "min_bid": "1"}}`); err == nil {
 		t.Fatal("created an auction with an unpublished description")
 	} else {
 		t.Logf("unpublished description refused: %s", errOut)
 	}
+	// That operation measures the machine: the 12 commands from the auctions' creation
+	// to the last bid, most of them operations of the application, must end before the
+	// deadline.
+	op := time.Since(opStart)
 
 	// Two auctions, each opens a chain of its own.
-	// The deadline leaves room for the bids on a loaded machine; the test waits it out.
-	deadline := uint64(time.Now().Add(45 * time.Second).UnixMicro())
+	// The deadline leaves room for the bids on a loaded machine (at least 45 s, 20 times
+	// that operation); the test waits it out.
+	window := max(45*time.Second, 20*op)
+	t.Logf("an operation took %v; the auctions end in %v", op.Round(time.Millisecond), window)
+	deadline := uint64(time.Now().Add(window).UnixMicro())
 	create := func(op string) string {
 		t.Helper()
 		var res struct {
