@@ -37,22 +37,23 @@ func (s *bytesSlowNode) HandleBlockProposal(ctx context.Context, p *protocol.Blo
 }
 
 // TestLargeBlobNotCutOff: every validator needs longer than the request timeout to
-// handle a proposal carrying a 2 MiB data blob, though far less than the floor bandwidth
-// allows (1 MiB/s). The calls get the blob's transfer time on top of the request
-// timeout, so the blob is published in the first attempt; without it every proposal
-// call was cut off at the request timeout and the publication failed for want of a
-// quorum.
+// handle a proposal carrying a 2 MiB data blob, though far less than the client's floor
+// bandwidth allows (here 64 KiB/s: 32 s for the blob, against 2 s of work, room for a
+// loaded machine under the race detector). The calls get the blob's transfer time on
+// top of the request timeout, so the blob is published in the first attempt; without it
+// every proposal call was cut off at the request timeout and the publication failed for
+// want of a quorum.
 func TestLargeBlobNotCutOff(t *testing.T) {
 	ctx := context.Background()
 	key := prototest.Key("publisher")
 	n := newNet(t, []*crypto.PrivateKey{key}, base.Tokens(10))
 	var vs []client.Validator
 	for i, v := range n.validators {
-		vs = append(vs, client.Validator{PublicKey: v.PublicKey, Node: &bytesSlowNode{deliveringNode: n.node(i), perMiB: 100 * time.Millisecond}})
+		vs = append(vs, client.Validator{PublicKey: v.PublicKey, Node: &bytesSlowNode{deliveringNode: n.node(i), perMiB: time.Second}})
 	}
 	local := worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: n.clock})
-	const timeout = 50 * time.Millisecond // < the 200 ms a 2 MiB proposal takes
-	c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock, RequestTimeout: timeout, MinBandwidth: client.DefaultMinBandwidth})
+	const timeout = 500 * time.Millisecond // < the 2 s a 2 MiB proposal takes
+	c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock, RequestTimeout: timeout, MinBandwidth: 64 << 10})
 	content := make([]byte, 2<<20)
 	for i := range content {
 		content[i] = byte(i * 7)
