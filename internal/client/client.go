@@ -128,6 +128,10 @@ type Client struct {
 	// proposed (firstRunSize): one entry per application, at most maxAppSizes.
 	appSizes map[base.ApplicationID]int
 
+	// syncLimit, if positive, replaces syncAnswerLimit (tests of answers at the limit
+	// with small blocks).
+	syncLimit int64
+
 	// keys caches the expanded public keys of the validators whose votes the client
 	// verifies (verifyVotes).
 	keys *crypto.Verifier

@@ -160,7 +160,7 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 	})
 	next := tip.NextHeight
 	if !c.cfg.Sequential {
-		next = c.pipelined(ctx, id, next, infos)
+		next = c.pipelined(ctx, id, next, infos, c.syncAnswerLimit(cm.committee))
 	}
 	for _, a := range infos {
 		if a.err != nil || a.val == nil || a.val.NextBlockHeight <= next {
@@ -176,9 +176,11 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 }
 
 // pipelined runs pipelinedSync from next with the validators that claim more, highest
-// claims first, if they claim enough to be worth it; it returns the local next height.
-// Whatever it could not fetch is left to the caller's validator-by-validator loop.
-func (c *Client) pipelined(ctx context.Context, id base.ChainID, next base.BlockHeight, infos []answer[*protocol.ChainInfo]) base.BlockHeight {
+// claims first, if they claim enough to be worth it, each download with receive limit
+// limit; it returns the local next height. Whatever it could not fetch (a later epoch's
+// policy may allow larger certificates than limit) is left to the caller's
+// validator-by-validator loop, one download at a time.
+func (c *Client) pipelined(ctx context.Context, id base.ChainID, next base.BlockHeight, infos []answer[*protocol.ChainInfo], limit int64) base.BlockHeight {
 	var sources []*syncSource
 	top := next
 	for _, a := range infos {
@@ -190,7 +192,7 @@ func (c *Client) pipelined(ctx context.Context, id base.ChainID, next base.Block
 	if top-next < syncMinRange {
 		return next
 	}
-	n, err := c.pipelinedSync(ctx, id, next, top, sources)
+	n, err := c.pipelinedSync(ctx, id, next, top, sources, limit)
 	if err != nil {
 		c.log.Debug("pipelined sync stopped", "chain", id.String(), "height", uint64(n), "err", err)
 	}

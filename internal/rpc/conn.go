@@ -54,7 +54,10 @@ type conn struct {
 	addr    string
 	cc      *grpc.ClientConn
 	timeout time.Duration
-	log     *slog.Logger
+	// maxMsg is the connection's receive limit (DialOptions.MaxMessageSize): a call's
+	// own (client.WithReceiveLimit) may only be lower.
+	maxMsg int
+	log    *slog.Logger
 }
 
 func newConn(address string, opts DialOptions) (*conn, error) {
@@ -98,7 +101,7 @@ func newConn(address string, opts DialOptions) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", address, err)
 	}
-	return &conn{addr: address, cc: cc, timeout: opts.CallTimeout, log: opts.Logger}, nil
+	return &conn{addr: address, cc: cc, timeout: opts.CallTimeout, maxMsg: opts.MaxMessageSize, log: opts.Logger}, nil
 }
 
 func (c *conn) close() error { return c.cc.Close() }
@@ -138,6 +141,19 @@ func unary[Req, Resp any](ctx context.Context, c *conn, f func(context.Context, 
 		case <-t.C:
 		}
 		pause = min(2*pause, maxBusyPause)
+	}
+}
+
+// withReceiveLimit returns f with ctx's receive limit (client.WithReceiveLimit), if
+// lower than the connection's, as the call's: gRPC refuses a larger answer from its
+// length prefix, before reading it.
+func withReceiveLimit[Req, Resp any](ctx context.Context, c *conn, f func(context.Context, Req, ...grpc.CallOption) (Resp, error)) func(context.Context, Req, ...grpc.CallOption) (Resp, error) {
+	n := client.ReceiveLimit(ctx)
+	if n <= 0 || n >= c.maxMsg {
+		return f
+	}
+	return func(ctx context.Context, req Req, opts ...grpc.CallOption) (Resp, error) {
+		return f(ctx, req, append(opts, grpc.MaxCallRecvMsgSize(n))...)
 	}
 }
 

@@ -252,12 +252,13 @@ func (n *Node) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, err
 
 // Certificates implements client.ValidatorNode (DownloadCertificates): confirmed
 // certificates of a chain from height from, fewer than to-from if the validator
-// bounds the answer. The caller checks them.
+// bounds the answer. The caller checks them. An answer over ctx's receive limit
+// (client.WithReceiveLimit) fails the call.
 func (n *Node) Certificates(ctx context.Context, chain base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
 	if err := n.ready(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := unary(ctx, n.c, n.api.DownloadCertificates, &pb.CertificatesRequest{ChainId: chain[:], From: uint64(from), To: uint64(to)})
+	resp, err := unary(ctx, n.c, withReceiveLimit(ctx, n.c, n.api.DownloadCertificates), &pb.CertificatesRequest{ChainId: chain[:], From: uint64(from), To: uint64(to)})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/gopool"
 	"github.com/micachain/mica/internal/protocol"
@@ -406,7 +407,7 @@ func (p *Proxy) DownloadBlob(ctx context.Context, m *pb.BlobId) (*pb.Blob, error
 // maxDownloadBytes per call; the caller asks again from where the answer stopped.
 const (
 	maxDownloadCertificates = 500
-	maxDownloadBytes        = 32 << 20
+	maxDownloadBytes        = client.MaxDownloadAnswerBytes
 )
 
 // DownloadCertificates implements pb.ValidatorNodeServer, from storage. Certificates are
