@@ -66,7 +66,10 @@ func counterNet(t testing.TB) (*testNet, *service, string) {
 }
 
 // counterNetTimeout is counterNet whose client's per-call deadline is requestTimeout
-// (0: the generous default).
+// (0: the generous default). A short one comes with an extension for bytecode that
+// reaches its cap (client.WithExtraCallTime) for any module: the publication, and the
+// first run of the application's operations, then never time out because a loaded
+// machine compiles slowly; only a block given no extension does.
 func counterNetTimeout(t testing.TB, requestTimeout time.Duration) (*testNet, *service, string) {
 	contract, svc := buildCounter(t)
 	engine, err := wasm.NewEngine(context.Background(), wasm.EngineConfig{})
@@ -77,6 +80,9 @@ func counterNetTimeout(t testing.TB, requestTimeout time.Duration) (*testNet, *s
 	alice, bob := prototest.Key("alice"), prototest.Key("bob")
 	n := newTestNet(t, []*crypto.PrivateKey{alice, bob}, wasm.NewLoader(engine, 0))
 	n.requestTimeout = requestTimeout
+	if requestTimeout > 0 {
+		n.timeoutPerMiB = time.Hour
+	}
 	a := n.service(0, serviceOpts{})
 	d := a.gql(`mutation($c: String!, $s: String!) { publishModule(contractBase64: $c, serviceBase64: $s) { moduleId block { height } } }`,
 		map[string]any{"c": base64.StdEncoding.EncodeToString(contract), "s": base64.StdEncoding.EncodeToString(svc)})

@@ -41,6 +41,9 @@ type testNet struct {
 	owners  []*crypto.PrivateKey
 	// requestTimeout, if set, replaces the clients' generous per-call deadline.
 	requestTimeout time.Duration
+	// timeoutPerMiB, if set, replaces the clients' extra call time per MiB of bytecode
+	// a block makes validators compile (client.Config.TimeoutPerMiB).
+	timeoutPerMiB time.Duration
 }
 
 // testNode is a validator: a worker, with a notification stream.
@@ -208,7 +211,7 @@ func (n *testNet) client(hub *nodeservice.Hub) *client.Client {
 	if n.requestTimeout > 0 {
 		timeout = n.requestTimeout
 	}
-	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: timeout})
+	return client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: timeout, TimeoutPerMiB: n.timeoutPerMiB})
 }
 
 // service is a node service over a new wallet that owns chains[i] (the default) and
@@ -246,6 +249,12 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 	}
 	if err := w.SetDefault(n.chains[i]); err != nil {
 		t.Fatal(err)
+	}
+	if o.limits.Timeout == 0 {
+		// The default budget of a mutation (60 s) has been exceeded by publishModule
+		// under the race detector on a loaded machine (four validators compiling the
+		// module on two busy cores); no test here is about that budget.
+		o.limits.Timeout = 5 * time.Minute
 	}
 	hub := nodeservice.NewHub()
 	c := n.client(hub)
