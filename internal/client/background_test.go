@@ -44,7 +44,9 @@ func TestWaitBackgroundLetsSlowValidatorCatchUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// Generous: the push takes 300 ms, more on a loaded machine; a WaitBackground that
+	// did not wait would return at once and leave the slow validator behind.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := c.WaitBackground(wctx); err != nil {
 		t.Fatalf("WaitBackground: %v", err)

@@ -45,7 +45,7 @@ func afterOneBlock(t *testing.T) (*net, []*countingNode, *client.ChainClient, ba
 	if _, err := a.Transfer(context.Background(), base.ChainOwner, to, base.Tokens(1)); err != nil {
 		t.Fatal(err)
 	}
-	waitGoroutines(0)
+	settle(t, c)
 	return n, counters, a, to
 }
 
@@ -67,7 +67,7 @@ func TestReusedStateLateBundleReceived(t *testing.T) {
 	if _, err := a.Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[1]}, base.Tokens(10)); err != nil {
 		t.Fatal(err)
 	}
-	waitGoroutines(0)
+	settle(t, c)
 	cert, err := b.ProcessInbox(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestReusedStateRing(t *testing.T) {
 	var q0 int64
 	for r := range rounds {
 		if r == 1 {
-			waitGoroutines(0)
+			settle(t, c)
 			q0 = queries(counters)
 		}
 		for i, cc := range ccs {
@@ -114,7 +114,7 @@ func TestReusedStateRing(t *testing.T) {
 			received += receivedBundles(cert)
 		}
 	}
-	waitGoroutines(0)
+	settle(t, c)
 	if q := queries(counters) - q0; q > int64(len(counters)*len(ccs)) {
 		t.Errorf("%d chain-info queries in %d steady blocks, want about none", q, (rounds-1)*len(ccs))
 	}
@@ -188,7 +188,7 @@ func TestReusedStateNotForMultiOwnerChains(t *testing.T) {
 	o1 := c.Chain(id, keys[0], nil)
 	to := base.Account{Chain: n.chains[1]}
 	for i := range 3 {
-		waitGoroutines(0)
+		settle(t, c)
 		q0 := queries(counters)
 		if _, err := o1.Transfer(ctx, base.ChainOwner, to, base.Tokens(1)); err != nil {
 			t.Fatalf("owner 1, block %d: %v", i, err)

@@ -104,7 +104,7 @@ func TestAttackQueueBound(t *testing.T) {
 	for i := range maxQueue {
 		wg.Go(func() { _, errs[i] = fc.Claim(ctx, prototest.Key(fmt.Sprintf("queued-%d", i)).Public().Owner()) })
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(f.queue) < maxQueue && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Minute); len(f.queue) < maxQueue && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	// The queue is full: more claims are refused without waiting (a client that waited

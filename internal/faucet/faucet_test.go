@@ -49,14 +49,15 @@ func startWith(t *testing.T, cfg Config, hook func(*Faucet) func()) (*Faucet, *C
 	return f, NewClient("http://"+f.Addr().String(), &http.Client{Timeout: time.Minute})
 }
 
-// waitQueued makes the first batch wait until k claims are queued (or 10 s pass), so
-// that claims sent at once are served together however the goroutines are scheduled.
+// waitQueued makes the first batch wait until k claims are queued (or 2 minutes pass:
+// a loaded machine may take seconds to start the claims' requests), so that claims
+// sent at once are served together however the goroutines are scheduled.
 func waitQueued(k int) func(*Faucet) func() {
 	return func(f *Faucet) func() {
 		var once sync.Once
 		return func() {
 			once.Do(func() {
-				deadline := time.Now().Add(10 * time.Second)
+				deadline := time.Now().Add(2 * time.Minute)
 				for len(f.queue) < k && time.Now().Before(deadline) {
 					time.Sleep(time.Millisecond)
 				}

@@ -62,12 +62,6 @@ func buildCounter(tb testing.TB) (contract, service []byte) {
 // counterNet is a network with a Wasm VM, alice's service, and a counter application
 // created on her chain through the publishModule and createApplication mutations.
 func counterNet(t testing.TB) (*testNet, *service, string) {
-	return counterNetTimeout(t, 0)
-}
-
-// counterNetTimeout is counterNet whose client's per-call deadline is requestTimeout
-// (0: the generous default).
-func counterNetTimeout(t testing.TB, requestTimeout time.Duration) (*testNet, *service, string) {
 	contract, svc := buildCounter(t)
 	engine, err := wasm.NewEngine(context.Background(), wasm.EngineConfig{})
 	if err != nil {
@@ -76,7 +70,6 @@ func counterNetTimeout(t testing.TB, requestTimeout time.Duration) (*testNet, *s
 	t.Cleanup(func() { _ = engine.Close(context.Background()) })
 	alice, bob := prototest.Key("alice"), prototest.Key("bob")
 	n := newTestNet(t, []*crypto.PrivateKey{alice, bob}, wasm.NewLoader(engine, 0))
-	n.requestTimeout = requestTimeout
 	a := n.service(0, serviceOpts{})
 	d := a.gql(`mutation($c: String!, $s: String!) { publishModule(contractBase64: $c, serviceBase64: $s) { moduleId block { height } } }`,
 		map[string]any{"c": base64.StdEncoding.EncodeToString(contract), "s": base64.StdEncoding.EncodeToString(svc)})
@@ -97,8 +90,14 @@ func TestFirstApplicationRunGetsExtraTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Wasm guests")
 	}
+	n, _, link := counterNet(t)
+	// Another wallet of alice's chain, whose client has a per-call deadline shorter than
+	// the validators take. The publication and the creation above ran under the
+	// generous one: compiling the module (13 MB of Wasm) under the race detector on a
+	// loaded machine has taken minutes, and that is not what this test is about.
 	const timeout = 3 * time.Second
-	n, a, link := counterNetTimeout(t, timeout)
+	n.requestTimeout = timeout
+	a := n.service(0, serviceOpts{})
 	for _, node := range n.nodes {
 		node.appDelay.Store(int64(timeout + time.Second))
 	}

@@ -113,8 +113,9 @@ func newCommitRig(t *testing.T) *commitRig {
 		vals = append(vals, client.Validator{PublicKey: k.Public(), Node: sn})
 	}
 	local := worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: localnet.WallClock{}})
-	// A short per-call deadline: stopped validators fail at once anyway.
-	c := client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: 5 * time.Second})
+	// Stopped validators fail at once: no test here waits out a call, so the per-call
+	// deadline is generous, for a loaded machine.
+	c := client.New(client.Config{Local: local, Committee: &n.genesis.Committee, Validators: vals, Clock: localnet.WallClock{}, RequestTimeout: time.Minute})
 	if r.cc, err = nodeservice.ChainClient(w, c, n.chains[0]); err != nil {
 		t.Fatal(err)
 	}

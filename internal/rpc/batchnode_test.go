@@ -82,6 +82,11 @@ func (g *gatedValidator) HandleBlockProposals(ctx context.Context, m *pb.Batch) 
 	return out, nil
 }
 
+// gatedCallTimeout is the connection's call timeout in startGated. It bounds every
+// call held at the gate, from the moment it starts until the test opens the gate, so it
+// is generous: a loaded machine may take seconds between the two.
+const gatedCallTimeout = 2 * time.Minute
+
 func startGated(t *testing.T, batches bool) (*gatedValidator, *Node) {
 	t.Helper()
 	g := &gatedValidator{gate: make(chan struct{}), batches: batches, served: map[base.ChainID]bool{}}
@@ -90,7 +95,7 @@ func startGated(t *testing.T, batches bool) (*gatedValidator, *Node) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Run(ctx) }()
-	node, err := Dial(context.Background(), srv.Addr().String(), DialOptions{CallTimeout: 5 * time.Second})
+	node, err := Dial(context.Background(), srv.Addr().String(), DialOptions{CallTimeout: gatedCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +197,8 @@ func TestBatchNodeCoalesces(t *testing.T) {
 		t.Errorf("%d unary calls, want %d (the slots' calls)", got, maxBatchInFlight)
 	}
 	for _, it := range g.items {
-		if it.GetTimeoutMicros() == 0 || it.GetTimeoutMicros() > uint64(5*time.Second/time.Microsecond) {
-			t.Errorf("item sent with a timeout of %d µs, want what is left of 5 s", it.GetTimeoutMicros())
+		if it.GetTimeoutMicros() == 0 || it.GetTimeoutMicros() > uint64(gatedCallTimeout/time.Microsecond) {
+			t.Errorf("item sent with a timeout of %d µs, want what is left of %v", it.GetTimeoutMicros(), gatedCallTimeout)
 		}
 	}
 }
@@ -225,7 +230,10 @@ func TestBatchNodeCallerDeadline(t *testing.T) {
 		_, err := node.HandleBlockProposal(ctx, proposalOf(chainN(1)))
 		gone <- err
 	}()
-	short, cancelShort := context.WithTimeout(context.Background(), 3*time.Second)
+	// The short deadline must not end before the gate opens (below): half the call
+	// timeout, which the other caller's item gets.
+	const shortTimeout = gatedCallTimeout / 2
+	short, cancelShort := context.WithTimeout(context.Background(), shortTimeout)
 	defer cancelShort()
 	other := make(chan error, 2)
 	for _, c := range []context.Context{short, context.Background()} {
@@ -241,7 +249,7 @@ func TestBatchNodeCallerDeadline(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled caller: %v, want context.Canceled", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute): // the batch waits for the gate, opened below
 		t.Fatal("a cancelled caller waits for the batch")
 	}
 	if got := queued(node.proposals); got != 2 {
@@ -272,8 +280,8 @@ func TestBatchNodeCallerDeadline(t *testing.T) {
 	if a > b {
 		a, b = b, a
 	}
-	if a > uint64(3*time.Second/time.Microsecond) || b <= uint64(3*time.Second/time.Microsecond) {
-		t.Errorf("items sent with timeouts of %d and %d µs, want one within 3 s and one beyond", a, b)
+	if limit := uint64(shortTimeout / time.Microsecond); a > limit || b <= limit {
+		t.Errorf("items sent with timeouts of %d and %d µs, want one within %v and one beyond", a, b, shortTimeout)
 	}
 }
 

@@ -32,8 +32,14 @@ func newTestNetWithPolicy(tb testing.TB, owners []*crypto.PrivateKey, policy pro
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newTestNetOf(tb, keys, c, owners, 1, 20*time.Second)
+	return newTestNetOf(tb, keys, c, owners, 1, largeCallTimeout)
 }
+
+// largeCallTimeout bounds each call of the tests that move blocks of tens of MiB, at the
+// connection and in the client: a 32 MiB chain-info answer under the race detector on a
+// loaded machine has taken longer than 20 s, and none of these tests is about a call
+// timing out (a validator left out refuses at once).
+const largeCallTimeout = 5 * time.Minute
 
 // TestAttackLargeFastProposalRecovery: a fast proposal of a little over 32 MiB (a data blob)
 // reaches two of four validators over gRPC, then its owner's wallet loses it. The
@@ -90,6 +96,9 @@ func TestAttackLargeFastProposalRecovery(t *testing.T) {
 		t.Fatalf("second device cannot transfer: %v", err)
 	}
 	want := client.DataBlobID(content)
+	// The transfer returned once a quorum held it: the last validator may still be
+	// executing the two blocks.
+	n.waitHeight(id, 2, all(len(n.vals)))
 	for i := range n.vals {
 		info, err := n.info(i, &protocol.ChainInfoQuery{ChainID: id})
 		if err != nil || info.NextBlockHeight != 2 {
@@ -103,7 +112,8 @@ func TestAttackLargeFastProposalRecovery(t *testing.T) {
 }
 
 // largeClient returns a chain client over gRPC whose proposals reach the first reached
-// validators only, with a request timeout for 32 MiB proposals on a loaded machine.
+// validators only, with a request timeout for 32 MiB proposals and answers on a loaded
+// machine.
 func largeClient(n *testNet, reached int) *client.Client {
 	local := worker.New(worker.Config{Storage: newStore(n.tb, n.genesis), Clock: sysClock{}})
 	var vals []client.Validator
@@ -114,5 +124,5 @@ func largeClient(n *testNet, reached int) *client.Client {
 		}
 		vals = append(vals, client.Validator{PublicKey: v.key.Public(), Node: node})
 	}
-	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, RequestTimeout: 30 * time.Second})
+	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, RequestTimeout: largeCallTimeout})
 }

@@ -336,10 +336,11 @@ func (n *testNet) client(minGrace time.Duration) *client.Client {
 	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vals, Clock: sysClock{}, MinGrace: minGrace, RequestTimeout: timeout})
 }
 
-// waitFor polls cond until it holds or 10 s pass.
+// waitFor polls cond until it holds or 2 minutes pass: on a loaded machine under the
+// race detector, a validator may take many seconds to execute a large block.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)
