@@ -51,13 +51,11 @@ func TestKeptAnswersBounded(t *testing.T) {
 	}
 }
 
-// TestPendingBundlesFromSharedAnswers: answers decoded with one memo share their
-// bundles' slice (protocol.DecodeMemo); pendingBundlesFrom counts such a slice with the
-// weight of every validator that reported it, exactly as separate copies: a bundle
-// reported by f+1 counts, one reported by a single validator does not.
-func TestPendingBundlesFromSharedAnswers(t *testing.T) {
+// pendingFixture returns four members, a chain, an owner and the bundles a transfer
+// block of another chain sent to it (honest pending bundles).
+func pendingFixture(t *testing.T) (members, base.ChainID, base.Owner, []protocol.IncomingBundle) {
+	t.Helper()
 	_, m := fourMembers()
-	vs := m.validators
 	id := base.ChainID{7}
 	owner := prototest.Key("alice").Public().Owner()
 	sender := prototest.TransferBlock(base.ChainID{8}, 0, nil, owner, base.Account{Chain: id}, 3)
@@ -68,6 +66,16 @@ func TestPendingBundlesFromSharedAnswers(t *testing.T) {
 	if len(honest) == 0 {
 		t.Fatal("fixture has no bundles")
 	}
+	return m, id, owner, honest
+}
+
+// TestPendingBundlesFromSharedAnswers: answers decoded with one memo share their
+// bundles' slice (protocol.DecodeMemo); pendingBundlesFrom counts such a slice with the
+// weight of every validator that reported it, exactly as separate copies: a bundle
+// reported by f+1 counts, one reported by a single validator does not.
+func TestPendingBundlesFromSharedAnswers(t *testing.T) {
+	m, id, owner, honest := pendingFixture(t)
+	vs := m.validators
 	extra := prototest.TransferBlock(base.ChainID{9}, 0, nil, owner, base.Account{Chain: id}, 1)
 	lone := append(append([]protocol.IncomingBundle(nil), honest...), protocol.IncomingBundle{Origin: extra.ChainID(), Bundle: extra.OutgoingBundlesTo(id)[0]})
 	cc := &ChainClient{id: id}

@@ -7,7 +7,6 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
 // TestAttackPendingListOverBoundIgnored: a Byzantine validator answers a pending-bundle
@@ -17,15 +16,8 @@ import (
 // answer here, up to the transport's 64 MiB limit in bundles. An answer over the bound is
 // not honest and is not counted at all; the honest bundles still count.
 func TestAttackPendingListOverBoundIgnored(t *testing.T) {
-	_, m := fourMembers()
+	m, id, _, honest := pendingFixture(t)
 	vs := m.validators
-	id := base.ChainID{7}
-	owner := prototest.Key("alice").Public().Owner()
-	sender := prototest.TransferBlock(base.ChainID{8}, 0, nil, owner, base.Account{Chain: id}, 3)
-	var honest []protocol.IncomingBundle
-	for _, b := range sender.OutgoingBundlesTo(id) {
-		honest = append(honest, protocol.IncomingBundle{Origin: sender.ChainID(), Bundle: b})
-	}
 	msgs := []protocol.PostedMessage{{Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Target: base.ChainOwner, Amount: base.Tokens(1)}}}}
 	lies := make([]protocol.IncomingBundle, 50_000)
 	for i := range lies {
