@@ -833,10 +833,10 @@ runs. It opens the wallet only to sync, waiting while another command has it ope
 					}
 				})
 			})
-			fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id)
 			asJSON, _ := cmd.Flags().GetBool("json")
 			lines := json.NewEncoder(cmd.OutOrStdout()) // JSON Lines: one notification per line
-			listenNotifications(ctx, nodes, []base.ChainID{id}, func(note protocol.Notification) {
+			ready := func() { fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id) }
+			listenNotifications(ctx, nodes, []base.ChainID{id}, ready, func(note protocol.Notification) {
 				if asJSON {
 					if err := lines.Encode(notificationResult(note)); err != nil {
 						logger(cmd).Warn("write a notification to stdout", "err", err)

@@ -209,8 +209,7 @@ func startWatch(t *testing.T, wallet, chain string, flags ...string) (*exec.Cmd,
 }
 
 // startListening starts a long-running mica command on a wallet and waits until its
-// stderr says ready (then a moment more, for its subscriptions to reach the validators:
-// not a timing assertion, a late subscription only delays the test).
+// stderr says ready (the command says so once its subscriptions are open).
 func startListening(t *testing.T, wallet, ready string, args ...string) (cmd *exec.Cmd, stdout, stderr *syncBuffer) {
 	t.Helper()
 	cmd = exec.Command(binary, args...)
@@ -225,6 +224,5 @@ func startListening(t *testing.T, wallet, ready string, args ...string) (cmd *ex
 	for !strings.Contains(stderr.String(), ready) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
 	return cmd, stdout, stderr
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,13 +49,31 @@ func withSession(cmd *cobra.Command, wait time.Duration, f func(s *session) erro
 	return f(s)
 }
 
-// listenNotifications is client.ListenNotifications over the validators' nodes.
-func listenNotifications(ctx context.Context, nodes []*rpc.Node, chains []base.ChainID, fn func(protocol.Notification)) {
+// listenNotifications is client.ListenNotifications over the validators' nodes. It calls
+// ready once every node's first subscription has opened or failed: a block made after
+// that is announced by every validator that was reachable.
+func listenNotifications(ctx context.Context, nodes []*rpc.Node, chains []base.ChainID, ready func(), fn func(protocol.Notification)) {
+	var first sync.WaitGroup
+	first.Add(len(nodes))
 	subs := make([]client.NotificationSubscriber, len(nodes))
 	for i, n := range nodes {
-		subs[i] = n
+		var once sync.Once
+		subs[i] = subscriberFunc(func(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
+			return n.SubscribeNotificationsOpened(ctx, chains, func() { once.Do(first.Done) }, fn)
+		})
 	}
+	go func() {
+		first.Wait()
+		ready()
+	}()
 	client.ListenNotifications(ctx, subs, chains, fn, nil)
+}
+
+// subscriberFunc is a client.NotificationSubscriber made of a function.
+type subscriberFunc func(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error
+
+func (f subscriberFunc) SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
+	return f(ctx, chains, fn)
 }
 
 // kicker runs work in the background each time it is kicked, once more after the kicks

@@ -90,8 +90,10 @@ it open.`,
 					}
 				})
 			})
-			fmt.Fprintf(cmd.ErrOrStderr(), "processing the streams of %s as they grow; Ctrl-C to stop\n", id)
-			listenNotifications(ctx, nodes, publishers, func(n protocol.Notification) {
+			ready := func() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "processing the streams of %s as they grow; Ctrl-C to stop\n", id)
+			}
+			listenNotifications(ctx, nodes, publishers, ready, func(n protocol.Notification) {
 				if n.Kind == protocol.ReasonNewEvents && wanted[subscribedStream{n.ChainID, n.App, n.StreamName}] {
 					runs.kick()
 				}

@@ -361,3 +361,49 @@ func TestWorkerErrorsOverGRPC(t *testing.T) {
 		t.Errorf("malformed proposal: %v", err)
 	}
 }
+
+// TestSubscribeOpenedSeesNextBlock: SubscribeNotificationsOpened calls opened once the
+// validator has the subscription, so a block made as soon as opened is called is
+// announced on the stream (`mica watch` says "watching" then).
+func TestSubscribeOpenedSeesNextBlock(t *testing.T) {
+	keys := []*crypto.PrivateKey{prototest.Key("alice"), prototest.Key("bob")}
+	n := newTestNet(t, keys, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	made := make(chan base.Hash, 1)
+	notes := make(chan protocol.Notification, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- n.vals[2].node.SubscribeNotificationsOpened(ctx, []base.ChainID{n.chains[0]}, func() {
+			cert, err := n.client(0).Chain(n.chains[0], keys[0], nil).Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[1]}, base.Tokens(1))
+			if err != nil {
+				t.Error(err)
+				cancel()
+				return
+			}
+			made <- cert.Hash()
+		}, func(nt protocol.Notification) {
+			select {
+			case notes <- nt:
+			default:
+			}
+		})
+	}()
+	var hash base.Hash
+	select {
+	case hash = <-made:
+	case err := <-done:
+		t.Fatalf("subscription ended before it opened: %v", err)
+	}
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case nt := <-notes:
+			if nt.Kind == protocol.ReasonNewBlock && nt.Hash == hash {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the block made once the subscription opened was not announced")
+		}
+	}
+}

@@ -372,7 +372,17 @@ func (s *NotificationStream) Close() { s.cancel() }
 // SubscribeNotifications streams notifications about chains to fn until ctx ends or the
 // stream breaks (client.NotificationSubscriber).
 func (n *Node) SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
+	return n.SubscribeNotificationsOpened(ctx, chains, nil, fn)
+}
+
+// SubscribeNotificationsOpened is SubscribeNotifications that first calls opened, if
+// not nil, once the subscription is open or has failed: from then on every notification
+// the validator sends about chains reaches fn.
+func (n *Node) SubscribeNotificationsOpened(ctx context.Context, chains []base.ChainID, opened func(), fn func(protocol.Notification)) error {
 	s, err := n.Subscribe(ctx, chains)
+	if opened != nil {
+		opened()
+	}
 	if err != nil {
 		return err
 	}
