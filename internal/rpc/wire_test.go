@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc/pb"
 )
 
@@ -346,7 +347,15 @@ func (s *patternServer) DownloadBlob(_ context.Context, m *pb.BlobId) (*pb.Blob,
 // handed out again while a message in flight refers to it. Run with -race.
 func TestPooledBuffersNotReusedInFlight(t *testing.T) {
 	srvPool, cliPool := newPoisonPool(), newPoisonPool()
-	srv := NewServer(listen(t), ServerConfig{pool: srvPool})
+	// workers call at once, and a worker's next call may arrive before the server has
+	// let go of its last one's slot: room for twice as many from this address, so that
+	// no call is refused as busy (the default is 8; what this test examines is the
+	// buffers).
+	const workers, calls = 8, 40
+	limits := DefaultLimits(protocol.NoFeesPolicy())
+	limits.MaxInFlightPerAddr = 2 * workers
+	limits.MaxInFlight = max(limits.MaxInFlight, limits.MaxInFlightPerAddr)
+	srv := NewServer(listen(t), ServerConfig{pool: srvPool, Limits: &limits})
 	ps := &patternServer{}
 	pb.RegisterValidatorNodeServer(srv.Registrar(), ps)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -360,7 +369,6 @@ func TestPooledBuffersNotReusedInFlight(t *testing.T) {
 	t.Cleanup(func() { _ = c.close() })
 	api := pb.NewValidatorNodeClient(c.cc)
 
-	const workers, calls = 8, 40
 	var mu sync.Mutex
 	var kept [][]byte
 	var wg sync.WaitGroup
