@@ -38,7 +38,8 @@ func TestApplicationCommands(t *testing.T) {
 		t.Fatalf("project build printed %q", built)
 	}
 	contract, service := paths[0], paths[1]
-	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1")
+	// A cache of its own: the module must be new to the validators.
+	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1", "--wasm-cache", filepath.Join(dir, "wasm-cache"))
 	w := net.info.Wallet
 	chain := walletChain(t, w)
 	// A module never compiled before, on a cold network: the validators compile it

@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "mica")
+	sharedWasmCache = filepath.Join(dir, "wasm-cache")
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build mica: %v\n%s", err, out)
 		os.Exit(1)
@@ -44,6 +45,13 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// sharedWasmCache is the compiled-module cache of every network the tests start
+// (`net up --wasm-cache`), unless a test passes its own: a module the tests publish is
+// compiled once for the whole package instead of once per network (the counter takes
+// about a minute at CI's load). TestApplicationCommands keeps a cache of its own: it
+// publishes on a cold network.
+var sharedWasmCache string
 
 // network is a `mica net up` process.
 type network struct {
@@ -124,6 +132,9 @@ func netUp(t *testing.T, dir string, args ...string) *network {
 func startNet(t *testing.T, dir string, args []string) (*network, bool) {
 	t.Helper()
 	n := &network{t: t, dir: dir, out: &bytes.Buffer{}, stdoutEOF: make(chan struct{}), exited: make(chan struct{})}
+	if !slices.Contains(args, "--wasm-cache") {
+		args = append(args[:len(args):len(args)], "--wasm-cache", sharedWasmCache)
+	}
 	n.cmd = exec.Command(binary, append([]string{"net", "up", "--path", dir}, args...)...)
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := n.cmd.StdoutPipe()

@@ -105,6 +105,7 @@ func validatorCommand() *cobra.Command {
 	var shard int
 	var runTLS tlsFlags
 	var runObs obsFlags
+	var wasmCache string
 	run := &cobra.Command{
 		Use:   "run --config FILE [--shard I]",
 		Short: "Run a validator (its proxy and all its shards) until SIGINT/SIGTERM; with --shard, only shard I (see `mica proxy run`)",
@@ -122,6 +123,11 @@ func validatorCommand() *cobra.Command {
 				return err
 			}
 			runObs.apply(cfg)
+			if wasmCache != "" {
+				if cfg.WasmCache, err = filepath.Abs(wasmCache); err != nil {
+					return err
+				}
+			}
 			log := logger(cmd).With("validator", cfg.Name)
 			if shard >= 0 {
 				return validator.RunShard(cmd.Context(), cfg, shard, log.With("shard", shard))
@@ -142,6 +148,7 @@ func validatorCommand() *cobra.Command {
 	}
 	run.Flags().StringVar(&config, "config", "", "the validator's config.json")
 	run.Flags().IntVar(&shard, "shard", -1, "run only this shard (its store must be a shared postgres:// database)")
+	run.Flags().StringVar(&wasmCache, "wasm-cache", "", "directory of compiled Wasm modules (overrides wasm_cache; default wasm-cache next to the key file); validators of one machine may share one, so that each module is compiled once")
 	runTLS.register(run)
 	runObs.register(run)
 	cmd.AddCommand(gen, run)
@@ -270,6 +277,7 @@ func netCommand() *cobra.Command {
 	up.Flags().IntVar(&o.PortBase, "port-base", 13000, "validator i listens on port-base + i")
 	up.Flags().IntVar(&o.MetricsPortBase, "metrics-port-base", 0, "validator i serves /metrics, /healthz and /readyz on 127.0.0.1:metrics-port-base + i (default: the first validator port + 10000, so 13000 → 23000; -1: none)")
 	up.Flags().BoolVar(&o.Pprof, "pprof", false, "validators also serve /debug/pprof/ on their metrics port")
+	up.Flags().StringVar(&o.WasmCache, "wasm-cache", "", "directory of compiled Wasm modules the validators share (default: wasm-cache in --path); each module is compiled once, by one validator")
 	up.Flags().StringVar(&o.Policy, "policy", validator.PolicyFree, "fee profile of a new network: free (no fees) or testnet (operations, messages, bytes, blobs and oracle calls cost tokens; see docs/OPERATIONS.md)")
 	up.Flags().BoolVar(&o.WithFaucet, "with-faucet", false, "also run a faucet")
 	up.Flags().IntVar(&o.FaucetPort, "faucet-port", 8079, "faucet port")

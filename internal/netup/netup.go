@@ -68,6 +68,10 @@ type Options struct {
 	MetricsPortBase int
 	// Pprof makes validators also serve /debug/pprof/ on their metrics port.
 	Pprof bool
+	// WasmCache is the compiled-module cache the local validators share (`validator
+	// run --wasm-cache`): a module published on the network is compiled by one
+	// validator while the others wait and load it. "" means Dir/wasm-cache.
+	WasmCache string
 	// ValidatorArgs are extra flags for every `mica validator run` (the log level and
 	// format of net up itself).
 	ValidatorArgs []string
@@ -252,6 +256,13 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkPortsFree(nf, metricsBase, o.MetricsPortBase >= 0); err != nil {
 		return err
 	}
+	wasmCache := o.WasmCache
+	if wasmCache == "" {
+		wasmCache = filepath.Join(o.Dir, "wasm-cache")
+	}
+	if wasmCache, err = filepath.Abs(wasmCache); err != nil {
+		return err
+	}
 	var started []ValidatorInfo
 	env := RuntimeEnv(os.Environ(), runtime.NumCPU(), localValidators(nf))
 	for i := range nf.Validators {
@@ -259,7 +270,7 @@ func Run(ctx context.Context, o Options) error {
 		if v.Config == "" {
 			continue // run elsewhere: only its address and certificate are recorded
 		}
-		args := append([]string{"validator", "run", "--config", v.Config}, o.ValidatorArgs...)
+		args := append([]string{"validator", "run", "--config", v.Config, "--wasm-cache", wasmCache}, o.ValidatorArgs...)
 		v.Metrics = ""
 		if o.MetricsPortBase >= 0 {
 			addr := fmt.Sprintf("127.0.0.1:%d", metricsBase+i)

@@ -77,6 +77,11 @@ type Config struct {
 	MetricsListen string `json:"metrics_listen,omitempty"`
 	// Pprof also serves /debug/pprof/ on MetricsListen (`--pprof`).
 	Pprof bool `json:"pprof,omitempty"`
+	// WasmCache is the directory of the compiled-module cache (`--wasm-cache`; default
+	// wasm-cache next to the key file). The validators of one machine may share one:
+	// a module they all need is then compiled once (`mica net up` does). It holds
+	// machine code the validator runs: only the validators may write to it.
+	WasmCache string `json:"wasm_cache,omitempty"`
 }
 
 // Default file names of the internal PKI, next to config.json.
@@ -127,7 +132,7 @@ func LoadConfig(path string) (*Config, error) {
 			*p = def
 		}
 	}
-	for _, p := range []*string{&c.KeyFile, &c.Store, &c.Genesis, &c.InternalCA, &c.InternalCert, &c.InternalKey, &c.TLSCert, &c.TLSKey} {
+	for _, p := range []*string{&c.KeyFile, &c.Store, &c.Genesis, &c.InternalCA, &c.InternalCert, &c.InternalKey, &c.TLSCert, &c.TLSKey, &c.WasmCache} {
 		if *p != "" && !filepath.IsAbs(*p) && !isPostgres(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -358,9 +363,13 @@ func (v *Validator) Run(ctx context.Context) error {
 	return err
 }
 
-// newEngine starts the Wasm VM with its compilation cache next to the config file.
+// newEngine starts the Wasm VM with its compilation cache (WasmCache, or next to the
+// key file).
 func newEngine(ctx context.Context, cfg *Config, log *slog.Logger) (*wasm.Engine, error) {
-	dir := filepath.Join(filepath.Dir(cfg.KeyFile), "wasm-cache")
+	dir := cfg.WasmCache
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(cfg.KeyFile), "wasm-cache")
+	}
 	e, err := wasm.NewEngine(ctx, wasm.EngineConfig{CacheDir: dir, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("start the Wasm VM: %w", err)

@@ -71,7 +71,11 @@ func (e *OutOfFuelError) Unwrap() error { return ErrOutOfFuel }
 // EngineConfig configures an Engine.
 type EngineConfig struct {
 	// CacheDir holds wazero's compilation cache (in the node's data directory); empty
-	// keeps the cache in memory.
+	// keeps the cache in memory. Processes may share one directory (the validators of
+	// one machine): a module they need at once is compiled by one of them while the
+	// others wait for it (a lock file per module under CacheDir/locks), then loaded
+	// from the cache. The directory holds machine code that the processes run: it must
+	// be writable by them alone.
 	CacheDir string
 	// MemoryLimitPages caps guest memory in 64 KiB pages; 0 means 512 (32 MiB).
 	MemoryLimitPages uint32
@@ -387,7 +391,7 @@ func (m *Module) acquire(ctx context.Context, rt int) (wazero.CompiledModule, er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.compiled[rt] == nil {
-		cm, err := m.e.runtimes[rt].CompileModule(ctx, m.instrumented)
+		cm, err := m.e.compileShared(ctx, rt, m.hash, m.instrumented)
 		if err != nil {
 			// It compiled before: this is the node's trouble, not the module's.
 			return nil, fmt.Errorf("%w: recompile module %x: %v", base.ErrRetryable, m.hash[:8], err)
@@ -481,6 +485,9 @@ func (e *Engine) sweepCacheDir() error {
 				return nil
 			}
 			return err
+		}
+		if d.IsDir() && path == filepath.Join(e.cfg.CacheDir, lockDir) {
+			return fs.SkipDir
 		}
 		if !d.Type().IsRegular() {
 			return nil
@@ -577,6 +584,32 @@ func (e *Engine) CompileAhead(prepare func() ([]byte, error), done func(*Module,
 	return true
 }
 
+// lockDir is the subdirectory of CacheDir holding the compilation locks; the sweep
+// leaves it alone.
+const lockDir = "locks"
+
+// compileShared compiles the instrumented code of the module of bytecode hash h for
+// runtime rt. With a CacheDir, it holds the module's lock file meanwhile, so that
+// processes sharing the directory compile it once: the others wait, and wazero then
+// finds it in the cache. A lock that cannot be taken only costs the sharing.
+func (e *Engine) compileShared(ctx context.Context, rt int, h [32]byte, code []byte) (wazero.CompiledModule, error) {
+	if e.cfg.CacheDir != "" {
+		dir := filepath.Join(e.cfg.CacheDir, lockDir)
+		unlock, err := func() (func(), error) {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			return lockPath(filepath.Join(dir, fmt.Sprintf("%x-%d.lock", h, rt)))
+		}()
+		if err != nil {
+			e.cfg.logWarn("lock the compilation of a module", err)
+		} else {
+			defer unlock()
+		}
+	}
+	return e.runtimes[rt].CompileModule(ctx, code)
+}
+
 // compile instruments, checks and compiles bytecode of hash h and caches the module.
 func (e *Engine) compile(ctx context.Context, h [32]byte, bytecode []byte) (*Module, error) {
 	e.compilations.Add(1)
@@ -589,7 +622,7 @@ func (e *Engine) compile(ctx context.Context, h [32]byte, bytecode []byte) (*Mod
 			return nil, err
 		}
 	}
-	cm, err := e.runtimes[contractRuntime].CompileModule(ctx, out)
+	cm, err := e.compileShared(ctx, contractRuntime, h, out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedModule, err)
 	}
