@@ -50,7 +50,7 @@ func (e *keptListing) keptSize() int         { return e.size }
 func (e *keptListing) live() bool { return e.state.Value() != nil }
 
 func newKeptListings(max int) *keptListings {
-	return &keptListings{keptLRU[base.ChainID, *keptListing]{max: max, min: minKeptListing}}
+	return &keptListings{keptLRU: keptLRU[base.ChainID, *keptListing]{max: max, min: minKeptListing}}
 }
 
 // get returns the listing kept for s at its current version, if any. The caller holds
@@ -73,6 +73,7 @@ func (c *keptListings) put(s *chain.State, p protocol.PendingBundleBytes, size i
 	})
 	if !kept {
 		// The chain's earlier listing is of an earlier version: it can never be served.
+		// (The caller holds the chain's lock: no listing of it is kept meanwhile.)
 		c.drop(s.ChainID())
 	}
 }
