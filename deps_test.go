@@ -36,6 +36,7 @@ var layers = map[string][]string{
 	"internal/execution/wasm/wasmtest":     {},
 	"internal/chain":                       {"internal/consensus", "internal/execution", "internal/views", "internal/protocol"},
 	"internal/storage":                     {"internal/chain", "internal/views", "internal/kv", "internal/boundedset"},
+	"internal/storage/storagetest":         {"internal/storage", "internal/kv/kvtest", "internal/kv/memkv"},
 	"internal/metrics":                     {},
 	"internal/worker":                      {"internal/storage", "internal/chain", "internal/metrics"},
 	"internal/client":                      {"internal/worker", "internal/storage", "internal/gopool"},

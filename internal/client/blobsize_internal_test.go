@@ -5,11 +5,8 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
-	"github.com/micachain/mica/internal/kv"
-	"github.com/micachain/mica/internal/kv/kvtest"
-	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/storage/storagetest"
 	"github.com/micachain/mica/internal/worker"
 )
 
@@ -17,15 +14,8 @@ import (
 // local store (bytecode up to 32 MiB) are read without the blobs' content.
 func TestLocalBlobSizeReadsNoContent(t *testing.T) {
 	ctx := context.Background()
-	db := &kvtest.ReadCounter{Store: memkv.New()}
-	defer db.Close()
-	st := storage.New(db)
 	blob := protocol.NewBlob(base.BlobContractBytecode, make([]byte, 4<<20))
-	var b kv.Batch
-	storage.PutBlob(&b, &blob)
-	if err := st.Write(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
+	st, db := storagetest.CountedStore(t, &blob)
 	c := New(Config{Local: worker.New(worker.Config{Storage: st})})
 	db.Reset()
 	if n, ok := c.localBlobSize(ctx, blob.ID()); !ok || n != len(blob.Content) {

@@ -2,56 +2,29 @@ package client_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
-	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
-// hidingInboxNode is a Byzantine validator that reports an empty inbox whatever waits in
-// it (f = 1 of 4 may).
-type hidingInboxNode struct {
-	*deliveringNode
+// hidingInbox returns node as a Byzantine validator that reports an empty inbox
+// whatever waits in it.
+func hidingInbox(node *deliveringNode) *inboxLiar {
+	return &inboxLiar{deliveringNode: node, lie: func([]protocol.IncomingBundle) []protocol.IncomingBundle { return nil }}
 }
 
-func (h *hidingInboxNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
-	info, err := h.deliveringNode.HandleChainInfoQuery(ctx, q)
-	if err != nil || !q.RequestPendingBundles {
-		return info, err
-	}
-	out := *info
-	out.RequestedPendingBundles = nil
-	return &out, nil
-}
-
-// inventingInboxNode is a Byzantine validator that reports, besides the real pending
-// bundles, bundles that were never sent; it counts the pending-bundle queries it gets.
-type inventingInboxNode struct {
-	*deliveringNode
-	lies    int
-	queries atomic.Int64
-}
-
-func (l *inventingInboxNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
-	info, err := l.deliveringNode.HandleChainInfoQuery(ctx, q)
-	if err != nil || !q.RequestPendingBundles {
-		return info, err
-	}
-	l.queries.Add(1)
-	out := *info
-	out.RequestedPendingBundles = append([]protocol.IncomingBundle(nil), info.RequestedPendingBundles...)
-	for i := range l.lies {
-		origin := base.ChainID(crypto.HashBytes("invented", []byte{byte(i)}))
-		out.RequestedPendingBundles = append(out.RequestedPendingBundles, protocol.IncomingBundle{Origin: origin, Bundle: protocol.MessageBundle{
-			Height: base.BlockHeight(i), Timestamp: 1, CertificateHash: crypto.HashBytes("never sent", origin[:]),
-			Messages: []protocol.PostedMessage{{Kind: protocol.Tracked, Message: protocol.Message{System: &protocol.Credit{Target: base.ChainOwner, Amount: base.Tokens(1_000)}}}},
-		}})
-	}
-	return &out, nil
+// inventingInbox returns node as a Byzantine validator that reports, besides the real
+// pending bundles, lies bundles that were never sent.
+func inventingInbox(node *deliveringNode, lies int) *inboxLiar {
+	return &inboxLiar{deliveringNode: node, lie: func(real []protocol.IncomingBundle) []protocol.IncomingBundle {
+		out := append([]protocol.IncomingBundle(nil), real...)
+		for i := range lies {
+			out = append(out, neverSent("invented", i, base.Tokens(1_000)))
+		}
+		return out
+	}}
 }
 
 // TestAttackInboxShortfallOriginLag: a bundle waits, but of the three validators that
@@ -61,16 +34,13 @@ func (l *inventingInboxNode) HandleChainInfoQuery(ctx context.Context, q *protoc
 // bundle.
 func TestAttackInboxShortfallOriginLag(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := prototest.Key("alice"), prototest.Key("bob")
-	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
-	sender := n.client().Chain(n.chains[0], alice, nil)
-	victim := base.Account{Chain: n.chains[1]}
-	n.node(2).off.Store(true)
-	if _, err := sender.Transfer(ctx, base.ChainOwner, victim, base.Tokens(5)); err != nil {
+	a := newInboxAttack(t)
+	a.n.node(2).off.Store(true)
+	if _, err := a.sender.Transfer(ctx, base.ChainOwner, a.victim, base.Tokens(5)); err != nil {
 		t.Fatal(err)
 	}
-	n.node(2).off.Store(false)
-	receiveHiddenBundle(t, n, bob, victim, base.Tokens(105))
+	a.n.node(2).off.Store(false)
+	receiveHiddenBundle(t, a, base.Tokens(105))
 }
 
 // TestAttackInboxShortfallChainLag: a bundle waits and every honest validator has it,
@@ -81,29 +51,28 @@ func TestAttackInboxShortfallOriginLag(t *testing.T) {
 // bundle.
 func TestAttackInboxShortfallChainLag(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := prototest.Key("alice"), prototest.Key("bob")
-	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
-	sender := n.client().Chain(n.chains[0], alice, nil)
-	victim := base.Account{Chain: n.chains[1]}
+	a := newInboxAttack(t)
+	n := a.n
 	n.node(2).off.Store(true)
-	if _, err := n.client().Chain(n.chains[1], bob, nil).Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[0]}, base.Tokens(1)); err != nil {
+	if _, err := n.client().Chain(n.chains[1], a.bob, nil).Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[0]}, base.Tokens(1)); err != nil {
 		t.Fatal(err)
 	}
 	n.node(2).off.Store(false)
-	if _, err := sender.Transfer(ctx, base.ChainOwner, victim, base.Tokens(5)); err != nil {
+	if _, err := a.sender.Transfer(ctx, base.ChainOwner, a.victim, base.Tokens(5)); err != nil {
 		t.Fatal(err)
 	}
-	receiveHiddenBundle(t, n, bob, victim, base.Tokens(104))
+	receiveHiddenBundle(t, a, base.Tokens(104))
 }
 
-// receiveHiddenBundle processes the inbox of n.chains[1] (bob's) while validator 1 hides
-// its pending bundles and validator 3 is unreachable, and checks that the block receives
-// the one bundle waiting and victim's balance is then want.
-func receiveHiddenBundle(t *testing.T, n *net, bob *crypto.PrivateKey, victim base.Account, want base.Amount) {
+// receiveHiddenBundle processes bob's inbox while validator 1 hides its pending bundles
+// and validator 3 is unreachable, and checks that the block receives the one bundle
+// waiting and the victim's balance is then want.
+func receiveHiddenBundle(t *testing.T, a inboxAttack, want base.Amount) {
 	t.Helper()
+	n := a.n
 	n.node(3).off.Store(true) // unreachable while the inbox is processed
-	c, _ := n.byzantineClient(t, map[int]client.ValidatorNode{1: &hidingInboxNode{n.node(1)}}, 0)
-	cert, err := c.Chain(n.chains[1], bob, nil).ProcessInbox(context.Background())
+	c, _ := n.byzantineClient(t, map[int]client.ValidatorNode{1: hidingInbox(n.node(1))}, 0)
+	cert, err := c.Chain(n.chains[1], a.bob, nil).ProcessInbox(context.Background())
 	if err != nil {
 		t.Fatalf("process inbox: %v", err)
 	}
@@ -113,7 +82,7 @@ func receiveHiddenBundle(t *testing.T, n *net, bob *crypto.PrivateKey, victim ba
 	if got := len(cert.Block.Proposed.Bundles()); got != 1 {
 		t.Fatalf("the block received %d bundles, want 1", got)
 	}
-	if got := n.balance(0, victim); got != want {
+	if got := n.balance(0, a.victim); got != want {
 		t.Errorf("victim has %s, want %s", got, want)
 	}
 }
@@ -124,11 +93,10 @@ func receiveHiddenBundle(t *testing.T, n *net, bob *crypto.PrivateKey, victim ba
 // says how many bundles too few validators report.
 func TestAttackInboxShortfallInvented(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := prototest.Key("alice"), prototest.Key("bob")
-	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
-	liar := &inventingInboxNode{deliveringNode: n.node(0), lies: 40}
-	c, _ := n.byzantineClient(t, map[int]client.ValidatorNode{0: liar}, 0)
-	cc := c.Chain(n.chains[1], bob, nil)
+	a := newInboxAttack(t)
+	liar := inventingInbox(a.n.node(0), 40)
+	c, _ := a.n.byzantineClient(t, map[int]client.ValidatorNode{0: liar}, 0)
+	cc := c.Chain(a.n.chains[1], a.bob, nil)
 	res, err := cc.ProcessInboxResult(ctx)
 	if err != nil {
 		t.Fatalf("process inbox: %v", err)

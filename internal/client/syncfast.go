@@ -213,11 +213,14 @@ func (c *Client) runSyncJob(ctx context.Context, id base.ChainID, j *syncJob, so
 		}
 		certs, err := c.fetchBatch(WithReceiveLimit(ctx, int(j.held)), src, id, j.from, min(j.to, src.next))
 		if err == nil {
-			// Preverified beside the other batches: meanwhile it holds only its bytes.
-			full := len(certs) == int(j.to-j.from)
-			if size := answerBytes(certs); full && size < j.held {
-				budget.Release(j.held - size)
-				j.held = size
+			// Preverified beside the other batches: meanwhile a full answer holds only
+			// its bytes. A short one keeps the receive limit for the rest, so its size
+			// is not needed (nor measured: that encodes every certificate again).
+			if len(certs) == int(j.to-j.from) {
+				if size := answerBytes(certs); size < j.held {
+					budget.Release(j.held - size)
+					j.held = size
+				}
 			}
 			err = c.cfg.Local.PreverifyCertificates(ctx, id, certs)
 			if err != nil && j.held < limit && budget.TryAcquire(limit-j.held) {

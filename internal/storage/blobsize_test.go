@@ -6,10 +6,8 @@ import (
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/kv"
-	"github.com/micachain/mica/internal/kv/kvtest"
-	"github.com/micachain/mica/internal/kv/memkv"
 	"github.com/micachain/mica/internal/protocol"
-	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/storage/storagetest"
 )
 
 // TestBlobSizeReadsNoContent: BlobSize tells a confirmed blob's size reading a few
@@ -18,16 +16,8 @@ import (
 // found.
 func TestBlobSizeReadsNoContent(t *testing.T) {
 	ctx := context.Background()
-	db := &kvtest.ReadCounter{Store: memkv.New()}
-	defer db.Close()
-	st := storage.New(db)
 	big := protocol.NewBlob(base.BlobContractBytecode, make([]byte, 4<<20))
-	var b kv.Batch
-	storage.PutBlob(&b, &big)
-	if err := st.Write(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
-	db.Reset()
+	st, db := storagetest.CountedStore(t, &big)
 	n, err := st.BlobSize(ctx, big.ID())
 	if err != nil || n != len(big.Content) {
 		t.Fatalf("BlobSize = %d, %v; want %d", n, err, len(big.Content))

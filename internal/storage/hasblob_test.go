@@ -4,25 +4,15 @@ import (
 	"context"
 	"testing"
 
-	"github.com/micachain/mica/internal/kv"
-	"github.com/micachain/mica/internal/kv/kvtest"
-	"github.com/micachain/mica/internal/kv/memkv"
-	"github.com/micachain/mica/internal/storage"
+	"github.com/micachain/mica/internal/storage/storagetest"
 )
 
 // TestHasBlob: HasBlob finds confirmed blobs, not pending or absent ones, and asks the
 // database once per confirmed blob (confirmed blobs are never removed).
 func TestHasBlob(t *testing.T) {
 	ctx := context.Background()
-	db := &kvtest.ReadCounter{Store: memkv.New()}
-	defer db.Close()
-	st := storage.New(db)
 	confirmed, pending, absent := blobN(1, 64), blobN(2, 64), blobN(3, 64)
-	var b kv.Batch
-	storage.PutBlob(&b, &confirmed)
-	if err := st.Write(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
+	st, db := storagetest.CountedStore(t, &confirmed)
 	if err := st.PutPendingBlob(ctx, &pending, 0); err != nil {
 		t.Fatal(err)
 	}

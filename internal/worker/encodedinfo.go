@@ -2,9 +2,7 @@ package worker
 
 import (
 	"bytes"
-	"container/list"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"weak"
 
@@ -65,11 +63,7 @@ func (k valuesKey) live() bool {
 // replaced at the chain's next answer, or dropped once a value is collected. It is safe
 // for concurrent use; it changes no answer, only what building one costs.
 type encodedValues struct {
-	mu      sync.Mutex
-	byChain map[base.ChainID]*list.Element // of *valuesEntry
-	lru     list.List                      // front: most recently used
-	bytes   int
-	max     int
+	keptLRU[base.ChainID, *valuesEntry] // min: minEncodedValues
 	// misfits counts the answers encoded whole because the protocol's layout is not the
 	// one encodeInfo assumes (for tests: always zero).
 	misfits atomic.Uint64
@@ -81,53 +75,27 @@ type valuesEntry struct {
 	enc []byte
 }
 
+func (e *valuesEntry) keptKey() base.ChainID { return e.key.chain }
+func (e *valuesEntry) keptSize() int         { return len(e.enc) }
+func (e *valuesEntry) live() bool            { return e.key.live() }
+
 func newEncodedValues(max int) *encodedValues {
-	return &encodedValues{byChain: make(map[base.ChainID]*list.Element), max: max}
+	return &encodedValues{keptLRU: keptLRU[base.ChainID, *valuesEntry]{max: max, min: minEncodedValues}}
 }
 
+// get returns the encoding kept of the values k names, or nil.
 func (c *encodedValues) get(k valuesKey) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el := c.byChain[k.chain]
-	if el == nil {
+	e, ok := c.lookup(k.chain, func(e *valuesEntry) bool { return e.key == k })
+	if !ok {
 		return nil
 	}
-	e := el.Value.(*valuesEntry)
-	if e.key != k {
-		return nil
-	}
-	c.lru.MoveToFront(el)
 	return e.enc
 }
 
+// put keeps enc, the encoding of the values k names, in place of the chain's earlier
+// entry, if enc is large enough to keep (else the earlier entry stays).
 func (c *encodedValues) put(k valuesKey, enc []byte) {
-	if len(enc) < minEncodedValues || len(enc) > c.max {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el := c.byChain[k.chain]; el != nil {
-		c.remove(el)
-	}
-	// Values no manager holds go first, then the least recently used.
-	for el := c.lru.Back(); el != nil; {
-		prev := el.Prev()
-		if !el.Value.(*valuesEntry).key.live() {
-			c.remove(el)
-		}
-		el = prev
-	}
-	for c.bytes+len(enc) > c.max {
-		c.remove(c.lru.Back())
-	}
-	c.byChain[k.chain] = c.lru.PushFront(&valuesEntry{key: k, enc: enc})
-	c.bytes += len(enc)
-}
-
-func (c *encodedValues) remove(el *list.Element) {
-	e := c.lru.Remove(el).(*valuesEntry)
-	delete(c.byChain, e.key.chain)
-	c.bytes -= len(e.enc)
+	c.keep(k.chain, len(enc), func() *valuesEntry { return &valuesEntry{key: k, enc: enc} })
 }
 
 // Layout of the encodings spliced by encodeInfo (protocol.ChainInfo.Encode and

@@ -1,8 +1,6 @@
 package worker
 
 import (
-	"container/list"
-	"sync"
 	"weak"
 
 	"github.com/micachain/mica/internal/base"
@@ -34,12 +32,7 @@ const (
 // It is safe for concurrent use; the listings it hands out are read-only (their bytes
 // are shared with the inbox's queues).
 type keptListings struct {
-	mu      sync.Mutex
-	byChain map[base.ChainID]*list.Element // of *keptListing
-	lru     list.List                      // front: most recently used
-	bytes   int
-	max     int
-	min     int // the smallest listing kept (minKeptListing; tests change it)
+	keptLRU[base.ChainID, *keptListing] // min: minKeptListing (tests change it)
 }
 
 type keptListing struct {
@@ -50,56 +43,37 @@ type keptListing struct {
 	size    int // the bytes of the listing's bundles, as an answer encodes them
 }
 
+func (e *keptListing) keptKey() base.ChainID { return e.chain }
+func (e *keptListing) keptSize() int         { return e.size }
+
+// live reports whether the State the listing was made from is still in memory.
+func (e *keptListing) live() bool { return e.state.Value() != nil }
+
 func newKeptListings(max int) *keptListings {
-	return &keptListings{byChain: make(map[base.ChainID]*list.Element), max: max, min: minKeptListing}
+	return &keptListings{keptLRU: keptLRU[base.ChainID, *keptListing]{max: max, min: minKeptListing}}
 }
 
 // get returns the listing kept for s at its current version, if any. The caller holds
 // the chain's lock.
 func (c *keptListings) get(s *chain.State) (protocol.PendingBundleBytes, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el := c.byChain[s.ChainID()]
-	if el == nil {
+	e, ok := c.lookup(s.ChainID(), func(e *keptListing) bool {
+		return e.state == weak.Make(s) && e.version == s.PendingVersion()
+	})
+	if !ok {
 		return protocol.PendingBundleBytes{}, false
 	}
-	e := el.Value.(*keptListing)
-	if e.state != weak.Make(s) || e.version != s.PendingVersion() {
-		return protocol.PendingBundleBytes{}, false
-	}
-	c.lru.MoveToFront(el)
 	return e.listing, true
 }
 
 // put keeps p, listed from s at its current version, whose bundles' bytes are size,
 // in place of the chain's earlier listing. The caller holds the chain's lock.
 func (c *keptListings) put(s *chain.State, p protocol.PendingBundleBytes, size int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el := c.byChain[s.ChainID()]; el != nil {
-		c.remove(el)
+	kept := c.keep(s.ChainID(), size, func() *keptListing {
+		return &keptListing{chain: s.ChainID(), state: weak.Make(s), version: s.PendingVersion(), listing: p, size: size}
+	})
+	if !kept {
+		// The chain's earlier listing is of an earlier version: it can never be served.
+		// (The caller holds the chain's lock: no listing of it is kept meanwhile.)
+		c.drop(s.ChainID())
 	}
-	if size < c.min || size > c.max {
-		return
-	}
-	// Listings of States no longer in memory go first, then the least recently used.
-	for el := c.lru.Back(); el != nil; {
-		prev := el.Prev()
-		if el.Value.(*keptListing).state.Value() == nil {
-			c.remove(el)
-		}
-		el = prev
-	}
-	for c.bytes+size > c.max {
-		c.remove(c.lru.Back())
-	}
-	e := &keptListing{chain: s.ChainID(), state: weak.Make(s), version: s.PendingVersion(), listing: p, size: size}
-	c.byChain[e.chain] = c.lru.PushFront(e)
-	c.bytes += size
-}
-
-func (c *keptListings) remove(el *list.Element) {
-	e := c.lru.Remove(el).(*keptListing)
-	delete(c.byChain, e.chain)
-	c.bytes -= e.size
 }
