@@ -84,8 +84,8 @@ func largeAnswer(req any) bool {
 }
 
 // reserve reserves n bytes for the answer of a request on the stream whose context is
-// ctx, or refuses it (ResourceExhausted, ErrBusy) if that would pass a bound held by
-// others.
+// ctx, or refuses it (ResourceExhausted, ErrBusy) if that would pass a bound: the
+// address's, unless it holds nothing, or the server's, unless nothing is held.
 func (a *answers) reserve(ctx context.Context, n int64) (*answerTicket, error) {
 	addr := remoteIP(ctx)
 	var key netip.AddrPort

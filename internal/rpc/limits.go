@@ -73,6 +73,22 @@ import (
 // peers pinging more often than every 10 s are disconnected (keepalive enforcement).
 // Subscription streams release their slot once their request is read; their number is
 // bounded by the streams per connection.
+//
+// That bounds requests. Answers are held too: gRPC queues a unary answer whole until
+// the peer's flow-control window lets it out, and a download or a chain-info answer
+// is up to MaxMessageSize M for a request of a few bytes, so a peer that grants no
+// window could make a validator hold MaxConnections × MaxStreamsPerConn × M (65,536 ×
+// 64 MiB). The answers whose size the request does not bound (Method.Answer: downloads,
+// chain-info queries, certificates and lite certificates that carry a query) count
+// against MaxAnswerBytes A and MaxAnswerBytesPerAddr from before their handler runs
+// until they are written or dropped (answers.go), so the answer term of the worst case
+// is
+//
+//	A + MaxInFlight × M
+//
+// (heavy requests reserve nothing before their handler runs: their slots bound how
+// many answers are being made at once), 2 GiB + 2 GiB with DefaultLimits. An answer
+// not written within answerWriteTimeout (2 minutes) closes its connection.
 
 // Method budgets (bytes of the request message) of requests that are always small.
 const (
@@ -220,15 +236,16 @@ type Limits struct {
 	MaxAnswerBytes, MaxAnswerBytesPerAddr int64
 }
 
-// Bounds of the answers held for peers on the public endpoint (DefaultLimits). An
-// address may hold 4 answers of MaxMessageSize: an honest client's fast sync downloads
-// 4 answers at once (client syncGrants, each reserving at most 33 MiB) and has room
-// for a chain-info query (64 MiB reserved while it is handled, its few KB after)
-// alongside; the server holds 16 of them, 1 GiB, where a stranger could make it hold
-// 65,536 answers of up to 64 MiB.
+// Bounds of the answers held for peers on the public endpoint (DefaultLimits): as many
+// answers of MaxMessageSize as heavy requests in flight (MaxInFlight, MaxInFlightPerAddr),
+// 512 MiB an address and 2 GiB in all, where a stranger could make a validator hold
+// 65,536 answers of up to 64 MiB. An honest client's fast sync downloads 4 answers at
+// once (client syncGrants, each reserving at most 33 MiB while it is handled, then its
+// size until read) and has room for chain-info queries alongside (each reserving
+// MaxMessageSize while it is handled, its few KB after).
 const (
-	maxAnswerBytes        = 16 * MaxMessageSize
-	maxAnswerBytesPerAddr = 4 * MaxMessageSize
+	maxAnswerBytes        = 32 * MaxMessageSize
+	maxAnswerBytesPerAddr = 8 * MaxMessageSize
 )
 
 // DefaultLimits returns the limits of a validator's public endpoint under policy p.
@@ -350,7 +367,16 @@ func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServer
 	if m.Answer == 0 || a == nil || !largeAnswer(req) {
 		return handler(ctx, req)
 	}
-	t, err := a.reserve(ctx, int64(m.Answer))
+	// A heavy request reserves nothing: its in-flight slot already bounds how many are
+	// handled at once (MaxInFlightPerAddr per address), so a certificate's answer to
+	// its query (the client's hot path) is not held back by reservations of the
+	// largest answer; it is refused only while its address or the server is over its
+	// bound.
+	reserve := int64(m.Answer)
+	if m.Heavy {
+		reserve = 0
+	}
+	t, err := a.reserve(ctx, reserve)
 	if err != nil {
 		return nil, err
 	}

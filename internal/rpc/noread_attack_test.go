@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/kv"
 	"github.com/micachain/mica/internal/protocol"
@@ -63,6 +64,7 @@ type nonReader struct {
 	answered int
 	refused  int // grpc-status ResourceExhausted
 	other    int // any other grpc-status
+	closed   bool
 }
 
 func dialNonReader(t *testing.T, addr, from string) *nonReader {
@@ -89,6 +91,9 @@ func (r *nonReader) read() {
 	for {
 		f, err := r.fr.ReadFrame()
 		if err != nil {
+			r.mu.Lock()
+			r.closed = true
+			r.mu.Unlock()
 			return
 		}
 		h, ok := f.(*http2.MetaHeadersFrame)
@@ -135,6 +140,12 @@ func (r *nonReader) ask(t *testing.T, method string, req proto.Message) {
 	if err := r.fr.WriteData(id, true, append(msg, b...)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (r *nonReader) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 func (r *nonReader) counts() (answered, refused, other int) {
@@ -207,35 +218,77 @@ func TestAttackAnswersHeldForNonReaders(t *testing.T) {
 	if a, _, _ := strangers[2].counts(); a == 0 {
 		t.Errorf("the second address got no answer: the first took the whole server")
 	}
+	// A stream reset drops its queued answer: the first address's resets give back
+	// what it held while its connections stay open; closing them all gives back the rest.
+	first := srv.AnswerBacklog()
+	for _, s := range strangers[:2] { // the first address's
+		for id := uint32(1); id < s.next; id += 2 {
+			if err := s.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, "reset streams to give back their answers", func() bool { return srv.AnswerBacklog() < first })
 	for _, s := range strangers {
 		_ = s.conn.Close()
 	}
 	waitFor(t, "closed connections to give back their answers", func() bool { return srv.AnswerBacklog() == 0 })
 }
 
+// TestAttackUnreadAnswerClosesConnection: a stranger that keeps its connection and
+// never reads the answers it asked for has the connection closed once an answer has
+// waited answerWriteTimeout (shortened here), which gives back what it held.
+func TestAttackUnreadAnswerClosesConnection(t *testing.T) {
+	srv, id := blobServer(t, DefaultLimits(protocol.NoFeesPolicy()), 64<<10)
+	srv.answers.mu.Lock()
+	srv.answers.timeout = time.Second
+	srv.answers.mu.Unlock()
+	s := dialNonReader(t, srv.Addr().String(), "127.0.0.1")
+	for range 4 {
+		s.ask(t, pb.ValidatorNode_DownloadBlob_FullMethodName, &pb.BlobId{Id: encodeBlobID(id)})
+	}
+	waitFor(t, "the answers to be queued", func() bool { a, _, _ := s.counts(); return a == 4 })
+	waitFor(t, "the connection to be closed", func() bool { return s.isClosed() })
+	if held := srv.AnswerBacklog(); held != 0 {
+		t.Errorf("%d bytes held after the connection closed", held)
+	}
+}
+
 // TestConcurrentLargeDownloadsAreServed: an honest client downloads as the fast sync
-// does, 4 large answers at once, several rounds, from
-// one address under the default limits: none is refused.
+// does, 4 large answers at once (blobs, then certificates, which reserve the most of
+// the downloads) with a chain-info query alongside, several rounds, from one address
+// under the default limits: none is refused.
 func TestConcurrentLargeDownloadsAreServed(t *testing.T) {
 	const blobSize = 7 << 20 // about a MaxBlobSize blob of the default policy
 	srv, id := blobServer(t, DefaultLimits(protocol.NoFeesPolicy()), blobSize)
 	api := pb.NewValidatorNodeClient(rawConn(t, srv.Addr().String(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize))))
-	req := &pb.BlobId{Id: encodeBlobID(id)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for round := range 3 {
-		var g errgroup.Group
-		for range 4 {
-			g.Go(func() error {
-				out, err := api.DownloadBlob(ctx, req)
-				if err == nil && len(out.GetPayload()) < blobSize {
-					t.Errorf("round %d: a blob answer of %d bytes", round, len(out.GetPayload()))
-				}
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			t.Fatalf("round %d: %v", round, err)
+	chain := base.ChainID{1}
+	query := &pb.ChainInfoQuery{Payload: codec.Marshal(&protocol.ChainInfoQuery{ChainID: chain})}
+	downloads := map[string]func() error{
+		"blob": func() error {
+			out, err := api.DownloadBlob(ctx, &pb.BlobId{Id: encodeBlobID(id)})
+			if err == nil && len(out.GetPayload()) < blobSize {
+				t.Errorf("a blob answer of %d bytes", len(out.GetPayload()))
+			}
+			return err
+		},
+		"certificates": func() error {
+			_, err := api.DownloadCertificates(ctx, &pb.CertificatesRequest{ChainId: chain[:], From: 0, To: maxDownloadCertificates})
+			return err
+		},
+	}
+	for name, download := range downloads {
+		for round := range 3 {
+			var g errgroup.Group
+			for range 4 {
+				g.Go(download)
+			}
+			g.Go(func() error { _, err := api.HandleChainInfoQuery(ctx, query); return err })
+			if err := g.Wait(); err != nil {
+				t.Fatalf("%s, round %d: %v", name, round, err)
+			}
 		}
 	}
 	waitFor(t, "the answers to be written", func() bool { return srv.AnswerBacklog() == 0 })
