@@ -122,7 +122,9 @@ type answerTicket struct {
 	live atomic.Int32 // the answer's buffers not yet freed
 }
 
-// trackedAnswer is an answer whose encoding settles its ticket (wireCodec.Marshal).
+// trackedAnswer is an answer whose encoding settles its ticket (wireCodec.Marshal). The
+// server's unary interceptor returns it in place of the handler's answer; interceptors
+// added with ServerConfig.Options run inside it and never see one.
 type trackedAnswer struct {
 	msg any
 	t   *answerTicket
