@@ -77,6 +77,7 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 	if cfg.Limits.MaxAnswerBytes > 0 {
 		s.answers = newAnswers(cfg.Limits)
 		s.lis = &answerListener{Listener: s.lis, a: s.answers}
+		cfg.Metrics.SetAnswerBacklog(s.answers.backlog)
 	}
 	if cfg.pool == nil {
 		cfg.pool = wireBuffers
