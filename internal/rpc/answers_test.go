@@ -64,7 +64,11 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	for range n {
 		go func() {
 			_, _ = l.checkUnary(ctx, &pb.ChainInfoQuery{}, &grpc.UnaryServerInfo{FullMethod: pb.ValidatorNode_HandleChainInfoQuery_FullMethodName},
-				func(context.Context, any) (any, error) { started <- struct{}{}; <-hold; return nil, errors.New("test: failed") }, a)
+				func(context.Context, any) (any, error) {
+					started <- struct{}{}
+					<-hold
+					return nil, errors.New("test: failed")
+				}, a)
 			done <- struct{}{}
 		}()
 	}
