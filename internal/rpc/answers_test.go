@@ -59,17 +59,17 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	// gives its reservation back.
 	hold := make(chan struct{})
 	started := make(chan struct{}, 64)
-	done := make(chan struct{})
+	done := make(chan error)
 	n := int(l.MaxAnswerBytesPerAddr / MaxMessageSize)
 	for range n {
 		go func() {
-			_, _ = l.checkUnary(ctx, &pb.ChainInfoQuery{}, &grpc.UnaryServerInfo{FullMethod: pb.ValidatorNode_HandleChainInfoQuery_FullMethodName},
+			_, err := l.checkUnary(ctx, &pb.ChainInfoQuery{}, &grpc.UnaryServerInfo{FullMethod: pb.ValidatorNode_HandleChainInfoQuery_FullMethodName},
 				func(context.Context, any) (any, error) {
 					started <- struct{}{}
 					<-hold
 					return nil, errors.New("test: failed")
 				}, a)
-			done <- struct{}{}
+			done <- err
 		}()
 	}
 	for range n {
@@ -82,7 +82,9 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	}
 	close(hold)
 	for range n {
-		<-done
+		if err := <-done; err == nil || err.Error() != "test: failed" {
+			t.Errorf("a failing handler's call: %v, want its error", err)
+		}
 	}
 	if held := a.backlog(); held != 0 {
 		t.Errorf("%d bytes held after the handlers failed", held)
