@@ -26,7 +26,8 @@ import (
 //
 // answers bounds the bytes of large answers (Method.Answer > 0) held for peers,
 // per remote address (Limits.MaxAnswerBytesPerAddr) and in all (Limits.MaxAnswerBytes).
-// The unary interceptor reserves the method's Answer before the handler runs and
+// The unary interceptor reserves the method's Answer before the handler runs (a heavy
+// request nothing: its in-flight slot bounds how many are handled at once) and
 // refuses the request at once, with codes.ResourceExhausted and ErrBusy, if the
 // reservation would pass a bound (answers.reserve); an address or a server holding
 // nothing always gets one. When the codec encodes the answer the reservation becomes
