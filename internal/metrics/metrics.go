@@ -21,6 +21,7 @@ package metrics
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -208,23 +209,45 @@ const MaxRPCMethods = 64
 // RPCBuckets are the latency buckets of mica_rpc_duration_seconds (100 µs to 30 s).
 var RPCBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
-// RPC holds the latency histogram of a gRPC server. A nil *RPC records nothing.
+// RPC holds the latency histogram of a gRPC server and the gauge of the answers it
+// holds for its peers. A nil *RPC records nothing.
 type RPC struct {
 	vec *prometheus.HistogramVec
 	mu  sync.Mutex
 	// methods caches the per-(method, code) observers. Invariant: at most
 	// MaxRPCMethods distinct methods besides "other".
 	methods map[string]map[string]prometheus.Observer
+	backlog atomic.Pointer[func() int64] // SetAnswerBacklog's source (nil: 0)
 }
 
-// NewRPC registers mica_rpc_duration_seconds on reg; server names the listener
-// ("public" for a proxy's endpoint, "internal" for a shard's).
+// NewRPC registers mica_rpc_duration_seconds and mica_rpc_answer_backlog_bytes on reg;
+// server names the listener ("public" for a proxy's endpoint, "internal" for a shard's).
 func NewRPC(reg prometheus.Registerer, server string) *RPC {
+	labels := prometheus.Labels{"server": server}
 	vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "rpc_duration_seconds",
 		Help:        "Time to answer a gRPC call (streams: their whole life), by method and status code.",
-		ConstLabels: prometheus.Labels{"server": server}, Buckets: RPCBuckets}, []string{"method", "code"})
-	reg.MustRegister(vec)
-	return &RPC{vec: vec, methods: map[string]map[string]prometheus.Observer{}}
+		ConstLabels: labels, Buckets: RPCBuckets}, []string{"method", "code"})
+	m := &RPC{vec: vec, methods: map[string]map[string]prometheus.Observer{}}
+	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "rpc_answer_backlog_bytes",
+		Help:        "Bytes of large answers reserved for calls being handled or held for peers until written to them.",
+		ConstLabels: labels}, m.answerBacklog)
+	reg.MustRegister(vec, backlog)
+	return m
+}
+
+// SetAnswerBacklog makes fn (safe for concurrent use, cheap) the source of the answer
+// backlog gauge.
+func (m *RPC) SetAnswerBacklog(fn func() int64) {
+	if m != nil {
+		m.backlog.Store(&fn)
+	}
+}
+
+func (m *RPC) answerBacklog() float64 {
+	if fn := m.backlog.Load(); fn != nil {
+		return float64((*fn)())
+	}
+	return 0
 }
 
 // Observe records one call of method that ended with status code after d.

@@ -174,3 +174,17 @@ func BenchmarkRPCObserve(b *testing.B) {
 		r.Observe("/mica.ValidatorNode/HandleCertificate", "OK", time.Millisecond)
 	}
 }
+
+// TestRPCAnswerBacklogGauge: the gauge reads its source at each scrape, 0 without one.
+func TestRPCAnswerBacklogGauge(t *testing.T) {
+	reg := NewRegistry()
+	r := NewRPC(reg, "public")
+	h := Handler(reg, HandlerOptions{})
+	if text := scrape(t, h); !strings.Contains(text, `mica_rpc_answer_backlog_bytes{server="public"} 0`) {
+		t.Fatal("no answer backlog gauge at 0 before a source is set")
+	}
+	r.SetAnswerBacklog(func() int64 { return 12345 })
+	if text := scrape(t, h); !strings.Contains(text, `mica_rpc_answer_backlog_bytes{server="public"} 12345`) {
+		t.Fatal("the answer backlog gauge does not read its source")
+	}
+}

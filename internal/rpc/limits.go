@@ -73,6 +73,22 @@ import (
 // peers pinging more often than every 10 s are disconnected (keepalive enforcement).
 // Subscription streams release their slot once their request is read; their number is
 // bounded by the streams per connection.
+//
+// That bounds requests. Answers are held too: gRPC queues a unary answer whole until
+// the peer's flow-control window lets it out, and a download or a chain-info answer
+// is up to MaxMessageSize M for a request of a few bytes, so a peer that grants no
+// window could make a validator hold MaxConnections × MaxStreamsPerConn × M (65,536 ×
+// 64 MiB). The answers whose size the request does not bound (Method.Answer: downloads,
+// chain-info queries, certificates and lite certificates that carry a query) count
+// against MaxAnswerBytes A and MaxAnswerBytesPerAddr from before their handler runs
+// until they are written or dropped (answers.go), so the answer term of the worst case
+// is
+//
+//	A + MaxInFlight × M
+//
+// (heavy requests reserve nothing before their handler runs: their slots bound how
+// many answers are being made at once), 2 GiB + 2 GiB with DefaultLimits. An answer
+// not written within answerWriteTimeout (2 minutes) closes its connection.
 
 // Method budgets (bytes of the request message) of requests that are always small.
 const (
@@ -110,6 +126,10 @@ type Method struct {
 	// sends its data gives back what it holds. Applied where the server bounds the
 	// requests in flight (MaxInFlight > 0).
 	ReceiveTimeout time.Duration
+	// Answer is what a request reserves of the bounds on answers held for peers
+	// (Limits.MaxAnswerBytes, MaxAnswerBytesPerAddr; answers.go) while it is handled:
+	// the most its answer may hold. 0: a small answer, not counted.
+	Answer int
 }
 
 // Receive timeouts of the public endpoint (DefaultLimits).
@@ -133,15 +153,18 @@ func MethodTable(p protocol.ResourcePolicy, heavy, small time.Duration) map[stri
 	blob := capped(p.MaxBlobSize, 0, 0)
 	h := func(budget int) Method { return Method{Budget: budget, Heavy: true, ReceiveTimeout: heavy} }
 	sm := func(budget int) Method { return Method{Budget: budget, ReceiveTimeout: small} }
+	// large is a row whose answer may be large: a download, or a chain-info answer
+	// (pending bundles, manager values), up to answer bytes.
+	large := func(m Method, answer int) Method { m.Answer = answer; return m }
 	return map[string]Method{
 		pb.ValidatorNode_HandleBlockProposal_FullMethodName:   h(block),
-		pb.ValidatorNode_HandleCertificate_FullMethodName:     h(block),
-		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: sm(liteCertificateBudget),
-		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  sm(smallRequestBudget),
+		pb.ValidatorNode_HandleCertificate_FullMethodName:     large(h(block), MaxMessageSize),
+		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: large(sm(liteCertificateBudget), MaxMessageSize),
+		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  large(sm(smallRequestBudget), MaxMessageSize),
 		pb.ValidatorNode_UploadBlob_FullMethodName:            h(blob),
-		pb.ValidatorNode_DownloadBlob_FullMethodName:          sm(smallRequestBudget),
-		pb.ValidatorNode_DownloadCertificates_FullMethodName:  sm(smallRequestBudget),
-		pb.ValidatorNode_DownloadCertificate_FullMethodName:   sm(smallRequestBudget),
+		pb.ValidatorNode_DownloadBlob_FullMethodName:          large(sm(smallRequestBudget), blob),
+		pb.ValidatorNode_DownloadCertificates_FullMethodName:  large(sm(smallRequestBudget), maxDownloadBytes+envelopeOverhead),
+		pb.ValidatorNode_DownloadCertificate_FullMethodName:   large(sm(smallRequestBudget), capped(p.MaxBlockSize, 0, 0)),
 		pb.ValidatorNode_Subscribe_FullMethodName:             sm(subscriptionBudget),
 		pb.ValidatorNode_GetVersionInfo_FullMethodName:        sm(smallRequestBudget),
 		pb.ValidatorNode_GetGenesisHash_FullMethodName:        sm(smallRequestBudget),
@@ -206,11 +229,29 @@ type Limits struct {
 	MaxInFlightPerAddr int
 	// KeepaliveIdle closes a connection without streams for that long.
 	KeepaliveIdle time.Duration
+	// MaxAnswerBytes bounds the bytes of large answers (Method.Answer) reserved for
+	// requests being handled or held for peers until written to them, server-wide (0:
+	// unbounded); MaxAnswerBytesPerAddr bounds those of one remote IP address (0:
+	// MaxAnswerBytes). A request over a bound is refused at once (answers.go).
+	MaxAnswerBytes, MaxAnswerBytesPerAddr int64
 }
+
+// Bounds of the answers held for peers on the public endpoint (DefaultLimits): as many
+// answers of MaxMessageSize as heavy requests in flight (MaxInFlight, MaxInFlightPerAddr),
+// 512 MiB an address and 2 GiB in all, where a stranger could make a validator hold
+// 65,536 answers of up to 64 MiB. An honest client's fast sync downloads 4 answers at
+// once (client syncGrants, each reserving at most 33 MiB while it is handled, then its
+// size until read) and has room for chain-info queries alongside (each reserving
+// MaxMessageSize while it is handled, its few KB after).
+const (
+	maxAnswerBytes        = 32 * MaxMessageSize
+	maxAnswerBytesPerAddr = 8 * MaxMessageSize
+)
 
 // DefaultLimits returns the limits of a validator's public endpoint under policy p.
 func DefaultLimits(p protocol.ResourcePolicy) Limits {
-	return Limits{Methods: MethodTable(p, heavyReceiveTimeout, smallReceiveTimeout), MaxMessage: UnaryLimit, MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, KeepaliveIdle: 5 * time.Minute}
+	return Limits{Methods: MethodTable(p, heavyReceiveTimeout, smallReceiveTimeout), MaxMessage: UnaryLimit, MaxConnections: 1024, MaxStreamsPerConn: 64, MaxInFlight: 32, MaxInFlightPerAddr: 8, KeepaliveIdle: 5 * time.Minute,
+		MaxAnswerBytes: maxAnswerBytes, MaxAnswerBytesPerAddr: maxAnswerBytesPerAddr}
 }
 
 // InternalLimits returns the limits of a shard's internal service under policy p: its
@@ -301,24 +342,54 @@ func refusal(code codes.Code, err error) error {
 	return st.Err()
 }
 
-func (l *Limits) check(method string, req any) error {
+func (l *Limits) check(method string, req any) error { return l.method(method).check(method, req) }
+
+// check refuses req if it is over the row's budget.
+func (r Method) check(method string, req any) error {
 	m, ok := req.(proto.Message)
 	if !ok {
 		return nil
 	}
-	if n, b := proto.Size(m), l.budget(method); n > b {
+	if n, b := proto.Size(m), r.Budget; n > b {
 		return refusal(codes.ResourceExhausted, base.Invalidf("request of %d bytes exceeds the limit of %d bytes for %s", n, b, method))
 	}
 	return nil
 }
 
-// checkUnary applies l to a unary call (the server's unary interceptor calls it).
-func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// checkUnary applies l to a unary call (the server's unary interceptor calls it): the
+// request's budget, and with a (not nil) the bounds on answers held for peers.
+func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, a *answers) (resp any, err error) {
 	received(ctx)
-	if err := l.check(info.FullMethod, req); err != nil {
+	m := l.method(info.FullMethod)
+	if err := m.check(info.FullMethod, req); err != nil {
 		return nil, err
 	}
-	return handler(ctx, req)
+	if m.Answer == 0 || a == nil || !largeAnswer(req) {
+		return handler(ctx, req)
+	}
+	// A heavy request reserves nothing: its in-flight slot already bounds how many are
+	// handled at once (MaxInFlightPerAddr per address), so a certificate's answer to
+	// its query (the client's hot path) is not held back by reservations of the
+	// largest answer; it is refused only while its address or the server is over its
+	// bound.
+	reserve := int64(m.Answer)
+	if m.Heavy {
+		reserve = 0
+	}
+	t, err := a.reserve(ctx, reserve)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if resp == nil || err != nil {
+			t.release() // no answer (an error, a panic the server recovers)
+		}
+	}()
+	resp, err = handler(ctx, req)
+	if resp == nil || err != nil {
+		return nil, err
+	}
+	return &trackedAnswer{msg: resp, t: t}, nil
 }
 
 func (l *Limits) checkStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -58,6 +58,7 @@ type Server struct {
 	grace   time.Duration
 	metrics *metrics.RPC // nil: none
 	limits  *Limits
+	answers *answers // nil: answers held for peers are not bounded
 }
 
 // NewServer returns a server that will serve on lis.
@@ -73,6 +74,11 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 		cfg.GracePeriod = 2 * time.Second
 	}
 	s := &Server{lis: cfg.Limits.listener(lis), log: cfg.Logger, grace: cfg.GracePeriod, metrics: cfg.Metrics, limits: cfg.Limits}
+	if cfg.Limits.MaxAnswerBytes > 0 {
+		s.answers = newAnswers(cfg.Limits)
+		s.lis = &answerListener{Listener: s.lis, a: s.answers}
+		cfg.Metrics.SetAnswerBacklog(s.answers.backlog)
+	}
 	if cfg.pool == nil {
 		cfg.pool = wireBuffers
 	}
@@ -163,6 +169,15 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// AnswerBacklog returns the bytes of large answers reserved for requests being handled
+// or held for peers until written to them (0 without Limits.MaxAnswerBytes): a gauge.
+func (s *Server) AnswerBacklog() int64 {
+	if s.answers == nil {
+		return 0
+	}
+	return s.answers.backlog()
+}
+
 // Close stops the server at once: connections close and calls in flight fail.
 func (s *Server) Close() error {
 	s.gs.Stop()
@@ -188,7 +203,7 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 		defer func() { s.metrics.Observe(info.FullMethod, status.Code(err).String(), time.Since(start)) }()
 	}
 	defer s.recovered(info.FullMethod, &err)
-	return s.limits.checkUnary(ctx, req, info, handler)
+	return s.limits.checkUnary(ctx, req, info, handler, s.answers)
 }
 
 // timeStream records each stream's duration and status code.

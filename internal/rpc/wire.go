@@ -70,6 +70,14 @@ func (wireCodec) Name() string { return wireCodecName }
 
 // Marshal implements encoding.CodecV2.
 func (c wireCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if a, ok := v.(*trackedAnswer); ok {
+		out, err := c.Marshal(a.msg)
+		if err != nil {
+			a.t.release()
+			return nil, err
+		}
+		return a.t.settle(out), nil
+	}
 	if out, ok := marshalEnvelope(v, c.pool); ok {
 		return out, nil
 	}
