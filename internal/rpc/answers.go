@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/peer"
 
+	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc/pb"
 )
 
@@ -82,6 +83,38 @@ func largeAnswer(req any) bool {
 		return len(r.GetQuery()) > 0
 	}
 	return true
+}
+
+// smallInfoAnswer is what a chain-info answer reserves when its query asks for neither
+// pending bundles nor manager values: its balance, heights and hashes, a timeout
+// certificate, up to 1,000 entries of the received log — tens of KB at most.
+const smallInfoAnswer = 1 << 20
+
+// answerReservation is what the request req of the method with row m reserves while
+// it is handled: nothing for a heavy request (its in-flight slot already bounds how
+// many are handled at once, so a certificate's answer to its query, the client's hot
+// path, is not held back by reservations of the largest answer); for a chain-info query
+// that asks for neither pending bundles nor manager values, smallInfoAnswer (a query
+// refused as malformed reserves as much: its handler answers with an error); otherwise
+// the method's largest answer. The answer's real size replaces it once encoded.
+func answerReservation(req any, m Method) int64 {
+	if m.Heavy {
+		return 0
+	}
+	var payload []byte
+	switch r := req.(type) {
+	case *pb.ChainInfoQuery:
+		payload = r.GetPayload()
+	case *pb.LiteCertificate:
+		payload = r.GetQuery()
+	default:
+		return int64(m.Answer)
+	}
+	q, err := decodePayload[protocol.ChainInfoQuery]("chain info query", payload)
+	if err != nil || (!q.RequestPendingBundles && !q.RequestManagerValues) {
+		return min(smallInfoAnswer, int64(m.Answer))
+	}
+	return int64(m.Answer)
 }
 
 // reserve reserves n bytes for the answer of a request on the stream whose context is

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
 
+	"github.com/micachain/mica/internal/codec"
 	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/rpc/pb"
 )
@@ -22,6 +23,9 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	a := newAnswers(&l)
 	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 1}})
 	blob := l.method(pb.ValidatorNode_DownloadBlob_FullMethodName).Answer
+	largeQuery := codec.Marshal(&protocol.ChainInfoQuery{RequestPendingBundles: true})
+	managerQuery := codec.Marshal(&protocol.ChainInfoQuery{RequestManagerValues: true})
+	smallQuery := codec.Marshal(&protocol.ChainInfoQuery{})
 	for _, c := range []struct {
 		name    string
 		method  string
@@ -29,8 +33,12 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 		reserve int64 // while handled; -1: not counted
 	}{
 		{"blob download", pb.ValidatorNode_DownloadBlob_FullMethodName, &pb.BlobId{}, int64(blob)},
-		{"chain-info query", pb.ValidatorNode_HandleChainInfoQuery_FullMethodName, &pb.ChainInfoQuery{}, MaxMessageSize},
-		{"lite certificate with a query", pb.ValidatorNode_HandleLiteCertificate_FullMethodName, &pb.LiteCertificate{Query: []byte{1}}, MaxMessageSize},
+		{"chain-info query for pending bundles", pb.ValidatorNode_HandleChainInfoQuery_FullMethodName, &pb.ChainInfoQuery{Payload: largeQuery}, MaxMessageSize},
+		{"chain-info query for manager values", pb.ValidatorNode_HandleChainInfoQuery_FullMethodName, &pb.ChainInfoQuery{Payload: managerQuery}, MaxMessageSize},
+		{"chain-info query for neither", pb.ValidatorNode_HandleChainInfoQuery_FullMethodName, &pb.ChainInfoQuery{Payload: smallQuery}, smallInfoAnswer},
+		{"malformed chain-info query", pb.ValidatorNode_HandleChainInfoQuery_FullMethodName, &pb.ChainInfoQuery{Payload: []byte{1}}, smallInfoAnswer},
+		{"lite certificate with a query for pending bundles", pb.ValidatorNode_HandleLiteCertificate_FullMethodName, &pb.LiteCertificate{Query: largeQuery}, MaxMessageSize},
+		{"lite certificate with a small query", pb.ValidatorNode_HandleLiteCertificate_FullMethodName, &pb.LiteCertificate{Query: smallQuery}, smallInfoAnswer},
 		{"lite certificate", pb.ValidatorNode_HandleLiteCertificate_FullMethodName, &pb.LiteCertificate{}, -1},
 		{"certificate with a query (heavy: its slot bounds it)", pb.ValidatorNode_HandleCertificate_FullMethodName, &pb.Certificate{Query: []byte{1}}, 0},
 		{"certificate", pb.ValidatorNode_HandleCertificate_FullMethodName, &pb.Certificate{}, -1},
@@ -63,7 +71,7 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	n := int(l.MaxAnswerBytesPerAddr / MaxMessageSize)
 	for range n {
 		go func() {
-			_, err := l.checkUnary(ctx, &pb.ChainInfoQuery{}, &grpc.UnaryServerInfo{FullMethod: pb.ValidatorNode_HandleChainInfoQuery_FullMethodName},
+			_, err := l.checkUnary(ctx, &pb.ChainInfoQuery{Payload: largeQuery}, &grpc.UnaryServerInfo{FullMethod: pb.ValidatorNode_HandleChainInfoQuery_FullMethodName},
 				func(context.Context, any) (any, error) {
 					started <- struct{}{}
 					<-hold
@@ -75,7 +83,7 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	for range n {
 		<-started
 	}
-	_, err := l.checkUnary(ctx, &pb.ChainInfoQuery{}, &grpc.UnaryServerInfo{FullMethod: pb.ValidatorNode_HandleChainInfoQuery_FullMethodName},
+	_, err := l.checkUnary(ctx, &pb.ChainInfoQuery{Payload: largeQuery}, &grpc.UnaryServerInfo{FullMethod: pb.ValidatorNode_HandleChainInfoQuery_FullMethodName},
 		func(context.Context, any) (any, error) { t.Error("handler of a refused request ran"); return nil, nil }, a)
 	if !errors.Is(fromStatus(err), ErrBusy) {
 		t.Errorf("request over the address's bound: %v, want ErrBusy", err)

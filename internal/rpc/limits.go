@@ -372,10 +372,7 @@ func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServer
 	// its query (the client's hot path) is not held back by reservations of the
 	// largest answer; it is refused only while its address or the server is over its
 	// bound.
-	reserve := int64(m.Answer)
-	if m.Heavy {
-		reserve = 0
-	}
+	reserve := answerReservation(req, m)
 	t, err := a.reserve(ctx, reserve)
 	if err != nil {
 		return nil, err
