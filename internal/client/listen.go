@@ -113,6 +113,9 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 		return fmt.Errorf("no validator offers notifications")
 	}
 	claims := newBlockClaims(len(subs))
+	if tip, err := c.LocalTip(ctx, id); err == nil {
+		claims.next = tip.NextHeight
+	}
 	syncs := make(chan struct{}, 1)
 	wake := func() {
 		select {
