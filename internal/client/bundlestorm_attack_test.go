@@ -13,34 +13,6 @@ import (
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
-// bundleStormNode is a Byzantine validator whose notification stream announces, one
-// after the other, incoming bundles that were never sent (from origin, a new height each
-// time). After each one it waits until the client asked the honest validator something,
-// or a while if it does not, so that every note the client acts on is counted.
-type bundleStormNode struct {
-	*deliveringNode
-	notes  int
-	origin base.ChainID
-	honest *queryCountingNode
-	sent   atomic.Int64
-	done   chan struct{}
-}
-
-func (s *bundleStormNode) SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
-	for i := range s.notes {
-		before := s.honest.queries.Load()
-		fn(protocol.Notification{ChainID: chains[0], Kind: protocol.ReasonNewIncomingBundle, Height: base.BlockHeight(1000 + i), Origin: s.origin})
-		s.sent.Add(1)
-		deadline := time.Now().Add(100 * time.Millisecond)
-		for s.honest.queries.Load() == before && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	close(s.done)
-	<-ctx.Done()
-	return nil
-}
-
 // inboxFollower does what the node service's follower does with ProcessInbox for each
 // incoming-bundle note Listen passes on: sync the chain and ask every validator for its
 // pending bundles (coalesced: one run at a time, one more queued at most).
@@ -82,7 +54,10 @@ func TestAttackIncomingBundleStorm(t *testing.T) {
 	bob := prototest.Key("bob")
 	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
 	honest := &queryCountingNode{deliveringNode: n.node(1)}
-	storm := &bundleStormNode{deliveringNode: n.node(0), notes: 40, origin: n.chains[0], honest: honest, done: make(chan struct{})}
+	storm := &stormNode{deliveringNode: n.node(0), notes: 40, honest: honest, done: make(chan struct{}),
+		note: func(chain base.ChainID, i int) protocol.Notification {
+			return protocol.Notification{ChainID: chain, Kind: protocol.ReasonNewIncomingBundle, Height: base.BlockHeight(1000 + i), Origin: n.chains[0]}
+		}}
 	c, _ := n.byzantineClient(t, map[int]client.ValidatorNode{0: storm, 1: honest}, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	var passed atomic.Int64

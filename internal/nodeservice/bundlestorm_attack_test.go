@@ -21,7 +21,7 @@ func TestAttackServiceIncomingBundleStorm(t *testing.T) {
 	// No catch-up during the test: every pending listing counted is a note's doing.
 	n.service(1, serviceOpts{processInbox: true, catchUp: time.Hour})
 	liar, honest := n.nodes[0], n.nodes[1]
-	waitFor(t, "the service listening to the liar", func() bool {
+	eventually(t, "the service listening to the liar", func() bool {
 		liar.mu.Lock()
 		defer liar.mu.Unlock()
 		return len(liar.subs) > 0

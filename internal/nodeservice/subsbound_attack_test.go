@@ -13,19 +13,6 @@ import (
 	"github.com/micachain/mica/internal/nodeservice"
 )
 
-// waitFor polls cond until it holds, failing the test after two minutes (a loaded
-// machine may take long; the condition ends the wait as soon as it holds).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestAttackSubscriptionsBounded: one websocket (no token on loopback) starts 1,100
 // notifications subscriptions. Each held a hub subscriber (a buffer of 256
 // notifications) and a goroutine, without bound: 1,100 of them. Now the service holds
@@ -62,7 +49,7 @@ func TestAttackSubscriptionsBounded(t *testing.T) {
 	for i := range tries {
 		subscribe(i)
 	}
-	waitFor(t, "every subscription held or refused", func() bool {
+	eventually(t, "every subscription held or refused", func() bool {
 		return s.Hub().Subscribers()+int(refused.Load()) >= tries
 	})
 	held := s.Hub().Subscribers()
@@ -77,15 +64,15 @@ func TestAttackSubscriptionsBounded(t *testing.T) {
 	for i := range 10 {
 		c.send(map[string]any{"id": fmt.Sprint(i), "type": "complete"})
 	}
-	waitFor(t, "10 places freed", func() bool { return s.Hub().Subscribers() == bound-10 })
+	eventually(t, "10 places freed", func() bool { return s.Hub().Subscribers() == bound-10 })
 	before := refused.Load()
 	for i := range 10 {
 		subscribe(tries + i)
 	}
-	waitFor(t, "10 new subscriptions held", func() bool { return s.Hub().Subscribers() == bound })
+	eventually(t, "10 new subscriptions held", func() bool { return s.Hub().Subscribers() == bound })
 	if r := refused.Load(); r != before {
 		t.Fatalf("%d of the subscriptions that took freed places were refused", r-before)
 	}
 	_ = c.conn.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, "every place freed when the websocket closes", func() bool { return s.Hub().Subscribers() == 0 })
+	eventually(t, "every place freed when the websocket closes", func() bool { return s.Hub().Subscribers() == 0 })
 }
