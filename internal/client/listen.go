@@ -260,8 +260,9 @@ func newBlockClaims(n int) *blockClaims {
 }
 
 // heard notes notification n from subscriber i at now and says what to do with it:
-// drop it while i is muted, hold an incoming-bundle note about chain id until judged,
-// pass the others on.
+// drop it while i is muted, hold an incoming-bundle note about chain id until judged
+// (drop it if it was passed on already or i has maxBundleClaims notes held), pass the
+// others on.
 func (b *blockClaims) heard(i int, id base.ChainID, n protocol.Notification, now base.Timestamp) noteAction {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -274,9 +275,12 @@ func (b *blockClaims) heard(i int, id base.ChainID, n protocol.Notification, now
 	case n.Kind == protocol.ReasonNewBlock && (!s.pending || s.height < n.Height):
 		s.height, s.seq, s.pending = n.Height, b.started, true
 	case n.Kind == protocol.ReasonNewIncomingBundle:
-		if len(s.bundles) < maxBundleClaims && !b.passed[n] {
-			s.bundles = append(s.bundles, bundleClaim{note: n, seq: b.started, next: b.next})
+		if len(s.bundles) >= maxBundleClaims || b.passed[n] {
+			// Judged already, or enough of i's notes wait for the judgement that
+			// their first one asked for.
+			return noteDrop
 		}
+		s.bundles = append(s.bundles, bundleClaim{note: n, seq: b.started, next: b.next})
 		return noteHeld
 	}
 	return notePass

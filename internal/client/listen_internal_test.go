@@ -93,8 +93,11 @@ func TestBundleClaims(t *testing.T) {
 	if b.heard(1, id, note(5), now) != noteDrop {
 		t.Fatal("a muted subscriber was heard")
 	}
-	// The next judgement: 0's note of height 7 is found; 5 is not passed on again.
-	b.heard(0, id, note(5), now)
+	// The next judgement: 0's note of height 7 is found; 5 is not held nor passed on
+	// again (a validator repeating it asks for no judgement).
+	if got := b.heard(0, id, note(5), now); got != noteDrop {
+		t.Fatalf("a note passed on already: %v, want dropped", got)
+	}
 	found, muted = b.judgeBundles(b.syncStarts(), 3, pending(5, 7), now)
 	if !slices.Equal(found, []protocol.Notification{note(7)}) || len(muted) != 0 {
 		t.Fatalf("found %v, muted %v; want [height 7], []", found, muted)
@@ -106,10 +109,13 @@ func TestBundleClaims(t *testing.T) {
 	}
 	// At most maxBundleClaims notes wait per subscriber.
 	later := now.Add(base.DeltaFromDuration(listenMuteMax))
+	held := 0
 	for h := range base.BlockHeight(3 * maxBundleClaims) {
-		b.heard(1, id, note(100+h), later)
+		if b.heard(1, id, note(100+h), later) == noteHeld {
+			held++
+		}
 	}
-	if n := len(b.subs[1].bundles); n != maxBundleClaims {
-		t.Fatalf("%d notes held, want %d", n, maxBundleClaims)
+	if n := len(b.subs[1].bundles); n != maxBundleClaims || held != maxBundleClaims {
+		t.Fatalf("%d notes held (%d said held), want %d", n, held, maxBundleClaims)
 	}
 }
