@@ -22,7 +22,8 @@
 // It listens on loopback by default; Config.Token (a bearer token) guards mutations,
 // subscriptions and extra handlers, and every request when Config.TokenForQueries is set
 // (what `mica service` does on a non-loopback address). Every request is bounded: body
-// size, query depth and complexity, list lengths and wall-clock time.
+// size, query depth and complexity, list lengths and wall-clock time; and so are the
+// subscriptions held at once (Limits.MaxSubscriptions).
 //
 // While a Service runs it owns the wallet: mutations on one chain are serialized by a
 // per-chain lock, and the wallet's pending fast proposals are kept as the CLI keeps them.
