@@ -90,6 +90,16 @@ func ListenNotifications(ctx context.Context, subs []NotificationSubscriber, cha
 // not find (no validator claims it or serves it) is not listened to for a while
 // (listenMute, doubling for each further such announcement): a Byzantine validator
 // announcing blocks that do not exist cannot make the client sync without end.
+//
+// An incoming-bundle note (NEW_INCOMING_BUNDLE) is held until a sync and a listing of
+// the pending bundles (PendingBundles: f+1 of the weight), both started after it, judge
+// it: onNote gets it only if its bundle (origin, height) is found pending. A validator
+// whose announced bundle is not found, while the chain gained no block since the
+// announcement (that block may have received it), is muted as above: a Byzantine
+// validator announcing bundles nobody sent costs one such judgement per mute, not
+// the work of the consumer (the node service receives the inbox on each note). At most
+// maxBundleClaims notes per validator wait for a judgement; more are dropped (the
+// consumer's inbox processing takes every pending bundle anyway).
 func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protocol.Notification)) error {
 	var subs []NotificationSubscriber
 	var keys []string
@@ -103,30 +113,47 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 		return fmt.Errorf("no validator offers notifications")
 	}
 	claims := newBlockClaims(len(subs))
+	if tip, err := c.LocalTip(ctx, id); err == nil {
+		claims.next = tip.NextHeight
+	}
+	syncs := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case syncs <- struct{}{}:
+		default:
+		}
+	}
+	// pass calls onNote, never concurrently: from the streams (through
+	// ListenNotifications) and from the judgement of incoming-bundle notes below.
+	var passMu sync.Mutex
+	pass := func(n protocol.Notification) {
+		if onNote != nil {
+			passMu.Lock()
+			defer passMu.Unlock()
+			onNote(n)
+		}
+	}
 	heard := make([]NotificationSubscriber, len(subs))
 	for i, sub := range subs {
 		heard[i] = subscriberFunc(func(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
 			return sub.SubscribeNotifications(ctx, chains, func(n protocol.Notification) {
-				if claims.heard(i, id, n, c.cfg.Clock.Now()) {
+				switch claims.heard(i, id, n, c.cfg.Clock.Now()) {
+				case notePass:
 					fn(n)
+				case noteHeld:
+					wake()
 				}
 			})
 		})
 	}
-	syncs := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		ListenNotifications(ctx, heard, []base.ChainID{id}, func(n protocol.Notification) {
 			if n.Kind == protocol.ReasonNewBlock {
-				select {
-				case syncs <- struct{}{}:
-				default:
-				}
+				wake()
 			}
-			if onNote != nil {
-				onNote(n)
-			}
+			pass(n)
 		}, func(i int, err error) {
 			c.log.Debug("notification stream ended; reconnecting", "validator", keys[i], "err", err)
 		})
@@ -148,6 +175,23 @@ func (c *Client) Listen(ctx context.Context, id base.ChainID, onNote func(protoc
 			for _, i := range claims.synced(seq, next, c.cfg.Clock.Now()) {
 				c.log.Debug("validator announced a block no sync found; not listened to for a while", "validator", keys[i], "chain", id.Short(), "next", uint64(next))
 			}
+			if !claims.bundlesHeldBefore(seq) {
+				continue
+			}
+			pending, err := c.PendingBundles(ctx, id)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.log.Debug("listing the pending bundles after a notification failed", "chain", id.Short(), "err", err)
+				}
+				continue
+			}
+			found, muted := claims.judgeBundles(seq, next, pending, c.cfg.Clock.Now())
+			for _, i := range muted {
+				c.log.Debug("validator announced an incoming bundle not found pending; not listened to for a while", "validator", keys[i], "chain", id.Short())
+			}
+			for _, n := range found {
+				pass(n)
+			}
 		}
 	}
 }
@@ -160,19 +204,37 @@ func (f subscriberFunc) SubscribeNotifications(ctx context.Context, chains []bas
 }
 
 // listenMute is how long Listen ignores a validator after its first announcement of a
-// block that no sync found; it doubles with each further one, up to listenMuteMax, and
-// starts again after an announcement that a sync confirmed.
+// block (or an incoming bundle) that no sync found; it doubles with each further one,
+// up to listenMuteMax, and starts again after an announcement that a sync confirmed.
 const (
 	listenMute    = time.Second
 	listenMuteMax = time.Minute
 )
 
+// maxBundleClaims bounds the incoming-bundle notes of one validator that Listen holds
+// until a judgement.
+const maxBundleClaims = 16
+
+// noteAction is what Listen does with a notification it heard.
+type noteAction int
+
+const (
+	noteDrop noteAction = iota // the validator is muted
+	notePass                   // pass it on
+	noteHeld                   // an incoming-bundle note, held until judged
+)
+
 // blockClaims keeps, for each subscriber of Listen, the highest block it announced
-// since the last sync that judged it, and whether it is muted. Safe for concurrent use.
+// since the last sync that judged it, the incoming bundles it announced since the last
+// pending listing that judged them, and whether it is muted. Safe for concurrent use.
 type blockClaims struct {
 	mu      sync.Mutex
-	started uint64 // syncs started
+	started uint64           // syncs started
+	next    base.BlockHeight // the local next height after the last sync
 	subs    []blockClaim
+	// passed holds the incoming-bundle notes already passed on (cleared past
+	// maxSeenNotifications).
+	passed map[protocol.Notification]bool
 }
 
 type blockClaim struct {
@@ -181,23 +243,47 @@ type blockClaim struct {
 	pending bool
 	strikes int            // announcements in a row that no sync found
 	muted   base.Timestamp // ignored until then
+
+	bundles       []bundleClaim // incoming-bundle notes held until judged
+	bundleStrikes int           // bundle announcements in a row that were not found
 }
 
-func newBlockClaims(n int) *blockClaims { return &blockClaims{subs: make([]blockClaim, n)} }
+// bundleClaim is an incoming-bundle note held until judged.
+type bundleClaim struct {
+	note protocol.Notification
+	seq  uint64           // syncs started when it was heard
+	next base.BlockHeight // the local next height then (as the last sync left it)
+}
 
-// heard notes notification n from subscriber i at now and reports whether to pass it
-// on: not while i is muted.
-func (b *blockClaims) heard(i int, id base.ChainID, n protocol.Notification, now base.Timestamp) bool {
+func newBlockClaims(n int) *blockClaims {
+	return &blockClaims{subs: make([]blockClaim, n), passed: map[protocol.Notification]bool{}}
+}
+
+// heard notes notification n from subscriber i at now and says what to do with it:
+// drop it while i is muted, hold an incoming-bundle note about chain id until judged
+// (drop it if it was passed on already or i has maxBundleClaims notes held), pass the
+// others on.
+func (b *blockClaims) heard(i int, id base.ChainID, n protocol.Notification, now base.Timestamp) noteAction {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := &b.subs[i]
 	if now < s.muted {
-		return false
+		return noteDrop
 	}
-	if n.Kind == protocol.ReasonNewBlock && n.ChainID == id && (!s.pending || s.height < n.Height) {
+	switch {
+	case n.ChainID != id:
+	case n.Kind == protocol.ReasonNewBlock && (!s.pending || s.height < n.Height):
 		s.height, s.seq, s.pending = n.Height, b.started, true
+	case n.Kind == protocol.ReasonNewIncomingBundle:
+		if len(s.bundles) >= maxBundleClaims || b.passed[n] {
+			// Judged already, or enough of i's notes wait for the judgement that
+			// their first one asked for.
+			return noteDrop
+		}
+		s.bundles = append(s.bundles, bundleClaim{note: n, seq: b.started, next: b.next})
+		return noteHeld
 	}
-	return true
+	return notePass
 }
 
 // syncStarts records that a sync starts and returns its sequence number.
@@ -208,12 +294,18 @@ func (b *blockClaims) syncStarts() uint64 {
 	return b.started
 }
 
+// mute mutes subscriber s at now for its strikes-th false announcement in a row.
+func mute(s *blockClaim, strikes int, now base.Timestamp) {
+	s.muted = now.Add(base.DeltaFromDuration(min(listenMute<<min(strikes, 6), listenMuteMax)))
+}
+
 // synced judges, after sync seq reached the local next height next at now, the
 // announcements made before that sync started: a block at or above next was not found,
 // and its announcer is muted. It returns the subscribers it muted.
 func (b *blockClaims) synced(seq uint64, next base.BlockHeight, now base.Timestamp) []int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.next = max(b.next, next)
 	var muted []int
 	for i := range b.subs {
 		s := &b.subs[i]
@@ -225,9 +317,77 @@ func (b *blockClaims) synced(seq uint64, next base.BlockHeight, now base.Timesta
 			s.strikes = 0
 			continue
 		}
-		s.muted = now.Add(base.DeltaFromDuration(min(listenMute<<min(s.strikes, 6), listenMuteMax)))
+		mute(s, s.strikes, now)
 		s.strikes++
 		muted = append(muted, i)
 	}
 	return muted
+}
+
+// bundlesHeldBefore reports whether an incoming-bundle note heard before sync seq
+// started waits for a judgement.
+func (b *blockClaims) bundlesHeldBefore(seq uint64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.subs {
+		for _, c := range b.subs[i].bundles {
+			if c.seq < seq {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// judgeBundles judges, after sync seq reached the local next height next and a pending
+// listing started after it returned pending, the incoming-bundle notes heard before that
+// sync started. A note whose bundle (origin, height) is pending is confirmed: it is
+// returned, once, to be passed on. One that is not is false if the chain gained no
+// block since it was heard (a block may have received the bundle meanwhile): its
+// announcer is muted. It returns the confirmed notes (in the order heard, subscriber by
+// subscriber) and the subscribers it muted.
+func (b *blockClaims) judgeBundles(seq uint64, next base.BlockHeight, pending []protocol.IncomingBundle, now base.Timestamp) (found []protocol.Notification, muted []int) {
+	type key struct {
+		origin base.ChainID
+		height base.BlockHeight
+	}
+	there := make(map[key]bool, len(pending))
+	for _, p := range pending {
+		there[key{p.Origin, p.Bundle.Height}] = true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.subs {
+		s := &b.subs[i]
+		kept := s.bundles[:0]
+		lied, told := false, false
+		for _, c := range s.bundles {
+			switch {
+			case c.seq >= seq:
+				kept = append(kept, c)
+			case there[key{c.note.Origin, c.note.Height}]:
+				told = true
+				if !b.passed[c.note] {
+					if len(b.passed) >= maxSeenNotifications {
+						clear(b.passed)
+					}
+					b.passed[c.note] = true
+					found = append(found, c.note)
+				}
+			case c.next >= next:
+				lied = true
+			}
+		}
+		clear(s.bundles[len(kept):])
+		s.bundles = kept
+		switch {
+		case lied:
+			mute(s, s.bundleStrikes, now)
+			s.bundleStrikes++
+			muted = append(muted, i)
+		case told:
+			s.bundleStrikes = 0
+		}
+	}
+	return found, muted
 }

@@ -25,12 +25,14 @@ func (c *queryCountingNode) HandleChainInfoQuery(ctx context.Context, q *protoco
 }
 
 // stormNode is a Byzantine validator whose notification stream announces, one after the
-// other, new blocks that do not exist (the chain's next height, a new hash each time).
-// After each one it waits until the client asked the honest validator something (a
-// sync), or a while if it does not, so that every note the client acts on is counted.
+// other, new blocks that do not exist (the chain's next height, a new hash each time),
+// or the notes note makes if it is set. After each one it waits until the client asked
+// the honest validator something (a sync), or a while if it does not, so that every
+// note the client acts on is counted.
 type stormNode struct {
 	*deliveringNode
 	notes  int
+	note   func(chain base.ChainID, i int) protocol.Notification
 	honest *queryCountingNode
 	sent   atomic.Int64
 	done   chan struct{}
@@ -39,7 +41,11 @@ type stormNode struct {
 func (s *stormNode) SubscribeNotifications(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
 	for i := range s.notes {
 		before := s.honest.queries.Load()
-		fn(protocol.Notification{ChainID: chains[0], Kind: protocol.ReasonNewBlock, Height: 0, Hash: crypto.HashBytes("no such block", []byte{byte(i), byte(i >> 8)})})
+		if s.note != nil {
+			fn(s.note(chains[0], i))
+		} else {
+			fn(protocol.Notification{ChainID: chains[0], Kind: protocol.ReasonNewBlock, Height: 0, Hash: crypto.HashBytes("no such block", []byte{byte(i), byte(i >> 8)})})
+		}
 		s.sent.Add(1)
 		deadline := time.Now().Add(100 * time.Millisecond)
 		for s.honest.queries.Load() == before && time.Now().Before(deadline) && ctx.Err() == nil {

@@ -234,6 +234,8 @@ type serviceOpts struct {
 	processInbox    bool
 	loopbackHosts   bool
 	limits          nodeservice.Limits
+	// catchUp replaces the harness's catch-up period (200 ms).
+	catchUp time.Duration
 }
 
 func (n *testNet) service(i int, o serviceOpts) *service {
@@ -259,10 +261,13 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 		// module on two busy cores); no test here is about that budget.
 		o.limits.Timeout = generousWait
 	}
+	if o.catchUp == 0 {
+		o.catchUp = 200 * time.Millisecond
+	}
 	hub := nodeservice.NewHub()
 	c := n.client(hub)
 	svc, err := nodeservice.New(nodeservice.Config{Wallet: w, Client: c, Hub: hub, Token: o.token, TokenForQueries: o.tokenForQueries,
-		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, CatchUp: 200 * time.Millisecond, Limits: o.limits})
+		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, CatchUp: o.catchUp, Limits: o.limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +372,7 @@ func path(v any, keys ...any) any {
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

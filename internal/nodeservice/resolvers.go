@@ -907,9 +907,15 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *stri
 		}
 		filter = &id
 	}
+	select {
+	case r.s.subscriptions <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("too many subscriptions: the service holds at most %d at once (Limits.MaxSubscriptions); end one and subscribe again", r.s.limits.MaxSubscriptions)
+	}
 	sub := r.s.hub.Subscribe(filter, r.s.limits.SubscriberBuffer)
 	out := make(chan *Notification)
 	go func() {
+		defer func() { <-r.s.subscriptions }()
 		defer close(out)
 		defer r.s.hub.Unsubscribe(sub)
 		for {

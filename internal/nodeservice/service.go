@@ -22,7 +22,8 @@
 // It listens on loopback by default; Config.Token (a bearer token) guards mutations,
 // subscriptions and extra handlers, and every request when Config.TokenForQueries is set
 // (what `mica service` does on a non-loopback address). Every request is bounded: body
-// size, query depth and complexity, list lengths and wall-clock time.
+// size, query depth and complexity, list lengths and wall-clock time; and so are the
+// subscriptions held at once (Limits.MaxSubscriptions).
 //
 // While a Service runs it owns the wallet: mutations on one chain are serialized by a
 // per-chain lock, and the wallet's pending fast proposals are kept as the CLI keeps them.
@@ -100,10 +101,14 @@ type Limits struct {
 	// application scans and blob queries of one request read (default
 	// DefaultMaxReadBytes, 32 MiB; blockbytes.go).
 	MaxReadBytes int
+	// MaxSubscriptions bounds the notifications subscriptions the service holds at once,
+	// over every connection and transport (default 1024); one more is refused with a
+	// GraphQL error until one ends.
+	MaxSubscriptions int
 }
 
 // DefaultLimits are the limits a zero Limits field takes.
-var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256, MaxReadBytes: DefaultMaxReadBytes}
+var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256, MaxReadBytes: DefaultMaxReadBytes, MaxSubscriptions: 1024}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -128,6 +133,9 @@ func (l Limits) withDefaults() Limits {
 	if l.SubscriberBuffer > 0 {
 		d.SubscriberBuffer = l.SubscriberBuffer
 	}
+	if l.MaxSubscriptions > 0 {
+		d.MaxSubscriptions = l.MaxSubscriptions
+	}
 	return d
 }
 
@@ -145,6 +153,8 @@ type Service struct {
 	kicks map[base.ChainID]chan struct{}
 	// onDemand holds a slot per on-demand sync running (ondemand.go).
 	onDemand chan struct{}
+	// subscriptions holds a slot per notifications subscription (Limits.MaxSubscriptions).
+	subscriptions chan struct{}
 
 	mux     *http.ServeMux
 	handler http.Handler
@@ -167,6 +177,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, w: cfg.Wallet, c: cfg.Client, log: cfg.Logger, hub: cfg.Hub, limits: cfg.Limits.withDefaults(),
 		locks: map[base.ChainID]*sync.Mutex{}, kicks: map[base.ChainID]chan struct{}{},
 		onDemand: make(chan struct{}, maxOnDemandSyncs)}
+	s.subscriptions = make(chan struct{}, s.limits.MaxSubscriptions)
 	s.handler = s.buildHandler()
 	return s, nil
 }
