@@ -12,8 +12,8 @@ import (
 // lyingInbox returns node as a Byzantine validator whose answers list, besides the
 // chain's real pending bundles, 20,000 bundles that were never sent (from chains that do
 // not exist, dated before everything else so that they would be taken first), a copy of
-// each real bundle with a larger amount and the same cursor, and report a height beyond
-// the quorum's.
+// each real bundle with a larger amount and the same cursor (it reports the chain's
+// height truthfully).
 func lyingInbox(node *deliveringNode) *inboxLiar {
 	return &inboxLiar{deliveringNode: node, lie: func(real []protocol.IncomingBundle) []protocol.IncomingBundle {
 		var lies []protocol.IncomingBundle
