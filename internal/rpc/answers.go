@@ -85,18 +85,13 @@ func largeAnswer(req any) bool {
 	return true
 }
 
-// smallInfoAnswer is what a chain-info answer reserves when its query asks for neither
-// pending bundles nor manager values: its balance, heights and hashes, a timeout
-// certificate, up to 1,000 entries of the received log — tens of KB at most.
-const smallInfoAnswer = 1 << 20
-
 // answerReservation is what the request req of the method with row m reserves while
 // it is handled: nothing for a heavy request (its in-flight slot already bounds how
 // many are handled at once, so a certificate's answer to its query, the client's hot
 // path, is not held back by reservations of the largest answer); for a chain-info query
-// that asks for neither pending bundles nor manager values, smallInfoAnswer (a query
-// refused as malformed reserves as much: its handler answers with an error); otherwise
-// the method's largest answer. The answer's real size replaces it once encoded.
+// that asks for neither pending bundles nor manager values, the row's SmallAnswer (a
+// query refused as malformed reserves as much: its handler answers with an error);
+// otherwise the method's largest answer. The answer's real size replaces it once encoded.
 func answerReservation(req any, m Method) int64 {
 	if m.Heavy {
 		return 0
@@ -111,8 +106,8 @@ func answerReservation(req any, m Method) int64 {
 		return int64(m.Answer)
 	}
 	q, err := decodePayload[protocol.ChainInfoQuery]("chain info query", payload)
-	if err != nil || (!q.RequestPendingBundles && !q.RequestManagerValues) {
-		return min(smallInfoAnswer, int64(m.Answer))
+	if m.SmallAnswer > 0 && (err != nil || (!q.RequestPendingBundles && !q.RequestManagerValues)) {
+		return int64(min(m.SmallAnswer, m.Answer))
 	}
 	return int64(m.Answer)
 }

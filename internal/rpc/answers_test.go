@@ -23,6 +23,8 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	a := newAnswers(&l)
 	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 1}})
 	blob := l.method(pb.ValidatorNode_DownloadBlob_FullMethodName).Answer
+	// The default policy: 16 MiB blocks and outcomes (an ownership that large), and 1 MiB.
+	smallInfoAnswer := int64(17 << 20)
 	largeQuery := codec.Marshal(&protocol.ChainInfoQuery{RequestPendingBundles: true})
 	managerQuery := codec.Marshal(&protocol.ChainInfoQuery{RequestManagerValues: true})
 	smallQuery := codec.Marshal(&protocol.ChainInfoQuery{})

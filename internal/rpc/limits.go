@@ -130,6 +130,13 @@ type Method struct {
 	// (Limits.MaxAnswerBytes, MaxAnswerBytesPerAddr; answers.go) while it is handled:
 	// the most its answer may hold. 0: a small answer, not counted.
 	Answer int
+	// SmallAnswer is what a chain-info answer reserves instead when its query asks for
+	// neither pending bundles nor manager values (answerReservation): the chain's
+	// ownership, which a block (an operation, or a parent's message opening the chain)
+	// sets, so at most max(MaxBlockSize, MaxBlockOutcomeBytes), and a few KB of the rest
+	// (heights, a vote, a timeout certificate, 1,000 entries of the received log),
+	// within the envelope overhead. 0: Answer.
+	SmallAnswer int
 }
 
 // Receive timeouts of the public endpoint (DefaultLimits).
@@ -156,11 +163,17 @@ func MethodTable(p protocol.ResourcePolicy, heavy, small time.Duration) map[stri
 	// large is a row whose answer may be large: a download, or a chain-info answer
 	// (pending bundles, manager values), up to answer bytes.
 	large := func(m Method, answer int) Method { m.Answer = answer; return m }
+	// info is a row answering chain info: large, but smaller for a query asking little.
+	info := func(m Method) Method {
+		m = large(m, MaxMessageSize)
+		m.SmallAnswer = capped(max(p.MaxBlockSize, p.MaxBlockOutcomeBytes), 0, 0)
+		return m
+	}
 	return map[string]Method{
 		pb.ValidatorNode_HandleBlockProposal_FullMethodName:   h(block),
 		pb.ValidatorNode_HandleCertificate_FullMethodName:     large(h(block), MaxMessageSize),
-		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: large(sm(liteCertificateBudget), MaxMessageSize),
-		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  large(sm(smallRequestBudget), MaxMessageSize),
+		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: info(sm(liteCertificateBudget)),
+		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  info(sm(smallRequestBudget)),
 		pb.ValidatorNode_UploadBlob_FullMethodName:            h(blob),
 		pb.ValidatorNode_DownloadBlob_FullMethodName:          large(sm(smallRequestBudget), blob),
 		pb.ValidatorNode_DownloadCertificates_FullMethodName:  large(sm(smallRequestBudget), maxDownloadBytes+envelopeOverhead),
