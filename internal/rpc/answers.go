@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/peer"
@@ -134,6 +135,48 @@ func (a *answers) reserve(ctx context.Context, n int64) (*answerTicket, error) {
 	a.perAddr[addr] += n
 	a.total += n
 	return &answerTicket{a: a, addr: addr, key: key, n: n}, nil
+}
+
+// trackStream is the stream interceptor that counts the answer of a chunked request (a
+// client stream answered once) whose method's answer may be large, like the unary
+// interceptor's: the request is refused at once, before its handler, if its address or
+// the server is over its bound (it reserves answerReservation: nothing, for the heavy
+// chunked methods), and its answer holds its bytes until written.
+func (a *answers) trackStream(l *Limits) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		m := l.method(info.FullMethod)
+		if !info.IsClientStream || info.IsServerStream || m.Answer == 0 {
+			return handler(srv, ss)
+		}
+		t, err := a.reserve(ss.Context(), answerReservation(nil, m))
+		if err != nil {
+			return err
+		}
+		as := &answerStream{ServerStream: ss, t: t}
+		defer func() {
+			if as.t != nil { // no answer took the ticket (an error, or none sent)
+				as.t.release()
+			}
+		}()
+		return handler(srv, as)
+	}
+}
+
+// answerStream is a chunked request's stream whose answer is counted (trackStream).
+type answerStream struct {
+	grpc.ServerStream
+	t *answerTicket // taken by the first answer
+}
+
+// SendMsg implements grpc.ServerStream: the answer carries the ticket to the codec
+// (wireCodec.Marshal settles it).
+func (s *answerStream) SendMsg(m any) error {
+	t := s.t
+	if t == nil {
+		return s.ServerStream.SendMsg(m)
+	}
+	s.t = nil
+	return s.ServerStream.SendMsg(&trackedAnswer{msg: m, t: t})
 }
 
 // answerTicket is what one answer reserves or holds.

@@ -44,7 +44,10 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 		{"lite certificate", pb.ValidatorNode_HandleLiteCertificate_FullMethodName, &pb.LiteCertificate{}, -1},
 		{"certificate with a query (heavy: its slot bounds it)", pb.ValidatorNode_HandleCertificate_FullMethodName, &pb.Certificate{Query: []byte{1}}, 0},
 		{"certificate", pb.ValidatorNode_HandleCertificate_FullMethodName, &pb.Certificate{}, -1},
-		{"proposal", pb.ValidatorNode_HandleBlockProposal_FullMethodName, &pb.BlockProposal{}, -1},
+		{"proposal (heavy; its chain info counted)", pb.ValidatorNode_HandleBlockProposal_FullMethodName, &pb.BlockProposal{}, 0},
+		{"batch of proposals (heavy; its results counted)", pb.ValidatorNode_HandleBlockProposals_FullMethodName, &pb.Batch{}, 0},
+		{"batch of certificates (heavy; its results counted)", pb.ValidatorNode_HandleCertificates_FullMethodName, &pb.Batch{}, 0},
+		{"blob upload", pb.ValidatorNode_UploadBlob_FullMethodName, &pb.Blob{}, -1},
 	} {
 		var during int64
 		handler := func(context.Context, any) (any, error) { during = a.backlog(); return &pb.ChainInfoResponse{}, nil }
@@ -99,4 +102,67 @@ func TestLargeAnswersReserveBeforeTheirHandler(t *testing.T) {
 	if held := a.backlog(); held != 0 {
 		t.Errorf("%d bytes held after the handlers failed", held)
 	}
+}
+
+// sentStream is a chunked request's server stream: it records what the handler sends.
+type sentStream struct {
+	grpc.ServerStream
+	ctx  context.Context
+	sent []any
+}
+
+func (s *sentStream) Context() context.Context { return s.ctx }
+func (s *sentStream) SendMsg(m any) error      { s.sent = append(s.sent, m); return nil }
+
+// TestChunkedAnswersCounted: the answer of a chunked request (a client stream) whose
+// method's answer may be large carries its ticket to the codec, which holds its bytes
+// until gRPC frees them; over the address's bound the stream is refused before its
+// handler runs; other streams are left alone.
+func TestChunkedAnswersCounted(t *testing.T) {
+	l := DefaultLimits(protocol.NoFeesPolicy())
+	a := newAnswers(&l)
+	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 1}})
+	intercept := a.trackStream(&l)
+	chunked := &grpc.StreamServerInfo{FullMethod: pb.ValidatorNode_HandleCertificateChunks_FullMethodName, IsClientStream: true}
+	ss := &sentStream{ctx: ctx}
+	answer := &pb.ChainInfoResponse{}
+	if err := intercept(nil, ss, chunked, func(_ any, s grpc.ServerStream) error { return s.SendMsg(answer) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ss.sent) != 1 {
+		t.Fatalf("sent %d messages", len(ss.sent))
+	}
+	tracked, ok := ss.sent[0].(*trackedAnswer)
+	if !ok || tracked.msg != answer {
+		t.Fatalf("the chunked request's answer went out as %T, not counted", ss.sent[0])
+	}
+	if _, err := (wireCodec{pool: wireBuffers}).Marshal(tracked); err != nil {
+		t.Fatal(err)
+	}
+	if held := a.backlog(); held != 0 {
+		t.Errorf("%d bytes held after a small answer was encoded", held)
+	}
+	// A handler that sends nothing gives its ticket back.
+	if err := intercept(nil, &sentStream{ctx: ctx}, chunked, func(any, grpc.ServerStream) error { return errors.New("test: failed") }); err == nil {
+		t.Fatal("the handler's error was lost")
+	}
+	if held := a.backlog(); held != 0 {
+		t.Errorf("%d bytes held after a failed handler", held)
+	}
+	// Over the address's bound: refused before the handler.
+	hold, err := a.reserve(ctx, l.MaxAnswerBytesPerAddr+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = intercept(nil, &sentStream{ctx: ctx}, chunked, func(any, grpc.ServerStream) error { t.Error("handler of a refused stream ran"); return nil })
+	if !errors.Is(fromStatus(err), ErrBusy) {
+		t.Errorf("a chunked request over the address's bound: %v, want ErrBusy", err)
+	}
+	// A subscription (server stream) is not counted.
+	sub := &grpc.StreamServerInfo{FullMethod: pb.ValidatorNode_Subscribe_FullMethodName, IsServerStream: true}
+	ss = &sentStream{ctx: ctx}
+	if err := intercept(nil, ss, sub, func(_ any, s grpc.ServerStream) error { return s.SendMsg(answer) }); err != nil || ss.sent[0] != any(answer) {
+		t.Errorf("a subscription's message: %v, %T", err, ss.sent)
+	}
+	hold.release()
 }

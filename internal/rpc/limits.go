@@ -169,8 +169,12 @@ func MethodTable(p protocol.ResourcePolicy, heavy, small time.Duration) map[stri
 		m.SmallAnswer = capped(max(p.MaxBlockSize, p.MaxBlockOutcomeBytes), 0, 0)
 		return m
 	}
+	// Heavy requests whose answers are counted: a proposal's chain info (a chain's
+	// ownership may be as large as a block), a batch's results (up to MaxMessageSize),
+	// the chunked methods' answers. They reserve nothing before their handler runs
+	// (answerReservation) but hold their answers' bytes until written.
 	return map[string]Method{
-		pb.ValidatorNode_HandleBlockProposal_FullMethodName:   h(block),
+		pb.ValidatorNode_HandleBlockProposal_FullMethodName:   large(h(block), MaxMessageSize),
 		pb.ValidatorNode_HandleCertificate_FullMethodName:     large(h(block), MaxMessageSize),
 		pb.ValidatorNode_HandleLiteCertificate_FullMethodName: info(sm(liteCertificateBudget)),
 		pb.ValidatorNode_HandleChainInfoQuery_FullMethodName:  info(sm(smallRequestBudget)),
@@ -183,11 +187,11 @@ func MethodTable(p protocol.ResourcePolicy, heavy, small time.Duration) map[stri
 		pb.ValidatorNode_GetGenesisHash_FullMethodName:        sm(smallRequestBudget),
 		// A batch is small in bytes (under UnaryLimit) but each of its items may make
 		// the validator execute a block.
-		pb.ValidatorNode_HandleBlockProposals_FullMethodName: h(batchBudget),
-		pb.ValidatorNode_HandleCertificates_FullMethodName:   h(batchBudget),
+		pb.ValidatorNode_HandleBlockProposals_FullMethodName: large(h(batchBudget), MaxMessageSize),
+		pb.ValidatorNode_HandleCertificates_FullMethodName:   large(h(batchBudget), MaxMessageSize),
 
-		pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName: h(block),
-		pb.ValidatorNode_HandleCertificateChunks_FullMethodName:   h(block),
+		pb.ValidatorNode_HandleBlockProposalChunks_FullMethodName: large(h(block), MaxMessageSize),
+		pb.ValidatorNode_HandleCertificateChunks_FullMethodName:   large(h(block), MaxMessageSize),
 		pb.ValidatorNode_UploadBlobChunks_FullMethodName:          h(blob),
 
 		pb.ValidatorWorker_HandleBlockProposal_FullMethodName:     h(block),

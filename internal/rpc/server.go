@@ -93,6 +93,9 @@ func NewServer(lis net.Listener, cfg ServerConfig) *Server {
 		opts = append(opts, grpc.ChainStreamInterceptor(timeStream(cfg.Metrics)))
 	}
 	opts = append(opts, grpc.ChainStreamInterceptor(s.recoverStream))
+	if s.answers != nil {
+		opts = append(opts, grpc.ChainStreamInterceptor(s.answers.trackStream(cfg.Limits)))
+	}
 	opts = append(opts, cfg.Limits.serverOptions()...)
 	if cfg.MaxMessageSize > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(cfg.MaxMessageSize))
