@@ -74,43 +74,42 @@ func (a *answers) backlog() int64 {
 	return a.total
 }
 
-// largeAnswer reports whether the answer to req may be large: a certificate or lite
-// certificate answers a chain-info query only if it carries one.
-func largeAnswer(req any) bool {
-	switch r := req.(type) {
-	case *pb.Certificate:
-		return len(r.GetQuery()) > 0
-	case *pb.LiteCertificate:
-		return len(r.GetQuery()) > 0
-	}
-	return true
-}
-
-// answerReservation is what the request req of the method with row m reserves while
-// it is handled: nothing for a heavy request (its in-flight slot already bounds how
+// answerReservation is what the request req of the method with row m (whose answer may
+// be large: m.Answer > 0) reserves while it is handled, and whether its answer is
+// counted at all: a certificate or lite certificate answers with chain info only if it
+// carries a query, else with nothing to count. It reserves nothing for a heavy request (its in-flight slot already bounds how
 // many are handled at once, so a certificate's answer to its query, the client's hot
 // path, is not held back by reservations of the largest answer); for a chain-info query
 // that asks for neither pending bundles nor manager values, the row's SmallAnswer (a
 // query refused as malformed reserves as much: its handler answers with an error);
 // otherwise the method's largest answer. The answer's real size replaces it once encoded.
-func answerReservation(req any, m Method) int64 {
-	if m.Heavy {
-		return 0
-	}
+func answerReservation(req any, m Method) (n int64, counted bool) {
 	var payload []byte
+	query := false // req carries a chain-info query (payload)
 	switch r := req.(type) {
-	case *pb.ChainInfoQuery:
-		payload = r.GetPayload()
+	case *pb.Certificate:
+		if len(r.GetQuery()) == 0 {
+			return 0, false
+		}
 	case *pb.LiteCertificate:
-		payload = r.GetQuery()
-	default:
-		return int64(m.Answer)
+		if payload = r.GetQuery(); len(payload) == 0 {
+			return 0, false
+		}
+		query = true
+	case *pb.ChainInfoQuery:
+		payload, query = r.GetPayload(), true
+	}
+	if m.Heavy {
+		return 0, true
+	}
+	if !query || m.SmallAnswer == 0 {
+		return int64(m.Answer), true
 	}
 	q, err := decodePayload[protocol.ChainInfoQuery]("chain info query", payload)
-	if m.SmallAnswer > 0 && (err != nil || (!q.RequestPendingBundles && !q.RequestManagerValues)) {
-		return int64(min(m.SmallAnswer, m.Answer))
+	if err != nil || (!q.RequestPendingBundles && !q.RequestManagerValues) {
+		return int64(min(m.SmallAnswer, m.Answer)), true
 	}
-	return int64(m.Answer)
+	return int64(m.Answer), true
 }
 
 // reserve reserves n bytes for the answer of a request on the stream whose context is
@@ -148,7 +147,8 @@ func (a *answers) trackStream(l *Limits) grpc.StreamServerInterceptor {
 		if !info.IsClientStream || info.IsServerStream || m.Answer == 0 {
 			return handler(srv, ss)
 		}
-		t, err := a.reserve(ss.Context(), answerReservation(nil, m))
+		n, _ := answerReservation(nil, m)
+		t, err := a.reserve(ss.Context(), n)
 		if err != nil {
 			return err
 		}

@@ -381,15 +381,13 @@ func (l *Limits) checkUnary(ctx context.Context, req any, info *grpc.UnaryServer
 	if err := m.check(info.FullMethod, req); err != nil {
 		return nil, err
 	}
-	if m.Answer == 0 || a == nil || !largeAnswer(req) {
+	if m.Answer == 0 || a == nil {
 		return handler(ctx, req)
 	}
-	// A heavy request reserves nothing: its in-flight slot already bounds how many are
-	// handled at once (MaxInFlightPerAddr per address), so a certificate's answer to
-	// its query (the client's hot path) is not held back by reservations of the
-	// largest answer; it is refused only while its address or the server is over its
-	// bound.
-	reserve := answerReservation(req, m)
+	reserve, counted := answerReservation(req, m)
+	if !counted {
+		return handler(ctx, req)
+	}
 	t, err := a.reserve(ctx, reserve)
 	if err != nil {
 		return nil, err
