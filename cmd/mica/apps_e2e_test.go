@@ -75,6 +75,16 @@ func TestApplicationCommands(t *testing.T) {
 	if got := mustMica(t, w2, "query-application", "--application-id", app, "--chain", chain, "{ value }"); got != want {
 		t.Fatalf("query from a following wallet: %q", got)
 	}
+	// The wallets compiled the module into the user's cache, which they share, not
+	// into caches of their own.
+	for _, wd := range []string{w, w2} {
+		if _, err := os.Stat(filepath.Join(wd, "wasm-cache")); !os.IsNotExist(err) {
+			t.Errorf("wallet %s has a compilation cache of its own (%v)", wd, err)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(walletWasmCache, "wazero-*", "*")); len(files) == 0 {
+		t.Errorf("no compiled module in the wallets' cache %s", walletWasmCache)
+	}
 	// The JSON request clients POST: variables, a fragment, an alias; introspection.
 	req := `{"query":"mutation M($n: U64!) { done: increment(value: $n) }","variables":{"n":1}}`
 	if got := mustMica(t, w, "query-application", "--application-id", app, req); got != `{"data":{"done":true}}` {

@@ -37,6 +37,12 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "mica")
 	sharedWasmCache = filepath.Join(dir, "wasm-cache")
+	// The wallets' compiled modules (wasmCacheDir) go to a cache of the tests', shared
+	// by the package's wallets, not to the user's.
+	walletWasmCache = filepath.Join(dir, "wallet-wasm-cache")
+	if err := os.Setenv("MICA_WASM_CACHE", walletWasmCache); err != nil {
+		panic(err)
+	}
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build mica: %v\n%s", err, out)
 		os.Exit(1)
@@ -52,6 +58,9 @@ func TestMain(m *testing.M) {
 // about a minute at CI's load). TestApplicationCommands keeps a cache of its own: it
 // publishes on a cold network.
 var sharedWasmCache string
+
+// walletWasmCache is $MICA_WASM_CACHE of the tests' mica processes.
+var walletWasmCache string
 
 // network is a `mica net up` process.
 type network struct {

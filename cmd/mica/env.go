@@ -333,7 +333,7 @@ func connectWaiting(cmd *cobra.Command, notify func(protocol.Notification), wait
 		s.Close()
 		return nil, err
 	}
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{CacheDir: filepath.Join(w.Dir(), "wasm-cache")})
+	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{CacheDir: wasmCacheDir(w.Dir())})
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -413,4 +413,23 @@ func (s *session) commit(ctx context.Context, cc *client.ChainClient, f func() (
 		Retryable: func(error) bool { return s.unreachableErr() == nil },
 		OnWait:    func(w nodeservice.Wait) { fmt.Fprintf(os.Stderr, "%s...\n", w) },
 	})
+}
+
+// wasmCacheDir is the directory of the compiled Wasm modules of a wallet's local node:
+// $MICA_WASM_CACHE if set, else mica/wasm in the user's cache directory
+// (os.UserCacheDir: $XDG_CACHE_HOME, else ~/.cache, on Linux), shared by every wallet
+// and service of the user, so that an application's module is compiled once per user
+// and machine instead of once per wallet (a Go guest takes seconds; a new wallet
+// following a chain that uses it loads it from the cache instead); wasm-cache in the
+// wallet if the user has no cache directory. Concurrent processes share it safely: each
+// module is compiled under its own lock file (wasm.EngineConfig.CacheDir), and wazero
+// keys its files by the module's bytes, its own version and the CPU's features.
+func wasmCacheDir(wallet string) string {
+	if d := os.Getenv("MICA_WASM_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "mica", "wasm")
+	}
+	return filepath.Join(wallet, "wasm-cache")
 }
