@@ -1,0 +1,151 @@
+package rpc
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/peer"
+
+	"github.com/micachain/mica/internal/protocol"
+)
+
+// heldAnswers returns answers with one counted connection (from 10.0.0.9:1, closed
+// with the test) and the context of a request on it.
+func heldAnswers(tb testing.TB) (*answers, context.Context) {
+	tb.Helper()
+	l := DefaultLimits(protocol.NoFeesPolicy())
+	a := newAnswers(&l)
+	local, remote := net.Pipe()
+	tb.Cleanup(func() { _ = remote.Close() })
+	key := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 1}
+	c := &answerConn{Conn: local, a: a, key: key.AddrPort(), tickets: map[*answerTicket]struct{}{}}
+	a.conns[c.key] = c
+	tb.Cleanup(func() { _ = c.Close() })
+	return a, peer.NewContext(context.Background(), &peer.Peer{Addr: key})
+}
+
+// settleAndFree reserves, settles and frees one answer of out's size on ctx's
+// connection, as the codec and gRPC do for a written answer.
+func settleAndFree(tb testing.TB, a *answers, ctx context.Context, out mem.BufferSlice) {
+	t, err := a.reserve(ctx, int64(out.Len()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.settle(out).Free()
+}
+
+// TestAnswerSettleArmsNoTimerPerAnswer: settling an answer on a connection that already
+// holds one allocates only the wrapping of its buffers (the slice, the data's pointer,
+// the pool), no timer of its own: the connection's one watchdog covers it.
+func TestAnswerSettleArmsNoTimerPerAnswer(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items, so allocation counts differ")
+	}
+	a, ctx := heldAnswers(t)
+	hold, err := a.reserve(ctx, 4<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := hold.settle(mem.BufferSlice{make(mem.SliceBuffer, 4<<10)})
+	defer held.Free()
+	out := mem.BufferSlice{make(mem.SliceBuffer, 4<<10)}
+	allocs := testing.AllocsPerRun(200, func() { settleAndFree(t, a, ctx, out) })
+	const want = 4 // the ticket, the wrapping slice, the data's pointer, the pool
+	if allocs > want {
+		t.Errorf("%.1f allocations per answer settled and freed, want at most %d (no timer per answer)", allocs, want)
+	}
+	if n := a.backlog(); n != 4<<10 {
+		t.Errorf("%d bytes held, want the held answer's %d", n, 4<<10)
+	}
+}
+
+// BenchmarkAnswerSettleRelease: what counting one large answer costs, from its
+// reservation to gRPC freeing its buffers, on a connection holding another answer.
+func BenchmarkAnswerSettleRelease(b *testing.B) {
+	a, ctx := heldAnswers(b)
+	hold, err := a.reserve(ctx, 4<<10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	held := hold.settle(mem.BufferSlice{make(mem.SliceBuffer, 4<<10)})
+	defer held.Free()
+	out := mem.BufferSlice{make(mem.SliceBuffer, 4<<10)}
+	b.ReportAllocs()
+	for b.Loop() {
+		settleAndFree(b, a, ctx, out)
+	}
+}
+
+// TestAnswerWatchdogDecidesByTheOldestAnswer: the connection's watchdog, when it runs,
+// closes the connection if its oldest held answer is past the timeout (which gives
+// back every answer held on it), waits for the oldest's deadline if not, and stops
+// when nothing is held until the next answer is held.
+func TestAnswerWatchdogDecidesByTheOldestAnswer(t *testing.T) {
+	a, ctx := heldAnswers(t)
+	c := a.conns[peerKey(t, ctx)]
+	settle := func() *answerTicket {
+		tk, err := a.reserve(ctx, 4<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.settle(mem.BufferSlice{make(mem.SliceBuffer, 4<<10)})
+		return tk
+	}
+	state := func() (armed, closed bool) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return c.armed, c.closed
+	}
+	first, second := settle(), settle()
+	if armed, _ := state(); !armed {
+		t.Fatal("no watchdog armed for a held answer")
+	}
+	// Nothing past its deadline: the watchdog waits for the oldest's.
+	c.check()
+	if armed, closed := state(); !armed || closed {
+		t.Fatalf("watchdog with fresh answers: armed %v, closed %v; want armed, open", armed, closed)
+	}
+	// The oldest written: nothing held past its deadline still.
+	first.release()
+	a.mu.Lock()
+	second.settled = second.settled.Add(-a.timeout / 2)
+	a.mu.Unlock()
+	c.check()
+	if armed, closed := state(); !armed || closed {
+		t.Fatalf("watchdog with an answer half its timeout old: armed %v, closed %v; want armed, open", armed, closed)
+	}
+	// Nothing held: it stops; the next answer arms it again.
+	second.release()
+	c.check()
+	if armed, _ := state(); armed {
+		t.Fatal("watchdog armed with nothing held")
+	}
+	late := settle()
+	if armed, _ := state(); !armed {
+		t.Fatal("no watchdog armed for an answer held after it stopped")
+	}
+	// An answer past its deadline: the connection closes and gives back what it held.
+	a.mu.Lock()
+	late.settled = late.settled.Add(-a.timeout)
+	a.mu.Unlock()
+	c.check()
+	if _, closed := state(); !closed {
+		t.Fatal("the connection stayed open with an answer held past its timeout")
+	}
+	if n := a.backlog(); n != 0 {
+		t.Errorf("%d bytes held after the connection closed", n)
+	}
+}
+
+// peerKey is the connection address of ctx's peer.
+func peerKey(t *testing.T, ctx context.Context) netip.AddrPort {
+	t.Helper()
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		t.Fatal("no peer")
+	}
+	return p.Addr.(*net.TCPAddr).AddrPort()
+}
