@@ -1,13 +1,16 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,7 +27,7 @@ func TestSharedCacheDirCompilesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	lock := filepath.Join(dir, lockDir, fmt.Sprintf("%x-%d.lock", sha256.Sum256(code), contractRuntime))
-	unlock, err := lockPath(lock)
+	unlock, err := lockPath(lock, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +74,42 @@ func TestSweepKeepsLocks(t *testing.T) {
 	}
 	if _, err := os.Stat(held); err != nil {
 		t.Fatalf("the sweep removed a lock file: %v", err)
+	}
+}
+
+// TestCompileLockWaitIsBounded: a process that holds a module's lock and never lets go
+// (stopped, stuck on its disk) does not stop the others: Compile waits for the lock at
+// most its bound (shortened here), then compiles without it, with a warning.
+func TestCompileLockWaitIsBounded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	code := wmod{memPages: 1, funcs: []wfunc{entry(EntryExecuteOperation, nil, i32c(7)...)}}.bytes()
+	if err := os.MkdirAll(filepath.Join(dir, lockDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, lockDir, fmt.Sprintf("%x-%d.lock", sha256.Sum256(code), contractRuntime))
+	unlock, err := lockPath(lock, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock() // never before Compile ends
+	var logged bytes.Buffer
+	e := newEngine(t, EngineConfig{CacheDir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	e.lockWait = 100 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Compile(ctx, code)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Compile still waits for a module's lock its holder never releases")
+	}
+	if !strings.Contains(logged.String(), "without the lock") || !strings.Contains(logged.String(), errLockWait.Error()) {
+		t.Errorf("no warning that the module was compiled without its lock; logged: %q", logged.String())
 	}
 }
