@@ -27,6 +27,17 @@ func heldAnswers(tb testing.TB) (*answers, context.Context) {
 	return a, peer.NewContext(context.Background(), &peer.Peer{Addr: key})
 }
 
+// holdAnswer settles an answer of 4 KiB on ctx's connection and returns its buffers
+// (held until freed).
+func holdAnswer(tb testing.TB, a *answers, ctx context.Context) mem.BufferSlice {
+	tb.Helper()
+	t, err := a.reserve(ctx, 4<<10)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t.settle(mem.BufferSlice{make(mem.SliceBuffer, 4<<10)})
+}
+
 // settleAndFree reserves, settles and frees one answer of out's size on ctx's
 // connection, as the codec and gRPC do for a written answer.
 func settleAndFree(tb testing.TB, a *answers, ctx context.Context, out mem.BufferSlice) {
@@ -45,12 +56,7 @@ func TestAnswerSettleArmsNoTimerPerAnswer(t *testing.T) {
 		t.Skip("the race detector makes sync.Pool drop items, so allocation counts differ")
 	}
 	a, ctx := heldAnswers(t)
-	hold, err := a.reserve(ctx, 4<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := hold.settle(mem.BufferSlice{make(mem.SliceBuffer, 4<<10)})
-	defer held.Free()
+	defer holdAnswer(t, a, ctx).Free()
 	out := mem.BufferSlice{make(mem.SliceBuffer, 4<<10)}
 	allocs := testing.AllocsPerRun(200, func() { settleAndFree(t, a, ctx, out) })
 	const want = 4 // the ticket, the wrapping slice, the data's pointer, the pool
@@ -66,12 +72,7 @@ func TestAnswerSettleArmsNoTimerPerAnswer(t *testing.T) {
 // reservation to gRPC freeing its buffers, on a connection holding another answer.
 func BenchmarkAnswerSettleRelease(b *testing.B) {
 	a, ctx := heldAnswers(b)
-	hold, err := a.reserve(ctx, 4<<10)
-	if err != nil {
-		b.Fatal(err)
-	}
-	held := hold.settle(mem.BufferSlice{make(mem.SliceBuffer, 4<<10)})
-	defer held.Free()
+	defer holdAnswer(b, a, ctx).Free()
 	out := mem.BufferSlice{make(mem.SliceBuffer, 4<<10)}
 	b.ReportAllocs()
 	for b.Loop() {
