@@ -40,7 +40,7 @@ import (
 // free it), and one whose answer has not been written within answerWriteTimeout is
 // closed (a reader's own deadline ends its call before that; a call it ended gives its
 // answer back at once). One timer per connection watches its answers
-// (answerConn.watch), not one per answer: the oldest answer held decides.
+// (answerConn.check), not one per answer: the oldest answer held decides.
 
 // answerWriteTimeout bounds how long an answer may wait for its peer to read it before
 // the connection is closed: longer than a client's call deadline (a Node ends a call
@@ -330,8 +330,8 @@ type answerConn struct {
 }
 
 // armLocked makes sure the connection's watchdog will run while it holds answers: if it
-// is not armed, it checks again in d, the timeout of the answer just held (an answer
-// held earlier re-arms it for its own deadline when it runs).
+// is not armed (it holds no other answer: an armed watchdog re-arms itself while some
+// are held), it runs check in d, the timeout of the answer just held.
 func (c *answerConn) armLocked(d time.Duration) {
 	switch {
 	case c.armed || c.closed:
