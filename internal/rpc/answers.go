@@ -39,7 +39,8 @@ import (
 // closes gives back what its answers held (gRPC drops what it had queued but does not
 // free it), and one whose answer has not been written within answerWriteTimeout is
 // closed (a reader's own deadline ends its call before that; a call it ended gives its
-// answer back at once).
+// answer back at once). One timer per connection watches its answers
+// (answerConn.check), not one per answer: the oldest answer held decides.
 
 // answerWriteTimeout bounds how long an answer may wait for its peer to read it before
 // the connection is closed: longer than a client's call deadline (a Node ends a call
@@ -189,7 +190,7 @@ type answerTicket struct {
 	n        int64
 	conn     *answerConn // set while the answer is held on it
 	released bool
-	timer    *time.Timer
+	settled  time.Time // when it became held on conn (monotonic)
 
 	live atomic.Int32 // the answer's buffers not yet freed
 }
@@ -228,8 +229,9 @@ func (t *answerTicket) settle(out mem.BufferSlice) mem.BufferSlice {
 	t.n = size
 	t.live.Store(live)
 	t.conn = c
+	t.settled = time.Now()
 	c.tickets[t] = struct{}{}
-	t.timer = time.AfterFunc(a.timeout, func() { _ = c.Close() })
+	c.armLocked(a.timeout)
 	a.mu.Unlock()
 	wrapped := make(mem.BufferSlice, len(out))
 	for i, b := range out {
@@ -262,9 +264,6 @@ func (t *answerTicket) releaseLocked() {
 	a.total -= t.n
 	if t.conn != nil {
 		delete(t.conn.tickets, t)
-	}
-	if t.timer != nil {
-		t.timer.Stop()
 	}
 }
 
@@ -316,12 +315,59 @@ func (l *answerListener) Accept() (net.Conn, error) {
 	return ac, nil
 }
 
-// answerConn is an accepted connection whose close releases the answers held on it.
+// answerConn is an accepted connection whose close releases the answers held on it,
+// and which is closed once one of them has been held answers.timeout.
 type answerConn struct {
 	net.Conn
-	a       *answers
-	key     netip.AddrPort
-	tickets map[*answerTicket]struct{} // guarded by a.mu
+	a   *answers
+	key netip.AddrPort
+
+	// Guarded by a.mu.
+	tickets map[*answerTicket]struct{}
+	watch   *time.Timer // runs check; nil until an answer is first held
+	armed   bool        // watch will run check
+	closed  bool
+}
+
+// armLocked makes sure the connection's watchdog will run while it holds answers: if it
+// is not armed (it holds no other answer: an armed watchdog re-arms itself while some
+// are held), it runs check in d, the timeout of the answer just held.
+func (c *answerConn) armLocked(d time.Duration) {
+	switch {
+	case c.armed || c.closed:
+	case c.watch == nil:
+		c.watch = time.AfterFunc(d, c.check)
+		c.armed = true
+	default:
+		c.watch.Reset(d)
+		c.armed = true
+	}
+}
+
+// check is the connection's watchdog: it closes the connection if its oldest answer
+// has been held answers.timeout, else waits for that answer's deadline; with nothing
+// held it stops until the next answer is held.
+func (c *answerConn) check() {
+	a := c.a
+	a.mu.Lock()
+	c.armed = false
+	var oldest time.Time
+	for t := range c.tickets {
+		if oldest.IsZero() || t.settled.Before(oldest) {
+			oldest = t.settled
+		}
+	}
+	if oldest.IsZero() || c.closed {
+		a.mu.Unlock()
+		return
+	}
+	if left := a.timeout - time.Since(oldest); left > 0 {
+		c.armLocked(left)
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
+	_ = c.Close()
 }
 
 // Close implements net.Conn.
@@ -332,6 +378,10 @@ func (c *answerConn) Close() error {
 	}
 	for t := range c.tickets {
 		t.releaseLocked()
+	}
+	c.closed = true
+	if c.watch != nil {
+		c.watch.Stop()
 	}
 	c.a.mu.Unlock()
 	return c.Conn.Close()

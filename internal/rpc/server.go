@@ -172,15 +172,6 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// AnswerBacklog returns the bytes of large answers reserved for requests being handled
-// or held for peers until written to them (0 without Limits.MaxAnswerBytes): a gauge.
-func (s *Server) AnswerBacklog() int64 {
-	if s.answers == nil {
-		return 0
-	}
-	return s.answers.backlog()
-}
-
 // Close stops the server at once: connections close and calls in flight fail.
 func (s *Server) Close() error {
 	s.gs.Stop()

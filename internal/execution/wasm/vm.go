@@ -120,6 +120,9 @@ type Engine struct {
 	// freshInstances makes every run call _initialize in its own instance instead of
 	// restoring the module's snapshot (tests compare the two).
 	freshInstances bool
+	// lockWait bounds how long a compilation waits for its module's lock in CacheDir
+	// (compileLockWait; tests shorten it).
+	lockWait time.Duration
 
 	mu      sync.Mutex
 	modules map[[32]byte]*list.Element // of *Module, in lru
@@ -181,7 +184,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
 		WithCoreFeatures(api.CoreFeaturesV2)
-	e := &Engine{cfg: cfg, cache: cache, modules: make(map[[32]byte]*list.Element), inflight: make(map[[32]byte]*compileCall), ahead: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg, cache: cache, modules: make(map[[32]byte]*list.Element), inflight: make(map[[32]byte]*compileCall), ahead: make(chan struct{}, 1), lockWait: compileLockWait}
 	e.runtimes[contractRuntime] = wazero.NewRuntimeWithConfig(ctx, rc)
 	e.runtimes[serviceRuntime] = wazero.NewRuntimeWithConfig(ctx, rc.WithCloseOnContextDone(true))
 	for _, rt := range e.runtimes {
@@ -588,10 +591,22 @@ func (e *Engine) CompileAhead(prepare func() ([]byte, error), done func(*Module,
 // leaves it alone.
 const lockDir = "locks"
 
+// compileLockWait bounds how long a compilation waits for its module's lock while
+// another process holds it: far longer than the largest module takes to compile, so
+// only a holder that hangs (stopped, stuck on its disk) makes the others compile
+// without it.
+const compileLockWait = 3 * time.Minute
+
+// errLockWait: another process held a module's lock longer than the wait's bound.
+var errLockWait = errors.New("the lock is held by another process for longer than the bound")
+
 // compileShared compiles the instrumented code of the module of bytecode hash h for
 // runtime rt. With a CacheDir, it holds the module's lock file meanwhile, so that
-// processes sharing the directory compile it once: the others wait, and wazero then
-// finds it in the cache. A lock that cannot be taken only costs the sharing.
+// processes sharing the directory compile it once: the others wait (at most
+// e.lockWait), and wazero then finds it in the cache. A lock that cannot be taken or
+// is held too long only costs the sharing: the module is compiled without it (wazero
+// writes a cache entry to a temporary file renamed into place, so two processes
+// compiling one module never leave a torn entry).
 func (e *Engine) compileShared(ctx context.Context, rt int, h [32]byte, code []byte) (wazero.CompiledModule, error) {
 	if e.cfg.CacheDir != "" {
 		dir := filepath.Join(e.cfg.CacheDir, lockDir)
@@ -599,10 +614,10 @@ func (e *Engine) compileShared(ctx context.Context, rt int, h [32]byte, code []b
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, err
 			}
-			return lockPath(filepath.Join(dir, fmt.Sprintf("%x-%d.lock", h, rt)))
+			return lockPath(filepath.Join(dir, fmt.Sprintf("%x-%d.lock", h, rt)), e.lockWait)
 		}()
 		if err != nil {
-			e.cfg.logWarn("lock the compilation of a module", err)
+			e.cfg.logWarn("lock the compilation of a module; compiling it without the lock", err)
 		} else {
 			defer unlock()
 		}
