@@ -44,7 +44,9 @@ import (
 )
 
 // ValidatorNode is what the client needs from a validator. The rpc package implements it
-// over gRPC; tests and the simulator use workers directly.
+// over gRPC; tests and the simulator use workers directly. An implementation over a
+// network refuses an answer to HandleChainInfoQuery, ReadBlob or Certificates larger
+// than the call's receive limit (ReceiveLimit), before reading it.
 type ValidatorNode interface {
 	HandleBlockProposal(ctx context.Context, p *protocol.BlockProposal) (*protocol.ChainInfo, error)
 	HandleCertificate(ctx context.Context, c *protocol.Certificate) (*protocol.ChainInfo, error)

@@ -192,7 +192,7 @@ func (cc *ChainClient) recheckInbox(ctx context.Context, sf *inboxShortfall) ([]
 	})
 	// Every answer is waited for: ok accepts none, so no quorum cuts the fan-out short.
 	as := fanout(withDecodeMemo(ctx), c, sf.m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
-		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
+		return queryInfo(ctx, v, sf.m.committee, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
 	}, func(*protocol.ChainInfo) bool { return false })
 	after := &inboxShortfall{m: sf.m, height: sf.height}
 	pending := cc.countPending(sf.m, sf.height, as, after)

@@ -25,7 +25,7 @@ func (cc *ChainClient) pendingBundles(ctx context.Context, m members, height bas
 // count.
 func (cc *ChainClient) pendingBundlesCounted(ctx context.Context, m members, height base.BlockHeight, sf *inboxShortfall) []protocol.IncomingBundle {
 	as := fanout(withDecodeMemo(ctx), cc.c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
-		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
+		return queryInfo(ctx, v, m.committee, &protocol.ChainInfoQuery{ChainID: cc.id, RequestPendingBundles: true})
 	}, nil)
 	return cc.countPending(m, height, as, sf)
 }

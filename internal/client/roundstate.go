@@ -44,7 +44,7 @@ type weightedRound struct {
 // unless a quorum of weight answered.
 func (cc *ChainClient) roundState(ctx context.Context, m members, proposed *protocol.ProposedBlock) (*roundState, error) {
 	as := fanout(ctx, cc.c, m, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
-		return v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestManagerValues: true})
+		return queryInfo(ctx, v, m.committee, &protocol.ChainInfoQuery{ChainID: cc.id, RequestManagerValues: true})
 	}, nil)
 	return cc.roundStateFrom(ctx, m, proposed, as)
 }

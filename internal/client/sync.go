@@ -150,7 +150,7 @@ func (c *Client) syncChain(ctx context.Context, q *protocol.ChainInfoQuery) (bas
 		qctx = withDecodeMemo(ctx)
 	}
 	infos := fanout(qctx, c, cm, func(ctx context.Context, v Validator) (*protocol.ChainInfo, error) {
-		return v.Node.HandleChainInfoQuery(ctx, q)
+		return queryInfo(ctx, v, cm.committee, q)
 	}, nil)
 	ans := &chainAnswers{epoch: epoch, q: *q, as: slices.Clone(infos)}
 	// Highest claims first; a validator that lies about its height is found out when its
@@ -357,7 +357,7 @@ func (c *Client) updateChainTo(ctx context.Context, v Validator, id base.ChainID
 	if depth > maxUpdateDepth {
 		return fmt.Errorf("updating validator %s: chain ancestry too deep", v.PublicKey)
 	}
-	info, err := v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+	info, err := queryInfo(ctx, v, c.cfg.Committee, &protocol.ChainInfoQuery{ChainID: id})
 	if errors.Is(err, worker.ErrUnknownChain) {
 		// Push the parent's block that created the chain.
 		desc, derr := c.description(ctx, id)
@@ -370,7 +370,7 @@ func (c *Client) updateChainTo(ctx context.Context, v Validator, id base.ChainID
 		if err := c.updateChainTo(ctx, v, desc.Origin.Parent, desc.Origin.Height+1, depth+1); err != nil {
 			return err
 		}
-		info, err = v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: id})
+		info, err = queryInfo(ctx, v, c.cfg.Committee, &protocol.ChainInfoQuery{ChainID: id})
 	}
 	if err != nil {
 		return err
@@ -442,7 +442,7 @@ func (c *Client) blob(ctx context.Context, id base.BlobID) (protocol.Blob, error
 func (c *Client) readBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
 	for _, v := range c.validators() {
 		cctx, cancel := c.withCallTimeout(ctx)
-		b, err := v.Node.ReadBlob(cctx, id)
+		b, err := c.readBlobFrom(cctx, v, id)
 		cancel()
 		if err == nil && b.ID() == id {
 			return b, nil

@@ -73,9 +73,7 @@ const (
 // certificate if larger (a block of MaxBlockSize, an outcome of MaxBlockOutcomeBytes and
 // a signature per member), and the framing; at most maxReceiveLimit.
 func syncAnswerLimit(committee *protocol.Committee) int64 {
-	p := &committee.Policy
-	cert := min(p.MaxBlockSize, maxReceiveLimit) + min(p.MaxBlockOutcomeBytes, maxReceiveLimit) + uint64(len(committee.Validators))*signatureBytes
-	return int64(min(max(MaxDownloadAnswerBytes, cert)+answerFraming, maxReceiveLimit))
+	return int64(receiveLimit(max(MaxDownloadAnswerBytes, certificateBytes(committee))))
 }
 
 // syncAnswerLimit returns the receive limit of the client's sync downloads of a chain

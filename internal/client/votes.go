@@ -573,7 +573,7 @@ func (cc *ChainClient) requestTimeout(ctx context.Context, height base.BlockHeig
 		return false, err
 	}
 	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (*protocol.Vote, error) {
-		info, err := v.Node.HandleChainInfoQuery(ctx, &protocol.ChainInfoQuery{ChainID: cc.id, RequestLeaderTimeout: &protocol.LeaderTimeoutRequest{Height: height, Round: round}})
+		info, err := queryInfo(ctx, v, m.committee, &protocol.ChainInfoQuery{ChainID: cc.id, RequestLeaderTimeout: &protocol.LeaderTimeoutRequest{Height: height, Round: round}})
 		if err != nil {
 			return nil, err
 		}

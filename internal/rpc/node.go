@@ -204,12 +204,13 @@ func (n *Node) HandleLiteCertificate(ctx context.Context, c *protocol.LiteCertif
 	})
 }
 
-// HandleChainInfoQuery implements client.ValidatorNode.
+// HandleChainInfoQuery implements client.ValidatorNode. An answer over ctx's receive
+// limit (client.WithReceiveLimit) fails the call.
 func (n *Node) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
 	if err := n.ready(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := unary(ctx, n.c, n.api.HandleChainInfoQuery, &pb.ChainInfoQuery{Payload: codec.Marshal(q)})
+	resp, err := unary(ctx, n.c, withReceiveLimit(ctx, n.c, n.api.HandleChainInfoQuery), &pb.ChainInfoQuery{Payload: codec.Marshal(q)})
 	return n.chainInfo(ctx, resp, err)
 }
 
@@ -231,12 +232,13 @@ func (n *Node) HandleBlob(ctx context.Context, b protocol.Blob) error {
 }
 
 // ReadBlob implements client.ValidatorNode (DownloadBlob). A blob whose content does
-// not match id is refused.
+// not match id is refused, and so is an answer over ctx's receive limit
+// (client.WithReceiveLimit).
 func (n *Node) ReadBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
 	if err := n.ready(ctx); err != nil {
 		return protocol.Blob{}, err
 	}
-	resp, err := unary(ctx, n.c, n.api.DownloadBlob, &pb.BlobId{Id: encodeBlobID(id)})
+	resp, err := unary(ctx, n.c, withReceiveLimit(ctx, n.c, n.api.DownloadBlob), &pb.BlobId{Id: encodeBlobID(id)})
 	if err != nil {
 		return protocol.Blob{}, err
 	}
@@ -269,12 +271,13 @@ func (n *Node) Certificates(ctx context.Context, chain base.ChainID, from, to ba
 	return certs, nil
 }
 
-// Certificate downloads the confirmed certificate of a block by its hash.
+// Certificate downloads the confirmed certificate of a block by its hash. An answer over
+// ctx's receive limit (client.WithReceiveLimit; client.CertificateAnswerLimit) fails the call.
 func (n *Node) Certificate(ctx context.Context, hash base.Hash) (*protocol.Certificate, error) {
 	if err := n.ready(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := unary(ctx, n.c, n.api.DownloadCertificate, &pb.CertificateHash{Hash: hash[:]})
+	resp, err := unary(ctx, n.c, withReceiveLimit(ctx, n.c, n.api.DownloadCertificate), &pb.CertificateHash{Hash: hash[:]})
 	if err != nil {
 		return nil, err
 	}
