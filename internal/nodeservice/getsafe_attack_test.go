@@ -1,0 +1,185 @@
+package nodeservice_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/micachain/mica/internal/base"
+)
+
+// strangersChains returns chains that exist on the validators but that the replica of a
+// new service of owner 0 does not hold: owner 1's genesis chain, with a block per chain
+// it opened, and those chains.
+func strangersChains(t *testing.T, n *testNet) []base.ChainID {
+	t.Helper()
+	owner := n.service(1, serviceOpts{})
+	chains := []base.ChainID{n.chains[1]}
+	for range 3 {
+		d := owner.gql(`mutation { openChain(balance: "1") { chainId } }`, nil)
+		id, err := base.ParseChainID(fmt.Sprint(path(d, "openChain", "chainId")))
+		if err != nil {
+			t.Fatalf("openChain: %v (%v)", err, d)
+		}
+		chains = append(chains, id)
+	}
+	return chains
+}
+
+// held returns the chains of ids whose state the service's local replica holds (a
+// genesis chain only once it has blocks there: every replica starts with their
+// genesis state).
+func (n *testNet) held(s *service, ids []base.ChainID) []base.ChainID {
+	var out []base.ChainID
+	for _, id := range ids {
+		tip, err := s.c.LocalTip(context.Background(), id)
+		if err == nil && (tip.NextHeight > 0 || !slices.Contains(n.chains, id)) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// asked returns the chains of ids that some validator was asked about.
+func (n *testNet) asked(ids []base.ChainID) []base.ChainID {
+	var out []base.ChainID
+	for _, id := range ids {
+		for _, node := range n.nodes {
+			if node.askedAbout()[id] {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// chainsQuery names each chain of ids under an alias.
+func chainsQuery(ids []base.ChainID) string {
+	var q strings.Builder
+	q.WriteString("{")
+	for i, id := range ids {
+		fmt.Fprintf(&q, " c%d: chain(chain: %q) { nextHeight }", i, id.String())
+	}
+	q.WriteString(" }")
+	return q.String()
+}
+
+// send sends a request with the given headers (and body, for a POST) and returns the
+// HTTP status and the decoded answer (nil if it is not JSON).
+func (s *service) send(method, target string, body string, headers map[string]string) (int, map[string]any) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.server.URL+target, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out map[string]any
+	_ = json.NewDecoder(bytes.NewReader(raw)).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestAttackGetQueryDoesNotGrowReplica: a web page the user opens makes the browser
+// send GET queries to the node service (an <img src>, a no-cors fetch: no preflight,
+// no token on loopback), each naming 16 chains outside the wallet. Each chain was looked
+// up on every validator, its history downloaded, executed and stored in the local
+// replica for good: page after page, the user's disk filled with strangers' chains. A
+// GET now answers from the local replica only, and says to POST to fetch a chain; an
+// application GET on such a chain does not fetch it either.
+func TestAttackGetQueryDoesNotGrowReplica(t *testing.T) {
+	n := newTestNet(t, twoKeys(), nil)
+	strangers := strangersChains(t, n)
+	s := n.service(0, serviceOpts{})
+	if got := n.held(s, strangers); len(got) != 0 {
+		t.Fatalf("a new replica holds %d of the strangers' chains before any query", len(got))
+	}
+	status, out := s.send(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers)), "", nil)
+	app := strings.Repeat("ab", 32)
+	appStatus, appOut := s.send(http.MethodGet, "/chains/"+strangers[1].String()+"/applications/"+app+"?query="+url.QueryEscape("{ value }"), "", nil)
+	asked, held := n.asked(strangers), n.held(s, strangers)
+	t.Logf("GET queries naming %d chains outside the wallet: %d looked up on the validators, %d stored in the replica", len(strangers), len(asked), len(held))
+	if len(asked) != 0 || len(held) != 0 {
+		t.Errorf("GET queries made the node look up %d and store %d chains outside the wallet, want none", len(asked), len(held))
+	}
+	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "POST") {
+		t.Errorf("GET of chains outside the wallet: status %d, error %q; want 200 and an error saying to POST", status, msg)
+	}
+	if msg := firstError(appOut); appStatus != http.StatusNotFound || !strings.Contains(msg, "POST") {
+		t.Errorf("application GET on a chain outside the wallet: status %d, error %q; want 404 and an error saying to POST", appStatus, msg)
+	}
+}
+
+// TestCrossSiteRequestsDoNotSync: a request a browser marks as sent by another site's
+// page (Sec-Fetch-Site: cross-site, or same-site: another port of localhost) syncs
+// nothing, whatever its method; a form or text/plain POST (no preflight) is refused. A
+// JSON POST from the CLI or curl (no Sec-Fetch-Site), or from the service's own pages,
+// still syncs chains outside the wallet on demand, and a GET then answers them from the
+// replica.
+func TestCrossSiteRequestsDoNotSync(t *testing.T) {
+	n := newTestNet(t, twoKeys(), nil)
+	strangers := strangersChains(t, n)
+	s := n.service(0, serviceOpts{})
+	body, err := json.Marshal(map[string]string{"query": chainsQuery(strangers[:1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		headers map[string]string
+		status  int
+	}{
+		{"cross-site JSON POST", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusForbidden},
+		{"same-site JSON POST", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"}, http.StatusForbidden},
+		{"text/plain POST", map[string]string{"Content-Type": "text/plain"}, http.StatusBadRequest},
+		{"form POST", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusBadRequest},
+	} {
+		status, out := s.send(http.MethodPost, "/", string(body), c.headers)
+		if status != c.status {
+			t.Errorf("%s: status %d (%v), want %d", c.name, status, out, c.status)
+		}
+	}
+	status, out := s.send(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers[1:2])), "", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	if msg := firstError(out); status != http.StatusOK || msg == "" {
+		t.Errorf("cross-site GET: status %d, %v; want an error", status, out)
+	}
+	if got := n.asked(strangers); len(got) != 0 {
+		t.Fatalf("cross-site requests made the node look up %d chains outside the wallet, want none", len(got))
+	}
+	// The CLI, curl, the MCP server: a JSON POST without Sec-Fetch-Site.
+	s.gql(chainsQuery(strangers[:2]), nil)
+	// The service's own pages (the web wallet, GraphiQL).
+	status, out = s.send(http.MethodPost, "/", fmt.Sprintf(`{"query": %q}`, chainsQuery(strangers[2:])), map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"})
+	if status != http.StatusOK || firstError(out) != "" {
+		t.Errorf("same-origin JSON POST: status %d, %v", status, out)
+	}
+	if got := n.held(s, strangers); len(got) != len(strangers) {
+		t.Errorf("JSON POSTs synced %d of %d chains outside the wallet", len(got), len(strangers))
+	}
+	// Once held, a GET answers them from the replica.
+	status, out = s.send(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers)), "", nil)
+	if status != http.StatusOK || firstError(out) != "" || path(out, "data", "c0", "nextHeight") != float64(3) {
+		t.Errorf("GET of held chains: status %d, %v", status, out)
+	}
+}
