@@ -30,6 +30,13 @@ func strangersChains(t *testing.T, n *testNet) []base.ChainID {
 		}
 		chains = append(chains, id)
 	}
+	// No more syncs of these chains but the ones the test makes, and none counted yet.
+	owner.stop()
+	for _, node := range n.nodes {
+		node.askedMu.Lock()
+		node.asked = nil
+		node.askedMu.Unlock()
+	}
 	return chains
 }
 
@@ -123,6 +130,7 @@ func TestAttackGetQueryDoesNotGrowReplica(t *testing.T) {
 	if len(asked) != 0 || len(held) != 0 {
 		t.Errorf("GET queries made the node look up %d and store %d chains outside the wallet, want none", len(asked), len(held))
 	}
+	t.Logf("the answer: %s", firstError(out))
 	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "POST") {
 		t.Errorf("GET of chains outside the wallet: status %d, error %q; want 200 and an error saying to POST", status, msg)
 	}
@@ -133,18 +141,19 @@ func TestAttackGetQueryDoesNotGrowReplica(t *testing.T) {
 
 // TestCrossSiteRequestsDoNotSync: a request a browser marks as sent by another site's
 // page (Sec-Fetch-Site: cross-site, or same-site: another port of localhost) syncs
-// nothing, whatever its method; a form or text/plain POST (no preflight) is refused. A
-// JSON POST from the CLI or curl (no Sec-Fetch-Site), or from the service's own pages,
-// still syncs chains outside the wallet on demand, and a GET then answers them from the
-// replica.
+// nothing, whatever its method: a POST is refused (403) unless --allow-origin names the
+// origin, and only a named origin's syncs; a form or text/plain POST (no preflight) is
+// not a GraphQL request. A JSON POST from the CLI or curl (no Sec-Fetch-Site), or from
+// the service's own pages, still syncs chains outside the wallet on demand, and a GET
+// then answers them from the replica.
 func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	n := newTestNet(t, twoKeys(), nil)
 	strangers := strangersChains(t, n)
 	s := n.service(0, serviceOpts{})
-	body, err := json.Marshal(map[string]string{"query": chainsQuery(strangers[:1])})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A chain the replica does not hold (a new one), and owner 1's chain whose blocks
+	// the replica lacks.
+	body := fmt.Sprintf(`{"query": %q}`, chainsQuery(strangers[1:2]))
+	withBlocks := fmt.Sprintf(`{"query": %q}`, chainsQuery(strangers[:1]))
 	for _, c := range []struct {
 		name    string
 		headers map[string]string
@@ -155,7 +164,7 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 		{"text/plain POST", map[string]string{"Content-Type": "text/plain"}, http.StatusBadRequest},
 		{"form POST", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusBadRequest},
 	} {
-		status, out := s.send(http.MethodPost, "/", string(body), c.headers)
+		status, out := s.send(http.MethodPost, "/", body, c.headers)
 		if status != c.status {
 			t.Errorf("%s: status %d (%v), want %d", c.name, status, out, c.status)
 		}
@@ -166,6 +175,20 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	}
 	if got := n.asked(strangers); len(got) != 0 {
 		t.Fatalf("cross-site requests made the node look up %d chains outside the wallet, want none", len(got))
+	}
+	// With --allow-origin "*" (any page may read) and a dApp's origin: another site's
+	// JSON POST passes CORS but syncs nothing; the named origin's does.
+	open := n.service(0, serviceOpts{allowOrigins: []string{"http://localhost:3000", "*"}})
+	status, out = open.send(http.MethodPost, "/", body, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "another site") {
+		t.Errorf("cross-site JSON POST under --allow-origin '*': status %d, %v; want an error", status, out)
+	}
+	if got := n.asked(strangers); len(got) != 0 {
+		t.Fatalf("cross-site requests made the node look up %d chains outside the wallet, want none", len(got))
+	}
+	status, out = open.send(http.MethodPost, "/", withBlocks, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"})
+	if status != http.StatusOK || firstError(out) != "" || path(out, "data", "c0", "nextHeight") != float64(3) {
+		t.Errorf("JSON POST from an allowed origin: status %d, %v", status, out)
 	}
 	// The CLI, curl, the MCP server: a JSON POST without Sec-Fetch-Site.
 	s.gql(chainsQuery(strangers[:2]), nil)

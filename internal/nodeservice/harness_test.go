@@ -226,6 +226,9 @@ type service struct {
 	c      *client.Client
 	server *httptest.Server
 	token  string
+	// stop stops the service and its background syncs (at the latest when the test
+	// ends).
+	stop func()
 }
 
 type serviceOpts struct {
@@ -233,6 +236,7 @@ type serviceOpts struct {
 	tokenForQueries bool
 	processInbox    bool
 	loopbackHosts   bool
+	allowOrigins    []string
 	limits          nodeservice.Limits
 	// catchUp replaces the harness's catch-up period (200 ms).
 	catchUp time.Duration
@@ -267,7 +271,7 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 	hub := nodeservice.NewHub()
 	c := n.client(hub)
 	svc, err := nodeservice.New(nodeservice.Config{Wallet: w, Client: c, Hub: hub, Token: o.token, TokenForQueries: o.tokenForQueries,
-		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, CatchUp: o.catchUp, Limits: o.limits})
+		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, AllowOrigins: o.allowOrigins, CatchUp: o.catchUp, Limits: o.limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,13 +283,17 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 	}()
 	s := &service{Service: svc, t: t, w: w, c: c, token: o.token}
 	s.server = httptest.NewServer(svc.Handler())
-	t.Cleanup(func() {
-		s.server.CloseClientConnections()
-		s.server.Close()
-		cancel()
-		<-done
-		hub.Close()
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			s.server.CloseClientConnections()
+			s.server.Close()
+			cancel()
+			<-done
+			hub.Close()
+		})
+	}
+	t.Cleanup(s.stop)
 	return s
 }
 
