@@ -183,6 +183,11 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "another site") {
 		t.Errorf("cross-site JSON POST under --allow-origin '*': status %d, %v; want an error", status, out)
 	}
+	// A browser that does not send Sec-Fetch-Site: its Origin names another host.
+	status, out = open.send(http.MethodPost, "/", body, map[string]string{"Content-Type": "application/json", "Origin": "http://localhost:3001"})
+	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "another site") {
+		t.Errorf("JSON POST with another Origin under --allow-origin '*': status %d, %v; want an error", status, out)
+	}
 	if got := n.asked(strangers); len(got) != 0 {
 		t.Fatalf("cross-site requests made the node look up %d chains outside the wallet, want none", len(got))
 	}

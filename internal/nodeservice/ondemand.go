@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/micachain/mica/internal/base"
@@ -79,19 +81,36 @@ func (s *Service) onDemandPolicy(next http.Handler) http.Handler {
 
 // onDemandRefusal says why r may not sync chains outside the wallet, or "" if it may. A
 // GET (but a websocket upgrade, whose origin is checked) is meant to be safe, and any
-// web page can make the browser send one. A request a browser marks as sent by another
-// site's page (Sec-Fetch-Site cross-site, or same-site: another port of localhost is the
-// same site) may not either, unless AllowOrigins names its origin ("*" does not count:
-// it lets any page read, not store).
+// web page can make the browser send one. A request a browser sent from another site's
+// page (crossSite) may not either, unless AllowOrigins names its origin ("*" does not
+// count: it lets any page read, not store).
 func (s *Service) onDemandRefusal(r *http.Request) string {
-	site := r.Header.Get("Sec-Fetch-Site")
 	switch {
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.Header.Get("Upgrade") == "":
 		return "a GET query answers from the local replica only (any web page can make the browser send one); send the query by POST with Content-Type: application/json to fetch the chain"
-	case (site == "cross-site" || site == "same-site") && !s.allowedOrigin(r.Header.Get("Origin"), false):
-		return fmt.Sprintf("a request from another site's web page (Sec-Fetch-Site: %s) answers from the local replica only; use the service's own pages, the CLI, or mica service --allow-origin for that page's origin", site)
+	case crossSite(r) && !s.allowedOrigin(r.Header.Get("Origin"), false):
+		return fmt.Sprintf("a request from another site's web page (Origin %q) answers from the local replica only; use the service's own pages, the CLI, or mica service --allow-origin for that page's origin", r.Header.Get("Origin"))
 	}
 	return ""
+}
+
+// crossSite reports a request a browser marks as sent by a page of another site
+// (Sec-Fetch-Site cross-site, or same-site: another port of localhost is the same site)
+// or, from a browser that does not send Sec-Fetch-Site, whose Origin names another host
+// than the request (or is "null").
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	case "":
+		o := r.Header.Get("Origin")
+		if o == "" {
+			return false
+		}
+		u, err := url.Parse(o)
+		return err != nil || !strings.EqualFold(u.Host, r.Host)
+	}
+	return false
 }
 
 // syncOnDemand makes the local replica hold a chain outside the wallet, up to date, for
