@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/nodeservice"
+	"github.com/micachain/mica/internal/wallet"
 )
 
 // strangersChains returns chains that exist on the validators but that the replica of a
@@ -176,9 +178,9 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	if got := n.asked(strangers); len(got) != 0 {
 		t.Fatalf("cross-site requests made the node look up %d chains outside the wallet, want none", len(got))
 	}
-	// With --allow-origin "*" (any page may read) and a dApp's origin: another site's
-	// JSON POST passes CORS but syncs nothing; the named origin's does.
-	open := n.service(0, serviceOpts{allowOrigins: []string{"http://localhost:3000", "*"}})
+	// With --allow-origin "*" (any page may read), another site's JSON POST passes CORS
+	// but syncs nothing.
+	open := n.service(0, serviceOpts{allowOrigins: []string{"*"}})
 	status, out = open.send(http.MethodPost, "/", body, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
 	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "another site") {
 		t.Errorf("cross-site JSON POST under --allow-origin '*': status %d, %v; want an error", status, out)
@@ -191,7 +193,9 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	if got := n.asked(strangers); len(got) != 0 {
 		t.Fatalf("cross-site requests made the node look up %d chains outside the wallet, want none", len(got))
 	}
-	status, out = open.send(http.MethodPost, "/", withBlocks, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"})
+	// A dApp's origin that --allow-origin names may.
+	dapp := n.service(0, serviceOpts{allowOrigins: []string{"http://localhost:3000"}})
+	status, out = dapp.send(http.MethodPost, "/", withBlocks, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"})
 	if status != http.StatusOK || firstError(out) != "" || path(out, "data", "c0", "nextHeight") != float64(3) {
 		t.Errorf("JSON POST from an allowed origin: status %d, %v", status, out)
 	}
@@ -209,5 +213,22 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	status, out = s.send(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers)), "", nil)
 	if status != http.StatusOK || firstError(out) != "" || path(out, "data", "c0", "nextHeight") != float64(3) {
 		t.Errorf("GET of held chains: status %d, %v", status, out)
+	}
+}
+
+// TestBadAllowedOriginRefused: an allowed origin that is not scheme://host[:port] (no
+// Origin header can match it) stops the service at start with the reason.
+func TestBadAllowedOriginRefused(t *testing.T) {
+	n := newTestNet(t, twoKeys(), nil)
+	w, err := wallet.Create(t.TempDir(), n.genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	for _, o := range []string{"localhost:3000", "http://localhost:3000/app"} {
+		_, err := nodeservice.New(nodeservice.Config{Wallet: w, Client: n.client(nil), AllowOrigins: []string{o}})
+		if err == nil || !strings.Contains(err.Error(), "scheme://host[:port]") {
+			t.Errorf("AllowOrigins %q: %v, want an error naming the form of an origin", o, err)
+		}
 	}
 }

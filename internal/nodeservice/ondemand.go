@@ -18,9 +18,9 @@ import (
 // and any web page the user opens can make the browser send a GET query (an <img src>,
 // a no-cors fetch: no CORS preflight). So a GET, and any request a browser marks as sent
 // by another site's page, never syncs on demand: it answers from the local replica
-// (onDemandPolicy); other pages get no CORS grant for a JSON POST, and no other POST is
-// a GraphQL request (protectCrossOrigin). These bounds keep what one request that may
-// sync makes the node fetch proportional to the request:
+// (onDemandPolicy). Other sites' pages cannot POST either (protectCrossOrigin, and CORS
+// refuses their preflight), and only a JSON POST is a GraphQL request. These bounds keep
+// what one request that may sync makes the node fetch proportional to the request:
 const (
 	// MaxOnDemandChains is the number of distinct chains outside the wallet that one
 	// request may name (a chain named twice counts once); the others are refused.
