@@ -1,11 +1,9 @@
 package nodeservice_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,33 +79,18 @@ func chainsQuery(ids []base.ChainID) string {
 	return q.String()
 }
 
-// send sends a request with the given headers (and body, for a POST) and returns the
+// ask sends a request with the given headers (and body, for a POST) and returns the
 // HTTP status and the decoded answer (nil if it is not JSON).
-func (s *service) send(method, target string, body string, headers map[string]string) (int, map[string]any) {
+func (s *service) ask(method, target, body string, headers map[string]string) (int, map[string]any) {
 	s.t.Helper()
-	var rd io.Reader
+	var b []byte
 	if body != "" {
-		rd = strings.NewReader(body)
+		b = []byte(body)
 	}
-	req, err := http.NewRequest(method, s.server.URL+target, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	status, raw := s.send(method, target, b, headers)
 	var out map[string]any
-	_ = json.NewDecoder(bytes.NewReader(raw)).Decode(&out)
-	return resp.StatusCode, out
+	_ = json.Unmarshal(raw, &out)
+	return status, out
 }
 
 // TestAttackGetQueryDoesNotGrowReplica: a web page the user opens makes the browser
@@ -124,9 +107,9 @@ func TestAttackGetQueryDoesNotGrowReplica(t *testing.T) {
 	if got := n.held(s, strangers); len(got) != 0 {
 		t.Fatalf("a new replica holds %d of the strangers' chains before any query", len(got))
 	}
-	status, out := s.send(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers)), "", nil)
+	status, out := s.ask(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers)), "", nil)
 	app := strings.Repeat("ab", 32)
-	appStatus, appOut := s.send(http.MethodGet, "/chains/"+strangers[1].String()+"/applications/"+app+"?query="+url.QueryEscape("{ value }"), "", nil)
+	appStatus, appOut := s.ask(http.MethodGet, "/chains/"+strangers[1].String()+"/applications/"+app+"?query="+url.QueryEscape("{ value }"), "", nil)
 	asked, held := n.asked(strangers), n.held(s, strangers)
 	t.Logf("GET queries naming %d chains outside the wallet: %d looked up on the validators, %d stored in the replica", len(strangers), len(asked), len(held))
 	if len(asked) != 0 || len(held) != 0 {
@@ -166,12 +149,12 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 		{"text/plain POST", map[string]string{"Content-Type": "text/plain"}, http.StatusBadRequest},
 		{"form POST", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusBadRequest},
 	} {
-		status, out := s.send(http.MethodPost, "/", body, c.headers)
+		status, out := s.ask(http.MethodPost, "/", body, c.headers)
 		if status != c.status {
 			t.Errorf("%s: status %d (%v), want %d", c.name, status, out, c.status)
 		}
 	}
-	status, out := s.send(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers[1:2])), "", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	status, out := s.ask(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers[1:2])), "", map[string]string{"Sec-Fetch-Site": "cross-site"})
 	if msg := firstError(out); status != http.StatusOK || msg == "" {
 		t.Errorf("cross-site GET: status %d, %v; want an error", status, out)
 	}
@@ -181,12 +164,12 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	// With --allow-origin "*" (any page may read), another site's JSON POST passes CORS
 	// but syncs nothing.
 	open := n.service(0, serviceOpts{allowOrigins: []string{"*"}})
-	status, out = open.send(http.MethodPost, "/", body, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+	status, out = open.ask(http.MethodPost, "/", body, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
 	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "another site") {
 		t.Errorf("cross-site JSON POST under --allow-origin '*': status %d, %v; want an error", status, out)
 	}
 	// A browser that does not send Sec-Fetch-Site: its Origin names another host.
-	status, out = open.send(http.MethodPost, "/", body, map[string]string{"Content-Type": "application/json", "Origin": "http://localhost:3001"})
+	status, out = open.ask(http.MethodPost, "/", body, map[string]string{"Content-Type": "application/json", "Origin": "http://localhost:3001"})
 	if msg := firstError(out); status != http.StatusOK || !strings.Contains(msg, "another site") {
 		t.Errorf("JSON POST with another Origin under --allow-origin '*': status %d, %v; want an error", status, out)
 	}
@@ -195,14 +178,14 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 	}
 	// A dApp's origin that --allow-origin names may.
 	dapp := n.service(0, serviceOpts{allowOrigins: []string{"http://localhost:3000"}})
-	status, out = dapp.send(http.MethodPost, "/", withBlocks, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"})
+	status, out = dapp.ask(http.MethodPost, "/", withBlocks, map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"})
 	if status != http.StatusOK || firstError(out) != "" || path(out, "data", "c0", "nextHeight") != float64(3) {
 		t.Errorf("JSON POST from an allowed origin: status %d, %v", status, out)
 	}
 	// The CLI, curl, the MCP server: a JSON POST without Sec-Fetch-Site.
 	s.gql(chainsQuery(strangers[:2]), nil)
 	// The service's own pages (the web wallet, GraphiQL).
-	status, out = s.send(http.MethodPost, "/", fmt.Sprintf(`{"query": %q}`, chainsQuery(strangers[2:])), map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"})
+	status, out = s.ask(http.MethodPost, "/", fmt.Sprintf(`{"query": %q}`, chainsQuery(strangers[2:])), map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"})
 	if status != http.StatusOK || firstError(out) != "" {
 		t.Errorf("same-origin JSON POST: status %d, %v", status, out)
 	}
@@ -210,7 +193,7 @@ func TestCrossSiteRequestsDoNotSync(t *testing.T) {
 		t.Errorf("JSON POSTs synced %d of %d chains outside the wallet", len(got), len(strangers))
 	}
 	// Once held, a GET answers them from the replica.
-	status, out = s.send(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers)), "", nil)
+	status, out = s.ask(http.MethodGet, "/?query="+url.QueryEscape(chainsQuery(strangers)), "", nil)
 	if status != http.StatusOK || firstError(out) != "" || path(out, "data", "c0", "nextHeight") != float64(3) {
 		t.Errorf("GET of held chains: status %d, %v", status, out)
 	}

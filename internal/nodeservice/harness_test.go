@@ -312,13 +312,32 @@ func (s *service) post(path, token string, body any) (int, map[string]any) {
 			s.t.Fatal(err)
 		}
 	}
-	req, err := http.NewRequest(http.MethodPost, s.server.URL+path, bytes.NewReader(b))
+	headers := map[string]string{"Content-Type": "application/json"}
+	if token != "" {
+		headers["Authorization"] = "Bearer " + token
+	}
+	status, raw := s.send(http.MethodPost, path, b, headers)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		s.t.Fatalf("status %d, body not JSON: %v\n%s", status, err, raw)
+	}
+	return status, out
+}
+
+// send sends a request to target with the given headers (and body, if not nil) and
+// returns the HTTP status and the answer's body.
+func (s *service) send(method, target string, body []byte, headers map[string]string) (int, []byte) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.server.URL+target, rd)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -329,11 +348,7 @@ func (s *service) post(path, token string, body any) (int, map[string]any) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		s.t.Fatalf("status %d, body not JSON: %v\n%s", resp.StatusCode, err, raw)
-	}
-	return resp.StatusCode, out
+	return resp.StatusCode, raw
 }
 
 // gql runs a query on the system endpoint with the service's token and fails the test on
