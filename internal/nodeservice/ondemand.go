@@ -125,7 +125,7 @@ func (s *Service) syncOnDemand(ctx context.Context, id base.ChainID) error {
 		if _, err := s.c.LocalTip(ctx, id); err == nil {
 			return nil
 		}
-		return base.Invalidf("chain %s is outside the wallet and not in the local replica: %s", id, why)
+		return base.Invalidf("chain %s is not in the local replica: %s", id, why)
 	}
 	select {
 	case s.onDemand <- struct{}{}:
