@@ -111,6 +111,9 @@ func (s *Service) queryApplication(ctx context.Context, chainID base.ChainID, ap
 			return http.StatusGatewayTimeout, errorAnswer("timed out syncing the chain")
 		}
 		if _, terr := s.c.LocalTip(ctx, chainID); terr != nil {
+			if base.IsInvalid(err) {
+				return http.StatusNotFound, errorAnswer(err.Error())
+			}
 			return http.StatusNotFound, errorAnswer(fmt.Sprintf("unknown chain %s: %v", chainID, err))
 		}
 		// Validators unreachable: answer from the local replica.

@@ -226,6 +226,9 @@ type service struct {
 	c      *client.Client
 	server *httptest.Server
 	token  string
+	// stop stops the service and its background syncs (at the latest when the test
+	// ends).
+	stop func()
 }
 
 type serviceOpts struct {
@@ -233,6 +236,7 @@ type serviceOpts struct {
 	tokenForQueries bool
 	processInbox    bool
 	loopbackHosts   bool
+	allowOrigins    []string
 	limits          nodeservice.Limits
 	// catchUp replaces the harness's catch-up period (200 ms).
 	catchUp time.Duration
@@ -267,7 +271,7 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 	hub := nodeservice.NewHub()
 	c := n.client(hub)
 	svc, err := nodeservice.New(nodeservice.Config{Wallet: w, Client: c, Hub: hub, Token: o.token, TokenForQueries: o.tokenForQueries,
-		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, CatchUp: o.catchUp, Limits: o.limits})
+		ProcessInbox: o.processInbox, LoopbackHosts: o.loopbackHosts, AllowOrigins: o.allowOrigins, CatchUp: o.catchUp, Limits: o.limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,13 +283,17 @@ func (n *testNet) service(i int, o serviceOpts) *service {
 	}()
 	s := &service{Service: svc, t: t, w: w, c: c, token: o.token}
 	s.server = httptest.NewServer(svc.Handler())
-	t.Cleanup(func() {
-		s.server.CloseClientConnections()
-		s.server.Close()
-		cancel()
-		<-done
-		hub.Close()
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			s.server.CloseClientConnections()
+			s.server.Close()
+			cancel()
+			<-done
+			hub.Close()
+		})
+	}
+	t.Cleanup(s.stop)
 	return s
 }
 
@@ -304,13 +312,32 @@ func (s *service) post(path, token string, body any) (int, map[string]any) {
 			s.t.Fatal(err)
 		}
 	}
-	req, err := http.NewRequest(http.MethodPost, s.server.URL+path, bytes.NewReader(b))
+	headers := map[string]string{"Content-Type": "application/json"}
+	if token != "" {
+		headers["Authorization"] = "Bearer " + token
+	}
+	status, raw := s.send(http.MethodPost, path, b, headers)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		s.t.Fatalf("status %d, body not JSON: %v\n%s", status, err, raw)
+	}
+	return status, out
+}
+
+// send sends a request to target with the given headers (and body, if not nil) and
+// returns the HTTP status and the answer's body.
+func (s *service) send(method, target string, body []byte, headers map[string]string) (int, []byte) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.server.URL+target, rd)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -321,11 +348,7 @@ func (s *service) post(path, token string, body any) (int, map[string]any) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		s.t.Fatalf("status %d, body not JSON: %v\n%s", resp.StatusCode, err, raw)
-	}
-	return resp.StatusCode, out
+	return resp.StatusCode, raw
 }
 
 // gql runs a query on the system endpoint with the service's token and fails the test on

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func authorized(ctx context.Context) bool {
 const errUnauthorized = "this request needs the service's bearer token (Authorization: Bearer TOKEN; `mica service --token-file`)"
 
 // buildHandler assembles the routes and the middleware around them.
-func (s *Service) buildHandler() http.Handler {
+func (s *Service) buildHandler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	sys := s.systemServer()
 	mux.Handle("/", s.systemHandler(sys))
@@ -53,7 +54,34 @@ func (s *Service) buildHandler() http.Handler {
 	for path, h := range s.cfg.Extra {
 		s.Mount(path, h)
 	}
-	return s.recoverer(s.checkHost(s.cors(s.authenticate(mux))))
+	guarded, err := s.protectCrossOrigin(s.authenticate(s.onDemandPolicy(mux)))
+	if err != nil {
+		return nil, err
+	}
+	return s.recoverer(s.checkHost(s.cors(guarded))), nil
+}
+
+// protectCrossOrigin refuses the POSTs (and other unsafe methods) a browser sends from
+// another origin (net/http.CrossOriginProtection: Sec-Fetch-Site, or else Origin
+// against Host), but from the origins AllowOrigins names (any, with "*"). CORS already
+// keeps other pages from sending a JSON POST (their preflight is refused); this also
+// refuses, before any handler, what browsers send without a preflight (a form, a
+// text/plain body), on every route (Extra handlers included). Clients that are not
+// browsers send neither header and pass.
+func (s *Service) protectCrossOrigin(next http.Handler) (http.Handler, error) {
+	if slices.Contains(s.cfg.AllowOrigins, "*") {
+		return next, nil
+	}
+	p := http.NewCrossOriginProtection()
+	for _, o := range s.cfg.AllowOrigins {
+		if err := p.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("nodeservice: allowed origin %q: %w (an origin is scheme://host[:port], or *)", o, err)
+		}
+	}
+	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeGraphQLError(w, http.StatusForbidden, fmt.Sprintf("%s from another origin (%s) refused: only the service's own pages and the origins of mica service --allow-origin may send it", r.Method, r.Header.Get("Origin")))
+	}))
+	return p.Handler(next), nil
 }
 
 // checkHost refuses, when Config.LoopbackHosts is set, requests whose Host is not a
@@ -383,20 +411,26 @@ func (s *Service) originPatterns() []string {
 	return out
 }
 
+// allowedOrigin reports whether AllowOrigins names origin, or holds "*" when wildcard
+// is true.
+func (s *Service) allowedOrigin(origin string, wildcard bool) bool {
+	if origin == "" {
+		return false
+	}
+	for _, o := range s.cfg.AllowOrigins {
+		if wildcard && o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
 // cors answers preflights and sets the CORS headers for the allowed origins; without
 // AllowOrigins a browser page of another origin cannot read any answer.
 func (s *Service) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		allowed := false
-		if origin != "" {
-			for _, o := range s.cfg.AllowOrigins {
-				if o == "*" || strings.EqualFold(o, origin) {
-					allowed = true
-					break
-				}
-			}
-		}
+		allowed := s.allowedOrigin(origin, true)
 		if allowed {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)

@@ -178,7 +178,11 @@ func New(cfg Config) (*Service, error) {
 		locks: map[base.ChainID]*sync.Mutex{}, kicks: map[base.ChainID]chan struct{}{},
 		onDemand: make(chan struct{}, maxOnDemandSyncs)}
 	s.subscriptions = make(chan struct{}, s.limits.MaxSubscriptions)
-	s.handler = s.buildHandler()
+	h, err := s.buildHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.handler = h
 	return s, nil
 }
 
