@@ -110,10 +110,10 @@ func queryInfo(ctx context.Context, v Validator, committee *protocol.Committee, 
 	return v.Node.HandleChainInfoQuery(ctx, q)
 }
 
-// readBlobFrom downloads a blob from v with the largest honest blob answer under the
-// client's committee as the call's receive limit (BlobAnswerLimit).
-func (c *Client) readBlobFrom(ctx context.Context, v Validator, id base.BlobID) (protocol.Blob, error) {
-	if n := BlobAnswerLimit(c.cfg.Committee); n > 0 {
+// readBlobFrom downloads a blob from v, if limited with the largest honest blob answer
+// under the client's committee as the call's receive limit (BlobAnswerLimit).
+func (c *Client) readBlobFrom(ctx context.Context, v Validator, id base.BlobID, limited bool) (protocol.Blob, error) {
+	if n := BlobAnswerLimit(c.cfg.Committee); limited && n > 0 {
 		ctx = WithReceiveLimit(ctx, n)
 	}
 	return v.Node.ReadBlob(ctx, id)

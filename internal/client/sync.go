@@ -438,14 +438,25 @@ func (c *Client) blob(ctx context.Context, id base.BlobID) (protocol.Blob, error
 
 // readBlob returns a blob from the first validator that has it, checked against its
 // content address. Each validator is given the per-call deadline, so one that never
-// answers delays the download by that much only.
+// answers delays the download by that much only. The validators are asked with the
+// genesis policy's largest blob as the receive limit (readBlobFrom), then, if none
+// answered within it and some did not say it has none, without: a later epoch's policy
+// may allow larger blobs, and only a blob no honest validator serves within the limit
+// lets a Byzantine one send more.
 func (c *Client) readBlob(ctx context.Context, id base.BlobID) (protocol.Blob, error) {
-	for _, v := range c.validators() {
-		cctx, cancel := c.withCallTimeout(ctx)
-		b, err := c.readBlobFrom(cctx, v, id)
-		cancel()
-		if err == nil && b.ID() == id {
-			return b, nil
+	for _, limited := range []bool{true, false} {
+		retry := false
+		for _, v := range c.validators() {
+			cctx, cancel := c.withCallTimeout(ctx)
+			b, err := c.readBlobFrom(cctx, v, id, limited)
+			cancel()
+			if err == nil && b.ID() == id {
+				return b, nil
+			}
+			retry = retry || (err != nil && !base.IsNotFound(err))
+		}
+		if !retry || ctx.Err() != nil {
+			break
 		}
 	}
 	return protocol.Blob{}, fmt.Errorf("%w: blob %s", worker.ErrBlobsNotFound, id)
