@@ -65,16 +65,6 @@ func BlobAnswerLimit(committee *protocol.Committee) int {
 	return receiveLimit(satAdd(max(p.MaxBlobSize, p.MaxBlockSize, p.MaxBlockOutcomeBytes), signaturesBytes(committee)))
 }
 
-// CertificateAnswerLimit returns the largest answer an honest validator sends to a
-// download of one certificate by its hash under committee's policy (0 if unknown: the
-// transport's limit): the certificate (certificateBytes) and the framing.
-func CertificateAnswerLimit(committee *protocol.Committee) int {
-	if committee == nil {
-		return 0
-	}
-	return receiveLimit(certificateBytes(committee))
-}
-
 // certificateBytes bounds one confirmed certificate under committee's policy: a block
 // of MaxBlockSize, an outcome of MaxBlockOutcomeBytes and a signature per member.
 func certificateBytes(committee *protocol.Committee) uint64 {

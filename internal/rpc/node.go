@@ -272,7 +272,7 @@ func (n *Node) Certificates(ctx context.Context, chain base.ChainID, from, to ba
 }
 
 // Certificate downloads the confirmed certificate of a block by its hash. An answer over
-// ctx's receive limit (client.WithReceiveLimit; client.CertificateAnswerLimit) fails the call.
+// ctx's receive limit (client.WithReceiveLimit) fails the call.
 func (n *Node) Certificate(ctx context.Context, hash base.Hash) (*protocol.Certificate, error) {
 	if err := n.ready(ctx); err != nil {
 		return nil, err
