@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +28,16 @@ func TestBenchNetworkTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = victim.Process.Kill(); _ = victim.Wait() })
+	// Start returns once the child began its exec, which may be before the kernel
+	// shows its new command line (/proc/PID/cmdline reads empty for a moment: about one
+	// start in six on this machine); the check below reads it, so wait for it.
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", victim.Process.Pid)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(cmdline)
+		if err != nil || len(b) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	nf := netup.NetworkFile{Validators: []netup.ValidatorInfo{
 		{Name: "validator-0", Metrics: "http://127.0.0.1:23000", PID: os.Getpid()},
 		{Name: "validator-1"},
