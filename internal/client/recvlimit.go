@@ -17,10 +17,6 @@ import (
 // asked). Without it one Byzantine validator could make every chain-info query of the
 // hot path and of a sync allocate and decode up to the transport's 64 MiB.
 const (
-	// maxPendingBundleBytes bounds the bundles' bytes of one chain-info answer listing
-	// pending bundles, unless its first bundle alone is larger (at most a block's
-	// outcome): the worker's bound (worker maxPendingBundleBytes).
-	maxPendingBundleBytes = 16 << 20
 	// pendingEntryBytes bounds the framing of one listed pending bundle (its origin,
 	// action and length); protocol.MaxListedPendingBundles bounds their number.
 	pendingEntryBytes = 64
@@ -31,11 +27,11 @@ const (
 // the transport's. An answer that asks for neither pending bundles nor manager values
 // holds the chain's ownership, which a block sets (at most max(MaxBlockSize,
 // MaxBlockOutcomeBytes)), a timeout certificate and votes (a signature per member), and
-// fixed fields and framing. Pending bundles add their bound (maxPendingBundleBytes, or
-// one outcome) and their framing; manager values a locked validated certificate
-// (certificateBytes) and two proposals (a fast lock and the latest, each at most
-// MaxBlockSize with its blobs), which under the default policy reach the transport's
-// limit.
+// fixed fields and framing. Pending bundles add their bound
+// (protocol.MaxListedPendingBundleBytes, or one outcome) and their framing; manager
+// values a locked validated certificate (certificateBytes) and two proposals (a fast
+// lock and the latest, each at most MaxBlockSize with its blobs), which under the
+// default policy reach the transport's limit.
 func ChainInfoAnswerLimit(committee *protocol.Committee, q *protocol.ChainInfoQuery) int {
 	if committee == nil {
 		return 0
@@ -43,7 +39,7 @@ func ChainInfoAnswerLimit(committee *protocol.Committee, q *protocol.ChainInfoQu
 	p := &committee.Policy
 	n := satAdd(max(p.MaxBlockSize, p.MaxBlockOutcomeBytes), signaturesBytes(committee))
 	if q.RequestPendingBundles {
-		n = satAdd(n, max(maxPendingBundleBytes, p.MaxBlockOutcomeBytes))
+		n = satAdd(n, max(protocol.MaxListedPendingBundleBytes, p.MaxBlockOutcomeBytes))
 		n = satAdd(n, protocol.MaxListedPendingBundles*pendingEntryBytes)
 	}
 	if q.RequestManagerValues {

@@ -11,6 +11,15 @@ import (
 // later blocks. A client counts no answer that lists more: no honest validator does.
 const MaxListedPendingBundles = 10_000
 
+// MaxListedPendingBundleBytes bounds the bundles' bytes in one chain-info answer, with
+// MaxListedPendingBundles their number, unless its first bundle alone is larger (at most
+// a block's outcome). A bundle may hold a block's worth of messages (a block of 10,000
+// transfers to one chain is a bundle of about 1 MiB): without it, 64 such bundles from
+// strangers made the answer to the chain's owner larger than the transport takes (64
+// MiB), and the chain could make no block. Validators list within it; clients take it
+// as part of the largest honest answer.
+const MaxListedPendingBundleBytes = 16 << 20
+
 // PendingBundleBytes is a list of pending bundles, each marked Accept, held as the
 // canonical bytes of their MessageBundles. ChainInfo.Encode copies those bytes as they
 // are (an IncomingBundle's encoding is its origin, its bundle's encoding and its

@@ -78,9 +78,10 @@ func (a *answers) backlog() int64 {
 // answerReservation is what the request req of the method with row m (whose answer may
 // be large: m.Answer > 0) reserves while it is handled, and whether its answer is
 // counted at all: a certificate or lite certificate answers with chain info only if it
-// carries a query, else with nothing to count. It reserves nothing for a heavy request (its in-flight slot already bounds how
-// many are handled at once, so a certificate's answer to its query, the client's hot
-// path, is not held back by reservations of the largest answer); for a chain-info query
+// carries a query, else with nothing to count. It reserves nothing for a heavy request
+// (its in-flight slot already bounds how many are handled at once, so a certificate's
+// answer to its query, the client's hot path, is not held back by reservations of the
+// largest answer); for a chain-info query
 // that asks for neither pending bundles nor manager values, the row's SmallAnswer (a
 // query refused as malformed reserves as much: its handler answers with an error);
 // otherwise the method's largest answer. The answer's real size replaces it once encoded.

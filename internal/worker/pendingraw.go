@@ -60,10 +60,7 @@ func checkKeptListing(ctx context.Context, s *chain.State, kept protocol.Pending
 	return nil
 }
 
-// maxPendingBundleBytes bounds the bundles' bytes in one chain-info answer, with
-// maxPendingBundles their number. A bundle may hold a block's worth of messages (a
-// block of 10,000 transfers to one chain is a bundle of about 1 MiB): without it, 64
-// such bundles from strangers made the answer to the chain's owner larger than the
-// transport takes (rpc.MaxMessageSize, 64 MiB), and the chain could make no block.
-// With the first bundle (at most a block, MaxBlockSize) the answer stays under it.
-const maxPendingBundleBytes = 16 << 20
+// maxPendingBundleBytes bounds the bundles' bytes in one chain-info answer
+// (protocol.MaxListedPendingBundleBytes). With the first bundle (at most a block,
+// MaxBlockSize) the answer stays under the transport's limit.
+const maxPendingBundleBytes = protocol.MaxListedPendingBundleBytes
