@@ -16,15 +16,10 @@
 set -eu
 BIN=$1; D=$2; P=${3:-15400}
 mkdir -p "$D"; rm -rf "$D/net" "$D/syncw"
-"$BIN" net up --path "$D/net" --port-base "$P" --faucet-port $((P + 95)) > "$D/net.log" 2>&1 &
-NET=$!
-trap 'kill $NET 2>/dev/null; wait $NET 2>/dev/null || true' EXIT
-i=0; until grep -q READY "$D/net.log" 2>/dev/null; do
-	i=$((i + 1)); [ $i -le 300 ] || { echo "the network did not start: $D/net.log" >&2; exit 1; }
-	sleep 1
-done
+. "$(dirname "$0")/netlib.sh"
+trap 'kill $NET_PID 2>/dev/null; wait $NET_PID 2>/dev/null || true' EXIT
+start_net "$BIN" "$D/net" "$P" $((P + 95))
 export MICA_WALLET="$D/net/wallet"
-"$BIN" benchmark --chains 64 --duration 5s --json > /dev/null
 
 load() { cut -d' ' -f1 /proc/loadavg; }
 run() { # NAME ARGS...
