@@ -155,7 +155,8 @@ const blockOverhead = 4096
 // under the policy's limits: transactions per block and block size. The rest stay in the
 // inbox for later blocks, so that no sender can make the chain's next block too big to
 // be accepted (a flood of tiny transfers). Bundles from one origin stay in inbox order.
-// It fails only if ops alone exceed the limits.
+// It fails only if ops alone exceed the limits. It sorts bundles and returns a prefix
+// of their array.
 func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, policy *protocol.ResourcePolicy) ([]protocol.IncomingBundle, error) {
 	maxTxs := policy.MaxTransactionsBlock
 	size := uint64(blockOverhead)
@@ -178,8 +179,9 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		}
 		return a.Bundle.Cursor().Compare(b.Bundle.Cursor())
 	})
-	out := bundles[:0:0]
-	skipped := map[base.ChainID]bool{}
+	// What is taken is compacted at the head of bundles (the caller's to give).
+	out := bundles[:0]
+	var skipped map[base.ChainID]bool
 	for i := range bundles {
 		b := &bundles[i]
 		if uint64(len(out)) >= room {
@@ -190,6 +192,9 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		}
 		n := uint64(codec.Size(b)) + 8
 		if size+n > policy.MaxBlockSize {
+			if skipped == nil {
+				skipped = map[base.ChainID]bool{}
+			}
 			skipped[b.Origin] = true
 			continue
 		}
@@ -197,6 +202,29 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		out = append(out, *b)
 	}
 	return out, nil
+}
+
+// blockTransactions returns the transactions of a block receiving bundles (rejecting
+// them if reject) then executing ops, in three allocations whatever their number: the
+// transactions point into bundles, which the block takes over, and into one copy of
+// ops, which stays the caller's.
+func blockTransactions(bundles []protocol.IncomingBundle, ops []protocol.Operation, reject bool) []protocol.Transaction {
+	n := len(bundles) + len(ops)
+	if n == 0 {
+		return nil
+	}
+	txs := make([]protocol.Transaction, 0, n)
+	for i := range bundles {
+		if reject {
+			bundles[i].Action = protocol.Reject
+		}
+		txs = append(txs, protocol.Transaction{Bundle: &bundles[i]})
+	}
+	own := slices.Clone(ops)
+	for i := range own {
+		txs = append(txs, protocol.Transaction{Operation: &own[i]})
+	}
+	return txs
 }
 
 // leadingBundles is the number of incoming bundles at the head of txs (a block puts
@@ -304,15 +332,7 @@ func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation
 		return nil, nil, nil, fmt.Errorf("%w: %s is not an owner of chain %s (any more): the chain's ownership was changed; only its owners can propose blocks", ErrNotOwner, me, cc.id)
 	}
 	p := &protocol.ProposedBlock{ChainID: cc.id, Epoch: epoch, Height: next, Timestamp: ts, PreviousBlockHash: tip.BlockHash, AuthenticatedOwner: &me}
-	for _, b := range bundles {
-		if reject {
-			b.Action = protocol.Reject
-		}
-		p.Transactions = append(p.Transactions, protocol.ReceiveTx(b))
-	}
-	for _, op := range ops {
-		p.Transactions = append(p.Transactions, protocol.OperationTx(op))
-	}
+	p.Transactions = blockTransactions(bundles, ops, reject)
 	if len(p.Transactions) == 0 {
 		// Nothing to do, unless validators report bundles that could not be counted
 		// (ProcessInboxResult makes that right if it can).
