@@ -1,9 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 
 	"github.com/micachain/mica/internal/base"
@@ -40,13 +42,17 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 // count (inboxShortfall).
 func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []answer[*protocol.ChainInfo], sf *inboxShortfall) []protocol.IncomingBundle {
 	committee := m.committee
-	// Bundles are told apart by their canonical bytes, encoded into one scratch writer:
-	// a bundle every validator reports costs one map entry (and one copy of its bytes as
-	// the key), not an allocation per report.
+	// Bundles are told apart by their canonical bytes, encoded into one scratch writer
+	// and, for each distinct bundle, appended once to one arena: a bundle every
+	// validator reports costs one entry and its bytes once, and no allocation of its
+	// own. They are found by a hash of the bytes under a seed of this process (which
+	// nobody sending bundles knows: no crafted collisions), then compared.
 	type entry struct {
-		b *protocol.IncomingBundle
-		w uint64
-		n int // validators
+		b          *protocol.IncomingBundle
+		w          uint64
+		n          int // validators
+		start, end int // its bytes in arena
+		next       int // the next entry of the same hash; -1: none
 	}
 	// Answers decoded with one memo (rpc.Node, DecodeMemoOf) share their bundles' slice
 	// when the validators reported the same bytes: each such slice is counted once,
@@ -99,8 +105,9 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 		// bytes; duplicates (same origin and cursor) are dropped below as there.
 		return sortPending(slices.Clone(reports[0].bundles))
 	}
-	seen := make(map[string]int, most) // index in entries
+	seen := make(map[uint64]int, most) // the latest entry of each hash
 	entries := make([]entry, 0, most)
+	var arena []byte
 	w := codec.AcquireWriter()
 	defer codec.ReleaseWriter(w)
 	for _, r := range reports {
@@ -108,11 +115,25 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 			b := &r.bundles[i]
 			w.Reset()
 			b.Encode(w)
-			j, ok := seen[string(w.Bytes())]
-			if !ok {
+			enc := w.Bytes()
+			h := maphash.Bytes(pendingSeed, enc)
+			head, ok := seen[h]
+			j := -1
+			for e := head; ok && e >= 0; e = entries[e].next {
+				if bytes.Equal(arena[entries[e].start:entries[e].end], enc) {
+					j = e
+					break
+				}
+			}
+			if j < 0 {
+				next := -1
+				if ok {
+					next = head
+				}
 				j = len(entries)
-				entries = append(entries, entry{b: b})
-				seen[string(w.Bytes())] = j
+				entries = append(entries, entry{b: b, start: len(arena), end: len(arena) + len(enc), next: next})
+				arena = append(arena, enc...)
+				seen[h] = j
 			}
 			entries[j].w += r.w
 			entries[j].n += r.n
@@ -132,6 +153,9 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 	}
 	return sortPending(out)
 }
+
+// pendingSeed is the seed of countPending's hashes of bundles.
+var pendingSeed = maphash.MakeSeed()
 
 // sortPending sorts bundles by origin then cursor, keeping the first of those with the
 // same origin and cursor (equivocating reports are dropped).
