@@ -43,16 +43,17 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []answer[*protocol.ChainInfo], sf *inboxShortfall) []protocol.IncomingBundle {
 	committee := m.committee
 	// Bundles are told apart by their canonical bytes, encoded into one scratch writer
-	// and, for each distinct bundle, appended once to one arena: a bundle every
-	// validator reports costs one entry and its bytes once, and no allocation of its
-	// own. They are found by a hash of the bytes under a seed of this process (which
-	// nobody sending bundles knows: no crafted collisions), then compared.
+	// and, for each distinct bundle, copied once into chunks of pendingChunk bytes: a
+	// bundle every validator reports costs one entry and its bytes once, and no
+	// allocation of its own. They are found by a hash of the bytes under a seed of this
+	// process (which nobody sending bundles knows: no crafted collisions), then
+	// compared.
 	type entry struct {
-		b          *protocol.IncomingBundle
-		w          uint64
-		n          int // validators
-		start, end int // its bytes in arena
-		next       int // the next entry of the same hash; -1: none
+		b    *protocol.IncomingBundle
+		w    uint64
+		n    int    // validators
+		enc  []byte // its bytes
+		next int    // the next entry of the same hash; -1: none
 	}
 	// Answers decoded with one memo (rpc.Node, DecodeMemoOf) share their bundles' slice
 	// when the validators reported the same bytes: each such slice is counted once,
@@ -107,7 +108,7 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 	}
 	seen := make(map[uint64]int, most) // the latest entry of each hash
 	entries := make([]entry, 0, most)
-	var arena []byte
+	var chunk []byte // filled up to its capacity, then replaced
 	w := codec.AcquireWriter()
 	defer codec.ReleaseWriter(w)
 	for _, r := range reports {
@@ -120,7 +121,7 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 			head, ok := seen[h]
 			j := -1
 			for e := head; ok && e >= 0; e = entries[e].next {
-				if bytes.Equal(arena[entries[e].start:entries[e].end], enc) {
+				if bytes.Equal(entries[e].enc, enc) {
 					j = e
 					break
 				}
@@ -130,9 +131,13 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 				if ok {
 					next = head
 				}
+				if cap(chunk)-len(chunk) < len(enc) {
+					chunk = make([]byte, 0, max(pendingChunk, len(enc)))
+				}
+				start := len(chunk)
+				chunk = append(chunk, enc...)
 				j = len(entries)
-				entries = append(entries, entry{b: b, start: len(arena), end: len(arena) + len(enc), next: next})
-				arena = append(arena, enc...)
+				entries = append(entries, entry{b: b, enc: chunk[start:len(chunk):len(chunk)], next: next})
 				seen[h] = j
 			}
 			entries[j].w += r.w
@@ -156,6 +161,10 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 
 // pendingSeed is the seed of countPending's hashes of bundles.
 var pendingSeed = maphash.MakeSeed()
+
+// pendingChunk is the size of the chunks countPending copies bundles' bytes into: small
+// objects (a few bundles' worth each), not one array that doubles.
+const pendingChunk = 8 << 10
 
 // sortPending sorts bundles by origin then cursor, keeping the first of those with the
 // same origin and cursor (equivocating reports are dropped).
