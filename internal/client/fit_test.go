@@ -55,3 +55,43 @@ func TestFitBundles(t *testing.T) {
 		t.Fatalf("two operations with a limit of one: %v, want an invalid-input error", err)
 	}
 }
+
+// TestBlockTransactions: a block's transactions are its bundles (rejected if asked) then
+// its operations, in a fixed number of allocations however many there are (they were
+// two per transaction), and the operations stay the caller's to reuse.
+func TestBlockTransactions(t *testing.T) {
+	op := protocol.SystemOp(&protocol.Transfer{Amount: base.AmountFromAttos(1)})
+	bundles := make([]protocol.IncomingBundle, 100)
+	ops := make([]protocol.Operation, 100)
+	for i := range bundles {
+		bundles[i] = bundle(1, uint64(i), base.Timestamp(i), 0)
+		ops[i] = op
+	}
+	txs := blockTransactions(bundles, ops, true)
+	if len(txs) != 200 || leadingBundles(txs) != 100 {
+		t.Fatalf("%d transactions, %d leading bundles: want 100 bundles then 100 operations", len(txs), leadingBundles(txs))
+	}
+	for i := range 100 {
+		if b := txs[i].Bundle; b.Bundle.Height != base.BlockHeight(i) || b.Action != protocol.Reject {
+			t.Fatalf("transaction %d: bundle of height %d, action %v: want height %d, rejected", i, b.Bundle.Height, b.Action, i)
+		}
+		if txs[100+i].Operation == nil || txs[100+i].Bundle != nil {
+			t.Fatalf("transaction %d is not an operation", 100+i)
+		}
+	}
+	ops[0] = protocol.Operation{}
+	if txs[100].Operation.System == nil {
+		t.Fatal("the block's operation changed with the caller's slice")
+	}
+	if got := blockTransactions(nil, nil, false); got != nil {
+		t.Fatalf("no transactions: got %d", len(got))
+	}
+	if allocs := testing.AllocsPerRun(10, func() { blockTransactions(bundles, ops, false) }); allocs > 2 {
+		t.Fatalf("%v allocations for 200 transactions, want at most 2", allocs)
+	}
+	// Without reject, actions are left as they came.
+	bundles[0].Action = protocol.Accept
+	if txs := blockTransactions(bundles[:1], nil, false); txs[0].Bundle.Action != protocol.Accept {
+		t.Fatal("a bundle was rejected without reject")
+	}
+}

@@ -1,9 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 
 	"github.com/micachain/mica/internal/base"
@@ -40,13 +42,18 @@ func (cc *ChainClient) pendingBundlesFrom(m members, height base.BlockHeight, as
 // count (inboxShortfall).
 func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []answer[*protocol.ChainInfo], sf *inboxShortfall) []protocol.IncomingBundle {
 	committee := m.committee
-	// Bundles are told apart by their canonical bytes, encoded into one scratch writer:
-	// a bundle every validator reports costs one map entry (and one copy of its bytes as
-	// the key), not an allocation per report.
+	// Bundles are told apart by their canonical bytes, encoded into one scratch writer
+	// and, for each distinct bundle, copied once into chunks of pendingChunk bytes: a
+	// bundle every validator reports costs one entry and its bytes once, and no
+	// allocation of its own. They are found by a hash of the bytes under a seed of this
+	// process (which nobody sending bundles knows: no crafted collisions), then
+	// compared.
 	type entry struct {
-		b *protocol.IncomingBundle
-		w uint64
-		n int // validators
+		b    *protocol.IncomingBundle
+		w    uint64
+		n    int    // validators
+		enc  []byte // its bytes
+		next int    // the next entry of the same hash; -1: none
 	}
 	// Answers decoded with one memo (rpc.Node, DecodeMemoOf) share their bundles' slice
 	// when the validators reported the same bytes: each such slice is counted once,
@@ -99,8 +106,9 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 		// bytes; duplicates (same origin and cursor) are dropped below as there.
 		return sortPending(slices.Clone(reports[0].bundles))
 	}
-	seen := make(map[string]int, most) // index in entries
+	seen := make(map[uint64]int, most) // the latest entry of each hash
 	entries := make([]entry, 0, most)
+	var chunk []byte // filled up to its capacity, then replaced
 	w := codec.AcquireWriter()
 	defer codec.ReleaseWriter(w)
 	for _, r := range reports {
@@ -108,11 +116,29 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 			b := &r.bundles[i]
 			w.Reset()
 			b.Encode(w)
-			j, ok := seen[string(w.Bytes())]
-			if !ok {
+			enc := w.Bytes()
+			h := maphash.Bytes(pendingSeed, enc)
+			head, ok := seen[h]
+			j := -1
+			for e := head; ok && e >= 0; e = entries[e].next {
+				if bytes.Equal(entries[e].enc, enc) {
+					j = e
+					break
+				}
+			}
+			if j < 0 {
+				next := -1
+				if ok {
+					next = head
+				}
+				if cap(chunk)-len(chunk) < len(enc) {
+					chunk = make([]byte, 0, max(pendingChunk, len(enc)))
+				}
+				start := len(chunk)
+				chunk = append(chunk, enc...)
 				j = len(entries)
-				entries = append(entries, entry{b: b})
-				seen[string(w.Bytes())] = j
+				entries = append(entries, entry{b: b, enc: chunk[start:len(chunk):len(chunk)], next: next})
+				seen[h] = j
 			}
 			entries[j].w += r.w
 			entries[j].n += r.n
@@ -132,6 +158,13 @@ func (cc *ChainClient) countPending(m members, height base.BlockHeight, as []ans
 	}
 	return sortPending(out)
 }
+
+// pendingSeed is the seed of countPending's hashes of bundles.
+var pendingSeed = maphash.MakeSeed()
+
+// pendingChunk is the size of the chunks countPending copies bundles' bytes into: small
+// objects (a few bundles' worth each), not one array that doubles.
+const pendingChunk = 8 << 10
 
 // sortPending sorts bundles by origin then cursor, keeping the first of those with the
 // same origin and cursor (equivocating reports are dropped).
@@ -155,7 +188,8 @@ const blockOverhead = 4096
 // under the policy's limits: transactions per block and block size. The rest stay in the
 // inbox for later blocks, so that no sender can make the chain's next block too big to
 // be accepted (a flood of tiny transfers). Bundles from one origin stay in inbox order.
-// It fails only if ops alone exceed the limits.
+// It fails only if ops alone exceed the limits. It sorts bundles and returns a prefix
+// of their array.
 func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, policy *protocol.ResourcePolicy) ([]protocol.IncomingBundle, error) {
 	maxTxs := policy.MaxTransactionsBlock
 	size := uint64(blockOverhead)
@@ -178,8 +212,9 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		}
 		return a.Bundle.Cursor().Compare(b.Bundle.Cursor())
 	})
-	out := bundles[:0:0]
-	skipped := map[base.ChainID]bool{}
+	// What is taken is compacted at the head of bundles (the caller's to give).
+	out := bundles[:0]
+	var skipped map[base.ChainID]bool
 	for i := range bundles {
 		b := &bundles[i]
 		if uint64(len(out)) >= room {
@@ -190,6 +225,9 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		}
 		n := uint64(codec.Size(b)) + 8
 		if size+n > policy.MaxBlockSize {
+			if skipped == nil {
+				skipped = map[base.ChainID]bool{}
+			}
 			skipped[b.Origin] = true
 			continue
 		}
@@ -197,6 +235,29 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 		out = append(out, *b)
 	}
 	return out, nil
+}
+
+// blockTransactions returns the transactions of a block receiving bundles (rejecting
+// them if reject) then executing ops, in three allocations whatever their number: the
+// transactions point into bundles, which the block takes over, and into one copy of
+// ops, which stays the caller's.
+func blockTransactions(bundles []protocol.IncomingBundle, ops []protocol.Operation, reject bool) []protocol.Transaction {
+	n := len(bundles) + len(ops)
+	if n == 0 {
+		return nil
+	}
+	txs := make([]protocol.Transaction, 0, n)
+	for i := range bundles {
+		if reject {
+			bundles[i].Action = protocol.Reject
+		}
+		txs = append(txs, protocol.Transaction{Bundle: &bundles[i]})
+	}
+	own := slices.Clone(ops)
+	for i := range own {
+		txs = append(txs, protocol.Transaction{Operation: &own[i]})
+	}
+	return txs
 }
 
 // leadingBundles is the number of incoming bundles at the head of txs (a block puts
@@ -304,15 +365,7 @@ func (cc *ChainClient) prepareWith(ctx context.Context, ops []protocol.Operation
 		return nil, nil, nil, fmt.Errorf("%w: %s is not an owner of chain %s (any more): the chain's ownership was changed; only its owners can propose blocks", ErrNotOwner, me, cc.id)
 	}
 	p := &protocol.ProposedBlock{ChainID: cc.id, Epoch: epoch, Height: next, Timestamp: ts, PreviousBlockHash: tip.BlockHash, AuthenticatedOwner: &me}
-	for _, b := range bundles {
-		if reject {
-			b.Action = protocol.Reject
-		}
-		p.Transactions = append(p.Transactions, protocol.ReceiveTx(b))
-	}
-	for _, op := range ops {
-		p.Transactions = append(p.Transactions, protocol.OperationTx(op))
-	}
+	p.Transactions = blockTransactions(bundles, ops, reject)
 	if len(p.Transactions) == 0 {
 		// Nothing to do, unless validators report bundles that could not be counted
 		// (ProcessInboxResult makes that right if it can).

@@ -2,11 +2,13 @@ package client
 
 import (
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/crypto"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
 // TestAttackPendingListOverBoundIgnored: a Byzantine validator answers a pending-bundle
@@ -39,5 +41,52 @@ func TestAttackPendingListOverBoundIgnored(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("counting the answers allocated %d bytes: the over-long answer was counted bundle by bundle", n)
+	}
+}
+
+// TestPendingCountedWithoutAllocationPerBundle: answers that list the same bundles in
+// separate slices (decoded without a shared memo, or differing in a few bundles) are
+// counted bundle by bundle by their bytes. That cost a copy of every distinct bundle's
+// bytes as a map key, an allocation each (108 here); the bytes now go into chunks of a
+// few kilobytes (9).
+// The count is unchanged: the bundles of f+1 count, a bundle of one validator does not,
+// and two reports of one origin and cursor with different bytes are told apart.
+func TestPendingCountedWithoutAllocationPerBundle(t *testing.T) {
+	m, id, owner, _ := pendingFixture(t)
+	vs := m.validators
+	sender := prototest.TransferBlock(base.ChainID{8}, 0, nil, owner, base.Account{Chain: id}, 100)
+	var honest []protocol.IncomingBundle
+	for _, b := range sender.OutgoingBundlesTo(id) {
+		honest = append(honest, protocol.IncomingBundle{Origin: sender.ChainID(), Bundle: b})
+	}
+	if len(honest) != 100 {
+		t.Fatalf("fixture: %d bundles, want 100", len(honest))
+	}
+	// The last validator reports one bundle with other bytes (same origin and cursor).
+	forged := slices.Clone(honest)
+	forged[0].Bundle.Timestamp++
+	info := func(l []protocol.IncomingBundle) *protocol.ChainInfo {
+		return &protocol.ChainInfo{ChainID: id, NextBlockHeight: 1, RequestedPendingBundles: slices.Clone(l)}
+	}
+	as := []answer[*protocol.ChainInfo]{{v: vs[0], val: info(honest)}, {v: vs[1], val: info(honest)}, {v: vs[2], val: info(honest)}, {v: vs[3], val: info(forged)}}
+	cc := &ChainClient{id: id}
+	got := cc.pendingBundlesFrom(m, 1, as)
+	if len(got) != len(honest) {
+		t.Fatalf("%d bundles counted, want %d", len(got), len(honest))
+	}
+	for i := range got {
+		if got[i].Bundle.Timestamp != honest[i].Bundle.Timestamp {
+			t.Fatalf("bundle %d counted with the forged bytes", i)
+		}
+	}
+	// Two against two: the forged bundle and its honest twin each have f+1 = 2.
+	as[2].val = info(forged)
+	if got := cc.pendingBundlesFrom(m, 1, as); len(got) != len(honest) || got[0].Bundle.Timestamp != honest[0].Bundle.Timestamp {
+		t.Fatalf("two reports of each variant: %d bundles, want %d, the first one seen kept", len(got), len(honest))
+	}
+	as[2].val = info(honest)
+	allocs := testing.AllocsPerRun(20, func() { cc.pendingBundlesFrom(m, 1, as) })
+	if allocs > 16 {
+		t.Fatalf("%v allocations to count 4 answers of 100 bundles, want at most 16 (not one per bundle)", allocs)
 	}
 }

@@ -42,7 +42,8 @@ import (
 //     as the library does, and allocates a batch's results in three slices rather
 //     than two messages per result by reflection (unmarshalEnvelope); anything else
 //     in them (an unknown field, a malformed one) goes to the library. A message that arrived in
-//     several frames is first gathered into a buffer of wireBuffers.
+//     several frames is first gathered into a buffer of wireBuffers; such an answer
+//     into a new array instead, which its payloads keep rather than copy.
 //
 // wireBuffers is a tiered pool that does not clear buffers: every user of a buffer
 // (this codec, gRPC's frame reader and receive buffer) writes all of [0:len) before
@@ -118,15 +119,33 @@ func (c wireCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return fmt.Errorf("wire codec: cannot unmarshal into %T, not a protobuf message", v)
 	}
-	buf := data.MaterializeToBuffer(c.pool)
-	defer buf.Free()
-	if unmarshalEnvelope(buf.ReadOnlyData(), v) {
+	var b []byte
+	owned := len(data) > 1 && isAnswer(v)
+	if owned {
+		// An answer in several frames is gathered into a new array that its payloads
+		// keep (one copy), rather than into a pooled buffer they are copied out of.
+		b = data.Materialize()
+	} else {
+		buf := data.MaterializeToBuffer(c.pool)
+		defer buf.Free()
+		b = buf.ReadOnlyData()
+	}
+	if unmarshalEnvelope(b, v, owned) {
 		return nil
 	}
-	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
+	if err := proto.Unmarshal(b, m); err != nil {
 		return fmt.Errorf("wire codec: unmarshal %T: %w", v, err)
 	}
 	return nil
+}
+
+// isAnswer reports whether v is one of the answers unmarshalEnvelope reads.
+func isAnswer(v any) bool {
+	switch v.(type) {
+	case *pb.ChainInfoResponse, *pb.BatchResults:
+		return true
+	}
+	return false
 }
 
 // marshalEnvelope writes the hot path's envelopes by hand (see the comment at the top).
@@ -232,11 +251,13 @@ func marshalEnvelope(v any, pool mem.BufferPool) (mem.BufferSlice, bool) {
 // reports false, leaving v to the protobuf library, for other messages and for data
 // that holds anything but the fields this version writes, each once per message, with
 // their wire types: unknown fields (which the library keeps), a repeated message field
-// (which the library merges), malformed data (which the library refuses).
-func unmarshalEnvelope(b []byte, v any) bool {
+// (which the library merges), malformed data (which the library refuses). With owned
+// (b is a new array nobody else holds), the payloads refer to b's bytes rather than
+// copies: one batch's answers then share one array, kept as long as any of them is.
+func unmarshalEnvelope(b []byte, v any, owned bool) bool {
 	switch m := v.(type) {
 	case *pb.ChainInfoResponse:
-		payload, answered, ok := readChainInfoResponse(b)
+		payload, answered, ok := readChainInfoResponse(b, owned)
 		if !ok {
 			return false
 		}
@@ -244,13 +265,14 @@ func unmarshalEnvelope(b []byte, v any) bool {
 		m.Payload, m.QueryAnswered = payload, answered
 		return true
 	case *pb.BatchResults:
-		return readBatchResults(b, m)
+		return readBatchResults(b, m, owned)
 	}
 	return false
 }
 
-// readChainInfoResponse reads a ChainInfoResponse's fields, the payload copied.
-func readChainInfoResponse(b []byte) (payload []byte, answered, ok bool) {
+// readChainInfoResponse reads a ChainInfoResponse's fields, the payload copied unless
+// owned (see unmarshalEnvelope).
+func readChainInfoResponse(b []byte, owned bool) (payload []byte, answered, ok bool) {
 	var raw []byte
 	seen := 0
 	for len(b) > 0 {
@@ -275,7 +297,11 @@ func readChainInfoResponse(b []byte) (payload []byte, answered, ok bool) {
 		}
 		b = b[n:]
 	}
-	if raw != nil {
+	switch {
+	case raw == nil:
+	case owned:
+		payload = raw[:len(raw):len(raw)]
+	default:
 		payload = bytes.Clone(raw)
 	}
 	return payload, answered, true
@@ -283,7 +309,7 @@ func readChainInfoResponse(b []byte) (payload []byte, answered, ok bool) {
 
 // readBatchResults reads a BatchResults into m (see unmarshalEnvelope). An item's
 // error, rare, is decoded by the library.
-func readBatchResults(b []byte, m *pb.BatchResults) bool {
+func readBatchResults(b []byte, m *pb.BatchResults, owned bool) bool {
 	count := 0
 	for rest := b; len(rest) > 0; count++ {
 		num, typ, n := protowire.ConsumeTag(rest)
@@ -317,7 +343,7 @@ func readBatchResults(b []byte, m *pb.BatchResults) bool {
 			}
 			item = item[n+l:]
 			if num == 1 {
-				payload, answered, ok := readChainInfoResponse(field)
+				payload, answered, ok := readChainInfoResponse(field, owned)
 				if !ok {
 					return false
 				}

@@ -461,7 +461,11 @@ func TestUnmarshalEnvelopeMatchesProto(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := m.ProtoReflect().New().Interface()
-		if !unmarshalEnvelope(b, got) {
+		owned := m.ProtoReflect().New().Interface()
+		if !unmarshalEnvelope(slices.Clone(b), owned, true) || !proto.Equal(owned, m) {
+			t.Fatalf("%d (%T): decoded from owned bytes %v, want %v", i, m, owned, m)
+		}
+		if !unmarshalEnvelope(b, got, false) {
 			t.Fatalf("%d (%T): not decoded by hand", i, m)
 		}
 		if !proto.Equal(got, m) {
@@ -493,7 +497,7 @@ func TestUnmarshalEnvelopeMatchesProto(t *testing.T) {
 		"results truncated":        {results[:len(results)-1], &pb.BatchResults{}},
 		"error with unknown field": {protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), unknown)), &pb.BatchResults{}},
 	} {
-		if unmarshalEnvelope(tc.b, tc.m) {
+		if unmarshalEnvelope(tc.b, tc.m, false) || unmarshalEnvelope(tc.b, tc.m, true) {
 			t.Errorf("%s: decoded by hand, want left to the library", name)
 		}
 	}
@@ -520,8 +524,16 @@ func FuzzUnmarshalEnvelope(f *testing.F) {
 		if batch {
 			got, want = &pb.BatchResults{}, &pb.BatchResults{}
 		}
-		if !unmarshalEnvelope(b, got) {
+		owned := got.ProtoReflect().New().Interface()
+		ownedOK := unmarshalEnvelope(slices.Clone(b), owned, true)
+		if !unmarshalEnvelope(b, got, false) {
+			if ownedOK {
+				t.Fatal("decoded by hand from owned bytes only")
+			}
 			return
+		}
+		if !ownedOK || !proto.Equal(owned, got) {
+			t.Fatalf("decoded %v from owned bytes, %v from others", owned, got)
 		}
 		if err := proto.Unmarshal(b, want); err != nil {
 			t.Fatalf("decoded by hand, refused by the library: %v", err)
@@ -530,4 +542,38 @@ func FuzzUnmarshalEnvelope(f *testing.F) {
 			t.Fatalf("decoded %v by hand, %v by the library", got, want)
 		}
 	})
+}
+
+// TestAnswerInFramesCopiedOnce: an answer that arrived in several frames is gathered
+// into one new array that its payloads keep: one allocation whatever the number of
+// results (it was a pooled buffer, then a copy of every payload), and nothing refers
+// to the frames, which go back to the pool.
+func TestAnswerInFramesCopiedOnce(t *testing.T) {
+	pool := newPoisonPool()
+	c := wireCodec{pool: pool}
+	var want pb.BatchResults
+	for i := range 16 {
+		want.Results = append(want.Results, &pb.BatchResult{Response: &pb.ChainInfoResponse{Payload: pattern(uint64(i), 3000), QueryAnswered: i%2 == 0}})
+	}
+	b, err := proto.Marshal(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got pb.BatchResults
+	allocs := testing.AllocsPerRun(20, func() {
+		in := frames(b, 16<<10, pool)
+		if err := c.Unmarshal(in, &got); err != nil {
+			t.Fatal(err)
+		}
+		in.Free() // poisons the frames
+	})
+	if !proto.Equal(&got, &want) {
+		t.Fatal("the answer read back differs")
+	}
+	// frames: its slice and one buffer header per frame (the test's, not the codec's);
+	// the codec: the array and the three slices of results.
+	frameAllocs := testing.AllocsPerRun(20, func() { frames(b, 16<<10, pool).Free() })
+	if codec := allocs - frameAllocs; codec > 4 {
+		t.Fatalf("%v allocations to read an answer of 16 results in %d frames, want at most 4", codec, (len(b)+16<<10-1)/(16<<10))
+	}
 }
