@@ -178,6 +178,7 @@ type Reader struct {
 	off    int
 	err    error
 	budget int // bytes the decoder may still allocate
+	arena  any // a decoder's slabs for this input (ArenaOf)
 }
 
 // NewReader reads b with the default allocation budget, Budget(len(b)); the reader does
@@ -203,11 +204,15 @@ func (r *Reader) Alloc(n int) bool {
 	}
 	c := allocSize(n)
 	if c > r.budget {
-		r.err = fmt.Errorf("%w at byte %d: decoding needs %d more bytes of memory, %d left of the input's budget", ErrBudget, r.off, c, r.budget)
+		r.err = errBudget(r, c)
 		return false
 	}
 	r.budget -= c
 	return true
+}
+
+func errBudget(r *Reader, c int) error {
+	return fmt.Errorf("%w at byte %d: decoding needs %d more bytes of memory, %d left of the input's budget", ErrBudget, r.off, c, r.budget)
 }
 
 // allocSize over-approximates the heap size of an n-byte allocation: small sizes round

@@ -339,7 +339,9 @@ type outcomeParts struct {
 
 func (o *BlockExecutionOutcome) decode(r *codec.Reader) (p outcomeParts) {
 	from := r.Offset()
-	o.Messages = decodeNested[OutgoingMessage](r, 36)
+	o.Messages = codec.DecodeSlice(r, 1, func(r *codec.Reader, inner *[]OutgoingMessage) {
+		*inner = codec.DecodeItemsIn(r, arena(r).outgoingSlab(), minOutgoing)
+	})
 	p.messages = r.Since(from)
 	o.StateHash = r.Hash()
 	from = r.Offset()
