@@ -262,13 +262,16 @@ func checkDecodable(b *protocol.Block, proposalSize int) error {
 			return nil
 		}
 	}
-	enc := codec.Marshal(b)
-	if len(enc) < decodeCheckMin {
+	// The bytes are only read while decoding (Unmarshal keeps none of them).
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	b.Encode(w)
+	if w.Len() < decodeCheckMin {
 		return nil
 	}
 	var d protocol.Block
-	if err := codec.Unmarshal(enc, &d); err != nil {
-		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", len(enc), err)
+	if err := codec.Unmarshal(w.Bytes(), &d); err != nil {
+		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", w.Len(), err)
 	}
 	return nil
 }
