@@ -245,3 +245,37 @@ func TestDecodeChargesItsAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeBlock100Allocations pins the number of heap objects decoding a 100-transfer
+// block's certificate, proposal and chain info (100 pending bundles) makes: the boxed
+// operations, bundles and messages come from per-decoding slabs (codec.Slab), not one
+// allocation each (issue #11: 2 to 3 per transaction before). The bounds leave room for
+// small changes, not for a return to one allocation per value.
+func TestDecodeBlock100Allocations(t *testing.T) {
+	block := block100()
+	proposal, err := protocol.SignProposal(prototest.Key("alice"), block.Proposed, base.FastRound, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		v    codec.Encoder
+		new  func() codec.Decoder
+		max  float64
+	}{
+		{"certificate", prototest.Certify(protocol.KindConfirmed, block, nil, base.FastRound, prototest.Validators(4)[:3]), func() codec.Decoder { return new(protocol.Certificate) }, 80},
+		{"proposal", proposal, func() codec.Decoder { return new(protocol.BlockProposal) }, 50},
+		{"chain info", pendingInfo(), func() codec.Decoder { return new(protocol.ChainInfo) }, 25},
+	} {
+		b := codec.Marshal(c.v)
+		n := testing.AllocsPerRun(20, func() {
+			if err := codec.Unmarshal(b, c.new()); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		})
+		t.Logf("%s: %d bytes, %.0f allocations", c.name, len(b), n)
+		if n > c.max {
+			t.Errorf("%s: %.0f allocations, want at most %.0f", c.name, n, c.max)
+		}
+	}
+}
