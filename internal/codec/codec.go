@@ -179,6 +179,9 @@ type Reader struct {
 	err    error
 	budget int // bytes the decoder may still allocate
 	arena  any // a decoder's slabs for this input (ArenaOf)
+	// discard: the values decoded are thrown away (DecodesWithin), so slabs hand out
+	// the same memory again.
+	discard bool
 }
 
 // NewReader reads b with the default allocation budget, Budget(len(b)); the reader does
@@ -610,6 +613,20 @@ func Unmarshal(b []byte, v Decoder) error {
 	v.Decode(r)
 	err := r.Finish()
 	*r = Reader{} // keep no reference to b in the pool
+	readers.Put(r)
+	return err
+}
+
+// DecodesWithin reports, as the error Unmarshal would return with the given budget,
+// whether b decodes strictly into v within it, for a caller that only needs to know:
+// the budget is charged exactly as by Unmarshal, but values taken from slabs (Slab)
+// share their memory with each other, so v must be dropped unread afterwards.
+func DecodesWithin(b []byte, budget int, v Decoder) error {
+	r := readers.Get().(*Reader)
+	*r = Reader{buf: b, budget: budget, discard: true}
+	v.Decode(r)
+	err := r.Finish()
+	*r = Reader{}
 	readers.Put(r)
 	return err
 }

@@ -23,10 +23,15 @@ const (
 // ready; a nil *Slab allocates every value on its own, as Box and DecodeItems do. A Slab
 // is not safe for concurrent use and belongs to one Reader (ArenaOf).
 type Slab[T any] struct {
-	free []T
+	free []T // the current chunk's values not handed out yet (unless discarding)
+	// avail is the number of values of the current chunk not handed out yet.
+	avail int
 	// prepaid is what the chunks charged beyond the values taken so far.
 	// Invariant: prepaid = charged − charged as separate allocations ≥ 0.
 	prepaid int
+	// reuse is the memory handed out again and again by a discarding Reader
+	// (DecodesWithin), which charges the chunks it does not allocate.
+	reuse []T
 }
 
 // take returns n zero values of T (a slice of length and capacity n, shared with no
@@ -44,13 +49,16 @@ func (s *Slab[T]) take(r *Reader, n, minElemSize int) []T {
 		}
 		return make([]T, n)
 	}
-	if n > len(s.free) {
+	if n > s.avail {
 		k := min(slabChunk, max(n, r.Remaining()/max(minElemSize, 1)))
 		if !r.allocN(k, uintptr(size)) {
 			return nil
 		}
 		s.prepaid += allocSize(k * size)
-		s.free = make([]T, k)
+		s.avail = k
+		if !r.discard {
+			s.free = make([]T, k)
+		}
 	}
 	if c := allocSize(n * size); c <= s.prepaid {
 		s.prepaid -= c
@@ -59,6 +67,15 @@ func (s *Slab[T]) take(r *Reader, n, minElemSize int) []T {
 			return nil
 		}
 		s.prepaid = 0
+	}
+	s.avail -= n
+	if r.discard {
+		if len(s.reuse) < n {
+			s.reuse = make([]T, n)
+		}
+		out := s.reuse[:n:n]
+		clear(out)
+		return out
 	}
 	out := s.free[:n:n]
 	s.free = s.free[n:]

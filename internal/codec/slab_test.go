@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/micachain/mica/internal/codec"
@@ -95,5 +96,51 @@ func TestSlabBudget(t *testing.T) {
 	decodePairs(r, 100, true, nil, nil)
 	if r.Err() == nil {
 		t.Fatalf("budget %d, one short of the charge, accepted", charged-1)
+	}
+}
+
+// slabPairs decodes n boxed pairs and n one-pair lists from slabs.
+type slabPairs struct {
+	n     int
+	boxes []*slabPair
+	lists [][]slabPair
+}
+
+func (p *slabPairs) Decode(r *codec.Reader) {
+	p.boxes, p.lists = decodePairs(r, p.n, true, p.boxes[:0], p.lists[:0])
+}
+
+// TestDecodesWithinChargesAsUnmarshal: DecodesWithin accepts exactly the budgets a
+// decoding with slabs is accepted with, and allocates a fraction of what it does.
+func TestDecodesWithinChargesAsUnmarshal(t *testing.T) {
+	const n = 100
+	var w codec.Writer
+	for i := range n {
+		w.U64(uint64(i))
+		w.U64(0)
+		w.Length(1)
+		w.U64(0)
+		w.U64(0)
+	}
+	b := w.Bytes()
+	v := &slabPairs{n: n, boxes: make([]*slabPair, 0, n), lists: make([][]slabPair, 0, n)}
+	r := codec.NewReader(b)
+	var kept uint64
+	kept = allocated(func() { v.Decode(r) })
+	if err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	charged := codec.Budget(len(b)) - r.Budget()
+	var err error
+	checked := allocated(func() { err = codec.DecodesWithin(b, charged, v) })
+	if err != nil {
+		t.Fatalf("DecodesWithin(budget %d, the charge): %v", charged, err)
+	}
+	if err := codec.DecodesWithin(b, charged-1, v); !errors.Is(err, codec.ErrBudget) {
+		t.Fatalf("DecodesWithin(budget %d, one short of the charge): %v, want ErrBudget", charged-1, err)
+	}
+	t.Logf("decoding allocated %d bytes, checking %d", kept, checked)
+	if checked*4 > kept {
+		t.Errorf("checking allocated %d bytes, decoding %d", checked, kept)
 	}
 }
