@@ -811,6 +811,9 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 		if !isNew {
 			continue
 		}
+		if added == nil {
+			added = make([]protocol.MessageBundle, 0, len(bundles)) // one sending block's: all new, usually
+		}
 		added = append(added, eb.Bundle)
 		if !logged || eb.Bundle.Height != lastLogged {
 			if _, err := s.received.Append(ctx, protocol.ChainAndHeight{ChainID: origin, Height: eb.Bundle.Height}); err != nil {

@@ -125,8 +125,7 @@ func TestDecodesWithinChargesAsUnmarshal(t *testing.T) {
 	b := w.Bytes()
 	v := &slabPairs{n: n, boxes: make([]*slabPair, 0, n), lists: make([][]slabPair, 0, n)}
 	r := codec.NewReader(b)
-	var kept uint64
-	kept = allocated(func() { v.Decode(r) })
+	kept := allocated(func() { v.Decode(r) })
 	if err := r.Finish(); err != nil {
 		t.Fatal(err)
 	}
