@@ -33,20 +33,26 @@ func decodePairs(r *codec.Reader, n int, slabs bool, ps []*slabPair, ls [][]slab
 	return ps, ls
 }
 
+// pairsInput encodes what decodePairs reads: pair i is (i, 2i) boxed, then a list of
+// the one pair (3i, 4i).
+func pairsInput(n int) []byte {
+	var w codec.Writer
+	for i := range n {
+		w.U64(uint64(i))
+		w.U64(uint64(2 * i))
+		w.Length(1)
+		w.U64(uint64(3 * i))
+		w.U64(uint64(4 * i))
+	}
+	return w.Bytes()
+}
+
 // TestSlabChargesAtLeastAlone: values taken from slabs are the values decoded, none
 // shares memory with another (lists have no spare capacity), and the decoding is charged
 // at least what allocating each value alone is charged, and at least what it allocates.
 func TestSlabChargesAtLeastAlone(t *testing.T) {
 	for _, n := range []int{1, 5, 40, 100} {
-		var w codec.Writer
-		for i := range n {
-			w.U64(uint64(i))
-			w.U64(uint64(2 * i))
-			w.Length(1)
-			w.U64(uint64(3 * i))
-			w.U64(uint64(4 * i))
-		}
-		b := w.Bytes()
+		b := pairsInput(n)
 		charged := map[bool]int{}
 		for _, slabs := range []bool{false, true} {
 			r := codec.NewReader(b)
@@ -80,15 +86,7 @@ func TestSlabChargesAtLeastAlone(t *testing.T) {
 
 // TestSlabBudget: a budget one byte short of a slab decoding's charge refuses it.
 func TestSlabBudget(t *testing.T) {
-	var w codec.Writer
-	for i := range 100 {
-		w.U64(uint64(i))
-		w.U64(0)
-		w.Length(1)
-		w.U64(0)
-		w.U64(0)
-	}
-	b := w.Bytes()
+	b := pairsInput(100)
 	r := codec.NewReader(b)
 	decodePairs(r, 100, true, nil, nil)
 	charged := codec.Budget(len(b)) - r.Budget()
@@ -114,15 +112,7 @@ func (p *slabPairs) Decode(r *codec.Reader) {
 // decoding with slabs is accepted with, and allocates a fraction of what it does.
 func TestDecodesWithinChargesAsUnmarshal(t *testing.T) {
 	const n = 100
-	var w codec.Writer
-	for i := range n {
-		w.U64(uint64(i))
-		w.U64(0)
-		w.Length(1)
-		w.U64(0)
-		w.U64(0)
-	}
-	b := w.Bytes()
+	b := pairsInput(n)
 	v := &slabPairs{n: n, boxes: make([]*slabPair, 0, n), lists: make([][]slabPair, 0, n)}
 	r := codec.NewReader(b)
 	kept := allocated(func() { v.Decode(r) })

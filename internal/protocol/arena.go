@@ -30,55 +30,22 @@ const (
 	minOutgoing       = 36
 )
 
-func arena(r *codec.Reader) *decodeArena { return codec.ArenaOf[decodeArena](r) }
-
-// The slabs of a, or nil (allocate each value) when a is nil.
-
-func (a *decodeArena) transferSlab() *codec.Slab[Transfer] {
-	if a == nil {
-		return nil
-	}
-	return &a.transfers
+// slabs are the slabs of a decoding's arena, all nil (every value allocated on its
+// own) when it has none.
+type slabs struct {
+	transfers  *codec.Slab[Transfer]
+	credits    *codec.Slab[Credit]
+	owners     *codec.Slab[base.Owner]
+	operations *codec.Slab[Operation]
+	bundles    *codec.Slab[IncomingBundle]
+	posted     *codec.Slab[PostedMessage]
+	outgoing   *codec.Slab[OutgoingMessage]
 }
 
-func (a *decodeArena) creditSlab() *codec.Slab[Credit] {
+func arena(r *codec.Reader) slabs {
+	a := codec.ArenaOf[decodeArena](r)
 	if a == nil {
-		return nil
+		return slabs{}
 	}
-	return &a.credits
-}
-
-func (a *decodeArena) ownerSlab() *codec.Slab[base.Owner] {
-	if a == nil {
-		return nil
-	}
-	return &a.owners
-}
-
-func (a *decodeArena) operationSlab() *codec.Slab[Operation] {
-	if a == nil {
-		return nil
-	}
-	return &a.operations
-}
-
-func (a *decodeArena) bundleSlab() *codec.Slab[IncomingBundle] {
-	if a == nil {
-		return nil
-	}
-	return &a.bundles
-}
-
-func (a *decodeArena) postedSlab() *codec.Slab[PostedMessage] {
-	if a == nil {
-		return nil
-	}
-	return &a.posted
-}
-
-func (a *decodeArena) outgoingSlab() *codec.Slab[OutgoingMessage] {
-	if a == nil {
-		return nil
-	}
-	return &a.outgoing
+	return slabs{&a.transfers, &a.credits, &a.owners, &a.operations, &a.bundles, &a.posted, &a.outgoing}
 }

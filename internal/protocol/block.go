@@ -340,7 +340,7 @@ type outcomeParts struct {
 func (o *BlockExecutionOutcome) decode(r *codec.Reader) (p outcomeParts) {
 	from := r.Offset()
 	o.Messages = codec.DecodeSlice(r, 1, func(r *codec.Reader, inner *[]OutgoingMessage) {
-		*inner = codec.DecodeItemsIn(r, arena(r).outgoingSlab(), minOutgoing)
+		*inner = codec.DecodeItemsIn(r, arena(r).outgoing, minOutgoing)
 	})
 	p.messages = r.Since(from)
 	o.StateHash = r.Hash()
