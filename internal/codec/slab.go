@@ -15,7 +15,7 @@ import "unsafe"
 // have left for ArenaOf to attach an arena (smaller inputs hold few values, and the
 // arena would be one more allocation).
 const (
-	slabChunk    = 32
+	slabChunk    = 16
 	slabMinInput = 1 << 10
 )
 
