@@ -178,10 +178,10 @@ type Reader struct {
 	off    int
 	err    error
 	budget int // bytes the decoder may still allocate
-	arena  any // a decoder's slabs for this input (ArenaOf)
-	// discard: the values decoded are thrown away (DecodesWithin), so slabs hand out
-	// the same memory again.
+	// discard: the values decoded are thrown away (DecodesWithin), so the Slabs of the
+	// decoders' arena hand out the same memory again.
 	discard bool
+	arena   any // ArenaOf
 }
 
 // NewReader reads b with the default allocation budget, Budget(len(b)); the reader does
@@ -207,15 +207,11 @@ func (r *Reader) Alloc(n int) bool {
 	}
 	c := allocSize(n)
 	if c > r.budget {
-		r.err = errBudget(r, c)
+		r.err = fmt.Errorf("%w at byte %d: decoding needs %d more bytes of memory, %d left of the input's budget", ErrBudget, r.off, c, r.budget)
 		return false
 	}
 	r.budget -= c
 	return true
-}
-
-func errBudget(r *Reader, c int) error {
-	return fmt.Errorf("%w at byte %d: decoding needs %d more bytes of memory, %d left of the input's budget", ErrBudget, r.off, c, r.budget)
 }
 
 // allocSize over-approximates the heap size of an n-byte allocation: small sizes round
@@ -619,11 +615,13 @@ func Unmarshal(b []byte, v Decoder) error {
 
 // DecodesWithin reports, as the error Unmarshal would return with the given budget,
 // whether b decodes strictly into v within it, for a caller that only needs to know:
-// the budget is charged exactly as by Unmarshal, but values taken from slabs (Slab)
-// share their memory with each other, so v must be dropped unread afterwards.
-func DecodesWithin(b []byte, budget int, v Decoder) error {
+// the budget is charged exactly as by Unmarshal, but the values decoders take from
+// their Slabs share memory with each other, so v must be dropped unread afterwards.
+// arena, if not nil, is the arena the decoders find with ArenaOf (a pointer to their
+// arena type, which a caller may keep for its next check); else they get a new one.
+func DecodesWithin(b []byte, budget int, v Decoder, arena any) error {
 	r := readers.Get().(*Reader)
-	*r = Reader{buf: b, budget: budget, discard: true}
+	*r = Reader{buf: b, budget: budget, discard: true, arena: arena}
 	v.Decode(r)
 	err := r.Finish()
 	*r = Reader{}

@@ -257,7 +257,7 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 // Then only the outcome, which execution produced, is decoded (outcomeFits); the whole
 // block is encoded and decoded when proposalSize is -1 or that bound does not hold.
 // Either decoding is charged exactly as a node decoding the block charges it, but
-// builds no block to keep (codec.DecodesWithin: the values share memory).
+// builds no block to keep (protocol.DecodesWithin: the values share memory).
 func checkDecodable(b *protocol.Block, proposalSize int) error {
 	if proposalSize >= 0 {
 		if fits, small := outcomeFits(b, proposalSize); small || fits {
@@ -272,7 +272,7 @@ func checkDecodable(b *protocol.Block, proposalSize int) error {
 		return nil
 	}
 	var d protocol.Block
-	if err := codec.DecodesWithin(w.Bytes(), codec.Budget(w.Len()), &d); err != nil {
+	if err := protocol.DecodesWithin(w.Bytes(), codec.Budget(w.Len()), &d); err != nil {
 		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", w.Len(), err)
 	}
 	return nil
@@ -299,7 +299,7 @@ func outcomeFits(b *protocol.Block, proposalSize int) (fits, small bool) {
 		return false, false
 	}
 	var o protocol.BlockExecutionOutcome
-	return codec.DecodesWithin(w.Bytes(), codec.BudgetFactor*room, &o) == nil, false
+	return protocol.DecodesWithin(w.Bytes(), codec.BudgetFactor*room, &o) == nil, false
 }
 
 const decodeCheckMin = 8 << 10
