@@ -11,7 +11,7 @@ import "unsafe"
 
 // Slab is the memory a discarding decoding hands out, again and again, for values of T.
 // On any other Reader, and when nil, BoxIn and DecodeItemsIn are Box and DecodeItems.
-// The zero value is ready. A Slab belongs to one Reader (ArenaOf).
+// The zero value is ready. A Slab serves one decoding at a time (ArenaOf).
 type Slab[T any] struct {
 	reuse []T
 	used  int // the most values handed out at once since Clear

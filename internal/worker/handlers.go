@@ -264,7 +264,7 @@ func checkDecodable(b *protocol.Block, proposalSize int) error {
 			return nil
 		}
 	}
-	// The bytes are only read while decoding (Unmarshal keeps none of them).
+	// The bytes are only read while decoding (DecodesWithin keeps none of them).
 	w := codec.AcquireWriter()
 	defer codec.ReleaseWriter(w)
 	b.Encode(w)
