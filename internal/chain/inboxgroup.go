@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/codec"
@@ -245,10 +246,10 @@ func (q *groupedQueue) Front(ctx context.Context) (queuedBundle, bool, error) {
 	if err != nil || !ok {
 		return queuedBundle{}, false, err
 	}
-	for i := range g.items {
-		if g.items[i].cursor.Compare(q.floor) >= 0 {
-			return g.items[i], true, nil
-		}
+	// The first bundle at or after the floor, by binary search (the cursors increase): a
+	// block taking a group's 100 bundles one by one reads the front 300 times.
+	if i := sort.Search(len(g.items), func(i int) bool { return g.items[i].cursor.Compare(q.floor) >= 0 }); i < len(g.items) {
+		return g.items[i], true, nil
 	}
 	return queuedBundle{}, false, base.Corruptf("inbox of chain %s: the entry of the bundles from %s at height %d is taken but still queued",
 		q.s.id.Short(), q.origin.Short(), g.height)

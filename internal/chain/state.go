@@ -586,9 +586,10 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		OperationResults: make([][]byte, n),
 	}
 	var res execution.TxOutcome
-	// The transactions' oracles, and room for one outgoing message per operation (a
-	// transfer sends one), allocated once for the block.
-	oracleSet := make([]execution.Oracles, n)
+	// The transactions' oracles (one value set anew for each: a transaction's responses
+	// are copied out of it, execution.Oracles.since), and room for one outgoing message
+	// per operation (a transfer sends one), allocated once for the block.
+	oracles := new(execution.Oracles)
 	ops := 0
 	for i := range p.Transactions {
 		if p.Transactions[i].Operation != nil {
@@ -616,7 +617,6 @@ func (s *State) executeBlock(ctx context.Context, p *protocol.ProposedBlock, o E
 		} else if closed {
 			return nil, nil, fmt.Errorf("%w: transaction %d is an operation", ErrClosedChain, i)
 		}
-		oracles := &oracleSet[i]
 		if o.Replay != nil {
 			oracles.InitReplay(o.Resolver, o.Replay.OracleResponses[i])
 		} else {
@@ -810,6 +810,9 @@ func (s *State) ReceiveBundles(ctx context.Context, origin base.ChainID, bundles
 		}
 		if !isNew {
 			continue
+		}
+		if added == nil {
+			added = make([]protocol.MessageBundle, 0, len(bundles)) // one sending block's: all new, usually
 		}
 		added = append(added, eb.Bundle)
 		if !logged || eb.Bundle.Height != lastLogged {

@@ -178,6 +178,10 @@ type Reader struct {
 	off    int
 	err    error
 	budget int // bytes the decoder may still allocate
+	// discard: the values decoded are thrown away (DecodesWithin), so the Slabs of the
+	// decoders' arena hand out the same memory again.
+	discard bool
+	arena   any // ArenaOf
 }
 
 // NewReader reads b with the default allocation budget, Budget(len(b)); the reader does
@@ -605,6 +609,22 @@ func Unmarshal(b []byte, v Decoder) error {
 	v.Decode(r)
 	err := r.Finish()
 	*r = Reader{} // keep no reference to b in the pool
+	readers.Put(r)
+	return err
+}
+
+// DecodesWithin reports, as the error Unmarshal would return with the given budget,
+// whether b decodes strictly into v within it, for a caller that only needs to know:
+// the budget is charged exactly as by Unmarshal, but the values decoders take from
+// their Slabs share memory with each other, so v must be dropped unread afterwards.
+// arena, if not nil, is the arena the decoders find with ArenaOf (a pointer to their
+// arena type, which a caller may keep for its next check); else they get a new one.
+func DecodesWithin(b []byte, budget int, v Decoder, arena any) error {
+	r := readers.Get().(*Reader)
+	*r = Reader{buf: b, budget: budget, discard: true, arena: arena}
+	v.Decode(r)
+	err := r.Finish()
+	*r = Reader{}
 	readers.Put(r)
 	return err
 }

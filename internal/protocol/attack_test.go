@@ -245,3 +245,45 @@ func TestDecodeChargesItsAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodesWithinAgreesWithDecode: checking that a 100-transfer block, its outcome
+// and its certificate decode within a budget (protocol.DecodesWithin, as a validator
+// checks the block it votes for) accepts exactly the budgets that decoding them
+// accepts, while allocating a fraction of it, in a few objects instead of hundreds.
+func TestDecodesWithinAgreesWithDecode(t *testing.T) {
+	block := block100()
+	for _, c := range []struct {
+		name string
+		v    codec.Encoder
+		new  func() codec.Decoder
+	}{
+		{"block", block, func() codec.Decoder { return new(protocol.Block) }},
+		{"outcome", &block.Outcome, func() codec.Decoder { return new(protocol.BlockExecutionOutcome) }},
+		{"certificate", prototest.Certify(protocol.KindConfirmed, block, nil, base.FastRound, prototest.Validators(4)[:3]), func() codec.Decoder { return new(protocol.Certificate) }},
+	} {
+		b := codec.Marshal(c.v)
+		r := codec.NewReader(b)
+		kept := allocated(func() { c.new().Decode(r) })
+		if err := r.Finish(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		charged := codec.Budget(len(b)) - r.Budget()
+		var err error
+		checked := allocated(func() { err = protocol.DecodesWithin(b, charged, c.new()) })
+		if err != nil {
+			t.Errorf("%s: DecodesWithin(the charge, %d): %v", c.name, charged, err)
+		}
+		if err := protocol.DecodesWithin(b, charged-1, c.new()); !errors.Is(err, codec.ErrBudget) {
+			t.Errorf("%s: DecodesWithin(one short of the charge, %d): %v, want ErrBudget", c.name, charged-1, err)
+		}
+		objects := testing.AllocsPerRun(10, func() { _ = protocol.DecodesWithin(b, charged, c.new()) })
+		t.Logf("%s: %d bytes, charged %d; decoding allocated %d bytes, checking %d in %.0f objects", c.name, len(b), charged, kept, checked, objects)
+		if checked*2 > kept {
+			t.Errorf("%s: checking allocated %d bytes, decoding %d", c.name, checked, kept)
+		}
+		// Not one object per transaction (decoding makes 2 to 3).
+		if objects > 60 {
+			t.Errorf("%s: checking made %.0f objects", c.name, objects)
+		}
+	}
+}

@@ -184,7 +184,7 @@ func (b *ProposedBlock) decode(r *codec.Reader) (txs []byte) {
 	b.PreviousBlockHash = decOptHash(r)
 	b.AuthenticatedOwner = decOptOwner(r)
 	from := r.Offset()
-	b.Transactions = codec.DecodeItems[Transaction](r, 2)
+	b.Transactions = codec.DecodeItemsIn(r, arena(r).transactions, 2)
 	return r.Since(from)
 }
 
@@ -273,11 +273,13 @@ func encodeNested[T any, P interface {
 	}
 }
 
+// decodeNested reads a list of lists; lists and inner are the slabs of a check's
+// decoding (arena), nil otherwise.
 func decodeNested[T any, P interface {
 	*T
 	codec.Decoder
-}](r *codec.Reader, minSize int) [][]T {
-	return codec.DecodeSlice(r, 1, func(r *codec.Reader, inner *[]T) { *inner = codec.DecodeItems[T, P](r, minSize) })
+}](r *codec.Reader, lists *codec.Slab[[]T], inner *codec.Slab[T], minSize int) [][]T {
+	return codec.DecodeSliceIn(r, lists, 1, func(r *codec.Reader, in *[]T) { *in = codec.DecodeItemsIn[T, P](r, inner, minSize) })
 }
 
 func (o *BlockExecutionOutcome) Encode(w *codec.Writer) {
@@ -339,20 +341,21 @@ type outcomeParts struct {
 
 func (o *BlockExecutionOutcome) decode(r *codec.Reader) (p outcomeParts) {
 	from := r.Offset()
-	o.Messages = decodeNested[OutgoingMessage](r, 36)
+	a := arena(r)
+	o.Messages = decodeNested(r, a.outgoingLists, a.outgoing, 36)
 	p.messages = r.Since(from)
 	o.StateHash = r.Hash()
 	from = r.Offset()
-	o.OracleResponses = decodeNested[OracleResponse](r, 2)
+	o.OracleResponses = decodeNested(r, a.oracleLists, nil, 2)
 	p.oracles = r.Since(from)
 	from = r.Offset()
-	o.Events = decodeNested[Event](r, 6)
+	o.Events = decodeNested(r, a.eventLists, nil, 6)
 	p.events = r.Since(from)
 	from = r.Offset()
-	o.Blobs = decodeNested[Blob](r, 2)
+	o.Blobs = decodeNested(r, a.blobLists, nil, 2)
 	p.blobs = r.Since(from)
 	from = r.Offset()
-	o.OperationResults = codec.DecodeSlice(r, 1, func(r *codec.Reader, b *[]byte) { *b = r.VarBytes() })
+	o.OperationResults = codec.DecodeSliceIn(r, a.results, 1, func(r *codec.Reader, b *[]byte) { *b = r.VarBytes() })
 	p.results = r.Since(from)
 	return p
 }

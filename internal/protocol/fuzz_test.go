@@ -188,3 +188,31 @@ func FuzzDecodeBlockHash(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodesWithin checks the decodability check a validator makes of the block it
+// votes for: protocol.DecodesWithin never panics and accepts a block, or its outcome,
+// under a budget exactly when decoding it does (the default budget, and one a quarter
+// of it, which the budget-bound inputs hit).
+func FuzzDecodesWithin(f *testing.F) {
+	for _, b := range []*protocol.Block{block100(), blockOf(3)} {
+		f.Add(codec.Marshal(b), false)
+		f.Add(codec.Marshal(&b.Outcome), true)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, outcome bool) {
+		decoder := func() codec.Decoder {
+			if outcome {
+				return new(protocol.BlockExecutionOutcome)
+			}
+			return new(protocol.Block)
+		}
+		for _, budget := range []int{codec.Budget(len(b)), codec.Budget(len(b)) / 4} {
+			r := codec.NewReaderBudget(b, budget)
+			decoder().Decode(r)
+			want := r.Finish()
+			got := protocol.DecodesWithin(b, budget, decoder())
+			if (got == nil) != (want == nil) {
+				t.Fatalf("budget %d: DecodesWithin: %v, decoding: %v", budget, got, want)
+			}
+		}
+	})
+}

@@ -18,7 +18,7 @@ func decOptOwner(r *codec.Reader) *base.Owner {
 	if !r.OptionTag() {
 		return nil
 	}
-	return codec.Box(r, r.Owner())
+	return codec.BoxIn(r, arena(r).owners, r.Owner())
 }
 
 func encOptAccount(w *codec.Writer, a *base.Account) {

@@ -183,7 +183,7 @@ func (o *ProcessRemovedEpoch) Encode(w *codec.Writer) {
 func DecodeSystemOperation(r *codec.Reader) SystemOperation {
 	switch tag := r.Tag(numSystemOperations); tag {
 	case TagTransfer:
-		return codec.Box(r, Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()})
+		return codec.BoxIn(r, arena(r).transfers, Transfer{Owner: r.Owner(), Recipient: r.Account(), Amount: r.Amount()})
 	case TagClaim:
 		return codec.Box(r, Claim{Owner: r.Owner(), Target: r.ChainID(), Recipient: r.Account(), Amount: r.Amount()})
 	case TagOpenChain:
@@ -338,7 +338,7 @@ func (m *Withdraw) Encode(w *codec.Writer) {
 func DecodeSystemMessage(r *codec.Reader) SystemMessage {
 	switch r.Tag(2) {
 	case 0:
-		return codec.Box(r, Credit{Target: r.Owner(), Amount: r.Amount(), Source: r.Owner()})
+		return codec.BoxIn(r, arena(r).credits, Credit{Target: r.Owner(), Amount: r.Amount(), Source: r.Owner()})
 	case 1:
 		return codec.Box(r, Withdraw{Owner: r.Owner(), Amount: r.Amount(), Recipient: r.Account()})
 	}
@@ -460,7 +460,7 @@ func (b *MessageBundle) Decode(r *codec.Reader) {
 	b.Timestamp = base.Timestamp(r.U64())
 	b.CertificateHash = r.Hash()
 	b.TransactionIndex = r.U32()
-	b.Messages = codec.DecodeItems[PostedMessage](r, 4)
+	b.Messages = codec.DecodeItemsIn(r, arena(r).posted, 4)
 }
 
 // IsSkippable reports whether the recipient may skip the bundle: every message is Simple
@@ -564,10 +564,10 @@ func (t *Transaction) Encode(w *codec.Writer) {
 func (t *Transaction) Decode(r *codec.Reader) {
 	*t = Transaction{}
 	if r.Tag(2) == 0 {
-		t.Bundle = codec.New[IncomingBundle](r)
+		t.Bundle = codec.BoxIn(r, arena(r).bundles, IncomingBundle{})
 		t.Bundle.Decode(r)
 		return
 	}
-	t.Operation = codec.New[Operation](r)
+	t.Operation = codec.BoxIn(r, arena(r).operations, Operation{})
 	t.Operation.Decode(r)
 }

@@ -256,19 +256,24 @@ func (w *Worker) handleProposalOnce(ctx context.Context, p *protocol.BlockPropos
 // decoded from them with the default budget (codec.Unmarshal, as every RPC does), or -1.
 // Then only the outcome, which execution produced, is decoded (outcomeFits); the whole
 // block is encoded and decoded when proposalSize is -1 or that bound does not hold.
+// Either decoding is charged exactly as a node decoding the block charges it, but
+// builds no block to keep (protocol.DecodesWithin: the values share memory).
 func checkDecodable(b *protocol.Block, proposalSize int) error {
 	if proposalSize >= 0 {
 		if fits, small := outcomeFits(b, proposalSize); small || fits {
 			return nil
 		}
 	}
-	enc := codec.Marshal(b)
-	if len(enc) < decodeCheckMin {
+	// The bytes are only read while decoding (DecodesWithin keeps none of them).
+	w := codec.AcquireWriter()
+	defer codec.ReleaseWriter(w)
+	b.Encode(w)
+	if w.Len() < decodeCheckMin {
 		return nil
 	}
 	var d protocol.Block
-	if err := codec.Unmarshal(enc, &d); err != nil {
-		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", len(enc), err)
+	if err := protocol.DecodesWithin(w.Bytes(), codec.Budget(w.Len()), &d); err != nil {
+		return base.Invalidf("the executed block (%d bytes) would not decode within the decoding budget: %v", w.Len(), err)
 	}
 	return nil
 }
@@ -293,10 +298,8 @@ func outcomeFits(b *protocol.Block, proposalSize int) (fits, small bool) {
 	if room <= 0 {
 		return false, false
 	}
-	r := codec.NewReaderBudget(w.Bytes(), codec.BudgetFactor*room)
 	var o protocol.BlockExecutionOutcome
-	o.Decode(r)
-	return r.Finish() == nil, false
+	return protocol.DecodesWithin(w.Bytes(), codec.BudgetFactor*room, &o) == nil, false
 }
 
 const decodeCheckMin = 8 << 10
