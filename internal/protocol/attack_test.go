@@ -268,10 +268,16 @@ func TestDecodesWithinAgreesWithDecode(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		charged := codec.Budget(len(b)) - r.Budget()
-		var err error
-		checked := allocated(func() { err = protocol.DecodesWithin(b, charged, c.new()) })
-		if err != nil {
-			t.Errorf("%s: DecodesWithin(the charge, %d): %v", c.name, charged, err)
+		// The least of a few checks: the arenas' pool may be empty for one (the race
+		// detector makes sync.Pool drop items, a collection empties it), and the check
+		// then makes a new arena.
+		checked := ^uint64(0)
+		for range 5 {
+			var err error
+			checked = min(checked, allocated(func() { err = protocol.DecodesWithin(b, charged, c.new()) }))
+			if err != nil {
+				t.Fatalf("%s: DecodesWithin(the charge, %d): %v", c.name, charged, err)
+			}
 		}
 		if err := protocol.DecodesWithin(b, charged-1, c.new()); !errors.Is(err, codec.ErrBudget) {
 			t.Errorf("%s: DecodesWithin(one short of the charge, %d): %v, want ErrBudget", c.name, charged-1, err)
