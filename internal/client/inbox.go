@@ -131,18 +131,33 @@ func (sf *inboxShortfall) waiting() *WaitingBundles {
 
 // origins returns up to maxRecheckOrigins sending chains of the uncounted bundles, each
 // with the highest height of a block that sent one, in a deterministic order.
-func (sf *inboxShortfall) origins() []protocol.IncomingBundle {
-	var out []protocol.IncomingBundle
-	for _, u := range sf.bundles {
-		i := slices.IndexFunc(out, func(o protocol.IncomingBundle) bool { return o.Origin == u.b.Origin })
-		if i < 0 {
-			out = append(out, protocol.IncomingBundle{Origin: u.b.Origin, Bundle: protocol.MessageBundle{Height: u.b.Bundle.Height}})
-		} else {
-			out[i].Bundle.Height = max(out[i].Bundle.Height, u.b.Bundle.Height)
-		}
+func (sf *inboxShortfall) origins() []protocol.ChainAndHeight {
+	bs := make([]*protocol.IncomingBundle, len(sf.bundles))
+	for i := range sf.bundles {
+		bs[i] = sf.bundles[i].b
 	}
-	slices.SortFunc(out, func(a, b protocol.IncomingBundle) int { return a.Origin.Compare(b.Origin) })
+	out := latestSendingBlocks(bs)
+	slices.SortFunc(out, func(a, b protocol.ChainAndHeight) int { return a.ChainID.Compare(b.ChainID) })
 	return out[:min(len(out), maxRecheckOrigins)]
+}
+
+// latestSendingBlocks returns the chains that sent bundles, each once, in the order of
+// its first bundle, with the height of its latest block that sent one of them: bringing
+// a validator past that block delivers all of that chain's bundles (one query or
+// look-up per sender, not one per bundle).
+func latestSendingBlocks(bundles []*protocol.IncomingBundle) []protocol.ChainAndHeight {
+	var out []protocol.ChainAndHeight
+	index := map[base.ChainID]int{}
+	for _, b := range bundles {
+		i, ok := index[b.Origin]
+		if !ok {
+			i = len(out)
+			index[b.Origin] = i
+			out = append(out, protocol.ChainAndHeight{ChainID: b.Origin, Height: b.Bundle.Height})
+		}
+		out[i].Height = max(out[i].Height, b.Bundle.Height)
+	}
+	return out
 }
 
 func (cc *ChainClient) setShortfall(sf *inboxShortfall) {
@@ -168,7 +183,7 @@ func (cc *ChainClient) recheckInbox(ctx context.Context, sf *inboxShortfall) ([]
 	var sending []*protocol.Certificate
 	for _, o := range sf.origins() {
 		// A block nobody holds sent nothing: skip it (one look-up per validator).
-		if cert, err := c.certificate(ctx, o.Origin, o.Bundle.Height); err == nil {
+		if cert, err := c.certificate(ctx, o.ChainID, o.Height); err == nil {
 			sending = append(sending, cert)
 		}
 	}

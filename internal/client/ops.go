@@ -238,7 +238,7 @@ func fitBundles(bundles []protocol.IncomingBundle, ops []protocol.Operation, pol
 }
 
 // blockTransactions returns the transactions of a block receiving bundles (rejecting
-// them if reject) then executing ops, in three allocations whatever their number: the
+// them if reject) then executing ops, in two allocations whatever their number: the
 // transactions point into bundles, which the block takes over, and into one copy of
 // ops, which stays the caller's.
 func blockTransactions(bundles []protocol.IncomingBundle, ops []protocol.Operation, reject bool) []protocol.Transaction {

@@ -325,8 +325,8 @@ func (c *Client) updateValidator(ctx context.Context, v Validator, block *protoc
 	if err := c.updateChainTo(ctx, v, block.ChainID, block.Height, 0); err != nil {
 		return err
 	}
-	for _, s := range bundleSenders(block) {
-		if err := c.updateChainTo(ctx, v, s.chain, s.next, 0); err != nil {
+	for _, s := range latestSendingBlocks(block.Bundles()) {
+		if err := c.updateChainTo(ctx, v, s.ChainID, s.Height+1, 0); err != nil {
 			return err
 		}
 	}
@@ -348,32 +348,6 @@ func (c *Client) updateValidator(ctx context.Context, v Validator, block *protoc
 		}
 	}
 	return nil
-}
-
-// sender is a chain whose blocks up to (excluding) next sent a block's bundles.
-type sender struct {
-	chain base.ChainID
-	next  base.BlockHeight
-}
-
-// bundleSenders returns the chains that sent block's incoming bundles, each once, in
-// the order of their first bundle, with the height after the latest block of each that
-// sent one: updating a validator to that height delivers all of that chain's bundles
-// (a block of many bundles has them from few blocks: one query each, not one per
-// bundle).
-func bundleSenders(block *protocol.ProposedBlock) []sender {
-	var out []sender
-	index := map[base.ChainID]int{}
-	for _, b := range block.Bundles() {
-		i, ok := index[b.Origin]
-		if !ok {
-			i = len(out)
-			index[b.Origin] = i
-			out = append(out, sender{chain: b.Origin})
-		}
-		out[i].next = max(out[i].next, b.Bundle.Height+1)
-	}
-	return out
 }
 
 const maxUpdateDepth = 8
