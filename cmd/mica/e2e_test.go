@@ -31,6 +31,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(sessionHelperEnv) != "" {
+		os.Exit(m.Run()) // TestShellSessionHelper needs no binary
+	}
 	dir, err := os.MkdirTemp("", "mica-e2e-bin")
 	if err != nil {
 		panic(err)
@@ -151,7 +154,14 @@ func startNet(t *testing.T, dir string, args []string) (*network, bool) {
 		t.Fatal(err)
 	}
 	n.cmd.Stderr = n.out
-	if err := n.cmd.Start(); err != nil {
+	// Tied: net up ends with the test binary even if this one dies without cleanup
+	// (go test -timeout), and its validators with it.
+	err = startTied(n.cmd, func() {
+		<-n.stdoutEOF // Wait closes the pipe: read it to the end first
+		n.waitErr = n.cmd.Wait()
+		close(n.exited)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	// ready gets true at the READY line, false when a validator stopped before it.
@@ -174,11 +184,6 @@ func startNet(t *testing.T, dir string, args []string) (*network, bool) {
 				}
 			}
 		}
-	}()
-	go func() {
-		<-n.stdoutEOF // Wait closes the pipe: read it to the end first
-		n.waitErr = n.cmd.Wait()
-		close(n.exited)
 	}()
 	failed := func(why string) (*network, bool) {
 		if err := n.halt(); err != nil {

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // The README, run as a newcomer would: TestReadmeInOrder runs every shell block of
@@ -208,33 +205,24 @@ func TestReadmeInOrder(t *testing.T) {
 	if err := os.WriteFile(script, []byte(sc.String()), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MICA_") {
-			cmd.Env = append(cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	// Whatever happens, stop what the background steps started: every network the
-	// README ran (net down stops its validators cleanly), then the session's processes.
+	session := startShellSession(t, script, env)
+	// Before the session stops (cleanups run last first), stop every network the README
+	// ran: net down stops its validators cleanly.
 	t.Cleanup(func() {
 		nets, _ := filepath.Glob(filepath.Join(tmp, "*", "network.json"))
 		for _, n := range nets {
 			_ = exec.Command(binary, "net", "down", "--path", filepath.Dir(n)).Run()
 		}
-		if cmd.Process != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-			time.Sleep(time.Second)
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
 	})
-	runErr := cmd.Run()
-	if runErr != nil || !strings.Contains(stderr.String(), "::done") {
-		t.Fatalf("the README failed (%v); the last step run is the one that failed:\n%s", runErr, tail(stderr.String(), 60))
+	runErr := session.wait()
+	if stderr := session.stderr.String(); runErr != nil || !strings.Contains(stderr, "::done") {
+		t.Fatalf("the README failed (%v); the last step run is the one that failed:\n%s", runErr, tail(stderr, 60))
 	}
 	for i, st := range steps {
 		if st.expect == "" {

@@ -31,6 +31,9 @@ type serviceProc struct {
 	cmd *exec.Cmd
 	url string
 	err *bytes.Buffer
+	// exited is closed when the service has exited (waitErr then holds Wait's error).
+	exited  chan struct{}
+	waitErr error
 }
 
 var serviceURL = regexp.MustCompile(`GraphiQL\) at (http://\S+)/`)
@@ -38,7 +41,7 @@ var serviceURL = regexp.MustCompile(`GraphiQL\) at (http://\S+)/`)
 // startService runs `mica service --port 0` on a wallet and waits for its URL.
 func startService(t *testing.T, wallet string, args ...string) *serviceProc {
 	t.Helper()
-	p := &serviceProc{t: t, err: &bytes.Buffer{}}
+	p := &serviceProc{t: t, err: &bytes.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, append([]string{"service", "--port", "0"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "MICA_WALLET="+wallet)
 	p.cmd.Stderr = p.err
@@ -46,7 +49,12 @@ func startService(t *testing.T, wallet string, args ...string) *serviceProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
+	// Tied: the service ends with the test binary even if this one dies without cleanup.
+	err = startTied(p.cmd, func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	found := make(chan string, 1)
@@ -88,16 +96,16 @@ func checkTimerSlack(t *testing.T, what string, pid int) {
 
 // stop sends SIGINT and expects a clean exit.
 func (p *serviceProc) stop() {
-	if p.cmd.ProcessState != nil {
+	select {
+	case <-p.exited:
 		return
+	default:
 	}
 	_ = p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			p.t.Errorf("mica service did not exit cleanly: %v\n%s", err, p.err)
+	case <-p.exited:
+		if p.waitErr != nil {
+			p.t.Errorf("mica service did not exit cleanly: %v\n%s", p.waitErr, p.err)
 		}
 	case <-time.After(settleWait):
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)

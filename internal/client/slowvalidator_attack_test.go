@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,21 +28,45 @@ func (n *net) byzantineClient(t *testing.T, nodes map[int]client.ValidatorNode, 
 	return client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock, Sequential: true, RequestTimeout: timeout}), local
 }
 
+// attackRequestTimeout is the per-call deadline (RequestTimeout) of the clients of the
+// attack tests whose validators stall: honest in-process validators answer well within
+// it even under -race on a loaded 2-core machine. (A short one, such as 100 ms, cut
+// honest answers off there, so that the test failed, or passed without the fallback it
+// is about.)
+const attackRequestTimeout = 10 * time.Second
+
+// attackSyncTimeout is the deadline of a whole sync in those tests: far beyond one call's,
+// so that reaching it means the client waited on a stalling validator.
+const attackSyncTimeout = 2 * time.Minute
+
+// stall is a call to a validator that never answers, which only the call's context ends.
+// So that a test does not wait out a per-call deadline the client did set, a call whose
+// context ends within attackRequestTimeout (the client bounded the call, as it must) ends
+// at once with the error that deadline would give; any other call waits for its context,
+// the caller's, so that a client that does not bound its calls fails the test.
+func stall(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= attackRequestTimeout {
+		return fmt.Errorf("stalling validator: %w", context.DeadlineExceeded)
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 // stallingNode is a validator that answers chain-info queries honestly (so that it is
-// asked) but never answers a blob or certificate download: it holds the call until the
-// caller gives up.
+// asked) but never answers a blob or certificate download (stall).
 type stallingNode struct {
 	*deliveringNode
+	asked atomic.Int32 // downloads asked of it
 }
 
 func (s *stallingNode) ReadBlob(ctx context.Context, _ base.BlobID) (protocol.Blob, error) {
-	<-ctx.Done()
-	return protocol.Blob{}, ctx.Err()
+	s.asked.Add(1)
+	return protocol.Blob{}, stall(ctx)
 }
 
 func (s *stallingNode) Certificates(ctx context.Context, _ base.ChainID, _, _ base.BlockHeight) ([]*protocol.Certificate, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
+	s.asked.Add(1)
+	return nil, stall(ctx)
 }
 
 // TestAttackStallingValidatorDownloads: the first validator of the client's pool never
@@ -69,10 +95,9 @@ func TestAttackStallingValidatorDownloads(t *testing.T) {
 		chain base.ChainID
 	}{{"child chain", child}, {"published blob", n.chains[0]}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, local := n.byzantineClient(t, map[int]client.ValidatorNode{0: &stallingNode{n.node(0)}}, 100*time.Millisecond)
-			// The caller's deadline is far beyond the client's per-call one: reaching it
-			// means the client waited on the stalling validator instead of falling back.
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			staller := &stallingNode{deliveringNode: n.node(0)}
+			c, local := n.byzantineClient(t, map[int]client.ValidatorNode{0: staller}, attackRequestTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), attackSyncTimeout)
 			defer cancel()
 			next, err := c.SyncChain(ctx, tc.chain)
 			if err != nil {
@@ -88,6 +113,9 @@ func TestAttackStallingValidatorDownloads(t *testing.T) {
 			}
 			if _, err := local.Storage().Blob(ctx, base.BlobID{Type: base.BlobData, Hash: hash}); tc.chain == n.chains[0] && err != nil {
 				t.Fatalf("published blob not fetched: %v", err)
+			}
+			if staller.asked.Load() == 0 {
+				t.Fatal("the stalling validator was never asked: the test did not exercise the fallback")
 			}
 		})
 	}

@@ -2,8 +2,8 @@ package client_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
@@ -17,6 +17,7 @@ type byzantineSyncNode struct {
 	*deliveringNode
 	mode  string
 	other base.ChainID // a chain to take certificates of, for "otherchain"
+	asked atomic.Int32 // Certificates calls
 }
 
 func (b *byzantineSyncNode) HandleChainInfoQuery(ctx context.Context, q *protocol.ChainInfoQuery) (*protocol.ChainInfo, error) {
@@ -40,10 +41,10 @@ func clone(c *protocol.Certificate) *protocol.Certificate {
 }
 
 func (b *byzantineSyncNode) Certificates(ctx context.Context, id base.ChainID, from, to base.BlockHeight) ([]*protocol.Certificate, error) {
+	b.asked.Add(1)
 	switch b.mode {
 	case "stall":
-		<-ctx.Done()
-		return nil, ctx.Err()
+		return nil, stall(ctx)
 	case "claim":
 		return nil, nil
 	}
@@ -93,19 +94,20 @@ func (b *byzantineSyncNode) Certificates(ctx context.Context, id base.ChainID, f
 func TestAttackByzantineSync(t *testing.T) {
 	const blocks = 300
 	n := buildSyncNet(t, blocks)
-	ctx := context.Background()
-	want, err := n.workers[1].Storage().BlockHash(ctx, n.chains[0], blocks-1)
+	want, err := n.workers[1].Storage().BlockHash(context.Background(), n.chains[0], blocks-1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"badsig", "forged", "extra", "shifted", "otherchain", "stall", "claim", "short"} {
 		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), attackSyncTimeout)
+			defer cancel()
 			vs := append([]client.Validator(nil), n.validators...)
 			byz := &byzantineSyncNode{deliveringNode: n.node(0), mode: mode}
 			byz.other = n.chains[1]
 			vs[0] = client.Validator{PublicKey: vs[0].PublicKey, Node: byz}
 			local := worker.New(worker.Config{Storage: newStore(t, n.genesis), Clock: n.clock})
-			c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock, RequestTimeout: 300 * time.Millisecond})
+			c := client.New(client.Config{Local: local, Committee: n.committee, Validators: vs, Clock: n.clock, RequestTimeout: attackRequestTimeout})
 			next, err := c.SyncChain(ctx, n.chains[0])
 			if err != nil {
 				t.Fatalf("sync: %v", err)
@@ -122,6 +124,9 @@ func TestAttackByzantineSync(t *testing.T) {
 			}
 			if got, _ := local.Storage().BlockHash(ctx, n.chains[0], blocks-1); got != want {
 				t.Fatalf("tip %s, want %s", got, want)
+			}
+			if byz.asked.Load() == 0 {
+				t.Fatal("the Byzantine validator was never asked for certificates: the test did not exercise the attack")
 			}
 		})
 	}
