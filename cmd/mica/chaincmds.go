@@ -313,6 +313,12 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, run inboxRun
 	if err != nil || (cert == nil && run.quiet) {
 		return err
 	}
+	if cert == nil && waiting == nil {
+		if u := s.unreachableErr(); u != nil {
+			// "Nothing to do" would claim that nothing waits: no validator said so.
+			return fmt.Errorf("no validator answered, so the inbox is unknown: %w", u)
+		}
+	}
 	after, err := s.c.LocalTip(ctx, id)
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(serviceCommand(), mcpCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)
+	explainArgErrors(root)
 	addExamples(root)
 	return root
 }
