@@ -842,7 +842,7 @@ runs. It opens the wallet only to sync, waiting while another command has it ope
 			asJSON, _ := cmd.Flags().GetBool("json")
 			lines := json.NewEncoder(cmd.OutOrStdout()) // JSON Lines: one notification per line
 			ready := func() { fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id) }
-			listenNotifications(ctx, nodes, []base.ChainID{id}, ready, func(note protocol.Notification) {
+			listenNotifications(ctx, cmd.ErrOrStderr(), nodes, []base.ChainID{id}, ready, func(note protocol.Notification) {
 				if asJSON {
 					if err := lines.Encode(notificationResult(note)); err != nil {
 						logger(cmd).Warn("write a notification to stdout", "err", err)

@@ -7,10 +7,13 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // offlineWallet makes a wallet owning a root chain of a generated network that does not
@@ -101,5 +104,35 @@ func TestOfflineMistakes(t *testing.T) {
 	stdout, stderr, code = run(t, dir, env, "service", "--port", port)
 	if code != 1 || !strings.Contains(stderr, "127.0.0.1:"+port) || !strings.Contains(stderr, "another --port") {
 		t.Errorf("service on a taken port: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestWatchSaysValidatorsUnreachable: mica watch with the network down said "watching
+// CHAIN; Ctrl-C to stop" and then nothing, for ever. It says first that no validator
+// answered, and keeps trying; Ctrl-C still stops it cleanly.
+func TestWatchSaysValidatorsUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	env := offlineWallet(t, dir)
+	cmd := exec.Command(binary, "watch")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The line saying it listens comes once every validator's first subscription has
+	// opened or failed; whatever it says about reaching them is printed before it.
+	deadline := time.Now().Add(settleWait)
+	for !strings.Contains(stderr.String(), "Ctrl-C to stop") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if got := stderr.String(); !strings.Contains(got, "Ctrl-C to stop") || !strings.Contains(got, "no validator answered") || !strings.Contains(got, "mica net status") {
+		t.Errorf("watch with the network down: stderr %q", got)
+	}
+	if err != nil {
+		t.Errorf("watch stopped by Ctrl-C: %v (stderr %q)", err, stderr.String())
 	}
 }
