@@ -14,6 +14,7 @@ import (
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/protocol"
+	"github.com/micachain/mica/internal/worker"
 )
 
 func appCommands() []*cobra.Command {
@@ -243,7 +244,7 @@ func executeOperationCommand() *cobra.Command {
 			// (client.compileWork).
 			cert, res, err := runOpsNow(cmd, chain, []protocol.Operation{{App: id, Bytes: []byte(op)}}, nil)
 			if err != nil {
-				return err
+				return unknownApplication(id, err)
 			}
 			return out(cmd, map[string]any{"response": string(res), "block": blockResult(cert)}, func(o io.Writer) { fmt.Fprintln(o, string(res)) })
 		},
@@ -252,6 +253,16 @@ func executeOperationCommand() *cobra.Command {
 	cmd.Flags().StringVar(&op, "json-operation", "", "the operation (JSON)")
 	chainFlag(cmd, &chain, "chain executing it (default: the default chain)", "chain-id")
 	return cmd
+}
+
+// unknownApplication says that no block created application id when err is the failed
+// lookup of its description (a mistyped --application-id), else returns err.
+func unknownApplication(id base.ApplicationID, err error) error {
+	desc := base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(id)}
+	if errors.Is(err, worker.ErrBlobsNotFound) && strings.Contains(err.Error(), desc.String()) {
+		return fmt.Errorf("%w: no application %s on this network (check --application-id: `mica create-application` and `mica publish-and-create` print it)", base.ErrNotFound, id)
+	}
+	return err
 }
 
 func queryApplicationCommand() *cobra.Command {
@@ -276,7 +287,7 @@ func queryApplicationCommand() *cobra.Command {
 			}
 			answer, ops, err := s.c.QueryApplication(ctx, chainID, id, []byte(args[0]))
 			if err != nil {
-				return err
+				return unknownApplication(id, err)
 			}
 			asJSON, _ := cmd.Flags().GetBool("json")
 			if msg := graphQLErrors(answer); msg != "" {

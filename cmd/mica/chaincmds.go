@@ -313,6 +313,12 @@ func (s *session) processInbox(cmd *cobra.Command, id base.ChainID, run inboxRun
 	if err != nil || (cert == nil && run.quiet) {
 		return err
 	}
+	if cert == nil && waiting == nil {
+		if u := s.unreachableErr(); u != nil {
+			// "Nothing to do" would claim that nothing waits: no validator said so.
+			return fmt.Errorf("no validator answered, so the inbox is unknown: %w", u)
+		}
+	}
 	after, err := s.c.LocalTip(ctx, id)
 	if err != nil {
 		return err
@@ -836,7 +842,7 @@ runs. It opens the wallet only to sync, waiting while another command has it ope
 			asJSON, _ := cmd.Flags().GetBool("json")
 			lines := json.NewEncoder(cmd.OutOrStdout()) // JSON Lines: one notification per line
 			ready := func() { fmt.Fprintf(cmd.ErrOrStderr(), "watching %s; Ctrl-C to stop\n", id) }
-			listenNotifications(ctx, nodes, []base.ChainID{id}, ready, func(note protocol.Notification) {
+			listenNotifications(ctx, cmd.ErrOrStderr(), nodes, []base.ChainID{id}, ready, func(note protocol.Notification) {
 				if asJSON {
 					if err := lines.Encode(notificationResult(note)); err != nil {
 						logger(cmd).Warn("write a notification to stdout", "err", err)

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -106,6 +108,34 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 		}
 		return unknownCommand(cmd, args[0])
 	}
+}
+
+// explainArgErrors makes every command's wrong number of arguments name the command,
+// its usage line and its help, rather than only cobra's "accepts 1 arg(s), received 0".
+func explainArgErrors(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		explainArgErrors(sub)
+	}
+	check := c.Args
+	if check == nil {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{msg: fmt.Sprintf("%s: %v (usage: %s; see `%s --help`)", cmd.CommandPath(), err, cmd.UseLine(), cmd.CommandPath())}
+		}
+		return nil
+	}
+}
+
+// explainPortTaken explains a listener's "address already in use" (err) as a port another
+// process holds, naming the flag that chooses another; other errors it returns as they are.
+func explainPortTaken(err error, flag string) error {
+	var op *net.OpError
+	if errors.Is(err, syscall.EADDRINUSE) && errors.As(err, &op) && op.Addr != nil {
+		return fmt.Errorf("%s is already taken by another process (another mica service or faucet?): stop it, or choose another %s (%w)", op.Addr, flag, err)
+	}
+	return err
 }
 
 // usageError is a mistake on the command line: an unknown command or flag.

@@ -291,6 +291,16 @@ func TestNetLifecycle(t *testing.T) {
 		t.Fatalf("transfer --json: exit %d, %q %q", code, stdout, stderr)
 	}
 
+	// An application id that no block created (a typo) is named as such, with the flag
+	// to check, not as "blobs not found: blob ApplicationDescription:...".
+	noApp := strings.Repeat("ab", 32)
+	for _, args := range [][]string{{"query-application", "--application-id", noApp, "{ value }"}, {"execute-operation", "--application-id", noApp, "--json-operation", "{}"}} {
+		_, stderr, code := run(t, dir, w, args...)
+		if code != 1 || !strings.Contains(stderr, "no application "+noApp) || !strings.Contains(stderr, "--application-id") || strings.Contains(stderr, "ApplicationDescription") {
+			t.Errorf("mica %v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+
 	// net down stops net up (which exits cleanly) and its validators.
 	stdout, stderr, code = run(t, dir, nil, "net", "down", "--path", netDir)
 	if code != 0 || !strings.Contains(stdout, "stopped") {

@@ -8,7 +8,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,19 +54,31 @@ func withSession(cmd *cobra.Command, wait time.Duration, f func(s *session) erro
 
 // listenNotifications is client.ListenNotifications over the validators' nodes. It calls
 // ready once every node's first subscription has opened or failed: a block made after
-// that is announced by every validator that was reachable.
-func listenNotifications(ctx context.Context, nodes []*rpc.Node, chains []base.ChainID, ready func(), fn func(protocol.Notification)) {
+// that is announced by every validator that was reachable. If none was, it first says so
+// on stderr (the subscriptions are retried).
+func listenNotifications(ctx context.Context, stderr io.Writer, nodes []*rpc.Node, chains []base.ChainID, ready func(), fn func(protocol.Notification)) {
 	var first sync.WaitGroup
+	var opened atomic.Int64
 	first.Add(len(nodes))
 	subs := make([]client.NotificationSubscriber, len(nodes))
 	for i, n := range nodes {
 		var once sync.Once
 		subs[i] = subscriberFunc(func(ctx context.Context, chains []base.ChainID, fn func(protocol.Notification)) error {
-			return n.SubscribeNotificationsOpened(ctx, chains, func() { once.Do(first.Done) }, fn)
+			return n.SubscribeNotificationsOpened(ctx, chains, func(err error) {
+				once.Do(func() {
+					if err == nil {
+						opened.Add(1)
+					}
+					first.Done()
+				})
+			}, fn)
 		})
 	}
 	go func() {
 		first.Wait()
+		if opened.Load() == 0 && ctx.Err() == nil {
+			fmt.Fprintln(stderr, "mica: note: no validator answered (is the network running? mica net status); still trying, each in the background")
+		}
 		ready()
 	}()
 	client.ListenNotifications(ctx, subs, chains, fn, nil)

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,17 +21,27 @@ func main() {
 	if err == nil {
 		return
 	}
+	code, err := failure(ctx, err)
 	stop()
-	code := 1
+	reportError(cmd, os.Args[1:], err)
+	os.Exit(code)
+}
+
+// failure returns the exit status of a command that failed with err and the error to
+// report: 130 when interrupted, 2 for bad usage, else 1. ctx is the command's context,
+// done once the user pressed Ctrl-C: a failure after that is the interruption, however
+// the layers below worded the cancellation.
+func failure(ctx context.Context, err error) (int, error) {
 	var ue *usageError
 	switch {
 	case errors.Is(err, context.Canceled):
-		code = 130
+		return 130, err
+	case ctx.Err() != nil:
+		return 130, fmt.Errorf("%w: %v", context.Canceled, err)
 	case errors.As(err, &ue) || isCobraUsage(err.Error()):
-		code = 2 // bad usage: an unknown command or flag, a missing argument
+		return 2, err // bad usage: an unknown command or flag, a missing argument
 	}
-	reportError(cmd, os.Args[1:], err)
-	os.Exit(code)
+	return 1, err
 }
 
 // rootCommand builds the whole command tree.
@@ -60,6 +71,7 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(serviceCommand(), mcpCommand())
 	root.SetFlagErrorFunc(flagError)
 	refuseUnknownSubcommands(root)
+	explainArgErrors(root)
 	addExamples(root)
 	return root
 }

@@ -482,7 +482,7 @@ func faucetCommand() *cobra.Command {
 			cfg.Listen, cfg.Logger = fmt.Sprintf("127.0.0.1:%d", port), logger(cmd)
 			f, err := faucet.New(cfg)
 			if err != nil {
-				return err
+				return explainPortTaken(err, "--port")
 			}
 			defer f.Close()
 			// It holds the wallet until stopped: commands on it refuse at once.

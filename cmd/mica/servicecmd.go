@@ -167,7 +167,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(listen, strconv.Itoa(port)))
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen: %w", explainPortTaken(err, "--port"))
 	}
 	if err := w.SetHolder(wallet.Holder{Command: cmd.CommandPath(), LongRunning: true, Detail: "serving http://" + ln.Addr().String() + "/"}); err != nil {
 		return err

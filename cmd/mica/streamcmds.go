@@ -93,7 +93,7 @@ it open.`,
 			ready := func() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "processing the streams of %s as they grow; Ctrl-C to stop\n", id)
 			}
-			listenNotifications(ctx, nodes, publishers, ready, func(n protocol.Notification) {
+			listenNotifications(ctx, cmd.ErrOrStderr(), nodes, publishers, ready, func(n protocol.Notification) {
 				if n.Kind == protocol.ReasonNewEvents && wanted[subscribedStream{n.ChainID, n.App, n.StreamName}] {
 					runs.kick()
 				}

@@ -374,7 +374,12 @@ func TestSubscribeOpenedSeesNextBlock(t *testing.T) {
 	notes := make(chan protocol.Notification, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- n.vals[2].node.SubscribeNotificationsOpened(ctx, []base.ChainID{n.chains[0]}, func() {
+		done <- n.vals[2].node.SubscribeNotificationsOpened(ctx, []base.ChainID{n.chains[0]}, func(err error) {
+			if err != nil {
+				t.Error(err)
+				cancel()
+				return
+			}
 			cert, err := n.client(0).Chain(n.chains[0], keys[0], nil).Transfer(ctx, base.ChainOwner, base.Account{Chain: n.chains[1]}, base.Tokens(1))
 			if err != nil {
 				t.Error(err)

@@ -379,12 +379,12 @@ func (n *Node) SubscribeNotifications(ctx context.Context, chains []base.ChainID
 }
 
 // SubscribeNotificationsOpened is SubscribeNotifications that first calls opened, if
-// not nil, once the subscription is open or has failed: from then on every notification
-// the validator sends about chains reaches fn.
-func (n *Node) SubscribeNotificationsOpened(ctx context.Context, chains []base.ChainID, opened func(), fn func(protocol.Notification)) error {
+// not nil, once the subscription is open (with nil) or has failed (with the error): from
+// then on every notification the validator sends about chains reaches fn.
+func (n *Node) SubscribeNotificationsOpened(ctx context.Context, chains []base.ChainID, opened func(error), fn func(protocol.Notification)) error {
 	s, err := n.Subscribe(ctx, chains)
 	if opened != nil {
-		opened()
+		opened(err)
 	}
 	if err != nil {
 		return err

@@ -673,7 +673,7 @@ func (w *Wallet) editable(id base.ChainID) (*chainEntry, error) {
 	}
 	e, ok := w.chains[id]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s (add it with `mica wallet follow-chain` or `mica assign`)", ErrUnknownChain, id)
+		return nil, fmt.Errorf("%w: %s (add it with `mica wallet follow-chain %s`)", ErrUnknownChain, id, id)
 	}
 	return e, nil
 }
