@@ -573,6 +573,9 @@ func TestAnswerInFramesCopiedOnce(t *testing.T) {
 	// frames: its slice and one buffer header per frame (the test's, not the codec's);
 	// the codec: the array and the three slices of results.
 	frameAllocs := testing.AllocsPerRun(20, func() { frames(b, 16<<10, pool).Free() })
+	if raceEnabled {
+		return // the counts vary under the race detector (4 to 6 measured); the answer was checked above
+	}
 	if codec := allocs - frameAllocs; codec > 4 {
 		t.Fatalf("%v allocations to read an answer of 16 results in %d frames, want at most 4", codec, (len(b)+16<<10-1)/(16<<10))
 	}
