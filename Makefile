@@ -5,6 +5,7 @@ CORE := ./internal/base/... ./internal/boundedset/... ./internal/codec/... ./int
         ./internal/consensus/... ./internal/kv/... ./internal/views/... ./internal/execution/... \
         ./internal/chain/... ./internal/storage/... ./internal/worker/... ./internal/client/... ./internal/rpc/...
 FUZZTIME ?= 3s
+FUZZPKGS ?= ./internal/...
 
 .PHONY: test unit race lint fuzz bench bench-cometbft tidy-check
 
@@ -29,24 +30,11 @@ tidy-check:
 	if ! cmp -s go.mod /tmp/go.mod.bak || ! cmp -s go.sum /tmp/go.sum.bak; then \
 	  echo "go mod tidy changes go.mod/go.sum; run it and commit"; cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; exit 1; fi
 
-## fuzz: run every fuzz target briefly (FUZZTIME each). A failing input is saved under
-## testdata/fuzz and fails the replay of the corpus (-run); a fuzzing run that fails
-## without one (Go 1.26's fuzzer sometimes ends with a bare "context deadline exceeded")
-## is run again, up to twice more, and fails CI if every run fails. (Two such flakes
-## were seen in one CI run of 40-odd targets; a saved input always fails at once.)
+## fuzz: run every fuzz target briefly (FUZZTIME each), each package's instrumented test
+## binary built once; a failing input fails CI, a run that fails without one is retried
+## (.ci/fuzz.sh says how).
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./internal/...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f"; \
-	    ok=0; for attempt in 1 2 3; do \
-	      if $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg >/tmp/mica-fuzz.out 2>&1; then ok=1; break; fi; \
-	      tail -20 /tmp/mica-fuzz.out; \
-	      $(GO) test -count=1 -run "^$$f$$" $$pkg || { echo "FAIL: $$pkg $$f: failing input saved under testdata/fuzz"; exit 1; }; \
-	      echo "retry $$pkg $$f: fuzzing run $$attempt failed without a failing input"; \
-	    done; \
-	    [ $$ok = 1 ] || { echo "FAIL: $$pkg $$f: three fuzzing runs failed"; exit 1; }; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZPKGS="$(FUZZPKGS)" .ci/fuzz.sh
 
 ## bench: the benchmarks reported in docs/PERFORMANCE.md.
 bench:

@@ -19,10 +19,10 @@ type Set[K comparable] struct {
 	max  int
 }
 
-// New returns an empty set of at most capacity keys (at least one).
+// New returns an empty set of at most capacity keys (at least one). Its memory grows
+// with the keys added, up to capacity: a short-lived set costs little.
 func New[K comparable](capacity int) *Set[K] {
-	capacity = max(capacity, 1)
-	return &Set[K]{m: make(map[K]struct{}, capacity), ring: make([]K, 0, capacity), max: capacity}
+	return &Set[K]{m: map[K]struct{}{}, max: max(capacity, 1)}
 }
 
 // Has reports whether k is in the set.

@@ -12,6 +12,7 @@ import (
 // TestCompilationCacheOnDisk: a second engine over the same cache directory (a
 // restarted node) compiles a Go guest from the cache much faster.
 func TestCompilationCacheOnDisk(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("builds a Go guest")
 	}

@@ -60,6 +60,7 @@ func TestOpenChainHostCall(t *testing.T) {
 // TestCompressedBytecode: published modules are zstd-compressed; the loader accepts
 // them and raw Wasm, and refuses a compressed bomb past MaxBytecodeSize.
 func TestCompressedBytecode(t *testing.T) {
+	skipUnderRace(t)
 	raw, err := os.ReadFile("testdata/counter.wasm")
 	if err != nil {
 		t.Fatal(err)

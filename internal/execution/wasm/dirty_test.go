@@ -22,6 +22,7 @@ func memarg(align, offset uint32) []byte { return appendU32([]byte{byte(align)},
 // the memory byte for byte as _initialize left it. Each run first checks that the
 // reset actually had something to undo.
 func TestResetSeesEveryKindOfWrite(t *testing.T) {
+	skipUnderRace(t)
 	const page = 65536
 	const pages = 70 // pages 64–69 share dirty bits 0–5 with pages 0–5
 	// _initialize puts non-zero bytes where later runs write, so that the image is not

@@ -15,6 +15,7 @@ import (
 // that the engine accepts its WASI imports, and runs it metered through the ABI: fuel
 // used must be identical on every run.
 func TestGoGuest(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("builds a Go guest")
 	}

@@ -54,6 +54,7 @@ type runResult struct {
 // _initialize themselves, and requires bit-identical outputs, errors, fuel and storage
 // writes.
 func TestSnapshotMatchesFreshInstance(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("builds Go guests")
 	}
@@ -182,6 +183,7 @@ func TestSnapshotMatchesFreshInstance(t *testing.T) {
 // from the snapshot, and one reset after a run, with one that ran _initialize: same
 // memory size and bytes, same value in every global, same clock.
 func TestSnapshotRestoresExactState(t *testing.T) {
+	skipUnderRace(t)
 	ctx, m := context.Background(), counterGuest(t)
 	if len(m.globals) == 0 {
 		t.Fatal("the Go guest has no mutable global exported for the snapshot")
@@ -260,6 +262,7 @@ func TestSnapshotRestoresExactState(t *testing.T) {
 // snapshot's bytes, with the fuel of a run in a fresh instance; then the same with a few
 // writes per run, where the dirty pages and chunks are sparse.
 func TestResetRestoresScatteredWrites(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("builds a Go guest")
 	}
@@ -309,6 +312,7 @@ func TestResetRestoresScatteredWrites(t *testing.T) {
 // spray) and its globals, marks every page dirty, then resets it: memory and globals must be those of an
 // instance that ran _initialize.
 func TestResetRewritesEveryDirtyChunk(t *testing.T) {
+	skipUnderRace(t)
 	ctx, m := context.Background(), counterGuest(t)
 	rt := newFake()
 	if err := NewContract(m, DefaultFuelPerTransaction).Instantiate(ctx, rt, []byte("5")); err != nil {
@@ -388,6 +392,7 @@ func (r timedRuntime) Timestamp() base.Timestamp { return r.time }
 // fuel left than it needs, it runs out of fuel as a real run does. A finalize that
 // reads the clock (the scatter guest's) is run every time.
 func TestPureRunReplayed(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("builds Go guests")
 	}

@@ -29,6 +29,16 @@ func guest(t testing.TB, name string) []byte {
 	return b
 }
 
+// skipUnderRace skips a test that computes in its one goroutine (compiles modules, runs
+// them many times) when the race detector is on: it has no concurrency for the
+// detector to check and is many times slower under it. The unit tests still run it.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("single-goroutine computation: nothing for the race detector to check")
+	}
+}
+
 func newEngine(t testing.TB, cfg EngineConfig) *Engine {
 	t.Helper()
 	e, err := NewEngine(context.Background(), cfg)

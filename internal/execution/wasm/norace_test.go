@@ -1,0 +1,6 @@
+//go:build !race
+
+package wasm
+
+// raceEnabled: the test binary runs under the race detector (skipUnderRace).
+const raceEnabled = false
