@@ -18,7 +18,7 @@ unit:
 	cd examples && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 race:
-	$(GO) test -race -tags invariants -count=1 $(CORE)
+	$(GO) test -race -tags invariants -count=1 -timeout 30m $(CORE)
 
 lint: tidy-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
