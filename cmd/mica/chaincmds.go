@@ -39,6 +39,19 @@ func (s *session) accountArg(a string) (base.Account, error) {
 	return base.ParseAccount(a)
 }
 
+// destinationArg parses the account --to names (CHAIN or OWNER@CHAIN) and refuses a
+// chain id pasted where the owner goes (wallet.CheckRecipient).
+func (s *session) destinationArg(to string) (base.Account, error) {
+	dst, err := base.ParseAccount(to)
+	if err == nil {
+		err = s.w.CheckRecipient(dst)
+	}
+	if err != nil {
+		return base.Account{}, fmt.Errorf("--to: %w", err)
+	}
+	return dst, nil
+}
+
 func printCert(o io.Writer, what string, cert *protocol.Certificate) {
 	if cert == nil {
 		fmt.Fprintf(o, "%s: nothing to do\n", what)
@@ -73,9 +86,9 @@ func transferCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--from: %w", err)
 			}
-			dst, err := base.ParseAccount(to)
+			dst, err := s.destinationArg(to)
 			if err != nil {
-				return fmt.Errorf("--to: %w", err)
+				return err
 			}
 			cc, err := s.chainClient(src.Chain)
 			if err != nil {
@@ -124,15 +137,18 @@ receives the tokens with its next process-inbox.`,
 				return err
 			}
 			defer s.Close()
+			var dst base.Account
+			if to != "" {
+				if dst, err = s.destinationArg(to); err != nil {
+					return err
+				}
+			}
 			signer, err := s.chainOwnedBy(chainFlag, src.Owner)
 			if err != nil {
 				return err
 			}
-			dst := base.Account{Chain: signer}
-			if to != "" {
-				if dst, err = base.ParseAccount(to); err != nil {
-					return fmt.Errorf("--to: %w", err)
-				}
+			if to == "" {
+				dst = base.Account{Chain: signer}
 			}
 			cc, err := s.chainClient(signer)
 			if err != nil {

@@ -19,6 +19,12 @@ import (
 // offlineWallet makes a wallet owning a root chain of a generated network that does not
 // run (nothing listens on its ports), and returns the environment that selects it.
 func offlineWallet(t *testing.T, dir string) []string {
+	env, _ := offlineWalletChain(t, dir)
+	return env
+}
+
+// offlineWalletChain is offlineWallet that also returns the id of the chain it owns.
+func offlineWalletChain(t *testing.T, dir string) ([]string, string) {
 	t.Helper()
 	env := []string{"MICA_WALLET=" + filepath.Join(dir, "wallet")}
 	gen, stderr, code := run(t, dir, nil, "validator", "generate", "--validators", "1", "--path", "net", "--port-base", freePorts(t).str(0), "--json")
@@ -38,7 +44,32 @@ func offlineWallet(t *testing.T, dir string) []string {
 	if _, stderr, code := run(t, dir, env, "wallet", "import-chain", g.ChainIDs[0], "--key", g.ChainKeys[0]); code != 0 {
 		t.Fatalf("wallet import-chain: %s", stderr)
 	}
-	return env
+	return env, g.ChainIDs[0]
+}
+
+// TestChainIDPastedAsOwnerRefused: `mica transfer 1 --to $CHAIN@$OTHER` — a chain id
+// pasted where the owner goes — was read as an owner address (64 hex digits, the 0x
+// optional) and sent the tokens to an account no key controls. An owner that is, byte
+// for byte, the id of a chain the wallet knows or of the account's own chain is refused
+// before anything is signed, saying which chain it is and how to name its account.
+func TestChainIDPastedAsOwnerRefused(t *testing.T) {
+	dir := t.TempDir()
+	env, chain := offlineWalletChain(t, dir)
+	other := strings.Repeat("ab", 32)
+	for _, to := range []string{chain + "@" + other, other + "@" + other, "0x" + chain + "@" + chain} {
+		stdout, stderr, code := run(t, dir, env, "transfer", "1", "--to", to)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, "is the id of chain") || !strings.Contains(stderr, "not an owner") {
+			t.Errorf("transfer 1 --to %s: exit %d, stdout %q, stderr %q", to, code, stdout, stderr)
+		}
+	}
+	stdout, stderr, code := run(t, dir, env, "transfer", "1", "--to", chain+"@"+chain, "--json")
+	if je := mustJSONError(t, []string{"transfer"}, stdout, stderr, code); je.Error.Kind != "invalid" {
+		t.Errorf("transfer --json to a chain id as owner: kind %q, want invalid", je.Error.Kind)
+	}
+	_, stderr, code = run(t, dir, env, "claim", "1", "--from", "0x"+strings.Repeat("cd", 32)+"@"+other, "--to", chain+"@"+chain)
+	if code != 1 || !strings.Contains(stderr, "is the id of chain") {
+		t.Errorf("claim --to %s@%s: exit %d, stderr %q", chain, chain, code, stderr)
+	}
 }
 
 // TestMissingArgumentNamesCommand: a missing argument said only "accepts 1 arg(s),

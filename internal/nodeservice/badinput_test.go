@@ -11,9 +11,12 @@ import (
 )
 
 // TestBadInput: malformed GraphQL, bad arguments, over-deep queries and unknown chains
-// get clear GraphQL errors or HTTP statuses; nothing panics.
+// get clear GraphQL errors or HTTP statuses; nothing panics. A chain id pasted where a
+// recipient's owner goes (which read as an owner address, sending the tokens to an
+// account no key controls) is refused.
 func TestBadInput(t *testing.T) {
-	_, a, _ := twoUsers(t)
+	n, a, _ := twoUsers(t)
+	own, other := n.chains[0].String(), n.chains[1].String()
 	unknown := strings.Repeat("ab", 32)
 	deep := "{ chain { blocks { certificate { hash } " + strings.Repeat("", 0) + "} } }"
 	for _, c := range []struct {
@@ -27,6 +30,9 @@ func TestBadInput(t *testing.T) {
 		{"bad chain id", `{"query": "{ chain(chain: \"xyz\") { balance } }"}`, http.StatusOK, "chain \"xyz\""},
 		{"unknown chain", `{"query": "{ chain(chain: \"` + unknown + `\") { balance } }"}`, http.StatusOK, "unknown chain"},
 		{"bad amount", `{"query": "mutation { transfer(recipient: \"` + unknown + `\", amount: \"-1\") { hash } }"}`, http.StatusOK, "amount"},
+		{"chain id as owner", `{"query": "mutation { transfer(recipient: \"` + own + "@" + other + `\", amount: \"1\") { hash } }"}`, http.StatusOK, "is the id of chain"},
+		{"own chain id as owner", `{"query": "mutation { transfer(recipient: \"` + other + "@" + other + `\", amount: \"1\") { hash } }"}`, http.StatusOK, "not an owner"},
+		{"claim to a chain id as owner", `{"query": "mutation { claim(owner: \"0x` + unknown + `\", source: \"` + other + `\", recipient: \"` + own + "@" + own + `\", amount: \"1\") { hash } }"}`, http.StatusOK, "not an owner"},
 		{"limit too large", `{"query": "{ blocks(limit: 1000) { height } }"}`, http.StatusOK, "limit"},
 		{"bad blob id", `{"query": "{ blob(id: \"zz\") { size } }"}`, http.StatusOK, "blob id"},
 		{"ok deep-ish", `{"query": "` + deep + `"}`, http.StatusOK, ""},
