@@ -2,6 +2,7 @@ package execution
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -471,6 +472,11 @@ func (t *txn) publishModule(ctx context.Context, op *protocol.PublishModule) err
 			return err
 		}
 		if err := v.ValidateModule(ctx, b.Content); err != nil {
+			if errors.Is(err, base.ErrRetryable) {
+				// No verdict on the bytes (a wait for a compilation under way ended with
+				// ctx): the block may be tried again.
+				return fmt.Errorf("%s of the published module: %w", id.Type, err)
+			}
 			return failf(ErrInvalidOperation, "%s of the published module: %v", id.Type, err)
 		}
 	}

@@ -546,7 +546,7 @@ func (e *Engine) Compile(ctx context.Context, bytecode []byte) (*Module, error) 
 		case <-call.done:
 			return call.m, call.err
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: waiting for the compilation of module %x: %v", base.ErrRetryable, h[:8], ctx.Err())
+			return nil, fmt.Errorf("%w: waiting for the compilation of module %x: %w", base.ErrRetryable, h[:8], ctx.Err())
 		}
 	}
 	call := &compileCall{done: make(chan struct{})}
