@@ -233,7 +233,8 @@ func syncCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "sync [CHAIN]",
 		Short: "Download, verify and execute a chain's new blocks locally",
-		Long: `Download, verify and execute a chain's new blocks locally.
+		Long: `Download, verify and execute a chain's new blocks locally. A chain the wallet does
+not follow is synced in the local replica only (mica wallet follow-chain adds it).
 
 When validators report blocks the local replica could not get (a block that does not
 verify, a blob no validator sends), sync says which validators and why on stderr, as a
@@ -241,8 +242,12 @@ warning, and in "behind" under --json; it still succeeds with the height it reac
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return syncedChain(cmd, strings.Join(args, ""), withProgress, func(s *session, id base.ChainID, r syncReport) (any, func(io.Writer), error) {
-				if err := s.w.SetNextHeight(id, r.next); err != nil {
-					return nil, nil, err
+				// A chain the wallet does not follow is synced in the local replica only
+				// (as query-balance does); the wallet records heights of its own.
+				if _, ok := s.w.Chain(id); ok {
+					if err := s.w.SetNextHeight(id, r.next); err != nil {
+						return nil, nil, err
+					}
 				}
 				return s.syncResult(id, r), func(o io.Writer) {
 					fmt.Fprintf(o, "chain %s synced: next height %d\n", id, r.next)

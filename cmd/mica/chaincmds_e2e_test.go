@@ -114,6 +114,12 @@ func TestChainCommands(t *testing.T) {
 	// A second wallet follows the parent chain and watches it.
 	w2 := filepath.Join(dir, "w2")
 	mustMica(t, w2, "wallet", "init", "--genesis", net.info.Genesis)
+	// Syncing a chain the wallet does not follow brings the local replica up to date,
+	// as query-balance does; it used to print "done" and then fail with "chain not in
+	// the wallet".
+	if got := mustMica(t, w2, "sync", parent); !strings.Contains(got, "synced") {
+		t.Fatalf("sync of a chain outside the wallet: %q", got)
+	}
 	// A first follow-chain reports the chain's real height, the one validators hold.
 	var followed struct {
 		NextHeight uint64  `json:"nextHeight"`
