@@ -479,10 +479,13 @@ func TestFaultsRestartAndBadInput(t *testing.T) {
 	// Restart the killed validator; after the next blocks it serves the same state.
 	restart := exec.Command(binary, "validator", "run", "--config", victim.Config)
 	restart.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := restart.Start(); err != nil {
+	restarted := make(chan struct{})
+	// Tied: the validator ends with the test binary even if this one dies without
+	// cleanup (go test -timeout).
+	if err := startTied(restart, func() { _ = restart.Wait(); close(restarted) }); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = restart.Process.Signal(syscall.SIGTERM); _ = restart.Wait() }()
+	defer func() { _ = restart.Process.Signal(syscall.SIGTERM); <-restarted }()
 	time.Sleep(500 * time.Millisecond)
 	mustMica(t, w, "transfer", "1", "--from", a, "--to", b)
 	mustMica(t, w, "process-inbox", b)

@@ -184,6 +184,11 @@ func TestMCPAgent(t *testing.T) {
 		svc := exec.Command(binary, "service", "--port", "0")
 		svc.Env = append(os.Environ(), "MICA_WALLET="+w)
 		svc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// The service ends with the test binary even if this one dies without cleanup
+		// (go test -timeout). Not startTied: waitExit waits for it; the kernel signals
+		// it when the forking thread ends, and the runtime ends no thread but one
+		// locked to a goroutine that exits, which the test's is not.
+		dieWithParent(svc.SysProcAttr)
 		stdout, err := svc.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

@@ -274,7 +274,8 @@ const transportLimit = 64 << 20
 // so MaxBytecodeSize ≤ MaxBlobSize) and, two of them, one proposal (2 × MaxBytecodeSize
 // < MaxBlockSize), and a certificate (MaxBlockSize + MaxBlockOutcomeBytes) with the rest
 // of a chain-info answer must fit the transport's 64 MiB. Errors are of class
-// base.ErrInvalid. Genesis and committee creation call it; a decoded committee is not
+// base.ErrInvalid. Genesis calls it (validator generate); a committee the admin chain
+// creates (the CLI's committee commands keep the current policy) or a decoded one is not
 // refused for it (the limits are the committee's to choose).
 func (p *ResourcePolicy) CheckDeliverable() error {
 	if p.MaxBytecodeSize > p.MaxBlobSize {
