@@ -39,19 +39,6 @@ func (s *session) accountArg(a string) (base.Account, error) {
 	return base.ParseAccount(a)
 }
 
-// destinationArg parses the account --to names (CHAIN or OWNER@CHAIN) and refuses a
-// chain id pasted where the owner goes (wallet.CheckRecipient).
-func (s *session) destinationArg(to string) (base.Account, error) {
-	dst, err := base.ParseAccount(to)
-	if err == nil {
-		err = s.w.CheckRecipient(dst)
-	}
-	if err != nil {
-		return base.Account{}, fmt.Errorf("--to: %w", err)
-	}
-	return dst, nil
-}
-
 func printCert(o io.Writer, what string, cert *protocol.Certificate) {
 	if cert == nil {
 		fmt.Fprintf(o, "%s: nothing to do\n", what)
@@ -86,9 +73,9 @@ func transferCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--from: %w", err)
 			}
-			dst, err := s.destinationArg(to)
+			dst, err := s.w.ParseRecipient(to)
 			if err != nil {
-				return err
+				return fmt.Errorf("--to: %w", err)
 			}
 			cc, err := s.chainClient(src.Chain)
 			if err != nil {
@@ -139,8 +126,8 @@ receives the tokens with its next process-inbox.`,
 			defer s.Close()
 			var dst base.Account
 			if to != "" {
-				if dst, err = s.destinationArg(to); err != nil {
-					return err
+				if dst, err = s.w.ParseRecipient(to); err != nil {
+					return fmt.Errorf("--to: %w", err)
 				}
 			}
 			signer, err := s.chainOwnedBy(chainFlag, src.Owner)

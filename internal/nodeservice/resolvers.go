@@ -515,19 +515,6 @@ func (m *mutationResolver) ops(ctx context.Context, chainArg *string, ops []prot
 	return cert, err
 }
 
-// recipient parses the account a transfer or claim pays, refusing a chain id pasted
-// where its owner goes (wallet.CheckRecipient).
-func (s *Service) recipient(text string) (base.Account, error) {
-	to, err := base.ParseAccount(text)
-	if err == nil {
-		err = s.w.CheckRecipient(to)
-	}
-	if err != nil {
-		return base.Account{}, fmt.Errorf("recipient: %w", err)
-	}
-	return to, nil
-}
-
 func parseAmount(s string) (base.Amount, error) {
 	a, err := base.ParseAmount(s)
 	if err != nil {
@@ -537,9 +524,9 @@ func parseAmount(s string) (base.Amount, error) {
 }
 
 func (m *mutationResolver) Transfer(ctx context.Context, chainArg *string, owner *string, recipient string, amount string) (*BlockResult, error) {
-	to, err := m.s.recipient(recipient)
+	to, err := m.s.w.ParseRecipient(recipient)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("recipient: %w", err)
 	}
 	amt, err := parseAmount(amount)
 	if err != nil {
@@ -570,9 +557,9 @@ func (m *mutationResolver) Claim(ctx context.Context, chainArg *string, owner st
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	to, err := m.s.recipient(recipient)
+	to, err := m.s.w.ParseRecipient(recipient)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("recipient: %w", err)
 	}
 	amt, err := parseAmount(amount)
 	if err != nil {

@@ -777,34 +777,30 @@ func (w *Wallet) Chains() []Chain {
 	return out
 }
 
-// CheckRecipient refuses an account whose owner is, byte for byte, the id of the
+// ParseRecipient parses the account a transfer or claim pays (CHAIN or OWNER@CHAIN, as
+// base.ParseAccount) and refuses one whose owner is, byte for byte, the id of the
 // account's chain or of a chain this wallet follows: a chain id pasted where the owner
 // goes reads as an owner address (64 hex digits, the 0x optional), and tokens sent there
 // reach an account no key controls. An owner is a hash of a public key and a chain id a
-// hash of a chain's description, so an honest owner never equals one. The error is of
+// hash of a chain's description, so an honest owner never equals one. Errors are of
 // class base.ErrInvalid.
-func (w *Wallet) CheckRecipient(a base.Account) error {
-	if a.Owner.IsChain() {
-		return nil
+func (w *Wallet) ParseRecipient(text string) (base.Account, error) {
+	a, err := base.ParseAccount(text)
+	if err != nil || a.Owner.IsChain() {
+		return a, err
 	}
-	owner := a.Owner.Bytes()
-	match := func(id base.ChainID) error {
-		if !bytes.Equal(owner, id[:]) {
-			return nil
-		}
-		return base.Invalidf("recipient %s: %s is the id of chain %s, not an owner (an owner is its key's address); to pay that chain's own account, name the chain alone: %s", a, a.Owner, id.Short(), id)
-	}
-	if err := match(a.Chain); err != nil {
-		return err
-	}
+	ids := []base.ChainID{a.Chain}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	for id := range w.chains {
-		if err := match(id); err != nil {
-			return err
+		ids = append(ids, id)
+	}
+	w.mu.Unlock()
+	for _, id := range ids {
+		if bytes.Equal(a.Owner.Bytes(), id[:]) {
+			return base.Account{}, base.Invalidf("account %q: %s is the id of chain %s, not an owner (an owner is its key's address); to pay that chain's own account, name the chain alone: %s", text, a.Owner, id.Short(), id)
 		}
 	}
-	return nil
+	return a, nil
 }
 
 func (e *chainEntry) public(id base.ChainID) Chain {
