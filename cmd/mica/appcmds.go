@@ -259,7 +259,7 @@ func executeOperationCommand() *cobra.Command {
 // lookup of its description (a mistyped --application-id), else returns err.
 func unknownApplication(id base.ApplicationID, err error) error {
 	desc := base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(id)}
-	if errors.Is(err, worker.ErrBlobsNotFound) && strings.Contains(err.Error(), desc.String()) {
+	if nf, ok := errors.AsType[*worker.BlobsNotFoundError](err); ok && nf.Has(desc) {
 		return fmt.Errorf("%w: no application %s on this network (check --application-id: `mica create-application` and `mica publish-and-create` print it)", base.ErrNotFound, id)
 	}
 	return err

@@ -20,11 +20,34 @@ func TestDescribeErrorKeepsWords(t *testing.T) {
 		msg, kind string
 	}{
 		{fmt.Errorf("%w: blob Data:ab", worker.ErrBlobsNotFound), "blobs not found: blob Data:ab", "not_found"},
+		{&worker.BlobsNotFoundError{IDs: []base.BlobID{{Type: base.BlobData, Hash: base.Hash{0xab}}}}, "blobs not found: blob Data:ab" + strings.Repeat("0", 62), "not_found"},
 		{fmt.Errorf("create: %w", base.Invalidf("bad item")), "create: bad item", "invalid"},
 		{base.NotFoundf("chain X"), "chain X", "not_found"},
 	} {
 		if msg, kind := describeError(nil, c.err); msg != c.msg || kind != c.kind {
 			t.Errorf("%v: %q (%s), want %q (%s)", c.err, msg, kind, c.msg, c.kind)
+		}
+	}
+}
+
+// TestUnknownApplicationFromMissingDescription: the missing blob of a failed lookup
+// tells a mistyped application id from any other missing blob, by its id, whatever
+// wraps the error.
+func TestUnknownApplicationFromMissingDescription(t *testing.T) {
+	id := base.ApplicationID{0xab}
+	desc := base.BlobID{Type: base.BlobApplicationDescription, Hash: base.Hash(id)}
+	other := base.BlobID{Type: base.BlobContractBytecode, Hash: base.Hash(id)}
+	missing := fmt.Errorf("query: %w", &worker.BlobsNotFoundError{IDs: []base.BlobID{other, desc}})
+	if err := unknownApplication(id, missing); !errors.Is(err, base.ErrNotFound) || !strings.Contains(err.Error(), "no application "+id.String()) {
+		t.Errorf("description missing: %v", err)
+	}
+	for _, err := range []error{
+		&worker.BlobsNotFoundError{IDs: []base.BlobID{other}},
+		fmt.Errorf("%w: blob %s", worker.ErrBlobsNotFound, desc), // untyped: not a lookup of ours
+		base.Invalidf("bad query"),
+	} {
+		if got := unknownApplication(id, err); got != err {
+			t.Errorf("%v: became %v", err, got)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/micachain/mica/internal/base"
@@ -71,5 +72,39 @@ func TestTransferToUnknownChainRefused(t *testing.T) {
 	}
 	if got := n.balance(0, base.Account{Chain: n.chains[0]}); got != base.Tokens(100) {
 		t.Fatalf("refused transfer changed the balance to %s", got)
+	}
+}
+
+// TestTransferToChainIDAsOwnerRefused: a chain id pasted where a recipient's owner goes
+// (CHAIN@OTHER_CHAIN) reads as an owner address, and tokens sent there reach an account
+// no key controls. The wallet refuses the chains it knows (wallet.ParseRecipient); a
+// chain it does not know — opened by someone else, its description only on the
+// validators — was paid. Transfer and Claim refuse an owner that is the id of a chain
+// the local node or a validator knows, before anything is signed; an owner that is a
+// key's address is paid as before.
+func TestTransferToChainIDAsOwnerRefused(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := prototest.Key("alice"), prototest.Key("bob")
+	n := newNet(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100))
+	child, _, err := n.client().Chain(n.chains[1], bob, nil).OpenChain(ctx, protocol.SingleSuperOwner(bob.Public().Owner()), base.Tokens(1))
+	if err != nil {
+		t.Fatalf("open chain: %v", err)
+	}
+	a := n.client().Chain(n.chains[0], alice, nil)
+	for _, id := range []base.ChainID{child, n.chains[1], n.chains[0]} {
+		to := base.Account{Chain: n.chains[1], Owner: base.Address32Owner(base.Hash(id))}
+		if _, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(1)); !errors.Is(err, base.ErrInvalid) || !strings.Contains(err.Error(), "not an owner") {
+			t.Errorf("transfer to %s: got %v, want an ErrInvalid naming the chain", to, err)
+		}
+		if _, err := a.Claim(ctx, alice.Public().Owner(), n.chains[1], to, base.Tokens(1)); !errors.Is(err, base.ErrInvalid) || !strings.Contains(err.Error(), "not an owner") {
+			t.Errorf("claim to %s: got %v, want an ErrInvalid naming the chain", to, err)
+		}
+	}
+	if got := n.balance(0, base.Account{Chain: n.chains[0]}); got != base.Tokens(100) {
+		t.Fatalf("refused transfers changed the balance to %s", got)
+	}
+	to := base.Account{Chain: n.chains[1], Owner: bob.Public().Owner()}
+	if _, err := a.Transfer(ctx, base.ChainOwner, to, base.Tokens(1)); err != nil {
+		t.Fatalf("transfer to %s: %v", to, err)
 	}
 }

@@ -175,6 +175,17 @@ func (c *Client) committeeByHash(ctx context.Context, hash base.Hash) (*protocol
 	return cm, nil
 }
 
+// currentMembers returns the chain's epoch in the local replica, and the committee the
+// chain trusts for it with its reachable members.
+func (cc *ChainClient) currentMembers(ctx context.Context) (base.Epoch, members, error) {
+	epoch, err := cc.c.localEpoch(ctx, cc.id)
+	if err != nil {
+		return 0, members{}, err
+	}
+	m, err := cc.c.epochMembers(ctx, cc.id, epoch)
+	return epoch, m, err
+}
+
 // epochMembers returns the committee chain id trusts for epoch and its reachable members.
 func (c *Client) epochMembers(ctx context.Context, id base.ChainID, epoch base.Epoch) (members, error) {
 	committee, err := c.committeeFor(ctx, id, epoch)

@@ -27,11 +27,7 @@ func (cc *ChainClient) Policy(ctx context.Context) (*protocol.ResourcePolicy, er
 	if _, _, err := c.syncChain(ctx, cc.stateQuery()); err != nil {
 		return nil, err
 	}
-	epoch, err := c.localEpoch(ctx, cc.id)
-	if err != nil {
-		return nil, err
-	}
-	m, err := c.epochMembers(ctx, cc.id, epoch)
+	_, m, err := cc.currentMembers(ctx)
 	if err != nil {
 		return nil, err
 	}

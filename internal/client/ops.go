@@ -556,7 +556,7 @@ func (cc *ChainClient) committedWith(ctx context.Context, h base.BlockHeight, ow
 // Transfer moves amount from one of this chain's accounts (base.ChainOwner for the chain
 // account) to recipient.
 func (cc *ChainClient) Transfer(ctx context.Context, from base.Owner, recipient base.Account, amount base.Amount) (*protocol.Certificate, error) {
-	if err := cc.c.CheckChainExists(ctx, recipient.Chain); err != nil {
+	if err := cc.checkRecipient(ctx, recipient); err != nil {
 		return nil, err
 	}
 	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Transfer{Owner: from, Recipient: recipient, Amount: amount})}, nil)
@@ -573,10 +573,69 @@ func (cc *ChainClient) Claim(ctx context.Context, owner base.Owner, source base.
 	if err := cc.c.CheckChainExists(ctx, source); err != nil {
 		return nil, err
 	}
-	if err := cc.c.CheckChainExists(ctx, recipient.Chain); err != nil {
+	if err := cc.checkRecipient(ctx, recipient); err != nil {
 		return nil, err
 	}
 	return cc.ExecuteOperations(ctx, []protocol.Operation{protocol.SystemOp(&protocol.Claim{Owner: owner, Target: source, Recipient: recipient, Amount: amount})}, nil)
+}
+
+// checkRecipient refuses to pay an account that could never be used: one on a chain no
+// validator knows (CheckChainExists, base.ErrNotFound), or one whose owner is the id of
+// a chain (base.ErrInvalid). A chain id pasted where the owner goes (CHAIN@OTHER_CHAIN)
+// reads as an owner address, and tokens sent there reach an account no key controls: an
+// owner is a hash of a public key and a chain id the hash of the chain's description,
+// so a description hashing to the owner proves it is a chain's id. The description is
+// looked up in the local node, then asked of the chain's committee in parallel
+// (ownerChain); this costs a transfer to an owner one lookup per validator, not the
+// transfers to a chain's account.
+func (cc *ChainClient) checkRecipient(ctx context.Context, recipient base.Account) error {
+	if err := cc.c.CheckChainExists(ctx, recipient.Chain); err != nil {
+		return err
+	}
+	if id, ok := cc.ownerChain(ctx, recipient.Owner); ok {
+		return base.Invalidf("recipient %s: %s is the id of chain %s, not an owner (an owner is its key's address); to pay that chain's own account, name the chain alone: %s", recipient, recipient.Owner, id.Short(), id)
+	}
+	return ctx.Err()
+}
+
+// ownerChain returns the chain whose id is owner's address, if the local node holds its
+// description or a validator of this chain's committee serves it (checked against its
+// content address, so no validator can make an owner look like a chain). It asks the
+// validators at once and reads the answers a quorum gave (with the fan-out's grace
+// period): a validator that does not answer delays it by the call deadline at most, and
+// a chain only a minority knows yet may be missed. Errors count as "not a chain": the
+// transfer then goes its own way and reports them.
+func (cc *ChainClient) ownerChain(ctx context.Context, owner base.Owner) (base.ChainID, bool) {
+	if owner.Kind() != base.OwnerAddress32 {
+		return base.ChainID{}, false
+	}
+	var id base.ChainID
+	copy(id[:], owner.Bytes())
+	c := cc.c
+	blob := base.BlobID{Type: base.BlobChainDescription, Hash: base.Hash(id)}
+	if _, err := c.cfg.Local.Storage().Blob(ctx, blob); err == nil {
+		return id, true
+	}
+	_, m, err := cc.currentMembers(ctx)
+	if err != nil {
+		return id, false
+	}
+	as := fanout(ctx, c, m, func(ctx context.Context, v Validator) (bool, error) {
+		b, err := c.readBlobFrom(ctx, v, blob, true)
+		switch {
+		case err == nil:
+			return b.ID() == blob, nil
+		case base.IsNotFound(err):
+			return false, nil
+		}
+		return false, err
+	}, nil)
+	for _, a := range as {
+		if a.err == nil && a.val {
+			return id, true
+		}
+	}
+	return id, false
 }
 
 // ErrNotOwner is returned when the chain client's key may not propose blocks on the

@@ -310,7 +310,7 @@ func (c *Client) fetchBlob(ctx context.Context, id base.BlobID) error {
 	if b, err := c.readBlob(ctx, id); err == nil {
 		return c.cfg.Local.HandleBlob(ctx, b)
 	}
-	return fmt.Errorf("%w: blob %s", worker.ErrBlobsNotFound, id)
+	return &worker.BlobsNotFoundError{IDs: []base.BlobID{id}}
 }
 
 // needsUpdate reports whether a validator refused because it lacks data we can push.
@@ -459,7 +459,7 @@ func (c *Client) readBlob(ctx context.Context, id base.BlobID) (protocol.Blob, e
 			break
 		}
 	}
-	return protocol.Blob{}, fmt.Errorf("%w: blob %s", worker.ErrBlobsNotFound, id)
+	return protocol.Blob{}, &worker.BlobsNotFoundError{IDs: []base.BlobID{id}}
 }
 
 // description returns a chain's description: the local confirmed copy or a validator's.

@@ -564,11 +564,7 @@ func (c *Client) handleCertificate(ctx context.Context, v Validator, cert *proto
 // whether the round moved.
 func (cc *ChainClient) requestTimeout(ctx context.Context, height base.BlockHeight, round base.Round) (bool, error) {
 	c := cc.c
-	epoch, err := c.localEpoch(ctx, cc.id)
-	if err != nil {
-		return false, err
-	}
-	m, err := c.epochMembers(ctx, cc.id, epoch)
+	epoch, m, err := cc.currentMembers(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -616,11 +612,7 @@ func (cc *ChainClient) RequestTimeout(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	epoch, err := cc.c.localEpoch(ctx, cc.id)
-	if err != nil {
-		return false, err
-	}
-	m, err := cc.c.epochMembers(ctx, cc.id, epoch)
+	epoch, m, err := cc.currentMembers(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -221,8 +221,12 @@ func TestAttackProposalBlobsStayPending(t *testing.T) {
 	if err := lag.HandleBlob(ctx, blob); !errors.Is(err, base.ErrInvalid) {
 		t.Fatalf("blob accepted before any certificate needed it: %v", err)
 	}
-	if _, err := lag.HandleCertificate(ctx, cert); !errors.Is(err, worker.ErrBlobsNotFound) {
-		t.Fatalf("got %v, want ErrBlobsNotFound", err)
+	_, err = lag.HandleCertificate(ctx, cert)
+	if nf, ok := errors.AsType[*worker.BlobsNotFoundError](err); !ok || !nf.Has(blob.ID()) || !errors.Is(err, worker.ErrBlobsNotFound) || !errors.Is(err, base.ErrNotFound) {
+		t.Fatalf("got %v, want ErrBlobsNotFound naming %s", err, blob.ID())
+	}
+	if want := "not found: blobs not found: blob " + blob.ID().String(); err.Error() != want {
+		t.Fatalf("message %q, want %q", err, want)
 	}
 	if err := lag.HandleBlob(ctx, blob); err != nil {
 		t.Fatalf("wanted blob refused: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/micachain/mica/internal/base"
@@ -52,6 +53,30 @@ var (
 	// ErrWrongEpoch: a timeout certificate is not for the chain's current epoch.
 	ErrWrongEpoch = fmt.Errorf("%w: certificate is not for the chain's current epoch", base.ErrInvalid)
 )
+
+// BlobsNotFoundError names the blobs that were not found (errors.Is ErrBlobsNotFound):
+// callers tell which blob was missing without reading the message.
+type BlobsNotFoundError struct{ IDs []base.BlobID }
+
+// Error says "not found: blobs not found: blob ID, blob ID…".
+func (e *BlobsNotFoundError) Error() string {
+	b := []byte(ErrBlobsNotFound.Error())
+	for i, id := range e.IDs {
+		if i == 0 {
+			b = append(b, ": blob "...)
+		} else {
+			b = append(b, ", blob "...)
+		}
+		b = append(b, id.String()...)
+	}
+	return string(b)
+}
+
+// Unwrap returns ErrBlobsNotFound.
+func (e *BlobsNotFoundError) Unwrap() error { return ErrBlobsNotFound }
+
+// Has reports whether id is among the blobs not found.
+func (e *BlobsNotFoundError) Has(id base.BlobID) bool { return slices.Contains(e.IDs, id) }
 
 // checkMember refuses to vote unless this validator belongs to the committee.
 func (w *Worker) checkMember(committee *protocol.Committee, id base.ChainID, epoch base.Epoch) error {
@@ -386,7 +411,7 @@ func (w *Worker) publishedBlobs(ctx context.Context, block *protocol.ProposedBlo
 		for _, id := range absent {
 			w.wanted.add(id, blobLimit(policy, id.Type))
 		}
-		return nil, fmt.Errorf("%w: %v", ErrBlobsNotFound, absent)
+		return nil, &BlobsNotFoundError{IDs: absent}
 	}
 	return out, nil
 }
