@@ -21,7 +21,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("chain 0123456789abcdef: %w", base.Invalidf("height %d is not the next", 7)), "invalid: chain #: height N is not the next"},
 		{context.DeadlineExceeded, "deadline: context deadline exceeded"},
 		{errors.New("boom\n  twice"), "other: boom twice"},
-		{base.Invalidf("insufficient balance: account chain has 0, needs 0.000000000000000001"), "invalid: insufficient balance: account chain has N, needs N"},
+		{base.Invalidf("insufficient balance: the chain's own account has 0, needs 0.000000000000000001"), "invalid: insufficient balance: the chain's own account has N, needs N"},
 		{errors.New("owner 0xee3e3cc235fd2a262e04 on chain 3944eb22"), "other: owner # on chain #"},
 	} {
 		if got := Classify(c.err); got != c.want {

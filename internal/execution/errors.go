@@ -74,6 +74,9 @@ type InsufficientBalanceError struct {
 }
 
 func (e *InsufficientBalanceError) Error() string {
+	if e.Owner.IsChain() {
+		return fmt.Sprintf("insufficient balance: the chain's own account has %s, needs %s", e.Have, e.Need)
+	}
 	return fmt.Sprintf("insufficient balance: account %s has %s, needs %s", e.Owner, e.Have, e.Need)
 }
 

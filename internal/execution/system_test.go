@@ -219,6 +219,16 @@ func TestOverdraftErrorSaysWhy(t *testing.T) {
 	}
 }
 
+// TestChainAccountOverdraftSaysWhich: the chain's own account was named by the chain
+// owner's text form ("account chain has 81"), which reads as a typo; it is "the chain's
+// own account".
+func TestChainAccountOverdraftSaysWhich(t *testing.T) {
+	err := &InsufficientBalanceError{Owner: base.ChainOwner, Have: tokens(81), Need: tokens(100)}
+	if got, want := err.Error(), "insufficient balance: the chain's own account has 81, needs 100"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
 func TestClaim(t *testing.T) {
 	runOpCases(t, []opCase{
 		{
