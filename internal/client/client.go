@@ -497,6 +497,12 @@ type ChainClient struct {
 	OnFastProposalEncoded func(p *protocol.BlockProposal, enc []byte) error
 }
 
+// PersistsFastProposals reports whether a hook (OnFastProposal or
+// OnFastProposalEncoded) hears of each fast proposal before it is first sent.
+func (cc *ChainClient) PersistsFastProposals() bool {
+	return cc.OnFastProposal != nil || cc.OnFastProposalEncoded != nil
+}
+
 // Chain returns a client for chain id proposing with signer. pending, if not nil, is a
 // fast proposal persisted earlier that must be re-sent before anything else.
 func (c *Client) Chain(id base.ChainID, signer crypto.Signer, pending *protocol.BlockProposal) *ChainClient {

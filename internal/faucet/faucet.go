@@ -88,7 +88,8 @@ type Config struct {
 	Client *client.Client
 	// Chain is the faucet's chain, signed for by the faucet's key. The faucet owns it
 	// while it runs: nothing else may propose on it. Its OnFastProposal should persist
-	// the pending proposal (the wallet's FastProposalHook), and it should be created
+	// the pending proposal (the wallet's FastProposalHook, or OnFastProposalEncoded its
+	// FastProposalEncodedHook), and it should be created
 	// with the persisted one, so that a restart re-sends it instead of signing another
 	// block at its height.
 	Chain *client.ChainClient
@@ -238,7 +239,7 @@ func New(cfg Config) (*Faucet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("faucet: encode genesis: %w", err)
 	}
-	if cfg.Chain.OnFastProposal == nil {
+	if !cfg.Chain.PersistsFastProposals() {
 		// A pending proposal lost across a restart would be contradicted by the next
 		// block (see TestAttackLostPendingProposal): production faucets persist it.
 		cfg.Logger.Warn("the faucet chain's pending proposals are not persisted; a restart during a commit may wedge the chain")

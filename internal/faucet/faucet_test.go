@@ -1,11 +1,13 @@
 package faucet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"time"
 
 	"github.com/micachain/mica/internal/base"
+	"github.com/micachain/mica/internal/client"
 	"github.com/micachain/mica/internal/crypto"
+	"github.com/micachain/mica/internal/protocol"
 	"github.com/micachain/mica/internal/protocol/prototest"
 )
 
@@ -497,4 +501,39 @@ func FuzzParseClaimRequest(f *testing.F) {
 			t.Fatalf("owner %s does not round-trip: %v", o, err)
 		}
 	})
+}
+
+// TestWarnsOnlyWithoutPersistedProposals: the faucet warned that the chain's pending
+// proposals were not persisted whenever OnFastProposal was unset, so `mica faucet`,
+// whose chain persists them through OnFastProposalEncoded, always warned. It warns only
+// when neither hook is set.
+func TestWarnsOnlyWithoutPersistedProposals(t *testing.T) {
+	fk := prototest.Key("faucet")
+	n := newNet(t, []*crypto.PrivateKey{fk}, []base.Amount{base.Tokens(1)})
+	for _, c := range []struct {
+		name string
+		set  func(*client.ChainClient)
+		warn bool
+	}{
+		{"no hook", func(*client.ChainClient) {}, true},
+		{"OnFastProposal", func(cc *client.ChainClient) { cc.OnFastProposal = func(*protocol.BlockProposal) error { return nil } }, false},
+		{"OnFastProposalEncoded", func(cc *client.ChainClient) {
+			cc.OnFastProposalEncoded = func(*protocol.BlockProposal, []byte) error { return nil }
+		}, false},
+	} {
+		var logs bytes.Buffer
+		cl := n.client()
+		cc := cl.Chain(n.chains[0], fk, nil)
+		c.set(cc)
+		f, err := New(Config{Client: cl, Chain: cc, Amount: base.Tokens(1), Genesis: n.genesis, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if warned := strings.Contains(logs.String(), "not persisted"); warned != c.warn {
+			t.Errorf("%s: warned %v, want %v (log %q)", c.name, warned, c.warn, logs.String())
+		}
+	}
 }
