@@ -3,9 +3,11 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,10 +168,33 @@ func TestEndlessLoopRunsOutOfFuel(t *testing.T) {
 }
 
 // buildExample compiles an example application's contract and service from the
-// examples module.
+// examples module, once per test binary: the tests that use an example share its bytes.
 func buildExample(t *testing.T, name string) (contract, service []byte) {
 	t.Helper()
-	dir := t.TempDir()
+	v, _ := examples.LoadOrStore(name, &exampleBuild{})
+	b := v.(*exampleBuild)
+	b.once.Do(func() { b.contract, b.service, b.err = goBuildExample(name) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.contract, b.service
+}
+
+// examples holds the *exampleBuild of each example built (buildExample).
+var examples sync.Map
+
+type exampleBuild struct {
+	once              sync.Once
+	contract, service []byte
+	err               error
+}
+
+func goBuildExample(name string) (contract, service []byte, err error) {
+	dir, err := os.MkdirTemp("", "mica-example-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
 	var out [2][]byte
 	for i, part := range []string{"contract", "service"} {
 		path := filepath.Join(dir, part+".wasm")
@@ -177,15 +202,34 @@ func buildExample(t *testing.T, name string) (contract, service []byte) {
 		cmd.Dir = "../../examples"
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
 		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s %s: %v\n%s", name, part, err, b)
+			return nil, nil, fmt.Errorf("build %s %s: %v\n%s", name, part, err, b)
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+		if out[i], err = os.ReadFile(path); err != nil {
+			return nil, nil, err
 		}
-		out[i] = b
 	}
-	return out[0], out[1]
+	return out[0], out[1], nil
+}
+
+// exampleEngine returns the Wasm engine the example applications' tests share, so that
+// each module is compiled once per test binary instead of once per test (seconds for a
+// Go guest). A run's results and fuel do not depend on what the engine ran before
+// (wasm's snapshot tests check it); the tests do not close it.
+func exampleEngine(t *testing.T) *wasm.Engine {
+	t.Helper()
+	sharedEngine.once.Do(func() {
+		sharedEngine.e, sharedEngine.err = wasm.NewEngine(context.Background(), wasm.EngineConfig{})
+	})
+	if sharedEngine.err != nil {
+		t.Fatal(sharedEngine.err)
+	}
+	return sharedEngine.e
+}
+
+var sharedEngine struct {
+	once sync.Once
+	e    *wasm.Engine
+	err  error
 }
 
 // TestFungibleAcrossChains: tokens of the fungible example move from chain A to chain B
@@ -197,11 +241,7 @@ func TestFungibleAcrossChains(t *testing.T) {
 	}
 	ctx := context.Background()
 	contract, service := buildExample(t, "fungible")
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
+	engine := exampleEngine(t)
 	alice, bob := prototest.Key("alice"), prototest.Key("bob")
 	n := newNetWithLoader(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100), wasm.NewLoader(engine, 0))
 	a := n.client().Chain(n.chains[0], alice, nil)
@@ -328,11 +368,7 @@ func TestCrowdFundingWithFungible(t *testing.T) {
 	ctx := context.Background()
 	fc, fs := buildExample(t, "fungible")
 	cc, cs := buildExample(t, "crowdfunding")
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
+	engine := exampleEngine(t)
 	alice, carol := prototest.Key("alice"), prototest.Key("carol")
 	n := newNetWithLoader(t, []*crypto.PrivateKey{alice, carol}, base.Tokens(100), wasm.NewLoader(engine, 0))
 	a := n.client().Chain(n.chains[0], alice, nil)

@@ -105,11 +105,7 @@ func TestAuctionRefundsAndSettles(t *testing.T) {
 	ctx := context.Background()
 	contract, service := buildExample(t, "auction")
 	t.Logf("built the auction in %v", time.Since(start))
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
+	engine := exampleEngine(t)
 	seller, b1, b2 := prototest.Key("seller"), prototest.Key("bidder1"), prototest.Key("bidder2")
 	n := newNetWithLoader(t, []*crypto.PrivateKey{seller, b1, b2}, base.Tokens(100), wasm.NewLoader(engine, 0))
 	s := n.client().Chain(n.chains[0], seller, nil)
@@ -243,11 +239,7 @@ func TestCrowdFundingRefundsAfterDeadline(t *testing.T) {
 	fc, fs := buildExample(t, "fungible")
 	cc, cs := buildExample(t, "crowdfunding")
 	t.Logf("built fungible and crowdfunding in %v", time.Since(start))
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
+	engine := exampleEngine(t)
 	alice, bob, carol := prototest.Key("alice"), prototest.Key("bob"), prototest.Key("carol")
 	n := newNetWithLoader(t, []*crypto.PrivateKey{alice, bob, carol}, base.Tokens(100), wasm.NewLoader(engine, 0))
 	a := n.client().Chain(n.chains[0], alice, nil)

@@ -96,11 +96,7 @@ func TestOracleDisagreement(t *testing.T) {
 	}
 	ctx := context.Background()
 	contract, service := buildExample(t, "ai-oracle")
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
+	engine := exampleEngine(t)
 	alice, bob := prototest.Key("alice"), prototest.Key("bob")
 	n, as, local := oracleNet(t, []*crypto.PrivateKey{alice, bob}, wasm.NewLoader(engine, 0))
 	a := oracleClient(n, local).Chain(n.chains[0], alice, nil)

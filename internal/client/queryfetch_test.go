@@ -18,11 +18,7 @@ func TestQueryFetchesMissingServiceBlobs(t *testing.T) {
 	}
 	ctx := context.Background()
 	contract, service := buildExample(t, "counter")
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
+	engine := exampleEngine(t)
 	alice, bob := prototest.Key("alice"), prototest.Key("bob")
 	n := newNetWithLoader(t, []*crypto.PrivateKey{alice, bob}, base.Tokens(100), wasm.NewLoader(engine, 0))
 	app := createApp(t, n.client().Chain(n.chains[0], alice, nil), contract, service, `1`)

@@ -52,11 +52,7 @@ func TestSocialStreams(t *testing.T) {
 	}
 	ctx := context.Background()
 	contract, service := buildExample(t, "social")
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
+	engine := exampleEngine(t)
 	ka, k1, k2, ks := prototest.Key("author"), prototest.Key("f1"), prototest.Key("f2"), prototest.Key("stranger")
 	n := newNetWithLoader(t, []*crypto.PrivateKey{ka, k1, k2, ks}, base.Tokens(100), wasm.NewLoader(engine, 0))
 	author := n.client().Chain(n.chains[0], ka, nil)
@@ -222,11 +218,7 @@ func TestListenStreams(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	contract, service := buildExample(t, "social")
-	engine, err := wasm.NewEngine(ctx, wasm.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(context.Background())
+	engine := exampleEngine(t)
 	loader := wasm.NewLoader(engine, 0)
 	ka, kf, ks := prototest.Key("author"), prototest.Key("follower"), prototest.Key("stranger")
 	h := &hub{subs: map[int]hubSub{}}
