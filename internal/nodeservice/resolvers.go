@@ -907,15 +907,14 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *stri
 		}
 		filter = &id
 	}
-	select {
-	case r.s.subscriptions <- struct{}{}:
-	default:
-		return nil, fmt.Errorf("too many subscriptions: the service holds at most %d at once (Limits.MaxSubscriptions); end one and subscribe again", r.s.limits.MaxSubscriptions)
+	release, err := r.s.takeSubscription(ctx)
+	if err != nil {
+		return nil, err
 	}
 	sub := r.s.hub.Subscribe(filter, r.s.limits.SubscriberBuffer)
 	out := make(chan *Notification)
 	go func() {
-		defer func() { <-r.s.subscriptions }()
+		defer release()
 		defer close(out)
 		defer r.s.hub.Unsubscribe(sub)
 		for {

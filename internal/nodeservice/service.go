@@ -23,7 +23,8 @@
 // subscriptions and extra handlers, and every request when Config.TokenForQueries is set
 // (what `mica service` does on a non-loopback address). Every request is bounded: body
 // size, query depth and complexity, list lengths and wall-clock time; and so are the
-// subscriptions held at once (Limits.MaxSubscriptions).
+// subscriptions held at once (Limits.MaxSubscriptions, and
+// Limits.MaxSubscriptionsPerConnection on one websocket).
 //
 // While a Service runs it owns the wallet: mutations on one chain are serialized by a
 // per-chain lock, and the wallet's pending fast proposals are kept as the CLI keeps them.
@@ -105,10 +106,16 @@ type Limits struct {
 	// over every connection and transport (default 1024); one more is refused with a
 	// GraphQL error until one ends.
 	MaxSubscriptions int
+	// MaxSubscriptionsPerConnection bounds the notifications subscriptions one
+	// websocket connection holds at once (default 64), so that one caller needs many
+	// connections to take every place of MaxSubscriptions. (An SSE subscription is a
+	// request of its own: one per connection.)
+	MaxSubscriptionsPerConnection int
 }
 
 // DefaultLimits are the limits a zero Limits field takes.
-var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256, MaxReadBytes: DefaultMaxReadBytes, MaxSubscriptions: 1024}
+var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256, MaxReadBytes: DefaultMaxReadBytes, MaxSubscriptions: 1024,
+	MaxSubscriptionsPerConnection: 64}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -135,6 +142,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxSubscriptions > 0 {
 		d.MaxSubscriptions = l.MaxSubscriptions
+	}
+	if l.MaxSubscriptionsPerConnection > 0 {
+		d.MaxSubscriptionsPerConnection = l.MaxSubscriptionsPerConnection
 	}
 	return d
 }
