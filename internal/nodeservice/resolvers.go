@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/client"
@@ -907,19 +910,23 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *stri
 		}
 		filter = &id
 	}
-	release, err := r.s.takeSubscription(ctx)
+	place, err := r.s.subscriptions.take(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sub := r.s.hub.Subscribe(filter, r.s.limits.SubscriberBuffer)
 	out := make(chan *Notification)
 	go func() {
-		defer release()
+		defer r.s.subscriptions.release(place)
 		defer close(out)
 		defer r.s.hub.Unsubscribe(sub)
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-place.ended:
+				// Only a websocket's place is taken: its transport sends the error.
+				transport.AddSubscriptionError(ctx, gqlerror.Errorf("subscription ended to make room for another connection: the service holds at most %d at once (Limits.MaxSubscriptions) and this connection held the most; subscribe on another connection or later", r.s.limits.MaxSubscriptions))
 				return
 			case n, ok := <-sub.C:
 				if !ok {

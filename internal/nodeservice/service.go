@@ -103,12 +103,13 @@ type Limits struct {
 	// DefaultMaxReadBytes, 32 MiB; blockbytes.go).
 	MaxReadBytes int
 	// MaxSubscriptions bounds the notifications subscriptions the service holds at once,
-	// over every connection and transport (default 1024); one more is refused with a
-	// GraphQL error until one ends.
+	// over every connection and transport (default 1024). With every place held, one
+	// more takes the newest place of the websocket connection holding the most if that
+	// one holds at least two more than its own connection (that subscription ends with
+	// a GraphQL error), else it is refused with a GraphQL error until one ends.
 	MaxSubscriptions int
 	// MaxSubscriptionsPerConnection bounds the notifications subscriptions one
-	// websocket connection holds at once (default 64), so that one caller needs many
-	// connections to take every place of MaxSubscriptions. (An SSE subscription is a
+	// websocket connection holds at once (default 64). (An SSE subscription is a
 	// request of its own: one per connection.)
 	MaxSubscriptionsPerConnection int
 }
@@ -163,8 +164,8 @@ type Service struct {
 	kicks map[base.ChainID]chan struct{}
 	// onDemand holds a slot per on-demand sync running (ondemand.go).
 	onDemand chan struct{}
-	// subscriptions holds a slot per notifications subscription (Limits.MaxSubscriptions).
-	subscriptions chan struct{}
+	// subscriptions holds the places of the notifications subscriptions (subshare.go).
+	subscriptions *subTable
 
 	mux     *http.ServeMux
 	handler http.Handler
@@ -187,7 +188,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, w: cfg.Wallet, c: cfg.Client, log: cfg.Logger, hub: cfg.Hub, limits: cfg.Limits.withDefaults(),
 		locks: map[base.ChainID]*sync.Mutex{}, kicks: map[base.ChainID]chan struct{}{},
 		onDemand: make(chan struct{}, maxOnDemandSyncs)}
-	s.subscriptions = make(chan struct{}, s.limits.MaxSubscriptions)
+	s.subscriptions = newSubTable(s.limits)
 	h, err := s.buildHandler()
 	if err != nil {
 		return nil, err

@@ -61,7 +61,9 @@ func (u *subscriber) lastRefusal() string {
 // at most Limits.MaxSubscriptions (default 1,024) at once and refuses the others with
 // a GraphQL error that says so; a completed subscription frees its place. (Before
 // svcshare one websocket asked all 1,100; now one holds at most
-// Limits.MaxSubscriptionsPerConnection, so the attack takes 18 of them.)
+// Limits.MaxSubscriptionsPerConnection, so the attack takes 18 of them, and the last
+// two take places from the others: the errors counted are refusals and subscriptions
+// ended to make room.)
 func TestAttackSubscriptionsBounded(t *testing.T) {
 	n := newTestNet(t, twoKeys(), nil)
 	s := n.service(0, serviceOpts{})
@@ -91,7 +93,7 @@ func TestAttackSubscriptionsBounded(t *testing.T) {
 			last = r
 		}
 	}
-	t.Logf("%d subscriptions asked on %d websockets: %d held, %d refused (%v)", tries, len(conns), held, refused(), last)
+	t.Logf("%d subscriptions asked on %d websockets: %d held, %d refused or ended (%v)", tries, len(conns), held, refused(), last)
 	if held > bound {
 		t.Fatalf("%d subscriptions held, want at most %d", held, bound)
 	}
@@ -157,5 +159,61 @@ func TestAttackSubscriptionsPerConnection(t *testing.T) {
 	eventually(t, "the connection's new subscription", func() bool { return s.Hub().Subscribers() == held+1 })
 	if r := u.refused.Load(); r != before {
 		t.Fatalf("the subscription that took the freed place was refused: %s", u.lastRefusal())
+	}
+}
+
+// TestAttackSubscriptionsFairAcrossConnections: a caller opens enough websockets to
+// hold every place (here 2 connections of 4 for a bound of 8; by default 16 of 64). A
+// new connection was refused until the caller let go. Now, with every place held, a
+// connection's new subscription ends the newest of the connection holding the most
+// when that one holds at least two more than it: each connection keeps a share, a
+// connection's only subscription is never ended, and taking every place from the
+// others takes one connection per place.
+func TestAttackSubscriptionsFairAcrossConnections(t *testing.T) {
+	n := newTestNet(t, twoKeys(), nil)
+	const bound, share = 8, 4
+	s := n.service(0, serviceOpts{limits: nodeservice.Limits{MaxSubscriptions: bound, MaxSubscriptionsPerConnection: share}})
+	attacker := []*subscriber{newSubscriber(t, s), newSubscriber(t, s)}
+	for i := range bound {
+		attacker[i/share].subscribe(i)
+	}
+	eventually(t, "the attacker's subscriptions", func() bool { return s.Hub().Subscribers() == bound })
+	ended := func() int { return int(attacker[0].refused.Load() + attacker[1].refused.Load()) }
+	// Six connections each subscribe once: each ends one of the attacker's, until
+	// every connection holds one.
+	var others []*subscriber
+	for i := range bound - 2 {
+		u := newSubscriber(t, s)
+		others = append(others, u)
+		u.subscribe(1)
+		eventually(t, "an attacker's subscription ended", func() bool { return ended() == i+1 || u.refused.Load() > 0 })
+		if u.refused.Load() > 0 {
+			t.Fatalf("connection %d refused with every place held by %d connections: %s", i, len(attacker)+i, u.lastRefusal())
+		}
+	}
+	msg, _ := attacker[0].last.Load().(string)
+	if msg == "" {
+		msg, _ = attacker[1].last.Load().(string)
+	}
+	t.Logf("ended to make room: %s", msg)
+	if !strings.Contains(msg, "Limits.MaxSubscriptions") || !strings.Contains(msg, "another connection") {
+		t.Fatalf("the ended subscription's error %q does not say why", msg)
+	}
+	eventually(t, "the ended subscriptions gone", func() bool { return s.Hub().Subscribers() == bound })
+	// Every connection holds one: the next is refused, the attacker's too.
+	last := newSubscriber(t, s)
+	last.subscribe(1)
+	attacker[0].subscribe(100)
+	eventually(t, "the refusals", func() bool { return last.refused.Load() == 1 && ended() == bound-2+1 })
+	if r := last.lastRefusal(); !strings.Contains(r, "Limits.MaxSubscriptions") {
+		t.Fatalf("refusal %q does not say why", r)
+	}
+	for i, u := range others {
+		if r := u.refused.Load(); r != 0 {
+			t.Fatalf("connection %d's only subscription ended: %s", i, u.lastRefusal())
+		}
+	}
+	if held := s.Hub().Subscribers(); held != bound {
+		t.Fatalf("%d subscriptions held, want %d", held, bound)
 	}
 }

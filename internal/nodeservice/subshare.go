@@ -3,41 +3,103 @@ package nodeservice
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	"slices"
+	"sync"
 )
 
-// connShareKey marks, in a websocket connection's context, the count of the
-// notifications subscriptions it holds.
-type connShareKey struct{}
+// subTable holds the places of the notifications subscriptions: at most
+// Limits.MaxSubscriptions in all, at most Limits.MaxSubscriptionsPerConnection on one
+// websocket connection. When every place is held, a connection's new subscription
+// takes the newest place of the connection holding the most, if that one holds at
+// least two more than it (the ended subscription gets an error): so the places tend to
+// an even share over the connections, a connection's only subscription is never taken,
+// and a caller needs one connection per place to keep the others out.
+type subTable struct {
+	max, perConn int
 
-// withConnShare gives a websocket connection's context a count of its subscriptions,
-// starting at zero.
-func withConnShare(ctx context.Context) context.Context {
-	return context.WithValue(ctx, connShareKey{}, new(atomic.Int64))
+	mu    sync.Mutex
+	held  int
+	conns map[*connShare]struct{} // the websocket connections holding places
 }
 
-// takeSubscription takes a place for a notifications subscription: one of its
-// connection's Limits.MaxSubscriptionsPerConnection (for a websocket), then one of the
-// service's Limits.MaxSubscriptions. It returns the function that gives both back when
-// the subscription ends, or an error that says which limit refused it.
-func (s *Service) takeSubscription(ctx context.Context) (release func(), err error) {
-	conn, _ := ctx.Value(connShareKey{}).(*atomic.Int64)
-	if conn != nil && conn.Add(1) > int64(s.limits.MaxSubscriptionsPerConnection) {
-		conn.Add(-1)
-		return nil, fmt.Errorf("too many subscriptions on this connection: a websocket holds at most %d at once (Limits.MaxSubscriptionsPerConnection); end one, or subscribe on another connection", s.limits.MaxSubscriptionsPerConnection)
+// connShare is a websocket connection's places, in a context value (connShareKey).
+type connShare struct {
+	places []*subPlace // oldest first
+}
+
+// subPlace is the place of one subscription.
+type subPlace struct {
+	conn  *connShare    // nil: not a websocket's (SSE)
+	ended chan struct{} // closed when another connection takes the place
+	freed bool
+}
+
+// connShareKey marks, in a websocket connection's context, its *connShare.
+type connShareKey struct{}
+
+// withConnShare gives a websocket connection's context its share, empty.
+func withConnShare(ctx context.Context) context.Context {
+	return context.WithValue(ctx, connShareKey{}, &connShare{})
+}
+
+func newSubTable(l Limits) *subTable {
+	return &subTable{max: l.MaxSubscriptions, perConn: l.MaxSubscriptionsPerConnection, conns: map[*connShare]struct{}{}}
+}
+
+// take takes a place for a subscription of the connection in ctx (if any), or returns
+// an error that says which limit refused it.
+func (t *subTable) take(ctx context.Context) (*subPlace, error) {
+	conn, _ := ctx.Value(connShareKey{}).(*connShare)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	mine := 0
+	if conn != nil {
+		mine = len(conn.places)
 	}
-	select {
-	case s.subscriptions <- struct{}{}:
-	default:
-		if conn != nil {
-			conn.Add(-1)
-		}
-		return nil, fmt.Errorf("too many subscriptions: the service holds at most %d at once (Limits.MaxSubscriptions); end one and subscribe again", s.limits.MaxSubscriptions)
+	if mine >= t.perConn {
+		return nil, fmt.Errorf("too many subscriptions on this connection: a websocket holds at most %d at once (Limits.MaxSubscriptionsPerConnection); end one, or subscribe on another connection", t.perConn)
 	}
-	return func() {
-		<-s.subscriptions
-		if conn != nil {
-			conn.Add(-1)
+	if t.held >= t.max {
+		var most *connShare
+		for c := range t.conns {
+			if len(c.places) > mine+1 && (most == nil || len(c.places) > len(most.places)) {
+				most = c
+			}
 		}
-	}, nil
+		if most == nil {
+			return nil, fmt.Errorf("too many subscriptions: the service holds at most %d at once (Limits.MaxSubscriptions) and no connection holds two more than this one; end one and subscribe again", t.max)
+		}
+		newest := most.places[len(most.places)-1]
+		t.free(newest)
+		close(newest.ended)
+	}
+	p := &subPlace{conn: conn, ended: make(chan struct{})}
+	if conn != nil {
+		conn.places = append(conn.places, p)
+		t.conns[conn] = struct{}{}
+	}
+	t.held++
+	return p, nil
+}
+
+// release gives back a subscription's place when it ends.
+func (t *subTable) release(p *subPlace) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.free(p)
+}
+
+// free gives back a place once. Called with t.mu held.
+func (t *subTable) free(p *subPlace) {
+	if p.freed {
+		return
+	}
+	p.freed = true
+	t.held--
+	if c := p.conn; c != nil {
+		c.places = slices.DeleteFunc(c.places, func(q *subPlace) bool { return q == p })
+		if len(c.places) == 0 {
+			delete(t.conns, c)
+		}
+	}
 }
