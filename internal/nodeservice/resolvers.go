@@ -910,8 +910,10 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *stri
 		}
 		filter = &id
 	}
-	place, err := r.s.subscriptions.take(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
+	place, err := r.s.subscriptions.take(ctx, cancel)
 	if err != nil {
+		cancel(nil)
 		return nil, err
 	}
 	sub := r.s.hub.Subscribe(filter, r.s.limits.SubscriberBuffer)
@@ -920,13 +922,16 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *stri
 		defer r.s.subscriptions.release(place)
 		defer close(out)
 		defer r.s.hub.Unsubscribe(sub)
+		defer func() {
+			if context.Cause(ctx) == errPlaceTaken {
+				// Only a websocket's place is taken: its transport sends the error.
+				transport.AddSubscriptionError(ctx, gqlerror.Errorf("subscription ended to make room for another connection: the service holds at most %d at once (Limits.MaxSubscriptions) and this connection held the most; subscribe on another connection or later", r.s.limits.MaxSubscriptions))
+			}
+			cancel(nil)
+		}()
 		for {
 			select {
 			case <-ctx.Done():
-				return
-			case <-place.ended:
-				// Only a websocket's place is taken: its transport sends the error.
-				transport.AddSubscriptionError(ctx, gqlerror.Errorf("subscription ended to make room for another connection: the service holds at most %d at once (Limits.MaxSubscriptions) and this connection held the most; subscribe on another connection or later", r.s.limits.MaxSubscriptions))
 				return
 			case n, ok := <-sub.C:
 				if !ok {

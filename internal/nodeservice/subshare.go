@@ -2,6 +2,7 @@ package nodeservice
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -29,10 +30,14 @@ type connShare struct {
 
 // subPlace is the place of one subscription.
 type subPlace struct {
-	conn  *connShare    // nil: not a websocket's (SSE)
-	ended chan struct{} // closed when another connection takes the place
+	conn  *connShare              // nil: not a websocket's (SSE)
+	end   context.CancelCauseFunc // ends the subscription (errPlaceTaken)
 	freed bool
 }
+
+// errPlaceTaken is the cause of a subscription's end when another connection took its
+// place.
+var errPlaceTaken = errors.New("another connection took the subscription's place")
 
 // connShareKey marks, in a websocket connection's context, its *connShare.
 type connShareKey struct{}
@@ -47,8 +52,9 @@ func newSubTable(l Limits) *subTable {
 }
 
 // take takes a place for a subscription of the connection in ctx (if any), or returns
-// an error that says which limit refused it.
-func (t *subTable) take(ctx context.Context) (*subPlace, error) {
+// an error that says which limit refused it. end ends the subscription if another
+// connection takes the place.
+func (t *subTable) take(ctx context.Context, end context.CancelCauseFunc) (*subPlace, error) {
 	conn, _ := ctx.Value(connShareKey{}).(*connShare)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -71,9 +77,9 @@ func (t *subTable) take(ctx context.Context) (*subPlace, error) {
 		}
 		newest := most.places[len(most.places)-1]
 		t.free(newest)
-		close(newest.ended)
+		newest.end(errPlaceTaken)
 	}
-	p := &subPlace{conn: conn, ended: make(chan struct{})}
+	p := &subPlace{conn: conn, end: end}
 	if conn != nil {
 		conn.places = append(conn.places, p)
 		t.conns[conn] = struct{}{}
