@@ -15,19 +15,29 @@ import (
 // returns the HTTP status, the session id and the body.
 func initSession(t *testing.T, url string) (int, string, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"attacker","version":"1"}}}`))
+	return post(t, url, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"attacker","version":"1"}}}`)
+}
+
+// post sends a JSON-RPC message, in session id unless it is "", and returns the HTTP
+// status, the session id the response gives and the body.
+func post(t *testing.T, url, id, body string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	if id != "" {
+		req.Header.Set("Mcp-Session-Id", id)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), string(body)
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), string(b)
 }
 
 func (s *Server) sessions() int {
@@ -58,13 +68,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // session is younger than Config.SessionMinIdle, so none may be evicted to make room
 // (TestAttackIdleSessionsEvicted: once they are idle, they may).
 func TestAttackSessionsBounded(t *testing.T) {
-	clock := newFakeClock()
-	srv, err := New(Config{GraphQL: &fakeNode{t: t}, WalletDir: t.TempDir(), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.HTTPHandler())
-	defer hs.Close()
+	srv, hs, _ := serveOnClock(t, 0) // the clock stands still
 	const tries = 300
 	bound := DefaultMaxSessions
 	var ids []string
@@ -123,6 +127,20 @@ func TestIdleSessionsExpire(t *testing.T) {
 	}
 }
 
+// serveOnClock serves a Server with at most max sessions (0: the default) on a clock the
+// test moves.
+func serveOnClock(t *testing.T, max int) (*Server, *httptest.Server, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	srv, err := New(Config{GraphQL: &fakeNode{t: t}, WalletDir: t.TempDir(), Now: clock.Now, MaxSessions: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.HTTPHandler())
+	t.Cleanup(hs.Close)
+	return srv, hs, clock
+}
+
 // fakeClock is a Config.Now the test moves.
 type fakeClock struct {
 	mu sync.Mutex
@@ -143,30 +161,10 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// sessionRequest sends a JSON-RPC message in a session and returns the HTTP status and
-// body.
-func sessionRequest(t *testing.T, url, id, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", id)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // ping sends a ping in a session and returns the HTTP status.
 func ping(t *testing.T, url, id string) int {
 	t.Helper()
-	status, _ := sessionRequest(t, url, id, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	status, _, _ := post(t, url, id, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
 	return status
 }
 
@@ -190,13 +188,7 @@ func openSessions(t *testing.T, url string, n int) []string {
 // at least Config.SessionMinIdle: its client gets 404 (the spec's "session not
 // found") and may initialize again; the other sessions keep working.
 func TestAttackIdleSessionsEvicted(t *testing.T) {
-	clock := newFakeClock()
-	srv, err := New(Config{GraphQL: &fakeNode{t: t}, WalletDir: t.TempDir(), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.HTTPHandler())
-	defer hs.Close()
+	srv, hs, clock := serveOnClock(t, 0)
 	ids := openSessions(t, hs.URL, DefaultMaxSessions)
 	// The agent used its sessions once, in order, then left them.
 	for _, id := range ids {
@@ -261,13 +253,7 @@ func getStream(t *testing.T, url, id string) func() {
 // When a stream closes, its session becomes idle and, once idle long enough, is the one
 // a new session evicts.
 func TestBusySessionsNotEvicted(t *testing.T) {
-	clock := newFakeClock()
-	srv, err := New(Config{GraphQL: &fakeNode{t: t}, WalletDir: t.TempDir(), Now: clock.Now, MaxSessions: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.HTTPHandler())
-	defer hs.Close()
+	_, hs, clock := serveOnClock(t, 4)
 	ids := openSessions(t, hs.URL, 4)
 	closers := make([]func(), len(ids))
 	for i, id := range ids {
@@ -300,13 +286,7 @@ func TestBusySessionsNotEvicted(t *testing.T) {
 // not evicted, so that two agents cannot evict each other at every request; when every
 // idle session is that recent, a new one is refused.
 func TestRecentSessionsNotEvicted(t *testing.T) {
-	clock := newFakeClock()
-	srv, err := New(Config{GraphQL: &fakeNode{t: t}, WalletDir: t.TempDir(), Now: clock.Now, MaxSessions: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.HTTPHandler())
-	defer hs.Close()
+	_, hs, clock := serveOnClock(t, 2)
 	ids := openSessions(t, hs.URL, 2) // a, b
 	clock.advance(time.Hour)
 	if status := ping(t, hs.URL, ids[0]); status != http.StatusOK { // a used now
