@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -131,7 +131,7 @@ func TestIdleSessionsExpire(t *testing.T) {
 // test moves.
 func serveOnClock(t *testing.T, max int) (*Server, *httptest.Server, *fakeClock) {
 	t.Helper()
-	clock := newFakeClock()
+	clock := new(fakeClock)
 	srv, err := New(Config{GraphQL: &fakeNode{t: t}, WalletDir: t.TempDir(), Now: clock.Now, MaxSessions: max})
 	if err != nil {
 		t.Fatal(err)
@@ -142,24 +142,13 @@ func serveOnClock(t *testing.T, max int) (*Server, *httptest.Server, *fakeClock)
 }
 
 // fakeClock is a Config.Now the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock struct{ elapsed atomic.Int64 }
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)} }
+var clockStart = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func (c *fakeClock) Now() time.Time { return clockStart.Add(time.Duration(c.elapsed.Load())) }
 
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func (c *fakeClock) advance(d time.Duration) { c.elapsed.Add(int64(d)) }
 
 // ping sends a ping in a session and returns the HTTP status.
 func ping(t *testing.T, url, id string) int {
