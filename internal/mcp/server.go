@@ -45,22 +45,34 @@ type Config struct {
 	// Version is reported to clients.
 	Version string
 	// MaxSessions bounds the streamable HTTP sessions held at once (default
-	// DefaultMaxSessions); a request that would open one more is refused with 503
-	// until one is closed or expires.
+	// DefaultMaxSessions). A request that would open one more closes the least
+	// recently used idle session (see SessionMinIdle) to take its place, or, when
+	// none is, is refused with 503 until one is closed, idle or expires.
 	MaxSessions int
 	// SessionTimeout closes HTTP sessions idle that long (default
 	// DefaultSessionTimeout), so that clients that never say goodbye do not hold
 	// their place.
 	SessionTimeout time.Duration
+	// SessionMinIdle is how long a session must have been idle (no request in
+	// flight, no open stream) before a new session may take its place when
+	// MaxSessions are held (default DefaultSessionMinIdle).
+	SessionMinIdle time.Duration
 }
 
 // MaxApps bounds the applications that get generated tools.
 const MaxApps = 32
 
-// Defaults of Config.MaxSessions and Config.SessionTimeout.
+// Defaults of Config.MaxSessions, Config.SessionTimeout and Config.SessionMinIdle.
+//
+// DefaultSessionMinIdle keeps a session in use from being taken: an agent's requests
+// within a turn come seconds apart, so two agents that each initialize again after
+// losing their session cannot take each other's at every request, and a caller that
+// wants to hold every place must send a request in each session every 10 s (about 26 a
+// second for 256) instead of nothing for 30 minutes.
 const (
 	DefaultMaxSessions    = 256
 	DefaultSessionTimeout = 30 * time.Minute
+	DefaultSessionMinIdle = 10 * time.Second
 )
 
 // maxQuery bounds a document the raw graphql tool accepts.
@@ -113,6 +125,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = DefaultSessionTimeout
 	}
+	if cfg.SessionMinIdle <= 0 {
+		cfg.SessionMinIdle = DefaultSessionMinIdle
+	}
 	ledger := cfg.Ledger
 	if ledger == nil {
 		var err error
@@ -159,67 +174,6 @@ func (s *Server) hasTool(name string) bool {
 
 // MCP returns the underlying SDK server (to connect other transports).
 func (s *Server) MCP() *sdk.Server { return s.srv }
-
-// HTTPHandler serves streamable HTTP (mount it at /mcp behind the node service's
-// authentication), with at most Config.MaxSessions sessions at once, each closed after
-// Config.SessionTimeout idle.
-func (s *Server) HTTPHandler() http.Handler {
-	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv }, &sdk.StreamableHTTPOptions{Logger: s.log, SessionTimeout: s.cfg.SessionTimeout})
-	return &sessionBound{next: h, srv: s.srv, max: s.cfg.MaxSessions, timeout: s.cfg.SessionTimeout}
-}
-
-// sessionBound refuses the requests that would open a session (a POST without a
-// session id) while the server holds max sessions, counting those such requests in
-// flight may still open.
-type sessionBound struct {
-	next    http.Handler
-	srv     *sdk.Server
-	max     int
-	timeout time.Duration // of idle sessions, for the refusal's message
-
-	mu      sync.Mutex
-	opening int // requests that may open a session, in flight
-}
-
-func (b *sessionBound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.Header.Get("Mcp-Session-Id") != "" {
-		b.next.ServeHTTP(w, r)
-		return
-	}
-	if !b.admit() {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Retry-After", "60")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		msg := fmt.Sprintf("too many MCP sessions: the server holds at most %d at once (idle ones close after %v); close one (DELETE with its Mcp-Session-Id) or retry later", b.max, b.timeout)
-		_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": -32000, "message": msg}})
-		return
-	}
-	defer b.opened()
-	b.next.ServeHTTP(w, r)
-}
-
-// admit reports whether a request may open a session and, if so, counts it in flight.
-func (b *sessionBound) admit() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := b.opening
-	for range b.srv.Sessions() {
-		n++
-	}
-	if n >= b.max {
-		return false
-	}
-	b.opening++
-	return true
-}
-
-// opened ends a request counted by admit: the session it opened, if any, is among the
-// server's sessions now.
-func (b *sessionBound) opened() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.opening--
-}
 
 // RunStdio serves one session over stdin and stdout until the client leaves or ctx
 // ends.

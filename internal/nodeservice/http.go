@@ -139,6 +139,8 @@ func (s *Service) systemServer() *handler.Server {
 		KeepAlivePingInterval: 10 * time.Second,
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: s.originPatterns()}},
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			// The connection's context: its subscriptions count against its share.
+			ctx = withConnShare(ctx)
 			if authorized(ctx) {
 				return ctx, nil, nil
 			}

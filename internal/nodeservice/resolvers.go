@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
 	"github.com/micachain/mica/internal/base"
 	"github.com/micachain/mica/internal/chain"
 	"github.com/micachain/mica/internal/client"
@@ -907,17 +910,25 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, chainArg *stri
 		}
 		filter = &id
 	}
-	select {
-	case r.s.subscriptions <- struct{}{}:
-	default:
-		return nil, fmt.Errorf("too many subscriptions: the service holds at most %d at once (Limits.MaxSubscriptions); end one and subscribe again", r.s.limits.MaxSubscriptions)
+	ctx, cancel := context.WithCancelCause(ctx)
+	place, err := r.s.subscriptions.take(ctx, cancel)
+	if err != nil {
+		cancel(nil)
+		return nil, err
 	}
 	sub := r.s.hub.Subscribe(filter, r.s.limits.SubscriberBuffer)
 	out := make(chan *Notification)
 	go func() {
-		defer func() { <-r.s.subscriptions }()
+		defer r.s.subscriptions.release(place)
 		defer close(out)
 		defer r.s.hub.Unsubscribe(sub)
+		defer func() {
+			if context.Cause(ctx) == errPlaceTaken {
+				// Only a websocket's place is taken: its transport sends the error.
+				transport.AddSubscriptionError(ctx, gqlerror.Errorf("subscription ended to make room for another connection: the service holds at most %d at once (Limits.MaxSubscriptions) and this connection held the most; subscribe on another connection or later", r.s.limits.MaxSubscriptions))
+			}
+			cancel(nil)
+		}()
 		for {
 			select {
 			case <-ctx.Done():

@@ -23,7 +23,8 @@
 // subscriptions and extra handlers, and every request when Config.TokenForQueries is set
 // (what `mica service` does on a non-loopback address). Every request is bounded: body
 // size, query depth and complexity, list lengths and wall-clock time; and so are the
-// subscriptions held at once (Limits.MaxSubscriptions).
+// subscriptions held at once (Limits.MaxSubscriptions, and
+// Limits.MaxSubscriptionsPerConnection on one websocket).
 //
 // While a Service runs it owns the wallet: mutations on one chain are serialized by a
 // per-chain lock, and the wallet's pending fast proposals are kept as the CLI keeps them.
@@ -102,13 +103,20 @@ type Limits struct {
 	// DefaultMaxReadBytes, 32 MiB; blockbytes.go).
 	MaxReadBytes int
 	// MaxSubscriptions bounds the notifications subscriptions the service holds at once,
-	// over every connection and transport (default 1024); one more is refused with a
-	// GraphQL error until one ends.
+	// over every connection and transport (default 1024). With every place held, one
+	// more takes the newest place of the websocket connection holding the most if that
+	// one holds at least two more than its own connection (that subscription ends with
+	// a GraphQL error), else it is refused with a GraphQL error until one ends.
 	MaxSubscriptions int
+	// MaxSubscriptionsPerConnection bounds the notifications subscriptions one
+	// websocket connection holds at once (default 64). (An SSE subscription is a
+	// request of its own: one per connection.)
+	MaxSubscriptionsPerConnection int
 }
 
 // DefaultLimits are the limits a zero Limits field takes.
-var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256, MaxReadBytes: DefaultMaxReadBytes, MaxSubscriptions: 1024}
+var DefaultLimits = Limits{MaxBody: 1 << 20, MaxPublishBody: 24 << 20, MaxDepth: 12, MaxComplexity: 5000, Timeout: 60 * time.Second, SubscriberBuffer: 256, MaxReadBytes: DefaultMaxReadBytes, MaxSubscriptions: 1024,
+	MaxSubscriptionsPerConnection: 64}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -136,6 +144,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxSubscriptions > 0 {
 		d.MaxSubscriptions = l.MaxSubscriptions
 	}
+	if l.MaxSubscriptionsPerConnection > 0 {
+		d.MaxSubscriptionsPerConnection = l.MaxSubscriptionsPerConnection
+	}
 	return d
 }
 
@@ -153,8 +164,8 @@ type Service struct {
 	kicks map[base.ChainID]chan struct{}
 	// onDemand holds a slot per on-demand sync running (ondemand.go).
 	onDemand chan struct{}
-	// subscriptions holds a slot per notifications subscription (Limits.MaxSubscriptions).
-	subscriptions chan struct{}
+	// subscriptions holds the places of the notifications subscriptions (subshare.go).
+	subscriptions *subTable
 
 	mux     *http.ServeMux
 	handler http.Handler
@@ -177,7 +188,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, w: cfg.Wallet, c: cfg.Client, log: cfg.Logger, hub: cfg.Hub, limits: cfg.Limits.withDefaults(),
 		locks: map[base.ChainID]*sync.Mutex{}, kicks: map[base.ChainID]chan struct{}{},
 		onDemand: make(chan struct{}, maxOnDemandSyncs)}
-	s.subscriptions = make(chan struct{}, s.limits.MaxSubscriptions)
+	s.subscriptions = newSubTable(s.limits)
 	h, err := s.buildHandler()
 	if err != nil {
 		return nil, err
