@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,6 +257,11 @@ func TestNetLifecycle(t *testing.T) {
 		if !v.Alive || !v.Reachable || v.PID == 0 {
 			t.Errorf("net status: %+v", v)
 		}
+	}
+	// The validators compile into the user's cache of compiled modules, which the
+	// wallets share ($MICA_WASM_CACHE here), not into one of the network's.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Validators[0].PID)); err == nil && !strings.Contains(string(b), "\x00--wasm-cache\x00"+sharedWasmCache+"\x00") {
+		t.Errorf("validator command line %q: want --wasm-cache %s", b, sharedWasmCache)
 	}
 	stdout, _, _ = run(t, dir, nil, "net", "status", "--path", netDir, "--env")
 	if !strings.Contains(stdout, "export MICA_FAUCET_URL=http://127.0.0.1:"+n.ports.str(40)+"\n") {
