@@ -366,7 +366,8 @@ func TestWalletHolders(t *testing.T) {
 	if err := held.SetHolder(wallet.Holder{Command: "mica transfer"}); err != nil {
 		t.Fatal(err)
 	}
-	release := time.AfterFunc(time.Second, func() { _ = held.Close() })
+	first := held // held is reassigned below, maybe before this runs
+	release := time.AfterFunc(time.Second, func() { _ = first.Close() })
 	defer release.Stop()
 	stdout, stderr, code := run(t, dir, env, "wallet", "show")
 	if code != 0 || !strings.Contains(stdout, "wallet "+wdir) || !strings.Contains(stderr, "waiting for the wallet: `mica transfer` (pid ") {

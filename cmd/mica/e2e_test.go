@@ -533,7 +533,7 @@ func TestFaultsRestartAndBadInput(t *testing.T) {
 	// Stop everything and start again on the same directory: chains and balances stay.
 	balA, balB := mustMica(t, w, "query-balance", a), mustMica(t, w, "query-balance", b)
 	_ = restart.Process.Signal(syscall.SIGTERM)
-	_ = restart.Wait()
+	<-restarted // the tied goroutine waits for it: one Wait only
 	net.stop()
 	net2 := netUp(t, netDir, "--initial-chains", "1")
 	if got := mustMica(t, w, "query-balance", a); got != balA {
