@@ -38,7 +38,10 @@ func TestApplicationCommands(t *testing.T) {
 		t.Fatalf("project build printed %q", built)
 	}
 	contract, service := paths[0], paths[1]
-	// A cache of its own: the module must be new to the validators.
+	// Caches of its own: the module must be new to the validators, and the wallets
+	// must compile it themselves.
+	walletWasmCache := filepath.Join(dir, "wallet-wasm-cache")
+	t.Setenv("MICA_WASM_CACHE", walletWasmCache)
 	net := netUp(t, filepath.Join(dir, "net"), "--initial-chains", "1", "--wasm-cache", filepath.Join(dir, "wasm-cache"))
 	w := net.info.Wallet
 	chain := walletChain(t, w)

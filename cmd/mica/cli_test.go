@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,6 +258,11 @@ func TestNetLifecycle(t *testing.T) {
 			t.Errorf("net status: %+v", v)
 		}
 	}
+	// The validators compile into the user's cache of compiled modules, which the
+	// wallets share ($MICA_WASM_CACHE here), not into one of the network's.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Validators[0].PID)); err == nil && !strings.Contains(string(b), "\x00--wasm-cache\x00"+sharedWasmCache+"\x00") {
+		t.Errorf("validator command line %q: want --wasm-cache %s", b, sharedWasmCache)
+	}
 	stdout, _, _ = run(t, dir, nil, "net", "status", "--path", netDir, "--env")
 	if !strings.Contains(stdout, "export MICA_FAUCET_URL=http://127.0.0.1:"+n.ports.str(40)+"\n") {
 		t.Errorf("net status --env: %q", stdout)
@@ -360,7 +366,8 @@ func TestWalletHolders(t *testing.T) {
 	if err := held.SetHolder(wallet.Holder{Command: "mica transfer"}); err != nil {
 		t.Fatal(err)
 	}
-	release := time.AfterFunc(time.Second, func() { _ = held.Close() })
+	first := held // held is reassigned below, maybe before this runs
+	release := time.AfterFunc(time.Second, func() { _ = first.Close() })
 	defer release.Stop()
 	stdout, stderr, code := run(t, dir, env, "wallet", "show")
 	if code != 0 || !strings.Contains(stdout, "wallet "+wdir) || !strings.Contains(stderr, "waiting for the wallet: `mica transfer` (pid ") {

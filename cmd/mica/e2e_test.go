@@ -39,11 +39,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "mica")
+	// The tests' compiled modules go to a cache of theirs, not to the user's.
 	sharedWasmCache = filepath.Join(dir, "wasm-cache")
-	// The wallets' compiled modules (wasmCacheDir) go to a cache of the tests', shared
-	// by the package's wallets, not to the user's.
-	walletWasmCache = filepath.Join(dir, "wallet-wasm-cache")
-	if err := os.Setenv("MICA_WASM_CACHE", walletWasmCache); err != nil {
+	if err := os.Setenv("MICA_WASM_CACHE", sharedWasmCache); err != nil {
 		panic(err)
 	}
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
@@ -55,15 +53,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sharedWasmCache is the compiled-module cache of every network the tests start
-// (`net up --wasm-cache`), unless a test passes its own: a module the tests publish is
-// compiled once for the whole package instead of once per network (the counter takes
-// about a minute at CI's load). TestApplicationCommands keeps a cache of its own: it
-// publishes on a cold network.
+// sharedWasmCache is $MICA_WASM_CACHE of the tests' processes: the compiled-module
+// cache of their wallets and of every network they start (net up's default) unless a
+// test passes its own --wasm-cache. A module the tests publish is compiled once for
+// the whole package instead of once per network and once more per wallet (the counter
+// takes about a minute at CI's load; `project build` makes the same bytes of every
+// copy of an example). TestApplicationCommands keeps caches of its own: it publishes
+// on a cold network.
 var sharedWasmCache string
-
-// walletWasmCache is $MICA_WASM_CACHE of the tests' mica processes.
-var walletWasmCache string
 
 // network is a `mica net up` process.
 type network struct {
@@ -144,9 +141,6 @@ func netUp(t *testing.T, dir string, args ...string) *network {
 func startNet(t *testing.T, dir string, args []string) (*network, bool) {
 	t.Helper()
 	n := &network{t: t, dir: dir, out: &bytes.Buffer{}, stdoutEOF: make(chan struct{}), exited: make(chan struct{})}
-	if !slices.Contains(args, "--wasm-cache") {
-		args = append(args[:len(args):len(args)], "--wasm-cache", sharedWasmCache)
-	}
 	n.cmd = exec.Command(binary, append([]string{"net", "up", "--path", dir}, args...)...)
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := n.cmd.StdoutPipe()
@@ -539,7 +533,7 @@ func TestFaultsRestartAndBadInput(t *testing.T) {
 	// Stop everything and start again on the same directory: chains and balances stay.
 	balA, balB := mustMica(t, w, "query-balance", a), mustMica(t, w, "query-balance", b)
 	_ = restart.Process.Signal(syscall.SIGTERM)
-	_ = restart.Wait()
+	<-restarted // the tied goroutine waits for it: one Wait only
 	net.stop()
 	net2 := netUp(t, netDir, "--initial-chains", "1")
 	if got := mustMica(t, w, "query-balance", a); got != balA {

@@ -416,20 +416,29 @@ func (s *session) commit(ctx context.Context, cc *client.ChainClient, f func() (
 }
 
 // wasmCacheDir is the directory of the compiled Wasm modules of a wallet's local node:
-// $MICA_WASM_CACHE if set, else mica/wasm in the user's cache directory
-// (os.UserCacheDir: $XDG_CACHE_HOME, else ~/.cache, on Linux), shared by every wallet
-// and service of the user, so that an application's module is compiled once per user
-// and machine instead of once per wallet (a Go guest takes seconds; a new wallet
-// following a chain that uses it loads it from the cache instead); wasm-cache in the
-// wallet if the user has no cache directory. Concurrent processes share it safely: each
-// module is compiled under its own lock file (wasm.EngineConfig.CacheDir), and wazero
-// keys its files by the module's bytes, its own version and the CPU's features.
+// userWasmCacheDir, or wasm-cache in the wallet if the user has no cache directory.
 func wasmCacheDir(wallet string) string {
+	if d := userWasmCacheDir(); d != "" {
+		return d
+	}
+	return filepath.Join(wallet, "wasm-cache")
+}
+
+// userWasmCacheDir is the user's cache of compiled Wasm modules: $MICA_WASM_CACHE if
+// set, else mica/wasm in the user's cache directory (os.UserCacheDir: $XDG_CACHE_HOME,
+// else ~/.cache, on Linux), or "" if the user has none. Every wallet, service and `net
+// up` network of the user shares it, so that an application's module is compiled once
+// per user and machine instead of once per wallet and once more per network (a Go
+// guest takes seconds; a new wallet following a chain that uses it loads it from the
+// cache instead). Concurrent processes share it safely: each module is compiled under
+// its own lock file (wasm.EngineConfig.CacheDir), and wazero keys its files by the
+// module's bytes, its own version and the CPU's features.
+func userWasmCacheDir() string {
 	if d := os.Getenv("MICA_WASM_CACHE"); d != "" {
 		return d
 	}
 	if d, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(d, "mica", "wasm")
 	}
-	return filepath.Join(wallet, "wasm-cache")
+	return ""
 }

@@ -257,6 +257,9 @@ func netCommand() *cobra.Command {
 			if !cmd.Flags().Changed("policy") {
 				o.Policy = ""
 			}
+			if o.WasmCache == "" {
+				o.WasmCache = userWasmCacheDir()
+			}
 			if o.Pprof && o.MetricsPortBase < 0 {
 				return errors.New("--pprof needs the metrics endpoints (--metrics-port-base)")
 			}
@@ -277,7 +280,7 @@ func netCommand() *cobra.Command {
 	up.Flags().IntVar(&o.PortBase, "port-base", 13000, "validator i listens on port-base + i")
 	up.Flags().IntVar(&o.MetricsPortBase, "metrics-port-base", 0, "validator i serves /metrics, /healthz and /readyz on 127.0.0.1:metrics-port-base + i (default: the first validator port + 10000, so 13000 → 23000; -1: none)")
 	up.Flags().BoolVar(&o.Pprof, "pprof", false, "validators also serve /debug/pprof/ on their metrics port")
-	up.Flags().StringVar(&o.WasmCache, "wasm-cache", "", "directory of compiled Wasm modules the validators share (default: wasm-cache in --path); each module is compiled once, by one validator")
+	up.Flags().StringVar(&o.WasmCache, "wasm-cache", "", "directory of compiled Wasm modules the validators share (default: the user's, as for wallets: $MICA_WASM_CACHE, else mica/wasm in the user's cache directory, else wasm-cache in --path); each module is compiled once, by one validator or wallet")
 	up.Flags().StringVar(&o.Policy, "policy", validator.PolicyFree, "fee profile of a new network: free (no fees) or testnet (operations, messages, bytes, blobs and oracle calls cost tokens; see docs/OPERATIONS.md)")
 	up.Flags().BoolVar(&o.WithFaucet, "with-faucet", false, "also run a faucet")
 	up.Flags().IntVar(&o.FaucetPort, "faucet-port", 8079, "faucet port")

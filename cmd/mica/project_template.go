@@ -113,7 +113,7 @@ func NewService() sdk.ServiceApp {
 const tmplContract = `// Command contract is the application's contract module; build it with
 // ` + "`mica project build .`" + ` or:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/contract.wasm ./contract
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o build/contract.wasm ./contract
 package main
 
 import (
@@ -130,7 +130,7 @@ func main() {}
 const tmplService = `// Command service is the application's service module; build it with
 // ` + "`mica project build .`" + ` or:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/service.wasm ./service
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o build/service.wasm ./service
 package main
 
 import (

@@ -70,6 +70,19 @@ func TestProjectNew(t *testing.T) {
 		}
 	}
 	t.Logf("project build: %v", time.Since(start))
+	// A copy elsewhere builds the same bytes: the modules hold no path of the machine.
+	cp := filepath.Join(tmp, "copy")
+	if err := os.CopyFS(cp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	mustMica(t, wallet, "project", "build", cp)
+	for _, f := range []string{"contract.wasm", "service.wasm"} {
+		a, _ := os.ReadFile(filepath.Join(dir, "build", f))
+		b, err := os.ReadFile(filepath.Join(cp, "build", f))
+		if err != nil || !bytes.Equal(a, b) || bytes.Contains(b, []byte(tmp)) {
+			t.Errorf("%s built in another directory differs or names its directory (%v)", f, err)
+		}
+	}
 
 	// Text output is the created directory; the default --path is the current directory.
 	cwdProj := exec.Command(binary, "project", "new", "my-app", "--sdk", sdk)

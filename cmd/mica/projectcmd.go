@@ -50,7 +50,10 @@ func projectCommand() *cobra.Command {
 			for _, part := range []string{"contract", "service"} {
 				out := filepath.Join(outDir, part+".wasm")
 				done := startProgress(cmd, "building the "+part)
-				b := exec.CommandContext(cmd.Context(), "go", "build", "-buildmode=c-shared", "-o", out, "./"+part)
+				// -trimpath: the module holds no path of this machine, so the same
+				// source builds the same bytes (the same module id and compiled-module
+				// cache entry) wherever it lies, and Go's build cache serves a copy.
+				b := exec.CommandContext(cmd.Context(), "go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./"+part)
 				b.Dir = dir
 				b.Env = append(append(os.Environ(), env...), "GOOS=wasip1", "GOARCH=wasm")
 				msg, err := b.CombinedOutput()

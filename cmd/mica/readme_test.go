@@ -186,7 +186,8 @@ func TestReadmeInOrder(t *testing.T) {
 	for i := 0; i < len(steps); i++ {
 		st := steps[i]
 		outFile := filepath.Join(dir, fmt.Sprintf("out.%d", i))
-		fmt.Fprintf(&sc, "echo %s >&2\n", shellQuote(fmt.Sprintf("::step %d: %s", i, strings.ReplaceAll(st.line, "\n", " "))))
+		// Each step's line says when it started (seconds into the session).
+		fmt.Fprintf(&sc, "echo \"[${SECONDS}s]\" %s >&2\n", shellQuote(fmt.Sprintf("::step %d: %s", i, strings.ReplaceAll(st.line, "\n", " "))))
 		if !st.background {
 			fmt.Fprintf(&sc, "{ %s\n} >%s\n", readmeTmp.ReplaceAllLiteralString(st.line, tmp), outFile)
 			continue
@@ -200,14 +201,17 @@ func TestReadmeInOrder(t *testing.T) {
 		i--
 		fmt.Fprintf(&sc, "( %s\n) >%s 2>&1 &\nreadme_wait %s %q $!\n", strings.Join(lines, "\n"), outFile, outFile, steps[i].until)
 	}
-	sc.WriteString("echo '::done' >&2\n")
+	sc.WriteString("echo \"[${SECONDS}s] ::done\" >&2\n")
 	script := filepath.Join(dir, "readme.sh")
 	if err := os.WriteFile(script, []byte(sc.String()), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The user's settings (MICA_*) stay out, but for the cache of compiled modules: the
+	// README's networks and wallets share the package's, where the other tests compiled
+	// the same examples.
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MICA_") {
+		if !strings.HasPrefix(kv, "MICA_") || strings.HasPrefix(kv, "MICA_WASM_CACHE=") {
 			env = append(env, kv)
 		}
 	}
@@ -224,6 +228,13 @@ func TestReadmeInOrder(t *testing.T) {
 	if stderr := session.stderr.String(); runErr != nil || !strings.Contains(stderr, "::done") {
 		t.Fatalf("the README failed (%v); the last step run is the one that failed:\n%s", runErr, tail(stderr, 60))
 	}
+	var starts []string // when each step started, for finding the slow ones (go test -v)
+	for _, l := range strings.Split(session.stderr.String(), "\n") {
+		if strings.Contains(l, "s] ::") {
+			starts = append(starts, l)
+		}
+	}
+	t.Logf("the README's steps:\n%s", strings.Join(starts, "\n"))
 	for i, st := range steps {
 		if st.expect == "" {
 			continue
