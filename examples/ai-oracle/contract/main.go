@@ -1,6 +1,6 @@
 // Command contract is the ai-oracle's contract module:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ai-oracle_contract.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o ai-oracle_contract.wasm .
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command service is the auction's service module:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o auction_service.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o auction_service.wasm .
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command contract is the crowd-funding contract module:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o crowdfunding_contract.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o crowdfunding_contract.wasm .
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command service is the crowd-funding service module:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o crowdfunding_service.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o crowdfunding_service.wasm .
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command service is the fungible token's service module:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o fungible_service.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o fungible_service.wasm .
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command contract is the social application's contract module:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o social_contract.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o social_contract.wasm .
 package main
 
 import (

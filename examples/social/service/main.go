@@ -1,6 +1,6 @@
 // Command service is the social application's service module:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o social_service.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared -o social_service.wasm .
 package main
 
 import (
